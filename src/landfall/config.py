@@ -1,0 +1,471 @@
+"""Typed settings: load and validate `landfall.yaml`.
+
+Precedence, stated once: CLI flags > environment `LANDFALL__SECTION__KEY` > the file > defaults.
+Every check that can be made before a run is made here, so a bad config fails at load with the file, the key
+and what is allowed, never in the middle of a run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from landfall.errors import ConfigError
+
+CONFIG_FILE = "landfall.yaml"
+
+FileFormat = Literal["csv", "jsonl", "json", "parquet"]
+TableFormat = Literal["parquet"]
+
+# Type names users write in `cast:` and `types:`, and the DuckDB type each means.
+TYPE_NAMES: dict[str, str] = {
+    "string": "VARCHAR", "str": "VARCHAR", "text": "VARCHAR", "varchar": "VARCHAR",
+    "int": "BIGINT", "integer": "BIGINT", "int64": "BIGINT", "bigint": "BIGINT", "long": "BIGINT",
+    "int32": "INTEGER", "int16": "SMALLINT", "int8": "TINYINT",
+    "float": "DOUBLE", "double": "DOUBLE", "float64": "DOUBLE", "float32": "FLOAT", "real": "FLOAT",
+    "bool": "BOOLEAN", "boolean": "BOOLEAN",
+    "date": "DATE", "timestamp": "TIMESTAMP", "datetime": "TIMESTAMP", "timestamptz": "TIMESTAMPTZ",
+    "time": "TIME", "json": "JSON", "uuid": "UUID", "blob": "BLOB",
+}
+_DECIMAL = re.compile(r"^decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)$", re.IGNORECASE)
+
+
+def sql_type(name: str) -> str:
+    """The DuckDB type for a user-facing type name (`int`, `date`, `decimal(10,2)`, ...)."""
+    key = name.strip().lower()
+    if key in TYPE_NAMES:
+        return TYPE_NAMES[key]
+    m = _DECIMAL.match(key)
+    if m:
+        return f"DECIMAL({m.group(1)},{m.group(2)})"
+    allowed = ", ".join(f"`{n}`" for n in sorted(set(TYPE_NAMES)))
+    raise ValueError(f"unknown type `{name}`; expected one of {allowed} or `decimal(p,s)`")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ReadOptions(_Model):
+    """How a landed file is read. Everything left unset is detected."""
+
+    format: FileFormat | None = None
+    delimiter: str | None = None
+    quote: str | None = None
+    escape: str | None = None
+    header: bool | None = None
+    encoding: str | None = None
+    null_values: list[str] | None = None
+    types: dict[str, str] = Field(default_factory=dict)
+    date_format: str | None = None
+    timestamp_format: str | None = None
+    all_strings: bool = False
+    skip_rows: int = 0
+    compression: Literal["auto", "none", "gzip", "zstd"] = "auto"
+
+    @field_validator("types")
+    @classmethod
+    def _known_types(cls, value: dict[str, str]) -> dict[str, str]:
+        for type_name in value.values():
+            sql_type(type_name)
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding `{value}`; use a Python codec name such as `utf-8`, "
+                             "`latin-1`, `cp1252`, `utf-16`, `shift_jis`") from None
+        return value
+
+
+# --- transform steps: each is a one-key mapping in the YAML list -------------------------------------------
+
+
+class Rename(_Model):
+    kind: Literal["rename"] = "rename"
+    rename: dict[str, str]
+
+
+class Cast(_Model):
+    kind: Literal["cast"] = "cast"
+    cast: dict[str, str]
+
+    @field_validator("cast")
+    @classmethod
+    def _known_types(cls, value: dict[str, str]) -> dict[str, str]:
+        for type_name in value.values():
+            sql_type(type_name)
+        return value
+
+
+class Compute(_Model):
+    kind: Literal["compute"] = "compute"
+    compute: dict[str, str]
+
+
+class Filter(_Model):
+    kind: Literal["filter"] = "filter"
+    filter: str
+
+
+class Sql(_Model):
+    kind: Literal["sql"] = "sql"
+    sql: str
+
+    @field_validator("sql")
+    @classmethod
+    def _reads_input(cls, value: str) -> str:
+        if not re.search(r"\binput\b", value, re.IGNORECASE):
+            raise ValueError("the query must read from `input` (the rows so far), e.g. `SELECT * FROM input`")
+        return value
+
+
+class Drop(_Model):
+    kind: Literal["drop"] = "drop"
+    drop: list[str]
+
+
+class NormalizeNames(_Model):
+    kind: Literal["normalize_names"] = "normalize_names"
+    normalize_names: bool = True
+
+
+class DedupeSpec(_Model):
+    keys: list[str]
+    order_by: str | None = None
+
+
+class Dedupe(_Model):
+    kind: Literal["dedupe"] = "dedupe"
+    dedupe: DedupeSpec
+
+
+Step = Annotated[
+    Union[Rename, Cast, Compute, Filter, Sql, Drop, NormalizeNames, Dedupe], Field(discriminator="kind")
+]
+STEP_KINDS = ("rename", "cast", "compute", "filter", "sql", "drop", "normalize_names", "dedupe")
+# Steps that look at one row at a time: files can share one engine query without changing the result.
+ROW_WISE = {"rename", "cast", "compute", "filter", "drop", "normalize_names", "dedupe"}
+
+
+class RetryPolicy(_Model):
+    max_attempts: int = Field(3, ge=1)
+    backoff_seconds: float = Field(1.0, ge=0)
+    max_backoff_seconds: float = Field(300.0, ge=0)
+    jitter: float = Field(0.2, ge=0, le=1)
+
+
+_PARTITION_FUNCS = ("year", "month", "day", "hour")
+_PARTITION_EXPR = re.compile(r"^\s*(year|month|day|hour)\s*\(\s*([^()]+?)\s*\)\s*$", re.IGNORECASE)
+
+
+class PartitionColumn(_Model):
+    """One Hive partition level: a column, or year/month/day/hour of a date or timestamp column."""
+
+    name: str
+    column: str
+    function: Literal["year", "month", "day", "hour"] | None = None
+
+
+def parse_partition(item: Any) -> PartitionColumn:
+    if isinstance(item, PartitionColumn):
+        return item
+    if isinstance(item, str):
+        m = _PARTITION_EXPR.match(item)
+        if m:
+            func, column = m.group(1).lower(), m.group(2).strip().strip('"')
+            return PartitionColumn(name=func, column=column, function=func)  # type: ignore[arg-type]
+        if "(" in item:
+            raise ValueError(f"partition `{item}`: expected a column name or one of "
+                             + ", ".join(f"`{f}(column)`" for f in _PARTITION_FUNCS))
+        return PartitionColumn(name=item, column=item)
+    if isinstance(item, dict) and len(item) == 1:
+        (name, expr), = item.items()
+        m = _PARTITION_EXPR.match(str(expr))
+        if m:
+            return PartitionColumn(name=name, column=m.group(2).strip().strip('"'),
+                                   function=m.group(1).lower())  # type: ignore[arg-type]
+        return PartitionColumn(name=name, column=str(expr))
+    raise ValueError(f"partition entry `{item}`: expected `column`, `year(column)` or `{{name: year(column)}}`")
+
+
+class WriteOptions(_Model):
+    table: str
+    format: TableFormat = "parquet"
+    mode: Literal["append"] = "append"
+    partition_by: list[PartitionColumn] = Field(default_factory=list)
+    compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+    target_file_size: str = "256MB"
+
+    @field_validator("partition_by", mode="before")
+    @classmethod
+    def _parse_partitions(cls, value: Any) -> list[PartitionColumn]:
+        if value is None:
+            return []
+        if isinstance(value, (str, dict)):
+            value = [value]
+        return [parse_partition(v) for v in value]
+
+    @field_validator("table")
+    @classmethod
+    def _table_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(f"table name `{value}`: use letters, digits and `_`, not starting with a digit")
+        return value
+
+    @field_validator("target_file_size")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        parse_size(value)
+        return value
+
+
+def parse_size(text: str | int) -> int:
+    """`"256MB"` -> bytes."""
+    if isinstance(text, int):
+        return text
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B?)?\s*", text, re.IGNORECASE)
+    if not m:
+        raise ValueError(f"size `{text}`: expected a number with a unit such as `128MB` or `1GB`")
+    unit = (m.group(2) or "B").upper().replace("I", "").rstrip("B") or "B"
+    scale = {"B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}[unit]
+    return int(float(m.group(1)) * scale)
+
+
+def _steps_before(value: Any) -> Any:
+    """Turn YAML's `- rename: {...}` items into tagged step models, with clear errors."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError("`transform` must be a list of steps, e.g. `- rename: {a: b}`")
+    steps = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict) or len(item) != 1:
+            raise ValueError(f"step {i}: expected a mapping with one key, one of "
+                             + ", ".join(f"`{k}`" for k in STEP_KINDS))
+        (kind, arg), = item.items()
+        if kind not in STEP_KINDS:
+            raise ValueError(f"step {i}: unknown step `{kind}`; expected one of "
+                             + ", ".join(f"`{k}`" for k in STEP_KINDS))
+        steps.append({"kind": kind, kind: arg})
+    return steps
+
+
+class Workflow(_Model):
+    """One workflow: which files it takes, how it reads, reshapes and writes them."""
+
+    name: str
+    match: str
+    read: ReadOptions = Field(default_factory=ReadOptions)
+    transform: list[Step] = Field(default_factory=list)
+    write: WriteOptions
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    normalize_names: bool = False
+    lineage: bool = True
+    on_change: Literal["replace", "append"] = "replace"
+    batch: bool | None = None  # None: batch small files when every step is row-wise
+
+    _steps = field_validator("transform", mode="before")(_steps_before)
+
+    @property
+    def batchable(self) -> bool:
+        if self.batch is not None:
+            return self.batch
+        return all(step.kind in ROW_WISE for step in self.transform)
+
+
+class Zones(_Model):
+    landing: str | None = None
+    tables: str | None = None
+    quarantine: str | None = None
+    state: str | None = None
+
+
+class Settings(_Model):
+    """The whole of `landfall.yaml`."""
+
+    lake: str = "./lake"
+    zones: Zones = Field(default_factory=Zones)
+    state_url: str | None = None
+    workers: int = Field(2, ge=1, le=64)
+    batch_files: int = Field(500, ge=1)
+    batch_bytes: str = "64MB"
+    lease_seconds: float = Field(30.0, gt=0)
+    reconcile_seconds: float = Field(5.0, gt=0)
+    settle_seconds: float = Field(1.0, ge=0)
+    workflows: list[Workflow] = Field(default_factory=list)
+
+    # where the settings came from, for messages and for resolving relative paths
+    source: str = Field(default="<defaults>", exclude=True)
+    base_dir: str = Field(default=".", exclude=True)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "Settings":
+        names = [w.name for w in self.workflows]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"workflow names must be unique; repeated: {', '.join(f'`{d}`' for d in dupes)}")
+        matches = [w.match for w in self.workflows]
+        same = sorted({m for m in matches if matches.count(m) > 1})
+        if same:
+            raise ValueError(f"two workflows have the same `match` {', '.join(f'`{m}`' for m in same)}; "
+                             "a file must have one most specific workflow")
+        parse_size(self.batch_bytes)
+        for wf in self.workflows:
+            part_names = [p.name for p in wf.write.partition_by]
+            if len(set(part_names)) != len(part_names):
+                raise ValueError(f"workflow `{wf.name}`: partition names repeat: {part_names}")
+        return self
+
+    # --- zones --------------------------------------------------------------------------------------------
+
+    def _zone(self, name: str) -> str:
+        explicit = getattr(self.zones, name)
+        if explicit:
+            return self._resolve(explicit)
+        sub = "_landfall" if name == "state" else name
+        return self._join(self._resolve(self.lake), sub)
+
+    def _resolve(self, url: str) -> str:
+        if "://" in url:
+            return url.rstrip("/")
+        path = Path(url).expanduser()
+        if not path.is_absolute():
+            path = Path(self.base_dir) / path
+        return str(path.resolve())
+
+    @staticmethod
+    def _join(base: str, sub: str) -> str:
+        return f"{base.rstrip('/')}/{sub}"
+
+    @property
+    def landing_url(self) -> str:
+        return self._zone("landing")
+
+    @property
+    def tables_url(self) -> str:
+        return self._zone("tables")
+
+    @property
+    def quarantine_url(self) -> str:
+        return self._zone("quarantine")
+
+    @property
+    def state_dir(self) -> str:
+        return self._zone("state")
+
+    @property
+    def state(self) -> str:
+        return self.state_url or f"sqlite:///{self.state_dir}/state.db"
+
+    def workflow(self, name: str) -> Workflow:
+        for wf in self.workflows:
+            if wf.name == name:
+                return wf
+        known = ", ".join(f"`{w.name}`" for w in self.workflows) or "none"
+        raise ConfigError(f"no workflow named `{name}`; known: {known}")
+
+
+# --- loading --------------------------------------------------------------------------------------------------
+
+
+def _format_loc(loc: tuple[Any, ...], data: Any) -> str:
+    """`('workflows', 0, 'write', 'format')` -> `workflows[0] (sales).write.format`."""
+    parts: list[str] = []
+    node = data
+    for item in loc:
+        if isinstance(item, int):
+            label = f"[{item}]"
+            if isinstance(node, list) and item < len(node) and isinstance(node[item], dict) and "name" in node[item]:
+                label += f" ({node[item]['name']})"
+            parts.append(label)
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+        else:
+            if item in STEP_KINDS and parts and parts[-1].startswith("[") and isinstance(node, dict):
+                continue  # the discriminator tag repeats the step kind; leave it out
+            parts.append(f".{item}" if parts else str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return "".join(parts) or "(top level)"
+
+
+def _explain(exc: ValidationError, source: str, data: Any) -> ConfigError:
+    lines = []
+    for err in exc.errors():
+        where = _format_loc(tuple(err["loc"]), data)
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "literal_error":
+            msg = f"got `{err.get('input')}`; " + msg.replace("Input should be", "expected").replace("'", "`")
+        elif err["type"] == "extra_forbidden":
+            msg = "unknown key; check the spelling (see `landfall init` for a commented example)"
+        lines.append(f"{source}: `{where}`: {msg}")
+    return ConfigError("\n".join(lines))
+
+
+def _env_overrides(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    """Apply `LANDFALL__SECTION__KEY=value` (values parsed as YAML scalars)."""
+    for name, raw in environ.items():
+        if not name.startswith("LANDFALL__"):
+            continue
+        path = [p.lower() for p in name[len("LANDFALL__"):].split("__") if p]
+        node = data
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"environment `{name}`: `{key}` is not a section")
+        node[path[-1]] = yaml.safe_load(raw)
+    return data
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, *, overrides: dict[str, Any] | None = None,
+                  environ: dict[str, str] | None = None) -> Settings:
+    """Read `landfall.yaml` (or defaults when there is none), then env, then overrides."""
+    environ = dict(os.environ) if environ is None else environ
+    data: dict[str, Any] = {}
+    source = "<defaults>"
+    base_dir = Path.cwd()
+    if path is None and Path(CONFIG_FILE).exists():
+        path = CONFIG_FILE
+    if path is not None:
+        file = Path(path)
+        if file.is_dir():
+            file = file / CONFIG_FILE
+        source = str(file)
+        base_dir = file.resolve().parent
+        try:
+            text = file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{source}: no such file; create one with `landfall init`") from None
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ConfigError(f"{source}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{source}: expected a mapping at the top (keys such as `lake`, `workflows`)")
+        data = loaded
+    data = _env_overrides(data, environ)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            data[key] = value
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise _explain(exc, source, data) from None
+    settings.source = source
+    settings.base_dir = str(base_dir)
+    return settings

@@ -1,0 +1,87 @@
+"""Text encodings of landed files: detect, and transcode to UTF-8 when the engine cannot read them as they are.
+
+Nothing is ever written as binary or mojibake: a file is read as UTF-8 only when it is UTF-8 (checked on a
+sample, and by the engine on the whole file); otherwise the declared or detected encoding is decoded here.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import os
+from pathlib import Path
+
+SAMPLE = 1 << 16
+_BOMS = [
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+]
+
+
+def _open(path: str):
+    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+
+
+def detect(path: str) -> str:
+    """The encoding of a text file: a BOM wins; then UTF-16 without BOM (NUL pattern); then UTF-8 if the
+    sample decodes; else cp1252 (Windows Western, a superset of printable Latin-1) or Latin-1."""
+    with _open(path) as fh:
+        sample = fh.read(SAMPLE)
+    for bom, name in _BOMS:
+        if sample.startswith(bom):
+            return name
+    if len(sample) >= 4:
+        even_nuls = sample[0::2].count(0)
+        odd_nuls = sample[1::2].count(0)
+        half = len(sample) // 2
+        if odd_nuls > half * 0.3 and even_nuls < half * 0.05:
+            return "utf-16-le"
+        if even_nuls > half * 0.3 and odd_nuls < half * 0.05:
+            return "utf-16-be"
+    try:
+        sample.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(sample) - 4:  # a multi-byte character cut by the sample's end
+            return "utf-8"
+    try:
+        sample.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+def is_utf8(name: str) -> bool:
+    return codecs.lookup(name).name in ("utf-8", "utf-8-sig", "ascii")
+
+
+def transcode(path: str, encoding: str, dest_dir: str) -> str:
+    """Write a UTF-8 copy of `path` (decoded as `encoding`) into `dest_dir`; returns the copy's path.
+
+    Raises `UnicodeDecodeError` (with the byte offset) when the bytes are not valid in that encoding.
+    """
+    Path(dest_dir).mkdir(parents=True, exist_ok=True)
+    name = os.path.basename(path).removesuffix(".gz")
+    dest = os.path.join(dest_dir, f"utf8-{os.getpid()}-{abs(hash(path)) % 10**8}-{name}")
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    offset = 0
+    with _open(path) as src, open(dest, "w", encoding="utf-8", newline="") as out:
+        while True:
+            chunk = src.read(1 << 20)
+            try:
+                text = decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                raise UnicodeDecodeError(exc.encoding, exc.object, offset + exc.start, offset + exc.end,
+                                         exc.reason) from None
+            out.write(text.lstrip("\ufeff") if offset == 0 else text)
+            offset += len(chunk)
+            if not chunk:
+                break
+    return dest
+
+
+def line_of_offset(path: str, offset: int) -> int:
+    """1-based line number of a byte offset in a (possibly gzipped) file."""
+    with _open(path) as fh:
+        data = fh.read(offset)
+    return data.count(b"\n") + 1

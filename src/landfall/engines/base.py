@@ -1,0 +1,80 @@
+"""The engine seam: an engine reads landed files, applies a workflow's steps and writes Parquet files into a
+staging folder, with their stats. It never makes them visible: that is the table writer's job
+(`landfall.tables`), which is what lets the same workflow run in-process (DuckDB) or on a cluster.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from landfall.config import Workflow
+
+
+@dataclass
+class Source:
+    """One landed file version in a job."""
+
+    key: str  # landing key, e.g. `sales/2024-01.csv`; becomes `_source_file`
+    path: str  # what the engine opens (a local path or URL)
+    run_id: str
+    file_id: int
+    size: int = 0
+
+
+@dataclass
+class Job:
+    workflow: Workflow
+    sources: list[Source]
+    staging: str  # folder the engine writes into (local path)
+    commit_id: str  # names the output files: `part-<commit_id>-<n>.parquet`
+    ingested_at: datetime
+    table_schema: list[tuple[str, str]] | None = None  # the table's schema, when it exists
+
+
+@dataclass
+class StagedFile:
+    path: str  # absolute path in the staging folder
+    relpath: str  # path relative to the staging folder (`year=2024/part-...parquet`)
+    rows: int
+    bytes: int
+    partition: dict[str, str] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Staged:
+    """What an engine produced for a job."""
+
+    files: list[StagedFile]
+    schema: list[tuple[str, str]]
+    rows_in: dict[str, int]  # by source key
+    rows_out: dict[str, int]
+    file_sources: list[tuple[str, str, int]]  # (relpath, source key, rows)
+    steps: list[dict[str, Any]] = field(default_factory=list)  # [{"step": ..., "seconds": ...}]
+
+
+class Engine(ABC):
+    """Runs a workflow's read/transform/write on a batch of files."""
+
+    name: str
+
+    @abstractmethod
+    def run(self, job: Job) -> Staged:
+        """Read every source, transform, write Parquet into `job.staging`. Raise `InvalidInput` naming the
+        file, line and reason when input is bad."""
+
+    @abstractmethod
+    def rewrite(self, files: list[tuple[str, str]], exclude_keys: list[str], staging: str,
+                commit_id: str) -> list[StagedFile]:
+        """Copy table files `(absolute path, path in the table)` into staging without the rows of
+        `exclude_keys` (landed files replaced by a new version); each copy keeps its partition folder."""
+
+    @abstractmethod
+    def query(self, sql: str, views: dict[str, str]) -> Any:
+        """Run SQL with the given `name -> SELECT` views defined; returns a DuckDB-like relation."""
+
+    def close(self) -> None:
+        """Release resources."""

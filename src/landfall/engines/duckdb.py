@@ -1,0 +1,558 @@
+"""The embedded engine: DuckDB in-process. Reads CSV / JSON / JSON Lines / Parquet (gzip too), applies the
+workflow's steps as SQL views, and writes zstd Parquet (Hive-partitioned) with per-file stats.
+
+Many small files share one query (each keeps its own run): the `__lf_path` column says which file a row came
+from, so per-file counts and lineage survive batching.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import duckdb
+import pyarrow as pa
+
+from landfall import encoding as enc
+from landfall.config import ReadOptions, Workflow, parse_size, sql_type
+from landfall.engines.base import Engine, Job, Source, Staged, StagedFile
+from landfall.errors import InvalidInput, SchemaConflict
+from landfall.schema import align
+
+PATH = "__lf_path"
+LINEAGE = ("_source_file", "_ingested_at", "_run_id")
+ROW_PRESERVING = {"rename", "cast", "compute", "drop", "normalize_names"}
+# encodings DuckDB decodes itself; everything else is transcoded to UTF-8 first
+_NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8"}
+
+
+def q(name: str) -> str:
+    """Quote an identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(value: str) -> str:
+    """Quote a string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def file_format(workflow: Workflow, key: str) -> str:
+    fmt = workflow.read.format
+    if fmt:
+        return fmt
+    name = key.lower().removesuffix(".gz").removesuffix(".zst")
+    for ext, f in ((".csv", "csv"), (".tsv", "csv"), (".txt", "csv"), (".jsonl", "jsonl"), (".ndjson", "jsonl"),
+                   (".json", "json"), (".parquet", "parquet"), (".pq", "parquet")):
+        if name.endswith(ext):
+            return f
+    raise InvalidInput(f"`{key}`: cannot tell the format from the file name; set `read.format` "
+                       "(one of `csv`, `jsonl`, `json`, `parquet`) in workflow "
+                       f"`{workflow.name}`", file=key)
+
+
+def snake_case(name: str) -> str:
+    s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name.strip())
+    s = re.sub(r"[^0-9A-Za-z]+", "_", s).strip("_").lower()
+    if not s:
+        s = "column"
+    if s[0].isdigit():
+        s = "_" + s
+    return s
+
+
+class DuckDBEngine(Engine):
+    name = "duckdb"
+
+    def __init__(self, threads: int | None = None, memory_limit: str | None = None) -> None:
+        self.con = duckdb.connect(":memory:")
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        if memory_limit:
+            self.con.execute(f"SET memory_limit = {lit(memory_limit)}")
+        self.con.execute("SET preserve_insertion_order = false")
+        self._n = 0
+
+    def close(self) -> None:
+        self.con.close()
+
+    # --- public ----------------------------------------------------------------------------------------------
+
+    def run(self, job: Job) -> Staged:
+        steps: list[dict[str, Any]] = []
+        self._views: list[str] = []
+        try:
+            with _timed(steps, "read"):
+                view = self._read(job)
+            with _timed(steps, "transform"):
+                view = self._transform(job, view)
+                view = self._finish(job, view)
+                schema = self._describe(view)
+            rows_in = None
+            if not all(s.kind in ROW_PRESERVING for s in job.workflow.transform):
+                with _timed(steps, "count"):
+                    rows_in = self._counts(self._raw_view)
+            with _timed(steps, "write"):
+                files = self._write(job, view)
+            with _timed(steps, "stats"):
+                file_sources, rows_out = self._file_sources(files)
+        finally:
+            self._drop_views()
+        for src in job.sources:
+            rows_out.setdefault(src.key, 0)
+        if rows_in is None:
+            rows_in = dict(rows_out)
+        for src in job.sources:
+            rows_in.setdefault(src.key, 0)
+        return Staged(files=files, schema=schema, rows_in=rows_in, rows_out=rows_out, file_sources=file_sources,
+                      steps=steps)
+
+    def rewrite(self, files: list[tuple[str, str]], exclude_keys: list[str], staging: str,
+                commit_id: str) -> list[StagedFile]:
+        out = []
+        keys = ", ".join(lit(k) for k in exclude_keys)
+        dest_dir = os.path.join(staging, "rewrite")
+        os.makedirs(dest_dir, exist_ok=True)
+        for i, (src, rel) in enumerate(files):
+            dest = os.path.join(dest_dir, f"part-{commit_id}-r{i}.parquet")
+            n = self.con.execute(
+                f"COPY (SELECT * FROM read_parquet({lit(src)}, hive_partitioning = false) "
+                f"WHERE _source_file NOT IN ({keys})) TO {lit(dest)} (FORMAT parquet, COMPRESSION zstd)"
+            ).fetchone()[0]
+            relpath = os.path.join(os.path.dirname(rel), os.path.basename(dest))
+            out.append(StagedFile(path=dest, relpath=relpath, rows=int(n), bytes=os.path.getsize(dest)))
+        return out
+
+    def query(self, sql: str, views: dict[str, str]) -> Any:
+        for name, select in views.items():
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {select}")
+        return self.con.sql(sql)
+
+    # --- read ------------------------------------------------------------------------------------------------
+
+    def _view(self, select: str) -> str:
+        self._n += 1
+        name = f"__lf_v{self._n}"
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {select}")
+        self._views.append(name)
+        return name
+
+    def _drop_views(self) -> None:
+        for name in reversed(getattr(self, "_views", [])):
+            try:
+                self.con.execute(f"DROP VIEW IF EXISTS {name}")
+            except duckdb.Error:
+                pass
+        self._views = []
+        for table in ("__lf_sources",):
+            try:
+                self.con.unregister(table)
+            except Exception:
+                pass
+
+    def _read(self, job: Job) -> str:
+        fmt = file_format(job.workflow, job.sources[0].key)
+        for src in job.sources[1:]:
+            if file_format(job.workflow, src.key) != fmt:
+                raise InvalidInput("files of different formats in one batch")  # the runner splits batches
+        opts = job.workflow.read
+        paths: dict[str, Source] = {}
+        for src in job.sources:
+            paths[self._readable_path(src, fmt, opts, job.staging)] = src
+        mapping = pa.table({PATH: list(paths), "key": [s.key for s in paths.values()],
+                            "run_id": [s.run_id for s in paths.values()]})
+        self.con.register("__lf_sources", mapping)
+        self._paths = paths
+        path_list = "[" + ", ".join(lit(p) for p in paths) + "]"
+        reader = {"csv": self._csv_sql, "jsonl": self._json_sql, "json": self._json_sql,
+                  "parquet": self._parquet_sql}[fmt]
+        select = reader(path_list, opts, fmt, len(paths))
+        try:
+            raw = self._view(select)
+            self._describe(raw)  # binding runs the sniffer: dialect and schema errors surface here
+        except duckdb.Error as exc:
+            raise self._explain(exc, job.sources, fmt) from None
+        self._raw_view = raw
+        return raw
+
+    def _readable_path(self, src: Source, fmt: str, opts: ReadOptions, scratch: str) -> str:
+        if fmt == "parquet":
+            return src.path
+        name = opts.encoding or enc.detect(src.path)
+        if enc.is_utf8(name):
+            return src.path
+        try:
+            return enc.transcode(src.path, name, os.path.join(scratch, "_utf8"))
+        except UnicodeDecodeError as exc:
+            line = enc.line_of_offset(src.path, exc.start)
+            raise InvalidInput(f"`{src.key}` line {line}: byte {exc.start} is not valid {name} ({exc.reason}); "
+                               "set `read.encoding` to the file's encoding", file=src.key, line=line) from None
+
+    def _csv_sql(self, paths: str, o: ReadOptions, fmt: str, n: int) -> str:
+        args = [f"filename = {lit(PATH)}", "union_by_name = true", "auto_detect = true"]
+        if o.delimiter is not None:
+            args.append(f"delim = {lit(o.delimiter)}")
+        if o.quote is not None:
+            args.append(f"quote = {lit(o.quote)}")
+        if o.escape is not None:
+            args.append(f"escape = {lit(o.escape)}")
+        if o.header is not None:
+            args.append(f"header = {str(o.header).lower()}")
+        if o.null_values is not None:
+            args.append("nullstr = [" + ", ".join(lit(v) for v in o.null_values) + "]")
+        if o.types:
+            args.append("types = {" + ", ".join(f"{lit(k)}: {lit(sql_type(v))}" for k, v in o.types.items()) + "}")
+        if o.date_format:
+            args.append(f"dateformat = {lit(o.date_format)}")
+        if o.timestamp_format:
+            args.append(f"timestampformat = {lit(o.timestamp_format)}")
+        if o.all_strings:
+            args.append("all_varchar = true")
+        if o.skip_rows:
+            args.append(f"skip = {int(o.skip_rows)}")
+        if o.compression != "auto":
+            args.append(f"compression = {lit(o.compression)}")
+        if self._sample_all:
+            args.append("sample_size = -1")
+        return f"SELECT * FROM read_csv({paths}, {', '.join(args)})"
+
+    _sample_all = False
+
+    def _json_sql(self, paths: str, o: ReadOptions, fmt: str, n: int) -> str:
+        form = "newline_delimited" if fmt == "jsonl" else "auto"
+        args = [f"filename = {lit(PATH)}", "union_by_name = true", f"format = {lit(form)}",
+                "maximum_object_size = 268435456"]
+        if o.types:
+            args.append("columns = {" + ", ".join(f"{lit(k)}: {lit(sql_type(v))}" for k, v in o.types.items())
+                        + "}")
+        if o.date_format:
+            args.append(f"dateformat = {lit(o.date_format)}")
+        if o.timestamp_format:
+            args.append(f"timestampformat = {lit(o.timestamp_format)}")
+        if o.compression != "auto":
+            args.append(f"compression = {lit(o.compression)}")
+        if self._sample_all:
+            args.append("sample_size = -1")
+        select = f"SELECT * FROM read_json({paths}, {', '.join(args)})"
+        if o.all_strings:
+            return f"SELECT COLUMNS(c -> c <> {lit(PATH)})::VARCHAR, {q(PATH)} FROM ({select})"
+        return select
+
+    def _parquet_sql(self, paths: str, o: ReadOptions, fmt: str, n: int) -> str:
+        return f"SELECT * FROM read_parquet({paths}, filename = {lit(PATH)}, union_by_name = true)"
+
+    # --- transform -------------------------------------------------------------------------------------------
+
+    def _describe(self, view: str) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in self.con.execute(f"DESCRIBE {view}").fetchall()]
+
+    def _columns(self, view: str) -> list[str]:
+        return [c for c, _ in self._describe(view) if c != PATH]
+
+    def _transform(self, job: Job, view: str) -> str:
+        wf = job.workflow
+        steps = list(wf.transform)
+        if wf.normalize_names:
+            from landfall.config import NormalizeNames
+
+            steps.insert(0, NormalizeNames(normalize_names=True))
+        for i, step in enumerate(steps):
+            try:
+                view = self._step(view, step)
+                self._describe(view)  # bind now, so a bad expression names its step
+            except duckdb.Error as exc:
+                raise InvalidInput(f"workflow `{wf.name}` step {i + 1} (`{step.kind}`): {_first_line(exc)}"
+                                   ) from None
+        return view
+
+    def _step(self, view: str, step: Any) -> str:
+        kind = step.kind
+        cols = self._columns(view)
+        if kind == "rename":
+            missing = [c for c in step.rename if c not in cols]
+            if missing:
+                raise _step_error(f"no column {', '.join(f'`{m}`' for m in missing)}; columns are "
+                                  + ", ".join(f"`{c}`" for c in cols))
+            renames = ", ".join(f"{q(a)} AS {q(b)}" for a, b in step.rename.items())
+            return self._view(f"SELECT * RENAME ({renames}) FROM {view}")
+        if kind == "cast":
+            missing = [c for c in step.cast if c not in cols]
+            if missing:
+                raise _step_error(f"no column {', '.join(f'`{m}`' for m in missing)} to cast; columns are "
+                                  + ", ".join(f"`{c}`" for c in cols))
+            repl = ", ".join(f"CAST({q(c)} AS {sql_type(t)}) AS {q(c)}" for c, t in step.cast.items())
+            return self._view(f"SELECT * REPLACE ({repl}) FROM {view}")
+        if kind == "compute":
+            existing = [c for c in step.compute if c in cols]
+            new = [c for c in step.compute if c not in cols]
+            repl = ", ".join(f"({step.compute[c]}) AS {q(c)}" for c in existing)
+            add = ", ".join(f"({step.compute[c]}) AS {q(c)}" for c in new)
+            star = f"* REPLACE ({repl})" if repl else "*"
+            return self._view(f"SELECT {star}{', ' + add if add else ''} FROM {view}")
+        if kind == "filter":
+            return self._view(f"SELECT * FROM {view} WHERE {step.filter}")
+        if kind == "drop":
+            present = [c for c in step.drop if c in cols]
+            if not present:
+                return view
+            return self._view(f"SELECT * EXCLUDE ({', '.join(q(c) for c in present)}) FROM {view}")
+        if kind == "normalize_names":
+            seen: dict[str, int] = {}
+            parts = []
+            for c in cols:
+                new = snake_case(c)
+                if new in seen:
+                    seen[new] += 1
+                    new = f"{new}_{seen[new]}"
+                else:
+                    seen[new] = 1
+                parts.append(f"{q(c)} AS {q(new)}")
+            return self._view(f"SELECT {', '.join(parts)}, {q(PATH)} FROM {view}")
+        if kind == "dedupe":
+            keys = ", ".join([q(PATH)] + [q(k) for k in step.dedupe.keys])
+            order = f" ORDER BY {step.dedupe.order_by} DESC" if step.dedupe.order_by else ""
+            return self._view(f"SELECT * FROM {view} QUALIFY row_number() OVER (PARTITION BY {keys}{order}) = 1")
+        if kind == "sql":
+            body = re.sub(r"\binput\b", view, step.sql, flags=re.IGNORECASE)
+            return self._view(body)
+        raise _step_error(f"unknown step `{kind}`")  # pragma: no cover - config validation prevents it
+
+    def _finish(self, job: Job, view: str) -> str:
+        """Partition columns, lineage, and the table's types."""
+        wf = job.workflow
+        described = dict(self._describe(view))
+        has_path = PATH in described
+        if not has_path and len(job.sources) > 1:
+            raise InvalidInput(f"workflow `{wf.name}`: a `sql` step dropped the file column; select `*` from "
+                               "`input` or set `batch: false`")
+        ingested = lit(job.ingested_at.isoformat())
+        if has_path:
+            lineage = (f"s.key AS _source_file, {ingested}::TIMESTAMPTZ AS _ingested_at, s.run_id AS _run_id")
+            base = f"SELECT v.* EXCLUDE ({q(PATH)}), {lineage} FROM {view} v JOIN __lf_sources s USING ({q(PATH)})"
+        else:
+            src = job.sources[0]
+            base = (f"SELECT v.*, {lit(src.key)} AS _source_file, {ingested}::TIMESTAMPTZ AS _ingested_at, "
+                    f"{lit(src.run_id)} AS _run_id FROM {view} v")
+        for col in LINEAGE:
+            if col in described:
+                base = base.replace("SELECT v.*", f"SELECT v.* EXCLUDE ({q(col)})", 1) if "v.* EXCLUDE" not in \
+                    base else base.replace("EXCLUDE (", f"EXCLUDE ({q(col)}, ", 1)
+        view = self._view(base)
+        parts = []
+        cols = dict(self._describe(view))
+        for p in wf.write.partition_by:
+            if p.column not in cols:
+                raise InvalidInput(f"workflow `{wf.name}`: partition column `{p.column}` is not in the output; "
+                                   "columns are " + ", ".join(f"`{c}`" for c in cols))
+            if p.function:
+                parts.append(f"{p.function}({q(p.column)}) AS {q(p.name)}")
+        if parts:
+            view = self._view(f"SELECT *, {', '.join(parts)} FROM {view}")
+        if job.table_schema:
+            casts = align(self._describe(view), job.table_schema)
+            if casts:
+                repl = ", ".join(f"CAST({q(c)} AS {t}) AS {q(c)}" for c, t in casts.items())
+                view = self._view(f"SELECT * REPLACE ({repl}) FROM {view}")
+        return view
+
+    # --- write -----------------------------------------------------------------------------------------------
+
+    def _write(self, job: Job, view: str) -> list[StagedFile]:
+        wf = job.workflow
+        out_dir = os.path.join(job.staging, "data")
+        options = [
+            "FORMAT parquet", f"COMPRESSION {wf.write.compression}",
+            f"FILENAME_PATTERN {lit('part-' + job.commit_id + '-{i}')}",
+            f"FILE_SIZE_BYTES {parse_size(wf.write.target_file_size)}", "RETURN_STATS",
+        ]
+        if wf.write.partition_by:
+            options.append("PARTITION_BY (" + ", ".join(q(p.name) for p in wf.write.partition_by) + ")")
+        try:
+            rows = self.con.execute(f"COPY (SELECT * FROM {view}) TO {lit(out_dir)} ({', '.join(options)})"
+                                    ).fetchall()
+        except duckdb.Error as exc:
+            raise self._explain(exc, job.sources, file_format(wf, job.sources[0].key)) from None
+        files = []
+        for filename, count, size, _footer, col_stats, part_keys, _extra in rows:
+            if not count:
+                try:
+                    os.remove(filename)
+                except OSError:
+                    pass
+                continue
+            files.append(StagedFile(path=filename, relpath=os.path.relpath(filename, out_dir), rows=int(count),
+                                    bytes=int(size), partition=dict(part_keys or {}), stats=col_stats or {}))
+        return files
+
+    def _file_sources(self, files: list[StagedFile]) -> tuple[list[tuple[str, str, int]], dict[str, int]]:
+        if not files:
+            return [], {}
+        by_path = {f.path: f for f in files}
+        rows = self.con.execute(
+            "SELECT filename, _source_file, count(*) FROM read_parquet(["
+            + ", ".join(lit(p) for p in by_path) + "], filename = true, hive_partitioning = false) GROUP BY ALL"
+        ).fetchall()
+        out, totals = [], {}
+        for path, key, n in rows:
+            out.append((by_path[path].relpath, key, int(n)))
+            totals[key] = totals.get(key, 0) + int(n)
+        return out, totals
+
+    def _counts(self, view: str) -> dict[str, int]:
+        rows = self.con.execute(
+            f"SELECT s.key, count(*) FROM {view} v JOIN __lf_sources s USING ({q(PATH)}) GROUP BY 1").fetchall()
+        return {k: int(n) for k, n in rows}
+
+    # --- errors ----------------------------------------------------------------------------------------------
+
+    def _explain(self, exc: Exception, sources: list[Source], fmt: str) -> InvalidInput:
+        """Turn an engine error into one that names the file, the line and the reason."""
+        text = str(exc)
+        src = _source_in(text, sources, getattr(self, "_paths", {}))
+        if src is None and len(sources) == 1:
+            src = sources[0]
+        key = src.key if src else ", ".join(s.key for s in sources[:3]) + (" ..." if len(sources) > 3 else "")
+        line: int | None = None
+        reason = _reason(text)
+        if src is not None:
+            found = diagnose(src.path if fmt == "parquet" else self._readable(src), fmt, text)
+            if found:
+                line, reason = found
+        m = re.search(r"CSV Error on Line: (\d+)", text)
+        if line is None and m:
+            line = int(m.group(1))
+        where = f"`{key}`" + (f" line {line}" if line else "")
+        cls = SchemaConflict if "Conversion Error" in text or "Could not convert" in text else InvalidInput
+        return cls(f"{where}: {reason}", file=key, line=line)
+
+    def _readable(self, src: Source) -> str:
+        for path, s in getattr(self, "_paths", {}).items():
+            if s is src:
+                return path
+        return src.path
+
+
+def _source_in(text: str, sources: list[Source], paths: dict[str, Source]) -> Source | None:
+    for path, src in paths.items():
+        if path in text:
+            return src
+    for src in sources:
+        if src.path in text:
+            return src
+    return None
+
+
+def _reason(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return "unreadable input"
+    head = re.sub(r"^[A-Za-z ]*Error: ", "", lines[0])
+    if head.startswith("CSV Error on Line") and len(lines) > 2:
+        head = lines[2]
+    elif head.startswith("Error when sniffing file"):
+        head = "could not detect the CSV dialect (delimiter, quote, columns)"
+    return head
+
+
+def _first_line(exc: Exception) -> str:
+    return _reason(str(exc))
+
+
+class _StepError(duckdb.Error):
+    pass
+
+
+def _step_error(message: str) -> Exception:
+    return _StepError(message)
+
+
+@contextmanager
+def _timed(steps: list[dict[str, Any]], name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        steps.append({"step": name, "seconds": round(time.perf_counter() - start, 6)})
+
+
+# --- diagnosis: find the line and reason when the engine's error does not give them ------------------------
+
+
+def diagnose(path: str, fmt: str, engine_error: str) -> tuple[int | None, str] | None:
+    """Scan a failing file with Python's own parsers to name the first bad line and why."""
+    try:
+        if fmt == "csv":
+            return _diagnose_csv(path, engine_error)
+        if fmt in ("json", "jsonl"):
+            return _diagnose_json(path, fmt)
+    except Exception:  # diagnosis is best effort; the engine's own message stays
+        return None
+    return None
+
+
+def _text_lines(path: str) -> io.TextIOBase:
+    import gzip
+
+    raw = gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline="")
+
+
+def _diagnose_csv(path: str, engine_error: str) -> tuple[int | None, str] | None:
+    value = re.search(r"Could not convert string ['\"](.*?)['\"] to '?([A-Z0-9_]+)", engine_error)
+    with _text_lines(path) as fh:
+        if value:
+            needle = value.group(1)
+            for n, line in enumerate(fh, 1):
+                if needle in line:
+                    return n, f"value `{needle}` is not a valid {value.group(2)}"
+            return None
+        sample = fh.read(1 << 16)
+        fh.seek(0)
+        try:
+            dialect = csv.Sniffer().sniff(sample.split("\n", 1)[0] or sample, delimiters=",;|\t")
+            delim = dialect.delimiter
+        except csv.Error:
+            delim = ","
+        reader = csv.reader(fh, delimiter=delim, strict=True)
+        expected = None
+        try:
+            for row in reader:
+                if not row:
+                    continue
+                if expected is None:
+                    expected = len(row)
+                elif len(row) != expected:
+                    return reader.line_num, f"expected {expected} fields (as in the header), found {len(row)}"
+        except csv.Error as exc:
+            return reader.line_num, f"malformed CSV: {exc}"
+    return None
+
+
+def _diagnose_json(path: str, fmt: str) -> tuple[int | None, str] | None:
+    with _text_lines(path) as fh:
+        text = fh.read()
+    if fmt == "json" and text.lstrip()[:1] == "[":
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            return exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})"
+        except RecursionError:
+            return 1, "invalid JSON: nested too deeply"
+        return None
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            return n, f"invalid JSON: {exc.msg} (column {exc.colno})"
+        except RecursionError:
+            return n, "invalid JSON: nested too deeply"
+        if not isinstance(value, dict):
+            return n, f"expected a JSON object per line, found {type(value).__name__}"
+    return None

@@ -1,0 +1,79 @@
+"""Every error landfall raises derives from `LandfallError`.
+
+Retry decisions are made by type: the runner retries a `Transient` error (a lost lease, a storage hiccup)
+and sends a `Terminal` one (a file that can never parse) straight to its last attempt's verdict, failed
+or dead, without burning the backoff schedule.
+"""
+
+from __future__ import annotations
+
+
+class LandfallError(Exception):
+    """Root of every error landfall raises on purpose."""
+
+
+class Transient:
+    """Mixin: trying again later may succeed."""
+
+
+class Terminal:
+    """Mixin: trying again with the same input and config will fail the same way."""
+
+
+class ConfigError(ValueError, LandfallError, Terminal):
+    """`landfall.yaml` (or an override) is not valid; the message names the file, the key and what is allowed."""
+
+
+class InvalidInput(ValueError, LandfallError, Terminal):
+    """A landed file cannot be read or does not fit its workflow; the message names file, line and reason."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None) -> None:
+        super().__init__(message)
+        self.file = file
+        self.line = line
+
+
+class SchemaConflict(InvalidInput):
+    """A file's columns cannot be made to fit the table's schema."""
+
+
+class ContentRace(LandfallError, Transient):
+    """Another file with the same bytes committed while this batch ran; the batch is looked at again."""
+
+
+class UnroutedFile(LandfallError):
+    """No workflow's `match` covers the landed file."""
+
+
+class NoSuchTable(KeyError, LandfallError):
+    """The catalog has no table of that name."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; keep the message readable
+        return str(self.args[0]) if self.args else "no such table"
+
+
+class NoSuchRun(KeyError, LandfallError):
+    """The state store has no run with that id."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "no such run"
+
+
+class StorageUnavailable(OSError, LandfallError, Transient):
+    """The landing zone or the table store could not be reached; the run is retried."""
+
+
+class MissingDependency(ImportError, LandfallError, Terminal):
+    """An optional dependency is needed; the message gives the exact install line."""
+
+
+def require(module: str, extra: str):
+    """Import an optional dependency, or fail with the `pip install` line that brings it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingDependency(
+            f"`{module}` is not installed; install it with: pip install \"landfall[{extra}]\""
+        ) from exc

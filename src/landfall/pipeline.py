@@ -1,0 +1,250 @@
+"""`landfall.Pipeline`: the library that the CLI (and later the HTTP API and dashboard) are thin adapters over."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import fsspec
+
+from landfall.config import Settings, load_settings
+from landfall.events import ObjectCreated
+from landfall.routing import Router
+from landfall.runner import Outcome, recover
+from landfall.sources.listing import ListingSource
+from landfall.state import Run, StateStore, Table, open_state, worker_id
+from landfall.worker import Worker, heartbeat_loop
+
+log = logging.getLogger("landfall")
+
+
+@dataclass
+class Summary:
+    """What one `process` call did."""
+
+    discovered: int = 0
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def dead(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "dead"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.dead
+
+
+class Pipeline:
+    """Files land, workflows run, tables appear.
+
+    >>> p = Pipeline("landfall.yaml")
+    >>> p.process()          # discover everything not yet loaded, drain the queue
+    >>> p.query("SELECT count(*) FROM sales")
+    """
+
+    def __init__(self, settings: Settings | str | os.PathLike[str] | None = None) -> None:
+        self.settings = settings if isinstance(settings, Settings) else load_settings(settings)
+        self.store: StateStore = open_state(self.settings.state)
+        self.router = Router(self.settings.workflows)
+        self.listing = ListingSource(self.settings.landing_url)
+        self._fs, self._landing_root = fsspec.core.url_to_fs(self.settings.landing_url)
+        self.work_available = threading.Event()
+        self._discover_lock = threading.Lock()
+
+    # --- landing ---------------------------------------------------------------------------------------------
+
+    def landing_path(self, key: str) -> str:
+        """A local path the engine can read for a landing key."""
+        return f"{self._landing_root.rstrip('/')}/{key}"
+
+    def submit(self, events: Sequence[ObjectCreated]) -> list[Run]:
+        """Record landed file versions (ignoring known ones) and queue their runs."""
+        with self._discover_lock:
+            runs = self.store.discover(events, self.router.route)
+        if any(r.status == "queued" for r in runs):
+            self.work_available.set()
+        for r in runs:
+            if r.status == "unrouted":
+                log.warning("unrouted: %s", r.file_key, extra={"file": r.file_key, "status": "unrouted"})
+        return runs
+
+    def discover(self, *, settle_seconds: float = 0.0) -> list[Run]:
+        """List the landing zone and queue every file version not seen before."""
+        self.listing.settle_seconds = settle_seconds
+        events = self.listing.poll()
+        known = self.store.known_versions()
+        new = [e for e in events if (e.key, e.size, e.mtime, e.etag) not in known]
+        return self.submit(new) if new else []
+
+    def ingest(self, paths: Iterable[str | os.PathLike[str]], prefix: str = "",
+               on_file: Callable[[str, int], None] | None = None) -> list[Run]:
+        """Copy local files into `landing/<prefix>/` (atomically: temp name, then rename) and queue them."""
+        prefix = prefix.strip("/")
+        events = []
+        for p in paths:
+            src = Path(p)
+            files = sorted(f for f in src.rglob("*") if f.is_file()) if src.is_dir() else [src]
+            for f in files:
+                rel = f.relative_to(src).as_posix() if src.is_dir() else f.name
+                key = f"{prefix}/{rel}" if prefix else rel
+                dest = f"{self._landing_root.rstrip('/')}/{key}"
+                tmp = f"{os.path.dirname(dest)}/.{os.path.basename(dest)}.landfall-tmp"
+                self._fs.makedirs(os.path.dirname(dest), exist_ok=True)
+                if "file" in self._fs.protocol:
+                    shutil.copyfile(f, tmp)
+                    os.replace(tmp, dest)
+                else:
+                    self._fs.put_file(str(f), dest)
+                info = self._fs.info(dest)
+                from landfall.sources.listing import to_event
+
+                events.append(to_event(key, info))
+                if on_file:
+                    on_file(key, int(info.get("size") or 0))
+        return self.submit(events)
+
+    # --- running ---------------------------------------------------------------------------------------------
+
+    def _workers(self, n: int, on_done: Callable[[Outcome], None] | None) -> list[Worker]:
+        threads = max(1, (os.cpu_count() or 2) // n) if n > 1 else None
+        base = worker_id()
+        return [Worker(self.settings, self.store, f"{base}:{i}", self.landing_path, on_done=on_done,
+                       engine_threads=threads) for i in range(n)]
+
+    def process(self, *, workers: int | None = None, on_done: Callable[[Outcome], None] | None = None,
+                discover: bool = True) -> Summary:
+        """Discover everything not yet loaded, run the queue until it is empty (retries included), return."""
+        summary = Summary()
+
+        def done(o: Outcome) -> None:
+            summary.outcomes.append(o)
+            if on_done:
+                on_done(o)
+
+        recover(self.settings, self.store)
+        if discover:
+            summary.discovered = len(self.discover())
+        pool = self._workers(workers or self.settings.workers, done)
+        stop = threading.Event()
+        beat = threading.Thread(target=heartbeat_loop, args=(pool, stop, self.settings.lease_seconds / 3),
+                                daemon=True)
+        beat.start()
+        errors: list[BaseException] = []
+
+        def loop(w: Worker) -> None:
+            try:
+                while not stop.is_set():
+                    if w.step():
+                        continue
+                    if not self._pending():
+                        return
+                    time.sleep(0.05)
+            except BaseException as exc:  # surface a worker crash instead of hanging
+                errors.append(exc)
+                stop.set()
+
+        threads = [threading.Thread(target=loop, args=(w,), name=f"landfall-worker-{i}") for i, w in enumerate(pool)]
+        try:
+            for t in threads:
+                t.start()
+            for t in threads:
+                while t.is_alive():
+                    t.join(0.2)
+        except KeyboardInterrupt:
+            stop.set()
+            for t in threads:
+                t.join()
+            raise
+        finally:
+            stop.set()
+            for w in pool:
+                w.close()
+        if errors:
+            raise errors[0]
+        return summary
+
+    def _pending(self) -> bool:
+        c = self.store.counts()
+        return c["queued"] > 0 or c["running"] > 0
+
+    def up(self, stop: threading.Event, *, workers: int | None = None, watch: bool = True,
+           on_done: Callable[[Outcome], None] | None = None) -> None:
+        """Watch the landing zone and process continuously until `stop` is set; in-flight batches finish."""
+        recover(self.settings, self.store)
+        pool = self._workers(workers or self.settings.workers, on_done)
+        inner = threading.Event()
+        watcher = None
+        if watch and "file" in self._fs.protocol:
+            from landfall.sources.watch import WatchSource
+
+            watcher = WatchSource(self._landing_root, nudge=self.work_available)
+            watcher.start(self.submit)
+        beat = threading.Thread(target=heartbeat_loop, args=(pool, inner, self.settings.lease_seconds / 3),
+                                daemon=True)
+        beat.start()
+
+        def loop(w: Worker) -> None:
+            while not stop.is_set():
+                try:
+                    if w.step():
+                        continue
+                except Exception:
+                    log.exception("worker %s: unexpected error; continuing", w.id)
+                self.work_available.wait(0.5)
+                self.work_available.clear()
+
+        threads = [threading.Thread(target=loop, args=(w,), name=f"landfall-worker-{i}", daemon=True)
+                   for i, w in enumerate(pool)]
+        for t in threads:
+            t.start()
+        log.info("landfall up: watching %s with %d workers", self.settings.landing_url, len(pool))
+        try:
+            last_reap = 0.0
+            while not stop.is_set():
+                self.discover(settle_seconds=self.settings.settle_seconds)
+                if time.time() - last_reap > self.settings.lease_seconds:
+                    recover(self.settings, self.store)
+                    last_reap = time.time()
+                stop.wait(self.settings.reconcile_seconds)
+        finally:
+            stop.set()
+            self.work_available.set()
+            if watcher:
+                watcher.stop()
+            for t in threads:
+                t.join()
+            inner.set()
+            for w in pool:
+                w.close()
+            log.info("landfall stopped")
+
+    # --- reading back ----------------------------------------------------------------------------------------
+
+    def runs(self, **filters: Any) -> list[Run]:
+        return self.store.runs(**filters)
+
+    def run(self, run_id: str) -> Run:
+        return self.store.run(run_id)
+
+    def tables(self) -> list[Table]:
+        return self.store.tables()
+
+    def table(self, name: str) -> Table:
+        return self.store.table(name)
+
+    def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        from landfall.query import run_query
+
+        return run_query(self.store, sql)
+
+    def close(self) -> None:
+        self.store.close()

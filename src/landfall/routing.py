@@ -1,0 +1,70 @@
+"""Which workflow takes a landed file: the most specific `match` wins."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+
+from landfall.config import Workflow
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+@dataclass(frozen=True)
+class Route:
+    workflow: Workflow
+    literal_prefix: str
+    is_glob: bool
+
+    def matches(self, key: str) -> bool:
+        pattern = self.workflow.match
+        if not self.is_glob:
+            return key.startswith(pattern)
+        # `*` stays within one folder level, `**` crosses levels; `sales/*.csv` matches `sales/a.csv` only.
+        return _glob_regex(pattern).fullmatch(key) is not None
+
+    @property
+    def specificity(self) -> tuple[int, int]:
+        # A longer literal prefix is more specific; at equal length, a glob is more specific than a prefix.
+        return (len(self.literal_prefix), 1 if self.is_glob else 0)
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    out = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            if i < len(pattern) and pattern[i] == "/":
+                i += 1
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        else:
+            # fnmatch handles `?` and `[...]`; translate one char at a time and drop its anchors
+            j = i + 1
+            if pattern[i] == "[":
+                j = pattern.find("]", i + 1) + 1 or len(pattern)
+            out.append(fnmatch.translate(pattern[i:j])[4:-3] if pattern[i] in "?[" else re.escape(pattern[i]))
+            i = j
+    return re.compile("".join(out))
+
+
+class Router:
+    """Maps a landed key to its workflow."""
+
+    def __init__(self, workflows: list[Workflow]) -> None:
+        routes = []
+        for wf in workflows:
+            m = _GLOB_CHARS.search(wf.match)
+            literal = wf.match[: m.start()] if m else wf.match
+            routes.append(Route(wf, literal, m is not None))
+        self.routes = sorted(routes, key=lambda r: r.specificity, reverse=True)
+
+    def route(self, key: str) -> Workflow | None:
+        for route in self.routes:
+            if route.matches(key):
+                return route.workflow
+        return None

@@ -1,0 +1,236 @@
+"""Running a leased batch of runs through their workflow: hash -> dedupe -> read/transform/write -> commit.
+
+Many small files share one engine query; each keeps its own run record. If the shared query fails, every
+file runs alone, so a bad file fails by itself with its own error and the others load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+from landfall.config import Settings, Workflow
+from landfall.engines.base import Engine, Job, Source, Staged
+from landfall.errors import ContentRace, InvalidInput, LandfallError
+from landfall.schema import merged
+from landfall.state.base import (
+    Run, RunResult, SourceRows, StateStore, TableCommit, backoff,
+)
+from landfall.tables import open_table
+
+log = logging.getLogger("landfall.runner")
+
+
+def content_hash(path: str) -> str:
+    """BLAKE2b of a file's bytes (the load history's content key)."""
+    h = hashlib.blake2b(digest_size=20)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class Outcome:
+    run: Run
+    status: str
+    error: str | None = None
+    rows_out: int | None = None
+
+
+@dataclass
+class Runner:
+    settings: Settings
+    store: StateStore
+    engine: Engine
+    landing_path: Callable[[str], str]
+    on_done: Callable[[Outcome], None] | None = None
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def run_batch(self, runs: list[Run]) -> list[Outcome]:
+        wf = self.settings.workflow(runs[0].workflow or "")
+        self.outcomes = []
+        todo: list[tuple[Run, Source, str]] = []
+        seen: dict[str, Run] = {}
+        skipped: list[RunResult] = []
+        later: list[str] = []
+        for run in runs:
+            path = self.landing_path(run.file_key)
+            try:
+                digest = content_hash(path)
+            except OSError as exc:
+                self._fail(run, wf, f"`{run.file_key}`: cannot read the landed file: {exc}", None)
+                continue
+            if digest in seen:  # same bytes as another file of this batch: decide once that one has committed
+                later.append(run.run_id)
+                continue
+            dup = self.store.find_duplicate(wf.name, digest, run.file_id)
+            if dup is not None:
+                skipped.append(RunResult(run_id=run.run_id, status="skipped", content_hash=digest, rows_in=0,
+                                         rows_out=0, bytes=run.size,
+                                         note=f"same content as `{dup.file_key}` (run {dup.run_id})"))
+                continue
+            seen[digest] = run
+            todo.append((run, Source(key=run.file_key, path=path, run_id=run.run_id, file_id=run.file_id,
+                                     size=run.size), digest))
+        if later:
+            self.store.defer(later, seconds=0.2)
+        if skipped:
+            self.store.commit(None, skipped)
+            for res in skipped:
+                self._done(Outcome(next(r for r in runs if r.run_id == res.run_id), "skipped"))
+        if not todo:
+            return self.outcomes
+        batch_id = runs[0].batch_id or runs[0].run_id
+        try:
+            self._job(wf, todo, batch_id)
+        except ContentRace:  # look at the batch again: the hash step now finds the committed twin
+            self.store.defer([run.run_id for run, _, _ in todo], seconds=0.0)
+        except Exception as exc:
+            if len(todo) == 1:
+                self._fail(todo[0][0], wf, _message(exc, todo[0][0].file_key), todo[0][2], exc)
+            else:
+                log.info("batch of %d files failed (%s); running each file alone", len(todo), _short(exc))
+                for i, item in enumerate(todo):
+                    try:
+                        self._job(wf, [item], f"{batch_id}-{i}")
+                    except ContentRace:
+                        self.store.defer([item[0].run_id], seconds=0.0)
+                    except Exception as exc2:
+                        self._fail(item[0], wf, _message(exc2, item[0].file_key), item[2], exc2)
+        return self.outcomes
+
+    # --- one engine job and its commit -----------------------------------------------------------------------
+
+    def _job(self, wf: Workflow, items: list[tuple[Run, Source, str]], commit_id: str) -> None:
+        location = f"{self.settings.tables_url}/{wf.write.table}"
+        writer = open_table(wf.write.format, location)
+        staging = writer.staging_dir(commit_id)
+        os.makedirs(staging, exist_ok=True)
+        try:
+            table = self._table(wf.write.table)
+            job = Job(workflow=wf, sources=[s for _, s, _ in items], staging=staging, commit_id=commit_id,
+                      ingested_at=datetime.now(timezone.utc), table_schema=table.schema if table else None)
+            staged = self.engine.run(job)
+            replaced: list[str] = []
+            rewrites = []
+            if wf.on_change == "replace" and table is not None:
+                keys = [s.key for _, s, _ in items]
+                replaced = self.store.files_holding(wf.write.table, keys, [s.file_id for _, s, _ in items])
+                if replaced:
+                    rewrites = self.engine.rewrite([(f"{writer.location}/{p}", p) for p in replaced], keys, staging,
+                                                   commit_id)
+            kept_rewrites = [f for f in rewrites if f.rows > 0]
+            published = writer.publish(staged.files + kept_rewrites)
+            sources = [SourceRows(path=rel, source_key=key, file_id=_file_id(items, key), run_id=_run_id(items, key),
+                                  rows=n) for rel, key, n in staged.file_sources]
+            for rw in kept_rewrites:  # rows of other files carried over into a rewritten file keep their lineage
+                old = replaced[rewrites.index(rw)]
+                for src in self.store.file_sources(wf.write.table, old):
+                    if src.source_key not in staged.rows_out:
+                        sources.append(SourceRows(path=rw.relpath, source_key=src.source_key, file_id=src.file_id,
+                                                  run_id=src.run_id, rows=src.rows))
+            schema = merged(table.schema, staged.schema) if table else staged.schema
+            commit = TableCommit(table=wf.write.table, location=writer.location, format=writer.format,
+                                 workflow=wf.name, schema=schema, partition_by=[p.name for p in wf.write.partition_by],
+                                 commit_id=commit_id, add=published, remove=replaced, sources=sources)
+            results = [self._result(run, src, digest, staged) for run, src, digest in items]
+            self.store.commit(commit, results)
+            writer.delete(replaced)
+        except BaseException:
+            writer.discard(commit_id, keep=set())
+            raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        for run, src, _ in items:
+            self._done(Outcome(run, "succeeded", rows_out=staged.rows_out.get(src.key, 0)))
+
+    def _table(self, name: str):
+        from landfall.errors import NoSuchTable
+
+        try:
+            return self.store.table(name)
+        except NoSuchTable:
+            return None
+
+    def _result(self, run: Run, src: Source, digest: str, staged: Staged) -> RunResult:
+        outputs = sorted({rel for rel, key, _ in staged.file_sources if key == src.key})
+        return RunResult(run_id=run.run_id, status="succeeded", rows_in=staged.rows_in.get(src.key, 0),
+                         rows_out=staged.rows_out.get(src.key, 0), bytes=src.size, output_files=outputs,
+                         steps=staged.steps, content_hash=digest)
+
+    # --- failure ---------------------------------------------------------------------------------------------
+
+    def _fail(self, run: Run, wf: Workflow, message: str, digest: str | None, exc: BaseException | None = None
+              ) -> None:
+        retry_in = backoff(run.attempt, wf.retry.backoff_seconds, wf.retry.max_backoff_seconds, wf.retry.jitter)
+        if exc is not None and not isinstance(exc, LandfallError):
+            log.debug("run %s failed:\n%s", run.run_id, "".join(traceback.format_exception(exc)))
+        nxt = self.store.fail(run.run_id, message, retry_in=retry_in, content_hash=digest)
+        status = "failed" if nxt is not None else "dead"
+        log.warning("run %s %s: %s", run.run_id, status, message,
+                    extra={"run_id": run.run_id, "file": run.file_key, "workflow": wf.name, "status": status})
+        self._done(Outcome(run, status, error=message))
+
+    def _done(self, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
+        if outcome.status in ("succeeded", "skipped"):
+            log.info("run %s %s: %s", outcome.run.run_id, outcome.status, outcome.run.file_key,
+                     extra={"run_id": outcome.run.run_id, "file": outcome.run.file_key,
+                            "workflow": outcome.run.workflow, "status": outcome.status, "rows": outcome.rows_out})
+        if self.on_done:
+            self.on_done(outcome)
+
+
+def _file_id(items: list[tuple[Run, Source, str]], key: str) -> int:
+    return next(s.file_id for _, s, _ in items if s.key == key)
+
+
+def _run_id(items: list[tuple[Run, Source, str]], key: str) -> str:
+    return next(s.run_id for _, s, _ in items if s.key == key)
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _message(exc: BaseException, key: str) -> str:
+    """An error message that always names the file."""
+    text = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, InvalidInput) or f"`{key}`" in text:
+        return text
+    return f"`{key}`: {type(exc).__name__}: {text}"
+
+
+def recover(settings: Settings, store: StateStore) -> list[Run]:
+    """Expired leases become failed attempts (and are retried); files their commit left behind are removed."""
+    lost = store.reap()
+    for run in lost:
+        if not run.table_name or not run.batch_id or not run.workflow:
+            continue
+        try:
+            wf = settings.workflow(run.workflow)
+        except LandfallError:
+            continue
+        writer = open_table(wf.write.format, f"{settings.tables_url}/{run.table_name}")
+        keep = {f.path for f in store.table_files(run.table_name)} if _has_table(store, run.table_name) else set()
+        gone = writer.discard(run.batch_id, keep)
+        if gone:
+            log.info("removed %d uncommitted files of lost run %s", len(gone), run.run_id)
+    return lost
+
+
+def _has_table(store: StateStore, name: str) -> bool:
+    from landfall.errors import NoSuchTable
+
+    try:
+        store.table(name)
+        return True
+    except NoSuchTable:
+        return False

@@ -1,0 +1,73 @@
+"""Fitting a batch's columns to its table's schema: safe widening, never silent loss."""
+
+from __future__ import annotations
+
+from landfall.errors import SchemaConflict
+
+_INTS = ["TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"]
+_UINTS = ["UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"]
+_FLOATS = ["FLOAT", "DOUBLE"]
+_NULLISH = {'"NULL"', "NULL", "JSON"}
+
+
+def widens_to(narrow: str, wide: str) -> bool:
+    """True when every value of type `narrow` is exactly representable in `wide`."""
+    if narrow == wide:
+        return True
+    if narrow in _INTS and wide in _INTS:
+        return _INTS.index(narrow) <= _INTS.index(wide)
+    if narrow in _UINTS and wide in _INTS:
+        return _UINTS.index(narrow) < _INTS.index(wide) - 0
+    if narrow in _INTS[:3] + _UINTS[:3] and wide == "DOUBLE":
+        return True
+    if narrow in ("TINYINT", "SMALLINT", "UTINYINT", "USMALLINT") and wide == "FLOAT":
+        return True
+    if narrow == "FLOAT" and wide == "DOUBLE":
+        return True
+    if narrow == "DATE" and wide in ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE"):
+        return True
+    return False
+
+
+def align(columns: list[tuple[str, str]], table: list[tuple[str, str]]) -> dict[str, str]:
+    """Casts that make a batch's columns match the table's types where that loses nothing.
+
+    Returns `{column: type}` to cast to. A column that only a widening of the table can hold (BIGINT data in
+    a DOUBLE... no: DOUBLE data in a BIGINT table) is left as it is: the table's schema widens in a new
+    version. A text column whose table type is not text is cast strictly: a value that does not fit fails
+    the file with the column and the value named. Anything else is a `SchemaConflict`.
+    """
+    want = dict(table)
+    casts: dict[str, str] = {}
+    for name, have in columns:
+        target = want.get(name)
+        if target is None or have == target:
+            continue
+        if have in _NULLISH or widens_to(have, target):
+            casts[name] = target
+        elif target == "VARCHAR":
+            casts[name] = "VARCHAR"
+        elif widens_to(target, have) or (target in _INTS and have in _FLOATS) or (
+                target in _INTS and have.startswith("DECIMAL")):
+            continue  # the table widens to the batch's type in a new schema version
+        elif have == "VARCHAR":
+            casts[name] = target
+        else:
+            raise SchemaConflict(f"column `{name}` is {have} in this file but {target} in the table; "
+                                 "cast it in a `cast:` step or change the table")
+    return casts
+
+
+def merged(old: list[tuple[str, str]], new: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The table's schema after a batch: old columns first (widened where the batch widened them), then new."""
+    new_types = dict(new)
+    out = []
+    for name, typ in old:
+        if name in new_types and new_types[name] != typ and widens_to(typ, new_types[name]):
+            typ = new_types[name]
+        elif name in new_types and typ in _INTS and new_types[name] in _FLOATS:
+            typ = new_types[name]
+        out.append((name, typ))
+    seen = {n for n, _ in old}
+    out.extend((n, t) for n, t in new if n not in seen)
+    return out

@@ -1,0 +1,66 @@
+"""The worker loop: lease a batch -> run it -> (the runner records and acks) -> repeat, with heartbeats."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable
+
+from landfall.config import Settings, parse_size
+from landfall.engines import open_engine
+from landfall.runner import Outcome, Runner
+from landfall.state.base import StateStore
+
+log = logging.getLogger("landfall.worker")
+
+
+class Worker:
+    def __init__(self, settings: Settings, store: StateStore, worker_id: str, landing_path: Callable[[str], str],
+                 *, on_done: Callable[[Outcome], None] | None = None, engine_threads: int | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.id = worker_id
+        self.engine = open_engine("duckdb", threads=engine_threads)
+        self.runner = Runner(settings, store, self.engine, landing_path, on_done=on_done)
+        self._held: list[str] = []
+        self._held_lock = threading.Lock()
+
+    def step(self) -> int:
+        """Lease and run one batch; returns how many runs it handled (0: the queue had nothing available)."""
+        runs = self.store.lease(self.id, limit=self.settings.batch_files,
+                                max_bytes=parse_size(self.settings.batch_bytes),
+                                lease_seconds=self.settings.lease_seconds)
+        if not runs:
+            return 0
+        with self._held_lock:
+            self._held = [r.run_id for r in runs]
+        try:
+            self.runner.run_batch(runs)
+        finally:
+            with self._held_lock:
+                self._held = []
+        return len(runs)
+
+    def heartbeat(self) -> None:
+        with self._held_lock:
+            held = list(self._held)
+        if held:
+            self.store.heartbeat(self.id, held, self.settings.lease_seconds)
+
+    def held(self) -> list[str]:
+        with self._held_lock:
+            return list(self._held)
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def heartbeat_loop(workers: list[Worker], stop: threading.Event, every: float) -> None:
+    while not stop.wait(every):
+        for w in workers:
+            try:
+                w.heartbeat()
+            except Exception as exc:  # keep beating; a missed beat only shortens the lease
+                log.warning("heartbeat failed: %s", exc)
+
+
