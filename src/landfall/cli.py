@@ -1,0 +1,492 @@
+"""The `landfall` command: a thin adapter over `landfall.Pipeline`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import signal
+import sys
+import tempfile
+import threading
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from landfall import logs
+from landfall.config import load_settings
+from landfall.errors import LandfallError
+from landfall.pipeline import Pipeline, Summary
+from landfall.state.base import RUN_STATUSES, Run
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class Ctx:
+    def __init__(self, config: str | None, lake: str | None) -> None:
+        self.config = config
+        self.lake = lake
+        self._pipeline: Pipeline | None = None
+
+    def pipeline(self) -> Pipeline:
+        if self._pipeline is None:
+            settings = load_settings(self.config, overrides={"lake": self.lake})
+            self._pipeline = Pipeline(settings)
+        return self._pipeline
+
+
+class LandfallGroup(click.Group):
+    """Turns landfall errors into one clear line and exit code 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LandfallError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=LandfallGroup)
+@click.option("--config", "-c", type=click.Path(dir_okay=True), default=None, envvar="LANDFALL_CONFIG",
+              help="Path to landfall.yaml (default: ./landfall.yaml, else built-in defaults).")
+@click.option("--lake", default=None, help="Override the lake root (a folder or URL).")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-q", "--quiet", count=True, help="Less log output (-qq for errors only).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Log lines for people (text) or machines (json, one object per line).")
+@click.version_option(package_name="landfall")
+@click.pass_context
+def main(ctx: click.Context, config: str | None, lake: str | None, verbose: int, quiet: int, log_format: str) -> None:
+    """landfall: files land, workflows run, typed tables appear, SQL queries them."""
+    level = min(max(logging.WARNING + 10 * (quiet - verbose), logging.DEBUG), logging.CRITICAL)
+    logs.setup(level, log_format)
+    ctx.obj = Ctx(config, lake)
+
+
+# --- start and run ------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False), default=".")
+@click.option("--force", is_flag=True, help="Overwrite an existing landfall.yaml.")
+def init(directory: str, force: bool) -> None:
+    """Write a commented starter landfall.yaml and sample data into DIRECTORY."""
+    from landfall.samples import init_project
+
+    try:
+        config, samples = init_project(Path(directory), force=force)
+    except FileExistsError as exc:
+        raise click.ClickException(str(exc)) from None
+    console.print(f"wrote [bold]{config}[/] and {len(samples)} sample files under {Path(directory) / 'lake/landing'}")
+    console.print(f"next: [bold]cd {directory} && landfall process && landfall tables[/]")
+
+
+@main.command()
+@click.option("--workers", type=int, default=None, help="Worker threads (default: from config, 2).")
+@click.option("--no-watch", is_flag=True, help="Only list the landing zone periodically; no file watcher.")
+@click.pass_obj
+def up(obj: Ctx, workers: int | None, no_watch: bool) -> None:
+    """Watch the landing zone and process files continuously until SIGINT/SIGTERM."""
+    p = obj.pipeline()
+    stop = threading.Event()
+
+    def handle(signum: int, _frame: Any) -> None:
+        if stop.is_set():  # a second signal: stop now; leased runs return to the queue when leases expire
+            raise SystemExit(130)
+        err_console.print(f"[yellow]{signal.Signals(signum).name}: finishing in-flight work, then stopping[/]")
+        stop.set()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+    if logging.getLogger("landfall").level > logging.INFO:
+        logging.getLogger("landfall").setLevel(logging.INFO)
+    p.up(stop, workers=workers, watch=not no_watch)
+
+
+@main.command()
+@click.option("--workers", type=int, default=None, help="Worker threads (default: from config, 2).")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@click.pass_obj
+def process(obj: Ctx, workers: int | None, progress: bool | None) -> None:
+    """Load everything not yet loaded, drain the queue and exit (non-zero if any file ended dead)."""
+    p = obj.pipeline()
+    show = sys.stderr.isatty() if progress is None else progress
+    summary = _with_progress(p, show, lambda on_done: p.process(workers=workers, on_done=on_done))
+    _print_summary(summary)
+    if not summary.ok:
+        sys.exit(1)
+
+
+def _with_progress(p: Pipeline, show: bool, call: Any) -> Summary:
+    if not show:
+        return call(None)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    counts = p.store.counts()
+    total = counts["queued"] + counts["running"]
+    done_bytes = [0]
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total} files"), TextColumn("{task.fields[bytes]}"),
+                  TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err_console,
+                  transient=False) as bar:
+        task = bar.add_task("processing", total=total or None, bytes="", rate="")
+
+        def on_done(o: Any) -> None:
+            done_bytes[0] += o.run.size or 0
+            task_obj = bar.tasks[0]
+            if task_obj.total is not None and task_obj.completed + 1 > task_obj.total:
+                bar.update(task, total=task_obj.completed + 1)
+            elapsed = max(task_obj.elapsed or 1e-9, 1e-9)
+            bar.update(task, advance=1, bytes=_human(done_bytes[0]),
+                       rate=f"{(task_obj.completed + 1) / elapsed:,.1f} files/s")
+
+        def discover_total() -> None:
+            c = p.store.counts()
+            bar.update(task, total=c["queued"] + c["running"])
+
+        discover_total()
+        return call(on_done)
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1024 or unit == "GB":
+            return f"{n:,.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+def _print_summary(s: Summary) -> None:
+    parts = [f"{s.count(k)} {k}" for k in ("succeeded", "skipped", "failed", "dead") if s.count(k)]
+    console.print("processed: " + (", ".join(parts) if parts else "nothing to do"))
+    for o in s.dead:
+        console.print(f"[red]dead[/] {o.run.file_key}: {o.error}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--prefix", "-p", default="", help="Prefix under landing/ (chooses the workflow).")
+@click.option("--process/--no-process", "then_process", default=False, help="Also process the queue afterwards.")
+@click.pass_obj
+def ingest(obj: Ctx, paths: tuple[str, ...], prefix: str, then_process: bool) -> None:
+    """Copy local files (or folders) into landing/PREFIX/ and queue them."""
+    p = obj.pipeline()
+    show = sys.stderr.isatty()
+    files = [f for path in paths for f in ([Path(path)] if Path(path).is_file() else Path(path).rglob("*"))
+             if f.is_file()]
+    total_bytes = sum(f.stat().st_size for f in files)
+    if show:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+        with Progress(TextColumn("[bold]ingest"), BarColumn(), TextColumn("{task.fields[n]}"), DownloadColumn(),
+                      TransferSpeedColumn(), console=err_console) as bar:
+            task = bar.add_task("ingest", total=total_bytes, n=f"0/{len(files)} files")
+            count = [0]
+
+            def on_file(_key: str, size: int) -> None:
+                count[0] += 1
+                bar.update(task, advance=size, n=f"{count[0]}/{len(files)} files")
+
+            runs = p.ingest(paths, prefix, on_file=on_file)
+    else:
+        runs = p.ingest(paths, prefix)
+    queued = sum(1 for r in runs if r.status == "queued")
+    unrouted = [r for r in runs if r.status == "unrouted"]
+    console.print(f"landed {len(files)} files ({_human(total_bytes)}); queued {queued} new versions")
+    for r in unrouted:
+        console.print(f"[yellow]unrouted[/] {r.file_key}: {r.error}")
+    if then_process:
+        summary = p.process(discover=False)
+        _print_summary(summary)
+        if not summary.ok:
+            sys.exit(1)
+
+
+@main.command()
+@click.option("--keep", is_flag=True, help="Keep the temporary lake and print where it is.")
+def demo(keep: bool) -> None:
+    """Run landfall on sample data in a temporary lake: two prefixes, two workflows, tables, a query."""
+    from landfall.samples import init_project
+
+    tmp = Path(tempfile.mkdtemp(prefix="landfall-demo-"))
+    config, samples = init_project(tmp)
+    console.rule("[bold]landfall demo")
+    console.print(f"lake: {tmp / 'lake'}  ({len(samples)} sample files landed under sales/ and events/)")
+    p = Pipeline(load_settings(config))
+    summary = p.process()
+    _print_summary(summary)
+    console.print()
+    _runs_table(p.runs(), title="runs")
+    console.print()
+    _tables_table(p)
+    sql = ("SELECT order_date, count(*) AS orders, sum(quantity) AS items, round(sum(total), 2) AS revenue "
+           "FROM sales GROUP BY order_date ORDER BY order_date")
+    console.print(f"\n[bold]landfall query[/] \"{sql}\"")
+    cols, rows = p.query(sql)
+    _print_rows(cols, rows, "table")
+    sql2 = "SELECT year, month, count(*) AS events, count(DISTINCT event_id) AS ids FROM events GROUP BY ALL ORDER BY ALL"
+    console.print(f"\n[bold]landfall query[/] \"{sql2}\"")
+    cols, rows = p.query(sql2)
+    _print_rows(cols, rows, "table")
+    p.close()
+    if keep:
+        console.print(f"\nkept: cd {tmp} && landfall runs")
+    else:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    if not summary.ok:
+        sys.exit(1)
+
+
+# --- runs and the dead-letter list --------------------------------------------------------------------------
+
+
+@main.group(invoke_without_command=True)
+@click.option("--status", type=click.Choice(RUN_STATUSES), default=None, help="Only runs in this status.")
+@click.option("--workflow", "-w", default=None, help="Only runs of this workflow.")
+@click.option("--file", "file_key", default=None, help="Only runs of this landed file (prefix + name).")
+@click.option("--limit", "-n", type=int, default=50, show_default=True, help="At most this many (0: all).")
+@click.option("--json", "as_json", is_flag=True, help="JSON array of run objects (stable shape; see README).")
+@click.pass_context
+def runs(ctx: click.Context, status: str | None, workflow: str | None, file_key: str | None, limit: int,
+         as_json: bool) -> None:
+    """List runs, newest first: file, workflow, status, attempt, timings, rows, error."""
+    if ctx.invoked_subcommand is not None:
+        return
+    found = ctx.obj.pipeline().runs(status=status, workflow=workflow, key=file_key, limit=limit or None)
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in found], indent=2))
+    else:
+        _runs_table(found)
+
+
+@runs.command("show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="The run as a JSON object, with its steps.")
+@click.pass_obj
+def runs_show(obj: Ctx, run_id: str, as_json: bool) -> None:
+    """One run in full: per-step timings and the whole error."""
+    run = obj.pipeline().run(run_id)
+    doc = run.to_json() | {"steps": run.steps}
+    if as_json:
+        click.echo(json.dumps(doc, indent=2))
+        return
+    for key, value in doc.items():
+        if key in ("steps", "error", "output_files"):
+            continue
+        console.print(f"[bold]{key:>16}[/] {value if value is not None else ''}")
+    if run.output_files:
+        console.print(f"[bold]{'output_files':>16}[/]")
+        for f in run.output_files:
+            console.print(f"{'':>17}{f}")
+    if run.steps:
+        console.print(f"[bold]{'steps':>16}[/]")
+        for step in run.steps:
+            console.print(f"{'':>17}{step['step']:<10} {step['seconds'] * 1000:9.1f} ms")
+    if run.error:
+        console.print(f"[bold]{'error':>16}[/]")
+        console.print(run.error, markup=False, highlight=False)
+
+
+def _runs_table(found: list[Run], title: str | None = None) -> None:
+    t = RichTable(title=title, title_justify="left")
+    for col in ("run", "file", "workflow", "status", "try", "started", "secs", "rows in", "rows out", "error / note"):
+        t.add_column(col, overflow="fold")
+    colors = {"succeeded": "green", "failed": "yellow", "dead": "red", "skipped": "cyan", "unrouted": "magenta",
+              "queued": "white", "running": "blue"}
+    for r in found:
+        j = r.to_json()
+        t.add_row(r.run_id, r.file_key, r.workflow or "", f"[{colors.get(r.status, 'white')}]{r.status}[/]",
+                  str(r.attempt), (j["started_at"] or "")[11:19], f"{r.duration:.2f}" if r.duration else "",
+                  _n(r.rows_in), _n(r.rows_out), ((r.error or r.note or "").splitlines() or [""])[0][:120])
+    console.print(t)
+
+
+def _n(v: int | None) -> str:
+    return "" if v is None else f"{v:,}"
+
+
+@main.group()
+def dlq() -> None:
+    """The dead-letter list: runs that used up their attempts."""
+
+
+@dlq.command("list")
+@click.option("--json", "as_json", is_flag=True, help="JSON array of run objects.")
+@click.pass_obj
+def dlq_list(obj: Ctx, as_json: bool) -> None:
+    """Dead runs with their errors."""
+    dead = obj.pipeline().store.dead_runs()
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in dead], indent=2))
+    elif not dead:
+        console.print("the dead-letter list is empty")
+    else:
+        _runs_table(dead, title="dead-letter list")
+
+
+@dlq.command("retry")
+@click.argument("run_ids", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Retry every dead run.")
+@click.pass_obj
+def dlq_retry(obj: Ctx, run_ids: tuple[str, ...], all_: bool) -> None:
+    """Queue dead runs again (after fixing the workflow or the file); `landfall process` runs them."""
+    if not run_ids and not all_:
+        raise click.UsageError("name RUN_IDs or use --all")
+    again = obj.pipeline().store.retry_dead(None if all_ else list(run_ids))
+    console.print(f"queued {len(again)} runs again")
+
+
+@dlq.command("purge")
+@click.argument("run_ids", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Purge every dead run.")
+@click.pass_obj
+def dlq_purge(obj: Ctx, run_ids: tuple[str, ...], all_: bool) -> None:
+    """Take dead runs off the list (their run records and landed files stay)."""
+    if not run_ids and not all_:
+        raise click.UsageError("name RUN_IDs or use --all")
+    n = obj.pipeline().store.purge_dead(None if all_ else list(run_ids))
+    console.print(f"purged {n} runs from the dead-letter list")
+
+
+# --- catalog and query --------------------------------------------------------------------------------------
+
+
+@main.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON array of table objects (stable shape; see README).")
+@click.pass_context
+def tables(ctx: click.Context, as_json: bool) -> None:
+    """List cataloged tables: format, rows, files, schema version, last update."""
+    if ctx.invoked_subcommand is not None:
+        return
+    p = ctx.obj.pipeline()
+    if as_json:
+        click.echo(json.dumps([t.to_json() for t in p.tables()], indent=2))
+    else:
+        _tables_table(p)
+
+
+def _tables_table(p: Pipeline) -> None:
+    t = RichTable(title="tables", title_justify="left")
+    for col in ("table", "format", "rows", "files", "size", "schema v", "partitions", "updated", "location"):
+        t.add_column(col, overflow="fold")
+    for tb in p.tables():
+        j = tb.to_json()
+        t.add_row(tb.name, tb.format, f"{tb.row_count:,}", str(tb.file_count), _human(tb.bytes),
+                  str(tb.schema_version), ", ".join(tb.partition_by), (j["updated_at"] or "")[:19], tb.location)
+    console.print(t)
+
+
+@tables.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="The table, its schema versions, partitions and files.")
+@click.pass_obj
+def tables_show(obj: Ctx, name: str, as_json: bool) -> None:
+    """One table: schema, schema versions, partitions, files."""
+    p = obj.pipeline()
+    tb = p.table(name)
+    files = p.store.table_files(name)
+    versions = p.store.schema_versions(name)
+    partitions: dict[str, list[int]] = {}
+    for f in files:
+        label = "/".join(f"{k}={v}" for k, v in f.partition.items()) or "(none)"
+        agg = partitions.setdefault(label, [0, 0, 0])
+        agg[0] += 1
+        agg[1] += f.rows
+        agg[2] += f.bytes
+    if as_json:
+        doc = tb.to_json() | {
+            "schema_versions": versions,
+            "partitions": [{"partition": k, "files": v[0], "rows": v[1], "bytes": v[2]} for k, v in partitions.items()],
+            "data_files": [{"path": f.path, "rows": f.rows, "bytes": f.bytes, "partition": f.partition}
+                           for f in files],
+        }
+        click.echo(json.dumps(doc, indent=2))
+        return
+    j = tb.to_json()
+    console.print(f"[bold]{tb.name}[/] ({tb.format}) at {tb.location}")
+    console.print(f"{tb.row_count:,} rows in {tb.file_count} files ({_human(tb.bytes)}); "
+                  f"schema version {tb.schema_version}; updated {j['updated_at']}")
+    st = RichTable(title="schema", title_justify="left")
+    st.add_column("column")
+    st.add_column("type")
+    for n, typ in tb.schema:
+        st.add_row(n, typ + (" (partition)" if n in tb.partition_by else ""))
+    console.print(st)
+    vt = RichTable(title="schema versions", title_justify="left")
+    for col in ("version", "created", "run", "columns"):
+        vt.add_column(col, overflow="fold")
+    prev: set[str] = set()
+    for v in versions:
+        cols = {f"{c['name']} {c['type']}" for c in v["schema"]}
+        change = ", ".join(sorted(cols - prev)) if prev else f"{len(cols)} columns"
+        vt.add_row(str(v["version"]), (v["created_at"] or "")[:19], v["run_id"] or "", change)
+        prev = cols
+    console.print(vt)
+    pt = RichTable(title="partitions", title_justify="left")
+    for col in ("partition", "files", "rows", "size"):
+        pt.add_column(col)
+    for label, (nf, nr, nb) in sorted(partitions.items()):
+        pt.add_row(label, str(nf), f"{nr:,}", _human(nb))
+    console.print(pt)
+
+
+@main.command()
+@click.argument("sql")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
+              help="table for people; csv; json = an array of row objects.")
+@click.pass_obj
+def query(obj: Ctx, sql: str, fmt: str) -> None:
+    """Run SQL (DuckDB dialect) over every cataloged table, by name."""
+    import duckdb
+
+    try:
+        cols, rows = obj.pipeline().query(sql)
+    except duckdb.Error as exc:
+        raise click.ClickException(f"query failed: {exc}") from None
+    _print_rows(cols, rows, fmt)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (datetime, date)):
+        return v.isoformat()
+    if isinstance(v, Decimal):
+        return float(v)
+    if isinstance(v, bytes):
+        return v.hex()
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    return v
+
+
+def _print_rows(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps([{c: _jsonable(v) for c, v in zip(cols, row)} for row in rows], indent=2))
+    elif fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(cols)
+        for row in rows:
+            w.writerow(["" if v is None else _jsonable(v) for v in row])
+        click.echo(buf.getvalue(), nl=False)
+    else:
+        t = RichTable()
+        for c in cols:
+            t.add_column(c, overflow="fold")
+        for row in rows:
+            t.add_row(*("NULL" if v is None else str(v) for v in row))
+        console.print(t)
+        console.print(f"({len(rows)} rows)")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
