@@ -452,7 +452,10 @@ def load_settings(path: str | os.PathLike[str] | None = None, *, overrides: dict
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise ConfigError(f"{source}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+            ctx = getattr(exc, "context_mark", None)
+            started = f" (in the {exc.context.split()[-1]} that starts at line {ctx.line + 1})" if ctx and getattr(
+                exc, "context", None) else ""
+            raise ConfigError(f"{source}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}{started}") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

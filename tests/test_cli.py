@@ -1,0 +1,128 @@
+"""The CLI as users type it: commands, exit codes, and the stable JSON shapes other tools script against."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from click.testing import CliRunner
+
+from conftest import REPO
+from landfall.cli import main
+
+
+def run(args, cwd, ok=True):
+    runner = CliRunner()
+    result = runner.invoke(main, ["--config", str(cwd / "landfall.yaml"), *args], catch_exceptions=False)
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def test_init_process_tables_query_runs(tmp_path):
+    result = CliRunner().invoke(main, ["init", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "landfall.yaml").read_text().startswith("# landfall.yaml")
+    out = run(["process"], tmp_path).output
+    assert "5 succeeded" in out
+
+    runs = json.loads(run(["runs", "--json"], tmp_path).output)
+    assert len(runs) == 5
+    assert set(runs[0]) == {"run_id", "file_id", "file_version", "workflow", "table", "status", "attempt",
+                            "queued_at", "started_at", "finished_at", "duration_seconds", "rows_in", "rows_out",
+                            "bytes", "content_hash", "output_files", "error", "note"}
+    assert {r["status"] for r in runs} == {"succeeded"}
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", runs[0]["finished_at"])
+
+    tables = json.loads(run(["tables", "--json"], tmp_path).output)
+    assert [t["name"] for t in tables] == ["events", "sales"]
+    assert set(tables[0]) == {"name", "location", "format", "workflow", "schema", "schema_version", "partition_by",
+                              "rows", "files", "bytes", "created_at", "updated_at"}
+    sales = next(t for t in tables if t["name"] == "sales")
+    assert {"name": "order_date", "type": "DATE"} in sales["schema"]
+
+    rows = json.loads(run(["query", "SELECT count(*) AS n, sum(quantity) AS q FROM sales", "--format", "json"],
+                          tmp_path).output)
+    assert rows[0]["n"] == sales["rows"] and rows[0]["q"] > 0
+    csv_out = run(["query", "SELECT order_id, order_date FROM sales ORDER BY 1 LIMIT 2", "--format", "csv"],
+                  tmp_path).output
+    assert csv_out.splitlines()[0] == "order_id,order_date"
+
+    run_id = runs[0]["run_id"]
+    shown = run(["runs", "show", run_id], tmp_path).output
+    assert run_id in shown and "read" in shown and "write" in shown and " ms" in shown
+    doc = json.loads(run(["runs", "show", run_id, "--json"], tmp_path).output)
+    assert [s["step"] for s in doc["steps"]][:2] == ["read", "transform"]
+    shown = run(["tables", "show", "sales"], tmp_path).output
+    assert "schema versions" in shown and "order_date=2026-11-01" in shown
+    doc = json.loads(run(["tables", "show", "events", "--json"], tmp_path).output)
+    assert doc["schema_versions"][0]["version"] == 1 and doc["partitions"]
+
+
+def test_process_exits_nonzero_when_a_file_is_dead_and_dlq_commands(tmp_path):
+    (tmp_path / "landfall.yaml").write_text(
+        "lake: ./lake\nworkflows:\n  - {name: n, match: n/, read: {format: csv}, transform: [{cast: {x: int}}],"
+        " write: {table: n}, retry: {max_attempts: 1}}\n")
+    (tmp_path / "lake/landing/n").mkdir(parents=True)
+    (tmp_path / "lake/landing/n/bad.csv").write_text("x\n1\nnope\n")
+    result = run(["process"], tmp_path, ok=False)
+    assert result.exit_code == 1
+    assert "dead" in result.output and "n/bad.csv" in result.output
+    dead = json.loads(run(["dlq", "list", "--json"], tmp_path).output)
+    assert [d["file_id"] for d in dead] == ["n/bad.csv"]
+    assert "queued 1 runs again" in run(["dlq", "retry", dead[0]["run_id"]], tmp_path).output
+    assert run(["process"], tmp_path, ok=False).exit_code == 1
+    assert "purged 1" in run(["dlq", "purge", "--all"], tmp_path).output
+    assert "empty" in run(["dlq", "list"], tmp_path).output
+    assert json.loads(run(["runs", "--status", "dead", "--json"], tmp_path).output)  # records stay
+
+
+def test_errors_are_one_clear_line_not_a_traceback(tmp_path):
+    (tmp_path / "landfall.yaml").write_text("lake: ./lake\nworkers: -1\n")
+    result = CliRunner().invoke(main, ["--config", str(tmp_path / "landfall.yaml"), "tables"])
+    assert result.exit_code == 1
+    assert "Error:" in result.output and "workers" in result.output and "Traceback" not in result.output
+    (tmp_path / "landfall.yaml").write_text("lake: ./lake\n")
+    result = CliRunner().invoke(main, ["--config", str(tmp_path / "landfall.yaml"), "tables", "show", "nope"])
+    assert result.exit_code == 1 and "no table `nope`" in result.output
+    result = CliRunner().invoke(main, ["--config", str(tmp_path / "landfall.yaml"), "query", "SELEC 1"])
+    assert result.exit_code == 1 and "query failed" in result.output
+
+
+def test_ingest_command(tmp_path):
+    (tmp_path / "landfall.yaml").write_text(
+        "lake: ./lake\nworkflows:\n  - {name: s, match: s/, read: {format: csv}, write: {table: s}}\n")
+    src = tmp_path / "a.csv"
+    src.write_text("id\n1\n")
+    out = run(["ingest", str(src), "--prefix", "s", "--process"], tmp_path).output
+    assert "queued 1 new versions" in out and "1 succeeded" in out
+
+
+def test_json_logs(tmp_path):
+    (tmp_path / "landfall.yaml").write_text(
+        "lake: ./lake\nworkflows:\n  - {name: s, match: s/, read: {format: csv}, write: {table: s}}\n")
+    (tmp_path / "lake/landing/s").mkdir(parents=True)
+    (tmp_path / "lake/landing/s/a.csv").write_text("id\n1\n")
+    result = CliRunner().invoke(main, ["--config", str(tmp_path / "landfall.yaml"), "-v", "--log-format", "json",
+                                       "process"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(ln) for ln in result.output.splitlines() if ln.startswith("{")]
+    done = [ln for ln in lines if ln.get("status") == "succeeded"]
+    assert done and done[0]["file"] == "s/a.csv" and done[0]["workflow"] == "s" and done[0]["level"] == "info"
+
+
+def _commands(group, prefix=()):
+    for name, cmd in group.commands.items():
+        path = (*prefix, name)
+        yield path, cmd
+        if hasattr(cmd, "commands"):
+            yield from _commands(cmd, path)
+
+
+def test_every_command_has_help_and_is_in_the_readme():
+    readme = (REPO / "README.md").read_text()
+    for path, cmd in _commands(main):
+        assert cmd.help or cmd.short_help, f"`landfall {' '.join(path)}` has no help"
+        result = CliRunner().invoke(main, [*path, "--help"])
+        assert result.exit_code == 0
+        assert f"landfall {' '.join(path)}" in readme, f"README does not mention `landfall {' '.join(path)}`"

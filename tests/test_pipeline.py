@@ -1,0 +1,316 @@
+"""Drop files, run the pipeline, query the tables: the core contracts end to end."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import time
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import wf
+
+SALES = {
+    "name": "sales", "match": "sales/", "read": {"format": "csv"},
+    "transform": [
+        {"rename": {"Order ID": "order_id", "Unit Price": "price"}},
+        {"cast": {"order_date": "date", "quantity": "int"}},
+        {"compute": {"total": "price * quantity"}},
+        {"filter": "quantity > 0"},
+        {"sql": "SELECT * EXCLUDE (internal_note) FROM input"},
+    ],
+    "write": {"table": "sales", "format": "parquet", "partition_by": ["order_date"]},
+    "retry": {"max_attempts": 3, "backoff_seconds": 0.01},
+}
+HEADER = "Order ID,order_date,Unit Price,quantity,internal_note\n"
+
+
+def test_file_lands_table_appears_with_types_partitions_and_lineage(make_lake):
+    lake = make_lake([SALES])
+    lake.land("sales/jan.csv", HEADER + "1,2024-01-01,2.5,3,x\n2,2024-01-02,1.0,0,y\n3,2024-01-02,4.0,1,z\n")
+    summary = lake.process()
+    assert summary.ok and summary.count("succeeded") == 1
+    cols, rows = lake.pipeline.query("SELECT * FROM sales ORDER BY order_id")
+    assert cols == ["order_id", "order_date", "price", "quantity", "total", "_source_file", "_ingested_at", "_run_id"]
+    assert [(r[0], str(r[1]), r[4], r[5]) for r in rows] == [(1, "2024-01-01", 7.5, "sales/jan.csv"),
+                                                             (3, "2024-01-02", 4.0, "sales/jan.csv")]
+    run = lake.pipeline.runs()[0]
+    assert (run.status, run.rows_in, run.rows_out, run.attempt) == ("succeeded", 3, 2, 1)
+    assert rows[0][7] == run.run_id
+    table = lake.pipeline.table("sales")
+    assert dict(table.schema)["order_date"] == "DATE" and dict(table.schema)["quantity"] == "BIGINT"
+    assert table.row_count == 2 and table.partition_by == ["order_date"]
+    files = sorted(p.relative_to(lake.root / "lake/tables/sales").as_posix()
+                   for p in (lake.root / "lake/tables/sales").rglob("*.parquet"))
+    assert [f.split("/")[0] for f in files] == ["order_date=2024-01-01", "order_date=2024-01-02"]
+    assert all(run.run_id not in f for f in files)  # named by the commit (batch), recorded per run
+    meta = pq.ParquetFile(next((lake.root / "lake/tables/sales").rglob("*.parquet"))).metadata
+    assert meta.row_group(0).column(0).compression == "ZSTD"
+
+
+def test_same_bytes_load_once_under_any_name(make_lake):
+    lake = make_lake([SALES])
+    body = HEADER + "1,2024-01-01,2.5,3,x\n"
+    lake.land("sales/a.csv", body)
+    lake.process()
+    lake.land("sales/copy-of-a.csv", body)
+    lake.land("sales/a-again.csv", body)
+    lake.process()
+    assert lake.rows("SELECT count(*) FROM sales") == [(1,)]
+    st = lake.status()
+    assert st == {"sales/a.csv": "succeeded", "sales/copy-of-a.csv": "skipped", "sales/a-again.csv": "skipped"}
+    skipped = lake.pipeline.runs(status="skipped")[0]
+    assert "same content as `sales/a.csv`" in skipped.note
+
+
+def test_changed_file_with_same_name_replaces_its_rows(make_lake):
+    lake = make_lake([SALES, wf("other", table="sales_b", read={"format": "csv"})])
+    lake.land("sales/a.csv", HEADER + "1,2024-01-01,2.5,3,x\n2,2024-01-02,2.5,3,x\n", mtime=1_700_000_000)
+    lake.land("sales/b.csv", HEADER + "9,2024-01-01,1.0,1,x\n", mtime=1_700_000_000)
+    lake.process()
+    assert lake.rows("SELECT count(*) FROM sales") == [(3,)]
+    lake.land("sales/a.csv", HEADER + "1,2024-01-01,3.0,3,x\n", mtime=1_700_000_100)
+    lake.process()
+    rows = lake.rows("SELECT order_id, price, _source_file FROM sales ORDER BY order_id")
+    assert rows == [(1, 3.0, "sales/a.csv"), (9, 1.0, "sales/b.csv")]
+    # the same name touched without a content change is skipped, not loaded twice
+    os.utime(lake.landing / "sales/a.csv", (1_700_000_200, 1_700_000_200))
+    lake.process()
+    assert lake.rows("SELECT count(*) FROM sales") == [(2,)]
+    assert lake.pipeline.runs(key="sales/a.csv")[0].status == "skipped"
+
+
+def test_bad_file_fails_alone_with_file_line_reason_then_dead_letter(make_lake):
+    lake = make_lake([SALES])
+    lake.land("sales/good1.csv", HEADER + "1,2024-01-01,2.5,3,x\n")
+    lake.land("sales/bad.csv", HEADER + "2,2024-01-01,2.5,3,x\n3,2024-01-01,2.5,three,x\n")
+    lake.land("sales/good2.csv", HEADER + "4,2024-01-02,2.5,1,x\n")
+    before = (lake.landing / "sales/bad.csv").read_bytes()
+    summary = lake.process()
+    assert not summary.ok
+    assert lake.rows("SELECT order_id FROM sales ORDER BY 1") == [(1,), (4,)]
+    runs = lake.pipeline.runs(key="sales/bad.csv")
+    assert [r.status for r in runs] == ["dead", "failed", "failed"]  # newest first; 3 attempts
+    assert [r.attempt for r in runs] == [3, 2, 1]
+    err = runs[0].error
+    assert "`sales/bad.csv`" in err and "line 3" in err and "three" in err
+    assert (lake.landing / "sales/bad.csv").read_bytes() == before  # never deleted or altered
+    dead = lake.pipeline.store.dead_runs()
+    assert [r.file_key for r in dead] == ["sales/bad.csv"]
+
+
+def test_unparseable_json_names_file_and_line(make_lake):
+    lake = make_lake([wf("ev", read={"format": "jsonl"}, retry={"max_attempts": 1})])
+    lake.land("ev/a.jsonl", '{"a": 1}\n{"a": 2}\n{"a": oops}\n')
+    lake.land("ev/b.jsonl", '{"a": 5}\n')
+    lake.process()
+    assert lake.rows("SELECT a FROM ev") == [(5,)]
+    err = lake.pipeline.runs(key="ev/a.jsonl")[0].error
+    assert "`ev/a.jsonl` line 3" in err and "invalid JSON" in err
+
+
+def test_dead_letter_retry_after_fixing_the_workflow(make_lake, tmp_path):
+    lake = make_lake([wf("n", read={"format": "csv"}, transform=[{"cast": {"x": "int"}}],
+                         retry={"max_attempts": 1})])
+    lake.land("n/a.csv", "x\n1\nabc\n")
+    assert not lake.process().ok
+    dead = lake.pipeline.store.dead_runs()
+    assert len(dead) == 1 and "`n/a.csv`" in dead[0].error and "abc" in dead[0].error
+    # fix the workflow: keep text
+    text = lake.config.read_text().replace("x: int", "x: string")
+    lake.config.write_text(text)
+    lake.close()
+    lake._pipeline = None
+    again = lake.pipeline.store.retry_dead(None)
+    assert len(again) == 1 and again[0].attempt == 2
+    assert lake.process().ok
+    assert lake.rows("SELECT x FROM n ORDER BY x") == [("1",), ("abc",)]
+    assert lake.pipeline.store.dead_runs() == []
+
+
+def test_unrouted_files_are_recorded_not_dropped(make_lake):
+    lake = make_lake([SALES])
+    lake.land("misc/readme.txt", "hello")
+    lake.land("sales/a.csv", HEADER + "1,2024-01-01,2.5,3,x\n")
+    lake.process()
+    assert lake.status() == {"misc/readme.txt": "unrouted", "sales/a.csv": "succeeded"}
+    run = lake.pipeline.runs(status="unrouted")[0]
+    assert "no workflow matches `misc/readme.txt`" in run.error
+
+
+def test_most_specific_match_wins(make_lake):
+    lake = make_lake([wf("all", match="data/", table="all_t", read={"format": "csv"}),
+                      wf("eu", match="data/eu/", table="eu_t", read={"format": "csv"}),
+                      wf("eu_csv", match="data/eu/*.csv", table="eu_csv_t")])
+    lake.land("data/x.csv", "a\n1\n")
+    lake.land("data/eu/y.csv", "a\n2\n")
+    lake.land("data/eu/z.txt", "a\n3\n")
+    lake.land("data/eu/deep/w.csv", "a\n4\n")
+    lake.process()
+    routed = {r.file_key: r.workflow for r in lake.pipeline.runs()}
+    assert routed == {"data/x.csv": "all", "data/eu/y.csv": "eu_csv", "data/eu/z.txt": "eu",
+                      "data/eu/deep/w.csv": "eu"}
+
+
+def test_many_small_files_batch_but_keep_their_own_runs(make_lake):
+    lake = make_lake([wf("m", read={"format": "csv"})], workers=1)
+    for i in range(60):
+        lake.land(f"m/f{i:03}.csv", f"id,v\n{i},{i * 2}\n{i + 1000},x{i}\n" if i == 7 else f"id,v\n{i},{i * 2}\n")
+    summary = lake.process()
+    assert summary.count("succeeded") == 60
+    runs = lake.pipeline.runs(limit=None)
+    assert len(runs) == 60 and len({r.run_id for r in runs}) == 60
+    assert len({r.batch_id for r in runs}) == 1  # one engine query for all of them
+    assert lake.rows("SELECT count(*), count(DISTINCT _run_id), count(DISTINCT _source_file) FROM m") == [(61, 60, 60)]
+    assert {r.rows_out for r in runs if r.file_key != "m/f007.csv"} == {1}
+    assert lake.pipeline.runs(key="m/f007.csv")[0].rows_out == 2
+
+
+def test_batch_with_a_bad_file_splits_so_only_it_fails(make_lake):
+    lake = make_lake([wf("m", read={"format": "csv"}, transform=[{"cast": {"v": "int"}}],
+                         retry={"max_attempts": 1})], workers=1)
+    for i in range(10):
+        lake.land(f"m/f{i}.csv", f"id,v\n{i},{'bad' if i == 4 else i}\n")
+    lake.process()
+    st = lake.status()
+    assert st.pop("m/f4.csv") == "dead" and set(st.values()) == {"succeeded"}
+    assert lake.rows("SELECT count(*) FROM m") == [(9,)]
+
+
+def test_normalize_names_drop_dedupe_and_partition_expressions(make_lake):
+    lake = make_lake([wf("ev", read={"format": "jsonl"}, normalize_names=True,
+                         transform=[{"drop": ["secret"]}, {"dedupe": {"keys": ["event_id"], "order_by": "seq"}},
+                                    {"cast": {"ts": "timestamp"}}],
+                         write={"table": "ev", "partition_by": ["year(ts)", "month(ts)"]})])
+    rows = [{"Event ID": "a", "ts": "2026-01-05 10:00:00", "secret": 1, "seq": 1, "UserAgent": "cli"},
+            {"Event ID": "a", "ts": "2026-01-05 10:00:00", "secret": 1, "seq": 2, "UserAgent": "web"},
+            {"Event ID": "b", "ts": "2026-02-01 00:00:00", "secret": 1, "seq": 1, "UserAgent": "cli"}]
+    lake.land("ev/1.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    assert lake.process().ok
+    cols, got = lake.pipeline.query("SELECT event_id, user_agent, year, month FROM ev ORDER BY 1")
+    assert got == [("a", "web", 2026, 1), ("b", "cli", 2026, 2)]
+    assert "secret" not in [c for c, _ in lake.pipeline.table("ev").schema]
+    assert sorted(p.name for p in (lake.root / "lake/tables/ev").glob("year=*/month=*")) == ["month=1", "month=2"]
+
+
+def test_json_array_and_gzip_inputs(make_lake):
+    lake = make_lake([wf("j")])
+    lake.land("j/a.json", json.dumps([{"id": 1, "name": "x"}, {"id": 2, "name": "y"}]))
+    lake.land("j/b.jsonl.gz", gzip.compress(b'{"id": 3, "name": "z"}\n'))
+    lake.land("j/c.csv.gz", gzip.compress(b"id,name\n4,w\n"))
+    assert lake.process().ok
+    assert lake.rows("SELECT id, name FROM j ORDER BY id") == [(1, "x"), (2, "y"), (3, "z"), (4, "w")]
+
+
+@pytest.mark.parametrize(("encoding", "declared"), [("latin-1", True), ("cp1252", False), ("utf-16", False),
+                                                    ("utf-16-be", True), ("shift_jis", True), ("utf-8-sig", False)])
+def test_text_in_any_encoding_becomes_utf8_strings(make_lake, encoding, declared):
+    text = "name,city\nJosé Álvarez,Zürich\n" if encoding != "shift_jis" else "name,city\n山田,東京\n"
+    if encoding == "cp1252":
+        text = "name,city\n“quoted” Müller – €5,Köln\n"
+    read = {"format": "csv", **({"encoding": encoding} if declared else {})}
+    lake = make_lake([wf("e", read=read)])
+    lake.land("e/a.csv", text.encode(encoding))
+    assert lake.process().ok, lake.pipeline.runs()[0].error
+    expected = tuple(text.splitlines()[1].split(","))
+    assert lake.rows("SELECT name, city FROM e") == [expected]
+    assert dict(lake.pipeline.table("e").schema)["name"] == "VARCHAR"
+
+
+def test_header_only_and_empty_files_load_as_zero_rows(make_lake):
+    lake = make_lake([wf("h", read={"format": "csv"})])
+    lake.land("h/only-header.csv", "a,b,c\n")
+    lake.land("h/empty.csv", "")
+    assert lake.process().ok
+    assert lake.rows("SELECT count(*) FROM h") == [(0,)]
+    assert [r.rows_out for r in lake.pipeline.runs()] == [0, 0]
+
+
+def test_read_options_override_detection(make_lake):
+    lake = make_lake([wf("o", read={"format": "csv", "delimiter": ";", "null_values": ["NA", "-"],
+                                    "types": {"zip": "string"}, "date_format": "%d/%m/%Y",
+                                    "header": True})])
+    lake.land("o/a.csv", "zip;when;n\n08123;31/12/2024;NA\n00501;01/01/2025;4\n")
+    assert lake.process().ok
+    assert lake.rows("SELECT zip, CAST(\"when\" AS VARCHAR), n FROM o ORDER BY zip") == [
+        ("00501", "2025-01-01", 4), ("08123", "2024-12-31", None)]
+
+
+def test_schema_growth_makes_a_new_version_and_queries_span_both(make_lake):
+    lake = make_lake([wf("g", read={"format": "csv"})])
+    lake.land("g/1.csv", "id,v\n1,10\n", mtime=1_700_000_000)
+    lake.process()
+    lake.land("g/2.csv", "id,v,extra\n2,2.5,x\n", mtime=1_700_000_001)
+    lake.process()
+    assert lake.rows("SELECT id, v, extra FROM g ORDER BY id") == [(1, 10.0, None), (2, 2.5, "x")]
+    versions = lake.pipeline.store.schema_versions("g")
+    assert [v["version"] for v in versions] == [1, 2]
+    assert {c["name"]: c["type"] for c in versions[1]["schema"]}["v"] == "DOUBLE"
+
+
+def test_retried_run_never_duplicates_rows(make_lake, monkeypatch):
+    """A commit that fails after the engine wrote its files leaves nothing behind; the retry loads once."""
+    lake = make_lake([wf("r", read={"format": "csv"})])
+    lake.land("r/a.csv", "id\n1\n2\n")
+    store = lake.pipeline.store
+    real = store.commit
+    calls = {"n": 0}
+
+    def flaky(table, results):
+        calls["n"] += 1
+        if calls["n"] == 1 and table is not None:
+            raise OSError("disk full (simulated)")
+        return real(table, results)
+
+    monkeypatch.setattr(store, "commit", flaky)
+    assert lake.process().ok
+    assert lake.rows("SELECT count(*) FROM r") == [(2,)]
+    assert [r.status for r in lake.pipeline.runs()] == ["succeeded", "failed"]
+    on_disk = list((lake.root / "lake/tables/r").rglob("*.parquet"))
+    assert len(on_disk) == 1  # the failed attempt's published file was removed
+
+
+def test_process_picks_up_files_landed_while_stopped(make_lake):
+    lake = make_lake([wf("s", read={"format": "csv"})])
+    lake.land("s/1.csv", "id\n1\n")
+    lake.process()
+    lake.close()
+    lake._pipeline = None
+    lake.land("s/2.csv", "id\n2\n")
+    assert lake.process().count("succeeded") == 1
+    assert lake.rows("SELECT count(*) FROM s") == [(2,)]
+    assert lake.process().outcomes == []  # nothing new: nothing runs
+
+
+def test_ingest_copies_and_queues(make_lake, tmp_path):
+    lake = make_lake([wf("s", read={"format": "csv"})])
+    src = tmp_path / "outside"
+    src.mkdir()
+    (src / "a.csv").write_text("id\n1\n")
+    (src / "b.csv").write_text("id\n2\n")
+    runs = lake.pipeline.ingest([src], prefix="s")
+    assert sorted(r.file_key for r in runs) == ["s/a.csv", "s/b.csv"]
+    assert (lake.landing / "s/a.csv").read_text() == "id\n1\n"
+    assert not list(lake.landing.rglob(".*"))  # no temp files left
+    assert lake.process(discover=False).count("succeeded") == 2
+    again = lake.pipeline.ingest([src / "a.csv"], prefix="s")  # same bytes again: a new version, skipped
+    assert len(again) == 1
+    lake.process()
+    assert lake.rows("SELECT count(*) FROM s") == [(2,)]
+
+
+def test_lease_expiry_requeues_and_cleans_up(make_lake):
+    lake = make_lake([wf("s", read={"format": "csv"})], lease_seconds=0.5)
+    lake.land("s/1.csv", "id\n1\n")
+    p = lake.pipeline
+    p.discover()
+    leased = p.store.lease("otherhost:1:x", limit=10, max_bytes=1 << 30, lease_seconds=0.5)
+    assert [r.status for r in leased] == ["running"]
+    time.sleep(0.6)
+    summary = lake.process()
+    assert summary.count("succeeded") == 1
+    runs = p.runs(key="s/1.csv")
+    assert [r.status for r in runs] == ["succeeded", "failed"]
+    assert "lease expired" in runs[1].error
