@@ -7,8 +7,9 @@ import re
 
 from click.testing import CliRunner
 
-from conftest import REPO
 from landfall.cli import main
+
+from conftest import REPO
 
 
 def run(args, cwd, ok=True):

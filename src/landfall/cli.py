@@ -230,7 +230,8 @@ def demo(keep: bool) -> None:
     console.print(f"\n[bold]landfall query[/] \"{sql}\"")
     cols, rows = p.query(sql)
     _print_rows(cols, rows, "table")
-    sql2 = "SELECT year, month, count(*) AS events, count(DISTINCT event_id) AS ids FROM events GROUP BY ALL ORDER BY ALL"
+    sql2 = ("SELECT year, month, count(*) AS events, count(DISTINCT event_id) AS ids FROM events "
+            "GROUP BY ALL ORDER BY ALL")
     console.print(f"\n[bold]landfall query[/] \"{sql2}\"")
     cols, rows = p.query(sql2)
     _print_rows(cols, rows, "table")
@@ -470,7 +471,7 @@ def _jsonable(v: Any) -> Any:
 
 def _print_rows(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
     if fmt == "json":
-        click.echo(json.dumps([{c: _jsonable(v) for c, v in zip(cols, row)} for row in rows], indent=2))
+        click.echo(json.dumps([{c: _jsonable(v) for c, v in zip(cols, row, strict=True)} for row in rows], indent=2))
     elif fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")

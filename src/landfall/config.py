@@ -312,7 +312,7 @@ class Settings(_Model):
     base_dir: str = Field(default=".", exclude=True)
 
     @model_validator(mode="after")
-    def _cross_checks(self) -> "Settings":
+    def _cross_checks(self) -> Settings:
         names = [w.name for w in self.workflows]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:

@@ -11,18 +11,24 @@ import logging
 import os
 import shutil
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 from landfall.config import Settings, Workflow
 from landfall.engines.base import Engine, Job, Source, Staged
 from landfall.errors import ContentRace, InvalidInput, LandfallError
 from landfall.schema import merged
 from landfall.state.base import (
-    Run, RunResult, SourceRows, StateStore, TableCommit, backoff,
+    Run,
+    RunResult,
+    SourceRows,
+    StateStore,
+    TableCommit,
+    backoff,
 )
 from landfall.tables import open_table
+from landfall.testing.faults import crash_point
 
 log = logging.getLogger("landfall.runner")
 
@@ -116,8 +122,9 @@ class Runner:
         try:
             table = self._table(wf.write.table)
             job = Job(workflow=wf, sources=[s for _, s, _ in items], staging=staging, commit_id=commit_id,
-                      ingested_at=datetime.now(timezone.utc), table_schema=table.schema if table else None)
+                      ingested_at=datetime.now(UTC), table_schema=table.schema if table else None)
             staged = self.engine.run(job)
+            crash_point("after_write")
             replaced: list[str] = []
             rewrites = []
             if wf.on_change == "replace" and table is not None:
@@ -128,6 +135,7 @@ class Runner:
                                                    commit_id)
             kept_rewrites = [f for f in rewrites if f.rows > 0]
             published = writer.publish(staged.files + kept_rewrites)
+            crash_point("after_publish")
             sources = [SourceRows(path=rel, source_key=key, file_id=_file_id(items, key), run_id=_run_id(items, key),
                                   rows=n) for rel, key, n in staged.file_sources]
             for rw in kept_rewrites:  # rows of other files carried over into a rewritten file keep their lineage
@@ -142,6 +150,7 @@ class Runner:
                                  commit_id=commit_id, add=published, remove=replaced, sources=sources)
             results = [self._result(run, src, digest, staged) for run, src, digest in items]
             self.store.commit(commit, results)
+            crash_point("after_commit")
             writer.delete(replaced)
         except BaseException:
             writer.discard(commit_id, keep=set())
@@ -209,8 +218,10 @@ def _message(exc: BaseException, key: str) -> str:
 
 
 def recover(settings: Settings, store: StateStore) -> list[Run]:
-    """Expired leases become failed attempts (and are retried); files their commit left behind are removed."""
+    """Expired leases become failed attempts (and are retried); files their commit left behind are removed,
+    and so are table files no commit lists any more (a crash between a commit and its cleanup)."""
     lost = store.reap()
+    sweep(settings, store)
     for run in lost:
         if not run.table_name or not run.batch_id or not run.workflow:
             continue
@@ -234,3 +245,29 @@ def _has_table(store: StateStore, name: str) -> bool:
         return True
     except NoSuchTable:
         return False
+
+
+def sweep(settings: Settings, store: StateStore) -> list[str]:
+    """Delete files under each table's folder that the catalog does not list and no running batch is writing.
+
+    Order matters: list the folder first, then the running batches, then the catalog; a file that was being
+    written when listed is either still running (kept), committed (in the catalog, kept) or discarded by its
+    own runner.
+    """
+    removed: list[str] = []
+    for table in store.tables():
+        writer = open_table(table.format, table.location)
+        on_disk = writer.files()
+        staging = writer.staging_dirs()
+        running = {r.batch_id for r in store.runs(status="running") if r.batch_id}
+        for commit in staging:
+            if not any(commit == b or commit.startswith(f"{b}-") for b in running):
+                writer.discard(commit, keep=set(on_disk))
+        listed = {f.path for f in store.table_files(table.name)}
+        stray = [rel for rel in on_disk if rel not in listed
+                 and not any(rel.rsplit("/", 1)[-1].startswith(f"part-{b}-") for b in running)]
+        if stray:
+            writer.delete(stray)
+            removed.extend(stray)
+            log.info("table %s: removed %d files no commit lists", table.name, len(stray))
+    return removed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from landfall.config import Settings, parse_size
 from landfall.engines import open_engine

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from landfall.errors import ConfigError
 from landfall.state.base import (
-    DataFile, Run, RunResult, RunStatus, SourceRows, StateStore, Table, TableCommit, new_id, worker_id,
+    DataFile,
+    Run,
+    RunResult,
+    RunStatus,
+    SourceRows,
+    StateStore,
+    Table,
+    TableCommit,
+    new_id,
+    worker_id,
 )
 
 __all__ = ["DataFile", "Run", "RunResult", "RunStatus", "SourceRows", "StateStore", "Table", "TableCommit",

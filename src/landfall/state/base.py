@@ -17,10 +17,11 @@ import socket
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Iterator, Literal, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from landfall.errors import ContentRace, NoSuchRun, NoSuchTable
 from landfall.events import ObjectCreated
@@ -32,7 +33,7 @@ FINAL_STATUSES = ("succeeded", "failed", "dead", "skipped", "unrouted")
 
 def new_id(prefix: str = "") -> str:
     """Time-sortable, unique id: `20261122T044501Z-3f9a1c0b`."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{prefix}{stamp}-{secrets.token_hex(4)}"
 
 
@@ -92,7 +93,7 @@ class Run:
 def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass

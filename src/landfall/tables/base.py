@@ -33,6 +33,10 @@ class TableWriter(ABC):
     def files(self) -> list[str]:
         """Every data file under the table's location (relative paths), listed or not."""
 
+    @abstractmethod
+    def staging_dirs(self) -> list[str]:
+        """Commit ids that have a staging folder (left behind by a crash, or in progress)."""
+
     def staging_dir(self, commit_id: str) -> str:
         """A local folder the engine may write into for this commit."""
         return f"{self.location}/_staging/{commit_id}"

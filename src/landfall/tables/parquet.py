@@ -61,3 +61,9 @@ class ParquetTable(TableWriter):
 
     def staging_dir(self, commit_id: str) -> str:
         return f"{self.root}/_staging/{commit_id}"
+
+    def staging_dirs(self) -> list[str]:
+        base = f"{self.root}/_staging"
+        if not self.fs.exists(base):
+            return []
+        return [p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(base, detail=False)]

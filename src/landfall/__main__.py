@@ -1,0 +1,3 @@
+from landfall.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Helpers for testing landfall itself and its backends: fault injection and conformance suites."""
