@@ -447,7 +447,7 @@ class SqlStateStore(StateStore):
         now = time.time()
         with self.transaction() as cur:
             cur.execute("SELECT r.workflow FROM runs r WHERE r.status = 'queued' AND r.available_at <= ? "
-                        "ORDER BY r.available_at, r.run_id LIMIT 1", (now,))
+                        "ORDER BY r.available_at, r.file_id LIMIT 1", (now,))
             first = cur.fetchone()
             if not first:
                 return []

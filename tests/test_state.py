@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+import pytest
+
+from landfall.state.sqlite import SqliteStateStore
+from landfall.testing.state_suite import StateStoreTests
+
+
+class TestSqliteStateStore(StateStoreTests):
+    @pytest.fixture
+    def store(self, tmp_path):
+        s = SqliteStateStore(f"sqlite:///{tmp_path}/state.db")
+        yield s
+        s.close()
