@@ -314,3 +314,15 @@ def test_lease_expiry_requeues_and_cleans_up(make_lake):
     runs = p.runs(key="s/1.csv")
     assert [r.status for r in runs] == ["succeeded", "failed"]
     assert "lease expired" in runs[1].error
+
+
+def test_workflows_with_a_sql_step_run_file_by_file(make_lake):
+    """A free-form query may aggregate: batching files would change its result, so each file runs alone."""
+    lake = make_lake([wf("agg", read={"format": "csv"},
+                         transform=[{"sql": "SELECT k, sum(v) AS total FROM input GROUP BY k"}])], workers=1)
+    for i in range(5):
+        lake.land(f"agg/{i}.csv", f"k,v\nk{i},1\nk{i},2\n")
+    assert lake.process().ok
+    assert lake.rows("SELECT k, total, _source_file FROM agg ORDER BY k") == [
+        (f"k{i}", 3, f"agg/{i}.csv") for i in range(5)]
+    assert len({r.batch_id for r in lake.pipeline.runs()}) == 5

@@ -20,7 +20,7 @@ from landfall.errors import ConfigError
 CONFIG_FILE = "landfall.yaml"
 
 FileFormat = Literal["csv", "jsonl", "json", "parquet"]
-TableFormat = Literal["parquet"]
+TableFormat = Literal["parquet", "delta"]
 
 # Type names users write in `cast:` and `types:`, and the DuckDB type each means.
 TYPE_NAMES: dict[str, str] = {
@@ -201,13 +201,42 @@ def parse_partition(item: Any) -> PartitionColumn:
     raise ValueError(f"partition entry `{item}`: expected `column`, `year(column)` or `{{name: year(column)}}`")
 
 
+class Compaction(_Model):
+    """Rewrite a partition's small files into few large ones once it has `min_files` files."""
+
+    enabled: bool = True
+    min_files: int = Field(16, ge=2)
+    target_file_size: str = "128MB"
+
+
 class WriteOptions(_Model):
     table: str
     format: TableFormat = "parquet"
-    mode: Literal["append"] = "append"
+    mode: Literal["append", "overwrite", "merge"] = "append"
+    overwrite: Literal["table", "partitions"] = "table"  # with mode overwrite: the whole table, or the partitions
+    keys: list[str] = Field(default_factory=list)  # merge: rows with the same keys are one row
+    order_by: str | None = None  # merge: the row with the greatest value wins
     partition_by: list[PartitionColumn] = Field(default_factory=list)
     compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
     target_file_size: str = "256MB"
+    compaction: Compaction | None = None
+
+    @field_validator("compaction", mode="before")
+    @classmethod
+    def _compaction(cls, value: Any) -> Any:
+        if value is True:
+            return {}
+        if value is False:
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _merge_needs_keys(self) -> "WriteOptions":
+        if self.mode == "merge" and not self.keys:
+            raise ValueError("`mode: merge` needs `keys` (the columns that identify a row)")
+        if self.mode != "merge" and (self.keys or self.order_by):
+            raise ValueError("`keys` and `order_by` apply to `mode: merge` only")
+        return self
 
     @field_validator("partition_by", mode="before")
     @classmethod
@@ -281,6 +310,8 @@ class Workflow(_Model):
 
     @property
     def batchable(self) -> bool:
+        if self.write.mode == "overwrite":
+            return False  # each file is the whole table (or its partitions) on its own
         if self.batch is not None:
             return self.batch
         return all(step.kind in ROW_WISE for step in self.transform)

@@ -23,13 +23,14 @@ class Worker:
         self.engine = open_engine("duckdb", threads=engine_threads)
         self.runner = Runner(settings, store, self.engine, landing_path, on_done=on_done)
         self._held: list[str] = []
+        self._limits = {wf.name: 1 for wf in settings.workflows if not wf.batchable}
         self._held_lock = threading.Lock()
 
     def step(self) -> int:
         """Lease and run one batch; returns how many runs it handled (0: the queue had nothing available)."""
         runs = self.store.lease(self.id, limit=self.settings.batch_files,
                                 max_bytes=parse_size(self.settings.batch_bytes),
-                                lease_seconds=self.settings.lease_seconds)
+                                lease_seconds=self.settings.lease_seconds, limits=self._limits)
         if not runs:
             return 0
         with self._held_lock:

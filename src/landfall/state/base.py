@@ -193,8 +193,12 @@ class StateStore(ABC):
         """
 
     @abstractmethod
-    def lease(self, worker: str, *, limit: int, max_bytes: int, lease_seconds: float) -> list[Run]:
-        """Take up to `limit` available queued runs of one workflow (and at most `max_bytes`, but at least one)."""
+    def lease(self, worker: str, *, limit: int, max_bytes: int, lease_seconds: float,
+              limits: dict[str, int] | None = None) -> list[Run]:
+        """Take up to `limit` available queued runs of one workflow (and at most `max_bytes`, but at least one).
+
+        `limits` caps some workflows lower (1 for workflows whose files must run one at a time).
+        """
 
     @abstractmethod
     def heartbeat(self, worker: str, run_ids: Sequence[str], lease_seconds: float) -> None:
@@ -443,7 +447,8 @@ class SqlStateStore(StateStore):
                 created.append(run)
         return created
 
-    def lease(self, worker: str, *, limit: int, max_bytes: int, lease_seconds: float) -> list[Run]:
+    def lease(self, worker: str, *, limit: int, max_bytes: int, lease_seconds: float,
+              limits: dict[str, int] | None = None) -> list[Run]:
         now = time.time()
         with self.transaction() as cur:
             cur.execute("SELECT r.workflow FROM runs r WHERE r.status = 'queued' AND r.available_at <= ? "
@@ -451,6 +456,7 @@ class SqlStateStore(StateStore):
             first = cur.fetchone()
             if not first:
                 return []
+            limit = min(limit, (limits or {}).get(first[0], limit))
             cur.execute(
                 f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM} WHERE r.status = 'queued' AND r.available_at <= ? "
                 "AND r.workflow = ? AND r.file_key NOT IN (SELECT file_key FROM runs WHERE status = 'running') "
