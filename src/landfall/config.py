@@ -231,7 +231,7 @@ class WriteOptions(_Model):
         return value
 
     @model_validator(mode="after")
-    def _merge_needs_keys(self) -> "WriteOptions":
+    def _merge_needs_keys(self) -> WriteOptions:
         if self.mode == "merge" and not self.keys:
             raise ValueError("`mode: merge` needs `keys` (the columns that identify a row)")
         if self.mode != "merge" and (self.keys or self.order_by):

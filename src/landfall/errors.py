@@ -41,6 +41,10 @@ class ContentRace(LandfallError, Transient):
     """Another file with the same bytes committed while this batch ran; the batch is looked at again."""
 
 
+class ConcurrentChange(LandfallError, Transient):
+    """Another commit changed the files this commit replaces; it is retried on the new state."""
+
+
 class UnroutedFile(LandfallError):
     """No workflow's `match` covers the landed file."""
 

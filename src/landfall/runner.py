@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from landfall.config import Settings, Workflow
 from landfall.engines.base import Engine, Job, Source, Staged
-from landfall.errors import ContentRace, InvalidInput, LandfallError
+from landfall.errors import ConcurrentChange, ContentRace, InvalidInput, LandfallError
 from landfall.schema import merged
 from landfall.state.base import (
     Run,
@@ -28,6 +28,7 @@ from landfall.state.base import (
     backoff,
 )
 from landfall.tables import open_table
+from landfall.tables.base import TableChange
 from landfall.testing.faults import crash_point
 
 log = logging.getLogger("landfall.runner")
@@ -96,8 +97,9 @@ class Runner:
         batch_id = runs[0].batch_id or runs[0].run_id
         try:
             self._job(wf, todo, batch_id)
-        except ContentRace:  # look at the batch again: the hash step now finds the committed twin
-            self.store.defer([run.run_id for run, _, _ in todo], seconds=0.0)
+        except (ContentRace, ConcurrentChange) as exc:  # look at the batch again on the new state
+            log.info("batch deferred: %s", exc)
+            self.store.defer([run.run_id for run, _, _ in todo], seconds=0.05)
         except Exception as exc:
             if len(todo) == 1:
                 self._fail(todo[0][0], wf, _message(exc, todo[0][0].file_key), todo[0][2], exc)
@@ -106,8 +108,8 @@ class Runner:
                 for i, item in enumerate(todo):
                     try:
                         self._job(wf, [item], f"{batch_id}-{i}")
-                    except ContentRace:
-                        self.store.defer([item[0].run_id], seconds=0.0)
+                    except (ContentRace, ConcurrentChange):
+                        self.store.defer([item[0].run_id], seconds=0.05)
                     except Exception as exc2:
                         self._fail(item[0], wf, _message(exc2, item[0].file_key), item[2], exc2)
         return self.outcomes
@@ -117,48 +119,113 @@ class Runner:
     def _job(self, wf: Workflow, items: list[tuple[Run, Source, str]], commit_id: str) -> None:
         location = f"{self.settings.tables_url}/{wf.write.table}"
         writer = open_table(wf.write.format, location)
+        items = self._replay_committed(wf, writer, items)
+        if not items:
+            return
         staging = writer.staging_dir(commit_id)
         os.makedirs(staging, exist_ok=True)
+        committed = False
         try:
             table = self._table(wf.write.table)
+            current = {f.path: f for f in self.store.table_files(wf.write.table)} if table else {}
+            parts = [p.name for p in wf.write.partition_by]
             job = Job(workflow=wf, sources=[s for _, s, _ in items], staging=staging, commit_id=commit_id,
-                      ingested_at=datetime.now(UTC), table_schema=table.schema if table else None)
+                      ingested_at=datetime.now(UTC), table_schema=table.schema if table else None,
+                      table_files=[(f"{writer.location}/{p}", p) for p in current] if wf.write.mode == "merge" else [],
+                      partition_names=parts)
             staged = self.engine.run(job)
             crash_point("after_write")
-            replaced: list[str] = []
-            rewrites = []
-            if wf.on_change == "replace" and table is not None:
-                keys = [s.key for _, s, _ in items]
+            keys = [s.key for _, s, _ in items]
+            replaced: list[str] = list(staged.replaced)
+            if wf.write.mode == "overwrite" and table is not None:
+                touched = {tuple(sorted(f.partition.items())) for f in staged.files}
+                replaced = [p for p, f in current.items()
+                            if wf.write.overwrite == "table" or tuple(sorted(f.partition.items())) in touched]
+            elif wf.on_change == "replace" and wf.write.mode == "append" and table is not None:
                 replaced = self.store.files_holding(wf.write.table, keys, [s.file_id for _, s, _ in items])
-                if replaced:
-                    rewrites = self.engine.rewrite([(f"{writer.location}/{p}", p) for p in replaced], keys, staging,
-                                                   commit_id)
-            kept_rewrites = [f for f in rewrites if f.rows > 0]
-            published = writer.publish(staged.files + kept_rewrites)
+            rewrites = []
+            if replaced and wf.write.mode == "append":  # keep other files' rows of a file that held a replaced one
+                rewrites = [f for f in self.engine.rewrite([(f"{writer.location}/{p}", p) for p in replaced], keys,
+                                                           staging, commit_id) if f.rows > 0]
+            published = writer.publish(staged.files + rewrites)
             crash_point("after_publish")
-            sources = [SourceRows(path=rel, source_key=key, file_id=_file_id(items, key), run_id=_run_id(items, key),
-                                  rows=n) for rel, key, n in staged.file_sources]
-            for rw in kept_rewrites:  # rows of other files carried over into a rewritten file keep their lineage
-                old = replaced[rewrites.index(rw)]
-                for src in self.store.file_sources(wf.write.table, old):
-                    if src.source_key not in staged.rows_out:
+            lineage = {s.key: (s.file_id, s.run_id) for _, s, _ in items}
+            carried: dict[str, list[SourceRows]] = {p: self.store.file_sources(wf.write.table, p) for p in replaced}
+            for rows in carried.values():
+                for src in rows:
+                    lineage.setdefault(src.source_key, (src.file_id, src.run_id))
+            sources = [SourceRows(path=rel, source_key=key, file_id=lineage[key][0], run_id=lineage[key][1], rows=n)
+                       for rel, key, n in staged.file_sources if key in lineage]
+            for rw in rewrites:  # a rewritten file keeps the lineage of the rows it carries over
+                for src in carried.get(_rewritten_from(rw.relpath, replaced) or "", []):
+                    if src.source_key not in keys:
                         sources.append(SourceRows(path=rw.relpath, source_key=src.source_key, file_id=src.file_id,
                                                   run_id=src.run_id, rows=src.rows))
             schema = merged(table.schema, staged.schema) if table else staged.schema
-            commit = TableCommit(table=wf.write.table, location=writer.location, format=writer.format,
-                                 workflow=wf.name, schema=schema, partition_by=[p.name for p in wf.write.partition_by],
-                                 commit_id=commit_id, add=published, remove=replaced, sources=sources)
             results = [self._result(run, src, digest, staged) for run, src, digest in items]
+            change = TableChange(
+                commit_id=commit_id, operation={"append": "WRITE"}.get(wf.write.mode, wf.write.mode.upper()),
+                add=published, remove=[current[p] for p in replaced if p in current], schema=staged.arrow_schema,
+                partition_by=parts, app_ids=[app_id(s.file_id) for _, s, _ in items],
+                metadata={"workflow": wf.name, "schema": schema, "sources": [s.__dict__ for s in sources],
+                          "runs": [{"run_id": r.run_id, "file_id": s.file_id, "key": s.key, "rows_in": r.rows_in,
+                                    "rows_out": r.rows_out, "outputs": r.output_files}
+                                   for r, (_, s, _) in zip(results, items, strict=True)]})
+            writer.commit(change)
+            crash_point("after_table_commit")
+            commit = TableCommit(table=wf.write.table, location=writer.location, format=writer.format,
+                                 workflow=wf.name, schema=schema, partition_by=parts, commit_id=commit_id,
+                                 add=published, remove=replaced, sources=sources)
             self.store.commit(commit, results)
-            crash_point("after_commit")
-            writer.delete(replaced)
+            committed = True
         except BaseException:
-            writer.discard(commit_id, keep=set())
+            if not committed:
+                writer.discard(commit_id, keep=set())
             raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        crash_point("after_commit")
+        if writer.removes_files_at_commit():
+            writer.delete(replaced)
         for run, src, _ in items:
             self._done(Outcome(run, "succeeded", rows_out=staged.rows_out.get(src.key, 0)))
+
+    def _replay_committed(self, wf: Workflow, writer, items: list[tuple[Run, Source, str]]
+                          ) -> list[tuple[Run, Source, str]]:
+        """Files whose commit reached the table's own log before a crash: record them, don't write again."""
+        if not writer.has_log:
+            return items
+        done = writer.committed([app_id(s.file_id) for _, s, _ in items])
+        if not done:
+            return items
+        rest = []
+        replays: dict[str, tuple[dict, list[RunResult]]] = {}
+        for run, src, digest in items:
+            meta = done.get(app_id(src.file_id))
+            if meta is None:
+                rest.append((run, src, digest))
+                continue
+            prior = next((r for r in meta.get("runs", []) if r.get("file_id") == src.file_id), {})
+            res = RunResult(run_id=run.run_id, status="succeeded", rows_in=prior.get("rows_in"),
+                            rows_out=prior.get("rows_out"), bytes=src.size, output_files=prior.get("outputs", []),
+                            content_hash=digest,
+                            note=f"committed by an earlier attempt in table version {meta.get('version')}; "
+                                 "recorded, not written again")
+            replays.setdefault(meta["commit_id"], (meta, []))[1].append(res)
+        for meta, results in replays.values():
+            files = writer.current_files() or []
+            srcs = [SourceRows(**s) for s in meta.get("sources", [])]
+            table = self._table(wf.write.table)
+            schema = merged(table.schema, _pairs(meta["schema"])) if table else _pairs(meta["schema"])
+            commit = TableCommit(table=wf.write.table, location=writer.location, format=writer.format,
+                                 workflow=wf.name, schema=schema, commit_id=meta["commit_id"],
+                                 partition_by=[p.name for p in wf.write.partition_by], add=files, sources=srcs,
+                                 exact=True)
+            self.store.commit(commit, results)
+            for res in results:
+                run = next(r for r, _, _ in items if r.run_id == res.run_id)
+                self._done(Outcome(run, "succeeded", rows_out=res.rows_out))
+        return rest
 
     def _table(self, name: str):
         from landfall.errors import NoSuchTable
@@ -197,12 +264,23 @@ class Runner:
             self.on_done(outcome)
 
 
-def _file_id(items: list[tuple[Run, Source, str]], key: str) -> int:
-    return next(s.file_id for _, s, _ in items if s.key == key)
+def app_id(file_id: int) -> str:
+    """The application transaction id of a landed file version in a table format's log."""
+    return f"landfall:{file_id}"
 
 
-def _run_id(items: list[tuple[Run, Source, str]], key: str) -> str:
-    return next(s.run_id for _, s, _ in items if s.key == key)
+def _pairs(schema: list) -> list[tuple[str, str]]:
+    return [(str(n), str(t)) for n, t in schema]
+
+
+def _rewritten_from(relpath: str, replaced: list[str]) -> str | None:
+    """Rewrites are named `part-<commit>-r<i>`: `i` indexes the replaced file they come from."""
+    name = os.path.basename(relpath)
+    marker = name.rsplit("-r", 1)
+    if len(marker) == 2 and marker[1].removesuffix(".parquet").isdigit():
+        i = int(marker[1].removesuffix(".parquet"))
+        return replaced[i] if i < len(replaced) else None
+    return None
 
 
 def _short(exc: BaseException) -> str:
@@ -258,11 +336,12 @@ def sweep(settings: Settings, store: StateStore) -> list[str]:
     for table in store.tables():
         writer = open_table(table.format, table.location)
         on_disk = writer.files()
-        staging = writer.staging_dirs()
         running = {r.batch_id for r in store.runs(status="running") if r.batch_id}
-        for commit in staging:
+        for commit in writer.staging_dirs():
             if not any(commit == b or commit.startswith(f"{b}-") for b in running):
                 writer.discard(commit, keep=set(on_disk))
+        if writer.has_log:  # the format's log may still list older files (time travel); `vacuum` removes them
+            continue
         listed = {f.path for f in store.table_files(table.name)}
         stray = [rel for rel in on_disk if rel not in listed
                  and not any(rel.rsplit("/", 1)[-1].startswith(f"part-{b}-") for b in running)]

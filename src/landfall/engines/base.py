@@ -32,6 +32,8 @@ class Job:
     commit_id: str  # names the output files: `part-<commit_id>-<n>.parquet`
     ingested_at: datetime
     table_schema: list[tuple[str, str]] | None = None  # the table's schema, when it exists
+    table_files: list[tuple[str, str]] = field(default_factory=list)  # (absolute path, path in table)
+    partition_names: list[str] = field(default_factory=list)  # the table's partition columns
 
 
 @dataclass
@@ -54,6 +56,8 @@ class Staged:
     rows_out: dict[str, int]
     file_sources: list[tuple[str, str, int]]  # (relpath, source key, rows)
     steps: list[dict[str, Any]] = field(default_factory=list)  # [{"step": ..., "seconds": ...}]
+    replaced: list[str] = field(default_factory=list)  # table files (relative) the output supersedes (merge)
+    arrow_schema: Any = None  # pyarrow.Schema of the output, partition columns included
 
 
 class Engine(ABC):
@@ -71,6 +75,11 @@ class Engine(ABC):
                 commit_id: str) -> list[StagedFile]:
         """Copy table files `(absolute path, path in the table)` into staging without the rows of
         `exclude_keys` (landed files replaced by a new version); each copy keeps its partition folder."""
+
+    @abstractmethod
+    def compact(self, files: list[tuple[str, str]], staging: str, commit_id: str,
+                target_file_size: int) -> list[StagedFile]:
+        """Rewrite files of one partition `(absolute path, path in table)` into few large ones."""
 
     @abstractmethod
     def query(self, sql: str, views: dict[str, str]) -> Any:

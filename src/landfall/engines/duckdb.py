@@ -77,6 +77,7 @@ class DuckDBEngine(Engine):
         if memory_limit:
             self.con.execute(f"SET memory_limit = {lit(memory_limit)}")
         self.con.execute("SET preserve_insertion_order = false")
+        self.con.execute("SET TimeZone = 'UTC'")
         self._n = 0
 
     def close(self) -> None:
@@ -93,7 +94,11 @@ class DuckDBEngine(Engine):
             with _timed(steps, "transform"):
                 view = self._transform(job, view)
                 view = self._finish(job, view)
+                replaced: list[str] = []
+                if job.workflow.write.mode == "merge":
+                    view, replaced = self._merge(job, view)
                 schema = self._describe(view)
+                arrow_schema = self.con.sql(f"SELECT * FROM {view} LIMIT 0").arrow().schema
             rows_in = None
             if not all(s.kind in ROW_PRESERVING for s in job.workflow.transform):
                 with _timed(steps, "count"):
@@ -111,7 +116,7 @@ class DuckDBEngine(Engine):
         for src in job.sources:
             rows_in.setdefault(src.key, 0)
         return Staged(files=files, schema=schema, rows_in=rows_in, rows_out=rows_out, file_sources=file_sources,
-                      steps=steps)
+                      steps=steps, replaced=replaced, arrow_schema=arrow_schema)
 
     def rewrite(self, files: list[tuple[str, str]], exclude_keys: list[str], staging: str,
                 commit_id: str) -> list[StagedFile]:
@@ -128,6 +133,19 @@ class DuckDBEngine(Engine):
             relpath = os.path.join(os.path.dirname(rel), os.path.basename(dest))
             out.append(StagedFile(path=dest, relpath=relpath, rows=int(n), bytes=os.path.getsize(dest)))
         return out
+
+    def compact(self, files: list[tuple[str, str]], staging: str, commit_id: str,
+                target_file_size: int) -> list[StagedFile]:
+        rel_dir = os.path.dirname(files[0][1])
+        out_dir = os.path.join(staging, "data", rel_dir)
+        os.makedirs(out_dir, exist_ok=True)
+        paths = "[" + ", ".join(lit(a) for a, _ in files) + "]"
+        rows = self.con.execute(
+            f"COPY (SELECT * FROM read_parquet({paths}, hive_partitioning = false, union_by_name = true)) TO "
+            f"{lit(out_dir)} (FORMAT parquet, COMPRESSION zstd, FILE_SIZE_BYTES {int(target_file_size)}, "
+            f"FILENAME_PATTERN {lit('part-' + commit_id + '-{i}')}, RETURN_STATS)").fetchall()
+        return [StagedFile(path=f, relpath=os.path.join(rel_dir, os.path.basename(f)), rows=int(n), bytes=int(b),
+                           stats=st or {}) for f, n, b, _footer, st, _pk, _x in rows if n]
 
     def query(self, sql: str, views: dict[str, str]) -> Any:
         for name, select in views.items():
@@ -360,6 +378,44 @@ class DuckDBEngine(Engine):
                 repl = ", ".join(f"CAST({q(c)} AS {t}) AS {q(c)}" for c, t in casts.items())
                 view = self._view(f"SELECT * REPLACE ({repl}) FROM {view}")
         return view
+
+    def _merge(self, job: Job, view: str) -> tuple[str, list[str]]:
+        """Copy-on-write upsert: the table files holding any of the batch's keys are rewritten together with
+        the batch, keeping one row per key: the greatest `order_by`, then the later file, then the batch."""
+        w = job.workflow.write
+        cols = dict(self._describe(view))
+        missing = [k for k in w.keys + ([w.order_by] if w.order_by else []) if k not in cols]
+        if missing:
+            raise InvalidInput(f"workflow `{job.workflow.name}`: merge column {', '.join(f'`{m}`' for m in missing)} "
+                               "is not in the output; columns are " + ", ".join(f"`{c}`" for c in cols))
+        keys = ", ".join(q(k) for k in w.keys)
+        rank = "CASE " + " ".join(f"WHEN _source_file = {lit(s.key)} THEN {i + 1}" for i, s in
+                                  enumerate(job.sources)) + " ELSE 0 END"
+        batch = self._view(f"SELECT *, {rank} AS __lf_rank FROM {view}")
+        replaced: list[str] = []
+        old = None
+        if job.table_files:
+            by_abs = dict(job.table_files)
+            paths = "[" + ", ".join(lit(a) for a in by_abs) + "]"
+            types = dict(job.table_schema or [])
+            hive = "true" if job.partition_names else "false"
+            if job.partition_names:
+                hive += ", hive_types = {" + ", ".join(f"{lit(p)}: {lit(types.get(p, 'VARCHAR'))}"
+                                                      for p in job.partition_names) + "}"
+            table = self._view(f"SELECT * FROM read_parquet({paths}, filename = {lit(PATH)}, union_by_name = true, "
+                               f"hive_partitioning = {hive})")
+            hits = self.con.execute(f"SELECT DISTINCT {q(PATH)} FROM {table} WHERE ({keys}) IN "
+                                    f"(SELECT ({keys}) FROM {batch})").fetchall()
+            replaced = [by_abs[h[0]] for h in hits]
+            if hits:
+                hit_list = "[" + ", ".join(lit(h[0]) for h in hits) + "]"
+                old = self._view(f"SELECT *, 0 AS __lf_rank FROM read_parquet({hit_list}, "
+                                 f"union_by_name = true, hive_partitioning = {hive})")
+        union = f"SELECT * FROM {batch}" + (f" UNION ALL BY NAME SELECT * FROM {old}" if old else "")
+        order = (f"{q(w.order_by)} DESC NULLS LAST, " if w.order_by else "") + "__lf_rank DESC"
+        merged = self._view(f"SELECT * EXCLUDE (__lf_rank) FROM ({union}) "
+                            f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1")
+        return merged, replaced
 
     # --- write -----------------------------------------------------------------------------------------------
 

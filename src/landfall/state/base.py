@@ -19,11 +19,11 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from landfall.errors import ContentRace, NoSuchRun, NoSuchTable
+from landfall.errors import ConcurrentChange, ContentRace, NoSuchRun, NoSuchTable
 from landfall.events import ObjectCreated
 
 RunStatus = Literal["queued", "running", "succeeded", "failed", "dead", "skipped", "unrouted"]
@@ -133,6 +133,7 @@ class TableCommit:
     add: list[DataFile] = field(default_factory=list)
     remove: list[str] = field(default_factory=list)
     sources: list[SourceRows] = field(default_factory=list)
+    exact: bool = False  # `add` is the table's whole file list (a resync from the table format's log)
 
 
 @dataclass
@@ -579,8 +580,19 @@ class SqlStateStore(StateStore):
             cur.execute("UPDATE tables SET schema = ?, schema_version = ?, partition_by = ?, updated_at = ?, "
                         "workflow = ? WHERE name = ?",
                         (schema_json, version, json.dumps(tc.partition_by), now, tc.workflow, tc.table))
+        if tc.exact:
+            cur.execute("SELECT path FROM table_files WHERE table_name = ?", (tc.table,))
+            have = {r[0] for r in cur.fetchall()}
+            want = {f.path for f in tc.add}
+            for path in have - want:
+                cur.execute("DELETE FROM table_files WHERE table_name = ? AND path = ?", (tc.table, path))
+                cur.execute("DELETE FROM table_file_sources WHERE table_name = ? AND path = ?", (tc.table, path))
+            tc = replace(tc, add=[f for f in tc.add if f.path not in have],
+                         sources=[s for s in tc.sources if s.path not in have])
         for path in tc.remove:
             cur.execute("DELETE FROM table_files WHERE table_name = ? AND path = ?", (tc.table, path))
+            if cur.rowcount != 1:
+                raise ConcurrentChange(f"table `{tc.table}`: `{path}` was changed by another commit; retrying")
             cur.execute("DELETE FROM table_file_sources WHERE table_name = ? AND path = ?", (tc.table, path))
         cur.executemany("INSERT INTO table_files (table_name, path, partition, rows, bytes, commit_id, added_at) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -740,6 +752,10 @@ class _Cursor:
 
     def executemany(self, text: str, seq: Sequence[Sequence[Any]]) -> Any:
         return self._cur.executemany(self._sqlf(text), [tuple(p) for p in seq])
+
+    @property
+    def rowcount(self) -> int:
+        return self._cur.rowcount
 
     def fetchone(self) -> Any:
         return self._cur.fetchone()

@@ -1,4 +1,4 @@
-"""Table formats, by name: `parquet` (Hive-partitioned Parquet folders)."""
+"""Table formats, by name: `parquet` (Hive-partitioned Parquet folders), `delta` (Delta Lake)."""
 
 from __future__ import annotations
 
@@ -13,4 +13,8 @@ def open_table(fmt: str, location: str) -> TableWriter:
         from landfall.tables.parquet import ParquetTable
 
         return ParquetTable(location)
-    raise ConfigError(f"unknown table format `{fmt}`; expected one of `parquet`")
+    if fmt == "delta":
+        from landfall.tables.delta import DeltaTable
+
+        return DeltaTable(location)
+    raise ConfigError(f"unknown table format `{fmt}`; expected one of `parquet`, `delta`")

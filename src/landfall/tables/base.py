@@ -1,18 +1,58 @@
-"""The table-format seam: a table writer makes staged Parquet files part of a table, atomically with the run
-records (the catalog commit in the state store is the moment they become visible to `landfall query`)."""
+"""The table-format seam: a table writer makes staged Parquet files part of a table.
+
+The engine writes files; the table format commits them. `publish` moves staged files into the table's folder
+(not yet part of the table), `commit` makes them part of it in the format's own log where it has one (Delta),
+and the state store's catalog commit, in the same transaction as the run records, is what `landfall query`
+reads. A crash between the two commits is repaired from the format's log (`committed`)."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from landfall.engines.base import StagedFile
 from landfall.state.base import DataFile
+
+
+@dataclass
+class TableChange:
+    """One commit to a table: files added and removed, and what landfall needs to replay it."""
+
+    commit_id: str
+    operation: str  # WRITE | MERGE | OVERWRITE | OPTIMIZE
+    add: list[DataFile]
+    remove: list[DataFile]
+    schema: Any  # pyarrow.Schema, partition columns included
+    partition_by: list[str]
+    app_ids: list[str] = field(default_factory=list)  # one per landed file version: a retry finds its commit
+    metadata: dict[str, Any] = field(default_factory=dict)  # runs, rows, sources: replays the state commit
+    data_change: bool = True
+
+
+@dataclass
+class Version:
+    version: int
+    timestamp: datetime
+    operation: str
+    run_ids: list[str]
+    rows_added: int | None
+    rows_removed: int | None
+    files_added: int | None = None
+    files_removed: int | None = None
+
+
+class NotSupported(Exception):
+    """The table format cannot do this (e.g. time travel on plain Parquet)."""
 
 
 class TableWriter(ABC):
     """One table's storage. `location` is a local path or an fsspec URL."""
 
     format: str
+    #: the format keeps its own log of commits (time travel, app transactions)
+    has_log: bool = False
 
     def __init__(self, location: str) -> None:
         self.location = location.rstrip("/")
@@ -21,9 +61,27 @@ class TableWriter(ABC):
     def publish(self, staged: list[StagedFile]) -> list[DataFile]:
         """Move staged files to their place in the table; returns them with paths relative to the table."""
 
+    def commit(self, change: TableChange) -> int | None:
+        """Make published files part of the table in the format's log; returns the new version, if any."""
+        return None
+
+    def committed(self, app_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """For app ids already committed in the format's log: the metadata of the commit that carried them."""
+        return {}
+
+    def current_files(self) -> list[DataFile] | None:
+        """The table's files per the format's log (None: the catalog is the authority)."""
+        return None
+
+    def history(self) -> list[Version]:
+        raise NotSupported(f"`{self.format}` tables keep no history; use `format: delta` for time travel")
+
+    def files_as_of(self, version: int | datetime) -> list[DataFile]:
+        raise NotSupported(f"`{self.format}` tables keep no history; use `format: delta` for time travel")
+
     @abstractmethod
     def delete(self, paths: list[str]) -> None:
-        """Remove files the catalog no longer lists (after the commit that dropped them)."""
+        """Remove files the table no longer lists (after the commit that dropped them)."""
 
     @abstractmethod
     def discard(self, commit_id: str, keep: set[str]) -> list[str]:
@@ -40,3 +98,7 @@ class TableWriter(ABC):
     def staging_dir(self, commit_id: str) -> str:
         """A local folder the engine may write into for this commit."""
         return f"{self.location}/_staging/{commit_id}"
+
+    def removes_files_at_commit(self) -> bool:
+        """Whether files a commit removes are deleted right away (no time travel) or kept until vacuum."""
+        return not self.has_log

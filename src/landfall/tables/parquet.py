@@ -62,6 +62,26 @@ class ParquetTable(TableWriter):
     def staging_dir(self, commit_id: str) -> str:
         return f"{self.root}/_staging/{commit_id}"
 
+    def vacuum(self, retain_seconds: float, listed: set[str]) -> list[str]:
+        """Delete files no commit lists that are older than `retain_seconds`, and stale staging folders."""
+        import time
+
+        cutoff = time.time() - retain_seconds
+        old = [rel for rel in self.files() if rel not in listed and self._mtime(rel) < cutoff]
+        self.delete(old)
+        for commit in self.staging_dirs():
+            if self._mtime(f"_staging/{commit}") < cutoff:
+                shutil.rmtree(self.staging_dir(commit), ignore_errors=True)
+        return old
+
+    def _mtime(self, rel: str) -> float:
+        try:
+            info = self.fs.info(f"{self.root}/{rel}")
+        except FileNotFoundError:
+            return 0.0
+        m = info.get("mtime") or info.get("LastModified") or 0.0
+        return m.timestamp() if hasattr(m, "timestamp") else float(m)
+
     def staging_dirs(self) -> list[str]:
         base = f"{self.root}/_staging"
         if not self.fs.exists(base):

@@ -1,0 +1,217 @@
+"""Delta Lake tables through `deltalake` (delta-rs): the engine's Parquet files are committed with
+`create_write_transaction` as add/remove actions with their stats, one commit per batch.
+
+Every landed file version in a commit is recorded as an application transaction (`landfall:<file version>`),
+and the commit's `landfall` metadata carries the run results and lineage, so a run that crashed after the Delta
+commit but before the state commit finds its commit on retry, writes nothing again, and replays the record.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from landfall.errors import require
+from landfall.state.base import DataFile
+from landfall.tables.base import TableChange, Version
+from landfall.tables.parquet import ParquetTable
+
+deltalake = require("deltalake", "delta")
+
+META_KEY = "landfall"
+
+
+class DeltaTable(ParquetTable):
+    format = "delta"
+    has_log = True
+
+    def _table(self, version: int | datetime | None = None) -> Any:
+        dt = deltalake.DeltaTable(self.location)
+        if version is not None:
+            dt.load_as_version(version)
+        return dt
+
+    def exists(self) -> bool:
+        return deltalake.DeltaTable.is_deltatable(self.location)
+
+    def commit(self, change: TableChange) -> int | None:
+        from deltalake.transaction import (
+            AddAction,
+            CommitProperties,
+            RemoveAction,
+            Transaction,
+            create_table_with_add_actions,
+        )
+
+        now_ms = int(time.time() * 1000)
+        adds = [AddAction(path=f.path, size=f.bytes, partition_values=_partition_values(f.partition),
+                          modification_time=now_ms, data_change=change.data_change,
+                          stats=json.dumps(delta_stats(f, change.schema))) for f in change.add]
+        removes = [RemoveAction(path=f.path, data_change=change.data_change, deletion_timestamp=now_ms,
+                                size=f.bytes, partition_values=_partition_values(f.partition)) for f in change.remove]
+        meta = {"commit_id": change.commit_id, "operation": change.operation, "app_ids": change.app_ids,
+                **change.metadata, "files_added": len(change.add), "files_removed": len(change.remove),
+                "rows_added": sum(f.rows for f in change.add), "rows_removed": sum(f.rows for f in change.remove)}
+        props = CommitProperties(custom_metadata={META_KEY: json.dumps(meta, default=str)},
+                                 app_transactions=[Transaction(app_id, 1) for app_id in change.app_ids])
+        schema = deltalake.Schema.from_arrow(change.schema)
+        if not self.exists():
+            create_table_with_add_actions(self.location, schema, adds, mode="append",
+                                          partition_by=change.partition_by or None, commit_properties=props)
+        else:
+            dt = self._table()
+            current = {f.name for f in dt.schema().fields}
+            wanted = {f.name for f in schema.fields}
+            if wanted - current:  # new columns: evolve the table's schema first, in its own metadata commit
+                from deltalake.schema import Field
+
+                dt.alter.add_columns([Field(f.name, f.type, nullable=True) for f in schema.fields
+                                      if f.name not in current])
+                dt = self._table()
+            dt.create_write_transaction(adds + removes, mode="append", schema=dt.schema(),
+                                        partition_by=change.partition_by or None, commit_properties=props)
+        return self._table().version()
+
+    def committed(self, app_ids: list[str]) -> dict[str, dict[str, Any]]:
+        if not app_ids or not self.exists():
+            return {}
+        dt = self._table()
+        done = [a for a in app_ids if dt.transaction_version(a) is not None]
+        if not done:
+            return {}
+        found: dict[str, dict[str, Any]] = {}
+        for entry in dt.history():
+            raw = entry.get(META_KEY)
+            if not raw:
+                continue
+            meta = json.loads(raw)
+            meta["version"] = entry.get("version")
+            for app in meta.get("app_ids", []):
+                if app in done and app not in found:
+                    found[app] = meta
+            if len(found) == len(done):
+                break
+        return found
+
+    def current_files(self) -> list[DataFile]:
+        return self._files(self._table())
+
+    def files_as_of(self, version: int | datetime) -> list[DataFile]:
+        return self._files(self._table(version))
+
+    @staticmethod
+    def _files(dt: Any) -> list[DataFile]:
+        import pyarrow as pa
+
+        actions = pa.table(dt.get_add_actions(flatten=True))
+        out = []
+        cols = actions.column_names
+        parts = [c for c in cols if c.startswith("partition.")]
+        for row in actions.to_pylist():
+            partition = {c.removeprefix("partition."): (None if row[c] is None else str(row[c])) for c in parts}
+            out.append(DataFile(path=row["path"], rows=int(row.get("num_records") or 0),
+                                bytes=int(row.get("size_bytes") or 0), partition=partition))
+        return out
+
+    def history(self) -> list[Version]:
+        out = []
+        for entry in self._table().history():
+            meta = json.loads(entry[META_KEY]) if entry.get(META_KEY) else {}
+            metrics = entry.get("operationMetrics") or {}
+            ts = datetime.fromtimestamp(entry.get("timestamp", 0) / 1000, UTC)
+            out.append(Version(
+                version=int(entry.get("version", 0)), timestamp=ts,
+                operation=meta.get("operation") or entry.get("operation", ""),
+                run_ids=[r["run_id"] for r in meta.get("runs", [])],
+                rows_added=meta.get("rows_added", metrics.get("num_added_rows")),
+                rows_removed=meta.get("rows_removed", metrics.get("num_deleted_rows")),
+                files_added=meta.get("files_added", metrics.get("num_added_files")),
+                files_removed=meta.get("files_removed", metrics.get("num_removed_files"))))
+        return out
+
+    def vacuum(self, retain_seconds: float, listed: set[str]) -> list[str]:
+        if not self.exists():
+            return []
+        dt = self._table()
+        hours = max(0, math.ceil(retain_seconds / 3600))
+        gone = dt.vacuum(retention_hours=hours, dry_run=False, enforce_retention_duration=False)
+        cutoff = time.time() - retain_seconds
+        for commit in self.staging_dirs():
+            if self._mtime(f"_staging/{commit}") < cutoff:
+                shutil.rmtree(self.staging_dir(commit), ignore_errors=True)
+        return [os.path.relpath(g, self.root) if os.path.isabs(g) else g for g in gone]
+
+    def files(self) -> list[str]:
+        return [f for f in super().files() if not f.startswith("_delta_log")]
+
+    def discard(self, commit_id: str, keep: set[str]) -> list[str]:
+        """Files of a commit that reached the Delta log stay (the log is the authority); the rest go."""
+        in_log = {f.path for f in self.current_files()} if self.exists() else set()
+        return super().discard(commit_id, keep | in_log)
+
+
+def _partition_values(partition: dict[str, str | None]) -> dict[str, str | None]:
+    return {k: (None if v in (None, "NULL", "__HIVE_DEFAULT_PARTITION__") else v) for k, v in partition.items()}
+
+
+def delta_stats(f: DataFile, schema: Any) -> dict[str, Any]:
+    """Delta `stats` JSON from the engine's per-file column statistics (numRecords, min/max, nullCount)."""
+    import pyarrow as pa
+
+    out: dict[str, Any] = {"numRecords": f.rows}
+    mins: dict[str, Any] = {}
+    maxs: dict[str, Any] = {}
+    nulls: dict[str, Any] = {}
+    types = {fld.name: fld.type for fld in schema}
+    for raw_name, st in (f.stats or {}).items():
+        name = raw_name[1:-1].replace('""', '"') if raw_name.startswith('"') else raw_name
+        typ = types.get(name)
+        if typ is None:
+            continue
+        if "null_count" in st:
+            nulls[name] = int(st["null_count"])
+        for src, dest in (("min", mins), ("max", maxs)):
+            if src not in st or st.get(f"{src}_is_exact") == "false":
+                continue
+            value = _stat_value(st[src], typ, pa, upper=src == "max")
+            if value is not None:
+                dest[name] = value
+    if mins:
+        out["minValues"] = mins
+    if maxs:
+        out["maxValues"] = maxs
+    if nulls:
+        out["nullCount"] = nulls
+    return out
+
+
+def _stat_value(text: str, typ: Any, pa: Any, upper: bool = False) -> Any:
+    try:
+        if pa.types.is_integer(typ):
+            return int(text)
+        if pa.types.is_floating(typ):
+            v = float(text)
+            return v if math.isfinite(v) else None
+        if pa.types.is_date(typ):
+            return text
+        if pa.types.is_timestamp(typ):
+            ts = datetime.fromisoformat(text.replace(" ", "T").replace("+00", "+00:00") if text.endswith("+00")
+                                        else text.replace(" ", "T"))
+            if upper and ts.microsecond % 1000:  # stats keep milliseconds: round a maximum up, never down
+                from datetime import timedelta
+
+                ts = ts + timedelta(microseconds=1000 - ts.microsecond % 1000)
+            if typ.tz:
+                ts = ts.astimezone(UTC)
+                return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+            return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}"
+        if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+            return text if len(text) <= 32 else None
+    except ValueError:
+        return None
+    return None

@@ -1,0 +1,142 @@
+"""Delta tables: write modes, exactly-once commits with app transactions, and readers other than landfall."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import deltalake
+import duckdb
+import pyarrow.dataset as ds
+import pytest
+
+from conftest import wf
+
+
+def delta_wf(name="c", **write):
+    return wf(name, read={"format": "csv"}, write={"table": name, "format": "delta", **write})
+
+
+def test_append_creates_a_delta_table_readable_by_deltalake_and_duckdb(make_lake):
+    lake = make_lake([delta_wf(partition_by=["country"])])
+    lake.land("c/1.csv", "id,country,amount\n1,FR,10\n2,DE,20\n", mtime=1_700_000_000)
+    lake.land("c/2.csv", "id,country,amount\n3,FR,30\n", mtime=1_700_000_001)
+    assert lake.process().ok
+    loc = lake.root / "lake/tables/c"
+    dt = deltalake.DeltaTable(str(loc))
+    got = sorted((r["id"], r["country"], r["amount"]) for r in dt.to_pyarrow_table().to_pylist())
+    assert got == [(1, "FR", 10), (2, "DE", 20), (3, "FR", 30)]
+    assert dt.metadata().partition_columns == ["country"]
+    files = dt.file_uris()
+    rows = duckdb.sql("SELECT count(*), sum(amount) FROM read_parquet($f, hive_partitioning = true)",
+                      params={"f": files}).fetchall()
+    assert rows == [(3, 60)]
+    assert lake.rows("SELECT count(*), sum(amount) FROM c") == [(3, 60)]
+    # stats made it into the log: file skipping works for readers
+    adds = dt.get_add_actions(flatten=True)
+    import pyarrow as pa
+
+    adds = pa.table(adds)
+    assert "min.amount" in adds.column_names and set(adds.column("num_records").to_pylist()) <= {1, 2}
+
+
+def test_merge_upserts_latest_row_within_and_across_files(make_lake):
+    lake = make_lake([delta_wf("customers", mode="merge", keys=["customer_id"], order_by="updated_at",
+                               partition_by=["country"])], workers=1)
+    lake.land("customers/1.csv", "customer_id,name,country,updated_at\n"
+                                 "1,Ann,FR,2024-01-01\n1,Ann B,FR,2024-03-01\n2,Bob,DE,2024-01-01\n",
+              mtime=1_700_000_000)
+    assert lake.process().ok
+    assert lake.rows("SELECT customer_id, name FROM customers ORDER BY 1") == [(1, "Ann B"), (2, "Bob")]
+    # an older change arrives later: it must not win; a newer one moves Bob to another partition
+    lake.land("customers/2.csv", "customer_id,name,country,updated_at\n"
+                                 "1,Ann OLD,FR,2023-12-31\n2,Bob,AT,2024-05-01\n3,Cy,FR,2024-01-02\n",
+              mtime=1_700_000_001)
+    assert lake.process().ok
+    assert lake.rows("SELECT customer_id, name, country FROM customers ORDER BY 1") == [
+        (1, "Ann B", "FR"), (2, "Bob", "AT"), (3, "Cy", "FR")]
+    dt = deltalake.DeltaTable(str(lake.root / "lake/tables/customers"))
+    assert sorted(r["customer_id"] for r in dt.to_pyarrow_table().to_pylist()) == [1, 2, 3]
+
+
+def test_merge_works_for_parquet_tables_too(make_lake):
+    lake = make_lake([wf("p", read={"format": "csv"}, write={"table": "p", "mode": "merge", "keys": ["k"]})],
+                     workers=1)
+    lake.land("p/1.csv", "k,v\na,1\nb,2\n", mtime=1_700_000_000)
+    lake.process()
+    lake.land("p/2.csv", "k,v\nb,3\nc,4\n", mtime=1_700_000_001)
+    lake.process()
+    assert lake.rows("SELECT k, v FROM p ORDER BY k") == [("a", 1), ("b", 3), ("c", 4)]
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_overwrite_whole_table_or_only_its_partitions(make_lake, fmt):
+    lake = make_lake([wf("t", read={"format": "csv"}, write={"table": "t", "format": fmt, "mode": "overwrite"}),
+                      wf("p", read={"format": "csv"}, write={"table": "p", "format": fmt, "mode": "overwrite",
+                                                             "overwrite": "partitions", "partition_by": ["day"]})],
+                     workers=1)
+    lake.land("t/1.csv", "id\n1\n2\n", mtime=1_700_000_000)
+    lake.land("p/1.csv", "id,day\n1,mon\n2,tue\n", mtime=1_700_000_000)
+    lake.process()
+    lake.land("t/2.csv", "id\n3\n", mtime=1_700_000_001)
+    lake.land("p/2.csv", "id,day\n3,tue\n", mtime=1_700_000_001)
+    lake.process()
+    assert lake.rows("SELECT id FROM t") == [(3,)]
+    assert lake.rows("SELECT id, day FROM p ORDER BY id") == [(1, "mon"), (3, "tue")]
+
+
+def test_rewritten_source_file_replaces_its_rows_in_one_delta_commit(make_lake):
+    lake = make_lake([delta_wf()])
+    lake.land("c/a.csv", "id\n1\n2\n", mtime=1_700_000_000)
+    lake.land("c/b.csv", "id\n10\n", mtime=1_700_000_000)
+    lake.process()
+    v_before = deltalake.DeltaTable(str(lake.root / "lake/tables/c")).version()
+    lake.land("c/a.csv", "id\n3\n", mtime=1_700_000_100)
+    lake.process()
+    dt = deltalake.DeltaTable(str(lake.root / "lake/tables/c"))
+    assert dt.version() == v_before + 1
+    assert sorted(r["id"] for r in dt.to_pyarrow_table().to_pylist()) == [3, 10]
+    assert lake.rows("SELECT id FROM c ORDER BY id") == [(3,), (10,)]
+
+
+def test_schema_evolves_with_a_new_column(make_lake):
+    lake = make_lake([delta_wf()])
+    lake.land("c/1.csv", "id\n1\n", mtime=1_700_000_000)
+    lake.process()
+    lake.land("c/2.csv", "id,extra\n2,x\n", mtime=1_700_000_001)
+    assert lake.process().ok, lake.pipeline.runs()[0].error
+    dt = deltalake.DeltaTable(str(lake.root / "lake/tables/c"))
+    assert "extra" in [f.name for f in dt.schema().fields]
+    assert sorted((r["id"], r["extra"]) for r in dt.to_pyarrow_table().to_pylist()) == [(1, None), (2, "x")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["after_write", "after_publish", "after_table_commit", "after_commit"])
+def test_kill_9_around_the_delta_commit_commits_once(make_lake, point):
+    lake = make_lake([delta_wf()])
+    lake.land("c/a.csv", "id\n" + "".join(f"{i}\n" for i in range(100)))
+    cmd = [sys.executable, "-m", "landfall", "--config", str(lake.config), "process"]
+    first = subprocess.run(cmd, env={**os.environ, "LANDFALL_CRASH_AT": point}, capture_output=True, text=True,
+                           timeout=120)
+    assert first.returncode == -signal.SIGKILL, first.stderr
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stdout + second.stderr
+    dt = deltalake.DeltaTable(str(lake.root / "lake/tables/c"))
+    ids = sorted(r["id"] for r in dt.to_pyarrow_table().to_pylist())
+    assert ids == list(range(100))
+    assert dt.version() == 0  # exactly one commit, whatever the crash point
+    assert lake.rows("SELECT count(*), count(DISTINCT id) FROM c") == [(100, 100)]
+    runs = lake.pipeline.runs(limit=None)
+    assert runs[0].status == "succeeded" and "running" not in {r.status for r in runs}
+    if point == "after_table_commit":
+        assert "committed by an earlier attempt" in runs[0].note
+
+
+def test_parquet_table_readable_by_pyarrow_dataset(make_lake):
+    lake = make_lake([wf("p", read={"format": "csv"}, write={"table": "p", "partition_by": ["day"]})])
+    lake.land("p/1.csv", "id,day\n1,mon\n2,tue\n")
+    lake.process()
+    dataset = ds.dataset(str(lake.root / "lake/tables/p"), format="parquet", partitioning="hive")
+    assert sorted((r["id"], r["day"]) for r in dataset.to_table().to_pylist()) == [(1, "mon"), (2, "tue")]
