@@ -441,17 +441,98 @@ def tables_show(obj: Ctx, name: str, as_json: bool) -> None:
     console.print(pt)
 
 
+@tables.command("optimize")
+@click.argument("name")
+@click.option("--min-files", type=int, default=2, show_default=True,
+              help="Compact a partition once it has this many small files.")
+@click.option("--target-file-size", default=None, help="Size of the files to write (default: the workflow's "
+              "compaction setting, else 128MB).")
+@click.pass_obj
+def tables_optimize(obj: Ctx, name: str, min_files: int, target_file_size: str | None) -> None:
+    """Compact small files into large ones, partition by partition (Delta and Parquet)."""
+    res = obj.pipeline().optimize(name, min_files=min_files, target_file_size=target_file_size)
+    console.print(f"{name}: {res.files_removed} files in {res.partitions} partitions rewritten as "
+                  f"{res.files_added} files" + (f"; {len(res.skipped)} partitions left for later (a concurrent "
+                                                "change)" if res.skipped else ""))
+
+
+@tables.command("vacuum")
+@click.argument("name")
+@click.option("--retain", default="7d", show_default=True,
+              help="Keep files a version needed within this long (s, m, h, d, w), for time travel and readers.")
+@click.pass_obj
+def tables_vacuum(obj: Ctx, name: str, retain: str) -> None:
+    """Delete data files no current version uses, older than --retain."""
+    gone = obj.pipeline().vacuum(name, retain)
+    console.print(f"{name}: removed {len(gone)} files")
+    for g in gone[:50]:
+        console.print(f"  {g}")
+
+
+@tables.command("history")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="JSON array of versions.")
+@click.pass_obj
+def tables_history(obj: Ctx, name: str, as_json: bool) -> None:
+    """Versions of a Delta table: time, operation, runs, rows added and removed."""
+    from landfall.tables.base import NotSupported
+
+    try:
+        versions = obj.pipeline().history(name)
+    except NotSupported as exc:
+        raise click.ClickException(f"table `{name}`: {exc}") from None
+    if as_json:
+        click.echo(json.dumps([{"version": v.version, "timestamp": v.timestamp.isoformat(), "operation": v.operation,
+                                "run_ids": v.run_ids, "rows_added": v.rows_added, "rows_removed": v.rows_removed,
+                                "files_added": v.files_added, "files_removed": v.files_removed}
+                               for v in versions], indent=2))
+        return
+    t = RichTable(title=f"{name} history", title_justify="left")
+    for col in ("version", "time", "operation", "runs", "rows +", "rows -", "files +/-"):
+        t.add_column(col, overflow="fold")
+    for v in versions:
+        t.add_row(str(v.version), v.timestamp.isoformat(timespec="seconds"), v.operation,
+                  ", ".join(v.run_ids[:3]) + (f" +{len(v.run_ids) - 3}" if len(v.run_ids) > 3 else ""),
+                  _n(v.rows_added), _n(v.rows_removed), f"{_n(v.files_added)}/{_n(v.files_removed)}")
+    console.print(t)
+
+
+@main.command()
+@click.argument("url")
+@click.option("--json", "as_json", is_flag=True, help="What was found and skipped, as JSON.")
+@click.pass_obj
+def crawl(obj: Ctx, url: str, as_json: bool) -> None:
+    """Find existing datasets under URL (Hive-partitioned Parquet folders, Delta tables) and catalog them."""
+    from landfall.crawler import crawl as run_crawl
+
+    report = run_crawl(obj.pipeline().store, url)
+    if as_json:
+        click.echo(json.dumps({"found": [f.__dict__ for f in report.found],
+                               "skipped": [{"path": p, "why": w} for p, w in report.skipped]}, indent=2, default=str))
+        return
+    for f in report.found:
+        cols = ", ".join(f"{n} {t}" for n, t in f.schema)
+        console.print(f"[green]{f.action}[/] table [bold]{f.name}[/] ({f.format}) at {f.location}: {f.files} files, "
+                      f"{f.rows:,} rows, partitions [{', '.join(f.partitions)}], schema v{f.schema_version}: {cols}",
+                      highlight=False)
+    for path, why in report.skipped:
+        console.print(f"[yellow]skipped[/] {path}: {why}", highlight=False)
+    if not report.found:
+        console.print("no datasets found")
+
+
 @main.command()
 @click.argument("sql")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
               help="table for people; csv; json = an array of row objects.")
+@click.option("--as-of", default=None, help="Read Delta tables as of a version (e.g. 3) or an ISO timestamp.")
 @click.pass_obj
-def query(obj: Ctx, sql: str, fmt: str) -> None:
+def query(obj: Ctx, sql: str, fmt: str, as_of: str | None) -> None:
     """Run SQL (DuckDB dialect) over every cataloged table, by name."""
     import duckdb
 
     try:
-        cols, rows = obj.pipeline().query(sql)
+        cols, rows = obj.pipeline().query(sql, as_of=as_of)
     except duckdb.Error as exc:
         raise click.ClickException(f"query failed: {exc}") from None
     _print_rows(cols, rows, fmt)

@@ -336,6 +336,7 @@ class Settings(_Model):
     lease_seconds: float = Field(30.0, gt=0)
     reconcile_seconds: float = Field(5.0, gt=0)
     settle_seconds: float = Field(1.0, ge=0)
+    compaction_seconds: float = Field(10.0, gt=0)  # how often `up` looks for tables to compact
     workflows: list[Workflow] = Field(default_factory=list)
 
     # where the settings came from, for messages and for resolving relative paths

@@ -192,6 +192,12 @@ class Pipeline:
         beat = threading.Thread(target=heartbeat_loop, args=(pool, inner, self.settings.lease_seconds / 3),
                                 daemon=True)
         beat.start()
+        if any(wf.write.compaction for wf in self.settings.workflows):
+            from landfall.maintenance import auto_compact_loop
+
+            threading.Thread(target=auto_compact_loop, args=(self.settings, self.store, inner,
+                                                             self.settings.compaction_seconds),
+                             name="landfall-compaction", daemon=True).start()
 
         def loop(w: Worker) -> None:
             while not stop.is_set():
@@ -242,10 +248,37 @@ class Pipeline:
     def table(self, name: str) -> Table:
         return self.store.table(name)
 
-    def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-        from landfall.query import run_query
+    def query(self, sql: str, *, as_of: int | str | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run SQL over every cataloged table; `as_of` (a version or ISO timestamp) reads Delta tables back then."""
+        from landfall.query import parse_as_of, run_query
 
-        return run_query(self.store, sql)
+        return run_query(self.store, sql, as_of=parse_as_of(str(as_of)) if as_of is not None else None)
+
+    # --- upkeep ----------------------------------------------------------------------------------------------
+
+    def optimize(self, table: str, *, min_files: int = 2, target_file_size: str | None = None) -> Any:
+        """Compact small files of every partition of `table`."""
+        from landfall.engines import open_engine
+        from landfall.maintenance import optimize
+
+        wf = next((w for w in self.settings.workflows if w.write.table == table), None)
+        target = target_file_size or (wf.write.compaction.target_file_size if wf and wf.write.compaction
+                                      else "128MB")
+        engine = open_engine("duckdb")
+        try:
+            return optimize(self.store, engine, table, min_files=min_files, target_file_size=target)
+        finally:
+            engine.close()
+
+    def vacuum(self, table: str, retain: str = "7d") -> list[str]:
+        from landfall.maintenance import vacuum
+
+        return vacuum(self.store, table, retain)
+
+    def history(self, table: str) -> list[Any]:
+        from landfall.maintenance import history
+
+        return history(self.store, table)
 
     def close(self) -> None:
         self.store.close()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
 
 from landfall.engines.duckdb import lit, q
+from landfall.errors import ConfigError
 from landfall.state.base import StateStore, Table
 
 _DUCK_HIVE_TYPES = {"VARCHAR", "BIGINT", "INTEGER", "DATE", "TIMESTAMP", "DOUBLE", "BOOLEAN", "SMALLINT",
@@ -30,17 +32,52 @@ def table_select(table: Table, files: list[str]) -> str:
     return f"SELECT {cols} FROM read_parquet({paths}, {opts})"
 
 
-def connect(store: StateStore, con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with a view per cataloged table."""
+def connect(store: StateStore, con: duckdb.DuckDBPyConnection | None = None, *,
+            as_of: int | datetime | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with a view per cataloged table; with `as_of`, Delta tables as of that version."""
     con = con or duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
     for table in store.tables():
-        files = [f.path for f in store.table_files(table.name)]
+        if as_of is not None and table.format == "delta":
+            from landfall.tables import open_table
+
+            files = [f.path for f in open_table("delta", table.location).files_as_of(as_of)]
+            table = _schema_as_of(table, files)
+        else:
+            files = [f.path for f in store.table_files(table.name)]
         con.execute(f"CREATE OR REPLACE VIEW {q(table.name)} AS {table_select(table, files)}")
     return con
 
 
-def run_query(store: StateStore, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    con = connect(store)
+def _schema_as_of(table: Table, files: list[str]) -> Table:
+    """An older version may lack columns added since: keep only the columns its files have."""
+    if not files:
+        return table
+    import pyarrow.parquet as pq
+
+    have: set[str] = set(table.partition_by)
+    for f in files:
+        have |= set(pq.read_schema(f"{table.location}/{f}").names)
+    from dataclasses import replace
+
+    return replace(table, schema=[(n, t) for n, t in table.schema if n in have])
+
+
+def parse_as_of(text: str) -> int | datetime:
+    """`3` (a version) or an ISO timestamp (`2026-11-22T10:00:00Z`)."""
+    if text.strip().isdigit():
+        return int(text)
+    try:
+        ts = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"--as-of `{text}`: expected a table version (e.g. `3`) or an ISO timestamp "
+                          "(e.g. `2026-11-22T10:00:00Z`)") from None
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def run_query(store: StateStore, sql: str, *, as_of: int | datetime | None = None
+              ) -> tuple[list[str], list[tuple[Any, ...]]]:
+    con = connect(store, as_of=as_of)
     try:
         rel = con.execute(sql)
         columns = [d[0] for d in rel.description] if rel.description else []

@@ -82,6 +82,10 @@ class Engine(ABC):
         """Rewrite files of one partition `(absolute path, path in table)` into few large ones."""
 
     @abstractmethod
+    def source_counts(self, paths: list[str]) -> dict[str, dict[str, int]]:
+        """For table files: how many rows of each landed file (`_source_file`) each holds."""
+
+    @abstractmethod
     def query(self, sql: str, views: dict[str, str]) -> Any:
         """Run SQL with the given `name -> SELECT` views defined; returns a DuckDB-like relation."""
 

@@ -447,18 +447,24 @@ class DuckDBEngine(Engine):
         return files
 
     def _file_sources(self, files: list[StagedFile]) -> tuple[list[tuple[str, str, int]], dict[str, int]]:
-        if not files:
-            return [], {}
         by_path = {f.path: f for f in files}
-        rows = self.con.execute(
-            "SELECT filename, _source_file, count(*) FROM read_parquet(["
-            + ", ".join(lit(p) for p in by_path) + "], filename = true, hive_partitioning = false) GROUP BY ALL"
-        ).fetchall()
         out, totals = [], {}
-        for path, key, n in rows:
-            out.append((by_path[path].relpath, key, int(n)))
-            totals[key] = totals.get(key, 0) + int(n)
+        for path, counts in self.source_counts(list(by_path)).items():
+            for key, n in counts.items():
+                out.append((by_path[path].relpath, key, n))
+                totals[key] = totals.get(key, 0) + n
         return out, totals
+
+    def source_counts(self, paths: list[str]) -> dict[str, dict[str, int]]:
+        if not paths:
+            return {}
+        rows = self.con.execute(
+            "SELECT filename, _source_file, count(*) FROM read_parquet([" + ", ".join(lit(p) for p in paths)
+            + "], filename = true, hive_partitioning = false) GROUP BY ALL").fetchall()
+        out: dict[str, dict[str, int]] = {}
+        for path, key, n in rows:
+            out.setdefault(path, {})[key] = int(n)
+        return out
 
     def _counts(self, view: str) -> dict[str, int]:
         rows = self.con.execute(

@@ -92,6 +92,10 @@ class TableWriter(ABC):
         """Every data file under the table's location (relative paths), listed or not."""
 
     @abstractmethod
+    def vacuum(self, retain_seconds: float, listed: set[str]) -> list[str]:
+        """Delete files no version needs (not in `listed`, or per the format's log) older than the retention."""
+
+    @abstractmethod
     def staging_dirs(self) -> list[str]:
         """Commit ids that have a staging folder (left behind by a crash, or in progress)."""
 

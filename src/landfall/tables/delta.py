@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from landfall.errors import require
+from landfall.errors import ConcurrentChange, require
 from landfall.state.base import DataFile
 from landfall.tables.base import TableChange, Version
 from landfall.tables.parquet import ParquetTable
@@ -48,10 +48,28 @@ class DeltaTable(ParquetTable):
             create_table_with_add_actions,
         )
 
+        dt = self._table() if self.exists() else None
+        if dt is not None and change.schema is not None:
+            current = {f.name for f in dt.schema().fields}
+            wanted = deltalake.Schema.from_arrow(change.schema)
+            if {f.name for f in wanted.fields} - current:  # new columns: evolve the schema first
+                from deltalake.schema import Field
+
+                dt.alter.add_columns([Field(f.name, f.type, nullable=True) for f in wanted.fields
+                                      if f.name not in current])
+                dt = self._table()
+        if dt is not None and change.remove:  # what this commit replaces must still be current
+            live = {f.path for f in self._files(dt)}
+            gone = [f.path for f in change.remove if f.path not in live]
+            if gone:
+                raise ConcurrentChange(f"`{gone[0]}` was removed by another commit; retrying on the new state")
+        import pyarrow as pa
+
+        arrow_schema = change.schema if change.schema is not None else pa.schema(dt.schema().to_arrow())
         now_ms = int(time.time() * 1000)
         adds = [AddAction(path=f.path, size=f.bytes, partition_values=_partition_values(f.partition),
                           modification_time=now_ms, data_change=change.data_change,
-                          stats=json.dumps(delta_stats(f, change.schema))) for f in change.add]
+                          stats=json.dumps(delta_stats(f, arrow_schema))) for f in change.add]
         removes = [RemoveAction(path=f.path, data_change=change.data_change, deletion_timestamp=now_ms,
                                 size=f.bytes, partition_values=_partition_values(f.partition)) for f in change.remove]
         meta = {"commit_id": change.commit_id, "operation": change.operation, "app_ids": change.app_ids,
@@ -59,20 +77,17 @@ class DeltaTable(ParquetTable):
                 "rows_added": sum(f.rows for f in change.add), "rows_removed": sum(f.rows for f in change.remove)}
         props = CommitProperties(custom_metadata={META_KEY: json.dumps(meta, default=str)},
                                  app_transactions=[Transaction(app_id, 1) for app_id in change.app_ids])
-        schema = deltalake.Schema.from_arrow(change.schema)
-        if not self.exists():
-            create_table_with_add_actions(self.location, schema, adds, mode="append",
-                                          partition_by=change.partition_by or None, commit_properties=props)
+        if dt is None:
+            try:
+                create_table_with_add_actions(self.location, deltalake.Schema.from_arrow(arrow_schema), adds,
+                                              mode="error", partition_by=change.partition_by or None,
+                                              commit_properties=props)
+            except Exception as exc:
+                if self.exists():  # another worker created the table first: commit again on top of it
+                    raise ConcurrentChange(f"table created concurrently ({exc}); retrying") from None
+                raise
         else:
-            dt = self._table()
-            current = {f.name for f in dt.schema().fields}
-            wanted = {f.name for f in schema.fields}
-            if wanted - current:  # new columns: evolve the table's schema first, in its own metadata commit
-                from deltalake.schema import Field
-
-                dt.alter.add_columns([Field(f.name, f.type, nullable=True) for f in schema.fields
-                                      if f.name not in current])
-                dt = self._table()
+            # delta-rs checks for conflicting commits made since `dt` was loaded (e.g. the same files removed)
             dt.create_write_transaction(adds + removes, mode="append", schema=dt.schema(),
                                         partition_by=change.partition_by or None, commit_properties=props)
         return self._table().version()

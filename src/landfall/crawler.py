@@ -1,0 +1,153 @@
+"""The crawler: find existing datasets under a URL and catalog them, like a Glue crawler.
+
+A folder with `_delta_log/` is a Delta table; a folder holding Parquet files, directly or under Hive
+`key=value/` folders, is a Parquet table. Each dataset folder becomes one table named after the folder;
+crawling again updates its files and schema (a changed schema is a new version), never a second table.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import duckdb
+import fsspec
+
+from landfall.engines.duckdb import lit
+from landfall.errors import NoSuchTable
+from landfall.state.base import DataFile, StateStore, TableCommit, new_id
+
+_HIVE = re.compile(r"^[^=/]+=[^/]*$")
+
+
+@dataclass
+class Found:
+    name: str
+    format: str
+    location: str
+    files: int
+    rows: int
+    partitions: list[str]
+    schema: list[tuple[str, str]]
+    schema_version: int = 1
+    action: str = "created"  # created | updated | unchanged
+
+
+@dataclass
+class Report:
+    found: list[Found] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+
+
+def crawl(store: StateStore, url: str) -> Report:
+    fs, root = fsspec.core.url_to_fs(url)
+    root = root.rstrip("/")
+    proto = url.split("://", 1)[0] + "://" if "://" in url and not url.startswith("file://") else ""
+    report = Report()
+    if not fs.exists(root):
+        report.skipped.append((url, "no such folder"))
+        return report
+    taken = {t.name: t.location for t in store.tables()}
+    _visit(fs, root, proto, store, report, taken)
+    return report
+
+
+def _visit(fs, path: str, proto: str, store: StateStore, report: Report, taken: dict[str, str]) -> None:
+    entries = fs.ls(path, detail=True)
+    names = {e["name"].rstrip("/").rsplit("/", 1)[-1]: e for e in entries}
+    if "_delta_log" in names and names["_delta_log"]["type"] == "directory":
+        _register(store, report, taken, path, proto, "delta", fs)
+        return
+    dirs = [n for n, e in names.items() if e["type"] == "directory" and not n.startswith(("_", "."))]
+    data = [n for n, e in names.items() if e["type"] == "file" and n.endswith((".parquet", ".pq"))]
+    others = [n for n, e in names.items() if e["type"] == "file" and not n.startswith(("_", ".")) and n not in data]
+    hive = [d for d in dirs if _HIVE.match(d)]
+    if data or hive:
+        for d in dirs:
+            if d not in hive:
+                report.skipped.append((f"{path}/{d}", f"a plain folder inside the dataset `{path}`"))
+        for o in others:
+            report.skipped.append((f"{path}/{o}", "not a Parquet file"))
+        _register(store, report, taken, path, proto, "parquet", fs)
+        return
+    for o in others:
+        report.skipped.append((f"{path}/{o}", "not a Parquet file or a Delta table"))
+    if not dirs and not others:
+        report.skipped.append((path, "empty folder"))
+    for d in sorted(dirs):
+        _visit(fs, f"{path}/{d}", proto, store, report, taken)
+
+
+def _name_for(path: str, location: str, taken: dict[str, str]) -> str:
+    parts = [re.sub(r"[^0-9A-Za-z_]+", "_", p).strip("_").lower() or "t" for p in path.split("/") if p]
+    name = parts[-1]
+    if name[0].isdigit():
+        name = "t_" + name
+    i = 2
+    while name in taken and taken[name] != location:
+        name = "_".join(parts[-i:]) if i <= len(parts) else f"{parts[-1]}_{i}"
+        i += 1
+    return name
+
+
+def _register(store: StateStore, report: Report, taken: dict[str, str], path: str, proto: str, fmt: str,
+              fs) -> None:
+    location = f"{proto}{path}"
+    try:
+        if fmt == "delta":
+            from landfall.tables import open_table
+
+            files = open_table("delta", location).current_files()
+        else:
+            files = _parquet_files(fs, path)
+        if not files:
+            report.skipped.append((location, "no data files"))
+            return
+        partitions = sorted({k for f in files for k in f.partition}, key=lambda k: min(
+            (list(f.partition).index(k) for f in files if k in f.partition), default=0))
+        schema, rows = _schema(location, files, partitions)
+    except Exception as exc:  # one unreadable dataset is reported and skipped; the crawl goes on
+        report.skipped.append((location, f"unreadable: {str(exc).splitlines()[0]}"))
+        return
+    for f, n in zip(files, rows, strict=True):
+        f.rows = n
+    name = _name_for(path, location, taken)
+    taken[name] = location
+    try:
+        before = store.table(name)
+        action = "unchanged" if before.schema == schema and before.file_count == len(files) else "updated"
+    except NoSuchTable:
+        action = "created"
+    store.commit(TableCommit(table=name, location=location, format=fmt, workflow=None, schema=schema,
+                             partition_by=partitions, commit_id=new_id("crawl-"), add=files, exact=True), [])
+    t = store.table(name)
+    report.found.append(Found(name=name, format=fmt, location=location, files=len(files), rows=sum(rows),
+                              partitions=partitions, schema=schema, schema_version=t.schema_version, action=action))
+
+
+def _parquet_files(fs, root: str) -> list[DataFile]:
+    out = []
+    for p, info in sorted(fs.find(root, detail=True).items()):
+        rel = p[len(root) + 1:]
+        parts = rel.split("/")
+        if any(x.startswith(("_", ".")) for x in parts) or not rel.endswith((".parquet", ".pq")):
+            continue
+        if not all(_HIVE.match(x) for x in parts[:-1]):
+            continue
+        partition = dict(x.split("=", 1) for x in parts[:-1])
+        out.append(DataFile(path=rel, rows=0, bytes=int(info.get("size") or 0), partition=partition))
+    return out
+
+
+def _schema(location: str, files: list[DataFile], partitions: list[str]) -> tuple[list[tuple[str, str]], list[int]]:
+    con = duckdb.connect()
+    paths = "[" + ", ".join(lit(f"{location}/{f.path}") for f in files) + "]"
+    hive = "true" if partitions else "false"
+    rel = f"read_parquet({paths}, union_by_name = true, hive_partitioning = {hive})"
+    schema = [(r[0], r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()]
+    counts = dict(con.execute(f"SELECT file_name, num_rows FROM (SELECT file_name, max(row_group_num_rows) AS x, "
+                              f"sum(row_group_num_rows) AS num_rows FROM (SELECT DISTINCT file_name, row_group_id, "
+                              f"row_group_num_rows FROM parquet_metadata({paths})) GROUP BY file_name)").fetchall())
+    con.close()
+    rows = [int(counts.get(f"{location}/{f.path}", 0)) for f in files]
+    return schema, rows

@@ -1,0 +1,147 @@
+"""Table upkeep: compaction of small files, vacuum, history. Compaction commits like any run (remove the small
+files, add the large ones, lineage kept), so a concurrent commit is never lost: if another commit changed the
+files it read, it discards its work and tries again later."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from landfall.config import Settings, parse_size
+from landfall.engines.base import Engine
+from landfall.errors import ConcurrentChange, ConfigError, LandfallError
+from landfall.state.base import DataFile, SourceRows, StateStore, TableCommit, new_id
+from landfall.tables import open_table
+from landfall.tables.base import TableChange, TableWriter
+
+log = logging.getLogger("landfall.maintenance")
+
+
+@dataclass
+class OptimizeResult:
+    table: str
+    partitions: int = 0
+    files_removed: int = 0
+    files_added: int = 0
+    skipped: list[str] = field(default_factory=list)  # partitions left for later (a concurrent change)
+
+
+def _partition_label(f: DataFile) -> str:
+    return "/".join(f"{k}={v}" for k, v in f.partition.items())
+
+
+def plan(files: list[DataFile], min_files: int, target: int) -> dict[str, list[DataFile]]:
+    """Partitions worth compacting: at least `min_files` files smaller than half the target size."""
+    groups: dict[str, list[DataFile]] = {}
+    for f in files:
+        if f.bytes < target // 2:
+            groups.setdefault(_partition_label(f), []).append(f)
+    return {k: v for k, v in groups.items() if len(v) >= min_files}
+
+
+def optimize(store: StateStore, engine: Engine, name: str, *, min_files: int = 2,
+             target_file_size: int | str = "128MB") -> OptimizeResult:
+    """Rewrite each partition's small files into files of about `target_file_size`."""
+    table = store.table(name)
+    target = parse_size(target_file_size)
+    writer = open_table(table.format, table.location)
+    result = OptimizeResult(table=name)
+    for label, group in plan(store.table_files(name), min_files, target).items():
+        try:
+            added = _compact(store, engine, writer, table.name, table.schema, table.partition_by, group, target)
+        except ConcurrentChange as exc:
+            log.info("table %s partition %s: %s", name, label or "(none)", exc)
+            result.skipped.append(label)
+            continue
+        result.partitions += 1
+        result.files_removed += len(group)
+        result.files_added += added
+    return result
+
+
+def _compact(store: StateStore, engine: Engine, writer: TableWriter, name: str, schema: list[tuple[str, str]],
+             partition_by: list[str], group: list[DataFile], target: int) -> int:
+    commit_id = new_id("o")
+    staging = writer.staging_dir(commit_id)
+    committed = False
+    try:
+        staged = engine.compact([(f"{writer.location}/{f.path}", f.path) for f in group], staging, commit_id, target)
+        for s in staged:
+            s.partition = dict(group[0].partition)
+        published = writer.publish(staged)
+        old_sources = [src for f in group for src in store.file_sources(name, f.path)]
+        lineage = {s.source_key: (s.file_id, s.run_id) for s in old_sources}
+        counts = engine.source_counts([f"{writer.location}/{p.path}" for p in published])
+        sources = [SourceRows(path=p.path, source_key=key, file_id=lineage[key][0], run_id=lineage[key][1], rows=n)
+                   for p in published for key, n in counts.get(f"{writer.location}/{p.path}", {}).items()
+                   if key in lineage]
+        change = TableChange(commit_id=commit_id, operation="OPTIMIZE", add=published, remove=group,
+                             schema=None, partition_by=partition_by, data_change=False,
+                             metadata={"files_added": len(published), "files_removed": len(group)})
+        writer.commit(change)
+        store.commit(TableCommit(table=name, location=writer.location, format=writer.format, workflow=None,
+                                 schema=schema, partition_by=partition_by, commit_id=commit_id, add=published,
+                                 remove=[f.path for f in group], sources=sources), [])
+        committed = True
+    except BaseException:
+        if not committed:
+            writer.discard(commit_id, keep=set())
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if writer.removes_files_at_commit():
+        writer.delete([f.path for f in group])
+    return len(published)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+
+
+def parse_duration(text: str) -> float:
+    """`7d` -> seconds."""
+    m = _DURATION.match(text)
+    if not m:
+        raise ConfigError(f"duration `{text}`: expected a number and a unit: `s`, `m`, `h`, `d` or `w` (e.g. `7d`)")
+    return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+
+
+def vacuum(store: StateStore, name: str, retain: str = "7d") -> list[str]:
+    """Delete files no current version needs that are older than `retain` (Delta: per its log)."""
+    table = store.table(name)
+    writer = open_table(table.format, table.location)
+    return writer.vacuum(parse_duration(retain), {f.path for f in store.table_files(name)})
+
+
+def auto_compact_loop(settings: Settings, store: StateStore, stop: threading.Event, every: float = 10.0) -> None:
+    """`landfall up`'s background compaction: tables whose workflow sets `compaction`, past `min_files`."""
+    from landfall.engines import open_engine
+
+    engine = open_engine("duckdb", threads=1)
+    try:
+        while not stop.wait(every):
+            for wf in settings.workflows:
+                c = wf.write.compaction
+                if c is None or not c.enabled:
+                    continue
+                try:
+                    files = store.table_files(wf.write.table)
+                    if not plan(files, c.min_files, parse_size(c.target_file_size)):
+                        continue
+                    res = optimize(store, engine, wf.write.table, min_files=c.min_files,
+                                   target_file_size=c.target_file_size)
+                    log.info("compacted %s: %d files into %d", wf.write.table, res.files_removed, res.files_added)
+                except LandfallError as exc:
+                    log.debug("compaction of %s skipped: %s", wf.write.table, exc)
+                except Exception:
+                    log.exception("compaction of %s failed; ingestion goes on", wf.write.table)
+    finally:
+        engine.close()
+
+
+def history(store: StateStore, name: str) -> list[Any]:
+    table = store.table(name)
+    return open_table(table.format, table.location).history()

@@ -1,0 +1,188 @@
+"""Small files, compaction, vacuum, history, time travel and the crawler."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+
+import deltalake
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from landfall.cli import main
+from landfall.maintenance import parse_duration
+
+from conftest import wf
+
+
+def land_many(lake, prefix, n, start=0, part=None):
+    for i in range(start, start + n):
+        extra = f",{part(i)}" if part else ""
+        head = "id,x" + (",p" if part else "")
+        lake.land(f"{prefix}/{i:04}.csv", f"{head}\n{i},{i * 1.5}{extra}\n", mtime=1_700_000_000 + i)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_optimize_compacts_small_files_and_keeps_every_row_once(make_lake, fmt):
+    lake = make_lake([wf("s", read={"format": "csv"}, batch=False,
+                         write={"table": "s", "format": fmt, "partition_by": ["p"]})], batch_files=1)
+    land_many(lake, "s", 40, part=lambda i: "even" if i % 2 == 0 else "odd")
+    assert lake.process().ok
+    assert lake.pipeline.table("s").file_count == 40
+    res = lake.pipeline.optimize("s", min_files=4)
+    assert (res.partitions, res.files_removed, res.files_added) == (2, 40, 2)
+    t = lake.pipeline.table("s")
+    assert (t.file_count, t.row_count) == (2, 40)
+    assert lake.rows("SELECT count(*), count(DISTINCT id), sum(x), count(DISTINCT _source_file) FROM s") == [
+        (40, 40, sum(i * 1.5 for i in range(40)), 40)]
+    assert lake.rows("SELECT p, count(*) FROM s GROUP BY p ORDER BY p") == [("even", 20), ("odd", 20)]
+    if fmt == "delta":
+        dt = deltalake.DeltaTable(str(lake.root / "lake/tables/s"))
+        assert len(dt.file_uris()) == 2 and dt.to_pyarrow_table().num_rows == 40
+        assert lake.pipeline.history("s")[0].operation == "OPTIMIZE"
+    else:
+        on_disk = list((lake.root / "lake/tables/s").rglob("*.parquet"))
+        assert len(on_disk) == 2  # readers of the folder see no leftovers
+    # lineage survives: a changed source file still replaces exactly its rows after compaction
+    lake.land("s/0003.csv", "id,x,p\n3,100.0,odd\n", mtime=1_800_000_000)
+    lake.process()
+    assert lake.rows("SELECT x FROM s WHERE id = 3") == [(100.0,)]
+    assert lake.rows("SELECT count(*) FROM s") == [(40,)]
+
+
+def test_compaction_never_loses_a_concurrent_commit(make_lake):
+    lake = make_lake([wf("s", read={"format": "csv"}, batch=False,
+                         write={"table": "s", "format": "delta"})], batch_files=1, workers=1)
+    land_many(lake, "s", 30)
+    lake.process()
+    land_many(lake, "s", 30, start=30)
+    stop = threading.Event()
+    results = []
+
+    def compact():
+        while not stop.is_set():
+            results.append(lake.pipeline.optimize("s", min_files=2))
+            time.sleep(0.05)
+
+    t = threading.Thread(target=compact)
+    t.start()
+    try:
+        assert lake.process().ok
+    finally:
+        stop.set()
+        t.join()
+    lake.pipeline.optimize("s", min_files=2)
+    assert lake.rows("SELECT count(*), count(DISTINCT id) FROM s") == [(60, 60)]
+    dt = deltalake.DeltaTable(str(lake.root / "lake/tables/s"))
+    assert sorted(r["id"] for r in dt.to_pyarrow_table().to_pylist()) == list(range(60))
+    assert sum(r.files_removed for r in results) > 0
+
+
+def test_history_and_time_travel(make_lake):
+    lake = make_lake([wf("d", read={"format": "csv"}, write={"table": "d", "format": "delta"})])
+    lake.land("d/1.csv", "id\n1\n2\n", mtime=1_700_000_000)
+    lake.process()
+    lake.land("d/2.csv", "id,extra\n3,x\n", mtime=1_700_000_001)
+    lake.process()
+    versions = lake.pipeline.history("d")
+    assert [v.version for v in versions] == [2, 1, 0]  # newest first; v1 added the column `extra`
+    assert versions[0].operation == "WRITE" and versions[0].rows_added == 1 and len(versions[0].run_ids) == 1
+    assert versions[0].run_ids[0] == lake.pipeline.runs(key="d/2.csv")[0].run_id
+    assert lake.rows("SELECT count(*) FROM d") == [(3,)]
+    cols, rows = lake.pipeline.query("SELECT * EXCLUDE (_ingested_at, _run_id) FROM d ORDER BY id", as_of=0)
+    assert cols == ["id", "_source_file"] and rows == [(1, "d/1.csv"), (2, "d/1.csv")]
+    ts = versions[-1].timestamp.isoformat()
+    assert lake.pipeline.query("SELECT count(*) FROM d", as_of=ts)[1] == [(2,)]
+    out = CliRunner().invoke(main, ["--config", str(lake.config), "tables", "history", "d", "--json"])
+    assert out.exit_code == 0 and json.loads(out.output)[0]["rows_added"] == 1
+    out = CliRunner().invoke(main, ["--config", str(lake.config), "query", "--as-of", "0", "SELECT count(*) AS n FROM d",
+                                    "--format", "json"])
+    assert json.loads(out.output) == [{"n": 2}]
+    out = CliRunner().invoke(main, ["--config", str(lake.config), "tables", "history", "nope"])
+    assert out.exit_code == 1 and "no table `nope`" in out.output
+
+
+def test_history_of_a_parquet_table_says_why_not(make_lake):
+    lake = make_lake([wf("p", read={"format": "csv"})])
+    lake.land("p/1.csv", "id\n1\n")
+    lake.process()
+    out = CliRunner().invoke(main, ["--config", str(lake.config), "tables", "history", "p"])
+    assert out.exit_code == 1 and "format: delta" in out.output
+
+
+def test_vacuum_removes_unused_files_after_retention(make_lake):
+    lake = make_lake([wf("d", read={"format": "csv"}, batch=False, write={"table": "d", "format": "delta"})],
+                     batch_files=1)
+    land_many(lake, "d", 6)
+    lake.process()
+    lake.pipeline.optimize("d", min_files=2)
+    loc = lake.root / "lake/tables/d"
+    assert len(list(loc.rglob("*.parquet"))) == 7
+    assert lake.pipeline.vacuum("d", "7d") == []
+    gone = lake.pipeline.vacuum("d", "0s")
+    assert len(gone) == 6 and len(list(loc.rglob("*.parquet"))) == 1
+    assert lake.rows("SELECT count(*) FROM d") == [(6,)]
+    assert parse_duration("7d") == 604800 and parse_duration("90m") == 5400
+
+
+def test_up_compacts_in_the_background(make_lake):
+    from landfall import Pipeline, load_settings
+
+    lake = make_lake([wf("s", read={"format": "csv"}, batch=False,
+                         write={"table": "s", "compaction": {"min_files": 5}})],
+                     batch_files=1, compaction_seconds=0.3, reconcile_seconds=0.2, settle_seconds=0)
+    land_many(lake, "s", 12)
+    p = Pipeline(load_settings(lake.config))
+    stop = threading.Event()
+    t = threading.Thread(target=p.up, args=(stop,), kwargs={"watch": False})
+    t.start()
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            runs = p.runs(status="succeeded", limit=None)
+            if len(runs) == 12 and p.table("s").file_count < 5:
+                break
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        t.join()
+    assert p.table("s").file_count < 5 and p.table("s").row_count == 12
+    p.close()
+
+
+def test_crawl_finds_parquet_and_delta_datasets(make_lake, tmp_path):
+    src = tmp_path / "existing"
+    for d in ("sales", "flat"):
+        (src / d).mkdir(parents=True)
+    con = duckdb.connect()
+    con.execute(f"COPY (SELECT range AS id, range % 3 AS k, 'v' || range AS s FROM range(30)) TO "
+                f"'{src}/sales/events' (FORMAT parquet, PARTITION_BY (k))")
+    con.execute(f"COPY (SELECT 1 AS a) TO '{src}/flat/one.parquet' (FORMAT parquet)")
+    deltalake.write_deltalake(str(src / "lakehouse/customers"),
+                              con.sql("SELECT range AS customer_id FROM range(5)").arrow())
+    (src / "notes").mkdir()
+    (src / "notes/readme.txt").write_text("hi")
+    (src / "empty").mkdir()
+    lake = make_lake([])
+    out = CliRunner().invoke(main, ["--config", str(lake.config), "crawl", str(src), "--json"])
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.output)
+    found = {f["name"]: f for f in doc["found"]}
+    assert set(found) == {"events", "flat", "customers"}
+    assert found["events"]["partitions"] == ["k"] and found["events"]["rows"] == 30
+    assert found["events"]["files"] == 3 and found["customers"]["format"] == "delta"
+    assert {s["why"] for s in doc["skipped"]} >= {"empty folder", "not a Parquet file or a Delta table"}
+    assert lake.rows("SELECT count(*), sum(k) FROM events") == [(30, 30)]
+    assert lake.rows("SELECT count(*) FROM customers") == [(5,)]
+    # re-crawl after the schema changed: the same table, a new schema version
+    shutil.rmtree(src / "flat")
+    (src / "flat").mkdir()
+    con.execute(f"COPY (SELECT 1 AS a, 'x' AS b) TO '{src}/flat/two.parquet' (FORMAT parquet)")
+    out = CliRunner().invoke(main, ["--config", str(lake.config), "crawl", str(src)])
+    assert out.exit_code == 0 and "updated table flat" in out.output
+    assert len(lake.pipeline.tables()) == 3
+    assert [v["version"] for v in lake.pipeline.store.schema_versions("flat")] == [1, 2]
+    assert lake.rows("SELECT a, b FROM flat") == [(1, "x")]
