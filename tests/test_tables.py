@@ -98,8 +98,8 @@ def test_history_and_time_travel(make_lake):
     assert lake.pipeline.query("SELECT count(*) FROM d", as_of=ts)[1] == [(2,)]
     out = CliRunner().invoke(main, ["--config", str(lake.config), "tables", "history", "d", "--json"])
     assert out.exit_code == 0 and json.loads(out.output)[0]["rows_added"] == 1
-    out = CliRunner().invoke(main, ["--config", str(lake.config), "query", "--as-of", "0", "SELECT count(*) AS n FROM d",
-                                    "--format", "json"])
+    out = CliRunner().invoke(main, ["--config", str(lake.config), "query", "--as-of", "0",
+                                    "SELECT count(*) AS n FROM d", "--format", "json"])
     assert json.loads(out.output) == [{"n": 2}]
     out = CliRunner().invoke(main, ["--config", str(lake.config), "tables", "history", "nope"])
     assert out.exit_code == 1 and "no table `nope`" in out.output
