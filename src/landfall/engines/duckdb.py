@@ -27,6 +27,7 @@ from landfall.errors import InvalidInput, SchemaConflict
 from landfall.schema import align
 
 PATH = "__lf_path"
+MATERIALIZE_BYTES = 64 << 20  # batches up to this size are parsed once into memory
 LINEAGE = ("_source_file", "_ingested_at", "_run_id")
 ROW_PRESERVING = {"rename", "cast", "compute", "drop", "normalize_names"}
 # encodings DuckDB decodes itself; everything else is transcoded to UTF-8 first
@@ -86,8 +87,25 @@ class DuckDBEngine(Engine):
     # --- public ----------------------------------------------------------------------------------------------
 
     def run(self, job: Job) -> Staged:
+        """Read, transform and write; if a later row breaks the types detected on a sample, detect on the
+        whole file and run once more (the error, if it stays, names the file and line)."""
+        try:
+            return self._run(job)
+        except InvalidInput as exc:
+            if self._sample_all or not _type_detection_miss(getattr(exc, "engine_error", "")) or file_format(
+                    job.workflow, job.sources[0].key) not in ("csv", "json", "jsonl"):
+                raise
+        self._sample_all = True
+        try:
+            return self._run(job)
+        finally:
+            self._sample_all = False
+
+    def _run(self, job: Job) -> Staged:
         steps: list[dict[str, Any]] = []
         self._views: list[str] = []
+        self._tables: list[str] = []
+        self._described: dict[str, list[tuple[str, str]]] = {}
         try:
             with _timed(steps, "read"):
                 view = self._read(job)
@@ -167,7 +185,11 @@ class DuckDBEngine(Engine):
                 self.con.execute(f"DROP VIEW IF EXISTS {name}")
             except duckdb.Error:
                 pass
+        for name in getattr(self, "_tables", []):
+            self.con.execute(f"DROP TABLE IF EXISTS {name}")
         self._views = []
+        self._tables = []
+        self._described = {}
         for table in ("__lf_sources",):
             try:
                 self.con.unregister(table)
@@ -194,6 +216,13 @@ class DuckDBEngine(Engine):
         try:
             raw = self._view(select)
             self._describe(raw)  # binding runs the sniffer: dialect and schema errors surface here
+            if sum(s.size for s in job.sources) <= MATERIALIZE_BYTES:
+                # small input: parse once into memory, so the steps' binding never sniffs the files again
+                self._n += 1
+                table = f"__lf_t{self._n}"
+                self.con.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM {raw}")
+                self._tables.append(table)
+                raw = table
         except duckdb.Error as exc:
             raise self._explain(exc, job.sources, fmt) from None
         self._raw_view = raw
@@ -232,6 +261,7 @@ class DuckDBEngine(Engine):
             args.append(f"timestampformat = {lit(o.timestamp_format)}")
         if o.all_strings:
             args.append("all_varchar = true")
+            args.append("allow_quoted_nulls = false")  # `""` is an empty string, not a missing value
         if o.skip_rows:
             args.append(f"skip = {int(o.skip_rows)}")
         if o.compression != "auto":
@@ -268,7 +298,14 @@ class DuckDBEngine(Engine):
     # --- transform -------------------------------------------------------------------------------------------
 
     def _describe(self, view: str) -> list[tuple[str, str]]:
-        return [(r[0], r[1]) for r in self.con.execute(f"DESCRIBE {view}").fetchall()]
+        """Columns and types of a view (binding it); remembered, as a view never changes once made."""
+        cache = getattr(self, "_described", None)
+        if cache is not None and view in cache:
+            return cache[view]
+        out = [(r[0], r[1]) for r in self.con.execute(f"DESCRIBE {view}").fetchall()]
+        if cache is not None:
+            cache[view] = out
+        return out
 
     def _columns(self, view: str) -> list[str]:
         return [c for c, _ in self._describe(view) if c != PATH]
@@ -491,13 +528,20 @@ class DuckDBEngine(Engine):
             line = int(m.group(1))
         where = f"`{key}`" + (f" line {line}" if line else "")
         cls = SchemaConflict if "Conversion Error" in text or "Could not convert" in text else InvalidInput
-        return cls(f"{where}: {reason}", file=key, line=line)
+        err = cls(f"{where}: {reason}", file=key, line=line)
+        err.engine_error = text  # type: ignore[attr-defined]
+        return err
 
     def _readable(self, src: Source) -> str:
         for path, s in getattr(self, "_paths", {}).items():
             if s is src:
                 return path
         return src.path
+
+
+def _type_detection_miss(text: str) -> bool:
+    return ("Error when converting column" in text or "Could not convert" in text) and "CSV Error" in text or (
+        "Could not convert" in text and "JSON" in text)
 
 
 def _source_in(text: str, sources: list[Source], paths: dict[str, Source]) -> Source | None:
@@ -515,8 +559,12 @@ def _reason(text: str) -> str:
     if not lines:
         return "unreadable input"
     head = re.sub(r"^[A-Za-z ]*Error: ", "", lines[0])
-    if head.startswith("CSV Error on Line") and len(lines) > 2:
-        head = lines[2]
+    if head.startswith("CSV Error on Line"):
+        rest = [ln for ln in lines[1:] if not ln.startswith(("Original Line", "Possible Solution", "file ="))]
+        head = rest[0] if rest else "malformed CSV"
+        if "Invalid unicode" in head:
+            head = ("the file is not valid UTF-8 here; set `read.encoding` to its encoding "
+                    "(e.g. `latin-1`, `cp1252`, `utf-16`)")
     elif head.startswith("Error when sniffing file"):
         head = "could not detect the CSV dialect (delimiter, quote, columns)"
     return head
