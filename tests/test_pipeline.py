@@ -326,3 +326,13 @@ def test_workflows_with_a_sql_step_run_file_by_file(make_lake):
     assert lake.rows("SELECT k, total, _source_file FROM agg ORDER BY k") == [
         (f"k{i}", 3, f"agg/{i}.csv") for i in range(5)]
     assert len({r.batch_id for r in lake.pipeline.runs()}) == 5
+
+
+def test_mixed_line_endings_and_mixed_value_forms_still_load(make_lake):
+    lake = make_lake([wf("m", read={"format": "csv"}, retry={"max_attempts": 1})])
+    lake.land("m/newlines.csv", b"a,b\n1,2\r\n3,4\r5,6\r\r\n7,8\n")
+    lake.land("m/stamps.csv", b"id,ts\n1,2024-03-08 01:25:58\n2,03/10/2024 01:25:58\n")
+    assert lake.process().ok, [r.error for r in lake.pipeline.runs()]
+    assert lake.rows("SELECT a, b FROM m WHERE a IS NOT NULL ORDER BY a") == [(1, 2), (3, 4), (5, 6), (7, 8)]
+    assert lake.rows("SELECT ts FROM m WHERE ts IS NOT NULL ORDER BY id") == [
+        ("2024-03-08 01:25:58",), ("03/10/2024 01:25:58",)]  # two forms in one column: kept as text

@@ -55,8 +55,19 @@ def is_utf8(name: str) -> bool:
     return codecs.lookup(name).name in ("utf-8", "utf-8-sig", "ascii")
 
 
-def transcode(path: str, encoding: str, dest_dir: str) -> str:
+def mixed_newlines(path: str) -> bool:
+    """Whether the file's first 64 KB mix line endings (LF, CRLF, lone CR), which CSV readers trip on."""
+    with _open(path) as fh:
+        sample = fh.read(SAMPLE)
+    crlf = sample.count(b"\r\n")
+    lone_cr = sample.count(b"\r") - crlf
+    lone_lf = sample.count(b"\n") - crlf
+    return sum(1 for n in (crlf, lone_cr, lone_lf) if n) > 1
+
+
+def transcode(path: str, encoding: str, dest_dir: str, *, newlines: bool = False) -> str:
     """Write a UTF-8 copy of `path` (decoded as `encoding`) into `dest_dir`; returns the copy's path.
+    With `newlines`, every line ending (CRLF, lone CR) becomes LF.
 
     Raises `UnicodeDecodeError` (with the byte offset) when the bytes are not valid in that encoding.
     """
@@ -65,6 +76,7 @@ def transcode(path: str, encoding: str, dest_dir: str) -> str:
     dest = os.path.join(dest_dir, f"utf8-{os.getpid()}-{abs(hash(path)) % 10**8}-{name}")
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     offset = 0
+    carry = ""
     with _open(path) as src, open(dest, "w", encoding="utf-8", newline="") as out:
         while True:
             chunk = src.read(1 << 20)
@@ -73,6 +85,12 @@ def transcode(path: str, encoding: str, dest_dir: str) -> str:
             except UnicodeDecodeError as exc:
                 raise UnicodeDecodeError(exc.encoding, exc.object, offset + exc.start, offset + exc.end,
                                          exc.reason) from None
+            if newlines:
+                text = carry + text
+                carry = ""
+                if chunk and text.endswith("\r"):  # a CRLF may straddle two chunks
+                    text, carry = text[:-1], "\r"
+                text = text.replace("\r\r\n", "\n").replace("\r\n", "\n").replace("\r", "\n")
             out.write(text.lstrip("\ufeff") if offset == 0 else text)
             offset += len(chunk)
             if not chunk:

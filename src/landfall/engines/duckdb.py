@@ -89,17 +89,27 @@ class DuckDBEngine(Engine):
     def run(self, job: Job) -> Staged:
         """Read, transform and write; if a later row breaks the types detected on a sample, detect on the
         whole file and run once more (the error, if it stays, names the file and line)."""
+        declared = set(job.workflow.read.types)
         try:
-            return self._run(job)
-        except InvalidInput as exc:
-            if self._sample_all or not _type_detection_miss(getattr(exc, "engine_error", "")) or file_format(
-                    job.workflow, job.sources[0].key) not in ("csv", "json", "jsonl"):
-                raise
-        self._sample_all = True
-        try:
+            for _ in range(20):
+                try:
+                    return self._run(job)
+                except InvalidInput as exc:
+                    text = getattr(exc, "engine_error", "")
+                    if not _type_detection_miss(text) or file_format(job.workflow, job.sources[0].key) != "csv" \
+                            and self._sample_all:
+                        raise
+                    if not self._sample_all:
+                        self._sample_all = True
+                        continue
+                    m = re.search(r'Error when converting column "(.+?)"', text)
+                    if not m or m.group(1) in declared or m.group(1) in self._as_text:
+                        raise
+                    self._as_text.add(m.group(1))  # values of mixed forms: keep the column as text
             return self._run(job)
         finally:
             self._sample_all = False
+            self._as_text = set()
 
     def _run(self, job: Job) -> Staged:
         steps: list[dict[str, Any]] = []
@@ -232,10 +242,11 @@ class DuckDBEngine(Engine):
         if fmt == "parquet":
             return src.path
         name = opts.encoding or enc.detect(src.path)
-        if enc.is_utf8(name):
+        newlines = fmt == "csv" and enc.mixed_newlines(src.path)
+        if enc.is_utf8(name) and not newlines:
             return src.path
         try:
-            return enc.transcode(src.path, name, os.path.join(scratch, "_utf8"))
+            return enc.transcode(src.path, name, os.path.join(scratch, "_utf8"), newlines=newlines)
         except UnicodeDecodeError as exc:
             line = enc.line_of_offset(src.path, exc.start)
             raise InvalidInput(f"`{src.key}` line {line}: byte {exc.start} is not valid {name} ({exc.reason}); "
@@ -253,8 +264,9 @@ class DuckDBEngine(Engine):
             args.append(f"header = {str(o.header).lower()}")
         if o.null_values is not None:
             args.append("nullstr = [" + ", ".join(lit(v) for v in o.null_values) + "]")
-        if o.types:
-            args.append("types = {" + ", ".join(f"{lit(k)}: {lit(sql_type(v))}" for k, v in o.types.items()) + "}")
+        types = {k: sql_type(v) for k, v in o.types.items()} | {c: "VARCHAR" for c in self._as_text}
+        if types:
+            args.append("types = {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in types.items()) + "}")
         if o.date_format:
             args.append(f"dateformat = {lit(o.date_format)}")
         if o.timestamp_format:
@@ -271,6 +283,7 @@ class DuckDBEngine(Engine):
         return f"SELECT * FROM read_csv({paths}, {', '.join(args)})"
 
     _sample_all = False
+    _as_text: set[str] = set()
 
     def _json_sql(self, paths: str, o: ReadOptions, fmt: str, n: int) -> str:
         form = "newline_delimited" if fmt == "jsonl" else "auto"
