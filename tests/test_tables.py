@@ -49,7 +49,8 @@ def test_optimize_compacts_small_files_and_keeps_every_row_once(make_lake, fmt):
     # lineage survives: a changed source file still replaces exactly its rows after compaction
     lake.land("s/0003.csv", "id,x,p\n3,100.0,odd\n", mtime=1_800_000_000)
     lake.process()
-    assert lake.rows("SELECT x FROM s WHERE id = 3") == [(100.0,)]
+    assert lake.rows("SELECT x FROM s WHERE id = 3") == [(100.0,)], [(r.status, r.note, r.error) for r in
+                                                                    lake.pipeline.runs(key="s/0003.csv")]
     assert lake.rows("SELECT count(*) FROM s") == [(40,)]
 
 

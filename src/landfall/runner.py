@@ -127,7 +127,8 @@ class Runner:
         committed = False
         try:
             table = self._table(wf.write.table)
-            current = {f.path: f for f in self.store.table_files(wf.write.table)} if table else {}
+            needs_files = table is not None and wf.write.mode != "append"
+            current = {f.path: f for f in self.store.table_files(wf.write.table)} if needs_files else {}
             parts = [p.name for p in wf.write.partition_by]
             job = Job(workflow=wf, sources=[s for _, s, _ in items], staging=staging, commit_id=commit_id,
                       ingested_at=datetime.now(UTC), table_schema=table.schema if table else None,
@@ -147,6 +148,8 @@ class Runner:
             if replaced and wf.write.mode == "append":  # keep other files' rows of a file that held a replaced one
                 rewrites = [f for f in self.engine.rewrite([(f"{writer.location}/{p}", p) for p in replaced], keys,
                                                            staging, commit_id) if f.rows > 0]
+            if replaced and not current:
+                current = {f.path: f for f in self.store.table_files(wf.write.table, paths=replaced)}
             published = writer.publish(staged.files + rewrites)
             crash_point("after_publish")
             lineage = {s.key: (s.file_id, s.run_id) for _, s, _ in items}

@@ -267,8 +267,8 @@ class StateStore(ABC):
         """One table; raises `NoSuchTable`."""
 
     @abstractmethod
-    def table_files(self, name: str) -> list[DataFile]:
-        """The files of a table's current version."""
+    def table_files(self, name: str, paths: Sequence[str] | None = None) -> list[DataFile]:
+        """The files of a table's current version (only those in `paths`, when given)."""
 
     @abstractmethod
     def schema_versions(self, name: str) -> list[dict[str, Any]]:
@@ -714,9 +714,14 @@ class SqlStateStore(StateStore):
             raise NoSuchTable(f"no table `{name}`; known tables: {known}")
         return self._table_from_row(rows[0])
 
-    def table_files(self, name: str) -> list[DataFile]:
-        rows = self._query("SELECT path, rows, bytes, partition, commit_id FROM table_files WHERE table_name = ? "
-                           "ORDER BY path", (name,))
+    def table_files(self, name: str, paths: Sequence[str] | None = None) -> list[DataFile]:
+        if paths is not None:
+            marks = ", ".join("?" for _ in paths) or "NULL"
+            rows = self._query("SELECT path, rows, bytes, partition, commit_id FROM table_files WHERE table_name = ? "
+                               f"AND path IN ({marks}) ORDER BY path", (name, *paths))
+        else:
+            rows = self._query("SELECT path, rows, bytes, partition, commit_id FROM table_files "
+                               "WHERE table_name = ? ORDER BY path", (name,))
         return [DataFile(path=p, rows=r, bytes=b, partition=json.loads(part), commit_id=c)
                 for p, r, b, part, c in rows]
 
