@@ -80,6 +80,8 @@ class DuckDBEngine(Engine):
         self.con.execute("SET preserve_insertion_order = false")
         self.con.execute("SET TimeZone = 'UTC'")
         self._n = 0
+        self._sample_all = False  # detect types on whole files (after a sample missed)
+        self._as_text: set[str] = set()  # columns read as text (their values have mixed forms)
 
     def close(self) -> None:
         self.con.close()
@@ -282,8 +284,6 @@ class DuckDBEngine(Engine):
             args.append("sample_size = -1")
         return f"SELECT * FROM read_csv({paths}, {', '.join(args)})"
 
-    _sample_all = False
-    _as_text: set[str] = set()
 
     def _json_sql(self, paths: str, o: ReadOptions, fmt: str, n: int) -> str:
         form = "newline_delimited" if fmt == "jsonl" else "auto"
