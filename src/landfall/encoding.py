@@ -22,30 +22,35 @@ def _open(path: str):
     return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
 
 
-def detect(path: str) -> str:
+def sample(path: str) -> bytes:
+    """The first 64 KB of a (possibly gzipped) file."""
+    with _open(path) as fh:
+        return fh.read(SAMPLE)
+
+
+def detect(path: str, head: bytes | None = None) -> str:
     """The encoding of a text file: a BOM wins; then UTF-16 without BOM (NUL pattern); then UTF-8 if the
     sample decodes; else cp1252 (Windows Western, a superset of printable Latin-1) or Latin-1."""
-    with _open(path) as fh:
-        sample = fh.read(SAMPLE)
+    data = head if head is not None else sample(path)
     for bom, name in _BOMS:
-        if sample.startswith(bom):
+        if data.startswith(bom):
             return name
-    if len(sample) >= 4:
-        even_nuls = sample[0::2].count(0)
-        odd_nuls = sample[1::2].count(0)
-        half = len(sample) // 2
+    if len(data) >= 4:
+        even_nuls = data[0::2].count(0)
+        odd_nuls = data[1::2].count(0)
+        half = len(data) // 2
         if odd_nuls > half * 0.3 and even_nuls < half * 0.05:
             return "utf-16-le"
         if even_nuls > half * 0.3 and odd_nuls < half * 0.05:
             return "utf-16-be"
     try:
-        sample.decode("utf-8")
+        data.decode("utf-8")
         return "utf-8"
     except UnicodeDecodeError as exc:
-        if len(sample) == SAMPLE and exc.reason == "unexpected end of data":  # a character cut by the sample's end
+        if len(data) == SAMPLE and exc.reason == "unexpected end of data":  # a character cut by the sample's end
             return "utf-8"
     try:
-        sample.decode("cp1252")
+        data.decode("cp1252")
         return "cp1252"
     except UnicodeDecodeError:
         return "latin-1"
@@ -55,10 +60,8 @@ def is_utf8(name: str) -> bool:
     return codecs.lookup(name).name in ("utf-8", "utf-8-sig", "ascii")
 
 
-def mixed_newlines(path: str) -> bool:
-    """Whether the file's first 64 KB mix line endings (LF, CRLF, lone CR), which CSV readers trip on."""
-    with _open(path) as fh:
-        sample = fh.read(SAMPLE)
+def mixed_newlines(sample: bytes) -> bool:
+    """Whether a sample mixes line endings (LF, CRLF, lone CR), which CSV readers trip on."""
     crlf = sample.count(b"\r\n")
     lone_cr = sample.count(b"\r") - crlf
     lone_lf = sample.count(b"\n") - crlf

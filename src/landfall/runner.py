@@ -67,18 +67,20 @@ class Runner:
         seen: dict[str, Run] = {}
         skipped: list[RunResult] = []
         later: list[str] = []
+        hashed: list[tuple[Run, str, str]] = []
         for run in runs:
             path = self.landing_path(run.file_key)
             try:
-                digest = content_hash(path)
+                hashed.append((run, path, content_hash(path)))
             except OSError as exc:
                 self._fail(run, wf, f"`{run.file_key}`: cannot read the landed file: {exc}", None)
-                continue
+        known = self.store.find_duplicates(wf.name, {digest: run.file_id for run, _, digest in hashed})
+        for run, path, digest in hashed:
             if digest in seen:  # same bytes as another file of this batch: decide once that one has committed
                 later.append(run.run_id)
                 continue
-            dup = self.store.find_duplicate(wf.name, digest, run.file_id)
-            if dup is not None:
+            dup = known.get(digest)
+            if dup is not None and dup.file_id != run.file_id:
                 skipped.append(RunResult(run_id=run.run_id, status="skipped", content_hash=digest, rows_in=0,
                                          rows_out=0, bytes=run.size,
                                          note=f"same content as `{dup.file_key}` (run {dup.run_id})"))
@@ -135,6 +137,9 @@ class Runner:
                       table_files=[(f"{writer.location}/{p}", p) for p in current] if wf.write.mode == "merge" else [],
                       partition_names=parts)
             staged = self.engine.run(job)
+            staged.outputs_of = {}
+            for rel, key, _ in staged.file_sources:
+                staged.outputs_of.setdefault(key, set()).add(rel)
             crash_point("after_write")
             keys = [s.key for _, s, _ in items]
             replaced: list[str] = list(staged.replaced)
@@ -239,7 +244,7 @@ class Runner:
             return None
 
     def _result(self, run: Run, src: Source, digest: str, staged: Staged) -> RunResult:
-        outputs = sorted({rel for rel, key, _ in staged.file_sources if key == src.key})
+        outputs = sorted(staged.outputs_of.get(src.key, ()))
         return RunResult(run_id=run.run_id, status="succeeded", rows_in=staged.rows_in.get(src.key, 0),
                          rows_out=staged.rows_out.get(src.key, 0), bytes=src.size, output_files=outputs,
                          steps=staged.steps, content_hash=digest)

@@ -58,6 +58,7 @@ class Staged:
     steps: list[dict[str, Any]] = field(default_factory=list)  # [{"step": ..., "seconds": ...}]
     replaced: list[str] = field(default_factory=list)  # table files (relative) the output supersedes (merge)
     arrow_schema: Any = None  # pyarrow.Schema of the output, partition columns included
+    outputs_of: dict[str, set[str]] = field(default_factory=dict)  # source key -> files holding its rows
 
 
 class Engine(ABC):

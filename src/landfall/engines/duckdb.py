@@ -78,10 +78,12 @@ class DuckDBEngine(Engine):
         if memory_limit:
             self.con.execute(f"SET memory_limit = {lit(memory_limit)}")
         self.con.execute("SET preserve_insertion_order = false")
+        self.con.execute("SET enable_progress_bar = false")
         self.con.execute("SET TimeZone = 'UTC'")
         self._n = 0
         self._sample_all = False  # detect types on whole files (after a sample missed)
         self._as_text: set[str] = set()  # columns read as text (their values have mixed forms)
+        self._auto_only = False  # let DuckDB detect each batch file's types instead of fixing the first file's
 
     def close(self) -> None:
         self.con.close()
@@ -98,9 +100,12 @@ class DuckDBEngine(Engine):
                     return self._run(job)
                 except InvalidInput as exc:
                     text = getattr(exc, "engine_error", "")
-                    if not _type_detection_miss(text) or file_format(job.workflow, job.sources[0].key) != "csv" \
-                            and self._sample_all:
-                        raise
+                    if len(job.sources) > 1 and not self._auto_only and _type_detection_miss(text):
+                        self._auto_only = True  # a file of the batch breaks the first file's types: detect per file
+                        continue
+                    if len(job.sources) > 1 or not _type_detection_miss(text) or file_format(
+                            job.workflow, job.sources[0].key) != "csv" and self._sample_all:
+                        raise  # a batch is split by the runner: each file then gets these retries alone
                     if not self._sample_all:
                         self._sample_all = True
                         continue
@@ -111,6 +116,7 @@ class DuckDBEngine(Engine):
             return self._run(job)
         finally:
             self._sample_all = False
+            self._auto_only = False
             self._as_text = set()
 
     def _run(self, job: Job) -> Staged:
@@ -215,16 +221,28 @@ class DuckDBEngine(Engine):
                 raise InvalidInput("files of different formats in one batch")  # the runner splits batches
         opts = job.workflow.read
         paths: dict[str, Source] = {}
+        heads: dict[str, bytes] = {}
         for src in job.sources:
-            paths[self._readable_path(src, fmt, opts, job.staging)] = src
+            path, head = self._readable_path(src, fmt, opts, job.staging)
+            paths[path] = src
+            heads[path] = head
         mapping = pa.table({PATH: list(paths), "key": [s.key for s in paths.values()],
                             "run_id": [s.run_id for s in paths.values()]})
         self.con.register("__lf_sources", mapping)
         self._paths = paths
-        path_list = "[" + ", ".join(lit(p) for p in paths) + "]"
-        reader = {"csv": self._csv_sql, "jsonl": self._json_sql, "json": self._json_sql,
-                  "parquet": self._parquet_sql}[fmt]
-        select = reader(path_list, opts, fmt, len(paths))
+        if fmt == "csv":
+            # Files whose header lines are the same bytes share one sniff and bind by position; groups with
+            # different headers are combined by column name. (DuckDB's union_by_name sniffs every file.)
+            groups: dict[bytes, list[str]] = {}
+            for path in paths:
+                groups.setdefault(heads[path].split(b"\n", 1)[0], []).append(path)
+            selects = [self._csv_sql(_paths(g), opts, union=False, sniffed=self._sniff(g[0], opts)
+                                     if len(g) > 1 and not self._auto_only else None) for g in groups.values()]
+            select = selects[0] if len(selects) == 1 else " UNION ALL BY NAME ".join(f"({s})" for s in selects)
+        elif fmt == "parquet":
+            select = self._parquet_sql(_paths(paths))
+        else:
+            select = self._json_sql(_paths(paths), opts, fmt)
         try:
             raw = self._view(select)
             self._describe(raw)  # binding runs the sniffer: dialect and schema errors surface here
@@ -240,22 +258,70 @@ class DuckDBEngine(Engine):
         self._raw_view = raw
         return raw
 
-    def _readable_path(self, src: Source, fmt: str, opts: ReadOptions, scratch: str) -> str:
+    def _readable_path(self, src: Source, fmt: str, opts: ReadOptions, scratch: str) -> tuple[str, bytes]:
+        """A path the engine can read as UTF-8 with consistent line endings, and its first bytes."""
         if fmt == "parquet":
-            return src.path
-        name = opts.encoding or enc.detect(src.path)
-        newlines = fmt == "csv" and enc.mixed_newlines(src.path)
+            return src.path, b""
+        head = enc.sample(src.path)
+        name = opts.encoding or enc.detect(src.path, head)
+        newlines = fmt == "csv" and enc.mixed_newlines(head)
         if enc.is_utf8(name) and not newlines:
-            return src.path
+            return src.path, head.removeprefix(b"\xef\xbb\xbf")
         try:
-            return enc.transcode(src.path, name, os.path.join(scratch, "_utf8"), newlines=newlines)
+            path = enc.transcode(src.path, name, os.path.join(scratch, "_utf8"), newlines=newlines)
+            return path, enc.sample(path)
         except UnicodeDecodeError as exc:
             line = enc.line_of_offset(src.path, exc.start)
             raise InvalidInput(f"`{src.key}` line {line}: byte {exc.start} is not valid {name} ({exc.reason}); "
                                "set `read.encoding` to the file's encoding", file=src.key, line=line) from None
 
-    def _csv_sql(self, paths: str, o: ReadOptions, fmt: str, n: int) -> str:
-        args = [f"filename = {lit(PATH)}", "union_by_name = true", "auto_detect = true"]
+    def _sniff(self, path: str, o: ReadOptions) -> list[str] | None:
+        """read_csv arguments that fix the dialect and columns DuckDB detects on `path`, so that a group of
+        files with the same header is read without sniffing each one. None when detection fails here (the
+        normal read then reports the error)."""
+        user = [a for a in self._csv_args(o) if not a.startswith(("types", "all_varchar", "allow_quoted"))]
+        try:
+            row = self.con.execute(
+                "SELECT Delimiter, Quote, Escape, NewLineDelimiter, Comment, SkipRows, HasHeader, Columns, "
+                f"DateFormat, TimestampFormat FROM sniff_csv({lit(path)}{''.join(', ' + a for a in user)})"
+            ).fetchone()
+        except duckdb.Error:
+            return None
+        delim, quote, escape, _nl, comment, skip, header, columns, datefmt, tsfmt = row
+        if not columns or quote not in ("(empty)", '"', "'") or (escape == "(empty)") != (quote == "(empty)"):
+            return None
+        if quote == "(empty)":  # no quotes in this file's sample: others may have some; RFC 4180 quoting is safe
+            quote, escape = '"', '"'
+        types = {c["name"]: c["type"] for c in columns}
+        types |= {k: sql_type(v) for k, v in o.types.items()} | {c: "VARCHAR" for c in self._as_text}
+        if o.all_strings:
+            types = {k: "VARCHAR" for k in types}
+        args = ["auto_detect = false", f"delim = {lit(delim)}", f"quote = {lit(quote)}", f"escape = {lit(escape)}",
+                f"header = {str(bool(header)).lower()}", f"skip = {int(skip)}",
+                "columns = {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in types.items()) + "}"]
+        if comment not in (None, "(empty)"):
+            args.append(f"comment = {lit(comment)}")
+        if datefmt and not o.date_format:
+            args.append(f"dateformat = {lit(datefmt)}")
+        if tsfmt and not o.timestamp_format:
+            args.append(f"timestampformat = {lit(tsfmt)}")
+        if o.all_strings:
+            args.append("allow_quoted_nulls = false")
+        return args
+
+    def _csv_sql(self, paths: str, o: ReadOptions, *, union: bool, sniffed: list[str] | None = None) -> str:
+        args = [f"filename = {lit(PATH)}", f"union_by_name = {str(union).lower()}"]
+        if sniffed is not None:
+            keep = [a for a in self._csv_args(o) if a.startswith(("nullstr", "dateformat", "timestampformat",
+                                                                   "compression"))]
+            return f"SELECT * FROM read_csv({paths}, {', '.join(args + sniffed + keep)})"
+        args.append("auto_detect = true")
+        args.extend(self._csv_args(o))
+        return f"SELECT * FROM read_csv({paths}, {', '.join(args)})"
+
+    def _csv_args(self, o: ReadOptions) -> list[str]:
+        """The read_csv arguments a workflow's read options set."""
+        args: list[str] = []
         if o.delimiter is not None:
             args.append(f"delim = {lit(o.delimiter)}")
         if o.quote is not None:
@@ -282,10 +348,10 @@ class DuckDBEngine(Engine):
             args.append(f"compression = {lit(o.compression)}")
         if self._sample_all:
             args.append("sample_size = -1")
-        return f"SELECT * FROM read_csv({paths}, {', '.join(args)})"
+        return args
 
 
-    def _json_sql(self, paths: str, o: ReadOptions, fmt: str, n: int) -> str:
+    def _json_sql(self, paths: str, o: ReadOptions, fmt: str) -> str:
         form = "newline_delimited" if fmt == "jsonl" else "auto"
         args = [f"filename = {lit(PATH)}", "union_by_name = true", f"format = {lit(form)}",
                 "maximum_object_size = 268435456"]
@@ -305,7 +371,7 @@ class DuckDBEngine(Engine):
             return f"SELECT COLUMNS(c -> c <> {lit(PATH)})::VARCHAR, {q(PATH)} FROM ({select})"
         return select
 
-    def _parquet_sql(self, paths: str, o: ReadOptions, fmt: str, n: int) -> str:
+    def _parquet_sql(self, paths: str) -> str:
         return f"SELECT * FROM read_parquet({paths}, filename = {lit(PATH)}, union_by_name = true)"
 
     # --- transform -------------------------------------------------------------------------------------------
@@ -550,6 +616,10 @@ class DuckDBEngine(Engine):
             if s is src:
                 return path
         return src.path
+
+
+def _paths(paths: Any) -> str:
+    return "[" + ", ".join(lit(p) for p in paths) + "]"
 
 
 def _type_detection_miss(text: str) -> bool:

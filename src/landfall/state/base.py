@@ -233,6 +233,10 @@ class StateStore(ABC):
     def find_duplicate(self, workflow: str, content_hash: str, file_id: int) -> Run | None:
         """A succeeded run of the same workflow whose file had the same content, other than `file_id`."""
 
+    @abstractmethod
+    def find_duplicates(self, workflow: str, hashes: dict[str, int]) -> dict[str, Run]:
+        """`find_duplicate` for many `{content hash: file id}` at once; only hashes with a duplicate."""
+
     # --- runs ------------------------------------------------------------------------------------------------
 
     @abstractmethod
@@ -539,25 +543,24 @@ class SqlStateStore(StateStore):
     def commit(self, table: TableCommit | None, results: Sequence[RunResult]) -> None:
         now = time.time()
         with self.transaction() as cur:
-            for res in results:
-                if res.status == "succeeded" and res.content_hash:
-                    cur.execute("SELECT f.key FROM files f JOIN runs r ON r.file_id = f.id WHERE f.content_hash = ? "
-                                "AND r.status = 'succeeded' AND f.workflow = (SELECT workflow FROM runs WHERE "
-                                "run_id = ?) AND r.run_id <> ?", (res.content_hash, res.run_id, res.run_id))
-                    other = cur.fetchone()
-                    if other:
-                        raise ContentRace(f"`{other[0]}` with the same content committed first")
+            loaded = [r for r in results if r.status == "succeeded" and r.content_hash]
+            if loaded:  # same bytes committed by another worker meanwhile: this batch must look again
+                cur.execute("SELECT workflow FROM runs WHERE run_id = ?", (loaded[0].run_id,))
+                workflow = cur.fetchone()[0]
+                dups = self._duplicates(cur, workflow, {r.content_hash: r.run_id for r in loaded})
+                mine = {r.run_id for r in loaded}
+                for run in dups.values():
+                    if run.run_id not in mine:
+                        raise ContentRace(f"`{run.file_key}` with the same content committed first")
             if table is not None:
                 self._apply_table_commit(cur, table, now)
-            for res in results:
-                cur.execute(
-                    "UPDATE runs SET status = ?, finished_at = ?, rows_in = ?, rows_out = ?, bytes = ?, "
-                    "output_files = ?, note = ?, steps = ?, lease_until = NULL, error = NULL WHERE run_id = ?",
-                    (res.status, now, res.rows_in, res.rows_out, res.bytes, json.dumps(res.output_files),
-                     res.note, json.dumps(res.steps), res.run_id))
-                if res.content_hash:
-                    cur.execute("UPDATE files SET content_hash = ? WHERE id = (SELECT file_id FROM runs "
-                                "WHERE run_id = ?)", (res.content_hash, res.run_id))
+            cur.executemany(
+                "UPDATE runs SET status = ?, finished_at = ?, rows_in = ?, rows_out = ?, bytes = ?, "
+                "output_files = ?, note = ?, steps = ?, lease_until = NULL, error = NULL WHERE run_id = ?",
+                [(res.status, now, res.rows_in, res.rows_out, res.bytes, json.dumps(res.output_files),
+                  res.note, json.dumps(res.steps), res.run_id) for res in results])
+            cur.executemany("UPDATE files SET content_hash = ? WHERE id = (SELECT file_id FROM runs WHERE run_id = ?)",
+                            [(res.content_hash, res.run_id) for res in results if res.content_hash])
 
     def _apply_table_commit(self, cur: Any, tc: TableCommit, now: float) -> None:
         schema_json = json.dumps(tc.schema)
@@ -628,6 +631,25 @@ class SqlStateStore(StateStore):
             f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM} WHERE f.workflow = ? AND f.content_hash = ? AND f.id <> ? "
             "AND r.status = 'succeeded' ORDER BY r.finished_at LIMIT 1", (workflow, content_hash, file_id))
         return _run_from_row(rows[0]) if rows else None
+
+    def find_duplicates(self, workflow: str, hashes: dict[str, int]) -> dict[str, Run]:
+        with self.transaction() as cur:
+            found = self._duplicates(cur, workflow, hashes)
+        return {h: run for h, run in found.items() if run.file_id != hashes[h]}
+
+    def _duplicates(self, cur: Any, workflow: str, hashes: dict[str, Any]) -> dict[str, Run]:
+        """The first succeeded run per content hash, in one query per 500 hashes."""
+        out: dict[str, Run] = {}
+        keys = list(hashes)
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            cur.execute(f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM} WHERE f.workflow = ? AND r.status = 'succeeded' "
+                        f"AND f.content_hash IN ({', '.join('?' for _ in chunk)}) ORDER BY r.finished_at",
+                        (workflow, *chunk))
+            for row in cur.fetchall():
+                run = _run_from_row(row)
+                out.setdefault(run.content_hash or "", run)
+        return out
 
     # --- runs ------------------------------------------------------------------------------------------------
 
