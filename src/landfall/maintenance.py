@@ -120,7 +120,7 @@ def auto_compact_loop(settings: Settings, store: StateStore, stop: threading.Eve
     """`landfall up`'s background compaction: tables whose workflow sets `compaction`, past `min_files`."""
     from landfall.engines import open_engine
 
-    engine = open_engine("duckdb", threads=1)
+    engine = open_engine("duckdb")
     try:
         while not stop.wait(every):
             for wf in settings.workflows:

@@ -116,10 +116,9 @@ class Pipeline:
     # --- running ---------------------------------------------------------------------------------------------
 
     def _workers(self, n: int, on_done: Callable[[Outcome], None] | None) -> list[Worker]:
-        threads = max(1, (os.cpu_count() or 2) // n) if n > 1 else None
-        base = worker_id()
-        return [Worker(self.settings, self.store, f"{base}:{i}", self.landing_path, on_done=on_done,
-                       engine_threads=threads) for i in range(n)]
+        base = worker_id()  # engines share one DuckDB database and its thread pool (see engines/duckdb.py)
+        return [Worker(self.settings, self.store, f"{base}:{i}", self.landing_path, on_done=on_done)
+                for i in range(n)]
 
     def process(self, *, workers: int | None = None, on_done: Callable[[Outcome], None] | None = None,
                 discover: bool = True) -> Summary:

@@ -12,6 +12,7 @@ import os
 import shutil
 import traceback
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -67,6 +68,8 @@ class Runner:
         seen: dict[str, Run] = {}
         skipped: list[RunResult] = []
         later: list[str] = []
+        if len(runs) == 1 and runs[0].size > HASH_ALONGSIDE_BYTES:
+            return self._run_big(wf, runs[0])
         hashed: list[tuple[Run, str, str]] = []
         for run in runs:
             path = self.landing_path(run.file_key)
@@ -114,6 +117,21 @@ class Runner:
                         self.store.defer([item[0].run_id], seconds=0.05)
                     except Exception as exc2:
                         self._fail(item[0], wf, _message(exc2, item[0].file_key), item[2], exc2)
+        return self.outcomes
+
+    def _run_big(self, wf: Workflow, run: Run) -> list[Outcome]:
+        """A large file: hash it while the engine reads it (the commit refuses bytes already loaded)."""
+        path = self.landing_path(run.file_key)
+        digest: Future[str] = _hasher().submit(content_hash, path)
+        src = Source(key=run.file_key, path=path, run_id=run.run_id, file_id=run.file_id, size=run.size)
+        try:
+            self._job(wf, [(run, src, digest)], run.batch_id or run.run_id)
+        except ContentRace as exc:
+            self.store.commit(None, [RunResult(run_id=run.run_id, status="skipped", content_hash=digest.result(),
+                                               rows_in=0, rows_out=0, bytes=run.size, note=f"same content: {exc}")])
+            self._done(Outcome(run, "skipped"))
+        except Exception as exc:
+            self._fail(run, wf, _message(exc, run.file_key), _resolved(digest), exc)
         return self.outcomes
 
     # --- one engine job and its commit -----------------------------------------------------------------------
@@ -170,7 +188,9 @@ class Runner:
                         sources.append(SourceRows(path=rw.relpath, source_key=src.source_key, file_id=src.file_id,
                                                   run_id=src.run_id, rows=src.rows))
             schema = merged(table.schema, staged.schema) if table else staged.schema
-            results = [self._result(run, src, digest, staged) for run, src, digest in items]
+            results = [self._result(run, src, _resolved(digest), staged) for run, src, digest in items]
+            if writer.has_log:  # the format's own commit cannot be taken back: refuse duplicate bytes first
+                self.store.check_content(results)
             change = TableChange(
                 commit_id=commit_id, operation={"append": "WRITE"}.get(wf.write.mode, wf.write.mode.upper()),
                 add=published, remove=[current[p] for p in replaced if p in current], schema=staged.arrow_schema,
@@ -270,6 +290,26 @@ class Runner:
                             "workflow": outcome.run.workflow, "status": outcome.status, "rows": outcome.rows_out})
         if self.on_done:
             self.on_done(outcome)
+
+
+HASH_ALONGSIDE_BYTES = 16 << 20
+_HASHER: ThreadPoolExecutor | None = None
+
+
+def _hasher() -> ThreadPoolExecutor:
+    global _HASHER
+    if _HASHER is None:
+        _HASHER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="landfall-hash")
+    return _HASHER
+
+
+def _resolved(digest: str | Future[str] | None) -> str | None:
+    if isinstance(digest, Future):
+        try:
+            return digest.result()
+        except OSError:
+            return None
+    return digest
 
 
 def app_id(file_id: int) -> str:

@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from landfall import encoding as enc
 from landfall.config import ReadOptions, Workflow, parse_size, sql_type
@@ -72,12 +71,9 @@ class DuckDBEngine(Engine):
     name = "duckdb"
 
     def __init__(self, threads: int | None = None, memory_limit: str | None = None) -> None:
-        self.con = duckdb.connect(":memory:")
-        if threads:
-            self.con.execute(f"SET threads = {int(threads)}")
-        if memory_limit:
-            self.con.execute(f"SET memory_limit = {lit(memory_limit)}")
-        self.con.execute("SET preserve_insertion_order = false")
+        # Every engine of a process is a connection to one shared in-memory database: workers draw on one pool
+        # of threads (a lone big file gets every core), and temp views and tables stay per connection.
+        self.con = _shared_database(threads, memory_limit).cursor()
         self.con.execute("SET enable_progress_bar = false")
         self.con.execute("SET TimeZone = 'UTC'")
         self._n = 0
@@ -134,7 +130,7 @@ class DuckDBEngine(Engine):
                 if job.workflow.write.mode == "merge":
                     view, replaced = self._merge(job, view)
                 schema = self._describe(view)
-                arrow_schema = self.con.sql(f"SELECT * FROM {view} LIMIT 0").arrow().schema
+                arrow_schema = self.con.sql(f"SELECT * FROM {view} LIMIT 0").to_arrow_table().schema
             rows_in = None
             if not all(s.kind in ROW_PRESERVING for s in job.workflow.transform):
                 with _timed(steps, "count"):
@@ -208,11 +204,7 @@ class DuckDBEngine(Engine):
         self._views = []
         self._tables = []
         self._described = {}
-        for table in ("__lf_sources",):
-            try:
-                self.con.unregister(table)
-            except Exception:
-                pass
+        self.con.execute("DROP TABLE IF EXISTS __lf_sources")
 
     def _read(self, job: Job) -> str:
         fmt = file_format(job.workflow, job.sources[0].key)
@@ -226,9 +218,9 @@ class DuckDBEngine(Engine):
             path, head = self._readable_path(src, fmt, opts, job.staging)
             paths[path] = src
             heads[path] = head
-        mapping = pa.table({PATH: list(paths), "key": [s.key for s in paths.values()],
-                            "run_id": [s.run_id for s in paths.values()]})
-        self.con.register("__lf_sources", mapping)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE __lf_sources ({q(PATH)} VARCHAR, key VARCHAR, run_id VARCHAR)")
+        self.con.executemany("INSERT INTO __lf_sources VALUES (?, ?, ?)",
+                             [(p, src.key, src.run_id) for p, src in paths.items()])
         self._paths = paths
         if fmt == "csv":
             # Files whose header lines are the same bytes share one sniff and bind by position; groups with
@@ -236,8 +228,10 @@ class DuckDBEngine(Engine):
             groups: dict[bytes, list[str]] = {}
             for path in paths:
                 groups.setdefault(heads[path].split(b"\n", 1)[0], []).append(path)
+            big = sum(s.size for s in job.sources) > MATERIALIZE_BYTES  # not parsed up front: sniff once instead
             selects = [self._csv_sql(_paths(g), opts, union=False, sniffed=self._sniff(g[0], opts)
-                                     if len(g) > 1 and not self._auto_only else None) for g in groups.values()]
+                                     if (len(g) > 1 or big) and not self._auto_only else None)
+                       for g in groups.values()]
             select = selects[0] if len(selects) == 1 else " UNION ALL BY NAME ".join(f"({s})" for s in selects)
         elif fmt == "parquet":
             select = self._parquet_sql(_paths(paths))
@@ -616,6 +610,23 @@ class DuckDBEngine(Engine):
             if s is src:
                 return path
         return src.path
+
+
+_DATABASE: duckdb.DuckDBPyConnection | None = None
+_DATABASE_LOCK = __import__("threading").Lock()
+
+
+def _shared_database(threads: int | None, memory_limit: str | None) -> duckdb.DuckDBPyConnection:
+    global _DATABASE
+    with _DATABASE_LOCK:
+        if _DATABASE is None:
+            _DATABASE = duckdb.connect(":memory:")
+            _DATABASE.execute("SET preserve_insertion_order = false")
+        if threads:
+            _DATABASE.execute(f"SET threads = {int(threads)}")
+        if memory_limit:
+            _DATABASE.execute(f"SET memory_limit = {lit(memory_limit)}")
+        return _DATABASE
 
 
 def _paths(paths: Any) -> str:

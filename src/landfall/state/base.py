@@ -222,6 +222,10 @@ class StateStore(ABC):
         """
 
     @abstractmethod
+    def check_content(self, results: Sequence[RunResult]) -> None:
+        """Raise `ContentRace` if another file with the same bytes as a result's was loaded meanwhile."""
+
+    @abstractmethod
     def commit(self, table: TableCommit | None, results: Sequence[RunResult]) -> None:
         """In one transaction: apply a table commit to the catalog and record each run's final result."""
 
@@ -372,7 +376,7 @@ class SqlStateStore(StateStore):
     def _connect(self) -> Any:
         """A new DB-API connection."""
 
-    def _begin(self, cur: Any) -> None:
+    def _begin(self, cur: Any, *, write: bool = True) -> None:
         cur.execute("BEGIN")
 
     def _conn(self) -> Any:
@@ -388,10 +392,11 @@ class SqlStateStore(StateStore):
         return text if self.param == "?" else text.replace("?", self.param)
 
     @contextmanager
-    def transaction(self) -> Iterator[Any]:
+    def transaction(self, *, write: bool = True) -> Iterator[Any]:
+        """A transaction; `write=False` for reads, which then never wait for (or hold) the write lock."""
         conn = self._conn()
         cur = conn.cursor()
-        self._begin(cur)
+        self._begin(cur, write=write)
         try:
             yield _Cursor(cur, self._sql)
         except BaseException:
@@ -403,7 +408,7 @@ class SqlStateStore(StateStore):
             cur.close()
 
     def _query(self, text: str, params: Sequence[Any] = ()) -> list[Any]:
-        with self.transaction() as cur:
+        with self.transaction(write=False) as cur:
             cur.execute(text, params)
             return cur.fetchall()
 
@@ -540,18 +545,27 @@ class SqlStateStore(StateStore):
                      max_attempts, nxt.queued_at, available_at))
         return nxt
 
+    def check_content(self, results: Sequence[RunResult]) -> None:
+        with self.transaction(write=False) as cur:
+            self._check_content(cur, results)
+
+    def _check_content(self, cur: Any, results: Sequence[RunResult]) -> None:
+        """Raise `ContentRace` if another file with the same bytes was loaded meanwhile."""
+        loaded = [r for r in results if r.status == "succeeded" and r.content_hash]
+        if not loaded:
+            return
+        cur.execute("SELECT workflow FROM runs WHERE run_id = ?", (loaded[0].run_id,))
+        workflow = cur.fetchone()[0]
+        dups = self._duplicates(cur, workflow, {r.content_hash: r.run_id for r in loaded})
+        mine = {r.run_id for r in loaded}
+        for run in dups.values():
+            if run.run_id not in mine:
+                raise ContentRace(f"`{run.file_key}` with the same content committed first")
+
     def commit(self, table: TableCommit | None, results: Sequence[RunResult]) -> None:
         now = time.time()
         with self.transaction() as cur:
-            loaded = [r for r in results if r.status == "succeeded" and r.content_hash]
-            if loaded:  # same bytes committed by another worker meanwhile: this batch must look again
-                cur.execute("SELECT workflow FROM runs WHERE run_id = ?", (loaded[0].run_id,))
-                workflow = cur.fetchone()[0]
-                dups = self._duplicates(cur, workflow, {r.content_hash: r.run_id for r in loaded})
-                mine = {r.run_id for r in loaded}
-                for run in dups.values():
-                    if run.run_id not in mine:
-                        raise ContentRace(f"`{run.file_key}` with the same content committed first")
+            self._check_content(cur, results)  # same bytes committed by another worker meanwhile
             if table is not None:
                 self._apply_table_commit(cur, table, now)
             cur.executemany(
@@ -633,7 +647,7 @@ class SqlStateStore(StateStore):
         return _run_from_row(rows[0]) if rows else None
 
     def find_duplicates(self, workflow: str, hashes: dict[str, int]) -> dict[str, Run]:
-        with self.transaction() as cur:
+        with self.transaction(write=False) as cur:
             found = self._duplicates(cur, workflow, hashes)
         return {h: run for h, run in found.items() if run.file_id != hashes[h]}
 

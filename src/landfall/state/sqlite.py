@@ -28,8 +28,8 @@ class SqliteStateStore(SqlStateStore):
         # autocommit mode (isolation_level=None): transactions are begun explicitly below
         return _Conn(conn)
 
-    def _begin(self, cur: Any) -> None:
-        cur.execute("BEGIN IMMEDIATE")
+    def _begin(self, cur: Any, *, write: bool = True) -> None:
+        cur.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
 
 
 class _Conn:
