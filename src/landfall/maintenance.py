@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +15,7 @@ from landfall.engines.base import Engine
 from landfall.errors import ConcurrentChange, ConfigError, LandfallError
 from landfall.state.base import DataFile, SourceRows, StateStore, TableCommit, new_id
 from landfall.tables import open_table
-from landfall.tables.base import TableChange, TableWriter
+from landfall.tables.base import TableChange, TableWriter, staging
 
 log = logging.getLogger("landfall.maintenance")
 
@@ -66,10 +65,9 @@ def optimize(store: StateStore, engine: Engine, name: str, *, min_files: int = 2
 def _compact(store: StateStore, engine: Engine, writer: TableWriter, name: str, schema: list[tuple[str, str]],
              partition_by: list[str], group: list[DataFile], target: int) -> int:
     commit_id = new_id("o")
-    staging = writer.staging_dir(commit_id)
-    committed = False
-    try:
-        staged = engine.compact([(f"{writer.location}/{f.path}", f.path) for f in group], staging, commit_id, target)
+    with staging(writer, commit_id) as area:
+        staged = engine.compact([(f"{writer.location}/{f.path}", f.path) for f in group], area.path, commit_id,
+                                target)
         for s in staged:
             s.partition = dict(group[0].partition)
         published = writer.publish(staged)
@@ -86,13 +84,7 @@ def _compact(store: StateStore, engine: Engine, writer: TableWriter, name: str, 
         store.commit(TableCommit(table=name, location=writer.location, format=writer.format, workflow=None,
                                  schema=schema, partition_by=partition_by, commit_id=commit_id, add=published,
                                  remove=[f.path for f in group], sources=sources), [])
-        committed = True
-    except BaseException:
-        if not committed:
-            writer.discard(commit_id, keep=set())
-        raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        area.committed = True
     if writer.removes_files_at_commit():
         writer.delete([f.path for f in group])
     return len(published)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,7 +28,7 @@ from landfall.state.base import (
     backoff,
 )
 from landfall.tables import open_table
-from landfall.tables.base import TableChange
+from landfall.tables.base import TableChange, staging
 from landfall.testing.faults import crash_point
 
 log = logging.getLogger("landfall.runner")
@@ -142,15 +141,12 @@ class Runner:
         items = self._replay_committed(wf, writer, items)
         if not items:
             return
-        staging = writer.staging_dir(commit_id)
-        os.makedirs(staging, exist_ok=True)
-        committed = False
-        try:
+        with staging(writer, commit_id) as area:
             table = self._table(wf.write.table)
             needs_files = table is not None and wf.write.mode != "append"
             current = {f.path: f for f in self.store.table_files(wf.write.table)} if needs_files else {}
             parts = [p.name for p in wf.write.partition_by]
-            job = Job(workflow=wf, sources=[s for _, s, _ in items], staging=staging, commit_id=commit_id,
+            job = Job(workflow=wf, sources=[s for _, s, _ in items], staging=area.path, commit_id=commit_id,
                       ingested_at=datetime.now(UTC), table_schema=table.schema if table else None,
                       table_files=[(f"{writer.location}/{p}", p) for p in current] if wf.write.mode == "merge" else [],
                       partition_names=parts)
@@ -170,7 +166,7 @@ class Runner:
             rewrites = []
             if replaced and wf.write.mode == "append":  # keep other files' rows of a file that held a replaced one
                 rewrites = [f for f in self.engine.rewrite([(f"{writer.location}/{p}", p) for p in replaced], keys,
-                                                           staging, commit_id) if f.rows > 0]
+                                                           area.path, commit_id) if f.rows > 0]
             if replaced and not current:
                 current = {f.path: f for f in self.store.table_files(wf.write.table, paths=replaced)}
             published = writer.publish(staged.files + rewrites)
@@ -205,13 +201,7 @@ class Runner:
                                  workflow=wf.name, schema=schema, partition_by=parts, commit_id=commit_id,
                                  add=published, remove=replaced, sources=sources)
             self.store.commit(commit, results)
-            committed = True
-        except BaseException:
-            if not committed:
-                writer.discard(commit_id, keep=set())
-            raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            area.committed = True
         crash_point("after_commit")
         if writer.removes_files_at_commit():
             writer.delete(replaced)

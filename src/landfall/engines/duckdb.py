@@ -403,17 +403,11 @@ class DuckDBEngine(Engine):
         kind = step.kind
         cols = self._columns(view)
         if kind == "rename":
-            missing = [c for c in step.rename if c not in cols]
-            if missing:
-                raise _step_error(f"no column {', '.join(f'`{m}`' for m in missing)}; columns are "
-                                  + ", ".join(f"`{c}`" for c in cols))
+            _require(cols, step.rename, "to rename")
             renames = ", ".join(f"{q(a)} AS {q(b)}" for a, b in step.rename.items())
             return self._view(f"SELECT * RENAME ({renames}) FROM {view}")
         if kind == "cast":
-            missing = [c for c in step.cast if c not in cols]
-            if missing:
-                raise _step_error(f"no column {', '.join(f'`{m}`' for m in missing)} to cast; columns are "
-                                  + ", ".join(f"`{c}`" for c in cols))
+            _require(cols, step.cast, "to cast")
             repl = ", ".join(f"CAST({q(c)} AS {sql_type(t)}) AS {q(c)}" for c, t in step.cast.items())
             return self._view(f"SELECT * REPLACE ({repl}) FROM {view}")
         if kind == "compute":
@@ -674,6 +668,13 @@ class _StepError(duckdb.Error):
 
 def _step_error(message: str) -> Exception:
     return _StepError(message)
+
+
+def _require(columns: list[str], wanted: Any, what: str) -> None:
+    missing = [c for c in wanted if c not in columns]
+    if missing:
+        raise _step_error(f"no column {', '.join(f'`{m}`' for m in missing)} {what}; columns are "
+                          + ", ".join(f"`{c}`" for c in columns))
 
 
 @contextmanager

@@ -7,7 +7,11 @@ reads. A crash between the two commits is repaired from the format's log (`commi
 
 from __future__ import annotations
 
+import os
+import shutil
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -106,3 +110,27 @@ class TableWriter(ABC):
     def removes_files_at_commit(self) -> bool:
         """Whether files a commit removes are deleted right away (no time travel) or kept until vacuum."""
         return not self.has_log
+
+
+@dataclass
+class Staging:
+    """A commit's scratch folder; set `committed` once the state store has recorded the commit."""
+
+    path: str
+    committed: bool = False
+
+
+@contextmanager
+def staging(writer: TableWriter, commit_id: str) -> Iterator[Staging]:
+    """Scratch space for one commit. If the block fails before `committed` is set, every file the commit
+    published is removed again; the folder goes either way."""
+    area = Staging(writer.staging_dir(commit_id))
+    os.makedirs(area.path, exist_ok=True)
+    try:
+        yield area
+    except BaseException:
+        if not area.committed:
+            writer.discard(commit_id, keep=set())
+        raise
+    finally:
+        shutil.rmtree(area.path, ignore_errors=True)
