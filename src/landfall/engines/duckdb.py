@@ -80,6 +80,8 @@ class DuckDBEngine(Engine):
         self._sample_all = False  # detect types on whole files (after a sample missed)
         self._as_text: set[str] = set()  # columns read as text (their values have mixed forms)
         self._auto_only = False  # let DuckDB detect each batch file's types instead of fixing the first file's
+        self._with_path = True  # rows carry their file's path (batches); a single file's lineage is constants
+        self._only_key = ""
 
     def close(self) -> None:
         self.con.close()
@@ -218,6 +220,8 @@ class DuckDBEngine(Engine):
             path, head = self._readable_path(src, fmt, opts, job.staging)
             paths[path] = src
             heads[path] = head
+        self._with_path = len(paths) > 1
+        self._only_key = job.sources[0].key
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE __lf_sources ({q(PATH)} VARCHAR, key VARCHAR, run_id VARCHAR)")
         self.con.executemany("INSERT INTO __lf_sources VALUES (?, ?, ?)",
                              [(p, src.key, src.run_id) for p, src in paths.items()])
@@ -304,7 +308,7 @@ class DuckDBEngine(Engine):
         return args
 
     def _csv_sql(self, paths: str, o: ReadOptions, *, union: bool, sniffed: list[str] | None = None) -> str:
-        args = [f"filename = {lit(PATH)}", f"union_by_name = {str(union).lower()}"]
+        args = [f"union_by_name = {str(union).lower()}"] + self._filename_arg()
         if sniffed is not None:
             keep = [a for a in self._csv_args(o) if a.startswith(("nullstr", "dateformat", "timestampformat",
                                                                    "compression"))]
@@ -347,7 +351,7 @@ class DuckDBEngine(Engine):
 
     def _json_sql(self, paths: str, o: ReadOptions, fmt: str) -> str:
         form = "newline_delimited" if fmt == "jsonl" else "auto"
-        args = [f"filename = {lit(PATH)}", "union_by_name = true", f"format = {lit(form)}",
+        args = self._filename_arg() + ["union_by_name = true", f"format = {lit(form)}",
                 "maximum_object_size = 268435456"]
         if o.types:
             args.append("columns = {" + ", ".join(f"{lit(k)}: {lit(sql_type(v))}" for k, v in o.types.items())
@@ -362,11 +366,17 @@ class DuckDBEngine(Engine):
             args.append("sample_size = -1")
         select = f"SELECT * FROM read_json({paths}, {', '.join(args)})"
         if o.all_strings:
+            if not self._with_path:
+                return f"SELECT COLUMNS(*)::VARCHAR FROM ({select})"
             return f"SELECT COLUMNS(c -> c <> {lit(PATH)})::VARCHAR, {q(PATH)} FROM ({select})"
         return select
 
     def _parquet_sql(self, paths: str) -> str:
-        return f"SELECT * FROM read_parquet({paths}, filename = {lit(PATH)}, union_by_name = true)"
+        return f"SELECT * FROM read_parquet({paths}, {', '.join(self._filename_arg() + ['union_by_name = true'])})"
+
+    def _filename_arg(self) -> list[str]:
+        """Batches tag each row with its file; a single file's lineage is constants (no per-row column)."""
+        return [f"filename = {lit(PATH)}"] if self._with_path else []
 
     # --- transform -------------------------------------------------------------------------------------------
 
@@ -435,9 +445,10 @@ class DuckDBEngine(Engine):
                 else:
                     seen[new] = 1
                 parts.append(f"{q(c)} AS {q(new)}")
-            return self._view(f"SELECT {', '.join(parts)}, {q(PATH)} FROM {view}")
+            keep = f", {q(PATH)}" if self._with_path else ""
+            return self._view(f"SELECT {', '.join(parts)}{keep} FROM {view}")
         if kind == "dedupe":
-            keys = ", ".join([q(PATH)] + [q(k) for k in step.dedupe.keys])
+            keys = ", ".join(([q(PATH)] if self._with_path else []) + [q(k) for k in step.dedupe.keys])
             order = f" ORDER BY {step.dedupe.order_by} DESC" if step.dedupe.order_by else ""
             return self._view(f"SELECT * FROM {view} QUALIFY row_number() OVER (PARTITION BY {keys}{order}) = 1")
         if kind == "sql":
@@ -571,6 +582,9 @@ class DuckDBEngine(Engine):
         return out
 
     def _counts(self, view: str) -> dict[str, int]:
+        if not self._with_path:
+            (n,) = self.con.execute(f"SELECT count(*) FROM {view}").fetchone()
+            return {self._only_key: int(n)}
         rows = self.con.execute(
             f"SELECT s.key, count(*) FROM {view} v JOIN __lf_sources s USING ({q(PATH)}) GROUP BY 1").fetchall()
         return {k: int(n) for k, n in rows}
