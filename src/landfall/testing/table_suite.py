@@ -1,0 +1,143 @@
+"""Conformance tests every `TableWriter` (table format) must pass. A format's test module subclasses
+`TableWriterTests` and supplies only the `writer` fixture (a writer for an empty table location)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from landfall.engines.base import StagedFile
+from landfall.errors import ConcurrentChange
+from landfall.state.base import DataFile
+from landfall.tables.base import TableChange, TableWriter, staging
+
+SCHEMA = pa.schema([("id", pa.int64()), ("name", pa.string()), ("day", pa.string())])
+
+
+def stage(writer: TableWriter, commit_id: str, ids: range, day: str = "mon") -> list[StagedFile]:
+    """Parquet files for rows `ids` in partition `day=<day>`, written into the commit's staging folder."""
+    out_dir = os.path.join(writer.staging_dir(commit_id), "data")
+    os.makedirs(out_dir, exist_ok=True)
+    rows = duckdb.execute(
+        f"COPY (SELECT range AS id, 'n' || range AS name, '{day}' AS day FROM range({ids.start}, {ids.stop})) "
+        f"TO '{out_dir}' (FORMAT parquet, PARTITION_BY (day), FILENAME_PATTERN 'part-{commit_id}-{{i}}', "
+        "RETURN_STATS, OVERWRITE_OR_IGNORE)").fetchall()
+    return [StagedFile(path=f, relpath=os.path.relpath(f, out_dir), rows=int(n), bytes=int(b), partition=dict(pk),
+                       stats=st) for f, n, b, _foot, st, pk, _x in rows]
+
+
+def change(commit_id: str, add: list[DataFile], remove: list[DataFile] | None = None,
+           app_ids: list[str] | None = None) -> TableChange:
+    return TableChange(commit_id=commit_id, operation="WRITE", add=add, remove=remove or [], schema=SCHEMA,
+                       partition_by=["day"], app_ids=app_ids or [], metadata={"note": commit_id})
+
+
+def read_ids(writer: TableWriter, files: list[DataFile]) -> list[int]:
+    if not files:
+        return []
+    paths = [f"{writer.location}/{f.path}" for f in files]
+    return sorted(r[0] for r in duckdb.execute("SELECT id FROM read_parquet($p, hive_partitioning = true)",
+                                                {"p": paths}).fetchall())
+
+
+class TableWriterTests:
+    @pytest.fixture
+    def writer(self, tmp_path) -> TableWriter:  # pragma: no cover - supplied by each format
+        raise NotImplementedError
+
+    def listed(self, writer: TableWriter, committed: list[DataFile]) -> list[DataFile]:
+        """The table's files: the format's own log where it has one, else what the commits added."""
+        return writer.current_files() if writer.has_log else committed
+
+    def test_publish_then_commit_makes_rows_part_of_the_table(self, writer):
+        with staging(writer, "c1") as area:
+            published = writer.publish(stage(writer, "c1", range(0, 5)))
+            writer.commit(change("c1", published, app_ids=["landfall:1"]))
+            area.committed = True
+        assert [f.path for f in published] == ["day=mon/part-c1-0.parquet"]
+        assert published[0].partition == {"day": "mon"} and published[0].rows == 5
+        assert read_ids(writer, self.listed(writer, published)) == [0, 1, 2, 3, 4]
+        assert writer.files() == ["day=mon/part-c1-0.parquet"]
+        assert writer.staging_dirs() == []  # the scratch folder is gone
+
+    def test_a_failed_commit_leaves_nothing_behind(self, writer):
+        with staging(writer, "c1") as area:
+            kept = writer.publish(stage(writer, "c1", range(0, 3)))
+            writer.commit(change("c1", kept))
+            area.committed = True
+        with pytest.raises(RuntimeError), staging(writer, "c2"):
+            writer.publish(stage(writer, "c2", range(3, 6), day="tue"))
+            raise RuntimeError("crash before the commit")
+        assert writer.files() == ["day=mon/part-c1-0.parquet"]
+        assert read_ids(writer, self.listed(writer, kept)) == [0, 1, 2]
+
+    def test_replacing_files_in_one_commit(self, writer):
+        with staging(writer, "c1") as area:
+            old = writer.publish(stage(writer, "c1", range(0, 3)))
+            writer.commit(change("c1", old))
+            area.committed = True
+        with staging(writer, "c2") as area:
+            new = writer.publish(stage(writer, "c2", range(10, 12)))
+            writer.commit(change("c2", new, remove=old))
+            area.committed = True
+        if writer.removes_files_at_commit():
+            writer.delete([f.path for f in old])
+        assert read_ids(writer, self.listed(writer, new)) == [10, 11]
+        if not writer.has_log:
+            assert writer.files() == ["day=mon/part-c2-0.parquet"]  # readers of the folder see no stale copy
+
+    def test_vacuum_keeps_what_is_listed_and_recent(self, writer):
+        with staging(writer, "c1") as area:
+            old = writer.publish(stage(writer, "c1", range(0, 3)))
+            writer.commit(change("c1", old))
+            area.committed = True
+        with staging(writer, "c2") as area:
+            new = writer.publish(stage(writer, "c2", range(3, 4)))
+            writer.commit(change("c2", new, remove=old))
+            area.committed = True
+        listed = {f.path for f in self.listed(writer, new)}
+        assert writer.vacuum(3600, listed) == []
+        time.sleep(0.01)
+        gone = writer.vacuum(0, listed)
+        assert sorted(gone) == ["day=mon/part-c1-0.parquet"]
+        assert writer.files() == ["day=mon/part-c2-0.parquet"]
+
+    def test_discard_removes_only_that_commit(self, writer):
+        with staging(writer, "c1") as area:
+            kept = writer.publish(stage(writer, "c1", range(0, 2)))
+            writer.commit(change("c1", kept))
+            area.committed = True
+        writer.publish(stage(writer, "c2", range(2, 4)))  # published, never committed (a crash)
+        assert writer.staging_dirs() == ["c2"]
+        gone = writer.discard("c2", keep=set())
+        assert gone == ["day=mon/part-c2-0.parquet"] and writer.files() == ["day=mon/part-c1-0.parquet"]
+        assert writer.staging_dirs() == []
+
+    def test_a_retry_finds_its_commit(self, writer):
+        with staging(writer, "c1") as area:
+            published = writer.publish(stage(writer, "c1", range(0, 2)))
+            writer.commit(change("c1", published, app_ids=["landfall:7"]))
+            area.committed = True
+        found = writer.committed(["landfall:7", "landfall:8"])
+        if writer.has_log:
+            assert set(found) == {"landfall:7"} and found["landfall:7"]["commit_id"] == "c1"
+        else:
+            assert found == {}  # the state store's catalog is the authority for formats without a log
+
+    def test_replacing_a_file_someone_else_replaced_is_refused(self, writer):
+        if not writer.has_log:
+            pytest.skip("for formats without a log the state store's catalog commit refuses it (test_state.py)")
+        with staging(writer, "c1") as area:
+            old = writer.publish(stage(writer, "c1", range(0, 2)))
+            writer.commit(change("c1", old))
+            area.committed = True
+        with staging(writer, "c2") as area:
+            writer.commit(change("c2", writer.publish(stage(writer, "c2", range(2, 3))), remove=old))
+            area.committed = True
+        with pytest.raises(ConcurrentChange), staging(writer, "c3"):
+            writer.commit(change("c3", writer.publish(stage(writer, "c3", range(3, 4))), remove=old))
+        assert read_ids(writer, writer.current_files()) == [2]
