@@ -36,6 +36,16 @@ def change(commit_id: str, add: list[DataFile], remove: list[DataFile] | None = 
                        partition_by=["day"], app_ids=app_ids or [], metadata={"note": commit_id})
 
 
+def commit_rows(writer: TableWriter, commit_id: str, ids: range, *, remove: list[DataFile] | None = None,
+                app_ids: list[str] | None = None) -> list[DataFile]:
+    """Stage, publish and commit rows `ids` as one commit; returns the files it added."""
+    with staging(writer, commit_id) as area:
+        published = writer.publish(stage(writer, commit_id, ids))
+        writer.commit(change(commit_id, published, remove=remove, app_ids=app_ids))
+        area.committed = True
+    return published
+
+
 def read_ids(writer: TableWriter, files: list[DataFile]) -> list[int]:
     if not files:
         return []
@@ -54,10 +64,7 @@ class TableWriterTests:
         return writer.current_files() if writer.has_log else committed
 
     def test_publish_then_commit_makes_rows_part_of_the_table(self, writer):
-        with staging(writer, "c1") as area:
-            published = writer.publish(stage(writer, "c1", range(0, 5)))
-            writer.commit(change("c1", published, app_ids=["landfall:1"]))
-            area.committed = True
+        published = commit_rows(writer, "c1", range(0, 5), app_ids=["landfall:1"])
         assert [f.path for f in published] == ["day=mon/part-c1-0.parquet"]
         assert published[0].partition == {"day": "mon"} and published[0].rows == 5
         assert read_ids(writer, self.listed(writer, published)) == [0, 1, 2, 3, 4]
@@ -65,10 +72,7 @@ class TableWriterTests:
         assert writer.staging_dirs() == []  # the scratch folder is gone
 
     def test_a_failed_commit_leaves_nothing_behind(self, writer):
-        with staging(writer, "c1") as area:
-            kept = writer.publish(stage(writer, "c1", range(0, 3)))
-            writer.commit(change("c1", kept))
-            area.committed = True
+        kept = commit_rows(writer, "c1", range(0, 3))
         with pytest.raises(RuntimeError), staging(writer, "c2"):
             writer.publish(stage(writer, "c2", range(3, 6), day="tue"))
             raise RuntimeError("crash before the commit")
@@ -76,14 +80,8 @@ class TableWriterTests:
         assert read_ids(writer, self.listed(writer, kept)) == [0, 1, 2]
 
     def test_replacing_files_in_one_commit(self, writer):
-        with staging(writer, "c1") as area:
-            old = writer.publish(stage(writer, "c1", range(0, 3)))
-            writer.commit(change("c1", old))
-            area.committed = True
-        with staging(writer, "c2") as area:
-            new = writer.publish(stage(writer, "c2", range(10, 12)))
-            writer.commit(change("c2", new, remove=old))
-            area.committed = True
+        old = commit_rows(writer, "c1", range(0, 3))
+        new = commit_rows(writer, "c2", range(10, 12), remove=old)
         if writer.removes_files_at_commit():
             writer.delete([f.path for f in old])
         assert read_ids(writer, self.listed(writer, new)) == [10, 11]
@@ -91,14 +89,8 @@ class TableWriterTests:
             assert writer.files() == ["day=mon/part-c2-0.parquet"]  # readers of the folder see no stale copy
 
     def test_vacuum_keeps_what_is_listed_and_recent(self, writer):
-        with staging(writer, "c1") as area:
-            old = writer.publish(stage(writer, "c1", range(0, 3)))
-            writer.commit(change("c1", old))
-            area.committed = True
-        with staging(writer, "c2") as area:
-            new = writer.publish(stage(writer, "c2", range(3, 4)))
-            writer.commit(change("c2", new, remove=old))
-            area.committed = True
+        old = commit_rows(writer, "c1", range(0, 3))
+        new = commit_rows(writer, "c2", range(3, 4), remove=old)
         listed = {f.path for f in self.listed(writer, new)}
         assert writer.vacuum(3600, listed) == []
         time.sleep(0.01)
@@ -107,10 +99,7 @@ class TableWriterTests:
         assert writer.files() == ["day=mon/part-c2-0.parquet"]
 
     def test_discard_removes_only_that_commit(self, writer):
-        with staging(writer, "c1") as area:
-            kept = writer.publish(stage(writer, "c1", range(0, 2)))
-            writer.commit(change("c1", kept))
-            area.committed = True
+        commit_rows(writer, "c1", range(0, 2))
         writer.publish(stage(writer, "c2", range(2, 4)))  # published, never committed (a crash)
         assert writer.staging_dirs() == ["c2"]
         gone = writer.discard("c2", keep=set())
@@ -118,10 +107,7 @@ class TableWriterTests:
         assert writer.staging_dirs() == []
 
     def test_a_retry_finds_its_commit(self, writer):
-        with staging(writer, "c1") as area:
-            published = writer.publish(stage(writer, "c1", range(0, 2)))
-            writer.commit(change("c1", published, app_ids=["landfall:7"]))
-            area.committed = True
+        commit_rows(writer, "c1", range(0, 2), app_ids=["landfall:7"])
         found = writer.committed(["landfall:7", "landfall:8"])
         if writer.has_log:
             assert set(found) == {"landfall:7"} and found["landfall:7"]["commit_id"] == "c1"
@@ -131,13 +117,8 @@ class TableWriterTests:
     def test_replacing_a_file_someone_else_replaced_is_refused(self, writer):
         if not writer.has_log:
             pytest.skip("for formats without a log the state store's catalog commit refuses it (test_state.py)")
-        with staging(writer, "c1") as area:
-            old = writer.publish(stage(writer, "c1", range(0, 2)))
-            writer.commit(change("c1", old))
-            area.committed = True
-        with staging(writer, "c2") as area:
-            writer.commit(change("c2", writer.publish(stage(writer, "c2", range(2, 3))), remove=old))
-            area.committed = True
+        old = commit_rows(writer, "c1", range(0, 2))
+        commit_rows(writer, "c2", range(2, 3), remove=old)
         with pytest.raises(ConcurrentChange), staging(writer, "c3"):
             writer.commit(change("c3", writer.publish(stage(writer, "c3", range(3, 4))), remove=old))
         assert read_ids(writer, writer.current_files()) == [2]
