@@ -336,3 +336,19 @@ def test_mixed_line_endings_and_mixed_value_forms_still_load(make_lake):
     assert lake.rows("SELECT a, b FROM m WHERE a IS NOT NULL ORDER BY a") == [(1, 2), (3, 4), (5, 6), (7, 8)]
     assert lake.rows("SELECT ts FROM m WHERE ts IS NOT NULL ORDER BY id") == [
         ("2024-03-08 01:25:58",), ("03/10/2024 01:25:58",)]  # two forms in one column: kept as text
+
+
+def test_json_that_is_not_records_fails_clearly(make_lake):
+    lake = make_lake([wf("j", retry={"max_attempts": 1})])
+    lake.land("j/scalar.json", "42")
+    lake.land("j/mixed.json", '[{"a": 1}, 2]')
+    lake.land("j/lines.jsonl", '{"a": 1}\n[1, 2]\n')
+    lake.land("j/ok.json", '[{"a": 3}]')
+    lake.process()
+    assert lake.rows("SELECT a FROM j") == [(3,)]
+    assert [c for c, _ in lake.pipeline.table("j").schema if not c.startswith("_")] == ["a"]  # no stray `json`
+    errors = {r.file_key: r.error for r in lake.pipeline.runs(status="dead")}
+    assert "`j/scalar.json` line 1: expected records (JSON objects), but the top level is a number" in errors[
+        "j/scalar.json"]
+    assert "element 1 of the array is a number" in errors["j/mixed.json"]
+    assert "`j/lines.jsonl` line 2: expected a JSON object per line, found an array" in errors["j/lines.jsonl"]

@@ -351,7 +351,7 @@ class DuckDBEngine(Engine):
 
     def _json_sql(self, paths: str, o: ReadOptions, fmt: str) -> str:
         form = "newline_delimited" if fmt == "jsonl" else "auto"
-        args = self._filename_arg() + ["union_by_name = true", f"format = {lit(form)}",
+        args = self._filename_arg() + ["union_by_name = true", f"format = {lit(form)}", "records = true",
                 "maximum_object_size = 268435456"]
         if o.types:
             args.append("columns = {" + ", ".join(f"{lit(k)}: {lit(sql_type(v))}" for k, v in o.types.items())
@@ -756,14 +756,32 @@ def _diagnose_csv(path: str, engine_error: str) -> tuple[int | None, str] | None
 def _diagnose_json(path: str, fmt: str) -> tuple[int | None, str] | None:
     with _text_lines(path) as fh:
         text = fh.read()
-    if fmt == "json" and text.lstrip()[:1] == "[":
+    if fmt == "json":
         try:
-            json.loads(text)
+            doc = json.loads(text)
         except json.JSONDecodeError as exc:
+            if text.lstrip()[:1] == "{" and "Extra data" in exc.msg:
+                return _diagnose_json_lines(text)  # objects one after another: read as JSON Lines
             return exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})"
         except RecursionError:
             return 1, "invalid JSON: nested too deeply"
+        items = doc if isinstance(doc, list) else [doc]
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                what = "the top level" if not isinstance(doc, list) else f"element {i} of the array"
+                return 1, (f"expected records (JSON objects), but {what} is {_json_kind(item)}; "
+                           "a table needs an array of objects, one object, or JSON Lines")
         return None
+    return _diagnose_json_lines(text)
+
+
+def _json_kind(value: Any) -> str:
+    """`an object`, `a number`, ...: what a JSON value is, with its article."""
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number")
+
+
+def _diagnose_json_lines(text: str) -> tuple[int | None, str] | None:
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -774,5 +792,5 @@ def _diagnose_json(path: str, fmt: str) -> tuple[int | None, str] | None:
         except RecursionError:
             return n, "invalid JSON: nested too deeply"
         if not isinstance(value, dict):
-            return n, f"expected a JSON object per line, found {type(value).__name__}"
+            return n, f"expected a JSON object per line, found {_json_kind(value)}"
     return None
