@@ -142,6 +142,27 @@ class NormalizeNames(_Model):
     normalize_names: bool = True
 
 
+class FlattenSpec(_Model):
+    separator: str = "_"
+    max_depth: int = Field(4, ge=1)
+    keep_json: list[str] = Field(default_factory=list)  # dotted paths kept as a JSON string
+
+
+class Flatten(_Model):
+    kind: Literal["flatten"] = "flatten"
+    flatten: FlattenSpec = Field(default_factory=FlattenSpec)
+
+    @field_validator("flatten", mode="before")
+    @classmethod
+    def _defaults(cls, value: Any) -> Any:
+        return {} if value in (None, True) else value
+
+
+class Explode(_Model):
+    kind: Literal["explode"] = "explode"
+    explode: str  # a list column: one row per element, parent fields repeated
+
+
 class DedupeSpec(_Model):
     keys: list[str]
     order_by: str | None = None
@@ -153,11 +174,12 @@ class Dedupe(_Model):
 
 
 Step = Annotated[
-    Union[Rename, Cast, Compute, Filter, Sql, Drop, NormalizeNames, Dedupe], Field(discriminator="kind")
+    Union[Rename, Cast, Compute, Filter, Sql, Drop, NormalizeNames, Dedupe, Flatten, Explode],
+    Field(discriminator="kind"),
 ]
-STEP_KINDS = ("rename", "cast", "compute", "filter", "sql", "drop", "normalize_names", "dedupe")
+STEP_KINDS = ("rename", "cast", "compute", "filter", "sql", "drop", "normalize_names", "dedupe", "flatten", "explode")
 # Steps that look at one row at a time: files can share one engine query without changing the result.
-ROW_WISE = {"rename", "cast", "compute", "filter", "drop", "normalize_names", "dedupe"}
+ROW_WISE = {"rename", "cast", "compute", "filter", "drop", "normalize_names", "dedupe", "flatten", "explode"}
 
 
 class RetryPolicy(_Model):

@@ -28,7 +28,7 @@ from landfall.schema import align
 PATH = "__lf_path"
 MATERIALIZE_BYTES = 64 << 20  # batches up to this size are parsed once into memory
 LINEAGE = ("_source_file", "_ingested_at", "_run_id")
-ROW_PRESERVING = {"rename", "cast", "compute", "drop", "normalize_names"}
+ROW_PRESERVING = {"rename", "cast", "compute", "drop", "normalize_names", "flatten"}
 # encodings DuckDB decodes itself; everything else is transcoded to UTF-8 first
 _NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8"}
 
@@ -353,9 +353,6 @@ class DuckDBEngine(Engine):
         form = "newline_delimited" if fmt == "jsonl" else "auto"
         args = self._filename_arg() + ["union_by_name = true", f"format = {lit(form)}", "records = true",
                 "maximum_object_size = 268435456"]
-        if o.types:
-            args.append("columns = {" + ", ".join(f"{lit(k)}: {lit(sql_type(v))}" for k, v in o.types.items())
-                        + "}")
         if o.date_format:
             args.append(f"dateformat = {lit(o.date_format)}")
         if o.timestamp_format:
@@ -365,6 +362,9 @@ class DuckDBEngine(Engine):
         if self._sample_all:
             args.append("sample_size = -1")
         select = f"SELECT * FROM read_json({paths}, {', '.join(args)})"
+        if o.types:  # hints for some columns; the rest are detected
+            repl = ", ".join(f"CAST({q(k)} AS {sql_type(v)}) AS {q(k)}" for k, v in o.types.items())
+            select = f"SELECT * REPLACE ({repl}) FROM ({select})"
         if o.all_strings:
             if not self._with_path:
                 return f"SELECT COLUMNS(*)::VARCHAR FROM ({select})"
@@ -451,10 +451,60 @@ class DuckDBEngine(Engine):
             keys = ", ".join(([q(PATH)] if self._with_path else []) + [q(k) for k in step.dedupe.keys])
             order = f" ORDER BY {step.dedupe.order_by} DESC" if step.dedupe.order_by else ""
             return self._view(f"SELECT * FROM {view} QUALIFY row_number() OVER (PARTITION BY {keys}{order}) = 1")
+        if kind == "flatten":
+            return self._flatten(view, step.flatten)
+        if kind == "explode":
+            return self._explode(view, step.explode)
         if kind == "sql":
             body = re.sub(r"\binput\b", view, step.sql, flags=re.IGNORECASE)
             return self._view(body)
         raise _step_error(f"unknown step `{kind}`")  # pragma: no cover - config validation prevents it
+
+    def _flatten(self, view: str, spec: Any, only: str | None = None) -> str:
+        """Nested objects become columns: `customer.name` -> `customer_name`, up to `max_depth` levels; paths in
+        `keep_json` (and anything deeper) become JSON strings. Lists stay lists (see `explode`)."""
+        import pyarrow as pa
+
+        schema = self.con.sql(f"SELECT * FROM {view} LIMIT 0").to_arrow_table().schema
+        keep = set(spec.keep_json)
+        parts: list[str] = []
+
+        def walk(expr: str, path: list[str], typ: Any, depth: int) -> None:
+            name = spec.separator.join(path)
+            dotted = ".".join(path)
+            if pa.types.is_struct(typ) and dotted not in keep and depth < spec.max_depth:
+                for i in range(typ.num_fields):
+                    child = typ.field(i)
+                    walk(f"{expr}.{q(child.name)}", [*path, child.name], child.type, depth + 1)
+            elif pa.types.is_struct(typ) or dotted in keep:
+                parts.append(f"CAST(to_json({expr}) AS VARCHAR) AS {q(name)}")
+            else:
+                parts.append(f"{expr} AS {q(name)}")
+
+        for field in schema:
+            if only is not None and field.name != only:
+                parts.append(q(field.name))
+                continue
+            walk(q(field.name), [field.name], field.type, 0)
+        return self._view(f"SELECT {', '.join(parts)} FROM {view}")
+
+    def _explode(self, view: str, column: str) -> str:
+        """One row per element of a list column, parent fields repeated (a parent with an empty or missing list
+        keeps one row with nulls); object elements become `<column>_<field>` columns."""
+        types = dict(self._describe(view))
+        if column not in types:
+            raise _step_error(f"no column `{column}` to explode; columns are "
+                              + ", ".join(f"`{c}`" for c in types if c != PATH))
+        if not types[column].endswith("[]"):
+            raise _step_error(f"`{column}` is {types[column]}, not a list; nothing to explode")
+        c = q(column)
+        out = self._view(f"SELECT * EXCLUDE ({c}), unnest(CASE WHEN {c} IS NULL OR len({c}) = 0 THEN "
+                         f"CAST([NULL] AS {types[column]}) ELSE {c} END) AS {c} FROM {view}")
+        if types[column].startswith("STRUCT"):
+            from landfall.config import FlattenSpec
+
+            out = self._flatten(out, FlattenSpec(max_depth=1), only=column)
+        return out
 
     def _finish(self, job: Job, view: str) -> str:
         """Partition columns, lineage, and the table's types."""
