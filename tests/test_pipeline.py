@@ -338,8 +338,8 @@ def test_mixed_line_endings_and_mixed_value_forms_still_load(make_lake):
         ("2024-03-08 01:25:58",), ("03/10/2024 01:25:58",)]  # two forms in one column: kept as text
 
 
-def test_json_that_is_not_records_fails_clearly(make_lake):
-    lake = make_lake([wf("j", retry={"max_attempts": 1})])
+def test_json_that_is_not_records_fails_clearly_when_records_are_required(make_lake):
+    lake = make_lake([wf("j", read={"records": "true"}, retry={"max_attempts": 1})])
     lake.land("j/scalar.json", "42")
     lake.land("j/mixed.json", '[{"a": 1}, 2]')
     lake.land("j/lines.jsonl", '{"a": 1}\n[1, 2]\n')
@@ -352,3 +352,11 @@ def test_json_that_is_not_records_fails_clearly(make_lake):
         "j/scalar.json"]
     assert "element 1 of the array is a number" in errors["j/mixed.json"]
     assert "`j/lines.jsonl` line 2: expected a JSON object per line, found an array" in errors["j/lines.jsonl"]
+
+
+def test_json_that_is_not_records_loads_as_values_by_default(make_lake):
+    lake = make_lake([wf("v")])
+    lake.land("v/scalar.json", "42")
+    lake.land("v/list.json", '[1, "two", {"three": 3}]')
+    assert lake.process().ok, [r.error for r in lake.pipeline.runs()]
+    assert sorted(lake.rows("SELECT value FROM v")) == [("\"two\"",), ("1",), ("42",), ('{"three":3}',)]

@@ -65,6 +65,8 @@ class ReadOptions(_Model):
     date_format: str | None = None
     timestamp_format: str | None = None
     all_strings: bool = False
+    records: Literal["auto", "true"] = "auto"  # JSON: `true` fails files that are not objects; `auto` loads
+    # scalars and arrays of non-objects as one `value` column of JSON text
     skip_rows: int = 0
     compression: Literal["auto", "none", "gzip", "zstd"] = "auto"
 

@@ -106,3 +106,9 @@ def line_of_offset(path: str, offset: int) -> int:
     with _open(path) as fh:
         data = fh.read(offset)
     return data.count(b"\n") + 1
+
+
+def read_text(path: str) -> str:
+    """A (possibly gzipped) UTF-8 file's text, a BOM dropped."""
+    with _open(path) as fh:
+        return fh.read().decode("utf-8", errors="strict").removeprefix("\ufeff")

@@ -80,6 +80,7 @@ class DuckDBEngine(Engine):
         self._sample_all = False  # detect types on whole files (after a sample missed)
         self._as_text: set[str] = set()  # columns read as text (their values have mixed forms)
         self._auto_only = False  # let DuckDB detect each batch file's types instead of fixing the first file's
+        self._json_via_python = False  # read a JSON document through Python's parser (see _json_lines_of)
         self._with_path = True  # rows carry their file's path (batches); a single file's lineage is constants
         self._only_key = ""
 
@@ -101,6 +102,10 @@ class DuckDBEngine(Engine):
                     if len(job.sources) > 1 and not self._auto_only and _type_detection_miss(text):
                         self._auto_only = True  # a file of the batch breaks the first file's types: detect per file
                         continue
+                    if (text and len(job.sources) == 1 and not self._json_via_python
+                            and file_format(job.workflow, job.sources[0].key) == "json"):
+                        self._json_via_python = True  # strictly valid, but DuckDB's reader refused it
+                        continue
                     if len(job.sources) > 1 or not _type_detection_miss(text) or file_format(
                             job.workflow, job.sources[0].key) != "csv" and self._sample_all:
                         raise  # a batch is split by the runner: each file then gets these retries alone
@@ -115,6 +120,7 @@ class DuckDBEngine(Engine):
         finally:
             self._sample_all = False
             self._auto_only = False
+            self._json_via_python = False
             self._as_text = set()
 
     def _run(self, job: Job) -> Staged:
@@ -239,11 +245,22 @@ class DuckDBEngine(Engine):
             select = selects[0] if len(selects) == 1 else " UNION ALL BY NAME ".join(f"({s})" for s in selects)
         elif fmt == "parquet":
             select = self._parquet_sql(_paths(paths))
+        elif fmt == "json" and self._json_via_python:
+            select = self._json_lines_of(paths, opts, job.staging)
         else:
+            if fmt == "json":
+                for path, src in paths.items():
+                    self._check_json_document(path, src)
             select = self._json_sql(_paths(paths), opts, fmt)
         try:
-            raw = self._view(select)
-            self._describe(raw)  # binding runs the sniffer: dialect and schema errors surface here
+            try:
+                raw = self._view(select)
+                self._describe(raw)  # binding runs the sniffer: dialect and schema errors surface here
+            except duckdb.BinderException as exc:
+                if "expected records" not in str(exc) or opts.records == "true" or len(paths) > 1:
+                    raise  # a batch is split by the runner: a file of records never becomes `value` rows
+                raw = self._view(self._json_sql(_paths(paths), opts, fmt, records=False))
+                self._describe(raw)
             if sum(s.size for s in job.sources) <= MATERIALIZE_BYTES:
                 # small input: parse once into memory, so the steps' binding never sniffs the files again
                 self._n += 1
@@ -349,8 +366,50 @@ class DuckDBEngine(Engine):
         return args
 
 
-    def _json_sql(self, paths: str, o: ReadOptions, fmt: str) -> str:
+    def _json_lines_of(self, paths: dict[str, Source], opts: ReadOptions, scratch: str) -> str:
+        """A valid document DuckDB's reader refuses (duplicate keys, deep nesting, empty keys): Python's parser
+        reads it (the last of duplicate keys wins) into JSON Lines for DuckDB."""
+        (path, src), = paths.items()
+        lines, as_values, n = _json_document_as_lines(path, os.path.join(scratch, "_json"), src.key,
+                                                      records_required=opts.records == "true")
+        if n == 0:
+            return "SELECT NULL::VARCHAR AS value WHERE false"
+        if as_values:
+            return (f"SELECT value FROM read_json({lit(lines)}, format = 'newline_delimited', records = true, "
+                    "columns = {'value': 'VARCHAR'})")
+        return self._json_sql(_paths([lines]), opts, "jsonl")
+
+    def _check_json_document(self, path: str, src: Source) -> None:
+        """A JSON document must be strictly valid (RFC 8259): DuckDB's reader tolerates trailing commas, NaN and
+        Infinity, and reads an empty file as no rows."""
+        size = os.path.getsize(path)
+        if size > STRICT_JSON_BYTES:
+            return
+        text = enc.read_text(path)
+        if not text.strip():
+            raise InvalidInput(f"`{src.key}` line 1: the file is empty; a JSON document needs a value "
+                               "(use `read: {format: jsonl}` for files of zero or more records)", file=src.key, line=1)
+        valid = self.con.execute("SELECT json_valid(?)", [text]).fetchone()[0]
+        if valid and not _LENIENT_JSON.search(text):
+            return
+        try:
+            json.loads(text, parse_constant=_no_constants)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"`{src.key}` line {exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})",
+                               file=src.key, line=exc.lineno) from None
+        except ValueError as exc:
+            raise InvalidInput(f"`{src.key}`: invalid JSON: {exc}", file=src.key) from None
+        except RecursionError:
+            raise InvalidInput(f"`{src.key}` line 1: invalid JSON: nested too deeply", file=src.key, line=1) from None
+        if not valid:
+            raise InvalidInput(f"`{src.key}`: invalid JSON", file=src.key)
+
+    def _json_sql(self, paths: str, o: ReadOptions, fmt: str, records: bool = True) -> str:
         form = "newline_delimited" if fmt == "jsonl" else "auto"
+        if not records:
+            return (f"SELECT CAST(to_json(json) AS VARCHAR) AS value{', ' + q(PATH) if self._with_path else ''} "
+                    f"FROM read_json({paths}, {', '.join(self._filename_arg() + [f'format = {lit(form)}'])}, "
+                    "records = false, maximum_object_size = 268435456)")
         args = self._filename_arg() + ["union_by_name = true", f"format = {lit(form)}", "records = true",
                 "maximum_object_size = 268435456"]
         if o.date_format:
@@ -689,6 +748,40 @@ def _shared_database(threads: int | None, memory_limit: str | None) -> duckdb.Du
 
 def _paths(paths: Any) -> str:
     return "[" + ", ".join(lit(p) for p in paths) + "]"
+
+
+STRICT_JSON_BYTES = 512 << 20  # JSON documents up to this size are validated strictly before reading
+_LENIENT_JSON = re.compile(r",\s*[\]}]|NaN|Infinity")  # what DuckDB's json_valid lets through
+
+
+def _json_document_as_lines(path: str, scratch: str, key: str, *,
+                            records_required: bool) -> tuple[str, bool, int]:
+    """Rewrite a JSON document as JSON Lines: its records, or `{"value": <JSON text>}` per element when it is
+    not made of objects. Returns the new path and whether it holds values."""
+    import sys
+
+    doc = json.loads(enc.read_text(path), parse_constant=_no_constants)
+    items = doc if isinstance(doc, list) else [doc]
+    as_values = not all(isinstance(i, dict) and i and "" not in i for i in items)
+    if as_values and records_required:
+        line, reason = _diagnose_json(path, "json") or (1, "expected records (JSON objects)")
+        raise InvalidInput(f"`{key}` line {line}: {reason}", file=key, line=line)
+    os.makedirs(scratch, exist_ok=True)
+    out = os.path.join(scratch, os.path.basename(path) + ".jsonl")
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 10_000))
+    try:
+        with open(out, "w", encoding="utf-8") as fh:
+            for item in items:
+                value = {"value": json.dumps(item, ensure_ascii=False)} if as_values else item
+                fh.write(json.dumps(value, ensure_ascii=False) + "\n")
+    finally:
+        sys.setrecursionlimit(limit)
+    return out, as_values, len(items)
+
+
+def _no_constants(name: str) -> float:
+    raise ValueError(f"`{name}` is not a JSON value (JSON has no NaN or Infinity)")
 
 
 def _type_detection_miss(text: str) -> bool:
