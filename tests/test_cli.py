@@ -31,7 +31,7 @@ def test_init_process_tables_query_runs(tmp_path):
     assert len(runs) == 5
     assert set(runs[0]) == {"run_id", "file_id", "file_version", "workflow", "table", "status", "attempt",
                             "queued_at", "started_at", "finished_at", "duration_seconds", "rows_in", "rows_out",
-                            "bytes", "content_hash", "output_files", "error", "note"}
+                            "bytes", "content_hash", "output_files", "error", "note", "rows_quarantined", "quality"}
     assert {r["status"] for r in runs} == {"succeeded"}
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", runs[0]["finished_at"])
 

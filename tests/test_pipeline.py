@@ -258,11 +258,11 @@ def test_retried_run_never_duplicates_rows(make_lake, monkeypatch):
     real = store.commit
     calls = {"n": 0}
 
-    def flaky(table, results):
+    def flaky(table, results, **kw):
         calls["n"] += 1
         if calls["n"] == 1 and table is not None:
             raise OSError("disk full (simulated)")
-        return real(table, results)
+        return real(table, results, **kw)
 
     monkeypatch.setattr(store, "commit", flaky)
     assert lake.process().ok

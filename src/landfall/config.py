@@ -316,6 +316,94 @@ def _steps_before(value: Any) -> Any:
     return steps
 
 
+class RangeSpec(_Model):
+    column: str
+    min: float | None = None
+    max: float | None = None
+
+
+class AcceptedValues(_Model):
+    column: str
+    values: list[Any]
+
+
+class RegexSpec(_Model):
+    column: str
+    pattern: str
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        re.compile(value)
+        return value
+
+
+class UniqueSpec(_Model):
+    columns: list[str]
+    against_table: bool = False  # also not already in the table
+
+
+class RowCount(_Model):
+    min: int | None = None
+    max: int | None = None
+
+
+RULE_KINDS = ("not_null", "unique", "range", "accepted_values", "regex", "expect", "row_count")
+
+
+class Rule(_Model):
+    """One data-quality rule and what to do with rows (or files, for `row_count`) that break it."""
+
+    action: Literal["fail", "quarantine", "warn"] = "fail"
+    name: str | None = None
+    not_null: list[str] | None = None
+    unique: UniqueSpec | None = None
+    range: RangeSpec | None = None
+    accepted_values: AcceptedValues | None = None
+    regex: RegexSpec | None = None
+    expect: str | None = None
+    row_count: RowCount | None = None
+
+    @field_validator("not_null", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("unique", mode="before")
+    @classmethod
+    def _unique_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"columns": [value]}
+        return {"columns": value} if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Rule:
+        kinds = [k for k in RULE_KINDS if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("each rule has exactly one of " + ", ".join(f"`{k}`" for k in RULE_KINDS)
+                             + (f"; found {', '.join(f'`{k}`' for k in kinds)}" if kinds else ""))
+        if self.row_count is not None and self.action == "quarantine":
+            raise ValueError("`row_count` judges a whole file: its action is `fail` or `warn`")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in RULE_KINDS if getattr(self, k) is not None)
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        arg = getattr(self, self.kind)
+        if isinstance(arg, list):
+            detail = ",".join(arg)
+        elif isinstance(arg, str):
+            detail = arg
+        else:
+            detail = getattr(arg, "column", None) or ",".join(getattr(arg, "columns", []) or []) or ""
+        return f"{self.kind}({detail})" if detail else self.kind
+
+
 class Workflow(_Model):
     """One workflow: which files it takes, how it reads, reshapes and writes them."""
 
@@ -325,6 +413,7 @@ class Workflow(_Model):
     transform: list[Step] = Field(default_factory=list)
     write: WriteOptions
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    validate_: list[Rule] = Field(default_factory=list, alias="validate")
     normalize_names: bool = False
     lineage: bool = True
     on_change: Literal["replace", "append"] = "replace"
@@ -336,6 +425,8 @@ class Workflow(_Model):
     def batchable(self) -> bool:
         if self.write.mode == "overwrite":
             return False  # each file is the whole table (or its partitions) on its own
+        if self.validate_:
+            return False  # rules report and quarantine rows by their line in one file
         if self.batch is not None:
             return self.batch
         return all(step.kind in ROW_WISE for step in self.transform)

@@ -45,8 +45,17 @@ def connect(store: StateStore, con: duckdb.DuckDBPyConnection | None = None, *,
             table = _schema_as_of(table, files)
         else:
             files = [f.path for f in store.table_files(table.name)]
-        con.execute(f"CREATE OR REPLACE VIEW {q(table.name)} AS {table_select(table, files)}")
+        con.execute(f"CREATE OR REPLACE VIEW {view_name(con, table.name)} AS {table_select(table, files)}")
     return con
+
+
+def view_name(con: duckdb.DuckDBPyConnection, name: str) -> str:
+    """`sales` -> "sales"; `quarantine.sales` -> quarantine."sales" (the schema made on first use)."""
+    if "." not in name:
+        return q(name)
+    schema, _, table = name.partition(".")
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {q(schema)}")
+    return f"{q(schema)}.{q(table)}"
 
 
 def _schema_as_of(table: Table, files: list[str]) -> Table:

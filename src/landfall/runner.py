@@ -143,12 +143,14 @@ class Runner:
             return
         with staging(writer, commit_id) as area:
             table = self._table(wf.write.table)
-            needs_files = table is not None and wf.write.mode != "append"
+            against = any(r.unique is not None and r.unique.against_table for r in wf.validate_)
+            needs_files = table is not None and (wf.write.mode != "append" or against)
             current = {f.path: f for f in self.store.table_files(wf.write.table)} if needs_files else {}
             parts = [p.name for p in wf.write.partition_by]
             job = Job(workflow=wf, sources=[s for _, s, _ in items], staging=area.path, commit_id=commit_id,
                       ingested_at=datetime.now(UTC), table_schema=table.schema if table else None,
-                      table_files=[(f"{writer.location}/{p}", p) for p in current] if wf.write.mode == "merge" else [],
+                      table_files=[(f"{writer.location}/{p}", p) for p in current]
+                      if wf.write.mode == "merge" or against else [],
                       partition_names=parts)
             staged = self.engine.run(job)
             staged.outputs_of = {}
@@ -200,13 +202,30 @@ class Runner:
             commit = TableCommit(table=wf.write.table, location=writer.location, format=writer.format,
                                  workflow=wf.name, schema=schema, partition_by=parts, commit_id=commit_id,
                                  add=published, remove=replaced, sources=sources)
-            self.store.commit(commit, results)
+            self.store.commit(commit, results, also=self._quarantine(wf, staged, items, commit_id, lineage))
             area.committed = True
         crash_point("after_commit")
         if writer.removes_files_at_commit():
             writer.delete(replaced)
         for run, src, _ in items:
             self._done(Outcome(run, "succeeded", rows_out=staged.rows_out.get(src.key, 0)))
+
+    def _quarantine(self, wf: Workflow, staged: Staged, items: list, commit_id: str,
+                    lineage: dict[str, tuple[int, str]]) -> list[TableCommit]:
+        """Publish the rows rules set aside into `quarantine/<table>/`, cataloged as `quarantine.<table>`."""
+        if not staged.quarantine_files:
+            return []
+        name = f"quarantine.{wf.write.table}"
+        writer = open_table("parquet", f"{self.settings.quarantine_url}/{wf.write.table}")
+        published = writer.publish(staged.quarantine_files)
+        counts = self.engine.source_counts([f"{writer.location}/{f.path}" for f in published])
+        sources = [SourceRows(path=f.path, source_key=k, file_id=lineage[k][0], run_id=lineage[k][1], rows=n)
+                   for f in published for k, n in counts.get(f"{writer.location}/{f.path}", {}).items()
+                   if k in lineage]
+        table = self._table(name)
+        schema = merged(table.schema, staged.quarantine_schema) if table else staged.quarantine_schema
+        return [TableCommit(table=name, location=writer.location, format="parquet", workflow=wf.name,
+                            schema=schema, partition_by=[], commit_id=commit_id, add=published, sources=sources)]
 
     def _replay_committed(self, wf: Workflow, writer, items: list[tuple[Run, Source, str]]
                           ) -> list[tuple[Run, Source, str]]:
@@ -255,9 +274,11 @@ class Runner:
 
     def _result(self, run: Run, src: Source, digest: str, staged: Staged) -> RunResult:
         outputs = sorted(staged.outputs_of.get(src.key, ()))
+        quality = {k: v for k, v in staged.quality.items() if not k.startswith("_")}
         return RunResult(run_id=run.run_id, status="succeeded", rows_in=staged.rows_in.get(src.key, 0),
                          rows_out=staged.rows_out.get(src.key, 0), bytes=src.size, output_files=outputs,
-                         steps=staged.steps, content_hash=digest)
+                         steps=staged.steps, content_hash=digest, quality=quality,
+                         rows_quarantined=staged.quality.get("_quarantined", 0) if staged.quality else None)
 
     # --- failure ---------------------------------------------------------------------------------------------
 

@@ -59,6 +59,9 @@ class Staged:
     replaced: list[str] = field(default_factory=list)  # table files (relative) the output supersedes (merge)
     arrow_schema: Any = None  # pyarrow.Schema of the output, partition columns included
     outputs_of: dict[str, set[str]] = field(default_factory=dict)  # source key -> files holding its rows
+    quality: dict[str, Any] = field(default_factory=dict)  # rule label -> {action, violations}
+    quarantine_files: list[StagedFile] = field(default_factory=list)  # rows set aside, for quarantine/<table>
+    quarantine_schema: list[tuple[str, str]] = field(default_factory=list)
 
 
 class Engine(ABC):

@@ -26,6 +26,7 @@ from landfall.errors import InvalidInput, SchemaConflict
 from landfall.schema import align
 
 PATH = "__lf_path"
+ROW = "__lf_row"  # a record's position in its file (when a workflow has rules)
 MATERIALIZE_BYTES = 64 << 20  # batches up to this size are parsed once into memory
 LINEAGE = ("_source_file", "_ingested_at", "_run_id")
 ROW_PRESERVING = {"rename", "cast", "compute", "drop", "normalize_names", "flatten"}
@@ -80,6 +81,7 @@ class DuckDBEngine(Engine):
         self._sample_all = False  # detect types on whole files (after a sample missed)
         self._as_text: set[str] = set()  # columns read as text (their values have mixed forms)
         self._auto_only = False  # let DuckDB detect each batch file's types instead of fixing the first file's
+        self._line_offset = 0  # add to a record's position to get its line (the header, skipped rows)
         self._json_via_python = False  # read a JSON document through Python's parser (see _json_lines_of)
         self._with_path = True  # rows carry their file's path (batches); a single file's lineage is constants
         self._only_key = ""
@@ -133,6 +135,18 @@ class DuckDBEngine(Engine):
                 view = self._read(job)
             with _timed(steps, "transform"):
                 view = self._transform(job, view)
+            quality: dict[str, Any] = {}
+            quarantine: list[StagedFile] = []
+            q_schema: list[tuple[str, str]] = []
+            if job.workflow.validate_:
+                with _timed(steps, "validate"):
+                    view, q_view, quality = self._validate(job, view)
+                    if q_view is not None:
+                        q_view = self._view(self._with_lineage(job, q_view, dict(self._describe(q_view))))
+                        q_schema = self._describe(q_view)
+                        quarantine = self._write_to(q_view, os.path.join(job.staging, "quarantine"),
+                                                    job.commit_id, [])
+            with _timed(steps, "transform"):
                 view = self._finish(job, view)
                 replaced: list[str] = []
                 if job.workflow.write.mode == "merge":
@@ -140,7 +154,7 @@ class DuckDBEngine(Engine):
                 schema = self._describe(view)
                 arrow_schema = self.con.sql(f"SELECT * FROM {view} LIMIT 0").to_arrow_table().schema
             rows_in = None
-            if not all(s.kind in ROW_PRESERVING for s in job.workflow.transform):
+            if job.workflow.validate_ or not all(s.kind in ROW_PRESERVING for s in job.workflow.transform):
                 with _timed(steps, "count"):
                     rows_in = self._counts(self._raw_view)
             with _timed(steps, "write"):
@@ -156,7 +170,8 @@ class DuckDBEngine(Engine):
         for src in job.sources:
             rows_in.setdefault(src.key, 0)
         return Staged(files=files, schema=schema, rows_in=rows_in, rows_out=rows_out, file_sources=file_sources,
-                      steps=steps, replaced=replaced, arrow_schema=arrow_schema)
+                      steps=steps, replaced=replaced, arrow_schema=arrow_schema, quality=quality,
+                      quarantine_files=quarantine, quarantine_schema=q_schema)
 
     def rewrite(self, files: list[tuple[str, str]], exclude_keys: list[str], staging: str,
                 commit_id: str) -> list[StagedFile]:
@@ -252,6 +267,9 @@ class DuckDBEngine(Engine):
                 for path, src in paths.items():
                     self._check_json_document(path, src)
             select = self._json_sql(_paths(paths), opts, fmt)
+        if job.workflow.validate_ and len(paths) == 1:
+            select = f"SELECT *, row_number() OVER () AS {ROW} FROM ({select})"
+            self._line_offset = (1 if opts.header is not False else 0) + opts.skip_rows if fmt == "csv" else 0
         try:
             try:
                 raw = self._view(select)
@@ -450,7 +468,7 @@ class DuckDBEngine(Engine):
         return out
 
     def _columns(self, view: str) -> list[str]:
-        return [c for c, _ in self._describe(view) if c != PATH]
+        return [c for c, _ in self._describe(view) if c not in (PATH, ROW)]
 
     def _transform(self, job: Job, view: str) -> str:
         wf = job.workflow
@@ -504,7 +522,7 @@ class DuckDBEngine(Engine):
                 else:
                     seen[new] = 1
                 parts.append(f"{q(c)} AS {q(new)}")
-            keep = f", {q(PATH)}" if self._with_path else ""
+            keep = "".join(f", {q(c)}" for c, _ in self._describe(view) if c in (PATH, ROW))
             return self._view(f"SELECT {', '.join(parts)}{keep} FROM {view}")
         if kind == "dedupe":
             keys = ", ".join(([q(PATH)] if self._with_path else []) + [q(k) for k in step.dedupe.keys])
@@ -565,6 +583,116 @@ class DuckDBEngine(Engine):
             out = self._flatten(out, FlattenSpec(max_depth=1), only=column)
         return out
 
+    def _validate(self, job: Job, view: str) -> tuple[str, str | None, dict[str, Any]]:
+        """Check every rule: `fail` rules fail the file (naming the rule, the count and the first line),
+        `quarantine` rows are set aside with their line, rule, column and reason, `warn` rules are counted.
+        Returns the rows to write, the rows to quarantine (or None) and the counts per rule."""
+        rules = job.workflow.validate_
+        cols = dict(self._describe(view))
+        names = [c for c in cols if c not in (PATH, ROW)]
+        for rule in rules:
+            wanted = _rule_columns(rule)
+            missing = [c for c in wanted if c not in names]
+            if missing:
+                raise InvalidInput(f"workflow `{job.workflow.name}` rule `{rule.label}`: no column "
+                                   + ", ".join(f"`{m}`" for m in missing) + "; columns are "
+                                   + ", ".join(f"`{c}`" for c in names))
+        flags = [self._violation(job, rule, view) for rule in rules]
+        try:
+            flagged = self._n_table(f"SELECT *, {', '.join(f'{e} AS __lf_bad{i}' for i, e in enumerate(flags))} "
+                                    f"FROM {view}")
+        except duckdb.Error as exc:
+            raise InvalidInput(f"workflow `{job.workflow.name}` rules: {_first_line(exc)}") from None
+        sums = ", ".join(f"count(*) FILTER (WHERE __lf_bad{i})" for i in range(len(rules)))
+        total, *counts = self.con.execute(f"SELECT count(*), {sums} FROM {flagged}").fetchone()
+        key = job.sources[0].key if len(job.sources) == 1 else ", ".join(s.key for s in job.sources)
+        has_row = ROW in cols
+        quality: dict[str, Any] = {}
+        for i, (rule, n) in enumerate(zip(rules, counts, strict=True)):
+            if rule.kind == "row_count":
+                rc = rule.row_count
+                n = int((rc.min is not None and total < rc.min) or (rc.max is not None and total > rc.max))
+                if n and rule.action == "fail":
+                    bound = " and ".join(x for x in (f"at least {rc.min}" if rc.min is not None else "",
+                                                      f"at most {rc.max}" if rc.max is not None else "") if x)
+                    raise InvalidInput(f"`{key}`: rule `{rule.label}` failed: {total} rows, expected {bound}",
+                                       file=key)
+            quality[rule.label] = {"action": rule.action, "violations": int(n)}
+            if n and rule.action == "fail":
+                line = None
+                if has_row:
+                    first = self.con.execute(f"SELECT min({ROW}) FROM {flagged} WHERE __lf_bad{i}").fetchone()[0]
+                    line = int(first) + self._line_offset if first is not None else None
+                where = f"`{key}`" + (f" line {line}" if line else "")
+                raise InvalidInput(f"{where}: rule `{rule.label}` failed for {n} of {total} rows (action: fail)",
+                                   file=key, line=line)
+        quarantined = [i for i, r in enumerate(rules) if r.action == "quarantine" and quality[r.label]["violations"]]
+        keep_cols = ", ".join(q(c) for c in cols)
+        if not quarantined:
+            return self._view(f"SELECT {keep_cols} FROM {flagged}"), None, quality
+        bad = " OR ".join(f"__lf_bad{i}" for i in quarantined)
+        rule_of = "CASE " + " ".join(f"WHEN __lf_bad{i} THEN {lit(rules[i].label)}" for i in quarantined) + " END"
+        column_of = "CASE " + " ".join(f"WHEN __lf_bad{i} THEN {lit(','.join(_rule_columns(rules[i])))}"
+                                       for i in quarantined) + " END"
+        reason_of = "CASE " + " ".join(f"WHEN __lf_bad{i} THEN {lit(_reason_for(rules[i]))}"
+                                       for i in quarantined) + " END"
+        line = f"{ROW} + {self._line_offset}" if has_row else "NULL"
+        good = self._view(f"SELECT {keep_cols} FROM {flagged} WHERE NOT ({bad})")
+        q_view = self._view(f"SELECT {', '.join(q(c) for c in cols if c != ROW)}, CAST({line} AS BIGINT) AS _line, "
+                            f"{rule_of} AS _rule, {column_of} AS _column, {reason_of} AS _reason, "
+                            f"now()::TIMESTAMPTZ AS _quarantined_at FROM {flagged} WHERE {bad}")
+        quality["_quarantined"] = self.con.execute(f"SELECT count(*) FROM {flagged} WHERE {bad}").fetchone()[0]
+        return good, q_view, quality
+
+    def _n_table(self, select: str) -> str:
+        self._n += 1
+        name = f"__lf_t{self._n}"
+        self.con.execute(f"CREATE TEMP TABLE {name} AS {select}")
+        self._tables.append(name)
+        return name
+
+    def _violation(self, job: Job, rule: Any, view: str) -> str:
+        """A SQL expression that is true for a row that breaks the rule (a NULL passes, except `not_null`)."""
+        k = rule.kind
+        if k == "not_null":
+            return "(" + " OR ".join(f"{q(c)} IS NULL" for c in rule.not_null) + ")"
+        if k == "range":
+            r = rule.range
+            parts = ([f"{q(r.column)} < {r.min!r}"] if r.min is not None else []) + (
+                [f"{q(r.column)} > {r.max!r}"] if r.max is not None else [])
+            return "coalesce(" + " OR ".join(parts or ["false"]) + ", false)"
+        if k == "accepted_values":
+            vals = ", ".join(lit(str(v)) for v in rule.accepted_values.values)
+            return f"coalesce(CAST({q(rule.accepted_values.column)} AS VARCHAR) NOT IN ({vals}), false)"
+        if k == "regex":
+            return (f"coalesce(NOT regexp_matches(CAST({q(rule.regex.column)} AS VARCHAR), "
+                    f"{lit(rule.regex.pattern)}), false)")
+        if k == "expect":
+            return f"NOT coalesce(({rule.expect}), false)"
+        if k == "unique":
+            keys = ", ".join(q(c) for c in rule.unique.columns)
+            within = f"count(*) OVER (PARTITION BY {keys}) > 1"
+            if rule.unique.against_table and job.table_files:
+                paths = "[" + ", ".join(lit(a) for a, _ in job.table_files) + "]"
+                hive = "true" if job.partition_names else "false"
+                return (f"({within} OR ({keys}) IN (SELECT ({keys}) FROM read_parquet({paths}, "
+                        f"union_by_name = true, hive_partitioning = {hive})))")
+            return f"({within})"
+        return "false"  # row_count: judged on the whole file
+
+    def _with_lineage(self, job: Job, view: str, described: dict[str, str]) -> str:
+        """`_source_file`, `_ingested_at`, `_run_id` on every row (replacing columns of those names); the internal
+        path and row-number columns go."""
+        ingested = f"{lit(job.ingested_at.isoformat())}::TIMESTAMPTZ AS _ingested_at"
+        drop = [c for c in (PATH, ROW, *LINEAGE) if c in described]
+        star = f"v.* EXCLUDE ({', '.join(q(c) for c in drop)})" if drop else "v.*"
+        if PATH in described:
+            return (f"SELECT {star}, s.key AS _source_file, {ingested}, s.run_id AS _run_id FROM {view} v "
+                    f"JOIN __lf_sources s USING ({q(PATH)})")
+        src = job.sources[0]
+        return (f"SELECT {star}, {lit(src.key)} AS _source_file, {ingested}, {lit(src.run_id)} AS _run_id "
+                f"FROM {view} v")
+
     def _finish(self, job: Job, view: str) -> str:
         """Partition columns, lineage, and the table's types."""
         wf = job.workflow
@@ -573,19 +701,7 @@ class DuckDBEngine(Engine):
         if not has_path and len(job.sources) > 1:
             raise InvalidInput(f"workflow `{wf.name}`: a `sql` step dropped the file column; select `*` from "
                                "`input` or set `batch: false`")
-        ingested = lit(job.ingested_at.isoformat())
-        if has_path:
-            lineage = (f"s.key AS _source_file, {ingested}::TIMESTAMPTZ AS _ingested_at, s.run_id AS _run_id")
-            base = f"SELECT v.* EXCLUDE ({q(PATH)}), {lineage} FROM {view} v JOIN __lf_sources s USING ({q(PATH)})"
-        else:
-            src = job.sources[0]
-            base = (f"SELECT v.*, {lit(src.key)} AS _source_file, {ingested}::TIMESTAMPTZ AS _ingested_at, "
-                    f"{lit(src.run_id)} AS _run_id FROM {view} v")
-        for col in LINEAGE:
-            if col in described:
-                base = base.replace("SELECT v.*", f"SELECT v.* EXCLUDE ({q(col)})", 1) if "v.* EXCLUDE" not in \
-                    base else base.replace("EXCLUDE (", f"EXCLUDE ({q(col)}, ", 1)
-        view = self._view(base)
+        view = self._view(self._with_lineage(job, view, described))
         parts = []
         cols = dict(self._describe(view))
         for p in wf.write.partition_by:
@@ -642,6 +758,15 @@ class DuckDBEngine(Engine):
         return merged, replaced
 
     # --- write -----------------------------------------------------------------------------------------------
+
+    def _write_to(self, view: str, out_dir: str, commit_id: str, partition_by: list[str]) -> list[StagedFile]:
+        options = ["FORMAT parquet", "COMPRESSION zstd", f"FILENAME_PATTERN {lit('part-' + commit_id + '-{i}')}",
+                   f"FILE_SIZE_BYTES {256 << 20}", "RETURN_STATS"]  # a size bound makes COPY write a folder
+        if partition_by:
+            options.append("PARTITION_BY (" + ", ".join(q(p) for p in partition_by) + ")")
+        rows = self.con.execute(f"COPY (SELECT * FROM {view}) TO {lit(out_dir)} ({', '.join(options)})").fetchall()
+        return [StagedFile(path=f, relpath=os.path.relpath(f, out_dir), rows=int(n), bytes=int(b),
+                           partition=dict(pk or {}), stats=st or {}) for f, n, b, _foot, st, pk, _x in rows if n]
 
     def _write(self, job: Job, view: str) -> list[StagedFile]:
         wf = job.workflow
@@ -744,6 +869,36 @@ def _shared_database(threads: int | None, memory_limit: str | None) -> duckdb.Du
         if memory_limit:
             _DATABASE.execute(f"SET memory_limit = {lit(memory_limit)}")
         return _DATABASE
+
+
+def _rule_columns(rule: Any) -> list[str]:
+    k = rule.kind
+    if k == "not_null":
+        return list(rule.not_null)
+    if k == "unique":
+        return list(rule.unique.columns)
+    if k in ("range", "accepted_values", "regex"):
+        return [getattr(rule, k).column]
+    return []
+
+
+def _reason_for(rule: Any) -> str:
+    k = rule.kind
+    if k == "not_null":
+        return "missing value (null)"
+    if k == "range":
+        r = rule.range
+        return "out of range " + " and ".join(x for x in (f">= {r.min:g}" if r.min is not None else "",
+                                                            f"<= {r.max:g}" if r.max is not None else "") if x)
+    if k == "accepted_values":
+        return "not one of " + ", ".join(map(str, rule.accepted_values.values))
+    if k == "regex":
+        return f"does not match {rule.regex.pattern}"
+    if k == "unique":
+        return "duplicate key" + (" (or already in the table)" if rule.unique.against_table else "")
+    if k == "expect":
+        return f"expected {rule.expect}"
+    return rule.kind
 
 
 def _paths(paths: Any) -> str:

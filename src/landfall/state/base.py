@@ -69,6 +69,8 @@ class Run:
     error: str | None = None
     note: str | None = None
     steps: list[dict[str, Any]] = field(default_factory=list)
+    rows_quarantined: int | None = None
+    quality: dict[str, Any] = field(default_factory=dict)
 
     @property
     def duration(self) -> float | None:
@@ -86,7 +88,8 @@ class Run:
             "finished_at": iso(self.finished_at), "duration_seconds": self.duration,
             "rows_in": self.rows_in, "rows_out": self.rows_out, "bytes": self.bytes if self.bytes is not None
             else self.size, "content_hash": self.content_hash, "output_files": self.output_files,
-            "error": self.error, "note": self.note,
+            "error": self.error, "note": self.note, "rows_quarantined": self.rows_quarantined,
+            "quality": self.quality,
         }
 
 
@@ -147,6 +150,8 @@ class RunResult:
     note: str | None = None
     steps: list[dict[str, Any]] = field(default_factory=list)
     content_hash: str | None = None
+    rows_quarantined: int | None = None
+    quality: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -226,8 +231,10 @@ class StateStore(ABC):
         """Raise `ContentRace` if another file with the same bytes as a result's was loaded meanwhile."""
 
     @abstractmethod
-    def commit(self, table: TableCommit | None, results: Sequence[RunResult]) -> None:
-        """In one transaction: apply a table commit to the catalog and record each run's final result."""
+    def commit(self, table: TableCommit | None, results: Sequence[RunResult], also: Sequence[TableCommit] = ()
+               ) -> None:
+        """In one transaction: apply a table commit (and `also`, e.g. its quarantine) to the catalog and record
+        each run's final result."""
 
     @abstractmethod
     def reap(self, now: float | None = None) -> list[Run]:
@@ -312,7 +319,7 @@ DDL = [
         queued_at DOUBLE PRECISION, available_at DOUBLE PRECISION, started_at DOUBLE PRECISION,
         finished_at DOUBLE PRECISION, lease_until DOUBLE PRECISION, worker TEXT, batch_id TEXT,
         rows_in BIGINT, rows_out BIGINT, bytes BIGINT, output_files TEXT, error TEXT, note TEXT, steps TEXT,
-        purged INTEGER NOT NULL DEFAULT 0)""",
+        purged INTEGER NOT NULL DEFAULT 0, rows_quarantined BIGINT, quality TEXT)""",
     "CREATE INDEX IF NOT EXISTS runs_queue ON runs (status, available_at)",
     "CREATE INDEX IF NOT EXISTS runs_file ON runs (file_id)",
     "CREATE INDEX IF NOT EXISTS runs_workflow ON runs (workflow, status)",
@@ -335,18 +342,20 @@ DDL = [
 
 _RUN_COLUMNS = ("r.run_id, r.file_id, r.file_key, r.workflow, r.status, r.attempt, f.size, f.mtime, f.etag, "
                 "f.content_hash, r.table_name, r.queued_at, r.available_at, r.started_at, r.finished_at, "
-                "r.worker, r.batch_id, r.rows_in, r.rows_out, r.bytes, r.output_files, r.error, r.note, r.steps")
+                "r.worker, r.batch_id, r.rows_in, r.rows_out, r.bytes, r.output_files, r.error, r.note, r.steps, "
+                "r.rows_quarantined, r.quality")
 _RUN_FROM = "runs r JOIN files f ON f.id = r.file_id"
 
 
 def _run_from_row(row: Sequence[Any]) -> Run:
     (run_id, file_id, key, wf, status, attempt, size, mtime, etag, chash, table, queued, avail, started,
-     finished, worker, batch, rows_in, rows_out, nbytes, outputs, error, note, steps) = row
+     finished, worker, batch, rows_in, rows_out, nbytes, outputs, error, note, steps, quarantined, quality) = row
     return Run(run_id=run_id, file_id=file_id, file_key=key, workflow=wf, status=status, attempt=attempt,
                size=size, mtime=mtime, etag=etag, content_hash=chash, table_name=table, queued_at=queued,
                available_at=avail, started_at=started, finished_at=finished, worker=worker, batch_id=batch,
                rows_in=rows_in, rows_out=rows_out, bytes=nbytes, output_files=json.loads(outputs or "[]"),
-               error=error, note=note, steps=json.loads(steps or "[]"))
+               error=error, note=note, steps=json.loads(steps or "[]"), rows_quarantined=quarantined,
+               quality=json.loads(quality or "{}"))
 
 
 def backoff(attempt: int, base: float, cap: float, jitter: float) -> float:
@@ -562,17 +571,20 @@ class SqlStateStore(StateStore):
             if run.run_id not in mine:
                 raise ContentRace(f"`{run.file_key}` with the same content committed first")
 
-    def commit(self, table: TableCommit | None, results: Sequence[RunResult]) -> None:
+    def commit(self, table: TableCommit | None, results: Sequence[RunResult], also: Sequence[TableCommit] = ()
+               ) -> None:
         now = time.time()
         with self.transaction() as cur:
             self._check_content(cur, results)  # same bytes committed by another worker meanwhile
-            if table is not None:
-                self._apply_table_commit(cur, table, now)
+            for tc in ([table] if table is not None else []) + list(also):
+                self._apply_table_commit(cur, tc, now)
             cur.executemany(
                 "UPDATE runs SET status = ?, finished_at = ?, rows_in = ?, rows_out = ?, bytes = ?, "
-                "output_files = ?, note = ?, steps = ?, lease_until = NULL, error = NULL WHERE run_id = ?",
+                "output_files = ?, note = ?, steps = ?, lease_until = NULL, error = NULL, rows_quarantined = ?, "
+                "quality = ? WHERE run_id = ?",
                 [(res.status, now, res.rows_in, res.rows_out, res.bytes, json.dumps(res.output_files),
-                  res.note, json.dumps(res.steps), res.run_id) for res in results])
+                  res.note, json.dumps(res.steps), res.rows_quarantined, json.dumps(res.quality) if res.quality
+                  else None, res.run_id) for res in results])
             cur.executemany("UPDATE files SET content_hash = ? WHERE id = (SELECT file_id FROM runs WHERE run_id = ?)",
                             [(res.content_hash, res.run_id) for res in results if res.content_hash])
 

@@ -1,0 +1,93 @@
+"""Data-quality rules: fail, quarantine, warn; quarantined rows are queryable with file, line, rule and reason."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from landfall.cli import main
+
+from conftest import wf
+
+RULES = [
+    {"not_null": ["order_id"], "action": "quarantine"},
+    {"range": {"column": "price", "min": 0}, "action": "quarantine"},
+    {"regex": {"column": "email", "pattern": "^[^@]+@[^@]+$"}, "action": "quarantine"},
+    {"accepted_values": {"column": "category", "values": ["tools", "garden", "paint"]}, "action": "warn"},
+    {"expect": "quantity BETWEEN 1 AND 100", "action": "quarantine"},
+    {"unique": ["order_id", "product_id"], "action": "fail"},
+    {"row_count": {"min": 1}, "action": "fail"},
+]
+HEADER = "order_id,product_id,price,email,category,quantity\n"
+
+
+def lake_with(make_lake, rules=RULES):
+    return make_lake([wf("orders", read={"format": "csv", "types": {"order_id": "string"}}, validate=rules,
+                         retry={"max_attempts": 1})])
+
+
+def test_bad_rows_are_quarantined_good_rows_written_and_counted(make_lake):
+    lake = lake_with(make_lake)
+    lake.land("orders/a.csv", HEADER +
+              "o1,p1,10.0,a@x.io,tools,2\n"       # line 2: good
+              ",p2,5.0,b@x.io,garden,1\n"         # line 3: null order_id
+              "o3,p3,-1.0,c@x.io,paint,1\n"       # line 4: negative price
+              "o4,p4,3.0,not-an-email,tools,1\n"  # line 5: bad email
+              "o5,p5,3.0,e@x.io,toys,1\n"         # line 6: category not accepted -> warned, still written
+              "o6,p6,3.0,f@x.io,tools,500\n")     # line 7: quantity out of bounds
+    summary = lake.process()
+    assert summary.ok, [r.error for r in lake.pipeline.runs()]
+    assert lake.rows("SELECT order_id FROM orders ORDER BY 1") == [("o1",), ("o5",)]
+    cols, rows = lake.pipeline.query("SELECT _source_file, _line, _rule, _column, _reason, order_id "
+                                     "FROM quarantine.orders ORDER BY _line")
+    assert rows == [
+        ("orders/a.csv", 3, "not_null(order_id)", "order_id", "missing value (null)", None),
+        ("orders/a.csv", 4, "range(price)", "price", "out of range >= 0", "o3"),
+        ("orders/a.csv", 5, "regex(email)", "email", "does not match ^[^@]+@[^@]+$", "o4"),
+        ("orders/a.csv", 7, "expect(quantity BETWEEN 1 AND 100)", "", "expected quantity BETWEEN 1 AND 100", "o6"),
+    ]
+    run = lake.pipeline.runs()[0]
+    assert (run.rows_in, run.rows_out, run.rows_quarantined) == (6, 2, 4)
+    assert run.quality["accepted_values(category)"] == {"action": "warn", "violations": 1}
+    assert run.quality["not_null(order_id)"] == {"action": "quarantine", "violations": 1}
+    assert run.quality["unique(order_id,product_id)"] == {"action": "fail", "violations": 0}
+    doc = json.loads(CliRunner().invoke(main, ["--config", str(lake.config), "runs", "--json"]).output)[0]
+    assert doc["rows_quarantined"] == 4 and doc["quality"]["regex(email)"]["violations"] == 1
+    out = CliRunner().invoke(main, ["--config", str(lake.config), "query",
+                                    "SELECT count(*) AS n FROM quarantine.orders", "--format", "json"])
+    assert json.loads(out.output) == [{"n": 4}]
+
+
+def test_a_fail_rule_fails_the_file_naming_rule_count_and_line(make_lake):
+    lake = lake_with(make_lake)
+    lake.land("orders/dup.csv", HEADER + "o1,p1,1.0,a@x.io,tools,1\no2,p1,1.0,a@x.io,tools,1\n"
+                                         "o1,p1,2.0,a@x.io,tools,1\n")
+    lake.land("orders/fine.csv", HEADER + "o9,p9,1.0,z@x.io,tools,1\n")
+    lake.process()
+    assert lake.rows("SELECT order_id FROM orders") == [("o9",)]  # nothing of the failed file is written
+    err = lake.pipeline.runs(key="orders/dup.csv")[0].error
+    assert err == "`orders/dup.csv` line 2: rule `unique(order_id,product_id)` failed for 2 of 3 rows (action: fail)"
+
+
+def test_row_count_and_unknown_rule_columns(make_lake):
+    lake = lake_with(make_lake, [{"row_count": {"min": 2}}, {"not_null": "nope", "action": "warn"}])
+    lake.land("orders/one.csv", HEADER + "o1,p1,1.0,a@x.io,tools,1\n")
+    lake.process()
+    err = lake.pipeline.runs()[0].error
+    assert "rule `not_null(nope)`: no column `nope`" in err
+    lake2 = lake_with(make_lake, [{"row_count": {"min": 2}}])
+    lake2.land("orders/one.csv", HEADER + "o1,p1,1.0,a@x.io,tools,1\n")
+    lake2.process()
+    assert lake2.pipeline.runs()[0].error == "`orders/one.csv`: rule `row_count` failed: 1 rows, expected at least 2"
+
+
+def test_unique_against_the_table(make_lake):
+    lake = make_lake([wf("u", read={"format": "csv"}, retry={"max_attempts": 1},
+                         validate=[{"unique": {"columns": ["id"], "against_table": True}, "action": "quarantine"}])])
+    lake.land("u/1.csv", "id,v\n1,a\n2,b\n", mtime=1_700_000_000)
+    lake.process()
+    lake.land("u/2.csv", "id,v\n2,again\n3,c\n", mtime=1_700_000_001)
+    assert lake.process().ok
+    assert lake.rows("SELECT id FROM u ORDER BY id") == [(1,), (2,), (3,)]
+    assert lake.rows("SELECT id, v, _line FROM quarantine.u") == [(2, "again", 2)]
