@@ -360,3 +360,18 @@ def test_json_that_is_not_records_loads_as_values_by_default(make_lake):
     lake.land("v/list.json", '[1, "two", {"three": 3}]')
     assert lake.process().ok, [r.error for r in lake.pipeline.runs()]
     assert sorted(lake.rows("SELECT value FROM v")) == [("\"two\"",), ("1",), ("42",), ('{"three":3}',)]
+
+
+def test_text_never_rounds_into_an_integer_column(make_lake):
+    """DuckDB casts '2.5' to BIGINT as 3; landfall refuses, whether batched or alone."""
+    lake = make_lake([wf("r", read={"format": "csv"}, retry={"max_attempts": 1})], workers=1)
+    lake.land("r/1.csv", "id,amount\n1,10\n", mtime=1_700_000_000)
+    lake.land("r/2.csv", "id,amount\n2,2.5\n", mtime=1_700_000_000)
+    assert lake.process().ok
+    assert lake.rows("SELECT id, amount FROM r ORDER BY id") == [(1, 10.0), (2, 2.5)]
+    lake2 = make_lake([wf("c", read={"format": "csv", "all_strings": True}, transform=[{"cast": {"n": "int"}}],
+                          retry={"max_attempts": 1})])
+    lake2.land("c/a.csv", "n\n1\n2.5\n")
+    lake2.process()
+    err = lake2.pipeline.runs()[0].error
+    assert "`c/a.csv` line 3" in err and "2.5" in err

@@ -404,6 +404,20 @@ class Rule(_Model):
         return f"{self.kind}({detail})" if detail else self.kind
 
 
+class SchemaPolicy(_Model):
+    """How a file whose columns differ from the table's is handled."""
+
+    hints: dict[str, str] = Field(default_factory=dict)  # declared types, applied after the steps
+    evolution: Literal["evolve", "rescue", "freeze", "discard_row"] = "evolve"
+
+    @field_validator("hints")
+    @classmethod
+    def _known_types(cls, value: dict[str, str]) -> dict[str, str]:
+        for type_name in value.values():
+            sql_type(type_name)
+        return value
+
+
 class Workflow(_Model):
     """One workflow: which files it takes, how it reads, reshapes and writes them."""
 
@@ -414,6 +428,7 @@ class Workflow(_Model):
     write: WriteOptions
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     validate_: list[Rule] = Field(default_factory=list, alias="validate")
+    schema_: SchemaPolicy = Field(default_factory=SchemaPolicy, alias="schema")
     normalize_names: bool = False
     lineage: bool = True
     on_change: Literal["replace", "append"] = "replace"
@@ -425,7 +440,7 @@ class Workflow(_Model):
     def batchable(self) -> bool:
         if self.write.mode == "overwrite":
             return False  # each file is the whole table (or its partitions) on its own
-        if self.validate_:
+        if self.validate_ or self.schema_.evolution == "discard_row":
             return False  # rules report and quarantine rows by their line in one file
         if self.batch is not None:
             return self.batch

@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -23,7 +24,7 @@ from landfall import encoding as enc
 from landfall.config import ReadOptions, Workflow, parse_size, sql_type
 from landfall.engines.base import Engine, Job, Source, Staged, StagedFile
 from landfall.errors import InvalidInput, SchemaConflict
-from landfall.schema import align
+from landfall.schema import align, widens_to
 
 PATH = "__lf_path"
 ROW = "__lf_row"  # a record's position in its file (when a workflow has rules)
@@ -138,9 +139,10 @@ class DuckDBEngine(Engine):
             quality: dict[str, Any] = {}
             quarantine: list[StagedFile] = []
             q_schema: list[tuple[str, str]] = []
-            if job.workflow.validate_:
+            view, extra = self._fit_schema(job, view)
+            if job.workflow.validate_ or extra:
                 with _timed(steps, "validate"):
-                    view, q_view, quality = self._validate(job, view)
+                    view, q_view, quality = self._validate(job, view, extra)
                     if q_view is not None:
                         q_view = self._view(self._with_lineage(job, q_view, dict(self._describe(q_view))))
                         q_schema = self._describe(q_view)
@@ -267,7 +269,7 @@ class DuckDBEngine(Engine):
                 for path, src in paths.items():
                     self._check_json_document(path, src)
             select = self._json_sql(_paths(paths), opts, fmt)
-        if job.workflow.validate_ and len(paths) == 1:
+        if (job.workflow.validate_ or job.workflow.schema_.evolution == "discard_row") and len(paths) == 1:
             select = f"SELECT *, row_number() OVER () AS {ROW} FROM ({select})"
             self._line_offset = (1 if opts.header is not False else 0) + opts.skip_rows if fmt == "csv" else 0
         try:
@@ -325,13 +327,15 @@ class DuckDBEngine(Engine):
             return None
         if quote == "(empty)":  # no quotes in this file's sample: others may have some; RFC 4180 quoting is safe
             quote, escape = '"', '"'
-        types = {c["name"]: c["type"] for c in columns}
-        types |= {k: sql_type(v) for k, v in o.types.items()} | {c: "VARCHAR" for c in self._as_text}
+        # The dialect is fixed; column types are still detected by DuckDB across the files (fixing the first
+        # file's types would let a later file's `2.5` be cast into a BIGINT column as 3).
+        types = {k: sql_type(v) for k, v in o.types.items()} | {c: "VARCHAR" for c in self._as_text}
+        args = [f"delim = {lit(delim)}", f"quote = {lit(quote)}", f"escape = {lit(escape)}",
+                f"header = {str(bool(header)).lower()}", f"skip = {int(skip)}"]
+        if types:
+            args.append("types = {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in types.items()) + "}")
         if o.all_strings:
-            types = {k: "VARCHAR" for k in types}
-        args = ["auto_detect = false", f"delim = {lit(delim)}", f"quote = {lit(quote)}", f"escape = {lit(escape)}",
-                f"header = {str(bool(header)).lower()}", f"skip = {int(skip)}",
-                "columns = {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in types.items()) + "}"]
+            args.append("all_varchar = true")
         if comment not in (None, "(empty)"):
             args.append(f"comment = {lit(comment)}")
         if datefmt and not o.date_format:
@@ -346,8 +350,8 @@ class DuckDBEngine(Engine):
         args = [f"union_by_name = {str(union).lower()}"] + self._filename_arg()
         if sniffed is not None:
             keep = [a for a in self._csv_args(o) if a.startswith(("nullstr", "dateformat", "timestampformat",
-                                                                   "compression"))]
-            return f"SELECT * FROM read_csv({paths}, {', '.join(args + sniffed + keep)})"
+                                                                   "compression", "sample_size"))]
+            return f"SELECT * FROM read_csv({paths}, {', '.join(args + ['auto_detect = true'] + sniffed + keep)})"
         args.append("auto_detect = true")
         args.extend(self._csv_args(o))
         return f"SELECT * FROM read_csv({paths}, {', '.join(args)})"
@@ -495,7 +499,8 @@ class DuckDBEngine(Engine):
             return self._view(f"SELECT * RENAME ({renames}) FROM {view}")
         if kind == "cast":
             _require(cols, step.cast, "to cast")
-            repl = ", ".join(f"CAST({q(c)} AS {sql_type(t)}) AS {q(c)}" for c, t in step.cast.items())
+            types = dict(self._describe(view))
+            repl = ", ".join(f"{cast_sql(q(c), types.get(c), sql_type(t))} AS {q(c)}" for c, t in step.cast.items())
             return self._view(f"SELECT * REPLACE ({repl}) FROM {view}")
         if kind == "compute":
             existing = [c for c in step.compute if c in cols]
@@ -583,11 +588,67 @@ class DuckDBEngine(Engine):
             out = self._flatten(out, FlattenSpec(max_depth=1), only=column)
         return out
 
-    def _validate(self, job: Job, view: str) -> tuple[str, str | None, dict[str, Any]]:
+    def _fit_schema(self, job: Job, view: str) -> tuple[str, list[Any]]:
+        """Declared types (`schema.hints`), then the workflow's evolution policy against the table's schema:
+        `evolve` adds columns and widens types (in `_finish`); `freeze` fails a file that differs, listing every
+        difference; `rescue` keeps values that don't fit in a `_rescued_data` JSON column; `discard_row`
+        quarantines rows that don't fit. Returns the view and extra quarantine rules (for `discard_row`)."""
+        policy = job.workflow.schema_
+        cols = dict(self._describe(view))
+        if policy.hints:
+            missing = [c for c in policy.hints if c not in cols]
+            if missing:
+                raise InvalidInput(f"workflow `{job.workflow.name}` schema hints: no column "
+                                   + ", ".join(f"`{m}`" for m in missing))
+            repl = ", ".join(f"{cast_sql(q(c), cols.get(c), sql_type(t))} AS {q(c)}" for c, t in policy.hints.items())
+            view = self._view(f"SELECT * REPLACE ({repl}) FROM {view}")
+            cols = dict(self._describe(view))
+        if policy.evolution == "evolve" or not job.table_schema:
+            return view, []
+        table = {n: t for n, t in job.table_schema if n not in LINEAGE and n not in ("_rescued_data",)}
+        table_parts = {p.name for p in job.workflow.write.partition_by if p.function}
+        data = {n: t for n, t in cols.items() if n not in (PATH, ROW)}
+        new = [n for n in data if n not in table]
+        changed = [n for n in data if n in table and data[n] != table[n] and not widens_to(data[n], table[n])]
+        gone = [n for n in table if n not in data and n not in table_parts]
+        key = job.sources[0].key if len(job.sources) == 1 else "the batch"
+        if policy.evolution == "freeze":
+            diffs = ([f"new column `{n}` ({data[n]})" for n in new]
+                     + [f"column `{n}` is {data[n]}, the table has {table[n]}" for n in changed]
+                     + [f"column `{n}` ({table[n]}) is missing" for n in gone])
+            if diffs:
+                raise SchemaConflict(f"`{key}`: the schema differs from table `{job.workflow.write.table}` "
+                                     f"(schema evolution: freeze): " + "; ".join(diffs), file=key)
+            return view, []
+        fits = {n: cast_sql(q(n), data[n], table[n], try_=True) for n in changed}
+        misfit = [f"({q(n)} IS NOT NULL AND {fits[n]} IS NULL)" for n in changed] + [
+            f"{q(n)} IS NOT NULL" for n in new]
+        if policy.evolution == "rescue":
+            if not new and not changed:
+                return view, []
+            rescued = ", ".join(f"{lit(n)}, CASE WHEN {q(n)} IS NOT NULL AND {fits[n]} IS NULL THEN {q(n)} END"
+                                for n in changed)
+            rescued = ", ".join(x for x in (rescued, ", ".join(f"{lit(n)}, {q(n)}" for n in new)) if x)
+            keep = [f"{fits[n]} AS {q(n)}" if n in fits else q(n) for n in cols if n not in new]
+            src = (lit(job.sources[0].key) if PATH not in cols
+                   else f"(SELECT key FROM __lf_sources s WHERE s.{q(PATH)} = v.{q(PATH)})")
+            view = self._view(f"SELECT {', '.join(keep)}, CASE WHEN {' OR '.join(misfit)} THEN "
+                              f"CAST(json_object({rescued}, '_file', {src}) AS VARCHAR) END AS _rescued_data "
+                              f"FROM {view} v")
+            return view, []
+        # discard_row: rows that carry a value the table cannot hold are quarantined
+        if not misfit:
+            return view, []
+        reason = "does not fit the table's schema: " + ", ".join(
+            [f"`{n}` is not {table[n]}" for n in changed] + [f"`{n}` is not a table column" for n in new])
+        rule = _SchemaRule(expr=" OR ".join(misfit), reason=reason, columns=changed + new)
+        return view, [rule]
+
+    def _validate(self, job: Job, view: str, extra: list[Any] | None = None) -> tuple[str, str | None, dict[str, Any]]:
         """Check every rule: `fail` rules fail the file (naming the rule, the count and the first line),
         `quarantine` rows are set aside with their line, rule, column and reason, `warn` rules are counted.
         Returns the rows to write, the rows to quarantine (or None) and the counts per rule."""
-        rules = job.workflow.validate_
+        rules = list(job.workflow.validate_) + list(extra or [])
         cols = dict(self._describe(view))
         names = [c for c in cols if c not in (PATH, ROW)]
         for rule in rules:
@@ -632,7 +693,8 @@ class DuckDBEngine(Engine):
             return self._view(f"SELECT {keep_cols} FROM {flagged}"), None, quality
         bad = " OR ".join(f"__lf_bad{i}" for i in quarantined)
         rule_of = "CASE " + " ".join(f"WHEN __lf_bad{i} THEN {lit(rules[i].label)}" for i in quarantined) + " END"
-        column_of = "CASE " + " ".join(f"WHEN __lf_bad{i} THEN {lit(','.join(_rule_columns(rules[i])))}"
+        named = [",".join(getattr(r, "columns", None) or _rule_columns(r)) for r in rules]
+        column_of = "CASE " + " ".join(f"WHEN __lf_bad{i} THEN {lit(named[i])}"
                                        for i in quarantined) + " END"
         reason_of = "CASE " + " ".join(f"WHEN __lf_bad{i} THEN {lit(_reason_for(rules[i]))}"
                                        for i in quarantined) + " END"
@@ -654,6 +716,8 @@ class DuckDBEngine(Engine):
     def _violation(self, job: Job, rule: Any, view: str) -> str:
         """A SQL expression that is true for a row that breaks the rule (a NULL passes, except `not_null`)."""
         k = rule.kind
+        if k == "schema":
+            return f"({rule.expr})"
         if k == "not_null":
             return "(" + " OR ".join(f"{q(c)} IS NULL" for c in rule.not_null) + ")"
         if k == "range":
@@ -713,9 +777,11 @@ class DuckDBEngine(Engine):
         if parts:
             view = self._view(f"SELECT *, {', '.join(parts)} FROM {view}")
         if job.table_schema:
-            casts = align(self._describe(view), job.table_schema)
+            have = self._describe(view)
+            casts = align(have, job.table_schema)
             if casts:
-                repl = ", ".join(f"CAST({q(c)} AS {t}) AS {q(c)}" for c, t in casts.items())
+                types = dict(have)
+                repl = ", ".join(f"{cast_sql(q(c), types.get(c), t)} AS {q(c)}" for c, t in casts.items())
                 view = self._view(f"SELECT * REPLACE ({repl}) FROM {view}")
         return view
 
@@ -871,8 +937,39 @@ def _shared_database(threads: int | None, memory_limit: str | None) -> duckdb.Du
         return _DATABASE
 
 
+@dataclass
+class _SchemaRule:
+    """The `discard_row` policy as a quarantine rule: rows whose values the table's schema cannot hold."""
+
+    expr: str
+    reason: str
+    columns: list[str]
+    kind: str = "schema"
+    action: str = "quarantine"
+    label: str = "schema"
+
+
+_INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+              "UBIGINT"}
+_Q3 = "'" * 3  # a quote inside a SQL string literal, then the literal's own quote
+
+
+def cast_sql(expr: str, source: str | None, target: str, *, try_: bool = False) -> str:
+    """CAST, but text becomes an integer only when it is a whole number (DuckDB rounds `'2.5'` to 3).
+    With `try_`, a value that does not fit gives NULL instead of an error."""
+    if source == "VARCHAR" and target in _INT_TYPES:
+        whole = f"regexp_full_match(trim({expr}), '[+-]?[0-9]+')"
+        if try_:
+            return f"CASE WHEN {whole} THEN TRY_CAST(trim({expr}) AS {target}) END"
+        return (f"CASE WHEN {expr} IS NULL OR {whole} THEN CAST(trim({expr}) AS {target}) ELSE "
+                f"error('Could not convert string {_Q3} || {expr} || {_Q3} to {target}') END")
+    return f"{'TRY_CAST' if try_ else 'CAST'}({expr} AS {target})"
+
+
 def _rule_columns(rule: Any) -> list[str]:
     k = rule.kind
+    if k == "schema":
+        return []  # the columns are named in the reason; a missing-column check must not apply
     if k == "not_null":
         return list(rule.not_null)
     if k == "unique":
@@ -884,6 +981,8 @@ def _rule_columns(rule: Any) -> list[str]:
 
 def _reason_for(rule: Any) -> str:
     k = rule.kind
+    if k == "schema":
+        return rule.reason
     if k == "not_null":
         return "missing value (null)"
     if k == "range":

@@ -1,0 +1,71 @@
+"""Schema evolution per workflow: evolve, rescue, freeze, discard_row; hints."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import wf
+
+
+def lake_for(make_lake, evolution, hints=None):
+    schema = {"evolution": evolution, **({"hints": hints} if hints else {})}
+    return make_lake([wf("e", read={"format": "csv"}, schema=schema, retry={"max_attempts": 1})])
+
+
+def first_then_second(lake):
+    lake.land("e/1.csv", "id,amount\n1,10\n2,20\n", mtime=1_700_000_000)
+    assert lake.process().ok
+    lake.land("e/2.csv", "id,amount,extra\n3,abc,x\n4,40,\n", mtime=1_700_000_001)
+    return lake.process()
+
+
+def test_evolve_adds_columns_and_reads_old_rows_as_null(make_lake):
+    lake = make_lake([wf("e", read={"format": "csv"}, retry={"max_attempts": 1})])
+    lake.land("e/1.csv", "id,amount\n1,10\n", mtime=1_700_000_000)
+    lake.process()
+    lake.land("e/2.csv", "id,amount,extra\n2,2.5,x\n", mtime=1_700_000_001)
+    assert lake.process().ok
+    assert lake.rows("SELECT id, amount, extra FROM e ORDER BY id") == [(1, 10.0, None), (2, 2.5, "x")]
+    versions = lake.pipeline.store.schema_versions("e")
+    assert len(versions) == 2 and versions[1]["run_id"] == lake.pipeline.runs(key="e/2.csv")[0].run_id
+
+
+def test_freeze_fails_a_differing_file_listing_every_difference(make_lake):
+    lake = lake_for(make_lake, "freeze")
+    first_then_second(lake)
+    err = lake.pipeline.runs(key="e/2.csv")[0].error
+    assert err == ("`e/2.csv`: the schema differs from table `e` (schema evolution: freeze): new column `extra` "
+                   "(VARCHAR); column `amount` is VARCHAR, the table has BIGINT")
+    assert lake.rows("SELECT count(*) FROM e") == [(2,)]
+
+
+def test_rescue_keeps_what_does_not_fit_in_rescued_data(make_lake):
+    lake = lake_for(make_lake, "rescue")
+    assert first_then_second(lake).ok
+    rows = lake.rows("SELECT id, amount, _rescued_data FROM e ORDER BY id")
+    assert rows[:2] == [(1, 10, None), (2, 20, None)]
+    assert rows[2][:2] == (3, None) and json.loads(rows[2][2]) == {"amount": "abc", "extra": "x", "_file": "e/2.csv"}
+    assert rows[3][:2] == (4, 40) and rows[3][2] is None
+    assert dict(lake.pipeline.table("e").schema)["amount"] == "BIGINT"  # the table's type held
+
+
+def test_discard_row_quarantines_rows_that_do_not_fit(make_lake):
+    lake = lake_for(make_lake, "discard_row")
+    assert first_then_second(lake).ok
+    assert lake.rows("SELECT id, amount FROM e ORDER BY id") == [(1, 10), (2, 20), (4, 40)]
+    q = lake.rows("SELECT id, _line, _rule, _reason FROM quarantine.e")
+    assert q == [(3, 2, "schema", "does not fit the table's schema: `amount` is not BIGINT, `extra` is not a "
+                  "table column")]
+    assert lake.pipeline.runs(key="e/2.csv")[0].rows_quarantined == 1
+
+
+@pytest.mark.parametrize("evolution", ["freeze", "rescue", "discard_row"])
+def test_matching_files_load_under_every_policy(make_lake, evolution):
+    lake = lake_for(make_lake, evolution, hints={"amount": "double"})
+    lake.land("e/1.csv", "id,amount\n1,10\n", mtime=1_700_000_000)
+    lake.land("e/2.csv", "id,amount\n2,2.5\n", mtime=1_700_000_001)
+    assert lake.process().ok, [r.error for r in lake.pipeline.runs()]
+    assert lake.rows("SELECT id, amount FROM e ORDER BY id") == [(1, 10.0), (2, 2.5)]
+    assert dict(lake.pipeline.table("e").schema)["amount"] == "DOUBLE"
