@@ -91,3 +91,26 @@ def test_unique_against_the_table(make_lake):
     assert lake.process().ok
     assert lake.rows("SELECT id FROM u ORDER BY id") == [(1,), (2,), (3,)]
     assert lake.rows("SELECT id, v, _line FROM quarantine.u") == [(2, "again", 2)]
+
+
+def test_quarantine_replay_loads_exactly_the_rows_that_now_pass_once(make_lake):
+    lake = make_lake([wf("p", read={"format": "csv"}, retry={"max_attempts": 1},
+                         validate=[{"range": {"column": "price", "min": 0}, "action": "quarantine"},
+                                   {"not_null": ["id"], "action": "quarantine"}])])
+    lake.land("p/a.csv", "id,price\n1,5\n2,-1\n3,-2\n,7\n")
+    assert lake.process().ok
+    assert lake.rows("SELECT count(*) FROM quarantine.p") == [(3,)]
+    # the workflow was wrong about prices: negative ones are refunds
+    text = lake.config.read_text().replace("min: 0", "min: -5")
+    lake.config.write_text(text)
+    lake.close()
+    lake._pipeline = None
+    out = CliRunner().invoke(main, ["--config", str(lake.config), "quarantine", "replay", "p"])
+    assert out.exit_code == 0, out.output
+    assert "2 rows loaded from quarantine; 1 still quarantined" in out.output
+    assert lake.rows("SELECT id, price, _source_file FROM p ORDER BY id") == [
+        (1, 5, "p/a.csv"), (2, -1, "p/a.csv"), (3, -2, "p/a.csv")]
+    assert lake.rows("SELECT id, price, _rule FROM quarantine.p") == [(None, 7, "not_null(id)")]
+    again = CliRunner().invoke(main, ["--config", str(lake.config), "quarantine", "replay", "p"])
+    assert "0 rows loaded" in again.output  # once
+    assert lake.rows("SELECT count(*) FROM p") == [(3,)]

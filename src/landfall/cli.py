@@ -497,6 +497,21 @@ def tables_history(obj: Ctx, name: str, as_json: bool) -> None:
     console.print(t)
 
 
+@main.group()
+def quarantine() -> None:
+    """Rows that data-quality rules set aside (query them as quarantine.<table>)."""
+
+
+@quarantine.command("replay")
+@click.argument("table")
+@click.option("--run", "run_id", default=None, help="Only the rows quarantined by this run.")
+@click.pass_obj
+def quarantine_replay(obj: Ctx, table: str, run_id: str | None) -> None:
+    """Load the quarantined rows that pass the workflow's rules now (after fixing it), once."""
+    res = obj.pipeline().replay_quarantine(table, run_id)
+    console.print(f"{table}: {res.replayed} rows loaded from quarantine; {res.still_quarantined} still quarantined")
+
+
 @main.command()
 @click.argument("url")
 @click.option("--json", "as_json", is_flag=True, help="What was found and skipped, as JSON.")

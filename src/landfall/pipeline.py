@@ -269,6 +269,17 @@ class Pipeline:
         finally:
             engine.close()
 
+    def replay_quarantine(self, table: str, run_id: str | None = None) -> Any:
+        """Load the quarantined rows of `table` (of one run, or all) that pass the workflow's rules now."""
+        from landfall.engines import open_engine
+        from landfall.quarantine import replay
+
+        engine = open_engine("duckdb")
+        try:
+            return replay(self.settings, self.store, engine, table, run_id)
+        finally:
+            engine.close()
+
     def vacuum(self, table: str, retain: str = "7d") -> list[str]:
         from landfall.maintenance import vacuum
 

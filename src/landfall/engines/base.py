@@ -86,6 +86,12 @@ class Engine(ABC):
         """Rewrite files of one partition `(absolute path, path in table)` into few large ones."""
 
     @abstractmethod
+    def replay(self, job: Job, files: list[str], run_id: str | None) -> tuple[list[StagedFile], list[StagedFile],
+                                                                              int, int]:
+        """Check quarantined rows again with the workflow's rules: (table files, quarantine files, rows replayed,
+        rows still quarantined)."""
+
+    @abstractmethod
     def source_counts(self, paths: list[str]) -> dict[str, dict[str, int]]:
         """For table files: how many rows of each landed file (`_source_file`) each holds."""
 

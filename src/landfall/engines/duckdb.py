@@ -766,6 +766,11 @@ class DuckDBEngine(Engine):
             raise InvalidInput(f"workflow `{wf.name}`: a `sql` step dropped the file column; select `*` from "
                                "`input` or set `batch: false`")
         view = self._view(self._with_lineage(job, view, described))
+        return self._shape_for_table(job, view)
+
+    def _shape_for_table(self, job: Job, view: str) -> str:
+        """Partition expression columns, and the table's types where they fit without loss."""
+        wf = job.workflow
         parts = []
         cols = dict(self._describe(view))
         for p in wf.write.partition_by:
@@ -784,6 +789,40 @@ class DuckDBEngine(Engine):
                 repl = ", ".join(f"{cast_sql(q(c), types.get(c), t)} AS {q(c)}" for c, t in casts.items())
                 view = self._view(f"SELECT * REPLACE ({repl}) FROM {view}")
         return view
+
+    def replay(self, job: Job, files: list[str], run_id: str | None) -> tuple[list[StagedFile], list[StagedFile],
+                                                                              int, int]:
+        """Quarantined rows (of one run, or all) checked again with the workflow's current rules: the rows that
+        pass are written for the table (keeping their `_source_file`), the rest are written back for the
+        quarantine. Returns (table files, quarantine files, rows replayed, rows still quarantined)."""
+        self._views, self._tables, self._described = [], [], {}
+        self._with_path = False
+        try:
+            src = self._n_table(f"SELECT *, row_number() OVER () AS __lf_qid FROM read_parquet({_paths(files)}, "
+                                "union_by_name = true)")
+            picked = f"_run_id = {lit(run_id)}" if run_id else "true"
+            meta = ["_line", "_rule", "_column", "_reason", "_quarantined_at", "_ingested_at", "_run_id"]
+            cols = [c for c, _ in self._describe(src)]
+            data = self._view(f"SELECT * EXCLUDE ({', '.join(q(c) for c in meta if c in cols)}) FROM {src} "
+                              f"WHERE {picked}")
+            rules = [r for r in job.workflow.validate_ if r.kind != "row_count"]
+            flags = [self._violation(job, r, data) for r in rules] or ["false"]
+            flagged = self._n_table(f"SELECT *, ({' OR '.join(flags)}) AS __lf_bad FROM {data}")
+            ingested = f"{lit(job.ingested_at.isoformat())}::TIMESTAMPTZ AS _ingested_at"
+            good = self._view(f"SELECT * EXCLUDE (__lf_bad, __lf_qid), {ingested}, {lit(job.sources[0].run_id)} "
+                              f"AS _run_id FROM {flagged} WHERE NOT __lf_bad")
+            good = self._shape_for_table(job, good)
+            passed, kept = self.con.execute(f"SELECT count(*) FILTER (WHERE NOT __lf_bad), "
+                                            f"count(*) FILTER (WHERE __lf_bad) FROM {flagged}").fetchone()
+            if not passed:
+                return [], [], 0, int(kept)
+            table_files = self._write(job, good)
+            rest = self._view(f"SELECT * EXCLUDE (__lf_qid) FROM {src} WHERE __lf_qid NOT IN "
+                              f"(SELECT __lf_qid FROM {flagged} WHERE NOT __lf_bad)")
+            quarantine = self._write_to(rest, os.path.join(job.staging, "quarantine"), job.commit_id, [])
+            return table_files, quarantine, int(passed), int(kept)
+        finally:
+            self._drop_views()
 
     def _merge(self, job: Job, view: str) -> tuple[str, list[str]]:
         """Copy-on-write upsert: the table files holding any of the batch's keys are rewritten together with

@@ -1,0 +1,68 @@
+"""Replaying quarantined rows after a workflow is fixed: the rows that now pass its rules are loaded, once, in
+the same commit that takes them out of the quarantine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from landfall.config import Settings
+from landfall.engines.base import Engine, Job, Source
+from landfall.errors import ConfigError, NoSuchTable
+from landfall.state.base import SourceRows, StateStore, TableCommit, new_id
+from landfall.tables import open_table
+from landfall.tables.base import TableChange, staging
+
+
+@dataclass
+class ReplayResult:
+    table: str
+    replayed: int
+    still_quarantined: int
+    replay_id: str
+
+
+def replay(settings: Settings, store: StateStore, engine: Engine, table: str, run_id: str | None = None
+           ) -> ReplayResult:
+    qname = f"quarantine.{table}"
+    try:
+        store.table(qname)
+    except NoSuchTable:
+        raise NoSuchTable(f"table `{table}` has no quarantine (`{qname}`)") from None
+    wf = next((w for w in settings.workflows if w.write.table == table), None)
+    if wf is None:
+        raise ConfigError(f"no workflow writes table `{table}`; the replay checks rows with that workflow's rules")
+    target = store.table(table)
+    qfiles = store.table_files(qname)
+    replay_id = new_id("q")
+    writer = open_table(target.format, target.location)
+    qwriter = open_table("parquet", f"{settings.quarantine_url}/{table}")
+    with staging(writer, replay_id) as area, staging(qwriter, replay_id) as qarea:
+        job = Job(workflow=wf, sources=[Source(key="(quarantine)", path="", run_id=replay_id, file_id=0)],
+                  staging=area.path, commit_id=replay_id, ingested_at=datetime.now(UTC),
+                  table_schema=target.schema, partition_names=[p.name for p in wf.write.partition_by],
+                  table_files=[(f"{target.location}/{f.path}", f.path) for f in store.table_files(table)])
+        main, rest, passed, kept = engine.replay(job, [f"{qwriter.location}/{f.path}" for f in qfiles], run_id)
+        if not passed:
+            return ReplayResult(table, 0, kept, replay_id)
+        added = writer.publish(main)
+        kept_files = qwriter.publish(rest)
+        lineage = {s.source_key: (s.file_id, s.run_id) for f in qfiles for s in store.file_sources(qname, f.path)}
+        counts = engine.source_counts([f"{writer.location}/{f.path}" for f in added])
+        sources = [SourceRows(path=f.path, source_key=k, file_id=lineage.get(k, (0, ""))[0], run_id=replay_id,
+                              rows=n) for f in added for k, n in counts.get(f"{writer.location}/{f.path}", {}).items()]
+        qcounts = engine.source_counts([f"{qwriter.location}/{f.path}" for f in kept_files])
+        qsources = [SourceRows(path=f.path, source_key=k, file_id=lineage.get(k, (0, ""))[0],
+                               run_id=lineage.get(k, (0, ""))[1], rows=n)
+                    for f in kept_files for k, n in qcounts.get(f"{qwriter.location}/{f.path}", {}).items()]
+        writer.commit(TableChange(commit_id=replay_id, operation="REPLAY", add=added, remove=[], schema=None,
+                                  partition_by=target.partition_by, metadata={"replayed": passed}))
+        store.commit(TableCommit(table=table, location=target.location, format=target.format, workflow=wf.name,
+                                 schema=target.schema, partition_by=target.partition_by, commit_id=replay_id,
+                                 add=added, sources=sources), [],
+                     also=[TableCommit(table=qname, location=qwriter.location, format="parquet", workflow=wf.name,
+                                       schema=store.table(qname).schema, partition_by=[], commit_id=replay_id,
+                                       add=kept_files, remove=[f.path for f in qfiles], sources=qsources)])
+        area.committed = qarea.committed = True
+    qwriter.delete([f.path for f in qfiles])
+    return ReplayResult(table, passed, kept, replay_id)
