@@ -158,7 +158,7 @@ class DuckDBEngine(Engine):
             rows_in = None
             if job.workflow.validate_ or not all(s.kind in ROW_PRESERVING for s in job.workflow.transform):
                 with _timed(steps, "count"):
-                    rows_in = self._counts(self._raw_view)
+                    rows_in = self._line_counts(job) or self._counts(self._raw_view)
             with _timed(steps, "write"):
                 files = self._write(job, view)
             with _timed(steps, "stats"):
@@ -275,7 +275,12 @@ class DuckDBEngine(Engine):
         try:
             try:
                 raw = self._view(select)
-                self._describe(raw)  # binding runs the sniffer: dialect and schema errors surface here
+                detected = self._describe(raw)  # binding runs the sniffer: dialect and schema errors surface here
+                if fmt in ("json", "jsonl") and not opts.all_strings and not opts.types and not self._json_via_python:
+                    # pin what was detected, so binding the later steps does not sample the files again
+                    pinned = {n: t for n, t in detected if n != PATH}
+                    raw = self._view(self._json_sql(_paths(paths), opts, fmt, columns=pinned))
+                    self._describe(raw)
             except duckdb.BinderException as exc:
                 if "expected records" not in str(exc) or opts.records == "true" or len(paths) > 1:
                     raise  # a batch is split by the runner: a file of records never becomes `value` rows
@@ -426,7 +431,8 @@ class DuckDBEngine(Engine):
         if not valid:
             raise InvalidInput(f"`{src.key}`: invalid JSON", file=src.key)
 
-    def _json_sql(self, paths: str, o: ReadOptions, fmt: str, records: bool = True) -> str:
+    def _json_sql(self, paths: str, o: ReadOptions, fmt: str, records: bool = True,
+                  columns: dict[str, str] | None = None) -> str:
         form = "newline_delimited" if fmt == "jsonl" else "auto"
         if not records:
             return (f"SELECT CAST(to_json(json) AS VARCHAR) AS value{', ' + q(PATH) if self._with_path else ''} "
@@ -442,6 +448,8 @@ class DuckDBEngine(Engine):
             args.append(f"compression = {lit(o.compression)}")
         if self._sample_all:
             args.append("sample_size = -1")
+        if columns:
+            args.append("columns = {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in columns.items()) + "}")
         select = f"SELECT * FROM read_json({paths}, {', '.join(args)})"
         if o.types:  # hints for some columns; the rest are detected
             repl = ", ".join(f"CAST({q(k)} AS {sql_type(v)}) AS {q(k)}" for k, v in o.types.items())
@@ -918,6 +926,16 @@ class DuckDBEngine(Engine):
         out: dict[str, dict[str, int]] = {}
         for path, key, n in rows:
             out.setdefault(path, {})[key] = int(n)
+        return out
+
+    def _line_counts(self, job: Job) -> dict[str, int] | None:
+        """Records in JSON Lines files are their non-blank lines: counted without parsing them again."""
+        if any(file_format(job.workflow, s.key) != "jsonl" for s in job.sources):
+            return None
+        out = {}
+        for path, src in self._paths.items():
+            with enc._open(path) as fh:
+                out[src.key] = sum(1 for line in fh if line.strip())
         return out
 
     def _counts(self, view: str) -> dict[str, int]:
