@@ -667,13 +667,14 @@ class DuckDBEngine(Engine):
                                    + ", ".join(f"`{m}`" for m in missing) + "; columns are "
                                    + ", ".join(f"`{c}`" for c in names))
         flags = [self._violation(job, rule, view) for rule in rules]
-        try:
-            flagged = self._n_table(f"SELECT *, {', '.join(f'{e} AS __lf_bad{i}' for i, e in enumerate(flags))} "
-                                    f"FROM {view}")
+        select = f"SELECT *, {', '.join(f'{e} AS __lf_bad{i}' for i, e in enumerate(flags))} FROM {view}"
+        sums = ", ".join(f"count(*) FILTER (WHERE __lf_bad{i})" for i in range(len(rules)))
+        try:  # count first, without copying the rows: clean files (the usual case) need no flagged copy
+            total, *counts = self.con.execute(f"SELECT count(*), {sums} FROM ({select})").fetchone()
+            set_aside = any(n and r.action in ("quarantine", "fail") for r, n in zip(rules, counts, strict=True))
+            flagged = self._n_table(select) if set_aside else self._view(select)
         except duckdb.Error as exc:
             raise InvalidInput(f"workflow `{job.workflow.name}` rules: {_first_line(exc)}") from None
-        sums = ", ".join(f"count(*) FILTER (WHERE __lf_bad{i})" for i in range(len(rules)))
-        total, *counts = self.con.execute(f"SELECT count(*), {sums} FROM {flagged}").fetchone()
         key = job.sources[0].key if len(job.sources) == 1 else ", ".join(s.key for s in job.sources)
         has_row = ROW in cols
         quality: dict[str, Any] = {}
@@ -697,8 +698,8 @@ class DuckDBEngine(Engine):
                                    file=key, line=line)
         quarantined = [i for i, r in enumerate(rules) if r.action == "quarantine" and quality[r.label]["violations"]]
         keep_cols = ", ".join(q(c) for c in cols)
-        if not quarantined:
-            return self._view(f"SELECT {keep_cols} FROM {flagged}"), None, quality
+        if not quarantined:  # every row is written: from the rows themselves, not the flagged copy
+            return view, None, quality
         bad = " OR ".join(f"__lf_bad{i}" for i in quarantined)
         rule_of = "CASE " + " ".join(f"WHEN __lf_bad{i} THEN {lit(rules[i].label)}" for i in quarantined) + " END"
         named = [",".join(getattr(r, "columns", None) or _rule_columns(r)) for r in rules]
