@@ -47,6 +47,13 @@ def sql_type(name: str) -> str:
     raise ValueError(f"unknown type `{name}`; expected one of {allowed} or `decimal(p,s)`")
 
 
+def _known_types(value: dict[str, str]) -> dict[str, str]:
+    """Every value is a type name landfall knows (see `sql_type`)."""
+    for type_name in value.values():
+        sql_type(type_name)
+    return value
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -70,12 +77,7 @@ class ReadOptions(_Model):
     skip_rows: int = 0
     compression: Literal["auto", "none", "gzip", "zstd"] = "auto"
 
-    @field_validator("types")
-    @classmethod
-    def _known_types(cls, value: dict[str, str]) -> dict[str, str]:
-        for type_name in value.values():
-            sql_type(type_name)
-        return value
+    _types = field_validator("types")(lambda cls, value: _known_types(value))
 
     @field_validator("encoding")
     @classmethod
@@ -104,12 +106,7 @@ class Cast(_Model):
     kind: Literal["cast"] = "cast"
     cast: dict[str, str]
 
-    @field_validator("cast")
-    @classmethod
-    def _known_types(cls, value: dict[str, str]) -> dict[str, str]:
-        for type_name in value.values():
-            sql_type(type_name)
-        return value
+    _types = field_validator("cast")(lambda cls, value: _known_types(value))
 
 
 class Compute(_Model):
@@ -410,12 +407,7 @@ class SchemaPolicy(_Model):
     hints: dict[str, str] = Field(default_factory=dict)  # declared types, applied after the steps
     evolution: Literal["evolve", "rescue", "freeze", "discard_row"] = "evolve"
 
-    @field_validator("hints")
-    @classmethod
-    def _known_types(cls, value: dict[str, str]) -> dict[str, str]:
-        for type_name in value.values():
-            sql_type(type_name)
-        return value
+    _types = field_validator("hints")(lambda cls, value: _known_types(value))
 
 
 class Workflow(_Model):

@@ -288,11 +288,7 @@ class DuckDBEngine(Engine):
                 self._describe(raw)
             if sum(s.size for s in job.sources) <= MATERIALIZE_BYTES:
                 # small input: parse once into memory, so the steps' binding never sniffs the files again
-                self._n += 1
-                table = f"__lf_t{self._n}"
-                self.con.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM {raw}")
-                self._tables.append(table)
-                raw = table
+                raw = self._n_table(f"SELECT * FROM {raw}")
         except duckdb.Error as exc:
             raise self._explain(exc, job.sources, fmt) from None
         self._raw_view = raw
