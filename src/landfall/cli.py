@@ -118,7 +118,7 @@ def process(obj: Ctx, workers: int | None, progress: bool | None) -> None:
     p = obj.pipeline()
     show = sys.stderr.isatty() if progress is None else progress
     found = len(p.discover())  # before the bar starts, so it knows the total
-    summary = _with_progress(p, show, lambda on_done: p.process(workers=workers, on_done=on_done))
+    summary = _with_progress(p, show, lambda on_done: p.process(workers=workers, on_done=on_done, discover=False))
     summary.discovered += found
     _print_summary(summary)
     if not summary.ok:

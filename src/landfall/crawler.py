@@ -14,7 +14,6 @@ import duckdb
 import fsspec
 
 from landfall.engines.duckdb import lit
-from landfall.errors import NoSuchTable
 from landfall.state.base import DataFile, StateStore, TableCommit, new_id
 
 _HIVE = re.compile(r"^[^=/]+=[^/]*$")
@@ -113,11 +112,11 @@ def _register(store: StateStore, report: Report, taken: dict[str, str], path: st
         f.rows = n
     name = _name_for(path, location, taken)
     taken[name] = location
-    try:
-        before = store.table(name)
-        action = "unchanged" if before.schema == schema and before.file_count == len(files) else "updated"
-    except NoSuchTable:
+    before = store.find_table(name)
+    if before is None:
         action = "created"
+    else:
+        action = "unchanged" if before.schema == schema and before.file_count == len(files) else "updated"
     store.commit(TableCommit(table=name, location=location, format=fmt, workflow=None, schema=schema,
                              partition_by=partitions, commit_id=new_id("crawl-"), add=files, exact=True), [])
     t = store.table(name)

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import unquote_plus
 
 
 @dataclass(frozen=True)
@@ -26,18 +22,3 @@ class ObjectCreated:
 def is_hidden(key: str) -> bool:
     """Names starting with `.` or `_` (temporary uploads, markers) are never loaded."""
     return any(part.startswith((".", "_")) for part in key.split("/"))
-
-
-def parse_s3_notification(body: str | dict[str, Any], *, strip_prefix: str = "") -> Iterator[ObjectCreated]:
-    """Yield the `ObjectCreated:*` records of an S3 event notification (as SQS or a webhook delivers it)."""
-    doc = json.loads(body) if isinstance(body, str) else body
-    if "Message" in doc and isinstance(doc["Message"], str):  # wrapped by SNS
-        doc = json.loads(doc["Message"])
-    for record in doc.get("Records", []):
-        if not str(record.get("eventName", "")).startswith("ObjectCreated"):
-            continue
-        obj = record.get("s3", {}).get("object", {})
-        key = unquote_plus(obj.get("key", ""))
-        if strip_prefix and key.startswith(strip_prefix):
-            key = key[len(strip_prefix):]
-        yield ObjectCreated(key=key, size=int(obj.get("size", 0)), mtime=0.0, etag=str(obj.get("eTag", "")))

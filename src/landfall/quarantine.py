@@ -25,10 +25,8 @@ class ReplayResult:
 def replay(settings: Settings, store: StateStore, engine: Engine, table: str, run_id: str | None = None
            ) -> ReplayResult:
     qname = f"quarantine.{table}"
-    try:
-        store.table(qname)
-    except NoSuchTable:
-        raise NoSuchTable(f"table `{table}` has no quarantine (`{qname}`)") from None
+    if store.find_table(qname) is None:
+        raise NoSuchTable(f"table `{table}` has no quarantine (`{qname}`)")
     wf = next((w for w in settings.workflows if w.write.table == table), None)
     if wf is None:
         raise ConfigError(f"no workflow writes table `{table}`; the replay checks rows with that workflow's rules")

@@ -142,7 +142,7 @@ class Runner:
         if not items:
             return
         with staging(writer, commit_id) as area:
-            table = self._table(wf.write.table)
+            table = self.store.find_table(wf.write.table)
             against = any(r.unique is not None and r.unique.against_table for r in wf.validate_)
             needs_files = table is not None and (wf.write.mode != "append" or against)
             current = {f.path: f for f in self.store.table_files(wf.write.table)} if needs_files else {}
@@ -222,7 +222,7 @@ class Runner:
         sources = [SourceRows(path=f.path, source_key=k, file_id=lineage[k][0], run_id=lineage[k][1], rows=n)
                    for f in published for k, n in counts.get(f"{writer.location}/{f.path}", {}).items()
                    if k in lineage]
-        table = self._table(name)
+        table = self.store.find_table(name)
         schema = merged(table.schema, staged.quarantine_schema) if table else staged.quarantine_schema
         return [TableCommit(table=name, location=writer.location, format="parquet", workflow=wf.name,
                             schema=schema, partition_by=[], commit_id=commit_id, add=published, sources=sources)]
@@ -252,7 +252,7 @@ class Runner:
         for meta, results in replays.values():
             files = writer.current_files() or []
             srcs = [SourceRows(**s) for s in meta.get("sources", [])]
-            table = self._table(wf.write.table)
+            table = self.store.find_table(wf.write.table)
             schema = merged(table.schema, _pairs(meta["schema"])) if table else _pairs(meta["schema"])
             commit = TableCommit(table=wf.write.table, location=writer.location, format=writer.format,
                                  workflow=wf.name, schema=schema, commit_id=meta["commit_id"],
@@ -263,14 +263,6 @@ class Runner:
                 run = next(r for r, _, _ in items if r.run_id == res.run_id)
                 self._done(Outcome(run, "succeeded", rows_out=res.rows_out))
         return rest
-
-    def _table(self, name: str):
-        from landfall.errors import NoSuchTable
-
-        try:
-            return self.store.table(name)
-        except NoSuchTable:
-            return None
 
     def _result(self, run: Run, src: Source, digest: str, staged: Staged) -> RunResult:
         outputs = sorted(staged.outputs_of.get(src.key, ()))
@@ -369,21 +361,13 @@ def recover(settings: Settings, store: StateStore) -> list[Run]:
         except LandfallError:
             continue
         writer = open_table(wf.write.format, f"{settings.tables_url}/{run.table_name}")
-        keep = {f.path for f in store.table_files(run.table_name)} if _has_table(store, run.table_name) else set()
+        keep = {f.path for f in store.table_files(run.table_name)} if store.find_table(run.table_name) else set()
         gone = writer.discard(run.batch_id, keep)
         if gone:
             log.info("removed %d uncommitted files of lost run %s", len(gone), run.run_id)
     return lost
 
 
-def _has_table(store: StateStore, name: str) -> bool:
-    from landfall.errors import NoSuchTable
-
-    try:
-        store.table(name)
-        return True
-    except NoSuchTable:
-        return False
 
 
 def sweep(settings: Settings, store: StateStore) -> list[str]:

@@ -95,9 +95,5 @@ class Engine(ABC):
     def source_counts(self, paths: list[str]) -> dict[str, dict[str, int]]:
         """For table files: how many rows of each landed file (`_source_file`) each holds."""
 
-    @abstractmethod
-    def query(self, sql: str, views: dict[str, str]) -> Any:
-        """Run SQL with the given `name -> SELECT` views defined; returns a DuckDB-like relation."""
-
     def close(self) -> None:
         """Release resources."""

@@ -204,11 +204,6 @@ class DuckDBEngine(Engine):
         return [StagedFile(path=f, relpath=os.path.join(rel_dir, os.path.basename(f)), rows=int(n), bytes=int(b),
                            stats=st or {}) for f, n, b, _footer, st, _pk, _x in rows if n]
 
-    def query(self, sql: str, views: dict[str, str]) -> Any:
-        for name, select in views.items():
-            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {select}")
-        return self.con.sql(sql)
-
     # --- read ------------------------------------------------------------------------------------------------
 
     def _view(self, select: str) -> str:

@@ -240,9 +240,9 @@ class StateStore(ABC):
     def reap(self, now: float | None = None) -> list[Run]:
         """Expired leases, and leases of dead processes on this host, become failed attempts (retried)."""
 
-    @abstractmethod
     def find_duplicate(self, workflow: str, content_hash: str, file_id: int) -> Run | None:
         """A succeeded run of the same workflow whose file had the same content, other than `file_id`."""
+        return self.find_duplicates(workflow, {content_hash: file_id}).get(content_hash)
 
     @abstractmethod
     def find_duplicates(self, workflow: str, hashes: dict[str, int]) -> dict[str, Run]:
@@ -280,6 +280,13 @@ class StateStore(ABC):
     @abstractmethod
     def table(self, name: str) -> Table:
         """One table; raises `NoSuchTable`."""
+
+    def find_table(self, name: str) -> Table | None:
+        """One table, or None when the catalog has none of that name."""
+        try:
+            return self.table(name)
+        except NoSuchTable:
+            return None
 
     @abstractmethod
     def table_files(self, name: str, paths: Sequence[str] | None = None) -> list[DataFile]:
@@ -651,12 +658,6 @@ class SqlStateStore(StateStore):
                 self._fail(cur, run.run_id, f"worker `{run.worker}` stopped while running (lease expired); "
                            "retrying", retry_in=0.0, steps=None, content_hash=None)
             return lost
-
-    def find_duplicate(self, workflow: str, content_hash: str, file_id: int) -> Run | None:
-        rows = self._query(
-            f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM} WHERE f.workflow = ? AND f.content_hash = ? AND f.id <> ? "
-            "AND r.status = 'succeeded' ORDER BY r.finished_at LIMIT 1", (workflow, content_hash, file_id))
-        return _run_from_row(rows[0]) if rows else None
 
     def find_duplicates(self, workflow: str, hashes: dict[str, int]) -> dict[str, Run]:
         with self.transaction(write=False) as cur:

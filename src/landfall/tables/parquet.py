@@ -29,7 +29,7 @@ class ParquetTable(TableWriter):
         for f in staged:
             dest = f"{self.root}/{f.relpath}"
             self.fs.makedirs(os.path.dirname(dest), exist_ok=True)
-            if self.fs.protocol in ("file", "local") or "file" in self.fs.protocol:
+            if "file" in self.fs.protocol:  # a str or a tuple of names, by fsspec version
                 os.replace(f.path, dest)
             else:
                 self.fs.put_file(f.path, dest)
