@@ -19,6 +19,16 @@ def delta_wf(name="c", **write):
     return wf(name, read={"format": "csv"}, write={"table": name, "format": "delta", **write})
 
 
+def crash_then_rerun(lake, point):
+    """`landfall process` killed (SIGKILL) at `point`, then run again to the end."""
+    cmd = [sys.executable, "-m", "landfall", "--config", str(lake.config), "process"]
+    first = subprocess.run(cmd, env={**os.environ, "LANDFALL_CRASH_AT": point}, capture_output=True, text=True,
+                           timeout=120)
+    assert first.returncode == -signal.SIGKILL, first.stderr
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stdout + second.stderr
+
+
 def test_append_creates_a_delta_table_readable_by_deltalake_and_duckdb(make_lake):
     lake = make_lake([delta_wf(partition_by=["country"])])
     lake.land("c/1.csv", "id,country,amount\n1,FR,10\n2,DE,20\n", mtime=1_700_000_000)
@@ -117,12 +127,7 @@ def test_schema_evolves_with_a_new_column(make_lake):
 def test_kill_9_around_the_delta_commit_commits_once(make_lake, point):
     lake = make_lake([delta_wf()])
     lake.land("c/a.csv", "id\n" + "".join(f"{i}\n" for i in range(100)))
-    cmd = [sys.executable, "-m", "landfall", "--config", str(lake.config), "process"]
-    first = subprocess.run(cmd, env={**os.environ, "LANDFALL_CRASH_AT": point}, capture_output=True, text=True,
-                           timeout=120)
-    assert first.returncode == -signal.SIGKILL, first.stderr
-    second = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert second.returncode == 0, second.stdout + second.stderr
+    crash_then_rerun(lake, point)
     dt = deltalake.DeltaTable(str(lake.root / "lake/tables/c"))
     ids = sorted(r["id"] for r in dt.to_pyarrow_table().to_pylist())
     assert ids == list(range(100))
@@ -140,3 +145,19 @@ def test_parquet_table_readable_by_pyarrow_dataset(make_lake):
     lake.process()
     dataset = ds.dataset(str(lake.root / "lake/tables/p"), format="parquet", partitioning="hive")
     assert sorted((r["id"], r["day"]) for r in dataset.to_table().to_pylist()) == [(1, "mon"), (2, "tue")]
+
+
+@pytest.mark.parametrize("point", ["after_publish", "after_child_commit", "after_table_commit", "after_commit"])
+def test_kill_9_around_child_table_commits_keeps_parents_and_children_once(make_lake, point):
+    lake = make_lake([wf("o", read={"format": "jsonl"}, transform=[{"child_tables": ["items"]}],
+                         write={"table": "o", "format": "delta"})])
+    lake.land("o/a.jsonl", "".join(f'{{"id": {i}, "items": [{i}, {i + 1}]}}\n' for i in range(50)))
+    crash_then_rerun(lake, point)
+    parents = deltalake.DeltaTable(str(lake.root / "lake/tables/o")).to_pyarrow_table().to_pylist()
+    children = deltalake.DeltaTable(str(lake.root / "lake/tables/o__items")).to_pyarrow_table().to_pylist()
+    assert sorted(r["id"] for r in parents) == list(range(50))
+    ids = {r["_row_id"]: r["id"] for r in parents}
+    assert sorted((ids[c["_parent_row_id"]], c["_pos"], c["value"]) for c in children) == sorted(
+        (i, p, i + p) for i in range(50) for p in (0, 1))  # every child once, linked to a parent that exists
+    assert lake.rows("SELECT count(*) FROM o__items i JOIN o ON o._row_id = i._parent_row_id") == [(100,)]
+    assert "running" not in {r.status for r in lake.pipeline.runs(limit=None)}

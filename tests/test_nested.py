@@ -78,3 +78,91 @@ def test_explode_a_column_that_is_not_a_list_fails_clearly(make_lake):
     lake.process()
     err = lake.pipeline.runs()[0].error
     assert "`e/a.jsonl`" in err and "step 1 (`explode`)" in err and "`id` is BIGINT, not a list" in err
+
+
+# --- child tables ---------------------------------------------------------------------------------------------
+
+CHILD_WF = wf("orders", read={"format": "jsonl"}, transform=[
+    {"flatten": {"max_depth": 2}},
+    {"child_tables": {"columns": ["products", "metadata_tags"], "key": "order_id"}},
+], write={"table": "orders"})
+
+
+def test_child_tables_link_rows_by_key_and_position(make_lake):
+    lake = make_lake([CHILD_WF])
+    lake.land("orders/day1.jsonl", "".join(json.dumps(o) + "\n" for o in ORDERS))
+    assert lake.process().ok, lake.pipeline.runs()[0].error
+    cols, rows = lake.pipeline.query("SELECT order_id, customer_name FROM orders ORDER BY order_id")
+    assert rows == [("o1", "Ann Lee"), ("o2", "Bo Chan"), ("o3", "Cy")]  # one row per order
+    assert "products" not in lake.pipeline.query("SELECT * FROM orders")[0]
+    cols, rows = lake.pipeline.query("SELECT * EXCLUDE (_ingested_at, _run_id) FROM orders__products "
+                                     "ORDER BY order_id, _pos")
+    assert cols == ["order_id", "_pos", "product_id", "name", "category", "price", "quantity", "_source_file"]
+    assert rows == [("o1", 0, "p1", "Hammer", "tools", 19.99, 2, "orders/day1.jsonl"),
+                    ("o1", 1, "p2", "Rake", "garden", 20.0, 1, "orders/day1.jsonl"),
+                    ("o2", 0, "p3", "Paint", "paint", 12.0, 1, "orders/day1.jsonl")]
+    assert lake.rows("SELECT order_id, _pos, value FROM orders__metadata_tags ORDER BY 1, 2") == [
+        ("o1", 0, "new"), ("o1", 1, "promo")]
+    # the join a user writes gives back seed 002's exploded rows
+    assert lake.rows("SELECT count(*), sum(p.price * p.quantity) FROM orders o JOIN orders__products p "
+                     "USING (order_id)") == [(3, 19.99 * 2 + 20 + 12)]
+    tables = {t.name: t for t in lake.pipeline.tables()}
+    assert tables["orders__products"].row_count == 3 and tables["orders__products"].workflow == "orders"
+    run = lake.pipeline.runs()[0]
+    assert (run.rows_in, run.rows_out) == (3, 3)
+
+
+def test_child_tables_without_a_key_get_generated_row_ids(make_lake):
+    lake = make_lake([wf("orders", read={"format": "jsonl"}, transform=[{"child_tables": ["products"]}],
+                         write={"table": "orders", "format": "delta"})])
+    lake.land("orders/day1.jsonl", "".join(json.dumps(o) + "\n" for o in ORDERS))
+    lake.land("orders/day2.jsonl", json.dumps({**ORDERS[0], "order_id": "o9"}) + "\n")
+    assert lake.process().ok, [r.error for r in lake.pipeline.runs()]
+    assert lake.rows("SELECT count(DISTINCT _row_id), count(*) FROM orders") == [(4, 4)]
+    assert lake.rows("SELECT o.order_id, p._pos, p.product_id, p._source_file FROM orders o "
+                     "JOIN orders__products p ON p._parent_row_id = o._row_id ORDER BY 1, 2") == [
+        ("o1", 0, "p1", "orders/day1.jsonl"), ("o1", 1, "p2", "orders/day1.jsonl"),
+        ("o2", 0, "p3", "orders/day1.jsonl"),
+        ("o9", 0, "p1", "orders/day2.jsonl"), ("o9", 1, "p2", "orders/day2.jsonl")]
+
+
+def test_children_of_rows_filtered_or_quarantined_are_not_written(make_lake):
+    orders = [*ORDERS, {**ORDERS[1], "order_id": None}]
+    lake = make_lake([wf("orders", read={"format": "jsonl"}, transform=[
+        {"child_tables": {"columns": ["products"], "key": ["order_id"]}},
+        {"filter": "order_id IS NULL OR order_id <> 'o2'"},
+    ], validate=[{"not_null": ["order_id"], "action": "quarantine"}], write={"table": "orders"})])
+    lake.land("orders/day1.jsonl", "".join(json.dumps(o) + "\n" for o in orders))
+    assert lake.process().ok, lake.pipeline.runs()[0].error
+    assert lake.rows("SELECT order_id FROM orders ORDER BY 1") == [("o1",), ("o3",)]
+    assert lake.rows("SELECT order_id, product_id FROM orders__products ORDER BY 1, 2") == [("o1", "p1"),
+                                                                                           ("o1", "p2")]
+    assert lake.rows("SELECT count(*) FROM quarantine.orders") == [(1,)]
+
+
+def test_a_changed_file_replaces_its_child_rows(make_lake):
+    lake = make_lake([CHILD_WF], batch_files=10)
+    lake.land("orders/a.jsonl", json.dumps(ORDERS[0]) + "\n", mtime=1_700_000_000)
+    lake.land("orders/b.jsonl", json.dumps(ORDERS[1]) + "\n", mtime=1_700_000_000)
+    assert lake.process().ok
+    assert lake.rows("SELECT _source_file, count(*) FROM orders__products GROUP BY 1 ORDER BY 1") == [
+        ("orders/a.jsonl", 2), ("orders/b.jsonl", 1)]
+    changed = {**ORDERS[0], "products": ORDERS[0]["products"][:1]}
+    lake.land("orders/a.jsonl", json.dumps(changed) + "\n", mtime=1_700_000_100)
+    assert lake.process().ok
+    assert lake.rows("SELECT _source_file, product_id FROM orders__products ORDER BY 1, 2") == [
+        ("orders/a.jsonl", "p1"), ("orders/b.jsonl", "p3")]
+    assert lake.rows("SELECT count(*) FROM orders") == [(2,)]
+
+
+def test_child_tables_need_append_mode(tmp_path):
+    import pytest
+
+    from landfall.config import load_settings
+    from landfall.errors import ConfigError
+
+    cfg = tmp_path / "landfall.yaml"
+    cfg.write_text("workflows:\n  - name: o\n    match: o/\n    transform:\n      - child_tables: [items]\n"
+                   "    write: {table: o, mode: merge, keys: [id]}\n")
+    with pytest.raises(ConfigError, match="child_tables.*append"):
+        load_settings(str(cfg))

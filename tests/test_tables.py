@@ -82,6 +82,43 @@ def test_compaction_never_loses_a_concurrent_commit(make_lake):
     assert sum(r.files_removed for r in results) > 0
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_recovery_leaves_a_compaction_in_flight_alone(make_lake, monkeypatch, fmt):
+    """Another process starting up (and sweeping leftovers of crashes) while a compaction has published its
+    files but not yet committed them must not take those files for leftovers."""
+    from landfall.runner import recover
+    from landfall.tables.base import TableWriter
+
+    lake = make_lake([wf("s", read={"format": "csv"}, batch=False, write={"table": "s", "format": fmt})],
+                     batch_files=1)
+    land_many(lake, "s", 6)
+    assert lake.process().ok
+    from landfall.tables import open_table
+
+    writer_cls = type(open_table(fmt, str(lake.root / "lake/tables/s")))
+    real_commit = writer_cls.commit
+    swept = []
+
+    def commit_after_a_sweep(self: TableWriter, change):
+        if change.operation == "OPTIMIZE":
+            swept.append(recover(lake.pipeline.settings, lake.pipeline.store))
+        return real_commit(self, change)
+
+    monkeypatch.setattr(writer_cls, "commit", commit_after_a_sweep)
+    res = lake.pipeline.optimize("s", min_files=2)
+    assert swept and (res.files_removed, res.files_added) == (6, 1)
+    assert lake.rows("SELECT count(*), count(DISTINCT id) FROM s") == [(6, 6)]
+    on_disk = {p.name for p in (lake.root / "lake/tables/s").glob("*.parquet")}
+    assert {f.path for f in lake.pipeline.store.table_files("s")} <= on_disk
+    # a second compaction of the same table while one is in flight waits its turn instead of racing
+    assert lake.pipeline.store.hold("maintain:s", "o-other", 60)
+    land_many(lake, "s", 3, start=6)
+    assert lake.process().ok
+    assert lake.pipeline.optimize("s", min_files=2).skipped == [""]
+    lake.pipeline.store.let_go("maintain:s", "o-other")
+    assert lake.pipeline.optimize("s", min_files=2).files_removed == 4  # the compacted file and the 3 new ones
+
+
 def test_history_and_time_travel(make_lake):
     lake = make_lake([wf("d", read={"format": "csv"}, write={"table": "d", "format": "delta"})])
     lake.land("d/1.csv", "id\n1\n2\n", mtime=1_700_000_000)

@@ -120,7 +120,7 @@ def test_kill_9_while_writing_a_large_file_then_restart(make_lake):
     assert "lease expired" in runs[1].error
 
 
-@pytest.mark.parametrize("point", POINTS)
+@pytest.mark.parametrize("point", [p for p in POINTS if p != "after_child_commit"])  # children: test_delta.py
 def test_kill_9_at_every_commit_step_loses_and_duplicates_nothing(make_lake, point):
     lake = make_lake([wf("t", read={"format": "csv"})])
     lake.land("t/a.csv", "id\n" + "".join(f"{i}\n" for i in range(100)))

@@ -162,6 +162,32 @@ class Explode(_Model):
     explode: str  # a list column: one row per element, parent fields repeated
 
 
+class ChildTablesSpec(_Model):
+    """List columns written to tables of their own, one row per element, linked to the parent row by `key` (the
+    parent's columns, copied into each child row) or, without a key, by a generated `_row_id` / `_parent_row_id`;
+    `_pos` is the element's position in its list (from 0)."""
+
+    columns: dict[str, str | None]  # list column -> child table (None: `<table>__<column>`)
+    key: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_forms(cls, value: Any) -> Any:
+        if isinstance(value, (list, str)):  # `child_tables: [products]`
+            value = {"columns": value}
+        if isinstance(value, dict) and isinstance(value.get("columns"), (list, str)):
+            cols = value["columns"]
+            value = {**value, "columns": {c: None for c in ([cols] if isinstance(cols, str) else cols)}}
+        if isinstance(value, dict) and isinstance(value.get("key"), str):
+            value = {**value, "key": [value["key"]]}
+        return value
+
+
+class ChildTables(_Model):
+    kind: Literal["child_tables"] = "child_tables"
+    child_tables: ChildTablesSpec
+
+
 class DedupeSpec(_Model):
     keys: list[str]
     order_by: str | None = None
@@ -173,12 +199,14 @@ class Dedupe(_Model):
 
 
 Step = Annotated[
-    Union[Rename, Cast, Compute, Filter, Sql, Drop, NormalizeNames, Dedupe, Flatten, Explode],
+    Union[Rename, Cast, Compute, Filter, Sql, Drop, NormalizeNames, Dedupe, Flatten, Explode, ChildTables],
     Field(discriminator="kind"),
 ]
-STEP_KINDS = ("rename", "cast", "compute", "filter", "sql", "drop", "normalize_names", "dedupe", "flatten", "explode")
+STEP_KINDS = ("rename", "cast", "compute", "filter", "sql", "drop", "normalize_names", "dedupe", "flatten", "explode",
+              "child_tables")
 # Steps that look at one row at a time: files can share one engine query without changing the result.
-ROW_WISE = {"rename", "cast", "compute", "filter", "drop", "normalize_names", "dedupe", "flatten", "explode"}
+ROW_WISE = {"rename", "cast", "compute", "filter", "drop", "normalize_names", "dedupe", "flatten", "explode",
+            "child_tables"}
 
 
 class RetryPolicy(_Model):
@@ -427,6 +455,24 @@ class Workflow(_Model):
     batch: bool | None = None  # None: batch small files when every step is row-wise
 
     _steps = field_validator("transform", mode="before")(_steps_before)
+
+    @model_validator(mode="after")
+    def _one_child_tables_step(self) -> Workflow:
+        found = [s for s in self.transform if s.kind == "child_tables"]
+        if len(found) > 1:
+            raise ValueError("at most one `child_tables` step per workflow; list every column in it")
+        if found and self.write.mode != "append":
+            raise ValueError(f"`child_tables` needs `write.mode: append` (not `{self.write.mode}`): child rows are "
+                             "linked to the rows of the run that wrote them")
+        return self
+
+    @property
+    def child_tables(self) -> dict[str, str]:
+        """List column -> child table name."""
+        for step in self.transform:
+            if step.kind == "child_tables":
+                return {c: t or f"{self.write.table}__{c}" for c, t in step.child_tables.columns.items()}
+        return {}
 
     @property
     def batchable(self) -> bool:

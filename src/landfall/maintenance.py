@@ -13,7 +13,7 @@ from typing import Any
 from landfall.config import Settings, parse_size
 from landfall.engines.base import Engine
 from landfall.errors import ConcurrentChange, ConfigError, LandfallError
-from landfall.state.base import DataFile, SourceRows, StateStore, TableCommit, new_id
+from landfall.state.base import DataFile, SourceRows, StateStore, TableCommit, holding, new_id
 from landfall.tables import open_table
 from landfall.tables.base import TableChange, TableWriter, staging
 
@@ -65,26 +65,30 @@ def optimize(store: StateStore, engine: Engine, name: str, *, min_files: int = 2
 def _compact(store: StateStore, engine: Engine, writer: TableWriter, name: str, schema: list[tuple[str, str]],
              partition_by: list[str], group: list[DataFile], target: int) -> int:
     commit_id = new_id("o")
-    with staging(writer, commit_id) as area:
-        staged = engine.compact([(f"{writer.location}/{f.path}", f.path) for f in group], area.path, commit_id,
-                                target)
-        for s in staged:
-            s.partition = dict(group[0].partition)
-        published = writer.publish(staged)
-        old_sources = [src for f in group for src in store.file_sources(name, f.path)]
-        lineage = {s.source_key: (s.file_id, s.run_id) for s in old_sources}
-        counts = engine.source_counts([f"{writer.location}/{p.path}" for p in published])
-        sources = [SourceRows(path=p.path, source_key=key, file_id=lineage[key][0], run_id=lineage[key][1], rows=n)
-                   for p in published for key, n in counts.get(f"{writer.location}/{p.path}", {}).items()
-                   if key in lineage]
-        change = TableChange(commit_id=commit_id, operation="OPTIMIZE", add=published, remove=group,
-                             schema=None, partition_by=partition_by, data_change=False,
-                             metadata={"files_added": len(published), "files_removed": len(group)})
-        writer.commit(change)
-        store.commit(TableCommit(table=name, location=writer.location, format=writer.format, workflow=None,
-                                 schema=schema, partition_by=partition_by, commit_id=commit_id, add=published,
-                                 remove=[f.path for f in group], sources=sources), [])
-        area.committed = True
+    with holding(store, f"maintain:{name}", commit_id) as held:
+        if not held:
+            raise ConcurrentChange("another compaction or replay of this table is in progress")
+        with staging(writer, commit_id) as area:
+            staged = engine.compact([(f"{writer.location}/{f.path}", f.path) for f in group], area.path,
+                                    commit_id, target)
+            for s in staged:
+                s.partition = dict(group[0].partition)
+            published = writer.publish(staged)
+            old_sources = [src for f in group for src in store.file_sources(name, f.path)]
+            lineage = {s.source_key: (s.file_id, s.run_id) for s in old_sources}
+            counts = engine.source_counts([f"{writer.location}/{p.path}" for p in published])
+            sources = [SourceRows(path=p.path, source_key=key, file_id=lineage[key][0], run_id=lineage[key][1],
+                                  rows=n)
+                       for p in published for key, n in counts.get(f"{writer.location}/{p.path}", {}).items()
+                       if key in lineage]
+            change = TableChange(commit_id=commit_id, operation="OPTIMIZE", add=published, remove=group,
+                                 schema=None, partition_by=partition_by, data_change=False,
+                                 metadata={"files_added": len(published), "files_removed": len(group)})
+            writer.commit(change)
+            store.commit(TableCommit(table=name, location=writer.location, format=writer.format, workflow=None,
+                                     schema=schema, partition_by=partition_by, commit_id=commit_id, add=published,
+                                     remove=[f.path for f in group], sources=sources), [])
+            area.committed = True
     if writer.removes_files_at_commit():
         writer.delete([f.path for f in group])
     return len(published)

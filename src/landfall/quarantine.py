@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from landfall.config import Settings
+from landfall.config import Settings, Workflow
 from landfall.engines.base import Engine, Job, Source
-from landfall.errors import ConfigError, NoSuchTable
-from landfall.state.base import SourceRows, StateStore, TableCommit, new_id
+from landfall.errors import ConcurrentChange, ConfigError, NoSuchTable
+from landfall.state.base import SourceRows, StateStore, TableCommit, holding, new_id
 from landfall.tables import open_table
 from landfall.tables.base import TableChange, staging
 
@@ -30,9 +30,18 @@ def replay(settings: Settings, store: StateStore, engine: Engine, table: str, ru
     wf = next((w for w in settings.workflows if w.write.table == table), None)
     if wf is None:
         raise ConfigError(f"no workflow writes table `{table}`; the replay checks rows with that workflow's rules")
+    replay_id = new_id("q")
+    with holding(store, f"maintain:{table}", replay_id) as held:  # compactions wait; crash recovery keeps off
+        if not held:
+            raise ConcurrentChange(f"table `{table}`: a compaction or another replay is in progress; try again")
+        return _replay(settings, store, engine, wf, table, replay_id, run_id)
+
+
+def _replay(settings: Settings, store: StateStore, engine: Engine, wf: Workflow, table: str, replay_id: str,
+            run_id: str | None) -> ReplayResult:
+    qname = f"quarantine.{table}"
     target = store.table(table)
     qfiles = store.table_files(qname)
-    replay_id = new_id("q")
     writer = open_table(target.format, target.location)
     qwriter = open_table("parquet", f"{settings.quarantine_url}/{table}")
     with staging(writer, replay_id) as area, staging(qwriter, replay_id) as qarea:

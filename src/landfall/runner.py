@@ -12,11 +12,12 @@ import os
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from landfall.config import Settings, Workflow
-from landfall.engines.base import Engine, Job, Source, Staged
+from landfall.engines.base import Engine, Job, Source, Staged, StagedFile
 from landfall.errors import ConcurrentChange, ContentRace, InvalidInput, LandfallError
 from landfall.schema import merged
 from landfall.state.base import (
@@ -28,7 +29,7 @@ from landfall.state.base import (
     backoff,
 )
 from landfall.tables import open_table
-from landfall.tables.base import TableChange, staging
+from landfall.tables.base import TableChange, TableWriter, staging
 from landfall.testing.faults import crash_point
 
 log = logging.getLogger("landfall.runner")
@@ -141,17 +142,23 @@ class Runner:
         items = self._replay_committed(wf, writer, items)
         if not items:
             return
-        with staging(writer, commit_id) as area:
+        child_writers = {t: open_table(wf.write.format, f"{self.settings.tables_url}/{t}")
+                         for t in wf.child_tables.values()}
+        with ExitStack() as stack:
+            area = stack.enter_context(staging(writer, commit_id))
+            child_areas = {t: stack.enter_context(staging(w, commit_id)) for t, w in child_writers.items()}
             table = self.store.find_table(wf.write.table)
             against = any(r.unique is not None and r.unique.against_table for r in wf.validate_)
             needs_files = table is not None and (wf.write.mode != "append" or against)
             current = {f.path: f for f in self.store.table_files(wf.write.table)} if needs_files else {}
             parts = [p.name for p in wf.write.partition_by]
+            child_schemas = {t: c.schema for t in child_writers if (c := self.store.find_table(t)) is not None}
             job = Job(workflow=wf, sources=[s for _, s, _ in items], staging=area.path, commit_id=commit_id,
                       ingested_at=datetime.now(UTC), table_schema=table.schema if table else None,
                       table_files=[(f"{writer.location}/{p}", p) for p in current]
                       if wf.write.mode == "merge" or against else [],
-                      partition_names=parts)
+                      partition_names=parts, child_staging={t: a.path for t, a in child_areas.items()},
+                      child_schemas=child_schemas)
             staged = self.engine.run(job)
             staged.outputs_of = {}
             for rel, key, _ in staged.file_sources:
@@ -167,28 +174,18 @@ class Runner:
                 replaced = self.store.files_holding(wf.write.table, keys, [s.file_id for _, s, _ in items])
             rewrites = []
             if replaced and wf.write.mode == "append":  # keep other files' rows of a file that held a replaced one
-                rewrites = [f for f in self.engine.rewrite([(f"{writer.location}/{p}", p) for p in replaced], keys,
-                                                           area.path, commit_id) if f.rows > 0]
+                rewrites = self._rewrite(writer, replaced, keys, area.path, commit_id)
             if replaced and not current:
                 current = {f.path: f for f in self.store.table_files(wf.write.table, paths=replaced)}
             published = writer.publish(staged.files + rewrites)
             crash_point("after_publish")
-            lineage = {s.key: (s.file_id, s.run_id) for _, s, _ in items}
-            carried: dict[str, list[SourceRows]] = {p: self.store.file_sources(wf.write.table, p) for p in replaced}
-            for rows in carried.values():
-                for src in rows:
-                    lineage.setdefault(src.source_key, (src.file_id, src.run_id))
-            sources = [SourceRows(path=rel, source_key=key, file_id=lineage[key][0], run_id=lineage[key][1], rows=n)
-                       for rel, key, n in staged.file_sources if key in lineage]
-            for rw in rewrites:  # a rewritten file keeps the lineage of the rows it carries over
-                for src in carried.get(_rewritten_from(rw.relpath, replaced) or "", []):
-                    if src.source_key not in keys:
-                        sources.append(SourceRows(path=rw.relpath, source_key=src.source_key, file_id=src.file_id,
-                                                  run_id=src.run_id, rows=src.rows))
+            sources, lineage = self._lineage(wf.write.table, items, staged.file_sources, replaced, rewrites)
             schema = merged(table.schema, staged.schema) if table else staged.schema
             results = [self._result(run, src, _resolved(digest), staged) for run, src, digest in items]
             if writer.has_log:  # the format's own commit cannot be taken back: refuse duplicate bytes first
                 self.store.check_content(results)
+            children = [self._child_commit(wf, t, child_writers[t], child_areas[t].path, c, items, commit_id)
+                        for t, c in staged.children.items()]  # committed before the parent: see `_child_commit`
             change = TableChange(
                 commit_id=commit_id, operation={"append": "WRITE"}.get(wf.write.mode, wf.write.mode.upper()),
                 add=published, remove=[current[p] for p in replaced if p in current], schema=staged.arrow_schema,
@@ -202,13 +199,70 @@ class Runner:
             commit = TableCommit(table=wf.write.table, location=writer.location, format=writer.format,
                                  workflow=wf.name, schema=schema, partition_by=parts, commit_id=commit_id,
                                  add=published, remove=replaced, sources=sources)
-            self.store.commit(commit, results, also=self._quarantine(wf, staged, items, commit_id, lineage))
-            area.committed = True
+            also = [c for c, _ in children] + self._quarantine(wf, staged, items, commit_id, lineage)
+            self.store.commit(commit, results, also=also)
+            for a in (area, *child_areas.values()):
+                a.committed = True
         crash_point("after_commit")
         if writer.removes_files_at_commit():
             writer.delete(replaced)
+            for c, gone in children:
+                child_writers[c.table].delete(gone)
         for run, src, _ in items:
             self._done(Outcome(run, "succeeded", rows_out=staged.rows_out.get(src.key, 0)))
+
+    def _rewrite(self, writer: TableWriter, replaced: list[str], keys: list[str], staging_dir: str,
+                 commit_id: str) -> list[StagedFile]:
+        return [f for f in self.engine.rewrite([(f"{writer.location}/{p}", p) for p in replaced], keys,
+                                               staging_dir, commit_id) if f.rows > 0]
+
+    def _lineage(self, table: str, items: list, file_sources: list[tuple[str, str, int]], replaced: list[str],
+                 rewrites: list[StagedFile]) -> tuple[list[SourceRows], dict[str, tuple[int, str]]]:
+        """Which landed file versions each new table file holds rows of; a rewritten file keeps the lineage of
+        the rows it carries over. Also returns `source key -> (file id, run id)`."""
+        keys = {s.key for _, s, _ in items}
+        lineage = {s.key: (s.file_id, s.run_id) for _, s, _ in items}
+        carried: dict[str, list[SourceRows]] = {p: self.store.file_sources(table, p) for p in replaced}
+        for rows in carried.values():
+            for src in rows:
+                lineage.setdefault(src.source_key, (src.file_id, src.run_id))
+        sources = [SourceRows(path=rel, source_key=key, file_id=lineage[key][0], run_id=lineage[key][1], rows=n)
+                   for rel, key, n in file_sources if key in lineage]
+        for rw in rewrites:
+            for src in carried.get(_rewritten_from(rw.relpath, replaced) or "", []):
+                if src.source_key not in keys:
+                    sources.append(SourceRows(path=rw.relpath, source_key=src.source_key, file_id=src.file_id,
+                                              run_id=src.run_id, rows=src.rows))
+        return sources, lineage
+
+    def _child_commit(self, wf: Workflow, name: str, writer: TableWriter, staging_dir: str, staged: Staged,
+                      items: list, commit_id: str) -> tuple[TableCommit, list[str]]:
+        """Publish one child table's rows; a format with a log commits them now, before the parent. A child
+        commit that an earlier attempt made without its parent (a crash in between) is taken out again in
+        this one, so the children of a file are in the table once."""
+        keys = [s.key for _, s, _ in items]
+        existing = self.store.find_table(name)
+        replaced = (self.store.files_holding(name, keys, [s.file_id for _, s, _ in items])
+                    if existing is not None and wf.on_change == "replace" else [])
+        rewrites = self._rewrite(writer, replaced, keys, staging_dir, commit_id) if replaced else []
+        published = writer.publish(staged.files + rewrites)
+        sources, _ = self._lineage(name, items, staged.file_sources, replaced, rewrites)
+        schema = merged(existing.schema, staged.schema) if existing else staged.schema
+        if writer.has_log:
+            apps = [app_id(s.file_id) for _, s, _ in items]
+            live = {f.path: f for f in writer.current_files() or []}
+            earlier = [live[p] for meta in writer.committed(apps).values() for p in meta.get("added", []) if p in live]
+            held = {f.path: f for f in self.store.table_files(name, paths=replaced)} if replaced else {}
+            writer.commit(TableChange(
+                commit_id=commit_id, operation="WRITE", add=published,
+                remove=[held[p] for p in replaced if p in held] + earlier, schema=staged.arrow_schema,
+                partition_by=[], app_ids=apps,
+                metadata={"workflow": wf.name, "parent": wf.write.table, "schema": schema,
+                          "added": [f.path for f in published], "sources": [s.__dict__ for s in sources]}))
+            crash_point("after_child_commit")
+        return TableCommit(table=name, location=writer.location, format=writer.format, workflow=wf.name,
+                           schema=schema, partition_by=[], commit_id=commit_id, add=published, remove=replaced,
+                           sources=sources), replaced
 
     def _quarantine(self, wf: Workflow, staged: Staged, items: list, commit_id: str,
                     lineage: dict[str, tuple[int, str]]) -> list[TableCommit]:
@@ -258,11 +312,31 @@ class Runner:
                                  workflow=wf.name, schema=schema, commit_id=meta["commit_id"],
                                  partition_by=[p.name for p in wf.write.partition_by], add=files, sources=srcs,
                                  exact=True)
-            self.store.commit(commit, results)
+            file_ids = [src.file_id for run, src, _ in items if run.run_id in {r.run_id for r in results}]
+            self.store.commit(commit, results, also=self._children_committed(wf, file_ids))
             for res in results:
                 run = next(r for r, _, _ in items if r.run_id == res.run_id)
                 self._done(Outcome(run, "succeeded", rows_out=res.rows_out))
         return rest
+
+    def _children_committed(self, wf: Workflow, file_ids: list[int]) -> list[TableCommit]:
+        """The child tables' side of a commit found in the parent's log: their catalog entries, from their logs
+        (children are committed before their parent)."""
+        out = []
+        for name in wf.child_tables.values():
+            writer = open_table(wf.write.format, f"{self.settings.tables_url}/{name}")
+            found = writer.committed([app_id(f) for f in file_ids]) if writer.has_log else {}
+            metas = list({m["commit_id"]: m for m in found.values()}.values())
+            if not metas:
+                continue
+            table = self.store.find_table(name)
+            schema = _pairs(metas[0]["schema"])
+            out.append(TableCommit(table=name, location=writer.location, format=writer.format, workflow=wf.name,
+                                   schema=merged(table.schema, schema) if table else schema, partition_by=[],
+                                   commit_id=metas[0].get("commit_id", ""), add=writer.current_files() or [],
+                                   sources=[SourceRows(**s) for m in metas for s in m.get("sources", [])],
+                                   exact=True))
+        return out
 
     def _result(self, run: Run, src: Source, digest: str, staged: Staged) -> RunResult:
         outputs = sorted(staged.outputs_of.get(src.key, ()))
@@ -371,17 +445,18 @@ def recover(settings: Settings, store: StateStore) -> list[Run]:
 
 
 def sweep(settings: Settings, store: StateStore) -> list[str]:
-    """Delete files under each table's folder that the catalog does not list and no running batch is writing.
+    """Delete files under each table's folder that the catalog does not list and no running batch (or leased
+    commit: a compaction, a quarantine replay) is writing.
 
-    Order matters: list the folder first, then the running batches, then the catalog; a file that was being
-    written when listed is either still running (kept), committed (in the catalog, kept) or discarded by its
-    own runner.
+    Order matters: list the folder first, then the running batches and leases, then the catalog; a file that was
+    being written when listed is either still in flight (kept), committed (in the catalog, kept) or discarded by
+    its own writer.
     """
     removed: list[str] = []
     for table in store.tables():
         writer = open_table(table.format, table.location)
         on_disk = writer.files()
-        running = {r.batch_id for r in store.runs(status="running") if r.batch_id}
+        running = {r.batch_id for r in store.runs(status="running") if r.batch_id} | store.holders()
         for commit in writer.staging_dirs():
             if not any(commit == b or commit.startswith(f"{b}-") for b in running):
                 writer.discard(commit, keep=set(on_disk))

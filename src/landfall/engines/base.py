@@ -34,6 +34,8 @@ class Job:
     table_schema: list[tuple[str, str]] | None = None  # the table's schema, when it exists
     table_files: list[tuple[str, str]] = field(default_factory=list)  # (absolute path, path in table)
     partition_names: list[str] = field(default_factory=list)  # the table's partition columns
+    child_staging: dict[str, str] = field(default_factory=dict)  # child table -> folder its files go into
+    child_schemas: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # child tables that exist
 
 
 @dataclass
@@ -62,6 +64,7 @@ class Staged:
     quality: dict[str, Any] = field(default_factory=dict)  # rule label -> {action, violations}
     quarantine_files: list[StagedFile] = field(default_factory=list)  # rows set aside, for quarantine/<table>
     quarantine_schema: list[tuple[str, str]] = field(default_factory=list)
+    children: dict[str, Staged] = field(default_factory=dict)  # child table -> its rows (`child_tables`)
 
 
 class Engine(ABC):

@@ -28,9 +28,10 @@ from landfall.schema import align, widens_to
 
 PATH = "__lf_path"
 ROW = "__lf_row"  # a record's position in its file (when a workflow has rules)
+PID = "__lf_pid"  # a parent row's number in the job, linking it to its child rows (`child_tables`)
 MATERIALIZE_BYTES = 64 << 20  # batches up to this size are parsed once into memory
 LINEAGE = ("_source_file", "_ingested_at", "_run_id")
-ROW_PRESERVING = {"rename", "cast", "compute", "drop", "normalize_names", "flatten"}
+ROW_PRESERVING = {"rename", "cast", "compute", "drop", "normalize_names", "flatten", "child_tables"}
 # encodings DuckDB decodes itself; everything else is transcoded to UTF-8 first
 _NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8"}
 
@@ -131,6 +132,9 @@ class DuckDBEngine(Engine):
         self._views: list[str] = []
         self._tables: list[str] = []
         self._described: dict[str, list[tuple[str, str]]] = {}
+        self._children: dict[str, str] = {}
+        self._child_names = job.workflow.child_tables
+        self._commit_id = job.commit_id
         try:
             with _timed(steps, "read"):
                 view = self._read(job)
@@ -148,6 +152,10 @@ class DuckDBEngine(Engine):
                         q_schema = self._describe(q_view)
                         quarantine = self._write_to(q_view, os.path.join(job.staging, "quarantine"),
                                                     job.commit_id, [])
+            children: dict[str, Staged] = {}
+            if self._children:
+                with _timed(steps, "child tables"):
+                    children = self._write_children(job, view)
             with _timed(steps, "transform"):
                 view = self._finish(job, view)
                 replaced: list[str] = []
@@ -173,7 +181,7 @@ class DuckDBEngine(Engine):
             rows_in.setdefault(src.key, 0)
         return Staged(files=files, schema=schema, rows_in=rows_in, rows_out=rows_out, file_sources=file_sources,
                       steps=steps, replaced=replaced, arrow_schema=arrow_schema, quality=quality,
-                      quarantine_files=quarantine, quarantine_schema=q_schema)
+                      quarantine_files=quarantine, quarantine_schema=q_schema, children=children)
 
     def rewrite(self, files: list[tuple[str, str]], exclude_keys: list[str], staging: str,
                 commit_id: str) -> list[StagedFile]:
@@ -536,6 +544,8 @@ class DuckDBEngine(Engine):
             return self._flatten(view, step.flatten)
         if kind == "explode":
             return self._explode(view, step.explode)
+        if kind == "child_tables":
+            return self._child_tables(view, step.child_tables)
         if kind == "sql":
             body = re.sub(r"\binput\b", view, step.sql, flags=re.IGNORECASE)
             return self._view(body)
@@ -585,6 +595,61 @@ class DuckDBEngine(Engine):
             from landfall.config import FlattenSpec
 
             out = self._flatten(out, FlattenSpec(max_depth=1), only=column)
+        return out
+
+    def _child_tables(self, view: str, spec: Any) -> str:
+        """List columns leave the parent rows for child views (`self._children`), one row per element: the
+        parent's key (or `_parent_row_id`), `_pos`, and the element's fields (or `value`)."""
+        import pyarrow as pa
+
+        types = dict(self._describe(view))
+        for col in spec.columns:
+            if col not in types:
+                raise _step_error(f"no list column `{col}` for a child table; columns are "
+                                  + ", ".join(f"`{c}`" for c in types if c not in (PATH, ROW)))
+            if not types[col].endswith("[]"):
+                raise _step_error(f"`{col}` is {types[col]}, not a list; it cannot become a child table")
+        _require(list(types), spec.key, "as the child tables' key")
+        numbered = f"SELECT *, row_number() OVER () AS {PID} FROM {view}"
+        row_id = "" if spec.key else f", md5({lit(self._commit_id)} || '#' || {PID}) AS _row_id"
+        base = self._n_table(f"SELECT *{row_id} FROM ({numbered})")  # stored: ids are the same for both sides
+        link = [q(k) for k in spec.key] or ["_row_id AS _parent_row_id"]
+        link_names = set(spec.key) or {"_parent_row_id"}
+        path = [q(PATH)] if PATH in types else []
+        for col, table in self._child_names.items():
+            c = q(col)
+            child = self._view(f"SELECT {', '.join([*link, *path, PID])}, generate_subscripts({c}, 1) - 1 AS _pos, "
+                               f"unnest({c}) AS __lf_value FROM {base} WHERE {c} IS NOT NULL")
+            element = self.con.sql(f"SELECT __lf_value FROM {child} LIMIT 0").to_arrow_table().schema[0].type
+            if pa.types.is_struct(element):
+                fields = [element.field(i).name for i in range(element.num_fields)]
+                cols = ", ".join(f"__lf_value.{q(f)} AS {q(f if f not in link_names | {'_pos'} else f'{col}_{f}')}"
+                                 for f in fields)
+            else:
+                cols = "__lf_value AS value"
+            self._children[table] = self._view(f"SELECT * EXCLUDE (__lf_value), {cols} FROM {child}")
+        return self._view(f"SELECT * EXCLUDE ({', '.join(q(c) for c in spec.columns)}) FROM {base}")
+
+    def _write_children(self, job: Job, parents: str) -> dict[str, Staged]:
+        """Each child view, without the children of parent rows that a later step or a rule took out."""
+        out: dict[str, Staged] = {}
+        keep_all = PID not in dict(self._describe(parents))  # a `sql` step dropped the link: keep every child
+        for table, child in self._children.items():
+            if not keep_all:
+                child = self._view(f"SELECT * FROM {child} WHERE {PID} IN (SELECT {PID} FROM {parents})")
+            child = self._view(self._with_lineage(job, child, dict(self._describe(child))))
+            if job.child_schemas.get(table):
+                have = self._describe(child)
+                casts = align(have, job.child_schemas[table])
+                if casts:
+                    types = dict(have)
+                    repl = ", ".join(f"{cast_sql(q(c), types.get(c), t)} AS {q(c)}" for c, t in casts.items())
+                    child = self._view(f"SELECT * REPLACE ({repl}) FROM {child}")
+            files = self._write_to(child, os.path.join(job.child_staging[table], "data"), job.commit_id, [])
+            file_sources, rows_out = self._file_sources(files)
+            arrow_schema = self.con.sql(f"SELECT * FROM {child} LIMIT 0").to_arrow_table().schema
+            out[table] = Staged(files=files, schema=self._describe(child), rows_in={}, rows_out=rows_out,
+                                file_sources=file_sources, arrow_schema=arrow_schema)
         return out
 
     def _fit_schema(self, job: Job, view: str) -> tuple[str, list[Any]]:
@@ -748,7 +813,7 @@ class DuckDBEngine(Engine):
         """`_source_file`, `_ingested_at`, `_run_id` on every row (replacing columns of those names); the internal
         path and row-number columns go."""
         ingested = f"{lit(job.ingested_at.isoformat())}::TIMESTAMPTZ AS _ingested_at"
-        drop = [c for c in (PATH, ROW, *LINEAGE) if c in described]
+        drop = [c for c in (PATH, ROW, PID, *LINEAGE) if c in described]
         star = f"v.* EXCLUDE ({', '.join(q(c) for c in drop)})" if drop else "v.*"
         if PATH in described:
             return (f"SELECT {star}, s.key AS _source_file, {ingested}, s.run_id AS _run_id FROM {view} v "

@@ -10,6 +10,7 @@ entry can therefore never disagree, and a crash at any point leaves every file i
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import secrets
@@ -28,6 +29,8 @@ from landfall.events import ObjectCreated
 
 RunStatus = Literal["queued", "running", "succeeded", "failed", "dead", "skipped", "unrouted"]
 RUN_STATUSES: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "dead", "skipped", "unrouted")
+log = logging.getLogger("landfall.state")
+
 FINAL_STATUSES = ("succeeded", "failed", "dead", "skipped", "unrouted")
 
 
@@ -308,6 +311,21 @@ class StateStore(ABC):
     def dead_runs(self) -> list[Run]:
         """The dead-letter list: dead runs not yet retried or purged, newest first."""
 
+    # --- leases on work that is not a run (compaction, quarantine replay) ------------------------------------
+
+    @abstractmethod
+    def hold(self, name: str, holder: str, seconds: float) -> bool:
+        """Take (or renew) the lease `name` for `holder` until `seconds` from now; False while another holder's
+        lease on it is live."""
+
+    @abstractmethod
+    def let_go(self, name: str, holder: str) -> None:
+        """End `holder`'s lease on `name`."""
+
+    @abstractmethod
+    def holders(self) -> set[str]:
+        """Holders of live leases: commits in flight that recovery must not take for leftovers of a crash."""
+
     def close(self) -> None:
         """Release connections."""
 
@@ -345,6 +363,8 @@ DDL = [
         run_id TEXT NOT NULL, rows BIGINT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS tfs_path ON table_file_sources (table_name, path)",
     "CREATE INDEX IF NOT EXISTS tfs_key ON table_file_sources (table_name, source_key)",
+    """CREATE TABLE IF NOT EXISTS leases (
+        name TEXT PRIMARY KEY, holder TEXT NOT NULL, until DOUBLE PRECISION NOT NULL)""",
 ]
 
 _RUN_COLUMNS = ("r.run_id, r.file_id, r.file_key, r.workflow, r.status, r.attempt, f.size, f.mtime, f.etag, "
@@ -638,6 +658,24 @@ class SqlStateStore(StateStore):
                         "VALUES (?, ?, ?, ?, ?, ?)",
                         [(tc.table, s.path, s.source_key, s.file_id, s.run_id, s.rows) for s in tc.sources])
 
+    def hold(self, name: str, holder: str, seconds: float) -> bool:
+        now = time.time()
+        with self.transaction() as cur:
+            cur.execute("SELECT holder, until FROM leases WHERE name = ?", (name,))
+            row = cur.fetchone()
+            if row is not None and row[0] != holder and row[1] >= now:
+                return False
+            cur.execute("DELETE FROM leases WHERE name = ?", (name,))
+            cur.execute("INSERT INTO leases (name, holder, until) VALUES (?, ?, ?)", (name, holder, now + seconds))
+            return True
+
+    def let_go(self, name: str, holder: str) -> None:
+        with self.transaction() as cur:
+            cur.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
+
+    def holders(self) -> set[str]:
+        return {r[0] for r in self._query("SELECT holder FROM leases WHERE until >= ?", (time.time(),))}
+
     def reap(self, now: float | None = None) -> list[Run]:
         now = time.time() if now is None else now
         host = socket.gethostname()
@@ -828,3 +866,29 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:  # pragma: no cover - another user's process
         return True
     return True
+
+
+@contextmanager
+def holding(store: StateStore, name: str, holder: str, seconds: float = 60.0) -> Iterator[bool]:
+    """Hold the lease `name` while the block runs, renewed in the background; yields False (and holds nothing)
+    when another holder has it."""
+    if not store.hold(name, holder, seconds):
+        yield False
+        return
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(seconds / 3):
+            try:
+                store.hold(name, holder, seconds)
+            except Exception as exc:  # a missed renewal only shortens the lease
+                log.warning("renewing lease %s failed: %s", name, exc)
+
+    beat = threading.Thread(target=renew, name=f"lease-{name}", daemon=True)
+    beat.start()
+    try:
+        yield True
+    finally:
+        stop.set()
+        beat.join()
+        store.let_go(name, holder)

@@ -114,7 +114,7 @@ class DeltaTable(ParquetTable):
         return found
 
     def current_files(self) -> list[DataFile]:
-        return self._files(self._table())
+        return self._files(self._table()) if self.exists() else []
 
     def files_as_of(self, version: int | datetime) -> list[DataFile]:
         return self._files(self._table(version))

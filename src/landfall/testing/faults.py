@@ -2,8 +2,9 @@
 power cut or the OOM killer would) when it reaches that point. Unset, each check is one dict lookup.
 
 Points: `after_write` (engine wrote staged files), `after_publish` (files moved into the table, nothing
-committed), `after_table_commit` (the table format's own log committed, e.g. Delta; the state store not yet),
-`after_commit` (catalog and runs committed, cleanup not yet done).
+committed), `after_child_commit` (a child table's log committed, its parent's not yet), `after_table_commit`
+(the table format's own log committed, e.g. Delta; the state store not yet), `after_commit` (catalog and runs
+committed, cleanup not yet done).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import os
 import signal
 
-POINTS = ("after_write", "after_publish", "after_table_commit", "after_commit")
+POINTS = ("after_write", "after_publish", "after_child_commit", "after_table_commit", "after_commit")
 
 
 def crash_point(name: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from landfall.errors import NoSuchRun, NoSuchTable
 from landfall.events import ObjectCreated
-from landfall.state.base import DataFile, RunResult, SourceRows, StateStore, TableCommit
+from landfall.state.base import DataFile, RunResult, SourceRows, StateStore, TableCommit, holding
 
 
 def _wf(name: str, attempts: int = 3) -> SimpleNamespace:
@@ -112,6 +112,24 @@ class StateStoreTests:
         assert len(store.dead_runs()) == 1
         assert store.purge_dead(None) == 1 and store.dead_runs() == []
         assert store.counts()["dead"] == 2  # records stay
+
+    def test_leases_exclude_other_holders_until_let_go_or_expired(self, store):
+        assert store.hold("maintain:t", "o1", 60) and store.hold("maintain:t", "o1", 60)  # renewing is fine
+        assert not store.hold("maintain:t", "o2", 60)
+        assert store.holders() == {"o1"}
+        store.let_go("maintain:t", "o2")  # not the holder: nothing happens
+        assert store.holders() == {"o1"}
+        store.let_go("maintain:t", "o1")
+        assert store.holders() == set() and store.hold("maintain:t", "o2", 0.05)
+        time.sleep(0.1)  # expired: no longer a holder, and another may take it
+        assert store.holders() == set() and store.hold("maintain:t", "o3", 60)
+        with holding(store, "maintain:u", "o4", seconds=0.3) as held:
+            assert held
+            time.sleep(0.5)  # renewed in the background
+            assert "o4" in store.holders()
+        assert "o4" not in store.holders()
+        with holding(store, "maintain:t", "o5") as held:
+            assert not held
 
     def test_heartbeat_release_and_reap(self, store):
         store.discover([ev("a/1"), ev("a/2")], route_by_prefix())
