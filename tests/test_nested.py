@@ -166,3 +166,15 @@ def test_child_tables_need_append_mode(tmp_path):
                    "    write: {table: o, mode: merge, keys: [id]}\n")
     with pytest.raises(ConfigError, match="child_tables.*append"):
         load_settings(str(cfg))
+
+
+def test_records_larger_than_duckdbs_default_buffer_load(make_lake):
+    """DuckDB reads records up to ~32 MiB by default (a bigger buffer slows every read): a file with a bigger
+    record is read again with a buffer to fit."""
+    lake = make_lake([wf("j", read={"format": "jsonl"}), wf("d", read={"format": "json"})])
+    big = {"id": 1, "nums": [12345678] * (4 << 20), "nested": {"a": [1, 2, 3]}}  # one 40 MiB record
+    lake.land("j/big.jsonl", json.dumps(big) + "\n" + json.dumps({"id": 2, "nums": [1]}) + "\n")
+    lake.land("d/big.json", json.dumps([big, {"id": 2, "nums": [1]}]))
+    assert lake.process().ok, [r.error for r in lake.pipeline.runs()]
+    assert lake.rows("SELECT id, len(nums) FROM j ORDER BY id") == [(1, 4 << 20), (2, 1)]
+    assert lake.rows("SELECT id, len(nums) FROM d ORDER BY id") == [(1, 4 << 20), (2, 1)]

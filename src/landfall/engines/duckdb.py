@@ -14,6 +14,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -85,6 +86,7 @@ class DuckDBEngine(Engine):
         self._auto_only = False  # let DuckDB detect each batch file's types instead of fixing the first file's
         self._line_offset = 0  # add to a record's position to get its line (the header, skipped rows)
         self._json_via_python = False  # read a JSON document through Python's parser (see _json_lines_of)
+        self._max_object = 0  # bytes of the largest JSON record DuckDB must buffer (0: its default, 16 MiB)
         self._with_path = True  # rows carry their file's path (batches); a single file's lineage is constants
         self._only_key = ""
 
@@ -103,6 +105,10 @@ class DuckDBEngine(Engine):
                     return self._run(job)
                 except InvalidInput as exc:
                     text = getattr(exc, "engine_error", "")
+                    if "maximum_object_size" in text and not self._max_object:
+                        # a record above DuckDB's default buffer; a bigger one slows every read, so only now
+                        self._max_object = min(max(64 << 20, 8 * max(s.size for s in job.sources)), 1 << 31)
+                        continue
                     if len(job.sources) > 1 and not self._auto_only and _type_detection_miss(text):
                         self._auto_only = True  # a file of the batch breaks the first file's types: detect per file
                         continue
@@ -125,6 +131,7 @@ class DuckDBEngine(Engine):
             self._sample_all = False
             self._auto_only = False
             self._json_via_python = False
+            self._max_object = 0
             self._as_text = set()
 
     def _run(self, job: Job) -> Staged:
@@ -162,13 +169,13 @@ class DuckDBEngine(Engine):
                 if job.workflow.write.mode == "merge":
                     view, replaced = self._merge(job, view)
                 schema = self._describe(view)
-                arrow_schema = self.con.sql(f"SELECT * FROM {view} LIMIT 0").to_arrow_table().schema
             rows_in = None
             if job.workflow.validate_ or not all(s.kind in ROW_PRESERVING for s in job.workflow.transform):
                 with _timed(steps, "count"):
-                    rows_in = self._line_counts(job) or self._counts(self._raw_view)
+                    rows_in = self._lines.result() if self._lines else self._counts(self._raw_view)
             with _timed(steps, "write"):
                 files = self._write(job, view)
+                arrow_schema = self._arrow_schema(view, files)
             with _timed(steps, "stats"):
                 file_sources, rows_out = self._file_sources(files)
         finally:
@@ -252,6 +259,11 @@ class DuckDBEngine(Engine):
         self.con.executemany("INSERT INTO __lf_sources VALUES (?, ?, ?)",
                              [(p, src.key, src.run_id) for p, src in paths.items()])
         self._paths = paths
+        self._lines = None
+        if fmt == "jsonl" and (job.workflow.validate_ or not all(
+                s.kind in ROW_PRESERVING for s in job.workflow.transform)):
+            # records are the non-blank lines: Python counts them while DuckDB detects the schema (single-threaded)
+            self._lines = _background().submit(self._line_counts, dict(paths))
         if fmt == "csv":
             # Files whose header lines are the same bytes share one sniff and bind by position; groups with
             # different headers are combined by column name. (DuckDB's union_by_name sniffs every file.)
@@ -436,9 +448,10 @@ class DuckDBEngine(Engine):
         if not records:
             return (f"SELECT CAST(to_json(json) AS VARCHAR) AS value{', ' + q(PATH) if self._with_path else ''} "
                     f"FROM read_json({paths}, {', '.join(self._filename_arg() + [f'format = {lit(form)}'])}, "
-                    "records = false, maximum_object_size = 268435456)")
-        args = self._filename_arg() + ["union_by_name = true", f"format = {lit(form)}", "records = true",
-                "maximum_object_size = 268435456"]
+                    f"records = false{self._max_object_arg()})")
+        args = self._filename_arg() + ["union_by_name = true", f"format = {lit(form)}", "records = true"]
+        if self._max_object:
+            args.append(f"maximum_object_size = {self._max_object}")
         if o.date_format:
             args.append(f"dateformat = {lit(o.date_format)}")
         if o.timestamp_format:
@@ -458,6 +471,9 @@ class DuckDBEngine(Engine):
                 return f"SELECT COLUMNS(*)::VARCHAR FROM ({select})"
             return f"SELECT COLUMNS(c -> c <> {lit(PATH)})::VARCHAR, {q(PATH)} FROM ({select})"
         return select
+
+    def _max_object_arg(self) -> str:
+        return f", maximum_object_size = {self._max_object}" if self._max_object else ""
 
     def _parquet_sql(self, paths: str) -> str:
         return f"SELECT * FROM read_parquet({paths}, {', '.join(self._filename_arg() + ['union_by_name = true'])})"
@@ -554,30 +570,31 @@ class DuckDBEngine(Engine):
     def _flatten(self, view: str, spec: Any, only: str | None = None) -> str:
         """Nested objects become columns: `customer.name` -> `customer_name`, up to `max_depth` levels; paths in
         `keep_json` (and anything deeper) become JSON strings. Lists stay lists (see `explode`)."""
-        import pyarrow as pa
-
-        schema = self.con.sql(f"SELECT * FROM {view} LIMIT 0").to_arrow_table().schema
         keep = set(spec.keep_json)
         parts: list[str] = []
 
         def walk(expr: str, path: list[str], typ: Any, depth: int) -> None:
             name = spec.separator.join(path)
             dotted = ".".join(path)
-            if pa.types.is_struct(typ) and dotted not in keep and depth < spec.max_depth:
-                for i in range(typ.num_fields):
-                    child = typ.field(i)
-                    walk(f"{expr}.{q(child.name)}", [*path, child.name], child.type, depth + 1)
-            elif pa.types.is_struct(typ) or dotted in keep:
+            if typ.id == "struct" and dotted not in keep and depth < spec.max_depth:
+                for child, child_type in typ.children:
+                    walk(f"{expr}.{q(child)}", [*path, child], child_type, depth + 1)
+            elif typ.id == "struct" or dotted in keep:
                 parts.append(f"CAST(to_json({expr}) AS VARCHAR) AS {q(name)}")
             else:
                 parts.append(f"{expr} AS {q(name)}")
 
-        for field in schema:
-            if only is not None and field.name != only:
-                parts.append(q(field.name))
+        for name, typ in self._types(view):
+            if only is not None and name != only:
+                parts.append(q(name))
                 continue
-            walk(q(field.name), [field.name], field.type, 0)
+            walk(q(name), [name], typ, 0)
         return self._view(f"SELECT {', '.join(parts)} FROM {view}")
+
+    def _types(self, view: str) -> list[tuple[str, Any]]:
+        """Columns and their DuckDB types (struct fields and list elements inside), from binding alone."""
+        rel = self.con.sql(f"SELECT * FROM {view}")
+        return list(zip(rel.columns, rel.types, strict=True))
 
     def _explode(self, view: str, column: str) -> str:
         """One row per element of a list column, parent fields repeated (a parent with an empty or missing list
@@ -600,8 +617,6 @@ class DuckDBEngine(Engine):
     def _child_tables(self, view: str, spec: Any) -> str:
         """List columns leave the parent rows for child views (`self._children`), one row per element: the
         parent's key (or `_parent_row_id`), `_pos`, and the element's fields (or `value`)."""
-        import pyarrow as pa
-
         types = dict(self._describe(view))
         for col in spec.columns:
             if col not in types:
@@ -620,9 +635,9 @@ class DuckDBEngine(Engine):
             c = q(col)
             child = self._view(f"SELECT {', '.join([*link, *path, PID])}, generate_subscripts({c}, 1) - 1 AS _pos, "
                                f"unnest({c}) AS __lf_value FROM {base} WHERE {c} IS NOT NULL")
-            element = self.con.sql(f"SELECT __lf_value FROM {child} LIMIT 0").to_arrow_table().schema[0].type
-            if pa.types.is_struct(element):
-                fields = [element.field(i).name for i in range(element.num_fields)]
+            element = dict(self._types(child))["__lf_value"]
+            if element.id == "struct":
+                fields = [f for f, _ in element.children]
                 cols = ", ".join(f"__lf_value.{q(f)} AS {q(f if f not in link_names | {'_pos'} else f'{col}_{f}')}"
                                  for f in fields)
             else:
@@ -647,7 +662,7 @@ class DuckDBEngine(Engine):
                     child = self._view(f"SELECT * REPLACE ({repl}) FROM {child}")
             files = self._write_to(child, os.path.join(job.child_staging[table], "data"), job.commit_id, [])
             file_sources, rows_out = self._file_sources(files)
-            arrow_schema = self.con.sql(f"SELECT * FROM {child} LIMIT 0").to_arrow_table().schema
+            arrow_schema = self._arrow_schema(child, files)
             out[table] = Staged(files=files, schema=self._describe(child), rows_in={}, rows_out=rows_out,
                                 file_sources=file_sources, arrow_schema=arrow_schema)
         return out
@@ -929,6 +944,22 @@ class DuckDBEngine(Engine):
 
     # --- write -----------------------------------------------------------------------------------------------
 
+    def _arrow_schema(self, view: str, files: list[StagedFile]) -> Any:
+        """The output's Arrow schema, partition columns included: read from a written file's footer (running the
+        view again just for its schema would read the input again)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not files:
+            return self.con.sql(f"SELECT * FROM {view} LIMIT 0").to_arrow_table().schema
+        fields = {f.name: f for f in pq.read_schema(files[0].path)}
+        described = self._describe(view)
+        missing = [(n, t) for n, t in described if n not in fields]  # Hive partition columns live in folder names
+        if missing:
+            fields.update({f.name: f for f in self.con.sql(
+                "SELECT " + ", ".join(f"CAST(NULL AS {t}) AS {q(n)}" for n, t in missing)).to_arrow_table().schema})
+        return pa.schema([fields[n] for n, _ in described])
+
     def _write_to(self, view: str, out_dir: str, commit_id: str, partition_by: list[str]) -> list[StagedFile]:
         options = ["FORMAT parquet", "COMPRESSION zstd", f"FILENAME_PATTERN {lit('part-' + commit_id + '-{i}')}",
                    f"FILE_SIZE_BYTES {256 << 20}", "RETURN_STATS"]  # a size bound makes COPY write a folder
@@ -985,12 +1016,10 @@ class DuckDBEngine(Engine):
             out.setdefault(path, {})[key] = int(n)
         return out
 
-    def _line_counts(self, job: Job) -> dict[str, int] | None:
-        """Records in JSON Lines files are their non-blank lines: counted without parsing them again."""
-        if any(file_format(job.workflow, s.key) != "jsonl" for s in job.sources):
-            return None
+    @staticmethod
+    def _line_counts(paths: dict[str, Source]) -> dict[str, int]:
         out = {}
-        for path, src in self._paths.items():
+        for path, src in paths.items():
             with enc._open(path) as fh:
                 out[src.key] = sum(1 for line in fh if line.strip())
         return out
@@ -1036,6 +1065,16 @@ class DuckDBEngine(Engine):
 
 _DATABASE: duckdb.DuckDBPyConnection | None = None
 _DATABASE_LOCK = __import__("threading").Lock()
+
+
+_BACKGROUND: ThreadPoolExecutor | None = None
+
+
+def _background() -> ThreadPoolExecutor:
+    global _BACKGROUND
+    if _BACKGROUND is None:
+        _BACKGROUND = ThreadPoolExecutor(max_workers=2, thread_name_prefix="landfall-engine")
+    return _BACKGROUND
 
 
 def _shared_database(threads: int | None, memory_limit: str | None) -> duckdb.DuckDBPyConnection:
