@@ -11,7 +11,7 @@ import logging
 import os
 import traceback
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from landfall.config import Settings, Workflow
 from landfall.engines.base import Engine, Job, Source, Staged, StagedFile
 from landfall.errors import ConcurrentChange, ContentRace, InvalidInput, LandfallError
+from landfall.pools import pool
 from landfall.schema import merged
 from landfall.state.base import (
     Run,
@@ -122,7 +123,7 @@ class Runner:
     def _run_big(self, wf: Workflow, run: Run) -> list[Outcome]:
         """A large file: hash it while the engine reads it (the commit refuses bytes already loaded)."""
         path = self.landing_path(run.file_key)
-        digest: Future[str] = _hasher().submit(content_hash, path)
+        digest: Future[str] = pool("hash").submit(content_hash, path)
         src = Source(key=run.file_key, path=path, run_id=run.run_id, file_id=run.file_id, size=run.size)
         try:
             self._job(wf, [(run, src, digest)], run.batch_id or run.run_id)
@@ -370,16 +371,6 @@ class Runner:
 
 
 HASH_ALONGSIDE_BYTES = 16 << 20
-_HASHER: ThreadPoolExecutor | None = None
-
-
-def _hasher() -> ThreadPoolExecutor:
-    global _HASHER
-    if _HASHER is None:
-        _HASHER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="landfall-hash")
-    return _HASHER
-
-
 def _resolved(digest: str | Future[str] | None) -> str | None:
     if isinstance(digest, Future):
         try:

@@ -14,7 +14,6 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from landfall import encoding as enc
 from landfall.config import ReadOptions, Workflow, parse_size, sql_type
 from landfall.engines.base import Engine, Job, Source, Staged, StagedFile
 from landfall.errors import InvalidInput, SchemaConflict
+from landfall.pools import pool
 from landfall.schema import align, widens_to
 
 PATH = "__lf_path"
@@ -263,7 +263,7 @@ class DuckDBEngine(Engine):
         if fmt == "jsonl" and (job.workflow.validate_ or not all(
                 s.kind in ROW_PRESERVING for s in job.workflow.transform)):
             # records are the non-blank lines: Python counts them while DuckDB detects the schema (single-threaded)
-            self._lines = _background().submit(self._line_counts, dict(paths))
+            self._lines = pool("lines").submit(self._line_counts, dict(paths))
         if fmt == "csv":
             # Files whose header lines are the same bytes share one sniff and bind by position; groups with
             # different headers are combined by column name. (DuckDB's union_by_name sniffs every file.)
@@ -1065,16 +1065,6 @@ class DuckDBEngine(Engine):
 
 _DATABASE: duckdb.DuckDBPyConnection | None = None
 _DATABASE_LOCK = __import__("threading").Lock()
-
-
-_BACKGROUND: ThreadPoolExecutor | None = None
-
-
-def _background() -> ThreadPoolExecutor:
-    global _BACKGROUND
-    if _BACKGROUND is None:
-        _BACKGROUND = ThreadPoolExecutor(max_workers=2, thread_name_prefix="landfall-engine")
-    return _BACKGROUND
 
 
 def _shared_database(threads: int | None, memory_limit: str | None) -> duckdb.DuckDBPyConnection:
