@@ -76,6 +76,9 @@ class ReadOptions(_Model):
     # scalars and arrays of non-objects as one `value` column of JSON text
     skip_rows: int = 0
     compression: Literal["auto", "none", "gzip", "zstd"] = "auto"
+    # CSV and JSON Lines: `quarantine` sets rows that cannot be parsed aside (raw text, line, reason) and loads
+    # the rest; `fail` fails the file, naming the line
+    bad_rows: Literal["fail", "quarantine"] = "fail"
 
     _types = field_validator("types")(lambda cls, value: _known_types(value))
 

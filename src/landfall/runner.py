@@ -342,10 +342,14 @@ class Runner:
     def _result(self, run: Run, src: Source, digest: str, staged: Staged) -> RunResult:
         outputs = sorted(staged.outputs_of.get(src.key, ()))
         quality = {k: v for k, v in staged.quality.items() if not k.startswith("_")}
+        quarantined = staged.quality.get("_quarantined", 0) if staged.quality else None
+        parsed = staged.quality.get("_parse_by_source")
+        if parsed is not None:  # rows a batch could not parse, per file (rules run file by file)
+            quality["parse"] = {"action": "quarantine", "violations": parsed.get(src.key, 0)}
+            quarantined = (quarantined or 0) - sum(parsed.values()) + parsed.get(src.key, 0)
         return RunResult(run_id=run.run_id, status="succeeded", rows_in=staged.rows_in.get(src.key, 0),
                          rows_out=staged.rows_out.get(src.key, 0), bytes=src.size, output_files=outputs,
-                         steps=staged.steps, content_hash=digest, quality=quality,
-                         rows_quarantined=staged.quality.get("_quarantined", 0) if staged.quality else None)
+                         steps=staged.steps, content_hash=digest, quality=quality, rows_quarantined=quarantined)
 
     # --- failure ---------------------------------------------------------------------------------------------
 

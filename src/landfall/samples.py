@@ -32,6 +32,7 @@ workflows:
 
   - name: events
     match: "events/*.jsonl"
+    read: {bad_rows: quarantine}  # lines that are not JSON objects go to quarantine.events; the rest loads
     normalize_names: true         # "User Agent" -> user_agent
     transform:
       - dedupe: {keys: [event_id]}

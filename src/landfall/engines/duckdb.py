@@ -25,10 +25,11 @@ from landfall.config import ReadOptions, Workflow, parse_size, sql_type
 from landfall.engines.base import Engine, Job, Source, Staged, StagedFile
 from landfall.errors import InvalidInput, SchemaConflict
 from landfall.pools import pool
-from landfall.schema import align, widens_to
+from landfall.schema import align, merged, widens_to
 
 PATH = "__lf_path"
 ROW = "__lf_row"  # a record's position in its file (when a workflow has rules)
+REJECTS = "__lf_rejects"  # DuckDB's table of CSV rows it could not parse (`bad_rows: quarantine`)
 PID = "__lf_pid"  # a parent row's number in the job, linking it to its child rows (`child_tables`)
 MATERIALIZE_BYTES = 64 << 20  # batches up to this size are parsed once into memory
 LINEAGE = ("_source_file", "_ingested_at", "_run_id")
@@ -87,6 +88,8 @@ class DuckDBEngine(Engine):
         self._line_offset = 0  # add to a record's position to get its line (the header, skipped rows)
         self._json_via_python = False  # read a JSON document through Python's parser (see _json_lines_of)
         self._max_object = 0  # bytes of the largest JSON record DuckDB must buffer (0: its default, 16 MiB)
+        self._split_lines = False  # JSON Lines with `bad_rows: quarantine`: set lines that don't parse aside
+        self._bad_lines: list[tuple[str, int, str, str]] = []  # (path read, line, raw text, reason)
         self._with_path = True  # rows carry their file's path (batches); a single file's lineage is constants
         self._only_key = ""
 
@@ -108,6 +111,11 @@ class DuckDBEngine(Engine):
                     if "maximum_object_size" in text and not self._max_object:
                         # a record above DuckDB's default buffer; a bigger one slows every read, so only now
                         self._max_object = min(max(64 << 20, 8 * max(s.size for s in job.sources)), 1 << 31)
+                        continue
+                    if (text and not self._split_lines and len(job.sources) == 1
+                            and job.workflow.read.bad_rows == "quarantine"
+                            and file_format(job.workflow, job.sources[0].key) == "jsonl"):
+                        self._split_lines = True  # a line DuckDB refused: read the lines that parse, keep the rest
                         continue
                     if len(job.sources) > 1 and not self._auto_only and _type_detection_miss(text):
                         self._auto_only = True  # a file of the batch breaks the first file's types: detect per file
@@ -132,6 +140,8 @@ class DuckDBEngine(Engine):
             self._auto_only = False
             self._json_via_python = False
             self._max_object = 0
+            self._split_lines = False
+            self._bad_lines = []
             self._as_text = set()
 
     def _run(self, job: Job) -> Staged:
@@ -178,6 +188,19 @@ class DuckDBEngine(Engine):
                 arrow_schema = self._arrow_schema(view, files)
             with _timed(steps, "stats"):
                 file_sources, rows_out = self._file_sources(files)
+            if job.workflow.read.bad_rows == "quarantine":
+                with _timed(steps, "quarantine"):
+                    rejected = self._parse_rejects(job, quality)
+                    if rejected:
+                        q_view, counts = rejected
+                        quarantine = quarantine + self._write_to(
+                            q_view, os.path.join(job.staging, "quarantine"), f"{job.commit_id}-parse", [])
+                        q_schema = merged(q_schema, self._describe(q_view)) if q_schema else self._describe(q_view)
+                        if rows_in is not None:
+                            for key, n in counts.items():
+                                rows_in[key] = rows_in.get(key, 0) + n
+                        else:
+                            rows_in = {k: rows_out.get(k, 0) + counts.get(k, 0) for k in {*rows_out, *counts}}
         finally:
             self._drop_views()
         for src in job.sources:
@@ -251,10 +274,14 @@ class DuckDBEngine(Engine):
         heads: dict[str, bytes] = {}
         for src in job.sources:
             path, head = self._readable_path(src, fmt, opts, job.staging)
+            if fmt == "jsonl" and self._split_lines:
+                path = self._good_lines(path, src, job.staging)
             paths[path] = src
             heads[path] = head
         self._with_path = len(paths) > 1
         self._only_key = job.sources[0].key
+        for table in (REJECTS, REJECTS + "_scan"):  # DuckDB appends to them on every scan
+            self.con.execute(f"DROP TABLE IF EXISTS {table}")
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE __lf_sources ({q(PATH)} VARCHAR, key VARCHAR, run_id VARCHAR)")
         self.con.executemany("INSERT INTO __lf_sources VALUES (?, ?, ?)",
                              [(p, src.key, src.run_id) for p, src in paths.items()])
@@ -326,11 +353,35 @@ class DuckDBEngine(Engine):
             raise InvalidInput(f"`{src.key}` line {line}: byte {exc.start} is not valid {name} ({exc.reason}); "
                                "set `read.encoding` to the file's encoding", file=src.key, line=line) from None
 
+    def _good_lines(self, path: str, src: Source, scratch: str) -> str:
+        """A copy of a JSON Lines file without the lines that are not JSON objects; those are kept in
+        `self._bad_lines` (line number, text, reason) for the quarantine."""
+        out_dir = os.path.join(scratch, "_lines")
+        os.makedirs(out_dir, exist_ok=True)
+        out = os.path.join(out_dir, f"{src.file_id}.jsonl")
+        self._bad_lines = [b for b in self._bad_lines if b[0] != out]
+        with enc._open(path) as fh, open(out, "wb") as dst:
+            for n, raw in enumerate(fh, start=1):
+                if not raw.strip():
+                    continue
+                text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                try:
+                    value = json.loads(text)
+                    reason = None if isinstance(value, dict) else f"{_json_kind(value)}, not a record (an object)"
+                except ValueError as exc:
+                    reason = f"invalid JSON: {exc}"
+                if reason is None:
+                    dst.write(raw if raw.endswith(b"\n") else raw + b"\n")
+                else:
+                    self._bad_lines.append((out, n, text[:10_000], reason))
+        return out
+
     def _sniff(self, path: str, o: ReadOptions) -> list[str] | None:
         """read_csv arguments that fix the dialect and columns DuckDB detects on `path`, so that a group of
         files with the same header is read without sniffing each one. None when detection fails here (the
         normal read then reports the error)."""
-        user = [a for a in self._csv_args(o) if not a.startswith(("types", "all_varchar", "allow_quoted"))]
+        user = [a for a in self._csv_args(o) if not a.startswith(("types", "all_varchar", "allow_quoted",
+                                                                  "store_rejects"))]
         try:
             row = self.con.execute(
                 "SELECT Delimiter, Quote, Escape, NewLineDelimiter, Comment, SkipRows, HasHeader, Columns, "
@@ -366,7 +417,8 @@ class DuckDBEngine(Engine):
         args = [f"union_by_name = {str(union).lower()}"] + self._filename_arg()
         if sniffed is not None:
             keep = [a for a in self._csv_args(o) if a.startswith(("nullstr", "dateformat", "timestampformat",
-                                                                   "compression", "sample_size"))]
+                                                                   "compression", "sample_size", "ignore_errors",
+                                                                   "store_rejects"))]
             return f"SELECT * FROM read_csv({paths}, {', '.join(args + ['auto_detect = true'] + sniffed + keep)})"
         args.append("auto_detect = true")
         args.extend(self._csv_args(o))
@@ -401,8 +453,11 @@ class DuckDBEngine(Engine):
             args.append(f"compression = {lit(o.compression)}")
         if self._sample_all:
             args.append("sample_size = -1")
+        if o.bad_rows == "quarantine":  # (ignore_errors also lets the sniffer see past ragged rows)
+            args.append("ignore_errors = true")
+            args.append(f"store_rejects = true, rejects_scan = {lit(REJECTS + '_scan')}, "
+                        f"rejects_table = {lit(REJECTS)}")
         return args
-
 
     def _json_lines_of(self, paths: dict[str, Source], opts: ReadOptions, scratch: str) -> str:
         """A valid document DuckDB's reader refuses (duplicate keys, deep nesting, empty keys): Python's parser
@@ -645,6 +700,41 @@ class DuckDBEngine(Engine):
             self._children[table] = self._view(f"SELECT * EXCLUDE (__lf_value), {cols} FROM {child}")
         return self._view(f"SELECT * EXCLUDE ({', '.join(q(c) for c in spec.columns)}) FROM {base}")
 
+    def _parse_rejects(self, job: Job, quality: dict[str, Any]) -> tuple[str, dict[str, int]] | None:
+        """Rows DuckDB could not parse (it lists them as it scans; a scan run twice lists them twice), as
+        quarantine rows: `_raw` text, `_line`, `_column`, `_rule` `parse`, `_reason`. Counts them in `quality`."""
+        parts = []
+        exists = self.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [REJECTS]).fetchone()
+        if exists[0]:
+            parts.append(
+                f"SELECT s.file_path AS {q(PATH)}, e.line AS _line, string_agg(DISTINCT e.column_name, ',') AS "
+                "_column, any_value(e.csv_line) AS _raw, string_agg(DISTINCT e.error_type || ': ' || "
+                f"e.error_message, '; ') AS _reason FROM {REJECTS} e JOIN {REJECTS}_scan s USING (scan_id, file_id) "
+                "GROUP BY ALL")
+        bad = [b for b in self._bad_lines if b[0] in self._paths]
+        if bad:
+            table = self._n_table(f"SELECT NULL::VARCHAR AS {q(PATH)}, NULL::BIGINT AS _line, NULL::VARCHAR AS _raw, "
+                                  "NULL::VARCHAR AS _reason LIMIT 0")
+            self.con.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?)", bad)
+            parts.append(f"SELECT {q(PATH)}, _line, NULL::VARCHAR AS _column, _raw, _reason FROM {table}")
+        if not parts:
+            return None
+        rows = self._n_table(" UNION ALL ".join(parts))
+        n = self.con.execute(f"SELECT count(*) FROM {rows}").fetchone()[0]
+        if not n:
+            return None
+        counts = {self._paths[p].key: int(c) for p, c in self.con.execute(
+            f"SELECT {q(PATH)}, count(*) FROM {rows} GROUP BY ALL").fetchall() if p in self._paths}
+        view = self._view(f"SELECT _raw, CAST(_line AS BIGINT) AS _line, 'parse' AS _rule, _column, _reason, "
+                          f"now()::TIMESTAMPTZ AS _quarantined_at, {q(PATH)} FROM {rows}")
+        if not self._with_path:
+            view = self._view(f"SELECT * EXCLUDE ({q(PATH)}) FROM {view}")
+        view = self._view(self._with_lineage(job, view, dict(self._describe(view))))
+        quality["parse"] = {"action": "quarantine", "violations": int(n)}
+        quality["_parse_by_source"] = counts
+        quality["_quarantined"] = quality.get("_quarantined", 0) + int(n)
+        return view, counts
+
     def _write_children(self, job: Job, parents: str) -> dict[str, Staged]:
         """Each child view, without the children of parent rows that a later step or a rule took out."""
         out: dict[str, Staged] = {}
@@ -881,7 +971,9 @@ class DuckDBEngine(Engine):
             src = self._n_table(f"SELECT *, row_number() OVER () AS __lf_qid FROM read_parquet({_paths(files)}, "
                                 "union_by_name = true)")
             picked = f"_run_id = {lit(run_id)}" if run_id else "true"
-            meta = ["_line", "_rule", "_column", "_reason", "_quarantined_at", "_ingested_at", "_run_id"]
+            meta = ["_line", "_rule", "_column", "_reason", "_quarantined_at", "_ingested_at", "_run_id", "_raw"]
+            if "_raw" in dict(self._describe(src)):  # rows that could not be parsed stay: re-land a fixed file
+                picked += " AND _rule IS DISTINCT FROM 'parse'"
             cols = [c for c, _ in self._describe(src)]
             data = self._view(f"SELECT * EXCLUDE ({', '.join(q(c) for c in meta if c in cols)}) FROM {src} "
                               f"WHERE {picked}")
