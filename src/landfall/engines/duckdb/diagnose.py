@@ -1,0 +1,155 @@
+"""Finding the line and the reason when DuckDB's error does not give them, and strict JSON checks."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+from typing import Any
+
+from landfall import encoding as enc
+from landfall.engines.base import Source
+from landfall.errors import InvalidInput
+
+STRICT_JSON_BYTES = 512 << 20  # JSON documents up to this size are validated strictly before reading
+_LENIENT_JSON = re.compile(r",\s*[\]}]|NaN|Infinity")  # what DuckDB's json_valid lets through
+
+
+def _json_document_as_lines(path: str, scratch: str, key: str, *,
+                            records_required: bool) -> tuple[str, bool, int]:
+    """Rewrite a JSON document as JSON Lines: its records, or `{"value": <JSON text>}` per element when it is
+    not made of objects. Returns the new path and whether it holds values."""
+    import sys
+
+    doc = json.loads(enc.read_text(path), parse_constant=_no_constants)
+    items = doc if isinstance(doc, list) else [doc]
+    as_values = not all(isinstance(i, dict) and i and "" not in i for i in items)
+    if as_values and records_required:
+        line, reason = _diagnose_json(path, "json") or (1, "expected records (JSON objects)")
+        raise InvalidInput(f"`{key}` line {line}: {reason}", file=key, line=line)
+    os.makedirs(scratch, exist_ok=True)
+    out = os.path.join(scratch, os.path.basename(path) + ".jsonl")
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 10_000))
+    try:
+        with open(out, "w", encoding="utf-8") as fh:
+            for item in items:
+                value = {"value": json.dumps(item, ensure_ascii=False)} if as_values else item
+                fh.write(json.dumps(value, ensure_ascii=False) + "\n")
+    finally:
+        sys.setrecursionlimit(limit)
+    return out, as_values, len(items)
+
+
+def _no_constants(name: str) -> float:
+    raise ValueError(f"`{name}` is not a JSON value (JSON has no NaN or Infinity)")
+
+
+def _type_detection_miss(text: str) -> bool:
+    return ("Error when converting column" in text or "Could not convert" in text) and "CSV Error" in text or (
+        "Could not convert" in text and "JSON" in text)
+
+
+def _source_in(text: str, sources: list[Source], paths: dict[str, Source]) -> Source | None:
+    for path, src in paths.items():
+        if path in text:
+            return src
+    for src in sources:
+        if src.path in text:
+            return src
+    return None
+
+
+def diagnose(path: str, fmt: str, engine_error: str) -> tuple[int | None, str] | None:
+    """Scan a failing file with Python's own parsers to name the first bad line and why."""
+    try:
+        if fmt == "csv":
+            return _diagnose_csv(path, engine_error)
+        if fmt in ("json", "jsonl"):
+            return _diagnose_json(path, fmt)
+    except Exception:  # diagnosis is best effort; the engine's own message stays
+        return None
+    return None
+
+
+def _text_lines(path: str) -> io.TextIOBase:
+    import gzip
+
+    raw = gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline="")
+
+
+def _diagnose_csv(path: str, engine_error: str) -> tuple[int | None, str] | None:
+    value = re.search(r"Could not convert string ['\"](.*?)['\"] to '?([A-Z0-9_]+)", engine_error)
+    with _text_lines(path) as fh:
+        if value:
+            needle = value.group(1)
+            for n, line in enumerate(fh, 1):
+                if needle in line:
+                    return n, f"value `{needle}` is not a valid {value.group(2)}"
+            return None
+        sample = fh.read(1 << 16)
+        fh.seek(0)
+        try:
+            dialect = csv.Sniffer().sniff(sample.split("\n", 1)[0] or sample, delimiters=",;|\t")
+            delim = dialect.delimiter
+        except csv.Error:
+            delim = ","
+        reader = csv.reader(fh, delimiter=delim, strict=True)
+        expected = None
+        try:
+            for row in reader:
+                if not row:
+                    continue
+                if expected is None:
+                    expected = len(row)
+                elif len(row) != expected:
+                    return reader.line_num, f"expected {expected} fields (as in the header), found {len(row)}"
+        except csv.Error as exc:
+            return reader.line_num, f"malformed CSV: {exc}"
+    return None
+
+
+def _diagnose_json(path: str, fmt: str) -> tuple[int | None, str] | None:
+    with _text_lines(path) as fh:
+        text = fh.read()
+    if fmt == "json":
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            if text.lstrip()[:1] == "{" and "Extra data" in exc.msg:
+                return _diagnose_json_lines(text)  # objects one after another: read as JSON Lines
+            return exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})"
+        except RecursionError:
+            return 1, "invalid JSON: nested too deeply"
+        items = doc if isinstance(doc, list) else [doc]
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                what = "the top level" if not isinstance(doc, list) else f"element {i} of the array"
+                return 1, (f"expected records (JSON objects), but {what} is {_json_kind(item)}; "
+                           "a table needs an array of objects, one object, or JSON Lines")
+        return None
+    return _diagnose_json_lines(text)
+
+
+def _json_kind(value: Any) -> str:
+    """`an object`, `a number`, ...: what a JSON value is, with its article."""
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number")
+
+
+def _diagnose_json_lines(text: str) -> tuple[int | None, str] | None:
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            return n, f"invalid JSON: {exc.msg} (column {exc.colno})"
+        except RecursionError:
+            return n, "invalid JSON: nested too deeply"
+        if not isinstance(value, dict):
+            return n, f"expected a JSON object per line, found {_json_kind(value)}"
+    return None

@@ -1,0 +1,361 @@
+"""Reading landed files: encodings, CSV dialects, JSON documents and lines, Parquet; rows that cannot be
+parsed (`bad_rows: quarantine`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import duckdb
+
+from landfall import encoding as enc
+from landfall.config import ReadOptions, sql_type
+from landfall.engines.base import Job, Source
+from landfall.engines.duckdb.diagnose import (
+    _LENIENT_JSON,
+    STRICT_JSON_BYTES,
+    _json_document_as_lines,
+    _json_kind,
+    _no_constants,
+)
+from landfall.engines.duckdb.sql import (
+    MATERIALIZE_BYTES,
+    PATH,
+    REJECTS,
+    ROW,
+    ROW_PRESERVING,
+    _paths,
+    file_format,
+    lit,
+    q,
+)
+from landfall.errors import InvalidInput
+from landfall.pools import pool
+
+
+class Reading:
+    """The engine's reading (a part of `DuckDBEngine`)."""
+
+    def _read(self, job: Job) -> str:
+        fmt = file_format(job.workflow, job.sources[0].key)
+        for src in job.sources[1:]:
+            if file_format(job.workflow, src.key) != fmt:
+                raise InvalidInput("files of different formats in one batch")  # the runner splits batches
+        opts = job.workflow.read
+        paths: dict[str, Source] = {}
+        heads: dict[str, bytes] = {}
+        for src in job.sources:
+            path, head = self._readable_path(src, fmt, opts, job.staging)
+            if fmt == "jsonl" and self._split_lines:
+                path = self._good_lines(path, src, job.staging)
+            paths[path] = src
+            heads[path] = head
+        self._with_path = len(paths) > 1
+        self._only_key = job.sources[0].key
+        for table in (REJECTS, REJECTS + "_scan"):  # DuckDB appends to them on every scan
+            self.con.execute(f"DROP TABLE IF EXISTS {table}")
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE __lf_sources ({q(PATH)} VARCHAR, key VARCHAR, run_id VARCHAR)")
+        self.con.executemany("INSERT INTO __lf_sources VALUES (?, ?, ?)",
+                             [(p, src.key, src.run_id) for p, src in paths.items()])
+        self._paths = paths
+        self._lines = None
+        if fmt == "jsonl" and (job.workflow.validate_ or not all(
+                s.kind in ROW_PRESERVING for s in job.workflow.transform)):
+            # records are the non-blank lines: Python counts them while DuckDB detects the schema (single-threaded)
+            self._lines = pool("lines").submit(self._line_counts, dict(paths))
+        if fmt == "csv":
+            # Files whose header lines are the same bytes share one sniff and bind by position; groups with
+            # different headers are combined by column name. (DuckDB's union_by_name sniffs every file.)
+            groups: dict[bytes, list[str]] = {}
+            for path in paths:
+                groups.setdefault(heads[path].split(b"\n", 1)[0], []).append(path)
+            big = sum(s.size for s in job.sources) > MATERIALIZE_BYTES  # not parsed up front: sniff once instead
+            selects = [self._csv_sql(_paths(g), opts, union=False, sniffed=self._sniff(g[0], opts)
+                                     if (len(g) > 1 or big) and not self._auto_only else None)
+                       for g in groups.values()]
+            select = selects[0] if len(selects) == 1 else " UNION ALL BY NAME ".join(f"({s})" for s in selects)
+        elif fmt == "parquet":
+            select = self._parquet_sql(_paths(paths))
+        elif fmt == "json" and self._json_via_python:
+            select = self._json_lines_of(paths, opts, job.staging)
+        else:
+            if fmt == "json":
+                for path, src in paths.items():
+                    self._check_json_document(path, src)
+            select = self._json_sql(_paths(paths), opts, fmt)
+        if (job.workflow.validate_ or job.workflow.schema_.evolution == "discard_row") and len(paths) == 1:
+            select = f"SELECT *, row_number() OVER () AS {ROW} FROM ({select})"
+            self._line_offset = (1 if opts.header is not False else 0) + opts.skip_rows if fmt == "csv" else 0
+        try:
+            try:
+                raw = self._view(select)
+                detected = self._describe(raw)  # binding runs the sniffer: dialect and schema errors surface here
+                if fmt in ("json", "jsonl") and not opts.all_strings and not opts.types and not self._json_via_python:
+                    # pin what was detected, so binding the later steps does not sample the files again
+                    pinned = {n: t for n, t in detected if n != PATH}
+                    raw = self._view(self._json_sql(_paths(paths), opts, fmt, columns=pinned))
+                    self._describe(raw)
+            except duckdb.BinderException as exc:
+                if "expected records" not in str(exc) or opts.records == "true" or len(paths) > 1:
+                    raise  # a batch is split by the runner: a file of records never becomes `value` rows
+                raw = self._view(self._json_sql(_paths(paths), opts, fmt, records=False))
+                self._describe(raw)
+            if sum(s.size for s in job.sources) <= MATERIALIZE_BYTES:
+                # small input: parse once into memory, so the steps' binding never sniffs the files again
+                raw = self._n_table(f"SELECT * FROM {raw}")
+        except duckdb.Error as exc:
+            raise self._explain(exc, job.sources, fmt) from None
+        self._raw_view = raw
+        return raw
+
+    def _readable_path(self, src: Source, fmt: str, opts: ReadOptions, scratch: str) -> tuple[str, bytes]:
+        """A path the engine can read as UTF-8 with consistent line endings, and its first bytes."""
+        if fmt == "parquet":
+            return src.path, b""
+        head = enc.sample(src.path)
+        name = opts.encoding or enc.detect(src.path, head)
+        newlines = fmt == "csv" and enc.mixed_newlines(head)
+        if enc.is_utf8(name) and not newlines:
+            return src.path, head.removeprefix(b"\xef\xbb\xbf")
+        try:
+            path = enc.transcode(src.path, name, os.path.join(scratch, "_utf8"), newlines=newlines)
+            return path, enc.sample(path)
+        except UnicodeDecodeError as exc:
+            line = enc.line_of_offset(src.path, exc.start)
+            raise InvalidInput(f"`{src.key}` line {line}: byte {exc.start} is not valid {name} ({exc.reason}); "
+                               "set `read.encoding` to the file's encoding", file=src.key, line=line) from None
+
+    def _good_lines(self, path: str, src: Source, scratch: str) -> str:
+        """A copy of a JSON Lines file without the lines that are not JSON objects; those are kept in
+        `self._bad_lines` (line number, text, reason) for the quarantine."""
+        out_dir = os.path.join(scratch, "_lines")
+        os.makedirs(out_dir, exist_ok=True)
+        out = os.path.join(out_dir, f"{src.file_id}.jsonl")
+        self._bad_lines = [b for b in self._bad_lines if b[0] != out]
+        with enc._open(path) as fh, open(out, "wb") as dst:
+            for n, raw in enumerate(fh, start=1):
+                if not raw.strip():
+                    continue
+                text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                try:
+                    value = json.loads(text)
+                    reason = None if isinstance(value, dict) else f"{_json_kind(value)}, not a record (an object)"
+                except ValueError as exc:
+                    reason = f"invalid JSON: {exc}"
+                if reason is None:
+                    dst.write(raw if raw.endswith(b"\n") else raw + b"\n")
+                else:
+                    self._bad_lines.append((out, n, text[:10_000], reason))
+        return out
+
+    def _sniff(self, path: str, o: ReadOptions) -> list[str] | None:
+        """read_csv arguments that fix the dialect and columns DuckDB detects on `path`, so that a group of
+        files with the same header is read without sniffing each one. None when detection fails here (the
+        normal read then reports the error)."""
+        user = [a for a in self._csv_args(o) if not a.startswith(("types", "all_varchar", "allow_quoted",
+                                                                  "store_rejects"))]
+        try:
+            row = self.con.execute(
+                "SELECT Delimiter, Quote, Escape, NewLineDelimiter, Comment, SkipRows, HasHeader, Columns, "
+                f"DateFormat, TimestampFormat FROM sniff_csv({lit(path)}{''.join(', ' + a for a in user)})"
+            ).fetchone()
+        except duckdb.Error:
+            return None
+        delim, quote, escape, _nl, comment, skip, header, columns, datefmt, tsfmt = row
+        if not columns or quote not in ("(empty)", '"', "'") or (escape == "(empty)") != (quote == "(empty)"):
+            return None
+        if quote == "(empty)":  # no quotes in this file's sample: others may have some; RFC 4180 quoting is safe
+            quote, escape = '"', '"'
+        # The dialect is fixed; column types are still detected by DuckDB across the files (fixing the first
+        # file's types would let a later file's `2.5` be cast into a BIGINT column as 3).
+        types = {k: sql_type(v) for k, v in o.types.items()} | {c: "VARCHAR" for c in self._as_text}
+        args = [f"delim = {lit(delim)}", f"quote = {lit(quote)}", f"escape = {lit(escape)}",
+                f"header = {str(bool(header)).lower()}", f"skip = {int(skip)}"]
+        if types:
+            args.append("types = {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in types.items()) + "}")
+        if o.all_strings:
+            args.append("all_varchar = true")
+        if comment not in (None, "(empty)"):
+            args.append(f"comment = {lit(comment)}")
+        if datefmt and not o.date_format:
+            args.append(f"dateformat = {lit(datefmt)}")
+        if tsfmt and not o.timestamp_format:
+            args.append(f"timestampformat = {lit(tsfmt)}")
+        if o.all_strings:
+            args.append("allow_quoted_nulls = false")
+        return args
+
+    def _csv_sql(self, paths: str, o: ReadOptions, *, union: bool, sniffed: list[str] | None = None) -> str:
+        args = [f"union_by_name = {str(union).lower()}"] + self._filename_arg()
+        if sniffed is not None:
+            keep = [a for a in self._csv_args(o) if a.startswith(("nullstr", "dateformat", "timestampformat",
+                                                                   "compression", "sample_size", "ignore_errors",
+                                                                   "store_rejects"))]
+            return f"SELECT * FROM read_csv({paths}, {', '.join(args + ['auto_detect = true'] + sniffed + keep)})"
+        args.append("auto_detect = true")
+        args.extend(self._csv_args(o))
+        return f"SELECT * FROM read_csv({paths}, {', '.join(args)})"
+
+    def _csv_args(self, o: ReadOptions) -> list[str]:
+        """The read_csv arguments a workflow's read options set."""
+        args: list[str] = []
+        if o.delimiter is not None:
+            args.append(f"delim = {lit(o.delimiter)}")
+        if o.quote is not None:
+            args.append(f"quote = {lit(o.quote)}")
+        if o.escape is not None:
+            args.append(f"escape = {lit(o.escape)}")
+        if o.header is not None:
+            args.append(f"header = {str(o.header).lower()}")
+        if o.null_values is not None:
+            args.append("nullstr = [" + ", ".join(lit(v) for v in o.null_values) + "]")
+        types = {k: sql_type(v) for k, v in o.types.items()} | {c: "VARCHAR" for c in self._as_text}
+        if types:
+            args.append("types = {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in types.items()) + "}")
+        args.extend(self._common_args(o))
+        if o.all_strings:
+            args.append("all_varchar = true")
+            args.append("allow_quoted_nulls = false")  # `""` is an empty string, not a missing value
+        if o.skip_rows:
+            args.append(f"skip = {int(o.skip_rows)}")
+        if o.bad_rows == "quarantine":  # (ignore_errors also lets the sniffer see past ragged rows)
+            args.append("ignore_errors = true")
+            args.append(f"store_rejects = true, rejects_scan = {lit(REJECTS + '_scan')}, "
+                        f"rejects_table = {lit(REJECTS)}")
+        return args
+
+    def _json_lines_of(self, paths: dict[str, Source], opts: ReadOptions, scratch: str) -> str:
+        """A valid document DuckDB's reader refuses (duplicate keys, deep nesting, empty keys): Python's parser
+        reads it (the last of duplicate keys wins) into JSON Lines for DuckDB."""
+        (path, src), = paths.items()
+        lines, as_values, n = _json_document_as_lines(path, os.path.join(scratch, "_json"), src.key,
+                                                      records_required=opts.records == "true")
+        if n == 0:
+            return "SELECT NULL::VARCHAR AS value WHERE false"
+        if as_values:
+            return (f"SELECT value FROM read_json({lit(lines)}, format = 'newline_delimited', records = true, "
+                    "columns = {'value': 'VARCHAR'})")
+        return self._json_sql(_paths([lines]), opts, "jsonl")
+
+    def _check_json_document(self, path: str, src: Source) -> None:
+        """A JSON document must be strictly valid (RFC 8259): DuckDB's reader tolerates trailing commas, NaN and
+        Infinity, and reads an empty file as no rows."""
+        size = os.path.getsize(path)
+        if size > STRICT_JSON_BYTES:
+            return
+        text = enc.read_text(path)
+        if not text.strip():
+            raise InvalidInput(f"`{src.key}` line 1: the file is empty; a JSON document needs a value "
+                               "(use `read: {format: jsonl}` for files of zero or more records)", file=src.key, line=1)
+        valid = self.con.execute("SELECT json_valid(?)", [text]).fetchone()[0]
+        if valid and not _LENIENT_JSON.search(text):
+            return
+        try:
+            json.loads(text, parse_constant=_no_constants)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"`{src.key}` line {exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})",
+                               file=src.key, line=exc.lineno) from None
+        except ValueError as exc:
+            raise InvalidInput(f"`{src.key}`: invalid JSON: {exc}", file=src.key) from None
+        except RecursionError:
+            raise InvalidInput(f"`{src.key}` line 1: invalid JSON: nested too deeply", file=src.key, line=1) from None
+        if not valid:
+            raise InvalidInput(f"`{src.key}`: invalid JSON", file=src.key)
+
+    def _common_args(self, o: ReadOptions) -> list[str]:
+        """Reader arguments CSV and JSON share: date and timestamp formats, compression, sample size."""
+        args = []
+        if o.date_format:
+            args.append(f"dateformat = {lit(o.date_format)}")
+        if o.timestamp_format:
+            args.append(f"timestampformat = {lit(o.timestamp_format)}")
+        if o.compression != "auto":
+            args.append(f"compression = {lit(o.compression)}")
+        if self._sample_all:
+            args.append("sample_size = -1")
+        return args
+
+    def _json_sql(self, paths: str, o: ReadOptions, fmt: str, records: bool = True,
+                  columns: dict[str, str] | None = None) -> str:
+        form = "newline_delimited" if fmt == "jsonl" else "auto"
+        if not records:
+            return (f"SELECT CAST(to_json(json) AS VARCHAR) AS value{', ' + q(PATH) if self._with_path else ''} "
+                    f"FROM read_json({paths}, {', '.join(self._filename_arg() + [f'format = {lit(form)}'])}, "
+                    f"records = false{self._max_object_arg()})")
+        args = self._filename_arg() + ["union_by_name = true", f"format = {lit(form)}", "records = true"]
+        if self._max_object:
+            args.append(f"maximum_object_size = {self._max_object}")
+        args.extend(self._common_args(o))
+        if columns:
+            args.append("columns = {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in columns.items()) + "}")
+        select = f"SELECT * FROM read_json({paths}, {', '.join(args)})"
+        if o.types:  # hints for some columns; the rest are detected
+            repl = ", ".join(f"CAST({q(k)} AS {sql_type(v)}) AS {q(k)}" for k, v in o.types.items())
+            select = f"SELECT * REPLACE ({repl}) FROM ({select})"
+        if o.all_strings:
+            if not self._with_path:
+                return f"SELECT COLUMNS(*)::VARCHAR FROM ({select})"
+            return f"SELECT COLUMNS(c -> c <> {lit(PATH)})::VARCHAR, {q(PATH)} FROM ({select})"
+        return select
+
+    def _max_object_arg(self) -> str:
+        return f", maximum_object_size = {self._max_object}" if self._max_object else ""
+
+    def _parquet_sql(self, paths: str) -> str:
+        return f"SELECT * FROM read_parquet({paths}, {', '.join(self._filename_arg() + ['union_by_name = true'])})"
+
+    def _filename_arg(self) -> list[str]:
+        """Batches tag each row with its file; a single file's lineage is constants (no per-row column)."""
+        return [f"filename = {lit(PATH)}"] if self._with_path else []
+
+    @staticmethod
+    def _line_counts(paths: dict[str, Source]) -> dict[str, int]:
+        out = {}
+        for path, src in paths.items():
+            with enc._open(path) as fh:
+                out[src.key] = sum(1 for line in fh if line.strip())
+        return out
+
+    def _counts(self, view: str) -> dict[str, int]:
+        if not self._with_path:
+            (n,) = self.con.execute(f"SELECT count(*) FROM {view}").fetchone()
+            return {self._only_key: int(n)}
+        rows = self.con.execute(
+            f"SELECT s.key, count(*) FROM {view} v JOIN __lf_sources s USING ({q(PATH)}) GROUP BY 1").fetchall()
+        return {k: int(n) for k, n in rows}
+
+    def _parse_rejects(self, job: Job, quality: dict[str, Any]) -> tuple[str, dict[str, int]] | None:
+        """Rows DuckDB could not parse (it lists them as it scans; a scan run twice lists them twice), as
+        quarantine rows: `_raw` text, `_line`, `_column`, `_rule` `parse`, `_reason`. Counts them in `quality`."""
+        parts = []
+        exists = self.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [REJECTS]).fetchone()
+        if exists[0]:
+            parts.append(
+                f"SELECT s.file_path AS {q(PATH)}, e.line AS _line, string_agg(DISTINCT e.column_name, ',') AS "
+                "_column, any_value(e.csv_line) AS _raw, string_agg(DISTINCT e.error_type || ': ' || "
+                f"e.error_message, '; ') AS _reason FROM {REJECTS} e JOIN {REJECTS}_scan s USING (scan_id, file_id) "
+                "GROUP BY ALL")
+        bad = [b for b in self._bad_lines if b[0] in self._paths]
+        if bad:
+            table = self._n_table(f"SELECT NULL::VARCHAR AS {q(PATH)}, NULL::BIGINT AS _line, NULL::VARCHAR AS _raw, "
+                                  "NULL::VARCHAR AS _reason LIMIT 0")
+            self.con.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?)", bad)
+            parts.append(f"SELECT {q(PATH)}, _line, NULL::VARCHAR AS _column, _raw, _reason FROM {table}")
+        if not parts:
+            return None
+        rows = self._n_table(" UNION ALL ".join(parts))
+        n = self.con.execute(f"SELECT count(*) FROM {rows}").fetchone()[0]
+        if not n:
+            return None
+        counts = {self._paths[p].key: int(c) for p, c in self.con.execute(
+            f"SELECT {q(PATH)}, count(*) FROM {rows} GROUP BY ALL").fetchall() if p in self._paths}
+        view = self._view(f"SELECT _raw, CAST(_line AS BIGINT) AS _line, 'parse' AS _rule, _column, _reason, "
+                          f"now()::TIMESTAMPTZ AS _quarantined_at, {q(PATH)} FROM {rows}")
+        if not self._with_path:
+            view = self._view(f"SELECT * EXCLUDE ({q(PATH)}) FROM {view}")
+        view = self._view(self._with_lineage(job, view, dict(self._describe(view))))
+        quality["parse"] = {"action": "quarantine", "violations": int(n)}
+        quality["_parse_by_source"] = counts
+        quality["_quarantined"] = quality.get("_quarantined", 0) + int(n)
+        return view, counts

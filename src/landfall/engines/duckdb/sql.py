@@ -1,0 +1,141 @@
+"""Shared pieces of the DuckDB engine: identifier and literal quoting, internal column names, casts, the
+process-wide database, and small helpers for errors and step timing."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+
+from landfall.config import Workflow
+from landfall.errors import InvalidInput
+
+PATH = "__lf_path"
+ROW = "__lf_row"  # a record's position in its file (when a workflow has rules)
+REJECTS = "__lf_rejects"  # DuckDB's table of CSV rows it could not parse (`bad_rows: quarantine`)
+PID = "__lf_pid"  # a parent row's number in the job, linking it to its child rows (`child_tables`)
+MATERIALIZE_BYTES = 64 << 20  # batches up to this size are parsed once into memory
+LINEAGE = ("_source_file", "_ingested_at", "_run_id")
+ROW_PRESERVING = {"rename", "cast", "compute", "drop", "normalize_names", "flatten", "child_tables"}
+# encodings DuckDB decodes itself; everything else is transcoded to UTF-8 first
+_NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8"}
+
+
+def q(name: str) -> str:
+    """Quote an identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(value: str) -> str:
+    """Quote a string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def file_format(workflow: Workflow, key: str) -> str:
+    fmt = workflow.read.format
+    if fmt:
+        return fmt
+    name = key.lower().removesuffix(".gz").removesuffix(".zst")
+    for ext, f in ((".csv", "csv"), (".tsv", "csv"), (".txt", "csv"), (".jsonl", "jsonl"), (".ndjson", "jsonl"),
+                   (".json", "json"), (".parquet", "parquet"), (".pq", "parquet")):
+        if name.endswith(ext):
+            return f
+    raise InvalidInput(f"`{key}`: cannot tell the format from the file name; set `read.format` "
+                       "(one of `csv`, `jsonl`, `json`, `parquet`) in workflow "
+                       f"`{workflow.name}`", file=key)
+
+
+def snake_case(name: str) -> str:
+    s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name.strip())
+    s = re.sub(r"[^0-9A-Za-z]+", "_", s).strip("_").lower()
+    if not s:
+        s = "column"
+    if s[0].isdigit():
+        s = "_" + s
+    return s
+
+
+_DATABASE: duckdb.DuckDBPyConnection | None = None
+_DATABASE_LOCK = __import__("threading").Lock()
+
+
+def _shared_database(threads: int | None, memory_limit: str | None) -> duckdb.DuckDBPyConnection:
+    global _DATABASE
+    with _DATABASE_LOCK:
+        if _DATABASE is None:
+            _DATABASE = duckdb.connect(":memory:")
+            _DATABASE.execute("SET preserve_insertion_order = false")
+        if threads:
+            _DATABASE.execute(f"SET threads = {int(threads)}")
+        if memory_limit:
+            _DATABASE.execute(f"SET memory_limit = {lit(memory_limit)}")
+        return _DATABASE
+
+
+_INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+              "UBIGINT"}
+_Q3 = "'" * 3  # a quote inside a SQL string literal, then the literal's own quote
+
+
+def cast_sql(expr: str, source: str | None, target: str, *, try_: bool = False) -> str:
+    """CAST, but text becomes an integer only when it is a whole number (DuckDB rounds `'2.5'` to 3).
+    With `try_`, a value that does not fit gives NULL instead of an error."""
+    if source == "VARCHAR" and target in _INT_TYPES:
+        whole = f"regexp_full_match(trim({expr}), '[+-]?[0-9]+')"
+        if try_:
+            return f"CASE WHEN {whole} THEN TRY_CAST(trim({expr}) AS {target}) END"
+        return (f"CASE WHEN {expr} IS NULL OR {whole} THEN CAST(trim({expr}) AS {target}) ELSE "
+                f"error('Could not convert string {_Q3} || {expr} || {_Q3} to {target}') END")
+    return f"{'TRY_CAST' if try_ else 'CAST'}({expr} AS {target})"
+
+
+def _paths(paths: Any) -> str:
+    return "[" + ", ".join(lit(p) for p in paths) + "]"
+
+
+def _reason(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return "unreadable input"
+    head = re.sub(r"^[A-Za-z ]*Error: ", "", lines[0])
+    if head.startswith("CSV Error on Line"):
+        rest = [ln for ln in lines[1:] if not ln.startswith(("Original Line", "Possible Solution", "file ="))]
+        head = rest[0] if rest else "malformed CSV"
+        if "Invalid unicode" in head:
+            head = ("the file is not valid UTF-8 here; set `read.encoding` to its encoding "
+                    "(e.g. `latin-1`, `cp1252`, `utf-16`)")
+    elif head.startswith("Error when sniffing file"):
+        head = "could not detect the CSV dialect (delimiter, quote, columns)"
+    return head
+
+
+def _first_line(exc: Exception) -> str:
+    return _reason(str(exc))
+
+
+class _StepError(duckdb.Error):
+    pass
+
+
+def _step_error(message: str) -> Exception:
+    return _StepError(message)
+
+
+def _require(columns: list[str], wanted: Any, what: str) -> None:
+    missing = [c for c in wanted if c not in columns]
+    if missing:
+        raise _step_error(f"no column {', '.join(f'`{m}`' for m in missing)} {what}; columns are "
+                          + ", ".join(f"`{c}`" for c in columns))
+
+
+@contextmanager
+def _timed(steps: list[dict[str, Any]], name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        steps.append({"step": name, "seconds": round(time.perf_counter() - start, 6)})

@@ -1,0 +1,201 @@
+"""The transform steps as SQL views: rename, cast, compute, filter, sql, drop, normalize_names, dedupe,
+flatten, explode and child_tables."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import duckdb
+
+from landfall.config import sql_type
+from landfall.engines.base import Job, Staged
+from landfall.engines.duckdb.sql import (
+    PATH,
+    PID,
+    ROW,
+    _first_line,
+    _require,
+    _step_error,
+    cast_sql,
+    lit,
+    q,
+    snake_case,
+)
+from landfall.errors import InvalidInput
+from landfall.schema import align
+
+
+class Steps:
+    """The engine's steps (a part of `DuckDBEngine`)."""
+
+    def _transform(self, job: Job, view: str) -> str:
+        wf = job.workflow
+        steps = list(wf.transform)
+        if wf.normalize_names:
+            from landfall.config import NormalizeNames
+
+            steps.insert(0, NormalizeNames(normalize_names=True))
+        for i, step in enumerate(steps):
+            try:
+                view = self._step(view, step)
+                self._describe(view)  # bind now, so a bad expression names its step
+            except duckdb.Error as exc:
+                raise InvalidInput(f"workflow `{wf.name}` step {i + 1} (`{step.kind}`): {_first_line(exc)}"
+                                   ) from None
+        return view
+
+    def _step(self, view: str, step: Any) -> str:
+        kind = step.kind
+        cols = self._columns(view)
+        if kind == "rename":
+            _require(cols, step.rename, "to rename")
+            renames = ", ".join(f"{q(a)} AS {q(b)}" for a, b in step.rename.items())
+            return self._view(f"SELECT * RENAME ({renames}) FROM {view}")
+        if kind == "cast":
+            _require(cols, step.cast, "to cast")
+            types = dict(self._describe(view))
+            repl = ", ".join(f"{cast_sql(q(c), types.get(c), sql_type(t))} AS {q(c)}" for c, t in step.cast.items())
+            return self._view(f"SELECT * REPLACE ({repl}) FROM {view}")
+        if kind == "compute":
+            existing = [c for c in step.compute if c in cols]
+            new = [c for c in step.compute if c not in cols]
+            repl = ", ".join(f"({step.compute[c]}) AS {q(c)}" for c in existing)
+            add = ", ".join(f"({step.compute[c]}) AS {q(c)}" for c in new)
+            star = f"* REPLACE ({repl})" if repl else "*"
+            return self._view(f"SELECT {star}{', ' + add if add else ''} FROM {view}")
+        if kind == "filter":
+            return self._view(f"SELECT * FROM {view} WHERE {step.filter}")
+        if kind == "drop":
+            present = [c for c in step.drop if c in cols]
+            if not present:
+                return view
+            return self._view(f"SELECT * EXCLUDE ({', '.join(q(c) for c in present)}) FROM {view}")
+        if kind == "normalize_names":
+            seen: dict[str, int] = {}
+            parts = []
+            for c in cols:
+                new = snake_case(c)
+                if new in seen:
+                    seen[new] += 1
+                    new = f"{new}_{seen[new]}"
+                else:
+                    seen[new] = 1
+                parts.append(f"{q(c)} AS {q(new)}")
+            keep = "".join(f", {q(c)}" for c, _ in self._describe(view) if c in (PATH, ROW))
+            return self._view(f"SELECT {', '.join(parts)}{keep} FROM {view}")
+        if kind == "dedupe":
+            keys = ", ".join(([q(PATH)] if self._with_path else []) + [q(k) for k in step.dedupe.keys])
+            order = f" ORDER BY {step.dedupe.order_by} DESC" if step.dedupe.order_by else ""
+            return self._view(f"SELECT * FROM {view} QUALIFY row_number() OVER (PARTITION BY {keys}{order}) = 1")
+        if kind == "flatten":
+            return self._flatten(view, step.flatten)
+        if kind == "explode":
+            return self._explode(view, step.explode)
+        if kind == "child_tables":
+            return self._child_tables(view, step.child_tables)
+        if kind == "sql":
+            body = re.sub(r"\binput\b", view, step.sql, flags=re.IGNORECASE)
+            return self._view(body)
+        raise _step_error(f"unknown step `{kind}`")  # pragma: no cover - config validation prevents it
+
+    def _flatten(self, view: str, spec: Any, only: str | None = None) -> str:
+        """Nested objects become columns: `customer.name` -> `customer_name`, up to `max_depth` levels; paths in
+        `keep_json` (and anything deeper) become JSON strings. Lists stay lists (see `explode`)."""
+        keep = set(spec.keep_json)
+        parts: list[str] = []
+
+        def walk(expr: str, path: list[str], typ: Any, depth: int) -> None:
+            name = spec.separator.join(path)
+            dotted = ".".join(path)
+            if typ.id == "struct" and dotted not in keep and depth < spec.max_depth:
+                for child, child_type in typ.children:
+                    walk(f"{expr}.{q(child)}", [*path, child], child_type, depth + 1)
+            elif typ.id == "struct" or dotted in keep:
+                parts.append(f"CAST(to_json({expr}) AS VARCHAR) AS {q(name)}")
+            else:
+                parts.append(f"{expr} AS {q(name)}")
+
+        for name, typ in self._types(view):
+            if only is not None and name != only:
+                parts.append(q(name))
+                continue
+            walk(q(name), [name], typ, 0)
+        return self._view(f"SELECT {', '.join(parts)} FROM {view}")
+
+    def _types(self, view: str) -> list[tuple[str, Any]]:
+        """Columns and their DuckDB types (struct fields and list elements inside), from binding alone."""
+        rel = self.con.sql(f"SELECT * FROM {view}")
+        return list(zip(rel.columns, rel.types, strict=True))
+
+    def _explode(self, view: str, column: str) -> str:
+        """One row per element of a list column, parent fields repeated (a parent with an empty or missing list
+        keeps one row with nulls); object elements become `<column>_<field>` columns."""
+        types = dict(self._describe(view))
+        if column not in types:
+            raise _step_error(f"no column `{column}` to explode; columns are "
+                              + ", ".join(f"`{c}`" for c in types if c != PATH))
+        if not types[column].endswith("[]"):
+            raise _step_error(f"`{column}` is {types[column]}, not a list; nothing to explode")
+        c = q(column)
+        out = self._view(f"SELECT * EXCLUDE ({c}), unnest(CASE WHEN {c} IS NULL OR len({c}) = 0 THEN "
+                         f"CAST([NULL] AS {types[column]}) ELSE {c} END) AS {c} FROM {view}")
+        if types[column].startswith("STRUCT"):
+            from landfall.config import FlattenSpec
+
+            out = self._flatten(out, FlattenSpec(max_depth=1), only=column)
+        return out
+
+    def _child_tables(self, view: str, spec: Any) -> str:
+        """List columns leave the parent rows for child views (`self._children`), one row per element: the
+        parent's key (or `_parent_row_id`), `_pos`, and the element's fields (or `value`)."""
+        types = dict(self._describe(view))
+        for col in spec.columns:
+            if col not in types:
+                raise _step_error(f"no list column `{col}` for a child table; columns are "
+                                  + ", ".join(f"`{c}`" for c in types if c not in (PATH, ROW)))
+            if not types[col].endswith("[]"):
+                raise _step_error(f"`{col}` is {types[col]}, not a list; it cannot become a child table")
+        _require(list(types), spec.key, "as the child tables' key")
+        numbered = f"SELECT *, row_number() OVER () AS {PID} FROM {view}"
+        row_id = "" if spec.key else f", md5({lit(self._commit_id)} || '#' || {PID}) AS _row_id"
+        base = self._n_table(f"SELECT *{row_id} FROM ({numbered})")  # stored: ids are the same for both sides
+        link = [q(k) for k in spec.key] or ["_row_id AS _parent_row_id"]
+        link_names = set(spec.key) or {"_parent_row_id"}
+        path = [q(PATH)] if PATH in types else []
+        for col, table in self._child_names.items():
+            c = q(col)
+            child = self._view(f"SELECT {', '.join([*link, *path, PID])}, generate_subscripts({c}, 1) - 1 AS _pos, "
+                               f"unnest({c}) AS __lf_value FROM {base} WHERE {c} IS NOT NULL")
+            element = dict(self._types(child))["__lf_value"]
+            if element.id == "struct":
+                fields = [f for f, _ in element.children]
+                cols = ", ".join(f"__lf_value.{q(f)} AS {q(f if f not in link_names | {'_pos'} else f'{col}_{f}')}"
+                                 for f in fields)
+            else:
+                cols = "__lf_value AS value"
+            self._children[table] = self._view(f"SELECT * EXCLUDE (__lf_value), {cols} FROM {child}")
+        return self._view(f"SELECT * EXCLUDE ({', '.join(q(c) for c in spec.columns)}) FROM {base}")
+
+    def _write_children(self, job: Job, parents: str) -> dict[str, Staged]:
+        """Each child view, without the children of parent rows that a later step or a rule took out."""
+        out: dict[str, Staged] = {}
+        keep_all = PID not in dict(self._describe(parents))  # a `sql` step dropped the link: keep every child
+        for table, child in self._children.items():
+            if not keep_all:
+                child = self._view(f"SELECT * FROM {child} WHERE {PID} IN (SELECT {PID} FROM {parents})")
+            child = self._view(self._with_lineage(job, child, dict(self._describe(child))))
+            if job.child_schemas.get(table):
+                have = self._describe(child)
+                casts = align(have, job.child_schemas[table])
+                if casts:
+                    types = dict(have)
+                    repl = ", ".join(f"{cast_sql(q(c), types.get(c), t)} AS {q(c)}" for c, t in casts.items())
+                    child = self._view(f"SELECT * REPLACE ({repl}) FROM {child}")
+            files = self._write_to(child, os.path.join(job.child_staging[table], "data"), job.commit_id, [])
+            file_sources, rows_out = self._file_sources(files)
+            arrow_schema = self._arrow_schema(child, files)
+            out[table] = Staged(files=files, schema=self._describe(child), rows_in={}, rows_out=rows_out,
+                                file_sources=file_sources, arrow_schema=arrow_schema)
+        return out
