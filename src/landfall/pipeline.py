@@ -116,7 +116,7 @@ class Pipeline:
     # --- running ---------------------------------------------------------------------------------------------
 
     def _workers(self, n: int, on_done: Callable[[Outcome], None] | None) -> list[Worker]:
-        base = worker_id()  # engines share one DuckDB database and its thread pool (see engines/duckdb.py)
+        base = worker_id()  # engines share one DuckDB database and its thread pool (see engines/duckdb/sql.py)
         return [Worker(self.settings, self.store, f"{base}:{i}", self.landing_path, on_done=on_done)
                 for i in range(n)]
 
