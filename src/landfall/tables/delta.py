@@ -12,6 +12,7 @@ import json
 import math
 import os
 import shutil
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +25,7 @@ from landfall.tables.parquet import ParquetTable
 deltalake = require("deltalake", "delta")
 
 META_KEY = "landfall"
+_LATEST = threading.local()
 
 
 class DeltaTable(ParquetTable):
@@ -31,9 +33,21 @@ class DeltaTable(ParquetTable):
     has_log = True
 
     def _table(self, version: int | datetime | None = None) -> Any:
-        dt = deltalake.DeltaTable(self.location)
+        """The table at its latest version (or at `version`). The latest is kept per thread and brought up to
+        date by reading only the commits made since: loading the whole log costs ~30 ms per call."""
         if version is not None:
+            dt = deltalake.DeltaTable(self.location)
             dt.load_as_version(version)
+            return dt
+        cache = _LATEST.__dict__.setdefault("tables", {})
+        dt = cache.get(self.location)
+        if dt is not None:
+            try:
+                dt.update_incremental()
+                return dt
+            except Exception:  # the table was replaced underneath: load it afresh
+                cache.pop(self.location, None)
+        dt = cache[self.location] = deltalake.DeltaTable(self.location)
         return dt
 
     def exists(self) -> bool:
