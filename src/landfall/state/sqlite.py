@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from landfall.state.base import SqlStateStore
+from landfall.state.sql import SqlStateStore
 
 
 class SqliteStateStore(SqlStateStore):
