@@ -161,3 +161,31 @@ def test_unparseable_json_lines_go_to_quarantine(make_lake):
         ("j/a.jsonl", 4, "[1, 2]", "an array, not a record (an object)")]
     run = next(r for r in lake.pipeline.runs() if r.file_key == "j/a.jsonl")
     assert (run.rows_in, run.rows_out, run.rows_quarantined) == (4, 3, 2)
+
+
+def test_rule_violations_keep_their_file_line_after_rows_set_aside_as_unparseable(make_lake):
+    rule = [{"range": {"column": "amount", "min": 0}, "action": "quarantine"}]
+    lake = make_lake([
+        wf("s", read={"format": "csv", "bad_rows": "quarantine", "types": {"amount": "int"}}, validate=rule),
+        wf("j", read={"format": "jsonl", "bad_rows": "quarantine"}, validate=rule),
+        wf("f", read={"format": "csv", "bad_rows": "quarantine", "types": {"amount": "int"}}, retry={"max_attempts": 1},
+           validate=[{"range": {"column": "amount", "min": 0}, "action": "fail"}])])
+    lake.land("s/a.csv", "id,amount\n1,10\n2,x\n3,-1\n4,40,extra\n5,y\n6,-6\n")
+    lake.land("j/a.jsonl", '{"id": 1, "amount": 1}\n\n{"id": 2\n{"id": 3, "amount": -3}\n[]\n\n'
+                           '{"id": 4, "amount": -4}\n')
+    lake.land("f/a.csv", "id,amount\n1,10\n2,x\n3,y\n4,-4\n")
+    lake.process()
+    assert lake.rows("SELECT _line, _rule FROM quarantine.s ORDER BY _line") == [
+        (3, "parse"), (4, "range(amount)"), (5, "parse"), (6, "parse"), (7, "range(amount)")]
+    assert lake.rows("SELECT _line, _rule FROM quarantine.j ORDER BY _line") == [
+        (3, "parse"), (4, "range(amount)"), (5, "parse"), (7, "range(amount)")]
+    err = next(r for r in lake.pipeline.runs() if r.file_key == "f/a.csv").error
+    assert "f/a.csv` line 5" in err, err
+
+
+def test_json_lines_rule_violations_name_their_line(make_lake):
+    lake = make_lake([wf("j", read={"format": "jsonl"},
+                         validate=[{"not_null": ["name"], "action": "quarantine"}])])
+    lake.land("j/a.jsonl", '{"id": 1, "name": "a"}\n{"id": 2, "name": null}\n{"id": 3, "name": "c"}\n{"id": 4}\n')
+    assert lake.process().ok
+    assert lake.rows("SELECT id, _line FROM quarantine.j ORDER BY id") == [(2, 2), (4, 4)]

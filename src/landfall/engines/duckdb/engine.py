@@ -56,6 +56,7 @@ class DuckDBEngine(Reading, Steps, Quality, Writing, Engine):
         self._max_object = 0  # bytes of the largest JSON record DuckDB must buffer (0: its default, 16 MiB)
         self._split_lines = False  # JSON Lines with `bad_rows: quarantine`: set lines that don't parse aside
         self._bad_lines: list[tuple[str, int, str, str]] = []  # (path read, line, raw text, reason)
+        self._gone_lines: list[int] = []  # lines of the one file read that are not records (see _line_of)
         self._with_path = True  # rows carry their file's path (batches); a single file's lineage is constants
         self._only_key = ""
 
@@ -106,6 +107,7 @@ class DuckDBEngine(Reading, Steps, Quality, Writing, Engine):
             self._max_object = 0
             self._split_lines = False
             self._bad_lines = []
+            self._gone_lines = []
             self._as_text = set()
 
     def _run(self, job: Job) -> Staged:
@@ -158,7 +160,7 @@ class DuckDBEngine(Reading, Steps, Quality, Writing, Engine):
                     if rejected:
                         q_view, counts = rejected
                         quarantine = quarantine + self._write_to(
-                            q_view, os.path.join(job.staging, "quarantine"), f"{job.commit_id}-parse", [])
+                            q_view, os.path.join(job.staging, "quarantine-parse"), f"{job.commit_id}-parse", [])
                         q_schema = merged(q_schema, self._describe(q_view)) if q_schema else self._describe(q_view)
                         if rows_in is not None:
                             for key, n in counts.items():

@@ -168,8 +168,9 @@ class Quality:
             if n and rule.action == "fail":
                 line = None
                 if has_row:
-                    first = self.con.execute(f"SELECT min({ROW}) FROM {flagged} WHERE __lf_bad{i}").fetchone()[0]
-                    line = int(first) + self._line_offset if first is not None else None
+                    first = self.con.execute(f"SELECT {self._line_of(f'min({ROW})')} FROM {flagged} "
+                                             f"WHERE __lf_bad{i}").fetchone()[0]
+                    line = int(first) if first is not None else None
                 where = f"`{key}`" + (f" line {line}" if line else "")
                 raise InvalidInput(f"{where}: rule `{rule.label}` failed for {n} of {total} rows (action: fail)",
                                    file=key, line=line)
@@ -184,7 +185,7 @@ class Quality:
                                        for i in quarantined) + " END"
         reason_of = "CASE " + " ".join(f"WHEN __lf_bad{i} THEN {lit(_reason_for(rules[i]))}"
                                        for i in quarantined) + " END"
-        line = f"{ROW} + {self._line_offset}" if has_row else "NULL"
+        line = self._line_of(ROW) if has_row else "NULL"
         good = self._view(f"SELECT {keep_cols} FROM {flagged} WHERE NOT ({bad})")
         q_view = self._view(f"SELECT {', '.join(q(c) for c in cols if c != ROW)}, CAST({line} AS BIGINT) AS _line, "
                             f"{rule_of} AS _rule, {column_of} AS _column, {reason_of} AS _reason, "

@@ -84,22 +84,26 @@ class Reading:
                 for path, src in paths.items():
                     self._check_json_document(path, src)
             select = self._json_sql(_paths(paths), opts, fmt)
-        if (job.workflow.validate_ or job.workflow.schema_.evolution == "discard_row") and len(paths) == 1:
-            select = f"SELECT *, row_number() OVER () AS {ROW} FROM ({select})"
+        numbered = (job.workflow.validate_ or job.workflow.schema_.evolution == "discard_row") and len(paths) == 1
+        if numbered:  # rules report a record's line: its position in the file, plus what comes before records
             self._line_offset = (1 if opts.header is not False else 0) + opts.skip_rows if fmt == "csv" else 0
+
+        def view(select: str) -> str:
+            return self._view(f"SELECT *, row_number() OVER () AS {ROW} FROM ({select})" if numbered else select)
+
         try:
             try:
-                raw = self._view(select)
+                raw = view(select)
                 detected = self._describe(raw)  # binding runs the sniffer: dialect and schema errors surface here
                 if fmt in ("json", "jsonl") and not opts.all_strings and not opts.types and not self._json_via_python:
                     # pin what was detected, so binding the later steps does not sample the files again
-                    pinned = {n: t for n, t in detected if n != PATH}
-                    raw = self._view(self._json_sql(_paths(paths), opts, fmt, columns=pinned))
+                    pinned = {n: t for n, t in detected if n not in (PATH, ROW)}
+                    raw = view(self._json_sql(_paths(paths), opts, fmt, columns=pinned))
                     self._describe(raw)
             except duckdb.BinderException as exc:
                 if "expected records" not in str(exc) or opts.records == "true" or len(paths) > 1:
                     raise  # a batch is split by the runner: a file of records never becomes `value` rows
-                raw = self._view(self._json_sql(_paths(paths), opts, fmt, records=False))
+                raw = view(self._json_sql(_paths(paths), opts, fmt, records=False))
                 self._describe(raw)
             if sum(s.size for s in job.sources) <= MATERIALIZE_BYTES:
                 # small input: parse once into memory, so the steps' binding never sniffs the files again
@@ -133,9 +137,11 @@ class Reading:
         os.makedirs(out_dir, exist_ok=True)
         out = os.path.join(out_dir, f"{src.file_id}.jsonl")
         self._bad_lines = [b for b in self._bad_lines if b[0] != out]
+        self._gone_lines = []
         with enc._open(path) as fh, open(out, "wb") as dst:
             for n, raw in enumerate(fh, start=1):
                 if not raw.strip():
+                    self._gone_lines.append(n)
                     continue
                 text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
                 try:
@@ -147,7 +153,22 @@ class Reading:
                     dst.write(raw if raw.endswith(b"\n") else raw + b"\n")
                 else:
                     self._bad_lines.append((out, n, text[:10_000], reason))
+                    self._gone_lines.append(n)
         return out
+
+    def _line_of(self, position: str) -> str:
+        """SQL for the line of the record at `position` (1-based) in a single file: the header and skipped rows
+        come first, and lines that were set aside as unparseable (or blank lines of JSON Lines read in tolerant
+        mode) are not records. With the set-aside lines r_1 < r_2 < ..., r_i lies before the record's line
+        exactly when r_i - i < position + offset."""
+        offset = f"{position} + {self._line_offset}"
+        lines = list(self._gone_lines)
+        if REJECTS in {r[0] for r in self.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}:
+            lines += [int(r[0]) for r in self.con.execute(f"SELECT DISTINCT line FROM {REJECTS}").fetchall()]
+        if not lines:
+            return offset
+        gaps = ", ".join(str(r - i) for i, r in enumerate(sorted(set(lines)), start=1))
+        return f"({offset} + (SELECT count(*) FROM unnest([{gaps}]) AS g(g) WHERE g < {offset}))"
 
     def _sniff(self, path: str, o: ReadOptions) -> list[str] | None:
         """read_csv arguments that fix the dialect and columns DuckDB detects on `path`, so that a group of
