@@ -36,7 +36,10 @@ def test_init_process_tables_query_runs(tmp_path):
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", runs[0]["finished_at"])
 
     tables = json.loads(run(["tables", "--json"], tmp_path).output)
-    assert [t["name"] for t in tables] == ["events", "sales"]
+    assert [t["name"] for t in tables] == ["events", "quarantine.events", "sales"]
+    bad = json.loads(run(["query", "SELECT _source_file, _line, _rule FROM quarantine.events", "--format", "json"],
+                         tmp_path).output)
+    assert bad == [{"_source_file": "events/batch-2.jsonl", "_line": 11, "_rule": "parse"}]
     assert set(tables[0]) == {"name", "location", "format", "workflow", "schema", "schema_version", "partition_by",
                               "rows", "files", "bytes", "created_at", "updated_at"}
     sales = next(t for t in tables if t["name"] == "sales")

@@ -237,6 +237,10 @@ def demo(keep: bool) -> None:
     console.print(f"\n[bold]landfall query[/] \"{sql2}\"")
     cols, rows = p.query(sql2)
     _print_rows(cols, rows, "table")
+    sql3 = "SELECT _source_file, _line, _rule, _reason, _raw FROM quarantine.events"
+    console.print(f"\n[bold]landfall query[/] \"{sql3}\"  (a line that is not JSON: set aside, not lost)")
+    cols, rows = p.query(sql3)
+    _print_rows(cols, rows, "table")
     p.close()
     if keep:
         console.print(f"\nkept: cd {tmp} && landfall runs")
@@ -584,7 +588,7 @@ def _print_rows(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
         for row in rows:
             t.add_row(*("NULL" if v is None else str(v) for v in row))
         console.print(t)
-        console.print(f"({len(rows)} rows)")
+        console.print(f"({len(rows)} row{'' if len(rows) == 1 else 's'})")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -71,8 +71,11 @@ def write_samples(landing: Path, *, seed: int = 7, days: int = 3) -> list[Path]:
             rows.append({"Event ID": eid, "ts": ts.isoformat(sep=" "), "User Agent": rng.choice(["cli", "web"]),
                          "Duration MS": rng.randint(5, 900)})
         rows.append(dict(rows[0]))
+        lines = [json.dumps(r) + "\n" for r in rows]
+        if b == 1:  # a producer cut off mid-record: the line goes to quarantine.events, the rest loads
+            lines.insert(10, '{"Event ID": "e99", "ts": "2026-11-01 09:00:00", "User Agent": "web", "Dur\n')
         path = landing / "events" / f"batch-{b + 1}.jsonl"
-        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        path.write_text("".join(lines), encoding="utf-8")
         written.append(path)
     return written
 

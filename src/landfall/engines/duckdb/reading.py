@@ -147,7 +147,9 @@ class Reading:
                 try:
                     value = json.loads(text)
                     reason = None if isinstance(value, dict) else f"{_json_kind(value)}, not a record (an object)"
-                except ValueError as exc:
+                except json.JSONDecodeError as exc:
+                    reason = f"invalid JSON: {exc.msg} at column {exc.colno}"
+                except ValueError as exc:  # e.g. a number too long to convert
                     reason = f"invalid JSON: {exc}"
                 if reason is None:
                     dst.write(raw if raw.endswith(b"\n") else raw + b"\n")
