@@ -72,9 +72,10 @@ def test_up_watches_and_stops_cleanly_on_sigterm(make_lake):
 
 
 def test_sigint_also_stops(make_lake):
-    lake = make_lake([wf("s", read={"format": "csv"})])
+    lake = make_lake([wf("s", read={"format": "csv"})], settle_seconds=0.0)
+    lake.land("s/a.csv", "id\n1\n")
     proc = start_up(lake)
-    time.sleep(1.5)
+    wait_for(lambda: table_rows(lake, "s") == 1, proc=proc)  # up and running: its signal handlers are set
     out = stop(proc, signal.SIGINT)
     assert proc.returncode == 0, out
 
