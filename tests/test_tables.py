@@ -6,6 +6,7 @@ import json
 import shutil
 import threading
 import time
+import traceback
 
 import deltalake
 import duckdb
@@ -61,11 +62,14 @@ def test_compaction_never_loses_a_concurrent_commit(make_lake):
     lake.process()
     land_many(lake, "s", 30, start=30)
     stop = threading.Event()
-    results = []
+    results, errors = [], []
 
     def compact():
         while not stop.is_set():
-            results.append(lake.pipeline.optimize("s", min_files=2))
+            try:
+                results.append(lake.pipeline.optimize("s", min_files=2))
+            except Exception as exc:  # noqa: BLE001 - reported by the assertion below, with its traceback
+                errors.append("".join(traceback.format_exception(exc)))
             time.sleep(0.05)
 
     t = threading.Thread(target=compact)
@@ -75,11 +79,50 @@ def test_compaction_never_loses_a_concurrent_commit(make_lake):
     finally:
         stop.set()
         t.join()
+    assert not errors, errors[0]
     lake.pipeline.optimize("s", min_files=2)
     assert lake.rows("SELECT count(*), count(DISTINCT id) FROM s") == [(60, 60)]
     dt = deltalake.DeltaTable(str(lake.root / "lake/tables/s"))
     assert sorted(r["id"] for r in dt.to_pyarrow_table().to_pylist()) == list(range(60))
     assert sum(r.files_removed for r in results) > 0
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_recovery_running_all_the_time_never_deletes_what_gets_committed(make_lake, fmt):
+    """Crash recovery (run by every `landfall process` and `up` at start) sweeping in a loop while files load
+    and a compaction runs: whatever it sees in flight is either kept or gone for good, never half."""
+    from landfall.runner import recover
+
+    lake = make_lake([wf("s", read={"format": "csv"}, batch=False, write={"table": "s", "format": fmt})],
+                     batch_files=1, workers=1)
+    land_many(lake, "s", 20)
+    lake.process()
+    land_many(lake, "s", 20, start=20)
+    stop, errors = threading.Event(), []
+
+    def loop(fn):
+        while not stop.is_set():
+            try:
+                fn()
+            except Exception as exc:  # noqa: BLE001 - reported by the assertion below, with its traceback
+                errors.append("".join(traceback.format_exception(exc)))
+            time.sleep(0.002)
+
+    threads = [threading.Thread(target=loop, args=(f,)) for f in (
+        lambda: recover(lake.pipeline.settings, lake.pipeline.store),
+        lambda: lake.pipeline.optimize("s", min_files=2))]
+    for t in threads:
+        t.start()
+    try:
+        assert lake.process().ok
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors[0]
+    assert lake.rows("SELECT count(*), count(DISTINCT id) FROM s") == [(40, 40)]  # every listed file is there
+    listed = {f.path for f in lake.pipeline.store.table_files("s")}
+    assert all((lake.root / "lake/tables/s" / p).exists() for p in listed)
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "delta"])

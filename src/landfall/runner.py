@@ -443,23 +443,25 @@ def sweep(settings: Settings, store: StateStore) -> list[str]:
     """Delete files under each table's folder that the catalog does not list and no running batch (or leased
     commit: a compaction, a quarantine replay) is writing.
 
-    Order matters: list the folder first, then the running batches and leases, then the catalog; a file that was
-    being written when listed is either still in flight (kept), committed (in the catalog, kept) or discarded by
-    its own writer.
+    Order matters: list the folder and its staging folders first, then the running batches and leases, then the
+    catalog. A writer takes its run or lease before it makes a staging folder or publishes a file, so whatever
+    was listed is either still in flight (kept), committed by now (in the catalog or the format's log: kept), or
+    abandoned (removed).
     """
     removed: list[str] = []
     for table in store.tables():
         writer = open_table(table.format, table.location)
+        staging_dirs = writer.staging_dirs()
         on_disk = writer.files()
-        running = {r.batch_id for r in store.runs(status="running") if r.batch_id} | store.holders()
-        for commit in writer.staging_dirs():
-            if not any(commit == b or commit.startswith(f"{b}-") for b in running):
-                writer.discard(commit, keep=set(on_disk))
+        busy = {r.batch_id for r in store.runs(status="running") if r.batch_id} | store.holders()
+        listed = {f.path for f in store.table_files(table.name)}
+        for commit in staging_dirs:
+            if not any(commit == b or commit.startswith(f"{b}-") for b in busy):
+                writer.discard(commit, keep=listed)
         if writer.has_log:  # the format's log may still list older files (time travel); `vacuum` removes them
             continue
-        listed = {f.path for f in store.table_files(table.name)}
         stray = [rel for rel in on_disk if rel not in listed
-                 and not any(rel.rsplit("/", 1)[-1].startswith(f"part-{b}-") for b in running)]
+                 and not any(rel.rsplit("/", 1)[-1].startswith(f"part-{b}-") for b in busy)]
         if stray:
             writer.delete(stray)
             removed.extend(stray)

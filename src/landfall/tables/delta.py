@@ -102,8 +102,13 @@ class DeltaTable(ParquetTable):
                 raise
         else:
             # delta-rs checks for conflicting commits made since `dt` was loaded (e.g. the same files removed)
-            dt.create_write_transaction(adds + removes, mode="append", schema=dt.schema(),
-                                        partition_by=change.partition_by or None, commit_properties=props)
+            from deltalake.exceptions import CommitFailedError
+
+            try:
+                dt.create_write_transaction(adds + removes, mode="append", schema=dt.schema(),
+                                            partition_by=change.partition_by or None, commit_properties=props)
+            except CommitFailedError as exc:  # nothing was committed: the caller tries again on the new state
+                raise ConcurrentChange(f"a concurrent commit conflicts with this one ({exc}); retrying") from None
         return self._table().version()
 
     def committed(self, app_ids: list[str]) -> dict[str, dict[str, Any]]:

@@ -27,6 +27,7 @@ from landfall.engines.duckdb.sql import (
     PATH,
     ROW,
     ROW_PRESERVING,
+    NeedLines,
     _reason,
     _shared_database,
     _timed,
@@ -57,6 +58,7 @@ class DuckDBEngine(Reading, Steps, Quality, Writing, Engine):
         self._split_lines = False  # JSON Lines with `bad_rows: quarantine`: set lines that don't parse aside
         self._bad_lines: list[tuple[str, int, str, str]] = []  # (path read, line, raw text, reason)
         self._gone_lines: list[int] = []  # lines of the one file read that are not records (see _line_of)
+        self._number_rows = False  # number records as read (to name the lines of rows that break rules)
         self._with_path = True  # rows carry their file's path (batches); a single file's lineage is constants
         self._only_key = ""
 
@@ -71,6 +73,9 @@ class DuckDBEngine(Reading, Steps, Quality, Writing, Engine):
             for _ in range(20):
                 try:
                     return self._run(job)
+                except NeedLines:
+                    self._number_rows = True  # rows break rules: read again, numbering records for their lines
+                    continue
                 except InvalidInput as exc:
                     text = getattr(exc, "engine_error", "")
                     if "maximum_object_size" in text and not self._max_object:
@@ -108,6 +113,7 @@ class DuckDBEngine(Reading, Steps, Quality, Writing, Engine):
             self._split_lines = False
             self._bad_lines = []
             self._gone_lines = []
+            self._number_rows = False
             self._as_text = set()
 
     def _run(self, job: Job) -> Staged:

@@ -14,6 +14,7 @@ from landfall.engines.duckdb.sql import (
     LINEAGE,
     PATH,
     ROW,
+    NeedLines,
     _first_line,
     _paths,
     cast_sql,
@@ -149,6 +150,8 @@ class Quality:
         try:  # count first, without copying the rows: clean files (the usual case) need no flagged copy
             total, *counts = self.con.execute(f"SELECT count(*), {sums} FROM ({select})").fetchone()
             set_aside = any(n and r.action in ("quarantine", "fail") for r, n in zip(rules, counts, strict=True))
+            if set_aside and ROW not in cols and len(job.sources) == 1 and not self._number_rows:
+                raise NeedLines()
             flagged = self._n_table(select) if set_aside else self._view(select)
         except duckdb.Error as exc:
             raise InvalidInput(f"workflow `{job.workflow.name}` rules: {_first_line(exc)}") from None

@@ -84,7 +84,7 @@ class Reading:
                 for path, src in paths.items():
                     self._check_json_document(path, src)
             select = self._json_sql(_paths(paths), opts, fmt)
-        numbered = (job.workflow.validate_ or job.workflow.schema_.evolution == "discard_row") and len(paths) == 1
+        numbered = self._number_rows and len(paths) == 1
         if numbered:  # rules report a record's line: its position in the file, plus what comes before records
             self._line_offset = (1 if opts.header is not False else 0) + opts.skip_rows if fmt == "csv" else 0
 

@@ -121,6 +121,11 @@ class _StepError(duckdb.Error):
     pass
 
 
+class NeedLines(Exception):  # noqa: N818 - a signal to the engine's retry loop, not an error
+    """Rows break a rule and their lines are wanted: read the file again with record numbers (clean files,
+    the usual case, are read without them: numbering costs a pass over the rows)."""
+
+
 def _step_error(message: str) -> Exception:
     return _StepError(message)
 
