@@ -6,6 +6,7 @@ import gzip
 import json
 
 import pyarrow.parquet as pq
+import pytest
 
 from conftest import wf
 
@@ -155,16 +156,18 @@ def test_a_changed_file_replaces_its_child_rows(make_lake):
     assert lake.rows("SELECT count(*) FROM orders") == [(2,)]
 
 
-def test_child_tables_need_append_mode(tmp_path):
-    import pytest
-
+@pytest.mark.parametrize("columns, write, message", [
+    ("[items]", "{table: o, mode: merge, keys: [id]}", "child_tables.*append"),
+    ("[products.tags]", "{table: o}", "list `products` as a child table too"),
+])
+def test_child_tables_config_errors(tmp_path, columns, write, message):
     from landfall.config import load_settings
     from landfall.errors import ConfigError
 
     cfg = tmp_path / "landfall.yaml"
-    cfg.write_text("workflows:\n  - name: o\n    match: o/\n    transform:\n      - child_tables: [items]\n"
-                   "    write: {table: o, mode: merge, keys: [id]}\n")
-    with pytest.raises(ConfigError, match="child_tables.*append"):
+    cfg.write_text(f"workflows:\n  - name: o\n    match: o/\n    transform:\n      - child_tables: {columns}\n"
+                   f"    write: {write}\n")
+    with pytest.raises(ConfigError, match=message):
         load_settings(str(cfg))
 
 
@@ -178,3 +181,31 @@ def test_records_larger_than_duckdbs_default_buffer_load(make_lake):
     assert lake.process().ok, [r.error for r in lake.pipeline.runs()]
     assert lake.rows("SELECT id, len(nums) FROM j ORDER BY id") == [(1, 4 << 20), (2, 1)]
     assert lake.rows("SELECT id, len(nums) FROM d ORDER BY id") == [(1, 4 << 20), (2, 1)]
+
+
+def test_child_tables_of_child_tables(make_lake):
+    orders = [{"order_id": "o1", "products": [{"sku": "p1", "tags": ["new", "sale"]}, {"sku": "p2", "tags": []}]},
+              {"order_id": "o2", "products": [{"sku": "p1", "tags": ["sale"]}]},
+              {"order_id": "o3", "products": None}]
+    lines = "".join(json.dumps(o) + "\n" for o in orders)
+    keyed = make_lake([wf("o", read={"format": "jsonl"}, write={"table": "o"}, transform=[
+        {"child_tables": {"columns": ["products", "products.tags"], "key": "order_id"}}])])
+    keyed.land("o/a.jsonl", lines)
+    assert keyed.process().ok, keyed.pipeline.runs()[0].error
+    assert "tags" not in keyed.pipeline.query("SELECT * FROM o__products")[0]
+    assert keyed.rows("SELECT p.order_id, p.sku, t._pos, t.value FROM o__products p JOIN o__products__tags t "
+                      "ON t._parent_row_id = p._row_id ORDER BY 1, 2, 3") == [
+        ("o1", "p1", 0, "new"), ("o1", "p1", 1, "sale"), ("o2", "p1", 0, "sale")]
+    assert keyed.rows("SELECT order_id, count(*) FROM o__products__tags GROUP BY 1 ORDER BY 1") == [
+        ("o1", 2), ("o2", 1)]  # the top row's key on every level
+
+    generated = make_lake([wf("o", read={"format": "jsonl"}, write={"table": "o"}, transform=[
+        {"child_tables": ["products", "products.tags"]}])])
+    generated.land("o/a.jsonl", lines)
+    assert generated.process().ok, generated.pipeline.runs()[0].error
+    assert generated.rows(
+        "SELECT o.order_id, p.sku, t.value FROM o JOIN o__products p ON p._parent_row_id = o._row_id "
+        "JOIN o__products__tags t ON t._parent_row_id = p._row_id AND t._root_row_id = o._row_id "
+        "ORDER BY 1, 2, 3") == [("o1", "p1", "new"), ("o1", "p1", "sale"), ("o2", "p1", "sale")]
+    assert "_root_row_id" not in generated.pipeline.query("SELECT * FROM o__products")[0]
+

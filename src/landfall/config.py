@@ -168,7 +168,9 @@ class Explode(_Model):
 class ChildTablesSpec(_Model):
     """List columns written to tables of their own, one row per element, linked to the parent row by `key` (the
     parent's columns, copied into each child row) or, without a key, by a generated `_row_id` / `_parent_row_id`;
-    `_pos` is the element's position in its list (from 0)."""
+    `_pos` is the element's position in its list (from 0). `products.tags` names a list inside the elements of
+    `products`: its rows link to their `products` row by `_parent_row_id` (and to the top row by the key, or
+    `_root_row_id`)."""
 
     columns: dict[str, str | None]  # list column -> child table (None: `<table>__<column>`)
     key: list[str] = Field(default_factory=list)
@@ -464,6 +466,11 @@ class Workflow(_Model):
         found = [s for s in self.transform if s.kind == "child_tables"]
         if len(found) > 1:
             raise ValueError("at most one `child_tables` step per workflow; list every column in it")
+        for path in (found[0].child_tables.columns if found else {}):
+            parent = path.rpartition(".")[0]
+            if parent and parent not in found[0].child_tables.columns:
+                raise ValueError(f"child table `{path}` lives in the elements of `{parent}`: list `{parent}` as a "
+                                 "child table too")
         if found and self.write.mode != "append":
             raise ValueError(f"`child_tables` needs `write.mode: append` (not `{self.write.mode}`): child rows are "
                              "linked to the rows of the run that wrote them")
@@ -474,7 +481,8 @@ class Workflow(_Model):
         """List column -> child table name."""
         for step in self.transform:
             if step.kind == "child_tables":
-                return {c: t or f"{self.write.table}__{c}" for c, t in step.child_tables.columns.items()}
+                return {c: t or f"{self.write.table}__{c.replace('.', '__')}"
+                        for c, t in step.child_tables.columns.items()}
         return {}
 
     @property

@@ -149,9 +149,11 @@ class Steps:
 
     def _child_tables(self, view: str, spec: Any) -> str:
         """List columns leave the parent rows for child views (`self._children`), one row per element: the
-        parent's key (or `_parent_row_id`), `_pos`, and the element's fields (or `value`)."""
+        parent's key (or `_parent_row_id`), `_pos`, and the element's fields (or `value`). A dotted path
+        (`products.tags`) takes a list out of the elements of another child the same way, one level down."""
         types = dict(self._describe(view))
-        for col in spec.columns:
+        top = [c for c in spec.columns if "." not in c]
+        for col in top:
             if col not in types:
                 raise _step_error(f"no list column `{col}` for a child table; columns are "
                                   + ", ".join(f"`{c}`" for c in types if c not in (PATH, ROW)))
@@ -161,22 +163,44 @@ class Steps:
         numbered = f"SELECT *, row_number() OVER () AS {PID} FROM {view}"
         row_id = "" if spec.key else f", md5({lit(self._commit_id)} || '#' || {PID}) AS _row_id"
         base = self._n_table(f"SELECT *{row_id} FROM ({numbered})")  # stored: ids are the same for both sides
-        link = [q(k) for k in spec.key] or ["_row_id AS _parent_row_id"]
-        link_names = set(spec.key) or {"_parent_row_id"}
+        root = [q(k) for k in spec.key]  # what every descendant carries to reach the top row
         path = [q(PATH)] if PATH in types else []
-        for col, table in self._child_names.items():
-            c = q(col)
-            child = self._view(f"SELECT {', '.join([*link, *path, PID])}, generate_subscripts({c}, 1) - 1 AS _pos, "
-                               f"unnest({c}) AS __lf_value FROM {base} WHERE {c} IS NOT NULL")
-            element = dict(self._types(child))["__lf_value"]
-            if element.id == "struct":
-                fields = [f for f, _ in element.children]
-                cols = ", ".join(f"__lf_value.{q(f)} AS {q(f if f not in link_names | {'_pos'} else f'{col}_{f}')}"
-                                 for f in fields)
+        made: dict[str, str] = {}  # column path -> its child view, element fields as columns
+        nested = {c.rpartition(".")[0] for c in spec.columns if "." in c}
+        for col in sorted(spec.columns, key=lambda c: c.count(".")):
+            parent, _, name = col.rpartition(".")
+            source = made[parent] if parent else base
+            if parent:
+                cols = dict(self._describe(source))
+                if name not in cols or not cols[name].endswith("[]"):
+                    raise _step_error(f"`{col}`: the elements of `{parent}` have no list `{name}`; they have "
+                                      + ", ".join(f"`{c}`" for c in cols if not c.startswith("_")))
+                link = [*root, "_row_id AS _parent_row_id"] + ([] if spec.key else ["_root_row_id"])
             else:
-                cols = "__lf_value AS value"
-            self._children[table] = self._view(f"SELECT * EXCLUDE (__lf_value), {cols} FROM {child}")
-        return self._view(f"SELECT * EXCLUDE ({', '.join(q(c) for c in spec.columns)}) FROM {base}")
+                link = root or ["_row_id AS _parent_row_id"]
+            c = q(name)
+            above = "_row_id" if parent else f"CAST({PID} AS VARCHAR)"  # the row the list is in
+            own_id = (f", md5({lit(self._commit_id)} || '#' || {lit(col)} || '#' || {above} || '#' || "
+                      f"CAST(generate_subscripts({c}, 1) - 1 AS VARCHAR)) AS _row_id" if col in nested else "")
+            root_id = ", _row_id AS _root_row_id" if not parent and not spec.key and col in nested else ""
+            child = self._view(f"SELECT {', '.join([*link, *path, PID])}, generate_subscripts({c}, 1) - 1 AS _pos"
+                               f"{own_id}{root_id}, unnest({c}) AS __lf_value FROM {source} WHERE {c} IS NOT NULL")
+            element = dict(self._types(child))["__lf_value"]
+            taken = {n for n, _ in self._describe(child)} - {"__lf_value"}
+            if element.id == "struct":
+                fields = ", ".join(f"__lf_value.{q(f)} AS {q(f if f not in taken else f'{name}_{f}')}"
+                                   for f, _ in element.children)
+            else:
+                fields = "__lf_value AS value"
+            made[col] = self._view(f"SELECT * EXCLUDE (__lf_value), {fields} FROM {child}")
+        for col, table in self._child_names.items():
+            below = [c.rpartition(".")[2] for c in spec.columns if c.rpartition(".")[0] == col]
+            hidden = ["_root_row_id"] if "." not in col and "_root_row_id" in dict(self._describe(made[col])) else []
+            out = made[col]
+            if below or hidden:
+                out = self._view(f"SELECT * EXCLUDE ({', '.join(q(c) for c in [*below, *hidden])}) FROM {out}")
+            self._children[table] = out
+        return self._view(f"SELECT * EXCLUDE ({', '.join(q(c) for c in top)}) FROM {base}")
 
     def _write_children(self, job: Job, parents: str) -> dict[str, Staged]:
         """Each child view, without the children of parent rows that a later step or a rule took out."""
