@@ -130,11 +130,12 @@ def test_kill_9_around_the_delta_commit_commits_once(make_lake, point):
     crash_then_rerun(lake, point)
     dt = deltalake.DeltaTable(str(lake.root / "lake/tables/c"))
     ids = sorted(r["id"] for r in dt.to_pyarrow_table().to_pylist())
-    assert ids == list(range(100))
-    assert dt.version() == 0  # exactly one commit, whatever the crash point
-    assert lake.rows("SELECT count(*), count(DISTINCT id) FROM c") == [(100, 100)]
     runs = lake.pipeline.runs(limit=None)
-    assert runs[0].status == "succeeded" and "running" not in {r.status for r in runs}
+    seen = [(r.status, r.attempt, r.error, r.note) for r in runs]
+    assert ids == list(range(100)), seen
+    assert dt.version() == 0, (dt.history(), seen)  # exactly one commit, whatever the crash point
+    assert lake.rows("SELECT count(*), count(DISTINCT id) FROM c") == [(100, 100)], seen
+    assert runs[0].status == "succeeded" and "running" not in {r.status for r in runs}, seen
     if point == "after_table_commit":
         assert "committed by an earlier attempt" in runs[0].note
 

@@ -375,3 +375,17 @@ def test_text_never_rounds_into_an_integer_column(make_lake):
     lake2.process()
     err = lake2.pipeline.runs()[0].error
     assert "`c/a.csv` line 3" in err and "2.5" in err
+
+
+def test_process_takes_back_a_lease_that_expires_while_it_waits(make_lake):
+    """A run leased by a worker on another host that died: `process` waits for it, then takes it back once its
+    lease expires, instead of waiting forever."""
+    lake = make_lake([wf("s", read={"format": "csv"})], lease_seconds=1.5)
+    lake.land("s/1.csv", "id\n1\n")
+    p = lake.pipeline
+    p.discover()
+    assert len(p.store.lease("otherhost:1:x", limit=10, max_bytes=1 << 30, lease_seconds=1.5)) == 1
+    started = time.monotonic()
+    summary = lake.process()  # the lease is live at the start: not reaped then
+    assert summary.count("succeeded") == 1 and time.monotonic() - started < 10
+    assert [r.status for r in p.runs(key="s/1.csv")] == ["succeeded", "failed"]

@@ -189,3 +189,17 @@ def test_json_lines_rule_violations_name_their_line(make_lake):
     lake.land("j/a.jsonl", '{"id": 1, "name": "a"}\n{"id": 2, "name": null}\n{"id": 3, "name": "c"}\n{"id": 4}\n')
     assert lake.process().ok
     assert lake.rows("SELECT id, _line FROM quarantine.j ORDER BY id") == [(2, 2), (4, 4)]
+
+
+def test_lines_stay_exact_when_quoted_values_span_lines(make_lake):
+    lake = make_lake([
+        wf("q", read={"format": "csv"}, validate=[{"range": {"column": "amount", "min": 0}, "action": "quarantine"}]),
+        wf("f", read={"format": "csv"}, retry={"max_attempts": 1},
+           validate=[{"range": {"column": "amount", "min": 0}, "action": "fail"}])])
+    body = 'id,note,amount\n1,"two\nlines",5\n2,plain,-1\n\n3,"three\nlines\nhere",7\n4,"x",-4\n'
+    lake.land("q/a.csv", body)
+    lake.land("f/a.csv", body)
+    lake.process()
+    assert lake.rows("SELECT id, _line FROM quarantine.q ORDER BY id") == [(2, 4), (4, 9)]
+    err = next(r for r in lake.pipeline.runs() if r.file_key == "f/a.csv").error
+    assert "f/a.csv` line 4" in err, err

@@ -140,6 +140,8 @@ class Pipeline:
         beat.start()
         errors: list[BaseException] = []
 
+        reaped = [time.monotonic()]
+
         def loop(w: Worker) -> None:
             try:
                 while not stop.is_set():
@@ -147,6 +149,9 @@ class Pipeline:
                         continue
                     if not self._pending():
                         return
+                    if time.monotonic() - reaped[0] > self.settings.lease_seconds / 3:
+                        reaped[0] = time.monotonic()  # runs of a worker that died elsewhere come back when
+                        self.store.reap()  # their lease expires, instead of being waited for forever
                     time.sleep(0.05)
             except BaseException as exc:  # surface a worker crash instead of hanging
                 errors.append(exc)

@@ -3,6 +3,8 @@ parsed (`bad_rows: quarantine`)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from typing import Any
@@ -59,6 +61,7 @@ class Reading:
         self.con.executemany("INSERT INTO __lf_sources VALUES (?, ?, ?)",
                              [(p, src.key, src.run_id) for p, src in paths.items()])
         self._paths = paths
+        self._fmt, self._opts, self._starts = fmt, opts, None  # `_starts`: see `_record_starts`
         self._lines = None
         if fmt == "jsonl" and (job.workflow.validate_ or not all(
                 s.kind in ROW_PRESERVING for s in job.workflow.transform)):
@@ -168,9 +171,59 @@ class Reading:
         if REJECTS in {r[0] for r in self.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}:
             lines += [int(r[0]) for r in self.con.execute(f"SELECT DISTINCT line FROM {REJECTS}").fetchall()]
         if not lines:
-            return offset
+            starts = self._record_starts()
+            return f"(SELECT line FROM {starts} WHERE n = {position})" if starts else offset
         gaps = ", ".join(str(r - i) for i, r in enumerate(sorted(set(lines)), start=1))
         return f"({offset} + (SELECT count(*) FROM unnest([{gaps}]) AS g(g) WHERE g < {offset}))"
+
+    def _record_starts(self) -> str | None:
+        """For a CSV file whose quoted values span lines (a record's line is then not its position plus the
+        header): a temp table `(n, line)` of the line each record starts on, read by Python's csv module with the
+        dialect DuckDB detected. None when every record is one line, or when the two readers disagree on how many
+        records there are (the position is then the best there is). Only files with rows that break rules ask."""
+        if self._starts is not None or self._fmt != "csv" or len(self._paths) != 1:
+            return self._starts or None
+        self._starts = ""
+        (path, src), = self._paths.items()
+        records = self._counts(self._raw_view)[src.key]
+        with enc._open(path) as fh:
+            physical = sum(1 for line in fh if line.strip())
+        if physical == records + self._line_offset:
+            return None
+        user = [a for a in self._csv_args(self._opts) if a.startswith(("delim", "quote", "escape", "header", "skip"))]
+        try:
+            delim, quote, escape, skip, header = self.con.execute(
+                "SELECT Delimiter, Quote, Escape, SkipRows, HasHeader FROM "
+                f"sniff_csv({lit(path)}{''.join(', ' + a for a in user)})").fetchall()[0]
+        except duckdb.Error:
+            return None
+        quoting = {} if quote == "(empty)" else {"quotechar": quote, "doublequote": escape in (quote, "(empty)"),
+                                                  "escapechar": None if escape in (quote, "(empty)") else escape}
+        starts: list[int] = []
+        with enc._open(path) as raw:
+            text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+            for _ in range(int(skip)):
+                text.readline()
+            reader = csv.reader(text, delimiter=delim, quoting=csv.QUOTE_NONE if not quoting else csv.QUOTE_MINIMAL,
+                                **quoting)
+            if header:
+                next(reader, None)
+            end = int(skip) + reader.line_num
+            for rec in reader:
+                if rec:
+                    starts.append(end + 1)
+                end = int(skip) + reader.line_num
+        if len(starts) != records:
+            return None
+        import pyarrow as pa
+
+        lines = pa.table({"n": pa.array(range(1, len(starts) + 1), pa.int64()), "line": pa.array(starts, pa.int64())})
+        self.con.register("__lf_starts_arrow", lines)
+        try:
+            self._starts = self._n_table("SELECT * FROM __lf_starts_arrow")
+        finally:
+            self.con.unregister("__lf_starts_arrow")
+        return self._starts
 
     def _sniff(self, path: str, o: ReadOptions) -> list[str] | None:
         """read_csv arguments that fix the dialect and columns DuckDB detects on `path`, so that a group of
