@@ -1,3 +1,3 @@
-from landfall.cli import main
+from landfall.cli import entry
 
-main()
+entry()

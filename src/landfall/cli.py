@@ -593,3 +593,25 @@ def _print_rows(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+def entry() -> None:
+    """The `landfall` command. Once a command has finished and its output is flushed, the process ends without
+    running the interpreter's finalization: native libraries (DuckDB, Arrow) tearing down their threads there
+    can abort an otherwise finished process (seen as SIGABRT after `processed: ...`), and every commit is
+    already durable by then."""
+    import os
+
+    try:
+        main()  # click's standalone mode always ends by raising SystemExit
+        code = 0
+    except SystemExit as exc:
+        if isinstance(exc.code, int) or exc.code is None:
+            code = exc.code or 0
+        else:
+            print(exc.code, file=sys.stderr)
+            code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)

@@ -171,6 +171,7 @@ class Pipeline:
             raise
         finally:
             stop.set()
+            beat.join()
             for w in pool:
                 w.close()
         if errors:
