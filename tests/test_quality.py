@@ -157,7 +157,7 @@ def test_unparseable_json_lines_go_to_quarantine(make_lake):
     assert lake.process().ok
     assert lake.rows("SELECT id, items FROM j ORDER BY id, items") == [(1, 1), (1, 2), (3, None), (4, 5)]
     assert lake.rows("SELECT _source_file, _line, _raw, _reason FROM quarantine.j ORDER BY _line") == [
-        ("j/a.jsonl", 2, '{"id": 2, "items": [3]', "invalid JSON: Expecting ',' delimiter at column 23"),
+        ("j/a.jsonl", 2, '{"id": 2, "items": [3]', "invalid JSON: Expecting ',' delimiter (column 23)"),
         ("j/a.jsonl", 4, "[1, 2]", "an array, not a record (an object)")]
     run = next(r for r in lake.pipeline.runs() if r.file_key == "j/a.jsonl")
     assert (run.rows_in, run.rows_out, run.rows_quarantined) == (4, 3, 2)

@@ -151,7 +151,7 @@ class Reading:
                     value = json.loads(text)
                     reason = None if isinstance(value, dict) else f"{_json_kind(value)}, not a record (an object)"
                 except json.JSONDecodeError as exc:
-                    reason = f"invalid JSON: {exc.msg} at column {exc.colno}"
+                    reason = f"invalid JSON: {exc.msg} (column {exc.colno})"
                 except ValueError as exc:  # e.g. a number too long to convert
                     reason = f"invalid JSON: {exc}"
                 if reason is None:
