@@ -313,7 +313,8 @@ class Runner:
                                  workflow=wf.name, schema=schema, commit_id=meta["commit_id"],
                                  partition_by=[p.name for p in wf.write.partition_by], add=files, sources=srcs,
                                  exact=True)
-            file_ids = [src.file_id for run, src, _ in items if run.run_id in {r.run_id for r in results}]
+            recorded = {r.run_id for r in results}
+            file_ids = [src.file_id for run, src, _ in items if run.run_id in recorded]
             self.store.commit(commit, results, also=self._children_committed(wf, file_ids))
             for res in results:
                 run = next(r for r, _, _ in items if r.run_id == res.run_id)
@@ -342,11 +343,11 @@ class Runner:
     def _result(self, run: Run, src: Source, digest: str, staged: Staged) -> RunResult:
         outputs = sorted(staged.outputs_of.get(src.key, ()))
         quality = {k: v for k, v in staged.quality.items() if not k.startswith("_")}
-        quarantined = staged.quality.get("_quarantined", 0) if staged.quality else None
+        quarantined = staged.quality.get("_quarantined", 0) if staged.quality else None  # by rules
         parsed = staged.quality.get("_parse_by_source")
-        if parsed is not None:  # rows a batch could not parse, per file (rules run file by file)
+        if parsed is not None:  # rows that could not be parsed, counted per file (rules run file by file)
             quality["parse"] = {"action": "quarantine", "violations": parsed.get(src.key, 0)}
-            quarantined = (quarantined or 0) - sum(parsed.values()) + parsed.get(src.key, 0)
+            quarantined = (quarantined or 0) + parsed.get(src.key, 0)
         return RunResult(run_id=run.run_id, status="succeeded", rows_in=staged.rows_in.get(src.key, 0),
                          rows_out=staged.rows_out.get(src.key, 0), bytes=src.size, output_files=outputs,
                          steps=staged.steps, content_hash=digest, quality=quality, rows_quarantined=quarantined)
@@ -375,6 +376,8 @@ class Runner:
 
 
 HASH_ALONGSIDE_BYTES = 16 << 20
+
+
 def _resolved(digest: str | Future[str] | None) -> str | None:
     if isinstance(digest, Future):
         try:

@@ -168,13 +168,18 @@ class Reading:
         exactly when r_i - i < position + offset."""
         offset = f"{position} + {self._line_offset}"
         lines = list(self._gone_lines)
-        if REJECTS in {r[0] for r in self.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}:
+        if self._has_rejects():
             lines += [int(r[0]) for r in self.con.execute(f"SELECT DISTINCT line FROM {REJECTS}").fetchall()]
         if not lines:
             starts = self._record_starts()
             return f"(SELECT line FROM {starts} WHERE n = {position})" if starts else offset
         gaps = ", ".join(str(r - i) for i, r in enumerate(sorted(set(lines)), start=1))
         return f"({offset} + (SELECT count(*) FROM unnest([{gaps}]) AS g(g) WHERE g < {offset}))"
+
+    def _has_rejects(self) -> bool:
+        """Whether DuckDB made its table of CSV rows it could not parse (`bad_rows: quarantine`)."""
+        return bool(self.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
+                                     [REJECTS]).fetchall()[0][0])
 
     def _record_starts(self) -> str | None:
         """For a CSV file whose quoted values span lines (a record's line is then not its position plus the
@@ -405,8 +410,7 @@ class Reading:
         """Rows DuckDB could not parse (it lists them as it scans; a scan run twice lists them twice), as
         quarantine rows: `_raw` text, `_line`, `_column`, `_rule` `parse`, `_reason`. Counts them in `quality`."""
         parts = []
-        exists = self.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [REJECTS]).fetchone()
-        if exists[0]:
+        if self._has_rejects():
             parts.append(
                 f"SELECT s.file_path AS {q(PATH)}, e.line AS _line, string_agg(DISTINCT e.column_name, ',') AS "
                 "_column, any_value(e.csv_line) AS _raw, string_agg(DISTINCT e.error_type || ': ' || "
@@ -432,6 +436,5 @@ class Reading:
             view = self._view(f"SELECT * EXCLUDE ({q(PATH)}) FROM {view}")
         view = self._view(self._with_lineage(job, view, dict(self._describe(view))))
         quality["parse"] = {"action": "quarantine", "violations": int(n)}
-        quality["_parse_by_source"] = counts
-        quality["_quarantined"] = quality.get("_quarantined", 0) + int(n)
+        quality["_parse_by_source"] = counts  # per file: a batch's files share one `quality`
         return view, counts
