@@ -32,16 +32,33 @@ def make_files(landing: Path, batches: int, rows: int) -> None:
     con = duckdb.connect()
     landing.mkdir(parents=True, exist_ok=True)
     for b in range(batches):
-        con.execute(f"COPY (SELECT {b} * {rows} + range AS id, (range % 10)::INT AS k, random() AS x "
-                    f"FROM range({rows})) TO '{landing}/b{b:05}.csv' (HEADER)")
+        con.execute(
+            f"COPY (SELECT {b} * {rows} + range AS id, (range % 10)::INT AS k, random() AS x "
+            f"FROM range({rows})) TO '{landing}/b{b:05}.csv' (HEADER)"
+        )
 
 
 def run(root: Path, fmt: str, compaction: bool, batches: int, rows: int) -> dict:
-    wf = {"name": "t", "match": "t/", "read": {"format": "csv"}, "batch": False,
-          "write": {"table": "t", "format": fmt, **({"compaction": {"min_files": 16}} if compaction else {})}}
-    (root / "landfall.yaml").write_text(yaml.safe_dump({
-        "lake": str(root / "lake"), "workflows": [wf], "batch_files": 1, "workers": 2,
-        "reconcile_seconds": 0.5, "settle_seconds": 0, "compaction_seconds": 1.0}))
+    wf = {
+        "name": "t",
+        "match": "t/",
+        "read": {"format": "csv"},
+        "batch": False,
+        "write": {"table": "t", "format": fmt, **({"compaction": {"min_files": 16}} if compaction else {})},
+    }
+    (root / "landfall.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "lake": str(root / "lake"),
+                "workflows": [wf],
+                "batch_files": 1,
+                "workers": 2,
+                "reconcile_seconds": 0.5,
+                "settle_seconds": 0,
+                "compaction_seconds": 1.0,
+            }
+        )
+    )
     make_files(root / "lake/landing/t", batches, rows)
     p = Pipeline(load_settings(root / "landfall.yaml"))
     stop = threading.Event()
@@ -64,10 +81,17 @@ def run(root: Path, fmt: str, compaction: bool, batches: int, rows: int) -> dict
     files = [f"{table.location}/{f.path}" for f in p.store.table_files("t")]
     query = best_of(lambda: p.query(QUERY.format(t="t")), 7)
     raw = best_of(lambda: duckdb.execute(QUERY.format(t="read_parquet($f)"), {"f": files}).fetchall(), 7)
-    result = {"format": fmt, "compaction": compaction, "batches": batches, "rows": table.row_count,
-              "files": table.file_count, "ingest_seconds": round(ingest, 3),
-              "batches_per_second": round(batches / ingest, 1), "query_seconds": round(query, 4),
-              "duckdb_over_files_seconds": round(raw, 4)}
+    result = {
+        "format": fmt,
+        "compaction": compaction,
+        "batches": batches,
+        "rows": table.row_count,
+        "files": table.file_count,
+        "ingest_seconds": round(ingest, 3),
+        "batches_per_second": round(batches / ingest, 1),
+        "query_seconds": round(query, 4),
+        "duckdb_over_files_seconds": round(raw, 4),
+    }
     p.close()
     return result
 
@@ -86,8 +110,10 @@ def single_file_query(root: Path, batches: int, rows: int) -> tuple[float, float
     folder = root / "single" / "one"
     folder.mkdir(parents=True)
     path = folder / "data.parquet"
-    duckdb.execute(f"COPY (SELECT range AS id, (range % 10)::INT AS k, random() AS x FROM range({batches * rows})) "
-                   f"TO '{path}' (FORMAT parquet, COMPRESSION zstd)")
+    duckdb.execute(
+        f"COPY (SELECT range AS id, (range % 10)::INT AS k, random() AS x FROM range({batches * rows})) "
+        f"TO '{path}' (FORMAT parquet, COMPRESSION zstd)"
+    )
     (root / "single" / "landfall.yaml").write_text(yaml.safe_dump({"lake": str(root / "single" / "lake")}))
     p = Pipeline(load_settings(root / "single" / "landfall.yaml"))
     from landfall.crawler import crawl
@@ -113,29 +139,39 @@ def main() -> None:
                 d = Path(tmp) / f"{fmt}-{compaction}"
                 d.mkdir()
                 results.append(run(d, fmt, compaction, args.batches, args.rows))
-    print(f"\nsmall files: {args.batches} appends x {args.rows} rows; the same rows in one file: "
-          f"{base * 1000:.1f} ms through `landfall query`, {base_raw * 1000:.1f} ms in DuckDB alone\n")
-    print("| format | compaction | files | ingest s | batches/s | query ms | query / single-file table | "
-          "DuckDB over the files ms | DuckDB / single file |")
+    print(
+        f"\nsmall files: {args.batches} appends x {args.rows} rows; the same rows in one file: "
+        f"{base * 1000:.1f} ms through `landfall query`, {base_raw * 1000:.1f} ms in DuckDB alone\n"
+    )
+    print(
+        "| format | compaction | files | ingest s | batches/s | query ms | query / single-file table | "
+        "DuckDB over the files ms | DuckDB / single file |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['format']} | {'on' if r['compaction'] else 'off'} | {r['files']} | {r['ingest_seconds']} | "
-              f"{r['batches_per_second']} | {r['query_seconds'] * 1000:.1f} | {r['query_seconds'] / base:.2f}x | "
-              f"{r['duckdb_over_files_seconds'] * 1000:.1f} | {r['duckdb_over_files_seconds'] / base_raw:.2f}x |")
+        print(
+            f"| {r['format']} | {'on' if r['compaction'] else 'off'} | {r['files']} | {r['ingest_seconds']} | "
+            f"{r['batches_per_second']} | {r['query_seconds'] * 1000:.1f} | {r['query_seconds'] / base:.2f}x | "
+            f"{r['duckdb_over_files_seconds'] * 1000:.1f} | {r['duckdb_over_files_seconds'] / base_raw:.2f}x |"
+        )
     print()
     for fmt in args.formats.split(","):
         off = next(r for r in results if r["format"] == fmt and not r["compaction"])
         on = next(r for r in results if r["format"] == fmt and r["compaction"])
         drop = 1 - on["batches_per_second"] / off["batches_per_second"]
         ratio = on["query_seconds"] / base
-        print(f"{fmt}: query with compaction {ratio:.2f}x single file (target <= 2x: "
-              f"{'met' if ratio <= 2 else 'NOT met'}); ingest throughput change {-drop:+.0%} "
-              f"(target: drop <= 20%: {'met' if drop <= 0.2 else 'NOT met'})")
+        print(
+            f"{fmt}: query with compaction {ratio:.2f}x single file (target <= 2x: "
+            f"{'met' if ratio <= 2 else 'NOT met'}); ingest throughput change {-drop:+.0%} "
+            f"(target: drop <= 20%: {'met' if drop <= 0.2 else 'NOT met'})"
+        )
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
-    (out / "compaction.json").write_text(json.dumps({"single_file_query_seconds": base,
-                                                     "single_file_duckdb_seconds": base_raw, "runs": results},
-                                                    indent=2))
+    (out / "compaction.json").write_text(
+        json.dumps(
+            {"single_file_query_seconds": base, "single_file_duckdb_seconds": base_raw, "runs": results}, indent=2
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -179,8 +179,7 @@ def child_landfall(spec: dict[str, Any], work: Path) -> dict[str, Any]:
     lines = [f"lake: {json.dumps(str(lake))}"]
     if spec.get("workers"):
         lines.append(f"workers: {int(spec['workers'])}")
-    lines += ["workflows:", "  - name: t", f"    match: {PREFIX}/", "    read: {format: csv}",
-              "    write: {table: t}"]
+    lines += ["workflows:", "  - name: t", f"    match: {PREFIX}/", "    read: {format: csv}", "    write: {table: t}"]
     cfg.write_text("\n".join(lines) + "\n")
 
     profiles: list[Any] = []
@@ -251,15 +250,25 @@ def child_landfall(spec: dict[str, Any], work: Path) -> dict[str, Any]:
     pipe.close()
 
     out: dict[str, Any] = {
-        "seconds": t2 - t0, "rows": count, "files": len(files), "peak_rss_mb": peak, "rss_before_mb": rss_before,
+        "seconds": t2 - t0,
+        "rows": count,
+        "files": len(files),
+        "peak_rss_mb": peak,
+        "rss_before_mb": rss_before,
         "ok": bool(summary.ok) and statuses.get("succeeded", 0) == len(files) and count == spec["expect_rows"],
         "detail": {
-            "warm_import_seconds": round(import_seconds, 4), "cold": bool(spec.get("cold")),
-            "init_seconds": round(t1 - t0, 4), "process_seconds": round(t2 - t1, 4),
-            "discovered": summary.discovered, "statuses": statuses, "batches": len(batches),
+            "warm_import_seconds": round(import_seconds, 4),
+            "cold": bool(spec.get("cold")),
+            "init_seconds": round(t1 - t0, 4),
+            "process_seconds": round(t2 - t1, 4),
+            "discovered": summary.discovered,
+            "statuses": statuses,
+            "batches": len(batches),
             "engine_step_seconds_sum": engine_steps,
             "engine_seconds_sum": round(sum(engine_steps.values()), 4),
-            "table_files": table.file_count, "table_rows": table.row_count, "table_bytes": table.bytes,
+            "table_files": table.file_count,
+            "table_rows": table.row_count,
+            "table_bytes": table.bytes,
             "schema": [f"{n} {t}" for n, t in table.schema],
             "errors": errors,
         },
@@ -300,19 +309,28 @@ def child_duckdb(spec: dict[str, Any], work: Path) -> dict[str, Any]:
     total = 0
     if mode == "duckdb_list":
         paths = "[" + ", ".join(lit(f) for f in files) + "]"
-        total = con.execute(f"COPY (SELECT * FROM read_csv({paths})) TO {lit(str(outdir / 'all.parquet'))} "
-                            f"(FORMAT parquet, COMPRESSION {comp})").fetchone()[0]
+        total = con.execute(
+            f"COPY (SELECT * FROM read_csv({paths})) TO {lit(str(outdir / 'all.parquet'))} "
+            f"(FORMAT parquet, COMPRESSION {comp})"
+        ).fetchone()[0]
     else:  # duckdb (single) / duckdb_per_file (many): one COPY per file
         for i, f in enumerate(files):
             dest = lit(str(outdir / f"part-{i:05d}.parquet"))
-            total += con.execute(f"COPY (SELECT * FROM read_csv({lit(f)})) TO {dest} "
-                                 f"(FORMAT parquet, COMPRESSION {comp})").fetchone()[0]
+            total += con.execute(
+                f"COPY (SELECT * FROM read_csv({lit(f)})) TO {dest} (FORMAT parquet, COMPRESSION {comp})"
+            ).fetchone()[0]
     con.close()
     t1 = time.perf_counter()
     peak = _peak_rss_mb()
-    return {"seconds": t1 - t0, "rows": int(total), "files": len(files), "peak_rss_mb": peak,
-            "rss_before_mb": rss_before, "ok": int(total) == spec["expect_rows"],
-            "detail": {"duckdb_threads": duckdb.connect().execute("SELECT current_setting('threads')").fetchone()[0]}}
+    return {
+        "seconds": t1 - t0,
+        "rows": int(total),
+        "files": len(files),
+        "peak_rss_mb": peak,
+        "rss_before_mb": rss_before,
+        "ok": int(total) == spec["expect_rows"],
+        "detail": {"duckdb_threads": duckdb.connect().execute("SELECT current_setting('threads')").fetchone()[0]},
+    }
 
 
 def child_pandas(spec: dict[str, Any], work: Path) -> dict[str, Any]:
@@ -332,13 +350,24 @@ def child_pandas(spec: dict[str, Any], work: Path) -> dict[str, Any]:
         total += len(df)
     t1 = time.perf_counter()
     peak = _peak_rss_mb()
-    return {"seconds": t1 - t0, "rows": int(total), "files": len(files), "peak_rss_mb": peak,
-            "rss_before_mb": rss_before, "ok": int(total) == spec["expect_rows"],
-            "detail": {"pandas": pd.__version__}}
+    return {
+        "seconds": t1 - t0,
+        "rows": int(total),
+        "files": len(files),
+        "peak_rss_mb": peak,
+        "rss_before_mb": rss_before,
+        "ok": int(total) == spec["expect_rows"],
+        "detail": {"pandas": pd.__version__},
+    }
 
 
-CHILDREN = {"landfall": child_landfall, "duckdb": child_duckdb, "duckdb_per_file": child_duckdb,
-            "duckdb_list": child_duckdb, "pandas": child_pandas}
+CHILDREN = {
+    "landfall": child_landfall,
+    "duckdb": child_duckdb,
+    "duckdb_per_file": child_duckdb,
+    "duckdb_list": child_duckdb,
+    "pandas": child_pandas,
+}
 
 
 def child_main(spec_json: str) -> None:
@@ -361,8 +390,13 @@ VARIANTS = {
     "single": ["landfall", "duckdb", "pandas"],
     "many": ["landfall", "duckdb_per_file", "duckdb_list", "pandas"],
 }
-LABELS = {"landfall": "landfall (end to end)", "duckdb": "DuckDB COPY", "duckdb_per_file": "DuckDB COPY per file",
-          "duckdb_list": "DuckDB COPY over file list", "pandas": "pandas read_csv+to_parquet"}
+LABELS = {
+    "landfall": "landfall (end to end)",
+    "duckdb": "DuckDB COPY",
+    "duckdb_per_file": "DuckDB COPY per file",
+    "duckdb_list": "DuckDB COPY over file list",
+    "pandas": "pandas read_csv+to_parquet",
+}
 
 
 def run_child(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
@@ -380,7 +414,7 @@ def run_child(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
     wall = time.perf_counter() - wall0
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(MARK):
-            res = json.loads(line[len(MARK):])
+            res = json.loads(line[len(MARK) :])
             res["child_wall_seconds"] = round(wall, 3)
             warnings = [ln for ln in proc.stderr.splitlines() if ln.strip()]
             if warnings:
@@ -407,8 +441,11 @@ def git_info() -> dict[str, Any]:
 
     dirty = git("status", "--porcelain", "src").strip()
     diff = git("diff", "HEAD", "src") + dirty
-    return {"commit": git("rev-parse", "HEAD").strip(), "src_dirty": bool(dirty),
-            "src_diff_sha1": hashlib.sha1(diff.encode()).hexdigest()[:12] if dirty else None}
+    return {
+        "commit": git("rev-parse", "HEAD").strip(),
+        "src_dirty": bool(dirty),
+        "src_diff_sha1": hashlib.sha1(diff.encode()).hexdigest()[:12] if dirty else None,
+    }
 
 
 def versions(src: str) -> dict[str, str]:
@@ -436,13 +473,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="100,000 rows and 200 files (under a minute)")
     ap.add_argument("--cases", default="single,many", help="comma list of: single, many")
     ap.add_argument("--workers", type=int, default=None, help="landfall workers (default: landfall's setting)")
-    ap.add_argument("--cold", action="store_true",
-                    help="include landfall's lazy one-time imports (engine, pyarrow->pandas) in its timing")
-    ap.add_argument("--compression", default="zstd", choices=["zstd", "snappy", "none"],
-                    help="Parquet compression for the DuckDB and pandas baselines (landfall default: zstd)")
-    ap.add_argument("--profile", action="store_true",
-                    help="after timing, run landfall once more per case under cProfile (all threads) and write "
-                         "bench/results/profile-<case>.prof/.txt")
+    ap.add_argument(
+        "--cold",
+        action="store_true",
+        help="include landfall's lazy one-time imports (engine, pyarrow->pandas) in its timing",
+    )
+    ap.add_argument(
+        "--compression",
+        default="zstd",
+        choices=["zstd", "snappy", "none"],
+        help="Parquet compression for the DuckDB and pandas baselines (landfall default: zstd)",
+    )
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="after timing, run landfall once more per case under cProfile (all threads) and write "
+        "bench/results/profile-<case>.prof/.txt",
+    )
     ap.add_argument("--timeout", type=float, default=900, help="seconds allowed per child run")
     ap.add_argument("--tmpdir", default=None, help="where to generate data (default: system temp)")
     ap.add_argument("--keep", action="store_true", help="keep the generated data")
@@ -472,11 +519,15 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copytree(SRC, src, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         dirty = f", with uncommitted changes {git_at_start['src_diff_sha1']}" if git_at_start["src_dirty"] else ""
         print(f"benchmarking a snapshot of {SRC} (commit {git_at_start['commit'][:10] or '?'}{dirty})", flush=True)
-        print(f"generating data in {tmp} ({rows:,} rows; {nfiles:,} files x {ROWS_PER_SMALL_FILE} rows) ...",
-              flush=True)
+        print(
+            f"generating data in {tmp} ({rows:,} rows; {nfiles:,} files x {ROWS_PER_SMALL_FILE} rows) ...", flush=True
+        )
         data = generate(tmp / "data", rows, nfiles)
-        print(f"  done in {data['generate_seconds']:.1f}s: single {data['single']['bytes'] / 2**20:.1f} MiB, "
-              f"many {data['many']['bytes'] / 2**20:.1f} MiB", flush=True)
+        print(
+            f"  done in {data['generate_seconds']:.1f}s: single {data['single']['bytes'] / 2**20:.1f} MiB, "
+            f"many {data['many']['bytes'] / 2**20:.1f} MiB",
+            flush=True,
+        )
 
         results: dict[str, dict[str, dict[str, Any]]] = {c: {v: {"runs": []} for v in VARIANTS[c]} for c in cases}
         n = 0
@@ -484,9 +535,17 @@ def main(argv: list[str] | None = None) -> int:
             for case in cases:
                 for variant in VARIANTS[case]:
                     n += 1
-                    spec = {"case": case, "variant": variant, "data": data, "compression": args.compression,
-                            "workers": args.workers, "expect_rows": data[case]["rows"], "cold": args.cold,
-                            "src": src, "work": str(tmp / "runs" / f"{case}-{variant}-{rep}")}
+                    spec = {
+                        "case": case,
+                        "variant": variant,
+                        "data": data,
+                        "compression": args.compression,
+                        "workers": args.workers,
+                        "expect_rows": data[case]["rows"],
+                        "cold": args.cold,
+                        "src": src,
+                        "work": str(tmp / "runs" / f"{case}-{variant}-{rep}"),
+                    }
                     res = run_child(spec, args.timeout)
                     results[case][variant]["runs"].append(res)
                     status = f"{res['seconds']:.3f}s" if "seconds" in res else "ERROR"
@@ -523,27 +582,40 @@ def main(argv: list[str] | None = None) -> int:
         full_size = rows == 1_000_000 and nfiles == 2_000
         if "single" in cases:
             r = ratios["single"].get("landfall/duckdb")
-            targets["a_time_vs_duckdb"] = {"target": f"<= {TARGET_A_RATIO}x", "value": r,
-                                           "met": (r is not None and r <= TARGET_A_RATIO)}
+            targets["a_time_vs_duckdb"] = {
+                "target": f"<= {TARGET_A_RATIO}x",
+                "value": r,
+                "met": (r is not None and r <= TARGET_A_RATIO),
+            }
         if "many" in cases:
             fps = results["many"]["landfall"].get("files_per_s")
-            targets["b_files_per_s"] = {"target": f">= {TARGET_B_FILES_PER_S:.0f} files/s", "value": fps,
-                                        "cores": os.cpu_count(),
-                                        "met": (fps is not None and fps >= TARGET_B_FILES_PER_S)}
+            targets["b_files_per_s"] = {
+                "target": f">= {TARGET_B_FILES_PER_S:.0f} files/s",
+                "value": fps,
+                "cores": os.cpu_count(),
+                "met": (fps is not None and fps >= TARGET_B_FILES_PER_S),
+            }
 
         # --- report ------------------------------------------------------------------------------------------
         print()
-        print(f"## landfall core benchmark ({rows:,} rows single CSV; {nfiles:,} x {ROWS_PER_SMALL_FILE}-row CSVs; "
-              f"best of {repeat}; {os.cpu_count()} cores; baselines compression={args.compression}; "
-              f"landfall imports {'timed (--cold)' if args.cold else 'warmed outside the timing'})")
+        print(
+            f"## landfall core benchmark ({rows:,} rows single CSV; {nfiles:,} x {ROWS_PER_SMALL_FILE}-row CSVs; "
+            f"best of {repeat}; {os.cpu_count()} cores; baselines compression={args.compression}; "
+            f"landfall imports {'timed (--cold)' if args.cold else 'warmed outside the timing'})"
+        )
         print()
-        print("| case | variant | seconds (best) | all runs s | files/s | rows/s | MiB/s | peak RSS MiB | "
-              "landfall / this |")
+        print(
+            "| case | variant | seconds (best) | all runs s | files/s | rows/s | MiB/s | peak RSS MiB | "
+            "landfall / this |"
+        )
         print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
         for case in cases:
             meta = data[case]
-            cname = (f"(a) 1 file x {meta['rows']:,} rows" if case == "single"
-                     else f"(b) {meta['files']:,} files x {ROWS_PER_SMALL_FILE} rows")
+            cname = (
+                f"(a) 1 file x {meta['rows']:,} rows"
+                if case == "single"
+                else f"(b) {meta['files']:,} files x {ROWS_PER_SMALL_FILE} rows"
+            )
             for variant in VARIANTS[case]:
                 r = results[case][variant]
                 if not r.get("best"):
@@ -553,21 +625,27 @@ def main(argv: list[str] | None = None) -> int:
                 ratio = "1.00" if variant == "landfall" else fmt_num(ratios[case].get(f"landfall/{variant}"), 2)
                 flag = "" if r.get("ok") else " (!)"
                 runs_s = "/".join(f"{x['seconds']:.2f}" if "seconds" in x else "err" for x in r["runs"])
-                print(f"| {cname} | {LABELS[variant]}{flag} | {r['seconds']:.3f} | {runs_s} | "
-                      f"{fmt_num(r['files_per_s'], 1)} | "
-                      f"{fmt_num(r['rows_per_s'])} | {fmt_num(r['mib_per_s'], 1)} | {fmt_num(r['peak_rss_mb'], 0)} | "
-                      f"{ratio} |")
+                print(
+                    f"| {cname} | {LABELS[variant]}{flag} | {r['seconds']:.3f} | {runs_s} | "
+                    f"{fmt_num(r['files_per_s'], 1)} | "
+                    f"{fmt_num(r['rows_per_s'])} | {fmt_num(r['mib_per_s'], 1)} | {fmt_num(r['peak_rss_mb'], 0)} | "
+                    f"{ratio} |"
+                )
         print()
-        print("landfall / this > 1 means landfall is slower. Peak RSS is each child's own high-water mark (VmHWM; "
-              "includes the interpreter and imports; see rss_before_mb in the JSON). (!) = a row count or run status "
-              "check failed.")
+        print(
+            "landfall / this > 1 means landfall is slower. Peak RSS is each child's own high-water mark (VmHWM; "
+            "includes the interpreter and imports; see rss_before_mb in the JSON). (!) = a row count or run status "
+            "check failed."
+        )
         for case in cases:
             d = (results[case]["landfall"].get("best") or {}).get("detail") or {}
             if d:
-                print(f"landfall {case}: warm-up imports {d.get('warm_import_seconds')}s (untimed), "
-                      f"Pipeline() {d.get('init_seconds')}s, process() {d.get('process_seconds')}s, "
-                      f"{d.get('batches')} batches, engine step sums {d.get('engine_step_seconds_sum')}, "
-                      f"statuses {d.get('statuses')}, table files {d.get('table_files')}")
+                print(
+                    f"landfall {case}: warm-up imports {d.get('warm_import_seconds')}s (untimed), "
+                    f"Pipeline() {d.get('init_seconds')}s, process() {d.get('process_seconds')}s, "
+                    f"{d.get('batches')} batches, engine step sums {d.get('engine_step_seconds_sum')}, "
+                    f"statuses {d.get('statuses')}, table files {d.get('table_files')}"
+                )
                 if d.get("errors"):
                     print(f"  errors: {d['errors']}")
         print()
@@ -578,43 +656,78 @@ def main(argv: list[str] | None = None) -> int:
             print()
         if "a_time_vs_duckdb" in targets:
             t = targets["a_time_vs_duckdb"]
-            print(f"- (a) landfall time / raw DuckDB time = {fmt_num(t['value'], 2)} (target <= {TARGET_A_RATIO}): "
-                  f"{'MET' if t['met'] else 'NOT MET'}")
+            print(
+                f"- (a) landfall time / raw DuckDB time = {fmt_num(t['value'], 2)} (target <= {TARGET_A_RATIO}): "
+                f"{'MET' if t['met'] else 'NOT MET'}"
+            )
         if "b_files_per_s" in targets:
             t = targets["b_files_per_s"]
-            print(f"- (b) landfall end to end = {fmt_num(t['value'], 1)} files/s (target >= "
-                  f"{TARGET_B_FILES_PER_S:.0f} on 2 cores; this machine has {t['cores']}): "
-                  f"{'MET' if t['met'] else 'NOT MET'}")
+            print(
+                f"- (b) landfall end to end = {fmt_num(t['value'], 1)} files/s (target >= "
+                f"{TARGET_B_FILES_PER_S:.0f} on 2 cores; this machine has {t['cores']}): "
+                f"{'MET' if t['met'] else 'NOT MET'}"
+            )
 
         profiles = {}
         if args.profile:
             RESULTS.mkdir(parents=True, exist_ok=True)
             print()
             for case in cases:
-                spec = {"case": case, "variant": "landfall", "data": data, "compression": args.compression,
-                        "workers": args.workers, "expect_rows": data[case]["rows"], "profile": True,
-                        "cold": args.cold, "src": src,
-                        "profile_out": str(RESULTS / f"profile-{case}.prof"),
-                        "work": str(tmp / "runs" / f"{case}-landfall-profile")}
+                spec = {
+                    "case": case,
+                    "variant": "landfall",
+                    "data": data,
+                    "compression": args.compression,
+                    "workers": args.workers,
+                    "expect_rows": data[case]["rows"],
+                    "profile": True,
+                    "cold": args.cold,
+                    "src": src,
+                    "profile_out": str(RESULTS / f"profile-{case}.prof"),
+                    "work": str(tmp / "runs" / f"{case}-landfall-profile"),
+                }
                 res = run_child(spec, args.timeout)
                 if "seconds" in res:
-                    profiles[case] = {"seconds_under_profiler": round(res["seconds"], 3),
-                                      "prof": spec["profile_out"], "txt": spec["profile_out"][:-5] + ".txt"}
+                    profiles[case] = {
+                        "seconds_under_profiler": round(res["seconds"], 3),
+                        "prof": spec["profile_out"],
+                        "txt": spec["profile_out"][:-5] + ".txt",
+                    }
                     print(f"profile ({case}, {res['seconds']:.2f}s under cProfile): {profiles[case]['txt']}")
                 else:
                     print(f"profile ({case}) failed: {res.get('error')}")
 
         report = {
-            "meta": {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(),
-                     "platform": platform.platform(), "cpu_count": os.cpu_count(), "versions": versions(src),
-                     "git": git_at_start, "benchmarked_src": "snapshot of ./src taken at start (git above)",
-                     "args": {"rows": rows, "files": nfiles, "repeat": repeat, "quick": args.quick, "cases": cases,
-                              "workers": args.workers, "compression": args.compression, "cold": args.cold},
-                     "data": {k: {kk: vv for kk, vv in v.items() if kk not in ("path", "dir")}
-                              for k, v in data.items() if isinstance(v, dict)},
-                     "generate_seconds": data["generate_seconds"],
-                     "total_seconds": round(time.perf_counter() - started, 1)},
-            "results": results, "ratios": ratios, "targets": targets, "profiles": profiles,
+            "meta": {
+                "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "host": platform.node(),
+                "platform": platform.platform(),
+                "cpu_count": os.cpu_count(),
+                "versions": versions(src),
+                "git": git_at_start,
+                "benchmarked_src": "snapshot of ./src taken at start (git above)",
+                "args": {
+                    "rows": rows,
+                    "files": nfiles,
+                    "repeat": repeat,
+                    "quick": args.quick,
+                    "cases": cases,
+                    "workers": args.workers,
+                    "compression": args.compression,
+                    "cold": args.cold,
+                },
+                "data": {
+                    k: {kk: vv for kk, vv in v.items() if kk not in ("path", "dir")}
+                    for k, v in data.items()
+                    if isinstance(v, dict)
+                },
+                "generate_seconds": data["generate_seconds"],
+                "total_seconds": round(time.perf_counter() - started, 1),
+            },
+            "results": results,
+            "ratios": ratios,
+            "targets": targets,
+            "profiles": profiles,
         }
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -34,9 +34,18 @@ RULES = [
 FLATTEN = [
     {"flatten": {"separator": "_", "max_depth": 4}},
     {"explode": "products"},
-    {"rename": {"customer_customer_id": "customer_id", "customer_email": "email", "customer_address": "address",
-                "products_product_id": "product_id", "products_name": "product_name",
-                "products_category": "category", "products_price": "price", "products_quantity": "quantity"}},
+    {
+        "rename": {
+            "customer_customer_id": "customer_id",
+            "customer_email": "email",
+            "customer_address": "address",
+            "products_product_id": "product_id",
+            "products_name": "product_name",
+            "products_category": "category",
+            "products_price": "price",
+            "products_quantity": "quantity",
+        }
+    },
 ]
 
 
@@ -64,8 +73,10 @@ def generate(root: Path, orders: int, rows: int) -> dict:
         'u' || range || '@example.com' AS email, ['tools', 'garden', 'paint'][1 + (range % 3)::INT] AS category,
         1 + (range % 50) AS quantity, 'note ' || (range % 1000) AS note
         FROM range({rows})) TO '{root}/clean/data.csv' (HEADER)""")
-    return {"jsonl_bytes": (root / "orders/orders.jsonl").stat().st_size,
-            "csv_bytes": (root / "clean/data.csv").stat().st_size}
+    return {
+        "jsonl_bytes": (root / "orders/orders.jsonl").stat().st_size,
+        "csv_bytes": (root / "clean/data.csv").stat().st_size,
+    }
 
 
 def run_landfall(root: str, name: str, src: str, workflow: dict) -> dict:
@@ -112,9 +123,20 @@ def run_pandas_nested(root: str, src: str) -> dict:
     t = time.perf_counter()
     with open(src) as fh:
         records = [json.loads(line) for line in fh]
-    df = pd.json_normalize(records, record_path="products", record_prefix="product_",
-                           meta=["order_id", "order_date", "total_amount", ["customer", "customer_id"],
-                                 ["customer", "name"], ["customer", "email"], ["customer", "address"]])
+    df = pd.json_normalize(
+        records,
+        record_path="products",
+        record_prefix="product_",
+        meta=[
+            "order_id",
+            "order_date",
+            "total_amount",
+            ["customer", "customer_id"],
+            ["customer", "name"],
+            ["customer", "email"],
+            ["customer", "address"],
+        ],
+    )
     df.to_parquet(f"{root}/pandas.parquet", compression="zstd")
     seconds = time.perf_counter() - t
     return {"seconds": seconds, "rows": len(df), "ok": True, "peak_rss_mb": peak_rss_mb()}
@@ -152,13 +174,20 @@ def main() -> None:
         sizes = generate(root, args.orders, args.rows)
         src = str(root / "orders/orders.jsonl")
         csv = str(root / "clean/data.csv")
-        nested_wf = {"name": "orders", "match": "in/", "read": {"format": "jsonl"}, "transform": FLATTEN,
-                     "write": {"table": "order_items"}}
+        nested_wf = {
+            "name": "orders",
+            "match": "in/",
+            "read": {"format": "jsonl"},
+            "transform": FLATTEN,
+            "write": {"table": "order_items"},
+        }
         results = {}
         for i in range(args.repeat):  # interleave variants so machine noise hits them alike
-            for name, fn, fargs in (("landfall", run_landfall, (tmp, f"nested{i}", src, nested_wf)),
-                                    ("duckdb", run_duckdb_nested, (tmp, src)),
-                                    ("pandas", run_pandas_nested, (tmp, src))):
+            for name, fn, fargs in (
+                ("landfall", run_landfall, (tmp, f"nested{i}", src, nested_wf)),
+                ("duckdb", run_duckdb_nested, (tmp, src)),
+                ("pandas", run_pandas_nested, (tmp, src)),
+            ):
                 r = in_child(fn, *fargs)
                 results.setdefault(name, []).append(r)
         plain_wf = {"name": "clean", "match": "in/", "read": {"format": "csv"}, "write": {"table": "clean"}}
@@ -167,22 +196,28 @@ def main() -> None:
             results.setdefault("csv_plain", []).append(in_child(run_landfall, tmp, f"plain{i}", csv, plain_wf))
             results.setdefault("csv_rules", []).append(in_child(run_landfall, tmp, f"rules{i}", csv, rules_wf))
     top = {k: min(v, key=lambda r: r["seconds"]) for k, v in results.items()}
-    print(f"\n(1) {args.orders:,} nested orders ({sizes['jsonl_bytes'] / 2**20:.0f} MiB JSON Lines) -> "
-          f"{top['duckdb']['rows']:,} product rows; best of {args.repeat}\n")
+    print(
+        f"\n(1) {args.orders:,} nested orders ({sizes['jsonl_bytes'] / 2**20:.0f} MiB JSON Lines) -> "
+        f"{top['duckdb']['rows']:,} product rows; best of {args.repeat}\n"
+    )
     print("| variant | seconds | all runs | rows | peak RSS MiB | landfall / this |")
     print("|---|---:|---|---:|---:|---:|")
     for name in ("landfall", "duckdb", "pandas"):
         r = top[name]
         runs = "/".join(f"{x['seconds']:.2f}" for x in results[name])
-        print(f"| {name} | {r['seconds']:.2f} | {runs} | "
-              f"{r['rows']:,} | {r['peak_rss_mb']:.0f} | {top['landfall']['seconds'] / r['seconds']:.2f}x |")
+        print(
+            f"| {name} | {r['seconds']:.2f} | {runs} | "
+            f"{r['rows']:,} | {r['peak_rss_mb']:.0f} | {top['landfall']['seconds'] / r['seconds']:.2f}x |"
+        )
     ratio = top["landfall"]["seconds"] / top["duckdb"]["seconds"]
     print(f"\ntarget (1): landfall at most 1.3x DuckDB: {ratio:.2f}x -> {'met' if ratio <= 1.3 else 'NOT met'}")
     p, r = top["csv_plain"], top["csv_rules"]
     dq = r["seconds"] / p["seconds"]
-    print(f"\n(2) {args.rows:,}-row clean CSV ({sizes['csv_bytes'] / 2**20:.0f} MiB): landfall {p['seconds']:.2f} s "
-          f"without rules, {r['seconds']:.2f} s with {len(RULES)} rules ({dq:.2f}x; peak RSS {p['peak_rss_mb']:.0f} / "
-          f"{r['peak_rss_mb']:.0f} MiB)")
+    print(
+        f"\n(2) {args.rows:,}-row clean CSV ({sizes['csv_bytes'] / 2**20:.0f} MiB): landfall {p['seconds']:.2f} s "
+        f"without rules, {r['seconds']:.2f} s with {len(RULES)} rules ({dq:.2f}x; peak RSS {p['peak_rss_mb']:.0f} / "
+        f"{r['peak_rss_mb']:.0f} MiB)"
+    )
     print(f"target (2): rules at most 1.5x slower: {'met' if dq <= 1.5 else 'NOT met'}")
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)

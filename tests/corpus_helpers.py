@@ -63,8 +63,10 @@ def corpus_dir(*parts: str) -> Path:
 
     path = CORPUS.joinpath(*parts)
     if not path.is_dir():
-        pytest.skip(f"third-party corpus not found at {path} (expected `shared/corpus` beside the repository; "
-                    "see shared/corpus/MANIFEST.md)")
+        pytest.skip(
+            f"third-party corpus not found at {path} (expected `shared/corpus` beside the repository; "
+            "see shared/corpus/MANIFEST.md)"
+        )
     return path
 
 
@@ -77,8 +79,11 @@ def tricky_csv_files() -> list[tuple[str, Path]]:
         if not p.is_file():
             continue
         name = p.name
-        if (name.startswith(("LICENSE", "README")) or name in _NOT_DATA_NAMES
-                or name.lower().endswith(_NOT_DATA_SUFFIXES)):
+        if (
+            name.startswith(("LICENSE", "README"))
+            or name in _NOT_DATA_NAMES
+            or name.lower().endswith(_NOT_DATA_SUFFIXES)
+        ):
             continue
         out.append((p.relative_to(CORPUS).as_posix(), p))
     return out
@@ -94,15 +99,15 @@ def spectrum_files() -> list[tuple[str, Path]]:
 
 @dataclass
 class FileResult:
-    key: str                 # landing key
-    source: str              # path relative to the corpus
-    category: str            # one of CATEGORIES
+    key: str  # landing key
+    source: str  # path relative to the corpus
+    category: str  # one of CATEGORIES
     status: str | None = None  # the run record's status, when there is one
-    detail: str = ""         # error message / note / what happened
+    detail: str = ""  # error message / note / what happened
     lake: Path | None = None  # the lake holding the final run record (and the table data)
     run_id: str | None = None
     rows_out: int | None = None
-    traceback: str = ""      # from the child's debug log, for unexpected exceptions
+    traceback: str = ""  # from the child's debug log, for unexpected exceptions
 
 
 @dataclass
@@ -127,11 +132,12 @@ class SweepResult:
 
     def summary(self) -> str:
         c = self.counts()
-        lines = [f"corpus sweep `{self.name}`: {len(self.results)} files in {self.seconds:.1f}s "
-                 f"({self.rounds} round(s))",
-                 f"  loaded {c['loaded'] + c['skipped']} (of which {c['skipped']} skipped as byte-identical to a "
-                 f"loaded file) | failed cleanly {c['failed_cleanly']} | failed uncleanly {c['failed_uncleanly']}"
-                 f" | crashed {c['crashed']} | hung {c['hung']}"]
+        lines = [
+            f"corpus sweep `{self.name}`: {len(self.results)} files in {self.seconds:.1f}s ({self.rounds} round(s))",
+            f"  loaded {c['loaded'] + c['skipped']} (of which {c['skipped']} skipped as byte-identical to a "
+            f"loaded file) | failed cleanly {c['failed_cleanly']} | failed uncleanly {c['failed_uncleanly']}"
+            f" | crashed {c['crashed']} | hung {c['hung']}",
+        ]
         for r in sorted(self.bad(), key=lambda r: (r.category, r.key)):
             lines.append(f"  {r.category.upper()}: {r.source} [{r.key}] status={r.status}: {_clip(r.detail)}")
             if r.traceback:
@@ -164,8 +170,9 @@ def classify_dead(key: str, error: str | None) -> str:
 # --- lakes and the child process ----------------------------------------------------------------------------
 
 
-def write_lake(lake: Path, files: Iterable[tuple[str, Path]], workflows: list[dict], *, batch_files: int = 500,
-               workers: int = 2) -> Path:
+def write_lake(
+    lake: Path, files: Iterable[tuple[str, Path]], workflows: list[dict], *, batch_files: int = 500, workers: int = 2
+) -> Path:
     """A fresh lake with `files` (landing key, source path) landed and a landfall.yaml (JSON is YAML)."""
     if lake.exists():
         shutil.rmtree(lake)
@@ -174,8 +181,13 @@ def write_lake(lake: Path, files: Iterable[tuple[str, Path]], workflows: list[di
         dest = landing / key
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dest)
-    cfg = {"lake": str(lake), "workers": workers, "batch_files": batch_files, "settle_seconds": 0,
-           "workflows": workflows}
+    cfg = {
+        "lake": str(lake),
+        "workers": workers,
+        "batch_files": batch_files,
+        "settle_seconds": 0,
+        "workflows": workflows,
+    }
     (lake / "landfall.yaml").write_text(json.dumps(cfg, indent=1, ensure_ascii=False), encoding="utf-8")
     return lake
 
@@ -286,8 +298,7 @@ def _running(lake: Path, ignore: set[str]) -> dict[str, list[tuple[str, float]]]
     """batch_id -> [(key, started_at)] of every running run, except those of `ignore` (runs of an earlier,
     killed child that the next child's recovery has not reaped yet)."""
     out: dict[str, list[tuple[str, float]]] = {}
-    for k, started, batch in _query(lake, "SELECT file_key, started_at, batch_id FROM runs "
-                                          "WHERE status = 'running'"):
+    for k, started, batch in _query(lake, "SELECT file_key, started_at, batch_id FROM runs WHERE status = 'running'"):
         if k not in ignore:
             out.setdefault(batch or k, []).append((k, started or 0.0))
     return out
@@ -295,8 +306,9 @@ def _running(lake: Path, ignore: set[str]) -> dict[str, list[tuple[str, float]]]
 
 def _latest(lake: Path) -> dict[str, tuple]:
     """The newest run record per landing key: (status, error, note, run_id, rows_out)."""
-    rows = _query(lake, "SELECT file_key, status, error, note, run_id, rows_out FROM runs "
-                        "ORDER BY attempt, queued_at, run_id")
+    rows = _query(
+        lake, "SELECT file_key, status, error, note, run_id, rows_out FROM runs ORDER BY attempt, queued_at, run_id"
+    )
     return {key: rest for key, *rest in rows}
 
 
@@ -323,15 +335,16 @@ class _LakeRun:
     records: dict[str, tuple] = field(default_factory=dict)
     hung: dict[str, str] = field(default_factory=dict)
     crashed: dict[str, str] = field(default_factory=dict)
-    unresolved: dict[str, str] = field(default_factory=dict)   # key -> why (to run again, alone)
+    unresolved: dict[str, str] = field(default_factory=dict)  # key -> why (to run again, alone)
     # (what happened, keys in flight): a hang or a crash that could not be pinned on one file yet
     events: list[tuple[str, list[str]]] = field(default_factory=list)
     anomalies: list[str] = field(default_factory=list)
     tracebacks: dict[str, str] = field(default_factory=dict)
 
 
-def _drive(lake: Path, keys: list[str], *, workers: int, lease_timeout: float, round_timeout: float,
-           env: dict[str, str]) -> _LakeRun:
+def _drive(
+    lake: Path, keys: list[str], *, workers: int, lease_timeout: float, round_timeout: float, env: dict[str, str]
+) -> _LakeRun:
     """Run the child on `lake` until every key has a final run record, cutting off hangs and surviving
     crashes. A restarted child's recovery marks the interrupted runs dead; those records are ignored (the
     keys are reported hung/crashed here, or unresolved: to be run again alone)."""
@@ -343,16 +356,21 @@ def _drive(lake: Path, keys: list[str], *, workers: int, lease_timeout: float, r
         log_path = lake / f"child-{attempt}.log"
         err_path = lake / f"child-{attempt}.stderr"
         with open(err_path, "wb") as err:
-            proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), str(lake), str(workers),
-                                     str(log_path)], stdout=err, stderr=subprocess.STDOUT, env=env,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                [sys.executable, str(Path(__file__).resolve()), str(lake), str(workers), str(log_path)],
+                stdout=err,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
             late: set[str] = set()
             timed_out = False
             while proc.poll() is None:
                 time.sleep(0.2)
                 now = time.time()
-                late = {b for b, runs in _running(lake, settled).items()
-                        if any(now - t > lease_timeout for _, t in runs)}
+                late = {
+                    b for b, runs in _running(lake, settled).items() if any(now - t > lease_timeout for _, t in runs)
+                }
                 timed_out = time.monotonic() > deadline
                 if late or timed_out:
                     _kill(proc)
@@ -361,16 +379,22 @@ def _drive(lake: Path, keys: list[str], *, workers: int, lease_timeout: float, r
         out.tracebacks.update(_tracebacks(log_path))
         in_flight = _running(lake, settled)  # a killed or dead child leaves its leases `running`
         if late or timed_out:
-            what = (f"lease ran longer than {lease_timeout:.0f}s (child killed)" if late
-                    else f"round ran longer than {round_timeout:.0f}s (child killed)")
+            what = (
+                f"lease ran longer than {lease_timeout:.0f}s (child killed)"
+                if late
+                else f"round ran longer than {round_timeout:.0f}s (child killed)"
+            )
             event = []
             for b, runs in in_flight.items():
                 for k, _t in runs:
                     if b in late and len(runs) == 1:
                         out.hung[k] = f"still running after {lease_timeout:.0f}s (child killed)"
                     else:
-                        out.unresolved[k] = (f"in a batch of {len(runs)} files that hung" if b in late
-                                             else "in flight when the child was killed")
+                        out.unresolved[k] = (
+                            f"in a batch of {len(runs)} files that hung"
+                            if b in late
+                            else "in flight when the child was killed"
+                        )
                         event.append(k)
                     settled.add(k)
             if timed_out:
@@ -441,10 +465,19 @@ def _kill(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def sweep(name: str, files: list[tuple[str, str, Path]], workdir: Path,
-          workflows: Callable[[list[str]], list[dict]], *, batch_files: int = 25, workers: int = 2,
-          lease_timeout: float = BATCH_TIMEOUT, file_timeout: float = FILE_TIMEOUT,
-          round_timeout: float = ROUND_TIMEOUT, faults: dict[str, str] | None = None) -> SweepResult:
+def sweep(
+    name: str,
+    files: list[tuple[str, str, Path]],
+    workdir: Path,
+    workflows: Callable[[list[str]], list[dict]],
+    *,
+    batch_files: int = 25,
+    workers: int = 2,
+    lease_timeout: float = BATCH_TIMEOUT,
+    file_timeout: float = FILE_TIMEOUT,
+    round_timeout: float = ROUND_TIMEOUT,
+    faults: dict[str, str] | None = None,
+) -> SweepResult:
     """Process `files` (landing key, corpus-relative source, path) and put every file in one category.
 
     `workflows(keys)` gives the workflow list of a lake holding those keys. Round 1 runs everything the
@@ -463,10 +496,21 @@ def sweep(name: str, files: list[tuple[str, str, Path]], workdir: Path,
         rnd += 1
         lake = workdir / f"{name.split()[0]}-round{rnd}"
         first = rnd == 1
-        write_lake(lake, [(k, paths[k]) for k in todo], workflows(todo),
-                   batch_files=batch_files if first else 1, workers=workers if first else 1)
-        run = _drive(lake, todo, workers=workers if first else 1,
-                     lease_timeout=lease_timeout if first else file_timeout, round_timeout=round_timeout, env=env)
+        write_lake(
+            lake,
+            [(k, paths[k]) for k in todo],
+            workflows(todo),
+            batch_files=batch_files if first else 1,
+            workers=workers if first else 1,
+        )
+        run = _drive(
+            lake,
+            todo,
+            workers=workers if first else 1,
+            lease_timeout=lease_timeout if first else file_timeout,
+            round_timeout=round_timeout,
+            env=env,
+        )
         result.anomalies.extend(run.anomalies)
         events.extend(run.events)
         for k, (status, error, note, run_id, rows_out) in run.records.items():
@@ -490,15 +534,15 @@ def sweep(name: str, files: list[tuple[str, str, Path]], workdir: Path,
         todo = [k for k in todo if k in run.unresolved]
         if todo and ((not first and not progress) or rnd >= 6):
             for k in todo:
-                result.results[k] = FileResult(k, source[k], "hung", None,
-                                               f"never finished: {run.unresolved[k]}", lake)
+                result.results[k] = FileResult(k, source[k], "hung", None, f"never finished: {run.unresolved[k]}", lake)
             todo = []
     # a hang or crash that none of the files involved reproduces alone: batching itself is the problem
     for what, keys in events:
         if not any(result.results[k].category in ("hung", "crashed") for k in keys):
             alone = ", ".join(f"{source[k]}={result.results[k].category}" for k in keys[:10])
-            result.anomalies.append(f"{what}; alone, none of these files hangs or crashes: {alone}"
-                                    + (" ..." if len(keys) > 10 else ""))
+            result.anomalies.append(
+                f"{what}; alone, none of these files hangs or crashes: {alone}" + (" ..." if len(keys) > 10 else "")
+            )
     result.seconds = time.monotonic() - started
     result.rounds = rnd
     return result

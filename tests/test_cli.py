@@ -29,27 +29,61 @@ def test_init_process_tables_query_runs(tmp_path):
 
     runs = json.loads(run(["runs", "--json"], tmp_path).output)
     assert len(runs) == 5
-    assert set(runs[0]) == {"run_id", "file_id", "file_version", "workflow", "table", "status", "attempt",
-                            "queued_at", "started_at", "finished_at", "duration_seconds", "rows_in", "rows_out",
-                            "bytes", "content_hash", "output_files", "error", "note", "rows_quarantined", "quality"}
+    assert set(runs[0]) == {
+        "run_id",
+        "file_id",
+        "file_version",
+        "workflow",
+        "table",
+        "status",
+        "attempt",
+        "queued_at",
+        "started_at",
+        "finished_at",
+        "duration_seconds",
+        "rows_in",
+        "rows_out",
+        "bytes",
+        "content_hash",
+        "output_files",
+        "error",
+        "note",
+        "rows_quarantined",
+        "quality",
+    }
     assert {r["status"] for r in runs} == {"succeeded"}
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", runs[0]["finished_at"])
 
     tables = json.loads(run(["tables", "--json"], tmp_path).output)
     assert [t["name"] for t in tables] == ["events", "quarantine.events", "sales"]
-    bad = json.loads(run(["query", "SELECT _source_file, _line, _rule FROM quarantine.events", "--format", "json"],
-                         tmp_path).output)
+    bad = json.loads(
+        run(["query", "SELECT _source_file, _line, _rule FROM quarantine.events", "--format", "json"], tmp_path).output
+    )
     assert bad == [{"_source_file": "events/batch-2.jsonl", "_line": 11, "_rule": "parse"}]
-    assert set(tables[0]) == {"name", "location", "format", "workflow", "schema", "schema_version", "partition_by",
-                              "rows", "files", "bytes", "created_at", "updated_at"}
+    assert set(tables[0]) == {
+        "name",
+        "location",
+        "format",
+        "workflow",
+        "schema",
+        "schema_version",
+        "partition_by",
+        "rows",
+        "files",
+        "bytes",
+        "created_at",
+        "updated_at",
+    }
     sales = next(t for t in tables if t["name"] == "sales")
     assert {"name": "order_date", "type": "DATE"} in sales["schema"]
 
-    rows = json.loads(run(["query", "SELECT count(*) AS n, sum(quantity) AS q FROM sales", "--format", "json"],
-                          tmp_path).output)
+    rows = json.loads(
+        run(["query", "SELECT count(*) AS n, sum(quantity) AS q FROM sales", "--format", "json"], tmp_path).output
+    )
     assert rows[0]["n"] == sales["rows"] and rows[0]["q"] > 0
-    csv_out = run(["query", "SELECT order_id, order_date FROM sales ORDER BY 1 LIMIT 2", "--format", "csv"],
-                  tmp_path).output
+    csv_out = run(
+        ["query", "SELECT order_id, order_date FROM sales ORDER BY 1 LIMIT 2", "--format", "csv"], tmp_path
+    ).output
     assert csv_out.splitlines()[0] == "order_id,order_date"
 
     run_id = runs[0]["run_id"]
@@ -66,7 +100,8 @@ def test_init_process_tables_query_runs(tmp_path):
 def test_process_exits_nonzero_when_a_file_is_dead_and_dlq_commands(tmp_path):
     (tmp_path / "landfall.yaml").write_text(
         "lake: ./lake\nworkflows:\n  - {name: n, match: n/, read: {format: csv}, transform: [{cast: {x: int}}],"
-        " write: {table: n}, retry: {max_attempts: 1}}\n")
+        " write: {table: n}, retry: {max_attempts: 1}}\n"
+    )
     (tmp_path / "lake/landing/n").mkdir(parents=True)
     (tmp_path / "lake/landing/n/bad.csv").write_text("x\n1\nnope\n")
     result = run(["process"], tmp_path, ok=False)
@@ -95,7 +130,8 @@ def test_errors_are_one_clear_line_not_a_traceback(tmp_path):
 
 def test_ingest_command(tmp_path):
     (tmp_path / "landfall.yaml").write_text(
-        "lake: ./lake\nworkflows:\n  - {name: s, match: s/, read: {format: csv}, write: {table: s}}\n")
+        "lake: ./lake\nworkflows:\n  - {name: s, match: s/, read: {format: csv}, write: {table: s}}\n"
+    )
     src = tmp_path / "a.csv"
     src.write_text("id\n1\n")
     out = run(["ingest", str(src), "--prefix", "s", "--process"], tmp_path).output
@@ -104,11 +140,13 @@ def test_ingest_command(tmp_path):
 
 def test_json_logs(tmp_path):
     (tmp_path / "landfall.yaml").write_text(
-        "lake: ./lake\nworkflows:\n  - {name: s, match: s/, read: {format: csv}, write: {table: s}}\n")
+        "lake: ./lake\nworkflows:\n  - {name: s, match: s/, read: {format: csv}, write: {table: s}}\n"
+    )
     (tmp_path / "lake/landing/s").mkdir(parents=True)
     (tmp_path / "lake/landing/s/a.csv").write_text("id\n1\n")
-    result = CliRunner().invoke(main, ["--config", str(tmp_path / "landfall.yaml"), "-v", "--log-format", "json",
-                                       "process"])
+    result = CliRunner().invoke(
+        main, ["--config", str(tmp_path / "landfall.yaml"), "-v", "--log-format", "json", "process"]
+    )
     assert result.exit_code == 0, result.output
     lines = [json.loads(ln) for ln in result.output.splitlines() if ln.startswith("{")]
     done = [ln for ln in lines if ln.get("status") == "succeeded"]

@@ -38,16 +38,19 @@ def test_the_documented_shape_loads(tmp_path):
     assert not wf.batchable  # a free-form sql step may look across rows: files run one by one
 
 
-@pytest.mark.parametrize(("old", "new", "expected"), [
-    ("format: parquet", "format: parqet", "`workflows[0] (sales).write.format`: got `parqet`; expected `parquet`"),
-    ("- filter:", "- filtr:", "unknown step `filtr`; expected one of `rename`"),
-    ("quantity: int}", "quantity: integr}", "unknown type `integr`"),
-    ("max_attempts: 3", "max_attempts: 0", "`workflows[0] (sales).retry.max_attempts`: Input should be greater"),
-    ("match: sales/", "mtch: sales/", "`workflows[0] (sales).mtch`: unknown key"),
-    ("table: sales", "table: 9sales", "table name `9sales`"),
-    ('"SELECT * EXCLUDE (internal_note) FROM input"', '"SELECT 1"', "must read from `input`"),
-    ("partition_by: [order_date]", "partition_by: [\"week(order_date)\"]", "`year(column)`"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("format: parquet", "format: parqet", "`workflows[0] (sales).write.format`: got `parqet`; expected `parquet`"),
+        ("- filter:", "- filtr:", "unknown step `filtr`; expected one of `rename`"),
+        ("quantity: int}", "quantity: integr}", "unknown type `integr`"),
+        ("max_attempts: 3", "max_attempts: 0", "`workflows[0] (sales).retry.max_attempts`: Input should be greater"),
+        ("match: sales/", "mtch: sales/", "`workflows[0] (sales).mtch`: unknown key"),
+        ("table: sales", "table: 9sales", "table name `9sales`"),
+        ('"SELECT * EXCLUDE (internal_note) FROM input"', '"SELECT 1"', "must read from `input`"),
+        ("partition_by: [order_date]", 'partition_by: ["week(order_date)"]', "`year(column)`"),
+    ],
+)
 def test_invalid_config_names_file_key_and_allowed(tmp_path, old, new, expected):
     assert old in ISSUE_SHAPE
     path = write(tmp_path, ISSUE_SHAPE.replace(old, new))

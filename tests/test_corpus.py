@@ -28,8 +28,13 @@ pytestmark = [pytest.mark.corpus, pytest.mark.slow]
 
 
 def _wf(name: str, match: str, table: str, **read) -> dict:
-    return {"name": name, "match": match, "read": {"format": "csv", **read}, "write": {"table": table},
-            "retry": {"max_attempts": 1}}
+    return {
+        "name": name,
+        "match": match,
+        "read": {"format": "csv", **read},
+        "write": {"table": table},
+        "retry": {"max_attempts": 1},
+    }
 
 
 @pytest.fixture(scope="session")
@@ -56,19 +61,41 @@ def test_harness_pins_hangs_and_crashes_on_their_files(tmp_path):
     the process, an unexpected exception inside a run, and one escaping the worker loop. All files land in
     one batch first, so each fault must be found again by running the files alone."""
     files = []
-    for name, body in [("ok1", "a,b\n1,2\n"), ("ok2", "a,b\n3,4\n"), ("ok3", "x;y\nu;v\n"),
-                       ("hang", "a,b\n5,6\n"), ("abort", "a,b\n7,8\n"), ("raise", "a,b\n9,10\n"),
-                       ("escape", "a,b\n11,12\n"), ("bad", 'a,b\n"unterminated,1\n')]:
+    for name, body in [
+        ("ok1", "a,b\n1,2\n"),
+        ("ok2", "a,b\n3,4\n"),
+        ("ok3", "x;y\nu;v\n"),
+        ("hang", "a,b\n5,6\n"),
+        ("abort", "a,b\n7,8\n"),
+        ("raise", "a,b\n9,10\n"),
+        ("escape", "a,b\n11,12\n"),
+        ("bad", 'a,b\n"unterminated,1\n'),
+    ]:
         path = tmp_path / "src" / f"{name}.csv"
         path.parent.mkdir(exist_ok=True)
         path.write_text(body)
         files.append((f"c/{name}.csv", name, path))
-    res = sweep("harness", files, tmp_path / "lakes", lambda keys: [_wf("c", "c/", "c")], lease_timeout=3,
-                file_timeout=3, faults={"hang": "hang", "abort": "abort", "raise": "raise", "escape": "escape"})
+    res = sweep(
+        "harness",
+        files,
+        tmp_path / "lakes",
+        lambda keys: [_wf("c", "c/", "c")],
+        lease_timeout=3,
+        file_timeout=3,
+        faults={"hang": "hang", "abort": "abort", "raise": "raise", "escape": "escape"},
+    )
     print(res.summary())
     got = {r.source: r.category for r in res.results.values()}
-    assert got == {"ok1": "loaded", "ok2": "loaded", "ok3": "loaded", "hang": "hung", "abort": "crashed",
-                   "raise": "crashed", "escape": "crashed", "bad": "failed_cleanly"}, res.summary()
+    assert got == {
+        "ok1": "loaded",
+        "ok2": "loaded",
+        "ok3": "loaded",
+        "hang": "hung",
+        "abort": "crashed",
+        "raise": "crashed",
+        "escape": "crashed",
+        "bad": "failed_cleanly",
+    }, res.summary()
     assert "SIGABRT" in res.results["c/abort.csv"].detail
     assert "RuntimeError: injected fault" in res.results["c/raise.csv"].traceback
     assert not res.anomalies, res.anomalies
@@ -82,8 +109,12 @@ def batched_sweep(sweep_files, tmp_path_factory, corpus_summary):
     """All files under one prefix, one workflow, one table: landfall batches them (one engine query for many
     files, split per file on failure), and later files meet the table schema of earlier ones."""
     files = [(f"c/{rel}", rel, p) for rel, p in sweep_files]
-    res = sweep("batched (one workflow, one table)", files, tmp_path_factory.mktemp("corpus-batched"),
-                lambda keys: [_wf("sweep", "c/", "sweep")])
+    res = sweep(
+        "batched (one workflow, one table)",
+        files,
+        tmp_path_factory.mktemp("corpus-batched"),
+        lambda keys: [_wf("sweep", "c/", "sweep")],
+    )
     corpus_summary.add(res.summary())
     return res
 
@@ -99,8 +130,12 @@ def isolated_sweep(batched_sweep, tmp_path_factory, corpus_summary):
     def workflows(keys):
         return [_wf(f"f{k[2:6]}", k[:7], f"t{k[2:6]}") for k in keys]
 
-    res = sweep(f"isolated (the {len(files)} files that did not load batched, each with its own workflow and "
-                "table)", files, tmp_path_factory.mktemp("corpus-isolated"), workflows)
+    res = sweep(
+        f"isolated (the {len(files)} files that did not load batched, each with its own workflow and table)",
+        files,
+        tmp_path_factory.mktemp("corpus-isolated"),
+        workflows,
+    )
     corpus_summary.add(res.summary())
     return res
 
@@ -115,8 +150,12 @@ def tolerant_sweep(isolated_sweep, tmp_path_factory, corpus_summary):
     def workflows(keys):
         return [_wf(f"q{k[2:6]}", k[:7], f"q{k[2:6]}", bad_rows="quarantine") for k in keys]
 
-    res = sweep(f"tolerant (the {len(files)} files that failed alone, with `bad_rows: quarantine`)", files,
-                tmp_path_factory.mktemp("corpus-tolerant"), workflows)
+    res = sweep(
+        f"tolerant (the {len(files)} files that failed alone, with `bad_rows: quarantine`)",
+        files,
+        tmp_path_factory.mktemp("corpus-tolerant"),
+        workflows,
+    )
     corpus_summary.add(res.summary())
     return res
 
@@ -138,14 +177,16 @@ def test_sweep_batched_loads_or_fails_cleanly(batched_sweep, sweep_files):
 
 @pytest.mark.timeout(900)
 def test_sweep_isolated_loads_or_fails_cleanly(isolated_sweep, batched_sweep):
-    _check_sweep(isolated_sweep, sum(1 for r in batched_sweep.results.values()
-                                     if r.category not in ("loaded", "skipped")))
+    _check_sweep(
+        isolated_sweep, sum(1 for r in batched_sweep.results.values() if r.category not in ("loaded", "skipped"))
+    )
 
 
 @pytest.mark.timeout(900)
 def test_sweep_tolerant_loads_or_fails_cleanly(tolerant_sweep, isolated_sweep):
-    _check_sweep(tolerant_sweep, sum(1 for r in isolated_sweep.results.values()
-                                     if r.category not in ("loaded", "skipped")))
+    _check_sweep(
+        tolerant_sweep, sum(1 for r in isolated_sweep.results.values() if r.category not in ("loaded", "skipped"))
+    )
 
 
 @pytest.mark.timeout(900)
@@ -161,8 +202,19 @@ def test_sweep_gives_every_file_its_own_run(batched_sweep, sweep_files):
 # --- 2. csv-spectrum values and 3. encodings ----------------------------------------------------------------
 
 SPECTRUM_NAMES = sorted(p.stem for p in (CORPUS / "csv-spectrum" / "csvs").glob("*.csv")) or [
-    "comma_in_quotes", "empty", "empty_crlf", "escaped_quotes", "json", "location_coordinates", "newlines",
-    "newlines_crlf", "quotes_and_newlines", "simple", "simple_crlf", "utf8"]
+    "comma_in_quotes",
+    "empty",
+    "empty_crlf",
+    "escaped_quotes",
+    "json",
+    "location_coordinates",
+    "newlines",
+    "newlines_crlf",
+    "quotes_and_newlines",
+    "simple",
+    "simple_crlf",
+    "utf8",
+]
 
 # (corpus path, Python codec that decodes it correctly, a value that must appear)
 ENCODED = [
@@ -186,8 +238,7 @@ def values_sweep(tmp_path_factory, corpus_summary):
         wfs += [_wf(f"enc{n}", f"e/{n}/", f"enc{n}") for n in range(len(ENCODED))]
         return wfs
 
-    res = sweep("csv-spectrum (all_strings) + encodings", files, tmp_path_factory.mktemp("corpus-values"),
-                workflows)
+    res = sweep("csv-spectrum (all_strings) + encodings", files, tmp_path_factory.mktemp("corpus-values"), workflows)
     corpus_summary.add(res.summary())
     return res
 
@@ -226,8 +277,9 @@ def test_spectrum_values(values_sweep, name):
     others = [i for i, c in enumerate(cols) if c not in want_cols and c not in LINEAGE]
     got = [tuple(row[i] for i in idx) for row in rows]
     want = [tuple(obj[c] for c in want_cols) for obj in expected]
-    assert sorted(got, key=repr) == sorted(want, key=repr), \
+    assert sorted(got, key=repr) == sorted(want, key=repr), (
         f"{name}: values differ (columns {want_cols}):\n got  {got!r}\n want {want!r}"
+    )
     # columns of other files in the same (batched) table must be NULL for this file's rows
     stray = {cols[i]: row[i] for row in rows for i in others if row[i] is not None}
     assert not stray, f"{name}: values in columns the file does not have: {stray}"
@@ -249,8 +301,9 @@ def _expected_table(path: Path, codec: str) -> tuple[list[str], list[list[str]]]
     return rows[0], rows[1:]
 
 
-@pytest.mark.parametrize("n", range(len(ENCODED)), ids=[Path(r).parent.name + "/" + Path(r).name
-                                                        for r, _, _ in ENCODED])
+@pytest.mark.parametrize(
+    "n", range(len(ENCODED)), ids=[Path(r).parent.name + "/" + Path(r).name for r, _, _ in ENCODED]
+)
 def test_encoding_comes_out_as_utf8_strings(values_sweep, n):
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -277,8 +330,9 @@ def test_encoding_comes_out_as_utf8_strings(values_sweep, n):
         schema = pq.read_schema(f"{tbl.location}/{f}")
         for c in text_cols:
             t = schema.field(c).type
-            assert pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t), \
+            assert pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t), (
                 f"{rel}: column `{c}` is {t} in {f}, expected a string type"
+            )
     # every text value equals the correctly decoded one: no mojibake, no NULs, no replacement characters
     for c in text_cols:
         i, j = cols.index(c), header.index(c)

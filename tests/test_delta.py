@@ -22,8 +22,9 @@ def delta_wf(name="c", **write):
 def crash_then_rerun(lake, point):
     """`landfall process` killed (SIGKILL) at `point`, then run again to the end."""
     cmd = [sys.executable, "-m", "landfall", "--config", str(lake.config), "process"]
-    first = subprocess.run(cmd, env={**os.environ, "LANDFALL_CRASH_AT": point}, capture_output=True, text=True,
-                           timeout=120)
+    first = subprocess.run(
+        cmd, env={**os.environ, "LANDFALL_CRASH_AT": point}, capture_output=True, text=True, timeout=120
+    )
     assert first.returncode == -signal.SIGKILL, first.stderr
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stdout + second.stderr
@@ -40,8 +41,9 @@ def test_append_creates_a_delta_table_readable_by_deltalake_and_duckdb(make_lake
     assert got == [(1, "FR", 10), (2, "DE", 20), (3, "FR", 30)]
     assert dt.metadata().partition_columns == ["country"]
     files = dt.file_uris()
-    rows = duckdb.sql("SELECT count(*), sum(amount) FROM read_parquet($f, hive_partitioning = true)",
-                      params={"f": files}).fetchall()
+    rows = duckdb.sql(
+        "SELECT count(*), sum(amount) FROM read_parquet($f, hive_partitioning = true)", params={"f": files}
+    ).fetchall()
     assert rows == [(3, 60)]
     assert lake.rows("SELECT count(*), sum(amount) FROM c") == [(3, 60)]
     # stats made it into the log: file skipping works for readers
@@ -53,27 +55,35 @@ def test_append_creates_a_delta_table_readable_by_deltalake_and_duckdb(make_lake
 
 
 def test_merge_upserts_latest_row_within_and_across_files(make_lake):
-    lake = make_lake([delta_wf("customers", mode="merge", keys=["customer_id"], order_by="updated_at",
-                               partition_by=["country"])], workers=1)
-    lake.land("customers/1.csv", "customer_id,name,country,updated_at\n"
-                                 "1,Ann,FR,2024-01-01\n1,Ann B,FR,2024-03-01\n2,Bob,DE,2024-01-01\n",
-              mtime=1_700_000_000)
+    lake = make_lake(
+        [delta_wf("customers", mode="merge", keys=["customer_id"], order_by="updated_at", partition_by=["country"])],
+        workers=1,
+    )
+    lake.land(
+        "customers/1.csv",
+        "customer_id,name,country,updated_at\n1,Ann,FR,2024-01-01\n1,Ann B,FR,2024-03-01\n2,Bob,DE,2024-01-01\n",
+        mtime=1_700_000_000,
+    )
     assert lake.process().ok
     assert lake.rows("SELECT customer_id, name FROM customers ORDER BY 1") == [(1, "Ann B"), (2, "Bob")]
     # an older change arrives later: it must not win; a newer one moves Bob to another partition
-    lake.land("customers/2.csv", "customer_id,name,country,updated_at\n"
-                                 "1,Ann OLD,FR,2023-12-31\n2,Bob,AT,2024-05-01\n3,Cy,FR,2024-01-02\n",
-              mtime=1_700_000_001)
+    lake.land(
+        "customers/2.csv",
+        "customer_id,name,country,updated_at\n1,Ann OLD,FR,2023-12-31\n2,Bob,AT,2024-05-01\n3,Cy,FR,2024-01-02\n",
+        mtime=1_700_000_001,
+    )
     assert lake.process().ok
     assert lake.rows("SELECT customer_id, name, country FROM customers ORDER BY 1") == [
-        (1, "Ann B", "FR"), (2, "Bob", "AT"), (3, "Cy", "FR")]
+        (1, "Ann B", "FR"),
+        (2, "Bob", "AT"),
+        (3, "Cy", "FR"),
+    ]
     dt = deltalake.DeltaTable(str(lake.root / "lake/tables/customers"))
     assert sorted(r["customer_id"] for r in dt.to_pyarrow_table().to_pylist()) == [1, 2, 3]
 
 
 def test_merge_works_for_parquet_tables_too(make_lake):
-    lake = make_lake([wf("p", read={"format": "csv"}, write={"table": "p", "mode": "merge", "keys": ["k"]})],
-                     workers=1)
+    lake = make_lake([wf("p", read={"format": "csv"}, write={"table": "p", "mode": "merge", "keys": ["k"]})], workers=1)
     lake.land("p/1.csv", "k,v\na,1\nb,2\n", mtime=1_700_000_000)
     lake.process()
     lake.land("p/2.csv", "k,v\nb,3\nc,4\n", mtime=1_700_000_001)
@@ -83,10 +93,23 @@ def test_merge_works_for_parquet_tables_too(make_lake):
 
 @pytest.mark.parametrize("fmt", ["parquet", "delta"])
 def test_overwrite_whole_table_or_only_its_partitions(make_lake, fmt):
-    lake = make_lake([wf("t", read={"format": "csv"}, write={"table": "t", "format": fmt, "mode": "overwrite"}),
-                      wf("p", read={"format": "csv"}, write={"table": "p", "format": fmt, "mode": "overwrite",
-                                                             "overwrite": "partitions", "partition_by": ["day"]})],
-                     workers=1)
+    lake = make_lake(
+        [
+            wf("t", read={"format": "csv"}, write={"table": "t", "format": fmt, "mode": "overwrite"}),
+            wf(
+                "p",
+                read={"format": "csv"},
+                write={
+                    "table": "p",
+                    "format": fmt,
+                    "mode": "overwrite",
+                    "overwrite": "partitions",
+                    "partition_by": ["day"],
+                },
+            ),
+        ],
+        workers=1,
+    )
     lake.land("t/1.csv", "id\n1\n2\n", mtime=1_700_000_000)
     lake.land("p/1.csv", "id,day\n1,mon\n2,tue\n", mtime=1_700_000_000)
     lake.process()
@@ -150,8 +173,16 @@ def test_parquet_table_readable_by_pyarrow_dataset(make_lake):
 
 @pytest.mark.parametrize("point", ["after_publish", "after_child_commit", "after_table_commit", "after_commit"])
 def test_kill_9_around_child_table_commits_keeps_parents_and_children_once(make_lake, point):
-    lake = make_lake([wf("o", read={"format": "jsonl"}, transform=[{"child_tables": ["items"]}],
-                         write={"table": "o", "format": "delta"})])
+    lake = make_lake(
+        [
+            wf(
+                "o",
+                read={"format": "jsonl"},
+                transform=[{"child_tables": ["items"]}],
+                write={"table": "o", "format": "delta"},
+            )
+        ]
+    )
     lake.land("o/a.jsonl", "".join(f'{{"id": {i}, "items": [{i}, {i + 1}]}}\n' for i in range(50)))
     crash_then_rerun(lake, point)
     parents = deltalake.DeltaTable(str(lake.root / "lake/tables/o")).to_pyarrow_table().to_pylist()
@@ -159,6 +190,7 @@ def test_kill_9_around_child_table_commits_keeps_parents_and_children_once(make_
     assert sorted(r["id"] for r in parents) == list(range(50))
     ids = {r["_row_id"]: r["id"] for r in parents}
     assert sorted((ids[c["_parent_row_id"]], c["_pos"], c["value"]) for c in children) == sorted(
-        (i, p, i + p) for i in range(50) for p in (0, 1))  # every child once, linked to a parent that exists
+        (i, p, i + p) for i in range(50) for p in (0, 1)
+    )  # every child once, linked to a parent that exists
     assert lake.rows("SELECT count(*) FROM o__items i JOIN o ON o._row_id = i._parent_row_id") == [(100,)]
     assert "running" not in {r.status for r in lake.pipeline.runs(limit=None)}

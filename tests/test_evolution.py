@@ -36,8 +36,10 @@ def test_freeze_fails_a_differing_file_listing_every_difference(make_lake):
     lake = lake_for(make_lake, "freeze")
     first_then_second(lake)
     err = lake.pipeline.runs(key="e/2.csv")[0].error
-    assert err == ("`e/2.csv`: the schema differs from table `e` (schema evolution: freeze): new column `extra` "
-                   "(VARCHAR); column `amount` is VARCHAR, the table has BIGINT")
+    assert err == (
+        "`e/2.csv`: the schema differs from table `e` (schema evolution: freeze): new column `extra` "
+        "(VARCHAR); column `amount` is VARCHAR, the table has BIGINT"
+    )
     assert lake.rows("SELECT count(*) FROM e") == [(2,)]
 
 
@@ -56,8 +58,9 @@ def test_discard_row_quarantines_rows_that_do_not_fit(make_lake):
     assert first_then_second(lake).ok
     assert lake.rows("SELECT id, amount FROM e ORDER BY id") == [(1, 10), (2, 20), (4, 40)]
     q = lake.rows("SELECT id, _line, _rule, _reason FROM quarantine.e")
-    assert q == [(3, 2, "schema", "does not fit the table's schema: `amount` is not BIGINT, `extra` is not a "
-                  "table column")]
+    assert q == [
+        (3, 2, "schema", "does not fit the table's schema: `amount` is not BIGINT, `extra` is not a table column")
+    ]
     assert lake.pipeline.runs(key="e/2.csv")[0].rows_quarantined == 1
 
 

@@ -14,19 +14,33 @@ SUITE = CORPUS / "jsontestsuite" / "test_parsing"
 # What landfall does with the implementation-defined `i_` files (README, "JSON documents").
 I_ACCEPTED = {
     # numbers beyond double/int64 range are read (as DOUBLE, or inf/0 where they overflow or underflow)
-    "i_number_double_huge_neg_exp.json", "i_number_huge_exp.json", "i_number_neg_int_huge_exp.json",
-    "i_number_pos_double_huge_exp.json", "i_number_real_neg_overflow.json", "i_number_real_pos_overflow.json",
-    "i_number_real_underflow.json", "i_number_too_big_neg_int.json", "i_number_too_big_pos_int.json",
+    "i_number_double_huge_neg_exp.json",
+    "i_number_huge_exp.json",
+    "i_number_neg_int_huge_exp.json",
+    "i_number_pos_double_huge_exp.json",
+    "i_number_real_neg_overflow.json",
+    "i_number_real_pos_overflow.json",
+    "i_number_real_underflow.json",
+    "i_number_too_big_neg_int.json",
+    "i_number_too_big_pos_int.json",
     "i_number_very_big_negative_int.json",
     # 500 nested arrays are within the depth limit
     "i_structure_500_nested_arrays.json",
     # a UTF-8 BOM is dropped; UTF-16 with a BOM is decoded; bytes that are not UTF-8 are decoded as cp1252/Latin-1
-    "i_structure_UTF-8_BOM_empty_object.json", "i_string_UTF-16LE_with_BOM.json", "i_string_iso_latin_1.json",
-    "i_string_UTF-8_invalid_sequence.json", "i_string_UTF8_surrogate_U+D800.json", "i_string_invalid_utf-8.json",
-    "i_string_lone_utf8_continuation_byte.json", "i_string_not_in_unicode_range.json",
-    "i_string_overlong_sequence_2_bytes.json", "i_string_overlong_sequence_6_bytes.json",
-    "i_string_overlong_sequence_6_bytes_null.json", "i_string_truncated-utf-8.json",
-    "i_string_utf16BE_no_BOM.json", "i_string_utf16LE_no_BOM.json",
+    "i_structure_UTF-8_BOM_empty_object.json",
+    "i_string_UTF-16LE_with_BOM.json",
+    "i_string_iso_latin_1.json",
+    "i_string_UTF-8_invalid_sequence.json",
+    "i_string_UTF8_surrogate_U+D800.json",
+    "i_string_invalid_utf-8.json",
+    "i_string_lone_utf8_continuation_byte.json",
+    "i_string_not_in_unicode_range.json",
+    "i_string_overlong_sequence_2_bytes.json",
+    "i_string_overlong_sequence_6_bytes.json",
+    "i_string_overlong_sequence_6_bytes_null.json",
+    "i_string_truncated-utf-8.json",
+    "i_string_utf16BE_no_BOM.json",
+    "i_string_utf16LE_no_BOM.json",
 }
 
 
@@ -37,8 +51,7 @@ def outcomes(tmp_path_factory):
     from conftest import Lake
 
     root = tmp_path_factory.mktemp("jts")
-    lake = Lake(root, [wf("j", match="j/", read={"format": "json"}, retry={"max_attempts": 1})],
-                batch_files=64)
+    lake = Lake(root, [wf("j", match="j/", read={"format": "json"}, retry={"max_attempts": 1})], batch_files=64)
     for f in sorted(SUITE.glob("*.json")):
         dest = lake.landing / "j" / f.name
         dest.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,9 @@ import pytest
 from conftest import wf
 
 SALES = {
-    "name": "sales", "match": "sales/", "read": {"format": "csv"},
+    "name": "sales",
+    "match": "sales/",
+    "read": {"format": "csv"},
     "transform": [
         {"rename": {"Order ID": "order_id", "Unit Price": "price"}},
         {"cast": {"order_date": "date", "quantity": "int"}},
@@ -34,16 +36,20 @@ def test_file_lands_table_appears_with_types_partitions_and_lineage(make_lake):
     assert summary.ok and summary.count("succeeded") == 1
     cols, rows = lake.pipeline.query("SELECT * FROM sales ORDER BY order_id")
     assert cols == ["order_id", "order_date", "price", "quantity", "total", "_source_file", "_ingested_at", "_run_id"]
-    assert [(r[0], str(r[1]), r[4], r[5]) for r in rows] == [(1, "2024-01-01", 7.5, "sales/jan.csv"),
-                                                             (3, "2024-01-02", 4.0, "sales/jan.csv")]
+    assert [(r[0], str(r[1]), r[4], r[5]) for r in rows] == [
+        (1, "2024-01-01", 7.5, "sales/jan.csv"),
+        (3, "2024-01-02", 4.0, "sales/jan.csv"),
+    ]
     run = lake.pipeline.runs()[0]
     assert (run.status, run.rows_in, run.rows_out, run.attempt) == ("succeeded", 3, 2, 1)
     assert rows[0][7] == run.run_id
     table = lake.pipeline.table("sales")
     assert dict(table.schema)["order_date"] == "DATE" and dict(table.schema)["quantity"] == "BIGINT"
     assert table.row_count == 2 and table.partition_by == ["order_date"]
-    files = sorted(p.relative_to(lake.root / "lake/tables/sales").as_posix()
-                   for p in (lake.root / "lake/tables/sales").rglob("*.parquet"))
+    files = sorted(
+        p.relative_to(lake.root / "lake/tables/sales").as_posix()
+        for p in (lake.root / "lake/tables/sales").rglob("*.parquet")
+    )
     assert [f.split("/")[0] for f in files] == ["order_date=2024-01-01", "order_date=2024-01-02"]
     assert all(run.run_id not in f for f in files)  # named by the commit (batch), recorded per run
     meta = pq.ParquetFile(next((lake.root / "lake/tables/sales").rglob("*.parquet"))).metadata
@@ -112,8 +118,7 @@ def test_unparseable_json_names_file_and_line(make_lake):
 
 
 def test_dead_letter_retry_after_fixing_the_workflow(make_lake, tmp_path):
-    lake = make_lake([wf("n", read={"format": "csv"}, transform=[{"cast": {"x": "int"}}],
-                         retry={"max_attempts": 1})])
+    lake = make_lake([wf("n", read={"format": "csv"}, transform=[{"cast": {"x": "int"}}], retry={"max_attempts": 1})])
     lake.land("n/a.csv", "x\n1\nabc\n")
     assert not lake.process().ok
     dead = lake.pipeline.store.dead_runs()
@@ -141,17 +146,20 @@ def test_unrouted_files_are_recorded_not_dropped(make_lake):
 
 
 def test_most_specific_match_wins(make_lake):
-    lake = make_lake([wf("all", match="data/", table="all_t", read={"format": "csv"}),
-                      wf("eu", match="data/eu/", table="eu_t", read={"format": "csv"}),
-                      wf("eu_csv", match="data/eu/*.csv", table="eu_csv_t")])
+    lake = make_lake(
+        [
+            wf("all", match="data/", table="all_t", read={"format": "csv"}),
+            wf("eu", match="data/eu/", table="eu_t", read={"format": "csv"}),
+            wf("eu_csv", match="data/eu/*.csv", table="eu_csv_t"),
+        ]
+    )
     lake.land("data/x.csv", "a\n1\n")
     lake.land("data/eu/y.csv", "a\n2\n")
     lake.land("data/eu/z.txt", "a\n3\n")
     lake.land("data/eu/deep/w.csv", "a\n4\n")
     lake.process()
     routed = {r.file_key: r.workflow for r in lake.pipeline.runs()}
-    assert routed == {"data/x.csv": "all", "data/eu/y.csv": "eu_csv", "data/eu/z.txt": "eu",
-                      "data/eu/deep/w.csv": "eu"}
+    assert routed == {"data/x.csv": "all", "data/eu/y.csv": "eu_csv", "data/eu/z.txt": "eu", "data/eu/deep/w.csv": "eu"}
 
 
 def test_many_small_files_batch_but_keep_their_own_runs(make_lake):
@@ -169,8 +177,9 @@ def test_many_small_files_batch_but_keep_their_own_runs(make_lake):
 
 
 def test_batch_with_a_bad_file_splits_so_only_it_fails(make_lake):
-    lake = make_lake([wf("m", read={"format": "csv"}, transform=[{"cast": {"v": "int"}}],
-                         retry={"max_attempts": 1})], workers=1)
+    lake = make_lake(
+        [wf("m", read={"format": "csv"}, transform=[{"cast": {"v": "int"}}], retry={"max_attempts": 1})], workers=1
+    )
     for i in range(10):
         lake.land(f"m/f{i}.csv", f"id,v\n{i},{'bad' if i == 4 else i}\n")
     lake.process()
@@ -180,13 +189,26 @@ def test_batch_with_a_bad_file_splits_so_only_it_fails(make_lake):
 
 
 def test_normalize_names_drop_dedupe_and_partition_expressions(make_lake):
-    lake = make_lake([wf("ev", read={"format": "jsonl"}, normalize_names=True,
-                         transform=[{"drop": ["secret"]}, {"dedupe": {"keys": ["event_id"], "order_by": "seq"}},
-                                    {"cast": {"ts": "timestamp"}}],
-                         write={"table": "ev", "partition_by": ["year(ts)", "month(ts)"]})])
-    rows = [{"Event ID": "a", "ts": "2026-01-05 10:00:00", "secret": 1, "seq": 1, "UserAgent": "cli"},
-            {"Event ID": "a", "ts": "2026-01-05 10:00:00", "secret": 1, "seq": 2, "UserAgent": "web"},
-            {"Event ID": "b", "ts": "2026-02-01 00:00:00", "secret": 1, "seq": 1, "UserAgent": "cli"}]
+    lake = make_lake(
+        [
+            wf(
+                "ev",
+                read={"format": "jsonl"},
+                normalize_names=True,
+                transform=[
+                    {"drop": ["secret"]},
+                    {"dedupe": {"keys": ["event_id"], "order_by": "seq"}},
+                    {"cast": {"ts": "timestamp"}},
+                ],
+                write={"table": "ev", "partition_by": ["year(ts)", "month(ts)"]},
+            )
+        ]
+    )
+    rows = [
+        {"Event ID": "a", "ts": "2026-01-05 10:00:00", "secret": 1, "seq": 1, "UserAgent": "cli"},
+        {"Event ID": "a", "ts": "2026-01-05 10:00:00", "secret": 1, "seq": 2, "UserAgent": "web"},
+        {"Event ID": "b", "ts": "2026-02-01 00:00:00", "secret": 1, "seq": 1, "UserAgent": "cli"},
+    ]
     lake.land("ev/1.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     assert lake.process().ok
     cols, got = lake.pipeline.query("SELECT event_id, user_agent, year, month FROM ev ORDER BY 1")
@@ -204,8 +226,17 @@ def test_json_array_and_gzip_inputs(make_lake):
     assert lake.rows("SELECT id, name FROM j ORDER BY id") == [(1, "x"), (2, "y"), (3, "z"), (4, "w")]
 
 
-@pytest.mark.parametrize(("encoding", "declared"), [("latin-1", True), ("cp1252", False), ("utf-16", False),
-                                                    ("utf-16-be", True), ("shift_jis", True), ("utf-8-sig", False)])
+@pytest.mark.parametrize(
+    ("encoding", "declared"),
+    [
+        ("latin-1", True),
+        ("cp1252", False),
+        ("utf-16", False),
+        ("utf-16-be", True),
+        ("shift_jis", True),
+        ("utf-8-sig", False),
+    ],
+)
 def test_text_in_any_encoding_becomes_utf8_strings(make_lake, encoding, declared):
     text = "name,city\nJosé Álvarez,Zürich\n" if encoding != "shift_jis" else "name,city\n山田,東京\n"
     if encoding == "cp1252":
@@ -229,13 +260,27 @@ def test_header_only_and_empty_files_load_as_zero_rows(make_lake):
 
 
 def test_read_options_override_detection(make_lake):
-    lake = make_lake([wf("o", read={"format": "csv", "delimiter": ";", "null_values": ["NA", "-"],
-                                    "types": {"zip": "string"}, "date_format": "%d/%m/%Y",
-                                    "header": True})])
+    lake = make_lake(
+        [
+            wf(
+                "o",
+                read={
+                    "format": "csv",
+                    "delimiter": ";",
+                    "null_values": ["NA", "-"],
+                    "types": {"zip": "string"},
+                    "date_format": "%d/%m/%Y",
+                    "header": True,
+                },
+            )
+        ]
+    )
     lake.land("o/a.csv", "zip;when;n\n08123;31/12/2024;NA\n00501;01/01/2025;4\n")
     assert lake.process().ok
-    assert lake.rows("SELECT zip, CAST(\"when\" AS VARCHAR), n FROM o ORDER BY zip") == [
-        ("00501", "2025-01-01", 4), ("08123", "2024-12-31", None)]
+    assert lake.rows('SELECT zip, CAST("when" AS VARCHAR), n FROM o ORDER BY zip') == [
+        ("00501", "2025-01-01", 4),
+        ("08123", "2024-12-31", None),
+    ]
 
 
 def test_schema_growth_makes_a_new_version_and_queries_span_both(make_lake):
@@ -318,13 +363,16 @@ def test_lease_expiry_requeues_and_cleans_up(make_lake):
 
 def test_workflows_with_a_sql_step_run_file_by_file(make_lake):
     """A free-form query may aggregate: batching files would change its result, so each file runs alone."""
-    lake = make_lake([wf("agg", read={"format": "csv"},
-                         transform=[{"sql": "SELECT k, sum(v) AS total FROM input GROUP BY k"}])], workers=1)
+    lake = make_lake(
+        [wf("agg", read={"format": "csv"}, transform=[{"sql": "SELECT k, sum(v) AS total FROM input GROUP BY k"}])],
+        workers=1,
+    )
     for i in range(5):
         lake.land(f"agg/{i}.csv", f"k,v\nk{i},1\nk{i},2\n")
     assert lake.process().ok
     assert lake.rows("SELECT k, total, _source_file FROM agg ORDER BY k") == [
-        (f"k{i}", 3, f"agg/{i}.csv") for i in range(5)]
+        (f"k{i}", 3, f"agg/{i}.csv") for i in range(5)
+    ]
     assert len({r.batch_id for r in lake.pipeline.runs()}) == 5
 
 
@@ -335,7 +383,9 @@ def test_mixed_line_endings_and_mixed_value_forms_still_load(make_lake):
     assert lake.process().ok, [r.error for r in lake.pipeline.runs()]
     assert lake.rows("SELECT a, b FROM m WHERE a IS NOT NULL ORDER BY a") == [(1, 2), (3, 4), (5, 6), (7, 8)]
     assert lake.rows("SELECT ts FROM m WHERE ts IS NOT NULL ORDER BY id") == [
-        ("2024-03-08 01:25:58",), ("03/10/2024 01:25:58",)]  # two forms in one column: kept as text
+        ("2024-03-08 01:25:58",),
+        ("03/10/2024 01:25:58",),
+    ]  # two forms in one column: kept as text
 
 
 def test_json_that_is_not_records_fails_clearly_when_records_are_required(make_lake):
@@ -348,8 +398,10 @@ def test_json_that_is_not_records_fails_clearly_when_records_are_required(make_l
     assert lake.rows("SELECT a FROM j") == [(3,)]
     assert [c for c, _ in lake.pipeline.table("j").schema if not c.startswith("_")] == ["a"]  # no stray `json`
     errors = {r.file_key: r.error for r in lake.pipeline.runs(status="dead")}
-    assert "`j/scalar.json` line 1: expected records (JSON objects), but the top level is a number" in errors[
-        "j/scalar.json"]
+    assert (
+        "`j/scalar.json` line 1: expected records (JSON objects), but the top level is a number"
+        in errors["j/scalar.json"]
+    )
     assert "element 1 of the array is a number" in errors["j/mixed.json"]
     assert "`j/lines.jsonl` line 2: expected a JSON object per line, found an array" in errors["j/lines.jsonl"]
 
@@ -359,7 +411,7 @@ def test_json_that_is_not_records_loads_as_values_by_default(make_lake):
     lake.land("v/scalar.json", "42")
     lake.land("v/list.json", '[1, "two", {"three": 3}]')
     assert lake.process().ok, [r.error for r in lake.pipeline.runs()]
-    assert sorted(lake.rows("SELECT value FROM v")) == [("\"two\"",), ("1",), ("42",), ('{"three":3}',)]
+    assert sorted(lake.rows("SELECT value FROM v")) == [('"two"',), ("1",), ("42",), ('{"three":3}',)]
 
 
 def test_text_never_rounds_into_an_integer_column(make_lake):
@@ -369,8 +421,16 @@ def test_text_never_rounds_into_an_integer_column(make_lake):
     lake.land("r/2.csv", "id,amount\n2,2.5\n", mtime=1_700_000_000)
     assert lake.process().ok
     assert lake.rows("SELECT id, amount FROM r ORDER BY id") == [(1, 10.0), (2, 2.5)]
-    lake2 = make_lake([wf("c", read={"format": "csv", "all_strings": True}, transform=[{"cast": {"n": "int"}}],
-                          retry={"max_attempts": 1})])
+    lake2 = make_lake(
+        [
+            wf(
+                "c",
+                read={"format": "csv", "all_strings": True},
+                transform=[{"cast": {"n": "int"}}],
+                retry={"max_attempts": 1},
+            )
+        ]
+    )
     lake2.land("c/a.csv", "n\n1\n2.5\n")
     lake2.process()
     err = lake2.pipeline.runs()[0].error

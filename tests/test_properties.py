@@ -25,15 +25,20 @@ def schemas(depth: int = 2):
 
 
 def value_for(kind):
-    return {"int": st.integers(-(2**53), 2**53), "float": st.floats(allow_nan=False, allow_infinity=False,
-                                                                      width=64),
-            "str": TEXT, "bool": st.booleans()}[kind]
+    return {
+        "int": st.integers(-(2**53), 2**53),
+        "float": st.floats(allow_nan=False, allow_infinity=False, width=64),
+        "str": TEXT,
+        "bool": st.booleans(),
+    }[kind]
 
 
 def records_for(shape):
     def one(sh):
-        return st.fixed_dictionaries({k: (one(v) if isinstance(v, dict) else st.one_of(st.none(), value_for(v)))
-                                      for k, v in sh.items()})
+        return st.fixed_dictionaries(
+            {k: (one(v) if isinstance(v, dict) else st.one_of(st.none(), value_for(v))) for k, v in sh.items()}
+        )
+
     return st.lists(one(shape), min_size=1, max_size=8)
 
 
@@ -65,15 +70,16 @@ def test_nested_records_survive_flatten_write_and_query(data):
         return
     records = data.draw(records_for(shape))
     with tempfile.TemporaryDirectory() as tmp:
-        lake = Lake(Path(tmp), [wf("n", read={"format": "jsonl"}, transform=[{"flatten": {"max_depth": 4}}],
-                                   retry={"max_attempts": 1})])
+        lake = Lake(
+            Path(tmp),
+            [wf("n", read={"format": "jsonl"}, transform=[{"flatten": {"max_depth": 4}}], retry={"max_attempts": 1})],
+        )
         try:
             lake.land("n/r.jsonl", "".join(json.dumps(r) + "\n" for r in records))
             summary = lake.process()
             assert summary.ok, [r.error for r in lake.pipeline.runs()]
             names = list(columns)
-            cols, rows = lake.pipeline.query(
-                "SELECT " + ", ".join(f'"{c}"' for c in names) + " FROM n")
+            cols, rows = lake.pipeline.query("SELECT " + ", ".join(f'"{c}"' for c in names) + " FROM n")
             got = sorted((tuple(r) for r in rows), key=repr)
             want = sorted((tuple(flat(rec).get(c) for c in names) for rec in records), key=repr)
             assert got == want
@@ -88,7 +94,7 @@ def test_nested_records_survive_flatten_write_and_query(data):
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.text(alphabet=st.sampled_from(list('ab,;"\n\r 1.5-\t\\\'x')), max_size=80))
+@given(st.text(alphabet=st.sampled_from(list("ab,;\"\n\r 1.5-\t\\'x")), max_size=80))
 def test_random_csv_text_loads_or_fails_cleanly(text):
     with tempfile.TemporaryDirectory() as tmp:
         lake = Lake(Path(tmp), [wf("c", read={"format": "csv"}, retry={"max_attempts": 1})])

@@ -23,24 +23,35 @@ HEADER = "order_id,product_id,price,email,category,quantity\n"
 
 
 def lake_with(make_lake, rules=RULES):
-    return make_lake([wf("orders", read={"format": "csv", "types": {"order_id": "string"}}, validate=rules,
-                         retry={"max_attempts": 1})])
+    return make_lake(
+        [
+            wf(
+                "orders",
+                read={"format": "csv", "types": {"order_id": "string"}},
+                validate=rules,
+                retry={"max_attempts": 1},
+            )
+        ]
+    )
 
 
 def test_bad_rows_are_quarantined_good_rows_written_and_counted(make_lake):
     lake = lake_with(make_lake)
-    lake.land("orders/a.csv", HEADER +
-              "o1,p1,10.0,a@x.io,tools,2\n"       # line 2: good
-              ",p2,5.0,b@x.io,garden,1\n"         # line 3: null order_id
-              "o3,p3,-1.0,c@x.io,paint,1\n"       # line 4: negative price
-              "o4,p4,3.0,not-an-email,tools,1\n"  # line 5: bad email
-              "o5,p5,3.0,e@x.io,toys,1\n"         # line 6: category not accepted -> warned, still written
-              "o6,p6,3.0,f@x.io,tools,500\n")     # line 7: quantity out of bounds
+    lake.land(
+        "orders/a.csv",
+        HEADER + "o1,p1,10.0,a@x.io,tools,2\n"  # line 2: good
+        ",p2,5.0,b@x.io,garden,1\n"  # line 3: null order_id
+        "o3,p3,-1.0,c@x.io,paint,1\n"  # line 4: negative price
+        "o4,p4,3.0,not-an-email,tools,1\n"  # line 5: bad email
+        "o5,p5,3.0,e@x.io,toys,1\n"  # line 6: category not accepted -> warned, still written
+        "o6,p6,3.0,f@x.io,tools,500\n",
+    )  # line 7: quantity out of bounds
     summary = lake.process()
     assert summary.ok, [r.error for r in lake.pipeline.runs()]
     assert lake.rows("SELECT order_id FROM orders ORDER BY 1") == [("o1",), ("o5",)]
-    cols, rows = lake.pipeline.query("SELECT _source_file, _line, _rule, _column, _reason, order_id "
-                                     "FROM quarantine.orders ORDER BY _line")
+    cols, rows = lake.pipeline.query(
+        "SELECT _source_file, _line, _rule, _column, _reason, order_id FROM quarantine.orders ORDER BY _line"
+    )
     assert rows == [
         ("orders/a.csv", 3, "not_null(order_id)", "order_id", "missing value (null)", None),
         ("orders/a.csv", 4, "range(price)", "price", "out of range >= 0", "o3"),
@@ -54,15 +65,17 @@ def test_bad_rows_are_quarantined_good_rows_written_and_counted(make_lake):
     assert run.quality["unique(order_id,product_id)"] == {"action": "fail", "violations": 0}
     doc = json.loads(CliRunner().invoke(main, ["--config", str(lake.config), "runs", "--json"]).output)[0]
     assert doc["rows_quarantined"] == 4 and doc["quality"]["regex(email)"]["violations"] == 1
-    out = CliRunner().invoke(main, ["--config", str(lake.config), "query",
-                                    "SELECT count(*) AS n FROM quarantine.orders", "--format", "json"])
+    out = CliRunner().invoke(
+        main, ["--config", str(lake.config), "query", "SELECT count(*) AS n FROM quarantine.orders", "--format", "json"]
+    )
     assert json.loads(out.output) == [{"n": 4}]
 
 
 def test_a_fail_rule_fails_the_file_naming_rule_count_and_line(make_lake):
     lake = lake_with(make_lake)
-    lake.land("orders/dup.csv", HEADER + "o1,p1,1.0,a@x.io,tools,1\no2,p1,1.0,a@x.io,tools,1\n"
-                                         "o1,p1,2.0,a@x.io,tools,1\n")
+    lake.land(
+        "orders/dup.csv", HEADER + "o1,p1,1.0,a@x.io,tools,1\no2,p1,1.0,a@x.io,tools,1\no1,p1,2.0,a@x.io,tools,1\n"
+    )
     lake.land("orders/fine.csv", HEADER + "o9,p9,1.0,z@x.io,tools,1\n")
     lake.process()
     assert lake.rows("SELECT order_id FROM orders") == [("o9",)]  # nothing of the failed file is written
@@ -83,8 +96,16 @@ def test_row_count_and_unknown_rule_columns(make_lake):
 
 
 def test_unique_against_the_table(make_lake):
-    lake = make_lake([wf("u", read={"format": "csv"}, retry={"max_attempts": 1},
-                         validate=[{"unique": {"columns": ["id"], "against_table": True}, "action": "quarantine"}])])
+    lake = make_lake(
+        [
+            wf(
+                "u",
+                read={"format": "csv"},
+                retry={"max_attempts": 1},
+                validate=[{"unique": {"columns": ["id"], "against_table": True}, "action": "quarantine"}],
+            )
+        ]
+    )
     lake.land("u/1.csv", "id,v\n1,a\n2,b\n", mtime=1_700_000_000)
     lake.process()
     lake.land("u/2.csv", "id,v\n2,again\n3,c\n", mtime=1_700_000_001)
@@ -94,9 +115,19 @@ def test_unique_against_the_table(make_lake):
 
 
 def test_quarantine_replay_loads_exactly_the_rows_that_now_pass_once(make_lake):
-    lake = make_lake([wf("p", read={"format": "csv"}, retry={"max_attempts": 1},
-                         validate=[{"range": {"column": "price", "min": 0}, "action": "quarantine"},
-                                   {"not_null": ["id"], "action": "quarantine"}])])
+    lake = make_lake(
+        [
+            wf(
+                "p",
+                read={"format": "csv"},
+                retry={"max_attempts": 1},
+                validate=[
+                    {"range": {"column": "price", "min": 0}, "action": "quarantine"},
+                    {"not_null": ["id"], "action": "quarantine"},
+                ],
+            )
+        ]
+    )
     lake.land("p/a.csv", "id,price\n1,5\n2,-1\n3,-2\n,7\n")
     assert lake.process().ok
     assert lake.rows("SELECT count(*) FROM quarantine.p") == [(3,)]
@@ -109,7 +140,10 @@ def test_quarantine_replay_loads_exactly_the_rows_that_now_pass_once(make_lake):
     assert out.exit_code == 0, out.output
     assert "2 rows loaded from quarantine; 1 still quarantined" in out.output
     assert lake.rows("SELECT id, price, _source_file FROM p ORDER BY id") == [
-        (1, 5, "p/a.csv"), (2, -1, "p/a.csv"), (3, -2, "p/a.csv")]
+        (1, 5, "p/a.csv"),
+        (2, -1, "p/a.csv"),
+        (3, -2, "p/a.csv"),
+    ]
     assert lake.rows("SELECT id, price, _rule FROM quarantine.p") == [(None, 7, "not_null(id)")]
     again = CliRunner().invoke(main, ["--config", str(lake.config), "quarantine", "replay", "p"])
     assert "0 rows loaded" in again.output  # once
@@ -118,22 +152,29 @@ def test_quarantine_replay_loads_exactly_the_rows_that_now_pass_once(make_lake):
 
 # --- rows that cannot be parsed (`read.bad_rows: quarantine`) ---------------------------------------------------
 
+
 def test_unparseable_csv_rows_go_to_quarantine_with_line_and_reason(make_lake):
-    lake = make_lake([wf("s", read={"format": "csv", "bad_rows": "quarantine", "types": {"amount": "int"}})],
-                     batch_files=10)
+    lake = make_lake(
+        [wf("s", read={"format": "csv", "bad_rows": "quarantine", "types": {"amount": "int"}})], batch_files=10
+    )
     lake.land("s/a.csv", "id,name,amount\n1,a,10\n2,b,notanumber\n3,c,30\n4,d,40,extra\n5,e,50\n")
     lake.land("s/b.csv", "id,name,amount\n6,f,60\n7,g\n")
     lake.land("s/c.csv", "id,name,amount\n8,h,80\n")
     assert lake.process().ok
     assert lake.rows("SELECT id FROM s ORDER BY id") == [(1,), (3,), (5,), (6,), (8,)]
-    assert lake.rows("SELECT _source_file, _line, _rule, _column, _raw, _reason LIKE '%Expected Number of Columns%' "
-                     "FROM quarantine.s ORDER BY _source_file, _line") == [
+    assert lake.rows(
+        "SELECT _source_file, _line, _rule, _column, _raw, _reason LIKE '%Expected Number of Columns%' "
+        "FROM quarantine.s ORDER BY _source_file, _line"
+    ) == [
         ("s/a.csv", 3, "parse", "amount", "2,b,notanumber", False),
         ("s/a.csv", 5, "parse", None, "4,d,40,extra", True),
-        ("s/b.csv", 3, "parse", "amount", "7,g", True)]
+        ("s/b.csv", 3, "parse", "amount", "7,g", True),
+    ]
     runs = {r.file_key: r for r in lake.pipeline.runs()}
     assert [(runs[k].rows_in, runs[k].rows_out, runs[k].rows_quarantined) for k in ("s/a.csv", "s/b.csv")] == [
-        (5, 3, 2), (2, 1, 1)]
+        (5, 3, 2),
+        (2, 1, 1),
+    ]
     assert runs["s/a.csv"].quality == {"parse": {"action": "quarantine", "violations": 2}}
     assert not runs["s/c.csv"].rows_quarantined
     # a replay cannot load text that does not parse: those rows wait for a fixed file
@@ -158,44 +199,72 @@ def test_unparseable_json_lines_go_to_quarantine(make_lake):
     assert lake.rows("SELECT id, items FROM j ORDER BY id, items") == [(1, 1), (1, 2), (3, None), (4, 5)]
     assert lake.rows("SELECT _source_file, _line, _raw, _reason FROM quarantine.j ORDER BY _line") == [
         ("j/a.jsonl", 2, '{"id": 2, "items": [3]', "invalid JSON: Expecting ',' delimiter (column 23)"),
-        ("j/a.jsonl", 4, "[1, 2]", "an array, not a record (an object)")]
+        ("j/a.jsonl", 4, "[1, 2]", "an array, not a record (an object)"),
+    ]
     run = next(r for r in lake.pipeline.runs() if r.file_key == "j/a.jsonl")
     assert (run.rows_in, run.rows_out, run.rows_quarantined) == (4, 3, 2)
 
 
 def test_rule_violations_keep_their_file_line_after_rows_set_aside_as_unparseable(make_lake):
     rule = [{"range": {"column": "amount", "min": 0}, "action": "quarantine"}]
-    lake = make_lake([
-        wf("s", read={"format": "csv", "bad_rows": "quarantine", "types": {"amount": "int"}}, validate=rule),
-        wf("j", read={"format": "jsonl", "bad_rows": "quarantine"}, validate=rule),
-        wf("f", read={"format": "csv", "bad_rows": "quarantine", "types": {"amount": "int"}}, retry={"max_attempts": 1},
-           validate=[{"range": {"column": "amount", "min": 0}, "action": "fail"}])])
+    lake = make_lake(
+        [
+            wf("s", read={"format": "csv", "bad_rows": "quarantine", "types": {"amount": "int"}}, validate=rule),
+            wf("j", read={"format": "jsonl", "bad_rows": "quarantine"}, validate=rule),
+            wf(
+                "f",
+                read={"format": "csv", "bad_rows": "quarantine", "types": {"amount": "int"}},
+                retry={"max_attempts": 1},
+                validate=[{"range": {"column": "amount", "min": 0}, "action": "fail"}],
+            ),
+        ]
+    )
     lake.land("s/a.csv", "id,amount\n1,10\n2,x\n3,-1\n4,40,extra\n5,y\n6,-6\n")
-    lake.land("j/a.jsonl", '{"id": 1, "amount": 1}\n\n{"id": 2\n{"id": 3, "amount": -3}\n[]\n\n'
-                           '{"id": 4, "amount": -4}\n')
+    lake.land(
+        "j/a.jsonl", '{"id": 1, "amount": 1}\n\n{"id": 2\n{"id": 3, "amount": -3}\n[]\n\n{"id": 4, "amount": -4}\n'
+    )
     lake.land("f/a.csv", "id,amount\n1,10\n2,x\n3,y\n4,-4\n")
     lake.process()
     assert lake.rows("SELECT _line, _rule FROM quarantine.s ORDER BY _line") == [
-        (3, "parse"), (4, "range(amount)"), (5, "parse"), (6, "parse"), (7, "range(amount)")]
+        (3, "parse"),
+        (4, "range(amount)"),
+        (5, "parse"),
+        (6, "parse"),
+        (7, "range(amount)"),
+    ]
     assert lake.rows("SELECT _line, _rule FROM quarantine.j ORDER BY _line") == [
-        (3, "parse"), (4, "range(amount)"), (5, "parse"), (7, "range(amount)")]
+        (3, "parse"),
+        (4, "range(amount)"),
+        (5, "parse"),
+        (7, "range(amount)"),
+    ]
     err = next(r for r in lake.pipeline.runs() if r.file_key == "f/a.csv").error
     assert "f/a.csv` line 5" in err, err
 
 
 def test_json_lines_rule_violations_name_their_line(make_lake):
-    lake = make_lake([wf("j", read={"format": "jsonl"},
-                         validate=[{"not_null": ["name"], "action": "quarantine"}])])
+    lake = make_lake([wf("j", read={"format": "jsonl"}, validate=[{"not_null": ["name"], "action": "quarantine"}])])
     lake.land("j/a.jsonl", '{"id": 1, "name": "a"}\n{"id": 2, "name": null}\n{"id": 3, "name": "c"}\n{"id": 4}\n')
     assert lake.process().ok
     assert lake.rows("SELECT id, _line FROM quarantine.j ORDER BY id") == [(2, 2), (4, 4)]
 
 
 def test_lines_stay_exact_when_quoted_values_span_lines(make_lake):
-    lake = make_lake([
-        wf("q", read={"format": "csv"}, validate=[{"range": {"column": "amount", "min": 0}, "action": "quarantine"}]),
-        wf("f", read={"format": "csv"}, retry={"max_attempts": 1},
-           validate=[{"range": {"column": "amount", "min": 0}, "action": "fail"}])])
+    lake = make_lake(
+        [
+            wf(
+                "q",
+                read={"format": "csv"},
+                validate=[{"range": {"column": "amount", "min": 0}, "action": "quarantine"}],
+            ),
+            wf(
+                "f",
+                read={"format": "csv"},
+                retry={"max_attempts": 1},
+                validate=[{"range": {"column": "amount", "min": 0}, "action": "fail"}],
+            ),
+        ]
+    )
     body = 'id,note,amount\n1,"two\nlines",5\n2,plain,-1\n\n3,"three\nlines\nhere",7\n4,"x",-4\n'
     lake.land("q/a.csv", body)
     lake.land("f/a.csv", body)

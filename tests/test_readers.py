@@ -20,11 +20,16 @@ def spark():
         if os.environ.get("CI"):
             pytest.fail("java is not installed; CI must provide Java 17 for the Spark tests")
         pytest.skip("java is not installed (Spark needs Java 17)")
-    pyspark = pytest.importorskip("pyspark", reason="pyspark is not installed: pip install \"landfall[spark]\"")
-    session = (pyspark.sql.SparkSession.builder.master("local[1]").appName("landfall-tests")
-               .config("spark.ui.enabled", "false").config("spark.sql.session.timeZone", "UTC")
-               .config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1")
-               .getOrCreate())
+    pyspark = pytest.importorskip("pyspark", reason='pyspark is not installed: pip install "landfall[spark]"')
+    session = (
+        pyspark.sql.SparkSession.builder.master("local[1]")
+        .appName("landfall-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        .getOrCreate()
+    )
     yield session
     session.stop()
 
@@ -43,9 +48,16 @@ def test_spark_reads_a_parquet_table_with_hive_partitioning(make_lake, spark):
 
 
 def test_spark_reads_the_current_version_of_a_delta_table(make_lake, spark):
-    lake = make_lake([wf("d", read={"format": "csv"},
-                         write={"table": "d", "format": "delta", "mode": "merge", "keys": ["id"],
-                                "partition_by": ["country"]})], workers=1)
+    lake = make_lake(
+        [
+            wf(
+                "d",
+                read={"format": "csv"},
+                write={"table": "d", "format": "delta", "mode": "merge", "keys": ["id"], "partition_by": ["country"]},
+            )
+        ],
+        workers=1,
+    )
     lake.land("d/1.csv", ROWS, mtime=1_700_000_000)
     lake.process()
     lake.land("d/2.csv", "id,country,amount,day\n2,DE,99.0,2024-02-01\n", mtime=1_700_000_001)

@@ -28,8 +28,10 @@ def land_many(lake, prefix, n, start=0, part=None):
 
 @pytest.mark.parametrize("fmt", ["parquet", "delta"])
 def test_optimize_compacts_small_files_and_keeps_every_row_once(make_lake, fmt):
-    lake = make_lake([wf("s", read={"format": "csv"}, batch=False,
-                         write={"table": "s", "format": fmt, "partition_by": ["p"]})], batch_files=1)
+    lake = make_lake(
+        [wf("s", read={"format": "csv"}, batch=False, write={"table": "s", "format": fmt, "partition_by": ["p"]})],
+        batch_files=1,
+    )
     land_many(lake, "s", 40, part=lambda i: "even" if i % 2 == 0 else "odd")
     assert lake.process().ok
     assert lake.pipeline.table("s").file_count == 40
@@ -38,7 +40,8 @@ def test_optimize_compacts_small_files_and_keeps_every_row_once(make_lake, fmt):
     t = lake.pipeline.table("s")
     assert (t.file_count, t.row_count) == (2, 40)
     assert lake.rows("SELECT count(*), count(DISTINCT id), sum(x), count(DISTINCT _source_file) FROM s") == [
-        (40, 40, sum(i * 1.5 for i in range(40)), 40)]
+        (40, 40, sum(i * 1.5 for i in range(40)), 40)
+    ]
     assert lake.rows("SELECT p, count(*) FROM s GROUP BY p ORDER BY p") == [("even", 20), ("odd", 20)]
     if fmt == "delta":
         dt = deltalake.DeltaTable(str(lake.root / "lake/tables/s"))
@@ -50,14 +53,18 @@ def test_optimize_compacts_small_files_and_keeps_every_row_once(make_lake, fmt):
     # lineage survives: a changed source file still replaces exactly its rows after compaction
     lake.land("s/0003.csv", "id,x,p\n3,100.0,odd\n", mtime=1_800_000_000)
     lake.process()
-    assert lake.rows("SELECT x FROM s WHERE id = 3") == [(100.0,)], [(r.status, r.note, r.error) for r in
-                                                                    lake.pipeline.runs(key="s/0003.csv")]
+    assert lake.rows("SELECT x FROM s WHERE id = 3") == [(100.0,)], [
+        (r.status, r.note, r.error) for r in lake.pipeline.runs(key="s/0003.csv")
+    ]
     assert lake.rows("SELECT count(*) FROM s") == [(40,)]
 
 
 def test_compaction_never_loses_a_concurrent_commit(make_lake):
-    lake = make_lake([wf("s", read={"format": "csv"}, batch=False,
-                         write={"table": "s", "format": "delta"})], batch_files=1, workers=1)
+    lake = make_lake(
+        [wf("s", read={"format": "csv"}, batch=False, write={"table": "s", "format": "delta"})],
+        batch_files=1,
+        workers=1,
+    )
     land_many(lake, "s", 30)
     lake.process()
     land_many(lake, "s", 30, start=30)
@@ -93,8 +100,9 @@ def test_recovery_running_all_the_time_never_deletes_what_gets_committed(make_la
     and a compaction runs: whatever it sees in flight is either kept or gone for good, never half."""
     from landfall.runner import recover
 
-    lake = make_lake([wf("s", read={"format": "csv"}, batch=False, write={"table": "s", "format": fmt})],
-                     batch_files=1, workers=1)
+    lake = make_lake(
+        [wf("s", read={"format": "csv"}, batch=False, write={"table": "s", "format": fmt})], batch_files=1, workers=1
+    )
     land_many(lake, "s", 20)
     lake.process()
     land_many(lake, "s", 20, start=20)
@@ -108,9 +116,13 @@ def test_recovery_running_all_the_time_never_deletes_what_gets_committed(make_la
                 errors.append("".join(traceback.format_exception(exc)))
             time.sleep(0.002)
 
-    threads = [threading.Thread(target=loop, args=(f,)) for f in (
-        lambda: recover(lake.pipeline.settings, lake.pipeline.store),
-        lambda: lake.pipeline.optimize("s", min_files=2))]
+    threads = [
+        threading.Thread(target=loop, args=(f,))
+        for f in (
+            lambda: recover(lake.pipeline.settings, lake.pipeline.store),
+            lambda: lake.pipeline.optimize("s", min_files=2),
+        )
+    ]
     for t in threads:
         t.start()
     try:
@@ -132,8 +144,7 @@ def test_recovery_leaves_a_compaction_in_flight_alone(make_lake, monkeypatch, fm
     from landfall.runner import recover
     from landfall.tables.base import TableWriter
 
-    lake = make_lake([wf("s", read={"format": "csv"}, batch=False, write={"table": "s", "format": fmt})],
-                     batch_files=1)
+    lake = make_lake([wf("s", read={"format": "csv"}, batch=False, write={"table": "s", "format": fmt})], batch_files=1)
     land_many(lake, "s", 6)
     assert lake.process().ok
     from landfall.tables import open_table
@@ -179,8 +190,9 @@ def test_history_and_time_travel(make_lake):
     assert lake.pipeline.query("SELECT count(*) FROM d", as_of=ts)[1] == [(2,)]
     out = CliRunner().invoke(main, ["--config", str(lake.config), "tables", "history", "d", "--json"])
     assert out.exit_code == 0 and json.loads(out.output)[0]["rows_added"] == 1
-    out = CliRunner().invoke(main, ["--config", str(lake.config), "query", "--as-of", "0",
-                                    "SELECT count(*) AS n FROM d", "--format", "json"])
+    out = CliRunner().invoke(
+        main, ["--config", str(lake.config), "query", "--as-of", "0", "SELECT count(*) AS n FROM d", "--format", "json"]
+    )
     assert json.loads(out.output) == [{"n": 2}]
     out = CliRunner().invoke(main, ["--config", str(lake.config), "tables", "history", "nope"])
     assert out.exit_code == 1 and "no table `nope`" in out.output
@@ -195,8 +207,9 @@ def test_history_of_a_parquet_table_says_why_not(make_lake):
 
 
 def test_vacuum_removes_unused_files_after_retention(make_lake):
-    lake = make_lake([wf("d", read={"format": "csv"}, batch=False, write={"table": "d", "format": "delta"})],
-                     batch_files=1)
+    lake = make_lake(
+        [wf("d", read={"format": "csv"}, batch=False, write={"table": "d", "format": "delta"})], batch_files=1
+    )
     land_many(lake, "d", 6)
     lake.process()
     lake.pipeline.optimize("d", min_files=2)
@@ -212,9 +225,13 @@ def test_vacuum_removes_unused_files_after_retention(make_lake):
 def test_up_compacts_in_the_background(make_lake):
     from landfall import Pipeline, load_settings
 
-    lake = make_lake([wf("s", read={"format": "csv"}, batch=False,
-                         write={"table": "s", "compaction": {"min_files": 5}})],
-                     batch_files=1, compaction_seconds=0.3, reconcile_seconds=0.2, settle_seconds=0)
+    lake = make_lake(
+        [wf("s", read={"format": "csv"}, batch=False, write={"table": "s", "compaction": {"min_files": 5}})],
+        batch_files=1,
+        compaction_seconds=0.3,
+        reconcile_seconds=0.2,
+        settle_seconds=0,
+    )
     land_many(lake, "s", 12)
     p = Pipeline(load_settings(lake.config))
     stop = threading.Event()
@@ -239,11 +256,14 @@ def test_crawl_finds_parquet_and_delta_datasets(make_lake, tmp_path):
     for d in ("sales", "flat"):
         (src / d).mkdir(parents=True)
     con = duckdb.connect()
-    con.execute(f"COPY (SELECT range AS id, range % 3 AS k, 'v' || range AS s FROM range(30)) TO "
-                f"'{src}/sales/events' (FORMAT parquet, PARTITION_BY (k))")
+    con.execute(
+        f"COPY (SELECT range AS id, range % 3 AS k, 'v' || range AS s FROM range(30)) TO "
+        f"'{src}/sales/events' (FORMAT parquet, PARTITION_BY (k))"
+    )
     con.execute(f"COPY (SELECT 1 AS a) TO '{src}/flat/one.parquet' (FORMAT parquet)")
-    deltalake.write_deltalake(str(src / "lakehouse/customers"),
-                              con.sql("SELECT range AS customer_id FROM range(5)").arrow())
+    deltalake.write_deltalake(
+        str(src / "lakehouse/customers"), con.sql("SELECT range AS customer_id FROM range(5)").arrow()
+    )
     (src / "notes").mkdir()
     (src / "notes/readme.txt").write_text("hi")
     (src / "empty").mkdir()

@@ -21,9 +21,14 @@ pytestmark = pytest.mark.slow
 
 
 def start_up(lake, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "landfall", "--config", str(lake.config), "up", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, **(env or {})}, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "landfall", "--config", str(lake.config), "up", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
 
 
 def wait_for(pred, timeout: float = 60.0, every: float = 0.1, proc: subprocess.Popen | None = None):
@@ -82,8 +87,10 @@ def test_sigint_also_stops(make_lake):
 
 def big_csv(path: Path, rows: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    duckdb.sql(f"COPY (SELECT range AS id, range % 97 AS k, 'name-' || range AS s, range * 0.5 AS x, "
-               f"DATE '2024-01-01' + (range % 365)::INT AS d FROM range({rows})) TO '{path}' (HEADER)")
+    duckdb.sql(
+        f"COPY (SELECT range AS id, range % 97 AS k, 'name-' || range AS s, range * 0.5 AS x, "
+        f"DATE '2024-01-01' + (range % 365)::INT AS d FROM range({rows})) TO '{path}' (HEADER)"
+    )
 
 
 def assert_exactly_once(lake, table: str, rows: int) -> None:
@@ -98,8 +105,9 @@ def assert_exactly_once(lake, table: str, rows: int) -> None:
 
 def test_kill_9_while_writing_a_large_file_then_restart(make_lake):
     rows = 3_000_000
-    lake = make_lake([wf("big", read={"format": "csv"}, write={"table": "big", "target_file_size": "16MB"})],
-                     lease_seconds=5.0)
+    lake = make_lake(
+        [wf("big", read={"format": "csv"}, write={"table": "big", "target_file_size": "16MB"})], lease_seconds=5.0
+    )
     big_csv(lake.landing / "big/data.csv", rows)
     proc = start_up(lake, "--workers", "1")
     staging = lake.root / "lake/tables/big/_staging"
@@ -126,17 +134,36 @@ def test_kill_9_at_every_commit_step_loses_and_duplicates_nothing(make_lake, poi
     lake = make_lake([wf("t", read={"format": "csv"})])
     lake.land("t/a.csv", "id\n" + "".join(f"{i}\n" for i in range(100)))
     env = {**os.environ, "LANDFALL_CRASH_AT": point}
-    first = subprocess.run([sys.executable, "-m", "landfall", "--config", str(lake.config), "process"], env=env,
-                           capture_output=True, text=True, timeout=120)
+    first = subprocess.run(
+        [sys.executable, "-m", "landfall", "--config", str(lake.config), "process"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert first.returncode == -signal.SIGKILL, first.stderr
-    second = subprocess.run([sys.executable, "-m", "landfall", "--config", str(lake.config), "process"],
-                            capture_output=True, text=True, timeout=120)
+    second = subprocess.run(
+        [sys.executable, "-m", "landfall", "--config", str(lake.config), "process"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert second.returncode == 0, second.stdout + second.stderr
     assert_exactly_once(lake, "t", 100)
     # a changed version killed after its commit: the old version's file is swept, not left for other readers
     lake.land("t/a.csv", "id\n" + "".join(f"{i}\n" for i in range(50)))
-    subprocess.run([sys.executable, "-m", "landfall", "--config", str(lake.config), "process"], env=env,
-                   capture_output=True, text=True, timeout=120)
-    subprocess.run([sys.executable, "-m", "landfall", "--config", str(lake.config), "process"],
-                   capture_output=True, text=True, timeout=120, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "landfall", "--config", str(lake.config), "process"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    subprocess.run(
+        [sys.executable, "-m", "landfall", "--config", str(lake.config), "process"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert_exactly_once(lake, "t", 50)

@@ -53,13 +53,24 @@ class LandfallGroup(click.Group):
 
 
 @click.group(cls=LandfallGroup)
-@click.option("--config", "-c", type=click.Path(dir_okay=True), default=None, envvar="LANDFALL_CONFIG",
-              help="Path to landfall.yaml (default: ./landfall.yaml, else built-in defaults).")
+@click.option(
+    "--config",
+    "-c",
+    type=click.Path(dir_okay=True),
+    default=None,
+    envvar="LANDFALL_CONFIG",
+    help="Path to landfall.yaml (default: ./landfall.yaml, else built-in defaults).",
+)
 @click.option("--lake", default=None, help="Override the lake root (a folder or URL).")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", count=True, help="Less log output (-qq for errors only).")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="Log lines for people (text) or machines (json, one object per line).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines for people (text) or machines (json, one object per line).",
+)
 @click.version_option(package_name="landfall")
 @click.pass_context
 def main(ctx: click.Context, config: str | None, lake: str | None, verbose: int, quiet: int, log_format: str) -> None:
@@ -133,10 +144,16 @@ def _with_progress(p: Pipeline, show: bool, call: Any) -> Summary:
     counts = p.store.counts()
     total = counts["queued"] + counts["running"]
     done_bytes = [0]
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total} files"), TextColumn("{task.fields[bytes]}"),
-                  TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err_console,
-                  transient=False) as bar:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} files"),
+        TextColumn("{task.fields[bytes]}"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    ) as bar:
         task = bar.add_task("processing", total=total or None, bytes="", rate="")
 
         def on_done(o: Any) -> None:
@@ -145,8 +162,9 @@ def _with_progress(p: Pipeline, show: bool, call: Any) -> Summary:
             if task_obj.total is not None and task_obj.completed + 1 > task_obj.total:
                 bar.update(task, total=task_obj.completed + 1)
             elapsed = max(task_obj.elapsed or 1e-9, 1e-9)
-            bar.update(task, advance=1, bytes=_human(done_bytes[0]),
-                       rate=f"{(task_obj.completed + 1) / elapsed:,.1f} files/s")
+            bar.update(
+                task, advance=1, bytes=_human(done_bytes[0]), rate=f"{(task_obj.completed + 1) / elapsed:,.1f} files/s"
+            )
 
         def discover_total() -> None:
             c = p.store.counts()
@@ -180,14 +198,21 @@ def ingest(obj: Ctx, paths: tuple[str, ...], prefix: str, then_process: bool) ->
     """Copy local files (or folders) into landing/PREFIX/ and queue them."""
     p = obj.pipeline()
     show = sys.stderr.isatty()
-    files = [f for path in paths for f in ([Path(path)] if Path(path).is_file() else Path(path).rglob("*"))
-             if f.is_file()]
+    files = [
+        f for path in paths for f in ([Path(path)] if Path(path).is_file() else Path(path).rglob("*")) if f.is_file()
+    ]
     total_bytes = sum(f.stat().st_size for f in files)
     if show:
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-        with Progress(TextColumn("[bold]ingest"), BarColumn(), TextColumn("{task.fields[n]}"), DownloadColumn(),
-                      TransferSpeedColumn(), console=err_console) as bar:
+        with Progress(
+            TextColumn("[bold]ingest"),
+            BarColumn(),
+            TextColumn("{task.fields[n]}"),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            console=err_console,
+        ) as bar:
             task = bar.add_task("ingest", total=total_bytes, n=f"0/{len(files)} files")
             count = [0]
 
@@ -227,18 +252,21 @@ def demo(keep: bool) -> None:
     _runs_table(p.runs(), title="runs")
     console.print()
     _tables_table(p)
-    sql = ("SELECT order_date, count(*) AS orders, sum(quantity) AS items, round(sum(total), 2) AS revenue "
-           "FROM sales GROUP BY order_date ORDER BY order_date")
-    console.print(f"\n[bold]landfall query[/] \"{sql}\"")
+    sql = (
+        "SELECT order_date, count(*) AS orders, sum(quantity) AS items, round(sum(total), 2) AS revenue "
+        "FROM sales GROUP BY order_date ORDER BY order_date"
+    )
+    console.print(f'\n[bold]landfall query[/] "{sql}"')
     cols, rows = p.query(sql)
     _print_rows(cols, rows, "table")
-    sql2 = ("SELECT year, month, count(*) AS events, count(DISTINCT event_id) AS ids FROM events "
-            "GROUP BY ALL ORDER BY ALL")
-    console.print(f"\n[bold]landfall query[/] \"{sql2}\"")
+    sql2 = (
+        "SELECT year, month, count(*) AS events, count(DISTINCT event_id) AS ids FROM events GROUP BY ALL ORDER BY ALL"
+    )
+    console.print(f'\n[bold]landfall query[/] "{sql2}"')
     cols, rows = p.query(sql2)
     _print_rows(cols, rows, "table")
     sql3 = "SELECT _source_file, _line, _rule, _reason, _raw FROM quarantine.events"
-    console.print(f"\n[bold]landfall query[/] \"{sql3}\"  (a line that is not JSON: set aside, not lost)")
+    console.print(f'\n[bold]landfall query[/] "{sql3}"  (a line that is not JSON: set aside, not lost)')
     cols, rows = p.query(sql3)
     _print_rows(cols, rows, "table")
     p.close()
@@ -262,8 +290,9 @@ def demo(keep: bool) -> None:
 @click.option("--limit", "-n", type=int, default=50, show_default=True, help="At most this many (0: all).")
 @click.option("--json", "as_json", is_flag=True, help="JSON array of run objects (stable shape; see README).")
 @click.pass_context
-def runs(ctx: click.Context, status: str | None, workflow: str | None, file_key: str | None, limit: int,
-         as_json: bool) -> None:
+def runs(
+    ctx: click.Context, status: str | None, workflow: str | None, file_key: str | None, limit: int, as_json: bool
+) -> None:
     """List runs, newest first: file, workflow, status, attempt, timings, rows, error."""
     if ctx.invoked_subcommand is not None:
         return
@@ -306,13 +335,29 @@ def _runs_table(found: list[Run], title: str | None = None) -> None:
     t = RichTable(title=title, title_justify="left")
     for col in ("run", "file", "workflow", "status", "try", "started", "secs", "rows in", "rows out", "error / note"):
         t.add_column(col, overflow="fold")
-    colors = {"succeeded": "green", "failed": "yellow", "dead": "red", "skipped": "cyan", "unrouted": "magenta",
-              "queued": "white", "running": "blue"}
+    colors = {
+        "succeeded": "green",
+        "failed": "yellow",
+        "dead": "red",
+        "skipped": "cyan",
+        "unrouted": "magenta",
+        "queued": "white",
+        "running": "blue",
+    }
     for r in found:
         j = r.to_json()
-        t.add_row(r.run_id, r.file_key, r.workflow or "", f"[{colors.get(r.status, 'white')}]{r.status}[/]",
-                  str(r.attempt), (j["started_at"] or "")[11:19], f"{r.duration:.2f}" if r.duration else "",
-                  _n(r.rows_in), _n(r.rows_out), ((r.error or r.note or "").splitlines() or [""])[0][:120])
+        t.add_row(
+            r.run_id,
+            r.file_key,
+            r.workflow or "",
+            f"[{colors.get(r.status, 'white')}]{r.status}[/]",
+            str(r.attempt),
+            (j["started_at"] or "")[11:19],
+            f"{r.duration:.2f}" if r.duration else "",
+            _n(r.rows_in),
+            _n(r.rows_out),
+            ((r.error or r.note or "").splitlines() or [""])[0][:120],
+        )
     console.print(t)
 
 
@@ -386,8 +431,17 @@ def _tables_table(p: Pipeline) -> None:
         t.add_column(col, overflow="fold")
     for tb in p.tables():
         j = tb.to_json()
-        t.add_row(tb.name, tb.format, f"{tb.row_count:,}", str(tb.file_count), _human(tb.bytes),
-                  str(tb.schema_version), ", ".join(tb.partition_by), (j["updated_at"] or "")[:19], tb.location)
+        t.add_row(
+            tb.name,
+            tb.format,
+            f"{tb.row_count:,}",
+            str(tb.file_count),
+            _human(tb.bytes),
+            str(tb.schema_version),
+            ", ".join(tb.partition_by),
+            (j["updated_at"] or "")[:19],
+            tb.location,
+        )
     console.print(t)
 
 
@@ -412,15 +466,16 @@ def tables_show(obj: Ctx, name: str, as_json: bool) -> None:
         doc = tb.to_json() | {
             "schema_versions": versions,
             "partitions": [{"partition": k, "files": v[0], "rows": v[1], "bytes": v[2]} for k, v in partitions.items()],
-            "data_files": [{"path": f.path, "rows": f.rows, "bytes": f.bytes, "partition": f.partition}
-                           for f in files],
+            "data_files": [{"path": f.path, "rows": f.rows, "bytes": f.bytes, "partition": f.partition} for f in files],
         }
         click.echo(json.dumps(doc, indent=2))
         return
     j = tb.to_json()
     console.print(f"[bold]{tb.name}[/] ({tb.format}) at {tb.location}")
-    console.print(f"{tb.row_count:,} rows in {tb.file_count} files ({_human(tb.bytes)}); "
-                  f"schema version {tb.schema_version}; updated {j['updated_at']}")
+    console.print(
+        f"{tb.row_count:,} rows in {tb.file_count} files ({_human(tb.bytes)}); "
+        f"schema version {tb.schema_version}; updated {j['updated_at']}"
+    )
     st = RichTable(title="schema", title_justify="left")
     st.add_column("column")
     st.add_column("type")
@@ -447,23 +502,33 @@ def tables_show(obj: Ctx, name: str, as_json: bool) -> None:
 
 @tables.command("optimize")
 @click.argument("name")
-@click.option("--min-files", type=int, default=2, show_default=True,
-              help="Compact a partition once it has this many small files.")
-@click.option("--target-file-size", default=None, help="Size of the files to write (default: the workflow's "
-              "compaction setting, else 128MB).")
+@click.option(
+    "--min-files", type=int, default=2, show_default=True, help="Compact a partition once it has this many small files."
+)
+@click.option(
+    "--target-file-size",
+    default=None,
+    help="Size of the files to write (default: the workflow's compaction setting, else 128MB).",
+)
 @click.pass_obj
 def tables_optimize(obj: Ctx, name: str, min_files: int, target_file_size: str | None) -> None:
     """Compact small files into large ones, partition by partition (Delta and Parquet)."""
     res = obj.pipeline().optimize(name, min_files=min_files, target_file_size=target_file_size)
-    console.print(f"{name}: {res.files_removed} files in {res.partitions} partitions rewritten as "
-                  f"{res.files_added} files" + (f"; {len(res.skipped)} partitions left for later (a concurrent "
-                                                "change)" if res.skipped else ""))
+    console.print(
+        f"{name}: {res.files_removed} files in {res.partitions} partitions rewritten as "
+        f"{res.files_added} files"
+        + (f"; {len(res.skipped)} partitions left for later (a concurrent change)" if res.skipped else "")
+    )
 
 
 @tables.command("vacuum")
 @click.argument("name")
-@click.option("--retain", default="7d", show_default=True,
-              help="Keep files a version needed within this long (s, m, h, d, w), for time travel and readers.")
+@click.option(
+    "--retain",
+    default="7d",
+    show_default=True,
+    help="Keep files a version needed within this long (s, m, h, d, w), for time travel and readers.",
+)
 @click.pass_obj
 def tables_vacuum(obj: Ctx, name: str, retain: str) -> None:
     """Delete data files no current version uses, older than --retain."""
@@ -486,18 +551,38 @@ def tables_history(obj: Ctx, name: str, as_json: bool) -> None:
     except NotSupported as exc:
         raise click.ClickException(f"table `{name}`: {exc}") from None
     if as_json:
-        click.echo(json.dumps([{"version": v.version, "timestamp": v.timestamp.isoformat(), "operation": v.operation,
-                                "run_ids": v.run_ids, "rows_added": v.rows_added, "rows_removed": v.rows_removed,
-                                "files_added": v.files_added, "files_removed": v.files_removed}
-                               for v in versions], indent=2))
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "version": v.version,
+                        "timestamp": v.timestamp.isoformat(),
+                        "operation": v.operation,
+                        "run_ids": v.run_ids,
+                        "rows_added": v.rows_added,
+                        "rows_removed": v.rows_removed,
+                        "files_added": v.files_added,
+                        "files_removed": v.files_removed,
+                    }
+                    for v in versions
+                ],
+                indent=2,
+            )
+        )
         return
     t = RichTable(title=f"{name} history", title_justify="left")
     for col in ("version", "time", "operation", "runs", "rows +", "rows -", "files +/-"):
         t.add_column(col, overflow="fold")
     for v in versions:
-        t.add_row(str(v.version), v.timestamp.isoformat(timespec="seconds"), v.operation,
-                  ", ".join(v.run_ids[:3]) + (f" +{len(v.run_ids) - 3}" if len(v.run_ids) > 3 else ""),
-                  _n(v.rows_added), _n(v.rows_removed), f"{_n(v.files_added)}/{_n(v.files_removed)}")
+        t.add_row(
+            str(v.version),
+            v.timestamp.isoformat(timespec="seconds"),
+            v.operation,
+            ", ".join(v.run_ids[:3]) + (f" +{len(v.run_ids) - 3}" if len(v.run_ids) > 3 else ""),
+            _n(v.rows_added),
+            _n(v.rows_removed),
+            f"{_n(v.files_added)}/{_n(v.files_removed)}",
+        )
     console.print(t)
 
 
@@ -526,14 +611,24 @@ def crawl(obj: Ctx, url: str, as_json: bool) -> None:
 
     report = run_crawl(obj.pipeline().store, url)
     if as_json:
-        click.echo(json.dumps({"found": [f.__dict__ for f in report.found],
-                               "skipped": [{"path": p, "why": w} for p, w in report.skipped]}, indent=2, default=str))
+        click.echo(
+            json.dumps(
+                {
+                    "found": [f.__dict__ for f in report.found],
+                    "skipped": [{"path": p, "why": w} for p, w in report.skipped],
+                },
+                indent=2,
+                default=str,
+            )
+        )
         return
     for f in report.found:
         cols = ", ".join(f"{n} {t}" for n, t in f.schema)
-        console.print(f"[green]{f.action}[/] table [bold]{f.name}[/] ({f.format}) at {f.location}: {f.files} files, "
-                      f"{f.rows:,} rows, partitions [{', '.join(f.partitions)}], schema v{f.schema_version}: {cols}",
-                      highlight=False)
+        console.print(
+            f"[green]{f.action}[/] table [bold]{f.name}[/] ({f.format}) at {f.location}: {f.files} files, "
+            f"{f.rows:,} rows, partitions [{', '.join(f.partitions)}], schema v{f.schema_version}: {cols}",
+            highlight=False,
+        )
     for path, why in report.skipped:
         console.print(f"[yellow]skipped[/] {path}: {why}", highlight=False)
     if not report.found:
@@ -542,8 +637,14 @@ def crawl(obj: Ctx, url: str, as_json: bool) -> None:
 
 @main.command()
 @click.argument("sql")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
-              help="table for people; csv; json = an array of row objects.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="table for people; csv; json = an array of row objects.",
+)
 @click.option("--as-of", default=None, help="Read Delta tables as of a version (e.g. 3) or an ISO timestamp.")
 @click.pass_obj
 def query(obj: Ctx, sql: str, fmt: str, as_of: str | None) -> None:

@@ -24,13 +24,33 @@ TableFormat = Literal["parquet", "delta"]
 
 # Type names users write in `cast:` and `types:`, and the DuckDB type each means.
 TYPE_NAMES: dict[str, str] = {
-    "string": "VARCHAR", "str": "VARCHAR", "text": "VARCHAR", "varchar": "VARCHAR",
-    "int": "BIGINT", "integer": "BIGINT", "int64": "BIGINT", "bigint": "BIGINT", "long": "BIGINT",
-    "int32": "INTEGER", "int16": "SMALLINT", "int8": "TINYINT",
-    "float": "DOUBLE", "double": "DOUBLE", "float64": "DOUBLE", "float32": "FLOAT", "real": "FLOAT",
-    "bool": "BOOLEAN", "boolean": "BOOLEAN",
-    "date": "DATE", "timestamp": "TIMESTAMP", "datetime": "TIMESTAMP", "timestamptz": "TIMESTAMPTZ",
-    "time": "TIME", "json": "JSON", "uuid": "UUID", "blob": "BLOB",
+    "string": "VARCHAR",
+    "str": "VARCHAR",
+    "text": "VARCHAR",
+    "varchar": "VARCHAR",
+    "int": "BIGINT",
+    "integer": "BIGINT",
+    "int64": "BIGINT",
+    "bigint": "BIGINT",
+    "long": "BIGINT",
+    "int32": "INTEGER",
+    "int16": "SMALLINT",
+    "int8": "TINYINT",
+    "float": "DOUBLE",
+    "double": "DOUBLE",
+    "float64": "DOUBLE",
+    "float32": "FLOAT",
+    "real": "FLOAT",
+    "bool": "BOOLEAN",
+    "boolean": "BOOLEAN",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+    "datetime": "TIMESTAMP",
+    "timestamptz": "TIMESTAMPTZ",
+    "time": "TIME",
+    "json": "JSON",
+    "uuid": "UUID",
+    "blob": "BLOB",
 }
 _DECIMAL = re.compile(r"^decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)$", re.IGNORECASE)
 
@@ -92,8 +112,10 @@ class ReadOptions(_Model):
         try:
             codecs.lookup(value)
         except LookupError:
-            raise ValueError(f"unknown encoding `{value}`; use a Python codec name such as `utf-8`, "
-                             "`latin-1`, `cp1252`, `utf-16`, `shift_jis`") from None
+            raise ValueError(
+                f"unknown encoding `{value}`; use a Python codec name such as `utf-8`, "
+                "`latin-1`, `cp1252`, `utf-16`, `shift_jis`"
+            ) from None
         return value
 
 
@@ -207,11 +229,32 @@ Step = Annotated[
     Union[Rename, Cast, Compute, Filter, Sql, Drop, NormalizeNames, Dedupe, Flatten, Explode, ChildTables],
     Field(discriminator="kind"),
 ]
-STEP_KINDS = ("rename", "cast", "compute", "filter", "sql", "drop", "normalize_names", "dedupe", "flatten", "explode",
-              "child_tables")
+STEP_KINDS = (
+    "rename",
+    "cast",
+    "compute",
+    "filter",
+    "sql",
+    "drop",
+    "normalize_names",
+    "dedupe",
+    "flatten",
+    "explode",
+    "child_tables",
+)
 # Steps that look at one row at a time: files can share one engine query without changing the result.
-ROW_WISE = {"rename", "cast", "compute", "filter", "drop", "normalize_names", "dedupe", "flatten", "explode",
-            "child_tables"}
+ROW_WISE = {
+    "rename",
+    "cast",
+    "compute",
+    "filter",
+    "drop",
+    "normalize_names",
+    "dedupe",
+    "flatten",
+    "explode",
+    "child_tables",
+}
 
 
 class RetryPolicy(_Model):
@@ -242,15 +285,16 @@ def parse_partition(item: Any) -> PartitionColumn:
             func, column = m.group(1).lower(), m.group(2).strip().strip('"')
             return PartitionColumn(name=func, column=column, function=func)  # type: ignore[arg-type]
         if "(" in item:
-            raise ValueError(f"partition `{item}`: expected a column name or one of "
-                             + ", ".join(f"`{f}(column)`" for f in _PARTITION_FUNCS))
+            raise ValueError(
+                f"partition `{item}`: expected a column name or one of "
+                + ", ".join(f"`{f}(column)`" for f in _PARTITION_FUNCS)
+            )
         return PartitionColumn(name=item, column=item)
     if isinstance(item, dict) and len(item) == 1:
-        (name, expr), = item.items()
+        ((name, expr),) = item.items()
         m = _PARTITION_EXPR.match(str(expr))
         if m:
-            return PartitionColumn(name=name, column=m.group(2).strip().strip('"'),
-                                   function=m.group(1).lower())  # type: ignore[arg-type]
+            return PartitionColumn(name=name, column=m.group(2).strip().strip('"'), function=m.group(1).lower())  # type: ignore[arg-type]
         return PartitionColumn(name=name, column=str(expr))
     raise ValueError(f"partition entry `{item}`: expected `column`, `year(column)` or `{{name: year(column)}}`")
 
@@ -336,12 +380,14 @@ def _steps_before(value: Any) -> Any:
     steps = []
     for i, item in enumerate(value):
         if not isinstance(item, dict) or len(item) != 1:
-            raise ValueError(f"step {i}: expected a mapping with one key, one of "
-                             + ", ".join(f"`{k}`" for k in STEP_KINDS))
-        (kind, arg), = item.items()
+            raise ValueError(
+                f"step {i}: expected a mapping with one key, one of " + ", ".join(f"`{k}`" for k in STEP_KINDS)
+            )
+        ((kind, arg),) = item.items()
         if kind not in STEP_KINDS:
-            raise ValueError(f"step {i}: unknown step `{kind}`; expected one of "
-                             + ", ".join(f"`{k}`" for k in STEP_KINDS))
+            raise ValueError(
+                f"step {i}: unknown step `{kind}`; expected one of " + ", ".join(f"`{k}`" for k in STEP_KINDS)
+            )
         steps.append({"kind": kind, kind: arg})
     return steps
 
@@ -410,8 +456,11 @@ class Rule(_Model):
     def _exactly_one(self) -> Rule:
         kinds = [k for k in RULE_KINDS if getattr(self, k) is not None]
         if len(kinds) != 1:
-            raise ValueError("each rule has exactly one of " + ", ".join(f"`{k}`" for k in RULE_KINDS)
-                             + (f"; found {', '.join(f'`{k}`' for k in kinds)}" if kinds else ""))
+            raise ValueError(
+                "each rule has exactly one of "
+                + ", ".join(f"`{k}`" for k in RULE_KINDS)
+                + (f"; found {', '.join(f'`{k}`' for k in kinds)}" if kinds else "")
+            )
         if self.row_count is not None and self.action == "quarantine":
             raise ValueError("`row_count` judges a whole file: its action is `fail` or `warn`")
         return self
@@ -466,14 +515,17 @@ class Workflow(_Model):
         found = [s for s in self.transform if s.kind == "child_tables"]
         if len(found) > 1:
             raise ValueError("at most one `child_tables` step per workflow; list every column in it")
-        for path in (found[0].child_tables.columns if found else {}):
+        for path in found[0].child_tables.columns if found else {}:
             parent = path.rpartition(".")[0]
             if parent and parent not in found[0].child_tables.columns:
-                raise ValueError(f"child table `{path}` lives in the elements of `{parent}`: list `{parent}` as a "
-                                 "child table too")
+                raise ValueError(
+                    f"child table `{path}` lives in the elements of `{parent}`: list `{parent}` as a child table too"
+                )
         if found and self.write.mode != "append":
-            raise ValueError(f"`child_tables` needs `write.mode: append` (not `{self.write.mode}`): child rows are "
-                             "linked to the rows of the run that wrote them")
+            raise ValueError(
+                f"`child_tables` needs `write.mode: append` (not `{self.write.mode}`): child rows are "
+                "linked to the rows of the run that wrote them"
+            )
         return self
 
     @property
@@ -481,8 +533,9 @@ class Workflow(_Model):
         """List column -> child table name."""
         for step in self.transform:
             if step.kind == "child_tables":
-                return {c: t or f"{self.write.table}__{c.replace('.', '__')}"
-                        for c, t in step.child_tables.columns.items()}
+                return {
+                    c: t or f"{self.write.table}__{c.replace('.', '__')}" for c, t in step.child_tables.columns.items()
+                }
         return {}
 
     @property
@@ -531,8 +584,10 @@ class Settings(_Model):
         matches = [w.match for w in self.workflows]
         same = sorted({m for m in matches if matches.count(m) > 1})
         if same:
-            raise ValueError(f"two workflows have the same `match` {', '.join(f'`{m}`' for m in same)}; "
-                             "a file must have one most specific workflow")
+            raise ValueError(
+                f"two workflows have the same `match` {', '.join(f'`{m}`' for m in same)}; "
+                "a file must have one most specific workflow"
+            )
         parse_size(self.batch_bytes)
         for wf in self.workflows:
             part_names = [p.name for p in wf.write.partition_by]
@@ -629,7 +684,7 @@ def _env_overrides(data: dict[str, Any], environ: dict[str, str]) -> dict[str, A
     for name, raw in environ.items():
         if not name.startswith("LANDFALL__"):
             continue
-        path = [p.lower() for p in name[len("LANDFALL__"):].split("__") if p]
+        path = [p.lower() for p in name[len("LANDFALL__") :].split("__") if p]
         node = data
         for key in path[:-1]:
             node = node.setdefault(key, {})
@@ -639,8 +694,12 @@ def _env_overrides(data: dict[str, Any], environ: dict[str, str]) -> dict[str, A
     return data
 
 
-def load_settings(path: str | os.PathLike[str] | None = None, *, overrides: dict[str, Any] | None = None,
-                  environ: dict[str, str] | None = None) -> Settings:
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
     """Read `landfall.yaml` (or defaults when there is none), then env, then overrides."""
     environ = dict(os.environ) if environ is None else environ
     data: dict[str, Any] = {}
@@ -664,8 +723,11 @@ def load_settings(path: str | os.PathLike[str] | None = None, *, overrides: dict
             mark = getattr(exc, "problem_mark", None)
             where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             ctx = getattr(exc, "context_mark", None)
-            started = f" (in the {exc.context.split()[-1]} that starts at line {ctx.line + 1})" if ctx and getattr(
-                exc, "context", None) else ""
+            started = (
+                f" (in the {exc.context.split()[-1]} that starts at line {ctx.line + 1})"
+                if ctx and getattr(exc, "context", None)
+                else ""
+            )
             raise ConfigError(f"{source}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}{started}") from None
         if loaded is None:
             loaded = {}

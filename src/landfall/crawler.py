@@ -89,8 +89,7 @@ def _name_for(path: str, location: str, taken: dict[str, str]) -> str:
     return name
 
 
-def _register(store: StateStore, report: Report, taken: dict[str, str], path: str, proto: str, fmt: str,
-              fs) -> None:
+def _register(store: StateStore, report: Report, taken: dict[str, str], path: str, proto: str, fmt: str, fs) -> None:
     location = f"{proto}{path}"
     try:
         if fmt == "delta":
@@ -102,8 +101,10 @@ def _register(store: StateStore, report: Report, taken: dict[str, str], path: st
         if not files:
             report.skipped.append((location, "no data files"))
             return
-        partitions = sorted({k for f in files for k in f.partition}, key=lambda k: min(
-            (list(f.partition).index(k) for f in files if k in f.partition), default=0))
+        partitions = sorted(
+            {k for f in files for k in f.partition},
+            key=lambda k: min((list(f.partition).index(k) for f in files if k in f.partition), default=0),
+        )
         schema, rows = _schema(location, files, partitions)
     except Exception as exc:  # one unreadable dataset is reported and skipped; the crawl goes on
         report.skipped.append((location, f"unreadable: {str(exc).splitlines()[0]}"))
@@ -117,17 +118,40 @@ def _register(store: StateStore, report: Report, taken: dict[str, str], path: st
         action = "created"
     else:
         action = "unchanged" if before.schema == schema and before.file_count == len(files) else "updated"
-    store.commit(TableCommit(table=name, location=location, format=fmt, workflow=None, schema=schema,
-                             partition_by=partitions, commit_id=new_id("crawl-"), add=files, exact=True), [])
+    store.commit(
+        TableCommit(
+            table=name,
+            location=location,
+            format=fmt,
+            workflow=None,
+            schema=schema,
+            partition_by=partitions,
+            commit_id=new_id("crawl-"),
+            add=files,
+            exact=True,
+        ),
+        [],
+    )
     t = store.table(name)
-    report.found.append(Found(name=name, format=fmt, location=location, files=len(files), rows=sum(rows),
-                              partitions=partitions, schema=schema, schema_version=t.schema_version, action=action))
+    report.found.append(
+        Found(
+            name=name,
+            format=fmt,
+            location=location,
+            files=len(files),
+            rows=sum(rows),
+            partitions=partitions,
+            schema=schema,
+            schema_version=t.schema_version,
+            action=action,
+        )
+    )
 
 
 def _parquet_files(fs, root: str) -> list[DataFile]:
     out = []
     for p, info in sorted(fs.find(root, detail=True).items()):
-        rel = p[len(root) + 1:]
+        rel = p[len(root) + 1 :]
         parts = rel.split("/")
         if any(x.startswith(("_", ".")) for x in parts) or not rel.endswith((".parquet", ".pq")):
             continue
@@ -144,9 +168,13 @@ def _schema(location: str, files: list[DataFile], partitions: list[str]) -> tupl
     hive = "true" if partitions else "false"
     rel = f"read_parquet({paths}, union_by_name = true, hive_partitioning = {hive})"
     schema = [(r[0], r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()]
-    counts = dict(con.execute(f"SELECT file_name, num_rows FROM (SELECT file_name, max(row_group_num_rows) AS x, "
-                              f"sum(row_group_num_rows) AS num_rows FROM (SELECT DISTINCT file_name, row_group_id, "
-                              f"row_group_num_rows FROM parquet_metadata({paths})) GROUP BY file_name)").fetchall())
+    counts = dict(
+        con.execute(
+            f"SELECT file_name, num_rows FROM (SELECT file_name, max(row_group_num_rows) AS x, "
+            f"sum(row_group_num_rows) AS num_rows FROM (SELECT DISTINCT file_name, row_group_id, "
+            f"row_group_num_rows FROM parquet_metadata({paths})) GROUP BY file_name)"
+        ).fetchall()
+    )
     con.close()
     rows = [int(counts.get(f"{location}/{f.path}", 0)) for f in files]
     return schema, rows

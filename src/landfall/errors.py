@@ -71,13 +71,13 @@ class MissingDependency(ImportError, LandfallError, Terminal):
     """An optional dependency is needed; the message gives the exact install line."""
 
 
-def require(module: str, extra: str):
-    """Import an optional dependency, or fail with the `pip install` line that brings it."""
+def require(module: str, extra: str, what: str | None = None):
+    """Import an optional dependency, or fail with the one-line `pip install` that brings it."""
     import importlib
 
     try:
         return importlib.import_module(module)
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingDependency(
-            f"`{module}` is not installed; install it with: pip install \"landfall[{extra}]\""
-        ) from exc
+    except ImportError:  # pragma: no cover - depends on the environment
+        from landfall.registry import missing_dependency
+
+        raise missing_dependency(what or "this feature", module, extra) from None

@@ -42,8 +42,9 @@ def plan(files: list[DataFile], min_files: int, target: int) -> dict[str, list[D
     return {k: v for k, v in groups.items() if len(v) >= min_files}
 
 
-def optimize(store: StateStore, engine: Engine, name: str, *, min_files: int = 2,
-             target_file_size: int | str = "128MB") -> OptimizeResult:
+def optimize(
+    store: StateStore, engine: Engine, name: str, *, min_files: int = 2, target_file_size: int | str = "128MB"
+) -> OptimizeResult:
     """Rewrite each partition's small files into files of about `target_file_size`."""
     table = store.table(name)
     target = parse_size(target_file_size)
@@ -62,32 +63,62 @@ def optimize(store: StateStore, engine: Engine, name: str, *, min_files: int = 2
     return result
 
 
-def _compact(store: StateStore, engine: Engine, writer: TableWriter, name: str, schema: list[tuple[str, str]],
-             partition_by: list[str], group: list[DataFile], target: int) -> int:
+def _compact(
+    store: StateStore,
+    engine: Engine,
+    writer: TableWriter,
+    name: str,
+    schema: list[tuple[str, str]],
+    partition_by: list[str],
+    group: list[DataFile],
+    target: int,
+) -> int:
     commit_id = new_id("o")
     with holding(store, f"maintain:{name}", commit_id) as held:
         if not held:
             raise ConcurrentChange("another compaction or replay of this table is in progress")
         with staging(writer, commit_id) as area:
-            staged = engine.compact([(f"{writer.location}/{f.path}", f.path) for f in group], area.path,
-                                    commit_id, target)
+            staged = engine.compact(
+                [(f"{writer.location}/{f.path}", f.path) for f in group], area.path, commit_id, target
+            )
             for s in staged:
                 s.partition = dict(group[0].partition)
             published = writer.publish(staged)
             old_sources = [src for f in group for src in store.file_sources(name, f.path)]
             lineage = {s.source_key: (s.file_id, s.run_id) for s in old_sources}
             counts = engine.source_counts([f"{writer.location}/{p.path}" for p in published])
-            sources = [SourceRows(path=p.path, source_key=key, file_id=lineage[key][0], run_id=lineage[key][1],
-                                  rows=n)
-                       for p in published for key, n in counts.get(f"{writer.location}/{p.path}", {}).items()
-                       if key in lineage]
-            change = TableChange(commit_id=commit_id, operation="OPTIMIZE", add=published, remove=group,
-                                 schema=None, partition_by=partition_by, data_change=False,
-                                 metadata={"files_added": len(published), "files_removed": len(group)})
+            sources = [
+                SourceRows(path=p.path, source_key=key, file_id=lineage[key][0], run_id=lineage[key][1], rows=n)
+                for p in published
+                for key, n in counts.get(f"{writer.location}/{p.path}", {}).items()
+                if key in lineage
+            ]
+            change = TableChange(
+                commit_id=commit_id,
+                operation="OPTIMIZE",
+                add=published,
+                remove=group,
+                schema=None,
+                partition_by=partition_by,
+                data_change=False,
+                metadata={"files_added": len(published), "files_removed": len(group)},
+            )
             writer.commit(change)
-            store.commit(TableCommit(table=name, location=writer.location, format=writer.format, workflow=None,
-                                     schema=schema, partition_by=partition_by, commit_id=commit_id, add=published,
-                                     remove=[f.path for f in group], sources=sources), [])
+            store.commit(
+                TableCommit(
+                    table=name,
+                    location=writer.location,
+                    format=writer.format,
+                    workflow=None,
+                    schema=schema,
+                    partition_by=partition_by,
+                    commit_id=commit_id,
+                    add=published,
+                    remove=[f.path for f in group],
+                    sources=sources,
+                ),
+                [],
+            )
             area.committed = True
     if writer.removes_files_at_commit():
         writer.delete([f.path for f in group])
@@ -127,8 +158,9 @@ def auto_compact_loop(settings: Settings, store: StateStore, stop: threading.Eve
                     files = store.table_files(wf.write.table)
                     if not plan(files, c.min_files, parse_size(c.target_file_size)):
                         continue
-                    res = optimize(store, engine, wf.write.table, min_files=c.min_files,
-                                   target_file_size=c.target_file_size)
+                    res = optimize(
+                        store, engine, wf.write.table, min_files=c.min_files, target_file_size=c.target_file_size
+                    )
                     log.info("compacted %s: %d files into %d", wf.write.table, res.files_removed, res.files_added)
                 except LandfallError as exc:
                     log.debug("compaction of %s skipped: %s", wf.write.table, exc)

@@ -86,8 +86,12 @@ class Pipeline:
         new = [e for e in events if (e.key, e.size, e.mtime, e.etag) not in known]
         return self.submit(new) if new else []
 
-    def ingest(self, paths: Iterable[str | os.PathLike[str]], prefix: str = "",
-               on_file: Callable[[str, int], None] | None = None) -> list[Run]:
+    def ingest(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        prefix: str = "",
+        on_file: Callable[[str, int], None] | None = None,
+    ) -> list[Run]:
         """Copy local files into `landing/<prefix>/` (atomically: temp name, then rename) and queue them."""
         prefix = prefix.strip("/")
         events = []
@@ -117,11 +121,11 @@ class Pipeline:
 
     def _workers(self, n: int, on_done: Callable[[Outcome], None] | None) -> list[Worker]:
         base = worker_id()  # engines share one DuckDB database and its thread pool (see engines/duckdb/sql.py)
-        return [Worker(self.settings, self.store, f"{base}:{i}", self.landing_path, on_done=on_done)
-                for i in range(n)]
+        return [Worker(self.settings, self.store, f"{base}:{i}", self.landing_path, on_done=on_done) for i in range(n)]
 
-    def process(self, *, workers: int | None = None, on_done: Callable[[Outcome], None] | None = None,
-                discover: bool = True) -> Summary:
+    def process(
+        self, *, workers: int | None = None, on_done: Callable[[Outcome], None] | None = None, discover: bool = True
+    ) -> Summary:
         """Discover everything not yet loaded, run the queue until it is empty (retries included), return."""
         summary = Summary()
 
@@ -135,8 +139,7 @@ class Pipeline:
             summary.discovered = len(self.discover())
         pool = self._workers(workers or self.settings.workers, done)
         stop = threading.Event()
-        beat = threading.Thread(target=heartbeat_loop, args=(pool, stop, self.settings.lease_seconds / 3),
-                                daemon=True)
+        beat = threading.Thread(target=heartbeat_loop, args=(pool, stop, self.settings.lease_seconds / 3), daemon=True)
         beat.start()
         errors: list[BaseException] = []
 
@@ -182,8 +185,14 @@ class Pipeline:
         c = self.store.counts()
         return c["queued"] > 0 or c["running"] > 0
 
-    def up(self, stop: threading.Event, *, workers: int | None = None, watch: bool = True,
-           on_done: Callable[[Outcome], None] | None = None) -> None:
+    def up(
+        self,
+        stop: threading.Event,
+        *,
+        workers: int | None = None,
+        watch: bool = True,
+        on_done: Callable[[Outcome], None] | None = None,
+    ) -> None:
         """Watch the landing zone and process continuously until `stop` is set; in-flight batches finish."""
         recover(self.settings, self.store)
         pool = self._workers(workers or self.settings.workers, on_done)
@@ -194,15 +203,17 @@ class Pipeline:
 
             watcher = WatchSource(self._landing_root, nudge=self.work_available)
             watcher.start(self.submit)
-        beat = threading.Thread(target=heartbeat_loop, args=(pool, inner, self.settings.lease_seconds / 3),
-                                daemon=True)
+        beat = threading.Thread(target=heartbeat_loop, args=(pool, inner, self.settings.lease_seconds / 3), daemon=True)
         beat.start()
         if any(wf.write.compaction for wf in self.settings.workflows):
             from landfall.maintenance import auto_compact_loop
 
-            threading.Thread(target=auto_compact_loop, args=(self.settings, self.store, inner,
-                                                             self.settings.compaction_seconds),
-                             name="landfall-compaction", daemon=True).start()
+            threading.Thread(
+                target=auto_compact_loop,
+                args=(self.settings, self.store, inner, self.settings.compaction_seconds),
+                name="landfall-compaction",
+                daemon=True,
+            ).start()
 
         def loop(w: Worker) -> None:
             while not stop.is_set():
@@ -214,8 +225,10 @@ class Pipeline:
                 self.work_available.wait(0.5)
                 self.work_available.clear()
 
-        threads = [threading.Thread(target=loop, args=(w,), name=f"landfall-worker-{i}", daemon=True)
-                   for i, w in enumerate(pool)]
+        threads = [
+            threading.Thread(target=loop, args=(w,), name=f"landfall-worker-{i}", daemon=True)
+            for i, w in enumerate(pool)
+        ]
         for t in threads:
             t.start()
         log.info("landfall up: watching %s with %d workers", self.settings.landing_url, len(pool))
@@ -267,8 +280,7 @@ class Pipeline:
         from landfall.maintenance import optimize
 
         wf = next((w for w in self.settings.workflows if w.write.table == table), None)
-        target = target_file_size or (wf.write.compaction.target_file_size if wf and wf.write.compaction
-                                      else "128MB")
+        target = target_file_size or (wf.write.compaction.target_file_size if wf and wf.write.compaction else "128MB")
         engine = open_engine("duckdb")
         try:
             return optimize(self.store, engine, table, min_files=min_files, target_file_size=target)

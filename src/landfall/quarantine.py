@@ -22,8 +22,9 @@ class ReplayResult:
     replay_id: str
 
 
-def replay(settings: Settings, store: StateStore, engine: Engine, table: str, run_id: str | None = None
-           ) -> ReplayResult:
+def replay(
+    settings: Settings, store: StateStore, engine: Engine, table: str, run_id: str | None = None
+) -> ReplayResult:
     qname = f"quarantine.{table}"
     if store.find_table(qname) is None:
         raise NoSuchTable(f"table `{table}` has no quarantine (`{qname}`)")
@@ -37,18 +38,25 @@ def replay(settings: Settings, store: StateStore, engine: Engine, table: str, ru
         return _replay(settings, store, engine, wf, table, replay_id, run_id)
 
 
-def _replay(settings: Settings, store: StateStore, engine: Engine, wf: Workflow, table: str, replay_id: str,
-            run_id: str | None) -> ReplayResult:
+def _replay(
+    settings: Settings, store: StateStore, engine: Engine, wf: Workflow, table: str, replay_id: str, run_id: str | None
+) -> ReplayResult:
     qname = f"quarantine.{table}"
     target = store.table(table)
     qfiles = store.table_files(qname)
     writer = open_table(target.format, target.location)
     qwriter = open_table("parquet", f"{settings.quarantine_url}/{table}")
     with staging(writer, replay_id) as area, staging(qwriter, replay_id) as qarea:
-        job = Job(workflow=wf, sources=[Source(key="(quarantine)", path="", run_id=replay_id, file_id=0)],
-                  staging=area.path, commit_id=replay_id, ingested_at=datetime.now(UTC),
-                  table_schema=target.schema, partition_names=[p.name for p in wf.write.partition_by],
-                  table_files=[(f"{target.location}/{f.path}", f.path) for f in store.table_files(table)])
+        job = Job(
+            workflow=wf,
+            sources=[Source(key="(quarantine)", path="", run_id=replay_id, file_id=0)],
+            staging=area.path,
+            commit_id=replay_id,
+            ingested_at=datetime.now(UTC),
+            table_schema=target.schema,
+            partition_names=[p.name for p in wf.write.partition_by],
+            table_files=[(f"{target.location}/{f.path}", f.path) for f in store.table_files(table)],
+        )
         main, rest, passed, kept = engine.replay(job, [f"{qwriter.location}/{f.path}" for f in qfiles], run_id)
         if not passed:
             return ReplayResult(table, 0, kept, replay_id)
@@ -56,20 +64,58 @@ def _replay(settings: Settings, store: StateStore, engine: Engine, wf: Workflow,
         kept_files = qwriter.publish(rest)
         lineage = {s.source_key: (s.file_id, s.run_id) for f in qfiles for s in store.file_sources(qname, f.path)}
         counts = engine.source_counts([f"{writer.location}/{f.path}" for f in added])
-        sources = [SourceRows(path=f.path, source_key=k, file_id=lineage.get(k, (0, ""))[0], run_id=replay_id,
-                              rows=n) for f in added for k, n in counts.get(f"{writer.location}/{f.path}", {}).items()]
+        sources = [
+            SourceRows(path=f.path, source_key=k, file_id=lineage.get(k, (0, ""))[0], run_id=replay_id, rows=n)
+            for f in added
+            for k, n in counts.get(f"{writer.location}/{f.path}", {}).items()
+        ]
         qcounts = engine.source_counts([f"{qwriter.location}/{f.path}" for f in kept_files])
-        qsources = [SourceRows(path=f.path, source_key=k, file_id=lineage.get(k, (0, ""))[0],
-                               run_id=lineage.get(k, (0, ""))[1], rows=n)
-                    for f in kept_files for k, n in qcounts.get(f"{qwriter.location}/{f.path}", {}).items()]
-        writer.commit(TableChange(commit_id=replay_id, operation="REPLAY", add=added, remove=[], schema=None,
-                                  partition_by=target.partition_by, metadata={"replayed": passed}))
-        store.commit(TableCommit(table=table, location=target.location, format=target.format, workflow=wf.name,
-                                 schema=target.schema, partition_by=target.partition_by, commit_id=replay_id,
-                                 add=added, sources=sources), [],
-                     also=[TableCommit(table=qname, location=qwriter.location, format="parquet", workflow=wf.name,
-                                       schema=store.table(qname).schema, partition_by=[], commit_id=replay_id,
-                                       add=kept_files, remove=[f.path for f in qfiles], sources=qsources)])
+        qsources = [
+            SourceRows(
+                path=f.path, source_key=k, file_id=lineage.get(k, (0, ""))[0], run_id=lineage.get(k, (0, ""))[1], rows=n
+            )
+            for f in kept_files
+            for k, n in qcounts.get(f"{qwriter.location}/{f.path}", {}).items()
+        ]
+        writer.commit(
+            TableChange(
+                commit_id=replay_id,
+                operation="REPLAY",
+                add=added,
+                remove=[],
+                schema=None,
+                partition_by=target.partition_by,
+                metadata={"replayed": passed},
+            )
+        )
+        store.commit(
+            TableCommit(
+                table=table,
+                location=target.location,
+                format=target.format,
+                workflow=wf.name,
+                schema=target.schema,
+                partition_by=target.partition_by,
+                commit_id=replay_id,
+                add=added,
+                sources=sources,
+            ),
+            [],
+            also=[
+                TableCommit(
+                    table=qname,
+                    location=qwriter.location,
+                    format="parquet",
+                    workflow=wf.name,
+                    schema=store.table(qname).schema,
+                    partition_by=[],
+                    commit_id=replay_id,
+                    add=kept_files,
+                    remove=[f.path for f in qfiles],
+                    sources=qsources,
+                )
+            ],
+        )
         area.committed = qarea.committed = True
     qwriter.delete([f.path for f in qfiles])
     return ReplayResult(table, passed, kept, replay_id)

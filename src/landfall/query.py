@@ -11,8 +11,19 @@ from landfall.engines.duckdb import lit, q
 from landfall.errors import ConfigError
 from landfall.state.base import StateStore, Table
 
-_DUCK_HIVE_TYPES = {"VARCHAR", "BIGINT", "INTEGER", "DATE", "TIMESTAMP", "DOUBLE", "BOOLEAN", "SMALLINT",
-                    "TINYINT", "FLOAT", "HUGEINT"}
+_DUCK_HIVE_TYPES = {
+    "VARCHAR",
+    "BIGINT",
+    "INTEGER",
+    "DATE",
+    "TIMESTAMP",
+    "DOUBLE",
+    "BOOLEAN",
+    "SMALLINT",
+    "TINYINT",
+    "FLOAT",
+    "HUGEINT",
+}
 
 
 def table_select(table: Table, files: list[str]) -> str:
@@ -22,8 +33,11 @@ def table_select(table: Table, files: list[str]) -> str:
         return f"SELECT {cols} FROM (SELECT {', '.join(f'NULL AS {q(n)}' for n, _ in table.schema)}) WHERE false"
     paths = "[" + ", ".join(lit(f"{table.location}/{f}") for f in files) + "]"
     types = dict(table.schema)
-    hive = ", ".join(f"{lit(p)}: {lit(types.get(p, 'VARCHAR'))}" for p in table.partition_by
-                     if types.get(p, "VARCHAR") in _DUCK_HIVE_TYPES)
+    hive = ", ".join(
+        f"{lit(p)}: {lit(types.get(p, 'VARCHAR'))}"
+        for p in table.partition_by
+        if types.get(p, "VARCHAR") in _DUCK_HIVE_TYPES
+    )
     opts = "union_by_name = true"
     if table.partition_by:
         opts += ", hive_partitioning = true" + (f", hive_types = {{{hive}}}" if hive else "")
@@ -32,8 +46,9 @@ def table_select(table: Table, files: list[str]) -> str:
     return f"SELECT {cols} FROM read_parquet({paths}, {opts})"
 
 
-def connect(store: StateStore, con: duckdb.DuckDBPyConnection | None = None, *,
-            as_of: int | datetime | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    store: StateStore, con: duckdb.DuckDBPyConnection | None = None, *, as_of: int | datetime | None = None
+) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with a view per cataloged table; with `as_of`, Delta tables as of that version."""
     con = con or duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
@@ -79,13 +94,15 @@ def parse_as_of(text: str) -> int | datetime:
     try:
         ts = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise ConfigError(f"--as-of `{text}`: expected a table version (e.g. `3`) or an ISO timestamp "
-                          "(e.g. `2026-11-22T10:00:00Z`)") from None
+        raise ConfigError(
+            f"--as-of `{text}`: expected a table version (e.g. `3`) or an ISO timestamp (e.g. `2026-11-22T10:00:00Z`)"
+        ) from None
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
-def run_query(store: StateStore, sql: str, *, as_of: int | datetime | None = None
-              ) -> tuple[list[str], list[tuple[Any, ...]]]:
+def run_query(
+    store: StateStore, sql: str, *, as_of: int | datetime | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     con = connect(store, as_of=as_of)
     try:
         rel = con.execute(sql)

@@ -85,13 +85,26 @@ class Runner:
                 continue
             dup = known.get(digest)
             if dup is not None and dup.file_id != run.file_id:
-                skipped.append(RunResult(run_id=run.run_id, status="skipped", content_hash=digest, rows_in=0,
-                                         rows_out=0, bytes=run.size,
-                                         note=f"same content as `{dup.file_key}` (run {dup.run_id})"))
+                skipped.append(
+                    RunResult(
+                        run_id=run.run_id,
+                        status="skipped",
+                        content_hash=digest,
+                        rows_in=0,
+                        rows_out=0,
+                        bytes=run.size,
+                        note=f"same content as `{dup.file_key}` (run {dup.run_id})",
+                    )
+                )
                 continue
             seen[digest] = run
-            todo.append((run, Source(key=run.file_key, path=path, run_id=run.run_id, file_id=run.file_id,
-                                     size=run.size), digest))
+            todo.append(
+                (
+                    run,
+                    Source(key=run.file_key, path=path, run_id=run.run_id, file_id=run.file_id, size=run.size),
+                    digest,
+                )
+            )
         if later:
             self.store.defer(later, seconds=0.2)
         if skipped:
@@ -128,8 +141,20 @@ class Runner:
         try:
             self._job(wf, [(run, src, digest)], run.batch_id or run.run_id)
         except ContentRace as exc:
-            self.store.commit(None, [RunResult(run_id=run.run_id, status="skipped", content_hash=digest.result(),
-                                               rows_in=0, rows_out=0, bytes=run.size, note=f"same content: {exc}")])
+            self.store.commit(
+                None,
+                [
+                    RunResult(
+                        run_id=run.run_id,
+                        status="skipped",
+                        content_hash=digest.result(),
+                        rows_in=0,
+                        rows_out=0,
+                        bytes=run.size,
+                        note=f"same content: {exc}",
+                    )
+                ],
+            )
             self._done(Outcome(run, "skipped"))
         except Exception as exc:
             self._fail(run, wf, _message(exc, run.file_key), _resolved(digest), exc)
@@ -143,8 +168,9 @@ class Runner:
         items = self._replay_committed(wf, writer, items)
         if not items:
             return
-        child_writers = {t: open_table(wf.write.format, f"{self.settings.tables_url}/{t}")
-                         for t in wf.child_tables.values()}
+        child_writers = {
+            t: open_table(wf.write.format, f"{self.settings.tables_url}/{t}") for t in wf.child_tables.values()
+        }
         with ExitStack() as stack:
             area = stack.enter_context(staging(writer, commit_id))
             child_areas = {t: stack.enter_context(staging(w, commit_id)) for t, w in child_writers.items()}
@@ -154,12 +180,20 @@ class Runner:
             current = {f.path: f for f in self.store.table_files(wf.write.table)} if needs_files else {}
             parts = [p.name for p in wf.write.partition_by]
             child_schemas = {t: c.schema for t in child_writers if (c := self.store.find_table(t)) is not None}
-            job = Job(workflow=wf, sources=[s for _, s, _ in items], staging=area.path, commit_id=commit_id,
-                      ingested_at=datetime.now(UTC), table_schema=table.schema if table else None,
-                      table_files=[(f"{writer.location}/{p}", p) for p in current]
-                      if wf.write.mode == "merge" or against else [],
-                      partition_names=parts, child_staging={t: a.path for t, a in child_areas.items()},
-                      child_schemas=child_schemas)
+            job = Job(
+                workflow=wf,
+                sources=[s for _, s, _ in items],
+                staging=area.path,
+                commit_id=commit_id,
+                ingested_at=datetime.now(UTC),
+                table_schema=table.schema if table else None,
+                table_files=[(f"{writer.location}/{p}", p) for p in current]
+                if wf.write.mode == "merge" or against
+                else [],
+                partition_names=parts,
+                child_staging={t: a.path for t, a in child_areas.items()},
+                child_schemas=child_schemas,
+            )
             staged = self.engine.run(job)
             staged.outputs_of = {}
             for rel, key, _ in staged.file_sources:
@@ -169,8 +203,11 @@ class Runner:
             replaced: list[str] = list(staged.replaced)
             if wf.write.mode == "overwrite" and table is not None:
                 touched = {tuple(sorted(f.partition.items())) for f in staged.files}
-                replaced = [p for p, f in current.items()
-                            if wf.write.overwrite == "table" or tuple(sorted(f.partition.items())) in touched]
+                replaced = [
+                    p
+                    for p, f in current.items()
+                    if wf.write.overwrite == "table" or tuple(sorted(f.partition.items())) in touched
+                ]
             elif wf.on_change == "replace" and wf.write.mode == "append" and table is not None:
                 replaced = self.store.files_holding(wf.write.table, keys, [s.file_id for _, s, _ in items])
             rewrites = []
@@ -185,21 +222,49 @@ class Runner:
             results = [self._result(run, src, _resolved(digest), staged) for run, src, digest in items]
             if writer.has_log:  # the format's own commit cannot be taken back: refuse duplicate bytes first
                 self.store.check_content(results)
-            children = [self._child_commit(wf, t, child_writers[t], child_areas[t].path, c, items, commit_id)
-                        for t, c in staged.children.items()]  # committed before the parent: see `_child_commit`
+            children = [
+                self._child_commit(wf, t, child_writers[t], child_areas[t].path, c, items, commit_id)
+                for t, c in staged.children.items()
+            ]  # committed before the parent: see `_child_commit`
             change = TableChange(
-                commit_id=commit_id, operation={"append": "WRITE"}.get(wf.write.mode, wf.write.mode.upper()),
-                add=published, remove=[current[p] for p in replaced if p in current], schema=staged.arrow_schema,
-                partition_by=parts, app_ids=[app_id(s.file_id) for _, s, _ in items],
-                metadata={"workflow": wf.name, "schema": schema, "sources": [s.__dict__ for s in sources],
-                          "runs": [{"run_id": r.run_id, "file_id": s.file_id, "key": s.key, "rows_in": r.rows_in,
-                                    "rows_out": r.rows_out, "outputs": r.output_files}
-                                   for r, (_, s, _) in zip(results, items, strict=True)]})
+                commit_id=commit_id,
+                operation={"append": "WRITE"}.get(wf.write.mode, wf.write.mode.upper()),
+                add=published,
+                remove=[current[p] for p in replaced if p in current],
+                schema=staged.arrow_schema,
+                partition_by=parts,
+                app_ids=[app_id(s.file_id) for _, s, _ in items],
+                metadata={
+                    "workflow": wf.name,
+                    "schema": schema,
+                    "sources": [s.__dict__ for s in sources],
+                    "runs": [
+                        {
+                            "run_id": r.run_id,
+                            "file_id": s.file_id,
+                            "key": s.key,
+                            "rows_in": r.rows_in,
+                            "rows_out": r.rows_out,
+                            "outputs": r.output_files,
+                        }
+                        for r, (_, s, _) in zip(results, items, strict=True)
+                    ],
+                },
+            )
             writer.commit(change)
             crash_point("after_table_commit")
-            commit = TableCommit(table=wf.write.table, location=writer.location, format=writer.format,
-                                 workflow=wf.name, schema=schema, partition_by=parts, commit_id=commit_id,
-                                 add=published, remove=replaced, sources=sources)
+            commit = TableCommit(
+                table=wf.write.table,
+                location=writer.location,
+                format=writer.format,
+                workflow=wf.name,
+                schema=schema,
+                partition_by=parts,
+                commit_id=commit_id,
+                add=published,
+                remove=replaced,
+                sources=sources,
+            )
             also = [c for c, _ in children] + self._quarantine(wf, staged, items, commit_id, lineage)
             self.store.commit(commit, results, also=also)
             for a in (area, *child_areas.values()):
@@ -212,13 +277,25 @@ class Runner:
         for run, src, _ in items:
             self._done(Outcome(run, "succeeded", rows_out=staged.rows_out.get(src.key, 0)))
 
-    def _rewrite(self, writer: TableWriter, replaced: list[str], keys: list[str], staging_dir: str,
-                 commit_id: str) -> list[StagedFile]:
-        return [f for f in self.engine.rewrite([(f"{writer.location}/{p}", p) for p in replaced], keys,
-                                               staging_dir, commit_id) if f.rows > 0]
+    def _rewrite(
+        self, writer: TableWriter, replaced: list[str], keys: list[str], staging_dir: str, commit_id: str
+    ) -> list[StagedFile]:
+        return [
+            f
+            for f in self.engine.rewrite(
+                [(f"{writer.location}/{p}", p) for p in replaced], keys, staging_dir, commit_id
+            )
+            if f.rows > 0
+        ]
 
-    def _lineage(self, table: str, items: list, file_sources: list[tuple[str, str, int]], replaced: list[str],
-                 rewrites: list[StagedFile]) -> tuple[list[SourceRows], dict[str, tuple[int, str]]]:
+    def _lineage(
+        self,
+        table: str,
+        items: list,
+        file_sources: list[tuple[str, str, int]],
+        replaced: list[str],
+        rewrites: list[StagedFile],
+    ) -> tuple[list[SourceRows], dict[str, tuple[int, str]]]:
         """Which landed file versions each new table file holds rows of; a rewritten file keeps the lineage of
         the rows it carries over. Also returns `source key -> (file id, run id)`."""
         keys = {s.key for _, s, _ in items}
@@ -227,24 +304,45 @@ class Runner:
         for rows in carried.values():
             for src in rows:
                 lineage.setdefault(src.source_key, (src.file_id, src.run_id))
-        sources = [SourceRows(path=rel, source_key=key, file_id=lineage[key][0], run_id=lineage[key][1], rows=n)
-                   for rel, key, n in file_sources if key in lineage]
+        sources = [
+            SourceRows(path=rel, source_key=key, file_id=lineage[key][0], run_id=lineage[key][1], rows=n)
+            for rel, key, n in file_sources
+            if key in lineage
+        ]
         for rw in rewrites:
             for src in carried.get(_rewritten_from(rw.relpath, replaced) or "", []):
                 if src.source_key not in keys:
-                    sources.append(SourceRows(path=rw.relpath, source_key=src.source_key, file_id=src.file_id,
-                                              run_id=src.run_id, rows=src.rows))
+                    sources.append(
+                        SourceRows(
+                            path=rw.relpath,
+                            source_key=src.source_key,
+                            file_id=src.file_id,
+                            run_id=src.run_id,
+                            rows=src.rows,
+                        )
+                    )
         return sources, lineage
 
-    def _child_commit(self, wf: Workflow, name: str, writer: TableWriter, staging_dir: str, staged: Staged,
-                      items: list, commit_id: str) -> tuple[TableCommit, list[str]]:
+    def _child_commit(
+        self,
+        wf: Workflow,
+        name: str,
+        writer: TableWriter,
+        staging_dir: str,
+        staged: Staged,
+        items: list,
+        commit_id: str,
+    ) -> tuple[TableCommit, list[str]]:
         """Publish one child table's rows; a format with a log commits them now, before the parent. A child
         commit that an earlier attempt made without its parent (a crash in between) is taken out again in
         this one, so the children of a file are in the table once."""
         keys = [s.key for _, s, _ in items]
         existing = self.store.find_table(name)
-        replaced = (self.store.files_holding(name, keys, [s.file_id for _, s, _ in items])
-                    if existing is not None and wf.on_change == "replace" else [])
+        replaced = (
+            self.store.files_holding(name, keys, [s.file_id for _, s, _ in items])
+            if existing is not None and wf.on_change == "replace"
+            else []
+        )
         rewrites = self._rewrite(writer, replaced, keys, staging_dir, commit_id) if replaced else []
         published = writer.publish(staged.files + rewrites)
         sources, _ = self._lineage(name, items, staged.file_sources, replaced, rewrites)
@@ -254,19 +352,41 @@ class Runner:
             live = {f.path: f for f in writer.current_files() or []}
             earlier = [live[p] for meta in writer.committed(apps).values() for p in meta.get("added", []) if p in live]
             held = {f.path: f for f in self.store.table_files(name, paths=replaced)} if replaced else {}
-            writer.commit(TableChange(
-                commit_id=commit_id, operation="WRITE", add=published,
-                remove=[held[p] for p in replaced if p in held] + earlier, schema=staged.arrow_schema,
-                partition_by=[], app_ids=apps,
-                metadata={"workflow": wf.name, "parent": wf.write.table, "schema": schema,
-                          "added": [f.path for f in published], "sources": [s.__dict__ for s in sources]}))
+            writer.commit(
+                TableChange(
+                    commit_id=commit_id,
+                    operation="WRITE",
+                    add=published,
+                    remove=[held[p] for p in replaced if p in held] + earlier,
+                    schema=staged.arrow_schema,
+                    partition_by=[],
+                    app_ids=apps,
+                    metadata={
+                        "workflow": wf.name,
+                        "parent": wf.write.table,
+                        "schema": schema,
+                        "added": [f.path for f in published],
+                        "sources": [s.__dict__ for s in sources],
+                    },
+                )
+            )
             crash_point("after_child_commit")
-        return TableCommit(table=name, location=writer.location, format=writer.format, workflow=wf.name,
-                           schema=schema, partition_by=[], commit_id=commit_id, add=published, remove=replaced,
-                           sources=sources), replaced
+        return TableCommit(
+            table=name,
+            location=writer.location,
+            format=writer.format,
+            workflow=wf.name,
+            schema=schema,
+            partition_by=[],
+            commit_id=commit_id,
+            add=published,
+            remove=replaced,
+            sources=sources,
+        ), replaced
 
-    def _quarantine(self, wf: Workflow, staged: Staged, items: list, commit_id: str,
-                    lineage: dict[str, tuple[int, str]]) -> list[TableCommit]:
+    def _quarantine(
+        self, wf: Workflow, staged: Staged, items: list, commit_id: str, lineage: dict[str, tuple[int, str]]
+    ) -> list[TableCommit]:
         """Publish the rows rules set aside into `quarantine/<table>/`, cataloged as `quarantine.<table>`."""
         if not staged.quarantine_files:
             return []
@@ -274,16 +394,31 @@ class Runner:
         writer = open_table("parquet", f"{self.settings.quarantine_url}/{wf.write.table}")
         published = writer.publish(staged.quarantine_files)
         counts = self.engine.source_counts([f"{writer.location}/{f.path}" for f in published])
-        sources = [SourceRows(path=f.path, source_key=k, file_id=lineage[k][0], run_id=lineage[k][1], rows=n)
-                   for f in published for k, n in counts.get(f"{writer.location}/{f.path}", {}).items()
-                   if k in lineage]
+        sources = [
+            SourceRows(path=f.path, source_key=k, file_id=lineage[k][0], run_id=lineage[k][1], rows=n)
+            for f in published
+            for k, n in counts.get(f"{writer.location}/{f.path}", {}).items()
+            if k in lineage
+        ]
         table = self.store.find_table(name)
         schema = merged(table.schema, staged.quarantine_schema) if table else staged.quarantine_schema
-        return [TableCommit(table=name, location=writer.location, format="parquet", workflow=wf.name,
-                            schema=schema, partition_by=[], commit_id=commit_id, add=published, sources=sources)]
+        return [
+            TableCommit(
+                table=name,
+                location=writer.location,
+                format="parquet",
+                workflow=wf.name,
+                schema=schema,
+                partition_by=[],
+                commit_id=commit_id,
+                add=published,
+                sources=sources,
+            )
+        ]
 
-    def _replay_committed(self, wf: Workflow, writer, items: list[tuple[Run, Source, str]]
-                          ) -> list[tuple[Run, Source, str]]:
+    def _replay_committed(
+        self, wf: Workflow, writer, items: list[tuple[Run, Source, str]]
+    ) -> list[tuple[Run, Source, str]]:
         """Files whose commit reached the table's own log before a crash: record them, don't write again."""
         if not writer.has_log:
             return items
@@ -298,21 +433,35 @@ class Runner:
                 rest.append((run, src, digest))
                 continue
             prior = next((r for r in meta.get("runs", []) if r.get("file_id") == src.file_id), {})
-            res = RunResult(run_id=run.run_id, status="succeeded", rows_in=prior.get("rows_in"),
-                            rows_out=prior.get("rows_out"), bytes=src.size, output_files=prior.get("outputs", []),
-                            content_hash=digest,
-                            note=f"committed by an earlier attempt in table version {meta.get('version')}; "
-                                 "recorded, not written again")
+            res = RunResult(
+                run_id=run.run_id,
+                status="succeeded",
+                rows_in=prior.get("rows_in"),
+                rows_out=prior.get("rows_out"),
+                bytes=src.size,
+                output_files=prior.get("outputs", []),
+                content_hash=digest,
+                note=f"committed by an earlier attempt in table version {meta.get('version')}; "
+                "recorded, not written again",
+            )
             replays.setdefault(meta["commit_id"], (meta, []))[1].append(res)
         for meta, results in replays.values():
             files = writer.current_files() or []
             srcs = [SourceRows(**s) for s in meta.get("sources", [])]
             table = self.store.find_table(wf.write.table)
             schema = merged(table.schema, _pairs(meta["schema"])) if table else _pairs(meta["schema"])
-            commit = TableCommit(table=wf.write.table, location=writer.location, format=writer.format,
-                                 workflow=wf.name, schema=schema, commit_id=meta["commit_id"],
-                                 partition_by=[p.name for p in wf.write.partition_by], add=files, sources=srcs,
-                                 exact=True)
+            commit = TableCommit(
+                table=wf.write.table,
+                location=writer.location,
+                format=writer.format,
+                workflow=wf.name,
+                schema=schema,
+                commit_id=meta["commit_id"],
+                partition_by=[p.name for p in wf.write.partition_by],
+                add=files,
+                sources=srcs,
+                exact=True,
+            )
             recorded = {r.run_id for r in results}
             file_ids = [src.file_id for run, src, _ in items if run.run_id in recorded]
             self.store.commit(commit, results, also=self._children_committed(wf, file_ids))
@@ -333,11 +482,20 @@ class Runner:
                 continue
             table = self.store.find_table(name)
             schema = _pairs(metas[0]["schema"])
-            out.append(TableCommit(table=name, location=writer.location, format=writer.format, workflow=wf.name,
-                                   schema=merged(table.schema, schema) if table else schema, partition_by=[],
-                                   commit_id=metas[0].get("commit_id", ""), add=writer.current_files() or [],
-                                   sources=[SourceRows(**s) for m in metas for s in m.get("sources", [])],
-                                   exact=True))
+            out.append(
+                TableCommit(
+                    table=name,
+                    location=writer.location,
+                    format=writer.format,
+                    workflow=wf.name,
+                    schema=merged(table.schema, schema) if table else schema,
+                    partition_by=[],
+                    commit_id=metas[0].get("commit_id", ""),
+                    add=writer.current_files() or [],
+                    sources=[SourceRows(**s) for m in metas for s in m.get("sources", [])],
+                    exact=True,
+                )
+            )
         return out
 
     def _result(self, run: Run, src: Source, digest: str, staged: Staged) -> RunResult:
@@ -348,29 +506,52 @@ class Runner:
         if parsed is not None:  # rows that could not be parsed, counted per file (rules run file by file)
             quality["parse"] = {"action": "quarantine", "violations": parsed.get(src.key, 0)}
             quarantined = (quarantined or 0) + parsed.get(src.key, 0)
-        return RunResult(run_id=run.run_id, status="succeeded", rows_in=staged.rows_in.get(src.key, 0),
-                         rows_out=staged.rows_out.get(src.key, 0), bytes=src.size, output_files=outputs,
-                         steps=staged.steps, content_hash=digest, quality=quality, rows_quarantined=quarantined)
+        return RunResult(
+            run_id=run.run_id,
+            status="succeeded",
+            rows_in=staged.rows_in.get(src.key, 0),
+            rows_out=staged.rows_out.get(src.key, 0),
+            bytes=src.size,
+            output_files=outputs,
+            steps=staged.steps,
+            content_hash=digest,
+            quality=quality,
+            rows_quarantined=quarantined,
+        )
 
     # --- failure ---------------------------------------------------------------------------------------------
 
-    def _fail(self, run: Run, wf: Workflow, message: str, digest: str | None, exc: BaseException | None = None
-              ) -> None:
+    def _fail(self, run: Run, wf: Workflow, message: str, digest: str | None, exc: BaseException | None = None) -> None:
         retry_in = backoff(run.attempt, wf.retry.backoff_seconds, wf.retry.max_backoff_seconds, wf.retry.jitter)
         if exc is not None and not isinstance(exc, LandfallError):
             log.debug("run %s failed:\n%s", run.run_id, "".join(traceback.format_exception(exc)))
         nxt = self.store.fail(run.run_id, message, retry_in=retry_in, content_hash=digest)
         status = "failed" if nxt is not None else "dead"
-        log.warning("run %s %s: %s", run.run_id, status, message,
-                    extra={"run_id": run.run_id, "file": run.file_key, "workflow": wf.name, "status": status})
+        log.warning(
+            "run %s %s: %s",
+            run.run_id,
+            status,
+            message,
+            extra={"run_id": run.run_id, "file": run.file_key, "workflow": wf.name, "status": status},
+        )
         self._done(Outcome(run, status, error=message))
 
     def _done(self, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
         if outcome.status in ("succeeded", "skipped"):
-            log.info("run %s %s: %s", outcome.run.run_id, outcome.status, outcome.run.file_key,
-                     extra={"run_id": outcome.run.run_id, "file": outcome.run.file_key,
-                            "workflow": outcome.run.workflow, "status": outcome.status, "rows": outcome.rows_out})
+            log.info(
+                "run %s %s: %s",
+                outcome.run.run_id,
+                outcome.status,
+                outcome.run.file_key,
+                extra={
+                    "run_id": outcome.run.run_id,
+                    "file": outcome.run.file_key,
+                    "workflow": outcome.run.workflow,
+                    "status": outcome.status,
+                    "rows": outcome.rows_out,
+                },
+            )
         if self.on_done:
             self.on_done(outcome)
 
@@ -440,8 +621,6 @@ def recover(settings: Settings, store: StateStore) -> list[Run]:
     return lost
 
 
-
-
 def sweep(settings: Settings, store: StateStore) -> list[str]:
     """Delete files under each table's folder that the catalog does not list and no running batch (or leased
     commit: a compaction, a quarantine replay) is writing.
@@ -463,8 +642,11 @@ def sweep(settings: Settings, store: StateStore) -> list[str]:
                 writer.discard(commit, keep=listed)
         if writer.has_log:  # the format's log may still list older files (time travel); `vacuum` removes them
             continue
-        stray = [rel for rel in on_disk if rel not in listed
-                 and not any(rel.rsplit("/", 1)[-1].startswith(f"part-{b}-") for b in busy)]
+        stray = [
+            rel
+            for rel in on_disk
+            if rel not in listed and not any(rel.rsplit("/", 1)[-1].startswith(f"part-{b}-") for b in busy)
+        ]
         if stray:
             writer.delete(stray)
             removed.extend(stray)

@@ -57,8 +57,10 @@ def write_samples(landing: Path, *, seed: int = 7, days: int = 3) -> list[Path]:
         for _ in range(rng.randint(20, 40)):
             order += 1
             qty = rng.choice([0, 1, 1, 2, 3, 5])
-            lines.append(f"{order},{day.isoformat()},{rng.choice(['acme', 'globex', 'initech', 'umbrella'])},"
-                         f"{rng.choice([2.5, 9.99, 14.0, 120.0])},{qty},\"note, {rng.randint(1, 99)}\"")
+            lines.append(
+                f"{order},{day.isoformat()},{rng.choice(['acme', 'globex', 'initech', 'umbrella'])},"
+                f'{rng.choice([2.5, 9.99, 14.0, 120.0])},{qty},"note, {rng.randint(1, 99)}"'
+            )
         path = landing / "sales" / f"day-{d + 1}.csv"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         written.append(path)
@@ -68,8 +70,14 @@ def write_samples(landing: Path, *, seed: int = 7, days: int = 3) -> list[Path]:
         for i in range(25):
             eid = f"e{b * 20 + i}"  # batches overlap: duplicates within a file are removed by `dedupe`
             ts = base + timedelta(hours=rng.randint(0, 96))
-            rows.append({"Event ID": eid, "ts": ts.isoformat(sep=" "), "User Agent": rng.choice(["cli", "web"]),
-                         "Duration MS": rng.randint(5, 900)})
+            rows.append(
+                {
+                    "Event ID": eid,
+                    "ts": ts.isoformat(sep=" "),
+                    "User Agent": rng.choice(["cli", "web"]),
+                    "Duration MS": rng.randint(5, 900),
+                }
+            )
         rows.append(dict(rows[0]))
         lines = [json.dumps(r) + "\n" for r in rows]
         if b == 1:  # a producer cut off mid-record: the line goes to quarantine.events, the rest loads

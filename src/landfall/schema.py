@@ -47,14 +47,19 @@ def align(columns: list[tuple[str, str]], table: list[tuple[str, str]]) -> dict[
             casts[name] = target
         elif target == "VARCHAR":
             casts[name] = "VARCHAR"
-        elif widens_to(target, have) or (target in _INTS and have in _FLOATS) or (
-                target in _INTS and have.startswith("DECIMAL")):
+        elif (
+            widens_to(target, have)
+            or (target in _INTS and have in _FLOATS)
+            or (target in _INTS and have.startswith("DECIMAL"))
+        ):
             continue  # the table widens to the batch's type in a new schema version
         elif have == "VARCHAR":
             casts[name] = target
         else:
-            raise SchemaConflict(f"column `{name}` is {have} in this file but {target} in the table; "
-                                 "cast it in a `cast:` step or change the table")
+            raise SchemaConflict(
+                f"column `{name}` is {have} in this file but {target} in the table; "
+                "cast it in a `cast:` step or change the table"
+            )
     return casts
 
 

@@ -15,8 +15,16 @@ log = logging.getLogger("landfall.worker")
 
 
 class Worker:
-    def __init__(self, settings: Settings, store: StateStore, worker_id: str, landing_path: Callable[[str], str],
-                 *, on_done: Callable[[Outcome], None] | None = None, engine_threads: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: StateStore,
+        worker_id: str,
+        landing_path: Callable[[str], str],
+        *,
+        on_done: Callable[[Outcome], None] | None = None,
+        engine_threads: int | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.id = worker_id
@@ -28,9 +36,13 @@ class Worker:
 
     def step(self) -> int:
         """Lease and run one batch; returns how many runs it handled (0: the queue had nothing available)."""
-        runs = self.store.lease(self.id, limit=self.settings.batch_files,
-                                max_bytes=parse_size(self.settings.batch_bytes),
-                                lease_seconds=self.settings.lease_seconds, limits=self._limits)
+        runs = self.store.lease(
+            self.id,
+            limit=self.settings.batch_files,
+            max_bytes=parse_size(self.settings.batch_bytes),
+            lease_seconds=self.settings.lease_seconds,
+            limits=self._limits,
+        )
         if not runs:
             return 0
         with self._held_lock:
@@ -63,5 +75,3 @@ def heartbeat_loop(workers: list[Worker], stop: threading.Event, every: float) -
                 w.heartbeat()
             except Exception as exc:  # keep beating; a missed beat only shortens the lease
                 log.warning("heartbeat failed: %s", exc)
-
-

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from landfall.engines.base import Engine, Job, Source, Staged, StagedFile
-from landfall.errors import ConfigError
 
 __all__ = ["Engine", "Job", "Source", "Staged", "StagedFile", "open_engine"]
 
 
 def open_engine(name: str = "duckdb", **options: object) -> Engine:
-    if name == "duckdb":
-        from landfall.engines.duckdb import DuckDBEngine
+    """An engine by name (see `landfall.registry`): `duckdb` (in-process, the default)."""
+    from landfall.registry import backend
 
-        return DuckDBEngine(**options)  # type: ignore[arg-type]
-    raise ConfigError(f"unknown engine `{name}`; expected one of `duckdb`")
+    return backend("engine", name)(**options)

@@ -78,19 +78,22 @@ class Engine(ABC):
         file, line and reason when input is bad."""
 
     @abstractmethod
-    def rewrite(self, files: list[tuple[str, str]], exclude_keys: list[str], staging: str,
-                commit_id: str) -> list[StagedFile]:
+    def rewrite(
+        self, files: list[tuple[str, str]], exclude_keys: list[str], staging: str, commit_id: str
+    ) -> list[StagedFile]:
         """Copy table files `(absolute path, path in the table)` into staging without the rows of
         `exclude_keys` (landed files replaced by a new version); each copy keeps its partition folder."""
 
     @abstractmethod
-    def compact(self, files: list[tuple[str, str]], staging: str, commit_id: str,
-                target_file_size: int) -> list[StagedFile]:
+    def compact(
+        self, files: list[tuple[str, str]], staging: str, commit_id: str, target_file_size: int
+    ) -> list[StagedFile]:
         """Rewrite files of one partition `(absolute path, path in table)` into few large ones."""
 
     @abstractmethod
-    def replay(self, job: Job, files: list[str], run_id: str | None) -> tuple[list[StagedFile], list[StagedFile],
-                                                                              int, int]:
+    def replay(
+        self, job: Job, files: list[str], run_id: str | None
+    ) -> tuple[list[StagedFile], list[StagedFile], int, int]:
         """Check quarantined rows again with the workflow's rules: (table files, quarantine files, rows replayed,
         rows still quarantined)."""
 

@@ -23,7 +23,7 @@ class ListingSource(EventSource):
         self.settle_seconds = settle_seconds
 
     def key_of(self, path: str) -> str:
-        return path[len(self.root) + 1:] if path.startswith(self.root + "/") else path
+        return path[len(self.root) + 1 :] if path.startswith(self.root + "/") else path
 
     def poll(self) -> list[ObjectCreated]:
         if not self.fs.exists(self.root):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from landfall.errors import ConfigError
 from landfall.state.base import (
     DataFile,
     Run,
@@ -16,14 +15,24 @@ from landfall.state.base import (
     worker_id,
 )
 
-__all__ = ["DataFile", "Run", "RunResult", "RunStatus", "SourceRows", "StateStore", "Table", "TableCommit",
-           "new_id", "open_state", "worker_id"]
+__all__ = [
+    "DataFile",
+    "Run",
+    "RunResult",
+    "RunStatus",
+    "SourceRows",
+    "StateStore",
+    "Table",
+    "TableCommit",
+    "new_id",
+    "open_state",
+    "worker_id",
+]
 
 
 def open_state(url: str) -> StateStore:
-    scheme = url.split("://", 1)[0] if "://" in url else "sqlite"
-    if scheme == "sqlite":
-        from landfall.state.sqlite import SqliteStateStore
+    """The state store for a URL: `sqlite:///path/state.db` (the default), `postgresql://...`."""
+    from landfall.registry import backend
 
-        return SqliteStateStore(url)
-    raise ConfigError(f"state store `{url}`: unknown scheme `{scheme}`; expected `sqlite:///path`")
+    scheme = url.split("://", 1)[0] if "://" in url else "sqlite"
+    return backend("state", scheme)(url)

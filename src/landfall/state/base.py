@@ -84,13 +84,25 @@ class Run:
         """The stable shape of `landfall runs --json` (documented in the README)."""
         iso = iso_time
         return {
-            "run_id": self.run_id, "file_id": self.file_key, "file_version": self.file_id,
-            "workflow": self.workflow, "table": self.table_name, "status": self.status,
-            "attempt": self.attempt, "queued_at": iso(self.queued_at), "started_at": iso(self.started_at),
-            "finished_at": iso(self.finished_at), "duration_seconds": self.duration,
-            "rows_in": self.rows_in, "rows_out": self.rows_out, "bytes": self.bytes if self.bytes is not None
-            else self.size, "content_hash": self.content_hash, "output_files": self.output_files,
-            "error": self.error, "note": self.note, "rows_quarantined": self.rows_quarantined,
+            "run_id": self.run_id,
+            "file_id": self.file_key,
+            "file_version": self.file_id,
+            "workflow": self.workflow,
+            "table": self.table_name,
+            "status": self.status,
+            "attempt": self.attempt,
+            "queued_at": iso(self.queued_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "duration_seconds": self.duration,
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "bytes": self.bytes if self.bytes is not None else self.size,
+            "content_hash": self.content_hash,
+            "output_files": self.output_files,
+            "error": self.error,
+            "note": self.note,
+            "rows_quarantined": self.rows_quarantined,
             "quality": self.quality,
         }
 
@@ -174,10 +186,18 @@ class Table:
     def to_json(self) -> dict[str, Any]:
         """The stable shape of `landfall tables --json` (documented in the README)."""
         return {
-            "name": self.name, "location": self.location, "format": self.format, "workflow": self.workflow,
-            "schema": [{"name": n, "type": t} for n, t in self.schema], "schema_version": self.schema_version,
-            "partition_by": self.partition_by, "rows": self.row_count, "files": self.file_count,
-            "bytes": self.bytes, "created_at": iso_time(self.created_at), "updated_at": iso_time(self.updated_at),
+            "name": self.name,
+            "location": self.location,
+            "format": self.format,
+            "workflow": self.workflow,
+            "schema": [{"name": n, "type": t} for n, t in self.schema],
+            "schema_version": self.schema_version,
+            "partition_by": self.partition_by,
+            "rows": self.row_count,
+            "files": self.file_count,
+            "bytes": self.bytes,
+            "created_at": iso_time(self.created_at),
+            "updated_at": iso_time(self.updated_at),
         }
 
 
@@ -201,8 +221,9 @@ class StateStore(ABC):
         """
 
     @abstractmethod
-    def lease(self, worker: str, *, limit: int, max_bytes: int, lease_seconds: float,
-              limits: dict[str, int] | None = None) -> list[Run]:
+    def lease(
+        self, worker: str, *, limit: int, max_bytes: int, lease_seconds: float, limits: dict[str, int] | None = None
+    ) -> list[Run]:
         """Take up to `limit` available queued runs of one workflow (and at most `max_bytes`, but at least one).
 
         `limits` caps some workflows lower (1 for workflows whose files must run one at a time).
@@ -221,8 +242,15 @@ class StateStore(ABC):
         """Put leased runs back in the queue, available again after `seconds` (not an attempt)."""
 
     @abstractmethod
-    def fail(self, run_id: str, error: str, *, retry_in: float | None,
-             steps: list[dict[str, Any]] | None = None, content_hash: str | None = None) -> Run | None:
+    def fail(
+        self,
+        run_id: str,
+        error: str,
+        *,
+        retry_in: float | None,
+        steps: list[dict[str, Any]] | None = None,
+        content_hash: str | None = None,
+    ) -> Run | None:
         """Record a failed attempt. With `retry_in`, queue the next attempt then; without, the run is `dead`.
 
         Returns the next attempt's run, if any.
@@ -233,8 +261,7 @@ class StateStore(ABC):
         """Raise `ContentRace` if another file with the same bytes as a result's was loaded meanwhile."""
 
     @abstractmethod
-    def commit(self, table: TableCommit | None, results: Sequence[RunResult], also: Sequence[TableCommit] = ()
-               ) -> None:
+    def commit(self, table: TableCommit | None, results: Sequence[RunResult], also: Sequence[TableCommit] = ()) -> None:
         """In one transaction: apply a table commit (and `also`, e.g. its quarantine) to the catalog and record
         each run's final result."""
 
@@ -253,8 +280,14 @@ class StateStore(ABC):
     # --- runs ------------------------------------------------------------------------------------------------
 
     @abstractmethod
-    def runs(self, *, status: str | None = None, workflow: str | None = None, key: str | None = None,
-             limit: int | None = None) -> list[Run]:
+    def runs(
+        self,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        key: str | None = None,
+        limit: int | None = None,
+    ) -> list[Run]:
         """Runs, newest first."""
 
     @abstractmethod
@@ -333,8 +366,6 @@ def backoff(attempt: int, base: float, cap: float, jitter: float) -> float:
     """Exponential backoff with jitter: base * 2^(attempt-1), capped, +- jitter share."""
     delay = min(cap, base * (2 ** max(0, attempt - 1)))
     return max(0.0, delay * (1 + random.uniform(-jitter, jitter)))
-
-
 
 
 @contextmanager

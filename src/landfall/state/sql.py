@@ -70,22 +70,72 @@ DDL = [
         name TEXT PRIMARY KEY, holder TEXT NOT NULL, until DOUBLE PRECISION NOT NULL)""",
 ]
 
-_RUN_COLUMNS = ("r.run_id, r.file_id, r.file_key, r.workflow, r.status, r.attempt, f.size, f.mtime, f.etag, "
-                "f.content_hash, r.table_name, r.queued_at, r.available_at, r.started_at, r.finished_at, "
-                "r.worker, r.batch_id, r.rows_in, r.rows_out, r.bytes, r.output_files, r.error, r.note, r.steps, "
-                "r.rows_quarantined, r.quality")
+_RUN_COLUMNS = (
+    "r.run_id, r.file_id, r.file_key, r.workflow, r.status, r.attempt, f.size, f.mtime, f.etag, "
+    "f.content_hash, r.table_name, r.queued_at, r.available_at, r.started_at, r.finished_at, "
+    "r.worker, r.batch_id, r.rows_in, r.rows_out, r.bytes, r.output_files, r.error, r.note, r.steps, "
+    "r.rows_quarantined, r.quality"
+)
 _RUN_FROM = "runs r JOIN files f ON f.id = r.file_id"
 
 
 def _run_from_row(row: Sequence[Any]) -> Run:
-    (run_id, file_id, key, wf, status, attempt, size, mtime, etag, chash, table, queued, avail, started,
-     finished, worker, batch, rows_in, rows_out, nbytes, outputs, error, note, steps, quarantined, quality) = row
-    return Run(run_id=run_id, file_id=file_id, file_key=key, workflow=wf, status=status, attempt=attempt,
-               size=size, mtime=mtime, etag=etag, content_hash=chash, table_name=table, queued_at=queued,
-               available_at=avail, started_at=started, finished_at=finished, worker=worker, batch_id=batch,
-               rows_in=rows_in, rows_out=rows_out, bytes=nbytes, output_files=json.loads(outputs or "[]"),
-               error=error, note=note, steps=json.loads(steps or "[]"), rows_quarantined=quarantined,
-               quality=json.loads(quality or "{}"))
+    (
+        run_id,
+        file_id,
+        key,
+        wf,
+        status,
+        attempt,
+        size,
+        mtime,
+        etag,
+        chash,
+        table,
+        queued,
+        avail,
+        started,
+        finished,
+        worker,
+        batch,
+        rows_in,
+        rows_out,
+        nbytes,
+        outputs,
+        error,
+        note,
+        steps,
+        quarantined,
+        quality,
+    ) = row
+    return Run(
+        run_id=run_id,
+        file_id=file_id,
+        file_key=key,
+        workflow=wf,
+        status=status,
+        attempt=attempt,
+        size=size,
+        mtime=mtime,
+        etag=etag,
+        content_hash=chash,
+        table_name=table,
+        queued_at=queued,
+        available_at=avail,
+        started_at=started,
+        finished_at=finished,
+        worker=worker,
+        batch_id=batch,
+        rows_in=rows_in,
+        rows_out=rows_out,
+        bytes=nbytes,
+        output_files=json.loads(outputs or "[]"),
+        error=error,
+        note=note,
+        steps=json.loads(steps or "[]"),
+        rows_quarantined=quarantined,
+        quality=json.loads(quality or "{}"),
+    )
 
 
 class SqlStateStore(StateStore):
@@ -165,19 +215,33 @@ class SqlStateStore(StateStore):
         created: list[Run] = []
         with self.transaction() as cur:
             for ev in events:
-                cur.execute("SELECT id FROM files WHERE key = ? AND size = ? AND mtime = ? AND etag = ?",
-                            (ev.key, ev.size, ev.mtime, ev.etag))
+                cur.execute(
+                    "SELECT id FROM files WHERE key = ? AND size = ? AND mtime = ? AND etag = ?",
+                    (ev.key, ev.size, ev.mtime, ev.etag),
+                )
                 if cur.fetchone():
                     continue
                 wf = route(ev.key)
-                cur.execute("INSERT INTO files (key, size, mtime, etag, discovered_at, workflow) "
-                            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                            (ev.key, ev.size, ev.mtime, ev.etag, now, wf.name if wf else None))
+                cur.execute(
+                    "INSERT INTO files (key, size, mtime, etag, discovered_at, workflow) "
+                    "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                    (ev.key, ev.size, ev.mtime, ev.etag, now, wf.name if wf else None),
+                )
                 file_id = cur.fetchone()[0]
-                run = Run(run_id=new_id(), file_id=file_id, file_key=ev.key, workflow=wf.name if wf else None,
-                          status="queued" if wf else "unrouted", attempt=1, size=ev.size, mtime=ev.mtime,
-                          etag=ev.etag, table_name=wf.write.table if wf else None, queued_at=now,
-                          available_at=now)
+                run = Run(
+                    run_id=new_id(),
+                    file_id=file_id,
+                    file_key=ev.key,
+                    workflow=wf.name if wf else None,
+                    status="queued" if wf else "unrouted",
+                    attempt=1,
+                    size=ev.size,
+                    mtime=ev.mtime,
+                    etag=ev.etag,
+                    table_name=wf.write.table if wf else None,
+                    queued_at=now,
+                    available_at=now,
+                )
                 if wf is None:
                     run.finished_at = now
                     run.error = f"no workflow matches `{ev.key}`; add a workflow whose `match` covers it"
@@ -185,17 +249,34 @@ class SqlStateStore(StateStore):
                     "INSERT INTO runs (run_id, file_id, file_key, workflow, table_name, status, attempt, "
                     "max_attempts, queued_at, available_at, finished_at, error) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (run.run_id, file_id, ev.key, run.workflow, run.table_name, run.status, 1,
-                     wf.retry.max_attempts if wf else None, now, now, run.finished_at, run.error))
+                    (
+                        run.run_id,
+                        file_id,
+                        ev.key,
+                        run.workflow,
+                        run.table_name,
+                        run.status,
+                        1,
+                        wf.retry.max_attempts if wf else None,
+                        now,
+                        now,
+                        run.finished_at,
+                        run.error,
+                    ),
+                )
                 created.append(run)
         return created
 
-    def lease(self, worker: str, *, limit: int, max_bytes: int, lease_seconds: float,
-              limits: dict[str, int] | None = None) -> list[Run]:
+    def lease(
+        self, worker: str, *, limit: int, max_bytes: int, lease_seconds: float, limits: dict[str, int] | None = None
+    ) -> list[Run]:
         now = time.time()
         with self.transaction() as cur:
-            cur.execute("SELECT r.workflow FROM runs r WHERE r.status = 'queued' AND r.available_at <= ? "
-                        "ORDER BY r.available_at, r.file_id LIMIT 1", (now,))
+            cur.execute(
+                "SELECT r.workflow FROM runs r WHERE r.status = 'queued' AND r.available_at <= ? "
+                "ORDER BY r.available_at, r.file_id LIMIT 1",
+                (now,),
+            )
             first = cur.fetchone()
             if not first:
                 return []
@@ -203,7 +284,9 @@ class SqlStateStore(StateStore):
             cur.execute(
                 f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM} WHERE r.status = 'queued' AND r.available_at <= ? "
                 "AND r.workflow = ? AND r.file_key NOT IN (SELECT file_key FROM runs WHERE status = 'running') "
-                "ORDER BY r.available_at, r.file_id LIMIT ?", (now, first[0], limit * 2))
+                "ORDER BY r.available_at, r.file_id LIMIT ?",
+                (now, first[0], limit * 2),
+            )
             candidates = [_run_from_row(row) for row in cur.fetchall()]
             chosen: list[Run] = []
             keys: set[str] = set()
@@ -221,37 +304,60 @@ class SqlStateStore(StateStore):
             batch = new_id("b")
             for run in chosen:
                 run.status, run.worker, run.batch_id, run.started_at = "running", worker, batch, now
-            cur.executemany("UPDATE runs SET status = 'running', worker = ?, batch_id = ?, started_at = ?, "
-                            "lease_until = ? WHERE run_id = ? AND status = 'queued'",
-                            [(worker, batch, now, now + lease_seconds, r.run_id) for r in chosen])
+            cur.executemany(
+                "UPDATE runs SET status = 'running', worker = ?, batch_id = ?, started_at = ?, "
+                "lease_until = ? WHERE run_id = ? AND status = 'queued'",
+                [(worker, batch, now, now + lease_seconds, r.run_id) for r in chosen],
+            )
             return chosen
 
     def heartbeat(self, worker: str, run_ids: Sequence[str], lease_seconds: float) -> None:
         until = time.time() + lease_seconds
         with self.transaction() as cur:
-            cur.executemany("UPDATE runs SET lease_until = ? WHERE run_id = ? AND worker = ? AND status = 'running'",
-                            [(until, rid, worker) for rid in run_ids])
+            cur.executemany(
+                "UPDATE runs SET lease_until = ? WHERE run_id = ? AND worker = ? AND status = 'running'",
+                [(until, rid, worker) for rid in run_ids],
+            )
 
     def release(self, worker: str, run_ids: Sequence[str]) -> None:
         with self.transaction() as cur:
-            cur.executemany("UPDATE runs SET status = 'queued', worker = NULL, batch_id = NULL, started_at = NULL, "
-                            "lease_until = NULL WHERE run_id = ? AND worker = ? AND status = 'running'",
-                            [(rid, worker) for rid in run_ids])
+            cur.executemany(
+                "UPDATE runs SET status = 'queued', worker = NULL, batch_id = NULL, started_at = NULL, "
+                "lease_until = NULL WHERE run_id = ? AND worker = ? AND status = 'running'",
+                [(rid, worker) for rid in run_ids],
+            )
 
     def defer(self, run_ids: Sequence[str], seconds: float) -> None:
         at = time.time() + seconds
         with self.transaction() as cur:
-            cur.executemany("UPDATE runs SET status = 'queued', worker = NULL, batch_id = NULL, started_at = NULL, "
-                            "lease_until = NULL, available_at = ? WHERE run_id = ? AND status = 'running'",
-                            [(at, rid) for rid in run_ids])
+            cur.executemany(
+                "UPDATE runs SET status = 'queued', worker = NULL, batch_id = NULL, started_at = NULL, "
+                "lease_until = NULL, available_at = ? WHERE run_id = ? AND status = 'running'",
+                [(at, rid) for rid in run_ids],
+            )
 
-    def fail(self, run_id: str, error: str, *, retry_in: float | None,
-             steps: list[dict[str, Any]] | None = None, content_hash: str | None = None) -> Run | None:
+    def fail(
+        self,
+        run_id: str,
+        error: str,
+        *,
+        retry_in: float | None,
+        steps: list[dict[str, Any]] | None = None,
+        content_hash: str | None = None,
+    ) -> Run | None:
         with self.transaction() as cur:
             return self._fail(cur, run_id, error, retry_in=retry_in, steps=steps, content_hash=content_hash)
 
-    def _fail(self, cur: Any, run_id: str, error: str, *, retry_in: float | None,
-              steps: list[dict[str, Any]] | None, content_hash: str | None) -> Run | None:
+    def _fail(
+        self,
+        cur: Any,
+        run_id: str,
+        error: str,
+        *,
+        retry_in: float | None,
+        steps: list[dict[str, Any]] | None,
+        content_hash: str | None,
+    ) -> Run | None:
         now = time.time()
         cur.execute(f"SELECT {_RUN_COLUMNS}, r.max_attempts FROM {_RUN_FROM} WHERE r.run_id = ?", (run_id,))
         row = cur.fetchone()
@@ -259,9 +365,10 @@ class SqlStateStore(StateStore):
             return None
         run, max_attempts = _run_from_row(row[:-1]), row[-1] or 1
         final = retry_in is None or run.attempt >= max_attempts
-        cur.execute("UPDATE runs SET status = ?, finished_at = ?, error = ?, steps = ?, lease_until = NULL "
-                    "WHERE run_id = ?",
-                    ("dead" if final else "failed", now, error, json.dumps(steps or []), run_id))
+        cur.execute(
+            "UPDATE runs SET status = ?, finished_at = ?, error = ?, steps = ?, lease_until = NULL WHERE run_id = ?",
+            ("dead" if final else "failed", now, error, json.dumps(steps or []), run_id),
+        )
         if content_hash:
             cur.execute("UPDATE files SET content_hash = ? WHERE id = ?", (content_hash, run.file_id))
         if final:
@@ -269,13 +376,35 @@ class SqlStateStore(StateStore):
         return self._requeue(cur, run, max_attempts, now + (retry_in or 0.0))
 
     def _requeue(self, cur: Any, run: Run, max_attempts: int, available_at: float) -> Run:
-        nxt = Run(run_id=new_id(), file_id=run.file_id, file_key=run.file_key, workflow=run.workflow,
-                  status="queued", attempt=run.attempt + 1, size=run.size, mtime=run.mtime, etag=run.etag,
-                  table_name=run.table_name, queued_at=time.time(), available_at=available_at)
-        cur.execute("INSERT INTO runs (run_id, file_id, file_key, workflow, table_name, status, attempt, "
-                    "max_attempts, queued_at, available_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
-                    (nxt.run_id, nxt.file_id, nxt.file_key, nxt.workflow, nxt.table_name, nxt.attempt,
-                     max_attempts, nxt.queued_at, available_at))
+        nxt = Run(
+            run_id=new_id(),
+            file_id=run.file_id,
+            file_key=run.file_key,
+            workflow=run.workflow,
+            status="queued",
+            attempt=run.attempt + 1,
+            size=run.size,
+            mtime=run.mtime,
+            etag=run.etag,
+            table_name=run.table_name,
+            queued_at=time.time(),
+            available_at=available_at,
+        )
+        cur.execute(
+            "INSERT INTO runs (run_id, file_id, file_key, workflow, table_name, status, attempt, "
+            "max_attempts, queued_at, available_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+            (
+                nxt.run_id,
+                nxt.file_id,
+                nxt.file_key,
+                nxt.workflow,
+                nxt.table_name,
+                nxt.attempt,
+                max_attempts,
+                nxt.queued_at,
+                available_at,
+            ),
+        )
         return nxt
 
     def check_content(self, results: Sequence[RunResult]) -> None:
@@ -295,8 +424,7 @@ class SqlStateStore(StateStore):
             if run.run_id not in mine:
                 raise ContentRace(f"`{run.file_key}` with the same content committed first")
 
-    def commit(self, table: TableCommit | None, results: Sequence[RunResult], also: Sequence[TableCommit] = ()
-               ) -> None:
+    def commit(self, table: TableCommit | None, results: Sequence[RunResult], also: Sequence[TableCommit] = ()) -> None:
         now = time.time()
         with self.transaction() as cur:
             self._check_content(cur, results)  # same bytes committed by another worker meanwhile
@@ -306,11 +434,27 @@ class SqlStateStore(StateStore):
                 "UPDATE runs SET status = ?, finished_at = ?, rows_in = ?, rows_out = ?, bytes = ?, "
                 "output_files = ?, note = ?, steps = ?, lease_until = NULL, error = NULL, rows_quarantined = ?, "
                 "quality = ? WHERE run_id = ?",
-                [(res.status, now, res.rows_in, res.rows_out, res.bytes, json.dumps(res.output_files),
-                  res.note, json.dumps(res.steps), res.rows_quarantined, json.dumps(res.quality) if res.quality
-                  else None, res.run_id) for res in results])
-            cur.executemany("UPDATE files SET content_hash = ? WHERE id = (SELECT file_id FROM runs WHERE run_id = ?)",
-                            [(res.content_hash, res.run_id) for res in results if res.content_hash])
+                [
+                    (
+                        res.status,
+                        now,
+                        res.rows_in,
+                        res.rows_out,
+                        res.bytes,
+                        json.dumps(res.output_files),
+                        res.note,
+                        json.dumps(res.steps),
+                        res.rows_quarantined,
+                        json.dumps(res.quality) if res.quality else None,
+                        res.run_id,
+                    )
+                    for res in results
+                ],
+            )
+            cur.executemany(
+                "UPDATE files SET content_hash = ? WHERE id = (SELECT file_id FROM runs WHERE run_id = ?)",
+                [(res.content_hash, res.run_id) for res in results if res.content_hash],
+            )
 
     def _apply_table_commit(self, cur: Any, tc: TableCommit, now: float) -> None:
         schema_json = json.dumps(tc.schema)
@@ -318,21 +462,29 @@ class SqlStateStore(StateStore):
         cur.execute("SELECT schema, schema_version FROM tables WHERE name = ?", (tc.table,))
         row = cur.fetchone()
         if row is None:
-            cur.execute("INSERT INTO tables (name, location, format, workflow, schema, schema_version, "
-                        "partition_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?)",
-                        (tc.table, tc.location, tc.format, tc.workflow, schema_json,
-                         json.dumps(tc.partition_by), now, now))
-            cur.execute("INSERT INTO table_schemas (table_name, version, schema, run_id, created_at) "
-                        "VALUES (?, 1, ?, ?, ?)", (tc.table, schema_json, first_run, now))
+            cur.execute(
+                "INSERT INTO tables (name, location, format, workflow, schema, schema_version, "
+                "partition_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?)",
+                (tc.table, tc.location, tc.format, tc.workflow, schema_json, json.dumps(tc.partition_by), now, now),
+            )
+            cur.execute(
+                "INSERT INTO table_schemas (table_name, version, schema, run_id, created_at) VALUES (?, 1, ?, ?, ?)",
+                (tc.table, schema_json, first_run, now),
+            )
         else:
             version = row[1]
             if json.loads(row[0]) != [list(c) for c in tc.schema]:
                 version += 1
-                cur.execute("INSERT INTO table_schemas (table_name, version, schema, run_id, created_at) "
-                            "VALUES (?, ?, ?, ?, ?)", (tc.table, version, schema_json, first_run, now))
-            cur.execute("UPDATE tables SET schema = ?, schema_version = ?, partition_by = ?, updated_at = ?, "
-                        "workflow = ? WHERE name = ?",
-                        (schema_json, version, json.dumps(tc.partition_by), now, tc.workflow, tc.table))
+                cur.execute(
+                    "INSERT INTO table_schemas (table_name, version, schema, run_id, created_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (tc.table, version, schema_json, first_run, now),
+                )
+            cur.execute(
+                "UPDATE tables SET schema = ?, schema_version = ?, partition_by = ?, updated_at = ?, "
+                "workflow = ? WHERE name = ?",
+                (schema_json, version, json.dumps(tc.partition_by), now, tc.workflow, tc.table),
+            )
         if tc.exact:
             cur.execute("SELECT path FROM table_files WHERE table_name = ?", (tc.table,))
             have = {r[0] for r in cur.fetchall()}
@@ -340,20 +492,24 @@ class SqlStateStore(StateStore):
             for path in have - want:
                 cur.execute("DELETE FROM table_files WHERE table_name = ? AND path = ?", (tc.table, path))
                 cur.execute("DELETE FROM table_file_sources WHERE table_name = ? AND path = ?", (tc.table, path))
-            tc = replace(tc, add=[f for f in tc.add if f.path not in have],
-                         sources=[s for s in tc.sources if s.path not in have])
+            tc = replace(
+                tc, add=[f for f in tc.add if f.path not in have], sources=[s for s in tc.sources if s.path not in have]
+            )
         for path in tc.remove:
             cur.execute("DELETE FROM table_files WHERE table_name = ? AND path = ?", (tc.table, path))
             if cur.rowcount != 1:
                 raise ConcurrentChange(f"table `{tc.table}`: `{path}` was changed by another commit; retrying")
             cur.execute("DELETE FROM table_file_sources WHERE table_name = ? AND path = ?", (tc.table, path))
-        cur.executemany("INSERT INTO table_files (table_name, path, partition, rows, bytes, commit_id, added_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        [(tc.table, f.path, json.dumps(f.partition), f.rows, f.bytes, tc.commit_id, now)
-                         for f in tc.add])
-        cur.executemany("INSERT INTO table_file_sources (table_name, path, source_key, file_id, run_id, rows) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        [(tc.table, s.path, s.source_key, s.file_id, s.run_id, s.rows) for s in tc.sources])
+        cur.executemany(
+            "INSERT INTO table_files (table_name, path, partition, rows, bytes, commit_id, added_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(tc.table, f.path, json.dumps(f.partition), f.rows, f.bytes, tc.commit_id, now) for f in tc.add],
+        )
+        cur.executemany(
+            "INSERT INTO table_file_sources (table_name, path, source_key, file_id, run_id, rows) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(tc.table, s.path, s.source_key, s.file_id, s.run_id, s.rows) for s in tc.sources],
+        )
 
     def hold(self, name: str, holder: str, seconds: float) -> bool:
         now = time.time()
@@ -390,8 +546,14 @@ class SqlStateStore(StateStore):
                 if expired:
                     lost.append(run)
             for run in lost:
-                self._fail(cur, run.run_id, f"worker `{run.worker}` stopped while running (lease expired); "
-                           "retrying", retry_in=0.0, steps=None, content_hash=None)
+                self._fail(
+                    cur,
+                    run.run_id,
+                    f"worker `{run.worker}` stopped while running (lease expired); retrying",
+                    retry_in=0.0,
+                    steps=None,
+                    content_hash=None,
+                )
             return lost
 
     def find_duplicates(self, workflow: str, hashes: dict[str, int]) -> dict[str, Run]:
@@ -404,10 +566,12 @@ class SqlStateStore(StateStore):
         out: dict[str, Run] = {}
         keys = list(hashes)
         for i in range(0, len(keys), 500):
-            chunk = keys[i:i + 500]
-            cur.execute(f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM} WHERE f.workflow = ? AND r.status = 'succeeded' "
-                        f"AND f.content_hash IN ({', '.join('?' for _ in chunk)}) ORDER BY r.finished_at",
-                        (workflow, *chunk))
+            chunk = keys[i : i + 500]
+            cur.execute(
+                f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM} WHERE f.workflow = ? AND r.status = 'succeeded' "
+                f"AND f.content_hash IN ({', '.join('?' for _ in chunk)}) ORDER BY r.finished_at",
+                (workflow, *chunk),
+            )
             for row in cur.fetchall():
                 run = _run_from_row(row)
                 out.setdefault(run.content_hash or "", run)
@@ -415,8 +579,14 @@ class SqlStateStore(StateStore):
 
     # --- runs ------------------------------------------------------------------------------------------------
 
-    def runs(self, *, status: str | None = None, workflow: str | None = None, key: str | None = None,
-             limit: int | None = None) -> list[Run]:
+    def runs(
+        self,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        key: str | None = None,
+        limit: int | None = None,
+    ) -> list[Run]:
         where, params = [], []
         for column, value in (("r.status", status), ("r.workflow", workflow), ("r.file_key", key)):
             if value is not None:
@@ -441,8 +611,10 @@ class SqlStateStore(StateStore):
         return {s: int(found.get(s, 0)) for s in RUN_STATUSES}
 
     def dead_runs(self) -> list[Run]:
-        rows = self._query(f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM} WHERE r.status = 'dead' AND r.purged = 0 "
-                           "ORDER BY r.finished_at DESC")
+        rows = self._query(
+            f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM} WHERE r.status = 'dead' AND r.purged = 0 "
+            "ORDER BY r.finished_at DESC"
+        )
         return [_run_from_row(row) for row in rows]
 
     def _dead_ids(self, cur: Any, run_ids: Sequence[str] | None) -> list[str]:
@@ -452,8 +624,9 @@ class SqlStateStore(StateStore):
             return dead
         missing = [rid for rid in run_ids if rid not in dead]
         if missing:
-            raise NoSuchRun(f"not on the dead-letter list: {', '.join(f'`{m}`' for m in missing)}; "
-                            "see `landfall dlq list`")
+            raise NoSuchRun(
+                f"not on the dead-letter list: {', '.join(f'`{m}`' for m in missing)}; see `landfall dlq list`"
+            )
         return list(run_ids)
 
     def retry_dead(self, run_ids: Sequence[str] | None) -> list[Run]:
@@ -478,15 +651,27 @@ class SqlStateStore(StateStore):
 
     def _table_from_row(self, row: Sequence[Any]) -> Table:
         (name, location, fmt, wf, schema, version, parts, created, updated, rows, files, nbytes) = row
-        return Table(name=name, location=location, format=fmt, workflow=wf,
-                     schema=[tuple(c) for c in json.loads(schema)], schema_version=version,
-                     partition_by=json.loads(parts), created_at=created, updated_at=updated,
-                     row_count=int(rows or 0), file_count=int(files or 0), bytes=int(nbytes or 0))
+        return Table(
+            name=name,
+            location=location,
+            format=fmt,
+            workflow=wf,
+            schema=[tuple(c) for c in json.loads(schema)],
+            schema_version=version,
+            partition_by=json.loads(parts),
+            created_at=created,
+            updated_at=updated,
+            row_count=int(rows or 0),
+            file_count=int(files or 0),
+            bytes=int(nbytes or 0),
+        )
 
-    _TABLE_SQL = ("SELECT t.name, t.location, t.format, t.workflow, t.schema, t.schema_version, t.partition_by, "
-                  "t.created_at, t.updated_at, (SELECT sum(rows) FROM table_files f WHERE f.table_name = t.name), "
-                  "(SELECT count(*) FROM table_files f WHERE f.table_name = t.name), "
-                  "(SELECT sum(bytes) FROM table_files f WHERE f.table_name = t.name) FROM tables t")
+    _TABLE_SQL = (
+        "SELECT t.name, t.location, t.format, t.workflow, t.schema, t.schema_version, t.partition_by, "
+        "t.created_at, t.updated_at, (SELECT sum(rows) FROM table_files f WHERE f.table_name = t.name), "
+        "(SELECT count(*) FROM table_files f WHERE f.table_name = t.name), "
+        "(SELECT sum(bytes) FROM table_files f WHERE f.table_name = t.name) FROM tables t"
+    )
 
     def tables(self) -> list[Table]:
         return [self._table_from_row(r) for r in self._query(self._TABLE_SQL + " ORDER BY t.name")]
@@ -501,32 +686,50 @@ class SqlStateStore(StateStore):
     def table_files(self, name: str, paths: Sequence[str] | None = None) -> list[DataFile]:
         if paths is not None:
             marks = ", ".join("?" for _ in paths) or "NULL"
-            rows = self._query("SELECT path, rows, bytes, partition, commit_id FROM table_files WHERE table_name = ? "
-                               f"AND path IN ({marks}) ORDER BY path", (name, *paths))
+            rows = self._query(
+                "SELECT path, rows, bytes, partition, commit_id FROM table_files WHERE table_name = ? "
+                f"AND path IN ({marks}) ORDER BY path",
+                (name, *paths),
+            )
         else:
-            rows = self._query("SELECT path, rows, bytes, partition, commit_id FROM table_files "
-                               "WHERE table_name = ? ORDER BY path", (name,))
-        return [DataFile(path=p, rows=r, bytes=b, partition=json.loads(part), commit_id=c)
-                for p, r, b, part, c in rows]
+            rows = self._query(
+                "SELECT path, rows, bytes, partition, commit_id FROM table_files WHERE table_name = ? ORDER BY path",
+                (name,),
+            )
+        return [DataFile(path=p, rows=r, bytes=b, partition=json.loads(part), commit_id=c) for p, r, b, part, c in rows]
 
     def schema_versions(self, name: str) -> list[dict[str, Any]]:
-        rows = self._query("SELECT version, schema, run_id, created_at FROM table_schemas WHERE table_name = ? "
-                           "ORDER BY version", (name,))
-        return [{"version": v, "schema": [{"name": n, "type": t} for n, t in json.loads(s)], "run_id": r,
-                 "created_at": iso_time(c)} for v, s, r, c in rows]
+        rows = self._query(
+            "SELECT version, schema, run_id, created_at FROM table_schemas WHERE table_name = ? ORDER BY version",
+            (name,),
+        )
+        return [
+            {
+                "version": v,
+                "schema": [{"name": n, "type": t} for n, t in json.loads(s)],
+                "run_id": r,
+                "created_at": iso_time(c),
+            }
+            for v, s, r, c in rows
+        ]
 
     def files_holding(self, table: str, source_keys: Sequence[str], exclude_file_ids: Sequence[int]) -> list[str]:
         if not source_keys:
             return []
         marks = ", ".join("?" for _ in source_keys)
         excl = ", ".join("?" for _ in exclude_file_ids) or "NULL"
-        rows = self._query(f"SELECT DISTINCT path FROM table_file_sources WHERE table_name = ? AND source_key IN "
-                           f"({marks}) AND file_id NOT IN ({excl})", (table, *source_keys, *exclude_file_ids))
+        rows = self._query(
+            f"SELECT DISTINCT path FROM table_file_sources WHERE table_name = ? AND source_key IN "
+            f"({marks}) AND file_id NOT IN ({excl})",
+            (table, *source_keys, *exclude_file_ids),
+        )
         return [r[0] for r in rows]
 
     def file_sources(self, table: str, path: str) -> list[SourceRows]:
-        rows = self._query("SELECT path, source_key, file_id, run_id, rows FROM table_file_sources "
-                           "WHERE table_name = ? AND path = ?", (table, path))
+        rows = self._query(
+            "SELECT path, source_key, file_id, run_id, rows FROM table_file_sources WHERE table_name = ? AND path = ?",
+            (table, path),
+        )
         return [SourceRows(*r) for r in rows]
 
 

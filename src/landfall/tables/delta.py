@@ -22,7 +22,7 @@ from landfall.state.base import DataFile
 from landfall.tables.base import TableChange, Version
 from landfall.tables.parquet import ParquetTable
 
-deltalake = require("deltalake", "delta")
+deltalake = require("deltalake", "delta", "table format `delta`")
 
 META_KEY = "landfall"
 _LATEST = threading.local()
@@ -69,8 +69,9 @@ class DeltaTable(ParquetTable):
             if {f.name for f in wanted.fields} - current:  # new columns: evolve the schema first
                 from deltalake.schema import Field
 
-                dt.alter.add_columns([Field(f.name, f.type, nullable=True) for f in wanted.fields
-                                      if f.name not in current])
+                dt.alter.add_columns(
+                    [Field(f.name, f.type, nullable=True) for f in wanted.fields if f.name not in current]
+                )
                 dt = self._table()
         if dt is not None and change.remove:  # what this commit replaces must still be current
             live = {f.path for f in self._files(dt)}
@@ -81,21 +82,51 @@ class DeltaTable(ParquetTable):
 
         arrow_schema = change.schema if change.schema is not None else pa.schema(dt.schema().to_arrow())
         now_ms = int(time.time() * 1000)
-        adds = [AddAction(path=f.path, size=f.bytes, partition_values=_partition_values(f.partition),
-                          modification_time=now_ms, data_change=change.data_change,
-                          stats=json.dumps(delta_stats(f, arrow_schema))) for f in change.add]
-        removes = [RemoveAction(path=f.path, data_change=change.data_change, deletion_timestamp=now_ms,
-                                size=f.bytes, partition_values=_partition_values(f.partition)) for f in change.remove]
-        meta = {"commit_id": change.commit_id, "operation": change.operation, "app_ids": change.app_ids,
-                **change.metadata, "files_added": len(change.add), "files_removed": len(change.remove),
-                "rows_added": sum(f.rows for f in change.add), "rows_removed": sum(f.rows for f in change.remove)}
-        props = CommitProperties(custom_metadata={META_KEY: json.dumps(meta, default=str)},
-                                 app_transactions=[Transaction(app_id, 1) for app_id in change.app_ids])
+        adds = [
+            AddAction(
+                path=f.path,
+                size=f.bytes,
+                partition_values=_partition_values(f.partition),
+                modification_time=now_ms,
+                data_change=change.data_change,
+                stats=json.dumps(delta_stats(f, arrow_schema)),
+            )
+            for f in change.add
+        ]
+        removes = [
+            RemoveAction(
+                path=f.path,
+                data_change=change.data_change,
+                deletion_timestamp=now_ms,
+                size=f.bytes,
+                partition_values=_partition_values(f.partition),
+            )
+            for f in change.remove
+        ]
+        meta = {
+            "commit_id": change.commit_id,
+            "operation": change.operation,
+            "app_ids": change.app_ids,
+            **change.metadata,
+            "files_added": len(change.add),
+            "files_removed": len(change.remove),
+            "rows_added": sum(f.rows for f in change.add),
+            "rows_removed": sum(f.rows for f in change.remove),
+        }
+        props = CommitProperties(
+            custom_metadata={META_KEY: json.dumps(meta, default=str)},
+            app_transactions=[Transaction(app_id, 1) for app_id in change.app_ids],
+        )
         if dt is None:
             try:
-                create_table_with_add_actions(self.location, deltalake.Schema.from_arrow(arrow_schema), adds,
-                                              mode="error", partition_by=change.partition_by or None,
-                                              commit_properties=props)
+                create_table_with_add_actions(
+                    self.location,
+                    deltalake.Schema.from_arrow(arrow_schema),
+                    adds,
+                    mode="error",
+                    partition_by=change.partition_by or None,
+                    commit_properties=props,
+                )
             except Exception as exc:
                 if self.exists():  # another worker created the table first: commit again on top of it
                     raise ConcurrentChange(f"table created concurrently ({exc}); retrying") from None
@@ -105,8 +136,13 @@ class DeltaTable(ParquetTable):
             from deltalake.exceptions import CommitFailedError
 
             try:
-                dt.create_write_transaction(adds + removes, mode="append", schema=dt.schema(),
-                                            partition_by=change.partition_by or None, commit_properties=props)
+                dt.create_write_transaction(
+                    adds + removes,
+                    mode="append",
+                    schema=dt.schema(),
+                    partition_by=change.partition_by or None,
+                    commit_properties=props,
+                )
             except CommitFailedError as exc:  # nothing was committed: the caller tries again on the new state
                 raise ConcurrentChange(f"a concurrent commit conflicts with this one ({exc}); retrying") from None
         return self._table().version()
@@ -148,8 +184,14 @@ class DeltaTable(ParquetTable):
         parts = [c for c in cols if c.startswith("partition.")]
         for row in actions.to_pylist():
             partition = {c.removeprefix("partition."): (None if row[c] is None else str(row[c])) for c in parts}
-            out.append(DataFile(path=row["path"], rows=int(row.get("num_records") or 0),
-                                bytes=int(row.get("size_bytes") or 0), partition=partition))
+            out.append(
+                DataFile(
+                    path=row["path"],
+                    rows=int(row.get("num_records") or 0),
+                    bytes=int(row.get("size_bytes") or 0),
+                    partition=partition,
+                )
+            )
         return out
 
     def history(self) -> list[Version]:
@@ -158,14 +200,18 @@ class DeltaTable(ParquetTable):
             meta = json.loads(entry[META_KEY]) if entry.get(META_KEY) else {}
             metrics = entry.get("operationMetrics") or {}
             ts = datetime.fromtimestamp(entry.get("timestamp", 0) / 1000, UTC)
-            out.append(Version(
-                version=int(entry.get("version", 0)), timestamp=ts,
-                operation=meta.get("operation") or entry.get("operation", ""),
-                run_ids=[r["run_id"] for r in meta.get("runs", [])],
-                rows_added=meta.get("rows_added", metrics.get("num_added_rows")),
-                rows_removed=meta.get("rows_removed", metrics.get("num_deleted_rows")),
-                files_added=meta.get("files_added", metrics.get("num_added_files")),
-                files_removed=meta.get("files_removed", metrics.get("num_removed_files"))))
+            out.append(
+                Version(
+                    version=int(entry.get("version", 0)),
+                    timestamp=ts,
+                    operation=meta.get("operation") or entry.get("operation", ""),
+                    run_ids=[r["run_id"] for r in meta.get("runs", [])],
+                    rows_added=meta.get("rows_added", metrics.get("num_added_rows")),
+                    rows_removed=meta.get("rows_removed", metrics.get("num_deleted_rows")),
+                    files_added=meta.get("files_added", metrics.get("num_added_files")),
+                    files_removed=meta.get("files_removed", metrics.get("num_removed_files")),
+                )
+            )
         return out
 
     def vacuum(self, retain_seconds: float, listed: set[str]) -> list[str]:
@@ -234,8 +280,9 @@ def _stat_value(text: str, typ: Any, pa: Any, upper: bool = False) -> Any:
         if pa.types.is_date(typ):
             return text
         if pa.types.is_timestamp(typ):
-            ts = datetime.fromisoformat(text.replace(" ", "T").replace("+00", "+00:00") if text.endswith("+00")
-                                        else text.replace(" ", "T"))
+            ts = datetime.fromisoformat(
+                text.replace(" ", "T").replace("+00", "+00:00") if text.endswith("+00") else text.replace(" ", "T")
+            )
             if upper and ts.microsecond % 1000:  # stats keep milliseconds: round a maximum up, never down
                 from datetime import timedelta
 

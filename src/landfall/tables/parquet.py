@@ -47,10 +47,13 @@ class ParquetTable(TableWriter):
         if not self.fs.exists(self.root):
             return []
         found = self.fs.find(self.root)
-        rels = [os.path.relpath(p, self.root) if not p.startswith(self.root + "/") else p[len(self.root) + 1:]
-                for p in found]
-        return [r for r in rels if r.endswith(".parquet") and not any(
-            part.startswith(("_", ".")) for part in r.split("/"))]
+        rels = [
+            os.path.relpath(p, self.root) if not p.startswith(self.root + "/") else p[len(self.root) + 1 :]
+            for p in found
+        ]
+        return [
+            r for r in rels if r.endswith(".parquet") and not any(part.startswith(("_", ".")) for part in r.split("/"))
+        ]
 
     def discard(self, commit_id: str, keep: set[str]) -> list[str]:
         prefix = f"part-{commit_id}-"

@@ -15,14 +15,16 @@ from landfall.state.base import DataFile, RunResult, SourceRows, StateStore, Tab
 
 
 def _wf(name: str, attempts: int = 3) -> SimpleNamespace:
-    return SimpleNamespace(name=name, write=SimpleNamespace(table=f"t_{name}"),
-                           retry=SimpleNamespace(max_attempts=attempts))
+    return SimpleNamespace(
+        name=name, write=SimpleNamespace(table=f"t_{name}"), retry=SimpleNamespace(max_attempts=attempts)
+    )
 
 
 def route_by_prefix(attempts: int = 3):
     def route(key: str):
         prefix = key.split("/", 1)[0]
         return _wf(prefix, attempts) if prefix in ("a", "b") else None
+
     return route
 
 
@@ -147,20 +149,33 @@ class StateStoreTests:
 
         store.discover([ev("a/1")], route_by_prefix())
         dead_pid = 2**22 + 12345
-        run = store.lease(f"{socket.gethostname()}:{dead_pid}:x", limit=1, max_bytes=1 << 30,
-                          lease_seconds=600)[0]
+        run = store.lease(f"{socket.gethostname()}:{dead_pid}:x", limit=1, max_bytes=1 << 30, lease_seconds=600)[0]
         assert [r.run_id for r in store.reap()] == [run.run_id]
 
     def test_commit_is_atomic_with_run_results_and_versions_schemas(self, store):
         store.discover([ev("a/1"), ev("a/2", mtime=3.0)], route_by_prefix())
         r1, r2 = store.lease("w", limit=2, max_bytes=1 << 30, lease_seconds=30)
-        commit = TableCommit(table="t_a", location="/x/t_a", format="parquet", workflow="a",
-                             schema=[("id", "BIGINT")], partition_by=[], commit_id="c1",
-                             add=[DataFile(path="part-c1-0.parquet", rows=3, bytes=100)],
-                             sources=[SourceRows("part-c1-0.parquet", "a/1", r1.file_id, r1.run_id, 2),
-                                      SourceRows("part-c1-0.parquet", "a/2", r2.file_id, r2.run_id, 1)])
-        store.commit(commit, [RunResult(r1.run_id, "succeeded", rows_in=2, rows_out=2, content_hash="h1"),
-                              RunResult(r2.run_id, "succeeded", rows_in=1, rows_out=1, content_hash="h2")])
+        commit = TableCommit(
+            table="t_a",
+            location="/x/t_a",
+            format="parquet",
+            workflow="a",
+            schema=[("id", "BIGINT")],
+            partition_by=[],
+            commit_id="c1",
+            add=[DataFile(path="part-c1-0.parquet", rows=3, bytes=100)],
+            sources=[
+                SourceRows("part-c1-0.parquet", "a/1", r1.file_id, r1.run_id, 2),
+                SourceRows("part-c1-0.parquet", "a/2", r2.file_id, r2.run_id, 1),
+            ],
+        )
+        store.commit(
+            commit,
+            [
+                RunResult(r1.run_id, "succeeded", rows_in=2, rows_out=2, content_hash="h1"),
+                RunResult(r2.run_id, "succeeded", rows_in=1, rows_out=1, content_hash="h2"),
+            ],
+        )
         t = store.table("t_a")
         assert (t.row_count, t.file_count, t.schema_version) == (3, 1, 1)
         assert store.run(r1.run_id).status == "succeeded" and store.run(r1.run_id).rows_out == 2
@@ -171,11 +186,18 @@ class StateStoreTests:
         # a new column: version 2, recorded with the run that brought it
         store.discover([ev("a/3")], route_by_prefix())
         (r3,) = store.lease("w", limit=1, max_bytes=1 << 30, lease_seconds=30)
-        commit2 = TableCommit(table="t_a", location="/x/t_a", format="parquet", workflow="a",
-                              schema=[("id", "BIGINT"), ("v", "VARCHAR")], partition_by=[], commit_id="c2",
-                              add=[DataFile(path="part-c2-0.parquet", rows=1, bytes=50)],
-                              remove=["part-c1-0.parquet"],
-                              sources=[SourceRows("part-c2-0.parquet", "a/3", r3.file_id, r3.run_id, 1)])
+        commit2 = TableCommit(
+            table="t_a",
+            location="/x/t_a",
+            format="parquet",
+            workflow="a",
+            schema=[("id", "BIGINT"), ("v", "VARCHAR")],
+            partition_by=[],
+            commit_id="c2",
+            add=[DataFile(path="part-c2-0.parquet", rows=1, bytes=50)],
+            remove=["part-c1-0.parquet"],
+            sources=[SourceRows("part-c2-0.parquet", "a/3", r3.file_id, r3.run_id, 1)],
+        )
         store.commit(commit2, [RunResult(r3.run_id, "succeeded")])
         versions = store.schema_versions("t_a")
         assert [v["version"] for v in versions] == [1, 2] and versions[1]["run_id"] == r3.run_id
@@ -186,8 +208,16 @@ class StateStoreTests:
     def test_failed_commit_changes_nothing(self, store):
         store.discover([ev("a/1")], route_by_prefix())
         (r1,) = store.lease("w", limit=1, max_bytes=1 << 30, lease_seconds=30)
-        bad = TableCommit(table="t_a", location="/x", format="parquet", workflow="a", schema=[("id", "BIGINT")],
-                          partition_by=[], commit_id="c1", add=[DataFile(path="p", rows=1, bytes=1)] * 2)
+        bad = TableCommit(
+            table="t_a",
+            location="/x",
+            format="parquet",
+            workflow="a",
+            schema=[("id", "BIGINT")],
+            partition_by=[],
+            commit_id="c1",
+            add=[DataFile(path="p", rows=1, bytes=1)] * 2,
+        )
         with pytest.raises(Exception, match="(?i)unique|duplicate|constraint"):  # one path twice: primary key
             store.commit(bad, [RunResult(r1.run_id, "succeeded")])
         assert store.run(r1.run_id).status == "running"

@@ -25,19 +25,37 @@ def stage(writer: TableWriter, commit_id: str, ids: range, day: str = "mon") -> 
     rows = duckdb.execute(
         f"COPY (SELECT range AS id, 'n' || range AS name, '{day}' AS day FROM range({ids.start}, {ids.stop})) "
         f"TO '{out_dir}' (FORMAT parquet, PARTITION_BY (day), FILENAME_PATTERN 'part-{commit_id}-{{i}}', "
-        "RETURN_STATS, OVERWRITE_OR_IGNORE)").fetchall()
-    return [StagedFile(path=f, relpath=os.path.relpath(f, out_dir), rows=int(n), bytes=int(b), partition=dict(pk),
-                       stats=st) for f, n, b, _foot, st, pk, _x in rows]
+        "RETURN_STATS, OVERWRITE_OR_IGNORE)"
+    ).fetchall()
+    return [
+        StagedFile(path=f, relpath=os.path.relpath(f, out_dir), rows=int(n), bytes=int(b), partition=dict(pk), stats=st)
+        for f, n, b, _foot, st, pk, _x in rows
+    ]
 
 
-def change(commit_id: str, add: list[DataFile], remove: list[DataFile] | None = None,
-           app_ids: list[str] | None = None) -> TableChange:
-    return TableChange(commit_id=commit_id, operation="WRITE", add=add, remove=remove or [], schema=SCHEMA,
-                       partition_by=["day"], app_ids=app_ids or [], metadata={"note": commit_id})
+def change(
+    commit_id: str, add: list[DataFile], remove: list[DataFile] | None = None, app_ids: list[str] | None = None
+) -> TableChange:
+    return TableChange(
+        commit_id=commit_id,
+        operation="WRITE",
+        add=add,
+        remove=remove or [],
+        schema=SCHEMA,
+        partition_by=["day"],
+        app_ids=app_ids or [],
+        metadata={"note": commit_id},
+    )
 
 
-def commit_rows(writer: TableWriter, commit_id: str, ids: range, *, remove: list[DataFile] | None = None,
-                app_ids: list[str] | None = None) -> list[DataFile]:
+def commit_rows(
+    writer: TableWriter,
+    commit_id: str,
+    ids: range,
+    *,
+    remove: list[DataFile] | None = None,
+    app_ids: list[str] | None = None,
+) -> list[DataFile]:
     """Stage, publish and commit rows `ids` as one commit; returns the files it added."""
     with staging(writer, commit_id) as area:
         published = writer.publish(stage(writer, commit_id, ids))
@@ -50,8 +68,10 @@ def read_ids(writer: TableWriter, files: list[DataFile]) -> list[int]:
     if not files:
         return []
     paths = [f"{writer.location}/{f.path}" for f in files]
-    return sorted(r[0] for r in duckdb.execute("SELECT id FROM read_parquet($p, hive_partitioning = true)",
-                                                {"p": paths}).fetchall())
+    return sorted(
+        r[0]
+        for r in duckdb.execute("SELECT id FROM read_parquet($p, hive_partitioning = true)", {"p": paths}).fetchall()
+    )
 
 
 class TableWriterTests:

@@ -17,8 +17,7 @@ STRICT_JSON_BYTES = 512 << 20  # JSON documents up to this size are validated st
 _LENIENT_JSON = re.compile(r",\s*[\]}]|NaN|Infinity")  # what DuckDB's json_valid lets through
 
 
-def _json_document_as_lines(path: str, scratch: str, key: str, *,
-                            records_required: bool) -> tuple[str, bool, int]:
+def _json_document_as_lines(path: str, scratch: str, key: str, *, records_required: bool) -> tuple[str, bool, int]:
     """Rewrite a JSON document as JSON Lines: its records, or `{"value": <JSON text>}` per element when it is
     not made of objects. Returns the new path and whether it holds values."""
     import sys
@@ -48,8 +47,11 @@ def _no_constants(name: str) -> float:
 
 
 def _type_detection_miss(text: str) -> bool:
-    return ("Error when converting column" in text or "Could not convert" in text) and "CSV Error" in text or (
-        "Could not convert" in text and "JSON" in text)
+    return (
+        ("Error when converting column" in text or "Could not convert" in text)
+        and "CSV Error" in text
+        or ("Could not convert" in text and "JSON" in text)
+    )
 
 
 def _source_in(text: str, sources: list[Source], paths: dict[str, Source]) -> Source | None:
@@ -128,8 +130,10 @@ def _diagnose_json(path: str, fmt: str) -> tuple[int | None, str] | None:
         for i, item in enumerate(items):
             if not isinstance(item, dict):
                 what = "the top level" if not isinstance(doc, list) else f"element {i} of the array"
-                return 1, (f"expected records (JSON objects), but {what} is {_json_kind(item)}; "
-                           "a table needs an array of objects, one object, or JSON Lines")
+                return 1, (
+                    f"expected records (JSON objects), but {what} is {_json_kind(item)}; "
+                    "a table needs an array of objects, one object, or JSON Lines"
+                )
         return None
     return _diagnose_json_lines(text)
 
@@ -137,7 +141,8 @@ def _diagnose_json(path: str, fmt: str) -> tuple[int | None, str] | None:
 def _json_kind(value: Any) -> str:
     """`an object`, `a number`, ...: what a JSON value is, with its article."""
     return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), "a number")
+        type(value), "a number"
+    )
 
 
 def _diagnose_json_lines(text: str) -> tuple[int | None, str] | None:

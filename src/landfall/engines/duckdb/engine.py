@@ -82,20 +82,32 @@ class DuckDBEngine(Reading, Steps, Quality, Writing, Engine):
                         # a record above DuckDB's default buffer; a bigger one slows every read, so only now
                         self._max_object = min(max(64 << 20, 8 * max(s.size for s in job.sources)), 1 << 31)
                         continue
-                    if (text and not self._split_lines and len(job.sources) == 1
-                            and job.workflow.read.bad_rows == "quarantine"
-                            and file_format(job.workflow, job.sources[0].key) == "jsonl"):
+                    if (
+                        text
+                        and not self._split_lines
+                        and len(job.sources) == 1
+                        and job.workflow.read.bad_rows == "quarantine"
+                        and file_format(job.workflow, job.sources[0].key) == "jsonl"
+                    ):
                         self._split_lines = True  # a line DuckDB refused: read the lines that parse, keep the rest
                         continue
                     if len(job.sources) > 1 and not self._auto_only and _type_detection_miss(text):
                         self._auto_only = True  # a file of the batch breaks the first file's types: detect per file
                         continue
-                    if (text and len(job.sources) == 1 and not self._json_via_python
-                            and file_format(job.workflow, job.sources[0].key) == "json"):
+                    if (
+                        text
+                        and len(job.sources) == 1
+                        and not self._json_via_python
+                        and file_format(job.workflow, job.sources[0].key) == "json"
+                    ):
                         self._json_via_python = True  # strictly valid, but DuckDB's reader refused it
                         continue
-                    if len(job.sources) > 1 or not _type_detection_miss(text) or file_format(
-                            job.workflow, job.sources[0].key) != "csv" and self._sample_all:
+                    if (
+                        len(job.sources) > 1
+                        or not _type_detection_miss(text)
+                        or file_format(job.workflow, job.sources[0].key) != "csv"
+                        and self._sample_all
+                    ):
                         raise  # a batch is split by the runner: each file then gets these retries alone
                     if not self._sample_all:
                         self._sample_all = True
@@ -139,8 +151,7 @@ class DuckDBEngine(Reading, Steps, Quality, Writing, Engine):
                     if q_view is not None:
                         q_view = self._view(self._with_lineage(job, q_view, dict(self._describe(q_view))))
                         q_schema = self._describe(q_view)
-                        quarantine = self._write_to(q_view, os.path.join(job.staging, "quarantine"),
-                                                    job.commit_id, [])
+                        quarantine = self._write_to(q_view, os.path.join(job.staging, "quarantine"), job.commit_id, [])
             children: dict[str, Staged] = {}
             if self._children:
                 with _timed(steps, "child tables"):
@@ -166,7 +177,8 @@ class DuckDBEngine(Reading, Steps, Quality, Writing, Engine):
                     if rejected:
                         q_view, counts = rejected
                         quarantine = quarantine + self._write_to(
-                            q_view, os.path.join(job.staging, "quarantine-parse"), f"{job.commit_id}-parse", [])
+                            q_view, os.path.join(job.staging, "quarantine-parse"), f"{job.commit_id}-parse", []
+                        )
                         q_schema = merged(q_schema, self._describe(q_view)) if q_schema else self._describe(q_view)
                         if rows_in is not None:
                             for key, n in counts.items():
@@ -181,9 +193,20 @@ class DuckDBEngine(Reading, Steps, Quality, Writing, Engine):
             rows_in = dict(rows_out)
         for src in job.sources:
             rows_in.setdefault(src.key, 0)
-        return Staged(files=files, schema=schema, rows_in=rows_in, rows_out=rows_out, file_sources=file_sources,
-                      steps=steps, replaced=replaced, arrow_schema=arrow_schema, quality=quality,
-                      quarantine_files=quarantine, quarantine_schema=q_schema, children=children)
+        return Staged(
+            files=files,
+            schema=schema,
+            rows_in=rows_in,
+            rows_out=rows_out,
+            file_sources=file_sources,
+            steps=steps,
+            replaced=replaced,
+            arrow_schema=arrow_schema,
+            quality=quality,
+            quarantine_files=quarantine,
+            quarantine_schema=q_schema,
+            children=children,
+        )
 
     def _view(self, select: str) -> str:
         """A temp view of `select` (dropped after the job)."""

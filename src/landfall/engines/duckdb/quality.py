@@ -58,8 +58,9 @@ def _reason_for(rule: Any) -> str:
         return "missing value (null)"
     if k == "range":
         r = rule.range
-        return "out of range " + " and ".join(x for x in (f">= {r.min:g}" if r.min is not None else "",
-                                                            f"<= {r.max:g}" if r.max is not None else "") if x)
+        return "out of range " + " and ".join(
+            x for x in (f">= {r.min:g}" if r.min is not None else "", f"<= {r.max:g}" if r.max is not None else "") if x
+        )
     if k == "accepted_values":
         return "not one of " + ", ".join(map(str, rule.accepted_values.values))
     if k == "regex":
@@ -84,8 +85,9 @@ class Quality:
         if policy.hints:
             missing = [c for c in policy.hints if c not in cols]
             if missing:
-                raise InvalidInput(f"workflow `{job.workflow.name}` schema hints: no column "
-                                   + ", ".join(f"`{m}`" for m in missing))
+                raise InvalidInput(
+                    f"workflow `{job.workflow.name}` schema hints: no column " + ", ".join(f"`{m}`" for m in missing)
+                )
             repl = ", ".join(f"{cast_sql(q(c), cols.get(c), sql_type(t))} AS {q(c)}" for c, t in policy.hints.items())
             view = self._view(f"SELECT * REPLACE ({repl}) FROM {view}")
             cols = dict(self._describe(view))
@@ -99,34 +101,45 @@ class Quality:
         gone = [n for n in table if n not in data and n not in table_parts]
         key = job.sources[0].key if len(job.sources) == 1 else "the batch"
         if policy.evolution == "freeze":
-            diffs = ([f"new column `{n}` ({data[n]})" for n in new]
-                     + [f"column `{n}` is {data[n]}, the table has {table[n]}" for n in changed]
-                     + [f"column `{n}` ({table[n]}) is missing" for n in gone])
+            diffs = (
+                [f"new column `{n}` ({data[n]})" for n in new]
+                + [f"column `{n}` is {data[n]}, the table has {table[n]}" for n in changed]
+                + [f"column `{n}` ({table[n]}) is missing" for n in gone]
+            )
             if diffs:
-                raise SchemaConflict(f"`{key}`: the schema differs from table `{job.workflow.write.table}` "
-                                     f"(schema evolution: freeze): " + "; ".join(diffs), file=key)
+                raise SchemaConflict(
+                    f"`{key}`: the schema differs from table `{job.workflow.write.table}` "
+                    f"(schema evolution: freeze): " + "; ".join(diffs),
+                    file=key,
+                )
             return view, []
         fits = {n: cast_sql(q(n), data[n], table[n], try_=True) for n in changed}
-        misfit = [f"({q(n)} IS NOT NULL AND {fits[n]} IS NULL)" for n in changed] + [
-            f"{q(n)} IS NOT NULL" for n in new]
+        misfit = [f"({q(n)} IS NOT NULL AND {fits[n]} IS NULL)" for n in changed] + [f"{q(n)} IS NOT NULL" for n in new]
         if policy.evolution == "rescue":
             if not new and not changed:
                 return view, []
-            rescued = ", ".join(f"{lit(n)}, CASE WHEN {q(n)} IS NOT NULL AND {fits[n]} IS NULL THEN {q(n)} END"
-                                for n in changed)
+            rescued = ", ".join(
+                f"{lit(n)}, CASE WHEN {q(n)} IS NOT NULL AND {fits[n]} IS NULL THEN {q(n)} END" for n in changed
+            )
             rescued = ", ".join(x for x in (rescued, ", ".join(f"{lit(n)}, {q(n)}" for n in new)) if x)
             keep = [f"{fits[n]} AS {q(n)}" if n in fits else q(n) for n in cols if n not in new]
-            src = (lit(job.sources[0].key) if PATH not in cols
-                   else f"(SELECT key FROM __lf_sources s WHERE s.{q(PATH)} = v.{q(PATH)})")
-            view = self._view(f"SELECT {', '.join(keep)}, CASE WHEN {' OR '.join(misfit)} THEN "
-                              f"CAST(json_object({rescued}, '_file', {src}) AS VARCHAR) END AS _rescued_data "
-                              f"FROM {view} v")
+            src = (
+                lit(job.sources[0].key)
+                if PATH not in cols
+                else f"(SELECT key FROM __lf_sources s WHERE s.{q(PATH)} = v.{q(PATH)})"
+            )
+            view = self._view(
+                f"SELECT {', '.join(keep)}, CASE WHEN {' OR '.join(misfit)} THEN "
+                f"CAST(json_object({rescued}, '_file', {src}) AS VARCHAR) END AS _rescued_data "
+                f"FROM {view} v"
+            )
             return view, []
         # discard_row: rows that carry a value the table cannot hold are quarantined
         if not misfit:
             return view, []
         reason = "does not fit the table's schema: " + ", ".join(
-            [f"`{n}` is not {table[n]}" for n in changed] + [f"`{n}` is not a table column" for n in new])
+            [f"`{n}` is not {table[n]}" for n in changed] + [f"`{n}` is not a table column" for n in new]
+        )
         rule = _SchemaRule(expr=" OR ".join(misfit), reason=reason, columns=changed + new)
         return view, [rule]
 
@@ -141,9 +154,12 @@ class Quality:
             wanted = _rule_columns(rule)
             missing = [c for c in wanted if c not in names]
             if missing:
-                raise InvalidInput(f"workflow `{job.workflow.name}` rule `{rule.label}`: no column "
-                                   + ", ".join(f"`{m}`" for m in missing) + "; columns are "
-                                   + ", ".join(f"`{c}`" for c in names))
+                raise InvalidInput(
+                    f"workflow `{job.workflow.name}` rule `{rule.label}`: no column "
+                    + ", ".join(f"`{m}`" for m in missing)
+                    + "; columns are "
+                    + ", ".join(f"`{c}`" for c in names)
+                )
         flags = [self._violation(job, rule, view) for rule in rules]
         select = f"SELECT *, {', '.join(f'{e} AS __lf_bad{i}' for i, e in enumerate(flags))} FROM {view}"
         sums = ", ".join(f"count(*) FILTER (WHERE __lf_bad{i})" for i in range(len(rules)))
@@ -163,20 +179,27 @@ class Quality:
                 rc = rule.row_count
                 n = int((rc.min is not None and total < rc.min) or (rc.max is not None and total > rc.max))
                 if n and rule.action == "fail":
-                    bound = " and ".join(x for x in (f"at least {rc.min}" if rc.min is not None else "",
-                                                      f"at most {rc.max}" if rc.max is not None else "") if x)
-                    raise InvalidInput(f"`{key}`: rule `{rule.label}` failed: {total} rows, expected {bound}",
-                                       file=key)
+                    bound = " and ".join(
+                        x
+                        for x in (
+                            f"at least {rc.min}" if rc.min is not None else "",
+                            f"at most {rc.max}" if rc.max is not None else "",
+                        )
+                        if x
+                    )
+                    raise InvalidInput(f"`{key}`: rule `{rule.label}` failed: {total} rows, expected {bound}", file=key)
             quality[rule.label] = {"action": rule.action, "violations": int(n)}
             if n and rule.action == "fail":
                 line = None
                 if has_row:
-                    first = self.con.execute(f"SELECT {self._line_of(f'min({ROW})')} FROM {flagged} "
-                                             f"WHERE __lf_bad{i}").fetchone()[0]
+                    first = self.con.execute(
+                        f"SELECT {self._line_of(f'min({ROW})')} FROM {flagged} WHERE __lf_bad{i}"
+                    ).fetchone()[0]
                     line = int(first) if first is not None else None
                 where = f"`{key}`" + (f" line {line}" if line else "")
-                raise InvalidInput(f"{where}: rule `{rule.label}` failed for {n} of {total} rows (action: fail)",
-                                   file=key, line=line)
+                raise InvalidInput(
+                    f"{where}: rule `{rule.label}` failed for {n} of {total} rows (action: fail)", file=key, line=line
+                )
         quarantined = [i for i, r in enumerate(rules) if r.action == "quarantine" and quality[r.label]["violations"]]
         keep_cols = ", ".join(q(c) for c in cols)
         if not quarantined:  # every row is written: from the rows themselves, not the flagged copy
@@ -184,15 +207,17 @@ class Quality:
         bad = " OR ".join(f"__lf_bad{i}" for i in quarantined)
         rule_of = "CASE " + " ".join(f"WHEN __lf_bad{i} THEN {lit(rules[i].label)}" for i in quarantined) + " END"
         named = [",".join(getattr(r, "columns", None) or _rule_columns(r)) for r in rules]
-        column_of = "CASE " + " ".join(f"WHEN __lf_bad{i} THEN {lit(named[i])}"
-                                       for i in quarantined) + " END"
-        reason_of = "CASE " + " ".join(f"WHEN __lf_bad{i} THEN {lit(_reason_for(rules[i]))}"
-                                       for i in quarantined) + " END"
+        column_of = "CASE " + " ".join(f"WHEN __lf_bad{i} THEN {lit(named[i])}" for i in quarantined) + " END"
+        reason_of = (
+            "CASE " + " ".join(f"WHEN __lf_bad{i} THEN {lit(_reason_for(rules[i]))}" for i in quarantined) + " END"
+        )
         line = self._line_of(ROW) if has_row else "NULL"
         good = self._view(f"SELECT {keep_cols} FROM {flagged} WHERE NOT ({bad})")
-        q_view = self._view(f"SELECT {', '.join(q(c) for c in cols if c != ROW)}, CAST({line} AS BIGINT) AS _line, "
-                            f"{rule_of} AS _rule, {column_of} AS _column, {reason_of} AS _reason, "
-                            f"now()::TIMESTAMPTZ AS _quarantined_at FROM {flagged} WHERE {bad}")
+        q_view = self._view(
+            f"SELECT {', '.join(q(c) for c in cols if c != ROW)}, CAST({line} AS BIGINT) AS _line, "
+            f"{rule_of} AS _rule, {column_of} AS _column, {reason_of} AS _reason, "
+            f"now()::TIMESTAMPTZ AS _quarantined_at FROM {flagged} WHERE {bad}"
+        )
         quality["_quarantined"] = self.con.execute(f"SELECT count(*) FROM {flagged} WHERE {bad}").fetchone()[0]
         return good, q_view, quality
 
@@ -206,14 +231,17 @@ class Quality:
         if k == "range":
             r = rule.range
             parts = ([f"{q(r.column)} < {r.min!r}"] if r.min is not None else []) + (
-                [f"{q(r.column)} > {r.max!r}"] if r.max is not None else [])
+                [f"{q(r.column)} > {r.max!r}"] if r.max is not None else []
+            )
             return "coalesce(" + " OR ".join(parts or ["false"]) + ", false)"
         if k == "accepted_values":
             vals = ", ".join(lit(str(v)) for v in rule.accepted_values.values)
             return f"coalesce(CAST({q(rule.accepted_values.column)} AS VARCHAR) NOT IN ({vals}), false)"
         if k == "regex":
-            return (f"coalesce(NOT regexp_matches(CAST({q(rule.regex.column)} AS VARCHAR), "
-                    f"{lit(rule.regex.pattern)}), false)")
+            return (
+                f"coalesce(NOT regexp_matches(CAST({q(rule.regex.column)} AS VARCHAR), "
+                f"{lit(rule.regex.pattern)}), false)"
+            )
         if k == "expect":
             return f"NOT coalesce(({rule.expect}), false)"
         if k == "unique":
@@ -223,42 +251,52 @@ class Quality:
             if rule.unique.against_table and job.table_files:
                 paths = "[" + ", ".join(lit(a) for a, _ in job.table_files) + "]"
                 hive = "true" if job.partition_names else "false"
-                return (f"({within} OR ({keys}) IN (SELECT ({keys}) FROM read_parquet({paths}, "
-                        f"union_by_name = true, hive_partitioning = {hive})))")
+                return (
+                    f"({within} OR ({keys}) IN (SELECT ({keys}) FROM read_parquet({paths}, "
+                    f"union_by_name = true, hive_partitioning = {hive})))"
+                )
             return f"({within})"
         return "false"  # row_count: judged on the whole file
 
-    def replay(self, job: Job, files: list[str], run_id: str | None) -> tuple[list[StagedFile], list[StagedFile],
-                                                                              int, int]:
+    def replay(
+        self, job: Job, files: list[str], run_id: str | None
+    ) -> tuple[list[StagedFile], list[StagedFile], int, int]:
         """Quarantined rows (of one run, or all) checked again with the workflow's current rules: the rows that
         pass are written for the table (keeping their `_source_file`), the rest are written back for the
         quarantine. Returns (table files, quarantine files, rows replayed, rows still quarantined)."""
         self._views, self._tables, self._described = [], [], {}
         self._with_path = False
         try:
-            src = self._n_table(f"SELECT *, row_number() OVER () AS __lf_qid FROM read_parquet({_paths(files)}, "
-                                "union_by_name = true)")
+            src = self._n_table(
+                f"SELECT *, row_number() OVER () AS __lf_qid FROM read_parquet({_paths(files)}, union_by_name = true)"
+            )
             picked = f"_run_id = {lit(run_id)}" if run_id else "true"
             meta = ["_line", "_rule", "_column", "_reason", "_quarantined_at", "_ingested_at", "_run_id", "_raw"]
             if "_raw" in dict(self._describe(src)):  # rows that could not be parsed stay: re-land a fixed file
                 picked += " AND _rule IS DISTINCT FROM 'parse'"
             cols = [c for c, _ in self._describe(src)]
-            data = self._view(f"SELECT * EXCLUDE ({', '.join(q(c) for c in meta if c in cols)}) FROM {src} "
-                              f"WHERE {picked}")
+            data = self._view(
+                f"SELECT * EXCLUDE ({', '.join(q(c) for c in meta if c in cols)}) FROM {src} WHERE {picked}"
+            )
             rules = [r for r in job.workflow.validate_ if r.kind != "row_count"]
             flags = [self._violation(job, r, data) for r in rules] or ["false"]
             flagged = self._n_table(f"SELECT *, ({' OR '.join(flags)}) AS __lf_bad FROM {data}")
             ingested = f"{lit(job.ingested_at.isoformat())}::TIMESTAMPTZ AS _ingested_at"
-            good = self._view(f"SELECT * EXCLUDE (__lf_bad, __lf_qid), {ingested}, {lit(job.sources[0].run_id)} "
-                              f"AS _run_id FROM {flagged} WHERE NOT __lf_bad")
+            good = self._view(
+                f"SELECT * EXCLUDE (__lf_bad, __lf_qid), {ingested}, {lit(job.sources[0].run_id)} "
+                f"AS _run_id FROM {flagged} WHERE NOT __lf_bad"
+            )
             good = self._shape_for_table(job, good)
-            passed, kept = self.con.execute(f"SELECT count(*) FILTER (WHERE NOT __lf_bad), "
-                                            f"count(*) FILTER (WHERE __lf_bad) FROM {flagged}").fetchone()
+            passed, kept = self.con.execute(
+                f"SELECT count(*) FILTER (WHERE NOT __lf_bad), count(*) FILTER (WHERE __lf_bad) FROM {flagged}"
+            ).fetchone()
             if not passed:
                 return [], [], 0, int(kept)
             table_files = self._write(job, good)
-            rest = self._view(f"SELECT * EXCLUDE (__lf_qid) FROM {src} WHERE __lf_qid NOT IN "
-                              f"(SELECT __lf_qid FROM {flagged} WHERE NOT __lf_bad)")
+            rest = self._view(
+                f"SELECT * EXCLUDE (__lf_qid) FROM {src} WHERE __lf_qid NOT IN "
+                f"(SELECT __lf_qid FROM {flagged} WHERE NOT __lf_bad)"
+            )
             quarantine = self._write_to(rest, os.path.join(job.staging, "quarantine"), job.commit_id, [])
             return table_files, quarantine, int(passed), int(kept)
         finally:

@@ -58,13 +58,15 @@ class Reading:
         for table in (REJECTS, REJECTS + "_scan"):  # DuckDB appends to them on every scan
             self.con.execute(f"DROP TABLE IF EXISTS {table}")
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE __lf_sources ({q(PATH)} VARCHAR, key VARCHAR, run_id VARCHAR)")
-        self.con.executemany("INSERT INTO __lf_sources VALUES (?, ?, ?)",
-                             [(p, src.key, src.run_id) for p, src in paths.items()])
+        self.con.executemany(
+            "INSERT INTO __lf_sources VALUES (?, ?, ?)", [(p, src.key, src.run_id) for p, src in paths.items()]
+        )
         self._paths = paths
         self._fmt, self._opts, self._starts = fmt, opts, None  # `_starts`: see `_record_starts`
         self._lines = None
-        if fmt == "jsonl" and (job.workflow.validate_ or not all(
-                s.kind in ROW_PRESERVING for s in job.workflow.transform)):
+        if fmt == "jsonl" and (
+            job.workflow.validate_ or not all(s.kind in ROW_PRESERVING for s in job.workflow.transform)
+        ):
             # records are the non-blank lines: Python counts them while DuckDB detects the schema (single-threaded)
             self._lines = pool("lines").submit(self._line_counts, dict(paths))
         if fmt == "csv":
@@ -74,9 +76,15 @@ class Reading:
             for path in paths:
                 groups.setdefault(heads[path].split(b"\n", 1)[0], []).append(path)
             big = sum(s.size for s in job.sources) > MATERIALIZE_BYTES  # not parsed up front: sniff once instead
-            selects = [self._csv_sql(_paths(g), opts, union=False, sniffed=self._sniff(g[0], opts)
-                                     if (len(g) > 1 or big) and not self._auto_only else None)
-                       for g in groups.values()]
+            selects = [
+                self._csv_sql(
+                    _paths(g),
+                    opts,
+                    union=False,
+                    sniffed=self._sniff(g[0], opts) if (len(g) > 1 or big) and not self._auto_only else None,
+                )
+                for g in groups.values()
+            ]
             select = selects[0] if len(selects) == 1 else " UNION ALL BY NAME ".join(f"({s})" for s in selects)
         elif fmt == "parquet":
             select = self._parquet_sql(_paths(paths))
@@ -130,8 +138,12 @@ class Reading:
             return path, enc.sample(path)
         except UnicodeDecodeError as exc:
             line = enc.line_of_offset(src.path, exc.start)
-            raise InvalidInput(f"`{src.key}` line {line}: byte {exc.start} is not valid {name} ({exc.reason}); "
-                               "set `read.encoding` to the file's encoding", file=src.key, line=line) from None
+            raise InvalidInput(
+                f"`{src.key}` line {line}: byte {exc.start} is not valid {name} ({exc.reason}); "
+                "set `read.encoding` to the file's encoding",
+                file=src.key,
+                line=line,
+            ) from None
 
     def _good_lines(self, path: str, src: Source, scratch: str) -> str:
         """A copy of a JSON Lines file without the lines that are not JSON objects; those are kept in
@@ -178,8 +190,9 @@ class Reading:
 
     def _has_rejects(self) -> bool:
         """Whether DuckDB made its table of CSV rows it could not parse (`bad_rows: quarantine`)."""
-        return bool(self.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
-                                     [REJECTS]).fetchall()[0][0])
+        return bool(
+            self.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [REJECTS]).fetchall()[0][0]
+        )
 
     def _record_starts(self) -> str | None:
         """For a CSV file whose quoted values span lines (a record's line is then not its position plus the
@@ -189,7 +202,7 @@ class Reading:
         if self._starts is not None or self._fmt != "csv" or len(self._paths) != 1:
             return self._starts or None
         self._starts = ""
-        (path, src), = self._paths.items()
+        ((path, src),) = self._paths.items()
         records = self._counts(self._raw_view)[src.key]
         with enc._open(path) as fh:
             physical = sum(1 for line in fh if line.strip())
@@ -199,18 +212,27 @@ class Reading:
         try:
             delim, quote, escape, skip, header = self.con.execute(
                 "SELECT Delimiter, Quote, Escape, SkipRows, HasHeader FROM "
-                f"sniff_csv({lit(path)}{''.join(', ' + a for a in user)})").fetchall()[0]
+                f"sniff_csv({lit(path)}{''.join(', ' + a for a in user)})"
+            ).fetchall()[0]
         except duckdb.Error:
             return None
-        quoting = {} if quote == "(empty)" else {"quotechar": quote, "doublequote": escape in (quote, "(empty)"),
-                                                  "escapechar": None if escape in (quote, "(empty)") else escape}
+        quoting = (
+            {}
+            if quote == "(empty)"
+            else {
+                "quotechar": quote,
+                "doublequote": escape in (quote, "(empty)"),
+                "escapechar": None if escape in (quote, "(empty)") else escape,
+            }
+        )
         starts: list[int] = []
         with enc._open(path) as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
             for _ in range(int(skip)):
                 text.readline()
-            reader = csv.reader(text, delimiter=delim, quoting=csv.QUOTE_NONE if not quoting else csv.QUOTE_MINIMAL,
-                                **quoting)
+            reader = csv.reader(
+                text, delimiter=delim, quoting=csv.QUOTE_NONE if not quoting else csv.QUOTE_MINIMAL, **quoting
+            )
             if header:
                 next(reader, None)
             end = int(skip) + reader.line_num
@@ -234,8 +256,9 @@ class Reading:
         """read_csv arguments that fix the dialect and columns DuckDB detects on `path`, so that a group of
         files with the same header is read without sniffing each one. None when detection fails here (the
         normal read then reports the error)."""
-        user = [a for a in self._csv_args(o) if not a.startswith(("types", "all_varchar", "allow_quoted",
-                                                                  "store_rejects"))]
+        user = [
+            a for a in self._csv_args(o) if not a.startswith(("types", "all_varchar", "allow_quoted", "store_rejects"))
+        ]
         try:
             row = self.con.execute(
                 "SELECT Delimiter, Quote, Escape, NewLineDelimiter, Comment, SkipRows, HasHeader, Columns, "
@@ -251,8 +274,13 @@ class Reading:
         # The dialect is fixed; column types are still detected by DuckDB across the files (fixing the first
         # file's types would let a later file's `2.5` be cast into a BIGINT column as 3).
         types = {k: sql_type(v) for k, v in o.types.items()} | {c: "VARCHAR" for c in self._as_text}
-        args = [f"delim = {lit(delim)}", f"quote = {lit(quote)}", f"escape = {lit(escape)}",
-                f"header = {str(bool(header)).lower()}", f"skip = {int(skip)}"]
+        args = [
+            f"delim = {lit(delim)}",
+            f"quote = {lit(quote)}",
+            f"escape = {lit(escape)}",
+            f"header = {str(bool(header)).lower()}",
+            f"skip = {int(skip)}",
+        ]
         if types:
             args.append("types = {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in types.items()) + "}")
         if o.all_strings:
@@ -270,9 +298,21 @@ class Reading:
     def _csv_sql(self, paths: str, o: ReadOptions, *, union: bool, sniffed: list[str] | None = None) -> str:
         args = [f"union_by_name = {str(union).lower()}"] + self._filename_arg()
         if sniffed is not None:
-            keep = [a for a in self._csv_args(o) if a.startswith(("nullstr", "dateformat", "timestampformat",
-                                                                   "compression", "sample_size", "ignore_errors",
-                                                                   "store_rejects"))]
+            keep = [
+                a
+                for a in self._csv_args(o)
+                if a.startswith(
+                    (
+                        "nullstr",
+                        "dateformat",
+                        "timestampformat",
+                        "compression",
+                        "sample_size",
+                        "ignore_errors",
+                        "store_rejects",
+                    )
+                )
+            ]
             return f"SELECT * FROM read_csv({paths}, {', '.join(args + ['auto_detect = true'] + sniffed + keep)})"
         args.append("auto_detect = true")
         args.extend(self._csv_args(o))
@@ -302,21 +342,25 @@ class Reading:
             args.append(f"skip = {int(o.skip_rows)}")
         if o.bad_rows == "quarantine":  # (ignore_errors also lets the sniffer see past ragged rows)
             args.append("ignore_errors = true")
-            args.append(f"store_rejects = true, rejects_scan = {lit(REJECTS + '_scan')}, "
-                        f"rejects_table = {lit(REJECTS)}")
+            args.append(
+                f"store_rejects = true, rejects_scan = {lit(REJECTS + '_scan')}, rejects_table = {lit(REJECTS)}"
+            )
         return args
 
     def _json_lines_of(self, paths: dict[str, Source], opts: ReadOptions, scratch: str) -> str:
         """A valid document DuckDB's reader refuses (duplicate keys, deep nesting, empty keys): Python's parser
         reads it (the last of duplicate keys wins) into JSON Lines for DuckDB."""
-        (path, src), = paths.items()
-        lines, as_values, n = _json_document_as_lines(path, os.path.join(scratch, "_json"), src.key,
-                                                      records_required=opts.records == "true")
+        ((path, src),) = paths.items()
+        lines, as_values, n = _json_document_as_lines(
+            path, os.path.join(scratch, "_json"), src.key, records_required=opts.records == "true"
+        )
         if n == 0:
             return "SELECT NULL::VARCHAR AS value WHERE false"
         if as_values:
-            return (f"SELECT value FROM read_json({lit(lines)}, format = 'newline_delimited', records = true, "
-                    "columns = {'value': 'VARCHAR'})")
+            return (
+                f"SELECT value FROM read_json({lit(lines)}, format = 'newline_delimited', records = true, "
+                "columns = {'value': 'VARCHAR'})"
+            )
         return self._json_sql(_paths([lines]), opts, "jsonl")
 
     def _check_json_document(self, path: str, src: Source) -> None:
@@ -327,16 +371,23 @@ class Reading:
             return
         text = enc.read_text(path)
         if not text.strip():
-            raise InvalidInput(f"`{src.key}` line 1: the file is empty; a JSON document needs a value "
-                               "(use `read: {format: jsonl}` for files of zero or more records)", file=src.key, line=1)
+            raise InvalidInput(
+                f"`{src.key}` line 1: the file is empty; a JSON document needs a value "
+                "(use `read: {format: jsonl}` for files of zero or more records)",
+                file=src.key,
+                line=1,
+            )
         valid = self.con.execute("SELECT json_valid(?)", [text]).fetchone()[0]
         if valid and not _LENIENT_JSON.search(text):
             return
         try:
             json.loads(text, parse_constant=_no_constants)
         except json.JSONDecodeError as exc:
-            raise InvalidInput(f"`{src.key}` line {exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})",
-                               file=src.key, line=exc.lineno) from None
+            raise InvalidInput(
+                f"`{src.key}` line {exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})",
+                file=src.key,
+                line=exc.lineno,
+            ) from None
         except ValueError as exc:
             raise InvalidInput(f"`{src.key}`: invalid JSON: {exc}", file=src.key) from None
         except RecursionError:
@@ -357,13 +408,16 @@ class Reading:
             args.append("sample_size = -1")
         return args
 
-    def _json_sql(self, paths: str, o: ReadOptions, fmt: str, records: bool = True,
-                  columns: dict[str, str] | None = None) -> str:
+    def _json_sql(
+        self, paths: str, o: ReadOptions, fmt: str, records: bool = True, columns: dict[str, str] | None = None
+    ) -> str:
         form = "newline_delimited" if fmt == "jsonl" else "auto"
         if not records:
-            return (f"SELECT CAST(to_json(json) AS VARCHAR) AS value{', ' + q(PATH) if self._with_path else ''} "
-                    f"FROM read_json({paths}, {', '.join(self._filename_arg() + [f'format = {lit(form)}'])}, "
-                    f"records = false{self._max_object_arg()})")
+            return (
+                f"SELECT CAST(to_json(json) AS VARCHAR) AS value{', ' + q(PATH) if self._with_path else ''} "
+                f"FROM read_json({paths}, {', '.join(self._filename_arg() + [f'format = {lit(form)}'])}, "
+                f"records = false{self._max_object_arg()})"
+            )
         args = self._filename_arg() + ["union_by_name = true", f"format = {lit(form)}", "records = true"]
         if self._max_object:
             args.append(f"maximum_object_size = {self._max_object}")
@@ -403,7 +457,8 @@ class Reading:
             (n,) = self.con.execute(f"SELECT count(*) FROM {view}").fetchone()
             return {self._only_key: int(n)}
         rows = self.con.execute(
-            f"SELECT s.key, count(*) FROM {view} v JOIN __lf_sources s USING ({q(PATH)}) GROUP BY 1").fetchall()
+            f"SELECT s.key, count(*) FROM {view} v JOIN __lf_sources s USING ({q(PATH)}) GROUP BY 1"
+        ).fetchall()
         return {k: int(n) for k, n in rows}
 
     def _parse_rejects(self, job: Job, quality: dict[str, Any]) -> tuple[str, dict[str, int]] | None:
@@ -415,11 +470,14 @@ class Reading:
                 f"SELECT s.file_path AS {q(PATH)}, e.line AS _line, string_agg(DISTINCT e.column_name, ',') AS "
                 "_column, any_value(e.csv_line) AS _raw, string_agg(DISTINCT e.error_type || ': ' || "
                 f"e.error_message, '; ') AS _reason FROM {REJECTS} e JOIN {REJECTS}_scan s USING (scan_id, file_id) "
-                "GROUP BY ALL")
+                "GROUP BY ALL"
+            )
         bad = [b for b in self._bad_lines if b[0] in self._paths]
         if bad:
-            table = self._n_table(f"SELECT NULL::VARCHAR AS {q(PATH)}, NULL::BIGINT AS _line, NULL::VARCHAR AS _raw, "
-                                  "NULL::VARCHAR AS _reason LIMIT 0")
+            table = self._n_table(
+                f"SELECT NULL::VARCHAR AS {q(PATH)}, NULL::BIGINT AS _line, NULL::VARCHAR AS _raw, "
+                "NULL::VARCHAR AS _reason LIMIT 0"
+            )
             self.con.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?)", bad)
             parts.append(f"SELECT {q(PATH)}, _line, NULL::VARCHAR AS _column, _raw, _reason FROM {table}")
         if not parts:
@@ -428,10 +486,15 @@ class Reading:
         n = self.con.execute(f"SELECT count(*) FROM {rows}").fetchone()[0]
         if not n:
             return None
-        counts = {self._paths[p].key: int(c) for p, c in self.con.execute(
-            f"SELECT {q(PATH)}, count(*) FROM {rows} GROUP BY ALL").fetchall() if p in self._paths}
-        view = self._view(f"SELECT _raw, CAST(_line AS BIGINT) AS _line, 'parse' AS _rule, _column, _reason, "
-                          f"now()::TIMESTAMPTZ AS _quarantined_at, {q(PATH)} FROM {rows}")
+        counts = {
+            self._paths[p].key: int(c)
+            for p, c in self.con.execute(f"SELECT {q(PATH)}, count(*) FROM {rows} GROUP BY ALL").fetchall()
+            if p in self._paths
+        }
+        view = self._view(
+            f"SELECT _raw, CAST(_line AS BIGINT) AS _line, 'parse' AS _rule, _column, _reason, "
+            f"now()::TIMESTAMPTZ AS _quarantined_at, {q(PATH)} FROM {rows}"
+        )
         if not self._with_path:
             view = self._view(f"SELECT * EXCLUDE ({q(PATH)}) FROM {view}")
         view = self._view(self._with_lineage(job, view, dict(self._describe(view))))

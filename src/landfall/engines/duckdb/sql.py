@@ -40,13 +40,24 @@ def file_format(workflow: Workflow, key: str) -> str:
     if fmt:
         return fmt
     name = key.lower().removesuffix(".gz").removesuffix(".zst")
-    for ext, f in ((".csv", "csv"), (".tsv", "csv"), (".txt", "csv"), (".jsonl", "jsonl"), (".ndjson", "jsonl"),
-                   (".json", "json"), (".parquet", "parquet"), (".pq", "parquet")):
+    for ext, f in (
+        (".csv", "csv"),
+        (".tsv", "csv"),
+        (".txt", "csv"),
+        (".jsonl", "jsonl"),
+        (".ndjson", "jsonl"),
+        (".json", "json"),
+        (".parquet", "parquet"),
+        (".pq", "parquet"),
+    ):
         if name.endswith(ext):
             return f
-    raise InvalidInput(f"`{key}`: cannot tell the format from the file name; set `read.format` "
-                       "(one of `csv`, `jsonl`, `json`, `parquet`) in workflow "
-                       f"`{workflow.name}`", file=key)
+    raise InvalidInput(
+        f"`{key}`: cannot tell the format from the file name; set `read.format` "
+        "(one of `csv`, `jsonl`, `json`, `parquet`) in workflow "
+        f"`{workflow.name}`",
+        file=key,
+    )
 
 
 def snake_case(name: str) -> str:
@@ -76,8 +87,7 @@ def _shared_database(threads: int | None, memory_limit: str | None) -> duckdb.Du
         return _DATABASE
 
 
-_INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
-              "UBIGINT"}
+_INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
 _Q3 = "'" * 3  # a quote inside a SQL string literal, then the literal's own quote
 
 
@@ -88,8 +98,10 @@ def cast_sql(expr: str, source: str | None, target: str, *, try_: bool = False) 
         whole = f"regexp_full_match(trim({expr}), '[+-]?[0-9]+')"
         if try_:
             return f"CASE WHEN {whole} THEN TRY_CAST(trim({expr}) AS {target}) END"
-        return (f"CASE WHEN {expr} IS NULL OR {whole} THEN CAST(trim({expr}) AS {target}) ELSE "
-                f"error('Could not convert string {_Q3} || {expr} || {_Q3} to {target}') END")
+        return (
+            f"CASE WHEN {expr} IS NULL OR {whole} THEN CAST(trim({expr}) AS {target}) ELSE "
+            f"error('Could not convert string {_Q3} || {expr} || {_Q3} to {target}') END"
+        )
     return f"{'TRY_CAST' if try_ else 'CAST'}({expr} AS {target})"
 
 
@@ -106,8 +118,10 @@ def _reason(text: str) -> str:
         rest = [ln for ln in lines[1:] if not ln.startswith(("Original Line", "Possible Solution", "file ="))]
         head = rest[0] if rest else "malformed CSV"
         if "Invalid unicode" in head:
-            head = ("the file is not valid UTF-8 here; set `read.encoding` to its encoding "
-                    "(e.g. `latin-1`, `cp1252`, `utf-16`)")
+            head = (
+                "the file is not valid UTF-8 here; set `read.encoding` to its encoding "
+                "(e.g. `latin-1`, `cp1252`, `utf-16`)"
+            )
     elif head.startswith("Error when sniffing file"):
         head = "could not detect the CSV dialect (delimiter, quote, columns)"
     return head
@@ -133,8 +147,10 @@ def _step_error(message: str) -> Exception:
 def _require(columns: list[str], wanted: Any, what: str) -> None:
     missing = [c for c in wanted if c not in columns]
     if missing:
-        raise _step_error(f"no column {', '.join(f'`{m}`' for m in missing)} {what}; columns are "
-                          + ", ".join(f"`{c}`" for c in columns))
+        raise _step_error(
+            f"no column {', '.join(f'`{m}`' for m in missing)} {what}; columns are "
+            + ", ".join(f"`{c}`" for c in columns)
+        )
 
 
 @contextmanager

@@ -42,8 +42,7 @@ class Steps:
                 view = self._step(view, step)
                 self._describe(view)  # bind now, so a bad expression names its step
             except duckdb.Error as exc:
-                raise InvalidInput(f"workflow `{wf.name}` step {i + 1} (`{step.kind}`): {_first_line(exc)}"
-                                   ) from None
+                raise InvalidInput(f"workflow `{wf.name}` step {i + 1} (`{step.kind}`): {_first_line(exc)}") from None
         return view
 
     def _step(self, view: str, step: Any) -> str:
@@ -134,13 +133,16 @@ class Steps:
         keeps one row with nulls); object elements become `<column>_<field>` columns."""
         types = dict(self._describe(view))
         if column not in types:
-            raise _step_error(f"no column `{column}` to explode; columns are "
-                              + ", ".join(f"`{c}`" for c in types if c != PATH))
+            raise _step_error(
+                f"no column `{column}` to explode; columns are " + ", ".join(f"`{c}`" for c in types if c != PATH)
+            )
         if not types[column].endswith("[]"):
             raise _step_error(f"`{column}` is {types[column]}, not a list; nothing to explode")
         c = q(column)
-        out = self._view(f"SELECT * EXCLUDE ({c}), unnest(CASE WHEN {c} IS NULL OR len({c}) = 0 THEN "
-                         f"CAST([NULL] AS {types[column]}) ELSE {c} END) AS {c} FROM {view}")
+        out = self._view(
+            f"SELECT * EXCLUDE ({c}), unnest(CASE WHEN {c} IS NULL OR len({c}) = 0 THEN "
+            f"CAST([NULL] AS {types[column]}) ELSE {c} END) AS {c} FROM {view}"
+        )
         if types[column].startswith("STRUCT"):
             from landfall.config import FlattenSpec
 
@@ -155,8 +157,10 @@ class Steps:
         top = [c for c in spec.columns if "." not in c]
         for col in top:
             if col not in types:
-                raise _step_error(f"no list column `{col}` for a child table; columns are "
-                                  + ", ".join(f"`{c}`" for c in types if c not in (PATH, ROW)))
+                raise _step_error(
+                    f"no list column `{col}` for a child table; columns are "
+                    + ", ".join(f"`{c}`" for c in types if c not in (PATH, ROW))
+                )
             if not types[col].endswith("[]"):
                 raise _step_error(f"`{col}` is {types[col]}, not a list; it cannot become a child table")
         _require(list(types), spec.key, "as the child tables' key")
@@ -173,23 +177,32 @@ class Steps:
             if parent:
                 cols = dict(self._describe(source))
                 if name not in cols or not cols[name].endswith("[]"):
-                    raise _step_error(f"`{col}`: the elements of `{parent}` have no list `{name}`; they have "
-                                      + ", ".join(f"`{c}`" for c in cols if not c.startswith("_")))
+                    raise _step_error(
+                        f"`{col}`: the elements of `{parent}` have no list `{name}`; they have "
+                        + ", ".join(f"`{c}`" for c in cols if not c.startswith("_"))
+                    )
                 link = [*root, "_row_id AS _parent_row_id"] + ([] if spec.key else ["_root_row_id"])
             else:
                 link = root or ["_row_id AS _parent_row_id"]
             c = q(name)
             above = "_row_id" if parent else f"CAST({PID} AS VARCHAR)"  # the row the list is in
-            own_id = (f", md5({lit(self._commit_id)} || '#' || {lit(col)} || '#' || {above} || '#' || "
-                      f"CAST(generate_subscripts({c}, 1) - 1 AS VARCHAR)) AS _row_id" if col in nested else "")
+            own_id = (
+                f", md5({lit(self._commit_id)} || '#' || {lit(col)} || '#' || {above} || '#' || "
+                f"CAST(generate_subscripts({c}, 1) - 1 AS VARCHAR)) AS _row_id"
+                if col in nested
+                else ""
+            )
             root_id = ", _row_id AS _root_row_id" if not parent and not spec.key and col in nested else ""
-            child = self._view(f"SELECT {', '.join([*link, *path, PID])}, generate_subscripts({c}, 1) - 1 AS _pos"
-                               f"{own_id}{root_id}, unnest({c}) AS __lf_value FROM {source} WHERE {c} IS NOT NULL")
+            child = self._view(
+                f"SELECT {', '.join([*link, *path, PID])}, generate_subscripts({c}, 1) - 1 AS _pos"
+                f"{own_id}{root_id}, unnest({c}) AS __lf_value FROM {source} WHERE {c} IS NOT NULL"
+            )
             element = dict(self._types(child))["__lf_value"]
             taken = {n for n, _ in self._describe(child)} - {"__lf_value"}
             if element.id == "struct":
-                fields = ", ".join(f"__lf_value.{q(f)} AS {q(f if f not in taken else f'{name}_{f}')}"
-                                   for f, _ in element.children)
+                fields = ", ".join(
+                    f"__lf_value.{q(f)} AS {q(f if f not in taken else f'{name}_{f}')}" for f, _ in element.children
+                )
             else:
                 fields = "__lf_value AS value"
             made[col] = self._view(f"SELECT * EXCLUDE (__lf_value), {fields} FROM {child}")
@@ -220,6 +233,12 @@ class Steps:
             files = self._write_to(child, os.path.join(job.child_staging[table], "data"), job.commit_id, [])
             file_sources, rows_out = self._file_sources(files)
             arrow_schema = self._arrow_schema(child, files)
-            out[table] = Staged(files=files, schema=self._describe(child), rows_in={}, rows_out=rows_out,
-                                file_sources=file_sources, arrow_schema=arrow_schema)
+            out[table] = Staged(
+                files=files,
+                schema=self._describe(child),
+                rows_in={},
+                rows_out=rows_out,
+                file_sources=file_sources,
+                arrow_schema=arrow_schema,
+            )
         return out

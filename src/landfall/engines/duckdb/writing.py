@@ -27,8 +27,9 @@ from landfall.schema import align
 class Writing:
     """The engine's writing (a part of `DuckDBEngine`)."""
 
-    def rewrite(self, files: list[tuple[str, str]], exclude_keys: list[str], staging: str,
-                commit_id: str) -> list[StagedFile]:
+    def rewrite(
+        self, files: list[tuple[str, str]], exclude_keys: list[str], staging: str, commit_id: str
+    ) -> list[StagedFile]:
         out = []
         keys = ", ".join(lit(k) for k in exclude_keys)
         dest_dir = os.path.join(staging, "rewrite")
@@ -43,8 +44,9 @@ class Writing:
             out.append(StagedFile(path=dest, relpath=relpath, rows=int(n), bytes=os.path.getsize(dest)))
         return out
 
-    def compact(self, files: list[tuple[str, str]], staging: str, commit_id: str,
-                target_file_size: int) -> list[StagedFile]:
+    def compact(
+        self, files: list[tuple[str, str]], staging: str, commit_id: str, target_file_size: int
+    ) -> list[StagedFile]:
         rel_dir = os.path.dirname(files[0][1])
         out_dir = os.path.join(staging, "data", rel_dir)
         os.makedirs(out_dir, exist_ok=True)
@@ -52,9 +54,15 @@ class Writing:
         rows = self.con.execute(
             f"COPY (SELECT * FROM read_parquet({paths}, hive_partitioning = false, union_by_name = true)) TO "
             f"{lit(out_dir)} (FORMAT parquet, COMPRESSION zstd, FILE_SIZE_BYTES {int(target_file_size)}, "
-            f"FILENAME_PATTERN {lit('part-' + commit_id + '-{i}')}, RETURN_STATS)").fetchall()
-        return [StagedFile(path=f, relpath=os.path.join(rel_dir, os.path.basename(f)), rows=int(n), bytes=int(b),
-                           stats=st or {}) for f, n, b, _footer, st, _pk, _x in rows if n]
+            f"FILENAME_PATTERN {lit('part-' + commit_id + '-{i}')}, RETURN_STATS)"
+        ).fetchall()
+        return [
+            StagedFile(
+                path=f, relpath=os.path.join(rel_dir, os.path.basename(f)), rows=int(n), bytes=int(b), stats=st or {}
+            )
+            for f, n, b, _footer, st, _pk, _x in rows
+            if n
+        ]
 
     def _with_lineage(self, job: Job, view: str, described: dict[str, str]) -> str:
         """`_source_file`, `_ingested_at`, `_run_id` on every row (replacing columns of those names); the internal
@@ -63,11 +71,12 @@ class Writing:
         drop = [c for c in (PATH, ROW, PID, *LINEAGE) if c in described]
         star = f"v.* EXCLUDE ({', '.join(q(c) for c in drop)})" if drop else "v.*"
         if PATH in described:
-            return (f"SELECT {star}, s.key AS _source_file, {ingested}, s.run_id AS _run_id FROM {view} v "
-                    f"JOIN __lf_sources s USING ({q(PATH)})")
+            return (
+                f"SELECT {star}, s.key AS _source_file, {ingested}, s.run_id AS _run_id FROM {view} v "
+                f"JOIN __lf_sources s USING ({q(PATH)})"
+            )
         src = job.sources[0]
-        return (f"SELECT {star}, {lit(src.key)} AS _source_file, {ingested}, {lit(src.run_id)} AS _run_id "
-                f"FROM {view} v")
+        return f"SELECT {star}, {lit(src.key)} AS _source_file, {ingested}, {lit(src.run_id)} AS _run_id FROM {view} v"
 
     def _finish(self, job: Job, view: str) -> str:
         """Partition columns, lineage, and the table's types."""
@@ -75,8 +84,10 @@ class Writing:
         described = dict(self._describe(view))
         has_path = PATH in described
         if not has_path and len(job.sources) > 1:
-            raise InvalidInput(f"workflow `{wf.name}`: a `sql` step dropped the file column; select `*` from "
-                               "`input` or set `batch: false`")
+            raise InvalidInput(
+                f"workflow `{wf.name}`: a `sql` step dropped the file column; select `*` from "
+                "`input` or set `batch: false`"
+            )
         view = self._view(self._with_lineage(job, view, described))
         return self._shape_for_table(job, view)
 
@@ -87,8 +98,10 @@ class Writing:
         cols = dict(self._describe(view))
         for p in wf.write.partition_by:
             if p.column not in cols:
-                raise InvalidInput(f"workflow `{wf.name}`: partition column `{p.column}` is not in the output; "
-                                   "columns are " + ", ".join(f"`{c}`" for c in cols))
+                raise InvalidInput(
+                    f"workflow `{wf.name}`: partition column `{p.column}` is not in the output; "
+                    "columns are " + ", ".join(f"`{c}`" for c in cols)
+                )
             if p.function:
                 parts.append(f"{p.function}({q(p.column)}) AS {q(p.name)}")
         if parts:
@@ -109,11 +122,16 @@ class Writing:
         cols = dict(self._describe(view))
         missing = [k for k in w.keys + ([w.order_by] if w.order_by else []) if k not in cols]
         if missing:
-            raise InvalidInput(f"workflow `{job.workflow.name}`: merge column {', '.join(f'`{m}`' for m in missing)} "
-                               "is not in the output; columns are " + ", ".join(f"`{c}`" for c in cols))
+            raise InvalidInput(
+                f"workflow `{job.workflow.name}`: merge column {', '.join(f'`{m}`' for m in missing)} "
+                "is not in the output; columns are " + ", ".join(f"`{c}`" for c in cols)
+            )
         keys = ", ".join(q(k) for k in w.keys)
-        rank = "CASE " + " ".join(f"WHEN _source_file = {lit(s.key)} THEN {i + 1}" for i, s in
-                                  enumerate(job.sources)) + " ELSE 0 END"
+        rank = (
+            "CASE "
+            + " ".join(f"WHEN _source_file = {lit(s.key)} THEN {i + 1}" for i, s in enumerate(job.sources))
+            + " ELSE 0 END"
+        )
         batch = self._view(f"SELECT *, {rank} AS __lf_rank FROM {view}")
         replaced: list[str] = []
         old = None
@@ -123,21 +141,31 @@ class Writing:
             types = dict(job.table_schema or [])
             hive = "true" if job.partition_names else "false"
             if job.partition_names:
-                hive += ", hive_types = {" + ", ".join(f"{lit(p)}: {lit(types.get(p, 'VARCHAR'))}"
-                                                      for p in job.partition_names) + "}"
-            table = self._view(f"SELECT * FROM read_parquet({paths}, filename = {lit(PATH)}, union_by_name = true, "
-                               f"hive_partitioning = {hive})")
-            hits = self.con.execute(f"SELECT DISTINCT {q(PATH)} FROM {table} WHERE ({keys}) IN "
-                                    f"(SELECT ({keys}) FROM {batch})").fetchall()
+                hive += (
+                    ", hive_types = {"
+                    + ", ".join(f"{lit(p)}: {lit(types.get(p, 'VARCHAR'))}" for p in job.partition_names)
+                    + "}"
+                )
+            table = self._view(
+                f"SELECT * FROM read_parquet({paths}, filename = {lit(PATH)}, union_by_name = true, "
+                f"hive_partitioning = {hive})"
+            )
+            hits = self.con.execute(
+                f"SELECT DISTINCT {q(PATH)} FROM {table} WHERE ({keys}) IN (SELECT ({keys}) FROM {batch})"
+            ).fetchall()
             replaced = [by_abs[h[0]] for h in hits]
             if hits:
                 hit_list = "[" + ", ".join(lit(h[0]) for h in hits) + "]"
-                old = self._view(f"SELECT *, 0 AS __lf_rank FROM read_parquet({hit_list}, "
-                                 f"union_by_name = true, hive_partitioning = {hive})")
+                old = self._view(
+                    f"SELECT *, 0 AS __lf_rank FROM read_parquet({hit_list}, "
+                    f"union_by_name = true, hive_partitioning = {hive})"
+                )
         union = f"SELECT * FROM {batch}" + (f" UNION ALL BY NAME SELECT * FROM {old}" if old else "")
         order = (f"{q(w.order_by)} DESC NULLS LAST, " if w.order_by else "") + "__lf_rank DESC"
-        merged = self._view(f"SELECT * EXCLUDE (__lf_rank) FROM ({union}) "
-                            f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1")
+        merged = self._view(
+            f"SELECT * EXCLUDE (__lf_rank) FROM ({union}) "
+            f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1"
+        )
         return merged, replaced
 
     def _arrow_schema(self, view: str, files: list[StagedFile]) -> Any:
@@ -152,32 +180,54 @@ class Writing:
         described = self._describe(view)
         missing = [(n, t) for n, t in described if n not in fields]  # Hive partition columns live in folder names
         if missing:
-            fields.update({f.name: f for f in self.con.sql(
-                "SELECT " + ", ".join(f"CAST(NULL AS {t}) AS {q(n)}" for n, t in missing)).to_arrow_table().schema})
+            fields.update(
+                {
+                    f.name: f
+                    for f in self.con.sql("SELECT " + ", ".join(f"CAST(NULL AS {t}) AS {q(n)}" for n, t in missing))
+                    .to_arrow_table()
+                    .schema
+                }
+            )
         return pa.schema([fields[n] for n, _ in described])
 
     def _write_to(self, view: str, out_dir: str, commit_id: str, partition_by: list[str]) -> list[StagedFile]:
-        options = ["FORMAT parquet", "COMPRESSION zstd", f"FILENAME_PATTERN {lit('part-' + commit_id + '-{i}')}",
-                   f"FILE_SIZE_BYTES {256 << 20}", "RETURN_STATS"]  # a size bound makes COPY write a folder
+        options = [
+            "FORMAT parquet",
+            "COMPRESSION zstd",
+            f"FILENAME_PATTERN {lit('part-' + commit_id + '-{i}')}",
+            f"FILE_SIZE_BYTES {256 << 20}",
+            "RETURN_STATS",
+        ]  # a size bound makes COPY write a folder
         if partition_by:
             options.append("PARTITION_BY (" + ", ".join(q(p) for p in partition_by) + ")")
         rows = self.con.execute(f"COPY (SELECT * FROM {view}) TO {lit(out_dir)} ({', '.join(options)})").fetchall()
-        return [StagedFile(path=f, relpath=os.path.relpath(f, out_dir), rows=int(n), bytes=int(b),
-                           partition=dict(pk or {}), stats=st or {}) for f, n, b, _foot, st, pk, _x in rows if n]
+        return [
+            StagedFile(
+                path=f,
+                relpath=os.path.relpath(f, out_dir),
+                rows=int(n),
+                bytes=int(b),
+                partition=dict(pk or {}),
+                stats=st or {},
+            )
+            for f, n, b, _foot, st, pk, _x in rows
+            if n
+        ]
 
     def _write(self, job: Job, view: str) -> list[StagedFile]:
         wf = job.workflow
         out_dir = os.path.join(job.staging, "data")
         options = [
-            "FORMAT parquet", f"COMPRESSION {wf.write.compression}",
+            "FORMAT parquet",
+            f"COMPRESSION {wf.write.compression}",
             f"FILENAME_PATTERN {lit('part-' + job.commit_id + '-{i}')}",
-            f"FILE_SIZE_BYTES {parse_size(wf.write.target_file_size)}", "RETURN_STATS",
+            f"FILE_SIZE_BYTES {parse_size(wf.write.target_file_size)}",
+            "RETURN_STATS",
         ]
         if wf.write.partition_by:
             options.append("PARTITION_BY (" + ", ".join(q(p.name) for p in wf.write.partition_by) + ")")
         try:
-            rows = self.con.execute(f"COPY (SELECT * FROM {view}) TO {lit(out_dir)} ({', '.join(options)})"
-                                    ).fetchall()
+            rows = self.con.execute(f"COPY (SELECT * FROM {view}) TO {lit(out_dir)} ({', '.join(options)})").fetchall()
         except duckdb.Error as exc:
             raise self._explain(exc, job.sources, file_format(wf, job.sources[0].key)) from None
         files = []
@@ -188,8 +238,16 @@ class Writing:
                 except OSError:
                     pass
                 continue
-            files.append(StagedFile(path=filename, relpath=os.path.relpath(filename, out_dir), rows=int(count),
-                                    bytes=int(size), partition=dict(part_keys or {}), stats=col_stats or {}))
+            files.append(
+                StagedFile(
+                    path=filename,
+                    relpath=os.path.relpath(filename, out_dir),
+                    rows=int(count),
+                    bytes=int(size),
+                    partition=dict(part_keys or {}),
+                    stats=col_stats or {},
+                )
+            )
         return files
 
     def _file_sources(self, files: list[StagedFile]) -> tuple[list[tuple[str, str, int]], dict[str, int]]:
@@ -205,8 +263,10 @@ class Writing:
         if not paths:
             return {}
         rows = self.con.execute(
-            "SELECT filename, _source_file, count(*) FROM read_parquet([" + ", ".join(lit(p) for p in paths)
-            + "], filename = true, hive_partitioning = false) GROUP BY ALL").fetchall()
+            "SELECT filename, _source_file, count(*) FROM read_parquet(["
+            + ", ".join(lit(p) for p in paths)
+            + "], filename = true, hive_partitioning = false) GROUP BY ALL"
+        ).fetchall()
         out: dict[str, dict[str, int]] = {}
         for path, key, n in rows:
             out.setdefault(path, {})[key] = int(n)
