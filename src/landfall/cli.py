@@ -16,17 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table as RichTable
 
 from landfall import logs
 from landfall.config import load_settings
 from landfall.errors import LandfallError
+from landfall.output import console, err_console, human, num, on_pipe, say, table, warn
+from landfall.output import status as status_text
 from landfall.pipeline import Pipeline, Summary
+from landfall.readback import describe_change, run_json, version_json
 from landfall.state.base import RUN_STATUSES, Run
-
-console = Console()
-err_console = Console(stderr=True)
 
 
 class Ctx:
@@ -94,8 +92,8 @@ def init(directory: str, force: bool) -> None:
         config, samples = init_project(Path(directory), force=force)
     except FileExistsError as exc:
         raise click.ClickException(str(exc)) from None
-    console.print(f"wrote [bold]{config}[/] and {len(samples)} sample files under {Path(directory) / 'lake/landing'}")
-    console.print(f"next: [bold]cd {directory} && landfall process && landfall tables[/]")
+    say("wrote ", (str(config), "bold"), f" and {len(samples)} sample files under {Path(directory) / 'lake/landing'}")
+    say("next: ", (f"cd {directory} && landfall process && landfall tables", "bold"))
 
 
 @main.command()
@@ -110,7 +108,7 @@ def up(obj: Ctx, workers: int | None, no_watch: bool) -> None:
     def handle(signum: int, _frame: Any) -> None:
         if stop.is_set():  # a second signal: stop now; leased runs return to the queue when leases expire
             raise SystemExit(130)
-        err_console.print(f"[yellow]{signal.Signals(signum).name}: finishing in-flight work, then stopping[/]")
+        warn((f"{signal.Signals(signum).name}: finishing in-flight work, then stopping", "yellow"))
         stop.set()
 
     signal.signal(signal.SIGINT, handle)
@@ -141,7 +139,7 @@ def _with_progress(p: Pipeline, show: bool, call: Any) -> Summary:
         return call(None)
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    counts = p.store.counts()
+    counts = p.counts()
     total = counts["queued"] + counts["running"]
     done_bytes = [0]
     with Progress(
@@ -163,30 +161,22 @@ def _with_progress(p: Pipeline, show: bool, call: Any) -> Summary:
                 bar.update(task, total=task_obj.completed + 1)
             elapsed = max(task_obj.elapsed or 1e-9, 1e-9)
             bar.update(
-                task, advance=1, bytes=_human(done_bytes[0]), rate=f"{(task_obj.completed + 1) / elapsed:,.1f} files/s"
+                task, advance=1, bytes=human(done_bytes[0]), rate=f"{(task_obj.completed + 1) / elapsed:,.1f} files/s"
             )
 
         def discover_total() -> None:
-            c = p.store.counts()
+            c = p.counts()
             bar.update(task, total=c["queued"] + c["running"])
 
         discover_total()
         return call(on_done)
 
 
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1024 or unit == "GB":
-            return f"{n:,.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return f"{n:.1f} TB"
-
-
 def _print_summary(s: Summary) -> None:
     parts = [f"{s.count(k)} {k}" for k in ("succeeded", "skipped", "failed", "dead") if s.count(k)]
-    console.print("processed: " + (", ".join(parts) if parts else "nothing to do"))
+    say("processed: " + (", ".join(parts) if parts else "nothing to do"))
     for o in s.dead:
-        console.print(f"[red]dead[/] {o.run.file_key}: {o.error}")
+        say(("dead", "red"), f" {o.run.file_key}: {o.error}")
 
 
 @main.command()
@@ -225,9 +215,9 @@ def ingest(obj: Ctx, paths: tuple[str, ...], prefix: str, then_process: bool) ->
         runs = p.ingest(paths, prefix)
     queued = sum(1 for r in runs if r.status == "queued")
     unrouted = [r for r in runs if r.status == "unrouted"]
-    console.print(f"landed {len(files)} files ({_human(total_bytes)}); queued {queued} new versions")
+    say(f"landed {len(files)} files ({human(total_bytes)}); queued {queued} new versions")
     for r in unrouted:
-        console.print(f"[yellow]unrouted[/] {r.file_key}: {r.error}")
+        say(("unrouted", "yellow"), f" {r.file_key}: {r.error}")
     if then_process:
         summary = p.process(discover=False)
         _print_summary(summary)
@@ -243,35 +233,32 @@ def demo(keep: bool) -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="landfall-demo-"))
     config, samples = init_project(tmp)
-    console.rule("[bold]landfall demo")
-    console.print(f"lake: {tmp / 'lake'}  ({len(samples)} sample files landed under sales/ and events/)")
+    if not on_pipe():
+        console.rule("landfall demo", style="bold")
+    say(f"lake: {tmp / 'lake'}  ({len(samples)} sample files landed under sales/ and events/)")
     p = Pipeline(load_settings(config))
     summary = p.process()
     _print_summary(summary)
-    console.print()
-    _runs_table(p.runs(), title="runs")
-    console.print()
-    _tables_table(p)
+    say("")
+    _runs_table(p.runs(), title="runs", section=True)
+    say("")
+    _tables_table(p.tables(), section=True)
     sql = (
         "SELECT order_date, count(*) AS orders, sum(quantity) AS items, round(sum(total), 2) AS revenue "
         "FROM sales GROUP BY order_date ORDER BY order_date"
     )
-    console.print(f'\n[bold]landfall query[/] "{sql}"')
-    cols, rows = p.query(sql)
-    _print_rows(cols, rows, "table")
     sql2 = (
         "SELECT year, month, count(*) AS events, count(DISTINCT event_id) AS ids FROM events GROUP BY ALL ORDER BY ALL"
     )
-    console.print(f'\n[bold]landfall query[/] "{sql2}"')
-    cols, rows = p.query(sql2)
-    _print_rows(cols, rows, "table")
     sql3 = "SELECT _source_file, _line, _rule, _reason, _raw FROM quarantine.events"
-    console.print(f'\n[bold]landfall query[/] "{sql3}"  (a line that is not JSON: set aside, not lost)')
-    cols, rows = p.query(sql3)
-    _print_rows(cols, rows, "table")
+    for text_sql, note in ((sql, ""), (sql2, ""), (sql3, "  (a line that is not JSON: set aside, not lost)")):
+        say("")
+        say(("landfall query", "bold"), f' "{text_sql}"{note}')
+        cols, rows = p.query(text_sql)
+        _print_rows(cols, rows, "table")
     p.close()
     if keep:
-        console.print(f"\nkept: cd {tmp} && landfall runs")
+        say(f"\nkept: cd {tmp} && landfall runs")
     else:
         import shutil
 
@@ -288,15 +275,22 @@ def demo(keep: bool) -> None:
 @click.option("--workflow", "-w", default=None, help="Only runs of this workflow.")
 @click.option("--file", "file_key", default=None, help="Only runs of this landed file (prefix + name).")
 @click.option("--limit", "-n", type=int, default=50, show_default=True, help="At most this many (0: all).")
+@click.option("--before", default=None, help="Only runs older than this run id (the next page).")
 @click.option("--json", "as_json", is_flag=True, help="JSON array of run objects (stable shape; see README).")
 @click.pass_context
 def runs(
-    ctx: click.Context, status: str | None, workflow: str | None, file_key: str | None, limit: int, as_json: bool
+    ctx: click.Context,
+    status: str | None,
+    workflow: str | None,
+    file_key: str | None,
+    limit: int,
+    before: str | None,
+    as_json: bool,
 ) -> None:
     """List runs, newest first: file, workflow, status, attempt, timings, rows, error."""
     if ctx.invoked_subcommand is not None:
         return
-    found = ctx.obj.pipeline().runs(status=status, workflow=workflow, key=file_key, limit=limit or None)
+    found = ctx.obj.pipeline().runs(status=status, workflow=workflow, key=file_key, limit=limit or None, before=before)
     if as_json:
         click.echo(json.dumps([r.to_json() for r in found], indent=2))
     else:
@@ -310,59 +304,49 @@ def runs(
 def runs_show(obj: Ctx, run_id: str, as_json: bool) -> None:
     """One run in full: per-step timings and the whole error."""
     run = obj.pipeline().run(run_id)
-    doc = run.to_json() | {"steps": run.steps}
+    doc = run_json(run)
     if as_json:
         click.echo(json.dumps(doc, indent=2))
         return
-    for key, value in doc.items():
-        if key in ("steps", "error", "output_files"):
-            continue
-        console.print(f"[bold]{key:>16}[/] {value if value is not None else ''}")
-    if run.output_files:
-        console.print(f"[bold]{'output_files':>16}[/]")
-        for f in run.output_files:
-            console.print(f"{'':>17}{f}")
-    if run.steps:
-        console.print(f"[bold]{'steps':>16}[/]")
-        for step in run.steps:
-            console.print(f"{'':>17}{step['step']:<10} {step['seconds'] * 1000:9.1f} ms")
+    rows: list[tuple[str, str]] = [
+        (k, "" if v is None else json.dumps(v) if isinstance(v, (dict, list)) else str(v))
+        for k, v in doc.items()
+        if k not in ("steps", "error", "output_files")
+    ]
+    rows += [("output_file", f) for f in run.output_files]
+    rows += [("step", f"{step['step']:<10} {step['seconds'] * 1000:9.1f} ms") for step in run.steps]
+    if on_pipe():
+        table(("field", "value"), [*rows, ("error", run.error or "")])
+        return
+    for key, value in rows:
+        say((f"{key:>16}", "bold"), f" {value}")
     if run.error:
-        console.print(f"[bold]{'error':>16}[/]")
-        console.print(run.error, markup=False, highlight=False)
+        say((f"{'error':>16}", "bold"))
+        say(run.error)
 
 
-def _runs_table(found: list[Run], title: str | None = None) -> None:
-    t = RichTable(title=title, title_justify="left")
-    for col in ("run", "file", "workflow", "status", "try", "started", "secs", "rows in", "rows out", "error / note"):
-        t.add_column(col, overflow="fold")
-    colors = {
-        "succeeded": "green",
-        "failed": "yellow",
-        "dead": "red",
-        "skipped": "cyan",
-        "unrouted": "magenta",
-        "queued": "white",
-        "running": "blue",
-    }
-    for r in found:
-        j = r.to_json()
-        t.add_row(
-            r.run_id,
-            r.file_key,
-            r.workflow or "",
-            f"[{colors.get(r.status, 'white')}]{r.status}[/]",
-            str(r.attempt),
-            (j["started_at"] or "")[11:19],
-            f"{r.duration:.2f}" if r.duration else "",
-            _n(r.rows_in),
-            _n(r.rows_out),
-            ((r.error or r.note or "").splitlines() or [""])[0][:120],
-        )
-    console.print(t)
-
-
-def _n(v: int | None) -> str:
-    return "" if v is None else f"{v:,}"
+def _runs_table(found: list[Run], title: str | None = None, section: bool = False) -> None:
+    full = on_pipe()  # a pipe gets the whole error; a terminal its first line
+    table(
+        ("run", "file", "workflow", "status", "try", "started", "secs", "rows in", "rows out", "error / note"),
+        [
+            (
+                r.run_id,
+                r.file_key,
+                r.workflow or "",
+                status_text(r.status),
+                str(r.attempt),
+                (r.to_json()["started_at"] or "")[11:19],
+                f"{r.duration:.2f}" if r.duration else "",
+                num(r.rows_in),
+                num(r.rows_out),
+                (r.error or r.note or "") if full else ((r.error or r.note or "").splitlines() or [""])[0][:120],
+            )
+            for r in found
+        ],
+        title=title,
+        section=section,
+    )
 
 
 @main.group()
@@ -375,11 +359,11 @@ def dlq() -> None:
 @click.pass_obj
 def dlq_list(obj: Ctx, as_json: bool) -> None:
     """Dead runs with their errors."""
-    dead = obj.pipeline().store.dead_runs()
+    dead = obj.pipeline().dead_letters()
     if as_json:
         click.echo(json.dumps([r.to_json() for r in dead], indent=2))
     elif not dead:
-        console.print("the dead-letter list is empty")
+        say("the dead-letter list is empty")
     else:
         _runs_table(dead, title="dead-letter list")
 
@@ -392,8 +376,8 @@ def dlq_retry(obj: Ctx, run_ids: tuple[str, ...], all_: bool) -> None:
     """Queue dead runs again (after fixing the workflow or the file); `landfall process` runs them."""
     if not run_ids and not all_:
         raise click.UsageError("name RUN_IDs or use --all")
-    again = obj.pipeline().store.retry_dead(None if all_ else list(run_ids))
-    console.print(f"queued {len(again)} runs again")
+    again = obj.pipeline().retry_dead(None if all_ else run_ids)
+    say(f"queued {len(again)} runs again")
 
 
 @dlq.command("purge")
@@ -404,8 +388,8 @@ def dlq_purge(obj: Ctx, run_ids: tuple[str, ...], all_: bool) -> None:
     """Take dead runs off the list (their run records and landed files stay)."""
     if not run_ids and not all_:
         raise click.UsageError("name RUN_IDs or use --all")
-    n = obj.pipeline().store.purge_dead(None if all_ else list(run_ids))
-    console.print(f"purged {n} runs from the dead-letter list")
+    n = obj.pipeline().purge_dead(None if all_ else run_ids)
+    say(f"purged {n} runs from the dead-letter list")
 
 
 # --- catalog and query --------------------------------------------------------------------------------------
@@ -418,31 +402,33 @@ def tables(ctx: click.Context, as_json: bool) -> None:
     """List cataloged tables: format, rows, files, schema version, last update."""
     if ctx.invoked_subcommand is not None:
         return
-    p = ctx.obj.pipeline()
+    found = ctx.obj.pipeline().tables()
     if as_json:
-        click.echo(json.dumps([t.to_json() for t in p.tables()], indent=2))
+        click.echo(json.dumps([t.to_json() for t in found], indent=2))
     else:
-        _tables_table(p)
+        _tables_table(found)
 
 
-def _tables_table(p: Pipeline) -> None:
-    t = RichTable(title="tables", title_justify="left")
-    for col in ("table", "format", "rows", "files", "size", "schema v", "partitions", "updated", "location"):
-        t.add_column(col, overflow="fold")
-    for tb in p.tables():
-        j = tb.to_json()
-        t.add_row(
-            tb.name,
-            tb.format,
-            f"{tb.row_count:,}",
-            str(tb.file_count),
-            _human(tb.bytes),
-            str(tb.schema_version),
-            ", ".join(tb.partition_by),
-            (j["updated_at"] or "")[:19],
-            tb.location,
-        )
-    console.print(t)
+def _tables_table(found: list[Any], section: bool = False) -> None:
+    table(
+        ("table", "format", "rows", "files", "size", "schema v", "partitions", "updated", "location"),
+        [
+            (
+                tb.name,
+                tb.format,
+                f"{tb.row_count:,}",
+                str(tb.file_count),
+                human(tb.bytes),
+                str(tb.schema_version),
+                ", ".join(tb.partition_by),
+                (tb.to_json()["updated_at"] or "")[:19],
+                tb.location,
+            )
+            for tb in found
+        ],
+        title="tables",
+        section=section,
+    )
 
 
 @tables.command("show")
@@ -450,54 +436,43 @@ def _tables_table(p: Pipeline) -> None:
 @click.option("--json", "as_json", is_flag=True, help="The table, its schema versions, partitions and files.")
 @click.pass_obj
 def tables_show(obj: Ctx, name: str, as_json: bool) -> None:
-    """One table: schema, schema versions, partitions, files."""
-    p = obj.pipeline()
-    tb = p.table(name)
-    files = p.store.table_files(name)
-    versions = p.store.schema_versions(name)
-    partitions: dict[str, list[int]] = {}
-    for f in files:
-        label = "/".join(f"{k}={v}" for k, v in f.partition.items()) or "(none)"
-        agg = partitions.setdefault(label, [0, 0, 0])
-        agg[0] += 1
-        agg[1] += f.rows
-        agg[2] += f.bytes
+    """One table: schema, schema versions (what each changed), partitions, files."""
+    detail = obj.pipeline().table_detail(name)
     if as_json:
-        doc = tb.to_json() | {
-            "schema_versions": versions,
-            "partitions": [{"partition": k, "files": v[0], "rows": v[1], "bytes": v[2]} for k, v in partitions.items()],
-            "data_files": [{"path": f.path, "rows": f.rows, "bytes": f.bytes, "partition": f.partition} for f in files],
-        }
-        click.echo(json.dumps(doc, indent=2))
+        click.echo(json.dumps(detail.to_json(), indent=2))
         return
-    j = tb.to_json()
-    console.print(f"[bold]{tb.name}[/] ({tb.format}) at {tb.location}")
-    console.print(
-        f"{tb.row_count:,} rows in {tb.file_count} files ({_human(tb.bytes)}); "
-        f"schema version {tb.schema_version}; updated {j['updated_at']}"
+    tb = detail.table
+    say((tb.name, "bold"), f" ({tb.format}) at {tb.location}")
+    say(
+        f"{tb.row_count:,} rows in {tb.file_count} files ({human(tb.bytes)}); "
+        f"schema version {tb.schema_version}; updated {tb.to_json()['updated_at']}"
     )
-    st = RichTable(title="schema", title_justify="left")
-    st.add_column("column")
-    st.add_column("type")
-    for n, typ in tb.schema:
-        st.add_row(n, typ + (" (partition)" if n in tb.partition_by else ""))
-    console.print(st)
-    vt = RichTable(title="schema versions", title_justify="left")
-    for col in ("version", "created", "run", "columns"):
-        vt.add_column(col, overflow="fold")
-    prev: set[str] = set()
-    for v in versions:
-        cols = {f"{c['name']} {c['type']}" for c in v["schema"]}
-        change = ", ".join(sorted(cols - prev)) if prev else f"{len(cols)} columns"
-        vt.add_row(str(v["version"]), (v["created_at"] or "")[:19], v["run_id"] or "", change)
-        prev = cols
-    console.print(vt)
-    pt = RichTable(title="partitions", title_justify="left")
-    for col in ("partition", "files", "rows", "size"):
-        pt.add_column(col)
-    for label, (nf, nr, nb) in sorted(partitions.items()):
-        pt.add_row(label, str(nf), f"{nr:,}", _human(nb))
-    console.print(pt)
+    table(
+        ("column", "type"),
+        [(n, typ + (" (partition)" if n in tb.partition_by else "")) for n, typ in tb.schema],
+        title="schema",
+        section=True,
+    )
+    table(
+        ("version", "created", "run", "changes"),
+        [
+            (
+                str(v["version"]),
+                (v["created_at"] or "")[:19],
+                v["run_id"] or "",
+                f"{len(v['schema'])} columns" if v["version"] == 1 else describe_change(v["changes"]),
+            )
+            for v in detail.schema_versions
+        ],
+        title="schema versions",
+        section=True,
+    )
+    table(
+        ("partition", "files", "rows", "size"),
+        [(p["partition"], str(p["files"]), f"{p['rows']:,}", human(p["bytes"])) for p in detail.partitions],
+        title="partitions",
+        section=True,
+    )
 
 
 @tables.command("optimize")
@@ -514,7 +489,7 @@ def tables_show(obj: Ctx, name: str, as_json: bool) -> None:
 def tables_optimize(obj: Ctx, name: str, min_files: int, target_file_size: str | None) -> None:
     """Compact small files into large ones, partition by partition (Delta and Parquet)."""
     res = obj.pipeline().optimize(name, min_files=min_files, target_file_size=target_file_size)
-    console.print(
+    say(
         f"{name}: {res.files_removed} files in {res.partitions} partitions rewritten as "
         f"{res.files_added} files"
         + (f"; {len(res.skipped)} partitions left for later (a concurrent change)" if res.skipped else "")
@@ -533,9 +508,9 @@ def tables_optimize(obj: Ctx, name: str, min_files: int, target_file_size: str |
 def tables_vacuum(obj: Ctx, name: str, retain: str) -> None:
     """Delete data files no current version uses, older than --retain."""
     gone = obj.pipeline().vacuum(name, retain)
-    console.print(f"{name}: removed {len(gone)} files")
+    say(f"{name}: removed {len(gone)} files")
     for g in gone[:50]:
-        console.print(f"  {g}")
+        say(f"  {g}")
 
 
 @tables.command("history")
@@ -551,39 +526,24 @@ def tables_history(obj: Ctx, name: str, as_json: bool) -> None:
     except NotSupported as exc:
         raise click.ClickException(f"table `{name}`: {exc}") from None
     if as_json:
-        click.echo(
-            json.dumps(
-                [
-                    {
-                        "version": v.version,
-                        "timestamp": v.timestamp.isoformat(),
-                        "operation": v.operation,
-                        "run_ids": v.run_ids,
-                        "rows_added": v.rows_added,
-                        "rows_removed": v.rows_removed,
-                        "files_added": v.files_added,
-                        "files_removed": v.files_removed,
-                    }
-                    for v in versions
-                ],
-                indent=2,
-            )
-        )
+        click.echo(json.dumps([version_json(v) for v in versions], indent=2))
         return
-    t = RichTable(title=f"{name} history", title_justify="left")
-    for col in ("version", "time", "operation", "runs", "rows +", "rows -", "files +/-"):
-        t.add_column(col, overflow="fold")
-    for v in versions:
-        t.add_row(
-            str(v.version),
-            v.timestamp.isoformat(timespec="seconds"),
-            v.operation,
-            ", ".join(v.run_ids[:3]) + (f" +{len(v.run_ids) - 3}" if len(v.run_ids) > 3 else ""),
-            _n(v.rows_added),
-            _n(v.rows_removed),
-            f"{_n(v.files_added)}/{_n(v.files_removed)}",
-        )
-    console.print(t)
+    table(
+        ("version", "time", "operation", "runs", "rows +", "rows -", "files +/-"),
+        [
+            (
+                str(v.version),
+                v.timestamp.isoformat(timespec="seconds"),
+                v.operation,
+                ", ".join(v.run_ids[:3]) + (f" +{len(v.run_ids) - 3}" if len(v.run_ids) > 3 else ""),
+                num(v.rows_added),
+                num(v.rows_removed),
+                f"{num(v.files_added)}/{num(v.files_removed)}",
+            )
+            for v in versions
+        ],
+        title=f"{name} history",
+    )
 
 
 @main.group()
@@ -592,13 +552,13 @@ def quarantine() -> None:
 
 
 @quarantine.command("replay")
-@click.argument("table")
+@click.argument("table_name", metavar="TABLE")
 @click.option("--run", "run_id", default=None, help="Only the rows quarantined by this run.")
 @click.pass_obj
-def quarantine_replay(obj: Ctx, table: str, run_id: str | None) -> None:
+def quarantine_replay(obj: Ctx, table_name: str, run_id: str | None) -> None:
     """Load the quarantined rows that pass the workflow's rules now (after fixing it), once."""
-    res = obj.pipeline().replay_quarantine(table, run_id)
-    console.print(f"{table}: {res.replayed} rows loaded from quarantine; {res.still_quarantined} still quarantined")
+    res = obj.pipeline().replay_quarantine(table_name, run_id)
+    say(f"{table_name}: {res.replayed} rows loaded from quarantine; {res.still_quarantined} still quarantined")
 
 
 @main.command()
@@ -607,9 +567,7 @@ def quarantine_replay(obj: Ctx, table: str, run_id: str | None) -> None:
 @click.pass_obj
 def crawl(obj: Ctx, url: str, as_json: bool) -> None:
     """Find existing datasets under URL (Hive-partitioned Parquet folders, Delta tables) and catalog them."""
-    from landfall.crawler import crawl as run_crawl
-
-    report = run_crawl(obj.pipeline().store, url)
+    report = obj.pipeline().crawl(url)
     if as_json:
         click.echo(
             json.dumps(
@@ -624,15 +582,17 @@ def crawl(obj: Ctx, url: str, as_json: bool) -> None:
         return
     for f in report.found:
         cols = ", ".join(f"{n} {t}" for n, t in f.schema)
-        console.print(
-            f"[green]{f.action}[/] table [bold]{f.name}[/] ({f.format}) at {f.location}: {f.files} files, "
-            f"{f.rows:,} rows, partitions [{', '.join(f.partitions)}], schema v{f.schema_version}: {cols}",
-            highlight=False,
+        say(
+            (f.action, "green"),
+            " table ",
+            (f.name, "bold"),
+            f" ({f.format}) at {f.location}: {f.files} files, {f.rows:,} rows, "
+            f"partitions [{', '.join(f.partitions)}], schema v{f.schema_version}: {cols}",
         )
     for path, why in report.skipped:
-        console.print(f"[yellow]skipped[/] {path}: {why}", highlight=False)
+        say(("skipped", "yellow"), f" {path}: {why}")
     if not report.found:
-        console.print("no datasets found")
+        say("no datasets found")
 
 
 @main.command()
@@ -643,7 +603,7 @@ def crawl(obj: Ctx, url: str, as_json: bool) -> None:
     type=click.Choice(["table", "csv", "json"]),
     default="table",
     show_default=True,
-    help="table for people; csv; json = an array of row objects.",
+    help="table for people (tab-separated on a pipe); csv; json = an array of row objects.",
 )
 @click.option("--as-of", default=None, help="Read Delta tables as of a version (e.g. 3) or an ISO timestamp.")
 @click.pass_obj
@@ -682,14 +642,11 @@ def _print_rows(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
         for row in rows:
             w.writerow(["" if v is None else _jsonable(v) for v in row])
         click.echo(buf.getvalue(), nl=False)
+    elif on_pipe():
+        table(cols, [["" if v is None else v for v in row] for row in rows])
     else:
-        t = RichTable()
-        for c in cols:
-            t.add_column(c, overflow="fold")
-        for row in rows:
-            t.add_row(*("NULL" if v is None else str(v) for v in row))
-        console.print(t)
-        console.print(f"({len(rows)} row{'' if len(rows) == 1 else 's'})")
+        table(cols, [["NULL" if v is None else str(v) for v in row] for row in rows])
+        say(f"({len(rows)} row{'' if len(rows) == 1 else 's'})")
 
 
 if __name__ == "__main__":  # pragma: no cover

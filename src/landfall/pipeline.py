@@ -16,6 +16,7 @@ import fsspec
 
 from landfall.config import Settings, load_settings
 from landfall.events import ObjectCreated
+from landfall.readback import TableDetail, table_detail
 from landfall.routing import Router
 from landfall.runner import Outcome, recover
 from landfall.sources.listing import ListingSource
@@ -254,17 +255,56 @@ class Pipeline:
 
     # --- reading back ----------------------------------------------------------------------------------------
 
-    def runs(self, **filters: Any) -> list[Run]:
-        return self.store.runs(**filters)
+    def runs(
+        self,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        key: str | None = None,
+        limit: int | None = None,
+        before: str | None = None,
+    ) -> list[Run]:
+        """Runs, newest first; `before` (a run id) pages on to the runs older than that one."""
+        return self.store.runs(status=status, workflow=workflow, key=key, limit=limit, before=before)
 
     def run(self, run_id: str) -> Run:
+        """One run with its steps; raises `NoSuchRun`."""
         return self.store.run(run_id)
+
+    def counts(self) -> dict[str, int]:
+        """How many runs are in each status."""
+        return self.store.counts()
+
+    def dead_letters(self) -> list[Run]:
+        """The dead-letter list: dead runs not yet retried or purged, newest first."""
+        return self.store.dead_runs()
+
+    def retry_dead(self, run_ids: Sequence[str] | None = None) -> list[Run]:
+        """Queue dead runs again (all of them when `run_ids` is None); returns the new attempts."""
+        again = self.store.retry_dead(None if run_ids is None else list(run_ids))
+        if again:
+            self.work_available.set()
+        return again
+
+    def purge_dead(self, run_ids: Sequence[str] | None = None) -> int:
+        """Take dead runs off the dead-letter list (their records and landed files stay)."""
+        return self.store.purge_dead(None if run_ids is None else list(run_ids))
 
     def tables(self) -> list[Table]:
         return self.store.tables()
 
     def table(self, name: str) -> Table:
         return self.store.table(name)
+
+    def table_detail(self, name: str) -> TableDetail:
+        """One table in full: schema versions and what each changed, partitions, files."""
+        return table_detail(self.store, name)
+
+    def crawl(self, url: str) -> Any:
+        """Find existing datasets under `url` (Hive-partitioned Parquet folders, Delta tables) and catalog them."""
+        from landfall.crawler import crawl
+
+        return crawl(self.store, url)
 
     def query(self, sql: str, *, as_of: int | str | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Run SQL over every cataloged table; `as_of` (a version or ISO timestamp) reads Delta tables back then."""

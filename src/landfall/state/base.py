@@ -287,8 +287,9 @@ class StateStore(ABC):
         workflow: str | None = None,
         key: str | None = None,
         limit: int | None = None,
+        before: str | None = None,
     ) -> list[Run]:
-        """Runs, newest first."""
+        """Runs, newest first; with `before` (a run id), only the runs that come after it in that order."""
 
     @abstractmethod
     def run(self, run_id: str) -> Run:

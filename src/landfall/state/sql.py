@@ -51,6 +51,7 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS runs_queue ON runs (status, available_at)",
     "CREATE INDEX IF NOT EXISTS runs_file ON runs (file_id)",
     "CREATE INDEX IF NOT EXISTS runs_workflow ON runs (workflow, status)",
+    "CREATE INDEX IF NOT EXISTS runs_newest ON runs (queued_at, run_id)",
     """CREATE TABLE IF NOT EXISTS tables (
         name TEXT PRIMARY KEY, location TEXT NOT NULL, format TEXT NOT NULL, workflow TEXT, schema TEXT NOT NULL,
         schema_version INTEGER NOT NULL, partition_by TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
@@ -586,12 +587,16 @@ class SqlStateStore(StateStore):
         workflow: str | None = None,
         key: str | None = None,
         limit: int | None = None,
+        before: str | None = None,
     ) -> list[Run]:
         where, params = [], []
         for column, value in (("r.status", status), ("r.workflow", workflow), ("r.file_key", key)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
+        if before is not None:  # keyset paging: the runs after this one in newest-first order
+            where.append("(r.queued_at, r.run_id) < (SELECT queued_at, run_id FROM runs WHERE run_id = ?)")
+            params.append(before)
         sql = f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM}"
         if where:
             sql += " WHERE " + " AND ".join(where)

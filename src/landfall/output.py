@@ -1,0 +1,114 @@
+"""What the `landfall` command prints: rich tables on a terminal, tab-separated rows on a pipe.
+
+On a terminal tables are drawn with rich; when stdout is a pipe or a file (`landfall runs | grep day-1`) every
+table is one header line and one line per row, fields separated by tabs, never wrapped or cut (a tab, newline,
+carriage return or backslash inside a value is written `\\t`, `\\n`, `\\r`, `\\\\`, as PostgreSQL's text
+format does). Dynamic text (file names, errors, install lines such as `pip install "landfall[delta]"`) is never
+read as rich markup: messages are built from `Text` parts, never from markup strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import click
+from rich.console import Console
+from rich.table import Table as RichTable
+from rich.text import Text
+
+console = Console()
+err_console = Console(stderr=True)
+
+Part = str | tuple[str, str] | Text  # plain text, (text, style), or a Text
+
+STATUS_STYLES = {
+    "succeeded": "green",
+    "failed": "yellow",
+    "dead": "red",
+    "skipped": "cyan",
+    "unrouted": "magenta",
+    "queued": "white",
+    "running": "blue",
+}
+
+
+def on_pipe() -> bool:
+    """True when stdout is not a terminal (a pipe, a file, a test runner)."""
+    return not console.is_terminal
+
+
+def text(*parts: Part) -> Text:
+    """One line from parts; strings are taken literally (`[delta]` stays `[delta]`)."""
+    out = Text()
+    for part in parts:
+        if isinstance(part, Text):
+            out.append_text(part)
+        elif isinstance(part, tuple):
+            out.append(part[0], style=part[1])
+        else:
+            out.append(part)
+    return out
+
+
+def say(*parts: Part) -> None:
+    """Print one message line to stdout: styled on a terminal, plain and unwrapped on a pipe."""
+    line = text(*parts)
+    if on_pipe():
+        click.echo(line.plain)
+    else:
+        console.print(line, highlight=False)
+
+
+def warn(*parts: Part) -> None:
+    """Print one message line to stderr."""
+    err_console.print(text(*parts), highlight=False, soft_wrap=not err_console.is_terminal)
+
+
+def status(value: str) -> Text:
+    return Text(value, style=STATUS_STYLES.get(value, "white"))
+
+
+def tsv_field(value: object) -> str:
+    """A value as one tab-separated field: tabs, newlines and backslashes escaped."""
+    s = "" if value is None else value.plain if isinstance(value, Text) else str(value)
+    return s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def table(
+    columns: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    *,
+    title: str | None = None,
+    section: bool = False,
+) -> None:
+    """A table: rich on a terminal; header + tab-separated rows on a pipe.
+
+    `section`: on a pipe, print `# title` and a blank line around it (commands that print several tables)."""
+    if on_pipe():
+        if section and title:
+            click.echo(f"# {title}")
+        click.echo("\t".join(columns))
+        for row in rows:
+            click.echo("\t".join(tsv_field(v) for v in row))
+        if section:
+            click.echo("")
+        return
+    t = RichTable(title=title, title_justify="left")
+    for col in columns:
+        t.add_column(col, overflow="fold")
+    for row in rows:
+        t.add_row(*(v if isinstance(v, Text) else Text("" if v is None else str(v)) for v in row))
+    console.print(t)
+
+
+def human(n: float) -> str:
+    """Bytes for people: `512 B`, `1.5 KB`, `3.2 MB`."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1024 or unit == "GB":
+            return f"{n:,.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+def num(v: int | None) -> str:
+    return "" if v is None else f"{v:,}"
