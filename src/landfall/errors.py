@@ -33,6 +33,10 @@ class InvalidInput(ValueError, LandfallError, Terminal):
         self.line = line
 
 
+class UnsafeKey(InvalidInput):
+    """A key from outside would leave its zone (`..`, an absolute path, a link out) or cannot name a file."""
+
+
 class SchemaConflict(InvalidInput):
     """A file's columns cannot be made to fit the table's schema."""
 

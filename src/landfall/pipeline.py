@@ -15,7 +15,7 @@ from typing import Any
 import fsspec
 
 from landfall.config import Settings, load_settings
-from landfall.events import ObjectCreated
+from landfall.events import ObjectCreated, safe_key
 from landfall.readback import TableDetail, table_detail
 from landfall.routing import Router
 from landfall.runner import Outcome, recover
@@ -93,29 +93,34 @@ class Pipeline:
         prefix: str = "",
         on_file: Callable[[str, int], None] | None = None,
     ) -> list[Run]:
-        """Copy local files into `landing/<prefix>/` (atomically: temp name, then rename) and queue them."""
-        prefix = prefix.strip("/")
-        events = []
+        """Copy local files into `landing/<prefix>/` (atomically: temp name, then rename) and queue them.
+
+        Every key is checked with `safe_key` before anything is copied: a prefix with `..`, an absolute path or
+        a backslash is refused (`UnsafeKey`)."""
+        prefix = prefix.rstrip("/")
+        todo: list[tuple[Path, str]] = []
         for p in paths:
             src = Path(p)
             files = sorted(f for f in src.rglob("*") if f.is_file()) if src.is_dir() else [src]
             for f in files:
                 rel = f.relative_to(src).as_posix() if src.is_dir() else f.name
-                key = f"{prefix}/{rel}" if prefix else rel
-                dest = f"{self._landing_root.rstrip('/')}/{key}"
-                tmp = f"{os.path.dirname(dest)}/.{os.path.basename(dest)}.landfall-tmp"
-                self._fs.makedirs(os.path.dirname(dest), exist_ok=True)
-                if "file" in self._fs.protocol:
-                    shutil.copyfile(f, tmp)
-                    os.replace(tmp, dest)
-                else:
-                    self._fs.put_file(str(f), dest)
-                info = self._fs.info(dest)
-                from landfall.sources.listing import to_event
+                todo.append((f, safe_key(f"{prefix}/{rel}" if prefix else rel)))
+        events = []
+        for f, key in todo:
+            dest = f"{self._landing_root.rstrip('/')}/{key}"
+            tmp = f"{os.path.dirname(dest)}/.{os.path.basename(dest)}.landfall-tmp"
+            self._fs.makedirs(os.path.dirname(dest), exist_ok=True)
+            if "file" in self._fs.protocol:
+                shutil.copyfile(f, tmp)
+                os.replace(tmp, dest)
+            else:
+                self._fs.put_file(str(f), dest)
+            info = self._fs.info(dest)
+            from landfall.sources.listing import to_event
 
-                events.append(to_event(key, info))
-                if on_file:
-                    on_file(key, int(info.get("size") or 0))
+            events.append(to_event(key, info))
+            if on_file:
+                on_file(key, int(info.get("size") or 0))
         return self.submit(events)
 
     # --- running ---------------------------------------------------------------------------------------------
