@@ -569,11 +569,23 @@ class Settings(_Model):
     reconcile_seconds: float = Field(5.0, gt=0)
     settle_seconds: float = Field(1.0, ge=0)
     compaction_seconds: float = Field(10.0, gt=0)  # how often `up` looks for tables to compact
+    engine: str = "duckdb"  # what runs the workflows: an engine name from `landfall.registry`
     workflows: list[Workflow] = Field(default_factory=list)
 
     # where the settings came from, for messages and for resolving relative paths
     source: str = Field(default="<defaults>", exclude=True)
     base_dir: str = Field(default=".", exclude=True)
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        from landfall.registry import names
+
+        if value not in names("engine") and ":" not in value:
+            raise ValueError(
+                f"unknown engine `{value}`; expected one of " + ", ".join(f"`{n}`" for n in names("engine"))
+            )
+        return value
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:

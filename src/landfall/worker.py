@@ -23,12 +23,11 @@ class Worker:
         landing_path: Callable[[str], str],
         *,
         on_done: Callable[[Outcome], None] | None = None,
-        engine_threads: int | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.id = worker_id
-        self.engine = open_engine("duckdb", threads=engine_threads)
+        self.engine = open_engine(settings.engine, settings)
         self.runner = Runner(settings, store, self.engine, landing_path, on_done=on_done)
         self._held: list[str] = []
         self._limits = {wf.name: 1 for wf in settings.workflows if not wf.batchable}

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from landfall.config import Workflow
+from landfall.config import Settings, Workflow
 
 
 @dataclass
@@ -71,6 +71,11 @@ class Engine(ABC):
     """Runs a workflow's read/transform/write on a batch of files."""
 
     name: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Engine:
+        """The engine set up from `landfall.yaml` (its own section, if it has one)."""
+        return cls()
 
     @abstractmethod
     def run(self, job: Job) -> Staged:

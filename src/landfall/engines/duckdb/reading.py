@@ -36,6 +36,12 @@ from landfall.errors import InvalidInput
 from landfall.pools import pool
 
 
+def _blank_lines(path: str) -> list[int]:
+    """Numbers of the lines of a file that hold only white space."""
+    with enc._open(path) as fh:
+        return [n for n, line in enumerate(fh, start=1) if not line.strip()]
+
+
 class Reading:
     """The engine's reading (a part of `DuckDBEngine`)."""
 
@@ -98,6 +104,8 @@ class Reading:
         numbered = self._number_rows and len(paths) == 1
         if numbered:  # rules report a record's line: its position in the file, plus what comes before records
             self._line_offset = (1 if opts.header is not False else 0) + opts.skip_rows if fmt == "csv" else 0
+            if fmt == "jsonl" and not self._split_lines:  # blank lines hold no record
+                self._gone_lines = _blank_lines(next(iter(paths)))
 
         def view(select: str) -> str:
             return self._view(f"SELECT *, row_number() OVER () AS {ROW} FROM ({select})" if numbered else select)
