@@ -24,6 +24,7 @@ from landfall.output import console, err_console, human, num, on_pipe, say, tabl
 from landfall.output import status as status_text
 from landfall.pipeline import Pipeline, Summary
 from landfall.readback import describe_change, run_json, version_json
+from landfall.redaction import redact
 from landfall.state.base import RUN_STATUSES, Run
 
 
@@ -47,7 +48,7 @@ class LandfallGroup(click.Group):
         try:
             return super().invoke(ctx)
         except LandfallError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(redact(str(exc))) from None
 
 
 @click.group(cls=LandfallGroup)

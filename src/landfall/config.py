@@ -556,12 +556,59 @@ class Zones(_Model):
     state: str | None = None
 
 
+class StorageSettings(_Model):
+    """How to reach zones on object storage (`s3://`). Unset values come from the usual `AWS_*` environment
+    variables and profiles (`~/.aws/credentials`)."""
+
+    endpoint_url: str | None = None  # an S3-compatible server, e.g. `http://127.0.0.1:8333`
+    region: str | None = None
+    key: str | None = None  # access key id
+    secret: str | None = None  # secret access key
+    token: str | None = None  # session token (temporary credentials)
+    profile: str | None = None  # a profile of ~/.aws/credentials
+    anon: bool = False  # public buckets: no signing
+    options: dict[str, Any] = Field(default_factory=dict)  # more fsspec/s3fs arguments, passed as they are
+    delta_options: dict[str, str] = Field(default_factory=dict)  # more delta-rs storage options, as they are
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"expected an http:// or https:// URL such as `http://127.0.0.1:8333`; got `{value}`")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _credentials(self) -> StorageSettings:
+        if bool(self.key) != bool(self.secret):
+            raise ValueError("`key` and `secret` go together: set both, or neither (then AWS_* or a profile)")
+        if self.anon and (self.key or self.profile):
+            raise ValueError("`anon: true` reads public buckets without credentials; remove `key`/`profile`")
+        return self
+
+    def resolved(self) -> Any:
+        from landfall.storage import StorageOptions
+
+        return StorageOptions(
+            endpoint_url=self.endpoint_url,
+            region=self.region,
+            key=self.key,
+            secret=self.secret,
+            token=self.token,
+            profile=self.profile,
+            anon=self.anon,
+            options=dict(self.options),
+            delta_options=dict(self.delta_options),
+        )
+
+
 class Settings(_Model):
     """The whole of `landfall.yaml`."""
 
     lake: str = "./lake"
     zones: Zones = Field(default_factory=Zones)
     state_url: str | None = None
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    scratch_dir: str | None = None  # local folder for temporary files (copies of remote files); default: system temp
     workers: int = Field(2, ge=1, le=64)
     batch_files: int = Field(500, ge=1)
     batch_bytes: str = "64MB"
@@ -601,7 +648,26 @@ class Settings(_Model):
                 "a file must have one most specific workflow"
             )
         parse_size(self.batch_bytes)
+        from landfall.redaction import remember_url
+
+        for url in (self.lake, self.state_url, *self.zones.model_dump().values()):
+            remember_url(url)  # its password never reaches a log line, an error or a run record
+        state_zone = self.zones.state or self.lake
+        if self.state_url is None and "://" in state_zone and not state_zone.startswith("file://"):
+            from landfall.redaction import redact
+
+            raise ValueError(
+                f"the state store's default place is under the lake, and `{redact(state_zone)}` is not a local "
+                "folder: set `state_url` (e.g. `sqlite:////var/lib/landfall/state.db`, or "
+                "`postgresql://user@host/db` for many hosts)"
+            )
+        tables_zone = self.zones.tables or self.lake
         for wf in self.workflows:
+            if wf.write.format == "delta" and tables_zone.startswith("memory://"):
+                raise ValueError(
+                    f"workflow `{wf.name}`: `delta` tables need a local folder or an object store (`s3://`) as "
+                    "the tables zone; `memory://` lives inside one process, where delta-rs cannot see it"
+                )
             part_names = [p.name for p in wf.write.partition_by]
             if len(set(part_names)) != len(part_names):
                 raise ValueError(f"workflow `{wf.name}`: partition names repeat: {part_names}")
@@ -617,6 +683,8 @@ class Settings(_Model):
         return self._join(self._resolve(self.lake), sub)
 
     def _resolve(self, url: str) -> str:
+        if url.startswith("file://"):
+            url = url.removeprefix("file://")
         if "://" in url:
             return url.rstrip("/")
         path = Path(url).expanduser()
@@ -643,6 +711,11 @@ class Settings(_Model):
     @property
     def state_dir(self) -> str:
         return self._zone("state")
+
+    @property
+    def storage_options(self) -> Any:
+        """The resolved `storage:` options (a `landfall.storage.StorageOptions`)."""
+        return self.storage.resolved()
 
     @property
     def state(self) -> str:

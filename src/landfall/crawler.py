@@ -11,10 +11,11 @@ import re
 from dataclasses import dataclass, field
 
 import duckdb
-import fsspec
 
 from landfall.engines.duckdb import lit
+from landfall.redaction import redact
 from landfall.state.base import DataFile, StateStore, TableCommit, new_id
+from landfall.storage import Storage, StorageOptions
 
 _HIVE = re.compile(r"^[^=/]+=[^/]*$")
 
@@ -38,43 +39,43 @@ class Report:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
 
 
-def crawl(store: StateStore, url: str) -> Report:
-    fs, root = fsspec.core.url_to_fs(url)
-    root = root.rstrip("/")
-    proto = url.split("://", 1)[0] + "://" if "://" in url and not url.startswith("file://") else ""
+def crawl(store: StateStore, url: str, options: StorageOptions | None = None) -> Report:
+    """Catalog every Parquet dataset and Delta table under `url` (a folder or an object-store URL)."""
+    storage = Storage(url, options)
     report = Report()
-    if not fs.exists(root):
-        report.skipped.append((url, "no such folder"))
+    if not storage.exists():
+        report.skipped.append((redact(url), "no such folder"))
         return report
     taken = {t.name: t.location for t in store.tables()}
-    _visit(fs, root, proto, store, report, taken)
+    _visit(storage, "", store, report, taken)
     return report
 
 
-def _visit(fs, path: str, proto: str, store: StateStore, report: Report, taken: dict[str, str]) -> None:
-    entries = fs.ls(path, detail=True)
-    names = {e["name"].rstrip("/").rsplit("/", 1)[-1]: e for e in entries}
-    if "_delta_log" in names and names["_delta_log"]["type"] == "directory":
-        _register(store, report, taken, path, proto, "delta", fs)
+def _visit(storage: Storage, rel: str, store: StateStore, report: Report, taken: dict[str, str]) -> None:
+    here = storage.child(rel) if rel else storage
+    entries = here.entries()
+    where = redact(here.url)
+    if entries.get("_delta_log") == "directory":
+        _register(store, report, taken, here, "delta")
         return
-    dirs = [n for n, e in names.items() if e["type"] == "directory" and not n.startswith(("_", "."))]
-    data = [n for n, e in names.items() if e["type"] == "file" and n.endswith((".parquet", ".pq"))]
-    others = [n for n, e in names.items() if e["type"] == "file" and not n.startswith(("_", ".")) and n not in data]
+    dirs = [n for n, t in entries.items() if t == "directory" and not n.startswith(("_", "."))]
+    data = [n for n, t in entries.items() if t == "file" and n.endswith((".parquet", ".pq"))]
+    others = [n for n, t in entries.items() if t == "file" and not n.startswith(("_", ".")) and n not in data]
     hive = [d for d in dirs if _HIVE.match(d)]
     if data or hive:
         for d in dirs:
             if d not in hive:
-                report.skipped.append((f"{path}/{d}", f"a plain folder inside the dataset `{path}`"))
+                report.skipped.append((f"{where}/{d}", f"a plain folder inside the dataset `{where}`"))
         for o in others:
-            report.skipped.append((f"{path}/{o}", "not a Parquet file"))
-        _register(store, report, taken, path, proto, "parquet", fs)
+            report.skipped.append((f"{where}/{o}", "not a Parquet file"))
+        _register(store, report, taken, here, "parquet")
         return
     for o in others:
-        report.skipped.append((f"{path}/{o}", "not a Parquet file or a Delta table"))
+        report.skipped.append((f"{where}/{o}", "not a Parquet file or a Delta table"))
     if not dirs and not others:
-        report.skipped.append((path, "empty folder"))
+        report.skipped.append((where, "empty folder"))
     for d in sorted(dirs):
-        _visit(fs, f"{path}/{d}", proto, store, report, taken)
+        _visit(storage, f"{rel}/{d}" if rel else d, store, report, taken)
 
 
 def _name_for(path: str, location: str, taken: dict[str, str]) -> str:
@@ -89,29 +90,29 @@ def _name_for(path: str, location: str, taken: dict[str, str]) -> str:
     return name
 
 
-def _register(store: StateStore, report: Report, taken: dict[str, str], path: str, proto: str, fmt: str, fs) -> None:
-    location = f"{proto}{path}"
+def _register(store: StateStore, report: Report, taken: dict[str, str], storage: Storage, fmt: str) -> None:
+    location = storage.url
     try:
         if fmt == "delta":
             from landfall.tables import open_table
 
-            files = open_table("delta", location).current_files()
+            files = open_table("delta", storage).current_files()
         else:
-            files = _parquet_files(fs, path)
+            files = _parquet_files(storage)
         if not files:
-            report.skipped.append((location, "no data files"))
+            report.skipped.append((redact(location), "no data files"))
             return
         partitions = sorted(
             {k for f in files for k in f.partition},
             key=lambda k: min((list(f.partition).index(k) for f in files if k in f.partition), default=0),
         )
-        schema, rows = _schema(location, files, partitions)
+        schema, rows = _schema(storage, files, partitions)
     except Exception as exc:  # one unreadable dataset is reported and skipped; the crawl goes on
-        report.skipped.append((location, f"unreadable: {str(exc).splitlines()[0]}"))
+        report.skipped.append((redact(location), f"unreadable: {redact(str(exc).splitlines()[0])}"))
         return
     for f, n in zip(files, rows, strict=True):
         f.rows = n
-    name = _name_for(path, location, taken)
+    name = _name_for(storage.root, location, taken)
     taken[name] = location
     before = store.find_table(name)
     if before is None:
@@ -148,10 +149,9 @@ def _register(store: StateStore, report: Report, taken: dict[str, str], path: st
     )
 
 
-def _parquet_files(fs, root: str) -> list[DataFile]:
+def _parquet_files(storage: Storage) -> list[DataFile]:
     out = []
-    for p, info in sorted(fs.find(root, detail=True).items()):
-        rel = p[len(root) + 1 :]
+    for rel, info in sorted(storage.list()):
         parts = rel.split("/")
         if any(x.startswith(("_", ".")) for x in parts) or not rel.endswith((".parquet", ".pq")):
             continue
@@ -162,8 +162,10 @@ def _parquet_files(fs, root: str) -> list[DataFile]:
     return out
 
 
-def _schema(location: str, files: list[DataFile], partitions: list[str]) -> tuple[list[tuple[str, str]], list[int]]:
+def _schema(storage: Storage, files: list[DataFile], partitions: list[str]) -> tuple[list[tuple[str, str]], list[int]]:
     con = duckdb.connect()
+    storage.register_with(con)
+    location = storage.url
     paths = "[" + ", ".join(lit(f"{location}/{f.path}") for f in files) + "]"
     hive = "true" if partitions else "false"
     rel = f"read_parquet({paths}, union_by_name = true, hive_partitioning = {hive})"

@@ -7,6 +7,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from landfall.redaction import RedactingFilter
+
 _EXTRA = ("run_id", "file", "workflow", "status", "rows", "table")
 
 
@@ -22,7 +24,7 @@ class JsonFormatter(logging.Formatter):
             if hasattr(record, key):
                 doc[key] = getattr(record, key)
         if record.exc_info:
-            doc["exc"] = self.formatException(record.exc_info)
+            doc["exc"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(doc, default=str)
 
 
@@ -34,6 +36,7 @@ class TextFormatter(logging.Formatter):
 def setup(level: int = logging.INFO, fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(RedactingFilter())  # handler-level: it sees the records of every `landfall.*` logger
     root = logging.getLogger("landfall")
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -14,6 +14,7 @@ from landfall.config import Settings, parse_size
 from landfall.engines.base import Engine
 from landfall.errors import ConcurrentChange, ConfigError, LandfallError
 from landfall.state.base import DataFile, SourceRows, StateStore, TableCommit, holding, new_id
+from landfall.storage import Zones
 from landfall.tables import open_table
 from landfall.tables.base import TableChange, TableWriter, staging
 
@@ -43,12 +44,19 @@ def plan(files: list[DataFile], min_files: int, target: int) -> dict[str, list[D
 
 
 def optimize(
-    store: StateStore, engine: Engine, name: str, *, min_files: int = 2, target_file_size: int | str = "128MB"
+    store: StateStore,
+    engine: Engine,
+    name: str,
+    *,
+    min_files: int = 2,
+    target_file_size: int | str = "128MB",
+    zones: Zones | None = None,
 ) -> OptimizeResult:
     """Rewrite each partition's small files into files of about `target_file_size`."""
     table = store.table(name)
     target = parse_size(target_file_size)
-    writer = open_table(table.format, table.location)
+    writer = _writer(table.format, table.location, zones)
+    engine.use_storage(writer.storage)
     result = OptimizeResult(table=name)
     for label, group in plan(store.table_files(name), min_files, target).items():
         try:
@@ -136,10 +144,10 @@ def parse_duration(text: str) -> float:
     return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
 
 
-def vacuum(store: StateStore, name: str, retain: str = "7d") -> list[str]:
+def vacuum(store: StateStore, name: str, retain: str = "7d", *, zones: Zones | None = None) -> list[str]:
     """Delete files no current version needs that are older than `retain` (Delta: per its log)."""
     table = store.table(name)
-    writer = open_table(table.format, table.location)
+    writer = _writer(table.format, table.location, zones)
     return writer.vacuum(parse_duration(retain), {f.path for f in store.table_files(name)})
 
 
@@ -148,6 +156,7 @@ def auto_compact_loop(settings: Settings, store: StateStore, stop: threading.Eve
     from landfall.engines import open_engine
 
     engine = open_engine("duckdb")
+    zones = Zones(settings)
     try:
         while not stop.wait(every):
             for wf in settings.workflows:
@@ -159,7 +168,12 @@ def auto_compact_loop(settings: Settings, store: StateStore, stop: threading.Eve
                     if not plan(files, c.min_files, parse_size(c.target_file_size)):
                         continue
                     res = optimize(
-                        store, engine, wf.write.table, min_files=c.min_files, target_file_size=c.target_file_size
+                        store,
+                        engine,
+                        wf.write.table,
+                        min_files=c.min_files,
+                        target_file_size=c.target_file_size,
+                        zones=zones,
                     )
                     log.info("compacted %s: %d files into %d", wf.write.table, res.files_removed, res.files_added)
                 except LandfallError as exc:
@@ -170,6 +184,10 @@ def auto_compact_loop(settings: Settings, store: StateStore, stop: threading.Eve
         engine.close()
 
 
-def history(store: StateStore, name: str) -> list[Any]:
+def history(store: StateStore, name: str, *, zones: Zones | None = None) -> list[Any]:
     table = store.table(name)
-    return open_table(table.format, table.location).history()
+    return _writer(table.format, table.location, zones).history()
+
+
+def _writer(fmt: str, location: str, zones: Zones | None) -> TableWriter:
+    return open_table(fmt, zones.at(location) if zones else location)

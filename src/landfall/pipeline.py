@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -12,15 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import fsspec
-
 from landfall.config import Settings, load_settings
 from landfall.events import ObjectCreated, safe_key
 from landfall.readback import TableDetail, table_detail
+from landfall.redaction import redact
 from landfall.routing import Router
 from landfall.runner import Outcome, recover
 from landfall.sources.listing import ListingSource
 from landfall.state import Run, StateStore, Table, open_state, worker_id
+from landfall.storage import Zones
 from landfall.worker import Worker, heartbeat_loop
 
 log = logging.getLogger("landfall")
@@ -57,16 +56,12 @@ class Pipeline:
         self.settings = settings if isinstance(settings, Settings) else load_settings(settings)
         self.store: StateStore = open_state(self.settings.state)
         self.router = Router(self.settings.workflows)
-        self.listing = ListingSource(self.settings.landing_url)
-        self._fs, self._landing_root = fsspec.core.url_to_fs(self.settings.landing_url)
+        self.zones = Zones(self.settings)
+        self.listing = ListingSource(self.zones.landing)
         self.work_available = threading.Event()
         self._discover_lock = threading.Lock()
 
     # --- landing ---------------------------------------------------------------------------------------------
-
-    def landing_path(self, key: str) -> str:
-        """A local path the engine can read for a landing key."""
-        return f"{self._landing_root.rstrip('/')}/{key}"
 
     def submit(self, events: Sequence[ObjectCreated]) -> list[Run]:
         """Record landed file versions (ignoring known ones) and queue their runs."""
@@ -93,10 +88,13 @@ class Pipeline:
         prefix: str = "",
         on_file: Callable[[str, int], None] | None = None,
     ) -> list[Run]:
-        """Copy local files into `landing/<prefix>/` (atomically: temp name, then rename) and queue them.
+        """Copy local files into `landing/<prefix>/` (whole or not at all: a hidden temp name renamed into place on
+        a local zone, one upload on an object store) and queue them.
 
         Every key is checked with `safe_key` before anything is copied: a prefix with `..`, an absolute path or
         a backslash is refused (`UnsafeKey`)."""
+        from landfall.sources.listing import to_event
+
         prefix = prefix.rstrip("/")
         todo: list[tuple[Path, str]] = []
         for p in paths:
@@ -107,17 +105,8 @@ class Pipeline:
                 todo.append((f, safe_key(f"{prefix}/{rel}" if prefix else rel)))
         events = []
         for f, key in todo:
-            dest = f"{self._landing_root.rstrip('/')}/{key}"
-            tmp = f"{os.path.dirname(dest)}/.{os.path.basename(dest)}.landfall-tmp"
-            self._fs.makedirs(os.path.dirname(dest), exist_ok=True)
-            if "file" in self._fs.protocol:
-                shutil.copyfile(f, tmp)
-                os.replace(tmp, dest)
-            else:
-                self._fs.put_file(str(f), dest)
-            info = self._fs.info(dest)
-            from landfall.sources.listing import to_event
-
+            self.zones.landing.put(str(f), key)
+            info = self.zones.landing.info(key)
             events.append(to_event(key, info))
             if on_file:
                 on_file(key, int(info.get("size") or 0))
@@ -127,7 +116,7 @@ class Pipeline:
 
     def _workers(self, n: int, on_done: Callable[[Outcome], None] | None) -> list[Worker]:
         base = worker_id()  # engines share one DuckDB database and its thread pool (see engines/duckdb/sql.py)
-        return [Worker(self.settings, self.store, f"{base}:{i}", self.landing_path, on_done=on_done) for i in range(n)]
+        return [Worker(self.settings, self.store, f"{base}:{i}", self.zones, on_done=on_done) for i in range(n)]
 
     def process(
         self, *, workers: int | None = None, on_done: Callable[[Outcome], None] | None = None, discover: bool = True
@@ -140,7 +129,7 @@ class Pipeline:
             if on_done:
                 on_done(o)
 
-        recover(self.settings, self.store)
+        recover(self.settings, self.store, self.zones)
         if discover:
             summary.discovered = len(self.discover())
         pool = self._workers(workers or self.settings.workers, done)
@@ -200,14 +189,14 @@ class Pipeline:
         on_done: Callable[[Outcome], None] | None = None,
     ) -> None:
         """Watch the landing zone and process continuously until `stop` is set; in-flight batches finish."""
-        recover(self.settings, self.store)
+        recover(self.settings, self.store, self.zones)
         pool = self._workers(workers or self.settings.workers, on_done)
         inner = threading.Event()
         watcher = None
-        if watch and "file" in self._fs.protocol:
+        if watch and self.zones.landing.is_local:
             from landfall.sources.watch import WatchSource
 
-            watcher = WatchSource(self._landing_root, nudge=self.work_available)
+            watcher = WatchSource(self.zones.landing.root, nudge=self.work_available)
             watcher.start(self.submit)
         beat = threading.Thread(target=heartbeat_loop, args=(pool, inner, self.settings.lease_seconds / 3), daemon=True)
         beat.start()
@@ -237,13 +226,13 @@ class Pipeline:
         ]
         for t in threads:
             t.start()
-        log.info("landfall up: watching %s with %d workers", self.settings.landing_url, len(pool))
+        log.info("landfall up: watching %s with %d workers", redact(self.zones.landing.url), len(pool))
         try:
             last_reap = 0.0
             while not stop.is_set():
                 self.discover(settle_seconds=self.settings.settle_seconds)
                 if time.time() - last_reap > self.settings.lease_seconds:
-                    recover(self.settings, self.store)
+                    recover(self.settings, self.store, self.zones)
                     last_reap = time.time()
                 stop.wait(self.settings.reconcile_seconds)
         finally:
@@ -309,13 +298,15 @@ class Pipeline:
         """Find existing datasets under `url` (Hive-partitioned Parquet folders, Delta tables) and catalog them."""
         from landfall.crawler import crawl
 
-        return crawl(self.store, url)
+        return crawl(self.store, url, self.settings.storage_options)
 
     def query(self, sql: str, *, as_of: int | str | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Run SQL over every cataloged table; `as_of` (a version or ISO timestamp) reads Delta tables back then."""
         from landfall.query import parse_as_of, run_query
 
-        return run_query(self.store, sql, as_of=parse_as_of(str(as_of)) if as_of is not None else None)
+        return run_query(
+            self.store, sql, as_of=parse_as_of(str(as_of)) if as_of is not None else None, zones=self.zones
+        )
 
     # --- upkeep ----------------------------------------------------------------------------------------------
 
@@ -328,7 +319,7 @@ class Pipeline:
         target = target_file_size or (wf.write.compaction.target_file_size if wf and wf.write.compaction else "128MB")
         engine = open_engine("duckdb")
         try:
-            return optimize(self.store, engine, table, min_files=min_files, target_file_size=target)
+            return optimize(self.store, engine, table, min_files=min_files, target_file_size=target, zones=self.zones)
         finally:
             engine.close()
 
@@ -339,19 +330,19 @@ class Pipeline:
 
         engine = open_engine("duckdb")
         try:
-            return replay(self.settings, self.store, engine, table, run_id)
+            return replay(self.settings, self.store, engine, table, run_id, zones=self.zones)
         finally:
             engine.close()
 
     def vacuum(self, table: str, retain: str = "7d") -> list[str]:
         from landfall.maintenance import vacuum
 
-        return vacuum(self.store, table, retain)
+        return vacuum(self.store, table, retain, zones=self.zones)
 
     def history(self, table: str) -> list[Any]:
         from landfall.maintenance import history
 
-        return history(self.store, table)
+        return history(self.store, table, zones=self.zones)
 
     def close(self) -> None:
         self.store.close()

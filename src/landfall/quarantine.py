@@ -10,6 +10,7 @@ from landfall.config import Settings, Workflow
 from landfall.engines.base import Engine, Job, Source
 from landfall.errors import ConcurrentChange, ConfigError, NoSuchTable
 from landfall.state.base import SourceRows, StateStore, TableCommit, holding, new_id
+from landfall.storage import Zones
 from landfall.tables import open_table
 from landfall.tables.base import TableChange, staging
 
@@ -23,7 +24,13 @@ class ReplayResult:
 
 
 def replay(
-    settings: Settings, store: StateStore, engine: Engine, table: str, run_id: str | None = None
+    settings: Settings,
+    store: StateStore,
+    engine: Engine,
+    table: str,
+    run_id: str | None = None,
+    *,
+    zones: Zones | None = None,
 ) -> ReplayResult:
     qname = f"quarantine.{table}"
     if store.find_table(qname) is None:
@@ -35,17 +42,19 @@ def replay(
     with holding(store, f"maintain:{table}", replay_id) as held:  # compactions wait; crash recovery keeps off
         if not held:
             raise ConcurrentChange(f"table `{table}`: a compaction or another replay is in progress; try again")
-        return _replay(settings, store, engine, wf, table, replay_id, run_id)
+        return _replay(store, engine, zones or Zones(settings), wf, table, replay_id, run_id)
 
 
 def _replay(
-    settings: Settings, store: StateStore, engine: Engine, wf: Workflow, table: str, replay_id: str, run_id: str | None
+    store: StateStore, engine: Engine, zones: Zones, wf: Workflow, table: str, replay_id: str, run_id: str | None
 ) -> ReplayResult:
     qname = f"quarantine.{table}"
     target = store.table(table)
     qfiles = store.table_files(qname)
-    writer = open_table(target.format, target.location)
-    qwriter = open_table("parquet", f"{settings.quarantine_url}/{table}")
+    writer = open_table(target.format, zones.at(target.location))
+    qwriter = open_table("parquet", zones.quarantined(table))
+    for w in (writer, qwriter):
+        engine.use_storage(w.storage)
     with staging(writer, replay_id) as area, staging(qwriter, replay_id) as qarea:
         job = Job(
             workflow=wf,

@@ -10,6 +10,7 @@ import duckdb
 from landfall.engines.duckdb import lit, q
 from landfall.errors import ConfigError
 from landfall.state.base import StateStore, Table
+from landfall.storage import Storage, Zones
 
 _DUCK_HIVE_TYPES = {
     "VARCHAR",
@@ -47,17 +48,25 @@ def table_select(table: Table, files: list[str]) -> str:
 
 
 def connect(
-    store: StateStore, con: duckdb.DuckDBPyConnection | None = None, *, as_of: int | datetime | None = None
+    store: StateStore,
+    con: duckdb.DuckDBPyConnection | None = None,
+    *,
+    as_of: int | datetime | None = None,
+    zones: Zones | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with a view per cataloged table; with `as_of`, Delta tables as of that version."""
+    """A DuckDB connection with a view per cataloged table; with `as_of`, Delta tables as of that version.
+    Tables on an object store are read through fsspec (registered with the connection), never through a DuckDB
+    extension download."""
     con = con or duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
     for table in store.tables():
+        storage = zones.at(table.location) if zones else Storage(table.location)
+        storage.register_with(con)
         if as_of is not None and table.format == "delta":
             from landfall.tables import open_table
 
-            files = [f.path for f in open_table("delta", table.location).files_as_of(as_of)]
-            table = _schema_as_of(table, files)
+            files = [f.path for f in open_table("delta", storage).files_as_of(as_of)]
+            table = _schema_as_of(table, files, storage)
         else:
             files = [f.path for f in store.table_files(table.name)]
         con.execute(f"CREATE OR REPLACE VIEW {view_name(con, table.name)} AS {table_select(table, files)}")
@@ -73,7 +82,7 @@ def view_name(con: duckdb.DuckDBPyConnection, name: str) -> str:
     return f"{q(schema)}.{q(table)}"
 
 
-def _schema_as_of(table: Table, files: list[str]) -> Table:
+def _schema_as_of(table: Table, files: list[str], storage: Storage) -> Table:
     """An older version may lack columns added since: keep only the columns its files have."""
     if not files:
         return table
@@ -81,7 +90,8 @@ def _schema_as_of(table: Table, files: list[str]) -> Table:
 
     have: set[str] = set(table.partition_by)
     for f in files:
-        have |= set(pq.read_schema(f"{table.location}/{f}").names)
+        with storage.open(f) as fh:
+            have |= set(pq.read_schema(fh).names)
     from dataclasses import replace
 
     return replace(table, schema=[(n, t) for n, t in table.schema if n in have])
@@ -101,9 +111,9 @@ def parse_as_of(text: str) -> int | datetime:
 
 
 def run_query(
-    store: StateStore, sql: str, *, as_of: int | datetime | None = None
+    store: StateStore, sql: str, *, as_of: int | datetime | None = None, zones: Zones | None = None
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    con = connect(store, as_of=as_of)
+    con = connect(store, as_of=as_of, zones=zones)
     try:
         rel = con.execute(sql)
         columns = [d[0] for d in rel.description] if rel.description else []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -18,8 +19,9 @@ from datetime import UTC, datetime
 
 from landfall.config import Settings, Workflow
 from landfall.engines.base import Engine, Job, Source, Staged, StagedFile
-from landfall.errors import ConcurrentChange, ContentRace, InvalidInput, LandfallError
+from landfall.errors import ConcurrentChange, ContentRace, InvalidInput, LandfallError, StorageUnavailable
 from landfall.pools import pool
+from landfall.redaction import redact
 from landfall.schema import merged
 from landfall.state.base import (
     Run,
@@ -29,6 +31,7 @@ from landfall.state.base import (
     TableCommit,
     backoff,
 )
+from landfall.storage import Zones, unreachable
 from landfall.tables import open_table
 from landfall.tables.base import TableChange, TableWriter, staging
 from landfall.testing.faults import crash_point
@@ -37,7 +40,7 @@ log = logging.getLogger("landfall.runner")
 
 
 def content_hash(path: str) -> str:
-    """SHA-256 of a file's bytes (the load history's content key; CPUs hash it in hardware)."""
+    """SHA-256 of a local file's bytes (the load history's content key; CPUs hash it in hardware)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(1 << 20):
@@ -58,24 +61,59 @@ class Runner:
     settings: Settings
     store: StateStore
     engine: Engine
-    landing_path: Callable[[str], str]
+    zones: Zones
     on_done: Callable[[Outcome], None] | None = None
     outcomes: list[Outcome] = field(default_factory=list)
+    storage_failures: int = 0  # in a row: the next retry waits longer while the store is away
+
+    def __post_init__(self) -> None:
+        for zone in (self.zones.tables, self.zones.quarantine):
+            self.engine.use_storage(zone)
 
     def run_batch(self, runs: list[Run]) -> list[Outcome]:
+        """Run a leased batch. A store that cannot be reached puts the runs back in the queue, later, without
+        using up an attempt: the files are not at fault."""
+        scratch = self.zones.landing.scratch("batch") if not self.zones.landing.is_local else None
+        try:
+            outcomes = self._run_batch(runs, scratch)
+        except StorageUnavailable as exc:
+            self._storage_away(runs, exc)
+            return self.outcomes
+        finally:
+            if scratch:
+                shutil.rmtree(scratch, ignore_errors=True)
+        self.storage_failures = 0
+        return outcomes
+
+    def _storage_away(self, runs: list[Run], exc: BaseException) -> None:
+        self.storage_failures += 1
+        delay = min(30.0, 0.5 * 2 ** min(self.storage_failures, 6))
+        done = {o.run.run_id for o in self.outcomes}
+        waiting = [r.run_id for r in runs if r.run_id not in done]
+        log.warning(
+            "storage unavailable (%s); %d runs retried in %.0f s without using an attempt",
+            redact(str(exc)),
+            len(waiting),
+            delay,
+        )
+        self.store.defer(waiting, seconds=delay)
+
+    def _run_batch(self, runs: list[Run], scratch: str | None) -> list[Outcome]:
         wf = self.settings.workflow(runs[0].workflow or "")
         self.outcomes = []
         todo: list[tuple[Run, Source, str]] = []
         seen: dict[str, Run] = {}
         skipped: list[RunResult] = []
         later: list[str] = []
-        if len(runs) == 1 and runs[0].size > HASH_ALONGSIDE_BYTES:
+        if len(runs) == 1 and runs[0].size > HASH_ALONGSIDE_BYTES and self.zones.landing.is_local:
             return self._run_big(wf, runs[0])
         hashed: list[tuple[Run, str, str]] = []
         for run in runs:
-            path = self.landing_path(run.file_key)
             try:
-                hashed.append((run, path, content_hash(path)))
+                path, digest = self.zones.landing.fetch(run.file_key, scratch or "")
+                hashed.append((run, path, digest))
+            except StorageUnavailable:
+                raise
             except OSError as exc:
                 self._fail(run, wf, f"`{run.file_key}`: cannot read the landed file: {exc}", None)
         known = self.store.find_duplicates(wf.name, {digest: run.file_id for run, _, digest in hashed})
@@ -120,6 +158,8 @@ class Runner:
             log.info("batch deferred: %s", exc)
             self.store.defer([run.run_id for run, _, _ in todo], seconds=0.05)
         except Exception as exc:
+            if unreachable(exc):
+                raise _unavailable(exc) from exc
             if len(todo) == 1:
                 self._fail(todo[0][0], wf, _message(exc, todo[0][0].file_key), todo[0][2], exc)
             else:
@@ -130,12 +170,15 @@ class Runner:
                     except (ContentRace, ConcurrentChange):
                         self.store.defer([item[0].run_id], seconds=0.05)
                     except Exception as exc2:
+                        if unreachable(exc2):
+                            raise _unavailable(exc2) from exc2
                         self._fail(item[0], wf, _message(exc2, item[0].file_key), item[2], exc2)
         return self.outcomes
 
     def _run_big(self, wf: Workflow, run: Run) -> list[Outcome]:
-        """A large file: hash it while the engine reads it (the commit refuses bytes already loaded)."""
-        path = self.landing_path(run.file_key)
+        """A large file on a local zone: hash it while the engine reads it (the commit refuses bytes already
+        loaded)."""
+        path = self.zones.landing.local_path(run.file_key)
         digest: Future[str] = pool("hash").submit(content_hash, path)
         src = Source(key=run.file_key, path=path, run_id=run.run_id, file_id=run.file_id, size=run.size)
         try:
@@ -157,20 +200,19 @@ class Runner:
             )
             self._done(Outcome(run, "skipped"))
         except Exception as exc:
+            if unreachable(exc):
+                raise _unavailable(exc) from exc
             self._fail(run, wf, _message(exc, run.file_key), _resolved(digest), exc)
         return self.outcomes
 
     # --- one engine job and its commit -----------------------------------------------------------------------
 
     def _job(self, wf: Workflow, items: list[tuple[Run, Source, str]], commit_id: str) -> None:
-        location = f"{self.settings.tables_url}/{wf.write.table}"
-        writer = open_table(wf.write.format, location)
+        writer = open_table(wf.write.format, self.zones.table(wf.write.table))
         items = self._replay_committed(wf, writer, items)
         if not items:
             return
-        child_writers = {
-            t: open_table(wf.write.format, f"{self.settings.tables_url}/{t}") for t in wf.child_tables.values()
-        }
+        child_writers = {t: open_table(wf.write.format, self.zones.table(t)) for t in wf.child_tables.values()}
         with ExitStack() as stack:
             area = stack.enter_context(staging(writer, commit_id))
             child_areas = {t: stack.enter_context(staging(w, commit_id)) for t, w in child_writers.items()}
@@ -391,7 +433,7 @@ class Runner:
         if not staged.quarantine_files:
             return []
         name = f"quarantine.{wf.write.table}"
-        writer = open_table("parquet", f"{self.settings.quarantine_url}/{wf.write.table}")
+        writer = open_table("parquet", self.zones.quarantined(wf.write.table))
         published = writer.publish(staged.quarantine_files)
         counts = self.engine.source_counts([f"{writer.location}/{f.path}" for f in published])
         sources = [
@@ -475,7 +517,7 @@ class Runner:
         (children are committed before their parent)."""
         out = []
         for name in wf.child_tables.values():
-            writer = open_table(wf.write.format, f"{self.settings.tables_url}/{name}")
+            writer = open_table(wf.write.format, self.zones.table(name))
             found = writer.committed([app_id(f) for f in file_ids]) if writer.has_log else {}
             metas = list({m["commit_id"]: m for m in found.values()}.values())
             if not metas:
@@ -522,6 +564,7 @@ class Runner:
     # --- failure ---------------------------------------------------------------------------------------------
 
     def _fail(self, run: Run, wf: Workflow, message: str, digest: str | None, exc: BaseException | None = None) -> None:
+        message = redact(message)
         retry_in = backoff(run.attempt, wf.retry.backoff_seconds, wf.retry.max_backoff_seconds, wf.retry.jitter)
         if exc is not None and not isinstance(exc, LandfallError):
             log.debug("run %s failed:\n%s", run.run_id, "".join(traceback.format_exception(exc)))
@@ -587,6 +630,10 @@ def _rewritten_from(relpath: str, replaced: list[str]) -> str | None:
     return None
 
 
+def _unavailable(exc: BaseException) -> StorageUnavailable:
+    return exc if isinstance(exc, StorageUnavailable) else StorageUnavailable(redact(_short(exc)))
+
+
 def _short(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
@@ -601,11 +648,12 @@ def _message(exc: BaseException, key: str) -> str:
     return f"`{key}`: {type(exc).__name__}: {text}"
 
 
-def recover(settings: Settings, store: StateStore) -> list[Run]:
+def recover(settings: Settings, store: StateStore, zones: Zones | None = None) -> list[Run]:
     """Expired leases become failed attempts (and are retried); files their commit left behind are removed,
     and so are table files no commit lists any more (a crash between a commit and its cleanup)."""
+    zones = zones or Zones(settings)
     lost = store.reap()
-    sweep(settings, store)
+    sweep(settings, store, zones)
     for run in lost:
         if not run.table_name or not run.batch_id or not run.workflow:
             continue
@@ -613,7 +661,7 @@ def recover(settings: Settings, store: StateStore) -> list[Run]:
             wf = settings.workflow(run.workflow)
         except LandfallError:
             continue
-        writer = open_table(wf.write.format, f"{settings.tables_url}/{run.table_name}")
+        writer = open_table(wf.write.format, zones.table(run.table_name))
         keep = {f.path for f in store.table_files(run.table_name)} if store.find_table(run.table_name) else set()
         gone = writer.discard(run.batch_id, keep)
         if gone:
@@ -621,7 +669,7 @@ def recover(settings: Settings, store: StateStore) -> list[Run]:
     return lost
 
 
-def sweep(settings: Settings, store: StateStore) -> list[str]:
+def sweep(settings: Settings, store: StateStore, zones: Zones | None = None) -> list[str]:
     """Delete files under each table's folder that the catalog does not list and no running batch (or leased
     commit: a compaction, a quarantine replay) is writing.
 
@@ -630,9 +678,10 @@ def sweep(settings: Settings, store: StateStore) -> list[str]:
     was listed is either still in flight (kept), committed by now (in the catalog or the format's log: kept), or
     abandoned (removed).
     """
+    zones = zones or Zones(settings)
     removed: list[str] = []
     for table in store.tables():
-        writer = open_table(table.format, table.location)
+        writer = open_table(table.format, zones.at(table.location))
         staging_dirs = writer.staging_dirs()
         on_disk = writer.files()
         busy = {r.batch_id for r in store.runs(status="running") if r.batch_id} | store.holders()

@@ -10,6 +10,7 @@ from landfall.config import Settings, parse_size
 from landfall.engines import open_engine
 from landfall.runner import Outcome, Runner
 from landfall.state.base import StateStore
+from landfall.storage import Zones
 
 log = logging.getLogger("landfall.worker")
 
@@ -20,7 +21,7 @@ class Worker:
         settings: Settings,
         store: StateStore,
         worker_id: str,
-        landing_path: Callable[[str], str],
+        zones: Zones,
         *,
         on_done: Callable[[Outcome], None] | None = None,
     ) -> None:
@@ -28,7 +29,7 @@ class Worker:
         self.store = store
         self.id = worker_id
         self.engine = open_engine(settings.engine, settings)
-        self.runner = Runner(settings, store, self.engine, landing_path, on_done=on_done)
+        self.runner = Runner(settings, store, self.engine, zones, on_done=on_done)
         self._held: list[str] = []
         self._limits = {wf.name: 1 for wf in settings.workflows if not wf.batchable}
         self._held_lock = threading.Lock()

@@ -106,5 +106,9 @@ class Engine(ABC):
     def source_counts(self, paths: list[str]) -> dict[str, dict[str, int]]:
         """For table files: how many rows of each landed file (`_source_file`) each holds."""
 
+    def use_storage(self, storage: Any) -> None:
+        """Let the engine read files of a `landfall.storage.Storage` by URL (table files on an object store);
+        landed files always come as local paths."""
+
     def close(self) -> None:
         """Release resources."""

@@ -9,31 +9,20 @@ from __future__ import annotations
 
 import time
 
-import fsspec
-
 from landfall.events import ObjectCreated, is_hidden
 from landfall.sources.base import EventSource
+from landfall.storage import Storage
 
 
 class ListingSource(EventSource):
-    def __init__(self, url: str, *, settle_seconds: float = 0.0) -> None:
-        self.url = url.rstrip("/")
-        self.fs, self.root = fsspec.core.url_to_fs(self.url)
-        self.root = self.root.rstrip("/")
+    def __init__(self, landing: Storage | str, *, settle_seconds: float = 0.0) -> None:
+        self.storage = landing if isinstance(landing, Storage) else Storage(landing, zone="landing")
         self.settle_seconds = settle_seconds
 
-    def key_of(self, path: str) -> str:
-        return path[len(self.root) + 1 :] if path.startswith(self.root + "/") else path
-
     def poll(self) -> list[ObjectCreated]:
-        if not self.fs.exists(self.root):
-            return []
         now = time.time()
         out = []
-        for path, info in self.fs.find(self.root, detail=True).items():
-            if info.get("type") != "file":
-                continue
-            key = self.key_of(path)
+        for key, info in self.storage.list():
             if is_hidden(key):
                 continue
             event = to_event(key, info)

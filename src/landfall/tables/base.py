@@ -18,6 +18,7 @@ from typing import Any
 
 from landfall.engines.base import StagedFile
 from landfall.state.base import DataFile
+from landfall.storage import Storage
 
 
 @dataclass
@@ -52,14 +53,16 @@ class NotSupported(Exception):
 
 
 class TableWriter(ABC):
-    """One table's storage. `location` is a local path or an fsspec URL."""
+    """One table's files, in its folder's `Storage` (a local folder or an object store). `location` is the
+    folder's URL (a local path on a local zone), as the catalog records it."""
 
     format: str
     #: the format keeps its own log of commits (time travel, app transactions)
     has_log: bool = False
 
-    def __init__(self, location: str) -> None:
-        self.location = location.rstrip("/")
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.location = storage.url
 
     @abstractmethod
     def publish(self, staged: list[StagedFile]) -> list[DataFile]:
@@ -104,8 +107,14 @@ class TableWriter(ABC):
         """Commit ids that have a staging folder (left behind by a crash, or in progress)."""
 
     def staging_dir(self, commit_id: str) -> str:
-        """A local folder the engine may write into for this commit."""
-        return f"{self.location}/_staging/{commit_id}"
+        """A local folder the engine may write into for this commit: inside the table's folder on a local zone
+        (publishing is then a rename), in the local scratch folder for an object store."""
+        if self.storage.is_local:
+            return self.storage.path(f"_staging/{commit_id}")
+        import hashlib
+
+        table = hashlib.sha1(self.location.encode()).hexdigest()[:10]
+        return os.path.join(self.storage.scratch_dir or _tmp(), f"landfall-staging-{commit_id}-{table}")
 
     def removes_files_at_commit(self) -> bool:
         """Whether files a commit removes are deleted right away (no time travel) or kept until vacuum."""
@@ -125,7 +134,7 @@ def staging(writer: TableWriter, commit_id: str) -> Iterator[Staging]:
     """Scratch space for one commit. If the block fails before `committed` is set, every file the commit
     published is removed again; the folder goes either way."""
     area = Staging(writer.staging_dir(commit_id))
-    os.makedirs(area.path, exist_ok=True)
+    os.makedirs(area.path, exist_ok=True)  # a local folder (see `staging_dir`), never a zone URL
     try:
         yield area
     except BaseException:
@@ -134,3 +143,9 @@ def staging(writer: TableWriter, commit_id: str) -> Iterator[Staging]:
         raise
     finally:
         shutil.rmtree(area.path, ignore_errors=True)
+
+
+def _tmp() -> str:
+    import tempfile
+
+    return tempfile.gettempdir()

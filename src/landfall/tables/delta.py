@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-from landfall.errors import ConcurrentChange, require
+from landfall.errors import ConcurrentChange, ConfigError, require
 from landfall.state.base import DataFile
+from landfall.storage import Storage
 from landfall.tables.base import TableChange, Version
 from landfall.tables.parquet import ParquetTable
 
@@ -32,11 +31,20 @@ class DeltaTable(ParquetTable):
     format = "delta"
     has_log = True
 
+    def __init__(self, storage: Storage) -> None:
+        if storage.protocol == "memory":
+            raise ConfigError(
+                f"{storage.label}: `delta` tables need a local folder or an object store (`s3://`); `memory://` "
+                "lives inside one process, where delta-rs cannot see it"
+            )
+        super().__init__(storage)
+        self.options = storage.options.delta(storage.protocol)  # credentials, endpoint, region for delta-rs
+
     def _table(self, version: int | datetime | None = None) -> Any:
         """The table at its latest version (or at `version`). The latest is kept per thread and brought up to
         date by reading only the commits made since: loading the whole log costs ~30 ms per call."""
         if version is not None:
-            dt = deltalake.DeltaTable(self.location)
+            dt = deltalake.DeltaTable(self.location, storage_options=self.options)
             dt.load_as_version(version)
             return dt
         cache = _LATEST.__dict__.setdefault("tables", {})
@@ -47,11 +55,11 @@ class DeltaTable(ParquetTable):
                 return dt
             except Exception:  # the table was replaced underneath: load it afresh
                 cache.pop(self.location, None)
-        dt = cache[self.location] = deltalake.DeltaTable(self.location)
+        dt = cache[self.location] = deltalake.DeltaTable(self.location, storage_options=self.options)
         return dt
 
     def exists(self) -> bool:
-        return deltalake.DeltaTable.is_deltatable(self.location)
+        return deltalake.DeltaTable.is_deltatable(self.location, storage_options=self.options)
 
     def commit(self, change: TableChange) -> int | None:
         from deltalake.transaction import (
@@ -125,6 +133,7 @@ class DeltaTable(ParquetTable):
                     adds,
                     mode="error",
                     partition_by=change.partition_by or None,
+                    storage_options=self.options,
                     commit_properties=props,
                 )
             except Exception as exc:
@@ -222,9 +231,9 @@ class DeltaTable(ParquetTable):
         gone = dt.vacuum(retention_hours=hours, dry_run=False, enforce_retention_duration=False)
         cutoff = time.time() - retain_seconds
         for commit in self.staging_dirs():
-            if self._mtime(f"_staging/{commit}") < cutoff:
-                shutil.rmtree(self.staging_dir(commit), ignore_errors=True)
-        return [os.path.relpath(g, self.root) if os.path.isabs(g) else g for g in gone]
+            if self.storage.mtime(f"_staging/{commit}") < cutoff:
+                self._drop_staging(commit)
+        return [self.storage.key_of(g) for g in gone]
 
     def files(self) -> list[str]:
         return [f for f in super().files() if not f.startswith("_delta_log")]

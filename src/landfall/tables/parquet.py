@@ -1,16 +1,17 @@
 """Parquet tables: Hive-partitioned folders of `part-<commit>-<n>.parquet` files.
 
-A run's files are written into `_staging/<commit>/` (ignored by Hive readers), then renamed into place; the
-catalog commit that follows, in the same transaction as the run records, is what makes them part of the
-table. Files of a commit that never reached the catalog are found by name and removed on recovery.
+A run's files are written into a local staging folder (`_staging/<commit>/` inside the table's folder on a local
+zone, ignored by Hive readers; the local scratch folder for an object store), then put in place: renamed on a
+local zone, uploaded under their final names on an object store. The catalog commit that follows, in the same
+transaction as the run records, is what makes them part of the table. Files of a commit that never reached the
+catalog are found by name and removed on recovery.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-
-import fsspec
+import time
 
 from landfall.engines.base import StagedFile
 from landfall.state.base import DataFile
@@ -20,73 +21,44 @@ from landfall.tables.base import TableWriter
 class ParquetTable(TableWriter):
     format = "parquet"
 
-    def __init__(self, location: str) -> None:
-        super().__init__(location)
-        self.fs, self.root = fsspec.core.url_to_fs(self.location)
-
     def publish(self, staged: list[StagedFile]) -> list[DataFile]:
         out = []
         for f in staged:
-            dest = f"{self.root}/{f.relpath}"
-            self.fs.makedirs(os.path.dirname(dest), exist_ok=True)
-            if "file" in self.fs.protocol:  # a str or a tuple of names, by fsspec version
-                os.replace(f.path, dest)
-            else:
-                self.fs.put_file(f.path, dest)
+            self.storage.put(f.path, f.relpath, move=True)
             out.append(DataFile(path=f.relpath, rows=f.rows, bytes=f.bytes, partition=f.partition, stats=f.stats))
         return out
 
     def delete(self, paths: list[str]) -> None:
-        for rel in paths:
-            try:
-                self.fs.rm_file(f"{self.root}/{rel}")
-            except FileNotFoundError:
-                pass
+        self.storage.delete(paths)
 
     def files(self) -> list[str]:
-        if not self.fs.exists(self.root):
-            return []
-        found = self.fs.find(self.root)
-        rels = [
-            os.path.relpath(p, self.root) if not p.startswith(self.root + "/") else p[len(self.root) + 1 :]
-            for p in found
-        ]
-        return [
-            r for r in rels if r.endswith(".parquet") and not any(part.startswith(("_", ".")) for part in r.split("/"))
-        ]
+        return [key for key, _ in self.storage.list() if _data(key)]
 
     def discard(self, commit_id: str, keep: set[str]) -> list[str]:
         prefix = f"part-{commit_id}-"
         gone = [rel for rel in self.files() if os.path.basename(rel).startswith(prefix) and rel not in keep]
         self.delete(gone)
-        shutil.rmtree(self.staging_dir(commit_id), ignore_errors=True)
+        self._drop_staging(commit_id)
         return gone
 
-    def staging_dir(self, commit_id: str) -> str:
-        return f"{self.root}/_staging/{commit_id}"
+    def _drop_staging(self, commit_id: str) -> None:
+        shutil.rmtree(self.staging_dir(commit_id), ignore_errors=True)
 
     def vacuum(self, retain_seconds: float, listed: set[str]) -> list[str]:
         """Delete files no commit lists that are older than `retain_seconds`, and stale staging folders."""
-        import time
-
         cutoff = time.time() - retain_seconds
-        old = [rel for rel in self.files() if rel not in listed and self._mtime(rel) < cutoff]
+        old = [key for key, info in self.storage.list() if _data(key) and key not in listed and info["mtime"] < cutoff]
         self.delete(old)
         for commit in self.staging_dirs():
-            if self._mtime(f"_staging/{commit}") < cutoff:
-                shutil.rmtree(self.staging_dir(commit), ignore_errors=True)
+            if self.storage.mtime(f"_staging/{commit}") < cutoff:
+                self._drop_staging(commit)
         return old
 
-    def _mtime(self, rel: str) -> float:
-        try:
-            info = self.fs.info(f"{self.root}/{rel}")
-        except FileNotFoundError:
-            return 0.0
-        m = info.get("mtime") or info.get("LastModified") or 0.0
-        return m.timestamp() if hasattr(m, "timestamp") else float(m)
-
     def staging_dirs(self) -> list[str]:
-        base = f"{self.root}/_staging"
-        if not self.fs.exists(base):
+        if not self.storage.is_local:  # staging is local scratch: nothing in the store to sweep
             return []
-        return [p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(base, detail=False)]
+        return self.storage.folders("_staging")
+
+
+def _data(key: str) -> bool:
+    return key.endswith(".parquet") and not any(part.startswith(("_", ".")) for part in key.split("/"))

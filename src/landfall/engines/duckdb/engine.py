@@ -65,6 +65,11 @@ class DuckDBEngine(Reading, Steps, Quality, Writing, Engine):
     def close(self) -> None:
         self.con.close()
 
+    def use_storage(self, storage: Any) -> None:
+        # through the process's one database (registration is database-wide): DuckDB reads the storage's URLs
+        # through fsspec, and no extension is downloaded
+        storage.register_with(_shared_database(None, None))
+
     def run(self, job: Job) -> Staged:
         """Read, transform and write; if a later row breaks the types detected on a sample, detect on the
         whole file and run once more (the error, if it stays, names the file and line)."""

@@ -1,0 +1,568 @@
+"""Zones over fsspec: one `Storage` object per zone (landing, tables, quarantine) or table folder.
+
+It is the only place that turns zone keys into filesystem calls. A zone is a local folder (or `file://` URL),
+an `s3://` URL (any S3-compatible server, through s3fs) or `memory://` (fsspec's in-process store, for tests).
+Keys are relative to the zone's root (`sales/2024-01.csv`, `year=2024/part-x.parquet`).
+
+Engines read local paths: `local_path` is the file itself on a local zone and a copy in the job's local scratch
+folder on a remote one. Scratch space is never derived from a zone URL: it lives under `scratch_dir` (the
+system's temporary folder unless configured).
+
+Publishing on a local zone is a rename within the zone's filesystem (atomic); object stores have no rename, so a
+file is uploaded under its final name and stays invisible to landfall's readers until the catalog commit lists it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import fsspec
+
+from landfall.errors import ConfigError, StorageUnavailable, Terminal
+from landfall.redaction import redact, remember
+
+_LOCAL = ("file", "local")
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class StorageOptions:
+    """How to reach object stores: the `storage:` section of landfall.yaml, resolved. Anything unset comes from
+    the usual `AWS_*` environment variables and profiles."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    key: str | None = None
+    secret: str | None = None
+    token: str | None = None
+    profile: str | None = None
+    anon: bool = False
+    options: dict[str, Any] = field(default_factory=dict)  # passed to the fsspec filesystem as they are
+    delta_options: dict[str, str] = field(default_factory=dict)  # passed to delta-rs as they are
+
+    def __post_init__(self) -> None:
+        for secret in (self.secret, self.token):
+            remember(secret)
+
+    def __hash__(self) -> int:  # options are dicts: hash what identifies a connection
+        return hash((self.endpoint_url, self.region, self.key, self.profile, self.anon))
+
+    def fsspec_kwargs(self, protocol: str) -> dict[str, Any]:
+        """Keyword arguments for the fsspec filesystem of `protocol`."""
+        if protocol not in ("s3", "s3a"):
+            return dict(self.options)
+        kw: dict[str, Any] = {}
+        if self.endpoint_url:
+            kw["endpoint_url"] = self.endpoint_url
+        if self.key:
+            kw["key"] = self.key
+        if self.secret:
+            kw["secret"] = self.secret
+        if self.token:
+            kw["token"] = self.token
+        if self.profile:
+            kw["profile"] = self.profile
+        if self.anon:
+            kw["anon"] = True
+        client = dict(self.options.get("client_kwargs") or {})
+        if self.region:
+            client.setdefault("region_name", self.region)
+        if client:
+            kw["client_kwargs"] = client
+        config = {"connect_timeout": 5, "read_timeout": 60, "retries": {"max_attempts": 3, "mode": "standard"}}
+        config.update(self.options.get("config_kwargs") or {})
+        kw["config_kwargs"] = config
+        kw.update({k: v for k, v in self.options.items() if k not in ("client_kwargs", "config_kwargs")})
+        return kw
+
+    def delta(self, protocol: str) -> dict[str, str]:
+        """delta-rs storage options for a table of `protocol` (credentials, endpoint, region)."""
+        if protocol not in ("s3", "s3a"):
+            return dict(self.delta_options)
+        out: dict[str, str] = {}
+        if self.endpoint_url:
+            out["AWS_ENDPOINT_URL"] = self.endpoint_url
+            if self.endpoint_url.startswith("http://"):
+                out["AWS_ALLOW_HTTP"] = "true"
+        region = self.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        if region or self.endpoint_url:
+            out["AWS_REGION"] = region or "us-east-1"
+        for name, value in (
+            ("AWS_ACCESS_KEY_ID", self.key),
+            ("AWS_SECRET_ACCESS_KEY", self.secret),
+            ("AWS_SESSION_TOKEN", self.token),
+            ("AWS_PROFILE", self.profile),
+        ):
+            if value:
+                out[name] = value
+        if self.anon:
+            out["AWS_SKIP_SIGNATURE"] = "true"
+        out.update(self.delta_options)
+        return out
+
+
+DEFAULT_OPTIONS = StorageOptions()
+
+
+def is_local(url: str) -> bool:
+    """A plain path or a `file://` URL."""
+    return "://" not in url or url.startswith(("file://", "local://"))
+
+
+def protocol_of(url: str) -> str:
+    return url.split("://", 1)[0] if "://" in url else "file"
+
+
+class Storage:
+    """One zone (or a folder inside one, such as a table): keys relative to its root, fsspec underneath.
+
+    >>> landing = Storage("s3://acme-raw/landing", options, zone="landing")
+    >>> for key, info in landing.list(): ...
+    >>> path = landing.local_path("sales/2024-01.csv", scratch)   # a local file an engine can read
+    """
+
+    def __init__(
+        self, url: str, options: StorageOptions | None = None, *, zone: str = "", scratch_dir: str | None = None
+    ) -> None:
+        self.options = options or DEFAULT_OPTIONS
+        self.zone = zone
+        self.scratch_dir = scratch_dir
+        url = url.rstrip("/")
+        if url.startswith("file://"):
+            url = url.removeprefix("file://") or "/"
+        self.url = url
+        self.protocol = protocol_of(url)
+        self.fs, root = _filesystem(url, self.options)
+        self.root = root.rstrip("/") if root != "/" else root
+        self.is_local = self.protocol in _LOCAL
+        if self.is_local:
+            self.url = self.root  # absolute
+
+    def __repr__(self) -> str:
+        return f"Storage({redact(self.url)!r})"
+
+    @property
+    def label(self) -> str:
+        """How messages name this zone: zone `landing` (s3://bucket/in), passwords masked."""
+        return f"zone `{self.zone}` ({redact(self.url)})" if self.zone else f"`{redact(self.url)}`"
+
+    # --- names ---------------------------------------------------------------------------------------------
+
+    def child(self, key: str, zone: str | None = None) -> Storage:
+        """The storage of a folder inside this one (a table's folder inside the tables zone)."""
+        return Storage(
+            self.url_of(key), self.options, zone=self.zone if zone is None else zone, scratch_dir=self.scratch_dir
+        )
+
+    def path(self, key: str = "") -> str:
+        """The filesystem path of a key (what fsspec calls it)."""
+        key = key.strip("/")
+        if not key:
+            return self.root
+        return f"{self.root}/{key}" if self.root != "/" else f"/{key}"
+
+    def url_of(self, key: str = "") -> str:
+        """A key as a URL other libraries open (DuckDB with this storage registered, delta-rs); a local path on a
+        local zone."""
+        key = key.strip("/")
+        return f"{self.url}/{key}" if key else self.url
+
+    def key_of(self, path: str) -> str:
+        """The key of a filesystem path under this storage's root."""
+        path = self.fs._strip_protocol(path) if "://" in path else path
+        prefix = self.root.rstrip("/") + "/"
+        return path[len(prefix) :] if path.startswith(prefix) else path
+
+    # --- reading -------------------------------------------------------------------------------------------
+
+    def open(self, key: str, mode: str = "rb", **kw: Any) -> Any:
+        with self.guard(key):
+            return self.fs.open(self.path(key), mode, **kw)
+
+    def read_bytes(self, key: str) -> bytes:
+        with self.guard(key):
+            return self.fs.cat_file(self.path(key))
+
+    def info(self, key: str) -> dict[str, Any]:
+        with self.guard(key):
+            return self.fs.info(self.path(key))
+
+    def exists(self, key: str = "") -> bool:
+        with self.guard(key):
+            return self.fs.exists(self.path(key))
+
+    def mtime(self, key: str) -> float:
+        """Modification time (seconds since the epoch); 0 if the key is gone."""
+        try:
+            return mtime_of(self.info(key))
+        except FileNotFoundError:
+            return 0.0
+
+    def list(self, prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every file under `prefix` (recursively) as `(key, info)`; info has `size`, `mtime`, `etag` where the
+        store gives them. Symbolic links are not followed out of the zone."""
+        base = self.path(prefix)
+        with self.guard(prefix):
+            if not self.fs.exists(base):
+                return
+            found = self.fs.find(base, detail=True)
+        for path, info in found.items():
+            if info.get("type") != "file":
+                continue
+            if self.is_local and os.path.islink(path) and not _inside(os.path.realpath(path), self.root):
+                continue
+            yield (
+                self.key_of(path),
+                {
+                    **info,
+                    "size": int(info.get("size") or 0),
+                    "mtime": mtime_of(info),
+                    "etag": str(info.get("ETag") or info.get("etag") or "").strip('"'),
+                },
+            )
+
+    def entries(self, prefix: str = "") -> dict[str, str]:
+        """What is directly under `prefix`: name -> `file` or `directory`."""
+        base = self.path(prefix)
+        with self.guard(prefix):
+            if not self.fs.exists(base):
+                return {}
+            found = self.fs.ls(base, detail=True)
+        return {e["name"].rstrip("/").rsplit("/", 1)[-1]: e.get("type", "file") for e in found}
+
+    def folders(self, prefix: str = "") -> list[str]:
+        """Names of the folders directly under `prefix`."""
+        return [name for name, kind in self.entries(prefix).items() if kind == "directory"]
+
+    def hash(self, key: str) -> str:
+        """SHA-256 of a file's bytes, streamed."""
+        h = hashlib.sha256()
+        with self.open(key) as fh, self.guard(key):
+            while chunk := fh.read(_CHUNK):
+                h.update(chunk)
+        return h.hexdigest()
+
+    def local_path(self, key: str, scratch: str | None = None) -> str:
+        """A local file with the key's bytes: the file itself on a local zone, else a copy in `scratch`."""
+        if self.is_local:
+            return self.path(key)
+        return self.fetch(key, scratch or self.scratch())[0]
+
+    def fetch(self, key: str, scratch: str) -> tuple[str, str]:
+        """A local copy of a key in `scratch` and the SHA-256 of its bytes, in one pass (remote zones); a local
+        zone's file is hashed where it is."""
+        if self.is_local:
+            return self.path(key), self.hash(key)
+        os.makedirs(scratch, exist_ok=True)
+        dest = os.path.join(scratch, f"{uuid.uuid4().hex[:8]}-{os.path.basename(key)}")
+        h = hashlib.sha256()
+        with self.open(key) as src, open(dest, "wb") as out, self.guard(key):
+            while chunk := src.read(_CHUNK):
+                h.update(chunk)
+                out.write(chunk)
+        return dest, h.hexdigest()
+
+    # --- writing -------------------------------------------------------------------------------------------
+
+    def put(self, local: str, key: str, *, move: bool = False) -> None:
+        """Place a local file under `key`, whole or not at all: on a local zone a copy (or, with `move`, the file
+        itself) renamed into place; on an object store one upload under the final name."""
+        dest = self.path(key)
+        with self.guard(key):
+            if self.is_local:
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                if move:
+                    os.replace(local, dest)
+                    return
+                tmp = os.path.join(os.path.dirname(dest), f".{os.path.basename(dest)}.{uuid.uuid4().hex[:8]}.tmp")
+                try:
+                    shutil.copyfile(local, tmp)
+                    os.replace(tmp, dest)
+                finally:
+                    if os.path.exists(tmp):
+                        os.unlink(tmp)
+            else:
+                self.fs.put_file(local, dest)
+                if move:
+                    os.unlink(local)
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        with self.guard(key):
+            if self.is_local:
+                os.makedirs(os.path.dirname(self.path(key)), exist_ok=True)
+            self.fs.pipe_file(self.path(key), data)
+
+    def delete(self, keys: list[str]) -> None:
+        """Remove files; keys already gone are fine."""
+        if not keys:
+            return
+        with self.guard(keys[0]):
+            if self.is_local:
+                for key in keys:
+                    try:
+                        os.unlink(self.path(key))
+                    except FileNotFoundError:
+                        pass
+                return
+            paths = [self.path(k) for k in keys]
+            try:
+                self.fs.rm(paths)
+            except FileNotFoundError:
+                for p in paths:
+                    try:
+                        self.fs.rm_file(p)
+                    except FileNotFoundError:
+                        pass
+
+    def delete_tree(self, prefix: str) -> None:
+        """Remove a folder and everything in it (gone already is fine)."""
+        with self.guard(prefix):
+            if self.is_local:
+                shutil.rmtree(self.path(prefix), ignore_errors=True)
+                return
+            try:
+                self.fs.rm(self.path(prefix), recursive=True)
+            except FileNotFoundError:
+                pass
+
+    def makedirs(self, key: str = "") -> None:
+        with self.guard(key):
+            self.fs.makedirs(self.path(key), exist_ok=True)
+
+    # --- local scratch -------------------------------------------------------------------------------------
+
+    def scratch(self, name: str = "") -> str:
+        """A fresh local folder for one job's temporary files (under `scratch_dir`, never inside a URL)."""
+        base = self.scratch_dir or tempfile.gettempdir()
+        os.makedirs(base, exist_ok=True)
+        return tempfile.mkdtemp(
+            prefix=f"landfall-{os.getpid()}-{name}-" if name else f"landfall-{os.getpid()}-", dir=base
+        )
+
+    # --- errors --------------------------------------------------------------------------------------------
+
+    def guard(self, key: str = "") -> _Guard:
+        """A context that turns "cannot reach the store" errors into `StorageUnavailable` naming the zone."""
+        return _Guard(self, key)
+
+    def check(self) -> None:
+        """Reach the zone once: a wrong key, a missing bucket or a refused login fail here, with one line
+        naming the zone and the reason; a store that cannot be reached raises `StorageUnavailable`."""
+        if self.is_local:
+            return
+        try:
+            with self.guard():
+                if self.protocol in ("s3", "s3a"):
+                    bucket = self.root.split("/", 1)[0]
+                    self.fs.ls(bucket, refresh=True)
+                else:
+                    self.fs.exists(self.root)
+        except StorageUnavailable:
+            raise
+        except FileNotFoundError:
+            bucket = self.root.split("/", 1)[0]
+            raise ConfigError(f"{self.label}: bucket `{bucket}` does not exist; create it or fix the zone's URL")
+        except PermissionError as exc:
+            raise ConfigError(
+                f"{self.label}: access denied ({_first_line(exc)}); check the credentials in "
+                "`storage:` or the AWS_* environment"
+            )
+        except OSError as exc:
+            raise ConfigError(f"{self.label}: {_first_line(exc)}")
+
+    def register_with(self, con: Any) -> None:
+        """Let a DuckDB connection read this storage's URLs through fsspec (no DuckDB extension download)."""
+        if not self.is_local:
+            register_filesystem(con, self.fs)
+
+
+class _Guard:
+    def __init__(self, storage: Storage, key: str) -> None:
+        self.storage = storage
+        self.key = key
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None or isinstance(exc, StorageUnavailable) or not unreachable(exc):
+            return False
+        where = f"`{self.key}` in " if self.key else ""
+        raise StorageUnavailable(f"{where}{self.storage.label}: cannot reach the store: {_first_line(exc)}") from exc
+
+
+_UNREACHABLE_TEXT = (
+    "connection refused",
+    "connect call failed",
+    "cannot connect to host",
+    "could not connect to the endpoint",
+    "connection reset",
+    "connection aborted",
+    "server disconnected",
+    "error sending request",
+    "connect timeout",
+    "read timeout",
+    "timed out",
+    "temporary failure in name resolution",
+    "service unavailable",
+    "slowdown",
+    "slow down",
+    "internalerror",
+    "broken pipe",
+    "end of file before message length reached",
+)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether an error (or one it was raised from) says the store could not be reached, as opposed to a file
+    that is missing, unreadable or bad. Only errors of input/output libraries are read for their text: an
+    engine's complaint about a value (`"timed out" is not an INT64`) never counts."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, StorageUnavailable):
+            return True
+        engine_error = str(getattr(e, "engine_error", "") or "")
+        if engine_error.startswith("IO Error") and any(t in engine_error.lower() for t in _UNREACHABLE_TEXT):
+            return True  # the engine could not read a table file from the store (not the landed file's fault)
+        if isinstance(e, Terminal) or isinstance(e, (FileNotFoundError, PermissionError)):
+            return False
+        if isinstance(e, (ConnectionError, TimeoutError)):
+            return True
+        if type(e).__name__ in _UNREACHABLE_TYPES:
+            return True
+        if _io_error(e) and any(t in str(e).lower() for t in _UNREACHABLE_TEXT):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+_UNREACHABLE_TYPES = {
+    "EndpointConnectionError",
+    "ConnectTimeoutError",
+    "ReadTimeoutError",
+    "ClientConnectorError",
+    "ServerDisconnectedError",
+    "ClientOSError",
+    "ConnectionClosedError",
+    "ServerTimeoutError",
+}
+
+
+def _io_error(e: BaseException) -> bool:
+    """An error from a filesystem, an HTTP client, DuckDB's file layer or delta-rs' object store."""
+    module = (type(e).__module__ or "").split(".")[0]
+    names = {c.__name__ for c in type(e).__mro__}
+    return (
+        isinstance(e, OSError)
+        or bool(names & {"IOException", "HTTPException", "DeltaError"})
+        or module in ("botocore", "aiobotocore", "aiohttp", "s3fs", "fsspec", "deltalake", "urllib3")
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return redact(text.splitlines()[0])
+
+
+def _inside(path: str, root: str) -> bool:
+    root = os.path.realpath(root)
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def mtime_of(info: dict[str, Any]) -> float:
+    m = info.get("mtime") or info.get("LastModified") or info.get("last_modified") or info.get("created") or 0.0
+    return m.timestamp() if hasattr(m, "timestamp") else float(m)
+
+
+_FS_LOCK = threading.Lock()
+
+
+def _filesystem(url: str, options: StorageOptions) -> tuple[Any, str]:
+    protocol = protocol_of(url)
+    try:
+        with _FS_LOCK:
+            return fsspec.core.url_to_fs(url, **options.fsspec_kwargs(protocol))
+    except ImportError as exc:
+        from landfall.registry import missing_dependency
+
+        module = (getattr(exc, "name", None) or "").split(".")[0] or {"s3": "s3fs", "s3a": "s3fs"}.get(protocol, "")
+        if protocol in ("s3", "s3a") or module == "s3fs":
+            raise missing_dependency(f"{protocol}://", "s3fs", "s3") from None
+        raise missing_dependency(f"{protocol}://", module or protocol, None) from None
+    except ValueError as exc:
+        if "Protocol not known" in str(exc):
+            raise ConfigError(
+                f"`{redact(url)}`: unknown storage protocol `{protocol}://`; use a folder, "
+                "`file://`, `s3://` or `memory://`"
+            ) from None
+        raise
+
+
+def register_filesystem(con: Any, fs: Any) -> None:
+    """Register an fsspec filesystem with a DuckDB database, through the connection given (registration is
+    database-wide: pass the same connection object for one database). Another instance of the same protocol
+    (another endpoint or credentials) registered through it before is replaced."""
+    name = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    with _FS_LOCK:
+        mine = _REGISTERED.setdefault(con, {})
+        if mine.get(name) is fs:
+            return
+        if name in con.list_filesystems():
+            con.unregister_filesystem(name)
+        con.register_filesystem(fs)
+        mine[name] = fs
+
+
+# per connection: the filesystem registered through it under each protocol name
+_REGISTERED: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+class Zones:
+    """The lake's zones as `Storage` objects, built from the settings: `landing`, `tables`, `quarantine`, and any
+    table's folder by its cataloged location (`at`)."""
+
+    def __init__(self, settings: Any) -> None:
+        self.options: StorageOptions = settings.storage_options
+        self.scratch_dir: str | None = settings.scratch_dir
+        self.landing = Storage(settings.landing_url, self.options, zone="landing", scratch_dir=self.scratch_dir)
+        self.tables = Storage(settings.tables_url, self.options, zone="tables", scratch_dir=self.scratch_dir)
+        self.quarantine = Storage(
+            settings.quarantine_url, self.options, zone="quarantine", scratch_dir=self.scratch_dir
+        )
+
+    def at(self, location: str) -> Storage:
+        """The storage of a table folder by its cataloged location (a local path or a URL)."""
+        for zone in (self.tables, self.quarantine):
+            if location == zone.url or location.startswith(zone.url + "/"):
+                return zone.child(location[len(zone.url) + 1 :]) if location != zone.url else zone
+        return Storage(location, self.options, scratch_dir=self.scratch_dir)
+
+    def table(self, name: str) -> Storage:
+        return self.tables.child(name)
+
+    def quarantined(self, name: str) -> Storage:
+        return self.quarantine.child(name)
+
+    def all(self) -> list[Storage]:
+        return [self.landing, self.tables, self.quarantine]
+
+    def check(self) -> None:
+        """Reach every remote zone once (see `Storage.check`)."""
+        for zone in self.all():
+            zone.check()
+
+    def register_with(self, con: Any, locations: list[str] = ()) -> None:  # type: ignore[assignment]
+        """Let a DuckDB connection read the zones' (and these locations') URLs through fsspec."""
+        for storage in [self.tables, self.quarantine, *(self.at(loc) for loc in locations)]:
+            storage.register_with(con)

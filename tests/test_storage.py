@@ -1,0 +1,209 @@
+"""The storage seam: every zone backend passes one suite; zones on `memory://` run end to end; secrets and URLs
+never leak into paths, logs or errors."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import subprocess
+import sys
+import threading
+import uuid
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from landfall import Pipeline, load_settings
+from landfall.cli import main
+from landfall.errors import ConfigError
+from landfall.events import ObjectCreated
+from landfall.logs import setup
+from landfall.redaction import redact
+from landfall.storage import Storage
+from landfall.testing.storage_suite import StorageTests
+
+from conftest import REPO, wf
+
+
+class TestLocalStorage(StorageTests):
+    @pytest.fixture
+    def storage(self, tmp_path):
+        return Storage(str(tmp_path / "zone"), zone="landing")
+
+
+class TestMemoryStorage(StorageTests):
+    @pytest.fixture
+    def storage(self):
+        s = Storage(f"memory://{uuid.uuid4().hex[:10]}/zone", zone="landing")
+        yield s
+        s.delete_tree("")
+
+
+def _memory_lake(tmp_path, workflows, bucket: str | None = None, **settings):
+    bucket = bucket or f"wh{uuid.uuid4().hex[:8]}"
+    doc = {
+        "lake": str(tmp_path / "lake"),
+        "zones": {
+            "landing": f"memory://{bucket}/landing",
+            "tables": f"memory://{bucket}/tables",
+            "quarantine": f"memory://{bucket}/quarantine",
+        },
+        "workflows": workflows,
+        **settings,
+    }
+    path = tmp_path / "landfall.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return Pipeline(load_settings(path)), bucket
+
+
+def test_memory_zones_end_to_end(tmp_path):
+    """Landing, tables and quarantine all on `memory://`: files listed, loaded, rules applied, queried; no local
+    folder is ever made from the zone URLs (a `memory://wh` tables zone once made `/wh/s/_staging`)."""
+    rule = {"not_null": ["id"], "action": "quarantine"}
+    p, bucket = _memory_lake(tmp_path, [wf("s", write={"table": "s", "partition_by": ["day"]}, validate=[rule])])
+    try:
+        p.zones.landing.write_bytes("s/a.csv", b"id,day\n1,mon\n2,tue\n,mon\n")
+        p.zones.landing.write_bytes("s/b.csv", b"id,day\n3,mon\n")
+        summary = p.process()
+        assert summary.ok and summary.count("succeeded") == 2
+        assert p.query("SELECT id, day FROM s ORDER BY id")[1] == [(1, "mon"), (2, "tue"), (3, "mon")]
+        assert p.query("SELECT _line, _rule FROM quarantine.s")[1] == [(4, "not_null(id)")]
+        keys = sorted(k for k, _ in p.zones.tables.list())
+        assert len(keys) == 3 and all(k.startswith(("s/day=mon/part-", "s/day=tue/part-")) for k in keys)
+        assert not os.path.exists(f"/{bucket}")
+        assert not [d for d in os.listdir(tmp_path / "lake") if d != "_landfall"]
+        # a changed file replaces its own rows, on a store without rename as well
+        p.zones.landing.write_bytes("s/b.csv", b"id,day\n4,wed\n")
+        assert p.process().ok
+        assert p.query("SELECT id FROM s ORDER BY id")[1] == [(1,), (2,), (4,)]
+        assert sorted(k for k, _ in p.zones.tables.list()) != keys
+        assert {f.path for f in p.store.table_files("s")} == {k.removeprefix("s/") for k, _ in p.zones.tables.list()}
+    finally:
+        p.close()
+        p.zones.landing.delete_tree("")
+
+
+def test_compaction_and_replay_on_memory_zones(tmp_path):
+    rule = {"range": {"column": "id", "min": 0}, "action": "quarantine"}
+    p, _ = _memory_lake(tmp_path, [wf("s", validate=[rule])])
+    try:
+        for i in range(4):
+            p.zones.landing.write_bytes(f"s/{i}.csv", f"id\n{i}\n-{i + 1}\n".encode())
+        assert p.process().ok
+        res = p.optimize("s", min_files=2)
+        assert res.files_removed == 4 and res.files_added == 1
+        assert p.query("SELECT count(*) FROM s")[1] == [(4,)]
+        p.settings.workflows[0].validate_.clear()  # the rule was wrong: every id is fine
+        out = p.replay_quarantine("s")
+        assert out.replayed == 4 and out.still_quarantined == 0
+        assert p.query("SELECT count(*) FROM s")[1] == [(8,)]
+        assert p.query("SELECT count(*) FROM quarantine.s")[1] == [(0,)]
+        listed = {f.path for f in p.store.table_files("s")}
+        assert listed == {k.removeprefix("s/") for k, _ in p.zones.tables.list()}
+    finally:
+        p.close()
+
+
+def test_delta_on_memory_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="`delta` tables need a local folder or an object store"):
+        _memory_lake(tmp_path, [wf("d", write={"table": "d", "format": "delta"})])
+
+
+def test_a_url_lake_needs_a_state_url_and_the_error_hides_the_password(tmp_path):
+    (tmp_path / "landfall.yaml").write_text("lake: memory://user:S3cretPassw0rd@bucket/lake\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings(tmp_path / "landfall.yaml")
+    assert "state_url" in str(err.value) and "S3cretPassw0rd" not in str(err.value)
+    out = CliRunner().invoke(main, ["--config", str(tmp_path / "landfall.yaml"), "runs"])
+    assert out.exit_code != 0 and "state_url" in out.output and "S3cretPassw0rd" not in out.output
+    assert not (tmp_path / "memory:").exists() and not os.path.exists("memory:")
+    # with a state URL it runs, and no local folder is named after the lake URL
+    (tmp_path / "landfall.yaml").write_text(
+        f"lake: memory://user:S3cretPassw0rd@bucket/lake\nstate_url: sqlite:///{tmp_path}/state.db\n",
+        encoding="utf-8",
+    )
+    out = CliRunner().invoke(main, ["--config", str(tmp_path / "landfall.yaml"), "process"])
+    assert out.exit_code == 0, out.output
+    assert sorted(os.listdir(tmp_path)) == ["landfall.yaml", "state.db", "state.db-shm", "state.db-wal"]
+
+
+@pytest.mark.parametrize(
+    "text, hidden",
+    [
+        ("landfall up: watching memory://user:S3cretPassw0rd@bucket/landing", "S3cretPassw0rd"),
+        ("connection to postgresql://admin:S3cretPassw0rd@db.internal:5432/landfall failed", "S3cretPassw0rd"),
+        ("postgresql://:onlypw@db/x", "onlypw"),
+        ("host=db password=S3cretPassw0rd dbname=x", "S3cretPassw0rd"),
+        ("https://b.s3.amazonaws.com/k?X-Amz-Signature=abcdef0123&X-Amz-Credential=AKIA", "abcdef0123"),
+        ("{'AWS_SECRET_ACCESS_KEY': 'wJalrXUtnFEMI'}", "wJalrXUtnFEMI"),
+    ],
+)
+def test_redact_masks_secrets(text, hidden):
+    out = redact(text)
+    assert hidden not in out and "***" in out
+    assert redact("s3://bucket/landing/sales/a.csv") == "s3://bucket/landing/sales/a.csv"  # nothing to hide
+
+
+def test_secrets_never_reach_logs_errors_or_run_records(tmp_path):
+    """A landing zone URL with a password: the `up` log line, a failed run's error and the CLI's error line
+    show `***`, and the storage secret from `storage:` is masked wherever it appears."""
+    bucket = f"user:S3cretPassw0rd@b{uuid.uuid4().hex[:6]}"
+    p, _ = _memory_lake(
+        tmp_path,
+        [wf("s")],
+        bucket=bucket,
+        storage={"secret": "Very5ecretKey", "key": "AKIA1"},
+        settle_seconds=0,
+        reconcile_seconds=0.2,
+    )
+    try:
+        p.zones.landing.write_bytes("s/bad.json", b'{"a": 1')  # fails: names the file, never the password
+        p.submit([ObjectCreated("s/gone.csv", size=3, mtime=1.0)])  # its error quotes the zone's path
+        stop = threading.Event()
+        setup(logging.INFO, "json")  # what the CLI installs: one handler, secrets masked by its filter
+        captured = io.StringIO()
+        logging.getLogger("landfall").handlers[0].setStream(captured)
+        t = threading.Thread(target=p.up, args=(stop,), kwargs={"workers": 1, "watch": False})
+        t.start()
+        try:
+            for _ in range(200):
+                if any(r.status == "dead" for r in p.runs()):
+                    break
+                threading.Event().wait(0.05)
+        finally:
+            stop.set()
+            t.join()
+        logging.getLogger("landfall").warning("storage secret in a message: Very5ecretKey")
+        text = captured.getvalue()
+        assert "landfall up: watching memory://user:***@" in text
+        assert "S3cretPassw0rd" not in text and "Very5ecretKey" not in text
+        errors = [r.error or "" for r in p.runs() if r.status == "dead"]
+        assert len(errors) == 2 and not any("S3cretPassw0rd" in e for e in errors)
+        assert any("user:***@" in e for e in errors), errors
+        assert "S3cretPassw0rd" not in CliRunner().invoke(main, ["--config", p.settings.source, "runs"]).output
+    finally:
+        logging.getLogger("landfall").handlers[:] = []
+        p.close()
+
+
+def test_s3_without_s3fs_is_one_line(tmp_path):
+    """Without s3fs installed, an `s3://` zone is one line with the install command, not a traceback."""
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "s3fs.py").write_text("raise ImportError('No module named s3fs (blocked for this test)')\n")
+    (tmp_path / "landfall.yaml").write_text(
+        f"lake: {tmp_path / 'lake'}\nzones: {{landing: 's3://acme-raw/landing'}}\n", encoding="utf-8"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{blocker}{os.pathsep}{REPO / 'src'}"}
+    out = subprocess.run(
+        [sys.executable, "-m", "landfall", "--config", str(tmp_path / "landfall.yaml"), "process"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert out.returncode != 0
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert lines == ['Error: s3:// needs s3fs: pip install "landfall[s3]"'], out.stderr
