@@ -549,6 +549,107 @@ class Workflow(_Model):
         return all(step.kind in ROW_WISE for step in self.transform)
 
 
+class StreamBuffer(_Model):
+    """When a stream's records are flushed into a landed file (whichever comes first, as Firehose's buffering
+    hints), and how much unflushed data it holds before producers are told to slow down."""
+
+    size_mb: float = Field(5.0, gt=0, le=1024)
+    interval_seconds: float = Field(60.0, gt=0, le=86400)
+    limit_mb: float | None = Field(None, gt=0)  # default: the larger of 64 and 4 x size_mb
+
+    @property
+    def size_bytes(self) -> int:
+        return int(self.size_mb * (1 << 20))
+
+    @property
+    def limit_bytes(self) -> int:
+        return int((self.limit_mb if self.limit_mb is not None else max(64.0, 4 * self.size_mb)) * (1 << 20))
+
+    @model_validator(mode="after")
+    def _limit_above_size(self) -> StreamBuffer:
+        if self.limit_mb is not None and self.limit_mb < self.size_mb:
+            raise ValueError(
+                f"`limit_mb` ({self.limit_mb:g}) is below `size_mb` ({self.size_mb:g}): a buffer could never fill; "
+                "raise `limit_mb` or leave it out"
+            )
+        return self
+
+
+_STREAM_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_FIELD_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_][A-Za-z0-9_-]*)*")
+
+
+def landing_prefix(value: str, what: str) -> str:
+    """A prefix under the landing zone, `raw/clicks/`: relative, inside the zone, not hidden."""
+    from landfall.streams.keys import safe_key
+
+    key = safe_key(value.rstrip("/"), what=what)
+    hidden = [part for part in key.split("/") if part.startswith((".", "_"))]
+    if hidden:
+        raise ValueError(
+            f"{what} `{value}`: `{hidden[0]}` starts with `.` or `_`, and such names are never loaded; rename it"
+        )
+    return key + "/"
+
+
+class StreamConfig(_Model):
+    """A stream: records posted over HTTP (or the Firehose / Kinesis API) become JSON Lines files under `prefix`."""
+
+    name: str
+    prefix: str | None = None  # default `<name>/`
+    buffer: StreamBuffer = Field(default_factory=StreamBuffer)
+    partition_by: list[str] = Field(default_factory=list)  # record fields: `event_type=view/` folders
+    format: Literal["jsonl"] = "jsonl"
+    compression: Literal["none", "gzip"] = "none"
+    max_record_size: str = "1000KiB"  # larger records are refused (or go to `error_prefix`)
+    error_prefix: str | None = None  # records that cannot be delivered land here instead of being refused
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _STREAM_NAME.fullmatch(value):
+            raise ValueError(f"stream name `{value}`: use 1 to 64 letters, digits, `_`, `.` or `-`")
+        return value
+
+    @field_validator("partition_by", mode="before")
+    @classmethod
+    def _fields(cls, value: Any) -> Any:
+        value = [value] if isinstance(value, str) else (value or [])
+        for item in value:
+            if not isinstance(item, str) or not _FIELD_PATH.fullmatch(item):
+                raise ValueError(
+                    f"partition field `{item}`: expected a record field name (letters, digits, `_`, `-`, not "
+                    "starting with `_`), or a dotted path into nested objects such as `customer.country`"
+                )
+        if len(set(value)) != len(value):
+            raise ValueError(f"partition fields repeat: {value}")
+        return value
+
+    @field_validator("max_record_size")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        if parse_size(value) < 1:
+            raise ValueError("`max_record_size` must be at least 1 byte")
+        return value
+
+    @model_validator(mode="after")
+    def _prefixes(self) -> StreamConfig:
+        self.prefix = landing_prefix(self.prefix or f"{self.name}/", "stream prefix")
+        if self.error_prefix is not None:
+            self.error_prefix = landing_prefix(self.error_prefix, "`error_prefix`")
+            if self.error_prefix.startswith(self.prefix) or self.prefix.startswith(self.error_prefix):
+                raise ValueError(
+                    f"`error_prefix` `{self.error_prefix}` and `prefix` `{self.prefix}` overlap: the workflow "
+                    "of the stream's files would load its error records too; use separate folders such as "
+                    f"`errors/{self.name}/`"
+                )
+        return self
+
+    @property
+    def record_limit(self) -> int:
+        return parse_size(self.max_record_size)
+
+
 class Zones(_Model):
     landing: str | None = None
     tables: str | None = None
@@ -618,6 +719,8 @@ class Settings(_Model):
     compaction_seconds: float = Field(10.0, gt=0)  # how often `up` looks for tables to compact
     engine: str = "duckdb"  # what runs the workflows: an engine name from `landfall.registry`
     workflows: list[Workflow] = Field(default_factory=list)
+    streams: list[StreamConfig] = Field(default_factory=list)
+    stream_log_dir: str | None = None  # local folder of the streams' segment logs; default `<state zone>/streams`
 
     # where the settings came from, for messages and for resolving relative paths
     source: str = Field(default="<defaults>", exclude=True)
@@ -662,6 +765,17 @@ class Settings(_Model):
                 "`postgresql://user@host/db` for many hosts)"
             )
         tables_zone = self.zones.tables or self.lake
+        stream_names = [s.name for s in self.streams]
+        repeated = sorted({n for n in stream_names if stream_names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"stream names must be unique; repeated: {', '.join(f'`{r}`' for r in repeated)}")
+        if self.streams and not self.stream_log_dir and "://" in self.state_dir:
+            raise ValueError(
+                f"streams keep their segment log on a local disk, and the state zone `{self.state_dir}` is not "
+                "one: set `stream_log_dir` to a local folder"
+            )
+        if self.stream_log_dir and "://" in self.stream_log_dir:
+            raise ValueError(f"`stream_log_dir` `{self.stream_log_dir}`: expected a local folder (fsync needs one)")
         for wf in self.workflows:
             if wf.write.format == "delta" and tables_zone.startswith("memory://"):
                 raise ValueError(
@@ -716,6 +830,25 @@ class Settings(_Model):
     def storage_options(self) -> Any:
         """The resolved `storage:` options (a `landfall.storage.StorageOptions`)."""
         return self.storage.resolved()
+
+    @property
+    def stream_log_path(self) -> str:
+        """The local folder holding one segment log per stream."""
+        return self._resolve(self.stream_log_dir) if self.stream_log_dir else self._join(self.state_dir, "streams")
+
+    def stream(self, name: str) -> StreamConfig:
+        for st in self.streams:
+            if st.name == name:
+                return st
+        known = ", ".join(f"`{s.name}`" for s in self.streams) or "none"
+        raise ConfigError(f"no stream named `{name}`; known: {known}")
+
+    def stream_of(self, key: str) -> StreamConfig | None:
+        """The stream whose files (or error files) land where `key` is."""
+        for st in self.streams:
+            if key.startswith(st.prefix or "") or (st.error_prefix and key.startswith(st.error_prefix)):
+                return st
+        return None
 
     @property
     def state(self) -> str:

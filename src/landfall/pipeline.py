@@ -112,6 +112,15 @@ class Pipeline:
                 on_file(key, int(info.get("size") or 0))
         return self.submit(events)
 
+    def open_streams(self) -> Any:
+        """The streams of `landfall.yaml`, taking records: their logs opened (and a flush a crash cut short
+        finished), flushed into the landing zone in the background and queued here. Close it when done."""
+        from landfall.streams import Streams
+
+        streams = Streams(self.settings)
+        streams.start(self.submit)
+        return streams
+
     # --- running ---------------------------------------------------------------------------------------------
 
     def _workers(self, n: int, on_done: Callable[[Outcome], None] | None) -> list[Worker]:

@@ -41,6 +41,7 @@ _REGISTRY: dict[str, dict[str, Entry]] = {
     "source": {
         "listing": Entry("landfall.sources.listing:ListingSource"),
         "watch": Entry("landfall.sources.watch:WatchSource"),
+        "streams": Entry("landfall.streams:Streams"),
     },
 }
 

@@ -111,7 +111,7 @@ class Runner:
         for run in runs:
             try:
                 path, digest = self.zones.landing.fetch(run.file_key, scratch or "")
-                hashed.append((run, path, digest))
+                hashed.append((run, path, self._content_key(run.file_key, digest)))
             except StorageUnavailable:
                 raise
             except OSError as exc:
@@ -175,11 +175,19 @@ class Runner:
                         self._fail(item[0], wf, _message(exc2, item[0].file_key), item[2], exc2)
         return self.outcomes
 
+    def _content_key(self, key: str, digest: str) -> str:
+        """The load history's content key: the bytes' SHA-256. A stream's files are named by the log offsets they
+        hold, so the same bytes in two of them (a heartbeat record each interval) are two deliveries, not one file
+        landed twice: their key covers the name too."""
+        if self.settings.stream_of(key) is None:
+            return digest
+        return hashlib.sha256(f"{key}\0{digest}".encode()).hexdigest()
+
     def _run_big(self, wf: Workflow, run: Run) -> list[Outcome]:
         """A large file on a local zone: hash it while the engine reads it (the commit refuses bytes already
         loaded)."""
         path = self.zones.landing.local_path(run.file_key)
-        digest: Future[str] = pool("hash").submit(content_hash, path)
+        digest: Future[str] = pool("hash").submit(lambda: self._content_key(run.file_key, content_hash(path)))
         src = Source(key=run.file_key, path=path, run_id=run.run_id, file_id=run.file_id, size=run.size)
         try:
             self._job(wf, [(run, src, digest)], run.batch_id or run.run_id)

@@ -1,0 +1,350 @@
+"""The segment log: an append-only file of framed records in a local folder, fsynced with group commit.
+
+A record is acknowledged only once the bytes that hold it are on disk. Appends write at once (into the page
+cache) and return the log offset their bytes end at; one syncer thread calls `fdatasync` for everything written
+so far and then resolves every waiter whose bytes it covered, so concurrent callers share one fsync and the disk
+sees one flush per round, however many requests arrive meanwhile.
+
+Layout of `<folder>/`:
+
+    LOCK                    held (flock) by the one process that owns the log
+    log.id                  a random id written once: part of every landed file name, so two logs never collide
+    checkpoint.json         {"flushed": offset, "pending": {"start": a, "end": b} | null}
+    <base offset>.seg       frames; a segment's name is the log offset of its first byte
+
+Offsets are byte positions in the whole log. A frame is `<payload length u32><crc32 u32><payload>` and its payload
+`<arrival f64><kind u8><meta length u16><meta><data>`. On open, the tail after the last whole frame (a write
+cut short by a crash, never acknowledged) is cut off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import heapq
+import json
+import logging
+import os
+import secrets
+import struct
+import threading
+import zlib
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from landfall.errors import LandfallError, Transient
+
+log = logging.getLogger("landfall.streams")
+
+HEADER = struct.Struct("<II")
+META = struct.Struct("<dBH")
+SEGMENT_BYTES = 64 << 20
+
+RECORD = 0  # a record to deliver; meta is its partition folder (`event_type=view/`) or empty
+ERROR = 1  # a record that cannot be delivered; meta is JSON {"code", "message"}, data the raw bytes
+
+
+class LogBusy(LandfallError, Transient):
+    """Another process holds the stream's segment log."""
+
+
+class LogClosed(LandfallError, Transient):
+    """The segment log was closed before the record was on disk; it was not acknowledged."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    offset: int  # where the frame starts in the log
+    arrival: float  # seconds since the epoch, when the record was accepted
+    kind: int
+    meta: bytes
+    data: bytes
+
+    @property
+    def size(self) -> int:
+        """Bytes the frame takes in the log."""
+        return HEADER.size + META.size + len(self.meta) + len(self.data)
+
+
+def frame(arrival: float, kind: int, meta: bytes, data: bytes) -> bytes:
+    """One record as log bytes."""
+    payload = META.pack(arrival, kind, len(meta)) + meta + data
+    return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def parse_frames(buf: bytes | memoryview, base: int) -> tuple[list[Frame], int]:
+    """The whole frames at the start of `buf` (which starts at log offset `base`) and the offset after them."""
+    frames = []
+    pos, size = 0, len(buf)
+    unpack_header, unpack_meta, hsize, msize = HEADER.unpack_from, META.unpack_from, HEADER.size, META.size
+    view = memoryview(buf)
+    while pos + hsize <= size:
+        length, crc = unpack_header(view, pos)
+        start = pos + hsize
+        if length < msize or start + length > size:
+            break
+        payload = view[start : start + length]
+        if zlib.crc32(payload) != crc:
+            break
+        arrival, kind, mlen = unpack_meta(payload, 0)
+        meta = bytes(payload[msize : msize + mlen])
+        frames.append(Frame(base + pos, arrival, kind, meta, bytes(payload[msize + mlen :])))
+        pos = start + length
+    return frames, base + pos
+
+
+class SegmentLog:
+    """Append framed records, wait until they are on disk, read them back, record what was flushed."""
+
+    def __init__(self, folder: str, *, segment_bytes: int = SEGMENT_BYTES) -> None:
+        self.folder = folder
+        self.segment_bytes = segment_bytes
+        os.makedirs(folder, exist_ok=True)
+        self._lock_fd = os.open(os.path.join(folder, "LOCK"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(self._lock_fd)
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                raise LogBusy(
+                    f"the segment log `{folder}` is held by another landfall process; run one server per log "
+                    "folder (set `stream_log_dir` to a folder of its own for each server)"
+                ) from None
+            raise
+        self.id = self._log_id()
+        cp = self._read_checkpoint()
+        self.flushed: int = cp["flushed"]
+        self.pending: tuple[int, int] | None = (
+            (cp["pending"]["start"], cp["pending"]["end"]) if cp.get("pending") else None
+        )
+        self._lock = threading.Lock()
+        self._synced = threading.Condition(self._lock)
+        self._waiters: list[tuple[int, int, Future[int]]] = []
+        self._seq = 0
+        self._retired: list[int] = []
+        self._closed = False
+        end = self._recover()
+        self.written = self.durable = end
+        self._syncer = threading.Thread(target=self._sync_loop, name=f"landfall-log-sync:{folder}", daemon=True)
+        self._syncer.start()
+
+    # --- files ------------------------------------------------------------------------------------------------
+
+    def _path(self, base: int) -> str:
+        return os.path.join(self.folder, f"{base:020d}.seg")
+
+    def segments(self) -> list[int]:
+        """Base offsets of the segment files, oldest first."""
+        return sorted(int(n[:-4]) for n in os.listdir(self.folder) if n.endswith(".seg") and n[:-4].isdigit())
+
+    def _fsync_dir(self) -> None:
+        fd = os.open(self.folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _write_atomic(self, name: str, data: bytes) -> None:
+        tmp = os.path.join(self.folder, f".{name}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, os.path.join(self.folder, name))
+        self._fsync_dir()
+
+    def _log_id(self) -> str:
+        path = os.path.join(self.folder, "log.id")
+        try:
+            with open(path, encoding="ascii") as fh:
+                found = fh.read().strip()
+            if found:
+                return found
+        except FileNotFoundError:
+            pass
+        new = secrets.token_hex(6)
+        self._write_atomic("log.id", new.encode("ascii"))
+        return new
+
+    def _read_checkpoint(self) -> dict:
+        try:
+            with open(os.path.join(self.folder, "checkpoint.json"), encoding="utf-8") as fh:
+                return json.load(fh)
+        except FileNotFoundError:
+            return {"flushed": 0, "pending": None}
+
+    def _write_checkpoint(self) -> None:
+        pending = {"start": self.pending[0], "end": self.pending[1]} if self.pending else None
+        self._write_atomic("checkpoint.json", json.dumps({"flushed": self.flushed, "pending": pending}).encode())
+
+    def _recover(self) -> int:
+        """Find the end of the log (cutting off a torn tail) and open the last segment for appending."""
+        bases = self.segments()
+        if not bases or bases[-1] + os.path.getsize(self._path(bases[-1])) < self.flushed:
+            base = self.flushed  # fresh log, or segments removed by hand: start after what was flushed
+            bases.append(base)
+            open(self._path(base), "ab").close()
+            self._fsync_dir()
+        base = bases[-1]
+        start = max(base, self.flushed) if self.flushed <= base + os.path.getsize(self._path(base)) else base
+        with open(self._path(base), "rb") as fh:
+            fh.seek(start - base)
+            data = fh.read()
+        _, end = parse_frames(data, start)
+        size = base + os.path.getsize(self._path(base))
+        if end < size:
+            log.warning(
+                "segment log %s: cut %d bytes after offset %d (a write cut short by a crash, never acknowledged)",
+                self.folder,
+                size - end,
+                end,
+            )
+            os.truncate(self._path(base), end - base)
+        self._base = base
+        self._fd = os.open(self._path(base), os.O_WRONLY | os.O_APPEND)
+        os.fsync(self._fd)
+        return end
+
+    # --- appending and group commit ---------------------------------------------------------------------------
+
+    def append(self, data: bytes) -> tuple[int, int]:
+        """Write framed records; return their (start, end) offsets. Not yet durable: see `durable_future`."""
+        with self._lock:
+            if self._closed:
+                raise LogClosed(f"the segment log `{self.folder}` is closed")
+            if self.written > self._base and self.written - self._base + len(data) > self.segment_bytes:
+                self._roll()
+            start = self.written
+            view = memoryview(data)
+            while view:
+                n = os.write(self._fd, view)
+                view = view[n:]
+            self.written = start + len(data)
+            self._synced.notify_all()
+            return start, self.written
+
+    def _roll(self) -> None:
+        """Start a new segment at the current end (the syncer syncs and closes the old one)."""
+        self._retired.append(self._fd)
+        self._base = self.written
+        self._fd = os.open(self._path(self._base), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fsync_dir()
+
+    def durable_future(self, end: int) -> Future[int]:
+        """A future resolved (with `end`) once every byte before `end` is on disk."""
+        fut: Future[int] = Future()
+        with self._lock:
+            if self.durable >= end:
+                fut.set_result(end)
+            elif self._closed:
+                fut.set_exception(LogClosed(f"the segment log `{self.folder}` closed before the record was on disk"))
+            else:
+                self._seq += 1
+                heapq.heappush(self._waiters, (end, self._seq, fut))
+                self._synced.notify_all()
+        return fut
+
+    def wait(self, end: int, timeout: float | None = None) -> None:
+        self.durable_future(end).result(timeout)
+
+    def _sync_loop(self) -> None:
+        while True:
+            with self._lock:
+                while self.durable >= self.written and not self._closed:
+                    self._synced.wait()
+                if self._closed and self.durable >= self.written:
+                    return
+                target, fd, retired = self.written, self._fd, self._retired
+                self._retired = []
+            try:
+                for old in retired:
+                    os.fsync(old)
+                    os.close(old)
+                os.fdatasync(fd)
+            except OSError:  # the disk refused: nothing more is acknowledged; callers time out and retry
+                log.exception("segment log %s: fsync failed", self.folder)
+                with self._lock:
+                    self._fail_waiters(LogClosed(f"the segment log `{self.folder}` could not be synced"))
+                    self._closed = True
+                return
+            with self._lock:
+                self.durable = max(self.durable, target)
+                ready = []
+                while self._waiters and self._waiters[0][0] <= self.durable:
+                    ready.append(heapq.heappop(self._waiters)[2])
+            for fut in ready:
+                fut.set_result(target)
+
+    def _fail_waiters(self, exc: BaseException) -> None:
+        for _, _, fut in self._waiters:
+            if not fut.done():
+                fut.set_exception(exc)
+        self._waiters = []
+
+    # --- reading and flushing ---------------------------------------------------------------------------------
+
+    def read(self, start: int, end: int) -> Iterator[Frame]:
+        """The frames from `start` (a frame boundary) up to `end`."""
+        bases = self.segments()
+        for i, base in enumerate(bases):
+            nxt = bases[i + 1] if i + 1 < len(bases) else None
+            if (nxt is not None and nxt <= start) or base >= end:
+                continue
+            lo = max(start, base)
+            with open(self._path(base), "rb") as fh:
+                fh.seek(lo - base)
+                data = fh.read(end - lo if nxt is None else min(end, nxt) - lo)
+            frames, stop = parse_frames(data, lo)
+            yield from frames
+            if stop != lo + len(data):
+                raise ValueError(f"segment log `{self.folder}`: damaged frame at offset {stop}")
+
+    def frame_at(self, offset: int) -> Frame | None:
+        """The frame starting at `offset`, if a whole one has been written there."""
+        base = max((b for b in self.segments() if b <= offset), default=None)
+        if base is None:
+            return None
+        with open(self._path(base), "rb") as fh:
+            fh.seek(offset - base)
+            head = fh.read(HEADER.size)
+            if len(head) < HEADER.size:
+                return None
+            data = head + fh.read(HEADER.unpack(head)[0])
+        frames, _ = parse_frames(data, offset)
+        return frames[0] if frames else None
+
+    def begin_flush(self, start: int, end: int) -> None:
+        """Record (durably) that the frames in [start, end) are being flushed, so a crash redoes the same range."""
+        self.pending = (start, end)
+        self._write_checkpoint()
+
+    def end_flush(self, end: int) -> None:
+        """Record that everything before `end` is flushed, and delete segments no longer needed."""
+        self.flushed, self.pending = end, None
+        self._write_checkpoint()
+        bases = self.segments()
+        for base, nxt in zip(bases, bases[1:], strict=False):
+            if nxt <= end and base != self._base:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(self._path(base))
+
+    def close(self) -> None:
+        """Sync what was written, stop the syncer, release the lock."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._synced.notify_all()
+        self._syncer.join()
+        with self._lock:
+            self._fail_waiters(LogClosed(f"the segment log `{self.folder}` closed before the record was on disk"))
+        for fd in [*self._retired, self._fd]:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._retired = []
+        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        os.close(self._lock_fd)

@@ -1,0 +1,107 @@
+"""The segment log: durable appends with group commit, recovery after a torn write, one owner, segments."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from landfall.streams.log import RECORD, LogBusy, SegmentLog, frame
+
+
+def test_appended_records_read_back_after_reopening(tmp_path):
+    log = SegmentLog(str(tmp_path / "log"))
+    a = log.append(frame(1.0, RECORD, b"k=v/", b'{"a":1}'))
+    b = log.append(frame(2.0, RECORD, b"", b'{"a":2}'))
+    log.wait(b[1], timeout=5)
+    assert log.durable >= b[1]
+    log.close()
+    again = SegmentLog(str(tmp_path / "log"))
+    frames = list(again.read(0, again.written))
+    assert [(f.offset, f.arrival, f.meta, f.data) for f in frames] == [
+        (a[0], 1.0, b"k=v/", b'{"a":1}'),
+        (b[0], 2.0, b"", b'{"a":2}'),
+    ]
+    assert again.written == b[1]
+    again.close()
+
+
+def test_a_torn_tail_is_cut_off_on_open(tmp_path):
+    log = SegmentLog(str(tmp_path / "log"))
+    _, end = log.append(frame(1.0, RECORD, b"", b'{"whole":true}'))
+    log.wait(end, timeout=5)
+    log.close()
+    seg = tmp_path / "log" / f"{0:020d}.seg"
+    torn = frame(2.0, RECORD, b"", b'{"cut":"short"}')
+    with open(seg, "ab") as fh:  # a crash in the middle of a write
+        fh.write(torn[: len(torn) // 2])
+    again = SegmentLog(str(tmp_path / "log"))
+    assert again.written == end
+    assert os.path.getsize(seg) == end
+    assert [f.data for f in again.read(0, again.written)] == [b'{"whole":true}']
+    _, end2 = again.append(frame(3.0, RECORD, b"", b'{"after":1}'))
+    again.wait(end2, timeout=5)
+    assert [f.data for f in again.read(0, again.written)] == [b'{"whole":true}', b'{"after":1}']
+    again.close()
+
+
+def test_one_process_owns_a_log(tmp_path):
+    log = SegmentLog(str(tmp_path / "log"))
+    with pytest.raises(LogBusy, match="held by another landfall process"):
+        SegmentLog(str(tmp_path / "log"))
+    log.close()
+    SegmentLog(str(tmp_path / "log")).close()
+
+
+def test_concurrent_appends_share_fsyncs(tmp_path, monkeypatch):
+    """Group commit: 8 threads x 200 appends, each waiting for its bytes, need far fewer than 1,600 fsyncs."""
+    syncs = []
+    real = os.fdatasync
+
+    def counting(fd: int) -> None:
+        syncs.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", counting)
+    log = SegmentLog(str(tmp_path / "log"))
+
+    def producer(n: int) -> None:
+        for i in range(200):
+            _, end = log.append(frame(float(i), RECORD, b"", b'{"p":%d,"i":%d}' % (n, i)))
+            log.wait(end, timeout=10)
+
+    threads = [threading.Thread(target=producer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(list(log.read(0, log.written))) == 1600
+    assert 0 < len(syncs) < 1600 * 0.75, f"{len(syncs)} fsyncs for 1,600 appends"
+    log.close()
+
+
+def test_segments_roll_and_flushed_ones_are_deleted(tmp_path):
+    log = SegmentLog(str(tmp_path / "log"), segment_bytes=1000)
+    ends = []
+    for i in range(40):
+        ends.append(log.append(frame(0.0, RECORD, b"", b'{"i":%03d,"pad":"%s"}' % (i, b"x" * 60)))[1])
+    log.wait(ends[-1], timeout=5)
+    assert len(log.segments()) > 3
+    assert [int(f.data[5:8]) for f in log.read(0, log.written)] == list(range(40))
+    log.begin_flush(0, ends[29])
+    log.end_flush(ends[29])
+    kept = log.segments()
+    assert kept[0] <= ends[29] and len(kept) < 4
+    assert [int(f.data[5:8]) for f in log.read(ends[29], log.written)] == list(range(30, 40))
+    log.close()
+    again = SegmentLog(str(tmp_path / "log"), segment_bytes=1000)
+    assert again.flushed == ends[29] and again.written == ends[-1]
+    again.close()
+
+
+def test_a_closed_log_refuses_appends(tmp_path):
+    log = SegmentLog(str(tmp_path / "log"))
+    log.close()
+    with pytest.raises(Exception, match="closed"):
+        log.append(frame(0.0, RECORD, b"", b"{}"))

@@ -1,0 +1,425 @@
+"""Streams: records posted over HTTP, Firehose or Kinesis (boto3 against a server on loopback) become tables."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import time
+from pathlib import Path
+
+import boto3
+import httpx
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from landfall.streams import Streams
+from landfall.testing.streams import serving_in_thread
+
+from conftest import wf
+
+
+def stream(name: str = "clicks", **kw) -> dict:
+    doc = {"name": name, "prefix": f"raw/{name}/", "buffer": {"size_mb": 1, "interval_seconds": 0.2}}
+    doc.update(kw)
+    return doc
+
+
+def aws(service: str, url: str, secret: str = "dummy", retries: int = 0):
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="landfall",
+        aws_secret_access_key=secret,
+        config=Config(retries={"total_max_attempts": 1 + retries}),
+    )
+
+
+def landed(lake, prefix: str = "raw/") -> dict[str, bytes]:
+    root = lake.landing
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted((root / prefix).rglob("*"))
+        if p.is_file() and not p.name.startswith(".")
+    }
+
+
+def lines_of(data: bytes, key: str) -> list[dict]:
+    if key.endswith(".gz"):
+        data = gzip.decompress(data)
+    return [json.loads(line) for line in data.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def clicks_lake(make_lake):
+    return make_lake([wf("clicks", match="raw/clicks/")], streams=[stream(partition_by=["event_type"])])
+
+
+def test_records_posted_over_http_become_a_table(clicks_lake):
+    lake = clicks_lake
+    with serving_in_thread(lake.config) as url:
+        body = b"".join(
+            json.dumps({"id": i, "event_type": ["view", "click"][i % 2]}).encode() + b"\n" for i in range(10)
+        )
+        r = httpx.post(f"{url}/streams/clicks", content=body, headers={"content-type": "application/x-ndjson"})
+        assert r.status_code == 200, r.text
+        assert r.json() == {"stream": "clicks", "accepted": 10, "errored": 0, "failed": 0, "errors": []}
+        r = httpx.post(
+            f"{url}/streams/clicks", json=[{"id": 10, "event_type": "view"}, {"id": 11, "event_type": "buy"}]
+        )
+        assert r.json()["accepted"] == 2
+    # the server landed what it held when it stopped; the pipeline loads it
+    summary = lake.process()
+    assert summary.ok and summary.count("succeeded") == 3
+    assert lake.rows("SELECT count(*), count(DISTINCT id), min(id), max(id) FROM clicks") == [(12, 12, 0, 11)]
+    assert lake.rows("SELECT event_type, count(*) FROM clicks GROUP BY 1 ORDER BY 1") == [
+        ("buy", 1),
+        ("click", 5),
+        ("view", 6),
+    ]
+    files = landed(lake)
+    assert all(
+        k.startswith(("raw/clicks/event_type=view/", "raw/clicks/event_type=click/", "raw/clicks/event_type=buy/"))
+        for k in files
+    )
+    key = next(k for k in files if "event_type=buy" in k)
+    parts = key.split("/")
+    assert len(parts[3]) == 4 and parts[3].isdigit() and len(parts[4]) == 2 and len(parts[6]) == 2  # YYYY/MM/DD/HH
+    assert parts[7].startswith("clicks-") and parts[7].endswith(".jsonl")
+    sources = {row[0] for row in lake.rows("SELECT DISTINCT _source_file FROM clicks")}
+    assert sources == set(files)
+
+
+def test_firehose_api_with_boto3(clicks_lake):
+    lake = clicks_lake
+    with serving_in_thread(lake.config) as url:
+        fh = aws("firehose", url)
+        one = fh.put_record(DeliveryStreamName="clicks", Record={"Data": b'{"id": 1, "event_type": "view"}\n'})
+        assert set(one) - {"ResponseMetadata"} == {"RecordId", "Encrypted"} and one["Encrypted"] is False
+        batch = fh.put_record_batch(
+            DeliveryStreamName="clicks",
+            Records=[{"Data": json.dumps({"id": i, "event_type": "click"}).encode()} for i in range(2, 6)]
+            + [
+                {"Data": b"not json"},
+                {"Data": b'{"id": 99}'},
+                {"Data": json.dumps({"id": 6, "event_type": "view"}).encode()},
+            ],
+        )
+        assert batch["FailedPutCount"] == 2 and batch["Encrypted"] is False
+        resp = batch["RequestResponses"]
+        assert len(resp) == 7
+        assert all(set(r) == {"RecordId"} for i, r in enumerate(resp) if i not in (4, 5))
+        assert resp[4]["ErrorCode"] == "InvalidArgumentException" and "InvalidJson" in resp[4]["ErrorMessage"]
+        assert (
+            resp[5]["ErrorCode"] == "InvalidArgumentException" and "`event_type` is missing" in resp[5]["ErrorMessage"]
+        )
+        ids = [r["RecordId"] for r in resp if "RecordId" in r] + [one["RecordId"]]
+        assert len(set(ids)) == 6
+        with pytest.raises(ClientError) as err:
+            fh.put_record(DeliveryStreamName="clicks", Record={"Data": b"[1, 2]"})
+        assert err.value.response["Error"]["Code"] == "InvalidArgumentException"
+        assert "not an object" in err.value.response["Error"]["Message"]
+        with pytest.raises(fh.exceptions.ResourceNotFoundException, match="nope"):
+            fh.put_record(DeliveryStreamName="nope", Record={"Data": b"{}"})
+    lake.process()
+    assert lake.rows("SELECT list(id ORDER BY id) FROM clicks") == [([1, 2, 3, 4, 5, 6],)]
+
+
+def test_kinesis_api_with_boto3(clicks_lake):
+    lake = clicks_lake
+    with serving_in_thread(lake.config) as url:
+        k = aws("kinesis", url)
+        one = k.put_record(StreamName="clicks", Data=b'{"id": 1, "event_type": "view"}', PartitionKey="p")
+        assert one["ShardId"] == "shardId-000000000000" and one["EncryptionType"] == "NONE"
+        many = k.put_records(
+            StreamName="clicks",
+            Records=[
+                {"Data": json.dumps({"id": i, "event_type": "view"}).encode(), "PartitionKey": str(i)} for i in (2, 3)
+            ]
+            + [{"Data": b"\xff\xfe{}", "PartitionKey": "x"}],
+        )
+        assert many["FailedRecordCount"] == 1 and many["EncryptionType"] == "NONE"
+        recs = many["Records"]
+        assert [set(r) for r in recs[:2]] == [{"SequenceNumber", "ShardId"}] * 2
+        assert recs[2]["ErrorCode"] == "InvalidArgumentException" and "NotUtf8" in recs[2]["ErrorMessage"]
+        seqs = [one["SequenceNumber"], recs[0]["SequenceNumber"], recs[1]["SequenceNumber"]]
+        assert seqs == sorted(seqs) and len(set(seqs)) == 3
+        arn = "arn:aws:kinesis:us-east-1:000000000000:stream/clicks"
+        k.put_record(StreamARN=arn, Data=b'{"id": 4, "event_type": "view"}', PartitionKey="p")
+    lake.process()
+    assert lake.rows("SELECT list(id ORDER BY id) FROM clicks") == [([1, 2, 3, 4],)]
+
+
+def test_bad_records_are_refused_one_by_one(clicks_lake):
+    with serving_in_thread(clicks_lake.config) as url:
+        body = (
+            b'{"id": 1, "event_type": "view"}\n'
+            b"{not json\n"
+            b"\n"
+            b"[1, 2]\n"
+            b'{"id": 4, "event_type": {"nested": 1}}\n'
+            b'{"id": 5, "event_type": "view", "big": "' + b"x" * 1_100_000 + b'"}\n'
+        )
+        r = httpx.post(f"{url}/streams/clicks", content=body)
+        assert r.status_code == 200
+        doc = r.json()
+        assert (doc["accepted"], doc["failed"], doc["errored"]) == (1, 4, 0)
+        assert [(e["line"], e["code"], e["action"]) for e in doc["errors"]] == [
+            (2, "InvalidJson", "refused"),
+            (4, "NotAnObject", "refused"),
+            (5, "PartitionFieldInvalid", "refused"),
+            (6, "RecordTooLarge", "refused"),
+        ]
+        assert "`max_record_size`" in doc["errors"][3]["reason"]
+        r = httpx.post(f"{url}/streams/clicks", content=b"{oops\n")
+        assert r.status_code == 400 and r.json()["failed"] == 1
+        r = httpx.post(f"{url}/streams/clicks", content=b'[{"id": 1}, ', headers={"content-type": "application/json"})
+        assert r.status_code == 400 and "line 1, column" in r.json()["error"]
+        assert httpx.post(f"{url}/streams/nope", content=b"{}").status_code == 404
+        assert httpx.post(f"{url}/streams/clicks", content=b"\n\n").status_code == 400
+
+
+def test_error_prefix_takes_bad_records_as_firehose_does(make_lake):
+    lake = make_lake(
+        [wf("clicks", match="raw/clicks/"), wf("click_errors", match="errors/clicks/")],
+        streams=[stream(partition_by=["event_type"], error_prefix="errors/clicks/", max_record_size="1KiB")],
+    )
+    with serving_in_thread(lake.config) as url:
+        r = httpx.post(
+            f"{url}/streams/clicks",
+            content=b'{"id": 1, "event_type": "view"}\nnot json\n{"id": 3}\n{"id": 4, "event_type": "view", "pad": "'
+            + b"y" * 2000
+            + b'"}\n',
+        )
+        doc = r.json()
+        assert (doc["accepted"], doc["errored"], doc["failed"]) == (1, 3, 0)
+        assert {e["action"] for e in doc["errors"]} == {"error_prefix"}
+        batch = aws("firehose", url).put_record_batch(DeliveryStreamName="clicks", Records=[{"Data": b"nope"}])
+        assert batch["FailedPutCount"] == 0 and "RecordId" in batch["RequestResponses"][0]
+    files = landed(lake, "errors/")
+    assert len(files) == 1
+    key, data = next(iter(files.items()))
+    assert key.startswith("errors/clicks/") and "/event_type=" not in key
+    errors = lines_of(data, key)
+    assert [(e["errorCode"], base64.b64decode(e["rawData"])[:8]) for e in errors] == [
+        ("InvalidJson", b"not json"),
+        ("PartitionFieldMissing", b'{"id": 3'),
+        ("RecordTooLarge", b'{"id": 4'),
+        ("InvalidJson", b"nope"),
+    ]
+    assert all(e["streamName"] == "clicks" and e["errorMessage"] and e["arrivalTimestamp"] > 0 for e in errors)
+    lake.process()
+    assert lake.rows("SELECT count(*) FROM clicks") == [(1,)]
+    assert lake.rows("SELECT count(*) FROM click_errors") == [(4,)]
+
+
+def test_gzip_output_and_dynamic_partitions_with_escaping(make_lake):
+    lake = make_lake(
+        [wf("orders", match="raw/orders/")],
+        streams=[stream("orders", partition_by=["region", "customer.tier"], compression="gzip")],
+    )
+    recs = [
+        {"id": 1, "region": "eu", "customer": {"tier": "gold"}},
+        {"id": 2, "region": "eu", "customer": {"tier": "gold"}},
+        {"id": 3, "region": "../../etc", "customer": {"tier": 2}},
+        {"id": 4, "region": "us/east", "customer": {"tier": True}},
+    ]
+    with serving_in_thread(lake.config) as url:
+        assert httpx.post(f"{url}/streams/orders", json=recs).json()["accepted"] == 4
+    files = landed(lake)
+    folders = sorted("/".join(k.split("/")[2:4]) for k in files)
+    assert folders == [
+        "region=..%2F..%2Fetc/customer.tier=2",
+        "region=eu/customer.tier=gold",
+        "region=us%2Feast/customer.tier=true",
+    ]
+    assert all(k.endswith(".jsonl.gz") and d[:2] == b"\x1f\x8b" for k, d in files.items())
+    eu = next(d for k, d in files.items() if "region=eu/" in k)
+    assert [r["id"] for r in lines_of(eu, ".gz")] == [1, 2]
+    assert all(p.resolve().is_relative_to(lake.landing.resolve()) for p in lake.landing.rglob("*"))
+    lake.process()
+    assert lake.rows("SELECT list(id ORDER BY id) FROM orders") == [([1, 2, 3, 4],)]
+
+
+def test_back_pressure_refuses_calls_over_the_buffer_limit(make_lake):
+    lake = make_lake(
+        [wf("clicks", match="raw/clicks/")],
+        streams=[stream(buffer={"size_mb": 0.01, "interval_seconds": 3600, "limit_mb": 0.02})],
+    )
+    # a landing zone that cannot be written: flushes fail, the buffer fills
+    blocker = lake.landing / "raw"
+    blocker.write_text("not a folder")
+    rec = json.dumps({"id": 0, "pad": "z" * 180}).encode()
+    with serving_in_thread(lake.config) as url:
+        statuses = []
+        for _ in range(40):
+            statuses.append(httpx.post(f"{url}/streams/clicks", content=b"\n".join([rec] * 20)).status_code)
+        assert 429 in statuses and statuses[0] == 200
+        r = httpx.post(f"{url}/streams/clicks", content=rec)
+        assert r.status_code == 429 and r.headers["retry-after"] == "1"
+        assert "`buffer.limit_mb`" in r.json()["error"]
+        with pytest.raises(ClientError) as err:
+            aws("firehose", url).put_record(DeliveryStreamName="clicks", Record={"Data": rec})
+        assert err.value.response["Error"]["Code"] == "ServiceUnavailableException"
+        assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+        with pytest.raises(ClientError) as err:
+            aws("kinesis", url).put_records(StreamName="clicks", Records=[{"Data": rec, "PartitionKey": "a"}])
+        assert err.value.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
+        accepted = sum(20 for s in statuses if s == 200)
+        blocker.unlink()  # the landing zone comes back: the held records land, nothing was dropped
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and httpx.post(f"{url}/streams/clicks", content=rec).status_code == 429:
+            time.sleep(0.2)
+        accepted += 1
+    lake.process()
+    assert lake.rows("SELECT count(*) FROM clicks") == [(accepted,)]
+
+
+def test_a_token_is_required_when_set(clicks_lake):
+    rec = b'{"id": 1, "event_type": "view"}'
+    with serving_in_thread(clicks_lake.config, token="s3cret") as url:
+        assert httpx.post(f"{url}/streams/clicks", content=rec).status_code == 401
+        assert (
+            httpx.post(f"{url}/streams/clicks", content=rec, headers={"authorization": "Bearer nope"}).status_code
+            == 401
+        )
+        ok = httpx.post(f"{url}/streams/clicks", content=rec, headers={"authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
+        assert aws("firehose", url, secret="s3cret").put_record(DeliveryStreamName="clicks", Record={"Data": rec})[
+            "RecordId"
+        ]
+        assert aws("kinesis", url, secret="s3cret").put_record(StreamName="clicks", Data=rec, PartitionKey="k")[
+            "SequenceNumber"
+        ]
+        with pytest.raises(ClientError) as err:
+            aws("firehose", url, secret="wrong").put_record(DeliveryStreamName="clicks", Record={"Data": rec})
+        assert err.value.response["Error"]["Code"] == "UnrecognizedClientException"
+        assert "signature does not match" in err.value.response["Error"]["Message"]
+    clicks_lake.process()
+    assert clicks_lake.rows("SELECT count(*) FROM clicks") == [(3,)]
+
+
+def test_records_land_by_age_while_the_server_runs(clicks_lake):
+    lake = clicks_lake
+    with serving_in_thread(lake.config) as url:
+        httpx.post(f"{url}/streams/clicks", content=b'{"id": 1, "event_type": "view"}')
+        deadline = time.monotonic() + 10
+        while not landed(lake) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(landed(lake)) == 1, "the buffer interval (0.2 s) passed and nothing landed"
+        lake.process()
+        assert lake.rows("SELECT id FROM clicks") == [(1,)]
+
+
+def test_records_land_by_size_in_files_near_the_buffer_size(make_lake):
+    lake = make_lake(
+        [wf("clicks", match="raw/clicks/")], streams=[stream(buffer={"size_mb": 0.05, "interval_seconds": 3600})]
+    )
+    streams = Streams(lake.pipeline.settings)
+    st = streams.get("clicks")
+    rec = json.dumps({"pad": "p" * 200}).encode()
+    for _ in range(10):
+        st.put([rec] * 100).durable.result(5)
+    assert st.due(time.time())
+    streams.poll()
+    sizes = [len(d) for d in landed(lake).values()]
+    assert len(sizes) >= 4 and max(sizes) < 0.05 * (1 << 20) * 1.1
+    held = len(list(st.log.read(st.log.flushed, st.log.written)))  # less than a buffer's worth waits for its age
+    assert st.unflushed < st.config.buffer.size_bytes and not st.due(time.time())
+    assert sum(len(lines_of(d, k)) for k, d in landed(lake).items()) == 1000 - held
+    streams.close()
+    assert sum(len(lines_of(d, k)) for k, d in landed(lake).items()) == 1000
+
+
+def test_the_same_records_in_two_flushes_both_load(clicks_lake):
+    """Stream files are named by their log offsets; identical bytes in two of them are two deliveries."""
+    lake = clicks_lake
+    streams = Streams(lake.pipeline.settings)
+    streams.start(lake.pipeline.submit)
+    st = streams.get("clicks")
+    for _ in range(2):
+        st.put([b'{"status": "ok", "event_type": "heartbeat"}']).durable.result(5)
+        streams.flush()
+    streams.close()
+    assert len(landed(lake)) == 2 and len(set(landed(lake).values())) == 1
+    assert lake.process().ok
+    assert lake.rows("SELECT count(*) FROM clicks") == [(2,)]
+
+
+def test_a_flush_cut_short_is_redone_with_the_same_files(clicks_lake, monkeypatch):
+    """A crash after some files landed and before the checkpoint moved: reopening lands the rest, each once."""
+    import landfall.streams.stream as stream_mod
+
+    lake = clicks_lake
+    streams = Streams(lake.pipeline.settings)
+    st = streams.get("clicks")
+    for i in range(30):
+        st.put([json.dumps({"id": i, "event_type": f"t{i % 3}"}).encode()]).durable.result(5)
+    landed_so_far = []
+
+    def crash(point: str) -> None:
+        if point == "stream_after_land":
+            landed_so_far.append(point)
+            if len(landed_so_far) == 2:
+                raise SystemExit("crash")
+
+    monkeypatch.setattr(stream_mod, "crash_point", crash)
+    with pytest.raises(SystemExit):
+        st.flush()
+    assert len(landed(lake)) == 2
+    for s in streams:
+        s.close()
+    monkeypatch.setattr(stream_mod, "crash_point", lambda point: None)
+    again = Streams(lake.pipeline.settings)
+    assert again.get("clicks").log.pending is not None
+    again.start(lake.pipeline.submit)
+    again.get("clicks").put([b'{"id": 30, "event_type": "t0"}']).durable.result(5)
+    again.close()
+    assert len(landed(lake)) == 4
+    lake.process()
+    assert lake.rows("SELECT count(*), count(DISTINCT id) FROM clicks") == [(31, 31)]
+
+
+def test_streams_config_is_checked_at_load(tmp_path):
+    from landfall.config import load_settings
+    from landfall.errors import ConfigError
+
+    def load(streams, **extra):
+        (tmp_path / "landfall.yaml").write_text(json.dumps({"streams": streams, **extra}))
+        return load_settings(tmp_path / "landfall.yaml")
+
+    s = load([{"name": "clicks"}])
+    c = s.streams[0]
+    assert (c.prefix, c.buffer.size_mb, c.buffer.interval_seconds, c.compression, c.record_limit) == (
+        "clicks/",
+        5.0,
+        60.0,
+        "none",
+        1000 * 1024,
+    )
+    assert c.buffer.limit_bytes == 64 << 20
+    assert s.stream_log_path == str(tmp_path.resolve() / "lake" / "_landfall" / "streams")
+    cases = [
+        ([{"name": "a b"}], "stream name `a b`"),
+        ([{"name": "x", "prefix": "../out/"}], "`..` part"),
+        ([{"name": "x", "prefix": "/abs/"}], "is absolute"),
+        ([{"name": "x", "prefix": "raw/_tmp/"}], "never loaded"),
+        ([{"name": "x", "prefix": "raw/x/", "error_prefix": "raw/x/errors/"}], "overlap"),
+        ([{"name": "x", "buffer": {"size_mb": 10, "limit_mb": 5}}], "`limit_mb` (5) is below `size_mb` (10)"),
+        ([{"name": "x", "partition_by": ["_hidden"]}], "partition field `_hidden`"),
+        ([{"name": "x", "compression": "zip"}], "streams[0] (x).compression"),
+        ([{"name": "x", "bufer": {}}], "unknown key"),
+        ([{"name": "x"}, {"name": "x"}], "repeated: `x`"),
+        ([{"name": "x", "max_record_size": "lots"}], "size `lots`"),
+    ]
+    for streams, needle in cases:
+        with pytest.raises(ConfigError) as err:
+            load(streams)
+        assert needle in str(err.value), (needle, str(err.value))
+    with pytest.raises(ConfigError, match="set `stream_log_dir`"):
+        load([{"name": "x"}], zones={"state": "s3://bucket/state"})
+    assert load([{"name": "x"}], zones={"state": "s3://b/s"}, stream_log_dir="./logs").stream_log_path == str(
+        Path(tmp_path / "logs").resolve()
+    )

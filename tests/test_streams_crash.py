@@ -1,0 +1,175 @@
+"""kill -9 the stream server under load: every acknowledged record is in the table exactly once, and no
+record (acknowledged or not) is there twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+
+import boto3
+import httpx
+import pytest
+from botocore.config import Config
+
+from landfall.testing.streams import free_port, wait_for_port
+
+from conftest import wf
+
+pytestmark = pytest.mark.slow
+
+
+def start(config, port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "landfall.testing.streams", "--config", str(config), "--port", str(port), "--up"]
+    proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})})
+    wait_for_port(port, proc)
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def lake_for(make_lake, fmt: str = "parquet"):
+    return make_lake(
+        # each kill -9 in the middle of a run counts as one of its attempts
+        [
+            wf(
+                "clicks",
+                match="raw/clicks/",
+                write={"table": "clicks", "format": fmt},
+                retry={"max_attempts": 20, "backoff_seconds": 0.01},
+            )
+        ],
+        streams=[
+            {
+                "name": "clicks",
+                "prefix": "raw/clicks/",
+                "partition_by": ["kind"],
+                "buffer": {"size_mb": 0.05, "interval_seconds": 0.3},
+            }
+        ],
+        reconcile_seconds=0.5,
+        settle_seconds=0.2,
+    )
+
+
+def counts(lake) -> Counter:
+    lake.pipeline.process()
+    return Counter(row[0] for row in lake.rows("SELECT id FROM clicks"))
+
+
+def test_kill_9_under_load_loses_and_duplicates_nothing(make_lake):
+    lake = lake_for(make_lake)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    acked: set[str] = set()
+    sent: set[str] = set()
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def native(n: int) -> None:
+        i = 0
+        with httpx.Client(timeout=5) as client:
+            while not done.is_set():
+                ids = [f"n{n}-{i + j}" for j in range(50)]
+                i += 50
+                body = b"".join(json.dumps({"id": x, "kind": f"k{hash(x) % 3}"}).encode() + b"\n" for x in ids)
+                with lock:
+                    sent.update(ids)
+                try:
+                    r = client.post(f"{url}/streams/clicks", content=body)
+                except httpx.HTTPError:
+                    time.sleep(0.05)
+                    continue
+                if r.status_code == 200 and r.json()["accepted"] == 50:
+                    with lock:
+                        acked.update(ids)
+
+    def firehose() -> None:
+        fh = boto3.client(
+            "firehose",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="k",
+            aws_secret_access_key="s",
+            # no retries: a retried call sends its records again, which would be two deliveries
+            config=Config(retries={"total_max_attempts": 1}, connect_timeout=2, read_timeout=5),
+        )
+        i = 0
+        while not done.is_set():
+            ids = [f"f-{i + j}" for j in range(100)]
+            i += 100
+            with lock:
+                sent.update(ids)
+            try:
+                r = fh.put_record_batch(
+                    DeliveryStreamName="clicks",
+                    Records=[{"Data": json.dumps({"id": x, "kind": "fh"}).encode() + b"\n"} for x in ids],
+                )
+            except Exception:
+                time.sleep(0.05)
+                continue
+            with lock:
+                acked.update(x for x, res in zip(ids, r["RequestResponses"], strict=True) if "RecordId" in res)
+
+    proc = start(lake.config, port)
+    producers = [threading.Thread(target=native, args=(n,)) for n in range(2)] + [threading.Thread(target=firehose)]
+    for t in producers:
+        t.start()
+    seed = int(os.environ.get("LANDFALL_TEST_SEED") or random.randrange(1 << 30))
+    rng = random.Random(seed)
+    print(f"seed {seed} (LANDFALL_TEST_SEED={seed} repeats this run's kill times)")
+    kills = 0
+    try:
+        for _ in range(5):
+            time.sleep(rng.uniform(0.4, 1.5))
+            proc.kill()  # SIGKILL: no flush, no cleanup, runs cut off wherever they were
+            proc.wait()
+            kills += 1
+            proc = start(lake.config, port)
+        time.sleep(1.0)
+    finally:
+        done.set()
+        for t in producers:
+            t.join()
+        stop(proc)
+    assert kills == 5 and len(acked) > 1000, f"only {len(acked)} records acknowledged"
+    found = counts(lake)
+    assert lake.pipeline.runs(status="dead") == []
+    twice = {k: v for k, v in found.items() if v > 1}
+    assert not twice, f"{len(twice)} records loaded more than once, e.g. {list(twice.items())[:5]}"
+    missing = acked - set(found)
+    assert not missing, (
+        f"{len(missing)} of {len(acked)} acknowledged records are not in the table: {sorted(missing)[:5]}"
+    )
+    assert set(found) <= sent
+
+
+@pytest.mark.parametrize("point", ["stream_after_pending", "stream_after_land", "stream_after_submit"])
+def test_a_crash_at_each_step_of_a_flush(make_lake, point):
+    lake = lake_for(make_lake, fmt="delta")
+    port = free_port()
+    proc = start(lake.config, port, env={"LANDFALL_CRASH_AT": point})
+    body = b"".join(json.dumps({"id": f"r{i}", "kind": f"k{i % 4}"}).encode() + b"\n" for i in range(200))
+    r = httpx.post(f"http://127.0.0.1:{port}/streams/clicks", content=body)
+    assert r.status_code == 200 and r.json()["accepted"] == 200
+    assert proc.wait(30) == -signal.SIGKILL  # the first flush killed it at `point`
+    proc = start(lake.config, port)
+    r = httpx.post(f"http://127.0.0.1:{port}/streams/clicks", content=b'{"id": "after", "kind": "k0"}')
+    assert r.status_code == 200
+    stop(proc)
+    found = counts(lake)
+    assert found == Counter({f"r{i}": 1 for i in range(200)} | {"after": 1})
