@@ -403,8 +403,8 @@ def test_streams_config_is_checked_at_load(tmp_path):
     assert s.stream_log_path == str(tmp_path.resolve() / "lake" / "_landfall" / "streams")
     cases = [
         ([{"name": "a b"}], "stream name `a b`"),
-        ([{"name": "x", "prefix": "../out/"}], "`..` part"),
-        ([{"name": "x", "prefix": "/abs/"}], "is absolute"),
+        ([{"name": "x", "prefix": "../out/"}], "`..` segment"),
+        ([{"name": "x", "prefix": "/abs/"}], "absolute path"),
         ([{"name": "x", "prefix": "raw/_tmp/"}], "never loaded"),
         ([{"name": "x", "prefix": "raw/x/", "error_prefix": "raw/x/errors/"}], "overlap"),
         ([{"name": "x", "buffer": {"size_mb": 10, "limit_mb": 5}}], "`limit_mb` (5) is below `size_mb` (10)"),

@@ -581,9 +581,12 @@ _FIELD_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_][A-Za-z0-9_-]
 
 def landing_prefix(value: str, what: str) -> str:
     """A prefix under the landing zone, `raw/clicks/`: relative, inside the zone, not hidden."""
-    from landfall.streams.keys import safe_key
+    from landfall.events import safe_key
 
-    key = safe_key(value.rstrip("/"), what=what)
+    try:
+        key = safe_key(value.rstrip("/"))
+    except ValueError as exc:
+        raise ValueError(f"{what}: {exc}") from None
     hidden = [part for part in key.split("/") if part.startswith((".", "_"))]
     if hidden:
         raise ValueError(
