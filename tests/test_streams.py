@@ -6,7 +6,6 @@ import base64
 import gzip
 import json
 import time
-from pathlib import Path
 
 import boto3
 import httpx
@@ -418,8 +417,11 @@ def test_streams_config_is_checked_at_load(tmp_path):
         with pytest.raises(ConfigError) as err:
             load(streams)
         assert needle in str(err.value), (needle, str(err.value))
+    remote = {"zones": {"state": "s3://bucket/state"}, "state_url": "sqlite:////tmp/state.db"}
     with pytest.raises(ConfigError, match="set `stream_log_dir`"):
-        load([{"name": "x"}], zones={"state": "s3://bucket/state"})
-    assert load([{"name": "x"}], zones={"state": "s3://b/s"}, stream_log_dir="./logs").stream_log_path == str(
-        Path(tmp_path / "logs").resolve()
+        load([{"name": "x"}], **remote)
+    with pytest.raises(ConfigError, match="expected a local folder"):
+        load([{"name": "x"}], stream_log_dir="s3://bucket/logs")
+    assert load([{"name": "x"}], **remote, stream_log_dir="./logs").stream_log_path == str(
+        (tmp_path / "logs").resolve()
     )

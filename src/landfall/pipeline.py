@@ -117,7 +117,7 @@ class Pipeline:
         finished), flushed into the landing zone in the background and queued here. Close it when done."""
         from landfall.streams import Streams
 
-        streams = Streams(self.settings)
+        streams = Streams(self.settings, self.zones.landing)
         streams.start(self.submit)
         return streams
 

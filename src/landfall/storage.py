@@ -295,11 +295,33 @@ class Storage:
                 if move:
                     os.unlink(local)
 
-    def write_bytes(self, key: str, data: bytes) -> None:
+    def write_bytes(self, key: str, data: bytes, *, sync: bool = False) -> None:
+        """Write a file whole or not at all: on a local zone under a temporary name renamed into place (with
+        `sync`, the file and its folder are fsynced first, so it outlives a power cut); on an object store one PUT."""
+        dest = self.path(key)
         with self.guard(key):
-            if self.is_local:
-                os.makedirs(os.path.dirname(self.path(key)), exist_ok=True)
-            self.fs.pipe_file(self.path(key), data)
+            if not self.is_local:
+                self.fs.pipe_file(dest, data)
+                return
+            folder = os.path.dirname(dest)
+            os.makedirs(folder, exist_ok=True)
+            tmp = os.path.join(folder, f".{os.path.basename(dest)}.{uuid.uuid4().hex[:8]}.tmp")
+            try:
+                with open(tmp, "wb") as fh:
+                    fh.write(data)
+                    if sync:
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                os.replace(tmp, dest)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+            if sync:
+                fd = os.open(folder, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
 
     def delete(self, keys: list[str]) -> None:
         """Remove files; keys already gone are fine."""

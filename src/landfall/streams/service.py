@@ -16,8 +16,9 @@ from landfall.config import Settings
 from landfall.errors import LandfallError
 from landfall.events import ObjectCreated
 from landfall.sources.base import EventSource, Sink
+from landfall.storage import Storage, Zones
 from landfall.streams.log import SegmentLog
-from landfall.streams.stream import Landing, Stream
+from landfall.streams.stream import Stream
 
 log = logging.getLogger("landfall.streams")
 
@@ -35,9 +36,9 @@ class Streams(EventSource):
     tick_seconds = 0.05  # how often the flusher looks at buffer ages
     max_backoff_seconds = 30.0
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, landing: Storage | None = None) -> None:
         self.settings = settings
-        landing = Landing(settings.landing_url)
+        landing = landing or Zones(settings).landing
         self._streams: dict[str, Stream] = {}
         try:
             for cfg in settings.streams:

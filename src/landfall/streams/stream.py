@@ -9,7 +9,7 @@ acknowledged. `Stream.flush` turns what is on disk into JSON Lines files under t
 2. records are grouped by partition folder and arrival hour; each group becomes one file whose name comes from
    the stream, the log id and the offset of its first record, so redoing a flush makes the same names (a file
    already landed is not written again);
-3. the files are written (temp name, then rename) and submitted to the pipeline's queue;
+3. the files are written whole (`Storage.write_bytes`: temp name, fsync, rename) and submitted to the pipeline's queue;
 4. the checkpoint moves past the range and the segments before it are deleted.
 
 A crash anywhere in there lands each record once: before 1 nothing was written; between 1 and 4 the same files
@@ -22,7 +22,6 @@ import base64
 import gzip
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -30,11 +29,11 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-import fsspec
-
 from landfall.config import StreamConfig
 from landfall.errors import LandfallError, Transient
 from landfall.events import ObjectCreated
+from landfall.sources.listing import to_event
+from landfall.storage import Storage
 from landfall.streams.log import ERROR, RECORD, Frame, SegmentLog, frame
 from landfall.streams.records import UNPARSED, BadRecord, RecordCheck
 from landfall.testing.faults import crash_point
@@ -76,52 +75,11 @@ class Put:
         return sum(1 for r in self.results if not r.ok)
 
 
-class Landing:
-    """Writes a stream's files into the landing zone: temp name, fsync, rename (local), or one PUT (object store)."""
-
-    def __init__(self, url: str) -> None:
-        self.fs, root = fsspec.core.url_to_fs(url)
-        self.root = root.rstrip("/")
-        self.local = "file" in self.fs.protocol
-
-    def info(self, key: str) -> dict[str, Any] | None:
-        try:
-            return self.fs.info(f"{self.root}/{key}")
-        except FileNotFoundError:
-            return None
-
-    def write(self, key: str, data: bytes) -> dict[str, Any]:
-        path = f"{self.root}/{key}"
-        folder = path.rsplit("/", 1)[0]
-        self.fs.makedirs(folder, exist_ok=True)
-        if self.local:
-            tmp = f"{folder}/.{path.rsplit('/', 1)[1]}.landfall-tmp"
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-            fd = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        else:
-            self.fs.pipe_file(path, data)
-        return self.fs.info(path)
-
-
-def event_for(key: str, info: dict[str, Any]) -> ObjectCreated:
-    from landfall.sources.listing import to_event
-
-    return to_event(key, info)
-
-
 @dataclass
 class Stream:
     config: StreamConfig
     log: SegmentLog
-    landing: Landing
+    landing: Storage
     submit: Submit | None = None
     check: RecordCheck = field(init=False)
 
@@ -220,11 +178,13 @@ class Stream:
             files = self._files(frames)
             events = []
             for key, data in files:
-                info = self.landing.info(key)
-                if info is None:
-                    info = self.landing.write(key, data)
+                try:
+                    info = self.landing.info(key)  # landed before a crash: whole (written under a temp name)
+                except FileNotFoundError:
+                    self.landing.write_bytes(key, data, sync=True)
+                    info = self.landing.info(key)
                     self.files_landed += 1
-                events.append(event_for(key, info))
+                events.append(to_event(key, info))
                 crash_point("stream_after_land")
             if self.submit is not None and events:
                 self.submit(events)
