@@ -10,8 +10,6 @@ import signal
 import sys
 import tempfile
 import threading
-from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +18,10 @@ import click
 from landfall import logs
 from landfall.config import load_settings
 from landfall.errors import LandfallError
-from landfall.output import console, err_console, human, num, on_pipe, say, table, warn
+from landfall.output import console, copy_progress, human, num, on_pipe, run_progress, say, table, warn
 from landfall.output import status as status_text
 from landfall.pipeline import Pipeline, Summary
-from landfall.readback import describe_change, run_json, version_json
+from landfall.readback import describe_change, jsonable, run_json, version_json
 from landfall.redaction import redact
 from landfall.state.base import RUN_STATUSES, Run
 
@@ -100,10 +98,14 @@ def init(directory: str, force: bool) -> None:
 @main.command()
 @click.option("--workers", type=int, default=None, help="Worker threads (default: from config, 2).")
 @click.option("--no-watch", is_flag=True, help="Only list the landing zone periodically; no file watcher.")
+@click.option("--serve", "with_server", is_flag=True, help="Also serve the API and /metrics.")
+@click.option("--host", default=None, help="With --serve: the address to bind (default: serve.host, 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="With --serve: the port (default: serve.port, 8080; 0: any).")
 @click.pass_obj
-def up(obj: Ctx, workers: int | None, no_watch: bool) -> None:
-    """Watch the landing zone and process files continuously until SIGINT/SIGTERM."""
+def up(obj: Ctx, workers: int | None, no_watch: bool, with_server: bool, host: str | None, port: int | None) -> None:
+    """Watch the landing zone and process files continuously until SIGINT/SIGTERM (--serve: and serve)."""
     p = obj.pipeline()
+    served = _bind(p, host, port) if with_server else None
     stop = threading.Event()
 
     def handle(signum: int, _frame: Any) -> None:
@@ -116,7 +118,42 @@ def up(obj: Ctx, workers: int | None, no_watch: bool) -> None:
     signal.signal(signal.SIGTERM, handle)
     if logging.getLogger("landfall").level > logging.INFO:
         logging.getLogger("landfall").setLevel(logging.INFO)
-    p.up(stop, workers=workers, watch=not no_watch)
+    thread = served.start() if served else None
+    try:
+        p.up(stop, workers=workers, watch=not no_watch)
+    finally:
+        if served and thread:
+            served.stop()
+            thread.join(10)
+
+
+@main.command()
+@click.option("--host", default=None, help="The address to bind (default: serve.host, 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="The port (default: serve.port, 8080; 0: any free port).")
+@click.pass_obj
+def serve(obj: Ctx, host: str | None, port: int | None) -> None:
+    """Serve the HTTP API and /metrics over the lake until SIGINT/SIGTERM."""
+    _bind(obj.pipeline(), host, port).run()
+
+
+def _bind(p: Pipeline, host: str | None, port: int | None) -> Any:
+    from landfall.web import require
+
+    require()
+    from landfall.web.server import bind
+
+    served = bind(p, host=host, port=port)
+    warn(("landfall serve: ", "bold"), served.url, "  (API /api, OpenAPI /openapi.json, metrics /metrics)")
+    if served.public:
+        warn("bound to a public address: every call needs the bearer token")
+    if served.token_generated:
+        env = p.settings.serve.token_env
+        warn(
+            f"no token set (environment `{env}` or `serve.token`); this run's token, for calls that change state: ",
+            (served.token, "bold"),
+        )
+        warn(f"dashboard with the token: {served.url}#token={served.token}")
+    return served
 
 
 @main.command()
@@ -138,39 +175,8 @@ def process(obj: Ctx, workers: int | None, progress: bool | None) -> None:
 def _with_progress(p: Pipeline, show: bool, call: Any) -> Summary:
     if not show:
         return call(None)
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     counts = p.counts()
-    total = counts["queued"] + counts["running"]
-    done_bytes = [0]
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} files"),
-        TextColumn("{task.fields[bytes]}"),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=False,
-    ) as bar:
-        task = bar.add_task("processing", total=total or None, bytes="", rate="")
-
-        def on_done(o: Any) -> None:
-            done_bytes[0] += o.run.size or 0
-            task_obj = bar.tasks[0]
-            if task_obj.total is not None and task_obj.completed + 1 > task_obj.total:
-                bar.update(task, total=task_obj.completed + 1)
-            elapsed = max(task_obj.elapsed or 1e-9, 1e-9)
-            bar.update(
-                task, advance=1, bytes=human(done_bytes[0]), rate=f"{(task_obj.completed + 1) / elapsed:,.1f} files/s"
-            )
-
-        def discover_total() -> None:
-            c = p.counts()
-            bar.update(task, total=c["queued"] + c["running"])
-
-        discover_total()
-        return call(on_done)
+    return run_progress(counts["queued"] + counts["running"], call)
 
 
 def _print_summary(s: Summary) -> None:
@@ -194,24 +200,7 @@ def ingest(obj: Ctx, paths: tuple[str, ...], prefix: str, then_process: bool) ->
     ]
     total_bytes = sum(f.stat().st_size for f in files)
     if show:
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-
-        with Progress(
-            TextColumn("[bold]ingest"),
-            BarColumn(),
-            TextColumn("{task.fields[n]}"),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            console=err_console,
-        ) as bar:
-            task = bar.add_task("ingest", total=total_bytes, n=f"0/{len(files)} files")
-            count = [0]
-
-            def on_file(_key: str, size: int) -> None:
-                count[0] += 1
-                bar.update(task, advance=size, n=f"{count[0]}/{len(files)} files")
-
-            runs = p.ingest(paths, prefix, on_file=on_file)
+        runs = copy_progress(total_bytes, len(files), lambda on_file: p.ingest(paths, prefix, on_file=on_file))
     else:
         runs = p.ingest(paths, prefix)
     queued = sum(1 for r in runs if r.status == "queued")
@@ -619,29 +608,15 @@ def query(obj: Ctx, sql: str, fmt: str, as_of: str | None) -> None:
     _print_rows(cols, rows, fmt)
 
 
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, (datetime, date)):
-        return v.isoformat()
-    if isinstance(v, Decimal):
-        return float(v)
-    if isinstance(v, bytes):
-        return v.hex()
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    return v
-
-
 def _print_rows(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
     if fmt == "json":
-        click.echo(json.dumps([{c: _jsonable(v) for c, v in zip(cols, row, strict=True)} for row in rows], indent=2))
+        click.echo(json.dumps([{c: jsonable(v) for c, v in zip(cols, row, strict=True)} for row in rows], indent=2))
     elif fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(cols)
         for row in rows:
-            w.writerow(["" if v is None else _jsonable(v) for v in row])
+            w.writerow(["" if v is None else jsonable(v) for v in row])
         click.echo(buf.getvalue(), nl=False)
     elif on_pipe():
         table(cols, [["" if v is None else v for v in row] for row in rows])

@@ -705,6 +705,22 @@ class StorageSettings(_Model):
         )
 
 
+class ServeSettings(_Model):
+    """`landfall serve`: the HTTP API, dashboard and `/metrics`."""
+
+    host: str = "127.0.0.1"  # another address makes the token required for every call
+    port: int = Field(8080, ge=0, le=65535)  # 0: any free port
+    token_env: str = "LANDFALL_TOKEN"  # the environment variable holding the bearer token
+    token: str | None = None  # the token itself (prefer `token_env`: a file is easier to leak)
+    query_row_limit: int = Field(10_000, ge=1)  # rows the query endpoint and SQL page return at most
+    query_timeout_seconds: float = Field(30.0, gt=0)  # a query running longer is stopped
+
+    def bearer_token(self, environ: dict[str, str] | None = None) -> str | None:
+        """The token from `token`, else from the environment variable `token_env`."""
+        env = os.environ if environ is None else environ
+        return self.token or env.get(self.token_env) or None
+
+
 class Settings(_Model):
     """The whole of `landfall.yaml`."""
 
@@ -724,6 +740,7 @@ class Settings(_Model):
     workflows: list[Workflow] = Field(default_factory=list)
     streams: list[StreamConfig] = Field(default_factory=list)
     stream_log_dir: str | None = None  # local folder of the streams' segment logs; default `<state zone>/streams`
+    serve: ServeSettings = Field(default_factory=ServeSettings)
 
     # where the settings came from, for messages and for resolving relative paths
     source: str = Field(default="<defaults>", exclude=True)

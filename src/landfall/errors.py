@@ -85,3 +85,11 @@ def require(module: str, extra: str, what: str | None = None):
         from landfall.registry import missing_dependency
 
         raise missing_dependency(what or "this feature", module, extra) from None
+
+
+class QueryRefused(ValueError, LandfallError):
+    """A query that is not one read-only statement over the catalog (a DROP, a COPY, two statements)."""
+
+
+class QueryTimeout(TimeoutError, LandfallError):
+    """A query ran longer than its time limit and was stopped."""

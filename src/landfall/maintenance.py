@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,8 +152,15 @@ def vacuum(store: StateStore, name: str, retain: str = "7d", *, zones: Zones | N
     return writer.vacuum(parse_duration(retain), {f.path for f in store.table_files(name)})
 
 
-def auto_compact_loop(settings: Settings, store: StateStore, stop: threading.Event, every: float = 10.0) -> None:
-    """`landfall up`'s background compaction: tables whose workflow sets `compaction`, past `min_files`."""
+def auto_compact_loop(
+    settings: Settings,
+    store: StateStore,
+    stop: threading.Event,
+    every: float = 10.0,
+    on_done: Callable[[OptimizeResult], None] | None = None,
+) -> None:
+    """`landfall up`'s background compaction: tables whose workflow sets `compaction`, past `min_files`.
+    `on_done` is told of each compaction that committed."""
     from landfall.engines import open_engine
 
     engine = open_engine("duckdb")
@@ -176,6 +184,8 @@ def auto_compact_loop(settings: Settings, store: StateStore, stop: threading.Eve
                         zones=zones,
                     )
                     log.info("compacted %s: %d files into %d", wf.write.table, res.files_removed, res.files_added)
+                    if on_done and res.partitions:
+                        on_done(res)
                 except LandfallError as exc:
                     log.debug("compaction of %s skipped: %s", wf.write.table, exc)
                 except Exception:

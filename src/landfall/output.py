@@ -9,7 +9,8 @@ read as rich markup: messages are built from `Text` parts, never from markup str
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -19,7 +20,8 @@ from rich.text import Text
 console = Console()
 err_console = Console(stderr=True)
 
-Part = str | tuple[str, str] | Text  # plain text, (text, style), or a Text
+Part = str | tuple[str, str] | Text
+T = TypeVar("T")  # plain text, (text, style), or a Text
 
 STATUS_STYLES = {
     "succeeded": "green",
@@ -112,3 +114,54 @@ def human(n: float) -> str:
 
 def num(v: int | None) -> str:
     return "" if v is None else f"{v:,}"
+
+
+def run_progress(total: int, call: Callable[[Callable[[Any], None]], T]) -> T:
+    """`call(on_done)` with a progress bar on stderr: runs done of `total`, bytes, files per second."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    done_bytes = [0]
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} files"),
+        TextColumn("{task.fields[bytes]}"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("processing", total=total or None, bytes="", rate="")
+
+        def on_done(outcome: Any) -> None:
+            done_bytes[0] += outcome.run.size or 0
+            state = bar.tasks[0]
+            if state.total is not None and state.completed + 1 > state.total:
+                bar.update(task, total=state.completed + 1)
+            elapsed = max(state.elapsed or 1e-9, 1e-9)
+            rate = f"{(state.completed + 1) / elapsed:,.1f} files/s"
+            bar.update(task, advance=1, bytes=human(done_bytes[0]), rate=rate)
+
+        return call(on_done)
+
+
+def copy_progress(total_bytes: int, files: int, call: Callable[[Callable[[str, int], None]], T]) -> T:
+    """`call(on_file)` with a progress bar on stderr: files and bytes copied, transfer speed."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    with Progress(
+        TextColumn("[bold]ingest"),
+        BarColumn(),
+        TextColumn("{task.fields[n]}"),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=err_console,
+    ) as bar:
+        task = bar.add_task("ingest", total=total_bytes, n=f"0/{files} files")
+        count = [0]
+
+        def on_file(_key: str, size: int) -> None:
+            count[0] += 1
+            bar.update(task, advance=size, n=f"{count[0]}/{files} files")
+
+        return call(on_file)

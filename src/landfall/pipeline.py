@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from landfall.config import Settings, load_settings
-from landfall.events import ObjectCreated, safe_key
-from landfall.readback import TableDetail, table_detail
+from landfall.events import ObjectCreated, is_hidden, safe_key
+from landfall.readback import Activity, TableDetail, Totals, overview, table_detail
 from landfall.redaction import redact
 from landfall.routing import Router
 from landfall.runner import Outcome, recover
@@ -21,6 +22,9 @@ from landfall.sources.listing import ListingSource
 from landfall.state import Run, StateStore, Table, open_state, worker_id
 from landfall.storage import Zones
 from landfall.worker import Worker, heartbeat_loop
+
+if TYPE_CHECKING:
+    from landfall.query import QueryResult
 
 log = logging.getLogger("landfall")
 
@@ -44,6 +48,17 @@ class Summary:
         return not self.dead
 
 
+def check_key(key: str) -> str:
+    """A landing key from outside (HTTP): `safe_key` (it stays inside the zone), and not a name landfall never
+    loads (a segment starting with `.` or `_`); raises `UnsafeKey`. Returns the normalized key."""
+    from landfall.errors import UnsafeKey
+
+    key = safe_key(key)
+    if is_hidden(key):
+        raise UnsafeKey(f"landing key `{key}`: names starting with `.` or `_` are never loaded; rename the file")
+    return key
+
+
 class Pipeline:
     """Files land, workflows run, tables appear.
 
@@ -60,6 +75,10 @@ class Pipeline:
         self.listing = ListingSource(self.zones.landing)
         self.work_available = threading.Event()
         self._discover_lock = threading.Lock()
+        self._totals: Totals | None = None
+        self._totals_lock = threading.Lock()
+        #: compactions this process committed, per table (`/metrics`: `landfall_compactions_total`)
+        self.compactions: dict[str, int] = {}
 
     # --- landing ---------------------------------------------------------------------------------------------
 
@@ -120,6 +139,28 @@ class Pipeline:
         streams = Streams(self.settings, self.zones.landing)
         streams.start(self.submit)
         return streams
+
+    def land(self, key: str, data: bytes | BinaryIO) -> list[Run]:
+        """Land `data` (bytes or a binary stream) as `landing/<key>`, whole or not at all (spooled to a local
+        scratch file, then placed like `ingest` places files), and queue it. `key` comes from outside (HTTP): one
+        that would leave the landing zone or that landfall would never load raises `UnsafeKey`. Returns the runs
+        queued (none for a version already known)."""
+        from landfall.sources.listing import to_event
+
+        key = check_key(key)
+        landing = self.zones.landing
+        scratch = landing.scratch("land")
+        try:
+            local = os.path.join(scratch, "upload")
+            with open(local, "wb") as out:
+                if isinstance(data, bytes):
+                    out.write(data)
+                else:
+                    shutil.copyfileobj(data, out, 1 << 20)
+            landing.put(local, key, move=True)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return self.submit([to_event(key, landing.info(key))])
 
     # --- running ---------------------------------------------------------------------------------------------
 
@@ -214,7 +255,7 @@ class Pipeline:
 
             threading.Thread(
                 target=auto_compact_loop,
-                args=(self.settings, self.store, inner, self.settings.compaction_seconds),
+                args=(self.settings, self.store, inner, self.settings.compaction_seconds, self._compacted),
                 name="landfall-compaction",
                 daemon=True,
             ).start()
@@ -309,13 +350,71 @@ class Pipeline:
 
         return crawl(self.store, url, self.settings.storage_options)
 
-    def query(self, sql: str, *, as_of: int | str | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Run SQL over every cataloged table; `as_of` (a version or ISO timestamp) reads Delta tables back then."""
+    def query(
+        self,
+        sql: str,
+        *,
+        as_of: int | str | None = None,
+        limit: int | None = None,
+        timeout: float | None = None,
+    ) -> QueryResult:
+        """Run one read-only SQL statement over every cataloged table and landfall's own records
+        (`landfall.runs`, `landfall.files`, `landfall.tables`, `landfall.schema_versions`), sandboxed to the
+        catalog's files. `as_of` (a version or ISO timestamp) reads Delta tables back then; at most `limit` rows
+        (`.truncated` says if there were more); stopped with `QueryTimeout` after `timeout` seconds.
+        Unpacks as `columns, rows`."""
         from landfall.query import parse_as_of, run_query
 
-        return run_query(
-            self.store, sql, as_of=parse_as_of(str(as_of)) if as_of is not None else None, zones=self.zones
+        when = parse_as_of(str(as_of)) if as_of is not None else None
+        return run_query(self.store, sql, as_of=when, limit=limit, timeout=timeout, zones=self.zones)
+
+    def sample(self, table: str, limit: int = 20) -> QueryResult:
+        """The first `limit` rows of a table (for a look at the data)."""
+        from landfall.query import table_ref
+
+        self.table(table)  # NoSuchTable before any SQL
+        return self.query(f"SELECT * FROM {table_ref(table)} LIMIT {int(limit)}")
+
+    def quarantined(self, table: str, *, run_id: str | None = None, limit: int = 100) -> QueryResult:
+        """Rows set aside from `table` (of one run, or all), with file, line, rule and reason; oldest lines first."""
+        from landfall.engines.duckdb import lit
+        from landfall.query import table_ref
+
+        name = f"quarantine.{table}"
+        self.table(name)
+        where = f" WHERE _run_id = {lit(run_id)}" if run_id else ""
+        return self.query(
+            f"SELECT * FROM {table_ref(name)}{where} ORDER BY _source_file, _line", limit=max(1, int(limit))
         )
+
+    def overview(self, minutes: int = 60) -> dict[str, Any]:
+        """The last `minutes` of activity per minute and per workflow, the backlog and the dead-letter list's
+        length (the dashboard's overview; see `readback.overview`)."""
+        return overview(self.store, minutes=minutes)
+
+    def activity(self) -> Activity:
+        """Everything `/metrics` exposes, cheaply: totals of every run that ended (kept up to date incrementally),
+        the backlog, the dead-letter list's length and this process's compactions."""
+        with self._totals_lock:
+            if self._totals is None:
+                self._totals = Totals(self.store)
+        return Activity(
+            totals=self._totals.read(),
+            backlog=self.store.backlog(),
+            dead_letters=self.store.dead_letter_count(),
+            compactions=dict(self.compactions),
+        )
+
+    def readiness(self) -> dict[str, str]:
+        """Whether the state store and the landing zone answer: `{"state": "ok", "landing": "ok"}` or the error."""
+        checks: dict[str, str] = {}
+        for name, probe in (("state", self.store.holders), ("landing", self.zones.landing.check)):
+            try:
+                probe()
+                checks[name] = "ok"
+            except Exception as exc:  # any failure means not ready; say which and why
+                checks[name] = f"{type(exc).__name__}: {exc}"
+        return checks
 
     # --- upkeep ----------------------------------------------------------------------------------------------
 
@@ -328,9 +427,15 @@ class Pipeline:
         target = target_file_size or (wf.write.compaction.target_file_size if wf and wf.write.compaction else "128MB")
         engine = open_engine("duckdb")
         try:
-            return optimize(self.store, engine, table, min_files=min_files, target_file_size=target, zones=self.zones)
+            result = optimize(self.store, engine, table, min_files=min_files, target_file_size=target, zones=self.zones)
         finally:
             engine.close()
+        self._compacted(result)
+        return result
+
+    def _compacted(self, result: Any) -> None:
+        """Count a compaction's commits (one per partition) for `/metrics`."""
+        self.compactions[result.table] = self.compactions.get(result.table, 0) + result.partitions
 
     def replay_quarantine(self, table: str, run_id: str | None = None) -> Any:
         """Load the quarantined rows of `table` (of one run, or all) that pass the workflow's rules now."""

@@ -1,14 +1,23 @@
-"""SQL over every cataloged table, by name (DuckDB). `quarantine.<table>` names are reserved for later."""
+"""SQL over every cataloged table, by name (DuckDB), sandboxed: one read-only statement, no file, network or
+extension access outside the catalog's tables, a row limit and a time limit where the caller sets them.
+landfall's own records are read-only tables too: `landfall.runs`, `landfall.files`, `landfall.tables`,
+`landfall.schema_versions`."""
 
 from __future__ import annotations
 
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
 
 from landfall.engines.duckdb import lit, q
-from landfall.errors import ConfigError
+from landfall.errors import ConfigError, QueryRefused, QueryTimeout
 from landfall.state.base import StateStore, Table
 from landfall.storage import Storage, Zones
 
@@ -82,6 +91,12 @@ def view_name(con: duckdb.DuckDBPyConnection, name: str) -> str:
     return f"{q(schema)}.{q(table)}"
 
 
+def table_ref(name: str) -> str:
+    """How a query names a cataloged table: `"sales"`, `quarantine."sales"`."""
+    schema, dot, table = name.rpartition(".")
+    return f"{q(schema)}.{q(table)}" if dot else q(table)
+
+
 def _schema_as_of(table: Table, files: list[str], storage: Storage) -> Table:
     """An older version may lack columns added since: keep only the columns its files have."""
     if not files:
@@ -110,13 +125,228 @@ def parse_as_of(text: str) -> int | datetime:
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
-def run_query(
-    store: StateStore, sql: str, *, as_of: int | datetime | None = None, zones: Zones | None = None
-) -> tuple[list[str], list[tuple[Any, ...]]]:
-    con = connect(store, as_of=as_of, zones=zones)
+# --- landfall's own records as read-only tables ---------------------------------------------------------------
+
+#: `landfall.<name>`: the state store's records, as tables a query can join with the data
+STATUS_TABLES = ("runs", "files", "tables", "schema_versions")
+_STATUS_REF = re.compile(r'\blandfall"?\s*\.\s*"?(runs|files|tables|schema_versions)\b', re.IGNORECASE)
+_TS = "TIMESTAMP WITH TIME ZONE"
+_STATUS_COLUMNS = {
+    "runs": [
+        ("run_id", "VARCHAR", None),
+        ("file_id", "VARCHAR", None),
+        ("file_version", "BIGINT", None),
+        ("workflow", "VARCHAR", None),
+        ("table", "VARCHAR", None),
+        ("status", "VARCHAR", None),
+        ("attempt", "BIGINT", None),
+        ("queued_at", "DOUBLE", _TS),
+        ("started_at", "DOUBLE", _TS),
+        ("finished_at", "DOUBLE", _TS),
+        ("rows_in", "BIGINT", None),
+        ("rows_out", "BIGINT", None),
+        ("bytes", "BIGINT", None),
+        ("rows_quarantined", "BIGINT", None),
+        ("content_hash", "VARCHAR", None),
+        ("error", "VARCHAR", None),
+        ("note", "VARCHAR", None),
+        ("worker", "VARCHAR", None),
+        ("batch_id", "VARCHAR", None),
+    ],
+    "files": [
+        ("file_version", "BIGINT", None),
+        ("file_id", "VARCHAR", None),
+        ("size", "BIGINT", None),
+        ("mtime", "DOUBLE", _TS),
+        ("etag", "VARCHAR", None),
+        ("content_hash", "VARCHAR", None),
+        ("discovered_at", "DOUBLE", _TS),
+        ("workflow", "VARCHAR", None),
+        ("status", "VARCHAR", None),
+        ("runs", "BIGINT", None),
+    ],
+    "tables": [
+        ("name", "VARCHAR", None),
+        ("location", "VARCHAR", None),
+        ("format", "VARCHAR", None),
+        ("workflow", "VARCHAR", None),
+        ("schema_version", "BIGINT", None),
+        ("partition_by", "VARCHAR[]", None),
+        ("columns", "BIGINT", None),
+        ("schema", "VARCHAR", "JSON"),
+        ("rows", "BIGINT", None),
+        ("files", "BIGINT", None),
+        ("bytes", "BIGINT", None),
+        ("created_at", "DOUBLE", _TS),
+        ("updated_at", "DOUBLE", _TS),
+    ],
+    "schema_versions": [
+        ("table", "VARCHAR", None),
+        ("version", "BIGINT", None),
+        ("columns", "BIGINT", None),
+        ("schema", "VARCHAR", "JSON"),
+        ("changes", "VARCHAR", "JSON"),
+        ("run_id", "VARCHAR", None),
+        ("created_at", "VARCHAR", _TS),
+    ],
+}
+
+
+def status_refs(sql: str) -> list[str]:
+    """The `landfall.<name>` status tables a query mentions (only those are read from the state store)."""
+    return sorted({m.group(1).lower() for m in _STATUS_REF.finditer(sql)})
+
+
+def status_rows(store: StateStore, name: str) -> list[tuple[Any, ...]]:
+    """The rows of the status table `name`, in the column order of `_STATUS_COLUMNS`."""
+    if name in ("runs", "files"):
+        return store.status_rows(name)
+    tables = store.tables()
+    if name == "tables":
+        return [
+            (
+                t.name,
+                t.location,
+                t.format,
+                t.workflow,
+                t.schema_version,
+                t.partition_by,
+                len(t.schema),
+                json.dumps([{"name": n, "type": ty} for n, ty in t.schema]),
+                t.row_count,
+                t.file_count,
+                t.bytes,
+                t.created_at,
+                t.updated_at,
+            )
+            for t in tables
+        ]
+    from landfall.readback import table_detail
+
+    out = []
+    for t in tables:
+        for v in table_detail(store, t.name).schema_versions:
+            out.append(
+                (
+                    t.name,
+                    v["version"],
+                    len(v["schema"]),
+                    json.dumps(v["schema"]),
+                    json.dumps(v["changes"]),
+                    v["run_id"],
+                    v["created_at"],
+                )
+            )
+    return out
+
+
+def add_status_tables(con: duckdb.DuckDBPyConnection, store: StateStore, names: list[str]) -> None:
+    """Make `landfall.<name>` a view over a snapshot of the state store's records, for each name."""
+    import pyarrow as pa
+
+    arrow = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "DOUBLE": pa.float64(), "VARCHAR[]": pa.list_(pa.string())}
+    for name in names:
+        cols = _STATUS_COLUMNS[name]
+        rows = status_rows(store, name)
+        arrays = list(zip(*rows, strict=True)) if rows else [() for _ in cols]
+        data = pa.table({c: pa.array(list(a), type=arrow[t]) for (c, t, _), a in zip(cols, arrays, strict=True)})
+        con.register(f"__landfall_{name}", data)
+        select = ", ".join(
+            f"{q(c)}"
+            if cast is None
+            else f"to_timestamp({q(c)}) AS {q(c)}"
+            if t == "DOUBLE"
+            else f"CAST({q(c)} AS {cast}) AS {q(c)}"
+            for c, t, cast in cols
+        )
+        if name == "runs":
+            select += ", finished_at - started_at AS duration_seconds"
+        con.execute(
+            f"CREATE OR REPLACE VIEW {view_name(con, 'landfall.' + name)} AS SELECT {select} FROM __landfall_{name}"
+        )
+
+
+# --- the sandbox ----------------------------------------------------------------------------------------------
+
+#: statement types a query may run: reading only
+READ_ONLY = ("SELECT", "EXPLAIN")
+
+
+def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """One SELECT (or EXPLAIN) statement, or `QueryRefused` naming what was found."""
     try:
-        rel = con.execute(sql)
-        columns = [d[0] for d in rel.description] if rel.description else []
-        return columns, rel.fetchall()
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise QueryRefused(f"query failed: {exc}") from None
+    if len(statements) != 1:
+        raise QueryRefused(f"a query is one statement; got {len(statements)}")
+    kind = statements[0].type.name
+    if kind not in READ_ONLY:
+        raise QueryRefused(
+            f"queries are read-only: got a `{kind}` statement; expected `SELECT` (or `EXPLAIN`, `DESCRIBE`, "
+            "`SHOW`, `SUMMARIZE`)"
+        )
+
+
+def lock_down(con: duckdb.DuckDBPyConnection, allowed: list[str]) -> None:
+    """No file, network or extension access outside `allowed` folders (the catalog's tables), and no way back:
+    `enable_external_access = false` with `allowed_directories`, no extension installs or loads, and the
+    configuration locked."""
+    dirs = ", ".join(lit(d.rstrip("/") + "/") for d in allowed)
+    con.execute(f"SET allowed_directories = [{dirs}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    con.execute("SET lock_configuration = true")
+
+
+@dataclass
+class QueryResult:
+    """What a query returned. Unpacks as `columns, rows`."""
+
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+    truncated: bool = False  # more rows than the limit; `rows` holds the first `limit`
+    seconds: float = 0.0
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.columns, self.rows))
+
+    def __getitem__(self, i: int) -> Any:
+        return (self.columns, self.rows)[i]
+
+
+def run_query(
+    store: StateStore,
+    sql: str,
+    *,
+    as_of: int | datetime | None = None,
+    limit: int | None = None,
+    timeout: float | None = None,
+    zones: Zones | None = None,
+) -> QueryResult:
+    """Run one read-only statement over every cataloged table and the `landfall.*` status tables, sandboxed
+    (see `lock_down`); at most `limit` rows, stopped after `timeout` seconds."""
+    started = time.perf_counter()
+    con = duckdb.connect(":memory:")
+    try:
+        check_read_only(con, sql)
+        connect(store, con, as_of=as_of, zones=zones)
+        add_status_tables(con, store, status_refs(sql))
+        lock_down(con, [t.location for t in store.tables()])
+        timer = threading.Timer(timeout, con.interrupt) if timeout else None
+        if timer:
+            timer.start()
+        try:
+            rel = con.execute(sql)
+            columns = [d[0] for d in rel.description] if rel.description else []
+            rows = rel.fetchall() if limit is None else rel.fetchmany(limit + 1)
+        except duckdb.InterruptException:
+            raise QueryTimeout(f"query stopped after {timeout:g} s (its time limit)") from None
+        finally:
+            if timer:
+                timer.cancel()
+        truncated = limit is not None and len(rows) > limit
+        return QueryResult(columns, rows[:limit] if truncated else rows, truncated, time.perf_counter() - started)
     finally:
         con.close()

@@ -295,6 +295,35 @@ class StateStore(ABC):
     def run(self, run_id: str) -> Run:
         """One run; raises `NoSuchRun`."""
 
+    def status_rows(self, name: str) -> list[tuple[Any, ...]]:
+        """Every row of `runs` or `files` for the read-only `landfall.runs` / `landfall.files` query tables.
+
+        runs: (run_id, file key, file version, workflow, table, status, attempt, queued_at, started_at,
+        finished_at, rows_in, rows_out, bytes, rows_quarantined, content_hash, error, note, worker, batch_id);
+        files: (file version, key, size, mtime, etag, content_hash, discovered_at, workflow, latest status,
+        runs)."""
+        raise NotImplementedError(f"{type(self).__name__} has no status tables")
+
+    # Cheap aggregates for the overview, /metrics and alerts (index on finished_at), newest data only.
+
+    def finished_since(self, since: float, limit: int = 200_000) -> list[tuple[Any, ...]]:
+        """Runs that ended at or after `since` (the newest `limit`), oldest first: (workflow, status, finished_at,
+        started_at, discovered_at of the file, rows_out, bytes, rows_quarantined)."""
+        raise NotImplementedError
+
+    def backlog(self) -> list[tuple[Any, ...]]:
+        """(workflow, status, count, oldest queued_at) for `queued` and `running` runs."""
+        raise NotImplementedError
+
+    def dead_letter_count(self) -> int:
+        """How many runs are on the dead-letter list."""
+        raise NotImplementedError
+
+    def totals(self, after: float | None, until: float, buckets: Sequence[float]) -> list[tuple[Any, ...]]:
+        """Runs that ended in `(after, until]`, per (workflow, status): count, sum of rows_in, rows_out, bytes,
+        rows_quarantined, duration, then one count per bucket of runs that took at most that many seconds."""
+        raise NotImplementedError
+
     @abstractmethod
     def counts(self) -> dict[str, int]:
         """How many runs are in each status."""

@@ -52,6 +52,7 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS runs_file ON runs (file_id)",
     "CREATE INDEX IF NOT EXISTS runs_workflow ON runs (workflow, status)",
     "CREATE INDEX IF NOT EXISTS runs_newest ON runs (queued_at, run_id)",
+    "CREATE INDEX IF NOT EXISTS runs_finished ON runs (finished_at)",
     """CREATE TABLE IF NOT EXISTS tables (
         name TEXT PRIMARY KEY, location TEXT NOT NULL, format TEXT NOT NULL, workflow TEXT, schema TEXT NOT NULL,
         schema_version INTEGER NOT NULL, partition_by TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
@@ -604,6 +605,50 @@ class SqlStateStore(StateStore):
         if limit:
             sql += f" LIMIT {int(limit)}"
         return [_run_from_row(row) for row in self._query(sql, params)]
+
+    _STATUS_SQL = {
+        "runs": "SELECT r.run_id, r.file_key, r.file_id, r.workflow, r.table_name, r.status, r.attempt, "
+        "r.queued_at, r.started_at, r.finished_at, r.rows_in, r.rows_out, coalesce(r.bytes, f.size), "
+        "r.rows_quarantined, f.content_hash, r.error, r.note, r.worker, r.batch_id FROM runs r "
+        "JOIN files f ON f.id = r.file_id",
+        "files": "SELECT f.id, f.key, f.size, f.mtime, f.etag, f.content_hash, f.discovered_at, f.workflow, "
+        "(SELECT r.status FROM runs r WHERE r.file_id = f.id ORDER BY r.attempt DESC LIMIT 1), "
+        "(SELECT count(*) FROM runs r WHERE r.file_id = f.id) FROM files f",
+    }
+
+    def status_rows(self, name: str) -> list[tuple[Any, ...]]:
+        return self._query(self._STATUS_SQL[name])
+
+    def finished_since(self, since: float, limit: int = 200_000) -> list[tuple[Any, ...]]:
+        rows = self._query(
+            "SELECT r.workflow, r.status, r.finished_at, r.started_at, f.discovered_at, r.rows_out, "
+            "coalesce(r.bytes, f.size), r.rows_quarantined FROM runs r JOIN files f ON f.id = r.file_id "
+            "WHERE r.finished_at >= ? ORDER BY r.finished_at DESC LIMIT ?",
+            (since, limit),
+        )
+        return rows[::-1]
+
+    def backlog(self) -> list[tuple[Any, ...]]:
+        return self._query(
+            "SELECT workflow, status, count(*), min(queued_at) FROM runs WHERE status IN ('queued', 'running') "
+            "GROUP BY workflow, status"
+        )
+
+    def dead_letter_count(self) -> int:
+        return int(self._query("SELECT count(*) FROM runs WHERE status = 'dead' AND purged = 0")[0][0])
+
+    def totals(self, after: float | None, until: float, buckets: Sequence[float]) -> list[tuple[Any, ...]]:
+        cases = "".join(
+            f", sum(CASE WHEN r.finished_at - r.started_at <= {float(b)!r} THEN 1 ELSE 0 END)" for b in buckets
+        )
+        where = "r.finished_at <= ?" + (" AND r.finished_at > ?" if after is not None else "")
+        return self._query(
+            "SELECT r.workflow, r.status, count(*), sum(r.rows_in), sum(r.rows_out), sum(coalesce(r.bytes, f.size)), "
+            f"sum(r.rows_quarantined), sum(r.finished_at - r.started_at){cases} FROM runs r "
+            f"JOIN files f ON f.id = r.file_id WHERE {where} AND r.status IN ('succeeded', 'failed', 'dead', "
+            "'skipped', 'unrouted') GROUP BY r.workflow, r.status",
+            (until,) if after is None else (until, after),
+        )
 
     def run(self, run_id: str) -> Run:
         rows = self._query(f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM} WHERE r.run_id = ?", (run_id,))

@@ -1,0 +1,74 @@
+"""Running the app with uvicorn: alone (`landfall serve`) or in a thread beside `Pipeline.up` (`landfall up
+--serve`)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import socket
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+
+from landfall.pipeline import Pipeline
+from landfall.web.app import create_app, is_loopback
+
+log = logging.getLogger("landfall.web")
+
+
+@dataclass
+class Served:
+    """A server bound and ready to run: where it listens and the token it accepts."""
+
+    server: uvicorn.Server
+    sock: socket.socket
+    url: str
+    token: str
+    token_generated: bool  # no token was configured: this one was made for this run
+    public: bool
+
+    def run(self) -> None:
+        """Serve until SIGINT/SIGTERM (in the main thread) or `stop()`."""
+        self.server.run(sockets=[self.sock])
+
+    def start(self) -> threading.Thread:
+        """Serve in a background thread (signals stay with the caller); `stop()` ends it."""
+        t = threading.Thread(target=self.run, name="landfall-serve", daemon=True)
+        t.start()
+        return t
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+
+
+def bind(
+    pipeline: Pipeline,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    extra_routes: Sequence[Any] = (),
+) -> Served:
+    """Bind the socket (`port` 0: any free port) and build the server for `pipeline`. The token is
+    `serve.token`, else the environment variable `serve.token_env`, else a random one for this run."""
+    cfg = pipeline.settings.serve
+    host = host or cfg.host
+    port = cfg.port if port is None else port
+    token = cfg.bearer_token()
+    generated = token is None
+    token = token or secrets.token_urlsafe(24)
+    public = not is_loopback(host)
+    family, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(addr)
+    sock.listen(128)
+    port = sock.getsockname()[1]
+    app = create_app(pipeline, token=token, public=public, extra_routes=extra_routes)
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5, server_header=False
+    )
+    shown = f"[{host}]" if ":" in host else host
+    return Served(uvicorn.Server(config), sock, f"http://{shown}:{port}/", token, generated, public)

@@ -1,0 +1,124 @@
+"""`landfall query` (and the HTTP query endpoint, which makes the same library call) is read-only over the
+catalog's tables: each attack from the security probe is refused and leaves nothing behind. landfall's own records
+are queryable as `landfall.runs`, `landfall.files`, `landfall.tables` and `landfall.schema_versions`."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from landfall.cli import main
+from landfall.errors import QueryRefused, QueryTimeout
+
+from conftest import wf
+
+ATTACKS = [
+    ("read_text", "SELECT * FROM read_text('/etc/shadow')"),
+    ("read_csv", "SELECT * FROM read_csv('/etc/passwd')"),
+    ("read_parquet outside", "SELECT * FROM read_parquet('{root}/outside.parquet')"),
+    ("dot-dot from a table", "SELECT * FROM read_text('{lake}/tables/s/../../../landfall.yaml')"),
+    ("glob", "SELECT * FROM glob('/etc/*')"),
+    ("http", "SELECT * FROM read_csv('http://127.0.0.1:9/x.csv')"),
+    ("copy", "COPY (SELECT 1) TO '{root}/written.csv'"),
+    ("copy in a select", "SELECT * FROM (COPY (SELECT 1) TO '{root}/written.csv')"),
+    ("attach", "ATTACH '{root}/written.db' AS w"),
+    ("install", "INSTALL httpfs"),
+    ("load", "LOAD httpfs"),
+    ("set", "SET enable_external_access = true"),
+    ("drop view", "DROP VIEW s"),
+    ("create", "CREATE TABLE t AS SELECT 1"),
+    ("two statements", "SELECT 1; DROP VIEW s"),
+    ("export", "EXPORT DATABASE '{root}/exported'"),
+    ("pragma", "PRAGMA enable_profiling"),
+]
+
+
+@pytest.fixture
+def lake(make_lake):
+    lake = make_lake([wf("s")])
+    lake.land("s/a.csv", "id,name\n1,a\n2,b\n")
+    assert lake.process().ok
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"secret": [42]}), lake.root / "outside.parquet")
+    return lake
+
+
+@pytest.mark.parametrize("name,sql", ATTACKS, ids=[a[0] for a in ATTACKS])
+def test_each_attack_is_refused_and_leaves_nothing(lake, name, sql):
+    before = sorted(p.name for p in lake.root.iterdir())
+    sql = sql.format(root=lake.root, lake=lake.root / "lake")
+    with pytest.raises((QueryRefused, duckdb.Error)) as err:
+        lake.pipeline.query(sql)
+    assert "42" not in str(err.value) and "root:" not in str(err.value)
+    assert sorted(p.name for p in lake.root.iterdir()) == before  # nothing written
+    assert lake.rows("SELECT count(*) FROM s") == [(2,)]  # the view is still there
+
+
+def test_the_cli_refuses_too_with_one_line(lake):
+    runner = CliRunner()
+    cfg = ["--config", str(lake.config)]
+    out = runner.invoke(main, [*cfg, "query", "SELECT * FROM read_text('/etc/shadow')"])
+    assert out.exit_code == 1 and "disabled by configuration" in out.output and "Traceback" not in out.output
+    out = runner.invoke(main, [*cfg, "query", "DROP VIEW s"])
+    assert out.exit_code == 1 and "read-only" in out.output and "`DROP`" in out.output
+
+
+def test_row_limit_and_timeout(lake):
+    res = lake.pipeline.query("SELECT * FROM range(1000)", limit=10)
+    assert len(res.rows) == 10 and res.truncated
+    res = lake.pipeline.query("SELECT * FROM range(10)", limit=10)
+    assert len(res.rows) == 10 and not res.truncated
+    cols, rows = lake.pipeline.query("SELECT 1 AS one")  # still unpacks as (columns, rows)
+    assert cols == ["one"] and rows == [(1,)]
+    started = time.monotonic()
+    with pytest.raises(QueryTimeout):
+        lake.pipeline.query("SELECT count(*) FROM range(100000000000) a", timeout=0.5)
+    assert time.monotonic() - started < 10
+
+
+def test_status_tables(make_lake):
+    lake = make_lake([wf("s", retry={"max_attempts": 1}, transform=[{"cast": {"id": "int"}}])])
+    lake.land("s/a.csv", "id,name\n1,a\n2,b\n")
+    lake.land("s/bad.csv", "id,name\nx,a\n")
+    lake.process()
+    lake.land("s/c.csv", "id,name,extra\n3,c,e\n")  # a new column: schema version 2
+    lake.process()
+    runner = CliRunner()
+    out = runner.invoke(
+        main,
+        [
+            "--config",
+            str(lake.config),
+            "query",
+            "SELECT file_id, workflow, status, started_at, finished_at, duration_seconds, rows_out, error "
+            "FROM landfall.runs ORDER BY file_id",
+            "--format",
+            "json",
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    runs = json.loads(out.output)
+    assert [(r["file_id"], r["status"], r["rows_out"]) for r in runs] == [
+        ("s/a.csv", "succeeded", 2),
+        ("s/bad.csv", "dead", None),
+        ("s/c.csv", "succeeded", 1),
+    ]
+    assert runs[0]["duration_seconds"] > 0 and runs[0]["finished_at"] >= runs[0]["started_at"]
+    assert "s/bad.csv" in runs[1]["error"]
+    files = lake.rows("SELECT file_id, status, runs FROM landfall.files ORDER BY 1")
+    assert files == [("s/a.csv", "succeeded", 1), ("s/bad.csv", "dead", 1), ("s/c.csv", "succeeded", 1)]
+    assert lake.rows("SELECT name, rows, schema_version FROM landfall.tables") == [("s", 3, 2)]
+    changes = lake.rows("SELECT version, changes->>'$.added[0].name' FROM landfall.schema_versions ORDER BY 1")
+    assert changes == [(1, "id"), (2, "extra")]
+    joined = lake.rows(
+        "SELECT count(*) FROM s JOIN landfall.runs r ON r.run_id = s._run_id WHERE r.status = 'succeeded'"
+    )
+    assert joined == [(3,)]
+    with pytest.raises(QueryRefused):
+        lake.pipeline.query("DELETE FROM landfall.runs")
