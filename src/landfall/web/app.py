@@ -3,9 +3,13 @@
 
 Other parts of landfall add routes through `extra_routes`: a list of Starlette routes (`Route`, `Mount`) mounted
 beside the API, behind the same guard (token, host check, cross-site check) and error handling, and listed in
-`/openapi.json` when their endpoints have OpenAPI docstrings. The stream intake mounts `/streams/...` this way:
+`/openapi.json` when their endpoints have OpenAPI docstrings. Routes that check the token themselves (the stream
+intake accepts a bearer token or an AWS Signature Version 4 made with it) name their paths in `own_auth`: the
+guard's Host and cross-site checks still apply to them, its token check does not. The stream intake mounts
+this way:
 
-    app = create_app(pipeline, extra_routes=[Mount("/streams", routes=intake_routes(intake))])
+    app = create_app(pipeline, token=token, extra_routes=streams.http.routes(streams, token=token),
+                     own_auth=("/streams/", "/"))
 
 Security (the `Guard` middleware): a bearer token (`Authorization: Bearer <token>`) is required for every call
 that changes state (any method but GET, HEAD, OPTIONS) and, when the app is bound to an address other than
@@ -67,11 +71,20 @@ def is_loopback(host: str) -> bool:
 class Guard:
     """Bearer token, Host check and cross-site check, in front of every route (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, *, token: str, public: bool, is_open: Callable[[str], bool]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        token: str,
+        public: bool,
+        is_open: Callable[[str], bool],
+        own_auth: Sequence[str] = (),
+    ) -> None:
         self.app = app
         self.token = token.encode()
         self.public = public
         self.is_open = is_open  # paths that hold no data: liveness and the dashboard's shell
+        self.own_auth = tuple(own_auth)  # paths (a trailing `/`: prefixes) whose routes check the token themselves
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -95,10 +108,15 @@ class Guard:
             origin = headers.get("origin")
             if headers.get("sec-fetch-site") == "cross-site" or (origin and not _same_origin(origin, headers)):
                 return 403, f"cross-site request refused (Origin `{origin}`)"
+        if self._checks_itself(path):
+            return None
         if (changes or (self.public and not self.is_open(path))) and not self._authorized(headers):
             what = "this call changes state" if changes else "this server is bound to a public address"
             return 401, f"{what}: send `Authorization: Bearer <token>` (the token from `serve.token_env`)"
         return None
+
+    def _checks_itself(self, path: str) -> bool:
+        return any(path == p or (p.endswith("/") and p != "/" and path.startswith(p)) for p in self.own_auth)
 
     def _authorized(self, headers: Headers) -> bool:
         scheme, _, given = (headers.get("authorization") or "").partition(" ")
@@ -159,11 +177,13 @@ def create_app(
     token: str,
     public: bool = False,
     extra_routes: Sequence[BaseRoute] = (),
+    own_auth: Sequence[str] = (),
     metrics: Any = None,
 ) -> Starlette:
     """The ASGI app over `pipeline`. `token`: the bearer token; `public`: bound to a non-loopback address (every
-    call then needs the token); `extra_routes`: more routes behind the same guard (see the module docstring);
-    `metrics`: a `landfall.web.metrics.Metrics` to serve at `/metrics` (one is made when None)."""
+    call then needs the token); `extra_routes`: more routes behind the same guard, and `own_auth` the paths of
+    those that check the token themselves (see the module docstring); `metrics`: a `landfall.web.metrics.Metrics`
+    to serve at `/metrics` (one is made when None)."""
     import duckdb
 
     from landfall.web import api, pages
@@ -194,5 +214,5 @@ def create_app(
     )
     app.state.pipeline = pipeline
     app.state.metrics = metrics
-    app.add_middleware(Guard, token=token, public=public, is_open=pages.is_open)
+    app.add_middleware(Guard, token=token, public=public, is_open=pages.is_open, own_auth=own_auth)
     return app

@@ -50,9 +50,11 @@ def bind(
     host: str | None = None,
     port: int | None = None,
     extra_routes: Sequence[Any] = (),
+    own_auth: Sequence[str] = (),
 ) -> Served:
-    """Bind the socket (`port` 0: any free port) and build the server for `pipeline`. The token is
-    `serve.token`, else the environment variable `serve.token_env`, else a random one for this run."""
+    """Bind the socket (`port` 0: any free port) and build the server for `pipeline` (`extra_routes` and
+    `own_auth`: see `create_app`). The token is `serve.token`, else the environment variable `serve.token_env`,
+    else a random one for this run."""
     cfg = pipeline.settings.serve
     host = host or cfg.host
     port = cfg.port if port is None else port
@@ -66,7 +68,7 @@ def bind(
     sock.bind(addr)
     sock.listen(128)
     port = sock.getsockname()[1]
-    app = create_app(pipeline, token=token, public=public, extra_routes=extra_routes)
+    app = create_app(pipeline, token=token, public=public, extra_routes=extra_routes, own_auth=own_auth)
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5, server_header=False
     )
