@@ -486,6 +486,15 @@ def tables_optimize(obj: Ctx, name: str, min_files: int, target_file_size: str |
     )
 
 
+@tables.command("rebuild")
+@click.argument("names", nargs=-1)
+@click.pass_obj
+def tables_rebuild(obj: Ctx, names: tuple[str, ...]) -> None:
+    """Catalog tables as their folders and Delta logs hold them now (all, or NAMES); stop workers first."""
+    for r in obj.pipeline().rebuild_catalog(list(names) or None):
+        say(f"{r.table}: {r.format}, {r.files} files, {r.rows} rows from {r.sources} landed files")
+
+
 @tables.command("vacuum")
 @click.argument("name")
 @click.option(

@@ -10,14 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import duckdb
-
-from landfall.engines.duckdb import lit
+from landfall.catalog import HIVE_FOLDER, scan
 from landfall.redaction import redact
-from landfall.state.base import DataFile, StateStore, TableCommit, new_id
+from landfall.state.base import StateStore, TableCommit, new_id
 from landfall.storage import Storage, StorageOptions
-
-_HIVE = re.compile(r"^[^=/]+=[^/]*$")
 
 
 @dataclass
@@ -61,7 +57,7 @@ def _visit(storage: Storage, rel: str, store: StateStore, report: Report, taken:
     dirs = [n for n, t in entries.items() if t == "directory" and not n.startswith(("_", "."))]
     data = [n for n, t in entries.items() if t == "file" and n.endswith((".parquet", ".pq"))]
     others = [n for n, t in entries.items() if t == "file" and not n.startswith(("_", ".")) and n not in data]
-    hive = [d for d in dirs if _HIVE.match(d)]
+    hive = [d for d in dirs if HIVE_FOLDER.match(d)]
     if data or hive:
         for d in dirs:
             if d not in hive:
@@ -93,25 +89,14 @@ def _name_for(path: str, location: str, taken: dict[str, str]) -> str:
 def _register(store: StateStore, report: Report, taken: dict[str, str], storage: Storage, fmt: str) -> None:
     location = storage.url
     try:
-        if fmt == "delta":
-            from landfall.tables import open_table
-
-            files = open_table("delta", storage).current_files()
-        else:
-            files = _parquet_files(storage)
-        if not files:
+        found = scan(storage, fmt)
+        if found is None:
             report.skipped.append((redact(location), "no data files"))
             return
-        partitions = sorted(
-            {k for f in files for k in f.partition},
-            key=lambda k: min((list(f.partition).index(k) for f in files if k in f.partition), default=0),
-        )
-        schema, rows = _schema(storage, files, partitions)
     except Exception as exc:  # one unreadable dataset is reported and skipped; the crawl goes on
         report.skipped.append((redact(location), f"unreadable: {redact(str(exc).splitlines()[0])}"))
         return
-    for f, n in zip(files, rows, strict=True):
-        f.rows = n
+    files, schema, partitions, rows = found.files, found.schema, found.partition_by, [f.rows for f in found.files]
     name = _name_for(storage.root, location, taken)
     taken[name] = location
     before = store.find_table(name)
@@ -147,36 +132,3 @@ def _register(store: StateStore, report: Report, taken: dict[str, str], storage:
             action=action,
         )
     )
-
-
-def _parquet_files(storage: Storage) -> list[DataFile]:
-    out = []
-    for rel, info in sorted(storage.list()):
-        parts = rel.split("/")
-        if any(x.startswith(("_", ".")) for x in parts) or not rel.endswith((".parquet", ".pq")):
-            continue
-        if not all(_HIVE.match(x) for x in parts[:-1]):
-            continue
-        partition = dict(x.split("=", 1) for x in parts[:-1])
-        out.append(DataFile(path=rel, rows=0, bytes=int(info.get("size") or 0), partition=partition))
-    return out
-
-
-def _schema(storage: Storage, files: list[DataFile], partitions: list[str]) -> tuple[list[tuple[str, str]], list[int]]:
-    con = duckdb.connect()
-    storage.register_with(con)
-    location = storage.url
-    paths = "[" + ", ".join(lit(f"{location}/{f.path}") for f in files) + "]"
-    hive = "true" if partitions else "false"
-    rel = f"read_parquet({paths}, union_by_name = true, hive_partitioning = {hive})"
-    schema = [(r[0], r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()]
-    counts = dict(
-        con.execute(
-            f"SELECT file_name, num_rows FROM (SELECT file_name, max(row_group_num_rows) AS x, "
-            f"sum(row_group_num_rows) AS num_rows FROM (SELECT DISTINCT file_name, row_group_id, "
-            f"row_group_num_rows FROM parquet_metadata({paths})) GROUP BY file_name)"
-        ).fetchall()
-    )
-    con.close()
-    rows = [int(counts.get(f"{location}/{f.path}", 0)) for f in files]
-    return schema, rows

@@ -49,6 +49,11 @@ class ConcurrentChange(LandfallError, Transient):
     """Another commit changed the files this commit replaces; it is retried on the new state."""
 
 
+class BrokenTable(LandfallError):
+    """A table's own log (Delta's `_delta_log`) cannot be read or disagrees with the catalog; the message names
+    the file and what to do."""
+
+
 class UnroutedFile(LandfallError):
     """No workflow's `match` covers the landed file."""
 

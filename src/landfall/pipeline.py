@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from landfall.config import Settings, load_settings
+from landfall.errors import LandfallError
 from landfall.events import ObjectCreated, is_hidden, safe_key
 from landfall.readback import Activity, TableDetail, Totals, overview, table_detail
 from landfall.redaction import redact
@@ -79,6 +80,10 @@ class Pipeline:
         self._totals_lock = threading.Lock()
         #: compactions this process committed, per table (`/metrics`: `landfall_compactions_total`)
         self.compactions: dict[str, int] = {}
+        self._broken: dict[str, str] = {}
+        from landfall.catalog import rebuild_if_new
+
+        rebuild_if_new(self.settings, self.store, self.zones)  # a new state store: the tables say what they hold
 
     # --- landing ---------------------------------------------------------------------------------------------
 
@@ -166,7 +171,20 @@ class Pipeline:
 
     def _workers(self, n: int, on_done: Callable[[Outcome], None] | None) -> list[Worker]:
         base = worker_id()  # engines share one DuckDB database and its thread pool (see engines/duckdb/sql.py)
-        return [Worker(self.settings, self.store, f"{base}:{i}", self.zones, on_done=on_done) for i in range(n)]
+        return [
+            Worker(self.settings, self.store, f"{base}:{i}", self.zones, on_done=on_done, broken=self._broken)
+            for i in range(n)
+        ]
+
+    def _recover(self) -> None:
+        """Take back what crashed workers left, and check each Delta table's log against the catalog: a table
+        whose log is broken or lost a commit takes no new commits (its runs fail with what to do)."""
+        recover(self.settings, self.store, self.zones)
+        from landfall.catalog import check_logs
+
+        self._broken = check_logs(self.store, self.zones)
+        for message in self._broken.values():
+            log.error("%s", message)
 
     def process(
         self, *, workers: int | None = None, on_done: Callable[[Outcome], None] | None = None, discover: bool = True
@@ -179,7 +197,7 @@ class Pipeline:
             if on_done:
                 on_done(o)
 
-        recover(self.settings, self.store, self.zones)
+        self._recover()
         if discover:
             summary.discovered = len(self.discover())
         pool = self._workers(workers or self.settings.workers, done)
@@ -239,7 +257,7 @@ class Pipeline:
         on_done: Callable[[Outcome], None] | None = None,
     ) -> None:
         """Watch the landing zone and process continuously until `stop` is set; in-flight batches finish."""
-        recover(self.settings, self.store, self.zones)
+        self._recover()
         pool = self._workers(workers or self.settings.workers, on_done)
         inner = threading.Event()
         watcher = None
@@ -447,6 +465,19 @@ class Pipeline:
             return replay(self.settings, self.store, engine, table, run_id, zones=self.zones)
         finally:
             engine.close()
+
+    def rebuild_catalog(self, tables: list[str] | None = None) -> list[Any]:
+        """Catalog `tables` (default: every table in the tables and quarantine zones) as their folders and Delta
+        logs hold them now. Refused while runs are running: a batch in flight has files no commit holds yet."""
+        from landfall.catalog import rebuild
+
+        recover(self.settings, self.store, self.zones)
+        running = self.store.counts()["running"]
+        if running:
+            raise LandfallError(
+                f"{running} runs are running; stop `landfall up` and `process` (or wait for them), then rebuild"
+            )
+        return rebuild(self.settings, self.store, self.zones, tables)
 
     def vacuum(self, table: str, retain: str = "7d") -> list[str]:
         from landfall.maintenance import vacuum

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from landfall.config import Settings, Workflow
 from landfall.engines.base import Engine, Job, Source, Staged, StagedFile
-from landfall.errors import ConcurrentChange, ContentRace, InvalidInput, LandfallError, StorageUnavailable
+from landfall.errors import BrokenTable, ConcurrentChange, ContentRace, InvalidInput, LandfallError, StorageUnavailable
 from landfall.pools import pool
 from landfall.redaction import redact
 from landfall.schema import merged
@@ -64,6 +64,7 @@ class Runner:
     zones: Zones
     on_done: Callable[[Outcome], None] | None = None
     outcomes: list[Outcome] = field(default_factory=list)
+    broken: dict[str, str] = field(default_factory=dict)  # tables whose log disagrees with the catalog: why
     storage_failures: int = 0  # in a row: the next retry waits longer while the store is away
 
     def __post_init__(self) -> None:
@@ -207,6 +208,9 @@ class Runner:
                 ],
             )
             self._done(Outcome(run, "skipped"))
+        except ConcurrentChange as exc:  # another commit changed the table meanwhile: again on the new state
+            log.info("run %s deferred: %s", run.run_id, exc)
+            self.store.defer([run.run_id], seconds=0.05)
         except Exception as exc:
             if unreachable(exc):
                 raise _unavailable(exc) from exc
@@ -216,6 +220,11 @@ class Runner:
     # --- one engine job and its commit -----------------------------------------------------------------------
 
     def _job(self, wf: Workflow, items: list[tuple[Run, Source, str]], commit_id: str) -> None:
+        """Read, transform, write and commit `items`. A digest may still be a `Future` (a big file hashed while
+        the engine reads it): its commit marker is checked once the hash is known, before anything is published."""
+        for name in (wf.write.table, *wf.child_tables.values()):
+            if name in self.broken:
+                raise BrokenTable(self.broken[name])
         writer = open_table(wf.write.format, self.zones.table(wf.write.table))
         items = self._replay_committed(wf, writer, items)
         if not items:
@@ -245,6 +254,10 @@ class Runner:
                 child_schemas=child_schemas,
             )
             staged = self.engine.run(job)
+            if any(isinstance(d, Future) for _, _, d in items):
+                items = self._replay_committed(wf, writer, [(r, s, d.result()) for r, s, d in items])
+                if not items:  # committed by an earlier attempt: recorded, and the staged files go with staging
+                    return
             staged.outputs_of = {}
             for rel, key, _ in staged.file_sources:
                 staged.outputs_of.setdefault(key, set()).add(rel)
@@ -283,7 +296,7 @@ class Runner:
                 remove=[current[p] for p in replaced if p in current],
                 schema=staged.arrow_schema,
                 partition_by=parts,
-                app_ids=[app_id(s.file_id) for _, s, _ in items],
+                app_ids=[app_id(s.key, digest) for _, s, digest in items],
                 metadata={
                     "workflow": wf.name,
                     "schema": schema,
@@ -291,6 +304,7 @@ class Runner:
                     "runs": [
                         {
                             "run_id": r.run_id,
+                            "app_id": app_id(s.key, r.content_hash or ""),
                             "file_id": s.file_id,
                             "key": s.key,
                             "rows_in": r.rows_in,
@@ -398,7 +412,7 @@ class Runner:
         sources, _ = self._lineage(name, items, staged.file_sources, replaced, rewrites)
         schema = merged(existing.schema, staged.schema) if existing else staged.schema
         if writer.has_log:
-            apps = [app_id(s.file_id) for _, s, _ in items]
+            apps = [app_id(s.key, _resolved(digest) or "") for _, s, digest in items]
             live = {f.path: f for f in writer.current_files() or []}
             earlier = [live[p] for meta in writer.committed(apps).values() for p in meta.get("added", []) if p in live]
             held = {f.path: f for f in self.store.table_files(name, paths=replaced)} if replaced else {}
@@ -469,20 +483,24 @@ class Runner:
     def _replay_committed(
         self, wf: Workflow, writer, items: list[tuple[Run, Source, str]]
     ) -> list[tuple[Run, Source, str]]:
-        """Files whose commit reached the table's own log before a crash: record them, don't write again."""
+        """Files whose commit reached the table's own log (before a crash, or before the state store was lost or
+        replaced): record them, don't write again. The marker is the file version's own (key and content hash),
+        so it means the same thing to every state store. Items whose hash is not known yet are checked later."""
         if not writer.has_log:
             return items
-        done = writer.committed([app_id(s.file_id) for _, s, _ in items])
+        markers = {run.run_id: app_id(src.key, digest) for run, src, digest in items if isinstance(digest, str)}
+        done = writer.committed(list(markers.values()))
         if not done:
             return items
         rest = []
         replays: dict[str, tuple[dict, list[RunResult]]] = {}
         for run, src, digest in items:
-            meta = done.get(app_id(src.file_id))
+            marker = markers.get(run.run_id)
+            meta = done.get(marker) if marker else None
             if meta is None:
                 rest.append((run, src, digest))
                 continue
-            prior = next((r for r in meta.get("runs", []) if r.get("file_id") == src.file_id), {})
+            prior = next((r for r in meta.get("runs", []) if r.get("app_id") == marker), {})
             res = RunResult(
                 run_id=run.run_id,
                 status="succeeded",
@@ -513,20 +531,21 @@ class Runner:
                 exact=True,
             )
             recorded = {r.run_id for r in results}
-            file_ids = [src.file_id for run, src, _ in items if run.run_id in recorded]
-            self.store.commit(commit, results, also=self._children_committed(wf, file_ids))
+            self.store.commit(
+                commit, results, also=self._children_committed(wf, [m for r, m in markers.items() if r in recorded])
+            )
             for res in results:
                 run = next(r for r, _, _ in items if r.run_id == res.run_id)
                 self._done(Outcome(run, "succeeded", rows_out=res.rows_out))
         return rest
 
-    def _children_committed(self, wf: Workflow, file_ids: list[int]) -> list[TableCommit]:
+    def _children_committed(self, wf: Workflow, markers: list[str]) -> list[TableCommit]:
         """The child tables' side of a commit found in the parent's log: their catalog entries, from their logs
         (children are committed before their parent)."""
         out = []
         for name in wf.child_tables.values():
             writer = open_table(wf.write.format, self.zones.table(name))
-            found = writer.committed([app_id(f) for f in file_ids]) if writer.has_log else {}
+            found = writer.committed(markers) if writer.has_log else {}
             metas = list({m["commit_id"]: m for m in found.values()}.values())
             if not metas:
                 continue
@@ -619,9 +638,10 @@ def _resolved(digest: str | Future[str] | None) -> str | None:
     return digest
 
 
-def app_id(file_id: int) -> str:
-    """The application transaction id of a landed file version in a table format's log."""
-    return f"landfall:{file_id}"
+def app_id(key: str, content_hash: str) -> str:
+    """The application transaction id of a landed file version in a table format's log: its key and content, so
+    it names the same version for any state store (a local row id would start again with a new one)."""
+    return "landfall:" + hashlib.sha256(f"{key}\0{content_hash}".encode()).hexdigest()
 
 
 def _pairs(schema: list) -> list[tuple[str, str]]:

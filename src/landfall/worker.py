@@ -24,12 +24,13 @@ class Worker:
         zones: Zones,
         *,
         on_done: Callable[[Outcome], None] | None = None,
+        broken: dict[str, str] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.id = worker_id
         self.engine = open_engine(settings.engine, settings)
-        self.runner = Runner(settings, store, self.engine, zones, on_done=on_done)
+        self.runner = Runner(settings, store, self.engine, zones, on_done=on_done, broken=broken or {})
         self._held: list[str] = []
         self._limits = {wf.name: 1 for wf in settings.workflows if not wf.batchable}
         self._held_lock = threading.Lock()

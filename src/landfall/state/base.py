@@ -333,6 +333,11 @@ class StateStore(ABC):
         """Queue a new attempt for dead runs (all of them when `run_ids` is None)."""
 
     @abstractmethod
+    def reload(self, file_ids: Sequence[int], note: str) -> list[Run]:
+        """Queue a new attempt for file versions whose rows a table no longer holds (a lost commit), with
+        `note` saying why; versions already queued or running are left alone. Returns the runs queued."""
+
+    @abstractmethod
     def purge_dead(self, run_ids: Sequence[str] | None) -> int:
         """Take dead runs off the dead-letter list (their records stay)."""
 

@@ -418,12 +418,13 @@ class SqlStateStore(StateStore):
         loaded = [r for r in results if r.status == "succeeded" and r.content_hash]
         if not loaded:
             return
-        cur.execute("SELECT workflow FROM runs WHERE run_id = ?", (loaded[0].run_id,))
-        workflow = cur.fetchone()[0]
+        marks = ", ".join("?" for _ in loaded)
+        cur.execute(f"SELECT workflow, file_id FROM runs WHERE run_id IN ({marks})", [r.run_id for r in loaded])
+        found = cur.fetchall()
+        workflow, mine = found[0][0], {file_id for _, file_id in found}
         dups = self._duplicates(cur, workflow, {r.content_hash: r.run_id for r in loaded})
-        mine = {r.run_id for r in loaded}
         for run in dups.values():
-            if run.run_id not in mine:
+            if run.file_id not in mine:  # an earlier load of the same file version (loaded again) is no race
                 raise ContentRace(f"`{run.file_key}` with the same content committed first")
 
     def commit(self, table: TableCommit | None, results: Sequence[RunResult], also: Sequence[TableCommit] = ()) -> None:
@@ -690,6 +691,26 @@ class SqlStateStore(StateStore):
                 cur.execute("UPDATE runs SET purged = 1 WHERE run_id = ?", (rid,))
                 out.append(self._requeue(cur, run, max(row[-1] or 1, run.attempt + 1), now))
             return out
+
+    def reload(self, file_ids: Sequence[int], note: str) -> list[Run]:
+        now = time.time()
+        out = []
+        with self.transaction() as cur:
+            for file_id in sorted(set(file_ids)):
+                cur.execute(
+                    f"SELECT {_RUN_COLUMNS}, r.max_attempts FROM {_RUN_FROM} WHERE r.file_id = ? "
+                    "ORDER BY r.attempt DESC LIMIT 1",
+                    (file_id,),
+                )
+                row = cur.fetchone()
+                if row is None or row[4] in ("queued", "running"):
+                    continue
+                run = _run_from_row(row[:-1])
+                nxt = self._requeue(cur, run, max(row[-1] or 1, run.attempt + 1), now)
+                cur.execute("UPDATE runs SET note = ? WHERE run_id = ?", (note, nxt.run_id))
+                nxt.note = note
+                out.append(nxt)
+        return out
 
     def purge_dead(self, run_ids: Sequence[str] | None) -> int:
         with self.transaction() as cur:

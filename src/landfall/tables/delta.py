@@ -8,14 +8,19 @@ commit but before the state commit finds its commit on retry, writes nothing aga
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import re
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from landfall.errors import ConcurrentChange, ConfigError, require
+from landfall.errors import BrokenTable, ConcurrentChange, ConfigError, require
+from landfall.redaction import redact
 from landfall.state.base import DataFile
 from landfall.storage import Storage
 from landfall.tables.base import TableChange, Version
@@ -25,6 +30,35 @@ deltalake = require("deltalake", "delta", "table format `delta`")
 
 META_KEY = "landfall"
 _LATEST = threading.local()
+CACHED_TABLES = 16  # latest states each thread keeps (least recently used go first)
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _log_errors(method: _F) -> _F:
+    """delta-rs errors reading a table's log become one `BrokenTable` line that names the broken log file
+    (never a Rust backtrace); a commit conflict stays what the method makes of it."""
+
+    @functools.wraps(method)
+    def wrapper(self: DeltaTable, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (BrokenTable, ConcurrentChange):
+            raise
+        except BaseException as exc:
+            if not _is_delta_error(exc):
+                raise
+            _LATEST.__dict__.get("tables", {}).pop(self.location, None)
+            raise BrokenTable(broken_log_message(self.storage, exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _is_delta_error(exc: BaseException) -> bool:
+    from deltalake.exceptions import CommitFailedError, DeltaError
+
+    if isinstance(exc, CommitFailedError):
+        return False
+    return isinstance(exc, DeltaError) or type(exc).__name__ == "PanicException"
 
 
 class DeltaTable(ParquetTable):
@@ -47,20 +81,24 @@ class DeltaTable(ParquetTable):
             dt = deltalake.DeltaTable(self.location, storage_options=self.options)
             dt.load_as_version(version)
             return dt
-        cache = _LATEST.__dict__.setdefault("tables", {})
+        cache: OrderedDict[str, Any] = _LATEST.__dict__.setdefault("tables", OrderedDict())
         dt = cache.get(self.location)
         if dt is not None:
             try:
                 dt.update_incremental()
+                cache.move_to_end(self.location)
                 return dt
             except Exception:  # the table was replaced underneath: load it afresh
                 cache.pop(self.location, None)
         dt = cache[self.location] = deltalake.DeltaTable(self.location, storage_options=self.options)
+        while len(cache) > CACHED_TABLES:
+            cache.popitem(last=False)
         return dt
 
     def exists(self) -> bool:
         return deltalake.DeltaTable.is_deltatable(self.location, storage_options=self.options)
 
+    @_log_errors
     def commit(self, change: TableChange) -> int | None:
         from deltalake.transaction import (
             AddAction,
@@ -156,6 +194,7 @@ class DeltaTable(ParquetTable):
                 raise ConcurrentChange(f"a concurrent commit conflicts with this one ({exc}); retrying") from None
         return self._table().version()
 
+    @_log_errors
     def committed(self, app_ids: list[str]) -> dict[str, dict[str, Any]]:
         if not app_ids or not self.exists():
             return {}
@@ -177,9 +216,24 @@ class DeltaTable(ParquetTable):
                 break
         return found
 
+    @_log_errors
+    def version(self) -> int:
+        """The table's latest version."""
+        return self._table().version()
+
+    @_log_errors
+    def schema_and_partitions(self) -> tuple[Any, list[str]]:
+        """The table's Arrow schema (its columns in order, partition columns included) and partition columns."""
+        import pyarrow as pa
+
+        dt = self._table()
+        return pa.schema(dt.schema().to_arrow()), list(dt.metadata().partition_columns)
+
+    @_log_errors
     def current_files(self) -> list[DataFile]:
         return self._files(self._table()) if self.exists() else []
 
+    @_log_errors
     def files_as_of(self, version: int | datetime) -> list[DataFile]:
         return self._files(self._table(version))
 
@@ -203,6 +257,7 @@ class DeltaTable(ParquetTable):
             )
         return out
 
+    @_log_errors
     def history(self) -> list[Version]:
         out = []
         for entry in self._table().history():
@@ -223,6 +278,7 @@ class DeltaTable(ParquetTable):
             )
         return out
 
+    @_log_errors
     def vacuum(self, retain_seconds: float, listed: set[str]) -> list[str]:
         if not self.exists():
             return []
@@ -304,4 +360,81 @@ def _stat_value(text: str, typ: Any, pa: Any, upper: bool = False) -> Any:
             return text if len(text) <= 32 else None
     except ValueError:
         return None
+    return None
+
+
+_COMMIT = re.compile(r"^(\d{20})\.json$")
+_CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint(\.\d+\.\d+)?\.parquet$")
+
+
+def broken_log_message(storage: Storage, exc: BaseException | None = None) -> str:
+    """What is wrong with a table's `_delta_log`, naming the file, and what to do about it."""
+    found = diagnose_log(storage)
+    location = redact(storage.url)
+    name = storage.url.rsplit("/", 1)[-1]
+    reason = redact(str(exc).strip().splitlines()[0]) if exc is not None and str(exc).strip() else ""
+    if found is None:
+        return f"Delta table `{location}` cannot be read: {reason or 'unknown error'}"
+    return (
+        f"Delta table `{location}`: {found}. Restore it from a backup; if it cannot be restored, move it (and any "
+        f"later commit files) out of `_delta_log/` and run `landfall tables rebuild {name}`: the catalog then "
+        "follows the log, and files whose rows were only in the removed commits are loaded again"
+        + (f" (delta-rs: {reason})" if reason else "")
+    )
+
+
+def diagnose_log(storage: Storage) -> str | None:
+    """The first broken file of a Delta log: a missing commit (a gap in the versions), a commit or
+    `_last_checkpoint` that is not valid JSON, or an unreadable checkpoint. None when every file reads."""
+    log = "_delta_log"
+    where = f"{redact(storage.url)}/{log}"
+    names = sorted(n for n, kind in storage.entries(log).items() if kind == "file")
+    if not names:
+        return f"`{where}` is missing or empty"
+    commits = sorted(int(m.group(1)) for n in names if (m := _COMMIT.match(n)))
+    checkpoints = sorted({int(m.group(1)) for n in names if (m := _CHECKPOINT.match(n))})
+    if "_last_checkpoint" in names:
+        problem = _json_problem(storage.read_bytes(f"{log}/_last_checkpoint"))
+        if problem:
+            return f"`{where}/_last_checkpoint` {problem}"
+    start = checkpoints[-1] if checkpoints else 0
+    for v in checkpoints[-1:]:
+        for n in (n for n in names if n.startswith(f"{v:020d}.checkpoint")):
+            try:
+                import pyarrow.parquet as pq
+
+                with storage.open(f"{log}/{n}") as fh:
+                    pq.read_metadata(fh)
+            except Exception as exc:
+                return f"checkpoint `{where}/{n}` is not a readable Parquet file ({str(exc).splitlines()[0]})"
+    wanted = range(start + 1 if checkpoints else 0, (commits[-1] if commits else start) + 1)
+    missing = [v for v in wanted if v not in set(commits)]
+    if missing:
+        return f"commit `{where}/{missing[0]:020d}.json` is missing (the log has versions up to {commits[-1]})"
+    for v in wanted:
+        problem = _json_problem(storage.read_bytes(f"{log}/{v:020d}.json"), lines=True)
+        if problem:
+            return f"commit `{where}/{v:020d}.json` {problem}"
+    return None
+
+
+def _json_problem(data: bytes, *, lines: bool = False) -> str | None:
+    """Why JSON text (or JSON lines, each an object) does not parse; None when it does."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"is not UTF-8 text (byte {exc.start})"
+    rows = text.splitlines() if lines else [text]
+    if not any(r.strip() for r in rows):
+        return "is empty"
+    for i, row in enumerate(rows, 1):
+        if not row.strip():
+            continue
+        try:
+            value = json.loads(row)
+        except ValueError as exc:
+            where = f"line {i}: " if lines else ""
+            return f"is not valid JSON ({where}{exc.msg}, column {exc.colno}): truncated or damaged"
+        if not isinstance(value, dict):
+            return f"line {i} is not a JSON object"
     return None

@@ -1,0 +1,288 @@
+"""The catalog from the tables themselves: what a table folder holds (files, schema, partitions, and which landed
+files its rows came from), and rebuilding the catalog from the tables and quarantine zones when the state store
+is new (lost, deleted or replaced) while the zones still hold tables.
+
+A rebuilt catalog lists every data file a table holds now: for Delta, the files of the log's latest version; for
+Parquet, every data file in the folder. Each file's rows are traced to their landed file by the `_source_file`
+lineage column, as a version this state store has never seen, so a file landed again replaces its own rows
+(`on_change: replace`) instead of adding them twice, and a Delta commit marker found in the log is recorded,
+not written again.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+import duckdb
+
+from landfall.config import Settings
+from landfall.engines.duckdb import lit
+from landfall.redaction import redact
+from landfall.state.base import DataFile, SourceRows, StateStore, TableCommit, holding, new_id
+from landfall.storage import Storage, Zones
+
+log = logging.getLogger("landfall.catalog")
+
+HIVE_FOLDER = re.compile(r"^[^=/]+=[^/]*$")
+_NULL_PARTITION = "_HIVE_FOLDER_DEFAULT_PARTITION__"
+REBUILD_LEASE = "catalog:rebuild"
+
+
+@dataclass
+class TableScan:
+    """What a table folder holds, read from the folder (Parquet) or its log (Delta)."""
+
+    location: str
+    format: str
+    files: list[DataFile]
+    schema: list[tuple[str, str]]
+    partition_by: list[str]
+    sources: list[SourceRows] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.files)
+
+
+def table_format(storage: Storage) -> str | None:
+    """`delta` for a folder with `_delta_log/`, `parquet` for one holding Parquet files, None otherwise."""
+    if storage.entries().get("_delta_log") == "directory":
+        return "delta"
+    return "parquet" if parquet_files(storage) else None
+
+
+def parquet_files(storage: Storage) -> list[DataFile]:
+    """Data files of a Parquet folder (Hive `key=value/` folders give each file's partition values, decoded
+    as the engine wrote them); names starting with `_` or `.` (staging, logs) are not data."""
+    out = []
+    for rel, info in sorted(storage.list()):
+        parts = rel.split("/")
+        if any(x.startswith(("_", ".")) for x in parts) or not rel.endswith((".parquet", ".pq")):
+            continue
+        if not all(HIVE_FOLDER.match(x) for x in parts[:-1]):
+            continue
+        partition: dict[str, str] = {}
+        for x in parts[:-1]:
+            k, v = x.split("=", 1)
+            partition[unquote(k)] = None if v == _NULL_PARTITION else unquote(v)  # type: ignore[assignment]
+        out.append(DataFile(path=rel, rows=0, bytes=int(info.get("size") or 0), partition=partition))
+    return out
+
+
+def scan(storage: Storage, fmt: str | None = None, *, lineage: bool = False) -> TableScan | None:
+    """Read a table folder: its files with row counts, schema and partition columns (and, with `lineage`, the
+    landed files each data file holds rows of). None when it holds no data files."""
+    fmt = fmt or table_format(storage)
+    if fmt is None:
+        return None
+    con = duckdb.connect()
+    storage.register_with(con)
+    try:
+        if fmt == "delta":
+            from landfall.tables import open_table
+
+            writer = open_table("delta", storage)
+            files = writer.current_files()
+            if not files:
+                return None
+            arrow_schema, partition_by = writer.schema_and_partitions()
+            con.register("__lf_schema", arrow_schema.empty_table())
+            schema = [(r[0], r[1]) for r in con.execute("DESCRIBE SELECT * FROM __lf_schema").fetchall()]
+        else:
+            files = parquet_files(storage)
+            if not files:
+                return None
+            partition_by = sorted(
+                {k for f in files for k in f.partition},
+                key=lambda k: min((list(f.partition).index(k) for f in files if k in f.partition), default=0),
+            )
+            hive = "true" if partition_by else "false"
+            rel = f"read_parquet({_paths(storage, files)}, union_by_name = true, hive_partitioning = {hive})"
+            schema = [(r[0], r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()]
+            counts = dict(
+                con.execute(
+                    f"SELECT file_name, sum(row_group_num_rows) FROM (SELECT DISTINCT file_name, row_group_id, "
+                    f"row_group_num_rows FROM parquet_metadata({_paths(storage, files)})) GROUP BY file_name"
+                ).fetchall()
+            )
+            for f in files:
+                f.rows = int(counts.get(storage.url_of(f.path), 0))
+        found = TableScan(location=storage.url, format=fmt, files=files, schema=schema, partition_by=partition_by)
+        if lineage and any(n == "_source_file" for n, _ in schema):
+            found.sources = _sources(con, storage, files, run_ids=any(n == "_run_id" for n, _ in schema))
+        return found
+    finally:
+        con.close()
+
+
+def _paths(storage: Storage, files: list[DataFile]) -> str:
+    return "[" + ", ".join(lit(storage.url_of(f.path)) for f in files) + "]"
+
+
+def _sources(
+    con: duckdb.DuckDBPyConnection, storage: Storage, files: list[DataFile], run_ids: bool
+) -> list[SourceRows]:
+    """Which landed files each data file holds rows of, from the `_source_file` lineage column."""
+    run = "any_value(_run_id)" if run_ids else "''"
+    rows = con.execute(
+        f"SELECT filename, _source_file, {run}, count(*) FROM read_parquet({_paths(storage, files)}, "
+        "filename = true, union_by_name = true, hive_partitioning = false) "
+        "WHERE _source_file IS NOT NULL GROUP BY filename, _source_file"
+    ).fetchall()
+    return [
+        SourceRows(path=storage.key_of(path), source_key=key, file_id=0, run_id=run_id or "", rows=int(n))
+        for path, key, run_id, n in rows
+    ]
+
+
+@dataclass
+class Rebuilt:
+    table: str
+    format: str
+    files: int
+    rows: int
+    sources: int
+
+
+def rebuild(settings: Settings, store: StateStore, zones: Zones, names: list[str] | None = None) -> list[Rebuilt]:
+    """Catalog every table in the tables zone (and `quarantine.<t>` in the quarantine zone) as it is now, in one
+    state-store transaction; `names` limits it to those tables. A table already cataloged is brought in line
+    with what the table holds: files it no longer holds are dropped, files it holds are added."""
+    commits: list[TableCommit] = []
+    done: list[Rebuilt] = []
+    reload: list[int] = []
+    for name, storage in _table_folders(zones):
+        if names is not None and name not in names:
+            continue
+        found = scan(storage, lineage=True)
+        if found is None:
+            continue
+        have = store.find_table(name)
+        if have is not None:
+            reload += _dropped_versions(store, name, found)
+        commits.append(
+            TableCommit(
+                table=name,
+                location=found.location,
+                format=found.format,
+                workflow=_workflow_of(settings, name),  # type: ignore[arg-type]
+                schema=have.schema if have is not None and have.schema == found.schema else found.schema,
+                partition_by=found.partition_by,
+                commit_id=new_id("rebuild-"),
+                add=found.files,
+                sources=found.sources,
+                exact=True,
+            )
+        )
+        keys = {s.source_key for s in found.sources}
+        done.append(Rebuilt(name, found.format, len(found.files), found.rows, len(keys)))
+    missing = sorted(set(names or []) - {r.table for r in done})
+    if missing:
+        from landfall.errors import NoSuchTable
+
+        raise NoSuchTable(
+            f"no table folder for {', '.join(f'`{m}`' for m in missing)} in {zones.tables.label} "
+            "(or `quarantine.<table>` under the quarantine zone) holds data files"
+        )
+    if commits:
+        store.commit(None, [], also=commits)
+    if reload:
+        again = store.reload(reload, "its rows were in a table commit that is gone (`landfall tables rebuild`)")
+        log.warning("loading %d files again whose rows the tables no longer hold", len(again))
+    return done
+
+
+def _dropped_versions(store: StateStore, name: str, found: TableScan) -> list[int]:
+    """File versions whose rows were only in cataloged files the table no longer holds (and in no file it
+    holds, by the rows' `_source_file` and `_run_id`)."""
+    present = {f.path for f in found.files}
+    held = {(s.source_key, s.run_id) for s in found.sources}
+    return [
+        src.file_id
+        for f in store.table_files(name)
+        if f.path not in present
+        for src in store.file_sources(name, f.path)
+        if src.file_id and (src.source_key, src.run_id) not in held
+    ]
+
+
+def rebuild_if_new(settings: Settings, store: StateStore, zones: Zones, *, wait: float = 120.0) -> list[Rebuilt]:
+    """When the state store is new (no tables, no runs) and the zones hold tables, rebuild the catalog from them
+    before anything is loaded. Several processes starting at once rebuild it once (a lease); the others wait."""
+    if store.tables() or not any(True for _ in _table_folders(zones)):
+        return []
+    holder = new_id("rebuild-")
+    deadline = time.monotonic() + wait
+    while True:
+        with holding(store, REBUILD_LEASE, holder) as held:
+            if held:
+                if store.tables() or any(store.counts().values()):
+                    return []  # rebuilt meanwhile, or this store already has history of its own
+                done = rebuild(settings, store, zones)
+                if done:
+                    log.warning(
+                        "the state store is new but the tables zone is not: rebuilt the catalog from %s",
+                        ", ".join(f"`{r.table}` ({r.files} files, {r.rows} rows)" for r in done),
+                    )
+                return done
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"another process has been rebuilding the catalog for {wait:.0f} s")
+        time.sleep(0.2)
+
+
+def _table_folders(zones: Zones):
+    """`(name, storage)` of each folder in the tables zone, and `quarantine.<name>` in the quarantine zone."""
+    for zone, prefix in ((zones.tables, ""), (zones.quarantine, "quarantine.")):
+        for folder in sorted(zone.folders()):
+            if not folder.startswith(("_", ".")):
+                yield f"{prefix}{folder}", zone.child(folder)
+
+
+def _workflow_of(settings: Settings, table: str) -> str | None:
+    name = table.removeprefix("quarantine.")
+    for wf in settings.workflows:
+        if wf.write.table == name or name in wf.child_tables.values():
+            return wf.name
+    return None
+
+
+def check_logs(store: StateStore, zones: Zones) -> dict[str, str]:
+    """Delta tables whose log cannot be read, or that no longer lists files the catalog holds (a commit file
+    was removed or lost): `{table: message}`, each message naming the file and what to do. Tables with work
+    in flight (running runs, held leases) are left for the next check: their log may be ahead of the catalog."""
+    from landfall.errors import BrokenTable
+    from landfall.tables import open_table
+    from landfall.tables.delta import broken_log_message, diagnose_log
+
+    busy = {r.table_name for r in store.runs(status="running")}
+    if store.holders():
+        return {}
+    broken: dict[str, str] = {}
+    for table in store.tables():
+        if table.format != "delta" or table.name in busy:
+            continue
+        storage = zones.at(table.location)
+        writer = open_table("delta", storage)
+        try:
+            live = {f.path for f in writer.current_files()}
+        except BrokenTable as exc:
+            broken[table.name] = str(exc)
+            continue
+        lost = [f for f in store.table_files(table.name) if f.path not in live]
+        if lost and diagnose_log(storage):  # a damaged commit file that delta-rs read past
+            broken[table.name] = broken_log_message(storage)
+        elif lost:
+            version = writer.version()
+            log = f"{redact(storage.url)}/_delta_log/{version + 1:020d}.json"
+            broken[table.name] = (
+                f"table `{table.name}`: the catalog holds {len(lost)} files the Delta log does not list "
+                f"(`{lost[0].path}`, commit `{lost[0].commit_id}`); the log ends at version {version}, so a later "
+                f"commit file such as `{log}` was removed or lost. Restore it from a backup, or run "
+                f"`landfall tables rebuild {table.name}`: the catalog then follows the log, and the files whose "
+                "rows were in the lost commit are loaded again"
+            )
+    return broken
