@@ -107,6 +107,8 @@ def test_random_csv_text_loads_or_fails_cleanly(text):
                 assert run.error.startswith("`c/f.csv`"), run.error
                 # a landfall error, not an unexpected exception escaping the engine
                 assert not re.match(r"^`c/f\.csv`: [A-Za-z]+(Error|Exception): ", run.error), run.error
+            elif run.rows_out == 0 and not lake.pipeline.tables():
+                pass  # no rows (empty, blank, a header alone) make no table
             else:
                 lake.pipeline.query("SELECT count(*) FROM c")
         finally:

@@ -95,7 +95,8 @@ class ReadOptions(_Model):
     records: Literal["auto", "true"] = "auto"  # JSON: `true` fails files that are not objects; `auto` loads
     # scalars and arrays of non-objects as one `value` column of JSON text
     skip_rows: int = 0
-    compression: Literal["auto", "none", "gzip", "zstd"] = "auto"
+    # `auto`: told by the file's first bytes (then its name); gzip, zstd, bz2, xz, or a zip of one file
+    compression: Literal["auto", "none", "gzip", "zstd", "bz2", "xz", "zip"] = "auto"
     # CSV and JSON Lines: `quarantine` sets rows that cannot be parsed aside (raw text, line, reason) and loads
     # the rest; `fail` fails the file, naming the line
     bad_rows: Literal["fail", "quarantine"] = "fail"

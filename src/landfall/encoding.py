@@ -7,9 +7,10 @@ sample, and by the engine on the whole file); otherwise the declared or detected
 from __future__ import annotations
 
 import codecs
-import gzip
 import os
 from pathlib import Path
+
+from landfall import compression
 
 SAMPLE = 1 << 16
 _BOMS = [
@@ -21,13 +22,14 @@ _BOMS = [
 ]
 
 
-def _open(path: str):
-    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+def _open(path: str, kind: str | None = None):
+    """The decompressed bytes of a landed file (see `landfall.compression`)."""
+    return compression.open_bytes(path, kind)
 
 
-def sample(path: str) -> bytes:
-    """The first 64 KB of a (possibly gzipped) file."""
-    with _open(path) as fh:
+def sample(path: str, kind: str | None = None) -> bytes:
+    """The first 64 KB of a (possibly compressed) file, decompressed."""
+    with _open(path, kind) as fh:
         return fh.read(SAMPLE)
 
 
@@ -71,19 +73,19 @@ def mixed_newlines(sample: bytes) -> bool:
     return sum(1 for n in (crlf, lone_cr, lone_lf) if n) > 1
 
 
-def transcode(path: str, encoding: str, dest_dir: str, *, newlines: bool = False) -> str:
-    """Write a UTF-8 copy of `path` (decoded as `encoding`) into `dest_dir`; returns the copy's path.
-    With `newlines`, every line ending (CRLF, lone CR) becomes LF.
+def transcode(path: str, encoding: str, dest_dir: str, *, newlines: bool = False, compressed: str | None = None) -> str:
+    """Write a UTF-8 copy of `path` (decompressed as `compressed`, or as detected; decoded as `encoding`) into
+    `dest_dir`; returns the copy's path. With `newlines`, every line ending (CRLF, lone CR) becomes LF.
 
     Raises `UnicodeDecodeError` (with the byte offset) when the bytes are not valid in that encoding.
     """
     Path(dest_dir).mkdir(parents=True, exist_ok=True)
-    name = os.path.basename(path).removesuffix(".gz")
+    name = compression.strip_suffix(os.path.basename(path))
     dest = os.path.join(dest_dir, f"utf8-{os.getpid()}-{abs(hash(path)) % 10**8}-{name}")
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     offset = 0
     carry = ""
-    with _open(path) as src, open(dest, "w", encoding="utf-8", newline="") as out:
+    with _open(path, compressed) as src, open(dest, "w", encoding="utf-8", newline="") as out:
         while True:
             chunk = src.read(1 << 20)
             try:
@@ -105,14 +107,14 @@ def transcode(path: str, encoding: str, dest_dir: str, *, newlines: bool = False
     return dest
 
 
-def line_of_offset(path: str, offset: int) -> int:
-    """1-based line number of a byte offset in a (possibly gzipped) file."""
-    with _open(path) as fh:
+def line_of_offset(path: str, offset: int, kind: str | None = None) -> int:
+    """1-based line number of a byte offset in a (possibly compressed) file's decompressed bytes."""
+    with _open(path, kind) as fh:
         data = fh.read(offset)
     return data.count(b"\n") + 1
 
 
 def read_text(path: str) -> str:
-    """A (possibly gzipped) UTF-8 file's text, a BOM dropped."""
+    """A (possibly compressed) UTF-8 file's text, a BOM dropped."""
     with _open(path) as fh:
         return fh.read().decode("utf-8", errors="strict").removeprefix("\ufeff")

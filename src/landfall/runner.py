@@ -261,6 +261,14 @@ class Runner:
             staged.outputs_of = {}
             for rel, key, _ in staged.file_sources:
                 staged.outputs_of.setdefault(key, set()).add(rel)
+            if table is None and not (staged.files or staged.children or staged.quarantine_files):
+                # nothing to write (empty files) and no table yet: the runs succeed, no table is made
+                self.store.commit(
+                    None, [self._result(run, src, _resolved(digest), staged) for run, src, digest in items]
+                )
+                for run, _, _ in items:
+                    self._done(Outcome(run, "succeeded", rows_out=0))
+                return
             crash_point("after_write")
             keys = [s.key for _, s, _ in items]
             replaced: list[str] = list(staged.replaced)
@@ -281,6 +289,8 @@ class Runner:
             published = writer.publish(staged.files + rewrites)
             crash_point("after_publish")
             sources, lineage = self._lineage(wf.write.table, items, staged.file_sources, replaced, rewrites)
+            if table is not None and not staged.files:  # a run that writes no rows changes no schema
+                staged.schema, staged.arrow_schema = table.schema, None
             schema = merged(table.schema, staged.schema) if table else staged.schema
             results = [self._result(run, src, _resolved(digest), staged) for run, src, digest in items]
             if writer.has_log:  # the format's own commit cannot be taken back: refuse duplicate bytes first
@@ -586,6 +596,7 @@ class Runner:
             content_hash=digest,
             quality=quality,
             rows_quarantined=quarantined,
+            note=staged.notes.get(src.key),
         )
 
     # --- failure ---------------------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ class Staged:
     quarantine_files: list[StagedFile] = field(default_factory=list)  # rows set aside, for quarantine/<table>
     quarantine_schema: list[tuple[str, str]] = field(default_factory=list)
     children: dict[str, Staged] = field(default_factory=dict)  # child table -> its rows (`child_tables`)
+    notes: dict[str, str] = field(default_factory=dict)  # source key -> a note for its run (e.g. an empty file)
 
 
 class Engine(ABC):

@@ -77,10 +77,7 @@ def diagnose(path: str, fmt: str, engine_error: str) -> tuple[int | None, str] |
 
 
 def _text_lines(path: str) -> io.TextIOBase:
-    import gzip
-
-    raw = gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline="")
+    return io.TextIOWrapper(enc._open(path), encoding="utf-8", errors="strict", newline="")
 
 
 def _diagnose_csv(path: str, engine_error: str) -> tuple[int | None, str] | None:

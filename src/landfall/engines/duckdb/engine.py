@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from typing import Any
 
 import duckdb
 
+from landfall import compression
 from landfall.engines.base import Engine, Job, Source, Staged, StagedFile
 from landfall.engines.duckdb.diagnose import (
     _source_in,
@@ -61,6 +63,7 @@ class DuckDBEngine(Reading, Steps, Quality, Writing, Engine):
         self._number_rows = False  # number records as read (to name the lines of rows that break rules)
         self._with_path = True  # rows carry their file's path (batches); a single file's lineage is constants
         self._only_key = ""
+        self._forced: dict[str, list[str]] = {}  # path -> read_csv arguments of a dialect landfall checked
 
     def close(self) -> None:
         self.con.close()
@@ -71,8 +74,24 @@ class DuckDBEngine(Reading, Steps, Quality, Writing, Engine):
         storage.register_with(_shared_database(None, None))
 
     def run(self, job: Job) -> Staged:
-        """Read, transform and write; if a later row breaks the types detected on a sample, detect on the
-        whole file and run once more (the error, if it stays, names the file and line)."""
+        """Read, transform and write. Files with no records (empty, blank, a header alone) are left out: they
+        load nothing and change no schema."""
+        empty = {s.key: f"nothing to load: {note}" for s in job.sources if (note := self._empty_note(s, job.workflow))}
+        if not empty:
+            return self._run_all(job)
+        rest = [s for s in job.sources if s.key not in empty]
+        if rest:
+            staged = self._run_all(replace(job, sources=rest))
+        else:
+            staged = Staged(files=[], schema=[], rows_in={}, rows_out={}, file_sources=[])
+        for key in empty:
+            staged.rows_in[key] = staged.rows_out[key] = 0
+        staged.notes.update(empty)
+        return staged
+
+    def _run_all(self, job: Job) -> Staged:
+        """If a later row breaks the types detected on a sample, detect on the whole file and run once more
+        (the error, if it stays, names the file and line)."""
         declared = set(job.workflow.read.types)
         try:
             for _ in range(20):
@@ -263,6 +282,10 @@ class DuckDBEngine(Reading, Steps, Quality, Writing, Engine):
         key = src.key if src else ", ".join(s.key for s in sources[:3]) + (" ..." if len(sources) > 3 else "")
         line: int | None = None
         reason = _reason(text)
+        if re.search(r"\bGZIP\b", text) and src is not None:  # DuckDB decompresses `.gz` files itself
+            err = compression.corrupt(key, "gzip", reason.split(": /")[0])
+            err.engine_error = text  # type: ignore[attr-defined]
+            return err
         if src is not None:
             found = diagnose(src.path if fmt == "parquet" else self._readable(src), fmt, text)
             if found:

@@ -7,10 +7,13 @@ import csv
 import io
 import json
 import os
+import re
+import shutil
 from typing import Any
 
 import duckdb
 
+from landfall import compression
 from landfall import encoding as enc
 from landfall.config import ReadOptions, sql_type
 from landfall.engines.base import Job, Source
@@ -51,6 +54,7 @@ class Reading:
             if file_format(job.workflow, src.key) != fmt:
                 raise InvalidInput("files of different formats in one batch")  # the runner splits batches
         opts = job.workflow.read
+        self._forced: dict[str, list[str]] = {}  # path -> read_csv arguments of a dialect landfall checked
         paths: dict[str, Source] = {}
         heads: dict[str, bytes] = {}
         for src in job.sources:
@@ -82,12 +86,17 @@ class Reading:
             for path in paths:
                 groups.setdefault(heads[path].split(b"\n", 1)[0], []).append(path)
             big = sum(s.size for s in job.sources) > MATERIALIZE_BYTES  # not parsed up front: sniff once instead
+            if opts.delimiter is None:  # the delimiter that splits every line alike, when DuckDB might not see it
+                for g in groups.values():
+                    delim = _consistent_delimiter(heads[g[0]], opts.skip_rows)
+                    self._forced.update({p: _forced_dialect(delim, opts) for p in g if delim})
             selects = [
                 self._csv_sql(
                     _paths(g),
                     opts,
                     union=False,
                     sniffed=self._sniff(g[0], opts) if (len(g) > 1 or big) and not self._auto_only else None,
+                    forced=self._forced.get(g[0], []),
                 )
                 for g in groups.values()
             ]
@@ -114,6 +123,14 @@ class Reading:
             try:
                 raw = view(select)
                 detected = self._describe(raw)  # binding runs the sniffer: dialect and schema errors surface here
+                if fmt == "csv" and opts.delimiter is None and len(paths) == 1 and not self._forced:
+                    delim = _header_as_one_column([n for n, _ in detected if n not in (PATH, ROW)])
+                    if delim:  # never a header with delimiters read as one column: read it with that delimiter
+                        ((path, head),) = ((p, heads[p]) for p in paths)
+                        found = (delim, _records_start(head, opts.skip_rows)[1])
+                        self._forced = {path: _forced_dialect(found, opts)}
+                        raw = view(self._csv_sql(_paths(paths), opts, union=False, forced=self._forced[path]))
+                        detected = self._describe(raw)
                 if fmt in ("json", "jsonl") and not opts.all_strings and not opts.types and not self._json_via_python:
                     # pin what was detected, so binding the later steps does not sample the files again
                     pinned = {n: t for n, t in detected if n not in (PATH, ROW)}
@@ -133,25 +150,102 @@ class Reading:
         return raw
 
     def _readable_path(self, src: Source, fmt: str, opts: ReadOptions, scratch: str) -> tuple[str, bytes]:
-        """A path the engine can read as UTF-8 with consistent line endings, and its first bytes."""
-        if fmt == "parquet":
-            return src.path, b""
-        head = enc.sample(src.path)
-        name = opts.encoding or enc.detect(src.path, head)
-        newlines = fmt == "csv" and enc.mixed_newlines(head)
-        if enc.is_utf8(name) and not newlines:
-            return src.path, head.removeprefix(b"\xef\xbb\xbf")
+        """A path the engine can read as UTF-8 with consistent line endings (decompressed unless the engine
+        decompresses it itself), and its first bytes."""
+        kind = compression.detect(src.path, opts.compression, src.key)
+        as_is = compression.native(src.path, kind)
         try:
-            path = enc.transcode(src.path, name, os.path.join(scratch, "_utf8"), newlines=newlines)
+            if fmt == "parquet":
+                return (src.path if as_is else self._decompressed(src, kind, scratch)), b""
+            head = enc.sample(src.path, kind)
+            name = opts.encoding or enc.detect(src.path, head)
+            newlines = fmt == "csv" and enc.mixed_newlines(head)
+            if enc.is_utf8(name) and not newlines and as_is:
+                return src.path, head.removeprefix(b"\xef\xbb\xbf")
+            path = enc.transcode(src.path, name, os.path.join(scratch, "_utf8"), newlines=newlines, compressed=kind)
             return path, enc.sample(path)
         except UnicodeDecodeError as exc:
-            line = enc.line_of_offset(src.path, exc.start)
+            line = enc.line_of_offset(src.path, exc.start, kind)
             raise InvalidInput(
                 f"`{src.key}` line {line}: byte {exc.start} is not valid {name} ({exc.reason}); "
                 "set `read.encoding` to the file's encoding",
                 file=src.key,
                 line=line,
             ) from None
+        except Exception as exc:
+            if compression.is_corrupt(exc, kind):
+                raise compression.corrupt(src.key, kind, exc) from None
+            raise
+
+    def _decompressed(self, src: Source, kind: str, scratch: str) -> str:
+        """A decompressed copy of a landed file, for formats read only from plain files (Parquet)."""
+        out_dir = os.path.join(scratch, "_plain")
+        os.makedirs(out_dir, exist_ok=True)
+        out = os.path.join(out_dir, f"{src.file_id}-{compression.strip_suffix(os.path.basename(src.path))}")
+        with compression.open_bytes(src.path, kind, src.key) as fh, open(out, "wb") as dst:
+            shutil.copyfileobj(fh, dst, 1 << 20)
+        return out
+
+    def _empty_note(self, src: Source, workflow: Any) -> str | None:
+        """Why a landed file holds no records (then it loads nothing and changes no schema), or None: a CSV
+        that is empty, blank or only a header; JSON Lines with no lines; a JSON document `[]`; a Parquet file of
+        no rows. Only small files (after decompression) are looked at."""
+        fmt = file_format(workflow, src.key)
+        opts = workflow.read
+        kind = compression.detect(src.path, opts.compression, src.key)
+        try:
+            if fmt == "parquet":
+                if not compression.native(src.path, kind):
+                    return None
+                import pyarrow.parquet as pq
+
+                try:
+                    rows = pq.ParquetFile(src.path).metadata.num_rows
+                except Exception:  # not Parquet: the engine says why
+                    return None
+                return "a Parquet file with no rows" if rows == 0 else None
+            if kind == "none" and src.size >= enc.SAMPLE:
+                return None
+            head = enc.sample(src.path, kind)
+        except Exception as exc:
+            if compression.is_corrupt(exc, kind):
+                raise compression.corrupt(src.key, kind, exc) from None
+            raise
+        if len(head) >= enc.SAMPLE:
+            return None
+        try:
+            text = head.decode(opts.encoding or enc.detect(src.path, head), errors="replace").lstrip("\ufeff")
+        except LookupError:
+            return None
+        lines = text.splitlines()[opts.skip_rows :] if fmt == "csv" else text.splitlines()
+        filled = [ln for ln in lines if ln.strip()]
+        if fmt == "json":  # an empty document is not valid JSON: it fails, naming the file
+            return "an empty JSON array" if re.fullmatch(r"[ \t\r\n]*\[[ \t\r\n]*\][ \t\r\n]*", text) else None
+        if not text.strip():
+            return "an empty file" if not head else "a file of blank lines"
+        if fmt == "csv" and len(filled) == 1 and self._one_line_is_header(filled[0], opts):
+            return "a header and no rows"
+        return None
+
+    def _one_line_is_header(self, line: str, opts: ReadOptions) -> bool:
+        """Whether a CSV's only line is its header: as declared, else as DuckDB's sniffer sees it (a line of
+        names is a header; one with a number, a date, a boolean or an empty field is a row)."""
+        if opts.header is not None:
+            return opts.header
+        import tempfile
+
+        user = [a for a in self._csv_args(opts) if a.startswith(("delim", "quote", "escape"))]
+        with tempfile.NamedTemporaryFile("w", suffix=".csv", encoding="utf-8", delete=False) as fh:
+            fh.write(line + "\n")
+        try:
+            row = self.con.execute(
+                f"SELECT HasHeader FROM sniff_csv({lit(fh.name)}{''.join(', ' + a for a in user)})"
+            ).fetchone()
+            return bool(row and row[0])
+        except duckdb.Error:
+            return False
+        finally:
+            os.unlink(fh.name)
 
     def _good_lines(self, path: str, src: Source, scratch: str) -> str:
         """A copy of a JSON Lines file without the lines that are not JSON objects; those are kept in
@@ -216,7 +310,11 @@ class Reading:
             physical = sum(1 for line in fh if line.strip())
         if physical == records + self._line_offset:
             return None
-        user = [a for a in self._csv_args(self._opts) if a.startswith(("delim", "quote", "escape", "header", "skip"))]
+        user = [
+            a
+            for a in self._csv_args(self._opts, self._forced.get(path, []))
+            if a.startswith(("delim", "quote", "escape", "header", "skip"))
+        ]
         try:
             delim, quote, escape, skip, header = self.con.execute(
                 "SELECT Delimiter, Quote, Escape, SkipRows, HasHeader FROM "
@@ -265,7 +363,9 @@ class Reading:
         files with the same header is read without sniffing each one. None when detection fails here (the
         normal read then reports the error)."""
         user = [
-            a for a in self._csv_args(o) if not a.startswith(("types", "all_varchar", "allow_quoted", "store_rejects"))
+            a
+            for a in self._csv_args(o, self._forced.get(path, []))
+            if not a.startswith(("types", "all_varchar", "allow_quoted", "store_rejects"))
         ]
         try:
             row = self.con.execute(
@@ -303,7 +403,9 @@ class Reading:
             args.append("allow_quoted_nulls = false")
         return args
 
-    def _csv_sql(self, paths: str, o: ReadOptions, *, union: bool, sniffed: list[str] | None = None) -> str:
+    def _csv_sql(
+        self, paths: str, o: ReadOptions, *, union: bool, sniffed: list[str] | None = None, forced: list[str] = ()
+    ) -> str:
         args = [f"union_by_name = {str(union).lower()}"] + self._filename_arg()
         if sniffed is not None:
             keep = [
@@ -323,12 +425,12 @@ class Reading:
             ]
             return f"SELECT * FROM read_csv({paths}, {', '.join(args + ['auto_detect = true'] + sniffed + keep)})"
         args.append("auto_detect = true")
-        args.extend(self._csv_args(o))
+        args.extend(self._csv_args(o, forced))
         return f"SELECT * FROM read_csv({paths}, {', '.join(args)})"
 
-    def _csv_args(self, o: ReadOptions) -> list[str]:
-        """The read_csv arguments a workflow's read options set."""
-        args: list[str] = []
+    def _csv_args(self, o: ReadOptions, forced: list[str] = ()) -> list[str]:
+        """The read_csv arguments a workflow's read options set (and `forced`: a dialect landfall checked)."""
+        args: list[str] = list(forced)
         if o.delimiter is not None:
             args.append(f"delim = {lit(o.delimiter)}")
         if o.quote is not None:
@@ -404,14 +506,13 @@ class Reading:
             raise InvalidInput(f"`{src.key}`: invalid JSON", file=src.key)
 
     def _common_args(self, o: ReadOptions) -> list[str]:
-        """Reader arguments CSV and JSON share: date and timestamp formats, compression, sample size."""
+        """Reader arguments CSV and JSON share: date and timestamp formats, sample size. (Compression is not one:
+        the engine reads `.gz` and `.zst` files itself and decompressed copies of the rest.)"""
         args = []
         if o.date_format:
             args.append(f"dateformat = {lit(o.date_format)}")
         if o.timestamp_format:
             args.append(f"timestampformat = {lit(o.timestamp_format)}")
-        if o.compression != "auto":
-            args.append(f"compression = {lit(o.compression)}")
         if self._sample_all:
             args.append("sample_size = -1")
         return args
@@ -509,3 +610,59 @@ class Reading:
         quality["parse"] = {"action": "quarantine", "violations": int(n)}
         quality["_parse_by_source"] = counts  # per file: a batch's files share one `quality`
         return view, counts
+
+
+_DELIMITERS = (",", "\t", ";", "|")
+
+
+def _records_start(head: bytes, skip_rows: int) -> tuple[list[str], int]:
+    """The sample's lines from the first one after `skip_rows` that is not blank (up to 1,000), and how many lines
+    come before it."""
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
+    if len(head) >= enc.SAMPLE:
+        text = text[: text.rfind("\n") + 1]  # the last line may be cut short
+    lines = [ln.removesuffix("\r") for ln in text.split("\n")[skip_rows:]]
+    blank = next((i for i, ln in enumerate(lines) if ln.strip()), 0)
+    return lines[blank : blank + 1000], skip_rows + blank
+
+
+def _consistent_delimiter(head: bytes, skip_rows: int = 0) -> tuple[str, int] | None:
+    """The common delimiter that splits the first line (after `skip_rows` and blank lines) into more than one
+    field and splits most of the sample's lines into as many, and the number of lines before that first line;
+    or None. DuckDB's sniffer, shown a file whose rows do not all agree, may pick a delimiter that makes the
+    header one column (`id,name`), or skip lines up to the odd one: landfall never accepts that when a common
+    delimiter splits the lines consistently."""
+    lines, start = _records_start(head, skip_rows)
+    scores: dict[str, float] = {}
+    for delim in _DELIMITERS:
+        try:
+            rows = [r for r in csv.reader(lines, delimiter=delim, quotechar='"') if r and any(f.strip() for f in r)]
+        except csv.Error:
+            continue
+        if len(rows) < 2 or len(rows[0]) < 2:
+            continue
+        share = sum(1 for r in rows[1:] if len(r) == len(rows[0])) / (len(rows) - 1)
+        if share >= 0.5:
+            scores[delim] = share
+    best = sorted(scores.items(), key=lambda kv: -kv[1])
+    if not best or (len(best) > 1 and best[1][1] == best[0][1]):
+        return None  # none, or two that split the lines equally well: DuckDB's sniffer decides
+    return best[0][0], start
+
+
+def _header_as_one_column(columns: list[str]) -> str | None:
+    """The common delimiter that splits a file's only column name into several names, or None."""
+    if len(columns) != 1:
+        return None
+    for delim in _DELIMITERS:
+        fields = next(csv.reader([columns[0]], delimiter=delim, quotechar='"'), [])
+        if sum(1 for f in fields if f.strip()) > 1:
+            return delim
+    return None
+
+
+def _forced_dialect(found: tuple[str, int], o: ReadOptions) -> list[str]:
+    """read_csv arguments that fix the delimiter, and where the records start (DuckDB's sniffer may otherwise
+    skip lines up to a ragged row)."""
+    delim, skip = found
+    return [f"delim = {lit(delim)}"] + ([] if o.skip_rows else [f"skip = {skip}"])

@@ -11,6 +11,7 @@ from typing import Any
 
 import duckdb
 
+from landfall import compression
 from landfall.config import Workflow
 from landfall.errors import InvalidInput
 
@@ -39,7 +40,7 @@ def file_format(workflow: Workflow, key: str) -> str:
     fmt = workflow.read.format
     if fmt:
         return fmt
-    name = key.lower().removesuffix(".gz").removesuffix(".zst")
+    name = compression.strip_suffix(key.lower())
     for ext, f in (
         (".csv", "csv"),
         (".tsv", "csv"),

@@ -1,0 +1,235 @@
+"""Input that is empty, ragged, compressed, deeply nested or in an undeclared encoding: it loads correctly or
+fails alone with the file, the line and the reason; nothing else breaks."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import wf
+
+GOOD = "id,name\n1,a\n2,b\n"
+EMPTIES = {
+    "t/zero.csv": b"",
+    "t/blank.csv": b"   \n  \n\n",
+    "t/header-no-newline.csv": b"id,name",
+    "t/header.csv": b"id,name\n",
+    "t/header-crlf.csv": b"id,name\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_empty_csv_files_load_nothing_and_change_no_schema(make_lake, fmt):
+    lake = make_lake([wf("t", read={"format": "csv"}, write={"table": "t", "format": fmt}, retry={"max_attempts": 1})])
+    lake.land("t/zero-first.csv", b"")  # before the table exists: no table is made
+    assert lake.process().ok
+    assert lake.pipeline.tables() == []
+    lake.land("t/a.csv", GOOD)
+    assert lake.process().ok
+    schema = lake.pipeline.table("t").schema
+    for key, body in EMPTIES.items():  # alone, then all in one batch
+        lake.land(key, body + b"\n\n\n" if key == "t/header.csv" else body)
+    lake.land("t/b.csv", "id,name\n3,c\n")
+    assert lake.process().ok
+    assert lake.pipeline.table("t").schema == schema  # no `column0`
+    assert lake.rows("SELECT id, name FROM t ORDER BY id") == [(1, "a"), (2, "b"), (3, "c")]
+    for run in lake.pipeline.runs(limit=None):
+        if run.file_key in EMPTIES or run.file_key == "t/zero-first.csv":
+            assert run.status in ("succeeded", "skipped"), run
+            if run.status == "succeeded":
+                assert run.rows_out == 0 and run.note.startswith("nothing to load"), run
+    lake.land("t/c.csv", "id,name\n4,d\n")  # later files and queries keep working
+    assert lake.process().ok
+    assert lake.rows("SELECT count(*), count(DISTINCT _source_file) FROM t") == [(4, 3)]
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_a_file_that_becomes_empty_takes_its_rows_away(make_lake, fmt):
+    lake = make_lake([wf("t", read={"format": "csv"}, write={"table": "t", "format": fmt}, retry={"max_attempts": 1})])
+    lake.land("t/a.csv", GOOD, mtime=1_700_000_000)
+    lake.land("t/b.csv", "id,name\n3,c\n", mtime=1_700_000_000)
+    lake.process()
+    lake.land("t/a.csv", "id,name\n", mtime=1_700_000_100)  # a new version: the header alone
+    assert lake.process().ok
+    assert lake.rows("SELECT id FROM t ORDER BY id") == [(3,)]
+
+
+def test_empty_json_lines_json_array_and_parquet_load_nothing(make_lake, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    lake = make_lake(
+        [
+            wf("j", write={"table": "j"}, retry={"max_attempts": 1}),
+            wf("p", write={"table": "p"}, retry={"max_attempts": 1}),
+        ]
+    )
+    lake.land("j/a.jsonl", '{"id": 1}\n')
+    lake.land("j/empty.jsonl", b"")
+    lake.land("j/blank.jsonl", b"\n \n")
+    lake.land("j/none.json", b" [ ] ")
+    lake.land("j/bad-empty.json", b"\n")  # an empty JSON document is not valid JSON: it fails, naming the file
+    (lake.landing / "p").mkdir()
+    pq.write_table(pa.table({"id": pa.array([1], pa.int64())}), lake.landing / "p" / "a.parquet")
+    pq.write_table(pa.table({"other": pa.array([], pa.string())}), lake.landing / "p" / "none.parquet")
+    lake.process()
+    st = lake.status()
+    assert st.pop("j/bad-empty.json") == "dead"
+    assert set(st.values()) <= {"succeeded", "skipped"}
+    assert [n for n, _ in lake.pipeline.table("j").schema if not n.startswith("_")] == ["id"]
+    assert [n for n, _ in lake.pipeline.table("p").schema if not n.startswith("_")] == ["id"]
+    assert "the file is empty" in lake.pipeline.runs(key="j/bad-empty.json")[0].error
+
+
+def _ragged(extra: bool) -> str:
+    rows = "".join(f"{i},n{i}\n" for i in range(1, 201))
+    return "id,name\n" + rows + ("201,x,extra\n" if extra else "201\n") + "202,y\n"
+
+
+@pytest.mark.parametrize("extra", [True, False], ids=["extra-field", "missing-field"])
+def test_ragged_csv_fails_with_line_and_reason_not_garbage(make_lake, extra):
+    lake = make_lake([wf("t", read={"format": "csv"}, retry={"max_attempts": 1})])
+    lake.land("t/ragged.csv", _ragged(extra))
+    lake.land("t/good.csv", "id,name\n1000,z\n")
+    lake.process()
+    assert lake.status() == {"t/ragged.csv": "dead", "t/good.csv": "succeeded"}
+    err = lake.pipeline.runs(key="t/ragged.csv")[0].error
+    assert "`t/ragged.csv` line 202" in err and f"found {3 if extra else 1}" in err, err
+    assert [n for n, _ in lake.pipeline.table("t").schema if not n.startswith("_")] == ["id", "name"]
+
+
+@pytest.mark.parametrize("extra", [True, False], ids=["extra-field", "missing-field"])
+def test_ragged_csv_row_quarantined_with_bad_rows_quarantine(make_lake, extra):
+    lake = make_lake([wf("t", read={"format": "csv", "bad_rows": "quarantine"}, retry={"max_attempts": 1})])
+    lake.land("t/ragged.csv", _ragged(extra))
+    assert lake.process().ok
+    assert lake.rows("SELECT count(*), min(id), max(id) FROM t") == [(201, 1, 202)]
+    assert lake.rows("SELECT _line FROM quarantine.t") == [(202,)]
+    assert [n for n, _ in lake.pipeline.table("t").schema if not n.startswith("_")] == ["id", "name"]
+
+
+def test_few_rows_some_ragged(make_lake):
+    lake = make_lake([wf("t", read={"format": "csv"}, retry={"max_attempts": 1})])
+    lake.land("t/few.csv", b"\n\nid,name\n1,a\n2\n3,c\n")
+    lake.process()
+    run = lake.pipeline.runs(key="t/few.csv")[0]
+    assert run.status == "dead" and "`t/few.csv` line 5" in run.error, run.error
+
+
+def test_consistent_files_keep_their_detected_dialects(make_lake):
+    lake = make_lake([wf("t", read={"format": "csv"}, retry={"max_attempts": 1})])
+    lake.land("t/semi.csv", "a;b\n1,5;2,5\n3,1;4,2\n")  # decimal commas
+    lake.land("t/tab.csv", "name, first\tage\nbob\t3\n")
+    lake.land("t/quoted.csv", 'id,"name, full"\n1,"a, b"\n2,"c, d"\n')
+    lake.land("t/one.csv", "note\nhello, world\nbye\n")
+    assert lake.process().ok
+    cols = [n for n, _ in lake.pipeline.table("t").schema if not n.startswith("_")]
+    assert sorted(cols) == sorted(["a", "b", "name, first", "age", "id", "name, full", "note"])
+
+
+# --- compressed files -----------------------------------------------------------------------------------------
+
+
+def _compress(kind: str, data: bytes, member: str = "data.csv") -> bytes:
+    import bz2
+    import gzip
+    import io
+    import lzma
+    import zipfile
+
+    import zstandard
+
+    if kind == "zip":
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr(member, data)
+        return buf.getvalue()
+    return {
+        "gzip": gzip.compress,
+        "zstd": zstandard.ZstdCompressor().compress,
+        "bz2": bz2.compress,
+        "xz": lzma.compress,
+    }[kind](data)
+
+
+SUFFIX = {"gzip": ".gz", "zstd": ".zst", "bz2": ".bz2", "xz": ".xz", "zip": ".zip"}
+CSV_BODY = "id,name,price\n1,ä,2.5\n2,b,3.5\n".encode()
+
+
+@pytest.mark.parametrize("kind", list(SUFFIX))
+def test_compressed_files_load_by_extension_and_by_magic_bytes(make_lake, kind):
+    lake = make_lake(
+        [
+            wf("c", retry={"max_attempts": 1}),  # format from the name: `a.csv.gz` is CSV
+            wf("m", read={"format": "csv"}, retry={"max_attempts": 1}),  # misnamed: the bytes tell
+            wf("j", retry={"max_attempts": 1}),
+        ]
+    )
+    lake.land(f"c/a.csv{SUFFIX[kind]}", _compress(kind, CSV_BODY))
+    lake.land("m/a.csv", _compress(kind, CSV_BODY))
+    lake.land(f"j/a.jsonl{SUFFIX[kind]}", _compress(kind, b'{"id": 1, "tags": ["x"]}\n{"id": 2, "tags": []}\n'))
+    summary = lake.process()
+    assert summary.ok, [o.error for o in summary.outcomes]
+    for table in ("c", "m"):
+        assert lake.rows(f"SELECT id, name, price FROM {table} ORDER BY id") == [(1, "ä", 2.5), (2, "b", 3.5)]
+        assert dict(lake.pipeline.table(table).schema)["price"] == "DOUBLE"
+    assert lake.rows("SELECT id, len(tags) FROM j ORDER BY id") == [(1, 1), (2, 0)]
+
+
+def test_compressed_parquet_and_utf16_and_ragged(make_lake):
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    lake = make_lake([wf("p", retry={"max_attempts": 1}), wf("c", read={"format": "csv"}, retry={"max_attempts": 1})])
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"id": [1, 2]}), buf)
+    lake.land("p/a.parquet.xz", _compress("xz", buf.getvalue()))
+    lake.land("c/utf16.csv.bz2", _compress("bz2", "id,name\n1,ü\n".encode("utf-16")))
+    lake.land("c/ragged.csv.gz", _compress("gzip", _ragged(True).encode()))
+    lake.process()
+    assert lake.rows("SELECT sum(id) FROM p") == [(3,)]
+    assert lake.rows("SELECT name FROM c") == [("ü",)]
+    err = lake.pipeline.runs(key="c/ragged.csv.gz")[0].error
+    assert "`c/ragged.csv.gz` line 202" in err, err
+
+
+def test_compression_option_and_what_cannot_be_read(make_lake):
+    import gzip
+
+    lake = make_lake(
+        [
+            wf("declared", read={"format": "csv", "compression": "gzip"}, retry={"max_attempts": 1}),
+            wf("plain", read={"format": "csv", "compression": "none"}, retry={"max_attempts": 1}),
+            wf("bad", read={"format": "csv"}, retry={"max_attempts": 1}),
+        ]
+    )
+    lake.land("declared/a.dat", gzip.compress(b"id\n1\n"))
+    lake.land("plain/a.csv.gz", b"id\n2\n")  # named .gz, but plain text: `compression: none` says so
+    lake.land("bad/two.zip", _two_member_zip())
+    big = b"id,v\n" + b"".join(f"{i},{i * 7919 % 10007}\n".encode() for i in range(50_000))
+    for kind in ("gzip", "zstd", "bz2", "xz"):  # cut short: never the rows before the cut
+        whole = _compress(kind, big)
+        lake.land(f"bad/cut.csv{SUFFIX[kind]}", whole[: len(whole) // 2])
+    lake.land("bad/a.csv.lz4", b"\x04\x22\x4d\x18" + b"\x00" * 20)
+    lake.land("bad/notgzip.csv.gz", b"id\n1\n")  # named .gz, not gzip: read as it is
+    lake.process()
+    assert lake.rows("SELECT id FROM declared") == [(1,)]
+    assert lake.rows("SELECT id FROM plain") == [(2,)]
+    errors = {r.file_key: r.error for r in lake.pipeline.runs(status="dead")}
+    assert "a zip archive must hold exactly one file; found 2" in errors["bad/two.zip"]
+    for kind in ("gzip", "zstd", "bz2", "xz"):
+        assert f"`bad/cut.csv{SUFFIX[kind]}`: not valid {kind} data" in errors[f"bad/cut.csv{SUFFIX[kind]}"]
+    assert "compressed with lz4, which landfall does not read" in errors["bad/a.csv.lz4"]
+    assert lake.rows("SELECT id FROM bad") == [(1,)]
+
+
+def _two_member_zip() -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("a.csv", "id\n1\n")
+        z.writestr("b.csv", "id\n2\n")
+    return buf.getvalue()
