@@ -64,11 +64,12 @@ def _source_in(text: str, sources: list[Source], paths: dict[str, Source]) -> So
     return None
 
 
-def diagnose(path: str, fmt: str, engine_error: str) -> tuple[int | None, str] | None:
-    """Scan a failing file with Python's own parsers to name the first bad line and why."""
+def diagnose(path: str, fmt: str, engine_error: str, delimiter: str | None = None) -> tuple[int | None, str] | None:
+    """Scan a failing file with Python's own parsers to name the first bad line and why (a CSV with
+    `delimiter`, when it is known)."""
     try:
         if fmt == "csv":
-            return _diagnose_csv(path, engine_error)
+            return _diagnose_csv(path, engine_error, delimiter)
         if fmt in ("json", "jsonl"):
             return _diagnose_json(path, fmt)
     except Exception:  # diagnosis is best effort; the engine's own message stays
@@ -80,7 +81,7 @@ def _text_lines(path: str) -> io.TextIOBase:
     return io.TextIOWrapper(enc._open(path), encoding="utf-8", errors="strict", newline="")
 
 
-def _diagnose_csv(path: str, engine_error: str) -> tuple[int | None, str] | None:
+def _diagnose_csv(path: str, engine_error: str, delimiter: str | None = None) -> tuple[int | None, str] | None:
     value = re.search(r"Could not convert string ['\"](.*?)['\"] to '?([A-Z0-9_]+)", engine_error)
     with _text_lines(path) as fh:
         if value:
@@ -89,24 +90,27 @@ def _diagnose_csv(path: str, engine_error: str) -> tuple[int | None, str] | None
                 if needle in line:
                     return n, f"value `{needle}` is not a valid {value.group(2)}"
             return None
-        sample = fh.read(1 << 16)
-        fh.seek(0)
-        try:
-            dialect = csv.Sniffer().sniff(sample.split("\n", 1)[0] or sample, delimiters=",;|\t")
-            delim = dialect.delimiter
-        except csv.Error:
-            delim = ","
+        delim = delimiter
+        if delim is None:
+            sample = fh.read(1 << 16)
+            fh.seek(0)
+            try:
+                delim = csv.Sniffer().sniff(sample.split("\n", 1)[0] or sample, delimiters=",;|\t").delimiter
+            except csv.Error:
+                delim = ","
         reader = csv.reader(fh, delimiter=delim, strict=True)
         expected = None
+        start = 1  # the line the record being read starts on
         try:
             for row in reader:
-                if not row:
-                    continue
-                if expected is None:
+                if row and expected is None:
                     expected = len(row)
-                elif len(row) != expected:
-                    return reader.line_num, f"expected {expected} fields (as in the header), found {len(row)}"
+                elif row and len(row) != expected:
+                    return start, f"expected {expected} fields (as in the header), found {len(row)}"
+                start = reader.line_num + 1
         except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                return start, "a quoted value starts on this line and never ends (unterminated quote)"
             return reader.line_num, f"malformed CSV: {exc}"
     return None
 

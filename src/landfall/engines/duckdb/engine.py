@@ -63,7 +63,7 @@ class DuckDBEngine(Reading, Steps, Quality, Writing, Engine):
         self._number_rows = False  # number records as read (to name the lines of rows that break rules)
         self._with_path = True  # rows carry their file's path (batches); a single file's lineage is constants
         self._only_key = ""
-        self._forced: dict[str, list[str]] = {}  # path -> read_csv arguments of a dialect landfall checked
+        self._dialects: dict[str, tuple[str, int]] = {}  # path -> (delimiter, lines before the records) checked
 
     def close(self) -> None:
         self.con.close()
@@ -287,7 +287,8 @@ class DuckDBEngine(Reading, Steps, Quality, Writing, Engine):
             err.engine_error = text  # type: ignore[attr-defined]
             return err
         if src is not None:
-            found = diagnose(src.path if fmt == "parquet" else self._readable(src), fmt, text)
+            path = src.path if fmt == "parquet" else self._readable(src)
+            found = diagnose(path, fmt, text, self.csv_delimiter(path))
             if found:
                 line, reason = found
         m = re.search(r"CSV Error on Line: (\d+)", text)

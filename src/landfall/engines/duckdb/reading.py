@@ -54,7 +54,7 @@ class Reading:
             if file_format(job.workflow, src.key) != fmt:
                 raise InvalidInput("files of different formats in one batch")  # the runner splits batches
         opts = job.workflow.read
-        self._forced: dict[str, list[str]] = {}  # path -> read_csv arguments of a dialect landfall checked
+        self._dialects: dict[str, tuple[str, int]] = {}  # path -> (delimiter, lines before the records) checked
         paths: dict[str, Source] = {}
         heads: dict[str, bytes] = {}
         for src in job.sources:
@@ -89,14 +89,14 @@ class Reading:
             if opts.delimiter is None:  # the delimiter that splits every line alike, when DuckDB might not see it
                 for g in groups.values():
                     delim = _consistent_delimiter(heads[g[0]], opts.skip_rows)
-                    self._forced.update({p: _forced_dialect(delim, opts) for p in g if delim})
+                    self._dialects.update({p: delim for p in g if delim})
             selects = [
                 self._csv_sql(
                     _paths(g),
                     opts,
                     union=False,
                     sniffed=self._sniff(g[0], opts) if (len(g) > 1 or big) and not self._auto_only else None,
-                    forced=self._forced.get(g[0], []),
+                    forced=self._forced(g[0]),
                 )
                 for g in groups.values()
             ]
@@ -123,13 +123,13 @@ class Reading:
             try:
                 raw = view(select)
                 detected = self._describe(raw)  # binding runs the sniffer: dialect and schema errors surface here
-                if fmt == "csv" and opts.delimiter is None and len(paths) == 1 and not self._forced:
+                if fmt == "csv" and opts.delimiter is None and len(paths) == 1 and not self._dialects:
                     delim = _header_as_one_column([n for n, _ in detected if n not in (PATH, ROW)])
                     if delim:  # never a header with delimiters read as one column: read it with that delimiter
                         ((path, head),) = ((p, heads[p]) for p in paths)
                         found = (delim, _records_start(head, opts.skip_rows)[1])
-                        self._forced = {path: _forced_dialect(found, opts)}
-                        raw = view(self._csv_sql(_paths(paths), opts, union=False, forced=self._forced[path]))
+                        self._dialects = {path: found}
+                        raw = view(self._csv_sql(_paths(paths), opts, union=False, forced=self._forced(path)))
                         detected = self._describe(raw)
                 if fmt in ("json", "jsonl") and not opts.all_strings and not opts.types and not self._json_via_python:
                     # pin what was detected, so binding the later steps does not sample the files again
@@ -312,7 +312,7 @@ class Reading:
             return None
         user = [
             a
-            for a in self._csv_args(self._opts, self._forced.get(path, []))
+            for a in self._csv_args(self._opts, self._forced(path))
             if a.startswith(("delim", "quote", "escape", "header", "skip"))
         ]
         try:
@@ -364,7 +364,7 @@ class Reading:
         normal read then reports the error)."""
         user = [
             a
-            for a in self._csv_args(o, self._forced.get(path, []))
+            for a in self._csv_args(o, self._forced(path))
             if not a.startswith(("types", "all_varchar", "allow_quoted", "store_rejects"))
         ]
         try:
@@ -402,6 +402,19 @@ class Reading:
         if o.all_strings:
             args.append("allow_quoted_nulls = false")
         return args
+
+    def _forced(self, path: str) -> list[str]:
+        """read_csv arguments that fix the delimiter landfall checked for `path`, and where the records start
+        (DuckDB's sniffer may otherwise skip lines up to a ragged row)."""
+        if path not in self._dialects:
+            return []
+        delim, skip = self._dialects[path]
+        return [f"delim = {lit(delim)}"] + ([] if self._opts.skip_rows else [f"skip = {skip}"])
+
+    def csv_delimiter(self, path: str) -> str | None:
+        """The delimiter of a CSV being read: declared, or checked by landfall (None: DuckDB's sniffer's)."""
+        opts = getattr(self, "_opts", None)
+        return (opts.delimiter if opts else None) or self._dialects.get(path, (None, 0))[0]
 
     def _csv_sql(
         self, paths: str, o: ReadOptions, *, union: bool, sniffed: list[str] | None = None, forced: list[str] = ()
@@ -659,10 +672,3 @@ def _header_as_one_column(columns: list[str]) -> str | None:
         if sum(1 for f in fields if f.strip()) > 1:
             return delim
     return None
-
-
-def _forced_dialect(found: tuple[str, int], o: ReadOptions) -> list[str]:
-    """read_csv arguments that fix the delimiter, and where the records start (DuckDB's sniffer may otherwise
-    skip lines up to a ragged row)."""
-    delim, skip = found
-    return [f"delim = {lit(delim)}"] + ([] if o.skip_rows else [f"skip = {skip}"])
