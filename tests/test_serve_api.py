@@ -264,28 +264,20 @@ def test_health_readiness_and_openapi(make_lake, serve):
 
 
 def test_extra_routes_that_check_the_token_themselves(make_lake):
-    """The stream intake mounted on the app: its routes take a bearer token (or SigV4) themselves, behind the
-    app's Host and cross-site checks."""
-    from landfall.streams.http import routes as intake_routes
-
+    """The stream intake, mounted by `bind` when the lake has streams: its routes take a bearer token (or SigV4)
+    themselves, behind the app's Host and cross-site checks."""
     lake = make_lake(
         [wf("clicks", match="raw/clicks/")],
         serve={"token": TOKEN},
         streams=[{"name": "clicks", "prefix": "raw/clicks/", "buffer": {"size_mb": 1, "interval_seconds": 0.2}}],
     )
-    streams = lake.pipeline.open_streams()
-    try:
-        with AppServer(
-            lake.pipeline, extra_routes=intake_routes(streams, token=TOKEN), own_auth=("/streams/", "/")
-        ) as srv:
-            body = b'{"event_type": "view", "id": 1}\n{"event_type": "buy", "id": 2}\n'
-            ok = srv.http.post("/streams/clicks", content=body, headers=AUTH)
-            assert ok.status_code == 200 and ok.json()["accepted"] == 2, ok.text
-            wrong = srv.http.post("/streams/clicks", content=body, headers={"Authorization": "Bearer nope"})
-            assert wrong.status_code == 401 and "not the server's token" in wrong.json()["error"]
-            cross = srv.http.post("/streams/clicks", content=body, headers=AUTH | {"Origin": "https://evil.example"})
-            assert cross.status_code == 403
-            assert srv.http.post("/streams/clicks", content=body, headers={"Host": "evil.example"}).status_code == 400
-            assert srv.http.post("/api/dead-letters/purge", json={"all": True}).status_code == 401  # still guarded
-    finally:
-        streams.close()
+    with AppServer(lake.pipeline) as srv:
+        body = b'{"event_type": "view", "id": 1}\n{"event_type": "buy", "id": 2}\n'
+        ok = srv.http.post("/streams/clicks", content=body, headers=AUTH)
+        assert ok.status_code == 200 and ok.json()["accepted"] == 2, ok.text
+        wrong = srv.http.post("/streams/clicks", content=body, headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401 and "not the server's token" in wrong.json()["error"]
+        cross = srv.http.post("/streams/clicks", content=body, headers=AUTH | {"Origin": "https://evil.example"})
+        assert cross.status_code == 403
+        assert srv.http.post("/streams/clicks", content=body, headers={"Host": "evil.example"}).status_code == 400
+        assert srv.http.post("/api/dead-letters/purge", json={"all": True}).status_code == 401  # still guarded

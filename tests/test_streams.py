@@ -14,7 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from landfall.streams import Streams
-from landfall.testing.streams import serving_in_thread
+from landfall.testing.streams import TOKEN, serving_in_thread
 
 from conftest import wf
 
@@ -25,7 +25,7 @@ def stream(name: str = "clicks", **kw) -> dict:
     return doc
 
 
-def aws(service: str, url: str, secret: str = "dummy", retries: int = 0):
+def aws(service: str, url: str, secret: str = TOKEN, retries: int = 0):
     return boto3.client(
         service,
         endpoint_url=url,
@@ -34,6 +34,12 @@ def aws(service: str, url: str, secret: str = "dummy", retries: int = 0):
         aws_secret_access_key=secret,
         config=Config(retries={"total_max_attempts": 1 + retries}),
     )
+
+
+def post(url: str, **kw) -> httpx.Response:
+    """`httpx.post` with the server's token."""
+    headers = {"authorization": f"Bearer {TOKEN}", **kw.pop("headers", {})}
+    return httpx.post(url, headers=headers, **kw)
 
 
 def landed(lake, prefix: str = "raw/") -> dict[str, bytes]:
@@ -62,12 +68,10 @@ def test_records_posted_over_http_become_a_table(clicks_lake):
         body = b"".join(
             json.dumps({"id": i, "event_type": ["view", "click"][i % 2]}).encode() + b"\n" for i in range(10)
         )
-        r = httpx.post(f"{url}/streams/clicks", content=body, headers={"content-type": "application/x-ndjson"})
+        r = post(f"{url}/streams/clicks", content=body, headers={"content-type": "application/x-ndjson"})
         assert r.status_code == 200, r.text
         assert r.json() == {"stream": "clicks", "accepted": 10, "errored": 0, "failed": 0, "errors": []}
-        r = httpx.post(
-            f"{url}/streams/clicks", json=[{"id": 10, "event_type": "view"}, {"id": 11, "event_type": "buy"}]
-        )
+        r = post(f"{url}/streams/clicks", json=[{"id": 10, "event_type": "view"}, {"id": 11, "event_type": "buy"}])
         assert r.json()["accepted"] == 2
     # the server landed what it held when it stopped; the pipeline loads it
     summary = lake.process()
@@ -161,7 +165,7 @@ def test_bad_records_are_refused_one_by_one(clicks_lake):
             b'{"id": 4, "event_type": {"nested": 1}}\n'
             b'{"id": 5, "event_type": "view", "big": "' + b"x" * 1_100_000 + b'"}\n'
         )
-        r = httpx.post(f"{url}/streams/clicks", content=body)
+        r = post(f"{url}/streams/clicks", content=body)
         assert r.status_code == 200
         doc = r.json()
         assert (doc["accepted"], doc["failed"], doc["errored"]) == (1, 4, 0)
@@ -172,12 +176,12 @@ def test_bad_records_are_refused_one_by_one(clicks_lake):
             (6, "RecordTooLarge", "refused"),
         ]
         assert "`max_record_size`" in doc["errors"][3]["reason"]
-        r = httpx.post(f"{url}/streams/clicks", content=b"{oops\n")
+        r = post(f"{url}/streams/clicks", content=b"{oops\n")
         assert r.status_code == 400 and r.json()["failed"] == 1
-        r = httpx.post(f"{url}/streams/clicks", content=b'[{"id": 1}, ', headers={"content-type": "application/json"})
+        r = post(f"{url}/streams/clicks", content=b'[{"id": 1}, ', headers={"content-type": "application/json"})
         assert r.status_code == 400 and "line 1, column" in r.json()["error"]
-        assert httpx.post(f"{url}/streams/nope", content=b"{}").status_code == 404
-        assert httpx.post(f"{url}/streams/clicks", content=b"\n\n").status_code == 400
+        assert post(f"{url}/streams/nope", content=b"{}").status_code == 404
+        assert post(f"{url}/streams/clicks", content=b"\n\n").status_code == 400
 
 
 def test_error_prefix_takes_bad_records_as_firehose_does(make_lake):
@@ -186,7 +190,7 @@ def test_error_prefix_takes_bad_records_as_firehose_does(make_lake):
         streams=[stream(partition_by=["event_type"], error_prefix="errors/clicks/", max_record_size="1KiB")],
     )
     with serving_in_thread(lake.config) as url:
-        r = httpx.post(
+        r = post(
             f"{url}/streams/clicks",
             content=b'{"id": 1, "event_type": "view"}\nnot json\n{"id": 3}\n{"id": 4, "event_type": "view", "pad": "'
             + b"y" * 2000
@@ -226,7 +230,7 @@ def test_gzip_output_and_dynamic_partitions_with_escaping(make_lake):
         {"id": 4, "region": "us/east", "customer": {"tier": True}},
     ]
     with serving_in_thread(lake.config) as url:
-        assert httpx.post(f"{url}/streams/orders", json=recs).json()["accepted"] == 4
+        assert post(f"{url}/streams/orders", json=recs).json()["accepted"] == 4
     files = landed(lake)
     folders = sorted("/".join(k.split("/")[2:4]) for k in files)
     assert folders == [
@@ -254,9 +258,9 @@ def test_back_pressure_refuses_calls_over_the_buffer_limit(make_lake):
     with serving_in_thread(lake.config) as url:
         statuses = []
         for _ in range(40):
-            statuses.append(httpx.post(f"{url}/streams/clicks", content=b"\n".join([rec] * 20)).status_code)
+            statuses.append(post(f"{url}/streams/clicks", content=b"\n".join([rec] * 20)).status_code)
         assert 429 in statuses and statuses[0] == 200
-        r = httpx.post(f"{url}/streams/clicks", content=rec)
+        r = post(f"{url}/streams/clicks", content=rec)
         assert r.status_code == 429 and r.headers["retry-after"] == "1"
         assert "`buffer.limit_mb`" in r.json()["error"]
         with pytest.raises(ClientError) as err:
@@ -269,33 +273,28 @@ def test_back_pressure_refuses_calls_over_the_buffer_limit(make_lake):
         accepted = sum(20 for s in statuses if s == 200)
         blocker.unlink()  # the landing zone comes back: the held records land, nothing was dropped
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and httpx.post(f"{url}/streams/clicks", content=rec).status_code == 429:
+        while time.monotonic() < deadline and post(f"{url}/streams/clicks", content=rec).status_code == 429:
             time.sleep(0.2)
         accepted += 1
     lake.process()
     assert lake.rows("SELECT count(*) FROM clicks") == [(accepted,)]
 
 
-def test_a_token_is_required_when_set(clicks_lake):
+def test_every_call_carries_the_token(clicks_lake):
     rec = b'{"id": 1, "event_type": "view"}'
-    with serving_in_thread(clicks_lake.config, token="s3cret") as url:
+    with serving_in_thread(clicks_lake.config) as url:
         assert httpx.post(f"{url}/streams/clicks", content=rec).status_code == 401
-        assert (
-            httpx.post(f"{url}/streams/clicks", content=rec, headers={"authorization": "Bearer nope"}).status_code
-            == 401
-        )
-        ok = httpx.post(f"{url}/streams/clicks", content=rec, headers={"authorization": "Bearer s3cret"})
-        assert ok.status_code == 200
-        assert aws("firehose", url, secret="s3cret").put_record(DeliveryStreamName="clicks", Record={"Data": rec})[
-            "RecordId"
-        ]
-        assert aws("kinesis", url, secret="s3cret").put_record(StreamName="clicks", Data=rec, PartitionKey="k")[
-            "SequenceNumber"
-        ]
+        wrong = httpx.post(f"{url}/streams/clicks", content=rec, headers={"authorization": "Bearer nope"})
+        assert wrong.status_code == 401 and "not the server's token" in wrong.json()["error"]
+        assert post(f"{url}/streams/clicks", content=rec).status_code == 200
+        assert aws("firehose", url).put_record(DeliveryStreamName="clicks", Record={"Data": rec})["RecordId"]
+        assert aws("kinesis", url).put_record(StreamName="clicks", Data=rec, PartitionKey="k")["SequenceNumber"]
         with pytest.raises(ClientError) as err:
             aws("firehose", url, secret="wrong").put_record(DeliveryStreamName="clicks", Record={"Data": rec})
         assert err.value.response["Error"]["Code"] == "UnrecognizedClientException"
         assert "signature does not match" in err.value.response["Error"]["Message"]
+        unsigned = httpx.post(url + "/", content=b"{}", headers={"x-amz-target": "Firehose_20150804.PutRecord"})
+        assert unsigned.status_code == 403 and unsigned.json()["__type"] == "UnrecognizedClientException"
     clicks_lake.process()
     assert clicks_lake.rows("SELECT count(*) FROM clicks") == [(3,)]
 
@@ -303,7 +302,7 @@ def test_a_token_is_required_when_set(clicks_lake):
 def test_records_land_by_age_while_the_server_runs(clicks_lake):
     lake = clicks_lake
     with serving_in_thread(lake.config) as url:
-        httpx.post(f"{url}/streams/clicks", content=b'{"id": 1, "event_type": "view"}')
+        post(f"{url}/streams/clicks", content=b'{"id": 1, "event_type": "view"}')
         deadline = time.monotonic() + 10
         while not landed(lake) and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -7,8 +7,6 @@ import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -18,28 +16,11 @@ import httpx
 import pytest
 from botocore.config import Config
 
-from landfall.testing.streams import free_port, wait_for_port
+from landfall.testing.streams import TOKEN, free_port, start, stop
 
 from conftest import wf
 
 pytestmark = pytest.mark.slow
-
-
-def start(config, port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "landfall.testing.streams", "--config", str(config), "--port", str(port), "--up"]
-    proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})})
-    wait_for_port(port, proc)
-    return proc
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def lake_for(make_lake, fmt: str = "parquet"):
@@ -90,7 +71,7 @@ def test_kill_9_under_load_loses_and_duplicates_nothing(make_lake):
                 with lock:
                     sent.update(ids)
                 try:
-                    r = client.post(f"{url}/streams/clicks", content=body)
+                    r = client.post(f"{url}/streams/clicks", content=body, headers={"authorization": f"Bearer {TOKEN}"})
                 except httpx.HTTPError:
                     time.sleep(0.05)
                     continue
@@ -103,8 +84,8 @@ def test_kill_9_under_load_loses_and_duplicates_nothing(make_lake):
             "firehose",
             endpoint_url=url,
             region_name="us-east-1",
-            aws_access_key_id="k",
-            aws_secret_access_key="s",
+            aws_access_key_id="landfall",
+            aws_secret_access_key=TOKEN,
             # no retries: a retried call sends its records again, which would be two deliveries
             config=Config(retries={"total_max_attempts": 1}, connect_timeout=2, read_timeout=5),
         )
@@ -164,12 +145,30 @@ def test_a_crash_at_each_step_of_a_flush(make_lake, point):
     port = free_port()
     proc = start(lake.config, port, env={"LANDFALL_CRASH_AT": point})
     body = b"".join(json.dumps({"id": f"r{i}", "kind": f"k{i % 4}"}).encode() + b"\n" for i in range(200))
-    r = httpx.post(f"http://127.0.0.1:{port}/streams/clicks", content=body)
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    r = httpx.post(f"http://127.0.0.1:{port}/streams/clicks", content=body, headers=auth)
     assert r.status_code == 200 and r.json()["accepted"] == 200
     assert proc.wait(30) == -signal.SIGKILL  # the first flush killed it at `point`
     proc = start(lake.config, port)
-    r = httpx.post(f"http://127.0.0.1:{port}/streams/clicks", content=b'{"id": "after", "kind": "k0"}')
+    r = httpx.post(f"http://127.0.0.1:{port}/streams/clicks", content=b'{"id": "after", "kind": "k0"}', headers=auth)
     assert r.status_code == 200
     stop(proc)
     found = counts(lake)
     assert found == Counter({f"r{i}": 1 for i in range(200)} | {"after": 1})
+
+
+def test_sigterm_to_landfall_serve_lands_what_the_streams_hold(make_lake):
+    """uvicorn raises SIGTERM again once it has shut down: the streams land their records before that."""
+    lake = make_lake(
+        [wf("clicks", match="raw/clicks/")],
+        streams=[{"name": "clicks", "prefix": "raw/clicks/", "buffer": {"size_mb": 64, "interval_seconds": 3600}}],
+    )
+    port = free_port()
+    proc = start(lake.config, port, up=False)
+    body = b"".join(json.dumps({"id": f"r{i}"}).encode() + b"\n" for i in range(500))
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    for _ in range(4):
+        assert httpx.post(f"http://127.0.0.1:{port}/streams/clicks", content=body, headers=auth).status_code == 200
+    stop(proc)
+    landed = [p for p in (lake.landing / "raw").rglob("*.jsonl")]
+    assert sum(len(p.read_bytes().splitlines()) for p in landed) == 2000

@@ -146,6 +146,12 @@ def _bind(p: Pipeline, host: str | None, port: int | None) -> Any:
     warn(("landfall serve: ", "bold"), served.url, "  (API /api, OpenAPI /openapi.json, metrics /metrics)")
     if served.public:
         warn("bound to a public address: every call needs the bearer token")
+    if served.streams is not None:
+        names = ", ".join(f"`{st.name}`" for st in served.streams)
+        warn(
+            f"streams {names}: POST {served.url}streams/<name>; Firehose and Kinesis APIs at {served.url} "
+            "(AWS secret access key: the token)"
+        )
     if served.token_generated:
         env = p.settings.serve.token_env
         warn(

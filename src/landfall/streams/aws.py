@@ -17,7 +17,6 @@ access key id), so `boto3.client("firehose", endpoint_url=..., aws_secret_access
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import hmac
@@ -131,7 +130,7 @@ def _data(item: Any, where: str) -> bytes:
     if not isinstance(data, str):
         raise ValueError(f"{where}: `Data` must be a base64 string")
     try:
-        return base64.b64decode(data, validate=True)
+        return binascii.a2b_base64(data, strict_mode=True)
     except (binascii.Error, ValueError):
         raise ValueError(f"{where}: `Data` is not valid base64") from None
 

@@ -34,6 +34,7 @@ from landfall.streams.service import NoSuchStream, Streams
 from landfall.streams.stream import Throttled
 
 MAX_BODY_BYTES = 16 << 20
+OWN_AUTH = ("/streams/", "/")  # the paths whose routes check the token themselves (bearer or SigV4)
 AMZ_JSON = "application/x-amz-json-1.1"
 
 

@@ -70,8 +70,31 @@ class Frame:
 
 def frame(arrival: float, kind: int, meta: bytes, data: bytes) -> bytes:
     """One record as log bytes."""
-    payload = META.pack(arrival, kind, len(meta)) + meta + data
-    return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+    frames = Frames(arrival)
+    frames.add(kind, meta, data)
+    return bytes(frames.buf)
+
+
+class Frames:
+    """Records framed for one append, all with one arrival time (the prefix of each kind and meta made once)."""
+
+    def __init__(self, arrival: float) -> None:
+        self.arrival = arrival
+        self.buf = bytearray()
+        self._prefixes: dict[tuple[int, bytes], tuple[bytes, int]] = {}
+
+    def add(self, kind: int, meta: bytes, data: bytes) -> int:
+        """Frame one record; return where its frame starts in `buf`."""
+        found = self._prefixes.get((kind, meta))
+        if found is None:
+            prefix = META.pack(self.arrival, kind, len(meta)) + meta
+            found = self._prefixes[(kind, meta)] = (prefix, zlib.crc32(prefix))
+        prefix, crc = found
+        pos = len(self.buf)
+        self.buf += HEADER.pack(len(prefix) + len(data), zlib.crc32(data, crc))
+        self.buf += prefix
+        self.buf += data
+        return pos
 
 
 def parse_frames(buf: bytes | memoryview, base: int) -> tuple[list[Frame], int]:
@@ -211,7 +234,7 @@ class SegmentLog:
 
     # --- appending and group commit ---------------------------------------------------------------------------
 
-    def append(self, data: bytes) -> tuple[int, int]:
+    def append(self, data: bytes | bytearray) -> tuple[int, int]:
         """Write framed records; return their (start, end) offsets. Not yet durable: see `durable_future`."""
         with self._lock:
             if self._closed:

@@ -30,6 +30,7 @@ class BadBody(InvalidInput):
 
 UNPARSED: Any = object()  # a record's parsed value before it is parsed
 _ABSENT = object()
+_decode = json.JSONDecoder().raw_decode  # the record is stripped: no whitespace around it to skip
 
 
 @dataclass
@@ -60,7 +61,9 @@ class RecordCheck:
             except UnicodeDecodeError as exc:
                 raise BadRecord("NotUtf8", f"not UTF-8 (byte {exc.start + 1} is {line[exc.start]:#04x})") from None
             try:
-                obj = json.loads(text)
+                obj, end = _decode(text)
+                if end != len(text):
+                    raise json.JSONDecodeError("Extra data", text, end)
             except json.JSONDecodeError as exc:
                 raise BadRecord("InvalidJson", f"not JSON: {exc.msg} (column {exc.colno})") from None
         if not isinstance(obj, dict):

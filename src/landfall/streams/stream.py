@@ -34,7 +34,7 @@ from landfall.errors import LandfallError, Transient
 from landfall.events import ObjectCreated
 from landfall.sources.listing import to_event
 from landfall.storage import Storage
-from landfall.streams.log import ERROR, RECORD, Frame, SegmentLog, frame
+from landfall.streams.log import ERROR, RECORD, Frame, Frames, SegmentLog
 from landfall.streams.records import UNPARSED, BadRecord, RecordCheck
 from landfall.testing.faults import crash_point
 
@@ -47,7 +47,7 @@ class Throttled(LandfallError, Transient):
     """The stream holds more unflushed data than its buffer limit; the producer should retry later."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Result:
     """One record's fate: `offset` in the log when accepted, else the error `code` and `message`.
 
@@ -116,10 +116,9 @@ class Stream:
                 f"stream `{self.name}` holds {self.unflushed / (1 << 20):.1f} MiB not yet flushed, over its limit "
                 f"of {limit / (1 << 20):.0f} MiB (`buffer.limit_mb`); slow down and retry"
             )
-        now = time.time() if now is None else now
+        frames = Frames(time.time() if now is None else now)
         results: list[Result] = []
-        out = bytearray()
-        check, errors_to = self.check, self.config.error_prefix is not None
+        check, add, errors_to = self.check, frames.add, self.config.error_prefix is not None
         for item in records:
             data, parsed = item if isinstance(item, tuple) else (item, UNPARSED)
             try:
@@ -127,21 +126,19 @@ class Stream:
             except BadRecord as exc:
                 if errors_to:
                     meta = json.dumps({"code": exc.code, "message": str(exc)}).encode("utf-8")
-                    results.append(Result(offset=len(out), code=exc.code, message=str(exc), to_errors=True))
-                    out += frame(now, ERROR, meta, bytes(data))
+                    results.append(Result(add(ERROR, meta, bytes(data)), exc.code, str(exc), True))
                 else:
-                    results.append(Result(code=exc.code, message=str(exc)))
+                    results.append(Result(None, exc.code, str(exc)))
                 continue
-            results.append(Result(offset=len(out)))
-            out += frame(now, RECORD, part, line)
-        if not out:
+            results.append(Result(add(RECORD, part, line)))
+        if not frames.buf:
             done: Future[int] = Future()
             done.set_result(self.log.durable)
             return Put(results, done)
         with self._lock:
             if self._oldest is None:
-                self._oldest = now
-            start, end = self.log.append(bytes(out))
+                self._oldest = frames.arrival
+            start, end = self.log.append(frames.buf)
         for r in results:
             if r.offset is not None:
                 r.offset += start

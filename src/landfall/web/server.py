@@ -19,6 +19,20 @@ from landfall.web.app import create_app, is_loopback
 log = logging.getLogger("landfall.web")
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, closing the stream intake as it shuts down: after a signal uvicorn raises it again once
+    serving ends, so nothing after `run()` would get to."""
+
+    def __init__(self, config: uvicorn.Config, streams: Any = None) -> None:
+        super().__init__(config)
+        self.streams = streams
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        if self.streams is not None:
+            self.streams.close()  # lands what the streams hold (what it cannot stays in their logs)
+
+
 @dataclass
 class Served:
     """A server bound and ready to run: where it listens and the token it accepts."""
@@ -29,9 +43,10 @@ class Served:
     token: str
     token_generated: bool  # no token was configured: this one was made for this run
     public: bool
+    streams: Any = None  # the streams taking records here (`landfall.streams.Streams`), closed as serving ends
 
     def run(self) -> None:
-        """Serve until SIGINT/SIGTERM (in the main thread) or `stop()`."""
+        """Serve until SIGINT/SIGTERM (in the main thread) or `stop()`; the streams land what they hold."""
         self.server.run(sockets=[self.sock])
 
     def start(self) -> threading.Thread:
@@ -68,9 +83,16 @@ def bind(
     sock.bind(addr)
     sock.listen(128)
     port = sock.getsockname()[1]
+    streams = None
+    if pipeline.settings.streams:  # the stream intake: POST /streams/<name>, and the AWS APIs at POST /
+        from landfall.streams.http import OWN_AUTH, routes
+
+        streams = pipeline.open_streams()
+        extra_routes = [*extra_routes, *routes(streams, token=token)]
+        own_auth = (*own_auth, *OWN_AUTH)
     app = create_app(pipeline, token=token, public=public, extra_routes=extra_routes, own_auth=own_auth)
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5, server_header=False
     )
     shown = f"[{host}]" if ":" in host else host
-    return Served(uvicorn.Server(config), sock, f"http://{shown}:{port}/", token, generated, public)
+    return Served(_Server(config, streams), sock, f"http://{shown}:{port}/", token, generated, public, streams)
