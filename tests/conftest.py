@@ -29,3 +29,12 @@ def make_lake(tmp_path: Path):
 
 
 __all__ = ["CORPUS", "REPO", "Lake", "load_settings", "wf"]
+
+
+#: folders of test artifacts (the dashboard tests' screenshots), named at the end of the run
+ARTIFACTS: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    for folder in ARTIFACTS:
+        terminalreporter.write_line(f"test artifacts: {folder}")

@@ -98,7 +98,7 @@ def init(directory: str, force: bool) -> None:
 @main.command()
 @click.option("--workers", type=int, default=None, help="Worker threads (default: from config, 2).")
 @click.option("--no-watch", is_flag=True, help="Only list the landing zone periodically; no file watcher.")
-@click.option("--serve", "with_server", is_flag=True, help="Also serve the API and /metrics.")
+@click.option("--serve", "with_server", is_flag=True, help="Also serve the API, the dashboard and /metrics.")
 @click.option("--host", default=None, help="With --serve: the address to bind (default: serve.host, 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="With --serve: the port (default: serve.port, 8080; 0: any).")
 @click.pass_obj
@@ -132,7 +132,7 @@ def up(obj: Ctx, workers: int | None, no_watch: bool, with_server: bool, host: s
 @click.option("--port", type=int, default=None, help="The port (default: serve.port, 8080; 0: any free port).")
 @click.pass_obj
 def serve(obj: Ctx, host: str | None, port: int | None) -> None:
-    """Serve the HTTP API and /metrics over the lake until SIGINT/SIGTERM."""
+    """Serve the HTTP API, the web dashboard and /metrics over the lake until SIGINT/SIGTERM."""
     _bind(obj.pipeline(), host, port).run()
 
 

@@ -1,9 +1,15 @@
-"""A `landfall serve` app on a free loopback port, in this process, for tests: real HTTP over a real socket
-(uvicorn in a thread), with an httpx client."""
+"""Servers for tests, on free loopback ports: `AppServer` runs the app in this process (uvicorn in a thread, real
+HTTP over a real socket, an httpx client); `LandfallProcess` runs `landfall ... serve` as users start it."""
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -40,3 +46,44 @@ class AppServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class LandfallProcess:
+    """`landfall --config CONFIG ARGS...` (e.g. `up --serve --port 0`) in a process of its own, with `src` first
+    on its path; its stderr goes to a file (never a pipe that could fill). `.url` is the server URL it printed."""
+
+    def __init__(self, config: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> None:
+        self.log = config.parent / f"landfall-{time.monotonic_ns()}.log"
+        src = Path(__file__).resolve().parents[2]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "landfall", "--config", str(config), *args],
+            cwd=config.parent,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]),
+                 **(env or {})},
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("w"),
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while True:
+            m = re.search(r"http://127\.0\.0\.1:(\d+)/", self.output())
+            if m:
+                self.url = f"http://127.0.0.1:{m.group(1)}"
+                return
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.proc.kill()
+                raise AssertionError(f"landfall printed no URL: {self.output()}")
+            time.sleep(0.05)
+
+    def output(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        """Signal the process and wait for it; returns its exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
