@@ -424,3 +424,19 @@ def test_streams_config_is_checked_at_load(tmp_path):
     assert load([{"name": "x"}], **remote, stream_log_dir="./logs").stream_log_path == str(
         (tmp_path / "logs").resolve()
     )
+
+
+@pytest.mark.slow
+def test_the_stream_demo_posts_with_boto3_and_upserts_a_delta_table():
+    from click.testing import CliRunner
+
+    from landfall.cli import main
+
+    out = CliRunner().invoke(main, ["demo", "--stream"])
+    assert out.exit_code == 0, out.output
+    text = out.output
+    assert text.count("FailedPutCount 0") == 3
+    assert "raw/sales/product.category=Tools/" in text
+    assert "cancelled\t1\t" in text and "delivered\t5\t" in text  # later rounds updated earlier sales by key
+    versions = [line.split("\t")[:2] for line in text.splitlines() if line.split("\t")[1:2] == ["MERGE"]]
+    assert versions == [["2", "MERGE"], ["1", "MERGE"], ["0", "MERGE"]]

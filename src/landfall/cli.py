@@ -223,10 +223,19 @@ def ingest(obj: Ctx, paths: tuple[str, ...], prefix: str, then_process: bool) ->
 
 @main.command()
 @click.option("--keep", is_flag=True, help="Keep the temporary lake and print where it is.")
-def demo(keep: bool) -> None:
+@click.option(
+    "--stream", "stream", is_flag=True, help="Seed 003: records through the Firehose API (boto3) to a Delta table."
+)
+def demo(keep: bool, stream: bool) -> None:
     """Run landfall on sample data in a temporary lake: two prefixes, two workflows, tables, a query."""
     from landfall.samples import init_project
 
+    if stream:
+        from landfall.streams.demo import run
+
+        if not run(keep, print_rows=_print_rows, print_summary=_print_summary):
+            sys.exit(1)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="landfall-demo-"))
     config, samples = init_project(tmp)
     if not on_pipe():
