@@ -9,6 +9,7 @@ pytest.register_assert_rewrite("landfall.testing")  # the conformance suites' as
 
 from landfall import load_settings  # noqa: E402
 from landfall.testing.lake import Lake, wf  # noqa: E402
+from landfall.testing.postgres import postgres  # noqa: E402, F401  (a fixture: a PostgreSQL server the tests start)
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"

@@ -12,3 +12,14 @@ class TestSqliteStateStore(StateStoreTests):
         s = SqliteStateStore(f"sqlite:///{tmp_path}/state.db")
         yield s
         s.close()
+
+
+@pytest.mark.postgres
+class TestPostgresStateStore(StateStoreTests):
+    @pytest.fixture
+    def store(self, postgres):
+        from landfall.state.postgres import PostgresStateStore
+
+        s = PostgresStateStore(postgres.create_database())
+        yield s
+        s.close()

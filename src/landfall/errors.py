@@ -54,6 +54,22 @@ class BrokenTable(LandfallError):
     the file and what to do."""
 
 
+class StateError(LandfallError):
+    """The state store failed; never the file's fault, so never counted against a file's attempts."""
+
+
+class LeaseLost(StateError, Transient):
+    """The worker no longer holds the run (its lease expired and another worker took it); the work is dropped."""
+
+
+class StateUnavailable(StateError, Transient):
+    """The state store cannot be reached or is busy (server down, database locked, disk full); retried."""
+
+
+class StateLost(StateError, Terminal):
+    """The state database was deleted, replaced or is corrupt; landfall stops rather than guess."""
+
+
 class UnroutedFile(LandfallError):
     """No workflow's `match` covers the landed file."""
 

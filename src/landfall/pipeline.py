@@ -7,13 +7,13 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from landfall.config import Settings, load_settings
-from landfall.errors import LandfallError
+from landfall.errors import LandfallError, StateLost, StateUnavailable
 from landfall.events import ObjectCreated, is_hidden, safe_key
 from landfall.readback import Activity, TableDetail, Totals, overview, table_detail
 from landfall.redaction import redact
@@ -36,6 +36,7 @@ class Summary:
 
     discovered: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
+    dead_letter: int = 0  # runs on the dead-letter list when the call ended (this call's and earlier ones)
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -46,7 +47,8 @@ class Summary:
 
     @property
     def ok(self) -> bool:
-        return not self.dead
+        """Nothing this call ran ended dead, and nothing is left on the dead-letter list."""
+        return not self.dead and not self.dead_letter
 
 
 def check_key(key: str) -> str:
@@ -101,9 +103,7 @@ class Pipeline:
     def discover(self, *, settle_seconds: float = 0.0) -> list[Run]:
         """List the landing zone and queue every file version not seen before."""
         self.listing.settle_seconds = settle_seconds
-        events = self.listing.poll()
-        known = self.store.known_versions()
-        new = [e for e in events if (e.key, e.size, e.mtime, e.etag) not in known]
+        new = self.store.unknown(self.listing.poll())
         return self.submit(new) if new else []
 
     def ingest(
@@ -209,16 +209,23 @@ class Pipeline:
         reaped = [time.monotonic()]
 
         def loop(w: Worker) -> None:
+            delay = 0.5
             try:
                 while not stop.is_set():
-                    if w.step():
-                        continue
-                    if not self._pending():
-                        return
-                    if time.monotonic() - reaped[0] > self.settings.lease_seconds / 3:
-                        reaped[0] = time.monotonic()  # runs of a worker that died elsewhere come back when
-                        self.store.reap()  # their lease expires, instead of being waited for forever
-                    time.sleep(0.05)
+                    try:
+                        if w.step():
+                            delay = 0.5
+                            continue
+                        if not self.store.pending():
+                            return
+                        if time.monotonic() - reaped[0] > self.settings.lease_seconds / 3:
+                            reaped[0] = time.monotonic()  # runs of a worker that died elsewhere come back when
+                            self.store.reap()  # their lease expires, instead of being waited for forever
+                        self.store.wait_for_work(0.25)
+                    except StateUnavailable as exc:  # the state store is away: wait for it, blame no file
+                        log.warning("%s", exc)
+                        stop.wait(delay)
+                        delay = min(delay * 2, 30.0)
             except BaseException as exc:  # surface a worker crash instead of hanging
                 errors.append(exc)
                 stop.set()
@@ -242,11 +249,8 @@ class Pipeline:
                 w.close()
         if errors:
             raise errors[0]
+        summary.dead_letter = self.store.dead_letter_count()
         return summary
-
-    def _pending(self) -> bool:
-        c = self.store.counts()
-        return c["queued"] > 0 or c["running"] > 0
 
     def up(
         self,
@@ -278,15 +282,26 @@ class Pipeline:
                 daemon=True,
             ).start()
 
+        errors: list[BaseException] = []
+
         def loop(w: Worker) -> None:
+            delay = 0.5
             while not stop.is_set():
                 try:
                     if w.step():
+                        delay = 0.5
                         continue
+                    self.store.wait_for_work(1.0)  # woken when work is queued; no polling of the runs
+                except StateLost as exc:  # the state database is gone: stop, never write on blindly
+                    errors.append(exc)
+                    stop.set()
+                except StateUnavailable as exc:
+                    log.warning("%s", exc)
+                    stop.wait(delay)
+                    delay = min(delay * 2, 30.0)
                 except Exception:
                     log.exception("worker %s: unexpected error; continuing", w.id)
-                self.work_available.wait(0.5)
-                self.work_available.clear()
+                    stop.wait(0.5)
 
         threads = [
             threading.Thread(target=loop, args=(w,), name=f"landfall-worker-{i}", daemon=True)
@@ -298,10 +313,13 @@ class Pipeline:
         try:
             last_reap = 0.0
             while not stop.is_set():
-                self.discover(settle_seconds=self.settings.settle_seconds)
-                if time.time() - last_reap > self.settings.lease_seconds:
-                    recover(self.settings, self.store, self.zones)
-                    last_reap = time.time()
+                try:
+                    self.discover(settle_seconds=self.settings.settle_seconds)
+                    if time.time() - last_reap > self.settings.lease_seconds:
+                        recover(self.settings, self.store, self.zones)
+                        last_reap = time.time()
+                except StateUnavailable as exc:
+                    log.warning("%s", exc)
                 stop.wait(self.settings.reconcile_seconds)
         finally:
             stop.set()
@@ -314,6 +332,8 @@ class Pipeline:
             for w in pool:
                 w.close()
             log.info("landfall stopped")
+        if errors:
+            raise errors[0]
 
     # --- reading back ----------------------------------------------------------------------------------------
 
@@ -328,6 +348,10 @@ class Pipeline:
     ) -> list[Run]:
         """Runs, newest first; `before` (a run id) pages on to the runs older than that one."""
         return self.store.runs(status=status, workflow=workflow, key=key, limit=limit, before=before)
+
+    def iter_runs(self, **filters: Any) -> Iterator[Run]:
+        """Every run matching `filters`, newest first, read a page at a time (memory stays flat)."""
+        return self.store.iter_runs(**filters)
 
     def run(self, run_id: str) -> Run:
         """One run with its steps; raises `NoSuchRun`."""

@@ -33,6 +33,8 @@ _REGISTRY: dict[str, dict[str, Entry]] = {
     },
     "state": {
         "sqlite": Entry("landfall.state.sqlite:SqliteStateStore"),
+        "postgresql": Entry("landfall.state.postgres:PostgresStateStore", "postgres"),
+        "postgres": Entry("landfall.state.postgres:PostgresStateStore", "postgres"),
     },
     "table": {
         "parquet": Entry("landfall.tables.parquet:ParquetTable"),

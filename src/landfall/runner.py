@@ -19,7 +19,16 @@ from datetime import UTC, datetime
 
 from landfall.config import Settings, Workflow
 from landfall.engines.base import Engine, Job, Source, Staged, StagedFile
-from landfall.errors import BrokenTable, ConcurrentChange, ContentRace, InvalidInput, LandfallError, StorageUnavailable
+from landfall.errors import (
+    BrokenTable,
+    ConcurrentChange,
+    ContentRace,
+    InvalidInput,
+    LandfallError,
+    LeaseLost,
+    StateError,
+    StorageUnavailable,
+)
 from landfall.pools import pool
 from landfall.redaction import redact
 from landfall.schema import merged
@@ -73,12 +82,16 @@ class Runner:
 
     def run_batch(self, runs: list[Run]) -> list[Outcome]:
         """Run a leased batch. A store that cannot be reached puts the runs back in the queue, later, without
-        using up an attempt: the files are not at fault."""
+        using up an attempt: the files are not at fault. A batch whose lease was taken back is dropped: nothing
+        is recorded."""
         scratch = self.zones.landing.scratch("batch") if not self.zones.landing.is_local else None
         try:
             outcomes = self._run_batch(runs, scratch)
         except StorageUnavailable as exc:
             self._storage_away(runs, exc)
+            return self.outcomes
+        except LeaseLost as exc:  # this worker stalled past its lease; another has the runs now: drop quietly
+            log.warning("%s; dropping the rest of batch %s", exc, runs[0].batch_id)
             return self.outcomes
         finally:
             if scratch:
@@ -97,7 +110,7 @@ class Runner:
             len(waiting),
             delay,
         )
-        self.store.defer(waiting, seconds=delay)
+        self.store.defer(waiting, seconds=delay, worker=runs[0].worker)
 
     def _run_batch(self, runs: list[Run], scratch: str | None) -> list[Outcome]:
         wf = self.settings.workflow(runs[0].workflow or "")
@@ -128,6 +141,7 @@ class Runner:
                     RunResult(
                         run_id=run.run_id,
                         status="skipped",
+                        worker=run.worker,
                         content_hash=digest,
                         rows_in=0,
                         rows_out=0,
@@ -144,8 +158,9 @@ class Runner:
                     digest,
                 )
             )
+        worker = runs[0].worker
         if later:
-            self.store.defer(later, seconds=0.2)
+            self.store.defer(later, seconds=0.2, worker=worker)
         if skipped:
             self.store.commit(None, skipped)
             for res in skipped:
@@ -157,7 +172,9 @@ class Runner:
             self._job(wf, todo, batch_id)
         except (ContentRace, ConcurrentChange) as exc:  # look at the batch again on the new state
             log.info("batch deferred: %s", exc)
-            self.store.defer([run.run_id for run, _, _ in todo], seconds=0.05)
+            self.store.defer([run.run_id for run, _, _ in todo], seconds=0.05, worker=worker)
+        except StateError:
+            raise  # the state store failed, not the files
         except Exception as exc:
             if unreachable(exc):
                 raise _unavailable(exc) from exc
@@ -169,7 +186,9 @@ class Runner:
                     try:
                         self._job(wf, [item], f"{batch_id}-{i}")
                     except (ContentRace, ConcurrentChange):
-                        self.store.defer([item[0].run_id], seconds=0.05)
+                        self.store.defer([item[0].run_id], seconds=0.05, worker=worker)
+                    except StateError:
+                        raise
                     except Exception as exc2:
                         if unreachable(exc2):
                             raise _unavailable(exc2) from exc2
@@ -199,6 +218,7 @@ class Runner:
                     RunResult(
                         run_id=run.run_id,
                         status="skipped",
+                        worker=run.worker,
                         content_hash=digest.result(),
                         rows_in=0,
                         rows_out=0,
@@ -210,7 +230,9 @@ class Runner:
             self._done(Outcome(run, "skipped"))
         except ConcurrentChange as exc:  # another commit changed the table meanwhile: again on the new state
             log.info("run %s deferred: %s", run.run_id, exc)
-            self.store.defer([run.run_id], seconds=0.05)
+            self.store.defer([run.run_id], seconds=0.05, worker=run.worker)
+        except StateError:
+            raise
         except Exception as exc:
             if unreachable(exc):
                 raise _unavailable(exc) from exc
@@ -514,6 +536,7 @@ class Runner:
             res = RunResult(
                 run_id=run.run_id,
                 status="succeeded",
+                worker=run.worker,
                 rows_in=prior.get("rows_in"),
                 rows_out=prior.get("rows_out"),
                 bytes=src.size,
@@ -588,6 +611,7 @@ class Runner:
         return RunResult(
             run_id=run.run_id,
             status="succeeded",
+            worker=run.worker,
             rows_in=staged.rows_in.get(src.key, 0),
             rows_out=staged.rows_out.get(src.key, 0),
             bytes=src.size,
@@ -606,7 +630,7 @@ class Runner:
         retry_in = backoff(run.attempt, wf.retry.backoff_seconds, wf.retry.max_backoff_seconds, wf.retry.jitter)
         if exc is not None and not isinstance(exc, LandfallError):
             log.debug("run %s failed:\n%s", run.run_id, "".join(traceback.format_exception(exc)))
-        nxt = self.store.fail(run.run_id, message, retry_in=retry_in, content_hash=digest)
+        nxt = self.store.fail(run.run_id, message, retry_in=retry_in, content_hash=digest, worker=run.worker)
         status = "failed" if nxt is not None else "dead"
         log.warning(
             "run %s %s: %s",

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from landfall.config import Settings, parse_size
 from landfall.engines import open_engine
+from landfall.errors import LeaseLost, StateError
 from landfall.runner import Outcome, Runner
 from landfall.state.base import StateStore
 from landfall.storage import Zones
@@ -50,6 +51,13 @@ class Worker:
             self._held = [r.run_id for r in runs]
         try:
             self.runner.run_batch(runs)
+        except StateError as exc:  # not the files' fault: hand them back now if the store lets us
+            if not isinstance(exc, LeaseLost):
+                try:
+                    self.store.release(self.id, [r.run_id for r in runs])
+                except StateError:
+                    pass  # their lease runs out instead, and `reap` queues them again
+            raise
         finally:
             with self._held_lock:
                 self._held = []
@@ -59,7 +67,13 @@ class Worker:
         with self._held_lock:
             held = list(self._held)
         if held:
-            self.store.heartbeat(self.id, held, self.settings.lease_seconds)
+            lost = self.store.heartbeat(self.id, held, self.settings.lease_seconds)
+            if lost:
+                log.warning(
+                    "worker %s: %d leased runs were taken back (the lease expired); their results will be dropped",
+                    self.id,
+                    len(lost),
+                )
 
     def held(self) -> list[str]:
         with self._held_lock:

@@ -16,6 +16,8 @@ import random
 import secrets
 import socket
 import threading
+import time
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -33,14 +35,75 @@ log = logging.getLogger("landfall.state")
 FINAL_STATUSES = ("succeeded", "failed", "dead", "skipped", "unrouted")
 
 
+MAX_INTERRUPTIONS = 3  # a file whose worker dies this many times while loading it goes to the dead-letter list
+
+_id_lock = threading.Lock()
+_id_last = [0, 0]  # the millisecond and the counter of the last id this process made
+
+
 def new_id(prefix: str = "") -> str:
-    """Time-sortable, unique id: `20261122T044501Z-3f9a1c0b`."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return f"{prefix}{stamp}-{secrets.token_hex(4)}"
+    """A UUIDv7 (RFC 9562): 48 bits of milliseconds, a 12-bit counter, 62 random bits. Ids sort by time, ids
+    made by one process sort in the order they were made, and ids never collide (no uniqueness check needed)."""
+    ms = time.time_ns() // 1_000_000
+    with _id_lock:
+        last_ms, counter = _id_last
+        if ms <= last_ms:  # same millisecond (or the clock stepped back): count on from the last id
+            ms, counter = (last_ms, counter + 1) if counter < 0xFFF else (last_ms + 1, 0)
+        else:
+            counter = 0
+        _id_last[:] = [ms, counter]
+    value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | counter << 64 | 0b10 << 62 | secrets.randbits(62)
+    return f"{prefix}{uuid.UUID(int=value)}"
 
 
 def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    """`host:pid:identity`: identity pins the process down (boot id, PID namespace, start time) where the
+    system tells them, so that `reap` can see at once that a worker on this machine is gone; random otherwise."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_process_identity(os.getpid()) or secrets.token_hex(4)}"
+
+
+def _process_identity(pid: int) -> str | None:
+    """`<boot id>-<pid namespace>-<start time>` of a process of this PID namespace, or None (not Linux, gone)."""
+    start = _start_time(pid)
+    machine = _machine()
+    return f"{machine}-{start}" if start is not None and machine else None
+
+
+def _machine() -> str | None:
+    """This boot of this kernel and this PID namespace: where a PID means the same process."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as fh:
+            boot = fh.read().strip().replace("-", "")[:12]
+        ns = os.readlink("/proc/self/ns/pid").partition("[")[2].rstrip("]")
+    except OSError:
+        return None
+    return f"{boot}-{ns}" if boot and ns.isdigit() else None
+
+
+def _start_time(pid: int) -> int | None:
+    """When the process started, in clock ticks since boot (None: no such process, a zombie, or not Linux)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+    if not fields or fields[0] in ("Z", "X"):  # exited, waiting to be reaped by its parent
+        return None
+    return int(fields[19])
+
+
+def process_gone(worker: str) -> bool:
+    """True only when `worker` (an id from `worker_id`, maybe with a `:thread` suffix) is provably a process of
+    this boot and PID namespace that has exited; a worker elsewhere is only ever given up on by its lease."""
+    parts = worker.split(":")
+    if len(parts) < 3 or not parts[1].isdigit():
+        return False
+    boot, _, rest = parts[2].partition("-")
+    ns, _, start = rest.partition("-")
+    machine = _machine()
+    if not start.isdigit() or machine != f"{boot}-{ns}":
+        return False
+    return _start_time(int(parts[1])) != int(start)
 
 
 @dataclass
@@ -73,6 +136,7 @@ class Run:
     steps: list[dict[str, Any]] = field(default_factory=list)
     rows_quarantined: int | None = None
     quality: dict[str, Any] = field(default_factory=dict)
+    interruptions: int = 0  # times a worker died while running this file version (not counted as attempts)
 
     @property
     def duration(self) -> float | None:
@@ -104,7 +168,19 @@ class Run:
             "note": self.note,
             "rows_quarantined": self.rows_quarantined,
             "quality": self.quality,
+            "interruptions": self.interruptions,
         }
+
+
+def redact(url: str) -> str:
+    """`scheme://user:secret@host/...` -> `scheme://user:***@host/...`: URLs in messages never show passwords."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    if not sep or "@" not in netloc:
+        return url
+    creds, _, host = netloc.rpartition("@")
+    user, colon, _secret = creds.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{host}{slash}{path}"
 
 
 def iso_time(ts: float | None) -> str | None:
@@ -166,6 +242,7 @@ class RunResult:
     content_hash: str | None = None
     rows_quarantined: int | None = None
     quality: dict[str, Any] = field(default_factory=dict)
+    worker: str | None = None  # the lease holder: the result is recorded only while it still holds the run
 
 
 @dataclass
@@ -209,15 +286,19 @@ class StateStore(ABC):
     # --- load history and queue ------------------------------------------------------------------------------
 
     @abstractmethod
-    def known_versions(self) -> set[tuple[str, int, float, str]]:
-        """Every `(key, size, mtime, etag)` ever discovered, for a fast comparison with a listing."""
+    def unknown(self, events: Sequence[ObjectCreated]) -> list[ObjectCreated]:
+        """The events whose file version (`key`, `size`, `mtime`, `etag`) was never discovered, in their order.
+
+        Looks the keys up in chunks: memory stays flat however many versions the store knows.
+        """
 
     @abstractmethod
     def discover(self, events: Sequence[ObjectCreated], route: Any) -> list[Run]:
         """Record new file versions; enqueue a run for each routed one, an `unrouted` run for the rest.
 
         `route(key)` returns a workflow (with `.name`, `.write.table`, `.retry.max_attempts`) or None.
-        Versions already known are ignored. Returns the runs created.
+        Versions already known (to this call, or to another process discovering at the same time) are ignored.
+        Returns the runs created.
         """
 
     @abstractmethod
@@ -226,20 +307,23 @@ class StateStore(ABC):
     ) -> list[Run]:
         """Take up to `limit` available queued runs of one workflow (and at most `max_bytes`, but at least one).
 
-        `limits` caps some workflows lower (1 for workflows whose files must run one at a time).
+        `limits` caps some workflows lower (1 for workflows whose files must run one at a time). A run whose
+        worker died before is leased alone. No run is ever leased to two workers, and two versions of one file
+        never run at the same time.
         """
 
     @abstractmethod
-    def heartbeat(self, worker: str, run_ids: Sequence[str], lease_seconds: float) -> None:
-        """Push the lease deadline of runs this worker holds."""
+    def heartbeat(self, worker: str, run_ids: Sequence[str], lease_seconds: float) -> list[str]:
+        """Push the lease deadline of runs this worker holds; returns the ids it no longer holds (taken back)."""
 
     @abstractmethod
     def release(self, worker: str, run_ids: Sequence[str]) -> None:
         """Give leased runs back to the queue untouched (clean shutdown)."""
 
     @abstractmethod
-    def defer(self, run_ids: Sequence[str], seconds: float) -> None:
-        """Put leased runs back in the queue, available again after `seconds` (not an attempt)."""
+    def defer(self, run_ids: Sequence[str], seconds: float, *, worker: str | None = None) -> None:
+        """Put leased runs back in the queue, available again after `seconds` (not an attempt). With `worker`,
+        only runs that worker still holds."""
 
     @abstractmethod
     def fail(
@@ -250,24 +334,43 @@ class StateStore(ABC):
         retry_in: float | None,
         steps: list[dict[str, Any]] | None = None,
         content_hash: str | None = None,
+        worker: str | None = None,
     ) -> Run | None:
         """Record a failed attempt. With `retry_in`, queue the next attempt then; without, the run is `dead`.
 
+        With `worker`, raises `LeaseLost` (and records nothing) unless that worker still holds the run.
         Returns the next attempt's run, if any.
         """
 
     @abstractmethod
+    def pending(self) -> bool:
+        """True while any run is queued or running (a cheap check: no counting)."""
+
+    @abstractmethod
+    def wait_for_work(self, timeout: float) -> bool:
+        """Block until a queued run may be available (one was queued or requeued, or a backoff ran out), or
+        `timeout` seconds pass. True: look for work now (a wake-up may be spurious). False: timed out."""
+
+    @abstractmethod
     def check_content(self, results: Sequence[RunResult]) -> None:
-        """Raise `ContentRace` if another file with the same bytes as a result's was loaded meanwhile."""
+        """Raise `LeaseLost` if a result's worker no longer holds its run, `ContentRace` if another file with the
+        same bytes as a result's was loaded meanwhile. Called before a table format's own commit."""
 
     @abstractmethod
     def commit(self, table: TableCommit | None, results: Sequence[RunResult], also: Sequence[TableCommit] = ()) -> None:
         """In one transaction: apply a table commit (and `also`, e.g. its quarantine) to the catalog and record
-        each run's final result."""
+        each run's final result.
+
+        Commits to one table are serialized (its schema version goes up by one per change, never skips or
+        repeats). Raises `LeaseLost` (and changes nothing) if a result's `worker` no longer holds its run.
+        """
 
     @abstractmethod
-    def reap(self, now: float | None = None) -> list[Run]:
-        """Expired leases, and leases of dead processes on this host, become failed attempts (retried)."""
+    def reap(self, now: float | None = None, *, max_interruptions: int = MAX_INTERRUPTIONS) -> list[Run]:
+        """Take back runs whose worker is gone: the lease expired, or the worker is a process of this machine
+        that has provably exited (same boot, PID namespace, PID and start time). Each such run is queued again
+        without using an attempt (the file is not at fault); after `max_interruptions` the file is `dead`, with
+        a message saying its worker died that many times on it. Returns the runs taken back."""
 
     def find_duplicate(self, workflow: str, content_hash: str, file_id: int) -> Run | None:
         """A succeeded run of the same workflow whose file had the same content, other than `file_id`."""
@@ -289,7 +392,21 @@ class StateStore(ABC):
         limit: int | None = None,
         before: str | None = None,
     ) -> list[Run]:
-        """Runs, newest first; with `before` (a run id), only the runs that come after it in that order."""
+        """Runs, newest first (by queue time, then run id), at most `limit` (None: all).
+
+        Keyset paging: `before` is the `run_id` of the last run of the previous page; the page holds the runs
+        after it in this order. Raises `NoSuchRun` for an unknown `before`. `iter_runs` walks every page.
+        """
+
+    def iter_runs(self, *, page: int = 500, **filters: Any) -> Iterator[Run]:
+        """Every run matching `filters` (as `runs`), newest first, read `page` runs at a time."""
+        before = None
+        while True:
+            found = self.runs(limit=page, before=before, **filters)
+            yield from found
+            if len(found) < page:
+                return
+            before = found[-1].run_id
 
     @abstractmethod
     def run(self, run_id: str) -> Run:
@@ -313,10 +430,6 @@ class StateStore(ABC):
 
     def backlog(self) -> list[tuple[Any, ...]]:
         """(workflow, status, count, oldest queued_at) for `queued` and `running` runs."""
-        raise NotImplementedError
-
-    def dead_letter_count(self) -> int:
-        """How many runs are on the dead-letter list."""
         raise NotImplementedError
 
     def totals(self, after: float | None, until: float, buckets: Sequence[float]) -> list[tuple[Any, ...]]:
@@ -375,8 +488,12 @@ class StateStore(ABC):
         """Which landed file versions a table file holds rows of."""
 
     @abstractmethod
-    def dead_runs(self) -> list[Run]:
-        """The dead-letter list: dead runs not yet retried or purged, newest first."""
+    def dead_runs(self, limit: int | None = None) -> list[Run]:
+        """The dead-letter list: dead runs not yet retried or purged, newest first (at most `limit`)."""
+
+    @abstractmethod
+    def dead_letter_count(self) -> int:
+        """How many runs are on the dead-letter list."""
 
     # --- leases on work that is not a run (compaction, quarantine replay) ------------------------------------
 
@@ -393,8 +510,12 @@ class StateStore(ABC):
     def holders(self) -> set[str]:
         """Holders of live leases: commits in flight that recovery must not take for leftovers of a crash."""
 
+    @abstractmethod
+    def schema_version(self) -> int:
+        """The version of the state store's own schema (its migrations applied)."""
+
     def close(self) -> None:
-        """Release connections."""
+        """Release connections and stop background threads."""
 
 
 def backoff(attempt: int, base: float, cap: float, jitter: float) -> float:

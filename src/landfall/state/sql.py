@@ -1,6 +1,14 @@
-"""The SQL every state store backend shares (SQLite now, PostgreSQL next): the tables, and `SqlStateStore`, which
-implements `StateStore` with them. A backend supplies the connection, how to begin a transaction and the
-dialect's bits only.
+"""The SQL every state store backend shares (SQLite, PostgreSQL): `SqlStateStore` implements `StateStore` once.
+A backend supplies the connection, how a transaction begins and the few places where isolation differs:
+
+- `skip_locked` / `for_update`: row locks on the runs a statement takes (PostgreSQL `FOR UPDATE [SKIP LOCKED]`;
+  SQLite needs none: a write transaction there is `BEGIN IMMEDIATE`, one writer at a time);
+- `_serialize(cur, kind, names)`: wait for a lock per name until the transaction ends (catalog commits of one
+  table, commits of the same content, migrations); `_claim(...)`: the same without waiting;
+- `_notify(cur)` and `_wait_change(...)`: waking idle workers when work is queued.
+
+Every change to a leased run is guarded by its holder and status, and its row count is checked: a worker whose
+lease was taken back gets `LeaseLost` and changes nothing.
 
 The queue *is* the runs table: a run with status `queued` is a queue entry; leasing it sets `running`, the
 worker and a lease deadline that heartbeats push forward; acking it sets a final status. A run and its queue
@@ -10,19 +18,17 @@ entry can therefore never disagree, and a crash at any point leaves every file i
 from __future__ import annotations
 
 import json
-import os
-import socket
-import threading
 import time
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import replace
 from typing import Any
 
-from landfall.errors import ConcurrentChange, ContentRace, NoSuchRun, NoSuchTable
+from landfall.errors import ConcurrentChange, ContentRace, LeaseLost, NoSuchRun, NoSuchTable, StateLost
 from landfall.events import ObjectCreated
 from landfall.state.base import (
+    MAX_INTERRUPTIONS,
     RUN_STATUSES,
     DataFile,
     Run,
@@ -33,203 +39,198 @@ from landfall.state.base import (
     TableCommit,
     iso_time,
     new_id,
+    process_gone,
+    redact,
 )
+from landfall.state.migrations import LATEST, MIGRATIONS, MIGRATIONS_TABLE
 
-DDL = [
-    """CREATE TABLE IF NOT EXISTS files (
-        id INTEGER PRIMARY KEY {autoinc}, key TEXT NOT NULL, size BIGINT NOT NULL, mtime DOUBLE PRECISION NOT NULL,
-        etag TEXT NOT NULL DEFAULT '', content_hash TEXT, discovered_at DOUBLE PRECISION NOT NULL,
-        workflow TEXT, UNIQUE (key, size, mtime, etag))""",
-    "CREATE INDEX IF NOT EXISTS files_hash ON files (workflow, content_hash)",
-    """CREATE TABLE IF NOT EXISTS runs (
-        run_id TEXT PRIMARY KEY, file_id INTEGER NOT NULL REFERENCES files(id), file_key TEXT NOT NULL,
-        workflow TEXT, table_name TEXT, status TEXT NOT NULL, attempt INTEGER NOT NULL, max_attempts INTEGER,
-        queued_at DOUBLE PRECISION, available_at DOUBLE PRECISION, started_at DOUBLE PRECISION,
-        finished_at DOUBLE PRECISION, lease_until DOUBLE PRECISION, worker TEXT, batch_id TEXT,
-        rows_in BIGINT, rows_out BIGINT, bytes BIGINT, output_files TEXT, error TEXT, note TEXT, steps TEXT,
-        purged INTEGER NOT NULL DEFAULT 0, rows_quarantined BIGINT, quality TEXT)""",
-    "CREATE INDEX IF NOT EXISTS runs_queue ON runs (status, available_at)",
-    "CREATE INDEX IF NOT EXISTS runs_file ON runs (file_id)",
-    "CREATE INDEX IF NOT EXISTS runs_workflow ON runs (workflow, status)",
-    "CREATE INDEX IF NOT EXISTS runs_newest ON runs (queued_at, run_id)",
-    "CREATE INDEX IF NOT EXISTS runs_finished ON runs (finished_at)",
-    """CREATE TABLE IF NOT EXISTS tables (
-        name TEXT PRIMARY KEY, location TEXT NOT NULL, format TEXT NOT NULL, workflow TEXT, schema TEXT NOT NULL,
-        schema_version INTEGER NOT NULL, partition_by TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
-        updated_at DOUBLE PRECISION NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS table_schemas (
-        table_name TEXT NOT NULL, version INTEGER NOT NULL, schema TEXT NOT NULL, run_id TEXT,
-        created_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (table_name, version))""",
-    """CREATE TABLE IF NOT EXISTS table_files (
-        table_name TEXT NOT NULL, path TEXT NOT NULL, partition TEXT NOT NULL, rows BIGINT NOT NULL,
-        bytes BIGINT NOT NULL, commit_id TEXT, added_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (table_name, path))""",
-    """CREATE TABLE IF NOT EXISTS table_file_sources (
-        table_name TEXT NOT NULL, path TEXT NOT NULL, source_key TEXT NOT NULL, file_id INTEGER NOT NULL,
-        run_id TEXT NOT NULL, rows BIGINT NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS tfs_path ON table_file_sources (table_name, path)",
-    "CREATE INDEX IF NOT EXISTS tfs_key ON table_file_sources (table_name, source_key)",
-    """CREATE TABLE IF NOT EXISTS leases (
-        name TEXT PRIMARY KEY, holder TEXT NOT NULL, until DOUBLE PRECISION NOT NULL)""",
-]
+# kinds of named locks (`_serialize`, `_claim`)
+LOCK_MIGRATE, LOCK_TABLE, LOCK_CONTENT, LOCK_KEY = 1, 2, 3, 4
+CHUNK = 500  # rows per statement for long lists (SQLite allows 32766 parameters)
 
 _RUN_COLUMNS = (
     "r.run_id, r.file_id, r.file_key, r.workflow, r.status, r.attempt, f.size, f.mtime, f.etag, "
     "f.content_hash, r.table_name, r.queued_at, r.available_at, r.started_at, r.finished_at, "
     "r.worker, r.batch_id, r.rows_in, r.rows_out, r.bytes, r.output_files, r.error, r.note, r.steps, "
-    "r.rows_quarantined, r.quality"
+    "r.rows_quarantined, r.quality, r.interruptions"
 )
 _RUN_FROM = "runs r JOIN files f ON f.id = r.file_id"
+# a queued run `r` that may run now: no version of its file is running (two versions of one file never run
+# together) and no older version is waiting (versions run in the order they were discovered)
+_FREE = (
+    "NOT EXISTS (SELECT 1 FROM runs b WHERE b.file_key = r.file_key "
+    "AND (b.status = 'running' OR (b.status = 'queued' AND b.file_id < r.file_id)))"
+)
+_RUN_FIELDS = (
+    "run_id file_id file_key workflow status attempt size mtime etag content_hash table_name queued_at available_at "
+    "started_at finished_at worker batch_id rows_in rows_out bytes output_files error note steps rows_quarantined "
+    "quality interruptions"
+).split()
+_JSON_FIELDS = {"output_files": "[]", "steps": "[]", "quality": "{}"}
 
 
 def _run_from_row(row: Sequence[Any]) -> Run:
-    (
-        run_id,
-        file_id,
-        key,
-        wf,
-        status,
-        attempt,
-        size,
-        mtime,
-        etag,
-        chash,
-        table,
-        queued,
-        avail,
-        started,
-        finished,
-        worker,
-        batch,
-        rows_in,
-        rows_out,
-        nbytes,
-        outputs,
-        error,
-        note,
-        steps,
-        quarantined,
-        quality,
-    ) = row
-    return Run(
-        run_id=run_id,
-        file_id=file_id,
-        file_key=key,
-        workflow=wf,
-        status=status,
-        attempt=attempt,
-        size=size,
-        mtime=mtime,
-        etag=etag,
-        content_hash=chash,
-        table_name=table,
-        queued_at=queued,
-        available_at=avail,
-        started_at=started,
-        finished_at=finished,
-        worker=worker,
-        batch_id=batch,
-        rows_in=rows_in,
-        rows_out=rows_out,
-        bytes=nbytes,
-        output_files=json.loads(outputs or "[]"),
-        error=error,
-        note=note,
-        steps=json.loads(steps or "[]"),
-        rows_quarantined=quarantined,
-        quality=json.loads(quality or "{}"),
-    )
+    values = dict(zip(_RUN_FIELDS, row, strict=True))
+    for name, empty in _JSON_FIELDS.items():
+        values[name] = json.loads(values[name] or empty)
+    values["interruptions"] = values["interruptions"] or 0
+    return Run(**values)
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _marks(items: Sequence[Any]) -> str:
+    return ", ".join("?" for _ in items)
 
 
 class SqlStateStore(StateStore):
-    """The SQL every backend shares. Subclasses provide `_connect`, `_begin` and the dialect bits."""
+    """The SQL every backend shares. Subclasses provide `_connection`, `_wait_change` and the dialect bits."""
 
-    autoinc = ""
-    param = "?"
+    param = "?"  # the driver's placeholder; statements here are written with `?`
+    ddl: dict[str, str] = {}  # migration placeholders (`{id}`)
+    skip_locked = ""  # appended to a SELECT of queued runs to lease: lock them, skip those others lock
+    for_update = ""  # appended to a SELECT of runs about to change: lock them until the transaction ends
+    driver_errors: tuple[type[BaseException], ...] = ()
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._local = threading.local()
-        self._all_conns: list[Any] = []
-        self._conns_lock = threading.Lock()
-        with self.transaction() as cur:
-            for stmt in DDL:
-                cur.execute(stmt.format(autoinc=self.autoinc))
+        self._migrate()
 
     # --- plumbing --------------------------------------------------------------------------------------------
 
     @abstractmethod
-    def _connect(self) -> Any:
-        """A new DB-API connection."""
+    def _connection(self) -> AbstractContextManager[Any]:
+        """A DB-API connection for one transaction (`commit`/`rollback` end it)."""
 
     def _begin(self, cur: Any, *, write: bool = True) -> None:
-        cur.execute("BEGIN")
+        """Begin a transaction (drivers that begin implicitly need nothing)."""
 
-    def _conn(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
-            with self._conns_lock:
-                self._all_conns.append(conn)
-        return conn
+    def _translate(self, exc: BaseException) -> BaseException | None:
+        """A landfall error for a driver error (None: raise it as it is)."""
+        return None
+
+    def _serialize(self, cur: Any, kind: int, names: Sequence[str]) -> None:
+        """Hold a lock on each name until the transaction ends (waiting for other holders)."""
+
+    def _claim(self, cur: Any, kind: int, names: Sequence[str]) -> set[str]:
+        """Take the lock on each name no other transaction holds; the names taken."""
+        return set(names)
+
+    def _notify(self, cur: Any) -> None:
+        """Wake idle workers (of every process) when this transaction commits: work was queued."""
+
+    @abstractmethod
+    def _change_token(self) -> Any:
+        """Something that changes when the store may have new work (compared by `_wait_change`)."""
+
+    @abstractmethod
+    def _wait_change(self, token: Any, seconds: float) -> bool:
+        """Wait up to `seconds` for the store to change since `token`; True if it did."""
 
     def _sql(self, text: str) -> str:
-        return text if self.param == "?" else text.replace("?", self.param)
+        return text if self.param == "?" else text.replace("%", "%%").replace("?", self.param)
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Any]:
         """A transaction; `write=False` for reads, which then never wait for (or hold) the write lock."""
-        conn = self._conn()
-        cur = conn.cursor()
-        self._begin(cur, write=write)
         try:
-            yield _Cursor(cur, self._sql)
-        except BaseException:
-            conn.rollback()
-            raise
-        else:
-            conn.commit()
-        finally:
-            cur.close()
+            with self._connection() as conn:
+                cur = conn.cursor()
+                try:
+                    self._begin(cur, write=write)
+                    yield _Cursor(cur, self._sql)
+                except BaseException:
+                    with suppress(Exception):
+                        conn.rollback()
+                    raise
+                else:
+                    conn.commit()
+                finally:
+                    with suppress(Exception):
+                        cur.close()
+        except self.driver_errors as exc:
+            translated = self._translate(exc)
+            if translated is None:
+                raise
+            raise translated from exc
 
     def _query(self, text: str, params: Sequence[Any] = ()) -> list[Any]:
         with self.transaction(write=False) as cur:
             cur.execute(text, params)
             return cur.fetchall()
 
-    def close(self) -> None:
-        with self._conns_lock:
-            for conn in self._all_conns:
-                try:
-                    conn.close()
-                except Exception:  # pragma: no cover - closing from another thread
-                    pass
-            self._all_conns.clear()
-        self._local = threading.local()
+    def _migrate(self) -> None:
+        with self.transaction() as cur:
+            self._serialize(cur, LOCK_MIGRATE, ["schema"])
+            cur.execute(MIGRATIONS_TABLE)
+            cur.execute("SELECT max(version) FROM schema_migrations")
+            have = cur.fetchone()[0] or 0
+            if have > LATEST:
+                raise StateLost(
+                    f"state database `{self.display_url}` has schema version {have}, made by a newer landfall; "
+                    f"this one knows versions up to {LATEST}: upgrade landfall"
+                )
+            for version, about, statements in MIGRATIONS:
+                if version <= have:
+                    continue
+                for stmt in statements:
+                    cur.execute(stmt.format(**self.ddl))
+                cur.execute(
+                    "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
+                    (version, about, time.time()),
+                )
+
+    def schema_version(self) -> int:
+        return int(self._query("SELECT max(version) FROM schema_migrations")[0][0] or 0)
+
+    @property
+    def display_url(self) -> str:
+        """The URL without a password, for messages."""
+        return redact(self.url)
 
     # --- load history and queue ------------------------------------------------------------------------------
 
-    def known_versions(self) -> set[tuple[str, int, float, str]]:
-        return {(k, s, m, e) for k, s, m, e in self._query("SELECT key, size, mtime, etag FROM files")}
+    def unknown(self, events: Sequence[ObjectCreated]) -> list[ObjectCreated]:
+        out: list[ObjectCreated] = []
+        with self.transaction(write=False) as cur:
+            for chunk in _chunks(events):
+                keys = sorted({e.key for e in chunk})
+                cur.execute(f"SELECT key, size, mtime, etag FROM files WHERE key IN ({_marks(keys)})", keys)
+                have = {(k, int(s), float(m), e) for k, s, m, e in cur.fetchall()}
+                out.extend(e for e in chunk if (e.key, e.size, e.mtime, e.etag) not in have)
+        return out
 
     def discover(self, events: Sequence[ObjectCreated], route: Any) -> list[Run]:
-        now = time.time()
+        unique = list({(e.key, e.size, e.mtime, e.etag): e for e in events}.values())
         created: list[Run] = []
+        for chunk in _chunks(unique):  # one transaction per chunk keeps the write lock short
+            created.extend(self._discover_chunk(chunk, route))
+        return created
+
+    def _discover_chunk(self, events: Sequence[ObjectCreated], route: Any) -> list[Run]:
+        now = time.time()
+        flows = {e.key: route(e.key) for e in events}
         with self.transaction() as cur:
+            cur.execute(
+                "INSERT INTO files (key, size, mtime, etag, discovered_at, workflow) VALUES "
+                + ", ".join("(?, ?, ?, ?, ?, ?)" for _ in events)
+                + " ON CONFLICT (key, size, mtime, etag) DO NOTHING RETURNING id, key, size, mtime, etag",
+                [
+                    v
+                    for e in events
+                    for v in (e.key, e.size, e.mtime, e.etag, now, flows[e.key].name if flows[e.key] else None)
+                ],
+            )
+            ids = {(k, int(s), float(m), t): i for i, k, s, m, t in cur.fetchall()}  # new versions only
+            created = []
             for ev in events:
-                cur.execute(
-                    "SELECT id FROM files WHERE key = ? AND size = ? AND mtime = ? AND etag = ?",
-                    (ev.key, ev.size, ev.mtime, ev.etag),
-                )
-                if cur.fetchone():
+                file_id = ids.get((ev.key, ev.size, ev.mtime, ev.etag))
+                if file_id is None:  # known already (discovered by another process meanwhile)
                     continue
-                wf = route(ev.key)
-                cur.execute(
-                    "INSERT INTO files (key, size, mtime, etag, discovered_at, workflow) "
-                    "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                    (ev.key, ev.size, ev.mtime, ev.etag, now, wf.name if wf else None),
-                )
-                file_id = cur.fetchone()[0]
+                wf = flows[ev.key]
                 run = Run(
                     run_id=new_id(),
                     file_id=file_id,
@@ -247,27 +248,20 @@ class SqlStateStore(StateStore):
                 if wf is None:
                     run.finished_at = now
                     run.error = f"no workflow matches `{ev.key}`; add a workflow whose `match` covers it"
-                cur.execute(
-                    "INSERT INTO runs (run_id, file_id, file_key, workflow, table_name, status, attempt, "
-                    "max_attempts, queued_at, available_at, finished_at, error) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        run.run_id,
-                        file_id,
-                        ev.key,
-                        run.workflow,
-                        run.table_name,
-                        run.status,
-                        1,
-                        wf.retry.max_attempts if wf else None,
-                        now,
-                        now,
-                        run.finished_at,
-                        run.error,
-                    ),
-                )
-                created.append(run)
-        return created
+                created.append((run, wf.retry.max_attempts if wf else None))
+            cur.executemany(
+                "INSERT INTO runs (run_id, file_id, file_key, workflow, table_name, status, attempt, "
+                "max_attempts, queued_at, available_at, finished_at, error) "
+                "VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
+                [
+                    (r.run_id, r.file_id, r.file_key, r.workflow, r.table_name, r.status, most, now, now)
+                    + (r.finished_at, r.error)
+                    for r, most in created
+                ],
+            )
+            if any(r.status == "queued" for r, _ in created):
+                self._notify(cur)
+        return [r for r, _ in created]
 
     def lease(
         self, worker: str, *, limit: int, max_bytes: int, lease_seconds: float, limits: dict[str, int] | None = None
@@ -275,8 +269,8 @@ class SqlStateStore(StateStore):
         now = time.time()
         with self.transaction() as cur:
             cur.execute(
-                "SELECT r.workflow FROM runs r WHERE r.status = 'queued' AND r.available_at <= ? "
-                "ORDER BY r.available_at, r.file_id LIMIT 1",
+                f"SELECT r.workflow FROM runs r WHERE r.status = 'queued' AND r.available_at <= ? AND {_FREE} "
+                "ORDER BY r.available_at, r.file_id LIMIT 1" + self.skip_locked,
                 (now,),
             )
             first = cur.fetchone()
@@ -285,58 +279,66 @@ class SqlStateStore(StateStore):
             limit = min(limit, (limits or {}).get(first[0], limit))
             cur.execute(
                 f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM} WHERE r.status = 'queued' AND r.available_at <= ? "
-                "AND r.workflow = ? AND r.file_key NOT IN (SELECT file_key FROM runs WHERE status = 'running') "
-                "ORDER BY r.available_at, r.file_id LIMIT ?",
+                f"AND r.workflow = ? AND {_FREE} ORDER BY r.available_at, r.file_id LIMIT ?" + self.skip_locked,
                 (now, first[0], limit * 2),
             )
             candidates = [_run_from_row(row) for row in cur.fetchall()]
-            chosen: list[Run] = []
-            keys: set[str] = set()
-            total = 0
-            for run in candidates:
-                if run.file_key in keys:  # two versions of one file never run together; the older goes first
-                    continue
-                if chosen and (len(chosen) >= limit or total + run.size > max_bytes):
-                    break
-                chosen.append(run)
-                keys.add(run.file_key)
-                total += run.size
-            if not chosen:
-                return []
+            # two versions of one file never run together: claim the keys, then look at what runs (a new
+            # statement sees every lease committed before the claim)
+            claimed = self._claim(cur, LOCK_KEY, sorted({r.file_key for r in candidates}))
+            busy: set[str] = set()
+            for keys in _chunks(sorted(claimed)):
+                cur.execute(
+                    f"SELECT DISTINCT file_key FROM runs WHERE status = 'running' AND file_key IN ({_marks(keys)})",
+                    keys,
+                )
+                busy.update(r[0] for r in cur.fetchall())
+            chosen = _choose(candidates, claimed - busy, limit, max_bytes)
             batch = new_id("b")
+            taken = []
             for run in chosen:
-                run.status, run.worker, run.batch_id, run.started_at = "running", worker, batch, now
-            cur.executemany(
-                "UPDATE runs SET status = 'running', worker = ?, batch_id = ?, started_at = ?, "
-                "lease_until = ? WHERE run_id = ? AND status = 'queued'",
-                [(worker, batch, now, now + lease_seconds, r.run_id) for r in chosen],
-            )
-            return chosen
+                cur.execute(
+                    "UPDATE runs SET status = 'running', worker = ?, batch_id = ?, started_at = ?, lease_until = ? "
+                    "WHERE run_id = ? AND status = 'queued'",
+                    (worker, batch, now, now + lease_seconds, run.run_id),
+                )
+                if cur.rowcount == 1:
+                    run.status, run.worker, run.batch_id, run.started_at = "running", worker, batch, now
+                    taken.append(run)
+            return taken
 
-    def heartbeat(self, worker: str, run_ids: Sequence[str], lease_seconds: float) -> None:
+    def heartbeat(self, worker: str, run_ids: Sequence[str], lease_seconds: float) -> list[str]:
         until = time.time() + lease_seconds
+        lost = []
         with self.transaction() as cur:
-            cur.executemany(
-                "UPDATE runs SET lease_until = ? WHERE run_id = ? AND worker = ? AND status = 'running'",
-                [(until, rid, worker) for rid in run_ids],
-            )
+            for rid in sorted(run_ids):  # one order everywhere: concurrent writers never deadlock
+                cur.execute(
+                    "UPDATE runs SET lease_until = ? WHERE run_id = ? AND worker = ? AND status = 'running'",
+                    (until, rid, worker),
+                )
+                if cur.rowcount != 1:
+                    lost.append(rid)
+        return lost
 
     def release(self, worker: str, run_ids: Sequence[str]) -> None:
-        with self.transaction() as cur:
-            cur.executemany(
-                "UPDATE runs SET status = 'queued', worker = NULL, batch_id = NULL, started_at = NULL, "
-                "lease_until = NULL WHERE run_id = ? AND worker = ? AND status = 'running'",
-                [(rid, worker) for rid in run_ids],
-            )
+        self._requeue_held(run_ids, worker, None)
 
-    def defer(self, run_ids: Sequence[str], seconds: float) -> None:
-        at = time.time() + seconds
+    def defer(self, run_ids: Sequence[str], seconds: float, *, worker: str | None = None) -> None:
+        self._requeue_held(run_ids, worker, time.time() + seconds)
+
+    def _requeue_held(self, run_ids: Sequence[str], worker: str | None, available_at: float | None) -> None:
+        if not run_ids:
+            return
+        guard = " AND worker = ?" if worker else ""
         with self.transaction() as cur:
-            cur.executemany(
-                "UPDATE runs SET status = 'queued', worker = NULL, batch_id = NULL, started_at = NULL, "
-                "lease_until = NULL, available_at = ? WHERE run_id = ? AND status = 'running'",
-                [(at, rid) for rid in run_ids],
-            )
+            for rid in sorted(run_ids):
+                cur.execute(
+                    "UPDATE runs SET status = 'queued', worker = NULL, batch_id = NULL, started_at = NULL, "
+                    "lease_until = NULL, available_at = COALESCE(?, available_at) "
+                    f"WHERE run_id = ? AND status = 'running'{guard}",
+                    (available_at, rid, *([worker] if worker else [])),
+                )
+            self._notify(cur)
 
     def fail(
         self,
@@ -346,55 +348,62 @@ class SqlStateStore(StateStore):
         retry_in: float | None,
         steps: list[dict[str, Any]] | None = None,
         content_hash: str | None = None,
+        worker: str | None = None,
     ) -> Run | None:
         with self.transaction() as cur:
-            return self._fail(cur, run_id, error, retry_in=retry_in, steps=steps, content_hash=content_hash)
+            cur.execute(
+                f"SELECT {_RUN_COLUMNS}, r.max_attempts FROM {_RUN_FROM} WHERE r.run_id = ?{self.for_update}", (run_id,)
+            )
+            row = cur.fetchone()
+            if row is None:
+                raise NoSuchRun(f"no run `{run_id}`")
+            run, max_attempts = _run_from_row(row[:-1]), row[-1] or 1
+            if worker is not None and (run.status != "running" or run.worker != worker):
+                raise LeaseLost(f"run {run_id} of `{run.file_key}` is no longer held by `{worker}`; not recorded")
+            if run.status not in ("running", "queued"):
+                return None
+            final = retry_in is None or run.attempt >= max_attempts
+            self._finish(cur, run, "dead" if final else "failed", error, steps, content_hash)
+            if final:
+                return None
+            nxt = self._requeue(cur, run, max_attempts, time.time() + retry_in, attempt=run.attempt + 1)
+            self._notify(cur)
+            return nxt
 
-    def _fail(
-        self,
-        cur: Any,
-        run_id: str,
-        error: str,
-        *,
-        retry_in: float | None,
-        steps: list[dict[str, Any]] | None,
-        content_hash: str | None,
-    ) -> Run | None:
-        now = time.time()
-        cur.execute(f"SELECT {_RUN_COLUMNS}, r.max_attempts FROM {_RUN_FROM} WHERE r.run_id = ?", (run_id,))
-        row = cur.fetchone()
-        if row is None or row[4] not in ("running", "queued"):
-            return None
-        run, max_attempts = _run_from_row(row[:-1]), row[-1] or 1
-        final = retry_in is None or run.attempt >= max_attempts
+    def _finish(
+        self, cur: Any, run: Run, status: str, error: str, steps: list[dict[str, Any]] | None, content_hash: str | None
+    ) -> None:
         cur.execute(
-            "UPDATE runs SET status = ?, finished_at = ?, error = ?, steps = ?, lease_until = NULL WHERE run_id = ?",
-            ("dead" if final else "failed", now, error, json.dumps(steps or []), run_id),
+            "UPDATE runs SET status = ?, finished_at = ?, error = ?, steps = ?, lease_until = NULL "
+            "WHERE run_id = ? AND status = ?",
+            (status, time.time(), error, json.dumps(steps or []), run.run_id, run.status),
         )
+        if cur.rowcount != 1:  # the row lock (or the one writer) makes this impossible: say so if it happens
+            raise ConcurrentChange(f"run {run.run_id} changed while being recorded; retrying")
         if content_hash:
             cur.execute("UPDATE files SET content_hash = ? WHERE id = ?", (content_hash, run.file_id))
-        if final:
-            return None
-        return self._requeue(cur, run, max_attempts, now + (retry_in or 0.0))
 
-    def _requeue(self, cur: Any, run: Run, max_attempts: int, available_at: float) -> Run:
+    def _requeue(
+        self, cur: Any, run: Run, max_attempts: int, available_at: float, *, attempt: int, interruptions: int = 0
+    ) -> Run:
         nxt = Run(
             run_id=new_id(),
             file_id=run.file_id,
             file_key=run.file_key,
             workflow=run.workflow,
             status="queued",
-            attempt=run.attempt + 1,
+            attempt=attempt,
             size=run.size,
             mtime=run.mtime,
             etag=run.etag,
             table_name=run.table_name,
             queued_at=time.time(),
             available_at=available_at,
+            interruptions=interruptions,
         )
         cur.execute(
             "INSERT INTO runs (run_id, file_id, file_key, workflow, table_name, status, attempt, "
-            "max_attempts, queued_at, available_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+            "max_attempts, queued_at, available_at, interruptions) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
             (
                 nxt.run_id,
                 nxt.file_id,
@@ -405,13 +414,81 @@ class SqlStateStore(StateStore):
                 max_attempts,
                 nxt.queued_at,
                 available_at,
+                interruptions,
             ),
         )
         return nxt
 
+    def reap(self, now: float | None = None, *, max_interruptions: int = MAX_INTERRUPTIONS) -> list[Run]:
+        now = time.time() if now is None else now
+        workers = [r[0] for r in self._query("SELECT DISTINCT worker FROM runs WHERE status = 'running'") if r[0]]
+        gone = [w for w in workers if process_gone(w)]
+        lost: list[Run] = []
+        with self.transaction() as cur:
+            cur.execute(
+                f"SELECT {_RUN_COLUMNS}, r.max_attempts FROM {_RUN_FROM} WHERE r.status = 'running' AND "
+                f"(r.lease_until < ?{f' OR r.worker IN ({_marks(gone)})' if gone else ''}) "
+                "ORDER BY r.run_id" + self.skip_locked,
+                (now, *gone),
+            )
+            for row in cur.fetchall():
+                run, max_attempts = _run_from_row(row[:-1]), row[-1] or 1
+                times = run.interruptions + 1
+                why = "exited" if run.worker in gone else "stopped (lease expired)"
+                if times >= max_interruptions:
+                    error = (
+                        f"`{run.file_key}`: the worker died {times} times while loading this file (last: "
+                        f"`{run.worker}` {why}); it may crash workers (memory, a native library): look at the "
+                        "file, then `landfall dlq retry`"
+                    )
+                    self._finish(cur, run, "dead", error, None, None)
+                else:
+                    error = (
+                        f"worker `{run.worker}` {why} while running; queued again, not counted as an attempt "
+                        f"(interruption {times} of {max_interruptions})"
+                    )
+                    self._finish(cur, run, "failed", error, None, None)
+                    self._requeue(cur, run, max_attempts, now, attempt=run.attempt, interruptions=times)
+                lost.append(run)
+            if lost:
+                self._notify(cur)
+        return lost
+
+    def pending(self) -> bool:
+        rows = self._query(
+            "SELECT 1 WHERE EXISTS (SELECT 1 FROM runs WHERE status = 'queued') "
+            "OR EXISTS (SELECT 1 FROM runs WHERE status = 'running')"
+        )
+        return bool(rows)
+
+    def wait_for_work(self, timeout: float) -> bool:
+        token = self._change_token()
+        rows = self._query(
+            f"SELECT r.available_at FROM runs r WHERE r.status = 'queued' AND {_FREE} ORDER BY r.available_at LIMIT 1"
+        )
+        next_at = rows[0][0] if rows else None
+        now = time.time()
+        if next_at is not None and next_at <= now:
+            return True
+        wait = timeout if next_at is None else min(timeout, next_at - now)
+        return self._wait_change(token, max(0.0, wait)) or (next_at is not None and time.time() >= next_at)
+
+    # --- commits ---------------------------------------------------------------------------------------------
+
     def check_content(self, results: Sequence[RunResult]) -> None:
         with self.transaction(write=False) as cur:
+            self._check_held(cur, results)
             self._check_content(cur, results)
+
+    def _check_held(self, cur: Any, results: Sequence[RunResult]) -> None:
+        for res in results:
+            if res.worker is None:
+                continue
+            cur.execute(
+                "SELECT 1 FROM runs WHERE run_id = ? AND status = 'running' AND worker = ?", (res.run_id, res.worker)
+            )
+            if cur.fetchone() is None:
+                raise LeaseLost(f"run {res.run_id} is no longer held by `{res.worker}`; its work is dropped")
 
     def _check_content(self, cur: Any, results: Sequence[RunResult]) -> None:
         """Raise `ContentRace` if another file with the same bytes was loaded meanwhile."""
@@ -429,15 +506,20 @@ class SqlStateStore(StateStore):
 
     def commit(self, table: TableCommit | None, results: Sequence[RunResult], also: Sequence[TableCommit] = ()) -> None:
         now = time.time()
+        commits = ([table] if table is not None else []) + list(also)
         with self.transaction() as cur:
+            # one lock order (content, then tables, then runs by id): concurrent commits never deadlock
+            self._serialize(cur, LOCK_CONTENT, [r.content_hash for r in results if r.content_hash])
+            self._serialize(cur, LOCK_TABLE, [tc.table for tc in commits])
             self._check_content(cur, results)  # same bytes committed by another worker meanwhile
-            for tc in ([table] if table is not None else []) + list(also):
+            for tc in commits:
                 self._apply_table_commit(cur, tc, now)
-            cur.executemany(
-                "UPDATE runs SET status = ?, finished_at = ?, rows_in = ?, rows_out = ?, bytes = ?, "
-                "output_files = ?, note = ?, steps = ?, lease_until = NULL, error = NULL, rows_quarantined = ?, "
-                "quality = ? WHERE run_id = ?",
-                [
+            for res in sorted(results, key=lambda r: r.run_id):
+                guard = " AND worker = ?" if res.worker else ""
+                cur.execute(
+                    "UPDATE runs SET status = ?, finished_at = ?, rows_in = ?, rows_out = ?, bytes = ?, "
+                    "output_files = ?, note = ?, steps = ?, lease_until = NULL, error = NULL, rows_quarantined = ?, "
+                    f"quality = ? WHERE run_id = ? AND status = 'running'{guard}",
                     (
                         res.status,
                         now,
@@ -450,14 +532,21 @@ class SqlStateStore(StateStore):
                         res.rows_quarantined,
                         json.dumps(res.quality) if res.quality else None,
                         res.run_id,
+                        *([res.worker] if res.worker else []),
+                    ),
+                )
+                if cur.rowcount != 1:  # taken back meanwhile: the whole commit rolls back
+                    raise LeaseLost(
+                        f"run {res.run_id} is no longer held{f' by `{res.worker}`' if res.worker else ''}; "
+                        "its commit is dropped"
                     )
-                    for res in results
-                ],
-            )
-            cur.executemany(
-                "UPDATE files SET content_hash = ? WHERE id = (SELECT file_id FROM runs WHERE run_id = ?)",
-                [(res.content_hash, res.run_id) for res in results if res.content_hash],
-            )
+                if res.content_hash:
+                    cur.execute(
+                        "UPDATE files SET content_hash = ? WHERE id = (SELECT file_id FROM runs WHERE run_id = ?)",
+                        (res.content_hash, res.run_id),
+                    )
+            if results:  # a file's next version, or a `process` waiting for the queue to drain, may go on
+                self._notify(cur)
 
     def _apply_table_commit(self, cur: Any, tc: TableCommit, now: float) -> None:
         schema_json = json.dumps(tc.schema)
@@ -485,14 +574,16 @@ class SqlStateStore(StateStore):
                 )
             cur.execute(
                 "UPDATE tables SET schema = ?, schema_version = ?, partition_by = ?, updated_at = ?, "
-                "workflow = ? WHERE name = ?",
-                (schema_json, version, json.dumps(tc.partition_by), now, tc.workflow, tc.table),
+                "workflow = ? WHERE name = ? AND schema_version = ?",
+                (schema_json, version, json.dumps(tc.partition_by), now, tc.workflow, tc.table, row[1]),
             )
+            if cur.rowcount != 1:  # the table lock makes this impossible: say so if it happens
+                raise ConcurrentChange(f"table `{tc.table}` was changed by another commit; retrying")
         if tc.exact:
             cur.execute("SELECT path FROM table_files WHERE table_name = ?", (tc.table,))
             have = {r[0] for r in cur.fetchall()}
             want = {f.path for f in tc.add}
-            for path in have - want:
+            for path in sorted(have - want):
                 cur.execute("DELETE FROM table_files WHERE table_name = ? AND path = ?", (tc.table, path))
                 cur.execute("DELETE FROM table_file_sources WHERE table_name = ? AND path = ?", (tc.table, path))
             tc = replace(
@@ -514,16 +605,18 @@ class SqlStateStore(StateStore):
             [(tc.table, s.path, s.source_key, s.file_id, s.run_id, s.rows) for s in tc.sources],
         )
 
+    # --- leases on work that is not a run --------------------------------------------------------------------
+
     def hold(self, name: str, holder: str, seconds: float) -> bool:
         now = time.time()
         with self.transaction() as cur:
-            cur.execute("SELECT holder, until FROM leases WHERE name = ?", (name,))
-            row = cur.fetchone()
-            if row is not None and row[0] != holder and row[1] >= now:
-                return False
-            cur.execute("DELETE FROM leases WHERE name = ?", (name,))
-            cur.execute("INSERT INTO leases (name, holder, until) VALUES (?, ?, ?)", (name, holder, now + seconds))
-            return True
+            cur.execute(
+                "INSERT INTO leases (name, holder, until) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE "
+                "SET holder = excluded.holder, until = excluded.until "
+                "WHERE leases.holder = excluded.holder OR leases.until < ?",
+                (name, holder, now + seconds, now),
+            )
+            return cur.rowcount == 1
 
     def let_go(self, name: str, holder: str) -> None:
         with self.transaction() as cur:
@@ -532,32 +625,7 @@ class SqlStateStore(StateStore):
     def holders(self) -> set[str]:
         return {r[0] for r in self._query("SELECT holder FROM leases WHERE until >= ?", (time.time(),))}
 
-    def reap(self, now: float | None = None) -> list[Run]:
-        now = time.time() if now is None else now
-        host = socket.gethostname()
-        with self.transaction() as cur:
-            cur.execute(f"SELECT {_RUN_COLUMNS}, r.lease_until FROM {_RUN_FROM} WHERE r.status = 'running'")
-            rows = cur.fetchall()
-            lost: list[Run] = []
-            for row in rows:
-                run, lease_until = _run_from_row(row[:-1]), row[-1]
-                expired = lease_until is not None and lease_until < now
-                if not expired and run.worker:
-                    w_host, _, rest = run.worker.partition(":")
-                    pid = rest.partition(":")[0]
-                    expired = w_host == host and pid.isdigit() and not _pid_alive(int(pid))
-                if expired:
-                    lost.append(run)
-            for run in lost:
-                self._fail(
-                    cur,
-                    run.run_id,
-                    f"worker `{run.worker}` stopped while running (lease expired); retrying",
-                    retry_in=0.0,
-                    steps=None,
-                    content_hash=None,
-                )
-            return lost
+    # --- runs ------------------------------------------------------------------------------------------------
 
     def find_duplicates(self, workflow: str, hashes: dict[str, int]) -> dict[str, Run]:
         with self.transaction(write=False) as cur:
@@ -565,22 +633,18 @@ class SqlStateStore(StateStore):
         return {h: run for h, run in found.items() if run.file_id != hashes[h]}
 
     def _duplicates(self, cur: Any, workflow: str, hashes: dict[str, Any]) -> dict[str, Run]:
-        """The first succeeded run per content hash, in one query per 500 hashes."""
+        """The first succeeded run per content hash, in one query per chunk of hashes."""
         out: dict[str, Run] = {}
-        keys = list(hashes)
-        for i in range(0, len(keys), 500):
-            chunk = keys[i : i + 500]
+        for chunk in _chunks(list(hashes)):
             cur.execute(
                 f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM} WHERE f.workflow = ? AND r.status = 'succeeded' "
-                f"AND f.content_hash IN ({', '.join('?' for _ in chunk)}) ORDER BY r.finished_at",
+                f"AND f.content_hash IN ({_marks(chunk)}) ORDER BY r.finished_at",
                 (workflow, *chunk),
             )
             for row in cur.fetchall():
                 run = _run_from_row(row)
                 out.setdefault(run.content_hash or "", run)
         return out
-
-    # --- runs ------------------------------------------------------------------------------------------------
 
     def runs(
         self,
@@ -596,16 +660,22 @@ class SqlStateStore(StateStore):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
-        if before is not None:  # keyset paging: the runs after this one in newest-first order
-            where.append("(r.queued_at, r.run_id) < (SELECT queued_at, run_id FROM runs WHERE run_id = ?)")
-            params.append(before)
-        sql = f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM}"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY r.queued_at DESC, r.run_id DESC"
-        if limit:
-            sql += f" LIMIT {int(limit)}"
-        return [_run_from_row(row) for row in self._query(sql, params)]
+        with self.transaction(write=False) as cur:
+            if before is not None:
+                cur.execute("SELECT queued_at, run_id FROM runs WHERE run_id = ?", (before,))
+                cursor = cur.fetchone()
+                if cursor is None:
+                    raise NoSuchRun(f"no run `{before}` to page from")
+                where.append("(r.queued_at < ? OR (r.queued_at = ? AND r.run_id < ?))")
+                params.extend([cursor[0], cursor[0], cursor[1]])
+            sql = f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM}"
+            if where:
+                sql += " WHERE " + " AND ".join(where)
+            sql += " ORDER BY r.queued_at DESC, r.run_id DESC"
+            if limit:
+                sql += f" LIMIT {int(limit)}"
+            cur.execute(sql, params)
+            return [_run_from_row(row) for row in cur.fetchall()]
 
     _STATUS_SQL = {
         "runs": "SELECT r.run_id, r.file_key, r.file_id, r.workflow, r.table_name, r.status, r.attempt, "
@@ -613,7 +683,7 @@ class SqlStateStore(StateStore):
         "r.rows_quarantined, f.content_hash, r.error, r.note, r.worker, r.batch_id FROM runs r "
         "JOIN files f ON f.id = r.file_id",
         "files": "SELECT f.id, f.key, f.size, f.mtime, f.etag, f.content_hash, f.discovered_at, f.workflow, "
-        "(SELECT r.status FROM runs r WHERE r.file_id = f.id ORDER BY r.attempt DESC LIMIT 1), "
+        "(SELECT r.status FROM runs r WHERE r.file_id = f.id ORDER BY r.queued_at DESC, r.run_id DESC LIMIT 1), "
         "(SELECT count(*) FROM runs r WHERE r.file_id = f.id) FROM files f",
     }
 
@@ -634,9 +704,6 @@ class SqlStateStore(StateStore):
             "SELECT workflow, status, count(*), min(queued_at) FROM runs WHERE status IN ('queued', 'running') "
             "GROUP BY workflow, status"
         )
-
-    def dead_letter_count(self) -> int:
-        return int(self._query("SELECT count(*) FROM runs WHERE status = 'dead' AND purged = 0")[0][0])
 
     def totals(self, after: float | None, until: float, buckets: Sequence[float]) -> list[tuple[Any, ...]]:
         cases = "".join(
@@ -661,24 +728,28 @@ class SqlStateStore(StateStore):
         found = dict(self._query("SELECT status, count(*) FROM runs GROUP BY status"))
         return {s: int(found.get(s, 0)) for s in RUN_STATUSES}
 
-    def dead_runs(self) -> list[Run]:
+    def dead_runs(self, limit: int | None = None) -> list[Run]:
         rows = self._query(
             f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM} WHERE r.status = 'dead' AND r.purged = 0 "
-            "ORDER BY r.finished_at DESC"
+            "ORDER BY r.finished_at DESC" + (f" LIMIT {int(limit)}" if limit else "")
         )
         return [_run_from_row(row) for row in rows]
+
+    def dead_letter_count(self) -> int:
+        return int(self._query("SELECT count(*) FROM runs WHERE status = 'dead' AND purged = 0")[0][0])
 
     def _dead_ids(self, cur: Any, run_ids: Sequence[str] | None) -> list[str]:
         cur.execute("SELECT run_id FROM runs WHERE status = 'dead' AND purged = 0")
         dead = [r[0] for r in cur.fetchall()]
         if run_ids is None:
             return dead
-        missing = [rid for rid in run_ids if rid not in dead]
+        known = set(dead)
+        missing = [rid for rid in run_ids if rid not in known]
         if missing:
             raise NoSuchRun(
                 f"not on the dead-letter list: {', '.join(f'`{m}`' for m in missing)}; see `landfall dlq list`"
             )
-        return list(run_ids)
+        return list(dict.fromkeys(run_ids))
 
     def retry_dead(self, run_ids: Sequence[str] | None) -> list[Run]:
         now = time.time()
@@ -688,8 +759,12 @@ class SqlStateStore(StateStore):
                 cur.execute(f"SELECT {_RUN_COLUMNS}, r.max_attempts FROM {_RUN_FROM} WHERE r.run_id = ?", (rid,))
                 row = cur.fetchone()
                 run = _run_from_row(row[:-1])
-                cur.execute("UPDATE runs SET purged = 1 WHERE run_id = ?", (rid,))
-                out.append(self._requeue(cur, run, max(row[-1] or 1, run.attempt + 1), now))
+                cur.execute("UPDATE runs SET purged = 1 WHERE run_id = ? AND purged = 0", (rid,))
+                if cur.rowcount != 1:  # retried by someone else meanwhile
+                    continue
+                out.append(self._requeue(cur, run, max(row[-1] or 1, run.attempt + 1), now, attempt=run.attempt + 1))
+            if out:
+                self._notify(cur)
             return out
 
     def reload(self, file_ids: Sequence[int], note: str) -> list[Run]:
@@ -755,18 +830,16 @@ class SqlStateStore(StateStore):
         return self._table_from_row(rows[0])
 
     def table_files(self, name: str, paths: Sequence[str] | None = None) -> list[DataFile]:
-        if paths is not None:
-            marks = ", ".join("?" for _ in paths) or "NULL"
-            rows = self._query(
-                "SELECT path, rows, bytes, partition, commit_id FROM table_files WHERE table_name = ? "
-                f"AND path IN ({marks}) ORDER BY path",
-                (name, *paths),
-            )
+        sql = "SELECT path, rows, bytes, partition, commit_id FROM table_files WHERE table_name = ?"
+        if paths is None:
+            rows = self._query(sql + " ORDER BY path", (name,))
         else:
-            rows = self._query(
-                "SELECT path, rows, bytes, partition, commit_id FROM table_files WHERE table_name = ? ORDER BY path",
-                (name,),
-            )
+            rows = []
+            with self.transaction(write=False) as cur:
+                for chunk in _chunks(list(paths)):
+                    cur.execute(sql + f" AND path IN ({_marks(chunk)})", (name, *chunk))
+                    rows.extend(cur.fetchall())
+            rows.sort()
         return [DataFile(path=p, rows=r, bytes=b, partition=json.loads(part), commit_id=c) for p, r, b, part, c in rows]
 
     def schema_versions(self, name: str) -> list[dict[str, Any]]:
@@ -785,16 +858,17 @@ class SqlStateStore(StateStore):
         ]
 
     def files_holding(self, table: str, source_keys: Sequence[str], exclude_file_ids: Sequence[int]) -> list[str]:
-        if not source_keys:
-            return []
-        marks = ", ".join("?" for _ in source_keys)
-        excl = ", ".join("?" for _ in exclude_file_ids) or "NULL"
-        rows = self._query(
-            f"SELECT DISTINCT path FROM table_file_sources WHERE table_name = ? AND source_key IN "
-            f"({marks}) AND file_id NOT IN ({excl})",
-            (table, *source_keys, *exclude_file_ids),
-        )
-        return [r[0] for r in rows]
+        found: set[str] = set()
+        exclude = set(exclude_file_ids)
+        with self.transaction(write=False) as cur:
+            for keys in _chunks(list(source_keys)):
+                cur.execute(
+                    "SELECT DISTINCT path, file_id FROM table_file_sources WHERE table_name = ? "
+                    f"AND source_key IN ({_marks(keys)})",
+                    (table, *keys),
+                )
+                found.update(path for path, file_id in cur.fetchall() if file_id not in exclude)
+        return sorted(found)
 
     def file_sources(self, table: str, path: str) -> list[SourceRows]:
         rows = self._query(
@@ -802,6 +876,29 @@ class SqlStateStore(StateStore):
             (table, path),
         )
         return [SourceRows(*r) for r in rows]
+
+
+def _choose(candidates: list[Run], free_keys: set[str], limit: int, max_bytes: int) -> list[Run]:
+    """The batch to lease from candidates in queue order: one version per file (the older first), within
+    `limit` and `max_bytes` (but at least one run); a run whose worker died before goes alone, so a file that
+    kills its worker takes no other file down with it."""
+    chosen: list[Run] = []
+    seen: set[str] = set()
+    total = 0
+    for run in candidates:
+        if run.file_key in seen or run.file_key not in free_keys:
+            seen.add(run.file_key)
+            continue
+        seen.add(run.file_key)
+        if run.interruptions:
+            if not chosen:
+                return [run]
+            continue
+        if chosen and (len(chosen) >= limit or total + run.size > max_bytes):
+            break
+        chosen.append(run)
+        total += run.size
+    return chosen
 
 
 class _Cursor:
@@ -814,7 +911,9 @@ class _Cursor:
         return self._cur.execute(self._sqlf(text), tuple(params))
 
     def executemany(self, text: str, seq: Sequence[Sequence[Any]]) -> Any:
-        return self._cur.executemany(self._sqlf(text), [tuple(p) for p in seq])
+        seq = [tuple(p) for p in seq]
+        if seq:
+            self._cur.executemany(self._sqlf(text), seq)
 
     @property
     def rowcount(self) -> int:
@@ -825,15 +924,3 @@ class _Cursor:
 
     def fetchall(self) -> list[Any]:
         return self._cur.fetchall()
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # pragma: no cover - another user's process
-        return True
-    return True

@@ -1,17 +1,35 @@
 """Conformance tests every `StateStore` backend must pass. A backend's test module subclasses
-`StateStoreTests` and supplies only the `store` fixture (a fresh, empty store)."""
+`StateStoreTests` and supplies only the `store` fixture (a fresh, empty store whose `url` other processes can
+open with `open_state`). The tests use the `StateStore` methods alone: no SQL, so any backend can pass them."""
 
 from __future__ import annotations
 
+import multiprocessing
+import socket
+import subprocess
+import sys
 import threading
 import time
 from types import SimpleNamespace
 
 import pytest
 
-from landfall.errors import NoSuchRun, NoSuchTable
+from landfall.errors import ConcurrentChange, LeaseLost, NoSuchRun, NoSuchTable
 from landfall.events import ObjectCreated
-from landfall.state.base import DataFile, RunResult, SourceRows, StateStore, TableCommit, holding
+from landfall.state import open_state
+from landfall.state.base import (
+    MAX_INTERRUPTIONS,
+    DataFile,
+    RunResult,
+    SourceRows,
+    StateStore,
+    TableCommit,
+    holding,
+    worker_id,
+)
+from landfall.state.migrations import LATEST
+
+BIG = 1 << 30
 
 
 def _wf(name: str, attempts: int = 3) -> SimpleNamespace:
@@ -32,10 +50,42 @@ def ev(key: str, size: int = 10, mtime: float = 1.0) -> ObjectCreated:
     return ObjectCreated(key=key, size=size, mtime=mtime)
 
 
+def table_commit(table: str, commit_id: str, add: list[str], *, schema=None, remove=(), sources=()) -> TableCommit:
+    return TableCommit(
+        table=table,
+        location=f"/x/{table}",
+        format="parquet",
+        workflow="a",
+        schema=schema or [("id", "BIGINT")],
+        partition_by=[],
+        commit_id=commit_id,
+        add=[DataFile(path=p, rows=1, bytes=10) for p in add],
+        remove=list(remove),
+        sources=list(sources),
+    )
+
+
+def _lease_everything(url: str, name: str, out) -> None:
+    """In another process: lease until the queue is empty; report the run ids taken."""
+    store = open_state(url)
+    taken = []
+    try:
+        while True:
+            got = store.lease(name, limit=5, max_bytes=BIG, lease_seconds=60)
+            if not got:
+                break
+            taken.extend(r.run_id for r in got)
+    finally:
+        store.close()
+    out.put(taken)
+
+
 class StateStoreTests:
     @pytest.fixture
     def store(self) -> StateStore:  # pragma: no cover - supplied by each backend
         raise NotImplementedError
+
+    # --- discovery -------------------------------------------------------------------------------------------
 
     def test_discover_records_versions_once(self, store):
         created = store.discover([ev("a/1"), ev("a/2"), ev("zzz/3")], route_by_prefix())
@@ -43,77 +93,353 @@ class StateStoreTests:
         assert store.discover([ev("a/1")], route_by_prefix()) == []
         again = store.discover([ev("a/1", mtime=2.0)], route_by_prefix())  # a new version of the same key
         assert len(again) == 1 and again[0].file_id != created[0].file_id
-        assert ("a/1", 10, 1.0, "") in store.known_versions()
+        assert store.unknown([ev("a/1"), ev("a/1", mtime=3.0), ev("a/9")]) == [ev("a/1", mtime=3.0), ev("a/9")]
         assert store.counts()["queued"] == 3 and store.counts()["unrouted"] == 1
         assert "no workflow matches `zzz/3`" in store.runs(status="unrouted")[0].error
+
+    def test_discover_twenty_thousand_files_in_one_call(self, store):
+        events = [ev(f"a/{i:05d}.csv") for i in range(20_000)]
+        created = store.discover(events, route_by_prefix())
+        assert len(created) == 20_000 and len({r.run_id for r in created}) == 20_000
+        assert store.unknown(events) == []
+        assert store.counts()["queued"] == 20_000
+
+    def test_concurrent_discovery_records_each_version_once(self, store):
+        events = [ev(f"a/{i}") for i in range(600)]
+        found: list = []
+
+        def discover() -> None:
+            found.extend(store.discover(events, route_by_prefix()))
+
+        threads = [threading.Thread(target=discover) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(found) == 600 and store.counts()["queued"] == 600
+
+    # --- leasing ---------------------------------------------------------------------------------------------
 
     def test_lease_takes_one_workflow_within_limits(self, store):
         store.discover([ev("a/1", 5), ev("b/1", 5), ev("a/2", 5), ev("a/3", 5)], route_by_prefix())
         got = store.lease("w1", limit=2, max_bytes=1000, lease_seconds=30)
         assert [r.file_key for r in got] == ["a/1", "a/2"] and {r.status for r in got} == {"running"}
-        assert len({r.batch_id for r in got}) == 1
+        assert len({r.batch_id for r in got}) == 1 and {r.worker for r in got} == {"w1"}
         got2 = store.lease("w2", limit=10, max_bytes=6, lease_seconds=30)
         assert len(got2) == 1  # over the byte budget after one, but always at least one
         assert store.counts()["running"] == 3
 
     def test_two_versions_of_one_file_never_run_together(self, store):
-        store.discover([ev("a/x", mtime=1.0), ev("a/x", mtime=2.0)], route_by_prefix())
-        first = store.lease("w1", limit=10, max_bytes=1 << 30, lease_seconds=30)
-        assert len(first) == 1 and first[0].mtime == 1.0
-        assert store.lease("w2", limit=10, max_bytes=1 << 30, lease_seconds=30) == []
+        store.discover([ev("a/x", mtime=1.0), ev("a/x", mtime=2.0), ev("a/y")], route_by_prefix())
+        first = store.lease("w1", limit=1, max_bytes=BIG, lease_seconds=30)
+        assert [(r.file_key, r.mtime) for r in first] == [("a/x", 1.0)]
+        second = store.lease("w2", limit=10, max_bytes=BIG, lease_seconds=30)
+        assert [r.file_key for r in second] == ["a/y"]  # the newer a/x waits for the older one
+        assert store.lease("w3", limit=10, max_bytes=BIG, lease_seconds=30) == []
+        store.commit(None, [RunResult(first[0].run_id, "succeeded", worker="w1")])
+        assert [(r.file_key, r.mtime) for r in store.lease("w3", limit=10, max_bytes=BIG, lease_seconds=30)] == [
+            ("a/x", 2.0)
+        ]
 
     def test_concurrent_leases_never_share_a_run(self, store):
-        store.discover([ev(f"a/{i}") for i in range(200)], route_by_prefix())
-        taken: list[str] = []
+        store.discover([ev(f"a/{i % 50}", mtime=float(i)) for i in range(300)], route_by_prefix())
+        taken: list = []
         lock = threading.Lock()
+        running: dict[str, str] = {}
+        clashes: list[str] = []
 
         def grab(name: str) -> None:
             while True:
-                got = store.lease(name, limit=7, max_bytes=1 << 30, lease_seconds=30)
+                got = store.lease(name, limit=7, max_bytes=BIG, lease_seconds=30)
                 if not got:
-                    return
+                    if not store.pending():
+                        return
+                    time.sleep(0.005)
+                    continue
                 with lock:
-                    taken.extend(r.run_id for r in got)
+                    for r in got:
+                        if r.file_key in running:
+                            clashes.append(r.file_key)
+                        running[r.file_key] = r.run_id
+                    taken.extend(got)
+                time.sleep(0.002)
+                with lock:
+                    for r in got:
+                        running.pop(r.file_key, None)
+                store.commit(None, [RunResult(r.run_id, "succeeded", worker=name) for r in got])
 
         threads = [threading.Thread(target=grab, args=(f"w{i}",)) for i in range(4)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        assert len(taken) == 200 and len(set(taken)) == 200
+        assert len(taken) == 300 and len({r.run_id for r in taken}) == 300
+        assert clashes == []  # two versions of one file never ran at once
+        order = {}
+        for r in taken:  # each file's versions ran oldest first
+            assert r.mtime > order.get(r.file_key, -1.0)
+            order[r.file_key] = r.mtime
+
+    def test_leases_from_several_processes_never_share_a_run(self, store):
+        store.discover([ev(f"a/{i}") for i in range(300)], route_by_prefix())
+        ctx = multiprocessing.get_context("spawn")
+        out = ctx.Queue()
+        procs = [ctx.Process(target=_lease_everything, args=(store.url, f"p{i}", out)) for i in range(3)]
+        for p in procs:
+            p.start()
+        taken = [rid for _ in procs for rid in out.get(timeout=120)]
+        for p in procs:
+            p.join(60)
+        assert len(taken) == 300 and len(set(taken)) == 300
+
+    def test_a_run_whose_worker_died_is_leased_alone(self, store):
+        store.discover([ev(f"a/{i}") for i in range(4)], route_by_prefix())
+        runs = store.lease("w1", limit=10, max_bytes=BIG, lease_seconds=0.05)
+        time.sleep(0.1)
+        assert len(store.reap()) == 4
+        got = store.lease("w2", limit=10, max_bytes=BIG, lease_seconds=30)
+        assert len(got) == 1 and got[0].interruptions == 1 and got[0].file_key == runs[0].file_key
+
+    # --- results, failures and the dead-letter list ----------------------------------------------------------
 
     def test_fail_retries_with_backoff_then_dead(self, store):
         store.discover([ev("a/1")], route_by_prefix(attempts=2))
-        run = store.lease("w", limit=1, max_bytes=1 << 30, lease_seconds=30)[0]
-        nxt = store.fail(run.run_id, "boom", retry_in=60)
+        run = store.lease("w", limit=1, max_bytes=BIG, lease_seconds=30)[0]
+        nxt = store.fail(run.run_id, "boom", retry_in=0.3, worker="w")
         assert nxt is not None and nxt.attempt == 2 and nxt.status == "queued"
-        assert store.lease("w", limit=1, max_bytes=1 << 30, lease_seconds=30) == []  # not before its backoff
+        assert store.lease("w", limit=1, max_bytes=BIG, lease_seconds=30) == []  # not before its backoff
         assert store.run(run.run_id).status == "failed" and store.run(run.run_id).error == "boom"
-        store.defer([], 0)
-        self._make_available(store, nxt.run_id)
-        run2 = store.lease("w", limit=1, max_bytes=1 << 30, lease_seconds=30)[0]
+        time.sleep(0.35)
+        run2 = store.lease("w", limit=1, max_bytes=BIG, lease_seconds=30)[0]
         assert run2.run_id == nxt.run_id
-        assert store.fail(run2.run_id, "boom again", retry_in=0) is None
+        assert store.fail(run2.run_id, "boom again", retry_in=0, worker="w") is None
         assert store.run(run2.run_id).status == "dead"
-        assert [r.run_id for r in store.dead_runs()] == [run2.run_id]
-
-    def _make_available(self, store, run_id):
-        with store.transaction() as cur:
-            cur.execute("UPDATE runs SET available_at = 0 WHERE run_id = ?", (run_id,))
+        assert [r.run_id for r in store.dead_runs()] == [run2.run_id] and store.dead_letter_count() == 1
 
     def test_dead_letter_retry_and_purge(self, store):
         store.discover([ev("a/1"), ev("a/2")], route_by_prefix(attempts=1))
-        for run in store.lease("w", limit=2, max_bytes=1 << 30, lease_seconds=30):
+        for run in store.lease("w", limit=2, max_bytes=BIG, lease_seconds=30):
             store.fail(run.run_id, "bad", retry_in=0)
         dead = store.dead_runs()
-        assert len(dead) == 2
+        assert len(dead) == 2 and store.dead_letter_count() == 2
         with pytest.raises(NoSuchRun):
             store.retry_dead(["nope"])
         again = store.retry_dead([dead[0].run_id])
         assert again[0].attempt == 2 and again[0].status == "queued"
-        assert len(store.dead_runs()) == 1
-        assert store.purge_dead(None) == 1 and store.dead_runs() == []
+        assert len(store.dead_runs()) == 1 and store.dead_letter_count() == 1
+        assert store.purge_dead(None) == 1 and store.dead_runs() == [] and store.dead_letter_count() == 0
         assert store.counts()["dead"] == 2  # records stay
+
+    def test_results_are_recorded_only_by_the_lease_holder(self, store):
+        store.discover([ev("a/1")], route_by_prefix())
+        (old,) = store.lease("w1", limit=1, max_bytes=BIG, lease_seconds=0.05)
+        time.sleep(0.1)
+        assert [r.run_id for r in store.reap()] == [old.run_id]  # w1 stalled; its run is taken back
+        (new,) = store.lease("w2", limit=1, max_bytes=BIG, lease_seconds=30)
+        assert new.file_id == old.file_id and new.attempt == old.attempt  # not counted as an attempt
+        assert store.heartbeat("w1", [old.run_id], 30) == [old.run_id]
+        assert store.heartbeat("w1", [new.run_id], 30) == [new.run_id]  # not w1's
+        assert store.heartbeat("w2", [new.run_id], 30) == []
+        late = RunResult(old.run_id, "succeeded", rows_out=5, worker="w1")
+        with pytest.raises(LeaseLost):
+            store.check_content([late])
+        with pytest.raises(LeaseLost):
+            store.commit(table_commit("t_a", "c-late", ["late.parquet"]), [late])
+        with pytest.raises(LeaseLost):
+            store.commit(None, [RunResult(new.run_id, "succeeded", worker="w1")])  # w1 never held it
+        with pytest.raises(LeaseLost):
+            store.fail(new.run_id, "late failure", retry_in=1, worker="w1")
+        assert store.tables() == [] and store.run(new.run_id).status == "running"  # nothing was recorded
+        store.defer([new.run_id], 0, worker="w1")  # not w1's: nothing happens
+        assert store.run(new.run_id).status == "running"
+        store.commit(table_commit("t_a", "c-new", ["new.parquet"]), [RunResult(new.run_id, "succeeded", worker="w2")])
+        assert store.run(new.run_id).status == "succeeded" and store.table("t_a").file_count == 1
+
+    def test_commit_is_atomic_with_run_results_and_versions_schemas(self, store):
+        store.discover([ev("a/1"), ev("a/2", mtime=3.0)], route_by_prefix())
+        r1, r2 = store.lease("w", limit=2, max_bytes=BIG, lease_seconds=30)
+        commit = table_commit(
+            "t_a",
+            "c1",
+            ["part-c1-0.parquet"],
+            sources=[
+                SourceRows("part-c1-0.parquet", "a/1", r1.file_id, r1.run_id, 2),
+                SourceRows("part-c1-0.parquet", "a/2", r2.file_id, r2.run_id, 1),
+            ],
+        )
+        store.commit(
+            commit,
+            [
+                RunResult(r1.run_id, "succeeded", rows_in=2, rows_out=2, content_hash="h1", worker="w"),
+                RunResult(r2.run_id, "succeeded", rows_in=1, rows_out=1, content_hash="h2", worker="w"),
+            ],
+        )
+        t = store.table("t_a")
+        assert (t.row_count, t.file_count, t.schema_version) == (1, 1, 1)
+        assert store.run(r1.run_id).status == "succeeded" and store.run(r1.run_id).rows_out == 2
+        assert store.find_duplicate("a", "h1", file_id=-1).run_id == r1.run_id
+        assert store.find_duplicate("a", "h1", file_id=r1.file_id) is None
+        assert store.files_holding("t_a", ["a/1"], [999]) == ["part-c1-0.parquet"]
+        assert store.files_holding("t_a", ["a/1"], []) == ["part-c1-0.parquet"]
+        assert store.files_holding("t_a", ["a/1"], [r1.file_id]) == []
+        # a new column: version 2, recorded with the run that brought it
+        store.discover([ev("a/3")], route_by_prefix())
+        (r3,) = store.lease("w", limit=1, max_bytes=BIG, lease_seconds=30)
+        commit2 = table_commit(
+            "t_a",
+            "c2",
+            ["part-c2-0.parquet"],
+            schema=[("id", "BIGINT"), ("v", "VARCHAR")],
+            remove=["part-c1-0.parquet"],
+            sources=[SourceRows("part-c2-0.parquet", "a/3", r3.file_id, r3.run_id, 1)],
+        )
+        store.commit(commit2, [RunResult(r3.run_id, "succeeded")])
+        versions = store.schema_versions("t_a")
+        assert [v["version"] for v in versions] == [1, 2] and versions[1]["run_id"] == r3.run_id
+        assert [f.path for f in store.table_files("t_a")] == ["part-c2-0.parquet"]
+        assert [f.path for f in store.table_files("t_a", paths=["part-c2-0.parquet", "nope"])] == ["part-c2-0.parquet"]
+        with pytest.raises(NoSuchTable):
+            store.table("nope")
+
+    def test_commit_refuses_to_remove_a_file_another_commit_removed(self, store):
+        store.commit(table_commit("t_a", "c1", ["p1"]), [])
+        store.commit(table_commit("t_a", "c2", ["p2"], remove=["p1"]), [])
+        with pytest.raises(ConcurrentChange):
+            store.commit(table_commit("t_a", "c3", ["p3"], remove=["p1"]), [])
+        assert [f.path for f in store.table_files("t_a")] == ["p2"]
+
+    def test_failed_commit_changes_nothing(self, store):
+        store.discover([ev("a/1")], route_by_prefix())
+        (r1,) = store.lease("w", limit=1, max_bytes=BIG, lease_seconds=30)
+        bad = table_commit("t_a", "c1", ["p", "p"])  # one path twice: the primary key refuses it
+        with pytest.raises(Exception, match="(?i)unique|duplicate|constraint"):
+            store.commit(bad, [RunResult(r1.run_id, "succeeded")])
+        assert store.run(r1.run_id).status == "running"
+        assert store.tables() == []
+
+    def test_racing_catalog_commits_give_consecutive_schema_versions(self, store):
+        errors: list[BaseException] = []
+
+        def commit(i: int) -> None:
+            try:
+                schema = [("id", "BIGINT"), (f"c{i}", "VARCHAR")]
+                store.commit(table_commit("t_a", f"c{i}", [f"p{i}"], schema=schema), [])
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=commit, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert [v["version"] for v in store.schema_versions("t_a")] == list(range(1, 9))
+        assert store.table("t_a").schema_version == 8 and store.table("t_a").file_count == 8
+
+    # --- workers that die ------------------------------------------------------------------------------------
+
+    def test_expired_leases_are_queued_again_without_using_an_attempt(self, store):
+        store.discover([ev("a/1"), ev("a/2")], route_by_prefix(attempts=1))
+        runs = store.lease("otherhost:1:x", limit=2, max_bytes=BIG, lease_seconds=0.2)
+        assert store.heartbeat("otherhost:1:x", [runs[0].run_id], lease_seconds=60) == []
+        time.sleep(0.3)
+        lost = store.reap()
+        assert [r.run_id for r in lost] == [runs[1].run_id]
+        assert store.run(runs[1].run_id).status == "failed"
+        assert "not counted as an attempt" in store.run(runs[1].run_id).error
+        (again,) = store.runs(status="queued")
+        assert again.attempt == 1 and again.interruptions == 1  # one attempt allowed, and it is still there
+        store.release("otherhost:1:x", [runs[0].run_id])
+        assert store.run(runs[0].run_id).status == "queued"
+
+    def test_a_file_that_kills_its_worker_every_time_ends_dead(self, store):
+        store.discover([ev("a/poison")], route_by_prefix(attempts=5))
+        for i in range(MAX_INTERRUPTIONS):
+            (run,) = store.lease(f"w{i}", limit=1, max_bytes=BIG, lease_seconds=0.01)
+            time.sleep(0.03)
+            assert [r.run_id for r in store.reap()] == [run.run_id]
+        assert store.runs(status="queued") == [] and store.pending() is False
+        (dead,) = store.dead_runs()
+        assert f"the worker died {MAX_INTERRUPTIONS} times while loading this file" in dead.error
+        assert dead.attempt == 1
+
+    def test_reap_takes_back_leases_of_exited_local_processes_at_once(self, store):
+        gone = subprocess.run(
+            [sys.executable, "-c", "from landfall.state.base import worker_id; print(worker_id())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        store.discover([ev("a/1"), ev("a/2"), ev("a/3"), ev("a/4")], route_by_prefix())
+        (dead,) = store.lease(f"{gone}:0", limit=1, max_bytes=BIG, lease_seconds=600)
+        (alive,) = store.lease(f"{worker_id()}:0", limit=1, max_bytes=BIG, lease_seconds=600)
+        # the same host name and a PID that no longer exists: another container, maybe; only its lease counts
+        (elsewhere,) = store.lease(
+            f"{socket.gethostname()}:{2**22 + 12345}:x:0", limit=1, max_bytes=BIG, lease_seconds=600
+        )
+        host, pid, ident = gone.split(":")
+        boot, ns, start = ident.split("-")
+        other_boot = "0" * 12 if boot != "0" * 12 else "1" * 12  # the host rebooted, or another host of that name
+        (rebooted,) = store.lease(
+            f"{host}:{pid}:{other_boot}-{ns}-{start}:0", limit=1, max_bytes=BIG, lease_seconds=600
+        )
+        assert [r.run_id for r in store.reap()] == [dead.run_id]
+        assert {store.run(r.run_id).status for r in (alive, elsewhere, rebooted)} == {"running"}
+
+    # --- reading back ----------------------------------------------------------------------------------------
+
+    def test_runs_page_newest_first(self, store):
+        store.discover([ev(f"a/{i:03d}") for i in range(120)], route_by_prefix())
+        store.discover([ev(f"b/{i:03d}") for i in range(30)], route_by_prefix())
+        everything = store.runs()
+        assert len(everything) == 150 and everything[0].file_key == "b/029" and everything[-1].file_key == "a/000"
+        pages, before = [], None
+        while True:
+            page = store.runs(limit=40, before=before)
+            pages.append(page)
+            if len(page) < 40:
+                break
+            before = page[-1].run_id
+        assert [len(p) for p in pages] == [40, 40, 40, 30]
+        assert [r.run_id for p in pages for r in p] == [r.run_id for r in everything]
+        assert [r.run_id for r in store.iter_runs(page=7, workflow="b")] == [r.run_id for r in everything[:30]]
+        assert [r.file_key for r in store.runs(workflow="a", limit=2, before=everything[40].run_id)] == [
+            "a/108",
+            "a/107",
+        ]
+        with pytest.raises(NoSuchRun):
+            store.runs(before="no-such-run")
+
+    def test_pending_is_true_while_anything_is_queued_or_running(self, store):
+        assert store.pending() is False
+        store.discover([ev("a/1"), ev("zzz/unrouted")], route_by_prefix())
+        assert store.pending() is True
+        (run,) = store.lease("w", limit=1, max_bytes=BIG, lease_seconds=30)
+        assert store.pending() is True
+        store.commit(None, [RunResult(run.run_id, "succeeded", worker="w")])
+        assert store.pending() is False
+
+    def test_wait_for_work_wakes_when_work_is_queued(self, store):
+        started = time.monotonic()
+        assert store.wait_for_work(0.3) is False and time.monotonic() - started >= 0.29
+        other = open_state(store.url)  # another process's store, as far as waking goes
+        try:
+            timer = threading.Timer(0.3, lambda: other.discover([ev("a/1")], route_by_prefix()))
+            timer.start()
+            started = time.monotonic()
+            assert store.wait_for_work(10) is True
+            assert time.monotonic() - started < 5
+            timer.join()
+            (run,) = store.lease("w", limit=1, max_bytes=BIG, lease_seconds=30)
+            other.fail(run.run_id, "boom", retry_in=0.5)  # a backoff that runs out is work too
+            started = time.monotonic()
+            while not store.lease("w", limit=1, max_bytes=BIG, lease_seconds=30):
+                assert store.wait_for_work(10) is True
+                assert time.monotonic() - started < 5
+        finally:
+            other.close()
+
+    # --- leases on work that is not a run --------------------------------------------------------------------
 
     def test_leases_exclude_other_holders_until_let_go_or_expired(self, store):
         assert store.hold("maintain:t", "o1", 60) and store.hold("maintain:t", "o1", 60)  # renewing is fine
@@ -133,92 +459,27 @@ class StateStoreTests:
         with holding(store, "maintain:t", "o5") as held:
             assert not held
 
-    def test_heartbeat_release_and_reap(self, store):
-        store.discover([ev("a/1"), ev("a/2")], route_by_prefix())
-        runs = store.lease("otherhost:1:x", limit=2, max_bytes=1 << 30, lease_seconds=0.2)
-        store.heartbeat("otherhost:1:x", [runs[0].run_id], lease_seconds=60)
-        time.sleep(0.3)
-        lost = store.reap()
-        assert [r.run_id for r in lost] == [runs[1].run_id]
-        assert store.run(runs[1].run_id).status == "failed"
-        store.release("otherhost:1:x", [runs[0].run_id])
-        assert store.run(runs[0].run_id).status == "queued"
+    def test_one_holder_wins_a_race_for_a_lease(self, store):
+        won: list[str] = []
 
-    def test_reap_takes_back_leases_of_dead_local_processes_at_once(self, store):
-        import socket
+        def take(name: str) -> None:
+            if store.hold("maintain:race", name, 60):
+                won.append(name)
 
+        threads = [threading.Thread(target=take, args=(f"o{i}",)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(won) == 1 and store.holders() == set(won)
+
+    # --- the store's own schema ------------------------------------------------------------------------------
+
+    def test_schema_is_at_the_latest_migration_and_reopening_changes_nothing(self, store):
         store.discover([ev("a/1")], route_by_prefix())
-        dead_pid = 2**22 + 12345
-        run = store.lease(f"{socket.gethostname()}:{dead_pid}:x", limit=1, max_bytes=1 << 30, lease_seconds=600)[0]
-        assert [r.run_id for r in store.reap()] == [run.run_id]
-
-    def test_commit_is_atomic_with_run_results_and_versions_schemas(self, store):
-        store.discover([ev("a/1"), ev("a/2", mtime=3.0)], route_by_prefix())
-        r1, r2 = store.lease("w", limit=2, max_bytes=1 << 30, lease_seconds=30)
-        commit = TableCommit(
-            table="t_a",
-            location="/x/t_a",
-            format="parquet",
-            workflow="a",
-            schema=[("id", "BIGINT")],
-            partition_by=[],
-            commit_id="c1",
-            add=[DataFile(path="part-c1-0.parquet", rows=3, bytes=100)],
-            sources=[
-                SourceRows("part-c1-0.parquet", "a/1", r1.file_id, r1.run_id, 2),
-                SourceRows("part-c1-0.parquet", "a/2", r2.file_id, r2.run_id, 1),
-            ],
-        )
-        store.commit(
-            commit,
-            [
-                RunResult(r1.run_id, "succeeded", rows_in=2, rows_out=2, content_hash="h1"),
-                RunResult(r2.run_id, "succeeded", rows_in=1, rows_out=1, content_hash="h2"),
-            ],
-        )
-        t = store.table("t_a")
-        assert (t.row_count, t.file_count, t.schema_version) == (3, 1, 1)
-        assert store.run(r1.run_id).status == "succeeded" and store.run(r1.run_id).rows_out == 2
-        assert store.find_duplicate("a", "h1", file_id=-1).run_id == r1.run_id
-        assert store.find_duplicate("a", "h1", file_id=r1.file_id) is None
-        assert store.files_holding("t_a", ["a/1"], [999]) == ["part-c1-0.parquet"]
-        assert store.files_holding("t_a", ["a/1"], [r1.file_id]) == []
-        # a new column: version 2, recorded with the run that brought it
-        store.discover([ev("a/3")], route_by_prefix())
-        (r3,) = store.lease("w", limit=1, max_bytes=1 << 30, lease_seconds=30)
-        commit2 = TableCommit(
-            table="t_a",
-            location="/x/t_a",
-            format="parquet",
-            workflow="a",
-            schema=[("id", "BIGINT"), ("v", "VARCHAR")],
-            partition_by=[],
-            commit_id="c2",
-            add=[DataFile(path="part-c2-0.parquet", rows=1, bytes=50)],
-            remove=["part-c1-0.parquet"],
-            sources=[SourceRows("part-c2-0.parquet", "a/3", r3.file_id, r3.run_id, 1)],
-        )
-        store.commit(commit2, [RunResult(r3.run_id, "succeeded")])
-        versions = store.schema_versions("t_a")
-        assert [v["version"] for v in versions] == [1, 2] and versions[1]["run_id"] == r3.run_id
-        assert [f.path for f in store.table_files("t_a")] == ["part-c2-0.parquet"]
-        with pytest.raises(NoSuchTable):
-            store.table("nope")
-
-    def test_failed_commit_changes_nothing(self, store):
-        store.discover([ev("a/1")], route_by_prefix())
-        (r1,) = store.lease("w", limit=1, max_bytes=1 << 30, lease_seconds=30)
-        bad = TableCommit(
-            table="t_a",
-            location="/x",
-            format="parquet",
-            workflow="a",
-            schema=[("id", "BIGINT")],
-            partition_by=[],
-            commit_id="c1",
-            add=[DataFile(path="p", rows=1, bytes=1)] * 2,
-        )
-        with pytest.raises(Exception, match="(?i)unique|duplicate|constraint"):  # one path twice: primary key
-            store.commit(bad, [RunResult(r1.run_id, "succeeded")])
-        assert store.run(r1.run_id).status == "running"
-        assert store.tables() == []
+        assert store.schema_version() == LATEST
+        again = open_state(store.url)
+        try:
+            assert again.schema_version() == LATEST and len(again.runs()) == 1
+        finally:
+            again.close()

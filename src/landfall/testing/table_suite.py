@@ -136,7 +136,10 @@ class TableWriterTests:
 
     def test_replacing_a_file_someone_else_replaced_is_refused(self, writer):
         if not writer.has_log:
-            pytest.skip("for formats without a log the state store's catalog commit refuses it (test_state.py)")
+            pytest.skip(
+                "for formats without a log the state store's catalog commit refuses it: "
+                "state_suite.py test_commit_refuses_to_remove_a_file_another_commit_removed"
+            )
         old = commit_rows(writer, "c1", range(0, 2))
         commit_rows(writer, "c2", range(2, 3), remove=old)
         with pytest.raises(ConcurrentChange), staging(writer, "c3"):
