@@ -112,8 +112,12 @@ def test_process_exits_nonzero_when_a_file_is_dead_and_dlq_commands(tmp_path):
     assert [d["file_id"] for d in dead] == ["n/bad.csv"]
     assert "queued 1 runs again" in run(["dlq", "retry", dead[0]["run_id"]], tmp_path).output
     assert run(["process"], tmp_path, ok=False).exit_code == 1
+    again = run(["process"], tmp_path, ok=False)  # nothing new to do, but a file could not be loaded: not 0
+    assert again.exit_code == 1
+    assert "nothing to do" in again.output and "dead-letter list: 1 file(s) (1 from earlier runs)" in again.output
     assert "purged 1" in run(["dlq", "purge", "--all"], tmp_path).output
     assert "empty" in run(["dlq", "list"], tmp_path).output
+    assert "nothing to do" in run(["process"], tmp_path).output  # exit 0 once the list is empty
     assert json.loads(run(["runs", "--status", "dead", "--json"], tmp_path).output)  # records stay
 
 

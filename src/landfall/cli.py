@@ -190,6 +190,13 @@ def _print_summary(s: Summary) -> None:
     say("processed: " + (", ".join(parts) if parts else "nothing to do"))
     for o in s.dead:
         say(("dead", "red"), f" {o.run.file_key}: {o.error}")
+    earlier = s.dead_letter - len(s.dead)
+    if s.dead_letter:
+        more = f" ({earlier} from earlier runs)" if earlier > 0 else ""
+        say(
+            ("dead-letter list", "red"),
+            f": {s.dead_letter} file(s){more}; `landfall dlq list` shows them, `landfall dlq retry` queues them again",
+        )
 
 
 @main.command()

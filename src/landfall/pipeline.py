@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from landfall.config import Settings, load_settings
-from landfall.errors import LandfallError, StateLost, StateUnavailable
 from landfall.events import ObjectCreated, is_hidden, safe_key
 from landfall.readback import Activity, TableDetail, Totals, overview, table_detail
 from landfall.redaction import redact
@@ -264,12 +263,28 @@ class Pipeline:
         self._recover()
         pool = self._workers(workers or self.settings.workers, on_done)
         inner = threading.Event()
+        errors: list[BaseException] = []
+
+        def state_failed(exc: StateError) -> None:
+            """A state store fault in any thread: stop for a lost database, wait out one that is away."""
+            if isinstance(exc, StateLost):
+                errors.append(exc)
+                stop.set()
+            else:
+                log.warning("%s", exc)
+
+        def sink(events: Sequence[ObjectCreated]) -> None:
+            try:
+                self.submit(events)
+            except StateError as exc:  # the next listing finds these files again
+                state_failed(exc)
+
         watcher = None
         if watch and self.zones.landing.is_local:
             from landfall.sources.watch import WatchSource
 
             watcher = WatchSource(self.zones.landing.root, nudge=self.work_available)
-            watcher.start(self.submit)
+            watcher.start(sink)
         beat = threading.Thread(target=heartbeat_loop, args=(pool, inner, self.settings.lease_seconds / 3), daemon=True)
         beat.start()
         if any(wf.write.compaction for wf in self.settings.workflows):
@@ -282,8 +297,6 @@ class Pipeline:
                 daemon=True,
             ).start()
 
-        errors: list[BaseException] = []
-
         def loop(w: Worker) -> None:
             delay = 0.5
             while not stop.is_set():
@@ -292,11 +305,8 @@ class Pipeline:
                         delay = 0.5
                         continue
                     self.store.wait_for_work(1.0)  # woken when work is queued; no polling of the runs
-                except StateLost as exc:  # the state database is gone: stop, never write on blindly
-                    errors.append(exc)
-                    stop.set()
-                except StateUnavailable as exc:
-                    log.warning("%s", exc)
+                except StateError as exc:  # a lost database stops `up`: never write on blindly
+                    state_failed(exc)
                     stop.wait(delay)
                     delay = min(delay * 2, 30.0)
                 except Exception:
@@ -318,8 +328,8 @@ class Pipeline:
                     if time.time() - last_reap > self.settings.lease_seconds:
                         recover(self.settings, self.store, self.zones)
                         last_reap = time.time()
-                except StateUnavailable as exc:
-                    log.warning("%s", exc)
+                except StateError as exc:
+                    state_failed(exc)
                 stop.wait(self.settings.reconcile_seconds)
         finally:
             stop.set()
