@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from landfall.config import Settings, load_settings
+from landfall.errors import LandfallError, StateError, StateLost, StateUnavailable
 from landfall.events import ObjectCreated, is_hidden, safe_key
 from landfall.readback import Activity, TableDetail, Totals, overview, table_detail
 from landfall.redaction import redact

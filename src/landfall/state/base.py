@@ -172,17 +172,6 @@ class Run:
         }
 
 
-def redact(url: str) -> str:
-    """`scheme://user:secret@host/...` -> `scheme://user:***@host/...`: URLs in messages never show passwords."""
-    scheme, sep, rest = url.partition("://")
-    netloc, slash, path = rest.partition("/")
-    if not sep or "@" not in netloc:
-        return url
-    creds, _, host = netloc.rpartition("@")
-    user, colon, _secret = creds.partition(":")
-    return f"{scheme}://{user}{':***' if colon else ''}@{host}{slash}{path}"
-
-
 def iso_time(ts: float | None) -> str | None:
     if ts is None:
         return None

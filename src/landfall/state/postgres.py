@@ -26,7 +26,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from landfall.errors import ConcurrentChange, StateUnavailable
-from landfall.state.base import redact
+from landfall.redaction import redact
 from landfall.state.sql import SqlStateStore
 
 log = logging.getLogger("landfall.state")

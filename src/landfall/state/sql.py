@@ -27,6 +27,7 @@ from typing import Any
 
 from landfall.errors import ConcurrentChange, ContentRace, LeaseLost, NoSuchRun, NoSuchTable, StateLost
 from landfall.events import ObjectCreated
+from landfall.redaction import redact
 from landfall.state.base import (
     MAX_INTERRUPTIONS,
     RUN_STATUSES,
@@ -40,7 +41,6 @@ from landfall.state.base import (
     iso_time,
     new_id,
     process_gone,
-    redact,
 )
 from landfall.state.migrations import LATEST, MIGRATIONS, MIGRATIONS_TABLE
 
