@@ -774,17 +774,19 @@ class SqlStateStore(StateStore):
             for file_id in sorted(set(file_ids)):
                 cur.execute(
                     f"SELECT {_RUN_COLUMNS}, r.max_attempts FROM {_RUN_FROM} WHERE r.file_id = ? "
-                    "ORDER BY r.attempt DESC LIMIT 1",
+                    "ORDER BY r.queued_at DESC, r.run_id DESC LIMIT 1",
                     (file_id,),
                 )
                 row = cur.fetchone()
                 if row is None or row[4] in ("queued", "running"):
                     continue
                 run = _run_from_row(row[:-1])
-                nxt = self._requeue(cur, run, max(row[-1] or 1, run.attempt + 1), now)
+                nxt = self._requeue(cur, run, max(row[-1] or 1, run.attempt + 1), now, attempt=run.attempt + 1)
                 cur.execute("UPDATE runs SET note = ? WHERE run_id = ?", (note, nxt.run_id))
                 nxt.note = note
                 out.append(nxt)
+            if out:
+                self._notify(cur)
         return out
 
     def purge_dead(self, run_ids: Sequence[str] | None) -> int:
