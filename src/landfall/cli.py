@@ -133,7 +133,16 @@ def up(obj: Ctx, workers: int | None, no_watch: bool, with_server: bool, host: s
 @click.pass_obj
 def serve(obj: Ctx, host: str | None, port: int | None) -> None:
     """Serve the HTTP API, the web dashboard and /metrics over the lake until SIGINT/SIGTERM."""
-    _bind(obj.pipeline(), host, port).run()
+    p = obj.pipeline()
+    served = _bind(p, host, port)
+    stop = threading.Event()
+    alerting = p.start_alerts(stop)  # alerts: also from a server alone (one process at a time sends)
+    try:
+        served.run()
+    finally:
+        stop.set()
+        if alerting:
+            alerting.join(10)
 
 
 def _bind(p: Pipeline, host: str | None, port: int | None) -> Any:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from landfall.errors import ConfigError
 
@@ -706,6 +706,84 @@ class StorageSettings(_Model):
         )
 
 
+class QuarantineRateAbove(_Model):
+    """Alert when a run sets aside more than this share of the rows it read (0.05: 5%)."""
+
+    quarantine_rate_above: float = Field(gt=0, le=1)
+    workflow: str | None = None  # only this workflow's runs
+
+
+class NoFileFor(_Model):
+    """Alert when no file has landed under `prefix` for this long (`30m`, `2h`, `1d`)."""
+
+    no_file_for: str
+    prefix: str = ""
+
+    @field_validator("no_file_for")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        from landfall.maintenance import parse_duration
+
+        parse_duration(value)
+        return value
+
+
+def _alert_kind(item: Any) -> str:
+    if isinstance(item, dict):
+        return "freshness" if "no_file_for" in item else "rate"
+    if isinstance(item, (QuarantineRateAbove, NoFileFor)):
+        return "rate" if isinstance(item, QuarantineRateAbove) else "freshness"
+    return "event"
+
+
+AlertRule = Annotated[
+    Annotated[Literal["dead_letter", "schema_change"], Tag("event")]
+    | Annotated[QuarantineRateAbove, Tag("rate")]
+    | Annotated[NoFileFor, Tag("freshness")],
+    Discriminator(_alert_kind),
+]
+
+
+class AlertSettings(_Model):
+    """One webhook and what it is told about."""
+
+    webhook: str
+    format: Literal["json", "slack"] = "json"
+    on: list[AlertRule] = Field(min_length=1)
+    headers: dict[str, str] = Field(default_factory=dict)  # e.g. Authorization for the receiver
+    max_attempts: int = Field(6, ge=1)  # tries per alert, with exponential backoff (1 s, 2 s, 4 s, ... 60 s)
+    timeout_seconds: float = Field(10.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `on:` key as the boolean true; in an alert it can only mean `on`
+        if isinstance(value, dict) and True in value and "on" not in value:
+            value = {("on" if k is True else k): v for k, v in value.items()}
+        return value
+
+    @field_validator("on", mode="before")
+    @classmethod
+    def _events(cls, value: Any) -> Any:
+        expected = (
+            "expected `dead_letter`, `schema_change`, `{quarantine_rate_above: 0.05}` or "
+            "`{no_file_for: 2h, prefix: sales/}`"
+        )
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and item not in ("dead_letter", "schema_change"):
+                raise ValueError(f"unknown alert event `{item}`; {expected}")
+            if isinstance(item, dict) and not ({"quarantine_rate_above", "no_file_for"} & set(item)):
+                raise ValueError(f"unknown alert rule `{item}`; {expected}")
+        return value
+
+    @field_validator("webhook")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"expected an http:// or https:// URL; got `{value}`")
+        return value
+
+
 class ServeSettings(_Model):
     """`landfall serve`: the HTTP API, dashboard and `/metrics`."""
 
@@ -742,6 +820,8 @@ class Settings(_Model):
     streams: list[StreamConfig] = Field(default_factory=list)
     stream_log_dir: str | None = None  # local folder of the streams' segment logs; default `<state zone>/streams`
     serve: ServeSettings = Field(default_factory=ServeSettings)
+    alerts: list[AlertSettings] = Field(default_factory=list)
+    alert_check_seconds: float = Field(5.0, gt=0)  # how often alerts look at the state store
 
     # where the settings came from, for messages and for resolving relative paths
     source: str = Field(default="<defaults>", exclude=True)

@@ -252,6 +252,19 @@ class Pipeline:
         summary.dead_letter = self.store.dead_letter_count()
         return summary
 
+    def start_alerts(self, stop: threading.Event) -> threading.Thread | None:
+        """Run the `alerts:` of landfall.yaml in the background until `stop` (one process at a time sends; see
+        `landfall.alerts`). None when there are none."""
+        if not self.settings.alerts:
+            return None
+        from landfall.alerts import alert_loop
+
+        t = threading.Thread(
+            target=alert_loop, args=(self.settings, self.store, stop, worker_id()), name="landfall-alerts", daemon=True
+        )
+        t.start()
+        return t
+
     def up(
         self,
         stop: threading.Event,
@@ -297,6 +310,7 @@ class Pipeline:
                 name="landfall-compaction",
                 daemon=True,
             ).start()
+        alerting = self.start_alerts(inner)
 
         def loop(w: Worker) -> None:
             delay = 0.5
@@ -340,6 +354,8 @@ class Pipeline:
             for t in threads:
                 t.join()
             inner.set()
+            if alerting:
+                alerting.join(10)
             for w in pool:
                 w.close()
             log.info("landfall stopped")

@@ -417,6 +417,14 @@ class StateStore(ABC):
         started_at, discovered_at of the file, rows_out, bytes, rows_quarantined)."""
         raise NotImplementedError
 
+    def ended_since(self, since: float, limit: int = 1000) -> list[Run]:
+        """Runs that ended after `since`, oldest first (at most `limit`)."""
+        raise NotImplementedError
+
+    def last_landed(self, prefix: str) -> float | None:
+        """When landfall last saw a new file version under `prefix` (None: never)."""
+        raise NotImplementedError
+
     def backlog(self) -> list[tuple[Any, ...]]:
         """(workflow, status, count, oldest queued_at) for `queued` and `running` runs."""
         raise NotImplementedError

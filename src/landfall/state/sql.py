@@ -699,6 +699,25 @@ class SqlStateStore(StateStore):
         )
         return rows[::-1]
 
+    def ended_since(self, since: float, limit: int = 1000) -> list[Run]:
+        rows = self._query(
+            f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM} WHERE r.finished_at > ? ORDER BY r.finished_at LIMIT ?",
+            (since, limit),
+        )
+        return [_run_from_row(row) for row in rows]
+
+    def last_landed(self, prefix: str) -> float | None:
+        if prefix:  # a range on the key, which the files index serves, and LIKE for exactness
+            after = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+            like = prefix.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
+            rows = self._query(
+                "SELECT max(discovered_at) FROM files WHERE key >= ? AND key < ? AND key LIKE ? ESCAPE '!'",
+                (prefix, after, like),
+            )
+        else:
+            rows = self._query("SELECT max(discovered_at) FROM files")
+        return rows[0][0] if rows and rows[0][0] is not None else None
+
     def backlog(self) -> list[tuple[Any, ...]]:
         return self._query(
             "SELECT workflow, status, count(*), min(queued_at) FROM runs WHERE status IN ('queued', 'running') "

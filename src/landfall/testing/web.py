@@ -3,11 +3,13 @@ HTTP over a real socket, an httpx client); `LandfallProcess` runs `landfall ... 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -87,3 +89,63 @@ class LandfallProcess:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
+
+
+class WebhookReceiver:
+    """A webhook receiver on a free loopback port that records every POST (`.received`: parsed JSON bodies, with
+    `.headers`). `fail_first`: answer the first N posts with HTTP 500; `hold`: an Event each post waits for before
+    answering (a receiver that hangs until the test lets it go)."""
+
+    def __init__(self, *, fail_first: int = 0, hold: threading.Event | None = None) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.received: list[Any] = []
+        self.headers: list[dict[str, str]] = []
+        self.attempts = 0
+        self.fail_first = fail_first
+        self.hold = hold
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server API
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with outer._lock:
+                    outer.attempts += 1
+                    fail = outer.attempts <= outer.fail_first
+                if outer.hold is not None:
+                    outer.hold.wait(60)
+                if fail:
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                with outer._lock:
+                    outer.received.append(json.loads(body))
+                    outer.headers.append(dict(self.headers))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def wait_for(self, predicate: Any, timeout: float = 60) -> list[Any]:
+        """Wait until `predicate(received)` holds; returns what was received."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                got = list(self.received)
+            if predicate(got):
+                return got
+            time.sleep(0.05)
+        raise AssertionError(f"the webhook did not receive what was expected; it got {got}")
+
+    def close(self) -> None:
+        if self.hold is not None:
+            self.hold.set()
+        self.server.shutdown()
+        self.server.server_close()

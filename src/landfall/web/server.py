@@ -14,6 +14,7 @@ from typing import Any
 import uvicorn
 
 from landfall.pipeline import Pipeline
+from landfall.redaction import remember
 from landfall.web.app import create_app, is_loopback
 
 log = logging.getLogger("landfall.web")
@@ -76,6 +77,7 @@ def bind(
     token = cfg.bearer_token()
     generated = token is None
     token = token or secrets.token_urlsafe(24)
+    remember(token)  # never in a log line
     public = not is_loopback(host)
     family, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     sock = socket.socket(family, socket.SOCK_STREAM)
