@@ -171,7 +171,7 @@ def test_compressed_files_load_by_extension_and_by_magic_bytes(make_lake, kind):
     assert summary.ok, [o.error for o in summary.outcomes]
     for table in ("c", "m"):
         assert lake.rows(f"SELECT id, name, price FROM {table} ORDER BY id") == [(1, "ä", 2.5), (2, "b", 3.5)]
-        assert dict(lake.pipeline.table(table).schema)["price"] == "DOUBLE"
+        assert dict(lake.pipeline.table(table).schema)["price"] == "double"
     assert lake.rows("SELECT id, len(tags) FROM j ORDER BY id") == [(1, 1), (2, 0)]
 
 

@@ -76,7 +76,7 @@ def test_init_process_tables_query_runs(tmp_path):
         "updated_at",
     }
     sales = next(t for t in tables if t["name"] == "sales")
-    assert {"name": "order_date", "type": "DATE"} in sales["schema"]
+    assert {"name": "order_date", "type": "DATE", "arrow_type": "date32[day]"} in sales["schema"]
 
     rows = json.loads(
         run(["query", "SELECT count(*) AS n, sum(quantity) AS q FROM sales", "--format", "json"], tmp_path).output

@@ -323,7 +323,7 @@ def test_encoding_comes_out_as_utf8_strings(values_sweep, n):
     finally:
         p.close()
     types = dict(tbl.schema)
-    text_cols = [c for c in user if types[c] == "VARCHAR"]
+    text_cols = [c for c in user if types[c] == "string"]
     assert text_cols, f"{rel}: no text column at all; catalog types {types}"
     # the Parquet files hold these columns as strings, never binary
     for f in files:

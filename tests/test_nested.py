@@ -115,7 +115,7 @@ def test_keep_json_and_depth_limit(make_lake):
     assert lake.process().ok, lake.pipeline.runs()[0].error
     cols, rows = lake.pipeline.query("SELECT id, a__b, a__x, meta FROM n")
     assert rows == [(1, '{"c":5}', 1, '{"k":[1,2]}')]
-    assert dict(lake.pipeline.table("n").schema)["a__b"] == "VARCHAR"
+    assert dict(lake.pipeline.table("n").schema)["a__b"] == "string"
 
 
 def test_explode_a_column_that_is_not_a_list_fails_clearly(make_lake):

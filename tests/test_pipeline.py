@@ -44,7 +44,7 @@ def test_file_lands_table_appears_with_types_partitions_and_lineage(make_lake):
     assert (run.status, run.rows_in, run.rows_out, run.attempt) == ("succeeded", 3, 2, 1)
     assert rows[0][7] == run.run_id
     table = lake.pipeline.table("sales")
-    assert dict(table.schema)["order_date"] == "DATE" and dict(table.schema)["quantity"] == "BIGINT"
+    assert dict(table.schema)["order_date"] == "date32[day]" and dict(table.schema)["quantity"] == "int64"
     assert table.row_count == 2 and table.partition_by == ["order_date"]
     files = sorted(
         p.relative_to(lake.root / "lake/tables/sales").as_posix()
@@ -247,7 +247,7 @@ def test_text_in_any_encoding_becomes_utf8_strings(make_lake, encoding, declared
     assert lake.process().ok, lake.pipeline.runs()[0].error
     expected = tuple(text.splitlines()[1].split(","))
     assert lake.rows("SELECT name, city FROM e") == [expected]
-    assert dict(lake.pipeline.table("e").schema)["name"] == "VARCHAR"
+    assert dict(lake.pipeline.table("e").schema)["name"] == "string"
 
 
 def test_header_only_and_empty_files_load_as_zero_rows(make_lake):
@@ -293,7 +293,7 @@ def test_schema_growth_makes_a_new_version_and_queries_span_both(make_lake):
     assert lake.rows("SELECT id, v, extra FROM g ORDER BY id") == [(1, 10.0, None), (2, 2.5, "x")]
     versions = lake.pipeline.store.schema_versions("g")
     assert [v["version"] for v in versions] == [1, 2]
-    assert {c["name"]: c["type"] for c in versions[1]["schema"]}["v"] == "DOUBLE"
+    assert {c["name"]: c["arrow_type"] for c in versions[1]["schema"]}["v"] == "double"
 
 
 def test_retried_run_never_duplicates_rows(make_lake, monkeypatch):

@@ -84,7 +84,7 @@ def test_nested_records_survive_flatten_write_and_query(data):
             want = sorted((tuple(flat(rec).get(c) for c in names) for rec in records), key=repr)
             assert got == want
             types = dict(lake.pipeline.table("n").schema)
-            expected = {"int": "BIGINT", "float": "DOUBLE", "str": "VARCHAR", "bool": "BOOLEAN"}
+            expected = {"int": "int64", "float": "double", "str": "string", "bool": "bool"}
             for c, kind in columns.items():
                 seen = [flat(rec).get(c) for rec in records if flat(rec).get(c) is not None]
                 if seen and kind in ("str", "bool"):

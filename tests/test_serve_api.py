@@ -74,7 +74,9 @@ def test_tables_detail_history_and_sample(make_lake, serve):
     detail = srv.http.get("/api/tables/d").json()
     assert detail == _cli_json(lake, "tables", "show", "d", "--json")
     assert [v["version"] for v in detail["schema_versions"]] == [1, 2]
-    assert detail["schema_versions"][1]["changes"]["added"] == [{"name": "extra", "type": "VARCHAR"}]
+    assert detail["schema_versions"][1]["changes"]["added"] == [
+        {"name": "extra", "type": "VARCHAR", "arrow_type": "string"}
+    ]
     history = srv.http.get("/api/tables/d/history").json()
     assert history == _cli_json(lake, "tables", "history", "d", "--json")
     assert [h["operation"] for h in history][:1] and history[0]["version"] > history[-1]["version"]  # newest first

@@ -21,9 +21,11 @@ import duckdb
 
 from landfall.config import Settings
 from landfall.engines.duckdb import lit
+from landfall.engines.duckdb.types import arrow_type
 from landfall.redaction import redact
 from landfall.state.base import DataFile, SourceRows, StateStore, TableCommit, holding, new_id
 from landfall.storage import Storage, Zones
+from landfall.types import type_name
 
 log = logging.getLogger("landfall.catalog")
 
@@ -90,8 +92,7 @@ def scan(storage: Storage, fmt: str | None = None, *, lineage: bool = False) -> 
             if not files:
                 return None
             arrow_schema, partition_by = writer.schema_and_partitions()
-            con.register("__lf_schema", arrow_schema.empty_table())
-            schema = [(r[0], r[1]) for r in con.execute("DESCRIBE SELECT * FROM __lf_schema").fetchall()]
+            schema = [(f.name, type_name(f.type)) for f in arrow_schema]
         else:
             files = parquet_files(storage)
             if not files:
@@ -102,7 +103,7 @@ def scan(storage: Storage, fmt: str | None = None, *, lineage: bool = False) -> 
             )
             hive = "true" if partition_by else "false"
             rel = f"read_parquet({_paths(storage, files)}, union_by_name = true, hive_partitioning = {hive})"
-            schema = [(r[0], r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()]
+            schema = [(r[0], arrow_type(r[1])) for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()]
             counts = dict(
                 con.execute(
                     f"SELECT file_name, sum(row_group_num_rows) FROM (SELECT DISTINCT file_name, row_group_id, "

@@ -24,6 +24,7 @@ from landfall.pipeline import Pipeline, Summary
 from landfall.readback import describe_change, jsonable, run_json, version_json
 from landfall.redaction import redact
 from landfall.state.base import RUN_STATUSES, Run
+from landfall.types import sql_name
 
 
 class Ctx:
@@ -470,7 +471,7 @@ def tables_show(obj: Ctx, name: str, as_json: bool) -> None:
     )
     table(
         ("column", "type"),
-        [(n, typ + (" (partition)" if n in tb.partition_by else "")) for n, typ in tb.schema],
+        [(n, sql_name(typ) + (" (partition)" if n in tb.partition_by else "")) for n, typ in tb.schema],
         title="schema",
         section=True,
     )
@@ -611,7 +612,7 @@ def crawl(obj: Ctx, url: str, as_json: bool) -> None:
         )
         return
     for f in report.found:
-        cols = ", ".join(f"{n} {t}" for n, t in f.schema)
+        cols = ", ".join(f"{n} {sql_name(t)}" for n, t in f.schema)
         say(
             (f.action, "green"),
             " table ",

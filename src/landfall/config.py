@@ -16,61 +16,30 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from landfall.errors import ConfigError
+from landfall.sqlcheck import check_expression, check_query
 
 CONFIG_FILE = "landfall.yaml"
 
 FileFormat = Literal["csv", "jsonl", "json", "parquet"]
 TableFormat = Literal["parquet", "delta"]
 
-# Type names users write in `cast:` and `types:`, and the DuckDB type each means.
-TYPE_NAMES: dict[str, str] = {
-    "string": "VARCHAR",
-    "str": "VARCHAR",
-    "text": "VARCHAR",
-    "varchar": "VARCHAR",
-    "int": "BIGINT",
-    "integer": "BIGINT",
-    "int64": "BIGINT",
-    "bigint": "BIGINT",
-    "long": "BIGINT",
-    "int32": "INTEGER",
-    "int16": "SMALLINT",
-    "int8": "TINYINT",
-    "float": "DOUBLE",
-    "double": "DOUBLE",
-    "float64": "DOUBLE",
-    "float32": "FLOAT",
-    "real": "FLOAT",
-    "bool": "BOOLEAN",
-    "boolean": "BOOLEAN",
-    "date": "DATE",
-    "timestamp": "TIMESTAMP",
-    "datetime": "TIMESTAMP",
-    "timestamptz": "TIMESTAMPTZ",
-    "time": "TIME",
-    "json": "JSON",
-    "uuid": "UUID",
-    "blob": "BLOB",
-}
-_DECIMAL = re.compile(r"^decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)$", re.IGNORECASE)
 
-
-def sql_type(name: str) -> str:
-    """The DuckDB type for a user-facing type name (`int`, `date`, `decimal(10,2)`, ...)."""
-    key = name.strip().lower()
-    if key in TYPE_NAMES:
-        return TYPE_NAMES[key]
-    m = _DECIMAL.match(key)
-    if m:
-        return f"DECIMAL({m.group(1)},{m.group(2)})"
-    allowed = ", ".join(f"`{n}`" for n in sorted(set(TYPE_NAMES)))
-    raise ValueError(f"unknown type `{name}`; expected one of {allowed} or `decimal(p,s)`")
+def _expression(value: str | None, where: str = "") -> str | None:
+    """An expression over one row (see `landfall.sqlcheck`)."""
+    if value is not None:
+        try:
+            check_expression(value)
+        except ValueError as exc:
+            raise ValueError(f"{where}{exc}") from None
+    return value
 
 
 def _known_types(value: dict[str, str]) -> dict[str, str]:
-    """Every value is a type name landfall knows (see `sql_type`)."""
+    """Every value is a type name landfall knows (see `landfall.types.user_type`)."""
+    from landfall.types import user_type
+
     for type_name in value.values():
-        sql_type(type_name)
+        user_type(type_name)
     return value
 
 
@@ -139,10 +108,22 @@ class Compute(_Model):
     kind: Literal["compute"] = "compute"
     compute: dict[str, str]
 
+    @field_validator("compute")
+    @classmethod
+    def _row_expressions(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, expr in value.items():
+            try:
+                check_expression(expr)
+            except ValueError as exc:
+                raise ValueError(f"`compute` `{name}`: {exc}") from None
+        return value
+
 
 class Filter(_Model):
     kind: Literal["filter"] = "filter"
     filter: str
+
+    _row_expression = field_validator("filter")(lambda cls, value: _expression(value, "`filter`: "))
 
 
 class Sql(_Model):
@@ -152,6 +133,10 @@ class Sql(_Model):
     @field_validator("sql")
     @classmethod
     def _reads_input(cls, value: str) -> str:
+        try:
+            check_query(value)
+        except ValueError as exc:
+            raise ValueError(f"`sql`: {exc}") from None
         if not re.search(r"\binput\b", value, re.IGNORECASE):
             raise ValueError("the query must read from `input` (the rows so far), e.g. `SELECT * FROM input`")
         return value
@@ -219,6 +204,8 @@ class ChildTables(_Model):
 class DedupeSpec(_Model):
     keys: list[str]
     order_by: str | None = None
+
+    _row_expression = field_validator("order_by")(lambda cls, value: _expression(value, "`dedupe` `order_by`: "))
 
 
 class Dedupe(_Model):
@@ -440,6 +427,8 @@ class Rule(_Model):
     regex: RegexSpec | None = None
     expect: str | None = None
     row_count: RowCount | None = None
+
+    _row_expression = field_validator("expect")(lambda cls, value: _expression(value))
 
     @field_validator("not_null", mode="before")
     @classmethod
@@ -800,6 +789,20 @@ class ServeSettings(_Model):
         return self.token or env.get(self.token_env) or None
 
 
+class DuckDBSettings(_Model):
+    """The DuckDB engine's resources (`duckdb:`): one database per process and lake, shared by its workers."""
+
+    threads: int | None = Field(None, ge=1)  # default: one per core
+    memory_limit: str | None = None  # e.g. `1GB`; default: DuckDB's own (80% of RAM); beyond it DuckDB spills
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _size(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_size(value)
+        return value
+
+
 class Settings(_Model):
     """The whole of `landfall.yaml`."""
 
@@ -816,6 +819,7 @@ class Settings(_Model):
     settle_seconds: float = Field(1.0, ge=0)
     compaction_seconds: float = Field(10.0, gt=0)  # how often `up` looks for tables to compact
     engine: str = "duckdb"  # what runs the workflows: an engine name from `landfall.registry`
+    duckdb: DuckDBSettings = Field(default_factory=DuckDBSettings)
     workflows: list[Workflow] = Field(default_factory=list)
     streams: list[StreamConfig] = Field(default_factory=list)
     stream_log_dir: str | None = None  # local folder of the streams' segment logs; default `<state zone>/streams`
@@ -926,6 +930,15 @@ class Settings(_Model):
     @property
     def state_dir(self) -> str:
         return self._zone("state")
+
+    @property
+    def scratch_root(self) -> str:
+        """The local folder temporary files go under: `scratch_dir`, or `landfall` in the system's temp folder."""
+        if self.scratch_dir:
+            return self._resolve(self.scratch_dir)
+        import tempfile
+
+        return os.path.join(tempfile.gettempdir(), "landfall")
 
     @property
     def storage_options(self) -> Any:

@@ -163,7 +163,7 @@ def auto_compact_loop(
     `on_done` is told of each compaction that committed."""
     from landfall.engines import open_engine
 
-    engine = open_engine("duckdb")
+    engine = open_engine("duckdb", settings)
     zones = Zones(settings)
     try:
         while not stop.wait(every):

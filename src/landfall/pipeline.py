@@ -494,7 +494,7 @@ class Pipeline:
 
         wf = next((w for w in self.settings.workflows if w.write.table == table), None)
         target = target_file_size or (wf.write.compaction.target_file_size if wf and wf.write.compaction else "128MB")
-        engine = open_engine("duckdb")
+        engine = open_engine("duckdb", self.settings)
         try:
             result = optimize(self.store, engine, table, min_files=min_files, target_file_size=target, zones=self.zones)
         finally:
@@ -511,7 +511,7 @@ class Pipeline:
         from landfall.engines import open_engine
         from landfall.quarantine import replay
 
-        engine = open_engine("duckdb")
+        engine = open_engine("duckdb", self.settings)
         try:
             return replay(self.settings, self.store, engine, table, run_id, zones=self.zones)
         finally:

@@ -17,11 +17,12 @@ from typing import Any
 import duckdb
 
 from landfall.engines.duckdb import lit, q
+from landfall.engines.duckdb.types import duck_type
 from landfall.errors import ConfigError, QueryRefused, QueryTimeout
 from landfall.state.base import StateStore, Table
 from landfall.storage import Storage, Zones
 
-_DUCK_HIVE_TYPES = {
+_HIVE_TYPES = {
     "VARCHAR",
     "BIGINT",
     "INTEGER",
@@ -38,15 +39,15 @@ _DUCK_HIVE_TYPES = {
 
 def table_select(table: Table, files: list[str]) -> str:
     """A SELECT over a table's current files, with its cataloged column order and types."""
-    cols = ", ".join(f"CAST({q(n)} AS {t}) AS {q(n)}" for n, t in table.schema)
+    cols = ", ".join(f"CAST({q(n)} AS {duck_type(t)}) AS {q(n)}" for n, t in table.schema)
     if not files:
         return f"SELECT {cols} FROM (SELECT {', '.join(f'NULL AS {q(n)}' for n, _ in table.schema)}) WHERE false"
     paths = "[" + ", ".join(lit(f"{table.location}/{f}") for f in files) + "]"
-    types = dict(table.schema)
+    types = {n: duck_type(t) for n, t in table.schema}
     hive = ", ".join(
         f"{lit(p)}: {lit(types.get(p, 'VARCHAR'))}"
         for p in table.partition_by
-        if types.get(p, "VARCHAR") in _DUCK_HIVE_TYPES
+        if types.get(p, "VARCHAR") in _HIVE_TYPES
     )
     opts = "union_by_name = true"
     if table.partition_by:

@@ -11,9 +11,9 @@ import logging
 import os
 import shutil
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -44,6 +44,7 @@ from landfall.storage import Zones, unreachable
 from landfall.tables import open_table
 from landfall.tables.base import TableChange, TableWriter, staging
 from landfall.testing.faults import crash_point
+from landfall.types import neutral
 
 log = logging.getLogger("landfall.runner")
 
@@ -254,6 +255,7 @@ class Runner:
         child_writers = {t: open_table(wf.write.format, self.zones.table(t)) for t in wf.child_tables.values()}
         with ExitStack() as stack:
             area = stack.enter_context(staging(writer, commit_id))
+            scratch = stack.enter_context(_scratch(self.zones.landing.scratch("job")))
             child_areas = {t: stack.enter_context(staging(w, commit_id)) for t, w in child_writers.items()}
             table = self.store.find_table(wf.write.table)
             against = any(r.unique is not None and r.unique.against_table for r in wf.validate_)
@@ -267,6 +269,7 @@ class Runner:
                 staging=area.path,
                 commit_id=commit_id,
                 ingested_at=datetime.now(UTC),
+                scratch=scratch,
                 table_schema=table.schema if table else None,
                 table_files=[(f"{writer.location}/{p}", p) for p in current]
                 if wf.write.mode == "merge" or against
@@ -664,6 +667,15 @@ class Runner:
 HASH_ALONGSIDE_BYTES = 16 << 20
 
 
+@contextmanager
+def _scratch(path: str) -> Iterator[str]:
+    """A job's local scratch folder, removed when the job ends."""
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _resolved(digest: str | Future[str] | None) -> str | None:
     if isinstance(digest, Future):
         try:
@@ -680,7 +692,8 @@ def app_id(key: str, content_hash: str) -> str:
 
 
 def _pairs(schema: list) -> list[tuple[str, str]]:
-    return [(str(n), str(t)) for n, t in schema]
+    """A schema from a table format's commit metadata (types written before they were neutral are DuckDB's)."""
+    return [(str(n), neutral(str(t))) for n, t in schema]
 
 
 def _rewritten_from(relpath: str, replaced: list[str]) -> str | None:

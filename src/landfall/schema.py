@@ -1,13 +1,15 @@
-"""Fitting a batch's columns to its table's schema: safe widening, never silent loss."""
+"""Fitting a batch's columns to its table's schema: safe widening, never silent loss. Types are Arrow type
+strings (`landfall.types`), whichever engine wrote the batch."""
 
 from __future__ import annotations
 
 from landfall.errors import SchemaConflict
+from landfall.types import sql_name
 
-_INTS = ["TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"]
-_UINTS = ["UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"]
-_FLOATS = ["FLOAT", "DOUBLE"]
-_NULLISH = {'"NULL"', "NULL", "JSON"}
+_INTS = ["int8", "int16", "int32", "int64"]
+_UINTS = ["uint8", "uint16", "uint32", "uint64"]
+_FLOATS = ["float", "double"]
+_NULLISH = {"null", "extension<arrow.json>"}  # a column with no values yet (JSON nulls) fits any type
 
 
 def widens_to(narrow: str, wide: str) -> bool:
@@ -17,14 +19,14 @@ def widens_to(narrow: str, wide: str) -> bool:
     if narrow in _INTS and wide in _INTS:
         return _INTS.index(narrow) <= _INTS.index(wide)
     if narrow in _UINTS and wide in _INTS:
-        return _UINTS.index(narrow) < _INTS.index(wide) - 0
-    if narrow in _INTS[:4] + _UINTS[:3] and wide == "DOUBLE":
-        return True  # BIGINT beyond 2^53 rounds, as every engine's int-to-double does
-    if narrow in ("TINYINT", "SMALLINT", "UTINYINT", "USMALLINT") and wide == "FLOAT":
+        return _UINTS.index(narrow) < _INTS.index(wide)
+    if narrow in _INTS + _UINTS[:3] and wide == "double":
+        return True  # int64 beyond 2^53 rounds, as every engine's int-to-double does
+    if narrow in ("int8", "int16", "uint8", "uint16") and wide == "float":
         return True
-    if narrow == "FLOAT" and wide == "DOUBLE":
+    if narrow == "float" and wide == "double":
         return True
-    if narrow == "DATE" and wide in ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE"):
+    if narrow == "date32[day]" and wide.startswith("timestamp["):
         return True
     return False
 
@@ -32,8 +34,8 @@ def widens_to(narrow: str, wide: str) -> bool:
 def align(columns: list[tuple[str, str]], table: list[tuple[str, str]]) -> dict[str, str]:
     """Casts that make a batch's columns match the table's types where that loses nothing.
 
-    Returns `{column: type}` to cast to. A column that only a wider table type can hold (DOUBLE data for a
-    BIGINT table) is left as it is: the table's schema widens in a new version. A text column whose table
+    Returns `{column: type}` to cast to. A column that only a wider table type can hold (double data for an
+    int64 table) is left as it is: the table's schema widens in a new version. A text column whose table
     type is not text is cast strictly: a value that does not fit fails the file with the column and the value
     named. Anything else is a `SchemaConflict`.
     """
@@ -45,19 +47,19 @@ def align(columns: list[tuple[str, str]], table: list[tuple[str, str]]) -> dict[
             continue
         if have in _NULLISH or widens_to(have, target):
             casts[name] = target
-        elif target == "VARCHAR":
-            casts[name] = "VARCHAR"
+        elif target == "string":
+            casts[name] = "string"
         elif (
             widens_to(target, have)
             or (target in _INTS and have in _FLOATS)
-            or (target in _INTS and have.startswith("DECIMAL"))
+            or (target in _INTS and have.startswith("decimal"))
         ):
             continue  # the table widens to the batch's type in a new schema version
-        elif have == "VARCHAR":
+        elif have == "string":
             casts[name] = target
         else:
             raise SchemaConflict(
-                f"column `{name}` is {have} in this file but {target} in the table; "
+                f"column `{name}` is {sql_name(have)} in this file but {sql_name(target)} in the table; "
                 "cast it in a `cast:` step or change the table"
             )
     return casts

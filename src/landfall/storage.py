@@ -556,7 +556,7 @@ class Zones:
 
     def __init__(self, settings: Any) -> None:
         self.options: StorageOptions = settings.storage_options
-        self.scratch_dir: str | None = settings.scratch_dir
+        self.scratch_dir: str | None = settings.scratch_root
         self.landing = Storage(settings.landing_url, self.options, zone="landing", scratch_dir=self.scratch_dir)
         self.tables = Storage(settings.tables_url, self.options, zone="tables", scratch_dir=self.scratch_dir)
         self.quarantine = Storage(

@@ -1,16 +1,24 @@
 """The engine seam: an engine reads landed files, applies a workflow's steps and writes Parquet files into a
 staging folder, with their stats. It never makes them visible: that is the table writer's job
 (`landfall.tables`), which is what lets the same workflow run in-process (DuckDB) or on a cluster.
+
+What an engine is given is explicit: a `Job` (the workflow, the landed files as local paths, where to write,
+the table's schema and files) and, per attempt, a frozen `ReadPlan` (how to read this time). `Engine.run`
+tries the job with the default plan; an engine that finds the input needs another reading (types detected on a
+sample that a later row breaks, records too big for its buffer, rows that break rules and need their lines)
+raises `Replan` with the changed plan, and the job runs again from the start. Types are Arrow type strings
+(`landfall.types`) in both directions: `Job.table_schema` in, `Staged.schema` out.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from landfall.config import Settings, Workflow
+from landfall.errors import InvalidInput
 
 
 @dataclass
@@ -26,16 +34,52 @@ class Source:
 
 @dataclass
 class Job:
+    """One engine job: a workflow over a batch of landed files. Every path is local."""
+
     workflow: Workflow
     sources: list[Source]
     staging: str  # folder the engine writes into (local path)
     commit_id: str  # names the output files: `part-<commit_id>-<n>.parquet`
     ingested_at: datetime
-    table_schema: list[tuple[str, str]] | None = None  # the table's schema, when it exists
+    scratch: str = ""  # a local folder for the engine's temporary files (transcoded copies); "" : `staging`
+    table_schema: list[tuple[str, str]] | None = None  # the table's schema (Arrow types), when it exists
     table_files: list[tuple[str, str]] = field(default_factory=list)  # (absolute path, path in table)
     partition_names: list[str] = field(default_factory=list)  # the table's partition columns
     child_staging: dict[str, str] = field(default_factory=dict)  # child table -> folder its files go into
     child_schemas: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # child tables that exist
+
+    @property
+    def scratch_dir(self) -> str:
+        return self.scratch or self.staging
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """How an engine reads a job's files on one attempt. The defaults are the fast reading; each field is a
+    decision the input forced on an earlier attempt (see `Replan`)."""
+
+    number_rows: bool = False  # number records as read: rows that break rules are named by their lines
+    sample_all: bool = False  # detect column types on whole files, not a sample (a later row broke them)
+    as_text: frozenset[str] = frozenset()  # columns read as text: their values have mixed forms
+    per_file_types: bool = False  # detect each file's types (a file of a batch broke the first file's)
+    json_via_python: bool = False  # a valid JSON document the engine's reader refused: Python's parser reads it
+    split_lines: bool = False  # JSON Lines with `bad_rows: quarantine`: lines that do not parse are set aside
+    max_object: int = 0  # bytes of the largest record the reader must hold (0: the engine's default)
+
+    def but(self, **changes: Any) -> ReadPlan:
+        """This plan with some decisions changed."""
+        return replace(self, **changes)
+
+
+class Replan(Exception):  # noqa: N818 - a signal to `Engine.run`, not an error
+    """The job must be read again with `plan` (raised by an engine's `attempt`)."""
+
+    def __init__(self, plan: ReadPlan, why: str = "") -> None:
+        super().__init__(why or "read again")
+        self.plan = plan
+
+
+MAX_ATTEMPTS = 20  # each decision is taken at most once per column or kind, so plans cannot cycle
 
 
 @dataclass
@@ -78,10 +122,21 @@ class Engine(ABC):
         """The engine set up from `landfall.yaml` (its own section, if it has one)."""
         return cls()
 
-    @abstractmethod
     def run(self, job: Job) -> Staged:
-        """Read every source, transform, write Parquet into `job.staging`. Raise `InvalidInput` naming the
-        file, line and reason when input is bad."""
+        """Read every source, transform, write Parquet into `job.staging`, changing the read plan as often as
+        the input asks (`Replan`). Raises `InvalidInput` naming the file, line and reason when input is bad."""
+        plan = ReadPlan()
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                return self.attempt(job, plan)
+            except Replan as again:
+                plan = again.plan
+        keys = ", ".join(f"`{s.key}`" for s in job.sources[:3])
+        raise InvalidInput(f"{keys}: read {MAX_ATTEMPTS} times without settling how to read it (last plan: {plan})")
+
+    @abstractmethod
+    def attempt(self, job: Job, plan: ReadPlan) -> Staged:
+        """One attempt at `run`: read with `plan`; raise `Replan` to be called again with another plan."""
 
     @abstractmethod
     def rewrite(

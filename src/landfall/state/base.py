@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from landfall.errors import NoSuchTable
 from landfall.events import ObjectCreated
+from landfall.types import column_json
 
 RunStatus = Literal["queued", "running", "succeeded", "failed", "dead", "skipped", "unrouted"]
 RUN_STATUSES: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "dead", "skipped", "unrouted")
@@ -256,7 +257,7 @@ class Table:
             "location": self.location,
             "format": self.format,
             "workflow": self.workflow,
-            "schema": [{"name": n, "type": t} for n, t in self.schema],
+            "schema": [column_json(n, t) for n, t in self.schema],
             "schema_version": self.schema_version,
             "partition_by": self.partition_by,
             "rows": self.row_count,

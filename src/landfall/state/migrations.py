@@ -8,12 +8,31 @@ Migration 1 is the schema landfall had before migrations were recorded: its stat
 so on such a database it changes nothing and only records itself. Never edit a migration that has shipped; add
 the next one.
 
-Dialect placeholders: `{id}` is an auto-numbered primary key.
+Dialect placeholders: `{id}` is an auto-numbered primary key. A step may also be a function of the transaction's
+cursor, for data that SQL alone cannot rewrite.
 """
 
 from __future__ import annotations
 
-MIGRATIONS: list[tuple[int, str, list[str]]] = [
+import json
+from collections.abc import Callable
+from typing import Any
+
+
+def _arrow_types(cur: Any) -> None:
+    """Catalog schemas name their column types as Arrow type strings (`int64`), not DuckDB's names (`BIGINT`)."""
+    from landfall.types import neutral
+
+    for table, keys in (("tables", ("name",)), ("table_schemas", ("table_name", "version"))):
+        cur.execute(f"SELECT {', '.join(keys)}, schema FROM {table}")
+        for *key, schema in cur.fetchall():
+            new = json.dumps([[n, neutral(t)] for n, t in json.loads(schema)])
+            if new != schema:
+                where = " AND ".join(f"{k} = ?" for k in keys)
+                cur.execute(f"UPDATE {table} SET schema = ? WHERE {where}", (new, *key))
+
+
+MIGRATIONS: list[tuple[int, str, list[str | Callable[[Any], None]]]] = [
     (
         1,
         "files, runs (the queue), catalog tables, leases",
@@ -63,6 +82,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX IF NOT EXISTS runs_key ON runs (file_key, status)",
         ],
     ),
+    (3, "catalog column types are Arrow type strings (were DuckDB type names)", [_arrow_types]),
 ]
 
 LATEST = MIGRATIONS[-1][0]

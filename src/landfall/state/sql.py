@@ -43,6 +43,7 @@ from landfall.state.base import (
     process_gone,
 )
 from landfall.state.migrations import LATEST, MIGRATIONS, MIGRATIONS_TABLE
+from landfall.types import column_json
 
 # kinds of named locks (`_serialize`, `_claim`)
 LOCK_MIGRATE, LOCK_TABLE, LOCK_CONTENT, LOCK_KEY = 1, 2, 3, 4
@@ -177,7 +178,10 @@ class SqlStateStore(StateStore):
                 if version <= have:
                     continue
                 for stmt in statements:
-                    cur.execute(stmt.format(**self.ddl))
+                    if callable(stmt):
+                        stmt(cur)
+                    else:
+                        cur.execute(stmt.format(**self.ddl))
                 cur.execute(
                     "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
                     (version, about, time.time()),
@@ -871,7 +875,7 @@ class SqlStateStore(StateStore):
         return [
             {
                 "version": v,
-                "schema": [{"name": n, "type": t} for n, t in json.loads(s)],
+                "schema": [column_json(n, t) for n, t in json.loads(s)],
                 "run_id": r,
                 "created_at": iso_time(c),
             }

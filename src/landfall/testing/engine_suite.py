@@ -183,6 +183,18 @@ class EngineTests:
         assert lake.rows("SELECT value FROM v") == [("1",), ("[2,3]",), ('{"x":4}',)]
         assert error_of(lake, "r/a.json").startswith("`r/a.json` line 1: expected records")
 
+    def test_a_late_value_of_another_form_keeps_its_column_as_text(self, make):
+        lake = make(wf("t"))
+        rows = 30_000  # past a reader's sample of the first rows
+        lake.land("t/a.csv", "a,b\n" + "".join(f"{i},x\n" for i in range(rows)) + "oops,y\n")
+        lake.land("t/b.jsonl", "".join(f'{{"a": {i}}}\n' for i in range(rows)) + '{"a": "oops"}\n')
+        assert_ok(lake, lake.process())
+        got = lake.rows(
+            "SELECT _source_file, count(*), max(CASE WHEN a = 'oops' THEN 1 END) FROM t GROUP BY 1 ORDER BY 1"
+        )
+        assert got == [("t/a.csv", rows + 1, 1), ("t/b.jsonl", rows + 1, 1)]
+        assert column_types(lake, "t")["a"] == "string"
+
     def test_unparseable_rows_go_to_quarantine_with_line_and_reason(self, make):
         lake = make(wf("t", read={"bad_rows": "quarantine"}), wf("j", read={"bad_rows": "quarantine"}))
         lake.land("t/a.csv", "id,name\n1,a\n2,b,extra\n3,c\n")

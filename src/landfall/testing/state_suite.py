@@ -56,7 +56,7 @@ def table_commit(table: str, commit_id: str, add: list[str], *, schema=None, rem
         location=f"/x/{table}",
         format="parquet",
         workflow="a",
-        schema=schema or [("id", "BIGINT")],
+        schema=schema or [("id", "int64")],
         partition_by=[],
         commit_id=commit_id,
         add=[DataFile(path=p, rows=1, bytes=10) for p in add],
@@ -289,7 +289,7 @@ class StateStoreTests:
             "t_a",
             "c2",
             ["part-c2-0.parquet"],
-            schema=[("id", "BIGINT"), ("v", "VARCHAR")],
+            schema=[("id", "int64"), ("v", "string")],
             remove=["part-c1-0.parquet"],
             sources=[SourceRows("part-c2-0.parquet", "a/3", r3.file_id, r3.run_id, 1)],
         )
@@ -322,7 +322,7 @@ class StateStoreTests:
 
         def commit(i: int) -> None:
             try:
-                schema = [("id", "BIGINT"), (f"c{i}", "VARCHAR")]
+                schema = [("id", "int64"), (f"c{i}", "string")]
                 store.commit(table_commit("t_a", f"c{i}", [f"p{i}"], schema=schema), [])
             except BaseException as exc:  # pragma: no cover - reported below
                 errors.append(exc)

@@ -7,11 +7,16 @@ import io
 import json
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from landfall import compression
 from landfall import encoding as enc
-from landfall.engines.base import Source
-from landfall.errors import InvalidInput
+from landfall.engines.duckdb import errors
+from landfall.engines.duckdb.sql import file_format
+from landfall.errors import InvalidInput, SchemaConflict
+
+if TYPE_CHECKING:
+    from landfall.engines.duckdb.context import JobContext
 
 STRICT_JSON_BYTES = 512 << 20  # JSON documents up to this size are validated strictly before reading
 _LENIENT_JSON = re.compile(r",\s*[\]}]|NaN|Infinity")  # what DuckDB's json_valid lets through
@@ -46,22 +51,35 @@ def _no_constants(name: str) -> float:
     raise ValueError(f"`{name}` is not a JSON value (JSON has no NaN or Infinity)")
 
 
-def _type_detection_miss(text: str) -> bool:
-    return (
-        ("Error when converting column" in text or "Could not convert" in text)
-        and "CSV Error" in text
-        or ("Could not convert" in text and "JSON" in text)
-    )
-
-
-def _source_in(text: str, sources: list[Source], paths: dict[str, Source]) -> Source | None:
-    for path, src in paths.items():
-        if path in text:
-            return src
-    for src in sources:
-        if src.path in text:
-            return src
-    return None
+def explain(cx: JobContext, exc: Exception) -> InvalidInput:
+    """Turn an engine error into one that names the file, the line and the reason (`SchemaConflict` for a value
+    that does not fit a column's type). DuckDB's own text is kept as `engine_error` for `replan`."""
+    text = str(exc)
+    sources = cx.job.sources
+    fmt = cx.fmt or file_format(cx.job.workflow, sources[0].key)
+    read = {path: src for path, src in cx.paths.items() if path in text}
+    src = next(iter(read.values()), None) or next((s for s in sources if s.path in text), None)
+    if src is None and len(sources) == 1:
+        src = sources[0]
+    key = src.key if src else ", ".join(s.key for s in sources[:3]) + (" ..." if len(sources) > 3 else "")
+    line: int | None = None
+    why = errors.reason(text)
+    if errors.gzip_corrupt(text) and src is not None:  # DuckDB decompresses `.gz` files itself
+        err = compression.corrupt(key, "gzip", why.split(": /")[0])
+        err.engine_error = text  # type: ignore[attr-defined]
+        return err
+    if src is not None:
+        path = src.path if fmt == "parquet" else next((p for p, s in cx.paths.items() if s is src), src.path)
+        found = diagnose(path, fmt, text, cx.csv_delimiter(path))
+        if found:
+            line, why = found
+    if line is None:
+        line = errors.error_line(text)
+    where = f"`{key}`" + (f" line {line}" if line else "")
+    cls = SchemaConflict if errors.conversion(text) else InvalidInput
+    err = cls(f"{where}: {why}", file=key, line=line)
+    err.engine_error = text  # type: ignore[attr-defined]
+    return err
 
 
 def diagnose(path: str, fmt: str, engine_error: str, delimiter: str | None = None) -> tuple[int | None, str] | None:
@@ -82,13 +100,13 @@ def _text_lines(path: str) -> io.TextIOBase:
 
 
 def _diagnose_csv(path: str, engine_error: str, delimiter: str | None = None) -> tuple[int | None, str] | None:
-    value = re.search(r"Could not convert string ['\"](.*?)['\"] to '?([A-Z0-9_]+)", engine_error)
+    value = errors.not_converted(engine_error)
     with _text_lines(path) as fh:
         if value:
-            needle = value.group(1)
+            needle, type_name = value
             for n, line in enumerate(fh, 1):
                 if needle in line:
-                    return n, f"value `{needle}` is not a valid {value.group(2)}"
+                    return n, f"value `{needle}` is not a valid {type_name}"
             return None
         delim = delimiter
         if delim is None:

@@ -3,67 +3,40 @@ workflow's steps as SQL views, and writes zstd Parquet (Hive-partitioned) with p
 
 Many small files share one query (each keeps its own run): the `__lf_path` column says which file a row came
 from, so per-file counts and lineage survive batching.
+
+Each attempt at a job gets a `JobContext` (the job, its `ReadPlan`, the connection, what reading found) that is
+passed explicitly to the parts: `reading`, `steps`, `quality`, `writing`. When the input asks to be read another
+way, `replan` (from DuckDB's error, see `errors`) gives the next plan and `Engine.run` tries again.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import replace
 from typing import Any
 
-import duckdb
-
-from landfall import compression
-from landfall.engines.base import Engine, Job, Source, Staged, StagedFile
-from landfall.engines.duckdb.diagnose import (
-    _source_in,
-    _type_detection_miss,
-    diagnose,
-)
-from landfall.engines.duckdb.quality import (
-    Quality,
-)
-from landfall.engines.duckdb.reading import Reading
-from landfall.engines.duckdb.sql import (
-    PATH,
-    ROW,
-    ROW_PRESERVING,
-    NeedLines,
-    _reason,
-    _shared_database,
-    _timed,
-    file_format,
-)
-from landfall.engines.duckdb.steps import Steps
-from landfall.engines.duckdb.writing import Writing
-from landfall.errors import InvalidInput, SchemaConflict
+from landfall.config import Settings
+from landfall.engines.base import Engine, Job, ReadPlan, Replan, Staged, StagedFile
+from landfall.engines.duckdb import errors, quality, reading, steps, writing
+from landfall.engines.duckdb.context import JobContext
+from landfall.engines.duckdb.database import Setup, database
+from landfall.engines.duckdb.sql import ROW_PRESERVING, NeedLines, _timed, file_format
+from landfall.errors import InvalidInput
 from landfall.schema import merged
 
 
-class DuckDBEngine(Reading, Steps, Quality, Writing, Engine):
+class DuckDBEngine(Engine):
     name = "duckdb"
 
-    def __init__(self, threads: int | None = None, memory_limit: str | None = None) -> None:
-        # Every engine of a process is a connection to one shared in-memory database: workers draw on one pool
-        # of threads (a lone big file gets every core), and temp views and tables stay per connection.
-        self.con = _shared_database(threads, memory_limit).cursor()
-        self.con.execute("SET enable_progress_bar = false")
-        self.con.execute("SET TimeZone = 'UTC'")
-        self._n = 0
-        self._sample_all = False  # detect types on whole files (after a sample missed)
-        self._as_text: set[str] = set()  # columns read as text (their values have mixed forms)
-        self._auto_only = False  # let DuckDB detect each batch file's types instead of fixing the first file's
-        self._line_offset = 0  # add to a record's position to get its line (the header, skipped rows)
-        self._json_via_python = False  # read a JSON document through Python's parser (see _json_lines_of)
-        self._max_object = 0  # bytes of the largest JSON record DuckDB must buffer (0: its default, 16 MiB)
-        self._split_lines = False  # JSON Lines with `bad_rows: quarantine`: set lines that don't parse aside
-        self._bad_lines: list[tuple[str, int, str, str]] = []  # (path read, line, raw text, reason)
-        self._gone_lines: list[int] = []  # lines of the one file read that are not records (see _line_of)
-        self._number_rows = False  # number records as read (to name the lines of rows that break rules)
-        self._with_path = True  # rows carry their file's path (batches); a single file's lineage is constants
-        self._only_key = ""
-        self._dialects: dict[str, tuple[str, int]] = {}  # path -> (delimiter, lines before the records) checked
+    def __init__(self, setup: Setup | None = None) -> None:
+        # a cursor of the database its setup shares with the process's other engines (see `database.py`)
+        self.db = database(setup or Setup())
+        self.con = self.db.cursor()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DuckDBEngine:
+        """The engine of a lake: a sandboxed database reaching only the lake's folders (see `database.py`)."""
+        return cls(Setup.for_lake(settings))
 
     def close(self) -> None:
         self.con.close()
@@ -71,237 +44,156 @@ class DuckDBEngine(Reading, Steps, Quality, Writing, Engine):
     def use_storage(self, storage: Any) -> None:
         # through the process's one database (registration is database-wide): DuckDB reads the storage's URLs
         # through fsspec, and no extension is downloaded
-        storage.register_with(_shared_database(None, None))
+        storage.register_with(self.db)
 
     def run(self, job: Job) -> Staged:
-        """Read, transform and write. Files with no records (empty, blank, a header alone) are left out: they
-        load nothing and change no schema."""
-        empty = {s.key: f"nothing to load: {note}" for s in job.sources if (note := self._empty_note(s, job.workflow))}
+        """Read, transform and write (see `Engine.run`). Files with no records (empty, blank, a header alone) are
+        left out: they load nothing and change no schema."""
+        empty = {
+            s.key: f"nothing to load: {note}"
+            for s in job.sources
+            if (note := reading.empty_note(self.con, s, job.workflow, job.scratch_dir))
+        }
         if not empty:
-            return self._run_all(job)
+            return super().run(job)
         rest = [s for s in job.sources if s.key not in empty]
-        if rest:
-            staged = self._run_all(replace(job, sources=rest))
-        else:
-            staged = Staged(files=[], schema=[], rows_in={}, rows_out={}, file_sources=[])
+        staged = super().run(replace(job, sources=rest)) if rest else Staged([], [], {}, {}, [])
         for key in empty:
             staged.rows_in[key] = staged.rows_out[key] = 0
         staged.notes.update(empty)
         return staged
 
-    def _run_all(self, job: Job) -> Staged:
-        """If a later row breaks the types detected on a sample, detect on the whole file and run once more
-        (the error, if it stays, names the file and line)."""
-        declared = set(job.workflow.read.types)
+    def attempt(self, job: Job, plan: ReadPlan) -> Staged:
+        cx = JobContext(self.con, job, plan)
         try:
-            for _ in range(20):
-                try:
-                    return self._run(job)
-                except NeedLines:
-                    self._number_rows = True  # rows break rules: read again, numbering records for their lines
-                    continue
-                except InvalidInput as exc:
-                    text = getattr(exc, "engine_error", "")
-                    if "maximum_object_size" in text and not self._max_object:
-                        # a record above DuckDB's default buffer; a bigger one slows every read, so only now
-                        self._max_object = min(max(64 << 20, 8 * max(s.size for s in job.sources)), 1 << 31)
-                        continue
-                    if (
-                        text
-                        and not self._split_lines
-                        and len(job.sources) == 1
-                        and job.workflow.read.bad_rows == "quarantine"
-                        and file_format(job.workflow, job.sources[0].key) == "jsonl"
-                    ):
-                        self._split_lines = True  # a line DuckDB refused: read the lines that parse, keep the rest
-                        continue
-                    if len(job.sources) > 1 and not self._auto_only and _type_detection_miss(text):
-                        self._auto_only = True  # a file of the batch breaks the first file's types: detect per file
-                        continue
-                    if (
-                        text
-                        and len(job.sources) == 1
-                        and not self._json_via_python
-                        and file_format(job.workflow, job.sources[0].key) == "json"
-                    ):
-                        self._json_via_python = True  # strictly valid, but DuckDB's reader refused it
-                        continue
-                    if (
-                        len(job.sources) > 1
-                        or not _type_detection_miss(text)
-                        or file_format(job.workflow, job.sources[0].key) != "csv"
-                        and self._sample_all
-                    ):
-                        raise  # a batch is split by the runner: each file then gets these retries alone
-                    if not self._sample_all:
-                        self._sample_all = True
-                        continue
-                    m = re.search(r'Error when converting column "(.+?)"', text)
-                    if not m or m.group(1) in declared or m.group(1) in self._as_text:
-                        raise
-                    self._as_text.add(m.group(1))  # values of mixed forms: keep the column as text
-            return self._run(job)
+            return _attempt(cx)
+        except NeedLines:
+            raise Replan(plan.but(number_rows=True), "rows break rules: read again, numbering records") from None
+        except InvalidInput as exc:
+            again = replan(plan, job, getattr(exc, "engine_error", ""))
+            if again is None:
+                raise
+            raise Replan(again, str(exc)) from None
         finally:
-            self._sample_all = False
-            self._auto_only = False
-            self._json_via_python = False
-            self._max_object = 0
-            self._split_lines = False
-            self._bad_lines = []
-            self._gone_lines = []
-            self._number_rows = False
-            self._as_text = set()
+            cx.drop()
 
-    def _run(self, job: Job) -> Staged:
-        steps: list[dict[str, Any]] = []
-        self._views: list[str] = []
-        self._tables: list[str] = []
-        self._described: dict[str, list[tuple[str, str]]] = {}
-        self._children: dict[str, str] = {}
-        self._child_names = job.workflow.child_tables
-        self._commit_id = job.commit_id
+    def rewrite(
+        self, files: list[tuple[str, str]], exclude_keys: list[str], staging: str, commit_id: str
+    ) -> list[StagedFile]:
+        return writing.rewrite(self.con, files, exclude_keys, staging, commit_id)
+
+    def compact(
+        self, files: list[tuple[str, str]], staging: str, commit_id: str, target_file_size: int
+    ) -> list[StagedFile]:
+        return writing.compact(self.con, files, staging, commit_id, target_file_size)
+
+    def replay(
+        self, job: Job, files: list[str], run_id: str | None
+    ) -> tuple[list[StagedFile], list[StagedFile], int, int]:
+        cx = JobContext(self.con, job, ReadPlan(), fmt="parquet", with_path=False)
         try:
-            with _timed(steps, "read"):
-                view = self._read(job)
-            with _timed(steps, "transform"):
-                view = self._transform(job, view)
-            quality: dict[str, Any] = {}
-            quarantine: list[StagedFile] = []
-            q_schema: list[tuple[str, str]] = []
-            view, extra = self._fit_schema(job, view)
-            if job.workflow.validate_ or extra:
-                with _timed(steps, "validate"):
-                    view, q_view, quality = self._validate(job, view, extra)
-                    if q_view is not None:
-                        q_view = self._view(self._with_lineage(job, q_view, dict(self._describe(q_view))))
-                        q_schema = self._describe(q_view)
-                        quarantine = self._write_to(q_view, os.path.join(job.staging, "quarantine"), job.commit_id, [])
-            children: dict[str, Staged] = {}
-            if self._children:
-                with _timed(steps, "child tables"):
-                    children = self._write_children(job, view)
-            with _timed(steps, "transform"):
-                view = self._finish(job, view)
-                replaced: list[str] = []
-                if job.workflow.write.mode == "merge":
-                    view, replaced = self._merge(job, view)
-                schema = self._describe(view)
-            rows_in = None
-            if job.workflow.validate_ or not all(s.kind in ROW_PRESERVING for s in job.workflow.transform):
-                with _timed(steps, "count"):
-                    rows_in = self._lines.result() if self._lines else self._counts(self._raw_view)
-            with _timed(steps, "write"):
-                files = self._write(job, view)
-                arrow_schema = self._arrow_schema(view, files)
-            with _timed(steps, "stats"):
-                file_sources, rows_out = self._file_sources(files)
-            if job.workflow.read.bad_rows == "quarantine":
-                with _timed(steps, "quarantine"):
-                    rejected = self._parse_rejects(job, quality)
-                    if rejected:
-                        q_view, counts = rejected
-                        quarantine = quarantine + self._write_to(
-                            q_view, os.path.join(job.staging, "quarantine-parse"), f"{job.commit_id}-parse", []
-                        )
-                        q_schema = merged(q_schema, self._describe(q_view)) if q_schema else self._describe(q_view)
-                        if rows_in is not None:
-                            for key, n in counts.items():
-                                rows_in[key] = rows_in.get(key, 0) + n
-                        else:
-                            rows_in = {k: rows_out.get(k, 0) + counts.get(k, 0) for k in {*rows_out, *counts}}
+            return quality.replay(cx, files, run_id)
         finally:
-            self._drop_views()
-        for src in job.sources:
-            rows_out.setdefault(src.key, 0)
-        if rows_in is None:
-            rows_in = dict(rows_out)
-        for src in job.sources:
-            rows_in.setdefault(src.key, 0)
-        return Staged(
-            files=files,
-            schema=schema,
-            rows_in=rows_in,
-            rows_out=rows_out,
-            file_sources=file_sources,
-            steps=steps,
-            replaced=replaced,
-            arrow_schema=arrow_schema,
-            quality=quality,
-            quarantine_files=quarantine,
-            quarantine_schema=q_schema,
-            children=children,
-        )
+            cx.drop()
 
-    def _view(self, select: str) -> str:
-        """A temp view of `select` (dropped after the job)."""
-        return self._temp("VIEW", select, self._views)
+    def source_counts(self, paths: list[str]) -> dict[str, dict[str, int]]:
+        return writing.source_counts(self.con, paths)
 
-    def _n_table(self, select: str) -> str:
-        """A temp table holding the rows of `select` (dropped after the job)."""
-        return self._temp("TABLE", select, self._tables)
 
-    def _temp(self, kind: str, select: str, made: list[str]) -> str:
-        self._n += 1
-        name = f"__lf_{kind[0].lower()}{self._n}"
-        self.con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS {select}")
-        made.append(name)
-        return name
+def replan(plan: ReadPlan, job: Job, text: str) -> ReadPlan | None:
+    """The plan for reading a job again after DuckDB refused it with `text`, or None when reading again would not
+    help (the error then names the file, line and reason). A batch is split by the runner: each file then gets
+    these chances alone."""
+    fmt = file_format(job.workflow, job.sources[0].key)
+    alone = len(job.sources) == 1
+    if errors.object_too_large(text) and not plan.max_object:
+        # a record above DuckDB's default buffer; a bigger one slows every read, so only now
+        return plan.but(max_object=min(max(64 << 20, 8 * max(s.size for s in job.sources)), 1 << 31))
+    if text and alone and not plan.split_lines and job.workflow.read.bad_rows == "quarantine" and fmt == "jsonl":
+        return plan.but(split_lines=True)  # a line DuckDB refused: read the lines that parse, keep the rest
+    if not alone and not plan.per_file_types and errors.type_detection_miss(text):
+        return plan.but(per_file_types=True)  # a file of the batch breaks the first file's types: detect per file
+    if text and alone and not plan.json_via_python and fmt == "json":
+        return plan.but(json_via_python=True)  # strictly valid, but DuckDB's reader refused it
+    if not alone or not errors.type_detection_miss(text) or (fmt != "csv" and plan.sample_all):
+        return None
+    if not plan.sample_all:
+        return plan.but(sample_all=True)  # the types were detected on a sample: detect them on the whole file
+    column = errors.converting_column(text)
+    if not column or column in job.workflow.read.types or column in plan.as_text:
+        return None
+    return plan.but(as_text=plan.as_text | {column})  # values of mixed forms: keep the column as text
 
-    def _drop_views(self) -> None:
-        for name in reversed(getattr(self, "_views", [])):
-            try:
-                self.con.execute(f"DROP VIEW IF EXISTS {name}")
-            except duckdb.Error:
-                pass
-        for name in getattr(self, "_tables", []):
-            self.con.execute(f"DROP TABLE IF EXISTS {name}")
-        self._views = []
-        self._tables = []
-        self._described = {}
-        self.con.execute("DROP TABLE IF EXISTS __lf_sources")
 
-    def _describe(self, view: str) -> list[tuple[str, str]]:
-        """Columns and types of a view (binding it); remembered, as a view never changes once made."""
-        cache = getattr(self, "_described", None)
-        if cache is not None and view in cache:
-            return cache[view]
-        out = [(r[0], r[1]) for r in self.con.execute(f"DESCRIBE {view}").fetchall()]
-        if cache is not None:
-            cache[view] = out
-        return out
-
-    def _columns(self, view: str) -> list[str]:
-        return [c for c, _ in self._describe(view) if c not in (PATH, ROW)]
-
-    def _explain(self, exc: Exception, sources: list[Source], fmt: str) -> InvalidInput:
-        """Turn an engine error into one that names the file, the line and the reason."""
-        text = str(exc)
-        src = _source_in(text, sources, getattr(self, "_paths", {}))
-        if src is None and len(sources) == 1:
-            src = sources[0]
-        key = src.key if src else ", ".join(s.key for s in sources[:3]) + (" ..." if len(sources) > 3 else "")
-        line: int | None = None
-        reason = _reason(text)
-        if re.search(r"\bGZIP\b", text) and src is not None:  # DuckDB decompresses `.gz` files itself
-            err = compression.corrupt(key, "gzip", reason.split(": /")[0])
-            err.engine_error = text  # type: ignore[attr-defined]
-            return err
-        if src is not None:
-            path = src.path if fmt == "parquet" else self._readable(src)
-            found = diagnose(path, fmt, text, self.csv_delimiter(path))
-            if found:
-                line, reason = found
-        m = re.search(r"CSV Error on Line: (\d+)", text)
-        if line is None and m:
-            line = int(m.group(1))
-        where = f"`{key}`" + (f" line {line}" if line else "")
-        cls = SchemaConflict if "Conversion Error" in text or "Could not convert" in text else InvalidInput
-        err = cls(f"{where}: {reason}", file=key, line=line)
-        err.engine_error = text  # type: ignore[attr-defined]
-        return err
-
-    def _readable(self, src: Source) -> str:
-        for path, s in getattr(self, "_paths", {}).items():
-            if s is src:
-                return path
-        return src.path
+def _attempt(cx: JobContext) -> Staged:
+    job = cx.job
+    wf = job.workflow
+    timings: list[dict[str, Any]] = []
+    with _timed(timings, "read"):
+        view = reading.read(cx)
+    with _timed(timings, "transform"):
+        view = steps.transform(cx, view)
+    checks: dict[str, Any] = {}
+    quarantine: list[StagedFile] = []
+    q_schema: list[tuple[str, str]] = []
+    view, extra = quality.fit_schema(cx, view)
+    if wf.validate_ or extra:
+        with _timed(timings, "validate"):
+            view, q_view, checks = quality.validate(cx, view, extra)
+            if q_view is not None:
+                q_view = cx.view(writing.with_lineage(cx, q_view))
+                q_schema = cx.schema(q_view)
+                quarantine = writing.write_to(cx.con, q_view, os.path.join(job.staging, "quarantine"), job.commit_id)
+    children: dict[str, Staged] = {}
+    if cx.children:
+        with _timed(timings, "child tables"):
+            children = steps.write_children(cx, view)
+    with _timed(timings, "transform"):
+        view = writing.finish(cx, view)
+        replaced: list[str] = []
+        if wf.write.mode == "merge":
+            view, replaced = writing.merge(cx, view)
+        schema = cx.schema(view)
+    rows_in = None
+    if wf.validate_ or not all(s.kind in ROW_PRESERVING for s in wf.transform):
+        with _timed(timings, "count"):
+            rows_in = cx.line_counts.result() if cx.line_counts else reading.counts(cx, cx.raw)
+    with _timed(timings, "write"):
+        files = writing.write(cx, view)
+        arrow_schema = writing.arrow_schema(cx, view, files)
+    with _timed(timings, "stats"):
+        file_sources, rows_out = writing.file_sources(cx.con, files)
+    if wf.read.bad_rows == "quarantine":
+        with _timed(timings, "quarantine"):
+            rejected = reading.parse_rejects(cx, checks)
+            if rejected:
+                q_view, counts = rejected
+                quarantine = quarantine + writing.write_to(
+                    cx.con, q_view, os.path.join(job.staging, "quarantine-parse"), f"{job.commit_id}-parse"
+                )
+                q_schema = merged(q_schema, cx.schema(q_view)) if q_schema else cx.schema(q_view)
+                if rows_in is not None:
+                    for key, n in counts.items():
+                        rows_in[key] = rows_in.get(key, 0) + n
+                else:
+                    rows_in = {k: rows_out.get(k, 0) + counts.get(k, 0) for k in {*rows_out, *counts}}
+    for src in job.sources:
+        rows_out.setdefault(src.key, 0)
+    if rows_in is None:
+        rows_in = dict(rows_out)
+    for src in job.sources:
+        rows_in.setdefault(src.key, 0)
+    return Staged(
+        files=files,
+        schema=schema,
+        rows_in=rows_in,
+        rows_out=rows_out,
+        file_sources=file_sources,
+        steps=timings,
+        replaced=replaced,
+        arrow_schema=arrow_schema,
+        quality=checks,
+        quarantine_files=quarantine,
+        quarantine_schema=q_schema,
+        children=children,
+    )

@@ -8,8 +8,9 @@ from typing import Any
 
 import duckdb
 
-from landfall.config import sql_type
-from landfall.engines.base import Job, StagedFile
+from landfall.engines.base import StagedFile
+from landfall.engines.duckdb.context import JobContext
+from landfall.engines.duckdb.reading import line_of
 from landfall.engines.duckdb.sql import (
     LINEAGE,
     PATH,
@@ -21,8 +22,11 @@ from landfall.engines.duckdb.sql import (
     lit,
     q,
 )
+from landfall.engines.duckdb.types import arrow_type, duck_type, sql_type
+from landfall.engines.duckdb.writing import shape_for_table, write, write_to
 from landfall.errors import InvalidInput, SchemaConflict
 from landfall.schema import widens_to
+from landfall.types import sql_name
 
 
 @dataclass
@@ -72,232 +76,223 @@ def _reason_for(rule: Any) -> str:
     return rule.kind
 
 
-class Quality:
-    """The engine's quality (a part of `DuckDBEngine`)."""
-
-    def _fit_schema(self, job: Job, view: str) -> tuple[str, list[Any]]:
-        """Declared types (`schema.hints`), then the workflow's evolution policy against the table's schema:
-        `evolve` adds columns and widens types (in `_finish`); `freeze` fails a file that differs, listing every
-        difference; `rescue` keeps values that don't fit in a `_rescued_data` JSON column; `discard_row`
-        quarantines rows that don't fit. Returns the view and extra quarantine rules (for `discard_row`)."""
-        policy = job.workflow.schema_
-        cols = dict(self._describe(view))
-        if policy.hints:
-            missing = [c for c in policy.hints if c not in cols]
-            if missing:
-                raise InvalidInput(
-                    f"workflow `{job.workflow.name}` schema hints: no column " + ", ".join(f"`{m}`" for m in missing)
-                )
-            repl = ", ".join(f"{cast_sql(q(c), cols.get(c), sql_type(t))} AS {q(c)}" for c, t in policy.hints.items())
-            view = self._view(f"SELECT * REPLACE ({repl}) FROM {view}")
-            cols = dict(self._describe(view))
-        if policy.evolution == "evolve" or not job.table_schema:
-            return view, []
-        table = {n: t for n, t in job.table_schema if n not in LINEAGE and n not in ("_rescued_data",)}
-        table_parts = {p.name for p in job.workflow.write.partition_by if p.function}
-        data = {n: t for n, t in cols.items() if n not in (PATH, ROW)}
-        new = [n for n in data if n not in table]
-        changed = [n for n in data if n in table and data[n] != table[n] and not widens_to(data[n], table[n])]
-        gone = [n for n in table if n not in data and n not in table_parts]
-        key = job.sources[0].key if len(job.sources) == 1 else "the batch"
-        if policy.evolution == "freeze":
-            diffs = (
-                [f"new column `{n}` ({data[n]})" for n in new]
-                + [f"column `{n}` is {data[n]}, the table has {table[n]}" for n in changed]
-                + [f"column `{n}` ({table[n]}) is missing" for n in gone]
+def fit_schema(cx: JobContext, view: str) -> tuple[str, list[Any]]:
+    """Declared types (`schema.hints`), then the workflow's evolution policy against the table's schema:
+    `evolve` adds columns and widens types (in `_finish`); `freeze` fails a file that differs, listing every
+    difference; `rescue` keeps values that don't fit in a `_rescued_data` JSON column; `discard_row`
+    quarantines rows that don't fit. Returns the view and extra quarantine rules (for `discard_row`)."""
+    job = cx.job
+    policy = job.workflow.schema_
+    cols = dict(cx.describe(view))
+    if policy.hints:
+        missing = [c for c in policy.hints if c not in cols]
+        if missing:
+            raise InvalidInput(
+                f"workflow `{job.workflow.name}` schema hints: no column " + ", ".join(f"`{m}`" for m in missing)
             )
-            if diffs:
-                raise SchemaConflict(
-                    f"`{key}`: the schema differs from table `{job.workflow.write.table}` "
-                    f"(schema evolution: freeze): " + "; ".join(diffs),
-                    file=key,
-                )
-            return view, []
-        fits = {n: cast_sql(q(n), data[n], table[n], try_=True) for n in changed}
-        misfit = [f"({q(n)} IS NOT NULL AND {fits[n]} IS NULL)" for n in changed] + [f"{q(n)} IS NOT NULL" for n in new]
-        if policy.evolution == "rescue":
-            if not new and not changed:
-                return view, []
-            rescued = ", ".join(
-                f"{lit(n)}, CASE WHEN {q(n)} IS NOT NULL AND {fits[n]} IS NULL THEN {q(n)} END" for n in changed
-            )
-            rescued = ", ".join(x for x in (rescued, ", ".join(f"{lit(n)}, {q(n)}" for n in new)) if x)
-            keep = [f"{fits[n]} AS {q(n)}" if n in fits else q(n) for n in cols if n not in new]
-            src = (
-                lit(job.sources[0].key)
-                if PATH not in cols
-                else f"(SELECT key FROM __lf_sources s WHERE s.{q(PATH)} = v.{q(PATH)})"
-            )
-            view = self._view(
-                f"SELECT {', '.join(keep)}, CASE WHEN {' OR '.join(misfit)} THEN "
-                f"CAST(json_object({rescued}, '_file', {src}) AS VARCHAR) END AS _rescued_data "
-                f"FROM {view} v"
-            )
-            return view, []
-        # discard_row: rows that carry a value the table cannot hold are quarantined
-        if not misfit:
-            return view, []
-        reason = "does not fit the table's schema: " + ", ".join(
-            [f"`{n}` is not {table[n]}" for n in changed] + [f"`{n}` is not a table column" for n in new]
+        repl = ", ".join(f"{cast_sql(q(c), cols.get(c), sql_type(t))} AS {q(c)}" for c, t in policy.hints.items())
+        view = cx.view(f"SELECT * REPLACE ({repl}) FROM {view}")
+        cols = dict(cx.describe(view))
+    if policy.evolution == "evolve" or not job.table_schema:
+        return view, []
+    table = {n: t for n, t in job.table_schema if n not in LINEAGE and n not in ("_rescued_data",)}
+    table_parts = {p.name for p in job.workflow.write.partition_by if p.function}
+    data = {n: arrow_type(t) for n, t in cols.items() if n not in (PATH, ROW)}
+    new = [n for n in data if n not in table]
+    changed = [n for n in data if n in table and data[n] != table[n] and not widens_to(data[n], table[n])]
+    gone = [n for n in table if n not in data and n not in table_parts]
+    key = job.sources[0].key if len(job.sources) == 1 else "the batch"
+    if policy.evolution == "freeze":
+        diffs = (
+            [f"new column `{n}` ({sql_name(data[n])})" for n in new]
+            + [f"column `{n}` is {sql_name(data[n])}, the table has {sql_name(table[n])}" for n in changed]
+            + [f"column `{n}` ({sql_name(table[n])}) is missing" for n in gone]
         )
-        rule = _SchemaRule(expr=" OR ".join(misfit), reason=reason, columns=changed + new)
-        return view, [rule]
+        if diffs:
+            raise SchemaConflict(
+                f"`{key}`: the schema differs from table `{job.workflow.write.table}` "
+                f"(schema evolution: freeze): " + "; ".join(diffs),
+                file=key,
+            )
+        return view, []
+    fits = {n: cast_sql(q(n), cols[n], duck_type(table[n]), try_=True) for n in changed}
+    misfit = [f"({q(n)} IS NOT NULL AND {fits[n]} IS NULL)" for n in changed] + [f"{q(n)} IS NOT NULL" for n in new]
+    if policy.evolution == "rescue":
+        if not new and not changed:
+            return view, []
+        rescued = ", ".join(
+            f"{lit(n)}, CASE WHEN {q(n)} IS NOT NULL AND {fits[n]} IS NULL THEN {q(n)} END" for n in changed
+        )
+        rescued = ", ".join(x for x in (rescued, ", ".join(f"{lit(n)}, {q(n)}" for n in new)) if x)
+        keep = [f"{fits[n]} AS {q(n)}" if n in fits else q(n) for n in cols if n not in new]
+        src = (
+            lit(job.sources[0].key)
+            if PATH not in cols
+            else f"(SELECT key FROM __lf_sources s WHERE s.{q(PATH)} = v.{q(PATH)})"
+        )
+        view = cx.view(
+            f"SELECT {', '.join(keep)}, CASE WHEN {' OR '.join(misfit)} THEN "
+            f"CAST(json_object({rescued}, '_file', {src}) AS VARCHAR) END AS _rescued_data "
+            f"FROM {view} v"
+        )
+        return view, []
+    # discard_row: rows that carry a value the table cannot hold are quarantined
+    if not misfit:
+        return view, []
+    reason = "does not fit the table's schema: " + ", ".join(
+        [f"`{n}` is not {sql_name(table[n])}" for n in changed] + [f"`{n}` is not a table column" for n in new]
+    )
+    rule = _SchemaRule(expr=" OR ".join(misfit), reason=reason, columns=changed + new)
+    return view, [rule]
 
-    def _validate(self, job: Job, view: str, extra: list[Any] | None = None) -> tuple[str, str | None, dict[str, Any]]:
-        """Check every rule: `fail` rules fail the file (naming the rule, the count and the first line),
-        `quarantine` rows are set aside with their line, rule, column and reason, `warn` rules are counted.
-        Returns the rows to write, the rows to quarantine (or None) and the counts per rule."""
-        rules = list(job.workflow.validate_) + list(extra or [])
-        cols = dict(self._describe(view))
-        names = [c for c in cols if c not in (PATH, ROW)]
-        for rule in rules:
-            wanted = _rule_columns(rule)
-            missing = [c for c in wanted if c not in names]
-            if missing:
-                raise InvalidInput(
-                    f"workflow `{job.workflow.name}` rule `{rule.label}`: no column "
-                    + ", ".join(f"`{m}`" for m in missing)
-                    + "; columns are "
-                    + ", ".join(f"`{c}`" for c in names)
-                )
-        flags = [self._violation(job, rule, view) for rule in rules]
-        select = f"SELECT *, {', '.join(f'{e} AS __lf_bad{i}' for i, e in enumerate(flags))} FROM {view}"
-        sums = ", ".join(f"count(*) FILTER (WHERE __lf_bad{i})" for i in range(len(rules)))
-        try:  # count first, without copying the rows: clean files (the usual case) need no flagged copy
-            total, *counts = self.con.execute(f"SELECT count(*), {sums} FROM ({select})").fetchone()
-            set_aside = any(n and r.action in ("quarantine", "fail") for r, n in zip(rules, counts, strict=True))
-            if set_aside and ROW not in cols and len(job.sources) == 1 and not self._number_rows:
-                raise NeedLines()
-            flagged = self._n_table(select) if set_aside else self._view(select)
-        except duckdb.Error as exc:
-            raise InvalidInput(f"workflow `{job.workflow.name}` rules: {_first_line(exc)}") from None
-        key = job.sources[0].key if len(job.sources) == 1 else ", ".join(s.key for s in job.sources)
-        has_row = ROW in cols
-        quality: dict[str, Any] = {}
-        for i, (rule, n) in enumerate(zip(rules, counts, strict=True)):
-            if rule.kind == "row_count":
-                rc = rule.row_count
-                n = int((rc.min is not None and total < rc.min) or (rc.max is not None and total > rc.max))
-                if n and rule.action == "fail":
-                    bound = " and ".join(
-                        x
-                        for x in (
-                            f"at least {rc.min}" if rc.min is not None else "",
-                            f"at most {rc.max}" if rc.max is not None else "",
-                        )
-                        if x
-                    )
-                    raise InvalidInput(f"`{key}`: rule `{rule.label}` failed: {total} rows, expected {bound}", file=key)
-            quality[rule.label] = {"action": rule.action, "violations": int(n)}
+
+def validate(cx: JobContext, view: str, extra: list[Any] | None = None) -> tuple[str, str | None, dict[str, Any]]:
+    """Check every rule: `fail` rules fail the file (naming the rule, the count and the first line),
+    `quarantine` rows are set aside with their line, rule, column and reason, `warn` rules are counted.
+    Returns the rows to write, the rows to quarantine (or None) and the counts per rule."""
+    job = cx.job
+    rules = list(job.workflow.validate_) + list(extra or [])
+    cols = dict(cx.describe(view))
+    names = [c for c in cols if c not in (PATH, ROW)]
+    for rule in rules:
+        wanted = _rule_columns(rule)
+        missing = [c for c in wanted if c not in names]
+        if missing:
+            raise InvalidInput(
+                f"workflow `{job.workflow.name}` rule `{rule.label}`: no column "
+                + ", ".join(f"`{m}`" for m in missing)
+                + "; columns are "
+                + ", ".join(f"`{c}`" for c in names)
+            )
+    flags = [violation(cx, rule, view) for rule in rules]
+    select = f"SELECT *, {', '.join(f'{e} AS __lf_bad{i}' for i, e in enumerate(flags))} FROM {view}"
+    sums = ", ".join(f"count(*) FILTER (WHERE __lf_bad{i})" for i in range(len(rules)))
+    try:  # count first, without copying the rows: clean files (the usual case) need no flagged copy
+        total, *counts = cx.con.execute(f"SELECT count(*), {sums} FROM ({select})").fetchone()
+        set_aside = any(n and r.action in ("quarantine", "fail") for r, n in zip(rules, counts, strict=True))
+        if set_aside and ROW not in cols and len(job.sources) == 1 and not cx.plan.number_rows:
+            raise NeedLines()
+        flagged = cx.table(select) if set_aside else cx.view(select)
+    except duckdb.Error as exc:
+        raise InvalidInput(f"workflow `{job.workflow.name}` rules: {_first_line(exc)}") from None
+    key = job.sources[0].key if len(job.sources) == 1 else ", ".join(s.key for s in job.sources)
+    has_row = ROW in cols
+    quality: dict[str, Any] = {}
+    for i, (rule, n) in enumerate(zip(rules, counts, strict=True)):
+        if rule.kind == "row_count":
+            rc = rule.row_count
+            n = int((rc.min is not None and total < rc.min) or (rc.max is not None and total > rc.max))
             if n and rule.action == "fail":
-                line = None
-                if has_row:
-                    first = self.con.execute(
-                        f"SELECT {self._line_of(f'min({ROW})')} FROM {flagged} WHERE __lf_bad{i}"
-                    ).fetchone()[0]
-                    line = int(first) if first is not None else None
-                where = f"`{key}`" + (f" line {line}" if line else "")
-                raise InvalidInput(
-                    f"{where}: rule `{rule.label}` failed for {n} of {total} rows (action: fail)", file=key, line=line
+                bound = " and ".join(
+                    x
+                    for x in (
+                        f"at least {rc.min}" if rc.min is not None else "",
+                        f"at most {rc.max}" if rc.max is not None else "",
+                    )
+                    if x
                 )
-        quarantined = [i for i, r in enumerate(rules) if r.action == "quarantine" and quality[r.label]["violations"]]
-        keep_cols = ", ".join(q(c) for c in cols)
-        if not quarantined:  # every row is written: from the rows themselves, not the flagged copy
-            return view, None, quality
-        bad = " OR ".join(f"__lf_bad{i}" for i in quarantined)
-        rule_of = "CASE " + " ".join(f"WHEN __lf_bad{i} THEN {lit(rules[i].label)}" for i in quarantined) + " END"
-        named = [",".join(getattr(r, "columns", None) or _rule_columns(r)) for r in rules]
-        column_of = "CASE " + " ".join(f"WHEN __lf_bad{i} THEN {lit(named[i])}" for i in quarantined) + " END"
-        reason_of = (
-            "CASE " + " ".join(f"WHEN __lf_bad{i} THEN {lit(_reason_for(rules[i]))}" for i in quarantined) + " END"
-        )
-        line = self._line_of(ROW) if has_row else "NULL"
-        good = self._view(f"SELECT {keep_cols} FROM {flagged} WHERE NOT ({bad})")
-        q_view = self._view(
-            f"SELECT {', '.join(q(c) for c in cols if c != ROW)}, CAST({line} AS BIGINT) AS _line, "
-            f"{rule_of} AS _rule, {column_of} AS _column, {reason_of} AS _reason, "
-            f"now()::TIMESTAMPTZ AS _quarantined_at FROM {flagged} WHERE {bad}"
-        )
-        quality["_quarantined"] = self.con.execute(f"SELECT count(*) FROM {flagged} WHERE {bad}").fetchone()[0]
-        return good, q_view, quality
-
-    def _violation(self, job: Job, rule: Any, view: str) -> str:
-        """A SQL expression that is true for a row that breaks the rule (a NULL passes, except `not_null`)."""
-        k = rule.kind
-        if k == "schema":
-            return f"({rule.expr})"
-        if k == "not_null":
-            return "(" + " OR ".join(f"{q(c)} IS NULL" for c in rule.not_null) + ")"
-        if k == "range":
-            r = rule.range
-            parts = ([f"{q(r.column)} < {r.min!r}"] if r.min is not None else []) + (
-                [f"{q(r.column)} > {r.max!r}"] if r.max is not None else []
+                raise InvalidInput(f"`{key}`: rule `{rule.label}` failed: {total} rows, expected {bound}", file=key)
+        quality[rule.label] = {"action": rule.action, "violations": int(n)}
+        if n and rule.action == "fail":
+            line = None
+            if has_row:
+                first = cx.con.execute(
+                    f"SELECT {line_of(cx, f'min({ROW})')} FROM {flagged} WHERE __lf_bad{i}"
+                ).fetchone()[0]
+                line = int(first) if first is not None else None
+            where = f"`{key}`" + (f" line {line}" if line else "")
+            raise InvalidInput(
+                f"{where}: rule `{rule.label}` failed for {n} of {total} rows (action: fail)", file=key, line=line
             )
-            return "coalesce(" + " OR ".join(parts or ["false"]) + ", false)"
-        if k == "accepted_values":
-            vals = ", ".join(lit(str(v)) for v in rule.accepted_values.values)
-            return f"coalesce(CAST({q(rule.accepted_values.column)} AS VARCHAR) NOT IN ({vals}), false)"
-        if k == "regex":
+    quarantined = [i for i, r in enumerate(rules) if r.action == "quarantine" and quality[r.label]["violations"]]
+    keep_cols = ", ".join(q(c) for c in cols)
+    if not quarantined:  # every row is written: from the rows themselves, not the flagged copy
+        return view, None, quality
+    bad = " OR ".join(f"__lf_bad{i}" for i in quarantined)
+    rule_of = "CASE " + " ".join(f"WHEN __lf_bad{i} THEN {lit(rules[i].label)}" for i in quarantined) + " END"
+    named = [",".join(getattr(r, "columns", None) or _rule_columns(r)) for r in rules]
+    column_of = "CASE " + " ".join(f"WHEN __lf_bad{i} THEN {lit(named[i])}" for i in quarantined) + " END"
+    reason_of = "CASE " + " ".join(f"WHEN __lf_bad{i} THEN {lit(_reason_for(rules[i]))}" for i in quarantined) + " END"
+    line = line_of(cx, ROW) if has_row else "NULL"
+    good = cx.view(f"SELECT {keep_cols} FROM {flagged} WHERE NOT ({bad})")
+    q_view = cx.view(
+        f"SELECT {', '.join(q(c) for c in cols if c != ROW)}, CAST({line} AS BIGINT) AS _line, "
+        f"{rule_of} AS _rule, {column_of} AS _column, {reason_of} AS _reason, "
+        f"now()::TIMESTAMPTZ AS _quarantined_at FROM {flagged} WHERE {bad}"
+    )
+    quality["_quarantined"] = cx.con.execute(f"SELECT count(*) FROM {flagged} WHERE {bad}").fetchone()[0]
+    return good, q_view, quality
+
+
+def violation(cx: JobContext, rule: Any, view: str) -> str:
+    """A SQL expression that is true for a row that breaks the rule (a NULL passes, except `not_null`)."""
+    k = rule.kind
+    if k == "schema":
+        return f"({rule.expr})"
+    if k == "not_null":
+        return "(" + " OR ".join(f"{q(c)} IS NULL" for c in rule.not_null) + ")"
+    if k == "range":
+        r = rule.range
+        parts = ([f"{q(r.column)} < {r.min!r}"] if r.min is not None else []) + (
+            [f"{q(r.column)} > {r.max!r}"] if r.max is not None else []
+        )
+        return "coalesce(" + " OR ".join(parts or ["false"]) + ", false)"
+    if k == "accepted_values":
+        vals = ", ".join(lit(str(v)) for v in rule.accepted_values.values)
+        return f"coalesce(CAST({q(rule.accepted_values.column)} AS VARCHAR) NOT IN ({vals}), false)"
+    if k == "regex":
+        return (
+            f"coalesce(NOT regexp_matches(CAST({q(rule.regex.column)} AS VARCHAR), {lit(rule.regex.pattern)}), false)"
+        )
+    if k == "expect":
+        return f"NOT coalesce(({rule.expect}), false)"
+    if k == "unique":
+        keys = ", ".join(q(c) for c in rule.unique.columns)
+        # a semi-join on the repeated keys: about twice as fast as a window count; a NULL key passes
+        within = f"coalesce(({keys}) IN (SELECT ({keys}) FROM {view} GROUP BY ALL HAVING count(*) > 1), false)"
+        if rule.unique.against_table and cx.job.table_files:
+            paths = "[" + ", ".join(lit(a) for a, _ in cx.job.table_files) + "]"
+            hive = "true" if cx.job.partition_names else "false"
             return (
-                f"coalesce(NOT regexp_matches(CAST({q(rule.regex.column)} AS VARCHAR), "
-                f"{lit(rule.regex.pattern)}), false)"
+                f"({within} OR ({keys}) IN (SELECT ({keys}) FROM read_parquet({paths}, "
+                f"union_by_name = true, hive_partitioning = {hive})))"
             )
-        if k == "expect":
-            return f"NOT coalesce(({rule.expect}), false)"
-        if k == "unique":
-            keys = ", ".join(q(c) for c in rule.unique.columns)
-            # a semi-join on the repeated keys: about twice as fast as a window count; a NULL key passes
-            within = f"coalesce(({keys}) IN (SELECT ({keys}) FROM {view} GROUP BY ALL HAVING count(*) > 1), false)"
-            if rule.unique.against_table and job.table_files:
-                paths = "[" + ", ".join(lit(a) for a, _ in job.table_files) + "]"
-                hive = "true" if job.partition_names else "false"
-                return (
-                    f"({within} OR ({keys}) IN (SELECT ({keys}) FROM read_parquet({paths}, "
-                    f"union_by_name = true, hive_partitioning = {hive})))"
-                )
-            return f"({within})"
-        return "false"  # row_count: judged on the whole file
+        return f"({within})"
+    return "false"  # row_count: judged on the whole file
 
-    def replay(
-        self, job: Job, files: list[str], run_id: str | None
-    ) -> tuple[list[StagedFile], list[StagedFile], int, int]:
-        """Quarantined rows (of one run, or all) checked again with the workflow's current rules: the rows that
-        pass are written for the table (keeping their `_source_file`), the rest are written back for the
-        quarantine. Returns (table files, quarantine files, rows replayed, rows still quarantined)."""
-        self._views, self._tables, self._described = [], [], {}
-        self._with_path = False
-        try:
-            src = self._n_table(
-                f"SELECT *, row_number() OVER () AS __lf_qid FROM read_parquet({_paths(files)}, union_by_name = true)"
-            )
-            picked = f"_run_id = {lit(run_id)}" if run_id else "true"
-            meta = ["_line", "_rule", "_column", "_reason", "_quarantined_at", "_ingested_at", "_run_id", "_raw"]
-            if "_raw" in dict(self._describe(src)):  # rows that could not be parsed stay: re-land a fixed file
-                picked += " AND _rule IS DISTINCT FROM 'parse'"
-            cols = [c for c, _ in self._describe(src)]
-            data = self._view(
-                f"SELECT * EXCLUDE ({', '.join(q(c) for c in meta if c in cols)}) FROM {src} WHERE {picked}"
-            )
-            rules = [r for r in job.workflow.validate_ if r.kind != "row_count"]
-            flags = [self._violation(job, r, data) for r in rules] or ["false"]
-            flagged = self._n_table(f"SELECT *, ({' OR '.join(flags)}) AS __lf_bad FROM {data}")
-            ingested = f"{lit(job.ingested_at.isoformat())}::TIMESTAMPTZ AS _ingested_at"
-            good = self._view(
-                f"SELECT * EXCLUDE (__lf_bad, __lf_qid), {ingested}, {lit(job.sources[0].run_id)} "
-                f"AS _run_id FROM {flagged} WHERE NOT __lf_bad"
-            )
-            good = self._shape_for_table(job, good)
-            passed, kept = self.con.execute(
-                f"SELECT count(*) FILTER (WHERE NOT __lf_bad), count(*) FILTER (WHERE __lf_bad) FROM {flagged}"
-            ).fetchone()
-            if not passed:
-                return [], [], 0, int(kept)
-            table_files = self._write(job, good)
-            rest = self._view(
-                f"SELECT * EXCLUDE (__lf_qid) FROM {src} WHERE __lf_qid NOT IN "
-                f"(SELECT __lf_qid FROM {flagged} WHERE NOT __lf_bad)"
-            )
-            quarantine = self._write_to(rest, os.path.join(job.staging, "quarantine"), job.commit_id, [])
-            return table_files, quarantine, int(passed), int(kept)
-        finally:
-            self._drop_views()
+
+def replay(cx: JobContext, files: list[str], run_id: str | None) -> tuple[list[StagedFile], list[StagedFile], int, int]:
+    """Quarantined rows (of one run, or all) checked again with the workflow's current rules: the rows that
+    pass are written for the table (keeping their `_source_file`), the rest are written back for the
+    quarantine. Returns (table files, quarantine files, rows replayed, rows still quarantined)."""
+    job = cx.job
+    src = cx.table(
+        f"SELECT *, row_number() OVER () AS __lf_qid FROM read_parquet({_paths(files)}, union_by_name = true)"
+    )
+    picked = f"_run_id = {lit(run_id)}" if run_id else "true"
+    meta = ["_line", "_rule", "_column", "_reason", "_quarantined_at", "_ingested_at", "_run_id", "_raw"]
+    if "_raw" in dict(cx.describe(src)):  # rows that could not be parsed stay: re-land a fixed file
+        picked += " AND _rule IS DISTINCT FROM 'parse'"
+    cols = [c for c, _ in cx.describe(src)]
+    data = cx.view(f"SELECT * EXCLUDE ({', '.join(q(c) for c in meta if c in cols)}) FROM {src} WHERE {picked}")
+    rules = [r for r in job.workflow.validate_ if r.kind != "row_count"]
+    flags = [violation(cx, r, data) for r in rules] or ["false"]
+    flagged = cx.table(f"SELECT *, ({' OR '.join(flags)}) AS __lf_bad FROM {data}")
+    ingested = f"{lit(job.ingested_at.isoformat())}::TIMESTAMPTZ AS _ingested_at"
+    good = cx.view(
+        f"SELECT * EXCLUDE (__lf_bad, __lf_qid), {ingested}, {lit(job.sources[0].run_id)} "
+        f"AS _run_id FROM {flagged} WHERE NOT __lf_bad"
+    )
+    good = shape_for_table(cx, good)
+    passed, kept = cx.con.execute(
+        f"SELECT count(*) FILTER (WHERE NOT __lf_bad), count(*) FILTER (WHERE __lf_bad) FROM {flagged}"
+    ).fetchone()
+    if not passed:
+        return [], [], 0, int(kept)
+    table_files = write(cx, good)
+    rest = cx.view(
+        f"SELECT * EXCLUDE (__lf_qid) FROM {src} WHERE __lf_qid NOT IN "
+        f"(SELECT __lf_qid FROM {flagged} WHERE NOT __lf_bad)"
+    )
+    quarantine = write_to(cx.con, rest, os.path.join(job.staging, "quarantine"), job.commit_id)
+    return table_files, quarantine, int(passed), int(kept)

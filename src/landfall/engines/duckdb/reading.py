@@ -15,14 +15,17 @@ import duckdb
 
 from landfall import compression
 from landfall import encoding as enc
-from landfall.config import ReadOptions, sql_type
-from landfall.engines.base import Job, Source
+from landfall.config import ReadOptions
+from landfall.engines.base import Source
+from landfall.engines.duckdb import errors
+from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.diagnose import (
     _LENIENT_JSON,
     STRICT_JSON_BYTES,
     _json_document_as_lines,
     _json_kind,
     _no_constants,
+    explain,
 )
 from landfall.engines.duckdb.sql import (
     MATERIALIZE_BYTES,
@@ -35,6 +38,8 @@ from landfall.engines.duckdb.sql import (
     lit,
     q,
 )
+from landfall.engines.duckdb.types import sql_type
+from landfall.engines.duckdb.writing import with_lineage
 from landfall.errors import InvalidInput
 from landfall.pools import pool
 
@@ -45,584 +50,604 @@ def _blank_lines(path: str) -> list[int]:
         return [n for n, line in enumerate(fh, start=1) if not line.strip()]
 
 
-class Reading:
-    """The engine's reading (a part of `DuckDBEngine`)."""
+def read(cx: JobContext) -> str:
+    """The view of the job's rows as read (also `cx.raw`), filling in what reading finds in `cx`."""
+    job = cx.job
+    fmt = file_format(job.workflow, job.sources[0].key)
+    for src in job.sources[1:]:
+        if file_format(job.workflow, src.key) != fmt:
+            raise InvalidInput("files of different formats in one batch")  # the runner splits batches
+    opts = job.workflow.read
+    paths: dict[str, Source] = {}
+    heads: dict[str, bytes] = {}
+    for src in job.sources:
+        path, head = _readable_path(src, fmt, opts, job.scratch_dir)
+        if fmt == "jsonl" and cx.plan.split_lines:
+            path = _good_lines(cx, path, src)
+        paths[path] = src
+        heads[path] = head
+    cx.with_path = len(paths) > 1
+    for table in (REJECTS, REJECTS + "_scan"):  # DuckDB appends to them on every scan
+        cx.con.execute(f"DROP TABLE IF EXISTS {table}")
+    cx.con.execute(f"CREATE OR REPLACE TEMP TABLE __lf_sources ({q(PATH)} VARCHAR, key VARCHAR, run_id VARCHAR)")
+    cx.con.executemany(
+        "INSERT INTO __lf_sources VALUES (?, ?, ?)", [(p, src.key, src.run_id) for p, src in paths.items()]
+    )
+    cx.paths, cx.fmt = paths, fmt
+    if fmt == "jsonl" and (job.workflow.validate_ or not all(s.kind in ROW_PRESERVING for s in job.workflow.transform)):
+        # records are the non-blank lines: Python counts them while DuckDB detects the schema (single-threaded)
+        cx.line_counts = pool("lines").submit(_line_counts, dict(paths))
+    if fmt == "csv":
+        # Files whose header lines are the same bytes share one sniff and bind by position; groups with
+        # different headers are combined by column name. (DuckDB's union_by_name sniffs every file.)
+        groups: dict[bytes, list[str]] = {}
+        for path in paths:
+            groups.setdefault(heads[path].split(b"\n", 1)[0], []).append(path)
+        big = sum(s.size for s in job.sources) > MATERIALIZE_BYTES  # not parsed up front: sniff once instead
+        if opts.delimiter is None:  # the delimiter that splits every line alike, when DuckDB might not see it
+            for g in groups.values():
+                delim = _consistent_delimiter(heads[g[0]], opts.skip_rows)
+                cx.dialects.update({p: delim for p in g if delim})
+        selects = [
+            _csv_sql(
+                cx,
+                _paths(g),
+                opts,
+                union=False,
+                sniffed=_sniff(cx, g[0], opts) if (len(g) > 1 or big) and not cx.plan.per_file_types else None,
+                forced=_forced(cx, g[0]),
+            )
+            for g in groups.values()
+        ]
+        select = selects[0] if len(selects) == 1 else " UNION ALL BY NAME ".join(f"({s})" for s in selects)
+    elif fmt == "parquet":
+        select = _parquet_sql(cx, _paths(paths))
+    elif fmt == "json" and cx.plan.json_via_python:
+        select = _json_lines_of(cx, paths, opts)
+    else:
+        if fmt == "json":
+            for path, src in paths.items():
+                _check_json_document(cx, path, src)
+        select = _json_sql(cx, _paths(paths), opts, fmt)
+    numbered = cx.plan.number_rows and len(paths) == 1
+    if numbered:  # rules report a record's line: its position in the file, plus what comes before records
+        cx.line_offset = (1 if opts.header is not False else 0) + opts.skip_rows if fmt == "csv" else 0
+        if fmt == "jsonl" and not cx.plan.split_lines:  # blank lines hold no record
+            cx.gone_lines = _blank_lines(next(iter(paths)))
 
-    def _read(self, job: Job) -> str:
-        fmt = file_format(job.workflow, job.sources[0].key)
-        for src in job.sources[1:]:
-            if file_format(job.workflow, src.key) != fmt:
-                raise InvalidInput("files of different formats in one batch")  # the runner splits batches
-        opts = job.workflow.read
-        self._dialects: dict[str, tuple[str, int]] = {}  # path -> (delimiter, lines before the records) checked
-        paths: dict[str, Source] = {}
-        heads: dict[str, bytes] = {}
-        for src in job.sources:
-            path, head = self._readable_path(src, fmt, opts, job.staging)
-            if fmt == "jsonl" and self._split_lines:
-                path = self._good_lines(path, src, job.staging)
-            paths[path] = src
-            heads[path] = head
-        self._with_path = len(paths) > 1
-        self._only_key = job.sources[0].key
-        for table in (REJECTS, REJECTS + "_scan"):  # DuckDB appends to them on every scan
-            self.con.execute(f"DROP TABLE IF EXISTS {table}")
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE __lf_sources ({q(PATH)} VARCHAR, key VARCHAR, run_id VARCHAR)")
-        self.con.executemany(
-            "INSERT INTO __lf_sources VALUES (?, ?, ?)", [(p, src.key, src.run_id) for p, src in paths.items()]
-        )
-        self._paths = paths
-        self._fmt, self._opts, self._starts = fmt, opts, None  # `_starts`: see `_record_starts`
-        self._lines = None
-        if fmt == "jsonl" and (
-            job.workflow.validate_ or not all(s.kind in ROW_PRESERVING for s in job.workflow.transform)
-        ):
-            # records are the non-blank lines: Python counts them while DuckDB detects the schema (single-threaded)
-            self._lines = pool("lines").submit(self._line_counts, dict(paths))
-        if fmt == "csv":
-            # Files whose header lines are the same bytes share one sniff and bind by position; groups with
-            # different headers are combined by column name. (DuckDB's union_by_name sniffs every file.)
-            groups: dict[bytes, list[str]] = {}
-            for path in paths:
-                groups.setdefault(heads[path].split(b"\n", 1)[0], []).append(path)
-            big = sum(s.size for s in job.sources) > MATERIALIZE_BYTES  # not parsed up front: sniff once instead
-            if opts.delimiter is None:  # the delimiter that splits every line alike, when DuckDB might not see it
-                for g in groups.values():
-                    delim = _consistent_delimiter(heads[g[0]], opts.skip_rows)
-                    self._dialects.update({p: delim for p in g if delim})
-            selects = [
-                self._csv_sql(
-                    _paths(g),
-                    opts,
-                    union=False,
-                    sniffed=self._sniff(g[0], opts) if (len(g) > 1 or big) and not self._auto_only else None,
-                    forced=self._forced(g[0]),
-                )
-                for g in groups.values()
-            ]
-            select = selects[0] if len(selects) == 1 else " UNION ALL BY NAME ".join(f"({s})" for s in selects)
-        elif fmt == "parquet":
-            select = self._parquet_sql(_paths(paths))
-        elif fmt == "json" and self._json_via_python:
-            select = self._json_lines_of(paths, opts, job.staging)
-        else:
-            if fmt == "json":
-                for path, src in paths.items():
-                    self._check_json_document(path, src)
-            select = self._json_sql(_paths(paths), opts, fmt)
-        numbered = self._number_rows and len(paths) == 1
-        if numbered:  # rules report a record's line: its position in the file, plus what comes before records
-            self._line_offset = (1 if opts.header is not False else 0) + opts.skip_rows if fmt == "csv" else 0
-            if fmt == "jsonl" and not self._split_lines:  # blank lines hold no record
-                self._gone_lines = _blank_lines(next(iter(paths)))
+    def view(select: str) -> str:
+        return cx.view(f"SELECT *, row_number() OVER () AS {ROW} FROM ({select})" if numbered else select)
 
-        def view(select: str) -> str:
-            return self._view(f"SELECT *, row_number() OVER () AS {ROW} FROM ({select})" if numbered else select)
-
+    try:
         try:
-            try:
-                raw = view(select)
-                detected = self._describe(raw)  # binding runs the sniffer: dialect and schema errors surface here
-                if fmt == "csv" and opts.delimiter is None and len(paths) == 1 and not self._dialects:
-                    delim = _header_as_one_column([n for n, _ in detected if n not in (PATH, ROW)])
-                    if delim:  # never a header with delimiters read as one column: read it with that delimiter
-                        ((path, head),) = ((p, heads[p]) for p in paths)
-                        found = (delim, _records_start(head, opts.skip_rows)[1])
-                        self._dialects = {path: found}
-                        raw = view(self._csv_sql(_paths(paths), opts, union=False, forced=self._forced(path)))
-                        detected = self._describe(raw)
-                if fmt in ("json", "jsonl") and not opts.all_strings and not opts.types and not self._json_via_python:
-                    # pin what was detected, so binding the later steps does not sample the files again
-                    pinned = {n: t for n, t in detected if n not in (PATH, ROW)}
-                    raw = view(self._json_sql(_paths(paths), opts, fmt, columns=pinned))
-                    self._describe(raw)
-            except duckdb.BinderException as exc:
-                if "expected records" not in str(exc) or opts.records == "true" or len(paths) > 1:
-                    raise  # a batch is split by the runner: a file of records never becomes `value` rows
-                raw = view(self._json_sql(_paths(paths), opts, fmt, records=False))
-                self._describe(raw)
-            if sum(s.size for s in job.sources) <= MATERIALIZE_BYTES:
-                # small input: parse once into memory, so the steps' binding never sniffs the files again
-                raw = self._n_table(f"SELECT * FROM {raw}")
-        except duckdb.Error as exc:
-            raise self._explain(exc, job.sources, fmt) from None
-        self._raw_view = raw
-        return raw
+            raw = view(select)
+            detected = cx.describe(raw)  # binding runs the sniffer: dialect and schema errors surface here
+            if fmt == "csv" and opts.delimiter is None and len(paths) == 1 and not cx.dialects:
+                delim = _header_as_one_column([n for n, _ in detected if n not in (PATH, ROW)])
+                if delim:  # never a header with delimiters read as one column: read it with that delimiter
+                    ((path, head),) = ((p, heads[p]) for p in paths)
+                    cx.dialects = {path: (delim, _records_start(head, opts.skip_rows)[1])}
+                    raw = view(_csv_sql(cx, _paths(paths), opts, union=False, forced=_forced(cx, path)))
+                    detected = cx.describe(raw)
+            if fmt in ("json", "jsonl") and not opts.all_strings and not opts.types and not cx.plan.json_via_python:
+                # pin what was detected, so binding the later steps does not sample the files again
+                pinned = {n: t for n, t in detected if n not in (PATH, ROW)}
+                if cx.plan.sample_all:  # a later value broke a type: values of mixed forms are read as text
+                    pinned = {n: "VARCHAR" if t == "JSON" else t for n, t in pinned.items()}
+                raw = view(_json_sql(cx, _paths(paths), opts, fmt, columns=pinned))
+                cx.describe(raw)
+        except duckdb.BinderException as exc:
+            if not errors.not_records(str(exc)) or opts.records == "true" or len(paths) > 1:
+                raise  # a batch is split by the runner: a file of records never becomes `value` rows
+            raw = view(_json_sql(cx, _paths(paths), opts, fmt, records=False))
+            cx.describe(raw)
+        if sum(s.size for s in job.sources) <= MATERIALIZE_BYTES:
+            # small input: parse once into memory, so the steps' binding never sniffs the files again
+            raw = cx.table(f"SELECT * FROM {raw}")
+    except duckdb.Error as exc:
+        raise explain(cx, exc) from None
+    cx.raw = raw
+    return raw
 
-    def _readable_path(self, src: Source, fmt: str, opts: ReadOptions, scratch: str) -> tuple[str, bytes]:
-        """A path the engine can read as UTF-8 with consistent line endings (decompressed unless the engine
-        decompresses it itself), and its first bytes."""
-        kind = compression.detect(src.path, opts.compression, src.key)
-        as_is = compression.native(src.path, kind)
-        try:
-            if fmt == "parquet":
-                return (src.path if as_is else self._decompressed(src, kind, scratch)), b""
-            head = enc.sample(src.path, kind)
-            name = opts.encoding or enc.detect(src.path, head)
-            newlines = fmt == "csv" and enc.mixed_newlines(head)
-            if enc.is_utf8(name) and not newlines and as_is:
-                return src.path, head.removeprefix(b"\xef\xbb\xbf")
-            path = enc.transcode(src.path, name, os.path.join(scratch, "_utf8"), newlines=newlines, compressed=kind)
-            return path, enc.sample(path)
-        except UnicodeDecodeError as exc:
-            line = enc.line_of_offset(src.path, exc.start, kind)
-            raise InvalidInput(
-                f"`{src.key}` line {line}: byte {exc.start} is not valid {name} ({exc.reason}); "
-                "set `read.encoding` to the file's encoding",
-                file=src.key,
-                line=line,
-            ) from None
-        except Exception as exc:
-            if compression.is_corrupt(exc, kind):
-                raise compression.corrupt(src.key, kind, exc) from None
-            raise
 
-    def _decompressed(self, src: Source, kind: str, scratch: str) -> str:
-        """A decompressed copy of a landed file, for formats read only from plain files (Parquet)."""
-        out_dir = os.path.join(scratch, "_plain")
-        os.makedirs(out_dir, exist_ok=True)
-        out = os.path.join(out_dir, f"{src.file_id}-{compression.strip_suffix(os.path.basename(src.path))}")
-        with compression.open_bytes(src.path, kind, src.key) as fh, open(out, "wb") as dst:
-            shutil.copyfileobj(fh, dst, 1 << 20)
-        return out
+def _readable_path(src: Source, fmt: str, opts: ReadOptions, scratch: str) -> tuple[str, bytes]:
+    """A path the engine can read as UTF-8 with consistent line endings (decompressed unless the engine
+    decompresses it itself), and its first bytes."""
+    kind = compression.detect(src.path, opts.compression, src.key)
+    as_is = compression.native(src.path, kind)
+    try:
+        if fmt == "parquet":
+            return (src.path if as_is else _decompressed(src, kind, scratch)), b""
+        head = enc.sample(src.path, kind)
+        name = opts.encoding or enc.detect(src.path, head)
+        newlines = fmt == "csv" and enc.mixed_newlines(head)
+        if enc.is_utf8(name) and not newlines and as_is:
+            return src.path, head.removeprefix(b"\xef\xbb\xbf")
+        path = enc.transcode(src.path, name, os.path.join(scratch, "_utf8"), newlines=newlines, compressed=kind)
+        return path, enc.sample(path)
+    except UnicodeDecodeError as exc:
+        line = enc.line_of_offset(src.path, exc.start, kind)
+        raise InvalidInput(
+            f"`{src.key}` line {line}: byte {exc.start} is not valid {name} ({exc.reason}); "
+            "set `read.encoding` to the file's encoding",
+            file=src.key,
+            line=line,
+        ) from None
+    except Exception as exc:
+        if compression.is_corrupt(exc, kind):
+            raise compression.corrupt(src.key, kind, exc) from None
+        raise
 
-    def _empty_note(self, src: Source, workflow: Any) -> str | None:
-        """Why a landed file holds no records (then it loads nothing and changes no schema), or None: a CSV
-        that is empty, blank or only a header; JSON Lines with no lines; a JSON document `[]`; a Parquet file of
-        no rows. Only small files (after decompression) are looked at."""
-        fmt = file_format(workflow, src.key)
-        opts = workflow.read
-        kind = compression.detect(src.path, opts.compression, src.key)
-        try:
-            if fmt == "parquet":
-                if not compression.native(src.path, kind):
-                    return None
-                import pyarrow.parquet as pq
 
-                try:
-                    rows = pq.ParquetFile(src.path).metadata.num_rows
-                except Exception:  # not Parquet: the engine says why
-                    return None
-                return "a Parquet file with no rows" if rows == 0 else None
-            if kind == "none" and src.size >= enc.SAMPLE:
+def _decompressed(src: Source, kind: str, scratch: str) -> str:
+    """A decompressed copy of a landed file, for formats read only from plain files (Parquet)."""
+    out_dir = os.path.join(scratch, "_plain")
+    os.makedirs(out_dir, exist_ok=True)
+    out = os.path.join(out_dir, f"{src.file_id}-{compression.strip_suffix(os.path.basename(src.path))}")
+    with compression.open_bytes(src.path, kind, src.key) as fh, open(out, "wb") as dst:
+        shutil.copyfileobj(fh, dst, 1 << 20)
+    return out
+
+
+def empty_note(con: duckdb.DuckDBPyConnection, src: Source, workflow: Any, scratch: str) -> str | None:
+    """Why a landed file holds no records (then it loads nothing and changes no schema), or None: a CSV
+    that is empty, blank or only a header; JSON Lines with no lines; a JSON document `[]`; a Parquet file of
+    no rows. Only small files (after decompression) are looked at."""
+    fmt = file_format(workflow, src.key)
+    opts = workflow.read
+    kind = compression.detect(src.path, opts.compression, src.key)
+    try:
+        if fmt == "parquet":
+            if not compression.native(src.path, kind):
                 return None
-            head = enc.sample(src.path, kind)
-        except Exception as exc:
-            if compression.is_corrupt(exc, kind):
-                raise compression.corrupt(src.key, kind, exc) from None
-            raise
-        if len(head) >= enc.SAMPLE:
+            import pyarrow.parquet as pq
+
+            try:
+                rows = pq.ParquetFile(src.path).metadata.num_rows
+            except Exception:  # not Parquet: the engine says why
+                return None
+            return "a Parquet file with no rows" if rows == 0 else None
+        if kind == "none" and src.size >= enc.SAMPLE:
             return None
-        try:
-            text = head.decode(opts.encoding or enc.detect(src.path, head), errors="replace").lstrip("\ufeff")
-        except LookupError:
-            return None
-        lines = text.splitlines()[opts.skip_rows :] if fmt == "csv" else text.splitlines()
-        filled = [ln for ln in lines if ln.strip()]
-        if fmt == "json":  # an empty document is not valid JSON: it fails, naming the file
-            return "an empty JSON array" if re.fullmatch(r"[ \t\r\n]*\[[ \t\r\n]*\][ \t\r\n]*", text) else None
-        if not text.strip():
-            return "an empty file" if not head else "a file of blank lines"
-        if fmt == "csv" and len(filled) == 1 and self._one_line_is_header(filled[0], opts):
-            return "a header and no rows"
+        head = enc.sample(src.path, kind)
+    except Exception as exc:
+        if compression.is_corrupt(exc, kind):
+            raise compression.corrupt(src.key, kind, exc) from None
+        raise
+    if len(head) >= enc.SAMPLE:
         return None
+    try:
+        text = head.decode(opts.encoding or enc.detect(src.path, head), errors="replace").lstrip("\ufeff")
+    except LookupError:
+        return None
+    lines = text.splitlines()[opts.skip_rows :] if fmt == "csv" else text.splitlines()
+    filled = [ln for ln in lines if ln.strip()]
+    if fmt == "json":  # an empty document is not valid JSON: it fails, naming the file
+        return "an empty JSON array" if re.fullmatch(r"[ \t\r\n]*\[[ \t\r\n]*\][ \t\r\n]*", text) else None
+    if not text.strip():
+        return "an empty file" if not head else "a file of blank lines"
+    if fmt == "csv" and len(filled) == 1 and _one_line_is_header(con, filled[0], opts, scratch):
+        return "a header and no rows"
+    return None
 
-    def _one_line_is_header(self, line: str, opts: ReadOptions) -> bool:
-        """Whether a CSV's only line is its header: as declared, else as DuckDB's sniffer sees it (a line of
-        names is a header; one with a number, a date, a boolean or an empty field is a row)."""
-        if opts.header is not None:
-            return opts.header
-        import tempfile
 
-        user = [a for a in self._csv_args(opts) if a.startswith(("delim", "quote", "escape"))]
-        with tempfile.NamedTemporaryFile("w", suffix=".csv", encoding="utf-8", delete=False) as fh:
-            fh.write(line + "\n")
-        try:
-            row = self.con.execute(
-                f"SELECT HasHeader FROM sniff_csv({lit(fh.name)}{''.join(', ' + a for a in user)})"
-            ).fetchone()
-            return bool(row and row[0])
-        except duckdb.Error:
-            return False
-        finally:
-            os.unlink(fh.name)
+def _one_line_is_header(con: duckdb.DuckDBPyConnection, line: str, opts: ReadOptions, scratch: str) -> bool:
+    """Whether a CSV's only line is its header: as declared, else as DuckDB's sniffer sees it (a line of
+    names is a header; one with a number, a date, a boolean or an empty field is a row)."""
+    if opts.header is not None:
+        return opts.header
+    import tempfile
 
-    def _good_lines(self, path: str, src: Source, scratch: str) -> str:
-        """A copy of a JSON Lines file without the lines that are not JSON objects; those are kept in
-        `self._bad_lines` (line number, text, reason) for the quarantine."""
-        out_dir = os.path.join(scratch, "_lines")
-        os.makedirs(out_dir, exist_ok=True)
-        out = os.path.join(out_dir, f"{src.file_id}.jsonl")
-        self._bad_lines = [b for b in self._bad_lines if b[0] != out]
-        self._gone_lines = []
-        with enc._open(path) as fh, open(out, "wb") as dst:
-            for n, raw in enumerate(fh, start=1):
-                if not raw.strip():
-                    self._gone_lines.append(n)
-                    continue
-                text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-                try:
-                    value = json.loads(text)
-                    reason = None if isinstance(value, dict) else f"{_json_kind(value)}, not a record (an object)"
-                except json.JSONDecodeError as exc:
-                    reason = f"invalid JSON: {exc.msg} (column {exc.colno})"
-                except ValueError as exc:  # e.g. a number too long to convert
-                    reason = f"invalid JSON: {exc}"
-                if reason is None:
-                    dst.write(raw if raw.endswith(b"\n") else raw + b"\n")
-                else:
-                    self._bad_lines.append((out, n, text[:10_000], reason))
-                    self._gone_lines.append(n)
-        return out
+    user = _dialect_args(opts)
+    os.makedirs(scratch, exist_ok=True)  # a local folder the engine's database may read
+    with tempfile.NamedTemporaryFile("w", suffix=".csv", encoding="utf-8", delete=False, dir=scratch) as fh:
+        fh.write(line + "\n")
+    try:
+        row = con.execute(
+            f"SELECT HasHeader FROM sniff_csv({lit(fh.name)}{''.join(', ' + a for a in user)})"
+        ).fetchone()
+        return bool(row and row[0])
+    except duckdb.Error:
+        return False
+    finally:
+        os.unlink(fh.name)
 
-    def _line_of(self, position: str) -> str:
-        """SQL for the line of the record at `position` (1-based) in a single file: the header and skipped rows
-        come first, and lines that were set aside as unparseable (or blank lines of JSON Lines read in tolerant
-        mode) are not records. With the set-aside lines r_1 < r_2 < ..., r_i lies before the record's line
-        exactly when r_i - i < position + offset."""
-        offset = f"{position} + {self._line_offset}"
-        lines = list(self._gone_lines)
-        if self._has_rejects():
-            lines += [int(r[0]) for r in self.con.execute(f"SELECT DISTINCT line FROM {REJECTS}").fetchall()]
-        if not lines:
-            starts = self._record_starts()
-            return f"(SELECT line FROM {starts} WHERE n = {position})" if starts else offset
-        gaps = ", ".join(str(r - i) for i, r in enumerate(sorted(set(lines)), start=1))
-        return f"({offset} + (SELECT count(*) FROM unnest([{gaps}]) AS g(g) WHERE g < {offset}))"
 
-    def _has_rejects(self) -> bool:
-        """Whether DuckDB made its table of CSV rows it could not parse (`bad_rows: quarantine`)."""
-        return bool(
-            self.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [REJECTS]).fetchall()[0][0]
-        )
+def _good_lines(cx: JobContext, path: str, src: Source) -> str:
+    """A copy of a JSON Lines file without the lines that are not JSON objects; those are kept in
+    `cx.bad_lines` (line number, text, reason) for the quarantine."""
+    out_dir = os.path.join(cx.job.scratch_dir, "_lines")
+    os.makedirs(out_dir, exist_ok=True)
+    out = os.path.join(out_dir, f"{src.file_id}.jsonl")
+    cx.bad_lines = [b for b in cx.bad_lines if b[0] != out]
+    cx.gone_lines = []
+    with enc._open(path) as fh, open(out, "wb") as dst:
+        for n, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                cx.gone_lines.append(n)
+                continue
+            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            try:
+                value = json.loads(text)
+                reason = None if isinstance(value, dict) else f"{_json_kind(value)}, not a record (an object)"
+            except json.JSONDecodeError as exc:
+                reason = f"invalid JSON: {exc.msg} (column {exc.colno})"
+            except ValueError as exc:  # e.g. a number too long to convert
+                reason = f"invalid JSON: {exc}"
+            if reason is None:
+                dst.write(raw if raw.endswith(b"\n") else raw + b"\n")
+            else:
+                cx.bad_lines.append((out, n, text[:10_000], reason))
+                cx.gone_lines.append(n)
+    return out
 
-    def _record_starts(self) -> str | None:
-        """For a CSV file whose quoted values span lines (a record's line is then not its position plus the
-        header): a temp table `(n, line)` of the line each record starts on, read by Python's csv module with the
-        dialect DuckDB detected. None when every record is one line, or when the two readers disagree on how many
-        records there are (the position is then the best there is). Only files with rows that break rules ask."""
-        if self._starts is not None or self._fmt != "csv" or len(self._paths) != 1:
-            return self._starts or None
-        self._starts = ""
-        ((path, src),) = self._paths.items()
-        records = self._counts(self._raw_view)[src.key]
-        with enc._open(path) as fh:
-            physical = sum(1 for line in fh if line.strip())
-        if physical == records + self._line_offset:
-            return None
-        user = [
-            a
-            for a in self._csv_args(self._opts, self._forced(path))
-            if a.startswith(("delim", "quote", "escape", "header", "skip"))
-        ]
-        try:
-            delim, quote, escape, skip, header = self.con.execute(
-                "SELECT Delimiter, Quote, Escape, SkipRows, HasHeader FROM "
-                f"sniff_csv({lit(path)}{''.join(', ' + a for a in user)})"
-            ).fetchall()[0]
-        except duckdb.Error:
-            return None
-        quoting = (
-            {}
-            if quote == "(empty)"
-            else {
-                "quotechar": quote,
-                "doublequote": escape in (quote, "(empty)"),
-                "escapechar": None if escape in (quote, "(empty)") else escape,
-            }
-        )
-        starts: list[int] = []
-        with enc._open(path) as raw:
-            text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
-            for _ in range(int(skip)):
-                text.readline()
-            reader = csv.reader(
-                text, delimiter=delim, quoting=csv.QUOTE_NONE if not quoting else csv.QUOTE_MINIMAL, **quoting
-            )
-            if header:
-                next(reader, None)
-            end = int(skip) + reader.line_num
-            for rec in reader:
-                if rec:
-                    starts.append(end + 1)
-                end = int(skip) + reader.line_num
-        if len(starts) != records:
-            return None
-        import pyarrow as pa
 
-        lines = pa.table({"n": pa.array(range(1, len(starts) + 1), pa.int64()), "line": pa.array(starts, pa.int64())})
-        self.con.register("__lf_starts_arrow", lines)
-        try:
-            self._starts = self._n_table("SELECT * FROM __lf_starts_arrow")
-        finally:
-            self.con.unregister("__lf_starts_arrow")
-        return self._starts
+def line_of(cx: JobContext, position: str) -> str:
+    """SQL for the line of the record at `position` (1-based) in a single file: the header and skipped rows
+    come first, and lines that were set aside as unparseable (or blank lines of JSON Lines read in tolerant
+    mode) are not records. With the set-aside lines r_1 < r_2 < ..., r_i lies before the record's line
+    exactly when r_i - i < position + offset."""
+    offset = f"{position} + {cx.line_offset}"
+    lines = list(cx.gone_lines)
+    if _has_rejects(cx):
+        lines += [int(r[0]) for r in cx.con.execute(f"SELECT DISTINCT line FROM {REJECTS}").fetchall()]
+    if not lines:
+        starts = _record_starts(cx)
+        return f"(SELECT line FROM {starts} WHERE n = {position})" if starts else offset
+    gaps = ", ".join(str(r - i) for i, r in enumerate(sorted(set(lines)), start=1))
+    return f"({offset} + (SELECT count(*) FROM unnest([{gaps}]) AS g(g) WHERE g < {offset}))"
 
-    def _sniff(self, path: str, o: ReadOptions) -> list[str] | None:
-        """read_csv arguments that fix the dialect and columns DuckDB detects on `path`, so that a group of
-        files with the same header is read without sniffing each one. None when detection fails here (the
-        normal read then reports the error)."""
-        user = [
-            a
-            for a in self._csv_args(o, self._forced(path))
-            if not a.startswith(("types", "all_varchar", "allow_quoted", "store_rejects"))
-        ]
-        try:
-            row = self.con.execute(
-                "SELECT Delimiter, Quote, Escape, NewLineDelimiter, Comment, SkipRows, HasHeader, Columns, "
-                f"DateFormat, TimestampFormat FROM sniff_csv({lit(path)}{''.join(', ' + a for a in user)})"
-            ).fetchone()
-        except duckdb.Error:
-            return None
-        delim, quote, escape, _nl, comment, skip, header, columns, datefmt, tsfmt = row
-        if not columns or quote not in ("(empty)", '"', "'") or (escape == "(empty)") != (quote == "(empty)"):
-            return None
-        if quote == "(empty)":  # no quotes in this file's sample: others may have some; RFC 4180 quoting is safe
-            quote, escape = '"', '"'
-        # The dialect is fixed; column types are still detected by DuckDB across the files (fixing the first
-        # file's types would let a later file's `2.5` be cast into a BIGINT column as 3).
-        types = {k: sql_type(v) for k, v in o.types.items()} | {c: "VARCHAR" for c in self._as_text}
-        args = [
-            f"delim = {lit(delim)}",
-            f"quote = {lit(quote)}",
-            f"escape = {lit(escape)}",
-            f"header = {str(bool(header)).lower()}",
-            f"skip = {int(skip)}",
-        ]
-        if types:
-            args.append("types = {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in types.items()) + "}")
-        if o.all_strings:
-            args.append("all_varchar = true")
-        if comment not in (None, "(empty)"):
-            args.append(f"comment = {lit(comment)}")
-        if datefmt and not o.date_format:
-            args.append(f"dateformat = {lit(datefmt)}")
-        if tsfmt and not o.timestamp_format:
-            args.append(f"timestampformat = {lit(tsfmt)}")
-        if o.all_strings:
-            args.append("allow_quoted_nulls = false")
-        return args
 
-    def _forced(self, path: str) -> list[str]:
-        """read_csv arguments that fix the delimiter landfall checked for `path`, and where the records start
-        (DuckDB's sniffer may otherwise skip lines up to a ragged row)."""
-        if path not in self._dialects:
-            return []
-        delim, skip = self._dialects[path]
-        return [f"delim = {lit(delim)}"] + ([] if self._opts.skip_rows else [f"skip = {skip}"])
+def _has_rejects(cx: JobContext) -> bool:
+    """Whether DuckDB made its table of CSV rows it could not parse (`bad_rows: quarantine`)."""
+    return bool(cx.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [REJECTS]).fetchall()[0][0])
 
-    def csv_delimiter(self, path: str) -> str | None:
-        """The delimiter of a CSV being read: declared, or checked by landfall (None: DuckDB's sniffer's)."""
-        opts = getattr(self, "_opts", None)
-        return (opts.delimiter if opts else None) or self._dialects.get(path, (None, 0))[0]
 
-    def _csv_sql(
-        self, paths: str, o: ReadOptions, *, union: bool, sniffed: list[str] | None = None, forced: list[str] = ()
-    ) -> str:
-        args = [f"union_by_name = {str(union).lower()}"] + self._filename_arg()
-        if sniffed is not None:
-            keep = [
-                a
-                for a in self._csv_args(o)
-                if a.startswith(
-                    (
-                        "nullstr",
-                        "dateformat",
-                        "timestampformat",
-                        "compression",
-                        "sample_size",
-                        "ignore_errors",
-                        "store_rejects",
-                    )
-                )
-            ]
-            return f"SELECT * FROM read_csv({paths}, {', '.join(args + ['auto_detect = true'] + sniffed + keep)})"
-        args.append("auto_detect = true")
-        args.extend(self._csv_args(o, forced))
-        return f"SELECT * FROM read_csv({paths}, {', '.join(args)})"
-
-    def _csv_args(self, o: ReadOptions, forced: list[str] = ()) -> list[str]:
-        """The read_csv arguments a workflow's read options set (and `forced`: a dialect landfall checked)."""
-        args: list[str] = list(forced)
-        if o.delimiter is not None:
-            args.append(f"delim = {lit(o.delimiter)}")
-        if o.quote is not None:
-            args.append(f"quote = {lit(o.quote)}")
-        if o.escape is not None:
-            args.append(f"escape = {lit(o.escape)}")
-        if o.header is not None:
-            args.append(f"header = {str(o.header).lower()}")
-        if o.null_values is not None:
-            args.append("nullstr = [" + ", ".join(lit(v) for v in o.null_values) + "]")
-        types = {k: sql_type(v) for k, v in o.types.items()} | {c: "VARCHAR" for c in self._as_text}
-        if types:
-            args.append("types = {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in types.items()) + "}")
-        args.extend(self._common_args(o))
-        if o.all_strings:
-            args.append("all_varchar = true")
-            args.append("allow_quoted_nulls = false")  # `""` is an empty string, not a missing value
-        if o.skip_rows:
-            args.append(f"skip = {int(o.skip_rows)}")
-        if o.bad_rows == "quarantine":  # (ignore_errors also lets the sniffer see past ragged rows)
-            args.append("ignore_errors = true")
-            args.append(
-                f"store_rejects = true, rejects_scan = {lit(REJECTS + '_scan')}, rejects_table = {lit(REJECTS)}"
-            )
-        return args
-
-    def _json_lines_of(self, paths: dict[str, Source], opts: ReadOptions, scratch: str) -> str:
-        """A valid document DuckDB's reader refuses (duplicate keys, deep nesting, empty keys): Python's parser
-        reads it (the last of duplicate keys wins) into JSON Lines for DuckDB."""
-        ((path, src),) = paths.items()
-        lines, as_values, n = _json_document_as_lines(
-            path, os.path.join(scratch, "_json"), src.key, records_required=opts.records == "true"
-        )
-        if n == 0:
-            return "SELECT NULL::VARCHAR AS value WHERE false"
-        if as_values:
-            return (
-                f"SELECT value FROM read_json({lit(lines)}, format = 'newline_delimited', records = true, "
-                "columns = {'value': 'VARCHAR'})"
-            )
-        return self._json_sql(_paths([lines]), opts, "jsonl")
-
-    def _check_json_document(self, path: str, src: Source) -> None:
-        """A JSON document must be strictly valid (RFC 8259): DuckDB's reader tolerates trailing commas, NaN and
-        Infinity, and reads an empty file as no rows."""
-        size = os.path.getsize(path)
-        if size > STRICT_JSON_BYTES:
-            return
-        text = enc.read_text(path)
-        if not text.strip():
-            raise InvalidInput(
-                f"`{src.key}` line 1: the file is empty; a JSON document needs a value "
-                "(use `read: {format: jsonl}` for files of zero or more records)",
-                file=src.key,
-                line=1,
-            )
-        valid = self.con.execute("SELECT json_valid(?)", [text]).fetchone()[0]
-        if valid and not _LENIENT_JSON.search(text):
-            return
-        try:
-            json.loads(text, parse_constant=_no_constants)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(
-                f"`{src.key}` line {exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})",
-                file=src.key,
-                line=exc.lineno,
-            ) from None
-        except ValueError as exc:
-            raise InvalidInput(f"`{src.key}`: invalid JSON: {exc}", file=src.key) from None
-        except RecursionError:
-            raise InvalidInput(f"`{src.key}` line 1: invalid JSON: nested too deeply", file=src.key, line=1) from None
-        if not valid:
-            raise InvalidInput(f"`{src.key}`: invalid JSON", file=src.key)
-
-    def _common_args(self, o: ReadOptions) -> list[str]:
-        """Reader arguments CSV and JSON share: date and timestamp formats, sample size. (Compression is not one:
-        the engine reads `.gz` and `.zst` files itself and decompressed copies of the rest.)"""
-        args = []
-        if o.date_format:
-            args.append(f"dateformat = {lit(o.date_format)}")
-        if o.timestamp_format:
-            args.append(f"timestampformat = {lit(o.timestamp_format)}")
-        if self._sample_all:
-            args.append("sample_size = -1")
-        return args
-
-    def _json_sql(
-        self, paths: str, o: ReadOptions, fmt: str, records: bool = True, columns: dict[str, str] | None = None
-    ) -> str:
-        form = "newline_delimited" if fmt == "jsonl" else "auto"
-        if not records:
-            return (
-                f"SELECT CAST(to_json(json) AS VARCHAR) AS value{', ' + q(PATH) if self._with_path else ''} "
-                f"FROM read_json({paths}, {', '.join(self._filename_arg() + [f'format = {lit(form)}'])}, "
-                f"records = false{self._max_object_arg()})"
-            )
-        args = self._filename_arg() + ["union_by_name = true", f"format = {lit(form)}", "records = true"]
-        if self._max_object:
-            args.append(f"maximum_object_size = {self._max_object}")
-        args.extend(self._common_args(o))
-        if columns:
-            args.append("columns = {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in columns.items()) + "}")
-        select = f"SELECT * FROM read_json({paths}, {', '.join(args)})"
-        if o.types:  # hints for some columns; the rest are detected
-            repl = ", ".join(f"CAST({q(k)} AS {sql_type(v)}) AS {q(k)}" for k, v in o.types.items())
-            select = f"SELECT * REPLACE ({repl}) FROM ({select})"
-        if o.all_strings:
-            if not self._with_path:
-                return f"SELECT COLUMNS(*)::VARCHAR FROM ({select})"
-            return f"SELECT COLUMNS(c -> c <> {lit(PATH)})::VARCHAR, {q(PATH)} FROM ({select})"
-        return select
-
-    def _max_object_arg(self) -> str:
-        return f", maximum_object_size = {self._max_object}" if self._max_object else ""
-
-    def _parquet_sql(self, paths: str) -> str:
-        return f"SELECT * FROM read_parquet({paths}, {', '.join(self._filename_arg() + ['union_by_name = true'])})"
-
-    def _filename_arg(self) -> list[str]:
-        """Batches tag each row with its file; a single file's lineage is constants (no per-row column)."""
-        return [f"filename = {lit(PATH)}"] if self._with_path else []
-
-    @staticmethod
-    def _line_counts(paths: dict[str, Source]) -> dict[str, int]:
-        out = {}
-        for path, src in paths.items():
-            with enc._open(path) as fh:
-                out[src.key] = sum(1 for line in fh if line.strip())
-        return out
-
-    def _counts(self, view: str) -> dict[str, int]:
-        if not self._with_path:
-            (n,) = self.con.execute(f"SELECT count(*) FROM {view}").fetchone()
-            return {self._only_key: int(n)}
-        rows = self.con.execute(
-            f"SELECT s.key, count(*) FROM {view} v JOIN __lf_sources s USING ({q(PATH)}) GROUP BY 1"
-        ).fetchall()
-        return {k: int(n) for k, n in rows}
-
-    def _parse_rejects(self, job: Job, quality: dict[str, Any]) -> tuple[str, dict[str, int]] | None:
-        """Rows DuckDB could not parse (it lists them as it scans; a scan run twice lists them twice), as
-        quarantine rows: `_raw` text, `_line`, `_column`, `_rule` `parse`, `_reason`. Counts them in `quality`."""
-        parts = []
-        if self._has_rejects():
-            parts.append(
-                f"SELECT s.file_path AS {q(PATH)}, e.line AS _line, string_agg(DISTINCT e.column_name, ',') AS "
-                "_column, any_value(e.csv_line) AS _raw, string_agg(DISTINCT e.error_type || ': ' || "
-                f"e.error_message, '; ') AS _reason FROM {REJECTS} e JOIN {REJECTS}_scan s USING (scan_id, file_id) "
-                "GROUP BY ALL"
-            )
-        bad = [b for b in self._bad_lines if b[0] in self._paths]
-        if bad:
-            table = self._n_table(
-                f"SELECT NULL::VARCHAR AS {q(PATH)}, NULL::BIGINT AS _line, NULL::VARCHAR AS _raw, "
-                "NULL::VARCHAR AS _reason LIMIT 0"
-            )
-            self.con.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?)", bad)
-            parts.append(f"SELECT {q(PATH)}, _line, NULL::VARCHAR AS _column, _raw, _reason FROM {table}")
-        if not parts:
-            return None
-        rows = self._n_table(" UNION ALL ".join(parts))
-        n = self.con.execute(f"SELECT count(*) FROM {rows}").fetchone()[0]
-        if not n:
-            return None
-        counts = {
-            self._paths[p].key: int(c)
-            for p, c in self.con.execute(f"SELECT {q(PATH)}, count(*) FROM {rows} GROUP BY ALL").fetchall()
-            if p in self._paths
+def _record_starts(cx: JobContext) -> str | None:
+    """For a CSV file whose quoted values span lines (a record's line is then not its position plus the
+    header): a temp table `(n, line)` of the line each record starts on, read by Python's csv module with the
+    dialect DuckDB detected. None when every record is one line, or when the two readers disagree on how many
+    records there are (the position is then the best there is). Only files with rows that break rules ask."""
+    if cx.starts is not None or cx.fmt != "csv" or len(cx.paths) != 1:
+        return cx.starts or None
+    cx.starts = ""
+    ((path, src),) = cx.paths.items()
+    records = counts(cx, cx.raw)[src.key]
+    with enc._open(path) as fh:
+        physical = sum(1 for line in fh if line.strip())
+    if physical == records + cx.line_offset:
+        return None
+    user = [
+        a
+        for a in _csv_args(cx, cx.opts, _forced(cx, path))
+        if a.startswith(("delim", "quote", "escape", "header", "skip"))
+    ]
+    try:
+        delim, quote, escape, skip, header = cx.con.execute(
+            "SELECT Delimiter, Quote, Escape, SkipRows, HasHeader FROM "
+            f"sniff_csv({lit(path)}{''.join(', ' + a for a in user)})"
+        ).fetchall()[0]
+    except duckdb.Error:
+        return None
+    quoting = (
+        {}
+        if quote == "(empty)"
+        else {
+            "quotechar": quote,
+            "doublequote": escape in (quote, "(empty)"),
+            "escapechar": None if escape in (quote, "(empty)") else escape,
         }
-        view = self._view(
-            f"SELECT _raw, CAST(_line AS BIGINT) AS _line, 'parse' AS _rule, _column, _reason, "
-            f"now()::TIMESTAMPTZ AS _quarantined_at, {q(PATH)} FROM {rows}"
+    )
+    starts: list[int] = []
+    with enc._open(path) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+        for _ in range(int(skip)):
+            text.readline()
+        reader = csv.reader(
+            text, delimiter=delim, quoting=csv.QUOTE_NONE if not quoting else csv.QUOTE_MINIMAL, **quoting
         )
-        if not self._with_path:
-            view = self._view(f"SELECT * EXCLUDE ({q(PATH)}) FROM {view}")
-        view = self._view(self._with_lineage(job, view, dict(self._describe(view))))
-        quality["parse"] = {"action": "quarantine", "violations": int(n)}
-        quality["_parse_by_source"] = counts  # per file: a batch's files share one `quality`
-        return view, counts
+        if header:
+            next(reader, None)
+        end = int(skip) + reader.line_num
+        for rec in reader:
+            if rec:
+                starts.append(end + 1)
+            end = int(skip) + reader.line_num
+    if len(starts) != records:
+        return None
+    import pyarrow as pa
+
+    lines = pa.table({"n": pa.array(range(1, len(starts) + 1), pa.int64()), "line": pa.array(starts, pa.int64())})
+    cx.con.register("__lf_starts_arrow", lines)
+    try:
+        cx.starts = cx.table("SELECT * FROM __lf_starts_arrow")
+    finally:
+        cx.con.unregister("__lf_starts_arrow")
+    return cx.starts
+
+
+def _sniff(cx: JobContext, path: str, o: ReadOptions) -> list[str] | None:
+    """read_csv arguments that fix the dialect and columns DuckDB detects on `path`, so that a group of
+    files with the same header is read without sniffing each one. None when detection fails here (the
+    normal read then reports the error)."""
+    user = [
+        a
+        for a in _csv_args(cx, o, _forced(cx, path))
+        if not a.startswith(("types", "all_varchar", "allow_quoted", "store_rejects"))
+    ]
+    try:
+        row = cx.con.execute(
+            "SELECT Delimiter, Quote, Escape, NewLineDelimiter, Comment, SkipRows, HasHeader, Columns, "
+            f"DateFormat, TimestampFormat FROM sniff_csv({lit(path)}{''.join(', ' + a for a in user)})"
+        ).fetchone()
+    except duckdb.Error:
+        return None
+    delim, quote, escape, _nl, comment, skip, header, columns, datefmt, tsfmt = row
+    if not columns or quote not in ("(empty)", '"', "'") or (escape == "(empty)") != (quote == "(empty)"):
+        return None
+    if quote == "(empty)":  # no quotes in this file's sample: others may have some; RFC 4180 quoting is safe
+        quote, escape = '"', '"'
+    # The dialect is fixed; column types are still detected by DuckDB across the files (fixing the first
+    # file's types would let a later file's `2.5` be cast into a BIGINT column as 3).
+    types = {k: sql_type(v) for k, v in o.types.items()} | {c: "VARCHAR" for c in cx.plan.as_text}
+    args = [
+        f"delim = {lit(delim)}",
+        f"quote = {lit(quote)}",
+        f"escape = {lit(escape)}",
+        f"header = {str(bool(header)).lower()}",
+        f"skip = {int(skip)}",
+    ]
+    if types:
+        args.append("types = {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in types.items()) + "}")
+    if o.all_strings:
+        args.append("all_varchar = true")
+    if comment not in (None, "(empty)"):
+        args.append(f"comment = {lit(comment)}")
+    if datefmt and not o.date_format:
+        args.append(f"dateformat = {lit(datefmt)}")
+    if tsfmt and not o.timestamp_format:
+        args.append(f"timestampformat = {lit(tsfmt)}")
+    if o.all_strings:
+        args.append("allow_quoted_nulls = false")
+    return args
+
+
+def _forced(cx: JobContext, path: str) -> list[str]:
+    """read_csv arguments that fix the delimiter landfall checked for `path`, and where the records start
+    (DuckDB's sniffer may otherwise skip lines up to a ragged row)."""
+    if path not in cx.dialects:
+        return []
+    delim, skip = cx.dialects[path]
+    return [f"delim = {lit(delim)}"] + ([] if cx.opts.skip_rows else [f"skip = {skip}"])
+
+
+def _csv_sql(
+    cx: JobContext,
+    paths: str,
+    o: ReadOptions,
+    *,
+    union: bool,
+    sniffed: list[str] | None = None,
+    forced: list[str] | tuple[str, ...] = (),
+) -> str:
+    args = [f"union_by_name = {str(union).lower()}"] + _filename_arg(cx)
+    if sniffed is not None:
+        keep = [
+            a
+            for a in _csv_args(cx, o)
+            if a.startswith(
+                (
+                    "nullstr",
+                    "dateformat",
+                    "timestampformat",
+                    "compression",
+                    "sample_size",
+                    "ignore_errors",
+                    "store_rejects",
+                )
+            )
+        ]
+        return f"SELECT * FROM read_csv({paths}, {', '.join(args + ['auto_detect = true'] + sniffed + keep)})"
+    args.append("auto_detect = true")
+    args.extend(_csv_args(cx, o, forced))
+    return f"SELECT * FROM read_csv({paths}, {', '.join(args)})"
+
+
+def _dialect_args(o: ReadOptions) -> list[str]:
+    """The read_csv arguments of a declared dialect: delimiter, quote, escape."""
+    args: list[str] = []
+    if o.delimiter is not None:
+        args.append(f"delim = {lit(o.delimiter)}")
+    if o.quote is not None:
+        args.append(f"quote = {lit(o.quote)}")
+    if o.escape is not None:
+        args.append(f"escape = {lit(o.escape)}")
+    return args
+
+
+def _csv_args(cx: JobContext, o: ReadOptions, forced: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """The read_csv arguments a workflow's read options set (and `forced`: a dialect landfall checked)."""
+    args: list[str] = [*forced, *_dialect_args(o)]
+    if o.header is not None:
+        args.append(f"header = {str(o.header).lower()}")
+    if o.null_values is not None:
+        args.append("nullstr = [" + ", ".join(lit(v) for v in o.null_values) + "]")
+    types = {k: sql_type(v) for k, v in o.types.items()} | {c: "VARCHAR" for c in cx.plan.as_text}
+    if types:
+        args.append("types = {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in types.items()) + "}")
+    args.extend(_common_args(cx, o))
+    if o.all_strings:
+        args.append("all_varchar = true")
+        args.append("allow_quoted_nulls = false")  # `""` is an empty string, not a missing value
+    if o.skip_rows:
+        args.append(f"skip = {int(o.skip_rows)}")
+    if o.bad_rows == "quarantine":  # (ignore_errors also lets the sniffer see past ragged rows)
+        args.append("ignore_errors = true")
+        args.append(f"store_rejects = true, rejects_scan = {lit(REJECTS + '_scan')}, rejects_table = {lit(REJECTS)}")
+    return args
+
+
+def _json_lines_of(cx: JobContext, paths: dict[str, Source], opts: ReadOptions) -> str:
+    """A valid document DuckDB's reader refuses (duplicate keys, deep nesting, empty keys): Python's parser
+    reads it (the last of duplicate keys wins) into JSON Lines for DuckDB."""
+    ((path, src),) = paths.items()
+    lines, as_values, n = _json_document_as_lines(
+        path, os.path.join(cx.job.scratch_dir, "_json"), src.key, records_required=opts.records == "true"
+    )
+    if n == 0:
+        return "SELECT NULL::VARCHAR AS value WHERE false"
+    if as_values:
+        return (
+            f"SELECT value FROM read_json({lit(lines)}, format = 'newline_delimited', records = true, "
+            "columns = {'value': 'VARCHAR'})"
+        )
+    return _json_sql(cx, _paths([lines]), opts, "jsonl")
+
+
+def _check_json_document(cx: JobContext, path: str, src: Source) -> None:
+    """A JSON document must be strictly valid (RFC 8259): DuckDB's reader tolerates trailing commas, NaN and
+    Infinity, and reads an empty file as no rows."""
+    size = os.path.getsize(path)
+    if size > STRICT_JSON_BYTES:
+        return
+    text = enc.read_text(path)
+    if not text.strip():
+        raise InvalidInput(
+            f"`{src.key}` line 1: the file is empty; a JSON document needs a value "
+            "(use `read: {format: jsonl}` for files of zero or more records)",
+            file=src.key,
+            line=1,
+        )
+    valid = cx.con.execute("SELECT json_valid(?)", [text]).fetchone()[0]
+    if valid and not _LENIENT_JSON.search(text):
+        return
+    try:
+        json.loads(text, parse_constant=_no_constants)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"`{src.key}` line {exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})",
+            file=src.key,
+            line=exc.lineno,
+        ) from None
+    except ValueError as exc:
+        raise InvalidInput(f"`{src.key}`: invalid JSON: {exc}", file=src.key) from None
+    except RecursionError:
+        raise InvalidInput(f"`{src.key}` line 1: invalid JSON: nested too deeply", file=src.key, line=1) from None
+    if not valid:
+        raise InvalidInput(f"`{src.key}`: invalid JSON", file=src.key)
+
+
+def _common_args(cx: JobContext, o: ReadOptions) -> list[str]:
+    """Reader arguments CSV and JSON share: date and timestamp formats, sample size. (Compression is not one:
+    the engine reads `.gz` and `.zst` files itself and decompressed copies of the rest.)"""
+    args = []
+    if o.date_format:
+        args.append(f"dateformat = {lit(o.date_format)}")
+    if o.timestamp_format:
+        args.append(f"timestampformat = {lit(o.timestamp_format)}")
+    if cx.plan.sample_all:
+        args.append("sample_size = -1")
+    return args
+
+
+def _json_sql(
+    cx: JobContext, paths: str, o: ReadOptions, fmt: str, records: bool = True, columns: dict[str, str] | None = None
+) -> str:
+    form = "newline_delimited" if fmt == "jsonl" else "auto"
+    if not records:
+        return (
+            f"SELECT CAST(to_json(json) AS VARCHAR) AS value{', ' + q(PATH) if cx.with_path else ''} "
+            f"FROM read_json({paths}, {', '.join(_filename_arg(cx) + [f'format = {lit(form)}'])}, "
+            f"records = false{_max_object_arg(cx)})"
+        )
+    args = _filename_arg(cx) + ["union_by_name = true", f"format = {lit(form)}", "records = true"]
+    if cx.plan.max_object:
+        args.append(f"maximum_object_size = {cx.plan.max_object}")
+    args.extend(_common_args(cx, o))
+    if columns:
+        args.append("columns = {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in columns.items()) + "}")
+    select = f"SELECT * FROM read_json({paths}, {', '.join(args)})"
+    if o.types:  # hints for some columns; the rest are detected
+        repl = ", ".join(f"CAST({q(k)} AS {sql_type(v)}) AS {q(k)}" for k, v in o.types.items())
+        select = f"SELECT * REPLACE ({repl}) FROM ({select})"
+    if o.all_strings:
+        if not cx.with_path:
+            return f"SELECT COLUMNS(*)::VARCHAR FROM ({select})"
+        return f"SELECT COLUMNS(c -> c <> {lit(PATH)})::VARCHAR, {q(PATH)} FROM ({select})"
+    return select
+
+
+def _max_object_arg(cx: JobContext) -> str:
+    return f", maximum_object_size = {cx.plan.max_object}" if cx.plan.max_object else ""
+
+
+def _parquet_sql(cx: JobContext, paths: str) -> str:
+    return f"SELECT * FROM read_parquet({paths}, {', '.join(_filename_arg(cx) + ['union_by_name = true'])})"
+
+
+def _filename_arg(cx: JobContext) -> list[str]:
+    """Batches tag each row with its file; a single file's lineage is constants (no per-row column)."""
+    return [f"filename = {lit(PATH)}"] if cx.with_path else []
+
+
+def _line_counts(paths: dict[str, Source]) -> dict[str, int]:
+    out = {}
+    for path, src in paths.items():
+        with enc._open(path) as fh:
+            out[src.key] = sum(1 for line in fh if line.strip())
+    return out
+
+
+def counts(cx: JobContext, view: str) -> dict[str, int]:
+    if not cx.with_path:
+        (n,) = cx.con.execute(f"SELECT count(*) FROM {view}").fetchone()
+        return {cx.only_key: int(n)}
+    rows = cx.con.execute(
+        f"SELECT s.key, count(*) FROM {view} v JOIN __lf_sources s USING ({q(PATH)}) GROUP BY 1"
+    ).fetchall()
+    return {k: int(n) for k, n in rows}
+
+
+def parse_rejects(cx: JobContext, quality: dict[str, Any]) -> tuple[str, dict[str, int]] | None:
+    """Rows DuckDB could not parse (it lists them as it scans; a scan run twice lists them twice), as
+    quarantine rows: `_raw` text, `_line`, `_column`, `_rule` `parse`, `_reason`. Counts them in `quality`."""
+    parts = []
+    if _has_rejects(cx):
+        parts.append(
+            f"SELECT s.file_path AS {q(PATH)}, e.line AS _line, string_agg(DISTINCT e.column_name, ',') AS "
+            "_column, any_value(e.csv_line) AS _raw, string_agg(DISTINCT e.error_type || ': ' || "
+            f"e.error_message, '; ') AS _reason FROM {REJECTS} e JOIN {REJECTS}_scan s USING (scan_id, file_id) "
+            "GROUP BY ALL"
+        )
+    bad = [b for b in cx.bad_lines if b[0] in cx.paths]
+    if bad:
+        table = cx.table(
+            f"SELECT NULL::VARCHAR AS {q(PATH)}, NULL::BIGINT AS _line, NULL::VARCHAR AS _raw, "
+            "NULL::VARCHAR AS _reason LIMIT 0"
+        )
+        cx.con.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?)", bad)
+        parts.append(f"SELECT {q(PATH)}, _line, NULL::VARCHAR AS _column, _raw, _reason FROM {table}")
+    if not parts:
+        return None
+    rows = cx.table(" UNION ALL ".join(parts))
+    n = cx.con.execute(f"SELECT count(*) FROM {rows}").fetchone()[0]
+    if not n:
+        return None
+    by_source = {
+        cx.paths[p].key: int(c)
+        for p, c in cx.con.execute(f"SELECT {q(PATH)}, count(*) FROM {rows} GROUP BY ALL").fetchall()
+        if p in cx.paths
+    }
+    view = cx.view(
+        f"SELECT _raw, CAST(_line AS BIGINT) AS _line, 'parse' AS _rule, _column, _reason, "
+        f"now()::TIMESTAMPTZ AS _quarantined_at, {q(PATH)} FROM {rows}"
+    )
+    if not cx.with_path:
+        view = cx.view(f"SELECT * EXCLUDE ({q(PATH)}) FROM {view}")
+    view = cx.view(with_lineage(cx, view))
+    quality["parse"] = {"action": "quarantine", "violations": int(n)}
+    quality["_parse_by_source"] = by_source  # per file: a batch's files share one `quality`
+    return view, by_source
 
 
 _DELIMITERS = (",", "\t", ";", "|")

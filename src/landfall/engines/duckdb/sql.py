@@ -71,23 +71,6 @@ def snake_case(name: str) -> str:
     return s
 
 
-_DATABASE: duckdb.DuckDBPyConnection | None = None
-_DATABASE_LOCK = __import__("threading").Lock()
-
-
-def _shared_database(threads: int | None, memory_limit: str | None) -> duckdb.DuckDBPyConnection:
-    global _DATABASE
-    with _DATABASE_LOCK:
-        if _DATABASE is None:
-            _DATABASE = duckdb.connect(":memory:")
-            _DATABASE.execute("SET preserve_insertion_order = false")
-        if threads:
-            _DATABASE.execute(f"SET threads = {int(threads)}")
-        if memory_limit:
-            _DATABASE.execute(f"SET memory_limit = {lit(memory_limit)}")
-        return _DATABASE
-
-
 _INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
 _Q3 = "'" * 3  # a quote inside a SQL string literal, then the literal's own quote
 
@@ -110,26 +93,11 @@ def _paths(paths: Any) -> str:
     return "[" + ", ".join(lit(p) for p in paths) + "]"
 
 
-def _reason(text: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    if not lines:
-        return "unreadable input"
-    head = re.sub(r"^[A-Za-z ]*Error: ", "", lines[0])
-    if head.startswith("CSV Error on Line"):
-        rest = [ln for ln in lines[1:] if not ln.startswith(("Original Line", "Possible Solution", "file ="))]
-        head = rest[0] if rest else "malformed CSV"
-        if "Invalid unicode" in head:
-            head = (
-                "the file is not valid UTF-8 here; set `read.encoding` to its encoding "
-                "(e.g. `latin-1`, `cp1252`, `utf-16`)"
-            )
-    elif head.startswith("Error when sniffing file"):
-        head = "could not detect the CSV dialect (delimiter, quote, columns)"
-    return head
-
-
 def _first_line(exc: Exception) -> str:
-    return _reason(str(exc))
+    """The reason in an engine error, for a message (see `errors.reason`)."""
+    from landfall.engines.duckdb.errors import reason
+
+    return reason(str(exc))
 
 
 class _StepError(duckdb.Error):

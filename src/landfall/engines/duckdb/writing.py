@@ -9,265 +9,284 @@ from typing import Any
 import duckdb
 
 from landfall.config import parse_size
-from landfall.engines.base import Job, StagedFile
+from landfall.engines.base import StagedFile
+from landfall.engines.duckdb.context import JobContext
+from landfall.engines.duckdb.diagnose import explain
 from landfall.engines.duckdb.sql import (
     LINEAGE,
     PATH,
     PID,
     ROW,
     cast_sql,
-    file_format,
     lit,
     q,
 )
+from landfall.engines.duckdb.types import arrow_type, duck_type
 from landfall.errors import InvalidInput
 from landfall.schema import align
 
 
-class Writing:
-    """The engine's writing (a part of `DuckDBEngine`)."""
+def rewrite(
+    con: duckdb.DuckDBPyConnection, files: list[tuple[str, str]], exclude_keys: list[str], staging: str, commit_id: str
+) -> list[StagedFile]:
+    out = []
+    keys = ", ".join(lit(k) for k in exclude_keys)
+    dest_dir = os.path.join(staging, "rewrite")
+    os.makedirs(dest_dir, exist_ok=True)
+    for i, (src, rel) in enumerate(files):
+        dest = os.path.join(dest_dir, f"part-{commit_id}-r{i}.parquet")
+        n = con.execute(
+            f"COPY (SELECT * FROM read_parquet({lit(src)}, hive_partitioning = false) "
+            f"WHERE _source_file NOT IN ({keys})) TO {lit(dest)} (FORMAT parquet, COMPRESSION zstd)"
+        ).fetchone()[0]
+        relpath = os.path.join(os.path.dirname(rel), os.path.basename(dest))
+        out.append(StagedFile(path=dest, relpath=relpath, rows=int(n), bytes=os.path.getsize(dest)))
+    return out
 
-    def rewrite(
-        self, files: list[tuple[str, str]], exclude_keys: list[str], staging: str, commit_id: str
-    ) -> list[StagedFile]:
-        out = []
-        keys = ", ".join(lit(k) for k in exclude_keys)
-        dest_dir = os.path.join(staging, "rewrite")
-        os.makedirs(dest_dir, exist_ok=True)
-        for i, (src, rel) in enumerate(files):
-            dest = os.path.join(dest_dir, f"part-{commit_id}-r{i}.parquet")
-            n = self.con.execute(
-                f"COPY (SELECT * FROM read_parquet({lit(src)}, hive_partitioning = false) "
-                f"WHERE _source_file NOT IN ({keys})) TO {lit(dest)} (FORMAT parquet, COMPRESSION zstd)"
-            ).fetchone()[0]
-            relpath = os.path.join(os.path.dirname(rel), os.path.basename(dest))
-            out.append(StagedFile(path=dest, relpath=relpath, rows=int(n), bytes=os.path.getsize(dest)))
-        return out
 
-    def compact(
-        self, files: list[tuple[str, str]], staging: str, commit_id: str, target_file_size: int
-    ) -> list[StagedFile]:
-        rel_dir = os.path.dirname(files[0][1])
-        out_dir = os.path.join(staging, "data", rel_dir)
-        os.makedirs(out_dir, exist_ok=True)
-        paths = "[" + ", ".join(lit(a) for a, _ in files) + "]"
-        rows = self.con.execute(
-            f"COPY (SELECT * FROM read_parquet({paths}, hive_partitioning = false, union_by_name = true)) TO "
-            f"{lit(out_dir)} (FORMAT parquet, COMPRESSION zstd, FILE_SIZE_BYTES {int(target_file_size)}, "
-            f"FILENAME_PATTERN {lit('part-' + commit_id + '-{i}')}, RETURN_STATS)"
-        ).fetchall()
-        return [
-            StagedFile(
-                path=f, relpath=os.path.join(rel_dir, os.path.basename(f)), rows=int(n), bytes=int(b), stats=st or {}
-            )
-            for f, n, b, _footer, st, _pk, _x in rows
-            if n
-        ]
+def compact(
+    con: duckdb.DuckDBPyConnection, files: list[tuple[str, str]], staging: str, commit_id: str, target_file_size: int
+) -> list[StagedFile]:
+    rel_dir = os.path.dirname(files[0][1])
+    out_dir = os.path.join(staging, "data", rel_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    paths = "[" + ", ".join(lit(a) for a, _ in files) + "]"
+    rows = con.execute(
+        f"COPY (SELECT * FROM read_parquet({paths}, hive_partitioning = false, union_by_name = true)) TO "
+        f"{lit(out_dir)} (FORMAT parquet, COMPRESSION zstd, FILE_SIZE_BYTES {int(target_file_size)}, "
+        f"FILENAME_PATTERN {lit('part-' + commit_id + '-{i}')}, RETURN_STATS)"
+    ).fetchall()
+    return [
+        StagedFile(
+            path=f, relpath=os.path.join(rel_dir, os.path.basename(f)), rows=int(n), bytes=int(b), stats=st or {}
+        )
+        for f, n, b, _footer, st, _pk, _x in rows
+        if n
+    ]
 
-    def _with_lineage(self, job: Job, view: str, described: dict[str, str]) -> str:
-        """`_source_file`, `_ingested_at`, `_run_id` on every row (replacing columns of those names); the internal
-        path and row-number columns go."""
-        ingested = f"{lit(job.ingested_at.isoformat())}::TIMESTAMPTZ AS _ingested_at"
-        drop = [c for c in (PATH, ROW, PID, *LINEAGE) if c in described]
-        star = f"v.* EXCLUDE ({', '.join(q(c) for c in drop)})" if drop else "v.*"
-        if PATH in described:
-            return (
-                f"SELECT {star}, s.key AS _source_file, {ingested}, s.run_id AS _run_id FROM {view} v "
-                f"JOIN __lf_sources s USING ({q(PATH)})"
-            )
-        src = job.sources[0]
-        return f"SELECT {star}, {lit(src.key)} AS _source_file, {ingested}, {lit(src.run_id)} AS _run_id FROM {view} v"
 
-    def _finish(self, job: Job, view: str) -> str:
-        """Partition columns, lineage, and the table's types."""
-        wf = job.workflow
-        described = dict(self._describe(view))
-        has_path = PATH in described
-        if not has_path and len(job.sources) > 1:
+def with_lineage(cx: JobContext, view: str) -> str:
+    """`_source_file`, `_ingested_at`, `_run_id` on every row (replacing columns of those names); the internal
+    path and row-number columns go."""
+    job = cx.job
+    described = dict(cx.describe(view))
+    ingested = f"{lit(job.ingested_at.isoformat())}::TIMESTAMPTZ AS _ingested_at"
+    drop = [c for c in (PATH, ROW, PID, *LINEAGE) if c in described]
+    star = f"v.* EXCLUDE ({', '.join(q(c) for c in drop)})" if drop else "v.*"
+    if PATH in described:
+        return (
+            f"SELECT {star}, s.key AS _source_file, {ingested}, s.run_id AS _run_id FROM {view} v "
+            f"JOIN __lf_sources s USING ({q(PATH)})"
+        )
+    src = job.sources[0]
+    return f"SELECT {star}, {lit(src.key)} AS _source_file, {ingested}, {lit(src.run_id)} AS _run_id FROM {view} v"
+
+
+def finish(cx: JobContext, view: str) -> str:
+    """Partition columns, lineage, and the table's types."""
+    job = cx.job
+    wf = job.workflow
+    described = dict(cx.describe(view))
+    has_path = PATH in described
+    if not has_path and len(job.sources) > 1:
+        raise InvalidInput(
+            f"workflow `{wf.name}`: a `sql` step dropped the file column; select `*` from `input` or set `batch: false`"
+        )
+    view = cx.view(with_lineage(cx, view))
+    return shape_for_table(cx, view)
+
+
+def shape_for_table(cx: JobContext, view: str) -> str:
+    """Partition expression columns, and the table's types where they fit without loss."""
+    job = cx.job
+    wf = job.workflow
+    parts = []
+    cols = dict(cx.describe(view))
+    for p in wf.write.partition_by:
+        if p.column not in cols:
             raise InvalidInput(
-                f"workflow `{wf.name}`: a `sql` step dropped the file column; select `*` from "
-                "`input` or set `batch: false`"
+                f"workflow `{wf.name}`: partition column `{p.column}` is not in the output; "
+                "columns are " + ", ".join(f"`{c}`" for c in cols)
             )
-        view = self._view(self._with_lineage(job, view, described))
-        return self._shape_for_table(job, view)
+        if p.function:
+            parts.append(f"{p.function}({q(p.column)}) AS {q(p.name)}")
+    if parts:
+        view = cx.view(f"SELECT *, {', '.join(parts)} FROM {view}")
+    if job.table_schema:
+        view = cast_to(cx, view, job.table_schema)
+    return view
 
-    def _shape_for_table(self, job: Job, view: str) -> str:
-        """Partition expression columns, and the table's types where they fit without loss."""
-        wf = job.workflow
-        parts = []
-        cols = dict(self._describe(view))
-        for p in wf.write.partition_by:
-            if p.column not in cols:
-                raise InvalidInput(
-                    f"workflow `{wf.name}`: partition column `{p.column}` is not in the output; "
-                    "columns are " + ", ".join(f"`{c}`" for c in cols)
-                )
-            if p.function:
-                parts.append(f"{p.function}({q(p.column)}) AS {q(p.name)}")
-        if parts:
-            view = self._view(f"SELECT *, {', '.join(parts)} FROM {view}")
-        if job.table_schema:
-            have = self._describe(view)
-            casts = align(have, job.table_schema)
-            if casts:
-                types = dict(have)
-                repl = ", ".join(f"{cast_sql(q(c), types.get(c), t)} AS {q(c)}" for c, t in casts.items())
-                view = self._view(f"SELECT * REPLACE ({repl}) FROM {view}")
+
+def cast_to(cx: JobContext, view: str, table_schema: list[tuple[str, str]]) -> str:
+    """The table's types (Arrow type strings) where the view's columns fit them without loss."""
+    have = cx.describe(view)
+    casts = align([(n, arrow_type(t)) for n, t in have], table_schema)
+    if not casts:
         return view
+    types = dict(have)
+    repl = ", ".join(f"{cast_sql(q(c), types.get(c), duck_type(t))} AS {q(c)}" for c, t in casts.items())
+    return cx.view(f"SELECT * REPLACE ({repl}) FROM {view}")
 
-    def _merge(self, job: Job, view: str) -> tuple[str, list[str]]:
-        """Copy-on-write upsert: the table files holding any of the batch's keys are rewritten together with
-        the batch, keeping one row per key: the greatest `order_by`, then the later file, then the batch."""
-        w = job.workflow.write
-        cols = dict(self._describe(view))
-        missing = [k for k in w.keys + ([w.order_by] if w.order_by else []) if k not in cols]
-        if missing:
-            raise InvalidInput(
-                f"workflow `{job.workflow.name}`: merge column {', '.join(f'`{m}`' for m in missing)} "
-                "is not in the output; columns are " + ", ".join(f"`{c}`" for c in cols)
-            )
-        keys = ", ".join(q(k) for k in w.keys)
-        rank = (
-            "CASE "
-            + " ".join(f"WHEN _source_file = {lit(s.key)} THEN {i + 1}" for i, s in enumerate(job.sources))
-            + " ELSE 0 END"
+
+def merge(cx: JobContext, view: str) -> tuple[str, list[str]]:
+    """Copy-on-write upsert: the table files holding any of the batch's keys are rewritten together with
+    the batch, keeping one row per key: the greatest `order_by`, then the later file, then the batch."""
+    job = cx.job
+    w = job.workflow.write
+    cols = dict(cx.describe(view))
+    missing = [k for k in w.keys + ([w.order_by] if w.order_by else []) if k not in cols]
+    if missing:
+        raise InvalidInput(
+            f"workflow `{job.workflow.name}`: merge column {', '.join(f'`{m}`' for m in missing)} "
+            "is not in the output; columns are " + ", ".join(f"`{c}`" for c in cols)
         )
-        batch = self._view(f"SELECT *, {rank} AS __lf_rank FROM {view}")
-        replaced: list[str] = []
-        old = None
-        if job.table_files:
-            by_abs = dict(job.table_files)
-            paths = "[" + ", ".join(lit(a) for a in by_abs) + "]"
-            types = dict(job.table_schema or [])
-            hive = "true" if job.partition_names else "false"
-            if job.partition_names:
-                hive += (
-                    ", hive_types = {"
-                    + ", ".join(f"{lit(p)}: {lit(types.get(p, 'VARCHAR'))}" for p in job.partition_names)
-                    + "}"
-                )
-            table = self._view(
-                f"SELECT * FROM read_parquet({paths}, filename = {lit(PATH)}, union_by_name = true, "
-                f"hive_partitioning = {hive})"
+    keys = ", ".join(q(k) for k in w.keys)
+    rank = (
+        "CASE "
+        + " ".join(f"WHEN _source_file = {lit(s.key)} THEN {i + 1}" for i, s in enumerate(job.sources))
+        + " ELSE 0 END"
+    )
+    batch = cx.view(f"SELECT *, {rank} AS __lf_rank FROM {view}")
+    replaced: list[str] = []
+    old = None
+    if job.table_files:
+        by_abs = dict(job.table_files)
+        paths = "[" + ", ".join(lit(a) for a in by_abs) + "]"
+        types = dict(job.table_schema or [])
+        hive = "true" if job.partition_names else "false"
+        if job.partition_names:
+            hive += (
+                ", hive_types = {"
+                + ", ".join(f"{lit(p)}: {lit(duck_type(types.get(p, 'string')))}" for p in job.partition_names)
+                + "}"
             )
-            hits = self.con.execute(
-                f"SELECT DISTINCT {q(PATH)} FROM {table} WHERE ({keys}) IN (SELECT ({keys}) FROM {batch})"
-            ).fetchall()
-            replaced = [by_abs[h[0]] for h in hits]
-            if hits:
-                hit_list = "[" + ", ".join(lit(h[0]) for h in hits) + "]"
-                old = self._view(
-                    f"SELECT *, 0 AS __lf_rank FROM read_parquet({hit_list}, "
-                    f"union_by_name = true, hive_partitioning = {hive})"
-                )
-        union = f"SELECT * FROM {batch}" + (f" UNION ALL BY NAME SELECT * FROM {old}" if old else "")
-        order = (f"{q(w.order_by)} DESC NULLS LAST, " if w.order_by else "") + "__lf_rank DESC"
-        merged = self._view(
-            f"SELECT * EXCLUDE (__lf_rank) FROM ({union}) "
-            f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1"
+        table = cx.view(
+            f"SELECT * FROM read_parquet({paths}, filename = {lit(PATH)}, union_by_name = true, "
+            f"hive_partitioning = {hive})"
         )
-        return merged, replaced
-
-    def _arrow_schema(self, view: str, files: list[StagedFile]) -> Any:
-        """The output's Arrow schema, partition columns included: read from a written file's footer (running the
-        view again just for its schema would read the input again)."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        if not files:
-            return self.con.sql(f"SELECT * FROM {view} LIMIT 0").to_arrow_table().schema
-        fields = {f.name: f for f in pq.read_schema(files[0].path)}
-        described = self._describe(view)
-        missing = [(n, t) for n, t in described if n not in fields]  # Hive partition columns live in folder names
-        if missing:
-            fields.update(
-                {
-                    f.name: f
-                    for f in self.con.sql("SELECT " + ", ".join(f"CAST(NULL AS {t}) AS {q(n)}" for n, t in missing))
-                    .to_arrow_table()
-                    .schema
-                }
-            )
-        return pa.schema([fields[n] for n, _ in described])
-
-    def _write_to(self, view: str, out_dir: str, commit_id: str, partition_by: list[str]) -> list[StagedFile]:
-        options = [
-            "FORMAT parquet",
-            "COMPRESSION zstd",
-            f"FILENAME_PATTERN {lit('part-' + commit_id + '-{i}')}",
-            f"FILE_SIZE_BYTES {256 << 20}",
-            "RETURN_STATS",
-        ]  # a size bound makes COPY write a folder
-        if partition_by:
-            options.append("PARTITION_BY (" + ", ".join(q(p) for p in partition_by) + ")")
-        rows = self.con.execute(f"COPY (SELECT * FROM {view}) TO {lit(out_dir)} ({', '.join(options)})").fetchall()
-        return [
-            StagedFile(
-                path=f,
-                relpath=os.path.relpath(f, out_dir),
-                rows=int(n),
-                bytes=int(b),
-                partition=dict(pk or {}),
-                stats=st or {},
-            )
-            for f, n, b, _foot, st, pk, _x in rows
-            if n
-        ]
-
-    def _write(self, job: Job, view: str) -> list[StagedFile]:
-        wf = job.workflow
-        out_dir = os.path.join(job.staging, "data")
-        options = [
-            "FORMAT parquet",
-            f"COMPRESSION {wf.write.compression}",
-            f"FILENAME_PATTERN {lit('part-' + job.commit_id + '-{i}')}",
-            f"FILE_SIZE_BYTES {parse_size(wf.write.target_file_size)}",
-            "RETURN_STATS",
-        ]
-        if wf.write.partition_by:
-            options.append("PARTITION_BY (" + ", ".join(q(p.name) for p in wf.write.partition_by) + ")")
-        try:
-            rows = self.con.execute(f"COPY (SELECT * FROM {view}) TO {lit(out_dir)} ({', '.join(options)})").fetchall()
-        except duckdb.Error as exc:
-            raise self._explain(exc, job.sources, file_format(wf, job.sources[0].key)) from None
-        files = []
-        for filename, count, size, _footer, col_stats, part_keys, _extra in rows:
-            if not count:
-                try:
-                    os.remove(filename)
-                except OSError:
-                    pass
-                continue
-            files.append(
-                StagedFile(
-                    path=filename,
-                    relpath=os.path.relpath(filename, out_dir),
-                    rows=int(count),
-                    bytes=int(size),
-                    partition=dict(part_keys or {}),
-                    stats=col_stats or {},
-                )
-            )
-        return files
-
-    def _file_sources(self, files: list[StagedFile]) -> tuple[list[tuple[str, str, int]], dict[str, int]]:
-        by_path = {f.path: f for f in files}
-        out, totals = [], {}
-        for path, counts in self.source_counts(list(by_path)).items():
-            for key, n in counts.items():
-                out.append((by_path[path].relpath, key, n))
-                totals[key] = totals.get(key, 0) + n
-        return out, totals
-
-    def source_counts(self, paths: list[str]) -> dict[str, dict[str, int]]:
-        if not paths:
-            return {}
-        rows = self.con.execute(
-            "SELECT filename, _source_file, count(*) FROM read_parquet(["
-            + ", ".join(lit(p) for p in paths)
-            + "], filename = true, hive_partitioning = false) GROUP BY ALL"
+        hits = cx.con.execute(
+            f"SELECT DISTINCT {q(PATH)} FROM {table} WHERE ({keys}) IN (SELECT ({keys}) FROM {batch})"
         ).fetchall()
-        out: dict[str, dict[str, int]] = {}
-        for path, key, n in rows:
-            out.setdefault(path, {})[key] = int(n)
-        return out
+        replaced = [by_abs[h[0]] for h in hits]
+        if hits:
+            hit_list = "[" + ", ".join(lit(h[0]) for h in hits) + "]"
+            old = cx.view(
+                f"SELECT *, 0 AS __lf_rank FROM read_parquet({hit_list}, "
+                f"union_by_name = true, hive_partitioning = {hive})"
+            )
+    union = f"SELECT * FROM {batch}" + (f" UNION ALL BY NAME SELECT * FROM {old}" if old else "")
+    order = (f"{q(w.order_by)} DESC NULLS LAST, " if w.order_by else "") + "__lf_rank DESC"
+    merged = cx.view(
+        f"SELECT * EXCLUDE (__lf_rank) FROM ({union}) "
+        f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1"
+    )
+    return merged, replaced
+
+
+def arrow_schema(cx: JobContext, view: str, files: list[StagedFile]) -> Any:
+    """The output's Arrow schema, partition columns included: read from a written file's footer (running the
+    view again just for its schema would read the input again)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not files:
+        return cx.con.sql(f"SELECT * FROM {view} LIMIT 0").to_arrow_table().schema
+    fields = {f.name: f for f in pq.read_schema(files[0].path)}
+    described = cx.describe(view)
+    missing = [(n, t) for n, t in described if n not in fields]  # Hive partition columns live in folder names
+    if missing:
+        fields.update(
+            {
+                f.name: f
+                for f in cx.con.sql("SELECT " + ", ".join(f"CAST(NULL AS {t}) AS {q(n)}" for n, t in missing))
+                .to_arrow_table()
+                .schema
+            }
+        )
+    return pa.schema([fields[n] for n, _ in described])
+
+
+def write_to(
+    con: duckdb.DuckDBPyConnection,
+    view: str,
+    out_dir: str,
+    commit_id: str,
+    *,
+    compression: str = "zstd",
+    file_size: int = 256 << 20,
+    partition_by: list[str] | None = None,
+) -> list[StagedFile]:
+    """Rows of `view` as Parquet files `part-<commit_id>-<n>.parquet` in `out_dir` (Hive folders with
+    `partition_by`), with their stats; files that came out empty are removed."""
+    options = [
+        "FORMAT parquet",
+        f"COMPRESSION {compression}",
+        f"FILENAME_PATTERN {lit('part-' + commit_id + '-{i}')}",
+        f"FILE_SIZE_BYTES {int(file_size)}",  # a size bound makes COPY write a folder
+        "RETURN_STATS",
+    ]
+    if partition_by:
+        options.append("PARTITION_BY (" + ", ".join(q(p) for p in partition_by) + ")")
+    rows = con.execute(f"COPY (SELECT * FROM {view}) TO {lit(out_dir)} ({', '.join(options)})").fetchall()
+    files = []
+    for filename, count, size, _footer, col_stats, part_keys, _extra in rows:
+        if not count:
+            try:
+                os.remove(filename)
+            except OSError:
+                pass
+            continue
+        files.append(
+            StagedFile(
+                path=filename,
+                relpath=os.path.relpath(filename, out_dir),
+                rows=int(count),
+                bytes=int(size),
+                partition=dict(part_keys or {}),
+                stats=col_stats or {},
+            )
+        )
+    return files
+
+
+def write(cx: JobContext, view: str) -> list[StagedFile]:
+    """The table's rows as Parquet files in the job's staging folder, with their stats."""
+    w = cx.job.workflow.write
+    try:
+        return write_to(
+            cx.con,
+            view,
+            os.path.join(cx.job.staging, "data"),
+            cx.job.commit_id,
+            compression=w.compression,
+            file_size=parse_size(w.target_file_size),
+            partition_by=[p.name for p in w.partition_by],
+        )
+    except duckdb.Error as exc:
+        raise explain(cx, exc) from None
+
+
+def file_sources(
+    con: duckdb.DuckDBPyConnection, files: list[StagedFile]
+) -> tuple[list[tuple[str, str, int]], dict[str, int]]:
+    by_path = {f.path: f for f in files}
+    out, totals = [], {}
+    for path, counts in source_counts(con, list(by_path)).items():
+        for key, n in counts.items():
+            out.append((by_path[path].relpath, key, n))
+            totals[key] = totals.get(key, 0) + n
+    return out, totals
+
+
+def source_counts(con: duckdb.DuckDBPyConnection, paths: list[str]) -> dict[str, dict[str, int]]:
+    if not paths:
+        return {}
+    rows = con.execute(
+        "SELECT filename, _source_file, count(*) FROM read_parquet(["
+        + ", ".join(lit(p) for p in paths)
+        + "], filename = true, hive_partitioning = false) GROUP BY ALL"
+    ).fetchall()
+    out: dict[str, dict[str, int]] = {}
+    for path, key, n in rows:
+        out.setdefault(path, {})[key] = int(n)
+    return out

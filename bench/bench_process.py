@@ -1,0 +1,173 @@
+#!/usr/bin/env python
+"""Whole-process benchmark: `landfall process` as a user runs it (a fresh process, imports, state, catalog and
+all) against DuckDB's own `COPY ... TO ... (FORMAT parquet, COMPRESSION zstd)` in a fresh process of its own,
+alternating A/B for several repetitions on the same files.
+
+Cases (generated into a temp dir, never committed):
+  wide      one CSV of `--wide-rows` rows x 14 columns (quoted text, dates, timestamps, bools, nulls; ~150 MB)
+  narrow    one CSV of `--narrow-rows` rows x 4 columns (~485 MB at 10M rows)
+  empty     `landfall process` on an empty lake vs `python -c pass`
+  import    `python -c "import landfall.cli"` vs `python -c pass`
+
+Each run is a child process; wall time is the parent's clock around it, CPU time and peak RSS come from the
+child's resource usage (`os.wait4`). Reported: median wall and CPU per variant, the median of the paired ratios
+(landfall / baseline, each pair run back to back) and each ratio's range. `--lineage false` runs landfall with
+`lineage: false`.
+
+    PYTHONPATH=src python bench/bench_process.py --cases wide --repeat 5
+    PYTHONPATH=src python bench/bench_process.py --cases wide,narrow,empty,import --repeat 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+SRC = HERE.parent / "src"
+sys.path.insert(0, str(HERE))
+
+from bench_core import GEN_SQL  # noqa: E402  (the same 14 columns as the in-process benchmark)
+
+NARROW_SQL = """
+SELECT i AS id, 'name_' || (hash(i, 1) % 100000)::VARCHAR AS name,
+       round((hash(i, 2) % 10000000)::DOUBLE / 100.0, 2) AS amount, DATE '2020-01-01' + (i % 1800)::INTEGER AS day
+FROM range({n}) t(i)
+"""
+
+COPY = """import duckdb, sys
+duckdb.connect().execute(
+    "COPY (SELECT * FROM read_csv('" + sys.argv[1] + "')) TO '" + sys.argv[2] + "' (FORMAT parquet, COMPRESSION zstd)"
+)
+"""
+
+
+def generate(sql: str, rows: int, path: Path) -> int:
+    import duckdb
+
+    duckdb.connect().execute(f"COPY ({sql.format(n=int(rows))}) TO '{path}' (FORMAT csv, HEADER)")
+    with open(path, "rb") as fh:  # warm the page cache: every run reads the same cached bytes
+        while fh.read(1 << 24):
+            pass
+    return path.stat().st_size
+
+
+def measured(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
+    """Run `cmd` to its end: wall seconds, CPU seconds (user + system) and peak RSS (MiB) of the child."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out}")
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024}
+
+
+def lake_for(work: Path, data: Path | None, lineage: bool) -> Path:
+    """A fresh project whose landing folder holds `data` (a hard link: the same cached bytes)."""
+    if work.exists():
+        shutil.rmtree(work)
+    landing = work / "lake" / "landing" / "t"
+    landing.mkdir(parents=True)
+    if data is not None:
+        os.link(data, landing / data.name)
+    (work / "landfall.yaml").write_text(
+        f"lake: {json.dumps(str(work / 'lake'))}\n"
+        "workflows:\n  - name: t\n    match: t/\n    read: {format: csv}\n    write: {table: t}\n"
+        + ("" if lineage else "    lineage: false\n")
+    )
+    return work / "landfall.yaml"
+
+
+def run_case(case: str, tmp: Path, args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
+    py = sys.executable
+    data: Path | None = None
+    size = 0
+    if case in ("wide", "narrow"):
+        data = tmp / f"{case}.csv"
+        rows = args.wide_rows if case == "wide" else args.narrow_rows
+        size = generate(GEN_SQL if case == "wide" else NARROW_SQL, rows, data)
+    lineage = args.lineage != "false"
+    pairs: list[tuple[dict[str, float], dict[str, float]]] = []
+    for i in range(args.repeat):
+        runs: dict[str, dict[str, float]] = {}
+        order = ("landfall", "baseline") if i % 2 == 0 else ("baseline", "landfall")
+        for who in order:
+            if who == "landfall":
+                if case == "import":
+                    cmd = [py, "-c", "import landfall.cli"]
+                else:
+                    cfg = lake_for(tmp / "project", data, lineage)
+                    cmd = [py, "-m", "landfall", "--config", str(cfg), "process"]
+            elif case in ("empty", "import"):
+                cmd = [py, "-c", "pass"]
+            else:
+                out = tmp / "copy.parquet"
+                out.unlink(missing_ok=True)
+                cmd = [py, "-c", COPY, str(data), str(out)]
+            runs[who] = measured(cmd, env)
+        pairs.append((runs["landfall"], runs["baseline"]))
+
+    def med(who: int, key: str) -> float:
+        return statistics.median(p[who][key] for p in pairs)
+
+    def ratios(key: str) -> list[float]:
+        return sorted(p[0][key] / p[1][key] for p in pairs)
+
+    return {
+        "case": case,
+        "bytes": size,
+        "repeat": args.repeat,
+        "lineage": lineage,
+        "landfall": {k: round(med(0, k), 3) for k in ("wall", "cpu", "rss_mb")},
+        "baseline": {k: round(med(1, k), 3) for k in ("wall", "cpu", "rss_mb")},
+        "wall_ratio": round(statistics.median(ratios("wall")), 3),
+        "wall_ratio_range": [round(ratios("wall")[0], 3), round(ratios("wall")[-1], 3)],
+        "cpu_ratio": round(statistics.median(ratios("cpu")), 3),
+        "cpu_ratio_range": [round(ratios("cpu")[0], 3), round(ratios("cpu")[-1], 3)],
+        "runs": [{"landfall": a, "baseline": b} for a, b in pairs],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cases", default="wide,narrow,empty,import")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--wide-rows", type=int, default=1_150_000)
+    ap.add_argument("--narrow-rows", type=int, default=10_000_000)
+    ap.add_argument("--lineage", choices=["true", "false"], default="true")
+    ap.add_argument("--tmpdir", default=None)
+    ap.add_argument("--out", default=None, help="write the results as JSON here")
+    args = ap.parse_args()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]).rstrip(":")}
+    results = []
+    with tempfile.TemporaryDirectory(prefix="landfall-bench-", dir=args.tmpdir) as tmp:
+        for case in args.cases.split(","):
+            r = run_case(case.strip(), Path(tmp), args, env)
+            results.append(r)
+            base = "python -c pass" if case in ("empty", "import") else "DuckDB COPY"
+            print(
+                f"{case:7} {r['bytes'] / 2**20:7.0f} MiB  landfall wall {r['landfall']['wall']:6.2f} s "
+                f"cpu {r['landfall']['cpu']:6.2f} s rss {r['landfall']['rss_mb']:5.0f} MiB | {base} wall "
+                f"{r['baseline']['wall']:6.2f} s cpu {r['baseline']['cpu']:6.2f} s rss "
+                f"{r['baseline']['rss_mb']:5.0f} MiB | wall {r['wall_ratio']:.2f}x {r['wall_ratio_range']} "
+                f"cpu {r['cpu_ratio']:.2f}x {r['cpu_ratio_range']}",
+                flush=True,
+            )
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

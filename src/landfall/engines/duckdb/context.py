@@ -1,0 +1,103 @@
+"""The per-attempt state of one DuckDB job, declared in one place and passed to every part of the engine."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import duckdb
+
+from landfall.config import ReadOptions
+from landfall.engines.base import Job, ReadPlan, Source
+from landfall.engines.duckdb.sql import PATH, ROW, _step_error
+from landfall.engines.duckdb.types import arrow_type
+
+
+@dataclass
+class JobContext:
+    """One attempt at one job: the job, how to read it (`plan`), the connection, and what reading found.
+
+    Made for each attempt by `DuckDBEngine.attempt` and passed explicitly to reading, steps, quality and
+    writing; nothing of a job is kept on the engine between attempts or jobs. The temp views and tables it
+    makes are dropped by `drop()`.
+    """
+
+    con: duckdb.DuckDBPyConnection
+    job: Job
+    plan: ReadPlan
+    fmt: str = ""  # csv | jsonl | json | parquet
+    paths: dict[str, Source] = field(default_factory=dict)  # path read (maybe a transcoded copy) -> landed file
+    with_path: bool = True  # rows carry their file's path (batches); a single file's lineage is constants
+    line_offset: int = 0  # add to a record's position to get its line (the header, skipped rows)
+    bad_lines: list[tuple[str, int, str, str]] = field(default_factory=list)  # set aside: (path, line, raw, why)
+    gone_lines: list[int] = field(default_factory=list)  # lines of the one file read that hold no record
+    starts: str | None = None  # table of the line each record starts on ("" when every record is one line)
+    line_counts: Future[dict[str, int]] | None = None  # JSON Lines records per file, counted while reading
+    raw: str = ""  # the view of the rows as read
+    children: dict[str, str] = field(default_factory=dict)  # child table -> the view of its rows
+    dialects: dict[str, tuple[str, int]] = field(default_factory=dict)  # CSV path -> (delimiter, lines before
+    # the records) that landfall checked
+    views: list[str] = field(default_factory=list)
+    tables: list[str] = field(default_factory=list)
+    described: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    made: int = 0
+
+    @property
+    def opts(self) -> ReadOptions:
+        return self.job.workflow.read
+
+    @property
+    def only_key(self) -> str:
+        return self.job.sources[0].key
+
+    def csv_delimiter(self, path: str) -> str | None:
+        """The delimiter of a CSV being read: declared, or checked by landfall (None: DuckDB's sniffer's)."""
+        return self.opts.delimiter or self.dialects.get(path, (None, 0))[0]
+
+    # --- temp views and tables --------------------------------------------------------------------------------
+
+    def view(self, select: str) -> str:
+        """A temp view of `select` (dropped after the attempt)."""
+        return self._temp("VIEW", select, self.views)
+
+    def table(self, select: str) -> str:
+        """A temp table holding the rows of `select` (dropped after the attempt)."""
+        return self._temp("TABLE", select, self.tables)
+
+    def _temp(self, kind: str, select: str, made: list[str]) -> str:
+        self.made += 1
+        name = f"__lf_{kind[0].lower()}{self.made}"
+        statement = f"CREATE OR REPLACE TEMP {kind} {name} AS {select}"
+        found = len(self.con.extract_statements(statement))
+        if found != 1:  # workflow SQL is one query or expression: never a `;` and a statement after it
+            raise _step_error(f"expected one SQL statement; found {found} (separated by `;`)")
+        self.con.execute(statement)
+        made.append(name)
+        return name
+
+    def drop(self) -> None:
+        for name in reversed(self.views):
+            try:
+                self.con.execute(f"DROP VIEW IF EXISTS {name}")
+            except duckdb.Error:
+                pass
+        for name in self.tables:
+            self.con.execute(f"DROP TABLE IF EXISTS {name}")
+        self.views, self.tables, self.described = [], [], {}
+        self.con.execute("DROP TABLE IF EXISTS __lf_sources")
+
+    # --- what a view holds ------------------------------------------------------------------------------------
+
+    def describe(self, view: str) -> list[tuple[str, str]]:
+        """Columns and DuckDB types of a view (binding it); remembered, as a view never changes once made."""
+        if view not in self.described:
+            self.described[view] = [(r[0], r[1]) for r in self.con.execute(f"DESCRIBE {view}").fetchall()]
+        return self.described[view]
+
+    def schema(self, view: str) -> list[tuple[str, str]]:
+        """Columns and their neutral (Arrow) types, as the catalog holds them."""
+        return [(n, arrow_type(t)) for n, t in self.describe(view)]
+
+    def columns(self, view: str) -> list[str]:
+        """The view's data columns (without the internal path and row-number columns)."""
+        return [c for c, _ in self.describe(view) if c not in (PATH, ROW)]

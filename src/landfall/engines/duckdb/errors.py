@@ -1,0 +1,81 @@
+"""Every pattern of DuckDB's error text the engine decides on, in one place (each has a test in
+`tests/test_duckdb_errors.py` that makes DuckDB raise it, so a DuckDB release that rewords one fails there).
+
+The engine reads the text of an error to choose its next read plan (`replan` in `engine.py`), to name the line
+and the reason of bad input, and to tell a value that does not fit a type from unreadable input.
+"""
+
+from __future__ import annotations
+
+import re
+
+_CONVERTING_COLUMN = re.compile(r'Error when converting column "(.+?)"')
+_CSV_LINE = re.compile(r"CSV Error on Line: (\d+)")
+_JSON_LINE = re.compile(r"JSON \w+ error in file .*?, in line (\d+)")
+_NOT_CONVERTED = re.compile(r"Could not convert string ['\"](.*?)['\"] to '?([A-Z0-9_]+)")
+
+
+def type_detection_miss(text: str) -> bool:
+    """A value that does not fit the type DuckDB detected on a sample of the file (CSV or JSON)."""
+    csv_miss = ("Error when converting column" in text or "Could not convert" in text) and "CSV Error" in text
+    json_miss = "JSON" in text and ("Could not convert" in text or "Failed to cast" in text)
+    return csv_miss or json_miss
+
+
+def converting_column(text: str) -> str | None:
+    """The CSV column whose value did not fit its detected type."""
+    m = _CONVERTING_COLUMN.search(text)
+    return m.group(1) if m else None
+
+
+def object_too_large(text: str) -> bool:
+    """A JSON record larger than the reader's buffer (`maximum_object_size`)."""
+    return "maximum_object_size" in text
+
+
+def error_line(text: str) -> int | None:
+    """The line DuckDB's CSV or JSON reader names, if it does."""
+    m = _CSV_LINE.search(text) or _JSON_LINE.search(text)
+    return int(m.group(1)) if m else None
+
+
+def conversion(text: str) -> bool:
+    """A value that cannot be converted to a column's type (the file's schema conflicts, not its syntax)."""
+    return "Conversion Error" in text or "Could not convert" in text
+
+
+def not_converted(text: str) -> tuple[str, str] | None:
+    """`(value, type)` of a string that could not be converted."""
+    m = _NOT_CONVERTED.search(text)
+    return (m.group(1), m.group(2)) if m else None
+
+
+def gzip_corrupt(text: str) -> bool:
+    """A `.gz` file DuckDB could not decompress."""
+    return bool(re.search(r"\bGZIP\b", text))
+
+
+def not_records(text: str) -> bool:
+    """A JSON file read as records whose top-level values are not objects."""
+    return "expected records" in text
+
+
+def reason(text: str) -> str:
+    """The reason in an error, for people: DuckDB's first line without its prefix, the CSV reader's message
+    without the lines around it, and a plainer word for the dialect sniffer and undecodable bytes."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return "unreadable input"
+    head = re.sub(r"^[A-Za-z ]*Error: ", "", lines[0])
+    head = re.sub(r'^(JSON \w+ error) in file ".*?", in line \d+: ', r"\1: ", head)  # the line is said apart
+    if head.startswith("CSV Error on Line"):
+        rest = [ln for ln in lines[1:] if not ln.startswith(("Original Line", "Possible Solution", "file ="))]
+        head = rest[0] if rest else "malformed CSV"
+        if "Invalid unicode" in head:
+            head = (
+                "the file is not valid UTF-8 here; set `read.encoding` to its encoding "
+                "(e.g. `latin-1`, `cp1252`, `utf-16`)"
+            )
+    elif head.startswith("Error when sniffing file"):
+        head = "could not detect the CSV dialect (delimiter, quote, columns)"
+    return head

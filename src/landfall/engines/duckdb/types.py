@@ -1,0 +1,147 @@
+"""DuckDB's types and the neutral Arrow type strings (`landfall.types`), both ways.
+
+`duck_type("timestamp[us, tz=UTC]")` is `TIMESTAMPTZ`; `arrow_type("BIGINT[]")` is `list<item: int64>`. Types
+map to what a Parquet file written by DuckDB holds (a `HUGEINT` column is written as `double`), so that a type
+named from DuckDB's description of a query and one read from the files it wrote are the same string.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+
+import duckdb
+import pyarrow as pa
+
+from landfall.types import parse_type, type_name, user_type
+
+_SIMPLE = {
+    "tinyint": "int8",
+    "smallint": "int16",
+    "integer": "int32",
+    "bigint": "int64",
+    "utinyint": "uint8",
+    "usmallint": "uint16",
+    "uinteger": "uint32",
+    "ubigint": "uint64",
+    "hugeint": "double",
+    "uhugeint": "double",
+    "float": "float",
+    "double": "double",
+    "boolean": "bool",
+    "varchar": "string",
+    "enum": "string",
+    "blob": "binary",
+    "bit": "binary",
+    "bignum": "binary",
+    "date": "date32[day]",
+    "timestamp": "timestamp[us]",
+    "timestamp_s": "timestamp[us]",  # Parquet has no seconds unit
+    "timestamp_ms": "timestamp[ms]",
+    "timestamp_ns": "timestamp[ns]",
+    "timestamp with time zone": "timestamp[us, tz=UTC]",
+    "time": "time64[us]",
+    "time with time zone": "time64[us]",
+    "interval": "month_day_nano_interval",
+    "uuid": "extension<arrow.uuid>",
+    '"null"': "null",
+    "null": "null",
+}
+_TIMESTAMPS = {"s": "TIMESTAMP_S", "ms": "TIMESTAMP_MS", "us": "TIMESTAMP", "ns": "TIMESTAMP_NS"}
+_lock = threading.Lock()
+_con: duckdb.DuckDBPyConnection | None = None
+
+
+def sql_type(name: str) -> str:
+    """The DuckDB type for a type name users write (`int`, `date`, `decimal(10,2)`, ...)."""
+    return duck_type(user_type(name))
+
+
+@lru_cache(maxsize=4096)
+def duck_type(arrow: str) -> str:
+    """The DuckDB type for an Arrow type string."""
+    return _duck(parse_type(arrow))
+
+
+def _duck(t: pa.DataType) -> str:
+    if isinstance(t, pa.BaseExtensionType):
+        if t.extension_name == "arrow.uuid":
+            return "UUID"
+        if t.extension_name == "arrow.json":
+            return "JSON"
+        return _duck(t.storage_type)
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMPTZ" if t.tz else _TIMESTAMPS[t.unit]
+    if pa.types.is_decimal(t):
+        return f"DECIMAL({t.precision},{t.scale})" if t.precision <= 38 else "DOUBLE"
+    if pa.types.is_fixed_size_list(t):
+        return f"{_duck(t.value_type)}[{t.list_size}]"
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t):
+        return f"{_duck(t.value_type)}[]"
+    if pa.types.is_map(t):
+        return f"MAP({_duck(t.key_type)}, {_duck(t.item_type)})"
+    if pa.types.is_struct(t):
+        return "STRUCT(" + ", ".join(f'"{f.name.replace(chr(34), chr(34) * 2)}" {_duck(f.type)}' for f in t) + ")"
+    if pa.types.is_dictionary(t):
+        return _duck(t.value_type)
+    for check, name in (
+        (pa.types.is_int8, "TINYINT"),
+        (pa.types.is_int16, "SMALLINT"),
+        (pa.types.is_int32, "INTEGER"),
+        (pa.types.is_int64, "BIGINT"),
+        (pa.types.is_uint8, "UTINYINT"),
+        (pa.types.is_uint16, "USMALLINT"),
+        (pa.types.is_uint32, "UINTEGER"),
+        (pa.types.is_uint64, "UBIGINT"),
+        (pa.types.is_float16, "FLOAT"),
+        (pa.types.is_float32, "FLOAT"),
+        (pa.types.is_float64, "DOUBLE"),
+        (pa.types.is_boolean, "BOOLEAN"),
+        (pa.types.is_string, "VARCHAR"),
+        (pa.types.is_large_string, "VARCHAR"),
+        (pa.types.is_string_view, "VARCHAR"),
+        (pa.types.is_date, "DATE"),
+        (pa.types.is_time, "TIME"),
+        (pa.types.is_duration, "INTERVAL"),
+        (pa.types.is_interval, "INTERVAL"),
+        (pa.types.is_null, '"NULL"'),
+    ):
+        if check(t):
+            return name
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+        return "BLOB"
+    raise ValueError(f"no DuckDB type for Arrow type `{t}`")
+
+
+@lru_cache(maxsize=4096)
+def arrow_type(duck: str) -> str:
+    """The Arrow type string for a DuckDB type (as DESCRIBE writes it)."""
+    global _con
+    with _lock:
+        if _con is None:
+            _con = duckdb.connect(":memory:")
+        t = _con.type(duck)
+    return type_name(_arrow(t))
+
+
+def _arrow(t: duckdb.typing.DuckDBPyType) -> pa.DataType:
+    kind = t.id
+    if kind == "varchar" and str(t) == "JSON":
+        return pa.json_()
+    if kind in _SIMPLE:
+        return parse_type(_SIMPLE[kind])
+    if kind == "decimal":
+        d = dict(t.children)
+        return pa.decimal128(int(d["precision"]), int(d["scale"]))
+    if kind == "list":
+        return pa.list_(_arrow(t.children[0][1]))
+    if kind == "array":  # a fixed-size list; Parquet stores it as a list
+        return pa.list_(_arrow(t.children[0][1]))
+    if kind == "map":
+        d = dict(t.children)
+        return pa.map_(_arrow(d["key"]), _arrow(d["value"]))
+    if kind == "struct":
+        return pa.struct([pa.field(n, _arrow(c)) for n, c in t.children])
+    if kind == "union":
+        return pa.string()
+    raise ValueError(f"no Arrow type for DuckDB type `{t}`")

@@ -1,0 +1,77 @@
+"""Each pattern of DuckDB's error text the engine decides on (`landfall.engines.duckdb.errors`), raised by DuckDB
+itself: a DuckDB release that rewords one fails here, not in a user's run."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from landfall.engines.duckdb import errors
+
+
+def error_of(sql: str) -> str:
+    with pytest.raises(duckdb.Error) as caught:
+        duckdb.connect().sql(sql).fetchall()
+    return str(caught.value)
+
+
+@pytest.fixture
+def late_text_csv(tmp_path):
+    path = tmp_path / "late.csv"  # past DuckDB's 20,480-row sample, `a` stops being a number
+    path.write_text("a,b\n" + "".join(f"{i},x\n" for i in range(30_000)) + "oops,y\n")
+    return str(path)
+
+
+def test_a_csv_value_that_breaks_the_sampled_type(late_text_csv):
+    text = error_of(f"SELECT * FROM read_csv('{late_text_csv}')")
+    assert errors.type_detection_miss(text)
+    assert errors.converting_column(text) == "a"
+    assert errors.error_line(text) == 30_002
+    assert errors.conversion(text)
+    assert errors.not_converted(text) == ("oops", "BIGINT")
+    assert errors.reason(text) == 'Error when converting column "a". Could not convert string "oops" to \'BIGINT\''
+
+
+def test_a_json_value_that_breaks_the_sampled_type(tmp_path):
+    path = tmp_path / "late.jsonl"
+    path.write_text("".join(f'{{"a": {i}}}\n' for i in range(30_000)) + '{"a": "oops"}\n')
+    text = error_of(f"SELECT * FROM read_json('{path}', format = 'newline_delimited')")
+    assert errors.type_detection_miss(text)
+    assert errors.error_line(text) == 30_001
+    assert errors.reason(text).startswith("JSON transform error: ")
+    assert str(path) not in errors.reason(text)
+
+
+def test_a_json_record_larger_than_the_buffer(tmp_path):
+    path = tmp_path / "big.jsonl"
+    path.write_text('{"a": "' + "x" * (40 << 20) + '"}\n')
+    text = error_of(f"SELECT * FROM read_json('{path}', format = 'newline_delimited')")
+    assert errors.object_too_large(text)
+    assert not errors.type_detection_miss(text)
+
+
+def test_json_that_is_not_records(tmp_path):
+    path = tmp_path / "values.json"
+    path.write_text("[1, 2]")
+    assert errors.not_records(error_of(f"SELECT * FROM read_json('{path}', records = true)"))
+
+
+def test_a_value_that_does_not_convert():
+    text = error_of("SELECT CAST('abc' AS INTEGER)")
+    assert errors.conversion(text) and not errors.type_detection_miss(text)
+    assert errors.not_converted(text) == ("abc", "INT32")
+
+
+def test_the_dialect_sniffer_gives_up(tmp_path):
+    path = tmp_path / "odd.csv"
+    path.write_text('id,name\n1,"a"\n2,"unterminated\n3,c\n')
+    text = error_of(f"SELECT * FROM read_csv('{path}', delim = ',', quote = '\"')")
+    assert errors.reason(text) == "could not detect the CSV dialect (delimiter, quote, columns)"
+
+
+def test_bytes_that_are_not_utf8(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("id,name\n1,Zoë\n".encode("latin-1"))
+    text = error_of(f"SELECT * FROM read_csv('{path}', delim = ',', header = true)")
+    assert errors.reason(text).startswith("the file is not valid UTF-8 here; set `read.encoding`")
+    assert errors.error_line(text) == 2
