@@ -1,69 +1,39 @@
-"""Tables landfall writes are readable by other engines: PySpark (Parquet with Hive partitioning, and the Parquet
-files of a Delta table's current version), pyarrow, deltalake, DuckDB."""
+"""Files a commit replaces stay while a reader that began before the commit holds its lease; recovery's sweep
+deletes them once no reader of the table is left."""
 
 from __future__ import annotations
 
-import os
-import shutil
+import duckdb
 
-import deltalake
-import pytest
+from landfall.tables.readers import readers_of, reading
 
 from conftest import wf
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+def test_a_replaced_file_stays_for_a_reader_and_goes_after_it(make_lake):
+    lake = make_lake([wf("t", read={"format": "csv"})])
+    lake.land("t/a.csv", "id\n1\n2\n")
+    assert lake.process().ok
+    store = lake.pipeline.store
+    old = [f"{lake.root}/lake/tables/t/{f.path}" for f in store.table_files("t")]
+    with reading(store, ["t"]) as lease:
+        assert readers_of(store, "t") == 1 and readers_of(store, "t", mine=lease) == 0
+        lake.land("t/a.csv", "id\n3\n")  # a new version: its commit replaces the file the reader listed
+        assert lake.process().ok
+        assert duckdb.sql(f"SELECT count(*) FROM read_parquet({old})").fetchall() == [(2,)]  # still readable
+        assert lake.rows("SELECT id FROM t") == [(3,)]  # new readers see the new list
+    assert readers_of(store, "t") == 0
+    lake.process()  # recovery: nobody reads `t` now
+    on_disk = sorted(p.name for p in (lake.root / "lake/tables/t").rglob("*.parquet"))
+    assert on_disk == sorted(f.path for f in store.table_files("t"))
 
 
-@pytest.fixture(scope="module")
-def spark():
-    if shutil.which("java") is None:
-        if os.environ.get("CI"):
-            pytest.fail("java is not installed; CI must provide Java 17 for the Spark tests")
-        pytest.skip("java is not installed (Spark needs Java 17)")
-    pyspark = pytest.importorskip("pyspark", reason='pyspark is not installed: pip install "landfall[spark]"')
-    session = (
-        pyspark.sql.SparkSession.builder.master("local[1]")
-        .appName("landfall-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.driver.host", "127.0.0.1")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
-
-
-ROWS = "id,country,amount,day\n1,FR,10.5,2024-01-01\n2,DE,20.0,2024-01-02\n3,FR,30.25,2024-01-02\n"
-
-
-def test_spark_reads_a_parquet_table_with_hive_partitioning(make_lake, spark):
-    lake = make_lake([wf("p", read={"format": "csv"}, write={"table": "p", "partition_by": ["country"]})])
-    lake.land("p/1.csv", ROWS)
-    lake.process()
-    df = spark.read.parquet(str(lake.root / "lake/tables/p"))
-    got = sorted((r["id"], r["country"], r["amount"], str(r["day"])) for r in df.collect())
-    assert got == [(1, "FR", 10.5, "2024-01-01"), (2, "DE", 20.0, "2024-01-02"), (3, "FR", 30.25, "2024-01-02")]
-    assert "_source_file" in df.columns
-
-
-def test_spark_reads_the_current_version_of_a_delta_table(make_lake, spark):
-    lake = make_lake(
-        [
-            wf(
-                "d",
-                read={"format": "csv"},
-                write={"table": "d", "format": "delta", "mode": "merge", "keys": ["id"], "partition_by": ["country"]},
-            )
-        ],
-        workers=1,
-    )
-    lake.land("d/1.csv", ROWS, mtime=1_700_000_000)
-    lake.process()
-    lake.land("d/2.csv", "id,country,amount,day\n2,DE,99.0,2024-02-01\n", mtime=1_700_000_001)
-    lake.process()
-    root = str(lake.root / "lake/tables/d")
-    files = deltalake.DeltaTable(root).file_uris()
-    df = spark.read.option("basePath", root).parquet(*files)
-    got = sorted((r["id"], r["country"], r["amount"]) for r in df.collect())
-    assert got == [(1, "FR", 10.5), (2, "DE", 99.0), (3, "FR", 30.25)]
+def test_a_replaced_file_goes_at_once_when_nobody_reads(make_lake):
+    lake = make_lake([wf("t", read={"format": "csv"})])
+    lake.land("t/a.csv", "id\n1\n")
+    assert lake.process().ok
+    with reading(lake.pipeline.store, ["other"]):  # a reader of another table does not hold `t`'s files
+        lake.land("t/a.csv", "id\n2\n")
+        assert lake.process().ok
+        on_disk = sorted(p.name for p in (lake.root / "lake/tables/t").rglob("*.parquet"))
+        assert on_disk == sorted(f.path for f in lake.pipeline.store.table_files("t"))

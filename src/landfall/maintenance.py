@@ -18,6 +18,7 @@ from landfall.state.base import DataFile, SourceRows, StateStore, TableCommit, h
 from landfall.storage import Zones
 from landfall.tables import open_table
 from landfall.tables.base import TableChange, TableWriter, staging
+from landfall.tables.readers import check_listed, reading, retire
 
 log = logging.getLogger("landfall.maintenance")
 
@@ -59,16 +60,18 @@ def optimize(
     writer = _writer(table.format, table.location, zones)
     engine.use_storage(writer.storage)
     result = OptimizeResult(table=name)
-    for label, group in plan(store.table_files(name), min_files, target).items():
-        try:
-            added = _compact(store, engine, writer, table.name, table.schema, table.partition_by, group, target)
-        except ConcurrentChange as exc:
-            log.info("table %s partition %s: %s", name, label or "(none)", exc)
-            result.skipped.append(label)
-            continue
-        result.partitions += 1
-        result.files_removed += len(group)
-        result.files_added += added
+    with reading(store, [name]) as lease:  # the small files stay while they are read, whoever replaces them
+        for label, group in plan(store.table_files(name), min_files, target).items():
+            try:
+                added = _compact(store, engine, writer, table.name, table.schema, table.partition_by, group, target)
+            except ConcurrentChange as exc:
+                log.info("table %s partition %s: %s", name, label or "(none)", exc)
+                result.skipped.append(label)
+                continue
+            retire(store, writer, name, [f.path for f in group], mine=lease)
+            result.partitions += 1
+            result.files_removed += len(group)
+            result.files_added += added
     return result
 
 
@@ -87,9 +90,13 @@ def _compact(
         if not held:
             raise ConcurrentChange("another compaction or replay of this table is in progress")
         with staging(writer, commit_id) as area:
-            staged = engine.compact(
-                [(f"{writer.location}/{f.path}", f.path) for f in group], area.path, commit_id, target
-            )
+            try:
+                staged = engine.compact(
+                    [(f"{writer.location}/{f.path}", f.path) for f in group], area.path, commit_id, target
+                )
+            except Exception as exc:
+                check_listed(store, name, [f.path for f in group], exc)
+                raise
             for s in staged:
                 s.partition = dict(group[0].partition)
             published = writer.publish(staged)
@@ -129,8 +136,6 @@ def _compact(
                 [],
             )
             area.committed = True
-    if writer.removes_files_at_commit():
-        writer.delete([f.path for f in group])
     return len(published)
 
 

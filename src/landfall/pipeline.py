@@ -433,9 +433,11 @@ class Pipeline:
         (`.truncated` says if there were more); stopped with `QueryTimeout` after `timeout` seconds.
         Unpacks as `columns, rows`."""
         from landfall.query import parse_as_of, run_query
+        from landfall.tables.readers import reading
 
         when = parse_as_of(str(as_of)) if as_of is not None else None
-        return run_query(self.store, sql, as_of=when, limit=limit, timeout=timeout, zones=self.zones)
+        with reading(self.store):  # the files of the catalog's list stay until the query is done
+            return run_query(self.store, sql, as_of=when, limit=limit, timeout=timeout, zones=self.zones)
 
     def sample(self, table: str, limit: int = 20) -> QueryResult:
         """The first `limit` rows of a table (for a look at the data)."""

@@ -13,6 +13,7 @@ from landfall.state.base import SourceRows, StateStore, TableCommit, holding, ne
 from landfall.storage import Zones
 from landfall.tables import open_table
 from landfall.tables.base import TableChange, staging
+from landfall.tables.readers import reading, retire
 
 
 @dataclass
@@ -42,11 +43,19 @@ def replay(
     with holding(store, f"maintain:{table}", replay_id) as held:  # compactions wait; crash recovery keeps off
         if not held:
             raise ConcurrentChange(f"table `{table}`: a compaction or another replay is in progress; try again")
-        return _replay(store, engine, zones or Zones(settings), wf, table, replay_id, run_id)
+        with reading(store, [table, qname]) as lease:  # the files it reads stay until it is done
+            return _replay(store, engine, zones or Zones(settings), wf, table, replay_id, run_id, lease)
 
 
 def _replay(
-    store: StateStore, engine: Engine, zones: Zones, wf: Workflow, table: str, replay_id: str, run_id: str | None
+    store: StateStore,
+    engine: Engine,
+    zones: Zones,
+    wf: Workflow,
+    table: str,
+    replay_id: str,
+    run_id: str | None,
+    lease: str | None = None,
 ) -> ReplayResult:
     qname = f"quarantine.{table}"
     target = store.table(table)
@@ -126,5 +135,5 @@ def _replay(
             ],
         )
         area.committed = qarea.committed = True
-    qwriter.delete([f.path for f in qfiles])
+    retire(store, qwriter, qname, [f.path for f in qfiles], mine=lease)
     return ReplayResult(table, passed, kept, replay_id)

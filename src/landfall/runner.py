@@ -43,6 +43,7 @@ from landfall.state.base import (
 from landfall.storage import Zones, unreachable
 from landfall.tables import open_table
 from landfall.tables.base import TableChange, TableWriter, staging
+from landfall.tables.readers import check_listed, readers_of, reading, retire
 from landfall.testing.faults import crash_point
 from landfall.types import neutral
 
@@ -253,7 +254,10 @@ class Runner:
         if not items:
             return
         child_writers = {t: open_table(wf.write.format, self.zones.table(t)) for t in wf.child_tables.values()}
+        lease = None
         with ExitStack() as stack:
+            if _reads_table_files(wf, writer):  # taken before the file list is read: those files stay meanwhile
+                lease = stack.enter_context(reading(self.store, [wf.write.table, *child_writers]))
             area = stack.enter_context(staging(writer, commit_id))
             scratch = stack.enter_context(_scratch(self.zones.landing.scratch("job")))
             child_areas = {t: stack.enter_context(staging(w, commit_id)) for t, w in child_writers.items()}
@@ -278,7 +282,11 @@ class Runner:
                 child_staging={t: a.path for t, a in child_areas.items()},
                 child_schemas=child_schemas,
             )
-            staged = self.engine.run(job)
+            try:
+                staged = self.engine.run(job)
+            except Exception as exc:
+                check_listed(self.store, wf.write.table, list(current) if job.table_files else [], exc)
+                raise
             if any(isinstance(d, Future) for _, _, d in items):
                 items = self._replay_committed(wf, writer, [(r, s, d.result()) for r, s, d in items])
                 if not items:  # committed by an earlier attempt: recorded, and the staged files go with staging
@@ -369,23 +377,23 @@ class Runner:
             for a in (area, *child_areas.values()):
                 a.committed = True
         crash_point("after_commit")
-        if writer.removes_files_at_commit():
-            writer.delete(replaced)
-            for c, gone in children:
-                child_writers[c.table].delete(gone)
+        retire(self.store, writer, wf.write.table, replaced, mine=lease)
+        for c, gone in children:
+            retire(self.store, child_writers[c.table], c.table, gone, mine=lease)
         for run, src, _ in items:
             self._done(Outcome(run, "succeeded", rows_out=staged.rows_out.get(src.key, 0)))
 
     def _rewrite(
         self, writer: TableWriter, replaced: list[str], keys: list[str], staging_dir: str, commit_id: str
     ) -> list[StagedFile]:
-        return [
-            f
-            for f in self.engine.rewrite(
+        try:
+            rewritten = self.engine.rewrite(
                 [(f"{writer.location}/{p}", p) for p in replaced], keys, staging_dir, commit_id
             )
-            if f.rows > 0
-        ]
+        except Exception as exc:
+            check_listed(self.store, writer.storage.url.rsplit("/", 1)[-1], replaced, exc)
+            raise
+        return [f for f in rewritten if f.rows > 0]
 
     def _lineage(
         self,
@@ -685,6 +693,15 @@ def _resolved(digest: str | Future[str] | None) -> str | None:
     return digest
 
 
+def _reads_table_files(wf: Workflow, writer: TableWriter) -> bool:
+    """Whether a job reads the table's current files (merge, `unique` against the table, rewriting the files
+    that hold an earlier version's rows) where commits delete the files they replace (Parquet)."""
+    if not writer.removes_files_at_commit():
+        return False
+    against = any(r.unique is not None and r.unique.against_table for r in wf.validate_)
+    return wf.write.mode == "merge" or against or (wf.write.mode == "append" and wf.on_change == "replace")
+
+
 def app_id(key: str, content_hash: str) -> str:
     """The application transaction id of a landed file version in a table format's log: its key and content, so
     it names the same version for any state store (a local row id would start again with a new one)."""
@@ -752,7 +769,8 @@ def sweep(settings: Settings, store: StateStore, zones: Zones | None = None) -> 
     Order matters: list the folder and its staging folders first, then the running batches and leases, then the
     catalog. A writer takes its run or lease before it makes a staging folder or publishes a file, so whatever
     was listed is either still in flight (kept), committed by now (in the catalog or the format's log: kept), or
-    abandoned (removed).
+    abandoned (removed). Files a commit replaced stay while a reader of the table holds its lease (see
+    `landfall.tables.readers`).
     """
     zones = zones or Zones(settings)
     removed: list[str] = []
@@ -772,6 +790,8 @@ def sweep(settings: Settings, store: StateStore, zones: Zones | None = None) -> 
             for rel in on_disk
             if rel not in listed and not any(rel.rsplit("/", 1)[-1].startswith(f"part-{b}-") for b in busy)
         ]
+        if stray and readers_of(store, table.name):  # checked after the catalog: a reader that began later
+            continue  # reads a list without these files; one that began earlier may still read them
         if stray:
             writer.delete(stray)
             removed.extend(stray)

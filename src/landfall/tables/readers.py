@@ -1,0 +1,85 @@
+"""Readers and the files commits replace: a reader (a query, a merge, a rewrite) reads a table's file list from
+the catalog at one moment and then reads those files; a commit that replaces some of them must not delete them
+while such a reader may still read them.
+
+A reader holds a lease in the state store (`read:<start>:<token>:<tables>`) from before it reads the file list
+until it is done. A commit deletes the files it replaced only when no reader that began before the commit still
+holds its lease; otherwise they stay, listed by no commit, and recovery's sweep deletes them once no reader of
+that table is left. Delta never deletes at commit (its log keeps old versions until `vacuum`), so only Parquet
+tables need this. A reader that starts after the commit reads the new list and never needs the old files.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from landfall.errors import ConcurrentChange
+from landfall.state.base import StateStore, holding
+from landfall.tables.base import TableWriter
+
+log = logging.getLogger("landfall.tables")
+
+PREFIX = "read:"
+ALL = "*"
+CLOCK_MARGIN = 2.0  # seconds: clocks of hosts sharing a state store may differ this much
+
+
+@contextmanager
+def reading(store: StateStore, tables: Sequence[str] | None = None, *, seconds: float = 60.0) -> Iterator[str]:
+    """Hold a reader lease on `tables` (None: every table) while the block runs; yields its name."""
+    scope = ",".join(sorted(set(tables))) if tables else ALL
+    name = f"{PREFIX}{time.time():.3f}:{secrets.token_hex(4)}:{scope}"
+    with holding(store, name, name, seconds):
+        yield name
+
+
+def readers_of(store: StateStore, table: str, *, began_before: float | None = None, mine: str | None = None) -> int:
+    """How many live reader leases cover `table` (and began before `began_before`, give or take the clock
+    margin), not counting `mine`."""
+    n = 0
+    for holder in store.holders():
+        if not holder.startswith(PREFIX) or holder == mine:
+            continue
+        try:
+            start, _, scope = holder[len(PREFIX) :].split(":", 2)
+            began = float(start)
+        except ValueError:
+            continue
+        if scope != ALL and table not in scope.split(","):
+            continue
+        if began_before is None or began < began_before + CLOCK_MARGIN:
+            n += 1
+    return n
+
+
+def retire(
+    store: StateStore, writer: TableWriter, table: str, paths: Sequence[str], *, mine: str | None = None
+) -> list[str]:
+    """Call after the catalog commit that removed `paths` from `table`: delete them now if no reader that began
+    before the commit still reads the table (returns them), else leave them for recovery's sweep."""
+    if not paths or not writer.removes_files_at_commit():
+        return []
+    committed_at = time.time()
+    waiting = readers_of(store, table, began_before=committed_at, mine=mine)
+    if waiting:
+        log.debug("table %s: %d replaced files kept for %d readers", table, len(paths), waiting)
+        return []
+    writer.delete(list(paths))
+    return list(paths)
+
+
+def check_listed(store: StateStore, table: str, paths: Sequence[str], exc: BaseException) -> None:
+    """Reading table files failed: if the catalog no longer lists some of them, another commit replaced them
+    meanwhile, and the work is tried again on the new state (`ConcurrentChange`, never the file's fault)."""
+    if not paths:
+        return
+    listed = {f.path for f in store.table_files(table, paths=list(paths))}
+    gone = [p for p in paths if p not in listed]
+    if gone:
+        raise ConcurrentChange(
+            f"table `{table}`: `{gone[0]}` was replaced by another commit while this one read it; retrying"
+        ) from exc
