@@ -2,23 +2,25 @@
 the catalog at one moment and then reads those files; a commit that replaces some of them must not delete them
 while such a reader may still read them.
 
-A reader holds a lease in the state store (`read:<start>:<token>:<tables>`) from before it reads the file list
-until it is done. A commit deletes the files it replaced only when no reader that began before the commit still
-holds its lease; otherwise they stay, listed by no commit, and recovery's sweep deletes them once no reader of
-that table is left. Delta never deletes at commit (its log keeps old versions until `vacuum`), so only Parquet
-tables need this. A reader that starts after the commit reads the new list and never needs the old files.
+A reader holds a lease in the state store (`read:<start>:<tables>:<worker id>`) from before it reads the file
+list until it is done (a reader whose process is gone no longer counts). A commit deletes the files it replaced
+only when no reader that began before the commit still holds its lease; otherwise they stay, listed by no
+commit, and recovery's sweep deletes them once no reader of that table is left. Delta never deletes at commit
+(its log keeps old versions until `vacuum`), so only Parquet tables need this. A reader that starts after the
+commit reads the new list and never needs the old files.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
+import os
+import socket
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from landfall.errors import ConcurrentChange
-from landfall.state.base import StateStore, holding
+from landfall.state.base import StateStore, holding, worker_id
 from landfall.tables.base import TableWriter
 
 log = logging.getLogger("landfall.tables")
@@ -32,7 +34,7 @@ CLOCK_MARGIN = 2.0  # seconds: clocks of hosts sharing a state store may differ 
 def reading(store: StateStore, tables: Sequence[str] | None = None, *, seconds: float = 60.0) -> Iterator[str]:
     """Hold a reader lease on `tables` (None: every table) while the block runs; yields its name."""
     scope = ",".join(sorted(set(tables))) if tables else ALL
-    name = f"{PREFIX}{time.time():.3f}:{secrets.token_hex(4)}:{scope}"
+    name = f"{PREFIX}{time.time():.3f}:{scope}:{worker_id()}"
     with holding(store, name, name, seconds):
         yield name
 
@@ -45,11 +47,13 @@ def readers_of(store: StateStore, table: str, *, began_before: float | None = No
         if not holder.startswith(PREFIX) or holder == mine:
             continue
         try:
-            start, _, scope = holder[len(PREFIX) :].split(":", 2)
+            start, scope, worker = holder[len(PREFIX) :].split(":", 2)
             began = float(start)
         except ValueError:
             continue
         if scope != ALL and table not in scope.split(","):
+            continue
+        if _gone(worker):
             continue
         if began_before is None or began < began_before + CLOCK_MARGIN:
             n += 1
@@ -83,3 +87,18 @@ def check_listed(store: StateStore, table: str, paths: Sequence[str], exc: BaseE
         raise ConcurrentChange(
             f"table `{table}`: `{gone[0]}` was replaced by another commit while this one read it; retrying"
         ) from exc
+
+
+def _gone(worker: str) -> bool:
+    """A reader of this host whose process has exited (killed mid-query) holds nothing any more."""
+    host, _, rest = worker.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
