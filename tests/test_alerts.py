@@ -92,7 +92,7 @@ def test_each_kind_of_alert_reaches_its_webhook_with_retries(make_lake, receiver
     assert "landfall dlq retry" in dead["summary"] and dead["source"] == "landfall" and dead["at"].endswith("Z")
     (change,) = _events(got, "schema_change")
     assert change["details"]["table"] == "s" and change["details"]["changes"]["added"] == [
-        {"name": "y", "type": "VARCHAR"}
+        {"name": "y", "type": "VARCHAR", "arrow_type": "string"}
     ]
     assert "+y VARCHAR" in change["summary"]
     (rate,) = _events(got, "quarantine_rate")
