@@ -10,6 +10,7 @@ pytest.register_assert_rewrite("landfall.testing")  # the conformance suites' as
 from landfall import load_settings  # noqa: E402
 from landfall.testing.lake import Lake, wf  # noqa: E402
 from landfall.testing.postgres import postgres  # noqa: E402, F401  (a fixture: a PostgreSQL server the tests start)
+from landfall.testing.s3 import s3_bucket, s3_server  # noqa: E402, F401  (SeaweedFS fixtures, marker `s3`)
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"

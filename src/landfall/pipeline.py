@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from landfall.config import Settings, load_settings
-from landfall.errors import LandfallError, StateError, StateLost, StateUnavailable
+from landfall.errors import LandfallError, StateError, StateLost, StateUnavailable, StorageUnavailable
 from landfall.events import ObjectCreated, is_hidden, safe_key
 from landfall.readback import Activity, TableDetail, Totals, overview, table_detail
 from landfall.redaction import redact
@@ -83,9 +83,13 @@ class Pipeline:
         #: compactions this process committed, per table (`/metrics`: `landfall_compactions_total`)
         self.compactions: dict[str, int] = {}
         self._broken: dict[str, str] = {}
+        self._rebuild_pending = False
         from landfall.catalog import rebuild_if_new
 
-        rebuild_if_new(self.settings, self.store, self.zones)  # a new state store: the tables say what they hold
+        try:
+            rebuild_if_new(self.settings, self.store, self.zones)  # a new state store: the tables say what they hold
+        except StorageUnavailable:  # the store is away: `process` and `up` wait for it and rebuild then
+            self._rebuild_pending = True
 
     # --- landing ---------------------------------------------------------------------------------------------
 
@@ -100,10 +104,14 @@ class Pipeline:
                 log.warning("unrouted: %s", r.file_key, extra={"file": r.file_key, "status": "unrouted"})
         return runs
 
-    def discover(self, *, settle_seconds: float = 0.0) -> list[Run]:
-        """List the landing zone and queue every file version not seen before."""
+    def discover(self, *, settle_seconds: float = 0.0, stop: threading.Event | None = None) -> list[Run]:
+        """List the landing zone and queue every file version not seen before (waiting while the store cannot be
+        reached)."""
         self.listing.settle_seconds = settle_seconds
-        new = self.store.unknown(self.listing.poll())
+        events = self.patiently(self.listing.poll, stop)
+        if events is None:  # stopped while waiting
+            return []
+        new = self.store.unknown(events)
         return self.submit(new) if new else []
 
     def ingest(
@@ -179,6 +187,11 @@ class Pipeline:
     def _recover(self) -> None:
         """Take back what crashed workers left, and check each Delta table's log against the catalog: a table
         whose log is broken or lost a commit takes no new commits (its runs fail with what to do)."""
+        if self._rebuild_pending:
+            from landfall.catalog import rebuild_if_new
+
+            rebuild_if_new(self.settings, self.store, self.zones)
+            self._rebuild_pending = False
         recover(self.settings, self.store, self.zones)
         from landfall.catalog import check_logs
 
@@ -197,7 +210,8 @@ class Pipeline:
             if on_done:
                 on_done(o)
 
-        self._recover()
+        self.patiently(self.zones.check)  # wrong credentials or a missing bucket: one clear line, now
+        self.patiently(self._recover)
         if discover:
             summary.discovered = len(self.discover())
         pool = self._workers(workers or self.settings.workers, done)
@@ -265,6 +279,22 @@ class Pipeline:
         t.start()
         return t
 
+    def patiently(self, call: Callable[[], Any], stop: threading.Event | None = None) -> Any:
+        """`call()`, tried again while a zone's store cannot be reached (waiting 1, 2, 4 ... 30 s, saying so);
+        `None` if `stop` is set while waiting. Any other error goes up at once."""
+        delay = 1.0
+        while True:
+            try:
+                return call()
+            except StorageUnavailable as exc:
+                log.warning("%s; trying again in %.0f s", exc, delay)
+                if stop is not None:
+                    if stop.wait(delay):
+                        return None
+                else:
+                    time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
     def up(
         self,
         stop: threading.Event,
@@ -274,7 +304,8 @@ class Pipeline:
         on_done: Callable[[Outcome], None] | None = None,
     ) -> None:
         """Watch the landing zone and process continuously until `stop` is set; in-flight batches finish."""
-        self._recover()
+        self.patiently(self.zones.check, stop)
+        self.patiently(self._recover, stop)
         pool = self._workers(workers or self.settings.workers, on_done)
         inner = threading.Event()
         errors: list[BaseException] = []
@@ -339,9 +370,9 @@ class Pipeline:
             last_reap = 0.0
             while not stop.is_set():
                 try:
-                    self.discover(settle_seconds=self.settings.settle_seconds)
+                    self.discover(settle_seconds=self.settings.settle_seconds, stop=stop)
                     if time.time() - last_reap > self.settings.lease_seconds:
-                        recover(self.settings, self.store, self.zones)
+                        self.patiently(lambda: recover(self.settings, self.store, self.zones), stop)
                         last_reap = time.time()
                 except StateError as exc:
                     state_failed(exc)

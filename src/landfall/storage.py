@@ -81,6 +81,7 @@ class StorageOptions:
         config = {"connect_timeout": 5, "read_timeout": 60, "retries": {"max_attempts": 3, "mode": "standard"}}
         config.update(self.options.get("config_kwargs") or {})
         kw["config_kwargs"] = config
+        kw["use_listings_cache"] = False  # other processes and hosts change the zone: always list afresh
         kw.update({k: v for k, v in self.options.items() if k not in ("client_kwargs", "config_kwargs")})
         return kw
 
@@ -388,16 +389,11 @@ class Storage:
                     self.fs.ls(bucket, refresh=True)
                 else:
                     self.fs.exists(self.root)
-        except StorageUnavailable:
+        except (StorageUnavailable, ConfigError):
             raise
         except FileNotFoundError:
             bucket = self.root.split("/", 1)[0]
-            raise ConfigError(f"{self.label}: bucket `{bucket}` does not exist; create it or fix the zone's URL")
-        except PermissionError as exc:
-            raise ConfigError(
-                f"{self.label}: access denied ({_first_line(exc)}); check the credentials in "
-                "`storage:` or the AWS_* environment"
-            )
+            raise ZoneRefused(f"{self.label}: bucket `{bucket}` does not exist; create it or fix the zone's URL")
         except OSError as exc:
             raise ConfigError(f"{self.label}: {_first_line(exc)}")
 
@@ -416,10 +412,35 @@ class _Guard:
         return None
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
-        if exc is None or isinstance(exc, StorageUnavailable) or not unreachable(exc):
+        if exc is None or isinstance(exc, (StorageUnavailable, ConfigError)):
+            return False
+        label = self.storage.label
+        if isinstance(exc, PermissionError) and not self.storage.is_local:  # the store said no to these credentials
+            raise ZoneRefused(
+                f"{label}: access denied ({_first_line(exc)}); check the credentials in `storage:` or the AWS_* "
+                "environment"
+            ) from None
+        if isinstance(exc, FileNotFoundError) and _no_bucket(exc):
+            bucket = self.storage.root.split("/", 1)[0]
+            raise ZoneRefused(f"{label}: bucket `{bucket}` does not exist; create it or fix the zone's URL") from None
+        if not unreachable(exc):
             return False
         where = f"`{self.key}` in " if self.key else ""
-        raise StorageUnavailable(f"{where}{self.storage.label}: cannot reach the store: {_first_line(exc)}") from exc
+        raise StorageUnavailable(f"{where}{label}: cannot reach the store: {_first_line(exc)}") from exc
+
+
+class ZoneRefused(ConfigError):
+    """A zone's store refused the credentials, or its bucket does not exist: trying again will not help."""
+
+
+def _no_bucket(exc: BaseException) -> bool:
+    e: BaseException | None = exc
+    while e is not None:
+        text = str(e)
+        if "NoSuchBucket" in text or "specified bucket does not exist" in text:
+            return True
+        e = e.__cause__ or e.__context__
+    return False
 
 
 _UNREACHABLE_TEXT = (

@@ -34,10 +34,16 @@ class Lake:
         return self._pipeline
 
     def land(self, key: str, content: str | bytes, *, mtime: float | None = None) -> Path:
-        path = self.landing / key
-        path.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(content, str):
             content = textwrap.dedent(content).lstrip("\n").encode("utf-8")
+        settings = load_settings(self.config)
+        if "://" in settings.landing_url:  # a landing zone on an object store (or `memory://`): put the object there
+            from landfall.storage import Zones
+
+            Zones(settings).landing.write_bytes(key, content)
+            return Path(key)
+        path = self.landing / key
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
         if mtime is not None:
             os.utime(path, (mtime, mtime))
