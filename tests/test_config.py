@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from landfall.config import load_settings
 from landfall.errors import ConfigError
@@ -90,3 +91,43 @@ def test_no_config_file_means_defaults(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     s = load_settings(environ={})
     assert s.workflows == [] and s.source == "<defaults>"
+
+
+@pytest.mark.parametrize(
+    ("step", "expected"),
+    [
+        ({"compute": {"n": "initcap(name)"}}, "unknown SQL function `initcap`"),
+        ({"compute": {"n": "uper(name)"}}, "did you mean `upper`"),
+        ({"filter": "qty >"}, "not valid SQL: syntax error"),
+        ({"sql": "SELECT * FROM input; SELECT 1"}, "expected one statement; found 2"),
+        ({"sql": "COPY input TO 'x.csv'"}, "is one query"),
+        ({"sql": "SELECT strftme(d, '%Y') AS y FROM input"}, "unknown SQL function `strftme`"),
+        ({"dedupe": {"keys": ["id"], "order_by": "coalsce(a, b)"}}, "unknown SQL function `coalsce`"),
+    ],
+)
+def test_workflow_sql_is_checked_when_the_config_loads(tmp_path, step, expected):
+    doc = {"workflows": [{"name": "s", "match": "s/", "transform": [step], "write": {"table": "s"}}]}
+    (tmp_path / "landfall.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(ConfigError) as err:
+        load_settings(tmp_path / "landfall.yaml")
+    assert "`workflows[0] (s).transform[0]" in str(err.value) and expected in str(err.value), str(err.value)
+
+
+def test_known_sql_passes_and_expect_rules_are_checked(tmp_path):
+    good = {
+        "name": "s",
+        "match": "s/",
+        "transform": [
+            {"compute": {"y": "strftime(d, '%Y')", "n": "row_number() OVER (ORDER BY id)", "j": "data->>'$.a'"}},
+            {"filter": "coalesce(qty, 0) > 0 AND name ILIKE 'a%' AND list_contains(tags, 'x')"},
+            {"sql": "SELECT *, count(*) OVER () AS total FROM input QUALIFY row_number() OVER () = 1"},
+        ],
+        "validate": [{"expect": "regexp_matches(email, '@')"}],
+        "write": {"table": "s"},
+    }
+    (tmp_path / "landfall.yaml").write_text(yaml.safe_dump({"workflows": [good]}))
+    load_settings(tmp_path / "landfall.yaml")
+    good["validate"] = [{"expect": "is_emial(email)"}]
+    (tmp_path / "landfall.yaml").write_text(yaml.safe_dump({"workflows": [good]}))
+    with pytest.raises(ConfigError, match=r"validate\[0\].expect`: unknown SQL function `is_emial`"):
+        load_settings(tmp_path / "landfall.yaml")

@@ -98,8 +98,9 @@ def test_bad_file_fails_alone_with_file_line_reason_then_dead_letter(make_lake):
     assert not summary.ok
     assert lake.rows("SELECT order_id FROM sales ORDER BY 1") == [(1,), (4,)]
     runs = lake.pipeline.runs(key="sales/bad.csv")
-    assert [r.status for r in runs] == ["dead", "failed", "failed"]  # newest first; 3 attempts
-    assert [r.attempt for r in runs] == [3, 2, 1]
+    # a file that cannot parse fails the same way every time: dead at once, not after 3 attempts with backoff
+    assert [(r.status, r.attempt) for r in runs] == [("dead", 1)]
+    assert (summary.count("dead"), summary.count("failed"), summary.count("succeeded")) == (1, 0, 2)
     err = runs[0].error
     assert "`sales/bad.csv`" in err and "line 3" in err and "three" in err
     assert (lake.landing / "sales/bad.csv").read_bytes() == before  # never deleted or altered
@@ -450,3 +451,40 @@ def test_process_takes_back_a_lease_that_expires_while_it_waits(make_lake):
     summary = lake.process()  # the lease is live at the start: not reaped then
     assert summary.count("succeeded") == 1 and time.monotonic() - started < 10
     assert [r.status for r in p.runs(key="s/1.csv")] == ["succeeded", "failed"]
+
+
+def test_faults_that_are_not_the_files_are_retried_with_backoff(make_lake, monkeypatch):
+    """An error that may pass later (here the engine runs out of memory twice) is retried per `retry`, and the
+    summary counts the file once, by how it ended."""
+    import duckdb
+
+    from landfall.engines.duckdb.context import JobContext
+
+    lake = make_lake([wf("r", read={"format": "csv"}, retry={"max_attempts": 3, "backoff_seconds": 0.01})])
+    lake.land("r/a.csv", "id\n1\n2\n")
+    real = JobContext.describe
+    calls = {"n": 0}
+
+    def flaky(self, view):
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate (simulated)")
+        return real(self, view)
+
+    monkeypatch.setattr(JobContext, "describe", flaky)
+    summary = lake.process()
+    assert summary.ok and summary.count("succeeded") == 1 and summary.count("failed") == 0
+    runs = lake.pipeline.runs(key="r/a.csv")
+    assert [(r.status, r.attempt) for r in runs] == [("succeeded", 3), ("failed", 2), ("failed", 1)]
+    assert "not the file's fault" in runs[1].error
+
+
+def test_a_step_that_cannot_bind_is_dead_at_once(make_lake):
+    """An unknown column in a `filter` fails the same way on every attempt: no backoff, one dead file."""
+    lake = make_lake([wf("f", read={"format": "csv"}, transform=[{"filter": "qty > 0"}], retry={"max_attempts": 3})])
+    lake.land("f/a.csv", "id,quantity\n1,2\n")
+    summary = lake.process()
+    assert (summary.count("dead"), summary.count("failed")) == (1, 0)
+    (run,) = lake.pipeline.runs(key="f/a.csv")
+    assert (run.status, run.attempt) == ("dead", 1)
+    assert "step 1 (`filter`)" in run.error and "qty" in run.error

@@ -41,6 +41,11 @@ class SchemaConflict(InvalidInput):
     """A file's columns cannot be made to fit the table's schema."""
 
 
+class EngineFault(LandfallError, Transient):
+    """The engine failed for a reason that is not the input's (out of memory, a file it could not open); the run
+    is retried."""
+
+
 class ContentRace(LandfallError, Transient):
     """Another file with the same bytes committed while this batch ran; the batch is looked at again."""
 

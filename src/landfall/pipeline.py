@@ -35,15 +35,23 @@ class Summary:
     """What one `process` call did."""
 
     discovered: int = 0
-    outcomes: list[Outcome] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)  # every attempt, in the order they ended
     dead_letter: int = 0  # runs on the dead-letter list when the call ended (this call's and earlier ones)
 
+    def final(self) -> list[Outcome]:
+        """Each file version's last outcome (a file failed twice, then dead, is one dead file)."""
+        last: dict[int, Outcome] = {}
+        for o in self.outcomes:
+            last[o.run.file_id] = o
+        return list(last.values())
+
     def count(self, status: str) -> int:
-        return sum(1 for o in self.outcomes if o.status == status)
+        """How many files ended with `status` (files, not attempts)."""
+        return sum(1 for o in self.final() if o.status == status)
 
     @property
     def dead(self) -> list[Outcome]:
-        return [o for o in self.outcomes if o.status == "dead"]
+        return [o for o in self.final() if o.status == "dead"]
 
     @property
     def ok(self) -> bool:

@@ -28,6 +28,7 @@ from landfall.errors import (
     LeaseLost,
     StateError,
     StorageUnavailable,
+    Terminal,
 )
 from landfall.pools import pool
 from landfall.redaction import redact
@@ -638,7 +639,14 @@ class Runner:
 
     def _fail(self, run: Run, wf: Workflow, message: str, digest: str | None, exc: BaseException | None = None) -> None:
         message = redact(message)
-        retry_in = backoff(run.attempt, wf.retry.backoff_seconds, wf.retry.max_backoff_seconds, wf.retry.jitter)
+        # a `Terminal` error (a file that cannot parse, a step that cannot bind) fails the same way every time:
+        # the run is dead at once, without the backoff schedule; anything else may pass on a later attempt
+        terminal = isinstance(exc, Terminal)
+        retry_in = (
+            None
+            if terminal
+            else backoff(run.attempt, wf.retry.backoff_seconds, wf.retry.max_backoff_seconds, wf.retry.jitter)
+        )
         if exc is not None and not isinstance(exc, LandfallError):
             log.debug("run %s failed:\n%s", run.run_id, "".join(traceback.format_exception(exc)))
         nxt = self.store.fail(run.run_id, message, retry_in=retry_in, content_hash=digest, worker=run.worker)

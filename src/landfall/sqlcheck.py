@@ -9,12 +9,22 @@ the row (files, the database, the environment): `read_*`, `*_scan`, `glob`, `que
 
 The engine enforces the same from the other side (see `landfall.engines.duckdb.sql.sandboxed_database`):
 its database reaches only the lake's folders, with extensions and configuration changes off.
+
+Then DuckDB's own parser (`json_serialize_sql`) reads it: a syntax error, or a function DuckDB does not know
+(`initcap`; with a did-you-mean from `duckdb_functions()`), fails the load instead of every file at run time.
+Columns are not known until a file is read: a step naming a column the file lacks fails that file's run at
+once, as a `Terminal` error (see `landfall.runner`).
 """
 
 from __future__ import annotations
 
+import difflib
+import json
 import re
+import threading
 from collections.abc import Iterable
+from functools import cache
+from typing import Any
 
 TABLE_FUNCTIONS = {"unnest", "range", "generate_series"}  # make rows from values, read nothing
 _OUTSIDE = re.compile(
@@ -28,7 +38,7 @@ _OUTSIDE = re.compile(
 
 def check_query(sql: str, tables: Iterable[str] = ()) -> None:
     """A `sql` step's query: one query that reads `input` and `tables` only. Raises `ValueError`."""
-    statement = _one(sql)
+    statement = _one(sql, sql)
     from sqlglot import exp
 
     if not isinstance(statement, exp.Query):
@@ -36,12 +46,14 @@ def check_query(sql: str, tables: Iterable[str] = ()) -> None:
     allowed = {"input", *(t.lower() for t in tables)}
     allowed |= {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
     _walk(statement, allowed, "`input`" + "".join(f", `{t}`" for t in tables))
+    _duckdb_knows(sql, sql)
 
 
 def check_expression(text: str) -> None:
     """An expression over one row (`compute`, `filter`, `expect`, `order_by`): no tables, nothing outside the
     row. Raises `ValueError`."""
-    node = _one(text)
+    wrapped = f"SELECT ({text}) FROM input"
+    node = _one(text, wrapped)
     from sqlglot import exp
 
     if isinstance(node, exp.Subquery):
@@ -49,12 +61,15 @@ def check_expression(text: str) -> None:
     if isinstance(node, (exp.Query, exp.Command, exp.DDL, exp.DML)) or type(node).__name__ in _STATEMENTS:
         raise ValueError(f"expected an expression over the row's columns; found `{_kind(node)}`")
     _walk(node, set(), "")
+    _duckdb_knows(wrapped, text)
 
 
 _STATEMENTS = {"Copy", "Attach", "Detach", "Install", "Pragma", "Set", "Use", "Describe", "Transaction", "Commit"}
 
 
-def _one(sql: str):  # -> sqlglot.exp.Expression
+def _one(sql: str, as_duckdb: str):  # -> sqlglot.exp.Expression
+    """The one statement (or expression) `sql` holds; a syntax error is said in DuckDB's words (`as_duckdb` is
+    what DuckDB parses: the statement, or an expression inside a SELECT)."""
     import logging
 
     import sqlglot
@@ -66,6 +81,7 @@ def _one(sql: str):  # -> sqlglot.exp.Expression
     try:
         parsed = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
     except ParseError as exc:
+        _duckdb_knows(as_duckdb, sql)  # DuckDB's parser names the syntax error plainly
         raise ValueError(f"cannot check this SQL: {str(exc).splitlines()[0]}") from None
     finally:
         quiet.setLevel(level)
@@ -115,3 +131,52 @@ def _function_name(fn) -> str:  # noqa: ANN001 - a sqlglot function expression
     if isinstance(fn, exp.Anonymous):
         return str(fn.name).lower()
     return fn.sql_name().lower()
+
+
+_DUCKDB = threading.Lock()
+
+
+@cache
+def _parser() -> Any:
+    import duckdb
+
+    return duckdb.connect(":memory:")
+
+
+@cache
+def function_names() -> frozenset[str]:
+    """Every function and macro name DuckDB knows (lower case)."""
+    with _DUCKDB:
+        rows = _parser().execute("SELECT DISTINCT lower(function_name) FROM duckdb_functions()").fetchall()
+    return frozenset(r[0] for r in rows)
+
+
+def _duckdb_knows(sql: str, shown: str) -> None:
+    """DuckDB parses `sql`, and every scalar, aggregate and window function it calls exists."""
+    with _DUCKDB:
+        tree = json.loads(_parser().execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0])
+    if tree.get("error"):
+        message = str(tree.get("error_message", "DuckDB cannot parse it"))
+        if "Only SELECT statements" in message:
+            return  # not a query: the sandbox's check says what was found
+        raise ValueError(f"not valid SQL: {message} in `{shown}`")
+    known = function_names()
+    for name in sorted(_called(tree, set())):
+        if name.lower() not in known:
+            close = difflib.get_close_matches(name.lower(), known, n=3, cutoff=0.75)
+            hint = f"; did you mean {', '.join(f'`{c}`' for c in close)}?" if close else ""
+            raise ValueError(f"unknown SQL function `{name}` in `{shown}`{hint}")
+
+
+def _called(node: Any, out: set[str]) -> set[str]:
+    """Names of the functions a DuckDB parse tree calls (operators left out)."""
+    if isinstance(node, dict):
+        name = node.get("function_name")
+        if name and node.get("class") in ("FUNCTION", "WINDOW") and not node.get("is_operator"):
+            out.add(str(name))
+        for value in node.values():
+            _called(value, out)
+    elif isinstance(node, list):
+        for value in node:
+            _called(value, out)
+    return out

@@ -9,11 +9,13 @@ import os
 import re
 from typing import TYPE_CHECKING, Any
 
+import duckdb
+
 from landfall import compression
 from landfall import encoding as enc
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.sql import file_format
-from landfall.errors import InvalidInput, SchemaConflict
+from landfall.errors import EngineFault, InvalidInput, SchemaConflict
 
 if TYPE_CHECKING:
     from landfall.engines.duckdb.context import JobContext
@@ -51,9 +53,11 @@ def _no_constants(name: str) -> float:
     raise ValueError(f"`{name}` is not a JSON value (JSON has no NaN or Infinity)")
 
 
-def explain(cx: JobContext, exc: Exception) -> InvalidInput:
+def explain(cx: JobContext, exc: Exception) -> InvalidInput | EngineFault:
     """Turn an engine error into one that names the file, the line and the reason (`SchemaConflict` for a value
-    that does not fit a column's type). DuckDB's own text is kept as `engine_error` for `replan`."""
+    that does not fit a column's type); or, when it is not the input's fault (out of memory, a file the engine
+    could not open), an `EngineFault`, which the runner retries. DuckDB's own text is kept as `engine_error` for
+    `replan`."""
     text = str(exc)
     sources = cx.job.sources
     fmt = cx.fmt or file_format(cx.job.workflow, sources[0].key)
@@ -64,6 +68,10 @@ def explain(cx: JobContext, exc: Exception) -> InvalidInput:
     key = src.key if src else ", ".join(s.key for s in sources[:3]) + (" ..." if len(sources) > 3 else "")
     line: int | None = None
     why = errors.reason(text)
+    if isinstance(exc, (duckdb.OutOfMemoryException, duckdb.IOException)) and not errors.gzip_corrupt(text):
+        fault = EngineFault(f"`{key}`: {why} (not the file's fault; retrying)")
+        fault.engine_error = text  # type: ignore[attr-defined]
+        return fault
     if errors.gzip_corrupt(text) and src is not None:  # DuckDB decompresses `.gz` files itself
         err = compression.corrupt(key, "gzip", why.split(": /")[0])
         err.engine_error = text  # type: ignore[attr-defined]
