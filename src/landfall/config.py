@@ -296,8 +296,9 @@ class Compaction(_Model):
 
 
 class WriteOptions(_Model):
-    table: str
-    format: TableFormat = "parquet"
+    table: str | None = None  # a table; or `landing`: files into another prefix, for the next workflow (a hop)
+    landing: str | None = None
+    format: Literal["parquet", "delta", "jsonl"] = "parquet"  # tables: parquet | delta; landing: parquet | jsonl
     mode: Literal["append", "overwrite", "merge"] = "append"
     overwrite: Literal["table", "partitions"] = "table"  # with mode overwrite: the whole table, or the partitions
     keys: list[str] = Field(default_factory=list)  # merge: rows with the same keys are one row
@@ -315,6 +316,28 @@ class WriteOptions(_Model):
         if value is False:
             return None
         return value
+
+    @model_validator(mode="after")
+    def _table_or_landing(self) -> WriteOptions:
+        if (self.table is None) == (self.landing is None):
+            raise ValueError(
+                "`write` needs `table` (a table to write) or `landing` (a prefix to write files into, which "
+                "another workflow loads), not both"
+            )
+        if self.table is not None and self.format == "jsonl":
+            raise ValueError("tables are `parquet` or `delta`; `jsonl` is for `write.landing` files")
+        if self.landing is not None:
+            self.landing = landing_prefix(self.landing, "`write.landing`")
+            if self.format == "delta":
+                raise ValueError("files written to `landing` are `parquet` or `jsonl`; `delta` is a table format")
+            unsupported = [k for k in ("partition_by", "compaction", "keys", "order_by") if getattr(self, k)]
+            if self.mode != "append" or unsupported:
+                raise ValueError(
+                    "`write.landing` writes one file per landed file, for the next workflow; "
+                    + (f"`mode: {self.mode}`" if self.mode != "append" else f"`{unsupported[0]}`")
+                    + " belongs on the workflow that writes the table"
+                )
+        return self
 
     @model_validator(mode="after")
     def _merge_needs_keys(self) -> WriteOptions:
@@ -335,8 +358,8 @@ class WriteOptions(_Model):
 
     @field_validator("table")
     @classmethod
-    def _table_name(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+    def _table_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
             raise ValueError(f"table name `{value}`: use letters, digits and `_`, not starting with a digit")
         return value
 
@@ -511,6 +534,11 @@ class Workflow(_Model):
                 raise ValueError(
                     f"child table `{path}` lives in the elements of `{parent}`: list `{parent}` as a child table too"
                 )
+        if self.write.landing is not None and (found or any(r.action == "quarantine" for r in self.validate_)):
+            raise ValueError(
+                "`write.landing` files carry the rows on; `child_tables` and `quarantine` rules need a table "
+                "(put them on the workflow that loads the files)"
+            )
         if found and self.write.mode != "append":
             raise ValueError(
                 f"`child_tables` needs `write.mode: append` (not `{self.write.mode}`): child rows are "
@@ -530,6 +558,8 @@ class Workflow(_Model):
 
     @property
     def batchable(self) -> bool:
+        if self.write.landing is not None:
+            return False  # one file out per file in
         if self.write.mode == "overwrite":
             return False  # each file is the whole table (or its partitions) on its own
         if self.validate_ or self.schema_.evolution == "discard_row":
@@ -870,6 +900,22 @@ class Settings(_Model):
                 "`postgresql://user@host/db` for many hosts)"
             )
         tables_zone = self.zones.tables or self.lake
+        for hop in (w for w in self.workflows if w.write.landing):
+            out = hop.write.landing
+
+            def reads(w: Workflow, out: str = out) -> bool:
+                literal = w.match.split("*")[0]
+                return out.startswith(literal) or literal.startswith(out)
+
+            if reads(hop):
+                raise ValueError(f"workflow `{hop.name}` writes into `{out}`, which its own `match` reads")
+            fed = [w for w in self.workflows if w is not hop and reads(w)]
+            appending = [w.name for w in fed if w.on_change == "append"]
+            if appending:
+                raise ValueError(
+                    f"workflow `{appending[0]}` loads the files workflow `{hop.name}` writes: it needs "
+                    "`on_change: replace` (a file written again replaces its rows), not `append`"
+                )
         stream_names = [s.name for s in self.streams]
         repeated = sorted({n for n in stream_names if stream_names.count(n) > 1})
         if repeated:
@@ -963,6 +1009,13 @@ class Settings(_Model):
             if key.startswith(st.prefix or "") or (st.error_prefix and key.startswith(st.error_prefix)):
                 return st
         return None
+
+    def landed_by_landfall(self, key: str) -> bool:
+        """Whether `key` is where landfall itself lands files: a stream's prefix, or a workflow's
+        `write.landing`. Such files are named for what they hold, so their content key covers the name too."""
+        return self.stream_of(key) is not None or any(
+            wf.write.landing and key.startswith(wf.write.landing) for wf in self.workflows
+        )
 
     @property
     def state(self) -> str:

@@ -199,10 +199,10 @@ class Runner:
         return self.outcomes
 
     def _content_key(self, key: str, digest: str) -> str:
-        """The load history's content key: the bytes' SHA-256. A stream's files are named by the log offsets they
-        hold, so the same bytes in two of them (a heartbeat record each interval) are two deliveries, not one file
-        landed twice: their key covers the name too."""
-        if self.settings.stream_of(key) is None:
+        """The load history's content key: the bytes' SHA-256. Files landfall lands itself (a stream's, a
+        workflow's `write.landing`) are named for what they hold, so the same bytes in two of them (a heartbeat
+        record each interval) are two deliveries, not one file landed twice: their key covers the name too."""
+        if not self.settings.landed_by_landfall(key):
             return digest
         return hashlib.sha256(f"{key}\0{digest}".encode()).hexdigest()
 
@@ -247,6 +247,11 @@ class Runner:
     def _job(self, wf: Workflow, items: list[tuple[Run, Source, str]], commit_id: str) -> None:
         """Read, transform, write and commit `items`. A digest may still be a `Future` (a big file hashed while
         the engine reads it): its commit marker is checked once the hash is known, before anything is published."""
+        if wf.write.landing is not None:  # a hop: files for the next workflow (one file per job)
+            from landfall.hops import run_hop
+
+            ((run, src, digest),) = items
+            return run_hop(self, wf, run, src, _resolved(digest) or "")
         for name in (wf.write.table, *wf.child_tables.values()):
             if name in self.broken:
                 raise BrokenTable(self.broken[name])

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -274,23 +274,22 @@ class Storage:
 
     # --- writing -------------------------------------------------------------------------------------------
 
-    def put(self, local: str, key: str, *, move: bool = False) -> None:
+    def put(self, local: str, key: str, *, move: bool = False, sync: bool = False) -> None:
         """Place a local file under `key`, whole or not at all: on a local zone a copy (or, with `move`, the file
-        itself) renamed into place; on an object store one upload under the final name."""
+        itself) renamed into place, fsynced first with `sync`; on an object store one upload under the final
+        name."""
         dest = self.path(key)
         with self.guard(key):
             if self.is_local:
-                os.makedirs(os.path.dirname(dest), exist_ok=True)
                 if move:
+                    os.makedirs(os.path.dirname(dest), exist_ok=True)
+                    if sync:
+                        _fsync(local)
                     os.replace(local, dest)
+                    if sync:
+                        _fsync(os.path.dirname(dest))
                     return
-                tmp = os.path.join(os.path.dirname(dest), f".{os.path.basename(dest)}.{uuid.uuid4().hex[:8]}.tmp")
-                try:
-                    shutil.copyfile(local, tmp)
-                    os.replace(tmp, dest)
-                finally:
-                    if os.path.exists(tmp):
-                        os.unlink(tmp)
+                self._replace(dest, lambda tmp: shutil.copyfile(local, tmp), sync)
             else:
                 self.fs.put_file(local, dest)
                 if move:
@@ -304,25 +303,29 @@ class Storage:
             if not self.is_local:
                 self.fs.pipe_file(dest, data)
                 return
-            folder = os.path.dirname(dest)
-            os.makedirs(folder, exist_ok=True)
-            tmp = os.path.join(folder, f".{os.path.basename(dest)}.{uuid.uuid4().hex[:8]}.tmp")
-            try:
+
+            def write(tmp: str) -> None:
                 with open(tmp, "wb") as fh:
                     fh.write(data)
-                    if sync:
-                        fh.flush()
-                        os.fsync(fh.fileno())
-                os.replace(tmp, dest)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+
+            self._replace(dest, write, sync)
+
+    @staticmethod
+    def _replace(dest: str, write: Callable[[str], None], sync: bool) -> None:
+        """Make a local file by `write(temporary path)` beside `dest`, then rename it into place."""
+        folder = os.path.dirname(dest)
+        os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, f".{os.path.basename(dest)}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            write(tmp)
             if sync:
-                fd = os.open(folder, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                _fsync(tmp)
+            os.replace(tmp, dest)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        if sync:
+            _fsync(folder)
 
     def delete(self, keys: list[str]) -> None:
         """Remove files; keys already gone are fine."""
@@ -516,6 +519,15 @@ def _io_error(e: BaseException) -> bool:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return redact(text.splitlines()[0])
+
+
+def _fsync(path: str) -> None:
+    """Flush a local file's (or folder's) data to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _inside(path: str, root: str) -> bool:

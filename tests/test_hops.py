@@ -1,0 +1,133 @@
+"""Multi-hop pipelines: a workflow writes files into another prefix (`write.landing`) for the next workflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from landfall.errors import ConfigError
+
+from conftest import REPO, load_settings, wf
+
+
+def hop_lake(make_lake, fmt: str = "parquet", final: dict | None = None):
+    return make_lake(
+        [
+            wf(
+                "raw_sales",
+                match="raw/sales/",
+                transform=[{"flatten": {"separator": "_"}}],
+                write={"landing": "staging/sales/", "format": fmt},
+            ),
+            wf("sales", match="staging/sales/", write=final or {"table": "sales"}),
+        ]
+    )
+
+
+def lines(*records: dict) -> str:
+    return "".join(json.dumps(r) + "\n" for r in records)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_raw_to_staging_to_table_names_both_hops(make_lake, fmt):
+    lake = hop_lake(make_lake, fmt)
+    lake.land("raw/sales/2026/a.jsonl", lines({"id": 1, "c": {"city": "Lyon"}}, {"id": 2, "c": {"city": "Graz"}}))
+    lake.land("raw/sales/b.jsonl", lines({"id": 3, "c": {"city": "Porto"}}))
+    summary = lake.process()
+    assert summary.ok and summary.count("succeeded") == 4
+    staged = sorted(p.relative_to(lake.landing).as_posix() for p in (lake.landing / "staging").rglob("*.*"))
+    assert staged == [f"staging/sales/2026/a.{fmt}", f"staging/sales/b.{fmt}"]
+    rows = lake.rows(
+        "SELECT id, c_city, _source_file, _upstream_source_file, _upstream_run_id, _run_id FROM sales ORDER BY id"
+    )
+    assert [r[:4] for r in rows] == [
+        (1, "Lyon", f"staging/sales/2026/a.{fmt}", "raw/sales/2026/a.jsonl"),
+        (2, "Graz", f"staging/sales/2026/a.{fmt}", "raw/sales/2026/a.jsonl"),
+        (3, "Porto", f"staging/sales/b.{fmt}", "raw/sales/b.jsonl"),
+    ]
+    runs = {r.file_key: r for r in lake.pipeline.runs()}
+    upstream = runs["raw/sales/2026/a.jsonl"]
+    assert upstream.workflow == "raw_sales" and upstream.output_files == [f"staging/sales/2026/a.{fmt}"]
+    assert rows[0][4] == upstream.run_id  # the table's rows name the run that made their staging file
+    assert rows[0][5] == runs[f"staging/sales/2026/a.{fmt}"].run_id
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_a_new_version_of_a_raw_file_replaces_its_rows_downstream(make_lake, fmt):
+    lake = hop_lake(make_lake, fmt)
+    lake.land("raw/sales/a.jsonl", lines({"id": 1, "v": "old"}, {"id": 2, "v": "old"}))
+    lake.land("raw/sales/b.jsonl", lines({"id": 9, "v": "other"}))
+    lake.process()
+    lake.land("raw/sales/a.jsonl", lines({"id": 1, "v": "new"}), mtime=2_000_000_000)
+    lake.process()
+    assert lake.rows("SELECT id, v FROM sales ORDER BY id") == [(1, "new"), (9, "other")]
+    lake.land("raw/sales/a.jsonl", lines(), mtime=2_000_000_100)  # now empty: its rows go downstream too
+    lake.process()
+    assert lake.rows("SELECT id, v FROM sales ORDER BY id") == [(9, "other")]
+
+
+def test_the_same_rows_from_two_raw_files_both_load(make_lake):
+    """Two hop files with the same bytes are two files (named for their raw file), not one landed twice."""
+    lake = make_lake(
+        [
+            wf("raw", match="raw/", transform=[{"drop": ["batch"]}], write={"landing": "staging/", "format": "jsonl"}),
+            wf("final", match="staging/"),
+        ]
+    )
+    lake.land("raw/a.jsonl", lines({"status": "ok", "batch": 1}))
+    lake.land("raw/b.jsonl", lines({"status": "ok", "batch": 2}))
+    assert lake.process().ok
+    assert lake.rows("SELECT count(*) FROM final") == [(2,)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["after_write", "after_publish", "after_commit"])
+def test_a_crash_in_a_hop_loads_each_row_once(make_lake, point):
+    lake = hop_lake(make_lake, final={"table": "sales", "format": "delta"})
+    for i in range(3):
+        lake.land(f"raw/sales/f{i}.jsonl", lines(*({"id": i * 10 + j} for j in range(5))))
+    cmd = [sys.executable, "-m", "landfall", "--config", str(lake.config), "process", "--workers", "1"]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    crashed = subprocess.run(cmd, env={**env, "LANDFALL_CRASH_AT": point}, capture_output=True)
+    assert crashed.returncode == -9
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert lake.rows("SELECT count(*), count(DISTINCT id) FROM sales") == [(15, 15)]
+
+
+def test_hop_settings_are_checked_at_load(tmp_path):
+    def load(*workflows):
+        (tmp_path / "landfall.yaml").write_text(json.dumps({"workflows": list(workflows)}))
+        return load_settings(tmp_path / "landfall.yaml")
+
+    hop = {"name": "hop", "match": "raw/", "write": {"landing": "staging/"}}
+    assert load(hop).workflows[0].write.landing == "staging/"
+    cases = [
+        ({"name": "x", "match": "raw/", "write": {"table": "t", "landing": "s/"}}, "not both"),
+        ({"name": "x", "match": "raw/", "write": {}}, "needs `table`"),
+        ({"name": "x", "match": "raw/", "write": {"landing": "s/", "format": "delta"}}, "`delta` is a table format"),
+        ({"name": "x", "match": "raw/", "write": {"table": "t", "format": "jsonl"}}, "`jsonl` is for"),
+        ({"name": "x", "match": "raw/", "write": {"landing": "s/", "mode": "merge", "keys": ["id"]}}, "`mode: merge`"),
+        ({"name": "x", "match": "raw/", "write": {"landing": "s/", "partition_by": ["d"]}}, "`partition_by`"),
+        ({"name": "x", "match": "raw/", "write": {"landing": "../s/"}}, "`..` segment"),
+        ({"name": "x", "match": "raw/", "write": {"landing": "raw/more/"}}, "its own `match` reads"),
+        (
+            {
+                "name": "x",
+                "match": "raw/",
+                "write": {"landing": "s/"},
+                "validate": [{"not_null": "id", "action": "quarantine"}],
+            },
+            "need a table",
+        ),
+    ]
+    for doc, needle in cases:
+        with pytest.raises(ConfigError) as err:
+            load(doc)
+        assert needle in str(err.value), (needle, str(err.value))
+    with pytest.raises(ConfigError, match="needs `on_change: replace`"):
+        load(hop, {"name": "next", "match": "staging/", "on_change": "append", "write": {"table": "t"}})
