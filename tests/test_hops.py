@@ -52,8 +52,8 @@ def test_raw_to_staging_to_table_names_both_hops(make_lake, fmt):
     runs = {r.file_key: r for r in lake.pipeline.runs()}
     upstream = runs["raw/sales/2026/a.jsonl"]
     assert upstream.workflow == "raw_sales" and upstream.output_files == [f"staging/sales/2026/a.{fmt}"]
-    assert rows[0][4] == upstream.run_id  # the table's rows name the run that made their staging file
-    assert rows[0][5] == runs[f"staging/sales/2026/a.{fmt}"].run_id
+    assert str(rows[0][4]) == upstream.run_id  # the table's rows name the run that made their staging file
+    assert str(rows[0][5]) == runs[f"staging/sales/2026/a.{fmt}"].run_id
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
