@@ -131,8 +131,9 @@ class Runner:
                 hashed.append((run, path, self._content_key(run.file_key, digest)))
             except StorageUnavailable:
                 raise
-            except OSError as exc:
-                self._fail(run, wf, f"`{run.file_key}`: cannot read the landed file: {exc}", None)
+            except (OSError, InvalidInput) as exc:  # gone, unreadable, or a link out of the zone
+                if (gone := self._unreadable(run, wf, exc)) is not None:
+                    skipped.append(gone)
         known = self.store.find_duplicates(wf.name, {digest: run.file_id for run, _, digest in hashed})
         for run, path, digest in hashed:
             if digest in seen:  # same bytes as another file of this batch: decide once that one has committed
@@ -198,6 +199,35 @@ class Runner:
                         self._fail(item[0], wf, _message(exc2, item[0].file_key), item[2], exc2)
         return self.outcomes
 
+    def _unreadable(self, run: Run, wf: Workflow, exc: BaseException) -> RunResult | None:
+        """A landed file that cannot be read. One that is gone because a rename replaced it (a writer that saves
+        `x.csv.tmp` and renames it to `x.csv`) is skipped: the result to record. Anything else fails the run."""
+        moved = self._renamed(run) if isinstance(exc, FileNotFoundError) else None
+        if moved is None:
+            gone = isinstance(exc, FileNotFoundError)
+            why = f"`{run.file_key}`: gone from the landing zone before it was loaded" if gone else None
+            self._fail(run, wf, why or _message(exc, run.file_key), None)
+            return None
+        return RunResult(
+            run_id=run.run_id,
+            status="skipped",
+            worker=run.worker,
+            rows_in=0,
+            rows_out=0,
+            bytes=run.size,
+            note=f"renamed to `{moved}` before it was loaded (a writer's temporary name); that name is loaded",
+        )
+
+    def _renamed(self, run: Run) -> str | None:
+        """The key a vanished landed file was renamed to: a file beside it with its size and modification time
+        (a rename keeps both)."""
+        folder = _parent(run.file_key)
+        for key, info in self.zones.landing.list(folder):
+            same = (info["size"], info["mtime"]) == (run.size, run.mtime)
+            if same and key != run.file_key and _parent(key) == folder:
+                return key
+        return None
+
     def _content_key(self, key: str, digest: str) -> str:
         """The load history's content key: the bytes' SHA-256. Files landfall lands itself (a stream's, a
         workflow's `write.landing`) are named for what they hold, so the same bytes in two of them (a heartbeat
@@ -209,7 +239,14 @@ class Runner:
     def _run_big(self, wf: Workflow, run: Run) -> list[Outcome]:
         """A large file on a local zone: hash it while the engine reads it (the commit refuses bytes already
         loaded)."""
-        path = self.zones.landing.local_path(run.file_key)
+        try:
+            path = self.zones.landing.local_path(run.file_key)
+            self.zones.landing.info(run.file_key)
+        except (OSError, InvalidInput) as exc:
+            if (gone := self._unreadable(run, wf, exc)) is not None:
+                self.store.commit(None, [gone])
+                self._done(Outcome(run, "skipped"))
+            return self.outcomes
         digest: Future[str] = pool("hash").submit(lambda: self._content_key(run.file_key, content_hash(path)))
         src = Source(key=run.file_key, path=path, run_id=run.run_id, file_id=run.file_id, size=run.size)
         try:
@@ -704,6 +741,10 @@ def _resolved(digest: str | Future[str] | None) -> str | None:
         except OSError:
             return None
     return digest
+
+
+def _parent(key: str) -> str:
+    return key.rsplit("/", 1)[0] if "/" in key else ""
 
 
 def _reads_table_files(wf: Workflow, writer: TableWriter) -> bool:

@@ -27,7 +27,7 @@ from typing import Any
 
 import fsspec
 
-from landfall.errors import ConfigError, StorageUnavailable, Terminal
+from landfall.errors import ConfigError, StorageUnavailable, Terminal, UnsafeKey
 from landfall.redaction import redact, remember
 
 _LOCAL = ("file", "local")
@@ -186,8 +186,22 @@ class Storage:
     # --- reading -------------------------------------------------------------------------------------------
 
     def open(self, key: str, mode: str = "rb", **kw: Any) -> Any:
+        if self.is_local and "r" in mode:
+            self.inside(key)
         with self.guard(key):
             return self.fs.open(self.path(key), mode, **kw)
+
+    def inside(self, key: str) -> str:
+        """The path of a key of a local zone, once it is sure the file (or a folder on the way) is no symbolic
+        link out of the zone; `UnsafeKey` otherwise. landfall never follows a link out of a zone."""
+        path = self.path(key)
+        real = os.path.realpath(path)
+        if not _inside(real, self.root):
+            raise UnsafeKey(
+                f"`{key}` in {self.label} is a link to `{real}`, outside the zone; landfall never follows a link "
+                "out of a zone: land the file itself"
+            )
+        return path
 
     def read_bytes(self, key: str) -> bytes:
         with self.guard(key):
@@ -255,14 +269,14 @@ class Storage:
     def local_path(self, key: str, scratch: str | None = None) -> str:
         """A local file with the key's bytes: the file itself on a local zone, else a copy in `scratch`."""
         if self.is_local:
-            return self.path(key)
+            return self.inside(key)
         return self.fetch(key, scratch or self.scratch())[0]
 
     def fetch(self, key: str, scratch: str) -> tuple[str, str]:
         """A local copy of a key in `scratch` and the SHA-256 of its bytes, in one pass (remote zones); a local
         zone's file is hashed where it is."""
         if self.is_local:
-            return self.path(key), self.hash(key)
+            return self.inside(key), self.hash(key)
         os.makedirs(scratch, exist_ok=True)
         dest = os.path.join(scratch, f"{uuid.uuid4().hex[:8]}-{os.path.basename(key)}")
         h = hashlib.sha256()

@@ -3,6 +3,7 @@ once; the listing pass that runs beside it catches anything a watcher can miss."
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 
@@ -11,6 +12,8 @@ from watchdog.observers import Observer
 
 from landfall.events import ObjectCreated, is_hidden
 from landfall.sources.base import EventSource, Sink
+
+log = logging.getLogger("landfall.sources")
 
 
 class WatchSource(EventSource):
@@ -26,6 +29,10 @@ class WatchSource(EventSource):
     def event_for(self, path: str) -> ObjectCreated | None:
         key = os.path.relpath(path, self.root).replace(os.sep, "/")
         if key.startswith("..") or is_hidden(key):
+            return None
+        real = os.path.realpath(path)
+        if not real.startswith(os.path.realpath(self.root) + os.sep):
+            log.warning("`%s` is a link to `%s`, outside the landing zone: not loaded", key, real)
             return None
         try:
             st = os.stat(path)
