@@ -33,7 +33,9 @@ def test_a_file_deleted_before_it_was_leased_fails_with_a_clear_reason(make_lake
     lake.pipeline.submit([ObjectCreated("t/gone.csv", size=st.st_size, mtime=st.st_mtime)])
     gone.unlink()
     (dead,) = lake.process().dead
-    assert dead.error == "`t/gone.csv`: gone from the landing zone before it was loaded"
+    assert dead.error.startswith("`t/gone.csv`: gone from zone `landing` (") and dead.error.endswith(
+        "/lake/landing) before it was loaded"
+    )
 
 
 def test_up_with_a_writer_that_renames_temporary_files_loses_and_kills_nothing(make_lake):

@@ -205,7 +205,7 @@ class Runner:
         moved = self._renamed(run) if isinstance(exc, FileNotFoundError) else None
         if moved is None:
             gone = isinstance(exc, FileNotFoundError)
-            why = f"`{run.file_key}`: gone from the landing zone before it was loaded" if gone else None
+            why = f"`{run.file_key}`: gone from {self.zones.landing.label} before it was loaded" if gone else None
             self._fail(run, wf, why or _message(exc, run.file_key), None)
             return None
         return RunResult(
