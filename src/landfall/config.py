@@ -34,6 +34,16 @@ def _expression(value: str | None, where: str = "") -> str | None:
     return value
 
 
+def known_engine(value: str) -> str:
+    """An engine name from `landfall.registry` (or `module:Class`), or `auto` (Spark above `spark_above`)."""
+    from landfall.registry import names
+
+    if value != "auto" and value not in names("engine") and ":" not in value:
+        allowed = [*names("engine"), "auto"]
+        raise ValueError(f"unknown engine `{value}`; expected one of " + ", ".join(f"`{n}`" for n in allowed))
+    return value
+
+
 def _known_types(value: dict[str, str]) -> dict[str, str]:
     """Every value is a type name landfall knows (see `landfall.types.user_type`)."""
     from landfall.types import user_type
@@ -520,6 +530,17 @@ class Workflow(_Model):
     lineage: bool = True
     on_change: Literal["replace", "append"] = "replace"
     batch: bool | None = None  # None: batch small files when every step is row-wise
+    engine: str | None = None  # None: the file's `engine`; `duckdb`, `spark`, `auto` (or a registered engine)
+    spark_above: str | None = None  # with `engine: auto`; None: the file's `spark_above`
+
+    _engine = field_validator("engine")(lambda cls, value: None if value is None else known_engine(value))
+
+    @field_validator("spark_above")
+    @classmethod
+    def _above(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_size(value)
+        return value
 
     _steps = field_validator("transform", mode="before")(_steps_before)
 
@@ -671,6 +692,22 @@ class StreamConfig(_Model):
     @property
     def record_limit(self) -> int:
         return parse_size(self.max_record_size)
+
+
+class SparkSettings(_Model):
+    """Where workflows with `engine: spark` run: `master` is `local[*]`, `local[N]`, `spark://host:7077`, `yarn`
+    or `k8s://...`; `conf` holds any Spark properties (`spark.executor.memory: 4g`)."""
+
+    master: str = "local[*]"
+    conf: dict[str, str] = Field(default_factory=dict)
+    app_name: str = "landfall"
+
+    @field_validator("conf", mode="before")
+    @classmethod
+    def _as_text(cls, value: Any) -> Any:
+        if isinstance(value, dict):  # YAML reads `4g` as text but `2` as a number, `true` as a bool
+            return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+        return value
 
 
 class Zones(_Model):
@@ -848,8 +885,10 @@ class Settings(_Model):
     reconcile_seconds: float = Field(5.0, gt=0)
     settle_seconds: float = Field(1.0, ge=0)
     compaction_seconds: float = Field(10.0, gt=0)  # how often `up` looks for tables to compact
-    engine: str = "duckdb"  # what runs the workflows: an engine name from `landfall.registry`
+    engine: str = "duckdb"  # what runs workflows that do not say: an engine from `landfall.registry`, or `auto`
     duckdb: DuckDBSettings = Field(default_factory=DuckDBSettings)
+    spark_above: str = "2GB"  # `engine: auto`: batches bigger than this run on Spark
+    spark: SparkSettings = Field(default_factory=SparkSettings)
     workflows: list[Workflow] = Field(default_factory=list)
     streams: list[StreamConfig] = Field(default_factory=list)
     stream_log_dir: str | None = None  # local folder of the streams' segment logs; default `<state zone>/streams`
@@ -861,16 +900,7 @@ class Settings(_Model):
     source: str = Field(default="<defaults>", exclude=True)
     base_dir: str = Field(default=".", exclude=True)
 
-    @field_validator("engine")
-    @classmethod
-    def _known_engine(cls, value: str) -> str:
-        from landfall.registry import names
-
-        if value not in names("engine") and ":" not in value:
-            raise ValueError(
-                f"unknown engine `{value}`; expected one of " + ", ".join(f"`{n}`" for n in names("engine"))
-            )
-        return value
+    _engine = field_validator("engine")(lambda cls, value: known_engine(value))
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
@@ -927,6 +957,7 @@ class Settings(_Model):
             )
         if self.stream_log_dir and "://" in self.stream_log_dir:
             raise ValueError(f"`stream_log_dir` `{self.stream_log_dir}`: expected a local folder (fsync needs one)")
+        parse_size(self.spark_above)
         for wf in self.workflows:
             if wf.write.format == "delta" and tables_zone.startswith("memory://"):
                 raise ValueError(
@@ -1020,6 +1051,23 @@ class Settings(_Model):
     @property
     def state(self) -> str:
         return self.state_url or f"sqlite:///{self.state_dir}/state.db"
+
+    def engine_for(self, workflow: Workflow, size: int) -> str:
+        """The engine that runs a batch of `size` bytes for `workflow`: its `engine` (or the file's), with
+        `auto` choosing Spark above `spark_above`."""
+        name = workflow.engine or self.engine
+        if name == "auto":
+            above = parse_size(workflow.spark_above or self.spark_above)
+            return "spark" if size > above else "duckdb"
+        return name
+
+    def check_engines(self) -> None:
+        """Workflows that may run on Spark: their SQL must translate (a missing function fails now, not mid-run)."""
+        for wf in self.workflows:
+            if (wf.engine or self.engine) in ("spark", "auto"):
+                from landfall.engines.spark.translate import check_workflow
+
+                check_workflow(wf)
 
     def workflow(self, name: str) -> Workflow:
         for wf in self.workflows:
@@ -1129,4 +1177,8 @@ def load_settings(
         raise _explain(exc, source, data) from None
     settings.source = source
     settings.base_dir = str(base_dir)
+    try:
+        settings.check_engines()
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     return settings

@@ -30,6 +30,7 @@ class Entry:
 _REGISTRY: dict[str, dict[str, Entry]] = {
     "engine": {
         "duckdb": Entry("landfall.engines.duckdb:DuckDBEngine"),
+        "spark": Entry("landfall.engines.spark.engine:SparkEngine", "spark"),
     },
     "state": {
         "sqlite": Entry("landfall.state.sqlite:SqliteStateStore"),

@@ -72,16 +72,12 @@ class Outcome:
 class Runner:
     settings: Settings
     store: StateStore
-    engine: Engine
+    engines: Callable[[str], Engine]  # an engine by name, ready for the zones: see `Settings.engine_for`
     zones: Zones
     on_done: Callable[[Outcome], None] | None = None
     outcomes: list[Outcome] = field(default_factory=list)
     broken: dict[str, str] = field(default_factory=dict)  # tables whose log disagrees with the catalog: why
     storage_failures: int = 0  # in a row: the next retry waits longer while the store is away
-
-    def __post_init__(self) -> None:
-        for zone in (self.zones.tables, self.zones.quarantine):
-            self.engine.use_storage(zone)
 
     def run_batch(self, runs: list[Run]) -> list[Outcome]:
         """Run a leased batch. A store that cannot be reached puts the runs back in the queue, later, without
@@ -123,7 +119,7 @@ class Runner:
         skipped: list[RunResult] = []
         later: list[str] = []
         if len(runs) == 1 and runs[0].size > HASH_ALONGSIDE_BYTES and self.zones.landing.is_local:
-            return self._run_big(wf, runs[0])
+            return self._run_big(wf, runs[0], self._engine(wf, runs))
         hashed: list[tuple[Run, str, str]] = []
         for run in runs:
             try:
@@ -173,7 +169,7 @@ class Runner:
             return self.outcomes
         batch_id = runs[0].batch_id or runs[0].run_id
         try:
-            self._job(wf, todo, batch_id)
+            self._job(wf, todo, batch_id, self._engine(wf, runs))
         except (ContentRace, ConcurrentChange) as exc:  # look at the batch again on the new state
             log.info("batch deferred: %s", exc)
             self.store.defer([run.run_id for run, _, _ in todo], seconds=0.05, worker=worker)
@@ -188,7 +184,7 @@ class Runner:
                 log.info("batch of %d files failed (%s); running each file alone", len(todo), _short(exc))
                 for i, item in enumerate(todo):
                     try:
-                        self._job(wf, [item], f"{batch_id}-{i}")
+                        self._job(wf, [item], f"{batch_id}-{i}", self._engine(wf, [item[0]]))
                     except (ContentRace, ConcurrentChange):
                         self.store.defer([item[0].run_id], seconds=0.05, worker=worker)
                     except StateError:
@@ -236,7 +232,11 @@ class Runner:
             return digest
         return hashlib.sha256(f"{key}\0{digest}".encode()).hexdigest()
 
-    def _run_big(self, wf: Workflow, run: Run) -> list[Outcome]:
+    def _engine(self, wf: Workflow, runs: list[Run]) -> Engine:
+        """The engine for these runs: the workflow's (or the file's), `auto` choosing by their size."""
+        return self.engines(self.settings.engine_for(wf, sum(r.size for r in runs)))
+
+    def _run_big(self, wf: Workflow, run: Run, engine: Engine) -> list[Outcome]:
         """A large file on a local zone: hash it while the engine reads it (the commit refuses bytes already
         loaded)."""
         try:
@@ -250,7 +250,7 @@ class Runner:
         digest: Future[str] = pool("hash").submit(lambda: self._content_key(run.file_key, content_hash(path)))
         src = Source(key=run.file_key, path=path, run_id=run.run_id, file_id=run.file_id, size=run.size)
         try:
-            self._job(wf, [(run, src, digest)], run.batch_id or run.run_id)
+            self._job(wf, [(run, src, digest)], run.batch_id or run.run_id, engine)
         except ContentRace as exc:
             self.store.commit(
                 None,
@@ -281,7 +281,7 @@ class Runner:
 
     # --- one engine job and its commit -----------------------------------------------------------------------
 
-    def _job(self, wf: Workflow, items: list[tuple[Run, Source, str]], commit_id: str) -> None:
+    def _job(self, wf: Workflow, items: list[tuple[Run, Source, str]], commit_id: str, engine: Engine) -> None:
         """Read, transform, write and commit `items`. A digest may still be a `Future` (a big file hashed while
         the engine reads it): its commit marker is checked once the hash is known, before anything is published."""
         if wf.write.landing is not None:  # a hop: files for the next workflow (one file per job)
@@ -326,7 +326,7 @@ class Runner:
                 child_schemas=child_schemas,
             )
             try:
-                staged = self.engine.run(job)
+                staged = engine.run(job)
             except Exception as exc:
                 check_listed(self.store, wf.write.table, list(current) if job.table_files else [], exc)
                 raise
@@ -359,7 +359,7 @@ class Runner:
                 replaced = self.store.files_holding(wf.write.table, keys, [s.file_id for _, s, _ in items])
             rewrites = []
             if replaced and wf.write.mode == "append":  # keep other files' rows of a file that held a replaced one
-                rewrites = self._rewrite(writer, replaced, keys, area.path, commit_id)
+                rewrites = self._rewrite(engine, writer, replaced, keys, area.path, commit_id)
             if replaced and not current:
                 current = {f.path: f for f in self.store.table_files(wf.write.table, paths=replaced)}
             published = writer.publish(staged.files + rewrites)
@@ -372,7 +372,7 @@ class Runner:
             if writer.has_log:  # the format's own commit cannot be taken back: refuse duplicate bytes first
                 self.store.check_content(results)
             children = [
-                self._child_commit(wf, t, child_writers[t], child_areas[t].path, c, items, commit_id)
+                self._child_commit(wf, t, child_writers[t], child_areas[t].path, c, items, commit_id, engine)
                 for t, c in staged.children.items()
             ]  # committed before the parent: see `_child_commit`
             change = TableChange(
@@ -415,7 +415,7 @@ class Runner:
                 remove=replaced,
                 sources=sources,
             )
-            also = [c for c, _ in children] + self._quarantine(wf, staged, items, commit_id, lineage)
+            also = [c for c, _ in children] + self._quarantine(wf, staged, items, commit_id, lineage, engine)
             self.store.commit(commit, results, also=also)
             for a in (area, *child_areas.values()):
                 a.committed = True
@@ -427,10 +427,16 @@ class Runner:
             self._done(Outcome(run, "succeeded", rows_out=staged.rows_out.get(src.key, 0)))
 
     def _rewrite(
-        self, writer: TableWriter, replaced: list[str], keys: list[str], staging_dir: str, commit_id: str
+        self,
+        engine: Engine,
+        writer: TableWriter,
+        replaced: list[str],
+        keys: list[str],
+        staging_dir: str,
+        commit_id: str,
     ) -> list[StagedFile]:
         try:
-            rewritten = self.engine.rewrite(
+            rewritten = engine.rewrite(
                 [(f"{writer.location}/{p}", p) for p in replaced], keys, staging_dir, commit_id
             )
         except Exception as exc:
@@ -482,6 +488,7 @@ class Runner:
         staged: Staged,
         items: list,
         commit_id: str,
+        engine: Engine,
     ) -> tuple[TableCommit, list[str]]:
         """Publish one child table's rows; a format with a log commits them now, before the parent. A child
         commit that an earlier attempt made without its parent (a crash in between) is taken out again in
@@ -493,7 +500,7 @@ class Runner:
             if existing is not None and wf.on_change == "replace"
             else []
         )
-        rewrites = self._rewrite(writer, replaced, keys, staging_dir, commit_id) if replaced else []
+        rewrites = self._rewrite(engine, writer, replaced, keys, staging_dir, commit_id) if replaced else []
         published = writer.publish(staged.files + rewrites)
         sources, _ = self._lineage(name, items, staged.file_sources, replaced, rewrites)
         schema = merged(existing.schema, staged.schema) if existing else staged.schema
@@ -535,7 +542,13 @@ class Runner:
         ), replaced
 
     def _quarantine(
-        self, wf: Workflow, staged: Staged, items: list, commit_id: str, lineage: dict[str, tuple[int, str]]
+        self,
+        wf: Workflow,
+        staged: Staged,
+        items: list,
+        commit_id: str,
+        lineage: dict[str, tuple[int, str]],
+        engine: Engine,
     ) -> list[TableCommit]:
         """Publish the rows rules set aside into `quarantine/<table>/`, cataloged as `quarantine.<table>`."""
         if not staged.quarantine_files:
@@ -543,7 +556,7 @@ class Runner:
         name = f"quarantine.{wf.write.table}"
         writer = open_table("parquet", self.zones.quarantined(wf.write.table))
         published = writer.publish(staged.quarantine_files)
-        counts = self.engine.source_counts([f"{writer.location}/{f.path}" for f in published])
+        counts = engine.source_counts([f"{writer.location}/{f.path}" for f in published])
         sources = [
             SourceRows(path=f.path, source_key=k, file_id=lineage[k][0], run_id=lineage[k][1], rows=n)
             for f in published

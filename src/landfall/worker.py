@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 
 from landfall.config import Settings, parse_size
-from landfall.engines import open_engine
+from landfall.engines import Engine, open_engine
 from landfall.errors import LeaseLost, StateError
 from landfall.runner import Outcome, Runner
 from landfall.state.base import StateStore
@@ -30,7 +30,8 @@ class Worker:
         self.settings = settings
         self.store = store
         self.id = worker_id
-        self.engine = open_engine(settings.engine, settings)
+        self.zones = zones
+        self._engines: dict[str, Engine] = {}
         self.runner = Runner(settings, store, self.engine, zones, on_done=on_done, broken=broken or {})
         self._held: list[str] = []
         self._limits = {wf.name: 1 for wf in settings.workflows if not wf.batchable}
@@ -63,6 +64,15 @@ class Worker:
                 self._held = []
         return len(runs)
 
+    def engine(self, name: str) -> Engine:
+        """This worker's engine of that name, opened on first use (Spark starts its JVM then, not before)."""
+        if name not in self._engines:
+            engine = open_engine(name, self.settings)
+            for zone in (self.zones.tables, self.zones.quarantine):
+                engine.use_storage(zone)
+            self._engines[name] = engine
+        return self._engines[name]
+
     def heartbeat(self) -> None:
         with self._held_lock:
             held = list(self._held)
@@ -80,7 +90,8 @@ class Worker:
             return list(self._held)
 
     def close(self) -> None:
-        self.engine.close()
+        for engine in self._engines.values():
+            engine.close()
 
 
 def heartbeat_loop(workers: list[Worker], stop: threading.Event, every: float) -> None:

@@ -65,6 +65,7 @@ class ReadPlan:
     json_via_python: bool = False  # a valid JSON document the engine's reader refused: Python's parser reads it
     split_lines: bool = False  # JSON Lines with `bad_rows: quarantine`: lines that do not parse are set aside
     max_object: int = 0  # bytes of the largest record the reader must hold (0: the engine's default)
+    whole_files: bool = False  # read each file whole, not split for parallel readers (a CSV value spans lines)
 
     def but(self, **changes: Any) -> ReadPlan:
         """This plan with some decisions changed."""

@@ -42,7 +42,8 @@ def _json_document_as_lines(path: str, scratch: str, key: str, *, records_requir
     try:
         with open(out, "w", encoding="utf-8") as fh:
             for item in items:
-                value = {"value": json.dumps(item, ensure_ascii=False)} if as_values else item
+                # values as DuckDB's `to_json` writes them (no spaces), whichever path read the document
+                value = {"value": json.dumps(item, ensure_ascii=False, separators=(",", ":"))} if as_values else item
                 fh.write(json.dumps(value, ensure_ascii=False) + "\n")
     finally:
         sys.setrecursionlimit(limit)

@@ -1,0 +1,129 @@
+"""What one Spark job carries from step to step: the job, the files as Spark reads them, and the per-job state
+(temp views, child tables, what to observe) passed explicitly instead of living on the engine."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from landfall.engines.base import Job, ReadPlan, Source
+
+SRC = "__lf_src"  # which file of a batch a row came from (its index)
+BLOCK = "__lf_block"  # the byte offset of the file split a row was read in
+MID = "__lf_mid"  # monotonically_increasing_id: consecutive within one split, in file order
+ROW = "__lf_row"  # a record's position in its file (1-based), once computed
+PID = "__lf_pid"  # a parent row's id, linking it to its child rows (`child_tables`)
+CORRUPT = "__lf_corrupt"  # the raw text of a record Spark's reader could not parse
+HIDDEN = (SRC, BLOCK, MID, ROW, PID, CORRUPT)
+LINEAGE = ("_source_file", "_ingested_at", "_run_id")
+ROW_PRESERVING = {"rename", "cast", "compute", "drop", "normalize_names", "flatten", "child_tables"}
+
+_names = itertools.count(1)
+_names_lock = threading.Lock()
+
+
+def c(name: str) -> Column:
+    """A column by its exact name (dots and spaces included)."""
+    return F.col(q(name))
+
+
+def q(name: str) -> str:
+    """Quote an identifier for Spark SQL."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def unique_name(prefix: str) -> str:
+    with _names_lock:
+        return f"__lf_{prefix}{next(_names)}"
+
+
+@dataclass
+class Input:
+    """One landed file as Spark reads it."""
+
+    index: int
+    source: Source
+    path: str  # a local path Spark can read (UTF-8, in the job's scratch folder when it had to be rewritten)
+    spark_path: str  # the same, under a name Spark reads literally (`_in/<index>.<ext>`)
+    line_offset: int = 0  # lines before the first record (header, skipped rows)
+    dialect: Any = None  # CSV: the `lines.Dialect` it was read with
+    whole: bool = True  # CSV: read whole (values may span lines) rather than line by line
+    unclosed: Any = None  # CSV: a Future of the line where an unclosed quote starts (None: there is none)
+
+
+@dataclass
+class Ctx:
+    """One job's state on its way through the engine."""
+
+    spark: SparkSession
+    job: Job
+    fmt: str
+    inputs: list[Input] = field(default_factory=list)
+    plan: ReadPlan = field(default_factory=ReadPlan)  # how this attempt reads (see `landfall.engines.base`)
+    numbered: bool = False  # rows carry BLOCK and MID, for their lines
+    views: list[str] = field(default_factory=list)
+    children: dict[str, DataFrame] = field(default_factory=dict)  # child table -> its rows
+    misses: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # check -> (column, type, its text)
+    observations: list[Any] = field(default_factory=list)  # pyspark Observations, read after the write
+    raws: list[DataFrame] = field(default_factory=list)  # the readers' rows (SRC, BLOCK, MID), for record numbers
+    typed: DataFrame | None = None  # the rows as read and cast, before anything is counted
+    rejects: DataFrame | None = None  # records Spark could not parse (CORRUPT holds their text)
+
+    @property
+    def batch(self) -> bool:
+        return len(self.inputs) > 1
+
+    @property
+    def workflow(self) -> Any:
+        return self.job.workflow
+
+    def view(self, df: DataFrame) -> str:
+        """A temp view of `df` (dropped after the job)."""
+        name = unique_name("v")
+        df.createOrReplaceTempView(name)
+        self.views.append(name)
+        return name
+
+    def drop_views(self) -> None:
+        for name in self.views:
+            self.spark.catalog.dropTempView(name)
+        self.views = []
+
+    def observe(self, name: str) -> Any:
+        """A new observation (metrics Spark computes while it runs the job's first action through it)."""
+        from pyspark.sql import Observation
+
+        obs = Observation(unique_name(name))
+        self.observations.append((name, obs))
+        return obs
+
+    def observed(self, name: str) -> dict[str, Any]:
+        for n, obs in self.observations:
+            if n == name:
+                return obs.get
+        return {}
+
+    def key_of(self, index: int) -> str:
+        return self.inputs[index].source.key
+
+
+def columns(df: DataFrame) -> list[str]:
+    """A DataFrame's columns, without landfall's internal ones."""
+    return [n for n in df.columns if n not in HIDDEN]
+
+
+@contextmanager
+def timed(steps: list[dict[str, Any]], name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        steps.append({"step": name, "seconds": round(time.perf_counter() - start, 6)})

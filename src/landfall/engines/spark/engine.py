@@ -1,0 +1,506 @@
+"""The Spark engine: the same workflows as DuckDB, on Spark (`local[*]`, a standalone cluster, YARN, k8s).
+
+Reads CSV / JSON / JSON Lines / Parquet, applies the workflow's steps as DataFrame operations (SQL translated
+from DuckDB's dialect), checks rules, and writes zstd Parquet into the job's staging folder with per-file stats;
+the table formats commit those files exactly as they commit DuckDB's.
+
+One pass over the input for a clean file: rows per file, records that could not be parsed, values that did not
+fit their detected type and every rule's violations are counted while the output is written (Spark
+observations). Anything found sends the job through again the way DuckDB's engine does: detect types on the
+whole file, read CSV files whole, or number records to name lines.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+from dataclasses import replace
+from math import ceil
+from typing import Any
+
+import duckdb
+from pyspark.errors import PySparkException
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from landfall.engines.base import Engine, Job, ReadPlan, Replan, Staged, StagedFile
+from landfall.engines.duckdb.reading import empty_note
+from landfall.engines.duckdb.sql import file_format
+from landfall.engines.spark import quality, reading, steps, writing
+from landfall.engines.spark.context import CORRUPT, HIDDEN, PID, ROW, SRC, Ctx, c, timed
+from landfall.engines.spark.lines import record_lines
+from landfall.engines.spark.numbering import first_line, with_rows
+from landfall.engines.spark.session import error_text, session
+from landfall.engines.spark.types import schema_of
+from landfall.errors import InvalidInput, SchemaConflict
+from landfall.schema import merged
+
+_CAST = re.compile(r"landfall-cast:(.*):([A-Z][A-Z0-9 ,()]*)")
+
+
+class SparkEngine(Engine):
+    name = "spark"
+
+    def __init__(
+        self,
+        master: str = "local[*]",
+        conf: dict[str, str] | None = None,
+        app_name: str = "landfall",
+        threads: int | None = None,
+        memory_limit: str | None = None,
+    ) -> None:
+        self.master = master
+        self.conf = dict(conf or {})
+        self.app_name = app_name
+        self._sniffer: duckdb.DuckDBPyConnection | None = None
+        self._storages: list[Any] = []
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> SparkEngine:
+        """Set up from `landfall.yaml`'s `spark:` section (master, conf)."""
+        return cls(master=settings.spark.master, conf=dict(settings.spark.conf), app_name=settings.spark.app_name)
+
+    def use_storage(self, storage: Any) -> None:
+        """Zones whose table files the engine may have to read (merge, `unique` against the table); files on
+        an object store are read from local copies (Spark here has no S3 connector)."""
+        self._storages.append(storage)
+
+    @property
+    def spark(self) -> Any:
+        """The process's Spark session (started on first use)."""
+        return session(self.master, self.conf, self.app_name)
+
+    @property
+    def sniffer(self) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection for detection (dialects, types): both engines detect alike."""
+        if self._sniffer is None:
+            self._sniffer = duckdb.connect(":memory:")
+            self._sniffer.execute("SET TimeZone = 'UTC'")
+        return self._sniffer
+
+    def close(self) -> None:
+        if self._sniffer is not None:
+            self._sniffer.close()
+            self._sniffer = None
+
+    # --- a job ---------------------------------------------------------------------------------------------
+
+    def run(self, job: Job) -> Staged:
+        """Read, transform and write (see `Engine.run`). Files with no records (empty, blank, a header alone) are
+        left out, as on DuckDB: they load nothing and change no schema."""
+        empty = {
+            s.key: f"nothing to load: {note}"
+            for s in job.sources
+            if (note := empty_note(self.sniffer, s, job.workflow, job.scratch_dir))
+        }
+        if not empty:
+            return super().run(job)
+        rest = [s for s in job.sources if s.key not in empty]
+        staged = super().run(replace(job, sources=rest)) if rest else Staged([], [], {}, {}, [])
+        for key in empty:
+            staged.rows_in[key] = staged.rows_out[key] = 0
+        staged.notes.update(empty)
+        return staged
+
+    def attempt(self, job: Job, plan: ReadPlan) -> Staged:
+        fmt = file_format(job.workflow, job.sources[0].key)
+        for src in job.sources[1:]:
+            if file_format(job.workflow, src.key) != fmt:
+                raise InvalidInput("files of different formats in one batch")  # the runner splits batches
+        wf = job.workflow
+        # rows of a workflow with rules (or rows set aside) are numbered from the start: in Spark that costs a
+        # column, not a pass
+        numbered = plan.number_rows or bool(wf.validate_) or wf.schema_.evolution == "discard_row"
+        ctx = Ctx(spark=self.spark, job=job, fmt=fmt, plan=plan, numbered=numbered)
+        try:
+            return self._run(ctx)
+        except PySparkException as exc:
+            raise self._explain(ctx, exc) from exc
+        finally:
+            ctx.drop_views()
+
+    def _run(self, ctx: Ctx) -> Staged:
+        job, wf = ctx.job, ctx.workflow
+        steps_done: list[dict[str, Any]] = []
+        with timed(steps_done, "read"):
+            reading.prepare(ctx, self.sniffer)
+            df = reading.read(ctx, self.sniffer)
+        with timed(steps_done, "transform"):
+            df = steps.transform(ctx, df)
+        df, extra = quality.fit_schema(ctx, df)
+        rules: list[Any] = []
+        flagged = None
+        if wf.validate_ or extra:
+            with timed(steps_done, "validate"):
+                flagged, rules = quality.flag(ctx, df, extra)
+                df = quality.good_rows(flagged, rules)
+        children: dict[str, Staged] = {}
+        if ctx.children:
+            with timed(steps_done, "child tables"):
+                children = self._write_children(ctx, df)
+        with timed(steps_done, "transform"):
+            df = writing.finish(ctx, df)
+            replaced: list[str] = []
+            if wf.write.mode == "merge":
+                df, replaced = writing.merge(ctx, df)
+            schema = schema_of(df.schema, HIDDEN)
+        with timed(steps_done, "write"):
+            parts = [p.name for p in wf.write.partition_by]
+            files = writing.write(
+                ctx, df, os.path.join(job.staging, "data"), job.commit_id, parts, wf.write.compression
+            )
+            arrow = writing.arrow_schema(df, files)
+        read = ctx.observed("read")
+        self._check_read(ctx, read)
+        quality_: dict[str, Any] = {}
+        quarantine: list[StagedFile] = []
+        q_schema: list[tuple[str, str]] = []
+        if rules:
+            with timed(steps_done, "validate"):
+                quality_, q_rows = quality.judge(ctx, flagged, rules)
+                if q_rows is not None:
+                    q_rows = writing.with_lineage(ctx, q_rows)
+                    q_schema = schema_of(q_rows.schema, HIDDEN)
+                    quarantine = writing.write(ctx, q_rows, os.path.join(job.staging, "quarantine"), job.commit_id, [])
+        rows_in = self._rows_in(ctx, read)
+        if int(read.get("corrupt", 0)):
+            with timed(steps_done, "quarantine"):
+                rejected, counts = self._parse_rejects(ctx)
+                q_files = writing.write(
+                    ctx, rejected, os.path.join(job.staging, "quarantine-parse"), f"{job.commit_id}-parse", []
+                )
+                quarantine += q_files
+                r_schema = schema_of(rejected.schema, HIDDEN)
+                q_schema = merged(q_schema, r_schema) if q_schema else r_schema
+                quality_["parse"] = {"action": "quarantine", "violations": sum(counts.values())}
+                quality_["_parse_by_source"] = counts
+        with timed(steps_done, "stats"):
+            file_sources, rows_out = writing.file_sources(ctx, files)
+        for src in job.sources:
+            rows_out.setdefault(src.key, 0)
+            rows_in.setdefault(src.key, 0)
+        return Staged(
+            files=files,
+            schema=schema,
+            rows_in=rows_in,
+            rows_out=rows_out,
+            file_sources=file_sources,
+            steps=steps_done,
+            replaced=replaced,
+            arrow_schema=arrow,
+            quality=quality_,
+            quarantine_files=quarantine,
+            quarantine_schema=q_schema,
+            children=children,
+        )
+
+    def _rows_in(self, ctx: Ctx, read: dict[str, Any]) -> dict[str, int]:
+        if not ctx.batch:
+            return {ctx.inputs[0].source.key: int(read.get("rows", 0))}
+        return {inp.source.key: int(read.get(f"rows{inp.index}", 0)) for inp in ctx.inputs}
+
+    def _write_children(self, ctx: Ctx, parents: DataFrame) -> dict[str, Staged]:
+        """Each child table's rows, without the children of parent rows that a later step or a rule took out."""
+        out: dict[str, Staged] = {}
+        keep_all = PID not in parents.columns  # a `sql` step dropped the link: keep every child
+        for table, child in ctx.children.items():
+            if not keep_all:
+                child = child.join(parents.select(PID), on=PID, how="left_semi")
+            child = writing.with_lineage(ctx, child)
+            if ctx.job.child_schemas.get(table):
+                from landfall.engines.spark.steps import strict_cast
+                from landfall.engines.spark.types import spark_type
+                from landfall.schema import align
+
+                casts = align(schema_of(child.schema, HIDDEN), ctx.job.child_schemas[table])
+                if casts:
+                    types = {f.name: f.dataType for f in child.schema.fields}
+                    child = child.withColumns({n: strict_cast(c(n), types[n], spark_type(t)) for n, t in casts.items()})
+            files = writing.write(ctx, child, os.path.join(ctx.job.child_staging[table], "data"), ctx.job.commit_id, [])
+            file_sources, rows_out = writing.file_sources(ctx, files)
+            out[table] = Staged(
+                files=files,
+                schema=schema_of(child.schema, HIDDEN),
+                rows_in={},
+                rows_out=rows_out,
+                file_sources=file_sources,
+                arrow_schema=writing.arrow_schema(child, files),
+            )
+        return out
+
+    # --- what the first pass found -------------------------------------------------------------------------
+
+    def _check_read(self, ctx: Ctx, read: dict[str, Any]) -> None:
+        """Records that could not be parsed and values that missed their detected type: run again (whole-file
+        detection, whole-file CSV reading, numbered records) or fail naming the file, the line and the value."""
+        o = ctx.workflow.read
+        for inp in ctx.inputs:
+            line = inp.unclosed.result() if inp.unclosed is not None else None
+            if line is not None:
+                raise reading.unclosed_error(inp.source.key, line, inp.dialect.quote)
+        corrupt = int(read.get("corrupt", 0))
+        plan = ctx.plan
+        if (
+            corrupt
+            and ctx.fmt == "csv"
+            and not plan.whole_files
+            and any(i.dialect.quote and not i.whole for i in ctx.inputs)
+        ):
+            raise Replan(plan.but(whole_files=True), "a quoted value spans lines: read the files whole")
+        if corrupt and ctx.fmt in ("json", "jsonl") and not plan.sample_all and self._type_misses(ctx):
+            raise Replan(plan.but(sample_all=True), "a later value missed its detected type")
+        missed = [(name, duck) for check, (name, duck, _) in ctx.misses.items() if int(read.get(check, 0))]
+        if missed:
+            detected = [(n, d) for n, d in missed if n not in o.types]
+            if detected and not plan.sample_all:
+                raise Replan(plan.but(sample_all=True), "the sample missed a later value: detect on whole files")
+            fresh = {n for n, _ in detected} - plan.as_text
+            if fresh:  # values of mixed forms: keep the column as text
+                raise Replan(plan.but(as_text=plan.as_text | fresh), "values of mixed forms: keep them as text")
+            if ctx.batch:
+                raise InvalidInput("a value does not fit its declared type")  # the runner runs each file alone
+            if not ctx.numbered:
+                raise Replan(plan.but(number_rows=True), "a value does not fit: number records for its line")
+            name, duck = missed[0]
+            keep = next(k for n, _, k in ctx.misses.values() if n == name)
+            rows = ctx.typed.where(c(keep).isNotNull() & c(name).isNull())
+            value = rows.select(c(keep)).first()
+            _, line = first_line(ctx, rows)
+            key = ctx.inputs[0].source.key
+            where = f"`{key}`" + (f" line {line}" if line else "")
+            raise SchemaConflict(
+                f"{where}: value `{value[0] if value else ''}` of column `{name}` is not a valid {duck}",
+                file=key,
+                line=line,
+            )
+        if corrupt and o.bad_rows == "fail":
+            if not ctx.numbered:
+                raise Replan(plan.but(number_rows=True), "a record does not parse: number records for its line")
+            src, line = first_line(ctx, ctx.rejects)
+            raw = ctx.rejects.select(c(CORRUPT)).first()
+            key = ctx.inputs[src or 0].source.key
+            reason = self._reason(ctx, raw[0] if raw else "", src or 0)
+            raise InvalidInput(f"`{key}`" + (f" line {line}" if line else "") + f": {reason}", file=key, line=line)
+        if corrupt and not ctx.numbered:
+            raise Replan(plan.but(number_rows=True), "records set aside: number records for their lines")
+
+    def _type_misses(self, ctx: Ctx) -> bool:
+        """JSON records Spark refused although they are JSON objects: a value that does not fit a detected type."""
+        sample = [r[0] for r in ctx.rejects.select(c(CORRUPT)).limit(20).collect()]
+        try:
+            return bool(sample) and all(isinstance(json.loads(s), dict) for s in sample)
+        except ValueError:
+            return False
+
+    def _reason(self, ctx: Ctx, raw: str, src: int) -> str:
+        """Why a record could not be parsed, for an error that fails the file (worded as the DuckDB engine's)."""
+        reason, _ = self._why(ctx, raw, src)
+        m = re.match(r"(?:MISSING|TOO MANY) COLUMNS: Expected Number of Columns: (\d+) Found: (\d+)", reason)
+        return f"expected {m.group(1)} fields (as in the header), found {m.group(2)}" if m else reason
+
+    def _why(self, ctx: Ctx, raw: str, src: int) -> tuple[str, str | None]:
+        """Why a record could not be parsed (worded as DuckDB's rejects word it), and the column to blame."""
+        if ctx.fmt in ("json", "jsonl"):
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                return f"invalid JSON: {exc.msg} (column {exc.colno})", None
+            except ValueError as exc:
+                return f"invalid JSON: {exc}", None
+            if not isinstance(value, dict):
+                kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+                    type(value), "a number"
+                )
+                return f"{kind}, not a record (an object)", None
+            return "a value does not fit the column's type", None
+        d = ctx.inputs[src].dialect
+        names = [n for n in ctx.typed.columns if not n.startswith("__lf_")] if ctx.typed is not None else []
+        try:
+            rec = next(csv.reader(io.StringIO(raw), delimiter=d.delimiter, quotechar=d.quote or None, strict=True), [])
+        except csv.Error as exc:
+            return f"malformed CSV: {exc}", None
+        found, expected = len(rec), len(names)
+        if found < expected:
+            return f"MISSING COLUMNS: Expected Number of Columns: {expected} Found: {found}", names[found]
+        if found > expected:
+            return f"TOO MANY COLUMNS: Expected Number of Columns: {expected} Found: {found}", None
+        return "malformed CSV record", None
+
+    def _parse_rejects(self, ctx: Ctx) -> tuple[DataFrame, dict[str, int]]:
+        """Records that could not be parsed, as quarantine rows: `_raw`, `_line`, `_rule` `parse`, `_column`,
+        `_reason` (worked out in Python, per record), with lineage. Also counts them per file."""
+        numbered = with_rows(ctx, ctx.rejects)
+        src_col = c(SRC) if SRC in numbered.columns else F.lit(0)
+        got = numbered.select(src_col.alias("s"), c(ROW).alias("r"), c(CORRUPT).alias("raw")).collect()
+        by_src: dict[int, list[int]] = {}
+        for r in got:
+            by_src.setdefault(int(r["s"]), []).append(int(r["r"]))
+        lines = {
+            s: record_lines(ctx.inputs[s].path, ctx.fmt, rows, dialect=ctx.inputs[s].dialect, whole=ctx.inputs[s].whole)
+            for s, rows in by_src.items()
+        }
+        rows = [
+            (r["raw"], lines[int(r["s"])].get(int(r["r"])), *self._why(ctx, r["raw"], int(r["s"])), int(r["s"]))
+            for r in got
+        ]
+        schema = T.StructType(
+            [
+                T.StructField("_raw", T.StringType()),
+                T.StructField("_line", T.LongType()),
+                T.StructField("_reason", T.StringType()),
+                T.StructField("_column", T.StringType()),
+                T.StructField(SRC, T.IntegerType()),
+            ]
+        )
+        df = ctx.spark.createDataFrame(rows, schema).select(
+            "_raw",
+            "_line",
+            F.lit("parse").alias("_rule"),
+            "_column",
+            "_reason",
+            F.current_timestamp().cast(T.TimestampType()).alias("_quarantined_at"),
+            *([c(SRC)] if ctx.batch else []),
+        )
+        counts: dict[str, int] = {}
+        for s, recs in by_src.items():
+            counts[ctx.inputs[s].source.key] = len(recs)
+        return writing.with_lineage(ctx, df), counts
+
+    def _explain(self, ctx: Ctx, exc: Exception) -> InvalidInput:
+        """A Spark error as one that names the file, the line and the reason."""
+        text = error_text(exc)
+        key = ctx.inputs[0].source.key if len(ctx.inputs) == 1 else "the batch"
+        m = _CAST.search(str(exc))
+        if m:
+            value, typ = m.group(1), m.group(2).strip()
+            line = None
+            if len(ctx.inputs) == 1:
+                line = _line_with(ctx.inputs[0].path, value)
+            where = f"`{key}`" + (f" line {line}" if line else "")
+            return SchemaConflict(f"{where}: value `{value}` is not a valid {typ}", file=key, line=line)
+        return InvalidInput(f"`{key}`: {text}", file=key)
+
+    # --- table upkeep --------------------------------------------------------------------------------------
+
+    def rewrite(
+        self, files: list[tuple[str, str]], exclude_keys: list[str], staging: str, commit_id: str
+    ) -> list[StagedFile]:
+        out = []
+        for i, (src, rel) in enumerate(files):
+            df = self.spark.read.parquet(_link(staging, f"_rewrite/{i}.parquet", src))
+            df = df.where(~c("_source_file").isin(*exclude_keys)).coalesce(1)
+            made = writing.write(
+                self.spark, df, os.path.join(staging, "rewrite", str(i)), commit_id, [], suffix=f"-r{i}"
+            )
+            for f in made:
+                dest = os.path.join(staging, "rewrite", f"part-{commit_id}-r{i}.parquet")
+                os.replace(f.path, dest)
+                rel_dir = os.path.dirname(rel)
+                out.append(
+                    StagedFile(
+                        path=dest,
+                        relpath=os.path.join(rel_dir, os.path.basename(dest)),
+                        rows=f.rows,
+                        bytes=f.bytes,
+                        partition=writing._partition_of(rel_dir),
+                        stats=f.stats,
+                    )
+                )
+        return out
+
+    def compact(
+        self, files: list[tuple[str, str]], staging: str, commit_id: str, target_file_size: int
+    ) -> list[StagedFile]:
+        rel_dir = os.path.dirname(files[0][1])
+        links = [_link(staging, f"_compact/{i}.parquet", a) for i, (a, _) in enumerate(files)]
+        df = self.spark.read.option("mergeSchema", "true").parquet(*links)
+        size = sum(os.path.getsize(a) for a, _ in files)
+        df = df.coalesce(max(1, ceil(size / max(1, target_file_size))))
+        made = writing.write(self.spark, df, os.path.join(staging, "data", rel_dir), commit_id, [])
+        for f in made:
+            f.relpath = os.path.join(rel_dir, f.relpath)
+            f.partition = writing._partition_of(rel_dir)
+        return made
+
+    def replay(
+        self, job: Job, files: list[str], run_id: str | None
+    ) -> tuple[list[StagedFile], list[StagedFile], int, int]:
+        from landfall.engines.spark.context import Ctx as _Ctx
+
+        ctx = _Ctx(spark=self.spark, job=job, fmt="parquet")
+        try:
+            links = [_link(job.staging, f"_replay/{i}.parquet", p) for i, p in enumerate(files)]
+            src = self.spark.read.option("mergeSchema", "true").parquet(*links)
+            src = src.withColumn("__lf_qid", F.monotonically_increasing_id()).localCheckpoint(eager=True)
+            picked = c("_run_id") == run_id if run_id else F.lit(True)
+            if "_raw" in src.columns:  # rows that could not be parsed stay: re-land a fixed file
+                picked = picked & ~F.coalesce(c("_rule") == "parse", F.lit(False))
+            meta = ["_line", "_rule", "_column", "_reason", "_quarantined_at", "_ingested_at", "_run_id", "_raw"]
+            data = src.where(picked).drop(*[m for m in meta if m in src.columns])
+            rules = [r for r in job.workflow.validate_ if r.kind != "row_count"]
+            for i, rule in enumerate(rules):
+                data = quality.violation(ctx, rule, data, f"__lf_bad{i}")
+            bad = F.lit(False)
+            for i in range(len(rules)):
+                bad = bad | c(f"__lf_bad{i}")
+            flagged = data.withColumn("__lf_bad", bad).drop(*[f"__lf_bad{i}" for i in range(len(rules))])
+            flagged = flagged.localCheckpoint(eager=True)
+            counts = flagged.agg(F.count_if(~c("__lf_bad")).alias("p"), F.count_if(c("__lf_bad")).alias("k")).first()
+            passed, kept = int(counts["p"]), int(counts["k"])
+            if not passed:
+                return [], [], 0, kept
+            good = (
+                flagged.where(~c("__lf_bad"))
+                .drop("__lf_bad", "__lf_qid")
+                .select(
+                    "*",
+                    F.lit(job.ingested_at).cast(T.TimestampType()).alias("_ingested_at"),
+                    F.lit(job.sources[0].run_id).alias("_run_id"),
+                )
+            )
+            good = writing.shape_for_table(ctx, good)
+            parts = [p.name for p in job.workflow.write.partition_by]
+            table_files = writing.write(
+                ctx, good, os.path.join(job.staging, "data"), job.commit_id, parts, job.workflow.write.compression
+            )
+            gone = flagged.where(~c("__lf_bad")).select("__lf_qid")
+            rest = src.join(gone, on="__lf_qid", how="left_anti").drop("__lf_qid")
+            q_files = writing.write(ctx, rest, os.path.join(job.staging, "quarantine"), job.commit_id, [])
+            return table_files, q_files, passed, kept
+        finally:
+            ctx.drop_views()
+
+    def source_counts(self, paths: list[str]) -> dict[str, dict[str, int]]:
+        return writing.source_counts(paths)
+
+
+def _link(staging: str, name: str, target: str) -> str:
+    link = os.path.join(staging, name)
+    os.makedirs(os.path.dirname(link), exist_ok=True)
+    if os.path.lexists(link):
+        os.remove(link)
+    os.symlink(os.path.abspath(target), link)
+    return link
+
+
+def _line_with(path: str, needle: str) -> int | None:
+    """The first line of a local text file that holds `needle`."""
+    from landfall import encoding as enc
+
+    want = needle.encode("utf-8")
+    try:
+        with enc._open(path) as fh:
+            for n, line in enumerate(fh, start=1):
+                if want in line:
+                    return n
+    except OSError:
+        return None
+    return None
+
+
+__all__ = ["SparkEngine", "shutil"]

@@ -1,0 +1,133 @@
+"""From a record's position in its file to the line it starts on.
+
+Spark has no line numbers: the engine numbers records exactly (see `numbering.py`), and this module maps record
+numbers to lines with one pass over the local file, stopping at the last record asked for. What Spark counts as
+a record decides the mapping:
+
+- CSV read line by line (no value spans lines): a record is a line that is not blank (Spark skips blank lines
+  and, with `comment`, lines starting with it), after the skipped rows and the header.
+- CSV read whole (`multiLine`): records are what Python's csv reader finds with the same dialect; a record
+  starts on the line after the previous one ended (blank lines between records are skipped).
+- JSON Lines are read a line at a time (`from_json` on each line, blank lines skipped after numbering): the
+  record number is the line.
+- JSON documents (rewritten as JSON Lines, one record per line) and Parquet: the record number is reported.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from landfall import encoding as enc
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How a CSV file is laid out, as detected (DuckDB's sniffer) or declared."""
+
+    delimiter: str = ","
+    quote: str = '"'  # "" when values are never quoted
+    escape: str = '"'
+    header: bool = True
+    skip: int = 0
+    comment: str = ""
+    newline: str = "\n"
+
+
+def record_lines(
+    path: str, fmt: str, records: Iterable[int], *, dialect: Dialect | None = None, whole: bool = False
+) -> dict[int, int]:
+    """`{record number: line}` for the records asked for (1-based both)."""
+    wanted = sorted(set(records))
+    if not wanted:
+        return {}
+    if fmt in ("json", "jsonl", "parquet"):
+        return {r: r for r in wanted}  # JSON is read a line at a time: the record number is the line
+    if fmt == "csv" and whole:
+        return _csv_records(path, dialect or Dialect(), wanted)
+    skip = 0
+    comment = ""
+    if fmt == "csv":
+        d = dialect or Dialect()
+        skip = d.skip + (1 if d.header else 0)
+        comment = d.comment
+    return _plain_lines(path, wanted, skip, comment)
+
+
+def _plain_lines(path: str, wanted: list[int], skip: int, comment: str) -> dict[int, int]:
+    out: dict[int, int] = {}
+    todo = iter(wanted)
+    target = next(todo)
+    record = 0
+    with enc._open(path) as fh:
+        for n, raw in enumerate(fh, start=1):
+            if n <= skip:
+                continue
+            text = raw.strip()
+            if not text or (comment and raw.lstrip().startswith(comment.encode())):
+                continue
+            record += 1
+            if record == target:
+                out[target] = n
+                target = next(todo, None)
+                if target is None:
+                    break
+    return out
+
+
+def unclosed_line(path: str, d: Dialect) -> int | None:
+    """The line a quoted value that is never closed starts on (Python's csv reader, strict), or None."""
+    with enc._open(path) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+        for _ in range(d.skip):
+            text.readline()
+        reader = csv.reader(text, delimiter=d.delimiter, strict=True, **_quoting(d))
+        end = d.skip
+        try:
+            for _ in reader:
+                end = d.skip + reader.line_num
+        except csv.Error:
+            return end + 1
+    return None
+
+
+def _quoting(d: Dialect) -> dict:
+    if not d.quote:
+        return {"quoting": csv.QUOTE_NONE}
+    return {
+        "quotechar": d.quote,
+        "doublequote": d.escape in (d.quote, ""),
+        "escapechar": None if d.escape in (d.quote, "") else d.escape,
+    }
+
+
+def _csv_records(path: str, d: Dialect, wanted: list[int]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    todo = iter(wanted)
+    target = next(todo)
+    quoting = _quoting(d)
+    record = 0
+    with enc._open(path) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+        for _ in range(d.skip):
+            text.readline()
+        reader = csv.reader(text, delimiter=d.delimiter, **quoting)
+        if d.header:
+            next(reader, None)
+        end = d.skip + reader.line_num
+        for rec in reader:
+            start = end + 1
+            end = d.skip + reader.line_num
+            if not rec or (len(rec) == 1 and not rec[0].strip()):
+                continue
+            if d.comment and rec[0].startswith(d.comment):
+                continue
+            record += 1
+            if record == target:
+                out[target] = start
+                target = next(todo, None)
+                if target is None:
+                    break
+    return out

@@ -1,0 +1,236 @@
+"""Schema hints and evolution policies, data-quality rules and quarantine, on Spark.
+
+Rules are counted while the output is written (an observation over the flagged rows), so a clean file is read
+once. Rows that break a `quarantine` rule are left out of the output by the same pass; when some did, or a
+`fail` rule was broken, a second pass numbers the flagged rows and finds their lines (see `numbering`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from landfall.engines.duckdb.quality import _reason_for, _rule_columns, _SchemaRule
+from landfall.engines.spark import translate
+from landfall.engines.spark.context import HIDDEN, LINEAGE, Ctx, c, columns
+from landfall.engines.spark.steps import strict_cast
+from landfall.engines.spark.types import schema_of, spark_type
+from landfall.errors import InvalidInput, SchemaConflict
+from landfall.schema import widens_to
+from landfall.types import sql_name, user_type
+
+
+def fit_schema(ctx: Ctx, df: DataFrame) -> tuple[DataFrame, list[Any]]:
+    """Declared types (`schema.hints`), then the evolution policy against the table's schema (see the DuckDB
+    engine's `_fit_schema`, which this follows). Returns the rows and extra quarantine rules (`discard_row`)."""
+    job = ctx.job
+    policy = ctx.workflow.schema_
+    types = {f.name: f.dataType for f in df.schema.fields}
+    if policy.hints:
+        missing = [h for h in policy.hints if h not in types]
+        if missing:
+            raise InvalidInput(
+                f"workflow `{ctx.workflow.name}` schema hints: no column " + ", ".join(f"`{m}`" for m in missing)
+            )
+        df = df.withColumns({n: strict_cast(c(n), types[n], spark_type(user_type(t))) for n, t in policy.hints.items()})
+    if policy.evolution == "evolve" or not job.table_schema:
+        return df, []
+    table = {n: t for n, t in job.table_schema if n not in LINEAGE and n != "_rescued_data"}
+    table_parts = {p.name for p in ctx.workflow.write.partition_by if p.function}
+    data = dict(schema_of(df.schema, HIDDEN))
+    new = [n for n in data if n not in table]
+    changed = [n for n in data if n in table and data[n] != table[n] and not widens_to(data[n], table[n])]
+    gone = [n for n in table if n not in data and n not in table_parts]
+    key = job.sources[0].key if len(job.sources) == 1 else "the batch"
+    if policy.evolution == "freeze":
+        diffs = (
+            [f"new column `{n}` ({sql_name(data[n])})" for n in new]
+            + [f"column `{n}` is {sql_name(data[n])}, the table has {sql_name(table[n])}" for n in changed]
+            + [f"column `{n}` ({sql_name(table[n])}) is missing" for n in gone]
+        )
+        if diffs:
+            raise SchemaConflict(
+                f"`{key}`: the schema differs from table `{ctx.workflow.write.table}` "
+                f"(schema evolution: freeze): " + "; ".join(diffs),
+                file=key,
+            )
+        return df, []
+    types = {f.name: f.dataType for f in df.schema.fields}
+    fits = {n: strict_cast(c(n), types[n], spark_type(table[n]), try_=True) for n in changed}
+    misfit = [c(n).isNotNull() & fits[n].isNull() for n in changed] + [c(n).isNotNull() for n in new]
+    if policy.evolution == "rescue":
+        if not new and not changed:
+            return df, []
+        pairs = [F.when(c(n).isNotNull() & fits[n].isNull(), c(n).cast("string")).alias(n) for n in changed]
+        pairs += [c(n).alias(n) for n in new]
+        src = F.lit(job.sources[0].key) if not ctx.batch else _key_column(ctx)
+        rescued = F.when(_any(misfit), F.to_json(F.struct(*pairs, src.alias("_file")), {"ignoreNullFields": "false"}))
+        keep = [fits[n].alias(n) if n in fits else c(n) for n in df.columns if n not in new]
+        return df.select(*keep, rescued.alias("_rescued_data")), []
+    if not misfit:
+        return df, []
+    reason = "does not fit the table's schema: " + ", ".join(
+        [f"`{n}` is not {sql_name(table[n])}" for n in changed] + [f"`{n}` is not a table column" for n in new]
+    )
+    return df, [_SchemaRule(expr="", reason=reason, columns=changed + new)]
+
+
+def flag(ctx: Ctx, df: DataFrame, extra: list[Any]) -> tuple[DataFrame, list[Any]]:
+    """The rows with a `__lf_bad<i>` flag per rule, counted as the output is written (observation `rules`)."""
+    rules = list(ctx.workflow.validate_) + list(extra)
+    names = columns(df)
+    for rule in rules:
+        missing = [m for m in _rule_columns(rule) if m not in names]
+        if missing:
+            raise InvalidInput(
+                f"workflow `{ctx.workflow.name}` rule `{rule.label}`: no column "
+                + ", ".join(f"`{m}`" for m in missing)
+                + "; columns are "
+                + ", ".join(f"`{n}`" for n in names)
+            )
+    for i, rule in enumerate(rules):
+        df = violation(ctx, rule, df, f"__lf_bad{i}")
+    quarantined = [F.col(f"__lf_bad{i}") for i, r in enumerate(rules) if r.action == "quarantine"]
+    checks = [F.count(F.lit(1)).alias("total")] + [
+        F.count_if(F.col(f"__lf_bad{i}")).alias(f"bad{i}") for i in range(len(rules))
+    ]
+    checks.append(F.count_if(_any(quarantined)).alias("quarantined"))
+    return df.observe(ctx.observe("rules"), *checks), rules
+
+
+def good_rows(df: DataFrame, rules: list[Any]) -> DataFrame:
+    """Rows that break no `quarantine` rule, without the flags."""
+    bad = [F.col(f"__lf_bad{i}") for i, r in enumerate(rules) if r.action == "quarantine"]
+    out = df.where(~_any(bad)) if bad else df
+    return out.drop(*[f"__lf_bad{i}" for i in range(len(rules))])
+
+
+def judge(ctx: Ctx, flagged: DataFrame, rules: list[Any]) -> tuple[dict[str, Any], DataFrame | None]:
+    """After the write: each rule's count; a broken `fail` rule (or `row_count`) fails the file naming the rule,
+    the count and the first line; rows set aside by `quarantine` rules come back with their line, rule, column
+    and reason. Returns the quality record and the quarantine rows (or None)."""
+    from landfall.engines.spark.numbering import first_line, with_lines
+
+    got = ctx.observed("rules")
+    total = int(got.get("total", 0))
+    key = ctx.job.sources[0].key if len(ctx.job.sources) == 1 else ", ".join(s.key for s in ctx.job.sources)
+    quality: dict[str, Any] = {}
+    for i, rule in enumerate(rules):
+        n = int(got.get(f"bad{i}", 0))
+        if rule.kind == "row_count":
+            rc = rule.row_count
+            n = int((rc.min is not None and total < rc.min) or (rc.max is not None and total > rc.max))
+            if n and rule.action == "fail":
+                bound = " and ".join(
+                    x
+                    for x in (
+                        f"at least {rc.min}" if rc.min is not None else "",
+                        f"at most {rc.max}" if rc.max is not None else "",
+                    )
+                    if x
+                )
+                raise InvalidInput(f"`{key}`: rule `{rule.label}` failed: {total} rows, expected {bound}", file=key)
+        quality[rule.label] = {"action": rule.action, "violations": n}
+        if n and rule.action == "fail":
+            _, line = first_line(ctx, flagged.where(F.col(f"__lf_bad{i}")))
+            where = f"`{key}`" + (f" line {line}" if line else "")
+            raise InvalidInput(
+                f"{where}: rule `{rule.label}` failed for {n} of {total} rows (action: fail)", file=key, line=line
+            )
+    picked = [i for i, r in enumerate(rules) if r.action == "quarantine" and quality[r.label]["violations"]]
+    if not picked:
+        return quality, None
+    quality["_quarantined"] = int(got.get("quarantined", 0))
+    bad = [F.col(f"__lf_bad{i}") for i in picked]
+    rule_of = _case([(F.col(f"__lf_bad{i}"), rules[i].label) for i in picked])
+    named = [",".join(getattr(r, "columns", None) or _rule_columns(r)) for r in rules]
+    column_of = _case([(F.col(f"__lf_bad{i}"), named[i]) for i in picked])
+    reason_of = _case([(F.col(f"__lf_bad{i}"), _reason_for(rules[i])) for i in picked])
+    rows = with_lines(ctx, flagged.where(_any(bad)))
+    data = [c(n) for n in flagged.columns if not n.startswith("__lf_bad")]
+    q = rows.select(
+        *data,
+        c("_line").cast("long").alias("_line"),
+        rule_of.alias("_rule"),
+        column_of.alias("_column"),
+        reason_of.alias("_reason"),
+        F.current_timestamp().cast(T.TimestampType()).alias("_quarantined_at"),
+    )
+    return quality, q
+
+
+def violation(ctx: Ctx, rule: Any, df: DataFrame, name: str) -> DataFrame:
+    """`df` with a boolean column `name`: true for a row that breaks the rule (a NULL passes, except `not_null`)."""
+    k = rule.kind
+    if k == "schema":
+        job = ctx.job
+        table = dict(job.table_schema or [])
+        types = {f.name: f.dataType for f in df.schema.fields}
+        misfit = [
+            c(n).isNotNull() & strict_cast(c(n), types[n], spark_type(table[n]), try_=True).isNull()
+            if n in table
+            else c(n).isNotNull()
+            for n in rule.columns
+        ]
+        return df.withColumn(name, _any(misfit))
+    if k == "not_null":
+        return df.withColumn(name, _any([c(n).isNull() for n in rule.not_null]))
+    if k == "range":
+        r = rule.range
+        parts = ([c(r.column) < F.lit(r.min)] if r.min is not None else []) + (
+            [c(r.column) > F.lit(r.max)] if r.max is not None else []
+        )
+        return df.withColumn(name, F.coalesce(_any(parts), F.lit(False)))
+    if k == "accepted_values":
+        values = [str(v) for v in rule.accepted_values.values]
+        col = c(rule.accepted_values.column).cast("string")
+        return df.withColumn(name, F.coalesce(~col.isin(*values), F.lit(False)))
+    if k == "regex":
+        col = c(rule.regex.column).cast("string")
+        return df.withColumn(name, F.coalesce(~col.rlike(rule.regex.pattern), F.lit(False)))
+    if k == "expect":
+        text = translate.expression(rule.expect, f"workflow `{ctx.workflow.name}` rule `{rule.label}`")
+        return df.withColumn(name, ~F.coalesce(F.expr(text), F.lit(False)))
+    if k == "unique":
+        keys = list(rule.unique.columns)
+        some_null = _any([c(k).isNull() for k in keys])
+        repeated = F.count(F.lit(1)).over(Window.partitionBy(*[c(k) for k in keys])) > 1
+        df = df.withColumn(name, F.when(some_null, F.lit(False)).otherwise(repeated))
+        if rule.unique.against_table and ctx.job.table_files:
+            from landfall.engines.spark.writing import read_table_files
+
+            held = read_table_files(ctx, [a for a, _ in ctx.job.table_files]).select(*[c(k) for k in keys]).distinct()
+            held = held.withColumn("__lf_held", F.lit(True))
+            order = [c(n) for n in df.columns if n != name]
+            df = df.join(held, on=keys, how="left")
+            df = df.select(*order, (c(name) | F.coalesce(c("__lf_held"), F.lit(False))).alias(name))
+        return df
+    return df.withColumn(name, F.lit(False))  # row_count: judged on the whole file
+
+
+def _key_column(ctx: Ctx) -> Column:
+    from landfall.engines.spark.writing import source_key
+
+    return source_key(ctx)
+
+
+def _any(cols: list[Column]) -> Column:
+    if not cols:
+        return F.lit(False)
+    out = cols[0]
+    for col in cols[1:]:
+        out = out | col
+    return out
+
+
+def _case(pairs: list[tuple[Column, str]]) -> Column:
+    out = None
+    for cond, value in pairs:
+        out = F.when(cond, F.lit(value)) if out is None else out.when(cond, F.lit(value))
+    return out if out is not None else F.lit(None)
+
+
+__all__ = ["fit_schema", "flag", "good_rows", "judge", "violation"]

@@ -1,0 +1,472 @@
+"""Reading landed files on Spark: CSV, JSON Lines, JSON documents and Parquet.
+
+Detection is shared with the DuckDB engine, so both engines see the same columns and types: a CSV file's
+dialect, header and column types come from DuckDB's sniffer on a sample of the local file, a JSON file's
+columns and types from DuckDB's JSON reader. Spark then reads every value as text with that dialect (RFC 4180
+quoting: `escape` is the quote, never Spark's default backslash) and casts it strictly: a value that does not
+fit the detected type is counted while the file is written, and a miss makes the engine detect on the whole
+file and run again (as DuckDB does); a declared type that does not fit fails the file with its line.
+
+Text in any encoding is transcoded to UTF-8 first (`landfall.encoding`, as for DuckDB). Files are read under
+names the engine gives them (`_in/<n>.<ext>` in the job's scratch folder: Spark takes paths as glob patterns),
+which also tell a batch's rows apart (`SRC`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from typing import Any
+
+import duckdb
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from landfall import encoding as enc
+from landfall.engines.duckdb.reading import (
+    _consistent_delimiter,
+    _header_as_one_column,
+    _readable_path,
+    _records_start,
+)
+from landfall.engines.duckdb.types import sql_type as duckdb_type
+from landfall.engines.spark import translate
+from landfall.engines.spark.context import BLOCK, CORRUPT, MID, ROW, SRC, Ctx, Input, c
+from landfall.engines.spark.lines import Dialect
+from landfall.engines.spark.types import of_duckdb, spark_type
+from landfall.errors import InvalidInput
+from landfall.pools import pool
+from landfall.types import user_type
+
+NO_QUOTE = "\u0000"
+QUOTED_EMPTY_STAYS = "\u0000landfall-null\u0000"  # a null marker no file holds: `""` stays an empty string
+SAMPLE_RECORDS = 20480  # DuckDB's sample for detection
+WHOLE_FILE_BYTES = 128 << 20  # below this a CSV file is one Spark split anyway: read it whole (multiLine)
+_INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
+
+
+def prepare(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> None:
+    """Make each source readable by Spark: decompressed unless Spark decompresses it (gzip named `.gz`), UTF-8
+    with one kind of line ending (as for DuckDB: `engines.duckdb.reading._readable_path`) and no BOM, JSON
+    documents as JSON Lines, and linked as `_in/<n>.<ext>` in the job's scratch folder."""
+    job, opts = ctx.job, ctx.workflow.read
+    scratch = os.path.join(job.scratch_dir, "_spark")
+    if os.path.isdir(scratch):
+        shutil.rmtree(scratch)
+    os.makedirs(os.path.join(scratch, "_in"))
+    ctx.inputs = []
+    for i, src in enumerate(job.sources):
+        path, _ = _readable_path(src, ctx.fmt, opts, scratch)
+        if ctx.fmt != "parquet" and enc.sample(path, _kind(path)).startswith(b"\xef\xbb\xbf"):
+            # a UTF-8 BOM: Spark would keep it in the first value
+            path = enc.transcode(path, "utf-8-sig", os.path.join(scratch, "_utf8"), compressed=_kind(path))
+        if ctx.fmt == "json":
+            path = _json_as_lines(path, os.path.join(scratch, "_json"), src.key, opts.records == "true")
+        ext = {"csv": ".csv", "parquet": ".parquet"}.get(ctx.fmt, ".json") + (".gz" if path.endswith(".gz") else "")
+        link = os.path.join(scratch, "_in", f"{i}{ext}")
+        os.symlink(os.path.abspath(path), link)
+        ctx.inputs.append(Input(index=i, source=src, path=path, spark_path=link))
+
+
+def _kind(path: str) -> str | None:
+    return "gzip" if path.endswith(".gz") else None
+
+
+def read(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
+    """The rows of every input, typed as detected (or declared), records Spark could not parse left out.
+
+    Counted while the output is written (an observation on the reader's rows): rows per file, records that
+    could not be parsed, values that did not fit their detected type. `ctx.raw` keeps the reader's rows for
+    record numbers, `ctx.rejects` the records that could not be parsed.
+    """
+    if ctx.fmt == "csv":
+        df = _read_csv(ctx, sniffer)
+    elif ctx.fmt == "parquet":
+        df = _read_parquet(ctx)
+    else:
+        df = _read_json(ctx, sniffer)
+    checks = [F.count(F.lit(1)).alias("rows")]
+    if ctx.batch:
+        checks += [F.count_if(c(SRC) == i).alias(f"rows{i}") for i in range(len(ctx.inputs))]
+    if CORRUPT in df.columns:
+        checks.append(F.count_if(c(CORRUPT).isNotNull()).alias("corrupt"))
+    for check, (name, _, keep) in ctx.misses.items():
+        checks.append(F.count_if(c(keep).isNotNull() & c(name).isNull()).alias(check))
+    ctx.typed = df
+    observed = df.observe(ctx.observe("read"), *checks)
+    texts = [keep for _, _, keep in ctx.misses.values()]
+    if CORRUPT in df.columns:
+        ctx.rejects = observed.where(c(CORRUPT).isNotNull())
+        observed = observed.where(c(CORRUPT).isNull())
+    return observed.drop(*texts, CORRUPT) if texts or CORRUPT in df.columns else observed
+
+
+# --- CSV --------------------------------------------------------------------------------------------------------
+
+
+def sniff(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection, inp: Input) -> tuple[Dialect, list[tuple[str, str]], Any]:
+    """DuckDB's sniffer on a local file: the dialect, the columns with their types, and the date formats."""
+    o = ctx.workflow.read
+    args = []
+    if o.delimiter is not None:
+        args.append(f"delim = {_lit(o.delimiter)}")
+    if o.quote is not None:
+        args.append(f"quote = {_lit(o.quote)}")
+    if o.escape is not None:
+        args.append(f"escape = {_lit(o.escape)}")
+    if o.header is not None:
+        args.append(f"header = {str(o.header).lower()}")
+    if o.skip_rows:
+        args.append(f"skip = {int(o.skip_rows)}")
+    if o.null_values is not None:
+        args.append("nullstr = [" + ", ".join(_lit(v) for v in o.null_values) + "]")
+    types = {k: duckdb_type(v) for k, v in o.types.items()} | {n: "VARCHAR" for n in ctx.plan.as_text}
+    if types:
+        args.append("types = {" + ", ".join(f"{_lit(k)}: {_lit(v)}" for k, v in types.items()) + "}")
+    if o.all_strings:
+        args.append("all_varchar = true")
+    if o.date_format:
+        args.append(f"dateformat = {_lit(o.date_format)}")
+    if o.timestamp_format:
+        args.append(f"timestampformat = {_lit(o.timestamp_format)}")
+    if ctx.plan.sample_all:
+        args.append("sample_size = -1")
+    if o.bad_rows == "quarantine":
+        args.append("ignore_errors = true")
+    query = (
+        "SELECT Delimiter, Quote, Escape, NewLineDelimiter, Comment, SkipRows, HasHeader, Columns, DateFormat, "
+        "TimestampFormat FROM sniff_csv({}{})"
+    )
+    # the delimiter landfall checks itself, as the DuckDB engine does (DuckDB's sniffer, shown rows that do not
+    # all agree, may read the header as one column)
+    head = enc.sample(inp.path)
+    forced = _consistent_delimiter(head, o.skip_rows) if o.delimiter is None else None
+    if forced:
+        args += [f"delim = {_lit(forced[0])}"] + ([] if o.skip_rows else [f"skip = {forced[1]}"])
+    try:
+        row = sniffer.execute(query.format(_lit(inp.path), "".join(", " + a for a in args))).fetchone()
+    except duckdb.Error as exc:
+        # rows that break the dialect in the sample (a ragged row): detect past them, and let Spark's reader
+        # find them with their lines
+        try:
+            tolerant = [*args, "ignore_errors = true"] if "ignore_errors = true" not in args else args
+            row = sniffer.execute(query.format(_lit(inp.path), "".join(", " + a for a in tolerant))).fetchone()
+        except duckdb.Error:
+            quote = '"' if o.quote is None else o.quote
+            guess = Dialect(
+                delimiter=o.delimiter or (forced[0] if forced else ","), quote=quote, escape=o.escape or quote
+            )
+            line = unclosed_quote(inp.path, guess) if quote else None
+            if line is not None:
+                raise unclosed_error(inp.source.key, line, quote) from None
+            raise InvalidInput(f"`{inp.source.key}`: {_sniff_reason(str(exc))}", file=inp.source.key) from None
+    names = [col["name"] for col in row[7]]
+    if o.delimiter is None and not forced and (delim := _header_as_one_column(names)):
+        args += [f"delim = {_lit(delim)}"] + ([] if o.skip_rows else [f"skip = {_records_start(head, 0)[1]}"])
+        try:
+            row = sniffer.execute(query.format(_lit(inp.path), "".join(", " + a for a in args))).fetchone()
+        except duckdb.Error as exc:
+            raise InvalidInput(f"`{inp.source.key}`: {_sniff_reason(str(exc))}", file=inp.source.key) from None
+    delim, quote, escape, newline, comment, skip, header, cols, datefmt, tsfmt = row
+    quote = "" if quote == "(empty)" else quote
+    escape = quote if escape == "(empty)" else escape
+    dialect = Dialect(
+        delimiter=delim,
+        quote=quote,
+        escape=escape,
+        header=bool(header),
+        skip=int(skip),
+        comment="" if comment in (None, "(empty)") else comment,
+        newline={"\\r\\n": "\r\n", "\\r": "\r"}.get(newline, "\n"),
+    )
+    columns = [(col["name"], col["type"]) for col in cols]
+    return dialect, columns, (o.date_format or datefmt, o.timestamp_format or tsfmt)
+
+
+def _read_csv(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
+    o = ctx.workflow.read
+    groups: dict[bytes, list[Input]] = {}
+    for inp in ctx.inputs:  # files whose header lines are the same bytes share one sniff
+        groups.setdefault(_first_line(inp.path), []).append(inp)
+    frames = []
+    for members in groups.values():
+        dialect, cols, formats = sniff(ctx, sniffer, members[0])
+        whole = ctx.plan.whole_files or sum(os.path.getsize(i.path) for i in members) <= WHOLE_FILE_BYTES
+        for inp in members:
+            if dialect.skip:
+                _drop_lines(ctx, inp, dialect.skip)
+            inp.line_offset = dialect.skip + (1 if dialect.header else 0)
+            inp.dialect, inp.whole = dialect, whole
+            if dialect.quote:  # counted while Spark reads: Spark takes an unclosed quote to the end silently
+                inp.unclosed = pool("quotes").submit(unclosed_quote, inp.path, dialect)
+        null = QUOTED_EMPTY_STAYS if o.all_strings or o.null_values is not None else ""
+        schema = T.StructType(
+            [T.StructField(n, T.StringType(), True) for n, _ in cols] + [T.StructField(CORRUPT, T.StringType(), True)]
+        )
+        reader = ctx.spark.read.schema(schema).options(
+            sep=dialect.delimiter,
+            quote=dialect.quote or NO_QUOTE,
+            escape=dialect.escape or NO_QUOTE,
+            header=str(dialect.header).lower(),
+            multiLine=str(whole).lower(),
+            mode="PERMISSIVE",
+            columnNameOfCorruptRecord=CORRUPT,
+            encoding="UTF-8",
+            nullValue=null,
+            ignoreLeadingWhiteSpace="false",
+            ignoreTrailingWhiteSpace="false",
+            enforceSchema="true",
+            unescapedQuoteHandling="STOP_AT_DELIMITER",
+            lineSep=dialect.newline,  # also keeps a CRLF inside a quoted value as it is
+        )
+        if dialect.comment:
+            reader = reader.option("comment", dialect.comment)
+        raw = _tagged(ctx, reader.csv([i.spark_path for i in members]))
+        typed, texts = [], []
+        for name, duck in cols:
+            text = c(name)
+            if o.null_values:
+                text = F.when(text.isin(*o.null_values), F.lit(None)).otherwise(text)
+            if o.all_strings or duck == "VARCHAR":
+                typed.append(text.alias(name))
+                continue
+            keep = f"__lf_text{len(texts)}"
+            texts.append(text.alias(keep))
+            typed.append(_cast(text, duck, formats).alias(name))
+            ctx.misses[f"miss{len(ctx.misses)}"] = (name, duck, keep)
+        frames.append(raw.select(*typed, *texts, *_internal(raw)))
+    df = frames[0]
+    for f in frames[1:]:
+        df = df.unionByName(f, allowMissingColumns=True)
+    return df
+
+
+def _cast(text: Column, duck: str, formats: tuple[str | None, str | None]) -> Column:
+    """Text to a detected type; NULL when the value does not fit (counted as a miss, never written)."""
+    datefmt, tsfmt = formats
+    trimmed = F.trim(text)
+    if duck in _INT_TYPES:
+        return F.when(trimmed.rlike(r"^[+-]?[0-9]+$"), trimmed.try_cast(of_duckdb(duck)))
+    if duck == "DATE":
+        return F.try_to_date(trimmed, translate.time_format(datefmt)) if datefmt else trimmed.try_cast("date")
+    if duck == "TIMESTAMP":
+        if tsfmt:
+            return F.try_to_timestamp(trimmed, F.lit(translate.time_format(tsfmt)))
+        return trimmed.try_cast(T.TimestampNTZType())
+    if duck == "TIME":
+        return F.when(
+            trimmed.try_cast("timestamp_ntz").isNotNull() | trimmed.rlike(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$"), text
+        )
+    return trimmed.try_cast(of_duckdb(duck))
+
+
+def unclosed_error(key: str, line: int, quote: str) -> InvalidInput:
+    return InvalidInput(
+        f"`{key}` line {line}: a quoted value starts on this line and never ends (unterminated quote `{quote}`)",
+        file=key,
+        line=line,
+    )
+
+
+def unclosed_quote(path: str, d: Dialect) -> int | None:
+    """The line where a quoted value that is never closed starts, or None. An odd count of quote characters
+    (escaped ones aside) is the cheap test, at memory speed; only then does Python's csv reader find the line."""
+    quote, escape = d.quote.encode(), d.escape.encode()
+    count = 0
+    last = b""
+    with enc._open(path) as fh:
+        while chunk := fh.read(16 << 20):
+            count += chunk.count(quote)
+            if escape and escape != quote:  # `\"` is a quote inside a value
+                count -= chunk.count(escape + quote) + (last == escape and chunk[:1] == quote)
+            last = chunk[-1:]
+    if count % 2 == 0:
+        return None
+    from landfall.engines.spark.lines import unclosed_line
+
+    return unclosed_line(path, d)
+
+
+def _drop_lines(ctx: Ctx, inp: Input, n: int) -> None:
+    """Spark cannot skip rows: a copy without the first `n` lines replaces the input."""
+    out = os.path.join(ctx.job.scratch_dir, "_spark", "_skip", f"{inp.index}.csv")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with enc._open(inp.path) as src, open(out, "wb") as dst:
+        for _ in range(n):
+            src.readline()
+        shutil.copyfileobj(src, dst, 1 << 20)
+    os.remove(inp.spark_path)
+    inp.spark_path = inp.spark_path.removesuffix(".gz")
+    os.symlink(out, inp.spark_path)
+
+
+# --- JSON -------------------------------------------------------------------------------------------------------
+
+
+def _read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
+    o = ctx.workflow.read
+    paths = "[" + ", ".join(_lit(i.path) for i in ctx.inputs) + "]"
+    args = ["format = 'newline_delimited'", "records = true", "union_by_name = true"]
+    if ctx.plan.sample_all:
+        args.append("sample_size = -1")
+    if o.bad_rows == "quarantine":
+        args.append("ignore_errors = true")
+    if o.date_format:
+        args.append(f"dateformat = {_lit(o.date_format)}")
+    if o.timestamp_format:
+        args.append(f"timestampformat = {_lit(o.timestamp_format)}")
+    try:
+        rel = sniffer.sql(f"SELECT * FROM read_json({paths}, {', '.join(args)})")
+        detected = list(zip(rel.columns, rel.types, strict=True))
+    except duckdb.Error as exc:
+        # a line that is not a JSON object in the sample: detect on the lines that are (Spark's reader then
+        # finds the others, with their lines)
+        sample = [_records_only(i, ctx) for i in ctx.inputs]
+        paths = "[" + ", ".join(_lit(p) for p in sample) + "]"
+        try:
+            rel = sniffer.sql(f"SELECT * FROM read_json({paths}, {', '.join(args)})")
+            detected = list(zip(rel.columns, rel.types, strict=True))
+        except duckdb.Error:
+            key = ctx.inputs[0].source.key if not ctx.batch else "the batch"
+            raise InvalidInput(f"`{key}`: {_reason(str(exc))}", file=ctx.inputs[0].source.key) from None
+    fields = []
+    for name, duck in detected:
+        dt = T.StringType() if o.all_strings or name in o.types else of_duckdb(str(duck))
+        fields.append(T.StructField(name, dt, True))
+    fields.append(T.StructField(CORRUPT, T.StringType(), True))
+    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT}
+    if o.date_format:
+        options["dateFormat"] = translate.time_format(o.date_format)
+    if o.timestamp_format:
+        options["timestampNTZFormat"] = translate.time_format(o.timestamp_format)
+    # Each line is parsed on its own (`from_json`), so a record is a line: its number is its line, blank lines
+    # included; a line that is not one JSON object (an array, a scalar, broken JSON, a value that does not fit
+    # its type) is a record Spark could not parse, as DuckDB's reader sees it.
+    raw = _tagged(ctx, ctx.spark.read.text([i.spark_path for i in ctx.inputs]))
+    parsed = raw.where(F.trim(c("value")) != "").select(
+        F.from_json(c("value"), T.StructType(fields), options).alias("__lf_json"), *_internal(raw)
+    )
+    raw = parsed.select("__lf_json.*", *[x for x in _internal(raw)])
+    for inp in ctx.inputs:
+        inp.whole = False
+    cols = []
+    for name, _ in detected:
+        col = c(name)
+        if name in o.types:
+            col = col.cast(spark_type(user_type(o.types[name])))
+        cols.append(col.alias(name))
+    return raw.select(*cols, *_internal(raw))
+
+
+def _records_only(inp: Input, ctx: Ctx) -> str:
+    """A copy of a JSON Lines file's first records (all with whole-file detection) that are JSON objects."""
+    out = os.path.join(ctx.job.scratch_dir, "_spark", "_records", f"{inp.index}.jsonl")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    limit = None if ctx.plan.sample_all else SAMPLE_RECORDS
+    kept = 0
+    with enc._open(inp.path) as src, open(out, "wb") as dst:
+        for raw in src:
+            try:
+                if not isinstance(json.loads(raw), dict):
+                    continue
+            except ValueError:
+                continue
+            dst.write(raw if raw.endswith(b"\n") else raw + b"\n")
+            kept += 1
+            if limit is not None and kept >= limit:
+                break
+    return out
+
+
+def _json_as_lines(path: str, scratch: str, key: str, records_required: bool) -> str:
+    """A JSON document, validated strictly (RFC 8259), as JSON Lines (its records, or `{"value": ...}` rows)."""
+    from landfall.engines.duckdb.diagnose import _json_document_as_lines
+
+    text_ok = True
+    try:
+        if not enc.read_text(path).strip():
+            text_ok = False
+    except UnicodeDecodeError:
+        pass
+    if not text_ok:
+        raise InvalidInput(
+            f"`{key}` line 1: the file is empty; a JSON document needs a value "
+            "(use `read: {format: jsonl}` for files of zero or more records)",
+            file=key,
+            line=1,
+        )
+    try:
+        out, _, _ = _json_document_as_lines(path, scratch, key, records_required=records_required)
+    except InvalidInput:
+        raise
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"`{key}` line {exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})", file=key, line=exc.lineno
+        ) from None
+    except RecursionError:
+        raise InvalidInput(f"`{key}` line 1: invalid JSON: nested too deeply", file=key, line=1) from None
+    except UnicodeError as exc:
+        raise InvalidInput(f"`{key}`: invalid JSON: {exc.reason} (a lone UTF-16 surrogate)", file=key) from None
+    except ValueError as exc:
+        raise InvalidInput(f"`{key}`: invalid JSON: {exc}", file=key) from None
+    return out
+
+
+# --- Parquet ----------------------------------------------------------------------------------------------------
+
+
+def _read_parquet(ctx: Ctx) -> DataFrame:
+    raw = ctx.spark.read.option("mergeSchema", "true").parquet(*[i.spark_path for i in ctx.inputs])
+    extra = []
+    if ctx.batch:
+        extra.append(_src_index().alias(SRC))
+    if ctx.numbered:
+        extra.append((F.col("_metadata.row_index") + 1).alias(ROW))
+    out = raw.select("*", *extra)
+    ctx.raws.append(out)
+    return out
+
+
+# --- shared -----------------------------------------------------------------------------------------------------
+
+
+def _tagged(ctx: Ctx, df: DataFrame) -> DataFrame:
+    """The reader's rows with their file (batches) and, when lines are wanted, their split and position."""
+    extra = []
+    if ctx.batch:
+        extra.append(_src_index().alias(SRC))
+    if ctx.numbered:
+        extra.append(F.col("_metadata.file_block_start").alias(BLOCK))
+        extra.append(F.monotonically_increasing_id().alias(MID))
+    out = df.select("*", *extra) if extra else df
+    ctx.raws.append(out)
+    return out
+
+
+def _src_index() -> Column:
+    return F.regexp_extract(F.col("_metadata.file_path"), r"/([0-9]+)\.[a-z.]+$", 1).cast("int")
+
+
+def _internal(df: DataFrame) -> list[Column]:
+    return [c(n) for n in df.columns if n.startswith("__lf_")]
+
+
+def _first_line(path: str) -> bytes:
+    return enc.sample(path).split(b"\n", 1)[0]
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _sniff_reason(text: str) -> str:
+    if "sniff" in text.lower() or "dialect" in text.lower():
+        return "could not detect the CSV dialect (delimiter, quote, columns)"
+    return _reason(text)
+
+
+def _reason(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[0].split("Error: ", 1)[-1] if lines else "unreadable input"

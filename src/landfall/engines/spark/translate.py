@@ -1,0 +1,179 @@
+"""SQL written once: a workflow's `sql` steps, `compute` and `filter` expressions, `dedupe.order_by` and `expect`
+rules are written in DuckDB's dialect; this module translates them for Spark with sqlglot, and finds what cannot
+be translated when the config loads, naming the step and the function.
+
+What cannot be translated: a function Spark does not have (checked against Spark's own list of functions,
+`functions.txt`, taken from `SHOW ALL FUNCTIONS`), a type Spark has no equivalent of, and constructs whose meaning
+would change (DuckDB's `* REPLACE (...)`, `SIMILAR TO`, `regexp_replace` without the `'g'` option: DuckDB replaces
+the first match, Spark every match).
+
+Types keep their meaning: DuckDB's `TIMESTAMP` (no time zone) is Spark's `TIMESTAMP_NTZ`, and `TIMESTAMPTZ`
+is Spark's `TIMESTAMP_LTZ` (the engine runs Spark with `spark.sql.timestampType = TIMESTAMP_NTZ`).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from landfall.errors import ConfigError
+from landfall.registry import missing_dependency
+
+try:
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.dialects.spark import Spark
+    from sqlglot.errors import ErrorLevel, ParseError, UnsupportedError
+except ModuleNotFoundError as _exc:  # pragma: no cover - sqlglot comes with the `spark` extra
+    raise missing_dependency("engine `spark`", _exc.name or "sqlglot", "spark") from None
+
+__all__ = ["check_workflow", "expression", "query", "time_format", "UntranslatableSQL"]
+
+_INPUT = "input"
+_SYNTAX = {"cast", "try_cast", "extract"}  # written like calls, not in Spark's list of functions
+_NO_SPARK_TYPE = {
+    exp.DataType.Type.INT128: "HUGEINT",
+    exp.DataType.Type.UINT128: "UHUGEINT",
+    exp.DataType.Type.UBIGINT: "UBIGINT",
+    exp.DataType.Type.UINT: "UINTEGER",
+    exp.DataType.Type.USMALLINT: "USMALLINT",
+    exp.DataType.Type.UTINYINT: "UTINYINT",
+    exp.DataType.Type.TIMETZ: "TIMETZ",
+    exp.DataType.Type.INTERVAL: "INTERVAL",
+}
+
+
+class UntranslatableSQL(ConfigError):
+    """Workflow SQL in DuckDB's dialect that has no Spark equivalent."""
+
+
+class _LandfallSpark(Spark):
+    """Spark as landfall runs it: DuckDB's zone-less TIMESTAMP is TIMESTAMP_NTZ, TIMESTAMPTZ is TIMESTAMP_LTZ."""
+
+    class Generator(Spark.Generator):
+        TYPE_MAPPING = {
+            **Spark.Generator.TYPE_MAPPING,
+            exp.DataType.Type.TIMESTAMP: "TIMESTAMP_NTZ",
+            exp.DataType.Type.TIMESTAMPTZ: "TIMESTAMP_LTZ",
+            exp.DataType.Type.TIMESTAMPLTZ: "TIMESTAMP_LTZ",
+        }
+
+
+@lru_cache(maxsize=1)
+def spark_functions() -> frozenset[str]:
+    """The names of Spark's built-in functions (lower case)."""
+    text = (Path(__file__).with_name("functions.txt")).read_text(encoding="utf-8")
+    return frozenset(line.strip() for line in text.splitlines() if line.strip())
+
+
+def expression(text: str, where: str = "expression") -> str:
+    """A DuckDB SQL expression (`price * quantity`, `strftime(d, '%Y-%m')`) as Spark SQL."""
+    return _translate(text, where, kind="expression")
+
+
+def query(text: str, input_name: str, where: str = "sql step") -> str:
+    """A DuckDB query reading `input` as Spark SQL reading the view `input_name`."""
+    return _translate(text, where, kind="query", input_name=input_name)
+
+
+@lru_cache(maxsize=4096)
+def _translate(text: str, where: str, *, kind: str, input_name: str = _INPUT) -> str:
+    try:
+        tree = sqlglot.parse_one(text, read="duckdb")
+    except ParseError as exc:
+        raise UntranslatableSQL(f"{where}: not valid SQL: {_first(exc)}") from None
+    if kind == "query":
+        if not isinstance(tree, exp.Query):
+            raise UntranslatableSQL(f"{where}: expected a query (`SELECT ... FROM input`)")
+        for table in tree.find_all(exp.Table):
+            if table.name.lower() == _INPUT and not table.args.get("db"):
+                table.set("this", exp.to_identifier(input_name))
+    _refuse_changed_meaning(tree, where)
+    try:
+        out = tree.sql(dialect=_LandfallSpark, unsupported_level=ErrorLevel.RAISE)
+        _check_functions(out, where)
+    except (UnsupportedError, ParseError) as exc:
+        raise UntranslatableSQL(f"{where}: {_first(exc)}; it has no Spark equivalent") from None
+    return out
+
+
+def _refuse_changed_meaning(tree: Any, where: str) -> None:
+    """Constructs sqlglot passes through but Spark would read differently (or not at all)."""
+    for node in tree.walk():
+        if isinstance(node, exp.Star) and (node.args.get("replace") or node.args.get("rename")):
+            what = "REPLACE" if node.args.get("replace") else "RENAME"
+            raise UntranslatableSQL(
+                f"{where}: `* {what} (...)` has no Spark equivalent; list the columns, or use a `compute` "
+                "(or `rename`) step, which both engines run"
+            )
+        if isinstance(node, exp.SimilarTo):
+            raise UntranslatableSQL(f"{where}: `SIMILAR TO` has no Spark equivalent; use `regexp_matches`")
+        if isinstance(node, exp.RegexpReplace):
+            modifiers = node.args.get("modifiers")
+            if modifiers is None or "g" not in str(modifiers.name if hasattr(modifiers, "name") else modifiers):
+                raise UntranslatableSQL(
+                    f"{where}: `regexp_replace` without the `'g'` option replaces the first match in DuckDB but "
+                    "every match in Spark; add `'g'` to replace every match on both engines"
+                )
+        if isinstance(node, exp.DataType) and node.this in _NO_SPARK_TYPE:
+            raise UntranslatableSQL(
+                f"{where}: type `{_NO_SPARK_TYPE[node.this]}` has no Spark equivalent; use `BIGINT`, `DOUBLE`, "
+                "`DECIMAL(p,s)` or `VARCHAR`"
+            )
+
+
+def _check_functions(spark_sql: str, where: str) -> None:
+    """Every function the Spark SQL calls must be one of Spark's."""
+    known = spark_functions()
+    tree = sqlglot.parse_one(spark_sql, read=_LandfallSpark)
+    for node in tree.find_all(exp.Func):
+        if isinstance(node, exp.Anonymous):
+            name = node.name
+        else:
+            m = re.match(r"([A-Za-z_][A-Za-z0-9_]*)\(", node.sql(dialect=_LandfallSpark))
+            if not m:
+                continue  # written as an operator (`a || b`, `x RLIKE p`)
+            name = m.group(1)
+        if name.lower() not in known and name.lower() not in _SYNTAX:
+            raise UntranslatableSQL(
+                f"{where}: function `{name.lower()}` has no Spark equivalent; write it with functions both "
+                "engines have, or run this workflow with `engine: duckdb`"
+            )
+
+
+def time_format(duckdb_format: str) -> str:
+    """A DuckDB strftime format (`%d/%m/%Y`) as a Spark datetime pattern (`dd/MM/yyyy`)."""
+    out = sqlglot.transpile(f"strptime(x, {_lit(duckdb_format)})", read="duckdb", write=_LandfallSpark)[0]
+    m = re.search(r", '((?:[^']|'')*)'\)$", out)
+    if not m:
+        raise UntranslatableSQL(f"date format `{duckdb_format}` has no Spark equivalent")
+    return m.group(1).replace("''", "'")
+
+
+def check_workflow(workflow: Any) -> None:
+    """Translate every piece of SQL in a workflow, so that what Spark cannot run fails when the config loads."""
+    name = workflow.name
+    for i, step in enumerate(workflow.transform, start=1):
+        where = f"workflow `{name}` step {i} (`{step.kind}`)"
+        if step.kind == "sql":
+            query(step.sql, "__lf_input", where)
+        elif step.kind == "compute":
+            for column, text in step.compute.items():
+                expression(text, f"{where} column `{column}`")
+        elif step.kind == "filter":
+            expression(step.filter, where)
+        elif step.kind == "dedupe" and step.dedupe.order_by:
+            expression(step.dedupe.order_by, f"{where} `order_by`")
+    for rule in workflow.validate_:
+        if rule.expect is not None:
+            expression(rule.expect, f"workflow `{name}` rule `{rule.label}`")
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _first(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,309 @@
+"""Writing on Spark: lineage columns, the table's types and partitions, merge (copy-on-write upsert), Parquet
+files in the job's staging folder with the stats the table formats need, rewrites and compaction.
+
+Spark names its files itself (`part-00000-<uuid>.c000.zstd.parquet`) and escapes partition folders its own
+way; landfall renames each file to `part-<commit>-<n>.parquet` (recovery finds a crashed commit's files by that
+name) under folders escaped as DuckDB escapes them, so a table reads the same whichever engine wrote it. Row
+counts and min/max/null counts come from each file's Parquet footer (pyarrow).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import urllib.parse
+from collections import Counter
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from landfall.engines.base import StagedFile
+from landfall.engines.spark.context import HIDDEN, LINEAGE, SRC, Ctx, c, columns
+from landfall.engines.spark.steps import strict_cast
+from landfall.engines.spark.types import schema_of, spark_type
+from landfall.errors import InvalidInput
+from landfall.schema import align
+
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+EMPTY_PARTITION = "\u0001landfall-empty\u0001"  # Spark writes '' as a NULL partition; keep the difference
+_PART_FUNCS = {"year": F.year, "month": F.month, "day": F.dayofmonth, "hour": F.hour}
+
+
+def source_key(ctx: Ctx) -> Column:
+    """Each row's landed file (`_source_file`)."""
+    if not ctx.batch:
+        return F.lit(ctx.inputs[0].source.key)
+    pairs = [x for inp in ctx.inputs for x in (F.lit(inp.index), F.lit(inp.source.key))]
+    return F.element_at(F.create_map(*pairs), c(SRC))
+
+
+def with_lineage(ctx: Ctx, df: DataFrame) -> DataFrame:
+    """`_source_file`, `_ingested_at`, `_run_id` on every row (replacing columns of those names); landfall's
+    internal columns go."""
+    if ctx.batch:
+        pairs = [x for inp in ctx.inputs for x in (F.lit(inp.index), F.lit(inp.source.run_id))]
+        run_id = F.element_at(F.create_map(*pairs), c(SRC))
+    else:
+        run_id = F.lit(ctx.inputs[0].source.run_id)
+    keep = [c(n) for n in df.columns if n not in HIDDEN and n not in LINEAGE]
+    return df.select(
+        *keep,
+        source_key(ctx).alias("_source_file"),
+        F.lit(ctx.job.ingested_at).cast(T.TimestampType()).alias("_ingested_at"),
+        run_id.alias("_run_id"),
+    )
+
+
+def finish(ctx: Ctx, df: DataFrame) -> DataFrame:
+    """Lineage, partition columns and the table's types."""
+    if SRC not in df.columns and ctx.batch:
+        raise InvalidInput(
+            f"workflow `{ctx.workflow.name}`: a `sql` step dropped the file column; select `*` from "
+            "`input` or set `batch: false`"
+        )
+    return shape_for_table(ctx, with_lineage(ctx, df))
+
+
+def shape_for_table(ctx: Ctx, df: DataFrame) -> DataFrame:
+    """Partition expression columns, and the table's types where they fit without loss."""
+    wf = ctx.workflow
+    names = columns(df)
+    for p in wf.write.partition_by:
+        if p.column not in names:
+            raise InvalidInput(
+                f"workflow `{wf.name}`: partition column `{p.column}` is not in the output; "
+                "columns are " + ", ".join(f"`{n}`" for n in names)
+            )
+        if p.function:
+            df = df.withColumn(p.name, _PART_FUNCS[p.function](c(p.column)).cast("long"))
+    if ctx.job.table_schema:
+        casts = align(schema_of(df.schema, HIDDEN), ctx.job.table_schema)
+        if casts:
+            types = {f.name: f.dataType for f in df.schema.fields}
+            df = df.withColumns({n: strict_cast(c(n), types[n], spark_type(t)) for n, t in casts.items()})
+    return df
+
+
+def read_table_files(ctx: Ctx, paths: list[str], *, tag: bool = False) -> DataFrame:
+    """A table's files (absolute paths) with their partition columns, typed as the table has them; with `tag`,
+    `__lf_file` says which of `paths` each row is in."""
+    folder = os.path.join(ctx.job.scratch_dir, "_spark", "_table")
+    os.makedirs(folder, exist_ok=True)
+    links = []
+    for i, path in enumerate(paths):
+        link = os.path.join(folder, f"{i}.parquet")
+        if not os.path.lexists(link):
+            os.symlink(path, link)
+        links.append(link)
+    df = ctx.spark.read.option("mergeSchema", "true").parquet(*links)
+    index = F.regexp_extract(F.col("_metadata.file_path"), r"/([0-9]+)\.parquet$", 1).cast("int")
+    df = df.select("*", index.alias("__lf_file"))
+    types = dict(ctx.job.table_schema or [])
+    rel = dict(ctx.job.table_files)
+    for name in ctx.job.partition_names:
+        values = [_partition_of(rel.get(p, os.path.basename(p))).get(name) for p in paths]
+        pairs = [x for i, v in enumerate(values) for x in (F.lit(i), F.lit(v))]
+        col = F.element_at(F.create_map(*pairs), c("__lf_file")) if pairs else F.lit(None)
+        df = df.withColumn(name, col.cast(spark_type(types.get(name, "string"))))
+    return df if tag else df.drop("__lf_file")
+
+
+def merge(ctx: Ctx, df: DataFrame) -> tuple[DataFrame, list[str]]:
+    """Copy-on-write upsert: the table files holding any of the batch's keys are rewritten together with the
+    batch, keeping one row per key: the greatest `order_by`, then the later file, then the batch."""
+    from pyspark.sql import Window
+
+    w = ctx.workflow.write
+    names = columns(df)
+    missing = [k for k in w.keys + ([w.order_by] if w.order_by else []) if k not in names]
+    if missing:
+        raise InvalidInput(
+            f"workflow `{ctx.workflow.name}`: merge column {', '.join(f'`{m}`' for m in missing)} "
+            "is not in the output; columns are " + ", ".join(f"`{n}`" for n in names)
+        )
+    rank = F.lit(0)
+    for i, src in enumerate(ctx.job.sources):
+        rank = F.when(c("_source_file") == src.key, F.lit(i + 1)).otherwise(rank)
+    batch = df.withColumn("__lf_rank", rank)
+    replaced: list[str] = []
+    union = batch
+    if ctx.job.table_files:
+        abs_paths = [a for a, _ in ctx.job.table_files]
+        table = read_table_files(ctx, abs_paths, tag=True)
+        hits = (
+            table.join(batch.select(*[c(k) for k in w.keys]).distinct(), on=w.keys, how="left_semi")
+            .select("__lf_file")
+            .distinct()
+            .collect()
+        )
+        picked = sorted(int(h[0]) for h in hits)
+        replaced = [ctx.job.table_files[i][1] for i in picked]
+        if picked:
+            old = table.where(c("__lf_file").isin(picked)).drop("__lf_file").withColumn("__lf_rank", F.lit(0))
+            union = batch.unionByName(old, allowMissingColumns=True)
+    order = ([c(w.order_by).desc_nulls_last()] if w.order_by else []) + [c("__lf_rank").desc()]
+    window = Window.partitionBy(*[c(k) for k in w.keys]).orderBy(*order)
+    merged = union.withColumn("__lf_n", F.row_number().over(window)).where(c("__lf_n") == 1)
+    return merged.drop("__lf_n", "__lf_rank"), replaced
+
+
+def write(
+    ctx_or_spark: Any,
+    df: DataFrame,
+    out_dir: str,
+    commit_id: str,
+    partition_by: list[str],
+    compression: str = "zstd",
+    suffix: str = "",
+) -> list[StagedFile]:
+    """Write `df` as Parquet under `out_dir` (Hive folders for `partition_by`), each file renamed
+    `part-<commit><suffix>-<n>.parquet`, with its rows, bytes, partition values and column stats."""
+    spark_dir = out_dir.rstrip("/") + "._spark"
+    shutil.rmtree(spark_dir, ignore_errors=True)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    kinds = {f.name: f.dataType for f in df.schema.fields}
+    keep_empty = {
+        p: F.when(c(p) == "", F.lit(EMPTY_PARTITION)).otherwise(c(p))
+        for p in partition_by
+        if isinstance(kinds[p], T.StringType)
+    }
+    if keep_empty:
+        df = df.withColumns(keep_empty)
+    writer = df.write.mode("overwrite").option("compression", "none" if compression == "none" else compression)
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    writer.parquet(spark_dir)
+    files = []
+    n = 0
+    for folder, _, names in sorted(os.walk(spark_dir)):
+        for name in sorted(names):
+            if not name.endswith(".parquet") or name.startswith(("_", ".")):
+                continue
+            path = os.path.join(folder, name)
+            meta = pq.read_metadata(path)
+            if meta.num_rows == 0:
+                continue
+            values = _partition_of(os.path.relpath(folder, spark_dir), spark=True)
+            rel_dir = "/".join(f"{k}={_escape(values.get(k))}" for k in partition_by)
+            rel = (
+                f"{rel_dir}/part-{commit_id}{suffix}-{n}.parquet"
+                if rel_dir
+                else f"part-{commit_id}{suffix}-{n}.parquet"
+            )
+            n += 1
+            dest = os.path.join(out_dir, rel)
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            os.replace(path, dest)
+            files.append(
+                StagedFile(
+                    path=dest,
+                    relpath=rel,
+                    rows=meta.num_rows,
+                    bytes=os.path.getsize(dest),
+                    partition={k: values.get(k) for k in partition_by},
+                    stats=footer_stats(meta),
+                )
+            )
+    shutil.rmtree(spark_dir, ignore_errors=True)
+    return files
+
+
+def footer_stats(meta: Any) -> dict[str, dict[str, str]]:
+    """Per top-level column: min, max and null count over the row groups, as text (DuckDB's RETURN_STATS form)."""
+    out: dict[str, dict[str, Any]] = {}
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for i in range(group.num_columns):
+            col = group.column(i)
+            if "." in col.path_in_schema:
+                continue  # a field of a nested value
+            st = col.statistics
+            if st is None:
+                continue
+            acc = out.setdefault(col.path_in_schema, {"null_count": 0})
+            if st.has_null_count and acc.get("null_count") is not None:
+                acc["null_count"] += st.null_count
+            else:
+                acc["null_count"] = None
+            if st.has_min_max:
+                lo, hi = st.min, st.max
+                acc["min"] = lo if "min" not in acc else min(acc["min"], lo)
+                acc["max"] = hi if "max" not in acc else max(acc["max"], hi)
+            else:
+                acc["no_min_max"] = True
+    result: dict[str, dict[str, str]] = {}
+    for name, acc in out.items():
+        st: dict[str, str] = {}
+        if acc.get("null_count") is not None:
+            st["null_count"] = str(acc["null_count"])
+        if "min" in acc and not acc.get("no_min_max"):
+            st["min"], st["max"] = _text(acc["min"]), _text(acc["max"])
+        result[name] = st
+    return result
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if hasattr(value, "isoformat"):
+        return value.isoformat(sep=" ") if hasattr(value, "hour") else value.isoformat()
+    return str(value)
+
+
+def arrow_schema(df: DataFrame, files: list[StagedFile]) -> pa.Schema:
+    """The output's Arrow schema, partition columns included: from a written file's footer, and Spark's types
+    for the columns that live in folder names."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    visible = T.StructType([f for f in df.schema.fields if f.name not in HIDDEN])
+    whole = to_arrow_schema(visible, timezone="UTC")
+    if not files:
+        return whole
+    fields = {f.name: f for f in pq.read_schema(files[0].path).remove_metadata()}
+    return pa.schema([fields.get(f.name, f) for f in whole])
+
+
+def file_sources(ctx: Ctx, files: list[StagedFile]) -> tuple[list[tuple[str, str, int]], dict[str, int]]:
+    """Which landed file the rows of each written file came from: `(relpath, source key, rows)` and totals."""
+    if not ctx.batch:
+        key = ctx.inputs[0].source.key
+        return [(f.relpath, key, f.rows) for f in files], {key: sum(f.rows for f in files)}
+    out, totals = [], Counter()
+    counts = source_counts([f.path for f in files])
+    for f in files:
+        for key, n in counts.get(f.path, {}).items():
+            out.append((f.relpath, key, n))
+            totals[key] += n
+    return out, dict(totals)
+
+
+def source_counts(paths: list[str]) -> dict[str, dict[str, int]]:
+    """For Parquet files: how many rows of each landed file (`_source_file`) each holds (from the one column)."""
+    out: dict[str, dict[str, int]] = {}
+    for path in paths:
+        table = pq.read_table(path, columns=["_source_file"])
+        counts = table.column("_source_file").value_counts()
+        out[path] = {v["values"].as_py(): int(v["counts"].as_py()) for v in counts}
+    return out
+
+
+def _partition_of(rel_dir: str, *, spark: bool = False) -> dict[str, str | None]:
+    values: dict[str, str | None] = {}
+    for part in rel_dir.split("/"):
+        if "=" not in part:
+            continue
+        k, _, v = part.partition("=")
+        value: str | None = None if v == NULL_PARTITION else urllib.parse.unquote(v)
+        if spark and value == EMPTY_PARTITION:
+            value = ""
+        values[urllib.parse.unquote(k)] = value
+    return values
+
+
+def _escape(value: str | None) -> str:
+    """A partition value as DuckDB writes it in a folder name."""
+    return NULL_PARTITION if value is None else urllib.parse.quote(value, safe="")

@@ -1,0 +1,195 @@
+"""`engine: spark` on Spark `local[2]`: the same workflow gives the same tables, quarantine and runs as on DuckDB.
+
+One Spark session serves the module (the JVM takes about 8 s to start)."""
+
+from __future__ import annotations
+
+import pytest
+from spark_helpers import compare, java_or_skip
+
+from conftest import wf
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _java():
+    java_or_skip()
+    yield
+    from landfall.engines.spark.session import stop
+
+    stop()
+
+
+def test_csv_with_quotes_types_and_steps(make_lake):
+    flow = wf(
+        "sales",
+        read={"format": "csv"},
+        transform=[
+            {"rename": {"Unit Price": "price"}},
+            {"compute": {"total": "price * qty", "month": "strftime(day, '%Y-%m')"}},
+            {"filter": "qty > 0"},
+            {"drop": ["internal"]},
+        ],
+        write={"table": "sales", "partition_by": ["country"]},
+    )
+    compare(
+        make_lake,
+        [flow],
+        {
+            "sales/a.csv": 'id,country,Unit Price,qty,day,note,internal\n1,FR,2.5,3,2024-01-02,"He said ""hi""",x\n'
+            '2,DE,1.0,0,2024-01-03,,y\n3,FR,4,2,2024-01-04,"multi\nline",z\n',
+            "sales/b.csv": "id,country,Unit Price,qty,day,note,internal\n4,,1.5,1,2024-01-05,x,w\n",
+        },
+    )
+
+
+def _jsonl(rows) -> str:
+    import json
+
+    return "".join(json.dumps(r) + "\n" for r in rows)
+
+
+def test_nested_orders_flatten_explode_and_child_tables(make_lake):
+    from test_nested import ORDERS, ORDERS_WF
+
+    children = wf(
+        "kids",
+        read={"format": "jsonl"},
+        transform=[
+            {"flatten": {"keep_json": ["metadata"]}},
+            {"child_tables": {"columns": ["products"], "key": ["order_id"]}},
+        ],
+        write={"table": "orders_c"},
+    )
+    compare(make_lake, [ORDERS_WF, children], {"orders/a.jsonl": _jsonl(ORDERS), "kids/a.jsonl": _jsonl(ORDERS)})
+
+
+def test_rules_quarantine_with_lines_and_fail_with_the_first_line(make_lake):
+    rules = [
+        {"not_null": ["id"], "action": "quarantine"},
+        {"range": {"column": "qty", "min": 0, "max": 100}, "action": "quarantine"},
+        {"accepted_values": {"column": "country", "values": ["FR", "DE"]}, "action": "warn"},
+        {"regex": {"column": "email", "pattern": "@"}, "action": "quarantine"},
+        {"expect": "qty * 2 < 150", "action": "quarantine"},
+        {"unique": ["id"], "action": "quarantine"},
+        {"row_count": {"min": 1}},
+    ]
+    body = (
+        "id,country,qty,email\n1,FR,3,a@x\n,DE,4,b@x\n3,UK,500,c@x\n\n4,FR,5,nope\n5,DE,80,e@x\n6,FR,1,f@x\n"
+        '6,DE,2,"g\n@x"\n7,FR,1,h@x\n'
+    )
+    compare(
+        make_lake,
+        [
+            wf("q", read={"format": "csv"}, validate=rules, write={"table": "q"}),
+            wf("f", read={"format": "csv"}, validate=[{"not_null": ["id"]}], write={"table": "f"}),
+        ],
+        {"q/a.csv": body, "f/a.csv": body},
+    )
+
+
+def test_bad_rows_quarantine_and_fail_name_the_line(make_lake):
+    csv_body = "a,b,c\n1,2,3\n4,5\n6,7,8\n9,10,11,12\n13,14,15\n"
+    jsonl_body = '{"a": 1}\n{"a": 2\n\n[1, 2]\n{"a": 3}\n'
+    compare(
+        make_lake,
+        [
+            wf("cq", read={"format": "csv", "bad_rows": "quarantine"}, write={"table": "cq"}),
+            wf("cf", read={"format": "csv"}, write={"table": "cf"}),
+            wf("jq", read={"format": "jsonl", "bad_rows": "quarantine"}, write={"table": "jq"}),
+            wf("jf", read={"format": "jsonl"}, write={"table": "jf"}),
+        ],
+        {"cq/a.csv": csv_body, "cf/a.csv": csv_body, "jq/a.jsonl": jsonl_body, "jf/a.jsonl": jsonl_body},
+    )
+
+
+def test_merge_by_key_on_delta_and_dedupe_and_sql(make_lake):
+    merge = wf(
+        "m",
+        read={"format": "jsonl"},
+        transform=[{"flatten": {}}, {"dedupe": {"keys": ["id"], "order_by": "ts"}}],
+        write={"table": "m", "format": "delta", "mode": "merge", "keys": ["id"], "order_by": "ts"},
+    )
+    sql = wf(
+        "s",
+        read={"format": "csv"},
+        transform=[{"sql": "SELECT country, CAST(sum(qty) AS BIGINT) AS qty, count(*) AS n FROM input GROUP BY ALL"}],
+        write={"table": "s"},
+    )
+    files = {
+        "m/1.jsonl": _jsonl([{"id": 1, "ts": 1, "v": {"x": "a"}}, {"id": 2, "ts": 1, "v": {"x": "b"}}]),
+        "m/2.jsonl": _jsonl([{"id": 1, "ts": 3, "v": {"x": "c"}}, {"id": 1, "ts": 2, "v": {"x": "d"}}]),
+        "m/3.jsonl": _jsonl([{"id": 2, "ts": 0, "v": {"x": "old"}}, {"id": 3, "ts": 5, "v": {"x": "e"}}]),
+        "s/a.csv": "country,qty\nFR,1\nDE,2\nFR,3\n",
+    }
+    compare(make_lake, [merge, sql], files, workers=1)
+
+
+def test_json_documents_and_parquet_input_and_time_partitions(make_lake, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {"id": [1, 2, 3], "ts": pa.array([1_700_000_000_000_000, 1_710_000_000_000_000, None], pa.timestamp("us"))}
+    )
+    pq.write_table(table, tmp_path / "in.parquet")
+    files = {
+        "d/a.json": '[{"id": 1, "at": "2024-01-02T10:00:00", "tags": ["x", "y"]}, '
+        '{"id": 2, "at": "2024-03-02T11:00:00", "tags": []}]',
+        "d/b.json": '{"id": 3, "at": "2024-05-02T12:30:00", "tags": null}',
+        "v/a.json": "[1, 2, 3]",
+        "p/a.parquet": (tmp_path / "in.parquet").read_bytes(),
+    }
+    compare(
+        make_lake,
+        [
+            wf("d", read={"format": "json"}, write={"table": "d", "partition_by": ["year(at)", "month(at)"]}),
+            wf("v", read={"format": "json"}, write={"table": "v"}),
+            wf("p", read={"format": "parquet"}, write={"table": "p"}),
+        ],
+        files,
+    )
+
+
+# --- the corpus: csv-spectrum, encodings -----------------------------------------------------------------------
+
+
+def _corpus():
+    import os
+    from pathlib import Path
+
+    from conftest import CORPUS
+
+    root = Path(os.environ.get("LANDFALL_CORPUS", CORPUS))
+    if not (root / "csv-spectrum").is_dir():
+        pytest.skip(f"corpus not found at {root} (shared/corpus beside the repository, or LANDFALL_CORPUS)")
+    return root
+
+
+ENCODED = [
+    "tricky-csv/duckdb/encodings/latin1.csv",
+    "tricky-csv/duckdb/encodings/latin1.csv.gz",
+    "tricky-csv/duckdb/encodings/utf16.csv",
+    "tricky-csv/duckdb/encodings/shift_jis.csv",
+    "tricky-csv/duckdb/encodings/all_latin1.csv",
+    "tricky-csv/frictionless/latin1.csv",
+    "tricky-csv/messytables/utf-16le_encoded.csv",
+]
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("all_strings", [False, True], ids=["detected", "all_strings"])
+def test_csv_spectrum_and_encodings_same_on_both_engines(make_lake, all_strings):
+    root = _corpus()
+    flows, files = [], {}
+    for n, path in enumerate(sorted((root / "csv-spectrum" / "csvs").glob("*.csv"))):
+        flows.append(wf(f"s{n}", read={"format": "csv", "all_strings": all_strings}, write={"table": f"s{n}"}))
+        files[f"s{n}/{path.name}"] = path.read_bytes()
+    for n, rel in enumerate(ENCODED):
+        read = {"format": "csv", "all_strings": all_strings}
+        if rel.endswith("shift_jis.csv"):
+            read["encoding"] = "shift_jis"
+        flows.append(wf(f"e{n}", read=read, write={"table": f"e{n}"}))
+        files[f"e{n}/{rel.rsplit('/', 1)[1]}"] = (root / rel).read_bytes()
+    compare(make_lake, flows, files)
