@@ -436,9 +436,7 @@ class Runner:
         commit_id: str,
     ) -> list[StagedFile]:
         try:
-            rewritten = engine.rewrite(
-                [(f"{writer.location}/{p}", p) for p in replaced], keys, staging_dir, commit_id
-            )
+            rewritten = engine.rewrite([(f"{writer.location}/{p}", p) for p in replaced], keys, staging_dir, commit_id)
         except Exception as exc:
             check_listed(self.store, writer.storage.url.rsplit("/", 1)[-1], replaced, exc)
             raise
