@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from landfall import compression
 from landfall.config import Workflow
-from landfall.engines.base import Job, Source
+from landfall.engines.base import Engine, Job, Source
 from landfall.routing import Router
 from landfall.sources.listing import to_event
 from landfall.state.base import Run
@@ -50,13 +50,13 @@ def output_key(wf: Workflow, key: str) -> str:
     return f"{wf.write.landing}{stem}.{wf.write.format}"
 
 
-def run_hop(runner: Runner, wf: Workflow, run: Run, src: Source, digest: str) -> None:
+def run_hop(runner: Runner, wf: Workflow, run: Run, src: Source, digest: str, engine: Engine) -> None:
     """Read, transform and land one file's rows for the next workflow; queue that file; record the run."""
     key = output_key(wf, src.key)
     scratch = runner.zones.landing.scratch("hop")
     os.makedirs(os.path.join(scratch, "staged"), exist_ok=True)
     try:
-        staged = runner.engine.run(
+        staged = engine.run(
             Job(
                 workflow=wf,
                 sources=[src],

@@ -288,7 +288,7 @@ class Runner:
             from landfall.hops import run_hop
 
             ((run, src, digest),) = items
-            return run_hop(self, wf, run, src, _resolved(digest) or "")
+            return run_hop(self, wf, run, src, _resolved(digest) or "", engine)
         for name in (wf.write.table, *wf.child_tables.values()):
             if name in self.broken:
                 raise BrokenTable(self.broken[name])
