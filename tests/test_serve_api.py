@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -236,6 +237,8 @@ def test_health_readiness_and_openapi(make_lake, serve):
     lake = make_lake([wf("s")], serve={"token": TOKEN})
     srv = serve(lake.pipeline)
     assert srv.http.get("/healthz").json() == {"status": "ok"}
+    # answers are not held back by Nagle's algorithm (40 ms per keep-alive request otherwise)
+    assert srv.served.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     ready = srv.http.get("/readyz")
     assert ready.status_code == 200 and ready.json()["checks"] == {"state": "ok", "landing": "ok"}
     doc = srv.http.get("/openapi.json").json()

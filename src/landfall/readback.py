@@ -221,11 +221,12 @@ def overview(store: StateStore, *, minutes: int = 60, now: float | None = None) 
     statuses = ("succeeded", "failed", "dead", "skipped", "unrouted")
 
     def flow(name: str) -> dict[str, Any]:
-        return flows.setdefault(
-            name,
-            {"workflow": name, **dict.fromkeys(statuses, 0), "rows": 0, "bytes": 0, "queued": 0, "running": 0,
-             "oldest_queued_at": None, "latencies": [], "durations": []},
-        )  # fmt: skip
+        found = flows.get(name)
+        if found is None:
+            found = flows[name] = {"workflow": name, **dict.fromkeys(statuses, 0), "rows": 0, "bytes": 0,
+                                   "queued": 0, "running": 0, "oldest_queued_at": None, "latencies": [],
+                                   "durations": []}  # fmt: skip
+        return found
 
     all_latency: list[float] = []
     all_duration: list[float] = []

@@ -83,6 +83,11 @@ MIGRATIONS: list[tuple[int, str, list[str | Callable[[Any], None]]]] = [
         ],
     ),
     (3, "catalog column types are Arrow type strings (were DuckDB type names)", [_arrow_types]),
+    (
+        4,
+        "an index that counts the dead-letter list without reading the runs (overview, /metrics)",
+        ["CREATE INDEX IF NOT EXISTS runs_dead ON runs (status, purged)"],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

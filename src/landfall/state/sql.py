@@ -670,8 +670,9 @@ class SqlStateStore(StateStore):
                 cursor = cur.fetchone()
                 if cursor is None:
                     raise NoSuchRun(f"no run `{before}` to page from")
-                where.append("(r.queued_at < ? OR (r.queued_at = ? AND r.run_id < ?))")
-                params.extend([cursor[0], cursor[0], cursor[1]])
+                # a row-value comparison: the index on (queued_at, run_id) is searched, not scanned from the top
+                where.append("(r.queued_at, r.run_id) < (?, ?)")
+                params.extend([cursor[0], cursor[1]])
             sql = f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM}"
             if where:
                 sql += " WHERE " + " AND ".join(where)

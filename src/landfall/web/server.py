@@ -82,6 +82,9 @@ def bind(
     family, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # answers go out at once: with Nagle's algorithm a response written in two parts waits for the client's
+    # delayed ACK, 40 ms per request on a keep-alive connection (accepted sockets inherit the option)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(addr)
     sock.listen(128)
     port = sock.getsockname()[1]
@@ -93,8 +96,18 @@ def bind(
         extra_routes = [*extra_routes, *routes(streams, token=token)]
         own_auth = (*own_auth, *OWN_AUTH)
     app = create_app(pipeline, token=token, public=public, extra_routes=extra_routes, own_auth=own_auth)
+    # /metrics keeps totals of every run that ended; the first reading goes through them all (seconds with
+    # millions of runs): take it now, in the background, rather than in the first scrape
+    threading.Thread(target=_warm, args=(pipeline,), name="landfall-metrics-warm", daemon=True).start()
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5, server_header=False
     )
     shown = f"[{host}]" if ":" in host else host
     return Served(_Server(config, streams), sock, f"http://{shown}:{port}/", token, generated, public, streams)
+
+
+def _warm(pipeline: Pipeline) -> None:
+    try:
+        pipeline.activity()
+    except Exception as exc:  # a scrape will say it again, with the same error
+        log.warning("reading the totals for /metrics failed: %s", exc)
