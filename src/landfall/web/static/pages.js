@@ -59,10 +59,10 @@ PAGES.overview = () => {
         { label: "duration p50 / p95", num: true, get: (w) => w.duration_seconds.p50 === null ? "–" : `${fmtSeconds(w.duration_seconds.p50)} / ${fmtSeconds(w.duration_seconds.p95)}` },
       ], ov.workflows, { empty: "no runs in this window" })),
     ]);
-    document.getElementById("updated").textContent = `updated ${fmtTime(ov.generated_at)} · every 5 s`;
+    document.getElementById("updated").textContent = `updated ${fmtTime(ov.generated_at)} · every 10 s`;
   };
   window.refreshPage = draw;
-  every(5000, draw);
+  every(10000, draw);
 };
 
 /* --- runs ------------------------------------------------------------------------------------------------ */
