@@ -173,3 +173,31 @@ def test_every_command_has_help_and_is_in_the_readme():
         result = CliRunner().invoke(main, [*path, "--help"])
         assert result.exit_code == 0
         assert f"landfall {' '.join(path)}" in readme, f"README does not mention `landfall {' '.join(path)}`"
+
+
+def test_runs_are_read_a_page_at_a_time_and_streamed(tmp_path, monkeypatch):
+    from landfall import Pipeline
+    from landfall.events import ObjectCreated
+    from landfall.state.base import StateStore
+
+    (tmp_path / "landfall.yaml").write_text(
+        "lake: ./lake\nworkflows:\n  - {name: a, match: a/, read: {format: csv}, write: {table: a}}\n"
+    )
+    p = Pipeline(str(tmp_path / "landfall.yaml"))
+    p.store.discover([ObjectCreated(key=f"a/{i:04d}.csv", size=1, mtime=1.0) for i in range(1_234)], p.router.route)
+    every = [r.run_id for r in p.store.runs()]
+    p.close()
+    pages: list[int] = []
+    real = StateStore.iter_runs
+
+    def counting(self, **kw):
+        yield from real(self, **kw)
+        pages.append(kw["page"])
+
+    monkeypatch.setattr(StateStore, "iter_runs", counting)
+    docs = json.loads(run(["runs", "-n", "0", "--json"], tmp_path).output)
+    assert [d["run_id"] for d in docs] == every and pages == [500]  # read 500 at a time, written as read
+    assert [d["run_id"] for d in json.loads(run(["runs", "-n", "700", "--json"], tmp_path).output)] == every[:700]
+    lines = run(["runs", "-n", "0", "--before", every[9]], tmp_path).output.splitlines()  # a pipe: one line a run
+    assert len(lines) == 1 + 1_234 - 10 and lines[1].startswith(every[10])
+    assert json.loads(run(["runs", "--status", "dead", "--json"], tmp_path).output) == []

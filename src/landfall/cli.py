@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import logging
 import signal
 import sys
 import tempfile
+import textwrap
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -312,11 +315,35 @@ def runs(
     """List runs, newest first: file, workflow, status, attempt, timings, rows, error."""
     if ctx.invoked_subcommand is not None:
         return
-    found = ctx.obj.pipeline().runs(status=status, workflow=workflow, key=file_key, limit=limit or None, before=before)
+    page = min(limit, PAGE) if limit else PAGE
+    found = ctx.obj.pipeline().iter_runs(status=status, workflow=workflow, key=file_key, before=before, page=page)
+    if limit:
+        found = itertools.islice(found, limit)
     if as_json:
-        click.echo(json.dumps([r.to_json() for r in found], indent=2))
-    else:
-        _runs_table(found)
+        _json_array(r.to_json() for r in found)
+    elif on_pipe():
+        _runs_table(found)  # streamed: one line per run as it is read
+    else:  # a terminal: one table per page, so the first rows show at once however many there are
+        for i, chunk in enumerate(_chunked(found, PAGE)):
+            _runs_table(chunk, title=None if i == 0 else f"runs {i * PAGE + 1}-{i * PAGE + len(chunk)}")
+
+
+PAGE = 500  # runs read (and drawn on a terminal) at a time
+
+
+def _chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    it = iter(items)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
+def _json_array(docs: Iterable[dict[str, Any]]) -> None:
+    """`json.dumps(list(docs), indent=2)`, written one object at a time."""
+    first = True
+    for doc in docs:
+        click.echo(("[\n" if first else ",\n") + textwrap.indent(json.dumps(doc, indent=2), "  "), nl=False)
+        first = False
+    click.echo("[]" if first else "\n]")
 
 
 @runs.command("show")
@@ -347,11 +374,11 @@ def runs_show(obj: Ctx, run_id: str, as_json: bool) -> None:
         say(run.error)
 
 
-def _runs_table(found: list[Run], title: str | None = None, section: bool = False) -> None:
+def _runs_table(found: Iterable[Run], title: str | None = None, section: bool = False) -> None:
     full = on_pipe()  # a pipe gets the whole error; a terminal its first line
     table(
         ("run", "file", "workflow", "status", "try", "started", "secs", "rows in", "rows out", "error / note"),
-        [
+        (
             (
                 r.run_id,
                 r.file_key,
@@ -365,7 +392,7 @@ def _runs_table(found: list[Run], title: str | None = None, section: bool = Fals
                 (r.error or r.note or "") if full else ((r.error or r.note or "").splitlines() or [""])[0][:120],
             )
             for r in found
-        ],
+        ),
         title=title,
         section=section,
     )

@@ -388,9 +388,9 @@ class StateStore(ABC):
         after it in this order. Raises `NoSuchRun` for an unknown `before`. `iter_runs` walks every page.
         """
 
-    def iter_runs(self, *, page: int = 500, **filters: Any) -> Iterator[Run]:
-        """Every run matching `filters` (as `runs`), newest first, read `page` runs at a time."""
-        before = None
+    def iter_runs(self, *, page: int = 500, before: str | None = None, **filters: Any) -> Iterator[Run]:
+        """Every run matching `filters` (as `runs`; after the run `before`, if given), newest first, read `page`
+        runs at a time: memory stays flat however many runs there are."""
         while True:
             found = self.runs(limit=page, before=before, **filters)
             yield from found
