@@ -112,11 +112,14 @@ class Pipeline:
                 log.warning("unrouted: %s", r.file_key, extra={"file": r.file_key, "status": "unrouted"})
         return runs
 
-    def discover(self, *, settle_seconds: float = 0.0, stop: threading.Event | None = None) -> list[Run]:
+    def discover(
+        self, *, settle_seconds: float = 0.0, stop: threading.Event | None = None, changed_only: bool = False
+    ) -> list[Run]:
         """List the landing zone and queue every file version not seen before (waiting while the store cannot be
-        reached)."""
+        reached). `changed_only`: only folders that changed since the last call (while a watcher reports files
+        rewritten in place; see `ListingSource`)."""
         self.listing.settle_seconds = settle_seconds
-        events = self.patiently(self.listing.poll, stop)
+        events = self.patiently(lambda: self.listing.poll(changed_only=changed_only), stop)
         if events is None:  # stopped while waiting
             return []
         new = self.store.unknown(events)
@@ -381,7 +384,9 @@ class Pipeline:
             last_reap = 0.0
             while not stop.is_set():
                 try:
-                    self.discover(settle_seconds=self.settings.settle_seconds, stop=stop)
+                    self.discover(
+                        settle_seconds=self.settings.settle_seconds, stop=stop, changed_only=watcher is not None
+                    )
                     if time.time() - last_reap > self.settings.lease_seconds:
                         self.patiently(lambda: recover(self.settings, self.store, self.zones), stop)
                         last_reap = time.time()

@@ -222,14 +222,14 @@ class Storage:
         except FileNotFoundError:
             return 0.0
 
-    def list(self, prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
-        """Every file under `prefix` (recursively) as `(key, info)`; info has `size`, `mtime`, `etag` where the
-        store gives them. Symbolic links are not followed out of the zone."""
+    def list(self, prefix: str = "", *, maxdepth: int | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every file under `prefix` (recursively; `maxdepth=1`: directly under it) as `(key, info)`; info has
+        `size`, `mtime`, `etag` where the store gives them. Symbolic links are not followed out of the zone."""
         base = self.path(prefix)
         with self.guard(prefix):
             if not self.fs.exists(base):
                 return
-            found = self.fs.find(base, detail=True)
+            found = self.fs.find(base, maxdepth=maxdepth, detail=True)
         for path, info in found.items():
             if info.get("type") != "file":
                 continue

@@ -57,10 +57,12 @@ _RUN_COLUMNS = (
 )
 _RUN_FROM = "runs r JOIN files f ON f.id = r.file_id"
 # a queued run `r` that may run now: no version of its file is running (two versions of one file never run
-# together) and no older version is waiting (versions run in the order they were discovered)
+# together) and no older version is waiting (versions run in the order they were discovered). Two lookups on
+# `runs_key (file_key, status)`, whatever the planner knows of the table.
 _FREE = (
-    "NOT EXISTS (SELECT 1 FROM runs b WHERE b.file_key = r.file_key "
-    "AND (b.status = 'running' OR (b.status = 'queued' AND b.file_id < r.file_id)))"
+    "NOT EXISTS (SELECT 1 FROM runs b WHERE b.file_key = r.file_key AND b.status = 'running') "
+    "AND NOT EXISTS (SELECT 1 FROM runs b WHERE b.file_key = r.file_key AND b.status = 'queued' "
+    "AND b.file_id < r.file_id)"
 )
 _RUN_FIELDS = (
     "run_id file_id file_key workflow status attempt size mtime etag content_hash table_name queued_at available_at "
@@ -297,32 +299,32 @@ class SqlStateStore(StateStore):
                     keys,
                 )
                 busy.update(r[0] for r in cur.fetchall())
-            chosen = _choose(candidates, claimed - busy, limit, max_bytes)
+            chosen = {r.run_id: r for r in _choose(candidates, claimed - busy, limit, max_bytes)}
+            if not chosen:
+                return []
             batch = new_id("b")
-            taken = []
-            for run in chosen:
-                cur.execute(
-                    "UPDATE runs SET status = 'running', worker = ?, batch_id = ?, started_at = ?, lease_until = ? "
-                    "WHERE run_id = ? AND status = 'queued'",
-                    (worker, batch, now, now + lease_seconds, run.run_id),
-                )
-                if cur.rowcount == 1:
-                    run.status, run.worker, run.batch_id, run.started_at = "running", worker, batch, now
-                    taken.append(run)
-            return taken
+            cur.execute(
+                "UPDATE runs SET status = 'running', worker = ?, batch_id = ?, started_at = ?, lease_until = ? "
+                f"WHERE run_id IN ({_marks(chosen)}) AND status = 'queued' RETURNING run_id",
+                (worker, batch, now, now + lease_seconds, *chosen),
+            )
+            taken = {r[0] for r in cur.fetchall()}
+            for run in chosen.values():
+                run.status, run.worker, run.batch_id, run.started_at = "running", worker, batch, now
+            return [run for rid, run in chosen.items() if rid in taken]
 
     def heartbeat(self, worker: str, run_ids: Sequence[str], lease_seconds: float) -> list[str]:
         until = time.time() + lease_seconds
-        lost = []
+        held: set[str] = set()
         with self.transaction() as cur:
-            for rid in sorted(run_ids):  # one order everywhere: concurrent writers never deadlock
+            for chunk in _chunks(sorted(run_ids)):
                 cur.execute(
-                    "UPDATE runs SET lease_until = ? WHERE run_id = ? AND worker = ? AND status = 'running'",
-                    (until, rid, worker),
+                    f"UPDATE runs SET lease_until = ? WHERE run_id IN ({_marks(chunk)}) AND worker = ? "
+                    "AND status = 'running' RETURNING run_id",
+                    (until, *chunk, worker),
                 )
-                if cur.rowcount != 1:
-                    lost.append(rid)
-        return lost
+                held.update(r[0] for r in cur.fetchall())
+        return [rid for rid in run_ids if rid not in held]
 
     def release(self, worker: str, run_ids: Sequence[str]) -> None:
         self._requeue_held(run_ids, worker, None)
@@ -335,12 +337,12 @@ class SqlStateStore(StateStore):
             return
         guard = " AND worker = ?" if worker else ""
         with self.transaction() as cur:
-            for rid in sorted(run_ids):
+            for chunk in _chunks(sorted(run_ids)):
                 cur.execute(
                     "UPDATE runs SET status = 'queued', worker = NULL, batch_id = NULL, started_at = NULL, "
                     "lease_until = NULL, available_at = COALESCE(?, available_at) "
-                    f"WHERE run_id = ? AND status = 'running'{guard}",
-                    (available_at, rid, *([worker] if worker else [])),
+                    f"WHERE run_id IN ({_marks(chunk)}) AND status = 'running'{guard}",
+                    (available_at, *chunk, *([worker] if worker else [])),
                 )
             self._notify(cur)
 
@@ -485,14 +487,19 @@ class SqlStateStore(StateStore):
             self._check_content(cur, results)
 
     def _check_held(self, cur: Any, results: Sequence[RunResult]) -> None:
+        by_worker: dict[str, list[str]] = {}
         for res in results:
-            if res.worker is None:
-                continue
-            cur.execute(
-                "SELECT 1 FROM runs WHERE run_id = ? AND status = 'running' AND worker = ?", (res.run_id, res.worker)
-            )
-            if cur.fetchone() is None:
-                raise LeaseLost(f"run {res.run_id} is no longer held by `{res.worker}`; its work is dropped")
+            if res.worker is not None:
+                by_worker.setdefault(res.worker, []).append(res.run_id)
+        for worker, ids in by_worker.items():
+            for chunk in _chunks(ids):
+                cur.execute(
+                    f"SELECT run_id FROM runs WHERE run_id IN ({_marks(chunk)}) AND status = 'running' AND worker = ?",
+                    (*chunk, worker),
+                )
+                lost = set(chunk) - {r[0] for r in cur.fetchall()}
+                if lost:
+                    raise LeaseLost(f"run {min(lost)} is no longer held by `{worker}`; its work is dropped")
 
     def _check_content(self, cur: Any, results: Sequence[RunResult]) -> None:
         """Raise `ContentRace` if another file with the same bytes was loaded meanwhile."""
@@ -518,37 +525,40 @@ class SqlStateStore(StateStore):
             self._check_content(cur, results)  # same bytes committed by another worker meanwhile
             for tc in commits:
                 self._apply_table_commit(cur, tc, now)
-            for res in sorted(results, key=lambda r: r.run_id):
-                guard = " AND worker = ?" if res.worker else ""
-                cur.execute(
+            ordered = sorted(results, key=lambda r: r.run_id)
+            for guarded in (True, False):
+                batch = [r for r in ordered if bool(r.worker) == guarded]
+                if not batch:
+                    continue
+                cur.executemany(
                     "UPDATE runs SET status = ?, finished_at = ?, rows_in = ?, rows_out = ?, bytes = ?, "
                     "output_files = ?, note = ?, steps = ?, lease_until = NULL, error = NULL, rows_quarantined = ?, "
-                    f"quality = ? WHERE run_id = ? AND status = 'running'{guard}",
-                    (
-                        res.status,
-                        now,
-                        res.rows_in,
-                        res.rows_out,
-                        res.bytes,
-                        json.dumps(res.output_files),
-                        res.note,
-                        json.dumps(res.steps),
-                        res.rows_quarantined,
-                        json.dumps(res.quality) if res.quality else None,
-                        res.run_id,
-                        *([res.worker] if res.worker else []),
-                    ),
+                    f"quality = ? WHERE run_id = ? AND status = 'running'{' AND worker = ?' if guarded else ''}",
+                    [
+                        (
+                            res.status,
+                            now,
+                            res.rows_in,
+                            res.rows_out,
+                            res.bytes,
+                            json.dumps(res.output_files),
+                            res.note,
+                            json.dumps(res.steps),
+                            res.rows_quarantined,
+                            json.dumps(res.quality) if res.quality else None,
+                            res.run_id,
+                            *([res.worker] if guarded else []),
+                        )
+                        for res in batch
+                    ],
                 )
-                if cur.rowcount != 1:  # taken back meanwhile: the whole commit rolls back
-                    raise LeaseLost(
-                        f"run {res.run_id} is no longer held{f' by `{res.worker}`' if res.worker else ''}; "
-                        "its commit is dropped"
-                    )
-                if res.content_hash:
-                    cur.execute(
-                        "UPDATE files SET content_hash = ? WHERE id = (SELECT file_id FROM runs WHERE run_id = ?)",
-                        (res.content_hash, res.run_id),
-                    )
+                if cur.rowcount != len(batch):  # one was taken back meanwhile: the whole commit rolls back
+                    self._check_held(cur, batch)
+                    raise LeaseLost(f"a run of this commit ({batch[0].run_id}, ...) is no longer running; dropped")
+            cur.executemany(
+                "UPDATE files SET content_hash = ? WHERE id = (SELECT file_id FROM runs WHERE run_id = ?)",
+                [(res.content_hash, res.run_id) for res in ordered if res.content_hash],
+            )
             if results:  # a file's next version, or a `process` waiting for the queue to drain, may go on
                 self._notify(cur)
 

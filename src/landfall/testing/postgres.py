@@ -70,6 +70,11 @@ class PostgresServer:
         self._bin = bindir()
         self._names = itertools.count(1)
 
+    @property
+    def pid(self) -> int:
+        """The server's main process (its backends are that process's children)."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 

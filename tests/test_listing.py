@@ -1,0 +1,90 @@
+"""The reconciliation listing: everything, or only the folders that changed (what keeps an idle `landfall up`
+cheap over many landed files)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from landfall.sources.listing import ListingSource
+from landfall.storage import Storage
+
+
+def age(path, seconds: float = 60.0) -> None:
+    """Make a file or folder look untouched for a while (folder times count only once they settle)."""
+    t = time.time() - seconds
+    os.utime(path, (t, t))
+
+
+def keys(events) -> list[str]:
+    return sorted(e.key for e in events)
+
+
+def test_changed_only_lists_the_folders_that_changed(tmp_path):
+    landing = tmp_path / "landing"
+    for folder in ("a", "b", "b/deep"):
+        (landing / folder).mkdir(parents=True)
+        for i in range(3):
+            (landing / folder / f"{i}.csv").write_text("x\n1\n")
+            age(landing / folder / f"{i}.csv")
+    for folder in ("", "a", "b", "b/deep"):
+        age(landing / folder)
+    storage = Storage(str(landing), zone="landing")
+    listed: list[str] = []
+    real = storage.list
+
+    def counting(prefix: str = "", **kw):
+        listed.append(prefix)
+        return real(prefix, **kw)
+
+    storage.list = counting  # type: ignore[method-assign]
+    source = ListingSource(storage)
+    assert len(source.poll(changed_only=True)) == 9  # the first pass lists every folder
+    listed.clear()
+    assert source.poll(changed_only=True) == [] and listed == []  # nothing changed: one stat per folder
+
+    (landing / "b/deep/new.csv").write_text("x\n2\n")  # a new file changes its folder's time
+    age(landing / "b/deep", 30)
+    assert keys(source.poll(changed_only=True)) == [*(f"b/deep/{i}.csv" for i in range(3)), "b/deep/new.csv"]
+    assert listed == ["b/deep"]
+
+    before = os.stat(landing / "a")
+    (landing / "a/0.csv").write_text("x\n3\n")  # rewritten in place: the folder's time stays (the watcher's job)
+    os.utime(landing / "a", ns=(before.st_atime_ns, before.st_mtime_ns))
+    listed.clear()
+    assert source.poll(changed_only=True) == [] and listed == []
+    assert "a/0.csv" in keys(source.poll())  # a full listing sees it
+
+    (landing / "c/sub").mkdir(parents=True)  # a new folder under the root is found and walked
+    (landing / "c/sub/x.csv").write_text("x\n4\n")
+    for folder in ("", "c", "c/sub"):
+        age(landing / folder, 30)
+    assert "c/sub/x.csv" in keys(source.poll(changed_only=True))
+    listed.clear()
+    assert source.poll(changed_only=True) == [] and listed == []
+
+
+def test_a_file_left_to_settle_is_found_on_a_later_pass(tmp_path):
+    landing = tmp_path / "landing"
+    (landing / "s").mkdir(parents=True)
+    age(landing)
+    source = ListingSource(Storage(str(landing), zone="landing"), settle_seconds=30.0)
+    assert source.poll(changed_only=True) == []
+    (landing / "s/late.csv").write_text("x\n1\n")  # still being written, as far as the listing can tell
+    age(landing / "s")
+    assert source.poll(changed_only=True) == []
+    age(landing / "s/late.csv", 45)  # settled now, though its folder did not change again
+    assert keys(source.poll(changed_only=True)) == ["s/late.csv"]
+
+
+def test_a_deleted_folder_is_forgotten(tmp_path):
+    landing = tmp_path / "landing"
+    (landing / "gone/inner").mkdir(parents=True)
+    (landing / "gone/inner/f.csv").write_text("x\n1\n")
+    source = ListingSource(Storage(str(landing), zone="landing"))
+    assert keys(source.poll(changed_only=True)) == ["gone/inner/f.csv"]
+    (landing / "gone/inner/f.csv").unlink()
+    (landing / "gone/inner").rmdir()
+    (landing / "gone").rmdir()
+    assert source.poll(changed_only=True) == []
+    assert source.poll() == []
