@@ -131,3 +131,69 @@ def test_hop_settings_are_checked_at_load(tmp_path):
         assert needle in str(err.value), (needle, str(err.value))
     with pytest.raises(ConfigError, match="needs `on_change: replace`"):
         load(hop, {"name": "next", "match": "staging/", "on_change": "append", "write": {"table": "t"}})
+
+
+def test_a_sql_step_joins_a_table_at_its_current_version(make_lake):
+    """Enrich with a dimension table: the run reads the table's version when the run starts."""
+    lake = make_lake(
+        [
+            wf(
+                "customers",
+                match="dims/customers/",
+                write={"table": "customers", "format": "delta", "mode": "merge", "keys": ["customer_id"]},
+            ),
+            wf(
+                "orders",
+                match="orders/",
+                transform=[
+                    {
+                        "sql": "SELECT o.*, c.segment FROM input o LEFT JOIN customers c USING (customer_id)",
+                    }
+                ],
+            ),
+        ]
+    )
+    lake.land("orders/early.jsonl", lines({"order_id": 1, "customer_id": 7}))
+    summary = lake.process()
+    assert summary.count("failed") + summary.count("dead") == 1  # no customers yet: tried again later
+    run = lake.pipeline.runs(key="orders/early.jsonl")[0]
+    assert "joins table `customers`, which has no rows yet" in run.error
+    lake.land(
+        "dims/customers/a.jsonl", lines({"customer_id": 7, "segment": "retail"}, {"customer_id": 8, "segment": "pro"})
+    )
+    lake.process()
+    lake.land("orders/b.jsonl", lines({"order_id": 2, "customer_id": 8}, {"order_id": 3, "customer_id": 9}))
+    lake.process()
+    rows = lake.rows("SELECT order_id, customer_id, segment FROM orders ORDER BY order_id")
+    assert rows[-2:] == [(2, 8, "pro"), (3, 9, None)]
+    cols = [c for c, *_ in lake.rows("SELECT column_name FROM (DESCRIBE orders)")]
+    assert cols.count("_source_file") == 1  # the joined table's lineage columns stay out
+    lake.land("dims/customers/b.jsonl", lines({"customer_id": 8, "segment": "enterprise"}))
+    lake.process()
+    lake.land("orders/c.jsonl", lines({"order_id": 4, "customer_id": 8}))
+    lake.process()
+    assert lake.rows("SELECT order_id, segment FROM orders WHERE order_id IN (2, 4) ORDER BY 1") == [
+        (2, "pro"),  # read the version of its run: the update came after
+        (4, "enterprise"),
+    ]
+
+
+def test_a_sql_step_may_join_only_tables_of_the_lake(tmp_path):
+    doc = {
+        "workflows": [
+            {
+                "name": "o",
+                "match": "o/",
+                "write": {"table": "o"},
+                "transform": [{"sql": "SELECT * FROM input JOIN nope USING (id)"}],
+            },
+            {"name": "c", "match": "c/", "write": {"table": "customers"}},
+        ]
+    }
+    (tmp_path / "landfall.yaml").write_text(json.dumps(doc))
+    with pytest.raises(ConfigError, match="reads table `nope`, which no workflow writes; .*`customers`"):
+        load_settings(tmp_path / "landfall.yaml")
+    doc["workflows"][0]["transform"] = [{"sql": "SELECT * FROM input JOIN read_parquet('/etc/x') USING (id)"}]
+    (tmp_path / "landfall.yaml").write_text(json.dumps(doc))
+    with pytest.raises(ConfigError, match="read_parquet"):
+        load_settings(tmp_path / "landfall.yaml")

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from landfall.errors import ConfigError
-from landfall.sqlcheck import check_expression, check_query
+from landfall.sqlcheck import check_expression, check_query, tables_of
 
 CONFIG_FILE = "landfall.yaml"
 
@@ -143,8 +143,8 @@ class Sql(_Model):
     @field_validator("sql")
     @classmethod
     def _reads_input(cls, value: str) -> str:
-        try:
-            check_query(value)
+        try:  # tables it joins are checked against the lake's tables when the whole file is read
+            check_query(value, tables=tables_of(value))
         except ValueError as exc:
             raise ValueError(f"`sql`: {exc}") from None
         if not re.search(r"\binput\b", value, re.IGNORECASE):
@@ -578,6 +578,11 @@ class Workflow(_Model):
         return {}
 
     @property
+    def joins(self) -> list[str]:
+        """The tables its `sql` steps join (read at the version current when a run starts)."""
+        return sorted({t for step in self.transform if step.kind == "sql" for t in tables_of(step.sql)})
+
+    @property
     def batchable(self) -> bool:
         if self.write.landing is not None:
             return False  # one file out per file in
@@ -930,6 +935,15 @@ class Settings(_Model):
                 "`postgresql://user@host/db` for many hosts)"
             )
         tables_zone = self.zones.tables or self.lake
+        written = sorted({t for w in self.workflows for t in (w.write.table, *w.child_tables.values()) if t})
+        for wf in self.workflows:
+            unknown = [t for t in wf.joins if t not in written]
+            if unknown:
+                raise ValueError(
+                    f"workflow `{wf.name}`: a `sql` step reads table `{unknown[0]}`, which no workflow writes; it may "
+                    "join the tables workflows of this file write"
+                    + (": " + ", ".join(f"`{t}`" for t in written) if written else " (there are none)")
+                )
         for hop in (w for w in self.workflows if w.write.landing):
             out = hop.write.landing
 

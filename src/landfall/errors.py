@@ -54,6 +54,10 @@ class ConcurrentChange(LandfallError, Transient):
     """Another commit changed the files this commit replaces; it is retried on the new state."""
 
 
+class TableNotReady(LandfallError, Transient):
+    """A table a workflow's `sql` step joins has no rows yet; the run is tried again later."""
+
+
 class BrokenTable(LandfallError):
     """A table's own log (Delta's `_delta_log`) cannot be read or disagrees with the catalog; the message names
     the file and what to do."""

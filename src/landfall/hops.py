@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ from landfall.engines.base import Engine, Job, Source
 from landfall.routing import Router
 from landfall.sources.listing import to_event
 from landfall.state.base import Run
+from landfall.tables.readers import reading
 from landfall.testing.faults import crash_point
 
 if TYPE_CHECKING:
@@ -56,15 +58,17 @@ def run_hop(runner: Runner, wf: Workflow, run: Run, src: Source, digest: str, en
     scratch = runner.zones.landing.scratch("hop")
     os.makedirs(os.path.join(scratch, "staged"), exist_ok=True)
     try:
-        staged = engine.run(
-            Job(
-                workflow=wf,
-                sources=[src],
-                staging=os.path.join(scratch, "staged"),
-                commit_id=run.run_id,
-                ingested_at=datetime.now(UTC),
+        with reading(runner.store, wf.joins) if wf.joins else nullcontext():  # the tables a `sql` step joins
+            staged = engine.run(
+                Job(
+                    workflow=wf,
+                    sources=[src],
+                    staging=os.path.join(scratch, "staged"),
+                    commit_id=run.run_id,
+                    ingested_at=datetime.now(UTC),
+                    tables=runner.joined(wf),
+                )
             )
-        )
         crash_point("after_write")
         landing = runner.zones.landing
         if staged.files or landing.exists(key):  # an empty result still replaces an earlier version's rows

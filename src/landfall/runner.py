@@ -28,6 +28,7 @@ from landfall.errors import (
     LeaseLost,
     StateError,
     StorageUnavailable,
+    TableNotReady,
     Terminal,
 )
 from landfall.pools import pool
@@ -38,6 +39,7 @@ from landfall.state.base import (
     RunResult,
     SourceRows,
     StateStore,
+    Table,
     TableCommit,
     backoff,
 )
@@ -224,6 +226,20 @@ class Runner:
                 return key
         return None
 
+    def joined(self, wf: Workflow) -> dict[str, tuple[Table, list[str]]]:
+        """The tables `wf`'s `sql` steps join, with their files as the catalog lists them now (the version the
+        run reads). Call under a reader lease on them."""
+        out = {}
+        for name in wf.joins:
+            table = self.store.find_table(name)
+            if table is None:
+                raise TableNotReady(
+                    f"workflow `{wf.name}` joins table `{name}`, which has no rows yet; the run is tried again "
+                    "(load the table's files first)"
+                )
+            out[name] = (table, [f.path for f in self.store.table_files(name)])
+        return out
+
     def _content_key(self, key: str, digest: str) -> str:
         """The load history's content key: the bytes' SHA-256. Files landfall lands itself (a stream's, a
         workflow's `write.landing`) are named for what they hold, so the same bytes in two of them (a heartbeat
@@ -299,8 +315,9 @@ class Runner:
         child_writers = {t: open_table(wf.write.format, self.zones.table(t)) for t in wf.child_tables.values()}
         lease = None
         with ExitStack() as stack:
-            if _reads_table_files(wf, writer):  # taken before the file list is read: those files stay meanwhile
-                lease = stack.enter_context(reading(self.store, [wf.write.table, *child_writers]))
+            own = [wf.write.table, *child_writers] if _reads_table_files(wf, writer) else []
+            if own or wf.joins:  # taken before the file lists are read: those files stay meanwhile
+                lease = stack.enter_context(reading(self.store, own + wf.joins))
             area = stack.enter_context(staging(writer, commit_id))
             scratch = stack.enter_context(_scratch(self.zones.landing.scratch("job")))
             child_areas = {t: stack.enter_context(staging(w, commit_id)) for t, w in child_writers.items()}
@@ -324,6 +341,7 @@ class Runner:
                 partition_names=parts,
                 child_staging={t: a.path for t, a in child_areas.items()},
                 child_schemas=child_schemas,
+                tables=self.joined(wf),
             )
             try:
                 staged = engine.run(job)

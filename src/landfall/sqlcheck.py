@@ -49,6 +49,24 @@ def check_query(sql: str, tables: Iterable[str] = ()) -> None:
     _duckdb_knows(sql, sql)
 
 
+def tables_of(sql: str) -> list[str]:
+    """The tables a `sql` step's query joins: the names it reads other than `input` and its own `WITH` names
+    (the caller decides which may be read: see `check_query`'s `tables`). Empty when the query does not parse."""
+    from sqlglot import exp
+
+    try:
+        statement = _one(sql, sql)
+    except ValueError:
+        return []
+    ctes = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
+    found = {
+        t.name
+        for t in statement.find_all(exp.Table)
+        if not isinstance(t.this, exp.Func) and not t.db and not t.catalog and t.name.lower() not in ctes | {"input"}
+    }
+    return sorted(found)
+
+
 def check_expression(text: str) -> None:
     """An expression over one row (`compute`, `filter`, `expect`, `order_by`): no tables, nothing outside the
     row. Raises `ValueError`."""

@@ -47,6 +47,8 @@ class Job:
     partition_names: list[str] = field(default_factory=list)  # the table's partition columns
     child_staging: dict[str, str] = field(default_factory=dict)  # child table -> folder its files go into
     child_schemas: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # child tables that exist
+    tables: dict[str, tuple[Any, list[str]]] = field(default_factory=dict)  # tables `sql` steps join: name ->
+    # (the catalog's `Table`, its files as listed when the run started: the version the run reads)
 
     @property
     def scratch_dir(self) -> str:

@@ -9,7 +9,7 @@ import duckdb
 
 from landfall.config import ReadOptions
 from landfall.engines.base import Job, ReadPlan, Source
-from landfall.engines.duckdb.sql import PATH, ROW, _step_error
+from landfall.engines.duckdb.sql import PATH, ROW, _step_error, q
 from landfall.engines.duckdb.types import arrow_type
 
 
@@ -59,6 +59,12 @@ class JobContext:
     def view(self, select: str) -> str:
         """A temp view of `select` (dropped after the attempt)."""
         return self._temp("VIEW", select, self.views)
+
+    def named_view(self, name: str, select: str) -> str:
+        """A temp view under a name of the caller's (a joined table's; dropped after the attempt)."""
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {q(name)} AS {select}")
+        self.views.append(q(name))
+        return name
 
     def table(self, select: str) -> str:
         """A temp table holding the rows of `select` (dropped after the attempt)."""

@@ -26,6 +26,10 @@ from landfall.engines.duckdb.sql import (
 from landfall.engines.duckdb.types import sql_type
 from landfall.engines.duckdb.writing import arrow_schema, cast_to, file_sources, with_lineage, write_to
 from landfall.errors import InvalidInput
+from landfall.sqlcheck import tables_of
+
+# lineage columns of a joined table: its rows' own history, not the data a step joins
+JOINED_HIDDEN = ("_source_file", "_ingested_at", "_run_id", "_upstream_source_file", "_upstream_run_id")
 
 
 def transform(cx: JobContext, view: str) -> str:
@@ -95,6 +99,13 @@ def _step(cx: JobContext, view: str, step: Any) -> str:
     if kind == "child_tables":
         return _child_tables(cx, view, step.child_tables)
     if kind == "sql":
+        for name, (table, files) in cx.job.tables.items():  # the tables it joins, as of the run's start
+            if name in tables_of(step.sql):
+                from landfall.query import table_select
+
+                lineage = [q(c) for c, _ in table.schema if c in JOINED_HIDDEN]
+                select = table_select(table, files)
+                cx.named_view(name, f"SELECT * EXCLUDE ({', '.join(lineage)}) FROM ({select})" if lineage else select)
         body = re.sub(r"\binput\b", view, step.sql, flags=re.IGNORECASE)
         return cx.view(body)
     raise _step_error(f"unknown step `{kind}`")  # pragma: no cover - config validation prevents it
