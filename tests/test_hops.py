@@ -191,7 +191,7 @@ def test_a_sql_step_may_join_only_tables_of_the_lake(tmp_path):
         ]
     }
     (tmp_path / "landfall.yaml").write_text(json.dumps(doc))
-    with pytest.raises(ConfigError, match="reads table `nope`, which no workflow writes; .*`customers`"):
+    with pytest.raises(ConfigError, match=r"transform\[0\]`: `sql`: table `nope` is not allowed; .*`customers` only"):
         load_settings(tmp_path / "landfall.yaml")
     doc["workflows"][0]["transform"] = [{"sql": "SELECT * FROM input JOIN read_parquet('/etc/x') USING (id)"}]
     (tmp_path / "landfall.yaml").write_text(json.dumps(doc))

@@ -13,7 +13,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from landfall.errors import ConfigError
 from landfall.sqlcheck import check_expression, check_query, tables_of
@@ -136,15 +146,21 @@ class Filter(_Model):
     _row_expression = field_validator("filter")(lambda cls, value: _expression(value, "`filter`: "))
 
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a table name
+
+
 class Sql(_Model):
     kind: Literal["sql"] = "sql"
     sql: str
 
     @field_validator("sql")
     @classmethod
-    def _reads_input(cls, value: str) -> str:
-        try:  # tables it joins are checked against the lake's tables when the whole file is read
-            check_query(value, tables=tables_of(value))
+    def _reads_input(cls, value: str, info: ValidationInfo) -> str:
+        # the tables it may join: those the file's workflows write (`load_settings` passes them); without a
+        # file, any table name here, and `Settings` checks them once it has every workflow
+        lake = (info.context or {}).get("tables")
+        try:
+            check_query(value, tables=lake if lake is not None else [t for t in tables_of(value) if _NAME.fullmatch(t)])
         except ValueError as exc:
             raise ValueError(f"`sql`: {exc}") from None
         if not re.search(r"\binput\b", value, re.IGNORECASE):
@@ -935,13 +951,13 @@ class Settings(_Model):
                 "`postgresql://user@host/db` for many hosts)"
             )
         tables_zone = self.zones.tables or self.lake
-        written = sorted({t for w in self.workflows for t in (w.write.table, *w.child_tables.values()) if t})
+        written = sorted({w.write.table for w in self.workflows if w.write.table})
         for wf in self.workflows:
             unknown = [t for t in wf.joins if t not in written]
             if unknown:
                 raise ValueError(
-                    f"workflow `{wf.name}`: a `sql` step reads table `{unknown[0]}`, which no workflow writes; it may "
-                    "join the tables workflows of this file write"
+                    f"workflow `{wf.name}`: a `sql` step reads table `{unknown[0]}`, which is not allowed: no workflow "
+                    "writes it; a `sql` step may join the tables workflows of this file write"
                     + (": " + ", ".join(f"`{t}`" for t in written) if written else " (there are none)")
                 )
         for hop in (w for w in self.workflows if w.write.landing):
@@ -1141,6 +1157,16 @@ def _env_overrides(data: dict[str, Any], environ: dict[str, str]) -> dict[str, A
     return data
 
 
+def _tables_written(data: dict[str, Any]) -> list[str]:
+    """The tables the file's workflows write (`write.table`), read before validation: what `sql` steps may join."""
+    found = []
+    for wf in data.get("workflows") or []:
+        write = wf.get("write") if isinstance(wf, dict) else None
+        if isinstance(write, dict) and isinstance(write.get("table"), str):
+            found.append(write["table"])
+    return found
+
+
 def load_settings(
     path: str | os.PathLike[str] | None = None,
     *,
@@ -1186,7 +1212,7 @@ def load_settings(
         if value is not None:
             data[key] = value
     try:
-        settings = Settings.model_validate(data)
+        settings = Settings.model_validate(data, context={"tables": _tables_written(data)})
     except ValidationError as exc:
         raise _explain(exc, source, data) from None
     settings.source = source
