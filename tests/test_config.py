@@ -131,3 +131,19 @@ def test_known_sql_passes_and_expect_rules_are_checked(tmp_path):
     (tmp_path / "landfall.yaml").write_text(yaml.safe_dump({"workflows": [good]}))
     with pytest.raises(ConfigError, match=r"validate\[0\].expect`: unknown SQL function `is_emial`"):
         load_settings(tmp_path / "landfall.yaml")
+
+
+def test_a_missing_library_fails_the_config_when_it_loads(tmp_path, monkeypatch):
+    """A table format whose library is not installed is refused at load with the install line (before: every file
+    was tried three times and dead-lettered). Delta is in the base install; here its library is made missing."""
+    from landfall import registry
+
+    doc = {"workflows": [{"name": "s", "match": "s/", "write": {"table": "s", "format": "delta"}}]}
+    (tmp_path / "landfall.yaml").write_text(yaml.safe_dump(doc))
+    assert load_settings(tmp_path / "landfall.yaml").workflows[0].write.format == "delta"
+    tables = {**registry._REGISTRY["table"]}
+    tables["delta"] = registry.Entry("landfall.tables.delta:DeltaTable", "delta", ("no_such_pkg_xyz",))
+    monkeypatch.setitem(registry._REGISTRY, "table", tables)
+    with pytest.raises(ConfigError) as err:
+        load_settings(tmp_path / "landfall.yaml")
+    assert 'workflow `s`: table format `delta` needs no_such_pkg_xyz: pip install "landfall[delta]"' in str(err.value)

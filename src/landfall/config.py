@@ -997,6 +997,13 @@ class Settings(_Model):
             part_names = [p.name for p in wf.write.partition_by]
             if len(set(part_names)) != len(part_names):
                 raise ValueError(f"workflow `{wf.name}`: partition names repeat: {part_names}")
+        from landfall.registry import check_available
+
+        for wf in self.workflows:  # a library a backend needs is missing: say so now, not on every file
+            try:
+                check_available("table", wf.write.format)
+            except ImportError as exc:
+                raise ValueError(f"workflow `{wf.name}`: {exc}") from None
         return self
 
     # --- zones --------------------------------------------------------------------------------------------

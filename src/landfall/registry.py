@@ -25,6 +25,7 @@ SEAMS = {"engine": "engine", "state": "state store", "table": "table format", "s
 class Entry:
     target: str  # "module:Class"
     extra: str | None = None  # the pip extra that brings its libraries (None: in the base install)
+    requires: tuple[str, ...] = ()  # top-level modules it imports that may be missing (checked at config load)
 
 
 _REGISTRY: dict[str, dict[str, Entry]] = {
@@ -34,12 +35,12 @@ _REGISTRY: dict[str, dict[str, Entry]] = {
     },
     "state": {
         "sqlite": Entry("landfall.state.sqlite:SqliteStateStore"),
-        "postgresql": Entry("landfall.state.postgres:PostgresStateStore", "postgres"),
-        "postgres": Entry("landfall.state.postgres:PostgresStateStore", "postgres"),
+        "postgresql": Entry("landfall.state.postgres:PostgresStateStore", "postgres", ("psycopg", "psycopg_pool")),
+        "postgres": Entry("landfall.state.postgres:PostgresStateStore", "postgres", ("psycopg", "psycopg_pool")),
     },
     "table": {
         "parquet": Entry("landfall.tables.parquet:ParquetTable"),
-        "delta": Entry("landfall.tables.delta:DeltaTable", "delta"),
+        "delta": Entry("landfall.tables.delta:DeltaTable", None, ("deltalake",)),  # in the base install
     },
     "source": {
         "listing": Entry("landfall.sources.listing:ListingSource"),
@@ -49,9 +50,20 @@ _REGISTRY: dict[str, dict[str, Entry]] = {
 }
 
 
-def register(seam: str, name: str, target: str, extra: str | None = None) -> None:
+def register(seam: str, name: str, target: str, extra: str | None = None, requires: tuple[str, ...] = ()) -> None:
     """Make `name` a backend of `seam`, implemented by `target` (`"module:Class"`)."""
-    _seam(seam)[name] = Entry(target, extra)
+    _seam(seam)[name] = Entry(target, extra, tuple(requires))
+
+
+def check_available(seam: str, name: str) -> None:
+    """Without importing anything: raise `MissingDependency` (with the install line) when a library the backend
+    needs is not installed, so that a config naming it fails when it loads, not on every file."""
+    import importlib.util
+
+    entry = _seam(seam).get(name)
+    for module in entry.requires if entry else ():
+        if importlib.util.find_spec(module) is None:
+            raise missing_dependency(f"{SEAMS[seam]} `{name}`", module, entry.extra)
 
 
 def names(seam: str) -> list[str]:

@@ -342,6 +342,7 @@ class Runner:
                 child_staging={t: a.path for t, a in child_areas.items()},
                 child_schemas=child_schemas,
                 tables=self.joined(wf),
+                stored_as=dict(writer.stored_as),
             )
             try:
                 staged = engine.run(job)

@@ -207,6 +207,31 @@ def _fields(s: str) -> tuple[pa.DataType, str]:
         s = rest[2:]
 
 
+def stored_type(arrow: str, stored_as: dict[str, str]) -> str:
+    """The type a column of type `arrow` is written as, when a table format cannot hold some types: every type
+    `stored_as` names, at any depth (in a list, a struct, a map), replaced by the type it maps to
+    (`struct<t: time64[us]>` -> `struct<t: string>` for Delta, which has no time type)."""
+    if not stored_as or not any(k in arrow for k in stored_as):
+        return arrow
+    wanted = {type_name(parse_type(k)): parse_type(v) for k, v in stored_as.items()}
+    return type_name(_replaced(parse_type(arrow), wanted))
+
+
+def _replaced(t: pa.DataType, wanted: dict[str, pa.DataType]) -> pa.DataType:
+    import pyarrow as pa
+
+    hit = wanted.get(type_name(t))
+    if hit is not None:
+        return hit
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return pa.list_(_replaced(t.value_type, wanted))
+    if pa.types.is_map(t):
+        return pa.map_(_replaced(t.key_type, wanted), _replaced(t.item_type, wanted))
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, _replaced(f.type, wanted)) for f in t])
+    return t
+
+
 def sql_name(arrow: str) -> str:
     """What `landfall query` calls a column of this type (DuckDB SQL: `BIGINT`, `VARCHAR`, ...): the name people
     see in `tables show`, in messages and in the JSON's `type`."""

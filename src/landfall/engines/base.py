@@ -49,6 +49,8 @@ class Job:
     child_schemas: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # child tables that exist
     tables: dict[str, tuple[Any, list[str]]] = field(default_factory=dict)  # tables `sql` steps join: name ->
     # (the catalog's `Table`, its files as listed when the run started: the version the run reads)
+    # Arrow types the table format cannot hold -> the type to write instead (`TableWriter.stored_as`)
+    stored_as: dict[str, str] = field(default_factory=dict)
 
     @property
     def scratch_dir(self) -> str:

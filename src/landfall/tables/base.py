@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from landfall.engines.base import StagedFile
 from landfall.state.base import DataFile
@@ -59,6 +59,10 @@ class TableWriter(ABC):
     format: str
     #: the format keeps its own log of commits (time travel, app transactions)
     has_log: bool = False
+    #: Arrow types the format (or the readers it promises) cannot hold -> the type written instead. A UUID is
+    #: text everywhere: Parquet keeps it as 16 bytes that pyarrow and Spark show as bytes, Delta as binary that
+    #: `deltalake` cannot read back (`Invalid storage type for UuidType`).
+    stored_as: ClassVar[dict[str, str]] = {"extension<arrow.uuid>": "string"}
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage

@@ -141,7 +141,7 @@ def _attempt(cx: JobContext) -> Staged:
         with _timed(timings, "validate"):
             view, q_view, checks = quality.validate(cx, view, extra)
             if q_view is not None:
-                q_view = cx.view(writing.with_lineage(cx, q_view))
+                q_view = writing.stored_types(cx, cx.view(writing.with_lineage(cx, q_view)))
                 q_schema = cx.schema(q_view)
                 quarantine = writing.write_to(cx.con, q_view, os.path.join(job.staging, "quarantine"), job.commit_id)
     children: dict[str, Staged] = {}

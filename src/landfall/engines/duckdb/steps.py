@@ -24,7 +24,7 @@ from landfall.engines.duckdb.sql import (
     snake_case,
 )
 from landfall.engines.duckdb.types import sql_type
-from landfall.engines.duckdb.writing import arrow_schema, cast_to, file_sources, with_lineage, write_to
+from landfall.engines.duckdb.writing import arrow_schema, cast_to, file_sources, stored_types, with_lineage, write_to
 from landfall.errors import InvalidInput
 from landfall.sqlcheck import tables_of
 
@@ -239,7 +239,7 @@ def write_children(cx: JobContext, parents: str) -> dict[str, Staged]:
     for table, child in cx.children.items():
         if not keep_all:
             child = cx.view(f"SELECT * FROM {child} WHERE {PID} IN (SELECT {PID} FROM {parents})")
-        child = cx.view(with_lineage(cx, child))
+        child = stored_types(cx, cx.view(with_lineage(cx, child)))
         if job.child_schemas.get(table):
             child = cast_to(cx, child, job.child_schemas[table])
         files = write_to(cx.con, child, os.path.join(job.child_staging[table], "data"), job.commit_id)

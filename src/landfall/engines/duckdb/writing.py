@@ -24,6 +24,7 @@ from landfall.engines.duckdb.sql import (
 from landfall.engines.duckdb.types import arrow_type, duck_type
 from landfall.errors import InvalidInput
 from landfall.schema import align
+from landfall.types import stored_type
 
 
 def rewrite(
@@ -112,9 +113,24 @@ def shape_for_table(cx: JobContext, view: str) -> str:
             parts.append(f"{p.function}({q(p.column)}) AS {q(p.name)}")
     if parts:
         view = cx.view(f"SELECT *, {', '.join(parts)} FROM {view}")
+    view = stored_types(cx, view)
     if job.table_schema:
         view = cast_to(cx, view, job.table_schema)
     return view
+
+
+def stored_types(cx: JobContext, view: str) -> str:
+    """Columns of types the table format cannot hold (`Job.stored_as`: a UUID, Delta's missing time type), cast
+    to what it stores instead, at any depth."""
+    if not cx.job.stored_as:
+        return view
+    repl = []
+    for name, duck in cx.describe(view):
+        arrow = arrow_type(duck)
+        stored = stored_type(arrow, cx.job.stored_as)
+        if stored != arrow:
+            repl.append(f"CAST({q(name)} AS {duck_type(stored)}) AS {q(name)}")
+    return cx.view(f"SELECT * REPLACE ({', '.join(repl)}) FROM {view}") if repl else view
 
 
 def cast_to(cx: JobContext, view: str, table_schema: list[tuple[str, str]]) -> str:
