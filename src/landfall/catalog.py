@@ -253,37 +253,53 @@ def _workflow_of(settings: Settings, table: str) -> str | None:
 
 def check_logs(store: StateStore, zones: Zones) -> dict[str, str]:
     """Delta tables whose log cannot be read, or that no longer lists files the catalog holds (a commit file
-    was removed or lost): `{table: message}`, each message naming the file and what to do. Tables with work
-    in flight (running runs, held leases) are left for the next check: their log may be ahead of the catalog."""
+    was removed or lost): `{table: message}`, each message naming the file and what to do.
+
+    A commit changes the Delta log first and the catalog after, while its run is running (or its compaction or
+    replay holds a lease). So the log's version is read first, then what is in flight, then the log's files and
+    the catalog's: a table with work in flight, or whose log moved meanwhile, is left for the next check; for
+    the others a file the catalog holds and the log does not list was lost from the log."""
     from landfall.errors import BrokenTable
     from landfall.tables import open_table
     from landfall.tables.delta import broken_log_message, diagnose_log
 
-    busy = {r.table_name for r in store.runs(status="running")}
-    if store.holders():
-        return {}
     broken: dict[str, str] = {}
     for table in store.tables():
-        if table.format != "delta" or table.name in busy:
+        if table.format != "delta":
             continue
         storage = zones.at(table.location)
         writer = open_table("delta", storage)
         try:
+            before = writer.version()
+            if _in_flight(store):
+                continue
             live = {f.path for f in writer.current_files()}
+            listed = store.table_files(table.name)
+            if writer.version() != before:
+                continue
         except BrokenTable as exc:
             broken[table.name] = str(exc)
             continue
-        lost = [f for f in store.table_files(table.name) if f.path not in live]
+        lost = [f for f in listed if f.path not in live]
         if lost and diagnose_log(storage):  # a damaged commit file that delta-rs read past
             broken[table.name] = broken_log_message(storage)
         elif lost:
-            version = writer.version()
-            log = f"{redact(storage.url)}/_delta_log/{version + 1:020d}.json"
+            log = f"{redact(storage.url)}/_delta_log/{before + 1:020d}.json"
             broken[table.name] = (
                 f"table `{table.name}`: the catalog holds {len(lost)} files the Delta log does not list "
-                f"(`{lost[0].path}`, commit `{lost[0].commit_id}`); the log ends at version {version}, so a later "
+                f"(`{lost[0].path}`, commit `{lost[0].commit_id}`); the log ends at version {before}, so a later "
                 f"commit file such as `{log}` was removed or lost. Restore it from a backup, or run "
                 f"`landfall tables rebuild {table.name}`: the catalog then follows the log, and the files whose "
                 "rows were in the lost commit are loaded again"
             )
     return broken
+
+
+def _in_flight(store: StateStore) -> bool:
+    """A run is running (its commit may touch this table or a child of it), or a compaction or replay holds a
+    lease (readers do not count)."""
+    from landfall.tables.readers import PREFIX
+
+    if store.runs(status="running", limit=1):
+        return True
+    return any(not h.startswith(PREFIX) for h in store.holders())

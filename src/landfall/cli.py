@@ -42,6 +42,10 @@ class Ctx:
             self._pipeline = Pipeline(settings)
         return self._pipeline
 
+    def close(self) -> None:
+        if self._pipeline is not None:
+            self._pipeline.close()
+
 
 class LandfallGroup(click.Group):
     """Turns landfall errors into one clear line and exit code 2, never a traceback."""
@@ -79,6 +83,7 @@ def main(ctx: click.Context, config: str | None, lake: str | None, verbose: int,
     level = min(max(logging.WARNING + 10 * (quiet - verbose), logging.DEBUG), logging.CRITICAL)
     logs.setup(level, log_format)
     ctx.obj = Ctx(config, lake)
+    ctx.call_on_close(ctx.obj.close)  # connections closed and threads joined before the interpreter exits
 
 
 # --- start and run ------------------------------------------------------------------------------------------
@@ -698,22 +703,5 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 def entry() -> None:
-    """The `landfall` command. Once a command has finished and its output is flushed, the process ends without
-    running the interpreter's finalization: native libraries (DuckDB, Arrow) tearing down their threads there
-    can abort an otherwise finished process (seen as SIGABRT after `processed: ...`), and every commit is
-    already durable by then."""
-    import os
-
-    try:
-        main()  # click's standalone mode always ends by raising SystemExit
-        code = 0
-    except SystemExit as exc:
-        if isinstance(exc.code, int) or exc.code is None:
-            code = exc.code or 0
-        else:
-            print(exc.code, file=sys.stderr)
-            code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    logging.shutdown()
-    os._exit(code)
+    """The `landfall` command."""
+    main()

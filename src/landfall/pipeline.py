@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from landfall import pools
 from landfall.config import Settings, load_settings
 from landfall.errors import LandfallError, StateError, StateLost, StateUnavailable, StorageUnavailable
 from landfall.events import ObjectCreated, is_hidden, safe_key
@@ -91,6 +92,8 @@ class Pipeline:
         #: compactions this process committed, per table (`/metrics`: `landfall_compactions_total`)
         self.compactions: dict[str, int] = {}
         self._broken: dict[str, str] = {}
+        self._closed = False
+        pools.hold()
         self._rebuild_pending = False
         from landfall.catalog import rebuild_if_new
 
@@ -344,17 +347,22 @@ class Pipeline:
 
             watcher = WatchSource(self.zones.landing.root, nudge=self.work_available)
             watcher.start(sink)
-        beat = threading.Thread(target=heartbeat_loop, args=(pool, inner, self.settings.lease_seconds / 3), daemon=True)
+        beat = threading.Thread(
+            target=heartbeat_loop, args=(pool, inner, self.settings.lease_seconds / 3), name="landfall-heartbeat"
+        )
         beat.start()
+        helpers = [beat]
         if any(wf.write.compaction for wf in self.settings.workflows):
             from landfall.maintenance import auto_compact_loop
 
-            threading.Thread(
-                target=auto_compact_loop,
-                args=(self.settings, self.store, inner, self.settings.compaction_seconds, self._compacted),
-                name="landfall-compaction",
-                daemon=True,
-            ).start()
+            helpers.append(
+                threading.Thread(
+                    target=auto_compact_loop,
+                    args=(self.settings, self.store, inner, self.settings.compaction_seconds, self._compacted),
+                    name="landfall-compaction",
+                )
+            )
+            helpers[-1].start()
         alerting = self.start_alerts(inner)
 
         def loop(w: Worker) -> None:
@@ -403,6 +411,8 @@ class Pipeline:
             inner.set()
             if alerting:
                 alerting.join(10)
+            for t in helpers:  # a compaction in flight finishes its commit first
+                t.join()
             for w in pool:
                 w.close()
             log.info("landfall stopped")
@@ -590,4 +600,17 @@ class Pipeline:
         return history(self.store, table, zones=self.zones)
 
     def close(self) -> None:
+        """Release what this pipeline holds: the state store's connections and, when it is the last open pipeline
+        of the process, the shared thread pools (their threads are joined). `process` and `up` join their own
+        threads before they return. Closing twice is fine."""
+        if self._closed:
+            return
+        self._closed = True
+        pools.let_go()
         self.store.close()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -14,6 +14,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,7 +34,8 @@ class SqliteStateStore(SqlStateStore):
         path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url.removeprefix("sqlite://")
         self.path = path
         self._local = threading.local()
-        self._all_conns: list[_Conn] = []
+        # weak: a thread's connection closes when the thread ends (each `process` call starts new workers)
+        self._all_conns: weakref.WeakSet[_Conn] = weakref.WeakSet()
         self._conns_lock = threading.Lock()
         self._identity: tuple[int, int] | None = None
         if path != ":memory:":
@@ -64,7 +66,7 @@ class SqliteStateStore(SqlStateStore):
             conn = self._connect()
             self._local.conn = conn
             with self._conns_lock:
-                self._all_conns.append(conn)
+                self._all_conns.add(conn)
         return conn
 
     @contextmanager
@@ -131,12 +133,12 @@ class SqliteStateStore(SqlStateStore):
 
     def close(self) -> None:
         with self._conns_lock:
-            for conn in self._all_conns:
+            for conn in list(self._all_conns):
                 try:
                     conn.close()
                 except Exception:  # pragma: no cover - closing from another thread
                     pass
-            self._all_conns.clear()
+            self._all_conns = weakref.WeakSet()
         self._local = threading.local()
 
 
