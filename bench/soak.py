@@ -204,9 +204,11 @@ def check(cfg: Path, root: Path, args: argparse.Namespace) -> dict[str, Any]:
             out["tables"][name] = table
             out["lost"] += lost + stale
             out["duplicated"] += dup
-        interrupted = [r for r in runs if r.error and "stopped while running" in (r.error or "")]
+        interrupted = {r.run_id for r in runs if "while running" in (r.error or "")}  # a killed worker's run
         out["runs_interrupted"] = len(interrupted)
-        out["errors"] = sorted({(r.error or "")[:160] for r in runs if r.status in ("failed", "dead")})[:10]
+        out["errors"] = sorted(
+            {(r.error or "")[:160] for r in runs if r.status in ("failed", "dead") and r.run_id not in interrupted}
+        )[:10]
     return out
 
 
