@@ -249,7 +249,7 @@ def ingest(obj: Ctx, paths: tuple[str, ...], prefix: str, then_process: bool) ->
 @main.command()
 @click.option("--keep", is_flag=True, help="Keep the temporary lake and print where it is.")
 @click.option(
-    "--stream", "stream", is_flag=True, help="Seed 003: records through the Firehose API (boto3) to a Delta table."
+    "--stream", "stream", is_flag=True, help="Seed 003: Firehose API (boto3) -> raw files -> staging -> Delta table."
 )
 def demo(keep: bool, stream: bool) -> None:
     """Run landfall on sample data in a temporary lake: two prefixes, two workflows, tables, a query."""

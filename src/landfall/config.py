@@ -531,11 +531,22 @@ class SchemaPolicy(_Model):
     _types = field_validator("hints")(lambda cls, value: _known_types(value))
 
 
+class TableSource(_Model):
+    """A workflow fed by a table: each run that writes rows into `table` becomes one run of this workflow, over
+    the rows that run wrote (by their `_run_id`), as the table holds them when this run starts."""
+
+    table: str
+
+
+TABLE_EVENTS = "_tables/"  # `_tables/<table>/<run id>`: the events of a table's runs (never a landed file)
+
+
 class Workflow(_Model):
     """One workflow: which files it takes, how it reads, reshapes and writes them."""
 
     name: str
-    match: str
+    match: str = ""  # a prefix or glob under the landing zone; or `source`
+    source: TableSource | None = None  # instead of `match`: fed by the runs that write a table
     read: ReadOptions = Field(default_factory=ReadOptions)
     transform: list[Step] = Field(default_factory=list)
     write: WriteOptions
@@ -550,6 +561,18 @@ class Workflow(_Model):
     spark_above: str | None = None  # with `engine: auto`; None: the file's `spark_above`
 
     _engine = field_validator("engine")(lambda cls, value: None if value is None else known_engine(value))
+
+    @model_validator(mode="after")
+    def _match_or_source(self) -> Workflow:
+        if self.source is None:
+            if not self.match:
+                raise ValueError("a workflow needs `match` (which landed files it takes) or `source: {table: ...}`")
+            return self
+        if self.match:
+            raise ValueError("`match` or `source`, not both: a workflow fed by a table takes no landed files")
+        self.match = f"{TABLE_EVENTS}{self.source.table}/"  # its runs' keys: `_tables/<table>/<run id>`
+        self.read.format = "parquet"  # the rows are handed over as Parquet
+        return self
 
     @field_validator("spark_above")
     @classmethod
@@ -600,8 +623,8 @@ class Workflow(_Model):
 
     @property
     def batchable(self) -> bool:
-        if self.write.landing is not None:
-            return False  # one file out per file in
+        if self.write.landing is not None or self.source is not None:
+            return False  # one file out per file in; one upstream run at a time
         if self.write.mode == "overwrite":
             return False  # each file is the whole table (or its partitions) on its own
         if self.validate_ or self.schema_.evolution == "discard_row":
@@ -960,6 +983,19 @@ class Settings(_Model):
                     "writes it; a `sql` step may join the tables workflows of this file write"
                     + (": " + ", ".join(f"`{t}`" for t in written) if written else " (there are none)")
                 )
+        for fed in (w for w in self.workflows if w.source):
+            writers = [w for w in self.workflows if w.write.table == fed.source.table]
+            if not writers:
+                raise ValueError(
+                    f"workflow `{fed.name}`: `source.table` `{fed.source.table}` is not a table a workflow writes"
+                    + (": " + ", ".join(f"`{t}`" for t in written) if written else "")
+                )
+            if fed in writers or any(not w.lineage for w in writers):
+                raise ValueError(
+                    f"workflow `{fed.name}`: table `{fed.source.table}` "
+                    + ("is the table it writes" if fed in writers else "is written with `lineage: false`")
+                    + "; a workflow fed by a table reads the rows each run wrote there by their `_run_id`"
+                )
         for hop in (w for w in self.workflows if w.write.landing):
             out = hop.write.landing
 
@@ -1077,6 +1113,10 @@ class Settings(_Model):
             if key.startswith(st.prefix or "") or (st.error_prefix and key.startswith(st.error_prefix)):
                 return st
         return None
+
+    def fed_by(self, table: str | None) -> list[Workflow]:
+        """The workflows fed by `table`'s runs (`source: {table: ...}`)."""
+        return [w for w in self.workflows if w.source is not None and w.source.table == table]
 
     def landed_by_landfall(self, key: str) -> bool:
         """Whether `key` is where landfall itself lands files: a stream's prefix, or a workflow's

@@ -20,7 +20,7 @@ import os
 import shutil
 from contextlib import nullcontext
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from landfall import compression
 from landfall.config import Workflow
@@ -98,18 +98,32 @@ def _convert(parts: list[str], dest: str, fmt: str, codec: str) -> None:
 
     from landfall.engines.duckdb.sql import lit, q
 
-    codec = {"none": "uncompressed"}.get(codec, codec)
-    options = "FORMAT json" if fmt == "jsonl" else f"FORMAT parquet, COMPRESSION {lit(codec)}"
     con = duckdb.connect(":memory:")
     try:
         if not parts:
             select = f"SELECT NULL::VARCHAR AS {q(UPSTREAM[0])} WHERE false"
         else:
-            src = f"read_parquet([{', '.join(lit(p) for p in parts)}], union_by_name = true)"
-            cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()]
-            keep = [q(c) for c in cols if c not in (*UPSTREAM, *_LINEAGE)]
-            renamed = [f"{q(old)} AS {q(new)}" for old, new in zip(_LINEAGE, UPSTREAM, strict=False) if old in cols]
-            select = f"SELECT {', '.join(keep + renamed)} FROM {src}"
-        con.execute(f"COPY ({select}) TO {lit(dest)} ({options})")
+            select = upstream_select(con, f"read_parquet([{', '.join(lit(p) for p in parts)}], union_by_name = true)")
+        copy(con, select, dest, fmt, codec)
     finally:
         con.close()
+
+
+def upstream_select(con: Any, source: str, where: str = "") -> str:
+    """SELECT the rows of `source` (a DuckDB table expression) for the next workflow: its lineage columns become
+    `_upstream_source_file` and `_upstream_run_id` (older upstream columns and `_ingested_at` dropped)."""
+    from landfall.engines.duckdb.sql import q
+
+    cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+    keep = [q(c) for c in cols if c not in (*UPSTREAM, *_LINEAGE)]
+    renamed = [f"{q(old)} AS {q(new)}" for old, new in zip(_LINEAGE, UPSTREAM, strict=False) if old in cols]
+    return f"SELECT {', '.join(keep + renamed)} FROM {source}" + (f" WHERE {where}" if where else "")
+
+
+def copy(con: Any, select: str, dest: str, fmt: str = "parquet", codec: str = "zstd") -> None:
+    """Write the rows of `select` to the local file `dest` as Parquet or JSON Lines."""
+    from landfall.engines.duckdb.sql import lit
+
+    codec = {"none": "uncompressed"}.get(codec, codec)
+    options = "FORMAT json" if fmt == "jsonl" else f"FORMAT parquet, COMPRESSION {lit(codec)}"
+    con.execute(f"COPY ({select}) TO {lit(dest)} ({options})")

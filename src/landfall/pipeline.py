@@ -126,6 +126,10 @@ class Pipeline:
         if events is None:  # stopped while waiting
             return []
         new = self.store.unknown(events)
+        if any(w.source is not None for w in self.settings.workflows):  # runs of source tables not yet queued
+            from landfall.sources.tables import TableSource
+
+            new += TableSource(self.settings, self.store).poll()
         return self.submit(new) if new else []
 
     def ingest(

@@ -116,6 +116,10 @@ class Runner:
     def _run_batch(self, runs: list[Run], scratch: str | None) -> list[Outcome]:
         wf = self.settings.workflow(runs[0].workflow or "")
         self.outcomes = []
+        if wf.source is not None:  # fed by a table: each run reads the rows an upstream run wrote there
+            from landfall.sources.tables import run_from_table
+
+            return run_from_table(self, wf, runs)
         todo: list[tuple[Run, Source, str]] = []
         seen: dict[str, Run] = {}
         skipped: list[RunResult] = []
@@ -436,6 +440,10 @@ class Runner:
             )
             also = [c for c, _ in children] + self._quarantine(wf, staged, items, commit_id, lineage, engine)
             self.store.commit(commit, results, also=also)
+            if self.settings.fed_by(wf.write.table):  # the workflows this table feeds get its runs now
+                from landfall.sources.tables import feed
+
+                feed(self.settings, self.store, wf.write.table, results)
             for a in (area, *child_areas.values()):
                 a.committed = True
         crash_point("after_commit")

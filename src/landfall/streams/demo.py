@@ -1,6 +1,8 @@
 """`landfall demo --stream`: seed 003 on a laptop. A hardware store's sales go to a Firehose delivery stream
 (boto3, pointed at `landfall serve`); the stream lands them as JSON Lines under `raw/sales/`; a workflow
-flattens them and upserts them by `transaction_id` into a Delta table, whose history shows each round."""
+flattens each file into `staging/sales/` (a hop); the staging files load into the `sales_staging` table; each
+run of that table feeds a workflow that upserts by `transaction_id` into the Delta table `sales`, whose history
+shows each round."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from landfall.output import console, num, on_pipe, say, table
 from landfall.pipeline import Pipeline
 
 STREAM_YAML = """\
-# landfall.yaml for `landfall demo --stream` (seed 003): records in over the Firehose API, a Delta table out.
+# landfall.yaml for `landfall demo --stream` (seed 003): records in over the Firehose API, three hops out.
 lake: ./lake
 
 streams:
@@ -29,12 +31,21 @@ streams:
     partition_by: [product.category]    # raw/sales/product.category=Garden/2026/11/03/10/<file>
 
 workflows:
-  - name: sales
+  - name: transform                     # the transformer: flatten each raw micro-batch into staging/
     match: raw/sales/
     transform:
       - flatten: {separator: "_"}       # customer.address.city -> customer_address_city
+    write: {landing: staging/sales/, format: parquet}
+
+  - name: staging                       # the staging table: every version of every sale, as it arrived
+    match: staging/sales/
+    transform:
       - cast: {transaction_date: timestamp, updated_at: timestamp}
       - compute: {total: "round(product_price * quantity, 2)"}
+    write: {table: sales_staging}
+
+  - name: sales                         # the final Delta table: one row per sale, its latest version
+    source: {table: sales_staging}      # fed by each run that writes the staging table
     write: {table: sales, format: delta, mode: merge, keys: [transaction_id], order_by: updated_at}
 """
 
@@ -156,7 +167,10 @@ def run(keep: bool, *, print_rows: Callable[..., None], print_summary: Callable[
             ok = ok and summary.ok
             print_summary(summary)
         say("")
-        say(("raw files", "bold"), " (what the stream landed: JSON Lines by category and arrival hour)")
+        say(("raw files", "bold"), " (what the stream landed: JSON Lines by category and arrival hour; each one")
+        say(
+            "flattened into a Parquet file under staging/sales/, loaded into `sales_staging`, then merged into `sales`)"
+        )
         raw = sorted(p.zones.landing.list("raw/sales"))
         lines = {k: p.zones.landing.read_bytes(k).splitlines() for k, _ in raw}
         table(("file", "records", "bytes"), [(k, num(len(lines[k])), num(i["size"])) for k, i in raw])
@@ -169,6 +183,11 @@ def run(keep: bool, *, print_rows: Callable[..., None], print_summary: Callable[
                 "  (flattened; one row per transaction_id)",
             ),
             ("SELECT status, count(*) AS sales, round(sum(total), 2) AS revenue FROM sales GROUP BY 1 ORDER BY 1", ""),
+            (
+                "SELECT transaction_id, status, updated_at, _upstream_source_file FROM sales_staging "
+                "WHERE transaction_id = 'T-1002' ORDER BY updated_at",
+                "  (the staging table keeps every version)",
+            ),
         ):
             say("")
             say(("landfall query", "bold"), f' "{sql}"{note}')

@@ -1,0 +1,116 @@
+"""Workflows fed by a table (`source: {table: orders}`): bronze -> silver -> gold without files in between.
+
+Each run that writes rows into the table is an event, `_tables/<table>/<run id>` (size: its rows), for every
+workflow the table feeds. The runner reports them as it commits (`feed`); `TableSource.poll`
+finds any a crash kept it from reporting, as listing does for landed files. The load history knows each event
+once, so each upstream run is read once per workflow.
+
+A run of the fed workflow reads the rows the upstream run wrote (`_run_id`), as the table holds them when the run
+starts (under a reader lease): in an `append` table exactly what it added; in a `merge` table the rows it wrote
+that no later run has replaced since (those come with the later run). They arrive as Parquet with the
+upstream lineage as `_upstream_source_file` and `_upstream_run_id`; the run's own `_source_file` is the event's
+key, which names the upstream run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from landfall.config import TABLE_EVENTS, Settings, Workflow
+from landfall.errors import ConcurrentChange, ContentRace
+from landfall.events import ObjectCreated
+from landfall.hops import copy, upstream_select
+from landfall.routing import Router
+from landfall.sources.base import EventSource
+from landfall.state.base import Run, RunResult, StateStore
+from landfall.tables.readers import reading
+
+if TYPE_CHECKING:
+    from landfall.runner import Outcome, Runner
+
+PAGE = 200
+
+
+def event(table: str, run: Run | RunResult) -> ObjectCreated:
+    """The event of one upstream run that wrote rows into `table`: the same whoever reports it (`feed` as the
+    runner commits, `TableSource.poll` later), so the load history knows it once."""
+    return ObjectCreated(key=f"{TABLE_EVENTS}{table}/{run.run_id}", size=run.rows_out or 0, mtime=0.0)
+
+
+def feed(settings: Settings, store: StateStore, table: str, results: Sequence[RunResult]) -> None:
+    """After a commit to `table`: queue its runs (those that wrote rows) for the workflows the table feeds."""
+    if not settings.fed_by(table):
+        return
+    events = [event(table, r) for r in results if r.status == "succeeded" and r.rows_out]
+    if events:
+        store.discover(events, Router(settings.workflows).route)
+
+
+class TableSource(EventSource):
+    """Finds upstream runs no event was queued for (a crash between a commit and `feed`)."""
+
+    def __init__(self, settings: Settings, store: StateStore) -> None:
+        self.settings = settings
+        self.store = store
+
+    def poll(self) -> list[ObjectCreated]:
+        found: list[ObjectCreated] = []
+        tables = {w.source.table for w in self.settings.workflows if w.source is not None}
+        for wf in (w for w in self.settings.workflows if w.write.table in tables):
+            before = None
+            while True:  # newest first, until a page holds nothing new
+                page = self.store.runs(status="succeeded", workflow=wf.name, limit=PAGE, before=before)
+                events = [event(wf.write.table, r) for r in page if r.rows_out]
+                new = self.store.unknown(events) if events else []
+                found += new
+                if len(page) < PAGE or (events and not new):
+                    break
+                before = page[-1].run_id
+        return found
+
+
+def run_from_table(runner: Runner, wf: Workflow, runs: list[Run]) -> list[Outcome]:
+    """Run `wf` over the rows each upstream run (named by its event's key) wrote into the source table."""
+    from landfall.engines.base import Source
+    from landfall.runner import _message
+
+    engine = runner._engine(wf, runs)
+    table = wf.source.table if wf.source else ""
+    for run in runs:
+        upstream = run.file_key.rsplit("/", 1)[-1]
+        scratch = runner.zones.landing.scratch("table")
+        try:
+            path = os.path.join(scratch, f"{upstream}.parquet")
+            with reading(runner.store, [table]):
+                _rows_of(runner, table, upstream, path)
+            digest = hashlib.sha256(run.file_key.encode()).hexdigest()  # one upstream run: one content
+            src = Source(key=run.file_key, path=path, run_id=run.run_id, file_id=run.file_id, size=run.size)
+            runner._job(wf, [(run, src, digest)], run.batch_id or run.run_id, engine)
+        except (ContentRace, ConcurrentChange):
+            runner.store.defer([run.run_id], seconds=0.05)
+        except Exception as exc:
+            runner._fail(run, wf, _message(exc, run.file_key), None, exc)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return runner.outcomes
+
+
+def _rows_of(runner: Runner, table: str, run_id: str, dest: str) -> None:
+    """The rows of `table` that run `run_id` wrote, as the catalog lists its files now, into a local Parquet."""
+    import duckdb
+
+    from landfall.engines.duckdb.sql import lit
+    from landfall.query import table_select
+
+    entry = runner.store.table(table)
+    con = duckdb.connect(":memory:")
+    try:
+        runner.zones.at(entry.location).register_with(con)
+        rows = f"({table_select(entry, [f.path for f in runner.store.table_files(table)])})"
+        copy(con, upstream_select(con, rows, f"CAST(_run_id AS VARCHAR) = {lit(run_id)}"), dest)
+    finally:
+        con.close()
