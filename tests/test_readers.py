@@ -37,3 +37,41 @@ def test_a_replaced_file_goes_at_once_when_nobody_reads(make_lake):
         assert lake.process().ok
         on_disk = sorted(p.name for p in (lake.root / "lake/tables/t").rglob("*.parquet"))
         assert on_disk == sorted(f.path for f in lake.pipeline.store.table_files("t"))
+
+
+def test_a_reader_killed_mid_read_holds_nothing(make_lake):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    lake = make_lake([wf("t", read={"format": "csv"})])
+    lake.land("t/a.csv", "id\n1\n")
+    assert lake.process().ok
+    reader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from landfall import Pipeline\n"
+            "from landfall.tables.readers import reading\n"
+            f"p = Pipeline({str(lake.config)!r})\n"
+            "with reading(p.store, ['t']):\n"
+            "    print('reading', flush=True)\n"
+            "    time.sleep(600)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
+    try:
+        assert reader.stdout.readline().strip() == "reading"
+        assert readers_of(lake.pipeline.store, "t") == 1
+    finally:
+        reader.send_signal(signal.SIGKILL)
+        reader.wait()
+    assert readers_of(lake.pipeline.store, "t") == 0  # its lease has not expired, but its process is gone
+    lake.land("t/a.csv", "id\n2\n")
+    assert lake.process().ok
+    on_disk = sorted(p.name for p in (lake.root / "lake/tables/t").rglob("*.parquet"))
+    assert on_disk == sorted(f.path for f in lake.pipeline.store.table_files("t"))

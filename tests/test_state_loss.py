@@ -85,3 +85,24 @@ def test_catalog_rebuild_keeps_schema_partitions_children_and_quarantine(make_la
     after = {t.name: (t.schema, t.partition_by, t.row_count, t.file_count, t.workflow) for t in lake.pipeline.tables()}
     assert after == before
     assert set(after) == {"o", "o__items", "quarantine.o"}
+
+
+@pytest.mark.slow
+def test_a_big_file_hashed_alongside_the_engine_is_recognized_after_the_state_store_is_lost(make_lake):
+    import duckdb
+
+    from landfall.runner import HASH_ALONGSIDE_BYTES
+
+    lake = make_lake([wf("t", read={"format": "csv"}, write={"table": "t", "format": "delta"})])
+    big = lake.landing / "t/big.csv"
+    big.parent.mkdir(parents=True)
+    duckdb.sql(f"COPY (SELECT range AS id, 'row ' || range AS name FROM range(1500000)) TO '{big}' (HEADER)")
+    assert big.stat().st_size > HASH_ALONGSIDE_BYTES  # its marker is known only once the engine has read it
+    assert lake.process().ok
+    version = deltalake.DeltaTable(str(lake.root / "lake/tables/t")).version()
+    lose_state(lake)
+    assert lake.process().ok
+    (run,) = lake.pipeline.runs()
+    assert "committed by an earlier attempt" in run.note
+    assert deltalake.DeltaTable(str(lake.root / "lake/tables/t")).version() == version
+    assert lake.rows("SELECT count(*), count(DISTINCT id) FROM t") == [(1_500_000, 1_500_000)]

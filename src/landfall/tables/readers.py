@@ -13,14 +13,12 @@ commit reads the new list and never needs the old files.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from landfall.errors import ConcurrentChange
-from landfall.state.base import StateStore, holding, worker_id
+from landfall.state.base import StateStore, holding, process_gone, worker_id
 from landfall.tables.base import TableWriter
 
 log = logging.getLogger("landfall.tables")
@@ -53,7 +51,7 @@ def readers_of(store: StateStore, table: str, *, began_before: float | None = No
             continue
         if scope != ALL and table not in scope.split(","):
             continue
-        if _gone(worker):
+        if process_gone(worker):  # killed mid-read: it reads nothing any more
             continue
         if began_before is None or began < began_before + CLOCK_MARGIN:
             n += 1
@@ -87,18 +85,3 @@ def check_listed(store: StateStore, table: str, paths: Sequence[str], exc: BaseE
         raise ConcurrentChange(
             f"table `{table}`: `{gone[0]}` was replaced by another commit while this one read it; retrying"
         ) from exc
-
-
-def _gone(worker: str) -> bool:
-    """A reader of this host whose process has exited (killed mid-query) holds nothing any more."""
-    host, _, rest = worker.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
