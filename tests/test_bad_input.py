@@ -233,3 +233,36 @@ def _two_member_zip() -> bytes:
         z.writestr("a.csv", "id\n1\n")
         z.writestr("b.csv", "id\n2\n")
     return buf.getvalue()
+
+
+# --- encodings ------------------------------------------------------------------------------------------------
+
+JAPANESE = "id,名前,住所\n1,山田太郎,東京都千代田区\n2,佐藤花子,大阪府大阪市\n3,ヤマダ ハナコ,北海道札幌市\n"
+FRENCH = "id,nom,ville\n1,Noël,Besançon\n2,Françoise,Orléans\n3,Chloé,Nîmes\n4,Jérôme,Fréjus\n"
+
+
+def test_undeclared_encodings_are_detected_and_recorded_in_the_run(make_lake):
+    """Shift-JIS without a declaration came out as cp1252 mojibake; now charset-normalizer tells it, and the run
+    says which encoding it read and how sure it was (`runs --json` `encoding`)."""
+    lake = make_lake([wf("t", read={"format": "csv"}, retry={"max_attempts": 1}), wf("d", read={"encoding": "cp1252"})])
+    lake.land("t/sjis.csv", JAPANESE.encode("shift_jis"))
+    lake.land("t/euc.csv", JAPANESE.replace("1,", "11,").encode("euc_jp"))
+    lake.land("t/french.csv", FRENCH.encode("cp1252"))
+    lake.land("t/utf8.csv", "id,名前\n9,ü\n".encode())
+    lake.land("d/a.csv", FRENCH.encode("cp1252"))
+    summary = lake.process()
+    assert summary.ok, [o.error for o in summary.outcomes]
+    names = {r[0] for r in lake.rows("SELECT 名前 FROM t WHERE 名前 IS NOT NULL")}
+    assert {"山田太郎", "佐藤花子", "ヤマダ ハナコ", "ü"} <= names
+    assert {r[0] for r in lake.rows("SELECT nom FROM t WHERE nom IS NOT NULL")} == {
+        "Noël",
+        "Françoise",
+        "Chloé",
+        "Jérôme",
+    }
+    got = {r.file_key: r.to_json()["encoding"] for r in lake.pipeline.runs(limit=None)}
+    assert got["t/sjis.csv"]["encoding"] in ("cp932", "shift_jis") and got["t/sjis.csv"]["how"] == "detected"
+    assert got["t/euc.csv"]["encoding"].startswith("euc") and got["t/euc.csv"]["confidence"] > 0.9
+    assert got["t/french.csv"]["encoding"] == "cp1252"
+    assert got["t/utf8.csv"] == {"encoding": "utf-8", "confidence": 1.0, "how": "utf-8"}
+    assert got["d/a.csv"] == {"encoding": "cp1252", "confidence": 1.0, "how": "declared"}

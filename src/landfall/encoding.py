@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import codecs
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from landfall import compression
@@ -33,32 +35,120 @@ def sample(path: str, kind: str | None = None) -> bytes:
         return fh.read(SAMPLE)
 
 
+@dataclass(frozen=True)
+class Detected:
+    """An encoding and how sure landfall is of it: `how` is `bom`, `utf-16` (the NUL pattern), `utf-8` (the
+    sample decodes), `detected` (charset-normalizer; `confidence` is 1 minus its measure of mess in the decoded
+    sample) or `fallback` (nothing better: cp1252, or Latin-1 for bytes cp1252 leaves undefined)."""
+
+    encoding: str
+    confidence: float
+    how: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"encoding": self.encoding, "confidence": self.confidence, "how": self.how}
+
+
 def detect(path: str, head: bytes | None = None) -> str:
-    """The encoding of a text file: a BOM wins; then UTF-16 without BOM (NUL pattern); then UTF-8 if the
-    sample decodes; else cp1252 (Windows Western, a superset of printable Latin-1) or Latin-1."""
-    data = head if head is not None else sample(path)
+    """The encoding of a text file (see `detect_encoding`)."""
+    return detect_encoding(head if head is not None else sample(path)).encoding
+
+
+# Latin-script single-byte code pages. charset-normalizer, given a short sample of Western text, often ranks a
+# Central European, Baltic or Mac one first (French `Noël` in cp775 reads `Noļl`). Among these, landfall takes the
+# one whose decoded sample has the fewest characters that are neither letters nor common punctuation, cp1252 on a
+# tie: Polish in cp1252 shows `³` and `¹` (cp1250 wins), French reads alike in both (cp1252 wins).
+_LATIN = re.compile(
+    r"^(cp125[0278]|cp775|cp85\d|cp437|cp858|latin_1|iso8859_(1|2|3|4|9|10|13|14|15|16)|mac_\w+|hp_roman8)$"
+)
+_LATIN_CANDIDATES = ("cp1252", "cp1250", "cp1257", "iso8859_16")
+_TYPOGRAPHY = set("€‘’“”„‚–—…•°«»·×")
+
+
+def detect_encoding(data: bytes) -> Detected:
+    """The encoding of a text sample: a BOM wins; then UTF-16 without BOM (NUL pattern); then UTF-8 if the
+    sample decodes; else charset-normalizer's best guess (Shift-JIS, GB18030, cp1251, ...), with cp1252
+    preferred among Latin single-byte encodings that read the sample equally cleanly; else cp1252 or Latin-1."""
     for bom, name in _BOMS:
         if data.startswith(bom):
-            return name
+            return Detected(name, 1.0, "bom")
     if len(data) >= 4:
         even_nuls = data[0::2].count(0)
         odd_nuls = data[1::2].count(0)
         half = len(data) // 2
         if odd_nuls > half * 0.3 and even_nuls < half * 0.05:
-            return "utf-16-le"
+            return Detected("utf-16-le", 1.0, "utf-16")
         if even_nuls > half * 0.3 and odd_nuls < half * 0.05:
-            return "utf-16-be"
+            return Detected("utf-16-be", 1.0, "utf-16")
     try:
         data.decode("utf-8")
-        return "utf-8"
+        return Detected("utf-8", 1.0, "utf-8")
     except UnicodeDecodeError as exc:
         if len(data) == SAMPLE and exc.reason == "unexpected end of data":  # a character cut by the sample's end
-            return "utf-8"
+            return Detected("utf-8", 1.0, "utf-8")
+    found = _normalizer(data)
+    if found is not None:
+        return found
     try:
         data.decode("cp1252")
-        return "cp1252"
+        return Detected("cp1252", 0.0, "fallback")
     except UnicodeDecodeError:
-        return "latin-1"
+        return Detected("latin-1", 0.0, "fallback")
+
+
+def _normalizer(data: bytes) -> Detected | None:
+    try:
+        from charset_normalizer import from_bytes
+    except ImportError:  # pragma: no cover - a core dependency
+        return None
+    if len(data) == SAMPLE:  # a multi-byte character may be cut at the end of the sample
+        data = data[: data.rfind(b"\n") + 1] or data
+    matches = list(from_bytes(data))
+    best = matches[0] if matches else None
+    if best is None or _LATIN.match(best.encoding):
+        latin = _latin(data)
+        if latin is not None:
+            return latin
+    if best is None:
+        return None
+    return Detected(codecs.lookup(best.encoding).name, round(1 - best.chaos, 3), "detected")
+
+
+def _latin(data: bytes) -> Detected | None:
+    """The Latin code page that decodes `data` most plausibly (see `_LATIN`), or None."""
+    scored = []
+    for rank, name in enumerate(_LATIN_CANDIDATES):
+        try:
+            text = data.decode(name)
+        except UnicodeDecodeError:
+            continue
+        odd = [c for c in text if ord(c) > 127]
+        if not odd:
+            continue
+        scored.append((_implausible(text) / len(odd), rank, name))
+    if not scored:
+        return None
+    share, _, name = min(scored)
+    return Detected(codecs.lookup(name).name, round(1 - share, 3), "detected")
+
+
+def _implausible(text: str) -> int:
+    """How many characters beyond ASCII are neither letters nor common punctuation (`¿` and `¡` only where a
+    word starts, `£` and `¥` only beside a digit or a space)."""
+    import unicodedata
+
+    bad = 0
+    for i, c in enumerate(text):
+        if ord(c) < 128 or c in _TYPOGRAPHY or unicodedata.category(c).startswith("L"):
+            continue
+        before = text[i - 1] if i else " "
+        after = text[i + 1] if i + 1 < len(text) else " "
+        if c in "¿¡" and not before.isalpha():
+            continue
+        if c in "£¥" and (before.isdigit() or after.isdigit() or before.isspace()):
+            continue
+        bad += 1
+    return bad
 
 
 def is_utf8(name: str) -> bool:

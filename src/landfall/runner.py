@@ -708,7 +708,7 @@ class Runner:
             rows_out=staged.rows_out.get(src.key, 0),
             bytes=src.size,
             output_files=outputs,
-            steps=staged.steps,
+            steps=_with_encoding(staged.steps, staged.encodings.get(src.key)),
             content_hash=digest,
             quality=quality,
             rows_quarantined=quarantined,
@@ -817,6 +817,14 @@ def _rewritten_from(relpath: str, replaced: list[str]) -> str | None:
 
 def _unavailable(exc: BaseException) -> StorageUnavailable:
     return exc if isinstance(exc, StorageUnavailable) else StorageUnavailable(redact(_short(exc)))
+
+
+def _with_encoding(steps: list[dict], encoding: dict | None) -> list[dict]:
+    """A run's steps, its `read` step naming the text encoding its file was read in (runs of a batch share
+    the batch's steps; the encoding is each file's own)."""
+    if encoding is None:
+        return steps
+    return [{**s, "encoding": encoding} if s.get("step") == "read" else s for s in steps]
 
 
 def _short(exc: BaseException) -> str:

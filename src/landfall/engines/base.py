@@ -115,6 +115,8 @@ class Staged:
     quarantine_schema: list[tuple[str, str]] = field(default_factory=list)
     children: dict[str, Staged] = field(default_factory=dict)  # child table -> its rows (`child_tables`)
     notes: dict[str, str] = field(default_factory=dict)  # source key -> a note for its run (e.g. an empty file)
+    # source key -> the text encoding it was read in: {encoding, confidence, how} (`landfall.encoding.Detected`)
+    encodings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class Engine(ABC):

@@ -170,6 +170,10 @@ class Run:
             "rows_quarantined": self.rows_quarantined,
             "quality": self.quality,
             "interruptions": self.interruptions,
+            # the text encoding the file was read in, declared or detected, and how sure (from its read step)
+            "encoding": next(
+                (s["encoding"] for s in self.steps or [] if isinstance(s, dict) and "encoding" in s), None
+            ),
         }
 
 

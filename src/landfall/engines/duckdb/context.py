@@ -37,6 +37,8 @@ class JobContext:
     children: dict[str, str] = field(default_factory=dict)  # child table -> the view of its rows
     dialects: dict[str, tuple[str, int]] = field(default_factory=dict)  # CSV path -> (delimiter, lines before
     # the records) that landfall checked
+    encodings: dict[str, dict[str, object]] = field(default_factory=dict)  # landed key -> the encoding it was
+    # read in: {encoding, confidence, how} (see `landfall.encoding.Detected`)
     views: list[str] = field(default_factory=list)
     tables: list[str] = field(default_factory=list)
     described: dict[str, list[tuple[str, str]]] = field(default_factory=dict)

@@ -196,4 +196,5 @@ def _attempt(cx: JobContext) -> Staged:
         quarantine_files=quarantine,
         quarantine_schema=q_schema,
         children=children,
+        encodings=dict(cx.encodings),
     )

@@ -61,7 +61,9 @@ def read(cx: JobContext) -> str:
     paths: dict[str, Source] = {}
     heads: dict[str, bytes] = {}
     for src in job.sources:
-        path, head = _readable_path(src, fmt, opts, job.scratch_dir)
+        path, head, decoded = _readable_path(src, fmt, opts, job.scratch_dir)
+        if decoded is not None:
+            cx.encodings[src.key] = decoded.to_json()
         if fmt == "jsonl" and cx.plan.split_lines:
             path = _good_lines(cx, path, src)
         paths[path] = src
@@ -150,25 +152,33 @@ def read(cx: JobContext) -> str:
     return raw
 
 
-def _readable_path(src: Source, fmt: str, opts: ReadOptions, scratch: str) -> tuple[str, bytes]:
+def _readable_path(src: Source, fmt: str, opts: ReadOptions, scratch: str) -> tuple[str, bytes, enc.Detected | None]:
     """A path the engine can read as UTF-8 with consistent line endings (decompressed unless the engine
-    decompresses it itself), and its first bytes."""
+    decompresses it itself), its first bytes, and the encoding it was read in (declared or detected; None for
+    Parquet)."""
     kind = compression.detect(src.path, opts.compression, src.key)
     as_is = compression.native(src.path, kind)
+    decoded = None
     try:
         if fmt == "parquet":
-            return (src.path if as_is else _decompressed(src, kind, scratch)), b""
+            return (src.path if as_is else _decompressed(src, kind, scratch)), b"", None
         head = enc.sample(src.path, kind)
-        name = opts.encoding or enc.detect(src.path, head)
+        decoded = enc.Detected(opts.encoding, 1.0, "declared") if opts.encoding else enc.detect_encoding(head)
+        name = decoded.encoding
         newlines = fmt == "csv" and enc.mixed_newlines(head)
         if enc.is_utf8(name) and not newlines and as_is:
-            return src.path, head.removeprefix(b"\xef\xbb\xbf")
+            return src.path, head.removeprefix(b"\xef\xbb\xbf"), decoded
         path = enc.transcode(src.path, name, os.path.join(scratch, "_utf8"), newlines=newlines, compressed=kind)
-        return path, enc.sample(path)
+        return path, enc.sample(path), decoded
     except UnicodeDecodeError as exc:
         line = enc.line_of_offset(src.path, exc.start, kind)
+        how = (
+            ""
+            if decoded is None or decoded.how == "declared"
+            else f", {decoded.how} at confidence {decoded.confidence}"
+        )
         raise InvalidInput(
-            f"`{src.key}` line {line}: byte {exc.start} is not valid {name} ({exc.reason}); "
+            f"`{src.key}` line {line}: byte {exc.start} is not valid {exc.encoding} ({exc.reason}{how}); "
             "set `read.encoding` to the file's encoding",
             file=src.key,
             line=line,
