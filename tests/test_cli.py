@@ -51,6 +51,7 @@ def test_init_process_tables_query_runs(tmp_path):
         "rows_quarantined",
         "quality",
         "interruptions",
+        "encoding",
     }
     assert {r["status"] for r in runs} == {"succeeded"}
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", runs[0]["finished_at"])
