@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from landfall.config import Settings, parse_size
@@ -52,17 +53,28 @@ class Worker:
             self._held = [r.run_id for r in runs]
         try:
             self.runner.run_batch(runs)
-        except StateError as exc:  # not the files' fault: hand them back now if the store lets us
+        except StateError as exc:  # not the files' fault: hand them back, untouched, once the store is back
             if not isinstance(exc, LeaseLost):
-                try:
-                    self.store.release(self.id, [r.run_id for r in runs])
-                except StateError:
-                    pass  # their lease runs out instead, and `reap` queues them again
+                self._hand_back([r.run_id for r in runs])
             raise
         finally:
             with self._held_lock:
                 self._held = []
         return len(runs)
+
+    def _hand_back(self, run_ids: list[str]) -> None:
+        """Release runs while their lease lasts (heartbeats keep it while the store answers them); if the store
+        stays away longer, the lease runs out instead and `reap` queues them again."""
+        deadline = time.monotonic() + self.settings.lease_seconds
+        while True:
+            try:
+                self.store.release(self.id, run_ids)
+                return
+            except StateError as exc:
+                if time.monotonic() > deadline:
+                    log.warning("worker %s: could not hand back %d runs (%s)", self.id, len(run_ids), exc)
+                    return
+                time.sleep(1.0)
 
     def engine(self, name: str) -> Engine:
         """This worker's engine of that name, opened on first use (Spark starts its JVM then, not before)."""
