@@ -1,5 +1,5 @@
-"""The SQL every state store backend shares (SQLite, PostgreSQL): `SqlStateStore` implements `StateStore` once.
-A backend supplies the connection, how a transaction begins and the few places where isolation differs:
+"""The SQL every state store backend shares (SQLite, PostgreSQL): `SqlStateStore` implements `StateStore` once
+(the queue, commits, leases and migrations here; the read-only queries in `reads.py`). A backend supplies the connection, how a transaction begins and the few places where isolation differs:
 
 - `skip_locked` / `for_update`: row locks on the runs a statement takes (PostgreSQL `FOR UPDATE [SKIP LOCKED]`;
   SQLite needs none: a write transaction there is `BEGIN IMMEDIATE`, one writer at a time);
@@ -25,37 +25,24 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import replace
 from typing import Any
 
-from landfall.errors import ConcurrentChange, ContentRace, LeaseLost, NoSuchRun, NoSuchTable, StateLost
+from landfall.errors import ConcurrentChange, ContentRace, LeaseLost, NoSuchRun, StateLost
 from landfall.events import ObjectCreated
 from landfall.redaction import redact
 from landfall.state.base import (
     MAX_INTERRUPTIONS,
-    RUN_STATUSES,
-    DataFile,
     Run,
     RunResult,
-    SourceRows,
     StateStore,
-    Table,
     TableCommit,
-    iso_time,
     new_id,
     process_gone,
 )
 from landfall.state.migrations import LATEST, MIGRATIONS, MIGRATIONS_TABLE
-from landfall.types import column_json
+from landfall.state.reads import RUN_COLUMNS, RUN_FROM, SqlReads, chunks, marks, run_from_row
 
 # kinds of named locks (`_serialize`, `_claim`)
 LOCK_MIGRATE, LOCK_TABLE, LOCK_CONTENT, LOCK_KEY = 1, 2, 3, 4
-CHUNK = 500  # rows per statement for long lists (SQLite allows 32766 parameters)
 
-_RUN_COLUMNS = (
-    "r.run_id, r.file_id, r.file_key, r.workflow, r.status, r.attempt, f.size, f.mtime, f.etag, "
-    "f.content_hash, r.table_name, r.queued_at, r.available_at, r.started_at, r.finished_at, "
-    "r.worker, r.batch_id, r.rows_in, r.rows_out, r.bytes, r.output_files, r.error, r.note, r.steps, "
-    "r.rows_quarantined, r.quality, r.interruptions"
-)
-_RUN_FROM = "runs r JOIN files f ON f.id = r.file_id"
 # a queued run `r` that may run now: no version of its file is running (two versions of one file never run
 # together) and no older version is waiting (versions run in the order they were discovered). Two lookups on
 # `runs_key (file_key, status)`, whatever the planner knows of the table.
@@ -64,32 +51,9 @@ _FREE = (
     "AND NOT EXISTS (SELECT 1 FROM runs b WHERE b.file_key = r.file_key AND b.status = 'queued' "
     "AND b.file_id < r.file_id)"
 )
-_RUN_FIELDS = (
-    "run_id file_id file_key workflow status attempt size mtime etag content_hash table_name queued_at available_at "
-    "started_at finished_at worker batch_id rows_in rows_out bytes output_files error note steps rows_quarantined "
-    "quality interruptions"
-).split()
-_JSON_FIELDS = {"output_files": "[]", "steps": "[]", "quality": "{}"}
 
 
-def _run_from_row(row: Sequence[Any]) -> Run:
-    values = dict(zip(_RUN_FIELDS, row, strict=True))
-    for name, empty in _JSON_FIELDS.items():
-        values[name] = json.loads(values[name] or empty)
-    values["interruptions"] = values["interruptions"] or 0
-    return Run(**values)
-
-
-def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-def _marks(items: Sequence[Any]) -> str:
-    return ", ".join("?" for _ in items)
-
-
-class SqlStateStore(StateStore):
+class SqlStateStore(SqlReads, StateStore):
     """The SQL every backend shares. Subclasses provide `_connection`, `_wait_change` and the dialect bits."""
 
     param = "?"  # the driver's placeholder; statements here are written with `?`
@@ -202,9 +166,9 @@ class SqlStateStore(StateStore):
     def unknown(self, events: Sequence[ObjectCreated]) -> list[ObjectCreated]:
         out: list[ObjectCreated] = []
         with self.transaction(write=False) as cur:
-            for chunk in _chunks(events):
+            for chunk in chunks(events):
                 keys = sorted({e.key for e in chunk})
-                cur.execute(f"SELECT key, size, mtime, etag FROM files WHERE key IN ({_marks(keys)})", keys)
+                cur.execute(f"SELECT key, size, mtime, etag FROM files WHERE key IN ({marks(keys)})", keys)
                 have = {(k, int(s), float(m), e) for k, s, m, e in cur.fetchall()}
                 out.extend(e for e in chunk if (e.key, e.size, e.mtime, e.etag) not in have)
         return out
@@ -212,7 +176,7 @@ class SqlStateStore(StateStore):
     def discover(self, events: Sequence[ObjectCreated], route: Any) -> list[Run]:
         unique = list({(e.key, e.size, e.mtime, e.etag): e for e in events}.values())
         created: list[Run] = []
-        for chunk in _chunks(unique):  # one transaction per chunk keeps the write lock short
+        for chunk in chunks(unique):  # one transaction per chunk keeps the write lock short
             created.extend(self._discover_chunk(chunk, route))
         return created
 
@@ -284,18 +248,18 @@ class SqlStateStore(StateStore):
                 return []
             limit = min(limit, (limits or {}).get(first[0], limit))
             cur.execute(
-                f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM} WHERE r.status = 'queued' AND r.available_at <= ? "
+                f"SELECT {RUN_COLUMNS} FROM {RUN_FROM} WHERE r.status = 'queued' AND r.available_at <= ? "
                 f"AND r.workflow = ? AND {_FREE} ORDER BY r.available_at, r.file_id LIMIT ?" + self.skip_locked,
                 (now, first[0], limit * 2),
             )
-            candidates = [_run_from_row(row) for row in cur.fetchall()]
+            candidates = [run_from_row(row) for row in cur.fetchall()]
             # two versions of one file never run together: claim the keys, then look at what runs (a new
             # statement sees every lease committed before the claim)
             claimed = self._claim(cur, LOCK_KEY, sorted({r.file_key for r in candidates}))
             busy: set[str] = set()
-            for keys in _chunks(sorted(claimed)):
+            for keys in chunks(sorted(claimed)):
                 cur.execute(
-                    f"SELECT DISTINCT file_key FROM runs WHERE status = 'running' AND file_key IN ({_marks(keys)})",
+                    f"SELECT DISTINCT file_key FROM runs WHERE status = 'running' AND file_key IN ({marks(keys)})",
                     keys,
                 )
                 busy.update(r[0] for r in cur.fetchall())
@@ -305,7 +269,7 @@ class SqlStateStore(StateStore):
             batch = new_id("b")
             cur.execute(
                 "UPDATE runs SET status = 'running', worker = ?, batch_id = ?, started_at = ?, lease_until = ? "
-                f"WHERE run_id IN ({_marks(chosen)}) AND status = 'queued' RETURNING run_id",
+                f"WHERE run_id IN ({marks(chosen)}) AND status = 'queued' RETURNING run_id",
                 (worker, batch, now, now + lease_seconds, *chosen),
             )
             taken = {r[0] for r in cur.fetchall()}
@@ -317,9 +281,9 @@ class SqlStateStore(StateStore):
         until = time.time() + lease_seconds
         held: set[str] = set()
         with self.transaction() as cur:
-            for chunk in _chunks(sorted(run_ids)):
+            for chunk in chunks(sorted(run_ids)):
                 cur.execute(
-                    f"UPDATE runs SET lease_until = ? WHERE run_id IN ({_marks(chunk)}) AND worker = ? "
+                    f"UPDATE runs SET lease_until = ? WHERE run_id IN ({marks(chunk)}) AND worker = ? "
                     "AND status = 'running' RETURNING run_id",
                     (until, *chunk, worker),
                 )
@@ -337,11 +301,11 @@ class SqlStateStore(StateStore):
             return
         guard = " AND worker = ?" if worker else ""
         with self.transaction() as cur:
-            for chunk in _chunks(sorted(run_ids)):
+            for chunk in chunks(sorted(run_ids)):
                 cur.execute(
                     "UPDATE runs SET status = 'queued', worker = NULL, batch_id = NULL, started_at = NULL, "
                     "lease_until = NULL, available_at = COALESCE(?, available_at) "
-                    f"WHERE run_id IN ({_marks(chunk)}) AND status = 'running'{guard}",
+                    f"WHERE run_id IN ({marks(chunk)}) AND status = 'running'{guard}",
                     (available_at, *chunk, *([worker] if worker else [])),
                 )
             self._notify(cur)
@@ -358,12 +322,12 @@ class SqlStateStore(StateStore):
     ) -> Run | None:
         with self.transaction() as cur:
             cur.execute(
-                f"SELECT {_RUN_COLUMNS}, r.max_attempts FROM {_RUN_FROM} WHERE r.run_id = ?{self.for_update}", (run_id,)
+                f"SELECT {RUN_COLUMNS}, r.max_attempts FROM {RUN_FROM} WHERE r.run_id = ?{self.for_update}", (run_id,)
             )
             row = cur.fetchone()
             if row is None:
                 raise NoSuchRun(f"no run `{run_id}`")
-            run, max_attempts = _run_from_row(row[:-1]), row[-1] or 1
+            run, max_attempts = run_from_row(row[:-1]), row[-1] or 1
             if worker is not None and (run.status != "running" or run.worker != worker):
                 raise LeaseLost(f"run {run_id} of `{run.file_key}` is no longer held by `{worker}`; not recorded")
             if run.status not in ("running", "queued"):
@@ -432,13 +396,13 @@ class SqlStateStore(StateStore):
         lost: list[Run] = []
         with self.transaction() as cur:
             cur.execute(
-                f"SELECT {_RUN_COLUMNS}, r.max_attempts FROM {_RUN_FROM} WHERE r.status = 'running' AND "
-                f"(r.lease_until < ?{f' OR r.worker IN ({_marks(gone)})' if gone else ''}) "
+                f"SELECT {RUN_COLUMNS}, r.max_attempts FROM {RUN_FROM} WHERE r.status = 'running' AND "
+                f"(r.lease_until < ?{f' OR r.worker IN ({marks(gone)})' if gone else ''}) "
                 "ORDER BY r.run_id" + self.skip_locked,
                 (now, *gone),
             )
             for row in cur.fetchall():
-                run, max_attempts = _run_from_row(row[:-1]), row[-1] or 1
+                run, max_attempts = run_from_row(row[:-1]), row[-1] or 1
                 times = run.interruptions + 1
                 why = "exited" if run.worker in gone else "stopped (lease expired)"
                 if times >= max_interruptions:
@@ -492,9 +456,9 @@ class SqlStateStore(StateStore):
             if res.worker is not None:
                 by_worker.setdefault(res.worker, []).append(res.run_id)
         for worker, ids in by_worker.items():
-            for chunk in _chunks(ids):
+            for chunk in chunks(ids):
                 cur.execute(
-                    f"SELECT run_id FROM runs WHERE run_id IN ({_marks(chunk)}) AND status = 'running' AND worker = ?",
+                    f"SELECT run_id FROM runs WHERE run_id IN ({marks(chunk)}) AND status = 'running' AND worker = ?",
                     (*chunk, worker),
                 )
                 lost = set(chunk) - {r[0] for r in cur.fetchall()}
@@ -636,142 +600,6 @@ class SqlStateStore(StateStore):
         with self.transaction() as cur:
             cur.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
 
-    def holders(self) -> set[str]:
-        return {r[0] for r in self._query("SELECT holder FROM leases WHERE until >= ?", (time.time(),))}
-
-    # --- runs ------------------------------------------------------------------------------------------------
-
-    def find_duplicates(self, workflow: str, hashes: dict[str, int]) -> dict[str, Run]:
-        with self.transaction(write=False) as cur:
-            found = self._duplicates(cur, workflow, hashes)
-        return {h: run for h, run in found.items() if run.file_id != hashes[h]}
-
-    def _duplicates(self, cur: Any, workflow: str, hashes: dict[str, Any]) -> dict[str, Run]:
-        """The first succeeded run per content hash, in one query per chunk of hashes."""
-        out: dict[str, Run] = {}
-        for chunk in _chunks(list(hashes)):
-            cur.execute(
-                f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM} WHERE f.workflow = ? AND r.status = 'succeeded' "
-                f"AND f.content_hash IN ({_marks(chunk)}) ORDER BY r.finished_at",
-                (workflow, *chunk),
-            )
-            for row in cur.fetchall():
-                run = _run_from_row(row)
-                out.setdefault(run.content_hash or "", run)
-        return out
-
-    def runs(
-        self,
-        *,
-        status: str | None = None,
-        workflow: str | None = None,
-        key: str | None = None,
-        limit: int | None = None,
-        before: str | None = None,
-    ) -> list[Run]:
-        where, params = [], []
-        for column, value in (("r.status", status), ("r.workflow", workflow), ("r.file_key", key)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        with self.transaction(write=False) as cur:
-            if before is not None:
-                cur.execute("SELECT queued_at, run_id FROM runs WHERE run_id = ?", (before,))
-                cursor = cur.fetchone()
-                if cursor is None:
-                    raise NoSuchRun(f"no run `{before}` to page from")
-                # a row-value comparison: the index on (queued_at, run_id) is searched, not scanned from the top
-                where.append("(r.queued_at, r.run_id) < (?, ?)")
-                params.extend([cursor[0], cursor[1]])
-            sql = f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM}"
-            if where:
-                sql += " WHERE " + " AND ".join(where)
-            sql += " ORDER BY r.queued_at DESC, r.run_id DESC"
-            if limit:
-                sql += f" LIMIT {int(limit)}"
-            cur.execute(sql, params)
-            return [_run_from_row(row) for row in cur.fetchall()]
-
-    _STATUS_SQL = {
-        "runs": "SELECT r.run_id, r.file_key, r.file_id, r.workflow, r.table_name, r.status, r.attempt, "
-        "r.queued_at, r.started_at, r.finished_at, r.rows_in, r.rows_out, coalesce(r.bytes, f.size), "
-        "r.rows_quarantined, f.content_hash, r.error, r.note, r.worker, r.batch_id FROM runs r "
-        "JOIN files f ON f.id = r.file_id",
-        "files": "SELECT f.id, f.key, f.size, f.mtime, f.etag, f.content_hash, f.discovered_at, f.workflow, "
-        "(SELECT r.status FROM runs r WHERE r.file_id = f.id ORDER BY r.queued_at DESC, r.run_id DESC LIMIT 1), "
-        "(SELECT count(*) FROM runs r WHERE r.file_id = f.id) FROM files f",
-    }
-
-    def status_rows(self, name: str) -> list[tuple[Any, ...]]:
-        return self._query(self._STATUS_SQL[name])
-
-    def finished_since(self, since: float, limit: int = 200_000) -> list[tuple[Any, ...]]:
-        rows = self._query(
-            "SELECT r.workflow, r.status, r.finished_at, r.started_at, f.discovered_at, r.rows_out, "
-            "coalesce(r.bytes, f.size), r.rows_quarantined FROM runs r JOIN files f ON f.id = r.file_id "
-            "WHERE r.finished_at >= ? ORDER BY r.finished_at DESC LIMIT ?",
-            (since, limit),
-        )
-        return rows[::-1]
-
-    def ended_since(self, since: float, limit: int = 1000) -> list[Run]:
-        rows = self._query(
-            f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM} WHERE r.finished_at > ? ORDER BY r.finished_at LIMIT ?",
-            (since, limit),
-        )
-        return [_run_from_row(row) for row in rows]
-
-    def last_landed(self, prefix: str) -> float | None:
-        if prefix:  # a range on the key, which the files index serves, and LIKE for exactness
-            after = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-            like = prefix.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
-            rows = self._query(
-                "SELECT max(discovered_at) FROM files WHERE key >= ? AND key < ? AND key LIKE ? ESCAPE '!'",
-                (prefix, after, like),
-            )
-        else:
-            rows = self._query("SELECT max(discovered_at) FROM files")
-        return rows[0][0] if rows and rows[0][0] is not None else None
-
-    def backlog(self) -> list[tuple[Any, ...]]:
-        return self._query(
-            "SELECT workflow, status, count(*), min(queued_at) FROM runs WHERE status IN ('queued', 'running') "
-            "GROUP BY workflow, status"
-        )
-
-    def totals(self, after: float | None, until: float, buckets: Sequence[float]) -> list[tuple[Any, ...]]:
-        cases = "".join(
-            f", sum(CASE WHEN r.finished_at - r.started_at <= {float(b)!r} THEN 1 ELSE 0 END)" for b in buckets
-        )
-        where = "r.finished_at <= ?" + (" AND r.finished_at > ?" if after is not None else "")
-        return self._query(
-            "SELECT r.workflow, r.status, count(*), sum(r.rows_in), sum(r.rows_out), sum(coalesce(r.bytes, f.size)), "
-            f"sum(r.rows_quarantined), sum(r.finished_at - r.started_at){cases} FROM runs r "
-            f"JOIN files f ON f.id = r.file_id WHERE {where} AND r.status IN ('succeeded', 'failed', 'dead', "
-            "'skipped', 'unrouted') GROUP BY r.workflow, r.status",
-            (until,) if after is None else (until, after),
-        )
-
-    def run(self, run_id: str) -> Run:
-        rows = self._query(f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM} WHERE r.run_id = ?", (run_id,))
-        if not rows:
-            raise NoSuchRun(f"no run `{run_id}`; list runs with `landfall runs`")
-        return _run_from_row(rows[0])
-
-    def counts(self) -> dict[str, int]:
-        found = dict(self._query("SELECT status, count(*) FROM runs GROUP BY status"))
-        return {s: int(found.get(s, 0)) for s in RUN_STATUSES}
-
-    def dead_runs(self, limit: int | None = None) -> list[Run]:
-        rows = self._query(
-            f"SELECT {_RUN_COLUMNS} FROM {_RUN_FROM} WHERE r.status = 'dead' AND r.purged = 0 "
-            "ORDER BY r.finished_at DESC" + (f" LIMIT {int(limit)}" if limit else "")
-        )
-        return [_run_from_row(row) for row in rows]
-
-    def dead_letter_count(self) -> int:
-        return int(self._query("SELECT count(*) FROM runs WHERE status = 'dead' AND purged = 0")[0][0])
-
     def _dead_ids(self, cur: Any, run_ids: Sequence[str] | None) -> list[str]:
         cur.execute("SELECT run_id FROM runs WHERE status = 'dead' AND purged = 0")
         dead = [r[0] for r in cur.fetchall()]
@@ -790,9 +618,9 @@ class SqlStateStore(StateStore):
         with self.transaction() as cur:
             out = []
             for rid in self._dead_ids(cur, run_ids):
-                cur.execute(f"SELECT {_RUN_COLUMNS}, r.max_attempts FROM {_RUN_FROM} WHERE r.run_id = ?", (rid,))
+                cur.execute(f"SELECT {RUN_COLUMNS}, r.max_attempts FROM {RUN_FROM} WHERE r.run_id = ?", (rid,))
                 row = cur.fetchone()
-                run = _run_from_row(row[:-1])
+                run = run_from_row(row[:-1])
                 cur.execute("UPDATE runs SET purged = 1 WHERE run_id = ? AND purged = 0", (rid,))
                 if cur.rowcount != 1:  # retried by someone else meanwhile
                     continue
@@ -807,14 +635,14 @@ class SqlStateStore(StateStore):
         with self.transaction() as cur:
             for file_id in sorted(set(file_ids)):
                 cur.execute(
-                    f"SELECT {_RUN_COLUMNS}, r.max_attempts FROM {_RUN_FROM} WHERE r.file_id = ? "
+                    f"SELECT {RUN_COLUMNS}, r.max_attempts FROM {RUN_FROM} WHERE r.file_id = ? "
                     "ORDER BY r.queued_at DESC, r.run_id DESC LIMIT 1",
                     (file_id,),
                 )
                 row = cur.fetchone()
                 if row is None or row[4] in ("queued", "running"):
                     continue
-                run = _run_from_row(row[:-1])
+                run = run_from_row(row[:-1])
                 nxt = self._requeue(cur, run, max(row[-1] or 1, run.attempt + 1), now, attempt=run.attempt + 1)
                 cur.execute("UPDATE runs SET note = ? WHERE run_id = ?", (note, nxt.run_id))
                 nxt.note = note
@@ -828,90 +656,6 @@ class SqlStateStore(StateStore):
             ids = self._dead_ids(cur, run_ids)
             cur.executemany("UPDATE runs SET purged = 1 WHERE run_id = ?", [(i,) for i in ids])
             return len(ids)
-
-    # --- catalog ---------------------------------------------------------------------------------------------
-
-    def _table_from_row(self, row: Sequence[Any]) -> Table:
-        (name, location, fmt, wf, schema, version, parts, created, updated, rows, files, nbytes) = row
-        return Table(
-            name=name,
-            location=location,
-            format=fmt,
-            workflow=wf,
-            schema=[tuple(c) for c in json.loads(schema)],
-            schema_version=version,
-            partition_by=json.loads(parts),
-            created_at=created,
-            updated_at=updated,
-            row_count=int(rows or 0),
-            file_count=int(files or 0),
-            bytes=int(nbytes or 0),
-        )
-
-    _TABLE_SQL = (
-        "SELECT t.name, t.location, t.format, t.workflow, t.schema, t.schema_version, t.partition_by, "
-        "t.created_at, t.updated_at, (SELECT sum(rows) FROM table_files f WHERE f.table_name = t.name), "
-        "(SELECT count(*) FROM table_files f WHERE f.table_name = t.name), "
-        "(SELECT sum(bytes) FROM table_files f WHERE f.table_name = t.name) FROM tables t"
-    )
-
-    def tables(self) -> list[Table]:
-        return [self._table_from_row(r) for r in self._query(self._TABLE_SQL + " ORDER BY t.name")]
-
-    def table(self, name: str) -> Table:
-        rows = self._query(self._TABLE_SQL + " WHERE t.name = ?", (name,))
-        if not rows:
-            known = ", ".join(f"`{t.name}`" for t in self.tables()) or "none yet"
-            raise NoSuchTable(f"no table `{name}`; known tables: {known}")
-        return self._table_from_row(rows[0])
-
-    def table_files(self, name: str, paths: Sequence[str] | None = None) -> list[DataFile]:
-        sql = "SELECT path, rows, bytes, partition, commit_id FROM table_files WHERE table_name = ?"
-        if paths is None:
-            rows = self._query(sql + " ORDER BY path", (name,))
-        else:
-            rows = []
-            with self.transaction(write=False) as cur:
-                for chunk in _chunks(list(paths)):
-                    cur.execute(sql + f" AND path IN ({_marks(chunk)})", (name, *chunk))
-                    rows.extend(cur.fetchall())
-            rows.sort()
-        return [DataFile(path=p, rows=r, bytes=b, partition=json.loads(part), commit_id=c) for p, r, b, part, c in rows]
-
-    def schema_versions(self, name: str) -> list[dict[str, Any]]:
-        rows = self._query(
-            "SELECT version, schema, run_id, created_at FROM table_schemas WHERE table_name = ? ORDER BY version",
-            (name,),
-        )
-        return [
-            {
-                "version": v,
-                "schema": [column_json(n, t) for n, t in json.loads(s)],
-                "run_id": r,
-                "created_at": iso_time(c),
-            }
-            for v, s, r, c in rows
-        ]
-
-    def files_holding(self, table: str, source_keys: Sequence[str], exclude_file_ids: Sequence[int]) -> list[str]:
-        found: set[str] = set()
-        exclude = set(exclude_file_ids)
-        with self.transaction(write=False) as cur:
-            for keys in _chunks(list(source_keys)):
-                cur.execute(
-                    "SELECT DISTINCT path, file_id FROM table_file_sources WHERE table_name = ? "
-                    f"AND source_key IN ({_marks(keys)})",
-                    (table, *keys),
-                )
-                found.update(path for path, file_id in cur.fetchall() if file_id not in exclude)
-        return sorted(found)
-
-    def file_sources(self, table: str, path: str) -> list[SourceRows]:
-        rows = self._query(
-            "SELECT path, source_key, file_id, run_id, rows FROM table_file_sources WHERE table_name = ? AND path = ?",
-            (table, path),
-        )
-        return [SourceRows(*r) for r in rows]
 
 
 def _choose(candidates: list[Run], free_keys: set[str], limit: int, max_bytes: int) -> list[Run]:
