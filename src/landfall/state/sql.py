@@ -1,5 +1,6 @@
 """The SQL every state store backend shares (SQLite, PostgreSQL): `SqlStateStore` implements `StateStore` once
-(the queue, commits, leases and migrations here; the read-only queries in `reads.py`). A backend supplies the connection, how a transaction begins and the few places where isolation differs:
+(the queue, commits, leases and migrations here; the read-only queries in `reads.py`). A backend supplies the
+connection, how a transaction begins and the few places where isolation differs:
 
 - `skip_locked` / `for_update`: row locks on the runs a statement takes (PostgreSQL `FOR UPDATE [SKIP LOCKED]`;
   SQLite needs none: a write transaction there is `BEGIN IMMEDIATE`, one writer at a time);
