@@ -147,3 +147,41 @@ def test_a_missing_library_fails_the_config_when_it_loads(tmp_path, monkeypatch)
     with pytest.raises(ConfigError) as err:
         load_settings(tmp_path / "landfall.yaml")
     assert 'workflow `s`: table format `delta` needs no_such_pkg_xyz: pip install "landfall[delta]"' in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"zones": {"tables": "lake/landing/out"}}, "`zones.tables` (/"),
+        ({"zones": {"landing": "lake"}}, "lies inside `zones.landing`"),
+        ({"zones": {"landing": "lake/tables/in"}}, "`zones.landing` (/"),
+        ({"zones": {"quarantine": "lake/landing/q"}}, "`zones.quarantine`"),
+        ({"zones": {"state": "lake/landing/_landfall"}}, "`zones.state`"),
+        ({"zones": {"quarantine": "lake/tables"}}, "is `zones.tables`"),
+        ({"state_url": "sqlite:///lake/landing/state.db"}, "`state_url`"),
+        (
+            {
+                "lake": "s3://bucket/lake",
+                "state_url": "sqlite:///x.db",
+                "zones": {"tables": "s3://bucket/lake/landing/t"},
+            },
+            "`zones.tables` (s3://bucket/lake/landing/t) lies inside `zones.landing`",
+        ),
+    ],
+)
+def test_overlapping_zones_are_refused_at_load(tmp_path, monkeypatch, settings, expected):
+    """A tables zone inside the landing zone made landfall find its own Parquet output as landed files."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "landfall.yaml").write_text(yaml.safe_dump({"lake": "lake", **settings}))
+    with pytest.raises(ConfigError) as err:
+        load_settings(tmp_path / "landfall.yaml")
+    assert expected in str(err.value) and "must not overlap" in str(err.value), str(err.value)
+
+
+def test_zones_side_by_side_are_fine(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    doc = {"lake": "lake", "zones": {"landing": "incoming", "tables": "/tmp/lf-tables", "quarantine": "lake/q"}}
+    (tmp_path / "landfall.yaml").write_text(yaml.safe_dump(doc))
+    load_settings(tmp_path / "landfall.yaml")
+    (tmp_path / "landfall.yaml").write_text(yaml.safe_dump({"lake": "lake", "zones": {"landing": "lake/landing2"}}))
+    load_settings(tmp_path / "landfall.yaml")  # `landing2` is beside `landing`, not inside it

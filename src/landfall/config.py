@@ -1033,6 +1033,7 @@ class Settings(_Model):
             part_names = [p.name for p in wf.write.partition_by]
             if len(set(part_names)) != len(part_names):
                 raise ValueError(f"workflow `{wf.name}`: partition names repeat: {part_names}")
+        self._zones_apart()
         from landfall.registry import check_available
 
         for wf in self.workflows:  # a library a backend needs is missing: say so now, not on every file
@@ -1043,6 +1044,35 @@ class Settings(_Model):
         return self
 
     # --- zones --------------------------------------------------------------------------------------------
+
+    def _zones_apart(self) -> None:
+        """No zone lies inside another (landfall would find its own tables, quarantine or state as landed files,
+        or write into the files it reads). Raises `ValueError` naming both."""
+        places = {
+            "zones.landing": self.landing_url,
+            "zones.tables": self.tables_url,
+            "zones.quarantine": self.quarantine_url,
+            "zones.state": self.state_dir,
+        }
+        if self.state_url and self.state_url.startswith("sqlite:///"):
+            places["state_url"] = self._resolve(self.state_url.removeprefix("sqlite:///"))
+        if self.stream_log_dir:
+            places["stream_log_dir"] = self.stream_log_path
+        if self.scratch_dir:
+            places["scratch_dir"] = self.scratch_root
+        names = list(places)
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                outer, inner = (a, b) if len(places[a]) <= len(places[b]) else (b, a)
+                if places[inner] == places[outer] or places[inner].startswith(places[outer].rstrip("/") + "/"):
+                    from landfall.redaction import redact
+
+                    where = "is" if places[inner] == places[outer] else "lies inside"
+                    raise ValueError(
+                        f"`{inner}` ({redact(places[inner])}) {where} `{outer}` ({redact(places[outer])}); "
+                        "zones must not overlap (landfall would read its own output as landed files, or write into "
+                        "what it reads): give each its own folder, e.g. `lake/landing`, `lake/tables`"
+                    )
 
     def _zone(self, name: str) -> str:
         explicit = getattr(self.zones, name)
