@@ -202,3 +202,21 @@ def test_runs_are_read_a_page_at_a_time_and_streamed(tmp_path, monkeypatch):
     lines = run(["runs", "-n", "0", "--before", every[9]], tmp_path).output.splitlines()  # a pipe: one line a run
     assert len(lines) == 1 + 1_234 - 10 and lines[1].startswith(every[10])
     assert json.loads(run(["runs", "--status", "dead", "--json"], tmp_path).output) == []
+
+
+def test_query_messages_name_landfall_tables_and_as_of_on_parquet(tmp_path):
+    """A missing table suggests a landfall table (DuckDB suggested `sqlite_master`, `pg_views`); `--as-of` on a
+    Parquet table says it reads the table as it is now (it was ignored without a word)."""
+    (tmp_path / "landfall.yaml").write_text(
+        "lake: ./lake\nworkflows:\n  - {name: sales, match: sales/, read: {format: csv}, write: {table: sales}}\n"
+    )
+    (tmp_path / "lake/landing/sales").mkdir(parents=True)
+    (tmp_path / "lake/landing/sales/a.csv").write_text("id\n1\n")
+    assert run(["process"], tmp_path).exit_code == 0
+    result = run(["query", "SELECT * FROM sale"], tmp_path, ok=False)
+    assert result.exit_code != 0
+    assert "no table `sale`; did you mean `sales`?" in result.output, result.output
+    assert "sqlite_master" not in result.output and "pg_" not in result.output
+    result = run(["query", "--as-of", "1", "SELECT count(*) FROM sales"], tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "--as-of applies to Delta tables; `sales` is a parquet table and is read as it is now" in result.output

@@ -185,3 +185,40 @@ def test_zones_side_by_side_are_fine(tmp_path, monkeypatch):
     load_settings(tmp_path / "landfall.yaml")
     (tmp_path / "landfall.yaml").write_text(yaml.safe_dump({"lake": "lake", "zones": {"landing": "lake/landing2"}}))
     load_settings(tmp_path / "landfall.yaml")  # `landing2` is beside `landing`, not inside it
+
+
+def _load(tmp_path, doc, environ=None):
+    (tmp_path / "landfall.yaml").write_text(yaml.safe_dump(doc))
+    return load_settings(tmp_path / "landfall.yaml", environ=environ or {})
+
+
+WF = {"name": "s", "match": "s/", "write": {"table": "s"}}
+
+
+def test_a_misspelt_key_says_what_was_meant_and_nothing_else(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        _load(tmp_path, {"workflows": [{**WF, "write": {"tabel": "s"}}]})
+    assert str(err.value).count("\n") == 0, str(err.value)  # one line: not also `write.table: Field required`
+    assert "`workflows[0] (s).write.tabel`: unknown key; did you mean `table`?" in str(err.value)
+    with pytest.raises(ConfigError, match=r"`worker`: unknown key; did you mean `workers`\?"):
+        _load(tmp_path, {"workers": 2, "workflows": [WF], "worker": 3})
+
+
+def test_a_bad_environment_value_names_the_variable(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        _load(tmp_path, {"workflows": [WF]}, environ={"LANDFALL__WORKERS": "lots"})
+    assert str(err.value).startswith("environment `LANDFALL__WORKERS`: `workers`:"), str(err.value)
+    assert "landfall.yaml" not in str(err.value)
+
+
+def test_records_true_as_the_readme_writes_it(tmp_path):
+    settings = _load(tmp_path, {"workflows": [{**WF, "read": {"records": True}}]})
+    assert settings.workflows[0].read.records == "true"
+    assert _load(tmp_path, {"workflows": [{**WF, "read": {"records": False}}]}).workflows[0].read.records == "auto"
+
+
+def test_drop_long_form(tmp_path):
+    wf = _load(tmp_path, {"workflows": [{**WF, "transform": [{"drop": {"columns": ["a"], "missing_ok": True}}]}]})
+    assert (wf.workflows[0].transform[0].drop, wf.workflows[0].transform[0].missing_ok) == (["a"], True)
+    with pytest.raises(ConfigError, match="unknown key `missing`"):
+        _load(tmp_path, {"workflows": [{**WF, "transform": [{"drop": {"columns": ["a"], "missing": True}}]}]})

@@ -488,3 +488,57 @@ def test_a_step_that_cannot_bind_is_dead_at_once(make_lake):
     (run,) = lake.pipeline.runs(key="f/a.csv")
     assert (run.status, run.attempt) == ("dead", 1)
     assert "step 1 (`filter`)" in run.error and "qty" in run.error
+
+
+def test_drop_of_a_missing_column_fails_like_rename_unless_missing_ok(make_lake):
+    lake = make_lake(
+        [
+            wf("d", read={"format": "csv"}, transform=[{"drop": ["note", "nope"]}], retry={"max_attempts": 1}),
+            wf("ok", read={"format": "csv"}, transform=[{"drop": {"columns": ["note", "nope"], "missing_ok": True}}]),
+        ]
+    )
+    lake.land("d/a.csv", "id,note\n1,x\n")
+    lake.land("ok/a.csv", "id,note\n1,x\n")
+    lake.process()
+    (run,) = lake.pipeline.runs(key="d/a.csv")
+    assert run.status == "dead" and "no column `nope` to drop" in run.error, run.error
+    assert lake.pipeline.query("SELECT * FROM ok")[0][:1] == ["id"]
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_lineage_false_writes_no_lineage_columns(make_lake, fmt):
+    """`lineage: false` was accepted and ignored; now the table has no `_source_file`, `_ingested_at`, `_run_id`,
+    runs still count their rows, and merge still works (each file runs alone)."""
+    lake = make_lake(
+        [
+            wf("a", read={"format": "csv"}, lineage=False, on_change="append", write={"table": "a", "format": fmt}),
+            wf(
+                "m",
+                read={"format": "csv"},
+                lineage=False,
+                write={"table": "m", "format": fmt, "mode": "merge", "keys": ["id"]},
+            ),
+        ]
+    )
+    for i in range(3):
+        lake.land(f"a/{i}.csv", f"id,v\n{i},x\n{i + 10},y\n")
+    lake.land("m/1.csv", "id,v\n1,old\n2,old\n", mtime=1_700_000_000)
+    assert lake.process().ok
+    lake.land("m/2.csv", "id,v\n2,new\n3,new\n", mtime=1_700_000_100)
+    assert lake.process().ok
+    cols, rows = lake.pipeline.query("SELECT * FROM a ORDER BY id")
+    assert cols == ["id", "v"] and len(rows) == 6
+    assert lake.rows("SELECT id, v FROM m ORDER BY id") == [(1, "old"), (2, "new"), (3, "new")]
+    assert [n for n, _ in lake.pipeline.table("m").schema] == ["id", "v"]
+    assert {r.rows_out for r in lake.pipeline.runs(workflow="a")} == {2}
+
+
+def test_lineage_false_with_replace_on_change_is_refused(tmp_path):
+    import yaml
+
+    from landfall.config import load_settings
+    from landfall.errors import ConfigError
+
+    (tmp_path / "landfall.yaml").write_text(yaml.safe_dump({"workflows": [wf("a", lineage=False)]}))
+    with pytest.raises(ConfigError, match="`lineage: false` leaves out `_source_file`, which `on_change: replace`"):
+        load_settings(tmp_path / "landfall.yaml")

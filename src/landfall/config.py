@@ -92,6 +92,14 @@ class ReadOptions(_Model):
 
     _types = field_validator("types")(lambda cls, value: _known_types(value))
 
+    @field_validator("records", mode="before")
+    @classmethod
+    def _records_bool(cls, value: Any) -> Any:
+        """`records: true` (a YAML boolean, as the README writes it) means `"true"`; `false` means `auto`."""
+        if value is True:
+            return "true"
+        return "auto" if value is False else value
+
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, value: str | None) -> str | None:
@@ -169,8 +177,33 @@ class Sql(_Model):
 
 
 class Drop(_Model):
+    """`drop: [a, b]` takes columns out; a column the rows do not have fails the file, like `rename` and `cast`,
+    unless `drop: {columns: [a, b], missing_ok: true}`."""
+
     kind: Literal["drop"] = "drop"
     drop: list[str]
+    missing_ok: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _long_form(cls, value: Any) -> Any:
+        if isinstance(value, dict) and isinstance(value.get("drop"), str):
+            value = {**value, "drop": [value["drop"]]}
+        if isinstance(value, dict) and isinstance(value.get("drop"), dict):
+            spec = dict(value["drop"])
+            extra = sorted(set(spec) - {"columns", "missing_ok"})
+            if extra or "columns" not in spec:
+                raise ValueError(
+                    "`drop` takes a list of columns, or `{columns: [...], missing_ok: true}`"
+                    + (f"; unknown key {', '.join(f'`{k}`' for k in extra)}" if extra else "")
+                )
+            columns = spec["columns"]
+            value = {
+                **value,
+                "drop": [columns] if isinstance(columns, str) else columns,
+                "missing_ok": spec.get("missing_ok", False),
+            }
+        return value
 
 
 class NormalizeNames(_Model):
@@ -604,7 +637,20 @@ class Workflow(_Model):
                 f"`child_tables` needs `write.mode: append` (not `{self.write.mode}`): child rows are "
                 "linked to the rows of the run that wrote them"
             )
+        if not self.lineage:
+            self._without_lineage(bool(found))
         return self
+
+    def _without_lineage(self, child_tables: bool) -> None:
+        """`lineage: false` leaves out `_source_file`, `_ingested_at` and `_run_id`; what needs them is refused."""
+        if self.write.mode == "append" and self.on_change == "replace":
+            raise ValueError(
+                "`lineage: false` leaves out `_source_file`, which `on_change: replace` (the default) needs to find a "
+                "changed file's earlier rows; set `on_change: append` (a changed file's rows are added again) or keep "
+                "lineage"
+            )
+        if child_tables:
+            raise ValueError("`child_tables` link child rows to their parents' run: keep `lineage` (the default)")
 
     @property
     def child_tables(self) -> dict[str, str]:
@@ -627,6 +673,8 @@ class Workflow(_Model):
             return False  # one file out per file in; one upstream run at a time
         if self.write.mode == "overwrite":
             return False  # each file is the whole table (or its partitions) on its own
+        if not self.lineage:
+            return False  # a batch's rows are told apart by `_source_file`
         if self.validate_ or self.schema_.evolution == "discard_row":
             return False  # rules report and quarantine rows by their line in one file
         if self.batch is not None:
@@ -1206,21 +1254,77 @@ def _format_loc(loc: tuple[Any, ...], data: Any) -> str:
     return "".join(parts) or "(top level)"
 
 
-def _explain(exc: ValidationError, source: str, data: Any) -> ConfigError:
+def _explain(
+    exc: ValidationError, source: str, data: Any, from_env: dict[tuple[str, ...], str] | None = None
+) -> ConfigError:
+    """One line per error: where (the file, or the environment variable that set the value), the key, what was
+    found and what is allowed. A misspelt key says which key was meant, instead of also reporting the key it
+    meant as missing (`write.tabel`: unknown key; did you mean `table`?)."""
+    errors = exc.errors()
+    unknown = {(tuple(e["loc"][:-1]), str(e["loc"][-1])) for e in errors if e["type"] == "extra_forbidden"}
     lines = []
-    for err in exc.errors():
-        where = _format_loc(tuple(err["loc"]), data)
+    for err in errors:
+        loc = tuple(err["loc"])
+        if err["type"] == "missing" and any(
+            parent == loc[:-1] and _close(key, [str(loc[-1])]) for parent, key in unknown
+        ):
+            continue  # `tabel` was meant as `table`: the unknown key's line says so
+        where = _format_loc(loc, data)
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "literal_error":
             msg = f"got `{err.get('input')}`; " + msg.replace("Input should be", "expected").replace("'", "`")
         elif err["type"] == "extra_forbidden":
-            msg = "unknown key; check the spelling (see `landfall init` for a commented example)"
-        lines.append(f"{source}: `{where}`: {msg}")
+            meant = _close(str(loc[-1]), _keys_at(loc[:-1]))
+            msg = "unknown key" + (
+                f"; did you mean `{meant}`?"
+                if meant
+                else "; check the spelling (see `landfall init` for a commented example)"
+            )
+        env = next((name for path, name in (from_env or {}).items() if tuple(map(str, loc[: len(path)])) == path), None)
+        origin = f"environment `{env}`" if env else source
+        lines.append(f"{origin}: `{where}`: {msg}")
     return ConfigError("\n".join(lines))
 
 
-def _env_overrides(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
-    """Apply `LANDFALL__SECTION__KEY=value` (values parsed as YAML scalars)."""
+def _close(word: str, choices: list[str]) -> str | None:
+    import difflib
+
+    found = difflib.get_close_matches(word, choices, n=1, cutoff=0.7)
+    return found[0] if found else None
+
+
+def _keys_at(loc: tuple[Any, ...]) -> list[str]:
+    """The keys a config mapping at `loc` may hold (every field of the models it may be), for a did-you-mean."""
+    keys: set[str] = set()
+
+    def walk(model: type[BaseModel], seen: set[type]) -> None:
+        if model in seen:
+            return
+        seen.add(model)
+        for name, f in model.model_fields.items():
+            keys.add(f.alias or name)
+            for sub in _models_in(f.annotation):
+                walk(sub, seen)
+
+    if not loc:
+        return sorted(Settings.model_fields)
+    walk(Settings, set())
+    return sorted(keys)
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def _env_overrides(
+    data: dict[str, Any], environ: dict[str, str], seen: dict[tuple[str, ...], str] | None = None
+) -> dict[str, Any]:
+    """Apply `LANDFALL__SECTION__KEY=value` (values parsed as YAML scalars); `seen` records which variable set
+    which key, so that an error in one names the variable, not landfall.yaml."""
     for name, raw in environ.items():
         if not name.startswith("LANDFALL__"):
             continue
@@ -1231,6 +1335,8 @@ def _env_overrides(data: dict[str, Any], environ: dict[str, str]) -> dict[str, A
             if not isinstance(node, dict):
                 raise ConfigError(f"environment `{name}`: `{key}` is not a section")
         node[path[-1]] = yaml.safe_load(raw)
+        if seen is not None:
+            seen[tuple(path)] = name
     return data
 
 
@@ -1284,14 +1390,16 @@ def load_settings(
         if not isinstance(loaded, dict):
             raise ConfigError(f"{source}: expected a mapping at the top (keys such as `lake`, `workflows`)")
         data = loaded
-    data = _env_overrides(data, environ)
+    from_env: dict[tuple[str, ...], str] = {}
+    data = _env_overrides(data, environ, from_env)
     for key, value in (overrides or {}).items():
         if value is not None:
             data[key] = value
+            from_env.pop((key,), None)  # a CLI flag wins over the environment
     try:
         settings = Settings.model_validate(data, context={"tables": _tables_written(data)})
     except ValidationError as exc:
-        raise _explain(exc, source, data) from None
+        raise _explain(exc, source, data, from_env) from None
     settings.source = source
     settings.base_dir = str(base_dir)
     try:

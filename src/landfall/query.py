@@ -6,11 +6,12 @@ landfall's own records are read-only tables too: `landfall.runs`, `landfall.file
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,9 +19,11 @@ import duckdb
 
 from landfall.engines.duckdb import lit, q
 from landfall.engines.duckdb.types import duck_type
-from landfall.errors import ConfigError, QueryRefused, QueryTimeout
+from landfall.errors import ConfigError, NoSuchTable, QueryRefused, QueryTimeout
 from landfall.state.base import StateStore, Table
 from landfall.storage import Storage, Zones
+
+log = logging.getLogger("landfall.query")
 
 _HIVE_TYPES = {
     "VARCHAR",
@@ -319,12 +322,34 @@ class QueryResult:
     rows: list[tuple[Any, ...]]
     truncated: bool = False  # more rows than the limit; `rows` holds the first `limit`
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # what the caller should know (an `as_of` that some tables ignore)
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.columns, self.rows))
 
     def __getitem__(self, i: int) -> Any:
         return (self.columns, self.rows)[i]
+
+
+def no_table(name: str, known: list[str]) -> str:
+    """`no table `x`; tables are ...`, with a did-you-mean among landfall's tables only (DuckDB's own hint names
+    its catalog views, `sqlite_master` or `pg_views`)."""
+    import difflib
+
+    name = name.strip('"')
+    shown = ", ".join(f"`{n}`" for n in sorted(known)) or "none yet"
+    meant = difflib.get_close_matches(name, known + [f"landfall.{t}" for t in STATUS_TABLES], n=1, cutoff=0.6)
+    hint = f"; did you mean `{meant[0]}`?" if meant else ""
+    return f"no table `{name}`{hint} (tables: {shown}; landfall's records: landfall.runs, landfall.files, ...)"
+
+
+def _as_of_notes(store: StateStore, sql: str) -> list[str]:
+    """`as_of` reads Delta tables back then; a Parquet table the query names is read as it is now: say so."""
+    return [
+        f"--as-of applies to Delta tables; `{t.name}` is a {t.format} table and is read as it is now"
+        for t in store.tables()
+        if t.format != "delta" and re.search(rf"(?<![\w.]){re.escape(t.name)}(?!\w)", sql, re.IGNORECASE)
+    ]
 
 
 def run_query(
@@ -354,10 +379,20 @@ def run_query(
             rows = rel.fetchall() if limit is None else rel.fetchmany(limit + 1)
         except duckdb.InterruptException:
             raise QueryTimeout(f"query stopped after {timeout:g} s (its time limit)") from None
+        except duckdb.CatalogException as exc:
+            missing = re.search(r"Table with name (\S+) does not exist", str(exc))
+            if missing is None:
+                raise
+            raise NoSuchTable(no_table(missing.group(1), [t.name for t in store.tables()])) from None
         finally:
             if timer:
                 timer.cancel()
         truncated = limit is not None and len(rows) > limit
-        return QueryResult(columns, rows[:limit] if truncated else rows, truncated, time.perf_counter() - started)
+        notes = _as_of_notes(store, sql) if as_of is not None else []
+        for note in notes:
+            log.warning(note)
+        return QueryResult(
+            columns, rows[:limit] if truncated else rows, truncated, time.perf_counter() - started, notes
+        )
     finally:
         con.close()

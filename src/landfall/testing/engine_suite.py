@@ -257,7 +257,7 @@ class EngineTests:
             {"cast": {"qty": "int", "day": "date"}},
             {"compute": {"total": "price * qty", "qty": "qty + 0"}},
             {"filter": "qty > 0"},
-            {"drop": ["note", "not_there"]},
+            {"drop": {"columns": ["note", "not_there"], "missing_ok": True}},
         ]
         lake = make(wf("t", read={"all_strings": False, "types": {"qty": "string"}}, transform=steps))
         lake.land("t/a.csv", "id,Unit Price,qty,day,note\n1,2.5,4,2024-01-01,x\n2,1.0,0,2024-01-02,y\n")

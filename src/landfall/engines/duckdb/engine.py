@@ -20,7 +20,7 @@ from landfall.engines.base import Engine, Job, ReadPlan, Replan, Staged, StagedF
 from landfall.engines.duckdb import errors, quality, reading, steps, writing
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.database import Setup, database
-from landfall.engines.duckdb.sql import ROW_PRESERVING, NeedLines, _timed, file_format
+from landfall.engines.duckdb.sql import LINEAGE, ROW_PRESERVING, NeedLines, _timed, file_format
 from landfall.errors import InvalidInput
 from landfall.schema import merged
 
@@ -153,6 +153,8 @@ def _attempt(cx: JobContext) -> Staged:
         replaced: list[str] = []
         if wf.write.mode == "merge":
             view, replaced = writing.merge(cx, view)
+        if not wf.lineage:  # `lineage: false`: one file per job (see `Workflow.batchable`)
+            view = cx.view(f"SELECT * EXCLUDE ({', '.join(LINEAGE)}) FROM {view}")
         schema = cx.schema(view)
     rows_in = None
     if wf.validate_ or not all(s.kind in ROW_PRESERVING for s in wf.transform):
@@ -162,7 +164,7 @@ def _attempt(cx: JobContext) -> Staged:
         files = writing.write(cx, view)
         arrow_schema = writing.arrow_schema(cx, view, files)
     with _timed(timings, "stats"):
-        file_sources, rows_out = writing.file_sources(cx.con, files)
+        file_sources, rows_out = writing.file_sources(cx.con, files, None if wf.lineage else job.sources[0].key)
     if wf.read.bad_rows == "quarantine":
         with _timed(timings, "quarantine"):
             rejected = reading.parse_rejects(cx, checks)

@@ -71,6 +71,8 @@ def _step(cx: JobContext, view: str, step: Any) -> str:
     if kind == "filter":
         return cx.view(f"SELECT * FROM {view} WHERE {step.filter}")
     if kind == "drop":
+        if not step.missing_ok:
+            _require(cols, step.drop, "to drop (`drop: {columns: [...], missing_ok: true}` allows that)")
         present = [c for c in step.drop if c in cols]
         if not present:
             return view

@@ -283,11 +283,14 @@ def write(cx: JobContext, view: str) -> list[StagedFile]:
 
 
 def file_sources(
-    con: duckdb.DuckDBPyConnection, files: list[StagedFile]
+    con: duckdb.DuckDBPyConnection, files: list[StagedFile], only: str | None = None
 ) -> tuple[list[tuple[str, str, int]], dict[str, int]]:
+    """`(file, landed key, rows)` for written files, from their `_source_file` column; with `only` (files written
+    without lineage, for one landed file) every row is that file's."""
     by_path = {f.path: f for f in files}
     out, totals = [], {}
-    for path, counts in source_counts(con, list(by_path)).items():
+    counted = {f.path: {only: f.rows} for f in files} if only is not None else source_counts(con, list(by_path))
+    for path, counts in counted.items():
         for key, n in counts.items():
             out.append((by_path[path].relpath, key, n))
             totals[key] = totals.get(key, 0) + n

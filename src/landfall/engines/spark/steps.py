@@ -58,6 +58,8 @@ def _step(ctx: Ctx, df: DataFrame, step: Any, where: str) -> DataFrame:
     if kind == "filter":
         return df.where(F.expr(translate.expression(step.filter, where)))
     if kind == "drop":
+        if not step.missing_ok:
+            _require(cols, step.drop, "to drop (`drop: {columns: [...], missing_ok: true}` allows that)")
         present = [n for n in step.drop if n in cols]
         return df.drop(*present) if present else df
     if kind == "normalize_names":
