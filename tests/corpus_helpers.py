@@ -304,6 +304,25 @@ def _running(lake: Path, ignore: set[str]) -> dict[str, list[tuple[str, float]]]
     return out
 
 
+def _retire(lake: Path, keys: set[str]) -> None:
+    """Keys whose fate the harness has decided (hung, crashed, unresolved) must not run again in this lake: landfall
+    itself would queue an interrupted run again (a lost lease is not the file's fault, up to a few interruptions),
+    so the harness ends their open runs before it restarts the child."""
+    if not keys or not _db(lake).exists():
+        return
+    con = sqlite3.connect(_db(lake), timeout=30)
+    try:
+        marks = ", ".join("?" for _ in keys)
+        con.execute(
+            f"UPDATE runs SET status = 'dead', error = 'settled by the corpus harness' "
+            f"WHERE status IN ('queued', 'running', 'failed') AND file_key IN ({marks})",
+            tuple(keys),
+        )
+        con.commit()
+    finally:
+        con.close()
+
+
 def _latest(lake: Path) -> dict[str, tuple]:
     """The newest run record per landing key: (status, error, note, run_id, rows_out)."""
     rows = _query(
@@ -428,6 +447,7 @@ def _drive(
             if "Traceback (most recent call last)" in stderr:
                 out.anomalies.append(f"{lake.name}: child printed a traceback but exited 0:\n{stderr}")
             break
+        _retire(lake, settled)
         if not any(rec[0] == "queued" for k, rec in _latest(lake).items() if k not in settled):
             break
     else:
