@@ -8,19 +8,21 @@
 
 With a token, every call must carry it: `Authorization: Bearer <token>`, or an AWS Signature Version 4 made
 with the token as the secret access key.
+
+The endpoints are plain ASGI apps (no request or response objects): a record's cost is its checks and its share
+of an fsync, and a small call should not pay more than that for the framework.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 try:
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse, Response
+    from starlette.datastructures import Headers
     from starlette.routing import Route
 except ImportError:  # pragma: no cover - depends on the environment
     from landfall.registry import missing_dependency
@@ -35,133 +37,167 @@ from landfall.streams.stream import Throttled
 
 MAX_BODY_BYTES = 16 << 20
 OWN_AUTH = ("/streams/", "/")  # the paths whose routes check the token themselves (bearer or SigV4)
-AMZ_JSON = "application/x-amz-json-1.1"
+AMZ_JSON = b"application/x-amz-json-1.1"
+
+Scope = Mapping[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class BodyTooLarge(Exception):
     pass
 
 
-async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    length = request.headers.get("content-length")
+async def read_body(scope: Scope, receive: Receive, limit: int = MAX_BODY_BYTES) -> bytes:
+    length = Headers(scope=scope).get("content-length")
     if length and length.isdigit() and int(length) > limit:
         raise BodyTooLarge
-    chunks, size = [], 0
-    async for chunk in request.stream():
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge
         chunks.append(chunk)
+        more = message.get("more_body", False)
     return b"".join(chunks)
 
 
-def auth_error(request: Request, body: bytes, token: str | None) -> str | None:
+async def respond(send: Send, status: int, body: bytes, content_type: bytes, headers: Mapping[str, str] = {}) -> None:
+    raw = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def respond_json(send: Send, status: int, doc: Any, headers: Mapping[str, str] = {}) -> None:
+    await respond(send, status, json.dumps(doc, separators=(",", ":")).encode(), b"application/json", headers)
+
+
+def auth_error(scope: Scope, headers: Headers, body: bytes, token: str | None) -> str | None:
     """Why the request may not post (None when it may): a token is set and the call does not carry it."""
     if not token:
         return None
-    header = request.headers.get("authorization", "")
+    header = headers.get("authorization", "")
     if header.startswith("Bearer "):
         if hmac.compare_digest(header[len("Bearer ") :].strip().encode(), token.encode()):
             return None
         return "the bearer token is not the server's token"
-    raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1").split("?")[0]
-    return aws.sigv4_error(
-        request.method,
-        raw_path,
-        request.url.query,
-        request.headers,
-        body,
-        token,
-        datetime.now(UTC),
-    )
+    raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?")[0]
+    query = scope.get("query_string", b"").decode("latin-1")
+    return aws.sigv4_error(scope["method"], raw_path, query, headers, body, token, datetime.now(UTC))
+
+
+class PostRecords:
+    """`POST /streams/<name>`: records as JSON Lines or a JSON array."""
+
+    def __init__(self, streams: Streams, token: str | None) -> None:
+        self.streams, self.token = streams, token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            body = await read_body(scope, receive)
+        except BodyTooLarge:
+            await _error(send, 413, f"request body over {MAX_BODY_BYTES >> 20} MiB; send fewer records per call")
+            return
+        headers = Headers(scope=scope)
+        why = auth_error(scope, headers, body, self.token)
+        if why:
+            await _error(send, 401, why, {"WWW-Authenticate": "Bearer"})
+            return
+        name = scope["path_params"]["name"]
+        try:
+            stream = self.streams.get(name)
+            records = split_body(body, headers.get("content-type", ""))
+        except NoSuchStream as exc:
+            await _error(send, 404, str(exc))
+            return
+        except BadBody as exc:
+            await _error(send, 400, str(exc))
+            return
+        if not records:
+            await _error(send, 400, "no records in the request body; send JSON Lines or a JSON array of objects")
+            return
+        try:
+            put = stream.put([(data, parsed) for data, _, parsed in records])
+            await put.on_disk()
+        except Throttled as exc:
+            await _error(send, 429, str(exc), {"Retry-After": "1"})
+            return
+        except LogClosed as exc:
+            await _error(send, 503, f"{exc}; retry", {"Retry-After": "1"})
+            return
+        errors = []
+        for (_, position, parsed), res in zip(records, put.results, strict=True):
+            if res.code is not None:
+                errors.append(
+                    {
+                        "line" if parsed is UNPARSED else "index": position,
+                        "code": res.code,
+                        "reason": res.message,
+                        "action": "error_prefix" if res.to_errors else "refused",
+                    }
+                )
+        failed = sum(1 for e in errors if e["action"] == "refused")
+        answer = {
+            "stream": name,
+            "accepted": len(records) - len(errors),
+            "errored": len(errors) - failed,
+            "failed": failed,
+            "errors": errors,
+        }
+        await respond_json(send, 400 if failed == len(records) else 200, answer)
+
+
+class AwsCall:
+    """`POST /` with `X-Amz-Target`: the Firehose and Kinesis APIs."""
+
+    def __init__(self, streams: Streams, token: str | None) -> None:
+        self.streams, self.token = streams, token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = Headers(scope=scope)
+        target = headers.get("x-amz-target")
+        if not target:
+            await _error(send, 400, "`POST /` takes AWS API calls, named by the `X-Amz-Target` header")
+            return
+        rid = aws.request_id()
+        try:
+            body = await read_body(scope, receive)
+            why = auth_error(scope, headers, body, self.token)
+            if why:
+                raise aws.AwsError("UnrecognizedClientException", why, 403)
+            put, answer = aws.handle(self.streams, target, body)
+            if put is not None:
+                try:
+                    await put.on_disk()
+                except LogClosed as exc:
+                    raise aws.AwsError("ServiceUnavailableException", str(exc), 503) from None
+        except BodyTooLarge:
+            err = aws.AwsError("InvalidArgumentException", "request body over 16 MiB", 413)
+            await _aws(send, err.body(), rid, err.status, error=err.code)
+            return
+        except aws.AwsError as exc:
+            await _aws(send, exc.body(), rid, exc.status, error=exc.code)
+            return
+        await _aws(send, answer(), rid)
 
 
 def routes(streams: Streams, *, token: str | None = None) -> list[Route]:
     """The intake routes for `streams`; with `token`, every call must carry it."""
-
-    async def post_records(request: Request) -> Response:
-        try:
-            body = await read_body(request)
-        except BodyTooLarge:
-            return _error(413, f"request body over {MAX_BODY_BYTES >> 20} MiB; send fewer records per call")
-        why = auth_error(request, body, token)
-        if why:
-            return _error(401, why, headers={"WWW-Authenticate": "Bearer"})
-        name = request.path_params["name"]
-        try:
-            stream = streams.get(name)
-            records = split_body(body, request.headers.get("content-type", ""))
-        except NoSuchStream as exc:
-            return _error(404, str(exc))
-        except BadBody as exc:
-            return _error(400, str(exc))
-        if not records:
-            return _error(400, "no records in the request body; send JSON Lines or a JSON array of objects")
-        try:
-            put = stream.put([(data, parsed) for data, _, parsed in records])
-            await asyncio.wrap_future(put.durable)
-        except Throttled as exc:
-            return _error(429, str(exc), headers={"Retry-After": "1"})
-        except LogClosed as exc:
-            return _error(503, f"{exc}; retry", headers={"Retry-After": "1"})
-        errors = []
-        for (_, position, parsed), res in zip(records, put.results, strict=True):
-            if res.code is None:
-                continue
-            where = "line" if parsed is UNPARSED else "index"
-            errors.append(
-                {
-                    where: position,
-                    "code": res.code,
-                    "reason": res.message,
-                    "action": "error_prefix" if res.to_errors else "refused",
-                }
-            )
-        failed = sum(1 for e in errors if e["action"] == "refused")
-        errored = len(errors) - failed
-        answer = {
-            "stream": name,
-            "accepted": len(records) - failed - errored,
-            "errored": errored,
-            "failed": failed,
-            "errors": errors,
-        }
-        return JSONResponse(answer, status_code=400 if failed == len(records) else 200)
-
-    async def aws_call(request: Request) -> Response:
-        target = request.headers.get("x-amz-target")
-        if not target:
-            return _error(400, "`POST /` takes AWS API calls, named by the `X-Amz-Target` header")
-        rid = aws.request_id()
-        try:
-            body = await read_body(request)
-            why = auth_error(request, body, token)
-            if why:
-                raise aws.AwsError("UnrecognizedClientException", why, 403)
-            put, answer = aws.handle(streams, target, body)
-            if put is not None:
-                try:
-                    await asyncio.wrap_future(put.durable)
-                except LogClosed as exc:
-                    raise aws.AwsError("ServiceUnavailableException", str(exc), 503) from None
-        except BodyTooLarge:
-            return _aws(aws.AwsError("InvalidArgumentException", "request body over 16 MiB").body(), rid, 413)
-        except aws.AwsError as exc:
-            return _aws(exc.body(), rid, exc.status, error=exc.code)
-        return _aws(answer(), rid)
-
     return [
-        Route("/streams/{name}", post_records, methods=["POST"], name="streams:post"),
-        Route("/", aws_call, methods=["POST"], name="streams:aws"),
+        Route("/streams/{name}", PostRecords(streams, token), methods=["POST"], name="streams:post"),
+        Route("/", AwsCall(streams, token), methods=["POST"], name="streams:aws"),
     ]
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+async def _error(send: Send, status: int, message: str, headers: Mapping[str, str] = {}) -> None:
+    await respond_json(send, status, {"error": message}, headers)
 
 
-def _aws(doc: dict[str, Any], rid: str, status: int = 200, *, error: str | None = None) -> Response:
+async def _aws(send: Send, doc: dict[str, Any], rid: str, status: int = 200, *, error: str | None = None) -> None:
     headers = {"x-amzn-RequestId": rid}
     if error:
         headers["x-amzn-ErrorType"] = error
-    return Response(json.dumps(doc, separators=(",", ":")), status_code=status, media_type=AMZ_JSON, headers=headers)
+    await respond(send, status, json.dumps(doc, separators=(",", ":")).encode(), AMZ_JSON, headers)

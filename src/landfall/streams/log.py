@@ -19,6 +19,7 @@ cut short by a crash, never acknowledged) is cut off.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import fcntl
@@ -33,6 +34,7 @@ import zlib
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
 from landfall.errors import LandfallError, Transient
 
@@ -118,6 +120,35 @@ def parse_frames(buf: bytes | memoryview, base: int) -> tuple[list[Frame], int]:
     return frames, base + pos
 
 
+def _settle(waiters: list[tuple[int, int, Any, Any]], value: int | None, exc: BaseException | None) -> None:
+    """Resolve waiters: thread futures here, each loop's asyncio futures in one call into that loop."""
+    by_loop: dict[Any, list[Any]] = {}
+    for _, _, fut, loop in waiters:
+        if loop is None:
+            _settle_one(fut, value, exc)
+        else:
+            by_loop.setdefault(loop, []).append(fut)
+    for loop, futs in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle_in_loop, futs, value, exc)
+        except RuntimeError:  # the loop has closed: nobody waits any more
+            pass
+
+
+def _settle_in_loop(futs: list[Any], value: int | None, exc: BaseException | None) -> None:
+    for fut in futs:
+        _settle_one(fut, value, exc)
+
+
+def _settle_one(fut: Any, value: int | None, exc: BaseException | None) -> None:
+    if fut.done():
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(value)
+
+
 class SegmentLog:
     """Append framed records, wait until they are on disk, read them back, record what was flushed."""
 
@@ -144,7 +175,7 @@ class SegmentLog:
         )
         self._lock = threading.Lock()
         self._synced = threading.Condition(self._lock)
-        self._waiters: list[tuple[int, int, Future[int]]] = []
+        self._waiters: list[tuple[int, int, Any, Any]] = []  # (end, order, future, its loop or None)
         self._seq = 0
         self._retired: list[int] = []
         self._closed = False
@@ -260,6 +291,18 @@ class SegmentLog:
     def durable_future(self, end: int) -> Future[int]:
         """A future resolved (with `end`) once every byte before `end` is on disk."""
         fut: Future[int] = Future()
+        self._wait_for(end, fut, None)
+        return fut
+
+    def on_disk(self, end: int) -> asyncio.Future[int]:
+        """The same for asyncio: a future of the running loop. The syncer resolves all of a loop's futures that an
+        fsync covered with one call into the loop, so a request costs one future, not a thread hop."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[int] = loop.create_future()
+        self._wait_for(end, fut, loop)
+        return fut
+
+    def _wait_for(self, end: int, fut: Any, loop: asyncio.AbstractEventLoop | None) -> None:
         with self._lock:
             if self.durable >= end:
                 fut.set_result(end)
@@ -267,9 +310,8 @@ class SegmentLog:
                 fut.set_exception(LogClosed(f"the segment log `{self.folder}` closed before the record was on disk"))
             else:
                 self._seq += 1
-                heapq.heappush(self._waiters, (end, self._seq, fut))
+                heapq.heappush(self._waiters, (end, self._seq, fut, loop))
                 self._synced.notify_all()
-        return fut
 
     def wait(self, end: int, timeout: float | None = None) -> None:
         self.durable_future(end).result(timeout)
@@ -298,14 +340,11 @@ class SegmentLog:
                 self.durable = max(self.durable, target)
                 ready = []
                 while self._waiters and self._waiters[0][0] <= self.durable:
-                    ready.append(heapq.heappop(self._waiters)[2])
-            for fut in ready:
-                fut.set_result(target)
+                    ready.append(heapq.heappop(self._waiters))
+            _settle(ready, target, None)
 
     def _fail_waiters(self, exc: BaseException) -> None:
-        for _, _, fut in self._waiters:
-            if not fut.done():
-                fut.set_exception(exc)
+        _settle(self._waiters, None, exc)
         self._waiters = []
 
     # --- reading and flushing ---------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,14 +65,24 @@ class Result:
 
 @dataclass
 class Put:
-    """What one call did: a result per record, and a future resolved once the accepted ones are on disk."""
+    """What one call did: a result per record, and where in the log its accepted records end (0: none)."""
 
     results: list[Result]
-    durable: Future[int]
+    end: int
+    log: SegmentLog
 
     @property
     def failed(self) -> int:
         return sum(1 for r in self.results if not r.ok)
+
+    @property
+    def durable(self) -> Future[int]:
+        """A future resolved once the accepted records are on disk."""
+        return self.log.durable_future(self.end)
+
+    def on_disk(self) -> Awaitable[int]:
+        """The same, awaitable in the running asyncio loop."""
+        return self.log.on_disk(self.end)
 
 
 @dataclass
@@ -132,9 +142,7 @@ class Stream:
                 continue
             results.append(Result(add(RECORD, part, line)))
         if not frames.buf:
-            done: Future[int] = Future()
-            done.set_result(self.log.durable)
-            return Put(results, done)
+            return Put(results, 0, self.log)
         with self._lock:
             if self._oldest is None:
                 self._oldest = frames.arrival
@@ -144,7 +152,7 @@ class Stream:
                 r.offset += start
         self.records_in += sum(1 for r in results if r.ok)
         self.records_failed += sum(1 for r in results if not r.ok)
-        return Put(results, self.log.durable_future(end))
+        return Put(results, end, self.log)
 
     # --- records out ------------------------------------------------------------------------------------------
 

@@ -202,10 +202,10 @@ def create_app(
         return JSONResponse(schemas.get_schema(app.routes))
 
     routes: list[BaseRoute] = [
+        *extra_routes,  # first: the stream intake takes many small calls, each found without trying the rest
         *api.routes(),
         *metrics.routes(),
         Route("/openapi.json", openapi, methods=["GET"]),
-        *extra_routes,
         *pages.routes(),
     ]
     app = Starlette(
