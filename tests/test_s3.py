@@ -184,3 +184,57 @@ def test_wrong_credentials_and_unknown_bucket_are_one_line(make_lake, s3_server,
     out = CliRunner().invoke(main, ["--config", str(missing.config), "process"])
     assert out.exit_code != 0 and len(out.output.strip().splitlines()) == 1
     assert "zone `quarantine`" in out.output and "does not exist" in out.output
+
+
+def _two_processes(lake) -> None:
+    """Two `landfall process` at once on one project (one state store): four workers commit to one table."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    cmd = [sys.executable, "-m", "landfall", "--config", str(lake.config), "process", "--workers", "2"]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in "ab"]
+    for p in procs:
+        out, _ = p.communicate(timeout=300)
+        assert p.returncode == 0, out
+
+
+def _delta_rows(bucket: str, storage: dict) -> list[int]:
+    import deltalake
+
+    opts = StorageOptions(
+        endpoint_url=storage["endpoint_url"], region="us-east-1", key=storage["key"], secret=storage["secret"]
+    ).delta("s3")
+    table = deltalake.DeltaTable(f"s3://{bucket}/tables/t", storage_options=opts).to_pyarrow_table()
+    return sorted(table["id"].to_pylist())
+
+
+@pytest.mark.parametrize("server_kind", ["conditional writes", "without conditional writes"])
+def test_concurrent_delta_commits_on_s3_land_exactly_once(make_lake, s3_server, s3_bucket, server_kind):
+    """Four workers in two processes commit to one Delta table on S3. On a server that refuses a second create of
+    a log entry (`If-None-Match`), delta-rs resolves the races; on one that ignores it (a proxy drops the header),
+    landfall's probe finds that out and serializes the commits through the state store. Every row lands once,
+    and the catalog and the Delta log agree."""
+    from landfall.testing.s3 import WithoutConditionalWrites
+
+    proxy = WithoutConditionalWrites(s3_server).start() if server_kind != "conditional writes" else None
+    try:
+        storage = proxy.storage_settings() if proxy else s3_server.storage_settings()
+        lake = s3_lake(
+            make_lake,
+            s3_server,
+            s3_bucket,
+            [wf("t", read={"format": "csv"}, batch=False, write={"table": "t", "format": "delta"})],
+            storage=storage,
+            batch_files=1,
+        )
+        for i in range(24):
+            lake.land(f"t/{i:02d}.csv", "id\n" + "".join(f"{i * 5 + j}\n" for j in range(5)))
+        _two_processes(lake)
+        assert _delta_rows(s3_bucket, s3_server.storage_settings()) == list(range(120))  # read from the server
+        assert lake.rows("SELECT count(*), count(DISTINCT id) FROM t") == [(120, 120)]
+        assert set(lake.status().values()) == {"succeeded"}
+        log_files = {k.removeprefix("tables/t/") for k in objects(s3_server, s3_bucket, "tables/t/")}
+        assert {f.path for f in lake.pipeline.store.table_files("t")} <= log_files
+        probe = Storage(f"s3://{s3_bucket}/tables", StorageOptions(**{k: v for k, v in storage.items()}))
+        assert probe.conditional_writes() is (proxy is None)
+    finally:
+        if proxy:
+            proxy.stop()

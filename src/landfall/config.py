@@ -822,6 +822,8 @@ class StorageSettings(_Model):
     anon: bool = False  # public buckets: no signing
     options: dict[str, Any] = Field(default_factory=dict)  # more fsspec/s3fs arguments, passed as they are
     delta_options: dict[str, str] = Field(default_factory=dict)  # more delta-rs storage options, as they are
+    # Delta commits through the state store's lock: `auto` when the server ignores conditional writes (probed)
+    commit_lock: Literal["auto", "always", "never"] = "auto"
 
     @field_validator("endpoint_url")
     @classmethod
@@ -851,6 +853,7 @@ class StorageSettings(_Model):
             anon=self.anon,
             options=dict(self.options),
             delta_options=dict(self.delta_options),
+            commit_lock=self.commit_lock,
         )
 
 

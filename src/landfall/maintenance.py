@@ -14,11 +14,12 @@ from typing import Any
 from landfall.config import Settings, parse_size
 from landfall.engines.base import Engine
 from landfall.errors import ConcurrentChange, ConfigError, LandfallError
-from landfall.state.base import DataFile, SourceRows, StateStore, TableCommit, holding, new_id
+from landfall.state.base import DataFile, SourceRows, StateStore, TableCommit, new_id
 from landfall.storage import Zones
 from landfall.tables import open_table
-from landfall.tables.base import TableChange, TableWriter, staging
-from landfall.tables.readers import check_listed, reading, retire
+from landfall.tables.base import TableChange, TableWriter
+from landfall.tables.readers import check_listed, reading
+from landfall.tables.transaction import TableTransaction, finish_pending
 
 log = logging.getLogger("landfall.maintenance")
 
@@ -53,22 +54,34 @@ def optimize(
     min_files: int = 2,
     target_file_size: int | str = "128MB",
     zones: Zones | None = None,
+    lease_seconds: float = 60.0,
 ) -> OptimizeResult:
     """Rewrite each partition's small files into files of about `target_file_size`."""
     table = store.table(name)
     target = parse_size(target_file_size)
     writer = _writer(table.format, table.location, zones)
     engine.use_storage(writer.storage)
+    finish_pending(store, writer, name)  # a compaction or replay that stopped between its two commits
     result = OptimizeResult(table=name)
     with reading(store, [name]) as lease:  # the small files stay while they are read, whoever replaces them
         for label, group in plan(store.table_files(name), min_files, target).items():
             try:
-                added = _compact(store, engine, writer, table.name, table.schema, table.partition_by, group, target)
+                added = _compact(
+                    store,
+                    engine,
+                    writer,
+                    table.name,
+                    table.schema,
+                    table.partition_by,
+                    group,
+                    target,
+                    lease,
+                    lease_seconds,
+                )
             except ConcurrentChange as exc:
                 log.info("table %s partition %s: %s", name, label or "(none)", exc)
                 result.skipped.append(label)
                 continue
-            retire(store, writer, name, [f.path for f in group], mine=lease)
             result.partitions += 1
             result.files_removed += len(group)
             result.files_added += added
@@ -84,58 +97,58 @@ def _compact(
     partition_by: list[str],
     group: list[DataFile],
     target: int,
+    reader: str | None = None,
+    lease_seconds: float = 60.0,
 ) -> int:
-    commit_id = new_id("o")
-    with holding(store, f"maintain:{name}", commit_id) as held:
-        if not held:
-            raise ConcurrentChange("another compaction or replay of this table is in progress")
-        with staging(writer, commit_id) as area:
-            try:
-                staged = engine.compact(
-                    [(f"{writer.location}/{f.path}", f.path) for f in group], area.path, commit_id, target
-                )
-            except Exception as exc:
-                check_listed(store, name, [f.path for f in group], exc)
-                raise
-            for s in staged:
-                s.partition = dict(group[0].partition)
-            published = writer.publish(staged)
-            old_sources = [src for f in group for src in store.file_sources(name, f.path)]
-            lineage = {s.source_key: (s.file_id, s.run_id) for s in old_sources}
-            counts = engine.source_counts([f"{writer.location}/{p.path}" for p in published])
-            sources = [
-                SourceRows(path=p.path, source_key=key, file_id=lineage[key][0], run_id=lineage[key][1], rows=n)
-                for p in published
-                for key, n in counts.get(f"{writer.location}/{p.path}", {}).items()
-                if key in lineage
-            ]
-            change = TableChange(
-                commit_id=commit_id,
-                operation="OPTIMIZE",
-                add=published,
-                remove=group,
-                schema=None,
+    """One partition's small files into few large ones, committed like any run (see `TableTransaction`)."""
+    hold = f"maintain:{name}"
+    with TableTransaction(store, new_id("o"), hold=hold, hold_seconds=lease_seconds, reader=reader, journal=True) as tx:
+        area = tx.stage(writer)
+        try:
+            files = [(f"{writer.location}/{f.path}", f.path) for f in group]
+            staged = engine.compact(files, area, tx.commit_id, target)
+        except Exception as exc:
+            check_listed(store, name, [f.path for f in group], exc)
+            raise
+        for s in staged:
+            s.partition = dict(group[0].partition)
+        tx.point("after_write")
+        published = tx.publish(writer, staged)
+        old_sources = [src for f in group for src in store.file_sources(name, f.path)]
+        lineage = {s.source_key: (s.file_id, s.run_id) for s in old_sources}
+        counts = engine.source_counts([f"{writer.location}/{p.path}" for p in published])
+        sources = [
+            SourceRows(path=p.path, source_key=key, file_id=lineage[key][0], run_id=lineage[key][1], rows=n)
+            for p in published
+            for key, n in counts.get(f"{writer.location}/{p.path}", {}).items()
+            if key in lineage
+        ]
+        change = TableChange(
+            commit_id=tx.commit_id,
+            operation="OPTIMIZE",
+            add=published,
+            remove=group,
+            schema=None,
+            partition_by=partition_by,
+            data_change=False,
+            metadata={"files_added": len(published), "files_removed": len(group)},
+        )
+        tx.commit(
+            TableCommit(
+                table=name,
+                location=writer.location,
+                format=writer.format,
+                workflow=None,
+                schema=schema,
                 partition_by=partition_by,
-                data_change=False,
-                metadata={"files_added": len(published), "files_removed": len(group)},
-            )
-            writer.commit(change)
-            store.commit(
-                TableCommit(
-                    table=name,
-                    location=writer.location,
-                    format=writer.format,
-                    workflow=None,
-                    schema=schema,
-                    partition_by=partition_by,
-                    commit_id=commit_id,
-                    add=published,
-                    remove=[f.path for f in group],
-                    sources=sources,
-                ),
-                [],
-            )
-            area.committed = True
+                commit_id=tx.commit_id,
+                add=published,
+                remove=[f.path for f in group],
+                sources=sources,
+            ),
+            log=(writer, change),
+        )
+        tx.retire(writer, name, [f.path for f in group])
     return len(published)
 
 
@@ -187,6 +200,7 @@ def auto_compact_loop(
                         min_files=c.min_files,
                         target_file_size=c.target_file_size,
                         zones=zones,
+                        lease_seconds=settings.lease_seconds,
                     )
                     log.info("compacted %s: %d files into %d", wf.write.table, res.files_removed, res.files_added)
                     if on_done and res.partitions:

@@ -559,7 +559,15 @@ class Pipeline:
         target = target_file_size or (wf.write.compaction.target_file_size if wf and wf.write.compaction else "128MB")
         engine = open_engine("duckdb", self.settings)
         try:
-            result = optimize(self.store, engine, table, min_files=min_files, target_file_size=target, zones=self.zones)
+            result = optimize(
+                self.store,
+                engine,
+                table,
+                min_files=min_files,
+                target_file_size=target,
+                zones=self.zones,
+                lease_seconds=self.settings.lease_seconds,
+            )
         finally:
             engine.close()
         self._compacted(result)

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 
 from landfall.config import Settings, Workflow
 from landfall.engines.base import Engine, Job, Source
-from landfall.errors import ConcurrentChange, ConfigError, NoSuchTable
-from landfall.state.base import SourceRows, StateStore, TableCommit, holding, new_id
+from landfall.errors import ConfigError, NoSuchTable
+from landfall.state.base import SourceRows, StateStore, TableCommit, new_id
 from landfall.storage import Zones
 from landfall.tables import open_table
-from landfall.tables.base import TableChange, staging
-from landfall.tables.readers import reading, retire
+from landfall.tables.base import TableChange
+from landfall.tables.transaction import TableTransaction, finish_pending
 
 
 @dataclass
@@ -39,101 +39,102 @@ def replay(
     wf = next((w for w in settings.workflows if w.write.table == table), None)
     if wf is None:
         raise ConfigError(f"no workflow writes table `{table}`; the replay checks rows with that workflow's rules")
-    replay_id = new_id("q")
-    with holding(store, f"maintain:{table}", replay_id) as held:  # compactions wait; crash recovery keeps off
-        if not held:
-            raise ConcurrentChange(f"table `{table}`: a compaction or another replay is in progress; try again")
-        with reading(store, [table, qname]) as lease:  # the files it reads stay until it is done
-            return _replay(store, engine, zones or Zones(settings), wf, table, replay_id, run_id, lease)
+    tables = zones or Zones(settings)
+    # compactions of the table wait; crash recovery keeps off; the files it reads stay until it is done
+    with TableTransaction(
+        store,
+        new_id("q"),
+        hold=f"maintain:{table}",
+        hold_seconds=settings.lease_seconds,
+        reads=[table, qname],
+        journal=True,
+    ) as tx:
+        return _replay(tx, store, engine, tables, wf, table, run_id)
 
 
 def _replay(
-    store: StateStore,
-    engine: Engine,
-    zones: Zones,
-    wf: Workflow,
-    table: str,
-    replay_id: str,
-    run_id: str | None,
-    lease: str | None = None,
+    tx: TableTransaction, store: StateStore, engine: Engine, zones: Zones, wf: Workflow, table: str, run_id: str | None
 ) -> ReplayResult:
     qname = f"quarantine.{table}"
+    replay_id = tx.commit_id
     target = store.table(table)
-    qfiles = store.table_files(qname)
     writer = open_table(target.format, zones.at(target.location))
+    finish_pending(store, writer, table)  # a replay that stopped between its two commits: before reading
+    qfiles = store.table_files(qname)
+    if not qfiles:  # nothing is quarantined (or an earlier replay took it all)
+        return ReplayResult(table, 0, 0, replay_id)
     qwriter = open_table("parquet", zones.quarantined(table))
     for w in (writer, qwriter):
         engine.use_storage(w.storage)
-    with staging(writer, replay_id) as area, staging(qwriter, replay_id) as qarea:
-        job = Job(
-            workflow=wf,
-            sources=[Source(key="(quarantine)", path="", run_id=replay_id, file_id=0)],
-            staging=area.path,
+    area = tx.stage(writer)
+    tx.stage(qwriter)
+    job = Job(
+        workflow=wf,
+        sources=[Source(key="(quarantine)", path="", run_id=replay_id, file_id=0)],
+        staging=area,
+        commit_id=replay_id,
+        ingested_at=datetime.now(UTC),
+        table_schema=target.schema,
+        partition_names=[p.name for p in wf.write.partition_by],
+        table_files=[(f"{target.location}/{f.path}", f.path) for f in store.table_files(table)],
+    )
+    main, rest, passed, kept = engine.replay(job, [f"{qwriter.location}/{f.path}" for f in qfiles], run_id)
+    if not passed:
+        return ReplayResult(table, 0, kept, replay_id)
+    tx.point("after_write")
+    added = tx.publish(writer, main)
+    kept_files = tx.publish(qwriter, rest)
+    lineage = {s.source_key: (s.file_id, s.run_id) for f in qfiles for s in store.file_sources(qname, f.path)}
+    counts = engine.source_counts([f"{writer.location}/{f.path}" for f in added])
+    sources = [
+        SourceRows(path=f.path, source_key=k, file_id=lineage.get(k, (0, ""))[0], run_id=replay_id, rows=n)
+        for f in added
+        for k, n in counts.get(f"{writer.location}/{f.path}", {}).items()
+    ]
+    qcounts = engine.source_counts([f"{qwriter.location}/{f.path}" for f in kept_files])
+    qsources = [
+        SourceRows(
+            path=f.path, source_key=k, file_id=lineage.get(k, (0, ""))[0], run_id=lineage.get(k, (0, ""))[1], rows=n
+        )
+        for f in kept_files
+        for k, n in qcounts.get(f"{qwriter.location}/{f.path}", {}).items()
+    ]
+    change = TableChange(
+        commit_id=replay_id,
+        operation="REPLAY",
+        add=added,
+        remove=[],
+        schema=None,
+        partition_by=target.partition_by,
+        metadata={"replayed": passed},
+    )
+    tx.commit(
+        TableCommit(
+            table=table,
+            location=target.location,
+            format=target.format,
+            workflow=wf.name,
+            schema=target.schema,
+            partition_by=target.partition_by,
             commit_id=replay_id,
-            ingested_at=datetime.now(UTC),
-            table_schema=target.schema,
-            partition_names=[p.name for p in wf.write.partition_by],
-            table_files=[(f"{target.location}/{f.path}", f.path) for f in store.table_files(table)],
-        )
-        main, rest, passed, kept = engine.replay(job, [f"{qwriter.location}/{f.path}" for f in qfiles], run_id)
-        if not passed:
-            return ReplayResult(table, 0, kept, replay_id)
-        added = writer.publish(main)
-        kept_files = qwriter.publish(rest)
-        lineage = {s.source_key: (s.file_id, s.run_id) for f in qfiles for s in store.file_sources(qname, f.path)}
-        counts = engine.source_counts([f"{writer.location}/{f.path}" for f in added])
-        sources = [
-            SourceRows(path=f.path, source_key=k, file_id=lineage.get(k, (0, ""))[0], run_id=replay_id, rows=n)
-            for f in added
-            for k, n in counts.get(f"{writer.location}/{f.path}", {}).items()
-        ]
-        qcounts = engine.source_counts([f"{qwriter.location}/{f.path}" for f in kept_files])
-        qsources = [
-            SourceRows(
-                path=f.path, source_key=k, file_id=lineage.get(k, (0, ""))[0], run_id=lineage.get(k, (0, ""))[1], rows=n
-            )
-            for f in kept_files
-            for k, n in qcounts.get(f"{qwriter.location}/{f.path}", {}).items()
-        ]
-        writer.commit(
-            TableChange(
-                commit_id=replay_id,
-                operation="REPLAY",
-                add=added,
-                remove=[],
-                schema=None,
-                partition_by=target.partition_by,
-                metadata={"replayed": passed},
-            )
-        )
-        store.commit(
+            add=added,
+            sources=sources,
+        ),
+        also=[
             TableCommit(
-                table=table,
-                location=target.location,
-                format=target.format,
+                table=qname,
+                location=qwriter.location,
+                format="parquet",
                 workflow=wf.name,
-                schema=target.schema,
-                partition_by=target.partition_by,
+                schema=store.table(qname).schema,
+                partition_by=[],
                 commit_id=replay_id,
-                add=added,
-                sources=sources,
-            ),
-            [],
-            also=[
-                TableCommit(
-                    table=qname,
-                    location=qwriter.location,
-                    format="parquet",
-                    workflow=wf.name,
-                    schema=store.table(qname).schema,
-                    partition_by=[],
-                    commit_id=replay_id,
-                    add=kept_files,
-                    remove=[f.path for f in qfiles],
-                    sources=qsources,
-                )
-            ],
-        )
-        area.committed = qarea.committed = True
-    retire(store, qwriter, qname, [f.path for f in qfiles], mine=lease)
+                add=kept_files,
+                remove=[f.path for f in qfiles],
+                sources=qsources,
+            )
+        ],
+        log=(writer, change),
+    )
+    tx.retire(qwriter, qname, [f.path for f in qfiles])
     return ReplayResult(table, passed, kept, replay_id)

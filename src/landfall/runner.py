@@ -13,7 +13,7 @@ import shutil
 import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -45,9 +45,9 @@ from landfall.state.base import (
 )
 from landfall.storage import Zones, unreachable
 from landfall.tables import open_table
-from landfall.tables.base import TableChange, TableWriter, staging
-from landfall.tables.readers import check_listed, readers_of, reading, retire
-from landfall.testing.faults import crash_point
+from landfall.tables.base import TableChange, TableWriter
+from landfall.tables.readers import check_listed, readers_of
+from landfall.tables.transaction import TableTransaction, finish_pending
 from landfall.types import neutral
 
 log = logging.getLogger("landfall.runner")
@@ -317,14 +317,15 @@ class Runner:
         if not items:
             return
         child_writers = {t: open_table(wf.write.format, self.zones.table(t)) for t in wf.child_tables.values()}
-        lease = None
-        with ExitStack() as stack:
-            own = [wf.write.table, *child_writers] if _reads_table_files(wf, writer) else []
-            if own or wf.joins:  # taken before the file lists are read: those files stay meanwhile
-                lease = stack.enter_context(reading(self.store, own + wf.joins))
-            area = stack.enter_context(staging(writer, commit_id))
-            scratch = stack.enter_context(_scratch(self.zones.landing.scratch("job")))
-            child_areas = {t: stack.enter_context(staging(w, commit_id)) for t, w in child_writers.items()}
+        # a reader lease, taken before the file lists are read, keeps those files (and the joined tables') meanwhile
+        own = [wf.write.table, *child_writers] if _reads_table_files(wf, writer) else []
+        reads = own + wf.joins if own or wf.joins else None
+        with (
+            _scratch(self.zones.landing.scratch("job")) as scratch,
+            TableTransaction(self.store, commit_id, reads=reads) as tx,
+        ):
+            area = tx.stage(writer)
+            child_areas = {t: tx.stage(w) for t, w in child_writers.items()}
             table = self.store.find_table(wf.write.table)
             against = any(r.unique is not None and r.unique.against_table for r in wf.validate_)
             needs_files = table is not None and (wf.write.mode != "append" or against)
@@ -334,7 +335,7 @@ class Runner:
             job = Job(
                 workflow=wf,
                 sources=[s for _, s, _ in items],
-                staging=area.path,
+                staging=area,
                 commit_id=commit_id,
                 ingested_at=datetime.now(UTC),
                 scratch=scratch,
@@ -343,7 +344,7 @@ class Runner:
                 if wf.write.mode == "merge" or against
                 else [],
                 partition_names=parts,
-                child_staging={t: a.path for t, a in child_areas.items()},
+                child_staging=child_areas,
                 child_schemas=child_schemas,
                 tables=self.joined(wf),
                 stored_as=dict(writer.stored_as),
@@ -362,13 +363,11 @@ class Runner:
                 staged.outputs_of.setdefault(key, set()).add(rel)
             if table is None and not (staged.files or staged.children or staged.quarantine_files):
                 # nothing to write (empty files) and no table yet: the runs succeed, no table is made
-                self.store.commit(
-                    None, [self._result(run, src, _resolved(digest), staged) for run, src, digest in items]
-                )
+                tx.commit(None, [self._result(run, src, _resolved(digest), staged) for run, src, digest in items])
                 for run, _, _ in items:
                     self._done(Outcome(run, "succeeded", rows_out=0))
                 return
-            crash_point("after_write")
+            tx.point("after_write")
             keys = [s.key for _, s, _ in items]
             replaced: list[str] = list(staged.replaced)
             if wf.write.mode == "overwrite" and table is not None:
@@ -382,11 +381,10 @@ class Runner:
                 replaced = self.store.files_holding(wf.write.table, keys, [s.file_id for _, s, _ in items])
             rewrites = []
             if replaced and wf.write.mode == "append":  # keep other files' rows of a file that held a replaced one
-                rewrites = self._rewrite(engine, writer, replaced, keys, area.path, commit_id)
+                rewrites = self._rewrite(engine, writer, replaced, keys, area, commit_id)
             if replaced and not current:
                 current = {f.path: f for f in self.store.table_files(wf.write.table, paths=replaced)}
-            published = writer.publish(staged.files + rewrites)
-            crash_point("after_publish")
+            published = tx.publish(writer, staged.files + rewrites)
             sources, lineage = self._lineage(wf.write.table, items, staged.file_sources, replaced, rewrites)
             if table is not None and not staged.files:  # a run that writes no rows changes no schema
                 staged.schema, staged.arrow_schema = table.schema, None
@@ -395,7 +393,7 @@ class Runner:
             if writer.has_log:  # the format's own commit cannot be taken back: refuse duplicate bytes first
                 self.store.check_content(results)
             children = [
-                self._child_commit(wf, t, child_writers[t], child_areas[t].path, c, items, commit_id, engine)
+                self._child_commit(tx, wf, t, child_writers[t], child_areas[t], c, items, engine)
                 for t, c in staged.children.items()
             ]  # committed before the parent: see `_child_commit`
             change = TableChange(
@@ -424,8 +422,6 @@ class Runner:
                     ],
                 },
             )
-            writer.commit(change)
-            crash_point("after_table_commit")
             commit = TableCommit(
                 table=wf.write.table,
                 location=writer.location,
@@ -438,18 +434,15 @@ class Runner:
                 remove=replaced,
                 sources=sources,
             )
-            also = [c for c, _ in children] + self._quarantine(wf, staged, items, commit_id, lineage, engine)
-            self.store.commit(commit, results, also=also)
-            if self.settings.fed_by(wf.write.table):  # the workflows this table feeds get its runs now
-                from landfall.sources.tables import feed
+            also = [c for c, _ in children] + self._quarantine(tx, wf, staged, items, lineage, engine)
+            tx.commit(commit, results, also=also, log=(writer, change))
+            if self.settings.fed_by(wf.write.table):  # the workflows this table feeds get its runs now (a crash
+                from landfall.sources.tables import feed  # before this: `TableSource` finds them)
 
                 feed(self.settings, self.store, wf.write.table, results)
-            for a in (area, *child_areas.values()):
-                a.committed = True
-        crash_point("after_commit")
-        retire(self.store, writer, wf.write.table, replaced, mine=lease)
-        for c, gone in children:
-            retire(self.store, child_writers[c.table], c.table, gone, mine=lease)
+            tx.retire(writer, wf.write.table, replaced)
+            for c, gone in children:
+                tx.retire(child_writers[c.table], c.table, gone)
         for run, src, _ in items:
             self._done(Outcome(run, "succeeded", rows_out=staged.rows_out.get(src.key, 0)))
 
@@ -506,13 +499,13 @@ class Runner:
 
     def _child_commit(
         self,
+        tx: TableTransaction,
         wf: Workflow,
         name: str,
         writer: TableWriter,
         staging_dir: str,
         staged: Staged,
         items: list,
-        commit_id: str,
         engine: Engine,
     ) -> tuple[TableCommit, list[str]]:
         """Publish one child table's rows; a format with a log commits them now, before the parent. A child
@@ -525,8 +518,9 @@ class Runner:
             if existing is not None and wf.on_change == "replace"
             else []
         )
+        commit_id = tx.commit_id
         rewrites = self._rewrite(engine, writer, replaced, keys, staging_dir, commit_id) if replaced else []
-        published = writer.publish(staged.files + rewrites)
+        published = tx.publish(writer, staged.files + rewrites)
         sources, _ = self._lineage(name, items, staged.file_sources, replaced, rewrites)
         schema = merged(existing.schema, staged.schema) if existing else staged.schema
         if writer.has_log:
@@ -534,7 +528,8 @@ class Runner:
             live = {f.path: f for f in writer.current_files() or []}
             earlier = [live[p] for meta in writer.committed(apps).values() for p in meta.get("added", []) if p in live]
             held = {f.path: f for f in self.store.table_files(name, paths=replaced)} if replaced else {}
-            writer.commit(
+            tx.commit_format(
+                writer,
                 TableChange(
                     commit_id=commit_id,
                     operation="WRITE",
@@ -550,9 +545,9 @@ class Runner:
                         "added": [f.path for f in published],
                         "sources": [s.__dict__ for s in sources],
                     },
-                )
+                ),
+                point="after_child_commit",
             )
-            crash_point("after_child_commit")
         return TableCommit(
             table=name,
             location=writer.location,
@@ -568,19 +563,20 @@ class Runner:
 
     def _quarantine(
         self,
+        tx: TableTransaction,
         wf: Workflow,
         staged: Staged,
         items: list,
-        commit_id: str,
         lineage: dict[str, tuple[int, str]],
         engine: Engine,
     ) -> list[TableCommit]:
         """Publish the rows rules set aside into `quarantine/<table>/`, cataloged as `quarantine.<table>`."""
         if not staged.quarantine_files:
             return []
+        commit_id = tx.commit_id
         name = f"quarantine.{wf.write.table}"
         writer = open_table("parquet", self.zones.quarantined(wf.write.table))
-        published = writer.publish(staged.quarantine_files)
+        published = tx.publish(writer, staged.quarantine_files)
         counts = engine.source_counts([f"{writer.location}/{f.path}" for f in published])
         sources = [
             SourceRows(path=f.path, source_key=k, file_id=lineage[k][0], run_id=lineage[k][1], rows=n)
@@ -846,6 +842,10 @@ def recover(settings: Settings, store: StateStore, zones: Zones | None = None) -
     and so are table files no commit lists any more (a crash between a commit and its cleanup)."""
     zones = zones or Zones(settings)
     lost = store.reap()
+    for table in store.tables():  # compactions and replays that stopped between their format and catalog commits
+        writer = open_table(table.format, zones.at(table.location))
+        if writer.has_log:
+            finish_pending(store, writer, table.name)
     sweep(settings, store, zones)
     for run in lost:
         if not run.table_name or not run.batch_id or not run.workflow:

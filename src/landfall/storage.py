@@ -48,6 +48,7 @@ class StorageOptions:
     anon: bool = False
     options: dict[str, Any] = field(default_factory=dict)  # passed to the fsspec filesystem as they are
     delta_options: dict[str, str] = field(default_factory=dict)  # passed to delta-rs as they are
+    commit_lock: str = "auto"  # Delta commits through the state store: auto (when needed) | always | never
 
     def __post_init__(self) -> None:
         for secret in (self.secret, self.token):
@@ -414,6 +415,35 @@ class Storage:
         except OSError as exc:
             raise ConfigError(f"{self.label}: {_first_line(exc)}")
 
+    def conditional_writes(self) -> bool:
+        """Whether the store refuses to create an object that exists (`If-None-Match: *`), which is what keeps
+        two hosts from writing one Delta version. Local folders and AWS S3 do; some S3-compatible servers ignore
+        the header. Probed once per bucket and process with a scratch object."""
+        if self.is_local or self.protocol not in ("s3", "s3a"):
+            return True
+        bucket = self.root.split("/", 1)[0]
+        cache_key = (self.options.endpoint_url, bucket)
+        with _FS_LOCK:
+            known = _CONDITIONAL.get(cache_key)
+        if known is not None:
+            return known
+        probe = f"{bucket}/_landfall-probe-{uuid.uuid4().hex}"
+        with self.guard():
+            self.fs.pipe_file(probe, b"1", mode="create")
+            try:
+                self.fs.pipe_file(probe, b"2", mode="create")
+                refused = False
+            except OSError as exc:
+                text = f"{exc} {exc.__cause__ or ''}"
+                if not isinstance(exc, FileExistsError) and "PreconditionFailed" not in text and "412" not in text:
+                    raise
+                refused = True
+            finally:
+                self.fs.rm_file(probe)
+        with _FS_LOCK:
+            _CONDITIONAL[cache_key] = refused
+        return refused
+
     def register_with(self, con: Any) -> None:
         """Let a DuckDB connection read this storage's URLs through fsspec (no DuckDB extension download)."""
         if not self.is_local:
@@ -555,6 +585,7 @@ def mtime_of(info: dict[str, Any]) -> float:
 
 
 _FS_LOCK = threading.Lock()
+_CONDITIONAL: dict[tuple[str | None, str], bool] = {}  # (endpoint, bucket) -> the server refuses a second create
 
 
 def _filesystem(url: str, options: StorageOptions) -> tuple[Any, str]:

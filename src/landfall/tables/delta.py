@@ -86,6 +86,18 @@ class DeltaTable(ParquetTable):
         super().__init__(storage)
         self.options = storage.options.delta(storage.protocol)  # credentials, endpoint, region for delta-rs
 
+    @property
+    def commit_lock(self) -> bool:
+        """Whether commits to this table go through the state store's lock (`storage.commit_lock`): delta-rs
+        creates each log entry with a conditional write; on a server that ignores it, two hosts could write the
+        same version and one commit would be lost."""
+        mode = self.storage.options.commit_lock
+        if mode == "always":
+            return True
+        if mode == "never":
+            return False
+        return not self.storage.conditional_writes()
+
     def _table(self, version: int | datetime | None = None) -> Any:
         """The table at its latest version (or at `version`). The latest is kept per thread and brought up to
         date by reading only the commits made since: loading the whole log costs ~30 ms per call."""

@@ -207,6 +207,89 @@ class SeaweedFS:
         self.stop()
 
 
+class WithoutConditionalWrites:
+    """An HTTP proxy in front of an S3 server that drops `If-None-Match` from every request and signs it again: the
+    server then behaves as S3-compatible servers that ignore conditional writes do (a second create of one key
+    overwrites the first). Tests use it to show what that does to Delta commits, and that landfall's commit lock
+    keeps them correct there.
+
+        proxy = WithoutConditionalWrites(server).start()     # proxy.endpoint_url instead of server.endpoint_url
+    """
+
+    def __init__(self, server: SeaweedFS) -> None:
+        self.server = server
+        self.port = 0
+        self._httpd: Any = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def storage_settings(self, **extra: Any) -> dict[str, Any]:
+        return {**self.server.storage_settings(), "endpoint_url": self.endpoint_url, **extra}
+
+    def start(self) -> WithoutConditionalWrites:
+        import http.client
+        import http.server
+        import threading
+
+        from botocore.auth import S3SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        upstream = self.server.ports["s3"]
+        credentials = Credentials(self.server.key, self.server.secret)
+        dropped = {"if-none-match", "authorization", "x-amz-date", "x-amz-content-sha256", "host", "connection"}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
+                request = AWSRequest(
+                    method=self.command, url=f"http://127.0.0.1:{upstream}{self.path}", data=body, headers=headers
+                )
+                S3SigV4Auth(credentials, "s3", "us-east-1").add_auth(request)
+                conn = http.client.HTTPConnection("127.0.0.1", upstream, timeout=60)
+                try:
+                    conn.request(self.command, self.path, body=body or None, headers=dict(request.headers.items()))
+                    reply = conn.getresponse()
+                    data = reply.read()
+                finally:
+                    conn.close()
+                self.send_response(reply.status)
+                for k, v in reply.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                # a HEAD reply has no body but says the object's length
+                self.send_header(
+                    "Content-Length",
+                    reply.getheader("Content-Length", "0") if self.command == "HEAD" else str(len(data)),
+                )
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self.port = self._httpd.server_address[1]
+        threading.Thread(target=self._httpd.serve_forever, name="s3-proxy", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+
 # --- pytest fixtures (import them into a conftest.py) ----------------------------------------------------------
 
 try:
