@@ -318,13 +318,18 @@ def main() -> None:
     ap.add_argument("--conns", type=int, default=32, help="single case: connections")
     ap.add_argument("--latency-records", type=int, default=200)
     args = ap.parse_args()
-    out: dict = {"cores": os.cpu_count()}
+    out: dict = {"cores": os.cpu_count(), "load_before": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory(prefix="landfall-bench-streams-") as d:
         tmp = Path(d)
         for case in args.cases.split(","):
             out.update({"batch": case_batch, "single": case_single, "latency": case_latency}[case](args, tmp))
+    out["load_after"] = os.getloadavg()[0]
     print(json.dumps(out, indent=2))
     print()
+    print(
+        f"machine: {out['cores']} cores, load average {out['load_before']:.1f} before and {out['load_after']:.1f} "
+        "after (other work on the machine slows every figure but the CPU per record)"
+    )
     if "firehose_batch" in out:
         for name in ("firehose_batch", "ndjson_batch"):
             r = out[name]
@@ -333,14 +338,16 @@ def main() -> None:
                 f"{r['server_cpu_s_per_10k']:.3f} server CPU s per 10,000 records (landing included); "
                 f"target {TARGET_BATCH:,}: {'met' if r['records_per_s'] >= TARGET_BATCH else 'NOT met'}; "
                 f"{r['records_per_s'] / out['floor_batch']['records_per_s']:.2f}x the fsync floor "
-                f"({out['floor_batch']['records_per_s']:,.0f}/s)"
+                f"({out['floor_batch']['records_per_s']:,.0f}/s); one core's worth of server CPU: "
+                f"{10_000 / r['server_cpu_s_per_10k']:,.0f} records/s"
             )
     if "single" in out:
         r = out["single"]
         ok = r["calls_per_s"] >= TARGET_SINGLE * 0.98 and r["p99_ms"] < TARGET_P99_MS
         print(
             f"single: {r['calls_per_s']:,.0f} calls/s of {r['offered_per_s']:,.0f} offered, p50 {r['p50_ms']:.1f} ms, "
-            f"p99 {r['p99_ms']:.1f} ms, {r['server_cpu_s_per_10k']:.2f} server CPU s per 10,000 calls; target "
+            f"p99 {r['p99_ms']:.1f} ms, {r['server_cpu_s_per_10k']:.2f} server CPU s per 10,000 calls "
+            f"({10_000 / r['server_cpu_s_per_10k']:,.0f} calls/s per core); target "
             f"{TARGET_SINGLE:,}/s with p99 < {TARGET_P99_MS:.0f} ms: {'met' if ok else 'NOT met'}"
         )
     if "latency" in out:
