@@ -8,6 +8,24 @@ from landfall.testing.engine_suite import EngineTests
 
 
 class TestDuckDBEngine(EngineTests):
+    gaps = {
+        "test_a_late_value_is_never_rounded_or_cut_to_fit_a_sampled_type": (
+            "DuckDB's CSV reader converts values past its type-detection sample non-strictly (2.5 -> 3 in a BIGINT "
+            "column, a timestamp cut to its date), though its sniffer refuses them: duckdb/duckdb#25824"
+        ),
+    }
+
     @pytest.fixture
     def engine_config(self):
         return {"engine": "duckdb"}
+
+
+class TestDuckDBEngineStreaming(TestDuckDBEngine):
+    """The same suite with every file read the way large files are (not parsed into memory first; a CSV's
+    dialect and columns fixed by one sniff)."""
+
+    @pytest.fixture(autouse=True)
+    def _as_if_large(self, monkeypatch):
+        from landfall.engines.duckdb import reading
+
+        monkeypatch.setattr(reading, "MATERIALIZE_BYTES", 0)

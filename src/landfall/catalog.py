@@ -261,7 +261,6 @@ def check_logs(store: StateStore, zones: Zones) -> dict[str, str]:
     the others a file the catalog holds and the log does not list was lost from the log."""
     from landfall.errors import BrokenTable
     from landfall.tables import open_table
-    from landfall.tables.delta import broken_log_message, diagnose_log
 
     broken: dict[str, str] = {}
     for table in store.tables():
@@ -281,6 +280,8 @@ def check_logs(store: StateStore, zones: Zones) -> dict[str, str]:
             broken[table.name] = str(exc)
             continue
         lost = [f for f in listed if f.path not in live]
+        from landfall.tables.delta import broken_log_message, diagnose_log  # (deltalake: only with Delta tables)
+
         if lost and diagnose_log(storage):  # a damaged commit file that delta-rs read past
             broken[table.name] = broken_log_message(storage)
         elif lost:

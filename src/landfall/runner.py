@@ -401,7 +401,7 @@ class Runner:
                 operation={"append": "WRITE"}.get(wf.write.mode, wf.write.mode.upper()),
                 add=published,
                 remove=[current[p] for p in replaced if p in current],
-                schema=staged.arrow_schema,
+                schema=staged.pyarrow_schema() if writer.has_log else None,
                 partition_by=parts,
                 app_ids=[app_id(s.key, digest) for _, s, digest in items],
                 metadata={
@@ -535,7 +535,7 @@ class Runner:
                     operation="WRITE",
                     add=published,
                     remove=[held[p] for p in replaced if p in held] + earlier,
-                    schema=staged.arrow_schema,
+                    schema=staged.pyarrow_schema(),
                     partition_by=[],
                     app_ids=apps,
                     metadata={

@@ -65,6 +65,8 @@ class ReadPlan:
     number_rows: bool = False  # number records as read: rows that break rules are named by their lines
     sample_all: bool = False  # detect column types on whole files, not a sample (a later row broke them)
     as_text: frozenset[str] = frozenset()  # columns read as text: their values have mixed forms
+    column_types: tuple[tuple[str, str], ...] = ()  # (column, Arrow type) read as a wider type than a sample
+    # gave: a later value did not fit it (`double` for a number too large for an integer column)
     per_file_types: bool = False  # detect each file's types (a file of a batch broke the first file's)
     json_via_python: bool = False  # a valid JSON document the engine's reader refused: Python's parser reads it
     split_lines: bool = False  # JSON Lines with `bad_rows: quarantine`: lines that do not parse are set aside
@@ -74,6 +76,11 @@ class ReadPlan:
     def but(self, **changes: Any) -> ReadPlan:
         """This plan with some decisions changed."""
         return replace(self, **changes)
+
+    def typed(self, column: str, arrow_type: str) -> ReadPlan:
+        """This plan, reading `column` as `arrow_type`."""
+        kept = tuple((c, t) for c, t in self.column_types if c != column)
+        return replace(self, column_types=(*kept, (column, arrow_type)))
 
 
 class Replan(Exception):  # noqa: N818 - a signal to `Engine.run`, not an error
@@ -108,7 +115,7 @@ class Staged:
     file_sources: list[tuple[str, str, int]]  # (relpath, source key, rows)
     steps: list[dict[str, Any]] = field(default_factory=list)  # [{"step": ..., "seconds": ...}]
     replaced: list[str] = field(default_factory=list)  # table files (relative) the output supersedes (merge)
-    arrow_schema: Any = None  # pyarrow.Schema of the output, partition columns included
+    arrow_schema: Any = None  # pyarrow.Schema of the output, partition columns included (None: from `schema`)
     outputs_of: dict[str, set[str]] = field(default_factory=dict)  # source key -> files holding its rows
     quality: dict[str, Any] = field(default_factory=dict)  # rule label -> {action, violations}
     quarantine_files: list[StagedFile] = field(default_factory=list)  # rows set aside, for quarantine/<table>
@@ -117,6 +124,17 @@ class Staged:
     notes: dict[str, str] = field(default_factory=dict)  # source key -> a note for its run (e.g. an empty file)
     # source key -> the text encoding it was read in: {encoding, confidence, how} (`landfall.encoding.Detected`)
     encodings: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def pyarrow_schema(self) -> Any:
+        """The output's `pyarrow.Schema` (for a table format that records one): `arrow_schema`, or made from
+        `schema` (pyarrow is imported only here, only when a format asks)."""
+        if self.arrow_schema is None:
+            import pyarrow as pa
+
+            from landfall.types import parse_type
+
+            self.arrow_schema = pa.schema([pa.field(n, parse_type(t)) for n, t in self.schema])
+        return self.arrow_schema
 
 
 class Engine(ABC):

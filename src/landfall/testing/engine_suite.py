@@ -195,6 +195,24 @@ class EngineTests:
         assert got == [("t/a.csv", rows + 1, 1), ("t/b.jsonl", rows + 1, 1)]
         assert column_types(lake, "t")["a"] == "string"
 
+    def test_a_late_value_widens_its_column_to_a_type_that_holds_it(self, make):
+        lake = make(wf("t"))
+        rows = 30_000  # past a reader's sample of the first rows
+        lake.land("t/a.csv", "n\n" + "".join(f"{i}\n" for i in range(rows)) + "123456789012345678901234567890\n")
+        assert_ok(lake, lake.process())
+        assert column_types(lake, "t")["n"] == "double"
+        assert lake.rows("SELECT count(*), max(n) FROM t") == [(rows + 1, 1.2345678901234568e29)]
+
+    def test_a_late_value_is_never_rounded_or_cut_to_fit_a_sampled_type(self, make):
+        lake = make(wf("t"))
+        rows = 30_000  # past a reader's sample of the first rows
+        lake.land("t/a.csv", "n,d\n" + "".join(f"{i},2024-01-01\n" for i in range(rows)) + "2.5,2024-01-02 10:30:00\n")
+        assert_ok(lake, lake.process())
+        got = lake.rows(
+            "SELECT CAST(n AS DOUBLE), CAST(d AS VARCHAR) FROM t WHERE CAST(d AS VARCHAR) LIKE '2024-01-02%'"
+        )
+        assert got == [(2.5, "2024-01-02 10:30:00")]
+
     def test_unparseable_rows_go_to_quarantine_with_line_and_reason(self, make):
         lake = make(wf("t", read={"bad_rows": "quarantine"}), wf("j", read={"bad_rows": "quarantine"}))
         lake.land("t/a.csv", "id,name\n1,a\n2,b,extra\n3,c\n")

@@ -12,6 +12,7 @@ way, `replan` (from DuckDB's error, see `errors`) gives the next plan and `Engin
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -115,14 +116,38 @@ def replan(plan: ReadPlan, job: Job, text: str) -> ReadPlan | None:
         return plan.but(per_file_types=True)  # a file of the batch breaks the first file's types: detect per file
     if text and alone and not plan.json_via_python and fmt == "json":
         return plan.but(json_via_python=True)  # strictly valid, but DuckDB's reader refused it
-    if not alone or not errors.type_detection_miss(text) or (fmt != "csv" and plan.sample_all):
+    if not alone or not errors.type_detection_miss(text):
         return None
-    if not plan.sample_all:
-        return plan.but(sample_all=True)  # the types were detected on a sample: detect them on the whole file
-    column = errors.converting_column(text)
-    if not column or column in job.workflow.read.types or column in plan.as_text:
+    column, value = errors.converting_column(text), errors.not_converted(text)
+    if fmt == "csv" and column and value and column not in job.workflow.read.types:
+        # the type was detected on a sample and a later value does not fit it: read that column as a type that
+        # holds the value (no second detection over the whole file: that would hold the file in memory)
+        if column in plan.as_text:
+            return None
+        wider = wider_type(value[0], value[1])
+        if wider == "string" or column in dict(plan.column_types):
+            return plan.but(as_text=plan.as_text | {column})  # values of mixed forms: keep the column as text
+        return plan.typed(column, wider)
+    if plan.sample_all:
         return None
-    return plan.but(as_text=plan.as_text | {column})  # values of mixed forms: keep the column as text
+    return plan.but(sample_all=True)  # the types were detected on a sample: detect them on the whole file
+
+
+_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+_TIMESTAMP = re.compile(r"\s*\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*")
+
+
+def wider_type(value: str, sampled: str) -> str:
+    """The Arrow type a column takes when `value` does not fit the type DuckDB sampled (`BIGINT`, `DATE`, ...):
+    a number in an integer column makes it `double`, a timestamp in a date column `timestamp[us]`; anything
+    else (values of mixed forms) `string`."""
+    if sampled.upper() in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "INT64", "INT32") and (
+        _NUMBER.fullmatch(value)
+    ):
+        return "double"
+    if sampled.upper() == "DATE" and _TIMESTAMP.fullmatch(value):
+        return "timestamp[us]"
+    return "string"
 
 
 def _attempt(cx: JobContext) -> Staged:
@@ -162,9 +187,8 @@ def _attempt(cx: JobContext) -> Staged:
             rows_in = cx.line_counts.result() if cx.line_counts else reading.counts(cx, cx.raw)
     with _timed(timings, "write"):
         files = writing.write(cx, view)
-        arrow_schema = writing.arrow_schema(cx, view, files)
     with _timed(timings, "stats"):
-        file_sources, rows_out = writing.file_sources(cx.con, files, None if wf.lineage else job.sources[0].key)
+        file_sources, rows_out = writing.file_sources(cx, files)
     if wf.read.bad_rows == "quarantine":
         with _timed(timings, "quarantine"):
             rejected = reading.parse_rejects(cx, checks)
@@ -193,7 +217,6 @@ def _attempt(cx: JobContext) -> Staged:
         file_sources=file_sources,
         steps=timings,
         replaced=replaced,
-        arrow_schema=arrow_schema,
         quality=checks,
         quarantine_files=quarantine,
         quarantine_schema=q_schema,

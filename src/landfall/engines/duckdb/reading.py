@@ -38,7 +38,7 @@ from landfall.engines.duckdb.sql import (
     lit,
     q,
 )
-from landfall.engines.duckdb.types import sql_type
+from landfall.engines.duckdb.types import duck_type, sql_type
 from landfall.engines.duckdb.writing import with_lineage
 from landfall.errors import InvalidInput
 from landfall.pools import pool
@@ -96,7 +96,9 @@ def read(cx: JobContext) -> str:
                 _paths(g),
                 opts,
                 union=False,
-                sniffed=_sniff(cx, g[0], opts) if (len(g) > 1 or big) and not cx.plan.per_file_types else None,
+                sniffed=_sniff(cx, g[0], opts, pin=len(g) == 1)
+                if (len(g) > 1 or big) and not cx.plan.per_file_types
+                else None,
                 forced=_forced(cx, g[0]),
             )
             for g in groups.values()
@@ -376,10 +378,11 @@ def _record_starts(cx: JobContext) -> str | None:
     return cx.starts
 
 
-def _sniff(cx: JobContext, path: str, o: ReadOptions) -> list[str] | None:
-    """read_csv arguments that fix the dialect and columns DuckDB detects on `path`, so that a group of
-    files with the same header is read without sniffing each one. None when detection fails here (the
-    normal read then reports the error)."""
+def _sniff(cx: JobContext, path: str, o: ReadOptions, *, pin: bool = False) -> list[str] | None:
+    """read_csv arguments that fix the dialect DuckDB detects on `path`, so that a group of files with the same
+    header is read without sniffing each one; with `pin` (one file), its columns and their types too, so that
+    nothing binding the read later (the steps, DESCRIBE, COPY) runs the sniffer again. None when detection fails
+    here (the normal read then reports the error)."""
     user = [
         a
         for a in _csv_args(cx, o, _forced(cx, path))
@@ -397,19 +400,23 @@ def _sniff(cx: JobContext, path: str, o: ReadOptions) -> list[str] | None:
         return None
     if quote == "(empty)":  # no quotes in this file's sample: others may have some; RFC 4180 quoting is safe
         quote, escape = '"', '"'
-    # The dialect is fixed; column types are still detected by DuckDB across the files (fixing the first
-    # file's types would let a later file's `2.5` be cast into a BIGINT column as 3).
-    types = {k: sql_type(v) for k, v in o.types.items()} | {c: "VARCHAR" for c in cx.plan.as_text}
+    # The dialect is fixed; a group's column types are still detected by DuckDB across its files (fixing the
+    # first file's types would let a later file's `2.5` be cast into a BIGINT column as 3).
+    types = _declared_types(cx, o)
     args = [
+        f"auto_detect = {str(not pin).lower()}",
         f"delim = {lit(delim)}",
         f"quote = {lit(quote)}",
         f"escape = {lit(escape)}",
         f"header = {str(bool(header)).lower()}",
         f"skip = {int(skip)}",
     ]
-    if types:
+    if pin:
+        pinned = {c["name"]: "VARCHAR" if o.all_strings else types.get(c["name"], c["type"]) for c in columns}
+        args.append("columns = {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in pinned.items()) + "}")
+    elif types:
         args.append("types = {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in types.items()) + "}")
-    if o.all_strings:
+    if o.all_strings and not pin:
         args.append("all_varchar = true")
     if comment not in (None, "(empty)"):
         args.append(f"comment = {lit(comment)}")
@@ -457,10 +464,16 @@ def _csv_sql(
                 )
             )
         ]
-        return f"SELECT * FROM read_csv({paths}, {', '.join(args + ['auto_detect = true'] + sniffed + keep)})"
+        return f"SELECT * FROM read_csv({paths}, {', '.join(args + sniffed + keep)})"
     args.append("auto_detect = true")
     args.extend(_csv_args(cx, o, forced))
     return f"SELECT * FROM read_csv({paths}, {', '.join(args)})"
+
+
+def _declared_types(cx: JobContext, o: ReadOptions) -> dict[str, str]:
+    """Column -> DuckDB type for the reader: `read.types`, then the plan's retyped columns."""
+    types = {k: sql_type(v) for k, v in o.types.items()} | {c: duck_type(t) for c, t in cx.plan.column_types}
+    return types | {c: "VARCHAR" for c in cx.plan.as_text}
 
 
 def _dialect_args(o: ReadOptions) -> list[str]:
@@ -482,7 +495,7 @@ def _csv_args(cx: JobContext, o: ReadOptions, forced: list[str] | tuple[str, ...
         args.append(f"header = {str(o.header).lower()}")
     if o.null_values is not None:
         args.append("nullstr = [" + ", ".join(lit(v) for v in o.null_values) + "]")
-    types = {k: sql_type(v) for k, v in o.types.items()} | {c: "VARCHAR" for c in cx.plan.as_text}
+    types = _declared_types(cx, o)
     if types:
         args.append("types = {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in types.items()) + "}")
     args.extend(_common_args(cx, o))

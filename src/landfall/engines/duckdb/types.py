@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import threading
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import duckdb
-import pyarrow as pa
 
-from landfall.types import parse_type, type_name, user_type
+from landfall.types import parse_type, user_type
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _SIMPLE = {
     "tinyint": "int8",
@@ -64,6 +67,8 @@ def duck_type(arrow: str) -> str:
 
 
 def _duck(t: pa.DataType) -> str:
+    import pyarrow as pa
+
     if isinstance(t, pa.BaseExtensionType):
         if t.extension_name == "arrow.uuid":
             return "UUID"
@@ -121,27 +126,26 @@ def arrow_type(duck: str) -> str:
         if _con is None:
             _con = duckdb.connect(":memory:")
         t = _con.type(duck)
-    return type_name(_arrow(t))
+    return _arrow(t)
 
 
-def _arrow(t: duckdb.typing.DuckDBPyType) -> pa.DataType:
+def _arrow(t: duckdb.typing.DuckDBPyType) -> str:
+    """The canonical Arrow type string (as `landfall.types.type_name` writes it), built without pyarrow."""
     kind = t.id
     if kind == "varchar" and str(t) == "JSON":
-        return pa.json_()
+        return "extension<arrow.json>"
     if kind in _SIMPLE:
-        return parse_type(_SIMPLE[kind])
+        return _SIMPLE[kind]
     if kind == "decimal":
         d = dict(t.children)
-        return pa.decimal128(int(d["precision"]), int(d["scale"]))
-    if kind == "list":
-        return pa.list_(_arrow(t.children[0][1]))
-    if kind == "array":  # a fixed-size list; Parquet stores it as a list
-        return pa.list_(_arrow(t.children[0][1]))
+        return f"decimal128({int(d['precision'])}, {int(d['scale'])})"
+    if kind in ("list", "array"):  # a fixed-size array too: Parquet stores it as a list
+        return f"list<item: {_arrow(t.children[0][1])}>"
     if kind == "map":
         d = dict(t.children)
-        return pa.map_(_arrow(d["key"]), _arrow(d["value"]))
+        return f"map<{_arrow(d['key'])}, {_arrow(d['value'])}>"
     if kind == "struct":
-        return pa.struct([pa.field(n, _arrow(c)) for n, c in t.children])
+        return "struct<" + ", ".join(f"{n}: {_arrow(c)}" for n, c in t.children) + ">"
     if kind == "union":
-        return pa.string()
+        return "string"
     raise ValueError(f"no Arrow type for DuckDB type `{t}`")

@@ -4,7 +4,6 @@ with their stats, rewrites and compaction."""
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import duckdb
 
@@ -79,8 +78,14 @@ def with_lineage(cx: JobContext, view: str) -> str:
             f"SELECT {star}, s.key AS _source_file, {ingested}, s.run_id AS _run_id FROM {view} v "
             f"JOIN __lf_sources s USING ({q(PATH)})"
         )
+    # one file: constants, typed as one-value ENUMs so that the Parquet writer takes them from a dictionary
+    # instead of hashing the same string on every row (a quarter of a plain load's CPU; stored as plain strings)
     src = job.sources[0]
-    return f"SELECT {star}, {lit(src.key)} AS _source_file, {ingested}, {lit(src.run_id)} AS _run_id FROM {view} v"
+    key, run = lit(src.key), lit(src.run_id)
+    return (
+        f"SELECT {star}, CAST({key} AS ENUM({key})) AS _source_file, {ingested}, "
+        f"CAST({run} AS ENUM({run})) AS _run_id FROM {view} v"
+    )
 
 
 def finish(cx: JobContext, view: str) -> str:
@@ -199,29 +204,6 @@ def merge(cx: JobContext, view: str) -> tuple[str, list[str]]:
     return merged, replaced
 
 
-def arrow_schema(cx: JobContext, view: str, files: list[StagedFile]) -> Any:
-    """The output's Arrow schema, partition columns included: read from a written file's footer (running the
-    view again just for its schema would read the input again)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    if not files:
-        return cx.con.sql(f"SELECT * FROM {view} LIMIT 0").to_arrow_table().schema
-    fields = {f.name: f for f in pq.read_schema(files[0].path)}
-    described = cx.describe(view)
-    missing = [(n, t) for n, t in described if n not in fields]  # Hive partition columns live in folder names
-    if missing:
-        fields.update(
-            {
-                f.name: f
-                for f in cx.con.sql("SELECT " + ", ".join(f"CAST(NULL AS {t}) AS {q(n)}" for n, t in missing))
-                .to_arrow_table()
-                .schema
-            }
-        )
-    return pa.schema([fields[n] for n, _ in described])
-
-
 def write_to(
     con: duckdb.DuckDBPyConnection,
     view: str,
@@ -282,15 +264,15 @@ def write(cx: JobContext, view: str) -> list[StagedFile]:
         raise explain(cx, exc) from None
 
 
-def file_sources(
-    con: duckdb.DuckDBPyConnection, files: list[StagedFile], only: str | None = None
-) -> tuple[list[tuple[str, str, int]], dict[str, int]]:
-    """`(file, landed key, rows)` for written files, from their `_source_file` column; with `only` (files written
-    without lineage, for one landed file) every row is that file's."""
+def file_sources(cx: JobContext, files: list[StagedFile]) -> tuple[list[tuple[str, str, int]], dict[str, int]]:
+    """Which landed file the rows of each written file came from: `(relpath, source key, rows)`, and the rows
+    written per source. A single file's rows are all its own; a batch's files are read back."""
+    if not cx.with_path:
+        key = cx.only_key
+        return [(f.relpath, key, f.rows) for f in files], {key: sum(f.rows for f in files)}
     by_path = {f.path: f for f in files}
     out, totals = [], {}
-    counted = {f.path: {only: f.rows} for f in files} if only is not None else source_counts(con, list(by_path))
-    for path, counts in counted.items():
+    for path, counts in source_counts(cx.con, list(by_path)).items():
         for key, n in counts.items():
             out.append((by_path[path].relpath, key, n))
             totals[key] = totals.get(key, 0) + n
