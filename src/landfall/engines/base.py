@@ -20,6 +20,9 @@ from typing import Any
 from landfall.config import Settings, Workflow
 from landfall.errors import InvalidInput
 
+# the lineage columns of a table a `sql` step joins: its rows' own history, left out of the joined view
+JOINED_HIDDEN = ("_source_file", "_ingested_at", "_run_id", "_upstream_source_file", "_upstream_run_id")
+
 
 @dataclass
 class Source:

@@ -349,6 +349,20 @@ class EngineTests:
         assert_ok(lake, lake.process())
         assert lake.rows("SELECT region, total FROM t ORDER BY 1") == [("eu", 4), ("us", 2)]
 
+    def test_sql_step_joins_a_table_of_the_lake(self, make):
+        """A `sql` step joins another workflow's table by name, at the version current when its run starts,
+        without that table's lineage columns."""
+        dims = wf("customers", write={"table": "customers", "mode": "merge", "keys": ["customer_id"]})
+        steps = [{"sql": "SELECT o.*, c.segment FROM input o LEFT JOIN customers c USING (customer_id)"}]
+        lake = make(dims, wf("orders", transform=steps))
+        lake.land("customers/a.csv", "customer_id,segment\n7,retail\n8,pro\n")
+        assert_ok(lake, lake.process())
+        lake.land("orders/a.csv", "order_id,customer_id\n1,7\n2,9\n")
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT order_id, segment FROM orders ORDER BY 1") == [(1, "retail"), (2, None)]
+        cols = [r[0] for r in lake.rows("SELECT column_name FROM (DESCRIBE orders)")]
+        assert cols.count("_source_file") == 1 and cols.count("_run_id") == 1
+
     def test_normalize_names(self, make):
         lake = make(wf("t", normalize_names=True))
         lake.land("t/a.csv", "Order ID,unitPrice,Unit Price\n1,2,3\n")

@@ -9,7 +9,7 @@ from typing import Any
 
 import duckdb
 
-from landfall.engines.base import Staged
+from landfall.engines.base import JOINED_HIDDEN, Staged
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.sql import (
     PATH,
@@ -27,9 +27,6 @@ from landfall.engines.duckdb.types import sql_type
 from landfall.engines.duckdb.writing import cast_to, file_sources, stored_types, with_lineage, write_to
 from landfall.errors import InvalidInput
 from landfall.sqlcheck import tables_of
-
-# lineage columns of a joined table: its rows' own history, not the data a step joins
-JOINED_HIDDEN = ("_source_file", "_ingested_at", "_run_id", "_upstream_source_file", "_upstream_run_id")
 
 
 def transform(cx: JobContext, view: str) -> str:

@@ -92,6 +92,12 @@ class Ctx:
         self.views.append(name)
         return name
 
+    def named_view(self, name: str, df: DataFrame) -> str:
+        """A temp view under a name of the caller's (a table a `sql` step joins; dropped after the job)."""
+        df.createOrReplaceTempView(name)
+        self.views.append(name)
+        return name
+
     def drop_views(self) -> None:
         for name in self.views:
             self.spark.catalog.dropTempView(name)

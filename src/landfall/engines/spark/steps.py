@@ -11,11 +11,13 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from landfall.config import FlattenSpec, NormalizeNames
+from landfall.engines.base import JOINED_HIDDEN
 from landfall.engines.spark import translate
 from landfall.engines.spark.context import HIDDEN, PID, SRC, Ctx, c, columns, q
 from landfall.engines.spark.session import error_text
 from landfall.engines.spark.types import spark_type, sql_name
 from landfall.errors import InvalidInput
+from landfall.sqlcheck import tables_of
 from landfall.types import user_type
 
 _INTS = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
@@ -93,9 +95,23 @@ def _step(ctx: Ctx, df: DataFrame, step: Any, where: str) -> DataFrame:
     if kind == "child_tables":
         return child_tables(ctx, df, step.child_tables)
     if kind == "sql":
+        for table_name, (table, files) in ctx.job.tables.items():  # the tables it joins, as of the run's start
+            if table_name in tables_of(step.sql):
+                ctx.named_view(table_name, _joined(ctx, table, files))
         name = ctx.view(df)
         return ctx.spark.sql(translate.query(step.sql, name, where))
     raise StepError(f"unknown step `{kind}`")  # pragma: no cover - config validation prevents it
+
+
+def _joined(ctx: Ctx, table: Any, files: list[str]) -> DataFrame:
+    """A table a `sql` step joins: its files as listed when the run started, without its lineage columns."""
+    if files:
+        paths = [f"{table.location}/{f}" for f in files]
+        df = ctx.spark.read.option("basePath", table.location).parquet(*paths)
+    else:
+        schema = T.StructType([T.StructField(n, spark_type(t)) for n, t in table.schema])
+        df = ctx.spark.createDataFrame([], schema)
+    return df.drop(*[c for c in df.columns if c in JOINED_HIDDEN])
 
 
 def strict_cast(col: Column, have: T.DataType, want: T.DataType, *, try_: bool = False) -> Column:
