@@ -172,3 +172,26 @@ def test_sigterm_to_landfall_serve_lands_what_the_streams_hold(make_lake):
     stop(proc)
     landed = [p for p in (lake.landing / "raw").rglob("*.jsonl")]
     assert sum(len(p.read_bytes().splitlines()) for p in landed) == 2000
+
+
+@pytest.mark.s3
+def test_a_stream_lands_on_an_s3_landing_zone(make_lake, s3_server, s3_bucket):
+    """The same landfall.yaml with the landing zone in a bucket: the segment log stays on local disk (fsync), the
+    flushed files are objects, the pipeline loads them from there."""
+    lake = make_lake(
+        [wf("clicks", match="raw/clicks/")],
+        streams=[{"name": "clicks", "prefix": "raw/clicks/", "partition_by": ["kind"], "compression": "gzip"}],
+        zones={"landing": f"s3://{s3_bucket}/landing"},
+        storage=s3_server.storage_settings(),
+    )
+    port = free_port()
+    proc = start(lake.config, port, up=False)
+    body = b"".join(json.dumps({"id": i, "kind": f"k{i % 2}"}).encode() + b"\n" for i in range(100))
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    assert httpx.post(f"http://127.0.0.1:{port}/streams/clicks", content=body, headers=auth).json()["accepted"] == 100
+    stop(proc)
+    pages = s3_server.client().get_paginator("list_objects_v2").paginate(Bucket=s3_bucket, Prefix="landing/")
+    keys = sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+    assert len(keys) == 2 and all(k.startswith("landing/raw/clicks/kind=k") and k.endswith(".jsonl.gz") for k in keys)
+    assert lake.process().ok
+    assert lake.rows("SELECT count(*), count(DISTINCT id) FROM clicks") == [(100, 100)]
