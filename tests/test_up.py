@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from landfall.errors import NoSuchTable
 from landfall.testing.faults import POINTS
 
 from conftest import wf
@@ -49,7 +50,7 @@ def table_rows(lake, table: str) -> int | None:
     p = Pipeline(load_settings(lake.config))
     try:
         return p.query(f"SELECT count(*) FROM {table}")[1][0][0]
-    except duckdb.Error:
+    except (duckdb.Error, NoSuchTable):  # not there yet
         return None
     finally:
         p.close()
