@@ -266,3 +266,12 @@ def test_undeclared_encodings_are_detected_and_recorded_in_the_run(make_lake):
     assert got["t/french.csv"]["encoding"] == "cp1252"
     assert got["t/utf8.csv"] == {"encoding": "utf-8", "confidence": 1.0, "how": "utf-8"}
     assert got["d/a.csv"] == {"encoding": "cp1252", "confidence": 1.0, "how": "declared"}
+
+
+def test_a_lone_latin_byte_is_not_taken_for_shift_jis(make_lake):
+    """`©` alone (0xA9) is a half-width katakana in Shift-JIS; charset-normalizer guessed cp932 for such a file,
+    which then loaded `ｩ` (the corpus's frictionless/latin1.csv)."""
+    lake = make_lake([wf("t", read={"format": "csv"})])
+    lake.land("t/latin1.csv", b"id,name\n1,english\n2,\xa9\n")
+    assert lake.process().ok
+    assert lake.rows("SELECT name FROM t ORDER BY id") == [("english",), ("©",)]

@@ -111,7 +111,22 @@ def _normalizer(data: bytes) -> Detected | None:
             return latin
     if best is None:
         return None
-    return Detected(codecs.lookup(best.encoding).name, round(1 - best.chaos, 3), "detected")
+    name = codecs.lookup(best.encoding).name
+    if name in _SHIFT_JIS and _mostly_halfwidth_kana(str(best)):
+        # Latin bytes 0xA1-0xDF read as Shift-JIS are half-width katakana, which Japanese text rarely uses: a
+        # lone `©` (0xA9) came out as `ｩ`
+        latin = _latin(data)
+        if latin is not None:
+            return latin
+    return Detected(name, round(1 - best.chaos, 3), "detected")
+
+
+_SHIFT_JIS = ("cp932", "shift_jis", "shift_jis_2004", "shift_jisx0213")
+
+
+def _mostly_halfwidth_kana(text: str) -> bool:
+    odd = [c for c in text if ord(c) > 127]
+    return bool(odd) and 2 * sum("\uff61" <= c <= "\uff9f" for c in odd) > len(odd)
 
 
 def _latin(data: bytes) -> Detected | None:
