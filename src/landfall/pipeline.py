@@ -99,7 +99,8 @@ class Pipeline:
 
         try:
             rebuild_if_new(self.settings, self.store, self.zones)  # a new state store: the tables say what they hold
-        except StorageUnavailable:  # the store is away: `process` and `up` wait for it and rebuild then
+        except StorageUnavailable as exc:  # the store is away: `process` and `up` wait for it and rebuild then
+            log.warning("%s; the catalog is checked against the tables once it can be reached", exc)
             self._rebuild_pending = True
 
     # --- landing ---------------------------------------------------------------------------------------------
