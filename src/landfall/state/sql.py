@@ -220,12 +220,12 @@ class SqlStateStore(SqlReads, StateStore):
                     run.finished_at = now
                     run.error = f"no workflow matches `{ev.key}`; add a workflow whose `match` covers it"
                 created.append((run, wf.retry.max_attempts if wf else None))
-            cur.executemany(
-                "INSERT INTO runs (run_id, file_id, file_key, workflow, table_name, status, attempt, "
-                "max_attempts, queued_at, available_at, finished_at, error) "
-                "VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
+            insert_many(
+                cur,
+                "runs (run_id, file_id, file_key, workflow, table_name, status, attempt, max_attempts, queued_at, "
+                "available_at, finished_at, error)",
                 [
-                    (r.run_id, r.file_id, r.file_key, r.workflow, r.table_name, r.status, most, now, now)
+                    (r.run_id, r.file_id, r.file_key, r.workflow, r.table_name, r.status, 1, most, now, now)
                     + (r.finished_at, r.error)
                     for r, most in created
                 ],
@@ -493,39 +493,49 @@ class SqlStateStore(SqlReads, StateStore):
             ordered = sorted(results, key=lambda r: r.run_id)
             for guarded in (True, False):
                 batch = [r for r in ordered if bool(r.worker) == guarded]
-                if not batch:
-                    continue
-                cur.executemany(
-                    "UPDATE runs SET status = ?, finished_at = ?, rows_in = ?, rows_out = ?, bytes = ?, "
-                    "output_files = ?, note = ?, steps = ?, lease_until = NULL, error = NULL, rows_quarantined = ?, "
-                    f"quality = ? WHERE run_id = ? AND status = 'running'{' AND worker = ?' if guarded else ''}",
-                    [
-                        (
-                            res.status,
-                            now,
-                            res.rows_in,
-                            res.rows_out,
-                            res.bytes,
-                            json.dumps(res.output_files),
-                            res.note,
-                            json.dumps(res.steps),
-                            res.rows_quarantined,
-                            json.dumps(res.quality) if res.quality else None,
-                            res.run_id,
-                            *([res.worker] if guarded else []),
-                        )
-                        for res in batch
-                    ],
+                for part in chunks(batch, 200):
+                    self._record_results(cur, part, now, guarded)
+            hashed = [(res.run_id, res.content_hash) for res in ordered if res.content_hash]
+            for part in chunks(hashed, 500):
+                cur.execute(
+                    f"UPDATE files SET content_hash = v.column2 FROM (VALUES {rows_of(part)}) AS v, runs "
+                    "WHERE runs.run_id = v.column1 AND files.id = runs.file_id",
+                    [x for pair in part for x in pair],
                 )
-                if cur.rowcount != len(batch):  # one was taken back meanwhile: the whole commit rolls back
-                    self._check_held(cur, batch)
-                    raise LeaseLost(f"a run of this commit ({batch[0].run_id}, ...) is no longer running; dropped")
-            cur.executemany(
-                "UPDATE files SET content_hash = ? WHERE id = (SELECT file_id FROM runs WHERE run_id = ?)",
-                [(res.content_hash, res.run_id) for res in ordered if res.content_hash],
-            )
             if results:  # a file's next version, or a `process` waiting for the queue to drain, may go on
                 self._notify(cur)
+
+    def _record_results(self, cur: Any, results: Sequence[RunResult], now: float, guarded: bool) -> None:
+        """Final results of running runs, in one statement; `LeaseLost` (the commit rolls back) if any run is no
+        longer running (or, `guarded`, no longer held by its result's worker)."""
+        values = [
+            (
+                res.run_id,
+                res.status,
+                res.rows_in,
+                res.rows_out,
+                res.bytes,
+                json.dumps(res.output_files),
+                res.note,
+                json.dumps(res.steps),
+                res.rows_quarantined,
+                json.dumps(res.quality) if res.quality else None,
+                *([res.worker] if guarded else []),
+            )
+            for res in results
+        ]
+        cur.execute(  # VALUES columns are column1, column2, ... in both dialects; CAST types the all-NULL ones
+            "UPDATE runs SET status = v.column2, finished_at = ?, rows_in = CAST(v.column3 AS BIGINT), "
+            "rows_out = CAST(v.column4 AS BIGINT), bytes = CAST(v.column5 AS BIGINT), output_files = v.column6, "
+            "note = v.column7, steps = v.column8, lease_until = NULL, error = NULL, "
+            "rows_quarantined = CAST(v.column9 AS BIGINT), quality = v.column10 "
+            f"FROM (VALUES {rows_of(values)}) AS v WHERE runs.run_id = v.column1 AND runs.status = 'running'"
+            + (" AND runs.worker = v.column11" if guarded else ""),
+            [now, *(x for row in values for x in row)],
+        )
+        if cur.rowcount != len(results):  # one was taken back meanwhile: the whole commit rolls back
+            self._check_held(cur, results)
+            raise LeaseLost(f"a run of this commit ({results[0].run_id}, ...) is no longer running; dropped")
 
     def _apply_table_commit(self, cur: Any, tc: TableCommit, now: float) -> None:
         schema_json = json.dumps(tc.schema)
@@ -573,14 +583,14 @@ class SqlStateStore(SqlReads, StateStore):
             if cur.rowcount != 1:
                 raise ConcurrentChange(f"table `{tc.table}`: `{path}` was changed by another commit; retrying")
             cur.execute("DELETE FROM table_file_sources WHERE table_name = ? AND path = ?", (tc.table, path))
-        cur.executemany(
-            "INSERT INTO table_files (table_name, path, partition, rows, bytes, commit_id, added_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        insert_many(
+            cur,
+            "table_files (table_name, path, partition, rows, bytes, commit_id, added_at)",
             [(tc.table, f.path, json.dumps(f.partition), f.rows, f.bytes, tc.commit_id, now) for f in tc.add],
         )
-        cur.executemany(
-            "INSERT INTO table_file_sources (table_name, path, source_key, file_id, run_id, rows) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+        insert_many(
+            cur,
+            "table_file_sources (table_name, path, source_key, file_id, run_id, rows)",
             [(tc.table, s.path, s.source_key, s.file_id, s.run_id, s.rows) for s in tc.sources],
         )
 
@@ -657,6 +667,17 @@ class SqlStateStore(SqlReads, StateStore):
             ids = self._dead_ids(cur, run_ids)
             cur.executemany("UPDATE runs SET purged = 1 WHERE run_id = ?", [(i,) for i in ids])
             return len(ids)
+
+
+def rows_of(rows: Sequence[Sequence[Any]]) -> str:
+    """`(?, ?), (?, ?)`: placeholders for rows of a multi-row VALUES list."""
+    return ", ".join(f"({marks(row)})" for row in rows)
+
+
+def insert_many(cur: Any, into: str, rows: Sequence[Sequence[Any]]) -> None:
+    """INSERT rows with multi-row VALUES, a few hundred per statement (not one statement per row)."""
+    for part in chunks(rows, 300):
+        cur.execute(f"INSERT INTO {into} VALUES {rows_of(part)}", [x for row in part for x in row])
 
 
 def _choose(candidates: list[Run], free_keys: set[str], limit: int, max_bytes: int) -> list[Run]:
