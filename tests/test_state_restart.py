@@ -65,7 +65,7 @@ def test_a_postgresql_restart_mid_run_loses_nothing_and_blames_no_file(tmp_path,
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, out
-    assert "cannot be reached" in out  # it said what it was waiting for
+    assert "cannot be reached" in out or "closed connection" in out  # the workers did see the server go
     p = Pipeline(load_settings(config))
     try:
         counts = p.counts()
