@@ -98,7 +98,7 @@ def test_compaction_never_loses_a_concurrent_commit(make_lake):
 def test_recovery_running_all_the_time_never_deletes_what_gets_committed(make_lake, fmt):
     """Crash recovery (run by every `landfall process` and `up` at start) sweeping in a loop while files load
     and a compaction runs: whatever it sees in flight is either kept or gone for good, never half."""
-    from landfall.runner import recover
+    from landfall.recovery import recover
 
     lake = make_lake(
         [wf("s", read={"format": "csv"}, batch=False, write={"table": "s", "format": fmt})], batch_files=1, workers=1
@@ -141,7 +141,7 @@ def test_recovery_running_all_the_time_never_deletes_what_gets_committed(make_la
 def test_recovery_leaves_a_compaction_in_flight_alone(make_lake, monkeypatch, fmt):
     """Another process starting up (and sweeping leftovers of crashes) while a compaction has published its
     files but not yet committed them must not take those files for leftovers."""
-    from landfall.runner import recover
+    from landfall.recovery import recover
     from landfall.tables.base import TableWriter
 
     lake = make_lake([wf("s", read={"format": "csv"}, batch=False, write={"table": "s", "format": fmt})], batch_files=1)

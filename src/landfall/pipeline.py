@@ -17,9 +17,10 @@ from landfall.config import Settings, load_settings
 from landfall.errors import LandfallError, StateError, StateLost, StateUnavailable, StorageUnavailable
 from landfall.events import ObjectCreated, is_hidden, safe_key
 from landfall.readback import Activity, TableDetail, Totals, overview, table_detail
+from landfall.recovery import recover
 from landfall.redaction import redact
 from landfall.routing import Router
-from landfall.runner import Outcome, recover
+from landfall.runner import Outcome
 from landfall.sources.listing import ListingSource
 from landfall.state import Run, StateStore, Table, open_state, worker_id
 from landfall.storage import Zones

@@ -46,8 +46,8 @@ from landfall.state.base import (
 from landfall.storage import Zones, unreachable
 from landfall.tables import open_table
 from landfall.tables.base import TableChange, TableWriter
-from landfall.tables.readers import check_listed, readers_of
-from landfall.tables.transaction import TableTransaction, finish_pending
+from landfall.tables.readers import check_listed
+from landfall.tables.transaction import TableTransaction
 from landfall.types import neutral
 
 log = logging.getLogger("landfall.runner")
@@ -835,65 +835,3 @@ def _message(exc: BaseException, key: str) -> str:
     if isinstance(exc, InvalidInput):
         return f"`{key}`: {text}"
     return f"`{key}`: {type(exc).__name__}: {text}"
-
-
-def recover(settings: Settings, store: StateStore, zones: Zones | None = None) -> list[Run]:
-    """Expired leases become failed attempts (and are retried); files their commit left behind are removed,
-    and so are table files no commit lists any more (a crash between a commit and its cleanup)."""
-    zones = zones or Zones(settings)
-    lost = store.reap()
-    for table in store.tables():  # compactions and replays that stopped between their format and catalog commits
-        writer = open_table(table.format, zones.at(table.location))
-        if writer.has_log:
-            finish_pending(store, writer, table.name)
-    sweep(settings, store, zones)
-    for run in lost:
-        if not run.table_name or not run.batch_id or not run.workflow:
-            continue
-        try:
-            wf = settings.workflow(run.workflow)
-        except LandfallError:
-            continue
-        writer = open_table(wf.write.format, zones.table(run.table_name))
-        keep = {f.path for f in store.table_files(run.table_name)} if store.find_table(run.table_name) else set()
-        gone = writer.discard(run.batch_id, keep)
-        if gone:
-            log.info("removed %d uncommitted files of lost run %s", len(gone), run.run_id)
-    return lost
-
-
-def sweep(settings: Settings, store: StateStore, zones: Zones | None = None) -> list[str]:
-    """Delete files under each table's folder that the catalog does not list and no running batch (or leased
-    commit: a compaction, a quarantine replay) is writing.
-
-    Order matters: list the folder and its staging folders first, then the running batches and leases, then the
-    catalog. A writer takes its run or lease before it makes a staging folder or publishes a file, so whatever
-    was listed is either still in flight (kept), committed by now (in the catalog or the format's log: kept), or
-    abandoned (removed). Files a commit replaced stay while a reader of the table holds its lease (see
-    `landfall.tables.readers`).
-    """
-    zones = zones or Zones(settings)
-    removed: list[str] = []
-    for table in store.tables():
-        writer = open_table(table.format, zones.at(table.location))
-        staging_dirs = writer.staging_dirs()
-        on_disk = writer.files()
-        busy = {r.batch_id for r in store.runs(status="running") if r.batch_id} | store.holders()
-        listed = {f.path for f in store.table_files(table.name)}
-        for commit in staging_dirs:
-            if not any(commit == b or commit.startswith(f"{b}-") for b in busy):
-                writer.discard(commit, keep=listed)
-        if writer.has_log:  # the format's log may still list older files (time travel); `vacuum` removes them
-            continue
-        stray = [
-            rel
-            for rel in on_disk
-            if rel not in listed and not any(rel.rsplit("/", 1)[-1].startswith(f"part-{b}-") for b in busy)
-        ]
-        if stray and readers_of(store, table.name):  # checked after the catalog: a reader that began later
-            continue  # reads a list without these files; one that began earlier may still read them
-        if stray:
-            writer.delete(stray)
-            removed.extend(stray)
-            log.info("table %s: removed %d files no commit lists", table.name, len(stray))
-    return removed
