@@ -57,7 +57,8 @@ def test_up_with_a_writer_that_renames_temporary_files_loses_and_kills_nothing(m
         stop.set()
         t.join()
     statuses = lake.status()
-    assert not [k for k, s in statuses.items() if s in ("dead", "failed")], statuses
+    bad = [(r.file_key, r.status, r.error) for r in lake.pipeline.runs() if r.status in ("dead", "failed")]
+    assert not bad, bad
     assert all(statuses[f"t/f{i}.csv"] == "succeeded" for i in range(100))
     assert all(s == "skipped" for k, s in statuses.items() if k.endswith(".tmp"))
     assert lake.rows("SELECT count(*), count(DISTINCT id) FROM t") == [(100, 100)]

@@ -222,11 +222,15 @@ class Runner:
 
     def _renamed(self, run: Run) -> str | None:
         """The key a vanished landed file was renamed to: a file beside it with its size and modification time
-        (a rename keeps both)."""
+        (a rename keeps both), or one whose name it extends (`x.csv` for `x.csv.tmp`, `x.csv.part`) written
+        since (a listing may have seen the temporary file before it was whole)."""
         folder = _parent(run.file_key)
         for key, info in self.zones.landing.list(folder):
-            same = (info["size"], info["mtime"]) == (run.size, run.mtime)
-            if same and key != run.file_key and _parent(key) == folder:
+            if key == run.file_key or _parent(key) != folder:
+                continue
+            if (info["size"], info["mtime"]) == (run.size, run.mtime):
+                return key
+            if run.file_key.startswith(key + ".") and info["mtime"] >= run.mtime:
                 return key
         return None
 
