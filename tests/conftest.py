@@ -11,6 +11,7 @@ from landfall import load_settings  # noqa: E402
 from landfall.testing.lake import Lake, wf  # noqa: E402
 from landfall.testing.postgres import postgres  # noqa: E402, F401  (a fixture: a PostgreSQL server the tests start)
 from landfall.testing.s3 import s3_bucket, s3_server  # noqa: E402, F401  (SeaweedFS fixtures, marker `s3`)
+from landfall.testing.spark import spark_cluster  # noqa: E402, F401  (a Spark standalone cluster, marker `spark`)
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"

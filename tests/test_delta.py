@@ -12,6 +12,8 @@ import duckdb
 import pyarrow.dataset as ds
 import pytest
 
+from landfall.testing.spark import ENGINES, engine_settings, wait_gone
+
 from conftest import wf
 
 
@@ -20,13 +22,15 @@ def delta_wf(name="c", **write):
 
 
 def crash_then_rerun(lake, point):
-    """`landfall process` killed (SIGKILL) at `point`, then run again to the end."""
+    """`landfall process` killed (SIGKILL) at `point`, then run again to the end. Nothing the killed process
+    started (a Spark JVM) outlives it."""
     cmd = [sys.executable, "-m", "landfall", "--config", str(lake.config), "process"]
-    first = subprocess.run(
-        cmd, env={**os.environ, "LANDFALL_CRASH_AT": point}, capture_output=True, text=True, timeout=120
-    )
+    marker = f"{os.getpid()}-{point}-{id(lake)}"
+    env = {**os.environ, "LANDFALL_CRASH_AT": point, "LANDFALL_TEST_RUN": marker}
+    first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert first.returncode == -signal.SIGKILL, first.stderr
-    second = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert not wait_gone(marker), "processes of the killed run still running"
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     assert second.returncode == 0, second.stdout + second.stderr
 
 
@@ -146,9 +150,10 @@ def test_schema_evolves_with_a_new_column(make_lake):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("point", ["after_write", "after_publish", "after_table_commit", "after_commit"])
-def test_kill_9_around_the_delta_commit_commits_once(make_lake, point):
-    lake = make_lake([delta_wf()])
+def test_kill_9_around_the_delta_commit_commits_once(make_lake, point, engine):
+    lake = make_lake([delta_wf()], **engine_settings(engine))
     lake.land("c/a.csv", "id\n" + "".join(f"{i}\n" for i in range(100)))
     crash_then_rerun(lake, point)
     dt = deltalake.DeltaTable(str(lake.root / "lake/tables/c"))
@@ -171,8 +176,9 @@ def test_parquet_table_readable_by_pyarrow_dataset(make_lake):
     assert sorted((r["id"], r["day"]) for r in dataset.to_table().to_pylist()) == [(1, "mon"), (2, "tue")]
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("point", ["after_publish", "after_child_commit", "after_table_commit", "after_commit"])
-def test_kill_9_around_child_table_commits_keeps_parents_and_children_once(make_lake, point):
+def test_kill_9_around_child_table_commits_keeps_parents_and_children_once(make_lake, point, engine):
     lake = make_lake(
         [
             wf(
@@ -181,7 +187,8 @@ def test_kill_9_around_child_table_commits_keeps_parents_and_children_once(make_
                 transform=[{"child_tables": ["items"]}],
                 write={"table": "o", "format": "delta"},
             )
-        ]
+        ],
+        **engine_settings(engine),
     )
     lake.land("o/a.jsonl", "".join(f'{{"id": {i}, "items": [{i}, {i + 1}]}}\n' for i in range(50)))
     crash_then_rerun(lake, point)

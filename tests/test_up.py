@@ -15,6 +15,7 @@ import pytest
 
 from landfall.errors import NoSuchTable
 from landfall.testing.faults import POINTS
+from landfall.testing.spark import ENGINES, engine_settings
 
 from conftest import wf
 
@@ -131,9 +132,10 @@ def test_kill_9_while_writing_a_large_file_then_restart(make_lake):
     assert "not counted as an attempt" in runs[1].error and runs[0].attempt == 1 and runs[0].interruptions == 1
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("point", [p for p in POINTS if p != "after_child_commit"])  # children: test_delta.py
-def test_kill_9_at_every_commit_step_loses_and_duplicates_nothing(make_lake, point):
-    lake = make_lake([wf("t", read={"format": "csv"})])
+def test_kill_9_at_every_commit_step_loses_and_duplicates_nothing(make_lake, point, engine):
+    lake = make_lake([wf("t", read={"format": "csv"})], **engine_settings(engine))
     lake.land("t/a.csv", "id\n" + "".join(f"{i}\n" for i in range(100)))
     env = {**os.environ, "LANDFALL_CRASH_AT": point}
     first = subprocess.run(
@@ -141,14 +143,14 @@ def test_kill_9_at_every_commit_step_loses_and_duplicates_nothing(make_lake, poi
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
     )
     assert first.returncode == -signal.SIGKILL, first.stderr
     second = subprocess.run(
         [sys.executable, "-m", "landfall", "--config", str(lake.config), "process"],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
     )
     assert second.returncode == 0, second.stdout + second.stderr
     assert_exactly_once(lake, "t", 100)
@@ -159,13 +161,13 @@ def test_kill_9_at_every_commit_step_loses_and_duplicates_nothing(make_lake, poi
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
     )
     subprocess.run(
         [sys.executable, "-m", "landfall", "--config", str(lake.config), "process"],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         check=True,
     )
     assert_exactly_once(lake, "t", 50)

@@ -69,6 +69,7 @@ class Ctx:
     inputs: list[Input] = field(default_factory=list)
     plan: ReadPlan = field(default_factory=ReadPlan)  # how this attempt reads (see `landfall.engines.base`)
     numbered: bool = False  # rows carry BLOCK and MID, for their lines
+    local: Any = None  # (path or URL, scratch folder) -> a local path: table files on an object store are copied
     views: list[str] = field(default_factory=list)
     children: dict[str, DataFrame] = field(default_factory=dict)  # child table -> its rows
     misses: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # check -> (column, type, its text)

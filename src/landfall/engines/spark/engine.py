@@ -70,6 +70,18 @@ class SparkEngine(Engine):
         an object store are read from local copies (Spark here has no S3 connector)."""
         self._storages.append(storage)
 
+    def _local(self, path: str, scratch: str) -> str:
+        """A local path for a table file (a copy in `scratch` when it is on an object store): Spark here reads
+        local files only (the pyspark wheel has no S3 connector; see the README)."""
+        if "://" not in path:
+            return path
+        for storage in self._storages:
+            base = storage.url.rstrip("/") + "/"
+            if path.startswith(base):
+                os.makedirs(scratch, exist_ok=True)
+                return storage.local_path(path[len(base) :], scratch)
+        raise InvalidInput(f"`{path}`: not in a zone the engine can read")
+
     @property
     def spark(self) -> Any:
         """The process's Spark session (started on first use)."""
@@ -116,7 +128,7 @@ class SparkEngine(Engine):
         # rows of a workflow with rules (or rows set aside) are numbered from the start: in Spark that costs a
         # column, not a pass
         numbered = plan.number_rows or bool(wf.validate_) or wf.schema_.evolution == "discard_row"
-        ctx = Ctx(spark=self.spark, job=job, fmt=fmt, plan=plan, numbered=numbered)
+        ctx = Ctx(spark=self.spark, job=job, fmt=fmt, plan=plan, numbered=numbered, local=self._local)
         try:
             return self._run(ctx)
         except PySparkException as exc:
@@ -392,7 +404,8 @@ class SparkEngine(Engine):
     ) -> list[StagedFile]:
         out = []
         for i, (src, rel) in enumerate(files):
-            df = self.spark.read.parquet(_link(staging, f"_rewrite/{i}.parquet", src))
+            local = self._local(src, os.path.join(staging, "_remote"))
+            df = self.spark.read.parquet(_link(staging, f"_rewrite/{i}.parquet", local))
             df = df.where(~c("_source_file").isin(*exclude_keys)).coalesce(1)
             made = writing.write(
                 self.spark, df, os.path.join(staging, "rewrite", str(i)), commit_id, [], suffix=f"-r{i}"
@@ -417,9 +430,11 @@ class SparkEngine(Engine):
         self, files: list[tuple[str, str]], staging: str, commit_id: str, target_file_size: int
     ) -> list[StagedFile]:
         rel_dir = os.path.dirname(files[0][1])
-        links = [_link(staging, f"_compact/{i}.parquet", a) for i, (a, _) in enumerate(files)]
+        remote = os.path.join(staging, "_remote")
+        local = [self._local(a, remote) for a, _ in files]
+        links = [_link(staging, f"_compact/{i}.parquet", a) for i, a in enumerate(local)]
         df = self.spark.read.option("mergeSchema", "true").parquet(*links)
-        size = sum(os.path.getsize(a) for a, _ in files)
+        size = sum(os.path.getsize(a) for a in local)
         df = df.coalesce(max(1, ceil(size / max(1, target_file_size))))
         made = writing.write(self.spark, df, os.path.join(staging, "data", rel_dir), commit_id, [])
         for f in made:
@@ -432,9 +447,10 @@ class SparkEngine(Engine):
     ) -> tuple[list[StagedFile], list[StagedFile], int, int]:
         from landfall.engines.spark.context import Ctx as _Ctx
 
-        ctx = _Ctx(spark=self.spark, job=job, fmt="parquet")
+        ctx = _Ctx(spark=self.spark, job=job, fmt="parquet", local=self._local)
         try:
-            links = [_link(job.staging, f"_replay/{i}.parquet", p) for i, p in enumerate(files)]
+            remote = os.path.join(job.scratch_dir, "_remote")
+            links = [_link(job.staging, f"_replay/{i}.parquet", self._local(p, remote)) for i, p in enumerate(files)]
             src = self.spark.read.option("mergeSchema", "true").parquet(*links)
             src = src.withColumn("__lf_qid", F.monotonically_increasing_id()).localCheckpoint(eager=True)
             picked = c("_run_id") == run_id if run_id else F.lit(True)
@@ -476,7 +492,12 @@ class SparkEngine(Engine):
             ctx.drop_views()
 
     def source_counts(self, paths: list[str]) -> dict[str, dict[str, int]]:
-        return writing.source_counts(paths)
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="landfall-counts-") as scratch:
+            local = {p: self._local(p, scratch) for p in paths}
+            counts = writing.source_counts(list(local.values()))
+        return {p: counts[local[p]] for p in paths}
 
 
 def _link(staging: str, name: str, target: str) -> str:

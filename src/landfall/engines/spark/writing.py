@@ -97,7 +97,8 @@ def read_table_files(ctx: Ctx, paths: list[str], *, tag: bool = False) -> DataFr
     for i, path in enumerate(paths):
         link = os.path.join(folder, f"{i}.parquet")
         if not os.path.lexists(link):
-            os.symlink(path, link)
+            local = ctx.local(path, folder) if ctx.local else path
+            os.symlink(os.path.abspath(local), link)
         links.append(link)
     df = ctx.spark.read.option("mergeSchema", "true").parquet(*links)
     index = F.regexp_extract(F.col("_metadata.file_path"), r"/([0-9]+)\.parquet$", 1).cast("int")
