@@ -5,7 +5,7 @@ One Spark session serves the module (the JVM takes about 8 s to start)."""
 from __future__ import annotations
 
 import pytest
-from spark_helpers import compare, java_or_skip
+from spark_helpers import SPARK, compare, java_or_skip
 
 from conftest import wf
 
@@ -193,3 +193,35 @@ def test_csv_spectrum_and_encodings_same_on_both_engines(make_lake, all_strings)
         flows.append(wf(f"e{n}", read=read, write={"table": f"e{n}"}))
         files[f"e{n}/{rel.rsplit('/', 1)[1]}"] = (root / rel).read_bytes()
     compare(make_lake, flows, files)
+
+
+def test_lines_are_exact_across_many_splits(make_lake):
+    """A file read line by line by many tasks (256 KiB splits here): rows that break a rule and records that
+    cannot be parsed are named by their lines, the header and blank lines counted."""
+    lines = ["id,name,qty"]
+    expected = []  # (line, rule) as a reader of the file counts them
+    for i in range(1, 60_001):
+        if i % 9_973 == 0:
+            lines.append("")  # blank lines between records
+        if i % 7_919 == 0:
+            lines.append(f"{i},ragged")  # cannot be parsed: quarantined with its line
+            expected.append((len(lines), "parse"))
+            continue
+        qty = -1 if i % 5_003 == 0 else i % 50
+        lines.append(f"{i},name {i},{qty}")
+        if qty < 0:
+            expected.append((len(lines), "range(qty)"))
+    body = "\n".join(lines) + "\n"
+    assert len(body) > 1 << 20  # several splits, read line by line (bigger than one split)
+    rules = [{"range": {"column": "qty", "min": 0}, "action": "quarantine"}]
+    lake = make_lake(
+        [wf("q", read={"format": "csv", "bad_rows": "quarantine"}, validate=rules, write={"table": "q"})],
+        engine="spark",
+        spark=SPARK,
+    )
+    lake.land("q/a.csv", body)
+    assert lake.process().ok
+    assert lake.rows("SELECT _line, _rule FROM quarantine.q ORDER BY _line") == sorted(expected)
+    assert lake.rows("SELECT count(*) FROM q") == [(60_000 - 7 - 11,)]
+    run = lake.pipeline.runs()[0]
+    assert (run.rows_in, run.rows_out, run.rows_quarantined) == (60_000, 60_000 - 18, 18)

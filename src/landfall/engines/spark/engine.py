@@ -257,12 +257,7 @@ class SparkEngine(Engine):
                 raise reading.unclosed_error(inp.source.key, line, inp.dialect.quote)
         corrupt = int(read.get("corrupt", 0))
         plan = ctx.plan
-        if (
-            corrupt
-            and ctx.fmt == "csv"
-            and not plan.whole_files
-            and any(i.dialect.quote and not i.whole for i in ctx.inputs)
-        ):
+        if corrupt and ctx.fmt == "csv" and not plan.whole_files and self._split_quotes(ctx):
             raise Replan(plan.but(whole_files=True), "a quoted value spans lines: read the files whole")
         if corrupt and ctx.fmt in ("json", "jsonl") and not plan.sample_all and self._type_misses(ctx):
             raise Replan(plan.but(sample_all=True), "a later value missed its detected type")
@@ -300,6 +295,16 @@ class SparkEngine(Engine):
             raise InvalidInput(f"`{key}`" + (f" line {line}" if line else "") + f": {reason}", file=key, line=line)
         if corrupt and not ctx.numbered:
             raise Replan(plan.but(number_rows=True), "records set aside: number records for their lines")
+
+    def _split_quotes(self, ctx: Ctx) -> bool:
+        """Records read line by line that could not be parsed and hold a quote: a quoted value spans lines."""
+        quotes = {i.dialect.quote for i in ctx.inputs if i.dialect and i.dialect.quote and not i.whole}
+        if not quotes:
+            return False
+        holds = F.lit(False)
+        for quote in quotes:
+            holds = holds | c(CORRUPT).contains(quote)
+        return ctx.rejects.where(holds).limit(1).count() > 0
 
     def _type_misses(self, ctx: Ctx) -> bool:
         """JSON records Spark refused although they are JSON objects: a value that does not fit a detected type."""

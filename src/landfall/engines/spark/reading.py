@@ -43,7 +43,6 @@ from landfall.types import user_type
 NO_QUOTE = "\u0000"
 QUOTED_EMPTY_STAYS = "\u0000landfall-null\u0000"  # a null marker no file holds: `""` stays an empty string
 SAMPLE_RECORDS = 20480  # DuckDB's sample for detection
-WHOLE_FILE_BYTES = 128 << 20  # below this a CSV file is one Spark split anyway: read it whole (multiLine)
 _INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
 
 
@@ -193,7 +192,8 @@ def _read_csv(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
     frames = []
     for members in groups.values():
         dialect, cols, formats = sniff(ctx, sniffer, members[0])
-        whole = ctx.plan.whole_files or sum(os.path.getsize(i.path) for i in members) <= WHOLE_FILE_BYTES
+        # a file no bigger than one split is read by one task anyway: read it whole (a quoted value may span lines)
+        whole = ctx.plan.whole_files or max(os.path.getsize(i.path) for i in members) <= split_bytes(ctx.spark)
         for inp in members:
             if dialect.skip:
                 _drop_lines(ctx, inp, dialect.skip)
@@ -241,6 +241,13 @@ def _read_csv(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
     for f in frames[1:]:
         df = df.unionByName(f, allowMissingColumns=True)
     return df
+
+
+def split_bytes(spark: Any) -> int:
+    """How many bytes of a file one Spark task reads (`spark.sql.files.maxPartitionBytes`, 128 MiB by default)."""
+    from landfall.config import parse_size
+
+    return parse_size(str(spark.conf.get("spark.sql.files.maxPartitionBytes", "128MB")))
 
 
 def _cast(text: Column, duck: str, formats: tuple[str | None, str | None]) -> Column:
