@@ -226,4 +226,7 @@ def wait_gone(marker: str, timeout: float = 30.0) -> list[int]:
 
 
 if pytest is not None:
-    ENGINES = [pytest.param("duckdb", id="duckdb"), pytest.param("spark", id="spark", marks=pytest.mark.spark)]
+    ENGINES = [
+        pytest.param("duckdb", id="duckdb"),
+        pytest.param("spark", id="spark", marks=[pytest.mark.spark, pytest.mark.slow]),  # a JVM per process
+    ]

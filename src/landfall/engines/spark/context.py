@@ -75,6 +75,7 @@ class Ctx:
     misses: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # check -> (column, type, its text)
     observations: list[Any] = field(default_factory=list)  # pyspark Observations, read after the write
     raws: list[DataFrame] = field(default_factory=list)  # the readers' rows (SRC, BLOCK, MID), for record numbers
+    encodings: dict[str, dict[str, Any]] = field(default_factory=dict)  # landed key -> the encoding it was read in
     typed: DataFrame | None = None  # the rows as read and cast, before anything is counted
     rejects: DataFrame | None = None  # records Spark could not parse (CORRUPT holds their text)
 

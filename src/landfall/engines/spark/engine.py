@@ -209,6 +209,7 @@ class SparkEngine(Engine):
             quarantine_files=quarantine,
             quarantine_schema=q_schema,
             children=children,
+            encodings=dict(ctx.encodings),
         )
 
     def _rows_in(self, ctx: Ctx, read: dict[str, Any]) -> dict[str, int]:

@@ -57,7 +57,9 @@ def prepare(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> None:
     os.makedirs(os.path.join(scratch, "_in"))
     ctx.inputs = []
     for i, src in enumerate(job.sources):
-        path = _readable_path(src, ctx.fmt, opts, scratch)[0]
+        path, _, decoded = _readable_path(src, ctx.fmt, opts, scratch)
+        if decoded is not None:
+            ctx.encodings[src.key] = decoded.to_json()
         if ctx.fmt != "parquet" and enc.sample(path, _kind(path)).startswith(b"\xef\xbb\xbf"):
             # a UTF-8 BOM: Spark would keep it in the first value
             path = enc.transcode(path, "utf-8-sig", os.path.join(scratch, "_utf8"), compressed=_kind(path))
