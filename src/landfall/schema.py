@@ -47,8 +47,8 @@ def align(columns: list[tuple[str, str]], table: list[tuple[str, str]]) -> dict[
             continue
         if have in _NULLISH or widens_to(have, target):
             casts[name] = target
-        elif target == "string":
-            casts[name] = "string"
+        elif target in ("string", "extension<arrow.json>"):  # any value can be written as text or as JSON
+            casts[name] = target
         elif (
             widens_to(target, have)
             or (target in _INTS and have in _FLOATS)

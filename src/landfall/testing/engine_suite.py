@@ -175,6 +175,16 @@ class EngineTests:
         assert_ok(lake, lake.process())
         assert lake.rows("SELECT id, v FROM t ORDER BY id") == [(1, "a"), (2, None), (3, "c"), (4, None), (5, "e")]
 
+    def test_a_column_of_mixed_json_values_takes_later_files_of_one_kind(self, make):
+        lake = make(wf("t"), workers=1)
+        lake.land("t/1.json", '[{"id": 1, "a": 1}, {"id": 2, "a": "x"}, {"id": 3, "a": {"k": true}}]', mtime=1)
+        assert_ok(lake, lake.process())
+        for i, value in ((4, '"b"'), (5, "7")):  # one file at a time: each file's `a` has one kind
+            lake.land(f"t/{i}.json", f'{{"id": {i}, "a": {value}}}', mtime=i)
+            assert_ok(lake, lake.process())
+        got = [(i, json.loads(a)) for i, a in lake.rows("SELECT id, CAST(a AS VARCHAR) FROM t ORDER BY id")]
+        assert got == [(1, 1), (2, "x"), (3, {"k": True}), (4, "b"), (5, 7)]
+
     def test_json_that_is_not_records(self, make):
         lake = make(wf("v"), wf("r", read={"records": "true"}, retry={"max_attempts": 1}))
         lake.land("v/a.json", '[1, [2, 3], {"x": 4}]')

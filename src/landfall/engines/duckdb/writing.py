@@ -145,7 +145,13 @@ def cast_to(cx: JobContext, view: str, table_schema: list[tuple[str, str]]) -> s
     if not casts:
         return view
     types = dict(have)
-    repl = ", ".join(f"{cast_sql(q(c), types.get(c), duck_type(t))} AS {q(c)}" for c, t in casts.items())
+
+    def fit(c: str, t: str) -> str:
+        if duck_type(t) == "JSON" and types.get(c) != "JSON":  # a value of another kind in a JSON column: the
+            return f"to_json({q(c)})"  # value as JSON (text `b` is the JSON string "b"), not text parsed as JSON
+        return cast_sql(q(c), types.get(c), duck_type(t))
+
+    repl = ", ".join(f"{fit(c, t)} AS {q(c)}" for c, t in casts.items())
     return cx.view(f"SELECT * REPLACE ({repl}) FROM {view}")
 
 
