@@ -207,3 +207,25 @@ def test_s3_without_s3fs_is_one_line(tmp_path):
     assert out.returncode != 0
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert lines == ['Error: s3:// needs s3fs: pip install "landfall[s3]"'], out.stderr
+
+
+def test_an_unexpected_error_prints_its_traceback_without_secrets(tmp_path, monkeypatch, capsys):
+    """A bug (not a landfall error) still never prints a password that its message quotes."""
+    import landfall.cli as cli
+
+    def broken(self):
+        raise RuntimeError("lost postgresql://admin:S3cretPassw0rd@db.internal/landfall mid-way")
+
+    monkeypatch.setattr(cli.Ctx, "pipeline", broken)
+    monkeypatch.setattr(sys, "argv", ["landfall", "--config", str(tmp_path / "none.yaml"), "runs"])
+    with pytest.raises(SystemExit) as end:
+        cli.entry()
+    err = capsys.readouterr().err
+    assert end.value.code == 1 and "RuntimeError" in err and "Traceback" in err
+    assert "postgresql://admin:***@db.internal/landfall" in err and "S3cretPassw0rd" not in err
+
+
+def test_an_unknown_zone_protocol_fails_at_load(tmp_path):
+    (tmp_path / "landfall.yaml").write_text("zones: {tables: 's4://bucket/tables'}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"`zones.tables`: `s4://bucket/tables`: unknown storage protocol `s4://`"):
+        load_settings(tmp_path / "landfall.yaml")

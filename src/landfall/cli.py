@@ -703,5 +703,12 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 def entry() -> None:
-    """The `landfall` command."""
-    main()
+    """The `landfall` command. An unexpected error (a bug, not a user's mistake) prints its traceback with secrets
+    masked, like every other line landfall prints."""
+    try:
+        main()
+    except Exception as exc:
+        import traceback
+
+        sys.stderr.write(redact("".join(traceback.format_exception(exc))))
+        sys.exit(1)

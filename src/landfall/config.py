@@ -803,10 +803,35 @@ class SparkSettings(_Model):
 
 
 class Zones(_Model):
+    """Where each zone lives: a folder, or a URL (`s3://bucket/prefix`, `file://`, `memory://`)."""
+
     landing: str | None = None
     tables: str | None = None
     quarantine: str | None = None
     state: str | None = None
+
+    @field_validator("landing", "tables", "quarantine", "state")
+    @classmethod
+    def _known_protocol(cls, value: str | None) -> str | None:
+        return _zone_url(value)
+
+
+def _zone_url(value: str | None) -> str | None:
+    """A folder, or a URL of a storage protocol fsspec knows (its library may still be missing: that is one line
+    with the install command when the zone is opened)."""
+    if value is None or "://" not in value:
+        return value
+    protocol = value.split("://", 1)[0]
+    from fsspec.registry import known_implementations, registry
+
+    if protocol not in known_implementations and protocol not in registry:
+        from landfall.redaction import redact
+
+        raise ValueError(
+            f"`{redact(value)}`: unknown storage protocol `{protocol}://`; use a folder or a URL such as "
+            "`s3://bucket/prefix`, `file:///data/lake`, `memory://tests`"
+        )
+    return value
 
 
 class StorageSettings(_Model):
@@ -969,6 +994,8 @@ class Settings(_Model):
     """The whole of `landfall.yaml`."""
 
     lake: str = "./lake"
+
+    _lake_url = field_validator("lake")(lambda cls, value: _zone_url(value))
     zones: Zones = Field(default_factory=Zones)
     state_url: str | None = None
     storage: StorageSettings = Field(default_factory=StorageSettings)

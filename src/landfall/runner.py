@@ -127,15 +127,16 @@ class Runner:
         if len(runs) == 1 and runs[0].size > HASH_ALONGSIDE_BYTES and self.zones.landing.is_local:
             return self._run_big(wf, runs[0], self._engine(wf, runs))
         hashed: list[tuple[Run, str, str]] = []
-        for run in runs:
-            try:
-                path, digest = self.zones.landing.fetch(run.file_key, scratch or "")
-                hashed.append((run, path, self._content_key(run.file_key, digest)))
-            except StorageUnavailable:
-                raise
-            except (OSError, InvalidInput) as exc:  # gone, unreadable, or a link out of the zone
-                if (gone := self._unreadable(run, wf, exc)) is not None:
+        fetched = self.zones.landing.fetch_many([(r.file_key, r.size) for r in runs], scratch or "")
+        for run, got in zip(runs, fetched, strict=True):
+            if isinstance(got, (OSError, InvalidInput)):  # gone, unreadable, or a link out of the zone
+                if (gone := self._unreadable(run, wf, got)) is not None:
                     skipped.append(gone)
+            elif isinstance(got, Exception):
+                raise got
+            else:
+                path, digest = got
+                hashed.append((run, path, self._content_key(run.file_key, digest)))
         known = self.store.find_duplicates(wf.name, {digest: run.file_id for run, _, digest in hashed})
         for run, path, digest in hashed:
             if digest in seen:  # same bytes as another file of this batch: decide once that one has committed

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import uuid
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,8 @@ from landfall.redaction import redact, remember
 
 _LOCAL = ("file", "local")
 _CHUNK = 1 << 20
+_SMALL_FILE = 8 << 20  # read whole, concurrently with the others of a batch (on an object store)
+_CONCURRENCY = 16  # requests at once for a batch's small files
 
 
 @dataclass(frozen=True)
@@ -286,6 +288,63 @@ class Storage:
                 h.update(chunk)
                 out.write(chunk)
         return dest, h.hexdigest()
+
+    def fetch_many(self, keys: Sequence[tuple[str, int]], scratch: str) -> list[tuple[str, str] | Exception]:
+        """`fetch` for `(key, size)` pairs, in order; a key that cannot be read gives its error in its place (one
+        that says the store cannot be reached is raised as `StorageUnavailable`). On an object store the small
+        files are read concurrently, one GET each: a batch of small files is not one round trip per file."""
+        small = {k for k, size in keys if not self.is_local and size <= _SMALL_FILE}
+        found: dict[str, Any] = {}
+        if small:
+            keys_small = sorted(small)
+            with self.guard():
+                found = dict(zip(keys_small, self._cat_all([self.path(k) for k in keys_small]), strict=True))
+        out: list[tuple[str, str] | Exception] = []
+        for key, _ in keys:
+            try:
+                if key not in small:
+                    out.append(self.fetch(key, scratch))
+                    continue
+                data = found.get(key, FileNotFoundError(key))
+                if isinstance(data, BaseException):
+                    with self.guard(key):
+                        raise data
+                os.makedirs(scratch, exist_ok=True)
+                dest = os.path.join(scratch, f"{uuid.uuid4().hex[:8]}-{os.path.basename(key)}")
+                with open(dest, "wb") as fh:
+                    fh.write(data)
+                out.append((dest, hashlib.sha256(data).hexdigest()))
+            except StorageUnavailable:
+                raise
+            except Exception as exc:
+                out.append(exc)
+        return out
+
+    def _cat_all(self, paths: list[str]) -> list[Any]:
+        """The bytes of each path (or its error), read concurrently where the filesystem is asynchronous (s3fs):
+        one GET per file, at most `_CONCURRENCY` at a time."""
+        if not getattr(self.fs, "async_impl", False):
+            out: list[Any] = []
+            for p in paths:
+                try:
+                    out.append(self.fs.cat_file(p))
+                except Exception as exc:
+                    out.append(exc)
+            return out
+        import asyncio
+
+        from fsspec.asyn import sync
+
+        async def gather() -> list[Any]:
+            limit = asyncio.Semaphore(_CONCURRENCY)
+
+            async def one(p: str) -> Any:
+                async with limit:
+                    return await self.fs._cat_file(p)
+
+            return await asyncio.gather(*(one(p) for p in paths), return_exceptions=True)
+
+        return sync(self.fs.loop, gather)
 
     # --- writing -------------------------------------------------------------------------------------------
 

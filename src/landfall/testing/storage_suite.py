@@ -57,6 +57,18 @@ class StorageTests:
         else:
             assert local == storage.path("big/x.bin.gz")
 
+    def test_fetch_many_reads_a_batch_in_order_with_errors_in_place(self, storage: Storage, scratch: str, monkeypatch):
+        monkeypatch.setattr("landfall.storage._SMALL_FILE", 8)  # "big" files stream, small ones are read whole
+        files = {f"b/{i}.csv": f"id\n{i}\n".encode() * (1 + i % 3) for i in range(6)}
+        for key, data in files.items():
+            storage.write_bytes(key, data)
+        keys = [(k, len(v)) for k, v in files.items()]
+        got = storage.fetch_many([*keys[:3], ("b/missing.csv", 5), *keys[3:]], scratch)
+        assert isinstance(got[3], FileNotFoundError)
+        for (key, _), item in zip(keys, got[:3] + got[4:], strict=True):
+            path, digest = item
+            assert open(path, "rb").read() == files[key] and digest == hashlib.sha256(files[key]).hexdigest()
+
     def test_put_places_a_whole_file_and_delete_removes(self, storage: Storage, scratch: str):
         src = os.path.join(scratch, "part-0.parquet")
         with open(src, "wb") as fh:
