@@ -124,10 +124,10 @@ class Pipeline:
         reached). `changed_only`: only folders that changed since the last call (while a watcher reports files
         rewritten in place; see `ListingSource`)."""
         self.listing.settle_seconds = settle_seconds
-        events = self.patiently(lambda: self.listing.poll(changed_only=changed_only), stop)
-        if events is None:  # stopped while waiting
+        new = self.patiently(lambda: self.store.unknown(self.listing.scan(changed_only=changed_only)), stop)
+        if new is None:  # stopped while waiting
             return []
-        new = self.store.unknown(events)
+        new.sort(key=lambda e: (e.mtime, e.key))  # oldest first
         if any(w.source is not None for w in self.settings.workflows):  # runs of source tables not yet queued
             from landfall.sources.tables import TableSource
 

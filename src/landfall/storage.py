@@ -232,8 +232,14 @@ class Storage:
         with self.guard(prefix):
             if not self.fs.exists(base):
                 return
-            found = self.fs.find(base, maxdepth=maxdepth, detail=True)
-        for path, info in found.items():
+            if self.is_local:  # a folder at a time: memory stays flat however many files there are
+                found: Iterator[tuple[str, dict[str, Any]]] = (
+                    item for _, _, files in self.fs.walk(base, maxdepth=maxdepth, detail=True) for item in files.items()
+                )
+            else:  # one paged listing of the whole prefix (a walk would be a request per folder)
+                found = iter(self.fs.find(base, maxdepth=maxdepth, detail=True).items())
+        for name, info in found:
+            path = info.get("name") or name
             if info.get("type") != "file":
                 continue
             if self.is_local and os.path.islink(path) and not _inside(os.path.realpath(path), self.root):

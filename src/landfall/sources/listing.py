@@ -15,6 +15,7 @@ a few hundred stats every `reconcile_seconds` instead of 100,000.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
 
 from landfall.events import ObjectCreated, is_hidden
 from landfall.sources.base import EventSource
@@ -35,30 +36,29 @@ class ListingSource(EventSource):
     def poll(self, *, changed_only: bool = False) -> list[ObjectCreated]:
         """Files in the landing zone, oldest first. `changed_only`: only those in folders that changed since the
         last pass (a local zone with a watcher running); otherwise every file."""
+        return sorted(self.scan(changed_only=changed_only), key=lambda e: (e.mtime, e.key))
+
+    def scan(self, *, changed_only: bool = False) -> Iterator[ObjectCreated]:
+        """`poll` as a stream, in listing order: nothing is held but the folder being read."""
         now = time.time()
         if not changed_only or not self.storage.is_local:
-            found = [(key, info) for key, info in self.storage.list()]
+            found: Iterable[tuple[str, dict]] = self.storage.list()
             self._folders.clear()
         else:
             if now - self._listed_all_at >= FULL_LISTING_SECONDS:
                 self._folders.clear()
                 self._listed_all_at = now
             found = self._changed_folders(now)
-        out = []
-        unsettled: set[str] = set()
+        track = changed_only and self.storage.is_local
         for key, info in found:
             if is_hidden(key):
                 continue
             event = to_event(key, info)
             if self.settle_seconds and now - event.mtime < self.settle_seconds:
-                unsettled.add(key.rpartition("/")[0])
+                if track:  # list its folder again next pass: the folder's time may not change again
+                    self._folders[key.rpartition("/")[0]] = AGAIN
                 continue
-            out.append(event)
-        if changed_only and self.storage.is_local:
-            for folder in unsettled:  # list it again next pass: its time may not change again
-                self._folders[folder] = AGAIN
-        out.sort(key=lambda e: (e.mtime, e.key))
-        return out
+            yield event
 
     def _changed_folders(self, now: float) -> list[tuple[str, dict]]:
         found: list[tuple[str, dict]] = []

@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -280,10 +280,11 @@ class StateStore(ABC):
     # --- load history and queue ------------------------------------------------------------------------------
 
     @abstractmethod
-    def unknown(self, events: Sequence[ObjectCreated]) -> list[ObjectCreated]:
+    def unknown(self, events: Iterable[ObjectCreated]) -> list[ObjectCreated]:
         """The events whose file version (`key`, `size`, `mtime`, `etag`) was never discovered, in their order.
 
-        Looks the keys up in chunks: memory stays flat however many versions the store knows.
+        Reads `events` (a list or a stream, e.g. a listing as it goes) and looks their keys up in chunks: memory
+        holds the new versions only, however many files are listed and versions the store knows.
         """
 
     @abstractmethod

@@ -18,10 +18,11 @@ entry can therefore never disagree, and a crash at any point leaves every file i
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import replace
 from typing import Any
@@ -39,7 +40,7 @@ from landfall.state.base import (
     process_gone,
 )
 from landfall.state.migrations import LATEST, MIGRATIONS, MIGRATIONS_TABLE
-from landfall.state.reads import RUN_COLUMNS, RUN_FROM, SqlReads, chunks, marks, run_from_row
+from landfall.state.reads import CHUNK, RUN_COLUMNS, RUN_FROM, SqlReads, chunks, marks, run_from_row
 
 # kinds of named locks (`_serialize`, `_claim`)
 LOCK_MIGRATE, LOCK_TABLE, LOCK_CONTENT, LOCK_KEY = 1, 2, 3, 4
@@ -164,10 +165,11 @@ class SqlStateStore(SqlReads, StateStore):
 
     # --- load history and queue ------------------------------------------------------------------------------
 
-    def unknown(self, events: Sequence[ObjectCreated]) -> list[ObjectCreated]:
+    def unknown(self, events: Iterable[ObjectCreated]) -> list[ObjectCreated]:
         out: list[ObjectCreated] = []
+        stream = iter(events)
         with self.transaction(write=False) as cur:
-            for chunk in chunks(events):
+            while chunk := list(itertools.islice(stream, CHUNK)):
                 keys = sorted({e.key for e in chunk})
                 cur.execute(f"SELECT key, size, mtime, etag FROM files WHERE key IN ({marks(keys)})", keys)
                 have = {(k, int(s), float(m), e) for k, s, m, e in cur.fetchall()}

@@ -102,6 +102,7 @@ class StateStoreTests:
         created = store.discover(events, route_by_prefix())
         assert len(created) == 20_000 and len({r.run_id for r in created}) == 20_000
         assert store.unknown(events) == []
+        assert store.unknown(e for e in [*events, ev("a/new.csv")]) == [ev("a/new.csv")]  # a stream, read in chunks
         assert store.counts()["queued"] == 20_000
 
     def test_concurrent_discovery_records_each_version_once(self, store):
