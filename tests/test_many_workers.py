@@ -1,7 +1,8 @@
-"""Several worker processes share one PostgreSQL state store; one is killed with SIGKILL mid-way. Every file
-loads exactly once and no run stays `running`. With `isolated`, each worker runs in its own PID namespace (as
-containers do: the same host name, PIDs that mean nothing to the others), so its runs come back only when its
-lease expires; otherwise the others see at once that a process of this machine exited."""
+"""Several worker processes share one PostgreSQL state store; one is killed with SIGKILL mid-batch (its files
+published, not committed). Every file loads exactly once and no run stays `running`. With `isolated`, each
+worker runs in its own PID namespace (as containers do: the same host name, PIDs that mean nothing to the
+others), so its runs come back only when its lease expires; otherwise the others see at once that a process of
+this machine exited."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import subprocess
 import sys
 import time
 
-import psutil
 import pytest
 import yaml
 
@@ -26,10 +26,6 @@ def can_unshare() -> bool:
         return subprocess.run(["unshare", "--pid", "--fork", "true"], capture_output=True).returncode == 0
     except OSError:
         return False
-
-
-def pid_namespace(pid: int) -> str:
-    return os.readlink(f"/proc/{pid}/ns/pid").partition("[")[2].rstrip("]")
 
 
 @pytest.mark.slow
@@ -55,32 +51,34 @@ def test_three_workers_share_one_queue_and_a_killed_one_loses_nothing(tmp_path, 
     for i in range(FILES):
         rows = "".join(f"{i * ROWS + j},{j}\n" for j in range(ROWS))
         (landing / f"f{i:04d}.csv").write_text("id,n\n" + rows)
-    prefix = ["unshare", "--pid", "--fork", "--kill-child"] if isolated else []
+    # in its own PID namespace the worker must not be the namespace's first process (PID 1 ignores a SIGKILL it
+    # sends itself), so a shell comes first
+    prefix = ["unshare", "--pid", "--fork", "--kill-child", "sh", "-c", '"$@"; exit $?', "sh"] if isolated else []
     cmd = [*prefix, sys.executable, "-m", "landfall", "--config", str(config), "-q", "process", "--workers", "1"]
-    procs = [
-        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        for _ in range(3)
-    ]
+
+    def start(env: dict[str, str] | None = None) -> subprocess.Popen:
+        return subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
+
+    # the first worker kills itself (SIGKILL) once it has published a batch's files, before it commits them
+    procs = [start({"LANDFALL_CRASH_AT": "after_publish"})]
     p = Pipeline(load_settings(config))
     try:
         victim = procs[0]
-        python = psutil.Process(victim.pid).children()[0].pid if isolated else victim.pid
-
-        def victims_lease() -> bool:
-            for run in p.runs(status="running", limit=None):
-                host, pid, ident, _ = run.worker.split(":")
-                ns = ident.split("-")[1]
-                if (ns == pid_namespace(python)) if isolated else (pid == str(python)):
-                    return True
-            return False
-
         deadline = time.time() + 120
-        while not (p.counts()["succeeded"] >= 30 and victims_lease()):
-            assert time.time() < deadline, "the first worker never held a lease"
-            assert victim.poll() is None, victim.stdout.read()
-            time.sleep(0.02)
-        os.killpg(victim.pid, signal.SIGKILL)
-        victim.wait()
+        while not p.runs(status="running", limit=1):  # it holds a lease: the others start now
+            assert time.time() < deadline and victim.poll() is None, victim.stdout.read() if victim.poll() else ""
+            time.sleep(0.01)
+        held = {r.worker for r in p.runs(status="running", limit=None)}
+        procs += [start(), start()]
+        victim.wait(60)
+        assert victim.returncode in (-signal.SIGKILL, 128 + signal.SIGKILL), victim.stdout.read()
         for proc in procs[1:]:
             out, _ = proc.communicate(timeout=180)
             assert proc.returncode == 0, out
@@ -89,7 +87,8 @@ def test_three_workers_share_one_queue_and_a_killed_one_loses_nothing(tmp_path, 
         succeeded = p.runs(status="succeeded", limit=None)
         assert sorted(r.file_key for r in succeeded) == sorted(f"t/f{i:04d}.csv" for i in range(FILES))
         taken_back = p.runs(status="failed", limit=None)
-        assert taken_back and all("not counted as an attempt" in r.error for r in taken_back)
+        assert taken_back and {r.worker for r in taken_back} == held
+        assert all("not counted as an attempt" in r.error for r in taken_back)
         why = "stopped (lease expired)" if isolated else "exited"
         assert all(why in r.error for r in taken_back), [r.error for r in taken_back]
         assert {r.attempt for r in succeeded} == {1}
