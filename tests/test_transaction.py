@@ -113,3 +113,28 @@ def test_kill_9_during_quarantine_replay(make_lake, fmt, point):
     assert lake.rows("SELECT count(*), count(DISTINCT id) FROM q") == [(9, 9)]
     assert lake.rows("SELECT count(*) FROM quarantine.q") == [(0,)]
     consistent(lake, "q", fmt)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+@pytest.mark.parametrize("point", STEPS)
+def test_kill_9_during_a_run_keeps_its_quarantined_rows(make_lake, fmt, point):
+    """A run's quarantine is committed with its table; killed between a Delta commit and the catalog commit, the
+    retry finds the table's commit in the log and the quarantine in the journal (before: the rows were lost)."""
+    rule = {"range": {"column": "v", "min": 0}, "action": "quarantine"}
+    lake = make_lake([wf("q", read={"format": "csv"}, write={"table": "q", "format": fmt}, validate=[rule])])
+    lake.land("q/a.csv", "id,v\n1,1\n2,-1\n3,5\n")
+    out = landfall(lake, "process", crash_at=point)
+    assert out.returncode == -signal.SIGKILL, out.stdout + out.stderr
+    out = landfall(lake, "process")
+    assert out.returncode == 0, out.stdout + out.stderr
+    lake.land("q/b.csv", "id,v\n4,-4\n")  # a later run: the quarantine table is cataloged, swept, still whole
+    out = landfall(lake, "process", crash_at=point)
+    out = landfall(lake, "process")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert lake.rows("SELECT id FROM q ORDER BY id") == [(1,), (3,)]
+    assert lake.rows("SELECT id, _line FROM quarantine.q ORDER BY id") == [(2, 3), (4, 2)]
+    consistent(lake, "q", fmt)
+    folder = lake.root / "lake" / "quarantine" / "q"
+    assert {str(f.relative_to(folder)) for f in folder.rglob("*.parquet")} == {
+        f.path for f in lake.pipeline.store.table_files("quarantine.q")
+    }

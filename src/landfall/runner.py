@@ -47,7 +47,7 @@ from landfall.storage import Zones, unreachable
 from landfall.tables import open_table
 from landfall.tables.base import TableChange, TableWriter
 from landfall.tables.readers import check_listed
-from landfall.tables.transaction import TableTransaction
+from landfall.tables.transaction import TableTransaction, finish_pending
 from landfall.types import neutral
 
 log = logging.getLogger("landfall.runner")
@@ -439,8 +439,9 @@ class Runner:
                 remove=replaced,
                 sources=sources,
             )
-            also = [c for c, _ in children] + self._quarantine(tx, wf, staged, items, lineage, engine)
-            tx.commit(commit, results, also=also, log=(writer, change))
+            quarantined = self._quarantine(tx, wf, staged, items, lineage, engine)
+            also = [c for c, _ in children] + quarantined
+            tx.commit(commit, results, also=also, log=(writer, change), journal=quarantined)
             if self.settings.fed_by(wf.write.table):  # the workflows this table feeds get its runs now (a crash
                 from landfall.sources.tables import feed  # before this: `TableSource` finds them)
 
@@ -660,6 +661,7 @@ class Runner:
             self.store.commit(
                 commit, results, also=self._children_committed(wf, [m for r, m in markers.items() if r in recorded])
             )
+            finish_pending(self.store, writer, wf.write.table)  # its quarantined rows, journaled beside the table
             for res in results:
                 run = next(r for r, _, _ in items if r.run_id == res.run_id)
                 self._done(Outcome(run, "succeeded", rows_out=res.rows_out))

@@ -20,10 +20,11 @@ lists (removed by name), or a format commit the catalog lacks (found by its appl
 A format commit cannot be taken back, so a transaction that is not a run (a compaction, a quarantine replay:
 `journal=True`) first writes what its catalog commit will be into the table's folder
 (`_landfall/pending/<commit id>.json`), and marks its format commit with the application id
-`commit:<commit id>`. If the process dies between the two commits, `finish_pending` (run by recovery, and by
-the next transaction that holds the table) finds the intent: when the log has the commit, the catalog follows it;
-otherwise the intent goes and the published files are swept. Runs need no journal: each landed file version's
-application id in the log leads the retry to its commit (see `Runner._replay_committed`).
+`commit:<commit id>`. If the process dies between the two commits, `finish_pending` (run by recovery before it
+sweeps, and by the next transaction that holds the table) finds the intent: when the log has the commit, the
+catalog follows it; otherwise the intent goes and the published files are swept. A run's table and child tables
+need no journal (each landed file version's application id in the log leads the retry to its commit, see
+`Runner._replay_committed`); the rows its rules set aside (the quarantine, a Parquet table) are journaled.
 
 Crash points (`landfall.testing.faults`, for kill -9 tests) sit at each step: `after_write`, `after_publish`,
 `after_child_commit` / `after_table_commit`, `after_commit`. Compaction and replay pass the same points as runs.
@@ -160,17 +161,23 @@ class TableTransaction:
         *,
         also: Sequence[TableCommit] = (),
         log: tuple[TableWriter, TableChange] | None = None,
+        journal: Sequence[TableCommit] | None = None,
     ) -> None:
         """The format commit `log` (if any), then the catalog commit: the tables' new file lists and the runs'
         results, in one state-store transaction. From here on the published files are the table's and are never
-        discarded."""
+        discarded.
+
+        With a format log, the catalog commits a crash between the two commits would lose are journaled first:
+        all of them for a `journal=True` transaction, or those given as `journal` (a run's quarantine: its table
+        and children are found again through the log's application ids)."""
         intent = None
         if log is not None:
             writer, change = log
-            if self._journal and writer.has_log:
+            kept = [c for c in (catalog, *also) if c is not None] if self._journal else list(journal or [])
+            if kept and writer.has_log:
                 intent = _intent_key(self.commit_id)
                 change.app_ids = [*change.app_ids, commit_marker(self.commit_id)]
-                writer.storage.write_bytes(intent, _dump([c for c in (catalog, *also) if c is not None]))
+                writer.storage.write_bytes(intent, _dump(kept))
             self.commit_format(writer, change)
         self.store.commit(catalog, list(results), also=list(also))
         for area in self._areas:
@@ -248,11 +255,12 @@ def finish_pending(store: StateStore, writer: TableWriter, table: str) -> list[s
     if not intents:
         return []
     live = store.holders()
+    running = {r.batch_id for r in store.runs(status="running") if r.batch_id}
     applied = []
     for key in intents:
         commit_id = key.rsplit("/", 1)[-1].removesuffix(".json")
-        if commit_id in live:  # still in flight
-            continue
+        if commit_id in live or any(commit_id == b or commit_id.startswith(f"{b}-") for b in running):
+            continue  # still in flight: a compaction or replay holding its lease, a batch still running
         commits = _load(writer.storage.read_bytes(key))
         if writer.committed([commit_marker(commit_id)]) and not _in_catalog(store, commits[0]):
             store.commit(commits[0], [], also=commits[1:])
