@@ -38,6 +38,14 @@ def jsonl(records: list[dict[str, Any]]) -> str:
     return "".join(json.dumps(r) + "\n" for r in records)
 
 
+def _json_or_text(value: str) -> Any:
+    """A value of a column of mixed JSON kinds, which an engine may keep as JSON (`"b"`) or as text (`b`)."""
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
 def column_types(lake: Lake, table: str) -> dict[str, str]:
     """The Arrow types of a table's columns as its Parquet files store them (partition columns left out)."""
     t = lake.pipeline.table(table)
@@ -182,8 +190,8 @@ class EngineTests:
         for i, value in ((4, '"b"'), (5, "7")):  # one file at a time: each file's `a` has one kind
             lake.land(f"t/{i}.json", f'{{"id": {i}, "a": {value}}}', mtime=i)
             assert_ok(lake, lake.process())
-        got = [(i, json.loads(a)) for i, a in lake.rows("SELECT id, CAST(a AS VARCHAR) FROM t ORDER BY id")]
-        assert got == [(1, 1), (2, "x"), (3, {"k": True}), (4, "b"), (5, 7)]
+        got = [(i, _json_or_text(a)) for i, a in lake.rows("SELECT id, CAST(a AS VARCHAR) FROM t ORDER BY id")]
+        assert got == [(1, 1), (2, "x"), (3, {"k": True}), (4, "b"), (5, 7)]  # as JSON, or as text where not JSON
 
     def test_json_that_is_not_records(self, make):
         lake = make(wf("v"), wf("r", read={"records": "true"}, retry={"max_attempts": 1}))
