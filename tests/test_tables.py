@@ -287,3 +287,37 @@ def test_crawl_finds_parquet_and_delta_datasets(make_lake, tmp_path):
     assert len(lake.pipeline.tables()) == 3
     assert [v["version"] for v in lake.pipeline.store.schema_versions("flat")] == [1, 2]
     assert lake.rows("SELECT a, b FROM flat") == [(1, "x")]
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_write_compression_and_file_size_hold_for_every_file_a_table_gets(make_lake, fmt):
+    """Rewrites (a changed file's neighbours) and compaction wrote zstd whatever `write.compression` said, and
+    child and quarantine files a fixed 256 MiB size bound; `compression: none` failed every write."""
+    import pyarrow.parquet as pq
+
+    for codec, expected in (("snappy", "SNAPPY"), ("none", "UNCOMPRESSED"), ("gzip", "GZIP")):
+        lake = make_lake(
+            [
+                wf(
+                    "t",
+                    read={"format": "csv", "bad_rows": "quarantine"},
+                    write={"table": "t", "format": fmt, "compression": codec, "target_file_size": "1MB"},
+                )
+            ]
+        )
+        lake.land("t/a.csv", "id,v\n1,a\n9,b,extra\n", mtime=1_700_000_000)  # a ragged row: quarantined
+        lake.land("t/b.csv", "id,v\n2,c\n", mtime=1_700_000_000)  # batched with a.csv: one file holds both
+        lake.process()
+        assert len(list((lake.root / "lake" / "quarantine").rglob("*.parquet"))) == 1
+        lake.land("t/a.csv", "id,v\n3,d\n", mtime=1_700_000_100)  # replaces a.csv's rows: rewrites what held them
+        assert lake.process().ok
+        assert any("-r0" in p.name for p in (lake.root / "lake" / "tables").rglob("*.parquet"))  # b.csv's rows
+        lake.pipeline.optimize("t", min_files=2)
+        assert lake.rows("SELECT id FROM t ORDER BY id") == [(2,), (3,)]
+        tables = lake.root / "lake" / "tables"
+        quarantine = lake.root / "lake" / "quarantine"
+        files = [p for p in tables.rglob("*.parquet")] + [p for p in quarantine.rglob("*.parquet")]
+        assert files
+        for path in files:
+            meta = pq.ParquetFile(path).metadata
+            assert meta.row_group(0).column(0).compression == expected, (codec, path)

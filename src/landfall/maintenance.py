@@ -55,8 +55,10 @@ def optimize(
     target_file_size: int | str = "128MB",
     zones: Zones | None = None,
     lease_seconds: float = 60.0,
+    compression: str = "zstd",
 ) -> OptimizeResult:
-    """Rewrite each partition's small files into files of about `target_file_size`."""
+    """Rewrite each partition's small files into files of about `target_file_size`, written with `compression`
+    (the table's `write.compression`)."""
     table = store.table(name)
     target = parse_size(target_file_size)
     writer = _writer(table.format, table.location, zones)
@@ -77,6 +79,7 @@ def optimize(
                     target,
                     lease,
                     lease_seconds,
+                    compression,
                 )
             except ConcurrentChange as exc:
                 log.info("table %s partition %s: %s", name, label or "(none)", exc)
@@ -99,6 +102,7 @@ def _compact(
     target: int,
     reader: str | None = None,
     lease_seconds: float = 60.0,
+    compression: str = "zstd",
 ) -> int:
     """One partition's small files into few large ones, committed like any run (see `TableTransaction`)."""
     hold = f"maintain:{name}"
@@ -106,7 +110,7 @@ def _compact(
         area = tx.stage(writer)
         try:
             files = [(f"{writer.location}/{f.path}", f.path) for f in group]
-            staged = engine.compact(files, area, tx.commit_id, target)
+            staged = engine.compact(files, area, tx.commit_id, target, compression)
         except Exception as exc:
             check_listed(store, name, [f.path for f in group], exc)
             raise
@@ -201,6 +205,7 @@ def auto_compact_loop(
                         target_file_size=c.target_file_size,
                         zones=zones,
                         lease_seconds=settings.lease_seconds,
+                        compression=wf.write.compression,
                     )
                     log.info("compacted %s: %d files into %d", wf.write.table, res.files_removed, res.files_added)
                     if on_done and res.partitions:

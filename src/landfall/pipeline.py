@@ -569,6 +569,7 @@ class Pipeline:
                 target_file_size=target,
                 zones=self.zones,
                 lease_seconds=self.settings.lease_seconds,
+                compression=wf.write.compression if wf else "zstd",
             )
         finally:
             engine.close()

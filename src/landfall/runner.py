@@ -386,7 +386,7 @@ class Runner:
                 replaced = self.store.files_holding(wf.write.table, keys, [s.file_id for _, s, _ in items])
             rewrites = []
             if replaced and wf.write.mode == "append":  # keep other files' rows of a file that held a replaced one
-                rewrites = self._rewrite(engine, writer, replaced, keys, area, commit_id)
+                rewrites = self._rewrite(engine, writer, replaced, keys, area, commit_id, wf.write.compression)
             if replaced and not current:
                 current = {f.path: f for f in self.store.table_files(wf.write.table, paths=replaced)}
             published = tx.publish(writer, staged.files + rewrites)
@@ -460,9 +460,12 @@ class Runner:
         keys: list[str],
         staging_dir: str,
         commit_id: str,
+        compression: str = "zstd",
     ) -> list[StagedFile]:
         try:
-            rewritten = engine.rewrite([(f"{writer.location}/{p}", p) for p in replaced], keys, staging_dir, commit_id)
+            rewritten = engine.rewrite(
+                [(f"{writer.location}/{p}", p) for p in replaced], keys, staging_dir, commit_id, compression
+            )
         except Exception as exc:
             check_listed(self.store, writer.storage.url.rsplit("/", 1)[-1], replaced, exc)
             raise
@@ -525,7 +528,11 @@ class Runner:
             else []
         )
         commit_id = tx.commit_id
-        rewrites = self._rewrite(engine, writer, replaced, keys, staging_dir, commit_id) if replaced else []
+        rewrites = (
+            self._rewrite(engine, writer, replaced, keys, staging_dir, commit_id, wf.write.compression)
+            if replaced
+            else []
+        )
         published = tx.publish(writer, staged.files + rewrites)
         sources, _ = self._lineage(name, items, staged.file_sources, replaced, rewrites)
         schema = merged(existing.schema, staged.schema) if existing else staged.schema

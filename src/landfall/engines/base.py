@@ -168,16 +168,28 @@ class Engine(ABC):
 
     @abstractmethod
     def rewrite(
-        self, files: list[tuple[str, str]], exclude_keys: list[str], staging: str, commit_id: str
+        self,
+        files: list[tuple[str, str]],
+        exclude_keys: list[str],
+        staging: str,
+        commit_id: str,
+        compression: str = "zstd",
     ) -> list[StagedFile]:
         """Copy table files `(absolute path, path in the table)` into staging without the rows of
-        `exclude_keys` (landed files replaced by a new version); each copy keeps its partition folder."""
+        `exclude_keys` (landed files replaced by a new version); each copy keeps its partition folder and is
+        written with `compression` (the table's `write.compression`)."""
 
     @abstractmethod
     def compact(
-        self, files: list[tuple[str, str]], staging: str, commit_id: str, target_file_size: int
+        self,
+        files: list[tuple[str, str]],
+        staging: str,
+        commit_id: str,
+        target_file_size: int,
+        compression: str = "zstd",
     ) -> list[StagedFile]:
-        """Rewrite files of one partition `(absolute path, path in table)` into few large ones."""
+        """Rewrite files of one partition `(absolute path, path in table)` into few large ones, written with
+        `compression` (the table's `write.compression`)."""
 
     @abstractmethod
     def replay(

@@ -79,14 +79,24 @@ class DuckDBEngine(Engine):
             cx.drop()
 
     def rewrite(
-        self, files: list[tuple[str, str]], exclude_keys: list[str], staging: str, commit_id: str
+        self,
+        files: list[tuple[str, str]],
+        exclude_keys: list[str],
+        staging: str,
+        commit_id: str,
+        compression: str = "zstd",
     ) -> list[StagedFile]:
-        return writing.rewrite(self.con, files, exclude_keys, staging, commit_id)
+        return writing.rewrite(self.con, files, exclude_keys, staging, commit_id, compression)
 
     def compact(
-        self, files: list[tuple[str, str]], staging: str, commit_id: str, target_file_size: int
+        self,
+        files: list[tuple[str, str]],
+        staging: str,
+        commit_id: str,
+        target_file_size: int,
+        compression: str = "zstd",
     ) -> list[StagedFile]:
-        return writing.compact(self.con, files, staging, commit_id, target_file_size)
+        return writing.compact(self.con, files, staging, commit_id, target_file_size, compression)
 
     def replay(
         self, job: Job, files: list[str], run_id: str | None
@@ -168,7 +178,9 @@ def _attempt(cx: JobContext) -> Staged:
             if q_view is not None:
                 q_view = writing.stored_types(cx, cx.view(writing.with_lineage(cx, q_view)))
                 q_schema = cx.schema(q_view)
-                quarantine = writing.write_to(cx.con, q_view, os.path.join(job.staging, "quarantine"), job.commit_id)
+                quarantine = writing.write_to(
+                    cx.con, q_view, os.path.join(job.staging, "quarantine"), job.commit_id, **writing.written_as(wf)
+                )
     children: dict[str, Staged] = {}
     if cx.children:
         with _timed(timings, "child tables"):
@@ -195,7 +207,11 @@ def _attempt(cx: JobContext) -> Staged:
             if rejected:
                 q_view, counts = rejected
                 quarantine = quarantine + writing.write_to(
-                    cx.con, q_view, os.path.join(job.staging, "quarantine-parse"), f"{job.commit_id}-parse"
+                    cx.con,
+                    q_view,
+                    os.path.join(job.staging, "quarantine-parse"),
+                    f"{job.commit_id}-parse",
+                    **writing.written_as(wf),
                 )
                 q_schema = merged(q_schema, cx.schema(q_view)) if q_schema else cx.schema(q_view)
                 if rows_in is not None:

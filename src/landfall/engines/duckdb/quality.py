@@ -23,7 +23,7 @@ from landfall.engines.duckdb.sql import (
     q,
 )
 from landfall.engines.duckdb.types import arrow_type, duck_type, sql_type
-from landfall.engines.duckdb.writing import shape_for_table, write, write_to
+from landfall.engines.duckdb.writing import shape_for_table, write, write_to, written_as
 from landfall.errors import InvalidInput, SchemaConflict
 from landfall.schema import widens_to
 from landfall.types import sql_name
@@ -294,5 +294,7 @@ def replay(cx: JobContext, files: list[str], run_id: str | None) -> tuple[list[S
         f"SELECT * EXCLUDE (__lf_qid) FROM {src} WHERE __lf_qid NOT IN "
         f"(SELECT __lf_qid FROM {flagged} WHERE NOT __lf_bad)"
     )
-    quarantine = write_to(cx.con, rest, os.path.join(job.staging, "quarantine"), job.commit_id)
+    quarantine = write_to(
+        cx.con, rest, os.path.join(job.staging, "quarantine"), job.commit_id, **written_as(job.workflow)
+    )
     return table_files, quarantine, int(passed), int(kept)

@@ -24,7 +24,7 @@ from landfall.engines.duckdb.sql import (
     snake_case,
 )
 from landfall.engines.duckdb.types import sql_type
-from landfall.engines.duckdb.writing import cast_to, file_sources, stored_types, with_lineage, write_to
+from landfall.engines.duckdb.writing import cast_to, file_sources, stored_types, with_lineage, write_to, written_as
 from landfall.errors import InvalidInput
 from landfall.sqlcheck import tables_of
 
@@ -241,7 +241,9 @@ def write_children(cx: JobContext, parents: str) -> dict[str, Staged]:
         child = stored_types(cx, cx.view(with_lineage(cx, child)))
         if job.child_schemas.get(table):
             child = cast_to(cx, child, job.child_schemas[table])
-        files = write_to(cx.con, child, os.path.join(job.child_staging[table], "data"), job.commit_id)
+        files = write_to(
+            cx.con, child, os.path.join(job.child_staging[table], "data"), job.commit_id, **written_as(job.workflow)
+        )
         sources, rows_out = file_sources(cx, files)
         out[table] = Staged(
             files=files,

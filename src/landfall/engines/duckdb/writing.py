@@ -26,8 +26,24 @@ from landfall.schema import align
 from landfall.types import stored_type
 
 
+def codec(compression: str) -> str:
+    """DuckDB's name for a `write.compression` (`none` is `uncompressed`)."""
+    return "uncompressed" if compression == "none" else compression
+
+
+def written_as(workflow: Any) -> dict[str, Any]:
+    """`write_to` options from a workflow's `write`: its compression and target file size (for every file a job
+    writes: the table's, its child tables', its quarantine's)."""
+    return {"compression": workflow.write.compression, "file_size": parse_size(workflow.write.target_file_size)}
+
+
 def rewrite(
-    con: duckdb.DuckDBPyConnection, files: list[tuple[str, str]], exclude_keys: list[str], staging: str, commit_id: str
+    con: duckdb.DuckDBPyConnection,
+    files: list[tuple[str, str]],
+    exclude_keys: list[str],
+    staging: str,
+    commit_id: str,
+    compression: str = "zstd",
 ) -> list[StagedFile]:
     out = []
     keys = ", ".join(lit(k) for k in exclude_keys)
@@ -37,7 +53,7 @@ def rewrite(
         dest = os.path.join(dest_dir, f"part-{commit_id}-r{i}.parquet")
         n = con.execute(
             f"COPY (SELECT * FROM read_parquet({lit(src)}, hive_partitioning = false) "
-            f"WHERE _source_file NOT IN ({keys})) TO {lit(dest)} (FORMAT parquet, COMPRESSION zstd)"
+            f"WHERE _source_file NOT IN ({keys})) TO {lit(dest)} (FORMAT parquet, COMPRESSION {codec(compression)})"
         ).fetchone()[0]
         relpath = os.path.join(os.path.dirname(rel), os.path.basename(dest))
         out.append(StagedFile(path=dest, relpath=relpath, rows=int(n), bytes=os.path.getsize(dest)))
@@ -45,7 +61,12 @@ def rewrite(
 
 
 def compact(
-    con: duckdb.DuckDBPyConnection, files: list[tuple[str, str]], staging: str, commit_id: str, target_file_size: int
+    con: duckdb.DuckDBPyConnection,
+    files: list[tuple[str, str]],
+    staging: str,
+    commit_id: str,
+    target_file_size: int,
+    compression: str = "zstd",
 ) -> list[StagedFile]:
     rel_dir = os.path.dirname(files[0][1])
     out_dir = os.path.join(staging, "data", rel_dir)
@@ -53,7 +74,7 @@ def compact(
     paths = "[" + ", ".join(lit(a) for a, _ in files) + "]"
     rows = con.execute(
         f"COPY (SELECT * FROM read_parquet({paths}, hive_partitioning = false, union_by_name = true)) TO "
-        f"{lit(out_dir)} (FORMAT parquet, COMPRESSION zstd, FILE_SIZE_BYTES {int(target_file_size)}, "
+        f"{lit(out_dir)} (FORMAT parquet, COMPRESSION {codec(compression)}, FILE_SIZE_BYTES {int(target_file_size)}, "
         f"FILENAME_PATTERN {lit('part-' + commit_id + '-{i}')}, RETURN_STATS)"
     ).fetchall()
     return [
@@ -224,7 +245,7 @@ def write_to(
     `partition_by`), with their stats; files that came out empty are removed."""
     options = [
         "FORMAT parquet",
-        f"COMPRESSION {compression}",
+        f"COMPRESSION {codec(compression)}",
         f"FILENAME_PATTERN {lit('part-' + commit_id + '-{i}')}",
         f"FILE_SIZE_BYTES {int(file_size)}",  # a size bound makes COPY write a folder
         "RETURN_STATS",

@@ -406,7 +406,12 @@ class SparkEngine(Engine):
     # --- table upkeep --------------------------------------------------------------------------------------
 
     def rewrite(
-        self, files: list[tuple[str, str]], exclude_keys: list[str], staging: str, commit_id: str
+        self,
+        files: list[tuple[str, str]],
+        exclude_keys: list[str],
+        staging: str,
+        commit_id: str,
+        compression: str = "zstd",
     ) -> list[StagedFile]:
         out = []
         for i, (src, rel) in enumerate(files):
@@ -414,7 +419,7 @@ class SparkEngine(Engine):
             df = self.spark.read.parquet(_link(staging, f"_rewrite/{i}.parquet", local))
             df = df.where(~c("_source_file").isin(*exclude_keys)).coalesce(1)
             made = writing.write(
-                self.spark, df, os.path.join(staging, "rewrite", str(i)), commit_id, [], suffix=f"-r{i}"
+                self.spark, df, os.path.join(staging, "rewrite", str(i)), commit_id, [], compression, suffix=f"-r{i}"
             )
             for f in made:
                 dest = os.path.join(staging, "rewrite", f"part-{commit_id}-r{i}.parquet")
@@ -433,7 +438,12 @@ class SparkEngine(Engine):
         return out
 
     def compact(
-        self, files: list[tuple[str, str]], staging: str, commit_id: str, target_file_size: int
+        self,
+        files: list[tuple[str, str]],
+        staging: str,
+        commit_id: str,
+        target_file_size: int,
+        compression: str = "zstd",
     ) -> list[StagedFile]:
         rel_dir = os.path.dirname(files[0][1])
         remote = os.path.join(staging, "_remote")
@@ -442,7 +452,7 @@ class SparkEngine(Engine):
         df = self.spark.read.option("mergeSchema", "true").parquet(*links)
         size = sum(os.path.getsize(a) for a in local)
         df = df.coalesce(max(1, ceil(size / max(1, target_file_size))))
-        made = writing.write(self.spark, df, os.path.join(staging, "data", rel_dir), commit_id, [])
+        made = writing.write(self.spark, df, os.path.join(staging, "data", rel_dir), commit_id, [], compression)
         for f in made:
             f.relpath = os.path.join(rel_dir, f.relpath)
             f.partition = writing._partition_of(rel_dir)
