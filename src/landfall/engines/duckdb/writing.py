@@ -7,7 +7,7 @@ import os
 
 import duckdb
 
-from landfall.config import parse_size
+from landfall.config import Workflow, parse_size
 from landfall.engines.base import StagedFile
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.diagnose import explain
@@ -31,7 +31,7 @@ def codec(compression: str) -> str:
     return "uncompressed" if compression == "none" else compression
 
 
-def written_as(workflow: Any) -> dict[str, Any]:
+def written_as(workflow: Workflow) -> dict[str, object]:
     """`write_to` options from a workflow's `write`: its compression and target file size (for every file a job
     writes: the table's, its child tables', its quarantine's)."""
     return {"compression": workflow.write.compression, "file_size": parse_size(workflow.write.target_file_size)}
