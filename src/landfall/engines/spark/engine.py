@@ -17,7 +17,6 @@ import io
 import json
 import os
 import re
-import shutil
 from dataclasses import replace
 from math import ceil
 from typing import Any
@@ -540,4 +539,4 @@ def _line_with(path: str, needle: str) -> int | None:
     return None
 
 
-__all__ = ["SparkEngine", "shutil"]
+__all__ = ["SparkEngine"]

@@ -13,7 +13,7 @@ from pyspark.sql import types as T
 from landfall.config import FlattenSpec, NormalizeNames
 from landfall.engines.base import JOINED_HIDDEN
 from landfall.engines.spark import translate
-from landfall.engines.spark.context import HIDDEN, PID, SRC, Ctx, c, columns, q
+from landfall.engines.spark.context import HIDDEN, PID, SRC, Ctx, c, columns
 from landfall.engines.spark.session import error_text
 from landfall.engines.spark.types import spark_type, sql_name
 from landfall.errors import InvalidInput
@@ -272,4 +272,4 @@ def _require(cols: list[str], wanted: Any, what: str) -> None:
         )
 
 
-__all__ = ["transform", "strict_cast", "flatten", "explode", "child_tables", "to_json", "q"]
+__all__ = ["transform", "strict_cast", "flatten", "explode", "child_tables", "to_json"]
