@@ -265,3 +265,11 @@ def test_compaction_and_quarantine_replay_run_on_spark(make_lake):
     ]
     assert lake.rows("SELECT count(*) FROM quarantine.q") == [(0,)]
     engine.close()
+
+
+def test_batched_files_of_different_types_widen_as_on_duckdb(make_lake):
+    """Files batched into one Spark job whose columns are detected as different types (an integer column in one,
+    decimals in another): each file's types are detected and the table takes the wider one."""
+    files = {f"t/{i}.csv": f"id,v\n{i},{i}\n" for i in range(4)}
+    files["t/x.csv"] = "id,v\n9,2.5\n"
+    compare(make_lake, [wf("t", read={"format": "csv"})], files)

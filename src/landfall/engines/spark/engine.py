@@ -264,6 +264,9 @@ class SparkEngine(Engine):
         missed = [(name, duck) for check, (name, duck, _) in ctx.misses.items() if int(read.get(check, 0))]
         if missed:
             detected = [(n, d) for n, d in missed if n not in o.types]
+            if detected and ctx.batch and not plan.per_file_types:
+                # a file of the batch breaks the first file's types: detect each file's (Spark widens them)
+                raise Replan(plan.but(per_file_types=True), "a file of the batch breaks the first file's types")
             if detected and not plan.sample_all:
                 raise Replan(plan.but(sample_all=True), "the sample missed a later value: detect on whole files")
             fresh = {n for n, _ in detected} - plan.as_text

@@ -188,9 +188,9 @@ def sniff(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection, inp: Input) -> tuple[Dia
 
 def _read_csv(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
     o = ctx.workflow.read
-    groups: dict[bytes, list[Input]] = {}
-    for inp in ctx.inputs:  # files whose header lines are the same bytes share one sniff
-        groups.setdefault(_first_line(inp.path), []).append(inp)
+    groups: dict[object, list[Input]] = {}
+    for inp in ctx.inputs:  # files whose header lines are the same bytes share one sniff (unless each is its own)
+        groups.setdefault(inp.index if ctx.plan.per_file_types else _first_line(inp.path), []).append(inp)
     frames = []
     for members in groups.values():
         dialect, cols, formats = sniff(ctx, sniffer, members[0])
