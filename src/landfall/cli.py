@@ -31,9 +31,10 @@ from landfall.types import sql_name
 
 
 class Ctx:
-    def __init__(self, config: str | None, lake: str | None) -> None:
+    def __init__(self, config: str | None, lake: str | None, argv: list[str] | None = None) -> None:
         self.config = config
         self.lake = lake
+        self.argv = argv or []  # the global options as given, for child processes (`--processes`)
         self._pipeline: Pipeline | None = None
 
     def pipeline(self) -> Pipeline:
@@ -82,7 +83,9 @@ def main(ctx: click.Context, config: str | None, lake: str | None, verbose: int,
     """landfall: files land, workflows run, typed tables appear, SQL queries them."""
     level = min(max(logging.WARNING + 10 * (quiet - verbose), logging.DEBUG), logging.CRITICAL)
     logs.setup(level, log_format)
-    ctx.obj = Ctx(config, lake)
+    argv = [*(["--config", config] if config else []), *(["--lake", lake] if lake else [])]
+    argv += ["-v"] * verbose + ["-q"] * quiet + ["--log-format", log_format]
+    ctx.obj = Ctx(config, lake, argv)
     ctx.call_on_close(ctx.obj.close)  # connections closed and threads joined before the interpreter exits
 
 
@@ -104,17 +107,77 @@ def init(directory: str, force: bool) -> None:
     say("next: ", (f"cd {directory} && landfall process && landfall tables", "bold"))
 
 
+WORKERS_HELP = "Worker threads per process (default: from config, 2)."
+PROCESSES_HELP = "Worker processes on this host, each with --workers threads (default: from config, 1: threads here)."
+
+
 @main.command()
-@click.option("--workers", type=int, default=None, help="Worker threads (default: from config, 2).")
+@click.option("--workers", type=int, default=None, help=WORKERS_HELP)
+@click.option("--processes", type=click.IntRange(1, 64), default=None, help=PROCESSES_HELP)
 @click.option("--no-watch", is_flag=True, help="Only list the landing zone periodically; no file watcher.")
 @click.option("--serve", "with_server", is_flag=True, help="Also serve the API, the dashboard and /metrics.")
 @click.option("--host", default=None, help="With --serve: the address to bind (default: serve.host, 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="With --serve: the port (default: serve.port, 8080; 0: any).")
 @click.pass_obj
-def up(obj: Ctx, workers: int | None, no_watch: bool, with_server: bool, host: str | None, port: int | None) -> None:
-    """Watch the landing zone and process files continuously until SIGINT/SIGTERM (--serve: and serve)."""
+def up(
+    obj: Ctx,
+    workers: int | None,
+    processes: int | None,
+    no_watch: bool,
+    with_server: bool,
+    host: str | None,
+    port: int | None,
+) -> None:
+    """Watch the landing zone and process files continuously until SIGINT/SIGTERM (--serve: and serve).
+
+    With --processes N (N > 1) the work is done by N `landfall worker` processes this one starts and keeps
+    running; this one runs the event sources only."""
     p = obj.pipeline()
     served = _bind(p, host, port) if with_server else None
+    stop = _stop_on_signals()
+    if logging.getLogger("landfall").level > logging.INFO:
+        logging.getLogger("landfall").setLevel(logging.INFO)
+    thread = served.start() if served else None
+    children = _worker_processes(obj, p, processes, workers)
+    try:
+        p.up(stop, workers=0 if children else workers, watch=not no_watch)
+    finally:
+        if children:
+            children.stop()
+        if served and thread:
+            served.stop()
+            thread.join(10)
+
+
+@main.command()
+@click.option("--workers", type=int, default=None, help=WORKERS_HELP)
+@click.option("--processes", type=click.IntRange(1, 64), default=None, help=PROCESSES_HELP)
+@click.pass_obj
+def worker(obj: Ctx, workers: int | None, processes: int | None) -> None:
+    """Load queued files until SIGINT/SIGTERM, without looking for files: no listing, no watcher, no SQS.
+
+    Runs beside `landfall up` (on this host or others, sharing its state store and zones) so that event intake
+    and workers scale apart."""
+    from landfall.supervise import die_with_parent
+
+    die_with_parent()
+    p = obj.pipeline()
+    stop = _stop_on_signals()
+    if logging.getLogger("landfall").level > logging.INFO:
+        logging.getLogger("landfall").setLevel(logging.INFO)
+    children = _worker_processes(obj, p, processes, workers)
+    if children is None:
+        p.work(stop, workers=workers)
+        return
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        children.stop()
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by the first SIGINT/SIGTERM (in-flight work finishes); a second one exits at once."""
     stop = threading.Event()
 
     def handle(signum: int, _frame: Any) -> None:
@@ -125,15 +188,25 @@ def up(obj: Ctx, workers: int | None, no_watch: bool, with_server: bool, host: s
 
     signal.signal(signal.SIGINT, handle)
     signal.signal(signal.SIGTERM, handle)
-    if logging.getLogger("landfall").level > logging.INFO:
-        logging.getLogger("landfall").setLevel(logging.INFO)
-    thread = served.start() if served else None
-    try:
-        p.up(stop, workers=workers, watch=not no_watch)
-    finally:
-        if served and thread:
-            served.stop()
-            thread.join(10)
+    return stop
+
+
+def _worker_processes(obj: Ctx, p: Pipeline, processes: int | None, workers: int | None) -> Any:
+    """For more than one worker process: a started `Supervisor` of that many `landfall worker` children."""
+    from landfall.supervise import Supervisor, share_of_host
+
+    n = processes or p.settings.processes
+    if n <= 1:
+        return None
+    per = workers or p.settings.workers
+    argv = [sys.executable, "-m", "landfall", *obj.argv, "worker", "--processes", "1", "--workers", str(per)]
+    duck = p.settings.duckdb
+    children = Supervisor(
+        argv, n, env=share_of_host(n, duck.threads, duck.memory_limit), grace=p.settings.lease_seconds * 2
+    )
+    children.start()
+    warn(f"started {n} worker processes with {per} workers each")
+    return children
 
 
 @main.command()

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from landfall.errors import ConfigError
+from landfall.sources.settings import SourceConfig
 from landfall.sqlcheck import check_expression, check_query, tables_of
 
 CONFIG_FILE = "landfall.yaml"
@@ -1000,7 +1001,9 @@ class Settings(_Model):
     state_url: str | None = None
     storage: StorageSettings = Field(default_factory=StorageSettings)
     scratch_dir: str | None = None  # local folder for temporary files (copies of remote files); default: system temp
-    workers: int = Field(2, ge=1, le=64)
+    workers: int = Field(2, ge=1, le=64)  # worker threads per process
+    processes: int = Field(1, ge=1, le=64)  # worker processes `up` and `worker` start on this host (1: in-process)
+    sources: list[SourceConfig] | None = None  # event sources of `up`; default: see `intake`
     batch_files: int = Field(500, ge=1)
     batch_bytes: str = "64MB"
     lease_seconds: float = Field(30.0, gt=0)
@@ -1102,6 +1105,7 @@ class Settings(_Model):
         if self.stream_log_dir and "://" in self.stream_log_dir:
             raise ValueError(f"`stream_log_dir` `{self.stream_log_dir}`: expected a local folder (fsync needs one)")
         parse_size(self.spark_above)
+        self._check_sources()
         for wf in self.workflows:
             if wf.write.format == "delta" and tables_zone.startswith("memory://"):
                 raise ValueError(
@@ -1120,6 +1124,37 @@ class Settings(_Model):
             except ImportError as exc:
                 raise ValueError(f"workflow `{wf.name}`: {exc}") from None
         return self
+
+    def _check_sources(self) -> None:
+        names = [s.name for s in self.sources or []]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"`sources`: `{repeated[0]}` is named twice; name each source once")
+        landing = self.zones.landing or self.lake
+        local = "://" not in landing or landing.startswith("file://")
+        if "watch" in names and not local:
+            raise ValueError(
+                f"`sources`: `watch` watches a local folder, and the landing zone `{landing}` is not one; use "
+                "`listing` (and `sqs` for S3 event notifications)"
+            )
+        if "sqs" in names and not landing.startswith(("s3://", "s3a://")):
+            raise ValueError(
+                f"`sources`: `sqs` reads S3 event notifications, and the landing zone `{landing}` is not on S3; set "
+                "`zones.landing` to the bucket the notifications come from (`s3://bucket/prefix`)"
+            )
+
+    def intake(self) -> list[SourceConfig]:
+        """The event sources `up` runs: `sources`, else `listing` and `watch` on a local landing zone and
+        `listing` on an object store."""
+        if self.sources is not None:
+            return list(self.sources)
+        landing = self.landing_url
+        local = "://" not in landing
+        return [SourceConfig.model_validate(n) for n in (("listing", "watch") if local else ("listing",))]
+
+    def intake_source(self, name: str) -> SourceConfig | None:
+        """The `sources:` entry of that name `up` runs, if any."""
+        return next((s for s in self.intake() if s.name == name), None)
 
     # --- zones --------------------------------------------------------------------------------------------
 

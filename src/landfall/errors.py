@@ -79,6 +79,11 @@ class StateLost(StateError, Terminal):
     """The state database was deleted, replaced or is corrupt; landfall stops rather than guess."""
 
 
+class MalformedEvent(ValueError, LandfallError, Terminal):
+    """A queue message is not an object event landfall understands (not JSON, a shape it does not know, a field
+    missing); the message says what was found."""
+
+
 class UnroutedFile(LandfallError):
     """No workflow's `match` covers the landed file."""
 

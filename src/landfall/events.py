@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from landfall.errors import UnsafeKey
+from landfall.errors import MalformedEvent, UnsafeKey
 
 
 @dataclass(frozen=True)
@@ -54,3 +54,125 @@ def safe_key(key: str) -> str:
     if not parts or "" in parts:
         raise UnsafeKey(f"key `{shown}` has an empty segment (`//` or a trailing `/`); name a file, like `a/b.csv`")
     return "/".join(parts)
+
+
+# --- S3 event notifications (what an `sqs` source receives) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One object event of an S3 event notification: the bucket, the object's key (decoded), what happened.
+
+    `created` is True for an object created (any `ObjectCreated:*`, EventBridge `Object Created`); other events
+    (removed, restored, tagged, ...) are reported with `created` False so that their message can be let go."""
+
+    bucket: str
+    key: str
+    event: str
+    created: bool
+    size: int | None = None
+    etag: str = ""
+    sequencer: str = ""
+
+
+def s3_notifications(body: str | bytes) -> list[Notification]:
+    """The object events in an SQS message body, in any of the shapes S3 notifications reach a queue:
+
+    - S3 -> SQS: `{"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {"bucket":
+      {"name": ...}, "object": {"key": ..., "size": ..., "eTag": ...}}}]}`; keys are URL-encoded there, spaces
+      as `+` (`red+flower.jpg` is `red flower.jpg`, a plus sign is `%2B`);
+    - S3 -> SNS -> SQS: an SNS envelope (`"Type": "Notification"`) whose `Message` is one of these shapes as a
+      string (with raw message delivery, the shape itself);
+    - S3 -> EventBridge -> SQS: `{"source": "aws.s3", "detail-type": "Object Created", "detail": {"bucket":
+      {"name": ...}, "object": {"key": ..., "size": ..., "etag": ...}}}`; keys are not encoded there.
+
+    S3's test message (`"Event": "s3:TestEvent"`, sent when notifications are set up) holds no events: `[]`.
+    Anything else raises `MalformedEvent` saying what was found."""
+    doc = _json(body, "the message body")
+    if isinstance(doc, dict) and doc.get("Type") == "Notification" and "Message" in doc:  # SNS envelope
+        inner = doc["Message"]
+        if not isinstance(inner, str):
+            raise MalformedEvent("an SNS notification whose `Message` is not a string")
+        doc = _json(inner, "the SNS notification's `Message`")
+    if not isinstance(doc, dict):
+        raise MalformedEvent(f"expected a JSON object; got {type(doc).__name__}")
+    if doc.get("Event") == "s3:TestEvent":
+        return []
+    if "Records" in doc:
+        records = doc["Records"]
+        if not isinstance(records, list):
+            raise MalformedEvent("`Records` is not a list")
+        return [_record(r, i) for i, r in enumerate(records)]
+    if doc.get("source") == "aws.s3" and "detail" in doc:
+        return [_eventbridge(doc)]
+    keys = ", ".join(f"`{k}`" for k in list(doc)[:6]) or "none"
+    raise MalformedEvent(
+        f"not an S3 event notification (keys: {keys}); expected `Records` (S3 -> SQS), an SNS `Notification` "
+        "or an EventBridge event from `aws.s3`"
+    )
+
+
+def _json(text: str | bytes, what: str) -> object:
+    import json
+
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError) as exc:
+        raise MalformedEvent(f"{what} is not JSON: {exc}") from None
+
+
+def _record(record: object, i: int) -> Notification:
+    from urllib.parse import unquote_plus
+
+    where = f"`Records[{i}]`"
+    if not isinstance(record, dict):
+        raise MalformedEvent(f"{where} is not an object")
+    name = str(record.get("eventName") or "")
+    if record.get("eventSource") != "aws:s3" or not name:
+        raise MalformedEvent(f"{where}: expected `eventSource` `aws:s3` and an `eventName`")
+    s3 = record.get("s3")
+    bucket = _field(s3, "bucket", where + ".s3")
+    obj = _field(s3, "object", where + ".s3")
+    return Notification(
+        bucket=_text(bucket, "name", where + ".s3.bucket"),
+        key=unquote_plus(_text(obj, "key", where + ".s3.object")),
+        event=name,
+        created=name.startswith("ObjectCreated:"),
+        size=_size(obj.get("size")),
+        etag=str(obj.get("eTag") or obj.get("etag") or "").strip('"'),
+        sequencer=str(obj.get("sequencer") or ""),
+    )
+
+
+def _eventbridge(doc: dict) -> Notification:
+    name = str(doc.get("detail-type") or "")
+    detail = doc["detail"]
+    bucket = _field(detail, "bucket", "`detail`")
+    obj = _field(detail, "object", "`detail`")
+    return Notification(
+        bucket=_text(bucket, "name", "`detail.bucket`"),
+        key=_text(obj, "key", "`detail.object`"),
+        event=name,
+        created=name == "Object Created",
+        size=_size(obj.get("size")),
+        etag=str(obj.get("etag") or obj.get("eTag") or "").strip('"'),
+        sequencer=str(obj.get("sequencer") or ""),
+    )
+
+
+def _field(node: object, name: str, where: str) -> dict:
+    value = node.get(name) if isinstance(node, dict) else None
+    if not isinstance(value, dict):
+        raise MalformedEvent(f"{where}: `{name}` missing or not an object")
+    return value
+
+
+def _text(node: dict, name: str, where: str) -> str:
+    value = node.get(name)
+    if not isinstance(value, str) or not value:
+        raise MalformedEvent(f"{where}: `{name}` missing or not a string")
+    return value
+
+
+def _size(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None

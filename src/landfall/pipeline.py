@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from landfall import pools
 from landfall.config import Settings, load_settings
-from landfall.errors import LandfallError, StateError, StateLost, StateUnavailable, StorageUnavailable
+from landfall.errors import LandfallError, StateUnavailable, StorageUnavailable
 from landfall.events import ObjectCreated, is_hidden, safe_key
 from landfall.readback import Activity, TableDetail, Totals, overview, table_detail
 from landfall.recovery import recover
-from landfall.redaction import redact
 from landfall.routing import Router
 from landfall.runner import Outcome
 from landfall.sources.listing import ListingSource
@@ -326,104 +325,22 @@ class Pipeline:
         watch: bool = True,
         on_done: Callable[[Outcome], None] | None = None,
     ) -> None:
-        """Watch the landing zone and process continuously until `stop` is set; in-flight batches finish."""
-        self.patiently(self.zones.check, stop)
-        self.patiently(self._recover, stop)
-        pool = self._workers(workers or self.settings.workers, on_done)
-        inner = threading.Event()
-        errors: list[BaseException] = []
+        """Run the event sources of `sources:` (the listing, the watcher, SQS) and `workers` worker threads (the
+        config's `workers` when None; 0: none, when worker processes do the work) until `stop` is set; in-flight
+        batches finish. `watch=False` leaves the watcher out. See `landfall.service`."""
+        from landfall.service import run_service
 
-        def state_failed(exc: StateError) -> None:
-            """A state store fault in any thread: stop for a lost database, wait out one that is away."""
-            if isinstance(exc, StateLost):
-                errors.append(exc)
-                stop.set()
-            else:
-                log.warning("%s", exc)
+        n = self.settings.workers if workers is None else workers
+        run_service(self, stop, workers=n, intake=True, watch=watch, on_done=on_done)
 
-        def sink(events: Sequence[ObjectCreated]) -> None:
-            try:
-                self.submit(events)
-            except StateError as exc:  # the next listing finds these files again
-                state_failed(exc)
+    def work(
+        self, stop: threading.Event, *, workers: int | None = None, on_done: Callable[[Outcome], None] | None = None
+    ) -> None:
+        """Run worker threads only (no event source: `landfall worker`) until `stop` is set: they take queued runs
+        from the state store that `up` processes (here or on other hosts) fill."""
+        from landfall.service import run_service
 
-        watcher = None
-        if watch and self.zones.landing.is_local:
-            from landfall.sources.watch import WatchSource
-
-            watcher = WatchSource(self.zones.landing.root, nudge=self.work_available)
-            watcher.start(sink)
-        beat = threading.Thread(
-            target=heartbeat_loop, args=(pool, inner, self.settings.lease_seconds / 3), name="landfall-heartbeat"
-        )
-        beat.start()
-        helpers = [beat]
-        if any(wf.write.compaction for wf in self.settings.workflows):
-            from landfall.maintenance import auto_compact_loop
-
-            helpers.append(
-                threading.Thread(
-                    target=auto_compact_loop,
-                    args=(self.settings, self.store, inner, self.settings.compaction_seconds, self._compacted),
-                    name="landfall-compaction",
-                )
-            )
-            helpers[-1].start()
-        alerting = self.start_alerts(inner)
-
-        def loop(w: Worker) -> None:
-            delay = 0.5
-            while not stop.is_set():
-                try:
-                    if w.step():
-                        delay = 0.5
-                        continue
-                    self.store.wait_for_work(1.0)  # woken when work is queued; no polling of the runs
-                except StateError as exc:  # a lost database stops `up`: never write on blindly
-                    state_failed(exc)
-                    stop.wait(delay)
-                    delay = min(delay * 2, 30.0)
-                except Exception:
-                    log.exception("worker %s: unexpected error; continuing", w.id)
-                    stop.wait(0.5)
-
-        threads = [
-            threading.Thread(target=loop, args=(w,), name=f"landfall-worker-{i}", daemon=True)
-            for i, w in enumerate(pool)
-        ]
-        for t in threads:
-            t.start()
-        log.info("landfall up: watching %s with %d workers", redact(self.zones.landing.url), len(pool))
-        try:
-            last_reap = 0.0
-            while not stop.is_set():
-                try:
-                    self.discover(
-                        settle_seconds=self.settings.settle_seconds, stop=stop, changed_only=watcher is not None
-                    )
-                    if time.time() - last_reap > self.settings.lease_seconds:
-                        self.patiently(lambda: recover(self.settings, self.store, self.zones), stop)
-                        last_reap = time.time()
-                except StateError as exc:
-                    state_failed(exc)
-                stop.wait(self.settings.reconcile_seconds)
-        finally:
-            stop.set()
-            self.work_available.set()
-            if watcher:
-                watcher.stop()
-            for t in threads:
-                t.join()
-            inner.set()
-            if alerting:
-                alerting.join(10)
-            for t in helpers:  # a compaction in flight finishes its commit first
-                t.join()
-            for w in pool:
-                w.close()
-            log.info("landfall stopped")
-        if errors:
-            raise errors[0]
+        run_service(self, stop, workers=workers or self.settings.workers, intake=False, on_done=on_done)
 
     # --- reading back ----------------------------------------------------------------------------------------
 

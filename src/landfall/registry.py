@@ -45,6 +45,7 @@ _REGISTRY: dict[str, dict[str, Entry]] = {
     "source": {
         "listing": Entry("landfall.sources.listing:ListingSource"),
         "watch": Entry("landfall.sources.watch:WatchSource"),
+        "sqs": Entry("landfall.sources.sqs:SqsSource", "sqs", ("boto3",)),
         "streams": Entry("landfall.streams:Streams"),
     },
 }

@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from landfall.events import ObjectCreated, is_hidden
 from landfall.sources.base import EventSource
 from landfall.storage import Storage, mtime_of
+
+if TYPE_CHECKING:
+    from landfall.pipeline import Pipeline
 
 FULL_LISTING_SECONDS = 600.0  # with `changed_only`, still list everything this often
 UNSURE_SECONDS = 2.0  # a folder changed this recently is listed again next pass (coarse clocks, racing writes)
@@ -32,6 +36,10 @@ class ListingSource(EventSource):
         self.settle_seconds = settle_seconds
         self._folders: dict[str, float] = {}  # folder key ("" the root) -> its modification time when listed
         self._listed_all_at = 0.0
+
+    @classmethod
+    def open(cls, options: Any, pipeline: Pipeline) -> ListingSource:
+        return cls(pipeline.zones.landing, settle_seconds=pipeline.settings.settle_seconds)
 
     def poll(self, *, changed_only: bool = False) -> list[ObjectCreated]:
         """Files in the landing zone, oldest first. `changed_only`: only those in folders that changed since the

@@ -6,12 +6,16 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from typing import TYPE_CHECKING, Any
 
 from watchdog.events import FileClosedEvent, FileMovedEvent, FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from landfall.events import ObjectCreated, is_hidden
 from landfall.sources.base import EventSource, Sink
+
+if TYPE_CHECKING:
+    from landfall.pipeline import Pipeline
 
 log = logging.getLogger("landfall.sources")
 
@@ -22,6 +26,10 @@ class WatchSource(EventSource):
         self.nudge = nudge
         self._observer = None
         self._sink: Sink | None = None
+
+    @classmethod
+    def open(cls, options: Any, pipeline: Pipeline) -> WatchSource:
+        return cls(pipeline.zones.landing.root, nudge=pipeline.work_available)
 
     def poll(self) -> list[ObjectCreated]:
         return []

@@ -296,6 +296,12 @@ class StateStore(ABC):
         Returns the runs created.
         """
 
+    def version_status(self, events: Sequence[ObjectCreated]) -> dict[ObjectCreated, str]:
+        """The status of each file version's latest run (`queued`, `running`, `succeeded`, `dead`, ...), by its
+        event; versions never discovered are left out. Event sources that hold a message until its file's run
+        ends (`sqs`) ask this."""
+        raise NotImplementedError(f"{type(self).__name__} cannot report file versions")
+
     @abstractmethod
     def lease(
         self, worker: str, *, limit: int, max_bytes: int, lease_seconds: float, limits: dict[str, int] | None = None

@@ -11,6 +11,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from landfall.errors import NoSuchRun, NoSuchTable
+from landfall.events import ObjectCreated
 from landfall.state.base import RUN_STATUSES, DataFile, Run, SourceRows, Table, iso_time
 from landfall.types import column_json
 
@@ -56,6 +57,23 @@ class SqlReads:
 
     def transaction(self, *, write: bool = True) -> AbstractContextManager[Any]:  # pragma: no cover
         raise NotImplementedError
+
+    def version_status(self, events: Sequence[ObjectCreated]) -> dict[ObjectCreated, str]:
+        out: dict[ObjectCreated, str] = {}
+        wanted = list({(e.key, e.size, e.mtime, e.etag): e for e in events}.values())
+        for chunk in chunks(wanted):
+            keys = sorted({e.key for e in chunk})
+            rows = self._query(
+                "SELECT f.key, f.size, f.mtime, f.etag, r.status FROM files f JOIN runs r ON r.file_id = f.id "
+                f"WHERE f.key IN ({marks(keys)}) ORDER BY r.queued_at, r.run_id",
+                keys,
+            )
+            latest = {(k, int(s), float(m), t): status for k, s, m, t, status in rows}  # the last run wins
+            for e in chunk:
+                status = latest.get((e.key, e.size, e.mtime, e.etag))
+                if status is not None:
+                    out[e] = status
+        return out
 
     def holders(self) -> set[str]:
         return {r[0] for r in self._query("SELECT holder FROM leases WHERE until >= ?", (time.time(),))}

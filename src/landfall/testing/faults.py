@@ -5,16 +5,27 @@ Points: `after_write` (engine wrote staged files), `after_publish` (files moved 
 committed), `after_child_commit` (a child table's log committed, its parent's not yet), `after_table_commit`
 (the table format's own log committed, e.g. Delta; the state store not yet), `after_commit` (catalog and runs
 committed, cleanup not yet done).
+
+`LANDFALL_PAUSE_AT=<point>` (with `LANDFALL_PAUSE_SECONDS`, 10 by default) makes the process stop there once for
+that long instead, its other threads (heartbeats) running on: a worker caught in the middle of a commit, for
+tests of what other processes and hosts do meanwhile.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 
 POINTS = ("after_write", "after_publish", "after_child_commit", "after_table_commit", "after_commit")
+
+
+_paused: set[str] = set()
 
 
 def crash_point(name: str) -> None:
     if os.environ.get("LANDFALL_CRASH_AT") == name:
         os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get("LANDFALL_PAUSE_AT") == name and name not in _paused:
+        _paused.add(name)
+        time.sleep(float(os.environ.get("LANDFALL_PAUSE_SECONDS", "10")))
