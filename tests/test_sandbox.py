@@ -65,10 +65,10 @@ def test_ordinary_workflow_sql_loads(make_lake):
 @pytest.fixture
 def unchecked(monkeypatch):
     """Load configs without the load-time check, to see what the engine does on its own."""
-    import landfall.config
+    import landfall.config.steps
 
-    monkeypatch.setattr(landfall.config, "check_query", lambda sql, tables=(): None)
-    monkeypatch.setattr(landfall.config, "check_expression", lambda text: None)
+    monkeypatch.setattr(landfall.config.steps, "check_query", lambda sql, tables=(): None)
+    monkeypatch.setattr(landfall.config.steps, "check_expression", lambda text: None)
 
 
 def test_the_engine_reads_no_file_outside_the_lake(make_lake, unchecked, tmp_path):

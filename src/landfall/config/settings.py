@@ -1,0 +1,324 @@
+"""`Settings`: the whole of `landfall.yaml`, its checks across sections, and where each zone resolves to."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from landfall.config.common import Model, parse_size
+from landfall.config.engines import DuckDBSettings, SparkSettings, known_engine
+from landfall.config.serve import AlertSettings, ServeSettings
+from landfall.config.streams import StreamConfig
+from landfall.config.workflow import Workflow
+from landfall.config.zones import StorageSettings, Zones, zone_url
+from landfall.errors import ConfigError
+from landfall.sources.settings import SourceConfig
+
+
+class Settings(Model):
+    """The whole of `landfall.yaml`."""
+
+    lake: str = "./lake"
+
+    _lake_url = field_validator("lake")(lambda cls, value: zone_url(value))
+    zones: Zones = Field(default_factory=Zones)
+    state_url: str | None = None
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    scratch_dir: str | None = None  # local folder for temporary files (copies of remote files); default: system temp
+    workers: int = Field(2, ge=1, le=64)  # worker threads per process
+    processes: int = Field(1, ge=1, le=64)  # worker processes `up` and `worker` start on this host (1: in-process)
+    sources: list[SourceConfig] | None = None  # event sources of `up`; default: see `intake`
+    batch_files: int = Field(500, ge=1)
+    batch_bytes: str = "64MB"
+    lease_seconds: float = Field(30.0, gt=0)
+    reconcile_seconds: float = Field(5.0, gt=0)
+    settle_seconds: float = Field(1.0, ge=0)
+    compaction_seconds: float = Field(10.0, gt=0)  # how often `up` looks for tables to compact
+    engine: str = "duckdb"  # what runs workflows that do not say: an engine from `landfall.registry`, or `auto`
+    duckdb: DuckDBSettings = Field(default_factory=DuckDBSettings)
+    spark_above: str = "2GB"  # `engine: auto`: batches bigger than this run on Spark
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+    workflows: list[Workflow] = Field(default_factory=list)
+    streams: list[StreamConfig] = Field(default_factory=list)
+    stream_log_dir: str | None = None  # local folder of the streams' segment logs; default `<state zone>/streams`
+    serve: ServeSettings = Field(default_factory=ServeSettings)
+    alerts: list[AlertSettings] = Field(default_factory=list)
+    alert_check_seconds: float = Field(5.0, gt=0)  # how often alerts look at the state store
+
+    # where the settings came from, for messages and for resolving relative paths
+    source: str = Field(default="<defaults>", exclude=True)
+    base_dir: str = Field(default=".", exclude=True)
+
+    _engine = field_validator("engine")(lambda cls, value: known_engine(value))
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Settings:
+        names = [w.name for w in self.workflows]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"workflow names must be unique; repeated: {', '.join(f'`{d}`' for d in dupes)}")
+        matches = [w.match for w in self.workflows]
+        same = sorted({m for m in matches if matches.count(m) > 1})
+        if same:
+            raise ValueError(
+                f"two workflows have the same `match` {', '.join(f'`{m}`' for m in same)}; "
+                "a file must have one most specific workflow"
+            )
+        parse_size(self.batch_bytes)
+        from landfall.redaction import remember_url
+
+        for url in (self.lake, self.state_url, *self.zones.model_dump().values()):
+            remember_url(url)  # its password never reaches a log line, an error or a run record
+        state_zone = self.zones.state or self.lake
+        if self.state_url is None and "://" in state_zone and not state_zone.startswith("file://"):
+            from landfall.redaction import redact
+
+            raise ValueError(
+                f"the state store's default place is under the lake, and `{redact(state_zone)}` is not a local "
+                "folder: set `state_url` (e.g. `sqlite:////var/lib/landfall/state.db`, or "
+                "`postgresql://user@host/db` for many hosts)"
+            )
+        tables_zone = self.zones.tables or self.lake
+        written = sorted({w.write.table for w in self.workflows if w.write.table})
+        for wf in self.workflows:
+            unknown = [t for t in wf.joins if t not in written]
+            if unknown:
+                raise ValueError(
+                    f"workflow `{wf.name}`: a `sql` step reads table `{unknown[0]}`, which is not allowed: no workflow "
+                    "writes it; a `sql` step may join the tables workflows of this file write"
+                    + (": " + ", ".join(f"`{t}`" for t in written) if written else " (there are none)")
+                )
+        for fed in (w for w in self.workflows if w.source):
+            writers = [w for w in self.workflows if w.write.table == fed.source.table]
+            if not writers:
+                raise ValueError(
+                    f"workflow `{fed.name}`: `source.table` `{fed.source.table}` is not a table a workflow writes"
+                    + (": " + ", ".join(f"`{t}`" for t in written) if written else "")
+                )
+            if fed in writers or any(not w.lineage for w in writers):
+                raise ValueError(
+                    f"workflow `{fed.name}`: table `{fed.source.table}` "
+                    + ("is the table it writes" if fed in writers else "is written with `lineage: false`")
+                    + "; a workflow fed by a table reads the rows each run wrote there by their `_run_id`"
+                )
+        for hop in (w for w in self.workflows if w.write.landing):
+            out = hop.write.landing
+
+            def reads(w: Workflow, out: str = out) -> bool:
+                literal = w.match.split("*")[0]
+                return out.startswith(literal) or literal.startswith(out)
+
+            if reads(hop):
+                raise ValueError(f"workflow `{hop.name}` writes into `{out}`, which its own `match` reads")
+            fed = [w for w in self.workflows if w is not hop and reads(w)]
+            appending = [w.name for w in fed if w.on_change == "append"]
+            if appending:
+                raise ValueError(
+                    f"workflow `{appending[0]}` loads the files workflow `{hop.name}` writes: it needs "
+                    "`on_change: replace` (a file written again replaces its rows), not `append`"
+                )
+        stream_names = [s.name for s in self.streams]
+        repeated = sorted({n for n in stream_names if stream_names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"stream names must be unique; repeated: {', '.join(f'`{r}`' for r in repeated)}")
+        if self.streams and not self.stream_log_dir and "://" in self.state_dir:
+            raise ValueError(
+                f"streams keep their segment log on a local disk, and the state zone `{self.state_dir}` is not "
+                "one: set `stream_log_dir` to a local folder"
+            )
+        if self.stream_log_dir and "://" in self.stream_log_dir:
+            raise ValueError(f"`stream_log_dir` `{self.stream_log_dir}`: expected a local folder (fsync needs one)")
+        parse_size(self.spark_above)
+        self._check_sources()
+        for wf in self.workflows:
+            if wf.write.format == "delta" and tables_zone.startswith("memory://"):
+                raise ValueError(
+                    f"workflow `{wf.name}`: `delta` tables need a local folder or an object store (`s3://`) as "
+                    "the tables zone; `memory://` lives inside one process, where delta-rs cannot see it"
+                )
+            part_names = [p.name for p in wf.write.partition_by]
+            if len(set(part_names)) != len(part_names):
+                raise ValueError(f"workflow `{wf.name}`: partition names repeat: {part_names}")
+        self._zones_apart()
+        from landfall.registry import check_available
+
+        for wf in self.workflows:  # a library a backend needs is missing: say so now, not on every file
+            try:
+                check_available("table", wf.write.format)
+            except ImportError as exc:
+                raise ValueError(f"workflow `{wf.name}`: {exc}") from None
+        return self
+
+    def _check_sources(self) -> None:
+        names = [s.name for s in self.sources or []]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"`sources`: `{repeated[0]}` is named twice; name each source once")
+        landing = self.zones.landing or self.lake
+        local = "://" not in landing or landing.startswith("file://")
+        if "watch" in names and not local:
+            raise ValueError(
+                f"`sources`: `watch` watches a local folder, and the landing zone `{landing}` is not one; use "
+                "`listing` (and `sqs` for S3 event notifications)"
+            )
+        if "sqs" in names and not landing.startswith(("s3://", "s3a://")):
+            raise ValueError(
+                f"`sources`: `sqs` reads S3 event notifications, and the landing zone `{landing}` is not on S3; set "
+                "`zones.landing` to the bucket the notifications come from (`s3://bucket/prefix`)"
+            )
+
+    def intake(self) -> list[SourceConfig]:
+        """The event sources `up` runs: `sources`, else `listing` and `watch` on a local landing zone and
+        `listing` on an object store."""
+        if self.sources is not None:
+            return list(self.sources)
+        landing = self.landing_url
+        local = "://" not in landing
+        return [SourceConfig.model_validate(n) for n in (("listing", "watch") if local else ("listing",))]
+
+    def intake_source(self, name: str) -> SourceConfig | None:
+        """The `sources:` entry of that name `up` runs, if any."""
+        return next((s for s in self.intake() if s.name == name), None)
+
+    # --- zones --------------------------------------------------------------------------------------------
+
+    def _zones_apart(self) -> None:
+        """No zone lies inside another (landfall would find its own tables, quarantine or state as landed files,
+        or write into the files it reads). Raises `ValueError` naming both."""
+        places = {
+            "zones.landing": self.landing_url,
+            "zones.tables": self.tables_url,
+            "zones.quarantine": self.quarantine_url,
+            "zones.state": self.state_dir,
+        }
+        if self.state_url and self.state_url.startswith("sqlite:///"):
+            places["state_url"] = self._resolve(self.state_url.removeprefix("sqlite:///"))
+        if self.stream_log_dir:
+            places["stream_log_dir"] = self.stream_log_path
+        if self.scratch_dir:
+            places["scratch_dir"] = self.scratch_root
+        names = list(places)
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                outer, inner = (a, b) if len(places[a]) <= len(places[b]) else (b, a)
+                if places[inner] == places[outer] or places[inner].startswith(places[outer].rstrip("/") + "/"):
+                    from landfall.redaction import redact
+
+                    where = "is" if places[inner] == places[outer] else "lies inside"
+                    raise ValueError(
+                        f"`{inner}` ({redact(places[inner])}) {where} `{outer}` ({redact(places[outer])}); "
+                        "zones must not overlap (landfall would read its own output as landed files, or write into "
+                        "what it reads): give each its own folder, e.g. `lake/landing`, `lake/tables`"
+                    )
+
+    def _zone(self, name: str) -> str:
+        explicit = getattr(self.zones, name)
+        if explicit:
+            return self._resolve(explicit)
+        sub = "_landfall" if name == "state" else name
+        return self._join(self._resolve(self.lake), sub)
+
+    def _resolve(self, url: str) -> str:
+        if url.startswith("file://"):
+            url = url.removeprefix("file://")
+        if "://" in url:
+            return url.rstrip("/")
+        path = Path(url).expanduser()
+        if not path.is_absolute():
+            path = Path(self.base_dir) / path
+        return str(path.resolve())
+
+    @staticmethod
+    def _join(base: str, sub: str) -> str:
+        return f"{base.rstrip('/')}/{sub}"
+
+    @property
+    def landing_url(self) -> str:
+        return self._zone("landing")
+
+    @property
+    def tables_url(self) -> str:
+        return self._zone("tables")
+
+    @property
+    def quarantine_url(self) -> str:
+        return self._zone("quarantine")
+
+    @property
+    def state_dir(self) -> str:
+        return self._zone("state")
+
+    @property
+    def scratch_root(self) -> str:
+        """The local folder temporary files go under: `scratch_dir`, or `landfall` in the system's temp folder."""
+        if self.scratch_dir:
+            return self._resolve(self.scratch_dir)
+        import tempfile
+
+        return os.path.join(tempfile.gettempdir(), "landfall")
+
+    @property
+    def storage_options(self) -> Any:
+        """The resolved `storage:` options (a `landfall.storage.StorageOptions`)."""
+        return self.storage.resolved()
+
+    @property
+    def stream_log_path(self) -> str:
+        """The local folder holding one segment log per stream."""
+        return self._resolve(self.stream_log_dir) if self.stream_log_dir else self._join(self.state_dir, "streams")
+
+    def stream(self, name: str) -> StreamConfig:
+        for st in self.streams:
+            if st.name == name:
+                return st
+        known = ", ".join(f"`{s.name}`" for s in self.streams) or "none"
+        raise ConfigError(f"no stream named `{name}`; known: {known}")
+
+    def stream_of(self, key: str) -> StreamConfig | None:
+        """The stream whose files (or error files) land where `key` is."""
+        for st in self.streams:
+            if key.startswith(st.prefix or "") or (st.error_prefix and key.startswith(st.error_prefix)):
+                return st
+        return None
+
+    def fed_by(self, table: str | None) -> list[Workflow]:
+        """The workflows fed by `table`'s runs (`source: {table: ...}`)."""
+        return [w for w in self.workflows if w.source is not None and w.source.table == table]
+
+    def landed_by_landfall(self, key: str) -> bool:
+        """Whether `key` is where landfall itself lands files: a stream's prefix, or a workflow's
+        `write.landing`. Such files are named for what they hold, so their content key covers the name too."""
+        return self.stream_of(key) is not None or any(
+            wf.write.landing and key.startswith(wf.write.landing) for wf in self.workflows
+        )
+
+    @property
+    def state(self) -> str:
+        return self.state_url or f"sqlite:///{self.state_dir}/state.db"
+
+    def engine_for(self, workflow: Workflow, size: int) -> str:
+        """The engine that runs a batch of `size` bytes for `workflow`: its `engine` (or the file's), with
+        `auto` choosing Spark above `spark_above`."""
+        name = workflow.engine or self.engine
+        if name == "auto":
+            above = parse_size(workflow.spark_above or self.spark_above)
+            return "spark" if size > above else "duckdb"
+        return name
+
+    def check_engines(self) -> None:
+        """Workflows that may run on Spark: their SQL must translate (a missing function fails now, not mid-run)."""
+        for wf in self.workflows:
+            if (wf.engine or self.engine) in ("spark", "auto"):
+                from landfall.engines.spark.translate import check_workflow
+
+                check_workflow(wf)
+
+    def workflow(self, name: str) -> Workflow:
+        for wf in self.workflows:
+            if wf.name == name:
+                return wf
+        known = ", ".join(f"`{w.name}`" for w in self.workflows) or "none"
+        raise ConfigError(f"no workflow named `{name}`; known: {known}")

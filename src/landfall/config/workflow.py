@@ -1,0 +1,135 @@
+"""One workflow: which files (or which table's runs) it takes, and its read, transform, validate, write and
+retry settings, with the checks that span them."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from landfall.config.common import Model, size_text
+from landfall.config.engines import known_engine
+from landfall.config.rules import Rule, SchemaPolicy
+from landfall.config.steps import ROW_WISE, ReadOptions, Step, steps_before
+from landfall.config.writing import WriteOptions
+from landfall.sqlcheck import tables_of
+
+
+class RetryPolicy(Model):
+    max_attempts: int = Field(3, ge=1)
+    backoff_seconds: float = Field(1.0, ge=0)
+    max_backoff_seconds: float = Field(300.0, ge=0)
+    jitter: float = Field(0.2, ge=0, le=1)
+
+
+class TableSource(Model):
+    """A workflow fed by a table: each run that writes rows into `table` becomes one run of this workflow, over
+    the rows that run wrote (by their `_run_id`), as the table holds them when this run starts."""
+
+    table: str
+
+
+TABLE_EVENTS = "_tables/"  # `_tables/<table>/<run id>`: the events of a table's runs (never a landed file)
+
+
+class Workflow(Model):
+    """One workflow: which files it takes, how it reads, reshapes and writes them."""
+
+    name: str
+    match: str = ""  # a prefix or glob under the landing zone; or `source`
+    source: TableSource | None = None  # instead of `match`: fed by the runs that write a table
+    read: ReadOptions = Field(default_factory=ReadOptions)
+    transform: list[Step] = Field(default_factory=list)
+    write: WriteOptions
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    validate_: list[Rule] = Field(default_factory=list, alias="validate")
+    schema_: SchemaPolicy = Field(default_factory=SchemaPolicy, alias="schema")
+    normalize_names: bool = False
+    lineage: bool = True
+    on_change: Literal["replace", "append"] = "replace"
+    batch: bool | None = None  # None: batch small files when every step is row-wise
+    engine: str | None = None  # None: the file's `engine`; `duckdb`, `spark`, `auto` (or a registered engine)
+    spark_above: str | None = None  # with `engine: auto`; None: the file's `spark_above`
+
+    _engine = field_validator("engine")(lambda cls, value: None if value is None else known_engine(value))
+
+    @model_validator(mode="after")
+    def _match_or_source(self) -> Workflow:
+        if self.source is None:
+            if not self.match:
+                raise ValueError("a workflow needs `match` (which landed files it takes) or `source: {table: ...}`")
+            return self
+        if self.match:
+            raise ValueError("`match` or `source`, not both: a workflow fed by a table takes no landed files")
+        self.match = f"{TABLE_EVENTS}{self.source.table}/"  # its runs' keys: `_tables/<table>/<run id>`
+        self.read.format = "parquet"  # the rows are handed over as Parquet
+        return self
+
+    _above = field_validator("spark_above")(lambda cls, value: size_text(value))
+
+    _steps = field_validator("transform", mode="before")(steps_before)
+
+    @model_validator(mode="after")
+    def _one_child_tables_step(self) -> Workflow:
+        found = [s for s in self.transform if s.kind == "child_tables"]
+        if len(found) > 1:
+            raise ValueError("at most one `child_tables` step per workflow; list every column in it")
+        for path in found[0].child_tables.columns if found else {}:
+            parent = path.rpartition(".")[0]
+            if parent and parent not in found[0].child_tables.columns:
+                raise ValueError(
+                    f"child table `{path}` lives in the elements of `{parent}`: list `{parent}` as a child table too"
+                )
+        if self.write.landing is not None and (found or any(r.action == "quarantine" for r in self.validate_)):
+            raise ValueError(
+                "`write.landing` files carry the rows on; `child_tables` and `quarantine` rules need a table "
+                "(put them on the workflow that loads the files)"
+            )
+        if found and self.write.mode != "append":
+            raise ValueError(
+                f"`child_tables` needs `write.mode: append` (not `{self.write.mode}`): child rows are "
+                "linked to the rows of the run that wrote them"
+            )
+        if not self.lineage:
+            self._without_lineage(bool(found))
+        return self
+
+    def _without_lineage(self, child_tables: bool) -> None:
+        """`lineage: false` leaves out `_source_file`, `_ingested_at` and `_run_id`; what needs them is refused."""
+        if self.write.mode == "append" and self.on_change == "replace":
+            raise ValueError(
+                "`lineage: false` leaves out `_source_file`, which `on_change: replace` (the default) needs to find a "
+                "changed file's earlier rows; set `on_change: append` (a changed file's rows are added again) or keep "
+                "lineage"
+            )
+        if child_tables:
+            raise ValueError("`child_tables` link child rows to their parents' run: keep `lineage` (the default)")
+
+    @property
+    def child_tables(self) -> dict[str, str]:
+        """List column -> child table name."""
+        for step in self.transform:
+            if step.kind == "child_tables":
+                return {
+                    c: t or f"{self.write.table}__{c.replace('.', '__')}" for c, t in step.child_tables.columns.items()
+                }
+        return {}
+
+    @property
+    def joins(self) -> list[str]:
+        """The tables its `sql` steps join (read at the version current when a run starts)."""
+        return sorted({t for step in self.transform if step.kind == "sql" for t in tables_of(step.sql)})
+
+    @property
+    def batchable(self) -> bool:
+        if self.write.landing is not None or self.source is not None:
+            return False  # one file out per file in; one upstream run at a time
+        if self.write.mode == "overwrite":
+            return False  # each file is the whole table (or its partitions) on its own
+        if not self.lineage:
+            return False  # a batch's rows are told apart by `_source_file`
+        if self.validate_ or self.schema_.evolution == "discard_row":
+            return False  # rules report and quarantine rows by their line in one file
+        if self.batch is not None:
+            return self.batch
+        return all(step.kind in ROW_WISE for step in self.transform)

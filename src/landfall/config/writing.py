@@ -1,0 +1,124 @@
+"""Where a workflow's rows go (`write:`): a table with its mode, keys, partitions and compaction, or files
+into another landing prefix."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from landfall.config.common import Model, landing_prefix, size_text
+
+_PARTITION_FUNCS = ("year", "month", "day", "hour")
+_PARTITION_EXPR = re.compile(r"^\s*(year|month|day|hour)\s*\(\s*([^()]+?)\s*\)\s*$", re.IGNORECASE)
+
+
+class PartitionColumn(Model):
+    """One Hive partition level: a column, or year/month/day/hour of a date or timestamp column."""
+
+    name: str
+    column: str
+    function: Literal["year", "month", "day", "hour"] | None = None
+
+
+def parse_partition(item: Any) -> PartitionColumn:
+    if isinstance(item, PartitionColumn):
+        return item
+    if isinstance(item, str):
+        m = _PARTITION_EXPR.match(item)
+        if m:
+            func, column = m.group(1).lower(), m.group(2).strip().strip('"')
+            return PartitionColumn(name=func, column=column, function=func)  # type: ignore[arg-type]
+        if "(" in item:
+            raise ValueError(
+                f"partition `{item}`: expected a column name or one of "
+                + ", ".join(f"`{f}(column)`" for f in _PARTITION_FUNCS)
+            )
+        return PartitionColumn(name=item, column=item)
+    if isinstance(item, dict) and len(item) == 1:
+        ((name, expr),) = item.items()
+        m = _PARTITION_EXPR.match(str(expr))
+        if m:
+            return PartitionColumn(name=name, column=m.group(2).strip().strip('"'), function=m.group(1).lower())  # type: ignore[arg-type]
+        return PartitionColumn(name=name, column=str(expr))
+    raise ValueError(f"partition entry `{item}`: expected `column`, `year(column)` or `{{name: year(column)}}`")
+
+
+class Compaction(Model):
+    """Rewrite a partition's small files into few large ones once it has `min_files` files."""
+
+    enabled: bool = True
+    min_files: int = Field(16, ge=2)
+    target_file_size: str = "128MB"
+
+
+class WriteOptions(Model):
+    table: str | None = None  # a table; or `landing`: files into another prefix, for the next workflow (a hop)
+    landing: str | None = None
+    format: Literal["parquet", "delta", "jsonl"] = "parquet"  # tables: parquet | delta; landing: parquet | jsonl
+    mode: Literal["append", "overwrite", "merge"] = "append"
+    overwrite: Literal["table", "partitions"] = "table"  # with mode overwrite: the whole table, or the partitions
+    keys: list[str] = Field(default_factory=list)  # merge: rows with the same keys are one row
+    order_by: str | None = None  # merge: the row with the greatest value wins
+    partition_by: list[PartitionColumn] = Field(default_factory=list)
+    compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+    target_file_size: str = "256MB"
+    compaction: Compaction | None = None
+
+    @field_validator("compaction", mode="before")
+    @classmethod
+    def _compaction(cls, value: Any) -> Any:
+        if value is True:
+            return {}
+        if value is False:
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _table_or_landing(self) -> WriteOptions:
+        if (self.table is None) == (self.landing is None):
+            raise ValueError(
+                "`write` needs `table` (a table to write) or `landing` (a prefix to write files into, which "
+                "another workflow loads), not both"
+            )
+        if self.table is not None and self.format == "jsonl":
+            raise ValueError("tables are `parquet` or `delta`; `jsonl` is for `write.landing` files")
+        if self.landing is not None:
+            self.landing = landing_prefix(self.landing, "`write.landing`")
+            if self.format == "delta":
+                raise ValueError("files written to `landing` are `parquet` or `jsonl`; `delta` is a table format")
+            unsupported = [k for k in ("partition_by", "compaction", "keys", "order_by") if getattr(self, k)]
+            if self.mode != "append" or unsupported:
+                raise ValueError(
+                    "`write.landing` writes one file per landed file, for the next workflow; "
+                    + (f"`mode: {self.mode}`" if self.mode != "append" else f"`{unsupported[0]}`")
+                    + " belongs on the workflow that writes the table"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _merge_needs_keys(self) -> WriteOptions:
+        if self.mode == "merge" and not self.keys:
+            raise ValueError("`mode: merge` needs `keys` (the columns that identify a row)")
+        if self.mode != "merge" and (self.keys or self.order_by):
+            raise ValueError("`keys` and `order_by` apply to `mode: merge` only")
+        return self
+
+    @field_validator("partition_by", mode="before")
+    @classmethod
+    def _parse_partitions(cls, value: Any) -> list[PartitionColumn]:
+        if value is None:
+            return []
+        if isinstance(value, (str, dict)):
+            value = [value]
+        return [parse_partition(v) for v in value]
+
+    @field_validator("table")
+    @classmethod
+    def _table_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(f"table name `{value}`: use letters, digits and `_`, not starting with a digit")
+        return value
+
+    _size = field_validator("target_file_size")(lambda cls, value: size_text(value))
