@@ -76,3 +76,51 @@ def test_a_postgresql_restart_mid_run_loses_nothing_and_blames_no_file(tmp_path,
         assert p.query("SELECT count(*), count(DISTINCT id) FROM t")[1] == [(FILES * ROWS, FILES * ROWS)]
     finally:
         p.close()
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_postgresql_down_at_start_is_waited_for(tmp_path, postgres):
+    """`landfall process` started while the state database is away waits for it (past the pool's 30 s connect
+    timeout, saying so), then loads every file once; nothing is blamed on a file."""
+    config = tmp_path / "landfall.yaml"
+    url = postgres.create_database()
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "lake": str(tmp_path / "lake"),
+                "state_url": url,
+                "workflows": [
+                    {"name": "t", "match": "t/", "write": {"table": "t"}, "retry": {"max_attempts": 1}},
+                ],
+            }
+        )
+    )
+    landing = tmp_path / "lake/landing/t"
+    landing.mkdir(parents=True)
+    for i in range(20):
+        (landing / f"f{i:02d}.csv").write_text(f"id\n{i}\n")
+    postgres.stop("fast")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "landfall", "--config", str(config), "process"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        time.sleep(36)
+        assert proc.poll() is None, proc.stdout.read()  # still waiting, not failed
+        postgres.start()
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out
+    assert "cannot be reached" in out, out
+    p = Pipeline(load_settings(config))
+    try:
+        assert p.counts()["succeeded"] == 20 and p.counts()["dead"] == 0, p.counts()
+        assert p.query("SELECT count(*), count(DISTINCT id) FROM t")[1] == [(20, 20)]
+    finally:
+        p.close()

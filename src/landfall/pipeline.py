@@ -81,7 +81,7 @@ class Pipeline:
 
     def __init__(self, settings: Settings | str | os.PathLike[str] | None = None) -> None:
         self.settings = settings if isinstance(settings, Settings) else load_settings(settings)
-        self.store: StateStore = open_state(self.settings.state)
+        self.store: StateStore = self._open_state()
         self.router = Router(self.settings.workflows)
         self.zones = Zones(self.settings)
         self.listing = ListingSource(self.zones.landing)
@@ -102,6 +102,18 @@ class Pipeline:
         except StorageUnavailable as exc:  # the store is away: `process` and `up` wait for it and rebuild then
             log.warning("%s; the catalog is checked against the tables once it can be reached", exc)
             self._rebuild_pending = True
+
+    def _open_state(self) -> StateStore:
+        """The state store, waited for while its server cannot be reached (down at start, restarting): 1, 2, 4 ...
+        30 s, saying so each time; Ctrl-C stops the wait."""
+        delay = 1.0
+        while True:
+            try:
+                return open_state(self.settings.state)
+            except StateUnavailable as exc:
+                log.warning("%s; trying again in %.0f s", exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     # --- landing ---------------------------------------------------------------------------------------------
 
