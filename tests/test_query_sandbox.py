@@ -122,3 +122,33 @@ def test_status_tables(make_lake):
     assert joined == [(3,)]
     with pytest.raises(QueryRefused):
         lake.pipeline.query("DELETE FROM landfall.runs")
+
+
+def test_a_table_committed_while_a_query_starts_is_read_from_a_fresh_snapshot(make_lake, monkeypatch):
+    # the race of a query with a table's first commit: the query read the catalog (no `m` yet), then the commit
+    # landed before the statement ran; it used to fail with "no table `m`; did you mean `m`?"
+    import landfall.query
+
+    lake = make_lake([wf("m", read={"format": "csv"})])
+    lake.land("m/a.csv", "k,v\n1,x\n2,y\n")
+    real = landfall.query.connect
+    calls = []
+
+    def commit_meanwhile(*args, **kwargs):
+        con = real(*args, **kwargs)
+        calls.append(kwargs.get("tables"))
+        if len(calls) == 1:
+            assert lake.process().ok
+        return con
+
+    monkeypatch.setattr(landfall.query, "connect", commit_meanwhile)
+    assert lake.pipeline.query("SELECT count(*) FROM m").rows == [(2,)]
+    assert len(calls) == 2 and calls[0] == []  # the first snapshot had no table; the second has it
+
+
+def test_no_table_names_the_tables_and_never_suggests_the_name_itself():
+    from landfall.query import no_table
+
+    assert "did you mean" not in no_table("m", ["m", "n"])
+    assert "did you mean" not in no_table('"M"', ["m"])
+    assert "no table `sale`; did you mean `sales`? (tables: `sales`;" in no_table("sale", ["sales"])

@@ -74,8 +74,8 @@ def test_records_posted_over_http_become_a_table(clicks_lake):
         r = post(f"{url}/streams/clicks", json=[{"id": 10, "event_type": "view"}, {"id": 11, "event_type": "buy"}])
         assert r.json()["accepted"] == 2
     # the server landed what it held when it stopped; the pipeline loads it
-    summary = lake.process()
-    assert summary.ok and summary.count("succeeded") == 3
+    summary = lake.process()  # a file per event type, or more when a flush came between the two posts
+    assert summary.ok and summary.count("succeeded") == len(landed(lake)) >= 3
     assert lake.rows("SELECT count(*), count(DISTINCT id), min(id), max(id) FROM clicks") == [(12, 12, 0, 11)]
     assert lake.rows("SELECT event_type, count(*) FROM clicks GROUP BY 1 ORDER BY 1") == [
         ("buy", 1),

@@ -63,7 +63,7 @@ def test_kill_9_under_load_loses_and_duplicates_nothing(make_lake):
 
     def native(n: int) -> None:
         i = 0
-        with httpx.Client(timeout=5) as client:
+        with httpx.Client(timeout=30) as client:
             while not done.is_set():
                 ids = [f"n{n}-{i + j}" for j in range(50)]
                 i += 50
@@ -114,13 +114,24 @@ def test_kill_9_under_load_loses_and_duplicates_nothing(make_lake):
     rng = random.Random(seed)
     print(f"seed {seed} (LANDFALL_TEST_SEED={seed} repeats this run's kill times)")
     kills = 0
+
+    def acked_past(n: int, seconds: float = 300) -> None:
+        """Wait until more than `n` records are acknowledged: a loaded machine starts the server slowly, and a
+        kill before it took any load would test nothing (the bound only catches a server that never answers)."""
+        deadline = time.monotonic() + seconds
+        while len(acked) <= n:
+            assert time.monotonic() < deadline and proc.poll() is None, f"{len(acked)} acknowledged, not past {n}"
+            time.sleep(0.05)
+
     try:
         for _ in range(5):
+            acked_past(len(acked))
             time.sleep(rng.uniform(0.4, 1.5))
             proc.kill()  # SIGKILL: no flush, no cleanup, runs cut off wherever they were
             proc.wait()
             kills += 1
             proc = start(lake.config, port)
+        acked_past(1000)
         time.sleep(1.0)
     finally:
         done.set()
@@ -146,11 +157,13 @@ def test_a_crash_at_each_step_of_a_flush(make_lake, point):
     proc = start(lake.config, port, env={"LANDFALL_CRASH_AT": point})
     body = b"".join(json.dumps({"id": f"r{i}", "kind": f"k{i % 4}"}).encode() + b"\n" for i in range(200))
     auth = {"authorization": f"Bearer {TOKEN}"}
-    r = httpx.post(f"http://127.0.0.1:{port}/streams/clicks", content=body, headers=auth)
+    r = httpx.post(f"http://127.0.0.1:{port}/streams/clicks", content=body, headers=auth, timeout=120)
     assert r.status_code == 200 and r.json()["accepted"] == 200
-    assert proc.wait(30) == -signal.SIGKILL  # the first flush killed it at `point`
+    assert proc.wait(300) == -signal.SIGKILL  # the first flush killed it at `point`
     proc = start(lake.config, port)
-    r = httpx.post(f"http://127.0.0.1:{port}/streams/clicks", content=b'{"id": "after", "kind": "k0"}', headers=auth)
+    r = httpx.post(
+        f"http://127.0.0.1:{port}/streams/clicks", content=b'{"id": "after", "kind": "k0"}', headers=auth, timeout=120
+    )
     assert r.status_code == 200
     stop(proc)
     found = counts(lake)
@@ -168,7 +181,8 @@ def test_sigterm_to_landfall_serve_lands_what_the_streams_hold(make_lake):
     body = b"".join(json.dumps({"id": f"r{i}"}).encode() + b"\n" for i in range(500))
     auth = {"authorization": f"Bearer {TOKEN}"}
     for _ in range(4):
-        assert httpx.post(f"http://127.0.0.1:{port}/streams/clicks", content=body, headers=auth).status_code == 200
+        r = httpx.post(f"http://127.0.0.1:{port}/streams/clicks", content=body, headers=auth, timeout=120)
+        assert r.status_code == 200
     stop(proc)
     landed = [p for p in (lake.landing / "raw").rglob("*.jsonl")]
     assert sum(len(p.read_bytes().splitlines()) for p in landed) == 2000
@@ -188,7 +202,8 @@ def test_a_stream_lands_on_an_s3_landing_zone(make_lake, s3_server, s3_bucket):
     proc = start(lake.config, port, up=False)
     body = b"".join(json.dumps({"id": i, "kind": f"k{i % 2}"}).encode() + b"\n" for i in range(100))
     auth = {"authorization": f"Bearer {TOKEN}"}
-    assert httpx.post(f"http://127.0.0.1:{port}/streams/clicks", content=body, headers=auth).json()["accepted"] == 100
+    r = httpx.post(f"http://127.0.0.1:{port}/streams/clicks", content=body, headers=auth, timeout=120)
+    assert r.json()["accepted"] == 100
     stop(proc)
     pages = s3_server.client().get_paginator("list_objects_v2").paginate(Bucket=s3_bucket, Prefix="landing/")
     keys = sorted(o["Key"] for page in pages for o in page.get("Contents", []))

@@ -66,13 +66,15 @@ def connect(
     *,
     as_of: int | datetime | None = None,
     zones: Zones | None = None,
+    tables: list[Table] | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with a view per cataloged table; with `as_of`, Delta tables as of that version.
+    """A DuckDB connection with a view per cataloged table (of `tables`, a catalog snapshot read by the caller,
+    or the catalog now); with `as_of`, Delta tables as of that version.
     Tables on an object store are read through fsspec (registered with the connection), never through a DuckDB
     extension download."""
     con = con or duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
-    for table in store.tables():
+    for table in store.tables() if tables is None else tables:
         storage = zones.at(table.location) if zones else Storage(table.location)
         storage.register_with(con)
         if as_of is not None and table.format == "delta":
@@ -333,12 +335,13 @@ class QueryResult:
 
 def no_table(name: str, known: list[str]) -> str:
     """`no table `x`; tables are ...`, with a did-you-mean among landfall's tables only (DuckDB's own hint names
-    its catalog views, `sqlite_master` or `pg_views`)."""
+    its catalog views, `sqlite_master` or `pg_views`), never `x` itself."""
     import difflib
 
     name = name.strip('"')
     shown = ", ".join(f"`{n}`" for n in sorted(known)) or "none yet"
-    meant = difflib.get_close_matches(name, known + [f"landfall.{t}" for t in STATUS_TABLES], n=1, cutoff=0.6)
+    others = [n for n in known + [f"landfall.{t}" for t in STATUS_TABLES] if n.lower() != name.lower()]
+    meant = difflib.get_close_matches(name, others, n=1, cutoff=0.6)
     hint = f"; did you mean `{meant[0]}`?" if meant else ""
     return f"no table `{name}`{hint} (tables: {shown}; landfall's records: landfall.runs, landfall.files, ...)"
 
@@ -352,6 +355,15 @@ def _as_of_notes(store: StateStore, sql: str) -> list[str]:
     ]
 
 
+#: how many catalog snapshots a query is tried on when the catalog changed while it ran
+SNAPSHOTS = 5
+
+
+def _snapshot_key(tables: list[Table]) -> list[tuple[str, int, float]]:
+    """What changes in the catalog whenever a commit changes a table (its files, schema, or the table itself)."""
+    return [(t.name, t.schema_version, t.updated_at) for t in tables]
+
+
 def run_query(
     store: StateStore,
     sql: str,
@@ -362,37 +374,63 @@ def run_query(
     zones: Zones | None = None,
 ) -> QueryResult:
     """Run one read-only statement over every cataloged table and the `landfall.*` status tables, sandboxed
-    (see `lock_down`); at most `limit` rows, stopped after `timeout` seconds."""
+    (see `lock_down`); at most `limit` rows, stopped after `timeout` seconds.
+
+    The views are made from one snapshot of the catalog. A commit may change it between reading it and reading
+    the files (the first commit of a table, a schema change): when the statement fails and the catalog has
+    changed since, it runs again on a fresh snapshot; an error is reported only when the catalog it ran on is
+    still the catalog."""
     started = time.perf_counter()
+    deadline = started + timeout if timeout else None
+    for attempt in range(SNAPSHOTS):
+        tables = store.tables()
+        try:
+            columns, rows = _run_on(store, tables, sql, as_of, limit, deadline, zones)
+            break
+        except duckdb.InterruptException:
+            raise QueryTimeout(f"query stopped after {timeout:g} s (its time limit)") from None
+        except duckdb.Error as exc:
+            now = store.tables()
+            if attempt + 1 < SNAPSHOTS and _snapshot_key(now) != _snapshot_key(tables):
+                log.debug("query: the catalog changed while it ran (%s); running it on a fresh snapshot", exc)
+                continue
+            missing = re.search(r"Table with name (\S+) does not exist", str(exc))
+            if isinstance(exc, duckdb.CatalogException) and missing:
+                raise NoSuchTable(no_table(missing.group(1), [t.name for t in now])) from None
+            raise
+    truncated = limit is not None and len(rows) > limit
+    notes = _as_of_notes(store, sql) if as_of is not None else []
+    for note in notes:
+        log.warning(note)
+    return QueryResult(columns, rows[:limit] if truncated else rows, truncated, time.perf_counter() - started, notes)
+
+
+def _run_on(
+    store: StateStore,
+    tables: list[Table],
+    sql: str,
+    as_of: int | datetime | None,
+    limit: int | None,
+    deadline: float | None,
+    zones: Zones | None,
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The statement's columns and rows (at most `limit` + 1) over the catalog snapshot `tables`."""
     con = duckdb.connect(":memory:")
     try:
         check_read_only(con, sql)
-        connect(store, con, as_of=as_of, zones=zones)
+        connect(store, con, as_of=as_of, zones=zones, tables=tables)
         add_status_tables(con, store, status_refs(sql))
-        lock_down(con, [t.location for t in store.tables()])
-        timer = threading.Timer(timeout, con.interrupt) if timeout else None
+        lock_down(con, [t.location for t in tables])
+        left = None if deadline is None else max(deadline - time.perf_counter(), 0.0)
+        timer = threading.Timer(left, con.interrupt) if left is not None else None
         if timer:
             timer.start()
         try:
             rel = con.execute(sql)
             columns = [d[0] for d in rel.description] if rel.description else []
-            rows = rel.fetchall() if limit is None else rel.fetchmany(limit + 1)
-        except duckdb.InterruptException:
-            raise QueryTimeout(f"query stopped after {timeout:g} s (its time limit)") from None
-        except duckdb.CatalogException as exc:
-            missing = re.search(r"Table with name (\S+) does not exist", str(exc))
-            if missing is None:
-                raise
-            raise NoSuchTable(no_table(missing.group(1), [t.name for t in store.tables()])) from None
+            return columns, rel.fetchall() if limit is None else rel.fetchmany(limit + 1)
         finally:
             if timer:
                 timer.cancel()
-        truncated = limit is not None and len(rows) > limit
-        notes = _as_of_notes(store, sql) if as_of is not None else []
-        for note in notes:
-            log.warning(note)
-        return QueryResult(
-            columns, rows[:limit] if truncated else rows, truncated, time.perf_counter() - started, notes
-        )
     finally:
         con.close()

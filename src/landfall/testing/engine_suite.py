@@ -201,6 +201,26 @@ class EngineTests:
         assert lake.rows("SELECT value FROM v") == [("1",), ("[2,3]",), ('{"x":4}',)]
         assert error_of(lake, "r/a.json").startswith("`r/a.json` line 1: expected records")
 
+    def test_words_a_date_cast_accepts_stay_text_in_json(self, make):
+        # DuckDB casts `infinity`, `-infinity` and `epoch` to dates: a JSON string is a date only when written as one
+        lake = make(wf("t"))
+        lake.land("t/a.json", '[{"id": 1, "a": "Infinity", "n": {"d": "-infinity", "e": "2024-01-02"}}]')
+        lake.land("t/b.jsonl", '{"id": 2, "a": "epoch", "l": ["infinity"]}\n{"id": 3, "a": null, "l": []}\n')
+        lake.land("t/c.jsonl", '{"id": 4, "d": "2024-01-01"}\n' * 2 + '{"id": 5, "d": "infinity"}\n')
+        assert_ok(lake, lake.process())
+        rows = lake.rows("SELECT id, a, CAST(n AS VARCHAR), CAST(l AS VARCHAR), d FROM t ORDER BY id")
+        assert [(i, a, d) for i, a, _, _, d in rows] == [
+            (1, "Infinity", None),
+            (2, "epoch", None),
+            (3, None, None),
+            (4, None, "2024-01-01"),
+            (4, None, "2024-01-01"),
+            (5, None, "infinity"),
+        ]
+        assert "-infinity" in rows[0][2] and "2024-01-02" in rows[0][2] and rows[1][3] == "[infinity]"
+        types = dict(lake.pipeline.table("t").schema)
+        assert (types["a"], types["d"], types["l"]) == ("string", "string", "list<item: string>"), types
+
     def test_a_late_value_of_another_form_keeps_its_column_as_text(self, make):
         lake = make(wf("t"))
         rows = 30_000  # past a reader's sample of the first rows

@@ -113,8 +113,8 @@ class WebhookReceiver:
                 with outer._lock:
                     outer.attempts += 1
                     fail = outer.attempts <= outer.fail_first
-                if outer.hold is not None:
-                    outer.hold.wait(60)
+                if outer.hold is not None:  # until the test (or `close`) lets it go, however slow the test runs
+                    outer.hold.wait()
                 if fail:
                     self.send_response(500)
                     self.end_headers()
@@ -133,7 +133,7 @@ class WebhookReceiver:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def wait_for(self, predicate: Any, timeout: float = 60) -> list[Any]:
+    def wait_for(self, predicate: Any, timeout: float = 180) -> list[Any]:
         """Wait until `predicate(received)` holds; returns what was received."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

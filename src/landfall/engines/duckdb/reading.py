@@ -27,6 +27,7 @@ from landfall.engines.duckdb.diagnose import (
     _no_constants,
     explain,
 )
+from landfall.engines.duckdb.jsondates import columns_arg, words_as_text
 from landfall.engines.duckdb.sql import (
     MATERIALIZE_BYTES,
     PATH,
@@ -138,6 +139,7 @@ def read(cx: JobContext) -> str:
                 pinned = {n: t for n, t in detected if n not in (PATH, ROW)}
                 if cx.plan.sample_all:  # a later value broke a type: values of mixed forms are read as text
                     pinned = {n: "VARCHAR" if t == "JSON" else t for n, t in pinned.items()}
+                pinned = words_as_text(cx.con, pinned, lambda c: _json_sql(cx, _paths(paths), opts, fmt, columns=c))
                 raw = view(_json_sql(cx, _paths(paths), opts, fmt, columns=pinned))
                 cx.describe(raw)
         except duckdb.BinderException as exc:
@@ -588,7 +590,7 @@ def _json_sql(
         args.append(f"maximum_object_size = {cx.plan.max_object}")
     args.extend(_common_args(cx, o))
     if columns:
-        args.append("columns = {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in columns.items()) + "}")
+        args.append(columns_arg(columns))
     select = f"SELECT * FROM read_json({paths}, {', '.join(args)})"
     if o.types:  # hints for some columns; the rest are detected
         repl = ", ".join(f"CAST({q(k)} AS {sql_type(v)}) AS {q(k)}" for k, v in o.types.items())

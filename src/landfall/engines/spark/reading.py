@@ -25,6 +25,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from landfall import encoding as enc
+from landfall.engines.duckdb.jsondates import columns_arg, words_as_text
 from landfall.engines.duckdb.reading import (
     _consistent_delimiter,
     _header_as_one_column,
@@ -340,6 +341,13 @@ def _read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
         except duckdb.Error:
             key = ctx.inputs[0].source.key if not ctx.batch else "the batch"
             raise InvalidInput(f"`{key}`: {_reason(str(exc))}", file=ctx.inputs[0].source.key) from None
+    if not o.all_strings:  # a word a date cast takes (`infinity`, `epoch`) keeps its column text, as on DuckDB
+        read = ", ".join(args)
+        typed = {n: str(t) for n, t in detected if n not in o.types}
+        typed = words_as_text(
+            sniffer, typed, lambda cols: f"SELECT * FROM read_json({paths}, {read}, {columns_arg(cols)})"
+        )
+        detected = [(n, typed.get(n, t)) for n, t in detected]
     fields = []
     for name, duck in detected:
         dt = T.StringType() if o.all_strings or name in o.types else of_duckdb(str(duck))
