@@ -11,7 +11,7 @@ Unset, `up` runs `listing` and `watch` on a local landing zone and `listing` on 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -61,6 +61,7 @@ class SourceConfig(BaseModel):
     """One entry of `sources:`: a name (`listing`) or a name with its options (`{sqs: {queue_url: ...}}`)."""
 
     model_config = ConfigDict(extra="forbid")
+    named_options: ClassVar[dict[str, type[_Options]]] = OPTIONS  # the names a source is written by, their options
 
     name: str
     options: Any = None
@@ -84,8 +85,8 @@ class SourceConfig(BaseModel):
     def _options(self) -> SourceConfig:
         from landfall.registry import check_available, names
 
-        known = [n for n in names("source") if n in OPTIONS]
-        model = OPTIONS.get(self.name)
+        known = [n for n in names("source") if n in self.named_options]
+        model = self.named_options.get(self.name)
         if model is None and ":" not in self.name:
             raise ValueError(
                 f"unknown source `{self.name}`; expected one of {', '.join(f'`{n}`' for n in known)} "
