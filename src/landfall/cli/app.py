@@ -1,0 +1,87 @@
+"""The `landfall` group: global options, the context each command gets (`Ctx`, which opens the pipeline), and
+the entry point that turns errors into one clear line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from landfall import logs
+from landfall.config import load_settings
+from landfall.errors import LandfallError
+from landfall.pipeline import Pipeline
+from landfall.redaction import redact
+
+
+class Ctx:
+    def __init__(self, config: str | None, lake: str | None, argv: list[str] | None = None) -> None:
+        self.config = config
+        self.lake = lake
+        self.argv = argv or []  # the global options as given, for child processes (`--processes`)
+        self._pipeline: Pipeline | None = None
+
+    def pipeline(self) -> Pipeline:
+        if self._pipeline is None:
+            settings = load_settings(self.config, overrides={"lake": self.lake})
+            self._pipeline = Pipeline(settings)
+        return self._pipeline
+
+    def close(self) -> None:
+        if self._pipeline is not None:
+            self._pipeline.close()
+
+
+class LandfallGroup(click.Group):
+    """Turns landfall errors into one clear line and exit code 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LandfallError as exc:
+            raise click.ClickException(redact(str(exc))) from None
+
+
+@click.group(cls=LandfallGroup)
+@click.option(
+    "--config",
+    "-c",
+    type=click.Path(dir_okay=True),
+    default=None,
+    envvar="LANDFALL_CONFIG",
+    help="Path to landfall.yaml (default: ./landfall.yaml, else built-in defaults).",
+)
+@click.option("--lake", default=None, help="Override the lake root (a folder or URL).")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-q", "--quiet", count=True, help="Less log output (-qq for errors only).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines for people (text) or machines (json, one object per line).",
+)
+@click.version_option(package_name="landfall")
+@click.pass_context
+def main(ctx: click.Context, config: str | None, lake: str | None, verbose: int, quiet: int, log_format: str) -> None:
+    """landfall: files land, workflows run, typed tables appear, SQL queries them."""
+    level = min(max(logging.WARNING + 10 * (quiet - verbose), logging.DEBUG), logging.CRITICAL)
+    logs.setup(level, log_format)
+    argv = [*(["--config", config] if config else []), *(["--lake", lake] if lake else [])]
+    argv += ["-v"] * verbose + ["-q"] * quiet + ["--log-format", log_format]
+    ctx.obj = Ctx(config, lake, argv)
+    ctx.call_on_close(ctx.obj.close)  # connections closed and threads joined before the interpreter exits
+
+
+def entry() -> None:
+    """The `landfall` command. An unexpected error (a bug, not a user's mistake) prints its traceback with secrets
+    masked, like every other line landfall prints."""
+    try:
+        main()
+    except Exception as exc:
+        import traceback
+
+        sys.stderr.write(redact("".join(traceback.format_exception(exc))))
+        sys.exit(1)
