@@ -34,6 +34,17 @@ def make_lake(tmp_path: Path):
 __all__ = ["CORPUS", "REPO", "Lake", "load_settings", "wf"]
 
 
+def pytest_configure(config) -> None:
+    """Property tests try 60 examples each in a full run (CI) and 10 in the fast run (`-m "not slow"`): each
+    example builds a lake. `--hypothesis-profile` chooses otherwise."""
+    from hypothesis import settings
+
+    settings.register_profile("full", max_examples=60)
+    settings.register_profile("fast", max_examples=10)
+    if not config.getoption("hypothesis_profile", None):
+        settings.load_profile("fast" if "not slow" in (config.option.markexpr or "") else "full")
+
+
 #: folders of test artifacts (the dashboard tests' screenshots), named at the end of the run
 ARTIFACTS: list[str] = []
 

@@ -177,7 +177,12 @@ def test_parquet_table_readable_by_pyarrow_dataset(make_lake):
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@pytest.mark.parametrize("point", ["after_publish", "after_child_commit", "after_table_commit", "after_commit"])
+@pytest.mark.parametrize(
+    "point",
+    # two processes per point: the point between the child and the parent commit runs in the fast run
+    [pytest.param(p, marks=pytest.mark.slow) for p in ("after_publish", "after_table_commit", "after_commit")]
+    + ["after_child_commit"],
+)
 def test_kill_9_around_child_table_commits_keeps_parents_and_children_once(make_lake, point, engine):
     lake = make_lake(
         [

@@ -9,6 +9,8 @@ import pytest
 
 from conftest import CORPUS, wf
 
+pytestmark = [pytest.mark.corpus, pytest.mark.slow]  # a sweep of 318 documents
+
 SUITE = CORPUS / "jsontestsuite" / "test_parsing"
 
 # What landfall does with the implementation-defined `i_` files (README, "JSON documents").

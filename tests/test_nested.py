@@ -257,6 +257,7 @@ def test_child_tables_config_errors(tmp_path, columns, write, message):
         load_settings(str(cfg))
 
 
+@pytest.mark.slow  # two 40 MiB records
 def test_records_larger_than_duckdbs_default_buffer_load(make_lake):
     """DuckDB reads records up to ~32 MiB by default (a bigger buffer slows every read): a file with a bigger
     record is read again with a buffer to fit."""

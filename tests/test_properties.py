@@ -61,7 +61,7 @@ def flat_shape(shape, prefix=""):
     return out
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # examples: conftest's profile
 @given(st.data())
 def test_nested_records_survive_flatten_write_and_query(data):
     shape = data.draw(schemas())
@@ -93,7 +93,7 @@ def test_nested_records_survive_flatten_write_and_query(data):
             lake.close()
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # examples: conftest's profile
 @given(st.text(alphabet=st.sampled_from(list("ab,;\"\n\r 1.5-\t\\'x")), max_size=80))
 def test_random_csv_text_loads_or_fails_cleanly(text):
     with tempfile.TemporaryDirectory() as tmp:

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from landfall.cli import main
 from landfall.errors import QueryRefused, QueryTimeout
 
-from conftest import wf
+from conftest import Lake, wf
 
 ATTACKS = [
     ("read_text", "SELECT * FROM read_text('/etc/shadow')"),
@@ -37,16 +37,18 @@ ATTACKS = [
 ]
 
 
-@pytest.fixture
-def lake(make_lake):
-    lake = make_lake([wf("s")])
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory):
+    """One lake for the module's read-only tests (each attack checks it left nothing behind)."""
+    lake = Lake(tmp_path_factory.mktemp("sandbox"), [wf("s")])
     lake.land("s/a.csv", "id,name\n1,a\n2,b\n")
     assert lake.process().ok
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     pq.write_table(pa.table({"secret": ["s3cr3t-outside-value"]}), lake.root / "outside.parquet")
-    return lake
+    yield lake
+    lake.close()
 
 
 @pytest.mark.parametrize("name,sql", ATTACKS, ids=[a[0] for a in ATTACKS])

@@ -15,6 +15,7 @@ class TestSqliteStateStore(StateStoreTests):
 
 
 @pytest.mark.postgres
+@pytest.mark.slow  # a PostgreSQL server per session; the same suite runs on SQLite in the fast run
 class TestPostgresStateStore(StateStoreTests):
     @pytest.fixture
     def store(self, postgres):

@@ -103,6 +103,7 @@ def test_a_state_database_from_a_newer_landfall_is_refused(tmp_path):
 
 
 @pytest.mark.postgres
+@pytest.mark.slow  # starts a PostgreSQL server; the SQLite upgrade above runs in the fast run
 def test_a_postgresql_state_database_at_the_first_migration_upgrades_itself(postgres):
     from landfall.state.postgres import PostgresStateStore
 
