@@ -72,3 +72,39 @@ def test_matching_files_load_under_every_policy(make_lake, evolution):
     assert lake.process().ok, [r.error for r in lake.pipeline.runs()]
     assert lake.rows("SELECT id, amount FROM e ORDER BY id") == [(1, 10.0), (2, 2.5)]
     assert dict(lake.pipeline.table("e").schema)["amount"] == "double"
+
+
+@pytest.mark.parametrize("evolution", ["evolve", "rescue"])
+def test_text_after_a_list_column_is_a_schema_conflict_or_rescued(make_lake, evolution):
+    """`{"a": []}` makes `a` a list column; a later `{"a": "b"}` cannot be cast into it (before: DuckDB's
+    'Malformed JSON ... when casting' text). Under `evolve` the file fails alone naming the column and both
+    types; under `rescue` the value is kept in `_rescued_data`."""
+    lake = make_lake([wf("j", read={"format": "json"}, schema={"evolution": evolution}, retry={"max_attempts": 1})])
+    lake.land("j/1.json", '{"id": 1, "a": []}', mtime=1)
+    assert lake.process().ok
+    lake.land("j/2.json", '{"id": 2, "a": "b"}', mtime=2)
+    result = lake.process()
+    if evolution == "evolve":
+        assert not result.ok
+        assert lake.pipeline.runs(key="j/2.json")[0].error == (
+            "`j/2.json`: column `a` is VARCHAR in this file but JSON[] in the table; "
+            "cast it in a `cast:` step or change the table"
+        )
+        assert lake.rows("SELECT id FROM j") == [(1,)]
+    else:
+        assert result.ok
+        rows = lake.rows("SELECT id, _rescued_data FROM j ORDER BY id")
+        assert rows[0] == (1, None) and json.loads(rows[1][1]) == {"a": "b", "_file": "j/2.json"}
+
+
+def test_rescue_a_file_whose_every_column_is_new(make_lake):
+    """Under `rescue`, a file none of whose columns the table has keeps them all in `_rescued_data` (before: the
+    engine built `SELECT , CASE ...` and the file failed with a parser error)."""
+    lake = make_lake([wf("j", read={"format": "json"}, schema={"evolution": "rescue"}, retry={"max_attempts": 1})])
+    lake.land("j/1.json", '{"id": 1}', mtime=1)
+    assert lake.process().ok
+    lake.land("j/2.json", '{"other": "x"}', mtime=2)
+    assert lake.process().ok
+    rows = lake.rows("SELECT id, _rescued_data FROM j ORDER BY id NULLS LAST")
+    assert rows[0] == (1, None) and rows[1][0] is None
+    assert json.loads(rows[1][1]) == {"other": "x", "_file": "j/2.json"}

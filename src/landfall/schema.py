@@ -10,6 +10,7 @@ _INTS = ["int8", "int16", "int32", "int64"]
 _UINTS = ["uint8", "uint16", "uint32", "uint64"]
 _FLOATS = ["float", "double"]
 _NULLISH = {"null", "extension<arrow.json>"}  # a column with no values yet (JSON nulls) fits any type
+_NESTED = ("list<", "large_list<", "fixed_size_list<", "struct<", "map<")  # text never parses into these
 
 
 def widens_to(narrow: str, wide: str) -> bool:
@@ -55,7 +56,7 @@ def align(columns: list[tuple[str, str]], table: list[tuple[str, str]]) -> dict[
             or (target in _INTS and have.startswith("decimal"))
         ):
             continue  # the table widens to the batch's type in a new schema version
-        elif have == "string":
+        elif have == "string" and not target.startswith(_NESTED):  # text to a scalar type: a strict cast
             casts[name] = target
         else:
             raise SchemaConflict(

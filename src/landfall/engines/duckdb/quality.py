@@ -130,11 +130,11 @@ def fit_schema(cx: JobContext, view: str) -> tuple[str, list[Any]]:
             if PATH not in cols
             else f"(SELECT key FROM __lf_sources s WHERE s.{q(PATH)} = v.{q(PATH)})"
         )
-        view = cx.view(
-            f"SELECT {', '.join(keep)}, CASE WHEN {' OR '.join(misfit)} THEN "
-            f"CAST(json_object({rescued}, '_file', {src}) AS VARCHAR) END AS _rescued_data "
-            f"FROM {view} v"
-        )
+        rescue = (
+            f"CASE WHEN {' OR '.join(misfit)} THEN "
+            f"CAST(json_object({rescued}, '_file', {src}) AS VARCHAR) END AS _rescued_data"
+        )  # every column of the batch may be new to the table: then `_rescued_data` is all it keeps
+        view = cx.view(f"SELECT {', '.join([*keep, rescue])} FROM {view} v")
         return view, []
     # discard_row: rows that carry a value the table cannot hold are quarantined
     if not misfit:
