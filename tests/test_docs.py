@@ -301,6 +301,19 @@ def test_every_type_name_cast_accepts_is_listed():
     assert not missing, f"type names `cast:` accepts that the README's Types paragraph does not list: {missing}"
 
 
+def test_two_set_up_commands_and_ci_runs_the_second():
+    """The README opens with two commands: install and run the demo; install and run the tests, which is the
+    command `.ci/run` runs on a fresh machine."""
+    block = re.search(r"```bash\n(.*?)```", README.read_text(), re.DOTALL).group(1)
+    commands = [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+    assert len(commands) == 2, commands
+    demo, tests = commands
+    assert demo.startswith("pip install ") and demo.endswith("&& landfall demo"), demo
+    assert 'pip install ".[test]"' in tests and tests.endswith("&& python -m pytest"), tests
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert tests in ci, f"`.ci/run` does not run the README's test command `{tests}`"
+
+
 def _anchor(heading: str) -> str:
     """GitHub's anchor for a heading: lower case, punctuation but `-` and `_` dropped, spaces to `-`."""
     text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
