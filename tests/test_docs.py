@@ -343,3 +343,9 @@ def test_links_inside_the_docs_lead_somewhere():
 def test_no_section_is_repeated():
     headings = re.findall(r"^#+ (.+)$", re.sub(r"```.*?```", "", README.read_text(), flags=re.DOTALL), re.M)
     assert len(headings) == len(set(headings)), sorted({h for h in headings if headings.count(h) > 1})
+
+
+def test_changelog_has_one_heading_per_day_newest_first():
+    days = re.findall(r"^## (.+)$", (ROOT / "CHANGELOG.md").read_text(), re.M)
+    assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", d) for d in days), days
+    assert days == sorted(set(days), reverse=True), f"CHANGELOG day headings repeat or are out of order: {days}"
