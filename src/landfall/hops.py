@@ -88,7 +88,7 @@ def run_hop(runner: Runner, wf: Workflow, run: Run, src: Source, digest: str, en
         shutil.rmtree(scratch, ignore_errors=True)
     from landfall.runner import Outcome
 
-    runner._done(Outcome(run, "succeeded", rows_out=result.rows_out))
+    runner._done(Outcome(run, "succeeded", rows_out=result.rows_out, result=result))
 
 
 def _convert(parts: list[str], dest: str, fmt: str, codec: str) -> None:

@@ -212,7 +212,7 @@ class Pipeline:
         from landfall.tracing import traced
 
         base = worker_id()  # engines share one DuckDB database and its thread pool (see engines/duckdb/sql.py)
-        on_done = traced(self.store, on_done)  # OpenTelemetry spans of runs and steps, when it is installed
+        on_done = traced(on_done)  # OpenTelemetry spans of runs and steps, when it is installed
         return [
             Worker(self.settings, self.store, f"{base}:{i}", self.zones, on_done=on_done, broken=self._broken)
             for i in range(n)

@@ -10,6 +10,7 @@ import hashlib
 import logging
 import os
 import shutil
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -64,10 +65,15 @@ def content_hash(path: str) -> str:
 
 @dataclass
 class Outcome:
+    """How a run ended, as recorded: `result` is what was committed for a succeeded or skipped run (rows, bytes,
+    steps), `error` a failed or dead run's error; `ended_at` when it was recorded."""
+
     run: Run
     status: str
     error: str | None = None
     rows_out: int | None = None
+    result: RunResult | None = None
+    ended_at: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -171,7 +177,7 @@ class Runner:
         if skipped:
             self.store.commit(None, skipped)
             for res in skipped:
-                self._done(Outcome(next(r for r in runs if r.run_id == res.run_id), "skipped"))
+                self._done(Outcome(next(r for r in runs if r.run_id == res.run_id), "skipped", result=res))
         if not todo:
             return self.outcomes
         batch_id = runs[0].batch_id or runs[0].run_id
@@ -270,29 +276,25 @@ class Runner:
         except (OSError, InvalidInput) as exc:
             if (gone := self._unreadable(run, wf, exc)) is not None:
                 self.store.commit(None, [gone])
-                self._done(Outcome(run, "skipped"))
+                self._done(Outcome(run, "skipped", result=gone))
             return self.outcomes
         digest: Future[str] = pool("hash").submit(lambda: self._content_key(run.file_key, content_hash(path)))
         src = Source(key=run.file_key, path=path, run_id=run.run_id, file_id=run.file_id, size=run.size)
         try:
             self._job(wf, [(run, src, digest)], run.batch_id or run.run_id, engine)
         except ContentRace as exc:
-            self.store.commit(
-                None,
-                [
-                    RunResult(
-                        run_id=run.run_id,
-                        status="skipped",
-                        worker=run.worker,
-                        content_hash=digest.result(),
-                        rows_in=0,
-                        rows_out=0,
-                        bytes=run.size,
-                        note=f"same content: {exc}",
-                    )
-                ],
+            same = RunResult(
+                run_id=run.run_id,
+                status="skipped",
+                worker=run.worker,
+                content_hash=digest.result(),
+                rows_in=0,
+                rows_out=0,
+                bytes=run.size,
+                note=f"same content: {exc}",
             )
-            self._done(Outcome(run, "skipped"))
+            self.store.commit(None, [same])
+            self._done(Outcome(run, "skipped", result=same))
         except ConcurrentChange as exc:  # another commit changed the table meanwhile: again on the new state
             log.info("run %s deferred: %s", run.run_id, exc)
             self.store.defer([run.run_id], seconds=0.05, worker=run.worker)
@@ -368,9 +370,10 @@ class Runner:
                 staged.outputs_of.setdefault(key, set()).add(rel)
             if table is None and not (staged.files or staged.children or staged.quarantine_files):
                 # nothing to write (empty files) and no table yet: the runs succeed, no table is made
-                tx.commit(None, [self._result(run, src, _resolved(digest), staged) for run, src, digest in items])
-                for run, _, _ in items:
-                    self._done(Outcome(run, "succeeded", rows_out=0))
+                empty = [self._result(run, src, _resolved(digest), staged) for run, src, digest in items]
+                tx.commit(None, empty)
+                for (run, _, _), res in zip(items, empty, strict=True):
+                    self._done(Outcome(run, "succeeded", rows_out=0, result=res))
                 return
             tx.point("after_write")
             keys = [s.key for _, s, _ in items]
@@ -449,8 +452,8 @@ class Runner:
             tx.retire(writer, wf.write.table, replaced)
             for c, gone in children:
                 tx.retire(child_writers[c.table], c.table, gone)
-        for run, src, _ in items:
-            self._done(Outcome(run, "succeeded", rows_out=staged.rows_out.get(src.key, 0)))
+        for (run, src, _), res in zip(items, results, strict=True):
+            self._done(Outcome(run, "succeeded", rows_out=staged.rows_out.get(src.key, 0), result=res))
 
     def _rewrite(
         self,
@@ -671,7 +674,7 @@ class Runner:
             finish_pending(self.store, writer, wf.write.table)  # its quarantined rows, journaled beside the table
             for res in results:
                 run = next(r for r, _, _ in items if r.run_id == res.run_id)
-                self._done(Outcome(run, "succeeded", rows_out=res.rows_out))
+                self._done(Outcome(run, "succeeded", rows_out=res.rows_out, result=res))
         return rest
 
     def _children_committed(self, wf: Workflow, markers: list[str]) -> list[TableCommit]:

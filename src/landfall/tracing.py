@@ -15,9 +15,10 @@ from __future__ import annotations
 import importlib.util
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
-from landfall.state.base import Run, StateStore
+from landfall.state.base import Run
 
 log = logging.getLogger("landfall.tracing")
 
@@ -68,14 +69,35 @@ def trace_run(run: Run, tracer: Any = None) -> None:
     span.end(end_time=max(end, start))
 
 
-def traced(store: StateStore, on_done: Callable[[Any], None] | None) -> Callable[[Any], None] | None:
+def ended(outcome: Any) -> Run:
+    """The run record an outcome stands for, as the store holds it once recorded: built from what the worker had
+    in hand when it committed (the leased run, its result or error), not read back (a round trip per run)."""
+    res = outcome.result
+    return replace(
+        outcome.run,
+        status=outcome.status,
+        finished_at=outcome.ended_at,
+        error=outcome.error,
+        rows_in=res.rows_in if res else None,
+        rows_out=res.rows_out if res else outcome.rows_out,
+        rows_quarantined=res.rows_quarantined if res else None,
+        bytes=res.bytes if res else None,
+        steps=list(res.steps) if res else [],
+        output_files=list(res.output_files) if res else [],
+        note=res.note if res else None,
+        quality=dict(res.quality) if res else {},
+        content_hash=res.content_hash if res else outcome.run.content_hash,
+    )
+
+
+def traced(on_done: Callable[[Any], None] | None) -> Callable[[Any], None] | None:
     """`on_done` that also records each ended run as spans (when OpenTelemetry is installed)."""
     if not available():
         return on_done
 
     def done(outcome: Any) -> None:
         try:
-            trace_run(store.run(outcome.run.run_id))
+            trace_run(ended(outcome))
         except Exception as exc:  # tracing never stops a worker
             log.debug("tracing run %s failed: %s", outcome.run.run_id, exc)
         if on_done:

@@ -80,11 +80,12 @@ class PostgresStateStore(SqlStateStore):
         with self._pool.connection() as conn:
             yield conn
 
-    def _begin(self, cur: Any, *, write: bool = True) -> None:
-        """A write transaction begins with its first statement (READ COMMITTED). Reads run in autocommit: each
-        statement sees what was committed before it, which is all a READ COMMITTED transaction gives anyway, and
-        no BEGIN and COMMIT round trips."""
-        cur.connection.autocommit = not write
+    def _begin(self, cur: Any, *, write: bool = True, single: bool = False) -> None:
+        """A write transaction begins with its first statement (READ COMMITTED). Reads, and writes of one
+        statement, run in autocommit: each statement sees what was committed before it, which is all a READ
+        COMMITTED transaction gives anyway, a single statement is atomic by itself, and neither costs BEGIN and
+        COMMIT round trips."""
+        cur.connection.autocommit = not write or single
 
     def _translate(self, exc: BaseException) -> BaseException | None:
         where = f"state database `{self.display_url}`"
@@ -95,14 +96,15 @@ class PostgresStateStore(SqlStateStore):
             return ConcurrentChange(f"{where}: a concurrent transaction conflicted; retrying")
         return None
 
-    def _serialize(self, cur: Any, kind: int, names: Sequence[str]) -> None:
-        if not names:
+    def _serialize(self, cur: Any, locks: Sequence[tuple[int, Sequence[str]]]) -> None:
+        pairs = [(kind, name) for kind, names in locks for name in sorted(set(names))]
+        if not pairs:
             return
-        # one statement, in one order (sorted): two commits never wait for each other in a circle
+        # one statement (one round trip), in one order: two commits never wait for each other in a circle
         cur.execute(
-            "SELECT pg_advisory_xact_lock(?, hashtext(k)) FROM (SELECT DISTINCT k FROM unnest(?::text[]) AS k "
-            "ORDER BY k) AS names",
-            (kind, sorted(set(names))),
+            "SELECT pg_advisory_xact_lock(kind, hashtext(k)) FROM (SELECT kind, k FROM unnest(?::int[], ?::text[]) "
+            "WITH ORDINALITY AS n(kind, k, i) ORDER BY i) AS names",
+            ([kind for kind, _ in pairs], [name for _, name in pairs]),
         )
         cur.fetchall()
 

@@ -4,7 +4,7 @@ connection, how a transaction begins and the few places where isolation differs:
 
 - `skip_locked` / `for_update`: row locks on the runs a statement takes (PostgreSQL `FOR UPDATE [SKIP LOCKED]`;
   SQLite needs none: a write transaction there is `BEGIN IMMEDIATE`, one writer at a time);
-- `_serialize(cur, kind, names)`: wait for a lock per name until the transaction ends (catalog commits of one
+- `_serialize(cur, locks)`: wait for a lock per (kind, name) until the transaction ends (catalog commits of one
   table, commits of the same content, migrations); `_claim(...)`: the same without waiting;
 - `_notify(cur)` and `_wait_change(...)`: waking idle workers when work is queued.
 
@@ -74,15 +74,17 @@ class SqlStateStore(SqlReads, StateStore):
     def _connection(self) -> AbstractContextManager[Any]:
         """A DB-API connection for one transaction (`commit`/`rollback` end it)."""
 
-    def _begin(self, cur: Any, *, write: bool = True) -> None:
-        """Begin a transaction (drivers that begin implicitly need nothing)."""
+    def _begin(self, cur: Any, *, write: bool = True, single: bool = False) -> None:
+        """Begin a transaction (drivers that begin implicitly need nothing); `single`: it is one statement, which
+        a backend may run on its own (atomic by itself, without BEGIN and COMMIT round trips)."""
 
     def _translate(self, exc: BaseException) -> BaseException | None:
         """A landfall error for a driver error (None: raise it as it is)."""
         return None
 
-    def _serialize(self, cur: Any, kind: int, names: Sequence[str]) -> None:
-        """Hold a lock on each name until the transaction ends (waiting for other holders)."""
+    def _serialize(self, cur: Any, locks: Sequence[tuple[int, Sequence[str]]]) -> None:
+        """Hold a lock on each (kind, name) until the transaction ends (waiting for other holders), taken in the
+        order of `locks` (and of the names, sorted, within a kind)."""
 
     def _claim(self, cur: Any, kind: int, names: Sequence[str]) -> set[str]:
         """Take the lock on each name no other transaction holds; the names taken."""
@@ -103,13 +105,14 @@ class SqlStateStore(SqlReads, StateStore):
         return text if self.param == "?" else text.replace("%", "%%").replace("?", self.param)
 
     @contextmanager
-    def transaction(self, *, write: bool = True) -> Iterator[Any]:
-        """A transaction; `write=False` for reads, which then never wait for (or hold) the write lock."""
+    def transaction(self, *, write: bool = True, single: bool = False) -> Iterator[Any]:
+        """A transaction; `write=False` for reads, which then never wait for (or hold) the write lock; `single`
+        for a write of one statement (see `_begin`)."""
         try:
             with self._connection() as conn:
                 cur = conn.cursor()
                 try:
-                    self._begin(cur, write=write)
+                    self._begin(cur, write=write, single=single)
                     yield _Cursor(cur, self._sql)
                 except BaseException:
                     with suppress(Exception):
@@ -133,7 +136,7 @@ class SqlStateStore(SqlReads, StateStore):
 
     def _migrate(self) -> None:
         with self.transaction() as cur:
-            self._serialize(cur, LOCK_MIGRATE, ["schema"])
+            self._serialize(cur, [(LOCK_MIGRATE, ["schema"])])
             cur.execute(MIGRATIONS_TABLE)
             cur.execute("SELECT max(version) FROM schema_migrations")
             have = cur.fetchone()[0] or 0
@@ -487,8 +490,13 @@ class SqlStateStore(SqlReads, StateStore):
         commits = ([table] if table is not None else []) + list(also)
         with self.transaction() as cur:
             # one lock order (content, then tables, then runs by id): concurrent commits never deadlock
-            self._serialize(cur, LOCK_CONTENT, [r.content_hash for r in results if r.content_hash])
-            self._serialize(cur, LOCK_TABLE, [tc.table for tc in commits])
+            self._serialize(
+                cur,
+                [
+                    (LOCK_CONTENT, [r.content_hash for r in results if r.content_hash]),
+                    (LOCK_TABLE, [tc.table for tc in commits]),
+                ],
+            )
             self._check_content(cur, results)  # same bytes committed by another worker meanwhile
             for tc in commits:
                 self._apply_table_commit(cur, tc, now)
@@ -600,7 +608,7 @@ class SqlStateStore(SqlReads, StateStore):
 
     def hold(self, name: str, holder: str, seconds: float) -> bool:
         now = time.time()
-        with self.transaction() as cur:
+        with self.transaction(single=True) as cur:
             cur.execute(
                 "INSERT INTO leases (name, holder, until) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE "
                 "SET holder = excluded.holder, until = excluded.until "
@@ -610,7 +618,7 @@ class SqlStateStore(SqlReads, StateStore):
             return cur.rowcount == 1
 
     def let_go(self, name: str, holder: str) -> None:
-        with self.transaction() as cur:
+        with self.transaction(single=True) as cur:
             cur.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
 
     def _dead_ids(self, cur: Any, run_ids: Sequence[str] | None) -> list[str]:

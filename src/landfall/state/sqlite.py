@@ -74,8 +74,8 @@ class SqliteStateStore(SqlStateStore):
         self._check_file()
         yield self._thread_conn()
 
-    def _begin(self, cur: Any, *, write: bool = True) -> None:
-        cur.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
+    def _begin(self, cur: Any, *, write: bool = True, single: bool = False) -> None:
+        cur.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")  # in-process: a BEGIN costs no round trip
 
     def _check_file(self) -> None:
         """Stop at once if the database file was deleted or replaced since it was opened."""
