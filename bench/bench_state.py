@@ -5,7 +5,9 @@
 Throughput: `--files` small CSVs (50 rows x 4 columns) land under `landing/bench/` and are discovered once; then
 N processes `landfall process --workers 1` start at the same moment on the same lake and state store and drain
 the queue together. Reported per backend and N: wall time from start to the last process's exit (files/s), and
-the work window from the first lease to the last commit (from the runs' own times: process start-up excluded).
+the work window from the first lease to the last commit (from the runs' own times: process start-up excluded),
+and CPU per file (the landfall processes' and the PostgreSQL server's CPU time, divided by the files): on a busy
+machine wall times mostly measure waiting for a core, CPU time does not, so the ratios are given both ways.
 Every run is checked to have succeeded and the table to hold every row once. PostgreSQL is a server this script
 starts on loopback (`landfall.testing.postgres`, durability off as in the tests: fsync off on both sides would
 be fairer, so SQLite runs with its default `synchronous=NORMAL` in WAL mode, which does not fsync each commit
@@ -93,6 +95,12 @@ def server_cpu(pg: Any) -> float:
     return total
 
 
+def per_file(r: dict[str, float], files: int, *, net: bool = True) -> float:
+    """CPU milliseconds per file: the landfall processes' and (PostgreSQL) the server's; `net` of what the
+    processes cost with nothing to do (start-up), which a longer run spreads over more files."""
+    return 1000 * (r["cpu"] + r["server"] - (r["fixed"] if net else 0.0)) / files
+
+
 def children_cpu() -> float:
     import resource
 
@@ -126,8 +134,20 @@ def throughput(backend: str, workers: int, files: int, batch: int, pg: Any, tmp:
     p.close()
     if statuses != {"succeeded"} or count != (files * ROWS, files * ROWS):
         raise SystemExit(f"{backend} x{workers}: statuses {statuses}, rows {count}; expected {files * ROWS} once")
+    # what one process costs with nothing to do (start-up, recovery, a listing of the known files): the same
+    # command again, on the drained queue
+    cpu0, server0 = children_cpu(), server_cpu(pg)
+    subprocess.run(cmd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    fixed, fixed_server = children_cpu() - cpu0, server_cpu(pg) - server0
     shutil.rmtree(root, ignore_errors=True)
-    return {"wall": wall, "window": window, "cpu": cpu, "server": server if backend == "postgresql" else 0.0}
+    pg_side = backend == "postgresql"
+    return {
+        "wall": wall,
+        "window": window,
+        "cpu": cpu,
+        "server": server if pg_side else 0.0,
+        "fixed": workers * (fixed + (fixed_server if pg_side else 0.0)),
+    }
 
 
 def idle(backend: str, runs: int, with_files: bool, seconds: float, settle: float, pg: Any, tmp: Path) -> dict:
@@ -205,6 +225,7 @@ def main() -> None:
     counts = [int(n) for n in args.workers.split(",")]
     backends = ["sqlite", "postgresql"]
     print(f"cpus: {os.cpu_count()}; files: {args.files} x {ROWS} rows; batch_files: {args.batch_files}")
+    print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     with postgres_server() as pg, tempfile.TemporaryDirectory(prefix="landfall-bench-state-") as tmpdir:
         tmp = Path(tmpdir)
         if not args.skip_throughput:
@@ -221,9 +242,9 @@ def main() -> None:
             print()
             print(
                 "| backend | workers | wall s | files/s | vs 1 worker | work window s | files/s (work) | vs 1 "
-                "| CPU s landfall | CPU s server |"
+                "| CPU s landfall | CPU s server | CPU ms/file | CPU s start-up | CPU ms/file net |"
             )
-            print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
             for backend in backends:
                 one = best[(backend, counts[0])]
                 for n in counts:
@@ -231,22 +252,27 @@ def main() -> None:
                     print(
                         f"| {backend} | {n} | {r['wall']:.2f} | {args.files / r['wall']:.0f} | "
                         f"{one['wall'] / r['wall']:.2f}x | {r['window']:.2f} | {args.files / r['window']:.0f} | "
-                        f"{one['window'] / r['window']:.2f}x | {r['cpu']:.2f} | {r['server']:.2f} |"
+                        f"{one['window'] / r['window']:.2f}x | {r['cpu']:.2f} | {r['server']:.2f} | "
+                        f"{per_file(r, args.files, net=False):.2f} | {r['fixed']:.2f} | {per_file(r, args.files):.2f} |"
                     )
             if 1 in counts:
                 ratio = best[("sqlite", 1)]["wall"] / best[("postgresql", 1)]["wall"]
                 work = best[("sqlite", 1)]["window"] / best[("postgresql", 1)]["window"]
+                cpu = per_file(best[("sqlite", 1)], args.files) / per_file(best[("postgresql", 1)], args.files)
                 print(
-                    f"\nPostgreSQL vs SQLite, one worker: {ratio:.2f}x wall, {work:.2f}x work "
-                    f"(target >= {TARGET_PG_VS_SQLITE}x)"
+                    f"\nPostgreSQL vs SQLite, one worker: {ratio:.2f}x wall, {work:.2f}x work, {cpu:.2f}x by CPU "
+                    f"(SQLite's net CPU per file / PostgreSQL's, landfall + server) (target >= {TARGET_PG_VS_SQLITE}x)"
                 )
                 if 2 in counts:
                     for backend in backends:
                         r1, r2 = best[(backend, 1)], best[(backend, 2)]
                         print(
                             f"{backend}: two workers vs one: {r1['wall'] / r2['wall']:.2f}x wall, "
-                            f"{r1['window'] / r2['window']:.2f}x work (target >= {TARGET_TWO_VS_ONE}x)"
+                            f"{r1['window'] / r2['window']:.2f}x work (target >= {TARGET_TWO_VS_ONE}x); by CPU: "
+                            f"{2 * per_file(r1, args.files) / per_file(r2, args.files):.2f}x on two free cores "
+                            "(2 x one worker's net CPU per file / two workers')"
                         )
+        print("load average at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
         if not args.skip_idle:
             print()
             files = "with their files in the landing zone" if not args.no_idle_files else "without landed files"
