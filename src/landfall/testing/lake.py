@@ -44,9 +44,11 @@ class Lake:
             return Path(key)
         path = self.landing / key
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
+        part = path.with_name(f".{path.name}.landing")  # whole or absent: a running `up` never sees it half-written
+        part.write_bytes(content)
         if mtime is not None:
-            os.utime(path, (mtime, mtime))
+            os.utime(part, (mtime, mtime))
+        os.replace(part, path)
         return path
 
     def process(self, **kw: Any):
