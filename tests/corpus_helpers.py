@@ -50,7 +50,7 @@ _NOT_DATA_NAMES = ("EXPECTED_RESULTS_INDEX.tsv",)
 
 CATEGORIES = ("loaded", "skipped", "failed_cleanly", "failed_uncleanly", "crashed", "hung")
 
-# `Runner._message` formats an exception that is not one of landfall's own (`InvalidInput`, ...) as
+# `landfall.outcomes.message` formats an exception that is not one of landfall's own (`InvalidInput`, ...) as
 # "`key`: TypeName: text": that is the runner's catch-all, i.e. an unexpected exception (a crash that the
 # runner contained), not a clean failure.
 _UNEXPECTED = re.compile(r"^`[^`]*`: (?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Interrupt|Exit)(?:: |$)")

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from landfall import compression
 from landfall.config import Workflow
 from landfall.engines.base import Engine, Job, Source
+from landfall.outcomes import Outcome, run_result
 from landfall.routing import Router
 from landfall.sources.listing import to_event
 from landfall.state.base import Run
@@ -80,15 +81,13 @@ def run_hop(runner: Runner, wf: Workflow, run: Run, src: Source, digest: str, en
             outputs = [key]
         else:
             outputs = []
-        result = runner._result(run, src, digest, staged)
+        result = run_result(run, src, digest, staged)
         result.output_files = outputs
         runner.store.commit(None, [result])
         crash_point("after_commit")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    from landfall.runner import Outcome
-
-    runner._done(Outcome(run, "succeeded", rows_out=result.rows_out, result=result))
+    runner.done(Outcome(run, "succeeded", rows_out=result.rows_out, result=result))
 
 
 def _convert(parts: list[str], dest: str, fmt: str, codec: str) -> None:

@@ -76,9 +76,10 @@ class TableSource(EventSource):
 def run_from_table(runner: Runner, wf: Workflow, runs: list[Run]) -> list[Outcome]:
     """Run `wf` over the rows each upstream run (named by its event's key) wrote into the source table."""
     from landfall.engines.base import Source
-    from landfall.runner import _message
+    from landfall.job import run_job
+    from landfall.outcomes import message
 
-    engine = runner._engine(wf, runs)
+    engine = runner.engine_for(wf, runs)
     table = wf.source.table if wf.source else ""
     for run in runs:
         upstream = run.file_key.rsplit("/", 1)[-1]
@@ -89,11 +90,11 @@ def run_from_table(runner: Runner, wf: Workflow, runs: list[Run]) -> list[Outcom
                 _rows_of(runner, table, upstream, path)
             digest = hashlib.sha256(run.file_key.encode()).hexdigest()  # one upstream run: one content
             src = Source(key=run.file_key, path=path, run_id=run.run_id, file_id=run.file_id, size=run.size)
-            runner._job(wf, [(run, src, digest)], run.batch_id or run.run_id, engine)
+            run_job(runner, wf, [(run, src, digest)], run.batch_id or run.run_id, engine)
         except (ContentRace, ConcurrentChange):
             runner.store.defer([run.run_id], seconds=0.05)
         except Exception as exc:
-            runner._fail(run, wf, _message(exc, run.file_key), None, exc)
+            runner.fail(run, wf, message(exc, run.file_key), None, exc)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     return runner.outcomes

@@ -24,7 +24,7 @@ A format commit cannot be taken back, so a transaction that is not a run (a comp
 sweeps, and by the next transaction that holds the table) finds the intent: when the log has the commit, the
 catalog follows it; otherwise the intent goes and the published files are swept. A run's table and child tables
 need no journal (each landed file version's application id in the log leads the retry to its commit, see
-`Runner._replay_committed`); the rows its rules set aside (the quarantine, a Parquet table) are journaled.
+`landfall.replay`); the rows its rules set aside (the quarantine, a Parquet table) are journaled.
 
 Crash points (`landfall.testing.faults`, for kill -9 tests) sit at each step: `after_write`, `after_publish`,
 `after_child_commit` / `after_table_commit`, `after_commit`. Compaction and replay pass the same points as runs.

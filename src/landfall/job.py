@@ -1,0 +1,376 @@
+"""One engine job over files of a batch, and its commit: read, transform and write them, then publish the table's
+new files, its child tables' and its quarantine's, and commit them to the table format's log and the catalog in
+one `TableTransaction`. Files an earlier attempt committed already are recorded instead (`replay.py`)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from landfall.config import Workflow
+from landfall.engines.base import Engine, Job, Source, Staged, StagedFile
+from landfall.errors import BrokenTable
+from landfall.outcomes import Outcome, run_result
+from landfall.replay import app_id, replay_committed
+from landfall.schema import merged
+from landfall.state.base import Run, SourceRows, StateStore, TableCommit
+from landfall.tables import open_table
+from landfall.tables.base import TableChange, TableWriter
+from landfall.tables.readers import check_listed
+from landfall.tables.transaction import TableTransaction
+
+if TYPE_CHECKING:
+    from landfall.runner import Runner
+
+
+def run_job(runner: Runner, wf: Workflow, items: list[tuple[Run, Source, str]], commit_id: str, engine: Engine) -> None:
+    """Read, transform, write and commit `items`. A digest may still be a `Future` (a big file hashed while
+    the engine reads it): its commit marker is checked once the hash is known, before anything is published."""
+    if wf.write.landing is not None:  # a hop: files for the next workflow (one file per job)
+        from landfall.hops import run_hop
+
+        ((run, src, digest),) = items
+        return run_hop(runner, wf, run, src, resolved(digest) or "", engine)
+    for name in (wf.write.table, *wf.child_tables.values()):
+        if name in runner.broken:
+            raise BrokenTable(runner.broken[name])
+    writer = open_table(wf.write.format, runner.zones.table(wf.write.table))
+    items = replay_committed(runner, wf, writer, items)
+    if not items:
+        return
+    child_writers = {t: open_table(wf.write.format, runner.zones.table(t)) for t in wf.child_tables.values()}
+    # a reader lease, taken before the file lists are read, keeps those files (and the joined tables') meanwhile
+    own = [wf.write.table, *child_writers] if _reads_table_files(wf, writer) else []
+    reads = own + wf.joins if own or wf.joins else None
+    with (
+        _scratch(runner.zones.landing.scratch("job")) as scratch,
+        TableTransaction(runner.store, commit_id, reads=reads) as tx,
+    ):
+        area = tx.stage(writer)
+        child_areas = {t: tx.stage(w) for t, w in child_writers.items()}
+        table = runner.store.find_table(wf.write.table)
+        against = any(r.unique is not None and r.unique.against_table for r in wf.validate_)
+        needs_files = table is not None and (wf.write.mode != "append" or against)
+        current = {f.path: f for f in runner.store.table_files(wf.write.table)} if needs_files else {}
+        parts = [p.name for p in wf.write.partition_by]
+        child_schemas = {t: c.schema for t in child_writers if (c := runner.store.find_table(t)) is not None}
+        job = Job(
+            workflow=wf,
+            sources=[s for _, s, _ in items],
+            staging=area,
+            commit_id=commit_id,
+            ingested_at=datetime.now(UTC),
+            scratch=scratch,
+            table_schema=table.schema if table else None,
+            table_files=[(f"{writer.location}/{p}", p) for p in current] if wf.write.mode == "merge" or against else [],
+            partition_names=parts,
+            child_staging=child_areas,
+            child_schemas=child_schemas,
+            tables=runner.joined(wf),
+            stored_as=dict(writer.stored_as),
+        )
+        try:
+            staged = engine.run(job)
+        except Exception as exc:
+            check_listed(runner.store, wf.write.table, list(current) if job.table_files else [], exc)
+            raise
+        if any(isinstance(d, Future) for _, _, d in items):
+            items = replay_committed(runner, wf, writer, [(r, s, d.result()) for r, s, d in items])
+            if not items:  # committed by an earlier attempt: recorded, and the staged files go with staging
+                return
+        staged.outputs_of = {}
+        for rel, key, _ in staged.file_sources:
+            staged.outputs_of.setdefault(key, set()).add(rel)
+        if table is None and not (staged.files or staged.children or staged.quarantine_files):
+            # nothing to write (empty files) and no table yet: the runs succeed, no table is made
+            empty = [run_result(run, src, resolved(digest), staged) for run, src, digest in items]
+            tx.commit(None, empty)
+            for (run, _, _), res in zip(items, empty, strict=True):
+                runner.done(Outcome(run, "succeeded", rows_out=0, result=res))
+            return
+        tx.point("after_write")
+        keys = [s.key for _, s, _ in items]
+        replaced: list[str] = list(staged.replaced)
+        if wf.write.mode == "overwrite" and table is not None:
+            touched = {tuple(sorted(f.partition.items())) for f in staged.files}
+            replaced = [
+                p
+                for p, f in current.items()
+                if wf.write.overwrite == "table" or tuple(sorted(f.partition.items())) in touched
+            ]
+        elif wf.on_change == "replace" and wf.write.mode == "append" and table is not None:
+            replaced = runner.store.files_holding(wf.write.table, keys, [s.file_id for _, s, _ in items])
+        rewrites = []
+        if replaced and wf.write.mode == "append":  # keep other files' rows of a file that held a replaced one
+            rewrites = _rewrite(runner.store, engine, writer, replaced, keys, area, commit_id, wf.write.compression)
+        if replaced and not current:
+            current = {f.path: f for f in runner.store.table_files(wf.write.table, paths=replaced)}
+        published = tx.publish(writer, staged.files + rewrites)
+        sources, lineage = _lineage(runner.store, wf.write.table, items, staged.file_sources, replaced, rewrites)
+        if table is not None and not staged.files:  # a run that writes no rows changes no schema
+            staged.schema, staged.arrow_schema = table.schema, None
+        schema = merged(table.schema, staged.schema) if table else staged.schema
+        results = [run_result(run, src, resolved(digest), staged) for run, src, digest in items]
+        if writer.has_log:  # the format's own commit cannot be taken back: refuse duplicate bytes first
+            runner.store.check_content(results)
+        children = [
+            _child_commit(runner.store, tx, wf, t, child_writers[t], child_areas[t], c, items, engine)
+            for t, c in staged.children.items()
+        ]  # committed before the parent: see `_child_commit`
+        change = TableChange(
+            commit_id=commit_id,
+            operation={"append": "WRITE"}.get(wf.write.mode, wf.write.mode.upper()),
+            add=published,
+            remove=[current[p] for p in replaced if p in current],
+            schema=staged.pyarrow_schema() if writer.has_log else None,
+            partition_by=parts,
+            app_ids=[app_id(s.key, digest) for _, s, digest in items],
+            metadata={
+                "workflow": wf.name,
+                "schema": schema,
+                "sources": [s.__dict__ for s in sources],
+                "runs": [
+                    {
+                        "run_id": r.run_id,
+                        "app_id": app_id(s.key, r.content_hash or ""),
+                        "file_id": s.file_id,
+                        "key": s.key,
+                        "rows_in": r.rows_in,
+                        "rows_out": r.rows_out,
+                        "outputs": r.output_files,
+                    }
+                    for r, (_, s, _) in zip(results, items, strict=True)
+                ],
+            },
+        )
+        commit = TableCommit(
+            table=wf.write.table,
+            location=writer.location,
+            format=writer.format,
+            workflow=wf.name,
+            schema=schema,
+            partition_by=parts,
+            commit_id=commit_id,
+            add=published,
+            remove=replaced,
+            sources=sources,
+        )
+        quarantined = _quarantine(runner, tx, wf, staged, items, lineage, engine)
+        also = [c for c, _ in children] + quarantined
+        tx.commit(commit, results, also=also, log=(writer, change), journal=quarantined)
+        if runner.settings.fed_by(wf.write.table):  # the workflows this table feeds get its runs now (a crash
+            from landfall.sources.tables import feed  # before this: `TableSource` finds them)
+
+            feed(runner.settings, runner.store, wf.write.table, results)
+        tx.retire(writer, wf.write.table, replaced)
+        for c, gone in children:
+            tx.retire(child_writers[c.table], c.table, gone)
+    for (run, src, _), res in zip(items, results, strict=True):
+        runner.done(Outcome(run, "succeeded", rows_out=staged.rows_out.get(src.key, 0), result=res))
+
+
+def _rewrite(
+    store: StateStore,
+    engine: Engine,
+    writer: TableWriter,
+    replaced: list[str],
+    keys: list[str],
+    staging_dir: str,
+    commit_id: str,
+    compression: str = "zstd",
+) -> list[StagedFile]:
+    try:
+        rewritten = engine.rewrite(
+            [(f"{writer.location}/{p}", p) for p in replaced], keys, staging_dir, commit_id, compression
+        )
+    except Exception as exc:
+        check_listed(store, writer.storage.url.rsplit("/", 1)[-1], replaced, exc)
+        raise
+    return [f for f in rewritten if f.rows > 0]
+
+
+def _lineage(
+    store: StateStore,
+    table: str,
+    items: list,
+    file_sources: list[tuple[str, str, int]],
+    replaced: list[str],
+    rewrites: list[StagedFile],
+) -> tuple[list[SourceRows], dict[str, tuple[int, str]]]:
+    """Which landed file versions each new table file holds rows of; a rewritten file keeps the lineage of
+    the rows it carries over. Also returns `source key -> (file id, run id)`."""
+    keys = {s.key for _, s, _ in items}
+    lineage = {s.key: (s.file_id, s.run_id) for _, s, _ in items}
+    carried: dict[str, list[SourceRows]] = {p: store.file_sources(table, p) for p in replaced}
+    for rows in carried.values():
+        for src in rows:
+            lineage.setdefault(src.source_key, (src.file_id, src.run_id))
+    sources = [
+        SourceRows(path=rel, source_key=key, file_id=lineage[key][0], run_id=lineage[key][1], rows=n)
+        for rel, key, n in file_sources
+        if key in lineage
+    ]
+    for rw in rewrites:
+        for src in carried.get(_rewritten_from(rw.relpath, replaced) or "", []):
+            if src.source_key not in keys:
+                sources.append(
+                    SourceRows(
+                        path=rw.relpath,
+                        source_key=src.source_key,
+                        file_id=src.file_id,
+                        run_id=src.run_id,
+                        rows=src.rows,
+                    )
+                )
+    return sources, lineage
+
+
+def _child_commit(
+    store: StateStore,
+    tx: TableTransaction,
+    wf: Workflow,
+    name: str,
+    writer: TableWriter,
+    staging_dir: str,
+    staged: Staged,
+    items: list,
+    engine: Engine,
+) -> tuple[TableCommit, list[str]]:
+    """Publish one child table's rows; a format with a log commits them now, before the parent. A child
+    commit that an earlier attempt made without its parent (a crash in between) is taken out again in
+    this one, so the children of a file are in the table once."""
+    keys = [s.key for _, s, _ in items]
+    existing = store.find_table(name)
+    replaced = (
+        store.files_holding(name, keys, [s.file_id for _, s, _ in items])
+        if existing is not None and wf.on_change == "replace"
+        else []
+    )
+    commit_id = tx.commit_id
+    rewrites = (
+        _rewrite(store, engine, writer, replaced, keys, staging_dir, commit_id, wf.write.compression)
+        if replaced
+        else []
+    )
+    published = tx.publish(writer, staged.files + rewrites)
+    sources, _ = _lineage(store, name, items, staged.file_sources, replaced, rewrites)
+    schema = merged(existing.schema, staged.schema) if existing else staged.schema
+    if writer.has_log:
+        apps = [app_id(s.key, resolved(digest) or "") for _, s, digest in items]
+        live = {f.path: f for f in writer.current_files() or []}
+        earlier = [live[p] for meta in writer.committed(apps).values() for p in meta.get("added", []) if p in live]
+        held = {f.path: f for f in store.table_files(name, paths=replaced)} if replaced else {}
+        tx.commit_format(
+            writer,
+            TableChange(
+                commit_id=commit_id,
+                operation="WRITE",
+                add=published,
+                remove=[held[p] for p in replaced if p in held] + earlier,
+                schema=staged.pyarrow_schema(),
+                partition_by=[],
+                app_ids=apps,
+                metadata={
+                    "workflow": wf.name,
+                    "parent": wf.write.table,
+                    "schema": schema,
+                    "added": [f.path for f in published],
+                    "sources": [s.__dict__ for s in sources],
+                },
+            ),
+            point="after_child_commit",
+        )
+    return TableCommit(
+        table=name,
+        location=writer.location,
+        format=writer.format,
+        workflow=wf.name,
+        schema=schema,
+        partition_by=[],
+        commit_id=commit_id,
+        add=published,
+        remove=replaced,
+        sources=sources,
+    ), replaced
+
+
+def _quarantine(
+    runner: Runner,
+    tx: TableTransaction,
+    wf: Workflow,
+    staged: Staged,
+    items: list,
+    lineage: dict[str, tuple[int, str]],
+    engine: Engine,
+) -> list[TableCommit]:
+    """Publish the rows rules set aside into `quarantine/<table>/`, cataloged as `quarantine.<table>`."""
+    if not staged.quarantine_files:
+        return []
+    commit_id = tx.commit_id
+    name = f"quarantine.{wf.write.table}"
+    writer = open_table("parquet", runner.zones.quarantined(wf.write.table))
+    published = tx.publish(writer, staged.quarantine_files)
+    counts = engine.source_counts([f"{writer.location}/{f.path}" for f in published])
+    sources = [
+        SourceRows(path=f.path, source_key=k, file_id=lineage[k][0], run_id=lineage[k][1], rows=n)
+        for f in published
+        for k, n in counts.get(f"{writer.location}/{f.path}", {}).items()
+        if k in lineage
+    ]
+    table = runner.store.find_table(name)
+    schema = merged(table.schema, staged.quarantine_schema) if table else staged.quarantine_schema
+    return [
+        TableCommit(
+            table=name,
+            location=writer.location,
+            format="parquet",
+            workflow=wf.name,
+            schema=schema,
+            partition_by=[],
+            commit_id=commit_id,
+            add=published,
+            sources=sources,
+        )
+    ]
+
+
+@contextmanager
+def _scratch(path: str) -> Iterator[str]:
+    """A job's local scratch folder, removed when the job ends."""
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def resolved(digest: str | Future[str] | None) -> str | None:
+    if isinstance(digest, Future):
+        try:
+            return digest.result()
+        except OSError:
+            return None
+    return digest
+
+
+def _reads_table_files(wf: Workflow, writer: TableWriter) -> bool:
+    """Whether a job reads the table's current files (merge, `unique` against the table, rewriting the files
+    that hold an earlier version's rows) where commits delete the files they replace (Parquet)."""
+    if not writer.removes_files_at_commit():
+        return False
+    against = any(r.unique is not None and r.unique.against_table for r in wf.validate_)
+    return wf.write.mode == "merge" or against or (wf.write.mode == "append" and wf.on_change == "replace")
+
+
+def _rewritten_from(relpath: str, replaced: list[str]) -> str | None:
+    """Rewrites are named `part-<commit>-r<i>`: `i` indexes the replaced file they come from."""
+    name = os.path.basename(relpath)
+    marker = name.rsplit("-r", 1)
+    if len(marker) == 2 and marker[1].removesuffix(".parquet").isdigit():
+        i = int(marker[1].removesuffix(".parquet"))
+        return replaced[i] if i < len(replaced) else None
+    return None

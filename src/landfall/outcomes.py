@@ -1,0 +1,66 @@
+"""What a run ends with: the `Outcome` the runner reports for each run, the `RunResult` a staged engine job gives
+each of its files, and error messages that always name the file."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from landfall.engines.base import Source, Staged
+from landfall.errors import InvalidInput
+from landfall.state.base import Run, RunResult
+
+
+@dataclass
+class Outcome:
+    """How a run ended, as recorded: `result` is what was committed for a succeeded or skipped run (rows, bytes,
+    steps), `error` a failed or dead run's error; `ended_at` when it was recorded."""
+
+    run: Run
+    status: str
+    error: str | None = None
+    rows_out: int | None = None
+    result: RunResult | None = None
+    ended_at: float = field(default_factory=time.time)
+
+
+def run_result(run: Run, src: Source, digest: str, staged: Staged) -> RunResult:
+    outputs = sorted(staged.outputs_of.get(src.key, ()))
+    quality = {k: v for k, v in staged.quality.items() if not k.startswith("_")}
+    quarantined = staged.quality.get("_quarantined", 0) if staged.quality else None  # by rules
+    parsed = staged.quality.get("_parse_by_source")
+    if parsed is not None:  # rows that could not be parsed, counted per file (rules run file by file)
+        quality["parse"] = {"action": "quarantine", "violations": parsed.get(src.key, 0)}
+        quarantined = (quarantined or 0) + parsed.get(src.key, 0)
+    return RunResult(
+        run_id=run.run_id,
+        status="succeeded",
+        worker=run.worker,
+        rows_in=staged.rows_in.get(src.key, 0),
+        rows_out=staged.rows_out.get(src.key, 0),
+        bytes=src.size,
+        output_files=outputs,
+        steps=with_encoding(staged.steps, staged.encodings.get(src.key)),
+        content_hash=digest,
+        quality=quality,
+        rows_quarantined=quarantined,
+        note=staged.notes.get(src.key),
+    )
+
+
+def with_encoding(steps: list[dict], encoding: dict | None) -> list[dict]:
+    """A run's steps, its `read` step naming the text encoding its file was read in (runs of a batch share
+    the batch's steps; the encoding is each file's own)."""
+    if encoding is None:
+        return steps
+    return [{**s, "encoding": encoding} if s.get("step") == "read" else s for s in steps]
+
+
+def message(exc: BaseException, key: str) -> str:
+    """An error message that always names the file."""
+    text = str(exc).strip() or type(exc).__name__
+    if f"`{key}`" in text:
+        return text
+    if isinstance(exc, InvalidInput):
+        return f"`{key}`: {text}"
+    return f"`{key}`: {type(exc).__name__}: {text}"
