@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from landfall.state import sql
+from landfall.state import plumbing
 
 from conftest import wf
 
@@ -19,14 +19,14 @@ def statements(make_lake, monkeypatch, files: int, **settings) -> int:
         lake.land(f"s/f{i:03d}.csv", f"id,v\n{i},x\n")
     assert len(lake.pipeline.discover()) == files
     ran: list[str] = []
-    execute = sql._Cursor.execute
+    execute = plumbing._Cursor.execute
 
     def counted(self, text, params=()):
         ran.append(text)
         return execute(self, text, params)
 
     with monkeypatch.context() as m:
-        m.setattr(sql._Cursor, "execute", counted)
+        m.setattr(plumbing._Cursor, "execute", counted)
         summary = lake.process(discover=False, workers=1)  # one worker: no idle worker polls meanwhile
     assert [o.status for o in summary.final()] == ["succeeded"] * files
     assert lake.rows("SELECT count(*) FROM s") == [(files,)]

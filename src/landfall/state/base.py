@@ -4,8 +4,8 @@ The queue *is* the runs table: a run with status `queued` is a queue entry; leas
 worker and a lease deadline that heartbeats push forward; acking it sets a final status. A run and its queue
 entry can therefore never disagree, and a crash at any point leaves every file in exactly one visible state.
 
-`SqlStateStore` (`sql.py`) holds all SQL that the backends share; a backend supplies the connection and dialect
-only.
+`SqlStateStore` (`sql.py`, `commits.py`, `reads.py`, `plumbing.py`) holds all SQL that the backends share; a backend
+supplies the connection and dialect only.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """PostgreSQL state store: many worker processes on many hosts share one queue and one catalog.
 
 `state_url: postgresql://user@host/db` (or `postgres://`); psycopg 3 with a connection pool. Only what differs
-from SQLite lives here (the SQL itself is shared, in `sql.py`):
+from SQLite lives here (the SQL itself is shared: `sql.py` and the modules it builds on):
 
 - isolation: READ COMMITTED transactions, with row locks where SQLite has its one writer: runs are leased with
   `SELECT ... FOR UPDATE SKIP LOCKED` (two workers never wait for, or take, the same run), a run about to

@@ -1,5 +1,6 @@
 """The SQL every state store backend shares (SQLite, PostgreSQL): `SqlStateStore` implements `StateStore` once
-(the queue, commits, leases and migrations here; the read-only queries in `reads.py`). A backend supplies the
+(the queue, leases and the dead-letter list here; commits in `commits.py`; the read-only queries in `reads.py`;
+connections, transactions and migrations in `plumbing.py`). A backend supplies the
 connection, how a transaction begins and the few places where isolation differs:
 
 - `skip_locked` / `for_update`: row locks on the runs a statement takes (PostgreSQL `FOR UPDATE [SKIP LOCKED]`;
@@ -21,29 +22,15 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from abc import abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, suppress
-from dataclasses import replace
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from landfall.errors import ConcurrentChange, ContentRace, LeaseLost, NoSuchRun, StateLost
+from landfall.errors import ConcurrentChange, LeaseLost, NoSuchRun
 from landfall.events import ObjectCreated
-from landfall.redaction import redact
-from landfall.state.base import (
-    MAX_INTERRUPTIONS,
-    Run,
-    RunResult,
-    StateStore,
-    TableCommit,
-    new_id,
-    process_gone,
-)
-from landfall.state.migrations import LATEST, MIGRATIONS, MIGRATIONS_TABLE
-from landfall.state.reads import CHUNK, RUN_COLUMNS, RUN_FROM, SqlReads, chunks, marks, run_from_row
-
-# kinds of named locks (`_serialize`, `_claim`)
-LOCK_MIGRATE, LOCK_TABLE, LOCK_CONTENT, LOCK_KEY = 1, 2, 3, 4
+from landfall.state.base import MAX_INTERRUPTIONS, Run, StateStore, new_id, process_gone
+from landfall.state.commits import SqlCommits
+from landfall.state.plumbing import LOCK_KEY, insert_many
+from landfall.state.reads import CHUNK, RUN_COLUMNS, RUN_FROM, chunks, marks, run_from_row
 
 # a queued run `r` that may run now: no version of its file is running (two versions of one file never run
 # together) and no older version is waiting (versions run in the order they were discovered). Two lookups on
@@ -55,116 +42,9 @@ _FREE = (
 )
 
 
-class SqlStateStore(SqlReads, StateStore):
-    """The SQL every backend shares. Subclasses provide `_connection`, `_wait_change` and the dialect bits."""
-
-    param = "?"  # the driver's placeholder; statements here are written with `?`
-    ddl: dict[str, str] = {}  # migration placeholders (`{id}`)
-    skip_locked = ""  # appended to a SELECT of queued runs to lease: lock them, skip those others lock
-    for_update = ""  # appended to a SELECT of runs about to change: lock them until the transaction ends
-    driver_errors: tuple[type[BaseException], ...] = ()
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._migrate()
-
-    # --- plumbing --------------------------------------------------------------------------------------------
-
-    @abstractmethod
-    def _connection(self) -> AbstractContextManager[Any]:
-        """A DB-API connection for one transaction (`commit`/`rollback` end it)."""
-
-    def _begin(self, cur: Any, *, write: bool = True, single: bool = False) -> None:
-        """Begin a transaction (drivers that begin implicitly need nothing); `single`: it is one statement, which
-        a backend may run on its own (atomic by itself, without BEGIN and COMMIT round trips)."""
-
-    def _translate(self, exc: BaseException) -> BaseException | None:
-        """A landfall error for a driver error (None: raise it as it is)."""
-        return None
-
-    def _serialize(self, cur: Any, locks: Sequence[tuple[int, Sequence[str]]]) -> None:
-        """Hold a lock on each (kind, name) until the transaction ends (waiting for other holders), taken in the
-        order of `locks` (and of the names, sorted, within a kind)."""
-
-    def _claim(self, cur: Any, kind: int, names: Sequence[str]) -> set[str]:
-        """Take the lock on each name no other transaction holds; the names taken."""
-        return set(names)
-
-    def _notify(self, cur: Any) -> None:
-        """Wake idle workers (of every process) when this transaction commits: work was queued."""
-
-    @abstractmethod
-    def _change_token(self) -> Any:
-        """Something that changes when the store may have new work (compared by `_wait_change`)."""
-
-    @abstractmethod
-    def _wait_change(self, token: Any, seconds: float) -> bool:
-        """Wait up to `seconds` for the store to change since `token`; True if it did."""
-
-    def _sql(self, text: str) -> str:
-        return text if self.param == "?" else text.replace("%", "%%").replace("?", self.param)
-
-    @contextmanager
-    def transaction(self, *, write: bool = True, single: bool = False) -> Iterator[Any]:
-        """A transaction; `write=False` for reads, which then never wait for (or hold) the write lock; `single`
-        for a write of one statement (see `_begin`)."""
-        try:
-            with self._connection() as conn:
-                cur = conn.cursor()
-                try:
-                    self._begin(cur, write=write, single=single)
-                    yield _Cursor(cur, self._sql)
-                except BaseException:
-                    with suppress(Exception):
-                        conn.rollback()
-                    raise
-                else:
-                    conn.commit()
-                finally:
-                    with suppress(Exception):
-                        cur.close()
-        except self.driver_errors as exc:
-            translated = self._translate(exc)
-            if translated is None:
-                raise
-            raise translated from exc
-
-    def _query(self, text: str, params: Sequence[Any] = ()) -> list[Any]:
-        with self.transaction(write=False) as cur:
-            cur.execute(text, params)
-            return cur.fetchall()
-
-    def _migrate(self) -> None:
-        with self.transaction() as cur:
-            self._serialize(cur, [(LOCK_MIGRATE, ["schema"])])
-            cur.execute(MIGRATIONS_TABLE)
-            cur.execute("SELECT max(version) FROM schema_migrations")
-            have = cur.fetchone()[0] or 0
-            if have > LATEST:
-                raise StateLost(
-                    f"state database `{self.display_url}` has schema version {have}, made by a newer landfall; "
-                    f"this one knows versions up to {LATEST}: upgrade landfall"
-                )
-            for version, about, statements in MIGRATIONS:
-                if version <= have:
-                    continue
-                for stmt in statements:
-                    if callable(stmt):
-                        stmt(cur)
-                    else:
-                        cur.execute(stmt.format(**self.ddl))
-                cur.execute(
-                    "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
-                    (version, about, time.time()),
-                )
-
-    def schema_version(self) -> int:
-        return int(self._query("SELECT max(version) FROM schema_migrations")[0][0] or 0)
-
-    @property
-    def display_url(self) -> str:
-        """The URL without a password, for messages."""
-        return redact(self.url)
+class SqlStateStore(SqlCommits, StateStore):
+    """The SQL every backend shares: the queue here, commits in `SqlCommits`, reads in `SqlReads`, the plumbing in
+    `SqlPlumbing`. Subclasses provide `_connection`, `_wait_change` and the dialect bits."""
 
     # --- load history and queue ------------------------------------------------------------------------------
 
@@ -449,161 +329,6 @@ class SqlStateStore(SqlReads, StateStore):
         wait = timeout if next_at is None else min(timeout, next_at - now)
         return self._wait_change(token, max(0.0, wait)) or (next_at is not None and time.time() >= next_at)
 
-    # --- commits ---------------------------------------------------------------------------------------------
-
-    def check_content(self, results: Sequence[RunResult]) -> None:
-        with self.transaction(write=False) as cur:
-            self._check_held(cur, results)
-            self._check_content(cur, results)
-
-    def _check_held(self, cur: Any, results: Sequence[RunResult]) -> None:
-        by_worker: dict[str, list[str]] = {}
-        for res in results:
-            if res.worker is not None:
-                by_worker.setdefault(res.worker, []).append(res.run_id)
-        for worker, ids in by_worker.items():
-            for chunk in chunks(ids):
-                cur.execute(
-                    f"SELECT run_id FROM runs WHERE run_id IN ({marks(chunk)}) AND status = 'running' AND worker = ?",
-                    (*chunk, worker),
-                )
-                lost = set(chunk) - {r[0] for r in cur.fetchall()}
-                if lost:
-                    raise LeaseLost(f"run {min(lost)} is no longer held by `{worker}`; its work is dropped")
-
-    def _check_content(self, cur: Any, results: Sequence[RunResult]) -> None:
-        """Raise `ContentRace` if another file with the same bytes was loaded meanwhile."""
-        loaded = [r for r in results if r.status == "succeeded" and r.content_hash]
-        if not loaded:
-            return
-        marks = ", ".join("?" for _ in loaded)
-        cur.execute(f"SELECT workflow, file_id FROM runs WHERE run_id IN ({marks})", [r.run_id for r in loaded])
-        found = cur.fetchall()
-        workflow, mine = found[0][0], {file_id for _, file_id in found}
-        dups = self._duplicates(cur, workflow, {r.content_hash: r.run_id for r in loaded})
-        for run in dups.values():
-            if run.file_id not in mine:  # an earlier load of the same file version (loaded again) is no race
-                raise ContentRace(f"`{run.file_key}` with the same content committed first")
-
-    def commit(self, table: TableCommit | None, results: Sequence[RunResult], also: Sequence[TableCommit] = ()) -> None:
-        now = time.time()
-        commits = ([table] if table is not None else []) + list(also)
-        with self.transaction() as cur:
-            # one lock order (content, then tables, then runs by id): concurrent commits never deadlock
-            self._serialize(
-                cur,
-                [
-                    (LOCK_CONTENT, [r.content_hash for r in results if r.content_hash]),
-                    (LOCK_TABLE, [tc.table for tc in commits]),
-                ],
-            )
-            self._check_content(cur, results)  # same bytes committed by another worker meanwhile
-            for tc in commits:
-                self._apply_table_commit(cur, tc, now)
-            ordered = sorted(results, key=lambda r: r.run_id)
-            for guarded in (True, False):
-                batch = [r for r in ordered if bool(r.worker) == guarded]
-                for part in chunks(batch, 200):
-                    self._record_results(cur, part, now, guarded)
-            hashed = [(res.run_id, res.content_hash) for res in ordered if res.content_hash]
-            for part in chunks(hashed, 500):
-                cur.execute(
-                    f"UPDATE files SET content_hash = v.column2 FROM (VALUES {rows_of(part)}) AS v, runs "
-                    "WHERE runs.run_id = v.column1 AND files.id = runs.file_id",
-                    [x for pair in part for x in pair],
-                )
-            if results:  # a file's next version, or a `process` waiting for the queue to drain, may go on
-                self._notify(cur)
-
-    def _record_results(self, cur: Any, results: Sequence[RunResult], now: float, guarded: bool) -> None:
-        """Final results of running runs, in one statement; `LeaseLost` (the commit rolls back) if any run is no
-        longer running (or, `guarded`, no longer held by its result's worker)."""
-        values = [
-            (
-                res.run_id,
-                res.status,
-                res.rows_in,
-                res.rows_out,
-                res.bytes,
-                json.dumps(res.output_files),
-                res.note,
-                json.dumps(res.steps),
-                res.rows_quarantined,
-                json.dumps(res.quality) if res.quality else None,
-                *([res.worker] if guarded else []),
-            )
-            for res in results
-        ]
-        cur.execute(  # VALUES columns are column1, column2, ... in both dialects; CAST types the all-NULL ones
-            "UPDATE runs SET status = v.column2, finished_at = ?, rows_in = CAST(v.column3 AS BIGINT), "
-            "rows_out = CAST(v.column4 AS BIGINT), bytes = CAST(v.column5 AS BIGINT), output_files = v.column6, "
-            "note = v.column7, steps = v.column8, lease_until = NULL, error = NULL, "
-            "rows_quarantined = CAST(v.column9 AS BIGINT), quality = v.column10 "
-            f"FROM (VALUES {rows_of(values)}) AS v WHERE runs.run_id = v.column1 AND runs.status = 'running'"
-            + (" AND runs.worker = v.column11" if guarded else ""),
-            [now, *(x for row in values for x in row)],
-        )
-        if cur.rowcount != len(results):  # one was taken back meanwhile: the whole commit rolls back
-            self._check_held(cur, results)
-            raise LeaseLost(f"a run of this commit ({results[0].run_id}, ...) is no longer running; dropped")
-
-    def _apply_table_commit(self, cur: Any, tc: TableCommit, now: float) -> None:
-        schema_json = json.dumps(tc.schema)
-        first_run = tc.sources[0].run_id if tc.sources else None
-        cur.execute("SELECT schema, schema_version FROM tables WHERE name = ?", (tc.table,))
-        row = cur.fetchone()
-        if row is None:
-            cur.execute(
-                "INSERT INTO tables (name, location, format, workflow, schema, schema_version, "
-                "partition_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?)",
-                (tc.table, tc.location, tc.format, tc.workflow, schema_json, json.dumps(tc.partition_by), now, now),
-            )
-            cur.execute(
-                "INSERT INTO table_schemas (table_name, version, schema, run_id, created_at) VALUES (?, 1, ?, ?, ?)",
-                (tc.table, schema_json, first_run, now),
-            )
-        else:
-            version = row[1]
-            if json.loads(row[0]) != [list(c) for c in tc.schema]:
-                version += 1
-                cur.execute(
-                    "INSERT INTO table_schemas (table_name, version, schema, run_id, created_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (tc.table, version, schema_json, first_run, now),
-                )
-            cur.execute(
-                "UPDATE tables SET schema = ?, schema_version = ?, partition_by = ?, updated_at = ?, "
-                "workflow = ? WHERE name = ? AND schema_version = ?",
-                (schema_json, version, json.dumps(tc.partition_by), now, tc.workflow, tc.table, row[1]),
-            )
-            if cur.rowcount != 1:  # the table lock makes this impossible: say so if it happens
-                raise ConcurrentChange(f"table `{tc.table}` was changed by another commit; retrying")
-        if tc.exact:
-            cur.execute("SELECT path FROM table_files WHERE table_name = ?", (tc.table,))
-            have = {r[0] for r in cur.fetchall()}
-            want = {f.path for f in tc.add}
-            for path in sorted(have - want):
-                cur.execute("DELETE FROM table_files WHERE table_name = ? AND path = ?", (tc.table, path))
-                cur.execute("DELETE FROM table_file_sources WHERE table_name = ? AND path = ?", (tc.table, path))
-            tc = replace(
-                tc, add=[f for f in tc.add if f.path not in have], sources=[s for s in tc.sources if s.path not in have]
-            )
-        for path in tc.remove:
-            cur.execute("DELETE FROM table_files WHERE table_name = ? AND path = ?", (tc.table, path))
-            if cur.rowcount != 1:
-                raise ConcurrentChange(f"table `{tc.table}`: `{path}` was changed by another commit; retrying")
-            cur.execute("DELETE FROM table_file_sources WHERE table_name = ? AND path = ?", (tc.table, path))
-        insert_many(
-            cur,
-            "table_files (table_name, path, partition, rows, bytes, commit_id, added_at)",
-            [(tc.table, f.path, json.dumps(f.partition), f.rows, f.bytes, tc.commit_id, now) for f in tc.add],
-        )
-        insert_many(
-            cur,
-            "table_file_sources (table_name, path, source_key, file_id, run_id, rows)",
-            [(tc.table, s.path, s.source_key, s.file_id, s.run_id, s.rows) for s in tc.sources],
-        )
-
     # --- leases on work that is not a run --------------------------------------------------------------------
 
     def hold(self, name: str, holder: str, seconds: float) -> bool:
@@ -679,17 +404,6 @@ class SqlStateStore(SqlReads, StateStore):
             return len(ids)
 
 
-def rows_of(rows: Sequence[Sequence[Any]]) -> str:
-    """`(?, ?), (?, ?)`: placeholders for rows of a multi-row VALUES list."""
-    return ", ".join(f"({marks(row)})" for row in rows)
-
-
-def insert_many(cur: Any, into: str, rows: Sequence[Sequence[Any]]) -> None:
-    """INSERT rows with multi-row VALUES, a few hundred per statement (not one statement per row)."""
-    for part in chunks(rows, 300):
-        cur.execute(f"INSERT INTO {into} VALUES {rows_of(part)}", [x for row in part for x in row])
-
-
 def _choose(candidates: list[Run], free_keys: set[str], limit: int, max_bytes: int) -> list[Run]:
     """The batch to lease from candidates in queue order: one version per file (the older first), within
     `limit` and `max_bytes` (but at least one run); a run whose worker died before goes alone, so a file that
@@ -711,28 +425,3 @@ def _choose(candidates: list[Run], free_keys: set[str], limit: int, max_bytes: i
         chosen.append(run)
         total += run.size
     return chosen
-
-
-class _Cursor:
-    """A cursor that rewrites `?` placeholders for the backend's paramstyle."""
-
-    def __init__(self, cur: Any, sql: Any) -> None:
-        self._cur, self._sqlf = cur, sql
-
-    def execute(self, text: str, params: Sequence[Any] = ()) -> Any:
-        return self._cur.execute(self._sqlf(text), tuple(params))
-
-    def executemany(self, text: str, seq: Sequence[Sequence[Any]]) -> Any:
-        seq = [tuple(p) for p in seq]
-        if seq:
-            self._cur.executemany(self._sqlf(text), seq)
-
-    @property
-    def rowcount(self) -> int:
-        return self._cur.rowcount
-
-    def fetchone(self) -> Any:
-        return self._cur.fetchone()
-
-    def fetchall(self) -> list[Any]:
-        return self._cur.fetchall()
