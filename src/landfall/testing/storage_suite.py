@@ -58,7 +58,7 @@ class StorageTests:
             assert local == storage.path("big/x.bin.gz")
 
     def test_fetch_many_reads_a_batch_in_order_with_errors_in_place(self, storage: Storage, scratch: str, monkeypatch):
-        monkeypatch.setattr("landfall.storage._SMALL_FILE", 8)  # "big" files stream, small ones are read whole
+        monkeypatch.setattr("landfall.storage.zone._SMALL_FILE", 8)  # "big" files stream, small ones are read whole
         files = {f"b/{i}.csv": f"id\n{i}\n".encode() * (1 + i % 3) for i in range(6)}
         for key, data in files.items():
             storage.write_bytes(key, data)

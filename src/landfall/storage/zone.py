@@ -1,4 +1,4 @@
-"""Zones over fsspec: one `Storage` object per zone (landing, tables, quarantine) or table folder.
+"""One zone over fsspec: a `Storage` object per zone (landing, tables, quarantine) or table folder.
 
 It is the only place that turns zone keys into filesystem calls. A zone is a local folder (or `file://` URL),
 an `s3://` URL (any S3-compatible server, through s3fs) or `memory://` (fsspec's in-process store, for tests).
@@ -18,112 +18,26 @@ import hashlib
 import os
 import shutil
 import tempfile
-import threading
 import uuid
-import weakref
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-import fsspec
-
-from landfall.errors import ConfigError, StorageUnavailable, Terminal, UnsafeKey
-from landfall.redaction import redact, remember
+from landfall.errors import ConfigError, StorageUnavailable, UnsafeKey
+from landfall.redaction import redact
+from landfall.storage.faults import Guard, ZoneRefused, first_line
+from landfall.storage.options import (
+    DEFAULT_OPTIONS,
+    FS_LOCK,
+    StorageOptions,
+    filesystem,
+    protocol_of,
+    register_filesystem,
+)
 
 _LOCAL = ("file", "local")
 _CHUNK = 1 << 20
 _SMALL_FILE = 8 << 20  # read whole, concurrently with the others of a batch (on an object store)
 _CONCURRENCY = 16  # requests at once for a batch's small files
-
-
-@dataclass(frozen=True)
-class StorageOptions:
-    """How to reach object stores: the `storage:` section of landfall.yaml, resolved. Anything unset comes from
-    the usual `AWS_*` environment variables and profiles."""
-
-    endpoint_url: str | None = None
-    region: str | None = None
-    key: str | None = None
-    secret: str | None = None
-    token: str | None = None
-    profile: str | None = None
-    anon: bool = False
-    options: dict[str, Any] = field(default_factory=dict)  # passed to the fsspec filesystem as they are
-    delta_options: dict[str, str] = field(default_factory=dict)  # passed to delta-rs as they are
-    commit_lock: str = "auto"  # Delta commits through the state store: auto (when needed) | always | never
-
-    def __post_init__(self) -> None:
-        for secret in (self.secret, self.token):
-            remember(secret)
-
-    def __hash__(self) -> int:  # options are dicts: hash what identifies a connection
-        return hash((self.endpoint_url, self.region, self.key, self.profile, self.anon))
-
-    def fsspec_kwargs(self, protocol: str) -> dict[str, Any]:
-        """Keyword arguments for the fsspec filesystem of `protocol`."""
-        if protocol not in ("s3", "s3a"):
-            return dict(self.options)
-        kw: dict[str, Any] = {}
-        if self.endpoint_url:
-            kw["endpoint_url"] = self.endpoint_url
-        if self.key:
-            kw["key"] = self.key
-        if self.secret:
-            kw["secret"] = self.secret
-        if self.token:
-            kw["token"] = self.token
-        if self.profile:
-            kw["profile"] = self.profile
-        if self.anon:
-            kw["anon"] = True
-        client = dict(self.options.get("client_kwargs") or {})
-        if self.region:
-            client.setdefault("region_name", self.region)
-        if client:
-            kw["client_kwargs"] = client
-        config = {"connect_timeout": 5, "read_timeout": 60, "retries": {"max_attempts": 3, "mode": "standard"}}
-        config.update(self.options.get("config_kwargs") or {})
-        kw["config_kwargs"] = config
-        kw["use_listings_cache"] = False  # other processes and hosts change the zone: always list afresh
-        kw.update({k: v for k, v in self.options.items() if k not in ("client_kwargs", "config_kwargs")})
-        return kw
-
-    def delta(self, protocol: str) -> dict[str, str]:
-        """delta-rs storage options for a table of `protocol` (credentials, endpoint, region)."""
-        if protocol not in ("s3", "s3a"):
-            return dict(self.delta_options)
-        out: dict[str, str] = {}
-        if self.endpoint_url:
-            out["AWS_ENDPOINT_URL"] = self.endpoint_url
-            if self.endpoint_url.startswith("http://"):
-                out["AWS_ALLOW_HTTP"] = "true"
-        region = self.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-        if region or self.endpoint_url:
-            out["AWS_REGION"] = region or "us-east-1"
-        for name, value in (
-            ("AWS_ACCESS_KEY_ID", self.key),
-            ("AWS_SECRET_ACCESS_KEY", self.secret),
-            ("AWS_SESSION_TOKEN", self.token),
-            ("AWS_PROFILE", self.profile),
-        ):
-            if value:
-                out[name] = value
-        if self.anon:
-            out["AWS_SKIP_SIGNATURE"] = "true"
-        out.update(self.delta_options)
-        return out
-
-
-DEFAULT_OPTIONS = StorageOptions()
-
-
-def is_local(url: str) -> bool:
-    """A plain path or a `file://` URL."""
-    return "://" not in url or url.startswith(("file://", "local://"))
-
-
-def protocol_of(url: str) -> str:
-    return url.split("://", 1)[0] if "://" in url else "file"
 
 
 class Storage:
@@ -145,7 +59,7 @@ class Storage:
             url = url.removeprefix("file://") or "/"
         self.url = url
         self.protocol = protocol_of(url)
-        self.fs, root = _filesystem(url, self.options)
+        self.fs, root = filesystem(url, self.options)
         self.root = root.rstrip("/") if root != "/" else root
         self.is_local = self.protocol in _LOCAL
         if self.is_local:
@@ -456,9 +370,9 @@ class Storage:
 
     # --- errors --------------------------------------------------------------------------------------------
 
-    def guard(self, key: str = "") -> _Guard:
+    def guard(self, key: str = "") -> Guard:
         """A context that turns "cannot reach the store" errors into `StorageUnavailable` naming the zone."""
-        return _Guard(self, key)
+        return Guard(self, key)
 
     def check(self) -> None:
         """Reach the zone once: a wrong key, a missing bucket or a refused login fail here, with one line
@@ -478,7 +392,7 @@ class Storage:
             bucket = self.root.split("/", 1)[0]
             raise ZoneRefused(f"{self.label}: bucket `{bucket}` does not exist; create it or fix the zone's URL")
         except OSError as exc:
-            raise ConfigError(f"{self.label}: {_first_line(exc)}")
+            raise ConfigError(f"{self.label}: {first_line(exc)}")
 
     def conditional_writes(self) -> bool:
         """Whether the store refuses to create an object that exists (`If-None-Match: *`), which is what keeps
@@ -488,7 +402,7 @@ class Storage:
             return True
         bucket = self.root.split("/", 1)[0]
         cache_key = (self.options.endpoint_url, bucket)
-        with _FS_LOCK:
+        with FS_LOCK:
             known = _CONDITIONAL.get(cache_key)
         if known is not None:
             return known
@@ -505,7 +419,7 @@ class Storage:
                 refused = True
             finally:
                 self.fs.rm_file(probe)
-        with _FS_LOCK:
+        with FS_LOCK:
             _CONDITIONAL[cache_key] = refused
         return refused
 
@@ -513,121 +427,6 @@ class Storage:
         """Let a DuckDB connection read this storage's URLs through fsspec (no DuckDB extension download)."""
         if not self.is_local:
             register_filesystem(con, self.fs)
-
-
-class _Guard:
-    def __init__(self, storage: Storage, key: str) -> None:
-        self.storage = storage
-        self.key = key
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
-        if exc is None or isinstance(exc, (StorageUnavailable, ConfigError)):
-            return False
-        label = self.storage.label
-        if isinstance(exc, PermissionError) and not self.storage.is_local:  # the store said no to these credentials
-            raise ZoneRefused(
-                f"{label}: access denied ({_first_line(exc)}); check the credentials in `storage:` or the AWS_* "
-                "environment"
-            ) from None
-        if isinstance(exc, FileNotFoundError) and _no_bucket(exc):
-            bucket = self.storage.root.split("/", 1)[0]
-            raise ZoneRefused(f"{label}: bucket `{bucket}` does not exist; create it or fix the zone's URL") from None
-        if not unreachable(exc):
-            return False
-        where = f"`{self.key}` in " if self.key else ""
-        raise StorageUnavailable(f"{where}{label}: cannot reach the store: {_first_line(exc)}") from exc
-
-
-class ZoneRefused(ConfigError):
-    """A zone's store refused the credentials, or its bucket does not exist: trying again will not help."""
-
-
-def _no_bucket(exc: BaseException) -> bool:
-    e: BaseException | None = exc
-    while e is not None:
-        text = str(e)
-        if "NoSuchBucket" in text or "specified bucket does not exist" in text:
-            return True
-        e = e.__cause__ or e.__context__
-    return False
-
-
-_UNREACHABLE_TEXT = (
-    "connection refused",
-    "connect call failed",
-    "cannot connect to host",
-    "could not connect to the endpoint",
-    "connection reset",
-    "connection aborted",
-    "server disconnected",
-    "error sending request",
-    "connect timeout",
-    "read timeout",
-    "timed out",
-    "temporary failure in name resolution",
-    "service unavailable",
-    "slowdown",
-    "slow down",
-    "internalerror",
-    "broken pipe",
-    "end of file before message length reached",
-)
-
-
-def unreachable(exc: BaseException) -> bool:
-    """Whether an error (or one it was raised from) says the store could not be reached, as opposed to a file
-    that is missing, unreadable or bad. Only errors of input/output libraries are read for their text: an
-    engine's complaint about a value (`"timed out" is not an INT64`) never counts."""
-    seen: set[int] = set()
-    e: BaseException | None = exc
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        if isinstance(e, StorageUnavailable):
-            return True
-        engine_error = str(getattr(e, "engine_error", "") or "")
-        if engine_error.startswith("IO Error") and any(t in engine_error.lower() for t in _UNREACHABLE_TEXT):
-            return True  # the engine could not read a table file from the store (not the landed file's fault)
-        if isinstance(e, Terminal) or isinstance(e, (FileNotFoundError, PermissionError)):
-            return False
-        if isinstance(e, (ConnectionError, TimeoutError)):
-            return True
-        if type(e).__name__ in _UNREACHABLE_TYPES:
-            return True
-        if _io_error(e) and any(t in str(e).lower() for t in _UNREACHABLE_TEXT):
-            return True
-        e = e.__cause__ or e.__context__
-    return False
-
-
-_UNREACHABLE_TYPES = {
-    "EndpointConnectionError",
-    "ConnectTimeoutError",
-    "ReadTimeoutError",
-    "ClientConnectorError",
-    "ServerDisconnectedError",
-    "ClientOSError",
-    "ConnectionClosedError",
-    "ServerTimeoutError",
-}
-
-
-def _io_error(e: BaseException) -> bool:
-    """An error from a filesystem, an HTTP client, DuckDB's file layer or delta-rs' object store."""
-    module = (type(e).__module__ or "").split(".")[0]
-    names = {c.__name__ for c in type(e).__mro__}
-    return (
-        isinstance(e, OSError)
-        or bool(names & {"IOException", "HTTPException", "DeltaError"})
-        or module in ("botocore", "aiobotocore", "aiohttp", "s3fs", "fsspec", "deltalake", "urllib3")
-    )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return redact(text.splitlines()[0])
 
 
 def _fsync(path: str) -> None:
@@ -649,85 +448,4 @@ def mtime_of(info: dict[str, Any]) -> float:
     return m.timestamp() if hasattr(m, "timestamp") else float(m)
 
 
-_FS_LOCK = threading.Lock()
 _CONDITIONAL: dict[tuple[str | None, str], bool] = {}  # (endpoint, bucket) -> the server refuses a second create
-
-
-def _filesystem(url: str, options: StorageOptions) -> tuple[Any, str]:
-    protocol = protocol_of(url)
-    try:
-        with _FS_LOCK:
-            return fsspec.core.url_to_fs(url, **options.fsspec_kwargs(protocol))
-    except ImportError as exc:
-        from landfall.registry import missing_dependency
-
-        module = (getattr(exc, "name", None) or "").split(".")[0] or {"s3": "s3fs", "s3a": "s3fs"}.get(protocol, "")
-        if protocol in ("s3", "s3a") or module == "s3fs":
-            raise missing_dependency(f"{protocol}://", "s3fs", "s3") from None
-        raise missing_dependency(f"{protocol}://", module or protocol, None) from None
-    except ValueError as exc:
-        if "Protocol not known" in str(exc):
-            raise ConfigError(
-                f"`{redact(url)}`: unknown storage protocol `{protocol}://`; use a folder, "
-                "`file://`, `s3://` or `memory://`"
-            ) from None
-        raise
-
-
-def register_filesystem(con: Any, fs: Any) -> None:
-    """Register an fsspec filesystem with a DuckDB database, through the connection given (registration is
-    database-wide: pass the same connection object for one database). Another instance of the same protocol
-    (another endpoint or credentials) registered through it before is replaced."""
-    name = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    with _FS_LOCK:
-        mine = _REGISTERED.setdefault(con, {})
-        if mine.get(name) is fs:
-            return
-        if name in con.list_filesystems():
-            con.unregister_filesystem(name)
-        con.register_filesystem(fs)
-        mine[name] = fs
-
-
-# per connection: the filesystem registered through it under each protocol name
-_REGISTERED: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
-
-
-class Zones:
-    """The lake's zones as `Storage` objects, built from the settings: `landing`, `tables`, `quarantine`, and any
-    table's folder by its cataloged location (`at`)."""
-
-    def __init__(self, settings: Any) -> None:
-        self.options: StorageOptions = settings.storage_options
-        self.scratch_dir: str | None = settings.scratch_root
-        self.landing = Storage(settings.landing_url, self.options, zone="landing", scratch_dir=self.scratch_dir)
-        self.tables = Storage(settings.tables_url, self.options, zone="tables", scratch_dir=self.scratch_dir)
-        self.quarantine = Storage(
-            settings.quarantine_url, self.options, zone="quarantine", scratch_dir=self.scratch_dir
-        )
-
-    def at(self, location: str) -> Storage:
-        """The storage of a table folder by its cataloged location (a local path or a URL)."""
-        for zone in (self.tables, self.quarantine):
-            if location == zone.url or location.startswith(zone.url + "/"):
-                return zone.child(location[len(zone.url) + 1 :]) if location != zone.url else zone
-        return Storage(location, self.options, scratch_dir=self.scratch_dir)
-
-    def table(self, name: str) -> Storage:
-        return self.tables.child(name)
-
-    def quarantined(self, name: str) -> Storage:
-        return self.quarantine.child(name)
-
-    def all(self) -> list[Storage]:
-        return [self.landing, self.tables, self.quarantine]
-
-    def check(self) -> None:
-        """Reach every remote zone once (see `Storage.check`)."""
-        for zone in self.all():
-            zone.check()
-
-    def register_with(self, con: Any, locations: list[str] = ()) -> None:  # type: ignore[assignment]
-        """Let a DuckDB connection read the zones' (and these locations') URLs through fsspec."""
-        for storage in [self.tables, self.quarantine, *(self.at(loc) for loc in locations)]:
-            storage.register_with(con)

@@ -1,0 +1,32 @@
+"""Zones over fsspec: one `Storage` object per zone (landing, tables, quarantine) or table folder, the only place
+that turns zone keys into filesystem calls.
+
+- `zone.py`: `Storage`, one zone (keys, reading, fetching for an engine, publishing, deleting, scratch space);
+- `zones.py`: `Zones`, the lake's zones built from the settings;
+- `options.py`: `StorageOptions` (credentials, endpoint) and the fsspec filesystem of a URL;
+- `faults.py`: a store that cannot be reached (`unreachable`, `StorageUnavailable`) told from a bad file.
+"""
+
+from landfall.storage.faults import ZoneRefused, unreachable
+from landfall.storage.options import (
+    DEFAULT_OPTIONS,
+    StorageOptions,
+    is_local,
+    protocol_of,
+    register_filesystem,
+)
+from landfall.storage.zone import Storage, mtime_of
+from landfall.storage.zones import Zones
+
+__all__ = [
+    "DEFAULT_OPTIONS",
+    "Storage",
+    "StorageOptions",
+    "ZoneRefused",
+    "Zones",
+    "is_local",
+    "mtime_of",
+    "protocol_of",
+    "register_filesystem",
+    "unreachable",
+]
