@@ -1,5 +1,5 @@
-"""Shared pieces of the DuckDB engine: identifier and literal quoting, internal column names, casts, the
-process-wide database, and small helpers for errors and step timing."""
+"""Shared pieces of the DuckDB engine: identifier and literal quoting, internal column names, casts, reader arguments
+CSV and JSON share, the process-wide database, and small helpers for errors and step timing."""
 
 from __future__ import annotations
 
@@ -7,13 +7,17 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from landfall import compression
 from landfall.config import Workflow
 from landfall.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from landfall.config import ReadOptions
+    from landfall.engines.duckdb.context import JobContext
 
 PATH = "__lf_path"
 ROW = "__lf_row"  # a record's position in its file (when a workflow has rules)
@@ -91,6 +95,24 @@ def cast_sql(expr: str, source: str | None, target: str, *, try_: bool = False) 
 
 def _paths(paths: Any) -> str:
     return "[" + ", ".join(lit(p) for p in paths) + "]"
+
+
+def _common_args(cx: JobContext, o: ReadOptions) -> list[str]:
+    """Reader arguments CSV and JSON share: date and timestamp formats, sample size. (Compression is not one:
+    the engine reads `.gz` and `.zst` files itself and decompressed copies of the rest.)"""
+    args = []
+    if o.date_format:
+        args.append(f"dateformat = {lit(o.date_format)}")
+    if o.timestamp_format:
+        args.append(f"timestampformat = {lit(o.timestamp_format)}")
+    if cx.plan.sample_all:
+        args.append("sample_size = -1")
+    return args
+
+
+def _filename_arg(cx: JobContext) -> list[str]:
+    """Batches tag each row with its file; a single file's lineage is constants (no per-row column)."""
+    return [f"filename = {lit(PATH)}"] if cx.with_path else []
 
 
 def _first_line(exc: Exception) -> str:

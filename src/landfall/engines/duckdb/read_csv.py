@@ -1,0 +1,219 @@
+"""Reading CSV with DuckDB's `read_csv`: the arguments a workflow's read options set, landfall's own check of the
+delimiter (a header is never read as one column), DuckDB's sniffer run once and pinned for a group of files with
+the same header, and whether a file's only line is its header."""
+
+from __future__ import annotations
+
+import csv
+import os
+
+import duckdb
+
+from landfall import encoding as enc
+from landfall.config import ReadOptions
+from landfall.engines.duckdb.context import JobContext
+from landfall.engines.duckdb.sql import REJECTS, _common_args, _filename_arg, lit
+from landfall.engines.duckdb.types import duck_type, sql_type
+
+
+def _one_line_is_header(con: duckdb.DuckDBPyConnection, line: str, opts: ReadOptions, scratch: str) -> bool:
+    """Whether a CSV's only line is its header: as declared, else as DuckDB's sniffer sees it (a line of
+    names is a header; one with a number, a date, a boolean or an empty field is a row)."""
+    if opts.header is not None:
+        return opts.header
+    import tempfile
+
+    user = _dialect_args(opts)
+    os.makedirs(scratch, exist_ok=True)  # a local folder the engine's database may read
+    with tempfile.NamedTemporaryFile("w", suffix=".csv", encoding="utf-8", delete=False, dir=scratch) as fh:
+        fh.write(line + "\n")
+    try:
+        row = con.execute(
+            f"SELECT HasHeader FROM sniff_csv({lit(fh.name)}{''.join(', ' + a for a in user)})"
+        ).fetchone()
+        return bool(row and row[0])
+    except duckdb.Error:
+        return False
+    finally:
+        os.unlink(fh.name)
+
+
+def _sniff(cx: JobContext, path: str, o: ReadOptions, *, pin: bool = False) -> list[str] | None:
+    """read_csv arguments that fix the dialect DuckDB detects on `path`, so that a group of files with the same
+    header is read without sniffing each one; with `pin` (one file), its columns and their types too, so that
+    nothing binding the read later (the steps, DESCRIBE, COPY) runs the sniffer again. None when detection fails
+    here (the normal read then reports the error)."""
+    user = [
+        a
+        for a in _csv_args(cx, o, _forced(cx, path))
+        if not a.startswith(("types", "all_varchar", "allow_quoted", "store_rejects"))
+    ]
+    try:
+        row = cx.con.execute(
+            "SELECT Delimiter, Quote, Escape, NewLineDelimiter, Comment, SkipRows, HasHeader, Columns, "
+            f"DateFormat, TimestampFormat FROM sniff_csv({lit(path)}{''.join(', ' + a for a in user)})"
+        ).fetchone()
+    except duckdb.Error:
+        return None
+    delim, quote, escape, _nl, comment, skip, header, columns, datefmt, tsfmt = row
+    if not columns or quote not in ("(empty)", '"', "'") or (escape == "(empty)") != (quote == "(empty)"):
+        return None
+    if quote == "(empty)":  # no quotes in this file's sample: others may have some; RFC 4180 quoting is safe
+        quote, escape = '"', '"'
+    # The dialect is fixed; a group's column types are still detected by DuckDB across its files (fixing the
+    # first file's types would let a later file's `2.5` be cast into a BIGINT column as 3).
+    types = _declared_types(cx, o)
+    args = [
+        f"auto_detect = {str(not pin).lower()}",
+        f"delim = {lit(delim)}",
+        f"quote = {lit(quote)}",
+        f"escape = {lit(escape)}",
+        f"header = {str(bool(header)).lower()}",
+        f"skip = {int(skip)}",
+    ]
+    if pin:
+        pinned = {c["name"]: "VARCHAR" if o.all_strings else types.get(c["name"], c["type"]) for c in columns}
+        args.append("columns = {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in pinned.items()) + "}")
+    elif types:
+        args.append("types = {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in types.items()) + "}")
+    if o.all_strings and not pin:
+        args.append("all_varchar = true")
+    if comment not in (None, "(empty)"):
+        args.append(f"comment = {lit(comment)}")
+    if datefmt and not o.date_format:
+        args.append(f"dateformat = {lit(datefmt)}")
+    if tsfmt and not o.timestamp_format:
+        args.append(f"timestampformat = {lit(tsfmt)}")
+    if o.all_strings:
+        args.append("allow_quoted_nulls = false")
+    return args
+
+
+def _forced(cx: JobContext, path: str) -> list[str]:
+    """read_csv arguments that fix the delimiter landfall checked for `path`, and where the records start
+    (DuckDB's sniffer may otherwise skip lines up to a ragged row)."""
+    if path not in cx.dialects:
+        return []
+    delim, skip = cx.dialects[path]
+    return [f"delim = {lit(delim)}"] + ([] if cx.opts.skip_rows else [f"skip = {skip}"])
+
+
+def _csv_sql(
+    cx: JobContext,
+    paths: str,
+    o: ReadOptions,
+    *,
+    union: bool,
+    sniffed: list[str] | None = None,
+    forced: list[str] | tuple[str, ...] = (),
+) -> str:
+    args = [f"union_by_name = {str(union).lower()}"] + _filename_arg(cx)
+    if sniffed is not None:
+        keep = [
+            a
+            for a in _csv_args(cx, o)
+            if a.startswith(
+                (
+                    "nullstr",
+                    "dateformat",
+                    "timestampformat",
+                    "compression",
+                    "sample_size",
+                    "ignore_errors",
+                    "store_rejects",
+                )
+            )
+        ]
+        return f"SELECT * FROM read_csv({paths}, {', '.join(args + sniffed + keep)})"
+    args.append("auto_detect = true")
+    args.extend(_csv_args(cx, o, forced))
+    return f"SELECT * FROM read_csv({paths}, {', '.join(args)})"
+
+
+def _declared_types(cx: JobContext, o: ReadOptions) -> dict[str, str]:
+    """Column -> DuckDB type for the reader: `read.types`, then the plan's retyped columns."""
+    types = {k: sql_type(v) for k, v in o.types.items()} | {c: duck_type(t) for c, t in cx.plan.column_types}
+    return types | {c: "VARCHAR" for c in cx.plan.as_text}
+
+
+def _dialect_args(o: ReadOptions) -> list[str]:
+    """The read_csv arguments of a declared dialect: delimiter, quote, escape."""
+    args: list[str] = []
+    if o.delimiter is not None:
+        args.append(f"delim = {lit(o.delimiter)}")
+    if o.quote is not None:
+        args.append(f"quote = {lit(o.quote)}")
+    if o.escape is not None:
+        args.append(f"escape = {lit(o.escape)}")
+    return args
+
+
+def _csv_args(cx: JobContext, o: ReadOptions, forced: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """The read_csv arguments a workflow's read options set (and `forced`: a dialect landfall checked)."""
+    args: list[str] = [*forced, *_dialect_args(o)]
+    if o.header is not None:
+        args.append(f"header = {str(o.header).lower()}")
+    if o.null_values is not None:
+        args.append("nullstr = [" + ", ".join(lit(v) for v in o.null_values) + "]")
+    types = _declared_types(cx, o)
+    if types:
+        args.append("types = {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in types.items()) + "}")
+    args.extend(_common_args(cx, o))
+    if o.all_strings:
+        args.append("all_varchar = true")
+        args.append("allow_quoted_nulls = false")  # `""` is an empty string, not a missing value
+    if o.skip_rows:
+        args.append(f"skip = {int(o.skip_rows)}")
+    if o.bad_rows == "quarantine":  # (ignore_errors also lets the sniffer see past ragged rows)
+        args.append("ignore_errors = true")
+        args.append(f"store_rejects = true, rejects_scan = {lit(REJECTS + '_scan')}, rejects_table = {lit(REJECTS)}")
+    return args
+
+
+_DELIMITERS = (",", "\t", ";", "|")
+
+
+def _records_start(head: bytes, skip_rows: int) -> tuple[list[str], int]:
+    """The sample's lines from the first one after `skip_rows` that is not blank (up to 1,000), and how many lines
+    come before it."""
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
+    if len(head) >= enc.SAMPLE:
+        text = text[: text.rfind("\n") + 1]  # the last line may be cut short
+    lines = [ln.removesuffix("\r") for ln in text.split("\n")[skip_rows:]]
+    blank = next((i for i, ln in enumerate(lines) if ln.strip()), 0)
+    return lines[blank : blank + 1000], skip_rows + blank
+
+
+def _consistent_delimiter(head: bytes, skip_rows: int = 0) -> tuple[str, int] | None:
+    """The common delimiter that splits the first line (after `skip_rows` and blank lines) into more than one
+    field and splits most of the sample's lines into as many, and the number of lines before that first line;
+    or None. DuckDB's sniffer, shown a file whose rows do not all agree, may pick a delimiter that makes the
+    header one column (`id,name`), or skip lines up to the odd one: landfall never accepts that when a common
+    delimiter splits the lines consistently."""
+    lines, start = _records_start(head, skip_rows)
+    scores: dict[str, float] = {}
+    for delim in _DELIMITERS:
+        try:
+            rows = [r for r in csv.reader(lines, delimiter=delim, quotechar='"') if r and any(f.strip() for f in r)]
+        except csv.Error:
+            continue
+        if len(rows) < 2 or len(rows[0]) < 2:
+            continue
+        share = sum(1 for r in rows[1:] if len(r) == len(rows[0])) / (len(rows) - 1)
+        if share >= 0.5:
+            scores[delim] = share
+    best = sorted(scores.items(), key=lambda kv: -kv[1])
+    if not best or (len(best) > 1 and best[1][1] == best[0][1]):
+        return None  # none, or two that split the lines equally well: DuckDB's sniffer decides
+    return best[0][0], start
+
+
+def _header_as_one_column(columns: list[str]) -> str | None:
+    """The common delimiter that splits a file's only column name into several names, or None."""
+    if len(columns) != 1:
+        return None
+    for delim in _DELIMITERS:
+        fields = next(csv.reader([columns[0]], delimiter=delim, quotechar='"'), [])
+        if sum(1 for f in fields if f.strip()) > 1:
+            return delim
+    return None

@@ -1,0 +1,134 @@
+"""Reading JSON documents and JSON Lines with DuckDB's `read_json`: its arguments, the strict check of a document
+(RFC 8259: DuckDB tolerates trailing commas, NaN, an empty file), documents only Python's parser reads, and the
+lines of a JSON Lines file that are not records, set aside for the quarantine."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from landfall import encoding as enc
+from landfall.config import ReadOptions
+from landfall.engines.base import Source
+from landfall.engines.duckdb.context import JobContext
+from landfall.engines.duckdb.diagnose import (
+    _LENIENT_JSON,
+    STRICT_JSON_BYTES,
+    _json_document_as_lines,
+    _json_kind,
+    _no_constants,
+)
+from landfall.engines.duckdb.jsondates import columns_arg
+from landfall.engines.duckdb.sql import PATH, _common_args, _filename_arg, _paths, lit, q
+from landfall.engines.duckdb.types import sql_type
+from landfall.errors import InvalidInput
+
+
+def _good_lines(cx: JobContext, path: str, src: Source) -> str:
+    """A copy of a JSON Lines file without the lines that are not JSON objects; those are kept in
+    `cx.bad_lines` (line number, text, reason) for the quarantine."""
+    out_dir = os.path.join(cx.job.scratch_dir, "_lines")
+    os.makedirs(out_dir, exist_ok=True)
+    out = os.path.join(out_dir, f"{src.file_id}.jsonl")
+    cx.bad_lines = [b for b in cx.bad_lines if b[0] != out]
+    cx.gone_lines = []
+    with enc._open(path) as fh, open(out, "wb") as dst:
+        for n, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                cx.gone_lines.append(n)
+                continue
+            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            try:
+                value = json.loads(text)
+                reason = None if isinstance(value, dict) else f"{_json_kind(value)}, not a record (an object)"
+            except json.JSONDecodeError as exc:
+                reason = f"invalid JSON: {exc.msg} (column {exc.colno})"
+            except ValueError as exc:  # e.g. a number too long to convert
+                reason = f"invalid JSON: {exc}"
+            if reason is None:
+                dst.write(raw if raw.endswith(b"\n") else raw + b"\n")
+            else:
+                cx.bad_lines.append((out, n, text[:10_000], reason))
+                cx.gone_lines.append(n)
+    return out
+
+
+def _json_lines_of(cx: JobContext, paths: dict[str, Source], opts: ReadOptions) -> str:
+    """A valid document DuckDB's reader refuses (duplicate keys, deep nesting, empty keys): Python's parser
+    reads it (the last of duplicate keys wins) into JSON Lines for DuckDB."""
+    ((path, src),) = paths.items()
+    lines, as_values, n = _json_document_as_lines(
+        path, os.path.join(cx.job.scratch_dir, "_json"), src.key, records_required=opts.records == "true"
+    )
+    if n == 0:
+        return "SELECT NULL::VARCHAR AS value WHERE false"
+    if as_values:
+        return (
+            f"SELECT value FROM read_json({lit(lines)}, format = 'newline_delimited', records = true, "
+            "columns = {'value': 'VARCHAR'})"
+        )
+    return _json_sql(cx, _paths([lines]), opts, "jsonl")
+
+
+def _check_json_document(cx: JobContext, path: str, src: Source) -> None:
+    """A JSON document must be strictly valid (RFC 8259): DuckDB's reader tolerates trailing commas, NaN and
+    Infinity, and reads an empty file as no rows."""
+    size = os.path.getsize(path)
+    if size > STRICT_JSON_BYTES:
+        return
+    text = enc.read_text(path)
+    if not text.strip():
+        raise InvalidInput(
+            f"`{src.key}` line 1: the file is empty; a JSON document needs a value "
+            "(use `read: {format: jsonl}` for files of zero or more records)",
+            file=src.key,
+            line=1,
+        )
+    valid = cx.con.execute("SELECT json_valid(?)", [text]).fetchone()[0]
+    if valid and not _LENIENT_JSON.search(text):
+        return
+    try:
+        json.loads(text, parse_constant=_no_constants)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"`{src.key}` line {exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})",
+            file=src.key,
+            line=exc.lineno,
+        ) from None
+    except ValueError as exc:
+        raise InvalidInput(f"`{src.key}`: invalid JSON: {exc}", file=src.key) from None
+    except RecursionError:
+        raise InvalidInput(f"`{src.key}` line 1: invalid JSON: nested too deeply", file=src.key, line=1) from None
+    if not valid:
+        raise InvalidInput(f"`{src.key}`: invalid JSON", file=src.key)
+
+
+def _json_sql(
+    cx: JobContext, paths: str, o: ReadOptions, fmt: str, records: bool = True, columns: dict[str, str] | None = None
+) -> str:
+    form = "newline_delimited" if fmt == "jsonl" else "auto"
+    if not records:
+        return (
+            f"SELECT CAST(to_json(json) AS VARCHAR) AS value{', ' + q(PATH) if cx.with_path else ''} "
+            f"FROM read_json({paths}, {', '.join(_filename_arg(cx) + [f'format = {lit(form)}'])}, "
+            f"records = false{_max_object_arg(cx)})"
+        )
+    args = _filename_arg(cx) + ["union_by_name = true", f"format = {lit(form)}", "records = true"]
+    if cx.plan.max_object:
+        args.append(f"maximum_object_size = {cx.plan.max_object}")
+    args.extend(_common_args(cx, o))
+    if columns:
+        args.append(columns_arg(columns))
+    select = f"SELECT * FROM read_json({paths}, {', '.join(args)})"
+    if o.types:  # hints for some columns; the rest are detected
+        repl = ", ".join(f"CAST({q(k)} AS {sql_type(v)}) AS {q(k)}" for k, v in o.types.items())
+        select = f"SELECT * REPLACE ({repl}) FROM ({select})"
+    if o.all_strings:
+        if not cx.with_path:
+            return f"SELECT COLUMNS(*)::VARCHAR FROM ({select})"
+        return f"SELECT COLUMNS(c -> c <> {lit(PATH)})::VARCHAR, {q(PATH)} FROM ({select})"
+    return select
+
+
+def _max_object_arg(cx: JobContext) -> str:
+    return f", maximum_object_size = {cx.plan.max_object}" if cx.plan.max_object else ""
