@@ -7,7 +7,8 @@ N processes `landfall process --workers 1` start at the same moment on the same 
 the queue together. Reported per backend and N: wall time from start to the last process's exit (files/s), and
 the work window from the first lease to the last commit (from the runs' own times: process start-up excluded),
 and CPU per file (the landfall processes' and the PostgreSQL server's CPU time, divided by the files): on a busy
-machine wall times mostly measure waiting for a core, CPU time does not, so the ratios are given both ways.
+machine wall times mostly measure waiting for a core, CPU time does not, so the ratios are given both ways. Then
+the statements one worker sends PostgreSQL per batch (from the server's log), which do not grow with the files.
 Every run is checked to have succeeded and the table to hold every row once. PostgreSQL is a server this script
 starts on loopback (`landfall.testing.postgres`, durability off as in the tests: fsync off on both sides would
 be fairer, so SQLite runs with its default `synchronous=NORMAL` in WAL mode, which does not fsync each commit
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -148,6 +150,30 @@ def throughput(backend: str, workers: int, files: int, batch: int, pg: Any, tmp:
         "server": server if pg_side else 0.0,
         "fixed": workers * (fixed + (fixed_server if pg_side else 0.0)),
     }
+
+
+def statements(files: int, batch: int, pg: Any, tmp: Path) -> dict[str, float]:
+    """The statements one `landfall process --workers 1` sends PostgreSQL for `files` files (the server's own
+    log, `log_statement = all` on the bench's database), and for the same command on the drained queue."""
+    root = Path(tempfile.mkdtemp(prefix="statements-", dir=tmp))
+    url = pg.create_database()
+    config = write_config(root, url, batch_files=batch)
+    land_csvs(root / "lake/landing/bench", files)
+    p = Pipeline(load_settings(config))
+    p.discover()
+    p.close()
+    pg.psql(f"ALTER DATABASE \"{url.rsplit('/', 1)[1]}\" SET log_statement = 'all'")
+    log = pg.root / "server.log"
+    cmd = [sys.executable, "-m", "landfall", "--config", str(config), "-q", "process", "--workers", "1"]
+    counts = []
+    for _ in range(2):  # the work, then the same command with nothing to do
+        start = log.stat().st_size
+        subprocess.run(cmd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        text = log.read_bytes()[start:].decode(errors="replace")
+        counts.append(len(re.findall(r"LOG:  (?:statement|execute [^:]*): ", text)))
+    shutil.rmtree(root, ignore_errors=True)
+    batches = -(-files // batch)
+    return {"total": counts[0], "idle": counts[1], "per_batch": (counts[0] - counts[1]) / batches, "batches": batches}
 
 
 def idle(backend: str, runs: int, with_files: bool, seconds: float, settle: float, pg: Any, tmp: Path) -> dict:
@@ -272,6 +298,12 @@ def main() -> None:
                             f"{2 * per_file(r1, args.files) / per_file(r2, args.files):.2f}x on two free cores "
                             "(2 x one worker's net CPU per file / two workers')"
                         )
+            got = statements(args.files, args.batch_files, pg, tmp)
+            print(
+                f"\nPostgreSQL statements (server log): {got['total']} for {args.files} files in {got['batches']} "
+                f"batches, {got['idle']} for the same command with nothing to do: "
+                f"{got['per_batch']:.1f} per batch of {args.batch_files}"
+            )
         print("load average at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
         if not args.skip_idle:
             print()
