@@ -157,7 +157,8 @@ def test_only_new_events_and_one_sender_per_lake(make_lake, receivers):
     try:
         for t in loops:
             t.start()
-        time.sleep(0.5)
+        # one loop holds the lease: it watches from before the new file (a loaded machine starts threads late)
+        _until(lambda: {"one", "two"} & lake.pipeline.store.holders(), "a loop holding the alerts lease")
         lake.land("s/new.csv", "x\nnope\n")
         lake.process()
         got = hook.wait_for(lambda g: len(g) >= 1)

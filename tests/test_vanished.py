@@ -62,3 +62,26 @@ def test_up_with_a_writer_that_renames_temporary_files_loses_and_kills_nothing(m
     assert all(statuses[f"t/f{i}.csv"] == "succeeded" for i in range(100))
     assert all(s == "skipped" for k, s in statuses.items() if k.endswith(".tmp"))
     assert lake.rows("SELECT count(*), count(DISTINCT id) FROM t") == [(100, 100)]
+
+
+def test_a_temporary_name_renamed_while_it_is_read_is_skipped_not_dead(make_lake, monkeypatch):
+    # the rename comes after the file was leased and hashed, before the engine reads it (a local zone is read in
+    # place): it used to go dead with "FileNotFoundError: ... x.csv.tmp"
+    import landfall.runner
+
+    lake = make_lake([wf("t", read={"format": "csv"}, retry={"max_attempts": 1})])
+    tmp = lake.land("t/x.csv.tmp", "id\n1\n2\n")
+    st = os.stat(tmp)
+    lake.pipeline.submit([ObjectCreated("t/x.csv.tmp", size=st.st_size, mtime=st.st_mtime)])  # the watcher saw it
+    real = landfall.runner.run_job
+
+    def renamed_meanwhile(*args, **kwargs):
+        if tmp.exists():
+            os.rename(tmp, lake.landing / "t/x.csv")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(landfall.runner, "run_job", renamed_meanwhile)
+    assert lake.process().ok
+    run = lake.pipeline.runs(key="t/x.csv.tmp")[0]
+    assert run.status == "skipped" and "renamed to `t/x.csv` before it was loaded" in run.note, run.error
+    assert lake.process().ok and lake.rows("SELECT count(*) FROM t") == [(2,)]

@@ -168,7 +168,7 @@ class Runner:
             if unreachable(exc):
                 raise _unavailable(exc) from exc
             if len(todo) == 1:
-                self.fail(todo[0][0], wf, message(exc, todo[0][0].file_key), todo[0][2], exc)
+                self._failed(todo[0][0], wf, exc, todo[0][2])
             else:
                 log.info("batch of %d files failed (%s); running each file alone", len(todo), _short(exc))
                 for i, item in enumerate(todo):
@@ -181,8 +181,21 @@ class Runner:
                     except Exception as exc2:
                         if unreachable(exc2):
                             raise _unavailable(exc2) from exc2
-                        self.fail(item[0], wf, message(exc2, item[0].file_key), item[2], exc2)
+                        self._failed(item[0], wf, exc2, item[2])
         return self.outcomes
+
+    def _failed(self, run: Run, wf: Workflow, exc: BaseException, digest: str | None) -> None:
+        """A run's job failed: when the landed file itself is gone meanwhile (read in place, then renamed by its
+        writer), as `_unreadable` decides (skipped when renamed, else failed saying so); otherwise it fails."""
+        try:
+            vanished = not self.zones.landing.exists(run.file_key)  # whichever engine's error said so
+        except OSError:
+            vanished = False
+        if not vanished:
+            self.fail(run, wf, message(exc, run.file_key), digest, exc)
+        elif (gone := self._unreadable(run, wf, FileNotFoundError(run.file_key))) is not None:
+            self.store.commit(None, [gone])
+            self.done(Outcome(run, "skipped"))
 
     def _unreadable(self, run: Run, wf: Workflow, exc: BaseException) -> RunResult | None:
         """A landed file that cannot be read. One that is gone because a rename replaced it (a writer that saves
