@@ -275,3 +275,32 @@ def test_a_lone_latin_byte_is_not_taken_for_shift_jis(make_lake):
     lake.land("t/latin1.csv", b"id,name\n1,english\n2,\xa9\n")
     assert lake.process().ok
     assert lake.rows("SELECT name FROM t ORDER BY id") == [("english",), ("©",)]
+
+
+def test_a_wide_file_does_not_hold_back_the_small_files_of_its_batch(make_lake):
+    """A CSV of 10,000 columns takes seconds to read; the small files batched with it commit first, then it does
+    (before: every file of the batch waited for it)."""
+    lake = make_lake([wf("w", read={"format": "csv"})], workers=1)
+    cols = 10_000
+    header = ",".join(f"c{i}" for i in range(cols))
+    lake.land("w/wide.csv", header + "\n" + ",".join("1" for _ in range(cols)) + "\n", mtime=1)
+    for i in range(6):
+        lake.land(f"w/small{i}.csv", f"c0,c1\n{i},2\n", mtime=2 + i)
+    assert lake.process().ok
+    runs = {r.file_key: r for r in lake.pipeline.runs(limit=None)}
+    wide = runs.pop("w/wide.csv")
+    assert all(r.status == "succeeded" for r in runs.values())
+    assert max(r.finished_at for r in runs.values()) <= wide.started_at + (wide.finished_at - wide.started_at) / 2
+    assert lake.rows("SELECT count(*), count(c9999) FROM w") == [(7, 1)]
+
+
+@pytest.mark.parametrize(
+    "fmt,body", [("json", "[" * 10_000 + "]" * 10_000), ("jsonl", '{"a": ' + "[" * 10_000 + "]" * 10_000 + "}\n")]
+)
+def test_json_nested_ten_thousand_deep_says_so(make_lake, fmt, body):
+    lake = make_lake([wf("d", read={"format": fmt}, retry={"max_attempts": 1})])
+    lake.land(f"d/deep.{fmt}", body)
+    assert not lake.process().ok
+    (run,) = lake.pipeline.runs(limit=None)
+    assert run.status == "dead" and "nested deeper than about 1,000 levels" in run.error, run.error
+    assert "Recursion" not in run.error

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from landfall import compression
 from landfall.config import Settings, Workflow
 from landfall.engines.base import Engine, Source
 from landfall.errors import (
@@ -41,6 +42,8 @@ from landfall.storage import Zones, unreachable
 __all__ = ["HASH_ALONGSIDE_BYTES", "Outcome", "Runner", "content_hash"]
 
 log = logging.getLogger("landfall.runner")
+
+WIDE_HEADER_BYTES = 32 * 1024  # about 3,000 columns or more: see `wide_header`
 
 
 def content_hash(path: str) -> str:
@@ -157,21 +160,30 @@ class Runner:
         if not todo:
             return self.outcomes
         batch_id = runs[0].batch_id or runs[0].run_id
+        wide = [t for t in todo if len(todo) > 1 and wide_header(wf, t[1])]
+        rest = [t for t in todo if t not in wide]
+        for i, items in enumerate([rest, *([t] for t in wide)]):  # slow wide files after the rest has committed
+            if items:
+                self._run_job(wf, items, batch_id if i == 0 else f"{batch_id}-w{i}", worker)
+        return self.outcomes
+
+    def _run_job(self, wf: Workflow, items: list[tuple[Run, Source, str]], batch_id: str, worker: str | None) -> None:
+        """One engine job for `items` and its commit; if it fails, each file alone (a bad file fails by itself)."""
         try:
-            run_job(self, wf, todo, batch_id, self.engine_for(wf, runs))
+            run_job(self, wf, items, batch_id, self.engine_for(wf, [run for run, _, _ in items]))
         except (ContentRace, ConcurrentChange) as exc:  # look at the batch again on the new state
             log.info("batch deferred: %s", exc)
-            self.store.defer([run.run_id for run, _, _ in todo], seconds=0.05, worker=worker)
+            self.store.defer([run.run_id for run, _, _ in items], seconds=0.05, worker=worker)
         except StateError:
             raise  # the state store failed, not the files
         except Exception as exc:
             if unreachable(exc):
                 raise _unavailable(exc) from exc
-            if len(todo) == 1:
-                self._failed(todo[0][0], wf, exc, todo[0][2])
+            if len(items) == 1:
+                self._failed(items[0][0], wf, exc, items[0][2])
             else:
-                log.info("batch of %d files failed (%s); running each file alone", len(todo), _short(exc))
-                for i, item in enumerate(todo):
+                log.info("batch of %d files failed (%s); running each file alone", len(items), _short(exc))
+                for i, item in enumerate(items):
                     try:
                         run_job(self, wf, [item], f"{batch_id}-{i}", self.engine_for(wf, [item[0]]))
                     except (ContentRace, ConcurrentChange):
@@ -182,7 +194,6 @@ class Runner:
                         if unreachable(exc2):
                             raise _unavailable(exc2) from exc2
                         self._failed(item[0], wf, exc2, item[2])
-        return self.outcomes
 
     def _failed(self, run: Run, wf: Workflow, exc: BaseException, digest: str | None) -> None:
         """A run's job failed: when the landed file itself is gone meanwhile (read in place, then renamed by its
@@ -341,6 +352,19 @@ class Runner:
 
 
 HASH_ALONGSIDE_BYTES = 16 << 20
+
+
+def wide_header(wf: Workflow, src: Source) -> bool:
+    """A CSV file whose header line is longer than `WIDE_HEADER_BYTES` (thousands of columns): reading it can take
+    seconds where its batch's other files take milliseconds, so it runs after they have committed. (The engine
+    reads `src.path` locally: a file of a local zone in place, else the batch's scratch copy.)"""
+    from landfall.engines.duckdb.sql import file_format  # (duckdb: imported when a batch runs, not at start)
+
+    if file_format(wf, src.key) != "csv" or compression.strip_suffix(src.key.lower()) != src.key.lower():
+        return False
+    with open(src.path, "rb") as f:
+        head = f.read(WIDE_HEADER_BYTES)
+    return len(head) == WIDE_HEADER_BYTES and b"\n" not in head
 
 
 def _parent(key: str) -> str:

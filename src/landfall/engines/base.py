@@ -12,6 +12,7 @@ raises `Replan` with the changed plan, and the job runs again from the start. Ty
 
 from __future__ import annotations
 
+import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -20,7 +21,13 @@ from typing import Any
 from landfall.config import Settings, Workflow
 from landfall.errors import InvalidInput
 
+
 # the lineage columns of a table a `sql` step joins: its rows' own history, left out of the joined view
+def too_deep() -> str:
+    """The reason a JSON document nested past what the reader follows fails (Python's recursion limit)."""
+    return f"invalid JSON: nested deeper than about {sys.getrecursionlimit():,} levels"
+
+
 JOINED_HIDDEN = ("_source_file", "_ingested_at", "_run_id", "_upstream_source_file", "_upstream_run_id")
 
 

@@ -13,6 +13,7 @@ import duckdb
 
 from landfall import compression
 from landfall import encoding as enc
+from landfall.engines.base import too_deep
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.sql import file_format
 from landfall.errors import EngineFault, InvalidInput, SchemaConflict
@@ -29,7 +30,10 @@ def _json_document_as_lines(path: str, scratch: str, key: str, *, records_requir
     not made of objects. Returns the new path and whether it holds values."""
     import sys
 
-    doc = json.loads(enc.read_text(path), parse_constant=_no_constants)
+    try:
+        doc = json.loads(enc.read_text(path), parse_constant=_no_constants)
+    except RecursionError:
+        raise InvalidInput(f"`{key}` line 1: {too_deep()}", file=key, line=1) from None
     items = doc if isinstance(doc, list) else [doc]
     as_values = not all(isinstance(i, dict) and i and "" not in i for i in items)
     if as_values and records_required:
@@ -153,7 +157,7 @@ def _diagnose_json(path: str, fmt: str) -> tuple[int | None, str] | None:
                 return _diagnose_json_lines(text)  # objects one after another: read as JSON Lines
             return exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})"
         except RecursionError:
-            return 1, "invalid JSON: nested too deeply"
+            return 1, too_deep()
         items = doc if isinstance(doc, list) else [doc]
         for i, item in enumerate(items):
             if not isinstance(item, dict):
@@ -182,7 +186,7 @@ def _diagnose_json_lines(text: str) -> tuple[int | None, str] | None:
         except json.JSONDecodeError as exc:
             return n, f"invalid JSON: {exc.msg} (column {exc.colno})"
         except RecursionError:
-            return n, "invalid JSON: nested too deeply"
+            return n, too_deep()
         if not isinstance(value, dict):
             return n, f"expected a JSON object per line, found {_json_kind(value)}"
     return None

@@ -9,7 +9,7 @@ import os
 
 from landfall import encoding as enc
 from landfall.config import ReadOptions
-from landfall.engines.base import Source
+from landfall.engines.base import Source, too_deep
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.diagnose import (
     _LENIENT_JSON,
@@ -45,6 +45,8 @@ def _good_lines(cx: JobContext, path: str, src: Source) -> str:
                 reason = f"invalid JSON: {exc.msg} (column {exc.colno})"
             except ValueError as exc:  # e.g. a number too long to convert
                 reason = f"invalid JSON: {exc}"
+            except RecursionError:
+                reason = too_deep()
             if reason is None:
                 dst.write(raw if raw.endswith(b"\n") else raw + b"\n")
             else:
@@ -98,7 +100,7 @@ def _check_json_document(cx: JobContext, path: str, src: Source) -> None:
     except ValueError as exc:
         raise InvalidInput(f"`{src.key}`: invalid JSON: {exc}", file=src.key) from None
     except RecursionError:
-        raise InvalidInput(f"`{src.key}` line 1: invalid JSON: nested too deeply", file=src.key, line=1) from None
+        raise InvalidInput(f"`{src.key}` line 1: {too_deep()}", file=src.key, line=1) from None
     if not valid:
         raise InvalidInput(f"`{src.key}`: invalid JSON", file=src.key)
 

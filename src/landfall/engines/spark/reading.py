@@ -25,6 +25,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from landfall import encoding as enc
+from landfall.engines.base import too_deep
 from landfall.engines.duckdb.jsondates import columns_arg, words_as_text
 from landfall.engines.duckdb.reading import (
     _consistent_delimiter,
@@ -423,7 +424,7 @@ def _json_as_lines(path: str, scratch: str, key: str, records_required: bool) ->
             f"`{key}` line {exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})", file=key, line=exc.lineno
         ) from None
     except RecursionError:
-        raise InvalidInput(f"`{key}` line 1: invalid JSON: nested too deeply", file=key, line=1) from None
+        raise InvalidInput(f"`{key}` line 1: {too_deep()}", file=key, line=1) from None
     except UnicodeError as exc:
         raise InvalidInput(f"`{key}`: invalid JSON: {exc.reason} (a lone UTF-16 surrogate)", file=key) from None
     except ValueError as exc:
