@@ -221,6 +221,21 @@ class EngineTests:
         types = dict(lake.pipeline.table("t").schema)
         assert (types["a"], types["d"], types["l"]) == ("string", "string", "list<item: string>"), types
 
+    def test_words_a_date_cast_accepts_stay_text_in_csv(self, make):
+        lake = make(wf("t"))
+        lake.land("t/a.csv", "id,a,d\n1,epoch,2024-01-01\n2,Infinity,2024-01-02\n")
+        lake.land("t/b.csv", "id,e\n3,2024-01-03\n4,-infinity\n")
+        assert_ok(lake, lake.process())
+        rows = lake.rows("SELECT id, a, CAST(d AS VARCHAR), e FROM t ORDER BY id")
+        assert rows == [
+            (1, "epoch", "2024-01-01", None),
+            (2, "Infinity", "2024-01-02", None),
+            (3, None, None, "2024-01-03"),
+            (4, None, None, "-infinity"),
+        ]
+        types = dict(lake.pipeline.table("t").schema)
+        assert (types["a"], types["d"], types["e"]) == ("string", "date32[day]", "string"), types
+
     def test_a_late_value_of_another_form_keeps_its_column_as_text(self, make):
         lake = make(wf("t"))
         rows = 30_000  # past a reader's sample of the first rows

@@ -20,7 +20,7 @@ from landfall.engines.base import Source
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.diagnose import explain
-from landfall.engines.duckdb.jsondates import words_as_text
+from landfall.engines.duckdb.jsondates import is_date, words_as_text, words_in
 from landfall.engines.duckdb.read_csv import (
     _consistent_delimiter,
     _csv_args,
@@ -95,20 +95,24 @@ def read(cx: JobContext) -> str:
             for g in groups.values():
                 delim = _consistent_delimiter(heads[g[0]], opts.skip_rows)
                 cx.dialects.update({p: delim for p in g if delim})
-        selects = [
-            _csv_sql(
-                cx,
-                _paths(g),
-                opts,
-                union=False,
-                sniffed=_sniff(cx, g[0], opts, pin=len(g) == 1)
-                if (len(g) > 1 or big) and not cx.plan.per_file_types
-                else None,
-                forced=_forced(cx, g[0]),
-            )
-            for g in groups.values()
-        ]
-        select = selects[0] if len(selects) == 1 else " UNION ALL BY NAME ".join(f"({s})" for s in selects)
+
+        def csv_select() -> str:
+            selects = [
+                _csv_sql(
+                    cx,
+                    _paths(g),
+                    opts,
+                    union=False,
+                    sniffed=_sniff(cx, g[0], opts, pin=len(g) == 1)
+                    if (len(g) > 1 or big) and not cx.plan.per_file_types
+                    else None,
+                    forced=_forced(cx, g[0]),
+                )
+                for g in groups.values()
+            ]
+            return selects[0] if len(selects) == 1 else " UNION ALL BY NAME ".join(f"({s})" for s in selects)
+
+        select = csv_select()
     elif fmt == "parquet":
         select = _parquet_sql(cx, _paths(paths))
     elif fmt == "json" and cx.plan.json_via_python:
@@ -138,6 +142,16 @@ def read(cx: JobContext) -> str:
                     cx.dialects = {path: (delim, _records_start(head, opts.skip_rows)[1])}
                     raw = view(_csv_sql(cx, _paths(paths), opts, union=False, forced=_forced(cx, path)))
                     detected = cx.describe(raw)
+            if fmt == "csv" and not opts.all_strings:  # a date column holding a word a date cast takes: text
+                dated = {n for n, t in detected if n not in opts.types and n not in (PATH, ROW) and is_date(t)}
+                if dated:
+                    plan = cx.plan
+                    cx.plan = plan.but(as_text=plan.as_text | dated)
+                    words = words_in(cx.con, csv_select(), dated)
+                    cx.plan = plan.but(as_text=plan.as_text | words)
+                    if words:
+                        raw = view(csv_select())
+                        detected = cx.describe(raw)
             if fmt in ("json", "jsonl") and not opts.all_strings and not opts.types and not cx.plan.json_via_python:
                 # pin what was detected, so binding the later steps does not sample the files again
                 pinned = {n: t for n, t in detected if n not in (PATH, ROW)}
