@@ -15,7 +15,11 @@ columns) and `--jsonl-mb` of nested orders as JSON Lines (160 MiB: bench_nested'
 (B) landfall on DuckDB (in a child process) vs landfall on Spark `local[2]` on CSV files of `--crossover` sizes
     and on the JSON Lines file.
 
-Best of `--repeat` runs, variants interleaved. Targets are printed, never asserted.
+Every measurement has wall seconds and CPU seconds (user + system of this process and every process under it:
+the driver, the JVM, Python workers; the DuckDB child's own), and the load average around it: on a shared
+machine CPU seconds are the steadier number. Before measuring, each variant runs once on a small file (not
+reported) so the JVM's compiler has warmed up for all alike. Best of `--repeat` runs (by wall), variants
+interleaved, the order turned round each repeat. Targets are printed, never asserted.
 
     PYTHONPATH=src python bench/bench_spark.py                      # 2 GiB CSV, 160 MiB JSON Lines
     PYTHONPATH=src python bench/bench_spark.py --csv-mb 256 --jsonl-mb 40 --crossover 16,64 --repeat 1
@@ -27,6 +31,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -76,6 +81,41 @@ def workflow(kind: str) -> dict:
     return {"name": "t", "match": "in/", "read": {"format": "jsonl"}, "transform": FLATTEN, "write": {"table": "t"}}
 
 
+# --- measuring ---------------------------------------------------------------------------------------------------
+
+
+def tree_cpu() -> float:
+    """CPU seconds (user + system) of this process and every process under it, living or reaped."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[list[str]]] = {}
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append([pid, *fields])
+    with open("/proc/self/stat") as fh:
+        me = fh.read().rsplit(")", 1)[1].split()
+    total = sum(int(x) for x in me[11:15])
+    todo = [os.getpid()]
+    while todo:
+        for kid in children.get(todo.pop(), []):
+            total += sum(int(x) for x in kid[12:16])  # utime, stime, cutime, cstime
+            todo.append(int(kid[0]))
+    return total / tick
+
+
+def measured(fn, *args) -> dict:
+    """`fn(*args)` (a dict) with `seconds`, `cpu` and the 1-minute load average before and after."""
+    load, cpu = os.getloadavg()[0], tree_cpu()
+    out = fn(*args)
+    out["cpu"] = tree_cpu() - cpu
+    out["load"] = (round(load, 1), round(os.getloadavg()[0], 1))
+    return out
+
+
 # --- landfall ----------------------------------------------------------------------------------------------------
 
 
@@ -96,14 +136,18 @@ def run_landfall(root: str, name: str, src: str, kind: str, engine: dict) -> dic
     summary = p.process()
     seconds = time.perf_counter() - t
     rows = p.query("SELECT count(*) FROM t")[1][0][0]
-    types = dict(p.table("t").schema)
+    types = {k: str(v) for k, v in dict(p.table("t").schema).items()}
     p.close()
     shutil.rmtree(work, ignore_errors=True)
     return {"seconds": seconds, "rows": rows, "ok": summary.ok, "types": types}
 
 
 def _duckdb_child(root: str, name: str, src: str, kind: str, queue) -> None:
-    queue.put(run_landfall(root, name, src, kind, {"engine": "duckdb"}))
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    out = run_landfall(root, name, src, kind, {"engine": "duckdb"})
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    out["cpu"] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    queue.put(out)
 
 
 def landfall_duckdb(root: str, name: str, src: str, kind: str) -> dict:
@@ -111,9 +155,11 @@ def landfall_duckdb(root: str, name: str, src: str, kind: str) -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_duckdb_child, args=(root, name, src, kind, queue))
+    load = os.getloadavg()[0]
     proc.start()
     out = queue.get()
     proc.join()
+    out["load"] = (round(load, 1), round(os.getloadavg()[0], 1))
     return out
 
 
@@ -163,7 +209,7 @@ def by_hand(spark, src: str, out: str, kind: str, how: str) -> dict:
         if how == "declared":
             product = "struct<product_id: string, name: string, category: string, price: double, quantity: bigint>"
             reader = reader.schema(
-                "order_id string, order_date string, total_amount double, "
+                "order_id string, order_date date, total_amount double, "
                 "customer struct<customer_id: string, name: string, email: string, address: string>, "
                 f"products array<{product}>"
             )
@@ -193,8 +239,12 @@ def by_hand(spark, src: str, out: str, kind: str, how: str) -> dict:
     df.write.option("compression", "zstd").parquet(out)
     seconds = time.perf_counter() - t
     rows = spark.read.parquet(out).count()
+    import pyarrow.parquet as pq
+
+    first = next(p for p in sorted(Path(out).glob("*.parquet")))
+    types = {f.name: str(f.type) for f in pq.read_schema(first)}
     shutil.rmtree(out, ignore_errors=True)
-    return {"seconds": seconds, "rows": rows, "ok": True}
+    return {"seconds": seconds, "rows": rows, "ok": True, "types": types}
 
 
 # --- main --------------------------------------------------------------------------------------------------------
@@ -202,8 +252,16 @@ def by_hand(spark, src: str, out: str, kind: str, how: str) -> dict:
 
 def best(runs: list[dict]) -> dict:
     top = dict(min(runs, key=lambda r: r["seconds"]))
-    top["all"] = [round(r["seconds"], 2) for r in runs]
+    top["all"] = [round(r["seconds"], 1) for r in runs]
+    top["all_cpu"] = [round(r.get("cpu", 0), 1) for r in runs]
+    top["loads"] = [r.get("load") for r in runs]
     return top
+
+
+def same_output(landfall: dict, hand: dict) -> str:
+    """How the hand-written job's columns and types differ from landfall's ('' when they are the same)."""
+    diffs = [f"{n}: {landfall.get(n)} vs {hand.get(n)}" for n in {**landfall, **hand} if landfall.get(n) != hand.get(n)]
+    return "; ".join(sorted(diffs))
 
 
 def main() -> None:
@@ -213,7 +271,7 @@ def main() -> None:
     ap.add_argument("--crossover", default="64,512", help="more CSV sizes (MiB) for landfall DuckDB vs Spark")
     ap.add_argument("--master", default="local[2]", help="local[N] or `standalone` (a master + worker started here)")
     ap.add_argument("--repeat", type=int, default=2)
-    ap.add_argument("--skip-by-hand", action="store_true")
+    ap.add_argument("--by-hand", default="declared,inferred", help="hand-written variants to run (`` for none)")
     args = ap.parse_args()
 
     from landfall.engines.spark.session import session, stop
@@ -243,21 +301,37 @@ def main() -> None:
         jvm = time.perf_counter() - t
         print(f"Spark session on {master}: JVM and executors started in {jvm:.1f} s (not in the times below)")
         engine = {"engine": "spark", "spark": {"master": master, "conf": CONF}}
+        hands = [h for h in args.by_hand.split(",") if h]
+        warm = {"csv": tmp / "warm.csv", "jsonl": tmp / "warm.jsonl"}
+        generate_csv(warm["csv"], 8)
+        generate_jsonl(warm["jsonl"], 2)
+        t = time.perf_counter()
+        for kind in ("csv", "jsonl"):  # the JVM's compiler warmed up on every variant's code alike
+            run_landfall(str(tmp), f"warm-{kind}", str(warm[kind]), kind, engine)
+            for how in hands:
+                by_hand(spark, str(warm[kind]), str(tmp / "warm-out"), kind, how)
+        print(f"warm-up runs on small files: {time.perf_counter() - t:.0f} s (not reported)")
         results: dict[str, dict[str, list[dict]]] = {"csv": {}, "jsonl": {}}
         for kind in ("csv", "jsonl"):
             src = str(files[kind])
             for i in range(args.repeat):
-                results[kind].setdefault("landfall", []).append(run_landfall(str(tmp), f"{kind}{i}", src, kind, engine))
-                if not args.skip_by_hand:
-                    for how in ("declared", "inferred"):
-                        out = str(tmp / f"hand-{kind}-{how}")
-                        results[kind].setdefault(f"by hand ({how})", []).append(by_hand(spark, src, out, kind, how))
+                variants = ["landfall", *hands]
+                for v in variants if i % 2 == 0 else variants[::-1]:
+                    if v == "landfall":
+                        r = measured(run_landfall, str(tmp), f"{kind}{i}", src, kind, engine)
+                        name = "landfall"
+                    else:
+                        r = measured(by_hand, spark, src, str(tmp / f"hand-{kind}-{v}"), kind, v)
+                        name = f"by hand ({v})"
+                    results[kind].setdefault(name, []).append(r)
+                    print(f"  {kind} {name}: {r['seconds']:.1f} s, cpu {r['cpu']:.1f} s, load {r['load']}", flush=True)
         stop()
         if master.startswith("local[2]"):
             local2 = engine
         else:
             local2 = {"engine": "spark", "spark": {"master": "local[2]", "conf": CONF}}
             session("local[2]", CONF).range(1).count()
+            run_landfall(str(tmp), "warm-local", str(warm["csv"]), "csv", local2)
         crossover: dict[str, dict[str, list[dict]]] = {}
         cases = {f"CSV {mb} MiB": (str(p), "csv") for mb, p in small.items()}
         cases[f"CSV {args.csv_mb} MiB"] = (str(files["csv"]), "csv")
@@ -265,17 +339,17 @@ def main() -> None:
         for label, (src, kind) in cases.items():
             for i in range(args.repeat):
                 name = f"x{abs(hash(label))}-{i}"
-                crossover.setdefault(label, {}).setdefault("duckdb", []).append(
-                    landfall_duckdb(str(tmp), name + "d", src, kind)
-                )
+                d = landfall_duckdb(str(tmp), name + "d", src, kind)
+                crossover.setdefault(label, {}).setdefault("duckdb", []).append(d)
+                print(f"  {label} duckdb: {d['seconds']:.1f} s, cpu {d['cpu']:.1f} s, load {d['load']}", flush=True)
                 if label.startswith(f"CSV {args.csv_mb} ") and master.startswith("local[2]"):
                     crossover[label].setdefault("spark", []).append(results["csv"]["landfall"][i])
                 elif label.startswith("JSON") and master.startswith("local[2]"):
                     crossover[label].setdefault("spark", []).append(results["jsonl"]["landfall"][i])
                 else:
-                    crossover[label].setdefault("spark", []).append(
-                        run_landfall(str(tmp), name + "s", src, kind, local2)
-                    )
+                    r = measured(run_landfall, str(tmp), name + "s", src, kind, local2)
+                    crossover[label].setdefault("spark", []).append(r)
+                    print(f"  {label} spark: {r['seconds']:.1f} s, cpu {r['cpu']:.1f} s, load {r['load']}", flush=True)
         stop()
     finally:
         stop()
@@ -283,31 +357,49 @@ def main() -> None:
             cluster.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
-    print(f"\n(A) landfall on Spark vs the same job by hand, on {master}; best of {args.repeat}\n")
-    print("| input | variant | seconds | all runs | rows | landfall / this |")
-    print("|---|---|---:|---|---:|---:|")
+    print(
+        f"\n(A) landfall on Spark vs the same job by hand, on {master}; best of {args.repeat}; JVM start {jvm:.1f} s\n"
+    )
+    print(
+        "| input | variant | wall s | CPU s | all runs wall / CPU | load (1 min) | rows | landfall / this wall | CPU |"
+    )
+    print("|---|---|---:|---:|---|---|---:|---:|---:|")
     verdicts = []
     for kind, label in (
         ("csv", f"CSV {args.csv_mb} MiB, {sizes['csv']:,} rows"),
         ("jsonl", f"JSON Lines {args.jsonl_mb} MiB, {sizes['jsonl']:,} orders"),
     ):
         top = {k: best(v) for k, v in results[kind].items()}
-        lf = top["landfall"]["seconds"]
+        lf, lf_cpu = top["landfall"]["seconds"], min(r["cpu"] for r in results[kind]["landfall"])
         for name, r in top.items():
-            runs = "/".join(map(str, r["all"]))
-            ratio = lf / r["seconds"]
-            print(f"| {label} | {name} | {r['seconds']:.1f} | {runs} | {r['rows']:,} | {ratio:.2f}x |")
+            runs = " ".join(f"{w}/{c}" for w, c in zip(r["all"], r["all_cpu"], strict=True))
+            cpu = min(x["cpu"] for x in results[kind][name])
+            loads = " ".join(f"{a}-{b}" for a, b in r["loads"])
+            print(
+                f"| {label} | {name} | {r['seconds']:.1f} | {cpu:.1f} | {runs} | {loads} | {r['rows']:,} "
+                f"| {lf / r['seconds']:.2f}x | {lf_cpu / cpu:.2f}x |"
+            )
         for name in ("by hand (declared)", "by hand (inferred)"):
             if name in top:
-                verdicts.append(f"{kind}: landfall / {name} = {lf / top[name]['seconds']:.2f}x")
+                cpu = min(x["cpu"] for x in results[kind][name])
+                verdicts.append(
+                    f"{kind}: landfall / {name} = {lf / top[name]['seconds']:.2f}x wall, {lf_cpu / cpu:.2f}x CPU"
+                )
+                diff = same_output(top["landfall"]["types"], top[name]["types"])
+                if diff:
+                    print(f"  note: {kind} {name} output differs from landfall's: {diff}")
     for v in verdicts:
         print(f"target: at most {TARGET}x -> {v}")
     print(f"\n(B) landfall on DuckDB vs landfall on Spark local[2]; best of {args.repeat}\n")
-    print("| input | DuckDB s | Spark local[2] s | Spark / DuckDB |")
-    print("|---|---:|---:|---:|")
+    print("| input | DuckDB wall s | DuckDB CPU s | Spark local[2] wall s | Spark CPU s | Spark / DuckDB wall | CPU |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for label, runs in crossover.items():
         d, s = best(runs["duckdb"]), best(runs["spark"])
-        print(f"| {label} | {d['seconds']:.1f} | {s['seconds']:.1f} | {s['seconds'] / d['seconds']:.2f}x |")
+        dc, sc = min(r["cpu"] for r in runs["duckdb"]), min(r["cpu"] for r in runs["spark"])
+        print(
+            f"| {label} | {d['seconds']:.1f} | {dc:.1f} | {s['seconds']:.1f} | {sc:.1f} "
+            f"| {s['seconds'] / d['seconds']:.2f}x | {sc / dc:.2f}x |"
+        )
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / "spark.json").write_text(

@@ -273,3 +273,38 @@ def test_batched_files_of_different_types_widen_as_on_duckdb(make_lake):
     files = {f"t/{i}.csv": f"id,v\n{i},{i}\n" for i in range(4)}
     files["t/x.csv"] = "id,v\n9,2.5\n"
     compare(make_lake, [wf("t", read={"format": "csv"})], files)
+
+
+def test_integers_padded_with_a_tab_load_as_on_duckdb(make_lake):
+    """DuckDB's cast trims a tab (or another control character) around an integer; Spark's cast does too, so
+    the column stays an integer on both engines (a pattern trimming spaces alone had kept it as text)."""
+    rows = ["id,qty,note"] + [
+        f"{i},{chr(34) + chr(9) + '7' + chr(34) if i % 50 == 0 else i % 97},n{i}" for i in range(1, 201)
+    ]
+    duck, lake = compare(make_lake, [wf("t", read={"format": "csv"})], {"t/a.csv": "\n".join(rows) + "\n"})
+    assert lake.rows("SELECT qty FROM t WHERE id = 100") == [(7,)]
+    assert dict(lake.pipeline.table("t").schema)["qty"] == "int64"
+
+
+def test_dates_cast_cheaply_keep_what_the_pattern_keeps_out():
+    """`yyyy-MM-dd` dates go through Spark's cast (a pattern costs far more per value): the same values parse,
+    and what the cast alone would take (`2023`, `2023-08`, a time after the date, a sign, a five-digit year) is
+    still not a date."""
+    from pyspark.sql import functions as F
+
+    from landfall.engines.spark.reading import _cast
+    from landfall.engines.spark.session import session
+
+    spark = session(SPARK["master"], SPARK["conf"])
+    values = ["2023-08-18", "2023-8-1", " 2024-02-29 ", "2023", "2023-08", "2023-08-18 10:00", "2023-08-18T10:00"]
+    values += ["2023-08-1 x", "+2023-8-1", "+2023-08-01", "02023-08-01", "20230-1-1", "-2023-01-01", "2023-02-30"]
+    values += ["2023-13-01", "2023/08/18", "20230818", "2023-8-18T", "0001-01-01", "", None]
+    df = spark.createDataFrame([(v,) for v in values], "v string")
+    both = df.select(
+        "v",
+        F.try_to_date(F.trim("v"), "yyyy-M-d").alias("pattern"),
+        _cast(F.col("v"), "DATE", ("%Y-%m-%d", None)).alias("cast"),
+    )
+    differ = both.where(~F.col("cast").eqNullSafe(F.col("pattern"))).select("v").collect()
+    assert differ == []
+    assert both.where(F.col("cast").isNotNull()).count() == 5  # -2023-01-01 among them (Python has no year -2023)

@@ -259,9 +259,21 @@ def _cast(text: Column, duck: str, formats: tuple[str | None, str | None]) -> Co
     datefmt, tsfmt = formats
     trimmed = F.trim(text)
     if duck in _INT_TYPES:
-        return F.when(trimmed.rlike(r"^[+-]?[0-9]+$"), trimmed.try_cast(of_duckdb(duck)))
+        target = of_duckdb(duck)
+        if isinstance(target, T.IntegralType):  # Spark's cast takes whole numbers only (`1.5`, `1e3`: NULL)
+            return trimmed.try_cast(target)
+        return F.when(trimmed.rlike(r"^[+-]?[0-9]+$"), trimmed.try_cast(target))  # a DECIMAL would round `1.5`
     if duck == "DATE":
-        return F.try_to_date(trimmed, translate.time_format(datefmt)) if datefmt else trimmed.try_cast("date")
+        if not datefmt:
+            return trimmed.try_cast("date")
+        pattern = F.try_to_date(trimmed, translate.time_format(datefmt))
+        if datefmt == "%Y-%m-%d":
+            # Spark's cast is far cheaper than a pattern and agrees with it on `yyyy-M-d` with a four-digit year
+            # and nothing after (it also takes `2023`, `+2023-8-1`, `20230-1-1`, a time after ` ` or `T`)
+            iso = F.length(trimmed).between(8, 10) & (F.substring(trimmed, 5, 1) == "-")
+            iso = iso & ~trimmed.contains(" ") & ~trimmed.contains("T")
+            return F.when(iso, trimmed.try_cast("date")).otherwise(pattern)
+        return pattern
     if duck == "TIMESTAMP":
         if tsfmt:
             return F.try_to_timestamp(trimmed, F.lit(translate.time_format(tsfmt)))
