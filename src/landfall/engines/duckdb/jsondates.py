@@ -18,6 +18,8 @@ DATE_IDS = frozenset(
     + ("timestamp_ns",)
 )
 
+DETECTION_SAMPLE_ROWS = 20_480  # rows (records) per file DuckDB's readers detect types on (`sample_size`)
+
 Leaf = tuple[str, str]  # (a path id, an SQL expression over the text-typed column that is true for a word)
 
 
@@ -47,11 +49,12 @@ def _walk(t: duckdb.typing.DuckDBPyType, expr: str, path: str, leaves: list[Leaf
 
 
 def words_as_text(
-    con: duckdb.DuckDBPyConnection, detected: dict[str, str], read: Callable[[dict[str, str]], str]
+    con: duckdb.DuckDBPyConnection, detected: dict[str, str], read: Callable[[dict[str, str]], str], limit: int
 ) -> dict[str, str]:
     """`detected` (column -> DuckDB type) with the date leaves that hold a word anywhere in the files made
-    VARCHAR. `read(columns)` is the SELECT over the files with those column types. One extra scan, only when
-    some column has a date leaf."""
+    VARCHAR. `read(columns)` is the SELECT over the files with those column types. One extra scan of the first
+    `limit` records (the reader's type-detection sample), only when some column has a date leaf: a word past
+    the sample is a late value, as for any other type."""
     everything = lambda _path: True  # noqa: E731
     as_text: dict[str, str] = {}
     checks: list[tuple[str, Leaf]] = []
@@ -65,7 +68,7 @@ def words_as_text(
         return detected
     columns = {**detected, **as_text}
     select = ", ".join(f"coalesce(bool_or({expr}), false)" for _, (_, expr) in checks)
-    found = con.execute(f"SELECT {select} FROM ({read(columns)})").fetchone()
+    found = con.execute(f"SELECT {select} FROM (SELECT * FROM ({read(columns)}) LIMIT {limit})").fetchone()
     words = {path for (_, (path, _)), hit in zip(checks, found, strict=True) if hit}
     if not words:
         return detected

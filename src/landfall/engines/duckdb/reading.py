@@ -20,7 +20,7 @@ from landfall.engines.base import Source
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.diagnose import explain
-from landfall.engines.duckdb.jsondates import is_date, words_as_text, words_in
+from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, is_date, words_as_text, words_in
 from landfall.engines.duckdb.read_csv import (
     _consistent_delimiter,
     _csv_args,
@@ -147,7 +147,10 @@ def read(cx: JobContext) -> str:
                 if dated:
                     plan = cx.plan
                     cx.plan = plan.but(as_text=plan.as_text | dated)
-                    words = words_in(cx.con, csv_select(), dated)
+                    # in the rows type detection sampled (DuckDB's 20,480 per file): a later word is a late
+                    # value cast non-strictly, the known gap; scanning whole files cost a third more CPU
+                    rows = DETECTION_SAMPLE_ROWS * len(paths)
+                    words = words_in(cx.con, f"SELECT * FROM ({csv_select()}) LIMIT {rows}", dated)
                     cx.plan = plan.but(as_text=plan.as_text | words)
                     if words:
                         raw = view(csv_select())
@@ -157,7 +160,12 @@ def read(cx: JobContext) -> str:
                 pinned = {n: t for n, t in detected if n not in (PATH, ROW)}
                 if cx.plan.sample_all:  # a later value broke a type: values of mixed forms are read as text
                     pinned = {n: "VARCHAR" if t == "JSON" else t for n, t in pinned.items()}
-                pinned = words_as_text(cx.con, pinned, lambda c: _json_sql(cx, _paths(paths), opts, fmt, columns=c))
+                pinned = words_as_text(
+                    cx.con,
+                    pinned,
+                    lambda c: _json_sql(cx, _paths(paths), opts, fmt, columns=c),
+                    DETECTION_SAMPLE_ROWS * len(paths),
+                )
                 raw = view(_json_sql(cx, _paths(paths), opts, fmt, columns=pinned))
                 cx.describe(raw)
         except duckdb.BinderException as exc:

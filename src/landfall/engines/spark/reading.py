@@ -26,7 +26,7 @@ from pyspark.sql import types as T
 
 from landfall import encoding as enc
 from landfall.engines.base import too_deep
-from landfall.engines.duckdb.jsondates import columns_arg, words_as_text
+from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, columns_arg, words_as_text
 from landfall.engines.duckdb.reading import (
     _consistent_delimiter,
     _header_as_one_column,
@@ -358,7 +358,10 @@ def _read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
         read = ", ".join(args)
         typed = {n: str(t) for n, t in detected if n not in o.types}
         typed = words_as_text(
-            sniffer, typed, lambda cols: f"SELECT * FROM read_json({paths}, {read}, {columns_arg(cols)})"
+            sniffer,
+            typed,
+            lambda cols: f"SELECT * FROM read_json({paths}, {read}, {columns_arg(cols)})",
+            DETECTION_SAMPLE_ROWS * len(sample),
         )
         detected = [(n, typed.get(n, t)) for n, t in detected]
     fields = []
