@@ -361,7 +361,7 @@ def _read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
             sniffer,
             typed,
             lambda cols: f"SELECT * FROM read_json({paths}, {read}, {columns_arg(cols)})",
-            DETECTION_SAMPLE_ROWS * len(sample),
+            DETECTION_SAMPLE_ROWS * len(ctx.inputs),
         )
         detected = [(n, typed.get(n, t)) for n, t in detected]
     fields = []
