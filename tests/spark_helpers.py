@@ -24,7 +24,7 @@ def java_or_skip() -> None:
 
 
 def run_on(make_lake, engine: str, workflows: list[dict], files: dict[str, bytes | str], **settings: Any):
-    lake = make_lake(workflows, engine=engine, spark=SPARK, **settings)
+    lake = make_lake(workflows, engine=engine, **{"spark": SPARK, **settings})
     for i, (key, body) in enumerate(files.items()):
         lake.land(key, body, mtime=1_700_000_000 + i)
     lake.process()

@@ -10,6 +10,8 @@ from spark_helpers import SPARK, compare, java_or_skip
 from conftest import wf
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
+# 1 MiB splits: a file of a few MiB is read line by line by several tasks, as a file over 128 MiB is by default
+SPLITS = {**SPARK, "conf": {**SPARK["conf"], "spark.sql.files.maxPartitionBytes": "1048576"}}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -196,7 +198,7 @@ def test_csv_spectrum_and_encodings_same_on_both_engines(make_lake, all_strings)
 
 
 def test_lines_are_exact_across_many_splits(make_lake):
-    """A file read line by line by many tasks (256 KiB splits here): rows that break a rule and records that
+    """A file read line by line by many tasks (1 MiB splits here): rows that break a rule and records that
     cannot be parsed are named by their lines, the header and blank lines counted."""
     lines = ["id,name,qty"]
     expected = []  # (line, rule) as a reader of the file counts them
@@ -217,7 +219,7 @@ def test_lines_are_exact_across_many_splits(make_lake):
     lake = make_lake(
         [wf("q", read={"format": "csv", "bad_rows": "quarantine"}, validate=rules, write={"table": "q"})],
         engine="spark",
-        spark=SPARK,
+        spark=SPLITS,
     )
     lake.land("q/a.csv", body)
     assert lake.process().ok
@@ -225,6 +227,75 @@ def test_lines_are_exact_across_many_splits(make_lake):
     assert lake.rows("SELECT count(*) FROM q") == [(60_000 - 7 - 11,)]
     run = lake.pipeline.runs()[0]
     assert (run.rows_in, run.rows_out, run.rows_quarantined) == (60_000, 60_000 - 18, 18)
+
+
+@pytest.mark.parametrize("quoted_early", [True, False], ids=["quotes_in_the_sample", "no_quote_in_the_sample"])
+def test_a_quoted_value_spanning_lines_deep_in_a_file_read_by_many_tasks(make_lake, quoted_early):
+    """A CSV bigger than one split is read line by line; one quoted value spanning two lines, deep in the file
+    (several splits in), sends it through again whole: every row loads, the value intact, as on DuckDB. With no
+    quote in the first rows the sniffer sees no quote at all: Spark looks for `"` and detects on the whole file."""
+    from spark_helpers import tables_of
+
+    rows = ["id,name,qty,note"]
+    for i in range(1, 140_001):
+        if i == 120_000:
+            note = '"two\nlines, ""quoted"""'
+        elif quoted_early and i % 1_000 == 0:
+            note = f'"note, {i}"'
+        else:
+            note = f"note {i}"
+        rows.append(f"{i},name {i},{i % 97},{note}")
+    body = ("\n".join(rows) + "\n").encode()
+    assert len(body) > 3 << 20  # several 1 MiB splits, the value in one of the last
+    flow = wf("t", read={"format": "csv"}, write={"table": "t"})
+    lakes = {}
+    # the DuckDB engine detects no quote in a sample without one and fails the file (line 120002)
+    for engine in ("duckdb", "spark") if quoted_early else ("spark",):
+        lakes[engine] = make_lake([flow], engine=engine, spark=SPLITS)
+        lakes[engine].land("t/a.csv", body)
+        result = lakes[engine].process()
+        runs = lakes[engine].pipeline.runs()
+        assert result.ok, [r.error for r in runs]
+        assert (runs[0].status, runs[0].rows_in, runs[0].rows_out) == ("succeeded", 140_000, 140_000)
+    spark = lakes["spark"]
+    assert spark.rows("SELECT note FROM t WHERE id IN (2000, 120000) ORDER BY id") == [
+        ("note, 2000" if quoted_early else "note 2000",),
+        ('two\nlines, "quoted"',),
+    ]
+    assert spark.rows("SELECT count(*), sum(id), sum(qty), count(DISTINCT note) FROM t") == [
+        (140_000, 140_000 * 140_001 // 2, sum(i % 97 for i in range(1, 140_001)), 140_000)
+    ]
+    assert dict(spark.pipeline.table("t").schema)["id"] == "int64"
+    if quoted_early:
+        assert tables_of(spark) == tables_of(lakes["duckdb"])
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["one_split", "many_splits"])
+def test_a_ragged_row_is_found_whatever_columns_the_workflow_keeps(make_lake, split):
+    """A record with too few fields fails its file with its line (or is set aside) on Spark as on DuckDB, when
+    every column is text (Spark refuses to scan a file for its corrupt record column alone) and when the
+    workflow keeps fewer columns than the file has (Spark's column pruning judged the record on those alone
+    and loaded it), in a file read whole and in one read line by line by several tasks."""
+    rows = ["a,b,c"] + [f"{i},{i},{i}" for i in range(1, (100_001 if split else 11))]
+    rows[len(rows) // 2] = "0,0"  # a value of the right type, one field short
+    body = "\n".join(rows) + "\n"
+    assert (len(body) > 1 << 20) == split
+    text, quarantine = {"format": "csv", "all_strings": True}, {"format": "csv", "bad_rows": "quarantine"}
+    flows = [
+        wf("text", read=text, write={"table": "text"}),
+        wf("textq", read={**text, "bad_rows": "quarantine"}, write={"table": "textq"}),
+        wf("drop", read=text, transform=[{"drop": ["b", "c"]}], write={"table": "drop"}),
+        wf("sql", read=quarantine, transform=[{"sql": "SELECT a FROM input"}], write={"table": "sql"}),
+    ]
+    duck, spark = compare(
+        make_lake, flows, {f"{f['name']}/a.csv": body for f in flows}, spark=SPLITS if split else SPARK
+    )
+    line = len(rows) // 2 + 1
+    assert {r.file_key: r.error for r in spark.pipeline.runs() if r.error} == {
+        key: f"`{key}` line {line}: expected 3 fields (as in the header), found 2"
+        for key in ("text/a.csv", "drop/a.csv")
+    }
+    assert spark.rows("SELECT _line, _raw FROM quarantine.textq") == [(line, "0,0")]
 
 
 def test_compaction_and_quarantine_replay_run_on_spark(make_lake):

@@ -257,8 +257,8 @@ class SparkEngine(Engine):
                 raise reading.unclosed_error(inp.source.key, line, inp.dialect.quote)
         corrupt = int(read.get("corrupt", 0))
         plan = ctx.plan
-        if corrupt and ctx.fmt == "csv" and not plan.whole_files and self._split_quotes(ctx):
-            raise Replan(plan.but(whole_files=True), "a quoted value spans lines: read the files whole")
+        if corrupt and ctx.fmt == "csv" and not plan.whole_files and (whole := self._split_quotes(ctx)):
+            raise Replan(whole, "a quoted value spans lines: read the files whole")
         if corrupt and ctx.fmt in ("json", "jsonl") and not plan.sample_all and self._type_misses(ctx):
             raise Replan(plan.but(sample_all=True), "a later value missed its detected type")
         missed = [(name, duck) for check, (name, duck, _) in ctx.misses.items() if int(read.get(check, 0))]
@@ -299,15 +299,23 @@ class SparkEngine(Engine):
         if corrupt and not ctx.numbered:
             raise Replan(plan.but(number_rows=True), "records set aside: number records for their lines")
 
-    def _split_quotes(self, ctx: Ctx) -> bool:
-        """Records read line by line that could not be parsed and hold a quote: a quoted value spans lines."""
-        quotes = {i.dialect.quote for i in ctx.inputs if i.dialect and i.dialect.quote and not i.whole}
+    def _split_quotes(self, ctx: Ctx) -> ReadPlan | None:
+        """Records read line by line that could not be parsed and hold a quote (a quoted value spans lines): the
+        plan that reads the files whole, else None. When the sniffer saw no quote (none in its sample) and none
+        is declared, `"` is looked for, and the files are then detected whole too, so the quote is found."""
+        by_lines = [i for i in ctx.inputs if i.dialect and not i.whole]
+        quotes = {i.dialect.quote for i in by_lines if i.dialect.quote}
+        unseen = ctx.workflow.read.quote is None and any(not i.dialect.quote for i in by_lines)
+        if unseen:
+            quotes.add('"')
         if not quotes:
-            return False
+            return None
         holds = F.lit(False)
         for quote in quotes:
             holds = holds | c(CORRUPT).contains(quote)
-        return ctx.rejects.where(holds).limit(1).count() > 0
+        if ctx.rejects.where(holds).limit(1).count() == 0:
+            return None
+        return ctx.plan.but(whole_files=True, sample_all=ctx.plan.sample_all or unseen)
 
     def _type_misses(self, ctx: Ctx) -> bool:
         """JSON records Spark refused although they are JSON objects: a value that does not fit a detected type."""

@@ -95,6 +95,11 @@ def read(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
         checks += [F.count_if(c(SRC) == i).alias(f"rows{i}") for i in range(len(ctx.inputs))]
     if CORRUPT in df.columns:
         checks.append(F.count_if(c(CORRUPT).isNotNull()).alias("corrupt"))
+        # Spark refuses to scan a CSV file for its corrupt record column alone (text columns only: nothing else
+        # is asked for when the records set aside are looked at); the look goes through this observation, so a
+        # value column asked for here is read with it
+        if values := [n for n in df.columns if not n.startswith("__lf_")]:
+            checks.append(F.count(c(values[0])).alias("values"))
     for check, (name, _, keep) in ctx.misses.items():
         checks.append(F.count_if(c(keep).isNotNull() & c(name).isNull()).alias(check))
     ctx.typed = df
@@ -224,6 +229,10 @@ def _read_csv(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
             enforceSchema="true",
             unescapedQuoteHandling="STOP_AT_DELIMITER",
             lineSep=dialect.newline,  # also keeps a CRLF inside a quoted value as it is
+            # every column parsed whatever a query needs: with pruning, whether a record has too few or too many
+            # fields depends on the columns asked for, so a later look at the records set aside (their text
+            # alone) found none of those the write counted
+            columnPruning="false",
         )
         if dialect.comment:
             reader = reader.option("comment", dialect.comment)
