@@ -304,3 +304,25 @@ def test_json_nested_ten_thousand_deep_says_so(make_lake, fmt, body):
     (run,) = lake.pipeline.runs(limit=None)
     assert run.status == "dead" and "nested deeper than about 1,000 levels" in run.error, run.error
     assert "Recursion" not in run.error
+
+
+def test_a_quoted_value_spanning_lines_past_the_sniffers_sample_loads(make_lake):
+    """No quote in the first 120,000 rows (the sample the dialect comes from), then a quoted value over two lines:
+    the file is read again with RFC 4180 quotes (before: `line 120002: Expected Number of Columns: 4 Found: 1`)."""
+    lake = make_lake([wf("q", read={"format": "csv"}, retry={"max_attempts": 1})])
+    rows = [f"{i},name{i},{i % 7},x" for i in range(140_000)]
+    rows[120_000] = '120000,"two\nlines",1,x'
+    lake.land("q/a.csv", "id,name,n,t\n" + "\n".join(rows) + "\n")
+    assert lake.process().ok, lake.pipeline.runs(limit=None)[0].error
+    assert lake.rows("SELECT count(*), sum(id) FROM q") == [(140_000, sum(range(140_000)))]
+    assert lake.rows("SELECT name FROM q WHERE id = 120000") == [("two\nlines",)]
+
+
+def test_a_ragged_row_still_fails_naming_its_line_after_the_quoted_retry(make_lake):
+    lake = make_lake([wf("q", read={"format": "csv"}, retry={"max_attempts": 1})])
+    rows = [f"{i},name{i},{i % 7},x" for i in range(30_000)]
+    rows[25_000] = "25000,short"
+    lake.land("q/a.csv", "id,name,n,t\n" + "\n".join(rows) + "\n")
+    assert not lake.process().ok
+    err = lake.pipeline.runs(limit=None)[0].error
+    assert err.startswith("`q/a.csv` line 25002:"), err

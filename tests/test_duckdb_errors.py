@@ -75,3 +75,11 @@ def test_bytes_that_are_not_utf8(tmp_path):
     text = error_of(f"SELECT * FROM read_csv('{path}', delim = ',', header = true)")
     assert errors.reason(text).startswith("the file is not valid UTF-8 here; set `read.encoding`")
     assert errors.error_line(text) == 2
+
+
+def test_a_record_with_the_wrong_number_of_fields(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("a,b,c\n" + "1,2,3\n" * 30_000 + "4,5\n")  # past the sniffer's sample
+    with pytest.raises(duckdb.Error) as exc:
+        duckdb.sql(f"SELECT * FROM read_csv('{path}')").fetchall()
+    assert errors.wrong_field_count(str(exc.value))

@@ -82,6 +82,7 @@ class ReadPlan:
     split_lines: bool = False  # JSON Lines with `bad_rows: quarantine`: lines that do not parse are set aside
     max_object: int = 0  # bytes of the largest record the reader must hold (0: the engine's default)
     whole_files: bool = False  # read each file whole, not split for parallel readers (a CSV value spans lines)
+    quoted: bool = False  # CSV read with RFC 4180 quotes (`"`) though none was in the sample the dialect came from
 
     def but(self, **changes: Any) -> ReadPlan:
         """This plan with some decisions changed."""

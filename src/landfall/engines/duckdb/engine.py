@@ -126,6 +126,14 @@ def replan(plan: ReadPlan, job: Job, text: str) -> ReadPlan | None:
         return plan.but(per_file_types=True)  # a file of the batch breaks the first file's types: detect per file
     if text and alone and not plan.json_via_python and fmt == "json":
         return plan.but(json_via_python=True)  # strictly valid, but DuckDB's reader refused it
+    if (
+        fmt == "csv"
+        and alone
+        and not plan.quoted
+        and job.workflow.read.quote is None
+        and errors.wrong_field_count(text)
+    ):
+        return plan.but(quoted=True)  # a quoted value past the sniffer's sample (which had no quotes) spans lines
     if not alone or not errors.type_detection_miss(text):
         return None
     column, value = errors.converting_column(text), errors.not_converted(text)

@@ -50,6 +50,12 @@ def not_converted(text: str) -> tuple[str, str] | None:
     return (m.group(1), m.group(2)) if m else None
 
 
+def wrong_field_count(text: str) -> bool:
+    """A CSV record with more or fewer fields than the header (a ragged row, or a quoted value spanning lines read
+    without quotes)."""
+    return "Expected Number of Columns" in text
+
+
 def gzip_corrupt(text: str) -> bool:
     """A `.gz` file DuckDB could not decompress."""
     return bool(re.search(r"\bGZIP\b", text))

@@ -151,6 +151,8 @@ def _dialect_args(o: ReadOptions) -> list[str]:
 def _csv_args(cx: JobContext, o: ReadOptions, forced: list[str] | tuple[str, ...] = ()) -> list[str]:
     """The read_csv arguments a workflow's read options set (and `forced`: a dialect landfall checked)."""
     args: list[str] = [*forced, *_dialect_args(o)]
+    if cx.plan.quoted and o.quote is None:
+        args += ["quote = '\"'", "escape = '\"'"]
     if o.header is not None:
         args.append(f"header = {str(o.header).lower()}")
     if o.null_values is not None:
