@@ -160,7 +160,24 @@ class Engine(ABC):
 
     def run(self, job: Job) -> Staged:
         """Read every source, transform, write Parquet into `job.staging`, changing the read plan as often as
-        the input asks (`Replan`). Raises `InvalidInput` naming the file, line and reason when input is bad."""
+        the input asks (`Replan`). Raises `InvalidInput` naming the file, line and reason when input is bad.
+        Files with no records (`empty_note`: empty, blank, a header alone) are left out: they load nothing and
+        change no schema."""
+        empty = {s.key: f"nothing to load: {note}" for s in job.sources if (note := self.empty_note(s, job))}
+        if not empty:
+            return self._run_planned(job)
+        rest = [s for s in job.sources if s.key not in empty]
+        staged = self._run_planned(replace(job, sources=rest)) if rest else Staged([], [], {}, {}, [])
+        for key in empty:
+            staged.rows_in[key] = staged.rows_out[key] = 0
+        staged.notes.update(empty)
+        return staged
+
+    def empty_note(self, src: Source, job: Job) -> str | None:
+        """Why a landed file holds no records, or None (the engine reads it)."""
+        return None
+
+    def _run_planned(self, job: Job) -> Staged:
         plan = ReadPlan()
         for _ in range(MAX_ATTEMPTS):
             try:

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import replace
 from typing import Any
 
 from landfall.config import Settings
-from landfall.engines.base import Engine, Job, ReadPlan, Replan, Staged, StagedFile
+from landfall.engines.base import Engine, Job, ReadPlan, Replan, Source, Staged, StagedFile
 from landfall.engines.duckdb import errors, quality, reading, steps, writing
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.database import Setup, database
@@ -47,22 +46,8 @@ class DuckDBEngine(Engine):
         # through fsspec, and no extension is downloaded
         storage.register_with(self.db)
 
-    def run(self, job: Job) -> Staged:
-        """Read, transform and write (see `Engine.run`). Files with no records (empty, blank, a header alone) are
-        left out: they load nothing and change no schema."""
-        empty = {
-            s.key: f"nothing to load: {note}"
-            for s in job.sources
-            if (note := reading.empty_note(self.con, s, job.workflow, job.scratch_dir))
-        }
-        if not empty:
-            return super().run(job)
-        rest = [s for s in job.sources if s.key not in empty]
-        staged = super().run(replace(job, sources=rest)) if rest else Staged([], [], {}, {}, [])
-        for key in empty:
-            staged.rows_in[key] = staged.rows_out[key] = 0
-        staged.notes.update(empty)
-        return staged
+    def empty_note(self, src: Source, job: Job) -> str | None:
+        return reading.empty_note(self.con, src, job.workflow, job.scratch_dir)
 
     def attempt(self, job: Job, plan: ReadPlan) -> Staged:
         cx = JobContext(self.con, job, plan)

@@ -17,7 +17,6 @@ import io
 import json
 import os
 import re
-from dataclasses import replace
 from math import ceil
 from typing import Any
 
@@ -27,8 +26,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from landfall.engines.base import Engine, Job, ReadPlan, Replan, Staged, StagedFile
-from landfall.engines.duckdb.reading import empty_note
+from landfall.engines.base import Engine, Job, ReadPlan, Replan, Source, Staged, StagedFile
+from landfall.engines.duckdb.reading import empty_note as no_records
 from landfall.engines.duckdb.sql import file_format
 from landfall.engines.spark import quality, reading, steps, writing
 from landfall.engines.spark.context import CORRUPT, HIDDEN, PID, ROW, SRC, Ctx, c, timed
@@ -101,22 +100,8 @@ class SparkEngine(Engine):
 
     # --- a job ---------------------------------------------------------------------------------------------
 
-    def run(self, job: Job) -> Staged:
-        """Read, transform and write (see `Engine.run`). Files with no records (empty, blank, a header alone) are
-        left out, as on DuckDB: they load nothing and change no schema."""
-        empty = {
-            s.key: f"nothing to load: {note}"
-            for s in job.sources
-            if (note := empty_note(self.sniffer, s, job.workflow, job.scratch_dir))
-        }
-        if not empty:
-            return super().run(job)
-        rest = [s for s in job.sources if s.key not in empty]
-        staged = super().run(replace(job, sources=rest)) if rest else Staged([], [], {}, {}, [])
-        for key in empty:
-            staged.rows_in[key] = staged.rows_out[key] = 0
-        staged.notes.update(empty)
-        return staged
+    def empty_note(self, src: Source, job: Job) -> str | None:
+        return no_records(self.sniffer, src, job.workflow, job.scratch_dir)  # as on DuckDB
 
     def attempt(self, job: Job, plan: ReadPlan) -> Staged:
         fmt = file_format(job.workflow, job.sources[0].key)
