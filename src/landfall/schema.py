@@ -3,6 +3,9 @@ strings (`landfall.types`), whichever engine wrote the batch."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 from landfall.errors import SchemaConflict
 from landfall.types import sql_name
 
@@ -79,3 +82,52 @@ def merged(old: list[tuple[str, str]], new: list[tuple[str, str]]) -> list[tuple
     seen = {n for n, _ in old}
     out.extend((n, t) for n, t in new if n not in seen)
     return out
+
+
+@dataclass(frozen=True)
+class SchemaDiff:
+    """How a batch's columns differ from its table's (Arrow types), for `schema.evolution` other than `evolve`."""
+
+    data: dict[str, str]  # the batch's columns
+    table: dict[str, str]  # the table's columns (lineage and `_rescued_data` left out)
+    new: list[str]  # columns the table lacks
+    changed: list[str]  # columns whose values the table's type cannot hold as they are (not a widening)
+    gone: list[str]  # table columns the batch lacks (partition columns a function derives left out)
+
+    def refuse_if_frozen(self, key: str, table_name: str) -> None:
+        """`freeze`: a file that differs from the table fails, every difference listed."""
+        data, table = self.data, self.table
+        diffs = (
+            [f"new column `{n}` ({sql_name(data[n])})" for n in self.new]
+            + [f"column `{n}` is {sql_name(data[n])}, the table has {sql_name(table[n])}" for n in self.changed]
+            + [f"column `{n}` ({sql_name(table[n])}) is missing" for n in self.gone]
+        )
+        if diffs:
+            raise SchemaConflict(
+                f"`{key}`: the schema differs from table `{table_name}` (schema evolution: freeze): "
+                + "; ".join(diffs),
+                file=key,
+            )
+
+    def misfit_reason(self) -> str:
+        """`discard_row`: why a row that carries a value the table cannot hold is quarantined."""
+        return "does not fit the table's schema: " + ", ".join(
+            [f"`{n}` is not {sql_name(self.table[n])}" for n in self.changed]
+            + [f"`{n}` is not a table column" for n in self.new]
+        )
+
+
+def schema_diff(
+    data: dict[str, str], table_schema: list[tuple[str, str]], hidden: Iterable[str], derived: Iterable[str]
+) -> SchemaDiff:
+    """Compare a batch's columns with its table's; `hidden` (lineage) columns are not compared, and `derived`
+    partition columns (computed at write) are never missing."""
+    skip = {*hidden, "_rescued_data"}
+    table = {n: t for n, t in table_schema if n not in skip}
+    return SchemaDiff(
+        data=data,
+        table=table,
+        new=[n for n in data if n not in table],
+        changed=[n for n in data if n in table and data[n] != table[n] and not widens_to(data[n], table[n])],
+        gone=[n for n in table if n not in data and n not in set(derived)],
+    )

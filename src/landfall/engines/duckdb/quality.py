@@ -24,9 +24,8 @@ from landfall.engines.duckdb.sql import (
 )
 from landfall.engines.duckdb.types import arrow_type, duck_type, sql_type
 from landfall.engines.duckdb.writing import shape_for_table, write, write_to, written_as
-from landfall.errors import InvalidInput, SchemaConflict
-from landfall.schema import widens_to
-from landfall.types import sql_name
+from landfall.errors import InvalidInput
+from landfall.schema import schema_diff
 
 
 @dataclass
@@ -95,25 +94,12 @@ def fit_schema(cx: JobContext, view: str) -> tuple[str, list[Any]]:
         cols = dict(cx.describe(view))
     if policy.evolution == "evolve" or not job.table_schema:
         return view, []
-    table = {n: t for n, t in job.table_schema if n not in LINEAGE and n not in ("_rescued_data",)}
-    table_parts = {p.name for p in job.workflow.write.partition_by if p.function}
     data = {n: arrow_type(t) for n, t in cols.items() if n not in (PATH, ROW)}
-    new = [n for n in data if n not in table]
-    changed = [n for n in data if n in table and data[n] != table[n] and not widens_to(data[n], table[n])]
-    gone = [n for n in table if n not in data and n not in table_parts]
-    key = job.sources[0].key if len(job.sources) == 1 else "the batch"
+    derived = [p.name for p in job.workflow.write.partition_by if p.function]
+    diff = schema_diff(data, job.table_schema, LINEAGE, derived)
+    table, new, changed = diff.table, diff.new, diff.changed
     if policy.evolution == "freeze":
-        diffs = (
-            [f"new column `{n}` ({sql_name(data[n])})" for n in new]
-            + [f"column `{n}` is {sql_name(data[n])}, the table has {sql_name(table[n])}" for n in changed]
-            + [f"column `{n}` ({sql_name(table[n])}) is missing" for n in gone]
-        )
-        if diffs:
-            raise SchemaConflict(
-                f"`{key}`: the schema differs from table `{job.workflow.write.table}` "
-                f"(schema evolution: freeze): " + "; ".join(diffs),
-                file=key,
-            )
+        diff.refuse_if_frozen(job.sources[0].key if len(job.sources) == 1 else "the batch", job.workflow.write.table)
         return view, []
     fits = {n: cast_sql(q(n), cols[n], duck_type(table[n]), try_=True) for n in changed}
     misfit = [f"({q(n)} IS NOT NULL AND {fits[n]} IS NULL)" for n in changed] + [f"{q(n)} IS NOT NULL" for n in new]
@@ -139,10 +125,7 @@ def fit_schema(cx: JobContext, view: str) -> tuple[str, list[Any]]:
     # discard_row: rows that carry a value the table cannot hold are quarantined
     if not misfit:
         return view, []
-    reason = "does not fit the table's schema: " + ", ".join(
-        [f"`{n}` is not {sql_name(table[n])}" for n in changed] + [f"`{n}` is not a table column" for n in new]
-    )
-    rule = _SchemaRule(expr=" OR ".join(misfit), reason=reason, columns=changed + new)
+    rule = _SchemaRule(expr=" OR ".join(misfit), reason=diff.misfit_reason(), columns=changed + new)
     return view, [rule]
 
 

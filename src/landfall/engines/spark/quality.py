@@ -18,9 +18,9 @@ from landfall.engines.spark import translate
 from landfall.engines.spark.context import HIDDEN, LINEAGE, Ctx, c, columns
 from landfall.engines.spark.steps import strict_cast
 from landfall.engines.spark.types import schema_of, spark_type
-from landfall.errors import InvalidInput, SchemaConflict
-from landfall.schema import widens_to
-from landfall.types import sql_name, user_type
+from landfall.errors import InvalidInput
+from landfall.schema import schema_diff
+from landfall.types import user_type
 
 
 def fit_schema(ctx: Ctx, df: DataFrame) -> tuple[DataFrame, list[Any]]:
@@ -38,25 +38,11 @@ def fit_schema(ctx: Ctx, df: DataFrame) -> tuple[DataFrame, list[Any]]:
         df = df.withColumns({n: strict_cast(c(n), types[n], spark_type(user_type(t))) for n, t in policy.hints.items()})
     if policy.evolution == "evolve" or not job.table_schema:
         return df, []
-    table = {n: t for n, t in job.table_schema if n not in LINEAGE and n != "_rescued_data"}
-    table_parts = {p.name for p in ctx.workflow.write.partition_by if p.function}
-    data = dict(schema_of(df.schema, HIDDEN))
-    new = [n for n in data if n not in table]
-    changed = [n for n in data if n in table and data[n] != table[n] and not widens_to(data[n], table[n])]
-    gone = [n for n in table if n not in data and n not in table_parts]
-    key = job.sources[0].key if len(job.sources) == 1 else "the batch"
+    derived = [p.name for p in ctx.workflow.write.partition_by if p.function]
+    diff = schema_diff(dict(schema_of(df.schema, HIDDEN)), job.table_schema, LINEAGE, derived)
+    table, new, changed = diff.table, diff.new, diff.changed
     if policy.evolution == "freeze":
-        diffs = (
-            [f"new column `{n}` ({sql_name(data[n])})" for n in new]
-            + [f"column `{n}` is {sql_name(data[n])}, the table has {sql_name(table[n])}" for n in changed]
-            + [f"column `{n}` ({sql_name(table[n])}) is missing" for n in gone]
-        )
-        if diffs:
-            raise SchemaConflict(
-                f"`{key}`: the schema differs from table `{ctx.workflow.write.table}` "
-                f"(schema evolution: freeze): " + "; ".join(diffs),
-                file=key,
-            )
+        diff.refuse_if_frozen(job.sources[0].key if len(job.sources) == 1 else "the batch", ctx.workflow.write.table)
         return df, []
     types = {f.name: f.dataType for f in df.schema.fields}
     fits = {n: strict_cast(c(n), types[n], spark_type(table[n]), try_=True) for n in changed}
@@ -72,10 +58,7 @@ def fit_schema(ctx: Ctx, df: DataFrame) -> tuple[DataFrame, list[Any]]:
         return df.select(*keep, rescued.alias("_rescued_data")), []
     if not misfit:
         return df, []
-    reason = "does not fit the table's schema: " + ", ".join(
-        [f"`{n}` is not {sql_name(table[n])}" for n in changed] + [f"`{n}` is not a table column" for n in new]
-    )
-    return df, [_SchemaRule(expr="", reason=reason, columns=changed + new)]
+    return df, [_SchemaRule(expr="", reason=diff.misfit_reason(), columns=changed + new)]
 
 
 def flag(ctx: Ctx, df: DataFrame, extra: list[Any]) -> tuple[DataFrame, list[Any]]:
