@@ -12,7 +12,7 @@ import duckdb
 from landfall import encoding as enc
 from landfall.config import ReadOptions
 from landfall.engines.duckdb.context import JobContext
-from landfall.engines.duckdb.sql import REJECTS, _common_args, _filename_arg, lit
+from landfall.engines.duckdb.sql import REJECTS, _filename_arg, common_args, lit
 from landfall.engines.duckdb.types import duck_type, sql_type
 
 
@@ -23,7 +23,7 @@ def _one_line_is_header(con: duckdb.DuckDBPyConnection, line: str, opts: ReadOpt
         return opts.header
     import tempfile
 
-    user = _dialect_args(opts)
+    user = dialect_args(opts)
     os.makedirs(scratch, exist_ok=True)  # a local folder the engine's database may read
     with tempfile.NamedTemporaryFile("w", suffix=".csv", encoding="utf-8", delete=False, dir=scratch) as fh:
         fh.write(line + "\n")
@@ -136,7 +136,7 @@ def _declared_types(cx: JobContext, o: ReadOptions) -> dict[str, str]:
     return types | {c: "VARCHAR" for c in cx.plan.as_text}
 
 
-def _dialect_args(o: ReadOptions) -> list[str]:
+def dialect_args(o: ReadOptions) -> list[str]:
     """The read_csv arguments of a declared dialect: delimiter, quote, escape."""
     args: list[str] = []
     if o.delimiter is not None:
@@ -150,7 +150,7 @@ def _dialect_args(o: ReadOptions) -> list[str]:
 
 def _csv_args(cx: JobContext, o: ReadOptions, forced: list[str] | tuple[str, ...] = ()) -> list[str]:
     """The read_csv arguments a workflow's read options set (and `forced`: a dialect landfall checked)."""
-    args: list[str] = [*forced, *_dialect_args(o)]
+    args: list[str] = [*forced, *dialect_args(o)]
     if cx.plan.quoted and o.quote is None:
         args += ["quote = '\"'", "escape = '\"'"]
     if o.header is not None:
@@ -160,7 +160,7 @@ def _csv_args(cx: JobContext, o: ReadOptions, forced: list[str] | tuple[str, ...
     types = _declared_types(cx, o)
     if types:
         args.append("types = {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in types.items()) + "}")
-    args.extend(_common_args(cx, o))
+    args.extend(common_args(cx.plan, o))
     if o.all_strings:
         args.append("all_varchar = true")
         args.append("allow_quoted_nulls = false")  # `""` is an empty string, not a missing value

@@ -19,7 +19,7 @@ from landfall.engines.duckdb.diagnose import (
     _no_constants,
 )
 from landfall.engines.duckdb.jsondates import columns_arg
-from landfall.engines.duckdb.sql import PATH, _common_args, _filename_arg, _paths, lit, q
+from landfall.engines.duckdb.sql import PATH, _filename_arg, _paths, common_args, lit, q
 from landfall.engines.duckdb.types import sql_type
 from landfall.errors import InvalidInput
 
@@ -118,7 +118,7 @@ def _json_sql(
     args = _filename_arg(cx) + ["union_by_name = true", f"format = {lit(form)}", "records = true"]
     if cx.plan.max_object:
         args.append(f"maximum_object_size = {cx.plan.max_object}")
-    args.extend(_common_args(cx, o))
+    args.extend(common_args(cx.plan, o))
     if columns:
         args.append(columns_arg(columns))
     select = f"SELECT * FROM read_json({paths}, {', '.join(args)})"

@@ -17,6 +17,7 @@ from landfall.errors import InvalidInput
 
 if TYPE_CHECKING:
     from landfall.config import ReadOptions
+    from landfall.engines.base import ReadPlan
     from landfall.engines.duckdb.context import JobContext
 
 PATH = "__lf_path"
@@ -97,7 +98,7 @@ def _paths(paths: Any) -> str:
     return "[" + ", ".join(lit(p) for p in paths) + "]"
 
 
-def _common_args(cx: JobContext, o: ReadOptions) -> list[str]:
+def common_args(plan: ReadPlan, o: ReadOptions) -> list[str]:
     """Reader arguments CSV and JSON share: date and timestamp formats, sample size. (Compression is not one:
     the engine reads `.gz` and `.zst` files itself and decompressed copies of the rest.)"""
     args = []
@@ -105,7 +106,7 @@ def _common_args(cx: JobContext, o: ReadOptions) -> list[str]:
         args.append(f"dateformat = {lit(o.date_format)}")
     if o.timestamp_format:
         args.append(f"timestampformat = {lit(o.timestamp_format)}")
-    if cx.plan.sample_all:
+    if plan.sample_all:
         args.append("sample_size = -1")
     return args
 

@@ -27,12 +27,14 @@ from pyspark.sql import types as T
 from landfall import encoding as enc
 from landfall.engines.base import too_deep
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, columns_arg, words_as_text
+from landfall.engines.duckdb.read_csv import dialect_args
 from landfall.engines.duckdb.reading import (
     _consistent_delimiter,
     _header_as_one_column,
     _readable_path,
     _records_start,
 )
+from landfall.engines.duckdb.sql import common_args, lit
 from landfall.engines.duckdb.types import sql_type as duckdb_type
 from landfall.engines.spark import translate
 from landfall.engines.spark.context import BLOCK, CORRUPT, MID, ROW, SRC, Ctx, Input, c
@@ -117,30 +119,19 @@ def read(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
 def sniff(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection, inp: Input) -> tuple[Dialect, list[tuple[str, str]], Any]:
     """DuckDB's sniffer on a local file: the dialect, the columns with their types, and the date formats."""
     o = ctx.workflow.read
-    args = []
-    if o.delimiter is not None:
-        args.append(f"delim = {_lit(o.delimiter)}")
-    if o.quote is not None:
-        args.append(f"quote = {_lit(o.quote)}")
-    if o.escape is not None:
-        args.append(f"escape = {_lit(o.escape)}")
+    args = dialect_args(o)
     if o.header is not None:
         args.append(f"header = {str(o.header).lower()}")
     if o.skip_rows:
         args.append(f"skip = {int(o.skip_rows)}")
     if o.null_values is not None:
-        args.append("nullstr = [" + ", ".join(_lit(v) for v in o.null_values) + "]")
+        args.append("nullstr = [" + ", ".join(lit(v) for v in o.null_values) + "]")
     types = {k: duckdb_type(v) for k, v in o.types.items()} | {n: "VARCHAR" for n in ctx.plan.as_text}
     if types:
-        args.append("types = {" + ", ".join(f"{_lit(k)}: {_lit(v)}" for k, v in types.items()) + "}")
+        args.append("types = {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in types.items()) + "}")
     if o.all_strings:
         args.append("all_varchar = true")
-    if o.date_format:
-        args.append(f"dateformat = {_lit(o.date_format)}")
-    if o.timestamp_format:
-        args.append(f"timestampformat = {_lit(o.timestamp_format)}")
-    if ctx.plan.sample_all:
-        args.append("sample_size = -1")
+    args.extend(common_args(ctx.plan, o))
     if o.bad_rows == "quarantine":
         args.append("ignore_errors = true")
     query = (
@@ -152,15 +143,15 @@ def sniff(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection, inp: Input) -> tuple[Dia
     head = enc.sample(inp.path)
     forced = _consistent_delimiter(head, o.skip_rows) if o.delimiter is None else None
     if forced:
-        args += [f"delim = {_lit(forced[0])}"] + ([] if o.skip_rows else [f"skip = {forced[1]}"])
+        args += [f"delim = {lit(forced[0])}"] + ([] if o.skip_rows else [f"skip = {forced[1]}"])
     try:
-        row = sniffer.execute(query.format(_lit(inp.path), "".join(", " + a for a in args))).fetchone()
+        row = sniffer.execute(query.format(lit(inp.path), "".join(", " + a for a in args))).fetchone()
     except duckdb.Error as exc:
         # rows that break the dialect in the sample (a ragged row): detect past them, and let Spark's reader
         # find them with their lines
         try:
             tolerant = [*args, "ignore_errors = true"] if "ignore_errors = true" not in args else args
-            row = sniffer.execute(query.format(_lit(inp.path), "".join(", " + a for a in tolerant))).fetchone()
+            row = sniffer.execute(query.format(lit(inp.path), "".join(", " + a for a in tolerant))).fetchone()
         except duckdb.Error:
             quote = '"' if o.quote is None else o.quote
             guess = Dialect(
@@ -172,9 +163,9 @@ def sniff(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection, inp: Input) -> tuple[Dia
             raise InvalidInput(f"`{inp.source.key}`: {_sniff_reason(str(exc))}", file=inp.source.key) from None
     names = [col["name"] for col in row[7]]
     if o.delimiter is None and not forced and (delim := _header_as_one_column(names)):
-        args += [f"delim = {_lit(delim)}"] + ([] if o.skip_rows else [f"skip = {_records_start(head, 0)[1]}"])
+        args += [f"delim = {lit(delim)}"] + ([] if o.skip_rows else [f"skip = {_records_start(head, 0)[1]}"])
         try:
-            row = sniffer.execute(query.format(_lit(inp.path), "".join(", " + a for a in args))).fetchone()
+            row = sniffer.execute(query.format(lit(inp.path), "".join(", " + a for a in args))).fetchone()
         except duckdb.Error as exc:
             raise InvalidInput(f"`{inp.source.key}`: {_sniff_reason(str(exc))}", file=inp.source.key) from None
     delim, quote, escape, newline, comment, skip, header, cols, datefmt, tsfmt = row
@@ -339,16 +330,16 @@ def _drop_lines(ctx: Ctx, inp: Input, n: int) -> None:
 
 def _read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
     o = ctx.workflow.read
-    paths = "[" + ", ".join(_lit(i.path) for i in ctx.inputs) + "]"
+    paths = "[" + ", ".join(lit(i.path) for i in ctx.inputs) + "]"
     args = ["format = 'newline_delimited'", "records = true", "union_by_name = true"]
     if ctx.plan.sample_all:
         args.append("sample_size = -1")
     if o.bad_rows == "quarantine":
         args.append("ignore_errors = true")
     if o.date_format:
-        args.append(f"dateformat = {_lit(o.date_format)}")
+        args.append(f"dateformat = {lit(o.date_format)}")
     if o.timestamp_format:
-        args.append(f"timestampformat = {_lit(o.timestamp_format)}")
+        args.append(f"timestampformat = {lit(o.timestamp_format)}")
     try:
         rel = sniffer.sql(f"SELECT * FROM read_json({paths}, {', '.join(args)})")
         detected = list(zip(rel.columns, rel.types, strict=True))
@@ -356,7 +347,7 @@ def _read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
         # a line that is not a JSON object in the sample: detect on the lines that are (Spark's reader then
         # finds the others, with their lines)
         sample = [_records_only(i, ctx) for i in ctx.inputs]
-        paths = "[" + ", ".join(_lit(p) for p in sample) + "]"
+        paths = "[" + ", ".join(lit(p) for p in sample) + "]"
         try:
             rel = sniffer.sql(f"SELECT * FROM read_json({paths}, {', '.join(args)})")
             detected = list(zip(rel.columns, rel.types, strict=True))
@@ -497,10 +488,6 @@ def _internal(df: DataFrame) -> list[Column]:
 
 def _first_line(path: str) -> bytes:
     return enc.sample(path).split(b"\n", 1)[0]
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _sniff_reason(text: str) -> str:
