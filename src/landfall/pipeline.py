@@ -104,16 +104,9 @@ class Pipeline:
             self._rebuild_pending = True
 
     def _open_state(self) -> StateStore:
-        """The state store, waited for while its server cannot be reached (down at start, restarting): 1, 2, 4 ...
-        30 s, saying so each time; Ctrl-C stops the wait."""
-        delay = 1.0
-        while True:
-            try:
-                return open_state(self.settings.state)
-            except StateUnavailable as exc:
-                log.warning("%s; trying again in %.0f s", exc, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 30.0)
+        """The state store, waited for while its server cannot be reached (down at start, restarting); Ctrl-C
+        stops the wait."""
+        return self.patiently(lambda: open_state(self.settings.state), away=(StateUnavailable,))
 
     # --- landing ---------------------------------------------------------------------------------------------
 
@@ -313,14 +306,21 @@ class Pipeline:
         t.start()
         return t
 
-    def patiently(self, call: Callable[[], Any], stop: threading.Event | None = None) -> Any:
-        """`call()`, tried again while a zone's store cannot be reached (waiting 1, 2, 4 ... 30 s, saying so);
-        `None` if `stop` is set while waiting. Any other error goes up at once."""
+    def patiently(
+        self,
+        call: Callable[[], Any],
+        stop: threading.Event | None = None,
+        *,
+        away: tuple[type[Exception], ...] = (StorageUnavailable,),
+    ) -> Any:
+        """`call()`, tried again while what it needs cannot be reached (`away`: a zone's store, by default; or
+        the state store), waiting 1, 2, 4 ... 30 s and saying so; `None` if `stop` is set while waiting. Any other
+        error goes up at once."""
         delay = 1.0
         while True:
             try:
                 return call()
-            except StorageUnavailable as exc:
+            except away as exc:
                 log.warning("%s; trying again in %.0f s", exc, delay)
                 if stop is not None:
                     if stop.wait(delay):

@@ -360,7 +360,9 @@ def wide_header(wf: Workflow, src: Source) -> bool:
     reads `src.path` locally: a file of a local zone in place, else the batch's scratch copy.)"""
     from landfall.engines.duckdb.sql import file_format  # (duckdb: imported when a batch runs, not at start)
 
-    if file_format(wf, src.key) != "csv" or compression.strip_suffix(src.key.lower()) != src.key.lower():
+    if src.size <= WIDE_HEADER_BYTES or file_format(wf, src.key) != "csv":
+        return False  # (a small file is never read here: batches of many small files pay nothing)
+    if compression.strip_suffix(src.key.lower()) != src.key.lower():
         return False
     with open(src.path, "rb") as f:
         head = f.read(WIDE_HEADER_BYTES)
