@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 import duckdb
 
@@ -42,6 +43,7 @@ class JobContext:
     views: list[str] = field(default_factory=list)
     tables: list[str] = field(default_factory=list)
     described: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    sniffed: dict[tuple[str, ...], tuple[Any, ...] | None] = field(default_factory=dict)  # sniff_csv rows
     made: int = 0
 
     @property

@@ -48,12 +48,17 @@ def _sniff(cx: JobContext, path: str, o: ReadOptions, *, pin: bool = False) -> l
         for a in _csv_args(cx, o, _forced(cx, path))
         if not a.startswith(("types", "all_varchar", "allow_quoted", "store_rejects"))
     ]
-    try:
-        row = cx.con.execute(
-            "SELECT Delimiter, Quote, Escape, NewLineDelimiter, Comment, SkipRows, HasHeader, Columns, "
-            f"DateFormat, TimestampFormat FROM sniff_csv({lit(path)}{''.join(', ' + a for a in user)})"
-        ).fetchone()
-    except duckdb.Error:
+    key = (path, *user)
+    if key not in cx.sniffed:  # a read is built more than once per attempt (words read as dates): sniff once
+        try:
+            cx.sniffed[key] = cx.con.execute(
+                "SELECT Delimiter, Quote, Escape, NewLineDelimiter, Comment, SkipRows, HasHeader, Columns, "
+                f"DateFormat, TimestampFormat FROM sniff_csv({lit(path)}{''.join(', ' + a for a in user)})"
+            ).fetchone()
+        except duckdb.Error:
+            cx.sniffed[key] = None
+    row = cx.sniffed[key]
+    if row is None:
         return None
     delim, quote, escape, _nl, comment, skip, header, columns, datefmt, tsfmt = row
     if not columns or quote not in ("(empty)", '"', "'") or (escape == "(empty)") != (quote == "(empty)"):
