@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import click
 from click.testing import CliRunner
 
 from landfall.cli import main
@@ -160,11 +161,35 @@ def test_json_logs(tmp_path):
 
 
 def _commands(group, prefix=()):
-    for name, cmd in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
         path = (*prefix, name)
         yield path, cmd
-        if hasattr(cmd, "commands"):
+        if isinstance(cmd, click.Group):
             yield from _commands(cmd, path)
+
+
+def test_every_command_is_found_by_name_before_its_module_is_imported():
+    """`landfall process` imports only the module of `process`: the map from command to module names every
+    command, and each module's commands are all in it."""
+    import importlib
+    import subprocess
+    import sys
+
+    from landfall.cli.app import COMMANDS
+
+    for module in set(COMMANDS.values()):
+        importlib.import_module(f"landfall.cli.{module}")
+    assert {name: cmd.callback.__module__ for name, cmd in main.commands.items()} == {
+        name: f"landfall.cli.{module}" for name, module in COMMANDS.items()
+    }
+    code = (
+        "import sys; from landfall.cli import main; import click; main.get_command(click.Context(main), 'process');"
+        "print(sorted(m for m in sys.modules if m.startswith(('landfall.cli.', 'rich', 'landfall.readback'))))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "landfall.cli.loading" in loaded and "landfall.cli.catalog" not in loaded and "rich" not in loaded, loaded
 
 
 def test_every_command_has_help_and_is_in_the_readme():

@@ -9,19 +9,55 @@ read as rich markup: messages are built from `Text` parts, never from markup str
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeAlias, TypeVar
 
 import click
-from rich.console import Console
-from rich.table import Table as RichTable
-from rich.text import Text
 
-console = Console()
-err_console = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
 
-Part = str | tuple[str, str] | Text
-T = TypeVar("T")  # plain text, (text, style), or a Text
+# rich is imported when something is drawn for a terminal: on a pipe (a script, a scheduler's log) lines are plain
+# text, and `landfall process` does not pay for importing rich
+Part: TypeAlias = "str | tuple[str, str] | Text"  # plain text, (text, style), or a Text
+T = TypeVar("T")
+
+
+def _rich(name: str) -> Console:
+    """The rich console `console` (stdout) or `err_console` (stderr), made on first use (a module attribute
+    from then on)."""
+    if name not in globals():
+        from rich.console import Console
+
+        globals()[name] = Console(stderr=name == "err_console")
+    return globals()[name]
+
+
+def __getattr__(name: str) -> Any:  # `from landfall.output import console`
+    if name in ("console", "err_console"):
+        return _rich(name)
+    raise AttributeError(name)
+
+
+def _terminal(stream: TextIO, name: str) -> bool:
+    """Whether the console `name` writes to a terminal, as rich decides it (`TTY_COMPATIBLE`, `FORCE_COLOR`, then
+    `isatty`); before the console is made, a stream that cannot be one is answered without rich."""
+    if name not in globals() and os.environ.get("TTY_COMPATIBLE") != "1" and not os.environ.get("FORCE_COLOR"):
+        isatty = getattr(stream, "isatty", None)
+        try:
+            if isatty is None or not isatty():
+                return False
+        except ValueError:  # a closed stream
+            return False
+    return bool(_rich(name).is_terminal)
+
+
+def _plain(parts: Sequence[Part]) -> str:
+    return "".join(p if isinstance(p, str) else p[0] if isinstance(p, tuple) else p.plain for p in parts)
+
 
 STATUS_STYLES = {
     "succeeded": "green",
@@ -36,11 +72,13 @@ STATUS_STYLES = {
 
 def on_pipe() -> bool:
     """True when stdout is not a terminal (a pipe, a file, a test runner)."""
-    return not console.is_terminal
+    return not _terminal(sys.stdout, "console")
 
 
 def text(*parts: Part) -> Text:
     """One line from parts; strings are taken literally (`[delta]` stays `[delta]`)."""
+    from rich.text import Text
+
     out = Text()
     for part in parts:
         if isinstance(part, Text):
@@ -54,25 +92,29 @@ def text(*parts: Part) -> Text:
 
 def say(*parts: Part) -> None:
     """Print one message line to stdout: styled on a terminal, plain and unwrapped on a pipe."""
-    line = text(*parts)
     if on_pipe():
-        click.echo(line.plain)
+        click.echo(_plain(parts))
     else:
-        console.print(line, highlight=False)
+        _rich("console").print(text(*parts), highlight=False)
 
 
 def warn(*parts: Part) -> None:
     """Print one message line to stderr."""
-    err_console.print(text(*parts), highlight=False, soft_wrap=not err_console.is_terminal)
+    if not _terminal(sys.stderr, "err_console"):
+        click.echo(_plain(parts), err=True)
+    else:
+        _rich("err_console").print(text(*parts), highlight=False)
 
 
 def status(value: str) -> Text:
+    from rich.text import Text
+
     return Text(value, style=STATUS_STYLES.get(value, "white"))
 
 
 def tsv_field(value: object) -> str:
     """A value as one tab-separated field: tabs, newlines and backslashes escaped."""
-    s = "" if value is None else value.plain if isinstance(value, Text) else str(value)
+    s = "" if value is None else str(getattr(value, "plain", value))  # a rich Text: its text
     return s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
@@ -95,12 +137,15 @@ def table(
         if section:
             click.echo("")
         return
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
     t = RichTable(title=title, title_justify="left")
     for col in columns:
         t.add_column(col, overflow="fold")
     for row in rows:
         t.add_row(*(v if isinstance(v, Text) else Text("" if v is None else str(v)) for v in row))
-    console.print(t)
+    _rich("console").print(t)
 
 
 def human(n: float) -> str:
@@ -128,7 +173,7 @@ def run_progress(total: int, call: Callable[[Callable[[Any], None]], T]) -> T:
         TextColumn("{task.fields[bytes]}"),
         TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(),
-        console=err_console,
+        console=_rich("err_console"),
         transient=False,
     ) as bar:
         task = bar.add_task("processing", total=total or None, bytes="", rate="")
@@ -155,7 +200,7 @@ def copy_progress(total_bytes: int, files: int, call: Callable[[Callable[[str, i
         TextColumn("{task.fields[n]}"),
         DownloadColumn(),
         TransferSpeedColumn(),
-        console=err_console,
+        console=_rich("err_console"),
     ) as bar:
         task = bar.add_task("ingest", total=total_bytes, n=f"0/{files} files")
         count = [0]

@@ -16,7 +16,7 @@ from landfall import pools
 from landfall.config import Settings, load_settings
 from landfall.errors import LandfallError, StateUnavailable, StorageUnavailable
 from landfall.events import ObjectCreated, is_hidden, safe_key
-from landfall.readback import Activity, TableDetail, Totals, overview, table_detail
+from landfall.hashing import lake_algorithm
 from landfall.recovery import recover
 from landfall.routing import Router
 from landfall.runner import Outcome
@@ -27,6 +27,7 @@ from landfall.worker import Worker, heartbeat_loop
 
 if TYPE_CHECKING:
     from landfall.query import QueryResult
+    from landfall.readback import Activity, TableDetail, Totals
 
 log = logging.getLogger("landfall")
 
@@ -92,6 +93,7 @@ class Pipeline:
         #: compactions this process committed, per table (`/metrics`: `landfall_compactions_total`)
         self.compactions: dict[str, int] = {}
         self._broken: dict[str, str] = {}
+        self.hashing: str | None = None  # the lake's content hash: read (or decided) with the tables zone
         self._closed = False
         pools.hold()
         self._rebuild_pending = False
@@ -207,7 +209,15 @@ class Pipeline:
         base = worker_id()  # engines share one DuckDB database and its thread pool (see engines/duckdb/sql.py)
         on_done = traced(on_done)  # OpenTelemetry spans of runs and steps, when it is installed
         return [
-            Worker(self.settings, self.store, f"{base}:{i}", self.zones, on_done=on_done, broken=self._broken)
+            Worker(
+                self.settings,
+                self.store,
+                f"{base}:{i}",
+                self.zones,
+                on_done=on_done,
+                broken=self._broken,
+                hashing=self.hashing or lake_algorithm(self.store, self.zones),
+            )
             for i in range(n)
         ]
 
@@ -220,6 +230,7 @@ class Pipeline:
             rebuild_if_new(self.settings, self.store, self.zones)
             self._rebuild_pending = False
         recover(self.settings, self.store, self.zones)
+        self.hashing = lake_algorithm(self.store, self.zones)
         from landfall.catalog import check_logs
 
         self._broken = check_logs(self.store, self.zones)
@@ -403,6 +414,8 @@ class Pipeline:
 
     def table_detail(self, name: str) -> TableDetail:
         """One table in full: schema versions and what each changed, partitions, files."""
+        from landfall.readback import table_detail
+
         return table_detail(self.store, name)
 
     def crawl(self, url: str) -> Any:
@@ -453,11 +466,15 @@ class Pipeline:
     def overview(self, minutes: int = 60) -> dict[str, Any]:
         """The last `minutes` of activity per minute and per workflow, the backlog and the dead-letter list's
         length (the dashboard's overview; see `readback.overview`)."""
+        from landfall.readback import overview
+
         return overview(self.store, minutes=minutes)
 
     def activity(self) -> Activity:
         """Everything `/metrics` exposes, cheaply: totals of every run that ended (kept up to date incrementally),
         the backlog, the dead-letter list's length and this process's compactions."""
+        from landfall.readback import Activity, Totals
+
         with self._totals_lock:
             if self._totals is None:
                 self._totals = Totals(self.store)

@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 
 from landfall.engines.duckdb import lit, q
+from landfall.engines.duckdb.database import spellings
 from landfall.engines.duckdb.types import duck_type
 from landfall.errors import ConfigError, NoSuchTable, QueryRefused, QueryTimeout
 from landfall.state.base import StateStore, Table
@@ -298,22 +299,12 @@ def lock_down(con: duckdb.DuckDBPyConnection, allowed: list[str]) -> None:
     """No file, network or extension access outside `allowed` folders (the catalog's tables), and no way back:
     `enable_external_access = false` with `allowed_directories`, no extension installs or loads, and the
     configuration locked."""
-    dirs = ", ".join(lit(d) for loc in allowed for d in _spellings(loc))
+    dirs = ", ".join(lit(d) for loc in allowed for d in spellings(loc))
     con.execute(f"SET allowed_directories = [{dirs}]")
     con.execute("SET enable_external_access = false")
     con.execute("SET autoinstall_known_extensions = false")
     con.execute("SET autoload_known_extensions = false")
     con.execute("SET lock_configuration = true")
-
-
-def _spellings(location: str) -> list[str]:
-    """A table folder as DuckDB may spell it when it checks access: a folder, or a URL with and without the
-    extra `/` an fsspec filesystem puts after `proto://` (`memory:///lake/...`)."""
-    if "://" not in location:
-        return [location.rstrip("/") + "/"]
-    proto, _, rest = location.partition("://")
-    rest = rest.strip("/")
-    return [f"{proto}://{rest}/", f"{proto}:///{rest}/"]
 
 
 @dataclass

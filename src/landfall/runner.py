@@ -32,6 +32,7 @@ from landfall.errors import (
     TableNotReady,
     Terminal,
 )
+from landfall.hashing import of_file
 from landfall.job import resolved, run_job
 from landfall.outcomes import Outcome, message
 from landfall.pools import pool
@@ -39,20 +40,11 @@ from landfall.redaction import redact
 from landfall.state.base import Run, RunResult, StateStore, Table, backoff
 from landfall.storage import Zones, unreachable
 
-__all__ = ["HASH_ALONGSIDE_BYTES", "Outcome", "Runner", "content_hash"]
+__all__ = ["HASH_ALONGSIDE_BYTES", "Outcome", "Runner"]
 
 log = logging.getLogger("landfall.runner")
 
 WIDE_HEADER_BYTES = 32 * 1024  # about 3,000 columns or more: see `wide_header`
-
-
-def content_hash(path: str) -> str:
-    """SHA-256 of a local file's bytes (the load history's content key; CPUs hash it in hardware)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass
@@ -65,6 +57,7 @@ class Runner:
     outcomes: list[Outcome] = field(default_factory=list)
     broken: dict[str, str] = field(default_factory=dict)  # tables whose log disagrees with the catalog: why
     storage_failures: int = 0  # in a row: the next retry waits longer while the store is away
+    hashing: str = "sha256"  # the lake's content hash (`landfall.hashing.lake_algorithm`)
 
     def run_batch(self, runs: list[Run]) -> list[Outcome]:
         """Run a leased batch. A store that cannot be reached puts the runs back in the queue, later, without
@@ -112,7 +105,7 @@ class Runner:
         if len(runs) == 1 and runs[0].size > HASH_ALONGSIDE_BYTES and self.zones.landing.is_local:
             return self._run_big(wf, runs[0], self.engine_for(wf, runs))
         hashed: list[tuple[Run, str, str]] = []
-        fetched = self.zones.landing.fetch_many([(r.file_key, r.size) for r in runs], scratch or "")
+        fetched = self.zones.landing.fetch_many([(r.file_key, r.size) for r in runs], scratch or "", self.hashing)
         for run, got in zip(runs, fetched, strict=True):
             if isinstance(got, (OSError, InvalidInput)):  # gone, unreadable, or a link out of the zone
                 if (gone := self._unreadable(run, wf, got)) is not None:
@@ -256,7 +249,7 @@ class Runner:
         return out
 
     def _content_key(self, key: str, digest: str) -> str:
-        """The load history's content key: the bytes' SHA-256. Files landfall lands itself (a stream's, a
+        """The load history's content key: the bytes' hash. Files landfall lands itself (a stream's, a
         workflow's `write.landing`) are named for what they hold, so the same bytes in two of them (a heartbeat
         record each interval) are two deliveries, not one file landed twice: their key covers the name too."""
         if not self.settings.landed_by_landfall(key):
@@ -278,7 +271,7 @@ class Runner:
                 self.store.commit(None, [gone])
                 self.done(Outcome(run, "skipped", result=gone))
             return self.outcomes
-        digest: Future[str] = pool("hash").submit(lambda: self._content_key(run.file_key, content_hash(path)))
+        digest: Future[str] = pool("hash").submit(lambda: self._content_key(run.file_key, of_file(path, self.hashing)))
         src = Source(key=run.file_key, path=path, run_id=run.run_id, file_id=run.file_id, size=run.size)
         try:
             run_job(self, wf, [(run, src, digest)], run.batch_id or run.run_id, engine)

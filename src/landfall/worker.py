@@ -27,13 +27,14 @@ class Worker:
         *,
         on_done: Callable[[Outcome], None] | None = None,
         broken: dict[str, str] | None = None,
+        hashing: str = "sha256",
     ) -> None:
         self.settings = settings
         self.store = store
         self.id = worker_id
         self.zones = zones
         self._engines: dict[str, Engine] = {}
-        self.runner = Runner(settings, store, self.engine, zones, on_done=on_done, broken=broken or {})
+        self.runner = Runner(settings, store, self.engine, zones, on_done=on_done, broken=broken or {}, hashing=hashing)
         self._held: list[str] = []
         self._limits = {wf.name: 1 for wf in settings.workflows if not wf.batchable}
         self._held_lock = threading.Lock()

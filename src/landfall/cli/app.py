@@ -3,6 +3,7 @@ the entry point that turns errors into one clear line."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from typing import Any
@@ -34,8 +35,36 @@ class Ctx:
             self._pipeline.close()
 
 
+# which module of `landfall.cli` defines each command: a command's module is imported when the command is asked
+# for, so `landfall process` does not import the code (and libraries) of `serve`, `tables` or `demo`
+COMMANDS = {
+    "init": "loading",
+    "process": "loading",
+    "ingest": "loading",
+    "up": "running",
+    "worker": "running",
+    "serve": "running",
+    "runs": "runs",
+    "dlq": "runs",
+    "tables": "catalog",
+    "quarantine": "catalog",
+    "crawl": "catalog",
+    "query": "catalog",
+    "demo": "demo",
+}
+
+
 class LandfallGroup(click.Group):
-    """Turns landfall errors into one clear line and exit code 2, never a traceback."""
+    """Finds each command in its module when it is asked for, and turns landfall errors into one clear line and
+    exit code 2, never a traceback."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            importlib.import_module(f"landfall.cli.{COMMANDS[cmd_name]}")  # registers its commands on `main`
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

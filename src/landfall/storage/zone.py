@@ -14,7 +14,6 @@ file is uploaded under its final name and stays invisible to landfall's readers 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -23,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from landfall.errors import ConfigError, StorageUnavailable, UnsafeKey
+from landfall.hashing import hasher, of_bytes
 from landfall.redaction import redact
 from landfall.storage.faults import Guard, ZoneRefused, first_line
 from landfall.storage.options import (
@@ -181,9 +181,9 @@ class Storage:
         """Names of the folders directly under `prefix`."""
         return [name for name, kind in self.entries(prefix).items() if kind == "directory"]
 
-    def hash(self, key: str) -> str:
-        """SHA-256 of a file's bytes, streamed."""
-        h = hashlib.sha256()
+    def hash(self, key: str, algorithm: str) -> str:
+        """The content hash of a file's bytes (`landfall.hashing`), streamed."""
+        h = hasher(algorithm)
         with self.open(key) as fh, self.guard(key):
             while chunk := fh.read(_CHUNK):
                 h.update(chunk)
@@ -193,23 +193,26 @@ class Storage:
         """A local file with the key's bytes: the file itself on a local zone, else a copy in `scratch`."""
         if self.is_local:
             return self.inside(key)
-        return self.fetch(key, scratch or self.scratch())[0]
+        return self.fetch(key, scratch or self.scratch(), None)[0]
 
-    def fetch(self, key: str, scratch: str) -> tuple[str, str]:
-        """A local copy of a key in `scratch` and the SHA-256 of its bytes, in one pass (remote zones); a local
-        zone's file is hashed where it is."""
+    def fetch(self, key: str, scratch: str, algorithm: str | None) -> tuple[str, str]:
+        """A local copy of a key in `scratch` and the content hash of its bytes (`algorithm`; none: `""`), in one
+        pass (remote zones); a local zone's file is hashed where it is."""
         if self.is_local:
-            return self.inside(key), self.hash(key)
+            return self.inside(key), self.hash(key, algorithm) if algorithm else ""
         os.makedirs(scratch, exist_ok=True)
         dest = os.path.join(scratch, f"{uuid.uuid4().hex[:8]}-{os.path.basename(key)}")
-        h = hashlib.sha256()
+        h = hasher(algorithm) if algorithm else None
         with self.open(key) as src, open(dest, "wb") as out, self.guard(key):
             while chunk := src.read(_CHUNK):
-                h.update(chunk)
+                if h:
+                    h.update(chunk)
                 out.write(chunk)
-        return dest, h.hexdigest()
+        return dest, h.hexdigest() if h else ""
 
-    def fetch_many(self, keys: Sequence[tuple[str, int]], scratch: str) -> list[tuple[str, str] | Exception]:
+    def fetch_many(
+        self, keys: Sequence[tuple[str, int]], scratch: str, algorithm: str
+    ) -> list[tuple[str, str] | Exception]:
         """`fetch` for `(key, size)` pairs, in order; a key that cannot be read gives its error in its place (one
         that says the store cannot be reached is raised as `StorageUnavailable`). On an object store the small
         files are read concurrently, one GET each: a batch of small files is not one round trip per file."""
@@ -223,7 +226,7 @@ class Storage:
         for key, _ in keys:
             try:
                 if key not in small:
-                    out.append(self.fetch(key, scratch))
+                    out.append(self.fetch(key, scratch, algorithm))
                     continue
                 data = found.get(key, FileNotFoundError(key))
                 if isinstance(data, BaseException):
@@ -233,7 +236,7 @@ class Storage:
                 dest = os.path.join(scratch, f"{uuid.uuid4().hex[:8]}-{os.path.basename(key)}")
                 with open(dest, "wb") as fh:
                     fh.write(data)
-                out.append((dest, hashlib.sha256(data).hexdigest()))
+                out.append((dest, of_bytes(data, algorithm)))
             except StorageUnavailable:
                 raise
             except Exception as exc:

@@ -10,6 +10,7 @@ import os
 import duckdb
 import pytest
 
+from landfall.hashing import ALGORITHMS, of_bytes
 from landfall.storage import Storage
 
 
@@ -45,10 +46,11 @@ class StorageTests:
     def test_hash_and_local_copy(self, storage: Storage, scratch: str):
         data = os.urandom(3 << 20)  # several read chunks
         storage.write_bytes("big/x.bin.gz", data)
-        digest = hashlib.sha256(data).hexdigest()
-        assert storage.hash("big/x.bin.gz") == digest
-        path, fetched = storage.fetch("big/x.bin.gz", scratch)
-        assert fetched == digest and open(path, "rb").read() == data
+        for algorithm in ALGORITHMS:  # each lake's content hash, streamed over several chunks
+            assert storage.hash("big/x.bin.gz", algorithm) == of_bytes(data, algorithm)
+        assert storage.hash("big/x.bin.gz", "sha256") == hashlib.sha256(data).hexdigest()
+        path, fetched = storage.fetch("big/x.bin.gz", scratch, "blake3")
+        assert fetched == of_bytes(data, "blake3") and open(path, "rb").read() == data
         assert path.endswith("x.bin.gz")  # engines tell compression and format by the name
         local = storage.local_path("big/x.bin.gz", scratch)
         assert os.path.isfile(local) and open(local, "rb").read() == data
@@ -63,7 +65,7 @@ class StorageTests:
         for key, data in files.items():
             storage.write_bytes(key, data)
         keys = [(k, len(v)) for k, v in files.items()]
-        got = storage.fetch_many([*keys[:3], ("b/missing.csv", 5), *keys[3:]], scratch)
+        got = storage.fetch_many([*keys[:3], ("b/missing.csv", 5), *keys[3:]], scratch, "sha256")
         assert isinstance(got[3], FileNotFoundError)
         for (key, _), item in zip(keys, got[:3] + got[4:], strict=True):
             path, digest = item

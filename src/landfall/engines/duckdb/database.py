@@ -21,6 +21,16 @@ import duckdb
 from landfall.engines.duckdb.sql import lit
 
 
+def spellings(location: str) -> list[str]:
+    """A table folder as DuckDB may spell it when it checks access: a folder, or a URL with and without the
+    extra `/` an fsspec filesystem puts after `proto://` (`memory:///lake/...`)."""
+    if "://" not in location:
+        return [location.rstrip("/") + "/"]
+    proto, _, rest = location.partition("://")
+    rest = rest.strip("/")
+    return [f"{proto}://{rest}/", f"{proto}:///{rest}/"]
+
+
 @dataclass(frozen=True)
 class Setup:
     """How a database is made. Engines with equal setups share one database."""
@@ -33,8 +43,6 @@ class Setup:
     @classmethod
     def for_lake(cls, settings: Any) -> Setup:
         """The sandboxed setup of a lake: its zones and scratch folder, with the `duckdb:` settings."""
-        from landfall.query import _spellings
-
         scratch = settings.scratch_root
         places = [settings.landing_url, settings.tables_url, settings.quarantine_url, scratch]
         options = settings.duckdb
@@ -42,7 +50,7 @@ class Setup:
             threads=options.threads,
             memory_limit=options.memory_limit,
             temp_directory=os.path.join(scratch, "duckdb"),
-            allowed=tuple(dict.fromkeys(p for place in places for p in _spellings(place))),
+            allowed=tuple(dict.fromkeys(p for place in places for p in spellings(place))),
         )
 
 
