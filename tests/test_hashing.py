@@ -37,6 +37,22 @@ def test_a_new_lake_hashes_with_blake3_and_loads_the_same_bytes_once(make_lake, 
     assert lake.rows("SELECT count(*) FROM t") == [(2,)]
 
 
+def test_landfall_process_on_a_new_lake_records_blake3(tmp_path):
+    """The command discovers (queues) files before it runs them: queued runs are no history."""
+    from click.testing import CliRunner
+
+    from landfall.cli import main
+
+    (tmp_path / "landfall.yaml").write_text(
+        "lake: ./lake\nworkflows:\n  - {name: t, match: t/, read: {format: csv}, write: {table: t}}\n"
+    )
+    (tmp_path / "lake/landing/t").mkdir(parents=True)
+    (tmp_path / "lake/landing/t/a.csv").write_text(CSV)
+    out = CliRunner().invoke(main, ["--config", str(tmp_path / "landfall.yaml"), "process"])
+    assert out.exit_code == 0, out.output
+    assert json.loads((tmp_path / "lake/tables/_landfall/lake.json").read_text()) == {"content_hash": "blake3"}
+
+
 def test_a_big_file_is_hashed_with_the_lakes_hash_while_it_is_read(make_lake, monkeypatch):
     monkeypatch.setattr("landfall.runner.HASH_ALONGSIDE_BYTES", 10)
     lake = make_lake([wf("t", read={"format": "csv"}, write={"table": "t"})])

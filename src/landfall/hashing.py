@@ -58,7 +58,8 @@ def of_file(path: str, algorithm: str) -> str:
 
 def lake_algorithm(store: Any, zones: Any) -> str:
     """The content hash of this lake: the one its tables zone records; without a record, SHA-256 when the lake
-    has loaded anything already (a table folder, or runs in the state store), else BLAKE3; recorded then.
+    has loaded anything already (a table folder, or runs that ran in the state store), else BLAKE3; recorded
+    then.
 
     Processes that start on a new lake at once all see it empty and record the same answer."""
     tables = zones.tables
@@ -78,7 +79,10 @@ def lake_algorithm(store: Any, zones: Any) -> str:
             f"`{tables.path(RECORD)}` names no content hash landfall knows (expected "
             f'`{{"content_hash": "blake3"}}` or `"sha256"`)'
         )
-    loaded = any(not f.startswith(("_", ".")) for f in tables.folders()) or any(store.counts().values())
+    counts = store.counts()  # runs only queued (discovered, not yet hashed) say nothing of the lake's history
+    loaded = any(not f.startswith(("_", ".")) for f in tables.folders()) or any(
+        counts.get(status, 0) for status in ("running", "succeeded", "skipped", "failed", "dead")
+    )
     algorithm = "sha256" if loaded else NEW_LAKES
     tables.write_bytes(RECORD, json.dumps({"content_hash": algorithm}).encode(), sync=True)
     if loaded:
