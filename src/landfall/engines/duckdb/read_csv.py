@@ -200,6 +200,8 @@ def _consistent_delimiter(head: bytes, skip_rows: int = 0) -> tuple[str, int] | 
     lines, start = _records_start(head, skip_rows)
     scores: dict[str, float] = {}
     for delim in _DELIMITERS:
+        if not lines or delim not in lines[0]:  # it cannot split the first line: not this file's delimiter
+            continue
         try:
             rows = [r for r in csv.reader(lines, delimiter=delim, quotechar='"') if r and any(f.strip() for f in r)]
         except csv.Error:
