@@ -110,3 +110,26 @@ def test_a_damaged_record_stops_with_what_to_do(make_lake, text):
     lake.land("t/a.csv", CSV)
     with pytest.raises(ConfigError, match=r"lake\.json.*content hash"):
         lake.process()
+
+
+def test_a_process_that_waits_for_another_deciding_takes_its_record(make_lake):
+    """Two hosts starting on a new lake: the one that waits for the lease takes whatever record the first wrote
+    (here SHA-256, so that a host deciding on its own, which would say BLAKE3 a moment earlier, is caught)."""
+    import threading
+
+    from landfall.hashing import LEASE, lake_algorithm
+
+    lake = make_lake([wf("t", read={"format": "csv"}, write={"table": "t"})])
+    p = lake.pipeline
+    assert p.store.hold(LEASE, "first-host", 60)
+    got: list[str] = []
+    waiting = threading.Thread(target=lambda: got.append(lake_algorithm(p.store, p.zones, wait=10)))
+    waiting.start()
+    lake.land("t/a.csv", CSV)
+    p.discover()
+    assert p.store.lease("first-host:0", limit=1, max_bytes=1 << 30, lease_seconds=60)  # it runs a file
+    (lake.root / "lake/tables/_landfall").mkdir(parents=True)
+    (lake.root / "lake/tables/_landfall/lake.json").write_text('{"content_hash": "sha256"}')
+    p.store.let_go(LEASE, "first-host")
+    waiting.join(10)
+    assert got == ["sha256"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from typing import Any, Protocol
 
 from landfall.errors import ConfigError
@@ -22,6 +23,7 @@ log = logging.getLogger("landfall.hashing")
 ALGORITHMS = ("blake3", "sha256")
 NEW_LAKES = "blake3"
 RECORD = "_landfall/lake.json"  # in the tables zone; folders starting with `_` are never tables
+LEASE = "lake:content-hash"
 CHUNK = 1 << 20
 
 
@@ -56,35 +58,51 @@ def of_file(path: str, algorithm: str) -> str:
     return h.hexdigest()
 
 
-def lake_algorithm(store: Any, zones: Any) -> str:
+def lake_algorithm(store: Any, zones: Any, *, wait: float = 60.0) -> str:
     """The content hash of this lake: the one its tables zone records; without a record, SHA-256 when the lake
     has loaded anything already (a table folder, or runs that ran in the state store), else BLAKE3; recorded
-    then.
-
-    Processes that start on a new lake at once all see it empty and record the same answer."""
+    then, under a lease in the state store, so that hosts starting on a new lake at once record one answer and
+    a host that finds a record never decides again."""
     tables = zones.tables
+    if (found := _recorded(tables)) is not None:
+        return found
+    from landfall.state.base import holding, new_id
+
+    holder = new_id("hashing-")
+    deadline = time.monotonic() + wait
+    while True:
+        with holding(store, LEASE, holder) as held:
+            if held:
+                if (found := _recorded(tables)) is not None:  # another process recorded it meanwhile
+                    return found
+                counts = store.counts()  # runs only queued (discovered, not hashed yet) are no history
+                loaded = any(not f.startswith(("_", ".")) for f in tables.folders()) or any(
+                    counts.get(status, 0) for status in ("running", "succeeded", "skipped", "failed", "dead")
+                )
+                algorithm = "sha256" if loaded else NEW_LAKES
+                tables.write_bytes(RECORD, json.dumps({"content_hash": algorithm}).encode(), sync=True)
+                if loaded:
+                    log.info("this lake loaded files before it recorded its content hash: it keeps SHA-256")
+                return algorithm
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"another process has been recording the lake's content hash for {wait:.0f} s")
+        time.sleep(0.05)
+
+
+def _recorded(tables: Any) -> str | None:
+    """The content hash the tables zone records; None without a record."""
     try:
         found = json.loads(tables.read_bytes(RECORD))
     except FileNotFoundError:
-        found = None
+        return None
     except ValueError as exc:
         raise ConfigError(
-            f"`{tables.path(RECORD)}` is not valid JSON ({exc}); it says which content hash the lake "
-            "uses: restore it, or remove it to decide again from what the lake holds"
+            f"`{tables.path(RECORD)}` is not valid JSON ({exc}); it says which content hash the lake uses: "
+            "restore it, or remove it to decide again from what the lake holds"
         ) from None
     if isinstance(found, dict) and found.get("content_hash") in ALGORITHMS:
         return str(found["content_hash"])
-    if found is not None:
-        raise ConfigError(
-            f"`{tables.path(RECORD)}` names no content hash landfall knows (expected "
-            f'`{{"content_hash": "blake3"}}` or `"sha256"`)'
-        )
-    counts = store.counts()  # runs only queued (discovered, not yet hashed) say nothing of the lake's history
-    loaded = any(not f.startswith(("_", ".")) for f in tables.folders()) or any(
-        counts.get(status, 0) for status in ("running", "succeeded", "skipped", "failed", "dead")
+    raise ConfigError(
+        f"`{tables.path(RECORD)}` names no content hash landfall knows (expected "
+        f'`{{"content_hash": "blake3"}}` or `"sha256"`)'
     )
-    algorithm = "sha256" if loaded else NEW_LAKES
-    tables.write_bytes(RECORD, json.dumps({"content_hash": algorithm}).encode(), sync=True)
-    if loaded:
-        log.info("this lake loaded files before it recorded its content hash: it keeps SHA-256")
-    return algorithm
