@@ -193,5 +193,6 @@ def test_plain_duckdb_type_names_map_without_a_database_as_duckdb_parses_them():
             continue
         for spelling in (kind.upper(), kind):
             assert duck_types.arrow_type(spelling) == duck_types._arrow(con.type(spelling)), spelling
-    assert duck_types.arrow_type("ENUM('a', 'b')") == "string"
+    for spelling in ("ENUM('a', 'b')", "DECIMAL(18,3)", "DECIMAL(38, 10)", "decimal(4,0)"):
+        assert duck_types.arrow_type(spelling) == duck_types._arrow(con.type(spelling)), spelling
     assert duck_types.arrow_type("JSON") == "extension<arrow.json>"

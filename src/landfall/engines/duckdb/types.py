@@ -7,6 +7,7 @@ named from DuckDB's description of a query and one read from the files it wrote 
 
 from __future__ import annotations
 
+import re
 import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -118,12 +119,19 @@ def _duck(t: pa.DataType) -> str:
     raise ValueError(f"no DuckDB type for Arrow type `{t}`")
 
 
+_DECIMAL = re.compile(r"decimal\((\d+),\s*(\d+)\)")
+
+
 @lru_cache(maxsize=4096)
 def arrow_type(duck: str) -> str:
     """The Arrow type string for a DuckDB type (as DESCRIBE writes it)."""
     simple = duck.strip().lower()
     if simple in _SIMPLE and simple != "enum":  # a plain name: no DuckDB database to parse it (one costs ~15 ms)
         return _SIMPLE[simple]
+    if simple.startswith("enum("):  # lineage constants are one-value ENUMs
+        return "string"
+    if m := _DECIMAL.fullmatch(simple):
+        return f"decimal128({int(m[1])}, {int(m[2])})"
     global _con
     with _lock:
         if _con is None:
