@@ -230,7 +230,7 @@ class Pipeline:
             rebuild_if_new(self.settings, self.store, self.zones)
             self._rebuild_pending = False
         recover(self.settings, self.store, self.zones)
-        self.hashing = lake_algorithm(self.store, self.zones)
+        self.hashing = self.hashing or lake_algorithm(self.store, self.zones)  # a lake keeps it for life
         from landfall.catalog import check_logs
 
         self._broken = check_logs(self.store, self.zones)
