@@ -19,6 +19,7 @@ child's resource usage (`os.wait4`). Reported: median wall and CPU per variant, 
 
     PYTHONPATH=src python bench/bench_process.py --cases wide --repeat 5
     PYTHONPATH=src python bench/bench_process.py --cases wide,narrow,empty,import --repeat 5
+    PYTHONPATH=src python bench/bench_process.py --cases narrow --narrow-rows 3000000 --phases
 """
 
 from __future__ import annotations
@@ -53,6 +54,38 @@ duckdb.connect().execute(
     "COPY (SELECT * FROM read_csv('" + sys.argv[1] + "')) TO '" + sys.argv[2] + "' (FORMAT parquet, COMPRESSION zstd)"
 )
 """
+
+
+# `--phases`: each side's CPU split into its imports and its work, measured inside the child
+PHASE_LANDFALL = """import json, resource, sys
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+import landfall.cli.app, landfall.cli.loading, landfall.catalog, landfall.engines.duckdb, landfall.state.sqlite
+imports = cpu()
+sys.argv = ["landfall", "--config", sys.argv[1], "process"]
+try:
+    landfall.cli.app.entry()
+except SystemExit as exc:
+    assert not exc.code, exc.code
+sys.stderr.write(json.dumps({"imports": imports, "work": cpu() - imports}) + "\\n")
+"""
+PHASE_COPY = """import json, resource, sys
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+import duckdb
+imports = cpu()
+duckdb.connect().execute(
+    "COPY (SELECT * FROM read_csv('" + sys.argv[1] + "')) TO '" + sys.argv[2] + "' (FORMAT parquet, COMPRESSION zstd)"
+)
+sys.stderr.write(json.dumps({"imports": imports, "work": cpu() - imports}) + "\\n")
+"""
+
+
+def phases(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stderr.strip().splitlines()[-1])
 
 
 def generate(sql: str, rows: int, path: Path) -> int:
@@ -108,6 +141,7 @@ def run_case(case: str, tmp: Path, args: argparse.Namespace, env: dict[str, str]
         size = generate(GEN_SQL if case == "wide" else NARROW_SQL, rows, data)
     lineage = args.lineage != "false"
     pairs: list[tuple[dict[str, float], dict[str, float]]] = []
+    split: list[tuple[dict[str, float], dict[str, float]]] = []
     for i in range(args.repeat):
         runs: dict[str, dict[str, float]] = {}
         order = ("landfall", "baseline") if i % 2 == 0 else ("baseline", "landfall")
@@ -126,6 +160,14 @@ def run_case(case: str, tmp: Path, args: argparse.Namespace, env: dict[str, str]
                 cmd = [py, "-c", COPY, str(data), str(out)]
             runs[who] = measured(cmd, env)
         pairs.append((runs["landfall"], runs["baseline"]))
+        if args.phases and data is not None:
+            cfg = lake_for(tmp / "project", data, lineage)
+            split.append(
+                (
+                    phases([py, "-c", PHASE_LANDFALL, str(cfg)], env),
+                    phases([py, "-c", PHASE_COPY, str(data), str(tmp / "copy.parquet")], env),
+                )
+            )
 
     def med(who: int, key: str) -> float:
         return statistics.median(p[who][key] for p in pairs)
@@ -145,6 +187,12 @@ def run_case(case: str, tmp: Path, args: argparse.Namespace, env: dict[str, str]
         "cpu_ratio": round(statistics.median(ratios("cpu")), 3),
         "cpu_ratio_range": [round(ratios("cpu")[0], 3), round(ratios("cpu")[-1], 3)],
         "runs": [{"landfall": a, "baseline": b} for a, b in pairs],
+        "phases": {
+            who: {k: round(statistics.median(p[i][k] for p in split), 3) for k in ("imports", "work")}
+            for i, who in enumerate(("landfall", "baseline"))
+        }
+        if split
+        else None,
     }
 
 
@@ -155,6 +203,7 @@ def main() -> None:
     ap.add_argument("--wide-rows", type=int, default=1_150_000)
     ap.add_argument("--narrow-rows", type=int, default=10_000_000)
     ap.add_argument("--lineage", choices=["true", "false"], default="true")
+    ap.add_argument("--phases", action="store_true", help="also split each side's CPU into imports and work")
     ap.add_argument("--tmpdir", default=None)
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     args = ap.parse_args()
@@ -174,6 +223,13 @@ def main() -> None:
                 f"cpu {r['cpu_ratio']:.2f}x {r['cpu_ratio_range']}",
                 flush=True,
             )
+            if r["phases"]:
+                lf, base = r["phases"]["landfall"], r["phases"]["baseline"]
+                print(
+                    f"{'':7} {'':7}      CPU split: landfall imports {lf['imports']:.3f} s + work {lf['work']:.3f} s | "
+                    f"DuckDB imports {base['imports']:.3f} s + COPY {base['work']:.3f} s",
+                    flush=True,
+                )
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2))
 
