@@ -4,6 +4,8 @@ One Spark session serves the module (the JVM takes about 8 s to start)."""
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from spark_helpers import SPARK, compare, java_or_skip
 
@@ -379,3 +381,64 @@ def test_dates_cast_cheaply_keep_what_the_pattern_keeps_out():
     differ = both.where(~F.col("cast").eqNullSafe(F.col("pattern"))).select("v").collect()
     assert differ == []
     assert both.where(F.col("cast").isNotNull()).count() == 5  # -2023-01-01 among them (Python has no year -2023)
+
+
+def _rows_by_lines(n: int, special: dict[int, str] | None = None) -> bytes:
+    special = special or {}
+    rows = ["id,price,day,at,ok,note"]
+    for i in range(1, n + 1):
+        day, at = f"2024-0{1 + i % 9}-1{i % 10}", f"2024-01-02 03:04:{i % 60:02d}"
+        rows.append(special.get(i, f"{i},{i % 1000}.25,{day},{at},true,n{i}"))
+    return ("\n".join(rows) + "\n").encode()
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["clean", "blank_lines", "values_only_the_cast_takes", "a_value_that_misses", "a_broken_record"],
+)
+def test_a_csv_read_line_by_line_is_parsed_by_spark_and_its_records_counted(make_lake, monkeypatch, case):
+    """A CSV read line by line (bigger than a split) is read once, Spark's reader parsing doubles, dates and
+    timestamps itself and dropping records it cannot parse; the records the file holds are counted beside, so a
+    dropped record sends the file through again as text, each record checked: values Spark's parser refuses but
+    the strict cast takes (a timestamp ending `Z`) load, a value that misses
+    its type makes the column text (as on DuckDB), a broken record is set aside with its line."""
+    from landfall.engines.spark.engine import SparkEngine
+
+    plans = []
+    attempt = SparkEngine.attempt
+    monkeypatch.setattr(SparkEngine, "attempt", lambda self, job, plan: plans.append(plan) or attempt(self, job, plan))
+    n = 40_000
+    special = {
+        "clean": {},
+        "blank_lines": {},
+        "values_only_the_cast_takes": {30_000: "30000,1.5,2024-1-5,2024-01-02 03:04:05Z,true,z"},
+        "a_value_that_misses": {30_000: "30000,n/a,2024-01-05,2024-01-02 03:04:05,true,z"},
+        "a_broken_record": {30_000: "30000,1.5,2024-01-05"},
+    }[case]
+    body = _rows_by_lines(n, special)
+    if case == "blank_lines":
+        body = body.replace(b"\n20000,", b"\n\n20000,").replace(b"\n30000,", b"\n\n\n30000,") + b"\n"
+    assert len(body) > 1 << 20  # several 1 MiB splits: read line by line
+    read = {"format": "csv", "bad_rows": "quarantine"} if case == "a_broken_record" else {"format": "csv"}
+    flow = wf("t", read=read, write={"table": "t"})
+    lake = make_lake([flow], engine="spark", spark=SPLITS)
+    lake.land("t/a.csv", body)
+    assert lake.process().ok, [r.error for r in lake.pipeline.runs()]
+    run = lake.pipeline.runs()[0]
+    loaded = n - (case == "a_broken_record")
+    assert (run.status, run.rows_in, run.rows_out) == ("succeeded", n, loaded)
+    assert not plans[0].csv_text
+    assert any(p.csv_text for p in plans) == (case not in ("clean", "blank_lines"))
+    if case in ("clean", "blank_lines"):
+        assert len(plans) == 1
+    schema = dict(lake.pipeline.table("t").schema)
+    price = "string" if case == "a_value_that_misses" else "double"
+    types = (schema["price"], schema["day"], schema["at"], schema["ok"])
+    assert types == (price, "date32[day]", "timestamp[us]", "bool")
+    assert lake.rows("SELECT count(*), count(DISTINCT id) FROM t") == [(loaded, loaded)]
+    if case == "values_only_the_cast_takes":
+        assert lake.rows('SELECT price, day, "at" FROM t WHERE id = 30000') == [
+            (1.5, datetime.date(2024, 1, 5), datetime.datetime(2024, 1, 2, 3, 4, 5))
+        ]
+    if case == "a_broken_record":
+        assert lake.rows("SELECT _line, _raw FROM quarantine.t") == [(30_001, "30000,1.5,2024-01-05")]

@@ -83,6 +83,7 @@ class ReadPlan:
     max_object: int = 0  # bytes of the largest record the reader must hold (0: the engine's default)
     whole_files: bool = False  # read each file whole, not split for parallel readers (a CSV value spans lines)
     quoted: bool = False  # CSV read with RFC 4180 quotes (`"`) though none was in the sample the dialect came from
+    csv_text: bool = False  # CSV read as text with every record checked (a record the typed reading dropped)
 
     def but(self, **changes: Any) -> ReadPlan:
         """This plan with some decisions changed."""

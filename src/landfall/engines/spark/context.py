@@ -56,7 +56,8 @@ class Input:
     line_offset: int = 0  # lines before the first record (header, skipped rows)
     dialect: Any = None  # CSV: the `lines.Dialect` it was read with
     whole: bool = True  # CSV: read whole (values may span lines) rather than line by line
-    unclosed: Any = None  # CSV: a Future of the line where an unclosed quote starts (None: there is none)
+    scan: Any = None  # CSV: a Future of `reading.Scan` (an unclosed quote's line; the records, when `checked`)
+    checked: bool = False  # CSV: read line by line with records Spark cannot parse dropped, and counted beside
 
 
 @dataclass

@@ -236,12 +236,18 @@ class SparkEngine(Engine):
         """Records that could not be parsed and values that missed their detected type: run again (whole-file
         detection, whole-file CSV reading, numbered records) or fail naming the file, the line and the value."""
         o = ctx.workflow.read
+        scans = {inp.index: inp.scan.result() for inp in ctx.inputs if inp.scan is not None}
         for inp in ctx.inputs:
-            line = inp.unclosed.result() if inp.unclosed is not None else None
+            line = scans[inp.index].unclosed if inp.index in scans else None
             if line is not None:
                 raise reading.unclosed_error(inp.source.key, line, inp.dialect.quote)
         corrupt = int(read.get("corrupt", 0))
         plan = ctx.plan
+        rows = self._rows_in(ctx, read)
+        if any(inp.checked and reading.dropped(inp, rows[inp.source.key]) for inp in ctx.inputs):
+            # Spark dropped a record it could not parse (a broken record, a value it does not take as its type):
+            # read again as text, each record checked, numbered for the lines of those set aside
+            raise Replan(plan.but(csv_text=True, number_rows=True), "a record was dropped: read it as text")
         if corrupt and ctx.fmt == "csv" and not plan.whole_files and (whole := self._split_quotes(ctx)):
             raise Replan(whole, "a quoted value spans lines: read the files whole")
         if corrupt and ctx.fmt in ("json", "jsonl") and not plan.sample_all and self._type_misses(ctx):

@@ -2,10 +2,16 @@
 
 Detection is shared with the DuckDB engine, so both engines see the same columns and types: a CSV file's
 dialect, header and column types come from DuckDB's sniffer on a sample of the local file, a JSON file's
-columns and types from DuckDB's JSON reader. Spark then reads every value as text with that dialect (RFC 4180
-quoting: `escape` is the quote, never Spark's default backslash) and casts it strictly: a value that does not
+columns and types from DuckDB's JSON reader. Spark then reads the values with that dialect (RFC 4180 quoting:
+`escape` is the quote, never Spark's default backslash) as text and casts them strictly: a value that does not
 fit the detected type is counted while the file is written, and a miss makes the engine detect on the whole
 file and run again (as DuckDB does); a declared type that does not fit fails the file with its line.
+
+A CSV file read line by line (bigger than one split) is read the cheap way first: Spark's reader parses the
+columns whose types it parses exactly as the strict cast does (doubles, `yyyy-M-d` dates, timestamps) itself,
+and drops any record it cannot parse (`DROPMALFORMED`: a record it keeps costs no copy for a corrupt-record
+column). A pass over the file's bytes beside Spark's read (`scan`) counts its records; when Spark kept fewer,
+something was dropped, and the file is read again as text with every record checked (`ReadPlan.csv_text`).
 
 Text in any encoding is transcoded to UTF-8 first (`landfall.encoding`, as for DuckDB). Files are read under
 names the engine gives them (`_in/<n>.<ext>` in the job's scratch folder: Spark takes paths as glob patterns),
@@ -17,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -102,15 +109,18 @@ def read(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
         # value column asked for here is read with it
         if values := [n for n in df.columns if not n.startswith("__lf_")]:
             checks.append(F.count(c(values[0])).alias("values"))
-    for check, (name, _, keep) in ctx.misses.items():
-        checks.append(F.count_if(c(keep).isNotNull() & c(name).isNull()).alias(check))
     ctx.typed = df
+    # a value missed its type where its text is there and its cast is not: a flag per column, so the rows the
+    # observation sees (it evaluates them one by one) carry booleans, not the texts
+    flags = {f"__lf_{check}": c(keep).isNotNull() & c(name).isNull() for check, (name, _, keep) in ctx.misses.items()}
+    if flags:
+        df = df.withColumns(flags).drop(*[keep for _, _, keep in ctx.misses.values()])
+        checks += [F.count_if(c(flag)).alias(flag.removeprefix("__lf_")) for flag in flags]
     observed = df.observe(ctx.observe("read"), *checks)
-    texts = [keep for _, _, keep in ctx.misses.values()]
     if CORRUPT in df.columns:
         ctx.rejects = observed.where(c(CORRUPT).isNotNull())
         observed = observed.where(c(CORRUPT).isNull())
-    return observed.drop(*texts, CORRUPT) if texts or CORRUPT in df.columns else observed
+    return observed.drop(*flags, CORRUPT) if flags or CORRUPT in df.columns else observed
 
 
 # --- CSV --------------------------------------------------------------------------------------------------------
@@ -194,25 +204,32 @@ def _read_csv(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
         dialect, cols, formats = sniff(ctx, sniffer, members[0])
         # a file no bigger than one split is read by one task anyway: read it whole (a quoted value may span lines)
         whole = ctx.plan.whole_files or max(os.path.getsize(i.path) for i in members) <= split_bytes(ctx.spark)
+        # read line by line, records counted beside: Spark's types where they are the cast's, bad records dropped
+        checked = not whole and not ctx.plan.csv_text and not dialect.comment and dialect.newline in ("\n", "\r\n")
+        parsed = _spark_parsed(ctx, cols, formats) if checked and not o.all_strings and o.null_values is None else {}
         for inp in members:
             if dialect.skip:
                 _drop_lines(ctx, inp, dialect.skip)
             inp.line_offset = dialect.skip + (1 if dialect.header else 0)
-            inp.dialect, inp.whole = dialect, whole
-            if dialect.quote:  # counted while Spark reads: Spark takes an unclosed quote to the end silently
-                inp.unclosed = pool("quotes").submit(unclosed_quote, inp.path, dialect)
+            inp.dialect, inp.whole, inp.checked = dialect, whole, checked
+            if dialect.quote or checked:  # while Spark reads: Spark takes an unclosed quote to the end silently
+                inp.scan = pool("quotes").submit(scan, inp.path, dialect, count=checked)
         null = QUOTED_EMPTY_STAYS if o.all_strings or o.null_values is not None else ""
-        schema = T.StructType(
-            [T.StructField(n, T.StringType(), True) for n, _ in cols] + [T.StructField(CORRUPT, T.StringType(), True)]
-        )
-        reader = ctx.spark.read.schema(schema).options(
+        fields = [T.StructField(n, parsed.get(n, T.StringType()), True) for n, _ in cols]
+        if checked:
+            modes: dict[str, str] = {"mode": "DROPMALFORMED"}
+            if T.DateType() in parsed.values():
+                modes |= {"dateFormat": "yyyy-M-d", "enableDateTimeParsingFallback": "false"}
+        else:
+            fields.append(T.StructField(CORRUPT, T.StringType(), True))
+            modes = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT}
+        reader = ctx.spark.read.schema(T.StructType(fields)).options(
             sep=dialect.delimiter,
             quote=dialect.quote or NO_QUOTE,
             escape=dialect.escape or NO_QUOTE,
             header=str(dialect.header).lower(),
             multiLine=str(whole).lower(),
-            mode="PERMISSIVE",
-            columnNameOfCorruptRecord=CORRUPT,
+            **modes,
             encoding="UTF-8",
             nullValue=null,
             ignoreLeadingWhiteSpace="false",
@@ -233,7 +250,7 @@ def _read_csv(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
             text = c(name)
             if o.null_values:
                 text = F.when(text.isin(*o.null_values), F.lit(None)).otherwise(text)
-            if o.all_strings or duck == "VARCHAR":
+            if o.all_strings or duck == "VARCHAR" or name in parsed:
                 typed.append(text.alias(name))
                 continue
             keep = f"__lf_text{len(texts)}"
@@ -245,6 +262,25 @@ def _read_csv(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
     for f in frames[1:]:
         df = df.unionByName(f, allowMissingColumns=True)
     return df
+
+
+def _spark_parsed(ctx: Ctx, cols: list[tuple[str, str]], formats: tuple[str | None, str | None]) -> dict[str, Any]:
+    """The columns Spark's CSV reader may parse itself: where every value it takes it reads as the strict cast
+    (`_cast`) does, and what it refuses is a record dropped (then read again as text). Doubles (Java's parser
+    under both), dates written `yyyy-M-d`, timestamps with no format (the cast's own parser under both).
+    Integers and booleans stay text: Java's parsers take digits of other scripts (`١٢٣`) and case-folded
+    letters the cast refuses."""
+    datefmt, tsfmt = formats
+    corrected = str(ctx.spark.conf.get("spark.sql.legacy.timeParserPolicy", "CORRECTED")).upper() == "CORRECTED"
+    out: dict[str, Any] = {}
+    for name, duck in cols:
+        if duck == "DOUBLE":
+            out[name] = T.DoubleType()
+        elif duck == "DATE" and datefmt == "%Y-%m-%d" and corrected:
+            out[name] = T.DateType()
+        elif duck == "TIMESTAMP" and not tsfmt:
+            out[name] = T.TimestampNTZType()
+    return out
 
 
 def split_bytes(spark: Any) -> int:
@@ -293,23 +329,81 @@ def unclosed_error(key: str, line: int, quote: str) -> InvalidInput:
     )
 
 
-def unclosed_quote(path: str, d: Dialect) -> int | None:
-    """The line where a quoted value that is never closed starts, or None. An odd count of quote characters
-    (escaped ones aside) is the cheap test, at memory speed; only then does Python's csv reader find the line."""
-    quote, escape = d.quote.encode(), d.escape.encode()
-    count = 0
-    last = b""
-    with enc._open(path) as fh:
-        while chunk := fh.read(16 << 20):
-            count += chunk.count(quote)
-            if escape and escape != quote:  # `\"` is a quote inside a value
-                count -= chunk.count(escape + quote) + (last == escape and chunk[:1] == quote)
-            last = chunk[-1:]
-    if count % 2 == 0:
-        return None
-    from landfall.engines.spark.lines import unclosed_line
+@dataclass(frozen=True)
+class Scan:
+    """What one pass over a CSV file's bytes found (at memory speed, while Spark reads the file)."""
 
-    return unclosed_line(path, d)
+    unclosed: int | None  # the line where a quoted value that is never closed starts
+    lines: int | None  # (with `count`) the lines after the skipped ones and the header
+
+
+def scan(path: str, d: Dialect, *, count: bool = False) -> Scan:
+    """Quote characters (an odd count, escaped ones aside, is the cheap test for an unclosed quote; only then
+    does Python's csv reader find its line) and, with `count`, the lines holding records."""
+    quote, escape = d.quote.encode(), d.escape.encode()
+    sep = d.newline.encode()
+    quotes = lines = 0
+    last = b""
+    ended = True
+    with enc._open(path) as fh:
+        chunk = _head(fh, d)
+        rest = False  # past the skipped lines and the header
+        while True:
+            if quote:
+                quotes += chunk.count(quote)
+                if escape and escape != quote:  # `\"` is a quote inside a value
+                    quotes -= chunk.count(escape + quote) + (last == escape and chunk[:1] == quote)
+            if count and rest:
+                lines += chunk.count(sep)
+                ended = chunk.endswith(sep)
+            last = chunk[-1:] or last
+            chunk = fh.read(16 << 20)
+            if not chunk:
+                break
+            chunk += fh.readline()  # chunks end where a line does: no separator is cut in two
+            rest = True
+    if not ended:
+        lines += 1  # the last line has no line break
+    unclosed = None
+    if quotes % 2:
+        from landfall.engines.spark.lines import unclosed_line
+
+        unclosed = unclosed_line(path, d)
+    return Scan(unclosed=unclosed, lines=lines if count else None)
+
+
+def dropped(inp: Input, kept: int) -> bool:
+    """Whether Spark's reader dropped records of a file it read line by line (`Input.checked`): it kept fewer
+    rows than the file has lines holding records, blank lines aside. Blank lines are looked for only then, and
+    only empty lines are: a line of spaces (or a blank line before the header) counts as a record, so the count
+    is never too low (too high, the file is read again as text)."""
+    lines = inp.scan.result().lines
+    if lines == kept:
+        return False
+    sep = inp.dialect.newline.encode()
+    blanks = 0
+    ended = True  # records start on a line of their own
+    with enc._open(inp.path) as fh:
+        _head(fh, inp.dialect)
+        while chunk := fh.read(16 << 20):
+            chunk += fh.readline()
+            blanks += ended and chunk.startswith(sep)
+            at = chunk.find(sep + sep)
+            while at >= 0:  # each line break right after another ends a blank line
+                blanks += 1
+                at = chunk.find(sep + sep, at + len(sep))
+            ended = chunk.endswith(sep)
+    return lines - blanks != kept
+
+
+def _head(fh: Any, d: Dialect) -> bytes:
+    """The skipped lines and the header, read off `fh` (lines as `_drop_lines` drops them)."""
+    return b"".join(fh.readline() for _ in range(d.skip + (1 if d.header else 0)))
+
+
+def unclosed_quote(path: str, d: Dialect) -> int | None:
+    """The line where a quoted value that is never closed starts, or None."""
+    return scan(path, d).unclosed
 
 
 def _drop_lines(ctx: Ctx, inp: Input, n: int) -> None:
