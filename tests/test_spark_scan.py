@@ -1,4 +1,4 @@
-"""The pass over a CSV file's bytes that runs beside Spark's read (`engines.spark.reading.scan`): the lines that
+"""The pass over a CSV file's bytes that runs beside Spark's read (`engines.spark.lines.scan`): the lines that
 hold records, so a record Spark's reader dropped is noticed (`dropped`), and the unclosed-quote check. No JVM."""
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ import pytest
 pytest.importorskip("pyspark", reason='pyspark is not installed: pip install "landfall[spark]"')
 
 from landfall.engines.spark.context import Input  # noqa: E402
-from landfall.engines.spark.lines import Dialect  # noqa: E402
-from landfall.engines.spark.reading import dropped, scan  # noqa: E402
+from landfall.engines.spark.lines import Dialect, dropped, scan  # noqa: E402
 
 
 def _input(tmp_path, body: bytes, **dialect) -> Input:

@@ -31,7 +31,7 @@ from landfall.engines.duckdb.reading import empty_note as no_records
 from landfall.engines.duckdb.sql import file_format
 from landfall.engines.spark import quality, reading, steps, writing
 from landfall.engines.spark.context import CORRUPT, HIDDEN, PID, ROW, SRC, Ctx, c, timed
-from landfall.engines.spark.lines import record_lines
+from landfall.engines.spark.lines import dropped, record_lines
 from landfall.engines.spark.numbering import first_line, with_rows
 from landfall.engines.spark.session import error_text, session
 from landfall.engines.spark.types import schema_of
@@ -244,7 +244,7 @@ class SparkEngine(Engine):
         corrupt = int(read.get("corrupt", 0))
         plan = ctx.plan
         rows = self._rows_in(ctx, read)
-        if any(inp.checked and reading.dropped(inp, rows[inp.source.key]) for inp in ctx.inputs):
+        if any(inp.checked and dropped(inp, rows[inp.source.key]) for inp in ctx.inputs):
             # Spark dropped a record it could not parse (a broken record, a value it does not take as its type):
             # read again as text, each record checked, numbered for the lines of those set aside
             raise Replan(plan.but(csv_text=True, number_rows=True), "a record was dropped: read it as text")

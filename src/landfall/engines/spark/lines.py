@@ -11,6 +11,9 @@ a record decides the mapping:
 - JSON Lines are read a line at a time (`from_json` on each line, blank lines skipped after numbering): the
   record number is the line.
 - JSON documents (rewritten as JSON Lines, one record per line) and Parquet: the record number is reported.
+
+Also here: the pass over a CSV file's bytes that runs beside Spark's read (`scan`: an unclosed quote, the lines
+that hold records) and what it tells of the rows Spark kept (`dropped`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from landfall import encoding as enc
 
@@ -131,3 +135,78 @@ def _csv_records(path: str, d: Dialect, wanted: list[int]) -> dict[int, int]:
                 if target is None:
                     break
     return out
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What one pass over a CSV file's bytes found (at memory speed, while Spark reads the file)."""
+
+    unclosed: int | None  # the line where a quoted value that is never closed starts
+    lines: int | None  # (with `count`) the lines after the skipped ones and the header
+
+
+def scan(path: str, d: Dialect, *, count: bool = False) -> Scan:
+    """Quote characters (an odd count, escaped ones aside, is the cheap test for an unclosed quote; only then
+    does Python's csv reader find its line) and, with `count`, the lines holding records."""
+    quote, escape = d.quote.encode(), d.escape.encode()
+    sep = d.newline.encode()
+    quotes = lines = 0
+    last = b""
+    ended = True
+    with enc._open(path) as fh:
+        chunk = _head(fh, d)
+        rest = False  # past the skipped lines and the header
+        while True:
+            if quote:
+                quotes += chunk.count(quote)
+                if escape and escape != quote:  # `\"` is a quote inside a value
+                    quotes -= chunk.count(escape + quote) + (last == escape and chunk[:1] == quote)
+            if count and rest:
+                lines += chunk.count(sep)
+                ended = chunk.endswith(sep)
+            last = chunk[-1:] or last
+            chunk = fh.read(16 << 20)
+            if not chunk:
+                break
+            chunk += fh.readline()  # chunks end where a line does: no separator is cut in two
+            rest = True
+    if not ended:
+        lines += 1  # the last line has no line break
+    unclosed = None
+    if quotes % 2:
+        unclosed = unclosed_line(path, d)
+    return Scan(unclosed=unclosed, lines=lines if count else None)
+
+
+def dropped(inp: Any, kept: int) -> bool:
+    """Whether Spark's reader dropped records of a file it read line by line (`Input.checked`): it kept fewer
+    rows than the file has lines holding records, blank lines aside. Blank lines are looked for only then, and
+    only empty lines are: a line of spaces (or a blank line before the header) counts as a record, so the count
+    is never too low (too high, the file is read again as text)."""
+    lines = inp.scan.result().lines
+    if lines == kept:
+        return False
+    sep = inp.dialect.newline.encode()
+    blanks = 0
+    ended = True  # records start on a line of their own
+    with enc._open(inp.path) as fh:
+        _head(fh, inp.dialect)
+        while chunk := fh.read(16 << 20):
+            chunk += fh.readline()
+            blanks += ended and chunk.startswith(sep)
+            at = chunk.find(sep + sep)
+            while at >= 0:  # each line break right after another ends a blank line
+                blanks += 1
+                at = chunk.find(sep + sep, at + len(sep))
+            ended = chunk.endswith(sep)
+    return lines - blanks != kept
+
+
+def _head(fh: Any, d: Dialect) -> bytes:
+    """The skipped lines and the header, read off `fh` (lines as `_drop_lines` drops them)."""
+    return b"".join(fh.readline() for _ in range(d.skip + (1 if d.header else 0)))
+
+
+def unclosed_quote(path: str, d: Dialect) -> int | None:
+    """The line where a quoted value that is never closed starts, or None."""
+    return scan(path, d).unclosed

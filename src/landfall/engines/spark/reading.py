@@ -10,8 +10,9 @@ file and run again (as DuckDB does); a declared type that does not fit fails the
 A CSV file read line by line (bigger than one split) is read the cheap way first: Spark's reader parses the
 columns whose types it parses exactly as the strict cast does (doubles, `yyyy-M-d` dates, timestamps) itself,
 and drops any record it cannot parse (`DROPMALFORMED`: a record it keeps costs no copy for a corrupt-record
-column). A pass over the file's bytes beside Spark's read (`scan`) counts its records; when Spark kept fewer,
-something was dropped, and the file is read again as text with every record checked (`ReadPlan.csv_text`).
+column). A pass over the file's bytes beside Spark's read (`lines.scan`) counts its records; when Spark kept
+fewer, something was dropped, and the file is read again as text with every record checked
+(`ReadPlan.csv_text`).
 
 Text in any encoding is transcoded to UTF-8 first (`landfall.encoding`, as for DuckDB). Files are read under
 names the engine gives them (`_in/<n>.<ext>` in the job's scratch folder: Spark takes paths as glob patterns),
@@ -23,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -45,7 +45,7 @@ from landfall.engines.duckdb.sql import common_args, lit
 from landfall.engines.duckdb.types import sql_type as duckdb_type
 from landfall.engines.spark import translate
 from landfall.engines.spark.context import BLOCK, CORRUPT, MID, ROW, SRC, Ctx, Input, c
-from landfall.engines.spark.lines import Dialect
+from landfall.engines.spark.lines import Dialect, scan, unclosed_quote
 from landfall.engines.spark.types import of_duckdb, spark_type
 from landfall.errors import InvalidInput
 from landfall.pools import pool
@@ -327,83 +327,6 @@ def unclosed_error(key: str, line: int, quote: str) -> InvalidInput:
         file=key,
         line=line,
     )
-
-
-@dataclass(frozen=True)
-class Scan:
-    """What one pass over a CSV file's bytes found (at memory speed, while Spark reads the file)."""
-
-    unclosed: int | None  # the line where a quoted value that is never closed starts
-    lines: int | None  # (with `count`) the lines after the skipped ones and the header
-
-
-def scan(path: str, d: Dialect, *, count: bool = False) -> Scan:
-    """Quote characters (an odd count, escaped ones aside, is the cheap test for an unclosed quote; only then
-    does Python's csv reader find its line) and, with `count`, the lines holding records."""
-    quote, escape = d.quote.encode(), d.escape.encode()
-    sep = d.newline.encode()
-    quotes = lines = 0
-    last = b""
-    ended = True
-    with enc._open(path) as fh:
-        chunk = _head(fh, d)
-        rest = False  # past the skipped lines and the header
-        while True:
-            if quote:
-                quotes += chunk.count(quote)
-                if escape and escape != quote:  # `\"` is a quote inside a value
-                    quotes -= chunk.count(escape + quote) + (last == escape and chunk[:1] == quote)
-            if count and rest:
-                lines += chunk.count(sep)
-                ended = chunk.endswith(sep)
-            last = chunk[-1:] or last
-            chunk = fh.read(16 << 20)
-            if not chunk:
-                break
-            chunk += fh.readline()  # chunks end where a line does: no separator is cut in two
-            rest = True
-    if not ended:
-        lines += 1  # the last line has no line break
-    unclosed = None
-    if quotes % 2:
-        from landfall.engines.spark.lines import unclosed_line
-
-        unclosed = unclosed_line(path, d)
-    return Scan(unclosed=unclosed, lines=lines if count else None)
-
-
-def dropped(inp: Input, kept: int) -> bool:
-    """Whether Spark's reader dropped records of a file it read line by line (`Input.checked`): it kept fewer
-    rows than the file has lines holding records, blank lines aside. Blank lines are looked for only then, and
-    only empty lines are: a line of spaces (or a blank line before the header) counts as a record, so the count
-    is never too low (too high, the file is read again as text)."""
-    lines = inp.scan.result().lines
-    if lines == kept:
-        return False
-    sep = inp.dialect.newline.encode()
-    blanks = 0
-    ended = True  # records start on a line of their own
-    with enc._open(inp.path) as fh:
-        _head(fh, inp.dialect)
-        while chunk := fh.read(16 << 20):
-            chunk += fh.readline()
-            blanks += ended and chunk.startswith(sep)
-            at = chunk.find(sep + sep)
-            while at >= 0:  # each line break right after another ends a blank line
-                blanks += 1
-                at = chunk.find(sep + sep, at + len(sep))
-            ended = chunk.endswith(sep)
-    return lines - blanks != kept
-
-
-def _head(fh: Any, d: Dialect) -> bytes:
-    """The skipped lines and the header, read off `fh` (lines as `_drop_lines` drops them)."""
-    return b"".join(fh.readline() for _ in range(d.skip + (1 if d.header else 0)))
-
-
-def unclosed_quote(path: str, d: Dialect) -> int | None:
-    """The line where a quoted value that is never closed starts, or None."""
-    return scan(path, d).unclosed
 
 
 def _drop_lines(ctx: Ctx, inp: Input, n: int) -> None:
