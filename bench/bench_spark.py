@@ -16,7 +16,8 @@ columns) and `--jsonl-mb` of nested orders as JSON Lines (160 MiB: bench_nested'
     and on the JSON Lines file.
 
 Every measurement has wall seconds and CPU seconds (user + system of this process and every process under it:
-the driver, the JVM, Python workers; the DuckDB child's own), and the load average around it: on a shared
+the driver, the JVM, Python workers; the DuckDB child's own; for Spark runs also the part spent in Spark's tasks
+and the part in this Python process), and the load average around it: on a shared
 machine CPU seconds are the steadier number. Before measuring, each variant runs once on a small file (not
 reported) so the JVM's compiler has warmed up for all alike. Best of `--repeat` runs (by wall), variants
 interleaved, the order turned round each repeat. Targets are printed, never asserted.
@@ -107,11 +108,34 @@ def tree_cpu() -> float:
     return total / tick
 
 
+def own_cpu() -> float:
+    """CPU seconds of this process alone (the Python driver's threads; the JVM is a process under it)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def task_cpu() -> float:
+    """CPU seconds Spark's tasks have spent so far (its status store's stage metrics; 0 with no session)."""
+    from landfall.engines.spark import session as spark_session
+
+    if spark_session._current is None:
+        return 0.0
+    sc = spark_session._current[0].sparkContext
+    no_quantiles = sc._gateway.new_array(sc._gateway.jvm.double, 0)
+    stages = sc._jsc.sc().statusStore().stageList(None, False, False, no_quantiles, None).iterator()
+    total = 0
+    while stages.hasNext():
+        total += stages.next().executorCpuTime()
+    return total / 1e9
+
+
 def measured(fn, *args) -> dict:
-    """`fn(*args)` (a dict) with `seconds`, `cpu` and the 1-minute load average before and after."""
-    load, cpu = os.getloadavg()[0], tree_cpu()
+    """`fn(*args)` (a dict) with `seconds`, `cpu` (and of it: `tasks`, Spark's tasks; `driver`, this Python
+    process) and the 1-minute load average before and after."""
+    load, cpu, tasks, driver = os.getloadavg()[0], tree_cpu(), task_cpu(), own_cpu()
     out = fn(*args)
     out["cpu"] = tree_cpu() - cpu
+    out["tasks"], out["driver"] = task_cpu() - tasks, own_cpu() - driver
     out["load"] = (round(load, 1), round(os.getloadavg()[0], 1))
     return out
 
@@ -324,7 +348,11 @@ def main() -> None:
                         r = measured(by_hand, spark, src, str(tmp / f"hand-{kind}-{v}"), kind, v)
                         name = f"by hand ({v})"
                     results[kind].setdefault(name, []).append(r)
-                    print(f"  {kind} {name}: {r['seconds']:.1f} s, cpu {r['cpu']:.1f} s, load {r['load']}", flush=True)
+                    print(
+                        f"  {kind} {name}: {r['seconds']:.1f} s, cpu {r['cpu']:.1f} s (Spark tasks {r['tasks']:.1f} s, "
+                        f"Python driver {r['driver']:.1f} s), load {r['load']}",
+                        flush=True,
+                    )
         stop()
         if master.startswith("local[2]"):
             local2 = engine

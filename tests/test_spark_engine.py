@@ -442,3 +442,46 @@ def test_a_csv_read_line_by_line_is_parsed_by_spark_and_its_records_counted(make
         ]
     if case == "a_broken_record":
         assert lake.rows("SELECT _line, _raw FROM quarantine.t") == [(30_001, "30000,1.5,2024-01-05")]
+
+
+def test_spark_parses_what_it_parses_itself_exactly_as_the_strict_cast(tmp_path):
+    """The contract `reading._spark_parsed` relies on: for the types Spark's CSV reader parses itself when a file
+    is read line by line, every value it takes it reads as the strict cast (`reading._cast`) does; what it
+    refuses (a dropped record) is read again as text. Checked on the values where parsers differ."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    from landfall.engines.spark.reading import _cast, _spark_parsed
+    from landfall.engines.spark.session import session
+
+    spark = session(SPARK["master"], SPARK["conf"])
+    values = {
+        "DOUBLE": ["1", "-1.5e-3", "1e309", "NaN", "nan", "Inf", "-Inf", "inf", "Infinity", "+Infinity", "1d", "0x1p3"]
+        + [" 1.5", "1.5 ", ".5", "5.", "+.5e+2", "١.٥", "1e", "--1", "1_0"],
+        "DATE": ["2024-1-2", "2024-01-02", "+2024-01-02", "20240-01-02", "2024-02-30", "2024-13-01", "2024-01-02 "]
+        + [" 2024-01-02", "2024-01-02T00:00", "2024", "0001-01-01", "-2024-01-02", "2024/01/02", "٢٠٢٤-٠١-٠٢"],
+        "TIMESTAMP": ["2024-01-02", "2024-01-02T03:04:05", "2024-01-02 03:04:05.1234567", "2024-01-02 03:04"]
+        + ["2024-01-02 03:04:05Z", "2024-01-02 03:04:05+02:00", " 2024-01-02 03:04:05", "2024-01-02 3:4:5"]
+        + ["2024-01-02 24:00:00", "+2024-01-02 03:04:05", "2024-01-02 03:04:05 UTC", "03:04:05", "٢٠٢٤-٠١-٠٢"],
+    }
+    formats = ("%Y-%m-%d", None)
+    ctx = type("Ctx", (), {"spark": spark})()
+    # not these: Java's parsers take `١٢٣` as 123 and `falſe` as false, which the cast refuses
+    text_read = [("i", "BIGINT"), ("n", "INTEGER"), ("b", "BOOLEAN"), ("d", "DECIMAL(9,2)")]
+    assert _spark_parsed(ctx, text_read, formats) == {}
+    for duck, texts in values.items():
+        parsed = _spark_parsed(ctx, [("v", duck)], formats)
+        assert set(parsed) == {"v"}, duck
+        path = tmp_path / f"{duck}.csv"
+        path.write_text("v\n" + "\n".join(texts) + "\n", encoding="utf-8")
+        options = {"header": "true", "lineSep": "\n", "columnNameOfCorruptRecord": "bad"}
+        typed = spark.read.options(**options, dateFormat="yyyy-M-d", enableDateTimeParsingFallback="false")
+        typed = typed.schema(T.StructType([T.StructField("v", parsed["v"]), T.StructField("bad", T.StringType())]))
+        text = spark.read.options(**options).schema("v string").csv(str(path))
+        cast = text.select(F.col("v").alias("t"), _cast(F.col("v"), duck, formats).cast("string").alias("cast"))
+        read = typed.csv(str(path)).select(F.col("v").cast("string").alias("typed"), "bad")
+        got = dict(zip([r.t for r in cast.collect()], read.collect(), strict=True))
+        by_cast = dict(cast.collect())
+        for value, row in got.items():
+            if row.bad is None:  # Spark took it: as the cast does
+                assert row.typed == by_cast[value], (duck, value, row.typed, by_cast[value])
