@@ -394,7 +394,8 @@ def _rows_by_lines(n: int, special: dict[int, str] | None = None) -> bytes:
 
 @pytest.mark.parametrize(
     "case",
-    ["clean", "blank_lines", "values_only_the_cast_takes", "a_value_that_misses", "a_broken_record"],
+    ["clean", "blank_lines", "crlf_and_skipped_rows", "values_only_the_cast_takes", "a_value_that_misses"]
+    + ["a_broken_record"],
 )
 def test_a_csv_read_line_by_line_is_parsed_by_spark_and_its_records_counted(make_lake, monkeypatch, case):
     """A CSV read line by line (bigger than a split) is read once, Spark's reader parsing doubles, dates and
@@ -411,6 +412,7 @@ def test_a_csv_read_line_by_line_is_parsed_by_spark_and_its_records_counted(make
     special = {
         "clean": {},
         "blank_lines": {},
+        "crlf_and_skipped_rows": {},
         "values_only_the_cast_takes": {30_000: "30000,1.5,2024-1-5,2024-01-02 03:04:05Z,true,z"},
         "a_value_that_misses": {30_000: "30000,n/a,2024-01-05,2024-01-02 03:04:05,true,z"},
         "a_broken_record": {30_000: "30000,1.5,2024-01-05"},
@@ -418,8 +420,11 @@ def test_a_csv_read_line_by_line_is_parsed_by_spark_and_its_records_counted(make
     body = _rows_by_lines(n, special)
     if case == "blank_lines":
         body = body.replace(b"\n20000,", b"\n\n20000,").replace(b"\n30000,", b"\n\n\n30000,") + b"\n"
-    assert len(body) > 1 << 20  # several 1 MiB splits: read line by line
     read = {"format": "csv", "bad_rows": "quarantine"} if case == "a_broken_record" else {"format": "csv"}
+    if case == "crlf_and_skipped_rows":
+        body = b"exported by a tool\r\nat noon\r\n" + body.replace(b"\n", b"\r\n")
+        read["skip_rows"] = 2
+    assert len(body) > 1 << 20  # several 1 MiB splits: read line by line
     flow = wf("t", read=read, write={"table": "t"})
     lake = make_lake([flow], engine="spark", spark=SPLITS)
     lake.land("t/a.csv", body)
@@ -428,8 +433,8 @@ def test_a_csv_read_line_by_line_is_parsed_by_spark_and_its_records_counted(make
     loaded = n - (case == "a_broken_record")
     assert (run.status, run.rows_in, run.rows_out) == ("succeeded", n, loaded)
     assert not plans[0].csv_text
-    assert any(p.csv_text for p in plans) == (case not in ("clean", "blank_lines"))
-    if case in ("clean", "blank_lines"):
+    assert any(p.csv_text for p in plans) == (case not in ("clean", "blank_lines", "crlf_and_skipped_rows"))
+    if case in ("clean", "blank_lines", "crlf_and_skipped_rows"):
         assert len(plans) == 1
     schema = dict(lake.pipeline.table("t").schema)
     price = "string" if case == "a_value_that_misses" else "double"
@@ -440,6 +445,8 @@ def test_a_csv_read_line_by_line_is_parsed_by_spark_and_its_records_counted(make
         assert lake.rows('SELECT price, day, "at" FROM t WHERE id = 30000') == [
             (1.5, datetime.date(2024, 1, 5), datetime.datetime(2024, 1, 2, 3, 4, 5))
         ]
+    if case == "crlf_and_skipped_rows":
+        assert lake.rows("SELECT note FROM t WHERE id IN (1, 40000) ORDER BY id") == [("n1",), ("n40000",)]
     if case == "a_broken_record":
         assert lake.rows("SELECT _line, _raw FROM quarantine.t") == [(30_001, "30000,1.5,2024-01-05")]
 
