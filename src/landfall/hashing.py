@@ -24,7 +24,6 @@ ALGORITHMS = ("blake3", "sha256")
 NEW_LAKES = "blake3"
 RECORD = "_landfall/lake.json"  # in the tables zone; folders starting with `_` are never tables
 LEASE = "lake:content-hash"
-CHUNK = 1 << 20
 
 
 class Hasher(Protocol):
@@ -46,15 +45,6 @@ def hasher(algorithm: str) -> Hasher:
 def of_bytes(data: bytes, algorithm: str) -> str:
     h = hasher(algorithm)
     h.update(data)
-    return h.hexdigest()
-
-
-def of_file(path: str, algorithm: str) -> str:
-    """The hash of a local file's bytes, read a chunk at a time."""
-    h = hasher(algorithm)
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
     return h.hexdigest()
 
 

@@ -93,7 +93,7 @@ class Pipeline:
         #: compactions this process committed, per table (`/metrics`: `landfall_compactions_total`)
         self.compactions: dict[str, int] = {}
         self._broken: dict[str, str] = {}
-        self.hashing: str | None = None  # the lake's content hash: read (or decided) with the tables zone
+        self._content_hash: str | None = None  # the lake's: see `_hashing`
         self._closed = False
         pools.hold()
         self._rebuild_pending = False
@@ -216,10 +216,16 @@ class Pipeline:
                 self.zones,
                 on_done=on_done,
                 broken=self._broken,
-                hashing=self.hashing or lake_algorithm(self.store, self.zones),
+                hashing=self._hashing(),
             )
             for i in range(n)
         ]
+
+    def _hashing(self) -> str:
+        """The lake's content hash, read (or decided) once: a lake keeps it for life (`landfall.hashing`)."""
+        if self._content_hash is None:
+            self._content_hash = lake_algorithm(self.store, self.zones)
+        return self._content_hash
 
     def _recover(self) -> None:
         """Take back what crashed workers left, and check each Delta table's log against the catalog: a table
@@ -230,7 +236,7 @@ class Pipeline:
             rebuild_if_new(self.settings, self.store, self.zones)
             self._rebuild_pending = False
         recover(self.settings, self.store, self.zones)
-        self.hashing = self.hashing or lake_algorithm(self.store, self.zones)  # a lake keeps it for life
+        self._hashing()  # read (or decided) at start, where a zone that is away is waited for
         from landfall.catalog import check_logs
 
         self._broken = check_logs(self.store, self.zones)

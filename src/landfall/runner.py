@@ -32,7 +32,6 @@ from landfall.errors import (
     TableNotReady,
     Terminal,
 )
-from landfall.hashing import of_file
 from landfall.job import resolved, run_job
 from landfall.outcomes import Outcome, message
 from landfall.pools import pool
@@ -53,11 +52,11 @@ class Runner:
     store: StateStore
     engines: Callable[[str], Engine]  # an engine by name, ready for the zones: see `Settings.engine_for`
     zones: Zones
+    hashing: str  # the lake's content hash (`landfall.hashing.lake_algorithm`)
     on_done: Callable[[Outcome], None] | None = None
     outcomes: list[Outcome] = field(default_factory=list)
     broken: dict[str, str] = field(default_factory=dict)  # tables whose log disagrees with the catalog: why
     storage_failures: int = 0  # in a row: the next retry waits longer while the store is away
-    hashing: str = "sha256"  # the lake's content hash (`landfall.hashing.lake_algorithm`)
 
     def run_batch(self, runs: list[Run]) -> list[Outcome]:
         """Run a leased batch. A store that cannot be reached puts the runs back in the queue, later, without
@@ -271,7 +270,9 @@ class Runner:
                 self.store.commit(None, [gone])
                 self.done(Outcome(run, "skipped", result=gone))
             return self.outcomes
-        digest: Future[str] = pool("hash").submit(lambda: self._content_key(run.file_key, of_file(path, self.hashing)))
+        digest: Future[str] = pool("hash").submit(
+            lambda: self._content_key(run.file_key, self.zones.landing.hash(run.file_key, self.hashing))
+        )
         src = Source(key=run.file_key, path=path, run_id=run.run_id, file_id=run.file_id, size=run.size)
         try:
             run_job(self, wf, [(run, src, digest)], run.batch_id or run.run_id, engine)

@@ -27,7 +27,7 @@ class Worker:
         *,
         on_done: Callable[[Outcome], None] | None = None,
         broken: dict[str, str] | None = None,
-        hashing: str = "sha256",
+        hashing: str,
     ) -> None:
         self.settings = settings
         self.store = store
