@@ -17,7 +17,7 @@ from landfall.engines.base import Engine, Job, Source, Staged, StagedFile
 from landfall.errors import BrokenTable
 from landfall.outcomes import Outcome, run_result
 from landfall.replay import app_id, replay_committed
-from landfall.schema import merged
+from landfall.schema import grown
 from landfall.state.base import Run, SourceRows, StateStore, TableCommit
 from landfall.tables import open_table
 from landfall.tables.base import TableChange, TableWriter
@@ -114,7 +114,7 @@ def run_job(runner: Runner, wf: Workflow, items: list[tuple[Run, Source, str]], 
         sources, lineage = _lineage(runner.store, wf.write.table, items, staged.file_sources, replaced, rewrites)
         if table is not None and not staged.files:  # a run that writes no rows changes no schema
             staged.schema, staged.arrow_schema = table.schema, None
-        schema = merged(table.schema, staged.schema) if table else staged.schema
+        schema = grown(table, staged.schema)
         results = [run_result(run, src, resolved(digest), staged) for run, src, digest in items]
         if writer.has_log:  # the format's own commit cannot be taken back: refuse duplicate bytes first
             runner.store.check_content(results)
@@ -259,7 +259,7 @@ def _child_commit(
     )
     published = tx.publish(writer, staged.files + rewrites)
     sources, _ = _lineage(store, name, items, staged.file_sources, replaced, rewrites)
-    schema = merged(existing.schema, staged.schema) if existing else staged.schema
+    schema = grown(existing, staged.schema)
     if writer.has_log:
         apps = [app_id(s.key, resolved(digest) or "") for _, s, digest in items]
         live = {f.path: f for f in writer.current_files() or []}
@@ -323,7 +323,7 @@ def _quarantine(
         if k in lineage
     ]
     table = runner.store.find_table(name)
-    schema = merged(table.schema, staged.quarantine_schema) if table else staged.quarantine_schema
+    schema = grown(table, staged.quarantine_schema)
     return [
         TableCommit(
             table=name,

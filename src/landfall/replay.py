@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from landfall.config import Workflow
 from landfall.engines.base import Source
 from landfall.outcomes import Outcome
-from landfall.schema import merged
+from landfall.schema import grown
 from landfall.state.base import Run, RunResult, SourceRows, StateStore, TableCommit
 from landfall.storage import Zones
 from landfall.tables import open_table
@@ -59,7 +59,7 @@ def replay_committed(
         files = writer.current_files() or []
         srcs = [SourceRows(**s) for s in meta.get("sources", [])]
         table = runner.store.find_table(wf.write.table)
-        schema = merged(table.schema, pairs(meta["schema"])) if table else pairs(meta["schema"])
+        schema = grown(table, pairs(meta["schema"]))
         commit = TableCommit(
             table=wf.write.table,
             location=writer.location,
@@ -103,7 +103,7 @@ def children_committed(store: StateStore, zones: Zones, wf: Workflow, markers: l
                 location=writer.location,
                 format=writer.format,
                 workflow=wf.name,
-                schema=merged(table.schema, schema) if table else schema,
+                schema=grown(table, schema),
                 partition_by=[],
                 commit_id=metas[0].get("commit_id", ""),
                 add=writer.current_files() or [],

@@ -5,9 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from landfall.errors import SchemaConflict
 from landfall.types import sql_name
+
+
+class Cataloged(Protocol):
+    """What `grown` needs of a cataloged table (`state.base.Table`): its schema."""
+
+    schema: list[tuple[str, str]]
+
 
 _INTS = ["int8", "int16", "int32", "int64"]
 _UINTS = ["uint8", "uint16", "uint32", "uint64"]
@@ -82,6 +90,12 @@ def merged(old: list[tuple[str, str]], new: list[tuple[str, str]]) -> list[tuple
     seen = {n for n, _ in old}
     out.extend((n, t) for n, t in new if n not in seen)
     return out
+
+
+def grown(table: Cataloged | None, new: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """A table's schema once a commit writing `new` lands: `merged` onto the cataloged table's, or `new` itself for a
+    table not cataloged yet."""
+    return merged(table.schema, new) if table is not None else new
 
 
 @dataclass(frozen=True)
