@@ -49,38 +49,33 @@ SELECT i AS id, 'name_' || (hash(i, 1) % 100000)::VARCHAR AS name,
 FROM range({n}) t(i)
 """
 
-COPY = """import duckdb, sys
-duckdb.connect().execute(
+_COPY_CALL = """duckdb.connect().execute(
     "COPY (SELECT * FROM read_csv('" + sys.argv[1] + "')) TO '" + sys.argv[2] + "' (FORMAT parquet, COMPRESSION zstd)"
 )
 """
-
+COPY = "import duckdb, sys\n" + _COPY_CALL
 
 # `--phases`: each side's CPU split into its imports and its work, measured inside the child
-PHASE_LANDFALL = """import json, resource, sys
+_CPU = """import json, resource, sys
 def cpu():
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
-import landfall.cli.app, landfall.cli.loading, landfall.catalog, landfall.engines.duckdb, landfall.state.sqlite
+"""
+_SPLIT = """sys.stderr.write(json.dumps({"imports": imports, "work": cpu() - imports}) + "\\n")
+"""
+PHASE_LANDFALL = (
+    _CPU
+    + """import landfall.cli.app, landfall.cli.loading, landfall.catalog, landfall.engines.duckdb, landfall.state.sqlite
 imports = cpu()
 sys.argv = ["landfall", "--config", sys.argv[1], "process"]
 try:
     landfall.cli.app.entry()
 except SystemExit as exc:
     assert not exc.code, exc.code
-sys.stderr.write(json.dumps({"imports": imports, "work": cpu() - imports}) + "\\n")
 """
-PHASE_COPY = """import json, resource, sys
-def cpu():
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-import duckdb
-imports = cpu()
-duckdb.connect().execute(
-    "COPY (SELECT * FROM read_csv('" + sys.argv[1] + "')) TO '" + sys.argv[2] + "' (FORMAT parquet, COMPRESSION zstd)"
+    + _SPLIT
 )
-sys.stderr.write(json.dumps({"imports": imports, "work": cpu() - imports}) + "\\n")
-"""
+PHASE_COPY = _CPU + "import duckdb\nimports = cpu()\n" + _COPY_CALL + _SPLIT
 
 
 def phases(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
