@@ -13,6 +13,10 @@ class TestSqliteStateStore(StateStoreTests):
         yield s
         s.close()
 
+    def test_a_commit_of_this_process_wakes_its_idle_workers_without_a_poll(self, store, monkeypatch):
+        monkeypatch.setattr("landfall.state.sqlite.POLL_SECONDS", 60.0)  # other processes' commits: not in 10 s
+        self.test_wait_for_work_wakes_when_this_process_finishes_a_run(store)
+
 
 @pytest.mark.postgres
 @pytest.mark.slow  # a PostgreSQL server per session; the same suite runs on SQLite in the fast run

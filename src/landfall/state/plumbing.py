@@ -59,6 +59,11 @@ class SqlPlumbing(metaclass=ABCMeta):
     def _notify(self, cur: Any) -> None:
         """Wake idle workers (of every process) when this transaction commits: work was queued."""
 
+    def _committed(self) -> None:
+        """A write transaction of this process committed: wake this process's idle workers now (a run that
+        finished may have emptied the queue: `process` ends without waiting for a poll). Other processes' commits
+        reach them through `_wait_change`."""
+
     @abstractmethod
     def _change_token(self) -> Any:
         """Something that changes when the store may have new work (compared by `_wait_change`)."""
@@ -86,6 +91,8 @@ class SqlPlumbing(metaclass=ABCMeta):
                     raise
                 else:
                     conn.commit()
+                    if write:
+                        self._committed()
                 finally:
                     with suppress(Exception):
                         cur.close()

@@ -119,6 +119,10 @@ class PostgresStateStore(SqlStateStore):
     def _notify(self, cur: Any) -> None:
         cur.execute(f"NOTIFY {CHANNEL}")
 
+    def _committed(self) -> None:
+        if self._listener is not None:  # this process's waiters are woken without the server's round trip
+            self._listener.bump()
+
     def _change_token(self) -> Any:
         return self._listen().generation
 
@@ -169,7 +173,7 @@ class _Listener:
                 self._cond.wait(left)
             return True
 
-    def _bump(self) -> None:
+    def bump(self) -> None:
         with self._cond:
             self.generation += 1
             self._cond.notify_all()
@@ -180,12 +184,12 @@ class _Listener:
             try:
                 with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=10) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
-                    self._bump()  # whatever was queued while nobody listened
+                    self.bump()  # whatever was queued while nobody listened
                     self._ready.set()
                     delay = 0.5
                     while not self._stopping.is_set():
                         for _ in conn.notifies(timeout=0.5):
-                            self._bump()
+                            self.bump()
             except psycopg.Error as exc:
                 self._ready.set()  # waiters fall back to their timeouts meanwhile
                 log.warning("state store: listening for work failed (%s); reconnecting", redact(str(exc)))

@@ -2,7 +2,8 @@
 
 WAL journal, one connection per thread, write transactions `BEGIN IMMEDIATE` (one writer at a time, so the
 shared SQL needs no row locks here). Idle workers poll `PRAGMA data_version`, which changes when another
-connection commits: a few microseconds every 100 ms, no query over the runs.
+connection commits: a few microseconds every 100 ms, no query over the runs; a commit of this process wakes them
+at once.
 
 The database file is watched: deleted or replaced under a running landfall (another inode at the path), the
 store raises `StateLost` naming the path instead of writing on into a file nobody will read again.
@@ -38,6 +39,8 @@ class SqliteStateStore(SqlStateStore):
         self._all_conns: weakref.WeakSet[_Conn] = weakref.WeakSet()
         self._conns_lock = threading.Lock()
         self._identity: tuple[int, int] | None = None
+        self._commits = threading.Condition()  # this process's write commits: `_committed`, `_wait_change`
+        self._commit_count = 0
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         super().__init__(url)
@@ -115,21 +118,31 @@ class SqliteStateStore(SqlStateStore):
 
     # --- waiting for work ------------------------------------------------------------------------------------
 
+    def _committed(self) -> None:
+        with self._commits:
+            self._commit_count += 1
+            self._commits.notify_all()
+
     def _change_token(self) -> Any:
-        return self._data_version()
+        return self._commit_count, self._data_version()
 
     def _data_version(self) -> int:
         return self._thread_conn().raw.execute("PRAGMA data_version").fetchone()[0]
 
     def _wait_change(self, token: Any, seconds: float) -> bool:
+        count, version = token
         deadline = time.monotonic() + seconds
         while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            time.sleep(min(POLL_SECONDS, left))
-            if self._data_version() != token:
+            with self._commits:
+                left = deadline - time.monotonic()
+                if self._commit_count == count and left > 0:
+                    self._commits.wait(min(POLL_SECONDS, left))
+                if self._commit_count != count:
+                    return True
+            if self._data_version() != version:
                 return True
+            if deadline - time.monotonic() <= 0:
+                return False
 
     def close(self) -> None:
         with self._conns_lock:

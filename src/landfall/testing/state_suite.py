@@ -440,6 +440,19 @@ class StateStoreTests:
         finally:
             other.close()
 
+    def test_wait_for_work_wakes_when_this_process_finishes_a_run(self, store):
+        """An idle worker of `process` waits while another runs the last file; it hears that run end from its own
+        process at once, not at its next poll or timeout (the queue is empty: `process` returns)."""
+        store.discover([ev("a/1")], route_by_prefix())
+        (run,) = store.lease("w", limit=1, max_bytes=BIG, lease_seconds=30)
+        woke: list[bool] = []
+        waiter = threading.Thread(target=lambda: woke.append(store.wait_for_work(30)))
+        waiter.start()
+        time.sleep(0.2)  # waiting
+        store.commit(None, [RunResult(run.run_id, "succeeded", worker="w")])
+        waiter.join(10)
+        assert woke == [True] and store.pending() is False
+
     # --- leases on work that is not a run --------------------------------------------------------------------
 
     def test_leases_exclude_other_holders_until_let_go_or_expired(self, store):
