@@ -266,6 +266,19 @@ class EngineTests:
         )
         assert got == [(2.5, "2024-01-02 10:30:00")]
 
+    def test_a_late_time_of_day_in_a_date_column_is_kept(self, make):
+        """A date column's only late value that is not a date alone, in a file under the size read in pieces: no
+        other column fails to cast on the way (DuckDB's own date cast takes `2024-01-02 10:30:00` as 2024-01-02),
+        yet the time is kept."""
+        lake = make(wf("t"))
+        rows = 30_000  # past a reader's sample of the first rows
+        lake.land(
+            "t/a.csv", "id,d\n" + "".join(f"{i},2024-01-01\n" for i in range(rows)) + f"{rows},2024-01-02 10:30:00\n"
+        )
+        assert_ok(lake, lake.process())
+        got = lake.rows(f"SELECT count(*), max(CAST(d AS VARCHAR)) FILTER (WHERE id = {rows}) FROM t")
+        assert got == [(rows + 1, "2024-01-02 10:30:00")]
+
     def test_unparseable_rows_go_to_quarantine_with_line_and_reason(self, make):
         lake = make(wf("t", read={"bad_rows": "quarantine"}), wf("j", read={"bad_rows": "quarantine"}))
         lake.land("t/a.csv", "id,name\n1,a\n2,b,extra\n3,c\n")

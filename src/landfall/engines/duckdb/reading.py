@@ -90,7 +90,6 @@ def read(cx: JobContext) -> str:
         groups: dict[bytes, list[str]] = {}
         for path in paths:
             groups.setdefault(heads[path].split(b"\n", 1)[0], []).append(path)
-        big = sum(s.size for s in job.sources) > MATERIALIZE_BYTES  # not parsed up front: sniff once instead
         if opts.delimiter is None:  # the delimiter that splits every line alike, when DuckDB might not see it
             for g in groups.values():
                 delim = _consistent_delimiter(heads[g[0]], opts.skip_rows)
@@ -103,9 +102,10 @@ def read(cx: JobContext) -> str:
                     _paths(g),
                     opts,
                     union=False,
-                    sniffed=_sniff(cx, g[0], opts, pin=len(g) == 1)
-                    if (len(g) > 1 or big) and not cx.plan.per_file_types
-                    else None,
+                    # every group sniffed once, and read with what was detected: the dialect, the formats (DuckDB's
+                    # own detection reads dates loosely past its sample: `2024-01-02 10:30` as 2024-01-02), and a
+                    # single file's columns and types
+                    sniffed=_sniff(cx, g[0], opts, pin=len(g) == 1) if not cx.plan.per_file_types else None,
                     forced=_forced(cx, g[0]),
                 )
                 for g in groups.values()
