@@ -1,0 +1,22 @@
+"""Conformance tests every `Engine` must pass: a workflow gives the same rows, types, quarantine lines and error
+messages whichever engine runs it.
+
+A backend's test module subclasses `EngineTests` and supplies only the `engine_config` fixture: the top-level
+`landfall.yaml` keys that choose and set up the engine (`{"engine": "duckdb"}`). Each test lands files in a
+temporary lake, runs `process` and reads the result the way users do (`query`, `runs`, the table's files).
+
+An engine that cannot do something yet declares it in `gaps` (test name -> the documented reason); such a test
+is expected to fail (strictly: once the engine passes it, the gap must be removed).
+"""
+
+from __future__ import annotations
+
+from landfall.testing.engine_suite.reading import ReadingTests
+from landfall.testing.engine_suite.transforms import TransformTests
+
+__all__ = ["EngineTests"]
+
+
+class EngineTests(ReadingTests, TransformTests):
+    """The engine conformance suite (see the package's docstring): reading (`reading.py`), then transform steps,
+    quality rules and schema evolution (`transforms.py`), on the fixtures of `base.py`."""

@@ -1,0 +1,259 @@
+"""The engine conformance suite: reading files (formats, dialects, types, encodings) and bad input."""
+
+from __future__ import annotations
+
+import gzip
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from landfall.testing.engine_suite.base import (
+    EngineFixtures,
+    _json_or_text,
+    assert_ok,
+    column_types,
+    error_of,
+    only_run,
+)
+from landfall.testing.lake import wf
+
+
+class ReadingTests(EngineFixtures):
+    """Reading: formats, dialects, detected types, encodings and values past the type sample; bad input fails
+    alone, naming its file, line and reason."""
+
+    # --- reading -----------------------------------------------------------------------------------------------
+
+    def test_csv_dialect_header_and_types_are_detected(self, make):
+        lake = make(wf("t"))
+        lake.land(
+            "t/a.csv",
+            "id;name;price;day;stamp;ok\n"
+            '1;"Ann; Lee";10.5;2024-01-02;2024-01-02 03:04:05;true\n'
+            '2;"Bo ""B""";20;2024-02-03;2024-02-03 04:05:06;false\n',
+        )
+        assert_ok(lake, lake.process())
+        got = lake.rows("SELECT id, name, price, CAST(day AS VARCHAR), CAST(stamp AS VARCHAR), ok FROM t ORDER BY id")
+        assert got == [
+            (1, "Ann; Lee", 10.5, "2024-01-02", "2024-01-02 03:04:05", True),
+            (2, 'Bo "B"', 20.0, "2024-02-03", "2024-02-03 04:05:06", False),
+        ]
+        types = column_types(lake, "t")
+        assert {k: types[k] for k in ("id", "name", "price", "day", "stamp", "ok")} == {
+            "id": "int64",
+            "name": "string",
+            "price": "double",
+            "day": "date32[day]",
+            "stamp": "timestamp[us]",
+            "ok": "bool",
+        }
+
+    def test_csv_read_options_override_detection(self, make):
+        read = {
+            "format": "csv",
+            "delimiter": "|",
+            "quote": "'",
+            "header": False,
+            "null_values": ["n/a"],
+            "skip_rows": 2,
+            "types": {"column0": "string"},
+        }
+        lake = make(wf("t", read=read))
+        lake.land("t/a.txt", "a title line\nanother\n007|'x|y'|n/a\n010|'z'|3\n")
+        assert_ok(lake, lake.process())
+        got = lake.rows("SELECT column0, column1, column2 FROM t ORDER BY 1")
+        assert got == [("007", "x|y", None), ("010", "z", 3)]
+
+    def test_csv_date_and_timestamp_formats(self, make):
+        read = {"date_format": "%d/%m/%Y", "timestamp_format": "%d/%m/%Y %H:%M"}
+        lake = make(wf("t", read=read))
+        lake.land("t/a.csv", "d,ts\n31/12/2024,31/12/2024 23:59\n01/02/2024,01/02/2024 00:01\n")
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT CAST(d AS VARCHAR), CAST(ts AS VARCHAR) FROM t ORDER BY d") == [
+            ("2024-02-01", "2024-02-01 00:01:00"),
+            ("2024-12-31", "2024-12-31 23:59:00"),
+        ]
+
+    def test_all_strings_keeps_every_value_as_text(self, make):
+        lake = make(wf("t", read={"all_strings": True}))
+        lake.land("t/a.csv", 'id,amount,note\n007,1.50,""\n8,2,x\n')
+        assert_ok(lake, lake.process())
+        assert {column_types(lake, "t")[c] for c in ("id", "amount", "note")} == {"string"}
+        assert lake.rows("SELECT id, amount, note FROM t ORDER BY id") == [("007", "1.50", ""), ("8", "2", "x")]
+
+    @pytest.mark.parametrize(
+        ("encoding", "declared"),
+        [("latin-1", "latin-1"), ("utf-16", None), ("cp1252", None), ("utf-8-sig", None)],
+    )
+    def test_text_in_any_encoding_becomes_utf8(self, make, encoding, declared):
+        lake = make(wf("t", read={"encoding": declared} if declared else {}))
+        lake.land("t/a.csv", "id,name\n1,Zoë\n2,Ångström\n".encode(encoding))
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT name FROM t ORDER BY id") == [("Zoë",), ("Ångström",)]
+
+    def test_gzip_and_tab_separated_files(self, make):
+        lake = make(wf("t"))
+        lake.land("t/a.csv.gz", gzip.compress(b"id,v\n1,a\n"))
+        lake.land("t/b.tsv", "id\tv\n2\tb\n")
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id, v FROM t ORDER BY id") == [(1, "a"), (2, "b")]
+
+    def test_json_lines_json_arrays_and_parquet(self, make, tmp_path):
+        lake = make(wf("t"))
+        lake.land("t/a.jsonl", '{"id": 1, "v": "a"}\n\n{"id": 2, "v": null}\n')
+        lake.land("t/b.json", '[{"id": 3, "v": "c"}, {"id": 4}]')
+        pq.write_table(pa.table({"id": pa.array([5], pa.int64()), "v": ["e"]}), tmp_path / "c.parquet")
+        lake.land("t/c.parquet", (tmp_path / "c.parquet").read_bytes())
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id, v FROM t ORDER BY id") == [(1, "a"), (2, None), (3, "c"), (4, None), (5, "e")]
+
+    def test_a_column_of_mixed_json_values_takes_later_files_of_one_kind(self, make):
+        lake = make(wf("t"), workers=1)
+        lake.land("t/1.json", '[{"id": 1, "a": 1}, {"id": 2, "a": "x"}, {"id": 3, "a": {"k": true}}]', mtime=1)
+        assert_ok(lake, lake.process())
+        for i, value in ((4, '"b"'), (5, "7")):  # one file at a time: each file's `a` has one kind
+            lake.land(f"t/{i}.json", f'{{"id": {i}, "a": {value}}}', mtime=i)
+            assert_ok(lake, lake.process())
+        got = [(i, _json_or_text(a)) for i, a in lake.rows("SELECT id, CAST(a AS VARCHAR) FROM t ORDER BY id")]
+        assert got == [(1, 1), (2, "x"), (3, {"k": True}), (4, "b"), (5, 7)]  # as JSON, or as text where not JSON
+
+    def test_json_that_is_not_records(self, make):
+        lake = make(wf("v"), wf("r", read={"records": "true"}, retry={"max_attempts": 1}))
+        lake.land("v/a.json", '[1, [2, 3], {"x": 4}]')
+        lake.land("r/a.json", "[1, 2]")
+        lake.process()
+        assert lake.rows("SELECT value FROM v") == [("1",), ("[2,3]",), ('{"x":4}',)]
+        assert error_of(lake, "r/a.json").startswith("`r/a.json` line 1: expected records")
+
+    def test_words_a_date_cast_accepts_stay_text_in_json(self, make):
+        # DuckDB casts `infinity`, `-infinity` and `epoch` to dates: a JSON string is a date only when written as one
+        lake = make(wf("t"))
+        lake.land("t/a.json", '[{"id": 1, "a": "Infinity", "n": {"d": "-infinity", "e": "2024-01-02"}}]')
+        lake.land("t/b.jsonl", '{"id": 2, "a": "epoch", "l": ["infinity"]}\n{"id": 3, "a": null, "l": []}\n')
+        lake.land("t/c.jsonl", '{"id": 4, "d": "2024-01-01"}\n' * 2 + '{"id": 5, "d": "infinity"}\n')
+        assert_ok(lake, lake.process())
+        rows = lake.rows("SELECT id, a, CAST(n AS VARCHAR), CAST(l AS VARCHAR), d FROM t ORDER BY id")
+        assert [(i, a, d) for i, a, _, _, d in rows] == [
+            (1, "Infinity", None),
+            (2, "epoch", None),
+            (3, None, None),
+            (4, None, "2024-01-01"),
+            (4, None, "2024-01-01"),
+            (5, None, "infinity"),
+        ]
+        assert "-infinity" in rows[0][2] and "2024-01-02" in rows[0][2] and rows[1][3] == "[infinity]"
+        types = dict(lake.pipeline.table("t").schema)
+        assert (types["a"], types["d"], types["l"]) == ("string", "string", "list<item: string>"), types
+
+    def test_words_a_date_cast_accepts_stay_text_in_csv(self, make):
+        lake = make(wf("t"))
+        lake.land("t/a.csv", "id,a,d\n1,epoch,2024-01-01\n2,Infinity,2024-01-02\n")
+        lake.land("t/b.csv", "id,e\n3,2024-01-03\n4,-infinity\n")
+        assert_ok(lake, lake.process())
+        rows = lake.rows("SELECT id, a, CAST(d AS VARCHAR), e FROM t ORDER BY id")
+        assert rows == [
+            (1, "epoch", "2024-01-01", None),
+            (2, "Infinity", "2024-01-02", None),
+            (3, None, None, "2024-01-03"),
+            (4, None, None, "-infinity"),
+        ]
+        types = dict(lake.pipeline.table("t").schema)
+        assert (types["a"], types["d"], types["e"]) == ("string", "date32[day]", "string"), types
+
+    def test_a_late_value_of_another_form_keeps_its_column_as_text(self, make):
+        lake = make(wf("t"))
+        rows = 30_000  # past a reader's sample of the first rows
+        lake.land("t/a.csv", "a,b\n" + "".join(f"{i},x\n" for i in range(rows)) + "oops,y\n")
+        lake.land("t/b.jsonl", "".join(f'{{"a": {i}}}\n' for i in range(rows)) + '{"a": "oops"}\n')
+        assert_ok(lake, lake.process())
+        got = lake.rows(
+            "SELECT _source_file, count(*), max(CASE WHEN a = 'oops' THEN 1 END) FROM t GROUP BY 1 ORDER BY 1"
+        )
+        assert got == [("t/a.csv", rows + 1, 1), ("t/b.jsonl", rows + 1, 1)]
+        assert column_types(lake, "t")["a"] == "string"
+
+    def test_a_late_value_widens_its_column_to_a_type_that_holds_it(self, make):
+        lake = make(wf("t"))
+        rows = 30_000  # past a reader's sample of the first rows
+        lake.land("t/a.csv", "n\n" + "".join(f"{i}\n" for i in range(rows)) + "123456789012345678901234567890\n")
+        assert_ok(lake, lake.process())
+        assert column_types(lake, "t")["n"] == "double"
+        assert lake.rows("SELECT count(*), max(n) FROM t") == [(rows + 1, 1.2345678901234568e29)]
+
+    def test_a_late_value_is_never_rounded_or_cut_to_fit_a_sampled_type(self, make):
+        lake = make(wf("t"))
+        rows = 30_000  # past a reader's sample of the first rows
+        lake.land("t/a.csv", "n,d\n" + "".join(f"{i},2024-01-01\n" for i in range(rows)) + "2.5,2024-01-02 10:30:00\n")
+        assert_ok(lake, lake.process())
+        got = lake.rows(
+            "SELECT CAST(n AS DOUBLE), CAST(d AS VARCHAR) FROM t WHERE CAST(d AS VARCHAR) LIKE '2024-01-02%'"
+        )
+        assert got == [(2.5, "2024-01-02 10:30:00")]
+
+    def test_a_late_time_of_day_in_a_date_column_is_kept(self, make):
+        """A date column's only late value that is not a date alone, in a file under the size read in pieces: no
+        other column fails to cast on the way (DuckDB's own date cast takes `2024-01-02 10:30:00` as 2024-01-02),
+        yet the time is kept."""
+        lake = make(wf("t"))
+        rows = 30_000  # past a reader's sample of the first rows
+        lake.land(
+            "t/a.csv", "id,d\n" + "".join(f"{i},2024-01-01\n" for i in range(rows)) + f"{rows},2024-01-02 10:30:00\n"
+        )
+        assert_ok(lake, lake.process())
+        got = lake.rows(f"SELECT count(*), max(CAST(d AS VARCHAR)) FILTER (WHERE id = {rows}) FROM t")
+        assert got == [(rows + 1, "2024-01-02 10:30:00")]
+
+    def test_unparseable_rows_go_to_quarantine_with_line_and_reason(self, make):
+        lake = make(wf("t", read={"bad_rows": "quarantine"}), wf("j", read={"bad_rows": "quarantine"}))
+        lake.land("t/a.csv", "id,name\n1,a\n2,b,extra\n3,c\n")
+        lake.land("j/a.jsonl", '{"id": 1}\n{"id": \n[1]\n{"id": 4}\n')
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id FROM t ORDER BY id") == [(1,), (3,)]
+        assert lake.rows("SELECT _line, _rule, _raw FROM quarantine.t") == [(3, "parse", "2,b,extra")]
+        assert lake.rows("SELECT id FROM j ORDER BY id") == [(1,), (4,)]
+        rows = lake.rows("SELECT _line, _rule, _raw FROM quarantine.j ORDER BY _line")
+        assert rows == [(2, "parse", '{"id": '), (3, "parse", "[1]")]
+        assert only_run(lake, "t/a.csv").rows_quarantined == 1
+
+    # --- bad input ---------------------------------------------------------------------------------------------
+
+    @pytest.mark.parametrize(
+        ("key", "content", "read", "start", "words"),
+        [
+            ("a.csv", "id,name\n1,a\n2,b\n3,c,d\n4,e\n", {"delimiter": ","}, "`t/a.csv` line 4: ", ["fields"]),
+            ("b.csv", "id,n\n1,2\n2,x\n", {"types": {"n": "int"}}, "`t/b.csv` line 3: ", ["x"]),
+            ("c.jsonl", '{"a": 1}\n{"a": 2\n', {}, "`t/c.jsonl` line 2: ", ["JSON"]),
+            ("d.json", '[{"a": 1},\n {"a": 2},\n]', {}, "`t/d.json` line 3: ", ["JSON"]),
+            ("e.csv", 'id,name\n1,"a"\n2,"unterminated\n3,c\n', {"quote": '"'}, "`t/e.csv` line 3: ", ["quote"]),
+        ],
+    )
+    def test_bad_input_names_file_line_and_reason(self, make, key, content, read, start, words):
+        lake = make(wf("t", read=read, retry={"max_attempts": 1}))
+        lake.land(f"t/{key}", content)
+        lake.process()
+        err = error_of(lake, f"t/{key}")
+        assert err.startswith(start), err
+        assert all(w in err for w in words), err
+        assert "Traceback" not in err
+
+    def test_a_bad_file_in_a_batch_fails_alone(self, make):
+        lake = make(wf("t", read={"types": {"id": "int"}}, retry={"max_attempts": 1}))
+        for i in range(5):
+            lake.land(f"t/{i}.csv", f"id,name\n{i},n{i}\n")
+        lake.land("t/bad.csv", "id,name\n9,a\nx,b\n")
+        lake.process()
+        assert lake.status() == {**{f"t/{i}.csv": "succeeded" for i in range(5)}, "t/bad.csv": "dead"}
+        assert lake.rows("SELECT count(*) FROM t") == [(5,)]
+
+    def test_batched_files_keep_their_own_rows_and_lineage(self, make):
+        lake = make(wf("t"))
+        for i in range(6):
+            lake.land(f"t/{i}.csv", "id,v\n" + "".join(f"{i * 10 + j},{j}\n" for j in range(i + 1)))
+        assert_ok(lake, lake.process())
+        got = lake.rows("SELECT _source_file, count(*), min(_run_id) IS NOT NULL FROM t GROUP BY 1 ORDER BY 1")
+        assert got == [(f"t/{i}.csv", i + 1, True) for i in range(6)]
+        for i in range(6):
+            run = only_run(lake, f"t/{i}.csv")
+            assert (run.rows_in, run.rows_out) == (i + 1, i + 1)
+            assert lake.rows(f"SELECT DISTINCT _run_id FROM t WHERE _source_file = 't/{i}.csv'") == [(run.run_id,)]

@@ -1,0 +1,308 @@
+"""The engine conformance suite: transform steps, quality rules and schema evolution."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+from landfall.testing.engine_suite.base import (
+    NESTED,
+    EngineFixtures,
+    assert_ok,
+    column_types,
+    error_of,
+    jsonl,
+    only_run,
+)
+from landfall.testing.lake import Lake, wf
+
+
+class TransformTests(EngineFixtures):
+    """Transform steps, quality rules (quarantine with file, line and reason) and schema evolution."""
+
+    # --- steps -------------------------------------------------------------------------------------------------
+
+    def test_rename_cast_compute_filter_drop(self, make):
+        steps = [
+            {"rename": {"Unit Price": "price"}},
+            {"cast": {"qty": "int", "day": "date"}},
+            {"compute": {"total": "price * qty", "qty": "qty + 0"}},
+            {"filter": "qty > 0"},
+            {"drop": {"columns": ["note", "not_there"], "missing_ok": True}},
+        ]
+        lake = make(wf("t", read={"all_strings": False, "types": {"qty": "string"}}, transform=steps))
+        lake.land("t/a.csv", "id,Unit Price,qty,day,note\n1,2.5,4,2024-01-01,x\n2,1.0,0,2024-01-02,y\n")
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT * EXCLUDE (_source_file, _ingested_at, _run_id) FROM t") == [
+            (1, 2.5, 4, __import__("datetime").date(2024, 1, 1), 10.0)
+        ]
+        run = only_run(lake, "t/a.csv")
+        assert (run.rows_in, run.rows_out) == (2, 1)
+
+    def test_cast_to_every_type(self, make):
+        cast = {
+            "s": "string",
+            "i": "int",
+            "i32": "int32",
+            "i16": "int16",
+            "i8": "int8",
+            "f": "float",
+            "f32": "float32",
+            "b": "bool",
+            "d": "date",
+            "ts": "timestamp",
+            "tz": "timestamptz",
+            "t": "time",
+            "dec": "decimal(10,2)",
+        }
+        lake = make(wf("t", read={"all_strings": True}, transform=[{"cast": cast}]))
+        lake.land(
+            "t/a.csv",
+            ",".join(cast) + "\n" + "x,1,2,3,4,1.5,2.5,true,2024-01-02,2024-01-02 03:04:05,"
+            "2024-01-02 03:04:05+00,03:04:05,12.34\n",
+        )
+        assert_ok(lake, lake.process())
+        types = column_types(lake, "t")
+        assert {c: types[c] for c in cast} == {
+            "s": "string",
+            "i": "int64",
+            "i32": "int32",
+            "i16": "int16",
+            "i8": "int8",
+            "f": "double",
+            "f32": "float",
+            "b": "bool",
+            "d": "date32[day]",
+            "ts": "timestamp[us]",
+            "tz": "timestamp[us, tz=UTC]",
+            "t": "time64[us]",
+            "dec": "decimal128(10, 2)",
+        }
+        row = lake.rows("SELECT s, i, i32, i16, i8, f, f32, b, CAST(dec AS VARCHAR) FROM t")
+        assert row == [("x", 1, 2, 3, 4, 1.5, 2.5, True, "12.34")]
+
+    def test_text_never_rounds_into_an_integer(self, make):
+        lake = make(wf("t", read={"all_strings": True}, transform=[{"cast": {"n": "int"}}], retry={"max_attempts": 1}))
+        lake.land("t/a.csv", "n\n1\n2.5\n")
+        lake.process()
+        err = error_of(lake, "t/a.csv")
+        assert err.startswith("`t/a.csv`") and "2.5" in err
+
+    def test_dedupe_keeps_the_latest_row_per_key(self, make):
+        steps = [{"dedupe": {"keys": ["id"], "order_by": "version"}}]
+        lake = make(wf("t", transform=steps))
+        lake.land("t/a.csv", "id,version,v\n1,1,old\n1,3,new\n2,1,only\n1,2,mid\n")
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id, v FROM t ORDER BY id") == [(1, "new"), (2, "only")]
+
+    def test_sql_step_reads_input(self, make):
+        steps = [{"sql": "SELECT region, sum(amount) AS total FROM input GROUP BY region"}]
+        lake = make(wf("t", transform=steps))
+        lake.land("t/a.csv", "region,amount\neu,1\nus,2\neu,3\n")
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT region, total FROM t ORDER BY 1") == [("eu", 4), ("us", 2)]
+
+    def test_sql_step_joins_a_table_of_the_lake(self, make):
+        """A `sql` step joins another workflow's table by name, at the version current when its run starts,
+        without that table's lineage columns."""
+        dims = wf("customers", write={"table": "customers", "mode": "merge", "keys": ["customer_id"]})
+        steps = [{"sql": "SELECT o.*, c.segment FROM input o LEFT JOIN customers c USING (customer_id)"}]
+        lake = make(dims, wf("orders", transform=steps))
+        lake.land("customers/a.csv", "customer_id,segment\n7,retail\n8,pro\n")
+        assert_ok(lake, lake.process())
+        lake.land("orders/a.csv", "order_id,customer_id\n1,7\n2,9\n")
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT order_id, segment FROM orders ORDER BY 1") == [(1, "retail"), (2, None)]
+        cols = [r[0] for r in lake.rows("SELECT column_name FROM (DESCRIBE orders)")]
+        assert cols.count("_source_file") == 1 and cols.count("_run_id") == 1
+
+    def test_normalize_names(self, make):
+        lake = make(wf("t", normalize_names=True))
+        lake.land("t/a.csv", "Order ID,unitPrice,Unit Price\n1,2,3\n")
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT order_id, unit_price, unit_price_2 FROM t") == [(1, 2, 3)]
+
+    def test_flatten_objects_into_columns(self, make):
+        steps = [{"flatten": {"max_depth": 1, "keep_json": []}}, {"drop": ["items", "tags"]}]
+        lake = make(wf("t", transform=steps), wf("k", transform=[{"flatten": {"keep_json": ["customer.address"]}}]))
+        lake.land("t/a.jsonl", jsonl(NESTED))
+        lake.land("k/a.jsonl", jsonl(NESTED))
+        assert_ok(lake, lake.process())
+        rows = lake.rows("SELECT id, customer_name, customer_address FROM t ORDER BY id")
+        assert [r[:2] for r in rows] == [(1, "Ann"), (2, "Bo"), (3, None)]
+        assert json.loads(rows[0][2]) == {"city": "Oslo", "zip": "0150"}
+        rows = lake.rows("SELECT id, customer_name, customer_address FROM k ORDER BY id")
+        assert json.loads(rows[1][2]) == {"city": "Rome", "zip": "00100"} and rows[2][2] is None
+
+    def test_explode_lists_into_rows(self, make):
+        steps = [{"explode": "items"}, {"drop": ["customer", "tags"]}]
+        lake = make(wf("t", transform=steps))
+        lake.land("t/a.jsonl", jsonl(NESTED))
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id, items_sku, items_qty FROM t ORDER BY id, items_sku") == [
+            (1, "a", 2),
+            (1, "b", 1),
+            (2, None, None),
+            (3, "c", 5),
+        ]
+
+    def test_child_tables_by_key_and_by_generated_ids(self, make):
+        keyed = {"child_tables": {"columns": {"items": "items", "tags": None}, "key": ["id"]}}
+        lake = make(wf("o", transform=[keyed]), wf("n", transform=[{"child_tables": ["items", "items.parts"]}]))
+        lake.land("o/a.jsonl", jsonl(NESTED))
+        nested = [{"id": 1, "items": [{"sku": "a", "parts": [{"p": 1}, {"p": 2}]}, {"sku": "b", "parts": []}]}]
+        lake.land("n/a.jsonl", jsonl(nested))
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id FROM o ORDER BY id") == [(1,), (2,), (3,)]
+        assert lake.rows("SELECT id, _pos, sku, qty FROM items ORDER BY id, _pos") == [
+            (1, 0, "a", 2),
+            (1, 1, "b", 1),
+            (3, 0, "c", 5),
+        ]
+        assert lake.rows("SELECT id, _pos, value FROM o__tags ORDER BY id, _pos") == [(1, 0, "new"), (1, 1, "promo")]
+        assert lake.rows("SELECT DISTINCT _source_file FROM items") == [("o/a.jsonl",)]
+        got = lake.rows(
+            "SELECT i.sku, p._pos, p.p FROM n__items__parts p JOIN n__items i ON p._parent_row_id = i._row_id "
+            "JOIN n ON i._parent_row_id = n._row_id ORDER BY 1, 2"
+        )
+        assert got == [("a", 0, 1), ("a", 1, 2)]
+
+    def test_partitions_merge_and_overwrite(self, make):
+        merge = {"table": "m", "mode": "merge", "keys": ["id"], "order_by": "v", "partition_by": ["year(day)"]}
+        lake = make(wf("m", write=merge), wf("o", write={"table": "o", "mode": "overwrite"}), workers=1)
+        lake.land("m/1.csv", "id,v,day\n1,1,2023-05-01\n2,1,2024-05-01\n", mtime=1_700_000_000)
+        lake.land("o/1.csv", "id\n1\n2\n", mtime=1_700_000_000)
+        assert_ok(lake, lake.process())
+        lake.land("m/2.csv", "id,v,day\n2,2,2024-06-01\n3,1,2024-07-01\n1,0,2023-01-01\n", mtime=1_700_000_001)
+        lake.land("o/2.csv", "id\n3\n", mtime=1_700_000_001)
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id, v, year FROM m ORDER BY id") == [(1, 1, 2023), (2, 2, 2024), (3, 1, 2024)]
+        assert lake.rows("SELECT id FROM o") == [(3,)]
+
+    def test_lineage_columns(self, make):
+        lake = make(wf("t"))
+        lake.land("t/a.csv", "id\n1\n")
+        assert_ok(lake, lake.process())
+        run = only_run(lake, "t/a.csv")
+        rows = lake.rows("SELECT _source_file, _run_id, _ingested_at IS NOT NULL FROM t")
+        assert rows == [("t/a.csv", run.run_id, True)]
+        assert column_types(lake, "t")["_ingested_at"] == "timestamp[us, tz=UTC]"
+
+    # --- quality -----------------------------------------------------------------------------------------------
+
+    RULES: ClassVar[list[dict[str, Any]]] = [
+        {"not_null": ["id"], "action": "quarantine"},
+        {"range": {"column": "price", "min": 0, "max": 100}, "action": "quarantine"},
+        {"regex": {"column": "email", "pattern": "^[^@]+@[^@]+$"}, "action": "quarantine"},
+        {"accepted_values": {"column": "kind", "values": ["a", "b"]}, "action": "warn"},
+        {"expect": "qty BETWEEN 1 AND 10", "action": "quarantine"},
+        {"unique": ["id"], "action": "quarantine", "name": "one_per_id"},
+        {"row_count": {"min": 1}, "action": "fail"},
+    ]
+
+    def test_rules_quarantine_rows_with_their_file_line_and_reason(self, make):
+        lake = make(wf("t", read={"types": {"id": "string"}}, validate=self.RULES, retry={"max_attempts": 1}))
+        lake.land(
+            "t/a.csv",
+            "id,price,email,kind,qty\n"
+            "o1,10,a@x.io,a,1\n"  # line 2: good
+            ",5,b@x.io,b,1\n"  # line 3: null id
+            "o3,-1,c@x.io,a,1\n"  # line 4: price out of range
+            '"o4",3,"not an\nemail",a,1\n'  # lines 5-6: one record, bad email
+            "o6,3,f@x.io,z,1\n"  # line 7: kind not accepted: warned, written
+            "o7,3,g@x.io,a,50\n"  # line 8: qty
+            "o6,4,h@x.io,a,2\n",  # line 9: second o6 (7 records)
+        )
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id FROM t ORDER BY id") == [("o1",)]
+        got = lake.rows("SELECT _source_file, _line, _rule, _column, _reason, id FROM quarantine.t ORDER BY _line")
+        assert got == [
+            ("t/a.csv", 3, "not_null(id)", "id", "missing value (null)", None),
+            ("t/a.csv", 4, "range(price)", "price", "out of range >= 0 and <= 100", "o3"),
+            ("t/a.csv", 5, "regex(email)", "email", "does not match ^[^@]+@[^@]+$", "o4"),
+            ("t/a.csv", 7, "one_per_id", "id", "duplicate key", "o6"),
+            ("t/a.csv", 8, "expect(qty BETWEEN 1 AND 10)", "", "expected qty BETWEEN 1 AND 10", "o7"),
+            ("t/a.csv", 9, "one_per_id", "id", "duplicate key", "o6"),
+        ]
+        run = only_run(lake, "t/a.csv")
+        assert (run.rows_in, run.rows_out, run.rows_quarantined) == (7, 1, 6)
+        assert run.quality["accepted_values(kind)"] == {"action": "warn", "violations": 1}
+        assert run.quality["one_per_id"] == {"action": "quarantine", "violations": 2}
+
+    def test_lines_count_skipped_rows_and_rows_set_aside(self, make):
+        rules = [{"not_null": ["v"], "action": "quarantine"}]
+        read = {"skip_rows": 1, "bad_rows": "quarantine", "delimiter": ","}
+        lake = make(wf("t", read=read, validate=rules), wf("j", validate=rules))
+        lake.land("t/a.csv", "# exported\nid,v\n1,a\n2,b,c\n3,\n4,d\n")
+        lake.land("j/a.jsonl", '{"id": 1, "v": "a"}\n\n{"id": 2}\n{"id": 3, "v": "c"}\n')
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT _line, _rule FROM quarantine.t ORDER BY _line") == [(4, "parse"), (5, "not_null(v)")]
+        assert lake.rows("SELECT _line, id FROM quarantine.j") == [(3, 2)]
+
+    def test_a_fail_rule_fails_the_file_naming_rule_count_and_line(self, make):
+        rules = [{"unique": ["id"], "action": "fail"}]
+        lake = make(wf("t", validate=rules, retry={"max_attempts": 1}))
+        lake.land("t/a.csv", "id\n1\n2\n1\n")
+        lake.land("t/b.csv", "id\n5\n")
+        lake.process()
+        assert error_of(lake, "t/a.csv") == "`t/a.csv` line 2: rule `unique(id)` failed for 2 of 3 rows (action: fail)"
+        assert lake.rows("SELECT id FROM t") == [(5,)]
+
+    def test_row_count_and_unique_against_the_table(self, make):
+        rules = [{"row_count": {"max": 2}, "action": "fail"}, {"unique": {"columns": ["id"], "against_table": True}}]
+        lake = make(wf("t", validate=rules, retry={"max_attempts": 1}), workers=1)
+        lake.land("t/a.csv", "id\n1\n2\n", mtime=1_700_000_000)
+        assert_ok(lake, lake.process())
+        lake.land("t/b.csv", "id\n3\n4\n5\n", mtime=1_700_000_001)
+        lake.land("t/c.csv", "id\n2\n", mtime=1_700_000_002)
+        lake.process()
+        assert error_of(lake, "t/b.csv") == "`t/b.csv`: rule `row_count` failed: 3 rows, expected at most 2"
+        assert "rule `unique(id)` failed for 1 of 1 rows" in error_of(lake, "t/c.csv")
+
+    # --- schema evolution --------------------------------------------------------------------------------------
+
+    def _two_files(self, make, evolution: str, hints: dict[str, str] | None = None) -> Lake:
+        schema = {"evolution": evolution, **({"hints": hints} if hints else {})}
+        lake = make(wf("e", read={"format": "csv"}, schema=schema, retry={"max_attempts": 1}), workers=1)
+        lake.land("e/1.csv", "id,amount\n1,10\n2,20\n", mtime=1_700_000_000)
+        assert_ok(lake, lake.process())
+        lake.land("e/2.csv", "id,amount,extra\n3,abc,x\n4,40,\n", mtime=1_700_000_001)
+        lake.process()
+        return lake
+
+    def test_evolve_adds_columns_and_widens_types(self, make):
+        lake = make(wf("e"), workers=1)
+        lake.land("e/1.csv", "id,amount\n1,10\n", mtime=1_700_000_000)
+        assert_ok(lake, lake.process())
+        lake.land("e/2.csv", "id,amount,extra\n2,2.5,x\n", mtime=1_700_000_001)
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id, amount, extra FROM e ORDER BY id") == [(1, 10.0, None), (2, 2.5, "x")]
+        assert len(lake.pipeline.store.schema_versions("e")) == 2
+
+    def test_freeze_fails_a_differing_file_listing_every_difference(self, make):
+        lake = self._two_files(make, "freeze")
+        err = error_of(lake, "e/2.csv")
+        assert err.startswith("`e/2.csv`: the schema differs from table `e` (schema evolution: freeze): ")
+        assert "new column `extra`" in err and "column `amount` is " in err
+        assert lake.rows("SELECT count(*) FROM e") == [(2,)]
+
+    def test_rescue_keeps_what_does_not_fit_in_rescued_data(self, make):
+        lake = self._two_files(make, "rescue")
+        rows = lake.rows("SELECT id, amount, _rescued_data FROM e ORDER BY id")
+        assert rows[:2] == [(1, 10, None), (2, 20, None)] and rows[3] == (4, 40, None)
+        assert rows[2][:2] == (3, None)
+        assert json.loads(rows[2][2]) == {"amount": "abc", "extra": "x", "_file": "e/2.csv"}
+
+    def test_discard_row_quarantines_rows_that_do_not_fit(self, make):
+        lake = self._two_files(make, "discard_row")
+        assert lake.rows("SELECT id, amount FROM e ORDER BY id") == [(1, 10), (2, 20), (4, 40)]
+        rows = lake.rows("SELECT id, _line, _rule FROM quarantine.e")
+        assert rows == [(3, 2, "schema")]
+
+    def test_hints_declare_types(self, make):
+        lake = make(wf("e", schema={"hints": {"amount": "double", "code": "string"}}))
+        lake.land("e/1.csv", "id,amount,code\n1,10,007\n")
+        assert_ok(lake, lake.process())
+        types = column_types(lake, "e")
+        assert (types["amount"], types["code"]) == ("double", "string")
+        assert lake.rows("SELECT amount FROM e") == [(10.0,)]
