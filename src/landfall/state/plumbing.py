@@ -57,12 +57,19 @@ class SqlPlumbing(metaclass=ABCMeta):
         return set(names)
 
     def _notify(self, cur: Any) -> None:
-        """Wake idle workers (of every process) when this transaction commits: work was queued."""
+        """Wake idle workers (of every process) when this transaction commits: work was queued, or runs ended (a
+        `process` waiting for the queue to drain may go on). Writes that change neither (a lease that found
+        nothing, a heartbeat) wake nobody: idle workers would otherwise wake each other for ever."""
+        cur.woke = True
+        self._announce(cur)
+
+    def _announce(self, cur: Any) -> None:
+        """Tell other processes' idle workers, as part of this transaction (PostgreSQL: `NOTIFY`; SQLite's idle
+        workers poll the database's `data_version` instead)."""
 
     def _committed(self) -> None:
-        """A write transaction of this process committed: wake this process's idle workers now (a run that
-        finished may have emptied the queue: `process` ends without waiting for a poll). Other processes' commits
-        reach them through `_wait_change`."""
+        """A transaction of this process that called `_notify` committed: wake this process's idle workers now,
+        without waiting for a poll or the server's round trip."""
 
     @abstractmethod
     def _change_token(self) -> Any:
@@ -82,16 +89,17 @@ class SqlPlumbing(metaclass=ABCMeta):
         try:
             with self._connection() as conn:
                 cur = conn.cursor()
+                wrapped = _Cursor(cur, self._sql)
                 try:
                     self._begin(cur, write=write, single=single)
-                    yield _Cursor(cur, self._sql)
+                    yield wrapped
                 except BaseException:
                     with suppress(Exception):
                         conn.rollback()
                     raise
                 else:
                     conn.commit()
-                    if write:
+                    if wrapped.woke:
                         self._committed()
                 finally:
                     with suppress(Exception):
@@ -156,6 +164,7 @@ class _Cursor:
 
     def __init__(self, cur: Any, sql: Any) -> None:
         self._cur, self._sqlf = cur, sql
+        self.woke = False  # the transaction called `_notify`: idle workers are woken when it commits
 
     def execute(self, text: str, params: Sequence[Any] = ()) -> Any:
         return self._cur.execute(self._sqlf(text), tuple(params))

@@ -116,7 +116,7 @@ class PostgresStateStore(SqlStateStore):
         )
         return {r[0] for r in cur.fetchall()}
 
-    def _notify(self, cur: Any) -> None:
+    def _announce(self, cur: Any) -> None:
         cur.execute(f"NOTIFY {CHANNEL}")
 
     def _committed(self) -> None:

@@ -7,7 +7,7 @@ connection, how a transaction begins and the few places where isolation differs:
   SQLite needs none: a write transaction there is `BEGIN IMMEDIATE`, one writer at a time);
 - `_serialize(cur, locks)`: wait for a lock per (kind, name) until the transaction ends (catalog commits of one
   table, commits of the same content, migrations); `_claim(...)`: the same without waiting;
-- `_notify(cur)` and `_wait_change(...)`: waking idle workers when work is queued.
+- `_announce(cur)` and `_wait_change(...)`: waking idle workers when work is queued or runs end (`_notify`).
 
 Every change to a leased run is guarded by its holder and status, and its row count is checked: a worker whose
 lease was taken back gets `LeaseLost` and changes nothing.

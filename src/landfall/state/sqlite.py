@@ -2,8 +2,8 @@
 
 WAL journal, one connection per thread, write transactions `BEGIN IMMEDIATE` (one writer at a time, so the
 shared SQL needs no row locks here). Idle workers poll `PRAGMA data_version`, which changes when another
-connection commits: a few microseconds every 100 ms, no query over the runs; a commit of this process wakes them
-at once.
+connection commits: a few microseconds every 100 ms, no query over the runs; a commit of this process that queues
+work or ends runs wakes them at once.
 
 The database file is watched: deleted or replaced under a running landfall (another inode at the path), the
 store raises `StateLost` naming the path instead of writing on into a file nobody will read again.
@@ -39,7 +39,7 @@ class SqliteStateStore(SqlStateStore):
         self._all_conns: weakref.WeakSet[_Conn] = weakref.WeakSet()
         self._conns_lock = threading.Lock()
         self._identity: tuple[int, int] | None = None
-        self._commits = threading.Condition()  # this process's write commits: `_committed`, `_wait_change`
+        self._commits = threading.Condition()  # this process's commits that wake: `_committed`, `_wait_change`
         self._commit_count = 0
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)

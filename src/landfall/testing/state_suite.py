@@ -453,6 +453,18 @@ class StateStoreTests:
         waiter.join(10)
         assert woke == [True] and store.pending() is False
 
+    def test_idle_workers_are_not_woken_by_writes_that_queue_nothing(self, store):
+        """`landfall up`: an idle worker that wakes leases (a write); were every write a wake-up, idle workers
+        would wake each other for ever instead of waiting."""
+        woke: list[bool] = []
+        waiter = threading.Thread(target=lambda: woke.append(store.wait_for_work(1.5)))
+        waiter.start()
+        for _ in range(5):
+            assert store.lease("w", limit=1, max_bytes=BIG, lease_seconds=30) == []
+            time.sleep(0.05)
+        waiter.join(10)
+        assert woke == [False]
+
     # --- leases on work that is not a run --------------------------------------------------------------------
 
     def test_leases_exclude_other_holders_until_let_go_or_expired(self, store):
