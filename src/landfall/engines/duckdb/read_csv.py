@@ -79,8 +79,11 @@ def _sniff(cx: JobContext, path: str, o: ReadOptions, *, pin: bool = False) -> l
     if pin:
         pinned = {c["name"]: "VARCHAR" if o.all_strings else types.get(c["name"], c["type"]) for c in columns}
         args.append("columns = {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in pinned.items()) + "}")
-    elif types:
-        args.append("types = {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in types.items()) + "}")
+    else:  # every file's types: DuckDB sniffs the first 10 files only and, reading with `filename`, casts a later
+        # file's values to their types without a word (a later file's `2.5` into a BIGINT column as 3)
+        args.append("files_to_sniff = -1")
+        if types:
+            args.append("types = {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in types.items()) + "}")
     if o.all_strings and not pin:
         args.append("all_varchar = true")
     if comment not in (None, "(empty)"):

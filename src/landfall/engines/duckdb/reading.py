@@ -86,10 +86,11 @@ def read(cx: JobContext) -> str:
         cx.line_counts = pool("lines").submit(_line_counts, dict(paths))
     if fmt == "csv":
         # Files whose header lines are the same bytes share one sniff and bind by position; groups with
-        # different headers are combined by column name. (DuckDB's union_by_name sniffs every file.)
-        groups: dict[bytes, list[str]] = {}
+        # different headers are combined by column name. (DuckDB's union_by_name sniffs every file.) When a file
+        # broke the types sniffed on its group's first file, each file is its own group.
+        groups: dict[bytes | str, list[str]] = {}
         for path in paths:
-            groups.setdefault(heads[path].split(b"\n", 1)[0], []).append(path)
+            groups.setdefault(path if cx.plan.per_file_types else heads[path].split(b"\n", 1)[0], []).append(path)
         if opts.delimiter is None:  # the delimiter that splits every line alike, when DuckDB might not see it
             for g in groups.values():
                 delim = _consistent_delimiter(heads[g[0]], opts.skip_rows)
@@ -105,7 +106,7 @@ def read(cx: JobContext) -> str:
                     # every group sniffed once, and read with what was detected: the dialect, the formats (DuckDB's
                     # own detection reads dates loosely past its sample: `2024-01-02 10:30` as 2024-01-02), and a
                     # single file's columns and types
-                    sniffed=_sniff(cx, g[0], opts, pin=len(g) == 1) if not cx.plan.per_file_types else None,
+                    sniffed=_sniff(cx, g[0], opts, pin=len(g) == 1),
                     forced=_forced(cx, g[0]),
                 )
                 for g in groups.values()

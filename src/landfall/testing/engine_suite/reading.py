@@ -204,6 +204,31 @@ class ReadingTests(EngineFixtures):
         got = lake.rows(f"SELECT count(*), max(CAST(d AS VARCHAR)) FILTER (WHERE id = {rows}) FROM t")
         assert got == [(rows + 1, "2024-01-02 10:30:00")]
 
+    def test_a_late_time_of_day_is_kept_in_a_batch_read_file_by_file(self, make):
+        """The same, in a batch whose other file breaks the types sampled on the first (`2.5` in an integer
+        column): the batch is then read file by file, each with what was detected on it."""
+        lake = make(wf("t"), workers=1)
+        rows = 30_000  # past a reader's sample of the first rows
+        head = "id,n,d\n" + "".join(f"{i},{i},2024-01-01\n" for i in range(rows))
+        lake.land("t/a.csv", head + f"{rows},1,2024-01-02 10:30:00\n")
+        lake.land("t/b.csv", "id,n,d\n40000,2.5,2024-01-03\n")
+        assert_ok(lake, lake.process())
+        got = lake.rows(f"SELECT id, CAST(n AS DOUBLE), CAST(d AS VARCHAR) FROM t WHERE id >= {rows} ORDER BY id")
+        assert got == [(rows, 1.0, "2024-01-02 10:30:00"), (40000, 2.5, "2024-01-03 00:00:00")]
+
+    def test_every_file_of_a_batch_has_its_types_detected(self, make):
+        """A batch of files with one header is read in one query: the twelfth file's `2.5` makes the column
+        `double` (DuckDB sniffs the first ten files of a read unless told otherwise)."""
+        lake = make(wf("t"), workers=1)
+        for i in range(12):
+            lake.land(
+                f"t/{i:02d}.csv",
+                "id,n\n" + "".join(f"{i * 10 + j},{j}\n" for j in range(5)) + ("99,2.5\n" if i == 11 else ""),
+            )
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT count(*), max(n), sum(n) FILTER (WHERE id = 99) FROM t") == [(61, 4.0, 2.5)]
+        assert column_types(lake, "t")["n"] == "double"
+
     def test_unparseable_rows_go_to_quarantine_with_line_and_reason(self, make):
         lake = make(wf("t", read={"bad_rows": "quarantine"}), wf("j", read={"bad_rows": "quarantine"}))
         lake.land("t/a.csv", "id,name\n1,a\n2,b,extra\n3,c\n")
