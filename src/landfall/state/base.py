@@ -349,9 +349,9 @@ class StateStore(ABC):
 
     @abstractmethod
     def wait_for_work(self, timeout: float) -> bool:
-        """Block until a queued run may be available (one was queued or requeued, or a backoff ran out), a write
-        of this process committed (a run that finished may have emptied the queue: see `pending`), or `timeout`
-        seconds pass. True: look for work now (a wake-up may be spurious). False: timed out."""
+        """Block until a queued run may be available (one was queued or requeued, or a backoff ran out), runs
+        ended (the queue may be empty now: see `pending`), or `timeout` seconds pass. True: look for work now (a
+        wake-up may be spurious). False: timed out."""
 
     @abstractmethod
     def check_content(self, results: Sequence[RunResult]) -> None:

@@ -4,6 +4,7 @@ locks, waking idle workers), the schema migrations, and multi-row statements."""
 
 from __future__ import annotations
 
+import threading
 import time
 from abc import ABCMeta, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -17,6 +18,30 @@ from landfall.state.reads import chunks, marks
 
 # kinds of named locks (`_serialize`, `_claim`)
 LOCK_MIGRATE, LOCK_TABLE, LOCK_CONTENT, LOCK_KEY = 1, 2, 3, 4
+
+
+class Wakeups:
+    """A count of wake-ups and the condition idle workers sleep on: `bump` adds one; `wait(token, seconds)` is
+    True once the count is no longer `token` (a token is `count`, read before looking for work)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.count = 0
+
+    def bump(self) -> None:
+        with self._cond:
+            self.count += 1
+            self._cond.notify_all()
+
+    def wait(self, token: int, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        with self._cond:
+            while self.count == token:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
 
 
 class SqlPlumbing(metaclass=ABCMeta):

@@ -28,6 +28,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from landfall.errors import ConcurrentChange, StateUnavailable
 from landfall.redaction import redact
+from landfall.state.plumbing import Wakeups
 from landfall.state.sql import SqlStateStore
 
 log = logging.getLogger("landfall.state")
@@ -121,13 +122,13 @@ class PostgresStateStore(SqlStateStore):
 
     def _committed(self) -> None:
         if self._listener is not None:  # this process's waiters are woken without the server's round trip
-            self._listener.bump()
+            self._listener.wakeups.bump()
 
     def _change_token(self) -> Any:
-        return self._listen().generation
+        return self._listen().wakeups.count
 
     def _wait_change(self, token: Any, seconds: float) -> bool:
-        return self._listen().wait(token, seconds)
+        return self._listen().wakeups.wait(token, seconds)
 
     def _listen(self) -> _Listener:
         with self._listener_lock:
@@ -145,12 +146,11 @@ class PostgresStateStore(SqlStateStore):
 
 
 class _Listener:
-    """One `LISTEN` connection per store; `generation` counts the notifications (and reconnections) seen."""
+    """One `LISTEN` connection per store; `wakeups` counts the notifications (and reconnections) seen."""
 
     def __init__(self, conninfo: str) -> None:
         self._conninfo = conninfo
-        self._cond = threading.Condition()
-        self.generation = 0
+        self.wakeups = Wakeups()
         self._stopping = threading.Event()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="landfall-state-listen", daemon=True)
@@ -163,33 +163,18 @@ class _Listener:
         self._stopping.set()
         self._thread.join()
 
-    def wait(self, token: int, seconds: float) -> bool:
-        deadline = time.monotonic() + seconds
-        with self._cond:
-            while self.generation == token:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
-            return True
-
-    def bump(self) -> None:
-        with self._cond:
-            self.generation += 1
-            self._cond.notify_all()
-
     def _run(self) -> None:
         delay = 0.5
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=10) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
-                    self.bump()  # whatever was queued while nobody listened
+                    self.wakeups.bump()  # whatever was queued while nobody listened
                     self._ready.set()
                     delay = 0.5
                     while not self._stopping.is_set():
                         for _ in conn.notifies(timeout=0.5):
-                            self.bump()
+                            self.wakeups.bump()
             except psycopg.Error as exc:
                 self._ready.set()  # waiters fall back to their timeouts meanwhile
                 log.warning("state store: listening for work failed (%s); reconnecting", redact(str(exc)))

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from landfall.errors import StateLost, StateUnavailable
+from landfall.state.plumbing import Wakeups
 from landfall.state.sql import SqlStateStore
 
 POLL_SECONDS = 0.1
@@ -39,8 +40,7 @@ class SqliteStateStore(SqlStateStore):
         self._all_conns: weakref.WeakSet[_Conn] = weakref.WeakSet()
         self._conns_lock = threading.Lock()
         self._identity: tuple[int, int] | None = None
-        self._commits = threading.Condition()  # this process's commits that wake: `_committed`, `_wait_change`
-        self._commit_count = 0
+        self._wakeups = Wakeups()  # this process's commits that wake (`_committed`)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         super().__init__(url)
@@ -119,12 +119,10 @@ class SqliteStateStore(SqlStateStore):
     # --- waiting for work ------------------------------------------------------------------------------------
 
     def _committed(self) -> None:
-        with self._commits:
-            self._commit_count += 1
-            self._commits.notify_all()
+        self._wakeups.bump()
 
     def _change_token(self) -> Any:
-        return self._commit_count, self._data_version()
+        return self._wakeups.count, self._data_version()
 
     def _data_version(self) -> int:
         return self._thread_conn().raw.execute("PRAGMA data_version").fetchone()[0]
@@ -132,16 +130,11 @@ class SqliteStateStore(SqlStateStore):
     def _wait_change(self, token: Any, seconds: float) -> bool:
         count, version = token
         deadline = time.monotonic() + seconds
-        while True:
-            with self._commits:
-                left = deadline - time.monotonic()
-                if self._commit_count == count and left > 0:
-                    self._commits.wait(min(POLL_SECONDS, left))
-                if self._commit_count != count:
-                    return True
-            if self._data_version() != version:
+        while True:  # this process's commits wake at once; other processes' are seen at the next poll
+            left = deadline - time.monotonic()
+            if self._wakeups.wait(count, max(0.0, min(POLL_SECONDS, left))) or self._data_version() != version:
                 return True
-            if deadline - time.monotonic() <= 0:
+            if left <= 0:
                 return False
 
     def close(self) -> None:

@@ -205,8 +205,3 @@ def dropped(inp: Any, kept: int) -> bool:
 def _head(fh: Any, d: Dialect) -> bytes:
     """The skipped lines and the header, read off `fh` (lines as `_drop_lines` drops them)."""
     return b"".join(fh.readline() for _ in range(d.skip + (1 if d.header else 0)))
-
-
-def unclosed_quote(path: str, d: Dialect) -> int | None:
-    """The line where a quoted value that is never closed starts, or None."""
-    return scan(path, d).unclosed

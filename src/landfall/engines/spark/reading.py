@@ -45,7 +45,7 @@ from landfall.engines.duckdb.sql import common_args, lit
 from landfall.engines.duckdb.types import sql_type as duckdb_type
 from landfall.engines.spark import translate
 from landfall.engines.spark.context import BLOCK, CORRUPT, MID, ROW, SRC, Ctx, Input, c
-from landfall.engines.spark.lines import Dialect, scan, unclosed_quote
+from landfall.engines.spark.lines import Dialect, scan
 from landfall.engines.spark.types import of_duckdb, spark_type
 from landfall.errors import InvalidInput
 from landfall.pools import pool
@@ -167,7 +167,7 @@ def sniff(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection, inp: Input) -> tuple[Dia
             guess = Dialect(
                 delimiter=o.delimiter or (forced[0] if forced else ","), quote=quote, escape=o.escape or quote
             )
-            line = unclosed_quote(inp.path, guess) if quote else None
+            line = scan(inp.path, guess).unclosed if quote else None
             if line is not None:
                 raise unclosed_error(inp.source.key, line, quote) from None
             raise InvalidInput(f"`{inp.source.key}`: {_sniff_reason(str(exc))}", file=inp.source.key) from None
