@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import deltalake
 import duckdb
@@ -166,6 +167,44 @@ def test_kill_9_around_the_delta_commit_commits_once(make_lake, point, engine):
     assert runs[0].status == "succeeded" and "running" not in {r.status for r in runs}, seen
     if point == "after_table_commit":
         assert "committed by an earlier attempt" in runs[0].note
+
+
+@pytest.mark.slow
+def test_a_replayed_commit_keeps_a_commit_made_meanwhile(make_lake, monkeypatch):
+    """A file whose Delta commit reached the log before a crash is recorded from the log on retry. Another
+    process's file committed while the retry reads the log stays in the catalog: a replay once made the
+    catalog's file list the log's as it had read it, dropping that file's rows from every query."""
+    import landfall.replay
+
+    lake = make_lake([delta_wf()], workers=1)
+    lake.land("c/a.csv", "id\n1\n2\n")
+    cmd = [sys.executable, "-m", "landfall", "--config", str(lake.config), "process"]
+    crashed = subprocess.run(cmd, env={**os.environ, "LANDFALL_CRASH_AT": "after_table_commit"}, timeout=180)
+    assert crashed.returncode == -signal.SIGKILL
+    children_committed = landfall.replay.children_committed
+    meanwhile = []
+
+    def another_process_commits(*args, **kwargs):  # the replay has read the log; its catalog commit comes next
+        if not meanwhile:
+            lake.land("c/b.csv", "id\n3\n4\n")
+            meanwhile.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+            deadline = time.monotonic() + 120  # until b is committed (the process then waits for a's run)
+            while time.monotonic() < deadline and not lake.pipeline.store.runs(status="succeeded", limit=None):
+                time.sleep(0.1)
+        return children_committed(*args, **kwargs)
+
+    monkeypatch.setattr(landfall.replay, "children_committed", another_process_commits)
+    assert lake.process().ok
+    assert meanwhile, [(r.file_key, r.status, r.note) for r in lake.pipeline.runs(limit=None)]
+    out, _ = meanwhile[0].communicate(timeout=180)
+    assert meanwhile[0].returncode == 0, out
+    runs = {r.file_key: r for r in reversed(lake.pipeline.runs(limit=None))}  # the latest run of each file
+    assert "committed by an earlier attempt" in runs["c/a.csv"].note
+    assert runs["c/b.csv"].status == "succeeded"
+    assert lake.rows("SELECT id FROM c ORDER BY id") == [(1,), (2,), (3,), (4,)]
+    assert {f.path for f in lake.pipeline.store.table_files("c")} == {
+        f.path for f in landfall.tables.open_table("delta", lake.pipeline.zones.table("c")).current_files()
+    }
 
 
 def test_parquet_table_readable_by_pyarrow_dataset(make_lake):

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import hashlib
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 from landfall.config import Workflow
 from landfall.engines.base import Source
 from landfall.outcomes import Outcome
 from landfall.schema import grown
-from landfall.state.base import Run, RunResult, SourceRows, StateStore, TableCommit
+from landfall.state.base import DataFile, Run, RunResult, SourceRows, StateStore, TableCommit
 from landfall.storage import Zones
 from landfall.tables import open_table
 from landfall.tables.base import TableWriter
@@ -56,21 +57,19 @@ def replay_committed(
         )
         replays.setdefault(meta["commit_id"], (meta, []))[1].append(res)
     for meta, results in replays.values():
-        files = writer.current_files() or []
-        srcs = [SourceRows(**s) for s in meta.get("sources", [])]
         table = runner.store.find_table(wf.write.table)
-        schema = grown(table, pairs(meta["schema"]))
+        added, removed = recorded_changes(runner.store, writer, wf.write.table, [meta])
         commit = TableCommit(
             table=wf.write.table,
             location=writer.location,
             format=writer.format,
             workflow=wf.name,
-            schema=schema,
+            schema=grown(table, pairs(meta["schema"])),
             commit_id=meta["commit_id"],
             partition_by=[p.name for p in wf.write.partition_by],
-            add=files,
-            sources=srcs,
-            exact=True,
+            add=added,
+            remove=removed,
+            sources=sources_of(meta, added),
         )
         recorded = {r.run_id for r in results}
         runner.store.commit(
@@ -96,22 +95,44 @@ def children_committed(store: StateStore, zones: Zones, wf: Workflow, markers: l
         if not metas:
             continue
         table = store.find_table(name)
-        schema = pairs(metas[0]["schema"])
+        added, removed = recorded_changes(store, writer, name, metas)
         out.append(
             TableCommit(
                 table=name,
                 location=writer.location,
                 format=writer.format,
                 workflow=wf.name,
-                schema=grown(table, schema),
+                schema=grown(table, pairs(metas[0]["schema"])),
                 partition_by=[],
                 commit_id=metas[0].get("commit_id", ""),
-                add=writer.current_files() or [],
-                sources=[SourceRows(**s) for m in metas for s in m.get("sources", [])],
-                exact=True,
+                add=added,
+                remove=removed,
+                sources=[s for m in metas for s in sources_of(m, added)],
             )
         )
     return out
+
+
+def recorded_changes(
+    store: StateStore, writer: TableWriter, table: str, metas: list[dict]
+) -> tuple[list[DataFile], list[str]]:
+    """What recording the commits `metas` (found in the table's log) changes in the catalog: the files they added
+    that the table still holds and the catalog lacks, and the files they removed that it still lists. Nothing
+    else: another process may have committed since the log was read, and its files stay."""
+    added: dict[str, DataFile] = {}
+    removed: set[str] = set()
+    for meta in metas:
+        adds, removes = writer.changes(int(meta["version"]))
+        added.update((unquote(f.path), f) for f in adds)
+        removed.update(unquote(p) for p in removes)
+    listed = {unquote(f.path): f.path for f in store.table_files(table)} if store.find_table(table) else {}
+    return [f for p, f in added.items() if p not in listed], sorted(listed[p] for p in removed if p in listed)
+
+
+def sources_of(meta: dict, added: list[DataFile]) -> list[SourceRows]:
+    """The lineage a commit's metadata records for the files `added` (the rest are in the catalog already)."""
+    paths = {f.path for f in added}
+    return [SourceRows(**s) for s in meta.get("sources", []) if s.get("path") in paths]
 
 
 def app_id(key: str, content_hash: str) -> str:

@@ -84,6 +84,12 @@ class TableWriter(ABC):
         """The table's files per the format's log (None: the catalog is the authority)."""
         return None
 
+    def changes(self, version: int) -> tuple[list[DataFile], list[str]]:
+        """What commit `version` of the format's log did: the files it added that the table still holds, and
+        the paths it removed. A commit found in the log is recorded with exactly this, never with the whole
+        file list as read (a commit made since the read would drop out of the catalog)."""
+        raise NotSupported(f"`{self.format}` tables keep no log of commits")
+
     def history(self) -> list[Version]:
         raise NotSupported(f"`{self.format}` tables keep no history; use `format: delta` for time travel")
 

@@ -241,6 +241,20 @@ class DeltaTable(ParquetTable):
         return found
 
     @_log_errors
+    def changes(self, version: int) -> tuple[list[DataFile], list[str]]:
+        from urllib.parse import unquote
+
+        added: set[str] = set()
+        removed: list[str] = []
+        for line in self.storage.read_bytes(f"_delta_log/{version:020d}.json").decode("utf-8").splitlines():
+            action = json.loads(line) if line.strip() else {}
+            if "add" in action:
+                added.add(unquote(action["add"]["path"]))
+            elif "remove" in action:
+                removed.append(unquote(action["remove"]["path"]))
+        return [f for f in self.current_files() if unquote(f.path) in added], removed
+
+    @_log_errors
     def version(self) -> int:
         """The table's latest version."""
         return self._table().version()

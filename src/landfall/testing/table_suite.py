@@ -137,6 +137,20 @@ class TableWriterTests:
         else:
             assert found == {}  # the state store's catalog is the authority for formats without a log
 
+    def test_a_commit_found_again_says_what_it_changed(self, writer):
+        if not writer.has_log:
+            pytest.skip("formats without a log keep no commits to find again: the catalog is the record")
+        old = commit_rows(writer, "c1", range(0, 2), app_ids=["landfall:1"])
+        new = commit_rows(writer, "c2", range(2, 4), remove=old, app_ids=["landfall:2"])
+        later = commit_rows(writer, "c3", range(4, 5), app_ids=["landfall:3"])  # made after c2: not c2's
+        version = writer.committed(["landfall:2"])["landfall:2"]["version"]
+        added, removed = writer.changes(version)
+        assert [f.path for f in added] == [f.path for f in new] and added[0].rows == 2
+        assert removed == [f.path for f in old]
+        replaced = commit_rows(writer, "c4", range(5, 6), remove=later)
+        assert writer.changes(writer.committed(["landfall:3"])["landfall:3"]["version"]) == ([], [])  # gone since
+        assert {f.path for f in writer.current_files()} == {f.path for f in new + replaced}
+
     def test_replacing_a_file_someone_else_replaced_is_refused(self, writer):
         if not writer.has_log:
             pytest.skip(
