@@ -4,6 +4,8 @@ version itself (key and content), and a new state store rebuilds its catalog fro
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 import deltalake
 import pytest
@@ -106,3 +108,30 @@ def test_a_big_file_hashed_alongside_the_engine_is_recognized_after_the_state_st
     assert "committed by an earlier attempt" in run.note
     assert deltalake.DeltaTable(str(lake.root / "lake/tables/t")).version() == version
     assert lake.rows("SELECT count(*), count(DISTINCT id) FROM t") == [(1_500_000, 1_500_000)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["delta", "parquet"])
+def test_a_rebuild_reads_again_a_table_another_process_committed_to_meanwhile(make_lake, monkeypatch, fmt):
+    import landfall.catalog
+
+    lake = make_lake([wf("t", read={"format": "csv"}, write={"table": "t", "format": fmt})])
+    lake.land("t/a.csv", "id,name\n1,a\n2,a\n")
+    assert lake.process().ok
+    scan, meanwhile = landfall.catalog.scan, []
+
+    def another_process_commits(*args, **kwargs):  # after the rebuild has read the table, before it commits
+        found = scan(*args, **kwargs)
+        if not meanwhile:
+            lake.land("t/b.csv", "id,name\n3,b\n")
+            cmd = [sys.executable, "-m", "landfall", "--config", str(lake.config), "process"]
+            meanwhile.append(subprocess.run(cmd, capture_output=True, text=True, timeout=180))
+        return found
+
+    monkeypatch.setattr(landfall.catalog, "scan", another_process_commits)
+    (rebuilt,) = lake.pipeline.rebuild_catalog(["t"])
+    assert meanwhile[0].returncode == 0, meanwhile[0].stdout + meanwhile[0].stderr
+    assert rebuilt.rows == 3  # read again: the file list read first would have dropped b's file
+    assert lake.rows("SELECT id FROM t ORDER BY id") == [(1,), (2,), (3,)]
+    if fmt == "delta":
+        assert delta_ids(lake, "t") == [1, 2, 3]

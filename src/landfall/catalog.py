@@ -22,6 +22,7 @@ import duckdb
 from landfall.config import Settings
 from landfall.engines.duckdb import lit
 from landfall.engines.duckdb.types import arrow_type
+from landfall.errors import ConcurrentChange
 from landfall.redaction import redact
 from landfall.state.base import DataFile, SourceRows, StateStore, TableCommit, holding, new_id
 from landfall.storage import Storage, Zones
@@ -32,6 +33,7 @@ log = logging.getLogger("landfall.catalog")
 HIVE_FOLDER = re.compile(r"^[^=/]+=[^/]*$")
 _NULL_PARTITION = "_HIVE_FOLDER_DEFAULT_PARTITION__"
 REBUILD_LEASE = "catalog:rebuild"
+SCANS = 5  # reads of a table, when commits keep landing while it is cataloged from what it holds
 
 
 @dataclass
@@ -152,17 +154,30 @@ class Rebuilt:
 def rebuild(settings: Settings, store: StateStore, zones: Zones, names: list[str] | None = None) -> list[Rebuilt]:
     """Catalog every table in the tables zone (and `quarantine.<t>` in the quarantine zone) as it is now, in one
     state-store transaction; `names` limits it to those tables. A table already cataloged is brought in line
-    with what the table holds: files it no longer holds are dropped, files it holds are added."""
+    with what the table holds: files it no longer holds are dropped, files it holds are added. A table that
+    another commit changed while it was read is read again (its file list would drop that commit's files)."""
+    tries = 1
+    while True:
+        try:
+            return _rebuild(settings, store, zones, names)
+        except ConcurrentChange:
+            if tries == SCANS:
+                raise
+            tries += 1
+            log.info("a table changed while the catalog was rebuilt from it; reading it again")
+
+
+def _rebuild(settings: Settings, store: StateStore, zones: Zones, names: list[str] | None) -> list[Rebuilt]:
     commits: list[TableCommit] = []
     done: list[Rebuilt] = []
     reload: list[int] = []
     for name, storage in _table_folders(zones):
         if names is not None and name not in names:
             continue
+        have = store.find_table(name)  # before the read: a commit after it makes this rebuild read again
         found = scan(storage, lineage=True)
         if found is None:
             continue
-        have = store.find_table(name)
         if have is not None:
             reload += _dropped_versions(store, name, found)
         commits.append(
@@ -177,6 +192,7 @@ def rebuild(settings: Settings, store: StateStore, zones: Zones, names: list[str
                 add=found.files,
                 sources=found.sources,
                 exact=True,
+                as_of=have.updated_at if have is not None else 0,
             )
         )
         keys = {s.source_key for s in found.sources}

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from landfall.catalog import HIVE_FOLDER, scan
+from landfall.catalog import HIVE_FOLDER, SCANS, scan
+from landfall.errors import ConcurrentChange
 from landfall.redaction import redact
 from landfall.state.base import StateStore, TableCommit, new_id
 from landfall.storage import Storage, StorageOptions
@@ -88,36 +89,44 @@ def _name_for(path: str, location: str, taken: dict[str, str]) -> str:
 
 def _register(store: StateStore, report: Report, taken: dict[str, str], storage: Storage, fmt: str) -> None:
     location = storage.url
-    try:
-        found = scan(storage, fmt)
-        if found is None:
-            report.skipped.append((redact(location), "no data files"))
-            return
-    except Exception as exc:  # one unreadable dataset is reported and skipped; the crawl goes on
-        report.skipped.append((redact(location), f"unreadable: {redact(str(exc).splitlines()[0])}"))
-        return
-    files, schema, partitions, rows = found.files, found.schema, found.partition_by, [f.rows for f in found.files]
     name = _name_for(storage.root, location, taken)
+    for tries in range(1, SCANS + 1):
+        before = store.find_table(name)  # before the read: a commit to the table after it makes the crawl read again
+        try:
+            found = scan(storage, fmt)
+            if found is None:
+                report.skipped.append((redact(location), "no data files"))
+                return
+        except Exception as exc:  # one unreadable dataset is reported and skipped; the crawl goes on
+            report.skipped.append((redact(location), f"unreadable: {redact(str(exc).splitlines()[0])}"))
+            return
+        files, schema, partitions, rows = found.files, found.schema, found.partition_by, [f.rows for f in found.files]
+        try:
+            store.commit(
+                TableCommit(
+                    table=name,
+                    location=location,
+                    format=fmt,
+                    workflow=None,
+                    schema=schema,
+                    partition_by=partitions,
+                    commit_id=new_id("crawl-"),
+                    add=files,
+                    exact=True,
+                    as_of=before.updated_at if before is not None else 0,
+                ),
+                [],
+            )
+            break
+        except ConcurrentChange:
+            if tries == SCANS:
+                report.skipped.append((redact(location), f"changed by {SCANS} commits while it was read; crawl again"))
+                return
     taken[name] = location
-    before = store.find_table(name)
     if before is None:
         action = "created"
     else:
         action = "unchanged" if before.schema == schema and before.file_count == len(files) else "updated"
-    store.commit(
-        TableCommit(
-            table=name,
-            location=location,
-            format=fmt,
-            workflow=None,
-            schema=schema,
-            partition_by=partitions,
-            commit_id=new_id("crawl-"),
-            add=files,
-            exact=True,
-        ),
-        [],
-    )
     t = store.table(name)
     report.found.append(
         Found(

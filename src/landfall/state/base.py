@@ -221,6 +221,9 @@ class TableCommit:
     remove: list[str] = field(default_factory=list)
     sources: list[SourceRows] = field(default_factory=list)
     exact: bool = False  # `add` is the table's whole file list (a resync from the table format's log)
+    #: the table's `updated_at` when the files in `add` were read (0: not in the catalog then). A commit to the
+    #: table since then refuses this one (`ConcurrentChange`): a whole file list read earlier would drop it
+    as_of: float | None = None
 
 
 @dataclass

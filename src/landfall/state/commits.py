@@ -119,8 +119,10 @@ class SqlCommits(SqlPlumbing, SqlReads):
     def _apply_table_commit(self, cur: Any, tc: TableCommit, now: float) -> None:
         schema_json = json.dumps(tc.schema)
         first_run = tc.sources[0].run_id if tc.sources else None
-        cur.execute("SELECT schema, schema_version FROM tables WHERE name = ?", (tc.table,))
+        cur.execute("SELECT schema, schema_version, updated_at FROM tables WHERE name = ?", (tc.table,))
         row = cur.fetchone()
+        if tc.as_of is not None and (row[2] if row is not None else 0) != tc.as_of:
+            raise ConcurrentChange(f"table `{tc.table}` was changed by another commit while it was read; reading again")
         if row is None:
             cur.execute(
                 "INSERT INTO tables (name, location, format, workflow, schema, schema_version, "

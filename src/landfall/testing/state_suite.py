@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -308,6 +309,23 @@ class StateStoreTests:
         with pytest.raises(ConcurrentChange):
             store.commit(table_commit("t_a", "c3", ["p3"], remove=["p1"]), [])
         assert [f.path for f in store.table_files("t_a")] == ["p2"]
+
+    def test_a_whole_file_list_read_before_another_commit_is_refused(self, store):
+        store.commit(table_commit("t_a", "c1", ["p1"]), [])
+        read_at = store.table("t_a").updated_at  # a rebuild reads the table's files here ...
+        time.sleep(0.01)
+        store.commit(table_commit("t_a", "c2", ["p2"]), [])  # ... another commit lands ...
+        stale = replace(table_commit("t_a", "r1", ["p1"]), exact=True, as_of=read_at)
+        with pytest.raises(ConcurrentChange):  # ... and the list read before it would drop p2
+            store.commit(None, [], also=[stale])
+        assert sorted(f.path for f in store.table_files("t_a")) == ["p1", "p2"]
+        fresh = replace(stale, add=[DataFile("p2", 1, 10)], as_of=store.table("t_a").updated_at)
+        store.commit(None, [], also=[fresh])
+        assert [f.path for f in store.table_files("t_a")] == ["p2"]
+        new = replace(table_commit("t_b", "r2", ["q1"]), exact=True, as_of=0)  # read when not cataloged
+        store.commit(table_commit("t_b", "c3", ["q2"]), [])
+        with pytest.raises(ConcurrentChange):
+            store.commit(None, [], also=[new])
 
     def test_failed_commit_changes_nothing(self, store):
         store.discover([ev("a/1")], route_by_prefix())
