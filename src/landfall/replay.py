@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 from typing import TYPE_CHECKING
-from urllib.parse import unquote
 
 from landfall.config import Workflow
 from landfall.engines.base import Source
@@ -123,10 +122,10 @@ def recorded_changes(
     removed: set[str] = set()
     for meta in metas:
         adds, removes = writer.changes(int(meta["version"]))
-        added.update((unquote(f.path), f) for f in adds)
-        removed.update(unquote(p) for p in removes)
-    listed = {unquote(f.path): f.path for f in store.table_files(table)} if store.find_table(table) else {}
-    return [f for p, f in added.items() if p not in listed], sorted(listed[p] for p in removed if p in listed)
+        added.update((f.path, f) for f in adds)
+        removed.update(removes)
+    listed = {f.path for f in store.table_files(table)} if store.find_table(table) else set()
+    return [f for p, f in added.items() if p not in listed], sorted(removed & listed)
 
 
 def sources_of(meta: dict, added: list[DataFile]) -> list[SourceRows]:

@@ -249,10 +249,10 @@ class DeltaTable(ParquetTable):
         for line in self.storage.read_bytes(f"_delta_log/{version:020d}.json").decode("utf-8").splitlines():
             action = json.loads(line) if line.strip() else {}
             if "add" in action:
-                added.add(unquote(action["add"]["path"]))
+                added.add(unquote(action["add"]["path"]))  # URI-encoded in the log, as in `_files`
             elif "remove" in action:
                 removed.append(unquote(action["remove"]["path"]))
-        return [f for f in self.current_files() if unquote(f.path) in added], removed
+        return [f for f in self.current_files() if f.path in added], removed
 
     @_log_errors
     def version(self) -> int:
@@ -277,6 +277,11 @@ class DeltaTable(ParquetTable):
 
     @staticmethod
     def _files(dt: Any) -> list[DataFile]:
+        """The add actions of `dt`, with each path decoded: the log keeps paths URI-encoded (a file in
+        `day=50%25%20off/`, as the engine names it on disk, is `day=50%2525%2520off/` there), the catalog and
+        the zone use the file's own name."""
+        from urllib.parse import unquote
+
         import pyarrow as pa
 
         actions = pa.table(dt.get_add_actions(flatten=True))
@@ -287,7 +292,7 @@ class DeltaTable(ParquetTable):
             partition = {c.removeprefix("partition."): (None if row[c] is None else str(row[c])) for c in parts}
             out.append(
                 DataFile(
-                    path=row["path"],
+                    path=unquote(row["path"]),
                     rows=int(row.get("num_records") or 0),
                     bytes=int(row.get("size_bytes") or 0),
                     partition=partition,

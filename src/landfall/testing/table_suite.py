@@ -55,10 +55,11 @@ def commit_rows(
     *,
     remove: list[DataFile] | None = None,
     app_ids: list[str] | None = None,
+    day: str = "mon",
 ) -> list[DataFile]:
-    """Stage, publish and commit rows `ids` as one commit; returns the files it added."""
+    """Stage, publish and commit rows `ids` (in partition `day`) as one commit; returns the files it added."""
     with staging(writer, commit_id) as area:
-        published = writer.publish(stage(writer, commit_id, ids))
+        published = writer.publish(stage(writer, commit_id, ids, day=day))
         writer.commit(change(commit_id, published, remove=remove, app_ids=app_ids))
         area.committed = True
     return published
@@ -150,6 +151,19 @@ class TableWriterTests:
         replaced = commit_rows(writer, "c4", range(5, 6), remove=later)
         assert writer.changes(writer.committed(["landfall:3"])["landfall:3"]["version"]) == ([], [])  # gone since
         assert {f.path for f in writer.current_files()} == {f.path for f in new + replaced}
+
+    def test_a_partition_value_that_needs_escaping_keeps_its_files_path(self, writer):
+        day = "50% off a/b"  # the engine escapes it in the folder name; a log escapes that name again
+        old = commit_rows(writer, "c1", range(0, 2), day=day, app_ids=["landfall:1"])
+        assert [f.path for f in self.listed(writer, old)] == [f.path for f in old]  # the file's own name
+        assert read_ids(writer, self.listed(writer, old)) == [0, 1]
+        new = commit_rows(writer, "c2", range(2, 3), day=day, remove=old)  # what the catalog lists can be replaced
+        if writer.removes_files_at_commit():
+            writer.delete([f.path for f in old])
+        assert read_ids(writer, self.listed(writer, new)) == [2]
+        if writer.has_log:
+            assert writer.changes(writer.committed(["landfall:1"])["landfall:1"]["version"]) == ([], [])
+            assert writer.discard("c2", keep=set()) == []  # in the log: kept, though no catalog lists it
 
     def test_replacing_a_file_someone_else_replaced_is_refused(self, writer):
         if not writer.has_log:
