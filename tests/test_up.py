@@ -154,6 +154,8 @@ def test_kill_9_at_every_commit_step_loses_and_duplicates_nothing(make_lake, poi
     )
     assert second.returncode == 0, second.stdout + second.stderr
     assert_exactly_once(lake, "t", 100)
+    if engine == "spark":  # what follows is the engine-independent commit sequence and sweep, two more JVMs
+        return
     # a changed version killed after its commit: the old version's file is swept, not left for other readers
     lake.land("t/a.csv", "id\n" + "".join(f"{i}\n" for i in range(50)))
     subprocess.run(
