@@ -14,7 +14,9 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 from urllib.parse import unquote
 
 import duckdb
@@ -33,6 +35,7 @@ log = logging.getLogger("landfall.catalog")
 HIVE_FOLDER = re.compile(r"^[^=/]+=[^/]*$")
 _NULL_PARTITION = "_HIVE_FOLDER_DEFAULT_PARTITION__"
 REBUILD_LEASE = "catalog:rebuild"
+_T = TypeVar("_T")
 SCANS = 5  # reads of a table, when commits keep landing while it is cataloged from what it holds
 
 
@@ -156,15 +159,21 @@ def rebuild(settings: Settings, store: StateStore, zones: Zones, names: list[str
     state-store transaction; `names` limits it to those tables. A table already cataloged is brought in line
     with what the table holds: files it no longer holds are dropped, files it holds are added. A table that
     another commit changed while it was read is read again (its file list would drop that commit's files)."""
+    return read_again(lambda: _rebuild(settings, store, zones, names))
+
+
+def read_again(attempt: Callable[[], _T]) -> _T:
+    """`attempt()` (read tables and commit what they hold, `as_of` when read), again while another commit
+    changed a table meanwhile (`ConcurrentChange`), up to `SCANS` times."""
     tries = 1
     while True:
         try:
-            return _rebuild(settings, store, zones, names)
+            return attempt()
         except ConcurrentChange:
             if tries == SCANS:
                 raise
             tries += 1
-            log.info("a table changed while the catalog was rebuilt from it; reading it again")
+            log.info("a table changed while it was read to be cataloged; reading it again")
 
 
 def _rebuild(settings: Settings, store: StateStore, zones: Zones, names: list[str] | None) -> list[Rebuilt]:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from landfall.catalog import HIVE_FOLDER, SCANS, scan
+from landfall.catalog import HIVE_FOLDER, SCANS, TableScan, read_again, scan
 from landfall.errors import ConcurrentChange
 from landfall.redaction import redact
-from landfall.state.base import StateStore, TableCommit, new_id
+from landfall.state.base import StateStore, Table, TableCommit, new_id
 from landfall.storage import Storage, StorageOptions
 
 
@@ -90,38 +90,40 @@ def _name_for(path: str, location: str, taken: dict[str, str]) -> str:
 def _register(store: StateStore, report: Report, taken: dict[str, str], storage: Storage, fmt: str) -> None:
     location = storage.url
     name = _name_for(storage.root, location, taken)
-    for tries in range(1, SCANS + 1):
+
+    def once() -> tuple[Table | None, TableScan | str]:
         before = store.find_table(name)  # before the read: a commit to the table after it makes the crawl read again
         try:
             found = scan(storage, fmt)
-            if found is None:
-                report.skipped.append((redact(location), "no data files"))
-                return
         except Exception as exc:  # one unreadable dataset is reported and skipped; the crawl goes on
-            report.skipped.append((redact(location), f"unreadable: {redact(str(exc).splitlines()[0])}"))
-            return
-        files, schema, partitions, rows = found.files, found.schema, found.partition_by, [f.rows for f in found.files]
-        try:
-            store.commit(
-                TableCommit(
-                    table=name,
-                    location=location,
-                    format=fmt,
-                    workflow=None,
-                    schema=schema,
-                    partition_by=partitions,
-                    commit_id=new_id("crawl-"),
-                    add=files,
-                    exact=True,
-                    as_of=before.updated_at if before is not None else 0,
-                ),
-                [],
-            )
-            break
-        except ConcurrentChange:
-            if tries == SCANS:
-                report.skipped.append((redact(location), f"changed by {SCANS} commits while it was read; crawl again"))
-                return
+            return before, f"unreadable: {redact(str(exc).splitlines()[0])}"
+        if found is None:
+            return before, "no data files"
+        store.commit(
+            TableCommit(
+                table=name,
+                location=location,
+                format=fmt,
+                workflow=None,
+                schema=found.schema,
+                partition_by=found.partition_by,
+                commit_id=new_id("crawl-"),
+                add=found.files,
+                exact=True,
+                as_of=before.updated_at if before is not None else 0,
+            ),
+            [],
+        )
+        return before, found
+
+    try:
+        before, found = read_again(once)
+    except ConcurrentChange:
+        found = f"changed by {SCANS} commits while it was read; crawl again"
+    if isinstance(found, str):
+        report.skipped.append((redact(location), found))
+        return
+    files, schema, partitions, rows = found.files, found.schema, found.partition_by, [f.rows for f in found.files]
     taken[name] = location
     if before is None:
         action = "created"

@@ -124,7 +124,7 @@ def recorded_changes(
         adds, removes = writer.changes(int(meta["version"]))
         added.update((f.path, f) for f in adds)
         removed.update(removes)
-    listed = {f.path for f in store.table_files(table)} if store.find_table(table) else set()
+    listed = {f.path for f in store.table_files(table, paths=[*added, *removed])}  # only this commit's files
     return [f for p, f in added.items() if p not in listed], sorted(removed & listed)
 
 
