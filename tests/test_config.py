@@ -45,7 +45,7 @@ def test_the_documented_shape_loads(tmp_path):
         ("format: parquet", "format: parqet", "`workflows[0] (sales).write.format`: got `parqet`; expected `parquet`"),
         ("- filter:", "- filtr:", "unknown step `filtr`; expected one of `rename`"),
         ("quantity: int}", "quantity: integr}", "unknown type `integr`"),
-        ("max_attempts: 3", "max_attempts: 0", "`workflows[0] (sales).retry.max_attempts`: Input should be greater"),
+        ("max_attempts: 3", "max_attempts: 0", "`workflows[0] (sales).retry.max_attempts`: got `0`; expected an"),
         ("match: sales/", "mtch: sales/", "`workflows[0] (sales).mtch`: unknown key"),
         ("table: sales", "table: 9sales", "table name `9sales`"),
         ('"SELECT * EXCLUDE (internal_note) FROM input"', '"SELECT 1"', "must read from `input`"),

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import re
 import textwrap
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import msgspec
 import yaml
-from pydantic import BaseModel, Field, create_model
 
 from landfall.config import Settings, load_settings
+from landfall.config.model import Model, choices_of, fields_of, models_in
 from landfall.errors import ConfigError
 from landfall.types import USER_TYPES
 
@@ -58,39 +58,27 @@ class Option:
         return ".".join(self.path)
 
 
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
-
-
 def _literals_in(annotation: Any) -> list[str]:
-    if typing.get_origin(annotation) is Literal:
-        return [str(v).lower() if isinstance(v, bool) else str(v) for v in typing.get_args(annotation)]
-    return [v for arg in typing.get_args(annotation) for v in _literals_in(arg)]
+    return [str(v).lower() if isinstance(v, bool) else str(v) for v in choices_of(annotation)]
 
 
-def options(top: type[BaseModel] = Settings) -> list[Option]:
+def options(top: type[Model] = Settings) -> list[Option]:
     """Every option of the config a user can set, with its path of keys, walking fields and annotations."""
     found: list[Option] = []
     skipped: set[tuple[str, str]] = set()
 
-    def walk(model: type[BaseModel], path: tuple[str, ...], seen: frozenset[type]) -> None:
+    def walk(model: type[Model], path: tuple[str, ...], seen: frozenset[type]) -> None:
         if model in seen:
             return
         seen = seen | {model}
-        for name, field in model.model_fields.items():
-            if field.exclude:  # where the settings came from, not a setting
+        for field in fields_of(model):
+            choices = _literals_in(field.type)
+            if field.name in NOT_KEYS.get(model.__name__, {}):
+                skipped.add((model.__name__, field.name))
                 continue
-            choices = _literals_in(field.annotation)
-            if len(choices) == 1 and field.default == choices[0]:
-                continue  # a discriminator tag (`kind: rename`), set from the step's key
-            if name in NOT_KEYS.get(model.__name__, {}):
-                skipped.add((model.__name__, name))
-                continue
-            key = field.alias or name
+            key = field.encode_name
             found.append(Option((*path, key), model.__name__, tuple(choices)))
-            for sub in _models_in(field.annotation):
+            for sub in models_in(field.type):
                 walk(sub, (*path, key), seen)
         # a model whose YAML form is `{name: options}` (`sources: [listing, {sqs: {...}}]`) names them
         for name, sub in getattr(model, "named_options", {}).items():
@@ -196,7 +184,7 @@ def documented_value(option: Option, value: str, ex: Examples) -> bool:
     return value in ex.inline
 
 
-def undocumented(top: type[BaseModel] = Settings, files: list[Path] | None = None) -> list[str]:
+def undocumented(top: type[Model] = Settings, files: list[Path] | None = None) -> list[str]:
     ex = examples(doc_files() if files is None else files)
     missing = []
     for option in options(top):
@@ -220,23 +208,24 @@ def test_every_config_option_is_documented_with_an_example():
 
 def test_an_undocumented_field_fails_the_check():
     """The check is real: a field added to a nested model (and a value added to a Literal) is reported."""
-    workflow = Settings.model_fields["workflows"].annotation
-    (wf_model,) = _models_in(workflow)
-    read_model = wf_model.model_fields["read"].annotation
-    read = create_model("ReadOptions", __base__=read_model, frobnicate_rows=(int, 0))
-    schema_model = wf_model.model_fields["schema_"].annotation
-    schema = create_model(
-        "SchemaPolicy",
-        __base__=schema_model,
-        evolution=(Literal["evolve", "rescue", "freeze", "discard_row", "melt"], "evolve"),
-    )
-    wf = create_model(
+
+    def field(model: type[Model], name: str) -> Any:
+        return next(f.type for f in fields_of(model) if f.name == name)
+
+    def derive(name: str, base: type[Model], *fields: tuple[Any, ...]) -> type[Model]:
+        return msgspec.defstruct(name, fields, bases=(base,), kw_only=True)
+
+    (wf_model,) = models_in(field(Settings, "workflows"))
+    read = derive("ReadOptions", models_in(field(wf_model, "read"))[0], ("frobnicate_rows", int, 0))
+    evolution = Literal["evolve", "rescue", "freeze", "discard_row", "melt"]
+    schema = derive("SchemaPolicy", models_in(field(wf_model, "schema_"))[0], ("evolution", evolution, "evolve"))
+    wf = derive(
         "Workflow",
-        __base__=wf_model,
-        read=(read, Field(default_factory=read)),
-        schema_=(schema, Field(default_factory=schema, alias="schema")),
+        wf_model,
+        ("read", read, msgspec.field(default_factory=read)),
+        ("schema_", schema, msgspec.field(default_factory=schema, name="schema")),
     )
-    top = create_model("Settings", __base__=Settings, workflows=(list[wf], []))
+    top = derive("Settings", Settings, ("workflows", list[wf], msgspec.field(default_factory=list)))
     new = set(undocumented(top)) - set(undocumented())
     assert new == {
         "`workflows.read.frobnicate_rows` (ReadOptions): no example sets `frobnicate_rows:`",
@@ -269,7 +258,7 @@ def test_every_yaml_example_parses():
 
 def test_every_whole_config_example_loads(tmp_path):
     """A yaml example whose top keys are all landfall.yaml's is a whole file: it must load as one."""
-    top = {f.alias or name for name, f in Settings.model_fields.items()}
+    top = {f.encode_name for f in fields_of(Settings)}
     loaded = 0
     for path in doc_files():
         text = path.read_text()

@@ -105,7 +105,7 @@ def test_dead_letters_retry_after_a_fix_and_purge(make_lake, serve, tmp_path):
     resp = srv.http.post("/api/dead-letters/retry", json={"run_ids": ids}, headers=AUTH)
     assert resp.status_code == 200 and [r["status"] for r in resp.json()["queued"]] == ["queued"]
     # the workflow is fixed and a worker with the new config runs the queue
-    fixed = load_settings(lake.config).model_copy(update={"workflows": load_settings(lake.config).workflows})
+    fixed = load_settings(lake.config)
     fixed.workflows[0].transform = []
     worker = Pipeline(fixed)
     try:

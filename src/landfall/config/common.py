@@ -1,12 +1,9 @@
-"""Pieces every part of the settings shares: the model base, file and table formats, sizes, type names and
-landing prefixes."""
+"""Pieces every part of the settings shares: file and table formats, sizes, type names and landing prefixes."""
 
 from __future__ import annotations
 
 import re
 from typing import Literal
-
-from pydantic import BaseModel, ConfigDict
 
 FileFormat = Literal["csv", "jsonl", "json", "parquet"]
 TableFormat = Literal["parquet", "delta"]
@@ -19,10 +16,6 @@ def known_types(value: dict[str, str]) -> dict[str, str]:
     for type_name in value.values():
         user_type(type_name)
     return value
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 def size_text(value: str | None) -> str | None:

@@ -3,11 +3,12 @@ settings."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from msgspec import Meta
 
-from landfall.config.common import Model, size_text
+from landfall.config.common import size_text
+from landfall.config.model import Context, Model, at
 
 
 def known_engine(value: str) -> str:
@@ -20,26 +21,29 @@ def known_engine(value: str) -> str:
     return value
 
 
-class DuckDBSettings(Model):
+class DuckDBSettings(Model, kw_only=True):
     """The DuckDB engine's resources (`duckdb:`): one database per process and lake, shared by its workers."""
 
-    threads: int | None = Field(None, ge=1)  # default: one per core
+    threads: Annotated[int, Meta(ge=1)] | None = None  # default: one per core
     memory_limit: str | None = None  # e.g. `1GB`; default: DuckDB's own (80% of RAM); beyond it DuckDB spills
 
-    _size = field_validator("memory_limit")(lambda cls, value: size_text(value))
+    def _check(self, context: Context) -> None:
+        with at("memory_limit"):
+            size_text(self.memory_limit)
 
 
-class SparkSettings(Model):
+class SparkSettings(Model, kw_only=True):
     """Where workflows with `engine: spark` run: `master` is `local[*]`, `local[N]`, `spark://host:7077`, `yarn`
     or `k8s://...`; `conf` holds any Spark properties (`spark.executor.memory: 4g`)."""
 
     master: str = "local[*]"
-    conf: dict[str, str] = Field(default_factory=dict)
+    conf: dict[str, str] = {}
     app_name: str = "landfall"
 
-    @field_validator("conf", mode="before")
     @classmethod
-    def _as_text(cls, value: Any) -> Any:
-        if isinstance(value, dict):  # YAML reads `4g` as text but `2` as a number, `true` as a bool
-            return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+    def _shape(cls, value: Any) -> Any:
+        conf = value.get("conf") if isinstance(value, dict) else None
+        if isinstance(conf, dict):  # YAML reads `4g` as text but `2` as a number, `true` as a bool
+            conf = {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in conf.items()}
+            value = {**value, "conf": conf}
         return value

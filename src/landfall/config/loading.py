@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
 
+from landfall.config.model import Context, Problems, fields_of, models_in, parse, type_at
 from landfall.config.settings import Settings
-from landfall.config.steps import STEP_KINDS
 from landfall.errors import ConfigError
 
 CONFIG_FILE = "landfall.yaml"
@@ -29,34 +28,22 @@ def _format_loc(loc: tuple[Any, ...], data: Any) -> str:
             parts.append(label)
             node = node[item] if isinstance(node, list) and item < len(node) else None
         else:
-            if item in STEP_KINDS and parts and parts[-1].startswith("[") and isinstance(node, dict):
-                continue  # the discriminator tag repeats the step kind; leave it out
             parts.append(f".{item}" if parts else str(item))
             node = node.get(item) if isinstance(node, dict) else None
     return "".join(parts) or "(top level)"
 
 
-def _explain(
-    exc: ValidationError, source: str, data: Any, from_env: dict[tuple[str, ...], str] | None = None
-) -> ConfigError:
-    """One line per error: where (the file, or the environment variable that set the value), the key, what was
-    found and what is allowed. A misspelt key says which key was meant, instead of also reporting the key it
-    meant as missing (`write.tabel`: unknown key; did you mean `table`?)."""
-    errors = exc.errors()
-    unknown = {(tuple(e["loc"][:-1]), str(e["loc"][-1])) for e in errors if e["type"] == "extra_forbidden"}
+def _explain(exc: Problems, source: str, data: Any, from_env: dict[tuple[str, ...], str] | None = None) -> ConfigError:
+    """One line per problem: where (the file, or the environment variable that set the value), the key, what
+    was found and what is allowed. A misspelt key says which key was meant (`write.tabel`: unknown key; did you
+    mean `table`?)."""
     lines = []
-    for err in errors:
-        loc = tuple(err["loc"])
-        if err["type"] == "missing" and any(
-            parent == loc[:-1] and _close(key, [str(loc[-1])]) for parent, key in unknown
-        ):
-            continue  # `tabel` was meant as `table`: the unknown key's line says so
+    for problem in exc.problems:
+        loc = problem.loc
         where = _format_loc(loc, data)
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "literal_error":
-            msg = f"got `{err.get('input')}`; " + msg.replace("Input should be", "expected").replace("'", "`")
-        elif err["type"] == "extra_forbidden":
-            meant = _close(str(loc[-1]), _keys_at(loc[:-1]))
+        msg = problem.message
+        if problem.kind == "unknown_key":
+            meant = _close(str(loc[-1]), _keys_at(loc[:-1], data))
             msg = "unknown key" + (
                 f"; did you mean `{meant}`?"
                 if meant
@@ -75,31 +62,21 @@ def _close(word: str, choices: list[str]) -> str | None:
     return found[0] if found else None
 
 
-def _keys_at(loc: tuple[Any, ...]) -> list[str]:
-    """The keys a config mapping at `loc` may hold (every field of the models it may be), for a did-you-mean."""
+def _keys_at(loc: tuple[Any, ...], data: Any) -> list[str]:
+    """The keys the config mapping at `loc` may hold, for a did-you-mean: its model's fields (or, where the model
+    is not known, every field of every model)."""
+    models = models_in(type_at(Settings, loc, data))
+    if len(models) == 1:
+        return [f.encode_name for f in fields_of(models[0])]
     keys: set[str] = set()
-
-    def walk(model: type[BaseModel], seen: set[type]) -> None:
-        if model in seen:
-            return
-        seen.add(model)
-        for name, f in model.model_fields.items():
-            keys.add(f.alias or name)
-            for sub in _models_in(f.annotation):
-                walk(sub, seen)
-
-    if not loc:
-        return sorted(Settings.model_fields)
-    walk(Settings, set())
+    todo, seen = [Settings], set()
+    while todo:
+        model = todo.pop()
+        if model not in seen:
+            seen.add(model)
+            keys.update(f.encode_name for f in fields_of(model))
+            todo += [m for f in fields_of(model) for m in models_in(f.type)]
     return sorted(keys)
-
-
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    import typing
-
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
 
 
 def _env_overrides(
@@ -179,8 +156,8 @@ def load_settings(
             data[key] = value
             from_env.pop((key,), None)  # a CLI flag wins over the environment
     try:
-        settings = Settings.model_validate(data, context={"tables": _tables_written(data)})
-    except ValidationError as exc:
+        settings = parse(Settings, data, Context(tables=_tables_written(data)))
+    except Problems as exc:
         raise _explain(exc, source, data, from_env) from None
     settings.source = source
     settings.base_dir = str(base_dir)

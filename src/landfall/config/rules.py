@@ -6,40 +6,39 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
-
-from landfall.config.common import Model, known_types
+from landfall.config.common import known_types
+from landfall.config.model import Context, Invalid, Model, at
 from landfall.config.steps import row_expression
 
 
-class RangeSpec(Model):
+class RangeSpec(Model, kw_only=True):
     column: str
     min: float | None = None
     max: float | None = None
 
 
-class AcceptedValues(Model):
+class AcceptedValues(Model, kw_only=True):
     column: str
     values: list[Any]
 
 
-class RegexSpec(Model):
+class RegexSpec(Model, kw_only=True):
     column: str
     pattern: str
 
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, value: str) -> str:
-        re.compile(value)
-        return value
+    def _check(self, context: Context) -> None:
+        try:
+            re.compile(self.pattern)
+        except re.error as exc:
+            raise Invalid(f"`{self.pattern}` is not a regular expression: {exc}", "pattern") from None
 
 
-class UniqueSpec(Model):
+class UniqueSpec(Model, kw_only=True):
     columns: list[str]
     against_table: bool = False  # also not already in the table
 
 
-class RowCount(Model):
+class RowCount(Model, kw_only=True):
     min: int | None = None
     max: int | None = None
 
@@ -47,7 +46,7 @@ class RowCount(Model):
 RULE_KINDS = ("not_null", "unique", "range", "accepted_values", "regex", "expect", "row_count")
 
 
-class Rule(Model):
+class Rule(Model, kw_only=True):
     """One data-quality rule and what to do with rows (or files, for `row_count`) that break it."""
 
     action: Literal["fail", "quarantine", "warn"] = "fail"
@@ -60,22 +59,21 @@ class Rule(Model):
     expect: str | None = None
     row_count: RowCount | None = None
 
-    _row_expression = field_validator("expect")(lambda cls, value: row_expression(value))
-
-    @field_validator("not_null", mode="before")
     @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
+    def _shape(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        value = dict(value)
+        if isinstance(value.get("not_null"), str):
+            value["not_null"] = [value["not_null"]]
+        unique = value.get("unique")
+        if isinstance(unique, str | list):
+            value["unique"] = {"columns": [unique] if isinstance(unique, str) else unique}
+        return value
 
-    @field_validator("unique", mode="before")
-    @classmethod
-    def _unique_list(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return {"columns": [value]}
-        return {"columns": value} if isinstance(value, list) else value
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Rule:
+    def _check(self, context: Context) -> None:
+        with at("expect"):
+            row_expression(self.expect)
         kinds = [k for k in RULE_KINDS if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError(
@@ -85,7 +83,6 @@ class Rule(Model):
             )
         if self.row_count is not None and self.action == "quarantine":
             raise ValueError("`row_count` judges a whole file: its action is `fail` or `warn`")
-        return self
 
     @property
     def kind(self) -> str:
@@ -105,10 +102,12 @@ class Rule(Model):
         return f"{self.kind}({detail})" if detail else self.kind
 
 
-class SchemaPolicy(Model):
+class SchemaPolicy(Model, kw_only=True):
     """How a file whose columns differ from the table's is handled."""
 
-    hints: dict[str, str] = Field(default_factory=dict)  # declared types, applied after the steps
+    hints: dict[str, str] = {}  # declared types, applied after the steps
     evolution: Literal["evolve", "rescue", "freeze", "discard_row"] = "evolve"
 
-    _types = field_validator("hints")(lambda cls, value: known_types(value))
+    def _check(self, context: Context) -> None:
+        with at("hints"):
+            known_types(self.hints)

@@ -6,100 +6,94 @@ import os
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from msgspec import Meta
 
-from landfall.config.common import Model
+from landfall.config.model import Context, Invalid, Model, at
+
+_RULE = "_rule"  # the tag `AlertSettings._shape` gives a rule's mapping: which of the two it is
 
 
-class QuarantineRateAbove(Model):
+class QuarantineRateAbove(Model, tag="rate", tag_field=_RULE, kw_only=True):
     """Alert when a run sets aside more than this share of the rows it read (0.05: 5%)."""
 
-    quarantine_rate_above: float = Field(gt=0, le=1)
+    quarantine_rate_above: Annotated[float, Meta(gt=0, le=1)]
     workflow: str | None = None  # only this workflow's runs
 
 
-class NoFileFor(Model):
+class NoFileFor(Model, tag="freshness", tag_field=_RULE, kw_only=True):
     """Alert when no file has landed under `prefix` for this long (`30m`, `2h`, `1d`)."""
 
     no_file_for: str
     prefix: str = ""
 
-    @field_validator("no_file_for")
-    @classmethod
-    def _duration(cls, value: str) -> str:
+    def _check(self, context: Context) -> None:
         from landfall.maintenance import parse_duration
 
-        parse_duration(value)
-        return value
+        with at("no_file_for"):
+            parse_duration(self.no_file_for)
 
 
-def _alert_kind(item: Any) -> str:
-    if isinstance(item, dict):
-        return "freshness" if "no_file_for" in item else "rate"
-    if isinstance(item, (QuarantineRateAbove, NoFileFor)):
-        return "rate" if isinstance(item, QuarantineRateAbove) else "freshness"
-    return "event"
+AlertRule = Literal["dead_letter", "schema_change"] | QuarantineRateAbove | NoFileFor
 
 
-AlertRule = Annotated[
-    Annotated[Literal["dead_letter", "schema_change"], Tag("event")]
-    | Annotated[QuarantineRateAbove, Tag("rate")]
-    | Annotated[NoFileFor, Tag("freshness")],
-    Discriminator(_alert_kind),
-]
-
-
-class AlertSettings(Model):
+class AlertSettings(Model, kw_only=True):
     """One webhook and what it is told about."""
 
     webhook: str
     format: Literal["json", "slack"] = "json"
-    on: list[AlertRule] = Field(min_length=1)
-    headers: dict[str, str] = Field(default_factory=dict)  # e.g. Authorization for the receiver
-    max_attempts: int = Field(6, ge=1)  # tries per alert, with exponential backoff (1 s, 2 s, 4 s, ... 60 s)
-    timeout_seconds: float = Field(10.0, gt=0)
+    on: Annotated[list[AlertRule], Meta(min_length=1)]
+    headers: dict[str, str] = {}  # e.g. Authorization for the receiver
+    max_attempts: Annotated[int, Meta(ge=1)] = 6  # tries per alert, with exponential backoff (1 s, 2 s, ... 60 s)
+    timeout_seconds: Annotated[float, Meta(gt=0)] = 10.0
 
-    @model_validator(mode="before")
     @classmethod
-    def _yaml_on(cls, value: Any) -> Any:
+    def _shape(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
         # YAML 1.1 reads a bare `on:` key as the boolean true; in an alert it can only mean `on`
-        if isinstance(value, dict) and True in value and "on" not in value:
+        if True in value and "on" not in value:
             value = {("on" if k is True else k): v for k, v in value.items()}
+        if "on" in value:
+            with at("on"):
+                value = {**value, "on": _rules(value["on"])}
         return value
 
-    @field_validator("on", mode="before")
-    @classmethod
-    def _events(cls, value: Any) -> Any:
-        expected = (
-            "expected `dead_letter`, `schema_change`, `{quarantine_rate_above: 0.05}` or "
-            "`{no_file_for: 2h, prefix: sales/}`"
-        )
-        for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, str) and item not in ("dead_letter", "schema_change"):
-                raise ValueError(f"unknown alert event `{item}`; {expected}")
-            if isinstance(item, dict) and not ({"quarantine_rate_above", "no_file_for"} & set(item)):
-                raise ValueError(f"unknown alert rule `{item}`; {expected}")
-        return value
-
-    @field_validator("webhook")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"expected an http:// or https:// URL; got `{value}`")
-        return value
+    def _check(self, context: Context) -> None:
+        if not re.match(r"^https?://[^/\s]+", self.webhook):
+            raise Invalid(f"expected an http:// or https:// URL; got `{self.webhook}`", "webhook")
 
 
-class ServeSettings(Model):
+class ServeSettings(Model, kw_only=True):
     """`landfall serve`: the HTTP API, dashboard and `/metrics`."""
 
     host: str = "127.0.0.1"  # another address makes the token required for every call
-    port: int = Field(8080, ge=0, le=65535)  # 0: any free port
+    port: Annotated[int, Meta(ge=0, le=65535)] = 8080  # 0: any free port
     token_env: str = "LANDFALL_TOKEN"  # the environment variable holding the bearer token
     token: str | None = None  # the token itself (prefer `token_env`: a file is easier to leak)
-    query_row_limit: int = Field(10_000, ge=1)  # rows the query endpoint and SQL page return at most
-    query_timeout_seconds: float = Field(30.0, gt=0)  # a query running longer is stopped
+    query_row_limit: Annotated[int, Meta(ge=1)] = 10_000  # rows the query endpoint and SQL page return at most
+    query_timeout_seconds: Annotated[float, Meta(gt=0)] = 30.0  # a query running longer is stopped
 
     def bearer_token(self, environ: dict[str, str] | None = None) -> str | None:
         """The token from `token`, else from the environment variable `token_env`."""
         env = os.environ if environ is None else environ
         return self.token or env.get(self.token_env) or None
+
+
+def _rules(value: Any) -> Any:
+    """Each rule of `on:` checked, and a mapping tagged with the rule it is."""
+    expected = (
+        "expected `dead_letter`, `schema_change`, `{quarantine_rate_above: 0.05}` or "
+        "`{no_file_for: 2h, prefix: sales/}`"
+    )
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if isinstance(item, str) and item not in ("dead_letter", "schema_change"):
+            raise ValueError(f"unknown alert event `{item}`; {expected}")
+        if isinstance(item, dict) and not ({"quarantine_rate_above", "no_file_for"} & set(item)):
+            raise ValueError(f"unknown alert rule `{item}`; {expected}")
+    if not isinstance(value, list):
+        return value
+    return [
+        {**item, _RULE: "freshness" if "no_file_for" in item else "rate"} if isinstance(item, dict) else item
+        for item in items
+    ]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
-from pydantic import Field, field_validator, model_validator
+import msgspec
+from msgspec import Meta
 
-from landfall.config.common import Model, parse_size
+from landfall.config.common import parse_size
 from landfall.config.engines import DuckDBSettings, SparkSettings, known_engine
+from landfall.config.model import Context, Model, at, parse
 from landfall.config.serve import AlertSettings, ServeSettings
 from landfall.config.streams import StreamConfig
 from landfall.config.workflow import Workflow
@@ -18,44 +20,45 @@ from landfall.errors import ConfigError
 from landfall.sources.settings import SourceConfig
 
 
-class Settings(Model):
+class Settings(Model, dict=True, kw_only=True):
     """The whole of `landfall.yaml`."""
 
     lake: str = "./lake"
-
-    _lake_url = field_validator("lake")(lambda cls, value: zone_url(value))
-    zones: Zones = Field(default_factory=Zones)
+    zones: Zones = msgspec.field(default_factory=Zones)
     state_url: str | None = None
-    storage: StorageSettings = Field(default_factory=StorageSettings)
+    storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
     scratch_dir: str | None = None  # local folder for temporary files (copies of remote files); default: system temp
-    workers: int = Field(2, ge=1, le=64)  # worker threads per process
-    processes: int = Field(1, ge=1, le=64)  # worker processes `up` and `worker` start on this host (1: in-process)
+    workers: Annotated[int, Meta(ge=1, le=64)] = 2  # worker threads per process
+    # worker processes `up` and `worker` start on this host (1: in-process)
+    processes: Annotated[int, Meta(ge=1, le=64)] = 1
     sources: list[SourceConfig] | None = None  # event sources of `up`; default: see `intake`
-    batch_files: int = Field(500, ge=1)
+    batch_files: Annotated[int, Meta(ge=1)] = 500
     batch_bytes: str = "64MB"
-    lease_seconds: float = Field(30.0, gt=0)
-    reconcile_seconds: float = Field(5.0, gt=0)
-    settle_seconds: float = Field(1.0, ge=0)
-    compaction_seconds: float = Field(10.0, gt=0)  # how often `up` looks for tables to compact
+    lease_seconds: Annotated[float, Meta(gt=0)] = 30.0
+    reconcile_seconds: Annotated[float, Meta(gt=0)] = 5.0
+    settle_seconds: Annotated[float, Meta(ge=0)] = 1.0
+    compaction_seconds: Annotated[float, Meta(gt=0)] = 10.0  # how often `up` looks for tables to compact
     engine: str = "duckdb"  # what runs workflows that do not say: an engine from `landfall.registry`, or `auto`
-    duckdb: DuckDBSettings = Field(default_factory=DuckDBSettings)
+    duckdb: DuckDBSettings = msgspec.field(default_factory=DuckDBSettings)
     spark_above: str = "2GB"  # `engine: auto`: batches bigger than this run on Spark
-    spark: SparkSettings = Field(default_factory=SparkSettings)
-    workflows: list[Workflow] = Field(default_factory=list)
-    streams: list[StreamConfig] = Field(default_factory=list)
+    spark: SparkSettings = msgspec.field(default_factory=SparkSettings)
+    workflows: list[Workflow] = []
+    streams: list[StreamConfig] = []
     stream_log_dir: str | None = None  # local folder of the streams' segment logs; default `<state zone>/streams`
-    serve: ServeSettings = Field(default_factory=ServeSettings)
-    alerts: list[AlertSettings] = Field(default_factory=list)
-    alert_check_seconds: float = Field(5.0, gt=0)  # how often alerts look at the state store
+    serve: ServeSettings = msgspec.field(default_factory=ServeSettings)
+    alerts: list[AlertSettings] = []
+    alert_check_seconds: Annotated[float, Meta(gt=0)] = 5.0  # how often alerts look at the state store
 
-    # where the settings came from, for messages and for resolving relative paths
-    source: str = Field(default="<defaults>", exclude=True)
-    base_dir: str = Field(default=".", exclude=True)
+    # where the settings came from, for messages and for resolving relative paths (set by `load_settings`; not
+    # keys of landfall.yaml)
+    source: ClassVar[str] = "<defaults>"
+    base_dir: ClassVar[str] = "."
 
-    _engine = field_validator("engine")(lambda cls, value: known_engine(value))
-
-    @model_validator(mode="after")
-    def _cross_checks(self) -> Settings:
+    def _check(self, context: Context) -> None:
+        with at("lake"):
+            zone_url(self.lake)
+        with at("engine"):
+            known_engine(self.engine)
         names = [w.name for w in self.workflows]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -70,7 +73,7 @@ class Settings(Model):
         parse_size(self.batch_bytes)
         from landfall.redaction import remember_url
 
-        for url in (self.lake, self.state_url, *self.zones.model_dump().values()):
+        for url in (self.lake, self.state_url, *msgspec.structs.astuple(self.zones)):
             remember_url(url)  # its password never reaches a log line, an error or a run record
         state_zone = self.zones.state or self.lake
         if self.state_url is None and "://" in state_zone and not state_zone.startswith("file://"):
@@ -150,7 +153,6 @@ class Settings(Model):
                 check_available("table", wf.write.format)
             except ImportError as exc:
                 raise ValueError(f"workflow `{wf.name}`: {exc}") from None
-        return self
 
     def _check_sources(self) -> None:
         names = [s.name for s in self.sources or []]
@@ -177,7 +179,7 @@ class Settings(Model):
             return list(self.sources)
         landing = self.landing_url
         local = "://" not in landing
-        return [SourceConfig.model_validate(n) for n in (("listing", "watch") if local else ("listing",))]
+        return [parse(SourceConfig, n) for n in (("listing", "watch") if local else ("listing",))]
 
     def intake_source(self, name: str) -> SourceConfig | None:
         """The `sources:` entry of that name `up` runs, if any."""

@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+import msgspec
+from msgspec import Meta
 
-from landfall.config.common import FileFormat, Model, known_types
+from landfall.config.common import FileFormat, known_types
+from landfall.config.model import Context, Invalid, Model, at
 from landfall.sqlcheck import check_expression, check_query, tables_of
 
 
@@ -22,7 +24,7 @@ def row_expression(value: str | None, where: str = "") -> str | None:
     return value
 
 
-class ReadOptions(Model):
+class ReadOptions(Model, kw_only=True):
     """How a landed file is read. Everything left unset is detected."""
 
     format: FileFormat | None = None
@@ -32,7 +34,7 @@ class ReadOptions(Model):
     header: bool | None = None
     encoding: str | None = None
     null_values: list[str] | None = None
-    types: dict[str, str] = Field(default_factory=dict)
+    types: dict[str, str] = {}
     date_format: str | None = None
     timestamp_format: str | None = None
     all_strings: bool = False
@@ -45,100 +47,95 @@ class ReadOptions(Model):
     # the rest; `fail` fails the file, naming the line
     bad_rows: Literal["fail", "quarantine"] = "fail"
 
-    _types = field_validator("types")(lambda cls, value: known_types(value))
-
-    @field_validator("records", mode="before")
     @classmethod
-    def _records_bool(cls, value: Any) -> Any:
+    def _shape(cls, value: Any) -> Any:
         """`records: true` (a YAML boolean, as the README writes it) means `"true"`; `false` means `auto`."""
-        if value is True:
-            return "true"
-        return "auto" if value is False else value
-
-    @field_validator("encoding")
-    @classmethod
-    def _known_encoding(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        import codecs
-
-        try:
-            codecs.lookup(value)
-        except LookupError:
-            raise ValueError(
-                f"unknown encoding `{value}`; use a Python codec name such as `utf-8`, "
-                "`latin-1`, `cp1252`, `utf-16`, `shift_jis`"
-            ) from None
+        if isinstance(value, dict) and isinstance(value.get("records"), bool):
+            value = {**value, "records": "true" if value["records"] else "auto"}
         return value
+
+    def _check(self, context: Context) -> None:
+        with at("types"):
+            known_types(self.types)
+        if self.encoding is not None:
+            import codecs
+
+            try:
+                codecs.lookup(self.encoding)
+            except LookupError:
+                raise Invalid(
+                    f"unknown encoding `{self.encoding}`; use a Python codec name such as `utf-8`, "
+                    "`latin-1`, `cp1252`, `utf-16`, `shift_jis`",
+                    "encoding",
+                ) from None
 
 
 # --- transform steps: each is a one-key mapping in the YAML list -------------------------------------------
 
 
-class Rename(Model):
-    kind: Literal["rename"] = "rename"
+class StepModel(Model, tag_field="kind", kw_only=True):
+    """A transform step; its YAML key (`rename:`) is its kind."""
+
+    @property
+    def kind(self) -> str:
+        return self.__struct_config__.tag  # type: ignore[return-value]
+
+
+class Rename(StepModel, tag="rename", kw_only=True):
     rename: dict[str, str]
 
 
-class Cast(Model):
-    kind: Literal["cast"] = "cast"
+class Cast(StepModel, tag="cast", kw_only=True):
     cast: dict[str, str]
 
-    _types = field_validator("cast")(lambda cls, value: known_types(value))
+    def _check(self, context: Context) -> None:
+        with at("cast"):
+            known_types(self.cast)
 
 
-class Compute(Model):
-    kind: Literal["compute"] = "compute"
+class Compute(StepModel, tag="compute", kw_only=True):
     compute: dict[str, str]
 
-    @field_validator("compute")
-    @classmethod
-    def _row_expressions(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, expr in value.items():
+    def _check(self, context: Context) -> None:
+        for name, expr in self.compute.items():
             row_expression(expr, f"`compute` `{name}`: ")
-        return value
 
 
-class Filter(Model):
-    kind: Literal["filter"] = "filter"
+class Filter(StepModel, tag="filter", kw_only=True):
     filter: str
 
-    _row_expression = field_validator("filter")(lambda cls, value: row_expression(value, "`filter`: "))
+    def _check(self, context: Context) -> None:
+        row_expression(self.filter, "`filter`: ")
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a table name
 
 
-class Sql(Model):
-    kind: Literal["sql"] = "sql"
+class Sql(StepModel, tag="sql", kw_only=True):
     sql: str
 
-    @field_validator("sql")
-    @classmethod
-    def _reads_input(cls, value: str, info: ValidationInfo) -> str:
+    def _check(self, context: Context) -> None:
         # the tables it may join: those the file's workflows write (`load_settings` passes them); without a
         # file, any table name here, and `Settings` checks them once it has every workflow
-        lake = (info.context or {}).get("tables")
+        lake = context.tables
+        value = self.sql
         try:
             check_query(value, tables=lake if lake is not None else [t for t in tables_of(value) if _NAME.fullmatch(t)])
         except ValueError as exc:
             raise ValueError(f"`sql`: {exc}") from None
         if not re.search(r"\binput\b", value, re.IGNORECASE):
-            raise ValueError("the query must read from `input` (the rows so far), e.g. `SELECT * FROM input`")
-        return value
+            raise ValueError("`sql`: the query must read from `input` (the rows so far), e.g. `SELECT * FROM input`")
 
 
-class Drop(Model):
+class Drop(StepModel, tag="drop", kw_only=True):
     """`drop: [a, b]` takes columns out; a column the rows do not have fails the file, like `rename` and `cast`,
     unless `drop: {columns: [a, b], missing_ok: true}`."""
 
-    kind: Literal["drop"] = "drop"
     drop: list[str]
     missing_ok: bool = False
 
-    @model_validator(mode="before")
     @classmethod
-    def _long_form(cls, value: Any) -> Any:
+    def _shape(cls, value: Any) -> Any:
         if isinstance(value, dict) and isinstance(value.get("drop"), str):
             value = {**value, "drop": [value["drop"]]}
         if isinstance(value, dict) and isinstance(value.get("drop"), dict):
@@ -158,33 +155,31 @@ class Drop(Model):
         return value
 
 
-class NormalizeNames(Model):
-    kind: Literal["normalize_names"] = "normalize_names"
+class NormalizeNames(StepModel, tag="normalize_names", kw_only=True):
     normalize_names: bool = True
 
 
-class FlattenSpec(Model):
+class FlattenSpec(Model, kw_only=True):
     separator: str = "_"
-    max_depth: int = Field(4, ge=1)
-    keep_json: list[str] = Field(default_factory=list)  # dotted paths kept as a JSON string
+    max_depth: Annotated[int, Meta(ge=1)] = 4
+    keep_json: list[str] = []  # dotted paths kept as a JSON string
 
 
-class Flatten(Model):
-    kind: Literal["flatten"] = "flatten"
-    flatten: FlattenSpec = Field(default_factory=FlattenSpec)
+class Flatten(StepModel, tag="flatten", kw_only=True):
+    flatten: FlattenSpec = msgspec.field(default_factory=FlattenSpec)
 
-    @field_validator("flatten", mode="before")
     @classmethod
-    def _defaults(cls, value: Any) -> Any:
-        return {} if value in (None, True) else value
+    def _shape(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("flatten", {}) in (None, True):
+            value = {**value, "flatten": {}}
+        return value
 
 
-class Explode(Model):
-    kind: Literal["explode"] = "explode"
+class Explode(StepModel, tag="explode", kw_only=True):
     explode: str  # a list column: one row per element, parent fields repeated
 
 
-class ChildTablesSpec(Model):
+class ChildTablesSpec(Model, kw_only=True):
     """List columns written to tables of their own, one row per element, linked to the parent row by `key` (the
     parent's columns, copied into each child row) or, without a key, by a generated `_row_id` / `_parent_row_id`;
     `_pos` is the element's position in its list (from 0). `products.tags` names a list inside the elements of
@@ -192,11 +187,10 @@ class ChildTablesSpec(Model):
     `_root_row_id`)."""
 
     columns: dict[str, str | None]  # list column -> child table (None: `<table>__<column>`)
-    key: list[str] = Field(default_factory=list)
+    key: list[str] = []
 
-    @model_validator(mode="before")
     @classmethod
-    def _short_forms(cls, value: Any) -> Any:
+    def _shape(cls, value: Any) -> Any:
         if isinstance(value, (list, str)):  # `child_tables: [products]`
             value = {"columns": value}
         if isinstance(value, dict) and isinstance(value.get("columns"), (list, str)):
@@ -207,27 +201,23 @@ class ChildTablesSpec(Model):
         return value
 
 
-class ChildTables(Model):
-    kind: Literal["child_tables"] = "child_tables"
+class ChildTables(StepModel, tag="child_tables", kw_only=True):
     child_tables: ChildTablesSpec
 
 
-class DedupeSpec(Model):
+class DedupeSpec(Model, kw_only=True):
     keys: list[str]
     order_by: str | None = None
 
-    _row_expression = field_validator("order_by")(lambda cls, value: row_expression(value, "`dedupe` `order_by`: "))
+    def _check(self, context: Context) -> None:
+        row_expression(self.order_by, "`dedupe` `order_by`: ")
 
 
-class Dedupe(Model):
-    kind: Literal["dedupe"] = "dedupe"
+class Dedupe(StepModel, tag="dedupe", kw_only=True):
     dedupe: DedupeSpec
 
 
-Step = Annotated[
-    Union[Rename, Cast, Compute, Filter, Sql, Drop, NormalizeNames, Dedupe, Flatten, Explode, ChildTables],
-    Field(discriminator="kind"),
-]
+Step = Union[Rename, Cast, Compute, Filter, Sql, Drop, NormalizeNames, Dedupe, Flatten, Explode, ChildTables]
 STEP_KINDS = (
     "rename",
     "cast",

@@ -3,26 +3,28 @@ retry settings, with the checks that span them."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+import msgspec
+from msgspec import Meta
 
-from landfall.config.common import Model, size_text
+from landfall.config.common import size_text
 from landfall.config.engines import known_engine
+from landfall.config.model import Context, Model, at
 from landfall.config.rules import Rule, SchemaPolicy
 from landfall.config.steps import ROW_WISE, ReadOptions, Step, steps_before
 from landfall.config.writing import WriteOptions
 from landfall.sqlcheck import tables_of
 
 
-class RetryPolicy(Model):
-    max_attempts: int = Field(3, ge=1)
-    backoff_seconds: float = Field(1.0, ge=0)
-    max_backoff_seconds: float = Field(300.0, ge=0)
-    jitter: float = Field(0.2, ge=0, le=1)
+class RetryPolicy(Model, kw_only=True):
+    max_attempts: Annotated[int, Meta(ge=1)] = 3
+    backoff_seconds: Annotated[float, Meta(ge=0)] = 1.0
+    max_backoff_seconds: Annotated[float, Meta(ge=0)] = 300.0
+    jitter: Annotated[float, Meta(ge=0, le=1)] = 0.2
 
 
-class TableSource(Model):
+class TableSource(Model, kw_only=True):
     """A workflow fed by a table: each run that writes rows into `table` becomes one run of this workflow, over
     the rows that run wrote (by their `_run_id`), as the table holds them when this run starts."""
 
@@ -32,18 +34,18 @@ class TableSource(Model):
 TABLE_EVENTS = "_tables/"  # `_tables/<table>/<run id>`: the events of a table's runs (never a landed file)
 
 
-class Workflow(Model):
+class Workflow(Model, kw_only=True):
     """One workflow: which files it takes, how it reads, reshapes and writes them."""
 
     name: str
     match: str = ""  # a prefix or glob under the landing zone; or `source`
     source: TableSource | None = None  # instead of `match`: fed by the runs that write a table
-    read: ReadOptions = Field(default_factory=ReadOptions)
-    transform: list[Step] = Field(default_factory=list)
+    read: ReadOptions = msgspec.field(default_factory=ReadOptions)
+    transform: list[Step] = []
     write: WriteOptions
-    retry: RetryPolicy = Field(default_factory=RetryPolicy)
-    validate_: list[Rule] = Field(default_factory=list, alias="validate")
-    schema_: SchemaPolicy = Field(default_factory=SchemaPolicy, alias="schema")
+    retry: RetryPolicy = msgspec.field(default_factory=RetryPolicy)
+    validate_: list[Rule] = msgspec.field(default_factory=list, name="validate")
+    schema_: SchemaPolicy = msgspec.field(default_factory=SchemaPolicy, name="schema")
     normalize_names: bool = False
     lineage: bool = True
     on_change: Literal["replace", "append"] = "replace"
@@ -51,26 +53,27 @@ class Workflow(Model):
     engine: str | None = None  # None: the file's `engine`; `duckdb`, `spark`, `auto` (or a registered engine)
     spark_above: str | None = None  # with `engine: auto`; None: the file's `spark_above`
 
-    _engine = field_validator("engine")(lambda cls, value: None if value is None else known_engine(value))
+    @classmethod
+    def _shape(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "transform" in value:
+            with at("transform"):
+                value = {**value, "transform": steps_before(value["transform"])}
+        return value
 
-    @model_validator(mode="after")
-    def _match_or_source(self) -> Workflow:
+    def _check(self, context: Context) -> None:
+        with at("engine"):
+            if self.engine is not None:
+                known_engine(self.engine)
+        with at("spark_above"):
+            size_text(self.spark_above)
         if self.source is None:
             if not self.match:
                 raise ValueError("a workflow needs `match` (which landed files it takes) or `source: {table: ...}`")
-            return self
-        if self.match:
-            raise ValueError("`match` or `source`, not both: a workflow fed by a table takes no landed files")
-        self.match = f"{TABLE_EVENTS}{self.source.table}/"  # its runs' keys: `_tables/<table>/<run id>`
-        self.read.format = "parquet"  # the rows are handed over as Parquet
-        return self
-
-    _above = field_validator("spark_above")(lambda cls, value: size_text(value))
-
-    _steps = field_validator("transform", mode="before")(steps_before)
-
-    @model_validator(mode="after")
-    def _one_child_tables_step(self) -> Workflow:
+        else:
+            if self.match:
+                raise ValueError("`match` or `source`, not both: a workflow fed by a table takes no landed files")
+            self.match = f"{TABLE_EVENTS}{self.source.table}/"  # its runs' keys: `_tables/<table>/<run id>`
+            self.read.format = "parquet"  # the rows are handed over as Parquet
         found = [s for s in self.transform if s.kind == "child_tables"]
         if len(found) > 1:
             raise ValueError("at most one `child_tables` step per workflow; list every column in it")
@@ -92,7 +95,6 @@ class Workflow(Model):
             )
         if not self.lineage:
             self._without_lineage(bool(found))
-        return self
 
     def _without_lineage(self, child_tables: bool) -> None:
         """`lineage: false` leaves out `_source_file`, `_ingested_at` and `_run_id`; what needs them is refused."""

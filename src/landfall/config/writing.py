@@ -4,17 +4,18 @@ into another landing prefix."""
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from msgspec import Meta
 
-from landfall.config.common import Model, landing_prefix, size_text
+from landfall.config.common import landing_prefix, size_text
+from landfall.config.model import Context, Model, at
 
 _PARTITION_FUNCS = ("year", "month", "day", "hour")
 _PARTITION_EXPR = re.compile(r"^\s*(year|month|day|hour)\s*\(\s*([^()]+?)\s*\)\s*$", re.IGNORECASE)
 
 
-class PartitionColumn(Model):
+class PartitionColumn(Model, kw_only=True):
     """One Hive partition level: a column, or year/month/day/hour of a date or timestamp column."""
 
     name: str
@@ -45,38 +46,48 @@ def parse_partition(item: Any) -> PartitionColumn:
     raise ValueError(f"partition entry `{item}`: expected `column`, `year(column)` or `{{name: year(column)}}`")
 
 
-class Compaction(Model):
+class Compaction(Model, kw_only=True):
     """Rewrite a partition's small files into few large ones once it has `min_files` files."""
 
     enabled: bool = True
-    min_files: int = Field(16, ge=2)
+    min_files: Annotated[int, Meta(ge=2)] = 16
     target_file_size: str = "128MB"
 
 
-class WriteOptions(Model):
+class WriteOptions(Model, kw_only=True):
     table: str | None = None  # a table; or `landing`: files into another prefix, for the next workflow (a hop)
     landing: str | None = None
     format: Literal["parquet", "delta", "jsonl"] = "parquet"  # tables: parquet | delta; landing: parquet | jsonl
     mode: Literal["append", "overwrite", "merge"] = "append"
     overwrite: Literal["table", "partitions"] = "table"  # with mode overwrite: the whole table, or the partitions
-    keys: list[str] = Field(default_factory=list)  # merge: rows with the same keys are one row
+    keys: list[str] = []  # merge: rows with the same keys are one row
     order_by: str | None = None  # merge: the row with the greatest value wins
-    partition_by: list[PartitionColumn] = Field(default_factory=list)
+    partition_by: list[PartitionColumn] = []
     compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
     target_file_size: str = "256MB"
     compaction: Compaction | None = None
 
-    @field_validator("compaction", mode="before")
     @classmethod
-    def _compaction(cls, value: Any) -> Any:
-        if value is True:
-            return {}
-        if value is False:
-            return None
+    def _shape(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        value = dict(value)
+        if isinstance(value.get("compaction"), bool):
+            value["compaction"] = {} if value["compaction"] else None
+        if "partition_by" in value:
+            parts = value["partition_by"]
+            parts = [] if parts is None else [parts] if isinstance(parts, str | dict) else parts
+            if isinstance(parts, list):
+                with at("partition_by"):
+                    value["partition_by"] = [_partition_fields(parse_partition(p)) for p in parts]
         return value
 
-    @model_validator(mode="after")
-    def _table_or_landing(self) -> WriteOptions:
+    def _check(self, context: Context) -> None:
+        with at("table"):
+            if self.table is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.table):
+                raise ValueError(f"table name `{self.table}`: use letters, digits and `_`, not starting with a digit")
+        with at("target_file_size"):
+            size_text(self.target_file_size)
         if (self.table is None) == (self.landing is None):
             raise ValueError(
                 "`write` needs `table` (a table to write) or `landing` (a prefix to write files into, which "
@@ -95,30 +106,11 @@ class WriteOptions(Model):
                     + (f"`mode: {self.mode}`" if self.mode != "append" else f"`{unsupported[0]}`")
                     + " belongs on the workflow that writes the table"
                 )
-        return self
-
-    @model_validator(mode="after")
-    def _merge_needs_keys(self) -> WriteOptions:
         if self.mode == "merge" and not self.keys:
             raise ValueError("`mode: merge` needs `keys` (the columns that identify a row)")
         if self.mode != "merge" and (self.keys or self.order_by):
             raise ValueError("`keys` and `order_by` apply to `mode: merge` only")
-        return self
 
-    @field_validator("partition_by", mode="before")
-    @classmethod
-    def _parse_partitions(cls, value: Any) -> list[PartitionColumn]:
-        if value is None:
-            return []
-        if isinstance(value, (str, dict)):
-            value = [value]
-        return [parse_partition(v) for v in value]
 
-    @field_validator("table")
-    @classmethod
-    def _table_name(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-            raise ValueError(f"table name `{value}`: use letters, digits and `_`, not starting with a digit")
-        return value
-
-    _size = field_validator("target_file_size")(lambda cls, value: size_text(value))
+def _partition_fields(column: PartitionColumn) -> dict[str, Any]:
+    return {"name": column.name, "column": column.column, "function": column.function}

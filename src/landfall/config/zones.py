@@ -5,12 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
-
-from landfall.config.common import Model
+from landfall.config.model import Context, Invalid, Model, at
 
 
-class Zones(Model):
+class Zones(Model, kw_only=True):
     """Where each zone lives: a folder, or a URL (`s3://bucket/prefix`, `file://`, `memory://`)."""
 
     landing: str | None = None
@@ -18,10 +16,10 @@ class Zones(Model):
     quarantine: str | None = None
     state: str | None = None
 
-    @field_validator("landing", "tables", "quarantine", "state")
-    @classmethod
-    def _known_protocol(cls, value: str | None) -> str | None:
-        return zone_url(value)
+    def _check(self, context: Context) -> None:
+        for key in ("landing", "tables", "quarantine", "state"):
+            with at(key):
+                zone_url(getattr(self, key))
 
 
 def zone_url(value: str | None) -> str | None:
@@ -42,7 +40,7 @@ def zone_url(value: str | None) -> str | None:
     return value
 
 
-class StorageSettings(Model):
+class StorageSettings(Model, kw_only=True):
     """How to reach zones on object storage (`s3://`). Unset values come from the usual `AWS_*` environment
     variables and profiles (`~/.aws/credentials`)."""
 
@@ -53,25 +51,22 @@ class StorageSettings(Model):
     token: str | None = None  # session token (temporary credentials)
     profile: str | None = None  # a profile of ~/.aws/credentials
     anon: bool = False  # public buckets: no signing
-    options: dict[str, Any] = Field(default_factory=dict)  # more fsspec/s3fs arguments, passed as they are
-    delta_options: dict[str, str] = Field(default_factory=dict)  # more delta-rs storage options, as they are
+    options: dict[str, Any] = {}  # more fsspec/s3fs arguments, passed as they are
+    delta_options: dict[str, str] = {}  # more delta-rs storage options, as they are
     # Delta commits through the state store's lock: `auto` when the server ignores conditional writes (probed)
     commit_lock: Literal["auto", "always", "never"] = "auto"
 
-    @field_validator("endpoint_url")
-    @classmethod
-    def _endpoint(cls, value: str | None) -> str | None:
+    def _check(self, context: Context) -> None:
+        value = self.endpoint_url
         if value is not None and not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"expected an http:// or https:// URL such as `http://127.0.0.1:8333`; got `{value}`")
-        return value.rstrip("/") if value else value
-
-    @model_validator(mode="after")
-    def _credentials(self) -> StorageSettings:
+            raise Invalid(
+                f"expected an http:// or https:// URL such as `http://127.0.0.1:8333`; got `{value}`", "endpoint_url"
+            )
+        self.endpoint_url = value.rstrip("/") if value else value
         if bool(self.key) != bool(self.secret):
             raise ValueError("`key` and `secret` go together: set both, or neither (then AWS_* or a profile)")
         if self.anon and (self.key or self.profile):
             raise ValueError("`anon: true` reads public buckets without credentials; remove `key`/`profile`")
-        return self
 
     def resolved(self) -> Any:
         from landfall.storage import StorageOptions

@@ -11,41 +11,43 @@ Unset, `up` runs `listing` and `watch` on a local landing zone and `listing` on 
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from msgspec import Meta
 
-
-class _Options(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from landfall.config.model import Context, Invalid, Model, Problems, parse
 
 
-class ListingOptions(_Options):
+class _Options(Model, kw_only=True):
+    """A source's options."""
+
+
+class ListingOptions(_Options, kw_only=True):
     """The periodic listing of the landing zone (the backfill that finds what events missed)."""
 
-    interval_seconds: float | None = Field(None, gt=0)  # how often; default `reconcile_seconds` (5 s)
+    interval_seconds: Annotated[float, Meta(gt=0)] | None = None  # how often; default `reconcile_seconds` (5 s)
 
 
-class WatchOptions(_Options):
+class WatchOptions(_Options, kw_only=True):
     """The file watcher of a local landing zone (inotify); no options."""
 
 
-class SqsOptions(_Options):
+class SqsOptions(_Options, kw_only=True):
     """S3 event notifications read from an SQS queue (S3 -> SQS, S3 -> SNS -> SQS or S3 -> EventBridge -> SQS)."""
 
     queue_url: str  # https://sqs.<region>.amazonaws.com/<account>/<queue>
-    wait_seconds: int = Field(20, ge=0, le=20)  # long polling: how long a receive waits for messages
-    visibility_seconds: int = Field(120, ge=10, le=43200)  # a message stays hidden this long, extended while worked
+    wait_seconds: Annotated[int, Meta(ge=0, le=20)] = 20  # long polling: how long a receive waits for messages
+    # a message stays hidden this long, extended while worked
+    visibility_seconds: Annotated[int, Meta(ge=10, le=43200)] = 120
     region: str | None = None  # default: from the queue URL, else `storage.region`, else AWS_REGION
     endpoint_url: str | None = None  # an SQS-compatible server; default: AWS's endpoint for the region
     profile: str | None = None  # a profile of ~/.aws/credentials; default: `storage:`'s credentials, else AWS_*
 
-    @field_validator("queue_url", "endpoint_url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"expected an http:// or https:// URL; got `{value}`")
-        return value
+    def _check(self, context: Context) -> None:
+        for key in ("queue_url", "endpoint_url"):
+            value = getattr(self, key)
+            if value is not None and not re.match(r"^https?://[^/\s]+", value):
+                raise Invalid(f"expected an http:// or https:// URL; got `{value}`", key)
 
     def region_name(self, fallback: str | None = None) -> str:
         """The queue's region: `region`, else the one in an AWS queue URL, else `fallback`, else `us-east-1`."""
@@ -57,16 +59,14 @@ class SqsOptions(_Options):
 OPTIONS: dict[str, type[_Options]] = {"listing": ListingOptions, "watch": WatchOptions, "sqs": SqsOptions}
 
 
-class SourceConfig(BaseModel):
+class SourceConfig(Model, kw_only=True):
     """One entry of `sources:`: a name (`listing`) or a name with its options (`{sqs: {queue_url: ...}}`)."""
 
-    model_config = ConfigDict(extra="forbid")
     named_options: ClassVar[dict[str, type[_Options]]] = OPTIONS  # the names a source is written by, their options
 
     name: str
     options: Any = None
 
-    @model_validator(mode="before")
     @classmethod
     def _shape(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -74,15 +74,12 @@ class SourceConfig(BaseModel):
         if isinstance(value, dict) and len(value) == 1 and "name" not in value:
             ((name, options),) = value.items()
             return {"name": name, "options": {} if options is None else options}
-        if isinstance(value, SourceConfig):
-            return value
         raise ValueError(
             "expected a source name (`listing`) or one name with its options (`{sqs: {queue_url: ...}}`); "
             f"got `{value}`"
         )
 
-    @model_validator(mode="after")
-    def _options(self) -> SourceConfig:
+    def _check(self, context: Context) -> None:
         from landfall.registry import check_available, names
 
         known = [n for n in names("source") if n in self.named_options]
@@ -95,26 +92,27 @@ class SourceConfig(BaseModel):
         if model is None:
             if not isinstance(self.options, dict):
                 raise ValueError(f"source `{self.name}`: options must be a mapping")
-            return self
+            return
         if not isinstance(self.options, dict | model):
             raise ValueError(f"source `{self.name}`: options must be a mapping of its settings")
-        try:
-            self.options = model.model_validate(self.options)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"`{'.'.join(str(p) for p in e['loc'])}`: {_plain(e)}" if e["loc"] else _plain(e) for e in exc.errors()
-            )
-            raise ValueError(f"source `{self.name}`: {problems}") from None
+        if isinstance(self.options, dict):
+            try:
+                self.options = parse(model, self.options, context)
+            except Problems as exc:
+                problems = "; ".join(
+                    f"`{'.'.join(str(p) for p in e.loc)}`: {_plain(e.message, e.kind)}"
+                    if e.loc
+                    else _plain(e.message, e.kind)
+                    for e in exc.problems
+                )
+                raise ValueError(f"source `{self.name}`: {problems}") from None
         try:
             check_available("source", self.name)  # `sqs` without boto3: the install line, now
         except ImportError as exc:
             raise ValueError(str(exc)) from None
-        return self
 
 
-def _plain(error: dict[str, Any]) -> str:
-    if error["type"] == "extra_forbidden":
+def _plain(message: str, kind: str) -> str:
+    if kind == "unknown_key":
         return "unknown option; check the spelling (see the README's `sources:`)"
-    if error["type"] == "missing":
-        return "required"
-    return str(error["msg"]).removeprefix("Value error, ")
+    return message
