@@ -107,3 +107,33 @@ def test_ten_process_calls_keep_one_state_connection(make_lake):
             assert p.process().ok
         gc.collect()
         assert len(p.store._all_conns) <= 2  # this thread's, and at most one not yet collected
+
+
+def test_a_closed_pipeline_holds_no_handle_on_the_state_database(make_lake):
+    """The worker threads' SQLite connections close when their threads end, not whenever the cyclic garbage
+    collector runs (sqlite3's statement cache makes each connection a cycle). Before, they stayed open past
+    `close()`; their last checkpoint wrote old pages into a state database replaced meanwhile."""
+    lake = make_lake([wf("t", read={"format": "csv"})])
+    db = str(lake.root / "lake" / "_landfall" / "state.db")
+
+    def handles() -> list[str]:
+        found = []
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                target = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith(db):
+                found.append(target)
+        return found
+
+    gc.collect()
+    gc.disable()
+    try:
+        with Pipeline(load_settings(lake.config)) as p:
+            for i in range(3):
+                lake.land(f"t/{i}.csv", f"id\n{i}\n")
+                assert p.process().ok
+        assert handles() == []
+    finally:
+        gc.enable()

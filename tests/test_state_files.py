@@ -174,6 +174,6 @@ def test_a_corrupt_state_database_is_one_line_naming_the_file(make_lake):
     db.write_bytes(b"this is not a database at all" * 200)
     for args in (["process"], ["runs", "--json"]):
         result = CliRunner().invoke(main, ["--config", str(lake.config), *args])
-        assert result.exit_code == 1
+        assert result.exit_code == 1, result.output
         assert f"state database `{db}` is corrupt" in result.output
         assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1

@@ -166,3 +166,12 @@ class _Conn:
 
     def close(self) -> None:
         self.raw.close()
+
+    def __del__(self) -> None:
+        # A thread's connection is dropped when the thread ends. sqlite3's own statement cache makes each connection
+        # a reference cycle, so without this it stayed open (its file handles, its WAL) until the cyclic garbage
+        # collector ran, and its last checkpoint could write into a database file replaced since.
+        try:
+            self.raw.close()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass

@@ -10,8 +10,6 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-import fsspec
-
 from landfall.errors import ConfigError
 from landfall.redaction import redact, remember
 
@@ -110,8 +108,16 @@ FS_LOCK = threading.Lock()  # held while making filesystems, registering them wi
 
 
 def filesystem(url: str, options: StorageOptions) -> tuple[Any, str]:
+    """The filesystem of a zone's URL and the zone's root in it: a local folder's own (`landfall.storage.local`),
+    else fsspec's for the protocol."""
     protocol = protocol_of(url)
+    if protocol in ("file", "local"):
+        from landfall.storage.local import LocalFiles
+
+        return LocalFiles(), LocalFiles._strip_protocol(url)
     try:
+        import fsspec
+
         with FS_LOCK:
             return fsspec.core.url_to_fs(url, **options.fsspec_kwargs(protocol))
     except ImportError as exc:

@@ -1,7 +1,8 @@
 """One zone over fsspec: a `Storage` object per zone (landing, tables, quarantine) or table folder.
 
 It is the only place that turns zone keys into filesystem calls. A zone is a local folder (or `file://` URL),
-an `s3://` URL (any S3-compatible server, through s3fs) or `memory://` (fsspec's in-process store, for tests).
+an `s3://` URL (any S3-compatible server, through s3fs) or `memory://` (fsspec's in-process store, for tests);
+a local folder is read with `os` directly (`landfall.storage.local`), the others through fsspec.
 Keys are relative to the zone's root (`sales/2024-01.csv`, `year=2024/part-x.parquet`).
 
 Engines read local paths: `local_path` is the file itself on a local zone and a copy in the job's local scratch
@@ -41,7 +42,7 @@ _CONCURRENCY = 16  # requests at once for a batch's small files
 
 
 class Storage:
-    """One zone (or a folder inside one, such as a table): keys relative to its root, fsspec underneath.
+    """One zone (or a folder inside one, such as a table): keys relative to its root, a filesystem underneath.
 
     >>> landing = Storage("s3://acme-raw/landing", options, zone="landing")
     >>> for key, info in landing.list(): ...
