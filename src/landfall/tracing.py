@@ -1,5 +1,6 @@
 """OpenTelemetry traces of runs and their steps, when `opentelemetry-api` is installed (`pip install
-"landfall[otel]"`); without it, nothing happens and nothing is imported.
+"landfall[otel]"`) and set up in the process (see `available`); without it, nothing happens and nothing is
+imported.
 
 Each run that ends becomes a span `landfall.run <workflow>` from its start to its end, with one child span per
 recorded step (`landfall.step read`, `transform`, ..., `write`) laid end to end with the times the run recorded,
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -24,9 +27,14 @@ log = logging.getLogger("landfall.tracing")
 
 
 def available() -> bool:
-    """Whether the OpenTelemetry API is installed."""
-    return importlib.util.find_spec("opentelemetry") is not None and (
-        importlib.util.find_spec("opentelemetry.trace") is not None
+    """Whether spans can go anywhere: the OpenTelemetry API is installed and something in this process set it up
+    (an SDK's tracer provider, or `opentelemetry-instrument`, both import `opentelemetry.trace` before landfall
+    runs). Without that the API's spans go nowhere, and importing it would cost every command a few ms."""
+    if "opentelemetry.trace" in sys.modules:
+        return True
+    return any(name.startswith("OTEL_") for name in os.environ) and (
+        importlib.util.find_spec("opentelemetry") is not None
+        and importlib.util.find_spec("opentelemetry.trace") is not None
     )
 
 

@@ -1,7 +1,5 @@
 """Pieces every part of the settings shares: file and table formats, sizes, type names and landing prefixes."""
 
-from __future__ import annotations
-
 import re
 from typing import Literal
 

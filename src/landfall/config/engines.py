@@ -1,8 +1,6 @@
 """Which engine runs a workflow (`engine:`), and the DuckDB (`duckdb:`) and Spark (`spark:`) engines'
 settings."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 from msgspec import Meta

@@ -1,8 +1,6 @@
 """Loading `landfall.yaml`: the file, then environment `LANDFALL__SECTION__KEY`, then CLI overrides; and
 validation errors turned into one line each naming where, the key, what was found and what is allowed."""
 
-from __future__ import annotations
-
 import os
 from pathlib import Path
 from typing import Any

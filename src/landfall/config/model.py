@@ -17,8 +17,7 @@ Every problem is a `Problem`: where (the keys and list positions from the top), 
 turns them into one line each (`landfall.config.loading`).
 """
 
-from __future__ import annotations
-
+import functools
 import re
 import typing
 from collections.abc import Iterator
@@ -31,6 +30,14 @@ import msgspec
 Loc = tuple[str | int, ...]
 
 
+@dataclass
+class Context:
+    """What checks may need beyond the model: the tables the file's workflows write (`sql` steps may join
+    them; None: not known, any table name)."""
+
+    tables: list[str] | None = None
+
+
 class Model(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The base of every config model."""
 
@@ -41,14 +48,6 @@ class Model(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     def _check(self, context: Context) -> None:
         """Checks on the converted values (after the models inside this one are checked)."""
-
-
-@dataclass
-class Context:
-    """What checks may need beyond the model: the tables the file's workflows write (`sql` steps may join
-    them; None: not known, any table name)."""
-
-    tables: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -115,7 +114,7 @@ def _shape(tp: Any, value: Any, loc: Loc, problems: list[Problem]) -> Any:
         if not isinstance(value, dict):
             return value
         out = dict(value)
-        for f in msgspec.structs.fields(tp):
+        for f in fields_of(tp):
             if f.encode_name in out:
                 out[f.encode_name] = _shape(f.type, out[f.encode_name], (*loc, f.encode_name), problems)
         return out
@@ -135,7 +134,7 @@ def _check(obj: Any, loc: Loc, context: Context, problems: list[Problem]) -> boo
     """Check `obj` and the models in it, children first; False when a problem was found."""
     ok = True
     if isinstance(obj, Model):
-        for f in msgspec.structs.fields(obj):
+        for f in fields_of(type(obj)):
             ok = _check(getattr(obj, f.name), (*loc, f.encode_name), context, problems) and ok
         if ok:
             try:
@@ -189,8 +188,10 @@ def choices_of(tp: Any) -> list[Any]:
     return [v for arg in typing.get_args(tp) for v in choices_of(arg)]
 
 
+@functools.cache
 def fields_of(model: type[Model]) -> tuple[msgspec.structs.FieldInfo, ...]:
-    """A model's fields: `encode_name` is the YAML key, `type` the resolved annotation."""
+    """A model's fields: `encode_name` is the YAML key, `type` the resolved annotation (resolved once: msgspec
+    resolves a class's annotations again at each call)."""
     return msgspec.structs.fields(model)
 
 

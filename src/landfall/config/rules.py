@@ -1,8 +1,6 @@
 """What a workflow checks (`validate:` data-quality rules) and how it meets columns that differ from its
 table's (`schema:`)."""
 
-from __future__ import annotations
-
 import re
 from typing import Any, Literal
 

@@ -1,7 +1,5 @@
 """`serve:` (the HTTP API, dashboard and `/metrics`) and `alerts:` (webhooks and what they are told about)."""
 
-from __future__ import annotations
-
 import os
 import re
 from typing import Annotated, Any, Literal

@@ -1,7 +1,5 @@
 """`Settings`: the whole of `landfall.yaml`, its checks across sections, and where each zone resolves to."""
 
-from __future__ import annotations
-
 import os
 from pathlib import Path
 from typing import Annotated, Any, ClassVar

@@ -1,8 +1,6 @@
 """How a landed file is read (`read:`) and reshaped (`transform:` steps, each a one-key mapping in the YAML
 list), and the row expressions steps and rules are checked with."""
 
-from __future__ import annotations
-
 import re
 from typing import Annotated, Any, Literal, Union
 

@@ -1,8 +1,6 @@
 """`streams:`: records posted over HTTP (or the Firehose / Kinesis API), their buffering and where their files
 land."""
 
-from __future__ import annotations
-
 import re
 from typing import Annotated, Any, Literal
 

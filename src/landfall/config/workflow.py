@@ -1,8 +1,6 @@
 """One workflow: which files (or which table's runs) it takes, and its read, transform, validate, write and
 retry settings, with the checks that span them."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Literal
 
 import msgspec

@@ -1,8 +1,6 @@
 """Where a workflow's rows go (`write:`): a table with its mode, keys, partitions and compaction, or files
 into another landing prefix."""
 
-from __future__ import annotations
-
 import re
 from typing import Annotated, Any, Literal
 

@@ -1,7 +1,5 @@
 """Where the zones live (`lake:`, `zones:`: folders or URLs) and how object storage is reached (`storage:`)."""
 
-from __future__ import annotations
-
 import re
 from typing import Any, Literal
 

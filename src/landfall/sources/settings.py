@@ -8,8 +8,6 @@
 Unset, `up` runs `listing` and `watch` on a local landing zone and `listing` on an object store.
 """
 
-from __future__ import annotations
-
 import re
 from typing import Annotated, Any, ClassVar
 
