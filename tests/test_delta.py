@@ -13,7 +13,7 @@ import duckdb
 import pyarrow.dataset as ds
 import pytest
 
-from landfall.testing.spark import ENGINES, engine_settings, wait_gone
+from landfall.testing.spark import crash_cases, engine_settings, wait_gone
 
 from conftest import wf
 
@@ -151,8 +151,9 @@ def test_schema_evolves_with_a_new_column(make_lake):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("engine", ENGINES)
-@pytest.mark.parametrize("point", ["after_write", "after_publish", "after_table_commit", "after_commit"])
+@pytest.mark.parametrize(
+    ("point", "engine"), crash_cases(["after_write", "after_publish", "after_table_commit", "after_commit"])
+)
 def test_kill_9_around_the_delta_commit_commits_once(make_lake, point, engine):
     lake = make_lake([delta_wf()], **engine_settings(engine))
     lake.land("c/a.csv", "id\n" + "".join(f"{i}\n" for i in range(100)))
@@ -233,12 +234,13 @@ def test_parquet_table_readable_by_pyarrow_dataset(make_lake):
     assert sorted((r["id"], r["day"]) for r in dataset.to_table().to_pylist()) == [(1, "mon"), (2, "tue")]
 
 
-@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize(
-    "point",
+    ("point", "engine"),
     # two processes per point: the point between the child and the parent commit runs in the fast run
-    [pytest.param(p, marks=pytest.mark.slow) for p in ("after_publish", "after_table_commit", "after_commit")]
-    + ["after_child_commit"],
+    crash_cases(
+        ["after_publish", "after_table_commit", "after_commit", "after_child_commit"],
+        slow=("after_publish", "after_table_commit", "after_commit"),
+    ),
 )
 def test_kill_9_around_child_table_commits_keeps_parents_and_children_once(make_lake, point, engine):
     lake = make_lake(

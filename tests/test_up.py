@@ -15,7 +15,7 @@ import pytest
 
 from landfall.errors import NoSuchTable
 from landfall.testing.faults import POINTS
-from landfall.testing.spark import ENGINES, engine_settings
+from landfall.testing.spark import crash_cases, engine_settings
 
 from conftest import wf
 
@@ -132,8 +132,10 @@ def test_kill_9_while_writing_a_large_file_then_restart(make_lake):
     assert "not counted as an attempt" in runs[1].error and runs[0].attempt == 1 and runs[0].interruptions == 1
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-@pytest.mark.parametrize("point", [p for p in POINTS if p != "after_child_commit"])  # children: test_delta.py
+@pytest.mark.parametrize(
+    ("point", "engine"),
+    crash_cases([p for p in POINTS if p != "after_child_commit"]),  # children: test_delta.py
+)
 def test_kill_9_at_every_commit_step_loses_and_duplicates_nothing(make_lake, point, engine):
     lake = make_lake([wf("t", read={"format": "csv"})], **engine_settings(engine))
     lake.land("t/a.csv", "id\n" + "".join(f"{i}\n" for i in range(100)))

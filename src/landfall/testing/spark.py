@@ -21,6 +21,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 
 def spark_home() -> str:
@@ -230,3 +231,16 @@ if pytest is not None:
         pytest.param("duckdb", id="duckdb"),
         pytest.param("spark", id="spark", marks=[pytest.mark.spark, pytest.mark.slow]),  # a JVM per process
     ]
+
+    # the crash points where what is on disk is the engine's own output (written, then published); from there on
+    # a run is the same commit sequence whichever engine wrote its files
+    ENGINE_POINTS = ("after_write", "after_publish")
+
+    def crash_cases(points: tuple[str, ...] | list[str], slow: tuple[str, ...] = ()) -> list[Any]:
+        """`(point, engine)` cases of a kill -9 test: every point on DuckDB (those in `slow` marked slow), and on
+        Spark the points in `ENGINE_POINTS` (each Spark process is a JVM start: 25-50 s per case in CI)."""
+        cases = [
+            pytest.param(p, "duckdb", id=f"{p}-duckdb", marks=[pytest.mark.slow] if p in slow else []) for p in points
+        ]
+        spark = [pytest.mark.spark, pytest.mark.slow]
+        return cases + [pytest.param(p, "spark", id=f"{p}-spark", marks=spark) for p in points if p in ENGINE_POINTS]
