@@ -211,6 +211,15 @@ def test_a_bad_environment_value_names_the_variable(tmp_path):
     assert "landfall.yaml" not in str(err.value)
 
 
+def test_a_bad_size_from_the_environment_names_the_variable_and_the_key(tmp_path):
+    """A size is checked with the key it belongs to: before, `batch_bytes` and `spark_above` were checked with the
+    settings as a whole, and a bad value from the environment was blamed on landfall.yaml's top level."""
+    for name, key in (("LANDFALL__BATCH_BYTES", "batch_bytes"), ("LANDFALL__SPARK_ABOVE", "spark_above")):
+        with pytest.raises(ConfigError) as err:
+            _load(tmp_path, {"workflows": [WF]}, environ={name: "lots"})
+        assert str(err.value).startswith(f"environment `{name}`: `{key}`: size `lots`"), str(err.value)
+
+
 def test_records_true_as_the_readme_writes_it(tmp_path):
     settings = _load(tmp_path, {"workflows": [{**WF, "read": {"records": True}}]})
     assert settings.workflows[0].read.records == "true"

@@ -68,7 +68,8 @@ class Settings(Model, dict=True, kw_only=True):
                 f"two workflows have the same `match` {', '.join(f'`{m}`' for m in same)}; "
                 "a file must have one most specific workflow"
             )
-        parse_size(self.batch_bytes)
+        with at("batch_bytes"):
+            parse_size(self.batch_bytes)
         from landfall.redaction import remember_url
 
         for url in (self.lake, self.state_url, *msgspec.structs.astuple(self.zones)):
@@ -132,7 +133,8 @@ class Settings(Model, dict=True, kw_only=True):
             )
         if self.stream_log_dir and "://" in self.stream_log_dir:
             raise ValueError(f"`stream_log_dir` `{self.stream_log_dir}`: expected a local folder (fsync needs one)")
-        parse_size(self.spark_above)
+        with at("spark_above"):
+            parse_size(self.spark_above)
         self._check_sources()
         for wf in self.workflows:
             if wf.write.format == "delta" and tables_zone.startswith("memory://"):
