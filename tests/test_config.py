@@ -202,6 +202,9 @@ def test_a_misspelt_key_says_what_was_meant_and_nothing_else(tmp_path):
     assert "`workflows[0] (s).write.tabel`: unknown key; did you mean `table`?" in str(err.value)
     with pytest.raises(ConfigError, match=r"`worker`: unknown key; did you mean `workers`\?"):
         _load(tmp_path, {"workers": 2, "workflows": [WF], "worker": 3})
+    # among the keys of the step written there (`key` is a key of `child_tables`, not of `dedupe`)
+    with pytest.raises(ConfigError, match=r"transform\[0\]\.dedupe\.key`: unknown key; did you mean `keys`\?"):
+        _load(tmp_path, {"workflows": [{**WF, "transform": [{"dedupe": {"key": ["id"]}}]}]})
 
 
 def test_a_bad_environment_value_names_the_variable(tmp_path):

@@ -169,7 +169,8 @@ def _member(tp: Any, value: Any) -> Any:
     if len(models) == 1:
         return models[0]
     tag_field = models[0].__struct_config__.tag_field
-    return next((m for m in models if value.get(tag_field) == m.__struct_config__.tag), None)
+    tag = value[tag_field] if tag_field in value else next(iter(value), None) if len(value) == 1 else None
+    return next((m for m in models if m.__struct_config__.tag == tag), None)  # tagged, or as YAML writes a step
 
 
 def models_in(tp: Any) -> list[type[Model]]:
