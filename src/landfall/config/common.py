@@ -1,7 +1,7 @@
 """Pieces every part of the settings shares: file and table formats, sizes, type names and landing prefixes."""
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 FileFormat = Literal["csv", "jsonl", "json", "parquet"]
 TableFormat = Literal["parquet", "delta"]
@@ -14,6 +14,11 @@ def known_types(value: dict[str, str]) -> dict[str, str]:
     for type_name in value.values():
         user_type(type_name)
     return value
+
+
+def one_or_many(value: Any) -> Any:
+    """`a` -> `[a]` (a list written as its one item); anything else as it is."""
+    return [value] if isinstance(value, str) else value
 
 
 def size_text(value: str | None) -> str | None:

@@ -38,10 +38,9 @@ class SparkSettings(Model, kw_only=True):
     conf: dict[str, str] = {}
     app_name: str = "landfall"
 
-    @classmethod
-    def _shape(cls, value: Any) -> Any:
-        conf = value.get("conf") if isinstance(value, dict) else None
-        if isinstance(conf, dict):  # YAML reads `4g` as text but `2` as a number, `true` as a bool
-            conf = {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in conf.items()}
-            value = {**value, "conf": conf}
-        return value
+    _short_forms = {"conf": lambda conf: _as_text(conf) if isinstance(conf, dict) else conf}
+
+
+def _as_text(conf: dict[Any, Any]) -> dict[str, str]:
+    """Spark properties as text: YAML reads `4g` as text but `2` as a number, `true` as a bool."""
+    return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in conf.items()}

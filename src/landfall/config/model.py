@@ -3,8 +3,9 @@
 A model is a `msgspec.Struct` (typed fields, unknown keys refused, `Annotated[int, Meta(ge=1)]` bounds). Turning
 YAML into models takes three passes, each the model's own:
 
-1. `_shape(value)` (a classmethod) turns the short forms users write into the long form, before conversion
-   (`not_null: id` -> `[id]`, `compaction: true` -> `{}`); called top-down on the raw value.
+1. `_shape(value)` (a classmethod, for the whole mapping) and `_short_forms` (per key) turn the short forms users
+   write into the long form, before conversion (`not_null: id` -> `[id]`, `compaction: true` -> `{}`); called
+   top-down on the raw value.
 2. `msgspec.convert` checks types, bounds, choices and keys, and builds the models.
 3. `_check(context)` checks values and the fields together, bottom-up (a model's children are checked before
    it); it may also fill in derived values. A `ValueError` is about the model as a whole; one raised inside
@@ -20,10 +21,10 @@ turns them into one line each (`landfall.config.loading`).
 import functools
 import re
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import msgspec
 
@@ -41,9 +42,14 @@ class Context:
 class Model(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The base of every config model."""
 
+    # per key, the long form of a value written in a short form (`not_null: id` -> `[id]`), applied before
+    # conversion; a `ValueError` it raises is about that key
+    _short_forms: ClassVar[dict[str, Callable[[Any], Any]]] = {}
+
     @classmethod
     def _shape(cls, value: Any) -> Any:
-        """The long form of a value written in a short form; called before conversion."""
+        """The long form of the whole mapping, where it is written in a short form (`child_tables: [a, b]`);
+        called before `_short_forms`."""
         return value
 
     def _check(self, context: Context) -> None:
@@ -108,6 +114,10 @@ def _shape(tp: Any, value: Any, loc: Loc, problems: list[Problem]) -> Any:
     if isinstance(tp, type) and issubclass(tp, Model):
         try:
             value = tp._shape(value)
+            for key, long_form in tp._short_forms.items():
+                if isinstance(value, dict) and key in value:
+                    with at(key):
+                        value = {**value, key: long_form(value[key])}
         except ValueError as exc:
             problems.append(Problem((*loc, exc.key) if isinstance(exc, Invalid) else loc, str(exc)))
             return value

@@ -4,7 +4,7 @@ table's (`schema:`)."""
 import re
 from typing import Any, Literal
 
-from landfall.config.common import known_types
+from landfall.config.common import known_types, one_or_many
 from landfall.config.model import Context, Invalid, Model, at
 from landfall.config.steps import row_expression
 
@@ -57,17 +57,10 @@ class Rule(Model, kw_only=True):
     expect: str | None = None
     row_count: RowCount | None = None
 
-    @classmethod
-    def _shape(cls, value: Any) -> Any:
-        if not isinstance(value, dict):
-            return value
-        value = dict(value)
-        if isinstance(value.get("not_null"), str):
-            value["not_null"] = [value["not_null"]]
-        unique = value.get("unique")
-        if isinstance(unique, str | list):
-            value["unique"] = {"columns": [unique] if isinstance(unique, str) else unique}
-        return value
+    _short_forms = {
+        "not_null": one_or_many,
+        "unique": lambda v: {"columns": one_or_many(v)} if isinstance(v, str | list) else v,
+    }
 
     def _check(self, context: Context) -> None:
         with at("expect"):

@@ -34,6 +34,26 @@ class NoFileFor(Model, tag="freshness", tag_field=_RULE, kw_only=True):
 AlertRule = Literal["dead_letter", "schema_change"] | QuarantineRateAbove | NoFileFor
 
 
+def _rules(value: Any) -> Any:
+    """Each rule of `on:` checked, and a mapping tagged with the rule it is."""
+    expected = (
+        "expected `dead_letter`, `schema_change`, `{quarantine_rate_above: 0.05}` or "
+        "`{no_file_for: 2h, prefix: sales/}`"
+    )
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if isinstance(item, str) and item not in ("dead_letter", "schema_change"):
+            raise ValueError(f"unknown alert event `{item}`; {expected}")
+        if isinstance(item, dict) and not ({"quarantine_rate_above", "no_file_for"} & set(item)):
+            raise ValueError(f"unknown alert rule `{item}`; {expected}")
+    if not isinstance(value, list):
+        return value
+    return [
+        {**item, _RULE: "freshness" if "no_file_for" in item else "rate"} if isinstance(item, dict) else item
+        for item in items
+    ]
+
+
 class AlertSettings(Model, kw_only=True):
     """One webhook and what it is told about."""
 
@@ -44,16 +64,13 @@ class AlertSettings(Model, kw_only=True):
     max_attempts: Annotated[int, Meta(ge=1)] = 6  # tries per alert, with exponential backoff (1 s, 2 s, ... 60 s)
     timeout_seconds: Annotated[float, Meta(gt=0)] = 10.0
 
+    _short_forms = {"on": _rules}
+
     @classmethod
     def _shape(cls, value: Any) -> Any:
-        if not isinstance(value, dict):
-            return value
         # YAML 1.1 reads a bare `on:` key as the boolean true; in an alert it can only mean `on`
-        if True in value and "on" not in value:
+        if isinstance(value, dict) and True in value and "on" not in value:
             value = {("on" if k is True else k): v for k, v in value.items()}
-        if "on" in value:
-            with at("on"):
-                value = {**value, "on": _rules(value["on"])}
         return value
 
     def _check(self, context: Context) -> None:
@@ -75,23 +92,3 @@ class ServeSettings(Model, kw_only=True):
         """The token from `token`, else from the environment variable `token_env`."""
         env = os.environ if environ is None else environ
         return self.token or env.get(self.token_env) or None
-
-
-def _rules(value: Any) -> Any:
-    """Each rule of `on:` checked, and a mapping tagged with the rule it is."""
-    expected = (
-        "expected `dead_letter`, `schema_change`, `{quarantine_rate_above: 0.05}` or "
-        "`{no_file_for: 2h, prefix: sales/}`"
-    )
-    items = value if isinstance(value, list) else [value]
-    for item in items:
-        if isinstance(item, str) and item not in ("dead_letter", "schema_change"):
-            raise ValueError(f"unknown alert event `{item}`; {expected}")
-        if isinstance(item, dict) and not ({"quarantine_rate_above", "no_file_for"} & set(item)):
-            raise ValueError(f"unknown alert rule `{item}`; {expected}")
-    if not isinstance(value, list):
-        return value
-    return [
-        {**item, _RULE: "freshness" if "no_file_for" in item else "rate"} if isinstance(item, dict) else item
-        for item in items
-    ]

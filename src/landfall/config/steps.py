@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, Union
 import msgspec
 from msgspec import Meta
 
-from landfall.config.common import FileFormat, known_types
+from landfall.config.common import FileFormat, known_types, one_or_many
 from landfall.config.model import Context, Invalid, Model, at
 from landfall.sqlcheck import check_expression, check_query, tables_of
 
@@ -45,12 +45,8 @@ class ReadOptions(Model, kw_only=True):
     # the rest; `fail` fails the file, naming the line
     bad_rows: Literal["fail", "quarantine"] = "fail"
 
-    @classmethod
-    def _shape(cls, value: Any) -> Any:
-        """`records: true` (a YAML boolean, as the README writes it) means `"true"`; `false` means `auto`."""
-        if isinstance(value, dict) and isinstance(value.get("records"), bool):
-            value = {**value, "records": "true" if value["records"] else "auto"}
-        return value
+    # `records: true` (a YAML boolean, as the README writes it) means `"true"`; `false` means `auto`
+    _short_forms = {"records": lambda v: ("true" if v else "auto") if isinstance(v, bool) else v}
 
     def _check(self, context: Context) -> None:
         with at("types"):
@@ -166,11 +162,7 @@ class FlattenSpec(Model, kw_only=True):
 class Flatten(StepModel, tag="flatten", kw_only=True):
     flatten: FlattenSpec = msgspec.field(default_factory=FlattenSpec)
 
-    @classmethod
-    def _shape(cls, value: Any) -> Any:
-        if isinstance(value, dict) and value.get("flatten", {}) in (None, True):
-            value = {**value, "flatten": {}}
-        return value
+    _short_forms = {"flatten": lambda v: {} if v is None or v is True else v}  # `- flatten:`, `- flatten: true`
 
 
 class Explode(StepModel, tag="explode", kw_only=True):
@@ -187,16 +179,14 @@ class ChildTablesSpec(Model, kw_only=True):
     columns: dict[str, str | None]  # list column -> child table (None: `<table>__<column>`)
     key: list[str] = []
 
+    _short_forms = {
+        "columns": lambda v: {c: None for c in one_or_many(v)} if isinstance(v, list | str) else v,
+        "key": one_or_many,
+    }
+
     @classmethod
     def _shape(cls, value: Any) -> Any:
-        if isinstance(value, (list, str)):  # `child_tables: [products]`
-            value = {"columns": value}
-        if isinstance(value, dict) and isinstance(value.get("columns"), (list, str)):
-            cols = value["columns"]
-            value = {**value, "columns": {c: None for c in ([cols] if isinstance(cols, str) else cols)}}
-        if isinstance(value, dict) and isinstance(value.get("key"), str):
-            value = {**value, "key": [value["key"]]}
-        return value
+        return {"columns": value} if isinstance(value, list | str) else value  # `child_tables: [products]`
 
 
 class ChildTables(StepModel, tag="child_tables", kw_only=True):

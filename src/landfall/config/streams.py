@@ -39,6 +39,20 @@ _STREAM_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _FIELD_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_][A-Za-z0-9_-]*)*")
 
 
+def _partition_fields(value: Any) -> Any:
+    value = [value] if isinstance(value, str) else (value or [])
+    if isinstance(value, list):
+        for item in value:
+            if not isinstance(item, str) or not _FIELD_PATH.fullmatch(item):
+                raise ValueError(
+                    f"partition field `{item}`: expected a record field name (letters, digits, `_`, `-`, not "
+                    "starting with `_`), or a dotted path into nested objects such as `customer.country`"
+                )
+        if len(set(value)) != len(value):
+            raise ValueError(f"partition fields repeat: {value}")
+    return value
+
+
 class StreamConfig(Model, kw_only=True):
     """A stream: records posted over HTTP (or the Firehose / Kinesis API) become JSON Lines files under `prefix`."""
 
@@ -51,12 +65,7 @@ class StreamConfig(Model, kw_only=True):
     max_record_size: str = "1000KiB"  # larger records are refused (or go to `error_prefix`)
     error_prefix: str | None = None  # records that cannot be delivered land here instead of being refused
 
-    @classmethod
-    def _shape(cls, value: Any) -> Any:
-        if isinstance(value, dict) and "partition_by" in value:
-            with at("partition_by"):
-                value = {**value, "partition_by": _partition_fields(value["partition_by"])}
-        return value
+    _short_forms = {"partition_by": _partition_fields}
 
     def _check(self, context: Context) -> None:
         if not _STREAM_NAME.fullmatch(self.name):
@@ -77,17 +86,3 @@ class StreamConfig(Model, kw_only=True):
     @property
     def record_limit(self) -> int:
         return parse_size(self.max_record_size)
-
-
-def _partition_fields(value: Any) -> Any:
-    value = [value] if isinstance(value, str) else (value or [])
-    if isinstance(value, list):
-        for item in value:
-            if not isinstance(item, str) or not _FIELD_PATH.fullmatch(item):
-                raise ValueError(
-                    f"partition field `{item}`: expected a record field name (letters, digits, `_`, `-`, not "
-                    "starting with `_`), or a dotted path into nested objects such as `customer.country`"
-                )
-        if len(set(value)) != len(value):
-            raise ValueError(f"partition fields repeat: {value}")
-    return value

@@ -1,7 +1,7 @@
 """One workflow: which files (or which table's runs) it takes, and its read, transform, validate, write and
 retry settings, with the checks that span them."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
@@ -51,12 +51,7 @@ class Workflow(Model, kw_only=True):
     engine: str | None = None  # None: the file's `engine`; `duckdb`, `spark`, `auto` (or a registered engine)
     spark_above: str | None = None  # with `engine: auto`; None: the file's `spark_above`
 
-    @classmethod
-    def _shape(cls, value: Any) -> Any:
-        if isinstance(value, dict) and "transform" in value:
-            with at("transform"):
-                value = {**value, "transform": steps_before(value["transform"])}
-        return value
+    _short_forms = {"transform": steps_before}  # YAML's `- rename: {...}` items as tagged steps
 
     def _check(self, context: Context) -> None:
         with at("engine"):

@@ -52,6 +52,14 @@ class Compaction(Model, kw_only=True):
     target_file_size: str = "128MB"
 
 
+def _partitions(value: Any) -> Any:
+    """`partition_by:` as written (one entry or a list of them) as the mappings of its `PartitionColumn`s."""
+    parts = [] if value is None else [value] if isinstance(value, str | dict) else value
+    if not isinstance(parts, list):
+        return value
+    return [{"name": c.name, "column": c.column, "function": c.function} for c in map(parse_partition, parts)]
+
+
 class WriteOptions(Model, kw_only=True):
     table: str | None = None  # a table; or `landing`: files into another prefix, for the next workflow (a hop)
     landing: str | None = None
@@ -65,20 +73,10 @@ class WriteOptions(Model, kw_only=True):
     target_file_size: str = "256MB"
     compaction: Compaction | None = None
 
-    @classmethod
-    def _shape(cls, value: Any) -> Any:
-        if not isinstance(value, dict):
-            return value
-        value = dict(value)
-        if isinstance(value.get("compaction"), bool):
-            value["compaction"] = {} if value["compaction"] else None
-        if "partition_by" in value:
-            parts = value["partition_by"]
-            parts = [] if parts is None else [parts] if isinstance(parts, str | dict) else parts
-            if isinstance(parts, list):
-                with at("partition_by"):
-                    value["partition_by"] = [_partition_fields(parse_partition(p)) for p in parts]
-        return value
+    _short_forms = {
+        "compaction": lambda v: ({} if v else None) if isinstance(v, bool) else v,
+        "partition_by": _partitions,
+    }
 
     def _check(self, context: Context) -> None:
         with at("table"):
@@ -108,7 +106,3 @@ class WriteOptions(Model, kw_only=True):
             raise ValueError("`mode: merge` needs `keys` (the columns that identify a row)")
         if self.mode != "merge" and (self.keys or self.order_by):
             raise ValueError("`keys` and `order_by` apply to `mode: merge` only")
-
-
-def _partition_fields(column: PartitionColumn) -> dict[str, Any]:
-    return {"name": column.name, "column": column.column, "function": column.function}
