@@ -65,7 +65,9 @@ _SPLIT = """sys.stderr.write(json.dumps({"imports": imports, "work": cpu() - imp
 """
 PHASE_LANDFALL = (
     _CPU
-    + """import landfall.cli.app, landfall.cli.loading, landfall.catalog, landfall.engines.duckdb, landfall.state.sqlite
+    + """import landfall.cli
+landfall.cli.tune_collector()  # as the `landfall` command does first
+import landfall.cli.app, landfall.cli.loading, landfall.catalog, landfall.engines.duckdb, landfall.state.sqlite
 imports = cpu()
 sys.argv = ["landfall", "--config", sys.argv[1], "process"]
 try:

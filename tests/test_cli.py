@@ -192,6 +192,27 @@ def test_every_command_is_found_by_name_before_its_module_is_imported():
     assert "landfall.cli.loading" in loaded and "landfall.cli.catalog" not in loaded and "rich" not in loaded, loaded
 
 
+def test_the_command_sets_the_collector_up_before_it_imports_anything_heavy():
+    """`landfall` raises the collector's first threshold before the imports that make its long-lived objects
+    (at Python's default the collector walked them again and again while they were made): importing the
+    package and `landfall.cli` imports none of them, and the command's entry sets the threshold first."""
+    import subprocess
+    import sys
+
+    from landfall.cli import GC_THRESHOLD
+
+    code = (
+        "import gc, sys, landfall, landfall.cli\n"
+        "heavy = [m for m in ('landfall.pipeline', 'landfall.config', 'duckdb', 'yaml', 'msgspec', 'click')"
+        " if m in sys.modules]\n"
+        "sys.argv = ['landfall', '--version']\n"
+        "try:\n    landfall.cli.entry()\nexcept SystemExit:\n    pass\n"
+        "print(heavy, gc.get_threshold()[0], landfall.Pipeline.__module__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1] == f"[] {GC_THRESHOLD} landfall.pipeline", out
+
+
 def test_every_command_has_help_and_is_in_the_readme():
     readme = (REPO / "README.md").read_text()
     for path, cmd in _commands(main):
