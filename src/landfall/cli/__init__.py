@@ -18,8 +18,9 @@ __all__ = ["Ctx", "entry", "main"]
 
 # The cyclic collector's first threshold in the `landfall` process (Python's default is 700). Starting a command
 # makes some 40,000 objects that live as long as the process (modules, classes, the config models); at the default
-# the collector walks them again and again while they are made, about a tenth of the CPU of a `landfall process`
-# that has nothing to do. A process that runs for long still collects, every 100,000 new objects (as mypy does).
+# the collector walks them again and again while they are made (65 young and 6 middle collections, 14-17 ms of
+# CPU, about 6% of a `landfall process` with nothing to do). A process that runs for long still collects, every
+# 100,000 new objects (mypy sets 200,000).
 GC_THRESHOLD = 100_000
 
 
