@@ -41,3 +41,7 @@ def __getattr__(name: str) -> Any:
     if name in ("Ctx", "main"):
         return getattr(importlib.import_module("landfall.cli.app"), name)
     raise AttributeError(f"module 'landfall.cli' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
