@@ -123,6 +123,7 @@ def _csv_sql(
             if a.startswith(
                 (
                     "nullstr",
+                    "decimal_separator",
                     "dateformat",
                     "timestampformat",
                     "compression",
@@ -145,7 +146,8 @@ def _declared_types(cx: JobContext, o: ReadOptions) -> dict[str, str]:
 
 
 def dialect_args(o: ReadOptions) -> list[str]:
-    """The read_csv arguments of a declared dialect: delimiter, quote, escape."""
+    """The read_csv arguments of a declared dialect: delimiter, quote, escape, decimal separator (the sniffer
+    detects numbers written `2,5` only when told)."""
     args: list[str] = []
     if o.delimiter is not None:
         args.append(f"delim = {lit(o.delimiter)}")
@@ -153,6 +155,8 @@ def dialect_args(o: ReadOptions) -> list[str]:
         args.append(f"quote = {lit(o.quote)}")
     if o.escape is not None:
         args.append(f"escape = {lit(o.escape)}")
+    if o.decimal_separator != ".":
+        args.append(f"decimal_separator = {lit(o.decimal_separator)}")
     return args
 
 

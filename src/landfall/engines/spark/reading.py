@@ -207,6 +207,8 @@ def _read_csv(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
         # read line by line, records counted beside: Spark's types where they are the cast's, bad records dropped
         checked = not whole and not ctx.plan.csv_text and not dialect.comment and dialect.newline in ("\n", "\r\n")
         parsed = _spark_parsed(ctx, cols, formats) if checked and not o.all_strings and o.null_values is None else {}
+        if o.decimal_separator != ".":  # Java's parser reads `.` only: the cast reads what DuckDB's sniffer saw
+            parsed = {n: t for n, t in parsed.items() if t != T.DoubleType()}
         for inp in members:
             if dialect.skip:
                 _drop_lines(ctx, inp, dialect.skip)
@@ -255,7 +257,7 @@ def _read_csv(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
                 continue
             keep = f"__lf_text{len(texts)}"
             texts.append(text.alias(keep))
-            typed.append(_cast(text, duck, formats).alias(name))
+            typed.append(_cast(text, duck, formats, o.decimal_separator).alias(name))
             ctx.misses[f"miss{len(ctx.misses)}"] = (name, duck, keep)
         frames.append(raw.select(*typed, *texts, *_internal(raw)))
     df = frames[0]
@@ -290,10 +292,14 @@ def split_bytes(spark: Any) -> int:
     return parse_size(str(spark.conf.get("spark.sql.files.maxPartitionBytes", "128MB")))
 
 
-def _cast(text: Column, duck: str, formats: tuple[str | None, str | None]) -> Column:
-    """Text to a detected type; NULL when the value does not fit (counted as a miss, never written)."""
+def _cast(text: Column, duck: str, formats: tuple[str | None, str | None], decimal: str = ".") -> Column:
+    """Text to a detected type; NULL when the value does not fit (counted as a miss, never written). With a
+    decimal separator other than `.`, a number written with it (`2,5`) is read, one written with `.` is not (as
+    DuckDB's reader does)."""
     datefmt, tsfmt = formats
     trimmed = F.trim(text)
+    if decimal != "." and (duck in ("DOUBLE", "FLOAT") or duck.startswith("DECIMAL")):
+        trimmed = F.when(~trimmed.contains("."), F.translate(trimmed, decimal, "."))
     if duck in _INT_TYPES:
         target = of_duckdb(duck)
         if isinstance(target, T.IntegralType):  # Spark's cast takes whole numbers only (`1.5`, `1e3`: NULL)

@@ -146,6 +146,22 @@ class ReadingTests(EngineFixtures):
         types = dict(lake.pipeline.table("t").schema)
         assert (types["a"], types["d"], types["l"]) == ("string", "string", "list<item: string>"), types
 
+    def test_numbers_written_with_a_decimal_comma_are_read_when_declared(self, make):
+        """`read: {decimal_separator: ","}`: `2,5` is 2.5 in a detected or declared column; a column holding
+        a number written with `.` among them stays text (DuckDB's reader refuses it: no value is guessed)."""
+        lake = make(wf("t", read={"decimal_separator": ",", "types": {"d": "decimal(10,2)"}}))
+        lake.land("t/a.csv", "id;x;d;mixed;word\n1;2,5;10,25;1,5;a,b\n2;-0,5;3;2.5;c\n3;4;0,1;3;d\n")
+        assert_ok(lake, lake.process())
+        rows = lake.rows("SELECT id, x, CAST(d AS VARCHAR), mixed, word FROM t ORDER BY id")
+        assert rows == [(1, 2.5, "10.25", "1,5", "a,b"), (2, -0.5, "3.00", "2.5", "c"), (3, 4.0, "0.10", "3", "d")]
+        types = column_types(lake, "t")
+        assert (types["x"], types["mixed"]) == ("double", "string"), types
+        late = make(wf("u", read={"decimal_separator": ","}))  # a `.` past the sample: the column is text
+        late.land("u/a.csv", "n;v\n" + "".join(f"{i};{i},5\n" for i in range(30_000)) + "30000;1.5\n")
+        assert_ok(late, late.process())
+        assert late.rows("SELECT count(*), max(CASE WHEN v = '1.5' THEN 1 END) FROM u") == [(30_001, 1)]
+        assert column_types(late, "u")["v"] == "string"
+
     def test_words_a_date_cast_accepts_stay_text_in_csv(self, make):
         lake = make(wf("t"))
         lake.land("t/a.csv", "id,a,d\n1,epoch,2024-01-01\n2,Infinity,2024-01-02\n")
