@@ -83,3 +83,19 @@ def test_a_record_with_the_wrong_number_of_fields(tmp_path):
     with pytest.raises(duckdb.Error) as exc:
         duckdb.sql(f"SELECT * FROM read_csv('{path}')").fetchall()
     assert errors.wrong_field_count(str(exc.value))
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT '2,5' * 3",  # text times a number
+        "SELECT 'x' > 10",  # text compared with a number
+        "SELECT CASE WHEN true THEN 'a' ELSE 1 END",  # a choice between text and a number
+    ],
+)
+def test_text_where_a_number_belongs(sql):
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT '2,5' AS price, 3 AS qty")
+    with pytest.raises(duckdb.Error) as caught:
+        con.execute(sql.replace("'2,5'", "price").replace("'x'", "price").replace("'a'", "price") + " FROM t")
+    assert errors.wrong_operand_type(str(caught.value)), str(caught.value)

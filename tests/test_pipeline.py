@@ -490,6 +490,30 @@ def test_a_step_that_cannot_bind_is_dead_at_once(make_lake):
     assert "step 1 (`filter`)" in run.error and "qty" in run.error
 
 
+def test_a_step_given_text_for_a_number_says_which_column_and_how_to_read_it(make_lake):
+    """DuckDB refuses `qty > 0` over a `qty` read as text; the message names the column, one of its values that is
+    not a number, and what reads it: `null_values` for a word, `decimal_separator` for `2,5`, else a cast."""
+    lake = make_lake([wf("f", transform=[{"filter": "qty > 0"}], retry={"max_attempts": 1})])
+    lake.land("f/a.csv", "id,qty\n1,2\n2,n/a\n")
+    lake.land("f/b.csv", "id;qty\n1;2,5\n")
+    lake.land("f/c.csv", "id,qty\n1,2\n2,3 units\n")
+    lake.process()
+    errors = {r.file_key: r.error for r in lake.pipeline.runs()}
+    assert errors["f/a.csv"].endswith(
+        "an explicit cast is required; `qty` is text here (`n/a`): if `n/a` means no value, `read: {null_values: "
+        '["n/a"]}`; else cast it in a step before this one (`cast: {qty: double}`) or declare its type (`read: '
+        "{types: {qty: double}}`)"
+    ), errors["f/a.csv"]
+    assert errors["f/b.csv"].endswith(
+        "`qty` is text here (`2,5`): numbers written with a decimal comma are read as numbers with `read: "
+        '{decimal_separator: ","}`'
+    ), errors["f/b.csv"]
+    assert errors["f/c.csv"].endswith(
+        "`qty` is text here (`3 units`): cast it in a step before this one (`cast: "
+        "{qty: double}`) or declare its type (`read: {types: {qty: double}}`)"
+    ), errors
+
+
 def test_drop_of_a_missing_column_fails_like_rename_unless_missing_ok(make_lake):
     lake = make_lake(
         [

@@ -492,3 +492,17 @@ def test_spark_parses_what_it_parses_itself_exactly_as_the_strict_cast(tmp_path)
         for value, row in got.items():
             if row.bad is None:  # Spark took it: as the cast does
                 assert row.typed == by_cast[value], (duck, value, row.typed, by_cast[value])
+
+
+def test_a_value_a_step_cannot_take_is_one_line_not_spark_logs(make_lake, capfd):
+    """A step Spark fails at run time (ANSI mode: `2,5` is no number) dead-letters the file with Spark's reason,
+    and nothing else reaches the terminal: before, Spark's `ERROR Utils: Aborting task` with its Java stack and
+    pyspark's own JSON log line of the same error were printed for every failed task."""
+    from spark_helpers import run_on
+
+    flow = wf("a", transform=[{"compute": {"total": "price * quantity"}}], retry={"max_attempts": 1})
+    lake = run_on(make_lake, "spark", [flow], {"a/x.csv": "id;price;quantity\n1;2,5;3\n"})
+    (run,) = lake.pipeline.runs()
+    assert run.status == "dead" and "`2,5`" in (run.error or "").replace("'", "`"), run.error
+    err = capfd.readouterr().err
+    assert "Aborting task" not in err and "QueryContextLogger" not in err and "\tat org." not in err, err[-3000:]

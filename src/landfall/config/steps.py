@@ -81,6 +81,10 @@ class StepModel(Model, tag_field="kind", kw_only=True):
     def kind(self) -> str:
         return self.__struct_config__.tag  # type: ignore[return-value]
 
+    def expressions(self) -> list[str]:
+        """The SQL the step was written with (compute, filter, sql), for messages that point into it."""
+        return []
+
 
 class Rename(StepModel, tag="rename", kw_only=True):
     rename: dict[str, str]
@@ -97,6 +101,9 @@ class Cast(StepModel, tag="cast", kw_only=True):
 class Compute(StepModel, tag="compute", kw_only=True):
     compute: dict[str, str]
 
+    def expressions(self) -> list[str]:
+        return list(self.compute.values())
+
     def _check(self, context: Context) -> None:
         for name, expr in self.compute.items():
             row_expression(expr, f"`compute` `{name}`: ")
@@ -104,6 +111,9 @@ class Compute(StepModel, tag="compute", kw_only=True):
 
 class Filter(StepModel, tag="filter", kw_only=True):
     filter: str
+
+    def expressions(self) -> list[str]:
+        return [self.filter]
 
     def _check(self, context: Context) -> None:
         row_expression(self.filter, "`filter`: ")
@@ -114,6 +124,9 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a table name
 
 class Sql(StepModel, tag="sql", kw_only=True):
     sql: str
+
+    def expressions(self) -> list[str]:
+        return [self.sql]
 
     def _check(self, context: Context) -> None:
         # the tables it may join: those the file's workflows write (`load_settings` passes them); without a

@@ -10,7 +10,7 @@ from landfall.config.common import size_text
 from landfall.config.engines import known_engine
 from landfall.config.model import Context, Model, at
 from landfall.config.rules import Rule, SchemaPolicy
-from landfall.config.steps import ROW_WISE, ReadOptions, Step, steps_before
+from landfall.config.steps import ROW_WISE, NormalizeNames, ReadOptions, Step, StepModel, steps_before
 from landfall.config.writing import WriteOptions
 from landfall.sqlcheck import tables_of
 
@@ -52,6 +52,13 @@ class Workflow(Model, kw_only=True):
     spark_above: str | None = None  # with `engine: auto`; None: the file's `spark_above`
 
     _short_forms = {"transform": steps_before}  # YAML's `- rename: {...}` items as tagged steps
+
+    def steps(self) -> list[tuple[str, StepModel]]:
+        """The steps an engine applies, in order (`normalize_names: true` first), each with the name messages
+        give it: ``workflow `sales` step 2 (`compute`)``."""
+        steps = [NormalizeNames(normalize_names=True)] if self.normalize_names else []
+        steps += self.transform
+        return [(f"workflow `{self.name}` step {i + 1} (`{step.kind}`)", step) for i, step in enumerate(steps)]
 
     def _check(self, context: Context) -> None:
         with at("engine"):

@@ -12,6 +12,8 @@ raises `Replan` with the changed plan, and the job runs again from the start. Ty
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
@@ -26,6 +28,36 @@ from landfall.errors import InvalidInput
 def too_deep() -> str:
     """The reason a JSON document nested past what the reader follows fails (Python's recursion limit)."""
     return f"invalid JSON: nested deeper than about {sys.getrecursionlimit():,} levels"
+
+
+_DECIMAL_COMMA = re.compile(r"[+-]?[0-9]+,[0-9]+")
+
+
+def text_hint(column: str | None, value: str | None) -> str:
+    """What a message adds when a step took a text column for a number: a number written with a decimal comma
+    is read as one with `decimal_separator`; other text is cast in a step before, or declared. `""` when there
+    is nothing useful to say."""
+    name = f"`{column}`" if column else "the column"
+    shown = f" (`{value}`)" if value is not None else ""
+    if value is not None and _DECIMAL_COMMA.fullmatch(value.strip()):
+        return f"; {name} is text here{shown}: numbers written with a decimal comma are read as numbers with " + (
+            '`read: {decimal_separator: ","}`'
+        )
+    if column is None:
+        return ""
+    missing = ""
+    if value is not None and value.strip() and not any(ch.isdigit() for ch in value):  # `n/a`, `-`, `none`
+        missing = f"if `{value}` means no value, `read: {{null_values: [{json.dumps(value)}]}}`; else "
+    return (
+        f"; {name} is text here{shown}: {missing}cast it in a step before this one (`cast: {{{column}: double}}`) "
+        f"or declare its type (`read: {{types: {{{column}: double}}}}`)"
+    )
+
+
+def named_in(column: str, expressions: list[str]) -> bool:
+    """Whether SQL `expressions` name `column` (as a word, or quoted)."""
+    word = re.compile(rf"(?<![\w.\"]){re.escape(column)}(?![\w\"])", re.IGNORECASE)
+    return any(f'"{column}"' in e or word.search(e) for e in expressions)
 
 
 JOINED_HIDDEN = ("_source_file", "_ingested_at", "_run_id", "_upstream_source_file", "_upstream_run_id")

@@ -22,6 +22,12 @@ def type_detection_miss(text: str) -> bool:
     return csv_miss or json_miss
 
 
+def wrong_operand_type(text: str) -> bool:
+    """An expression given a value of a type it does not take (text where a number belongs: `'2,5' * 3`,
+    `'x' > 10`), refused when the step is bound."""
+    return any(t in text for t in ("No function matches", "Cannot compare values of type", "Cannot mix values of type"))
+
+
 def converting_column(text: str) -> str | None:
     """The CSV column whose value did not fit its detected type."""
     m = _CONVERTING_COLUMN.search(text)

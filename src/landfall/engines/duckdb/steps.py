@@ -9,7 +9,8 @@ from typing import Any
 
 import duckdb
 
-from landfall.engines.base import JOINED_HIDDEN, Staged
+from landfall.engines.base import JOINED_HIDDEN, Staged, named_in, text_hint
+from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.sql import (
     PATH,
@@ -31,19 +32,35 @@ from landfall.sqlcheck import tables_of
 
 def transform(cx: JobContext, view: str) -> str:
     """The workflow's transform steps over `view`, each a view of its own."""
-    wf = cx.job.workflow
-    steps = list(wf.transform)
-    if wf.normalize_names:
-        from landfall.config import NormalizeNames
-
-        steps.insert(0, NormalizeNames(normalize_names=True))
-    for i, step in enumerate(steps):
+    for where, step in cx.job.workflow.steps():
+        before = view
         try:
             view = _step(cx, view, step)
             cx.describe(view)  # bind now, so a bad expression names its step
         except duckdb.Error as exc:
-            raise InvalidInput(f"workflow `{wf.name}` step {i + 1} (`{step.kind}`): {_first_line(exc)}") from None
+            hint = _typing_hint(cx, before, step, exc)
+            raise InvalidInput(f"{where}: {_first_line(exc).rstrip('.') if hint else _first_line(exc)}{hint}") from None
     return view
+
+
+def _typing_hint(cx: JobContext, view: str, step: Any, exc: Exception) -> str:
+    """For a step DuckDB refused over types: the first text column the step names, with one of its values that
+    is not a number (see `text_hint`)."""
+    if not errors.wrong_operand_type(str(exc)):
+        return ""
+    names = step.expressions()
+    texts = [n for n, t in cx.describe(view) if t == "VARCHAR" and n not in (PATH, ROW) and named_in(n, names)]
+    if not texts:
+        return ""
+    col = q(texts[0])
+    row = None
+    try:  # a value that is not a number, else any (each query stops at its first row)
+        for where in (f"TRY_CAST({col} AS DOUBLE) IS NULL", "true"):
+            query = f"SELECT {col} FROM {view} WHERE {col} IS NOT NULL AND {where} LIMIT 1"
+            row = row or cx.con.execute(query).fetchone()
+    except duckdb.Error:
+        pass
+    return text_hint(texts[0], row[0] if row else None)
 
 
 def _step(cx: JobContext, view: str, step: Any) -> str:

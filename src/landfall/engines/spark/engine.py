@@ -26,7 +26,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from landfall.engines.base import Engine, Job, ReadPlan, Replan, Source, Staged, StagedFile
+from landfall.engines.base import Engine, Job, ReadPlan, Replan, Source, Staged, StagedFile, text_hint
 from landfall.engines.duckdb.reading import empty_note as no_records
 from landfall.engines.duckdb.sql import file_format
 from landfall.engines.spark import quality, reading, steps, writing
@@ -39,6 +39,19 @@ from landfall.errors import InvalidInput, SchemaConflict
 from landfall.schema import merged
 
 _CAST = re.compile(r"landfall-cast:(.*):([A-Z][A-Z0-9 ,()]*)")
+_NOT_A_NUMBER = re.compile(r"The value '(.*?)' of the type \"STRING\" cannot be cast to")
+
+
+def _step_failed(workflow: Any, exc: Exception) -> str | None:
+    """The step (as messages name it) whose SQL holds the expression a Spark error points at, if any."""
+    try:
+        fragments = [qc.fragment().strip() for qc in exc.getQueryContext()]  # type: ignore[attr-defined]
+    except Exception:  # not a Spark error with a query context
+        return None
+    for where, step in workflow.steps():
+        if any(f and any(f in e for e in step.expressions()) for f in fragments):
+            return where
+    return None
 
 
 class SparkEngine(Engine):
@@ -402,6 +415,10 @@ class SparkEngine(Engine):
                 line = _line_with(ctx.inputs[0].path, value)
             where = f"`{key}`" + (f" line {line}" if line else "")
             return SchemaConflict(f"{where}: value `{value}` is not a valid {typ}", file=key, line=line)
+        step = _step_failed(ctx.workflow, exc)
+        if step:  # a step's expression Spark refused a value in while it ran: name the step, as binding does
+            found = _NOT_A_NUMBER.search(text)
+            text = f"{step}: {text}{text_hint(None, found.group(1)) if found else ''}"
         return InvalidInput(f"`{key}`: {text}", file=key)
 
     # --- table upkeep --------------------------------------------------------------------------------------

@@ -54,6 +54,8 @@ logger.tasks.name = org.apache.spark.scheduler.TaskSetManager
 logger.tasks.level = off
 logger.writer.name = org.apache.spark.sql.execution.datasources.FileFormatWriter
 logger.writer.level = off
+logger.abort.name = org.apache.spark.util.Utils
+logger.abort.level = off
 logger.native.name = org.apache.hadoop.util.NativeCodeLoader
 logger.native.level = off
 logger.spark.name = org.apache.spark
@@ -114,8 +116,19 @@ def _start(master: str, conf: dict[str, str], app_name: str) -> Any:
         builder = builder.config(k, v)
     log.info("starting Spark (%s)", master)
     spark = builder.getOrCreate()
+    _quiet_query_errors()
     atexit.register(stop)
     return spark
+
+
+def _quiet_query_errors() -> None:
+    """pyspark logs every error of a query it hands back (a JSON line with the Java stack on stderr); landfall
+    reports the error itself, once, in its own words. Its loggers are made as pyspark makes them (a logger of
+    another class would fail its calls) and switched off."""
+    from pyspark.logger import PySparkLogger
+
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        PySparkLogger.getLogger(name).disabled = True
 
 
 def _on_loopback(master: str) -> bool:

@@ -10,7 +10,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from landfall.config import FlattenSpec, NormalizeNames
+from landfall.config import FlattenSpec
 from landfall.engines.base import JOINED_HIDDEN
 from landfall.engines.spark import translate
 from landfall.engines.spark.context import HIDDEN, PID, SRC, Ctx, c, columns
@@ -29,12 +29,7 @@ class StepError(Exception):
 
 
 def transform(ctx: Ctx, df: DataFrame) -> DataFrame:
-    wf = ctx.workflow
-    steps = list(wf.transform)
-    if wf.normalize_names:
-        steps.insert(0, NormalizeNames(normalize_names=True))
-    for i, step in enumerate(steps):
-        where = f"workflow `{wf.name}` step {i + 1} (`{step.kind}`)"
+    for where, step in ctx.workflow.steps():
         try:
             df = _step(ctx, df, step, where)
         except (StepError, PySparkException) as exc:

@@ -39,6 +39,18 @@ class TransformTests(EngineFixtures):
         run = only_run(lake, "t/a.csv")
         assert (run.rows_in, run.rows_out) == (2, 1)
 
+    def test_a_step_that_takes_text_for_a_number_names_itself_and_how_to_read_it(self, make):
+        """`price * qty` over a `price` read as text (`2,5`: a decimal comma not declared): the file fails with
+        the step named and the read option that reads such numbers."""
+        lake = make(wf("t", transform=[{"filter": "qty > 0"}, {"compute": {"total": "price * qty"}}]))
+        lake.land("t/a.csv", "id;price;qty\n1;2,5;3\n2;4,25;1\n")
+        lake.process()
+        error = error_of(lake, "t/a.csv")
+        assert "workflow `t` step 2 (`compute`): " in error, error
+        assert 'numbers written with a decimal comma are read as numbers with `read: {decimal_separator: ","}`' in (
+            error
+        ), error
+
     def test_cast_to_every_type(self, make):
         cast = {
             "s": "string",
