@@ -40,9 +40,8 @@ def text_hint(column: str | None, value: str | None) -> str:
     name = f"`{column}`" if column else "the column"
     shown = f" (`{value}`)" if value is not None else ""
     if value is not None and _DECIMAL_COMMA.fullmatch(value.strip()):
-        return f"; {name} is text here{shown}: numbers written with a decimal comma are read as numbers with " + (
-            '`read: {decimal_separator: ","}`'
-        )
+        read = '`read: {decimal_separator: ","}`'
+        return f"; {name} is text here{shown}: numbers written with a decimal comma are read as numbers with {read}"
     if column is None:
         return ""
     missing = ""
