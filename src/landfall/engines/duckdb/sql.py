@@ -3,7 +3,6 @@ CSV and JSON share, the process-wide database, and small helpers for errors and 
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,16 +63,6 @@ def file_format(workflow: Workflow, key: str) -> str:
         f"`{workflow.name}`",
         file=key,
     )
-
-
-def snake_case(name: str) -> str:
-    s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name.strip())
-    s = re.sub(r"[^0-9A-Za-z]+", "_", s).strip("_").lower()
-    if not s:
-        s = "column"
-    if s[0].isdigit():
-        s = "_" + s
-    return s
 
 
 _INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}

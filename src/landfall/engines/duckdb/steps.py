@@ -22,11 +22,11 @@ from landfall.engines.duckdb.sql import (
     cast_sql,
     lit,
     q,
-    snake_case,
 )
 from landfall.engines.duckdb.types import sql_type
 from landfall.engines.duckdb.writing import cast_to, file_sources, stored_types, with_lineage, write_to, written_as
 from landfall.errors import InvalidInput
+from landfall.naming import normalized
 from landfall.sqlcheck import tables_of
 
 
@@ -92,16 +92,8 @@ def _step(cx: JobContext, view: str, step: Any) -> str:
             return view
         return cx.view(f"SELECT * EXCLUDE ({', '.join(q(c) for c in present)}) FROM {view}")
     if kind == "normalize_names":
-        seen: dict[str, int] = {}
-        parts = []
-        for c in cols:
-            new = snake_case(c)
-            if new in seen:
-                seen[new] += 1
-                new = f"{new}_{seen[new]}"
-            else:
-                seen[new] = 1
-            parts.append(f"{q(c)} AS {q(new)}")
+        names = normalized(cols, [n for n, _ in cx.job.table_schema or []])
+        parts = [f"{q(c)} AS {q(new)}" for c, new in names.items()]
         keep = "".join(f", {q(c)}" for c, _ in cx.describe(view) if c in (PATH, ROW))
         return cx.view(f"SELECT {', '.join(parts)}{keep} FROM {view}")
     if kind == "dedupe":

@@ -17,6 +17,7 @@ from landfall.engines.spark.context import HIDDEN, PID, SRC, Ctx, c, columns
 from landfall.engines.spark.session import error_text
 from landfall.engines.spark.types import spark_type, sql_name
 from landfall.errors import InvalidInput
+from landfall.naming import normalized
 from landfall.sqlcheck import tables_of
 from landfall.types import user_type
 
@@ -60,18 +61,7 @@ def _step(ctx: Ctx, df: DataFrame, step: Any, where: str) -> DataFrame:
         present = [n for n in step.drop if n in cols]
         return df.drop(*present) if present else df
     if kind == "normalize_names":
-        from landfall.engines.duckdb.sql import snake_case
-
-        seen: dict[str, int] = {}
-        renames = {}
-        for n in cols:
-            new = snake_case(n)
-            if new in seen:
-                seen[new] += 1
-                new = f"{new}_{seen[new]}"
-            else:
-                seen[new] = 1
-            renames[n] = new
+        renames = normalized(cols, [n for n, _ in ctx.job.table_schema or []])
         return df.select(*[c(n).alias(renames[n]) if n in renames else c(n) for n in df.columns])
     if kind == "dedupe":
         keys = ([c(SRC)] if SRC in df.columns else []) + [c(k) for k in step.dedupe.keys]
