@@ -78,6 +78,9 @@ def test_init_process_tables_query_runs(tmp_path):
         "updated_at",
     }
     sales = next(t for t in tables if t["name"] == "sales")
+    # a table's name where a command belongs says which command shows it
+    wrong = run(["tables", "sales"], tmp_path, ok=False)
+    assert wrong.exit_code == 2 and "to see the table `sales`: landfall tables show sales" in wrong.output, wrong.output
     assert {"name": "order_date", "type": "DATE", "arrow_type": "date32[day]"} in sales["schema"]
 
     rows = json.loads(

@@ -16,7 +16,21 @@ from landfall.readback import describe_change, jsonable, version_json
 from landfall.types import sql_name
 
 
-@main.group(invoke_without_command=True)
+class TablesGroup(click.Group):
+    """`landfall tables`: a table's name where a command belongs (`landfall tables sales`) is answered with the
+    command that shows it."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            commands = ", ".join(self.list_commands(ctx))
+            raise click.UsageError(
+                f"no command `{name}` ({commands}); to see the table `{name}`: landfall tables show {name}", ctx
+            )
+        return super().resolve_command(ctx, args)
+
+
+@main.group(cls=TablesGroup, invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON array of table objects (stable shape; see README).")
 @click.pass_context
 def tables(ctx: click.Context, as_json: bool) -> None:
