@@ -30,6 +30,16 @@ def too_deep() -> str:
     return f"invalid JSON: nested deeper than about {sys.getrecursionlimit():,} levels"
 
 
+def invalid_json(key: str, exc: json.JSONDecodeError) -> InvalidInput:
+    """A JSON document that does not parse, naming its line and reason; a file of one value per line (JSON Lines
+    named `.json`) is told how to read it."""
+    lines = ""
+    if exc.msg == "Extra data" and exc.lineno > 1 and exc.colno == 1:
+        lines = "; the file holds one JSON value per line (JSON Lines): name it `.jsonl` or set `read: {format: jsonl}`"
+    reason = f"invalid JSON: {exc.msg} (column {exc.colno}){lines}"
+    return InvalidInput(f"`{key}` line {exc.lineno}: {reason}", file=key, line=exc.lineno)
+
+
 _DECIMAL_COMMA = re.compile(r"[+-]?[0-9]+,[0-9]+")
 
 

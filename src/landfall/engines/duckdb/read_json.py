@@ -9,7 +9,7 @@ import os
 
 from landfall import encoding as enc
 from landfall.config import ReadOptions
-from landfall.engines.base import Source, too_deep
+from landfall.engines.base import Source, invalid_json, too_deep
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.diagnose import (
     _LENIENT_JSON,
@@ -92,11 +92,7 @@ def _check_json_document(cx: JobContext, path: str, src: Source) -> None:
     try:
         json.loads(text, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
-        raise InvalidInput(
-            f"`{src.key}` line {exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})",
-            file=src.key,
-            line=exc.lineno,
-        ) from None
+        raise invalid_json(src.key, exc) from None
     except ValueError as exc:
         raise InvalidInput(f"`{src.key}`: invalid JSON: {exc}", file=src.key) from None
     except RecursionError:

@@ -32,7 +32,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from landfall import encoding as enc
-from landfall.engines.base import too_deep
+from landfall.engines.base import invalid_json, too_deep
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, columns_arg, words_as_text
 from landfall.engines.duckdb.read_csv import dialect_args
 from landfall.engines.duckdb.reading import (
@@ -458,9 +458,7 @@ def _json_as_lines(path: str, scratch: str, key: str, records_required: bool) ->
     except InvalidInput:
         raise
     except json.JSONDecodeError as exc:
-        raise InvalidInput(
-            f"`{key}` line {exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})", file=key, line=exc.lineno
-        ) from None
+        raise invalid_json(key, exc) from None
     except RecursionError:
         raise InvalidInput(f"`{key}` line 1: {too_deep()}", file=key, line=1) from None
     except UnicodeError as exc:

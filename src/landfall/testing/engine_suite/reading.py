@@ -126,6 +126,15 @@ class ReadingTests(EngineFixtures):
         assert lake.rows("SELECT value FROM v") == [("1",), ("[2,3]",), ('{"x":4}',)]
         assert error_of(lake, "r/a.json").startswith("`r/a.json` line 1: expected records")
 
+    def test_json_lines_named_json_fail_saying_how_to_read_them(self, make):
+        lake = make(wf("t"))
+        lake.land("t/e.json", '{"id": 1}\n{"id": 2}\n')
+        lake.process()
+        assert error_of(lake, "t/e.json") == (
+            "`t/e.json` line 2: invalid JSON: Extra data (column 1); the file holds one JSON value per line (JSON "
+            "Lines): name it `.jsonl` or set `read: {format: jsonl}`"
+        )
+
     def test_words_a_date_cast_accepts_stay_text_in_json(self, make):
         # DuckDB casts `infinity`, `-infinity` and `epoch` to dates: a JSON string is a date only when written as one
         lake = make(wf("t"))
