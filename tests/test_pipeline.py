@@ -566,3 +566,23 @@ def test_lineage_false_with_replace_on_change_is_refused(tmp_path):
     (tmp_path / "landfall.yaml").write_text(yaml.safe_dump({"workflows": [wf("a", lineage=False)]}))
     with pytest.raises(ConfigError, match="`lineage: false` leaves out `_source_file`, which `on_change: replace`"):
         load_settings(tmp_path / "landfall.yaml")
+
+
+def test_max_interruptions_sets_when_a_file_that_kills_its_worker_is_dead(make_lake):
+    """`max_interruptions: 1`: the first worker that dies while loading a file sends it to the dead-letter list
+    (the default, 3, queues it again twice, without using an attempt)."""
+    import time
+
+    from landfall.recovery import recover
+
+    for limit, status in ((1, "dead"), (3, "queued")):
+        lake = make_lake([wf("f")], max_interruptions=limit)
+        lake.land("f/a.csv", "id\n1\n")
+        lake.pipeline.discover()
+        (run,) = lake.pipeline.store.lease("otherhost:1:x", limit=1, max_bytes=1 << 30, lease_seconds=0.01)
+        time.sleep(0.05)  # its worker is gone: the lease runs out
+        recover(lake.pipeline.settings, lake.pipeline.store)
+        runs = lake.pipeline.runs(key="f/a.csv")
+        assert runs[0].status == status, [(r.status, r.error) for r in runs]
+        if status == "dead":
+            assert "the worker died once while loading this file" in runs[0].error

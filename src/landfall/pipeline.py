@@ -278,7 +278,8 @@ class Pipeline:
                             return
                         if time.monotonic() - reaped[0] > self.settings.lease_seconds / 3:
                             reaped[0] = time.monotonic()  # runs of a worker that died elsewhere come back when
-                            self.store.reap()  # their lease expires, instead of being waited for forever
+                            # their lease expires, instead of being waited for forever
+                            self.store.reap(max_interruptions=self.settings.max_interruptions)
                         self.store.wait_for_work(0.25)
                     except StateUnavailable as exc:  # the state store is away: wait for it, blame no file
                         log.warning("%s", exc)

@@ -21,7 +21,7 @@ def recover(settings: Settings, store: StateStore, zones: Zones | None = None) -
     """Expired leases become failed attempts (and are retried); files their commit left behind are removed,
     and so are table files no commit lists any more (a crash between a commit and its cleanup)."""
     zones = zones or Zones(settings)
-    lost = store.reap()
+    lost = store.reap(max_interruptions=settings.max_interruptions)
     for table in store.tables():  # compactions and replays that stopped between their format and catalog commits
         writer = open_table(table.format, zones.at(table.location))
         if writer.has_log:

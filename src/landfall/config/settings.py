@@ -33,6 +33,8 @@ class Settings(Model, dict=True, kw_only=True):
     batch_files: Annotated[int, Meta(ge=1)] = 500
     batch_bytes: str = "64MB"
     lease_seconds: Annotated[float, Meta(gt=0)] = 30.0
+    # a file whose worker dies this many times while loading it goes to the dead-letter list
+    max_interruptions: Annotated[int, Meta(ge=1)] = 3
     reconcile_seconds: Annotated[float, Meta(gt=0)] = 5.0
     settle_seconds: Annotated[float, Meta(ge=0)] = 1.0
     compaction_seconds: Annotated[float, Meta(gt=0)] = 10.0  # how often `up` looks for tables to compact

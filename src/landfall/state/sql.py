@@ -293,7 +293,8 @@ class SqlStateStore(SqlCommits, StateStore):
                 why = "exited" if run.worker in gone else "stopped (lease expired)"
                 if times >= max_interruptions:
                     error = (
-                        f"`{run.file_key}`: the worker died {times} times while loading this file (last: "
+                        f"`{run.file_key}`: the worker died {'once' if times == 1 else f'{times} times'} while "
+                        "loading this file (last: "
                         f"`{run.worker}` {why}); it may crash workers (memory, a native library): look at the "
                         "file, then `landfall dlq retry`"
                     )
