@@ -35,7 +35,7 @@ class ReadOptions(Model, kw_only=True):
     types: dict[str, str] = {}
     date_format: str | None = None
     timestamp_format: str | None = None
-    decimal_separator: Literal[".", ","] = "."  # CSV: `,` reads `2,5` as 2.5 (the delimiter is then not `,`)
+    decimal_separator: Literal[".", ","] = "."  # CSV: `,` reads `2,5` as 2.5
     all_strings: bool = False
     records: Literal["auto", "true"] = "auto"  # JSON: `true` fails files that are not objects; `auto` loads
     # scalars and arrays of non-objects as one `value` column of JSON text
@@ -52,12 +52,6 @@ class ReadOptions(Model, kw_only=True):
     def _check(self, context: Context) -> None:
         with at("types"):
             known_types(self.types)
-        if self.decimal_separator == "," and self.delimiter == ",":
-            raise Invalid(
-                "the delimiter and the decimal separator are both `,`; numbers written `2,5` need another delimiter "
-                "(`;` is usual)",
-                "decimal_separator",
-            )
         if self.encoding is not None:
             import codecs
 

@@ -165,6 +165,10 @@ class ReadingTests(EngineFixtures):
         assert rows == [(1, 2.5, "10.25", "1,5", "a,b"), (2, -0.5, "3.00", "2.5", "c"), (3, 4.0, "0.10", "3", "d")]
         types = column_types(lake, "t")
         assert (types["x"], types["mixed"]) == ("double", "string"), types
+        quoted = make(wf("c", read={"decimal_separator": ",", "delimiter": ","}))  # `,` both: numbers quoted
+        quoted.land("c/a.csv", 'id,v\n1,"2,5"\n2,"3,75"\n')
+        assert_ok(quoted, quoted.process())
+        assert quoted.rows("SELECT id, v FROM c ORDER BY id") == [(1, 2.5), (2, 3.75)]
         late = make(wf("u", read={"decimal_separator": ","}))  # a `.` past the sample: the column is text
         late.land("u/a.csv", "n;v\n" + "".join(f"{i};{i},5\n" for i in range(30_000)) + "30000;1.5\n")
         assert_ok(late, late.process())
