@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from landfall import compression
 from landfall.config import Settings, Workflow
-from landfall.engines.base import Engine, Source
+from landfall.engines.base import Engine, Source, detected_format
 from landfall.errors import (
     ConcurrentChange,
     ContentRace,
@@ -138,7 +138,14 @@ class Runner:
             todo.append(
                 (
                     run,
-                    Source(key=run.file_key, path=path, run_id=run.run_id, file_id=run.file_id, size=run.size),
+                    Source(
+                        key=run.file_key,
+                        path=path,
+                        run_id=run.run_id,
+                        file_id=run.file_id,
+                        size=run.size,
+                        format=detected_format(wf, run.file_key, path),
+                    ),
                     digest,
                 )
             )
@@ -273,7 +280,8 @@ class Runner:
         digest: Future[str] = pool("hash").submit(
             lambda: self._content_key(run.file_key, self.zones.landing.hash(run.file_key, self.hashing))
         )
-        src = Source(key=run.file_key, path=path, run_id=run.run_id, file_id=run.file_id, size=run.size)
+        fmt = detected_format(wf, run.file_key, path)
+        src = Source(key=run.file_key, path=path, run_id=run.run_id, file_id=run.file_id, size=run.size, format=fmt)
         try:
             run_job(self, wf, [(run, src, digest)], run.batch_id or run.run_id, engine)
         except ContentRace as exc:
@@ -352,9 +360,9 @@ def wide_header(wf: Workflow, src: Source) -> bool:
     """A CSV file whose header line is longer than `WIDE_HEADER_BYTES` (thousands of columns): reading it can take
     seconds where its batch's other files take milliseconds, so it runs after they have committed. (The engine
     reads `src.path` locally: a file of a local zone in place, else the batch's scratch copy.)"""
-    from landfall.engines.duckdb.sql import file_format  # (duckdb: imported when a batch runs, not at start)
+    from landfall.engines.duckdb.sql import source_format  # (duckdb: imported when a batch runs, not at start)
 
-    if src.size <= WIDE_HEADER_BYTES or file_format(wf, src.key) != "csv":
+    if src.size <= WIDE_HEADER_BYTES or source_format(wf, src) != "csv":
         return False  # (a small file is never read here: batches of many small files pay nothing)
     if compression.strip_suffix(src.key.lower()) != src.key.lower():
         return False

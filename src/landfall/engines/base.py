@@ -40,6 +40,36 @@ def invalid_json(key: str, exc: json.JSONDecodeError) -> InvalidInput:
     return InvalidInput(f"`{key}` line {exc.lineno}: {reason}", file=key, line=exc.lineno)
 
 
+def detected_format(workflow: Workflow, key: str, path: str) -> str | None:
+    """The format a local file's content tells where its name would mislead, or None: `jsonl` for JSON Lines
+    named `.json` (the format not declared), told by the whole lines of its first 64 KB being two or more JSON
+    objects, one per line. (A JSON document is one value: its first line alone is never a whole object followed
+    by another.)"""
+    from landfall import compression
+    from landfall import encoding as enc
+
+    opts = workflow.read
+    if opts.format is not None or not compression.strip_suffix(key.lower()).endswith(".json"):
+        return None
+    try:
+        head = enc.sample(path, compression.detect(path, opts.compression, key))
+    except (OSError, ValueError, EOFError):  # unreadable here: the engine's read says why
+        return None
+    text = head.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    if len(head) >= enc.SAMPLE:
+        text = text[: text.rfind("\n") + 1]  # the last line may be cut short
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) < 2:
+        return None
+    for line in lines:
+        try:
+            if not isinstance(json.loads(line), dict):
+                return None
+        except (ValueError, RecursionError):
+            return None
+    return "jsonl"
+
+
 _DECIMAL_COMMA = re.compile(r"[+-]?[0-9]+,[0-9]+")
 
 
@@ -81,6 +111,7 @@ class Source:
     run_id: str
     file_id: int
     size: int = 0
+    format: str | None = None  # the format its content told (`detected_format`); None: the workflow's or the name's
 
 
 @dataclass

@@ -15,7 +15,7 @@ from landfall import compression
 from landfall import encoding as enc
 from landfall.engines.base import too_deep
 from landfall.engines.duckdb import errors
-from landfall.engines.duckdb.sql import file_format
+from landfall.engines.duckdb.sql import source_format
 from landfall.errors import EngineFault, InvalidInput, SchemaConflict
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def explain(cx: JobContext, exc: Exception) -> InvalidInput | EngineFault:
     `replan`."""
     text = str(exc)
     sources = cx.job.sources
-    fmt = cx.fmt or file_format(cx.job.workflow, sources[0].key)
+    fmt = cx.fmt or source_format(cx.job.workflow, sources[0])
     read = {path: src for path, src in cx.paths.items() if path in text}
     src = next(iter(read.values()), None) or next((s for s in sources if s.path in text), None)
     if src is None and len(sources) == 1:

@@ -20,7 +20,7 @@ from landfall.engines.base import Engine, Job, ReadPlan, Replan, Source, Staged,
 from landfall.engines.duckdb import errors, quality, reading, steps, writing
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.database import Setup, database
-from landfall.engines.duckdb.sql import LINEAGE, ROW_PRESERVING, NeedLines, _timed, file_format
+from landfall.engines.duckdb.sql import LINEAGE, ROW_PRESERVING, NeedLines, _timed, source_format
 from landfall.errors import InvalidInput
 from landfall.schema import merged
 
@@ -100,7 +100,7 @@ def replan(plan: ReadPlan, job: Job, text: str) -> ReadPlan | None:
     """The plan for reading a job again after DuckDB refused it with `text`, or None when reading again would not
     help (the error then names the file, line and reason). A batch is split by the runner: each file then gets
     these chances alone."""
-    fmt = file_format(job.workflow, job.sources[0].key)
+    fmt = source_format(job.workflow, job.sources[0])
     alone = len(job.sources) == 1
     if errors.object_too_large(text) and not plan.max_object:
         # a record above DuckDB's default buffer; a bigger one slows every read, so only now

@@ -40,9 +40,9 @@ from landfall.engines.duckdb.sql import (
     ROW_PRESERVING,
     _filename_arg,
     _paths,
-    file_format,
     lit,
     q,
+    source_format,
 )
 from landfall.engines.duckdb.writing import with_lineage
 from landfall.errors import InvalidInput
@@ -58,9 +58,9 @@ def _blank_lines(path: str) -> list[int]:
 def read(cx: JobContext) -> str:
     """The view of the job's rows as read (also `cx.raw`), filling in what reading finds in `cx`."""
     job = cx.job
-    fmt = file_format(job.workflow, job.sources[0].key)
+    fmt = source_format(job.workflow, job.sources[0])
     for src in job.sources[1:]:
-        if file_format(job.workflow, src.key) != fmt:
+        if source_format(job.workflow, src) != fmt:
             raise InvalidInput("files of different formats in one batch")  # the runner splits batches
     opts = job.workflow.read
     paths: dict[str, Source] = {}
@@ -234,7 +234,7 @@ def empty_note(con: duckdb.DuckDBPyConnection, src: Source, workflow: Any, scrat
     """Why a landed file holds no records (then it loads nothing and changes no schema), or None: a CSV
     that is empty, blank or only a header; JSON Lines with no lines; a JSON document `[]`; a Parquet file of
     no rows. Only small files (after decompression) are looked at."""
-    fmt = file_format(workflow, src.key)
+    fmt = source_format(workflow, src)
     opts = workflow.read
     kind = compression.detect(src.path, opts.compression, src.key)
     try:

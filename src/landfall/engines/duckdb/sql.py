@@ -16,7 +16,7 @@ from landfall.errors import InvalidInput
 
 if TYPE_CHECKING:
     from landfall.config import ReadOptions
-    from landfall.engines.base import ReadPlan
+    from landfall.engines.base import ReadPlan, Source
     from landfall.engines.duckdb.context import JobContext
 
 PATH = "__lf_path"
@@ -63,6 +63,11 @@ def file_format(workflow: Workflow, key: str) -> str:
         f"`{workflow.name}`",
         file=key,
     )
+
+
+def source_format(workflow: Workflow, src: Source) -> str:
+    """A landed file's format: what its content told (`Source.format`), else the workflow's or its name's."""
+    return src.format or file_format(workflow, src.key)
 
 
 _INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}

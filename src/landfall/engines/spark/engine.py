@@ -28,7 +28,7 @@ from pyspark.sql import types as T
 
 from landfall.engines.base import Engine, Job, ReadPlan, Replan, Source, Staged, StagedFile, text_hint
 from landfall.engines.duckdb.reading import empty_note as no_records
-from landfall.engines.duckdb.sql import file_format
+from landfall.engines.duckdb.sql import source_format
 from landfall.engines.spark import quality, reading, steps, writing
 from landfall.engines.spark.context import CORRUPT, HIDDEN, PID, ROW, SRC, Ctx, c, timed
 from landfall.engines.spark.lines import dropped, record_lines
@@ -117,9 +117,9 @@ class SparkEngine(Engine):
         return no_records(self.sniffer, src, job.workflow, job.scratch_dir)  # as on DuckDB
 
     def attempt(self, job: Job, plan: ReadPlan) -> Staged:
-        fmt = file_format(job.workflow, job.sources[0].key)
+        fmt = source_format(job.workflow, job.sources[0])
         for src in job.sources[1:]:
-            if file_format(job.workflow, src.key) != fmt:
+            if source_format(job.workflow, src) != fmt:
                 raise InvalidInput("files of different formats in one batch")  # the runner splits batches
         wf = job.workflow
         # rows of a workflow with rules (or rows set aside) are numbered from the start: in Spark that costs a

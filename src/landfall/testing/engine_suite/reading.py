@@ -126,12 +126,24 @@ class ReadingTests(EngineFixtures):
         assert lake.rows("SELECT value FROM v") == [("1",), ("[2,3]",), ('{"x":4}',)]
         assert error_of(lake, "r/a.json").startswith("`r/a.json` line 1: expected records")
 
-    def test_json_lines_named_json_fail_saying_how_to_read_them(self, make):
-        lake = make(wf("t"))
-        lake.land("t/e.json", '{"id": 1}\n{"id": 2}\n')
+    def test_json_lines_named_json_are_read_as_json_lines(self, make):
+        """A `.json` file of one object per line (as many tools write them) loads as JSON Lines, a bad line
+        naming its line; a document stays a document; with `format: json` declared, JSON Lines fail saying how
+        to read them."""
+        lake = make(wf("t"), wf("d", read={"format": "json"}, retry={"max_attempts": 1}))
+        lake.land("t/e.json", '{"id": 1, "a": "x"}\n\n{"id": 2, "a": "y"}\n')
+        lake.land("t/doc.json", '{\n  "id": 3,\n  "a": "z"\n}\n')
+        lake.land("t/bad.json", '{"id": 4}\n{"id": 5\n')
+        lake.land("d/e.json", '{"id": 1}\n{"id": 2}\n')
         lake.process()
-        assert error_of(lake, "t/e.json") == (
-            "`t/e.json` line 2: invalid JSON: Extra data (column 1); the file holds one JSON value per line (JSON "
+        assert lake.rows("SELECT id, a, _source_file FROM t ORDER BY id") == [
+            (1, "x", "t/e.json"),
+            (2, "y", "t/e.json"),
+            (3, "z", "t/doc.json"),
+        ]
+        assert error_of(lake, "t/bad.json").startswith("`t/bad.json` line 2:"), error_of(lake, "t/bad.json")
+        assert error_of(lake, "d/e.json") == (
+            "`d/e.json` line 2: invalid JSON: Extra data (column 1); the file holds one JSON value per line (JSON "
             "Lines): name it `.jsonl` or set `read: {format: jsonl}`"
         )
 
