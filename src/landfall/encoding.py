@@ -24,14 +24,14 @@ _BOMS = [
 ]
 
 
-def _open(path: str, kind: str | None = None):
-    """The decompressed bytes of a landed file (see `landfall.compression`)."""
-    return compression.open_bytes(path, kind)
+def _open(path: str, kind: str | None = None, key: str | None = None):
+    """The decompressed bytes of a landed file (see `landfall.compression`); `key` names it in errors."""
+    return compression.open_bytes(path, kind, key)
 
 
-def sample(path: str, kind: str | None = None) -> bytes:
-    """The first 64 KB of a (possibly compressed) file, decompressed."""
-    with _open(path, kind) as fh:
+def sample(path: str, kind: str | None = None, key: str | None = None) -> bytes:
+    """The first 64 KB of a (possibly compressed) file, decompressed; `key` names it in errors."""
+    with _open(path, kind, key) as fh:
         return fh.read(SAMPLE)
 
 

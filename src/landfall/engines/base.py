@@ -52,8 +52,8 @@ def detected_format(workflow: Workflow, key: str, path: str) -> str | None:
     if opts.format is not None or not compression.strip_suffix(key.lower()).endswith(".json"):
         return None
     try:
-        head = enc.sample(path, compression.detect(path, opts.compression, key))
-    except (OSError, ValueError, EOFError):  # unreadable here: the engine's read says why
+        head = enc.sample(path, compression.detect(path, opts.compression, key), key)
+    except Exception:  # unreadable here (gone, a bad archive, ...): the engine's read says why, naming the file
         return None
     text = head.decode("utf-8", errors="replace").removeprefix("\ufeff")
     if len(head) >= enc.SAMPLE:

@@ -193,7 +193,7 @@ def _readable_path(src: Source, fmt: str, opts: ReadOptions, scratch: str) -> tu
     try:
         if fmt == "parquet":
             return (src.path if as_is else _decompressed(src, kind, scratch)), b"", None
-        head = enc.sample(src.path, kind)
+        head = enc.sample(src.path, kind, src.key)
         decoded = enc.Detected(opts.encoding, 1.0, "declared") if opts.encoding else enc.detect_encoding(head)
         name = decoded.encoding
         newlines = fmt == "csv" and enc.mixed_newlines(head)
@@ -250,7 +250,7 @@ def empty_note(con: duckdb.DuckDBPyConnection, src: Source, workflow: Any, scrat
             return "a Parquet file with no rows" if rows == 0 else None
         if kind == "none" and src.size >= enc.SAMPLE:
             return None
-        head = enc.sample(src.path, kind)
+        head = enc.sample(src.path, kind, src.key)
     except Exception as exc:
         if compression.is_corrupt(exc, kind):
             raise compression.corrupt(src.key, kind, exc) from None
