@@ -36,7 +36,7 @@ from landfall.job import resolved, run_job
 from landfall.outcomes import Outcome, message
 from landfall.pools import pool
 from landfall.redaction import redact
-from landfall.state.base import Run, RunResult, StateStore, Table, backoff
+from landfall.state.base import Run, RunResult, StateStore, Table, backoff, new_id
 from landfall.storage import Zones, unreachable
 
 __all__ = ["HASH_ALONGSIDE_BYTES", "Outcome", "Runner"]
@@ -161,9 +161,15 @@ class Runner:
         batch_id = runs[0].batch_id or runs[0].run_id
         wide = [t for t in todo if len(todo) > 1 and wide_header(wf, t[1])]
         rest = [t for t in todo if t not in wide]
-        for i, items in enumerate([rest, *([t] for t in wide)]):  # slow wide files after the rest has committed
+        jobs = [(rest, batch_id), *(([t], f"{batch_id}-w{i}") for i, t in enumerate(wide, 1))]
+        if len(rest) > 1 and wf.schema_.evolution != "evolve" and self.store.find_table(wf.write.table) is None:
+            # a table not made yet takes its columns from one file, as when the files land one by one, and the
+            # others are held to it (`freeze`, `rescue`, `discard_row`): one batch would merge all their columns.
+            # (The rest gets an id of its own: a failed commit's files are cleaned up by its id as a prefix.)
+            jobs[0:1] = [(rest[:1], batch_id), (rest[1:], new_id())]
+        for items, job_id in jobs:  # slow wide files after the rest has committed
             if items:
-                self._run_job(wf, items, batch_id if i == 0 else f"{batch_id}-w{i}", worker)
+                self._run_job(wf, items, job_id, worker)
         return self.outcomes
 
     def _run_job(self, wf: Workflow, items: list[tuple[Run, Source, str]], batch_id: str, worker: str | None) -> None:

@@ -281,11 +281,16 @@ class TransformTests(EngineFixtures):
 
     # --- schema evolution --------------------------------------------------------------------------------------
 
-    def _two_files(self, make, evolution: str, hints: dict[str, str] | None = None) -> Lake:
+    def _two_files(
+        self, make, evolution: str, hints: dict[str, str] | None = None, *, together: bool = False
+    ) -> Lake:
+        """`e/1.csv`, then `e/2.csv` (another column, a text value in a number column); `together`: both land
+        before the table exists, and are taken in one batch."""
         schema = {"evolution": evolution, **({"hints": hints} if hints else {})}
         lake = make(wf("e", read={"format": "csv"}, schema=schema, retry={"max_attempts": 1}), workers=1)
         lake.land("e/1.csv", "id,amount\n1,10\n2,20\n", mtime=1_700_000_000)
-        assert_ok(lake, lake.process())
+        if not together:
+            assert_ok(lake, lake.process())
         lake.land("e/2.csv", "id,amount,extra\n3,abc,x\n4,40,\n", mtime=1_700_000_001)
         lake.process()
         return lake
@@ -305,6 +310,15 @@ class TransformTests(EngineFixtures):
         assert err.startswith("`e/2.csv`: the schema differs from table `e` (schema evolution: freeze): ")
         assert "new column `extra`" in err and "column `amount` is " in err
         assert lake.rows("SELECT count(*) FROM e") == [(2,)]
+
+    def test_files_that_make_a_table_together_are_held_to_the_first_as_one_by_one(self, make):
+        """Two files landed together before the table exists: the first makes the table, the second is held to
+        it (before, the batch merged both files' columns, and `freeze` froze the merge)."""
+        lake = self._two_files(make, "freeze", together=True)
+        err = error_of(lake, "e/2.csv")
+        assert err.startswith("`e/2.csv`: the schema differs from table `e` (schema evolution: freeze): "), err
+        assert lake.rows("SELECT count(*) FROM e") == [(2,)]
+        assert set(column_types(lake, "e")) == {"id", "amount", "_source_file", "_ingested_at", "_run_id"}
 
     def test_rescue_keeps_what_does_not_fit_in_rescued_data(self, make):
         lake = self._two_files(make, "rescue")
