@@ -8,10 +8,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from landfall.config import Settings, Workflow, load_settings
-    from landfall.errors import ConfigError, InvalidInput, LandfallError
-    from landfall.pipeline import Pipeline, Summary
+if TYPE_CHECKING:  # re-exported for type checkers (`X as X`); at run time `__getattr__` imports them
+    from landfall.config import Settings as Settings
+    from landfall.config import Workflow as Workflow
+    from landfall.config import load_settings as load_settings
+    from landfall.errors import ConfigError as ConfigError
+    from landfall.errors import InvalidInput as InvalidInput
+    from landfall.errors import LandfallError as LandfallError
+    from landfall.pipeline import Pipeline as Pipeline
+    from landfall.pipeline import Summary as Summary
 
 _WHERE = {
     "ConfigError": "landfall.errors",
@@ -23,16 +28,7 @@ _WHERE = {
     "Workflow": "landfall.config",
     "load_settings": "landfall.config",
 }
-__all__ = [
-    "ConfigError",
-    "InvalidInput",
-    "LandfallError",
-    "Pipeline",
-    "Settings",
-    "Summary",
-    "Workflow",
-    "load_settings",
-]
+__all__ = sorted(_WHERE)
 __version__ = "0.1.0"
 
 

@@ -30,14 +30,18 @@ def too_deep() -> str:
     return f"invalid JSON: nested deeper than about {sys.getrecursionlimit():,} levels"
 
 
-def invalid_json(key: str, exc: json.JSONDecodeError) -> InvalidInput:
-    """A JSON document that does not parse, naming its line and reason; a file of one value per line (JSON Lines
+def json_reason(exc: json.JSONDecodeError) -> str:
+    """Why JSON text does not parse, for a message that names its line; text of one value per line (JSON Lines
     named `.json`) is told how to read it."""
     lines = ""
     if exc.msg == "Extra data" and exc.lineno > 1 and exc.colno == 1:
         lines = "; the file holds one JSON value per line (JSON Lines): name it `.jsonl` or set `read: {format: jsonl}`"
-    reason = f"invalid JSON: {exc.msg} (column {exc.colno}){lines}"
-    return InvalidInput(f"`{key}` line {exc.lineno}: {reason}", file=key, line=exc.lineno)
+    return f"invalid JSON: {exc.msg} (column {exc.colno}){lines}"
+
+
+def invalid_json(key: str, exc: json.JSONDecodeError) -> InvalidInput:
+    """A JSON document that does not parse, naming its line and reason (`json_reason`)."""
+    return InvalidInput(f"`{key}` line {exc.lineno}: {json_reason(exc)}", file=key, line=exc.lineno)
 
 
 def detected_format(workflow: Workflow, key: str, path: str) -> str | None:

@@ -13,7 +13,7 @@ import duckdb
 
 from landfall import compression
 from landfall import encoding as enc
-from landfall.engines.base import too_deep
+from landfall.engines.base import json_reason, too_deep
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.sql import source_format
 from landfall.errors import EngineFault, InvalidInput, SchemaConflict
@@ -155,7 +155,7 @@ def _diagnose_json(path: str, fmt: str) -> tuple[int | None, str] | None:
         except json.JSONDecodeError as exc:
             if text.lstrip()[:1] == "{" and "Extra data" in exc.msg:
                 return _diagnose_json_lines(text)  # objects one after another: read as JSON Lines
-            return exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})"
+            return exc.lineno, json_reason(exc)
         except RecursionError:
             return 1, too_deep()
         items = doc if isinstance(doc, list) else [doc]
@@ -184,7 +184,7 @@ def _diagnose_json_lines(text: str) -> tuple[int | None, str] | None:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            return n, f"invalid JSON: {exc.msg} (column {exc.colno})"
+            return n, json_reason(exc)
         except RecursionError:
             return n, too_deep()
         if not isinstance(value, dict):

@@ -9,7 +9,7 @@ import os
 
 from landfall import encoding as enc
 from landfall.config import ReadOptions
-from landfall.engines.base import Source, invalid_json, too_deep
+from landfall.engines.base import Source, invalid_json, json_reason, too_deep
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.diagnose import (
     _LENIENT_JSON,
@@ -42,7 +42,7 @@ def _good_lines(cx: JobContext, path: str, src: Source) -> str:
                 value = json.loads(text)
                 reason = None if isinstance(value, dict) else f"{_json_kind(value)}, not a record (an object)"
             except json.JSONDecodeError as exc:
-                reason = f"invalid JSON: {exc.msg} (column {exc.colno})"
+                reason = json_reason(exc)
             except ValueError as exc:  # e.g. a number too long to convert
                 reason = f"invalid JSON: {exc}"
             except RecursionError:

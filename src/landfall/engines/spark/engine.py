@@ -26,7 +26,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from landfall.engines.base import Engine, Job, ReadPlan, Replan, Source, Staged, StagedFile, text_hint
+from landfall.engines.base import Engine, Job, ReadPlan, Replan, Source, Staged, StagedFile, json_reason, text_hint
 from landfall.engines.duckdb.reading import empty_note as no_records
 from landfall.engines.duckdb.sql import source_format
 from landfall.engines.spark import quality, reading, steps, writing
@@ -341,7 +341,7 @@ class SparkEngine(Engine):
             try:
                 value = json.loads(raw)
             except json.JSONDecodeError as exc:
-                return f"invalid JSON: {exc.msg} (column {exc.colno})", None
+                return json_reason(exc), None
             except ValueError as exc:
                 return f"invalid JSON: {exc}", None
             if not isinstance(value, dict):

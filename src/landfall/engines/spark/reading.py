@@ -206,9 +206,11 @@ def _read_csv(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
         whole = ctx.plan.whole_files or max(os.path.getsize(i.path) for i in members) <= split_bytes(ctx.spark)
         # read line by line, records counted beside: Spark's types where they are the cast's, bad records dropped
         checked = not whole and not ctx.plan.csv_text and not dialect.comment and dialect.newline in ("\n", "\r\n")
-        parsed = _spark_parsed(ctx, cols, formats) if checked and not o.all_strings and o.null_values is None else {}
-        if o.decimal_separator != ".":  # Java's parser reads `.` only: the cast reads what DuckDB's sniffer saw
-            parsed = {n: t for n, t in parsed.items() if t != T.DoubleType()}
+        parsed = (
+            _spark_parsed(ctx, cols, formats, o.decimal_separator)
+            if checked and not o.all_strings and o.null_values is None
+            else {}
+        )
         for inp in members:
             if dialect.skip:
                 _drop_lines(ctx, inp, dialect.skip)
@@ -266,17 +268,20 @@ def _read_csv(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
     return df
 
 
-def _spark_parsed(ctx: Ctx, cols: list[tuple[str, str]], formats: tuple[str | None, str | None]) -> dict[str, Any]:
+def _spark_parsed(
+    ctx: Ctx, cols: list[tuple[str, str]], formats: tuple[str | None, str | None], decimal: str = "."
+) -> dict[str, Any]:
     """The columns Spark's CSV reader may parse itself: where every value it takes it reads as the strict cast
     (`_cast`) does, and what it refuses is a record dropped (then read again as text). Doubles (Java's parser
-    under both), dates written `yyyy-M-d`, timestamps with no format (the cast's own parser under both).
+    under both; not with a decimal separator other than `.`, which Java's parser does not read), dates written
+    `yyyy-M-d`, timestamps with no format (the cast's own parser under both).
     Integers and booleans stay text: Java's parsers take digits of other scripts (`١٢٣`) and case-folded
     letters the cast refuses."""
     datefmt, tsfmt = formats
     corrected = str(ctx.spark.conf.get("spark.sql.legacy.timeParserPolicy", "CORRECTED")).upper() == "CORRECTED"
     out: dict[str, Any] = {}
     for name, duck in cols:
-        if duck == "DOUBLE":
+        if duck == "DOUBLE" and decimal == ".":
             out[name] = T.DoubleType()
         elif duck == "DATE" and datefmt == "%Y-%m-%d" and corrected:
             out[name] = T.DateType()

@@ -281,9 +281,7 @@ class TransformTests(EngineFixtures):
 
     # --- schema evolution --------------------------------------------------------------------------------------
 
-    def _two_files(
-        self, make, evolution: str, hints: dict[str, str] | None = None, *, together: bool = False
-    ) -> Lake:
+    def _two_files(self, make, evolution: str, hints: dict[str, str] | None = None, *, together: bool = False) -> Lake:
         """`e/1.csv`, then `e/2.csv` (another column, a text value in a number column); `together`: both land
         before the table exists, and are taken in one batch."""
         schema = {"evolution": evolution, **({"hints": hints} if hints else {})}
