@@ -28,7 +28,7 @@ def _walk(t: duckdb.typing.DuckDBPyType, expr: str, path: str, leaves: list[Leaf
     each date leaf's check appended to `leaves` (`expr` reads the value at `path` from the VARCHAR-typed column)."""
     kind = t.id
     if kind in DATE_IDS:
-        leaves.append((path, _word(expr)))
+        leaves.append((path, is_word(expr)))
         return "VARCHAR" if text(path) else str(t)
     if kind == "struct":
         fields = []
@@ -83,7 +83,7 @@ def columns_arg(columns: dict[str, str]) -> str:
     return "columns = {" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in columns.items()) + "}"
 
 
-def _word(expr: str) -> str:
+def is_word(expr: str) -> str:
     """True for a text value with no digit (a word, not a written date)."""
     return f"({expr} IS NOT NULL AND NOT regexp_matches({expr}, '[0-9]'))"
 
@@ -91,12 +91,3 @@ def _word(expr: str) -> str:
 def is_date(kind: str) -> bool:
     """A DuckDB type a date cast makes (DATE, TIME, TIMESTAMP and its kinds)."""
     return kind.split("(")[0].strip().lower() in DATE_IDS
-
-
-def words_in(con: duckdb.DuckDBPyConnection, select: str, columns: set[str]) -> set[str]:
-    """The `columns` (text in `select`) that hold a word somewhere: read as dates, they would be wrong."""
-    names = sorted(columns)
-    found = con.execute(
-        f"SELECT {', '.join(f'coalesce(bool_or({_word(q(n))}), false)' for n in names)} FROM ({select})"
-    ).fetchone()
-    return {n for n, hit in zip(names, found, strict=True) if hit}

@@ -20,8 +20,9 @@ from landfall.engines.base import Source
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.diagnose import explain
-from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, is_date, words_as_text, words_in
+from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, is_date, words_as_text
 from landfall.engines.duckdb.read_csv import (
+    SAMPLE_BUFFER,
     _consistent_delimiter,
     _csv_args,
     _csv_sql,
@@ -30,6 +31,7 @@ from landfall.engines.duckdb.read_csv import (
     _one_line_is_header,
     _records_start,
     _sniff,
+    words_in,
 )
 from landfall.engines.duckdb.read_json import _check_json_document, _good_lines, _json_lines_of, _json_sql
 from landfall.engines.duckdb.sql import (
@@ -96,13 +98,14 @@ def read(cx: JobContext) -> str:
                 delim = _consistent_delimiter(heads[g[0]], opts.skip_rows)
                 cx.dialects.update({p: delim for p in g if delim})
 
-        def csv_select() -> str:
+        def csv_select(extra: str = "") -> str:
             selects = [
                 _csv_sql(
                     cx,
                     _paths(g),
                     opts,
                     union=False,
+                    extra=extra,
                     # every group sniffed once, and read with what was detected: the dialect, the formats (DuckDB's
                     # own detection reads dates loosely past its sample: `2024-01-02 10:30` as 2024-01-02), and a
                     # single file's columns and types
@@ -151,7 +154,7 @@ def read(cx: JobContext) -> str:
                     # in the rows type detection sampled (DuckDB's 20,480 per file): a later word is a late
                     # value cast non-strictly, the known gap; scanning whole files cost a third more CPU
                     rows = DETECTION_SAMPLE_ROWS * len(paths)
-                    words = words_in(cx.con, f"SELECT * FROM ({csv_select()}) LIMIT {rows}", dated)
+                    words = words_in(cx.con, lambda extra: f"SELECT * FROM ({csv_select(extra)}) LIMIT {rows}", dated)
                     cx.plan = plan.but(as_text=plan.as_text | words)
                     if words:
                         raw = view(csv_select())
@@ -315,7 +318,7 @@ def _record_starts(cx: JobContext) -> str | None:
     try:
         delim, quote, escape, skip, header = cx.con.execute(
             "SELECT Delimiter, Quote, Escape, SkipRows, HasHeader FROM "
-            f"sniff_csv({lit(path)}{''.join(', ' + a for a in user)})"
+            f"sniff_csv({', '.join([lit(path), *user, SAMPLE_BUFFER])})"
         ).fetchall()[0]
     except duckdb.Error:
         return None

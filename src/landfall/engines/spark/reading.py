@@ -34,7 +34,7 @@ from pyspark.sql import types as T
 from landfall import encoding as enc
 from landfall.engines.base import invalid_json, too_deep
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, columns_arg, words_as_text
-from landfall.engines.duckdb.read_csv import dialect_args
+from landfall.engines.duckdb.read_csv import SAMPLE_BUFFER, dialect_args
 from landfall.engines.duckdb.reading import (
     _consistent_delimiter,
     _header_as_one_column,
@@ -146,7 +146,7 @@ def sniff(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection, inp: Input) -> tuple[Dia
         args.append("ignore_errors = true")
     query = (
         "SELECT Delimiter, Quote, Escape, NewLineDelimiter, Comment, SkipRows, HasHeader, Columns, DateFormat, "
-        "TimestampFormat FROM sniff_csv({}{})"
+        "TimestampFormat FROM sniff_csv({}{}, " + SAMPLE_BUFFER + ")"
     )
     # the delimiter landfall checks itself, as the DuckDB engine does (DuckDB's sniffer, shown rows that do not
     # all agree, may read the header as one column)

@@ -202,6 +202,16 @@ class ReadingTests(EngineFixtures):
         types = dict(lake.pipeline.table("t").schema)
         assert (types["a"], types["d"], types["e"]) == ("string", "date32[day]", "string"), types
 
+    def test_the_longest_line_the_reader_takes_is_in_the_detection_sample(self, make):
+        # DuckDB's engine reads a file's detection sample with a smaller buffer than its reads: it must hold the
+        # longest line the reader takes (2,000,000 bytes), and the words in the date column past it are found
+        lake = make(wf("t"))
+        note = "x" * 1_999_000
+        lake.land("t/a.csv", f"id,note,d\n1,{note},2024-01-01\n2,short,epoch\n3,short,2024-01-03\n")
+        assert_ok(lake, lake.process())
+        rows = lake.rows("SELECT id, length(note), d FROM t ORDER BY id")
+        assert rows == [(1, 1_999_000, "2024-01-01"), (2, 5, "epoch"), (3, 5, "2024-01-03")]
+
     def test_a_late_value_of_another_form_keeps_its_column_as_text(self, make):
         lake = make(wf("t"))
         rows = 30_000  # past a reader's sample of the first rows
