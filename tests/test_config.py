@@ -236,6 +236,13 @@ def test_a_decimal_separator_is_a_dot_or_a_comma(tmp_path):
         _load(tmp_path, {"workflows": [{**WF, "read": {"decimal_separator": ";"}}]})
 
 
+def test_the_longest_line_is_a_positive_number_of_bytes(tmp_path):
+    read = {"max_line_size": 8_000_000}
+    assert _load(tmp_path, {"workflows": [{**WF, "read": read}]}).workflows[0].read.max_line_size == 8_000_000
+    with pytest.raises(ConfigError, match=r"max_line_size`: expected a number of bytes, 1 or more; got `0`"):
+        _load(tmp_path, {"workflows": [{**WF, "read": {"max_line_size": 0}}]})
+
+
 def test_drop_long_form(tmp_path):
     wf = _load(tmp_path, {"workflows": [{**WF, "transform": [{"drop": {"columns": ["a"], "missing_ok": True}}]}]})
     assert (wf.workflows[0].transform[0].drop, wf.workflows[0].transform[0].missing_ok) == (["a"], True)

@@ -99,3 +99,13 @@ def test_text_where_a_number_belongs(sql):
     with pytest.raises(duckdb.Error) as caught:
         con.execute(sql.replace("'2,5'", "price").replace("'x'", "price").replace("'a'", "price") + " FROM t")
     assert errors.wrong_operand_type(str(caught.value)), str(caught.value)
+
+
+def test_a_csv_line_longer_than_the_reader_takes(tmp_path):
+    path = tmp_path / "long.csv"
+    path.write_text("a,b\n" + "x" * 2_100_000 + ",1\n")
+    for sql in (f"SELECT * FROM read_csv('{path}')", f"SELECT * FROM sniff_csv('{path}')"):
+        assert errors.line_too_long(error_of(sql)) == 2_000_000
+    text = error_of(f"SELECT * FROM read_csv('{path}', max_line_size = 1000000, buffer_size = 2097152)")
+    assert errors.line_too_long(text) == 1_000_000
+    assert errors.line_too_long("Invalid Input Error: CSV Error on Line: 2") is None

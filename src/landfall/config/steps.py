@@ -36,6 +36,7 @@ class ReadOptions(Model, kw_only=True):
     date_format: str | None = None
     timestamp_format: str | None = None
     decimal_separator: Literal[".", ","] = "."  # CSV: `,` reads `2,5` as 2.5
+    max_line_size: int | None = None  # CSV, DuckDB engine: the longest line read, in bytes (default 2,000,000)
     all_strings: bool = False
     records: Literal["auto", "true"] = "auto"  # JSON: `true` fails files that are not objects; `auto` loads
     # scalars and arrays of non-objects as one `value` column of JSON text
@@ -52,6 +53,8 @@ class ReadOptions(Model, kw_only=True):
     def _check(self, context: Context) -> None:
         with at("types"):
             known_types(self.types)
+        if self.max_line_size is not None and self.max_line_size < 1:
+            raise Invalid(f"expected a number of bytes, 1 or more; got `{self.max_line_size}`", "max_line_size")
         if self.encoding is not None:
             import codecs
 

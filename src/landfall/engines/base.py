@@ -12,6 +12,7 @@ raises `Replan` with the changed plan, and the job runs again from the start. Ty
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import sys
@@ -73,6 +74,10 @@ def detected_format(workflow: Workflow, key: str, path: str) -> str | None:
             return None
     return "jsonl"
 
+
+# Python's csv module refuses fields over 128 KiB; the engines' readers take lines up to 2 MB (or
+# `read.max_line_size`), so the checks that walk a file with it (record lines, diagnoses) take any field
+csv.field_size_limit(2**31 - 1)
 
 _DECIMAL_COMMA = re.compile(r"[+-]?[0-9]+,[0-9]+")
 

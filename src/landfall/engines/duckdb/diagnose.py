@@ -112,7 +112,24 @@ def _text_lines(path: str) -> io.TextIOBase:
     return io.TextIOWrapper(enc._open(path), encoding="utf-8", errors="strict", newline="")
 
 
+def long_line(path: str, limit: int) -> tuple[int, str] | None:
+    """The first line of a CSV longer than `limit` bytes (the reader's `max_line_size`), and the reason. DuckDB
+    names the line its sniffer was on, or a line in its buffer."""
+    with enc._open(path) as raw:
+        for n, line in enumerate(raw, 1):
+            size = len(line.rstrip(b"\r\n"))
+            if size > limit:
+                return n, (
+                    f"the line is {size:,} bytes long, longer than the {limit:,} a CSV line may have; "
+                    "set `read.max_line_size` (bytes) above it"
+                )
+    return None
+
+
 def _diagnose_csv(path: str, engine_error: str, delimiter: str | None = None) -> tuple[int | None, str] | None:
+    limit = errors.line_too_long(engine_error)
+    if limit:
+        return long_line(path, limit)
     value = errors.not_converted(engine_error)
     with _text_lines(path) as fh:
         if value:

@@ -13,6 +13,7 @@ _CONVERTING_COLUMN = re.compile(r'Error when converting column "(.+?)"')
 _CSV_LINE = re.compile(r"CSV Error on Line: (\d+)")
 _JSON_LINE = re.compile(r"JSON \w+ error in file .*?, in line (\d+)")
 _NOT_CONVERTED = re.compile(r"Could not convert string ['\"](.*?)['\"] to '?([A-Z0-9_]+)")
+_LINE_TOO_LONG = re.compile(r"Maximum line size of (\d+) bytes exceeded")
 
 
 def type_detection_miss(text: str) -> bool:
@@ -54,6 +55,12 @@ def not_converted(text: str) -> tuple[str, str] | None:
     """`(value, type)` of a string that could not be converted."""
     m = _NOT_CONVERTED.search(text)
     return (m.group(1), m.group(2)) if m else None
+
+
+def line_too_long(text: str) -> int | None:
+    """The longest line the CSV reader takes (`max_line_size`), when a line was longer."""
+    m = _LINE_TOO_LONG.search(text)
+    return int(m.group(1)) if m else None
 
 
 def wrong_field_count(text: str) -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Callable
 
 import duckdb
 
@@ -17,20 +16,22 @@ from landfall.engines.duckdb.jsondates import is_word
 from landfall.engines.duckdb.sql import REJECTS, _filename_arg, common_args, lit, q
 from landfall.engines.duckdb.types import duck_type, sql_type
 
-#: read_csv's buffer for the reads of a file's detection sample (the sniff, the scan for words in date columns).
-#: DuckDB's default buffer (16 x `max_line_size`: 32 MiB) is filled whole before the first row is looked at: on
-#: a large file that is half the sniff's CPU (38 ms against 20 ms on 110 MiB). The sample is the same rows
-#: either way (the reader reads on into the next buffer), and this buffer holds every line the reader takes
-#: (2,000,000 bytes at most).
-SAMPLE_BUFFER = f"buffer_size = {2 << 20}"
+
+def sample_buffer(o: ReadOptions) -> str:
+    """The read_csv argument for the reads of a file's detection sample (the sniff, the scan for words in date
+    columns): a 2 MiB buffer. DuckDB's default (16 x `max_line_size`: 32 MiB) is filled whole before the first
+    row is looked at: on a large file that is half the sniff's CPU (38 ms against 20 ms on 110 MiB). The sample
+    is the same rows either way (the reader reads on into the next buffer), and the buffer holds every line the
+    reader takes (2,000,000 bytes, or `read.max_line_size`)."""
+    return f"buffer_size = {max(2 << 20, o.max_line_size or 0)}"
 
 
-def words_in(con: duckdb.DuckDBPyConnection, select: Callable[[str], str], columns: set[str]) -> set[str]:
-    """The `columns` (text in the CSV sample `select(extra)`, `extra` the arguments that read it with the small
-    buffer) that hold a word somewhere: read as dates, they would be wrong."""
+def words_in(con: duckdb.DuckDBPyConnection, select: str, columns: set[str]) -> set[str]:
+    """The `columns` (text in `select`, a CSV sample) that hold a word somewhere: read as dates, they would be
+    wrong."""
     names = sorted(columns)
     checks = ", ".join(f"coalesce(bool_or({is_word(q(n))}), false)" for n in names)
-    found = con.execute(f"SELECT {checks} FROM ({select(', ' + SAMPLE_BUFFER)})").fetchone()
+    found = con.execute(f"SELECT {checks} FROM ({select})").fetchone()
     return {n for n, hit in zip(names, found, strict=True) if hit}
 
 
@@ -71,7 +72,7 @@ def _sniff(cx: JobContext, path: str, o: ReadOptions, *, pin: bool = False) -> l
         try:
             cx.sniffed[key] = cx.con.execute(
                 "SELECT Delimiter, Quote, Escape, NewLineDelimiter, Comment, SkipRows, HasHeader, Columns, "
-                f"DateFormat, TimestampFormat FROM sniff_csv({', '.join([lit(path), *user, SAMPLE_BUFFER])})"
+                f"DateFormat, TimestampFormat FROM sniff_csv({', '.join([lit(path), *user, sample_buffer(o)])})"
             ).fetchone()
         except duckdb.Error:
             cx.sniffed[key] = None
@@ -144,6 +145,7 @@ def _csv_sql(
                 (
                     "nullstr",
                     "decimal_separator",
+                    "max_line_size",
                     "dateformat",
                     "timestampformat",
                     "compression",
@@ -167,7 +169,7 @@ def _declared_types(cx: JobContext, o: ReadOptions) -> dict[str, str]:
 
 def dialect_args(o: ReadOptions) -> list[str]:
     """The read_csv arguments of a declared dialect: delimiter, quote, escape, decimal separator (the sniffer
-    detects numbers written `2,5` only when told)."""
+    detects numbers written `2,5` only when told), the longest line."""
     args: list[str] = []
     if o.delimiter is not None:
         args.append(f"delim = {lit(o.delimiter)}")
@@ -177,6 +179,8 @@ def dialect_args(o: ReadOptions) -> list[str]:
         args.append(f"escape = {lit(o.escape)}")
     if o.decimal_separator != ".":
         args.append(f"decimal_separator = {lit(o.decimal_separator)}")
+    if o.max_line_size:
+        args.append(f"max_line_size = {int(o.max_line_size)}")
     return args
 
 

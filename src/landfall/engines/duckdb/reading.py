@@ -22,7 +22,6 @@ from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.diagnose import explain
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, is_date, words_as_text
 from landfall.engines.duckdb.read_csv import (
-    SAMPLE_BUFFER,
     _consistent_delimiter,
     _csv_args,
     _csv_sql,
@@ -31,6 +30,7 @@ from landfall.engines.duckdb.read_csv import (
     _one_line_is_header,
     _records_start,
     _sniff,
+    sample_buffer,
     words_in,
 )
 from landfall.engines.duckdb.read_json import _check_json_document, _good_lines, _json_lines_of, _json_sql
@@ -154,7 +154,8 @@ def read(cx: JobContext) -> str:
                     # in the rows type detection sampled (DuckDB's 20,480 per file): a later word is a late
                     # value cast non-strictly, the known gap; scanning whole files cost a third more CPU
                     rows = DETECTION_SAMPLE_ROWS * len(paths)
-                    words = words_in(cx.con, lambda extra: f"SELECT * FROM ({csv_select(extra)}) LIMIT {rows}", dated)
+                    sample = f"SELECT * FROM ({csv_select(', ' + sample_buffer(opts))}) LIMIT {rows}"
+                    words = words_in(cx.con, sample, dated)
                     cx.plan = plan.but(as_text=plan.as_text | words)
                     if words:
                         raw = view(csv_select())
@@ -318,7 +319,7 @@ def _record_starts(cx: JobContext) -> str | None:
     try:
         delim, quote, escape, skip, header = cx.con.execute(
             "SELECT Delimiter, Quote, Escape, SkipRows, HasHeader FROM "
-            f"sniff_csv({', '.join([lit(path), *user, SAMPLE_BUFFER])})"
+            f"sniff_csv({', '.join([lit(path), *user, sample_buffer(cx.opts)])})"
         ).fetchall()[0]
     except duckdb.Error:
         return None

@@ -33,8 +33,10 @@ from pyspark.sql import types as T
 
 from landfall import encoding as enc
 from landfall.engines.base import invalid_json, too_deep
+from landfall.engines.duckdb import errors
+from landfall.engines.duckdb.diagnose import long_line
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, columns_arg, words_as_text
-from landfall.engines.duckdb.read_csv import SAMPLE_BUFFER, dialect_args
+from landfall.engines.duckdb.read_csv import dialect_args, sample_buffer
 from landfall.engines.duckdb.reading import (
     _consistent_delimiter,
     _header_as_one_column,
@@ -146,7 +148,7 @@ def sniff(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection, inp: Input) -> tuple[Dia
         args.append("ignore_errors = true")
     query = (
         "SELECT Delimiter, Quote, Escape, NewLineDelimiter, Comment, SkipRows, HasHeader, Columns, DateFormat, "
-        "TimestampFormat FROM sniff_csv({}{}, " + SAMPLE_BUFFER + ")"
+        "TimestampFormat FROM sniff_csv({}{}, " + sample_buffer(o) + ")"
     )
     # the delimiter landfall checks itself, as the DuckDB engine does (DuckDB's sniffer, shown rows that do not
     # all agree, may read the header as one column)
@@ -170,6 +172,10 @@ def sniff(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection, inp: Input) -> tuple[Dia
             line = scan(inp.path, guess).unclosed if quote else None
             if line is not None:
                 raise unclosed_error(inp.source.key, line, quote) from None
+            limit = errors.line_too_long(str(exc))  # the sniffer's limit: Spark's reader has none
+            if limit and (found := long_line(inp.path, limit)):
+                key = inp.source.key
+                raise InvalidInput(f"`{key}` line {found[0]}: {found[1]}", file=key, line=found[0]) from None
             raise InvalidInput(f"`{inp.source.key}`: {_sniff_reason(str(exc))}", file=inp.source.key) from None
     names = [col["name"] for col in row[7]]
     if o.delimiter is None and not forced and (delim := _header_as_one_column(names)):

@@ -212,6 +212,21 @@ class ReadingTests(EngineFixtures):
         rows = lake.rows("SELECT id, length(note), d FROM t ORDER BY id")
         assert rows == [(1, 1_999_000, "2024-01-01"), (2, 5, "epoch"), (3, 5, "2024-01-03")]
 
+    def test_a_line_longer_than_the_reader_takes_names_its_line_and_the_setting(self, make):
+        long_line = "y" * 2_200_000
+        text = "a,d\n" + "x,2024-01-02\n" * 100 + f"{long_line},2024-01-03\n" + "z,2024-01-04\n"
+        lake = make(wf("t"))
+        lake.land("t/a.csv", text)
+        lake.process()
+        (run,) = lake.pipeline.runs()
+        assert run.status == "dead", run
+        assert run.error.startswith("`t/a.csv` line 102: the line is 2,200,011 bytes long"), run.error
+        assert "`read.max_line_size`" in run.error, run.error
+        wider = make(wf("u", read={"max_line_size": 3_000_000}))
+        wider.land("u/a.csv", text)
+        assert_ok(wider, wider.process())
+        assert wider.rows("SELECT count(*), max(length(a)), max(d)::VARCHAR FROM u") == [(102, 2_200_000, "2024-01-04")]
+
     def test_a_late_value_of_another_form_keeps_its_column_as_text(self, make):
         lake = make(wf("t"))
         rows = 30_000  # past a reader's sample of the first rows
