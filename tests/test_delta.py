@@ -150,6 +150,37 @@ def test_schema_evolves_with_a_new_column(make_lake):
     assert sorted((r["id"], r["extra"]) for r in dt.to_pyarrow_table().to_pylist()) == [(1, None), (2, "x")]
 
 
+@pytest.mark.parametrize(
+    ("value", "arrow", "exact"),
+    [("2.5", "double", ["1.0", "2.0", "2.5"]), ("12345678901234567890", "decimal128(38, 0)", None)],
+)
+def test_a_widened_column_keeps_the_table_readable_by_every_reader(make_lake, value, arrow, exact):
+    """A Delta log has one type per column: when a later file widens one (int64 ids, then `2.5` or an id past
+    64 bits), the table's other files are rewritten with the new type in the same commit, so deltalake, DuckDB
+    and landfall read every row (before, the log kept int64 and deltalake failed on the new file)."""
+    lake = make_lake([delta_wf(partition_by=["country"])])
+    lake.land("c/1.csv", "id,country\n1,FR\n2,DE\n", mtime=1_700_000_000)
+    assert lake.process().ok
+    lake.land("c/2.csv", f"id,country\n{value},IT\n", mtime=1_700_000_001)
+    assert lake.process().ok
+    dt = deltalake.DeltaTable(str(lake.root / "lake/tables/c"))
+    assert str(dt.schema().fields[0].type) == (
+        'PrimitiveType("double")' if arrow == "double" else 'PrimitiveType("decimal(38,0)")'
+    )
+    rows = sorted((str(r["id"]), r["country"], r["_source_file"]) for r in dt.to_pyarrow_table().to_pylist())
+    ids = exact or ["1", value, "2"]
+    assert sorted(r[0] for r in rows) == sorted(ids)
+    assert {(r[1], r[2]) for r in rows} == {("FR", "c/1.csv"), ("DE", "c/1.csv"), ("IT", "c/2.csv")}
+    assert dict(lake.pipeline.table("c").schema)["id"] == arrow
+    assert sorted(r[0] for r in lake.rows("SELECT CAST(id AS VARCHAR) FROM c")) == sorted(ids)
+    # lineage survived the rewrite: a new version of the first file replaces its rows, and only those
+    lake.land("c/1.csv", "id,country\n7,FR\n", mtime=1_700_000_002)
+    assert lake.process().ok
+    got = sorted(lake.rows("SELECT CAST(id AS VARCHAR), _source_file FROM c"))
+    assert got == sorted([("7.0" if arrow == "double" else "7", "c/1.csv"), (exact[2] if exact else value, "c/2.csv")])
+    assert len(deltalake.DeltaTable(str(lake.root / "lake/tables/c")).to_pyarrow_table()) == 2
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("point", "engine"), crash_cases(["after_write", "after_publish", "after_table_commit", "after_commit"])

@@ -138,6 +138,9 @@ def test_people_see_sql_names_and_the_json_carries_both():
 def test_widening_in_arrow_terms():
     assert widens_to("int32", "int64") and widens_to("int64", "double") and widens_to("date32[day]", "timestamp[us]")
     assert not widens_to("double", "int64") and not widens_to("string", "int64")
+    # an integer fits a decimal with room for all its digits (a table of ids past 64 bits takes small ids)
+    assert widens_to("int64", "decimal128(38, 0)") and widens_to("uint64", "decimal128(20, 0)")
+    assert widens_to("int32", "decimal128(12, 2)") and not widens_to("int64", "decimal128(18, 0)")
     have = [("a", "int32"), ("b", "string"), ("c", "double")]
     assert align(have, [("a", "int64"), ("b", "int64"), ("c", "int64")]) == {"a": "int64", "b": "int64"}
     assert align([("a", "null")], [("a", "date32[day]")]) == {"a": "date32[day]"}

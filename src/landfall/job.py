@@ -18,7 +18,7 @@ from landfall.errors import BrokenTable
 from landfall.outcomes import Outcome, run_result
 from landfall.replay import app_id, replay_committed
 from landfall.schema import grown
-from landfall.state.base import Run, SourceRows, StateStore, TableCommit
+from landfall.state.base import Run, SourceRows, StateStore, Table, TableCommit
 from landfall.tables import open_table
 from landfall.tables.base import TableChange, TableWriter
 from landfall.tables.readers import check_listed
@@ -108,6 +108,13 @@ def run_job(runner: Runner, wf: Workflow, items: list[tuple[Run, Source, str]], 
         rewrites = []
         if replaced and wf.write.mode == "append":  # keep other files' rows of a file that held a replaced one
             rewrites = _rewrite(runner.store, engine, writer, replaced, keys, area, commit_id, wf.write.compression)
+        retyped = _widened(table, staged.schema) if writer.has_log and staged.files else {}
+        if retyped:  # the format's log has one type per column: the table's other files take the new type too
+            every = {f.path: f for f in runner.store.table_files(wf.write.table)}
+            others = [f for p, f in every.items() if p not in replaced]
+            rewrites += writer.retype(others, retyped, area, commit_id, wf.write.compression, first=len(replaced))
+            replaced += [f.path for f in others]
+            current = {**every, **current}
         if replaced and not current:
             current = {f.path: f for f in runner.store.table_files(wf.write.table, paths=replaced)}
         published = tx.publish(writer, staged.files + rewrites)
@@ -129,6 +136,7 @@ def run_job(runner: Runner, wf: Workflow, items: list[tuple[Run, Source, str]], 
             remove=[current[p] for p in replaced if p in current],
             schema=staged.pyarrow_schema() if writer.has_log else None,
             partition_by=parts,
+            retyped=bool(retyped),
             app_ids=[app_id(s.key, digest) for _, s, digest in items],
             metadata={
                 "workflow": wf.name,
@@ -172,6 +180,14 @@ def run_job(runner: Runner, wf: Workflow, items: list[tuple[Run, Source, str]], 
             tx.retire(child_writers[c.table], c.table, gone)
     for (run, src, _), res in zip(items, results, strict=True):
         runner.done(Outcome(run, "succeeded", rows_out=staged.rows_out.get(src.key, 0), result=res))
+
+
+def _widened(table: Table | None, batch: list[tuple[str, str]]) -> dict[str, str]:
+    """The table's columns whose type a batch widens (an int64 column that now holds doubles): column -> type."""
+    if table is None:
+        return {}
+    old = dict(table.schema)
+    return {n: t for n, t in grown(table, batch) if n in old and old[n] != t}
 
 
 def _rewrite(

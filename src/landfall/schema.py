@@ -3,6 +3,7 @@ strings (`landfall.types`), whichever engine wrote the batch."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -20,6 +21,8 @@ class Cataloged(Protocol):
 _INTS = ["int8", "int16", "int32", "int64"]
 _UINTS = ["uint8", "uint16", "uint32", "uint64"]
 _FLOATS = ["float", "double"]
+_DIGITS = {"int8": 3, "int16": 5, "int32": 10, "int64": 19, "uint8": 3, "uint16": 5, "uint32": 10, "uint64": 20}
+_DECIMAL = re.compile(r"decimal(?:128|256)\((\d+), (\d+)\)")
 _NULLISH = {"null", "extension<arrow.json>"}  # a column with no values yet (JSON nulls) fits any type
 _NESTED = ("list<", "large_list<", "fixed_size_list<", "struct<", "map<")  # text never parses into these
 
@@ -40,6 +43,8 @@ def widens_to(narrow: str, wide: str) -> bool:
         return True
     if narrow == "date32[day]" and wide.startswith("timestamp["):
         return True
+    if narrow in _DIGITS and (m := _DECIMAL.fullmatch(wide)):  # every integer of its width has room
+        return _DIGITS[narrow] <= int(m[1]) - int(m[2])
     return False
 
 

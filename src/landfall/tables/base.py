@@ -34,6 +34,9 @@ class TableChange:
     app_ids: list[str] = field(default_factory=list)  # one per landed file version: a retry finds its commit
     metadata: dict[str, Any] = field(default_factory=dict)  # runs, rows, sources: replays the state commit
     data_change: bool = True
+    # the commit widens a column's type: `remove` lists every file of the table and `add` has them rewritten with
+    # the new type (a format with one type per column in its log, Delta, changes its schema with them)
+    retyped: bool = False
 
 
 @dataclass
@@ -75,6 +78,31 @@ class TableWriter(ABC):
     def commit(self, change: TableChange) -> int | None:
         """Make published files part of the table in the format's log; returns the new version, if any."""
         return None
+
+    def retype(
+        self, files: list[DataFile], types: dict[str, str], staging: str, commit_id: str, compression: str, first: int
+    ) -> list[StagedFile]:
+        """The table's `files` rewritten into `staging` with columns of new types (`types`: column -> Arrow type
+        string): rows, order, lineage, partition and statistics as they were; named as the job's rewrites are,
+        `part-<commit>-r<i>` from `i = first` (a rewrite's index in the files its commit replaces)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from landfall.types import parse_type
+
+        out = []
+        os.makedirs(os.path.join(staging, "rewrite"), exist_ok=True)
+        for i, f in enumerate(files, first):
+            with self.storage.open(f.path) as fh:
+                table = pq.read_table(fh)
+            fields = [f.with_type(parse_type(types[f.name])) if f.name in types else f for f in table.schema]
+            table = table.cast(pa.schema(fields))
+            dest = os.path.join(staging, "rewrite", f"part-{commit_id}-r{i}.parquet")
+            pq.write_table(table, dest, compression=compression)
+            relpath = os.path.join(os.path.dirname(f.path), os.path.basename(dest))
+            size = os.path.getsize(dest)
+            out.append(StagedFile(dest, relpath, table.num_rows, size, partition=f.partition, stats=f.stats))
+        return out
 
     def committed(self, app_ids: list[str]) -> dict[str, dict[str, Any]]:
         """For app ids already committed in the format's log: the metadata of the commit that carried them."""

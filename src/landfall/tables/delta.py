@@ -151,6 +151,14 @@ class DeltaTable(ParquetTable):
         import pyarrow as pa
 
         arrow_schema = change.schema if change.schema is not None else pa.schema(dt.schema().to_arrow())
+        widened = None
+        if change.retyped and dt is not None:
+            # a Delta log has one type per column: a commit that widens one (int64 to double) replaces every file
+            # of the table (the job rewrote the others with the new type) and the schema at once
+            live = {f.path for f in self._files(dt)}
+            if live != {f.path for f in change.remove}:
+                raise ConcurrentChange("the table's files changed while a column's type widened; retrying")
+            arrow_schema = widened = self._widened(dt, change.schema)
         now_ms = int(time.time() * 1000)
         adds = [
             AddAction(
@@ -208,15 +216,26 @@ class DeltaTable(ParquetTable):
 
             try:
                 dt.create_write_transaction(
-                    adds + removes,
-                    mode="append",
-                    schema=dt.schema(),
+                    adds if widened is not None else adds + removes,  # an overwrite removes every file itself
+                    mode="overwrite" if widened is not None else "append",
+                    schema=deltalake.Schema.from_arrow(widened) if widened is not None else dt.schema(),
                     partition_by=change.partition_by or None,
                     commit_properties=props,
                 )
             except CommitFailedError as exc:  # nothing was committed: the caller tries again on the new state
                 raise ConcurrentChange(f"a concurrent commit conflicts with this one ({exc}); retrying") from None
         return self._table().version()
+
+    @staticmethod
+    def _widened(dt: Any, schema: Any) -> Any:
+        """The table's Arrow schema with the types of the columns `schema` (the batch's) gives another type."""
+        import pyarrow as pa
+
+        current = pa.schema(dt.schema().to_arrow())
+        delta_types = {f.name: str(f.type) for f in dt.schema().fields}
+        wanted = {f.name: str(f.type) for f in deltalake.Schema.from_arrow(schema).fields}
+        changed = {n for n in current.names if n in wanted and wanted[n] != delta_types[n]}
+        return pa.schema([schema.field(f.name) if f.name in changed else f for f in current])
 
     @_log_errors
     def committed(self, app_ids: list[str]) -> dict[str, dict[str, Any]]:

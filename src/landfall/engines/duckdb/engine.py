@@ -142,12 +142,15 @@ _TIMESTAMP = re.compile(r"\s*\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s
 
 def wider_type(value: str, sampled: str) -> str:
     """The Arrow type a column takes when `value` does not fit the type DuckDB sampled (`BIGINT`, `DATE`, ...):
-    a number in an integer column makes it `double`, a timestamp in a date column `timestamp[us]`; anything
-    else (values of mixed forms) `string`."""
+    a whole number beyond 64 bits in an integer column makes it `decimal128(38, 0)` (exact, up to 38 digits),
+    another number `double`, a timestamp in a date column `timestamp[us]`; anything else (values of mixed
+    forms) `string`."""
     if sampled.upper() in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "INT64", "INT32") and (
         _NUMBER.fullmatch(value)
     ):
-        return "double"
+        digits = value.strip().lstrip("+-")
+        beyond_64 = digits.isdigit() and not -(2**63) <= int(value) < 2**63
+        return "decimal128(38, 0)" if beyond_64 and len(digits) <= 38 else "double"
     if sampled.upper() == "DATE" and _TIMESTAMP.fullmatch(value):
         return "timestamp[us]"
     return "string"

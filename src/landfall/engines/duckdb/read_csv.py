@@ -35,6 +35,28 @@ def words_in(con: duckdb.DuckDBPyConnection, select: str, columns: set[str]) -> 
     return {n for n, hit in zip(names, found, strict=True) if hit}
 
 
+_NUMBERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
+_DATES = ("DATE", "TIMESTAMP")
+
+
+def mixed_types(groups: list[list[tuple[str, str]]]) -> set[str]:
+    """The columns that groups of files (each a list of column names and DuckDB types) read as different kinds of
+    value. Numbers of different types are one kind (an integer is the same number as a double), and so are dates
+    and timestamps (a date is its midnight); any other difference (a boolean and text, a number and text) is
+    mixed: such a column is read as text in every group, as combining them would cast the values (`t` read as
+    a boolean would be stored as `true`)."""
+    kinds: dict[str, set[str]] = {}
+    for columns in groups:
+        for name, kind in columns:
+            kinds.setdefault(name, set()).add(kind)
+
+    def one_kind(types: set[str]) -> bool:
+        bases = {t.split("(")[0] for t in types}
+        return len(types) == 1 or bases <= set(_NUMBERS) or bases <= set(_DATES)
+
+    return {name for name, types in kinds.items() if not one_kind(types)}
+
+
 def _one_line_is_header(con: duckdb.DuckDBPyConnection, line: str, opts: ReadOptions, scratch: str) -> bool:
     """Whether a CSV's only line is its header: as declared, else as DuckDB's sniffer sees it (a line of
     names is a header; one with a number, a date, a boolean or an empty field is a row)."""

@@ -30,6 +30,7 @@ from landfall.engines.duckdb.read_csv import (
     _one_line_is_header,
     _records_start,
     _sniff,
+    mixed_types,
     sample_buffer,
     words_in,
 )
@@ -46,6 +47,7 @@ from landfall.engines.duckdb.sql import (
     q,
     source_format,
 )
+from landfall.engines.duckdb.types import WHOLE_BEYOND_64
 from landfall.engines.duckdb.writing import with_lineage
 from landfall.errors import InvalidInput
 from landfall.pools import pool
@@ -98,8 +100,8 @@ def read(cx: JobContext) -> str:
                 delim = _consistent_delimiter(heads[g[0]], opts.skip_rows)
                 cx.dialects.update({p: delim for p in g if delim})
 
-        def csv_select(extra: str = "") -> str:
-            selects = [
+        def group_selects(extra: str = "") -> list[str]:
+            return [
                 _csv_sql(
                     cx,
                     _paths(g),
@@ -114,6 +116,9 @@ def read(cx: JobContext) -> str:
                 )
                 for g in groups.values()
             ]
+
+        def csv_select(extra: str = "") -> str:
+            selects = group_selects(extra)
             return selects[0] if len(selects) == 1 else " UNION ALL BY NAME ".join(f"({s})" for s in selects)
 
         select = csv_select()
@@ -145,6 +150,15 @@ def read(cx: JobContext) -> str:
                     ((path, head),) = ((p, heads[p]) for p in paths)
                     cx.dialects = {path: (delim, _records_start(head, opts.skip_rows)[1])}
                     raw = view(_csv_sql(cx, _paths(paths), opts, union=False, forced=_forced(cx, path)))
+                    detected = cx.describe(raw)
+            if fmt == "csv" and len(groups) > 1 and not opts.all_strings:
+                described = [
+                    [(n, t) for n, t, *_ in cx.con.execute(f"DESCRIBE {s}").fetchall()] for s in group_selects()
+                ]
+                mixed = mixed_types(described) - set(opts.types) - cx.plan.as_text
+                if mixed:
+                    cx.plan = cx.plan.but(as_text=cx.plan.as_text | mixed)
+                    raw = view(csv_select())
                     detected = cx.describe(raw)
             if fmt == "csv" and not opts.all_strings:  # a date column holding a word a date cast takes: text
                 dated = {n for n, t in detected if n not in opts.types and n not in (PATH, ROW) and is_date(t)}
@@ -178,6 +192,7 @@ def read(cx: JobContext) -> str:
                 raise  # a batch is split by the runner: a file of records never becomes `value` rows
             raw = view(_json_sql(cx, _paths(paths), opts, fmt, records=False))
             cx.describe(raw)
+        raw = _whole_numbers_exact(cx, raw)
         if sum(s.size for s in job.sources) <= MATERIALIZE_BYTES:
             # small input: parse once into memory, so the steps' binding never sniffs the files again
             raw = cx.table(f"SELECT * FROM {raw}")
@@ -185,6 +200,17 @@ def read(cx: JobContext) -> str:
         raise explain(cx, exc) from None
     cx.raw = raw
     return raw
+
+
+def _whole_numbers_exact(cx: JobContext, raw: str) -> str:
+    """Whole numbers beyond 64 bits, which DuckDB's readers detect as HUGEINT and its Parquet writer stores as
+    doubles (12345678901234567890 as 12345678901234567168), as `decimal(38,0)`: exact, at any depth."""
+    repl = [
+        f"CAST({q(name)} AS {WHOLE_BEYOND_64.sub('DECIMAL(38,0)', kind)}) AS {q(name)}"
+        for name, kind in cx.describe(raw)
+        if WHOLE_BEYOND_64.search(kind)
+    ]
+    return cx.view(f"SELECT * REPLACE ({', '.join(repl)}) FROM {raw}") if repl else raw
 
 
 def _readable_path(src: Source, fmt: str, opts: ReadOptions, scratch: str) -> tuple[str, bytes, enc.Detected | None]:

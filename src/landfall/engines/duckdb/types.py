@@ -19,6 +19,10 @@ from landfall.types import parse_type, user_type
 if TYPE_CHECKING:
     import pyarrow as pa
 
+#: DuckDB's types of whole numbers beyond 64 bits, in a type string: what its readers detect for
+#: 12345678901234567890, read as `DECIMAL(38,0)` by both engines (DuckDB's Parquet writer stores them as doubles)
+WHOLE_BEYOND_64 = re.compile(r"\bU?HUGEINT\b")
+
 _SIMPLE = {
     "tinyint": "int8",
     "smallint": "int16",

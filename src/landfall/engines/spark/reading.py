@@ -36,7 +36,7 @@ from landfall.engines.base import invalid_json, too_deep
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.diagnose import long_line
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, columns_arg, words_as_text
-from landfall.engines.duckdb.read_csv import dialect_args, sample_buffer
+from landfall.engines.duckdb.read_csv import dialect_args, mixed_types, sample_buffer
 from landfall.engines.duckdb.reading import (
     _consistent_delimiter,
     _header_as_one_column,
@@ -205,9 +205,11 @@ def _read_csv(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
     groups: dict[object, list[Input]] = {}
     for inp in ctx.inputs:  # files whose header lines are the same bytes share one sniff (unless each is its own)
         groups.setdefault(inp.index if ctx.plan.per_file_types else _first_line(inp.path), []).append(inp)
+    sniffed = [(members, *sniff(ctx, sniffer, members[0])) for members in groups.values()]
+    mixed = mixed_types([cols for _, _, cols, _ in sniffed]) - set(o.types)
     frames = []
-    for members in groups.values():
-        dialect, cols, formats = sniff(ctx, sniffer, members[0])
+    for members, dialect, cols, formats in sniffed:
+        cols = [(n, "VARCHAR" if n in mixed else t) for n, t in cols]  # see `mixed_types`
         # a file no bigger than one split is read by one task anyway: read it whole (a quoted value may span lines)
         whole = ctx.plan.whole_files or max(os.path.getsize(i.path) for i in members) <= split_bytes(ctx.spark)
         # read line by line, records counted beside: Spark's types where they are the cast's, bad records dropped
@@ -263,7 +265,7 @@ def _read_csv(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
             if o.all_strings or duck == "VARCHAR" or name in parsed:
                 typed.append(text.alias(name))
                 continue
-            keep = f"__lf_text{len(texts)}"
+            keep = f"__lf_text{len(ctx.misses)}"  # one name per column of every group: the groups are unioned
             texts.append(text.alias(keep))
             typed.append(_cast(text, duck, formats, o.decimal_separator).alias(name))
             ctx.misses[f"miss{len(ctx.misses)}"] = (name, duck, keep)

@@ -202,6 +202,47 @@ class ReadingTests(EngineFixtures):
         types = dict(lake.pipeline.table("t").schema)
         assert (types["a"], types["d"], types["e"]) == ("string", "date32[day]", "string"), types
 
+    def test_files_with_different_headers_loaded_together_keep_their_text(self, make):
+        """Files of one batch whose headers differ are read group by group and combined by column name: a column
+        one reads as booleans (`t`) or numbers (`007`) and another as text is text as written, not `true` or
+        `7`; numbers of different types stay numbers, and a column of one group keeps its type."""
+        lake = make(wf("t"))
+        lake.land("t/a.csv", "id,name,code,amount\n1,abc,x1,10\n")
+        lake.land("t/b.csv", "id,code,name,extra\n2,007,t,f\n")
+        lake.land("t/c.csv", "id,amount,day\n3,2.5,2024-01-02\n")
+        assert_ok(lake, lake.process())
+        rows = lake.rows("SELECT id, name, code, amount, extra, CAST(day AS VARCHAR) FROM t ORDER BY id")
+        assert rows == [
+            (1, "abc", "x1", 10.0, None, None),
+            (2, "t", "007", None, False, None),
+            (3, None, None, 2.5, None, "2024-01-02"),
+        ], rows
+        types = dict(lake.pipeline.table("t").schema)
+        assert [types[n] for n in ("name", "code", "amount", "extra", "day")] == [
+            "string",
+            "string",
+            "double",
+            "bool",
+            "date32[day]",
+        ], types
+
+    def test_whole_numbers_beyond_64_bits_are_exact(self, make):
+        """An id such as 12345678901234567890 (past int64) loads as decimal(38,0), not as a double that rounds it
+        to 12345678901234567168: in CSV (in the sample or after it) and in JSON Lines."""
+        big = "12345678901234567890"
+        lake = make(wf("t"))
+        lake.land("t/a.csv", f"id,n\n{big},1\n2,2\n")
+        lake.land("t/b.jsonl", '{"id": 18446744073709551615, "n": 3}\n{"id": 4, "n": 4}\n')
+        assert_ok(lake, lake.process())
+        late = make(wf("u"))
+        late.land("u/a.csv", "id\n" + "".join(f"{i}\n" for i in range(30_000)) + f"-{big}\n")
+        assert_ok(late, late.process())
+        rows = lake.rows("SELECT CAST(id AS VARCHAR), n FROM t ORDER BY n")
+        assert rows == [(big, 1), ("2", 2), ("18446744073709551615", 3), ("4", 4)], rows
+        assert dict(lake.pipeline.table("t").schema)["id"] == "decimal128(38, 0)"
+        assert late.rows("SELECT CAST(min(id) AS VARCHAR), count(*) FROM u") == [(f"-{big}", 30_001)]
+        assert dict(late.pipeline.table("u").schema)["id"] == "decimal128(38, 0)"
+
     def test_the_longest_line_the_reader_takes_is_in_the_detection_sample(self, make):
         # DuckDB's engine reads a file's detection sample with a smaller buffer than its reads: it must hold the
         # longest line the reader takes (2,000,000 bytes), and the words in the date column past it are found
@@ -244,8 +285,12 @@ class ReadingTests(EngineFixtures):
         rows = 30_000  # past a reader's sample of the first rows
         lake.land("t/a.csv", "n\n" + "".join(f"{i}\n" for i in range(rows)) + "123456789012345678901234567890\n")
         assert_ok(lake, lake.process())
-        assert column_types(lake, "t")["n"] == "double"
-        assert lake.rows("SELECT count(*), max(n) FROM t") == [(rows + 1, 1.2345678901234568e29)]
+        assert column_types(lake, "t")["n"] == "decimal128(38, 0)"  # a whole number: exact, not a double
+        assert lake.rows("SELECT count(*), max(n)::VARCHAR FROM t") == [(rows + 1, "123456789012345678901234567890")]
+        lake.land("t/b.csv", "n\n1\n2\n")  # the integers of a later file fit the table's decimal
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT count(*), sum(n)::VARCHAR FROM t WHERE _source_file = 't/b.csv'") == [(2, "3")]
+        assert column_types(lake, "t")["n"] == "decimal128(38, 0)"
 
     def test_a_late_value_is_never_rounded_or_cut_to_fit_a_sampled_type(self, make):
         lake = make(wf("t"))
