@@ -109,3 +109,10 @@ def test_a_csv_line_longer_than_the_reader_takes(tmp_path):
     text = error_of(f"SELECT * FROM read_csv('{path}', max_line_size = 1000000, buffer_size = 2097152)")
     assert errors.line_too_long(text) == 1_000_000
     assert errors.line_too_long("Invalid Input Error: CSV Error on Line: 2") is None
+
+
+def test_keys_that_differ_only_in_case_inside_an_object(tmp_path):
+    path = tmp_path / "twins.jsonl"
+    path.write_text('{"id": 1, "o": {"A": 1, "a": 2}}\n')
+    text = error_of(f"SELECT * FROM read_json('{path}')")
+    assert errors.reason(text).startswith("an object holds keys that differ only in case (`a`)"), text

@@ -14,6 +14,7 @@ _CSV_LINE = re.compile(r"CSV Error on Line: (\d+)")
 _JSON_LINE = re.compile(r"JSON \w+ error in file .*?, in line (\d+)")
 _NOT_CONVERTED = re.compile(r"Could not convert string ['\"](.*?)['\"] to '?([A-Z0-9_]+)")
 _LINE_TOO_LONG = re.compile(r"Maximum line size of (\d+) bytes exceeded")
+_CASE_TWINS = re.compile(r'Duplicate name "(.+?)" in struct auto-detected in JSON')
 
 
 def type_detection_miss(text: str) -> bool:
@@ -97,4 +98,10 @@ def reason(text: str) -> str:
             )
     elif head.startswith("Error when sniffing file"):
         head = "could not detect the CSV dialect (delimiter, quote, columns)"
+    elif m := _CASE_TWINS.search(head):
+        head = (
+            f"an object holds keys that differ only in case (`{m[1]}`): DuckDB's JSON reader, whose names ignore "
+            "case, cannot keep both inside one column; rename one where the file is made (two such keys at the "
+            "top level load as `name` and `name_1`)"
+        )
     return head

@@ -6,6 +6,7 @@ does."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import duckdb
@@ -91,3 +92,14 @@ def is_word(expr: str) -> str:
 def is_date(kind: str) -> bool:
     """A DuckDB type a date cast makes (DATE, TIME, TIMESTAMP and its kinds)."""
     return kind.split("(")[0].strip().lower() in DATE_IDS
+
+
+_RENAMED = re.compile(r"(.+)_(\d+)")
+
+
+def case_renamed(names: list[str]) -> list[str]:
+    """The column names DuckDB's JSON reader made up for keys that differ from another only in case (`Name` and
+    `name` become columns `Name` and `name_1`: its names are case-insensitive). Reading with such a name given
+    finds no key by it."""
+    lowered = {n.lower() for n in names}
+    return [n for n in names if (m := _RENAMED.fullmatch(n)) and m[1].lower() in lowered and m[1] != n]

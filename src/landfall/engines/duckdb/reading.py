@@ -20,7 +20,7 @@ from landfall.engines.base import Source
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.diagnose import explain
-from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, is_date, words_as_text
+from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, is_date, words_as_text
 from landfall.engines.duckdb.read_csv import (
     _consistent_delimiter,
     _csv_args,
@@ -174,8 +174,14 @@ def read(cx: JobContext) -> str:
                     if words:
                         raw = view(csv_select())
                         detected = cx.describe(raw)
-            if fmt in ("json", "jsonl") and not opts.all_strings and not opts.types and not cx.plan.json_via_python:
-                # pin what was detected, so binding the later steps does not sample the files again
+            if (
+                fmt in ("json", "jsonl")
+                and not (opts.all_strings or opts.types or cx.plan.json_via_python)
+                and not case_renamed([n for n, _ in detected])
+            ):
+                # pin what was detected, so binding the later steps does not sample the files again (not when
+                # DuckDB renamed a key that differs from another only in case, `name` beside `Name`, to `name_1`:
+                # the reader finds no key by that name, and the values would be lost)
                 pinned = {n: t for n, t in detected if n not in (PATH, ROW)}
                 if cx.plan.sample_all:  # a later value broke a type: values of mixed forms are read as text
                     pinned = {n: "VARCHAR" if t == "JSON" else t for n, t in pinned.items()}

@@ -35,7 +35,7 @@ from landfall import encoding as enc
 from landfall.engines.base import invalid_json, too_deep
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.diagnose import long_line
-from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, columns_arg, words_as_text
+from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, columns_arg, words_as_text
 from landfall.engines.duckdb.read_csv import dialect_args, mixed_types, sample_buffer
 from landfall.engines.duckdb.reading import (
     _consistent_delimiter,
@@ -390,6 +390,13 @@ def _read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
         except duckdb.Error:
             key = ctx.inputs[0].source.key if not ctx.batch else "the batch"
             raise InvalidInput(f"`{key}`: {_reason(str(exc))}", file=ctx.inputs[0].source.key) from None
+    if twins := case_renamed([n for n, _ in detected]):
+        key = ctx.inputs[0].source.key if not ctx.batch else "the batch"
+        raise InvalidInput(
+            f"`{key}`: keys that differ only in case (`{twins[0].rsplit('_', 1)[0]}` and another): Spark's JSON "
+            "reader cannot keep both; the DuckDB engine loads them as two columns (`engine: duckdb`)",
+            file=ctx.inputs[0].source.key,
+        )
     if not o.all_strings:  # a word a date cast takes (`infinity`, `epoch`) keeps its column text, as on DuckDB
         read = ", ".join(args)
         typed = {n: str(t) for n, t in detected if n not in o.types}

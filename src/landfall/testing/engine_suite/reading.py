@@ -243,6 +243,21 @@ class ReadingTests(EngineFixtures):
         assert late.rows("SELECT CAST(min(id) AS VARCHAR), count(*) FROM u") == [(f"-{big}", 30_001)]
         assert dict(late.pipeline.table("u").schema)["id"] == "decimal128(38, 0)"
 
+    def test_json_keys_that_differ_only_in_case_keep_their_values(self, make):
+        """`Name` and `name` are two keys to JSON and one name to SQL: both load, the second as `name_1` (its
+        values were lost: the read asked for a key `name_1`); twins inside an object fail the file saying so."""
+        lake = make(wf("t"))
+        lake.land("t/a.jsonl", '{"id": 1, "Name": "a"}\n{"id": 2, "name": "b"}\n{"id": 3, "Name": "c", "name": "d"}\n')
+        assert_ok(lake, lake.process())
+        assert lake.rows('SELECT id, "Name", name_1 FROM t ORDER BY id') == [
+            (1, "a", None),
+            (2, None, "b"),
+            (3, "c", "d"),
+        ]
+        lake.land("t/b.jsonl", '{"id": 4, "o": {"A": 1, "a": 2}}\n')
+        lake.process()
+        assert "keys that differ only in case (`a`)" in error_of(lake, "t/b.jsonl")
+
     def test_the_longest_line_the_reader_takes_is_in_the_detection_sample(self, make):
         # DuckDB's engine reads a file's detection sample with a smaller buffer than its reads: it must hold the
         # longest line the reader takes (2,000,000 bytes), and the words in the date column past it are found
