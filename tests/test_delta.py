@@ -181,6 +181,27 @@ def test_a_widened_column_keeps_the_table_readable_by_every_reader(make_lake, va
     assert len(deltalake.DeltaTable(str(lake.root / "lake/tables/c")).to_pyarrow_table()) == 2
 
 
+def test_a_widened_child_table_column_keeps_it_readable(make_lake):
+    """The same for a child table: items that were whole numbers, then one `2.5`."""
+    lake = make_lake(
+        [
+            wf(
+                "o",
+                read={"format": "jsonl"},
+                transform=[{"child_tables": ["items"]}],
+                write={"table": "o", "format": "delta"},
+            )
+        ]
+    )
+    lake.land("o/a.jsonl", '{"id": 1, "items": [1, 2]}\n', mtime=1_700_000_000)
+    assert lake.process().ok
+    lake.land("o/b.jsonl", '{"id": 2, "items": [2.5]}\n', mtime=1_700_000_001)
+    assert lake.process().ok
+    children = deltalake.DeltaTable(str(lake.root / "lake/tables/o__items")).to_pyarrow_table().to_pylist()
+    assert sorted(c["value"] for c in children) == [1.0, 2.0, 2.5]
+    assert lake.rows("SELECT count(*) FROM o__items i JOIN o ON o._row_id = i._parent_row_id") == [(3,)]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("point", "engine"), crash_cases(["after_write", "after_publish", "after_table_commit", "after_commit"])

@@ -18,7 +18,7 @@ from landfall.errors import BrokenTable
 from landfall.outcomes import Outcome, run_result
 from landfall.replay import app_id, replay_committed
 from landfall.schema import grown
-from landfall.state.base import Run, SourceRows, StateStore, Table, TableCommit
+from landfall.state.base import DataFile, Run, SourceRows, StateStore, Table, TableCommit
 from landfall.tables import open_table
 from landfall.tables.base import TableChange, TableWriter
 from landfall.tables.readers import check_listed
@@ -108,13 +108,10 @@ def run_job(runner: Runner, wf: Workflow, items: list[tuple[Run, Source, str]], 
         rewrites = []
         if replaced and wf.write.mode == "append":  # keep other files' rows of a file that held a replaced one
             rewrites = _rewrite(runner.store, engine, writer, replaced, keys, area, commit_id, wf.write.compression)
-        retyped = _widened(table, staged.schema) if writer.has_log and staged.files else {}
-        if retyped:  # the format's log has one type per column: the table's other files take the new type too
-            every = {f.path: f for f in runner.store.table_files(wf.write.table)}
-            others = [f for p, f in every.items() if p not in replaced]
-            rewrites += writer.retype(others, retyped, area, commit_id, wf.write.compression, first=len(replaced))
-            replaced += [f.path for f in others]
-            current = {**every, **current}
+        retyped = _retype_rest(runner.store, writer, wf, table, staged, replaced, area, commit_id)
+        rewrites += [rw for _, rw in retyped]
+        replaced += [f.path for f, _ in retyped]
+        current = {**{f.path: f for f, _ in retyped}, **current}
         if replaced and not current:
             current = {f.path: f for f in runner.store.table_files(wf.write.table, paths=replaced)}
         published = tx.publish(writer, staged.files + rewrites)
@@ -182,12 +179,28 @@ def run_job(runner: Runner, wf: Workflow, items: list[tuple[Run, Source, str]], 
         runner.done(Outcome(run, "succeeded", rows_out=staged.rows_out.get(src.key, 0), result=res))
 
 
-def _widened(table: Table | None, batch: list[tuple[str, str]]) -> dict[str, str]:
-    """The table's columns whose type a batch widens (an int64 column that now holds doubles): column -> type."""
-    if table is None:
-        return {}
+def _retype_rest(
+    store: StateStore,
+    writer: TableWriter,
+    wf: Workflow,
+    table: Table | None,
+    staged: Staged,
+    replaced: list[str],
+    staging: str,
+    commit_id: str,
+) -> list[tuple[DataFile, StagedFile]]:
+    """When the batch widens a column of a table whose format's log holds one type per column (Delta: an int64
+    column that now holds doubles): the table's files not `replaced` already, each with its rewrite in the new
+    types (the caller replaces them; the commit is then `TableChange.retyped`). Empty otherwise."""
+    if table is None or not writer.has_log or not staged.files:
+        return []
     old = dict(table.schema)
-    return {n: t for n, t in grown(table, batch) if n in old and old[n] != t}
+    widened = {n: t for n, t in grown(table, staged.schema) if n in old and old[n] != t}
+    if not widened:
+        return []
+    others = [f for f in store.table_files(table.name) if f.path not in replaced]
+    made = writer.retype(others, widened, staging, commit_id, wf.write.compression, first=len(replaced))
+    return list(zip(others, made, strict=True))
 
 
 def _rewrite(
@@ -273,6 +286,9 @@ def _child_commit(
         if replaced
         else []
     )
+    retyped = _retype_rest(store, writer, wf, existing, staged, replaced, staging_dir, commit_id)
+    rewrites += [rw for _, rw in retyped]
+    replaced += [f.path for f, _ in retyped]
     published = tx.publish(writer, staged.files + rewrites)
     sources, _ = _lineage(store, name, items, staged.file_sources, replaced, rewrites)
     schema = grown(existing, staged.schema)
@@ -290,6 +306,7 @@ def _child_commit(
                 remove=[held[p] for p in replaced if p in held] + earlier,
                 schema=staged.pyarrow_schema(),
                 partition_by=[],
+                retyped=bool(retyped),
                 app_ids=apps,
                 metadata={
                     "workflow": wf.name,
