@@ -181,6 +181,21 @@ def test_a_widened_column_keeps_the_table_readable_by_every_reader(make_lake, va
     assert len(deltalake.DeltaTable(str(lake.root / "lake/tables/c")).to_pyarrow_table()) == 2
 
 
+def test_a_merge_that_widens_a_column_keeps_the_table_readable(make_lake):
+    """A merge that replaces every file of the table and widens a column: no file is left to rewrite, and the
+    log's schema changes all the same."""
+    lake = make_lake([delta_wf(mode="merge", keys=["id"])])
+    lake.land("c/1.csv", "id,amount\n1,10\n2,20\n", mtime=1_700_000_000)
+    assert lake.process().ok
+    lake.land("c/2.csv", "id,amount\n2,2.5\n", mtime=1_700_000_001)
+    assert lake.process().ok
+    rows = deltalake.DeltaTable(str(lake.root / "lake/tables/c")).to_pyarrow_table().to_pylist()
+    assert sorted((r["id"], r["amount"], r["_source_file"]) for r in rows) == [
+        (1, 10.0, "c/1.csv"),
+        (2, 2.5, "c/2.csv"),
+    ]
+
+
 def test_a_widened_child_table_column_keeps_it_readable(make_lake):
     """The same for a child table: items that were whole numbers, then one `2.5`."""
     lake = make_lake(

@@ -109,9 +109,9 @@ def run_job(runner: Runner, wf: Workflow, items: list[tuple[Run, Source, str]], 
         if replaced and wf.write.mode == "append":  # keep other files' rows of a file that held a replaced one
             rewrites = _rewrite(runner.store, engine, writer, replaced, keys, area, commit_id, wf.write.compression)
         retyped = _retype_rest(runner.store, writer, wf, table, staged, replaced, area, commit_id)
-        rewrites += [rw for _, rw in retyped]
-        replaced += [f.path for f, _ in retyped]
-        current = {**{f.path: f for f, _ in retyped}, **current}
+        rewrites += [rw for _, rw in retyped or []]
+        replaced += [f.path for f, _ in retyped or []]
+        current = {**{f.path: f for f, _ in retyped or []}, **current}
         if replaced and not current:
             current = {f.path: f for f in runner.store.table_files(wf.write.table, paths=replaced)}
         published = tx.publish(writer, staged.files + rewrites)
@@ -133,7 +133,7 @@ def run_job(runner: Runner, wf: Workflow, items: list[tuple[Run, Source, str]], 
             remove=[current[p] for p in replaced if p in current],
             schema=staged.pyarrow_schema() if writer.has_log else None,
             partition_by=parts,
-            retyped=bool(retyped),
+            retyped=retyped is not None,
             app_ids=[app_id(s.key, digest) for _, s, digest in items],
             metadata={
                 "workflow": wf.name,
@@ -188,16 +188,16 @@ def _retype_rest(
     replaced: list[str],
     staging: str,
     commit_id: str,
-) -> list[tuple[DataFile, StagedFile]]:
+) -> list[tuple[DataFile, StagedFile]] | None:
     """When the batch widens a column of a table whose format's log holds one type per column (Delta: an int64
     column that now holds doubles): the table's files not `replaced` already, each with its rewrite in the new
-    types (the caller replaces them; the commit is then `TableChange.retyped`). Empty otherwise."""
+    types (maybe none; the caller replaces them, and the commit is `TableChange.retyped`). None otherwise."""
     if table is None or not writer.has_log or not staged.files:
-        return []
+        return None
     old = dict(table.schema)
     widened = {n: t for n, t in grown(table, staged.schema) if n in old and old[n] != t}
     if not widened:
-        return []
+        return None
     others = [f for f in store.table_files(table.name) if f.path not in replaced]
     made = writer.retype(others, widened, staging, commit_id, wf.write.compression, first=len(replaced))
     return list(zip(others, made, strict=True))
@@ -287,8 +287,8 @@ def _child_commit(
         else []
     )
     retyped = _retype_rest(store, writer, wf, existing, staged, replaced, staging_dir, commit_id)
-    rewrites += [rw for _, rw in retyped]
-    replaced += [f.path for f, _ in retyped]
+    rewrites += [rw for _, rw in retyped or []]
+    replaced += [f.path for f, _ in retyped or []]
     published = tx.publish(writer, staged.files + rewrites)
     sources, _ = _lineage(store, name, items, staged.file_sources, replaced, rewrites)
     schema = grown(existing, staged.schema)
@@ -306,7 +306,7 @@ def _child_commit(
                 remove=[held[p] for p in replaced if p in held] + earlier,
                 schema=staged.pyarrow_schema(),
                 partition_by=[],
-                retyped=bool(retyped),
+                retyped=retyped is not None,
                 app_ids=apps,
                 metadata={
                     "workflow": wf.name,
