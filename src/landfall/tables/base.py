@@ -95,7 +95,7 @@ class TableWriter(ABC):
         for i, f in enumerate(files, first):
             with self.storage.open(f.path) as fh:
                 table = pq.read_table(fh)
-            fields = [f.with_type(parse_type(types[f.name])) if f.name in types else f for f in table.schema]
+            fields = [c.with_type(parse_type(types[c.name])) if c.name in types else c for c in table.schema]
             table = table.cast(pa.schema(fields))
             dest = os.path.join(staging, "rewrite", f"part-{commit_id}-r{i}.parquet")
             pq.write_table(table, dest, compression=compression)
