@@ -181,6 +181,20 @@ def test_a_widened_column_keeps_the_table_readable_by_every_reader(make_lake, va
     assert len(deltalake.DeltaTable(str(lake.root / "lake/tables/c")).to_pyarrow_table()) == 2
 
 
+def test_a_new_version_of_a_file_that_widens_a_column_replaces_its_rows(make_lake):
+    """The file a new version replaces and the table's other files, rewritten with the new type, leave the table in
+    one commit (before, the replaced file was left out of it, and the commit retried for ever)."""
+    lake = make_lake([delta_wf()])
+    lake.land("c/a.csv", "id\n1\n", mtime=1_700_000_000)
+    assert lake.process().ok
+    lake.land("c/b.csv", "id\n3\n", mtime=1_700_000_001)
+    assert lake.process().ok
+    lake.land("c/a.csv", "id\n2.5\n", mtime=1_700_000_002)
+    assert lake.process().ok
+    rows = deltalake.DeltaTable(str(lake.root / "lake/tables/c")).to_pyarrow_table().to_pylist()
+    assert sorted((r["id"], r["_source_file"]) for r in rows) == [(2.5, "c/a.csv"), (3.0, "c/b.csv")]
+
+
 def test_a_merge_that_widens_a_column_keeps_the_table_readable(make_lake):
     """A merge that replaces every file of the table and widens a column: no file is left to rewrite, and the
     log's schema changes all the same."""

@@ -111,9 +111,9 @@ def run_job(runner: Runner, wf: Workflow, items: list[tuple[Run, Source, str]], 
         retyped = _retype_rest(runner.store, writer, wf, table, staged, replaced, area, commit_id)
         rewrites += [rw for _, rw in retyped or []]
         replaced += [f.path for f, _ in retyped or []]
-        current = {**{f.path: f for f, _ in retyped or []}, **current}
-        if replaced and not current:
-            current = {f.path: f for f in runner.store.table_files(wf.write.table, paths=replaced)}
+        current |= {f.path: f for f, _ in retyped or [] if f.path not in current}
+        if missing := [p for p in replaced if p not in current]:  # files a new version of a landed file held
+            current |= {f.path: f for f in runner.store.table_files(wf.write.table, paths=missing)}
         published = tx.publish(writer, staged.files + rewrites)
         sources, lineage = _lineage(runner.store, wf.write.table, items, staged.file_sources, replaced, rewrites)
         if table is not None and not staged.files:  # a run that writes no rows changes no schema
