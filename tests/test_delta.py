@@ -22,6 +22,13 @@ def delta_wf(name="c", **write):
     return wf(name, read={"format": "csv"}, write={"table": name, "format": "delta", **write})
 
 
+def orders_with_items():
+    """Orders of JSON Lines whose `items` go to a child table `o__items`, both Delta."""
+    return wf(
+        "o", read={"format": "jsonl"}, transform=[{"child_tables": ["items"]}], write={"table": "o", "format": "delta"}
+    )
+
+
 def crash_then_rerun(lake, point):
     """`landfall process` killed (SIGKILL) at `point`, then run again to the end. Nothing the killed process
     started (a Spark JVM) outlives it."""
@@ -212,16 +219,7 @@ def test_a_merge_that_widens_a_column_keeps_the_table_readable(make_lake):
 
 def test_a_widened_child_table_column_keeps_it_readable(make_lake):
     """The same for a child table: items that were whole numbers, then one `2.5`."""
-    lake = make_lake(
-        [
-            wf(
-                "o",
-                read={"format": "jsonl"},
-                transform=[{"child_tables": ["items"]}],
-                write={"table": "o", "format": "delta"},
-            )
-        ]
-    )
+    lake = make_lake([orders_with_items()])
     lake.land("o/a.jsonl", '{"id": 1, "items": [1, 2]}\n', mtime=1_700_000_000)
     assert lake.process().ok
     lake.land("o/b.jsonl", '{"id": 2, "items": [2.5]}\n', mtime=1_700_000_001)
@@ -324,17 +322,7 @@ def test_parquet_table_readable_by_pyarrow_dataset(make_lake):
     ),
 )
 def test_kill_9_around_child_table_commits_keeps_parents_and_children_once(make_lake, point, engine):
-    lake = make_lake(
-        [
-            wf(
-                "o",
-                read={"format": "jsonl"},
-                transform=[{"child_tables": ["items"]}],
-                write={"table": "o", "format": "delta"},
-            )
-        ],
-        **engine_settings(engine),
-    )
+    lake = make_lake([orders_with_items()], **engine_settings(engine))
     lake.land("o/a.jsonl", "".join(f'{{"id": {i}, "items": [{i}, {i + 1}]}}\n' for i in range(50)))
     crash_then_rerun(lake, point)
     parents = deltalake.DeltaTable(str(lake.root / "lake/tables/o")).to_pyarrow_table().to_pylist()

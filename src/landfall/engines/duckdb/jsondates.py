@@ -102,4 +102,4 @@ def case_renamed(names: list[str]) -> list[str]:
     `name` become columns `Name` and `name_1`: its names are case-insensitive). Reading with such a name given
     finds no key by it."""
     lowered = {n.lower() for n in names}
-    return [n for n in names if (m := _RENAMED.fullmatch(n)) and m[1].lower() in lowered and m[1] != n]
+    return [n for n in names if (m := _RENAMED.fullmatch(n)) and m[1].lower() in lowered]
