@@ -36,8 +36,14 @@ __all__ = ["CORPUS", "REPO", "Lake", "load_settings", "wf"]
 
 def pytest_configure(config) -> None:
     """Property tests try 60 examples each in a full run (CI) and 10 in the fast run (`-m "not slow"`): each
-    example builds a lake. `--hypothesis-profile` chooses otherwise."""
+    example builds a lake. `--hypothesis-profile` chooses otherwise. The parsed-config cache is a folder of the
+    run's own (the tests' commands inherit it), not the user's."""
+    import os
+    import tempfile
+
     from hypothesis import settings
+
+    os.environ.setdefault("LANDFALL_CACHE_DIR", tempfile.mkdtemp(prefix="landfall-test-cache-"))
 
     settings.register_profile("full", max_examples=60)
     settings.register_profile("fast", max_examples=10)

@@ -248,3 +248,40 @@ def test_drop_long_form(tmp_path):
     assert (wf.workflows[0].transform[0].drop, wf.workflows[0].transform[0].missing_ok) == (["a"], True)
     with pytest.raises(ConfigError, match="unknown key `missing`"):
         _load(tmp_path, {"workflows": [{**WF, "transform": [{"drop": {"columns": ["a"], "missing": True}}]}]})
+
+
+def test_an_unchanged_file_is_not_parsed_again_and_an_edit_is(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("LANDFALL_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = tmp_path / "landfall.yaml"
+    cfg.write_text("lake: ./lake\nworkers: 3\n")
+    assert load_settings(cfg).workers == 3
+    assert len(list((tmp_path / "cache" / "config").iterdir())) == 1
+    # a command on the unchanged file: the same settings, and the YAML parser is never imported
+    probe = (
+        "import sys; from landfall.config import load_settings; "
+        f"s = load_settings({str(cfg)!r}); print(s.workers, 'yaml' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["3", "False"]
+    cfg.write_text("lake: ./lake\nworkers: 5\n")  # an edit: parsed again (even one of the same length)
+    assert load_settings(cfg).workers == 5
+    cfg.write_text("lake: ./lake\nworkers: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_settings(cfg)
+
+
+def test_values_the_cache_cannot_give_back_exactly_are_parsed_each_time(tmp_path, monkeypatch):
+    from landfall.config import config_cache
+
+    monkeypatch.setenv("LANDFALL_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = tmp_path / "landfall.yaml"
+    text = "lake: ./lake\nnote: 2024-01-02\n"  # a YAML date: MessagePack would give back a string
+    config_cache.store(cfg, text, yaml.safe_load(text))
+    assert config_cache.load(cfg, text) is config_cache.MISSING
+    (tmp_path / "blocked").write_text("")  # a cache folder that cannot be made: loading goes on without it
+    monkeypatch.setenv("LANDFALL_CACHE_DIR", str(tmp_path / "blocked"))
+    cfg.write_text("lake: ./lake\n")
+    assert load_settings(cfg).workers >= 1

@@ -1,0 +1,67 @@
+"""The parsed `landfall.yaml`, kept between commands: one small file per config path in landfall's cache folder
+(`$LANDFALL_CACHE_DIR`, else `$XDG_CACHE_HOME/landfall`, else `~/.cache/landfall`), holding the file's text and
+what it parsed to (MessagePack). It is used only while the text is the same, character for character, so an
+edit is always parsed again; a value MessagePack would not give back exactly (a YAML date) is never cached, and
+a cache folder that cannot be read or written is passed over without a word. `LANDFALL_CACHE_DIR=off` turns it
+off."""
+
+from __future__ import annotations
+
+import os
+import zlib
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+MISSING = object()
+_VERSION = 1  # bump when what is stored changes
+
+
+def _folder() -> Path | None:
+    chosen = os.environ.get("LANDFALL_CACHE_DIR")
+    if chosen == "off":
+        return None
+    if chosen:
+        return Path(chosen)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "landfall"
+
+
+def _entry(config: Path) -> Path | None:
+    folder = _folder()
+    if folder is None:
+        return None
+    where = os.path.abspath(config)
+    return folder / "config" / f"{zlib.crc32(where.encode()):08x}-{len(where)}.msgpack"
+
+
+def load(config: Path, text: str) -> Any:
+    """What `text` (the contents of `config`) parsed to last time, or `MISSING`."""
+    entry = _entry(config)
+    if entry is None:
+        return MISSING
+    try:
+        version, path, kept, value = msgspec.msgpack.decode(entry.read_bytes())
+    except (OSError, ValueError, TypeError, msgspec.DecodeError):
+        return MISSING
+    if version != _VERSION or path != os.path.abspath(config) or kept != text:
+        return MISSING
+    return value
+
+
+def store(config: Path, text: str, value: Any) -> None:
+    """Keep what `text` parsed to, when MessagePack gives it back exactly."""
+    entry = _entry(config)
+    if entry is None:
+        return
+    try:
+        blob = msgspec.msgpack.encode([_VERSION, os.path.abspath(config), text, value])
+        if repr(msgspec.msgpack.decode(blob)[3]) != repr(value):
+            return
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        part = entry.with_name(f"{entry.name}.{os.getpid()}.part")
+        part.write_bytes(blob)
+        os.replace(part, entry)
+    except (OSError, TypeError, ValueError, OverflowError):
+        pass
