@@ -18,9 +18,16 @@ child's resource usage (`os.wait4`). Reported: median wall and CPU per variant, 
 CPU time over the repetitions (`best`: on a shared host, other tenants only ever add to a run's CPU time, so the
 lowest is each side's own cost most nearly). `--lineage false` runs landfall with `lineage: false`.
 
+`--same-work` adds a third side: DuckDB doing the very statements landfall's engine ran for the load (its read
+with the formats it detected, strict dates and all, its lineage columns, its COPY options), captured from one
+`landfall process` and replayed in a fresh process. DuckDB's plain COPY reads dates loosely (`2024-01-02 10:30`
+past its sample loads as 2024-01-02) and writes no lineage; landfall over the same work is the cost of landfall's
+own machinery (imports, state, catalog, content hash, detection).
+
     PYTHONPATH=src python bench/bench_process.py --cases wide --repeat 5
     PYTHONPATH=src python bench/bench_process.py --cases wide,narrow,empty,import --repeat 5
     PYTHONPATH=src python bench/bench_process.py --cases narrow --narrow-rows 3000000 --phases
+    PYTHONPATH=src python bench/bench_process.py --cases narrow --narrow-rows 3000000 --same-work
 """
 
 from __future__ import annotations
@@ -79,6 +86,52 @@ except SystemExit as exc:
     + _SPLIT
 )
 PHASE_COPY = _CPU + "import duckdb\nimports = cpu()\n" + _COPY_CALL + _SPLIT
+
+
+# `--same-work`: the statements landfall's engine runs for the load (its views and its COPY), captured from a
+# `landfall process`, and replayed by DuckDB alone with the COPY writing to `sys.argv[2]`
+CAPTURE = """import json, sys
+import duckdb
+real_connect = duckdb.connect
+ran = []
+class Recorded:
+    def __init__(self, con):
+        self._con = con
+    def cursor(self):
+        return Recorded(self._con.cursor())
+    def execute(self, sql, *args, **kwargs):
+        ran.append(str(sql))
+        out = self._con.execute(sql, *args, **kwargs)
+        return self if out is self._con else out
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+duckdb.connect = lambda *a, **k: Recorded(real_connect(*a, **k))
+import landfall.cli.app
+sys.argv = ["landfall", "--config", sys.argv[1], "process"]
+try:
+    landfall.cli.app.entry()
+except SystemExit as exc:
+    assert not exc.code, exc.code
+load = [s for s in ran if s.startswith(("CREATE OR REPLACE TEMP", "COPY"))]
+sys.stderr.write(json.dumps(load) + "\\n")
+"""
+REPLAY = """import json, re, sys
+import duckdb
+con = duckdb.connect()
+for sql in json.loads(open(sys.argv[1]).read()):
+    if sql.startswith("COPY"):
+        sql = re.sub(r" TO '[^']*' \\(", " TO '" + sys.argv[2] + "' (", sql, count=1)
+    con.execute(sql).fetchall()
+"""
+
+
+def captured(cfg: Path, env: dict[str, str], into: Path) -> Path:
+    """The statements landfall's engine ran to load the lake of `cfg`, in a JSON file."""
+    out = subprocess.run([sys.executable, "-c", CAPTURE, str(cfg)], env=env, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"capturing landfall's statements failed:\n{out.stderr}")
+    into.write_text(out.stderr.strip().splitlines()[-1])
+    return into
 
 
 def phases(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
@@ -140,6 +193,10 @@ def run_case(case: str, tmp: Path, args: argparse.Namespace, env: dict[str, str]
     lineage = args.lineage != "false"
     pairs: list[tuple[dict[str, float], dict[str, float]]] = []
     split: list[tuple[dict[str, float], dict[str, float]]] = []
+    same: list[dict[str, float]] = []
+    statements = None
+    if args.same_work and data is not None:
+        statements = captured(lake_for(tmp / "project", data, lineage), env, tmp / "statements.json")
     for i in range(args.repeat):
         runs: dict[str, dict[str, float]] = {}
         order = ("landfall", "baseline") if i % 2 == 0 else ("baseline", "landfall")
@@ -158,6 +215,9 @@ def run_case(case: str, tmp: Path, args: argparse.Namespace, env: dict[str, str]
                 cmd = [py, "-c", COPY, str(data), str(out)]
             runs[who] = measured(cmd, env)
         pairs.append((runs["landfall"], runs["baseline"]))
+        if statements is not None:
+            shutil.rmtree(tmp / "same", ignore_errors=True)
+            same.append(measured([py, "-c", REPLAY, str(statements), str(tmp / "same")], env))
         if args.phases and data is not None:
             cfg = lake_for(tmp / "project", data, lineage)
             split.append(
@@ -185,6 +245,17 @@ def run_case(case: str, tmp: Path, args: argparse.Namespace, env: dict[str, str]
         "cpu_ratio": round(statistics.median(ratios("cpu")), 3),
         "cpu_ratio_range": [round(ratios("cpu")[0], 3), round(ratios("cpu")[-1], 3)],
         "cpu_ratio_best": round(min(p[0]["cpu"] for p in pairs) / min(p[1]["cpu"] for p in pairs), 3),
+        "same_work": {
+            "cpu": round(statistics.median(r["cpu"] for r in same), 3),
+            "wall": round(statistics.median(r["wall"] for r in same), 3),
+            "cpu_ratio": round(statistics.median(p[0]["cpu"] / r["cpu"] for p, r in zip(pairs, same, strict=True)), 3),
+            "cpu_ratio_best": round(min(p[0]["cpu"] for p in pairs) / min(r["cpu"] for r in same), 3),
+            "baseline_ratio": round(
+                statistics.median(r["cpu"] / p[1]["cpu"] for p, r in zip(pairs, same, strict=True)), 3
+            ),
+        }
+        if same
+        else None,
         "runs": [{"landfall": a, "baseline": b} for a, b in pairs],
         "phases": {
             who: {k: round(statistics.median(p[i][k] for p in split), 3) for k in ("imports", "work")}
@@ -203,6 +274,7 @@ def main() -> None:
     ap.add_argument("--narrow-rows", type=int, default=10_000_000)
     ap.add_argument("--lineage", choices=["true", "false"], default="true")
     ap.add_argument("--phases", action="store_true", help="also split each side's CPU into imports and work")
+    ap.add_argument("--same-work", action="store_true", help="also run DuckDB alone on landfall's own statements")
     ap.add_argument("--tmpdir", default=None)
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     args = ap.parse_args()
@@ -222,6 +294,14 @@ def main() -> None:
                 f"cpu {r['cpu_ratio']:.2f}x {r['cpu_ratio_range']} best {r['cpu_ratio_best']:.2f}x",
                 flush=True,
             )
+            if r["same_work"]:
+                sw = r["same_work"]
+                print(
+                    f"{'':7} {'':7}      DuckDB doing landfall's load (same work) cpu {sw['cpu']:.2f} s, "
+                    f"{sw['baseline_ratio']:.2f}x its plain COPY | landfall over it: cpu {sw['cpu_ratio']:.2f}x "
+                    f"best {sw['cpu_ratio_best']:.2f}x",
+                    flush=True,
+                )
             if r["phases"]:
                 lf, base = r["phases"]["landfall"], r["phases"]["baseline"]
                 print(
