@@ -15,11 +15,11 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TypeVar
 from urllib.parse import unquote
 
 import duckdb
+import msgspec
 
 from landfall.config import Settings
 from landfall.engines.duckdb import lit
@@ -39,8 +39,7 @@ _T = TypeVar("_T")
 SCANS = 5  # reads of a table, when commits keep landing while it is cataloged from what it holds
 
 
-@dataclass
-class TableScan:
+class TableScan(msgspec.Struct):
     """What a table folder holds, read from the folder (Parquet) or its log (Delta)."""
 
     location: str
@@ -48,7 +47,7 @@ class TableScan:
     files: list[DataFile]
     schema: list[tuple[str, str]]
     partition_by: list[str]
-    sources: list[SourceRows] = field(default_factory=list)
+    sources: list[SourceRows] = []
 
     @property
     def rows(self) -> int:
@@ -145,8 +144,7 @@ def _sources(
     ]
 
 
-@dataclass
-class Rebuilt:
+class Rebuilt(msgspec.Struct):
     table: str
     format: str
     files: int

@@ -9,8 +9,9 @@ from __future__ import annotations
 import codecs
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from landfall import compression
 
@@ -35,8 +36,7 @@ def sample(path: str, kind: str | None = None, key: str | None = None) -> bytes:
         return fh.read(SAMPLE)
 
 
-@dataclass(frozen=True)
-class Detected:
+class Detected(msgspec.Struct, frozen=True):
     """An encoding and how sure landfall is of it: `how` is `bom`, `utf-16` (the NUL pattern), `utf-8` (the
     sample decodes), `detected` (charset-normalizer; `confidence` is 1 minus its measure of mess in the decoded
     sample) or `fallback` (nothing better: cp1252, or Latin-1 for bytes cp1252 leaves undefined)."""

@@ -4,13 +4,13 @@ that comes from outside (a command line, an HTTP request, a queue message, a str
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+import msgspec
 
 from landfall.errors import MalformedEvent, UnsafeKey
 
 
-@dataclass(frozen=True)
-class ObjectCreated:
+class ObjectCreated(msgspec.Struct, frozen=True):
     """A file version in the landing zone. `key` is relative to the landing root (`sales/2024-01.csv`)."""
 
     key: str
@@ -59,8 +59,7 @@ def safe_key(key: str) -> str:
 # --- S3 event notifications (what an `sqs` source receives) ---------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Notification:
+class Notification(msgspec.Struct, frozen=True):
     """One object event of an S3 event notification: the bucket, the object's key (decoded), what happened.
 
     `created` is True for an object created (any `ObjectCreated:*`, EventBridge `Object Created`); other events

@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from landfall.config import Workflow
 from landfall.engines.base import Engine, Job, Source, Staged, StagedFile
 from landfall.errors import BrokenTable
@@ -138,7 +140,7 @@ def run_job(runner: Runner, wf: Workflow, items: list[tuple[Run, Source, str]], 
             metadata={
                 "workflow": wf.name,
                 "schema": schema,
-                "sources": [s.__dict__ for s in sources],
+                "sources": [msgspec.structs.asdict(s) for s in sources],
                 "runs": [
                     {
                         "run_id": r.run_id,
@@ -313,7 +315,7 @@ def _child_commit(
                     "parent": wf.write.table,
                     "schema": schema,
                     "added": [f.path for f in published],
-                    "sources": [s.__dict__ for s in sources],
+                    "sources": [msgspec.structs.asdict(s) for s in sources],
                 },
             ),
             point="after_child_commit",

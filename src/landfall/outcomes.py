@@ -4,15 +4,15 @@ each of its files, and error messages that always name the file."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+
+import msgspec
 
 from landfall.engines.base import Source, Staged
 from landfall.errors import InvalidInput
 from landfall.state.base import Run, RunResult
 
 
-@dataclass
-class Outcome:
+class Outcome(msgspec.Struct):
     """How a run ended, as recorded: `result` is what was committed for a succeeded or skipped run (rows, bytes,
     steps), `error` a failed or dead run's error; `ended_at` when it was recorded."""
 
@@ -21,7 +21,7 @@ class Outcome:
     error: str | None = None
     rows_out: int | None = None
     result: RunResult | None = None
-    ended_at: float = field(default_factory=time.time)
+    ended_at: float = msgspec.field(default_factory=time.time)
 
 
 def run_result(run: Run, src: Source, digest: str, staged: Staged) -> RunResult:

@@ -8,9 +8,10 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
+
+import msgspec
 
 from landfall import pools
 from landfall.config import Settings, load_settings
@@ -32,12 +33,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("landfall")
 
 
-@dataclass
-class Summary:
+class Summary(msgspec.Struct):
     """What one `process` call did."""
 
     discovered: int = 0
-    outcomes: list[Outcome] = field(default_factory=list)  # every attempt, in the order they ended
+    outcomes: list[Outcome] = []  # every attempt, in the order they ended
     dead_letter: int = 0  # runs on the dead-letter list when the call ended (this call's and earlier ones)
 
     def final(self) -> list[Outcome]:

@@ -114,7 +114,7 @@ def _schema_as_of(table: Table, files: list[str], storage: Storage) -> Table:
     for f in files:
         with storage.open(f) as fh:
             have |= set(pq.read_schema(fh).names)
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     return replace(table, schema=[(n, t) for n, t in table.schema if n in have])
 

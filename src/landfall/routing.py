@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass
+
+import msgspec
 
 from landfall.config import Workflow
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
-@dataclass(frozen=True)
-class Route:
+class Route(msgspec.Struct, frozen=True):
     workflow: Workflow
     literal_prefix: str
     is_glob: bool

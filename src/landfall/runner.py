@@ -16,7 +16,8 @@ import shutil
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+
+import msgspec
 
 from landfall import compression
 from landfall.config import Settings, Workflow
@@ -46,16 +47,15 @@ log = logging.getLogger("landfall.runner")
 WIDE_HEADER_BYTES = 32 * 1024  # about 3,000 columns or more: see `wide_header`
 
 
-@dataclass
-class Runner:
+class Runner(msgspec.Struct):
     settings: Settings
     store: StateStore
     engines: Callable[[str], Engine]  # an engine by name, ready for the zones: see `Settings.engine_for`
     zones: Zones
     hashing: str  # the lake's content hash (`landfall.hashing.lake_algorithm`)
     on_done: Callable[[Outcome], None] | None = None
-    outcomes: list[Outcome] = field(default_factory=list)
-    broken: dict[str, str] = field(default_factory=dict)  # tables whose log disagrees with the catalog: why
+    outcomes: list[Outcome] = []
+    broken: dict[str, str] = {}  # tables whose log disagrees with the catalog: why
     storage_failures: int = 0  # in a row: the next retry waits longer while the store is away
 
     def run_batch(self, runs: list[Run]) -> list[Outcome]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Protocol
+
+import msgspec
 
 from landfall.errors import SchemaConflict
 from landfall.types import sql_name
@@ -103,8 +104,7 @@ def grown(table: Cataloged | None, new: list[tuple[str, str]]) -> list[tuple[str
     return merged(table.schema, new) if table is not None else new
 
 
-@dataclass(frozen=True)
-class SchemaDiff:
+class SchemaDiff(msgspec.Struct, frozen=True):
     """How a batch's columns differ from its table's (Arrow types), for `schema.evolution` other than `evolve`."""
 
     data: dict[str, str]  # the batch's columns

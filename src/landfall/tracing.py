@@ -18,8 +18,9 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
+
+from msgspec.structs import replace
 
 from landfall.state.base import Run
 

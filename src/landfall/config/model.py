@@ -23,7 +23,6 @@ import re
 import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import msgspec
@@ -31,8 +30,7 @@ import msgspec
 Loc = tuple[str | int, ...]
 
 
-@dataclass
-class Context:
+class Context(msgspec.Struct):
     """What checks may need beyond the model: the tables the file's workflows write (`sql` steps may join
     them; None: not known, any table name)."""
 
@@ -56,8 +54,7 @@ class Model(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         """Checks on the converted values (after the models inside this one are checked)."""
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(msgspec.Struct, frozen=True):
     loc: Loc  # keys and list positions from the top
     message: str
     kind: Literal["value", "unknown_key", "missing"] = "value"

@@ -17,9 +17,10 @@ import json
 import re
 import sys
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
+
+import msgspec
 
 from landfall.config import Settings, Workflow
 from landfall.errors import InvalidInput
@@ -111,8 +112,7 @@ def named_in(column: str, expressions: list[str]) -> bool:
 JOINED_HIDDEN = ("_source_file", "_ingested_at", "_run_id", "_upstream_source_file", "_upstream_run_id")
 
 
-@dataclass
-class Source:
+class Source(msgspec.Struct):
     """One landed file version in a job."""
 
     key: str  # landing key, e.g. `sales/2024-01.csv`; becomes `_source_file`
@@ -123,8 +123,7 @@ class Source:
     format: str | None = None  # the format its content told (`detected_format`); None: the workflow's or the name's
 
 
-@dataclass
-class Job:
+class Job(msgspec.Struct):
     """One engine job: a workflow over a batch of landed files. Every path is local."""
 
     workflow: Workflow
@@ -134,22 +133,21 @@ class Job:
     ingested_at: datetime
     scratch: str = ""  # a local folder for the engine's temporary files (transcoded copies); "" : `staging`
     table_schema: list[tuple[str, str]] | None = None  # the table's schema (Arrow types), when it exists
-    table_files: list[tuple[str, str]] = field(default_factory=list)  # (absolute path, path in table)
-    partition_names: list[str] = field(default_factory=list)  # the table's partition columns
-    child_staging: dict[str, str] = field(default_factory=dict)  # child table -> folder its files go into
-    child_schemas: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # child tables that exist
-    tables: dict[str, tuple[Any, list[str]]] = field(default_factory=dict)  # tables `sql` steps join: name ->
+    table_files: list[tuple[str, str]] = []  # (absolute path, path in table)
+    partition_names: list[str] = []  # the table's partition columns
+    child_staging: dict[str, str] = {}  # child table -> folder its files go into
+    child_schemas: dict[str, list[tuple[str, str]]] = {}  # child tables that exist
+    tables: dict[str, tuple[Any, list[str]]] = {}  # tables `sql` steps join: name ->
     # (the catalog's `Table`, its files as listed when the run started: the version the run reads)
     # Arrow types the table format cannot hold -> the type to write instead (`TableWriter.stored_as`)
-    stored_as: dict[str, str] = field(default_factory=dict)
+    stored_as: dict[str, str] = {}
 
     @property
     def scratch_dir(self) -> str:
         return self.scratch or self.staging
 
 
-@dataclass(frozen=True)
-class ReadPlan:
+class ReadPlan(msgspec.Struct, frozen=True):
     """How an engine reads a job's files on one attempt. The defaults are the fast reading; each field is a
     decision the input forced on an earlier attempt (see `Replan`)."""
 
@@ -168,12 +166,12 @@ class ReadPlan:
 
     def but(self, **changes: Any) -> ReadPlan:
         """This plan with some decisions changed."""
-        return replace(self, **changes)
+        return msgspec.structs.replace(self, **changes)
 
     def typed(self, column: str, arrow_type: str) -> ReadPlan:
         """This plan, reading `column` as `arrow_type`."""
         kept = tuple((c, t) for c, t in self.column_types if c != column)
-        return replace(self, column_types=(*kept, (column, arrow_type)))
+        return msgspec.structs.replace(self, column_types=(*kept, (column, arrow_type)))
 
 
 class Replan(Exception):  # noqa: N818 - a signal to `Engine.run`, not an error
@@ -187,18 +185,16 @@ class Replan(Exception):  # noqa: N818 - a signal to `Engine.run`, not an error
 MAX_ATTEMPTS = 20  # each decision is taken at most once per column or kind, so plans cannot cycle
 
 
-@dataclass
-class StagedFile:
+class StagedFile(msgspec.Struct):
     path: str  # absolute path in the staging folder
     relpath: str  # path relative to the staging folder (`year=2024/part-...parquet`)
     rows: int
     bytes: int
-    partition: dict[str, str] = field(default_factory=dict)
-    stats: dict[str, Any] = field(default_factory=dict)
+    partition: dict[str, str] = {}
+    stats: dict[str, Any] = {}
 
 
-@dataclass
-class Staged:
+class Staged(msgspec.Struct):
     """What an engine produced for a job."""
 
     files: list[StagedFile]
@@ -206,17 +202,17 @@ class Staged:
     rows_in: dict[str, int]  # by source key
     rows_out: dict[str, int]
     file_sources: list[tuple[str, str, int]]  # (relpath, source key, rows)
-    steps: list[dict[str, Any]] = field(default_factory=list)  # [{"step": ..., "seconds": ...}]
-    replaced: list[str] = field(default_factory=list)  # table files (relative) the output supersedes (merge)
+    steps: list[dict[str, Any]] = []  # [{"step": ..., "seconds": ...}]
+    replaced: list[str] = []  # table files (relative) the output supersedes (merge)
     arrow_schema: Any = None  # pyarrow.Schema of the output, partition columns included (None: from `schema`)
-    outputs_of: dict[str, set[str]] = field(default_factory=dict)  # source key -> files holding its rows
-    quality: dict[str, Any] = field(default_factory=dict)  # rule label -> {action, violations}
-    quarantine_files: list[StagedFile] = field(default_factory=list)  # rows set aside, for quarantine/<table>
-    quarantine_schema: list[tuple[str, str]] = field(default_factory=list)
-    children: dict[str, Staged] = field(default_factory=dict)  # child table -> its rows (`child_tables`)
-    notes: dict[str, str] = field(default_factory=dict)  # source key -> a note for its run (e.g. an empty file)
+    outputs_of: dict[str, set[str]] = {}  # source key -> files holding its rows
+    quality: dict[str, Any] = {}  # rule label -> {action, violations}
+    quarantine_files: list[StagedFile] = []  # rows set aside, for quarantine/<table>
+    quarantine_schema: list[tuple[str, str]] = []
+    children: dict[str, Staged] = {}  # child table -> its rows (`child_tables`)
+    notes: dict[str, str] = {}  # source key -> a note for its run (e.g. an empty file)
     # source key -> the text encoding it was read in: {encoding, confidence, how} (`landfall.encoding.Detected`)
-    encodings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    encodings: dict[str, dict[str, Any]] = {}
 
     def pyarrow_schema(self) -> Any:
         """The output's `pyarrow.Schema` (for a table format that records one): `arrow_schema`, or made from
@@ -249,7 +245,7 @@ class Engine(ABC):
         if not empty:
             return self._run_planned(job)
         rest = [s for s in job.sources if s.key not in empty]
-        staged = self._run_planned(replace(job, sources=rest)) if rest else Staged([], [], {}, {}, [])
+        staged = self._run_planned(msgspec.structs.replace(job, sources=rest)) if rest else Staged([], [], {}, {}, [])
         for key in empty:
             staged.rows_in[key] = staged.rows_out[key] = 0
         staged.notes.update(empty)

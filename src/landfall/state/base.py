@@ -21,9 +21,10 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
+
+import msgspec
 
 from landfall.errors import NoSuchTable
 from landfall.events import ObjectCreated
@@ -107,8 +108,7 @@ def process_gone(worker: str) -> bool:
     return _start_time(int(parts[1])) != int(start)
 
 
-@dataclass
-class Run:
+class Run(msgspec.Struct):
     """One attempt at loading one file version through one workflow (a row of the runs table)."""
 
     run_id: str
@@ -131,12 +131,12 @@ class Run:
     rows_in: int | None = None
     rows_out: int | None = None
     bytes: int | None = None
-    output_files: list[str] = field(default_factory=list)
+    output_files: list[str] = []
     error: str | None = None
     note: str | None = None
-    steps: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[dict[str, Any]] = []
     rows_quarantined: int | None = None
-    quality: dict[str, Any] = field(default_factory=dict)
+    quality: dict[str, Any] = {}
     interruptions: int = 0  # times a worker died while running this file version (not counted as attempts)
 
     @property
@@ -183,20 +183,18 @@ def iso_time(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-@dataclass
-class DataFile:
+class DataFile(msgspec.Struct):
     """A Parquet file that is part of a table (relative to the table's location)."""
 
     path: str
     rows: int
     bytes: int
-    partition: dict[str, str] = field(default_factory=dict)
+    partition: dict[str, str] = {}
     commit_id: str | None = None
-    stats: dict[str, Any] = field(default_factory=dict)
+    stats: dict[str, Any] = {}
 
 
-@dataclass
-class SourceRows:
+class SourceRows(msgspec.Struct):
     """How many rows of a landed file version a table file holds."""
 
     path: str
@@ -206,8 +204,7 @@ class SourceRows:
     rows: int
 
 
-@dataclass
-class TableCommit:
+class TableCommit(msgspec.Struct):
     """Everything one commit changes in the catalog, applied in the same transaction as the run results."""
 
     table: str
@@ -217,33 +214,31 @@ class TableCommit:
     schema: list[tuple[str, str]]
     partition_by: list[str]
     commit_id: str
-    add: list[DataFile] = field(default_factory=list)
-    remove: list[str] = field(default_factory=list)
-    sources: list[SourceRows] = field(default_factory=list)
+    add: list[DataFile] = []
+    remove: list[str] = []
+    sources: list[SourceRows] = []
     exact: bool = False  # `add` is the table's whole file list (a resync from the table format's log)
     #: the table's `updated_at` when the files in `add` were read (0: not in the catalog then). A commit to the
     #: table since then refuses this one (`ConcurrentChange`): a whole file list read earlier would drop it
     as_of: float | None = None
 
 
-@dataclass
-class RunResult:
+class RunResult(msgspec.Struct):
     run_id: str
     status: str  # succeeded | skipped
     rows_in: int | None = None
     rows_out: int | None = None
     bytes: int | None = None
-    output_files: list[str] = field(default_factory=list)
+    output_files: list[str] = []
     note: str | None = None
-    steps: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[dict[str, Any]] = []
     content_hash: str | None = None
     rows_quarantined: int | None = None
-    quality: dict[str, Any] = field(default_factory=dict)
+    quality: dict[str, Any] = {}
     worker: str | None = None  # the lease holder: the result is recorded only while it still holds the run
 
 
-@dataclass
-class Table:
+class Table(msgspec.Struct):
     name: str
     location: str
     format: str

@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
+
+from msgspec.structs import replace
 
 from landfall.errors import ConcurrentChange, ContentRace, LeaseLost
 from landfall.state.base import RunResult, TableCommit

@@ -12,17 +12,17 @@ import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
+
+import msgspec
 
 from landfall.engines.base import StagedFile
 from landfall.state.base import DataFile
 from landfall.storage import Storage
 
 
-@dataclass
-class TableChange:
+class TableChange(msgspec.Struct):
     """One commit to a table: files added and removed, and what landfall needs to replay it."""
 
     commit_id: str
@@ -31,16 +31,15 @@ class TableChange:
     remove: list[DataFile]
     schema: Any  # pyarrow.Schema, partition columns included
     partition_by: list[str]
-    app_ids: list[str] = field(default_factory=list)  # one per landed file version: a retry finds its commit
-    metadata: dict[str, Any] = field(default_factory=dict)  # runs, rows, sources: replays the state commit
+    app_ids: list[str] = []  # one per landed file version: a retry finds its commit
+    metadata: dict[str, Any] = {}  # runs, rows, sources: replays the state commit
     data_change: bool = True
     # the commit widens a column's type: `remove` lists every file of the table and `add` has them rewritten with
     # the new type (a format with one type per column in its log, Delta, changes its schema with them)
     retyped: bool = False
 
 
-@dataclass
-class Version:
+class Version(msgspec.Struct):
     version: int
     timestamp: datetime
     operation: str
@@ -159,8 +158,7 @@ class TableWriter(ABC):
         return not self.has_log
 
 
-@dataclass
-class Staging:
+class Staging(msgspec.Struct):
     """A commit's scratch folder; set `committed` once the state store has recorded the commit."""
 
     path: str

@@ -225,10 +225,9 @@ def _intent_key(commit_id: str) -> str:
 
 
 def _dump(commits: list[TableCommit]) -> bytes:
-    import dataclasses
-    import json
+    import msgspec
 
-    return json.dumps([dataclasses.asdict(c) for c in commits], default=str).encode("utf-8")
+    return msgspec.json.encode(commits, enc_hook=str)
 
 
 def _load(data: bytes) -> list[TableCommit]:

@@ -10,10 +10,10 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
+from msgspec.structs import replace
 
 from landfall.errors import ConcurrentChange, LeaseLost, NoSuchRun, NoSuchTable
 from landfall.events import ObjectCreated

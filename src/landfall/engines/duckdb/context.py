@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import msgspec
 
 from landfall.config import ReadOptions
 from landfall.engines.base import Job, ReadPlan, Source
@@ -14,8 +14,7 @@ from landfall.engines.duckdb.sql import PATH, ROW, _step_error, q
 from landfall.engines.duckdb.types import arrow_type
 
 
-@dataclass
-class JobContext:
+class JobContext(msgspec.Struct):
     """One attempt at one job: the job, how to read it (`plan`), the connection, and what reading found.
 
     Made for each attempt by `DuckDBEngine.attempt` and passed explicitly to reading, steps, quality and
@@ -27,23 +26,22 @@ class JobContext:
     job: Job
     plan: ReadPlan
     fmt: str = ""  # csv | jsonl | json | parquet
-    paths: dict[str, Source] = field(default_factory=dict)  # path read (maybe a transcoded copy) -> landed file
+    paths: dict[str, Source] = {}  # path read (maybe a transcoded copy) -> landed file
     with_path: bool = True  # rows carry their file's path (batches); a single file's lineage is constants
     line_offset: int = 0  # add to a record's position to get its line (the header, skipped rows)
-    bad_lines: list[tuple[str, int, str, str]] = field(default_factory=list)  # set aside: (path, line, raw, why)
-    gone_lines: list[int] = field(default_factory=list)  # lines of the one file read that hold no record
+    bad_lines: list[tuple[str, int, str, str]] = []  # set aside: (path, line, raw, why)
+    gone_lines: list[int] = []  # lines of the one file read that hold no record
     starts: str | None = None  # table of the line each record starts on ("" when every record is one line)
     line_counts: Future[dict[str, int]] | None = None  # JSON Lines records per file, counted while reading
     raw: str = ""  # the view of the rows as read
-    children: dict[str, str] = field(default_factory=dict)  # child table -> the view of its rows
-    dialects: dict[str, tuple[str, int]] = field(default_factory=dict)  # CSV path -> (delimiter, lines before
-    # the records) that landfall checked
-    encodings: dict[str, dict[str, object]] = field(default_factory=dict)  # landed key -> the encoding it was
-    # read in: {encoding, confidence, how} (see `landfall.encoding.Detected`)
-    views: list[str] = field(default_factory=list)
-    tables: list[str] = field(default_factory=list)
-    described: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
-    sniffed: dict[tuple[str, ...], tuple[Any, ...] | None] = field(default_factory=dict)  # sniff_csv rows
+    children: dict[str, str] = {}  # child table -> the view of its rows
+    dialects: dict[str, tuple[str, int]] = {}  # CSV path -> (delimiter, lines before the records) landfall checked
+    # landed key -> the encoding it was read in: {encoding, confidence, how} (see `landfall.encoding.Detected`)
+    encodings: dict[str, dict[str, object]] = {}
+    views: list[str] = []
+    tables: list[str] = []
+    described: dict[str, list[tuple[str, str]]] = {}
+    sniffed: dict[tuple[str, ...], tuple[Any, ...] | None] = {}  # sniff_csv rows
     made: int = 0
 
     @property

@@ -13,10 +13,10 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from dataclasses import dataclass
 from typing import Any
 
 import duckdb
+import msgspec
 
 from landfall.engines.duckdb.sql import lit
 
@@ -31,8 +31,7 @@ def spellings(location: str) -> list[str]:
     return [f"{proto}://{rest}/", f"{proto}:///{rest}/"]
 
 
-@dataclass(frozen=True)
-class Setup:
+class Setup(msgspec.Struct, frozen=True):
     """How a database is made. Engines with equal setups share one database."""
 
     threads: int | None = None

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any
 
 import duckdb
+import msgspec
 
 from landfall.engines.base import StagedFile
 from landfall.engines.duckdb.context import JobContext
@@ -28,8 +28,7 @@ from landfall.errors import InvalidInput
 from landfall.schema import schema_diff
 
 
-@dataclass
-class _SchemaRule:
+class _SchemaRule(msgspec.Struct):
     """The `discard_row` policy as a quarantine rule: rows whose values the table's schema cannot hold."""
 
     expr: str
