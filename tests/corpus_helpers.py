@@ -210,7 +210,7 @@ FAULTS_ENV = "LANDFALL_CORPUS_FAULTS"
 
 def _install_faults(spec: dict[str, str]) -> None:
     from landfall.engines.duckdb import DuckDBEngine
-    from landfall.worker import Worker
+    from landfall.runner import Runner
 
     def fault_for(keys: list[str]) -> str | None:
         for needle, fault in spec.items():
@@ -230,24 +230,15 @@ def _install_faults(spec: dict[str, str]) -> None:
             raise RuntimeError("injected fault")
         return run(self, job)
 
-    step = Worker.step
+    run_batch = Runner.run_batch
 
-    def faulty_step(self):  # noqa: ANN001
-        orig = self.runner.run_batch
-
-        def run_batch(runs):  # noqa: ANN001
-            if fault_for([r.file_key for r in runs]) == "escape":
-                raise RuntimeError("injected fault escaping the worker loop")
-            return orig(runs)
-
-        self.runner.run_batch = run_batch
-        try:
-            return step(self)
-        finally:
-            self.runner.run_batch = orig
+    def faulty_run_batch(self, runs):  # noqa: ANN001  (raised past the runner: it escapes the worker loop)
+        if fault_for([r.file_key for r in runs]) == "escape":
+            raise RuntimeError("injected fault escaping the worker loop")
+        return run_batch(self, runs)
 
     DuckDBEngine.run = faulty_run
-    Worker.step = faulty_step
+    Runner.run_batch = faulty_run_batch
 
 
 def _child_main(argv: list[str]) -> int:
