@@ -71,18 +71,21 @@ def cpu():
 """
 _SPLIT = """sys.stderr.write(json.dumps({"imports": imports, "work": cpu() - imports}) + "\\n")
 """
+# `landfall process` on the config named by the child's first argument, as the `landfall` command runs it
+_PROCESS = """sys.argv = ["landfall", "--config", sys.argv[1], "process"]
+try:
+    landfall.cli.app.entry()
+except SystemExit as exc:
+    assert not exc.code, exc.code
+"""
 PHASE_LANDFALL = (
     _CPU
     + """import landfall.cli
 landfall.cli.tune_collector()  # as the `landfall` command does first
 import landfall.cli.app, landfall.cli.loading, landfall.catalog, landfall.engines.duckdb, landfall.state.sqlite
 imports = cpu()
-sys.argv = ["landfall", "--config", sys.argv[1], "process"]
-try:
-    landfall.cli.app.entry()
-except SystemExit as exc:
-    assert not exc.code, exc.code
 """
+    + _PROCESS
     + _SPLIT
 )
 PHASE_COPY = _CPU + "import duckdb\nimports = cpu()\n" + _COPY_CALL + _SPLIT
@@ -90,7 +93,8 @@ PHASE_COPY = _CPU + "import duckdb\nimports = cpu()\n" + _COPY_CALL + _SPLIT
 
 # `--same-work`: the statements landfall's engine runs for the load (its views and its COPY), captured from a
 # `landfall process`, and replayed by DuckDB alone with the COPY writing to `sys.argv[2]`
-CAPTURE = """import json, sys
+CAPTURE = (
+    """import json, sys
 import duckdb
 real_connect = duckdb.connect
 ran = []
@@ -107,14 +111,12 @@ class Recorded:
         return getattr(self._con, name)
 duckdb.connect = lambda *a, **k: Recorded(real_connect(*a, **k))
 import landfall.cli.app
-sys.argv = ["landfall", "--config", sys.argv[1], "process"]
-try:
-    landfall.cli.app.entry()
-except SystemExit as exc:
-    assert not exc.code, exc.code
-load = [s for s in ran if s.startswith(("CREATE OR REPLACE TEMP", "COPY"))]
+"""
+    + _PROCESS
+    + """load = [s for s in ran if s.startswith(("CREATE OR REPLACE TEMP", "COPY"))]
 sys.stderr.write(json.dumps(load) + "\\n")
 """
+)
 REPLAY = """import json, re, sys
 import duckdb
 con = duckdb.connect()

@@ -28,35 +28,39 @@ def _folder() -> Path | None:
     return Path(base) / "landfall"
 
 
-def _entry(config: Path) -> Path | None:
+def _entry(config: Path) -> tuple[Path, str] | None:
+    """The cache file of `config`, and the absolute path it is kept for (stored in it: two paths may share a file
+    name)."""
     folder = _folder()
     if folder is None:
         return None
     where = os.path.abspath(config)
-    return folder / "config" / f"{zlib.crc32(where.encode()):08x}-{len(where)}.msgpack"
+    return folder / "config" / f"{zlib.crc32(where.encode()):08x}-{len(where)}.msgpack", where
 
 
 def load(config: Path, text: str) -> Any:
     """What `text` (the contents of `config`) parsed to last time, or `MISSING`."""
-    entry = _entry(config)
-    if entry is None:
+    found = _entry(config)
+    if found is None:
         return MISSING
+    entry, where = found
     try:
         version, path, kept, value = msgspec.msgpack.decode(entry.read_bytes())
     except (OSError, ValueError, TypeError, msgspec.DecodeError):
         return MISSING
-    if version != _VERSION or path != os.path.abspath(config) or kept != text:
+    if version != _VERSION or path != where or kept != text:
         return MISSING
     return value
 
 
 def store(config: Path, text: str, value: Any) -> None:
     """Keep what `text` parsed to, when MessagePack gives it back exactly."""
-    entry = _entry(config)
-    if entry is None:
+    found = _entry(config)
+    if found is None:
         return
+    entry, where = found
     try:
-        blob = msgspec.msgpack.encode([_VERSION, os.path.abspath(config), text, value])
+        blob = msgspec.msgpack.encode([_VERSION, where, text, value])
         if repr(msgspec.msgpack.decode(blob)[3]) != repr(value):
             return
         entry.parent.mkdir(parents=True, exist_ok=True)
