@@ -51,10 +51,67 @@ def pytest_configure(config) -> None:
         settings.load_profile("fast" if "not slow" in (config.option.markexpr or "") else "full")
 
 
-#: folders of test artifacts (the dashboard tests' screenshots), named at the end of the run
-ARTIFACTS: list[str] = []
+# --- test worker processes -------------------------------------------------------------------------------------
+# The suite runs on up to four processes (pytest-xdist, `--numprocesses=auto --maxprocesses=4 --dist=load` in
+# pyproject.toml; `-n 0` runs it in this one). These modules make costly module-wide fixtures (the corpus sweeps,
+# a Spark session or cluster, a stand-in SQS server): one worker runs each of them whole, so that each is made once.
+WHOLE_MODULES = {
+    "tests/test_corpus.py",
+    "tests/test_jsontestsuite.py",
+    "tests/test_engine_spark.py",
+    "tests/test_spark_engine.py",
+    "tests/test_spark_cluster.py",
+    "tests/test_sqs.py",
+}
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist=load` (any test to any free worker), but a module of `WHOLE_MODULES` goes to one worker whole."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LoadKeepingModulesWhole(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in WHOLE_MODULES else nodeid
+
+    return LoadKeepingModulesWhole(config, log)
+
+
+# --- notes for the end of the run -----------------------------------------------------------------------------
+# The corpus sweeps' counts and the dashboard tests' screenshot folder are printed after the tests. A test worker
+# process (pytest-xdist) prints nothing of its own: a note rides on the report of the test it was made for, which
+# every worker sends to the process that prints.
+
+_PENDING: list[tuple[str, str]] = []  # made in this process, not yet on a report
+_NOTES: dict[str, list[str]] = {}  # section -> lines, as the printing process receives them
+_NOTE = "landfall-note"
+
+
+def end_of_run_note(section: str, text: str) -> None:
+    """Print `text` at the end of the run under `section` (`""`: no heading)."""
+    _PENDING.append((section, text))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    while _PENDING:
+        report.user_properties.append((_NOTE, _PENDING.pop(0)))
+
+
+def pytest_runtest_logreport(report) -> None:
+    for key, value in report.user_properties:
+        if key == _NOTE:
+            section, text = value
+            _NOTES.setdefault(section, []).extend(text.splitlines())
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    for folder in ARTIFACTS:
-        terminalreporter.write_line(f"test artifacts: {folder}")
+    for section, lines in _NOTES.items():
+        if section:
+            terminalreporter.section(section)
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -562,26 +562,5 @@ def sweep(
 # --- pytest: print every sweep's summary at the end of the session -----------------------------------------
 
 
-class SummaryPlugin:
-    """Registered at runtime by a session fixture; prints the collected summaries in the terminal summary
-    (always shown, with or without `-s`)."""
-
-    name = "landfall-corpus-summary"
-
-    def __init__(self) -> None:
-        self.sections: list[str] = []
-
-    def add(self, text: str) -> None:
-        self.sections.append(text)
-
-    def pytest_terminal_summary(self, terminalreporter) -> None:  # noqa: ANN001 - pytest hook
-        if not self.sections:
-            return
-        terminalreporter.section("landfall corpus summary")
-        for text in self.sections:
-            for line in text.splitlines():
-                terminalreporter.write_line(line)
-
-
 if __name__ == "__main__":
     sys.exit(_child_main(sys.argv[1:]))

@@ -17,12 +17,13 @@ import pytest
 from corpus_helpers import (
     CORPUS,
     LINEAGE,
-    SummaryPlugin,
     corpus_dir,
     spectrum_files,
     sweep,
     tricky_csv_files,
 )
+
+from conftest import end_of_run_note
 
 pytestmark = [pytest.mark.corpus, pytest.mark.slow]
 
@@ -35,15 +36,6 @@ def _wf(name: str, match: str, table: str, **read) -> dict:
         "write": {"table": table},
         "retry": {"max_attempts": 1},
     }
-
-
-@pytest.fixture(scope="session")
-def corpus_summary(request) -> SummaryPlugin:
-    plugin = request.config.pluginmanager.get_plugin(SummaryPlugin.name)
-    if plugin is None:
-        plugin = SummaryPlugin()
-        request.config.pluginmanager.register(plugin, SummaryPlugin.name)
-    return plugin
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +97,7 @@ def test_harness_pins_hangs_and_crashes_on_their_files(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def batched_sweep(sweep_files, tmp_path_factory, corpus_summary):
+def batched_sweep(sweep_files, tmp_path_factory):
     """All files under one prefix, one workflow, one table: landfall batches them (one engine query for many
     files, split per file on failure), and later files meet the table schema of earlier ones."""
     files = [(f"c/{rel}", rel, p) for rel, p in sweep_files]
@@ -115,12 +107,12 @@ def batched_sweep(sweep_files, tmp_path_factory, corpus_summary):
         tmp_path_factory.mktemp("corpus-batched"),
         lambda keys: [_wf("sweep", "c/", "sweep")],
     )
-    corpus_summary.add(res.summary())
+    end_of_run_note("landfall corpus summary", res.summary())
     return res
 
 
 @pytest.fixture(scope="module")
-def isolated_sweep(batched_sweep, tmp_path_factory, corpus_summary):
+def isolated_sweep(batched_sweep, tmp_path_factory):
     """Every file that did not load in the batched sweep, again through its own workflow and table, so that
     its verdict depends on that file alone (in the shared table a file can fail on the column types of
     earlier files, and then never reaches the Parquet writer)."""
@@ -136,12 +128,12 @@ def isolated_sweep(batched_sweep, tmp_path_factory, corpus_summary):
         tmp_path_factory.mktemp("corpus-isolated"),
         workflows,
     )
-    corpus_summary.add(res.summary())
+    end_of_run_note("landfall corpus summary", res.summary())
     return res
 
 
 @pytest.fixture(scope="module")
-def tolerant_sweep(isolated_sweep, tmp_path_factory, corpus_summary):
+def tolerant_sweep(isolated_sweep, tmp_path_factory):
     """The files that failed alone, once more with `bad_rows: quarantine`: rows that cannot be parsed are set
     aside and the rest load; a file still fails when nothing in it can be read as rows."""
     todo = sorted(r.source for r in isolated_sweep.results.values() if r.category not in ("loaded", "skipped"))
@@ -156,7 +148,7 @@ def tolerant_sweep(isolated_sweep, tmp_path_factory, corpus_summary):
         tmp_path_factory.mktemp("corpus-tolerant"),
         workflows,
     )
-    corpus_summary.add(res.summary())
+    end_of_run_note("landfall corpus summary", res.summary())
     return res
 
 
@@ -226,7 +218,7 @@ ENCODED = [
 
 
 @pytest.fixture(scope="module")
-def values_sweep(tmp_path_factory, corpus_summary):
+def values_sweep(tmp_path_factory):
     """csv-spectrum read as strings (one workflow, batched), plus each encoding file in its own table."""
     corpus_dir("csv-spectrum")
     files = [(f"s/{Path(rel).name}", rel, p) for rel, p in spectrum_files()]
@@ -239,7 +231,7 @@ def values_sweep(tmp_path_factory, corpus_summary):
         return wfs
 
     res = sweep("csv-spectrum (all_strings) + encodings", files, tmp_path_factory.mktemp("corpus-values"), workflows)
-    corpus_summary.add(res.summary())
+    end_of_run_note("landfall corpus summary", res.summary())
     return res
 
 

@@ -16,7 +16,7 @@ import yaml
 from landfall.testing.browser import browser_page, chromium_missing
 from landfall.testing.web import LandfallProcess
 
-from conftest import ARTIFACTS
+from conftest import end_of_run_note
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 TOKEN = "dashboard-test-token"
@@ -26,7 +26,7 @@ TOKEN = "dashboard-test-token"
 def shots(tmp_path_factory) -> Path:
     folder = Path(os.environ.get("LANDFALL_ARTIFACTS") or tmp_path_factory.mktemp("screenshots"))
     folder.mkdir(parents=True, exist_ok=True)
-    ARTIFACTS.append(str(folder))
+    end_of_run_note("", f"test artifacts: {folder}")
     return folder
 
 
