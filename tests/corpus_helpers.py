@@ -559,8 +559,5 @@ def sweep(
     return result
 
 
-# --- pytest: print every sweep's summary at the end of the session -----------------------------------------
-
-
 if __name__ == "__main__":
     sys.exit(_child_main(sys.argv[1:]))
