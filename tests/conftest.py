@@ -98,8 +98,8 @@ def end_of_run_note(section: str, text: str) -> None:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     report = (yield).get_result()
-    while _PENDING:
-        report.user_properties.append((_NOTE, _PENDING.pop(0)))
+    report.user_properties.extend((_NOTE, note) for note in _PENDING)
+    _PENDING.clear()
 
 
 def pytest_runtest_logreport(report) -> None:

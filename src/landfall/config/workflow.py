@@ -123,6 +123,12 @@ class Workflow(Model, kw_only=True):
         return sorted({t for step in self.transform if step.kind == "sql" for t in tables_of(step.sql)})
 
     @property
+    def judges_rows(self) -> bool:
+        """Whether rules (`validate`, or `schema.evolution: discard_row`) judge each row: they report and set aside
+        rows by their line in one file."""
+        return bool(self.validate_) or self.schema_.evolution == "discard_row"
+
+    @property
     def batchable(self) -> bool:
         if self.write.landing is not None or self.source is not None:
             return False  # one file out per file in; one upstream run at a time
@@ -130,7 +136,7 @@ class Workflow(Model, kw_only=True):
             return False  # each file is the whole table (or its partitions) on its own
         if not self.lineage:
             return False  # a batch's rows are told apart by `_source_file`
-        if self.validate_ or self.schema_.evolution == "discard_row":
+        if self.judges_rows:
             return False  # rules report and quarantine rows by their line in one file
         if self.batch is not None:
             return self.batch

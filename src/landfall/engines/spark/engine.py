@@ -124,7 +124,7 @@ class SparkEngine(Engine):
         wf = job.workflow
         # rows of a workflow with rules (or rows set aside) are numbered from the start: in Spark that costs a
         # column, not a pass
-        numbered = plan.number_rows or bool(wf.validate_) or wf.schema_.evolution == "discard_row"
+        numbered = plan.number_rows or wf.judges_rows
         ctx = Ctx(spark=self.spark, job=job, fmt=fmt, plan=plan, numbered=numbered, local=self._local)
         try:
             return self._run(ctx)
