@@ -40,7 +40,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "src"))
 
-from landfall.testing.streams import TOKEN, free_port, start  # noqa: E402
+from landfall.testing.ports import free_port  # noqa: E402
+from landfall.testing.streams import TOKEN, start  # noqa: E402
 
 TARGET_BATCH = 50_000  # records/s in calls of 500
 TARGET_SINGLE = 2_000  # calls/s

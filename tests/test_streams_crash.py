@@ -16,7 +16,8 @@ import httpx
 import pytest
 from botocore.config import Config
 
-from landfall.testing.streams import TOKEN, free_port, start, stop
+from landfall.testing.ports import free_port
+from landfall.testing.streams import TOKEN, start, stop
 
 from conftest import wf
 

@@ -19,7 +19,6 @@ import glob
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -27,6 +26,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from landfall.testing.ports import free_port
 
 SUPERUSER = "landfall"
 
@@ -52,12 +53,6 @@ def bindir() -> Path:
         "PostgreSQL server binaries (`initdb`, `pg_ctl`) not found; install them "
         "(Debian: `apt-get install -y postgresql`)"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PostgresServer:

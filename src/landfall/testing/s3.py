@@ -16,12 +16,13 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from landfall.testing.ports import free_ports
 
 KEY = "landfall-test"
 SECRET = "landfall-test-secret-0123456789"
@@ -34,31 +35,6 @@ def weed_binary() -> str | None:
         return found
     beside = Path(sys.executable).parent / "weed"
     return str(beside) if beside.exists() else None
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_ports(n: int) -> list[int]:
-    """`n` loopback ports that are free, each with its gRPC twin (port + 10000) free too (SeaweedFS's rule),
-    below 55536 so the twin is a valid port."""
-    out: list[int] = []
-    while len(out) < n:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port + 10000 > 65535:
-            port = 20000 + port % 25000
-        if port in out or port + 10000 in out or not (_bindable(port) and _bindable(port + 10000)):
-            continue
-        out.append(port)
-    return out
 
 
 class SeaweedFS:
@@ -107,7 +83,7 @@ class SeaweedFS:
             encoding="utf-8",
         )
         if not self.ports:  # keep the ports across a restart: clients keep their endpoint
-            master, volume, filer, s3 = free_ports(4)
+            master, volume, filer, s3 = free_ports(4, twin=True)
             self.ports = {"master": master, "volume": volume, "filer": filer, "s3": s3}
         p = self.ports
         cmd = [
@@ -145,7 +121,7 @@ class SeaweedFS:
         last: Exception | None = None
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"weed server exited with {self.proc.returncode}; see {self.workdir / 'weed.log'}")
+                raise RuntimeError(f"weed server exited with {self.proc.returncode}: {self._log_tail()}")
             try:
                 buckets = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
                 # the filer takes writes a moment after the gateway answers: write and delete a probe object
@@ -158,7 +134,16 @@ class SeaweedFS:
                 last = exc
                 time.sleep(0.3)
         self.stop()
-        raise RuntimeError(f"weed server not ready after {timeout:.0f} s ({last}); see {self.workdir / 'weed.log'}")
+        raise RuntimeError(f"weed server not ready after {timeout:.0f} s ({last}): {self._log_tail()}")
+
+    def _log_tail(self, lines: int = 15) -> str:
+        """The end of the server's log, for a failure message (the test's folder may be gone when it is read)."""
+        log = self.workdir / "weed.log"
+        try:
+            tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+        except OSError as exc:
+            return f"{log} unreadable ({exc})"
+        return f"{log} ends:\n" + "\n".join(tail)
 
     def client(self) -> Any:
         """A boto3 S3 client for this server (for test set-up and checks)."""

@@ -17,11 +17,12 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
+
+from landfall.testing.ports import free_port
 
 
 def spark_home() -> str:
@@ -33,12 +34,6 @@ def spark_home() -> str:
 
 def java_available() -> bool:
     return shutil.which("java") is not None
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class StandaloneCluster:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from landfall.testing.ports import free_port
 
 REGION = "us-east-1"
 KEY, SECRET = "testing", "testing"  # moto accepts any credentials
@@ -48,9 +49,7 @@ class MotoServer:
         binary = moto_binary()
         if binary is None:
             raise RuntimeError('`moto_server` not found: pip install "moto[server]" (in landfall\'s "test" extra)')
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.workdir / "moto.log", "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(

@@ -16,13 +16,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from landfall.testing.ports import free_port
+
 TOKEN = "landfall-test-token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: float = 180.0) -> None:
