@@ -18,6 +18,12 @@ child's resource usage (`os.wait4`). Reported: median wall and CPU per variant, 
 CPU time over the repetitions (`best`: on a shared host, other tenants only ever add to a run's CPU time, so the
 lowest is each side's own cost most nearly). `--lineage false` runs landfall with `lineage: false`.
 
+`--instructions` also runs each side once under `valgrind --tool=callgrind` (every instruction of every thread,
+in user space: the kernel's copies and page faults are not counted) and reports the instruction ratio and where
+the two differ most, by shared library and by function. Unlike seconds on a shared host, the counts come out the
+same run after run (within a fraction of a percent), so a change of 1% shows. It takes about 50 times as long as
+a run (Debian: `apt-get install valgrind`).
+
 `--same-work` adds a third side: DuckDB doing the very statements landfall's engine ran for the load (its read
 with the formats it detected, strict dates and all, its lineage columns, its COPY options), captured from one
 `landfall process` and replayed in a fresh process. DuckDB's plain COPY reads dates loosely (`2024-01-02 10:30`
@@ -28,14 +34,17 @@ own machinery (imports, state, catalog, content hash, detection).
     PYTHONPATH=src python bench/bench_process.py --cases wide,narrow,empty,import --repeat 5
     PYTHONPATH=src python bench/bench_process.py --cases narrow --narrow-rows 3000000 --phases
     PYTHONPATH=src python bench/bench_process.py --cases narrow --narrow-rows 3000000 --same-work
+    PYTHONPATH=src python bench/bench_process.py --cases wide --repeat 1 --instructions
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import compileall
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -62,6 +71,9 @@ _COPY_CALL = """duckdb.connect().execute(
 )
 """
 COPY = "import duckdb, sys\n" + _COPY_CALL
+
+# the `import` case: the command's imports, with the collector set up as the `landfall` command does first
+IMPORT = "import landfall.cli; landfall.cli.tune_collector(); import landfall.cli.app"
 
 # `--phases`: each side's CPU split into its imports and its work, measured inside the child
 _CPU = """import json, resource, sys
@@ -141,6 +153,36 @@ def phases(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
     return json.loads(out.stderr.strip().splitlines()[-1])
 
 
+def instructions(cmd: list[str], env: dict[str, str], out: Path) -> dict[str, Any]:
+    """Run `cmd` once under callgrind: its instruction count, and the count per shared library and function."""
+    run = subprocess.run(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *cmd], env=env, capture_output=True, text=True
+    )
+    if run.returncode:
+        raise SystemExit(f"callgrind {' '.join(cmd)} failed:\n{run.stderr[-2000:]}")
+    total = int(re.search(r"Collected : (\d+)", run.stderr).group(1))
+    table = subprocess.run(
+        ["callgrind_annotate", "--threshold=100", "--auto=no", str(out)], capture_output=True, text=True, check=True
+    ).stdout
+    libs: collections.Counter[str] = collections.Counter()
+    functions: collections.Counter[str] = collections.Counter()
+    for line in table.splitlines():
+        m = re.match(r"\s*([\d,]+) \([\s\d.]+%\)\s+(.*?)(?: \[(.*)\])?$", line)
+        if m and "PROGRAM TOTALS" not in line:
+            n, lib = int(m.group(1).replace(",", "")), (m.group(3) or "?").rsplit("/", 1)[-1]
+            libs[lib] += n
+            where = m.group(2).split("(")[0].removeprefix("???:").rsplit("/", 1)[-1]  # file.c:function, or a symbol
+            functions[f"{lib.split('.')[0]}: {where}"] += n
+    out.unlink(missing_ok=True)
+    return {"total": total, "libs": dict(libs), "functions": dict(functions)}
+
+
+def differences(a: dict[str, int], b: dict[str, int], n: int) -> list[tuple[str, int]]:
+    """The `n` keys whose counts differ most between `a` and `b`, with `a` minus `b`."""
+    gaps = {k: a.get(k, 0) - b.get(k, 0) for k in set(a) | set(b)}
+    return sorted(gaps.items(), key=lambda kv: -abs(kv[1]))[:n]
+
+
 def generate(sql: str, rows: int, path: Path) -> int:
     """Write the CSV in a child process: this one stays small, so that the peak RSS a child reports is its own
     (Linux counts the parent's peak in a child's `ru_maxrss` when the child starts by vfork)."""
@@ -205,7 +247,7 @@ def run_case(case: str, tmp: Path, args: argparse.Namespace, env: dict[str, str]
         for who in order:
             if who == "landfall":
                 if case == "import":
-                    cmd = [py, "-c", "import landfall.cli; landfall.cli.tune_collector(); import landfall.cli.app"]
+                    cmd = [py, "-c", IMPORT]
                 else:
                     cfg = lake_for(tmp / "project", data, lineage)
                     cmd = [py, "-m", "landfall", "--config", str(cfg), "process"]
@@ -228,6 +270,26 @@ def run_case(case: str, tmp: Path, args: argparse.Namespace, env: dict[str, str]
                     phases([py, "-c", PHASE_COPY, str(data), str(tmp / "copy.parquet")], env),
                 )
             )
+
+    counted = None
+    if args.instructions:
+        cfg = lake_for(tmp / "project", data, lineage)
+        lf_cmd = [py, "-m", "landfall", "--config", str(cfg), "process"]
+        if case == "import":
+            lf_cmd = [py, "-c", IMPORT]
+        if case in ("empty", "import"):
+            base_cmd = [py, "-c", "pass"]
+        else:
+            (tmp / "copy.parquet").unlink(missing_ok=True)
+            base_cmd = [py, "-c", COPY, str(data), str(tmp / "copy.parquet")]
+        lf, base = instructions(lf_cmd, env, tmp / "callgrind.lf"), instructions(base_cmd, env, tmp / "callgrind.base")
+        counted = {
+            "landfall": lf["total"],
+            "baseline": base["total"],
+            "ratio": round(lf["total"] / base["total"], 4),
+            "libs": differences(lf["libs"], base["libs"], 6),
+            "functions": differences(lf["functions"], base["functions"], 12),
+        }
 
     def med(who: int, key: str) -> float:
         return statistics.median(p[who][key] for p in pairs)
@@ -258,6 +320,7 @@ def run_case(case: str, tmp: Path, args: argparse.Namespace, env: dict[str, str]
         }
         if same
         else None,
+        "instructions": counted,
         "runs": [{"landfall": a, "baseline": b} for a, b in pairs],
         "phases": {
             who: {k: round(statistics.median(p[i][k] for p in split), 3) for k in ("imports", "work")}
@@ -277,6 +340,7 @@ def main() -> None:
     ap.add_argument("--lineage", choices=["true", "false"], default="true")
     ap.add_argument("--phases", action="store_true", help="also split each side's CPU into imports and work")
     ap.add_argument("--same-work", action="store_true", help="also run DuckDB alone on landfall's own statements")
+    ap.add_argument("--instructions", action="store_true", help="also count each side's instructions (callgrind)")
     ap.add_argument("--tmpdir", default=None)
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     args = ap.parse_args()
@@ -287,10 +351,10 @@ def main() -> None:
         for case in args.cases.split(","):
             r = run_case(case.strip(), Path(tmp), args, env)
             results.append(r)
-            base = "python -c pass" if case in ("empty", "import") else "DuckDB COPY"
+            label = "python -c pass" if case in ("empty", "import") else "DuckDB COPY"
             print(
                 f"{case:7} {r['bytes'] / 2**20:7.0f} MiB  landfall wall {r['landfall']['wall']:6.2f} s "
-                f"cpu {r['landfall']['cpu']:6.2f} s rss {r['landfall']['rss_mb']:5.0f} MiB | {base} wall "
+                f"cpu {r['landfall']['cpu']:6.2f} s rss {r['landfall']['rss_mb']:5.0f} MiB | {label} wall "
                 f"{r['baseline']['wall']:6.2f} s cpu {r['baseline']['cpu']:6.2f} s rss "
                 f"{r['baseline']['rss_mb']:5.0f} MiB | wall {r['wall_ratio']:.2f}x {r['wall_ratio_range']} "
                 f"cpu {r['cpu_ratio']:.2f}x {r['cpu_ratio_range']} best {r['cpu_ratio_best']:.2f}x",
@@ -311,6 +375,15 @@ def main() -> None:
                     f"DuckDB imports {base['imports']:.3f} s + COPY {base['work']:.3f} s",
                     flush=True,
                 )
+            if r["instructions"]:
+                ins = r["instructions"]
+                print(
+                    f"{'':7} {'':7}      instructions: landfall {ins['landfall'] / 1e9:.2f} billion, "
+                    f"{label} {ins['baseline'] / 1e9:.2f} billion: {ins['ratio']:.3f}x; landfall minus {label}:",
+                    flush=True,
+                )
+                for what, gap in ins["libs"] + ins["functions"]:
+                    print(f"{'':21}{gap / 1e6:+9.0f} M  {what[:100]}", flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2))
 

@@ -26,13 +26,60 @@ def sample_buffer(o: ReadOptions) -> str:
     return f"buffer_size = {max(2 << 20, o.max_line_size or 0)}"
 
 
-def words_in(con: duckdb.DuckDBPyConnection, select: str, columns: set[str]) -> set[str]:
-    """The `columns` (text in `select`, a CSV sample) that hold a word somewhere: read as dates, they would be
-    wrong."""
-    names = sorted(columns)
-    checks = ", ".join(f"coalesce(bool_or({is_word(q(n))}), false)" for n in names)
-    found = con.execute(f"SELECT {checks} FROM ({select})").fetchone()
-    return {n for n, hit in zip(names, found, strict=True) if hit}
+# The forms of a timestamp DuckDB's own cast reads, each as a format its strict parse takes. The cast is loose:
+# past its sample, `2024-01-03 10:00:00+05:00` in a TIMESTAMP column loads as 10:00 (the offset dropped) and
+# `2024-01-03 10:00:00 x` as 10:00; read with the format, such a value breaks the column's type instead, and the
+# column is read as text (`engine.replan`). The first is the common one and is checked with the words; the rest
+# only when it does not fit.
+TIMESTAMP_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S.%f",
+    "%Y-%m-%dT%H:%M:%S.%f",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M",
+)
+# a timestamp with nothing a cast would drop (DuckDB's and Spark's drop an offset): no offset, no zone, no other
+# text (a value trimmed of spaces)
+NAIVE_TIMESTAMP = r"\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{1,2}(:\d{1,2}(\.\d{1,9})?)?)?"
+
+
+def dates_in(
+    con: duckdb.DuckDBPyConnection, select: str, columns: set[str], stamps: set[str]
+) -> tuple[set[str], str | None]:
+    """What a CSV sample (`select`, its date `columns` read as text) says of them: the columns to read as text
+    (one holding a word somewhere, which read as a date would be wrong, or a `stamps` column, sampled as
+    TIMESTAMP, holding a value with more than a timestamp: an offset, a zone, other text), and the strict format
+    every value of the other `stamps` columns is written in, read to the same value as DuckDB's cast. None when
+    no one format is (values with and without fractions of a second): such columns are read as the cast reads
+    them, a value past the sample with an offset losing it (the known gap)."""
+    names, stamped = sorted(columns), sorted(stamps)
+    checks = [f"coalesce(bool_or({is_word(q(n))}), false)" for n in names]
+    found = con.execute(f"SELECT {', '.join(checks + _fit(stamped, TIMESTAMP_FORMATS[0]))} FROM ({select})").fetchone()
+    text = {n for n, hit in zip(names, found[: len(names)], strict=True) if hit}
+    fits = dict(zip(stamped, found[len(names) :], strict=True))
+    left = [n for n in stamped if n not in text]
+    if not left or all(fits[n] for n in left):
+        return text, TIMESTAMP_FORMATS[0] if left else None
+    # rare: another form, or values of more than one (one query: each check is a pass over the sample)
+    rest = TIMESTAMP_FORMATS[1:]
+    naive = [f"coalesce(bool_and(regexp_full_match(trim({q(n)}), {lit(NAIVE_TIMESTAMP)})), true)" for n in left]
+    checks = naive + [f for fmt in rest for f in _fit(left, fmt)]
+    row = con.execute(f"SELECT {', '.join(checks)} FROM ({select})").fetchone()
+    text |= {n for n, ok in zip(left, row[: len(left)], strict=True) if not ok}
+    for i, fmt in enumerate(rest):
+        fit = dict(zip(left, row[len(left) * (i + 1) : len(left) * (i + 2)], strict=True))
+        if all(fit[n] for n in left if n not in text) and any(n not in text for n in left):
+            return text, fmt
+    return text, None
+
+
+def _fit(columns: list[str], fmt: str) -> list[str]:
+    """Per column: whether each value is read by the strict `fmt` to what DuckDB's cast reads it as."""
+    return [
+        f"coalesce(bool_and(try_strptime({q(n)}, {lit(fmt)}) IS NOT DISTINCT FROM TRY_CAST({q(n)} AS TIMESTAMP)), true)"
+        for n in columns
+    ]
 
 
 _NUMBERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
@@ -131,6 +178,7 @@ def _sniff(cx: JobContext, path: str, o: ReadOptions, *, pin: bool = False) -> l
         args.append(f"comment = {lit(comment)}")
     if datefmt and not o.date_format:
         args.append(f"dateformat = {lit(datefmt)}")
+    tsfmt = tsfmt or cx.timestamp_format  # DuckDB's sniffer names no format for ISO timestamps: landfall's check
     if tsfmt and not o.timestamp_format:
         args.append(f"timestampformat = {lit(tsfmt)}")
     if o.all_strings:

@@ -30,9 +30,9 @@ from landfall.engines.duckdb.read_csv import (
     _one_line_is_header,
     _records_start,
     _sniff,
+    dates_in,
     mixed_types,
     sample_buffer,
-    words_in,
 )
 from landfall.engines.duckdb.read_json import _check_json_document, _good_lines, _json_lines_of, _json_sql
 from landfall.engines.duckdb.sql import (
@@ -169,9 +169,11 @@ def read(cx: JobContext) -> str:
                     # value cast non-strictly, the known gap; scanning whole files cost a third more CPU
                     rows = DETECTION_SAMPLE_ROWS * len(paths)
                     sample = f"SELECT * FROM ({csv_select(', ' + sample_buffer(opts))}) LIMIT {rows}"
-                    words = words_in(cx.con, sample, dated)
+                    # timestamps are read strictly too, in the format the sample's are in (unless one is declared)
+                    stamps = {n for n, t in detected if n in dated and t == "TIMESTAMP" and not opts.timestamp_format}
+                    words, cx.timestamp_format = dates_in(cx.con, sample, dated, stamps)
                     cx.plan = plan.but(as_text=plan.as_text | words)
-                    if words:
+                    if words or cx.timestamp_format:
                         raw = view(csv_select())
                         detected = cx.describe(raw)
             if (

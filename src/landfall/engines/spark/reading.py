@@ -36,7 +36,7 @@ from landfall.engines.base import invalid_json, too_deep
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.diagnose import long_line
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, columns_arg, words_as_text
-from landfall.engines.duckdb.read_csv import dialect_args, mixed_types, sample_buffer
+from landfall.engines.duckdb.read_csv import NAIVE_TIMESTAMP, dialect_args, mixed_types, sample_buffer
 from landfall.engines.duckdb.reading import (
     _consistent_delimiter,
     _header_as_one_column,
@@ -282,10 +282,10 @@ def _spark_parsed(
     """The columns Spark's CSV reader may parse itself: where every value it takes it reads as the strict cast
     (`_cast`) does, and what it refuses is a record dropped (then read again as text). Doubles (Java's parser
     under both; not with a decimal separator other than `.`, which Java's parser does not read), dates written
-    `yyyy-M-d`, timestamps with no format (the cast's own parser under both).
-    Integers and booleans stay text: Java's parsers take digits of other scripts (`١٢٣`) and case-folded
-    letters the cast refuses."""
-    datefmt, tsfmt = formats
+    `yyyy-M-d`. Integers and booleans stay text: Java's parsers take digits of other scripts (`١٢٣`) and
+    case-folded letters the cast refuses; timestamps too: Spark's parser, as its cast, drops an offset
+    (`2024-01-03 10:00:00+05:00` as 10:00), which the cast here refuses."""
+    datefmt, _ = formats
     corrected = str(ctx.spark.conf.get("spark.sql.legacy.timeParserPolicy", "CORRECTED")).upper() == "CORRECTED"
     out: dict[str, Any] = {}
     for name, duck in cols:
@@ -293,8 +293,6 @@ def _spark_parsed(
             out[name] = T.DoubleType()
         elif duck == "DATE" and datefmt == "%Y-%m-%d" and corrected:
             out[name] = T.DateType()
-        elif duck == "TIMESTAMP" and not tsfmt:
-            out[name] = T.TimestampNTZType()
     return out
 
 
@@ -332,7 +330,8 @@ def _cast(text: Column, duck: str, formats: tuple[str | None, str | None], decim
     if duck == "TIMESTAMP":
         if tsfmt:
             return F.try_to_timestamp(trimmed, F.lit(translate.time_format(tsfmt)))
-        return trimmed.try_cast(T.TimestampNTZType())
+        # the cast drops an offset or a zone (`2024-01-03 10:00:00+05:00` as 10:00): such a value is a miss
+        return F.when(trimmed.rlike(f"^{NAIVE_TIMESTAMP}$"), trimmed.try_cast(T.TimestampNTZType()))
     if duck == "TIME":
         return F.when(
             trimmed.try_cast("timestamp_ntz").isNotNull() | trimmed.rlike(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$"), text

@@ -330,6 +330,51 @@ class ReadingTests(EngineFixtures):
         got = lake.rows(f"SELECT count(*), max(CAST(d AS VARCHAR)) FILTER (WHERE id = {rows}) FROM t")
         assert got == [(rows + 1, "2024-01-02 10:30:00")]
 
+    def test_a_late_timestamp_with_an_offset_or_more_text_is_kept_whole(self, make):
+        """DuckDB's own timestamp cast loads `2024-01-03 10:00:00+05:00` as 10:00 (the offset dropped) and
+        `2024-01-03 11:00:00 x` as 11:00: past the sample, such a value makes its column text, every value as
+        written."""
+        lake = make(wf("t"))
+        rows = 30_000  # past a reader's sample of the first rows
+        late = ["2024-01-03 10:00:00+05:00", "2024-01-03 11:00:00 x"]
+        for i, value in enumerate(late):
+            body = "".join(f"{j},2024-01-02 10:00:{j % 60:02d}\n" for j in range(rows))
+            lake.land(f"t/{i}.csv", f"id,t\n{body}{rows},{value}\n")
+        assert_ok(lake, lake.process())  # one batch: the second file's sample holds the first's late value
+        assert column_types(lake, "t")["t"] == "string"
+        got = lake.rows(
+            f"SELECT _source_file, count(*), max(t) FILTER (WHERE id = {rows}) FROM t GROUP BY 1 ORDER BY 1"
+        )
+        assert got == [("t/0.csv", rows + 1, late[0]), ("t/1.csv", rows + 1, late[1])]
+        alone = make(wf("u"))  # a file alone: read in the sample's format, which the late value breaks
+        alone.land("u/a.csv", f"id,t\n{body}{rows},{late[0]}\n")
+        assert_ok(alone, alone.process())
+        assert alone.rows(f"SELECT count(*), max(t) FILTER (WHERE id = {rows}) FROM u") == [(rows + 1, late[0])]
+
+    def test_timestamps_of_each_form_stay_timestamps_and_are_read_strictly(self, make):
+        """Timestamps written in one form (`T` or a space, with or without seconds or a fraction) load as
+        timestamps with the values DuckDB's own cast gives them, and are read in that form: a late value with an
+        offset still makes the column text. Values with and without fractions have no one form: they load as
+        the cast reads them."""
+        rows = 30_000  # past a reader's sample of the first rows
+        forms = ["2024-01-02T10:00:{s:02d}", "2024-01-02 10:00:{s:02d}.5", "2024-01-02 10:{s:02d}"]
+        highest = ["2024-01-02 10:00:59", "2024-01-02 10:00:59.5", "2024-01-02 10:59:00"]
+        for i, form in enumerate(forms):
+            body = "id,t\n" + "".join(f"{j},{form.format(s=j % 60)}\n" for j in range(rows))
+            clean, late = make(wf(f"c{i}")), make(wf(f"l{i}"))
+            clean.land(f"c{i}/a.csv", body)
+            late.land(f"l{i}/a.csv", body + f"{rows},2024-01-03 10:00:00+05:00\n")
+            assert_ok(clean, clean.process())
+            assert_ok(late, late.process())
+            assert column_types(clean, f"c{i}")["t"].startswith("timestamp"), form
+            assert clean.rows(f"SELECT CAST(max(t) AS VARCHAR) FROM c{i}") == [(highest[i],)]
+            assert column_types(late, f"l{i}")["t"] == "string", form
+            assert late.rows(f"SELECT max(t) FILTER (WHERE id = {rows}) FROM l{i}") == [("2024-01-03 10:00:00+05:00",)]
+        mixed = make(wf("m"))
+        mixed.land("m/a.csv", "id,t\n1,2024-01-02 10:00:00\n2,2024-01-02 10:00:01.25\n")
+        assert_ok(mixed, mixed.process())
+        assert mixed.rows("SELECT CAST(max(t) AS VARCHAR) FROM m") == [("2024-01-02 10:00:01.25",)]
+
     def test_a_late_time_of_day_is_kept_in_a_batch_read_file_by_file(self, make):
         """The same, in a batch whose other file breaks the types sampled on the first (`2.5` in an integer
         column): the batch is then read file by file, each with what was detected on it."""
