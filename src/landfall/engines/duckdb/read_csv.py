@@ -39,9 +39,9 @@ TIMESTAMP_FORMATS = (
     "%Y-%m-%d %H:%M",
     "%Y-%m-%dT%H:%M",
 )
-# a timestamp with nothing a cast would drop (DuckDB's and Spark's drop an offset): no offset, no zone, no other
-# text (a value trimmed of spaces)
-NAIVE_TIMESTAMP = r"\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{1,2}(:\d{1,2}(\.\d{1,9})?)?)?"
+# a timestamp with nothing a cast would drop (DuckDB's and Spark's drop an offset): no offset but `Z` (UTC), no
+# zone, no other text (a value trimmed of spaces)
+NAIVE_TIMESTAMP = r"[+]?\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{1,2}(:\d{1,2}(\.\d{1,9})?)?)?Z?"
 
 
 def dates_in(
@@ -52,24 +52,31 @@ def dates_in(
     TIMESTAMP, holding a value with more than a timestamp: an offset, a zone, other text), and the strict format
     every value of the other `stamps` columns is written in, read to the same value as DuckDB's cast. None when
     no one format is (values with and without fractions of a second): such columns are read as the cast reads
-    them, a value past the sample with an offset losing it (the known gap)."""
+    them, a value past the sample with an offset losing it (the known gap).
+
+    The sample is the first rows a parallel read returns, not always the same ones: what decides a column's
+    reading is taken from one query (a later query's sample may differ; a format it finds is still checked by
+    the read, where a value that breaks it makes the column text)."""
     names, stamped = sorted(columns), sorted(stamps)
+    first = TIMESTAMP_FORMATS[0]
     checks = [f"coalesce(bool_or({is_word(q(n))}), false)" for n in names]
-    found = con.execute(f"SELECT {', '.join(checks + _fit(stamped, TIMESTAMP_FORMATS[0]))} FROM ({select})").fetchone()
+    for n in stamped:  # the regular expression only for values the first format does not read
+        strict = f"try_strptime({q(n)}, {lit(first)})"
+        checks.append(f"coalesce(bool_and({strict} IS NOT DISTINCT FROM TRY_CAST({q(n)} AS TIMESTAMP)), true)")
+        naive = f"regexp_full_match(trim({q(n)}), {lit(NAIVE_TIMESTAMP)})"
+        checks.append(f"coalesce(bool_and(CASE WHEN {strict} IS NOT NULL THEN true ELSE {naive} END), true)")
+    found = con.execute(f"SELECT {', '.join(checks)} FROM ({select})").fetchone()
     text = {n for n, hit in zip(names, found[: len(names)], strict=True) if hit}
-    fits = dict(zip(stamped, found[len(names) :], strict=True))
+    fits = {n: found[len(names) + 2 * i] for i, n in enumerate(stamped)}
+    text |= {n for i, n in enumerate(stamped) if not found[len(names) + 2 * i + 1]}
     left = [n for n in stamped if n not in text]
     if not left or all(fits[n] for n in left):
-        return text, TIMESTAMP_FORMATS[0] if left else None
+        return text, first if left else None
     # rare: another form, or values of more than one (one query: each check is a pass over the sample)
     rest = TIMESTAMP_FORMATS[1:]
-    naive = [f"coalesce(bool_and(regexp_full_match(trim({q(n)}), {lit(NAIVE_TIMESTAMP)})), true)" for n in left]
-    checks = naive + [f for fmt in rest for f in _fit(left, fmt)]
-    row = con.execute(f"SELECT {', '.join(checks)} FROM ({select})").fetchone()
-    text |= {n for n, ok in zip(left, row[: len(left)], strict=True) if not ok}
+    row = con.execute(f"SELECT {', '.join(f for fmt in rest for f in _fit(left, fmt))} FROM ({select})").fetchone()
     for i, fmt in enumerate(rest):
-        fit = dict(zip(left, row[len(left) * (i + 1) : len(left) * (i + 2)], strict=True))
-        if all(fit[n] for n in left if n not in text) and any(n not in text for n in left):
+        if all(row[len(left) * i : len(left) * (i + 1)]):
             return text, fmt
     return text, None
 
