@@ -22,7 +22,9 @@ lowest is each side's own cost most nearly). `--lineage false` runs landfall wit
 in user space: the kernel's copies and page faults are not counted) and reports the instruction ratio and where
 the two differ most, by shared library and by function. Unlike seconds on a shared host, the counts come out the
 same run after run (within a fraction of a percent), so a change of 1% shows. It takes about 50 times as long as
-a run (Debian: `apt-get install valgrind`).
+a run (Debian: `apt-get install valgrind`). Valgrind runs one thread at a time, in long slices: a query with a
+LIMIT over a parallel read (landfall's scan of a CSV's detection sample) may read far more of the file there than
+it does natively (on the 3M-row narrow file, most of it), so check a surprising count against `--phases`.
 
 `--same-work` adds a third side: DuckDB doing the very statements landfall's engine ran for the load (its read
 with the formats it detected, strict dates and all, its lineage columns, its COPY options), captured from one
