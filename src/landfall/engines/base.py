@@ -154,6 +154,8 @@ class ReadPlan(msgspec.Struct, frozen=True):
     number_rows: bool = False  # number records as read: rows that break rules are named by their lines
     sample_all: bool = False  # detect column types on whole files, not a sample (a later row broke them)
     as_text: frozenset[str] = frozenset()  # columns read as text: their values have mixed forms
+    mixed_stamps: frozenset[str] = frozenset()  # timestamp columns past whose sample a value of another form came:
+    # read as text and converted in each form a timestamp is written in (`read_csv.dates_in`)
     column_types: tuple[tuple[str, str], ...] = ()  # (column, Arrow type) read as a wider type than a sample
     # gave: a later value did not fit it (`double` for a number too large for an integer column)
     per_file_types: bool = False  # detect each file's types (a file of a batch broke the first file's)

@@ -36,7 +36,8 @@ class JobContext(msgspec.Struct):
     raw: str = ""  # the view of the rows as read
     children: dict[str, str] = {}  # child table -> the view of its rows
     dialects: dict[str, tuple[str, int]] = {}  # CSV path -> (delimiter, lines before the records) landfall checked
-    timestamp_format: str | None = None  # the strict format every sampled CSV timestamp is in (`read_csv.dates_in`)
+    timestamp_format: str | None = None  # the reader's strict format of CSV timestamps (`read_csv.dates_in`)
+    stamp_forms: dict[str, tuple[str, ...]] = {}  # CSV timestamp columns read as text and converted in these forms
     # landed key -> the encoding it was read in: {encoding, confidence, how} (see `landfall.encoding.Detected`)
     encodings: dict[str, dict[str, object]] = {}
     views: list[str] = []

@@ -20,6 +20,7 @@ from landfall.engines.base import Engine, Job, ReadPlan, Replan, Source, Staged,
 from landfall.engines.duckdb import errors, quality, reading, steps, writing
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.database import Setup, database
+from landfall.engines.duckdb.read_csv import NAIVE_TIMESTAMP
 from landfall.engines.duckdb.sql import LINEAGE, ROW_PRESERVING, NeedLines, _timed, source_format
 from landfall.errors import InvalidInput
 from landfall.schema import merged
@@ -127,6 +128,9 @@ def replan(plan: ReadPlan, job: Job, text: str) -> ReadPlan | None:
         # holds the value (no second detection over the whole file: that would hold the file in memory)
         if column in plan.as_text:
             return None
+        if value[1] == "TIMESTAMP" and column not in plan.mixed_stamps and _NAIVE.fullmatch(value[0].strip()):
+            # a timestamp of another form than the sample's (no fraction where they had one): still a timestamp
+            return plan.but(mixed_stamps=plan.mixed_stamps | {column})
         wider = wider_type(value[0], value[1])
         if wider == "string" or column in dict(plan.column_types):
             return plan.but(as_text=plan.as_text | {column})  # values of mixed forms: keep the column as text
@@ -137,6 +141,7 @@ def replan(plan: ReadPlan, job: Job, text: str) -> ReadPlan | None:
 
 
 _NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+_NAIVE = re.compile(NAIVE_TIMESTAMP)
 _TIMESTAMP = re.compile(r"\s*\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import os
+from typing import NamedTuple
 
 import duckdb
 
@@ -39,24 +40,42 @@ TIMESTAMP_FORMATS = (
     "%Y-%m-%d %H:%M",
     "%Y-%m-%dT%H:%M",
 )
+# The forms a column of timestamps written in more than one (Python's `isoformat()` leaves out a zero fraction)
+# is converted in, value by value: the reader's, a date alone (midnight), and each with a `Z` (UTC). No two read
+# the same text.
+FORMS = (*TIMESTAMP_FORMATS, "%Y-%m-%d", *(f + "Z" for f in TIMESTAMP_FORMATS))
 # a timestamp with nothing a cast would drop (DuckDB's and Spark's drop an offset): no offset but `Z` (UTC), no
 # zone, no other text (a value trimmed of spaces)
 NAIVE_TIMESTAMP = r"[+]?\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{1,2}(:\d{1,2}(\.\d{1,9})?)?)?Z?"
 
 
+class Dates(NamedTuple):
+    """How a CSV's date and timestamp columns are read (`dates_in`)."""
+
+    text: set[str]  # read as text
+    stamp_format: str | None  # the reader's strict format of the timestamp columns it reads itself
+    forms: dict[str, tuple[str, ...]]  # read as text and converted in these forms, the first that reads a value
+
+
 def dates_in(
-    con: duckdb.DuckDBPyConnection, select: str, columns: set[str], stamps: set[str]
-) -> tuple[set[str], str | None]:
+    con: duckdb.DuckDBPyConnection,
+    select: str,
+    columns: set[str],
+    stamps: set[str],
+    mixed: frozenset[str] = frozenset(),
+) -> Dates:
     """What a CSV sample (`select`, its date `columns` read as text) says of them: the columns to read as text
     (one holding a word somewhere, which read as a date would be wrong, or a `stamps` column, sampled as
-    TIMESTAMP, holding a value with more than a timestamp: an offset, a zone, other text), and the strict format
-    every value of the other `stamps` columns is written in, read to the same value as DuckDB's cast. None when
-    no one format is (values with and without fractions of a second): such columns are read as the cast reads
-    them, a value past the sample with an offset losing it (the known gap).
+    TIMESTAMP, holding a value with more than a timestamp: an offset, a zone, other text); the strict format
+    the reader reads the other `stamps` columns in (the one most of them are wholly written in, read to the same
+    value as DuckDB's cast); and the columns converted value by value instead, in each of the `FORMS` (values
+    of more than one form: with and without a fraction; and the `mixed` columns, where a value past the sample
+    was of another form). A column with a value no form reads (more than six digits of a fraction) is read as
+    the cast reads it, a value past the sample with an offset losing it (the known gap).
 
     The sample is the first rows a parallel read returns, not always the same ones: what decides a column's
-    reading is taken from one query (a later query's sample may differ; a format it finds is still checked by
-    the read, where a value that breaks it makes the column text)."""
+    reading is taken from one query (a later query's sample may differ; the reader still checks every value,
+    and a value that fits no form makes the column text)."""
     names, stamped = sorted(columns), sorted(stamps)
     first = TIMESTAMP_FORMATS[0]
     checks = [f"coalesce(bool_or({is_word(q(n))}), false)" for n in names]
@@ -70,23 +89,54 @@ def dates_in(
     fits = {n: found[len(names) + 2 * i] for i, n in enumerate(stamped)}
     text |= {n for i, n in enumerate(stamped) if not found[len(names) + 2 * i + 1]}
     left = [n for n in stamped if n not in text]
-    if not left or all(fits[n] for n in left):
-        return text, first if left else None
-    # rare: another form, or values of more than one (one query: each check is a pass over the sample)
-    rest = TIMESTAMP_FORMATS[1:]
-    row = con.execute(f"SELECT {', '.join(f for fmt in rest for f in _fit(left, fmt))} FROM ({select})").fetchone()
-    for i, fmt in enumerate(rest):
-        if all(row[len(left) * i : len(left) * (i + 1)]):
-            return text, fmt
-    return text, None
-
-
-def _fit(columns: list[str], fmt: str) -> list[str]:
-    """Per column: whether each value is read by the strict `fmt` to what DuckDB's cast reads it as."""
-    return [
-        f"coalesce(bool_and(try_strptime({q(n)}, {lit(fmt)}) IS NOT DISTINCT FROM TRY_CAST({q(n)} AS TIMESTAMP)), true)"
-        for n in columns
+    whole = {n: first for n in left if fits[n] and n not in mixed}
+    rest = [n for n in left if n not in whole]
+    if not rest:
+        return Dates(text, first if whole else None, {})
+    # rare: another form, or values of more than one: how many values of each column each form reads, in one
+    # query (each check is a pass over the sample)
+    reads = [f"count({q(n)})" for n in rest] + [
+        f"count(CASE WHEN try_strptime({q(n)}, {lit(f)}) = TRY_CAST({q(n)} AS TIMESTAMP) THEN 1 END)"
+        for n in rest
+        for f in FORMS
     ]
+    row = con.execute(f"SELECT {', '.join(reads)} FROM ({select})").fetchone()
+    forms: dict[str, tuple[str, ...]] = {}
+    for i, n in enumerate(rest):
+        total, at = row[i], len(rest) + i * len(FORMS)
+        read = dict(zip(FORMS, row[at : at + len(FORMS)], strict=True))
+        ordered = tuple(sorted(FORMS, key=lambda f: -read[f]))  # the commonest first (a sort is stable)
+        if n not in mixed and read[ordered[0]] == total and ordered[0] in TIMESTAMP_FORMATS:
+            whole[n] = ordered[0]
+        elif n in mixed or sum(read.values()) == total:
+            forms[n] = ordered
+    if not whole:
+        return Dates(text, None, forms)
+    # the reader takes one format: the one most columns are wholly in; the others are converted
+    fmt = max(TIMESTAMP_FORMATS, key=lambda f: sum(g == f for g in whole.values()))
+    forms |= {n: (f, *(g for g in FORMS if g != f)) for n, f in whole.items() if f != fmt}
+    return Dates(text, fmt, forms)
+
+
+def converted(select: str, forms: dict[str, tuple[str, ...]]) -> str:
+    """`select` with each of `forms`' columns (read as text) converted to a timestamp in the first of its forms
+    that reads a value. A value none reads fails the read as a late value of another type does, so that
+    `engine.replan` reads the column as text."""
+    if not forms:
+        return select
+
+    def one(n: str, fs: tuple[str, ...]) -> str:
+        refused = f'{LATE_FORM} "{n}": Could not convert string "'
+        why = f"{lit(refused)} || {q(n)} || {lit(_NO_FORM)}"
+        stamp = f"try_strptime({q(n)}, [{', '.join(lit(f) for f in fs)}])"
+        return f"CASE WHEN {q(n)} IS NULL THEN NULL ELSE coalesce({stamp}, error({why})) END AS {q(n)}"
+
+    return f"SELECT * REPLACE ({', '.join(one(n, fs) for n, fs in forms.items())}) FROM ({select})"
+
+
+# how `converted` says a value is of no timestamp form (`errors.type_detection_miss` takes it as the reader's own)
+LATE_FORM = "CSV Error: Error when converting column"
+_NO_FORM = "\" to 'TIMESTAMP' in any of its forms"
 
 
 _NUMBERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL")

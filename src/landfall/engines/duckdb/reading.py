@@ -30,6 +30,7 @@ from landfall.engines.duckdb.read_csv import (
     _one_line_is_header,
     _records_start,
     _sniff,
+    converted,
     dates_in,
     mixed_types,
     sample_buffer,
@@ -119,7 +120,8 @@ def read(cx: JobContext) -> str:
 
         def csv_select(extra: str = "") -> str:
             selects = group_selects(extra)
-            return selects[0] if len(selects) == 1 else " UNION ALL BY NAME ".join(f"({s})" for s in selects)
+            select = selects[0] if len(selects) == 1 else " UNION ALL BY NAME ".join(f"({s})" for s in selects)
+            return converted(select, cx.stamp_forms)
 
         select = csv_select()
     elif fmt == "parquet":
@@ -171,9 +173,10 @@ def read(cx: JobContext) -> str:
                     sample = f"SELECT * FROM ({csv_select(', ' + sample_buffer(opts))}) LIMIT {rows}"
                     # timestamps are read strictly too, in the format the sample's are in (unless one is declared)
                     stamps = {n for n, t in detected if n in dated and t == "TIMESTAMP" and not opts.timestamp_format}
-                    words, cx.timestamp_format = dates_in(cx.con, sample, dated, stamps)
-                    cx.plan = plan.but(as_text=plan.as_text | words)
-                    if words or cx.timestamp_format:
+                    found = dates_in(cx.con, sample, dated, stamps, plan.mixed_stamps)
+                    cx.timestamp_format, cx.stamp_forms = found.stamp_format, found.forms
+                    cx.plan = plan.but(as_text=plan.as_text | found.text | set(found.forms))
+                    if found.text or found.stamp_format or found.forms:
                         raw = view(csv_select())
                         detected = cx.describe(raw)
             if (

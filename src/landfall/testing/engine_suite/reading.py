@@ -354,8 +354,7 @@ class ReadingTests(EngineFixtures):
     def test_timestamps_of_each_form_stay_timestamps_and_are_read_strictly(self, make):
         """Timestamps written in one form (`T` or a space, with or without seconds or a fraction) load as
         timestamps with the values DuckDB's own cast gives them, and are read in that form: a late value with an
-        offset still makes the column text. Values with and without fractions have no one form: they load as
-        the cast reads them."""
+        offset still makes the column text. Values with and without fractions load each in its form."""
         rows = 30_000  # past a reader's sample of the first rows
         forms = ["2024-01-02T10:00:{s:02d}", "2024-01-02 10:00:{s:02d}.5", "2024-01-02 10:{s:02d}"]
         highest = ["2024-01-02 10:00:59", "2024-01-02 10:00:59.5", "2024-01-02 10:59:00"]
@@ -374,6 +373,44 @@ class ReadingTests(EngineFixtures):
         mixed.land("m/a.csv", "id,t\n1,2024-01-02 10:00:00\n2,2024-01-02 10:00:01.25\n")
         assert_ok(mixed, mixed.process())
         assert mixed.rows("SELECT CAST(max(t) AS VARCHAR) FROM m") == [("2024-01-02 10:00:01.25",)]
+
+    def test_timestamps_with_and_without_a_fraction_stay_timestamps(self, make):
+        """Python's `isoformat()` leaves the fraction out when the microseconds are zero, so a column of its
+        timestamps comes in two forms. A late value of the other form keeps the column a timestamp, either way
+        round; with both forms in the sample, a late value of a third form does too, and a late value with an
+        offset still makes the column text, kept as written."""
+        rows = 30_000  # past a reader's sample of the first rows
+
+        def stamp(j: int, fraction: bool) -> str:
+            return f"2024-01-02T{j // 3600:02d}:{j // 60 % 60:02d}:{j % 60:02d}" + (
+                f".{j % 999 + 1:03d}" if fraction else ""
+            )
+
+        cases = {  # name: (fraction of the j-th value, the late value, whether the column stays a timestamp)
+            "f": (lambda j: True, "2024-01-03T10:00:00", True),
+            "w": (lambda j: False, "2024-01-03T10:00:00.25", True),
+            "m": (lambda j: j % 2 == 0, "2024-01-03 10:00", True),
+            "o": (lambda j: j % 2 == 0, "2024-01-03T10:00:00+05:00", False),
+        }
+        for name, (fraction, late, typed) in cases.items():
+            lake = make(wf(name))
+            body = "".join(f"{j},{stamp(j, fraction(j))}\n" for j in range(rows))
+            lake.land(f"{name}/a.csv", f"id,t\n{body}{rows},{late}\n")
+            assert_ok(lake, lake.process())
+            kind = column_types(lake, name)["t"]
+            assert kind.startswith("timestamp") if typed else kind == "string", (name, kind)
+            got = lake.rows(
+                f"SELECT count(*), CAST(min(t) AS VARCHAR), CAST(max(t) FILTER (WHERE id = {rows}) AS VARCHAR), "
+                f"CAST(max(t) FILTER (WHERE id = 1) AS VARCHAR) FROM {name}"
+            )
+            first = "2024-01-02 00:00:00" + (".001" if fraction(0) else "")
+            second = "2024-01-02 00:00:01" + (".002" if fraction(1) else "")
+            if typed:
+                assert got == [
+                    (rows + 1, first, late.replace("T", " ") + (":00" if late.count(":") == 1 else ""), second)
+                ]
+            else:
+                assert got == [(rows + 1, stamp(0, True), late, stamp(1, False))], name
 
     def test_a_late_time_of_day_is_kept_in_a_batch_read_file_by_file(self, make):
         """The same, in a batch whose other file breaks the types sampled on the first (`2.5` in an integer
