@@ -93,14 +93,19 @@ def dates_in(
     rest = [n for n in left if n not in whole]
     if not rest:
         return Dates(text, first if whole else None, {})
-    # rare: another form, or values of more than one: how many values of each column each form reads, in one
-    # query (each check is a pass over the sample)
-    reads = [f"count({q(n)})" for n in rest] + [
-        f"count(CASE WHEN try_strptime({q(n)}, {lit(f)}) = TRY_CAST({q(n)} AS TIMESTAMP) THEN 1 END)"
-        for n in rest
-        for f in FORMS
+
+    # rare: another form, or values of more than one: the form of each value, tried in turn (a value is read at
+    # the first tries mostly: a failed parse costs more than a read), and how many each form reads, in one query
+    def form_of(i: int, n: str) -> str:
+        cast = f"TRY_CAST({q(n)} AS TIMESTAMP)"
+        tries = " ".join(f"WHEN try_strptime({q(n)}, {lit(f)}) = {cast} THEN {k}" for k, f in enumerate(FORMS))
+        return f"{q(n)} AS v{i}, CASE {tries} END AS f{i}"
+
+    inner = f"SELECT {', '.join(form_of(i, n) for i, n in enumerate(rest))} FROM ({select})"
+    reads = [f"count(v{i})" for i in range(len(rest))] + [
+        f"count(*) FILTER (WHERE f{i} = {k})" for i in range(len(rest)) for k in range(len(FORMS))
     ]
-    row = con.execute(f"SELECT {', '.join(reads)} FROM ({select})").fetchone()
+    row = con.execute(f"SELECT {', '.join(reads)} FROM ({inner})").fetchone()
     forms: dict[str, tuple[str, ...]] = {}
     for i, n in enumerate(rest):
         total, at = row[i], len(rest) + i * len(FORMS)
@@ -110,6 +115,13 @@ def dates_in(
             whole[n] = ordered[0]
         elif n in mixed or sum(read.values()) == total:
             forms[n] = ordered
+    # a column wholly of fractions is converted too: the writer may leave out a zero fraction (Python's
+    # `isoformat()` does, one value in a million), and a value without one would break the reader's format late
+    # in the file, to be read again; converting costs a sixth more per value than the reader's strict parse
+    for n, f in list(whole.items()):
+        if f.endswith(".%f"):
+            forms[n] = (f, f.removesuffix(".%f"), *(g for g in FORMS if g not in (f, f.removesuffix(".%f"))))
+            del whole[n]
     if not whole:
         return Dates(text, None, forms)
     # the reader takes one format: the one most columns are wholly in; the others are converted
