@@ -17,6 +17,13 @@ _LINE_TOO_LONG = re.compile(r"Maximum line size of (\d+) bytes exceeded")
 _CASE_TWINS = re.compile(r'Duplicate name "(.+?)" in struct auto-detected in JSON')
 
 
+def no_timestamp_form(column: str) -> tuple[str, str]:
+    """The text before and after the value in the error landfall raises for a value of no timestamp form in a
+    CSV column it converts itself (`read_csv.converted`): the reader's own words for a late value that does not
+    fit, so that the functions below read it as they read the reader's."""
+    return f'CSV Error: Error when converting column "{column}": Could not convert string "', "\" to 'TIMESTAMP'"
+
+
 def type_detection_miss(text: str) -> bool:
     """A value that does not fit the type DuckDB detected on a sample of the file (CSV or JSON)."""
     csv_miss = ("Error when converting column" in text or "Could not convert" in text) and "CSV Error" in text

@@ -12,6 +12,7 @@ import duckdb
 
 from landfall import encoding as enc
 from landfall.config import ReadOptions
+from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.jsondates import is_word
 from landfall.engines.duckdb.sql import REJECTS, _filename_arg, common_args, lit, q
@@ -118,16 +119,19 @@ def dates_in(
     # a column wholly of fractions is converted too: the writer may leave out a zero fraction (Python's
     # `isoformat()` does, one value in a million), and a value without one would break the reader's format late
     # in the file, to be read again; converting costs a sixth more per value than the reader's strict parse
-    for n, f in list(whole.items()):
-        if f.endswith(".%f"):
-            forms[n] = (f, f.removesuffix(".%f"), *(g for g in FORMS if g not in (f, f.removesuffix(".%f"))))
-            del whole[n]
+    forms |= {n: _led_by(f, f.removesuffix(".%f")) for n, f in whole.items() if f.endswith(".%f")}
+    whole = {n: f for n, f in whole.items() if n not in forms}
     if not whole:
         return Dates(text, None, forms)
     # the reader takes one format: the one most columns are wholly in; the others are converted
     fmt = max(TIMESTAMP_FORMATS, key=lambda f: sum(g == f for g in whole.values()))
-    forms |= {n: (f, *(g for g in FORMS if g != f)) for n, f in whole.items() if f != fmt}
+    forms |= {n: _led_by(f) for n, f in whole.items() if f != fmt}
     return Dates(text, fmt, forms)
+
+
+def _led_by(*lead: str) -> tuple[str, ...]:
+    """Every one of the `FORMS`, `lead` first (a value is tried in each in turn)."""
+    return (*lead, *(f for f in FORMS if f not in lead))
 
 
 def converted(select: str, forms: dict[str, tuple[str, ...]]) -> str:
@@ -138,17 +142,12 @@ def converted(select: str, forms: dict[str, tuple[str, ...]]) -> str:
         return select
 
     def one(n: str, fs: tuple[str, ...]) -> str:
-        refused = f'{LATE_FORM} "{n}": Could not convert string "'
-        why = f"{lit(refused)} || {q(n)} || {lit(_NO_FORM)}"
+        before, after = errors.no_timestamp_form(n)
+        why = f"{lit(before)} || {q(n)} || {lit(after)}"
         stamp = f"try_strptime({q(n)}, [{', '.join(lit(f) for f in fs)}])"
         return f"CASE WHEN {q(n)} IS NULL THEN NULL ELSE coalesce({stamp}, error({why})) END AS {q(n)}"
 
     return f"SELECT * REPLACE ({', '.join(one(n, fs) for n, fs in forms.items())}) FROM ({select})"
-
-
-# how `converted` says a value is of no timestamp form (`errors.type_detection_miss` takes it as the reader's own)
-LATE_FORM = "CSV Error: Error when converting column"
-_NO_FORM = "\" to 'TIMESTAMP' in any of its forms"
 
 
 _NUMBERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
