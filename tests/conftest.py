@@ -43,12 +43,22 @@ def pytest_configure(config) -> None:
 
     from hypothesis import settings
 
-    os.environ.setdefault("LANDFALL_CACHE_DIR", tempfile.mkdtemp(prefix="landfall-test-cache-"))
+    if "LANDFALL_CACHE_DIR" not in os.environ:  # xdist's workers inherit the controller's
+        os.environ["LANDFALL_CACHE_DIR"] = config._landfall_cache = tempfile.mkdtemp(prefix="landfall-test-cache-")
 
     settings.register_profile("full", max_examples=60)
     settings.register_profile("fast", max_examples=10)
     if not config.getoption("hypothesis_profile", None):
         settings.load_profile("fast" if "not slow" in (config.option.markexpr or "") else "full")
+
+
+def pytest_unconfigure(config) -> None:
+    """The run's own parsed-config cache goes with the run (by the process that made it)."""
+    import shutil
+
+    made = getattr(config, "_landfall_cache", None)
+    if made:
+        shutil.rmtree(made, ignore_errors=True)
 
 
 # --- test worker processes -------------------------------------------------------------------------------------

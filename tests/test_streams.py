@@ -187,7 +187,15 @@ def test_bad_records_are_refused_one_by_one(clicks_lake):
 def test_error_prefix_takes_bad_records_as_firehose_does(make_lake):
     lake = make_lake(
         [wf("clicks", match="raw/clicks/"), wf("click_errors", match="errors/clicks/")],
-        streams=[stream(partition_by=["event_type"], error_prefix="errors/clicks/", max_record_size="1KiB")],
+        # one buffer for both requests, written when the server stops (the 0.2 s default could flush between them)
+        streams=[
+            stream(
+                partition_by=["event_type"],
+                error_prefix="errors/clicks/",
+                max_record_size="1KiB",
+                buffer={"size_mb": 1, "interval_seconds": 60},
+            )
+        ],
     )
     with serving_in_thread(lake.config) as url:
         r = post(

@@ -1,6 +1,7 @@
 """Crash recovery: runs whose worker died come back to the queue, and files that no commit lists (left by a crash
 between publishing and committing, or replaced by a commit while a reader held them) are removed once nothing
-can need them. `landfall process` and `up` run it when they start, and `up` every `lease_seconds`."""
+can need them; local scratch folders of processes that died are removed. `landfall process` and `up` run it when
+they start, and `up` every `lease_seconds`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import logging
 from landfall.config import Settings
 from landfall.errors import LandfallError
 from landfall.state.base import Run, StateStore
-from landfall.storage import Zones
+from landfall.storage import Zones, scratch
 from landfall.tables import open_table
 from landfall.tables.readers import readers_of
 from landfall.tables.transaction import finish_pending
@@ -27,6 +28,7 @@ def recover(settings: Settings, store: StateStore, zones: Zones | None = None) -
         if writer.has_log:
             finish_pending(store, writer, table.name)
     sweep(settings, store, zones)
+    scratch.sweep(settings.scratch_root)
     for run in lost:
         if not run.table_name or not run.batch_id or not run.workflow:
             continue

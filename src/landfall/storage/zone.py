@@ -25,6 +25,7 @@ from typing import Any
 from landfall.errors import ConfigError, StorageUnavailable, UnsafeKey
 from landfall.hashing import hasher, of_bytes
 from landfall.redaction import redact
+from landfall.storage import scratch
 from landfall.storage.faults import Guard, ZoneRefused, first_line
 from landfall.storage.options import (
     DEFAULT_OPTIONS,
@@ -365,12 +366,9 @@ class Storage:
     # --- local scratch -------------------------------------------------------------------------------------
 
     def scratch(self, name: str = "") -> str:
-        """A fresh local folder for one job's temporary files (under `scratch_dir`, never inside a URL)."""
-        base = self.scratch_dir or tempfile.gettempdir()
-        os.makedirs(base, exist_ok=True)
-        return tempfile.mkdtemp(
-            prefix=f"landfall-{os.getpid()}-{name}-" if name else f"landfall-{os.getpid()}-", dir=base
-        )
+        """A fresh local folder for one job's temporary files (under `scratch_dir`, never inside a URL), named
+        for this process (`landfall.storage.scratch`: recovery removes it if the process dies first)."""
+        return scratch.make(self.scratch_dir or tempfile.gettempdir(), name)
 
     # --- errors --------------------------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ import msgspec
 
 from landfall.engines.base import StagedFile
 from landfall.state.base import DataFile
-from landfall.storage import Storage
+from landfall.storage import Storage, scratch
 
 
 class TableChange(msgspec.Struct):
@@ -151,7 +151,7 @@ class TableWriter(ABC):
         import hashlib
 
         table = hashlib.sha1(self.location.encode()).hexdigest()[:10]
-        return os.path.join(self.storage.scratch_dir or _tmp(), f"landfall-staging-{commit_id}-{table}")
+        return os.path.join(self.storage.scratch_dir or _tmp(), f"{scratch.prefix('staging')}{commit_id}-{table}")
 
     def removes_files_at_commit(self) -> bool:
         """Whether files a commit removes are deleted right away (no time travel) or kept until vacuum."""

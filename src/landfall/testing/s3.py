@@ -179,6 +179,16 @@ class SeaweedFS:
         if log is not None:
             log.close()
             self._log = None
+        self._remove_sockets()
+
+    def _remove_sockets(self) -> None:
+        """The Unix sockets a killed server leaves in /tmp (SeaweedFS names them by port there:
+        `seaweedfs-filer-<port>.sock`, `seaweedfs-master-grpc-<port>.sock`, ...), so that test runs do not pile
+        them up."""
+        for port in self.ports.values():
+            for p in (port, port + 10000):
+                for sock in Path("/tmp").glob(f"seaweedfs-*-{p}.sock"):
+                    sock.unlink(missing_ok=True)
 
     def restart(self, down_seconds: float = 0.0) -> None:
         self.stop()
