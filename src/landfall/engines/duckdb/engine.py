@@ -20,8 +20,8 @@ from landfall.engines.base import Engine, Job, ReadPlan, Replan, Source, Staged,
 from landfall.engines.duckdb import errors, quality, reading, steps, writing
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.database import Setup, database
-from landfall.engines.duckdb.read_csv import NAIVE_TIMESTAMP
 from landfall.engines.duckdb.sql import LINEAGE, ROW_PRESERVING, NeedLines, _timed, source_format
+from landfall.engines.duckdb.stamps import NAIVE_TIMESTAMP
 from landfall.errors import InvalidInput
 from landfall.schema import merged
 

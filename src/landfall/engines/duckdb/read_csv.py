@@ -12,10 +12,10 @@ import duckdb
 
 from landfall import encoding as enc
 from landfall.config import ReadOptions
-from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.jsondates import is_word
 from landfall.engines.duckdb.sql import REJECTS, _filename_arg, common_args, lit, q
+from landfall.engines.duckdb.stamps import NAIVE_TIMESTAMP, TIMESTAMP_FORMATS, by_use, form_counts, led_by
 from landfall.engines.duckdb.types import duck_type, sql_type
 
 
@@ -26,28 +26,6 @@ def sample_buffer(o: ReadOptions) -> str:
     is the same rows either way (the reader reads on into the next buffer), and the buffer holds every line the
     reader takes (2,000,000 bytes, or `read.max_line_size`)."""
     return f"buffer_size = {max(2 << 20, o.max_line_size or 0)}"
-
-
-# The forms of a timestamp DuckDB's own cast reads, each as a format its strict parse takes. The cast is loose:
-# past its sample, `2024-01-03 10:00:00+05:00` in a TIMESTAMP column loads as 10:00 (the offset dropped) and
-# `2024-01-03 10:00:00 x` as 10:00; read with the format, such a value breaks the column's type instead, and the
-# column is read as text (`engine.replan`). The first is the common one and is checked with the words; the rest
-# only when it does not fit.
-TIMESTAMP_FORMATS = (
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%dT%H:%M:%S",
-    "%Y-%m-%d %H:%M:%S.%f",
-    "%Y-%m-%dT%H:%M:%S.%f",
-    "%Y-%m-%d %H:%M",
-    "%Y-%m-%dT%H:%M",
-)
-# The forms a column of timestamps written in more than one (Python's `isoformat()` leaves out a zero fraction)
-# is converted in, value by value: the reader's, a date alone (midnight), and each with a `Z` (UTC). No two read
-# the same text.
-FORMS = (*TIMESTAMP_FORMATS, "%Y-%m-%d", *(f + "Z" for f in TIMESTAMP_FORMATS))
-# a timestamp with nothing a cast would drop (DuckDB's and Spark's drop an offset): no offset but `Z` (UTC), no
-# zone, no other text (a value trimmed of spaces)
-NAIVE_TIMESTAMP = r"[+]?\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{1,2}(:\d{1,2}(\.\d{1,9})?)?)?Z?"
 
 
 class Dates(NamedTuple):
@@ -95,23 +73,11 @@ def dates_in(
     if not rest:
         return Dates(text, first if whole else None, {})
 
-    # rare: another form, or values of more than one: the form of each value, tried in turn (a value is read at
-    # the first tries mostly: a failed parse costs more than a read), and how many each form reads, in one query
-    def form_of(i: int, n: str) -> str:
-        cast = f"TRY_CAST({q(n)} AS TIMESTAMP)"
-        tries = " ".join(f"WHEN try_strptime({q(n)}, {lit(f)}) = {cast} THEN {k}" for k, f in enumerate(FORMS))
-        return f"{q(n)} AS v{i}, CASE {tries} END AS f{i}"
-
-    inner = f"SELECT {', '.join(form_of(i, n) for i, n in enumerate(rest))} FROM ({select})"
-    reads = [f"count(v{i})" for i in range(len(rest))] + [
-        f"count(*) FILTER (WHERE f{i} = {k})" for i in range(len(rest)) for k in range(len(FORMS))
-    ]
-    row = con.execute(f"SELECT {', '.join(reads)} FROM ({inner})").fetchone()
+    # rare: another form, or values of more than one: how many values each form reads
+    counts = form_counts(con, select, rest)
     forms: dict[str, tuple[str, ...]] = {}
-    for i, n in enumerate(rest):
-        total, at = row[i], len(rest) + i * len(FORMS)
-        read = dict(zip(FORMS, row[at : at + len(FORMS)], strict=True))
-        ordered = tuple(sorted(FORMS, key=lambda f: -read[f]))  # the commonest first (a sort is stable)
+    for n, (total, read) in counts.items():
+        ordered = by_use(read)
         if n not in mixed and read[ordered[0]] == total and ordered[0] in TIMESTAMP_FORMATS:
             whole[n] = ordered[0]
         elif n in mixed or sum(read.values()) == total:
@@ -119,35 +85,14 @@ def dates_in(
     # a column wholly of fractions is converted too: the writer may leave out a zero fraction (Python's
     # `isoformat()` does, one value in a million), and a value without one would break the reader's format late
     # in the file, to be read again; converting costs a sixth more per value than the reader's strict parse
-    forms |= {n: _led_by(f, f.removesuffix(".%f")) for n, f in whole.items() if f.endswith(".%f")}
+    forms |= {n: led_by(f, f.removesuffix(".%f")) for n, f in whole.items() if f.endswith(".%f")}
     whole = {n: f for n, f in whole.items() if n not in forms}
     if not whole:
         return Dates(text, None, forms)
     # the reader takes one format: the one most columns are wholly in; the others are converted
     fmt = max(TIMESTAMP_FORMATS, key=lambda f: sum(g == f for g in whole.values()))
-    forms |= {n: _led_by(f) for n, f in whole.items() if f != fmt}
+    forms |= {n: led_by(f) for n, f in whole.items() if f != fmt}
     return Dates(text, fmt, forms)
-
-
-def _led_by(*lead: str) -> tuple[str, ...]:
-    """Every one of the `FORMS`, `lead` first (a value is tried in each in turn)."""
-    return (*lead, *(f for f in FORMS if f not in lead))
-
-
-def converted(select: str, forms: dict[str, tuple[str, ...]]) -> str:
-    """`select` with each of `forms`' columns (read as text) converted to a timestamp in the first of its forms
-    that reads a value. A value none reads fails the read as a late value of another type does, so that
-    `engine.replan` reads the column as text."""
-    if not forms:
-        return select
-
-    def one(n: str, fs: tuple[str, ...]) -> str:
-        before, after = errors.no_timestamp_form(n)
-        why = f"{lit(before)} || {q(n)} || {lit(after)}"
-        stamp = f"try_strptime({q(n)}, [{', '.join(lit(f) for f in fs)}])"
-        return f"CASE WHEN {q(n)} IS NULL THEN NULL ELSE coalesce({stamp}, error({why})) END AS {q(n)}"
-
-    return f"SELECT * REPLACE ({', '.join(one(n, fs) for n, fs in forms.items())}) FROM ({select})"
 
 
 _NUMBERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL")

@@ -30,7 +30,6 @@ from landfall.engines.duckdb.read_csv import (
     _one_line_is_header,
     _records_start,
     _sniff,
-    converted,
     dates_in,
     mixed_types,
     sample_buffer,
@@ -48,6 +47,7 @@ from landfall.engines.duckdb.sql import (
     q,
     source_format,
 )
+from landfall.engines.duckdb.stamps import converted, text_stamps
 from landfall.engines.duckdb.types import WHOLE_BEYOND_64
 from landfall.engines.duckdb.writing import with_lineage
 from landfall.errors import InvalidInput
@@ -196,7 +196,12 @@ def read(cx: JobContext) -> str:
                     lambda c: _json_sql(cx, _paths(paths), opts, fmt, columns=c),
                     DETECTION_SAMPLE_ROWS * len(paths),
                 )
-                raw = view(_json_sql(cx, _paths(paths), opts, fmt, columns=pinned))
+                # strings that are all timestamps in the sample (whole files once a later value broke a type)
+                select = _json_sql(cx, _paths(paths), opts, fmt, columns=pinned)
+                limit = "" if cx.plan.sample_all else f" LIMIT {DETECTION_SAMPLE_ROWS * len(paths)}"
+                texts = [n for n, t in pinned.items() if t == "VARCHAR"]
+                cx.stamp_forms = text_stamps(cx.con, f"SELECT * FROM ({select}){limit}", texts)
+                raw = view(converted(select, cx.stamp_forms))
                 cx.describe(raw)
         except duckdb.BinderException as exc:
             if not errors.not_records(str(exc)) or opts.records == "true" or len(paths) > 1:

@@ -36,7 +36,7 @@ from landfall.engines.base import invalid_json, too_deep
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.diagnose import long_line
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, columns_arg, words_as_text
-from landfall.engines.duckdb.read_csv import NAIVE_TIMESTAMP, dialect_args, mixed_types, sample_buffer
+from landfall.engines.duckdb.read_csv import dialect_args, mixed_types, sample_buffer
 from landfall.engines.duckdb.reading import (
     _consistent_delimiter,
     _header_as_one_column,
@@ -44,6 +44,7 @@ from landfall.engines.duckdb.reading import (
     _records_start,
 )
 from landfall.engines.duckdb.sql import common_args, lit
+from landfall.engines.duckdb.stamps import NAIVE_TIMESTAMP, text_stamps
 from landfall.engines.duckdb.types import sql_type as duckdb_type
 from landfall.engines.spark import translate
 from landfall.engines.spark.context import BLOCK, CORRUPT, MID, ROW, SRC, Ctx, Input, c
@@ -408,6 +409,13 @@ def _read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
             DETECTION_SAMPLE_ROWS * len(ctx.inputs),
         )
         detected = [(n, typed.get(n, t)) for n, t in detected]
+    # strings that are all timestamps in the sample (whole files once a later value missed its type), as on DuckDB
+    stamps: dict[str, tuple[str, ...]] = {}
+    if not o.all_strings:
+        texts = [n for n, t in detected if str(t) == "VARCHAR" and n not in o.types]
+        sample = f"SELECT * FROM read_json({paths}, {read}, {columns_arg(typed)})"
+        limit = "" if ctx.plan.sample_all else f" LIMIT {DETECTION_SAMPLE_ROWS * len(ctx.inputs)}"
+        stamps = text_stamps(sniffer, f"SELECT * FROM ({sample}){limit}", texts)
     fields = []
     for name, duck in detected:
         dt = T.StringType() if o.all_strings or name in o.types else of_duckdb(str(duck))
@@ -428,13 +436,18 @@ def _read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
     raw = parsed.select("__lf_json.*", *[x for x in _internal(raw)])
     for inp in ctx.inputs:
         inp.whole = False
-    cols = []
+    cols, texts = [], []
     for name, _ in detected:
         col = c(name)
         if name in o.types:
             col = col.cast(spark_type(user_type(o.types[name])))
+        elif name in stamps:  # a value of no form is a miss: the types are detected on whole files again
+            keep = f"__lf_text{len(ctx.misses)}"
+            texts.append(col.alias(keep))
+            col = _cast(col, "TIMESTAMP", (None, None))
+            ctx.misses[f"miss{len(ctx.misses)}"] = (name, "TIMESTAMP", keep)
         cols.append(col.alias(name))
-    return raw.select(*cols, *_internal(raw))
+    return raw.select(*cols, *texts, *_internal(raw))
 
 
 def _records_only(inp: Input, ctx: Ctx) -> str:

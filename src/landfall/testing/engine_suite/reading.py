@@ -412,6 +412,41 @@ class ReadingTests(EngineFixtures):
             else:
                 assert got == [(rows + 1, stamp(0, True), late, stamp(1, False))], name
 
+    def test_json_timestamps_in_every_iso_form_are_timestamps(self, make):
+        """JSON has no timestamp type: timestamps are strings, as Python's `isoformat()` (a fraction, left out when
+        zero) and pandas' `to_json` (milliseconds) write them. A string column whose every sampled value is a
+        timestamp of one of the ISO forms loads as a timestamp; a late value of another form keeps it a
+        timestamp; a late value with an offset, or a word, makes it text, every value as written; text that only
+        starts like a date stays text."""
+        rows = 30_000  # past a reader's sample of the first records
+
+        def stamp(j: int) -> str:
+            base = f"2024-01-02T{j // 3600:02d}:{j // 60 % 60:02d}:{j % 60:02d}"
+            return base if j % 1000 == 0 else f"{base}.{j % 999 + 1:06d}"
+
+        cases = {  # name: (the late value, whether the column stays a timestamp)
+            "f": ("2024-01-03 10:00:00Z", True),
+            "o": ("2024-01-03T10:00:00+05:00", False),
+            "w": ("soon", False),
+        }
+        for name, (late, typed) in cases.items():
+            lake = make(wf(name, read={"format": "jsonl"}))
+            body = "".join(f'{{"id": {j}, "t": "{stamp(j)}", "s": "2024-01-02 is day {j}"}}\n' for j in range(rows))
+            lake.land(f"{name}/a.jsonl", f'{body}{{"id": {rows}, "t": "{late}", "s": "x"}}\n')
+            assert_ok(lake, lake.process())
+            types = column_types(lake, name)
+            assert types["s"] == "string", types
+            assert types["t"].startswith("timestamp") if typed else types["t"] == "string", (name, types)
+            got = lake.rows(
+                f"SELECT count(*), CAST(max(t) FILTER (WHERE id = 0) AS VARCHAR), "
+                f"CAST(max(t) FILTER (WHERE id = 1) AS VARCHAR), CAST(max(t) FILTER (WHERE id = {rows}) AS VARCHAR) "
+                f"FROM {name}"
+            )
+            if typed:
+                assert got == [(rows + 1, "2024-01-02 00:00:00", "2024-01-02 00:00:01.000002", "2024-01-03 10:00:00")]
+            else:
+                assert got == [(rows + 1, stamp(0), stamp(1), late)], name
+
     def test_a_late_time_of_day_is_kept_in_a_batch_read_file_by_file(self, make):
         """The same, in a batch whose other file breaks the types sampled on the first (`2.5` in an integer
         column): the batch is then read file by file, each with what was detected on it."""
