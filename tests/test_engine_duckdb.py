@@ -54,3 +54,27 @@ def test_a_small_file_is_parsed_into_memory_only_when_read_more_than_once(make_l
     assert lake.process().ok
     assert any(s.startswith("SELECT * FROM __lf_v") for s in tables) == parsed_first
     assert lake.pipeline.query("SELECT count(*), max(day)::VARCHAR FROM t")[1][0][1] == "2024-01-03"
+
+
+def test_a_late_value_read_again_is_not_scanned_for_its_line(make_lake, monkeypatch):
+    """A value past the type sample that does not fit makes the engine read the file again with that column as
+    text: the error is not final, so the file is not scanned with Python's parsers to name its line (a third of
+    the load's time on a 1M-row file). A final error still names its line."""
+    import importlib
+
+    module = importlib.import_module("landfall.engines.duckdb.diagnose")  # the package exports a function of that name
+    scanned: list[str] = []
+    real = module.diagnose
+    monkeypatch.setattr(module, "diagnose", lambda path, *a, **kw: scanned.append(path) or real(path, *a, **kw))
+    lake = make_lake([{"name": "t", "match": "t/", "read": {"format": "csv"}, "write": {"table": "t"}}])
+    rows = 30_000  # past the reader's sample of the first rows
+    lake.land("t/a.csv", "id,n\n" + "".join(f"{i},{i % 7}\n" for i in range(rows)) + f"{rows},n/a\n")
+    assert lake.process().ok
+    assert scanned == []
+    assert lake.rows("SELECT typeof(n), count(*), max(n) FILTER (WHERE id = 30000) FROM t GROUP BY ALL") == [
+        ("VARCHAR", rows + 1, "n/a")
+    ]
+    lake.land("t/b.csv", "id,n\n1,2\n2,3,4\n")
+    result = lake.process()
+    assert not result.ok and len(scanned) == 1
+    assert "line 3" in lake.pipeline.runs()[0].error

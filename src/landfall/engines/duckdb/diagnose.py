@@ -15,6 +15,7 @@ from landfall import compression
 from landfall import encoding as enc
 from landfall.engines.base import json_reason, too_deep
 from landfall.engines.duckdb import errors
+from landfall.engines.duckdb.replanning import replan
 from landfall.engines.duckdb.sql import source_format
 from landfall.errors import EngineFault, InvalidInput, SchemaConflict
 
@@ -62,7 +63,7 @@ def explain(cx: JobContext, exc: Exception) -> InvalidInput | EngineFault:
     """Turn an engine error into one that names the file, the line and the reason (`SchemaConflict` for a value
     that does not fit a column's type); or, when it is not the input's fault (out of memory, a file the engine
     could not open), an `EngineFault`, which the runner retries. DuckDB's own text is kept as `engine_error` for
-    `replan`."""
+    `replan` (an error `replan` reads again past is not scanned for its line)."""
     text = str(exc)
     sources = cx.job.sources
     fmt = cx.fmt or source_format(cx.job.workflow, sources[0])
@@ -81,7 +82,9 @@ def explain(cx: JobContext, exc: Exception) -> InvalidInput | EngineFault:
         err = compression.corrupt(key, "gzip", why.split(": /")[0])
         err.engine_error = text  # type: ignore[attr-defined]
         return err
-    if src is not None:
+    # the scan for the line (Python's parsers, up to the bad line) only when the error is final: when the job is
+    # read again another way (`replan`: a late value makes its column a wider type), nothing needs the line
+    if src is not None and replan(cx.plan, cx.job, text) is None:
         path = src.path if fmt == "parquet" else next((p for p, s in cx.paths.items() if s is src), src.path)
         found = diagnose(path, fmt, text, cx.csv_delimiter(path))
         if found:

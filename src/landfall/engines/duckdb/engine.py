@@ -12,16 +12,15 @@ way, `replan` (from DuckDB's error, see `errors`) gives the next plan and `Engin
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
 
 from landfall.config import Settings
 from landfall.engines.base import Engine, Job, ReadPlan, Replan, Source, Staged, StagedFile
-from landfall.engines.duckdb import errors, quality, reading, steps, writing
+from landfall.engines.duckdb import quality, reading, steps, writing
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.database import Setup, database
-from landfall.engines.duckdb.sql import LINEAGE, ROW_PRESERVING, NeedLines, _timed, source_format
-from landfall.engines.duckdb.stamps import NAIVE_TIMESTAMP
+from landfall.engines.duckdb.replanning import replan
+from landfall.engines.duckdb.sql import LINEAGE, ROW_PRESERVING, NeedLines, _timed
 from landfall.errors import InvalidInput
 from landfall.schema import merged
 
@@ -95,70 +94,6 @@ class DuckDBEngine(Engine):
 
     def source_counts(self, paths: list[str]) -> dict[str, dict[str, int]]:
         return writing.source_counts(self.con, paths)
-
-
-def replan(plan: ReadPlan, job: Job, text: str) -> ReadPlan | None:
-    """The plan for reading a job again after DuckDB refused it with `text`, or None when reading again would not
-    help (the error then names the file, line and reason). A batch is split by the runner: each file then gets
-    these chances alone."""
-    fmt = source_format(job.workflow, job.sources[0])
-    alone = len(job.sources) == 1
-    if errors.object_too_large(text) and not plan.max_object:
-        # a record above DuckDB's default buffer; a bigger one slows every read, so only now
-        return plan.but(max_object=min(max(64 << 20, 8 * max(s.size for s in job.sources)), 1 << 31))
-    if text and alone and not plan.split_lines and job.workflow.read.bad_rows == "quarantine" and fmt == "jsonl":
-        return plan.but(split_lines=True)  # a line DuckDB refused: read the lines that parse, keep the rest
-    if not alone and not plan.per_file_types and errors.type_detection_miss(text):
-        return plan.but(per_file_types=True)  # a file of the batch breaks the first file's types: detect per file
-    if text and alone and not plan.json_via_python and fmt == "json":
-        return plan.but(json_via_python=True)  # strictly valid, but DuckDB's reader refused it
-    if (
-        fmt == "csv"
-        and alone
-        and not plan.quoted
-        and job.workflow.read.quote is None
-        and errors.wrong_field_count(text)
-    ):
-        return plan.but(quoted=True)  # a quoted value past the sniffer's sample (which had no quotes) spans lines
-    if not alone or not errors.type_detection_miss(text):
-        return None
-    column, value = errors.converting_column(text), errors.not_converted(text)
-    if fmt == "csv" and column and value and column not in job.workflow.read.types:
-        # the type was detected on a sample and a later value does not fit it: read that column as a type that
-        # holds the value (no second detection over the whole file: that would hold the file in memory)
-        if column in plan.as_text:
-            return None
-        if value[1] == "TIMESTAMP" and column not in plan.mixed_stamps and _NAIVE.fullmatch(value[0].strip()):
-            # a timestamp of another form than the sample's (no fraction where they had one): still a timestamp
-            return plan.but(mixed_stamps=plan.mixed_stamps | {column})
-        wider = wider_type(value[0], value[1])
-        if wider == "string" or column in dict(plan.column_types):
-            return plan.but(as_text=plan.as_text | {column})  # values of mixed forms: keep the column as text
-        return plan.typed(column, wider)
-    if plan.sample_all:
-        return None
-    return plan.but(sample_all=True)  # the types were detected on a sample: detect them on the whole file
-
-
-_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
-_NAIVE = re.compile(NAIVE_TIMESTAMP)
-_TIMESTAMP = re.compile(r"\s*\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*")
-
-
-def wider_type(value: str, sampled: str) -> str:
-    """The Arrow type a column takes when `value` does not fit the type DuckDB sampled (`BIGINT`, `DATE`, ...):
-    a whole number beyond 64 bits in an integer column makes it `decimal128(38, 0)` (exact, up to 38 digits),
-    another number `double`, a timestamp in a date column `timestamp[us]`; anything else (values of mixed
-    forms) `string`."""
-    if sampled.upper() in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "INT64", "INT32") and (
-        _NUMBER.fullmatch(value)
-    ):
-        digits = value.strip().lstrip("+-")
-        beyond_64 = digits.isdigit() and not -(2**63) <= int(value) < 2**63
-        return "decimal128(38, 0)" if beyond_64 and len(digits) <= 38 else "double"
-    if sampled.upper() == "DATE" and _TIMESTAMP.fullmatch(value):
-        return "timestamp[us]"
-    return "string"
 
 
 def _attempt(cx: JobContext) -> Staged:
