@@ -42,6 +42,18 @@ def test_a_json_value_that_breaks_the_sampled_type(tmp_path):
     assert str(path) not in errors.reason(text)
 
 
+def test_a_json_timestamp_that_breaks_the_pinned_format(tmp_path):
+    """Read with the types pinned and a timestamp format (`jsondates.pin_dates`), a later value with an offset
+    breaks the type: DuckDB says "transform error" (not "Could not convert") and gives no reason."""
+    path = tmp_path / "late.jsonl"
+    path.write_text('{"t": "2024-01-03T10:00:00"}\n{"t": "2024-01-03T10:00:00+05:00"}\n')
+    pinned = "columns = {'t': 'TIMESTAMP'}, timestampformat = '%Y-%m-%dT%H:%M:%S'"
+    text = error_of(f"SELECT * FROM read_json('{path}', format = 'newline_delimited', {pinned})")
+    assert errors.type_detection_miss(text)
+    assert errors.error_line(text) == 2
+    assert errors.reason(text) == "JSON transform error: a value does not fit its column's type or date format"
+
+
 def test_a_json_record_larger_than_the_buffer(tmp_path):
     path = tmp_path / "big.jsonl"
     path.write_text('{"a": "' + "x" * (40 << 20) + '"}\n')

@@ -114,6 +114,9 @@ def test_queries_read_the_input_view():
 def test_date_formats_translate():
     assert translate.time_format("%d/%m/%Y") == "d/M/yyyy"
     assert translate.time_format("%Y-%m-%d %H:%M:%S") == "yyyy-M-d H:m:s"
+    # letters between the fields are quoted: Spark would read `T` as no field and `Z` as a zone offset
+    assert translate.time_format("%Y-%m-%dT%H:%M:%S.%fZ") == "yyyy-M-d'T'H:m:s.SSSSSS'Z'"
+    assert translate.time_format("%d.%m.%Y %I:%M %p") == "d.M.yyyy h:m a"
 
 
 def test_missing_pyspark_is_one_line(monkeypatch):

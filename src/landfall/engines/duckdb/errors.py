@@ -27,7 +27,7 @@ def no_timestamp_form(column: str) -> tuple[str, str]:
 def type_detection_miss(text: str) -> bool:
     """A value that does not fit the type DuckDB detected on a sample of the file (CSV or JSON)."""
     csv_miss = ("Error when converting column" in text or "Could not convert" in text) and "CSV Error" in text
-    json_miss = "JSON" in text and ("Could not convert" in text or "Failed to cast" in text)
+    json_miss = "JSON" in text and any(t in text for t in ("Could not convert", "Failed to cast", "transform error"))
     return csv_miss or json_miss
 
 
@@ -94,7 +94,9 @@ def reason(text: str) -> str:
     if not lines:
         return "unreadable input"
     head = re.sub(r"^[A-Za-z ]*Error: ", "", lines[0])
-    head = re.sub(r'^(JSON \w+ error) in file ".*?", in line \d+: ', r"\1: ", head)  # the line is said apart
+    head = re.sub(r'^(JSON \w+ error) in file ".*?", in line \d+:\s*', r"\1: ", head).strip()  # the line apart
+    if head == "JSON transform error:":  # DuckDB names nothing when a value does not read in a date format
+        head = "JSON transform error: a value does not fit its column's type or date format"
     if head.startswith("CSV Error on Line"):
         rest = [ln for ln in lines[1:] if not ln.startswith(("Original Line", "Possible Solution", "file ="))]
         head = rest[0] if rest else "malformed CSV"

@@ -1,13 +1,14 @@
-"""JSON strings DuckDB's reader takes for dates that are not dates: its JSON type detection reads a string column
-as DATE, TIME or TIMESTAMP when every sampled value casts to one, and DuckDB's casts take words as dates
-(`infinity`, `-infinity`, `epoch`: 9999-12-31, 0001-01-01, 1970-01-01). A value with no digit is not a written
-date: a column (or a field of a nested column) holding one stays text, as a column of any other non-date string
-does."""
+"""JSON dates and timestamps read as they are written. DuckDB's JSON type detection reads a string column as DATE,
+TIME or TIMESTAMP when every sampled value reads as one; but its casts take words as dates (`infinity`,
+`-infinity`, `epoch`: 9999-12-31, 0001-01-01, 1970-01-01), and, once the types are given (landfall pins what was
+detected), it casts later values loosely (`2024-01-04 10:30` as the date 2024-01-04). `pin_dates` pins the types
+with the formats their values are read in strictly, and a leaf holding a word as text."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import NamedTuple
 
 import duckdb
 
@@ -21,15 +22,23 @@ DATE_IDS = frozenset(
 
 DETECTION_SAMPLE_ROWS = 20_480  # rows (records) per file DuckDB's readers detect types on (`sample_size`)
 
-Leaf = tuple[str, str]  # (a path id, an SQL expression over the text-typed column that is true for a word)
+
+class Leaf(NamedTuple):
+    """A date leaf of a column (a column, a field of a nested column, the items of a list): its path, its DuckDB
+    type id, and `some(pred)`, the SQL that is true when some value at the leaf satisfies `pred` (SQL over an
+    expression of the leaf's value as text)."""
+
+    path: str
+    kind: str
+    some: Callable[[Callable[[str], str]], str]
 
 
 def _walk(t: duckdb.typing.DuckDBPyType, expr: str, path: str, leaves: list[Leaf], text: Callable[[str], bool]) -> str:
     """The type `t` with its date leaves as VARCHAR where `text(path)` says so (every one while collecting), and
-    each date leaf's check appended to `leaves` (`expr` reads the value at `path` from the VARCHAR-typed column)."""
+    each date leaf appended to `leaves` (`expr` reads the value at `path` from the VARCHAR-typed column)."""
     kind = t.id
     if kind in DATE_IDS:
-        leaves.append((path, is_word(expr)))
+        leaves.append(Leaf(path, kind, lambda pred: pred(expr)))
         return "VARCHAR" if text(path) else str(t)
     if kind == "struct":
         fields = []
@@ -42,41 +51,106 @@ def _walk(t: duckdb.typing.DuckDBPyType, expr: str, path: str, leaves: list[Leaf
         var = f"x{path.count('.') + path.count('[')}"
         found: list[Leaf] = []
         inner = _walk(child, var, f"{path}[]", found, text)
-        leaves.extend(
-            (p, f"coalesce(list_bool_or(list_transform({expr}, lambda {var}: {e})), false)") for p, e in found
-        )
+        for leaf in found:
+
+            def some(pred: Callable[[str], str], each: Callable = leaf.some) -> str:
+                return f"coalesce(list_bool_or(list_transform({expr}, lambda {var}: {each(pred)})), false)"
+
+            leaves.append(Leaf(leaf.path, leaf.kind, some))
         return f"{inner}[]"
     return str(t)  # maps and the rest: as detected (the JSON reader detects no dates inside them)
 
 
-def words_as_text(
-    con: duckdb.DuckDBPyConnection, detected: dict[str, str], read: Callable[[dict[str, str]], str], limit: int
-) -> dict[str, str]:
-    """`detected` (column -> DuckDB type) with the date leaves that hold a word anywhere in the files made
-    VARCHAR. `read(columns)` is the SELECT over the files with those column types. One extra scan of the first
-    `limit` records (the reader's type-detection sample), only when some column has a date leaf: a word past
-    the sample is a late value, as for any other type."""
+class Pinned(NamedTuple):
+    """The column types a JSON read is pinned to, and the formats its date and timestamp leaves are read in."""
+
+    columns: dict[str, str]
+    date_format: str | None = None
+    timestamp_format: str | None = None
+
+
+DATE_FORMAT = "%Y-%m-%d"
+
+# what some value of a timestamp leaf looks like (LIKE): the parts of its ISO form
+_SHAPES: dict[str, Callable[[str], str]] = {
+    "T": lambda e: f"{e} LIKE '____-__-__T%'",
+    "seconds": lambda e: f"{e} LIKE '____-__-__?__:__:__%'",
+    "fraction": lambda e: f"{e} LIKE '____-__-__?__:__:__.%'",
+    "Z": lambda e: f"{e} LIKE '%Z'",
+}
+
+
+def _form(has: dict[str, bool]) -> str:
+    """The ISO timestamp format of the parts `_SHAPES` found."""
+    time = "%H:%M:%S" + (".%f" if has["fraction"] else "") if has["seconds"] else "%H:%M"
+    return "%Y-%m-%d" + ("T" if has["T"] else " ") + time + ("Z" if has["Z"] else "")
+
+
+def pin_dates(
+    con: duckdb.DuckDBPyConnection,
+    detected: dict[str, str],
+    read: Callable[[dict[str, str]], str],
+    limit: int | None,
+    declared: tuple[str | None, str | None] = (None, None),
+) -> Pinned:
+    """`detected` (column -> DuckDB type) pinned for reading, and the formats its DATE and TIMESTAMP leaves are
+    read in. Given the types, DuckDB's JSON reader casts a string to a date or a timestamp loosely: past the
+    sample, `2024-01-04 10:30` in a date column loads as 2024-01-04 and `2024-01-03T10:00:00+05:00` in a
+    timestamp column as 10:00. Read in a format (as its own detection reads), such a value breaks the type
+    instead, and the file is read again with types detected on the whole file.
+
+    So: a date leaf holding a word (`infinity`, `epoch`: DuckDB's casts take them) is text; date leaves are read
+    as `%Y-%m-%d` and timestamp leaves in the ISO form most of them are written in (`T` or a space, seconds, a
+    fraction, `Z`), unless `declared` (the workflow's `date_format`, `timestamp_format`) names them; a leaf the
+    format does not read in the sample is text (a top-level one may then be converted value by value:
+    `stamps.text_stamps`). `read(columns)` is the SELECT over the files with those column types, `limit` the
+    records of the sample (None: whole files). Two scans of the sample, only when some column has a date leaf."""
     everything = lambda _path: True  # noqa: E731
     as_text: dict[str, str] = {}
-    checks: list[tuple[str, Leaf]] = []
+    leaves: list[Leaf] = []
     for name, kind in detected.items():
-        if not any(d in kind.lower() for d in ("date", "time")):
-            continue
-        leaves: list[Leaf] = []
-        as_text[name] = _walk(con.sqltype(kind), q(name), name, leaves, everything)
-        checks.extend((name, leaf) for leaf in leaves)
-    if not checks:
-        return detected
-    columns = {**detected, **as_text}
-    select = ", ".join(f"coalesce(bool_or({expr}), false)" for _, (_, expr) in checks)
-    found = con.execute(f"SELECT {select} FROM (SELECT * FROM ({read(columns)}) LIMIT {limit})").fetchone()
-    words = {path for (_, (path, _)), hit in zip(checks, found, strict=True) if hit}
-    if not words:
-        return detected
+        if any(d in kind.lower() for d in ("date", "time")):
+            as_text[name] = _walk(con.sqltype(kind), q(name), name, leaves, everything)
+    if not leaves:
+        return Pinned(detected, *declared)
+    sample = f"SELECT * FROM ({read({**detected, **as_text})})" + (f" LIMIT {limit}" if limit is not None else "")
+    stamps = [leaf for leaf in leaves if leaf.kind == "timestamp"] if declared[1] is None else []
+    checks = [leaf.some(is_word) for leaf in leaves]
+    checks += [leaf.some(shape) for leaf in stamps for shape in _SHAPES.values()]
+    row = con.execute(
+        f"SELECT {', '.join(f'coalesce(bool_or({c}), false)' for c in checks)} FROM ({sample})"
+    ).fetchone()
+    text = {leaf.path for leaf, hit in zip(leaves, row, strict=False) if hit}
+    shaped = row[len(leaves) :]
+    forms = {
+        leaf.path: _form(dict(zip(_SHAPES, shaped[i * len(_SHAPES) : (i + 1) * len(_SHAPES)], strict=True)))
+        for i, leaf in enumerate(stamps)
+        if leaf.path not in text
+    }
+    kept = list(forms.values())
+    formats = {
+        "date": declared[0] or DATE_FORMAT,
+        "timestamp": declared[1] or (max(kept, key=kept.count) if kept else None),
+    }
+    # the sample read in the formats: a leaf with a value of another form is text
+    to_check = [leaf for leaf in leaves if leaf.path not in text and formats.get(leaf.kind)]
+    if to_check:
+
+        def unread(fmt: str) -> Callable[[str], str]:
+            return lambda e: f"({e} IS NOT NULL AND try_strptime({e}, {lit(fmt)}) IS NULL)"
+
+        checks = [f"coalesce(bool_or({leaf.some(unread(formats[leaf.kind]))}), false)" for leaf in to_check]
+        row = con.execute(f"SELECT {', '.join(checks)} FROM ({sample})").fetchone()
+        text |= {leaf.path for leaf, hit in zip(to_check, row, strict=True) if hit}
     out = dict(detected)
-    for name in {n for n, (p, _) in checks if p in words}:
-        out[name] = _walk(con.sqltype(detected[name]), q(name), name, [], lambda p: p in words)
-    return out
+    for name in as_text:
+        out[name] = _walk(con.sqltype(detected[name]), q(name), name, [], lambda p: p in text)
+    kinds = {leaf.kind for leaf in leaves if leaf.path not in text}
+    return Pinned(
+        out,
+        formats["date"] if "date" in kinds or declared[0] else None,
+        formats["timestamp"] if "timestamp" in kinds or declared[1] else None,
+    )
 
 
 def columns_arg(columns: dict[str, str]) -> str:

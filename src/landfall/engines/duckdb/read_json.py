@@ -102,8 +102,16 @@ def _check_json_document(cx: JobContext, path: str, src: Source) -> None:
 
 
 def _json_sql(
-    cx: JobContext, paths: str, o: ReadOptions, fmt: str, records: bool = True, columns: dict[str, str] | None = None
+    cx: JobContext,
+    paths: str,
+    o: ReadOptions,
+    fmt: str,
+    records: bool = True,
+    columns: dict[str, str] | None = None,
+    formats: tuple[str | None, str | None] = (None, None),
 ) -> str:
+    """The SELECT of JSON records (or of `value` rows: `records=False`), with `columns` (name -> DuckDB type) and
+    the `formats` their dates and timestamps are read in (`jsondates.pin_dates`) when they are pinned."""
     form = "newline_delimited" if fmt == "jsonl" else "auto"
     if not records:
         return (
@@ -117,6 +125,11 @@ def _json_sql(
     args.extend(common_args(cx.plan, o))
     if columns:
         args.append(columns_arg(columns))
+    date_format, stamp_format = formats
+    if date_format and not o.date_format:
+        args.append(f"dateformat = {lit(date_format)}")
+    if stamp_format and not o.timestamp_format:
+        args.append(f"timestampformat = {lit(stamp_format)}")
     select = f"SELECT * FROM read_json({paths}, {', '.join(args)})"
     if o.types:  # hints for some columns; the rest are detected
         repl = ", ".join(f"CAST({q(k)} AS {sql_type(v)}) AS {q(k)}" for k, v in o.types.items())

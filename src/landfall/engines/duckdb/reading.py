@@ -20,7 +20,7 @@ from landfall.engines.base import Source
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.diagnose import explain
-from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, is_date, words_as_text
+from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, is_date, pin_dates
 from landfall.engines.duckdb.read_csv import (
     _consistent_delimiter,
     _csv_args,
@@ -190,16 +190,19 @@ def read(cx: JobContext) -> str:
                 pinned = {n: t for n, t in detected if n not in (PATH, ROW)}
                 if cx.plan.sample_all:  # a later value broke a type: values of mixed forms are read as text
                     pinned = {n: "VARCHAR" if t == "JSON" else t for n, t in pinned.items()}
-                pinned = words_as_text(
+                # in the sample (whole files once a later value broke a type): dates and timestamps read strictly,
+                # and strings that are all timestamps converted
+                rows = None if cx.plan.sample_all else DETECTION_SAMPLE_ROWS * len(paths)
+                found = pin_dates(
                     cx.con,
                     pinned,
                     lambda c: _json_sql(cx, _paths(paths), opts, fmt, columns=c),
-                    DETECTION_SAMPLE_ROWS * len(paths),
+                    rows,
+                    (opts.date_format, opts.timestamp_format),
                 )
-                # strings that are all timestamps in the sample (whole files once a later value broke a type)
-                select = _json_sql(cx, _paths(paths), opts, fmt, columns=pinned)
-                limit = "" if cx.plan.sample_all else f" LIMIT {DETECTION_SAMPLE_ROWS * len(paths)}"
-                texts = [n for n, t in pinned.items() if t == "VARCHAR"]
+                select = _json_sql(cx, _paths(paths), opts, fmt, columns=found.columns, formats=found[1:])
+                limit = "" if rows is None else f" LIMIT {rows}"
+                texts = [n for n, t in found.columns.items() if t == "VARCHAR"]
                 cx.stamp_forms = text_stamps(cx.con, f"SELECT * FROM ({select}){limit}", texts)
                 raw = view(converted(select, cx.stamp_forms))
                 cx.describe(raw)

@@ -35,7 +35,7 @@ from landfall import encoding as enc
 from landfall.engines.base import invalid_json, too_deep
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.diagnose import long_line
-from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, columns_arg, words_as_text
+from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, columns_arg, pin_dates
 from landfall.engines.duckdb.read_csv import dialect_args, mixed_types, sample_buffer
 from landfall.engines.duckdb.reading import (
     _consistent_delimiter,
@@ -402,12 +402,13 @@ def _read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
     if not o.all_strings:  # a word a date cast takes (`infinity`, `epoch`) keeps its column text, as on DuckDB
         read = ", ".join(args)
         typed = {n: str(t) for n, t in detected if n not in o.types}
-        typed = words_as_text(
+        typed = pin_dates(
             sniffer,
             typed,
             lambda cols: f"SELECT * FROM read_json({paths}, {read}, {columns_arg(cols)})",
-            DETECTION_SAMPLE_ROWS * len(ctx.inputs),
-        )
+            None if ctx.plan.sample_all else DETECTION_SAMPLE_ROWS * len(ctx.inputs),
+            (o.date_format, o.timestamp_format),
+        ).columns
         detected = [(n, typed.get(n, t)) for n, t in detected]
     # strings that are all timestamps in the sample (whole files once a later value missed its type), as on DuckDB
     stamps: dict[str, tuple[str, ...]] = {}

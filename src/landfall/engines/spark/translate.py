@@ -144,11 +144,25 @@ def _check_functions(spark_sql: str, where: str) -> None:
 
 
 def time_format(duckdb_format: str) -> str:
-    """A DuckDB strftime format (`%d/%m/%Y`) as a Spark datetime pattern (`dd/MM/yyyy`)."""
-    out = sqlglot.transpile(f"strptime(x, {_lit(duckdb_format)})", read="duckdb", write=_LandfallSpark)[0]
+    """A DuckDB strftime format (`%d/%m/%Y`) as a Spark datetime pattern (`d/M/yyyy`): each specifier as sqlglot
+    maps it, and text between them quoted where Spark would read it as a pattern (`T` and `Z` in
+    `%Y-%m-%dT%H:%M:%SZ` are letters written, not a field and a zone: `yyyy-M-d'T'H:m:s'Z'`)."""
+    out = []
+    for part in re.findall(r"%-?[A-Za-z]|%%|[^%]+|%", duckdb_format):
+        if part.startswith("%") and len(part) > 1 and part != "%%":
+            out.append(_specifier(part, duckdb_format))
+        else:
+            text = "%" if part == "%%" else part
+            out.append("'" + text.replace("'", "''") + "'" if re.search(r"[A-Za-z'\[\]{}#]", text) else text)
+    return "".join(out)
+
+
+@lru_cache(maxsize=64)
+def _specifier(spec: str, whole: str) -> str:
+    out = sqlglot.transpile(f"strptime(x, {_lit(spec)})", read="duckdb", write=_LandfallSpark)[0]
     m = re.search(r", '((?:[^']|'')*)'\)$", out)
-    if not m:
-        raise UntranslatableSQL(f"date format `{duckdb_format}` has no Spark equivalent")
+    if not m or m.group(1) == spec:
+        raise UntranslatableSQL(f"date format `{whole}` has no Spark equivalent (`{spec}`)")
     return m.group(1).replace("''", "'")
 
 

@@ -74,6 +74,11 @@ class ReadingTests(EngineFixtures):
             ("2024-02-01", "2024-02-01 00:01:00"),
             ("2024-12-31", "2024-12-31 23:59:00"),
         ]
+        # letters written in a format (`T`, `Z`) are text to match, not fields
+        lake = make(wf("u", read={"timestamp_format": "%Y-%m-%dT%H:%M:%SZ"}))
+        lake.land("u/a.csv", "ts\n2024-12-31T23:59:01Z\n")
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT CAST(ts AS VARCHAR) FROM u") == [("2024-12-31 23:59:01",)]
 
     def test_all_strings_keeps_every_value_as_text(self, make):
         lake = make(wf("t", read={"all_strings": True}))
@@ -446,6 +451,31 @@ class ReadingTests(EngineFixtures):
                 assert got == [(rows + 1, "2024-01-02 00:00:00", "2024-01-02 00:00:01.000002", "2024-01-03 10:00:00")]
             else:
                 assert got == [(rows + 1, stamp(0), stamp(1), late)], name
+
+    def test_a_late_json_date_or_timestamp_with_more_is_never_cut(self, make):
+        """A JSON date or timestamp past the type sample with more than its column's form (a time of day after a
+        date, an offset after a timestamp, at the top level or inside an object) is never cut to fit: the column
+        keeps the value whole (as text, or as the instant it names), and the earlier values stay as they were."""
+        rows = 30_000  # past a reader's sample of the first records
+
+        def record(j: int) -> str:
+            t = f"2024-01-03T{j // 3600 % 24:02d}:{j // 60 % 60:02d}:{j % 60:02d}"
+            return f'{{"id": {j}, "t": "{t}", "d": "2024-01-03", "n": {{"u": "{t}"}}}}\n'
+
+        late = '{"id": 30000, "t": "2024-01-03T10:00:00+05:00", "d": "2024-01-04 10:30", "n": {"u": "x 10:00"}}\n'
+        lake = make(wf("t", read={"format": "jsonl"}))
+        lake.land("t/a.jsonl", "".join(record(j) for j in range(rows)) + late)
+        assert_ok(lake, lake.process())
+        got = lake.rows(
+            "SELECT CAST(t AS VARCHAR), CAST(d AS VARCHAR), CAST(n.u AS VARCHAR) FROM t "
+            "WHERE id IN (1, 30000) ORDER BY id"
+        )
+        (t1, d1, u1), (t, d, u) = got
+        assert t1 in ("2024-01-03 00:00:01", "2024-01-03T00:00:01") and u1 == t1, got  # a timestamp, or as written
+        assert d1 in ("2024-01-03", "2024-01-03 00:00:00"), got  # a date, or its midnight in a timestamp column
+        assert t in ("2024-01-03T10:00:00+05:00", "2024-01-03 05:00:00+00"), got
+        assert d in ("2024-01-04 10:30", "2024-01-04 10:30:00"), got
+        assert u == "x 10:00", got
 
     def test_a_late_time_of_day_is_kept_in_a_batch_read_file_by_file(self, make):
         """The same, in a batch whose other file breaks the types sampled on the first (`2.5` in an integer
