@@ -1,14 +1,15 @@
 """Local scratch folders of a process that died (kill -9, the out-of-memory killer) do not pile up: the next
-`landfall process` on the same host removes them, and leaves those of a running process or another host."""
+`landfall process` on the same machine removes them, and leaves those of a running process, of another machine or
+PID namespace, or of a process whose system does not say."""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 
+from landfall.processes import worker_id
 from landfall.storage import scratch
 
 from conftest import wf
@@ -24,18 +25,34 @@ def landfall(lake, *args: str, env: dict[str, str] | None = None) -> subprocess.
     )
 
 
+def named(owner: str, kind: str, rest: str) -> str:
+    return f"landfall-{owner.replace(':', '!')}-{kind}-{rest}"
+
+
+def exited_id() -> str:
+    """The id of a process of this machine that has exited."""
+    done = subprocess.run(
+        [sys.executable, "-c", "from landfall.processes import worker_id; print(worker_id())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
 def test_a_killed_process_scratch_folders_are_removed_by_the_next_start(make_lake, tmp_path):
     root = tmp_path / "scratch"
     lake = make_lake([wf("t", read={"format": "csv"})], scratch_dir=str(root))
     lake.land("t/a.csv", "id\n" + "".join(f"{i}\n" for i in range(100)))
     killed = landfall(lake, "process", env={"LANDFALL_CRASH_AT": "after_write"})
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    left = [p.name for p in root.iterdir()]
-    assert any(n.startswith("landfall-") and f"@{socket.gethostname()}-job-" in n for n in left), left
+    left = [p.name for p in root.glob("landfall-*-job-*")]
+    assert left, list(root.iterdir())
 
-    host = socket.gethostname()
-    running = root / f"landfall-{os.getpid()}@{host}-job-keep"  # this test's process: still running
-    elsewhere = root / "landfall-1@another-host-job-keep"  # a shared scratch folder: not this host's to judge
+    running = root / f"{scratch.prefix('job')}keep"  # this test's process: still running
+    host, pid, identity = exited_id().split(":")
+    boot, ns, start = identity.split("-")
+    elsewhere = root / named(f"{host}:{pid}:{'0' * len(boot)}-{ns}-{start}", "job", "keep")  # another machine
     for keep in (running, elsewhere):
         keep.mkdir()
         (keep / "x").write_text("x")
@@ -46,16 +63,28 @@ def test_a_killed_process_scratch_folders_are_removed_by_the_next_start(make_lak
     assert lake.rows("SELECT count(*), count(DISTINCT id) FROM t") == [(100, 100)]
 
 
-def test_sweep_reads_the_process_from_the_name_even_when_the_host_has_dashes(tmp_path, monkeypatch):
-    monkeypatch.setattr(socket, "gethostname", lambda: "node-7-job-a")
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    pid = int(dead.stdout)  # that process has exited
-    gone = tmp_path / f"landfall-{pid}@node-7-job-a-batch-x1"
-    mine = tmp_path / f"{scratch.prefix('staging')}c1-t"
-    other = tmp_path / f"landfall-{pid}@node-7-batch-x2"  # host `node-7`: another host
-    unrelated = tmp_path / "landfall-staging-c2-t"
-    for p in (gone, mine, other, unrelated):
-        p.mkdir()
-    assert scratch.sweep(str(tmp_path)) == [str(gone)]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, other.name, unrelated.name])
+def test_sweep_removes_only_folders_of_processes_provably_gone(tmp_path):
+    gone = exited_id()
+    host, pid, identity = gone.split(":")
+    boot, ns, start = identity.split("-")
+    folders = {
+        named(gone, "batch", "a1"): False,  # exited: removed
+        f"{scratch.prefix('staging')}c1-t": True,  # this process
+        named(worker_id(), "hop", "b2"): True,  # this process, named as another part would
+        named(f"{host}:{pid}:{boot}-{int(ns) + 1}-{start}", "job", "c3"): True,  # another PID namespace
+        named(f"{host}:{pid}:0badc0ffee", "job", "d4"): True,  # a system that does not say
+        f"landfall-{pid}-job-e5": True,  # not named for a process
+    }
+    for name in folders:
+        (tmp_path / name).mkdir()
+    assert scratch.sweep(str(tmp_path)) == [str(tmp_path / named(gone, "batch", "a1"))]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(n for n, kept in folders.items() if kept)
     assert scratch.sweep(str(tmp_path / "missing")) == []
+
+
+def test_a_host_name_with_dashes_is_read_whole(tmp_path):
+    gone = exited_id()
+    _, pid, identity = gone.split(":")
+    folder = tmp_path / named(f"node-7-job-a:{pid}:{identity}", "batch", "x")
+    folder.mkdir()
+    assert scratch.sweep(str(tmp_path)) == [str(folder)]

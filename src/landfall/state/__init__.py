@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from landfall.processes import worker_id
 from landfall.state.base import (
     DataFile,
     Run,
@@ -12,7 +13,6 @@ from landfall.state.base import (
     Table,
     TableCommit,
     new_id,
-    worker_id,
 )
 
 __all__ = [

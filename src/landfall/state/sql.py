@@ -27,7 +27,8 @@ from typing import Any
 
 from landfall.errors import ConcurrentChange, LeaseLost, NoSuchRun
 from landfall.events import ObjectCreated
-from landfall.state.base import MAX_INTERRUPTIONS, Run, StateStore, new_id, process_gone
+from landfall.processes import process_gone
+from landfall.state.base import MAX_INTERRUPTIONS, Run, StateStore, new_id
 from landfall.state.commits import SqlCommits
 from landfall.state.plumbing import LOCK_KEY, insert_many
 from landfall.state.reads import CHUNK, RUN_COLUMNS, RUN_FROM, chunks, marks, run_from_row

@@ -18,7 +18,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from landfall.errors import ConcurrentChange
-from landfall.state.base import StateStore, holding, process_gone, worker_id
+from landfall.processes import process_gone, worker_id
+from landfall.state.base import StateStore, holding
 from landfall.tables.base import TableWriter
 
 log = logging.getLogger("landfall.tables")

@@ -17,6 +17,7 @@ from msgspec.structs import replace
 
 from landfall.errors import ConcurrentChange, LeaseLost, NoSuchRun, NoSuchTable
 from landfall.events import ObjectCreated
+from landfall.processes import worker_id
 from landfall.state import open_state
 from landfall.state.base import (
     MAX_INTERRUPTIONS,
@@ -26,7 +27,6 @@ from landfall.state.base import (
     StateStore,
     TableCommit,
     holding,
-    worker_id,
 )
 from landfall.state.migrations import LATEST
 
@@ -384,7 +384,7 @@ class StateStoreTests:
 
     def test_reap_takes_back_leases_of_exited_local_processes_at_once(self, store):
         gone = subprocess.run(
-            [sys.executable, "-c", "from landfall.state.base import worker_id; print(worker_id())"],
+            [sys.executable, "-c", "from landfall.processes import worker_id; print(worker_id())"],
             capture_output=True,
             text=True,
             check=True,
