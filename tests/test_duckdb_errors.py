@@ -54,6 +54,17 @@ def test_a_json_timestamp_that_breaks_the_pinned_format(tmp_path):
     assert errors.reason(text) == "JSON transform error: a value does not fit its column's type or date format"
 
 
+def test_a_declared_type_that_a_value_does_not_fit():
+    """A type declared in `read.types` is a cast after reading: DuckDB names the value and the column, no line."""
+    text = error_of("""SELECT CAST("my col" AS BIGINT) FROM (SELECT 'x' AS "my col")""")
+    assert errors.cast_column(text) == "my col"
+    assert errors.not_converted(text) == ("x", "INT64")
+    assert errors.error_line(text) is None
+    text = error_of("""SELECT CAST(n AS BIGINT) FROM (SELECT '{"a": 1}'::JSON AS n)""")  # from a JSON column
+    assert errors.cast_column(text) == "n"
+    assert errors.cast_json_value(text) == '{"a":1}'
+
+
 def test_a_json_record_larger_than_the_buffer(tmp_path):
     path = tmp_path / "big.jsonl"
     path.write_text('{"a": "' + "x" * (40 << 20) + '"}\n')

@@ -105,7 +105,7 @@ def diagnose(path: str, fmt: str, engine_error: str, delimiter: str | None = Non
         if fmt == "csv":
             return _diagnose_csv(path, engine_error, delimiter)
         if fmt in ("json", "jsonl"):
-            return _diagnose_json(path, fmt)
+            return _diagnose_json(path, fmt) or _json_value_line(path, fmt, engine_error)
     except Exception:  # diagnosis is best effort; the engine's own message stays
         return None
     return None
@@ -188,6 +188,33 @@ def _diagnose_json(path: str, fmt: str) -> tuple[int | None, str] | None:
                 )
         return None
     return _diagnose_json_lines(text)
+
+
+def _json_value_line(path: str, fmt: str, engine_error: str) -> tuple[int | None, str] | None:
+    """The line of the first JSON Lines record whose column holds the value a cast could not convert (a type
+    declared in `read.types` is applied after reading, where DuckDB knows no line). DuckDB names the value as text
+    (`Could not convert string 'x'`) from a text column, as JSON (`"x"`, `{"a":1}`) from a JSON one."""
+    column = errors.cast_column(engine_error)
+    as_text, as_json = errors.not_converted(engine_error), errors.cast_json_value(engine_error)
+    if fmt != "jsonl" or column is None or (as_text is None and as_json is None):
+        return None
+
+    def holds(value: Any) -> bool:
+        if as_json is not None:
+            return json.dumps(value, separators=(",", ":"), ensure_ascii=False) == as_json
+        return not isinstance(value, dict | list) and (value if isinstance(value, str) else json.dumps(value)) == (
+            as_text[0] if as_text else None
+        )
+
+    with _text_lines(path) as fh:
+        for n, line in enumerate(fh, 1):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get(column) is not None and holds(record[column]):
+                return n, errors.reason(engine_error)
+    return None
 
 
 def _json_kind(value: Any) -> str:

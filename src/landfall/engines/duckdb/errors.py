@@ -13,6 +13,8 @@ _CONVERTING_COLUMN = re.compile(r'Error when converting column "(.+?)"')
 _CSV_LINE = re.compile(r"CSV Error on Line: (\d+)")
 _JSON_LINE = re.compile(r"JSON \w+ error in file .*?, in line (\d+)")
 _NOT_CONVERTED = re.compile(r"Could not convert string ['\"](.*?)['\"] to '?([A-Z0-9_]+)")
+_FAILED_CAST = re.compile(r"Failed to cast value to \w+: (.+?) when casting from source column ")
+_CAST_FROM = re.compile(r"when casting from source column (.+?)\s*$", re.M)
 _LINE_TOO_LONG = re.compile(r"Maximum line size of (\d+) bytes exceeded")
 _CASE_TWINS = re.compile(r'Duplicate name "(.+?)" in struct auto-detected in JSON')
 
@@ -63,6 +65,18 @@ def not_converted(text: str) -> tuple[str, str] | None:
     """`(value, type)` of a string that could not be converted."""
     m = _NOT_CONVERTED.search(text)
     return (m.group(1), m.group(2)) if m else None
+
+
+def cast_column(text: str) -> str | None:
+    """The column whose value a cast in SQL could not convert (a declared type applied to JSON records)."""
+    m = _CAST_FROM.search(text)
+    return m.group(1) if m else None
+
+
+def cast_json_value(text: str) -> str | None:
+    """The JSON text of a value a cast from a JSON column could not convert (`"x"`, `{"a":1}`)."""
+    m = _FAILED_CAST.search(text)
+    return m.group(1) if m else None
 
 
 def line_too_long(text: str) -> int | None:
