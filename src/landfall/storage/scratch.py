@@ -25,7 +25,8 @@ _NAMED = re.compile(r"^landfall-(.+![0-9]+![0-9a-f]+-[0-9]+-[0-9]+)-[a-z]+-")
 
 @cache
 def _owner(pid: int) -> str:
-    """This process's id in a folder name (`:` is no character for a Windows path)."""
+    """This process's id in a folder name (`:` is no character for a Windows path), worked out once per process
+    (`pid` is the cache key: a forked child has its own)."""
     return worker_id().replace(":", "!")
 
 

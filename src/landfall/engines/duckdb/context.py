@@ -37,7 +37,7 @@ class JobContext(msgspec.Struct):
     children: dict[str, str] = {}  # child table -> the view of its rows
     dialects: dict[str, tuple[str, int]] = {}  # CSV path -> (delimiter, lines before the records) landfall checked
     timestamp_format: str | None = None  # the reader's strict format of CSV timestamps (`read_csv.dates_in`)
-    stamp_forms: dict[str, tuple[str, ...]] = {}  # timestamp columns read as text and converted in these forms
+    stamp_forms: dict[str, tuple[str, ...]] = {}  # CSV timestamp columns read as text and converted in these forms
     # landed key -> the encoding it was read in: {encoding, confidence, how} (see `landfall.encoding.Detected`)
     encodings: dict[str, dict[str, object]] = {}
     views: list[str] = []

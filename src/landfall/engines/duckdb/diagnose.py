@@ -202,9 +202,8 @@ def _json_value_line(path: str, fmt: str, engine_error: str) -> tuple[int | None
     def holds(value: Any) -> bool:
         if as_json is not None:
             return json.dumps(value, separators=(",", ":"), ensure_ascii=False) == as_json
-        return not isinstance(value, dict | list) and (value if isinstance(value, str) else json.dumps(value)) == (
-            as_text[0] if as_text else None
-        )
+        written = value if isinstance(value, str) else json.dumps(value)
+        return not isinstance(value, dict | list) and as_text is not None and written == as_text[0]
 
     with _text_lines(path) as fh:
         for n, line in enumerate(fh, 1):

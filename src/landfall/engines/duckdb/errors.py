@@ -21,8 +21,8 @@ _CASE_TWINS = re.compile(r'Duplicate name "(.+?)" in struct auto-detected in JSO
 
 def no_timestamp_form(column: str) -> tuple[str, str]:
     """The text before and after the value in the error landfall raises for a value of no timestamp form in a
-    CSV column it converts itself (`read_csv.converted`): the reader's own words for a late value that does not
-    fit, so that the functions below read it as they read the reader's."""
+    column it converts itself (`stamps.converted`, CSV or JSON): DuckDB's CSV reader's own words for a late value
+    that does not fit, so that the functions below (and `replan`) read it as they read the reader's."""
     return f'CSV Error: Error when converting column "{column}": Could not convert string "', "\" to 'TIMESTAMP'"
 
 

@@ -13,6 +13,7 @@ from typing import NamedTuple
 import duckdb
 
 from landfall.engines.duckdb.sql import lit, q
+from landfall.engines.duckdb.stamps import looks_like_stamps, stamp_forms
 
 #: DuckDB type ids read from strings that a word can be cast to
 DATE_IDS = frozenset(
@@ -67,6 +68,7 @@ class Pinned(NamedTuple):
     columns: dict[str, str]
     date_format: str | None = None
     timestamp_format: str | None = None
+    stamps: dict[str, tuple[str, ...]] = {}  # text columns of timestamps, converted in these forms (`stamps.converted`)
 
 
 DATE_FORMAT = "%Y-%m-%d"
@@ -93,40 +95,45 @@ def pin_dates(
     limit: int | None,
     declared: tuple[str | None, str | None] = (None, None),
 ) -> Pinned:
-    """`detected` (column -> DuckDB type) pinned for reading, and the formats its DATE and TIMESTAMP leaves are
-    read in. Given the types, DuckDB's JSON reader casts a string to a date or a timestamp loosely: past the
-    sample, `2024-01-04 10:30` in a date column loads as 2024-01-04 and `2024-01-03T10:00:00+05:00` in a
-    timestamp column as 10:00. Read in a format (as its own detection reads), such a value breaks the type
-    instead, and the file is read again with types detected on the whole file.
+    """`detected` (column -> DuckDB type) pinned for reading, the formats its DATE and TIMESTAMP leaves are read
+    in, and the text columns that are timestamps. Given the types, DuckDB's JSON reader casts a string to a date
+    or a timestamp loosely: past the sample, `2024-01-04 10:30` in a date column loads as 2024-01-04 and
+    `2024-01-03T10:00:00+05:00` in a timestamp column as 10:00. Read in a format (as its own detection reads),
+    such a value breaks the type instead, and the file is read again with types detected on the whole file.
 
     So: a date leaf holding a word (`infinity`, `epoch`: DuckDB's casts take them) is text; date leaves are read
     as `%Y-%m-%d` and timestamp leaves in the ISO form most of them are written in (`T` or a space, seconds, a
     fraction, `Z`), unless `declared` (the workflow's `date_format`, `timestamp_format`) names them; a leaf the
-    format does not read in the sample is text (a top-level one may then be converted value by value:
-    `stamps.text_stamps`). `read(columns)` is the SELECT over the files with those column types, `limit` the
-    records of the sample (None: whole files). Two scans of the sample, only when some column has a date leaf."""
+    format does not read in the sample is text. A top-level text column whose every value is a timestamp of one
+    of landfall's forms (`stamps.FORMS`: DuckDB's detection leaves `2024-01-03T10:00:00.123456` as text) is
+    converted value by value. `read(columns)` is the SELECT over the files with those column types, `limit` the
+    records of the sample (None: whole files). One scan of the sample; one more when some column has a date leaf
+    (the formats checked), and when a text column looks like timestamps (their forms)."""
     everything = lambda _path: True  # noqa: E731
     as_text: dict[str, str] = {}
     leaves: list[Leaf] = []
     for name, kind in detected.items():
         if any(d in kind.lower() for d in ("date", "time")):
             as_text[name] = _walk(con.sqltype(kind), q(name), name, leaves, everything)
-    if not leaves:
+    # top-level text, or top-level dates that may turn out text: candidates for timestamps read from text
+    strings = [n for n, kind in detected.items() if kind == "VARCHAR" or any(leaf.path == n for leaf in leaves)]
+    if not leaves and not strings:
         return Pinned(detected, *declared)
     sample = f"SELECT * FROM ({read({**detected, **as_text})})" + (f" LIMIT {limit}" if limit is not None else "")
     stamps = [leaf for leaf in leaves if leaf.kind == "timestamp"] if declared[1] is None else []
-    checks = [leaf.some(is_word) for leaf in leaves]
-    checks += [leaf.some(shape) for leaf in stamps for shape in _SHAPES.values()]
-    row = con.execute(
-        f"SELECT {', '.join(f'coalesce(bool_or({c}), false)' for c in checks)} FROM ({sample})"
-    ).fetchone()
-    text = {leaf.path for leaf, hit in zip(leaves, row, strict=False) if hit}
-    shaped = row[len(leaves) :]
+    checks = [f"coalesce(bool_or({leaf.some(is_word)}), false)" for leaf in leaves]
+    checks += [f"coalesce(bool_or({leaf.some(shape)}), false)" for leaf in stamps for shape in _SHAPES.values()]
+    checks += [looks_like_stamps(n) for n in strings]
+    row = con.execute(f"SELECT {', '.join(checks)} FROM ({sample})").fetchone()
+    words, row = row[: len(leaves)], row[len(leaves) :]
+    shaped, row = row[: len(stamps) * len(_SHAPES)], row[len(stamps) * len(_SHAPES) :]
+    text = {leaf.path for leaf, hit in zip(leaves, words, strict=True) if hit}
     forms = {
         leaf.path: _form(dict(zip(_SHAPES, shaped[i * len(_SHAPES) : (i + 1) * len(_SHAPES)], strict=True)))
         for i, leaf in enumerate(stamps)
         if leaf.path not in text
     }
+    looked = [n for n, hit in zip(strings, row, strict=True) if hit]
     kept = list(forms.values())
     formats = {
         "date": declared[0] or DATE_FORMAT,
@@ -150,6 +157,7 @@ def pin_dates(
         out,
         formats["date"] if "date" in kinds or declared[0] else None,
         formats["timestamp"] if "timestamp" in kinds or declared[1] else None,
+        stamp_forms(con, sample, [n for n in looked if out[n] == "VARCHAR"]),
     )
 
 

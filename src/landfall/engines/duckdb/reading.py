@@ -47,7 +47,7 @@ from landfall.engines.duckdb.sql import (
     q,
     source_format,
 )
-from landfall.engines.duckdb.stamps import converted, text_stamps
+from landfall.engines.duckdb.stamps import converted
 from landfall.engines.duckdb.types import WHOLE_BEYOND_64
 from landfall.engines.duckdb.writing import with_lineage
 from landfall.errors import InvalidInput
@@ -192,19 +192,16 @@ def read(cx: JobContext) -> str:
                     pinned = {n: "VARCHAR" if t == "JSON" else t for n, t in pinned.items()}
                 # in the sample (whole files once a later value broke a type): dates and timestamps read strictly,
                 # and strings that are all timestamps converted
-                rows = None if cx.plan.sample_all else DETECTION_SAMPLE_ROWS * len(paths)
                 found = pin_dates(
                     cx.con,
                     pinned,
                     lambda c: _json_sql(cx, _paths(paths), opts, fmt, columns=c),
-                    rows,
+                    None if cx.plan.sample_all else DETECTION_SAMPLE_ROWS * len(paths),
                     (opts.date_format, opts.timestamp_format),
                 )
-                select = _json_sql(cx, _paths(paths), opts, fmt, columns=found.columns, formats=found[1:])
-                limit = "" if rows is None else f" LIMIT {rows}"
-                texts = [n for n, t in found.columns.items() if t == "VARCHAR"]
-                cx.stamp_forms = text_stamps(cx.con, f"SELECT * FROM ({select}){limit}", texts)
-                raw = view(converted(select, cx.stamp_forms))
+                formats = (found.date_format, found.timestamp_format)
+                select = _json_sql(cx, _paths(paths), opts, fmt, columns=found.columns, formats=formats)
+                raw = view(converted(select, found.stamps))
                 cx.describe(raw)
         except duckdb.BinderException as exc:
             if not errors.not_records(str(exc)) or opts.records == "true" or len(paths) > 1:

@@ -1,7 +1,7 @@
 """Timestamps written as text, read strictly: the forms landfall reads a timestamp in (each a format DuckDB's
 strict parse takes), how many of a sample's values each form reads, and a column read as text converted value by
 value in its forms. CSV columns DuckDB sampled as timestamps use them (`read_csv.dates_in`), and so do JSON
-string columns whose every sampled value is a timestamp (`text_stamps`: DuckDB's JSON reader detects
+string columns whose every sampled value is a timestamp (`stamp_forms`: DuckDB's JSON reader detects
 `2024-01-03T10:00:00` but leaves `2024-01-03T10:00:00.123456`, Python's `isoformat()` and pandas' `to_json`,
 as text).
 """
@@ -71,19 +71,20 @@ def led_by(*lead: str) -> tuple[str, ...]:
     return (*lead, *(f for f in FORMS if f not in lead))
 
 
-def text_stamps(con: duckdb.DuckDBPyConnection, select: str, columns: list[str]) -> dict[str, tuple[str, ...]]:
+def looks_like_stamps(n: str) -> str:
+    """SQL over a sample: whether every value of the text column `n` looks like a timestamp (a cheap look before
+    `stamp_forms`: a failed strict parse costs DuckDB a microsecond, as it builds an error)."""
+    return f"bool_and({q(n)} LIKE {lit(SHAPE)})"
+
+
+def stamp_forms(con: duckdb.DuckDBPyConnection, select: str, columns: list[str]) -> dict[str, tuple[str, ...]]:
     """The text `columns` of a sample (`select`) whose every value is a timestamp of one of the `FORMS` (at least
     one value not a date alone: a column of dates is detected as dates), each with its forms in the order to try
     them."""
     if not columns:
         return {}
-    # first a cheap look for the shape (a failed strict parse costs DuckDB a microsecond: it builds an error)
-    shaped = f"SELECT {', '.join(f'bool_and({q(n)} LIKE {lit(SHAPE)})' for n in columns)} FROM ({select})"
-    candidates = [n for n, ok in zip(columns, con.execute(shaped).fetchone(), strict=True) if ok]
-    if not candidates:
-        return {}
     found = {}
-    for n, (total, read) in form_counts(con, select, candidates).items():
+    for n, (total, read) in form_counts(con, select, columns).items():
         if total and sum(read.values()) == total and read["%Y-%m-%d"] < total:
             found[n] = by_use(read)
     return found

@@ -44,7 +44,7 @@ from landfall.engines.duckdb.reading import (
     _records_start,
 )
 from landfall.engines.duckdb.sql import common_args, lit
-from landfall.engines.duckdb.stamps import NAIVE_TIMESTAMP, text_stamps
+from landfall.engines.duckdb.stamps import NAIVE_TIMESTAMP
 from landfall.engines.duckdb.types import sql_type as duckdb_type
 from landfall.engines.spark import translate
 from landfall.engines.spark.context import BLOCK, CORRUPT, MID, ROW, SRC, Ctx, Input, c
@@ -399,24 +399,20 @@ def _read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
             "reader cannot keep both; the DuckDB engine loads them as two columns (`engine: duckdb`)",
             file=ctx.inputs[0].source.key,
         )
+    stamps: dict[str, tuple[str, ...]] = {}
     if not o.all_strings:  # a word a date cast takes (`infinity`, `epoch`) keeps its column text, as on DuckDB
         read = ", ".join(args)
         typed = {n: str(t) for n, t in detected if n not in o.types}
-        typed = pin_dates(
+        # and strings that are all timestamps in the sample (whole files once a later value missed its type)
+        pinned = pin_dates(
             sniffer,
             typed,
             lambda cols: f"SELECT * FROM read_json({paths}, {read}, {columns_arg(cols)})",
             None if ctx.plan.sample_all else DETECTION_SAMPLE_ROWS * len(ctx.inputs),
             (o.date_format, o.timestamp_format),
-        ).columns
-        detected = [(n, typed.get(n, t)) for n, t in detected]
-    # strings that are all timestamps in the sample (whole files once a later value missed its type), as on DuckDB
-    stamps: dict[str, tuple[str, ...]] = {}
-    if not o.all_strings:
-        texts = [n for n, t in detected if str(t) == "VARCHAR" and n not in o.types]
-        sample = f"SELECT * FROM read_json({paths}, {read}, {columns_arg(typed)})"
-        limit = "" if ctx.plan.sample_all else f" LIMIT {DETECTION_SAMPLE_ROWS * len(ctx.inputs)}"
-        stamps = text_stamps(sniffer, f"SELECT * FROM ({sample}){limit}", texts)
+        )
+        detected = [(n, pinned.columns.get(n, t)) for n, t in detected]
+        stamps = pinned.stamps
     fields = []
     for name, duck in detected:
         dt = T.StringType() if o.all_strings or name in o.types else of_duckdb(str(duck))
