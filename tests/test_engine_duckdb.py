@@ -94,4 +94,4 @@ def test_a_json_value_that_does_not_fit_a_declared_type_names_its_line(make_lake
     lake.land("t/a.jsonl", body)
     assert not lake.process().ok
     error = lake.pipeline.runs()[0].error
-    assert error.startswith("`t/a.jsonl` line 5: ") and ("'x'" in error or '"x"' in error), error
+    assert error == "`t/a.jsonl` line 5: value `x` of column `n` is not a valid BIGINT", error

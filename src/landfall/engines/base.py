@@ -47,15 +47,17 @@ def invalid_json(key: str, exc: json.JSONDecodeError) -> InvalidInput:
 
 
 def detected_format(workflow: Workflow, key: str, path: str) -> str | None:
-    """The format a local file's content tells where its name would mislead, or None: `jsonl` for JSON Lines
-    named `.json` (the format not declared), told by the whole lines of its first 64 KB being two or more JSON
-    objects, one per line. (A JSON document is one value: its first line alone is never a whole object followed
-    by another.)"""
+    """The format a local file's content tells where its name or the workflow's `format: json` would mislead, or
+    None: `jsonl` for JSON Lines named `.json` (the format not declared), or read with `format: json` whatever
+    their name (Spark, Athena and Firehose call JSON Lines JSON), told by the whole lines of its first 64 KB being
+    two or more JSON objects, one per line. (A JSON document is one value: its first line alone is never a whole
+    object followed by another.)"""
     from landfall import compression
     from landfall import encoding as enc
 
     opts = workflow.read
-    if opts.format is not None or not compression.strip_suffix(key.lower()).endswith(".json"):
+    named_json = compression.strip_suffix(key.lower()).endswith(".json")
+    if opts.format not in (None, "json") or (opts.format is None and not named_json):
         return None
     try:
         head = enc.sample(path, compression.detect(path, opts.compression, key), key)

@@ -212,6 +212,8 @@ def _json_value_line(path: str, fmt: str, engine_error: str) -> tuple[int | None
             except ValueError:
                 continue
             if isinstance(record, dict) and record.get(column) is not None and holds(record[column]):
+                if as_text is not None:
+                    return n, f"value `{as_text[0]}` of column `{column}` is not a valid {as_text[1]}"
                 return n, errors.reason(engine_error)
     return None
 

@@ -12,7 +12,7 @@ import re
 _CONVERTING_COLUMN = re.compile(r'Error when converting column "(.+?)"')
 _CSV_LINE = re.compile(r"CSV Error on Line: (\d+)")
 _JSON_LINE = re.compile(r"JSON \w+ error in file .*?, in line (\d+)")
-_NOT_CONVERTED = re.compile(r"Could not convert string ['\"](.*?)['\"] to '?([A-Z0-9_]+)")
+_NOT_CONVERTED = re.compile(r"Could not convert string ['\"](.*?)['\"] to '?([A-Z0-9_]+(?:\(\d+,\s*\d+\))?)")
 _FAILED_CAST = re.compile(r"Failed to cast value to \w+: (.+?) when casting from source column ")
 _CAST_FROM = re.compile(r"when casting from source column (.+?)\s*$", re.M)
 _LINE_TOO_LONG = re.compile(r"Maximum line size of (\d+) bytes exceeded")

@@ -9,6 +9,7 @@ import duckdb
 import msgspec
 
 from landfall.engines.base import StagedFile
+from landfall.engines.duckdb.casts import cast_sql
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.reading import line_of
 from landfall.engines.duckdb.sql import (
@@ -18,7 +19,6 @@ from landfall.engines.duckdb.sql import (
     NeedLines,
     _first_line,
     _paths,
-    cast_sql,
     lit,
     q,
 )
@@ -88,7 +88,8 @@ def fit_schema(cx: JobContext, view: str) -> tuple[str, list[Any]]:
             raise InvalidInput(
                 f"workflow `{job.workflow.name}` schema hints: no column " + ", ".join(f"`{m}`" for m in missing)
             )
-        repl = ", ".join(f"{cast_sql(q(c), cols.get(c), sql_type(t))} AS {q(c)}" for c, t in policy.hints.items())
+        hinted = {c: cast_sql(q(c), cols.get(c), sql_type(t), name=c) for c, t in policy.hints.items()}
+        repl = ", ".join(f"{cast} AS {q(c)}" for c, cast in hinted.items())
         view = cx.view(f"SELECT * REPLACE ({repl}) FROM {view}")
         cols = dict(cx.describe(view))
     if policy.evolution == "evolve" or not job.table_schema:

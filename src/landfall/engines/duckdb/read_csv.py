@@ -12,6 +12,7 @@ import duckdb
 
 from landfall import encoding as enc
 from landfall.config import ReadOptions
+from landfall.engines.duckdb.casts import cast_sql
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.jsondates import is_word
 from landfall.engines.duckdb.sql import REJECTS, _filename_arg, common_args, lit, q
@@ -245,9 +246,46 @@ def _csv_sql(
 
 
 def _declared_types(cx: JobContext, o: ReadOptions) -> dict[str, str]:
-    """Column -> DuckDB type for the reader: `read.types`, then the plan's retyped columns."""
-    types = {k: sql_type(v) for k, v in o.types.items()} | {c: duck_type(t) for c, t in cx.plan.column_types}
+    """Column -> DuckDB type for the reader: `read.types` (text where `converted_types` converts them), then the
+    plan's retyped columns."""
+    exact = converted_types(o)
+    types = {k: "VARCHAR" if k in exact else sql_type(v) for k, v in o.types.items()}
+    types |= {c: duck_type(t) for c, t in cx.plan.column_types}
     return types | {c: "VARCHAR" for c in cx.plan.as_text}
+
+
+def converted_types(o: ReadOptions) -> dict[str, str]:
+    """The declared types (`read.types`) the reader reads as text and `exactly` converts: DuckDB's CSV reader
+    rounds a value into a declared type (`2.5` into BIGINT as 3, `1.234` into DECIMAL(10,2) as 1.23) and cuts one
+    (`2024-01-03 10:30` into DATE as the date) without a word. Text is read as it is, and a date or timestamp in a
+    declared format (`read.date_format`, `read.timestamp_format`) by the reader, strictly. With `bad_rows:
+    quarantine` the reader keeps the types: the rows it cannot convert are the ones it sets aside (a value it
+    rounds is the known gap there)."""
+    if o.all_strings or o.bad_rows == "quarantine":
+        return {}
+    out = {}
+    for name, declared in o.types.items():
+        t = sql_type(declared)
+        if t == "VARCHAR" or (t == "DATE" and o.date_format) or (t == "TIMESTAMP" and o.timestamp_format):
+            continue
+        out[name] = t
+    return out
+
+
+def exactly(select: str, o: ReadOptions) -> str:
+    """`select` with the columns of `converted_types` (read as text) converted, losing nothing (`casts.cast_sql`:
+    a value that does not fit fails the file, naming it). Numbers written `2,5` read with `decimal_separator`."""
+    types = converted_types(o)
+    if not types:
+        return select
+
+    def text(n: str, t: str) -> str:
+        if o.decimal_separator != "." and t.split("(")[0] in ("DOUBLE", "FLOAT", "DECIMAL"):
+            return f"replace({q(n)}, {lit(o.decimal_separator)}, '.')"
+        return q(n)
+
+    repl = ", ".join(f"{cast_sql(text(n, t), 'VARCHAR', t, name=n)} AS {q(n)}" for n, t in types.items())
+    return f"SELECT * REPLACE ({repl}) FROM ({select})"
 
 
 def dialect_args(o: ReadOptions) -> list[str]:

@@ -10,6 +10,7 @@ import os
 from landfall import encoding as enc
 from landfall.config import ReadOptions
 from landfall.engines.base import Source, invalid_json, json_reason, too_deep
+from landfall.engines.duckdb.casts import cast_sql
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.diagnose import (
     _LENIENT_JSON,
@@ -132,13 +133,22 @@ def _json_sql(
         args.append(f"timestampformat = {lit(stamp_format)}")
     select = f"SELECT * FROM read_json({paths}, {', '.join(args)})"
     if o.types:  # hints for some columns; the rest are detected
-        repl = ", ".join(f"CAST({q(k)} AS {sql_type(v)}) AS {q(k)}" for k, v in o.types.items())
+        repl = ", ".join(f"{_declared(k, sql_type(v))} AS {q(k)}" for k, v in o.types.items())
         select = f"SELECT * REPLACE ({repl}) FROM ({select})"
     if o.all_strings:
         if not cx.with_path:
             return f"SELECT COLUMNS(*)::VARCHAR FROM ({select})"
         return f"SELECT COLUMNS(c -> c <> {lit(PATH)})::VARCHAR, {q(PATH)} FROM ({select})"
     return select
+
+
+def _declared(name: str, target: str) -> str:
+    """A detected column as its declared type, losing nothing: as JSON, whatever type was detected, each value is
+    converted by its kind (`casts.cast_sql`: a string as its text, `2.5` never into an integer). As text, or as
+    JSON, the value as DuckDB casts it."""
+    if target in ("VARCHAR", "JSON"):
+        return f"CAST({q(name)} AS {target})"
+    return cast_sql(f"to_json({q(name)})", "JSON", target, name=name)
 
 
 def _max_object_arg(cx: JobContext) -> str:

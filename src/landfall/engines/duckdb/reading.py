@@ -31,6 +31,7 @@ from landfall.engines.duckdb.read_csv import (
     _records_start,
     _sniff,
     dates_in,
+    exactly,
     mixed_types,
     sample_buffer,
 )
@@ -121,7 +122,7 @@ def read(cx: JobContext) -> str:
         def csv_select(extra: str = "") -> str:
             selects = group_selects(extra)
             select = selects[0] if len(selects) == 1 else " UNION ALL BY NAME ".join(f"({s})" for s in selects)
-            return converted(select, cx.stamp_forms)
+            return exactly(converted(select, cx.stamp_forms), opts)
 
         select = csv_select()
     elif fmt == "parquet":

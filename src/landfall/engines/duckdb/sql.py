@@ -70,24 +70,6 @@ def source_format(workflow: Workflow, src: Source) -> str:
     return src.format or file_format(workflow, src.key)
 
 
-_INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
-_Q3 = "'" * 3  # a quote inside a SQL string literal, then the literal's own quote
-
-
-def cast_sql(expr: str, source: str | None, target: str, *, try_: bool = False) -> str:
-    """CAST, but text becomes an integer only when it is a whole number (DuckDB rounds `'2.5'` to 3).
-    With `try_`, a value that does not fit gives NULL instead of an error."""
-    if source == "VARCHAR" and target in _INT_TYPES:
-        whole = f"regexp_full_match(trim({expr}), '[+-]?[0-9]+')"
-        if try_:
-            return f"CASE WHEN {whole} THEN TRY_CAST(trim({expr}) AS {target}) END"
-        return (
-            f"CASE WHEN {expr} IS NULL OR {whole} THEN CAST(trim({expr}) AS {target}) ELSE "
-            f"error('Could not convert string {_Q3} || {expr} || {_Q3} to {target}') END"
-        )
-    return f"{'TRY_CAST' if try_ else 'CAST'}({expr} AS {target})"
-
-
 def _paths(paths: Any) -> str:
     return "[" + ", ".join(lit(p) for p in paths) + "]"
 

@@ -11,6 +11,7 @@ import duckdb
 
 from landfall.engines.base import JOINED_HIDDEN, Staged, named_in, text_hint
 from landfall.engines.duckdb import errors
+from landfall.engines.duckdb.casts import cast_sql
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.sql import (
     PATH,
@@ -19,7 +20,6 @@ from landfall.engines.duckdb.sql import (
     _first_line,
     _require,
     _step_error,
-    cast_sql,
     lit,
     q,
 )
@@ -73,7 +73,8 @@ def _step(cx: JobContext, view: str, step: Any) -> str:
     if kind == "cast":
         _require(cols, step.cast, "to cast")
         types = dict(cx.describe(view))
-        repl = ", ".join(f"{cast_sql(q(c), types.get(c), sql_type(t))} AS {q(c)}" for c, t in step.cast.items())
+        casts = {c: cast_sql(q(c), types.get(c), sql_type(t), exact=False, name=c) for c, t in step.cast.items()}
+        repl = ", ".join(f"{cast} AS {q(c)}" for c, cast in casts.items())
         return cx.view(f"SELECT * REPLACE ({repl}) FROM {view}")
     if kind == "compute":
         existing = [c for c in step.compute if c in cols]

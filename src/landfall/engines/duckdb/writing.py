@@ -9,6 +9,7 @@ import duckdb
 
 from landfall.config import Workflow, parse_size
 from landfall.engines.base import StagedFile
+from landfall.engines.duckdb.casts import cast_sql
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.diagnose import explain
 from landfall.engines.duckdb.sql import (
@@ -16,7 +17,6 @@ from landfall.engines.duckdb.sql import (
     PATH,
     PID,
     ROW,
-    cast_sql,
     lit,
     q,
 )
@@ -170,7 +170,7 @@ def cast_to(cx: JobContext, view: str, table_schema: list[tuple[str, str]]) -> s
     def fit(c: str, t: str) -> str:
         if duck_type(t) == "JSON" and types.get(c) != "JSON":  # a value of another kind in a JSON column: the
             return f"to_json({q(c)})"  # value as JSON (text `b` is the JSON string "b"), not text parsed as JSON
-        return cast_sql(q(c), types.get(c), duck_type(t))
+        return cast_sql(q(c), types.get(c), duck_type(t), name=c)
 
     repl = ", ".join(f"{fit(c, t)} AS {q(c)}" for c, t in casts.items())
     return cx.view(f"SELECT * REPLACE ({repl}) FROM {view}")

@@ -223,7 +223,7 @@ class SparkEngine(Engine):
                 child = child.join(parents.select(PID), on=PID, how="left_semi")
             child = writing.with_lineage(ctx, child)
             if ctx.job.child_schemas.get(table):
-                from landfall.engines.spark.steps import strict_cast
+                from landfall.engines.spark.casts import strict_cast
                 from landfall.engines.spark.types import spark_type
                 from landfall.schema import align
 
@@ -409,7 +409,7 @@ class SparkEngine(Engine):
         key = ctx.inputs[0].source.key if len(ctx.inputs) == 1 else "the batch"
         m = _CAST.search(str(exc))
         if m:
-            value, typ = m.group(1), m.group(2).strip()
+            value, typ = m.group(1), m.group(2).strip().removesuffix(" SQLSTATE")  # Spark's words follow it
             line = None
             if len(ctx.inputs) == 1:
                 line = _line_with(ctx.inputs[0].path, value)

@@ -15,8 +15,8 @@ from pyspark.sql import types as T
 
 from landfall.engines.duckdb.quality import _reason_for, _rule_columns, _SchemaRule
 from landfall.engines.spark import translate
+from landfall.engines.spark.casts import strict_cast
 from landfall.engines.spark.context import HIDDEN, LINEAGE, Ctx, c, columns
-from landfall.engines.spark.steps import strict_cast
 from landfall.engines.spark.types import schema_of, spark_type
 from landfall.errors import InvalidInput
 from landfall.schema import schema_diff

@@ -32,6 +32,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from landfall import encoding as enc
+from landfall.config import ReadOptions
 from landfall.engines.base import invalid_json, too_deep
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.diagnose import long_line
@@ -47,6 +48,7 @@ from landfall.engines.duckdb.sql import common_args, lit
 from landfall.engines.duckdb.stamps import NAIVE_TIMESTAMP
 from landfall.engines.duckdb.types import sql_type as duckdb_type
 from landfall.engines.spark import translate
+from landfall.engines.spark.casts import strict_cast
 from landfall.engines.spark.context import BLOCK, CORRUPT, MID, ROW, SRC, Ctx, Input, c
 from landfall.engines.spark.lines import Dialect, scan
 from landfall.engines.spark.types import of_duckdb, spark_type
@@ -268,7 +270,10 @@ def _read_csv(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
                 continue
             keep = f"__lf_text{len(ctx.misses)}"  # one name per column of every group: the groups are unioned
             texts.append(text.alias(keep))
-            typed.append(_cast(text, duck, formats, o.decimal_separator).alias(name))
+            if name in o.types:
+                typed.append(_declared(text, duck, o).alias(name))
+            else:
+                typed.append(_cast(text, duck, formats, o.decimal_separator).alias(name))
             ctx.misses[f"miss{len(ctx.misses)}"] = (name, duck, keep)
         frames.append(raw.select(*typed, *texts, *_internal(raw)))
     df = frames[0]
@@ -304,6 +309,17 @@ def split_bytes(spark: Any) -> int:
     from landfall.config import parse_size
 
     return parse_size(str(spark.conf.get("spark.sql.files.maxPartitionBytes", "128MB")))
+
+
+def _declared(text: Column, duck: str, o: ReadOptions) -> Column:
+    """Text as its declared type (`read.types`), losing nothing (`casts.strict_cast`); NULL when the value does
+    not fit (a miss, which fails the file naming the value and its line). A date or timestamp in a declared
+    format (`read.date_format`, `read.timestamp_format`) is read in it, strictly."""
+    if (duck == "DATE" and o.date_format) or (duck == "TIMESTAMP" and o.timestamp_format):
+        return _cast(text, duck, (o.date_format, o.timestamp_format), o.decimal_separator)
+    if o.decimal_separator != "." and (duck in ("DOUBLE", "FLOAT") or duck.startswith("DECIMAL")):
+        text = F.when(~text.contains("."), F.translate(text, o.decimal_separator, "."))
+    return strict_cast(text, T.StringType(), of_duckdb(duck), try_=True)
 
 
 def _cast(text: Column, duck: str, formats: tuple[str | None, str | None], decimal: str = ".") -> Column:
@@ -437,7 +453,7 @@ def _read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
     for name, _ in detected:
         col = c(name)
         if name in o.types:
-            col = col.cast(spark_type(user_type(o.types[name])))
+            col = strict_cast(col, T.StringType(), spark_type(user_type(o.types[name])))
         elif name in stamps:  # a value of no form is a miss: the types are detected on whole files again
             keep = f"__lf_text{len(ctx.misses)}"
             texts.append(col.alias(keep))

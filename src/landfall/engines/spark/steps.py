@@ -13,6 +13,7 @@ from pyspark.sql import types as T
 from landfall.config import FlattenSpec
 from landfall.engines.base import JOINED_HIDDEN
 from landfall.engines.spark import translate
+from landfall.engines.spark.casts import strict_cast
 from landfall.engines.spark.context import HIDDEN, PID, SRC, Ctx, c, columns
 from landfall.engines.spark.session import error_text
 from landfall.engines.spark.types import spark_type, sql_name
@@ -20,9 +21,6 @@ from landfall.errors import InvalidInput
 from landfall.naming import normalized
 from landfall.sqlcheck import tables_of
 from landfall.types import user_type
-
-_INTS = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
-_Q3 = "'"
 
 
 class StepError(Exception):
@@ -48,7 +46,8 @@ def _step(ctx: Ctx, df: DataFrame, step: Any, where: str) -> DataFrame:
     if kind == "cast":
         _require(cols, step.cast, "to cast")
         types = {f.name: f.dataType for f in df.schema.fields}
-        return df.withColumns({n: strict_cast(c(n), types[n], spark_type(user_type(t))) for n, t in step.cast.items()})
+        casts = {n: strict_cast(c(n), types[n], spark_type(user_type(t)), exact=False) for n, t in step.cast.items()}
+        return df.withColumns(casts)
     if kind == "compute":
         return df.withColumns(
             {n: F.expr(translate.expression(e, f"{where} column `{n}`")) for n, e in step.compute.items()}
@@ -97,30 +96,6 @@ def _joined(ctx: Ctx, table: Any, files: list[str]) -> DataFrame:
         schema = T.StructType([T.StructField(n, spark_type(t)) for n, t in table.schema])
         df = ctx.spark.createDataFrame([], schema)
     return df.drop(*[c for c in df.columns if c in JOINED_HIDDEN])
-
-
-def strict_cast(col: Column, have: T.DataType, want: T.DataType, *, try_: bool = False) -> Column:
-    """CAST, but text becomes an integer only when it is a whole number (`'2.5'` is not an integer), and a value
-    that does not fit fails the job naming the value (or gives NULL with `try_`)."""
-    if isinstance(have, T.StringType) and isinstance(want, _INTS):
-        text = F.trim(col)
-        whole = text.rlike(r"^[+-]?[0-9]+$")
-        fits = F.when(whole, text.try_cast(want))
-        if try_:
-            return fits
-        return (
-            F.when(col.isNull(), F.lit(None).cast(want))
-            .when(fits.isNotNull(), fits)
-            .otherwise(F.raise_error(F.concat(F.lit("landfall-cast:"), col, F.lit(f":{sql_name(want)}"))).cast(want))
-        )
-    if try_:
-        return col.try_cast(want)
-    if isinstance(have, T.StringType) and not isinstance(want, T.StringType):
-        out = col.try_cast(want)
-        return F.when(col.isNull() | out.isNotNull(), out).otherwise(
-            F.raise_error(F.concat(F.lit("landfall-cast:"), col, F.lit(f":{sql_name(want)}"))).cast(want)
-        )
-    return col.cast(want)
 
 
 def flatten(df: DataFrame, spec: Any, only: str | None = None) -> DataFrame:
@@ -257,4 +232,4 @@ def _require(cols: list[str], wanted: Any, what: str) -> None:
         )
 
 
-__all__ = ["transform", "strict_cast", "flatten", "explode", "child_tables", "to_json"]
+__all__ = ["transform", "flatten", "explode", "child_tables", "to_json"]

@@ -22,8 +22,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from landfall.engines.base import StagedFile
+from landfall.engines.spark.casts import strict_cast
 from landfall.engines.spark.context import HIDDEN, LINEAGE, SRC, Ctx, c, columns
-from landfall.engines.spark.steps import strict_cast
 from landfall.engines.spark.types import schema_of, spark_type
 from landfall.errors import InvalidInput
 from landfall.schema import align

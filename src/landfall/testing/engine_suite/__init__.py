@@ -11,12 +11,14 @@ is expected to fail (strictly: once the engine passes it, the gap must be remove
 
 from __future__ import annotations
 
+from landfall.testing.engine_suite.exactness import ExactnessTests
 from landfall.testing.engine_suite.reading import ReadingTests
 from landfall.testing.engine_suite.transforms import TransformTests
 
 __all__ = ["EngineTests"]
 
 
-class EngineTests(ReadingTests, TransformTests):
+class EngineTests(ReadingTests, TransformTests, ExactnessTests):
     """The engine conformance suite (see the package's docstring): reading (`reading.py`), then transform steps,
-    quality rules and schema evolution (`transforms.py`), on the fixtures of `base.py`."""
+    quality rules and schema evolution (`transforms.py`), then values never rounded or cut to fit a type
+    (`exactness.py`), on the fixtures of `base.py`."""

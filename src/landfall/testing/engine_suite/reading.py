@@ -133,13 +133,16 @@ class ReadingTests(EngineFixtures):
 
     def test_json_lines_named_json_are_read_as_json_lines(self, make):
         """A `.json` file of one object per line (as many tools write them) loads as JSON Lines, a bad line
-        naming its line; a document stays a document; with `format: json` declared, JSON Lines fail saying how
-        to read them."""
+        naming its line; a document stays a document; with `format: json` declared, JSON Lines load as JSON Lines
+        whatever their name (`.jsonl` included), and a file that is neither fails saying how to read it."""
         lake = make(wf("t"), wf("d", read={"format": "json"}, retry={"max_attempts": 1}))
         lake.land("t/e.json", '{"id": 1, "a": "x"}\n\n{"id": 2, "a": "y"}\n')
         lake.land("t/doc.json", '{\n  "id": 3,\n  "a": "z"\n}\n')
         lake.land("t/bad.json", '{"id": 4}\n{"id": 5\n')
         lake.land("d/e.json", '{"id": 1}\n{"id": 2}\n')
+        lake.land("d/f.jsonl", '{"id": 3}\n{"id": 4}\n')
+        lake.land("d/g.json", '[{"id": 5}]')
+        lake.land("d/bad.json", '{"id": 6}\n{"id": 7\n')
         lake.process()
         assert lake.rows("SELECT id, a, _source_file FROM t ORDER BY id") == [
             (1, "x", "t/e.json"),
@@ -147,8 +150,15 @@ class ReadingTests(EngineFixtures):
             (3, "z", "t/doc.json"),
         ]
         assert error_of(lake, "t/bad.json").startswith("`t/bad.json` line 2:"), error_of(lake, "t/bad.json")
-        assert error_of(lake, "d/e.json") == (
-            "`d/e.json` line 2: invalid JSON: Extra data (column 1); the file holds one JSON value per line (JSON "
+        assert lake.rows("SELECT id, _source_file FROM d ORDER BY id") == [
+            (1, "d/e.json"),
+            (2, "d/e.json"),
+            (3, "d/f.jsonl"),
+            (4, "d/f.jsonl"),
+            (5, "d/g.json"),
+        ]
+        assert error_of(lake, "d/bad.json") == (
+            "`d/bad.json` line 2: invalid JSON: Extra data (column 1); the file holds one JSON value per line (JSON "
             "Lines): name it `.jsonl` or set `read: {format: jsonl}`"
         )
 

@@ -1,0 +1,136 @@
+"""Casts that lose nothing: a value of one type becomes another only when nothing of it is lost; otherwise the file
+fails naming the value (or, for the evolution policies' checks, the value is NULL: rescued or quarantined).
+
+DuckDB's own casts round and cut: `2.5` (a double) to BIGINT is 2, text `2024-01-03 10:30:00` to DATE is the date
+alone, text `2024-01-03 10:00:00+05:00` to TIMESTAMP drops the offset (10:00, the instant moved five hours),
+`2024-01-03 10:00:00 x` is read as a timestamp, `1.234` to DECIMAL(10,2) is 1.23. Every conversion landfall makes
+on its own (a table's types applied to a file's columns, `schema.hints`, the `rescue` and `discard_row` policies'
+checks) goes through `cast_sql`, which allows a value only when:
+
+- text to an integer: a whole number (`+7`, ` 7 `), in range;
+- text to a decimal: a number with no more digits after the point than the type keeps (zeros aside), in range;
+- text to a date: a date, or a timestamp at midnight;
+- text to a timestamp: a timestamp with no offset or zone other than UTC (`Z`, `+00:00`), and nothing after it;
+- a number, date or timestamp to another type: a value that converts back to itself (`3.0` to BIGINT, not `2.5`;
+  a timestamp at midnight to DATE);
+- JSON (a column of mixed values) by the kind of each value: a string as text, a number as a number;
+- anything else (text to DOUBLE, BOOLEAN, UUID, ...): what DuckDB converts at all.
+
+Widening (`int32` to `int64`, a date to a timestamp) and anything to text are plain casts. The `cast:` step is
+the user's own conversion and keeps SQL's meaning (`cast_sql(..., exact=False)`), but for text to an integer,
+which is never rounded (DuckDB reads `'2.5'` as 3).
+"""
+
+from __future__ import annotations
+
+import re
+
+from landfall.engines.duckdb.types import arrow_type
+from landfall.schema import widens_to
+
+_INTS = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
+_DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
+_TEXT = "VARCHAR"
+_Q3 = "'" * 3  # a quote inside a SQL string literal, then the literal's own quote
+
+
+def _base(duck: str) -> str:
+    return duck.split("(")[0].strip()
+
+
+def _text_shape(x: str, target: str) -> str | None:
+    """SQL true when the text `x`, if DuckDB's cast reads it as `target` at all, reads whole; None when it always
+    does. Cheap looks at the text (DuckDB's casts to numbers and dates take spaces around a value); the full
+    checks run only for values whose look says they might lose something."""
+    base = _base(target)
+    if base in _INTS:  # no fraction, no exponent (the cast rounds `2.5` to 3)
+        return f"({x} NOT LIKE '%.%' AND {x} NOT LIKE '%e%' AND {x} NOT LIKE '%E%')"
+    if m := _DECIMAL.fullmatch(target):  # no more digits after the point than the scale, zeros aside
+        scale = int(m.group(2))
+        more = "%." + "_" * (scale + 1) + "%"
+        digits = f"length(rtrim(rtrim({x}), '0')) - strpos({x}, '.') <= {scale}"
+        return f"({x} NOT LIKE '%e%' AND {x} NOT LIKE '%E%' AND ({x} NOT LIKE '{more}' OR {digits}))"
+    if target == "DATE":  # ten characters at most (no time), else a timestamp at midnight
+        t = f"trim({x})"
+        midnight = f"{_stamp_whole(t)} AND TRY_CAST({t} AS TIMESTAMP) = CAST(TRY_CAST({t} AS DATE) AS TIMESTAMP)"
+        return f"(length({x}) <= 10 OR coalesce({midnight}, false))"
+    if base in ("TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS") and target != "TIMESTAMP WITH TIME ZONE":
+        if target == "TIMESTAMP":
+            return _stamp_whole(x)
+        return f"({_stamp_whole(x)} AND CAST(TRY_CAST({x} AS {target}) AS TIMESTAMP) = TRY_CAST({x} AS TIMESTAMP))"
+    return None
+
+
+def _stamp_whole(x: str) -> str:
+    """Text that DuckDB's timestamp cast reads whole: after the date nothing but the time (no space, `+` or `-`:
+    an offset, a zone or other words, which the cast drops); else, read as an instant (in UTC, the session's
+    zone), the same timestamp (an offset of zero)."""
+    plain = f"({x} NOT LIKE '%+%' AND {x} NOT LIKE '___________%-%' AND {x} NOT LIKE '___________% %')"
+    instant = f"TRY_CAST({x} AS TIMESTAMPTZ) = CAST(TRY_CAST({x} AS TIMESTAMP) AS TIMESTAMPTZ)"
+    return f"({plain} OR coalesce({instant}, false))"
+
+
+def _same_back(expr: str, source: str, target: str) -> str:
+    """SQL true when `expr` (of `source`) converted to `target` converts back to itself."""
+    return f"(TRY_CAST(TRY_CAST({expr} AS {target}) AS {source}) = {expr})"
+
+
+def _widens(source: str, target: str) -> bool:
+    try:
+        return widens_to(arrow_type(source), arrow_type(target))
+    except Exception:  # a type with no Arrow name: judged value by value
+        return False
+
+
+def _exact(expr: str, source: str, target: str) -> str | None:
+    """SQL for `expr` (of `source`) as `target`, NULL where it does not fit whole; None when every value fits (the
+    same type, a widening, anything to text: a plain cast)."""
+    if source == target or target == _TEXT or _widens(source, target):
+        return None
+    cast = f"TRY_CAST({expr} AS {target})"
+    if source == _TEXT:
+        shape = _text_shape(expr, target)
+        return cast if shape is None else f"CASE WHEN {shape} THEN {cast} END"
+    if source == "JSON":  # by each value's kind: a string as its text (not `"7"`), a number as a number
+        text = f"({expr} ->> '$')"
+        shape = _text_shape(text, target)
+        as_text = f"TRY_CAST({text} AS {target})"
+        kinds = [
+            ("NULL", "NULL"),
+            ("VARCHAR", as_text if shape is None else f"CASE WHEN {shape} THEN {as_text} END"),
+            ("DOUBLE", _back(f"TRY_CAST({expr} AS DOUBLE)", "DOUBLE", target)),
+            ("BIGINT", _back(f"TRY_CAST({expr} AS HUGEINT)", "HUGEINT", target)),
+            ("UBIGINT", _back(f"TRY_CAST({expr} AS HUGEINT)", "HUGEINT", target)),
+            ("BOOLEAN", _back(f"TRY_CAST({expr} AS BOOLEAN)", "BOOLEAN", target)),
+        ]
+        return f"(CASE json_type({expr}) {' '.join(f'WHEN {k!r} THEN {v}' for k, v in kinds)} ELSE {cast} END)"
+    return _back(expr, source, target)
+
+
+def _back(expr: str, source: str, target: str) -> str:
+    """`expr` as `target` where it converts back to itself (a widening: always)."""
+    cast = f"TRY_CAST({expr} AS {target})"
+    return cast if _widens(source, target) else f"CASE WHEN {_same_back(expr, source, target)} THEN {cast} END"
+
+
+def cast_sql(
+    expr: str, source: str | None, target: str, *, try_: bool = False, exact: bool = True, name: str | None = None
+) -> str:
+    """`expr` (of DuckDB type `source`) as `target`, losing nothing (see the module's docstring): a value that does
+    not fit fails the query with DuckDB's words for a value it could not convert (`Could not convert string 'x' to
+    BIGINT`, which names the file's line), or with `try_` is NULL. `exact=False` (the `cast:` step) casts as SQL
+    does, but for text to an integer. `name`, the column's, is named in the error (`when casting from source column
+    n`, as DuckDB's own cast errors name it), for `diagnose` to find a JSON record's line by it."""
+    value = None
+    if source is not None and (exact or (source == _TEXT and _base(target) in _INTS)):
+        value = _exact(expr, source, target)
+    if value is None:
+        return f"{'TRY_CAST' if try_ else 'CAST'}({expr} AS {target})"
+    if try_:
+        return value
+    shown = expr if source == _TEXT else f"CAST({expr} AS VARCHAR)"
+    if source == "JSON":  # a string as its text (`x`, not `"x"`), as the file's line holds it
+        shown = f"(CASE json_type({expr}) WHEN 'VARCHAR' THEN {expr} ->> '$' ELSE CAST({expr} AS VARCHAR) END)"
+    column = f" when casting from source column {name.replace(chr(39), chr(39) * 2)}" if name else ""
+    refused = f"error('Could not convert string {_Q3} || {shown} || {_Q3} to {target}{column}')::{target}"
+    return f"coalesce({value}, CASE WHEN {expr} IS NULL THEN NULL ELSE {refused} END)"

@@ -1,0 +1,74 @@
+"""Casts that lose nothing, on Spark: the DuckDB engine's `casts` module (whose docstring says what fits) in
+Spark's columns, so that both engines take and refuse the same values. Spark's own casts round and cut as
+DuckDB's do: `1.5` (a double) to BIGINT is 1, text `2024-01-03 10:30:00` to DATE is the date alone (and so is
+`2024-01-03 10:00:00 x`), `1.234` to DECIMAL(10,2) is 1.23."""
+
+from __future__ import annotations
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from landfall.engines.spark.types import catalog_type, sql_name
+from landfall.schema import widens_to
+
+_INTS = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
+_TRIMMED = (*_INTS, T.DecimalType, T.DoubleType, T.FloatType, T.DateType, T.TimestampType, T.TimestampNTZType)
+
+
+def _text_fits(x: Column, want: T.DataType) -> Column:
+    """True when the text `x` (trimmed) converts to `want` whole."""
+    if isinstance(want, _INTS):
+        return x.rlike(r"^[+-]?[0-9]+$") & x.try_cast(want).isNotNull()
+    if isinstance(want, T.DecimalType):
+        scale = want.scale
+        lone = rf"\.[0-9]{{1,{scale}}}0*" if scale else r"\.0+"
+        number = rf"^[+-]?([0-9]+(\.[0-9]{{0,{scale}}}0*)?|{lone})$"
+        return x.rlike(number) & x.try_cast(want).isNotNull()
+    if isinstance(want, T.DateType):  # a date, or a timestamp at midnight
+        naive = T.TimestampNTZType()
+        return x.try_cast("date").isNotNull() & x.try_cast(naive).eqNullSafe(x.try_cast("date").cast(naive))
+    if isinstance(want, T.TimestampNTZType):  # the same instant read in UTC: no offset dropped, nothing after it
+        instant = x.try_cast(T.TimestampType())  # (Spark's LTZ type: `timestamp` is NTZ in the engine's session)
+        return F.coalesce(instant == x.try_cast(T.TimestampNTZType()).cast(T.TimestampType()), F.lit(False))
+    return x.try_cast(want).isNotNull()
+
+
+def _widens(have: T.DataType, want: T.DataType) -> bool:
+    try:
+        return widens_to(catalog_type(have), catalog_type(want))
+    except Exception:  # a type with no Arrow name: judged value by value
+        return False
+
+
+def fits(col: Column, have: T.DataType, want: T.DataType) -> Column | None:
+    """True when the (non-NULL) value `col` of type `have` converts to `want` without loss; None when every value
+    does (the same type, a widening, anything to text)."""
+    if have == want or isinstance(want, T.StringType) or _widens(have, want):
+        return None
+    if isinstance(have, T.StringType):
+        return _text_fits(F.trim(col) if isinstance(want, _TRIMMED) else col, want)
+    return F.coalesce(col.try_cast(want).try_cast(have) == col, F.lit(False))
+
+
+def strict_cast(col: Column, have: T.DataType, want: T.DataType, *, try_: bool = False, exact: bool = True) -> Column:
+    """`col` (of `have`) as `want`, losing nothing: a value that does not fit fails the job naming the value (see
+    the engine's error handling of `landfall-cast:`), or with `try_` is NULL. `exact=False` (the `cast:` step)
+    casts as Spark does, but for text to an integer, which is never rounded (`'2.5'` is not an integer)."""
+    text = isinstance(have, T.StringType)
+    check = fits(col, have, want) if exact or (text and isinstance(want, _INTS)) else None
+    if check is None:
+        if try_:
+            return col.try_cast(want)
+        if text and not isinstance(want, T.StringType):  # text that is no value of the type fails, named
+            out = col.try_cast(want)
+            return F.when(col.isNull() | out.isNotNull(), out).otherwise(_refused(col, want))
+        return col.cast(want)
+    value = (F.trim(col) if text and isinstance(want, _TRIMMED) else col).try_cast(want)
+    if try_:
+        return F.when(check, value)
+    return F.when(col.isNull(), F.lit(None).cast(want)).when(check, value).otherwise(_refused(col, want))
+
+
+def _refused(col: Column, want: T.DataType) -> Column:
+    return F.raise_error(F.concat(F.lit("landfall-cast:"), col.cast("string"), F.lit(f":{sql_name(want)}"))).cast(want)

@@ -1,0 +1,122 @@
+"""The engine conformance suite: a value is never rounded or cut to fit a type landfall applies on its own (a
+declared `read.types`, `schema.hints`, the table's types under each `schema.evolution` policy). A value that
+fits whole is converted; one that does not fails the file naming its line and the value, or under `rescue` and
+`discard_row` is kept in `_rescued_data` or set aside with its row."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from landfall.testing.engine_suite.base import EngineFixtures, assert_ok, error_of, jsonl
+from landfall.testing.lake import Lake, wf
+
+# a table's first file: a whole number, a date, a timestamp, a decimal
+FIRST = "id,n,d,t,m\n1,10,2024-01-01,2024-01-01 10:00:00,1.25\n"
+# a second file whose values fit the first's types whole (written another way), then ones that fit only cut
+FITS = "id,n,d,t,m\n2,20,2024-01-02 00:00:00,2024-01-02T10:00:00,1.50\n"
+CUT = {
+    "n": "id,n,d,t,m\n3,2.5,2024-01-03,2024-01-03 10:00:00,1.25\n",
+    "d": "id,n,d,t,m\n3,30,2024-01-03 10:30:00,2024-01-03 10:00:00,1.25\n",
+    "t": "id,n,d,t,m\n3,30,2024-01-03,2024-01-03 10:00:00+05:00,1.25\n",
+    "m": "id,n,d,t,m\n3,30,2024-01-03,2024-01-03 10:00:00,1.234\n",
+}
+KEPT = [
+    (1, 10, dt.date(2024, 1, 1), dt.datetime(2024, 1, 1, 10), 1.25),
+    (2, 20, dt.date(2024, 1, 2), dt.datetime(2024, 1, 2, 10), 1.5),
+]
+TYPES = {"n": "int", "d": "date", "t": "timestamp", "m": "decimal(10,2)"}
+# each CUT file's value, and the type it does not fit whole
+REFUSED = (
+    ("n", "2.5", "BIGINT"),
+    ("d", "2024-01-03 10:30:00", "DATE"),
+    ("t", "2024-01-03 10:00:00+05:00", "TIMESTAMP"),
+    ("m", "1.234", "DECIMAL(10,2)"),
+)
+
+
+class ExactnessTests(EngineFixtures):
+    """No value is rounded or cut to fit a type landfall applies (see the module's docstring)."""
+
+    def _table(self, make, evolution: str) -> Lake:
+        """A table `e` of FIRST's types (declared, so every file is read as text first: the table's types are
+        applied by the evolution policy), then FITS, then each of CUT."""
+        strings = {c: "string" for c in ("n", "d", "t", "m")}
+        lake = make(
+            wf("e", read={"types": strings}, schema={"evolution": evolution}, retry={"max_attempts": 1}),
+            wf("first", match="first/", read={"types": TYPES}, write={"table": "e"}),
+            workers=1,
+        )
+        lake.land("first/1.csv", FIRST, mtime=1_700_000_000)
+        assert_ok(lake, lake.process())
+        lake.land("e/2.csv", FITS, mtime=1_700_000_001)
+        assert_ok(lake, lake.process())
+        for i, (column, body) in enumerate(CUT.items()):
+            lake.land(f"e/cut-{column}.csv", body, mtime=1_700_000_002 + i)
+        lake.process()
+        return lake
+
+    def test_a_text_value_is_cast_to_the_tables_type_only_whole(self, make):
+        lake = self._table(make, "evolve")
+        assert lake.rows("SELECT id, n, d, t, m FROM e ORDER BY id") == KEPT
+        for column, value, kind in REFUSED:
+            error = error_of(lake, f"e/cut-{column}.csv")
+            assert error == f"`e/cut-{column}.csv` line 2: value `{value}` is not a valid {kind}", error
+
+    def test_rescue_keeps_a_value_that_fits_only_cut(self, make):
+        lake = self._table(make, "rescue")
+        rows = lake.rows("SELECT id, n, d, t, m, _rescued_data, _source_file FROM e ORDER BY id, _source_file")
+        assert [r[:5] for r in rows[:2]] == KEPT and rows[0][5] is None and rows[1][5] is None
+        rescued = {r[6]: (r[1:5], json.loads(r[5])) for r in rows[2:]}
+        whole = {"n": 30, "d": dt.date(2024, 1, 3), "t": dt.datetime(2024, 1, 3, 10), "m": 1.25}
+        for column, value, _ in REFUSED:
+            values, kept = rescued[f"e/cut-{column}.csv"]
+            expected = tuple(None if c == column else whole[c] for c in ("n", "d", "t", "m"))
+            assert values == expected, (column, values)
+            assert kept[column] == value and kept["_file"] == f"e/cut-{column}.csv", kept
+
+    def test_discard_row_sets_aside_a_row_whose_value_fits_only_cut(self, make):
+        lake = self._table(make, "discard_row")
+        assert lake.rows("SELECT id, n, d, t, m FROM e ORDER BY id") == KEPT
+        got = lake.rows("SELECT _source_file, _line, _rule FROM quarantine.e ORDER BY _source_file")
+        assert got == [(f"e/cut-{c}.csv", 2, "schema") for c in sorted(CUT)]
+
+    def test_hints_take_a_value_only_whole(self, make):
+        lake = make(wf("h", schema={"hints": TYPES}, retry={"max_attempts": 1}))
+        lake.land("h/fits.csv", FIRST + FITS.split("\n", 1)[1])
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id, n, d, t, m FROM h ORDER BY id") == KEPT
+        for column, body in CUT.items():
+            lake.land(f"h/cut-{column}.csv", body)
+        lake.process()
+        for column in ("n", "d", "m"):
+            error = error_of(lake, f"h/cut-{column}.csv")
+            assert error.startswith(f"`h/cut-{column}.csv` line 2: value `"), error
+        # a column of timestamps with an offset is read as instants: as a timestamp, the same instant in UTC
+        assert lake.rows("SELECT t FROM h WHERE id = 3") == [(dt.datetime(2024, 1, 3, 5),)]
+
+    def test_a_declared_type_takes_a_value_only_whole(self, make):
+        """DuckDB's CSV reader rounds `2.5` into a declared BIGINT (3) and `1.234` into DECIMAL(10,2), and cuts
+        `2024-01-03 10:30:00` to its date, past its sample as in it."""
+        lake = make(
+            wf("c", read={"types": TYPES}, retry={"max_attempts": 1}),
+            wf("j", read={"types": {"n": "int", "d": "date"}}, retry={"max_attempts": 1}),
+        )
+        lake.land("c/fits.csv", FIRST + FITS.split("\n", 1)[1])
+        many = "".join(f"{i},{i},2024-01-01,2024-01-01 10:00:00,1.25\n" for i in range(10, 30_010))
+        for column, body in CUT.items():
+            lake.land(f"c/cut-{column}.csv", "id,n,d,t,m\n" + many + body.split("\n", 1)[1])
+        lake.land("j/fits.jsonl", jsonl([{"n": 1, "d": "2024-01-01"}, {"n": "2", "d": "2024-01-02 00:00:00"}]))
+        lake.land("j/n.jsonl", jsonl([{"n": 1, "d": None}, {"n": 2.5, "d": None}]))
+        lake.land("j/d.jsonl", jsonl([{"n": 1, "d": "2024-01-01"}, {"n": 2, "d": "2024-01-03 10:30:00"}]))
+        lake.process()
+        assert lake.rows("SELECT id, n, d, t, m FROM c ORDER BY id") == KEPT
+        for column, value, kind in REFUSED:
+            error = error_of(lake, f"c/cut-{column}.csv")
+            assert error.startswith(f"`c/cut-{column}.csv` line 30002: value `{value}` "), error
+            assert error.endswith(f" is not a valid {kind}"), error
+        assert lake.rows("SELECT n, d FROM j ORDER BY n") == [(1, dt.date(2024, 1, 1)), (2, dt.date(2024, 1, 2))]
+        for key, value, kind in (("j/n.jsonl", "2.5", "BIGINT"), ("j/d.jsonl", "2024-01-03 10:30:00", "DATE")):
+            error = error_of(lake, key)  # (the DuckDB engine names the column too)
+            assert error.startswith(f"`{key}` line 2: value `{value}` "), error
+            assert error.endswith(f"not a valid {kind}"), error
