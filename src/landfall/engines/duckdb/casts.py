@@ -17,8 +17,9 @@ checks) goes through `cast_sql`, which allows a value only when:
 - anything else (text to DOUBLE, BOOLEAN, UUID, ...): what DuckDB converts at all.
 
 Widening (`int32` to `int64`, a date to a timestamp) and anything to text are plain casts. The `cast:` step is
-the user's own conversion and keeps SQL's meaning (`cast_sql(..., exact=False)`), but for text to an integer,
-which is never rounded (DuckDB reads `'2.5'` as 3).
+the user's own conversion and keeps SQL's meaning (`cast_sql(..., exact=False)`), but for text or a fraction to
+an integer, which is never rounded (DuckDB reads `'2.5'` as 3 and rounds the double 1.5 to 2, where Spark's cast
+makes it 1).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from landfall.schema import widens_to
 _INTS = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
 _DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
 _TEXT = "VARCHAR"
+_ROUNDED = {_TEXT, "DOUBLE", "FLOAT", "DECIMAL"}  # what an engine's cast rounds into an integer (each its own way)
 _Q3 = "'" * 3  # a quote inside a SQL string literal, then the literal's own quote
 
 
@@ -119,10 +121,11 @@ def cast_sql(
     """`expr` (of DuckDB type `source`) as `target`, losing nothing (see the module's docstring): a value that does
     not fit fails the query with DuckDB's words for a value it could not convert (`Could not convert string 'x' to
     BIGINT`, which names the file's line), or with `try_` is NULL. `exact=False` (the `cast:` step) casts as SQL
-    does, but for text to an integer. `name`, the column's, is named in the error (`when casting from source column
-    n`, as DuckDB's own cast errors name it), for `diagnose` to find a JSON record's line by it."""
+    does, but for text or a fraction to an integer (DuckDB rounds 2.5 to 2, Spark truncates 1.5 to 1: the same
+    config would load other numbers on each engine). `name`, the column's, is named in the error (`when casting
+    from source column n`, as DuckDB's own cast errors name it), for `diagnose` to find a JSON record's line by it."""
     value = None
-    if source is not None and (exact or (source == _TEXT and _base(target) in _INTS)):
+    if source is not None and (exact or (_base(target) in _INTS and _base(source) in _ROUNDED)):
         value = _exact(expr, source, target)
     if value is None:
         return f"{'TRY_CAST' if try_ else 'CAST'}({expr} AS {target})"

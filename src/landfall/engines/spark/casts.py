@@ -54,9 +54,11 @@ def fits(col: Column, have: T.DataType, want: T.DataType) -> Column | None:
 def strict_cast(col: Column, have: T.DataType, want: T.DataType, *, try_: bool = False, exact: bool = True) -> Column:
     """`col` (of `have`) as `want`, losing nothing: a value that does not fit fails the job naming the value (see
     the engine's error handling of `landfall-cast:`), or with `try_` is NULL. `exact=False` (the `cast:` step)
-    casts as Spark does, but for text to an integer, which is never rounded (`'2.5'` is not an integer)."""
+    casts as Spark does, but for text or a fraction to an integer, which is never rounded (`'2.5'` and 1.5 are
+    not integers: Spark's cast would truncate 1.5 to 1, DuckDB's round it to 2)."""
     text = isinstance(have, T.StringType)
-    check = fits(col, have, want) if exact or (text and isinstance(want, _INTS)) else None
+    rounded = isinstance(have, (T.StringType, T.DoubleType, T.FloatType, T.DecimalType))
+    check = fits(col, have, want) if exact or (rounded and isinstance(want, _INTS)) else None
     if check is None:
         if try_:
             return col.try_cast(want)

@@ -100,6 +100,18 @@ class TransformTests(EngineFixtures):
         err = error_of(lake, "t/a.csv")
         assert err.startswith("`t/a.csv`") and "2.5" in err
 
+    def test_a_fraction_never_rounds_into_an_integer(self, make):
+        """`cast: {n: int}` on numbers read as doubles: a whole one converts, `1.5` fails the file naming it (DuckDB's
+        cast would round it to 2, Spark's truncate it to 1: the same config loaded other numbers on each engine)."""
+        steps = [{"cast": {"n": "int"}}]
+        lake = make(wf("t", transform=steps), wf("f", transform=steps, retry={"max_attempts": 1}))
+        lake.land("t/a.csv", "n\n1.0\n3.0\n")
+        lake.land("f/a.csv", "n\n1.0\n1.5\n")
+        lake.process()
+        assert lake.rows("SELECT n FROM t ORDER BY n") == [(1,), (3,)]
+        err = error_of(lake, "f/a.csv")
+        assert err.startswith("`f/a.csv` line 3: value `1.5` ") and err.endswith("not a valid BIGINT"), err
+
     def test_dedupe_keeps_the_latest_row_per_key(self, make):
         steps = [{"dedupe": {"keys": ["id"], "order_by": "version"}}]
         lake = make(wf("t", transform=steps))
