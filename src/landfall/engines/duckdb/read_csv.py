@@ -272,12 +272,15 @@ def converted_types(o: ReadOptions) -> dict[str, str]:
     return out
 
 
-def exactly(select: str, o: ReadOptions) -> str:
-    """`select` with the columns of `converted_types` (read as text) converted, losing nothing (`casts.cast_sql`:
-    a value that does not fit fails the file, naming it). Numbers written `2,5` read with `decimal_separator`."""
+def exactly(cx: JobContext, view: str, o: ReadOptions) -> str:
+    """`view` with the columns of `converted_types` it has (read as text) converted, losing nothing
+    (`casts.cast_sql`: a value that does not fit fails the file, naming it); a declared column the file does not
+    have is passed over, as the reader does. Numbers written `2,5` read with `decimal_separator`."""
     types = converted_types(o)
+    present = {n for n, t in cx.describe(view) if t == "VARCHAR"} if types else set()
+    types = {n: t for n, t in types.items() if n in present}
     if not types:
-        return select
+        return view
 
     def text(n: str, t: str) -> str:
         if o.decimal_separator != "." and t.split("(")[0] in ("DOUBLE", "FLOAT", "DECIMAL"):
@@ -285,7 +288,7 @@ def exactly(select: str, o: ReadOptions) -> str:
         return q(n)
 
     repl = ", ".join(f"{cast_sql(text(n, t), 'VARCHAR', t, name=n)} AS {q(n)}" for n, t in types.items())
-    return f"SELECT * REPLACE ({repl}) FROM ({select})"
+    return cx.view(f"SELECT * REPLACE ({repl}) FROM {view}")
 
 
 def dialect_args(o: ReadOptions) -> list[str]:

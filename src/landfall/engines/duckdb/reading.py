@@ -122,7 +122,7 @@ def read(cx: JobContext) -> str:
         def csv_select(extra: str = "") -> str:
             selects = group_selects(extra)
             select = selects[0] if len(selects) == 1 else " UNION ALL BY NAME ".join(f"({s})" for s in selects)
-            return exactly(converted(select, cx.stamp_forms), opts)
+            return converted(select, cx.stamp_forms)
 
         select = csv_select()
     elif fmt == "parquet":
@@ -209,6 +209,8 @@ def read(cx: JobContext) -> str:
                 raise  # a batch is split by the runner: a file of records never becomes `value` rows
             raw = view(_json_sql(cx, _paths(paths), opts, fmt, records=False))
             cx.describe(raw)
+        if fmt == "csv":
+            raw = exactly(cx, raw, opts)
         raw = _whole_numbers_exact(cx, raw)
         if sum(s.size for s in job.sources) <= MATERIALIZE_BYTES and not read_once(job.workflow):
             # small input read more than once: parse it once into memory, so the steps' binding never sniffs
