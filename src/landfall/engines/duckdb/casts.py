@@ -4,8 +4,8 @@ fails naming the value (or, for the evolution policies' checks, the value is NUL
 DuckDB's own casts round and cut: `2.5` (a double) to BIGINT is 2, text `2024-01-03 10:30:00` to DATE is the date
 alone, text `2024-01-03 10:00:00+05:00` to TIMESTAMP drops the offset (10:00, the instant moved five hours),
 `2024-01-03 10:00:00 x` is read as a timestamp, `1.234` to DECIMAL(10,2) is 1.23. Every conversion landfall makes
-on its own (a table's types applied to a file's columns, `schema.hints`, the `rescue` and `discard_row` policies'
-checks) goes through `cast_sql`, which allows a value only when:
+on its own (a declared `read.types`, `schema.hints`, a table's types applied to a file's columns, the `rescue` and
+`discard_row` policies' checks) goes through `cast_sql`, which allows a value only when:
 
 - text to an integer: a whole number (`+7`, ` 7 `), in range;
 - text to a decimal: a number with no more digits after the point than the type keeps (zeros aside), in range;
