@@ -266,6 +266,17 @@ def test_query_messages_name_landfall_tables_and_as_of_on_parquet(tmp_path):
     assert result.exit_code != 0
     assert "no table `sale`; did you mean `sales`?" in result.output, result.output
     assert "sqlite_master" not in result.output and "pg_" not in result.output
+    (tmp_path / "landfall.yaml").write_text(
+        "lake: ./lake\nworkflows:\n  - {name: sales, match: sales/, read: {format: csv}, write: {table: sales}}\n"
+        "  - {name: semi, match: semi/, read: {format: csv}, write: {table: semi}}\n"
+    )
+    (tmp_path / "lake/landing/semi").mkdir(parents=True)
+    (tmp_path / "lake/landing/semi/a.csv").write_text("id\n2\n")
+    assert run(["process"], tmp_path).exit_code == 0
+    result = run(["query", "SELECT * FROM semi"], tmp_path, ok=False)  # a table named like an SQL keyword
+    assert result.exit_code != 0
+    assert '`semi` is also an SQL keyword: write the table\'s name in double quotes ("semi")' in result.output
+    assert run(["query", 'SELECT id FROM "semi"'], tmp_path).output.splitlines()[1:] == ["2"]
     result = run(["query", "--as-of", "1", "SELECT count(*) FROM sales"], tmp_path)
     assert result.exit_code == 0, result.output
     assert "--as-of applies to Delta tables; `sales` is a parquet table and is read as it is now" in result.output

@@ -10,7 +10,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -279,12 +279,18 @@ def add_status_tables(con: duckdb.DuckDBPyConnection, store: StateStore, names: 
 READ_ONLY = ("SELECT", "EXPLAIN")
 
 
-def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
-    """One SELECT (or EXPLAIN) statement, or `QueryRefused` naming what was found."""
+def check_read_only(con: duckdb.DuckDBPyConnection, sql: str, tables: Iterable[str] = ()) -> None:
+    """One SELECT (or EXPLAIN) statement, or `QueryRefused` naming what was found; a syntax error at the name of one
+    of `tables` (a table named like an SQL keyword: `semi`, `order`) says to quote it."""
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as exc:
-        raise QueryRefused(f"query failed: {exc}") from None
+        at = re.search(r'syntax error at or near "([^"]+)"', str(exc))
+        hint = ""
+        word = at.group(1) if at else ""
+        if word.lower() in {t.lower() for t in tables}:
+            hint = f'\n`{word}` is also an SQL keyword: write the table\'s name in double quotes ("{word}")'
+        raise QueryRefused(f"query failed: {exc}{hint}") from None
     if len(statements) != 1:
         raise QueryRefused(f"a query is one statement; got {len(statements)}")
     kind = statements[0].type.name
@@ -408,7 +414,7 @@ def _run_on(
     """The statement's columns and rows (at most `limit` + 1) over the catalog snapshot `tables`."""
     con = duckdb.connect(":memory:")
     try:
-        check_read_only(con, sql)
+        check_read_only(con, sql, [t.name for t in tables])
         connect(store, con, as_of=as_of, zones=zones, tables=tables)
         add_status_tables(con, store, status_refs(sql))
         lock_down(con, [t.location for t in tables])
