@@ -287,9 +287,8 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str, tables: Iterable[s
     except duckdb.Error as exc:
         at = re.search(r'syntax error at or near "([^"]+)"', str(exc))
         hint = ""
-        word = at.group(1) if at else ""
-        if word.lower() in {t.lower() for t in tables}:
-            hint = f'\n`{word}` is also an SQL keyword: write the table\'s name in double quotes ("{word}")'
+        if at and at.group(1).lower() in {t.lower() for t in tables}:
+            hint = f'\n`{at[1]}` is also an SQL keyword: write the table\'s name in double quotes ("{at[1]}")'
         raise QueryRefused(f"query failed: {exc}{hint}") from None
     if len(statements) != 1:
         raise QueryRefused(f"a query is one statement; got {len(statements)}")

@@ -29,7 +29,7 @@ import re
 from landfall.engines.duckdb.types import arrow_type
 from landfall.schema import widens_to
 
-_INTS = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
+INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
 _DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
 _TEXT = "VARCHAR"
 _ROUNDED = {_TEXT, "DOUBLE", "FLOAT", "DECIMAL"}  # what an engine's cast rounds into an integer (each its own way)
@@ -45,7 +45,7 @@ def _text_shape(x: str, target: str) -> str | None:
     does. Cheap looks at the text (DuckDB's casts to numbers and dates take spaces around a value); the full
     checks run only for values whose look says they might lose something."""
     base = _base(target)
-    if base in _INTS:  # no fraction, no exponent (the cast rounds `2.5` to 3)
+    if base in INT_TYPES:  # no fraction, no exponent (the cast rounds `2.5` to 3)
         return f"({x} NOT LIKE '%.%' AND {x} NOT LIKE '%e%' AND {x} NOT LIKE '%E%')"
     if m := _DECIMAL.fullmatch(target):  # no more digits after the point than the scale, zeros aside
         scale = int(m.group(2))
@@ -70,11 +70,6 @@ def _stamp_whole(x: str) -> str:
     plain = f"({x} NOT LIKE '%+%' AND {x} NOT LIKE '___________%-%' AND {x} NOT LIKE '___________% %')"
     instant = f"TRY_CAST({x} AS TIMESTAMPTZ) = CAST(TRY_CAST({x} AS TIMESTAMP) AS TIMESTAMPTZ)"
     return f"({plain} OR coalesce({instant}, false))"
-
-
-def _same_back(expr: str, source: str, target: str) -> str:
-    """SQL true when `expr` (of `source`) converted to `target` converts back to itself."""
-    return f"(TRY_CAST(TRY_CAST({expr} AS {target}) AS {source}) = {expr})"
 
 
 def _widens(source: str, target: str) -> bool:
@@ -110,23 +105,32 @@ def _exact(expr: str, source: str, target: str) -> str | None:
 
 
 def _back(expr: str, source: str, target: str) -> str:
-    """`expr` as `target` where it converts back to itself (a widening: always)."""
+    """`expr` (of `source`) as `target` where it converts back to itself (a widening: always)."""
     cast = f"TRY_CAST({expr} AS {target})"
-    return cast if _widens(source, target) else f"CASE WHEN {_same_back(expr, source, target)} THEN {cast} END"
+    return cast if _widens(source, target) else f"CASE WHEN TRY_CAST({cast} AS {source}) = {expr} THEN {cast} END"
 
 
 def cast_sql(
-    expr: str, source: str | None, target: str, *, try_: bool = False, exact: bool = True, name: str | None = None
+    expr: str,
+    source: str | None,
+    target: str,
+    *,
+    try_: bool = False,
+    exact: bool = True,
+    name: str | None = None,
+    read: str | None = None,
 ) -> str:
     """`expr` (of DuckDB type `source`) as `target`, losing nothing (see the module's docstring): a value that does
     not fit fails the query with DuckDB's words for a value it could not convert (`Could not convert string 'x' to
     BIGINT`, which names the file's line), or with `try_` is NULL. `exact=False` (the `cast:` step) casts as SQL
     does, but for text or a fraction to an integer (DuckDB rounds 2.5 to 2, Spark truncates 1.5 to 1: the same
     config would load other numbers on each engine). `name`, the column's, is named in the error (`when casting
-    from source column n`, as DuckDB's own cast errors name it), for `diagnose` to find a JSON record's line by it."""
+    from source column n`, as DuckDB's own cast errors name it), for `diagnose` to find a JSON record's line by it.
+    `read`: the value as the conversion reads it, when that is not `expr` as written (a decimal comma made a
+    point); NULL where it reads nothing, which fails the value as written."""
     value = None
-    if source is not None and (exact or (_base(target) in _INTS and _base(source) in _ROUNDED)):
-        value = _exact(expr, source, target)
+    if source is not None and (exact or (_base(target) in INT_TYPES and _base(source) in _ROUNDED)):
+        value = _exact(read or expr, source, target)
     if value is None:
         return f"{'TRY_CAST' if try_ else 'CAST'}({expr} AS {target})"
     if try_:

@@ -282,12 +282,12 @@ def exactly(cx: JobContext, view: str, o: ReadOptions) -> str:
     if not types:
         return view
 
-    def text(n: str, t: str) -> str:
+    def read(n: str, t: str) -> str | None:  # a number written with the separator; one written with `.` is none
         if o.decimal_separator != "." and t.split("(")[0] in ("DOUBLE", "FLOAT", "DECIMAL"):
-            return f"replace({q(n)}, {lit(o.decimal_separator)}, '.')"
-        return q(n)
+            return f"CASE WHEN NOT contains({q(n)}, '.') THEN replace({q(n)}, {lit(o.decimal_separator)}, '.') END"
+        return None
 
-    repl = ", ".join(f"{cast_sql(text(n, t), 'VARCHAR', t, name=n)} AS {q(n)}" for n, t in types.items())
+    repl = ", ".join(f"{cast_sql(q(n), 'VARCHAR', t, name=n, read=read(n, t))} AS {q(n)}" for n, t in types.items())
     return cx.view(f"SELECT * REPLACE ({repl}) FROM {view}")
 
 

@@ -26,8 +26,8 @@ def _text_fits(x: Column, want: T.DataType) -> Column:
         number = rf"^[+-]?([0-9]+(\.[0-9]{{0,{scale}}}0*)?|{lone})$"
         return x.rlike(number) & x.try_cast(want).isNotNull()
     if isinstance(want, T.DateType):  # a date, or a timestamp at midnight
-        naive = T.TimestampNTZType()
-        return x.try_cast("date").isNotNull() & x.try_cast(naive).eqNullSafe(x.try_cast("date").cast(naive))
+        naive, date = T.TimestampNTZType(), x.try_cast("date")
+        return date.isNotNull() & x.try_cast(naive).eqNullSafe(date.cast(naive))
     if isinstance(want, T.TimestampNTZType):  # the same instant read in UTC: no offset dropped, nothing after it
         instant = x.try_cast(T.TimestampType())  # (Spark's LTZ type: `timestamp` is NTZ in the engine's session)
         return F.coalesce(instant == x.try_cast(T.TimestampNTZType()).cast(T.TimestampType()), F.lit(False))

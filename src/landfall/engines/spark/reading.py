@@ -35,6 +35,7 @@ from landfall import encoding as enc
 from landfall.config import ReadOptions
 from landfall.engines.base import invalid_json, too_deep
 from landfall.engines.duckdb import errors
+from landfall.engines.duckdb.casts import INT_TYPES
 from landfall.engines.duckdb.diagnose import long_line
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, columns_arg, pin_dates
 from landfall.engines.duckdb.read_csv import dialect_args, mixed_types, sample_buffer
@@ -59,7 +60,6 @@ from landfall.types import user_type
 NO_QUOTE = "\u0000"
 QUOTED_EMPTY_STAYS = "\u0000landfall-null\u0000"  # a null marker no file holds: `""` stays an empty string
 SAMPLE_RECORDS = 20480  # DuckDB's sample for detection
-_INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
 
 
 def prepare(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> None:
@@ -317,9 +317,15 @@ def _declared(text: Column, duck: str, o: ReadOptions) -> Column:
     format (`read.date_format`, `read.timestamp_format`) is read in it, strictly."""
     if (duck == "DATE" and o.date_format) or (duck == "TIMESTAMP" and o.timestamp_format):
         return _cast(text, duck, (o.date_format, o.timestamp_format), o.decimal_separator)
-    if o.decimal_separator != "." and (duck in ("DOUBLE", "FLOAT") or duck.startswith("DECIMAL")):
-        text = F.when(~text.contains("."), F.translate(text, o.decimal_separator, "."))
-    return strict_cast(text, T.StringType(), of_duckdb(duck), try_=True)
+    return strict_cast(_decimal_point(text, duck, o.decimal_separator), T.StringType(), of_duckdb(duck), try_=True)
+
+
+def _decimal_point(text: Column, duck: str, decimal: str) -> Column:
+    """A number of `duck`'s type written with a decimal separator other than `.` (`2,5`) as `2.5`; one written with
+    `.` as nothing (NULL: a miss), as DuckDB's reader refuses it."""
+    if decimal != "." and (duck in ("DOUBLE", "FLOAT") or duck.startswith("DECIMAL")):
+        return F.when(~text.contains("."), F.translate(text, decimal, "."))
+    return text
 
 
 def _cast(text: Column, duck: str, formats: tuple[str | None, str | None], decimal: str = ".") -> Column:
@@ -327,10 +333,8 @@ def _cast(text: Column, duck: str, formats: tuple[str | None, str | None], decim
     decimal separator other than `.`, a number written with it (`2,5`) is read, one written with `.` is not (as
     DuckDB's reader does)."""
     datefmt, tsfmt = formats
-    trimmed = F.trim(text)
-    if decimal != "." and (duck in ("DOUBLE", "FLOAT") or duck.startswith("DECIMAL")):
-        trimmed = F.when(~trimmed.contains("."), F.translate(trimmed, decimal, "."))
-    if duck in _INT_TYPES:
+    trimmed = _decimal_point(F.trim(text), duck, decimal)
+    if duck in INT_TYPES:
         target = of_duckdb(duck)
         if isinstance(target, T.IntegralType):  # Spark's cast takes whole numbers only (`1.5`, `1e3`: NULL)
             return trimmed.try_cast(target)
