@@ -75,6 +75,7 @@ def run_job(runner: Runner, wf: Workflow, items: list[tuple[Run, Source, str]], 
             child_schemas=child_schemas,
             tables=runner.joined(wf),
             stored_as=dict(writer.stored_as),
+            replacing=[s.key for _, s, _ in items] if wf.write.mode == "merge" and wf.on_change == "replace" else [],
         )
         try:
             staged = engine.run(job)
@@ -105,11 +106,14 @@ def run_job(runner: Runner, wf: Workflow, items: list[tuple[Run, Source, str]], 
                 for p, f in current.items()
                 if wf.write.overwrite == "table" or tuple(sorted(f.partition.items())) in touched
             ]
-        elif wf.on_change == "replace" and wf.write.mode == "append" and table is not None:
-            replaced = runner.store.files_holding(wf.write.table, keys, [s.file_id for _, s, _ in items])
         rewrites = []
-        if replaced and wf.write.mode == "append":  # keep other files' rows of a file that held a replaced one
-            rewrites = _rewrite(runner.store, engine, writer, replaced, keys, area, commit_id, wf.write.compression)
+        if wf.on_change == "replace" and wf.write.mode != "overwrite" and table is not None:
+            # the files holding a changed file's earlier rows that a merge did not rewrite already: rewritten
+            # with other files' rows only
+            holding = runner.store.files_holding(wf.write.table, keys, [s.file_id for _, s, _ in items])
+            if earlier := [p for p in holding if p not in replaced]:
+                rewrites = _rewrite(runner.store, engine, writer, earlier, keys, area, commit_id, wf.write.compression)
+                replaced += earlier
         retyped = _retype_rest(runner.store, writer, wf, table, staged, replaced, area, commit_id)
         rewrites += [rw for _, rw in retyped or []]
         replaced += [f.path for f, _ in retyped or []]

@@ -143,6 +143,9 @@ class Job(msgspec.Struct):
     # (the catalog's `Table`, its files as listed when the run started: the version the run reads)
     # Arrow types the table format cannot hold -> the type to write instead (`TableWriter.stored_as`)
     stored_as: dict[str, str] = {}
+    # merge: landed files (every one of the batch, those with no rows too) whose earlier versions' rows the
+    # merge leaves out of the table files it rewrites (`on_change: replace`: a changed file replaces its rows)
+    replacing: list[str] = []
 
     @property
     def scratch_dir(self) -> str:

@@ -115,7 +115,9 @@ def read_table_files(ctx: Ctx, paths: list[str], *, tag: bool = False) -> DataFr
 
 def merge(ctx: Ctx, df: DataFrame) -> tuple[DataFrame, list[str]]:
     """Copy-on-write upsert: the table files holding any of the batch's keys are rewritten together with the
-    batch, keeping one row per key: the greatest `order_by`, then the later file, then the batch."""
+    batch, keeping one row per key: the greatest `order_by`, then the later file, then the batch. Rows of
+    earlier versions of the batch's files (`Job.replacing`) are left out of the files it rewrites (the job
+    rewrites the other files that hold some)."""
     from pyspark.sql import Window
 
     w = ctx.workflow.write
@@ -145,6 +147,8 @@ def merge(ctx: Ctx, df: DataFrame) -> tuple[DataFrame, list[str]]:
         replaced = [ctx.job.table_files[i][1] for i in picked]
         if picked:
             old = table.where(c("__lf_file").isin(picked)).drop("__lf_file").withColumn("__lf_rank", F.lit(0))
+            if ctx.job.replacing and "_source_file" in old.columns:  # earlier versions of the batch's files
+                old = old.where(c("_source_file").isNull() | ~c("_source_file").isin(ctx.job.replacing))
             union = batch.unionByName(old, allowMissingColumns=True)
     order = ([c(w.order_by).desc_nulls_last()] if w.order_by else []) + [c("__lf_rank").desc()]
     window = Window.partitionBy(*[c(k) for k in w.keys]).orderBy(*order)

@@ -211,6 +211,31 @@ class TransformTests(EngineFixtures):
         assert lake.rows("SELECT id, v, year FROM m ORDER BY id") == [(1, 1, 2023), (2, 2, 2024), (3, 1, 2024)]
         assert lake.rows("SELECT id FROM o") == [(3,)]
 
+    def test_merge_a_changed_file_replaces_its_earlier_rows(self, make):
+        """In a merge table too, a changed file's rows replace its earlier rows: a key its new version leaves out
+        goes, and its new value wins over its old one even with a smaller `order_by`; other files' rows stay."""
+        merge = {"mode": "merge", "keys": ["id"], "order_by": "v"}
+        lake = make(
+            wf("m", write={"table": "m", **merge}),
+            wf("d", write={"table": "d", "format": "delta", **merge}),
+            workers=1,
+        )
+        for t in ("m", "d"):
+            lake.land(f"{t}/a.csv", "id,v,name\n1,1,a1\n2,1,a2\n3,5,a3\n", mtime=1_700_000_000)
+            lake.land(f"{t}/b.csv", "id,v,name\n1,2,b1\n4,1,b4\n", mtime=1_700_000_000)
+        assert_ok(lake, lake.process())
+        for t in ("m", "d"):  # the corrected file: 2 taken out, 3 set back to an older value
+            lake.land(f"{t}/a.csv", "id,v,name\n1,1,a1\n3,4,a3-fixed\n", mtime=1_700_000_001)
+        assert_ok(lake, lake.process())
+        for t in ("m", "d"):
+            got = lake.rows(f"SELECT id, v, name, _source_file FROM {t} ORDER BY id")
+            assert got == [(1, 2, "b1", f"{t}/b.csv"), (3, 4, "a3-fixed", f"{t}/a.csv"), (4, 1, "b4", f"{t}/b.csv")]
+        for t in ("m", "d"):  # a version with no rows takes the file's rows out
+            lake.land(f"{t}/a.csv", "id,v,name\n", mtime=1_700_000_002)
+        assert_ok(lake, lake.process())
+        for t in ("m", "d"):
+            assert lake.rows(f"SELECT id, name FROM {t} ORDER BY id") == [(1, "b1"), (4, "b4")]
+
     def test_lineage_columns(self, make):
         lake = make(wf("t"))
         lake.land("t/a.csv", "id\n1\n")
