@@ -130,6 +130,13 @@ def test_overwrite_whole_table_or_only_its_partitions(make_lake, fmt):
     lake.process()
     assert lake.rows("SELECT id FROM t") == [(3,)]
     assert lake.rows("SELECT id, day FROM p ORDER BY id") == [(1, "mon"), (3, "tue")]
+    # a changed file replaces the partitions it brings and its own earlier rows, wherever they are
+    lake.land("p/1.csv", "id,day\n4,wed\n", mtime=1_700_000_002)
+    lake.process()
+    assert lake.rows("SELECT id, day FROM p ORDER BY id") == [(3, "tue"), (4, "wed")]
+    lake.land("p/2.csv", "id,day\n", mtime=1_700_000_003)  # now empty: its rows go
+    lake.process()
+    assert lake.rows("SELECT id, day FROM p ORDER BY id") == [(4, "wed")]
 
 
 def test_rewritten_source_file_replaces_its_rows_in_one_delta_commit(make_lake):

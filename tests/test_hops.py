@@ -243,6 +243,35 @@ def test_bronze_silver_gold_each_hop_once_with_lineage(make_lake):
     assert lake.process().count("succeeded") == 0  # nothing is read twice
 
 
+@pytest.mark.parametrize("mode", ["append", "merge"])
+def test_a_changed_file_replaces_its_rows_in_every_table_fed_from_it(make_lake, mode):
+    """bronze (append) -> silver (fed, `mode`) -> gold (fed by silver, append): a new version of a landed file
+    replaces its rows in bronze, and so in silver and gold: a row only its old version had goes, none twice."""
+    write = {"table": "silver", "mode": mode, **({"keys": ["id"]} if mode == "merge" else {})}
+    lake = make_lake(
+        [
+            wf("bronze", match="o/", write={"table": "bronze"}),
+            fed("silver", "bronze", transform=[{"filter": "amount > 0"}], write=write),
+            fed("gold", "silver", write={"table": "gold"}),
+        ],
+        workers=1,
+    )
+    lake.land("o/a.csv", "id,amount\n1,10\n2,20\n", mtime=1_700_000_000)
+    lake.land("o/b.csv", "id,amount\n3,30\n", mtime=1_700_000_000)
+    assert lake.process().ok
+    lake.land("o/a.csv", "id,amount\n1,11\n", mtime=1_700_000_001)
+    assert lake.process().ok
+    for table in ("bronze", "silver", "gold"):
+        assert lake.rows(f"SELECT id, amount FROM {table} ORDER BY id") == [(1, 11), (3, 30)], table
+    lake.land("o/a.csv", "id,amount\n", mtime=1_700_000_002)  # now empty: its rows go everywhere
+    assert lake.process().ok
+    lake.land("o/b.csv", "id,amount\n3,31\n4,0\n", mtime=1_700_000_003)  # 4 is filtered out of silver
+    assert lake.process().ok
+    assert lake.rows("SELECT id, amount FROM bronze ORDER BY id") == [(3, 31), (4, 0)]
+    for table in ("silver", "gold"):
+        assert lake.rows(f"SELECT id, amount FROM {table} ORDER BY id") == [(3, 31)], table
+
+
 def test_a_table_run_the_runner_did_not_report_is_found(make_lake, monkeypatch):
     """A crash between a commit and reporting its run to the workflows the table feeds: discovery finds it."""
     import landfall.sources.tables as tables
@@ -279,6 +308,9 @@ def test_table_sources_are_checked_at_load(tmp_path):
         assert needle in str(err.value), (needle, str(err.value))
     with pytest.raises(ConfigError, match="`lineage: false`"):
         load({**bronze, "lineage": False}, {"name": "s", "source": {"table": "bronze"}, "write": {"table": "s"}})
+    two = [{"name": n, "source": {"table": "bronze"}, "write": {"table": n}} for n in ("s", "t")]
+    with pytest.raises(ConfigError, match="workflows `s` and `t` are both fed by table `bronze`; a table feeds one"):
+        load(bronze, *two)
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -30,9 +30,18 @@ if TYPE_CHECKING:
     from landfall.runner import Runner
 
 
-def run_job(runner: Runner, wf: Workflow, items: list[tuple[Run, Source, str]], commit_id: str, engine: Engine) -> None:
+def run_job(
+    runner: Runner,
+    wf: Workflow,
+    items: list[tuple[Run, Source, str]],
+    commit_id: str,
+    engine: Engine,
+    replaces: Sequence[str] = (),
+) -> None:
     """Read, transform, write and commit `items`. A digest may still be a `Future` (a big file hashed while
-    the engine reads it): its commit marker is checked once the hash is known, before anything is published."""
+    the engine reads it): its commit marker is checked once the hash is known, before anything is published.
+    With `on_change: replace`, the rows of earlier versions of the items' files are taken out in the same commit,
+    and those of `replaces` (the events of earlier upstream runs of the same landed file, for a fed workflow)."""
     if wf.write.landing is not None:  # a hop: files for the next workflow (one file per job)
         from landfall.hops import run_hop
 
@@ -60,6 +69,7 @@ def run_job(runner: Runner, wf: Workflow, items: list[tuple[Run, Source, str]], 
         needs_files = table is not None and (wf.write.mode != "append" or against)
         current = {f.path: f for f in runner.store.table_files(wf.write.table)} if needs_files else {}
         parts = [p.name for p in wf.write.partition_by]
+        replacing = [s.key for _, s, _ in items] + list(replaces) if wf.on_change == "replace" else []
         child_schemas = {t: c.schema for t in child_writers if (c := runner.store.find_table(t)) is not None}
         job = Job(
             workflow=wf,
@@ -75,7 +85,7 @@ def run_job(runner: Runner, wf: Workflow, items: list[tuple[Run, Source, str]], 
             child_schemas=child_schemas,
             tables=runner.joined(wf),
             stored_as=dict(writer.stored_as),
-            replacing=[s.key for _, s, _ in items] if wf.write.mode == "merge" and wf.on_change == "replace" else [],
+            replacing=replacing,
         )
         try:
             staged = engine.run(job)
@@ -97,7 +107,6 @@ def run_job(runner: Runner, wf: Workflow, items: list[tuple[Run, Source, str]], 
                 runner.done(Outcome(run, "succeeded", rows_out=0, result=res))
             return
         tx.point("after_write")
-        keys = [s.key for _, s, _ in items]
         replaced: list[str] = list(staged.replaced)
         if wf.write.mode == "overwrite" and table is not None:
             touched = {tuple(sorted(f.partition.items())) for f in staged.files}
@@ -107,12 +116,14 @@ def run_job(runner: Runner, wf: Workflow, items: list[tuple[Run, Source, str]], 
                 if wf.write.overwrite == "table" or tuple(sorted(f.partition.items())) in touched
             ]
         rewrites = []
-        if wf.on_change == "replace" and wf.write.mode != "overwrite" and table is not None:
-            # the files holding a changed file's earlier rows that a merge did not rewrite already: rewritten
-            # with other files' rows only
-            holding = runner.store.files_holding(wf.write.table, keys, [s.file_id for _, s, _ in items])
+        if wf.on_change == "replace" and table is not None:
+            # the files holding a changed file's earlier rows that are not replaced already (by a merge, by the
+            # partitions an overwrite brings): rewritten with other files' rows only
+            holding = runner.store.files_holding(wf.write.table, replacing, [s.file_id for _, s, _ in items])
             if earlier := [p for p in holding if p not in replaced]:
-                rewrites = _rewrite(runner.store, engine, writer, earlier, keys, area, commit_id, wf.write.compression)
+                rewrites = _rewrite(
+                    runner.store, engine, writer, earlier, replacing, area, commit_id, wf.write.compression
+                )
                 replaced += earlier
         retyped = _retype_rest(runner.store, writer, wf, table, staged, replaced, area, commit_id)
         rewrites += [rw for _, rw in retyped or []]
@@ -121,7 +132,9 @@ def run_job(runner: Runner, wf: Workflow, items: list[tuple[Run, Source, str]], 
         if missing := [p for p in replaced if p not in current]:  # files a new version of a landed file held
             current |= {f.path: f for f in runner.store.table_files(wf.write.table, paths=missing)}
         published = tx.publish(writer, staged.files + rewrites)
-        sources, lineage = _lineage(runner.store, wf.write.table, items, staged.file_sources, replaced, rewrites)
+        sources, lineage = _lineage(
+            runner.store, wf.write.table, items, staged.file_sources, replaced, rewrites, replacing
+        )
         if table is not None and not staged.files:  # a run that writes no rows changes no schema
             staged.schema, staged.arrow_schema = table.schema, None
         schema = grown(table, staged.schema)
@@ -236,10 +249,12 @@ def _lineage(
     file_sources: list[tuple[str, str, int]],
     replaced: list[str],
     rewrites: list[StagedFile],
+    replacing: Sequence[str] = (),
 ) -> tuple[list[SourceRows], dict[str, tuple[int, str]]]:
     """Which landed file versions each new table file holds rows of; a rewritten file keeps the lineage of
-    the rows it carries over. Also returns `source key -> (file id, run id)`."""
-    keys = {s.key for _, s, _ in items}
+    the rows it carries over (not those of `replacing`, left out of it). Also returns `source key -> (file id,
+    run id)`."""
+    keys = {s.key for _, s, _ in items} | set(replacing)
     lineage = {s.key: (s.file_id, s.run_id) for _, s, _ in items}
     carried: dict[str, list[SourceRows]] = {p: store.file_sources(table, p) for p in replaced}
     for rows in carried.values():
@@ -402,7 +417,7 @@ def _reads_table_files(wf: Workflow, writer: TableWriter) -> bool:
     if not writer.removes_files_at_commit():
         return False
     against = any(r.unique is not None and r.unique.against_table for r in wf.validate_)
-    return wf.write.mode == "merge" or against or (wf.write.mode == "append" and wf.on_change == "replace")
+    return wf.write.mode == "merge" or against or wf.on_change == "replace"
 
 
 def _rewritten_from(relpath: str, replaced: list[str]) -> str | None:

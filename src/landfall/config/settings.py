@@ -63,6 +63,15 @@ class Settings(Model, dict=True, kw_only=True):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"workflow names must be unique; repeated: {', '.join(f'`{d}`' for d in dupes)}")
+        fed = [w.source.table for w in self.workflows if w.source is not None]
+        if twice := sorted({t for t in fed if fed.count(t) > 1}):
+            both = [w for w in self.workflows if w.source is not None and w.source.table == twice[0]]
+            names = [f"`{w.name}`" for w in both]
+            raise ValueError(
+                f"workflows {', '.join(names[:-1])} and {names[-1]} are both fed by table `{twice[0]}`; a table "
+                f"feeds one workflow: feed {names[1]} from the table {names[0]} writes instead "
+                f"(`source: {{table: {both[0].write.table or both[0].name}}}`)"
+            )
         matches = [w.match for w in self.workflows]
         same = sorted({m for m in matches if matches.count(m) > 1})
         if same:

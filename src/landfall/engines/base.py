@@ -143,9 +143,14 @@ class Job(msgspec.Struct):
     # (the catalog's `Table`, its files as listed when the run started: the version the run reads)
     # Arrow types the table format cannot hold -> the type to write instead (`TableWriter.stored_as`)
     stored_as: dict[str, str] = {}
-    # merge: landed files (every one of the batch, those with no rows too) whose earlier versions' rows the
-    # merge leaves out of the table files it rewrites (`on_change: replace`: a changed file replaces its rows)
+    # `on_change: replace`: the batch's landed files (those with no rows too), whose earlier versions' rows this
+    # commit takes out of the table: a merge leaves them out of the files it rewrites, `unique` against the
+    # table does not count them
     replacing: list[str] = []
+
+    def replaced_rows(self) -> list[str]:
+        """`replacing`, when the table has the lineage that finds those rows (`_source_file`)."""
+        return self.replacing if "_source_file" in dict(self.table_schema or []) else []
 
     @property
     def scratch_dir(self) -> str:

@@ -1,9 +1,11 @@
 """Workflows fed by a table (`source: {table: orders}`): bronze -> silver -> gold without files in between.
 
 Each run that writes rows into the table is an event, `_tables/<table>/<run id>` (size: its rows), for every
-workflow the table feeds. The runner reports them as it commits (`feed`); `TableSource.poll`
-finds any a crash kept it from reporting, as listing does for landed files. The load history knows each event
-once, so each upstream run is read once per workflow.
+workflow the table feeds; so is a run that wrote none but replaced an earlier version's rows (`feeds`). A
+changed file's rows replace its earlier rows downstream too: the fed run takes out the rows of the events of
+the upstream runs its upstream run replaced (`superseded`). The runner reports them as it commits (`feed`);
+`TableSource.poll` finds any a crash kept it from reporting, as listing does for landed files. The load history
+knows each event once, so each upstream run is read once per workflow.
 
 A run of the fed workflow reads the rows the upstream run wrote (`_run_id`), as the table holds them when the run
 starts (under a reader lease): in an `append` table exactly what it added; in a `merge` table the rows it wrote
@@ -21,7 +23,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from landfall.config import TABLE_EVENTS, Settings, Workflow
-from landfall.errors import ConcurrentChange, ContentRace
+from landfall.errors import ConcurrentChange, ConfigError, ContentRace, NoSuchRun
 from landfall.events import ObjectCreated
 from landfall.hops import copy, upstream_select
 from landfall.routing import Router
@@ -42,10 +44,10 @@ def event(table: str, run: Run | RunResult) -> ObjectCreated:
 
 
 def feed(settings: Settings, store: StateStore, table: str, results: Sequence[RunResult]) -> None:
-    """After a commit to `table`: queue its runs (those that wrote rows) for the workflows the table feeds."""
+    """After a commit to `table`: queue its runs (those that are events, `feeds`) for the workflows it feeds."""
     if not settings.fed_by(table):
         return
-    events = [event(table, r) for r in results if r.status == "succeeded" and r.rows_out]
+    events = [event(table, r) for r in results if r.status == "succeeded" and feeds(settings, store, table, r)]
     if events:
         store.discover(events, Router(settings.workflows).route)
 
@@ -64,7 +66,7 @@ class TableSource(EventSource):
             before = None
             while True:  # newest first, until a page holds nothing new
                 page = self.store.runs(status="succeeded", workflow=wf.name, limit=PAGE, before=before)
-                events = [event(wf.write.table, r) for r in page if r.rows_out]
+                events = [event(wf.write.table, r) for r in page if feeds(self.settings, self.store, wf.write.table, r)]
                 new = self.store.unknown(events) if events else []
                 found += new
                 if len(page) < PAGE or (events and not new):
@@ -90,7 +92,8 @@ def run_from_table(runner: Runner, wf: Workflow, runs: list[Run]) -> list[Outcom
                 _rows_of(runner, table, upstream, path)
             digest = hashlib.sha256(run.file_key.encode()).hexdigest()  # one upstream run: one content
             src = Source(key=run.file_key, path=path, run_id=run.run_id, file_id=run.file_id, size=run.size)
-            run_job(runner, wf, [(run, src, digest)], run.batch_id or run.run_id, engine)
+            replaces = superseded(runner.settings, runner.store, run.file_key)
+            run_job(runner, wf, [(run, src, digest)], run.batch_id or run.run_id, engine, replaces)
         except (ContentRace, ConcurrentChange):
             runner.store.defer([run.run_id], seconds=0.05)
         except Exception as exc:
@@ -98,6 +101,39 @@ def run_from_table(runner: Runner, wf: Workflow, runs: list[Run]) -> list[Outcom
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     return runner.outcomes
+
+
+def feeds(settings: Settings, store: StateStore, table: str, run: Run | RunResult) -> bool:
+    """Whether an upstream run is an event for the workflows `table` feeds: it wrote rows, or it wrote none but
+    took out rows an earlier version of its file had brought (a changed file now empty), which go downstream
+    too."""
+    return bool(run.rows_out) or bool(superseded(settings, store, event(table, run).key))
+
+
+def superseded(settings: Settings, store: StateStore, key: str, depth: int = 0) -> list[str]:
+    """The events whose rows the run of event `key` (`_tables/<table>/<run id>`) replaces downstream: those of
+    the upstream runs that loaded earlier versions of the same landed file into the table (whose rows the
+    upstream run replaced there, under its workflow's `on_change: replace`), through fed tables of fed tables
+    too. Runs that committed after it are not among them (a later version replaces this one, not the other way
+    round)."""
+    if not key.startswith(TABLE_EVENTS) or depth > 16:
+        return []
+    table, run_id = key[len(TABLE_EVENTS) :].rsplit("/", 1)
+    try:
+        upstream = store.run(run_id)
+        workflow = settings.workflow(upstream.workflow or "")
+    except (NoSuchRun, ConfigError):
+        return []
+    if workflow.on_change != "replace" or upstream.finished_at is None:
+        return []
+    earlier: list[str] = []
+    for file_key in [upstream.file_key, *superseded(settings, store, upstream.file_key, depth + 1)]:
+        earlier += [
+            f"{TABLE_EVENTS}{table}/{r.run_id}"
+            for r in store.runs(key=file_key, status="succeeded", workflow=upstream.workflow)
+            if r.run_id != run_id and r.rows_out and r.finished_at is not None and r.finished_at < upstream.finished_at
+        ]
+    return earlier
 
 
 def _rows_of(runner: Runner, table: str, run_id: str, dest: str) -> None:

@@ -23,7 +23,7 @@ from landfall.engines.duckdb.sql import (
     q,
 )
 from landfall.engines.duckdb.types import arrow_type, duck_type, sql_type
-from landfall.engines.duckdb.writing import shape_for_table, write, write_to, written_as
+from landfall.engines.duckdb.writing import not_from, shape_for_table, write, write_to, written_as
 from landfall.errors import InvalidInput
 from landfall.schema import schema_diff
 
@@ -236,9 +236,12 @@ def violation(cx: JobContext, rule: Any, view: str) -> str:
         if rule.unique.against_table and cx.job.table_files:
             paths = "[" + ", ".join(lit(a) for a, _ in cx.job.table_files) + "]"
             hive = "true" if cx.job.partition_names else "false"
+            earlier = cx.job.replaced_rows()  # a changed file's earlier rows, which this commit replaces
             return (
                 f"({within} OR ({keys}) IN (SELECT ({keys}) FROM read_parquet({paths}, "
-                f"union_by_name = true, hive_partitioning = {hive})))"
+                f"union_by_name = true, hive_partitioning = {hive})"
+                + (f" WHERE {not_from(earlier)}" if earlier else "")
+                + "))"
             )
         return f"({within})"
     return "false"  # row_count: judged on the whole file

@@ -179,7 +179,7 @@ def cast_to(cx: JobContext, view: str, table_schema: list[tuple[str, str]]) -> s
 def merge(cx: JobContext, view: str) -> tuple[str, list[str]]:
     """Copy-on-write upsert: the table files holding any of the batch's keys are rewritten together with
     the batch, keeping one row per key: the greatest `order_by`, then the later file, then the batch. Rows
-    of earlier versions of the batch's files (`Job.replacing`) are left out of the files it rewrites (the job
+    of earlier versions of the batch's files (`Job.replaced_rows`) are left out of the files it rewrites (the job
     rewrites the other files that hold some)."""
     job = cx.job
     w = job.workflow.write
@@ -224,9 +224,8 @@ def merge(cx: JobContext, view: str) -> tuple[str, list[str]]:
                 f"SELECT *, 0 AS __lf_rank FROM read_parquet({hit_list}, "
                 f"union_by_name = true, hive_partitioning = {hive})"
             )
-            if job.replacing and "_source_file" in dict(cx.describe(old)):
-                gone = ", ".join(lit(k) for k in job.replacing)
-                old = cx.view(f"SELECT * FROM {old} WHERE _source_file IS NULL OR _source_file NOT IN ({gone})")
+            if earlier := job.replaced_rows():
+                old = cx.view(f"SELECT * FROM {old} WHERE {not_from(earlier)}")
     union = f"SELECT * FROM {batch}" + (f" UNION ALL BY NAME SELECT * FROM {old}" if old else "")
     order = (f"{q(w.order_by)} DESC NULLS LAST, " if w.order_by else "") + "__lf_rank DESC"
     merged = cx.view(
@@ -234,6 +233,11 @@ def merge(cx: JobContext, view: str) -> tuple[str, list[str]]:
         f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1"
     )
     return merged, replaced
+
+
+def not_from(keys: list[str]) -> str:
+    """An SQL condition: the row is not of these landed files (`_source_file`)."""
+    return f"(_source_file IS NULL OR _source_file NOT IN ({', '.join(lit(k) for k in keys)}))"
 
 
 def write_to(

@@ -183,9 +183,12 @@ def violation(ctx: Ctx, rule: Any, df: DataFrame, name: str) -> DataFrame:
         repeated = F.count(F.lit(1)).over(Window.partitionBy(*[c(k) for k in keys])) > 1
         df = df.withColumn(name, F.when(some_null, F.lit(False)).otherwise(repeated))
         if rule.unique.against_table and ctx.job.table_files:
-            from landfall.engines.spark.writing import read_table_files
+            from landfall.engines.spark.writing import not_from, read_table_files
 
-            held = read_table_files(ctx, [a for a, _ in ctx.job.table_files]).select(*[c(k) for k in keys]).distinct()
+            held = read_table_files(ctx, [a for a, _ in ctx.job.table_files])
+            if earlier := ctx.job.replaced_rows():  # a changed file's earlier rows, which this commit replaces
+                held = held.where(not_from(earlier))
+            held = held.select(*[c(k) for k in keys]).distinct()
             held = held.withColumn("__lf_held", F.lit(True))
             order = [c(n) for n in df.columns if n != name]
             df = df.join(held, on=keys, how="left")

@@ -113,6 +113,11 @@ def read_table_files(ctx: Ctx, paths: list[str], *, tag: bool = False) -> DataFr
     return df if tag else df.drop("__lf_file")
 
 
+def not_from(keys: list[str]) -> Column:
+    """The row is not of these landed files (`_source_file`)."""
+    return c("_source_file").isNull() | ~c("_source_file").isin(keys)
+
+
 def merge(ctx: Ctx, df: DataFrame) -> tuple[DataFrame, list[str]]:
     """Copy-on-write upsert: the table files holding any of the batch's keys are rewritten together with the
     batch, keeping one row per key: the greatest `order_by`, then the later file, then the batch. Rows of
@@ -147,8 +152,8 @@ def merge(ctx: Ctx, df: DataFrame) -> tuple[DataFrame, list[str]]:
         replaced = [ctx.job.table_files[i][1] for i in picked]
         if picked:
             old = table.where(c("__lf_file").isin(picked)).drop("__lf_file").withColumn("__lf_rank", F.lit(0))
-            if ctx.job.replacing and "_source_file" in old.columns:  # earlier versions of the batch's files
-                old = old.where(c("_source_file").isNull() | ~c("_source_file").isin(ctx.job.replacing))
+            if earlier := ctx.job.replaced_rows():  # earlier versions of the batch's files
+                old = old.where(not_from(earlier))
             union = batch.unionByName(old, allowMissingColumns=True)
     order = ([c(w.order_by).desc_nulls_last()] if w.order_by else []) + [c("__lf_rank").desc()]
     window = Window.partitionBy(*[c(k) for k in w.keys]).orderBy(*order)

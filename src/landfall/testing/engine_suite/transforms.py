@@ -315,6 +315,11 @@ class TransformTests(EngineFixtures):
         lake.process()
         assert error_of(lake, "t/b.csv") == "`t/b.csv`: rule `row_count` failed: 3 rows, expected at most 2"
         assert "rule `unique(id)` failed for 1 of 1 rows" in error_of(lake, "t/c.csv")
+        # a changed file's rows are not duplicates of its own earlier rows, which they replace
+        lake.land("t/a.csv", "id\n1\n6\n", mtime=1_700_000_003)
+        lake.process()
+        assert (only_run(lake, "t/a.csv").status, only_run(lake, "t/a.csv").rows_out) == ("succeeded", 2)
+        assert lake.rows("SELECT id FROM t ORDER BY id") == [(1,), (6,)]
 
     # --- schema evolution --------------------------------------------------------------------------------------
 
