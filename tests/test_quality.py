@@ -114,6 +114,24 @@ def test_unique_against_the_table(make_lake):
     assert lake.rows("SELECT id, v, _line FROM quarantine.u") == [(2, "again", 2)]
 
 
+def test_a_changed_file_replaces_its_quarantined_rows_too(make_lake):
+    """A corrected file's old bad rows leave the quarantine with its old rows (a replay would otherwise load a
+    version's row its file no longer has); another file's quarantined rows in the same quarantine file stay."""
+    rule = {"range": {"column": "amount", "min": 0}, "action": "quarantine"}
+    lake = make_lake([wf("q", read={"format": "csv"}, validate=[rule])], workers=1)
+    lake.land("q/a.csv", "id,amount\n1,10\n2,-20\n", mtime=1_700_000_000)
+    lake.land("q/b.csv", "id,amount\n3,-30\n", mtime=1_700_000_000)
+    assert lake.process().ok
+    assert lake.rows("SELECT id, _source_file FROM quarantine.q ORDER BY id") == [(2, "q/a.csv"), (3, "q/b.csv")]
+    lake.land("q/a.csv", "id,amount\n1,10\n2,20\n", mtime=1_700_000_001)
+    assert lake.process().ok
+    assert lake.rows("SELECT id, amount FROM q ORDER BY id") == [(1, 10), (2, 20)]
+    assert lake.rows("SELECT id, _source_file FROM quarantine.q ORDER BY id") == [(3, "q/b.csv")]
+    lake.land("q/b.csv", "id,amount\n", mtime=1_700_000_002)  # now empty: its quarantined row goes too
+    assert lake.process().ok
+    assert lake.rows("SELECT count(*) FROM quarantine.q") == [(0,)]
+
+
 def test_quarantine_replay_loads_exactly_the_rows_that_now_pass_once(make_lake):
     lake = make_lake(
         [

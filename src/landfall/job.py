@@ -115,16 +115,12 @@ def run_job(
                 for p, f in current.items()
                 if wf.write.overwrite == "table" or tuple(sorted(f.partition.items())) in touched
             ]
-        rewrites = []
-        if wf.on_change == "replace" and table is not None:
-            # the files holding a changed file's earlier rows that are not replaced already (by a merge, by the
-            # partitions an overwrite brings): rewritten with other files' rows only
-            holding = runner.store.files_holding(wf.write.table, replacing, [s.file_id for _, s, _ in items])
-            if earlier := [p for p in holding if p not in replaced]:
-                rewrites = _rewrite(
-                    runner.store, engine, writer, earlier, replacing, area, commit_id, wf.write.compression
-                )
-                replaced += earlier
+        # the files holding a changed file's earlier rows that a merge or the partitions an overwrite brings do not
+        # replace already
+        earlier, rewrites = _earlier_rows(
+            runner.store, engine, writer, wf, table, replacing, items, replaced, area, commit_id
+        )
+        replaced += earlier
         retyped = _retype_rest(runner.store, writer, wf, table, staged, replaced, area, commit_id)
         rewrites += [rw for _, rw in retyped or []]
         replaced += [f.path for f, _ in retyped or []]
@@ -142,7 +138,7 @@ def run_job(
         if writer.has_log:  # the format's own commit cannot be taken back: refuse duplicate bytes first
             runner.store.check_content(results)
         children = [
-            _child_commit(runner.store, tx, wf, t, child_writers[t], child_areas[t], c, items, engine)
+            _child_commit(runner.store, tx, wf, t, child_writers[t], child_areas[t], c, items, engine, replacing)
             for t, c in staged.children.items()
         ]  # committed before the parent: see `_child_commit`
         change = TableChange(
@@ -184,7 +180,9 @@ def run_job(
             remove=replaced,
             sources=sources,
         )
-        quarantined = _quarantine(runner, tx, wf, staged, items, lineage, engine)
+        quarantined, q_writer, q_replaced = _quarantine(
+            runner, tx, wf, staged, items, lineage, engine, replacing, os.path.join(area, "quarantine")
+        )
         also = [c for c, _ in children] + quarantined
         tx.commit(commit, results, also=also, log=(writer, change), journal=quarantined)
         if runner.settings.fed_by(wf.write.table):  # the workflows this table feeds get its runs now (a crash
@@ -192,6 +190,8 @@ def run_job(
 
             feed(runner.settings, runner.store, wf.write.table, results)
         tx.retire(writer, wf.write.table, replaced)
+        if q_replaced:
+            tx.retire(q_writer, quarantined[0].table, q_replaced)
         for c, gone in children:
             tx.retire(child_writers[c.table], c.table, gone)
     for (run, src, _), res in zip(items, results, strict=True):
@@ -290,28 +290,21 @@ def _child_commit(
     staged: Staged,
     items: list,
     engine: Engine,
+    replacing: list[str],
 ) -> tuple[TableCommit, list[str]]:
     """Publish one child table's rows; a format with a log commits them now, before the parent. A child
     commit that an earlier attempt made without its parent (a crash in between) is taken out again in
     this one, so the children of a file are in the table once."""
-    keys = [s.key for _, s, _ in items]
     existing = store.find_table(name)
-    replaced = (
-        store.files_holding(name, keys, [s.file_id for _, s, _ in items])
-        if existing is not None and wf.on_change == "replace"
-        else []
-    )
     commit_id = tx.commit_id
-    rewrites = (
-        _rewrite(store, engine, writer, replaced, keys, staging_dir, commit_id, wf.write.compression)
-        if replaced
-        else []
+    replaced, rewrites = _earlier_rows(
+        store, engine, writer, wf, existing, replacing, items, [], staging_dir, commit_id, name
     )
     retyped = _retype_rest(store, writer, wf, existing, staged, replaced, staging_dir, commit_id)
     rewrites += [rw for _, rw in retyped or []]
     replaced += [f.path for f, _ in retyped or []]
     published = tx.publish(writer, staged.files + rewrites)
-    sources, _ = _lineage(store, name, items, staged.file_sources, replaced, rewrites)
+    sources, _ = _lineage(store, name, items, staged.file_sources, replaced, rewrites, replacing)
     schema = grown(existing, staged.schema)
     if writer.has_log:
         apps = [app_id(s.key, resolved(digest) or "") for _, s, digest in items]
@@ -339,6 +332,59 @@ def _child_commit(
             ),
             point="after_child_commit",
         )
+    return _side_commit(name, writer, wf, schema, commit_id, published, replaced, sources), replaced
+
+
+def _quarantine(
+    runner: Runner,
+    tx: TableTransaction,
+    wf: Workflow,
+    staged: Staged,
+    items: list,
+    lineage: dict[str, tuple[int, str]],
+    engine: Engine,
+    replacing: list[str],
+    staging_dir: str,
+) -> tuple[list[TableCommit], TableWriter, list[str]]:
+    """Publish the rows rules set aside into `quarantine/<table>/`, cataloged as `quarantine.<table>`; a
+    changed file's earlier quarantined rows (`replacing`) are taken out in the same commit, as its table rows
+    are (a replay would otherwise load a version's rows its file no longer has). Also returns the quarantine's
+    writer and the files the commit replaces."""
+    name = f"quarantine.{wf.write.table}"
+    writer = open_table("parquet", runner.zones.quarantined(wf.write.table))
+    table = runner.store.find_table(name)
+    store = runner.store
+    commit_id = tx.commit_id
+    replaced, rewrites = _earlier_rows(
+        store, engine, writer, wf, table, replacing, items, [], staging_dir, commit_id, name
+    )
+    if not staged.quarantine_files and not replaced:
+        return [], writer, []
+    known = {src.source_key: (src.file_id, src.run_id) for p in replaced for src in store.file_sources(name, p)}
+    known = {k: v for k, v in known.items() if k not in replacing} | lineage
+    published = tx.publish(writer, staged.quarantine_files + rewrites)
+    counts = engine.source_counts([f"{writer.location}/{f.path}" for f in published])
+    sources = [
+        SourceRows(path=f.path, source_key=k, file_id=known[k][0], run_id=known[k][1], rows=n)
+        for f in published
+        for k, n in counts.get(f"{writer.location}/{f.path}", {}).items()
+        if k in known
+    ]
+    schema = grown(table, staged.quarantine_schema) if staged.quarantine_files else table.schema
+    return [_side_commit(name, writer, wf, schema, commit_id, published, replaced, sources)], writer, replaced
+
+
+def _side_commit(
+    name: str,
+    writer: TableWriter,
+    wf: Workflow,
+    schema: list[tuple[str, str]],
+    commit_id: str,
+    published: list[DataFile],
+    replaced: list[str],
+    sources: list[SourceRows],
+) -> TableCommit:
+    """The catalog commit of a table a run writes beside its own (a child table, the quarantine)."""
     return TableCommit(
         table=name,
         location=writer.location,
@@ -350,47 +396,32 @@ def _child_commit(
         add=published,
         remove=replaced,
         sources=sources,
-    ), replaced
+    )
 
 
-def _quarantine(
-    runner: Runner,
-    tx: TableTransaction,
-    wf: Workflow,
-    staged: Staged,
-    items: list,
-    lineage: dict[str, tuple[int, str]],
+def _earlier_rows(
+    store: StateStore,
     engine: Engine,
-) -> list[TableCommit]:
-    """Publish the rows rules set aside into `quarantine/<table>/`, cataloged as `quarantine.<table>`."""
-    if not staged.quarantine_files:
-        return []
-    commit_id = tx.commit_id
-    name = f"quarantine.{wf.write.table}"
-    writer = open_table("parquet", runner.zones.quarantined(wf.write.table))
-    published = tx.publish(writer, staged.quarantine_files)
-    counts = engine.source_counts([f"{writer.location}/{f.path}" for f in published])
-    sources = [
-        SourceRows(path=f.path, source_key=k, file_id=lineage[k][0], run_id=lineage[k][1], rows=n)
-        for f in published
-        for k, n in counts.get(f"{writer.location}/{f.path}", {}).items()
-        if k in lineage
-    ]
-    table = runner.store.find_table(name)
-    schema = grown(table, staged.quarantine_schema)
-    return [
-        TableCommit(
-            table=name,
-            location=writer.location,
-            format="parquet",
-            workflow=wf.name,
-            schema=schema,
-            partition_by=[],
-            commit_id=commit_id,
-            add=published,
-            sources=sources,
-        )
-    ]
+    writer: TableWriter,
+    wf: Workflow,
+    table: Table | None,
+    replacing: list[str],
+    items: list,
+    already: list[str],
+    staging_dir: str,
+    commit_id: str,
+    name: str | None = None,
+) -> tuple[list[str], list[StagedFile]]:
+    """The files of the table (`name`, else the workflow's) that hold rows of `replacing` (earlier versions of
+    the batch's files, under `on_change: replace`) and that `already` does not replace, and their rewrites
+    holding the other files' rows only, written in this commit's staging."""
+    if table is None or not replacing:
+        return [], []
+    holding = store.files_holding(name or wf.write.table, replacing, [s.file_id for _, s, _ in items])
+    earlier = [p for p in holding if p not in already]
+    if not earlier:
+        return [], []
+    return earlier, _rewrite(store, engine, writer, earlier, replacing, staging_dir, commit_id, wf.write.compression)
 
 
 @contextmanager
