@@ -121,7 +121,7 @@ def not_from(keys: list[str]) -> Column:
 def merge(ctx: Ctx, df: DataFrame) -> tuple[DataFrame, list[str]]:
     """Copy-on-write upsert: the table files holding any of the batch's keys are rewritten together with the
     batch, keeping one row per key: the greatest `order_by`, then the later file, then the batch. Rows of
-    earlier versions of the batch's files (`Job.replacing`) are left out of the files it rewrites (the job
+    earlier versions of the batch's files (`Job.replaced_rows`) are left out of the files it rewrites (the job
     rewrites the other files that hold some)."""
     from pyspark.sql import Window
 
