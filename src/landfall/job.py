@@ -118,7 +118,7 @@ def run_job(
         # the files holding a changed file's earlier rows that a merge or the partitions an overwrite brings do not
         # replace already
         earlier, rewrites = _earlier_rows(
-            runner.store, engine, writer, wf, table, replacing, items, replaced, area, commit_id
+            runner.store, engine, writer, wf, table, wf.write.table, replacing, items, replaced, area, commit_id
         )
         replaced += earlier
         retyped = _retype_rest(runner.store, writer, wf, table, staged, replaced, area, commit_id)
@@ -128,9 +128,7 @@ def run_job(
         if missing := [p for p in replaced if p not in current]:  # files a new version of a landed file held
             current |= {f.path: f for f in runner.store.table_files(wf.write.table, paths=missing)}
         published = tx.publish(writer, staged.files + rewrites)
-        sources, lineage = _lineage(
-            runner.store, wf.write.table, items, staged.file_sources, replaced, rewrites, replacing
-        )
+        sources = _lineage(runner.store, wf.write.table, items, staged.file_sources, replaced, rewrites, replacing)
         if table is not None and not staged.files:  # a run that writes no rows changes no schema
             staged.schema, staged.arrow_schema = table.schema, None
         schema = grown(table, staged.schema)
@@ -180,9 +178,7 @@ def run_job(
             remove=replaced,
             sources=sources,
         )
-        quarantined, q_writer, q_replaced = _quarantine(
-            runner, tx, wf, staged, items, lineage, engine, replacing, os.path.join(area, "quarantine")
-        )
+        quarantined = _quarantine(runner, tx, wf, staged, items, engine, replacing, os.path.join(area, "quarantine"))
         also = [c for c, _ in children] + quarantined
         tx.commit(commit, results, also=also, log=(writer, change), journal=quarantined)
         if runner.settings.fed_by(wf.write.table):  # the workflows this table feeds get its runs now (a crash
@@ -190,8 +186,6 @@ def run_job(
 
             feed(runner.settings, runner.store, wf.write.table, results)
         tx.retire(writer, wf.write.table, replaced)
-        if q_replaced:
-            tx.retire(q_writer, quarantined[0].table, q_replaced)
         for c, gone in children:
             tx.retire(child_writers[c.table], c.table, gone)
     for (run, src, _), res in zip(items, results, strict=True):
@@ -250,10 +244,9 @@ def _lineage(
     replaced: list[str],
     rewrites: list[StagedFile],
     replacing: Sequence[str] = (),
-) -> tuple[list[SourceRows], dict[str, tuple[int, str]]]:
+) -> list[SourceRows]:
     """Which landed file versions each new table file holds rows of; a rewritten file keeps the lineage of
-    the rows it carries over (not those of `replacing`, left out of it). Also returns `source key -> (file id,
-    run id)`."""
+    the rows it carries over (not those of `replacing`, left out of it)."""
     keys = {s.key for _, s, _ in items} | set(replacing)
     lineage = {s.key: (s.file_id, s.run_id) for _, s, _ in items}
     carried: dict[str, list[SourceRows]] = {p: store.file_sources(table, p) for p in replaced}
@@ -277,7 +270,7 @@ def _lineage(
                         rows=src.rows,
                     )
                 )
-    return sources, lineage
+    return sources
 
 
 def _child_commit(
@@ -298,13 +291,13 @@ def _child_commit(
     existing = store.find_table(name)
     commit_id = tx.commit_id
     replaced, rewrites = _earlier_rows(
-        store, engine, writer, wf, existing, replacing, items, [], staging_dir, commit_id, name
+        store, engine, writer, wf, existing, name, replacing, items, [], staging_dir, commit_id
     )
     retyped = _retype_rest(store, writer, wf, existing, staged, replaced, staging_dir, commit_id)
     rewrites += [rw for _, rw in retyped or []]
     replaced += [f.path for f, _ in retyped or []]
     published = tx.publish(writer, staged.files + rewrites)
-    sources, _ = _lineage(store, name, items, staged.file_sources, replaced, rewrites, replacing)
+    sources = _lineage(store, name, items, staged.file_sources, replaced, rewrites, replacing)
     schema = grown(existing, staged.schema)
     if writer.has_log:
         apps = [app_id(s.key, resolved(digest) or "") for _, s, digest in items]
@@ -341,37 +334,30 @@ def _quarantine(
     wf: Workflow,
     staged: Staged,
     items: list,
-    lineage: dict[str, tuple[int, str]],
     engine: Engine,
     replacing: list[str],
     staging_dir: str,
-) -> tuple[list[TableCommit], TableWriter, list[str]]:
+) -> list[TableCommit]:
     """Publish the rows rules set aside into `quarantine/<table>/`, cataloged as `quarantine.<table>`; a
     changed file's earlier quarantined rows (`replacing`) are taken out in the same commit, as its table rows
-    are (a replay would otherwise load a version's rows its file no longer has). Also returns the quarantine's
-    writer and the files the commit replaces."""
+    are (a replay would otherwise load a version's rows its file no longer has)."""
     name = f"quarantine.{wf.write.table}"
     writer = open_table("parquet", runner.zones.quarantined(wf.write.table))
-    table = runner.store.find_table(name)
     store = runner.store
-    commit_id = tx.commit_id
+    table = store.find_table(name)
     replaced, rewrites = _earlier_rows(
-        store, engine, writer, wf, table, replacing, items, [], staging_dir, commit_id, name
+        store, engine, writer, wf, table, name, replacing, items, [], staging_dir, tx.commit_id
     )
-    if not staged.quarantine_files and not replaced:
-        return [], writer, []
-    known = {src.source_key: (src.file_id, src.run_id) for p in replaced for src in store.file_sources(name, p)}
-    known = {k: v for k, v in known.items() if k not in replacing} | lineage
-    published = tx.publish(writer, staged.quarantine_files + rewrites)
-    counts = engine.source_counts([f"{writer.location}/{f.path}" for f in published])
-    sources = [
-        SourceRows(path=f.path, source_key=k, file_id=known[k][0], run_id=known[k][1], rows=n)
-        for f in published
-        for k, n in counts.get(f"{writer.location}/{f.path}", {}).items()
-        if k in known
-    ]
-    schema = grown(table, staged.quarantine_schema) if staged.quarantine_files else table.schema
-    return [_side_commit(name, writer, wf, schema, commit_id, published, replaced, sources)], writer, replaced
+    new = staged.quarantine_files
+    if not new and not replaced:
+        return []
+    counts = engine.source_counts([f.path for f in new]) if new else {}  # the staged copies, local
+    file_sources = [(f.relpath, k, n) for f in new for k, n in counts.get(f.path, {}).items()]
+    sources = _lineage(store, name, items, file_sources, replaced, rewrites, replacing)
+    published = tx.publish(writer, new + rewrites)
+    schema = grown(table, staged.quarantine_schema) if new else table.schema
+    tx.retire(writer, name, replaced)
+    return [_side_commit(name, writer, wf, schema, tx.commit_id, published, replaced, sources)]
 
 
 def _side_commit(
@@ -405,19 +391,19 @@ def _earlier_rows(
     writer: TableWriter,
     wf: Workflow,
     table: Table | None,
+    name: str,
     replacing: list[str],
     items: list,
     already: list[str],
     staging_dir: str,
     commit_id: str,
-    name: str | None = None,
 ) -> tuple[list[str], list[StagedFile]]:
-    """The files of the table (`name`, else the workflow's) that hold rows of `replacing` (earlier versions of
-    the batch's files, under `on_change: replace`) and that `already` does not replace, and their rewrites
-    holding the other files' rows only, written in this commit's staging."""
+    """The files of table `name` (`table`, None before it exists) that hold rows of `replacing` (earlier
+    versions of the batch's files, under `on_change: replace`) and that `already` does not replace, and their
+    rewrites holding the other files' rows only, written in this commit's staging."""
     if table is None or not replacing:
         return [], []
-    holding = store.files_holding(name or wf.write.table, replacing, [s.file_id for _, s, _ in items])
+    holding = store.files_holding(name, replacing, [s.file_id for _, s, _ in items])
     earlier = [p for p in holding if p not in already]
     if not earlier:
         return [], []

@@ -107,7 +107,11 @@ def feeds(settings: Settings, store: StateStore, table: str, run: Run | RunResul
     """Whether an upstream run is an event for the workflows `table` feeds: it wrote rows, or it wrote none but
     took out rows an earlier version of its file had brought (a changed file now empty), which go downstream
     too."""
-    return bool(run.rows_out) or bool(superseded(settings, store, event(table, run).key))
+    if run.rows_out:
+        return True
+    if isinstance(run, Run):  # listed by `TableSource.poll`: no need to look it up again
+        return bool(_earlier_runs(settings, store, table, run, 0))
+    return bool(superseded(settings, store, event(table, run).key))
 
 
 def superseded(settings: Settings, store: StateStore, key: str, depth: int = 0) -> list[str]:
@@ -121,17 +125,28 @@ def superseded(settings: Settings, store: StateStore, key: str, depth: int = 0) 
     table, run_id = key[len(TABLE_EVENTS) :].rsplit("/", 1)
     try:
         upstream = store.run(run_id)
+    except NoSuchRun:
+        return []
+    return _earlier_runs(settings, store, table, upstream, depth)
+
+
+def _earlier_runs(settings: Settings, store: StateStore, table: str, upstream: Run, depth: int) -> list[str]:
+    """`superseded` for the upstream run itself."""
+    try:
         workflow = settings.workflow(upstream.workflow or "")
-    except (NoSuchRun, ConfigError):
+    except ConfigError:
         return []
     if workflow.on_change != "replace" or upstream.finished_at is None:
         return []
     earlier: list[str] = []
     for file_key in [upstream.file_key, *superseded(settings, store, upstream.file_key, depth + 1)]:
         earlier += [
-            f"{TABLE_EVENTS}{table}/{r.run_id}"
+            event(table, r).key
             for r in store.runs(key=file_key, status="succeeded", workflow=upstream.workflow)
-            if r.run_id != run_id and r.rows_out and r.finished_at is not None and r.finished_at < upstream.finished_at
+            if r.run_id != upstream.run_id
+            and r.rows_out
+            and r.finished_at is not None
+            and r.finished_at < upstream.finished_at
         ]
     return earlier
 
