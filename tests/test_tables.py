@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from landfall.cli import main
+from landfall.errors import QueryRefused
 from landfall.maintenance import parse_duration
 
 from conftest import wf
@@ -196,6 +197,35 @@ def test_history_and_time_travel(make_lake):
     assert json.loads(out.output) == [{"n": 2}]
     out = CliRunner().invoke(main, ["--config", str(lake.config), "tables", "history", "nope"])
     assert out.exit_code == 1 and "no table `nope`" in out.output
+
+
+def test_time_travel_reads_the_tables_the_query_names_and_refuses_versions_they_lack(make_lake):
+    """`as_of` applies to the Delta tables a query reads (a version number is each table's own: another table
+    with fewer versions failed every query, as `cannot be read`); a version past the last, or a time before the
+    table existed, is refused by name (the first read the log's error, the second quietly read version 0)."""
+    lake = make_lake(
+        [
+            wf("d", read={"format": "csv"}, write={"table": "d", "format": "delta"}),
+            wf("e", read={"format": "csv"}, write={"table": "e", "format": "delta"}),
+        ]
+    )
+    for i in range(3):
+        lake.land(f"d/{i}.csv", f"id\n{i}\n")
+        lake.process()
+    lake.land("e/0.csv", "id\n7\n")
+    lake.process()
+    q = lake.pipeline.query
+    assert q("SELECT count(*) FROM d", as_of=2)[1] == [(3,)]
+    assert q("WITH e AS (SELECT 1) SELECT count(*) FROM d, e", as_of=1)[1] == [(2,)]
+    assert q('SELECT (SELECT count(*) FROM "D"), (SELECT count(*) FROM e)', as_of=0)[1] == [(1, 1)]
+    with pytest.raises(QueryRefused, match=r"table `e` has versions 0 to 0; there is no version 2 \(`landfall"):
+        q("SELECT * FROM d JOIN e USING (id)", as_of=2)
+    first = lake.pipeline.history("d")[-1].timestamp
+    with pytest.raises(QueryRefused, match="table `d` did not exist yet at 2020-01-01T00:00:00Z: its first version"):
+        q("SELECT count(*) FROM d", as_of="2020-01-01T00:00:00Z")
+    assert q("SELECT count(*) FROM d", as_of=first.isoformat(timespec="seconds"))[1] == [(1,)]
+    out = CliRunner().invoke(main, ["--config", str(lake.config), "query", "--as-of", "9", "SELECT * FROM d"])
+    assert out.exit_code == 1 and "table `d` has versions 0 to 2; there is no version 9" in out.output
 
 
 def test_history_of_a_parquet_table_says_why_not(make_lake):

@@ -66,11 +66,13 @@ def connect(
     con: duckdb.DuckDBPyConnection | None = None,
     *,
     as_of: int | datetime | None = None,
+    back: set[str] | None = None,
     zones: Zones | None = None,
     tables: list[Table] | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with a view per cataloged table (of `tables`, a catalog snapshot read by the caller,
-    or the catalog now); with `as_of`, Delta tables as of that version.
+    or the catalog now); with `as_of`, the Delta tables named in `back` (every one when None) as of that version
+    or time.
     Tables on an object store are read through fsspec (registered with the connection), never through a DuckDB
     extension download."""
     con = con or duckdb.connect(":memory:")
@@ -78,10 +80,8 @@ def connect(
     for table in store.tables() if tables is None else tables:
         storage = zones.at(table.location) if zones else Storage(table.location)
         storage.register_with(con)
-        if as_of is not None and table.format == "delta":
-            from landfall.tables import open_table
-
-            files = [f.path for f in open_table("delta", storage).files_as_of(as_of)]
+        if as_of is not None and table.format == "delta" and (back is None or table.name.lower() in back):
+            files = _files_as_of(table, storage, as_of)
             table = _schema_as_of(table, files, storage)
         else:
             files = [f.path for f in store.table_files(table.name)]
@@ -102,6 +102,32 @@ def table_ref(name: str) -> str:
     """How a query names a cataloged table: `"sales"`, `quarantine."sales"`."""
     schema, dot, table = name.rpartition(".")
     return f"{q(schema)}.{q(table)}" if dot else q(table)
+
+
+def _files_as_of(table: Table, storage: Storage, as_of: int | datetime) -> list[str]:
+    """The files of Delta table `table` at version `as_of`, or at time `as_of`; `QueryRefused` when it has no such
+    version, or did not exist yet then (delta-rs would read an error out of its log, or its first version)."""
+    from landfall.tables import open_table
+
+    delta = open_table("delta", storage)
+    versions = delta.history()  # newest first
+    first, last = versions[-1], versions[0]
+    if isinstance(as_of, int) and not first.version <= as_of <= last.version:
+        raise QueryRefused(
+            f"table `{table.name}` has versions {first.version} to {last.version}; there is no version {as_of} "
+            f"(`landfall tables history {table.name}`)"
+        )
+    # to the second, as `tables history` shows it: its time of the first version reads that version
+    if isinstance(as_of, datetime) and as_of < first.timestamp.replace(microsecond=0):
+        raise QueryRefused(
+            f"table `{table.name}` did not exist yet at {_iso(as_of)}: its first version ({first.version}) is from "
+            f"{_iso(first.timestamp)}"
+        )
+    return [f.path for f in delta.files_as_of(as_of)]
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace(".000", "").replace("+00:00", "Z")
 
 
 def _schema_as_of(table: Table, files: list[str], storage: Storage) -> Table:
@@ -342,12 +368,23 @@ def no_table(name: str, known: list[str]) -> str:
     return f"no table `{name}`{hint} (tables: {shown}; landfall's records: landfall.runs, landfall.files, ...)"
 
 
-def _as_of_notes(store: StateStore, sql: str) -> list[str]:
+def named(tables: list[Table], sql: str) -> set[str]:
+    """The lower-cased names of the tables of `tables` that `sql` reads (by its parse; by a search for each name
+    in its text when it does not parse)."""
+    from landfall.sqlcheck import tables_named
+
+    found = tables_named(sql)
+    if found is None:
+        found = {t.name.lower() for t in tables if re.search(rf"(?<![\w.]){re.escape(t.name)}(?!\w)", sql, re.I)}
+    return {t.name.lower() for t in tables} & found
+
+
+def _as_of_notes(tables: list[Table], back: set[str]) -> list[str]:
     """`as_of` reads Delta tables back then; a Parquet table the query names is read as it is now: say so."""
     return [
         f"--as-of applies to Delta tables; `{t.name}` is a {t.format} table and is read as it is now"
-        for t in store.tables()
-        if t.format != "delta" and re.search(rf"(?<![\w.]){re.escape(t.name)}(?!\w)", sql, re.IGNORECASE)
+        for t in tables
+        if t.format != "delta" and t.name.lower() in back
     ]
 
 
@@ -380,8 +417,9 @@ def run_query(
     deadline = started + timeout if timeout else None
     for attempt in range(SNAPSHOTS):
         tables = store.tables()
+        back = named(tables, sql) if as_of is not None else set()
         try:
-            columns, rows = _run_on(store, tables, sql, as_of, limit, deadline, zones)
+            columns, rows = _run_on(store, tables, sql, (as_of, back), limit, deadline, zones)
             break
         except duckdb.InterruptException:
             raise QueryTimeout(f"query stopped after {timeout:g} s (its time limit)") from None
@@ -395,7 +433,7 @@ def run_query(
                 raise NoSuchTable(no_table(missing.group(1), [t.name for t in now])) from None
             raise
     truncated = limit is not None and len(rows) > limit
-    notes = _as_of_notes(store, sql) if as_of is not None else []
+    notes = _as_of_notes(tables, back)
     for note in notes:
         log.warning(note)
     return QueryResult(columns, rows[:limit] if truncated else rows, truncated, time.perf_counter() - started, notes)
@@ -405,16 +443,17 @@ def _run_on(
     store: StateStore,
     tables: list[Table],
     sql: str,
-    as_of: int | datetime | None,
+    as_of: tuple[int | datetime | None, set[str]],
     limit: int | None,
     deadline: float | None,
     zones: Zones | None,
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """The statement's columns and rows (at most `limit` + 1) over the catalog snapshot `tables`."""
+    """The statement's columns and rows (at most `limit` + 1) over the catalog snapshot `tables`, the tables of
+    `as_of`'s set read as of its version or time."""
     con = duckdb.connect(":memory:")
     try:
         check_read_only(con, sql, [t.name for t in tables])
-        connect(store, con, as_of=as_of, zones=zones, tables=tables)
+        connect(store, con, as_of=as_of[0], back=as_of[1], zones=zones, tables=tables)
         add_status_tables(con, store, status_refs(sql))
         lock_down(con, [t.location for t in tables])
         left = None if deadline is None else max(deadline - time.perf_counter(), 0.0)

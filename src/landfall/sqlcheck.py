@@ -52,19 +52,30 @@ def check_query(sql: str, tables: Iterable[str] = ()) -> None:
 def tables_of(sql: str) -> list[str]:
     """The tables a `sql` step's query joins: the names it reads other than `input` and its own `WITH` names
     (the caller decides which may be read: see `check_query`'s `tables`). Empty when the query does not parse."""
+    found = _tables_named(sql)
+    return sorted(t for t in found or () if "." not in t and t.lower() != "input")
+
+
+def tables_named(sql: str) -> set[str] | None:
+    """The tables a query reads, lower-cased and schema-qualified (`sales`, `quarantine.sales`), other than its
+    own `WITH` names; None when it does not parse."""
+    found = _tables_named(sql)
+    return None if found is None else {t.lower() for t in found}
+
+
+def _tables_named(sql: str) -> set[str] | None:
     from sqlglot import exp
 
     try:
         statement = _one(sql, sql)
     except ValueError:
-        return []
+        return None
     ctes = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
-    found = {
-        t.name
+    return {
+        ".".join(p for p in (t.catalog, t.db, t.name) if p)
         for t in statement.find_all(exp.Table)
-        if not isinstance(t.this, exp.Func) and not t.db and not t.catalog and t.name.lower() not in ctes | {"input"}
+        if not isinstance(t.this, exp.Func) and not (not t.db and t.name.lower() in ctes)
     }
-    return sorted(found)
 
 
 def check_expression(text: str) -> None:
