@@ -7,9 +7,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 
+import deltalake
+import pyarrow.parquet as pq
 import pytest
+
+from landfall.engines.base import Engine
 
 from conftest import wf
 
@@ -78,3 +83,50 @@ def test_two_processes_merging_overlapping_keys_lose_nothing_and_queries_never_f
     if fmt == "parquet":
         on_disk = sorted(p.name for p in (lake.root / "lake/tables/m").rglob("*.parquet"))
         assert on_disk == sorted(f.path for f in lake.pipeline.store.table_files("m"))
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_workers_changing_a_tables_schema_at_once_lose_no_column(make_lake, fmt, monkeypatch):
+    """Two workers whose files read the table before either commits (held at a barrier after the engine ran):
+    the one committing second wrote the schema it had read, so a column the first added (or its first version
+    of the table) vanished from the catalog (and from queries), and a column the other widened on Delta held a
+    file of the narrower type."""
+    lake = make_lake(
+        [wf("s", read={"format": "csv"}, batch=False, write={"table": "s", "format": fmt})], batch_files=1, workers=2
+    )
+    real_run = Engine.run
+    together, lock, gate = threading.Barrier(2, timeout=30), threading.Lock(), [2]
+
+    def run_then_wait(self, job):
+        staged = real_run(self, job)
+        with lock:  # each round's first two runs wait for each other; a retry goes on alone
+            wait, gate[0] = gate[0] > 0, gate[0] - 1
+        if wait:
+            together.wait()
+            if job.sources[0].key in ("s/a.csv", "s/c.csv"):  # these commit second
+                time.sleep(0.5)
+        return staged
+
+    monkeypatch.setattr(Engine, "run", run_then_wait)
+    lake.land("s/a.csv", "id,amount\n1,5\n")
+    lake.land("s/b.csv", "id,amount,region\n2,6,eu\n")
+    assert lake.process().ok
+    cols = ["id", "amount", "region"]
+    assert lake.rows("SELECT id, amount, region FROM s ORDER BY id") == [(1, 5, None), (2, 6, "eu")]
+    gate[0] = 2
+    lake.land("s/c.csv", "id,amount,channel\n3,7,web\n")
+    lake.land("s/d.csv", "id,amount\n4,8.5\n")  # widens `amount` to DOUBLE
+    assert lake.process().ok
+    cols += ["channel"]
+    want = [(1, 5.0, None, None), (2, 6.0, "eu", None), (3, 7.0, None, "web"), (4, 8.5, None, None)]
+    assert lake.rows(f"SELECT {', '.join(cols)} FROM s ORDER BY id") == want
+    table = lake.pipeline.table("s")
+    assert [n for n, _ in table.schema if not n.startswith("_")] == cols
+    assert [v.get("changes") for v in lake.pipeline.store.schema_versions("s")][1:] and all(
+        not (v.get("changes") or {}).get("removed") for v in lake.pipeline.store.schema_versions("s")
+    )
+    if fmt == "delta":  # one type per column in the log: every file holds `amount` as DOUBLE
+        dt = deltalake.DeltaTable(str(lake.root / "lake/tables/s"))
+        assert {str(pq.read_schema(f).field("amount").type) for f in dt.file_uris()} == {"double"}
+        got = sorted(tuple(r[c] for c in cols) for r in dt.to_pyarrow_table().to_pylist())
+        assert got == want

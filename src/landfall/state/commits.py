@@ -13,6 +13,7 @@ from typing import Any
 from msgspec.structs import replace
 
 from landfall.errors import ConcurrentChange, ContentRace, LeaseLost
+from landfall.schema import merged
 from landfall.state.base import RunResult, TableCommit
 from landfall.state.plumbing import LOCK_CONTENT, LOCK_TABLE, SqlPlumbing, insert_many, rows_of
 from landfall.state.reads import SqlReads, chunks, marks
@@ -118,12 +119,15 @@ class SqlCommits(SqlPlumbing, SqlReads):
             raise LeaseLost(f"a run of this commit ({results[0].run_id}, ...) is no longer running; dropped")
 
     def _apply_table_commit(self, cur: Any, tc: TableCommit, now: float) -> None:
-        schema_json = json.dumps(tc.schema)
         first_run = tc.sources[0].run_id if tc.sources else None
         cur.execute("SELECT schema, schema_version, updated_at FROM tables WHERE name = ?", (tc.table,))
         row = cur.fetchone()
         if tc.as_of is not None and (row[2] if row is not None else 0) != tc.as_of:
             raise ConcurrentChange(f"table `{tc.table}` was changed by another commit while it was read; reading again")
+        schema = tc.schema
+        if row is not None and not tc.exact:  # grown from the table as the job read it: another commit may have
+            schema = merged([tuple(c) for c in json.loads(row[0])], schema)  # added or widened columns since
+        schema_json = json.dumps(schema)
         if row is None:
             cur.execute(
                 "INSERT INTO tables (name, location, format, workflow, schema, schema_version, "
@@ -136,7 +140,7 @@ class SqlCommits(SqlPlumbing, SqlReads):
             )
         else:
             version = row[1]
-            if json.loads(row[0]) != [list(c) for c in tc.schema]:
+            if json.loads(row[0]) != [list(c) for c in schema]:
                 version += 1
                 cur.execute(
                     "INSERT INTO table_schemas (table_name, version, schema, run_id, created_at) "

@@ -53,6 +53,24 @@ def _log_errors(method: _F) -> _F:
     return wrapper  # type: ignore[return-value]
 
 
+def _check_not_widened(dt: Any, batch: Any) -> None:
+    """A batch's columns carry the table's types as its job read them (or wider: a `retyped` commit). A column
+    the table's log now has wider (another worker's commit widened it meanwhile, rewriting the files it saw) would
+    put a file of the narrower type into the table: `ConcurrentChange`, and the job runs again on the new schema."""
+    import pyarrow as pa
+
+    from landfall.schema import widens_to
+
+    logged = {f.name: str(f.type) for f in pa.schema(dt.schema().to_arrow())}
+    for field in batch:
+        have, now = str(field.type), logged.get(field.name)
+        if now is not None and now != have and widens_to(have, now):
+            raise ConcurrentChange(
+                f"column `{field.name}` became {now} in the table while this batch was written as {have}; "
+                "running it again on the new schema"
+            )
+
+
 def _is_delta_error(exc: BaseException) -> bool:
     from deltalake.exceptions import CommitFailedError, DeltaError
 
@@ -133,6 +151,8 @@ class DeltaTable(ParquetTable):
         )
 
         dt = self._table() if self.exists() else None
+        if dt is not None and change.schema is not None and not change.retyped:
+            _check_not_widened(dt, change.schema)
         if dt is not None and change.schema is not None:
             current = {f.name for f in dt.schema().fields}
             wanted = deltalake.Schema.from_arrow(change.schema)
