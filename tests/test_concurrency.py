@@ -85,6 +85,30 @@ def test_two_processes_merging_overlapping_keys_lose_nothing_and_queries_never_f
         assert on_disk == sorted(f.path for f in lake.pipeline.store.table_files("m"))
 
 
+class held_together:  # noqa: N801 - used as a function
+    """Each round's first two engine runs wait for each other after reading the table, so both read it before
+    either commits; those reading `second` then wait a little, and commit second. A retry goes on alone."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, second: tuple[str, ...] = ()) -> None:
+        self.barrier, self.lock, self.left, self.second = threading.Barrier(2, timeout=30), threading.Lock(), 2, second
+        real_run = Engine.run
+
+        def run_then_wait(engine, job):
+            staged = real_run(engine, job)
+            with self.lock:
+                wait, self.left = self.left > 0, self.left - 1
+            if wait:
+                self.barrier.wait()
+                if job.sources[0].key in self.second:
+                    time.sleep(0.5)
+            return staged
+
+        monkeypatch.setattr(Engine, "run", run_then_wait)
+
+    def again(self) -> None:
+        self.left = 2
+
+
 @pytest.mark.parametrize("fmt", ["parquet", "delta"])
 def test_workers_changing_a_tables_schema_at_once_lose_no_column(make_lake, fmt, monkeypatch):
     """Two workers whose files read the table before either commits (held at a barrier after the engine ran):
@@ -94,26 +118,13 @@ def test_workers_changing_a_tables_schema_at_once_lose_no_column(make_lake, fmt,
     lake = make_lake(
         [wf("s", read={"format": "csv"}, batch=False, write={"table": "s", "format": fmt})], batch_files=1, workers=2
     )
-    real_run = Engine.run
-    together, lock, gate = threading.Barrier(2, timeout=30), threading.Lock(), [2]
-
-    def run_then_wait(self, job):
-        staged = real_run(self, job)
-        with lock:  # each round's first two runs wait for each other; a retry goes on alone
-            wait, gate[0] = gate[0] > 0, gate[0] - 1
-        if wait:
-            together.wait()
-            if job.sources[0].key in ("s/a.csv", "s/c.csv"):  # these commit second
-                time.sleep(0.5)
-        return staged
-
-    monkeypatch.setattr(Engine, "run", run_then_wait)
+    together = held_together(monkeypatch, second=("s/a.csv", "s/c.csv"))
     lake.land("s/a.csv", "id,amount\n1,5\n")
     lake.land("s/b.csv", "id,amount,region\n2,6,eu\n")
     assert lake.process().ok
     cols = ["id", "amount", "region"]
     assert lake.rows("SELECT id, amount, region FROM s ORDER BY id") == [(1, 5, None), (2, 6, "eu")]
-    gate[0] = 2
+    together.again()
     lake.land("s/c.csv", "id,amount,channel\n3,7,web\n")
     lake.land("s/d.csv", "id,amount\n4,8.5\n")  # widens `amount` to DOUBLE
     assert lake.process().ok
@@ -130,3 +141,32 @@ def test_workers_changing_a_tables_schema_at_once_lose_no_column(make_lake, fmt,
         assert {str(pq.read_schema(f).field("amount").type) for f in dt.file_uris()} == {"double"}
         got = sorted(tuple(r[c] for c in cols) for r in dt.to_pyarrow_table().to_pylist())
         assert got == want
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+@pytest.mark.parametrize("mode", ["merge", "unique", "partitions"])
+def test_workers_writing_what_depends_on_the_table_see_each_others_rows(make_lake, fmt, mode, monkeypatch):
+    """Two workers loading the same new key at once, each reading the table before the other commits: a merge
+    table held the key twice, `unique: {against_table: true}` let both rows in, and an `overwrite: partitions`
+    table held both files' rows of one partition. A commit that depends on the table's rows is refused when a
+    file was added since its job read the table, and the job runs again on it."""
+    write = {"table": "s", "format": fmt}
+    validate = []
+    if mode == "merge":
+        write |= {"mode": "merge", "keys": ["id"]}
+    elif mode == "unique":
+        validate = [{"unique": {"columns": ["id"], "against_table": True}, "action": "quarantine"}]
+    else:
+        write |= {"mode": "overwrite", "overwrite": "partitions", "partition_by": ["day"]}
+    lake = make_lake(
+        [wf("s", read={"format": "csv"}, batch=False, write=write, validate=validate)], batch_files=1, workers=2
+    )
+    lake.land("s/0.csv", "id,v,day\n0,x,1\n")
+    assert lake.process().ok
+    held_together(monkeypatch, second=("s/b.csv",))
+    lake.land("s/a.csv", "id,v,day\n1,a,2\n")
+    lake.land("s/b.csv", "id,v,day\n1,b,2\n")
+    assert lake.process().ok
+    assert lake.rows("SELECT id, v FROM s ORDER BY id") == [(0, "x"), (1, "b" if mode != "unique" else "a")]
+    if mode == "unique":
+        assert lake.rows("SELECT id, v FROM quarantine.s") == [(1, "b")]

@@ -68,6 +68,8 @@ def run_job(
         against = any(r.unique is not None and r.unique.against_table for r in wf.validate_)
         needs_files = table is not None and (wf.write.mode != "append" or against)
         current = {f.path: f for f in runner.store.table_files(wf.write.table)} if needs_files else {}
+        # what it writes depends on the table's rows: a file committed since this read makes it run again
+        read = set(current) if wf.write.mode != "append" or against else None
         parts = [p.name for p in wf.write.partition_by]
         replacing = [s.key for _, s, _ in items] + list(replaces) if wf.on_change == "replace" else []
         child_schemas = {t: c.schema for t in child_writers if (c := runner.store.find_table(t)) is not None}
@@ -147,6 +149,7 @@ def run_job(
             schema=staged.pyarrow_schema() if writer.has_log else None,
             partition_by=parts,
             retyped=retyped is not None,
+            read=read,
             app_ids=[app_id(s.key, digest) for _, s, digest in items],
             metadata={
                 "workflow": wf.name,
@@ -177,6 +180,7 @@ def run_job(
             add=published,
             remove=replaced,
             sources=sources,
+            read=sorted(read) if read is not None and not writer.has_log else None,  # a log checks it itself
         )
         quarantined = _quarantine(runner, tx, wf, staged, items, engine, replacing, os.path.join(area, "quarantine"))
         also = [c for c, _ in children] + quarantined

@@ -169,6 +169,9 @@ class TableCommit(msgspec.Struct):
     #: the table's `updated_at` when the files in `add` were read (0: not in the catalog then). A commit to the
     #: table since then refuses this one (`ConcurrentChange`): a whole file list read earlier would drop it
     as_of: float | None = None
+    #: the table's files as the job read them when what it writes depends on them (see `TableChange.read`), for
+    #: a table without a log of its own: a file the catalog lists beyond these refuses the commit
+    read: list[str] | None = None
 
 
 class RunResult(msgspec.Struct):

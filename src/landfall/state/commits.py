@@ -124,6 +124,10 @@ class SqlCommits(SqlPlumbing, SqlReads):
         row = cur.fetchone()
         if tc.as_of is not None and (row[2] if row is not None else 0) != tc.as_of:
             raise ConcurrentChange(f"table `{tc.table}` was changed by another commit while it was read; reading again")
+        if tc.read is not None and row is not None:
+            cur.execute("SELECT path FROM table_files WHERE table_name = ?", (tc.table,))
+            if added := sorted({r[0] for r in cur.fetchall()} - set(tc.read)):
+                raise ConcurrentChange(f"table `{tc.table}`: `{added[0]}` was added by another commit; reading again")
         schema = tc.schema
         if row is not None and not tc.exact:  # grown from the table as the job read it: another commit may have
             schema = merged([tuple(c) for c in json.loads(row[0])], schema)  # added or widened columns since

@@ -37,6 +37,9 @@ class TableChange(msgspec.Struct):
     # the commit widens a column's type: `remove` lists every file of the table and `add` has them rewritten with
     # the new type (a format with one type per column in its log, Delta, changes its schema with them)
     retyped: bool = False
+    # the table's files as the job read them, when what it writes depends on them (a merge, an overwrite, rows
+    # checked unique against the table): a file added since refuses the commit, and the job runs again on it
+    read: set[str] | None = None
 
 
 class Version(msgspec.Struct):

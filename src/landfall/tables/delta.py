@@ -163,11 +163,13 @@ class DeltaTable(ParquetTable):
                     [Field(f.name, f.type, nullable=True) for f in wanted.fields if f.name not in current]
                 )
                 dt = self._table()
-        if dt is not None and change.remove:  # what this commit replaces must still be current
+        if dt is not None and (change.remove or change.read is not None):
             live = {f.path for f in self._files(dt)}
             gone = [f.path for f in change.remove if f.path not in live]
-            if gone:
+            if gone:  # what this commit replaces must still be current
                 raise ConcurrentChange(f"`{gone[0]}` was removed by another commit; retrying on the new state")
+            if change.read is not None and (added := sorted(live - change.read)):  # and nothing added it did not read
+                raise ConcurrentChange(f"`{added[0]}` was added by another commit; reading the table again")
         import pyarrow as pa
 
         arrow_schema = change.schema if change.schema is not None else pa.schema(dt.schema().to_arrow())
@@ -214,6 +216,9 @@ class DeltaTable(ParquetTable):
         props = CommitProperties(
             custom_metadata={META_KEY: json.dumps(meta, default=str)},
             app_transactions=[Transaction(app_id, 1) for app_id in change.app_ids],
+            # a commit that read the table is not moved past another one made after that read (delta-rs would
+            # append it on top without looking at what that one added)
+            max_commit_retries=0 if change.read is not None else None,
         )
         if dt is None:
             try:
