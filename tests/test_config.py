@@ -285,3 +285,25 @@ def test_values_the_cache_cannot_give_back_exactly_are_parsed_each_time(tmp_path
     monkeypatch.setenv("LANDFALL_CACHE_DIR", str(tmp_path / "blocked"))
     cfg.write_text("lake: ./lake\n")
     assert load_settings(cfg).workers >= 1
+
+
+def test_workflows_sharing_a_table_write_it_the_same_way(tmp_path):
+    """Two workflows writing one table with another format or partitioning made one folder a Parquet and a Delta
+    table at once, the catalog following whichever committed last (a partition column then read NULL); now the
+    load says so. The same format and partitioning (and the quarantine) may be shared."""
+    eu = {"name": "eu", "match": "eu/", "write": {"table": "sales", "partition_by": ["region"]}}
+    us = {"name": "us", "match": "us/", "write": {"table": "sales", "partition_by": ["region"]}}
+    _load(tmp_path, {"workflows": [eu, us]})
+    cases = [
+        ({"format": "delta"}, r"`write.format` parquet and delta; workflows sharing a table write it the same way"),
+        ({"partition_by": []}, r"`write.partition_by` \[region\] and \[\]"),
+        ({"partition_by": [{"r": "region"}]}, r"`write.partition_by` \[region\] and \[\{r: region\}\]"),
+        ({"mode": "merge", "keys": ["id"]}, r"`write.mode` append and merge"),
+    ]
+    for change, message in cases:
+        other = {**us, "write": {**us["write"], **change}}
+        with pytest.raises(ConfigError, match="workflows `eu` and `us` both write table `sales`, with " + message):
+            _load(tmp_path, {"workflows": [eu, other]})
+    kids = {**us, "write": {"table": "orders"}, "transform": [{"child_tables": {"columns": {"items": "sales"}}}]}
+    with pytest.raises(ConfigError, match="workflows `eu` and `us` both write table `sales` \\(one of them as a child"):
+        _load(tmp_path, {"workflows": [eu, kids]})

@@ -13,6 +13,7 @@ from landfall.config.model import Context, Model, at, parse
 from landfall.config.serve import AlertSettings, ServeSettings
 from landfall.config.streams import StreamConfig
 from landfall.config.workflow import Workflow
+from landfall.config.writing import PartitionColumn
 from landfall.config.zones import StorageSettings, Zones, zone_url
 from landfall.errors import ConfigError
 from landfall.sources.settings import SourceConfig
@@ -79,6 +80,7 @@ class Settings(Model, dict=True, kw_only=True):
                 f"two workflows have the same `match` {', '.join(f'`{m}`' for m in same)}; "
                 "a file must have one most specific workflow"
             )
+        self._tables_written_alike()
         with at("batch_bytes"):
             parse_size(self.batch_bytes)
         from landfall.redaction import remember_url
@@ -164,6 +166,34 @@ class Settings(Model, dict=True, kw_only=True):
                 check_available("table", wf.write.format)
             except ImportError as exc:
                 raise ValueError(f"workflow `{wf.name}`: {exc}") from None
+
+    def _tables_written_alike(self) -> None:
+        """Workflows sharing a table write it the same way: another format or partitioning made one folder two
+        tables (the catalog followed whichever committed last, and a partition column read NULL), and an `append`
+        beside a `merge` broke the one row per key."""
+        first: dict[str, Workflow] = {}
+        for wf in self.workflows:
+            for table in (wf.write.table, *wf.child_tables.values()):
+                if table is None:
+                    continue
+                other = first.setdefault(table, wf)
+                if other is wf:
+                    continue
+                if table in other.child_tables.values() or table in wf.child_tables.values():
+                    raise ValueError(
+                        f"workflows `{other.name}` and `{wf.name}` both write table `{table}` (one of them as a "
+                        "child table); name one of them otherwise"
+                    )
+                for key in ("format", "mode", "overwrite", "keys", "order_by", "partition_by"):
+                    mine, theirs = getattr(wf.write, key), getattr(other.write, key)
+                    if key == "partition_by":
+                        mine, theirs = ([_partition_text(p) for p in x] for x in (mine, theirs))
+                    if mine != theirs and (key != "overwrite" or wf.write.mode == "overwrite"):
+                        raise ValueError(
+                            f"workflows `{other.name}` and `{wf.name}` both write table `{table}`, with "
+                            f"`write.{key}` {_shown(theirs)} and {_shown(mine)}; workflows sharing a table write it "
+                            "the same way (`format`, `mode`, `overwrite`, `keys`, `order_by`, `partition_by`)"
+                        )
 
     def _check_sources(self) -> None:
         names = [s.name for s in self.sources or []]
@@ -335,3 +365,16 @@ class Settings(Model, dict=True, kw_only=True):
                 return wf
         known = ", ".join(f"`{w.name}`" for w in self.workflows) or "none"
         raise ConfigError(f"no workflow named `{name}`; known: {known}")
+
+
+def _shown(value: object) -> str:
+    """A `write` setting as landfall.yaml spells it: `delta`, `[id, day]`, `none`."""
+    if isinstance(value, list):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return "none" if value is None else str(value)
+
+
+def _partition_text(p: PartitionColumn) -> str:
+    """A partition as landfall.yaml spells it: `region`, `day(sold_at)`, `{d: day(sold_at)}`."""
+    text = f"{p.function}({p.column})" if p.function else p.column
+    return text if p.name == (p.function or p.column) else f"{{{p.name}: {text}}}"
