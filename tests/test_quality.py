@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from landfall.cli import main
@@ -166,6 +167,54 @@ def test_quarantine_replay_loads_exactly_the_rows_that_now_pass_once(make_lake):
     again = CliRunner().invoke(main, ["--config", str(lake.config), "quarantine", "replay", "p"])
     assert "0 rows loaded" in again.output  # once
     assert lake.rows("SELECT count(*) FROM p") == [(3,)]
+
+
+@pytest.mark.parametrize(
+    "engine",
+    ["duckdb", pytest.param("spark", marks=[pytest.mark.spark, pytest.mark.slow])],
+)
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_quarantine_replay_into_a_merge_table_merges_by_key(make_lake, engine, fmt):
+    """A replay appended the rows that now pass, so a merge table held their keys twice (a stale quarantined
+    version beside the newer row a later file brought). Now they are merged as loaded when their file was: a
+    later file's row for the key stays, a row quarantined from a later file wins, `order_by` decides first."""
+    from landfall.engines import open_engine
+    from landfall.quarantine import replay
+
+    if engine == "spark":
+        from spark_helpers import SPARK, java_or_skip
+
+        java_or_skip()
+    rules = [{"range": {"column": "amount", "min": 0}, "action": "quarantine"}]
+
+    def run(files, order_by=None):
+        write = {"table": "s", "format": fmt, "mode": "merge", "keys": ["id"]}
+        flow = wf(
+            "s", read={"format": "csv"}, validate=rules, write=write | ({"order_by": order_by} if order_by else {})
+        )
+        lake = make_lake([flow], engine=engine, workers=1, **({"spark": SPARK} if engine == "spark" else {}))
+        for i, (key, body) in enumerate(files):  # one after the other: each file's own load time
+            lake.land(key, body, mtime=1_700_000_000 + i)
+            assert lake.process().ok
+        relaxed = lake.config.read_text().replace("min: 0", "min: -100")
+        lake.config.write_text(relaxed)
+        lake.close()
+        lake._pipeline = None
+        p = lake.pipeline
+        runner = open_engine(engine, p.settings)
+        try:
+            done = replay(p.settings, p.store, runner, "s", zones=p.zones)
+        finally:
+            runner.close()
+        assert (done.replayed, done.still_quarantined) == (1, 0)
+        assert lake.rows("SELECT count(*) FROM quarantine.s") == [(0,)]
+        return lake.rows("SELECT id, amount, _source_file FROM s ORDER BY id")
+
+    stale_first = [("s/a.csv", "id,amount,v\n1,-5,2\n2,3,1\n"), ("s/b.csv", "id,amount,v\n1,10,1\n")]
+    assert run(stale_first) == [(1, 10, "s/b.csv"), (2, 3, "s/a.csv")]
+    assert run(stale_first, order_by="v") == [(1, -5, "s/a.csv"), (2, 3, "s/a.csv")]
+    later = [("s/b.csv", "id,amount\n1,10\n"), ("s/a.csv", "id,amount\n1,-5\n2,3\n")]
+    assert run(later) == [(1, -5, "s/a.csv"), (2, 3, "s/a.csv")]
 
 
 # --- rows that cannot be parsed (`read.bad_rows: quarantine`) ---------------------------------------------------

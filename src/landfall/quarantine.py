@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from landfall.catalog import read_again
 from landfall.config import Settings, Workflow
 from landfall.engines.base import Engine, Job, Source
 from landfall.errors import ConfigError, NoSuchTable
@@ -40,16 +41,20 @@ def replay(
     if wf is None:
         raise ConfigError(f"no workflow writes table `{table}`; the replay checks rows with that workflow's rules")
     tables = zones or Zones(settings)
-    # compactions of the table wait; crash recovery keeps off; the files it reads stay until it is done
-    with TableTransaction(
-        store,
-        new_id("q"),
-        hold=f"maintain:{table}",
-        hold_seconds=settings.lease_seconds,
-        reads=[table, qname],
-        journal=True,
-    ) as tx:
-        return _replay(tx, store, engine, tables, wf, table, run_id)
+
+    def attempt() -> ReplayResult:
+        # compactions of the table wait; crash recovery keeps off; the files it reads stay until it is done
+        with TableTransaction(
+            store,
+            new_id("q"),
+            hold=f"maintain:{table}",
+            hold_seconds=settings.lease_seconds,
+            reads=[table, qname],
+            journal=True,
+        ) as tx:
+            return _replay(tx, store, engine, tables, wf, table, run_id)
+
+    return read_again(attempt)  # a load committed to the table meanwhile: read it again
 
 
 def _replay(
@@ -68,6 +73,7 @@ def _replay(
         engine.use_storage(w.storage)
     area = tx.stage(writer)
     tx.stage(qwriter)
+    current = {f.path: f for f in store.table_files(table)}
     job = Job(
         workflow=wf,
         sources=[Source(key="(quarantine)", path="", run_id=replay_id, file_id=0)],
@@ -76,14 +82,14 @@ def _replay(
         ingested_at=datetime.now(UTC),
         table_schema=target.schema,
         partition_names=[p.name for p in wf.write.partition_by],
-        table_files=[(f"{target.location}/{f.path}", f.path) for f in store.table_files(table)],
+        table_files=[(f"{target.location}/{f.path}", f.path) for f in current.values()],
     )
-    main, rest, passed, kept = engine.replay(job, [f"{qwriter.location}/{f.path}" for f in qfiles], run_id)
-    if not passed:
-        return ReplayResult(table, 0, kept, replay_id)
+    out = engine.replay(job, [f"{qwriter.location}/{f.path}" for f in qfiles], run_id)
+    if not out.passed:
+        return ReplayResult(table, 0, out.kept, replay_id)
     tx.point("after_write")
-    added = tx.publish(writer, main)
-    kept_files = tx.publish(qwriter, rest)
+    added = tx.publish(writer, out.files)
+    kept_files = tx.publish(qwriter, out.quarantine)
     lineage = {s.source_key: (s.file_id, s.run_id) for f in qfiles for s in store.file_sources(qname, f.path)}
     counts = engine.source_counts([f"{writer.location}/{f.path}" for f in added])
     sources = [
@@ -99,14 +105,16 @@ def _replay(
         for f in kept_files
         for k, n in qcounts.get(f"{qwriter.location}/{f.path}", {}).items()
     ]
+    # the rows it writes were checked (unique against the table) or merged against the files it read
     change = TableChange(
         commit_id=replay_id,
         operation="REPLAY",
         add=added,
-        remove=[],
+        remove=[current[p] for p in out.replaced],
         schema=None,
         partition_by=target.partition_by,
-        metadata={"replayed": passed},
+        metadata={"replayed": out.passed},
+        read=set(current),
     )
     tx.commit(
         TableCommit(
@@ -118,7 +126,9 @@ def _replay(
             partition_by=target.partition_by,
             commit_id=replay_id,
             add=added,
+            remove=out.replaced,
             sources=sources,
+            read=None if writer.has_log else sorted(current),
         ),
         also=[
             TableCommit(
@@ -137,4 +147,5 @@ def _replay(
         log=(writer, change),
     )
     tx.retire(qwriter, qname, [f.path for f in qfiles])
-    return ReplayResult(table, passed, kept, replay_id)
+    tx.retire(writer, table, out.replaced)
+    return ReplayResult(table, out.passed, out.kept, replay_id)

@@ -206,6 +206,16 @@ class StagedFile(msgspec.Struct):
     stats: dict[str, Any] = {}
 
 
+class Replayed(msgspec.Struct):
+    """What checking quarantined rows again produced (`Engine.replay`)."""
+
+    files: list[StagedFile]  # the rows that pass now, for the table
+    quarantine: list[StagedFile]  # the rest, written back for the quarantine
+    replaced: list[str]  # table files a merge table's rewrite replaces (paths in the table)
+    passed: int
+    kept: int
+
+
 class Staged(msgspec.Struct):
     """What an engine produced for a job."""
 
@@ -307,11 +317,10 @@ class Engine(ABC):
         `compression` (the table's `write.compression`)."""
 
     @abstractmethod
-    def replay(
-        self, job: Job, files: list[str], run_id: str | None
-    ) -> tuple[list[StagedFile], list[StagedFile], int, int]:
-        """Check quarantined rows again with the workflow's rules: (table files, quarantine files, rows replayed,
-        rows still quarantined)."""
+    def replay(self, job: Job, files: list[str], run_id: str | None) -> Replayed:
+        """Check quarantined rows again with the workflow's rules. Into a merge table the rows that pass are
+        merged by key as loaded when their file was (`_ingested_at`): the greatest `order_by`, then the later
+        load, wins."""
 
     @abstractmethod
     def source_counts(self, paths: list[str]) -> dict[str, dict[str, int]]:

@@ -15,7 +15,7 @@ import os
 from typing import Any
 
 from landfall.config import Settings
-from landfall.engines.base import Engine, Job, ReadPlan, Replan, Source, Staged, StagedFile
+from landfall.engines.base import Engine, Job, ReadPlan, Replan, Replayed, Source, Staged, StagedFile
 from landfall.engines.duckdb import quality, reading, steps, writing
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.database import Setup, database
@@ -83,9 +83,7 @@ class DuckDBEngine(Engine):
     ) -> list[StagedFile]:
         return writing.compact(self.con, files, staging, commit_id, target_file_size, compression)
 
-    def replay(
-        self, job: Job, files: list[str], run_id: str | None
-    ) -> tuple[list[StagedFile], list[StagedFile], int, int]:
+    def replay(self, job: Job, files: list[str], run_id: str | None) -> Replayed:
         cx = JobContext(self.con, job, ReadPlan(), fmt="parquet", with_path=False)
         try:
             return quality.replay(cx, files, run_id)

@@ -8,7 +8,7 @@ from typing import Any
 import duckdb
 import msgspec
 
-from landfall.engines.base import StagedFile
+from landfall.engines.base import Replayed
 from landfall.engines.duckdb.casts import cast_sql
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.reading import line_of
@@ -23,7 +23,7 @@ from landfall.engines.duckdb.sql import (
     q,
 )
 from landfall.engines.duckdb.types import arrow_type, duck_type, sql_type
-from landfall.engines.duckdb.writing import not_from, shape_for_table, write, write_to, written_as
+from landfall.engines.duckdb.writing import merge, not_from, shape_for_table, write, write_to, written_as
 from landfall.errors import InvalidInput
 from landfall.schema import schema_diff
 
@@ -247,11 +247,12 @@ def violation(cx: JobContext, rule: Any, view: str) -> str:
     return "false"  # row_count: judged on the whole file
 
 
-def replay(cx: JobContext, files: list[str], run_id: str | None) -> tuple[list[StagedFile], list[StagedFile], int, int]:
+def replay(cx: JobContext, files: list[str], run_id: str | None) -> Replayed:
     """Quarantined rows (of one run, or all) checked again with the workflow's current rules: the rows that
-    pass are written for the table (keeping their `_source_file`), the rest are written back for the
-    quarantine. Returns (table files, quarantine files, rows replayed, rows still quarantined)."""
+    pass are written for the table (keeping their `_source_file`; merged by key into a merge table, as loaded
+    when their file was), the rest are written back for the quarantine."""
     job = cx.job
+    merging = job.workflow.write.mode == "merge"
     src = cx.table(
         f"SELECT *, row_number() OVER () AS __lf_qid FROM read_parquet({_paths(files)}, union_by_name = true)"
     )
@@ -260,7 +261,8 @@ def replay(cx: JobContext, files: list[str], run_id: str | None) -> tuple[list[S
     if "_raw" in dict(cx.describe(src)):  # rows that could not be parsed stay: re-land a fixed file
         picked += " AND _rule IS DISTINCT FROM 'parse'"
     cols = [c for c, _ in cx.describe(src)]
-    data = cx.view(f"SELECT * EXCLUDE ({', '.join(q(c) for c in meta if c in cols)}) FROM {src} WHERE {picked}")
+    loaded = ", _ingested_at AS __lf_loaded" if merging else ""  # when the row's file was loaded
+    data = cx.view(f"SELECT * EXCLUDE ({', '.join(q(c) for c in meta if c in cols)}){loaded} FROM {src} WHERE {picked}")
     rules = [r for r in job.workflow.validate_ if r.kind != "row_count"]
     flags = [violation(cx, r, data) for r in rules] or ["false"]
     flagged = cx.table(f"SELECT *, ({' OR '.join(flags)}) AS __lf_bad FROM {data}")
@@ -274,7 +276,10 @@ def replay(cx: JobContext, files: list[str], run_id: str | None) -> tuple[list[S
         f"SELECT count(*) FILTER (WHERE NOT __lf_bad), count(*) FILTER (WHERE __lf_bad) FROM {flagged}"
     ).fetchone()
     if not passed:
-        return [], [], 0, int(kept)
+        return Replayed([], [], [], 0, int(kept))
+    replaced: list[str] = []
+    if merging:
+        good, replaced = merge(cx, good, loaded="__lf_loaded")
     table_files = write(cx, good)
     rest = cx.view(
         f"SELECT * EXCLUDE (__lf_qid) FROM {src} WHERE __lf_qid NOT IN "
@@ -283,4 +288,4 @@ def replay(cx: JobContext, files: list[str], run_id: str | None) -> tuple[list[S
     quarantine = write_to(
         cx.con, rest, os.path.join(job.staging, "quarantine"), job.commit_id, **written_as(job.workflow)
     )
-    return table_files, quarantine, int(passed), int(kept)
+    return Replayed(table_files, quarantine, replaced, int(passed), int(kept))

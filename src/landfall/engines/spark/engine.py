@@ -26,7 +26,18 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from landfall.engines.base import Engine, Job, ReadPlan, Replan, Source, Staged, StagedFile, json_reason, text_hint
+from landfall.engines.base import (
+    Engine,
+    Job,
+    ReadPlan,
+    Replan,
+    Replayed,
+    Source,
+    Staged,
+    StagedFile,
+    json_reason,
+    text_hint,
+)
 from landfall.engines.duckdb.reading import empty_note as no_records
 from landfall.engines.duckdb.sql import source_format
 from landfall.engines.spark import quality, reading, steps, writing
@@ -476,9 +487,7 @@ class SparkEngine(Engine):
             f.partition = writing._partition_of(rel_dir)
         return made
 
-    def replay(
-        self, job: Job, files: list[str], run_id: str | None
-    ) -> tuple[list[StagedFile], list[StagedFile], int, int]:
+    def replay(self, job: Job, files: list[str], run_id: str | None) -> Replayed:
         from landfall.engines.spark.context import Ctx as _Ctx
 
         ctx = _Ctx(spark=self.spark, job=job, fmt="parquet", local=self._local)
@@ -491,7 +500,11 @@ class SparkEngine(Engine):
             if "_raw" in src.columns:  # rows that could not be parsed stay: re-land a fixed file
                 picked = picked & ~F.coalesce(c("_rule") == "parse", F.lit(False))
             meta = ["_line", "_rule", "_column", "_reason", "_quarantined_at", "_ingested_at", "_run_id", "_raw"]
-            data = src.where(picked).drop(*[m for m in meta if m in src.columns])
+            merging = job.workflow.write.mode == "merge"
+            data = src.where(picked)
+            if merging:  # merged as loaded when the row's file was
+                data = data.withColumn("__lf_loaded", c("_ingested_at"))
+            data = data.drop(*[m for m in meta if m in src.columns])
             rules = [r for r in job.workflow.validate_ if r.kind != "row_count"]
             for i, rule in enumerate(rules):
                 data = quality.violation(ctx, rule, data, f"__lf_bad{i}")
@@ -503,7 +516,7 @@ class SparkEngine(Engine):
             counts = flagged.agg(F.count_if(~c("__lf_bad")).alias("p"), F.count_if(c("__lf_bad")).alias("k")).first()
             passed, kept = int(counts["p"]), int(counts["k"])
             if not passed:
-                return [], [], 0, kept
+                return Replayed([], [], [], 0, kept)
             good = (
                 flagged.where(~c("__lf_bad"))
                 .drop("__lf_bad", "__lf_qid")
@@ -514,6 +527,9 @@ class SparkEngine(Engine):
                 )
             )
             good = writing.shape_for_table(ctx, good)
+            replaced: list[str] = []
+            if merging:
+                good, replaced = writing.merge(ctx, good, loaded="__lf_loaded")
             parts = [p.name for p in job.workflow.write.partition_by]
             table_files = writing.write(
                 ctx, good, os.path.join(job.staging, "data"), job.commit_id, parts, job.workflow.write.compression
@@ -521,7 +537,7 @@ class SparkEngine(Engine):
             gone = flagged.where(~c("__lf_bad")).select("__lf_qid")
             rest = src.join(gone, on="__lf_qid", how="left_anti").drop("__lf_qid")
             q_files = writing.write(ctx, rest, os.path.join(job.staging, "quarantine"), job.commit_id, [])
-            return table_files, q_files, passed, kept
+            return Replayed(table_files, q_files, replaced, passed, kept)
         finally:
             ctx.drop_views()
 

@@ -118,11 +118,12 @@ def not_from(keys: list[str]) -> Column:
     return c("_source_file").isNull() | ~c("_source_file").isin(keys)
 
 
-def merge(ctx: Ctx, df: DataFrame) -> tuple[DataFrame, list[str]]:
+def merge(ctx: Ctx, df: DataFrame, loaded: str | None = None) -> tuple[DataFrame, list[str]]:
     """Copy-on-write upsert: the table files holding any of the batch's keys are rewritten together with the
     batch, keeping one row per key: the greatest `order_by`, then the later file, then the batch. Rows of
     earlier versions of the batch's files (`Job.replaced_rows`) are left out of the files it rewrites (the job
-    rewrites the other files that hold some)."""
+    rewrites the other files that hold some). With `loaded` (a column of the batch: when its rows were first
+    loaded, for a quarantine replay) the later load wins instead of the later file, the batch's rows on a tie."""
     from pyspark.sql import Window
 
     w = ctx.workflow.write
@@ -133,13 +134,20 @@ def merge(ctx: Ctx, df: DataFrame) -> tuple[DataFrame, list[str]]:
             f"workflow `{ctx.workflow.name}`: merge column {', '.join(f'`{m}`' for m in missing)} "
             "is not in the output; columns are " + ", ".join(f"`{n}`" for n in names)
         )
-    rank = F.lit(0)
+    rank, old_rank = F.lit(0), F.lit(0)
     for i, src in enumerate(ctx.job.sources):
         rank = F.when(c("_source_file") == src.key, F.lit(i + 1)).otherwise(rank)
+    if loaded is not None:
+        rank = F.unix_micros(c(loaded).cast("timestamp")) * 2 + 1
+        old_rank = F.unix_micros(c("_ingested_at").cast("timestamp")) * 2
     batch = df.withColumn("__lf_rank", rank)
     replaced: list[str] = []
     union = batch
     if ctx.job.table_files:
+        # the batch is read twice (its keys, then the rows): once, here, which is the action that completes the
+        # job's observations (the read's and the rules' counts; Spark failed to report them once a key lookup
+        # had run the plan first: `AssertionError` in `toPyRow`)
+        batch = union = batch.localCheckpoint(eager=True)
         abs_paths = [a for a, _ in ctx.job.table_files]
         table = read_table_files(ctx, abs_paths, tag=True)
         hits = (
@@ -151,14 +159,14 @@ def merge(ctx: Ctx, df: DataFrame) -> tuple[DataFrame, list[str]]:
         picked = sorted(int(h[0]) for h in hits)
         replaced = [ctx.job.table_files[i][1] for i in picked]
         if picked:
-            old = table.where(c("__lf_file").isin(picked)).drop("__lf_file").withColumn("__lf_rank", F.lit(0))
+            old = table.where(c("__lf_file").isin(picked)).drop("__lf_file").withColumn("__lf_rank", old_rank)
             if earlier := ctx.job.replaced_rows():  # earlier versions of the batch's files
                 old = old.where(not_from(earlier))
             union = batch.unionByName(old, allowMissingColumns=True)
     order = ([c(w.order_by).desc_nulls_last()] if w.order_by else []) + [c("__lf_rank").desc()]
     window = Window.partitionBy(*[c(k) for k in w.keys]).orderBy(*order)
     merged = union.withColumn("__lf_n", F.row_number().over(window)).where(c("__lf_n") == 1)
-    return merged.drop("__lf_n", "__lf_rank"), replaced
+    return merged.drop("__lf_n", "__lf_rank", *([loaded] if loaded else [])), replaced
 
 
 def write(
