@@ -111,7 +111,20 @@ def named_in(column: str, expressions: list[str]) -> bool:
     return any(f'"{column}"' in e or word.search(e) for e in expressions)
 
 
-JOINED_HIDDEN = ("_source_file", "_ingested_at", "_run_id", "_upstream_source_file", "_upstream_run_id")
+LINEAGE = ("_source_file", "_ingested_at", "_run_id")  # the columns landfall adds to every row
+JOINED_HIDDEN = (*LINEAGE, "_upstream_source_file", "_upstream_run_id")
+
+
+def refuse_lineage_names(columns: Any) -> None:
+    """Rows about to get their lineage columns already hold a column of one of those names (the landed file's own,
+    e.g. an export of another lake's table, or a `compute`): its values would be overwritten, or dropped with
+    `lineage: false`. `InvalidInput` saying how to keep them."""
+    if clash := [c for c in LINEAGE if c in columns]:
+        raise InvalidInput(
+            f"column `{clash[0]}` has the name of a lineage column landfall adds to every row, so its values would "
+            f"be lost; rename it in a transform step (`- rename: {{{clash[0]}: {clash[0].lstrip('_')}}}`) or drop it "
+            f"(`- drop: [{clash[0]}]`)"
+        )
 
 
 class Source(msgspec.Struct):

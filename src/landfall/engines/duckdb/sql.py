@@ -12,6 +12,7 @@ import duckdb
 
 from landfall import compression
 from landfall.config import Workflow
+from landfall.engines.base import LINEAGE as LINEAGE  # the engine's modules take it from here
 from landfall.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -24,7 +25,6 @@ ROW = "__lf_row"  # a record's position in its file (when a workflow has rules)
 REJECTS = "__lf_rejects"  # DuckDB's table of CSV rows it could not parse (`bad_rows: quarantine`)
 PID = "__lf_pid"  # a parent row's number in the job, linking it to its child rows (`child_tables`)
 MATERIALIZE_BYTES = 64 << 20  # batches up to this size are parsed once into memory
-LINEAGE = ("_source_file", "_ingested_at", "_run_id")
 ROW_PRESERVING = {"rename", "cast", "compute", "drop", "normalize_names", "flatten", "child_tables"}
 # encodings DuckDB decodes itself; everything else is transcoded to UTF-8 first
 _NATIVE_ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8"}

@@ -8,7 +8,7 @@ import os
 import duckdb
 
 from landfall.config import Workflow, parse_size
-from landfall.engines.base import StagedFile
+from landfall.engines.base import StagedFile, refuse_lineage_names
 from landfall.engines.duckdb.casts import cast_sql
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.diagnose import explain
@@ -119,6 +119,7 @@ def finish(cx: JobContext, view: str) -> str:
         raise InvalidInput(
             f"workflow `{wf.name}`: a `sql` step dropped the file column; select `*` from `input` or set `batch: false`"
         )
+    refuse_lineage_names(described)
     view = cx.view(with_lineage(cx, view))
     return shape_for_table(cx, view)
 

@@ -14,6 +14,7 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from landfall.engines.base import LINEAGE as LINEAGE  # the engine's modules take it from here
 from landfall.engines.base import Job, ReadPlan, Source
 
 SRC = "__lf_src"  # which file of a batch a row came from (its index)
@@ -23,7 +24,6 @@ ROW = "__lf_row"  # a record's position in its file (1-based), once computed
 PID = "__lf_pid"  # a parent row's id, linking it to its child rows (`child_tables`)
 CORRUPT = "__lf_corrupt"  # the raw text of a record Spark's reader could not parse
 HIDDEN = (SRC, BLOCK, MID, ROW, PID, CORRUPT)
-LINEAGE = ("_source_file", "_ingested_at", "_run_id")
 ROW_PRESERVING = {"rename", "cast", "compute", "drop", "normalize_names", "flatten", "child_tables"}
 
 _names = itertools.count(1)

@@ -21,7 +21,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from landfall.engines.base import StagedFile
+from landfall.engines.base import StagedFile, refuse_lineage_names
 from landfall.engines.spark.casts import strict_cast
 from landfall.engines.spark.context import HIDDEN, LINEAGE, SRC, Ctx, c, columns
 from landfall.engines.spark.types import schema_of, spark_type
@@ -65,6 +65,7 @@ def finish(ctx: Ctx, df: DataFrame) -> DataFrame:
             f"workflow `{ctx.workflow.name}`: a `sql` step dropped the file column; select `*` from "
             "`input` or set `batch: false`"
         )
+    refuse_lineage_names(df.columns)
     return shape_for_table(ctx, with_lineage(ctx, df))
 
 

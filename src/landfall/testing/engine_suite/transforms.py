@@ -245,6 +245,23 @@ class TransformTests(EngineFixtures):
         assert rows == [("t/a.csv", run.run_id, True)]
         assert column_types(lake, "t")["_ingested_at"] == "timestamp[us, tz=UTC]"
 
+    def test_a_column_named_like_lineage_fails_the_file_instead_of_losing_its_values(self, make):
+        """A landed file's own `_source_file` (an export of another lake's table) was overwritten by the lineage
+        column, or dropped with `lineage: false`, without a word; its rename keeps it."""
+        lake = make(
+            wf("t"), wf("n", lineage=False, on_change="append"), wf("r", transform=[{"rename": {"_run_id": "run_id"}}])
+        )
+        for name in ("t", "n"):
+            lake.land(f"{name}/a.csv", "id,_source_file\n1,upstream.csv\n")
+        lake.land("r/a.csv", "id,_run_id\n1,abc\n")
+        lake.process()
+        for name in ("t", "n"):
+            assert only_run(lake, f"{name}/a.csv").status == "dead"
+            assert "column `_source_file` has the name of a lineage column landfall adds to every row, so its " in (
+                error_of(lake, f"{name}/a.csv")
+            )
+        assert lake.rows("SELECT id, run_id, _source_file FROM r") == [(1, "abc", "r/a.csv")]
+
     # --- quality -----------------------------------------------------------------------------------------------
 
     RULES: ClassVar[list[dict[str, Any]]] = [
