@@ -170,3 +170,33 @@ def test_workers_writing_what_depends_on_the_table_see_each_others_rows(make_lak
     assert lake.rows("SELECT id, v FROM s ORDER BY id") == [(0, "x"), (1, "b" if mode != "unique" else "a")]
     if mode == "unique":
         assert lake.rows("SELECT id, v FROM quarantine.s") == [(1, "b")]
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+@pytest.mark.parametrize("evolution", ["freeze", "rescue"])
+def test_workers_making_a_table_at_once_hold_the_second_file_to_the_first(make_lake, fmt, evolution, monkeypatch):
+    """Under `freeze` (or `rescue`, `discard_row`) files are held to the table's schema; two workers making the
+    table at once each read "no table" and both committed, so the table took both files' columns and the file
+    that differed passed. A commit whose job read another schema than the table has now runs again on it."""
+    flow = wf(
+        "s",
+        read={"format": "csv"},
+        batch=False,
+        schema={"evolution": evolution},
+        write={"table": "s", "format": fmt},
+    )
+    lake = make_lake([flow], batch_files=1, workers=2)
+    held_together(monkeypatch, second=("s/b.csv",))
+    lake.land("s/a.csv", "id,amount\n1,5\n")
+    lake.land("s/b.csv", "id,amount,region\n2,6,eu\n")
+    lake.process()
+    table = lake.pipeline.table("s")
+    assert [n for n, _ in table.schema if not n.startswith("_")] == ["id", "amount"]
+    (run,) = lake.pipeline.runs(key="s/b.csv")[:1]
+    if evolution == "freeze":
+        assert run.status == "dead" and "new column `region`" in run.error
+    else:
+        assert lake.rows("SELECT id, _rescued_data FROM s ORDER BY id") == [
+            (1, None),
+            (2, '{"region":"eu","_file":"s/b.csv"}'),
+        ]

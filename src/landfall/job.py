@@ -70,6 +70,7 @@ def run_job(
         current = {f.path: f for f in runner.store.table_files(wf.write.table)} if needs_files else {}
         # what it writes depends on the table's rows: a file committed since this read makes it run again
         read = set(current) if wf.write.mode != "append" or against else None
+        held = wf.schema_.evolution != "evolve"  # the batch is held to the table's schema as read here
         parts = [p.name for p in wf.write.partition_by]
         replacing = [s.key for _, s, _ in items] + list(replaces) if wf.on_change == "replace" else []
         child_schemas = {t: c.schema for t in child_writers if (c := runner.store.find_table(t)) is not None}
@@ -150,6 +151,7 @@ def run_job(
             partition_by=parts,
             retyped=retyped is not None,
             read=read,
+            read_columns=({n for n, _ in table.schema} if table else set()) if held and writer.has_log else None,
             app_ids=[app_id(s.key, digest) for _, s, digest in items],
             metadata={
                 "workflow": wf.name,
@@ -181,6 +183,7 @@ def run_job(
             remove=replaced,
             sources=sources,
             read=sorted(read) if read is not None and not writer.has_log else None,  # a log checks it itself
+            schema_of=(table.schema_version if table else 0) if held else None,
         )
         quarantined = _quarantine(runner, tx, wf, staged, items, engine, replacing, os.path.join(area, "quarantine"))
         also = [c for c, _ in children] + quarantined

@@ -40,6 +40,9 @@ class TableChange(msgspec.Struct):
     # the table's files as the job read them, when what it writes depends on them (a merge, an overwrite, rows
     # checked unique against the table): a file added since refuses the commit, and the job runs again on it
     read: set[str] | None = None
+    # the table's columns as the job read them (empty: no table yet), when it held the batch to them (`freeze`,
+    # `rescue`, `discard_row`): a log with other columns now refuses the commit, and the job runs again on them
+    read_columns: set[str] | None = None
 
 
 class Version(msgspec.Struct):

@@ -151,6 +151,12 @@ class DeltaTable(ParquetTable):
         )
 
         dt = self._table() if self.exists() else None
+        if change.read_columns is not None and change.read_columns != (
+            {f.name for f in dt.schema().fields} if dt is not None else set()
+        ):
+            raise ConcurrentChange(
+                "the table's columns changed while this batch was held to them; again on the new ones"
+            )
         if dt is not None and change.schema is not None and not change.retyped:
             _check_not_widened(dt, change.schema)
         if dt is not None and change.schema is not None:
