@@ -351,3 +351,27 @@ def test_write_compression_and_file_size_hold_for_every_file_a_table_gets(make_l
         for path in files:
             meta = pq.ParquetFile(path).metadata
             assert meta.row_group(0).column(0).compression == expected, (codec, path)
+
+
+@pytest.mark.parametrize("change", ["partition_by", "format"])
+def test_a_workflow_changed_to_another_layout_fails_its_files_and_leaves_the_table_readable(make_lake, change):
+    """Adding `partition_by` to a workflow whose table exists wrote Hive folders beside the unpartitioned files,
+    and every query of the table failed from then on (`Hive partition mismatch`); `format: delta` made the folder
+    a Delta table holding only the new files. The file fails, naming both layouts; the table stays as it was."""
+    import yaml
+
+    lake = make_lake([wf("s", read={"format": "csv"}, write={"table": "s"})])
+    lake.land("s/a.csv", "id,region\n1,eu\n")
+    assert lake.process().ok
+    doc = yaml.safe_load(lake.config.read_text())
+    doc["workflows"][0]["write"] |= {"partition_by": ["region"]} if change == "partition_by" else {"format": "delta"}
+    lake.config.write_text(yaml.safe_dump(doc))
+    lake.close()
+    lake._pipeline = None
+    lake.land("s/b.csv", "id,region\n2,us\n")
+    assert not lake.process().ok
+    (run,) = lake.pipeline.runs(key="s/b.csv")
+    said = "partition_by` [region], but the table has []" if change == "partition_by" else "format` delta, but"
+    assert run.status == "dead" and f"workflow `s` writes table `s` with `write.{said}" in run.error
+    assert lake.rows("SELECT id, region FROM s") == [(1, "eu")]
+    assert not (lake.root / "lake/tables/s/_delta_log").exists()

@@ -16,7 +16,7 @@ import msgspec
 
 from landfall.config import Workflow
 from landfall.engines.base import Engine, Job, Source, Staged, StagedFile
-from landfall.errors import BrokenTable
+from landfall.errors import BrokenTable, ConfigError
 from landfall.outcomes import Outcome, run_result
 from landfall.replay import app_id, replay_committed
 from landfall.schema import grown
@@ -65,6 +65,7 @@ def run_job(
         area = tx.stage(writer)
         child_areas = {t: tx.stage(w) for t, w in child_writers.items()}
         table = runner.store.find_table(wf.write.table)
+        _check_layout(wf, writer, table)
         against = any(r.unique is not None and r.unique.against_table for r in wf.validate_)
         needs_files = table is not None and (wf.write.mode != "append" or against)
         current = {f.path: f for f in runner.store.table_files(wf.write.table)} if needs_files else {}
@@ -197,6 +198,26 @@ def run_job(
             tx.retire(child_writers[c.table], c.table, gone)
     for (run, src, _), res in zip(items, results, strict=True):
         runner.done(Outcome(run, "succeeded", rows_out=staged.rows_out.get(src.key, 0), result=res))
+
+
+def _check_layout(wf: Workflow, writer: TableWriter, table: Table | None) -> None:
+    """A table keeps the format and partitioning its first commit gave it: a workflow changed since would write
+    files the table cannot hold (Parquet files beside a Delta log; Hive folders beside files outside them, after
+    which every query of the table failed). `ConfigError`, naming both."""
+    if table is None:
+        return
+    parts = [p.name for p in wf.write.partition_by]
+    if table.format != writer.format or table.partition_by != parts:
+        what, now, was = (
+            ("format", writer.format, table.format)
+            if table.format != writer.format
+            else ("partition_by", f"[{', '.join(parts)}]", f"[{', '.join(table.partition_by)}]")
+        )
+        raise ConfigError(
+            f"workflow `{wf.name}` writes table `{wf.write.table}` with `write.{what}` {now}, but the table has "
+            f"{was}: a table keeps the format and partitioning of its first commit; put `{what}: {was}` back, or "
+            "write the rows to a new table (`write.table`)"
+        )
 
 
 def _retype_rest(

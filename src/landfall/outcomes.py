@@ -8,7 +8,7 @@ import time
 import msgspec
 
 from landfall.engines.base import Source, Staged
-from landfall.errors import InvalidInput
+from landfall.errors import ConfigError, InvalidInput
 from landfall.state.base import Run, RunResult
 
 
@@ -61,6 +61,6 @@ def message(exc: BaseException, key: str) -> str:
     text = str(exc).strip() or type(exc).__name__
     if f"`{key}`" in text:
         return text
-    if isinstance(exc, InvalidInput):
+    if isinstance(exc, InvalidInput | ConfigError):  # landfall's own words: no class name needed
         return f"`{key}`: {text}"
     return f"`{key}`: {type(exc).__name__}: {text}"
