@@ -144,6 +144,16 @@ def test_unrouted_files_are_recorded_not_dropped(make_lake):
     assert lake.status() == {"misc/readme.txt": "unrouted", "sales/a.csv": "succeeded"}
     run = lake.pipeline.runs(status="unrouted")[0]
     assert "no workflow matches `misc/readme.txt`" in run.error
+    # a workflow for them is added: the next `process` loads them (it said `nothing to do`)
+    import yaml
+
+    doc = yaml.safe_load(lake.config.read_text())
+    doc["workflows"].append(wf("misc", read={"format": "csv"}))
+    lake.config.write_text(yaml.safe_dump(doc))
+    lake.close()
+    lake._pipeline = None
+    assert lake.process().count("succeeded") == 1
+    assert lake.status() == {"misc/readme.txt": "succeeded", "sales/a.csv": "succeeded"}  # a header, no rows
 
 
 def test_most_specific_match_wins(make_lake):

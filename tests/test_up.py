@@ -175,3 +175,32 @@ def test_kill_9_at_every_commit_step_loses_and_duplicates_nothing(make_lake, poi
         check=True,
     )
     assert_exactly_once(lake, "t", 50)
+
+
+def test_up_starts_again_on_a_changed_config_and_keeps_running_on_a_bad_edit(make_lake):
+    """A file no workflow matched stayed `unrouted` after a workflow for it was added (`process` said `nothing to
+    do`, `dlq retry` refused it), and `up` kept the config it started with. Now `up` starts again on a changed
+    landfall.yaml, which queues such files; an edit that does not load is said once and the running config
+    stays."""
+    import yaml
+
+    lake = make_lake([wf("s", read={"format": "csv"})])
+    lake.land("x/a.csv", "id\n1\n")
+    proc = start_up(lake)
+    try:
+        wait_for(lambda: lake.pipeline.runs(status="unrouted"), proc=proc)
+        good = lake.config.read_text()
+        lake.config.write_text(good + "  - {name: x, match: x/, write: {table: x}, read: {format: csv}}\n  - [\n")
+        time.sleep(3)  # a bad edit: said, and `up` carries on
+        assert proc.poll() is None
+        doc = yaml.safe_load(good)
+        doc["workflows"].append(wf("x", read={"format": "csv"}))
+        lake.config.write_text(yaml.safe_dump(doc))
+        assert wait_for(lambda: table_rows(lake, "x"), proc=proc) == 1
+        lake.land("s/b.csv", "id\n2\n")  # the new process goes on loading
+        assert wait_for(lambda: table_rows(lake, "s"), proc=proc) == 1
+    finally:
+        out = stop(proc)
+    assert "changed but cannot be used; the running config stays" in out
+    assert "changed: finishing the work in flight, then starting again on it" in out
+    assert "1 files no workflow matched when they landed are queued now (`x`)" in out

@@ -88,6 +88,7 @@ class Pipeline:
         self.listing = ListingSource(self.zones.landing)
         self.work_available = threading.Event()
         self._discover_lock = threading.Lock()
+        self._rerouted = False  # unrouted files are looked at again once per pipeline (its config may be new)
         self._totals: Totals | None = None
         self._totals_lock = threading.Lock()
         #: compactions this process committed, per table (`/metrics`: `landfall_compactions_total`)
@@ -130,15 +131,26 @@ class Pipeline:
         reached). `changed_only`: only folders that changed since the last call (while a watcher reports files
         rewritten in place; see `ListingSource`)."""
         self.listing.settle_seconds = settle_seconds
+        rerouted: list[Run] = []
+        if not self._rerouted:  # files no workflow matched when they landed: one may match them now
+            rerouted = self.patiently(lambda: self.store.reroute(self.router.route), stop) or []
+            self._rerouted = True
+            if rerouted:
+                self.work_available.set()
+                log.warning(
+                    "%d files no workflow matched when they landed are queued now (%s)",
+                    len(rerouted),
+                    ", ".join(sorted({f"`{r.workflow}`" for r in rerouted})),
+                )
         new = self.patiently(lambda: self.store.unknown(self.listing.scan(changed_only=changed_only)), stop)
         if new is None:  # stopped while waiting
-            return []
+            return rerouted
         new.sort(key=lambda e: (e.mtime, e.key))  # oldest first
         if any(w.source is not None for w in self.settings.workflows):  # runs of source tables not yet queued
             from landfall.sources.tables import TableSource
 
             new += TableSource(self.settings, self.store).poll()
-        return self.submit(new) if new else []
+        return rerouted + (self.submit(new) if new else [])
 
     def ingest(
         self,
@@ -354,14 +366,16 @@ class Pipeline:
         workers: int | None = None,
         watch: bool = True,
         on_done: Callable[[Outcome], None] | None = None,
-    ) -> None:
+        config: Any = None,
+    ) -> bool:
         """Run the event sources of `sources:` (the listing, the watcher, SQS) and `workers` worker threads (the
         config's `workers` when None; 0: none, when worker processes do the work) until `stop` is set; in-flight
-        batches finish. `watch=False` leaves the watcher out. See `landfall.service`."""
+        batches finish. `watch=False` leaves the watcher out. With `config` (a `service.ConfigWatch`), a changed
+        landfall.yaml that loads stops it too, and it returns True. See `landfall.service`."""
         from landfall.service import run_service
 
         n = self.settings.workers if workers is None else workers
-        run_service(self, stop, workers=n, intake=True, watch=watch, on_done=on_done)
+        return run_service(self, stop, workers=n, intake=True, watch=watch, on_done=on_done, config=config)
 
     def work(
         self, stop: threading.Event, *, workers: int | None = None, on_done: Callable[[Outcome], None] | None = None

@@ -43,10 +43,12 @@ def run_service(
     intake: bool = True,
     watch: bool = True,
     on_done: Callable[[Outcome], None] | None = None,
-) -> None:
+    config: ConfigWatch | None = None,
+) -> bool:
     """Run `p` until `stop` is set: with `intake`, the event sources of `sources:` (`watch=False` leaves the
     watcher out) and the alerts; `workers` worker threads (0: none); recovery in either case. In-flight
-    batches finish before it returns. A lost state database stops it (raised); one that is away is waited for."""
+    batches finish before it returns. A lost state database stops it (raised); one that is away is waited for.
+    With `config`, a changed landfall.yaml that loads stops it too: True then (the caller starts again on it)."""
     p.patiently(p.zones.check, stop)
     p.patiently(p._recover, stop)
     errors: list[BaseException] = []
@@ -68,12 +70,12 @@ def run_service(
     configs = p.settings.intake() if intake else []
     sources: list[EventSource] = []
     listing = next((c for c in configs if c.name == "listing"), None)
-    for config in configs:
-        if config.name == "listing" or (config.name == "watch" and not watch):
+    for source_config in configs:
+        if source_config.name == "listing" or (source_config.name == "watch" and not watch):
             continue  # the listing runs in the loop below
-        if config.name == "watch" and not p.zones.landing.is_local:
+        if source_config.name == "watch" and not p.zones.landing.is_local:
             continue
-        source = backend("source", config.name).open(config.options, p)
+        source = backend("source", source_config.name).open(source_config.options, p)
         source.start(sink)
         sources.append(source)
     watching = any(c.name == "watch" for c in configs) and watch and p.zones.landing.is_local
@@ -139,6 +141,7 @@ def run_service(
     every = p.settings.reconcile_seconds
     if listing is not None and listing.options.interval_seconds:
         every = listing.options.interval_seconds
+    reload = False
     try:
         listed = recovered = time.monotonic()
         if listing is not None:
@@ -152,9 +155,13 @@ def run_service(
                 if time.monotonic() - recovered > p.settings.lease_seconds:
                     p.patiently(lambda: recover(p.settings, p.store, p.zones), stop)
                     recovered = time.monotonic()
+                if config is not None and config.changed():
+                    reload = True
+                    break
             except StateError as exc:
                 state_failed(exc)
-            stop.wait(min(every, p.settings.lease_seconds) if listing is not None else p.settings.lease_seconds / 3)
+            wait = min(every, p.settings.lease_seconds) if listing is not None else p.settings.lease_seconds / 3
+            stop.wait(min(wait, CONFIG_CHECK_SECONDS) if config is not None else wait)
     finally:
         stop.set()
         p.work_available.set()
@@ -169,6 +176,43 @@ def run_service(
             t.join()
         for w in pool:
             w.close()
-        log.info("landfall stopped")
+        log.info("landfall stopped" if not reload else "landfall stopped to start again on the changed config")
     if errors:
         raise errors[0]
+    return reload
+
+
+CONFIG_CHECK_SECONDS = 2.0  # how often `up` looks at landfall.yaml for changes
+
+
+class ConfigWatch:
+    """landfall.yaml as `up` started with it: `changed()` is True once the file changed and the new one loads
+    (`load` raises `ConfigError` for a bad edit: logged once, and the running config stays)."""
+
+    def __init__(self, path: str, load: Callable[[], object]) -> None:
+        self.path, self.load = path, load
+        self.seen = self._stamp()
+
+    def _stamp(self) -> tuple[int, int] | None:
+        import os
+
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    def changed(self) -> bool:
+        now = self._stamp()
+        if now is None or now == self.seen:
+            return False
+        self.seen = now
+        from landfall.errors import ConfigError
+
+        try:
+            self.load()
+        except ConfigError as exc:
+            log.error("%s changed but cannot be used; the running config stays: %s", self.path, exc)
+            return False
+        log.warning("%s changed: finishing the work in flight, then starting again on it", self.path)
+        return True

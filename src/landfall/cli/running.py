@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -12,6 +13,7 @@ from typing import Any
 import click
 
 from landfall.cli.app import Ctx, main
+from landfall.config import load_settings
 from landfall.output import warn
 from landfall.pipeline import Pipeline
 
@@ -47,14 +49,23 @@ def up(
         logging.getLogger("landfall").setLevel(logging.INFO)
     thread = served.start() if served else None
     children = _worker_processes(obj, p, processes, workers)
+    config = None
+    if p.settings.source != "<defaults>":  # a changed landfall.yaml: start again on it (a bad edit is said, once)
+        from landfall.service import ConfigWatch
+
+        config = ConfigWatch(p.settings.source, lambda: load_settings(obj.config, overrides={"lake": obj.lake}))
     try:
-        p.up(stop, workers=0 if children else workers, watch=not no_watch)
+        again = p.up(stop, workers=0 if children else workers, watch=not no_watch, config=config)
     finally:
         if children:
             children.stop()
         if served and thread:
             served.stop()
             thread.join(10)
+    if again:  # the same command, as a new process on the new config (its workflows, zones, workers)
+        obj.close()
+        logging.shutdown()
+        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
 @main.command()

@@ -413,6 +413,11 @@ class StateStore(ABC):
         `note` saying why; versions already queued or running are left alone. Returns the runs queued."""
 
     @abstractmethod
+    def reroute(self, route: Any) -> list[Run]:
+        """Queue the unrouted runs whose file `route(key)` (the workflow for a key, or None) now gives a workflow
+        (one added since the file landed): each file's newest version only, for that workflow. Returns them."""
+
+    @abstractmethod
     def purge_dead(self, run_ids: Sequence[str] | None) -> int:
         """Take dead runs off the dead-letter list (their records stay)."""
 

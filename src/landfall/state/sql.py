@@ -399,6 +399,31 @@ class SqlStateStore(SqlCommits, StateStore):
                 self._notify(cur)
         return out
 
+    def reroute(self, route: Any) -> list[Run]:
+        with self.transaction(write=False) as cur:
+            cur.execute(
+                "SELECT r.run_id, r.file_key FROM runs r WHERE r.status = 'unrouted' "
+                "AND r.file_id = (SELECT max(f.id) FROM files f WHERE f.key = r.file_key)"
+            )
+            found = [(rid, key, wf) for rid, key in cur.fetchall() if (wf := route(key)) is not None]
+        if not found:
+            return []
+        now = time.time()
+        with self.transaction() as cur:
+            for rid, _, wf in found:
+                cur.execute(
+                    "UPDATE runs SET status = 'queued', workflow = ?, table_name = ?, max_attempts = ?, "
+                    "queued_at = ?, available_at = ?, finished_at = NULL, error = NULL "
+                    "WHERE run_id = ? AND status = 'unrouted'",
+                    (wf.name, wf.write.table, wf.retry.max_attempts, now, now, rid),
+                )
+                cur.execute(
+                    "UPDATE files SET workflow = ? WHERE id = (SELECT file_id FROM runs WHERE run_id = ?)",
+                    (wf.name, rid),
+                )
+            self._notify(cur)
+        return [self.run(rid) for rid, _, _ in found]
+
     def purge_dead(self, run_ids: Sequence[str] | None) -> int:
         with self.transaction() as cur:
             ids = self._dead_ids(cur, run_ids)

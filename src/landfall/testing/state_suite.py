@@ -98,6 +98,25 @@ class StateStoreTests:
         assert store.counts()["queued"] == 3 and store.counts()["unrouted"] == 1
         assert "no workflow matches `zzz/3`" in store.runs(status="unrouted")[0].error
 
+    def test_unrouted_files_are_queued_once_a_workflow_matches_them(self, store):
+        def route_z(key: str):  # the config once a workflow for `zzz/` was added
+            return _wf("z", 5) if key.startswith("zzz/") else route_by_prefix()(key)
+
+        store.discover([ev("zzz/1"), ev("zzz/2"), ev("q/3")], route_by_prefix())
+        store.discover([ev("zzz/2", mtime=2.0)], route_by_prefix())  # a newer version, unrouted too
+        assert store.reroute(route_by_prefix()) == []
+        moved = store.reroute(route_z)
+        assert sorted((r.file_key, r.status, r.workflow, r.table_name) for r in moved) == [
+            ("zzz/1", "queued", "z", "t_z"),
+            ("zzz/2", "queued", "z", "t_z"),
+        ]
+        assert [r.mtime for r in moved if r.file_key == "zzz/2"] == [2.0]  # the newest version only
+        assert store.reroute(route_z) == []  # once
+        got = store.lease("w", limit=10, max_bytes=BIG, lease_seconds=30)
+        assert sorted(r.file_key for r in got) == ["zzz/1", "zzz/2"] and {r.workflow for r in got} == {"z"}
+        # the older version of zzz/2 stays as it was (its newer version replaces it)
+        assert sorted((r.file_key, r.mtime) for r in store.runs(status="unrouted")) == [("q/3", 1.0), ("zzz/2", 1.0)]
+
     def test_discover_twenty_thousand_files_in_one_call(self, store):
         events = [ev(f"a/{i:05d}.csv") for i in range(20_000)]
         created = store.discover(events, route_by_prefix())
