@@ -184,7 +184,7 @@ def run_job(
             remove=replaced,
             sources=sources,
             read=sorted(read) if read is not None and not writer.has_log else None,  # a log checks it itself
-            schema_of=(table.schema_version if table else 0) if held else None,
+            schema_of=(table.schema_version if table else 0) if held and not writer.has_log else None,
         )
         quarantined = _quarantine(runner, tx, wf, staged, items, engine, replacing, os.path.join(area, "quarantine"))
         also = [c for c, _ in children] + quarantined

@@ -173,7 +173,8 @@ class TableCommit(msgspec.Struct):
     #: a table without a log of its own: a file the catalog lists beyond these refuses the commit
     read: list[str] | None = None
     #: the table's schema version the job held its batch to (0: no table yet), for `freeze`, `rescue` and
-    #: `discard_row`: a schema changed since (another worker made or changed the table) refuses the commit
+    #: `discard_row`, for a table without a log of its own (see `TableChange.read_columns`): a schema changed
+    #: since (another worker made or changed the table) refuses the commit
     schema_of: int | None = None
 
 
