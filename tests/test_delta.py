@@ -137,6 +137,12 @@ def test_overwrite_whole_table_or_only_its_partitions(make_lake, fmt):
     lake.land("p/2.csv", "id,day\n", mtime=1_700_000_003)  # now empty: its rows go
     lake.process()
     assert lake.rows("SELECT id, day FROM p ORDER BY id") == [(4, "wed")]
+    # each file replaces the whole table, a file with no rows too: its run says so (it said `nothing to load`)
+    lake.land("t/3.csv", "id\n", mtime=1_700_000_004)
+    lake.process()
+    assert lake.rows("SELECT count(*) FROM t") == [(0,)]
+    (run,) = lake.pipeline.runs(key="t/3.csv")
+    assert run.note == "nothing to load: a header and no rows; `mode: overwrite` emptied the table (1 row before)"
 
 
 def test_rewritten_source_file_replaces_its_rows_in_one_delta_commit(make_lake):

@@ -119,6 +119,10 @@ def run_job(
                 for p, f in current.items()
                 if wf.write.overwrite == "table" or tuple(sorted(f.partition.items())) in touched
             ]
+            if wf.write.overwrite == "table" and replaced and not staged.files:  # a file with no rows: say so
+                gone = sum(current[p].rows for p in replaced)
+                for key in staged.notes:
+                    staged.notes[key] += f"; `mode: overwrite` emptied the table ({gone} row{'s' * (gone != 1)} before)"
         # the files holding a changed file's earlier rows that a merge or the partitions an overwrite brings do not
         # replace already
         earlier, rewrites = _earlier_rows(
