@@ -156,7 +156,7 @@ def run_job(
             partition_by=parts,
             retyped=retyped is not None,
             read=read,
-            read_columns=({n for n, _ in table.schema} if table else set()) if held and writer.has_log else None,
+            read_columns=({n for n, _ in table.schema} if table else set()) if held else None,
             app_ids=[app_id(s.key, digest) for _, s, digest in items],
             metadata={
                 "workflow": wf.name,
@@ -187,8 +187,8 @@ def run_job(
             add=published,
             remove=replaced,
             sources=sources,
-            read=sorted(read) if read is not None and not writer.has_log else None,  # a log checks it itself
-            schema_of=(table.schema_version if table else 0) if held and not writer.has_log else None,
+            read=sorted(read) if read is not None else None,
+            schema_of=(table.schema_version if table else 0) if held else None,
         )
         quarantined = _quarantine(runner, tx, wf, staged, items, engine, replacing, os.path.join(area, "quarantine"))
         also = [c for c, _ in children] + quarantined

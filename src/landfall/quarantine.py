@@ -128,7 +128,7 @@ def _replay(
             add=added,
             remove=out.replaced,
             sources=sources,
-            read=None if writer.has_log else sorted(current),
+            read=sorted(current),
         ),
         also=[
             TableCommit(

@@ -169,12 +169,13 @@ class TableCommit(msgspec.Struct):
     #: the table's `updated_at` when the files in `add` were read (0: not in the catalog then). A commit to the
     #: table since then refuses this one (`ConcurrentChange`): a whole file list read earlier would drop it
     as_of: float | None = None
-    #: the table's files as the job read them when what it writes depends on them (see `TableChange.read`), for
-    #: a table without a log of its own: a file the catalog lists beyond these refuses the commit
+    #: the table's files as the job read them when what it writes depends on them (see `TableChange.read`): a
+    #: file the catalog lists beyond these refuses the commit (for a table with a log of its own, its format
+    #: checks instead, before its commit: see `TableTransaction.commit`)
     read: list[str] | None = None
     #: the table's schema version the job held its batch to (0: no table yet), for `freeze`, `rescue` and
-    #: `discard_row`, for a table without a log of its own (see `TableChange.read_columns`): a schema changed
-    #: since (another worker made or changed the table) refuses the commit
+    #: `discard_row`: a schema changed since (another worker made or changed the table) refuses the commit (for a
+    #: table with a log of its own, `TableChange.read_columns` instead)
     schema_of: int | None = None
 
 

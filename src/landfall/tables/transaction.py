@@ -42,6 +42,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
+from msgspec.structs import replace
+
 from landfall.engines.base import StagedFile
 from landfall.errors import ConcurrentChange
 from landfall.redaction import redact
@@ -171,6 +173,10 @@ class TableTransaction:
         all of them for a `journal=True` transaction, or those given as `journal` (a run's quarantine: its table
         and children are found again through the log's application ids)."""
         intent = None
+        if log is not None and log[0].has_log and catalog is not None:
+            # what the job read is checked where the commit can still be refused: by the format before its log
+            # commit (`TableChange.read`, `read_columns`), not by the catalog after it
+            catalog = replace(catalog, read=None, schema_of=None)
         if log is not None:
             writer, change = log
             kept = [c for c in (catalog, *also) if c is not None] if self._journal else list(journal or [])
