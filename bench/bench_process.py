@@ -16,7 +16,8 @@ Each run is a child process; wall time is the parent's clock around it, CPU time
 child's resource usage (`os.wait4`). Reported: median wall and CPU per variant, the median of the paired ratios
 (landfall / baseline, each pair run back to back) and each ratio's range, and the ratio of each side's lowest
 CPU time over the repetitions (`best`: on a shared host, other tenants only ever add to a run's CPU time, so the
-lowest is each side's own cost most nearly). `--lineage false` runs landfall with `lineage: false`.
+lowest is each side's own cost most nearly). `--lineage false` runs landfall with `lineage: false` (and
+`on_change: append`, which a workflow without `_source_file` needs).
 
 `--instructions` also runs each side once under `valgrind --tool=callgrind` (every instruction of every thread,
 in user space: the kernel's copies and page faults are not counted) and reports the instruction ratio and where
@@ -223,7 +224,7 @@ def lake_for(work: Path, data: Path | None, lineage: bool) -> Path:
     (work / "landfall.yaml").write_text(
         f"lake: {json.dumps(str(work / 'lake'))}\n"
         "workflows:\n  - name: t\n    match: t/\n    read: {format: csv}\n    write: {table: t}\n"
-        + ("" if lineage else "    lineage: false\n")
+        + ("" if lineage else "    lineage: false\n    on_change: append\n")  # replace needs `_source_file`
     )
     return work / "landfall.yaml"
 
