@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 import time
@@ -11,6 +12,7 @@ import traceback
 import deltalake
 import duckdb
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from landfall.cli import main
@@ -357,9 +359,8 @@ def test_write_compression_and_file_size_hold_for_every_file_a_table_gets(make_l
 def test_a_workflow_changed_to_another_layout_fails_its_files_and_leaves_the_table_readable(make_lake, change):
     """Adding `partition_by` to a workflow whose table exists wrote Hive folders beside the unpartitioned files,
     and every query of the table failed from then on (`Hive partition mismatch`); `format: delta` made the folder
-    a Delta table holding only the new files. The file fails, naming both layouts; the table stays as it was."""
-    import yaml
-
+    a Delta table holding only the new files. The file fails, naming both layouts; the table stays as it was;
+    `landfall tables reload` then loads it again under the new layout."""
     lake = make_lake([wf("s", read={"format": "csv"}, write={"table": "s"})])
     lake.land("s/a.csv", "id,region\n1,eu\n")
     assert lake.process().ok
@@ -373,5 +374,68 @@ def test_a_workflow_changed_to_another_layout_fails_its_files_and_leaves_the_tab
     (run,) = lake.pipeline.runs(key="s/b.csv")
     said = "partition_by` [region], but the table has []" if change == "partition_by" else "format` delta, but"
     assert run.status == "dead" and f"workflow `s` writes table `s` with `write.{said}" in run.error
+    assert "`landfall tables reload s`" in run.error
     assert lake.rows("SELECT id, region FROM s") == [(1, "eu")]
     assert not (lake.root / "lake/tables/s/_delta_log").exists()
+
+    # the way to the new layout: the table is loaded again from its landed files, the old folder kept aside
+    lake.close()
+    lake._pipeline = None
+    out = CliRunner().invoke(main, ["--config", str(lake.config), "tables", "reload", "s"])
+    assert out.exit_code == 0, out.output
+    assert "s: out of the catalog; 2 landed files queued to load again" in out.output
+    (kept,) = (lake.root / "lake/tables/_dropped").iterdir()
+    assert kept.name.startswith("s-") and list(kept.glob("*.parquet"))
+    assert lake.pipeline.dead_letters() == []
+    assert lake.process().ok
+    got = lake.rows("SELECT id, region, _source_file FROM s ORDER BY id")
+    assert got == [(1, "eu", "s/a.csv"), (2, "us", "s/b.csv")]
+    table = lake.pipeline.table("s")
+    if change == "partition_by":
+        assert table.partition_by == ["region"] and (lake.root / "lake/tables/s/region=us").is_dir()
+    else:
+        assert table.format == "delta" and deltalake.DeltaTable(str(lake.root / "lake/tables/s")).version() == 0
+    assert [t.name for t in lake.pipeline.tables()] == ["s"]  # `_dropped` is no table
+    assert lake.process().outcomes == []  # each file loaded once
+
+
+def test_reload_refills_child_and_quarantine_tables_once_and_refuses_what_it_cannot_reload(make_lake):
+    orders = wf(
+        "o",
+        read={"format": "jsonl"},
+        transform=[{"child_tables": ["items"]}],
+        validate=[{"range": {"column": "total", "min": 0}, "action": "quarantine"}],
+        write={"table": "o"},
+    )
+    fed = {"name": "big", "source": {"table": "o"}, "write": {"table": "big_orders"}}
+    lake = make_lake([orders, fed])
+    lake.land("o/1.jsonl", '{"id": 1, "total": 5, "items": [{"sku": "a"}, {"sku": "b"}]}\n{"id": 2, "total": -1}\n')
+    lake.land("o/2.jsonl", '{"id": 3, "total": 7, "items": [{"sku": "c"}]}\n')
+    assert lake.process().ok
+
+    def counts():
+        return [lake.rows(f"SELECT count(*) FROM {t}")[0][0] for t in ("o", "o__items", "quarantine.o")]
+
+    assert counts() == [2, 3, 1]
+    for name, said in [
+        ("o", "workflow `big` takes the rows of `o` as they land"),
+        ("big_orders", "its rows come from the runs of `o`"),
+        ("o__items", "`o__items` is a child table of `o` (workflow `o`): reload `o`"),
+        ("quarantine.o", "reload `o`"),
+        ("nope", "nope"),
+    ]:
+        with pytest.raises(Exception, match=re.escape(said)):
+            lake.pipeline.reload_table(name)
+    assert counts() == [2, 3, 1]  # refused: nothing moved
+
+    lake.close()
+    lake._pipeline = None
+    doc = yaml.safe_load(lake.config.read_text())
+    doc["workflows"] = doc["workflows"][:1]  # the fed workflow removed: `o` can be reloaded
+    lake.config.write_text(yaml.safe_dump(doc))
+    done = lake.pipeline.reload_table("o")
+    assert sorted(done.tables) == ["o", "o__items", "quarantine.o"] and done.queued == 2
+    assert len(done.kept) == 3  # the table, its child table and its quarantine, each kept aside
+    assert lake.process().ok
+    assert counts() == [2, 3, 1]
+    assert lake.rows("SELECT id FROM quarantine.o") == [(2,)]

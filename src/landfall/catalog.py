@@ -258,6 +258,59 @@ def rebuild_if_new(settings: Settings, store: StateStore, zones: Zones, *, wait:
         time.sleep(0.2)
 
 
+class Reloaded(msgspec.Struct):
+    tables: list[str]  # taken out of the catalog: the table, its child tables and their quarantine tables
+    kept: list[str]  # where their folders are now
+    queued: int  # landed files queued to load again
+
+
+DROPPED = "_dropped"  # in the tables and quarantine zones: folders of reloaded tables, kept until removed by hand
+
+
+def reload(settings: Settings, store: StateStore, zones: Zones, name: str) -> Reloaded:
+    """Load a table again from its landed files under the workflow as it is now (a new `partition_by` or
+    `format`, new steps): its folder (and those of its child tables and quarantine) moves aside to
+    `_dropped/<table>-<time>/` in its zone, kept, and the catalog drops them and queues every landed file whose
+    rows they held, in one transaction. The next `process` makes the table anew. Run it again if it is
+    interrupted. Refused for a table whose rows come from, or go on to, another table's runs."""
+    from landfall.errors import LandfallError
+
+    base = name.removeprefix("quarantine.")
+    if base != name:
+        raise LandfallError(f"`{name}` holds the rows `{base}` set aside: reload `{base}`, which refills both")
+    for wf in settings.workflows:
+        if name in wf.child_tables.values():
+            raise LandfallError(
+                f"`{name}` is a child table of `{wf.write.table}` (workflow `{wf.name}`): reload `{wf.write.table}`, "
+                "which loads its child tables again too"
+            )
+    writers = [wf for wf in settings.workflows if wf.write.table == name]
+    readers = [wf.name for wf in settings.workflows if wf.source is not None and wf.source.table == name]
+    if readers or any(wf.source is not None for wf in writers):
+        why = (
+            f"workflow `{readers[0]}` takes the rows of `{name}` as they land (`source: {{table: {name}}}`) and "
+            "would take every row again"
+            if readers
+            else f"its rows come from the runs of `{writers[0].source.table}`, not from landed files"  # type: ignore[union-attr]
+        )
+        raise LandfallError(f"`{name}` cannot be reloaded: {why}")
+    store.table(name)  # NoSuchTable, with the tables there are
+    if not writers:
+        raise LandfallError(f"no workflow writes `{name}` now: its landed files would have nowhere to load")
+    children = sorted({t for wf in writers for t in wf.child_tables.values()})
+    names = [t for table in (name, *children) for t in (table, f"quarantine.{table}") if store.find_table(t)]
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    kept = []
+    for table in names:
+        zone, folder = (zones.quarantine, table[11:]) if table.startswith("quarantine.") else (zones.tables, table)
+        dest = f"{DROPPED}/{folder}-{stamp}"
+        if zone.move_tree(folder, dest):
+            kept.append(zone.url_of(dest))
+    queued = store.drop_tables(names, f"`{name}` was dropped to be loaded again (`landfall tables reload {name}`)")
+    log.warning("`%s` dropped (folders kept: %s); %d landed files queued to load again", name, kept, len(queued))
+    return Reloaded(names, kept, len(queued))
+
+
 def _table_folders(zones: Zones):
     """`(name, storage)` of each folder in the tables zone, and `quarantine.<name>` in the quarantine zone."""
     for zone, prefix in ((zones.tables, ""), (zones.quarantine, "quarantine.")):

@@ -219,8 +219,9 @@ def _check_layout(wf: Workflow, writer: TableWriter, table: Table | None) -> Non
         )
         raise ConfigError(
             f"workflow `{wf.name}` writes table `{wf.write.table}` with `write.{what}` {now}, but the table has "
-            f"{was}: a table keeps the format and partitioning of its first commit; put `{what}: {was}` back, or "
-            "write the rows to a new table (`write.table`)"
+            f"{was}: a table keeps the format and partitioning of its first commit; put `{what}: {was}` back, "
+            f"load the table again under the new one (`landfall tables reload {wf.write.table}`), or write the rows "
+            "to a new table (`write.table`)"
         )
 
 

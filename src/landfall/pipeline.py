@@ -563,13 +563,24 @@ class Pipeline:
         logs hold them now. Refused while runs are running: a batch in flight has files no commit holds yet."""
         from landfall.catalog import rebuild
 
+        self._when_idle("rebuild")
+        return rebuild(self.settings, self.store, self.zones, tables)
+
+    def reload_table(self, table: str) -> Any:
+        """Load `table` again from its landed files under the workflow as it is now (`landfall.catalog.reload`):
+        its folder is kept aside and its files are queued; the next `process` makes it anew."""
+        from landfall.catalog import reload
+
+        self._when_idle("reload")
+        return reload(self.settings, self.store, self.zones, table)
+
+    def _when_idle(self, what: str) -> None:
         recover(self.settings, self.store, self.zones)
         running = self.store.counts()["running"]
         if running:
             raise LandfallError(
-                f"{running} runs are running; stop `landfall up` and `process` (or wait for them), then rebuild"
+                f"{running} runs are running; stop `landfall up` and `process` (or wait for them), then {what}"
             )
-        return rebuild(self.settings, self.store, self.zones, tables)
 
     def vacuum(self, table: str, retain: str = "7d") -> list[str]:
         from landfall.maintenance import vacuum

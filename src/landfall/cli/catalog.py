@@ -140,6 +140,19 @@ def tables_rebuild(obj: Ctx, names: tuple[str, ...]) -> None:
         say(f"{r.table}: {r.format}, {r.files} files, {r.rows} rows from {r.sources} landed files")
 
 
+@tables.command("reload")
+@click.argument("name")
+@click.pass_obj
+def tables_reload(obj: Ctx, name: str) -> None:
+    """Load a table again from its landed files under its workflow as it is now (a new `partition_by` or
+    `format`); its folder is kept under `_dropped/`; stop workers first."""
+    done = obj.pipeline().reload_table(name)
+    say(
+        f"{', '.join(done.tables)}: out of the catalog; {done.queued} landed files queued to load again "
+        f"(`landfall process`)" + (f"; the old folders are kept: {', '.join(done.kept)}" if done.kept else "")
+    )
+
+
 @tables.command("vacuum")
 @click.argument("name")
 @click.option(

@@ -415,6 +415,13 @@ class StateStore(ABC):
         `note` saying why; versions already queued or running are left alone. Returns the runs queued."""
 
     @abstractmethod
+    def drop_tables(self, names: Sequence[str], note: str) -> list[Run]:
+        """Take tables out of the catalog (their files, sources and schema versions) and, in the same
+        transaction, queue a new attempt (as `reload`, with `note` saying why) for every landed file version whose
+        rows they held, and for the newest version of each file whose run for them is dead (taken off the
+        dead-letter list). Returns the runs queued."""
+
+    @abstractmethod
     def reroute(self, route: Any) -> list[Run]:
         """Queue the unrouted runs whose file `route(key)` (the workflow for a key, or None) now gives a workflow
         (one added since the file landed): each file's newest version only, for that workflow. Returns them."""

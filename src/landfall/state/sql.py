@@ -30,7 +30,7 @@ from landfall.events import ObjectCreated
 from landfall.processes import process_gone
 from landfall.state.base import MAX_INTERRUPTIONS, Run, StateStore, new_id
 from landfall.state.commits import SqlCommits
-from landfall.state.plumbing import LOCK_KEY, insert_many
+from landfall.state.plumbing import LOCK_KEY, LOCK_TABLE, insert_many
 from landfall.state.reads import CHUNK, RUN_COLUMNS, RUN_FROM, chunks, marks, run_from_row
 
 # a queued run `r` that may run now: no version of its file is running (two versions of one file never run
@@ -378,26 +378,52 @@ class SqlStateStore(SqlCommits, StateStore):
             return out
 
     def reload(self, file_ids: Sequence[int], note: str) -> list[Run]:
+        with self.transaction() as cur:
+            return self._reload(cur, file_ids, note)
+
+    def _reload(self, cur: Any, file_ids: Iterable[int], note: str) -> list[Run]:
         now = time.time()
         out = []
-        with self.transaction() as cur:
-            for file_id in sorted(set(file_ids)):
-                cur.execute(
-                    f"SELECT {RUN_COLUMNS}, r.max_attempts FROM {RUN_FROM} WHERE r.file_id = ? "
-                    "ORDER BY r.queued_at DESC, r.run_id DESC LIMIT 1",
-                    (file_id,),
-                )
-                row = cur.fetchone()
-                if row is None or row[4] in ("queued", "running"):
-                    continue
-                run = run_from_row(row[:-1])
-                nxt = self._requeue(cur, run, max(row[-1] or 1, run.attempt + 1), now, attempt=run.attempt + 1)
-                cur.execute("UPDATE runs SET note = ? WHERE run_id = ?", (note, nxt.run_id))
-                nxt.note = note
-                out.append(nxt)
-            if out:
-                self._notify(cur)
+        for file_id in sorted(set(file_ids)):
+            cur.execute(
+                f"SELECT {RUN_COLUMNS}, r.max_attempts FROM {RUN_FROM} WHERE r.file_id = ? "
+                "ORDER BY r.queued_at DESC, r.run_id DESC LIMIT 1",
+                (file_id,),
+            )
+            row = cur.fetchone()
+            if row is None or row[4] in ("queued", "running"):
+                continue
+            run = run_from_row(row[:-1])
+            if run.status == "dead":  # off the dead-letter list, as `retry_dead` takes it
+                cur.execute("UPDATE runs SET purged = 1 WHERE run_id = ?", (run.run_id,))
+            nxt = self._requeue(cur, run, max(row[-1] or 1, run.attempt + 1), now, attempt=run.attempt + 1)
+            cur.execute("UPDATE runs SET note = ? WHERE run_id = ?", (note, nxt.run_id))
+            nxt.note = note
+            out.append(nxt)
+        if out:
+            self._notify(cur)
         return out
+
+    def drop_tables(self, names: Sequence[str], note: str) -> list[Run]:
+        with self.transaction() as cur:
+            self._serialize(cur, [(LOCK_TABLE, list(names))])
+            cur.execute(  # a catalog rebuilt from the folders knows a row's landed file by its key alone (id 0)
+                "SELECT DISTINCT CASE WHEN s.file_id > 0 THEN s.file_id "
+                "ELSE (SELECT max(f.id) FROM files f WHERE f.key = s.source_key) END "
+                f"FROM table_file_sources s WHERE s.table_name IN ({marks(names)})",
+                tuple(names),
+            )
+            file_ids = [r[0] for r in cur.fetchall() if r[0] is not None]
+            cur.execute(  # and the newest version of each file that died loading them (its new layout, say)
+                f"SELECT r.file_id FROM runs r WHERE r.table_name IN ({marks(names)}) AND r.status = 'dead' "
+                "AND r.purged = 0 AND r.file_id = (SELECT max(f.id) FROM files f WHERE f.key = r.file_key)",
+                tuple(names),
+            )
+            file_ids += [r[0] for r in cur.fetchall()]
+            for table in ("table_file_sources", "table_files", "table_schemas"):
+                cur.execute(f"DELETE FROM {table} WHERE table_name IN ({marks(names)})", tuple(names))
+            cur.execute(f"DELETE FROM tables WHERE name IN ({marks(names)})", tuple(names))
+            return self._reload(cur, file_ids, note)
 
     def reroute(self, route: Any) -> list[Run]:
         with self.transaction(write=False) as cur:

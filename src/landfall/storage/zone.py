@@ -359,6 +359,25 @@ class Storage:
             except FileNotFoundError:
                 pass
 
+    def move_tree(self, prefix: str, dest: str) -> bool:
+        """Move a folder and everything in it to `dest` (which must not exist) within this storage: one rename on
+        a local zone; on an object store a copy of each object, then the originals removed (run it again if it is
+        interrupted: what is left moves on). False when there is nothing at `prefix`."""
+        src, to = self.path(prefix), self.path(dest)
+        with self.guard(prefix):
+            if self.is_local:
+                self.inside(prefix)
+                if not os.path.isdir(src):
+                    return False
+                os.makedirs(os.path.dirname(to), exist_ok=True)
+                os.rename(src, to)
+                return True
+            keys = [key for key, _ in self.list(prefix)]
+            for key in keys:
+                self.fs.cp_file(self.path(key), f"{to}/{key[len(prefix) :].lstrip('/')}")
+            self.delete(keys)
+            return bool(keys)
+
     def makedirs(self, key: str = "") -> None:
         with self.guard(key):
             self.fs.makedirs(self.path(key), exist_ok=True)

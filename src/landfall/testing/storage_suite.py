@@ -86,6 +86,19 @@ class StorageTests:
         storage.delete_tree("t")
         assert list(storage.list("t")) == []
 
+    def test_move_tree_moves_a_folder_whole(self, storage: Storage):
+        storage.write_bytes("t/_delta_log/0.json", b"{}")
+        storage.write_bytes("t/day=mon/part-0.parquet", b"PAR1")
+        storage.write_bytes("tt/keep.parquet", b"x")  # a folder whose name starts alike stays
+        assert storage.move_tree("t", "_dropped/t-1")
+        assert sorted(k for k, _ in storage.list()) == [
+            "_dropped/t-1/_delta_log/0.json",
+            "_dropped/t-1/day=mon/part-0.parquet",
+            "tt/keep.parquet",
+        ]
+        assert storage.read_bytes("_dropped/t-1/day=mon/part-0.parquet") == b"PAR1"
+        assert not storage.move_tree("t", "_dropped/t-2")  # nothing there (moved already)
+
     def test_child_storage_shares_the_zone(self, storage: Storage):
         table = storage.child("sales")
         table.write_bytes("part-1.parquet", b"x")
