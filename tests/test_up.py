@@ -13,7 +13,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from landfall.errors import NoSuchTable
+from landfall.errors import LandfallError, NoSuchTable
+from landfall.service import running_services
 from landfall.testing.faults import POINTS
 from landfall.testing.spark import crash_cases, engine_settings
 
@@ -71,11 +72,17 @@ def test_up_watches_and_stops_cleanly_on_sigterm(make_lake):
         wait_for(lambda: table_rows(lake, "s") == 1, proc=proc)
         lake.land("s/live.csv", "id\n2\n3\n")  # reported by the watcher (no listing for 30 s)
         wait_for(lambda: table_rows(lake, "s") == 3, timeout=15, proc=proc)
+        # a running service may hold the table's log in memory: a reload (or rebuild) waits for its end
+        with pytest.raises(
+            LandfallError, match=rf"`landfall up` \(or `worker`\) is running on this lake \(.*:{proc.pid}:"
+        ):
+            lake.pipeline.reload_table("s")
     finally:
         out = stop(proc)
     assert proc.returncode == 0, out
     assert "finishing in-flight work" in out and "landfall stopped" in out
     assert {r.status for r in lake.pipeline.runs()} == {"succeeded"}
+    assert running_services(lake.pipeline.store) == []  # let go on the way out
 
 
 def test_sigint_also_stops(make_lake):
@@ -120,6 +127,7 @@ def test_kill_9_while_writing_a_large_file_then_restart(make_lake):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     assert lake.pipeline.runs()[0].status == "running"  # the lease is still held by the dead process
+    assert running_services(lake.pipeline.store) == []  # but the service is known gone at once (this machine)
     proc = start_up(lake, "--workers", "1")
     try:
         wait_for(lambda: table_rows(lake, "big") == rows, timeout=180, every=0.5, proc=proc)

@@ -575,6 +575,13 @@ class Pipeline:
         return reload(self.settings, self.store, self.zones, table)
 
     def _when_idle(self, what: str) -> None:
+        from landfall.service import running_services
+
+        if services := running_services(self.store):
+            raise LandfallError(
+                f"`landfall up` (or `worker`) is running on this lake ({', '.join(services)}); stop it, then {what} "
+                f"(one stopped without letting go is forgotten within {self.settings.lease_seconds:.0f} s)"
+            )
         recover(self.settings, self.store, self.zones)
         running = self.store.counts()["running"]
         if running:
