@@ -307,7 +307,9 @@ def reload(settings: Settings, store: StateStore, zones: Zones, name: str) -> Re
         if zone.move_tree(folder, dest):
             kept.append(zone.url_of(dest))
     queued = store.drop_tables(names, f"`{name}` was dropped to be loaded again (`landfall tables reload {name}`)")
-    log.warning("`%s` dropped (folders kept: %s); %d landed files queued to load again", name, kept, len(queued))
+    log.warning(
+        "`%s` dropped (folders kept: %s); %d landed files queued to load again", name, ", ".join(kept), len(queued)
+    )
     return Reloaded(names, kept, len(queued))
 
 
