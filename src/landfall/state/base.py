@@ -418,8 +418,9 @@ class StateStore(ABC):
     def drop_tables(self, names: Sequence[str], note: str) -> list[Run]:
         """Take tables out of the catalog (their files, sources and schema versions) and, in the same
         transaction, queue a new attempt (as `reload`, with `note` saying why) for every landed file version whose
-        rows they held, and for the newest version of each file whose run for them is dead (taken off the
-        dead-letter list). Returns the runs queued."""
+        rows they held, and for the newest version of each file whose run for them succeeded (its rows may all
+        have lost to other files' in a merge) or is dead (taken off the dead-letter list). Returns the runs
+        queued."""
 
     @abstractmethod
     def reroute(self, route: Any) -> list[Run]:

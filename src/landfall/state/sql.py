@@ -414,9 +414,11 @@ class SqlStateStore(SqlCommits, StateStore):
                 tuple(names),
             )
             file_ids = [r[0] for r in cur.fetchall() if r[0] is not None]
-            cur.execute(  # and the newest version of each file that died loading them (its new layout, say)
-                f"SELECT r.file_id FROM runs r WHERE r.table_name IN ({marks(names)}) AND r.status = 'dead' "
-                "AND r.purged = 0 AND r.file_id = (SELECT max(f.id) FROM files f WHERE f.key = r.file_key)",
+            cur.execute(  # and the newest version of each file loaded into them (its rows may all have lost to
+                # other files' in a merge table) or that died loading them (under a new layout, say)
+                f"SELECT r.file_id FROM runs r WHERE r.table_name IN ({marks(names)}) "
+                "AND (r.status = 'succeeded' OR (r.status = 'dead' AND r.purged = 0)) "
+                "AND r.file_id = (SELECT max(f.id) FROM files f WHERE f.key = r.file_key)",
                 tuple(names),
             )
             file_ids += [r[0] for r in cur.fetchall()]

@@ -347,32 +347,32 @@ class StateStoreTests:
             store.commit(None, [], also=[new])
 
     def test_dropped_tables_leave_the_catalog_and_their_files_load_again(self, store):
-        store.discover([ev("a/1"), ev("a/2"), ev("a/3"), ev("b/1")], route_by_prefix(attempts=1))
-        runs = {r.file_key: r for _ in range(2) for r in store.lease("w", limit=3, max_bytes=BIG, lease_seconds=30)}
-        a1, a2, a3, b1 = runs["a/1"], runs["a/2"], runs["a/3"], runs["b/1"]
+        store.discover([ev(k) for k in ("a/1", "a/2", "a/3", "b/1", "b/2")], route_by_prefix(attempts=1))
+        runs = {r.file_key: r for _ in range(2) for r in store.lease("w", limit=5, max_bytes=BIG, lease_seconds=30)}
+        a1, a2, a3, b1, b2 = (runs[k] for k in ("a/1", "a/2", "a/3", "b/1", "b/2"))
         store.fail(a3.run_id, "a layout the table does not have", retry_in=None, worker="w")
         store.commit(
             table_commit("t_a", "c1", ["p1"], sources=[SourceRows("p1", "a/1", a1.file_id, a1.run_id, 1)]),
-            [RunResult(a1.run_id, "succeeded", worker="w")],
-            also=[  # a/2's rows all went to the quarantine table; b/1 loaded another table
-                table_commit("quarantine.t_a", "c1q", ["q1"], sources=[SourceRows("q1", "a/2", 0, a2.run_id, 1)]),
+            [RunResult(a1.run_id, "succeeded", worker="w"), RunResult(a2.run_id, "succeeded", worker="w")],
+            also=[  # b/2's rows in t_a's quarantine were cataloged from the folder: by their key alone (id 0)
+                table_commit("quarantine.t_a", "c1q", ["q1"], sources=[SourceRows("q1", "b/2", 0, b2.run_id, 1)]),
                 table_commit("t_b", "c2", ["p2"], sources=[SourceRows("p2", "b/1", b1.file_id, b1.run_id, 1)]),
             ],
         )
-        store.commit(None, [RunResult(a2.run_id, "succeeded", worker="w"), RunResult(b1.run_id, "succeeded")])
+        store.commit(None, [RunResult(b1.run_id, "succeeded"), RunResult(b2.run_id, "succeeded")])
         assert store.drop_tables(["t_c"], "nothing") == []  # not cataloged: nothing to drop
         queued = store.drop_tables(["t_a", "quarantine.t_a"], "t_a was dropped to be loaded again")
-        # a/2's quarantined rows were cataloged from the folder (by key alone): its newest version loads again;
-        # a/3 died loading t_a: it is tried again, and off the dead-letter list
-        assert sorted(r.file_key for r in queued) == ["a/1", "a/2", "a/3"]
+        # a/1 holds rows; a/2 loaded into t_a but holds none now (its rows lost to others' in a merge, say); a/3
+        # died loading t_a (tried again, and off the dead-letter list); b/2 by its key; b/1 loaded another table
+        assert sorted(r.file_key for r in queued) == ["a/1", "a/2", "a/3", "b/2"]
         assert store.dead_runs() == []
         assert all(r.status == "queued" and r.note == "t_a was dropped to be loaded again" for r in queued)
         assert [t.name for t in store.tables()] == ["t_b"]
         assert store.table_files("t_a") == [] and store.schema_versions("t_a") == []
         assert store.run(b1.run_id).status == "succeeded"
         assert store.drop_tables(["t_a"], "again") == []  # nothing left to drop or load
-        again = store.lease("w", limit=5, max_bytes=BIG, lease_seconds=30)
-        assert sorted(r.file_key for r in again) == ["a/1", "a/2", "a/3"]
+        again = [r for _ in range(2) for r in store.lease("w", limit=5, max_bytes=BIG, lease_seconds=30)]
+        assert sorted(r.file_key for r in again) == ["a/1", "a/2", "a/3", "b/2"]
 
     def test_failed_commit_changes_nothing(self, store):
         store.discover([ev("a/1")], route_by_prefix())
