@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from landfall.cli import main
+from landfall.state.base import SERVICE_LEASE
 
 from conftest import wf
 
@@ -72,11 +73,20 @@ def test_a_lost_last_commit_stops_commits_and_rebuild_loads_its_files_again(thre
     lake = three_commits
     log_file(lake, 2).unlink()  # the commit that added 3.csv's rows is gone; its data file is still there
     lake.land("d/4.csv", "id\n4\n")
+    # a `landfall up` elsewhere holds its service lease all along: the check still runs (it did not, for a while)
+    assert lake.pipeline.store.hold(f"{SERVICE_LEASE}otherhost:1:x", f"{SERVICE_LEASE}otherhost:1:x", 60)
+    lake.close()
     result = cli(lake, "process")
     assert result.exit_code == 1
     assert "table `d`: the catalog holds 1 files the Delta log does not list" in result.output, result.output
     assert f"`{log_file(lake, 2)}` was removed or lost" in result.output
     assert delta_ids(lake) == [1, 2]  # nothing committed on top of the broken log
+    result = cli(lake, "tables", "rebuild", "d")  # not while a service runs on the lake
+    assert (
+        result.exit_code == 1 and "`landfall up` (or `worker`) is running on this lake (otherhost:1:x)" in result.output
+    )
+    lake.pipeline.store.let_go(f"{SERVICE_LEASE}otherhost:1:x", f"{SERVICE_LEASE}otherhost:1:x")
+    lake.close()
     result = cli(lake, "tables", "rebuild", "d")
     assert result.exit_code == 0, result.output
     assert "d: delta, 2 files, 2 rows" in result.output

@@ -26,7 +26,7 @@ from landfall.engines.duckdb import lit
 from landfall.engines.duckdb.types import arrow_type
 from landfall.errors import ConcurrentChange
 from landfall.redaction import redact
-from landfall.state.base import DataFile, SourceRows, StateStore, TableCommit, holding, new_id
+from landfall.state.base import SERVICE_LEASE, DataFile, SourceRows, StateStore, TableCommit, holding, new_id
 from landfall.storage import Storage, Zones
 from landfall.types import type_name
 
@@ -376,9 +376,9 @@ def check_logs(store: StateStore, zones: Zones) -> dict[str, str]:
 
 def _in_flight(store: StateStore) -> bool:
     """A run is running (its commit may touch this table or a child of it), or a compaction or replay holds a
-    lease (readers do not count)."""
+    lease (readers and running services do not count: they commit nothing under their own lease)."""
     from landfall.tables.readers import PREFIX
 
     if store.runs(status="running", limit=1):
         return True
-    return any(not h.startswith(PREFIX) for h in store.holders())
+    return any(not h.startswith((PREFIX, SERVICE_LEASE)) for h in store.holders())

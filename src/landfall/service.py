@@ -28,15 +28,13 @@ from landfall.redaction import redact
 from landfall.registry import backend
 from landfall.runner import Outcome
 from landfall.sources.base import EventSource
-from landfall.state.base import StateStore, holding
+from landfall.state.base import SERVICE_LEASE, StateStore, holding
 from landfall.worker import Worker, heartbeat_loop
 
 if TYPE_CHECKING:
     from landfall.pipeline import Pipeline
 
 log = logging.getLogger("landfall")
-
-SERVICE_LEASE = "service:"  # held by each `up` and `worker` process while it runs, renewed
 
 
 def run_service(

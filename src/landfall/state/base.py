@@ -501,6 +501,9 @@ def backoff(attempt: int, base: float, cap: float, jitter: float) -> float:
     return max(0.0, delay * (1 + random.uniform(-jitter, jitter)))
 
 
+SERVICE_LEASE = "service:"  # held by each `landfall up` and `worker` process while it runs (`landfall.service`)
+
+
 @contextmanager
 def holding(store: StateStore, name: str, holder: str, seconds: float = 60.0) -> Iterator[bool]:
     """Hold the lease `name` while the block runs, renewed in the background; yields False (and holds nothing)
