@@ -308,7 +308,10 @@ def reload(settings: Settings, store: StateStore, zones: Zones, name: str) -> Re
             kept.append(zone.url_of(dest))
     queued = store.drop_tables(names, f"`{name}` was dropped to be loaded again (`landfall tables reload {name}`)")
     log.warning(
-        "`%s` dropped (folders kept: %s); %d landed files queued to load again", name, ", ".join(kept), len(queued)
+        "`%s` dropped (%s); %d landed files queued to load again",
+        name,
+        f"folders kept: {', '.join(kept)}" if kept else "no folder left to keep: moved by an earlier try",
+        len(queued),
     )
     return Reloaded(names, kept, len(queued))
 
