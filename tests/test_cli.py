@@ -113,6 +113,8 @@ def test_process_exits_nonzero_when_a_file_is_dead_and_dlq_commands(tmp_path):
     result = run(["process"], tmp_path, ok=False)
     assert result.exit_code == 1
     assert "dead" in result.output and "n/bad.csv" in result.output
+    (line,) = [x for x in result.output.splitlines() if x.startswith("dead n/")]
+    assert line.startswith("dead n/bad.csv: line 3") and line.count("n/bad.csv") == 1, line  # the file named once
     dead = json.loads(run(["dlq", "list", "--json"], tmp_path).output)
     assert [d["file_id"] for d in dead] == ["n/bad.csv"]
     assert "queued 1 runs again" in run(["dlq", "retry", dead[0]["run_id"]], tmp_path).output

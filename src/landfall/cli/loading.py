@@ -55,7 +55,10 @@ def print_summary(s: Summary) -> None:
     parts = [f"{s.count(k)} {k}" for k in ("succeeded", "skipped", "failed", "dead") if s.count(k)]
     say("processed: " + (", ".join(parts) if parts else "nothing to do"))
     for o in s.dead:
-        say(("dead", "red"), f" {o.run.file_key}: {o.error}")
+        said = o.error or ""
+        if said.startswith(f"`{o.run.file_key}`"):  # the line names the file once
+            said = said[len(o.run.file_key) + 2 :].lstrip(": ")
+        say(("dead", "red"), f" {o.run.file_key}: {said}")
     earlier = s.dead_letter - len(s.dead)
     if s.dead_letter:
         more = f" ({earlier} from earlier runs)" if earlier > 0 else ""
