@@ -10,6 +10,7 @@ import sys
 import uuid
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from landfall.cli import main
@@ -112,6 +113,22 @@ def test_tables_and_quarantine_on_s3(make_lake, s3_server, s3_bucket, fmt):
         dt = deltalake.DeltaTable(f"s3://{s3_bucket}/tables/orders", storage_options=options(s3_server).delta("s3"))
         assert sorted(dt.to_pyarrow_table().column("id").to_pylist()) == [1, 3, 5]  # delta-rs reads it as well
     assert [k for k in objects(s3_server, s3_bucket, "quarantine/") if k.endswith(".parquet")]
+
+    # a new layout: `tables reload` moves the objects aside and the files load again, on S3 as on a disk
+    doc = yaml.safe_load(lake.config.read_text())
+    doc["workflows"][0]["write"].pop("partition_by")
+    lake.config.write_text(yaml.safe_dump(doc))
+    lake.close()
+    lake._pipeline = None
+    done = lake.pipeline.reload_table("orders")
+    assert sorted(done.tables) == ["orders", "quarantine.orders"] and done.queued == 2
+    assert lake.process().ok
+    assert lake.rows("SELECT id FROM orders ORDER BY id") == [(1,), (3,), (5,)]
+    assert lake.rows("SELECT id FROM quarantine.orders") == [(2,)]
+    assert lake.pipeline.table("orders").partition_by == []
+    assert not [k for k in objects(s3_server, s3_bucket, "tables/orders/") if "day=" in k]  # the new layout only
+    kept = objects(s3_server, s3_bucket, "tables/_dropped/")
+    assert any("/day=mon/" in k for k in kept) and objects(s3_server, s3_bucket, "quarantine/_dropped/")
 
 
 def test_merge_compaction_and_replay_on_s3(make_lake, s3_server, s3_bucket):
