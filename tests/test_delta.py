@@ -347,3 +347,26 @@ def test_kill_9_around_child_table_commits_keeps_parents_and_children_once(make_
     )  # every child once, linked to a parent that exists
     assert lake.rows("SELECT count(*) FROM o__items i JOIN o ON o._row_id = i._parent_row_id") == [(100,)]
     assert "running" not in {r.status for r in lake.pipeline.runs(limit=None)}
+
+
+def test_a_table_replaced_under_a_long_running_process_is_read_afresh(tmp_path):
+    """A process keeps each Delta table's latest state and reads only the commits made since. A folder replaced by
+    another table (`landfall tables reload` beside a running `landfall serve`, a restore from a backup) must be
+    read anew, not taken as the old table's later versions."""
+    import pyarrow as pa
+
+    from landfall.storage import Storage
+    from landfall.tables import open_table
+
+    loc = tmp_path / "t"
+    for i in range(2):  # the old table: versions 0 and 1
+        deltalake.write_deltalake(str(loc), pa.table({"id": [i]}), mode="append")
+    writer = open_table("delta", Storage(str(loc)))
+    assert writer.version() == 1 and len(writer.current_files()) == 2  # cached in this thread
+    os.rename(loc, tmp_path / "old")
+    for i in range(3):  # a new table at the same place, with more versions than the old one had
+        deltalake.write_deltalake(str(loc), pa.table({"id": [10 + i]}), mode="append")
+    writer = open_table("delta", Storage(str(loc)))
+    assert writer.version() == 2
+    files = writer.current_files()
+    assert len(files) == 3 and all((loc / f.path).exists() for f in files)

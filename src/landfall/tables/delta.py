@@ -23,6 +23,7 @@ from landfall.errors import BrokenTable, ConcurrentChange, ConfigError, require
 from landfall.redaction import redact
 from landfall.state.base import DataFile
 from landfall.storage import Storage
+from landfall.storage.zone import mtime_of
 from landfall.tables.base import TableChange, Version
 from landfall.tables.parquet import ParquetTable
 
@@ -123,19 +124,36 @@ class DeltaTable(ParquetTable):
             dt = deltalake.DeltaTable(self.location, storage_options=self.options)
             dt.load_as_version(version)
             return dt
-        cache: OrderedDict[str, Any] = _LATEST.__dict__.setdefault("tables", OrderedDict())
-        dt = cache.get(self.location)
-        if dt is not None:
+        cache: OrderedDict[str, tuple[Any, Any]] = _LATEST.__dict__.setdefault("tables", OrderedDict())
+        if (cached := cache.get(self.location)) is not None:
+            dt, stamp = cached
             try:
-                dt.update_incremental()
-                cache.move_to_end(self.location)
-                return dt
+                # the same table still: its commit file of the version held is the one seen then (a folder
+                # replaced by another table, by `landfall tables reload` or a restore, has another or none)
+                if self._stamp(dt.version()) == stamp:
+                    held = dt.version()
+                    dt.update_incremental()
+                    if dt.version() != held:
+                        cache[self.location] = (dt, self._stamp(dt.version()))
+                    cache.move_to_end(self.location)
+                    return dt
             except Exception:  # the table was replaced underneath: load it afresh
-                cache.pop(self.location, None)
-        dt = cache[self.location] = deltalake.DeltaTable(self.location, storage_options=self.options)
+                pass
+            cache.pop(self.location, None)
+        dt = deltalake.DeltaTable(self.location, storage_options=self.options)
+        cache[self.location] = (dt, self._stamp(dt.version()))
         while len(cache) > CACHED_TABLES:
             cache.popitem(last=False)
         return dt
+
+    def _stamp(self, version: int) -> tuple[Any, ...] | None:
+        """What tells one commit file from another written under the same name: size, time and (object stores)
+        ETag; None when it is gone."""
+        try:
+            info = self.storage.info(f"_delta_log/{version:020d}.json")
+        except FileNotFoundError:
+            return None
+        return (info.get("size"), mtime_of(info), info.get("ETag") or info.get("etag"))
 
     def exists(self) -> bool:
         return deltalake.DeltaTable.is_deltatable(self.location, storage_options=self.options)
