@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import threading
@@ -16,8 +17,9 @@ import yaml
 from click.testing import CliRunner
 
 from landfall.cli import main
-from landfall.errors import QueryRefused
+from landfall.errors import LandfallError, QueryRefused
 from landfall.maintenance import parse_duration
+from landfall.service import running_services
 
 from conftest import wf
 
@@ -427,6 +429,17 @@ def test_reload_refills_child_and_quarantine_tables_once_and_refuses_what_it_can
         with pytest.raises(Exception, match=re.escape(said)):
             lake.pipeline.reload_table(name)
     assert counts() == [2, 3, 1]  # refused: nothing moved
+    # a `process` holds the lake while it runs: a reload then is refused, naming it, and allowed once it ended
+    lake.land("o/3.jsonl", '{"id": 4, "total": 1, "items": [{"sku": "d"}]}\n')
+    refused = []
+
+    def reload_meanwhile(outcome):
+        with pytest.raises(LandfallError, match=r"`landfall up`, `worker` or `process` is running on this lake") as e:
+            lake.pipeline.reload_table("o")
+        refused.append(str(e.value))
+
+    assert lake.pipeline.process(on_done=reload_meanwhile).ok and refused  # (the fed workflow ran too)
+    assert f":{os.getpid()}:" in refused[0] and running_services(lake.pipeline.store) == []
 
     lake.close()
     lake._pipeline = None
@@ -434,10 +447,10 @@ def test_reload_refills_child_and_quarantine_tables_once_and_refuses_what_it_can
     doc["workflows"] = doc["workflows"][:1]  # the fed workflow removed: `o` can be reloaded
     lake.config.write_text(yaml.safe_dump(doc))
     done = lake.pipeline.reload_table("o")
-    assert sorted(done.tables) == ["o", "o__items", "quarantine.o"] and done.queued == 2
+    assert sorted(done.tables) == ["o", "o__items", "quarantine.o"] and done.queued == 3
     assert len(done.kept) == 3  # the table, its child table and its quarantine, each kept aside
     assert lake.process().ok
-    assert counts() == [2, 3, 1]
+    assert counts() == [3, 4, 1]
     assert lake.rows("SELECT id FROM quarantine.o") == [(2,)]
 
 

@@ -74,7 +74,7 @@ def test_up_watches_and_stops_cleanly_on_sigterm(make_lake):
         wait_for(lambda: table_rows(lake, "s") == 3, timeout=15, proc=proc)
         # a running service may hold the table's log in memory: a reload (or rebuild) waits for its end
         with pytest.raises(
-            LandfallError, match=rf"`landfall up` \(or `worker`\) is running on this lake \(.*:{proc.pid}:"
+            LandfallError, match=rf"`landfall up`, `worker` or `process` is running on this lake \(.*:{proc.pid}:"
         ):
             lake.pipeline.reload_table("s")
     finally:

@@ -15,8 +15,8 @@ if TYPE_CHECKING:  # re-exported for type checkers (`X as X`); at run time `__ge
     from landfall.errors import ConfigError as ConfigError
     from landfall.errors import InvalidInput as InvalidInput
     from landfall.errors import LandfallError as LandfallError
+    from landfall.outcomes import Summary as Summary
     from landfall.pipeline import Pipeline as Pipeline
-    from landfall.pipeline import Summary as Summary
 
 _WHERE = {
     "ConfigError": "landfall.errors",
@@ -24,7 +24,7 @@ _WHERE = {
     "LandfallError": "landfall.errors",
     "Pipeline": "landfall.pipeline",
     "Settings": "landfall.config",
-    "Summary": "landfall.pipeline",
+    "Summary": "landfall.outcomes",
     "Workflow": "landfall.config",
     "load_settings": "landfall.config",
 }

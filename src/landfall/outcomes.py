@@ -1,5 +1,5 @@
 """What a run ends with: the `Outcome` the runner reports for each run, the `RunResult` a staged engine job gives
-each of its files, and error messages that always name the file."""
+each of its files, error messages that always name the file, and the `Summary` of a `process` call."""
 
 from __future__ import annotations
 
@@ -64,3 +64,31 @@ def message(exc: BaseException, key: str) -> str:
     if isinstance(exc, InvalidInput | ConfigError):  # landfall's own words: no class name needed
         return f"`{key}`: {text}"
     return f"`{key}`: {type(exc).__name__}: {text}"
+
+
+class Summary(msgspec.Struct):
+    """What one `process` call did."""
+
+    discovered: int = 0
+    outcomes: list[Outcome] = []  # every attempt, in the order they ended
+    dead_letter: int = 0  # runs on the dead-letter list when the call ended (this call's and earlier ones)
+
+    def final(self) -> list[Outcome]:
+        """Each file version's last outcome (a file failed twice, then dead, is one dead file)."""
+        last: dict[int, Outcome] = {}
+        for o in self.outcomes:
+            last[o.run.file_id] = o
+        return list(last.values())
+
+    def count(self, status: str) -> int:
+        """How many files ended with `status` (files, not attempts)."""
+        return sum(1 for o in self.final() if o.status == status)
+
+    @property
+    def dead(self) -> list[Outcome]:
+        return [o for o in self.final() if o.status == "dead"]
+
+    @property
+    def ok(self) -> bool:
+        """Nothing this call ran ended dead, and nothing is left on the dead-letter list."""
+        return not self.dead and not self.dead_letter

@@ -11,18 +11,18 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-import msgspec
-
 from landfall import pools
 from landfall.config import Settings, load_settings
 from landfall.errors import LandfallError, StateUnavailable, StorageUnavailable
 from landfall.events import ObjectCreated, is_hidden, safe_key
 from landfall.hashing import lake_algorithm
+from landfall.outcomes import Summary
 from landfall.recovery import recover
 from landfall.routing import Router
 from landfall.runner import Outcome
 from landfall.sources.listing import ListingSource
 from landfall.state import Run, StateStore, Table, open_state, worker_id
+from landfall.state.base import SERVICE_LEASE, holding, new_id
 from landfall.storage import Zones
 from landfall.worker import Worker, heartbeat_loop
 
@@ -31,34 +31,6 @@ if TYPE_CHECKING:
     from landfall.readback import Activity, TableDetail, Totals
 
 log = logging.getLogger("landfall")
-
-
-class Summary(msgspec.Struct):
-    """What one `process` call did."""
-
-    discovered: int = 0
-    outcomes: list[Outcome] = []  # every attempt, in the order they ended
-    dead_letter: int = 0  # runs on the dead-letter list when the call ended (this call's and earlier ones)
-
-    def final(self) -> list[Outcome]:
-        """Each file version's last outcome (a file failed twice, then dead, is one dead file)."""
-        last: dict[int, Outcome] = {}
-        for o in self.outcomes:
-            last[o.run.file_id] = o
-        return list(last.values())
-
-    def count(self, status: str) -> int:
-        """How many files ended with `status` (files, not attempts)."""
-        return sum(1 for o in self.final() if o.status == status)
-
-    @property
-    def dead(self) -> list[Outcome]:
-        return [o for o in self.final() if o.status == "dead"]
-
-    @property
-    def ok(self) -> bool:
-        """Nothing this call ran ended dead, and nothing is left on the dead-letter list."""
-        return not self.dead and not self.dead_letter
 
 
 def check_key(key: str) -> str:
@@ -268,6 +240,11 @@ class Pipeline:
 
         self.patiently(self.zones.check)  # wrong credentials or a missing bucket: one clear line, now
         self.patiently(self._recover)
+        me = f"{SERVICE_LEASE}{worker_id()}:{new_id('process-')}"  # `tables reload` and `rebuild` wait meanwhile
+        with holding(self.store, me, me, seconds=self.settings.lease_seconds):
+            return self._drain(summary, workers, done, discover)
+
+    def _drain(self, summary: Summary, workers: int | None, done: Callable[[Outcome], None], discover: bool) -> Summary:
         if discover:
             summary.discovered = len(self.discover())
         pool = self._workers(workers or self.settings.workers, done)
@@ -579,8 +556,9 @@ class Pipeline:
 
         if services := running_services(self.store):
             raise LandfallError(
-                f"`landfall up` (or `worker`) is running on this lake ({', '.join(services)}); stop it, then {what} "
-                f"(one stopped without letting go is forgotten within {self.settings.lease_seconds:.0f} s)"
+                f"`landfall up`, `worker` or `process` is running on this lake ({', '.join(services)}); stop it (or "
+                f"let it end), then {what} (one stopped without letting go is forgotten within "
+                f"{self.settings.lease_seconds:.0f} s)"
             )
         recover(self.settings, self.store, self.zones)
         running = self.store.counts()["running"]

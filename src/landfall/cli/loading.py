@@ -9,8 +9,9 @@ from typing import Any
 import click
 
 from landfall.cli.app import Ctx, main
+from landfall.outcomes import Summary
 from landfall.output import copy_progress, human, run_progress, say
-from landfall.pipeline import Pipeline, Summary
+from landfall.pipeline import Pipeline
 
 
 @main.command()
