@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from landfall.cli import main
 from landfall.errors import LandfallError, QueryRefused
 from landfall.maintenance import parse_duration
-from landfall.service import running_services
+from landfall.state.base import running_services
 
 from conftest import wf
 

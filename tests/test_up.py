@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from landfall.errors import LandfallError, NoSuchTable
-from landfall.service import running_services
+from landfall.state.base import running_services
 from landfall.testing.faults import POINTS
 from landfall.testing.spark import crash_cases, engine_settings
 

@@ -302,7 +302,8 @@ def reload(settings: Settings, store: StateStore, zones: Zones, name: str) -> Re
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     kept = []
     for table in names:
-        zone, folder = (zones.quarantine, table[11:]) if table.startswith("quarantine.") else (zones.tables, table)
+        folder = table.removeprefix("quarantine.")
+        zone = zones.tables if folder == table else zones.quarantine
         dest = f"{DROPPED}/{folder}-{stamp}"
         if zone.move_tree(folder, dest):
             kept.append(zone.url_of(dest))

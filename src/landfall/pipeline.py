@@ -22,7 +22,7 @@ from landfall.routing import Router
 from landfall.runner import Outcome
 from landfall.sources.listing import ListingSource
 from landfall.state import Run, StateStore, Table, open_state, worker_id
-from landfall.state.base import SERVICE_LEASE, holding, new_id
+from landfall.state.base import running, running_services
 from landfall.storage import Zones
 from landfall.worker import Worker, heartbeat_loop
 
@@ -240,8 +240,7 @@ class Pipeline:
 
         self.patiently(self.zones.check)  # wrong credentials or a missing bucket: one clear line, now
         self.patiently(self._recover)
-        me = f"{SERVICE_LEASE}{worker_id()}:{new_id('process-')}"  # `tables reload` and `rebuild` wait meanwhile
-        with holding(self.store, me, me, seconds=self.settings.lease_seconds):
+        with running(self.store, self.settings.lease_seconds):  # `tables reload` and `rebuild` wait meanwhile
             return self._drain(summary, workers, done, discover)
 
     def _drain(self, summary: Summary, workers: int | None, done: Callable[[Outcome], None], discover: bool) -> Summary:
@@ -552,8 +551,6 @@ class Pipeline:
         return reload(self.settings, self.store, self.zones, table)
 
     def _when_idle(self, what: str) -> None:
-        from landfall.service import running_services
-
         if services := running_services(self.store):
             raise LandfallError(
                 f"`landfall up`, `worker` or `process` is running on this lake ({', '.join(services)}); stop it (or "

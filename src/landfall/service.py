@@ -22,13 +22,12 @@ from typing import TYPE_CHECKING
 
 from landfall.errors import StateError, StateLost
 from landfall.events import ObjectCreated
-from landfall.processes import process_gone, worker_id
 from landfall.recovery import recover
 from landfall.redaction import redact
 from landfall.registry import backend
 from landfall.runner import Outcome
 from landfall.sources.base import EventSource
-from landfall.state.base import SERVICE_LEASE, StateStore, holding
+from landfall.state.base import running
 from landfall.worker import Worker, heartbeat_loop
 
 if TYPE_CHECKING:
@@ -53,16 +52,8 @@ def run_service(
     With `config`, a changed landfall.yaml that loads stops it too: True then (the caller starts again on it)."""
     p.patiently(p.zones.check, stop)
     p.patiently(p._recover, stop)
-    me = f"{SERVICE_LEASE}{worker_id()}"  # what runs here: commands that need the lake idle wait for its end
-    with holding(p.store, me, me, seconds=p.settings.lease_seconds):
+    with running(p.store, p.settings.lease_seconds):
         return _serve(p, stop, workers=workers, intake=intake, watch=watch, on_done=on_done, config=config)
-
-
-def running_services(store: StateStore) -> list[str]:
-    """The `up` and `worker` processes running on this lake (`host:pid:...`), by their leases; one of this
-    machine that exited without letting go is not counted."""
-    found = (h.removeprefix(SERVICE_LEASE) for h in store.holders() if h.startswith(SERVICE_LEASE))
-    return sorted(w for w in found if not process_gone(w))
 
 
 def _serve(

@@ -26,6 +26,7 @@ import msgspec
 
 from landfall.errors import NoSuchTable
 from landfall.events import ObjectCreated
+from landfall.processes import process_gone, worker_id
 from landfall.types import column_json
 
 RunStatus = Literal["queued", "running", "succeeded", "failed", "dead", "skipped", "unrouted"]
@@ -501,9 +502,6 @@ def backoff(attempt: int, base: float, cap: float, jitter: float) -> float:
     return max(0.0, delay * (1 + random.uniform(-jitter, jitter)))
 
 
-SERVICE_LEASE = "service:"  # held by each `landfall up` and `worker` process while it runs (`landfall.service`)
-
-
 @contextmanager
 def holding(store: StateStore, name: str, holder: str, seconds: float = 60.0) -> Iterator[bool]:
     """Hold the lease `name` while the block runs, renewed in the background; yields False (and holds nothing)
@@ -528,3 +526,22 @@ def holding(store: StateStore, name: str, holder: str, seconds: float = 60.0) ->
         stop.set()
         beat.join()
         store.let_go(name, holder)
+
+
+SERVICE_LEASE = "service:"  # held by each `landfall up`, `worker` and `process` while it runs (`running`)
+
+
+@contextmanager
+def running(store: StateStore, seconds: float) -> Iterator[None]:
+    """Hold a service lease for this process while the block runs (`landfall up`, `worker`, a `process` call):
+    commands that need the lake idle (`tables reload`, `tables rebuild`) wait for its end."""
+    me = f"{SERVICE_LEASE}{worker_id()}:{new_id('s')}"
+    with holding(store, me, me, seconds):
+        yield
+
+
+def running_services(store: StateStore) -> list[str]:
+    """What runs on this lake (`host:pid:...`), by the service leases; one of this machine that exited without
+    letting go is not counted."""
+    found = (h.removeprefix(SERVICE_LEASE) for h in store.holders() if h.startswith(SERVICE_LEASE))
+    return sorted(w for w in found if not process_gone(w))
