@@ -102,7 +102,7 @@ class Runner(msgspec.Struct):
         skipped: list[RunResult] = []
         later: list[str] = []
         if len(runs) == 1 and runs[0].size > HASH_ALONGSIDE_BYTES and self.zones.landing.is_local:
-            return self._run_big(wf, runs[0], self.engine_for(wf, runs))
+            return self._run_big(wf, runs[0])
         hashed: list[tuple[Run, str, str]] = []
         fetched = self.zones.landing.fetch_many([(r.file_key, r.size) for r in runs], scratch or "", self.hashing)
         for run, got in zip(runs, fetched, strict=True):
@@ -272,9 +272,10 @@ class Runner(msgspec.Struct):
         """The engine for these runs: the workflow's (or the file's), `auto` choosing by their size."""
         return self.engines(self.settings.engine_for(wf, sum(r.size for r in runs)))
 
-    def _run_big(self, wf: Workflow, run: Run, engine: Engine) -> list[Outcome]:
+    def _run_big(self, wf: Workflow, run: Run) -> list[Outcome]:
         """A large file on a local zone: hash it while the engine reads it (the commit refuses bytes already
-        loaded)."""
+        loaded). The hash starts before the engine is opened: opening it and reading the file's detection sample
+        keep one core busy, so the hash takes the other instead of sharing both with the load."""
         try:
             path = self.zones.landing.local_path(run.file_key)
             self.zones.landing.info(run.file_key)
@@ -286,6 +287,7 @@ class Runner(msgspec.Struct):
         digest: Future[str] = pool("hash").submit(
             lambda: self._content_key(run.file_key, self.zones.landing.hash(run.file_key, self.hashing))
         )
+        engine = self.engine_for(wf, [run])
         fmt = detected_format(wf, run.file_key, path)
         src = Source(key=run.file_key, path=path, run_id=run.run_id, file_id=run.file_id, size=run.size, format=fmt)
         try:
