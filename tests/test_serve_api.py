@@ -82,6 +82,10 @@ def test_tables_detail_history_and_sample(make_lake, serve):
     assert history == _cli_json(lake, "tables", "history", "d", "--json")
     assert [h["operation"] for h in history][:1] and history[0]["version"] > history[-1]["version"]  # newest first
     assert sum(h["rows_added"] or 0 for h in history) == 3
+    assert srv.http.get("/api/tables/d/history?limit=1").json() == history[:1]
+    assert srv.http.get("/api/tables/d/history?limit=1").json() == _cli_json(
+        lake, "tables", "history", "d", "--json", "-n", "1"
+    )
     sample = srv.http.get("/api/tables/d/sample?limit=2").json()
     assert len(sample["rows"]) == 2 and "id" in sample["columns"]
     assert srv.http.get("/api/tables/nope").status_code == 404

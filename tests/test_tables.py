@@ -9,6 +9,7 @@ import shutil
 import threading
 import time
 import traceback
+from pathlib import Path
 
 import deltalake
 import duckdb
@@ -195,6 +196,9 @@ def test_history_and_time_travel(make_lake):
     assert lake.pipeline.query("SELECT count(*) FROM d", as_of=ts)[1] == [(2,)]
     out = CliRunner().invoke(main, ["--config", str(lake.config), "tables", "history", "d", "--json"])
     assert out.exit_code == 0 and json.loads(out.output)[0]["rows_added"] == 1
+    assert [v.version for v in lake.pipeline.history("d", limit=2)] == [2, 1]  # the latest two
+    out = CliRunner().invoke(main, ["--config", str(lake.config), "tables", "history", "d", "--json", "-n", "1"])
+    assert out.exit_code == 0 and [v["version"] for v in json.loads(out.output)] == [2]
     out = CliRunner().invoke(
         main, ["--config", str(lake.config), "query", "--as-of", "0", "SELECT count(*) AS n FROM d", "--format", "json"]
     )
@@ -230,6 +234,39 @@ def test_time_travel_reads_the_tables_the_query_names_and_refuses_versions_they_
     assert q("SELECT count(*) FROM d", as_of=first.isoformat(timespec="seconds"))[1] == [(1,)]
     out = CliRunner().invoke(main, ["--config", str(lake.config), "query", "--as-of", "9", "SELECT * FROM d"])
     assert out.exit_code == 1 and "table `d` has versions 0 to 2; there is no version 9" in out.output
+
+
+def test_time_travel_does_not_read_every_commit(make_lake, monkeypatch):
+    """A query `as_of` a version or a time finds the table's versions from a listing of its log and one commit
+    file: it read the whole history (every commit: a table a stream commits to every few seconds has tens of
+    thousands; on an object store, a GET each). What it says is unchanged, a log whose first commits were
+    cleaned up after a checkpoint included."""
+    import deltalake
+
+    lake = make_lake([wf("d", read={"format": "csv"}, write={"table": "d", "format": "delta"})])
+    for i in range(5):
+        lake.land(f"d/{i}.csv", f"id\n{i}\n")
+        lake.process()
+        if i == 2:  # a checkpoint at version 2; log cleanup then takes the commits before it
+            location = lake.pipeline.store.table("d").location
+            deltalake.DeltaTable(location).create_checkpoint()
+    for v in (0, 1):
+        (Path(location) / "_delta_log" / f"{v:020d}.json").unlink()
+    versions = lake.pipeline.history("d")
+    assert [v.version for v in versions] == [4, 3, 2]
+
+    def every_commit(self, limit=None):
+        raise AssertionError("read the whole history")
+
+    monkeypatch.setattr(deltalake.DeltaTable, "history", every_commit)
+    q = lake.pipeline.query
+    assert q("SELECT count(*) FROM d", as_of=3)[1] == [(4,)]
+    with pytest.raises(QueryRefused, match=r"table `d` has versions 2 to 4; there is no version 1 \("):
+        q("SELECT count(*) FROM d", as_of=1)
+    first = versions[-1].timestamp
+    with pytest.raises(QueryRefused, match=rf"its first version \(2\) is from {first.isoformat()[:19]}"):
+        q("SELECT count(*) FROM d", as_of="2020-01-01T00:00:00Z")
+    assert q("SELECT count(*) FROM d", as_of=first.isoformat(timespec="seconds"))[1] == [(3,)]
 
 
 def test_history_of_a_parquet_table_says_why_not(make_lake):

@@ -218,9 +218,9 @@ def auto_compact_loop(
         engine.close()
 
 
-def history(store: StateStore, name: str, *, zones: Zones | None = None) -> list[Any]:
+def history(store: StateStore, name: str, *, zones: Zones | None = None, limit: int | None = None) -> list[Any]:
     table = store.table(name)
-    return _writer(table.format, table.location, zones).history()
+    return _writer(table.format, table.location, zones).history(limit)
 
 
 def _writer(fmt: str, location: str, zones: Zones | None) -> TableWriter:

@@ -569,10 +569,11 @@ class Pipeline:
 
         return vacuum(self.store, table, retain, zones=self.zones)
 
-    def history(self, table: str) -> list[Any]:
+    def history(self, table: str, limit: int | None = None) -> list[Any]:
+        """A Delta table's versions, newest first (the latest `limit`)."""
         from landfall.maintenance import history
 
-        return history(self.store, table, zones=self.zones)
+        return history(self.store, table, zones=self.zones, limit=limit)
 
     def close(self) -> None:
         """Release what this pipeline holds: the state store's connections and, when it is the last open pipeline

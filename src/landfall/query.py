@@ -110,18 +110,17 @@ def _files_as_of(table: Table, storage: Storage, as_of: int | datetime) -> list[
     from landfall.tables import open_table
 
     delta = open_table("delta", storage)
-    versions = delta.history()  # newest first
-    first, last = versions[-1], versions[0]
-    if isinstance(as_of, int) and not first.version <= as_of <= last.version:
+    first, first_time, last = delta.span()  # not `history()`: it reads every commit of the table
+    if isinstance(as_of, int) and not first <= as_of <= last:
         raise QueryRefused(
-            f"table `{table.name}` has versions {first.version} to {last.version}; there is no version {as_of} "
+            f"table `{table.name}` has versions {first} to {last}; there is no version {as_of} "
             f"(`landfall tables history {table.name}`)"
         )
     # to the second, as `tables history` shows it: its time of the first version reads that version
-    if isinstance(as_of, datetime) and as_of < first.timestamp.replace(microsecond=0):
+    if isinstance(as_of, datetime) and as_of < first_time.replace(microsecond=0):
         raise QueryRefused(
-            f"table `{table.name}` did not exist yet at {_iso(as_of)}: its first version ({first.version}) is from "
-            f"{_iso(first.timestamp)}"
+            f"table `{table.name}` did not exist yet at {_iso(as_of)}: its first version ({first}) is from "
+            f"{_iso(first_time)}"
         )
     return [f.path for f in delta.files_as_of(as_of)]
 

@@ -173,13 +173,14 @@ def tables_vacuum(obj: Ctx, name: str, retain: str) -> None:
 @tables.command("history")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="JSON array of versions.")
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=None, help="Only the latest N versions.")
 @click.pass_obj
-def tables_history(obj: Ctx, name: str, as_json: bool) -> None:
-    """Versions of a Delta table: time, operation, runs, rows added and removed."""
+def tables_history(obj: Ctx, name: str, as_json: bool, limit: int | None) -> None:
+    """Versions of a Delta table, newest first: time, operation, runs, rows added and removed."""
     from landfall.tables.base import NotSupported
 
     try:
-        versions = obj.pipeline().history(name)
+        versions = obj.pipeline().history(name, limit)
     except NotSupported as exc:
         raise click.ClickException(f"table `{name}`: {exc}") from None
     if as_json:

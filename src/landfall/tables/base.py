@@ -123,7 +123,12 @@ class TableWriter(ABC):
         file list as read (a commit made since the read would drop out of the catalog)."""
         raise NotSupported(f"`{self.format}` tables keep no log of commits")
 
-    def history(self) -> list[Version]:
+    def history(self, limit: int | None = None) -> list[Version]:
+        """The table's versions, newest first (the latest `limit` of them)."""
+        raise NotSupported(f"`{self.format}` tables keep no history; use `format: delta` for time travel")
+
+    def span(self) -> tuple[int, datetime, int]:
+        """The oldest version the table can be read at, the time of its commit, and the latest version."""
         raise NotSupported(f"`{self.format}` tables keep no history; use `format: delta` for time travel")
 
     def files_as_of(self, version: int | datetime) -> list[DataFile]:

@@ -294,19 +294,26 @@ class DeltaTable(ParquetTable):
         done = [a for a in app_ids if dt.transaction_version(a) is not None]
         if not done:
             return {}
+        # the commits carrying them, newest first; they are nearly always among the latest (a retry finds the
+        # commit its crashed attempt made), so the log is read back a page at a time, not every commit at once
         found: dict[str, dict[str, Any]] = {}
-        for entry in dt.history():
-            raw = entry.get(META_KEY)
-            if not raw:
-                continue
-            meta = json.loads(raw)
-            meta["version"] = entry.get("version")
-            for app in meta.get("app_ids", []):
-                if app in done and app not in found:
-                    found[app] = meta
-            if len(found) == len(done):
-                break
-        return found
+        seen, limit = 0, 16
+        while True:
+            entries = dt.history(limit)
+            for entry in entries[seen:]:
+                raw = entry.get(META_KEY)
+                if not raw:
+                    continue
+                meta = json.loads(raw)
+                meta["version"] = entry.get("version")
+                for app in meta.get("app_ids", []):
+                    if app in done and app not in found:
+                        found[app] = meta
+                if len(found) == len(done):
+                    return found
+            if len(entries) < limit:  # the whole log read
+                return found
+            seen, limit = len(entries), limit * 4
 
     @_log_errors
     def changes(self, version: int) -> tuple[list[DataFile], list[str]]:
@@ -369,9 +376,9 @@ class DeltaTable(ParquetTable):
         return out
 
     @_log_errors
-    def history(self) -> list[Version]:
+    def history(self, limit: int | None = None) -> list[Version]:
         out = []
-        for entry in self._table().history():
+        for entry in self._table().history(limit):
             meta = json.loads(entry[META_KEY]) if entry.get(META_KEY) else {}
             metrics = entry.get("operationMetrics") or {}
             ts = datetime.fromtimestamp(entry.get("timestamp", 0) / 1000, UTC)
@@ -388,6 +395,26 @@ class DeltaTable(ParquetTable):
                 )
             )
         return out
+
+    @_log_errors
+    def span(self) -> tuple[int, datetime, int]:
+        """The oldest version the log still holds, the time of its commit, and the latest version: from one
+        listing of `_delta_log/` and one commit file, where `history()` reads every commit (a table a stream
+        commits to every few seconds has tens of thousands)."""
+        names = [n for n, kind in self.storage.entries("_delta_log").items() if kind == "file"]
+        commits = sorted(int(m.group(1)) for n in names if (m := _COMMIT.match(n)))
+        if not commits:
+            raise BrokenTable(broken_log_message(self.storage))
+        return commits[0], self._commit_time(commits[0]), commits[-1]
+
+    def _commit_time(self, version: int) -> datetime:
+        """When `version` was committed, as `history()` says it (its `commitInfo`), else its file's time."""
+        key = f"_delta_log/{version:020d}.json"
+        for line in self.storage.read_bytes(key).decode("utf-8").splitlines():
+            info = json.loads(line).get("commitInfo") if line.strip() else None
+            if info and info.get("timestamp") is not None:
+                return datetime.fromtimestamp(info["timestamp"] / 1000, UTC)
+        return datetime.fromtimestamp(mtime_of(self.storage.info(key)), UTC)
 
     @_log_errors
     def vacuum(self, retain_seconds: float, listed: set[str]) -> list[str]:

@@ -138,6 +138,17 @@ class TableWriterTests:
         else:
             assert found == {}  # the state store's catalog is the authority for formats without a log
 
+    def test_a_retry_finds_its_commit_however_far_back(self, writer):
+        """The log is read back a page at a time (the latest commits first): a commit past the first page is
+        found, and so is one of the latest."""
+        if not writer.has_log:
+            pytest.skip("formats without a log keep no commits to find again: the catalog is the record")
+        for i in range(20):
+            commit_rows(writer, f"c{i}", range(i, i + 1), app_ids=[f"landfall:{i}"])
+        found = writer.committed(["landfall:0", "landfall:18", "landfall:99"])
+        assert {app: meta["version"] for app, meta in found.items()} == {"landfall:0": 0, "landfall:18": 18}
+        assert found["landfall:0"]["commit_id"] == "c0"
+
     def test_a_commit_found_again_says_what_it_changed(self, writer):
         if not writer.has_log:
             pytest.skip("formats without a log keep no commits to find again: the catalog is the record")

@@ -226,14 +226,16 @@ def table_history(request: Request) -> Response:
     summary: Versions of a Delta table (time, operation, runs, rows and files added and removed)
     parameters:
       - {name: name, in: path, required: true, schema: {type: string}}
+      - {name: limit, in: query, schema: {type: integer, minimum: 1}, description: only the latest N versions}
     responses:
       200:
         description: An array (`landfall tables history --json`), newest first; empty for Parquet (no log)
     """
     from landfall.tables.base import NotSupported
 
+    limit = _int(request, "limit", 0, low=0) or None
     try:
-        versions = _p(request).history(request.path_params["name"])
+        versions = _p(request).history(request.path_params["name"], limit)
     except NotSupported:
         return JSONResponse([])
     return JSONResponse([version_json(v) for v in versions])
