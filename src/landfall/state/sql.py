@@ -243,38 +243,59 @@ class SqlStateStore(SqlCommits, StateStore):
     def _requeue(
         self, cur: Any, run: Run, max_attempts: int, available_at: float, *, attempt: int, interruptions: int = 0
     ) -> Run:
-        nxt = Run(
-            run_id=new_id(),
-            file_id=run.file_id,
-            file_key=run.file_key,
-            workflow=run.workflow,
-            status="queued",
-            attempt=attempt,
-            size=run.size,
-            mtime=run.mtime,
-            etag=run.etag,
-            table_name=run.table_name,
-            queued_at=time.time(),
-            available_at=available_at,
-            interruptions=interruptions,
+        return self._requeue_many(cur, [(run, max_attempts, attempt)], available_at, interruptions=interruptions)[0]
+
+    def _requeue_many(
+        self,
+        cur: Any,
+        runs: Sequence[tuple[Run, int, int]],
+        available_at: float,
+        *,
+        interruptions: int = 0,
+        note: str | None = None,
+    ) -> list[Run]:
+        """A new queued run for each `(run, max_attempts, attempt)`: the same file version, one statement for all."""
+        now = time.time()
+        out = [
+            Run(
+                run_id=new_id(),
+                file_id=run.file_id,
+                file_key=run.file_key,
+                workflow=run.workflow,
+                status="queued",
+                attempt=attempt,
+                size=run.size,
+                mtime=run.mtime,
+                etag=run.etag,
+                table_name=run.table_name,
+                queued_at=now,
+                available_at=available_at,
+                interruptions=interruptions,
+                note=note,
+            )
+            for run, _, attempt in runs
+        ]
+        cur.executemany(
+            "INSERT INTO runs (run_id, file_id, file_key, workflow, table_name, status, attempt, max_attempts, "
+            "queued_at, available_at, interruptions, note) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    nxt.run_id,
+                    nxt.file_id,
+                    nxt.file_key,
+                    nxt.workflow,
+                    nxt.table_name,
+                    nxt.attempt,
+                    max_attempts,
+                    nxt.queued_at,
+                    available_at,
+                    interruptions,
+                    note,
+                )
+                for nxt, (_, max_attempts, _) in zip(out, runs, strict=True)
+            ],
         )
-        cur.execute(
-            "INSERT INTO runs (run_id, file_id, file_key, workflow, table_name, status, attempt, "
-            "max_attempts, queued_at, available_at, interruptions) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
-            (
-                nxt.run_id,
-                nxt.file_id,
-                nxt.file_key,
-                nxt.workflow,
-                nxt.table_name,
-                nxt.attempt,
-                max_attempts,
-                nxt.queued_at,
-                available_at,
-                interruptions,
-            ),
-        )
-        return nxt
+        return out
 
     def reap(self, now: float | None = None, *, max_interruptions: int = MAX_INTERRUPTIONS) -> list[Run]:
         now = time.time() if now is None else now
@@ -362,17 +383,20 @@ class SqlStateStore(SqlCommits, StateStore):
         return list(dict.fromkeys(run_ids))
 
     def retry_dead(self, run_ids: Sequence[str] | None) -> list[Run]:
-        now = time.time()
         with self.transaction() as cur:
-            out = []
-            for rid in self._dead_ids(cur, run_ids):
-                cur.execute(f"SELECT {RUN_COLUMNS}, r.max_attempts FROM {RUN_FROM} WHERE r.run_id = ?", (rid,))
-                row = cur.fetchone()
-                run = run_from_row(row[:-1])
-                cur.execute("UPDATE runs SET purged = 1 WHERE run_id = ? AND purged = 0", (rid,))
-                if cur.rowcount != 1:  # retried by someone else meanwhile
-                    continue
-                out.append(self._requeue(cur, run, max(row[-1] or 1, run.attempt + 1), now, attempt=run.attempt + 1))
+            ids = self._dead_ids(cur, run_ids)
+            taken: set[str] = set()
+            for chunk in chunks(ids):  # what another retry took meanwhile is not taken again
+                cur.execute(
+                    f"UPDATE runs SET purged = 1 WHERE run_id IN ({marks(chunk)}) AND purged = 0 RETURNING run_id",
+                    tuple(chunk),
+                )
+                taken.update(r[0] for r in cur.fetchall())
+            found = _runs_with_attempts(cur, [rid for rid in ids if rid in taken])
+            again = [found[rid] for rid in ids if rid in found]
+            out = self._requeue_many(
+                cur, [(run, max(most, run.attempt + 1), run.attempt + 1) for run, most in again], time.time()
+            )
             if out:
                 self._notify(cur)
             return out
@@ -382,26 +406,31 @@ class SqlStateStore(SqlCommits, StateStore):
             return self._reload(cur, file_ids, note)
 
     def _reload(self, cur: Any, file_ids: Iterable[int], note: str) -> list[Run]:
-        now = time.time()
-        out = []
-        for file_id in sorted(set(file_ids)):
+        """Queue each file's version again (its latest run, unless that is queued or running), with `note`; a dead
+        run is taken off the dead-letter list, as `retry_dead` takes it. A few statements for any number."""
+        latest: dict[int, Any] = {}
+        for chunk in chunks(sorted(set(file_ids))):
             cur.execute(
-                f"SELECT {RUN_COLUMNS}, r.max_attempts FROM {RUN_FROM} WHERE r.file_id = ? "
-                "ORDER BY r.queued_at DESC, r.run_id DESC LIMIT 1",
-                (file_id,),
+                f"SELECT {RUN_COLUMNS}, r.max_attempts FROM {RUN_FROM} WHERE r.file_id IN ({marks(chunk)}) "
+                "ORDER BY r.file_id, r.queued_at DESC, r.run_id DESC",
+                tuple(chunk),
             )
-            row = cur.fetchone()
-            if row is None or row[4] in ("queued", "running"):
-                continue
-            run = run_from_row(row[:-1])
-            if run.status == "dead":  # off the dead-letter list, as `retry_dead` takes it
-                cur.execute("UPDATE runs SET purged = 1 WHERE run_id = ?", (run.run_id,))
-            nxt = self._requeue(cur, run, max(row[-1] or 1, run.attempt + 1), now, attempt=run.attempt + 1)
-            cur.execute("UPDATE runs SET note = ? WHERE run_id = ?", (note, nxt.run_id))
-            nxt.note = note
-            out.append(nxt)
-        if out:
-            self._notify(cur)
+            for row in cur.fetchall():
+                latest.setdefault(row[1], row)  # the first of each file's: its latest run
+        again = [
+            (run_from_row(row[:-1]), row[-1] or 1)
+            for _, row in sorted(latest.items())
+            if row[4] not in ("queued", "running")
+        ]
+        if not again:
+            return []
+        cur.executemany(
+            "UPDATE runs SET purged = 1 WHERE run_id = ?", [(run.run_id,) for run, _ in again if run.status == "dead"]
+        )
+        out = self._requeue_many(
+            cur, [(run, max(most, run.attempt + 1), run.attempt + 1) for run, most in again], time.time(), note=note
+        )
+        self._notify(cur)
         return out
 
     def drop_tables(self, names: Sequence[str], note: str) -> list[Run]:
@@ -438,25 +467,35 @@ class SqlStateStore(SqlCommits, StateStore):
             return []
         now = time.time()
         with self.transaction() as cur:
-            for rid, _, wf in found:
-                cur.execute(
-                    "UPDATE runs SET status = 'queued', workflow = ?, table_name = ?, max_attempts = ?, "
-                    "queued_at = ?, available_at = ?, finished_at = NULL, error = NULL "
-                    "WHERE run_id = ? AND status = 'unrouted'",
-                    (wf.name, wf.write.table, wf.retry.max_attempts, now, now, rid),
-                )
-                cur.execute(
-                    "UPDATE files SET workflow = ? WHERE id = (SELECT file_id FROM runs WHERE run_id = ?)",
-                    (wf.name, rid),
-                )
+            cur.executemany(
+                "UPDATE runs SET status = 'queued', workflow = ?, table_name = ?, max_attempts = ?, "
+                "queued_at = ?, available_at = ?, finished_at = NULL, error = NULL "
+                "WHERE run_id = ? AND status = 'unrouted'",
+                [(wf.name, wf.write.table, wf.retry.max_attempts, now, now, rid) for rid, _, wf in found],
+            )
+            cur.executemany(
+                "UPDATE files SET workflow = ? WHERE id = (SELECT file_id FROM runs WHERE run_id = ?)",
+                [(wf.name, rid) for rid, _, wf in found],
+            )
             self._notify(cur)
-        return [self.run(rid) for rid, _, _ in found]
+            moved = _runs_with_attempts(cur, [rid for rid, _, _ in found])
+        return [moved[rid][0] for rid, _, _ in found if rid in moved]
 
     def purge_dead(self, run_ids: Sequence[str] | None) -> int:
         with self.transaction() as cur:
             ids = self._dead_ids(cur, run_ids)
             cur.executemany("UPDATE runs SET purged = 1 WHERE run_id = ?", [(i,) for i in ids])
             return len(ids)
+
+
+def _runs_with_attempts(cur: Any, run_ids: Sequence[str]) -> dict[str, tuple[Run, int]]:
+    """Runs by id, each with its `max_attempts`: one query per thousand."""
+    out: dict[str, tuple[Run, int]] = {}
+    for chunk in chunks(list(run_ids)):
+        cur.execute(f"SELECT {RUN_COLUMNS}, r.max_attempts FROM {RUN_FROM} WHERE r.run_id IN ({marks(chunk)})", chunk)
+        for row in cur.fetchall():
+            out[row[0]] = (run_from_row(row[:-1]), row[-1] or 1)
+    return out
 
 
 def _choose(candidates: list[Run], free_keys: set[str], limit: int, max_bytes: int) -> list[Run]:
