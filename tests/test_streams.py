@@ -155,6 +155,74 @@ def test_kinesis_api_with_boto3(clicks_lake):
     assert lake.rows("SELECT list(id ORDER BY id) FROM clicks") == [([1, 2, 3, 4],)]
 
 
+def test_producers_find_and_describe_streams_with_boto3(make_lake):
+    """What producers and their tools ask before they write (which streams there are, is this one active, its
+    shard): Kinesis ListStreams, DescribeStream (boto3's `stream_exists` waiter), DescribeStreamSummary,
+    ListShards; Firehose ListDeliveryStreams, DescribeDeliveryStream. Every call was `UnknownOperationException`."""
+    lake = make_lake(
+        [wf("clicks", match="raw/")],
+        streams=[stream("clicks", error_prefix="errors/clicks/"), stream("views", compression="gzip")],
+    )
+    with serving_in_thread(lake.config) as url:
+        k, fh = aws("kinesis", url), aws("firehose", url)
+        listed = k.list_streams()
+        assert listed["StreamNames"] == ["clicks", "views"] and listed["HasMoreStreams"] is False
+        first = k.list_streams(Limit=1)
+        assert first["StreamNames"] == ["clicks"] and first["HasMoreStreams"] is True
+        assert k.list_streams(NextToken=first["NextToken"])["StreamNames"] == ["views"]
+        assert k.list_streams(ExclusiveStartStreamName="clicks")["StreamNames"] == ["views"]
+        assert [
+            p["StreamNames"] for p in k.get_paginator("list_streams").paginate(PaginationConfig={"PageSize": 1})
+        ] == [
+            ["clicks"],
+            ["views"],
+        ]
+        summary = listed["StreamSummaries"][0]
+        arn = "arn:aws:kinesis:us-east-1:000000000000:stream/clicks"
+        assert summary["StreamARN"] == arn and summary["StreamStatus"] == "ACTIVE"
+        assert abs(summary["StreamCreationTimestamp"].timestamp() - time.time()) < 600
+        k.get_waiter("stream_exists").wait(StreamName="clicks", WaiterConfig={"Delay": 1, "MaxAttempts": 2})
+        described = k.describe_stream(StreamARN=arn)["StreamDescription"]
+        assert described["StreamName"] == "clicks" and described["HasMoreShards"] is False
+        assert [s["ShardId"] for s in described["Shards"]] == ["shardId-000000000000"]
+        assert described["Shards"][0]["HashKeyRange"]["EndingHashKey"] == str(2**128 - 1)
+        brief = k.describe_stream_summary(StreamName="views")["StreamDescriptionSummary"]
+        assert (brief["OpenShardCount"], brief["StreamStatus"], brief["EncryptionType"]) == (1, "ACTIVE", "NONE")
+        assert [s["ShardId"] for s in k.list_shards(StreamName="clicks")["Shards"]] == ["shardId-000000000000"]
+        with pytest.raises(k.exceptions.ResourceNotFoundException, match="nope"):
+            k.describe_stream_summary(StreamName="nope")
+        names = fh.list_delivery_streams()
+        assert names["DeliveryStreamNames"] == ["clicks", "views"] and names["HasMoreDeliveryStreams"] is False
+        assert fh.list_delivery_streams(Limit=1, ExclusiveStartDeliveryStreamName="clicks")["DeliveryStreamNames"] == [
+            "views"
+        ]
+        assert fh.list_delivery_streams(DeliveryStreamType="KinesisStreamAsSource")["DeliveryStreamNames"] == []
+        d = fh.describe_delivery_stream(DeliveryStreamName="clicks")["DeliveryStreamDescription"]
+        assert d["DeliveryStreamStatus"] == "ACTIVE" and d["DeliveryStreamType"] == "DirectPut"
+        assert d["DeliveryStreamARN"] == "arn:aws:firehose:us-east-1:000000000000:deliverystream/clicks"
+        s3 = d["Destinations"][0]["ExtendedS3DestinationDescription"]
+        assert (s3["Prefix"], s3["ErrorOutputPrefix"], s3["CompressionFormat"]) == (
+            "raw/clicks/",
+            "errors/clicks/",
+            "UNCOMPRESSED",
+        )
+        assert s3["BufferingHints"] == {"SizeInMBs": 1, "IntervalInSeconds": 1}
+        views = fh.describe_delivery_stream(DeliveryStreamName="views")["DeliveryStreamDescription"]
+        assert views["Destinations"][0]["ExtendedS3DestinationDescription"]["CompressionFormat"] == "GZIP"
+        with pytest.raises(fh.exceptions.ResourceNotFoundException, match="nope"):
+            fh.describe_delivery_stream(DeliveryStreamName="nope")
+        unchecked = boto3.client(  # boto3 checks `Limit` itself; another client may not
+            "kinesis",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="landfall",
+            aws_secret_access_key=TOKEN,
+            config=Config(parameter_validation=False),
+        )
+        with pytest.raises(ClientError, match="`Limit` must be 1 to 10000"):
+            unchecked.list_streams(Limit=0)
+
+
 def test_bad_records_are_refused_one_by_one(clicks_lake):
     with serving_in_thread(clicks_lake.config) as url:
         body = (

@@ -4,6 +4,9 @@
 `Kinesis_20131202.PutRecord | PutRecords`; bodies and answers as AWS documents them: base64 `Data`, a result per
 record in request order, `FailedPutCount` / `FailedRecordCount`, errors as `{"__type", "message"}`. A delivery
 stream or Kinesis stream is a landfall stream of the same name (Kinesis has one shard, `shardId-000000000000`).
+What producers and their tools ask before they write is answered too: `Firehose_20150804.ListDeliveryStreams |
+DescribeDeliveryStream`, `Kinesis_20131202.ListStreams | DescribeStream | DescribeStreamSummary | ListShards`
+(streams are made by landfall.yaml, not by the API: every stream is `ACTIVE`).
 
 A record landfall cannot deliver (not a JSON object, over `max_record_size`, a partition field missing) fails
 alone with `InvalidArgumentException` and the reason, or is accepted into the stream's `error_prefix` when one is
@@ -36,6 +39,8 @@ SHARD = "shardId-000000000000"
 FIREHOSE = "Firehose_20150804"
 KINESIS = "Kinesis_20131202"
 MAX_SKEW_SECONDS = 15 * 60
+REGION = "us-east-1"  # in the ARNs of answers; a request may name any region
+LAST_HASH_KEY = str(2**128 - 1)  # the one shard takes every partition key's hash
 
 
 @dataclass
@@ -264,9 +269,124 @@ def request_id() -> str:
     return str(uuid.uuid4())
 
 
+# --- what producers ask before they write: the streams there are, and each one's description ---------------
+
+
+def _page(streams: Streams, doc: dict[str, Any], start: str, default: int) -> tuple[list[Stream], bool]:
+    """The streams after the one named by `start` (or by `NextToken`), in name order, at most `Limit`."""
+    limit = doc.get("Limit", default)
+    if not isinstance(limit, int) or not 1 <= limit <= 10000:
+        raise AwsError("ValidationException", "1 validation error detected: `Limit` must be 1 to 10000")
+    after = doc.get(start) or doc.get("NextToken") or ""
+    rest = sorted((s for s in streams if s.name > after), key=lambda s: s.name)
+    return rest[:limit], len(rest) > limit
+
+
+def kinesis_arn(stream: Stream) -> str:
+    return f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{stream.name}"
+
+
+def _shard() -> dict[str, Any]:
+    return {
+        "ShardId": SHARD,
+        "HashKeyRange": {"StartingHashKey": "0", "EndingHashKey": LAST_HASH_KEY},
+        "SequenceNumberRange": {"StartingSequenceNumber": sequence_number(0)},
+    }
+
+
+def _kinesis_summary(stream: Stream) -> dict[str, Any]:
+    return {
+        "StreamName": stream.name,
+        "StreamARN": kinesis_arn(stream),
+        "StreamStatus": "ACTIVE",
+        "StreamModeDetails": {"StreamMode": "PROVISIONED"},
+        "StreamCreationTimestamp": stream.log.created,
+    }
+
+
+def _kinesis_description(stream: Stream) -> dict[str, Any]:
+    return {
+        **_kinesis_summary(stream),
+        "RetentionPeriodHours": 24,
+        "EnhancedMonitoring": [{"ShardLevelMetrics": []}],
+        "EncryptionType": "NONE",
+    }
+
+
+def kinesis_list_streams(streams: Streams, doc: dict[str, Any]) -> tuple[None, Any]:
+    page, more = _page(streams, doc, "ExclusiveStartStreamName", 100)
+    answer = {
+        "StreamNames": [s.name for s in page],
+        "HasMoreStreams": more,
+        "StreamSummaries": [_kinesis_summary(s) for s in page],
+    }
+    if more:
+        answer["NextToken"] = page[-1].name
+    return None, lambda: answer
+
+
+def kinesis_describe_stream(streams: Streams, doc: dict[str, Any]) -> tuple[None, Any]:
+    stream = _stream(streams, doc, "StreamName", "Stream")
+    shards = [] if doc.get("ExclusiveStartShardId") == SHARD else [_shard()]
+    description = {**_kinesis_description(stream), "Shards": shards, "HasMoreShards": False}
+    return None, lambda: {"StreamDescription": description}
+
+
+def kinesis_describe_stream_summary(streams: Streams, doc: dict[str, Any]) -> tuple[None, Any]:
+    stream = _stream(streams, doc, "StreamName", "Stream")
+    summary = {**_kinesis_description(stream), "OpenShardCount": 1, "ConsumerCount": 0}
+    return None, lambda: {"StreamDescriptionSummary": summary}
+
+
+def kinesis_list_shards(streams: Streams, doc: dict[str, Any]) -> tuple[None, Any]:
+    _stream(streams, doc, "StreamName", "Stream")  # one that exists
+    return None, lambda: {"Shards": [_shard()]}
+
+
+def firehose_list_delivery_streams(streams: Streams, doc: dict[str, Any]) -> tuple[None, Any]:
+    kind = doc.get("DeliveryStreamType")
+    page, more = _page(streams, doc, "ExclusiveStartDeliveryStreamName", 10)
+    if kind not in (None, "DirectPut"):  # landfall's streams take records put to them, from no other source
+        page, more = [], False
+    return None, lambda: {"DeliveryStreamNames": [s.name for s in page], "HasMoreDeliveryStreams": more}
+
+
+def firehose_describe_delivery_stream(streams: Streams, doc: dict[str, Any]) -> tuple[None, Any]:
+    stream = _stream(streams, doc, "DeliveryStreamName", "Firehose")
+    cfg = stream.config
+    s3 = {
+        "Prefix": cfg.prefix,
+        "BufferingHints": {
+            "SizeInMBs": max(1, round(cfg.buffer.size_mb)),
+            "IntervalInSeconds": max(1, round(cfg.buffer.interval_seconds)),
+        },
+        "CompressionFormat": "GZIP" if cfg.compression == "gzip" else "UNCOMPRESSED",
+        "EncryptionConfiguration": {"NoEncryptionConfig": "NoEncryption"},
+    }
+    if cfg.error_prefix:
+        s3["ErrorOutputPrefix"] = cfg.error_prefix
+    description = {
+        "DeliveryStreamName": stream.name,
+        "DeliveryStreamARN": f"arn:aws:firehose:{REGION}:{ACCOUNT}:deliverystream/{stream.name}",
+        "DeliveryStreamStatus": "ACTIVE",
+        "DeliveryStreamType": "DirectPut",
+        "VersionId": "1",
+        "CreateTimestamp": stream.log.created,
+        "Destinations": [{"DestinationId": "destinationId-000000000001", "ExtendedS3DestinationDescription": s3}],
+        "HasMoreDestinations": False,
+    }
+    return None, lambda: {"DeliveryStreamDescription": description}
+
+
 _OPERATIONS = {
     (FIREHOSE, "PutRecord"): firehose_put_record,
     (FIREHOSE, "PutRecordBatch"): firehose_put_record_batch,
+    (FIREHOSE, "ListDeliveryStreams"): firehose_list_delivery_streams,
+    (FIREHOSE, "DescribeDeliveryStream"): firehose_describe_delivery_stream,
     (KINESIS, "PutRecord"): kinesis_put_record,
     (KINESIS, "PutRecords"): kinesis_put_records,
+    (KINESIS, "ListStreams"): kinesis_list_streams,
+    (KINESIS, "DescribeStream"): kinesis_describe_stream,
+    (KINESIS, "DescribeStreamSummary"): kinesis_describe_stream_summary,
+    (KINESIS, "ListShards"): kinesis_list_shards,
 }

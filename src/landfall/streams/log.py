@@ -211,6 +211,11 @@ class SegmentLog:
         os.replace(tmp, os.path.join(self.folder, name))
         self._fsync_dir()
 
+    @property
+    def created(self) -> float:
+        """When this log was made (its id was written then, once): a stream's creation time."""
+        return os.stat(os.path.join(self.folder, "log.id")).st_mtime
+
     def _log_id(self) -> str:
         path = os.path.join(self.folder, "log.id")
         try:
