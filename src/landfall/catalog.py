@@ -354,7 +354,7 @@ def check_logs(store: StateStore, zones: Zones) -> dict[str, str]:
             before = writer.version()
             if _in_flight(store):
                 continue
-            live = {f.path for f in writer.current_files()}
+            live = writer.current_paths()
             listed = store.table_files(table.name)
             if writer.version() != before:
                 continue

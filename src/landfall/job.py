@@ -334,8 +334,11 @@ def _child_commit(
     schema = grown(existing, staged.schema)
     if writer.has_log:
         apps = [app_id(s.key, resolved(digest) or "") for _, s, digest in items]
-        live = {f.path: f for f in writer.current_files() or []}
-        earlier = [live[p] for meta in writer.committed(apps).values() for p in meta.get("added", []) if p in live]
+        # an earlier attempt's commit of these files (a crash before the parent's) is taken out again; the
+        # table's file list is read only then: it grows with the table, and nearly every commit has none
+        found = writer.committed(apps)
+        live = {f.path: f for f in writer.current_files() or []} if found else {}
+        earlier = [live[p] for meta in found.values() for p in meta.get("added", []) if p in live]
         held = {f.path: f for f in store.table_files(name, paths=replaced)} if replaced else {}
         tx.commit_format(
             writer,

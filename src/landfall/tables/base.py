@@ -117,6 +117,11 @@ class TableWriter(ABC):
         """The table's files per the format's log (None: the catalog is the authority)."""
         return None
 
+    def current_paths(self) -> set[str] | None:
+        """The paths of `current_files` (a format may read them more cheaply than the files)."""
+        files = self.current_files()
+        return None if files is None else {f.path for f in files}
+
     def changes(self, version: int) -> tuple[list[DataFile], list[str]]:
         """What commit `version` of the format's log did: the files it added that the table still holds, and
         the paths it removed. A commit found in the log is recorded with exactly this, never with the whole

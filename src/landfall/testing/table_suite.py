@@ -173,6 +173,7 @@ class TableWriterTests:
             writer.delete([f.path for f in old])
         assert read_ids(writer, self.listed(writer, new)) == [2]
         if writer.has_log:
+            assert writer.current_paths() == {f.path for f in writer.current_files()} == {f.path for f in new}
             assert writer.changes(writer.committed(["landfall:1"])["landfall:1"]["version"]) == ([], [])
             assert writer.discard("c2", keep=set()) == []  # in the log: kept, though no catalog lists it
 
