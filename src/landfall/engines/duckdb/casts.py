@@ -10,7 +10,8 @@ on its own (a declared `read.types`, `schema.hints`, a table's types applied to 
 - text to an integer: a whole number (`+7`, ` 7 `), in range;
 - text to a decimal: a number with no more digits after the point than the type keeps (zeros aside), in range;
 - text to a date: a date, or a timestamp at midnight;
-- text to a timestamp: a timestamp with no offset or zone other than UTC (`Z`, `+00:00`), and nothing after it;
+- text to a timestamp: a timestamp with no offset or zone other than UTC (`Z`, `+00:00`), nothing after it, and
+  no more than six digits of a fraction (a timestamp holds microseconds);
 - a number, date or timestamp to another type: a value that converts back to itself (`3.0` to BIGINT, not `2.5`;
   a timestamp at midnight to DATE);
 - JSON (a column of mixed values) by the kind of each value: a string as text, a number as a number;
@@ -69,7 +70,8 @@ def _stamp_whole(x: str) -> str:
     zone), the same timestamp (an offset of zero)."""
     plain = f"({x} NOT LIKE '%+%' AND {x} NOT LIKE '___________%-%' AND {x} NOT LIKE '___________% %')"
     instant = f"TRY_CAST({x} AS TIMESTAMPTZ) = CAST(TRY_CAST({x} AS TIMESTAMP) AS TIMESTAMPTZ)"
-    return f"({plain} OR coalesce({instant}, false))"
+    micro = f"NOT regexp_matches({x}, '[.][0-9]{{7}}')"  # a timestamp holds microseconds: the cast cuts more digits
+    return f"(({plain} OR coalesce({instant}, false)) AND {micro})"
 
 
 def _widens(source: str, target: str) -> bool:

@@ -50,8 +50,8 @@ def dates_in(
     the reader reads the other `stamps` columns in (the one most of them are wholly written in, read to the same
     value as DuckDB's cast); and the columns converted value by value instead, in each of the `FORMS` (values
     of more than one form: with and without a fraction; and the `mixed` columns, where a value past the sample
-    was of another form). A column with a value no form reads (more than six digits of a fraction) is read as
-    the cast reads it, a value past the sample with an offset losing it (the known gap).
+    was of another form). A value with more than six digits of a fraction (nanoseconds: a timestamp holds
+    microseconds) makes its column text, as an offset does.
 
     The sample is the first rows a parallel read returns, not always the same ones: what decides a column's
     reading is taken from one query (a later query's sample may differ; the reader still checks every value,

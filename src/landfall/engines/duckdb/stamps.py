@@ -30,9 +30,10 @@ TIMESTAMP_FORMATS = (
 # is converted in, value by value: the reader's, a date alone (midnight), and each with a `Z` (UTC). No two read
 # the same text.
 FORMS = (*TIMESTAMP_FORMATS, "%Y-%m-%d", *(f + "Z" for f in TIMESTAMP_FORMATS))
-# a timestamp with nothing a cast would drop (DuckDB's and Spark's drop an offset): no offset but `Z` (UTC), no
-# zone, no other text (a value trimmed of spaces)
-NAIVE_TIMESTAMP = r"[+]?\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{1,2}(:\d{1,2}(\.\d{1,9})?)?)?Z?"
+# a timestamp with nothing a cast would drop (DuckDB's and Spark's drop an offset and cut a fraction to six digits,
+# their timestamps' microseconds): no offset but `Z` (UTC), no zone, no other text (a value trimmed of spaces), at
+# most six digits of a fraction
+NAIVE_TIMESTAMP = r"[+]?\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{1,2}(:\d{1,2}(\.\d{1,6})?)?)?Z?"
 
 SHAPE = "____-__-__%"  # what every value of one of the `FORMS` looks like (LIKE), checked before the forms
 

@@ -28,9 +28,11 @@ def _text_fits(x: Column, want: T.DataType) -> Column:
     if isinstance(want, T.DateType):  # a date, or a timestamp at midnight
         naive, date = T.TimestampNTZType(), x.try_cast("date")
         return date.isNotNull() & x.try_cast(naive).eqNullSafe(date.cast(naive))
-    if isinstance(want, T.TimestampNTZType):  # the same instant read in UTC: no offset dropped, nothing after it
+    if isinstance(want, T.TimestampNTZType):  # the same instant read in UTC: no offset dropped, nothing after it,
+        # no more than microseconds (the cast cuts a longer fraction)
         instant = x.try_cast(T.TimestampType())  # (Spark's LTZ type: `timestamp` is NTZ in the engine's session)
-        return F.coalesce(instant == x.try_cast(T.TimestampNTZType()).cast(T.TimestampType()), F.lit(False))
+        same = F.coalesce(instant == x.try_cast(T.TimestampNTZType()).cast(T.TimestampType()), F.lit(False))
+        return same & ~x.rlike(r"\.[0-9]{7}")
     return x.try_cast(want).isNotNull()
 
 

@@ -81,6 +81,20 @@ class ExactnessTests(EngineFixtures):
         got = lake.rows("SELECT _source_file, _line, _rule FROM quarantine.e ORDER BY _source_file")
         assert got == [(f"e/cut-{c}.csv", 2, "schema") for c in sorted(CUT)]
 
+    def test_a_declared_timestamp_takes_no_more_than_microseconds(self, make):
+        """A timestamp holds microseconds: a declared timestamp column refuses `.123456789` (the cast cut it to
+        `.123456`), naming the value; six digits or fewer load."""
+        lake = make(wf("s", read={"types": {"t": "timestamp"}}, retry={"max_attempts": 1}))
+        lake.land("s/fits.csv", "id,t\n1,2024-01-03 10:00:00.123456\n2,2024-01-03T10:00:00.5\n")
+        lake.land("s/cut.csv", "id,t\n3,2024-01-03 10:00:00.1\n4,2024-01-03 10:00:00.123456789\n")
+        lake.process()
+        assert lake.rows("SELECT id, t FROM s ORDER BY id") == [
+            (1, dt.datetime(2024, 1, 3, 10, 0, 0, 123456)),
+            (2, dt.datetime(2024, 1, 3, 10, 0, 0, 500000)),
+        ]
+        error = error_of(lake, "s/cut.csv")
+        assert error.startswith("`s/cut.csv` line 3: value `2024-01-03 10:00:00.123456789` "), error
+
     def test_hints_take_a_value_only_whole(self, make):
         lake = make(wf("h", schema={"hints": TYPES}, retry={"max_attempts": 1}))
         lake.land("h/fits.csv", FIRST + FITS.split("\n", 1)[1])

@@ -366,6 +366,31 @@ class ReadingTests(EngineFixtures):
         assert_ok(alone, alone.process())
         assert alone.rows(f"SELECT count(*), max(t) FILTER (WHERE id = {rows}) FROM u") == [(rows + 1, late[0])]
 
+    def test_a_timestamp_with_more_than_microseconds_is_kept_whole(self, make):
+        """A timestamp column holds microseconds: a value with more digits of a fraction (`.123456789`, as Go,
+        Java and pandas write nanoseconds) would be cut to `.123456`. Such a value makes its column text, every
+        value as written: in a CSV's sample (the cast cut it before) or past it, and in JSON Lines."""
+        rows = 30_000  # past a reader's sample of the first rows
+        nanos = "2024-01-02 10:00:00.123456789"
+        early = make(wf("e"))
+        early.land("e/a.csv", f"id,t\n1,{nanos}\n2,2024-01-02 10:00:01.5\n3,2024-01-02 10:00:02\n")
+        assert_ok(early, early.process())
+        assert column_types(early, "e")["t"] == "string"
+        assert early.rows("SELECT list(t ORDER BY id) FROM e") == [
+            ([nanos, "2024-01-02 10:00:01.5", "2024-01-02 10:00:02"],)
+        ]
+        late = make(wf("l"))
+        body = "".join(f"{j},2024-01-02 10:00:{j % 60:02d}.{j % 1000:06d}\n" for j in range(rows))
+        late.land("l/a.csv", f"id,t\n{body}{rows},{nanos}\n")
+        assert_ok(late, late.process())
+        assert late.rows(f"SELECT count(*), max(t) FILTER (WHERE id = {rows}) FROM l") == [(rows + 1, nanos)]
+        js = make(wf("j", read={"format": "jsonl"}))
+        js.land(
+            "j/a.jsonl", f'{{"id": 1, "t": "{nanos.replace(" ", "T")}"}}\n{{"id": 2, "t": "2024-01-02T10:00:01"}}\n'
+        )
+        assert_ok(js, js.process())
+        assert js.rows("SELECT max(t) FILTER (WHERE id = 1) FROM j") == [(nanos.replace(" ", "T"),)]
+
     def test_timestamps_of_each_form_stay_timestamps_and_are_read_strictly(self, make):
         """Timestamps written in one form (`T` or a space, with or without seconds or a fraction) load as
         timestamps with the values DuckDB's own cast gives them, and are read in that form: a late value with an
