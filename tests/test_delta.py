@@ -370,3 +370,27 @@ def test_a_table_replaced_under_a_long_running_process_is_read_afresh(tmp_path):
     assert writer.version() == 2
     files = writer.current_files()
     assert len(files) == 3 and all((loc / f.path).exists() for f in files)
+
+
+def test_a_commit_found_again_is_named_by_its_own_version_while_another_writer_commits(tmp_path, monkeypatch):
+    """A retry that finds its commit marker in the log records what that commit added. The commit was named by
+    counting back through delta-rs's history from the version the thread's table object holds; a commit another
+    writer made meanwhile (after the object was brought up to date) is listed too, so every name was one too
+    low: the retry recorded the commit before its own (another file's rows; its own rows left out of the
+    catalog: lost to queries). Commits are now named by their files."""
+    from landfall.tables import open_table
+    from landfall.tables.delta import DeltaTable
+    from landfall.testing.table_suite import commit_rows
+
+    writer = open_table("delta", str(tmp_path / "t"))
+    commit_rows(writer, "c0", range(0, 2), app_ids=["landfall:a"])  # version 0
+    mine = commit_rows(writer, "c1", range(2, 4), app_ids=["landfall:b"])  # version 1: the marker looked for
+    held = deltalake.DeltaTable(writer.location)  # a table object brought up to date: version 1
+    commit_rows(writer, "c2", range(4, 6), app_ids=["landfall:c"])  # another writer's commit, version 2
+    monkeypatch.setattr(DeltaTable, "_table", lambda self, version=None: held)  # the commit lands after the update
+    found = writer.committed(["landfall:b"])
+    assert found["landfall:b"]["version"] == 1 and found["landfall:b"]["commit_id"] == "c1"
+    added, _ = writer.changes(1)
+    assert [f.path for f in added] == [f.path for f in mine]
+    versions = writer.history()
+    assert [(v.version, v.run_ids) for v in versions][:1] == [(2, [])] and [v.version for v in versions] == [2, 1, 0]

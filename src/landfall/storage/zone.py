@@ -245,6 +245,17 @@ class Storage:
                 out.append(exc)
         return out
 
+    def read_all(self, keys: Sequence[str]) -> list[bytes | Exception]:
+        """The bytes of each key, or the error reading it (`FileNotFoundError`: none), in order: concurrently on
+        an object store. A store that cannot be reached raises `StorageUnavailable`."""
+        with self.guard():
+            got = self._cat_all([self.path(k) for k in keys])
+        for key, item in zip(keys, got, strict=True):
+            if isinstance(item, Exception) and not isinstance(item, FileNotFoundError):
+                with self.guard(key):
+                    raise item
+        return got
+
     def _cat_all(self, paths: list[str]) -> list[Any]:
         """The bytes of each path (or its error), read concurrently where the filesystem is asynchronous (s3fs):
         one GET per file, at most `_CONCURRENCY` at a time."""

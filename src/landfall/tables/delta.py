@@ -15,7 +15,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -291,29 +291,46 @@ class DeltaTable(ParquetTable):
         if not app_ids or not self.exists():
             return {}
         dt = self._table()
-        done = [a for a in app_ids if dt.transaction_version(a) is not None]
+        done = {a for a in app_ids if dt.transaction_version(a) is not None}
         if not done:
             return {}
-        # the commits carrying them, newest first; they are nearly always among the latest (a retry finds the
-        # commit its crashed attempt made), so the log is read back a page at a time, not every commit at once
+        # the commits carrying them, at or before the version held, newest first; they are nearly always among
+        # the latest (a retry finds the commit its crashed attempt made), so the log is read back a page at a time
         found: dict[str, dict[str, Any]] = {}
-        seen, limit = 0, 16
-        while True:
-            entries = dt.history(limit)
-            for entry in entries[seen:]:
-                raw = entry.get(META_KEY)
-                if not raw:
-                    continue
-                meta = json.loads(raw)
-                meta["version"] = entry.get("version")
+        top, page = dt.version(), 16
+        while top >= 0:
+            for version, info in self._commit_infos(range(top, max(top - page, -1), -1)):
+                if info is None:  # cleaned up (before a checkpoint): the older commits are gone too
+                    return found
+                meta = json.loads(info[META_KEY]) if info.get(META_KEY) else {}
+                meta["version"] = version
                 for app in meta.get("app_ids", []):
                     if app in done and app not in found:
                         found[app] = meta
                 if len(found) == len(done):
                     return found
-            if len(entries) < limit:  # the whole log read
-                return found
-            seen, limit = len(entries), limit * 4
+            top, page = top - page, page * 4
+        return found
+
+    def _commit_infos(self, versions: Sequence[int]) -> list[tuple[int, dict[str, Any] | None]]:
+        """The `commitInfo` of each version (None when its commit file is gone), read from the file of that name
+        (concurrently on an object store). Never counted: delta-rs's history numbers the commits it lists back
+        from the version its table object holds, and lists the ones another writer made since too, so a commit
+        made meanwhile shifted every number by one."""
+        keys = [f"_delta_log/{v:020d}.json" for v in versions]
+        out: list[tuple[int, dict[str, Any] | None]] = []
+        for version, got in zip(versions, self.storage.read_all(keys), strict=True):
+            if isinstance(got, Exception):
+                out.append((version, None))
+                continue
+            info: dict[str, Any] = {}
+            for line in got.decode("utf-8").splitlines():
+                action = json.loads(line) if line.strip() else {}
+                if "commitInfo" in action:
+                    info = action["commitInfo"] or {}
+                    break
+            out.append((version, info))
+        return out
 
     @_log_errors
     def changes(self, version: int) -> tuple[list[DataFile], list[str]]:
@@ -389,15 +406,17 @@ class DeltaTable(ParquetTable):
 
     @_log_errors
     def history(self, limit: int | None = None) -> list[Version]:
+        versions = self._versions()
+        wanted = versions[::-1][:limit] if limit else versions[::-1]
         out = []
-        for entry in self._table().history(limit):
+        for version, entry in self._commit_infos(wanted):
+            entry = entry or {}
             meta = json.loads(entry[META_KEY]) if entry.get(META_KEY) else {}
             metrics = entry.get("operationMetrics") or {}
-            ts = datetime.fromtimestamp(entry.get("timestamp", 0) / 1000, UTC)
             out.append(
                 Version(
-                    version=int(entry.get("version", 0)),
-                    timestamp=ts,
+                    version=version,
+                    timestamp=self._commit_time(version, entry),
                     operation=meta.get("operation") or entry.get("operation", ""),
                     run_ids=[r["run_id"] for r in meta.get("runs", [])],
                     rows_added=meta.get("rows_added", metrics.get("num_added_rows")),
@@ -408,25 +427,28 @@ class DeltaTable(ParquetTable):
             )
         return out
 
-    @_log_errors
-    def span(self) -> tuple[int, datetime, int]:
-        """The oldest version the log still holds, the time of its commit, and the latest version: from one
-        listing of `_delta_log/` and one commit file, where `history()` reads every commit (a table a stream
-        commits to every few seconds has tens of thousands)."""
+    def _versions(self) -> list[int]:
+        """The versions whose commit files the log holds, oldest first (one listing of `_delta_log/`)."""
         names = [n for n, kind in self.storage.entries("_delta_log").items() if kind == "file"]
         commits = sorted(int(m.group(1)) for n in names if (m := _COMMIT.match(n)))
         if not commits:
             raise BrokenTable(broken_log_message(self.storage))
-        return commits[0], self._commit_time(commits[0]), commits[-1]
+        return commits
 
-    def _commit_time(self, version: int) -> datetime:
-        """When `version` was committed, as `history()` says it (its `commitInfo`), else its file's time."""
-        key = f"_delta_log/{version:020d}.json"
-        for line in self.storage.read_bytes(key).decode("utf-8").splitlines():
-            info = json.loads(line).get("commitInfo") if line.strip() else None
-            if info and info.get("timestamp") is not None:
-                return datetime.fromtimestamp(info["timestamp"] / 1000, UTC)
-        return datetime.fromtimestamp(mtime_of(self.storage.info(key)), UTC)
+    @_log_errors
+    def span(self) -> tuple[int, datetime, int]:
+        """The oldest version the log still holds, the time of its commit, and the latest version: from one
+        listing of `_delta_log/` and one commit file, where a whole history reads every commit (a table a
+        stream commits to every few seconds has tens of thousands)."""
+        versions = self._versions()
+        ((first, info),) = self._commit_infos([versions[0]])
+        return first, self._commit_time(first, info), versions[-1]
+
+    def _commit_time(self, version: int, info: dict[str, Any] | None) -> datetime:
+        """When `version` was committed: its `commitInfo`'s time, else its file's."""
+        if info and info.get("timestamp") is not None:
+            return datetime.fromtimestamp(info["timestamp"] / 1000, UTC)
+        return datetime.fromtimestamp(mtime_of(self.storage.info(f"_delta_log/{version:020d}.json")), UTC)
 
     @_log_errors
     def vacuum(self, retain_seconds: float, listed: set[str]) -> list[str]:
