@@ -392,5 +392,10 @@ def test_a_commit_found_again_is_named_by_its_own_version_while_another_writer_c
     assert found["landfall:b"]["version"] == 1 and found["landfall:b"]["commit_id"] == "c1"
     added, _ = writer.changes(1)
     assert [f.path for f in added] == [f.path for f in mine]
+    monkeypatch.undo()
+    tables = iter([held])  # history read first from the object held, then from one brought up to date
+    fresh = DeltaTable._table
+    monkeypatch.setattr(DeltaTable, "_table", lambda self, version=None: next(tables, None) or fresh(self))
     versions = writer.history()
-    assert [(v.version, v.run_ids) for v in versions][:1] == [(2, [])] and [v.version for v in versions] == [2, 1, 0]
+    assert [v.version for v in versions] == [2, 1, 0]
+    assert [v.operation for v in versions] == ["WRITE"] * 3 and versions[0].timestamp >= versions[1].timestamp

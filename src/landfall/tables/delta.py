@@ -406,17 +406,15 @@ class DeltaTable(ParquetTable):
 
     @_log_errors
     def history(self, limit: int | None = None) -> list[Version]:
-        versions = self._versions()
-        wanted = versions[::-1][:limit] if limit else versions[::-1]
         out = []
-        for version, entry in self._commit_infos(wanted):
-            entry = entry or {}
+        for entry in self._history(limit):
+            version = int(entry["version"])
             meta = json.loads(entry[META_KEY]) if entry.get(META_KEY) else {}
             metrics = entry.get("operationMetrics") or {}
             out.append(
                 Version(
                     version=version,
-                    timestamp=self._commit_time(version, entry),
+                    timestamp=datetime.fromtimestamp(entry.get("timestamp", 0) / 1000, UTC),
                     operation=meta.get("operation") or entry.get("operation", ""),
                     run_ids=[r["run_id"] for r in meta.get("runs", [])],
                     rows_added=meta.get("rows_added", metrics.get("num_added_rows")),
@@ -426,6 +424,18 @@ class DeltaTable(ParquetTable):
                 )
             )
         return out
+
+    def _history(self, limit: int | None) -> list[dict[str, Any]]:
+        """delta-rs's history (newest first, read concurrently), numbered right. It numbers the commits back from
+        the version its table object holds, yet lists any another writer made since too; so it is taken only
+        when no commit past that version exists once it has been read (none then means none before: commit
+        files are only ever added at the end)."""
+        for _ in range(10):
+            dt = self._table()
+            entries = dt.history(limit)
+            if not self.storage.exists(f"_delta_log/{dt.version() + 1:020d}.json"):
+                return entries
+        raise ConcurrentChange(f"{self.storage.label}: the table kept changing while its history was read")
 
     def _versions(self) -> list[int]:
         """The versions whose commit files the log holds, oldest first (one listing of `_delta_log/`)."""
