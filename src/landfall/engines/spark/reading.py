@@ -287,11 +287,11 @@ def _spark_parsed(
 ) -> dict[str, Any]:
     """The columns Spark's CSV reader may parse itself: where every value it takes it reads as the strict cast
     (`_cast`) does, and what it refuses is a record dropped (then read again as text). Doubles (Java's parser
-    under both; not with a decimal separator other than `.`, which Java's parser does not read), dates written
-    `yyyy-M-d`, timestamps with no format (Spark's parser refuses an offset, as the cast here does).
-    Integers and booleans stay text: Java's parsers take digits of other scripts (`١٢٣`) and case-folded
-    letters the cast refuses."""
-    datefmt, tsfmt = formats
+    under both; not with a decimal separator other than `.`, which Java's parser does not read) and dates
+    written `yyyy-M-d`. Integers and booleans stay text: Java's parsers take digits of other scripts (`١٢٣`) and
+    case-folded letters the cast refuses; so do timestamps: Spark's parser cuts a fraction of more than six
+    digits to microseconds, which the cast refuses."""
+    datefmt = formats[0]
     corrected = str(ctx.spark.conf.get("spark.sql.legacy.timeParserPolicy", "CORRECTED")).upper() == "CORRECTED"
     out: dict[str, Any] = {}
     for name, duck in cols:
@@ -299,8 +299,6 @@ def _spark_parsed(
             out[name] = T.DoubleType()
         elif duck == "DATE" and datefmt == "%Y-%m-%d" and corrected:
             out[name] = T.DateType()
-        elif duck == "TIMESTAMP" and not tsfmt:
-            out[name] = T.TimestampNTZType()
     return out
 
 
