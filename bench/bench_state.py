@@ -19,6 +19,11 @@ zone, as a real lake has them); `landfall up` starts, settles for `--settle` sec
 system, threads and children included) is sampled over `--idle-seconds`; for PostgreSQL the server's processes
 too. Target: under 1% of a core.
 
+Admin commands over many files (`--admin-files`, 5,000): re-routing files no workflow matched
+(`StateStore.reroute`, as a changed landfall.yaml does), `dlq retry` of half of them, and `tables reload`'s
+`drop_tables` of a table holding all of them, each timed on both backends (PostgreSQL analyzed first, as its
+autovacuum would have). Each takes a few statements per 500 files, not some per file.
+
     PYTHONPATH=src python bench/bench_state.py                      # 2,000 files, 100,000 idle runs
     PYTHONPATH=src python bench/bench_state.py --quick              # 400 files, 10,000 idle runs, short idle
     PYTHONPATH=src python bench/bench_state.py --skip-idle --repeat 3
@@ -232,6 +237,60 @@ def idle(backend: str, runs: int, with_files: bool, seconds: float, settle: floa
     }
 
 
+def admin(backend: str, files: int, pg: Any, tmp: Path) -> dict[str, float]:
+    """Seconds for `reroute`, `retry_dead` (half the files) and `drop_tables` over `files` files."""
+    from types import SimpleNamespace
+
+    from landfall.events import ObjectCreated
+    from landfall.state import open_state
+    from landfall.state.base import RunResult, SourceRows
+    from landfall.testing.state_suite import table_commit
+
+    if backend == "postgresql":
+        url = pg.create_database()
+    else:
+        shutil.rmtree(tmp / "admin", ignore_errors=True)
+        (tmp / "admin").mkdir()
+        url = f"sqlite:///{tmp / 'admin' / 'state.db'}"
+    store = open_state(url)
+    flow = SimpleNamespace(
+        name="a", write=SimpleNamespace(table="t"), retry=SimpleNamespace(max_attempts=1), lineage=True
+    )
+    try:
+        store.discover([ObjectCreated(key=f"z/{i}", size=10, mtime=1.0) for i in range(files)], lambda key: None)
+        out: dict[str, float] = {}
+        t = time.perf_counter()
+        assert len(store.reroute(lambda key: flow)) == files
+        out["reroute"] = time.perf_counter() - t
+
+        def lease_all() -> list[Any]:
+            got: list[Any] = []
+            while batch := store.lease("w", limit=1000, max_bytes=1 << 40, lease_seconds=600):
+                got += batch
+            return got
+
+        runs = lease_all()
+        for r in runs[: files // 2]:
+            store.fail(r.run_id, "bad", retry_in=None, worker="w")
+        t = time.perf_counter()
+        assert len(store.retry_dead(None)) == files // 2
+        out["retry_dead"] = time.perf_counter() - t
+        loaded = runs[files // 2 :] + lease_all()
+        sources = [SourceRows(f"p{i}", r.file_key, r.file_id, r.run_id, 1) for i, r in enumerate(loaded)]
+        store.commit(
+            table_commit("t", "c1", [s.path for s in sources], sources=sources),
+            [RunResult(r.run_id, "succeeded", worker="w") for r in loaded],
+        )
+        if backend == "postgresql":
+            pg.psql("ANALYZE", database=url.rsplit("/", 1)[-1])
+        t = time.perf_counter()
+        assert len(store.drop_tables(["t"], "reloaded")) == files
+        out["drop_tables"] = time.perf_counter() - t
+        return out
+    finally:
+        store.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--files", type=int, default=2000)
@@ -244,6 +303,8 @@ def main() -> None:
     ap.add_argument("--no-idle-files", action="store_true", help="idle runs without their files in the landing zone")
     ap.add_argument("--skip-idle", action="store_true")
     ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--admin-files", type=int, default=5000, help="files for the admin commands")
+    ap.add_argument("--skip-admin", action="store_true")
     ap.add_argument("--quick", action="store_true", help="400 files, 10,000 idle runs, 20 s idle, one repeat")
     args = ap.parse_args()
     if args.quick:
@@ -304,6 +365,13 @@ def main() -> None:
                 f"batches, {got['idle']} for the same command with nothing to do: "
                 f"{got['per_batch']:.1f} per batch of {args.batch_files}"
             )
+        if not args.skip_admin:
+            print(f"\nadmin commands over {args.admin_files:,} files (seconds)")
+            print("| backend | reroute | dlq retry (half) | tables reload (drop_tables) |")
+            print("|---|---:|---:|---:|")
+            for backend in backends:
+                got = admin(backend, args.admin_files, pg, tmp)
+                print(f"| {backend} | {got['reroute']:.2f} | {got['retry_dead']:.2f} | {got['drop_tables']:.2f} |")
         print("load average at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
         if not args.skip_idle:
             print()
