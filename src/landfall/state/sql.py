@@ -466,17 +466,23 @@ class SqlStateStore(SqlCommits, StateStore):
         if not found:
             return []
         now = time.time()
+        by_workflow: dict[tuple[str, str, int], list[str]] = {}
+        for rid, _, wf in found:
+            by_workflow.setdefault((wf.name, wf.write.table, wf.retry.max_attempts), []).append(rid)
         with self.transaction() as cur:
-            cur.executemany(
-                "UPDATE runs SET status = 'queued', workflow = ?, table_name = ?, max_attempts = ?, "
-                "queued_at = ?, available_at = ?, finished_at = NULL, error = NULL "
-                "WHERE run_id = ? AND status = 'unrouted'",
-                [(wf.name, wf.write.table, wf.retry.max_attempts, now, now, rid) for rid, _, wf in found],
-            )
-            cur.executemany(
-                "UPDATE files SET workflow = ? WHERE id = (SELECT file_id FROM runs WHERE run_id = ?)",
-                [(wf.name, rid) for rid, _, wf in found],
-            )
+            for (name, table, attempts), rids in by_workflow.items():
+                for chunk in chunks(rids):
+                    cur.execute(
+                        "UPDATE runs SET status = 'queued', workflow = ?, table_name = ?, max_attempts = ?, "
+                        "queued_at = ?, available_at = ?, finished_at = NULL, error = NULL "
+                        f"WHERE run_id IN ({marks(chunk)}) AND status = 'unrouted'",
+                        (name, table, attempts, now, now, *chunk),
+                    )
+                    cur.execute(
+                        "UPDATE files SET workflow = ? "
+                        f"WHERE id IN (SELECT file_id FROM runs WHERE run_id IN ({marks(chunk)}))",
+                        (name, *chunk),
+                    )
             self._notify(cur)
             moved = _runs_with_attempts(cur, [rid for rid, _, _ in found])
         return [moved[rid][0] for rid, _, _ in found if rid in moved]
