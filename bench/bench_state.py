@@ -22,7 +22,9 @@ too. Target: under 1% of a core.
 Admin commands over many files (`--admin-files`, 5,000): re-routing files no workflow matched
 (`StateStore.reroute`, as a changed landfall.yaml does), `dlq retry` of half of them, and `tables reload`'s
 `drop_tables` of a table holding all of them, each timed on both backends (PostgreSQL analyzed first, as its
-autovacuum would have). Each takes a few statements per 500 files, not some per file.
+autovacuum would have), and on PostgreSQL behind a proxy that delays each packet (`--admin-rtt-ms`, 0.5: a state
+store across a network, where every statement is a round trip). Each takes a few statements per 500 files, not
+some per file.
 
     PYTHONPATH=src python bench/bench_state.py                      # 2,000 files, 100,000 idle runs
     PYTHONPATH=src python bench/bench_state.py --quick              # 400 files, 10,000 idle runs, short idle
@@ -237,8 +239,46 @@ def idle(backend: str, runs: int, with_files: bool, seconds: float, settle: floa
     }
 
 
-def admin(backend: str, files: int, pg: Any, tmp: Path) -> dict[str, float]:
-    """Seconds for `reroute`, `retry_dead` (half the files) and `drop_tables` over `files` files."""
+def delaying_proxy(target: int, rtt_ms: float) -> int:
+    """A TCP proxy on loopback to port `target` that holds each packet for half of `rtt_ms` each way (asyncio's own
+    overhead adds about a millisecond a round trip); its port."""
+    import asyncio
+    import threading
+
+    from landfall.testing.ports import free_port
+
+    port, delay = free_port(), rtt_ms / 2000
+
+    async def pipe(r: Any, w: Any) -> None:
+        try:
+            while data := await r.read(65536):
+                await asyncio.sleep(delay)
+                w.write(data)
+                await w.drain()
+        except OSError:
+            pass
+        finally:
+            w.close()
+
+    async def handle(r: Any, w: Any) -> None:
+        tr, tw = await asyncio.open_connection("127.0.0.1", target)
+        await asyncio.gather(pipe(r, tw), pipe(tr, w))
+
+    async def serve(ready: threading.Event) -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", port)
+        ready.set()
+        async with server:
+            await server.serve_forever()
+
+    ready = threading.Event()
+    threading.Thread(target=lambda: asyncio.run(serve(ready)), daemon=True).start()
+    ready.wait(10)
+    return port
+
+
+def admin(backend: str, files: int, pg: Any, tmp: Path, rtt_ms: float = 0.0) -> dict[str, float]:
+    """Seconds for `reroute`, `retry_dead` (half the files) and `drop_tables` over `files` files (PostgreSQL: with
+    `rtt_ms`, behind `delaying_proxy`)."""
     from types import SimpleNamespace
 
     from landfall.events import ObjectCreated
@@ -248,6 +288,8 @@ def admin(backend: str, files: int, pg: Any, tmp: Path) -> dict[str, float]:
 
     if backend == "postgresql":
         url = pg.create_database()
+        if rtt_ms:
+            url = url.replace(f":{pg.port}/", f":{delaying_proxy(pg.port, rtt_ms)}/")
     else:
         shutil.rmtree(tmp / "admin", ignore_errors=True)
         (tmp / "admin").mkdir()
@@ -304,6 +346,7 @@ def main() -> None:
     ap.add_argument("--skip-idle", action="store_true")
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--admin-files", type=int, default=5000, help="files for the admin commands")
+    ap.add_argument("--admin-rtt-ms", type=float, default=0.5, help="PostgreSQL behind a proxy with this delay")
     ap.add_argument("--skip-admin", action="store_true")
     ap.add_argument("--quick", action="store_true", help="400 files, 10,000 idle runs, 20 s idle, one repeat")
     args = ap.parse_args()
@@ -369,9 +412,11 @@ def main() -> None:
             print(f"\nadmin commands over {args.admin_files:,} files (seconds)")
             print("| backend | reroute | dlq retry (half) | tables reload (drop_tables) |")
             print("|---|---:|---:|---:|")
-            for backend in backends:
-                got = admin(backend, args.admin_files, pg, tmp)
-                print(f"| {backend} | {got['reroute']:.2f} | {got['retry_dead']:.2f} | {got['drop_tables']:.2f} |")
+            sides = [(b, 0.0) for b in backends] + ([("postgresql", args.admin_rtt_ms)] if args.admin_rtt_ms else [])
+            for backend, rtt in sides:
+                got = admin(backend, args.admin_files, pg, tmp, rtt)
+                label = f"{backend} (+{rtt:g} ms a round trip)" if rtt else backend
+                print(f"| {label} | {got['reroute']:.2f} | {got['retry_dead']:.2f} | {got['drop_tables']:.2f} |")
         print("load average at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
         if not args.skip_idle:
             print()
