@@ -297,6 +297,12 @@ class SqlStateStore(SqlCommits, StateStore):
         )
         return out
 
+    def _next_attempts(self, cur: Any, runs: Sequence[tuple[Run, int]], note: str | None = None) -> list[Run]:
+        """Each `(run, max_attempts)` queued again now as its next attempt (given one more try if it had used
+        them all), as `dlq retry` and a reload take a file again."""
+        again = [(run, max(most, run.attempt + 1), run.attempt + 1) for run, most in runs]
+        return self._requeue_many(cur, again, time.time(), note=note)
+
     def reap(self, now: float | None = None, *, max_interruptions: int = MAX_INTERRUPTIONS) -> list[Run]:
         now = time.time() if now is None else now
         workers = [r[0] for r in self._query("SELECT DISTINCT worker FROM runs WHERE status = 'running'") if r[0]]
@@ -393,10 +399,7 @@ class SqlStateStore(SqlCommits, StateStore):
                 )
                 taken.update(r[0] for r in cur.fetchall())
             found = _runs_with_attempts(cur, [rid for rid in ids if rid in taken])
-            again = [found[rid] for rid in ids if rid in found]
-            out = self._requeue_many(
-                cur, [(run, max(most, run.attempt + 1), run.attempt + 1) for run, most in again], time.time()
-            )
+            out = self._next_attempts(cur, [found[rid] for rid in ids if rid in found])
             if out:
                 self._notify(cur)
             return out
@@ -427,9 +430,7 @@ class SqlStateStore(SqlCommits, StateStore):
         cur.executemany(
             "UPDATE runs SET purged = 1 WHERE run_id = ?", [(run.run_id,) for run, _ in again if run.status == "dead"]
         )
-        out = self._requeue_many(
-            cur, [(run, max(most, run.attempt + 1), run.attempt + 1) for run, most in again], time.time(), note=note
-        )
+        out = self._next_attempts(cur, again, note)
         self._notify(cur)
         return out
 

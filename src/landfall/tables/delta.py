@@ -439,8 +439,7 @@ class DeltaTable(ParquetTable):
 
     def _versions(self) -> list[int]:
         """The versions whose commit files the log holds, oldest first (one listing of `_delta_log/`)."""
-        names = [n for n, kind in self.storage.entries("_delta_log").items() if kind == "file"]
-        commits = sorted(int(m.group(1)) for n in names if (m := _COMMIT.match(n)))
+        commits = _commit_versions(_log_files(self.storage))
         if not commits:
             raise BrokenTable(broken_log_message(self.storage))
         return commits
@@ -565,15 +564,25 @@ def broken_log_message(storage: Storage, exc: BaseException | None = None) -> st
     )
 
 
+def _log_files(storage: Storage) -> list[str]:
+    """The names of the files in a table's `_delta_log/`, sorted."""
+    return sorted(n for n, kind in storage.entries("_delta_log").items() if kind == "file")
+
+
+def _commit_versions(names: list[str]) -> list[int]:
+    """The versions of the commit files among `names`, oldest first."""
+    return sorted(int(m.group(1)) for n in names if (m := _COMMIT.match(n)))
+
+
 def diagnose_log(storage: Storage) -> str | None:
     """The first broken file of a Delta log: a missing commit (a gap in the versions), a commit or
     `_last_checkpoint` that is not valid JSON, or an unreadable checkpoint. None when every file reads."""
     log = "_delta_log"
     where = f"{redact(storage.url)}/{log}"
-    names = sorted(n for n, kind in storage.entries(log).items() if kind == "file")
+    names = _log_files(storage)
     if not names:
         return f"`{where}` is missing or empty"
-    commits = sorted(int(m.group(1)) for n in names if (m := _COMMIT.match(n)))
+    commits = _commit_versions(names)
     checkpoints = sorted({int(m.group(1)) for n in names if (m := _CHECKPOINT.match(n))})
     if "_last_checkpoint" in names:
         problem = _json_problem(storage.read_bytes(f"{log}/_last_checkpoint"))
