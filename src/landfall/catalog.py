@@ -362,7 +362,7 @@ def check_logs(store: StateStore, zones: Zones) -> dict[str, str]:
             broken[table.name] = str(exc)
             continue
         lost = [f for f in listed if f.path not in live]
-        from landfall.tables.delta import broken_log_message, diagnose_log  # (deltalake: only with Delta tables)
+        from landfall.tables.delta_log import broken_log_message, diagnose_log  # (deltalake: only with Delta tables)
 
         if lost and diagnose_log(storage):  # a damaged commit file that delta-rs read past
             broken[table.name] = broken_log_message(storage)
