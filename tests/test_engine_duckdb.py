@@ -78,20 +78,3 @@ def test_a_late_value_read_again_is_not_scanned_for_its_line(make_lake, monkeypa
     result = lake.process()
     assert not result.ok and len(scanned) == 1
     assert "line 3" in lake.pipeline.runs()[0].error
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        '{"n": "1"}\n{"m": "x"}\n{"n": 2}\n\n{"n": "x"}\n{"n": "4"}\n',  # `n` read as JSON (a string and a number)
-        '{"n": "1"}\n{"m": "x"}\n{"n": "2"}\n\n{"n": "x"}\n{"n": "4"}\n',  # `n` read as text
-    ],
-)
-def test_a_json_value_that_does_not_fit_a_declared_type_names_its_line(make_lake, body):
-    """A type declared in `read.types` is applied after reading JSON, where DuckDB knows no line: the line is the
-    first record holding the value."""
-    lake = make_lake([{"name": "t", "match": "t/", "read": {"types": {"n": "int"}}, "write": {"table": "t"}}])
-    lake.land("t/a.jsonl", body)
-    assert not lake.process().ok
-    error = lake.pipeline.runs()[0].error
-    assert error == "`t/a.jsonl` line 5: value `x` of column `n` is not a valid BIGINT", error

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -134,12 +135,17 @@ def _diagnose_csv(path: str, engine_error: str, delimiter: str | None = None) ->
     if limit:
         return long_line(path, limit)
     value = errors.not_converted(engine_error)
+    column = errors.cast_column(engine_error)
+    if value and column is not None:  # the first record whose column holds the value (a file's own column)
+        n = csv_record_line(path, column, value[0], delimiter or ",", '"')
+        if n is not None:
+            return n, f"value `{value[0]}` of column `{column}` is not a valid {value[1]}"
     with _text_lines(path) as fh:
-        if value:
+        if value:  # a column a step made, or none named: the first line holding the value
             needle, type_name = value
             for n, line in enumerate(fh, 1):
                 if needle in line:
-                    return n, f"value `{needle}` is not a valid {type_name}"
+                    return n, f"value `{needle}`{f' of column `{column}`' if column else ''} is not a valid {type_name}"
             return None
         delim = delimiter
         if delim is None:
@@ -202,9 +208,18 @@ def _json_value_line(path: str, fmt: str, engine_error: str) -> tuple[int | None
     def holds(value: Any) -> bool:
         if as_json is not None:
             return json.dumps(value, separators=(",", ":"), ensure_ascii=False) == as_json
-        written = value if isinstance(value, str) else json.dumps(value)
-        return not isinstance(value, dict | list) and as_text is not None and written == as_text[0]
+        return as_text is not None and written_as(value, as_text[0])
 
+    n = json_record_line(path, column, holds)
+    if n is None:
+        return None
+    if as_text is not None:
+        return n, f"value `{as_text[0]}` of column `{column}` is not a valid {as_text[1]}"
+    return n, errors.reason(engine_error)
+
+
+def json_record_line(path: str, column: str, holds: Callable[[Any], bool]) -> int | None:
+    """The line of the first JSON Lines record whose `column` holds a value `holds` is true of (not null)."""
     with _text_lines(path) as fh:
         for n, line in enumerate(fh, 1):
             try:
@@ -212,9 +227,41 @@ def _json_value_line(path: str, fmt: str, engine_error: str) -> tuple[int | None
             except ValueError:
                 continue
             if isinstance(record, dict) and record.get(column) is not None and holds(record[column]):
-                if as_text is not None:
-                    return n, f"value `{as_text[0]}` of column `{column}` is not a valid {as_text[1]}"
-                return n, errors.reason(engine_error)
+                return n
+    return None
+
+
+def written_as(value: Any, text: str) -> bool:
+    """Whether a JSON value (not an object or array) is `text` as an engine writes it as text: a string as it
+    is, anything else as JSON (`2`, `true`)."""
+    if isinstance(value, dict | list):
+        return False
+    return (value if isinstance(value, str) else json.dumps(value)) == text
+
+
+def csv_record_line(
+    path: str, column: str, text: str, delimiter: str, quote: str | None, escape: str | None = None
+) -> int | None:
+    """The line of the first CSV record (after the header, on the first line) whose `column` is `text`; None
+    when the header does not name `column` or no record holds it."""
+    escaped = bool(escape) and escape != quote
+    with _text_lines(path) as fh:
+        reader = csv.reader(
+            fh,
+            delimiter=delimiter,
+            quotechar=quote or None,
+            escapechar=escape if escaped else None,
+            doublequote=not escaped,
+        )
+        header = next(reader, [])
+        if column not in header:
+            return None
+        at = header.index(column)
+        start = reader.line_num + 1
+        for row in reader:
+            if len(row) > at and row[at] == text:
+                return start
+            start = reader.line_num + 1
     return None
 
 

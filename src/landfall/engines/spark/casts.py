@@ -5,6 +5,8 @@ DuckDB's do: `1.5` (a double) to BIGINT is 1, text `2024-01-03 10:30:00` to DATE
 
 from __future__ import annotations
 
+import json
+
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -53,11 +55,13 @@ def fits(col: Column, have: T.DataType, want: T.DataType) -> Column | None:
     return F.coalesce(col.try_cast(want).try_cast(have) == col, F.lit(False))
 
 
-def strict_cast(col: Column, have: T.DataType, want: T.DataType, *, try_: bool = False, exact: bool = True) -> Column:
-    """`col` (of `have`) as `want`, losing nothing: a value that does not fit fails the job naming the value (see
-    the engine's error handling of `landfall-cast:`), or with `try_` is NULL. `exact=False` (the `cast:` step)
-    casts as Spark does, but for text or a fraction to an integer, which is never rounded (`'2.5'` and 1.5 are
-    not integers: Spark's cast would truncate 1.5 to 1, DuckDB's round it to 2)."""
+def strict_cast(
+    col: Column, have: T.DataType, want: T.DataType, *, try_: bool = False, exact: bool = True, name: str | None = None
+) -> Column:
+    """`col` (of `have`) as `want`, losing nothing: a value that does not fit fails the job naming the value and
+    the column, `name` (see the engine's error handling of `landfall-cast:`), or with `try_` is NULL.
+    `exact=False` (the `cast:` step) casts as Spark does, but for text or a fraction to an integer, which is never
+    rounded (`'2.5'` and 1.5 are not integers: Spark's cast would truncate 1.5 to 1, DuckDB's round it to 2)."""
     text = isinstance(have, T.StringType)
     rounded = isinstance(have, (T.StringType, T.DoubleType, T.FloatType, T.DecimalType))
     check = fits(col, have, want) if exact or (rounded and isinstance(want, _INTS)) else None
@@ -66,13 +70,15 @@ def strict_cast(col: Column, have: T.DataType, want: T.DataType, *, try_: bool =
             return col.try_cast(want)
         if text and not isinstance(want, T.StringType):  # text that is no value of the type fails, named
             out = col.try_cast(want)
-            return F.when(col.isNull() | out.isNotNull(), out).otherwise(_refused(col, want))
+            return F.when(col.isNull() | out.isNotNull(), out).otherwise(_refused(col, want, name))
         return col.cast(want)
     value = (F.trim(col) if text and isinstance(want, _TRIMMED) else col).try_cast(want)
     if try_:
         return F.when(check, value)
-    return F.when(col.isNull(), F.lit(None).cast(want)).when(check, value).otherwise(_refused(col, want))
+    return F.when(col.isNull(), F.lit(None).cast(want)).when(check, value).otherwise(_refused(col, want, name))
 
 
-def _refused(col: Column, want: T.DataType) -> Column:
-    return F.raise_error(F.concat(F.lit("landfall-cast:"), col.cast("string"), F.lit(f":{sql_name(want)}"))).cast(want)
+def _refused(col: Column, want: T.DataType, name: str | None) -> Column:
+    """Fails the job with `landfall-cast:<column as JSON, or null>:<value>:<type>` (see the engine's `_explain`)."""
+    head = F.lit(f"landfall-cast:{json.dumps(name)}:")
+    return F.raise_error(F.concat(head, col.cast("string"), F.lit(f":{sql_name(want)}"))).cast(want)

@@ -38,6 +38,7 @@ from landfall.engines.base import (
     json_reason,
     text_hint,
 )
+from landfall.engines.duckdb.diagnose import csv_record_line, json_record_line, written_as
 from landfall.engines.duckdb.reading import empty_note as no_records
 from landfall.engines.duckdb.sql import source_format
 from landfall.engines.spark import quality, reading, steps, writing
@@ -49,7 +50,7 @@ from landfall.engines.spark.types import schema_of
 from landfall.errors import InvalidInput, SchemaConflict
 from landfall.schema import merged
 
-_CAST = re.compile(r"landfall-cast:(.*):([A-Z][A-Z0-9 ,()]*)")
+_CAST = re.compile(r'landfall-cast:("(?:[^"\\]|\\.)*"|null):(.*):([A-Z][A-Z0-9 ,()]*)')  # casts._refused
 _NOT_A_NUMBER = re.compile(r"The value '(.*?)' of the type \"STRING\" cannot be cast to")
 
 
@@ -241,7 +242,9 @@ class SparkEngine(Engine):
                 casts = align(schema_of(child.schema, HIDDEN), ctx.job.child_schemas[table])
                 if casts:
                     types = {f.name: f.dataType for f in child.schema.fields}
-                    child = child.withColumns({n: strict_cast(c(n), types[n], spark_type(t)) for n, t in casts.items()})
+                    child = child.withColumns(
+                        {n: strict_cast(c(n), types[n], spark_type(t), name=n) for n, t in casts.items()}
+                    )
             files = writing.write(ctx, child, os.path.join(ctx.job.child_staging[table], "data"), ctx.job.commit_id, [])
             file_sources, rows_out = writing.file_sources(ctx, files)
             out[table] = Staged(
@@ -420,12 +423,12 @@ class SparkEngine(Engine):
         key = ctx.inputs[0].source.key if len(ctx.inputs) == 1 else "the batch"
         m = _CAST.search(str(exc))
         if m:
-            value, typ = m.group(1), m.group(2).strip().removesuffix(" SQLSTATE")  # Spark's words follow it
-            line = None
-            if len(ctx.inputs) == 1:
-                line = _line_with(ctx.inputs[0].path, value)
+            name: str | None = json.loads(m.group(1))
+            value, typ = m.group(2), m.group(3).strip().removesuffix(" SQLSTATE")  # Spark's words follow it
+            line = _line_of(ctx, name, value) if len(ctx.inputs) == 1 else None
             where = f"`{key}`" + (f" line {line}" if line else "")
-            return SchemaConflict(f"{where}: value `{value}` is not a valid {typ}", file=key, line=line)
+            of = f" of column `{name}`" if name else ""
+            return SchemaConflict(f"{where}: value `{value}`{of} is not a valid {typ}", file=key, line=line)
         step = _step_failed(ctx.workflow, exc)
         if step:  # a step's expression Spark refused a value in while it ran: name the step, as binding does
             found = _NOT_A_NUMBER.search(text)
@@ -557,6 +560,24 @@ def _link(staging: str, name: str, target: str) -> str:
         os.remove(link)
     os.symlink(os.path.abspath(target), link)
     return link
+
+
+def _line_of(ctx: Ctx, column: str | None, value: str) -> int | None:
+    """The line of the one input's first record whose `column` holds `value` (a JSON Lines record by its key, a
+    CSV record by its header); without a column, the first line holding the value. None when the file has no
+    such column (one a step made) or is a JSON document."""
+    inp = ctx.inputs[0]
+    try:
+        if column is None:
+            return _line_with(inp.path, value)
+        if ctx.fmt == "jsonl":
+            return json_record_line(inp.path, column, lambda v: written_as(v, value))
+        d = inp.dialect
+        if ctx.fmt == "csv" and d is not None and d.header and not d.skip and not d.comment:
+            return csv_record_line(inp.path, column, value, d.delimiter, d.quote, d.escape)
+    except (OSError, UnicodeDecodeError, csv.Error):  # naming the line is best effort: the error stands
+        return None
+    return None
 
 
 def _line_with(path: str, needle: str) -> int | None:

@@ -35,7 +35,9 @@ def fit_schema(ctx: Ctx, df: DataFrame) -> tuple[DataFrame, list[Any]]:
             raise InvalidInput(
                 f"workflow `{ctx.workflow.name}` schema hints: no column " + ", ".join(f"`{m}`" for m in missing)
             )
-        df = df.withColumns({n: strict_cast(c(n), types[n], spark_type(user_type(t))) for n, t in policy.hints.items()})
+        df = df.withColumns(
+            {n: strict_cast(c(n), types[n], spark_type(user_type(t)), name=n) for n, t in policy.hints.items()}
+        )
     if policy.evolution == "evolve" or not job.table_schema:
         return df, []
     derived = [p.name for p in ctx.workflow.write.partition_by if p.function]

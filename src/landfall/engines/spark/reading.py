@@ -455,7 +455,7 @@ def _read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
     for name, _ in detected:
         col = c(name)
         if name in o.types:
-            col = strict_cast(col, T.StringType(), spark_type(user_type(o.types[name])))
+            col = strict_cast(col, T.StringType(), spark_type(user_type(o.types[name])), name=name)
         elif name in stamps:  # a value of no form is a miss: the types are detected on whole files again
             keep = f"__lf_text{len(ctx.misses)}"
             texts.append(col.alias(keep))

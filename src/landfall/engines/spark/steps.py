@@ -46,7 +46,9 @@ def _step(ctx: Ctx, df: DataFrame, step: Any, where: str) -> DataFrame:
     if kind == "cast":
         _require(cols, step.cast, "to cast")
         types = {f.name: f.dataType for f in df.schema.fields}
-        casts = {n: strict_cast(c(n), types[n], spark_type(user_type(t)), exact=False) for n, t in step.cast.items()}
+        casts = {
+            n: strict_cast(c(n), types[n], spark_type(user_type(t)), exact=False, name=n) for n, t in step.cast.items()
+        }
         return df.withColumns(casts)
     if kind == "compute":
         return df.withColumns(

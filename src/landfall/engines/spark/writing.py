@@ -85,7 +85,7 @@ def shape_for_table(ctx: Ctx, df: DataFrame) -> DataFrame:
         casts = align(schema_of(df.schema, HIDDEN), ctx.job.table_schema)
         if casts:
             types = {f.name: f.dataType for f in df.schema.fields}
-            df = df.withColumns({n: strict_cast(c(n), types[n], spark_type(t)) for n, t in casts.items()})
+            df = df.withColumns({n: strict_cast(c(n), types[n], spark_type(t), name=n) for n, t in casts.items()})
     return df
 
 
