@@ -130,6 +130,57 @@ def test_memory_zones_end_to_end(tmp_path):
         p.zones.landing.delete_tree("")
 
 
+@pytest.mark.parametrize("cut", ["copying", "deleting"])
+def test_a_reload_interrupted_on_an_object_store_moves_the_rest_into_the_same_folder(tmp_path, monkeypatch, cut):
+    """On an object store a reload moves a table aside by copying each object and deleting it after: one cut
+    short (while copying, or while deleting) and run again moves the rest into the folder it began, not into a
+    second one; the table then loads again whole."""
+    flow = wf("s", write={"table": "s", "partition_by": ["day"]})  # (a move is the same for each format)
+    p, _ = _memory_lake(tmp_path, [flow])
+    try:
+        for i, day in enumerate(["mon", "tue", "wed", "mon"]):
+            p.zones.landing.write_bytes(f"s/{i}.csv", f"id,day\n{i},{day}\n".encode())
+        assert p.process().ok
+        tables = p.zones.tables
+        before = sorted(k for k, _ in tables.list("s"))
+        calls = {"n": 0}
+        if cut == "copying":
+            real_cp = tables.fs.cp_file
+
+            def cp_file(src, dst, **kw):
+                calls["n"] += 1
+                if calls["n"] == 3:
+                    raise OSError("connection reset")
+                return real_cp(src, dst, **kw)
+
+            monkeypatch.setattr(tables.fs, "cp_file", cp_file)
+        else:
+            real_delete = tables.delete
+
+            def delete(keys):
+                if len(keys) > 1:
+                    real_delete(keys[:2])
+                    raise OSError("connection reset")
+                return real_delete(keys)
+
+            monkeypatch.setattr(tables, "delete", delete)
+        with pytest.raises(Exception, match="connection reset"):
+            p.reload_table("s")
+        monkeypatch.undo()
+        time.sleep(1.1)  # the folder's name has the time to the second: run again in a later one
+        done = p.reload_table("s")
+        folders = tables.folders("_dropped")
+        assert len(folders) == 1 and done.kept == [tables.url_of(f"_dropped/{folders[0]}")], (folders, done.kept)
+        kept = sorted(k.split("/", 2)[2] for k, _ in tables.list("_dropped"))
+        assert kept == [k.removeprefix("s/") for k in before]  # every object once, and no note left behind
+        assert not list(tables.list("s"))
+        assert p.process().ok
+        assert p.query("SELECT id, day FROM s ORDER BY id")[1] == [(0, "mon"), (1, "tue"), (2, "wed"), (3, "mon")]
+    finally:
+        p.close()
+        p.zones.landing.delete_tree("")
+
+
 def test_compaction_and_replay_on_memory_zones(tmp_path):
     rule = {"range": {"column": "id", "min": 0}, "action": "quarantine"}
     p, _ = _memory_lake(tmp_path, [wf("s", validate=[rule])])

@@ -298,14 +298,16 @@ def reload(settings: Settings, store: StateStore, zones: Zones, name: str) -> Re
     if not writers:
         raise LandfallError(f"no workflow writes `{name}` now: its landed files would have nowhere to load")
     children = sorted({t for wf in writers for t in wf.child_tables.values()})
-    names = [t for table in (name, *children) for t in (table, f"quarantine.{table}") if store.find_table(t)]
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    found = {
+        t: info for table in (name, *children) for t in (table, f"quarantine.{table}") if (info := store.find_table(t))
+    }
+    names = list(found)
+    stamp = time.strftime(_STAMP, time.gmtime())
     kept = []
     for table in names:
         folder = table.removeprefix("quarantine.")
         zone = zones.tables if folder == table else zones.quarantine
-        dest = f"{DROPPED}/{folder}-{stamp}"
-        if zone.move_tree(folder, dest):
+        if (dest := _move_aside(zone, folder, table, found[table].created_at, stamp)) is not None:
             kept.append(zone.url_of(dest))
     queued = store.drop_tables(names, f"`{name}` was dropped to be loaded again (`landfall tables reload {name}`)")
     log.warning(
@@ -315,6 +317,34 @@ def reload(settings: Settings, store: StateStore, zones: Zones, name: str) -> Re
         len(queued),
     )
     return Reloaded(names, kept, len(queued))
+
+
+_STAMP = "%Y%m%dT%H%M%SZ"
+MOVING = ".landfall-moving.json"  # in a `_dropped/` folder while a reload moves a table there on an object store
+
+
+def _move_aside(zone: Storage, folder: str, table: str, created_at: float, stamp: str) -> str | None:
+    """Move a table's `folder` to `_dropped/<folder>-<stamp>/`; the folder it is in now, or None when nothing
+    was there. On an object store a move is a copy of each object and then a delete: the destination holds a
+    note naming the table until the move is done, and a reload run again after an interruption moves the rest
+    into the folder that note names (not into a second one)."""
+    if zone.is_local:  # one rename
+        dest = f"{DROPPED}/{folder}-{stamp}"
+        return dest if zone.move_tree(folder, dest) else None
+    mine = msgspec.json.encode({"table": table, "created_at": created_at})
+    earlier = [
+        f"{DROPPED}/{name}"
+        for name in sorted(zone.folders(DROPPED))
+        if name.startswith(f"{folder}-")
+        and zone.exists(f"{DROPPED}/{name}/{MOVING}")
+        and zone.read_bytes(f"{DROPPED}/{name}/{MOVING}") == mine
+    ]
+    dest = earlier[-1] if earlier else f"{DROPPED}/{folder}-{stamp}"
+    if not earlier:
+        zone.write_bytes(f"{dest}/{MOVING}", mine)
+    moved = zone.move_tree(folder, dest)
+    zone.delete([f"{dest}/{MOVING}"])
+    return dest if moved or earlier else None
 
 
 def _table_folders(zones: Zones):
