@@ -106,6 +106,11 @@ def test_bad_file_fails_alone_with_file_line_reason_then_dead_letter(make_lake):
     assert (lake.landing / "sales/bad.csv").read_bytes() == before  # never deleted or altered
     dead = lake.pipeline.store.dead_runs()
     assert [r.file_key for r in dead] == ["sales/bad.csv"]
+    # the file corrected where it landed: its new version loads, and the old one's failure leaves the list
+    lake.land("sales/bad.csv", HEADER + "2,2024-01-01,2.5,3,x\n3,2024-01-01,2.5,4,x\n", mtime=1_800_000_000)
+    summary = lake.process()
+    assert summary.ok and summary.dead_letter == 0 and lake.pipeline.store.dead_runs() == []
+    assert lake.rows("SELECT order_id FROM sales ORDER BY 1") == [(1,), (2,), (3,), (4,)]
 
 
 def test_unparseable_json_names_file_and_line(make_lake):

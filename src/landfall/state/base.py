@@ -467,7 +467,8 @@ class StateStore(ABC):
 
     @abstractmethod
     def dead_runs(self, limit: int | None = None) -> list[Run]:
-        """The dead-letter list: dead runs not yet retried or purged, newest first (at most `limit`)."""
+        """The dead-letter list: dead runs not yet retried or purged, newest first (at most `limit`); a run of a
+        file version that a newer one has since replaced leaves it (the newer version has a run of its own)."""
 
     @abstractmethod
     def dead_letter_count(self) -> int:

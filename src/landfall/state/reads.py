@@ -24,6 +24,11 @@ RUN_COLUMNS = (
     "r.rows_quarantined, r.quality, r.interruptions"
 )
 RUN_FROM = "runs r JOIN files f ON f.id = r.file_id"
+# a run on the dead-letter list: dead, not retried or purged, and of its file's newest version (a version landed
+# since replaces it: retrying the old one would read the new bytes, and the new version has its own run)
+DEAD_LETTER = (
+    "r.status = 'dead' AND r.purged = 0 AND r.file_id = (SELECT max(n.id) FROM files n WHERE n.key = r.file_key)"
+)
 _RUN_FIELDS = (
     "run_id file_id file_key workflow status attempt size mtime etag content_hash table_name queued_at available_at "
     "started_at finished_at worker batch_id rows_in rows_out bytes output_files error note steps rows_quarantined "
@@ -201,13 +206,13 @@ class SqlReads:
 
     def dead_runs(self, limit: int | None = None) -> list[Run]:
         rows = self._query(
-            f"SELECT {RUN_COLUMNS} FROM {RUN_FROM} WHERE r.status = 'dead' AND r.purged = 0 "
+            f"SELECT {RUN_COLUMNS} FROM {RUN_FROM} WHERE {DEAD_LETTER} "
             "ORDER BY r.finished_at DESC" + (f" LIMIT {int(limit)}" if limit else "")
         )
         return [run_from_row(row) for row in rows]
 
     def dead_letter_count(self) -> int:
-        return int(self._query("SELECT count(*) FROM runs WHERE status = 'dead' AND purged = 0")[0][0])
+        return int(self._query(f"SELECT count(*) FROM runs r WHERE {DEAD_LETTER}")[0][0])
 
     def _table_from_row(self, row: Sequence[Any]) -> Table:
         (name, location, fmt, wf, schema, version, parts, created, updated, rows, files, nbytes) = row

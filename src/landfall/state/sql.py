@@ -31,7 +31,7 @@ from landfall.processes import process_gone
 from landfall.state.base import MAX_INTERRUPTIONS, Run, StateStore, new_id
 from landfall.state.commits import SqlCommits
 from landfall.state.plumbing import LOCK_KEY, LOCK_TABLE, insert_many
-from landfall.state.reads import CHUNK, RUN_COLUMNS, RUN_FROM, chunks, marks, run_from_row
+from landfall.state.reads import CHUNK, DEAD_LETTER, RUN_COLUMNS, RUN_FROM, chunks, marks, run_from_row
 
 # a queued run `r` that may run now: no version of its file is running (two versions of one file never run
 # together) and no older version is waiting (versions run in the order they were discovered). Two lookups on
@@ -376,7 +376,7 @@ class SqlStateStore(SqlCommits, StateStore):
             cur.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
 
     def _dead_ids(self, cur: Any, run_ids: Sequence[str] | None) -> list[str]:
-        cur.execute("SELECT run_id FROM runs WHERE status = 'dead' AND purged = 0")
+        cur.execute(f"SELECT r.run_id FROM runs r WHERE {DEAD_LETTER}")
         dead = [r[0] for r in cur.fetchall()]
         if run_ids is None:
             return dead

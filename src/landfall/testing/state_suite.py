@@ -251,6 +251,25 @@ class StateStoreTests:
         assert store.purge_dead(None) == 1 and store.dead_runs() == [] and store.dead_letter_count() == 0
         assert store.counts()["dead"] == 2  # records stay
 
+    def test_a_newer_version_of_a_dead_file_takes_it_off_the_dead_letter_list(self, store):
+        """A dead run of a file version a newer one has replaced is not on the list: retrying it would read the
+        new bytes, and the new version has its own run (which, dead too, is listed)."""
+        store.discover([ev("a/1"), ev("a/2")], route_by_prefix(attempts=1))
+        for run in store.lease("w", limit=2, max_bytes=BIG, lease_seconds=30):
+            store.fail(run.run_id, "bad", retry_in=0)
+        old = {r.file_key: r for r in store.dead_runs()}
+        assert sorted(old) == ["a/1", "a/2"] and store.dead_letter_count() == 2
+        (new,) = store.discover([ev("a/1", size=11, mtime=2.0)], route_by_prefix(attempts=1))
+        assert [r.file_key for r in store.dead_runs()] == ["a/2"] and store.dead_letter_count() == 1
+        with pytest.raises(NoSuchRun):
+            store.retry_dead([old["a/1"].run_id])
+        assert store.run(old["a/1"].run_id).status == "dead"  # its record stays
+        (leased,) = store.lease("w", limit=1, max_bytes=BIG, lease_seconds=30)
+        store.fail(leased.run_id, "bad again", retry_in=0)
+        assert {r.run_id for r in store.dead_runs()} == {new.run_id, old["a/2"].run_id}
+        again = store.retry_dead(None)  # the newest version's run, not the replaced one's
+        assert sorted(r.file_id for r in again) == sorted([new.file_id, old["a/2"].file_id])
+
     def test_results_are_recorded_only_by_the_lease_holder(self, store):
         store.discover([ev("a/1")], route_by_prefix())
         (old,) = store.lease("w1", limit=1, max_bytes=BIG, lease_seconds=0.05)
