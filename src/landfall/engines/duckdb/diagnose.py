@@ -197,12 +197,12 @@ def _diagnose_json(path: str, fmt: str) -> tuple[int | None, str] | None:
 
 
 def _json_value_line(path: str, fmt: str, engine_error: str) -> tuple[int | None, str] | None:
-    """The line of the first JSON Lines record whose column holds the value a cast could not convert (a type
-    declared in `read.types` is applied after reading, where DuckDB knows no line). DuckDB names the value as text
+    """The line of the first JSON record whose column holds the value a cast could not convert (a type declared
+    in `read.types` is applied after reading, where DuckDB knows no line). DuckDB names the value as text
     (`Could not convert string 'x'`) from a text column, as JSON (`"x"`, `{"a":1}`) from a JSON one."""
     column = errors.cast_column(engine_error)
     as_text, as_json = errors.not_converted(engine_error), errors.cast_json_value(engine_error)
-    if fmt != "jsonl" or column is None or (as_text is None and as_json is None):
+    if fmt not in ("json", "jsonl") or column is None or (as_text is None and as_json is None):
         return None
 
     def holds(value: Any) -> bool:
@@ -210,7 +210,7 @@ def _json_value_line(path: str, fmt: str, engine_error: str) -> tuple[int | None
             return json.dumps(value, separators=(",", ":"), ensure_ascii=False) == as_json
         return as_text is not None and written_as(value, as_text[0])
 
-    n = json_record_line(path, column, holds)
+    n = json_record_line(path, column, holds, fmt)
     if n is None:
         return None
     if as_text is not None:
@@ -218,8 +218,12 @@ def _json_value_line(path: str, fmt: str, engine_error: str) -> tuple[int | None
     return n, errors.reason(engine_error)
 
 
-def json_record_line(path: str, column: str, holds: Callable[[Any], bool]) -> int | None:
-    """The line of the first JSON Lines record whose `column` holds a value `holds` is true of (not null)."""
+def json_record_line(path: str, column: str, holds: Callable[[Any], bool], fmt: str = "jsonl") -> int | None:
+    """The line of the first record whose `column` holds a value `holds` is true of (not null): in JSON Lines
+    (`jsonl`) the record's line; in a JSON document (`json`: an array of records, one record, or records one
+    after another) the line of the record's `column` key."""
+    if fmt == "json":
+        return _document_record_line(path, column, holds)
     with _text_lines(path) as fh:
         for n, line in enumerate(fh, 1):
             try:
@@ -229,6 +233,29 @@ def json_record_line(path: str, column: str, holds: Callable[[Any], bool]) -> in
             if isinstance(record, dict) and record.get(column) is not None and holds(record[column]):
                 return n
     return None
+
+
+def _document_record_line(path: str, column: str, holds: Callable[[Any], bool]) -> int | None:
+    with _text_lines(path) as fh:
+        text = fh.read()
+    decoder = json.JSONDecoder()
+    key = re.compile(re.escape(json.dumps(column)) + r"\s*:")
+    at = len(text) - len(text.lstrip("\ufeff \t\r\n"))
+    if text[at : at + 1] == "[":
+        at += 1
+    while True:
+        while at < len(text) and text[at] in " \t\r\n,":
+            at += 1
+        if at >= len(text) or text[at] == "]":
+            return None
+        try:
+            record, end = decoder.raw_decode(text, at)
+        except ValueError:
+            return None
+        if isinstance(record, dict) and record.get(column) is not None and holds(record[column]):
+            found = key.search(text, at, end)
+            return text.count("\n", 0, found.start() if found else at) + 1
+        at = end
 
 
 def written_as(value: Any, text: str) -> bool:

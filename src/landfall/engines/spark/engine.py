@@ -298,7 +298,10 @@ class SparkEngine(Engine):
             keep = next(k for n, _, k in ctx.misses.values() if n == name)
             rows = ctx.typed.where(c(keep).isNotNull() & c(name).isNull())
             value = rows.select(c(keep)).first()
-            _, line = first_line(ctx, rows)
+            if ctx.fmt == "json":  # a document's records are numbered, not its lines: the line of the record's key
+                line = _line_of(ctx, name, value[0]) if value else None
+            else:
+                _, line = first_line(ctx, rows)
             key = ctx.inputs[0].source.key
             where = f"`{key}`" + (f" line {line}" if line else "")
             raise SchemaConflict(
@@ -563,15 +566,16 @@ def _link(staging: str, name: str, target: str) -> str:
 
 
 def _line_of(ctx: Ctx, column: str | None, value: str) -> int | None:
-    """The line of the one input's first record whose `column` holds `value` (a JSON Lines record by its key, a
-    CSV record by its header); without a column, the first line holding the value. None when the file has no
-    such column (one a step made) or is a JSON document."""
+    """The line of the one input's first record whose `column` holds `value` (a JSON record by its key, a CSV
+    record by its header); without a column, the first line holding the value. None when the file has no such
+    column (one a step made)."""
     inp = ctx.inputs[0]
     try:
         if column is None:
             return _line_with(inp.path, value)
-        if ctx.fmt == "jsonl":
-            return json_record_line(inp.path, column, lambda v: written_as(v, value))
+        if ctx.fmt in ("json", "jsonl"):  # (Spark reads a document rewritten as JSON Lines: look in the landed one)
+            path = inp.source.path if ctx.fmt == "json" else inp.path
+            return json_record_line(path, column, lambda v: written_as(v, value), ctx.fmt)
         d = inp.dialect
         if ctx.fmt == "csv" and d is not None and d.header and not d.skip and not d.comment:
             return csv_record_line(inp.path, column, value, d.delimiter, d.quote, d.escape)

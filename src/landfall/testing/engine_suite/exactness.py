@@ -137,12 +137,16 @@ class ExactnessTests(EngineFixtures):
 
     def test_a_value_that_does_not_fit_is_found_in_its_own_column(self, make):
         """The line named is that of the first record whose column holds the value, not the first line holding
-        the value anywhere (here in another column, on an earlier line, and a record without the column)."""
+        the value anywhere (here in another column, on an earlier line, and a record without the column); in a
+        JSON document, the line of the record's key."""
         lake = make(wf("t", read={"types": {"n": "int"}}, retry={"max_attempts": 1}))
         lake.land("t/a.jsonl", '{"n": "1"}\n{"m": "x"}\n{"n": "2"}\n\n{"n": "x"}\n{"n": "4"}\n')
         lake.land("t/b.jsonl", '{"n": 1}\n{"m": "x"}\n{"n": 2}\n\n{"n": "x"}\n{"n": 4}\n')
+        lake.land(
+            "t/c.json", '[\n  {"n": "1", "m": "x"},\n  {\n    "m": "y",\n    "n": "x"\n  }\n]\n'
+        )  # its key's line
         lake.process()
-        for key in ("t/a.jsonl", "t/b.jsonl"):
+        for key in ("t/a.jsonl", "t/b.jsonl", "t/c.json"):
             error = error_of(lake, key)
             assert error == f"`{key}` line 5: value `x` of column `n` is not a valid BIGINT", error
         table = make(
