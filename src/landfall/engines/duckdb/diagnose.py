@@ -7,7 +7,7 @@ import io
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -238,8 +238,31 @@ def json_record_line(path: str, column: str, holds: Callable[[Any], bool], fmt: 
 def _document_record_line(path: str, column: str, holds: Callable[[Any], bool]) -> int | None:
     with _text_lines(path) as fh:
         text = fh.read()
-    decoder = json.JSONDecoder()
     key = re.compile(re.escape(json.dumps(column)) + r"\s*:")
+    for start, end, record in _document_values(text):
+        if isinstance(record, dict) and record.get(column) is not None and holds(record[column]):
+            found = key.search(text, start, end)
+            return text.count("\n", 0, found.start() if found else start) + 1
+    return None
+
+
+def document_starts(path: str) -> list[int]:
+    """The line each record (each value) of a JSON document starts on: the elements of an array, one value, or
+    values one after another. Empty when it does not parse."""
+    with _text_lines(path) as fh:
+        text = fh.read()
+    out: list[int] = []
+    line, seen = 1, 0
+    for start, _, _ in _document_values(text):
+        line += text.count("\n", seen, start)
+        seen = start
+        out.append(line)
+    return out
+
+
+def _document_values(text: str) -> Iterator[tuple[int, int, Any]]:
+    """`(start, end, value)` of each record of a JSON document's text, in order; stops where it does not parse."""
+    decoder = json.JSONDecoder()
     at = len(text) - len(text.lstrip("\ufeff \t\r\n"))
     if text[at : at + 1] == "[":
         at += 1
@@ -247,14 +270,12 @@ def _document_record_line(path: str, column: str, holds: Callable[[Any], bool]) 
         while at < len(text) and text[at] in " \t\r\n,":
             at += 1
         if at >= len(text) or text[at] == "]":
-            return None
+            return
         try:
-            record, end = decoder.raw_decode(text, at)
+            value, end = decoder.raw_decode(text, at)
         except ValueError:
-            return None
-        if isinstance(record, dict) and record.get(column) is not None and holds(record[column]):
-            found = key.search(text, at, end)
-            return text.count("\n", 0, found.start() if found else at) + 1
+            return
+        yield at, end, value
         at = end
 
 

@@ -351,15 +351,37 @@ def _has_rejects(cx: JobContext) -> bool:
 
 
 def _record_starts(cx: JobContext) -> str | None:
-    """For a CSV file whose quoted values span lines (a record's line is then not its position plus the
-    header): a temp table `(n, line)` of the line each record starts on, read by Python's csv module with the
-    dialect DuckDB detected. None when every record is one line, or when the two readers disagree on how many
-    records there are (the position is then the best there is). Only files with rows that break rules ask."""
-    if cx.starts is not None or cx.fmt != "csv" or len(cx.paths) != 1:
+    """A temp table `(n, line)` of the line each record starts on, where a record's line is not its position
+    plus the header: a CSV file whose quoted values span lines (read by Python's csv module with the dialect
+    DuckDB detected), a JSON document (its records as Python's parser finds them). None when every record is
+    one line, or when the two readers disagree on how many records there are (the position is then the best
+    there is). Only files with rows that break rules ask."""
+    if cx.starts is not None or cx.fmt not in ("csv", "json") or len(cx.paths) != 1:
         return cx.starts or None
     cx.starts = ""
     ((path, src),) = cx.paths.items()
     records = counts(cx, cx.raw)[src.key]
+    if cx.fmt == "json":
+        from landfall.engines.duckdb.diagnose import document_starts
+
+        starts = document_starts(path)
+    else:
+        starts = _csv_starts(cx, path, records)
+    if starts is None or len(starts) != records:
+        return None
+    import pyarrow as pa
+
+    lines = pa.table({"n": pa.array(range(1, len(starts) + 1), pa.int64()), "line": pa.array(starts, pa.int64())})
+    cx.con.register("__lf_starts_arrow", lines)
+    try:
+        cx.starts = cx.table("SELECT * FROM __lf_starts_arrow")
+    finally:
+        cx.con.unregister("__lf_starts_arrow")
+    return cx.starts
+
+
+def _csv_starts(cx: JobContext, path: str, records: int) -> list[int] | None:
+    """The line each record of a CSV file starts on; None when each is one line after the header."""
     with enc._open(path) as fh:
         physical = sum(1 for line in fh if line.strip())
     if physical == records + cx.line_offset:
@@ -400,17 +422,7 @@ def _record_starts(cx: JobContext) -> str | None:
             if rec:
                 starts.append(end + 1)
             end = int(skip) + reader.line_num
-    if len(starts) != records:
-        return None
-    import pyarrow as pa
-
-    lines = pa.table({"n": pa.array(range(1, len(starts) + 1), pa.int64()), "line": pa.array(starts, pa.int64())})
-    cx.con.register("__lf_starts_arrow", lines)
-    try:
-        cx.starts = cx.table("SELECT * FROM __lf_starts_arrow")
-    finally:
-        cx.con.unregister("__lf_starts_arrow")
-    return cx.starts
+    return starts
 
 
 def _parquet_sql(cx: JobContext, paths: str) -> str:
@@ -427,7 +439,9 @@ def _line_counts(paths: dict[str, Source]) -> dict[str, int]:
 
 def counts(cx: JobContext, view: str) -> dict[str, int]:
     if not cx.with_path:
-        (n,) = cx.con.execute(f"SELECT count(*) FROM {view}").fetchone()
+        ((n,),) = cx.con.execute(
+            f"SELECT count(*) FROM {view}"
+        ).fetchall()  # whole: a result left open blocks `register`
         return {cx.only_key: int(n)}
     rows = cx.con.execute(
         f"SELECT s.key, count(*) FROM {view} v JOIN __lf_sources s USING ({q(PATH)}) GROUP BY 1"

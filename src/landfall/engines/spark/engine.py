@@ -298,7 +298,7 @@ class SparkEngine(Engine):
             keep = next(k for n, _, k in ctx.misses.values() if n == name)
             rows = ctx.typed.where(c(keep).isNotNull() & c(name).isNull())
             value = rows.select(c(keep)).first()
-            if ctx.fmt == "json":  # a document's records are numbered, not its lines: the line of the record's key
+            if ctx.fmt == "json":  # the line of the value's key in the document, as the DuckDB engine names it
                 line = _line_of(ctx, name, value[0]) if value else None
             else:
                 _, line = first_line(ctx, rows)
@@ -390,7 +390,13 @@ class SparkEngine(Engine):
         for r in got:
             by_src.setdefault(int(r["s"]), []).append(int(r["r"]))
         lines = {
-            s: record_lines(ctx.inputs[s].path, ctx.fmt, rows, dialect=ctx.inputs[s].dialect, whole=ctx.inputs[s].whole)
+            s: record_lines(
+                ctx.inputs[s].document or ctx.inputs[s].path,
+                ctx.fmt,
+                rows,
+                dialect=ctx.inputs[s].dialect,
+                whole=ctx.inputs[s].whole,
+            )
             for s, rows in by_src.items()
         }
         rows = [
@@ -574,8 +580,7 @@ def _line_of(ctx: Ctx, column: str | None, value: str) -> int | None:
         if column is None:
             return _line_with(inp.path, value)
         if ctx.fmt in ("json", "jsonl"):  # (Spark reads a document rewritten as JSON Lines: look in the landed one)
-            path = inp.source.path if ctx.fmt == "json" else inp.path
-            return json_record_line(path, column, lambda v: written_as(v, value), ctx.fmt)
+            return json_record_line(inp.document or inp.path, column, lambda v: written_as(v, value), ctx.fmt)
         d = inp.dialect
         if ctx.fmt == "csv" and d is not None and d.header and not d.skip and not d.comment:
             return csv_record_line(inp.path, column, value, d.delimiter, d.quote, d.escape)

@@ -10,7 +10,9 @@ a record decides the mapping:
   starts on the line after the previous one ended (blank lines between records are skipped).
 - JSON Lines are read a line at a time (`from_json` on each line, blank lines skipped after numbering): the
   record number is the line.
-- JSON documents (rewritten as JSON Lines, one record per line) and Parquet: the record number is reported.
+- JSON documents (rewritten as JSON Lines, one record per line, for Spark): the line each record starts on in
+  the document, as Python's parser finds the records (`diagnose.document_starts`, shared with DuckDB).
+- Parquet: the record number is reported.
 
 Also here: the pass over a CSV file's bytes that runs beside Spark's read (`scan`: an unclosed quote, the lines
 that hold records) and what it tells of the rows Spark kept (`dropped`).
@@ -47,8 +49,13 @@ def record_lines(
     wanted = sorted(set(records))
     if not wanted:
         return {}
-    if fmt in ("json", "jsonl", "parquet"):
-        return {r: r for r in wanted}  # JSON is read a line at a time: the record number is the line
+    if fmt == "json":  # `path`: the document (Spark read its records rewritten as JSON Lines)
+        from landfall.engines.duckdb.diagnose import document_starts
+
+        starts = document_starts(path)
+        return {r: starts[r - 1] if r <= len(starts) else r for r in wanted}
+    if fmt in ("jsonl", "parquet"):
+        return {r: r for r in wanted}  # JSON Lines are read a line at a time: the record number is the line
     if fmt == "csv" and whole:
         return _csv_records(path, dialect or Dialect(), wanted)
     skip = 0

@@ -79,12 +79,13 @@ def prepare(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> None:
         if ctx.fmt != "parquet" and enc.sample(path, _kind(path)).startswith(b"\xef\xbb\xbf"):
             # a UTF-8 BOM: Spark would keep it in the first value
             path = enc.transcode(path, "utf-8-sig", os.path.join(scratch, "_utf8"), compressed=_kind(path))
+        document = None
         if ctx.fmt == "json":
-            path = _json_as_lines(path, os.path.join(scratch, "_json"), src.key, opts.records == "true")
+            document, path = path, _json_as_lines(path, os.path.join(scratch, "_json"), src.key, opts.records == "true")
         ext = {"csv": ".csv", "parquet": ".parquet"}.get(ctx.fmt, ".json") + (".gz" if path.endswith(".gz") else "")
         link = os.path.join(scratch, "_in", f"{i}{ext}")
         os.symlink(os.path.abspath(path), link)
-        ctx.inputs.append(Input(index=i, source=src, path=path, spark_path=link))
+        ctx.inputs.append(Input(index=i, source=src, path=path, spark_path=link, document=document))
 
 
 def _kind(path: str) -> str | None:

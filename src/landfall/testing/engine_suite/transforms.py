@@ -306,12 +306,15 @@ class TransformTests(EngineFixtures):
     def test_lines_count_skipped_rows_and_rows_set_aside(self, make):
         rules = [{"not_null": ["v"], "action": "quarantine"}]
         read = {"skip_rows": 1, "bad_rows": "quarantine", "delimiter": ","}
-        lake = make(wf("t", read=read, validate=rules), wf("j", validate=rules))
+        lake = make(wf("t", read=read, validate=rules), wf("j", validate=rules), wf("d", validate=rules))
         lake.land("t/a.csv", "# exported\nid,v\n1,a\n2,b,c\n3,\n4,d\n")
         lake.land("j/a.jsonl", '{"id": 1, "v": "a"}\n\n{"id": 2}\n{"id": 3, "v": "c"}\n')
+        # a JSON document: the line each record starts on, not its number (the third record starts on line 6)
+        lake.land("d/a.json", '[\n  {"id": 1, "v": "a"},\n  {"id": 2,\n   "v": "b"},\n\n  {\n    "id": 3\n  }\n]\n')
         assert_ok(lake, lake.process())
         assert lake.rows("SELECT _line, _rule FROM quarantine.t ORDER BY _line") == [(4, "parse"), (5, "not_null(v)")]
         assert lake.rows("SELECT _line, id FROM quarantine.j") == [(3, 2)]
+        assert lake.rows("SELECT _line, id FROM quarantine.d") == [(6, 3)]
 
     def test_a_fail_rule_fails_the_file_naming_rule_count_and_line(self, make):
         rules = [{"unique": ["id"], "action": "fail"}]
