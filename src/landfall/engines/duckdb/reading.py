@@ -302,8 +302,10 @@ def empty_note(con: duckdb.DuckDBPyConnection, src: Source, workflow: Any, scrat
 
             try:
                 rows = pq.ParquetFile(src.path).metadata.num_rows
-            except Exception:  # not Parquet: the engine says why
+            except FileNotFoundError:  # gone meanwhile: the runner's business
                 return None
+            except Exception as exc:  # said here, for both engines (theirs name a local path, or a Java trace)
+                raise InvalidInput(f"`{src.key}`: {_not_parquet(exc)}", file=src.key) from None
             return "a Parquet file with no rows" if rows == 0 else None
         if kind == "none" and src.size >= enc.SAMPLE:
             return None
@@ -423,6 +425,16 @@ def _csv_starts(cx: JobContext, path: str, records: int) -> list[int] | None:
                 starts.append(end + 1)
             end = int(skip) + reader.line_num
     return starts
+
+
+def _not_parquet(exc: Exception) -> str:
+    """Why pyarrow could not open a file as Parquet, for people."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "size is 0 bytes" in text:
+        return "not a readable Parquet file: it is empty (0 bytes)"
+    if "magic bytes" in text.lower():
+        return "not a readable Parquet file: cut short, or not Parquet (it does not end with a Parquet footer)"
+    return f"not a readable Parquet file: {text}"
 
 
 def _parquet_sql(cx: JobContext, paths: str) -> str:

@@ -570,6 +570,26 @@ class ReadingTests(EngineFixtures):
         assert all(w in err for w in words), err
         assert "Traceback" not in err
 
+    def test_a_damaged_parquet_file_fails_alone_saying_so(self, make, tmp_path):
+        """A Parquet file cut short, one that is not Parquet at all and an empty one each fail alone, named, with
+        a reason for people (not the engine's words with the file's local path); a good one beside them loads."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table({"id": [1, 2, 3]}), tmp_path / "good.parquet")
+        good = (tmp_path / "good.parquet").read_bytes()
+        lake = make(wf("t", read={"format": "parquet"}, retry={"max_attempts": 1}))
+        lake.land("t/good.parquet", good)
+        lake.land("t/cut.parquet", good[: len(good) // 2])
+        lake.land("t/text.parquet", b"id\n1\n2\n" * 20)
+        lake.land("t/empty.parquet", b"")
+        lake.process()
+        assert lake.rows("SELECT id FROM t ORDER BY id") == [(1,), (2,), (3,)]
+        for key in ("t/cut.parquet", "t/text.parquet", "t/empty.parquet"):
+            err = error_of(lake, key)
+            assert err.startswith(f"`{key}`: not a readable Parquet file"), err
+            assert str(lake.root) not in err and "Traceback" not in err, err
+
     def test_a_bad_file_in_a_batch_fails_alone(self, make):
         lake = make(wf("t", read={"types": {"id": "int"}}, retry={"max_attempts": 1}))
         for i in range(5):
