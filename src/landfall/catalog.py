@@ -335,9 +335,7 @@ def _move_aside(zone: Storage, folder: str, table: str, created_at: float, stamp
     earlier = [
         f"{DROPPED}/{name}"
         for name in sorted(zone.folders(DROPPED))
-        if name.startswith(f"{folder}-")
-        and zone.exists(f"{DROPPED}/{name}/{MOVING}")
-        and zone.read_bytes(f"{DROPPED}/{name}/{MOVING}") == mine
+        if name.startswith(f"{folder}-") and _note(zone, f"{DROPPED}/{name}/{MOVING}") == mine
     ]
     dest = earlier[-1] if earlier else f"{DROPPED}/{folder}-{stamp}"
     if not earlier:
@@ -345,6 +343,13 @@ def _move_aside(zone: Storage, folder: str, table: str, created_at: float, stamp
     moved = zone.move_tree(folder, dest)
     zone.delete([f"{dest}/{MOVING}"])
     return dest if moved or earlier else None
+
+
+def _note(zone: Storage, key: str) -> bytes | None:
+    try:
+        return zone.read_bytes(key)
+    except FileNotFoundError:
+        return None
 
 
 def _table_folders(zones: Zones):

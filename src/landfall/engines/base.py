@@ -82,6 +82,15 @@ def detected_format(workflow: Workflow, key: str, path: str) -> str | None:
 # `read.max_line_size`), so the checks that walk a file with it (record lines, diagnoses) take any field
 csv.field_size_limit(2**31 - 1)
 
+
+def csv_quoting(quote: str, escape: str) -> dict[str, Any]:
+    """`csv.reader`'s quoting arguments for a dialect's quote and escape characters (`""`: none)."""
+    if not quote:
+        return {"quoting": csv.QUOTE_NONE}
+    doubled = escape in (quote, "")
+    return {"quotechar": quote, "doublequote": doubled, "escapechar": None if doubled else escape}
+
+
 _DECIMAL_COMMA = re.compile(r"[+-]?[0-9]+,[0-9]+")
 
 

@@ -14,7 +14,7 @@ import duckdb
 
 from landfall import compression
 from landfall import encoding as enc
-from landfall.engines.base import json_reason, too_deep
+from landfall.engines.base import csv_quoting, json_reason, too_deep
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.replanning import replan
 from landfall.engines.duckdb.sql import source_format
@@ -137,15 +137,16 @@ def _diagnose_csv(path: str, engine_error: str, delimiter: str | None = None) ->
     value = errors.not_converted(engine_error)
     column = errors.cast_column(engine_error)
     if value and column is not None:  # the first record whose column holds the value (a file's own column)
-        n = csv_record_line(path, column, value[0], delimiter or ",", '"')
+        n = csv_record_line(path, column, value[0], delimiter or ",")
         if n is not None:
             return n, f"value `{value[0]}` of column `{column}` is not a valid {value[1]}"
     with _text_lines(path) as fh:
         if value:  # a column a step made, or none named: the first line holding the value
             needle, type_name = value
+            of = f" of column `{column}`" if column else ""
             for n, line in enumerate(fh, 1):
                 if needle in line:
-                    return n, f"value `{needle}`{f' of column `{column}`' if column else ''} is not a valid {type_name}"
+                    return n, f"value `{needle}`{of} is not a valid {type_name}"
             return None
         delim = delimiter
         if delim is None:
@@ -288,19 +289,12 @@ def written_as(value: Any, text: str) -> bool:
 
 
 def csv_record_line(
-    path: str, column: str, text: str, delimiter: str, quote: str | None, escape: str | None = None
+    path: str, column: str, text: str, delimiter: str, quote: str = '"', escape: str = '"'
 ) -> int | None:
     """The line of the first CSV record (after the header, on the first line) whose `column` is `text`; None
     when the header does not name `column` or no record holds it."""
-    escaped = bool(escape) and escape != quote
     with _text_lines(path) as fh:
-        reader = csv.reader(
-            fh,
-            delimiter=delimiter,
-            quotechar=quote or None,
-            escapechar=escape if escaped else None,
-            doublequote=not escaped,
-        )
+        reader = csv.reader(fh, delimiter=delimiter, **csv_quoting(quote, escape))
         header = next(reader, [])
         if column not in header:
             return None

@@ -16,7 +16,7 @@ import duckdb
 from landfall import compression
 from landfall import encoding as enc
 from landfall.config import ReadOptions, Workflow
-from landfall.engines.base import Source
+from landfall.engines.base import Source, csv_quoting
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.diagnose import explain
@@ -400,23 +400,13 @@ def _csv_starts(cx: JobContext, path: str, records: int) -> list[int] | None:
         ).fetchall()[0]
     except duckdb.Error:
         return None
-    quoting = (
-        {}
-        if quote == "(empty)"
-        else {
-            "quotechar": quote,
-            "doublequote": escape in (quote, "(empty)"),
-            "escapechar": None if escape in (quote, "(empty)") else escape,
-        }
-    )
+    quoting = csv_quoting(*("" if c == "(empty)" else c for c in (quote, escape)))  # sniff_csv's word for none
     starts: list[int] = []
     with enc._open(path) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
         for _ in range(int(skip)):
             text.readline()
-        reader = csv.reader(
-            text, delimiter=delim, quoting=csv.QUOTE_NONE if not quoting else csv.QUOTE_MINIMAL, **quoting
-        )
+        reader = csv.reader(text, delimiter=delim, **quoting)
         if header:
             next(reader, None)
         end = int(skip) + reader.line_num
@@ -451,9 +441,8 @@ def _line_counts(paths: dict[str, Source]) -> dict[str, int]:
 
 def counts(cx: JobContext, view: str) -> dict[str, int]:
     if not cx.with_path:
-        ((n,),) = cx.con.execute(
-            f"SELECT count(*) FROM {view}"
-        ).fetchall()  # whole: a result left open blocks `register`
+        # fetched whole: DuckDB refuses `register` while a result is left open
+        ((n,),) = cx.con.execute(f"SELECT count(*) FROM {view}").fetchall()
         return {cx.only_key: int(n)}
     rows = cx.con.execute(
         f"SELECT s.key, count(*) FROM {view} v JOIN __lf_sources s USING ({q(PATH)}) GROUP BY 1"

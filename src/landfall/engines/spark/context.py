@@ -54,11 +54,17 @@ class Input:
     path: str  # a local path Spark can read (UTF-8, in the job's scratch folder when it had to be rewritten)
     spark_path: str  # the same, under a name Spark reads literally (`_in/<index>.<ext>`)
     line_offset: int = 0  # lines before the first record (header, skipped rows)
-    document: str | None = None  # JSON document: the file before its rewrite as JSON Lines, whose lines are named
+    document: str | None = None  # JSON document: the file before its rewrite as JSON Lines (see `lines_path`)
     dialect: Any = None  # CSV: the `lines.Dialect` it was read with
     whole: bool = True  # CSV: read whole (values may span lines) rather than line by line
     scan: Any = None  # CSV: a Future of `reading.Scan` (an unclosed quote's line; the records, when `checked`)
     checked: bool = False  # CSV: read line by line with records Spark cannot parse dropped, and counted beside
+
+    @property
+    def lines_path(self) -> str:
+        """The file whose lines records are named by: the landed document for JSON (Spark reads `path`, its
+        rewrite as JSON Lines), else `path`."""
+        return self.document or self.path
 
 
 @dataclass

@@ -391,11 +391,7 @@ class SparkEngine(Engine):
             by_src.setdefault(int(r["s"]), []).append(int(r["r"]))
         lines = {
             s: record_lines(
-                ctx.inputs[s].document or ctx.inputs[s].path,
-                ctx.fmt,
-                rows,
-                dialect=ctx.inputs[s].dialect,
-                whole=ctx.inputs[s].whole,
+                ctx.inputs[s].lines_path, ctx.fmt, rows, dialect=ctx.inputs[s].dialect, whole=ctx.inputs[s].whole
             )
             for s, rows in by_src.items()
         }
@@ -573,33 +569,17 @@ def _link(staging: str, name: str, target: str) -> str:
 
 def _line_of(ctx: Ctx, column: str | None, value: str) -> int | None:
     """The line of the one input's first record whose `column` holds `value` (a JSON record by its key, a CSV
-    record by its header); without a column, the first line holding the value. None when the file has no such
-    column (one a step made)."""
+    record by its header). None without a column, or when the file has no such column (one a step made)."""
     inp = ctx.inputs[0]
     try:
         if column is None:
-            return _line_with(inp.path, value)
-        if ctx.fmt in ("json", "jsonl"):  # (Spark reads a document rewritten as JSON Lines: look in the landed one)
-            return json_record_line(inp.document or inp.path, column, lambda v: written_as(v, value), ctx.fmt)
+            return None
+        if ctx.fmt in ("json", "jsonl"):
+            return json_record_line(inp.lines_path, column, lambda v: written_as(v, value), ctx.fmt)
         d = inp.dialect
         if ctx.fmt == "csv" and d is not None and d.header and not d.skip and not d.comment:
             return csv_record_line(inp.path, column, value, d.delimiter, d.quote, d.escape)
     except (OSError, UnicodeDecodeError, csv.Error):  # naming the line is best effort: the error stands
-        return None
-    return None
-
-
-def _line_with(path: str, needle: str) -> int | None:
-    """The first line of a local text file that holds `needle`."""
-    from landfall import encoding as enc
-
-    want = needle.encode("utf-8")
-    try:
-        with enc._open(path) as fh:
-            for n, line in enumerate(fh, start=1):
-                if want in line:
-                    return n
-    except OSError:
         return None
     return None
 

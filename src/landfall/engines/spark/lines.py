@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from landfall import encoding as enc
+from landfall.engines.base import csv_quoting
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def unclosed_line(path: str, d: Dialect) -> int | None:
         text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
         for _ in range(d.skip):
             text.readline()
-        reader = csv.reader(text, delimiter=d.delimiter, strict=True, **_quoting(d))
+        reader = csv.reader(text, delimiter=d.delimiter, strict=True, **csv_quoting(d.quote, d.escape))
         end = d.skip
         try:
             for _ in reader:
@@ -104,21 +105,11 @@ def unclosed_line(path: str, d: Dialect) -> int | None:
     return None
 
 
-def _quoting(d: Dialect) -> dict:
-    if not d.quote:
-        return {"quoting": csv.QUOTE_NONE}
-    return {
-        "quotechar": d.quote,
-        "doublequote": d.escape in (d.quote, ""),
-        "escapechar": None if d.escape in (d.quote, "") else d.escape,
-    }
-
-
 def _csv_records(path: str, d: Dialect, wanted: list[int]) -> dict[int, int]:
     out: dict[int, int] = {}
     todo = iter(wanted)
     target = next(todo)
-    quoting = _quoting(d)
+    quoting = csv_quoting(d.quote, d.escape)
     record = 0
     with enc._open(path) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")

@@ -66,8 +66,7 @@ def line_table(ctx: Ctx, df: DataFrame) -> DataFrame:
     rows = []
     for src, records in wanted.items():
         inp = ctx.inputs[src]
-        fmt = "json" if ctx.fmt == "json" else ctx.fmt
-        found = record_lines(inp.document or inp.path, fmt, records, dialect=inp.dialect, whole=inp.whole)
+        found = record_lines(inp.lines_path, ctx.fmt, records, dialect=inp.dialect, whole=inp.whole)
         rows.extend((src, r, found.get(r)) for r in records)
     schema = T.StructType(
         [T.StructField(SRC, T.IntegerType()), T.StructField(ROW, T.LongType()), T.StructField("_line", T.LongType())]
@@ -93,6 +92,5 @@ def first_line(ctx: Ctx, df: DataFrame) -> tuple[int | None, int | None]:
     if first is None:
         return None, None
     inp = ctx.inputs[int(first["s"])]
-    fmt = "json" if ctx.fmt == "json" else ctx.fmt
-    found = record_lines(inp.document or inp.path, fmt, [int(first["r"])], dialect=inp.dialect, whole=inp.whole)
+    found = record_lines(inp.lines_path, ctx.fmt, [int(first["r"])], dialect=inp.dialect, whole=inp.whole)
     return int(first["s"]), found.get(int(first["r"]))
