@@ -78,3 +78,46 @@ def test_a_late_value_read_again_is_not_scanned_for_its_line(make_lake, monkeypa
     result = lake.process()
     assert not result.ok and len(scanned) == 1
     assert "line 3" in lake.pipeline.runs()[0].error
+
+
+def test_a_csv_sample_is_scanned_for_date_words_only_when_its_first_lines_hold_one(make_lake, monkeypatch):
+    """DuckDB's date casts take `epoch`, `infinity`, `-infinity` and `inf` as dates: a date column whose sample
+    holds one is read as text, which takes a scan of the sample. A file none of whose first lines holds `inf` or
+    `epoch` (in any case) cannot hold one there, and is not scanned."""
+    from landfall.engines.duckdb import reading
+
+    scanned: list[set[str]] = []
+    real = reading.dates_in
+    monkeypatch.setattr(
+        reading, "dates_in", lambda con, sample, dated, *a: scanned.append(dated) or real(con, sample, dated, *a)
+    )
+    lake = make_lake([{"name": n, "match": f"{n}/", "read": {"format": "csv"}, "write": {"table": n}} for n in "ab"])
+    lake.land("a/a.csv", "id,day\n" + "".join(f"{i},2024-01-{i % 28 + 1:02}\n" for i in range(3000)))
+    assert lake.process().ok
+    assert scanned == []
+    lake.land("b/b.csv", "id,day\n1,2024-02-01\n2,EPOCH\n")
+    assert lake.process().ok
+    assert scanned == [{"day"}]
+    assert lake.rows("SELECT typeof(day), day FROM b ORDER BY id") == [("VARCHAR", "2024-02-01"), ("VARCHAR", "EPOCH")]
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_date_words_are_looked_for_in_the_first_lines_across_reads(tmp_path, compressed):
+    import gzip
+
+    from landfall.engines.duckdb.read_csv import may_hold_date_words
+
+    def file(text: str) -> str:
+        path = tmp_path / ("f.csv.gz" if compressed else "f.csv")
+        path.write_bytes(gzip.compress(text.encode()) if compressed else text.encode())
+        return str(path)
+
+    line = "2024-01-01,abcdefghijklmnopqrstuvwxyz0123456789\n"  # 48 bytes
+    before = line * ((1 << 20) // len(line))  # a word cut by the end of the first 1 MiB read
+    cut = (1 << 20) - len(before) - 2
+    assert may_hold_date_words(file(before + "x" * cut + "-InFinity\n" + line), 1_000_000)
+    assert not may_hold_date_words(file(before + "x" * cut + "-finity\n" + line), 1_000_000)
+    first = before + "x" * (cut + 1) + "\n"  # the first 1 MiB read, whole lines
+    assert not may_hold_date_words(file(first + "epoch\n"), 1_000)  # past the lines looked at
+    assert may_hold_date_words(file(first + "epoch\n"), 1_000_000)
+    assert may_hold_date_words(file(line * 200_000), 1_000_000)  # more than 8 MiB to look through: scanned

@@ -12,6 +12,8 @@ on its own (a declared `read.types`, `schema.hints`, a table's types applied to 
 - text to a date: a date, or a timestamp at midnight;
 - text to a timestamp: a timestamp with no offset or zone other than UTC (`Z`, `+00:00`), nothing after it, and
   no more than six digits of a fraction (a timestamp holds microseconds);
+- text to a date, time or timestamp: never a word (DuckDB reads `epoch` as 1970-01-01, `infinity` and `inf` as
+  an infinite date);
 - a number, date or timestamp to another type: a value that converts back to itself (`3.0` to BIGINT, not `2.5`;
   a timestamp at midnight to DATE);
 - JSON (a column of mixed values) by the kind of each value: a string as text, a number as a number;
@@ -35,6 +37,8 @@ _DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
 _TEXT = "VARCHAR"
 _ROUNDED = {_TEXT, "DOUBLE", "FLOAT", "DECIMAL"}  # what an engine's cast rounds into an integer (each its own way)
 _Q3 = "'" * 3  # a quote inside a SQL string literal, then the literal's own quote
+_DATED = {"DATE", "TIME", "TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "TIMESTAMP WITH TIME ZONE"}
+_DATED |= {"TIME WITH TIME ZONE", "TIMESTAMPTZ", "TIMETZ"}
 
 
 def _base(duck: str) -> str:
@@ -44,7 +48,16 @@ def _base(duck: str) -> str:
 def _text_shape(x: str, target: str) -> str | None:
     """SQL true when the text `x`, if DuckDB's cast reads it as `target` at all, reads whole; None when it always
     does. Cheap looks at the text (DuckDB's casts to numbers and dates take spaces around a value); the full
-    checks run only for values whose look says they might lose something."""
+    checks run only for values whose look says they might lose something. A date or time is written with digits:
+    DuckDB's casts also read the words `epoch`, `infinity`, `inf` (and `-infinity`, `-inf`) as ones."""
+    shape = _shape(x, target)
+    if _base(target) not in _DATED:
+        return shape
+    digits = f"({x} < ':' AND ({x} >= '0' OR {x} GLOB '*[0-9]*'))"  # led by a digit, else one further on
+    return digits if shape is None else f"({digits} AND {shape})"
+
+
+def _shape(x: str, target: str) -> str | None:
     base = _base(target)
     if base in INT_TYPES:  # no fraction, no exponent (the cast rounds `2.5` to 3)
         return f"({x} NOT LIKE '%.%' AND {x} NOT LIKE '%e%' AND {x} NOT LIKE '%E%')"

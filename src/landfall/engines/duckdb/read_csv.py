@@ -29,6 +29,31 @@ def sample_buffer(o: ReadOptions) -> str:
     return f"buffer_size = {max(2 << 20, o.max_line_size or 0)}"
 
 
+#: what every word DuckDB's date and timestamp casts take holds, in any case (`epoch`, `infinity`, `-infinity`,
+#: `inf`: its only readings of a value without a digit)
+_DATE_WORD_PARTS = (b"inf", b"epoch")
+_WORD_SCAN_BYTES = 8 << 20  # past this, a sample's lines are not looked through: the sample is scanned
+
+
+def may_hold_date_words(path: str, lines: int) -> bool:
+    """Whether the first `lines` lines of a file DuckDB reads (UTF-8, decompressed as the reader does) may hold
+    a word a date cast takes: False when none holds `inf` or `epoch` in any case, so that no date column of a
+    detection sample in them holds one (a record has at least one line) and the sample need not be scanned."""
+    seen, tail, size = 0, b"", 0
+    with enc._open(path) as fh:
+        while seen < lines:
+            chunk = fh.read(1 << 20)
+            if not chunk:
+                return False
+            size += len(chunk)
+            text = tail + chunk.lower()
+            if any(part in text for part in _DATE_WORD_PARTS) or size > _WORD_SCAN_BYTES:
+                return True
+            seen += chunk.count(b"\n")
+            tail = text[-4:]  # a word cut by the chunk's end
+    return False
+
+
 class Dates(NamedTuple):
     """How a CSV's date and timestamp columns are read (`dates_in`)."""
 

@@ -22,6 +22,7 @@ from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.diagnose import explain
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, is_date, pin_dates
 from landfall.engines.duckdb.read_csv import (
+    Dates,
     _consistent_delimiter,
     _csv_args,
     _csv_sql,
@@ -32,6 +33,7 @@ from landfall.engines.duckdb.read_csv import (
     _sniff,
     dates_in,
     exactly,
+    may_hold_date_words,
     mixed_types,
     sample_buffer,
 )
@@ -174,7 +176,13 @@ def read(cx: JobContext) -> str:
                     sample = f"SELECT * FROM ({csv_select(', ' + sample_buffer(opts))}) LIMIT {rows}"
                     # timestamps are read strictly too, in the format the sample's are in (unless one is declared)
                     stamps = {n for n, t in detected if n in dated and t == "TIMESTAMP" and not opts.timestamp_format}
-                    found = dates_in(cx.con, sample, dated, stamps, plan.mixed_stamps)
+                    # files whose first lines hold no word a date cast takes need not be scanned for one (twice
+                    # the sample's lines: the sniffer may skip lines before the records, or comments among them)
+                    lines = 2 * DETECTION_SAMPLE_ROWS + opts.skip_rows + 1
+                    if stamps or any(may_hold_date_words(p, lines) for p in paths):
+                        found = dates_in(cx.con, sample, dated, stamps, plan.mixed_stamps)
+                    else:
+                        found = Dates(set(), None, {})
                     cx.timestamp_format, cx.stamp_forms = found.stamp_format, found.forms
                     cx.plan = plan.but(as_text=plan.as_text | found.text | set(found.forms))
                     if found.text or found.stamp_format or found.forms:

@@ -81,6 +81,29 @@ class ExactnessTests(EngineFixtures):
         got = lake.rows("SELECT _source_file, _line, _rule FROM quarantine.e ORDER BY _source_file")
         assert got == [(f"e/cut-{c}.csv", 2, "schema") for c in sorted(CUT)]
 
+    def test_a_word_is_never_cast_to_a_date(self, make):
+        """DuckDB's casts read `epoch` as 1970-01-01 and `infinity`, `inf` as an infinite date or timestamp: no
+        word becomes a table's or a declared date or timestamp; the file fails naming it."""
+        lake = make(
+            wf("e", read={"types": {"d": "string", "t": "string"}}, retry={"max_attempts": 1}),
+            wf("first", match="first/", read={"types": {"d": "date", "t": "timestamp"}}, write={"table": "e"}),
+            wf("c", read={"types": {"d": "date", "t": "timestamp"}}, retry={"max_attempts": 1}),
+            workers=1,
+        )
+        lake.land("first/1.csv", "id,d,t\n1,2024-01-01,2024-01-01 10:00:00\n")
+        assert_ok(lake, lake.process())
+        refused = {
+            "e/d.csv": ("2,epoch,2024-01-02 10:00:00", "epoch", "d", "DATE"),
+            "e/t.csv": ("3,2024-01-03,-inf", "-inf", "t", "TIMESTAMP"),
+            "c/d.csv": ("4,Infinity,2024-01-04 10:00:00", "Infinity", "d", "DATE"),
+        }
+        for key, (row, *_) in refused.items():
+            lake.land(key, f"id,d,t\n{row}\n")
+        lake.process()
+        assert lake.rows("SELECT id FROM e") == [(1,)] and "c" not in {t.name for t in lake.pipeline.tables()}
+        for key, (_, value, column, kind) in refused.items():
+            assert error_of(lake, key) == f"`{key}` line 2: value `{value}` of column `{column}` is not a valid {kind}"
+
     def test_a_declared_timestamp_takes_no_more_than_microseconds(self, make):
         """A timestamp holds microseconds: a declared timestamp column refuses `.123456789` (the cast cut it to
         `.123456`), naming the value; six digits or fewer load."""
