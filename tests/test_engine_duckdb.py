@@ -121,3 +121,23 @@ def test_date_words_are_looked_for_in_the_first_lines_across_reads(tmp_path, com
     assert not may_hold_date_words(file(first + "epoch\n"), 1_000)  # past the lines looked at
     assert may_hold_date_words(file(first + "epoch\n"), 1_000_000)
     assert may_hold_date_words(file(line * 200_000), 1_000_000)  # more than 8 MiB to look through: scanned
+
+
+def test_written_stats_say_when_a_date_column_may_hide_a_word():
+    """`epoch` is read as 1970-01-01 and `infinity` as an infinite date: only files whose stats show one of those
+    are scanned for a word past the type sample."""
+    from landfall.engines.duckdb.read_csv import _may_hide_a_word
+
+    def stats(low: str, high: str) -> dict[str, str]:
+        return {"min": low, "max": high, "null_count": "0"}
+
+    assert not _may_hide_a_word(stats("2024-01-01", "2024-12-31"), "DATE")
+    assert not _may_hide_a_word(stats("1970-01-02", "2024-12-31"), "DATE")
+    assert _may_hide_a_word(stats("1970-01-01", "2024-12-31"), "DATE")
+    assert _may_hide_a_word(stats("1960-05-01", "1980-12-31"), "DATE")
+    assert _may_hide_a_word(stats("2024-01-01", "infinity"), "DATE")
+    assert _may_hide_a_word(stats("-infinity", "2024-01-01 10:00:00"), "TIMESTAMP")
+    assert _may_hide_a_word(stats("1970-01-01 00:00:00", "2024-01-01 10:00:00"), "TIMESTAMP")
+    assert not _may_hide_a_word(stats("1970-01-01 00:00:01", "2024-01-01 10:00:00"), "TIMESTAMP WITH TIME ZONE")
+    assert _may_hide_a_word(stats("00:00:00", "23:00:00"), "TIME")
+    assert not _may_hide_a_word(None, "DATE") and not _may_hide_a_word({"null_count": "5"}, "DATE")

@@ -170,10 +170,12 @@ def read(cx: JobContext) -> str:
                 if dated:
                     plan = cx.plan
                     cx.plan = plan.but(as_text=plan.as_text | dated)
-                    # in the rows type detection sampled (DuckDB's 20,480 per file): a later word is a late
-                    # value cast non-strictly, the known gap; scanning whole files cost a third more CPU
+                    # in the rows type detection sampled (DuckDB's 20,480 per file); a later word shows in the
+                    # written files' stats, and is looked for then (`late_date_words`): scanning whole files
+                    # here would cost a third more CPU
                     rows = DETECTION_SAMPLE_ROWS * len(paths)
                     sample = f"SELECT * FROM ({csv_select(', ' + sample_buffer(opts))}) LIMIT {rows}"
+                    cx.dates_as_text = csv_select()
                     # timestamps are read strictly too, in the format the sample's are in (unless one is declared)
                     stamps = {n for n, t in detected if n in dated and t == "TIMESTAMP" and not opts.timestamp_format}
                     # files whose first lines hold no word a date cast takes need not be scanned for one (twice
@@ -184,6 +186,7 @@ def read(cx: JobContext) -> str:
                     else:
                         found = Dates(set(), None, {})
                     cx.timestamp_format, cx.stamp_forms = found.stamp_format, found.forms
+                    cx.read_dates = {n: t for n, t in detected if n in dated and n not in found.text}
                     cx.plan = plan.but(as_text=plan.as_text | found.text | set(found.forms))
                     if found.text or found.stamp_format or found.forms:
                         raw = view(csv_select())

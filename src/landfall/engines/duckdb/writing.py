@@ -4,6 +4,7 @@ with their stats, rewrites and compaction."""
 from __future__ import annotations
 
 import os
+import shutil
 
 import duckdb
 
@@ -303,6 +304,16 @@ def write(cx: JobContext, view: str) -> list[StagedFile]:
         )
     except duckdb.Error as exc:
         raise explain(cx, exc) from None
+
+
+def discard(cx: JobContext) -> None:
+    """Remove what an attempt wrote (the table's files, its quarantine's, its child tables'): the next attempt
+    writes them again."""
+    job = cx.job
+    for folder in [os.path.join(job.staging, "data"), os.path.join(job.staging, "quarantine")] + [
+        os.path.join(f, "data") for f in job.child_staging.values()
+    ]:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def file_sources(cx: JobContext, files: list[StagedFile]) -> tuple[list[tuple[str, str, int]], dict[str, int]]:

@@ -104,6 +104,22 @@ class ExactnessTests(EngineFixtures):
         for key, (_, value, column, kind) in refused.items():
             assert error_of(lake, key) == f"`{key}` line 2: value `{value}` of column `{column}` is not a valid {kind}"
 
+    def test_a_word_past_the_type_sample_keeps_its_date_column_text(self, make):
+        """A column whose first 20,480 rows are dates is detected as dates; a word a date cast takes further on
+        (`infinity`, `Epoch`) makes it text, as one in the sample does, instead of loading as an infinite date or
+        1970-01-01. A date column spanning 1970 without a word stays a date."""
+        lake = make(wf("w", retry={"max_attempts": 1}))
+        rows = "".join(f"{i},2024-01-{i % 28 + 1:02},2024-01-01 10:00:00,2023-05-05\n" for i in range(30_000))
+        late = "30000,infinity,2024-01-02 10:00:00,1960-01-01\n30001,Epoch,-infinity,1980-01-01\n"
+        lake.land("w/a.csv", "id,d,t,u\n" + rows + late)
+        assert_ok(lake, lake.process())
+        types = dict(lake.pipeline.table("w").schema)
+        assert (types["d"], types["t"], types["u"]) == ("string", "string", "date32[day]"), types
+        assert lake.rows("SELECT d, t, CAST(u AS VARCHAR) FROM w WHERE id >= 30000 ORDER BY id") == [
+            ("infinity", "2024-01-02 10:00:00", "1960-01-01"),
+            ("Epoch", "-infinity", "1980-01-01"),
+        ]
+
     def test_a_declared_timestamp_takes_no_more_than_microseconds(self, make):
         """A timestamp holds microseconds: a declared timestamp column refuses `.123456789` (the cast cut it to
         `.123456`), naming the value; six digits or fewer load."""
