@@ -105,7 +105,7 @@ def test_a_csv_sample_is_scanned_for_date_words_only_when_its_first_lines_hold_o
 def test_date_words_are_looked_for_in_the_first_lines_across_reads(tmp_path, compressed):
     import gzip
 
-    from landfall.engines.duckdb.read_csv import may_hold_date_words
+    from landfall.engines.duckdb.datewords import may_hold_date_words
 
     def file(text: str) -> str:
         path = tmp_path / ("f.csv.gz" if compressed else "f.csv")
@@ -125,19 +125,20 @@ def test_date_words_are_looked_for_in_the_first_lines_across_reads(tmp_path, com
 
 def test_written_stats_say_when_a_date_column_may_hide_a_word():
     """`epoch` is read as 1970-01-01 and `infinity` as an infinite date: only files whose stats show one of those
-    are scanned for a word past the type sample."""
-    from landfall.engines.duckdb.read_csv import _may_hide_a_word
+    (in a column or a field inside it) are looked at again for a word past the type sample."""
+    from landfall.engines.duckdb.datewords import _may_hide_a_word
 
-    def stats(low: str, high: str) -> dict[str, str]:
-        return {"min": low, "max": high, "null_count": "0"}
+    def hides(low: str, high: str, key: str = '"d"') -> bool:
+        return _may_hide_a_word({key: {"min": low, "max": high, "null_count": "0"}, '"e"': {"null_count": "3"}}, "d")
 
-    assert not _may_hide_a_word(stats("2024-01-01", "2024-12-31"), "DATE")
-    assert not _may_hide_a_word(stats("1970-01-02", "2024-12-31"), "DATE")
-    assert _may_hide_a_word(stats("1970-01-01", "2024-12-31"), "DATE")
-    assert _may_hide_a_word(stats("1960-05-01", "1980-12-31"), "DATE")
-    assert _may_hide_a_word(stats("2024-01-01", "infinity"), "DATE")
-    assert _may_hide_a_word(stats("-infinity", "2024-01-01 10:00:00"), "TIMESTAMP")
-    assert _may_hide_a_word(stats("1970-01-01 00:00:00", "2024-01-01 10:00:00"), "TIMESTAMP")
-    assert not _may_hide_a_word(stats("1970-01-01 00:00:01", "2024-01-01 10:00:00"), "TIMESTAMP WITH TIME ZONE")
-    assert _may_hide_a_word(stats("00:00:00", "23:00:00"), "TIME")
-    assert not _may_hide_a_word(None, "DATE") and not _may_hide_a_word({"null_count": "5"}, "DATE")
+    assert not hides("2024-01-01", "2024-12-31")
+    assert not hides("1970-01-02", "2024-12-31")
+    assert hides("1970-01-01", "2024-12-31")
+    assert hides("1960-05-01", "1980-12-31")
+    assert hides("2024-01-01", "infinity")
+    assert hides("-infinity", "2024-01-01 10:00:00")
+    assert hides("1970-01-01 00:00:00", "2024-01-01 10:00:00")
+    assert not hides("1971-01-01 00:00:01+00", "2024-01-01 10:00:00+00")
+    assert hides("00:00:00", "23:00:00") and not hides("00:00:01", "23:00:00")
+    assert hides("2024-01-01", "infinity", key='"d"."element"') and not hides("2024-01-01", "infinity", key='"dd"')
+    assert not hides("1", "7") and not _may_hide_a_word({}, "d")

@@ -19,7 +19,7 @@ from landfall.engines.base import Engine, Job, ReadPlan, Replan, Replayed, Sourc
 from landfall.engines.duckdb import quality, reading, steps, writing
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.database import Setup, database
-from landfall.engines.duckdb.read_csv import late_date_words
+from landfall.engines.duckdb.datewords import late_date_words
 from landfall.engines.duckdb.replanning import replan
 from landfall.engines.duckdb.sql import LINEAGE, ROW_PRESERVING, NeedLines, _timed
 from landfall.errors import InvalidInput
@@ -134,10 +134,9 @@ def _attempt(cx: JobContext) -> Staged:
             rows_in = cx.line_counts.result() if cx.line_counts else reading.counts(cx, cx.raw)
     with _timed(timings, "write"):
         files = writing.write(cx, view)
-    if cx.read_dates and (late := late_date_words(cx, files)):
+    if cx.read_dates and (again := late_date_words(cx, files)) is not None:
         writing.discard(cx)
-        words = ", ".join(f"`{n}`" for n in sorted(late))
-        raise Replan(cx.plan.but(as_text=cx.plan.as_text | late), f"a word in date column {words}: read as text")
+        raise Replan(again, "a word a date cast takes past the type sample: read again")
     with _timed(timings, "stats"):
         file_sources, rows_out = writing.file_sources(cx, files)
     if wf.read.bad_rows == "quarantine":

@@ -12,7 +12,6 @@ import duckdb
 
 from landfall import encoding as enc
 from landfall.config import ReadOptions
-from landfall.engines.base import StagedFile
 from landfall.engines.duckdb.casts import cast_sql
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.jsondates import is_word
@@ -28,58 +27,6 @@ def sample_buffer(o: ReadOptions) -> str:
     is the same rows either way (the reader reads on into the next buffer), and the buffer holds every line the
     reader takes (2,000,000 bytes, or `read.max_line_size`)."""
     return f"buffer_size = {max(2 << 20, o.max_line_size or 0)}"
-
-
-#: what every word DuckDB's date and timestamp casts take holds, in any case (`epoch`, `infinity`, `-infinity`,
-#: `inf`: its only readings of a value without a digit)
-_DATE_WORD_PARTS = (b"inf", b"epoch")
-_WORD_SCAN_BYTES = 8 << 20  # past this, a sample's lines are not looked through: the sample is scanned
-
-
-def may_hold_date_words(path: str, lines: int) -> bool:
-    """Whether the first `lines` lines of a file DuckDB reads (UTF-8, decompressed as the reader does) may hold
-    a word a date cast takes: False when none holds `inf` or `epoch` in any case, so that no date column of a
-    detection sample in them holds one (a record has at least one line) and the sample need not be scanned."""
-    seen, tail, size = 0, b"", 0
-    with enc._open(path) as fh:
-        while seen < lines:
-            chunk = fh.read(1 << 20)
-            if not chunk:
-                return False
-            size += len(chunk)
-            text = tail + chunk.lower()
-            if any(part in text for part in _DATE_WORD_PARTS) or size > _WORD_SCAN_BYTES:
-                return True
-            seen += chunk.count(b"\n")
-            tail = text[-4:]  # a word cut by the chunk's end
-    return False
-
-
-#: each date type's epoch as a written file's stats show it: where a cast puts the word `epoch`
-_EPOCHS = {"DATE": "1970-01-01", "TIMESTAMP": "1970-01-01 00:00:00", "TIME": "00:00:00"}
-
-
-def late_date_words(cx: JobContext, files: list[StagedFile]) -> set[str]:
-    """The columns the reader parsed as dates or times (`cx.read_dates`) that hold a word a date cast takes past
-    the detection sample. Such a word is read as the epoch or an infinite value: only where the written files'
-    stats show one of those are the whole files scanned, those columns as text (a dataset whose dates are finite
-    and do not span 1970-01-01 costs nothing)."""
-    suspect = [n for n, kind in cx.read_dates.items() if any(_may_hide_a_word(f.stats.get(q(n)), kind) for f in files)]
-    if not suspect:
-        return set()
-    checks = ", ".join(f"coalesce(bool_or({is_word(q(n))}), false)" for n in suspect)
-    found = cx.con.execute(f"SELECT {checks} FROM ({cx.dates_as_text})").fetchone()
-    return {n for n, hit in zip(suspect, found, strict=True) if hit}
-
-
-def _may_hide_a_word(stats: dict[str, str] | None, kind: str) -> bool:
-    low, high = (stats or {}).get("min"), (stats or {}).get("max")
-    if low is None or high is None:  # not written (a step dropped it), or no value
-        return False
-    if "infinity" in low or "infinity" in high:
-        return True
-    epoch = _EPOCHS.get(kind.split(" WITH ")[0].split("_")[0])
-    return epoch is None or low[: len(epoch)] <= epoch <= high  # ISO text sorts as its dates do (years 1000-9999)
 
 
 class Dates(NamedTuple):

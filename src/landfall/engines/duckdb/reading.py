@@ -19,6 +19,7 @@ from landfall.config import ReadOptions, Workflow
 from landfall.engines.base import Source, csv_quoting
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.context import JobContext
+from landfall.engines.duckdb.datewords import may_hold_date_words
 from landfall.engines.duckdb.diagnose import explain
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, is_date, pin_dates
 from landfall.engines.duckdb.read_csv import (
@@ -33,7 +34,6 @@ from landfall.engines.duckdb.read_csv import (
     _sniff,
     dates_in,
     exactly,
-    may_hold_date_words,
     mixed_types,
     sample_buffer,
 )
@@ -212,6 +212,9 @@ def read(cx: JobContext) -> str:
                     (opts.date_format, opts.timestamp_format),
                 )
                 formats = (found.date_format, found.timestamp_format)
+                if not cx.plan.sample_all:  # past the sample, a word may hide in them (`late_date_words`)
+                    dates = {n: t for n, t in found.columns.items() if "DATE" in t.upper() or "TIME" in t.upper()}
+                    cx.read_dates = dates | {n: "TIMESTAMP" for n in found.stamps}
                 select = _json_sql(cx, _paths(paths), opts, fmt, columns=found.columns, formats=formats)
                 raw = view(converted(select, found.stamps))
                 cx.describe(raw)

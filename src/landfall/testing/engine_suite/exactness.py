@@ -120,6 +120,17 @@ class ExactnessTests(EngineFixtures):
             ("Epoch", "-infinity", "1980-01-01"),
         ]
 
+    def test_a_word_past_the_type_sample_keeps_its_json_dates_text(self, make):
+        lake = make(wf("j", read={"format": "jsonl"}, retry={"max_attempts": 1}))
+        first = [{"id": i, "d": "2024-01-02", "n": {"e": "2024-01-03"}, "u": "2023-05-05"} for i in range(30_000)]
+        late = [{"id": 30_000, "d": "infinity", "n": {"e": "epoch"}, "u": "1960-01-01"}]
+        lake.land("j/a.jsonl", jsonl(first + late))
+        assert_ok(lake, lake.process())
+        rows = lake.rows("SELECT CAST(d AS VARCHAR), CAST(n AS VARCHAR), CAST(u AS VARCHAR) FROM j WHERE id = 30000")
+        assert rows[0][0] == "infinity" and "epoch" in rows[0][1] and rows[0][2] == "1960-01-01", rows
+        types = dict(lake.pipeline.table("j").schema)
+        assert (types["d"], types["u"]) == ("string", "date32[day]"), types
+
     def test_a_declared_timestamp_takes_no_more_than_microseconds(self, make):
         """A timestamp holds microseconds: a declared timestamp column refuses `.123456789` (the cast cut it to
         `.123456`), naming the value; six digits or fewer load."""
