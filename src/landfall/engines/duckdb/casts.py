@@ -53,8 +53,12 @@ def _text_shape(x: str, target: str) -> str | None:
     shape = _shape(x, target)
     if _base(target) not in _DATED:
         return shape
-    digits = f"({x} < ':' AND ({x} >= '0' OR {x} GLOB '*[0-9]*'))"  # led by a digit, else one further on
-    return digits if shape is None else f"({digits} AND {shape})"
+    return _digits(x) if shape is None else f"({_digits(x)} AND {shape})"
+
+
+def _digits(x: str) -> str:
+    """SQL true when the text `x` holds a digit: led by one, else one further on (cheap first)."""
+    return f"({x} < ':' AND ({x} >= '0' OR {x} GLOB '*[0-9]*'))"
 
 
 def _shape(x: str, target: str) -> str | None:
@@ -138,14 +142,17 @@ def cast_sql(
     """`expr` (of DuckDB type `source`) as `target`, losing nothing (see the module's docstring): a value that does
     not fit fails the query with DuckDB's words for a value it could not convert (`Could not convert string 'x' to
     BIGINT`, which names the file's line), or with `try_` is NULL. `exact=False` (the `cast:` step) casts as SQL
-    does, but for text or a fraction to an integer (DuckDB rounds 2.5 to 2, Spark truncates 1.5 to 1: the same
-    config would load other numbers on each engine). `name`, the column's, is named in the error (`when casting
-    from source column n`, as DuckDB's own cast errors name it), for `diagnose` to find a JSON record's line by it.
+    does, but for a word to a date (`epoch` is no 1970-01-01) and for text or a fraction to an integer (DuckDB
+    rounds 2.5 to 2, Spark truncates 1.5 to 1: the same config would load other numbers on each engine). `name`,
+    the column's, is named in the error (`when casting from source column n`, as DuckDB's own cast errors name
+    it), for `diagnose` to find a JSON record's line by it.
     `read`: the value as the conversion reads it, when that is not `expr` as written (a decimal comma made a
     point); NULL where it reads nothing, which fails the value as written."""
     value = None
     if source is not None and (exact or (_base(target) in INT_TYPES and _base(source) in _ROUNDED)):
         value = _exact(read or expr, source, target)
+    elif source == _TEXT and _base(target) in _DATED:  # SQL's cast, but a word is no date (nor is it on Spark)
+        value = f"CASE WHEN {_digits(read or expr)} THEN TRY_CAST({read or expr} AS {target}) END"
     if value is None:
         return f"{'TRY_CAST' if try_ else 'CAST'}({expr} AS {target})"
     if try_:

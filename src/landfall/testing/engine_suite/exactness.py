@@ -104,6 +104,17 @@ class ExactnessTests(EngineFixtures):
         for key, (_, value, column, kind) in refused.items():
             assert error_of(lake, key) == f"`{key}` line 2: value `{value}` of column `{column}` is not a valid {kind}"
 
+    def test_the_cast_step_makes_no_word_a_date(self, make):
+        """`cast:` casts as SQL does (a timestamp's text to a date gives its date), but `epoch` is no date on
+        either engine (DuckDB's cast reads it as 1970-01-01, Spark's as nothing): the file fails naming it."""
+        cast = {"transform": [{"cast": {"d": "date"}}], "read": {"types": {"d": "string"}}}
+        lake = make(wf("c", retry={"max_attempts": 1}, **cast))
+        lake.land("c/ok.csv", "id,d\n1,2024-01-03 10:30:00\n")
+        lake.land("c/word.csv", "id,d\n2,2024-01-04\n3,epoch\n")
+        lake.process()
+        assert lake.rows("SELECT id, d FROM c") == [(1, dt.date(2024, 1, 3))]
+        assert error_of(lake, "c/word.csv") == "`c/word.csv` line 3: value `epoch` of column `d` is not a valid DATE"
+
     def test_a_word_past_the_type_sample_keeps_its_date_column_text(self, make):
         """A column whose first 20,480 rows are dates is detected as dates; a word a date cast takes further on
         (`infinity`, `Epoch`) makes it text, as one in the sample does, instead of loading as an infinite date or
