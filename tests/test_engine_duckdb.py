@@ -142,3 +142,26 @@ def test_written_stats_say_when_a_date_column_may_hide_a_word():
     assert hides("00:00:00", "23:00:00") and not hides("00:00:01", "23:00:00")
     assert hides("2024-01-01", "infinity", key='"d"."element"') and not hides("2024-01-01", "infinity", key='"dd"')
     assert not hides("1", "7") and not _may_hide_a_word({}, "d")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_dates_spanning_1970_without_a_word_are_not_read_again(make_lake, monkeypatch, fmt):
+    """Stats that span the epoch call for a look for a word; finding none, the file is not read again."""
+    import json
+
+    from landfall.engines.duckdb import engine
+
+    plans: list[object] = []
+    real = engine.late_date_words
+    monkeypatch.setattr(engine, "late_date_words", lambda cx, files: plans.append(real(cx, files)) or plans[-1])
+    lake = make_lake([{"name": "t", "match": "t/", "read": {"format": fmt}, "write": {"table": "t"}}])
+    days = [f"19{60 + i % 20}-01-0{1 + i % 9}" for i in range(100)]
+    if fmt == "csv":
+        lake.land("t/a.csv", "id,born\n" + "".join(f"{i},{d}\n" for i, d in enumerate(days)))
+    else:
+        lake.land(
+            "t/a.jsonl", "".join(json.dumps({"id": i, "born": d, "n": {"at": d}}) + "\n" for i, d in enumerate(days))
+        )
+    assert lake.process().ok
+    assert plans == [None]
+    assert dict(lake.pipeline.table("t").schema)["born"] == "date32[day]"

@@ -38,8 +38,8 @@ class JobContext(msgspec.Struct):
     dialects: dict[str, tuple[str, int]] = {}  # CSV path -> (delimiter, lines before the records) landfall checked
     timestamp_format: str | None = None  # the reader's strict format of CSV timestamps (`read_csv.dates_in`)
     stamp_forms: dict[str, tuple[str, ...]] = {}  # CSV timestamp columns read as text and converted in these forms
-    # columns the reader parses as dates or times (name -> DuckDB type), and a CSV's rows with them as text: a
-    # word a date cast takes past the type sample hides in them (`datewords.late_date_words`)
+    # columns the reader parses as dates or times, each with the SQL over `dates_as_text` (the files with them as
+    # text) that finds a word a date cast takes in it: past the type sample, one may hide (`datewords`)
     read_dates: dict[str, str] = {}
     dates_as_text: str = ""
     # landed key -> the encoding it was read in: {encoding, confidence, how} (see `landfall.encoding.Detected`)

@@ -11,7 +11,6 @@ import re
 from landfall import encoding as enc
 from landfall.engines.base import ReadPlan, StagedFile
 from landfall.engines.duckdb.context import JobContext
-from landfall.engines.duckdb.jsondates import is_word
 from landfall.engines.duckdb.sql import q
 
 #: what every word the casts take holds, in any case
@@ -43,19 +42,18 @@ def may_hold_date_words(path: str, lines: int) -> bool:
 def late_date_words(cx: JobContext, files: list[StagedFile]) -> ReadPlan | None:
     """The plan to read the job with again when a column the reader parsed as dates (`cx.read_dates`) holds a
     word past the detection sample, else None. Such a word is written as the epoch or an infinite value: only
-    where the written files' stats show one of those is anything looked at again (a dataset whose dates are
-    finite and do not span 1970-01-01 costs nothing). A CSV's files are scanned with those columns as text, and
-    a column holding a word is read as text; JSON is read again with its types and dates detected on the whole
-    files, which finds the word as the sample's scan would."""
+    where the written files' stats show one of those are the files scanned, those columns as text (a dataset
+    whose dates are finite and do not span 1970-01-01 costs nothing). A CSV column holding a word is read as
+    text; JSON is read with its types and dates detected on the whole files, which finds the word as the
+    sample's scan does."""
     suspect = [n for n in cx.read_dates if any(_may_hide_a_word(f.stats, n) for f in files)]
     if not suspect:
         return None
-    if cx.fmt != "csv":
-        return None if cx.plan.sample_all else cx.plan.but(sample_all=True)
-    checks = ", ".join(f"coalesce(bool_or({is_word(q(n))}), false)" for n in suspect)
-    found = cx.con.execute(f"SELECT {checks} FROM ({cx.dates_as_text})").fetchone()
-    late = {n for n, hit in zip(suspect, found, strict=True) if hit}
-    return cx.plan.but(as_text=cx.plan.as_text | late) if late else None
+    found = cx.con.execute(f"SELECT {', '.join(cx.read_dates[n] for n in suspect)} FROM ({cx.dates_as_text})")
+    late = {n for n, hit in zip(suspect, found.fetchone(), strict=True) if hit}
+    if not late:
+        return None
+    return cx.plan.but(as_text=cx.plan.as_text | late) if cx.fmt == "csv" else cx.plan.but(sample_all=True)
 
 
 def _may_hide_a_word(stats: dict[str, dict[str, str]], column: str) -> bool:

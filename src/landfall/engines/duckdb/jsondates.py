@@ -69,6 +69,10 @@ class Pinned(NamedTuple):
     date_format: str | None = None
     timestamp_format: str | None = None
     stamps: dict[str, tuple[str, ...]] = {}  # text columns of timestamps, converted in these forms (`stamps.converted`)
+    # column -> SQL over `text_read` (the files with every date leaf as text), true when a row of the column holds
+    # a word where a date is read: where a word past the sample may hide (`datewords.late_date_words`)
+    words: dict[str, str] = {}
+    text_read: str = ""
 
 
 DATE_FORMAT = "%Y-%m-%d"
@@ -112,9 +116,12 @@ def pin_dates(
     everything = lambda _path: True  # noqa: E731
     as_text: dict[str, str] = {}
     leaves: list[Leaf] = []
+    column: dict[str, str] = {}  # a leaf's path -> its top-level column
     for name, kind in detected.items():
         if any(d in kind.lower() for d in ("date", "time")):
+            before = len(leaves)
             as_text[name] = _walk(con.sqltype(kind), q(name), name, leaves, everything)
+            column |= {leaf.path: name for leaf in leaves[before:]}
     # top-level text, or top-level dates that may turn out text: candidates for timestamps read from text
     strings = [n for n, kind in detected.items() if kind == "VARCHAR" or any(leaf.path == n for leaf in leaves)]
     if not leaves and not strings:
@@ -153,11 +160,20 @@ def pin_dates(
     for name in as_text:
         out[name] = _walk(con.sqltype(detected[name]), q(name), name, [], lambda p: p in text)
     kinds = {leaf.kind for leaf in leaves if leaf.path not in text}
+    forms = stamp_forms(con, sample, [n for n in looked if out[n] == "VARCHAR"])
+    read_as_dates: dict[str, list[str]] = {}
+    for leaf in leaves:
+        if leaf.path not in text:
+            read_as_dates.setdefault(column[leaf.path], []).append(leaf.some(is_word))
+    for name in forms:
+        read_as_dates.setdefault(name, []).append(is_word(q(name)))
     return Pinned(
         out,
         formats["date"] if "date" in kinds or declared[0] else None,
         formats["timestamp"] if "timestamp" in kinds or declared[1] else None,
-        stamp_forms(con, sample, [n for n in looked if out[n] == "VARCHAR"]),
+        forms,
+        {n: f"coalesce(bool_or({' OR '.join(some)}), false)" for n, some in read_as_dates.items()},
+        read({**detected, **as_text}),
     )
 
 

@@ -21,7 +21,7 @@ from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.datewords import may_hold_date_words
 from landfall.engines.duckdb.diagnose import explain
-from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, is_date, pin_dates
+from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, is_date, is_word, pin_dates
 from landfall.engines.duckdb.read_csv import (
     Dates,
     _consistent_delimiter,
@@ -186,7 +186,7 @@ def read(cx: JobContext) -> str:
                     else:
                         found = Dates(set(), None, {})
                     cx.timestamp_format, cx.stamp_forms = found.stamp_format, found.forms
-                    cx.read_dates = {n: t for n, t in detected if n in dated and n not in found.text}
+                    cx.read_dates = {n: f"coalesce(bool_or({is_word(q(n))}), false)" for n in dated - found.text}
                     cx.plan = plan.but(as_text=plan.as_text | found.text | set(found.forms))
                     if found.text or found.stamp_format or found.forms:
                         raw = view(csv_select())
@@ -213,8 +213,7 @@ def read(cx: JobContext) -> str:
                 )
                 formats = (found.date_format, found.timestamp_format)
                 if not cx.plan.sample_all:  # past the sample, a word may hide in them (`late_date_words`)
-                    dates = {n: t for n, t in found.columns.items() if "DATE" in t.upper() or "TIME" in t.upper()}
-                    cx.read_dates = dates | {n: "TIMESTAMP" for n in found.stamps}
+                    cx.read_dates, cx.dates_as_text = found.words, found.text_read
                 select = _json_sql(cx, _paths(paths), opts, fmt, columns=found.columns, formats=formats)
                 raw = view(converted(select, found.stamps))
                 cx.describe(raw)
