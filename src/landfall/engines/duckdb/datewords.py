@@ -58,7 +58,8 @@ def late_date_words(cx: JobContext, files: list[StagedFile]) -> ReadPlan | None:
 
 def _may_hide_a_word(stats: dict[str, dict[str, str]], column: str) -> bool:
     """Whether a written file's stats of `column` (or of a field inside it) show an infinite value or span the
-    epoch (ISO text sorts as its dates do; a date before year 1000 or after 9999 only ever calls for a look)."""
+    epoch (ISO text sorts as its dates do from year 1000 to 9999; a year before 1000 sorts first, calling for a
+    look)."""
     name = q(column)
     for key, stat in stats.items():
         if key != name and not key.startswith(name + "."):
