@@ -138,6 +138,7 @@ def cast_sql(
     exact: bool = True,
     name: str | None = None,
     read: str | None = None,
+    fmt: str | None = None,
 ) -> str:
     """`expr` (of DuckDB type `source`) as `target`, losing nothing (see the module's docstring): a value that does
     not fit fails the query with DuckDB's words for a value it could not convert (`Could not convert string 'x' to
@@ -147,9 +148,13 @@ def cast_sql(
     the column's, is named in the error (`when casting from source column n`, as DuckDB's own cast errors name
     it), for `diagnose` to find a JSON record's line by it.
     `read`: the value as the conversion reads it, when that is not `expr` as written (a decimal comma made a
-    point); NULL where it reads nothing, which fails the value as written."""
+    point); NULL where it reads nothing, which fails the value as written. `fmt`: text to a date or timestamp is
+    read in this format (`read.date_format`, `read.timestamp_format`), strictly, and never from a word."""
     value = None
-    if source is not None and (exact or (_base(target) in INT_TYPES and _base(source) in _ROUNDED)):
+    if fmt is not None and source == _TEXT and _base(target) in _DATED:
+        x, written = read or expr, "'" + fmt.replace("'", "''") + "'"
+        value = f"CASE WHEN {_digits(x)} THEN CAST(try_strptime({x}, {written}) AS {target}) END"
+    elif source is not None and (exact or (_base(target) in INT_TYPES and _base(source) in _ROUNDED)):
         value = _exact(read or expr, source, target)
     elif source == _TEXT and _base(target) in _DATED:  # SQL's cast, but a word is no date (nor is it on Spark)
         value = f"CASE WHEN {_digits(read or expr)} THEN TRY_CAST({read or expr} AS {target}) END"

@@ -258,18 +258,17 @@ def converted_types(o: ReadOptions) -> dict[str, str]:
     """The declared types (`read.types`) the reader reads as text and `exactly` converts: DuckDB's CSV reader
     rounds a value into a declared type (`2.5` into BIGINT as 3, `1.234` into DECIMAL(10,2) as 1.23) and cuts one
     (`2024-01-03 10:30` into DATE as the date) without a word. Text is read as it is, and a date or timestamp in a
-    declared format (`read.date_format`, `read.timestamp_format`) by the reader, strictly. With `bad_rows:
-    quarantine` the reader keeps the types: the rows it cannot convert are the ones it sets aside (a value it
-    rounds is the known gap there)."""
+    declared format (`read.date_format`, `read.timestamp_format`) is read in it, strictly (the reader's own parse
+    in a format takes the words `epoch` and `infinity` as dates). With `bad_rows: quarantine` the reader keeps the
+    types: the rows it cannot convert are the ones it sets aside (a value it rounds is the known gap there)."""
     if o.all_strings or o.bad_rows == "quarantine":
         return {}
-    out = {}
-    for name, declared in o.types.items():
-        t = sql_type(declared)
-        if t == "VARCHAR" or (t == "DATE" and o.date_format) or (t == "TIMESTAMP" and o.timestamp_format):
-            continue
-        out[name] = t
-    return out
+    return {name: t for name, declared in o.types.items() if (t := sql_type(declared)) != "VARCHAR"}
+
+
+def _declared_format(o: ReadOptions, t: str) -> str | None:
+    """The declared format a column of DuckDB type `t` is written in, if any."""
+    return o.date_format if t == "DATE" else o.timestamp_format if t == "TIMESTAMP" else None
 
 
 def exactly(cx: JobContext, view: str, o: ReadOptions) -> str:
@@ -287,7 +286,10 @@ def exactly(cx: JobContext, view: str, o: ReadOptions) -> str:
             return f"CASE WHEN NOT contains({q(n)}, '.') THEN replace({q(n)}, {lit(o.decimal_separator)}, '.') END"
         return None
 
-    repl = ", ".join(f"{cast_sql(q(n), 'VARCHAR', t, name=n, read=read(n, t))} AS {q(n)}" for n, t in types.items())
+    repl = ", ".join(
+        f"{cast_sql(q(n), 'VARCHAR', t, name=n, read=read(n, t), fmt=_declared_format(o, t))} AS {q(n)}"
+        for n, t in types.items()
+    )
     return cx.view(f"SELECT * REPLACE ({repl}) FROM {view}")
 
 

@@ -83,11 +83,14 @@ class ExactnessTests(EngineFixtures):
 
     def test_a_word_is_never_cast_to_a_date(self, make):
         """DuckDB's casts read `epoch` as 1970-01-01 and `infinity`, `inf` as an infinite date or timestamp: no
-        word becomes a table's or a declared date or timestamp; the file fails naming it."""
+        word becomes a table's or a declared date or timestamp (in a declared format too); the file fails naming
+        it."""
+        formats = {"date_format": "%d/%m/%Y", "timestamp_format": "%d/%m/%Y %H:%M"}
         lake = make(
             wf("e", read={"types": {"d": "string", "t": "string"}}, retry={"max_attempts": 1}),
             wf("first", match="first/", read={"types": {"d": "date", "t": "timestamp"}}, write={"table": "e"}),
             wf("c", read={"types": {"d": "date", "t": "timestamp"}}, retry={"max_attempts": 1}),
+            wf("f", read={"types": {"d": "date", "t": "timestamp"}, **formats}, retry={"max_attempts": 1}),
             workers=1,
         )
         lake.land("first/1.csv", "id,d,t\n1,2024-01-01,2024-01-01 10:00:00\n")
@@ -96,10 +99,15 @@ class ExactnessTests(EngineFixtures):
             "e/d.csv": ("2,epoch,2024-01-02 10:00:00", "epoch", "d", "DATE"),
             "e/t.csv": ("3,2024-01-03,-inf", "-inf", "t", "TIMESTAMP"),
             "c/d.csv": ("4,Infinity,2024-01-04 10:00:00", "Infinity", "d", "DATE"),
+            "f/d.csv": ("5,epoch,05/01/2024 10:00", "epoch", "d", "DATE"),
+            "f/t.csv": ("6,06/01/2024,INF", "INF", "t", "TIMESTAMP"),
         }
         for key, (row, *_) in refused.items():
             lake.land(key, f"id,d,t\n{row}\n")
         lake.process()
+        lake.land("f/ok.csv", "id,d,t\n7,07/01/2024,07/01/2024 10:00\n")
+        lake.process()
+        assert lake.rows("SELECT id, d, t FROM f") == [(7, dt.date(2024, 1, 7), dt.datetime(2024, 1, 7, 10))]
         assert lake.rows("SELECT id FROM e") == [(1,)] and "c" not in {t.name for t in lake.pipeline.tables()}
         for key, (_, value, column, kind) in refused.items():
             assert error_of(lake, key) == f"`{key}` line 2: value `{value}` of column `{column}` is not a valid {kind}"
