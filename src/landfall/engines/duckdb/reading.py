@@ -51,7 +51,7 @@ from landfall.engines.duckdb.sql import (
     source_format,
 )
 from landfall.engines.duckdb.stamps import converted
-from landfall.engines.duckdb.types import WHOLE_BEYOND_64
+from landfall.engines.duckdb.types import WHOLE_BEYOND_64, sql_type
 from landfall.engines.duckdb.writing import with_lineage
 from landfall.errors import InvalidInput
 from landfall.pools import pool
@@ -193,13 +193,16 @@ def read(cx: JobContext) -> str:
                         detected = cx.describe(raw)
             if (
                 fmt in ("json", "jsonl")
-                and not (opts.all_strings or opts.types or cx.plan.json_via_python)
+                and not (opts.all_strings or cx.plan.json_via_python)
                 and not case_renamed([n for n, _ in detected])
             ):
                 # pin what was detected, so binding the later steps does not sample the files again (not when
                 # DuckDB renamed a key that differs from another only in case, `name` beside `Name`, to `name_1`:
                 # the reader finds no key by that name, and the values would be lost)
-                pinned = {n: t for n, t in detected if n not in (PATH, ROW)}
+                # a declared column is read as text, or as JSON converted by each value's kind (`read_json._declared`):
+                # the reader's own date detection would take `epoch` for 1970-01-01 before the conversion looked
+                declared = {n: "VARCHAR" if sql_type(t) == "VARCHAR" else "JSON" for n, t in opts.types.items()}
+                pinned = {n: declared.get(n, t) for n, t in detected if n not in (PATH, ROW)}
                 if cx.plan.sample_all:  # a later value broke a type: values of mixed forms are read as text
                     pinned = {n: "VARCHAR" if t == "JSON" else t for n, t in pinned.items()}
                 # in the sample (whole files once a later value broke a type): dates and timestamps read strictly,

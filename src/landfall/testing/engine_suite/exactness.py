@@ -91,6 +91,7 @@ class ExactnessTests(EngineFixtures):
             wf("first", match="first/", read={"types": {"d": "date", "t": "timestamp"}}, write={"table": "e"}),
             wf("c", read={"types": {"d": "date", "t": "timestamp"}}, retry={"max_attempts": 1}),
             wf("f", read={"types": {"d": "date", "t": "timestamp"}, **formats}, retry={"max_attempts": 1}),
+            wf("j", read={"format": "jsonl", "types": {"d": "date"}}, retry={"max_attempts": 1}),
             workers=1,
         )
         lake.land("first/1.csv", "id,d,t\n1,2024-01-01,2024-01-01 10:00:00\n")
@@ -104,10 +105,14 @@ class ExactnessTests(EngineFixtures):
         }
         for key, (row, *_) in refused.items():
             lake.land(key, f"id,d,t\n{row}\n")
+        lake.land("j/ok.jsonl", jsonl([{"id": 8, "d": "2024-01-08"}]))
+        lake.land("j/d.jsonl", jsonl([{"id": 9, "d": "2024-01-09"}, {"id": 10, "d": "epoch"}]))
+        refused["j/d.jsonl"] = ("", "epoch", "d", "DATE")
         lake.process()
         lake.land("f/ok.csv", "id,d,t\n7,07/01/2024,07/01/2024 10:00\n")
         lake.process()
         assert lake.rows("SELECT id, d, t FROM f") == [(7, dt.date(2024, 1, 7), dt.datetime(2024, 1, 7, 10))]
+        assert lake.rows("SELECT id, d FROM j") == [(8, dt.date(2024, 1, 8))]
         assert lake.rows("SELECT id FROM e") == [(1,)] and "c" not in {t.name for t in lake.pipeline.tables()}
         for key, (_, value, column, kind) in refused.items():
             assert error_of(lake, key) == f"`{key}` line 2: value `{value}` of column `{column}` is not a valid {kind}"
