@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import re
 
+from landfall.engines.duckdb.jsondates import is_date
+from landfall.engines.duckdb.sql import lit
 from landfall.engines.duckdb.types import arrow_type
 from landfall.schema import widens_to
 
@@ -37,8 +39,6 @@ _DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
 _TEXT = "VARCHAR"
 _ROUNDED = {_TEXT, "DOUBLE", "FLOAT", "DECIMAL"}  # what an engine's cast rounds into an integer (each its own way)
 _Q3 = "'" * 3  # a quote inside a SQL string literal, then the literal's own quote
-_DATED = {"DATE", "TIME", "TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "TIMESTAMP WITH TIME ZONE"}
-_DATED |= {"TIME WITH TIME ZONE", "TIMESTAMPTZ", "TIMETZ"}
 
 
 def _base(duck: str) -> str:
@@ -51,7 +51,7 @@ def _text_shape(x: str, target: str) -> str | None:
     checks run only for values whose look says they might lose something. A date or time is written with digits:
     DuckDB's casts also read the words `epoch`, `infinity`, `inf` (and `-infinity`, `-inf`) as ones."""
     shape = _shape(x, target)
-    if _base(target) not in _DATED:
+    if not is_date(target):
         return shape
     return _digits(x) if shape is None else f"({_digits(x)} AND {shape})"
 
@@ -151,13 +151,13 @@ def cast_sql(
     point); NULL where it reads nothing, which fails the value as written. `fmt`: text to a date or timestamp is
     read in this format (`read.date_format`, `read.timestamp_format`), strictly, and never from a word."""
     value = None
-    if fmt is not None and source == _TEXT and _base(target) in _DATED:
-        x, written = read or expr, "'" + fmt.replace("'", "''") + "'"
-        value = f"CASE WHEN {_digits(x)} THEN CAST(try_strptime({x}, {written}) AS {target}) END"
+    x = read or expr
+    if source == _TEXT and is_date(target) and (fmt is not None or not exact):
+        # in the declared format, or as SQL casts (the `cast:` step); either way a word is no date (nor is it on Spark)
+        as_date = f"CAST(try_strptime({x}, {lit(fmt)}) AS {target})" if fmt else f"TRY_CAST({x} AS {target})"
+        value = f"CASE WHEN {_digits(x)} THEN {as_date} END"
     elif source is not None and (exact or (_base(target) in INT_TYPES and _base(source) in _ROUNDED)):
-        value = _exact(read or expr, source, target)
-    elif source == _TEXT and _base(target) in _DATED:  # SQL's cast, but a word is no date (nor is it on Spark)
-        value = f"CASE WHEN {_digits(read or expr)} THEN TRY_CAST({read or expr} AS {target}) END"
+        value = _exact(x, source, target)
     if value is None:
         return f"{'TRY_CAST' if try_ else 'CAST'}({expr} AS {target})"
     if try_:

@@ -115,18 +115,17 @@ def pin_dates(
     (the formats checked), and when a text column looks like timestamps (their forms)."""
     everything = lambda _path: True  # noqa: E731
     as_text: dict[str, str] = {}
-    leaves: list[Leaf] = []
-    column: dict[str, str] = {}  # a leaf's path -> its top-level column
+    by_column: dict[str, list[Leaf]] = {}  # each column's date leaves
     for name, kind in detected.items():
         if any(d in kind.lower() for d in ("date", "time")):
-            before = len(leaves)
-            as_text[name] = _walk(con.sqltype(kind), q(name), name, leaves, everything)
-            column |= {leaf.path: name for leaf in leaves[before:]}
+            as_text[name] = _walk(con.sqltype(kind), q(name), name, by_column.setdefault(name, []), everything)
+    leaves = [leaf for found in by_column.values() for leaf in found]
     # top-level text, or top-level dates that may turn out text: candidates for timestamps read from text
     strings = [n for n, kind in detected.items() if kind == "VARCHAR" or any(leaf.path == n for leaf in leaves)]
     if not leaves and not strings:
         return Pinned(detected, *declared)
-    sample = f"SELECT * FROM ({read({**detected, **as_text})})" + (f" LIMIT {limit}" if limit is not None else "")
+    text_read = read({**detected, **as_text})
+    sample = f"SELECT * FROM ({text_read})" + (f" LIMIT {limit}" if limit is not None else "")
     stamps = [leaf for leaf in leaves if leaf.kind == "timestamp"] if declared[1] is None else []
     checks = [f"coalesce(bool_or({leaf.some(is_word)}), false)" for leaf in leaves]
     checks += [f"coalesce(bool_or({leaf.some(shape)}), false)" for leaf in stamps for shape in _SHAPES.values()]
@@ -161,19 +160,15 @@ def pin_dates(
         out[name] = _walk(con.sqltype(detected[name]), q(name), name, [], lambda p: p in text)
     kinds = {leaf.kind for leaf in leaves if leaf.path not in text}
     forms = stamp_forms(con, sample, [n for n in looked if out[n] == "VARCHAR"])
-    read_as_dates: dict[str, list[str]] = {}
-    for leaf in leaves:
-        if leaf.path not in text:
-            read_as_dates.setdefault(column[leaf.path], []).append(leaf.some(is_word))
-    for name in forms:
-        read_as_dates.setdefault(name, []).append(is_word(q(name)))
+    read_as_dates = {n: [leaf.some(is_word) for leaf in lf if leaf.path not in text] for n, lf in by_column.items()}
+    read_as_dates |= {n: [*read_as_dates.get(n, []), is_word(q(n))] for n in forms}  # converted from text
     return Pinned(
         out,
         formats["date"] if "date" in kinds or declared[0] else None,
         formats["timestamp"] if "timestamp" in kinds or declared[1] else None,
         forms,
-        {n: f"coalesce(bool_or({' OR '.join(some)}), false)" for n, some in read_as_dates.items()},
-        read({**detected, **as_text}),
+        {n: f"coalesce(bool_or({' OR '.join(some)}), false)" for n, some in read_as_dates.items() if some},
+        text_read,
     )
 
 
