@@ -42,6 +42,9 @@ class JobContext(msgspec.Struct):
     # text) that finds a word a date cast takes in it: past the type sample, one may hide (`datewords`)
     read_dates: dict[str, str] = {}
     dates_as_text: str = ""
+    # each of `read_dates` -> the column the steps write its values to unchanged, or the prefix (`True`) of those
+    # flattened out of it; None where a step may change them (`datewords.follow`); unset: its own name
+    date_names: dict[str, tuple[str, bool] | None] = {}
     # landed key -> the encoding it was read in: {encoding, confidence, how} (see `landfall.encoding.Detected`)
     encodings: dict[str, dict[str, object]] = {}
     views: list[str] = []

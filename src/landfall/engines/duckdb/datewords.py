@@ -2,11 +2,13 @@
 dates), in any case, even in the strict formats landfall reads detected dates in. A column holding one is text,
 whether the word is in the detection sample (its scan, `read_csv.dates_in` and `jsondates.pin_dates`, which a look
 at the sample's bytes spares when none of them holds one: `may_hold_date_words`) or past it (the written files'
-stats show the epoch or an infinite value, and the files are looked at again: `late_date_words`)."""
+stats show the epoch or an infinite value, and the files are looked at again: `late_date_words`; the steps may
+rename, flatten or change the column on its way there: `follow`)."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from landfall import encoding as enc
 from landfall.engines.base import ReadPlan, StagedFile
@@ -46,7 +48,11 @@ def late_date_words(cx: JobContext, files: list[StagedFile]) -> ReadPlan | None:
     whose dates are finite and do not span 1970-01-01 costs nothing). A CSV column holding a word is read as
     text; JSON is read with its types and dates detected on the whole files, which finds the word as the
     sample's scan does."""
-    suspect = [n for n in cx.read_dates if any(_may_hide_a_word(f.stats, n) for f in files)]
+    suspect = []
+    for n in cx.read_dates:
+        written = cx.date_names.get(n, (n, False))
+        if written is None or any(_may_hide_a_word(f.stats, *written) for f in files):
+            suspect.append(n)
     if not suspect:
         return None
     found = cx.con.execute(f"SELECT {', '.join(cx.read_dates[n] for n in suspect)} FROM ({cx.dates_as_text})")
@@ -56,13 +62,55 @@ def late_date_words(cx: JobContext, files: list[StagedFile]) -> ReadPlan | None:
     return cx.plan.but(as_text=cx.plan.as_text | late) if cx.fmt == "csv" else cx.plan.but(sample_all=True)
 
 
-def _may_hide_a_word(stats: dict[str, dict[str, str]], column: str) -> bool:
-    """Whether a written file's stats of `column` (or of a field inside it) show an infinite value or span the
-    epoch (ISO text sorts as its dates do from year 1000 to 9999; a year before 1000 sorts first, calling for a
-    look)."""
+def follow(cx: JobContext, step: Any, before: list[str], after: list[str]) -> None:
+    """Where a transform step (with the data columns `before` and `after` it) puts the values of each column the
+    reader parsed as dates (`cx.date_names`), so that the written files' stats are read under the right name. A
+    step that may change the values (`cast` or `compute` of the column, `sql`), drops or explodes the column, or
+    picks rows by it (`filter`, `dedupe`'s order) leaves the stats nothing to vouch for: the files are looked at."""
+    for read in cx.read_dates:
+        where = cx.date_names.get(read, (read, False))
+        if where is not None:
+            cx.date_names[read] = _through(step, *where, before, after)
+
+
+def _through(step: Any, name: str, prefix: bool, before: list[str], after: list[str]) -> tuple[str, bool] | None:
+    """Where `step` puts the values of the column `name` (with `prefix`, of the columns flattened out of one)."""
+    kind = step.kind
+    if kind == "flatten" and step.flatten.keep_json:  # an object kept as JSON text: its stats show no dates
+        return None
+    if prefix:  # columns flattened out of the date column: followed through further flattening only
+        return (name, True) if kind == "flatten" else None
+    if kind == "rename":
+        return step.rename.get(name, name), False
+    if kind == "normalize_names":
+        return dict(zip(before, after, strict=True)).get(name, name), False
+    if kind == "flatten":
+        if name in after:
+            return name, False
+        leaves = name + step.flatten.separator
+        return (leaves, True) if any(c.startswith(leaves) for c in after) else None
+    if kind in ("filter", "dedupe"):
+        said = step.filter if kind == "filter" else step.dedupe.order_by or ""
+        return None if re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", said, re.IGNORECASE) else (name, False)
+    if kind in ("drop", "cast", "compute"):
+        return None if name in getattr(step, kind) else (name, False)
+    if kind == "explode":
+        return None if name == step.explode else (name, False)
+    if kind == "child_tables":
+        return None if name in step.child_tables.columns else (name, False)
+    return None  # `sql`, and any step this does not know
+
+
+def _may_hide_a_word(stats: dict[str, dict[str, str]], column: str, prefix: bool = False) -> bool:
+    """Whether a written file's stats of `column` (or of a field inside it; with `prefix`, of each column whose
+    name starts so) show an infinite value or span the epoch (ISO text sorts as its dates do from year 1000 to
+    9999; a year before 1000 sorts first, calling for a look)."""
     name = q(column)
     for key, stat in stats.items():
-        if key != name and not key.startswith(name + "."):
+        if prefix:
+            if not key.startswith(name[:-1]):
+                continue
+        elif key != name and not key.startswith(name + "."):
             continue
         low, high = stat.get("min"), stat.get("max")
         if low is None or high is None:  # no value

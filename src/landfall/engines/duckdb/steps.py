@@ -13,6 +13,7 @@ from landfall.engines.base import JOINED_HIDDEN, Staged, named_in, text_hint
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.casts import cast_sql
 from landfall.engines.duckdb.context import JobContext
+from landfall.engines.duckdb.datewords import follow
 from landfall.engines.duckdb.sql import (
     PATH,
     PID,
@@ -37,6 +38,8 @@ def transform(cx: JobContext, view: str) -> str:
         try:
             view = _step(cx, view, step)
             cx.describe(view)  # bind now, so a bad expression names its step
+            if cx.read_dates:
+                follow(cx, step, cx.columns(before), cx.columns(view))
         except duckdb.Error as exc:
             hint = _typing_hint(cx, before, step, exc)
             raise InvalidInput(f"{where}: {_first_line(exc).rstrip('.') if hint else _first_line(exc)}{hint}") from None

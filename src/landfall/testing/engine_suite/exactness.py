@@ -144,6 +144,28 @@ class ExactnessTests(EngineFixtures):
             ("Epoch", "-infinity", "1980-01-01"),
         ]
 
+    def test_a_word_past_the_type_sample_is_found_under_a_new_name(self, make):
+        """The word is found however the steps name or shape the date column on its way to the table (renamed,
+        normalized, flattened out of an object, or changed by a step)."""
+        lake = make(
+            wf("r", transform=[{"rename": {"d": "day"}}], retry={"max_attempts": 1}),
+            wf("n", transform=[{"normalize_names": True}], retry={"max_attempts": 1}),
+            wf("c", transform=[{"compute": {"d": "d + 1"}}], retry={"max_attempts": 1}),
+            wf("j", read={"format": "jsonl"}, transform=[{"flatten": {}}], retry={"max_attempts": 1}),
+        )
+        rows = "".join(f"{i},2024-01-{i % 28 + 1:02}\n" for i in range(30_000)) + "30000,Epoch\n"
+        lake.land("r/a.csv", "id,d\n" + rows)
+        lake.land("n/a.csv", "id,Order Day\n" + rows)
+        lake.land("c/a.csv", "id,d\n" + rows)
+        first = [{"id": i, "n": {"e": "2024-01-03"}} for i in range(30_000)]
+        lake.land("j/a.jsonl", jsonl([*first, {"id": 30_000, "n": {"e": "epoch"}}]))
+        lake.process()
+        assert lake.rows("SELECT day FROM r WHERE id = 30000") == [("Epoch",)]
+        assert lake.rows("SELECT order_day FROM n WHERE id = 30000") == [("Epoch",)]
+        assert lake.rows("SELECT CAST(n_e AS VARCHAR) FROM j WHERE id = 30000") == [("epoch",)]
+        # `d + 1` of text does not compute: the file fails at that step, where it loaded 1970-01-02
+        assert "step 1 (`compute`)" in error_of(lake, "c/a.csv")
+
     def test_a_word_past_the_type_sample_keeps_its_json_dates_text(self, make):
         lake = make(wf("j", read={"format": "jsonl"}, retry={"max_attempts": 1}))
         first = [{"id": i, "d": "2024-01-02", "n": {"e": "2024-01-03"}, "u": "2023-05-05"} for i in range(30_000)]
