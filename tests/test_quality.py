@@ -228,7 +228,7 @@ def test_unparseable_csv_rows_go_to_quarantine_with_line_and_reason(make_lake):
     lake.land("s/b.csv", "id,name,amount\n6,f,60\n7,g\n")
     lake.land("s/c.csv", "id,name,amount\n8,h,80\n")
     assert lake.process().ok
-    assert lake.rows("SELECT id FROM s ORDER BY id") == [(1,), (3,), (5,), (6,), (8,)]
+    assert lake.rows("SELECT id, name FROM s ORDER BY id") == [(1, "a"), (3, "c"), (5, "e"), (6, "f"), (8, "h")]
     assert lake.rows(
         "SELECT _source_file, _line, _rule, _column, _raw, _reason LIKE '%Expected Number of Columns%' "
         "FROM quarantine.s ORDER BY _source_file, _line"

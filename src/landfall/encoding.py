@@ -223,3 +223,18 @@ def read_text(path: str) -> str:
     """A (possibly compressed) UTF-8 file's text, a BOM dropped."""
     with _open(path) as fh:
         return fh.read().decode("utf-8", errors="strict").removeprefix("\ufeff")
+
+
+def line_texts(path: str, wanted: set[int]) -> dict[int, str]:
+    """The text of lines `wanted` (1-based) of a file as the engines read it (UTF-8, decompressed), for the
+    quarantine's `_raw` of rows set aside after parsing (a value its declared type cannot hold whole)."""
+    found: dict[int, str] = {}
+    if not wanted:
+        return found
+    with _open(path) as fh:
+        for n, line in enumerate(fh, start=1):
+            if n in wanted:
+                found[n] = line.rstrip(b"\r\n").decode("utf-8", "replace")
+                if len(found) == len(wanted):
+                    break
+    return found

@@ -29,7 +29,7 @@ class JobContext(msgspec.Struct):
     paths: dict[str, Source] = {}  # path read (maybe a transcoded copy) -> landed file
     with_path: bool = True  # rows carry their file's path (batches); a single file's lineage is constants
     line_offset: int = 0  # add to a record's position to get its line (the header, skipped rows)
-    bad_lines: list[tuple[str, int, str, str]] = []  # set aside: (path, line, raw, why)
+    bad_lines: list[tuple[str, int | None, str, str, str | None]] = []  # set aside: (path, line, raw, why, column)
     gone_lines: list[int] = []  # lines of the one file read that hold no record
     starts: str | None = None  # table of the line each record starts on ("" when every record is one line)
     line_counts: Future[dict[str, int]] | None = None  # JSON Lines records per file, counted while reading

@@ -169,7 +169,7 @@ def _sniff(cx: JobContext, path: str, o: ReadOptions, *, pin: bool = False) -> l
         quote, escape = '"', '"'
     # The dialect is fixed; a group's column types are still detected by DuckDB across its files (fixing the
     # first file's types would let a later file's `2.5` be cast into a BIGINT column as 3).
-    types = _declared_types(cx, o)
+    types = _declared_types(cx, o) | _table_text(cx, o, [c["name"] for c in columns])
     args = [
         f"auto_detect = {str(not pin).lower()}",
         f"delim = {lit(delim)}",
@@ -254,14 +254,24 @@ def _declared_types(cx: JobContext, o: ReadOptions) -> dict[str, str]:
     return types | {c: "VARCHAR" for c in cx.plan.as_text}
 
 
+def _table_text(cx: JobContext, o: ReadOptions, names: list[str]) -> dict[str, str]:
+    """The file's columns its table holds as text (and `read.types` does not type), read as text: as another
+    type, a value would reach the table in that type's words (`f` as `false`, `8.50` as `8.5`)."""
+    return {
+        n: "VARCHAR"
+        for n, t in cx.job.table_schema or []
+        if t in ("string", "large_string") and n in names and n not in o.types
+    }
+
+
 def converted_types(o: ReadOptions) -> dict[str, str]:
     """The declared types (`read.types`) the reader reads as text and `exactly` converts: DuckDB's CSV reader
     rounds a value into a declared type (`2.5` into BIGINT as 3, `1.234` into DECIMAL(10,2) as 1.23) and cuts one
     (`2024-01-03 10:30` into DATE as the date) without a word. Text is read as it is, and a date or timestamp in a
     declared format (`read.date_format`, `read.timestamp_format`) is read in it, strictly (the reader's own parse
-    in a format takes the words `epoch` and `infinity` as dates). With `bad_rows: quarantine` the reader keeps the
-    types: the rows it cannot convert are the ones it sets aside (a value it rounds is the known gap there)."""
-    if o.all_strings or o.bad_rows == "quarantine":
+    in a format takes the words `epoch` and `infinity` as dates). With `bad_rows: quarantine` a row with a value
+    that does not fit is set aside instead (`exactly`)."""
+    if o.all_strings:
         return {}
     return {name: t for name, declared in o.types.items() if (t := sql_type(declared)) != "VARCHAR"}
 
@@ -273,8 +283,9 @@ def _declared_format(o: ReadOptions, t: str) -> str | None:
 
 def exactly(cx: JobContext, view: str, o: ReadOptions) -> str:
     """`view` with the columns of `converted_types` it has (read as text) converted, losing nothing
-    (`casts.cast_sql`: a value that does not fit fails the file, naming it); a declared column the file does not
-    have is passed over, as the reader does. Numbers written `2,5` read with `decimal_separator`."""
+    (`casts.cast_sql`: a value that does not fit fails the file, naming it; with `bad_rows: quarantine` its row is
+    set aside, `set_aside`); a declared column the file does not have is passed over, as the reader does. Numbers
+    written `2,5` read with `decimal_separator`."""
     types = converted_types(o)
     present = {n for n, t in cx.describe(view) if t == "VARCHAR"} if types else set()
     types = {n: t for n, t in types.items() if n in present}
@@ -286,11 +297,19 @@ def exactly(cx: JobContext, view: str, o: ReadOptions) -> str:
             return f"CASE WHEN NOT contains({q(n)}, '.') THEN replace({q(n)}, {lit(o.decimal_separator)}, '.') END"
         return None
 
-    repl = ", ".join(
-        f"{cast_sql(q(n), 'VARCHAR', t, name=n, read=read(n, t), fmt=_declared_format(o, t))} AS {q(n)}"
+    aside = o.bad_rows == "quarantine"
+    cast = {
+        n: cast_sql(q(n), "VARCHAR", t, try_=aside, name=n, read=read(n, t), fmt=_declared_format(o, t))
         for n, t in types.items()
-    )
-    return cx.view(f"SELECT * REPLACE ({repl}) FROM {view}")
+    }
+    repl = ", ".join(f"{c} AS {q(n)}" for n, c in cast.items())
+    if not aside:
+        return cx.view(f"SELECT * REPLACE ({repl}) FROM {view}")
+    from landfall.engines.duckdb.reading import set_aside  # reading reads through this module
+
+    misfit = {n: f"({q(n)} IS NOT NULL AND {c} IS NULL)" for n, c in cast.items()}
+    set_aside(cx, view, misfit, types)
+    return cx.view(f"SELECT * REPLACE ({repl}) FROM {view} WHERE NOT ({' OR '.join(misfit.values())})")
 
 
 def dialect_args(o: ReadOptions) -> list[str]:

@@ -51,7 +51,7 @@ def _good_lines(cx: JobContext, path: str, src: Source) -> str:
             if reason is None:
                 dst.write(raw if raw.endswith(b"\n") else raw + b"\n")
             else:
-                cx.bad_lines.append((out, n, text[:10_000], reason))
+                cx.bad_lines.append((out, n, text[:10_000], reason, None))
                 cx.gone_lines.append(n)
     return out
 

@@ -44,6 +44,7 @@ from landfall.engines.duckdb.sql import (
     REJECTS,
     ROW,
     ROW_PRESERVING,
+    NeedLines,
     _filename_arg,
     _paths,
     lit,
@@ -363,6 +364,38 @@ def line_of(cx: JobContext, position: str) -> str:
     return f"({offset} + (SELECT count(*) FROM unnest([{gaps}]) AS g(g) WHERE g < {offset}))"
 
 
+def set_aside(cx: JobContext, view: str, misfit: dict[str, str], types: dict[str, str]) -> None:
+    """The rows of `view` with a value its declared type cannot hold whole (`misfit`: column -> SQL true for such a
+    value), in `cx.bad_lines` for the quarantine (`bad_rows: quarantine`), as rows the reader cannot parse are:
+    the line, the line's text, the column and the reason. Records are numbered to name their lines."""
+    described = dict(cx.describe(view))
+    numbered = ROW in described
+    path = q(PATH) if PATH in described else lit(next(iter(cx.paths)))
+    which = " ".join(f"WHEN {m} THEN {lit(n)}" for n, m in misfit.items())
+    why = " ".join(
+        f"WHEN {m} THEN 'value `' || {q(n)} || '` of column `{n}` is not a valid {types[n]}'" for n, m in misfit.items()
+    )
+    # every column read (`v.*`), as the load reads them: DuckDB's list of rows it could not parse, which this scan
+    # adds to, names the column of a short row by the columns read
+    rows = cx.con.execute(
+        f"SELECT {path}, {ROW if numbered else 'NULL'}, CASE {which} END, CASE {why} END, v.* FROM {view} v "
+        f"WHERE {' OR '.join(misfit.values())}"
+    ).fetchall()
+    rows = [r[:4] for r in rows]
+    if not rows:
+        return
+    if not numbered:  # a batch is run file by file (each then numbered): lines are counted within a file
+        raise NeedLines() if len(cx.paths) == 1 else InvalidInput("a value does not fit its declared type")
+    if numbered:
+        cx.raw = cx.raw or view  # the records as read, numbered: what `line_of` counts lines by
+        positions = ", ".join(str(int(r[1])) for r in rows)
+        lines = dict(cx.con.execute(f"SELECT p, {line_of(cx, 'p')} FROM unnest([{positions}]) AS t(p)").fetchall())
+    texts = enc.line_texts(next(iter(cx.paths)), {lines[r[1]] for r in rows}) if numbered else {}
+    for p, position, column, reason in rows:
+        line = lines.get(position) if numbered else None
+        cx.bad_lines.append((p, line, texts.get(line, ""), reason, column))
+
+
 def _has_rejects(cx: JobContext) -> bool:
     """Whether DuckDB made its table of CSV rows it could not parse (`bad_rows: quarantine`)."""
     return bool(cx.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [REJECTS]).fetchall()[0][0])
@@ -481,10 +514,10 @@ def parse_rejects(cx: JobContext, quality: dict[str, Any]) -> tuple[str, dict[st
     if bad:
         table = cx.table(
             f"SELECT NULL::VARCHAR AS {q(PATH)}, NULL::BIGINT AS _line, NULL::VARCHAR AS _raw, "
-            "NULL::VARCHAR AS _reason LIMIT 0"
+            "NULL::VARCHAR AS _reason, NULL::VARCHAR AS _column LIMIT 0"
         )
-        cx.con.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?)", bad)
-        parts.append(f"SELECT {q(PATH)}, _line, NULL::VARCHAR AS _column, _raw, _reason FROM {table}")
+        cx.con.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?)", bad)
+        parts.append(f"SELECT {q(PATH)}, _line, _column, _raw, _reason FROM {table}")
     if not parts:
         return None
     rows = cx.table(" UNION ALL ".join(parts))

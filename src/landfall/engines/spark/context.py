@@ -86,6 +86,9 @@ class Ctx:
     encodings: dict[str, dict[str, Any]] = field(default_factory=dict)  # landed key -> the encoding it was read in
     typed: DataFrame | None = None  # the rows as read and cast, before anything is counted
     rejects: DataFrame | None = None  # records Spark could not parse (CORRUPT holds their text)
+    # rows set aside for a value their declared type cannot hold whole (`bad_rows: quarantine`): check -> flag
+    misfits: DataFrame | None = None
+    aside: dict[str, str] = field(default_factory=dict)
 
     @property
     def batch(self) -> bool:

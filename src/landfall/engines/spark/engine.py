@@ -26,6 +26,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from landfall import encoding as enc
 from landfall.engines.base import (
     Engine,
     Job,
@@ -189,9 +190,10 @@ class SparkEngine(Engine):
                     q_schema = schema_of(q_rows.schema, HIDDEN)
                     quarantine = writing.write(ctx, q_rows, os.path.join(job.staging, "quarantine"), job.commit_id, [])
         rows_in = self._rows_in(ctx, read)
-        if int(read.get("corrupt", 0)):
+        misfits = any(int(read.get(check, 0)) for check in ctx.aside)
+        if int(read.get("corrupt", 0)) or misfits:
             with timed(steps_done, "quarantine"):
-                rejected, counts = self._parse_rejects(ctx)
+                rejected, counts = self._parse_rejects(ctx, corrupt=int(read.get("corrupt", 0)) > 0)
                 q_files = writing.write(
                     ctx, rejected, os.path.join(job.staging, "quarantine-parse"), f"{job.commit_id}-parse", []
                 )
@@ -279,7 +281,13 @@ class SparkEngine(Engine):
             raise Replan(whole, "a quoted value spans lines: read the files whole")
         if corrupt and ctx.fmt in ("json", "jsonl") and not plan.sample_all and self._type_misses(ctx):
             raise Replan(plan.but(sample_all=True), "a later value missed its detected type")
-        missed = [(name, duck) for check, (name, duck, _) in ctx.misses.items() if int(read.get(check, 0))]
+        if any(int(read.get(check, 0)) for check in ctx.aside) and not ctx.numbered:
+            raise Replan(plan.but(number_rows=True), "rows set aside: number records for their lines")
+        missed = [
+            (name, duck)
+            for check, (name, duck, _) in ctx.misses.items()
+            if int(read.get(check, 0)) and check not in ctx.aside
+        ]
         if missed:
             detected = [(n, d) for n, d in missed if n not in o.types]
             if detected and ctx.batch and not plan.per_file_types:
@@ -380,24 +388,38 @@ class SparkEngine(Engine):
             return f"TOO MANY COLUMNS: Expected Number of Columns: {expected} Found: {found}", None
         return "malformed CSV record", None
 
-    def _parse_rejects(self, ctx: Ctx) -> tuple[DataFrame, dict[str, int]]:
-        """Records that could not be parsed, as quarantine rows: `_raw`, `_line`, `_rule` `parse`, `_column`,
-        `_reason` (worked out in Python, per record), with lineage. Also counts them per file."""
-        numbered = with_rows(ctx, ctx.rejects)
-        src_col = c(SRC) if SRC in numbered.columns else F.lit(0)
-        got = numbered.select(src_col.alias("s"), c(ROW).alias("r"), c(CORRUPT).alias("raw")).collect()
+    def _parse_rejects(self, ctx: Ctx, *, corrupt: bool = True) -> tuple[DataFrame, dict[str, int]]:
+        """Records that could not be parsed, and rows with a value their declared type cannot hold whole
+        (`ctx.misfits`), as quarantine rows: `_raw`, `_line`, `_rule` `parse`, `_column`, `_reason` (worked out
+        in Python, per record), with lineage. Also counts them per file."""
+        got: list[tuple[int, int, str | None, str | None, str | None]] = []  # (file, record, raw, reason, column)
+        if corrupt:
+            numbered = with_rows(ctx, ctx.rejects)
+            src_col = c(SRC) if SRC in numbered.columns else F.lit(0)
+            for r in numbered.select(src_col.alias("s"), c(ROW).alias("r"), c(CORRUPT).alias("raw")).collect():
+                got.append((int(r["s"]), int(r["r"]), r["raw"], *self._why(ctx, r["raw"], int(r["s"]))))
+        if ctx.misfits is not None and ctx.aside:
+            numbered = with_rows(ctx, ctx.misfits)
+            src_col = c(SRC) if SRC in numbered.columns else F.lit(0)
+            column = F.coalesce(*[F.when(c(f), F.lit(ctx.misses[k][0])) for k, f in ctx.aside.items()])
+            value = F.coalesce(*[F.when(c(f), c(ctx.misses[k][2])) for k, f in ctx.aside.items()])
+            duck = F.coalesce(*[F.when(c(f), F.lit(ctx.misses[k][1])) for k, f in ctx.aside.items()])
+            picked = numbered.select(src_col.alias("s"), c(ROW).alias("r"), column, value, duck).collect()
+            for s, r, name, v, t in picked:
+                got.append((int(s), int(r), None, f"value `{v}` of column `{name}` is not a valid {t}", name))
         by_src: dict[int, list[int]] = {}
-        for r in got:
-            by_src.setdefault(int(r["s"]), []).append(int(r["r"]))
+        for s, r, *_ in got:
+            by_src.setdefault(s, []).append(r)
         lines = {
             s: record_lines(
                 ctx.inputs[s].lines_path, ctx.fmt, rows, dialect=ctx.inputs[s].dialect, whole=ctx.inputs[s].whole
             )
             for s, rows in by_src.items()
         }
+        texts = {s: enc.line_texts(ctx.inputs[s].lines_path, set(lines[s].values())) for s in by_src}
         rows = [
-            (r["raw"], lines[int(r["s"])].get(int(r["r"])), *self._why(ctx, r["raw"], int(r["s"])), int(r["s"]))
-            for r in got
+            (raw if raw is not None else texts[s].get(lines[s].get(r), ""), lines[s].get(r), reason, column, s)
+            for s, r, raw, reason, column in got
         ]
         schema = T.StructType(
             [

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from functools import reduce
 from typing import Any
 
 import duckdb
@@ -119,14 +120,25 @@ def read(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
     # a value missed its type where its text is there and its cast is not: a flag per column, so the rows the
     # observation sees (it evaluates them one by one) carry booleans, not the texts
     flags = {f"__lf_{check}": c(keep).isNotNull() & c(name).isNull() for check, (name, _, keep) in ctx.misses.items()}
+    # with `bad_rows: quarantine`, a row whose value its declared type cannot hold whole is set aside (its text
+    # kept for the quarantine), as a record that does not parse is
+    o = ctx.workflow.read
+    if o.bad_rows == "quarantine":
+        ctx.aside = {check: f"__lf_{check}" for check, (name, _, _) in ctx.misses.items() if name in o.types}
+    texts = [keep for check, (_, _, keep) in ctx.misses.items() if check not in ctx.aside]
     if flags:
-        df = df.withColumns(flags).drop(*[keep for _, _, keep in ctx.misses.values()])
+        df = df.withColumns(flags).drop(*texts)
         checks += [F.count_if(c(flag)).alias(flag.removeprefix("__lf_")) for flag in flags]
     observed = df.observe(ctx.observe("read"), *checks)
     if CORRUPT in df.columns:
         ctx.rejects = observed.where(c(CORRUPT).isNotNull())
         observed = observed.where(c(CORRUPT).isNull())
-    return observed.drop(*flags, CORRUPT) if flags or CORRUPT in df.columns else observed
+    if ctx.aside:
+        misfit = reduce(lambda a, b: a | b, [c(flag) for flag in ctx.aside.values()])
+        ctx.misfits = observed.where(misfit)
+        observed = observed.where(~misfit)
+    kept = [ctx.misses[check][2] for check in ctx.aside]
+    return observed.drop(*flags, *kept, CORRUPT) if flags or CORRUPT in df.columns else observed
 
 
 # --- CSV --------------------------------------------------------------------------------------------------------
@@ -211,6 +223,9 @@ def _read_csv(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
         groups.setdefault(inp.index if ctx.plan.per_file_types else _first_line(inp.path), []).append(inp)
     sniffed = [(members, *sniff(ctx, sniffer, members[0])) for members in groups.values()]
     mixed = mixed_types([cols for _, _, cols, _ in sniffed]) - set(o.types)
+    # a column the table holds as text is read as text: as another type, a value would reach the table in that
+    # type's words (`f` as `false`, `8.50` as `8.5`)
+    mixed |= {n for n, t in ctx.job.table_schema or [] if t in ("string", "large_string") and n not in o.types}
     frames = []
     for members, dialect, cols, formats in sniffed:
         cols = [(n, "VARCHAR" if n in mixed else t) for n, t in cols]  # see `mixed_types`

@@ -549,6 +549,45 @@ class ReadingTests(EngineFixtures):
         assert rows == [(2, "parse", '{"id": '), (3, "parse", "[1]")]
         assert only_run(lake, "t/a.csv").rows_quarantined == 1
 
+    def test_a_text_column_of_the_table_keeps_a_file_s_text_as_written(self, make):
+        """A file whose values of a column the table holds as text look like another type (`f` and `t` read as
+        booleans, `+7` and `8.50` as numbers) loads them as written, not as the other type's words (`false`,
+        `7.0`)."""
+        lake = make(wf("s"))
+        lake.land("s/a.csv", "id,name,code\n1,a,x1\n")
+        assert_ok(lake, lake.process())
+        lake.land("s/b.csv", "id,name,code\n6,f,+7\n7,t,8.50\n")
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id, name, code FROM s ORDER BY id") == [
+            (1, "a", "x1"),
+            (6, "f", "+7"),
+            (7, "t", "8.50"),
+        ]
+
+    def test_a_declared_type_sets_aside_what_it_cannot_hold_whole(self, make):
+        """With `bad_rows: quarantine`, a value a declared type cannot hold whole goes to the quarantine with its
+        line, column and reason, as it fails the file without it: a word a date cast takes (`epoch`, `infinity`),
+        a time of day in a date column, a fraction in an integer column. The rest of the file loads."""
+        lake = make(wf("t", read={"types": {"d": "date", "n": "int"}, "bad_rows": "quarantine"}))
+        lake.land(
+            "t/a.csv",
+            "id,d,n\n1,2024-01-01,7\n2,epoch,7\n3,Infinity,7\n4,2024-01-03 10:30,7\n5,2024-01-04,2.5\n6,,\n",
+        )
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id, CAST(d AS VARCHAR), n FROM t ORDER BY id") == [
+            (1, "2024-01-01", 7),
+            (6, None, None),
+        ]
+        rows = lake.rows("SELECT _line, _rule, _column, _raw FROM quarantine.t ORDER BY _line")
+        assert rows == [
+            (3, "parse", "d", "2,epoch,7"),
+            (4, "parse", "d", "3,Infinity,7"),
+            (5, "parse", "d", "4,2024-01-03 10:30,7"),
+            (6, "parse", "n", "5,2024-01-04,2.5"),
+        ], rows
+        assert all("epoch" in r for (r,) in lake.rows("SELECT _reason FROM quarantine.t WHERE _line = 3"))
+        assert only_run(lake, "t/a.csv").rows_quarantined == 4
+
     # --- bad input ---------------------------------------------------------------------------------------------
 
     @pytest.mark.parametrize(
