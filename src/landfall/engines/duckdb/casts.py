@@ -162,9 +162,14 @@ def cast_sql(
         return f"{'TRY_CAST' if try_ else 'CAST'}({expr} AS {target})"
     if try_:
         return value
-    shown = expr if source == _TEXT else f"CAST({expr} AS VARCHAR)"
-    if source == "JSON":  # a string as its text (`x`, not `"x"`), as the file's line holds it
-        shown = f"(CASE json_type({expr}) WHEN 'VARCHAR' THEN {expr} ->> '$' ELSE CAST({expr} AS VARCHAR) END)"
     column = f" when casting from source column {name.replace(chr(39), chr(39) * 2)}" if name else ""
-    refused = f"error('Could not convert string {_Q3} || {shown} || {_Q3} to {target}{column}')::{target}"
+    refused = f"error('Could not convert string {_Q3} || {shown(expr, source)} || {_Q3} to {target}{column}')::{target}"
     return f"coalesce({value}, CASE WHEN {expr} IS NULL THEN NULL ELSE {refused} END)"
+
+
+def shown(expr: str, source: str | None) -> str:
+    """SQL for the value of `expr` (of DuckDB type `source`) as a message names it: as text; a JSON string as its
+    text (`x`, not `"x"`), as the file's line holds it."""
+    if source == "JSON":
+        return f"(CASE json_type({expr}) WHEN 'VARCHAR' THEN {expr} ->> '$' ELSE CAST({expr} AS VARCHAR) END)"
+    return expr if source == _TEXT else f"CAST({expr} AS VARCHAR)"

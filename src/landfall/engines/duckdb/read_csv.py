@@ -12,7 +12,7 @@ import duckdb
 
 from landfall import encoding as enc
 from landfall.config import ReadOptions
-from landfall.engines.duckdb.casts import cast_sql
+from landfall.engines.duckdb.casts import cast_sql, shown
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.jsondates import is_word
 from landfall.engines.duckdb.sql import REJECTS, _filename_arg, common_args, lit, q
@@ -282,13 +282,12 @@ def _declared_format(o: ReadOptions, t: str) -> str | None:
 
 
 def exactly(cx: JobContext, view: str, o: ReadOptions) -> str:
-    """`view` with the columns of `converted_types` it has (read as text) converted, losing nothing
-    (`casts.cast_sql`: a value that does not fit fails the file, naming it; with `bad_rows: quarantine` its row is
-    set aside, `set_aside`); a declared column the file does not have is passed over, as the reader does. Numbers
-    written `2,5` read with `decimal_separator`."""
-    types = converted_types(o)
-    present = {n for n, t in cx.describe(view) if t == "VARCHAR"} if types else set()
-    types = {n: t for n, t in types.items() if n in present}
+    """`view` with the columns of `converted_types` it has (read as text; JSON Lines in quarantine mode: as JSON)
+    converted, losing nothing (`casts.cast_sql`: a value that does not fit fails the file, naming it; with
+    `bad_rows: quarantine` its row is set aside, `set_aside`); a declared column the file does not have is passed
+    over, as the reader does. Numbers written `2,5` read with `decimal_separator`."""
+    have = dict(cx.describe(view))
+    types = {n: t for n, t in converted_types(o).items() if have.get(n) in ("VARCHAR", "JSON")}
     if not types:
         return view
 
@@ -299,7 +298,7 @@ def exactly(cx: JobContext, view: str, o: ReadOptions) -> str:
 
     aside = o.bad_rows == "quarantine"
     cast = {
-        n: cast_sql(q(n), "VARCHAR", t, try_=aside, name=n, read=read(n, t), fmt=_declared_format(o, t))
+        n: cast_sql(q(n), have[n], t, try_=aside, name=n, read=read(n, t), fmt=_declared_format(o, t))
         for n, t in types.items()
     }
     repl = ", ".join(f"{c} AS {q(n)}" for n, c in cast.items())
@@ -308,7 +307,7 @@ def exactly(cx: JobContext, view: str, o: ReadOptions) -> str:
     from landfall.engines.duckdb.reading import set_aside  # reading reads through this module
 
     misfit = {n: f"({q(n)} IS NOT NULL AND {c} IS NULL)" for n, c in cast.items()}
-    set_aside(cx, view, misfit, types)
+    set_aside(cx, view, {n: (m, shown(q(n), have[n]), types[n]) for n, m in misfit.items()})
     return cx.view(f"SELECT * REPLACE ({repl}) FROM {view} WHERE NOT ({' OR '.join(misfit.values())})")
 
 

@@ -132,8 +132,11 @@ def _json_sql(
     if stamp_format and not o.timestamp_format:
         args.append(f"timestampformat = {lit(stamp_format)}")
     select = f"SELECT * FROM read_json({paths}, {', '.join(args)})"
-    if o.types:  # hints for some columns; the rest are detected
-        repl = ", ".join(f"{_declared(k, sql_type(v))} AS {q(k)}" for k, v in o.types.items())
+    # hints for some columns; the rest are detected. In quarantine mode a column pinned as JSON is converted
+    # after the read, its rows that do not fit set aside (`read_csv.exactly`)
+    aside = {k for k, t in (columns or {}).items() if t == "JSON"} if o.bad_rows == "quarantine" else set()
+    if declared := {k: v for k, v in o.types.items() if k not in aside}:
+        repl = ", ".join(f"{_declared(k, sql_type(v))} AS {q(k)}" for k, v in declared.items())
         select = f"SELECT * REPLACE ({repl}) FROM ({select})"
     if o.all_strings:
         if not cx.with_path:

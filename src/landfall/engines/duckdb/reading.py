@@ -226,8 +226,8 @@ def read(cx: JobContext) -> str:
                 raise  # a batch is split by the runner: a file of records never becomes `value` rows
             raw = view(_json_sql(cx, _paths(paths), opts, fmt, records=False))
             cx.describe(raw)
-        if fmt == "csv":
-            raw = exactly(cx, raw, opts)
+        if fmt == "csv" or opts.bad_rows == "quarantine":  # JSON's declared types are converted as read, but
+            raw = exactly(cx, raw, opts)  # for the rows set aside in quarantine mode (`read_json._json_sql`)
         raw = _whole_numbers_exact(cx, raw)
         if sum(s.size for s in job.sources) <= MATERIALIZE_BYTES and not read_once(job.workflow):
             # small input read more than once: parse it once into memory, so the steps' binding never sniffs
@@ -364,17 +364,19 @@ def line_of(cx: JobContext, position: str) -> str:
     return f"({offset} + (SELECT count(*) FROM unnest([{gaps}]) AS g(g) WHERE g < {offset}))"
 
 
-def set_aside(cx: JobContext, view: str, misfit: dict[str, str], types: dict[str, str]) -> None:
-    """The rows of `view` with a value its declared type cannot hold whole (`misfit`: column -> SQL true for such a
-    value), in `cx.bad_lines` for the quarantine (`bad_rows: quarantine`), as rows the reader cannot parse are:
-    the line, the line's text, the column and the reason. Records are numbered to name their lines."""
+def set_aside(cx: JobContext, view: str, misfits: dict[str, tuple[str, str, str]]) -> None:
+    """The rows of `view` with a value its declared type cannot hold whole (`misfits`: column -> (SQL true for
+    such a value, SQL of the value as a message names it, the type)), in `cx.bad_lines` for the quarantine
+    (`bad_rows: quarantine`), as rows the reader cannot parse are: the line, the line's text, the column and the
+    reason. Records are numbered to name their lines."""
     described = dict(cx.describe(view))
     numbered = ROW in described
     path = q(PATH) if PATH in described else lit(next(iter(cx.paths)))
-    which = " ".join(f"WHEN {m} THEN {lit(n)}" for n, m in misfit.items())
+    which = " ".join(f"WHEN {m} THEN {lit(n)}" for n, (m, _, _) in misfits.items())
     why = " ".join(
-        f"WHEN {m} THEN 'value `' || {q(n)} || '` of column `{n}` is not a valid {types[n]}'" for n, m in misfit.items()
+        f"WHEN {m} THEN 'value `' || {v} || '` of column `{n}` is not a valid {t}'" for n, (m, v, t) in misfits.items()
     )
+    misfit = {n: m for n, (m, _, _) in misfits.items()}
     # every column read (`v.*`), as the load reads them: DuckDB's list of rows it could not parse, which this scan
     # adds to, names the column of a short row by the columns read
     rows = cx.con.execute(

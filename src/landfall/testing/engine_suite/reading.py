@@ -588,6 +588,18 @@ class ReadingTests(EngineFixtures):
         assert all("epoch" in r for (r,) in lake.rows("SELECT _reason FROM quarantine.t WHERE _line = 3"))
         assert only_run(lake, "t/a.csv").rows_quarantined == 4
 
+    def test_a_declared_type_sets_aside_what_it_cannot_hold_whole_in_json_lines(self, make):
+        lake = make(wf("j", read={"format": "jsonl", "types": {"d": "date", "n": "int"}, "bad_rows": "quarantine"}))
+        lines = ['{"id": 1, "d": "2024-01-01", "n": 7}', '{"id": 2, "d": "epoch", "n": 7}']
+        lines += ['{"id": 3, "d": "2024-01-03 10:30", "n": 7}', '{"id": 4, "d": "2024-01-04", "n": 2.5}']
+        lake.land("j/a.jsonl", "\n".join([*lines, '{"id": 5, "d": null, "n": "8"}']) + "\n")
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id, CAST(d AS VARCHAR), n FROM j ORDER BY id") == [(1, "2024-01-01", 7), (5, None, 8)]
+        rows = lake.rows("SELECT _line, _rule, _column, _raw FROM quarantine.j ORDER BY _line")
+        assert rows == [(2, "parse", "d", lines[1]), (3, "parse", "d", lines[2]), (4, "parse", "n", lines[3])], rows
+        reasons = lake.rows("SELECT _reason FROM quarantine.j ORDER BY _line")
+        assert "value `epoch` of column `d`" in reasons[0][0] and "value `2.5` of column `n`" in reasons[2][0], reasons
+
     # --- bad input ---------------------------------------------------------------------------------------------
 
     @pytest.mark.parametrize(
