@@ -120,6 +120,27 @@ def named_in(column: str, expressions: list[str]) -> bool:
     return any(f'"{column}"' in e or word.search(e) for e in expressions)
 
 
+def text_in_table(workflow: Workflow, table_schema: list[tuple[str, str]] | None, names: list[str]) -> set[str]:
+    """The columns of a file (`names`) that its table holds as text (`read.types` aside), followed through the
+    workflow's leading `rename` and `normalize_names` steps: read as text, as another type a value would reach the
+    table in that type's words (`f` as `false`, `8.50` as `8.5`)."""
+    text = {n for n, t in table_schema or [] if t in ("string", "large_string")}
+    if not text:
+        return set()
+    from landfall.naming import normalized
+
+    now = {n: n for n in names}  # a file's column -> its name after the steps so far
+    for step in workflow.transform:
+        if step.kind == "rename":
+            now = {f: step.rename.get(c, c) for f, c in now.items()}
+        elif step.kind == "normalize_names":
+            mapping = normalized(list(now.values()), [n for n, _ in table_schema or []])
+            now = {f: mapping.get(c, c) for f, c in now.items()}
+        else:
+            break
+    return {f for f, c in now.items() if c in text and f not in workflow.read.types}
+
+
 LINEAGE = ("_source_file", "_ingested_at", "_run_id")  # the columns landfall adds to every row
 JOINED_HIDDEN = (*LINEAGE, "_upstream_source_file", "_upstream_run_id")
 

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from landfall import encoding as enc
-from landfall.engines.base import ReadPlan, StagedFile
+from landfall.engines.base import ReadPlan, StagedFile, named_in
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.sql import q
 
@@ -91,7 +91,7 @@ def _through(step: Any, name: str, prefix: bool, before: list[str], after: list[
         return (leaves, True) if any(c.startswith(leaves) for c in after) else None
     if kind in ("filter", "dedupe"):
         said = step.filter if kind == "filter" else step.dedupe.order_by or ""
-        return None if re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", said, re.IGNORECASE) else (name, False)
+        return None if named_in(name, [said]) else (name, False)
     if kind in ("drop", "cast", "compute"):
         return None if name in getattr(step, kind) else (name, False)
     if kind == "explode":

@@ -12,6 +12,7 @@ import duckdb
 
 from landfall import encoding as enc
 from landfall.config import ReadOptions
+from landfall.engines.base import text_in_table
 from landfall.engines.duckdb.casts import cast_sql, shown
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.jsondates import is_word
@@ -169,7 +170,8 @@ def _sniff(cx: JobContext, path: str, o: ReadOptions, *, pin: bool = False) -> l
         quote, escape = '"', '"'
     # The dialect is fixed; a group's column types are still detected by DuckDB across its files (fixing the
     # first file's types would let a later file's `2.5` be cast into a BIGINT column as 3).
-    types = _declared_types(cx, o) | _table_text(cx, o, [c["name"] for c in columns])
+    text = text_in_table(cx.job.workflow, cx.job.table_schema, [c["name"] for c in columns])
+    types = _declared_types(cx, o) | dict.fromkeys(text, "VARCHAR")  # `text_in_table`: kept as written
     args = [
         f"auto_detect = {str(not pin).lower()}",
         f"delim = {lit(delim)}",
@@ -252,16 +254,6 @@ def _declared_types(cx: JobContext, o: ReadOptions) -> dict[str, str]:
     types = {k: "VARCHAR" if k in exact else sql_type(v) for k, v in o.types.items()}
     types |= {c: duck_type(t) for c, t in cx.plan.column_types}
     return types | {c: "VARCHAR" for c in cx.plan.as_text}
-
-
-def _table_text(cx: JobContext, o: ReadOptions, names: list[str]) -> dict[str, str]:
-    """The file's columns its table holds as text (and `read.types` does not type), read as text: as another
-    type, a value would reach the table in that type's words (`f` as `false`, `8.50` as `8.5`)."""
-    return {
-        n: "VARCHAR"
-        for n, t in cx.job.table_schema or []
-        if t in ("string", "large_string") and n in names and n not in o.types
-    }
 
 
 def converted_types(o: ReadOptions) -> dict[str, str]:

@@ -34,7 +34,7 @@ from pyspark.sql import types as T
 
 from landfall import encoding as enc
 from landfall.config import ReadOptions
-from landfall.engines.base import invalid_json, too_deep
+from landfall.engines.base import invalid_json, text_in_table, too_deep
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.casts import INT_TYPES
 from landfall.engines.duckdb.diagnose import long_line
@@ -223,9 +223,8 @@ def _read_csv(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
         groups.setdefault(inp.index if ctx.plan.per_file_types else _first_line(inp.path), []).append(inp)
     sniffed = [(members, *sniff(ctx, sniffer, members[0])) for members in groups.values()]
     mixed = mixed_types([cols for _, _, cols, _ in sniffed]) - set(o.types)
-    # a column the table holds as text is read as text: as another type, a value would reach the table in that
-    # type's words (`f` as `false`, `8.50` as `8.5`)
-    mixed |= {n for n, t in ctx.job.table_schema or [] if t in ("string", "large_string") and n not in o.types}
+    for _, _, cols, _ in sniffed:  # a column the table holds as text is read as text (see `text_in_table`)
+        mixed |= text_in_table(ctx.workflow, ctx.job.table_schema, [n for n, _ in cols])
     frames = []
     for members, dialect, cols, formats in sniffed:
         cols = [(n, "VARCHAR" if n in mixed else t) for n, t in cols]  # see `mixed_types`

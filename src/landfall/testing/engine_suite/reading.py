@@ -552,17 +552,17 @@ class ReadingTests(EngineFixtures):
     def test_a_text_column_of_the_table_keeps_a_file_s_text_as_written(self, make):
         """A file whose values of a column the table holds as text look like another type (`f` and `t` read as
         booleans, `+7` and `8.50` as numbers) loads them as written, not as the other type's words (`false`,
-        `7.0`)."""
-        lake = make(wf("s"))
+        `7.0`), also under the name the steps give it."""
+        lake = make(wf("s"), wf("n", transform=[{"normalize_names": True}, {"rename": {"user_name": "who"}}]))
         lake.land("s/a.csv", "id,name,code\n1,a,x1\n")
+        lake.land("n/a.csv", "id,User Name\n1,a\n")
         assert_ok(lake, lake.process())
         lake.land("s/b.csv", "id,name,code\n6,f,+7\n7,t,8.50\n")
+        lake.land("n/b.csv", "id,User Name\n6,f\n7,t\n")
         assert_ok(lake, lake.process())
-        assert lake.rows("SELECT id, name, code FROM s ORDER BY id") == [
-            (1, "a", "x1"),
-            (6, "f", "+7"),
-            (7, "t", "8.50"),
-        ]
+        rows = lake.rows("SELECT id, name, code FROM s ORDER BY id")
+        assert rows == [(1, "a", "x1"), (6, "f", "+7"), (7, "t", "8.50")], rows
+        assert lake.rows("SELECT id, who FROM n ORDER BY id") == [(1, "a"), (6, "f"), (7, "t")]
 
     def test_a_declared_type_sets_aside_what_it_cannot_hold_whole(self, make):
         """With `bad_rows: quarantine`, a value a declared type cannot hold whole goes to the quarantine with its
