@@ -388,14 +388,12 @@ def set_aside(cx: JobContext, view: str, misfits: dict[str, tuple[str, str, str]
         return
     if not numbered:  # a batch is run file by file (each then numbered): lines are counted within a file
         raise NeedLines() if len(cx.paths) == 1 else InvalidInput("a value does not fit its declared type")
-    if numbered:
-        cx.raw = cx.raw or view  # the records as read, numbered: what `line_of` counts lines by
-        positions = ", ".join(str(int(r[1])) for r in rows)
-        lines = dict(cx.con.execute(f"SELECT p, {line_of(cx, 'p')} FROM unnest([{positions}]) AS t(p)").fetchall())
-    texts = enc.line_texts(next(iter(cx.paths)), {lines[r[1]] for r in rows}) if numbered else {}
+    cx.raw = cx.raw or view  # the records as read, numbered: what `line_of` counts lines by
+    positions = ", ".join(str(int(r[1])) for r in rows)
+    lines = dict(cx.con.execute(f"SELECT p, {line_of(cx, 'p')} FROM unnest([{positions}]) AS t(p)").fetchall())
+    texts = enc.line_texts(next(iter(cx.paths)), set(lines.values()))
     for p, position, column, reason in rows:
-        line = lines.get(position) if numbered else None
-        cx.bad_lines.append((p, line, texts.get(line, ""), reason, column))
+        cx.bad_lines.append((p, lines[position], texts.get(lines[position], ""), reason, column))
 
 
 def _has_rejects(cx: JobContext) -> bool:
