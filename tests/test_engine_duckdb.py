@@ -144,6 +144,31 @@ def test_written_stats_say_when_a_date_column_may_hide_a_word():
     assert not hides("1", "7") and not _may_hide_a_word({}, "d")
 
 
+def test_a_date_column_is_followed_through_the_steps_that_keep_its_values():
+    """The written stats vouch for a date column under the name the steps give it; a step that may change its
+    values (or picks rows by it) has the files looked at (None)."""
+    import msgspec
+
+    from landfall.config.steps import Step
+    from landfall.engines.duckdb.datewords import _through
+
+    def through(step: dict, after: list[str], name: str = "d", prefix: bool = False):
+        return _through(msgspec.convert(step, Step), name, prefix, ["id", "d"], after)
+
+    assert through({"kind": "rename", "rename": {"d": "day"}}, ["id", "day"]) == ("day", False)
+    assert through({"kind": "normalize_names"}, ["id", "d"]) == ("d", False)
+    assert through({"kind": "sql", "sql": "SELECT * EXCLUDE (id) FROM input"}, ["d"]) == ("d", False)
+    assert through({"kind": "sql", "sql": "SELECT id, d + 1 AS d FROM input"}, ["id", "d"]) is None
+    assert through({"kind": "filter", "filter": "id > 2"}, ["id", "d"]) == ("d", False)
+    assert through({"kind": "filter", "filter": "d > '2024-01-01'"}, ["id", "d"]) is None
+    assert through({"kind": "compute", "compute": {"y": "year(d)"}}, ["id", "d", "y"]) == ("d", False)
+    assert through({"kind": "compute", "compute": {"d": "d + 1"}}, ["id", "d"]) is None
+    assert through({"kind": "drop", "drop": ["d"]}, ["id"]) is None
+    assert through({"kind": "flatten"}, ["id", "d_e", "d_f"]) == ("d_", True)
+    assert through({"kind": "flatten", "flatten": {"keep_json": ["d"]}}, ["id", "d"]) is None
+    assert through({"kind": "rename", "rename": {"d_e": "x"}}, ["id", "x"], name="d_", prefix=True) is None
+
+
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_dates_spanning_1970_without_a_word_are_not_read_again(make_lake, monkeypatch, fmt):
     """Stats that span the epoch call for a look for a word; finding none, the file is not read again."""

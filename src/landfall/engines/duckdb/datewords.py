@@ -65,8 +65,9 @@ def late_date_words(cx: JobContext, files: list[StagedFile]) -> ReadPlan | None:
 def follow(cx: JobContext, step: Any, before: list[str], after: list[str]) -> None:
     """Where a transform step (with the data columns `before` and `after` it) puts the values of each column the
     reader parsed as dates (`cx.date_names`), so that the written files' stats are read under the right name. A
-    step that may change the values (`cast` or `compute` of the column, `sql`), drops or explodes the column, or
-    picks rows by it (`filter`, `dedupe`'s order) leaves the stats nothing to vouch for: the files are looked at."""
+    step that may change the values (`cast` or `compute` of the column, `sql` that names it), drops or explodes
+    the column, or picks rows by it (`filter`, `dedupe`'s order) leaves the stats nothing to vouch for: the files
+    are looked at."""
     for read in cx.read_dates:
         where = cx.date_names.get(read, (read, False))
         if where is not None:
@@ -98,7 +99,9 @@ def _through(step: Any, name: str, prefix: bool, before: list[str], after: list[
         return None if name == step.explode else (name, False)
     if kind == "child_tables":
         return None if name in step.child_tables.columns else (name, False)
-    return None  # `sql`, and any step this does not know
+    if kind == "sql":  # a column the query does not name comes through `*` as it was (`SELECT * EXCLUDE (x)`)
+        return (name, False) if name in after and not named_in(name, [step.sql]) else None
+    return None  # a step this does not know
 
 
 def _may_hide_a_word(stats: dict[str, dict[str, str]], column: str, prefix: bool = False) -> bool:

@@ -151,12 +151,14 @@ class ExactnessTests(EngineFixtures):
             wf("r", transform=[{"rename": {"d": "day"}}], retry={"max_attempts": 1}),
             wf("n", transform=[{"normalize_names": True}], retry={"max_attempts": 1}),
             wf("c", transform=[{"compute": {"d": "d + 1"}}], retry={"max_attempts": 1}),
+            wf("s", transform=[{"sql": "SELECT id, d + 1 AS d FROM input"}], retry={"max_attempts": 1}),
             wf("j", read={"format": "jsonl"}, transform=[{"flatten": {}}], retry={"max_attempts": 1}),
         )
         rows = "".join(f"{i},2024-01-{i % 28 + 1:02}\n" for i in range(30_000)) + "30000,Epoch\n"
         lake.land("r/a.csv", "id,d\n" + rows)
         lake.land("n/a.csv", "id,Order Day\n" + rows)
         lake.land("c/a.csv", "id,d\n" + rows)
+        lake.land("s/a.csv", "id,d\n" + rows)
         first = [{"id": i, "n": {"e": "2024-01-03"}} for i in range(30_000)]
         lake.land("j/a.jsonl", jsonl([*first, {"id": 30_000, "n": {"e": "epoch"}}]))
         lake.process()
@@ -165,6 +167,7 @@ class ExactnessTests(EngineFixtures):
         assert lake.rows("SELECT CAST(n_e AS VARCHAR) FROM j WHERE id = 30000") == [("epoch",)]
         # `d + 1` of text does not compute: the file fails at that step, where it loaded 1970-01-02
         assert "step 1 (`compute`)" in error_of(lake, "c/a.csv")
+        assert "step 1 (`sql`)" in error_of(lake, "s/a.csv")
 
     def test_a_word_past_the_type_sample_keeps_its_json_dates_text(self, make):
         lake = make(wf("j", read={"format": "jsonl"}, retry={"max_attempts": 1}))
