@@ -24,6 +24,7 @@ import msgspec
 
 from landfall.config import Settings, Workflow
 from landfall.errors import InvalidInput
+from landfall.naming import normalized
 
 
 # the lineage columns of a table a `sql` step joins: its rows' own history, left out of the joined view
@@ -127,8 +128,6 @@ def text_in_table(workflow: Workflow, table_schema: list[tuple[str, str]] | None
     text = {n for n, t in table_schema or [] if t in ("string", "large_string")}
     if not text:
         return set()
-    from landfall.naming import normalized
-
     now = {n: n for n in names}  # a file's column -> its name after the steps so far
     for step in workflow.transform:
         if step.kind == "rename":

@@ -13,7 +13,6 @@ import duckdb
 from landfall import encoding as enc
 from landfall.config import ReadOptions
 from landfall.engines.base import text_in_table
-from landfall.engines.duckdb.casts import cast_sql, shown
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.jsondates import is_word
 from landfall.engines.duckdb.sql import REJECTS, _filename_arg, common_args, lit, q
@@ -262,45 +261,10 @@ def converted_types(o: ReadOptions) -> dict[str, str]:
     (`2024-01-03 10:30` into DATE as the date) without a word. Text is read as it is, and a date or timestamp in a
     declared format (`read.date_format`, `read.timestamp_format`) is read in it, strictly (the reader's own parse
     in a format takes the words `epoch` and `infinity` as dates). With `bad_rows: quarantine` a row with a value
-    that does not fit is set aside instead (`exactly`)."""
+    that does not fit is set aside instead (`reading.exactly`)."""
     if o.all_strings:
         return {}
     return {name: t for name, declared in o.types.items() if (t := sql_type(declared)) != "VARCHAR"}
-
-
-def _declared_format(o: ReadOptions, t: str) -> str | None:
-    """The declared format a column of DuckDB type `t` is written in, if any."""
-    return o.date_format if t == "DATE" else o.timestamp_format if t == "TIMESTAMP" else None
-
-
-def exactly(cx: JobContext, view: str, o: ReadOptions) -> str:
-    """`view` with the columns of `converted_types` it has (read as text; JSON Lines in quarantine mode: as JSON)
-    converted, losing nothing (`casts.cast_sql`: a value that does not fit fails the file, naming it; with
-    `bad_rows: quarantine` its row is set aside, `set_aside`); a declared column the file does not have is passed
-    over, as the reader does. Numbers written `2,5` read with `decimal_separator`."""
-    have = dict(cx.describe(view))
-    types = {n: t for n, t in converted_types(o).items() if have.get(n) in ("VARCHAR", "JSON")}
-    if not types:
-        return view
-
-    def read(n: str, t: str) -> str | None:  # a number written with the separator; one written with `.` is none
-        if o.decimal_separator != "." and t.split("(")[0] in ("DOUBLE", "FLOAT", "DECIMAL"):
-            return f"CASE WHEN NOT contains({q(n)}, '.') THEN replace({q(n)}, {lit(o.decimal_separator)}, '.') END"
-        return None
-
-    aside = o.bad_rows == "quarantine"
-    cast = {
-        n: cast_sql(q(n), have[n], t, try_=aside, name=n, read=read(n, t), fmt=_declared_format(o, t))
-        for n, t in types.items()
-    }
-    repl = ", ".join(f"{c} AS {q(n)}" for n, c in cast.items())
-    if not aside:
-        return cx.view(f"SELECT * REPLACE ({repl}) FROM {view}")
-    from landfall.engines.duckdb.reading import set_aside  # reading reads through this module
-
-    misfit = {n: f"({q(n)} IS NOT NULL AND {c} IS NULL)" for n, c in cast.items()}
-    set_aside(cx, view, {n: (m, shown(q(n), have[n]), types[n]) for n, m in misfit.items()})
-    return cx.view(f"SELECT * REPLACE ({repl}) FROM {view} WHERE NOT ({' OR '.join(misfit.values())})")
 
 
 def dialect_args(o: ReadOptions) -> list[str]:

@@ -133,7 +133,7 @@ def _json_sql(
         args.append(f"timestampformat = {lit(stamp_format)}")
     select = f"SELECT * FROM read_json({paths}, {', '.join(args)})"
     # hints for some columns; the rest are detected. In quarantine mode a column pinned as JSON is converted
-    # after the read, its rows that do not fit set aside (`read_csv.exactly`)
+    # after the read, its rows that do not fit set aside (`reading.exactly`)
     aside = {k for k, t in (columns or {}).items() if t == "JSON"} if o.bad_rows == "quarantine" else set()
     if declared := {k: v for k, v in o.types.items() if k not in aside}:
         repl = ", ".join(f"{_declared(k, sql_type(v))} AS {q(k)}" for k, v in declared.items())

@@ -18,6 +18,7 @@ from landfall import encoding as enc
 from landfall.config import ReadOptions, Workflow
 from landfall.engines.base import Source, csv_quoting
 from landfall.engines.duckdb import errors
+from landfall.engines.duckdb.casts import cast_sql, shown
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.datewords import may_hold_date_words
 from landfall.engines.duckdb.diagnose import explain
@@ -32,8 +33,8 @@ from landfall.engines.duckdb.read_csv import (
     _one_line_is_header,
     _records_start,
     _sniff,
+    converted_types,
     dates_in,
-    exactly,
     mixed_types,
     sample_buffer,
 )
@@ -364,11 +365,45 @@ def line_of(cx: JobContext, position: str) -> str:
     return f"({offset} + (SELECT count(*) FROM unnest([{gaps}]) AS g(g) WHERE g < {offset}))"
 
 
-def set_aside(cx: JobContext, view: str, misfits: dict[str, tuple[str, str, str]]) -> None:
+def _declared_format(o: ReadOptions, t: str) -> str | None:
+    """The declared format a column of DuckDB type `t` is written in, if any."""
+    return o.date_format if t == "DATE" else o.timestamp_format if t == "TIMESTAMP" else None
+
+
+def exactly(cx: JobContext, view: str, o: ReadOptions) -> str:
+    """`view` with the columns of `converted_types` it has (read as text; JSON Lines in quarantine mode: as JSON)
+    converted, losing nothing (`casts.cast_sql`: a value that does not fit fails the file, naming it; with
+    `bad_rows: quarantine` its row is set aside, `set_aside`); a declared column the file does not have is passed
+    over, as the reader does. Numbers written `2,5` read with `decimal_separator`."""
+    have = dict(cx.describe(view))
+    types = {n: t for n, t in converted_types(o).items() if have.get(n) in ("VARCHAR", "JSON")}
+    if not types:
+        return view
+
+    def read(n: str, t: str) -> str | None:  # a number written with the separator; one written with `.` is none
+        if o.decimal_separator != "." and t.split("(")[0] in ("DOUBLE", "FLOAT", "DECIMAL"):
+            return f"CASE WHEN NOT contains({q(n)}, '.') THEN replace({q(n)}, {lit(o.decimal_separator)}, '.') END"
+        return None
+
+    aside = o.bad_rows == "quarantine"
+    cast = {
+        n: cast_sql(q(n), have[n], t, try_=aside, name=n, read=read(n, t), fmt=_declared_format(o, t))
+        for n, t in types.items()
+    }
+    repl = ", ".join(f"{c} AS {q(n)}" for n, c in cast.items())
+    if not aside:
+        return cx.view(f"SELECT * REPLACE ({repl}) FROM {view}")
+    misfit = {n: f"({q(n)} IS NOT NULL AND {c} IS NULL)" for n, c in cast.items()}
+    any_misfit = " OR ".join(misfit.values())
+    set_aside(cx, view, {n: (m, shown(q(n), have[n]), types[n]) for n, m in misfit.items()}, any_misfit)
+    return cx.view(f"SELECT * REPLACE ({repl}) FROM {view} WHERE NOT ({any_misfit})")
+
+
+def set_aside(cx: JobContext, view: str, misfits: dict[str, tuple[str, str, str]], any_misfit: str) -> None:
     """The rows of `view` with a value its declared type cannot hold whole (`misfits`: column -> (SQL true for
-    such a value, SQL of the value as a message names it, the type)), in `cx.bad_lines` for the quarantine
-    (`bad_rows: quarantine`), as rows the reader cannot parse are: the line, the line's text, the column and the
-    reason. Records are numbered to name their lines."""
+    such a value, SQL of the value as a message names it, the type); `any_misfit`: SQL true for such a row), in
+    `cx.bad_lines` for the quarantine (`bad_rows: quarantine`), as rows the reader cannot parse are: the line, the
+    line's text, the column and the reason. Records are numbered to name their lines."""
     described = dict(cx.describe(view))
     numbered = ROW in described
     path = q(PATH) if PATH in described else lit(next(iter(cx.paths)))
@@ -376,11 +411,9 @@ def set_aside(cx: JobContext, view: str, misfits: dict[str, tuple[str, str, str]
     why = " ".join(
         f"WHEN {m} THEN 'value `' || {v} || '` of column `{n}` is not a valid {t}'" for n, (m, v, t) in misfits.items()
     )
-    misfit = {n: m for n, (m, _, _) in misfits.items()}
     # one more scan of the file, of the declared columns (a third to a quarter of the load's CPU on a 4-column CSV)
     rows = cx.con.execute(
-        f"SELECT {path}, {ROW if numbered else 'NULL'}, CASE {which} END, CASE {why} END FROM {view} "
-        f"WHERE {' OR '.join(misfit.values())}"
+        f"SELECT {path}, {ROW if numbered else 'NULL'}, CASE {which} END, CASE {why} END FROM {view} WHERE {any_misfit}"
     ).fetchall()
     if not rows:
         return

@@ -416,7 +416,8 @@ class SparkEngine(Engine):
             )
             for s, rows in by_src.items()
         }
-        texts = {s: enc.line_texts(ctx.inputs[s].lines_path, set(lines[s].values())) for s in by_src}
+        untold = {(s, lines[s].get(r)) for s, r, raw, *_ in got if raw is None}  # set aside after parsing
+        texts = {s: enc.line_texts(ctx.inputs[s].lines_path, {n for t, n in untold if t == s}) for s in by_src}
         rows = [
             (raw if raw is not None else texts[s].get(lines[s].get(r), ""), lines[s].get(r), reason, column, s)
             for s, r, raw, reason, column in got
