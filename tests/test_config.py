@@ -273,6 +273,41 @@ def test_an_unchanged_file_is_not_parsed_again_and_an_edit_is(tmp_path, monkeypa
         load_settings(cfg)
 
 
+def test_a_command_on_an_unchanged_config_does_not_check_its_sql_again(tmp_path, monkeypatch):
+    """Checking a workflow's SQL imports sqlglot and DuckDB (about 0.2 s of a command's start-up); what passed is
+    kept in the cache folder, so a command on the same config imports neither. What was refused is not kept."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("LANDFALL_CACHE_DIR", str(tmp_path / "cache"))
+    steps = [{"compute": {"total": "price * quantity"}}, {"filter": "quantity > 0"}, {"sql": "SELECT * FROM input"}]
+    cfg = tmp_path / "landfall.yaml"
+    cfg.write_text(yaml.safe_dump({"lake": "./lake", "workflows": [{**WF, "transform": steps}]}))
+    assert len(load_settings(cfg).workflows[0].transform) == 3
+    probe = (
+        "import sys; from landfall.config import load_settings; "
+        f"s = load_settings({str(cfg)!r}); "
+        "print(len(s.workflows[0].transform), 'sqlglot' in sys.modules, 'duckdb' in sys.modules)"
+    )
+    run = [sys.executable, "-c", probe]
+    assert subprocess.run(run, capture_output=True, text=True, check=True).stdout.split() == ["3", "False", "False"]
+    # an edit that breaks the SQL is checked (and refused) in every command, though the rest was kept
+    steps[1] = {"filter": "initcap(name) = 'A'"}
+    cfg.write_text(yaml.safe_dump({"lake": "./lake", "workflows": [{**WF, "transform": steps}]}))
+    for _ in range(2):
+        with pytest.raises(ConfigError, match="unknown SQL function `initcap`"):
+            load_settings(cfg)
+        failed = subprocess.run(run, capture_output=True, text=True)
+        assert failed.returncode != 0 and "initcap" in failed.stderr
+    # answers kept for another version of the checks are not used
+    from landfall import sqlcheck
+    from landfall.config import config_cache
+
+    kept = config_cache.answers("sqlcheck", sqlcheck._stamp())
+    assert any("price * quantity" in key for key in kept) and not any("initcap" in key for key in kept)
+    assert config_cache.answers("sqlcheck", sqlcheck._stamp() + " another") == {}
+
+
 def test_values_the_cache_cannot_give_back_exactly_are_parsed_each_time(tmp_path, monkeypatch):
     from landfall.config import config_cache
 

@@ -14,15 +14,22 @@ Then DuckDB's own parser (`json_serialize_sql`) reads it: a syntax error, or a f
 (`initcap`; with a did-you-mean from `duckdb_functions()`), fails the load instead of every file at run time.
 Columns are not known until a file is read: a step naming a column the file lacks fails that file's run at
 once, as a `Terminal` error (see `landfall.runner`).
+
+What a check found is kept between commands (`keep`, in landfall's cache folder: see
+`landfall.config.config_cache`) while this module, sqlglot and DuckDB are the same, so a command on an unchanged
+config imports neither to check its SQL again. Only what passed is kept: a refused query is checked again, and
+says why again.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
+import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
 
@@ -38,6 +45,11 @@ _OUTSIDE = re.compile(
 
 def check_query(sql: str, tables: Iterable[str] = ()) -> None:
     """A `sql` step's query: one query that reads `input` and `tables` only. Raises `ValueError`."""
+    tables = list(tables)
+    _remembered(["query", sql, tables], lambda: _check_query(sql, tables))
+
+
+def _check_query(sql: str, tables: list[str]) -> None:
     statement = _one(sql, sql)
     from sqlglot import exp
 
@@ -52,18 +64,18 @@ def check_query(sql: str, tables: Iterable[str] = ()) -> None:
 def tables_of(sql: str) -> list[str]:
     """The tables a `sql` step's query joins: the names it reads other than `input` and its own `WITH` names
     (the caller decides which may be read: see `check_query`'s `tables`). Empty when the query does not parse."""
-    found = _tables_named(sql)
+    found = _remembered(["tables", sql], lambda: _parse_tables(sql))
     return sorted(t for t in found or () if "." not in t and t.lower() != "input")
 
 
 def tables_named(sql: str) -> set[str] | None:
     """The tables a query reads, lower-cased and schema-qualified (`sales`, `quarantine.sales`), other than its
-    own `WITH` names; None when it does not parse."""
-    found = _tables_named(sql)
+    own `WITH` names; None when it does not parse. (A user's query: not kept, unlike a workflow's SQL.)"""
+    found = _parse_tables(sql)
     return None if found is None else {t.lower() for t in found}
 
 
-def _tables_named(sql: str) -> set[str] | None:
+def _parse_tables(sql: str) -> list[str] | None:
     from sqlglot import exp
 
     try:
@@ -71,16 +83,22 @@ def _tables_named(sql: str) -> set[str] | None:
     except ValueError:
         return None
     ctes = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
-    return {
-        ".".join(p for p in (t.catalog, t.db, t.name) if p)
-        for t in statement.find_all(exp.Table)
-        if not isinstance(t.this, exp.Func) and not (not t.db and t.name.lower() in ctes)
-    }
+    return sorted(
+        {
+            ".".join(p for p in (t.catalog, t.db, t.name) if p)
+            for t in statement.find_all(exp.Table)
+            if not isinstance(t.this, exp.Func) and not (not t.db and t.name.lower() in ctes)
+        }
+    )
 
 
 def check_expression(text: str) -> None:
     """An expression over one row (`compute`, `filter`, `expect`, `order_by`): no tables, nothing outside the
     row. Raises `ValueError`."""
+    _remembered(["expression", text], lambda: _check_expression(text))
+
+
+def _check_expression(text: str) -> None:
     wrapped = f"SELECT ({text}) FROM input"
     node = _one(text, wrapped)
     from sqlglot import exp
@@ -209,3 +227,69 @@ def _called(node: Any, out: set[str]) -> set[str]:
         for value in node:
             _called(value, out)
     return out
+
+
+# --- what checks found, kept between commands -------------------------------------------------------------------
+
+_KEPT = "sqlcheck"
+_kept: dict[str, Any] = {}
+_kept_in: list[Any] = [None]  # the cache folder `_kept` was read from (tests change it)
+_added: list[str] = []
+
+
+def _remembered(question: list[Any], work: Callable[[], Any]) -> Any:
+    """The answer to `question` kept from an earlier check, or `work()`'s (kept by `keep` unless it raised)."""
+    from landfall.config import config_cache
+
+    where = config_cache.folder()
+    if _kept_in[0] != where:
+        _kept.clear()
+        _kept.update(config_cache.answers(_KEPT, _stamp()))
+        _kept_in[0] = where
+        _added.clear()
+    key = json.dumps(question)
+    if key in _kept:
+        return _kept[key]
+    answer = work()
+    _kept[key] = answer
+    _added.append(key)
+    return answer
+
+
+def keep() -> None:
+    """Keep the answers found since the last call (a config has loaded: its SQL passed)."""
+    if not _added:
+        return
+    from landfall.config import config_cache
+
+    _added.clear()
+    config_cache.keep_answers(_KEPT, _stamp(), _kept)
+
+
+def _stamp() -> str:
+    """What the answers depend on: Python, this module, and the installed sqlglot and DuckDB (their
+    distributions' names carry their versions; an editable or unpackaged copy is told by its files' times)."""
+    import importlib.util
+
+    parts = [sys.version, _changed(__file__)]
+    for name in ("sqlglot", "duckdb"):
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.origin:
+            parts.append(f"{name}: none")
+            continue
+        package = os.path.dirname(spec.origin)
+        where = os.path.dirname(package)
+        try:
+            dists = sorted(n for n in os.listdir(where) if n.startswith(f"{name}-") and n.endswith(".dist-info"))
+        except OSError:
+            dists = []
+        parts.append(" ".join(dists) + " " + _changed(spec.origin))
+    return "; ".join(parts)
+
+
+def _changed(path: str) -> str:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return f"{path}: none"
+    return f"{path}: {info.st_mtime_ns} {info.st_size}"

@@ -2,12 +2,14 @@
 validation errors turned into one line each naming where, the key, what was found and what is allowed.
 
 The parsed file is kept in landfall's cache folder (`config_cache`), so that a command on an unchanged file
-skips the YAML parser and its import (about a tenth of a command's start-up)."""
+skips the YAML parser and its import (about a tenth of a command's start-up), and what checking its SQL found
+(`landfall.sqlcheck.keep`), so that such a command imports neither sqlglot nor DuckDB to check it again."""
 
 import os
 from pathlib import Path
 from typing import Any
 
+from landfall import sqlcheck
 from landfall.config import config_cache
 from landfall.config.model import Context, Problems, fields_of, models_in, parse, type_at
 from landfall.config.settings import Settings
@@ -170,6 +172,7 @@ def load_settings(
         settings = parse(Settings, data, Context(tables=_tables_written(data)))
     except Problems as exc:
         raise _explain(exc, source, data, from_env) from None
+    sqlcheck.keep()  # its SQL passed: a command on the same config need not check it again
     settings.source = source
     settings.base_dir = str(base_dir)
     try:
