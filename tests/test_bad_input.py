@@ -328,3 +328,46 @@ def test_a_ragged_row_still_fails_naming_its_line_after_the_quoted_retry(make_la
     assert not lake.process().ok
     err = lake.pipeline.runs(limit=None)[0].error
     assert err.startswith("`q/a.csv` line 25002:"), err
+
+
+def test_a_file_that_is_not_text_fails_saying_what_it_is(make_lake):
+    """A Parquet file, a PDF, an Excel workbook or random bytes landed as `.csv` or `.json` failed with a ragged
+    line somewhere in it (`line 3: expected 2 fields (as in the header), found 5`); now each fails alone saying
+    what it is. Text in UTF-16 and a text file with a stray NUL are still read."""
+    import io
+    import os
+    import random
+    import zipfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    lake = make_lake([wf("t", write={"table": "t"}, retry={"max_attempts": 1})])
+    parquet = io.BytesIO()
+    pq.write_table(pa.table({"id": [1, 2, 3], "name": ["x", "y", "z"]}), parquet)
+    lake.land("t/parquet.csv", parquet.getvalue())
+    lake.land("t/parquet.json", parquet.getvalue())
+    lake.land("t/report.csv", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Length 9 >>\nstream\n" + bytes(range(256)))
+    workbook = io.BytesIO()
+    with zipfile.ZipFile(workbook, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    lake.land("t/sheet.csv", workbook.getvalue())
+    noise = random.Random(7).randbytes(5000)
+    lake.land("t/noise.csv", b"id,name\n1,a\n" + noise)
+    lake.land("t/wide.csv", "id,name\n1,ü\n".encode("utf-16-le"))
+    lake.land("t/nul.csv", b"id,name\n2,b\x00c\n")
+    lake.land("t/good.csv", "id,name\n3,d\n")
+    lake.process()
+    errors = {r.file_key: r.error for r in lake.pipeline.runs(status="dead")}
+    assert errors.pop("t/parquet.csv") == (
+        "`t/parquet.csv`: a Parquet file, not CSV text; name it `.parquet` or set `read: {format: parquet}`"
+    )
+    assert errors.pop("t/parquet.json").startswith("`t/parquet.json`: a Parquet file, not JSON text;")
+    assert errors.pop("t/report.csv").startswith("`t/report.csv`: a PDF document, not CSV text;")
+    assert errors.pop("t/sheet.csv").startswith("`t/sheet.csv`: an Excel workbook, not an archive of one data file;")
+    noisy = errors.pop("t/noise.csv")
+    assert noisy.startswith("`t/noise.csv` line 3: binary data, not CSV text: byte ") and "control characters" in noisy
+    assert errors == {}
+    assert lake.rows("SELECT id, name FROM t ORDER BY id") == [(1, "ü"), (2, "b\x00c"), (3, "d")]
+    assert os.path.exists(lake.landing / "t" / "noise.csv")  # nothing lost: the file stays where it landed

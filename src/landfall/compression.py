@@ -159,6 +159,13 @@ class _ZstdReader(io.RawIOBase):
 def _zip_member(path: str, key: str) -> BinaryIO:
     archive = zipfile.ZipFile(path)
     members = [m for m in archive.infolist() if not m.is_dir() and not _hidden(m.filename)]
+    office = _office_document(archive)
+    if office is not None:
+        archive.close()
+        raise InvalidInput(
+            f"`{key}`: {office}, not an archive of one data file; export it as CSV, or land the data as Parquet",
+            file=key,
+        )
     if len(members) != 1:
         archive.close()
         names = ", ".join(f"`{m.filename}`" for m in members[:5]) + (" ..." if len(members) > 5 else "")
@@ -169,6 +176,19 @@ def _zip_member(path: str, key: str) -> BinaryIO:
             file=key,
         )
     return _ClosingMember(archive.open(members[0]), archive)
+
+
+def _office_document(archive: zipfile.ZipFile) -> str | None:
+    """What an Office Open XML or OpenDocument file is (both are zip archives), or None."""
+    names = set(archive.namelist())
+    if "[Content_Types].xml" in names:
+        for folder, what in (("xl/", "an Excel workbook"), ("word/", "a Word document"), ("ppt/", "a slide deck")):
+            if any(n.startswith(folder) for n in names):
+                return what
+        return "an Office document"
+    if "mimetype" in names and "content.xml" in names:
+        return "an OpenDocument file (a spreadsheet or document)"
+    return None
 
 
 def _hidden(name: str) -> bool:

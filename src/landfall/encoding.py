@@ -166,6 +166,47 @@ def _implausible(text: str) -> int:
     return bad
 
 
+# Files that are not text, told by their first bytes when the sample also holds control bytes: a `.csv` or
+# `.json` that is one of these fails saying what it is, where a parser would report a ragged line somewhere in it.
+_NOT_TEXT: list[tuple[bytes, str]] = [
+    (b"PAR1", "a Parquet file"),
+    (b"%PDF-", "a PDF document"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Office 97-2003 document (an Excel `.xls` workbook, say)"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+    (b"Obj\x01", "an Avro file"),
+    (b"ARROW1", "an Arrow file"),
+    (b"\x7fELF", "a program"),
+]
+# bytes that text does not hold: C0 controls but tab, line feed, vertical tab, form feed, carriage return and the
+# DOS end-of-file mark, and DEL
+_CONTROL = re.compile(b"[\x00-\x08\x0e-\x19\x1b-\x1f\x7f]")
+_TEXTISH = bytes(b for b in range(256) if not _CONTROL.match(bytes([b])))
+
+
+def not_text(head: bytes, declared: str | None = None) -> tuple[str | None, int, int] | None:
+    """Whether a file whose first bytes are `head` is not text: None for text; else what it is (a known
+    format's name, or None), the offset of its first control byte and how many the sample holds. Binary is a
+    known format's first bytes followed by a control byte, or at least eight control bytes making more than
+    one in twenty of the sample (a stray NUL in a text file is left to the reader); text in UTF-16 or UTF-32
+    (told by its BOM or its NULs, or `declared`) is text."""
+    controls = len(head.translate(None, _TEXTISH))
+    if not controls:
+        return None
+    first = _CONTROL.search(head).start()  # type: ignore[union-attr]
+    for magic, what in _NOT_TEXT:
+        if head.startswith(magic):
+            return what, first, controls
+    if controls < 8 or 20 * controls <= len(head):
+        return None
+    wide = declared or detect_encoding(head).encoding
+    if codecs.lookup(wide).name.startswith(("utf-16", "utf-32")):
+        return None
+    return None, first, controls
+
+
 def is_utf8(name: str) -> bool:
     return codecs.lookup(name).name in ("utf-8", "utf-8-sig", "ascii")
 

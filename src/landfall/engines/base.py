@@ -316,7 +316,8 @@ class Engine(ABC):
         return staged
 
     def empty_note(self, src: Source, job: Job) -> str | None:
-        """Why a landed file holds no records, or None (the engine reads it)."""
+        """Why a landed file holds no records, or None (the engine reads it). Raises `InvalidInput` for a file
+        that cannot be read at all (a text format's file that is not text, a damaged Parquet file)."""
         return None
 
     def _run_planned(self, job: Job) -> Staged:

@@ -308,7 +308,8 @@ def _decompressed(src: Source, kind: str, scratch: str) -> str:
 def empty_note(con: duckdb.DuckDBPyConnection, src: Source, workflow: Any, scratch: str) -> str | None:
     """Why a landed file holds no records (then it loads nothing and changes no schema), or None: a CSV
     that is empty, blank or only a header; JSON Lines with no lines; a JSON document `[]`; a Parquet file of
-    no rows. Only small files (after decompression) are looked at."""
+    no rows. Only small files (after decompression) are looked at whole; of a larger one, the first 64 KB, for a
+    text format's file that is not text (`_refuse_binary`). Both engines call it."""
     fmt = source_format(workflow, src)
     opts = workflow.read
     kind = compression.detect(src.path, opts.compression, src.key)
@@ -325,13 +326,12 @@ def empty_note(con: duckdb.DuckDBPyConnection, src: Source, workflow: Any, scrat
             except Exception as exc:  # said here, for both engines (theirs name a local path, or a Java trace)
                 raise InvalidInput(f"`{src.key}`: {_not_parquet(exc)}", file=src.key) from None
             return "a Parquet file with no rows" if rows == 0 else None
-        if kind == "none" and src.size >= enc.SAMPLE:
-            return None
         head = enc.sample(src.path, kind, src.key)
     except Exception as exc:
         if compression.is_corrupt(exc, kind):
             raise compression.corrupt(src.key, kind, exc) from None
         raise
+    _refuse_binary(src, fmt, head, opts.encoding)
     if len(head) >= enc.SAMPLE:
         return None
     try:
@@ -347,6 +347,34 @@ def empty_note(con: duckdb.DuckDBPyConnection, src: Source, workflow: Any, scrat
     if fmt == "csv" and len(filled) == 1 and _one_line_is_header(con, filled[0], opts, scratch):
         return "a header and no rows"
     return None
+
+
+_FORMAT_NAMES = {"csv": "CSV", "json": "JSON", "jsonl": "JSON Lines"}
+
+
+def _refuse_binary(src: Source, fmt: str, head: bytes, declared: str | None) -> None:
+    """A text format's file that is not text fails saying what it is (`encoding.not_text`), where its parse
+    would report a ragged line somewhere in it."""
+    found = enc.not_text(head, declared)
+    if found is None:
+        return
+    what, offset, controls = found
+    text = _FORMAT_NAMES.get(fmt, fmt)
+    if what is None:
+        line = head[:offset].count(b"\n") + 1
+        raise InvalidInput(
+            f"`{src.key}` line {line}: binary data, not {text} text: byte {offset:,} is 0x{head[offset]:02x}, and "
+            f"{controls:,} of the first {len(head):,} bytes are control characters; landfall reads CSV, JSON, "
+            "JSON Lines and Parquet files, plain or compressed",
+            file=src.key,
+            line=line,
+        )
+    hint = (
+        "name it `.parquet` or set `read: {format: parquet}`"
+        if what == "a Parquet file"
+        else "landfall reads CSV, JSON, JSON Lines and Parquet files"
+    )
+    raise InvalidInput(f"`{src.key}`: {what}, not {text} text; {hint}", file=src.key)
 
 
 def line_of(cx: JobContext, position: str) -> str:
