@@ -430,8 +430,9 @@ def exactly(cx: JobContext, view: str, o: ReadOptions) -> str:
 def set_aside(cx: JobContext, view: str, misfits: dict[str, tuple[str, str, str]], any_misfit: str) -> None:
     """The rows of `view` with a value its declared type cannot hold whole (`misfits`: column -> (SQL true for
     such a value, SQL of the value as a message names it, the type); `any_misfit`: SQL true for such a row), in
-    `cx.bad_lines` for the quarantine (`bad_rows: quarantine`), as rows the reader cannot parse are: the line, the
-    line's text, the column and the reason. Records are numbered to name their lines."""
+    the quarantine (`bad_rows: quarantine`), as rows the reader cannot parse are: the line, the
+    line's text, the column and the reason (`cx.aside`, a table: there may be millions). Records are numbered to
+    name their lines."""
     described = dict(cx.describe(view))
     numbered = ROW in described
     path = q(PATH) if PATH in described else lit(next(iter(cx.paths)))
@@ -440,19 +441,25 @@ def set_aside(cx: JobContext, view: str, misfits: dict[str, tuple[str, str, str]
         f"WHEN {m} THEN 'value `' || {v} || '` of column `{n}` is not a valid {t}'" for n, (m, v, t) in misfits.items()
     )
     # one more scan of the file, of the declared columns (a third to a quarter of the load's CPU on a 4-column CSV)
-    rows = cx.con.execute(
-        f"SELECT {path}, {ROW if numbered else 'NULL'}, CASE {which} END, CASE {why} END FROM {view} WHERE {any_misfit}"
-    ).fetchall()
-    if not rows:
+    found = cx.table(
+        f"SELECT {path} AS {q(PATH)}, {ROW if numbered else 'NULL'} AS p, CASE {which} END AS _column, "
+        f"CASE {why} END AS _reason FROM {view} WHERE {any_misfit}"
+    )
+    if not cx.con.execute(f"SELECT count(*) FROM {found}").fetchone()[0]:
         return
     if not numbered:  # a batch is run file by file (each then numbered): lines are counted within a file
         raise NeedLines() if len(cx.paths) == 1 else InvalidInput("a value does not fit its declared type")
     cx.raw = cx.raw or view  # the records as read, numbered: what `line_of` counts lines by
-    positions = ", ".join(str(int(r[1])) for r in rows)
-    lines = dict(cx.con.execute(f"SELECT p, {line_of(cx, 'p')} FROM unnest([{positions}]) AS t(p)").fetchall())
-    texts = enc.line_texts(next(iter(cx.paths)), set(lines.values()))
-    for p, position, column, reason in rows:
-        cx.bad_lines.append((p, lines[position], texts.get(lines[position], ""), reason, column))
+    placed = cx.table(f"SELECT *, {line_of(cx, 'p')} AS _line FROM {found}")
+    wanted = cx.con.execute(f"SELECT DISTINCT _line FROM {placed}").fetchnumpy()["_line"]
+    texts = enc.line_texts(next(iter(cx.paths)), {int(n) for n in wanted})
+    text = cx.table_of({"line": ("int64", list(texts)), "text": ("string", list(texts.values()))})
+    cx.aside.append(
+        cx.table(
+            f"SELECT f.{q(PATH)}, f._line, coalesce(t.text, '') AS _raw, f._reason, f._column FROM {placed} f "
+            f"LEFT JOIN {text} t ON t.line = f._line"
+        )
+    )
 
 
 def _has_rejects(cx: JobContext) -> bool:
@@ -479,14 +486,7 @@ def _record_starts(cx: JobContext) -> str | None:
         starts = _csv_starts(cx, path, records)
     if starts is None or len(starts) != records:
         return None
-    import pyarrow as pa
-
-    lines = pa.table({"n": pa.array(range(1, len(starts) + 1), pa.int64()), "line": pa.array(starts, pa.int64())})
-    cx.con.register("__lf_starts_arrow", lines)
-    try:
-        cx.starts = cx.table("SELECT * FROM __lf_starts_arrow")
-    finally:
-        cx.con.unregister("__lf_starts_arrow")
+    cx.starts = cx.table_of({"n": ("int64", list(range(1, len(starts) + 1))), "line": ("int64", starts)})
     return cx.starts
 
 
@@ -569,13 +569,19 @@ def parse_rejects(cx: JobContext, quality: dict[str, Any]) -> tuple[str, dict[st
             f"e.error_message, '; ') AS _reason FROM {REJECTS} e JOIN {REJECTS}_scan s USING (scan_id, file_id) "
             "GROUP BY ALL"
         )
+    parts += [f"SELECT {q(PATH)}, _line, _column, _raw, _reason FROM {t}" for t in cx.aside]
     bad = [b for b in cx.bad_lines if b[0] in cx.paths]
     if bad:
-        table = cx.table(
-            f"SELECT NULL::VARCHAR AS {q(PATH)}, NULL::BIGINT AS _line, NULL::VARCHAR AS _raw, "
-            "NULL::VARCHAR AS _reason, NULL::VARCHAR AS _column LIMIT 0"
+        paths, lines, raws, reasons, columns = (list(c) for c in zip(*bad, strict=True))
+        table = cx.table_of(
+            {
+                PATH: ("string", paths),
+                "_line": ("int64", lines),
+                "_raw": ("string", raws),
+                "_reason": ("string", reasons),
+                "_column": ("string", columns),
+            }
         )
-        cx.con.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?)", bad)
         parts.append(f"SELECT {q(PATH)}, _line, _column, _raw, _reason FROM {table}")
     if not parts:
         return None
