@@ -144,6 +144,14 @@ def _attempt(cx: JobContext) -> Staged:
             rejected = reading.parse_rejects(cx, checks)
             if rejected:
                 q_view, counts = rejected
+                if rows_in is not None:
+                    for key, n in counts.items():
+                        rows_in[key] = rows_in.get(key, 0) + n
+                else:
+                    rows_in = {k: rows_out.get(k, 0) + counts.get(k, 0) for k in {*rows_out, *counts}}
+                if short := reading.cut_short(cx, rows_in):
+                    writing.discard(cx)
+                    raise Replan(cx.plan.but(whole_files=True), f"`{short[0]}`: lines unaccounted for: read it whole")
                 quarantine = quarantine + writing.write_to(
                     cx.con,
                     q_view,
@@ -152,11 +160,6 @@ def _attempt(cx: JobContext) -> Staged:
                     **writing.written_as(wf),
                 )
                 q_schema = merged(q_schema, cx.schema(q_view)) if q_schema else cx.schema(q_view)
-                if rows_in is not None:
-                    for key, n in counts.items():
-                        rows_in[key] = rows_in.get(key, 0) + n
-                else:
-                    rows_in = {k: rows_out.get(k, 0) + counts.get(k, 0) for k in {*rows_out, *counts}}
     for src in job.sources:
         rows_out.setdefault(src.key, 0)
     if rows_in is None:

@@ -11,7 +11,7 @@ import msgspec
 from landfall.engines.base import Replayed
 from landfall.engines.duckdb.casts import cast_sql
 from landfall.engines.duckdb.context import JobContext
-from landfall.engines.duckdb.reading import line_of
+from landfall.engines.duckdb.reading import with_lines
 from landfall.engines.duckdb.sql import (
     LINEAGE,
     PATH,
@@ -179,9 +179,8 @@ def validate(cx: JobContext, view: str, extra: list[Any] | None = None) -> tuple
         if n and rule.action == "fail":
             line = None
             if has_row:
-                first = cx.con.execute(
-                    f"SELECT {line_of(cx, f'min({ROW})')} FROM {flagged} WHERE __lf_bad{i}"
-                ).fetchone()[0]
+                first_row = f"SELECT min({ROW}) AS p FROM {flagged} WHERE __lf_bad{i}"
+                first = cx.con.execute(f"SELECT _line FROM {with_lines(cx, f'({first_row})', 'p')}").fetchone()[0]
                 line = int(first) if first is not None else None
             where = f"`{key}`" + (f" line {line}" if line else "")
             raise InvalidInput(
@@ -196,12 +195,15 @@ def validate(cx: JobContext, view: str, extra: list[Any] | None = None) -> tuple
     named = [",".join(getattr(r, "columns", None) or _rule_columns(r)) for r in rules]
     column_of = "CASE " + " ".join(f"WHEN __lf_bad{i} THEN {lit(named[i])}" for i in quarantined) + " END"
     reason_of = "CASE " + " ".join(f"WHEN __lf_bad{i} THEN {lit(_reason_for(rules[i]))}" for i in quarantined) + " END"
-    line = line_of(cx, ROW) if has_row else "NULL"
     good = cx.view(f"SELECT {keep_cols} FROM {flagged} WHERE NOT ({bad})")
+    broke = cx.view(f"SELECT * FROM {flagged} WHERE {bad}")
+    if has_row:
+        broke = with_lines(cx, broke, ROW, "__lf_line")
     q_view = cx.view(
-        f"SELECT {', '.join(q(c) for c in cols if c != ROW)}, CAST({line} AS BIGINT) AS _line, "
+        f"SELECT {', '.join(q(c) for c in cols if c != ROW)}, "
+        f"CAST({'__lf_line' if has_row else 'NULL'} AS BIGINT) AS _line, "
         f"{rule_of} AS _rule, {column_of} AS _column, {reason_of} AS _reason, "
-        f"now()::TIMESTAMPTZ AS _quarantined_at FROM {flagged} WHERE {bad}"
+        f"now()::TIMESTAMPTZ AS _quarantined_at FROM {broke}"
     )
     quality["_quarantined"] = cx.con.execute(f"SELECT count(*) FROM {flagged} WHERE {bad}").fetchone()[0]
     return good, q_view, quality

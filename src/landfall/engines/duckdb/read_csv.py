@@ -237,6 +237,7 @@ def _csv_sql(
                     "sample_size",
                     "ignore_errors",
                     "store_rejects",
+                    "parallel",
                 )
             )
         ]
@@ -305,6 +306,8 @@ def _csv_args(cx: JobContext, o: ReadOptions, forced: list[str] | tuple[str, ...
     if o.bad_rows == "quarantine":  # (ignore_errors also lets the sniffer see past ragged rows)
         args.append("ignore_errors = true")
         args.append(f"store_rejects = true, rejects_scan = {lit(REJECTS + '_scan')}, rejects_table = {lit(REJECTS)}")
+    if cx.plan.whole_files:  # one reader a file: see `reading.cut_short`
+        args.append("parallel = false")
     return args
 
 

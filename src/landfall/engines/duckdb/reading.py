@@ -377,20 +377,44 @@ def _refuse_binary(src: Source, fmt: str, head: bytes, declared: str | None) -> 
     raise InvalidInput(f"`{src.key}`: {what}, not {text} text; {hint}", file=src.key)
 
 
-def line_of(cx: JobContext, position: str) -> str:
-    """SQL for the line of the record at `position` (1-based) in a single file: the header and skipped rows
-    come first, and lines that were set aside as unparseable (or blank lines of JSON Lines read in tolerant
-    mode) are not records. With the set-aside lines r_1 < r_2 < ..., r_i lies before the record's line
-    exactly when r_i - i < position + offset."""
-    offset = f"{position} + {cx.line_offset}"
-    lines = list(cx.gone_lines)
+def with_lines(cx: JobContext, view: str, position: str, name: str = "_line") -> str:
+    """`view` with column `name`: the line of each row's record in a single file (`position`, SQL of its 1-based
+    place among the records). The header and skipped rows come first, and lines set aside as unparseable (or
+    blank lines of JSON Lines read in tolerant mode) are not records: with those lines r_1 < r_2 < ..., r_i lies
+    before the record's line exactly when r_i - i < position + offset, and as r_i - i never falls, their count
+    is the largest such i, which an ASOF join finds (a correlated count took minutes for a million set-aside
+    lines). Rows keep no order."""
+    at = f"SELECT v.*, ({position}) + {cx.line_offset} AS __lf_at FROM {view} v"
+    gaps = _gaps(cx)
+    if gaps:
+        return cx.view(
+            f"SELECT x.* EXCLUDE (__lf_at), x.__lf_at + coalesce(gp.i, 0) AS {q(name)} FROM ({at}) x "
+            f"ASOF LEFT JOIN {gaps} gp ON x.__lf_at > gp.g"
+        )
+    starts = _record_starts(cx)
+    if starts:
+        return cx.view(
+            f"SELECT x.* EXCLUDE (__lf_at), s.line AS {q(name)} FROM ({at}) x "
+            f"LEFT JOIN {starts} s ON s.n = x.__lf_at - {cx.line_offset}"
+        )
+    return cx.view(f"SELECT * EXCLUDE (__lf_at), __lf_at AS {q(name)} FROM ({at})")
+
+
+def _gaps(cx: JobContext) -> str | None:
+    """A table `(g, i)` of the lines that hold no record (r_i, see `with_lines`): g = r_i - i, with the largest
+    i of each g; None when there are none."""
+    parts = []
+    if cx.gone_lines:
+        parts.append(f"SELECT r FROM {cx.table_of({'r': ('int64', list(cx.gone_lines))})}")
     if _has_rejects(cx):
-        lines += [int(r[0]) for r in cx.con.execute(f"SELECT DISTINCT line FROM {REJECTS}").fetchall()]
-    if not lines:
-        starts = _record_starts(cx)
-        return f"(SELECT line FROM {starts} WHERE n = {position})" if starts else offset
-    gaps = ", ".join(str(r - i) for i, r in enumerate(sorted(set(lines)), start=1))
-    return f"({offset} + (SELECT count(*) FROM unnest([{gaps}]) AS g(g) WHERE g < {offset}))"
+        parts.append(f"SELECT line AS r FROM {REJECTS}")
+    if not parts:
+        return None
+    gaps = cx.table(
+        "SELECT r - i AS g, max(i) AS i FROM (SELECT r, row_number() OVER (ORDER BY r) AS i FROM "
+        f"(SELECT DISTINCT r FROM ({' UNION ALL '.join(parts)}))) GROUP BY g"
+    )
+    return gaps if cx.con.execute(f"SELECT count(*) FROM {gaps}").fetchone()[0] else None
 
 
 def _declared_format(o: ReadOptions, t: str) -> str | None:
@@ -449,8 +473,8 @@ def set_aside(cx: JobContext, view: str, misfits: dict[str, tuple[str, str, str]
         return
     if not numbered:  # a batch is run file by file (each then numbered): lines are counted within a file
         raise NeedLines() if len(cx.paths) == 1 else InvalidInput("a value does not fit its declared type")
-    cx.raw = cx.raw or view  # the records as read, numbered: what `line_of` counts lines by
-    placed = cx.table(f"SELECT *, {line_of(cx, 'p')} AS _line FROM {found}")
+    cx.raw = cx.raw or view  # the records as read, numbered: what `with_lines` counts lines by
+    placed = cx.table(f"SELECT * FROM {with_lines(cx, found, 'p')}")
     wanted = cx.con.execute(f"SELECT DISTINCT _line FROM {placed}").fetchnumpy()["_line"]
     texts = enc.line_texts(next(iter(cx.paths)), {int(n) for n in wanted})
     text = cx.table_of({"line": ("int64", list(texts)), "text": ("string", list(texts.values()))})
@@ -460,6 +484,33 @@ def set_aside(cx: JobContext, view: str, misfits: dict[str, tuple[str, str, str]
             f"LEFT JOIN {text} t ON t.line = f._line"
         )
     )
+
+
+def cut_short(cx: JobContext, rows_in: dict[str, int]) -> list[str]:
+    """The CSV files of a read storing rows it could not parse whose lines are not all accounted for by the
+    records read (loaded, set aside or rejected), the lines before the header and the header. DuckDB 2.0's
+    parallel CSV reader, storing rejects, may stop before a file's end without a word: a million lines with every
+    other one ragged were read to line 897,119, the rest lost (a serial read takes them all). Such files are read
+    again one reader a file (`ReadPlan.whole_files`); a file whose lines differ for other reasons (blank lines,
+    values spanning lines) is read again too, which costs time only."""
+    if cx.fmt != "csv" or cx.plan.whole_files or not _has_rejects(cx):
+        return []
+    short = []
+    for path, src in cx.paths.items():
+        head = enc.sample(path)
+        before = _records_start(head, cx.opts.skip_rows)[1] + (cx.opts.header is not False)
+        if _physical_lines(path) != rows_in.get(src.key, 0) + before:
+            short.append(src.key)
+    return short
+
+
+def _physical_lines(path: str) -> int:
+    lines, last = 0, b""
+    with enc._open(path) as fh:
+        while chunk := fh.read(1 << 20):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return lines + (last not in (b"", b"\n"))
 
 
 def _has_rejects(cx: JobContext) -> bool:
