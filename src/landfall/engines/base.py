@@ -217,6 +217,7 @@ class ReadPlan(msgspec.Struct, frozen=True):
     whole_files: bool = False  # read each file whole, not split for parallel readers (a CSV value spans lines)
     quoted: bool = False  # CSV read with RFC 4180 quotes (`"`) though none was in the sample the dialect came from
     csv_text: bool = False  # CSV read as text with every record checked (a record the typed reading dropped)
+    newlines: bool = False  # CSV read from a copy whose line endings are all LF (one past the sample differed)
 
     def but(self, **changes: Any) -> ReadPlan:
         """This plan with some decisions changed."""

@@ -91,6 +91,12 @@ def wrong_field_count(text: str) -> bool:
     return "Expected Number of Columns" in text
 
 
+def lost_in_line_endings(text: str) -> bool:
+    """DuckDB's CSV reader stopped in a state it has no way out of, or its sniffer found no dialect: a line ending
+    unlike the file's first ones (a lone LF in a CRLF file) does either, met past or inside the sample."""
+    return "state machine reached an invalid state" in text or "Error when sniffing file" in text
+
+
 def gzip_corrupt(text: str) -> bool:
     """A `.gz` file DuckDB could not decompress."""
     return bool(re.search(r"\bGZIP\b", text))

@@ -76,7 +76,7 @@ def read(cx: JobContext) -> str:
     paths: dict[str, Source] = {}
     heads: dict[str, bytes] = {}
     for src in job.sources:
-        path, head, decoded = _readable_path(src, fmt, opts, job.scratch_dir)
+        path, head, decoded = _readable_path(src, fmt, opts, job.scratch_dir, cx.plan.newlines)
         if decoded is not None:
             cx.encodings[src.key] = decoded.to_json()
         if fmt == "jsonl" and cx.plan.split_lines:
@@ -258,7 +258,9 @@ def _whole_numbers_exact(cx: JobContext, raw: str) -> str:
     return cx.view(f"SELECT * REPLACE ({', '.join(repl)}) FROM {raw}") if repl else raw
 
 
-def _readable_path(src: Source, fmt: str, opts: ReadOptions, scratch: str) -> tuple[str, bytes, enc.Detected | None]:
+def _readable_path(
+    src: Source, fmt: str, opts: ReadOptions, scratch: str, newlines: bool = False
+) -> tuple[str, bytes, enc.Detected | None]:
     """A path the engine can read as UTF-8 with consistent line endings (decompressed unless the engine
     decompresses it itself), its first bytes, and the encoding it was read in (declared or detected; None for
     Parquet)."""
@@ -271,7 +273,7 @@ def _readable_path(src: Source, fmt: str, opts: ReadOptions, scratch: str) -> tu
         head = enc.sample(src.path, kind, src.key)
         decoded = enc.Detected(opts.encoding, 1.0, "declared") if opts.encoding else enc.detect_encoding(head)
         name = decoded.encoding
-        newlines = fmt == "csv" and enc.mixed_newlines(head)
+        newlines = fmt == "csv" and (newlines or enc.mixed_newlines(head))
         if enc.is_utf8(name) and not newlines and as_is:
             return src.path, head.removeprefix(b"\xef\xbb\xbf"), decoded
         path = enc.transcode(src.path, name, os.path.join(scratch, "_utf8"), newlines=newlines, compressed=kind)

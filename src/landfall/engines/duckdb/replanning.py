@@ -1,11 +1,14 @@
 """The next way to read a job after DuckDB refused it: from DuckDB's error text (see `errors`), the `ReadPlan`
 that reads the input as it is (a bigger object buffer, lines one by one, types detected per file or on whole
-files, a column as a type that holds a late value), or none when reading again would not help."""
+files, a column as a type that holds a late value, a copy whose line endings are all LF), or none when reading
+again would not help."""
 
 from __future__ import annotations
 
 import re
 
+from landfall import compression
+from landfall import encoding as enc
 from landfall.engines.base import Job, ReadPlan
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.sql import source_format
@@ -27,6 +30,8 @@ def replan(plan: ReadPlan, job: Job, text: str) -> ReadPlan | None:
         return plan.but(per_file_types=True)  # a file of the batch breaks the first file's types: detect per file
     if text and alone and not plan.json_via_python and fmt == "json":
         return plan.but(json_via_python=True)  # strictly valid, but DuckDB's reader refused it
+    if fmt == "csv" and alone and not plan.newlines and errors.lost_in_line_endings(text) and _has_cr(job):
+        return plan.but(newlines=True)  # a line ending unlike the first ones: read a copy whose endings are all LF
     if (
         fmt == "csv"
         and alone
@@ -53,6 +58,15 @@ def replan(plan: ReadPlan, job: Job, text: str) -> ReadPlan | None:
     if plan.sample_all:
         return None
     return plan.but(sample_all=True)  # the types were detected on a sample: detect them on the whole file
+
+
+def _has_cr(job: Job) -> bool:
+    """Whether the first 64 KB of the job's file hold a carriage return (a CRLF or CR file)."""
+    src = job.sources[0]
+    try:
+        return b"\r" in enc.sample(src.path, compression.detect(src.path, job.workflow.read.compression, src.key))
+    except Exception:  # unreadable here: the read's error says why
+        return False
 
 
 _NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")

@@ -266,6 +266,8 @@ class SparkEngine(Engine):
         detection, whole-file CSV reading, numbered records) or fail naming the file, the line and the value."""
         o = ctx.workflow.read
         scans = {inp.index: inp.scan.result() for inp in ctx.inputs if inp.scan is not None}
+        if not ctx.plan.newlines and any(s.mixed for s in scans.values()):
+            raise Replan(ctx.plan.but(newlines=True), "line endings of more than one kind: make them all LF")
         for inp in ctx.inputs:
             line = scans[inp.index].unclosed if inp.index in scans else None
             if line is not None:

@@ -141,6 +141,7 @@ class Scan:
 
     unclosed: int | None  # the line where a quoted value that is never closed starts
     lines: int | None  # (with `count`) the lines after the skipped ones and the header
+    mixed: bool = False  # lines end in more than one way (CRLF and a lone LF, say): read a copy whose endings are LF
 
 
 def scan(path: str, d: Dialect, *, count: bool = False) -> Scan:
@@ -151,10 +152,17 @@ def scan(path: str, d: Dialect, *, count: bool = False) -> Scan:
     quotes = lines = 0
     last = b""
     ended = True
+    endings: set[str] = set()
     with enc._open(path) as fh:
         chunk = _head(fh, d)
         rest = False  # past the skipped lines and the header
         while True:
+            crlf = chunk.count(b"\r\n")  # (a chunk ends where a line does: no CRLF is cut in two)
+            endings |= {
+                k
+                for k, n in (("crlf", crlf), ("lf", chunk.count(b"\n") - crlf), ("cr", chunk.count(b"\r") - crlf))
+                if n
+            }
             if quote:
                 quotes += chunk.count(quote)
                 if escape and escape != quote:  # `\"` is a quote inside a value
@@ -173,7 +181,7 @@ def scan(path: str, d: Dialect, *, count: bool = False) -> Scan:
     unclosed = None
     if quotes % 2:
         unclosed = unclosed_line(path, d)
-    return Scan(unclosed=unclosed, lines=lines if count else None)
+    return Scan(unclosed=unclosed, lines=lines if count else None, mixed=len(endings) > 1)
 
 
 def dropped(inp: Any, kept: int) -> bool:

@@ -34,7 +34,7 @@ from pyspark.sql import types as T
 
 from landfall import encoding as enc
 from landfall.config import ReadOptions
-from landfall.engines.base import invalid_json, text_in_table, too_deep
+from landfall.engines.base import Replan, invalid_json, text_in_table, too_deep
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.casts import INT_TYPES
 from landfall.engines.duckdb.diagnose import long_line
@@ -74,7 +74,7 @@ def prepare(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> None:
     os.makedirs(os.path.join(scratch, "_in"))
     ctx.inputs = []
     for i, src in enumerate(job.sources):
-        path, _, decoded = _readable_path(src, ctx.fmt, opts, scratch)
+        path, _, decoded = _readable_path(src, ctx.fmt, opts, scratch, ctx.plan.newlines)
         if decoded is not None:
             ctx.encodings[src.key] = decoded.to_json()
         if ctx.fmt != "parquet" and enc.sample(path, _kind(path)).startswith(b"\xef\xbb\xbf"):
@@ -181,6 +181,8 @@ def sniff(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection, inp: Input) -> tuple[Dia
             tolerant = [*args, "ignore_errors = true"] if "ignore_errors = true" not in args else args
             row = sniffer.execute(query.format(lit(inp.path), "".join(", " + a for a in tolerant))).fetchone()
         except duckdb.Error:
+            if not ctx.plan.newlines and b"\r" in head:  # a line ending unlike the first ones: read a copy whose
+                raise Replan(ctx.plan.but(newlines=True), "line endings differ: make them all LF") from None  # are LF
             quote = '"' if o.quote is None else o.quote
             guess = Dialect(
                 delimiter=o.delimiter or (forced[0] if forced else ","), quote=quote, escape=o.escape or quote
@@ -242,8 +244,9 @@ def _read_csv(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
                 _drop_lines(ctx, inp, dialect.skip)
             inp.line_offset = dialect.skip + (1 if dialect.header else 0)
             inp.dialect, inp.whole, inp.checked = dialect, whole, checked
-            if dialect.quote or checked:  # while Spark reads: Spark takes an unclosed quote to the end silently
-                inp.scan = pool("quotes").submit(scan, inp.path, dialect, count=checked)
+            # while Spark reads: Spark takes an unclosed quote to the end silently, and line endings of more than
+            # one kind past the sample make records merge or split
+            inp.scan = pool("quotes").submit(scan, inp.path, dialect, count=checked)
         null = QUOTED_EMPTY_STAYS if o.all_strings or o.null_values is not None else ""
         fields = [T.StructField(n, parsed.get(n, T.StringType()), True) for n, _ in cols]
         if checked:

@@ -618,6 +618,38 @@ class ReadingTests(EngineFixtures):
         run = only_run(lake, "t/a.csv")
         assert (run.rows_in, run.rows_out, run.rows_quarantined) == (400_000, 200_000, 200_000)
 
+    def test_a_line_ending_unlike_the_first_ones_is_read(self, make):
+        """A CRLF file with one line ending in a lone LF (files joined, a line added by another tool) failed whole
+        on DuckDB: inside the sniffer's sample `could not detect the CSV dialect`, past it `The CSV Parser state
+        machine reached an invalid state`, in quarantine mode a ragged row's line. It loads, and rows set aside
+        keep their lines."""
+        lake = make(wf("f", write={"table": "f"}), wf("q", read={"bad_rows": "quarantine"}, write={"table": "q"}))
+
+        def crlf(rows: int, every: int, where: str) -> bytes:
+            lines = ["id,d,name"] + [
+                f"{i},2024-01-{i % 28 + 1:02d},n{i}" + (",x" if every and i % every == 1 else "") for i in range(rows)
+            ]
+            text = "\r\n".join(lines) + "\r\n"
+            if where == "end":
+                return (text[:-2] + "\n").encode()
+            half = len(text) // 2
+            return (text[:half] + text[half:].replace("\r\n", "\n", 1)).encode()
+
+        for where, rows in (("end", 60_000), ("middle", 20_000)):  # past the sniffer's sample; inside it
+            lake.land(f"f/{where}.csv", crlf(rows, 0, where))
+            lake.land(f"q/{where}.csv", crlf(rows, 2, where))
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT _source_file, count(*), max(id) FROM f GROUP BY ALL ORDER BY 1") == [
+            ("f/end.csv", 60_000, 59_999),
+            ("f/middle.csv", 20_000, 19_999),
+        ]
+        assert lake.rows("SELECT _source_file, count(*) FROM q GROUP BY ALL ORDER BY 1") == [
+            ("q/end.csv", 30_000),
+            ("q/middle.csv", 10_000),
+        ]
+        lines = "SELECT count(*), sum(CASE WHEN split_part(_raw, ',', 1)::BIGINT + 2 = _line THEN 0 ELSE 1 END)"
+        assert lake.rows(f"{lines} FROM quarantine.q") == [(40_000, 0)]
+
     def test_a_declared_type_sets_aside_what_it_cannot_hold_whole_in_json_lines(self, make):
         lake = make(wf("j", read={"format": "jsonl", "types": {"d": "date", "n": "int"}, "bad_rows": "quarantine"}))
         lines = ['{"id": 1, "d": "2024-01-01", "n": 7}', '{"id": 2, "d": "epoch", "n": 7}']
