@@ -141,6 +141,13 @@ def _attempt(cx: JobContext) -> Staged:
         file_sources, rows_out = writing.file_sources(cx, files)
     if wf.read.bad_rows == "quarantine":
         with _timed(timings, "quarantine"):
+            if (miss := reading.sampled_type_miss(cx)) is not None:
+                again = replan(cx.plan, job, miss)
+                if again is not None or len(cx.paths) > 1:  # (a batch is run file by file)
+                    writing.discard(cx)
+                    if again is None:
+                        raise InvalidInput("a value does not fit the type detected on a sample")
+                    raise Replan(again, "a value past the type sample does not fit: read again")
             rejected = reading.parse_rejects(cx, checks)
             if rejected:
                 q_view, counts = rejected

@@ -488,6 +488,18 @@ def set_aside(cx: JobContext, view: str, misfits: dict[str, tuple[str, str, str]
     )
 
 
+def sampled_type_miss(cx: JobContext) -> str | None:
+    """A row DuckDB set aside because a value did not fit the type it detected on a sample, as the error text
+    `replanning.replan` reads, or None. Storing rejects, DuckDB sets such a row aside as if it could not be
+    parsed, where without `bad_rows: quarantine` landfall reads the column as a type that holds the value (a
+    late `abc` in a column sampled as integers makes it text): the same here. (A declared type is read as text
+    in that mode, and its misfits set aside by `set_aside`.)"""
+    if cx.fmt != "csv" or not _has_rejects(cx):
+        return None
+    found = cx.con.execute(f"SELECT error_message FROM {REJECTS} WHERE error_type = 'CAST' LIMIT 1").fetchone()
+    return f"CSV Error: {found[0]}" if found else None
+
+
 def cut_short(cx: JobContext, rows_in: dict[str, int]) -> list[str]:
     """The CSV files of a read storing rows it could not parse whose lines are not all accounted for by the
     records read (loaded, set aside or rejected), the lines before the header and the header. DuckDB 2.0's

@@ -650,6 +650,21 @@ class ReadingTests(EngineFixtures):
         lines = "SELECT count(*), sum(CASE WHEN split_part(_raw, ',', 1)::BIGINT + 2 = _line THEN 0 ELSE 1 END)"
         assert lake.rows(f"{lines} FROM quarantine.q") == [(40_000, 0)]
 
+    def test_a_late_value_past_the_type_sample_loads_in_quarantine_mode_too(self, make):
+        """A value past the type sample that does not fit the detected type makes the column a type that holds
+        it, with `bad_rows: quarantine` as without: DuckDB, storing rejects, set the row aside as if it could
+        not be parsed (`CAST: ... Could not convert string "abc" to 'BIGINT'`). A ragged row is still set aside."""
+        lake = make(wf("t", read={"bad_rows": "quarantine"}), workers=1)
+        rows = 30_000  # past a reader's sample of the first rows
+        head = "id,n,d\n" + "".join(f"{i},{i},2024-01-01\n" for i in range(rows))
+        lake.land("t/a.csv", head + f"{rows},abc,2024-01-02 10:30:00\n{rows + 1},1,2024-01-01,extra\n")
+        lake.land("t/b.csv", "id,n,d\n40000,7,2024-01-03\n")
+        assert_ok(lake, lake.process())
+        got = lake.rows(f"SELECT id, CAST(n AS VARCHAR), CAST(d AS VARCHAR) FROM t WHERE id >= {rows} ORDER BY id")
+        assert got == [(rows, "abc", "2024-01-02 10:30:00"), (40000, "7", "2024-01-03 00:00:00")], got
+        assert lake.rows("SELECT count(*) FROM t") == [(rows + 2,)]
+        assert lake.rows("SELECT _line, _raw FROM quarantine.t") == [(rows + 3, f"{rows + 1},1,2024-01-01,extra")]
+
     def test_a_declared_type_sets_aside_what_it_cannot_hold_whole_in_json_lines(self, make):
         lake = make(wf("j", read={"format": "jsonl", "types": {"d": "date", "n": "int"}, "bad_rows": "quarantine"}))
         lines = ['{"id": 1, "d": "2024-01-01", "n": 7}', '{"id": 2, "d": "epoch", "n": 7}']
