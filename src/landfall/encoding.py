@@ -69,17 +69,9 @@ def detect_encoding(data: bytes) -> Detected:
     """The encoding of a text sample: a BOM wins; then UTF-16 without BOM (NUL pattern); then UTF-8 if the
     sample decodes; else charset-normalizer's best guess (Shift-JIS, GB18030, cp1251, ...), with cp1252
     preferred among Latin single-byte encodings that read the sample equally cleanly; else cp1252 or Latin-1."""
-    for bom, name in _BOMS:
-        if data.startswith(bom):
-            return Detected(name, 1.0, "bom")
-    if len(data) >= 4:
-        even_nuls = data[0::2].count(0)
-        odd_nuls = data[1::2].count(0)
-        half = len(data) // 2
-        if odd_nuls > half * 0.3 and even_nuls < half * 0.05:
-            return Detected("utf-16-le", 1.0, "utf-16")
-        if even_nuls > half * 0.3 and odd_nuls < half * 0.05:
-            return Detected("utf-16-be", 1.0, "utf-16")
+    wide = _marked(data)
+    if wide is not None:
+        return wide
     try:
         data.decode("utf-8")
         return Detected("utf-8", 1.0, "utf-8")
@@ -94,6 +86,22 @@ def detect_encoding(data: bytes) -> Detected:
         return Detected("cp1252", 0.0, "fallback")
     except UnicodeDecodeError:
         return Detected("latin-1", 0.0, "fallback")
+
+
+def _marked(data: bytes) -> Detected | None:
+    """The encoding a BOM names, or UTF-16 told by its NULs (every other byte); None otherwise."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return Detected(name, 1.0, "bom")
+    if len(data) >= 4:
+        even_nuls = data[0::2].count(0)
+        odd_nuls = data[1::2].count(0)
+        half = len(data) // 2
+        if odd_nuls > half * 0.3 and even_nuls < half * 0.05:
+            return Detected("utf-16-le", 1.0, "utf-16")
+        if even_nuls > half * 0.3 and odd_nuls < half * 0.05:
+            return Detected("utf-16-be", 1.0, "utf-16")
+    return None
 
 
 def _normalizer(data: bytes) -> Detected | None:
@@ -201,7 +209,7 @@ def not_text(head: bytes, declared: str | None = None) -> tuple[str | None, int,
             return what, first, controls
     if controls < 8 or 20 * controls <= len(head):
         return None
-    wide = declared or detect_encoding(head).encoding
+    wide = declared or (marked.encoding if (marked := _marked(head)) else "utf-8")
     if codecs.lookup(wide).name.startswith(("utf-16", "utf-32")):
         return None
     return None, first, controls

@@ -266,6 +266,7 @@ def keep() -> None:
     config_cache.keep_answers(_KEPT, _stamp(), _kept)
 
 
+@cache
 def _stamp() -> str:
     """What the answers depend on: Python, this module, and the installed sqlglot and DuckDB (their
     distributions' names carry their versions; an editable or unpackaged copy is told by its files' times)."""

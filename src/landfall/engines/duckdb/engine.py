@@ -141,13 +141,12 @@ def _attempt(cx: JobContext) -> Staged:
         file_sources, rows_out = writing.file_sources(cx, files)
     if wf.read.bad_rows == "quarantine":
         with _timed(timings, "quarantine"):
-            if (miss := reading.sampled_type_miss(cx)) is not None:
-                again = replan(cx.plan, job, miss)
-                if again is not None or len(cx.paths) > 1:  # (a batch is run file by file)
-                    writing.discard(cx)
-                    if again is None:
-                        raise InvalidInput("a value does not fit the type detected on a sample")
-                    raise Replan(again, "a value past the type sample does not fit: read again")
+            miss = reading.sampled_type_miss(cx)
+            if miss and (len(cx.paths) > 1 or replan(cx.plan, job, miss)):  # read again as for the error (`attempt`)
+                writing.discard(cx)
+                err = InvalidInput("a value past the type sample does not fit the type detected on it")
+                err.engine_error = miss  # type: ignore[attr-defined]
+                raise err
             rejected = reading.parse_rejects(cx, checks)
             if rejected:
                 q_view, counts = rejected

@@ -18,6 +18,13 @@ from landfall.testing.engine_suite.base import (
 )
 from landfall.testing.lake import wf
 
+SAMPLED_ROWS = 30_000  # past a reader's sample of the first rows
+
+
+def _sampled_head() -> str:
+    """A CSV `id,n,d` of `SAMPLED_ROWS` rows (integers and dates), for a late value to follow."""
+    return "id,n,d\n" + "".join(f"{i},{i},2024-01-01\n" for i in range(SAMPLED_ROWS))
+
 
 class ReadingTests(EngineFixtures):
     """Reading: formats, dialects, detected types, encodings and values past the type sample; bad input fails
@@ -516,8 +523,8 @@ class ReadingTests(EngineFixtures):
         """The same, in a batch whose other file breaks the types sampled on the first (`2.5` in an integer
         column): the batch is then read file by file, each with what was detected on it."""
         lake = make(wf("t"), workers=1)
-        rows = 30_000  # past a reader's sample of the first rows
-        head = "id,n,d\n" + "".join(f"{i},{i},2024-01-01\n" for i in range(rows))
+        rows = SAMPLED_ROWS
+        head = _sampled_head()
         lake.land("t/a.csv", head + f"{rows},1,2024-01-02 10:30:00\n")
         lake.land("t/b.csv", "id,n,d\n40000,2.5,2024-01-03\n")
         assert_ok(lake, lake.process())
@@ -655,8 +662,8 @@ class ReadingTests(EngineFixtures):
         it, with `bad_rows: quarantine` as without: DuckDB, storing rejects, set the row aside as if it could
         not be parsed (`CAST: ... Could not convert string "abc" to 'BIGINT'`). A ragged row is still set aside."""
         lake = make(wf("t", read={"bad_rows": "quarantine"}), workers=1)
-        rows = 30_000  # past a reader's sample of the first rows
-        head = "id,n,d\n" + "".join(f"{i},{i},2024-01-01\n" for i in range(rows))
+        rows = SAMPLED_ROWS
+        head = _sampled_head()
         lake.land("t/a.csv", head + f"{rows},abc,2024-01-02 10:30:00\n{rows + 1},1,2024-01-01,extra\n")
         lake.land("t/b.csv", "id,n,d\n40000,7,2024-01-03\n")
         assert_ok(lake, lake.process())
