@@ -13,6 +13,11 @@ from landfall.engines.base import Job, ReadPlan, Source
 from landfall.engines.duckdb.sql import PATH, ROW, _step_error, q
 from landfall.engines.duckdb.types import arrow_type
 
+_MADE_COLUMNS = (
+    "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = 'temp' AND table_name = ? "
+    "ORDER BY column_index"
+)
+
 
 class JobContext(msgspec.Struct):
     """One attempt at one job: the job, how to read it (`plan`), the connection, and what reading found.
@@ -35,6 +40,7 @@ class JobContext(msgspec.Struct):
     starts: str | None = None  # table of the line each record starts on ("" when every record is one line)
     line_counts: Future[dict[str, int]] | None = None  # JSON Lines records per file, counted while reading
     raw: str = ""  # the view of the rows as read
+    records: bool = True  # JSON read as records (columns from their keys), not as `value` rows
     children: dict[str, str] = {}  # child table -> the view of its rows
     dialects: dict[str, tuple[str, int]] = {}  # CSV path -> (delimiter, lines before the records) landfall checked
     timestamp_format: str | None = None  # the reader's strict format of CSV timestamps (`read_csv.dates_in`)
@@ -121,9 +127,14 @@ class JobContext(msgspec.Struct):
     # --- what a view holds ------------------------------------------------------------------------------------
 
     def describe(self, view: str) -> list[tuple[str, str]]:
-        """Columns and DuckDB types of a view (binding it); remembered, as a view never changes once made."""
+        """Columns and DuckDB types of a view; remembered, as a view never changes once made. Those of a view or
+        table made here are the ones its creation bound, from the catalog: DESCRIBE binds the view again, which
+        for a read detecting types on whole files (`ReadPlan.sample_all`) is another pass over them."""
         if view not in self.described:
-            self.described[view] = [(r[0], r[1]) for r in self.con.execute(f"DESCRIBE {view}").fetchall()]
+            made = view in self.views or view in self.tables
+            found = self.con.execute(_MADE_COLUMNS, [view]).fetchall() if made else []
+            found = found or self.con.execute(f"DESCRIBE {view}").fetchall()
+            self.described[view] = [(r[0], r[1]) for r in found]
         return self.described[view]
 
     def schema(self, view: str) -> list[tuple[str, str]]:

@@ -20,6 +20,7 @@ from landfall.engines.duckdb import quality, reading, steps, writing
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.database import Setup, database
 from landfall.engines.duckdb.datewords import late_date_words
+from landfall.engines.duckdb.jsonkeys import late_keys
 from landfall.engines.duckdb.replanning import replan
 from landfall.engines.duckdb.sql import LINEAGE, ROW_PRESERVING, NeedLines, _timed
 from landfall.errors import InvalidInput
@@ -139,6 +140,9 @@ def _attempt(cx: JobContext) -> Staged:
         raise Replan(again, "a word a date cast takes past the type sample: read again")
     with _timed(timings, "stats"):
         file_sources, rows_out = writing.file_sources(cx, files)
+    if (again := late_keys(cx, rows_out)) is not None:
+        writing.discard(cx)
+        raise Replan(again, "a key past the type sample: detect the columns on the whole files")
     if wf.read.bad_rows == "quarantine":
         with _timed(timings, "quarantine"):
             miss = reading.sampled_type_miss(cx)

@@ -6,8 +6,9 @@ with the formats their values are read in strictly, and a leaf holding a word as
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import duckdb
@@ -92,6 +93,24 @@ def _form(has: dict[str, bool]) -> str:
     return "%Y-%m-%d" + ("T" if has["T"] else " ") + time + ("Z" if has["Z"] else "")
 
 
+@contextlib.contextmanager
+def _sample(con: duckdb.DuckDBPyConnection, read: str, columns: list[str], limit: int | None) -> Iterator[str]:
+    """The rows `pin_dates` checks: the first `limit` read; whole files (None) read once into a temp table of the
+    columns checked, which each check then scans (not the files again: three passes over them otherwise)."""
+    if limit is not None:
+        yield f"SELECT * FROM ({read}) LIMIT {limit}"
+        return
+    names = ", ".join(q(n) for n in dict.fromkeys(columns))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_HELD} AS SELECT {names} FROM ({read})")
+    try:
+        yield f"SELECT * FROM {_HELD}"
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {_HELD}")
+
+
+_HELD = "__lf_date_checks"
+
+
 def pin_dates(
     con: duckdb.DuckDBPyConnection,
     detected: dict[str, str],
@@ -111,8 +130,8 @@ def pin_dates(
     format does not read in the sample is text. A top-level text column whose every value is a timestamp of one
     of landfall's forms (`stamps.FORMS`: DuckDB's detection leaves `2024-01-03T10:00:00.123456` as text) is
     converted value by value. `read(columns)` is the SELECT over the files with those column types, `limit` the
-    records of the sample (None: whole files). One scan of the sample; one more when some column has a date leaf
-    (the formats checked), and when a text column looks like timestamps (their forms)."""
+    records of the sample (None: whole files, read once into a table). One scan of the sample; one more when some
+    column has a date leaf (the formats checked), and when a text column looks like timestamps (their forms)."""
     everything = lambda _path: True  # noqa: E731
     as_text: dict[str, str] = {}
     by_column: dict[str, list[Leaf]] = {}  # each column's date leaves
@@ -125,51 +144,51 @@ def pin_dates(
     if not leaves and not strings:
         return Pinned(detected, *declared)
     text_read = read({**detected, **as_text})
-    sample = f"SELECT * FROM ({text_read})" + (f" LIMIT {limit}" if limit is not None else "")
-    stamps = [leaf for leaf in leaves if leaf.kind == "timestamp"] if declared[1] is None else []
-    checks = [f"coalesce(bool_or({leaf.some(is_word)}), false)" for leaf in leaves]
-    checks += [f"coalesce(bool_or({leaf.some(shape)}), false)" for leaf in stamps for shape in _SHAPES.values()]
-    checks += [looks_like_stamps(n) for n in strings]
-    row = con.execute(f"SELECT {', '.join(checks)} FROM ({sample})").fetchone()
-    words, row = row[: len(leaves)], row[len(leaves) :]
-    shaped, row = row[: len(stamps) * len(_SHAPES)], row[len(stamps) * len(_SHAPES) :]
-    text = {leaf.path for leaf, hit in zip(leaves, words, strict=True) if hit}
-    forms = {
-        leaf.path: _form(dict(zip(_SHAPES, shaped[i * len(_SHAPES) : (i + 1) * len(_SHAPES)], strict=True)))
-        for i, leaf in enumerate(stamps)
-        if leaf.path not in text
-    }
-    looked = [n for n, hit in zip(strings, row, strict=True) if hit]
-    kept = list(forms.values())
-    formats = {
-        "date": declared[0] or DATE_FORMAT,
-        "timestamp": declared[1] or (max(kept, key=kept.count) if kept else None),
-    }
-    # the sample read in the formats: a leaf with a value of another form is text
-    to_check = [leaf for leaf in leaves if leaf.path not in text and formats.get(leaf.kind)]
-    if to_check:
-
-        def unread(fmt: str) -> Callable[[str], str]:
-            return lambda e: f"({e} IS NOT NULL AND try_strptime({e}, {lit(fmt)}) IS NULL)"
-
-        checks = [f"coalesce(bool_or({leaf.some(unread(formats[leaf.kind]))}), false)" for leaf in to_check]
+    with _sample(con, text_read, [*by_column, *strings], limit) as sample:
+        stamps = [leaf for leaf in leaves if leaf.kind == "timestamp"] if declared[1] is None else []
+        checks = [f"coalesce(bool_or({leaf.some(is_word)}), false)" for leaf in leaves]
+        checks += [f"coalesce(bool_or({leaf.some(shape)}), false)" for leaf in stamps for shape in _SHAPES.values()]
+        checks += [looks_like_stamps(n) for n in strings]
         row = con.execute(f"SELECT {', '.join(checks)} FROM ({sample})").fetchone()
-        text |= {leaf.path for leaf, hit in zip(to_check, row, strict=True) if hit}
-    out = dict(detected)
-    for name in as_text:
-        out[name] = _walk(con.sqltype(detected[name]), q(name), name, [], lambda p: p in text)
-    kinds = {leaf.kind for leaf in leaves if leaf.path not in text}
-    forms = stamp_forms(con, sample, [n for n in looked if out[n] == "VARCHAR"])
-    read_as_dates = {n: [leaf.some(is_word) for leaf in lf if leaf.path not in text] for n, lf in by_column.items()}
-    read_as_dates |= {n: [*read_as_dates.get(n, []), is_word(q(n))] for n in forms}  # converted from text
-    return Pinned(
-        out,
-        formats["date"] if "date" in kinds or declared[0] else None,
-        formats["timestamp"] if "timestamp" in kinds or declared[1] else None,
-        forms,
-        {n: f"coalesce(bool_or({' OR '.join(some)}), false)" for n, some in read_as_dates.items() if some},
-        text_read,
-    )
+        words, row = row[: len(leaves)], row[len(leaves) :]
+        shaped, row = row[: len(stamps) * len(_SHAPES)], row[len(stamps) * len(_SHAPES) :]
+        text = {leaf.path for leaf, hit in zip(leaves, words, strict=True) if hit}
+        forms = {
+            leaf.path: _form(dict(zip(_SHAPES, shaped[i * len(_SHAPES) : (i + 1) * len(_SHAPES)], strict=True)))
+            for i, leaf in enumerate(stamps)
+            if leaf.path not in text
+        }
+        looked = [n for n, hit in zip(strings, row, strict=True) if hit]
+        kept = list(forms.values())
+        formats = {
+            "date": declared[0] or DATE_FORMAT,
+            "timestamp": declared[1] or (max(kept, key=kept.count) if kept else None),
+        }
+        # the sample read in the formats: a leaf with a value of another form is text
+        to_check = [leaf for leaf in leaves if leaf.path not in text and formats.get(leaf.kind)]
+        if to_check:
+
+            def unread(fmt: str) -> Callable[[str], str]:
+                return lambda e: f"({e} IS NOT NULL AND try_strptime({e}, {lit(fmt)}) IS NULL)"
+
+            checks = [f"coalesce(bool_or({leaf.some(unread(formats[leaf.kind]))}), false)" for leaf in to_check]
+            row = con.execute(f"SELECT {', '.join(checks)} FROM ({sample})").fetchone()
+            text |= {leaf.path for leaf, hit in zip(to_check, row, strict=True) if hit}
+        out = dict(detected)
+        for name in as_text:
+            out[name] = _walk(con.sqltype(detected[name]), q(name), name, [], lambda p: p in text)
+        kinds = {leaf.kind for leaf in leaves if leaf.path not in text}
+        forms = stamp_forms(con, sample, [n for n in looked if out[n] == "VARCHAR"])
+        read_as_dates = {n: [leaf.some(is_word) for leaf in lf if leaf.path not in text] for n, lf in by_column.items()}
+        read_as_dates |= {n: [*read_as_dates.get(n, []), is_word(q(n))] for n in forms}  # converted from text
+        return Pinned(
+            out,
+            formats["date"] if "date" in kinds or declared[0] else None,
+            formats["timestamp"] if "timestamp" in kinds or declared[1] else None,
+            forms,
+            {n: f"coalesce(bool_or({' OR '.join(some)}), false)" for n, some in read_as_dates.items() if some},
+            text_read,
+        )
 
 
 def columns_arg(columns: dict[str, str]) -> str:

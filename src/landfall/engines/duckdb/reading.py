@@ -226,6 +226,7 @@ def read(cx: JobContext) -> str:
             if not errors.not_records(str(exc)) or opts.records == "true" or len(paths) > 1:
                 raise  # a batch is split by the runner: a file of records never becomes `value` rows
             raw = view(_json_sql(cx, _paths(paths), opts, fmt, records=False))
+            cx.records = False
             cx.describe(raw)
         if fmt == "csv" or opts.bad_rows == "quarantine":  # JSON's declared types are converted as read, but
             raw = exactly(cx, raw, opts)  # for the rows set aside in quarantine mode (`read_json._json_sql`)

@@ -24,7 +24,14 @@ def replan(plan: ReadPlan, job: Job, text: str) -> ReadPlan | None:
     if errors.object_too_large(text) and not plan.max_object:
         # a record above DuckDB's default buffer; a bigger one slows every read, so only now
         return plan.but(max_object=min(max(64 << 20, 8 * max(s.size for s in job.sources)), 1 << 31))
-    if text and alone and not plan.split_lines and job.workflow.read.bad_rows == "quarantine" and fmt == "jsonl":
+    if (
+        text
+        and alone
+        and not plan.split_lines
+        and job.workflow.read.bad_rows == "quarantine"
+        and fmt == "jsonl"
+        and not errors.type_detection_miss(text)  # a value that missed its sampled type is no line to set aside
+    ):
         return plan.but(split_lines=True)  # a line DuckDB refused: read the lines that parse, keep the rest
     if not alone and not plan.per_file_types and errors.type_detection_miss(text):
         return plan.but(per_file_types=True)  # a file of the batch breaks the first file's types: detect per file

@@ -89,6 +89,7 @@ class Ctx:
     # rows set aside for a value their declared type cannot hold whole (`bad_rows: quarantine`): check -> flag
     misfits: DataFrame | None = None
     aside: dict[str, str] = field(default_factory=dict)
+    json_columns: dict[str, str] = field(default_factory=dict)  # JSON records' columns read: name -> DuckDB type
 
     @property
     def batch(self) -> bool:

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
+
+import pytest
 
 from landfall.testing.engine_suite.base import EngineFixtures, assert_ok, error_of, jsonl
+from landfall.testing.engine_suite.reading import SAMPLED_ROWS
 from landfall.testing.lake import Lake, wf
 
 # a table's first file: a whole number, a date, a timestamp, a decimal
@@ -259,3 +263,29 @@ class ExactnessTests(EngineFixtures):
         table.process()
         error = error_of(table, "e/2.csv")
         assert error == "`e/2.csv` line 5: value `x` of column `n` is not a valid BIGINT", error
+
+    # --- nothing past the type sample lost ---------------------------------------------------------------------
+
+    @pytest.mark.parametrize("fmt", ["jsonl", "json"])
+    def test_a_key_first_seen_past_the_type_sample_is_loaded(self, make, fmt):
+        """A key that first appears past the reader's type sample, at the top of a record, in an object and in a
+        list of objects, is loaded with the rest (readers skip a key they were not given without a word)."""
+        lake = make(wf("j", read={"format": fmt}), workers=1)
+        records: list[dict[str, Any]] = [{"id": i, "o": {"k": 1}, "l": [{"p": 1}]} for i in range(SAMPLED_ROWS)]
+        records.append({"id": SAMPLED_ROWS, "o": {"k": 2, "z": "in o"}, "l": [{"p": 2, "q": "in l"}], "extra": "top"})
+        lake.land(f"j/a.{fmt}", jsonl(records) if fmt == "jsonl" else json.dumps(records))
+        assert_ok(lake, lake.process())
+        got = lake.rows(f"SELECT extra, o.z, l[1].q, o.k FROM j WHERE id = {SAMPLED_ROWS}")
+        assert got == [("top", "in o", "in l", 2)], got
+        assert lake.rows("SELECT count(*), count(extra) FROM j") == [(SAMPLED_ROWS + 1, 1)]
+
+    def test_a_key_first_seen_past_the_type_sample_is_loaded_in_quarantine_mode(self, make):
+        """The same with `bad_rows: quarantine` and a line that is no JSON, set aside (the file's other lines are
+        then read from a copy)."""
+        lake = make(wf("j", read={"format": "jsonl", "bad_rows": "quarantine"}), workers=1)
+        head = jsonl([{"id": i, "n": i} for i in range(SAMPLED_ROWS)])
+        lake.land("j/a.jsonl", head + '{"id": \n' + jsonl([{"id": -1, "n": 7, "extra": "kept"}]))
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT n, extra FROM j WHERE id = -1") == [(7, "kept")]
+        assert lake.rows("SELECT count(*) FROM j") == [(SAMPLED_ROWS + 1,)]
+        assert lake.rows("SELECT _line FROM quarantine.j") == [(SAMPLED_ROWS + 1,)]
