@@ -1,13 +1,16 @@
 """Keys past the type sample. DuckDB's JSON reader detects the columns on a sample of each file's records (landfall
 then pins them: `jsondates.pin_dates`); given the columns, or reading files by name (`union_by_name`), it skips a
-key it was not given without a word. A key that first appears past the sample, at the top of a record or inside
-an object, would be lost.
+key it was not given without a word, and so does Spark's. A key that first appears past the sample, at the top of
+a record or inside an object, would be lost.
 
-So once a job's files are written, the records of every file longer than the sample are looked through for a key
-the columns read do not hold (`late_keys`), and when one does, the job is read again with its types detected on
-the whole files (`ReadPlan.sample_all`), which finds every key. The look parses each record once more (once for
-its objects outside lists, once more for each list of objects), in parallel: about half the CPU of a flat file's
-load, about as much as the load for a file of nested objects. Files the sample held whole are not looked at."""
+So once a job's files are read, every file with more records than the sample is looked through for a key its
+columns do not hold (`late_keys`, `late_key`), and when one holds one, the job is read again with its types
+detected on the whole files (`ReadPlan.sample_all`), which finds every key. The look is DuckDB's own reader with
+its own detection, which refuses a record with a key it did not detect, at any level: a read of the file, in
+parallel. Where that read stops at something else (a later value that does not fit a type it detected; lines
+that are not JSON, which a lenient read skips but also stops it refusing keys), the records' key lists are
+compared with the columns' instead (`unknown_key`: each record parsed once for its objects outside lists and once
+for each list of objects)."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import duckdb
 from landfall.engines.base import ReadPlan
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS
-from landfall.engines.duckdb.sql import PATH, ROW, ROW_PRESERVING, _paths, lit
+from landfall.engines.duckdb.sql import PATH, ROW, ROW_PRESERVING, lit
 
 
 def late_keys(cx: JobContext, rows_out: dict[str, int]) -> ReadPlan | None:
@@ -30,14 +33,42 @@ def late_keys(cx: JobContext, rows_out: dict[str, int]) -> ReadPlan | None:
     if cx.fmt not in ("json", "jsonl") or cx.plan.sample_all or not cx.records or cx.plan.json_via_python:
         return None  # (a document Python's parser read is read whole)
     every_row = not wf.validate_ and wf.read.bad_rows != "quarantine"
-    if every_row and all(s.kind in ROW_PRESERVING for s in wf.transform):
-        if max(rows_out.values(), default=0) <= DETECTION_SAMPLE_ROWS:
-            return None
+    every_row = every_row and all(s.kind in ROW_PRESERVING for s in wf.transform)
+    paths = [p for p, src in cx.paths.items() if not every_row or rows_out.get(src.key, 0) > DETECTION_SAMPLE_ROWS]
+    if not paths:
+        return None
     columns = {n: t for n, t in cx.describe(cx.raw) if n not in (PATH, ROW)}
     form = "newline_delimited" if cx.fmt == "jsonl" else "auto"
-    size = f", maximum_object_size = {cx.plan.max_object}" if cx.plan.max_object else ""
-    records = f"read_json_objects({_paths(cx.paths)}, format = {lit(form)}{size})"
-    return cx.plan.but(sample_all=True) if unknown_key(cx.con, columns, records) else None
+    found = late_key(cx.con, paths, form, columns, max_object=cx.plan.max_object)
+    return cx.plan.but(sample_all=True) if found else None
+
+
+def late_key(
+    con: duckdb.DuckDBPyConnection,
+    paths: list[str],
+    form: str,
+    columns: dict[str, str],
+    *,
+    max_object: int | None = None,
+    lenient: bool = False,
+) -> bool:
+    """Whether a record of the JSON files `paths` (`form`: `newline_delimited` or `auto`) holds a key `columns`
+    (name -> DuckDB type) do not. `lenient`: the files may hold lines that are not JSON (skipped)."""
+    size = f", maximum_object_size = {max_object}" if max_object else ""
+    for path in paths:
+        if not lenient:
+            try:  # every column read (`COLUMNS(*)`): DuckDB refuses an unknown key only then
+                con.execute(
+                    f"SELECT count(COLUMNS(*)) FROM read_json({lit(path)}, format = {lit(form)}, records = true{size})"
+                )
+                continue
+            except duckdb.Error as exc:
+                if "has unknown key" in str(exc):
+                    return True
+        skip = ", ignore_errors = true" if lenient else ""
+        if unknown_key(con, columns, f"read_json_objects({lit(path)}, format = {lit(form)}{size}{skip})"):
+            return True
+    return False
 
 
 def unknown_key(con: duckdb.DuckDBPyConnection, columns: dict[str, str], records: str) -> bool:

@@ -41,9 +41,9 @@ from landfall.engines.base import (
 )
 from landfall.engines.duckdb.diagnose import csv_record_line, json_record_line, written_as
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS
-from landfall.engines.duckdb.jsonkeys import unknown_key
+from landfall.engines.duckdb.jsonkeys import late_key
 from landfall.engines.duckdb.reading import empty_note as no_records
-from landfall.engines.duckdb.sql import lit, source_format
+from landfall.engines.duckdb.sql import source_format
 from landfall.engines.spark import quality, reading, steps, writing
 from landfall.engines.spark.context import CORRUPT, HIDDEN, PID, ROW, SRC, Ctx, c, timed
 from landfall.engines.spark.lines import dropped, record_lines
@@ -286,9 +286,9 @@ class SparkEngine(Engine):
         if corrupt and ctx.fmt in ("json", "jsonl") and not plan.sample_all and self._type_misses(ctx):
             raise Replan(plan.but(sample_all=True), "a later value missed its detected type")
         if ctx.json_columns and not plan.sample_all and max(rows.values(), default=0) > DETECTION_SAMPLE_ROWS:
-            paths = ", ".join(lit(i.path) for i in ctx.inputs)
-            records = f"read_json_objects([{paths}], format = 'newline_delimited', ignore_errors = true)"
-            if unknown_key(self.sniffer, ctx.json_columns, records):  # Spark's reader skips it too (`jsonkeys`)
+            paths = [i.path for i in ctx.inputs]
+            lenient = o.bad_rows == "quarantine"  # lines that are not JSON may be among them
+            if late_key(self.sniffer, paths, "newline_delimited", ctx.json_columns, lenient=lenient):
                 raise Replan(plan.but(sample_all=True), "a key past the type sample: detect on whole files")
         if any(int(read.get(check, 0)) for check in ctx.aside) and not ctx.numbered:
             raise Replan(plan.but(number_rows=True), "rows set aside: number records for their lines")
