@@ -7,6 +7,7 @@ with the formats their values are read in strictly, and a leaf holding a word as
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
@@ -101,14 +102,15 @@ def _sample(con: duckdb.DuckDBPyConnection, read: str, columns: list[str], limit
         yield f"SELECT * FROM ({read}) LIMIT {limit}"
         return
     names = ", ".join(q(n) for n in dict.fromkeys(columns))
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {_HELD} AS SELECT {names} FROM ({read})")
+    held = f"__lf_date_checks{next(_HELD)}"  # (a connection may be shared: the Spark engine's sniffer)
+    con.execute(f"CREATE TEMP TABLE {held} AS SELECT {names} FROM ({read})")
     try:
-        yield f"SELECT * FROM {_HELD}"
+        yield f"SELECT * FROM {held}"
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {_HELD}")
+        con.execute(f"DROP TABLE IF EXISTS {held}")
 
 
-_HELD = "__lf_date_checks"
+_HELD = itertools.count()
 
 
 def pin_dates(

@@ -30,8 +30,8 @@ def late_keys(cx: JobContext, rows_out: dict[str, int]) -> ReadPlan | None:
     the columns read do not, else None. Files whose every record the sample held (no more rows written than it
     takes, from steps that keep every row) are not looked at."""
     wf = cx.job.workflow
-    if cx.fmt not in ("json", "jsonl") or cx.plan.sample_all or not cx.records or cx.plan.json_via_python:
-        return None  # (a document Python's parser read is read whole)
+    if cx.fmt not in ("json", "jsonl") or cx.plan.sample_all or not cx.records:
+        return None
     every_row = not wf.validate_ and wf.read.bad_rows != "quarantine"
     every_row = every_row and all(s.kind in ROW_PRESERVING for s in wf.transform)
     paths = [p for p, src in cx.paths.items() if not every_row or rows_out.get(src.key, 0) > DETECTION_SAMPLE_ROWS]
@@ -39,6 +39,8 @@ def late_keys(cx: JobContext, rows_out: dict[str, int]) -> ReadPlan | None:
         return None
     columns = {n: t for n, t in cx.describe(cx.raw) if n not in (PATH, ROW)}
     form = "newline_delimited" if cx.fmt == "jsonl" else "auto"
+    if cx.plan.json_via_python:  # the document was read from its records written as JSON Lines
+        paths, form = [cx.as_lines], "newline_delimited"
     found = late_key(cx.con, paths, form, columns, max_object=cx.plan.max_object)
     return cx.plan.but(sample_all=True) if found else None
 

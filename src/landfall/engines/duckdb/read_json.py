@@ -72,6 +72,7 @@ def _json_lines_of(cx: JobContext, paths: dict[str, Source], opts: ReadOptions) 
     lines, as_values, n = _json_document_as_lines(
         path, os.path.join(cx.job.scratch_dir, "_json"), src.key, records_required=opts.records == "true"
     )
+    cx.as_lines = lines
     if n == 0:
         return "SELECT NULL::VARCHAR AS value WHERE false"
     if as_values:

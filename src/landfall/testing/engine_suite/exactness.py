@@ -279,6 +279,18 @@ class ExactnessTests(EngineFixtures):
         assert got == [("top", "in o", "in l", 2)], got
         assert lake.rows("SELECT count(*), count(extra) FROM j") == [(SAMPLED_ROWS + 1, 1)]
 
+    def test_a_key_first_seen_past_the_type_sample_is_loaded_from_a_document_only_python_reads(self, make):
+        """The same in a JSON document DuckDB's reader refuses (a duplicate key: the last one wins), which is read
+        from its records written as JSON Lines."""
+        lake = make(wf("j", read={"format": "json"}), workers=1)
+        records = [json.dumps({"id": i, "v": i}) for i in range(SAMPLED_ROWS)]
+        records[3] = '{"id": 3, "v": 1, "v": 2}'
+        records.append(json.dumps({"id": -1, "v": 0, "late": "kept"}))
+        lake.land("j/a.json", "[" + ",\n".join(records) + "]")
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT late FROM j WHERE id = -1") == [("kept",)]
+        assert lake.rows("SELECT v FROM j WHERE id = 3") == [(2,)]
+
     def test_a_key_first_seen_past_the_type_sample_is_loaded_in_quarantine_mode(self, make):
         """The same with `bad_rows: quarantine` and a line that is no JSON, set aside (the file's other lines are
         then read from a copy)."""
