@@ -36,24 +36,33 @@ class Leaf(NamedTuple):
     some: Callable[[Callable[[str], str]], str]
 
 
-def _walk(t: duckdb.typing.DuckDBPyType, expr: str, path: str, leaves: list[Leaf], text: Callable[[str], bool]) -> str:
-    """The type `t` with its date leaves as VARCHAR where `text(path)` says so (every one while collecting), and
-    each date leaf appended to `leaves` (`expr` reads the value at `path` from the VARCHAR-typed column)."""
+def _walk(
+    t: duckdb.typing.DuckDBPyType,
+    expr: str,
+    path: str,
+    leaves: list[Leaf],
+    text: Callable[[str], bool],
+    kinds: frozenset[str] | set[str] = DATE_IDS,
+    into: str = "VARCHAR",
+) -> str:
+    """The type `t` with its date leaves (or leaves of other `kinds`) as VARCHAR (or `into`) where `text(path)`
+    says so (every one while collecting), and each such leaf appended to `leaves` (`expr` reads the value at
+    `path` from the column so typed)."""
     kind = t.id
-    if kind in DATE_IDS:
+    if kind in kinds:
         leaves.append(Leaf(path, kind, lambda pred: pred(expr)))
-        return "VARCHAR" if text(path) else str(t)
+        return into if text(path) else str(t)
     if kind == "struct":
         fields = []
         for name, child in t.children:
-            inner = _walk(child, f"struct_extract({expr}, {lit(name)})", f"{path}.{name}", leaves, text)
+            inner = _walk(child, f"struct_extract({expr}, {lit(name)})", f"{path}.{name}", leaves, text, kinds, into)
             fields.append(f"{q(name)} {inner}")
         return f"STRUCT({', '.join(fields)})"
     if kind == "list":
         ((_, child),) = t.children
         var = f"x{path.count('.') + path.count('[')}"
         found: list[Leaf] = []
-        inner = _walk(child, var, f"{path}[]", found, text)
+        inner = _walk(child, var, f"{path}[]", found, text, kinds, into)
         for leaf in found:
 
             def some(pred: Callable[[str], str], each: Callable = leaf.some) -> str:

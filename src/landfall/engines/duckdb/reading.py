@@ -23,6 +23,7 @@ from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.datewords import may_hold_date_words
 from landfall.engines.duckdb.diagnose import explain
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, is_date, is_word, pin_dates
+from landfall.engines.duckdb.jsonnumbers import whole_numbers
 from landfall.engines.duckdb.read_csv import (
     Dates,
     _consistent_delimiter,
@@ -209,13 +210,13 @@ def read(cx: JobContext) -> str:
                     pinned = {n: "VARCHAR" if t == "JSON" else t for n, t in pinned.items()}
                 # in the sample (whole files once a later value broke a type): dates and timestamps read strictly,
                 # and strings that are all timestamps converted
-                found = pin_dates(
-                    cx.con,
-                    pinned,
-                    lambda c: _json_sql(cx, _paths(paths), opts, fmt, columns=c),
-                    None if cx.plan.sample_all else DETECTION_SAMPLE_ROWS * len(paths),
-                    (opts.date_format, opts.timestamp_format),
-                )
+                limit = None if cx.plan.sample_all else DETECTION_SAMPLE_ROWS * len(paths)
+
+                def sample(c: dict[str, str]) -> str:
+                    return _json_sql(cx, _paths(paths), opts, fmt, columns=c)
+
+                pinned = whole_numbers(cx.con, pinned, sample, limit)  # beyond 64 bits: DECIMAL(38,0), not DOUBLE
+                found = pin_dates(cx.con, pinned, sample, limit, (opts.date_format, opts.timestamp_format))
                 formats = (found.date_format, found.timestamp_format)
                 if not cx.plan.sample_all:  # past the sample, a word may hide in them (`late_date_words`)
                     cx.read_dates, cx.dates_as_text = found.words, found.text_read

@@ -39,6 +39,7 @@ from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.casts import INT_TYPES
 from landfall.engines.duckdb.diagnose import long_line
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, columns_arg, pin_dates
+from landfall.engines.duckdb.jsonnumbers import whole_numbers
 from landfall.engines.duckdb.read_csv import dialect_args, mixed_types, sample_buffer
 from landfall.engines.duckdb.reading import (
     _consistent_delimiter,
@@ -439,14 +440,14 @@ def _read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
     if not o.all_strings:  # a word a date cast takes (`infinity`, `epoch`) keeps its column text, as on DuckDB
         read = ", ".join(args)
         typed = {n: str(t) for n, t in detected if n not in o.types}
+        limit = None if ctx.plan.sample_all else DETECTION_SAMPLE_ROWS * len(ctx.inputs)
+
+        def sample(cols: dict[str, str]) -> str:
+            return f"SELECT * FROM read_json({paths}, {read}, {columns_arg(cols)})"
+
+        typed = whole_numbers(sniffer, typed, sample, limit)  # beyond 64 bits: DECIMAL(38,0), as on DuckDB
         # and strings that are all timestamps in the sample (whole files once a later value missed its type)
-        pinned = pin_dates(
-            sniffer,
-            typed,
-            lambda cols: f"SELECT * FROM read_json({paths}, {read}, {columns_arg(cols)})",
-            None if ctx.plan.sample_all else DETECTION_SAMPLE_ROWS * len(ctx.inputs),
-            (o.date_format, o.timestamp_format),
-        )
+        pinned = pin_dates(sniffer, typed, sample, limit, (o.date_format, o.timestamp_format))
         detected = [(n, pinned.columns.get(n, t)) for n, t in detected]
         stamps = pinned.stamps
     fields = []

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from landfall.testing.engine_suite.base import EngineFixtures, assert_ok, error_of, jsonl
+from landfall.testing.engine_suite.base import EngineFixtures, assert_ok, column_types, error_of, jsonl
 from landfall.testing.engine_suite.reading import SAMPLED_ROWS
 from landfall.testing.lake import Lake, wf
 
@@ -263,6 +263,24 @@ class ExactnessTests(EngineFixtures):
         table.process()
         error = error_of(table, "e/2.csv")
         assert error == "`e/2.csv` line 5: value `x` of column `n` is not a valid BIGINT", error
+
+    def test_json_whole_numbers_beyond_64_bits_are_exact(self, make):
+        """A JSON number too large for a 64-bit integer, which a JSON reader takes as a double (rounding
+        123456789012345678901234567890 to 1.2345678901234568e+29), loads as decimal(38,0) where its column holds
+        whole numbers only: at the top, in an object, in a list; in the sample and past it. A column that also
+        holds a fraction stays double."""
+        big = "123456789012345678901234567890"
+        lake = make(wf("j", read={"format": "jsonl"}), wf("k", read={"format": "jsonl"}), workers=1)
+        first = f'{{"id": 1, "n": {big}, "o": {{"x": {big}}}, "l": [{big}], "f": 1.5}}\n'
+        lake.land("j/a.jsonl", first + '{"id": 2, "n": 5, "o": {"x": 1}, "l": [], "f": 2}\n')
+        lake.land("k/a.jsonl", jsonl([{"id": i, "n": i} for i in range(SAMPLED_ROWS)]) + f'{{"id": -1, "n": -{big}}}\n')
+        assert_ok(lake, lake.process())
+        got = lake.rows("SELECT CAST(n AS VARCHAR), CAST(o.x AS VARCHAR), CAST(l[1] AS VARCHAR), f FROM j ORDER BY id")
+        assert got == [(big, big, big, 1.5), ("5", "1", None, 2.0)], got
+        types = column_types(lake, "j")
+        assert (types["n"], types["f"]) == ("decimal128(38, 0)", "double"), types
+        assert lake.rows("SELECT CAST(n AS VARCHAR) FROM k WHERE id = -1") == [(f"-{big}",)]
+        assert column_types(lake, "k")["n"] == "decimal128(38, 0)"
 
     # --- nothing past the type sample lost ---------------------------------------------------------------------
 
