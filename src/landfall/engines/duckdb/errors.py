@@ -102,6 +102,11 @@ def gzip_corrupt(text: str) -> bool:
     return bool(re.search(r"\bGZIP\b", text))
 
 
+def not_an_object(text: str) -> bool:
+    """A line of JSON Lines read as a record that holds another kind of value (`[1]`, `"text"`, `5`)."""
+    return "Expected OBJECT, but got" in text
+
+
 def not_records(text: str) -> bool:
     """A JSON file read as records whose top-level values are not objects."""
     return "expected records" in text

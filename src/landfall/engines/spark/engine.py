@@ -356,12 +356,17 @@ class SparkEngine(Engine):
         return ctx.plan.but(whole_files=True, sample_all=ctx.plan.sample_all or unseen)
 
     def _type_misses(self, ctx: Ctx) -> bool:
-        """JSON records Spark refused although they are JSON objects: a value that does not fit a detected type."""
-        sample = [r[0] for r in ctx.rejects.select(c(CORRUPT)).limit(20).collect()]
-        try:
-            return bool(sample) and all(isinstance(json.loads(s), dict) for s in sample)
-        except ValueError:
-            return False
+        """JSON records Spark refused although they are JSON objects: a value that does not fit a detected type
+        (beside lines that are no objects, which are set aside or fail the file)."""
+        objects = ctx.rejects.where(F.ltrim(c(CORRUPT)).startswith("{")).select(c(CORRUPT)).limit(20).collect()
+
+        def is_object(text: str) -> bool:
+            try:
+                return isinstance(json.loads(text), dict)
+            except ValueError:
+                return False
+
+        return any(is_object(r[0]) for r in objects)
 
     def _reason(self, ctx: Ctx, raw: str, src: int) -> str:
         """Why a record could not be parsed, for an error that fails the file (worded as the DuckDB engine's)."""

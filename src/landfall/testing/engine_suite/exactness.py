@@ -319,3 +319,16 @@ class ExactnessTests(EngineFixtures):
         assert lake.rows("SELECT n, extra FROM j WHERE id = -1") == [(7, "kept")]
         assert lake.rows("SELECT count(*) FROM j") == [(SAMPLED_ROWS + 1,)]
         assert lake.rows("SELECT _line FROM quarantine.j") == [(SAMPLED_ROWS + 1,)]
+
+    def test_past_the_type_sample_a_line_that_is_no_object_is_set_aside_in_quarantine_mode(self, make):
+        """Past the sample, in quarantine mode: a line that is valid JSON but no object is set aside with its
+        line, and a value that does not fit its column's sampled type changes the column's type (text here)."""
+        lake = make(wf("j", read={"format": "jsonl", "bad_rows": "quarantine"}), workers=1)
+        head = jsonl([{"id": i, "n": i} for i in range(SAMPLED_ROWS)])
+        lake.land("j/a.jsonl", head + '[1]\n"text"\n' + jsonl([{"id": -1, "n": "n/a"}]))
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT count(*), max(CAST(n AS VARCHAR)) FILTER (WHERE id = -1) FROM j") == [
+            (SAMPLED_ROWS + 1, "n/a")
+        ]
+        got = lake.rows("SELECT _line, _raw FROM quarantine.j ORDER BY _line")
+        assert got == [(SAMPLED_ROWS + 1, "[1]"), (SAMPLED_ROWS + 2, '"text"')], got
