@@ -24,7 +24,6 @@ ROW = "__lf_row"  # a record's position in its file (1-based), once computed
 PID = "__lf_pid"  # a parent row's id, linking it to its child rows (`child_tables`)
 CORRUPT = "__lf_corrupt"  # the raw text of a record Spark's reader could not parse
 HIDDEN = (SRC, BLOCK, MID, ROW, PID, CORRUPT)
-ROW_PRESERVING = {"rename", "cast", "compute", "drop", "normalize_names", "flatten", "child_tables"}
 
 _names = itertools.count(1)
 _names_lock = threading.Lock()
