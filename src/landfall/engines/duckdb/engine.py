@@ -22,7 +22,7 @@ from landfall.engines.duckdb.database import Setup, database
 from landfall.engines.duckdb.datewords import late_date_words
 from landfall.engines.duckdb.jsonkeys import late_keys
 from landfall.engines.duckdb.replanning import replan
-from landfall.engines.duckdb.sql import LINEAGE, ROW_PRESERVING, NeedLines, _timed
+from landfall.engines.duckdb.sql import LINEAGE, NeedLines, _timed, every_row_kept
 from landfall.errors import InvalidInput
 from landfall.schema import merged
 
@@ -130,7 +130,7 @@ def _attempt(cx: JobContext) -> Staged:
             view = cx.view(f"SELECT * EXCLUDE ({', '.join(LINEAGE)}) FROM {view}")
         schema = cx.schema(view)
     rows_in = None
-    if wf.validate_ or not all(s.kind in ROW_PRESERVING for s in wf.transform):
+    if not every_row_kept(wf):
         with _timed(timings, "count"):
             rows_in = cx.line_counts.result() if cx.line_counts else reading.counts(cx, cx.raw)
     with _timed(timings, "write"):

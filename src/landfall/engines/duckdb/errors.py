@@ -30,7 +30,7 @@ def type_detection_miss(text: str) -> bool:
     """A value that does not fit the type DuckDB detected on a sample of the file (CSV or JSON)."""
     csv_miss = ("Error when converting column" in text or "Could not convert" in text) and "CSV Error" in text
     json_miss = "JSON" in text and any(t in text for t in ("Could not convert", "Failed to cast", "transform error"))
-    return csv_miss or json_miss
+    return csv_miss or (json_miss and not not_an_object(text))  # a line that is no object is no value's type
 
 
 def wrong_operand_type(text: str) -> bool:

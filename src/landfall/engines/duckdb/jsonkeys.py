@@ -22,7 +22,7 @@ import duckdb
 from landfall.engines.base import ReadPlan
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS
-from landfall.engines.duckdb.sql import PATH, ROW, ROW_PRESERVING, lit
+from landfall.engines.duckdb.sql import PATH, ROW, every_row_kept, lit
 
 
 def late_keys(cx: JobContext, rows_out: dict[str, int]) -> ReadPlan | None:
@@ -32,8 +32,7 @@ def late_keys(cx: JobContext, rows_out: dict[str, int]) -> ReadPlan | None:
     wf = cx.job.workflow
     if cx.fmt not in ("json", "jsonl") or cx.plan.sample_all or not cx.records:
         return None
-    every_row = not wf.validate_ and wf.read.bad_rows != "quarantine"
-    every_row = every_row and all(s.kind in ROW_PRESERVING for s in wf.transform)
+    every_row = every_row_kept(wf) and wf.read.bad_rows != "quarantine"
     paths = [p for p, src in cx.paths.items() if not every_row or rows_out.get(src.key, 0) > DETECTION_SAMPLE_ROWS]
     if not paths:
         return None

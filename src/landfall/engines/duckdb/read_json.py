@@ -41,28 +41,34 @@ def _good_lines(cx: JobContext, path: str, src: Source) -> str:
             if not raw.strip():
                 cx.gone_lines.append(n)
                 continue
-            try:
-                if isinstance(fast.decode(raw), dict):
-                    dst.write(raw if raw.endswith(b"\n") else raw + b"\n")
-                    continue
-            except (msgspec.DecodeError, RecursionError):
-                pass
-            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            try:
-                value = json.loads(text)
-                reason = None if isinstance(value, dict) else f"{_json_kind(value)}, not a record (an object)"
-            except json.JSONDecodeError as exc:
-                reason = json_reason(exc)
-            except ValueError as exc:  # e.g. a number too long to convert
-                reason = f"invalid JSON: {exc}"
-            except RecursionError:
-                reason = too_deep()
+            text = None if _is_record(fast, raw) else raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            reason = _not_a_record(text) if text is not None else None
             if reason is None:
                 dst.write(raw if raw.endswith(b"\n") else raw + b"\n")
             else:
                 cx.bad_lines.append((out, n, text[:10_000], reason, None))
                 cx.gone_lines.append(n)
     return out
+
+
+def _is_record(fast: msgspec.json.Decoder, raw: bytes) -> bool:
+    try:
+        return isinstance(fast.decode(raw), dict)
+    except (msgspec.DecodeError, RecursionError):
+        return False
+
+
+def _not_a_record(text: str) -> str | None:
+    """Why a line of JSON Lines is no record (an object), in Python's parser's words; None when it is one."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return json_reason(exc)
+    except ValueError as exc:  # e.g. a number too long to convert
+        return f"invalid JSON: {exc}"
+    except RecursionError:
+        return too_deep()
+    return None if isinstance(value, dict) else f"{_json_kind(value)}, not a record (an object)"
 
 
 def _json_lines_of(cx: JobContext, paths: dict[str, Source], opts: ReadOptions) -> str:

@@ -45,10 +45,10 @@ from landfall.engines.duckdb.sql import (
     PATH,
     REJECTS,
     ROW,
-    ROW_PRESERVING,
     NeedLines,
     _filename_arg,
     _paths,
+    every_row_kept,
     lit,
     q,
     source_format,
@@ -92,7 +92,7 @@ def read(cx: JobContext) -> str:
         "INSERT INTO __lf_sources VALUES (?, ?, ?)", [(p, src.key, src.run_id) for p, src in paths.items()]
     )
     cx.paths, cx.fmt = paths, fmt
-    if fmt == "jsonl" and (job.workflow.validate_ or not all(s.kind in ROW_PRESERVING for s in job.workflow.transform)):
+    if fmt == "jsonl" and not every_row_kept(job.workflow):
         # records are the non-blank lines: Python counts them while DuckDB detects the schema (single-threaded)
         cx.line_counts = pool("lines").submit(_line_counts, dict(paths))
     if fmt == "csv":

@@ -31,8 +31,8 @@ def replan(plan: ReadPlan, job: Job, text: str) -> ReadPlan | None:
         and job.workflow.read.bad_rows == "quarantine"
         and fmt == "jsonl"
         # a value that missed its sampled type is no line to set aside (its file is first read again with types
-        # detected on all of it); a line that is no object is, and so may be one that stopped that detection
-        and (errors.not_an_object(text) or not errors.type_detection_miss(text) or plan.sample_all)
+        # detected on all of it), unless a line that is no object stopped that detection
+        and (not errors.type_detection_miss(text) or plan.sample_all)
     ):
         return plan.but(split_lines=True)  # a line DuckDB refused: read the lines that parse, keep the rest
     if not alone and not plan.per_file_types and errors.type_detection_miss(text):

@@ -128,3 +128,8 @@ def _timed(steps: list[dict[str, Any]], name: str) -> Iterator[None]:
         yield
     finally:
         steps.append({"step": name, "seconds": round(time.perf_counter() - start, 6)})
+
+
+def every_row_kept(wf: Workflow) -> bool:
+    """Whether each record read becomes a row written: no rules, and steps that keep every row."""
+    return not wf.validate_ and all(s.kind in ROW_PRESERVING for s in wf.transform)
