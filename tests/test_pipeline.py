@@ -181,12 +181,13 @@ def test_most_specific_match_wins(make_lake):
 def test_many_small_files_batch_but_keep_their_own_runs(make_lake):
     lake = make_lake([wf("m", read={"format": "csv"})], workers=1)
     for i in range(60):
-        lake.land(f"m/f{i:03}.csv", f"id,v\n{i},{i * 2}\n{i + 1000},x{i}\n" if i == 7 else f"id,v\n{i},{i * 2}\n")
+        lake.land(f"m/f{i:03}.csv", f"id,v\n{i},{i * 2}\n{i + 1000},{i}.5\n" if i == 7 else f"id,v\n{i},{i * 2}\n")
     summary = lake.process()
     assert summary.count("succeeded") == 60
     runs = lake.pipeline.runs(limit=None)
     assert len(runs) == 60 and len({r.run_id for r in runs}) == 60
-    assert len({r.batch_id for r in runs}) == 1  # one engine query for all of them
+    assert len({r.batch_id for r in runs}) == 1  # one batch: the first file makes the table, the rest one query
+    assert lake.rows("SELECT typeof(v) FROM m LIMIT 1") == [("DOUBLE",)]  # widened by f007's 7.5, as one by one
     assert lake.rows("SELECT count(*), count(DISTINCT _run_id), count(DISTINCT _source_file) FROM m") == [(61, 60, 60)]
     assert {r.rows_out for r in runs if r.file_key != "m/f007.csv"} == {1}
     assert lake.pipeline.runs(key="m/f007.csv")[0].rows_out == 2

@@ -162,9 +162,11 @@ class Runner(msgspec.Struct):
         wide = [t for t in todo if len(todo) > 1 and wide_header(wf, t[1])]
         rest = [t for t in todo if t not in wide]
         jobs = [(rest, batch_id), *(([t], f"{batch_id}-w{i}") for i, t in enumerate(wide, 1))]
-        if len(rest) > 1 and wf.schema_.evolution != "evolve" and self.store.find_table(wf.write.table) is None:
-            # a table not made yet takes its columns from one file, as when the files land one by one, and the
-            # others are held to it (`freeze`, `rescue`, `discard_row`): one batch would merge all their columns.
+        if len(rest) > 1 and self.store.find_table(wf.write.table) is None:
+            # a table not made yet takes its columns and types from one file, as when the files land one by one,
+            # and the others are held to it under every `schema.evolution`: one batch would merge all their
+            # columns (`freeze`), and read a column as text where one file holds text and another numbers, which
+            # `evolve` refuses when they land one by one.
             # (The rest gets an id of its own: a failed commit's files are cleaned up by its id as a prefix.)
             jobs[0:1] = [(rest[:1], batch_id), (rest[1:], new_id())]
         for items, job_id in jobs:  # slow wide files after the rest has committed

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
 from landfall.errors import SchemaConflict
-from landfall.types import sql_name
+from landfall.types import parse_type, sql_name, type_name
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class Cataloged(Protocol):
@@ -24,8 +27,10 @@ _UINTS = ["uint8", "uint16", "uint32", "uint64"]
 _FLOATS = ["float", "double"]
 _DIGITS = {"int8": 3, "int16": 5, "int32": 10, "int64": 19, "uint8": 3, "uint16": 5, "uint32": 10, "uint64": 20}
 _DECIMAL = re.compile(r"decimal(?:128|256)\((\d+), (\d+)\)")
-_NULLISH = {"null", "extension<arrow.json>"}  # a column with no values yet (JSON nulls) fits any type
+JSON = "extension<arrow.json>"
+_NULLISH = {"null", JSON}  # a column with no values yet (JSON nulls) fits any type
 _NESTED = ("list<", "large_list<", "fixed_size_list<", "struct<", "map<")  # text never parses into these
+_FITTED = ("list<", "struct<")  # nested types whose fields evolve (`nested_fit`)
 
 
 def widens_to(narrow: str, wide: str) -> bool:
@@ -49,6 +54,45 @@ def widens_to(narrow: str, wide: str) -> bool:
     return False
 
 
+def nested_fit(have: str, table: str) -> str | None:
+    """The type of a struct or list column that holds a batch's values (`have`) and the table's (`table`) without
+    loss, for `evolve`: struct fields matched by name, the table's first (in its order), then the batch's new
+    ones; a field one side lacks, or holds only nulls in, is NULL in its rows; a field's values fit as a column's
+    do (a wider type, or text where the table's field is text: `7` as `7`). None when a field's values fit
+    neither way (text into a number field: a nested field has no strict cast)."""
+    found = _fit(parse_type(have), parse_type(table))
+    return None if found is None else type_name(found)
+
+
+def _fit(have: pa.DataType, table: pa.DataType) -> pa.DataType | None:
+    import pyarrow as pa
+
+    if have == table or pa.types.is_null(have) or JSON in (type_name(have), type_name(table)):
+        return table  # JSON: no values seen to type (`[]`), or values of mixed kinds (any value is JSON)
+    if pa.types.is_null(table):
+        return have
+    if pa.types.is_struct(have) and pa.types.is_struct(table):
+        ours = {f.name: f.type for f in have}
+        fields = []
+        for f in table:
+            typ = _fit(ours.pop(f.name), f.type) if f.name in ours else f.type
+            if typ is None:
+                return None
+            fields.append(pa.field(f.name, typ))
+        return pa.struct(fields + [pa.field(n, t) for n, t in ours.items()])
+    if pa.types.is_list(have) and pa.types.is_list(table):
+        item = _fit(have.value_type, table.value_type)
+        return None if item is None else pa.list_(item)
+    if pa.types.is_nested(have) or pa.types.is_nested(table):
+        return None
+    narrow, wide = type_name(have), type_name(table)
+    if widens_to(narrow, wide) or wide == "string":
+        return table
+    if widens_to(wide, narrow) or (wide in _INTS and (narrow in _FLOATS or narrow.startswith("decimal"))):
+        return have
+    return None
+
+
 def align(columns: list[tuple[str, str]], table: list[tuple[str, str]]) -> dict[str, str]:
     """Casts that make a batch's columns match the table's types where that loses nothing.
 
@@ -65,6 +109,9 @@ def align(columns: list[tuple[str, str]], table: list[tuple[str, str]]) -> dict[
             continue
         if have in _NULLISH or widens_to(have, target):
             casts[name] = target
+        elif have.startswith(_FITTED) and target.startswith(_FITTED) and (fit := nested_fit(have, target)):
+            if fit != have:  # the table's fields the batch lacks (NULL), its own in the table's order
+                casts[name] = fit
         elif target in ("string", "extension<arrow.json>"):  # any value can be written as text or as JSON
             casts[name] = target
         elif (
@@ -92,6 +139,8 @@ def merged(old: list[tuple[str, str]], new: list[tuple[str, str]]) -> list[tuple
             typ = new_types[name]
         elif name in new_types and typ in _INTS and new_types[name] in _FLOATS:
             typ = new_types[name]
+        elif name in new_types and typ.startswith(_FITTED) and new_types[name].startswith(_FITTED):
+            typ = nested_fit(new_types[name], typ) or typ
         out.append((name, typ))
     seen = {n for n, _ in old}
     out.extend((n, t) for n, t in new if n not in seen)

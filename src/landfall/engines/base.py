@@ -115,6 +115,12 @@ def text_hint(column: str | None, value: str | None) -> str:
     )
 
 
+def where_in(key: str, line: int | None, fmt: str | None) -> str:
+    """A place in a landed file as messages name it: `key` and the line a text file's record starts on, or a
+    Parquet file's row (its record's position in the file, from 1)."""
+    return f"`{key}`" + (f" {'row' if fmt == 'parquet' else 'line'} {line}" if line else "")
+
+
 def named_in(column: str, expressions: list[str]) -> bool:
     """Whether SQL `expressions` name `column` (as a word, or quoted)."""
     word = re.compile(rf"(?<![\w.\"]){re.escape(column)}(?![\w\"])", re.IGNORECASE)

@@ -14,7 +14,7 @@ import duckdb
 
 from landfall import compression
 from landfall import encoding as enc
-from landfall.engines.base import csv_quoting, json_reason, too_deep
+from landfall.engines.base import csv_quoting, json_reason, too_deep, where_in
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.replanning import replan
 from landfall.engines.duckdb.sql import source_format
@@ -92,7 +92,7 @@ def explain(cx: JobContext, exc: Exception) -> InvalidInput | EngineFault:
             line, why = found
     if line is None:
         line = errors.error_line(text)
-    where = f"`{key}`" + (f" line {line}" if line else "")
+    where = where_in(key, line, fmt)
     cls = SchemaConflict if errors.conversion(text) else InvalidInput
     err = cls(f"{where}: {why}", file=key, line=line)
     err.engine_error = text  # type: ignore[attr-defined]
@@ -107,6 +107,8 @@ def diagnose(path: str, fmt: str, engine_error: str, delimiter: str | None = Non
             return _diagnose_csv(path, engine_error, delimiter)
         if fmt in ("json", "jsonl"):
             return _diagnose_json(path, fmt) or _json_value_line(path, fmt, engine_error)
+        if fmt == "parquet":
+            return _parquet_value_line(path, engine_error)
     except Exception:  # diagnosis is best effort; the engine's own message stays
         return None
     return None
@@ -217,6 +219,41 @@ def _json_value_line(path: str, fmt: str, engine_error: str) -> tuple[int | None
     if as_text is not None:
         return n, f"value `{as_text[0]}` of column `{column}` is not a valid {as_text[1]}"
     return n, errors.reason(engine_error)
+
+
+def _parquet_value_line(path: str, engine_error: str) -> tuple[int | None, str] | None:
+    """The row of the first value of a Parquet file's column that a cast could not convert (the file held to its
+    table's types), and why."""
+    value, column = errors.not_converted(engine_error), errors.cast_column(engine_error)
+    if value is None or column is None:
+        return None
+    n = parquet_value_row(path, column, value[0])
+    return None if n is None else (n, f"value `{value[0]}` of column `{column}` is not a valid {value[1]}")
+
+
+def parquet_value_row(path: str, column: str, value: str) -> int | None:
+    """The row (its position in the file, from 1) of a Parquet file's first record whose text column `column`
+    holds `value`, read a row group at a time; None when there is none, or the column is not text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(path) as pf:
+        kind = pf.schema_arrow.field(column).type if column in pf.schema_arrow.names else None
+        if isinstance(kind, pa.DictionaryType):
+            kind = kind.value_type
+        if kind is None or not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            return None
+        seen = 0
+        for batch in pf.iter_batches(columns=[column]):
+            values = batch.column(0)
+            if isinstance(values, pa.DictionaryArray):
+                values = values.dictionary_decode()
+            at = pc.index(values, value).as_py()
+            if at >= 0:
+                return seen + at + 1
+            seen += batch.num_rows
+    return None
 
 
 def json_record_line(path: str, column: str, holds: Callable[[Any], bool], fmt: str = "jsonl") -> int | None:

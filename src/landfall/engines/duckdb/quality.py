@@ -8,7 +8,7 @@ from typing import Any
 import duckdb
 import msgspec
 
-from landfall.engines.base import Replayed
+from landfall.engines.base import Replayed, where_in
 from landfall.engines.duckdb.casts import cast_sql
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.reading import with_lines
@@ -182,7 +182,7 @@ def validate(cx: JobContext, view: str, extra: list[Any] | None = None) -> tuple
                 first_row = f"SELECT min({ROW}) AS p FROM {flagged} WHERE __lf_bad{i}"
                 first = cx.con.execute(f"SELECT _line FROM {with_lines(cx, f'({first_row})', 'p')}").fetchone()[0]
                 line = int(first) if first is not None else None
-            where = f"`{key}`" + (f" line {line}" if line else "")
+            where = where_in(key, line, cx.fmt)
             raise InvalidInput(
                 f"{where}: rule `{rule.label}` failed for {n} of {total} rows (action: fail)", file=key, line=line
             )

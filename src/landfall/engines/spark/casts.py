@@ -6,13 +6,18 @@ DuckDB's do: `1.5` (a double) to BIGINT is 1, text `2024-01-03 10:30:00` to DATE
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from landfall.engines.spark.types import catalog_type, sql_name
-from landfall.schema import widens_to
+from landfall.engines.spark.types import catalog_type, spark_type, sql_name
+from landfall.schema import JSON, widens_to
+from landfall.types import parse_type, type_name
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _INTS = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
 _TRIMMED = (*_INTS, T.DecimalType, T.DoubleType, T.FloatType, T.DateType, T.TimestampType, T.TimestampNTZType)
@@ -76,6 +81,38 @@ def strict_cast(
     if try_:
         return F.when(check, value)
     return F.when(col.isNull(), F.lit(None).cast(want)).when(check, value).otherwise(_refused(col, want, name))
+
+
+def conformed(col: Column, have: str, want: str, *, name: str | None = None) -> Column:
+    """A struct or list column `col` (of Arrow type `have`) as `want`, a type `schema.nested_fit` found for it:
+    struct fields by name (Spark's own cast matches them by position), NULL for one `have` lacks; its values
+    cast as a column's are (`strict_cast`). JSON or NULL (text on Spark) where `want` has another type fits
+    only when it is null: DuckDB's detection calls the items of lists that are all empty JSON."""
+    return _conformed(col, parse_type(have), parse_type(want), name)
+
+
+def _conformed(col: Column, have: pa.DataType, want: pa.DataType, name: str | None) -> Column:
+    import pyarrow as pa
+
+    if have == want:
+        return col
+    target = spark_type(type_name(want))
+    if pa.types.is_struct(have) and pa.types.is_struct(want):
+        ours = {f.name: f.type for f in have}
+        fields = [
+            (
+                _conformed(col.getField(f.name), ours[f.name], f.type, name)
+                if f.name in ours
+                else F.lit(None).cast(spark_type(type_name(f.type)))
+            ).alias(f.name)
+            for f in want
+        ]
+        return F.when(col.isNull(), F.lit(None).cast(target)).otherwise(F.struct(*fields))
+    if pa.types.is_list(have) and pa.types.is_list(want):
+        return F.transform(col, lambda item: _conformed(item, have.value_type, want.value_type, name))
+    if (pa.types.is_null(have) or type_name(have) == JSON) and type_name(want) not in (JSON, "string"):
+        return F.when(col.isNull(), F.lit(None).cast(target)).otherwise(_refused(col, target, name))
+    return strict_cast(col, spark_type(type_name(have)), target, name=name)
 
 
 def _refused(col: Column, want: T.DataType, name: str | None) -> Column:

@@ -89,6 +89,7 @@ class Ctx:
     misfits: DataFrame | None = None
     aside: dict[str, str] = field(default_factory=dict)
     json_columns: dict[str, str] = field(default_factory=dict)  # JSON records' columns read: name -> DuckDB type
+    json_detected: dict[str, str] = field(default_factory=dict)  # ... as DuckDB detected them (`JSON`, `"NULL"`)
 
     @property
     def batch(self) -> bool:

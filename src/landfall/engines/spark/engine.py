@@ -38,8 +38,9 @@ from landfall.engines.base import (
     StagedFile,
     json_reason,
     text_hint,
+    where_in,
 )
-from landfall.engines.duckdb.diagnose import csv_record_line, json_record_line, written_as
+from landfall.engines.duckdb.diagnose import csv_record_line, json_record_line, parquet_value_row, written_as
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS
 from landfall.engines.duckdb.jsonkeys import late_key
 from landfall.engines.duckdb.reading import empty_note as no_records
@@ -238,17 +239,7 @@ class SparkEngine(Engine):
             if not keep_all:
                 child = child.join(parents.select(PID), on=PID, how="left_semi")
             child = writing.with_lineage(ctx, child)
-            if ctx.job.child_schemas.get(table):
-                from landfall.engines.spark.casts import strict_cast
-                from landfall.engines.spark.types import spark_type
-                from landfall.schema import align
-
-                casts = align(schema_of(child.schema, HIDDEN), ctx.job.child_schemas[table])
-                if casts:
-                    types = {f.name: f.dataType for f in child.schema.fields}
-                    child = child.withColumns(
-                        {n: strict_cast(c(n), types[n], spark_type(t), name=n) for n, t in casts.items()}
-                    )
+            child = writing.fitted_to(ctx, child, ctx.job.child_schemas.get(table))
             files = writing.write(ctx, child, os.path.join(ctx.job.child_staging[table], "data"), ctx.job.commit_id, [])
             file_sources, rows_out = writing.file_sources(ctx, files)
             out[table] = Staged(
@@ -320,7 +311,7 @@ class SparkEngine(Engine):
             else:
                 _, line = first_line(ctx, rows)
             key = ctx.inputs[0].source.key
-            where = f"`{key}`" + (f" line {line}" if line else "")
+            where = where_in(key, line, ctx.fmt)
             raise SchemaConflict(
                 f"{where}: value `{value[0] if value else ''}` of column `{name}` is not a valid {duck}",
                 file=key,
@@ -333,7 +324,7 @@ class SparkEngine(Engine):
             raw = ctx.rejects.select(c(CORRUPT)).first()
             key = ctx.inputs[src or 0].source.key
             reason = self._reason(ctx, raw[0] if raw else "", src or 0)
-            raise InvalidInput(f"`{key}`" + (f" line {line}" if line else "") + f": {reason}", file=key, line=line)
+            raise InvalidInput(f"{where_in(key, line, ctx.fmt)}: {reason}", file=key, line=line)
         if corrupt and not ctx.numbered:
             raise Replan(plan.but(number_rows=True), "records set aside: number records for their lines")
 
@@ -468,7 +459,7 @@ class SparkEngine(Engine):
             name: str | None = json.loads(m.group(1))
             value, typ = m.group(2), m.group(3).strip().removesuffix(" SQLSTATE")  # Spark's words follow it
             line = _line_of(ctx, name, value) if len(ctx.inputs) == 1 else None
-            where = f"`{key}`" + (f" line {line}" if line else "")
+            where = where_in(key, line, ctx.fmt)
             of = f" of column `{name}`" if name else ""
             return SchemaConflict(f"{where}: value `{value}`{of} is not a valid {typ}", file=key, line=line)
         step = _step_failed(ctx.workflow, exc)
@@ -613,6 +604,8 @@ def _line_of(ctx: Ctx, column: str | None, value: str) -> int | None:
             return None
         if ctx.fmt in ("json", "jsonl"):
             return json_record_line(inp.lines_path, column, lambda v: written_as(v, value), ctx.fmt)
+        if ctx.fmt == "parquet":
+            return parquet_value_row(inp.path, column, value)
         d = inp.dialect
         if ctx.fmt == "csv" and d is not None and d.header and not d.skip and not d.comment:
             return csv_record_line(inp.path, column, value, d.delimiter, d.quote, d.escape)

@@ -13,6 +13,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from landfall.engines.base import where_in
 from landfall.engines.duckdb.quality import _reason_for, _rule_columns, _SchemaRule
 from landfall.engines.spark import translate
 from landfall.engines.spark.casts import strict_cast
@@ -121,7 +122,7 @@ def judge(ctx: Ctx, flagged: DataFrame, rules: list[Any]) -> tuple[dict[str, Any
         quality[rule.label] = {"action": rule.action, "violations": n}
         if n and rule.action == "fail":
             _, line = first_line(ctx, flagged.where(F.col(f"__lf_bad{i}")))
-            where = f"`{key}`" + (f" line {line}" if line else "")
+            where = where_in(key, line, ctx.fmt)
             raise InvalidInput(
                 f"{where}: rule `{rule.label}` failed for {n} of {total} rows (action: fail)", file=key, line=line
             )

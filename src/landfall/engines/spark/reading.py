@@ -455,6 +455,7 @@ def _read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
         dt = T.StringType() if o.all_strings or name in o.types else of_duckdb(str(duck))
         fields.append(T.StructField(name, dt, True))
         ctx.json_columns[name] = "VARCHAR" if isinstance(dt, T.StringType) else str(duck)
+        ctx.json_detected[name] = str(duck)
     fields.append(T.StructField(CORRUPT, T.StringType(), True))
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT}
     if o.date_format:

@@ -22,7 +22,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from landfall.engines.base import StagedFile, refuse_lineage_names
-from landfall.engines.spark.casts import strict_cast
+from landfall.engines.duckdb.types import arrow_type
+from landfall.engines.spark.casts import conformed, strict_cast
 from landfall.engines.spark.context import HIDDEN, LINEAGE, SRC, Ctx, c, columns
 from landfall.engines.spark.types import schema_of, spark_type
 from landfall.errors import InvalidInput
@@ -81,12 +82,34 @@ def shape_for_table(ctx: Ctx, df: DataFrame) -> DataFrame:
             )
         if p.function:
             df = df.withColumn(p.name, _PART_FUNCS[p.function](c(p.column)).cast("long"))
-    if ctx.job.table_schema:
-        casts = align(schema_of(df.schema, HIDDEN), ctx.job.table_schema)
-        if casts:
-            types = {f.name: f.dataType for f in df.schema.fields}
-            df = df.withColumns({n: strict_cast(c(n), types[n], spark_type(t), name=n) for n, t in casts.items()})
-    return df
+    return fitted_to(ctx, df, ctx.job.table_schema)
+
+
+def fitted_to(ctx: Ctx, df: DataFrame, table_schema: list[tuple[str, str]] | None) -> DataFrame:
+    """`df`'s columns as their table's types where they fit without loss (`schema.align`): a struct or list
+    column by its fields' names. A column whose JSON values DuckDB's detection typed as JSON or NULL, at any depth
+    (Spark holds both as text), is that type to `align`, unless a step changed it."""
+    if not table_schema:
+        return df
+    have = []
+    for name, arrow in schema_of(df.schema, HIDDEN):
+        read = ctx.json_detected.get(name)
+        if read and ("JSON" in read or "NULL" in read) and spark_type(arrow_type(read)) == spark_type(arrow):
+            arrow = arrow_type(read)
+        have.append((name, arrow))
+    casts = align(have, table_schema)
+    if not casts:
+        return df
+    arrows = dict(have)
+    types = {f.name: f.dataType for f in df.schema.fields}
+    return df.withColumns(
+        {
+            n: conformed(c(n), arrows[n], t, name=n)
+            if t.startswith(("struct<", "list<"))
+            else strict_cast(c(n), types[n], spark_type(t), name=n)
+            for n, t in casts.items()
+        }
+    )
 
 
 def read_table_files(ctx: Ctx, paths: list[str], *, tag: bool = False) -> DataFrame:

@@ -5,6 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
+import deltalake
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
 from landfall.testing.engine_suite.base import (
     NESTED,
     EngineFixtures,
@@ -379,6 +384,67 @@ class TransformTests(EngineFixtures):
         assert err.startswith("`e/2.csv`: the schema differs from table `e` (schema evolution: freeze): "), err
         assert lake.rows("SELECT count(*) FROM e") == [(2,)]
         assert set(column_types(lake, "e")) == {"id", "amount", "_source_file", "_ingested_at", "_run_id"}
+
+    @pytest.mark.parametrize("together", [False, True], ids=["one_by_one", "together"])
+    def test_under_evolve_files_that_make_a_table_together_load_as_one_by_one(self, make, together):
+        """`evolve` too: the first file's `amount` is a number, so the second's text `abc` does not fit it, landed
+        later or together (before, a batch making the table read `amount` as text and loaded both files)."""
+        lake = self._two_files(make, "evolve", together=together)
+        assert "value `abc` of column `amount` is not a valid BIGINT" in error_of(lake, "e/2.csv")
+        assert lake.rows("SELECT id, amount FROM e ORDER BY id") == [(1, 10), (2, 20)]
+        assert column_types(lake, "e")["amount"] == "int64"
+
+    @pytest.mark.parametrize("fmt", ["parquet", "delta"])
+    def test_evolve_fits_nested_fields_by_name(self, make, fmt):
+        """Under `evolve`, a struct's fields (in lists too) evolve as columns do: a field a file lacks, or whose
+        values are all null, is NULL in its rows; a new field is added (earlier rows NULL); a number or a bool
+        in a text field is its text; a field's type widens (before: each of these failed its file, `column `c`
+        is STRUCT("t" "NULL") in this file but STRUCT("t" VARCHAR) in the table`)."""
+        lake = make(wf("e", read={"format": "jsonl"}, write={"table": "e", "format": fmt}), workers=1)
+        files = [
+            {"id": 1, "c": {"t": "gold", "n": 1}, "l": [{"x": 1}]},
+            {"id": 2, "c": {"t": None, "n": 2}, "l": []},  # a null-typed field, an empty list
+            {"id": 3, "c": {"t": 7}, "l": None},  # a number in a text field; `n` missing
+            {"id": 4, "c": {"t": True, "n": 4, "u": "new"}, "l": [{"x": 2.5, "y": "q"}]},  # new fields, 1 -> 2.5
+            {"id": 5, "c": None, "l": [{"x": 3}]},
+        ]
+        for i, rec in enumerate(files):
+            lake.land(f"e/{i}.jsonl", json.dumps(rec) + "\n", mtime=1_700_000_000 + i)
+            assert_ok(lake, lake.process())
+        want = [
+            (1, {"t": "gold", "n": 1, "u": None}, [{"x": 1.0, "y": None}]),
+            (2, {"t": None, "n": 2, "u": None}, []),
+            (3, {"t": "7", "n": None, "u": None}, None),
+            (4, {"t": "true", "n": 4, "u": "new"}, [{"x": 2.5, "y": "q"}]),
+            (5, None, [{"x": 3.0, "y": None}]),
+        ]
+        assert lake.rows("SELECT id, c, l FROM e ORDER BY id") == want
+        if fmt == "delta":  # every file in the log's one schema: read by deltalake as by landfall
+            got = deltalake.DeltaTable(lake.pipeline.table("e").location).to_pyarrow_table().sort_by("id")
+            assert [(r["id"], r["c"], r["l"]) for r in got.select(["id", "c", "l"]).to_pylist()] == want
+        # a field whose values fit neither way still fails its file, naming it
+        lake.land("e/9.jsonl", json.dumps({"id": 9, "c": {"t": "x", "n": "many"}}) + "\n", mtime=1_700_000_009)
+        lake.process()
+        assert "column `c` is STRUCT(" in error_of(lake, "e/9.jsonl")
+
+    def test_a_parquet_value_that_does_not_fit_the_tables_type_names_its_row(self, make, tmp_path):
+        """A Parquet file held to its table's types names the row (its position in the file) and the column of the
+        first value that does not fit, as a text file names its line (before: DuckDB's own text, no row)."""
+        lake = make(wf("e", read={"format": "parquet"}, retry={"max_attempts": 1}), workers=1)
+        tables = {
+            "1": pa.table({"id": pa.array([1, 2], pa.int64()), "x": pa.array([10, 20], pa.int64())}),
+            # text after 2,000 numbers (four row groups)
+            "2": pa.table(
+                {"id": pa.array(range(3, 3003), pa.int64()), "x": [str(n) for n in range(2000)] + ["v0"] * 1000}
+            ),
+        }
+        for i, (name, table) in enumerate(tables.items()):
+            pq.write_table(table, tmp_path / f"{name}.parquet", row_group_size=500)
+            lake.land(f"e/{name}.parquet", (tmp_path / f"{name}.parquet").read_bytes(), mtime=1_700_000_000 + i)
+            lake.process()
+        err = error_of(lake, "e/2.parquet")
+        assert err == "`e/2.parquet` row 2001: value `v0` of column `x` is not a valid BIGINT", err
+        assert lake.rows("SELECT id, x FROM e ORDER BY id") == [(1, 10), (2, 20)]
 
     def test_rescue_keeps_what_does_not_fit_in_rescued_data(self, make):
         lake = self._two_files(make, "rescue")
