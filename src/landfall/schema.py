@@ -93,6 +93,30 @@ def _fit(have: pa.DataType, table: pa.DataType) -> pa.DataType | None:
     return None
 
 
+def only_nulls(have: str, table: str) -> bool:
+    """Whether a batch's column differs from its table's only where it holds no values (it, or fields of its
+    structs, all null: JSON `null` has no type): no difference, even to `freeze`."""
+    if have in ("null", table):
+        return True
+    try:
+        return _only_nulls(parse_type(have), parse_type(table))
+    except ValueError:
+        return False
+
+
+def _only_nulls(have: pa.DataType, table: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    if have == table or pa.types.is_null(have):
+        return True
+    if pa.types.is_struct(have) and pa.types.is_struct(table):
+        theirs = {f.name: f.type for f in table}
+        return [f.name for f in have] == list(theirs) and all(_only_nulls(f.type, theirs[f.name]) for f in have)
+    if pa.types.is_list(have) and pa.types.is_list(table):
+        return _only_nulls(have.value_type, table.value_type)
+    return False
+
+
 def align(columns: list[tuple[str, str]], table: list[tuple[str, str]]) -> dict[str, str]:
     """Casts that make a batch's columns match the table's types where that loses nothing.
 
@@ -196,6 +220,8 @@ def schema_diff(
         data=data,
         table=table,
         new=[n for n in data if n not in table],
-        changed=[n for n in data if n in table and data[n] != table[n] and not widens_to(data[n], table[n])],
+        changed=[
+            n for n in data if n in table and not widens_to(data[n], table[n]) and not only_nulls(data[n], table[n])
+        ],
         gone=[n for n in table if n not in data and n not in set(derived)],
     )

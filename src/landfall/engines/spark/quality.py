@@ -15,10 +15,10 @@ from pyspark.sql import types as T
 
 from landfall.engines.base import where_in
 from landfall.engines.duckdb.quality import _reason_for, _rule_columns, _SchemaRule
-from landfall.engines.spark import translate
+from landfall.engines.spark import translate, writing
 from landfall.engines.spark.casts import strict_cast
-from landfall.engines.spark.context import HIDDEN, LINEAGE, Ctx, c, columns
-from landfall.engines.spark.types import schema_of, spark_type
+from landfall.engines.spark.context import LINEAGE, Ctx, c, columns
+from landfall.engines.spark.types import spark_type
 from landfall.errors import InvalidInput
 from landfall.schema import schema_diff
 from landfall.types import user_type
@@ -42,7 +42,7 @@ def fit_schema(ctx: Ctx, df: DataFrame) -> tuple[DataFrame, list[Any]]:
     if policy.evolution == "evolve" or not job.table_schema:
         return df, []
     derived = [p.name for p in ctx.workflow.write.partition_by if p.function]
-    diff = schema_diff(dict(schema_of(df.schema, HIDDEN)), job.table_schema, LINEAGE, derived)
+    diff = schema_diff(dict(writing.as_read(ctx, df)), job.table_schema, LINEAGE, derived)
     table, new, changed = diff.table, diff.new, diff.changed
     if policy.evolution == "freeze":
         diff.refuse_if_frozen(job.sources[0].key if len(job.sources) == 1 else "the batch", ctx.workflow.write.table)

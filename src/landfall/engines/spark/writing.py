@@ -85,18 +85,24 @@ def shape_for_table(ctx: Ctx, df: DataFrame) -> DataFrame:
     return fitted_to(ctx, df, ctx.job.table_schema)
 
 
-def fitted_to(ctx: Ctx, df: DataFrame, table_schema: list[tuple[str, str]] | None) -> DataFrame:
-    """`df`'s columns as their table's types where they fit without loss (`schema.align`): a struct or list
-    column by its fields' names. A column whose JSON values DuckDB's detection typed as JSON or NULL, at any depth
-    (Spark holds both as text), is that type to `align`, unless a step changed it."""
-    if not table_schema:
-        return df
-    have = []
+def as_read(ctx: Ctx, df: DataFrame) -> list[tuple[str, str]]:
+    """`df`'s columns and their Arrow types, a column whose JSON values DuckDB's detection typed as JSON or NULL
+    at any depth (Spark holds both as text) as that type, unless a step changed it."""
+    out = []
     for name, arrow in schema_of(df.schema, HIDDEN):
         read = ctx.json_detected.get(name)
         if read and ("JSON" in read or "NULL" in read) and spark_type(arrow_type(read)) == spark_type(arrow):
             arrow = arrow_type(read)
-        have.append((name, arrow))
+        out.append((name, arrow))
+    return out
+
+
+def fitted_to(ctx: Ctx, df: DataFrame, table_schema: list[tuple[str, str]] | None) -> DataFrame:
+    """`df`'s columns as their table's types where they fit without loss (`schema.align`): a struct or list
+    column by its fields' names (`as_read`: the types `align` judges)."""
+    if not table_schema:
+        return df
+    have = as_read(ctx, df)
     casts = align(have, table_schema)
     if not casts:
         return df

@@ -376,6 +376,26 @@ class TransformTests(EngineFixtures):
         assert "new column `extra`" in err and "column `amount` is " in err
         assert lake.rows("SELECT count(*) FROM e") == [(2,)]
 
+    def test_freeze_takes_nulls_in_columns_and_struct_fields_as_no_difference(self, make):
+        """A JSON `null` has no type: a file whose column, or a struct's field, holds only nulls does not differ
+        from its table, even under `freeze` (before: `column `v` is "NULL", the table has VARCHAR`)."""
+        lake = make(wf("e", read={"format": "jsonl"}, schema={"evolution": "freeze"}), workers=1)
+        lake.land("e/1.jsonl", json.dumps({"id": 1, "v": "x", "c": {"t": "gold", "n": 5}}) + "\n", mtime=1_700_000_000)
+        assert_ok(lake, lake.process())
+        lake.land(
+            "e/2.jsonl", json.dumps({"id": None, "v": None, "c": {"t": None, "n": None}}) + "\n", mtime=1_700_000_001
+        )
+        lake.land("e/3.jsonl", json.dumps({"id": 3, "v": "y", "c": None}) + "\n", mtime=1_700_000_002)
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id, v, c FROM e ORDER BY id NULLS LAST") == [
+            (1, "x", {"t": "gold", "n": 5}),
+            (3, "y", None),
+            (None, None, {"t": None, "n": None}),
+        ]
+        lake.land("e/4.jsonl", json.dumps({"id": 4, "v": "z", "c": {"t": "a", "u": 1}}) + "\n", mtime=1_700_000_003)
+        lake.process()
+        assert "column `c` is STRUCT(" in error_of(lake, "e/4.jsonl")
+
     def test_files_that_make_a_table_together_are_held_to_the_first_as_one_by_one(self, make):
         """Two files landed together before the table exists: the first makes the table, the second is held to
         it (before, the batch merged both files' columns, and `freeze` froze the merge)."""
