@@ -16,7 +16,7 @@ from typing import Any
 
 from landfall.config import Settings
 from landfall.engines.base import Engine, Job, ReadPlan, Replan, Replayed, Source, Staged, StagedFile
-from landfall.engines.duckdb import quality, reading, steps, writing
+from landfall.engines.duckdb import quality, reading, records, steps, writing
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.database import Setup, database
 from landfall.engines.duckdb.datewords import late_date_words
@@ -132,7 +132,7 @@ def _attempt(cx: JobContext) -> Staged:
     rows_in = None
     if not every_row_kept(wf):
         with _timed(timings, "count"):
-            rows_in = cx.line_counts.result() if cx.line_counts else reading.counts(cx, cx.raw)
+            rows_in = cx.line_counts.result() if cx.line_counts else records.counts(cx, cx.raw)
     with _timed(timings, "write"):
         files = writing.write(cx, view)
     if cx.read_dates and (again := late_date_words(cx, files)) is not None:
@@ -145,13 +145,13 @@ def _attempt(cx: JobContext) -> Staged:
         raise Replan(again, "a key past the type sample: detect the columns on the whole files")
     if wf.read.bad_rows == "quarantine":
         with _timed(timings, "quarantine"):
-            miss = reading.sampled_type_miss(cx)
+            miss = records.sampled_type_miss(cx)
             if miss and (len(cx.paths) > 1 or replan(cx.plan, job, miss)):  # read again as for the error (`attempt`)
                 writing.discard(cx)
                 err = InvalidInput("a value past the type sample does not fit the type detected on it")
                 err.engine_error = miss  # type: ignore[attr-defined]
                 raise err
-            rejected = reading.parse_rejects(cx, checks)
+            rejected = records.parse_rejects(cx, checks)
             if rejected:
                 q_view, counts = rejected
                 if rows_in is not None:
@@ -159,7 +159,7 @@ def _attempt(cx: JobContext) -> Staged:
                         rows_in[key] = rows_in.get(key, 0) + n
                 else:
                     rows_in = {k: rows_out.get(k, 0) + counts.get(k, 0) for k in {*rows_out, *counts}}
-                if short := reading.cut_short(cx, rows_in):
+                if short := records.cut_short(cx, rows_in):
                     writing.discard(cx)
                     raise Replan(cx.plan.but(whole_files=True), f"`{short[0]}`: lines unaccounted for: read it whole")
                 quarantine = quarantine + writing.write_to(

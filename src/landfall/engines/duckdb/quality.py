@@ -11,7 +11,7 @@ import msgspec
 from landfall.engines.base import Replayed, where_in
 from landfall.engines.duckdb.casts import cast_sql
 from landfall.engines.duckdb.context import JobContext
-from landfall.engines.duckdb.reading import with_lines
+from landfall.engines.duckdb.records import with_lines
 from landfall.engines.duckdb.sql import (
     LINEAGE,
     PATH,

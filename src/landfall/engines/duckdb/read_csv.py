@@ -306,7 +306,7 @@ def _csv_args(cx: JobContext, o: ReadOptions, forced: list[str] | tuple[str, ...
     if o.bad_rows == "quarantine":  # (ignore_errors also lets the sniffer see past ragged rows)
         args.append("ignore_errors = true")
         args.append(f"store_rejects = true, rejects_scan = {lit(REJECTS + '_scan')}, rejects_table = {lit(REJECTS)}")
-    if cx.plan.whole_files:  # one reader a file: see `reading.cut_short`
+    if cx.plan.whole_files:  # one reader a file: see `records.cut_short`
         args.append("parallel = false")
     return args
 

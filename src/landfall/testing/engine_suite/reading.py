@@ -1,4 +1,5 @@
-"""The engine conformance suite: reading files (formats, dialects, types, encodings) and bad input."""
+"""The engine conformance suite: reading files (formats, dialects, types, encodings, values past the type
+sample)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from landfall.testing.engine_suite.base import (
     assert_ok,
     column_types,
     error_of,
-    only_run,
 )
 from landfall.testing.lake import wf
 
@@ -27,8 +27,7 @@ def _sampled_head() -> str:
 
 
 class ReadingTests(EngineFixtures):
-    """Reading: formats, dialects, detected types, encodings and values past the type sample; bad input fails
-    alone, naming its file, line and reason."""
+    """Reading: formats, dialects, detected types, encodings and values past the type sample."""
 
     # --- reading -----------------------------------------------------------------------------------------------
 
@@ -543,205 +542,3 @@ class ReadingTests(EngineFixtures):
         assert_ok(lake, lake.process())
         assert lake.rows("SELECT count(*), max(n), sum(n) FILTER (WHERE id = 99) FROM t") == [(61, 4.0, 2.5)]
         assert column_types(lake, "t")["n"] == "double"
-
-    def test_unparseable_rows_go_to_quarantine_with_line_and_reason(self, make):
-        lake = make(wf("t", read={"bad_rows": "quarantine"}), wf("j", read={"bad_rows": "quarantine"}))
-        lake.land("t/a.csv", "id,name\n1,a\n2,b,extra\n3,c\n")
-        lake.land("j/a.jsonl", '{"id": 1}\n{"id": \n[1]\n{"id": 4}\n')
-        assert_ok(lake, lake.process())
-        assert lake.rows("SELECT id FROM t ORDER BY id") == [(1,), (3,)]
-        assert lake.rows("SELECT _line, _rule, _raw FROM quarantine.t") == [(3, "parse", "2,b,extra")]
-        assert lake.rows("SELECT id FROM j ORDER BY id") == [(1,), (4,)]
-        rows = lake.rows("SELECT _line, _rule, _raw FROM quarantine.j ORDER BY _line")
-        assert rows == [(2, "parse", '{"id": '), (3, "parse", "[1]")]
-        assert only_run(lake, "t/a.csv").rows_quarantined == 1
-
-    def test_a_text_column_of_the_table_keeps_a_file_s_text_as_written(self, make):
-        """A file whose values of a column the table holds as text look like another type (`f` and `t` read as
-        booleans, `+7` and `8.50` as numbers) loads them as written, not as the other type's words (`false`,
-        `7.0`), also under the name the steps give it."""
-        lake = make(wf("s"), wf("n", transform=[{"normalize_names": True}, {"rename": {"user_name": "who"}}]))
-        lake.land("s/a.csv", "id,name,code\n1,a,x1\n")
-        lake.land("n/a.csv", "id,User Name\n1,a\n")
-        assert_ok(lake, lake.process())
-        lake.land("s/b.csv", "id,name,code\n6,f,+7\n7,t,8.50\n")
-        lake.land("n/b.csv", "id,User Name\n6,f\n7,t\n")
-        assert_ok(lake, lake.process())
-        rows = lake.rows("SELECT id, name, code FROM s ORDER BY id")
-        assert rows == [(1, "a", "x1"), (6, "f", "+7"), (7, "t", "8.50")], rows
-        assert lake.rows("SELECT id, who FROM n ORDER BY id") == [(1, "a"), (6, "f"), (7, "t")]
-
-    def test_a_declared_type_sets_aside_what_it_cannot_hold_whole(self, make):
-        """With `bad_rows: quarantine`, a value a declared type cannot hold whole goes to the quarantine with its
-        line, column and reason, as it fails the file without it: a word a date cast takes (`epoch`, `infinity`),
-        a time of day in a date column, a fraction in an integer column. The rest of the file loads."""
-        lake = make(wf("t", read={"types": {"d": "date", "n": "int"}, "bad_rows": "quarantine"}))
-        lake.land(
-            "t/a.csv",
-            "id,d,n\n1,2024-01-01,7\n2,epoch,7\n3,Infinity,7\n4,2024-01-03 10:30,7\n5,2024-01-04,2.5\n6,,\n",
-        )
-        assert_ok(lake, lake.process())
-        assert lake.rows("SELECT id, CAST(d AS VARCHAR), n FROM t ORDER BY id") == [
-            (1, "2024-01-01", 7),
-            (6, None, None),
-        ]
-        rows = lake.rows("SELECT _line, _rule, _column, _raw FROM quarantine.t ORDER BY _line")
-        assert rows == [
-            (3, "parse", "d", "2,epoch,7"),
-            (4, "parse", "d", "3,Infinity,7"),
-            (5, "parse", "d", "4,2024-01-03 10:30,7"),
-            (6, "parse", "n", "5,2024-01-04,2.5"),
-        ], rows
-        assert all("epoch" in r for (r,) in lake.rows("SELECT _reason FROM quarantine.t WHERE _line = 3"))
-        assert only_run(lake, "t/a.csv").rows_quarantined == 4
-
-    def test_every_row_of_a_file_may_be_set_aside_each_with_its_line(self, make):
-        """A declared type the file does not follow (dates written `31/01/2024`) sets aside nearly every row,
-        each with its own line and text, records spanning two lines counted (on DuckDB 20,000 such rows took
-        10 s, each fetched and inserted alone; a million, minutes)."""
-        lake = make(wf("t", read={"types": {"d": "date"}, "bad_rows": "quarantine"}))
-        records = [
-            f'{i},2024-01-01,"two\nlines"' if i % 1000 == 0 else f"{i},{i % 28 + 1:02d}/01/2024,n{i}"
-            for i in range(20_000)
-        ]
-        lake.land("t/a.csv", "id,d,note\n" + "\n".join(records) + "\n")
-        assert_ok(lake, lake.process())
-        assert lake.rows("SELECT count(*), min(id), max(id) FROM t") == [(20, 0, 19_000)]
-        expected = {2 + i + i // 1000 + 1: records[i] for i in range(20_000) if i % 1000}
-        found = dict(lake.rows("SELECT _line, _raw FROM quarantine.t"))
-        assert len(found) == len(expected) and found == expected, sorted(set(found.items()) ^ set(expected.items()))[:3]
-        assert only_run(lake, "t/a.csv").rows_quarantined == 19_980
-
-    def test_a_file_with_many_ragged_rows_loads_to_its_end(self, make):
-        """DuckDB 2.0's parallel CSV reader, storing the rows it cannot parse, may stop before the end of a file
-        without a word: 400,000 rows with every other one ragged loaded 152,264 rows and quarantined 152,263 (all
-        past line 304,527 lost). Every line is a row loaded or set aside."""
-        lake = make(wf("t", read={"bad_rows": "quarantine"}))
-        rows = [f"{i},2024-01-{i % 28 + 1:02d},n{i}" + (",x" if i % 2 else "") for i in range(400_000)]
-        lake.land("t/a.csv", "id,d,name\n" + "\n".join(rows) + "\n")
-        assert_ok(lake, lake.process())
-        assert lake.rows("SELECT count(*), max(id) FROM t") == [(200_000, 399_998)]
-        assert lake.rows("SELECT count(*), min(_line), max(_line) FROM quarantine.t") == [(200_000, 3, 400_001)]
-        run = only_run(lake, "t/a.csv")
-        assert (run.rows_in, run.rows_out, run.rows_quarantined) == (400_000, 200_000, 200_000)
-
-    def test_a_line_ending_unlike_the_first_ones_is_read(self, make):
-        """A CRLF file with one line ending in a lone LF (files joined, a line added by another tool) failed whole
-        on DuckDB: inside the sniffer's sample `could not detect the CSV dialect`, past it `The CSV Parser state
-        machine reached an invalid state`, in quarantine mode a ragged row's line. It loads, and rows set aside
-        keep their lines."""
-        lake = make(wf("f", write={"table": "f"}), wf("q", read={"bad_rows": "quarantine"}, write={"table": "q"}))
-
-        def crlf(rows: int, every: int, where: str) -> bytes:
-            lines = ["id,d,name"] + [
-                f"{i},2024-01-{i % 28 + 1:02d},n{i}" + (",x" if every and i % every == 1 else "") for i in range(rows)
-            ]
-            text = "\r\n".join(lines) + "\r\n"
-            if where == "end":
-                return (text[:-2] + "\n").encode()
-            half = len(text) // 2
-            return (text[:half] + text[half:].replace("\r\n", "\n", 1)).encode()
-
-        for where, rows in (("end", 60_000), ("middle", 20_000)):  # past the sniffer's sample; inside it
-            lake.land(f"f/{where}.csv", crlf(rows, 0, where))
-            lake.land(f"q/{where}.csv", crlf(rows, 2, where))
-        assert_ok(lake, lake.process())
-        assert lake.rows("SELECT _source_file, count(*), max(id) FROM f GROUP BY ALL ORDER BY 1") == [
-            ("f/end.csv", 60_000, 59_999),
-            ("f/middle.csv", 20_000, 19_999),
-        ]
-        assert lake.rows("SELECT _source_file, count(*) FROM q GROUP BY ALL ORDER BY 1") == [
-            ("q/end.csv", 30_000),
-            ("q/middle.csv", 10_000),
-        ]
-        lines = "SELECT count(*), sum(CASE WHEN split_part(_raw, ',', 1)::BIGINT + 2 = _line THEN 0 ELSE 1 END)"
-        assert lake.rows(f"{lines} FROM quarantine.q") == [(40_000, 0)]
-
-    def test_a_late_value_past_the_type_sample_loads_in_quarantine_mode_too(self, make):
-        """A value past the type sample that does not fit the detected type makes the column a type that holds
-        it, with `bad_rows: quarantine` as without: DuckDB, storing rejects, set the row aside as if it could
-        not be parsed (`CAST: ... Could not convert string "abc" to 'BIGINT'`). A ragged row is still set aside."""
-        lake = make(wf("t", read={"bad_rows": "quarantine"}), workers=1)
-        rows = SAMPLED_ROWS
-        head = _sampled_head()
-        lake.land("t/a.csv", head + f"{rows},abc,2024-01-02 10:30:00\n{rows + 1},1,2024-01-01,extra\n")
-        lake.land("t/b.csv", "id,n,d\n40000,7,2024-01-03\n")
-        assert_ok(lake, lake.process())
-        got = lake.rows(f"SELECT id, CAST(n AS VARCHAR), CAST(d AS VARCHAR) FROM t WHERE id >= {rows} ORDER BY id")
-        assert got == [(rows, "abc", "2024-01-02 10:30:00"), (40000, "7", "2024-01-03 00:00:00")], got
-        assert lake.rows("SELECT count(*) FROM t") == [(rows + 2,)]
-        assert lake.rows("SELECT _line, _raw FROM quarantine.t") == [(rows + 3, f"{rows + 1},1,2024-01-01,extra")]
-
-    def test_a_declared_type_sets_aside_what_it_cannot_hold_whole_in_json_lines(self, make):
-        lake = make(wf("j", read={"format": "jsonl", "types": {"d": "date", "n": "int"}, "bad_rows": "quarantine"}))
-        lines = ['{"id": 1, "d": "2024-01-01", "n": 7}', '{"id": 2, "d": "epoch", "n": 7}']
-        lines += ['{"id": 3, "d": "2024-01-03 10:30", "n": 7}', '{"id": 4, "d": "2024-01-04", "n": 2.5}']
-        lake.land("j/a.jsonl", "\n".join([*lines, '{"id": 5, "d": null, "n": "8"}']) + "\n")
-        assert_ok(lake, lake.process())
-        assert lake.rows("SELECT id, CAST(d AS VARCHAR), n FROM j ORDER BY id") == [(1, "2024-01-01", 7), (5, None, 8)]
-        rows = lake.rows("SELECT _line, _rule, _column, _raw FROM quarantine.j ORDER BY _line")
-        assert rows == [(2, "parse", "d", lines[1]), (3, "parse", "d", lines[2]), (4, "parse", "n", lines[3])], rows
-        reasons = lake.rows("SELECT _reason FROM quarantine.j ORDER BY _line")
-        assert "value `epoch` of column `d`" in reasons[0][0] and "value `2.5` of column `n`" in reasons[2][0], reasons
-
-    # --- bad input ---------------------------------------------------------------------------------------------
-
-    @pytest.mark.parametrize(
-        ("key", "content", "read", "start", "words"),
-        [
-            ("a.csv", "id,name\n1,a\n2,b\n3,c,d\n4,e\n", {"delimiter": ","}, "`t/a.csv` line 4: ", ["fields"]),
-            ("b.csv", "id,n\n1,2\n2,x\n", {"types": {"n": "int"}}, "`t/b.csv` line 3: ", ["x"]),
-            ("c.jsonl", '{"a": 1}\n{"a": 2\n', {}, "`t/c.jsonl` line 2: ", ["JSON"]),
-            ("d.json", '[{"a": 1},\n {"a": 2},\n]', {}, "`t/d.json` line 3: ", ["JSON"]),
-            ("e.csv", 'id,name\n1,"a"\n2,"unterminated\n3,c\n', {"quote": '"'}, "`t/e.csv` line 3: ", ["quote"]),
-        ],
-    )
-    def test_bad_input_names_file_line_and_reason(self, make, key, content, read, start, words):
-        lake = make(wf("t", read=read, retry={"max_attempts": 1}))
-        lake.land(f"t/{key}", content)
-        lake.process()
-        err = error_of(lake, f"t/{key}")
-        assert err.startswith(start), err
-        assert all(w in err for w in words), err
-        assert "Traceback" not in err
-
-    def test_a_damaged_parquet_file_fails_alone_saying_so(self, make, tmp_path):
-        """A Parquet file cut short, one that is not Parquet at all and an empty one each fail alone, named, with
-        a reason for people (not the engine's words with the file's local path); a good one beside them loads."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        pq.write_table(pa.table({"id": [1, 2, 3]}), tmp_path / "good.parquet")
-        good = (tmp_path / "good.parquet").read_bytes()
-        lake = make(wf("t", read={"format": "parquet"}, retry={"max_attempts": 1}))
-        lake.land("t/good.parquet", good)
-        lake.land("t/cut.parquet", good[: len(good) // 2])
-        lake.land("t/text.parquet", b"id\n1\n2\n" * 20)
-        lake.land("t/empty.parquet", b"")
-        lake.process()
-        assert lake.rows("SELECT id FROM t ORDER BY id") == [(1,), (2,), (3,)]
-        for key in ("t/cut.parquet", "t/text.parquet", "t/empty.parquet"):
-            err = error_of(lake, key)
-            assert err.startswith(f"`{key}`: not a readable Parquet file"), err
-            assert str(lake.root) not in err and "Traceback" not in err, err
-
-    def test_a_bad_file_in_a_batch_fails_alone(self, make):
-        lake = make(wf("t", read={"types": {"id": "int"}}, retry={"max_attempts": 1}))
-        for i in range(5):
-            lake.land(f"t/{i}.csv", f"id,name\n{i},n{i}\n")
-        lake.land("t/bad.csv", "id,name\n9,a\nx,b\n")
-        lake.process()
-        assert lake.status() == {**{f"t/{i}.csv": "succeeded" for i in range(5)}, "t/bad.csv": "dead"}
-        assert lake.rows("SELECT count(*) FROM t") == [(5,)]
-
-    def test_batched_files_keep_their_own_rows_and_lineage(self, make):
-        lake = make(wf("t"))
-        for i in range(6):
-            lake.land(f"t/{i}.csv", "id,v\n" + "".join(f"{i * 10 + j},{j}\n" for j in range(i + 1)))
-        assert_ok(lake, lake.process())
-        got = lake.rows("SELECT _source_file, count(*), min(_run_id) IS NOT NULL FROM t GROUP BY 1 ORDER BY 1")
-        assert got == [(f"t/{i}.csv", i + 1, True) for i in range(6)]
-        for i in range(6):
-            run = only_run(lake, f"t/{i}.csv")
-            assert (run.rows_in, run.rows_out) == (i + 1, i + 1)
-            assert lake.rows(f"SELECT DISTINCT _run_id FROM t WHERE _source_file = 't/{i}.csv'") == [(run.run_id,)]
