@@ -28,11 +28,16 @@ makes it 1).
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from landfall.engines.duckdb.jsondates import is_date
-from landfall.engines.duckdb.sql import lit
-from landfall.engines.duckdb.types import arrow_type
+from landfall.engines.duckdb.sql import lit, q
+from landfall.engines.duckdb.types import arrow_type, duck_type
 from landfall.schema import widens_to
+from landfall.types import parse_type, type_name
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
 _DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
@@ -173,3 +178,36 @@ def shown(expr: str, source: str | None) -> str:
     if source == "JSON":
         return f"(CASE json_type({expr}) WHEN 'VARCHAR' THEN {expr} ->> '$' ELSE CAST({expr} AS VARCHAR) END)"
     return expr if source == _TEXT else f"CAST({expr} AS VARCHAR)"
+
+
+def conformed(expr: str, have: str, want: str) -> str:
+    """SQL of `expr` (Arrow type `have`, holding JSON somewhere) as `want`, a type `schema.align` found for it:
+    a JSON value into text is its text (`x`, `5`, `[1]`; DuckDB's cast keeps a JSON string's quotes, `"x"`), at
+    any depth: structs are built again field by field (by name; NULL for a field `have` lacks), lists item by
+    item; anything else is cast."""
+    return _conformed(expr, parse_type(have), parse_type(want), 0)
+
+
+def _conformed(expr: str, have: pa.DataType, want: pa.DataType, depth: int) -> str:
+    import pyarrow as pa
+
+    if have == want:
+        return expr
+    if pa.types.is_struct(have) and pa.types.is_struct(want):
+        ours = {f.name: f.type for f in have}
+        fields = ", ".join(
+            f"{q(f.name)} := "
+            + (
+                _conformed(f"struct_extract({expr}, {lit(f.name)})", ours[f.name], f.type, depth)
+                if f.name in ours
+                else f"NULL::{duck_type(type_name(f.type))}"
+            )
+            for f in want
+        )
+        return f"CASE WHEN {expr} IS NULL THEN NULL ELSE struct_pack({fields}) END"
+    if pa.types.is_list(have) and pa.types.is_list(want):
+        item = f"__lf_item{depth}"
+        return f"list_transform({expr}, lambda {item}: {_conformed(item, have.value_type, want.value_type, depth + 1)})"
+    if type_name(have) == "extension<arrow.json>" and type_name(want) == "string":
+        return f"json_extract_string({expr}, '$')"
+    return f"CAST({expr} AS {duck_type(type_name(want))})"

@@ -9,7 +9,7 @@ import duckdb
 import msgspec
 
 from landfall.engines.base import Replayed, where_in
-from landfall.engines.duckdb.casts import cast_sql
+from landfall.engines.duckdb.casts import cast_sql, conformed
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.records import with_lines
 from landfall.engines.duckdb.sql import (
@@ -110,7 +110,9 @@ def fit_schema(cx: JobContext, view: str) -> tuple[str, list[Any]]:
             f"{lit(n)}, CASE WHEN {q(n)} IS NOT NULL AND {fits[n]} IS NULL THEN {q(n)} END" for n in changed
         )
         rescued = ", ".join(x for x in (rescued, ", ".join(f"{lit(n)}, {q(n)}" for n in new)) if x)
-        keep = [f"{fits[n]} AS {q(n)}" if n in fits else q(n) for n in cols if n not in new]
+        keep = [
+            f"{_kept(n, cols[n], table[n], fits[n])} AS {q(n)}" if n in fits else q(n) for n in cols if n not in new
+        ]
         src = (
             lit(job.sources[0].key)
             if PATH not in cols
@@ -127,6 +129,14 @@ def fit_schema(cx: JobContext, view: str) -> tuple[str, list[Any]]:
         return view, []
     rule = _SchemaRule(expr=" OR ".join(misfit), reason=diff.misfit_reason(), columns=changed + new)
     return view, [rule]
+
+
+def _kept(name: str, have: str, table: str, fits: str) -> str:
+    """SQL of a rescued column's value where it fits the table's type (`fits`: its try cast, NULL where it does
+    not); JSON in it is its text there, not the JSON (`x`, where DuckDB's cast writes `"x"`)."""
+    if "JSON" not in have:
+        return fits
+    return f"CASE WHEN {fits} IS NOT NULL THEN {conformed(q(name), arrow_type(have), table)} END"
 
 
 def validate(cx: JobContext, view: str, extra: list[Any] | None = None) -> tuple[str, str | None, dict[str, Any]]:

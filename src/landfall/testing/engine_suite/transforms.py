@@ -376,6 +376,28 @@ class TransformTests(EngineFixtures):
         assert "new column `extra`" in err and "column `amount` is " in err
         assert lake.rows("SELECT count(*) FROM e") == [(2,)]
 
+    @pytest.mark.parametrize("evolution", ["evolve", "rescue"])
+    def test_json_values_of_mixed_kinds_into_a_text_column_are_their_text(self, make, evolution):
+        """A column (or a struct's field) holding strings and numbers in one file is JSON to DuckDB's detection;
+        into a table's text column each value is its text: `x`, `5`, `[1]` (before, DuckDB's cast of a JSON string
+        kept its quotes: `"x"` was stored)."""
+        lake = make(wf("e", read={"format": "jsonl"}, schema={"evolution": evolution}), workers=1)
+        lake.land("e/1.jsonl", json.dumps({"id": 1, "v": "a", "c": {"t": "gold"}}) + "\n", mtime=1_700_000_000)
+        assert_ok(lake, lake.process())
+        recs = [
+            {"id": 2, "v": "x", "c": {"t": "x"}},
+            {"id": 3, "v": 5, "c": {"t": "y"}},
+            {"id": 4, "v": [1], "c": {"t": 5}},
+        ]
+        lake.land("e/2.jsonl", "".join(json.dumps(r) + "\n" for r in recs), mtime=1_700_000_001)
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id, v, c.t FROM e ORDER BY id") == [
+            (1, "a", "gold"),
+            (2, "x", "x"),
+            (3, "5", "y"),
+            (4, "[1]", "5"),
+        ]
+
     def test_freeze_takes_nulls_in_columns_and_struct_fields_as_no_difference(self, make):
         """A JSON `null` has no type: a file whose column, or a struct's field, holds only nulls does not differ
         from its table, even under `freeze` (before: `column `v` is "NULL", the table has VARCHAR`)."""
