@@ -155,6 +155,8 @@ def cast_sql(
     `read`: the value as the conversion reads it, when that is not `expr` as written (a decimal comma made a
     point); NULL where it reads nothing, which fails the value as written. `fmt`: text to a date or timestamp is
     read in this format (`read.date_format`, `read.timestamp_format`), strictly, and never from a word."""
+    if source == "JSON" and target == _TEXT:  # a JSON value as text is its text (`x`; DuckDB's cast keeps `"x"`)
+        return f"json_extract_string({expr}, '$')"
     value = None
     x = read or expr
     if source == _TEXT and is_date(target) and (fmt is not None or not exact):
@@ -184,7 +186,7 @@ def conformed(expr: str, have: str, want: str) -> str:
     """SQL of `expr` (Arrow type `have`, holding JSON somewhere) as `want`, a type `schema.align` found for it:
     a JSON value into text is its text (`x`, `5`, `[1]`; DuckDB's cast keeps a JSON string's quotes, `"x"`), at
     any depth: structs are built again field by field (by name; NULL for a field `have` lacks), lists item by
-    item; anything else is cast."""
+    item, and each value is cast as a column's is (`cast_sql`)."""
     return _conformed(expr, parse_type(have), parse_type(want), 0)
 
 
@@ -208,6 +210,4 @@ def _conformed(expr: str, have: pa.DataType, want: pa.DataType, depth: int) -> s
     if pa.types.is_list(have) and pa.types.is_list(want):
         item = f"__lf_item{depth}"
         return f"list_transform({expr}, lambda {item}: {_conformed(item, have.value_type, want.value_type, depth + 1)})"
-    if type_name(have) == "extension<arrow.json>" and type_name(want) == "string":
-        return f"json_extract_string({expr}, '$')"
-    return f"CAST({expr} AS {duck_type(type_name(want))})"
+    return cast_sql(expr, duck_type(type_name(have)), duck_type(type_name(want)))

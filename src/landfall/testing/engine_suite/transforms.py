@@ -398,6 +398,14 @@ class TransformTests(EngineFixtures):
             (4, "[1]", "5"),
         ]
 
+    def test_the_cast_step_makes_json_values_of_mixed_kinds_their_text(self, make):
+        """`cast: {v: string}` on a column of strings and numbers (JSON to DuckDB's detection): each value's text,
+        as on Spark (before, the DuckDB engine kept a JSON string's quotes: `"x"`)."""
+        lake = make(wf("e", read={"format": "jsonl"}, transform=[{"cast": {"v": "string"}}]))
+        lake.land("e/1.jsonl", "".join(json.dumps({"id": i, "v": v}) + "\n" for i, v in enumerate(["x", 5, [1], None])))
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id, v FROM e ORDER BY id") == [(0, "x"), (1, "5"), (2, "[1]"), (3, None)]
+
     def test_freeze_takes_nulls_in_columns_and_struct_fields_as_no_difference(self, make):
         """A JSON `null` has no type: a file whose column, or a struct's field, holds only nulls does not differ
         from its table, even under `freeze` (before: `column `v` is "NULL", the table has VARCHAR`)."""
