@@ -88,9 +88,13 @@ def _fit(have: pa.DataType, table: pa.DataType) -> pa.DataType | None:
     narrow, wide = type_name(have), type_name(table)
     if widens_to(narrow, wide) or wide == "string":
         return table
-    if widens_to(wide, narrow) or (wide in _INTS and (narrow in _FLOATS or narrow.startswith("decimal"))):
-        return have
-    return None
+    return have if _table_widens(wide, narrow) else None
+
+
+def _table_widens(table: str, batch: str) -> bool:
+    """Whether a table's column (or field) of type `table` widens to hold a batch's values of type `batch` (in a new
+    schema version): a wider type, or a fractional one for integers."""
+    return widens_to(table, batch) or (table in _INTS and (batch in _FLOATS or batch.startswith("decimal")))
 
 
 def only_nulls(have: str, table: str) -> bool:
@@ -136,13 +140,9 @@ def align(columns: list[tuple[str, str]], table: list[tuple[str, str]]) -> dict[
         elif have.startswith(_FITTED) and target.startswith(_FITTED) and (fit := nested_fit(have, target)):
             if fit != have:  # the table's fields the batch lacks (NULL), its own in the table's order
                 casts[name] = fit
-        elif target in ("string", "extension<arrow.json>"):  # any value can be written as text or as JSON
+        elif target in ("string", JSON):  # any value can be written as text or as JSON
             casts[name] = target
-        elif (
-            widens_to(target, have)
-            or (target in _INTS and have in _FLOATS)
-            or (target in _INTS and have.startswith("decimal"))
-        ):
+        elif _table_widens(target, have):
             continue  # the table widens to the batch's type in a new schema version
         elif have == "string" and not target.startswith(_NESTED):  # text to a scalar type: a strict cast
             casts[name] = target
