@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from landfall.engines.duckdb.types import arrow_type, duck_type, sql_type
 from landfall.errors import SchemaConflict
-from landfall.schema import align, merged, widens_to
+from landfall.schema import align, merged, widened, widens_to
 from landfall.types import USER_TYPES, column_json, neutral, parse_type, sql_name, type_name, user_type
 
 ODD = [
@@ -151,6 +151,15 @@ def test_widening_in_arrow_terms():
         ("b", "string"),
         ("c", "bool"),
     ]
+    # decimals: one with room on both sides of the point takes another; a table widens to one that holds both
+    assert widens_to("decimal128(10, 2)", "decimal128(12, 3)") and not widens_to(
+        "decimal128(10, 2)", "decimal128(10, 3)"
+    )
+    assert widened("int64", "decimal128(10, 2)") == widened("decimal128(10, 2)", "int64") == "decimal128(21, 2)"
+    assert widened("decimal128(10, 2)", "decimal128(6, 4)") == "decimal128(12, 4)"
+    assert widened("int64", "decimal128(38, 20)") is None and widened("int64", "float") == "double"
+    assert align([("a", "decimal128(10, 2)")], [("a", "int64")]) == {"a": "decimal128(21, 2)"}
+    assert merged([("a", "int64")], [("a", "decimal128(10, 2)")]) == [("a", "decimal128(21, 2)")]
 
 
 def test_a_catalog_with_duckdb_type_names_is_migrated_on_open(make_lake):

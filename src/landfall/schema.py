@@ -49,9 +49,36 @@ def widens_to(narrow: str, wide: str) -> bool:
         return True
     if narrow == "date32[day]" and wide.startswith("timestamp["):
         return True
-    if narrow in _DIGITS and (m := _DECIMAL.fullmatch(wide)):  # every integer of its width has room
-        return _DIGITS[narrow] <= int(m[1]) - int(m[2])
+    if (a := _places(narrow)) and (b := _places(wide)) and wide.startswith("decimal"):
+        return a[0] <= b[0] and a[1] <= b[1]  # an integer or a decimal into a decimal with room on both sides
     return False
+
+
+def _places(typ: str) -> tuple[int, int] | None:
+    """The digits an integer or decimal type holds before and after the point (int64: 19 and 0; decimal(10, 2): 8
+    and 2); None for other types."""
+    if typ in _DIGITS:
+        return _DIGITS[typ], 0
+    if m := _DECIMAL.fullmatch(typ):
+        return int(m[1]) - int(m[2]), int(m[2])
+    return None
+
+
+def widened(table: str, batch: str) -> str | None:
+    """The type a table's column (or struct field) of type `table` widens to, in a new schema version, to hold a
+    batch's values of type `batch` as well as its own: the batch's type when it holds every value of the table's
+    (int32 to int64), double for integers and floats, a decimal with room for both (int64 and decimal(10, 2), or
+    the other way round: decimal(21, 2)). None when no type holds both (text in a number column, or over 38
+    digits)."""
+    if widens_to(table, batch):
+        return batch
+    if table in _INTS and batch in _FLOATS:
+        return "double"
+    a, b = _places(table), _places(batch)
+    if a and b and "decimal" in (table[:7], batch[:7]):
+        whole, scale = max(a[0], b[0]), max(a[1], b[1])
+        return f"decimal128({whole + scale}, {scale})" if whole + scale <= 38 else None
+    return None
 
 
 def nested_fit(have: str, table: str) -> str | None:
@@ -88,13 +115,8 @@ def _fit(have: pa.DataType, table: pa.DataType) -> pa.DataType | None:
     narrow, wide = type_name(have), type_name(table)
     if widens_to(narrow, wide) or wide == "string":
         return table
-    return have if _table_widens(wide, narrow) else None
-
-
-def _table_widens(table: str, batch: str) -> bool:
-    """Whether a table's column (or field) of type `table` widens to hold a batch's values of type `batch` (in a new
-    schema version): a wider type, or a fractional one for integers."""
-    return widens_to(table, batch) or (table in _INTS and (batch in _FLOATS or batch.startswith("decimal")))
+    grown = widened(wide, narrow)
+    return None if grown is None else parse_type(grown)
 
 
 def only_nulls(have: str, table: str) -> bool:
@@ -142,8 +164,9 @@ def align(columns: list[tuple[str, str]], table: list[tuple[str, str]]) -> dict[
                 casts[name] = fit
         elif target in ("string", JSON):  # any value can be written as text or as JSON
             casts[name] = target
-        elif _table_widens(target, have):
-            continue  # the table widens to the batch's type in a new schema version
+        elif wide := widened(target, have):  # the table widens in a new schema version, and the batch with it
+            if wide != have:  # (int64 and decimal(10, 2): both decimal(21, 2))
+                casts[name] = wide
         elif have == "string" and not target.startswith(_NESTED):  # text to a scalar type: a strict cast
             casts[name] = target
         else:
@@ -159,12 +182,11 @@ def merged(old: list[tuple[str, str]], new: list[tuple[str, str]]) -> list[tuple
     new_types = dict(new)
     out = []
     for name, typ in old:
-        if name in new_types and new_types[name] != typ and widens_to(typ, new_types[name]):
-            typ = new_types[name]
-        elif name in new_types and typ in _INTS and new_types[name] in _FLOATS:
-            typ = new_types[name]
-        elif name in new_types and typ.startswith(_FITTED) and new_types[name].startswith(_FITTED):
-            typ = nested_fit(new_types[name], typ) or typ
+        batch = new_types.get(name, typ)
+        if batch != typ and typ.startswith(_FITTED) and batch.startswith(_FITTED):
+            typ = nested_fit(batch, typ) or typ
+        elif batch != typ:
+            typ = widened(typ, batch) or typ
         out.append((name, typ))
     seen = {n for n, _ in old}
     out.extend((n, t) for n, t in new if n not in seen)

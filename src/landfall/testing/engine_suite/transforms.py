@@ -477,6 +477,42 @@ class TransformTests(EngineFixtures):
         lake.process()
         assert "column `c` is STRUCT(" in error_of(lake, "e/9.jsonl")
 
+    @pytest.mark.parametrize("fmt", ["parquet", "delta"])
+    def test_evolve_widens_integers_and_decimals_to_a_decimal_that_holds_both(self, make, fmt, tmp_path):
+        """Under `evolve`, a decimal into an integer column (or the other way round, or a decimal of other digits)
+        widens the column to a decimal with room for both, at the top level and in a struct (before: the table
+        kept int64 and `12.50` read back as `13`)."""
+        from decimal import Decimal as D
+
+        lake = make(wf("e", read={"format": "parquet"}, write={"table": "e", "format": fmt}), workers=1)
+        dec = pa.decimal128
+
+        def struct(typ: pa.DataType, v: Any) -> pa.Array:
+            return pa.array([{"v": v}], pa.struct([pa.field("v", typ)]))
+
+        files = [
+            {"a": pa.array([1234567890123], pa.int64()), "s": struct(pa.int32(), 5)},
+            {"a": pa.array([D("12.50")], dec(10, 2)), "s": struct(dec(6, 3), D("1.125"))},
+            {"a": pa.array([7], pa.int64()), "s": struct(pa.int32(), 6)},
+            {"a": pa.array([D("1.125")], dec(4, 3)), "s": struct(pa.int64(), 7)},
+        ]
+        for i, cols in enumerate(files):
+            pq.write_table(pa.table({"id": pa.array([i], pa.int64()), **cols}), tmp_path / f"{i}.parquet")
+            lake.land(f"e/{i}.parquet", (tmp_path / f"{i}.parquet").read_bytes(), mtime=1_700_000_000 + i)
+            assert_ok(lake, lake.process())
+        want = [
+            (0, D("1234567890123"), {"v": D(5)}),
+            (1, D("12.5"), {"v": D("1.125")}),
+            (2, D(7), {"v": D(6)}),
+            (3, D("1.125"), {"v": D(7)}),
+        ]
+        assert lake.rows("SELECT id, a, s FROM e ORDER BY id") == want
+        types = dict(lake.pipeline.table("e").schema)  # the catalog's
+        assert types["a"] == "decimal128(22, 3)" and types["s"] == "struct<v: decimal128(22, 3)>", types
+        if fmt == "delta":  # every file in the log's one schema: read by deltalake as by landfall
+            got = deltalake.DeltaTable(lake.pipeline.table("e").location).to_pyarrow_table().sort_by("id")
+            assert [(r["id"], r["a"], r["s"]) for r in got.select(["id", "a", "s"]).to_pylist()] == want
+
     def test_a_parquet_value_that_does_not_fit_the_tables_type_names_its_row(self, make, tmp_path):
         """A Parquet file held to its table's types names the row (its position in the file) and the column of the
         first value that does not fit, as a text file names its line (before: DuckDB's own text, no row)."""
