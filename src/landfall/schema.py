@@ -110,6 +110,10 @@ def _fit(have: pa.DataType, table: pa.DataType) -> pa.DataType | None:
     if pa.types.is_list(have) and pa.types.is_list(table):
         item = _fit(have.value_type, table.value_type)
         return None if item is None else pa.list_(item)
+    if pa.types.is_map(have) and pa.types.is_struct(table) and pa.types.is_string(have.key_type):
+        # objects DuckDB typed as a map (every one empty, `{}`: MAP(VARCHAR, JSON)) into a struct: by key, when
+        # every field takes the map's values (a key with no field fails the file: `casts.conformed`)
+        return table if all(_fit(have.item_type, f.type) == f.type for f in table) else None
     if pa.types.is_nested(have) or pa.types.is_nested(table):
         return None
     narrow, wide = type_name(have), type_name(table)
@@ -159,7 +163,7 @@ def align(columns: list[tuple[str, str]], table: list[tuple[str, str]]) -> dict[
             continue
         if have in _NULLISH or widens_to(have, target):
             casts[name] = target
-        elif have.startswith(_FITTED) and target.startswith(_FITTED) and (fit := nested_fit(have, target)):
+        elif have.startswith(_FITTED + ("map<",)) and target.startswith(_FITTED) and (fit := nested_fit(have, target)):
             if fit != have:  # the table's fields the batch lacks (NULL), its own in the table's order
                 casts[name] = fit
         elif target in ("string", JSON):  # any value can be written as text or as JSON

@@ -182,15 +182,20 @@ def shown(expr: str, source: str | None) -> str:
     return expr if source == _TEXT else f"CAST({expr} AS VARCHAR)"
 
 
-def conformed(expr: str, have: str, want: str) -> str:
+def conformed(expr: str, have: str, want: str, name: str | None = None) -> str:
     """SQL of `expr` (Arrow type `have`, holding JSON somewhere) as `want`, a type `schema.align` found for it:
     a JSON value into text is its text (`x`, `5`, `[1]`; DuckDB's cast keeps a JSON string's quotes, `"x"`), at
     any depth: structs are built again field by field (by name; NULL for a field `have` lacks), lists item by
     item, and each value is cast as a column's is (`cast_sql`)."""
-    return _conformed(expr, parse_type(have), parse_type(want), 0)
+    return _conformed(expr, parse_type(have), parse_type(want), 0, name)
 
 
-def _conformed(expr: str, have: pa.DataType, want: pa.DataType, depth: int) -> str:
+def _of(name: str | None) -> str:
+    """`of column `name` ` as an SQL string literal's text, or nothing."""
+    return f"of column `{name.replace(chr(39), chr(39) * 2)}` " if name else ""
+
+
+def _conformed(expr: str, have: pa.DataType, want: pa.DataType, depth: int, name: str | None = None) -> str:
     import pyarrow as pa
 
     if have == want:
@@ -200,14 +205,33 @@ def _conformed(expr: str, have: pa.DataType, want: pa.DataType, depth: int) -> s
         fields = ", ".join(
             f"{q(f.name)} := "
             + (
-                _conformed(f"struct_extract({expr}, {lit(f.name)})", ours[f.name], f.type, depth)
+                _conformed(f"struct_extract({expr}, {lit(f.name)})", ours[f.name], f.type, depth, name)
                 if f.name in ours
                 else f"NULL::{duck_type(type_name(f.type))}"
             )
             for f in want
         )
         return f"CASE WHEN {expr} IS NULL THEN NULL ELSE struct_pack({fields}) END"
+    if pa.types.is_map(have) and pa.types.is_struct(want):  # by key; a key with no field fails the query
+        fields = ", ".join(
+            f"{q(f.name)} := "
+            + _conformed(f"map_extract_value({expr}, {lit(f.name)})", have.item_type, f.type, depth, name)
+            for f in want
+        )
+        known = "[" + ", ".join(lit(f.name) for f in want) + "]"
+        others = f"list_filter(map_keys({expr}), lambda __lf_k: NOT list_contains({known}, __lf_k))"
+        fields_named = ", ".join(f.name for f in want).replace(chr(39), chr(39) * 2)
+        refused = (  # the first keys, as a message should be short
+            f"error('a value {_of(name)}holds key `' || array_to_string({others}[:3], '`, `') || '`' || CASE WHEN "
+            f"len({others}) > 3 THEN ' (and ' || (len({others}) - 3) || ' more)' ELSE '' END || ', which the "
+            f"table''s struct has no field for (fields: {fields_named})')"
+        )
+        return (
+            f"CASE WHEN {expr} IS NULL THEN NULL WHEN list_has_all({known}, map_keys({expr})) "
+            f"THEN struct_pack({fields}) ELSE {refused} END"
+        )
     if pa.types.is_list(have) and pa.types.is_list(want):
         item = f"__lf_item{depth}"
-        return f"list_transform({expr}, lambda {item}: {_conformed(item, have.value_type, want.value_type, depth + 1)})"
+        each = _conformed(item, have.value_type, want.value_type, depth + 1, name)
+        return f"list_transform({expr}, lambda {item}: {each})"
     return cast_sql(expr, duck_type(type_name(have)), duck_type(type_name(want)))

@@ -108,6 +108,29 @@ def _conformed(col: Column, have: pa.DataType, want: pa.DataType, name: str | No
             for f in want
         ]
         return F.when(col.isNull(), F.lit(None).cast(target)).otherwise(F.struct(*fields))
+    if pa.types.is_map(have) and pa.types.is_struct(want):  # by key; a value with a key no field has fails
+        known = [f.name for f in want]
+        fields = [
+            _conformed(col.getItem(k), have.item_type, f.type, name).alias(k) for k, f in zip(known, want, strict=True)
+        ]
+        others = F.filter(F.map_keys(col), lambda k: ~k.isin(known))
+        more = F.when(
+            F.size(others) > 3, F.concat(F.lit(" (and "), (F.size(others) - 3).cast("string"), F.lit(" more)"))
+        )
+        refused = F.raise_error(  # the words of the DuckDB engine's `casts.conformed`
+            F.concat(
+                F.lit(f"a value of column `{name}` holds key `" if name else "a value holds key `"),
+                F.array_join(F.slice(others, 1, 3), "`, `"),
+                F.lit("`"),
+                F.coalesce(more, F.lit("")),
+                F.lit(f", which the table's struct has no field for (fields: {', '.join(known)})"),
+            )
+        )
+        return (
+            F.when(col.isNull(), F.lit(None).cast(target))
+            .when(F.size(others) == 0, F.struct(*fields))
+            .otherwise(refused.cast(target))
+        )
     if pa.types.is_list(have) and pa.types.is_list(want):
         return F.transform(col, lambda item: _conformed(item, have.value_type, want.value_type, name))
     if (pa.types.is_null(have) or type_name(have) == JSON) and type_name(want) not in (JSON, "string"):

@@ -478,6 +478,39 @@ class TransformTests(EngineFixtures):
         assert "column `c` is STRUCT(" in error_of(lake, "e/9.jsonl")
 
     @pytest.mark.parametrize("fmt", ["parquet", "delta"])
+    def test_evolve_fits_empty_objects_to_the_tables_struct(self, make, fmt):
+        """A file whose objects in a struct column are all empty (`{}`, which DuckDB types as a map) loads, its
+        rows' fields NULL, as when some objects hold keys (before: dead, `column `c` is MAP(VARCHAR, JSON) in this
+        file but STRUCT("t" VARCHAR, "n" BIGINT) in the table`)."""
+        lake = make(wf("e", read={"format": "jsonl"}, write={"table": "e", "format": fmt}), workers=1)
+        files = [
+            [{"id": 0, "c": {"t": "x", "n": 1}, "l": [{"x": 1}]}],
+            [{"id": 1, "c": {}, "l": [{}]}, {"id": 2, "c": None, "l": []}],
+        ]
+        for i, recs in enumerate(files):
+            lake.land(f"e/{i}.jsonl", "".join(json.dumps(r) + "\n" for r in recs), mtime=1_700_000_000 + i)
+            assert_ok(lake, lake.process())
+        want = [
+            (0, {"t": "x", "n": 1}, [{"x": 1}]),
+            (1, {"t": None, "n": None}, [{"x": None}]),
+            (2, None, []),
+        ]
+        assert lake.rows("SELECT id, c, l FROM e ORDER BY id") == want
+        if fmt == "delta":
+            got = deltalake.DeltaTable(lake.pipeline.table("e").location).to_pyarrow_table().sort_by("id")
+            assert [(r["id"], r["c"], r["l"]) for r in got.select(["id", "c", "l"]).to_pylist()] == want
+        # objects of so many keys that DuckDB types them as a map: a key the struct has no field for fails the file
+        many = {"id": 3, "c": {f"k{i}": i for i in range(210)}}
+        lake.land("e/3.jsonl", json.dumps(many) + "\n", mtime=1_700_000_003)
+        lake.process()
+        err = error_of(lake, "e/3.jsonl")
+        assert (
+            "a value of column `c` holds key `k0`, `k1`, `k2` (and 207 more), which the table's struct has no "
+            "field for (fields: t, n)" in err
+        ), err
+        assert lake.rows("SELECT count(*) FROM e") == [(3,)]
+
+    @pytest.mark.parametrize("fmt", ["parquet", "delta"])
     def test_evolve_widens_integers_and_decimals_to_a_decimal_that_holds_both(self, make, fmt, tmp_path):
         """Under `evolve`, a decimal into an integer column (or the other way round, or a decimal of other digits)
         widens the column to a decimal with room for both, at the top level and in a struct (before: the table
