@@ -35,7 +35,7 @@ _FITTED = ("list<", "struct<")  # nested types whose fields evolve (`nested_fit`
 
 def widens_to(narrow: str, wide: str) -> bool:
     """True when every value of type `narrow` is exactly representable in `wide`."""
-    if narrow == wide:
+    if narrow == wide or narrow == "null":  # no value (a column of nulls only) is a value of any type
         return True
     if narrow in _INTS and wide in _INTS:
         return _INTS.index(narrow) <= _INTS.index(wide)

@@ -157,6 +157,9 @@ def cast_sql(
     read in this format (`read.date_format`, `read.timestamp_format`), strictly, and never from a word."""
     if source == "JSON" and target == _TEXT:  # a JSON value as text is its text (`x`; DuckDB's cast keeps `"x"`)
         return f"json_extract_string({expr}, '$')"
+    if target == _TEXT and source is not None and (source.startswith(("STRUCT(", "MAP(")) or source.endswith("]")):
+        return f"CAST(to_json({expr}) AS VARCHAR)"  # a struct, map or list as text is its JSON (`{"t":"x"}`), as on
+        # Spark, not DuckDB's own rendering (`{'t': x}`)
     value = None
     x = read or expr
     if source == _TEXT and is_date(target) and (fmt is not None or not exact):

@@ -67,6 +67,8 @@ def strict_cast(
     the column, `name` (see the engine's error handling of `landfall-cast:`), or with `try_` is NULL.
     `exact=False` (the `cast:` step) casts as Spark does, but for text or a fraction to an integer, which is never
     rounded (`'2.5'` and 1.5 are not integers: Spark's cast would truncate 1.5 to 1, DuckDB's round it to 2)."""
+    if isinstance(want, T.StringType) and isinstance(have, (T.StructType, T.ArrayType, T.MapType)):
+        return F.to_json(col)  # a struct, map or list as text is its JSON (`{"t":"x"}`), not Spark's `{x}`
     text = isinstance(have, T.StringType)
     rounded = isinstance(have, (T.StringType, T.DoubleType, T.FloatType, T.DecimalType))
     check = fits(col, have, want) if exact or (rounded and isinstance(want, _INTS)) else None

@@ -406,6 +406,21 @@ class TransformTests(EngineFixtures):
         assert_ok(lake, lake.process())
         assert lake.rows("SELECT id, v FROM e ORDER BY id") == [(0, "x"), (1, "5"), (2, "[1]"), (3, None)]
 
+    def test_a_struct_or_list_into_a_text_column_is_its_json(self, make):
+        """A struct or a list landed into a text column (under `evolve`), or cast to text (`cast:`), is its JSON,
+        on both engines (before: DuckDB's rendering `{'t': x}` on one, Spark's `{x}` on the other: key names
+        lost)."""
+        lake = make(
+            wf("e", read={"format": "jsonl"}, transform=[{"cast": {"c": "string"}}], write={"table": "e"}), workers=1
+        )
+        recs = [{"id": 0, "s": "plain", "c": None}, {"id": 1, "s": {"t": "x", "n": 1}, "c": [{"u": True}]}]
+        for i, rec in enumerate(recs):
+            lake.land(f"e/{i}.jsonl", json.dumps(rec) + "\n", mtime=1_700_000_000 + i)
+            assert_ok(lake, lake.process())
+        rows = lake.rows("SELECT id, s, c FROM e ORDER BY id")
+        assert rows[0] == (0, "plain", None)
+        assert (json.loads(rows[1][1]), json.loads(rows[1][2])) == ({"t": "x", "n": 1}, [{"u": True}]), rows
+
     def test_freeze_takes_nulls_in_columns_and_struct_fields_as_no_difference(self, make):
         """A JSON `null` has no type: a file whose column, or a struct's field, holds only nulls does not differ
         from its table, even under `freeze` (before: `column `v` is "NULL", the table has VARCHAR`)."""
@@ -476,6 +491,24 @@ class TransformTests(EngineFixtures):
         lake.land("e/9.jsonl", json.dumps({"id": 9, "c": {"t": "x", "n": "many"}}) + "\n", mtime=1_700_000_009)
         lake.process()
         assert "column `c` is STRUCT(" in error_of(lake, "e/9.jsonl")
+
+    @pytest.mark.parametrize("fmt", ["parquet", "delta"])
+    def test_evolve_types_a_column_that_held_only_nulls_by_its_first_values(self, make, fmt):
+        """A table made from a file whose column held only nulls (JSON `null`: no type yet) takes the first values
+        a later file brings, a number or a struct, in a new schema version (before: every later file with a value
+        there was dead, `column `v` is BIGINT in this file but "NULL" in the table`)."""
+        lake = make(wf("e", read={"format": "jsonl"}, write={"table": "e", "format": fmt}), workers=1)
+        files = [{"id": 1, "v": None, "s": None}, {"id": 2, "v": 5, "s": {"t": "x"}}, {"id": 3, "v": 7, "s": None}]
+        for i, rec in enumerate(files):
+            lake.land(f"e/{i}.jsonl", json.dumps(rec) + "\n", mtime=1_700_000_000 + i)
+            assert_ok(lake, lake.process())
+        want = [(1, None, None), (2, 5, {"t": "x"}), (3, 7, None)]
+        assert lake.rows("SELECT id, v, s FROM e ORDER BY id") == want
+        types = dict(lake.pipeline.table("e").schema)
+        assert (types["v"], types["s"]) == ("int64", "struct<t: string>"), types
+        if fmt == "delta":
+            got = deltalake.DeltaTable(lake.pipeline.table("e").location).to_pyarrow_table().sort_by("id")
+            assert [(r["id"], r["v"], r["s"]) for r in got.select(["id", "v", "s"]).to_pylist()] == want
 
     @pytest.mark.parametrize("fmt", ["parquet", "delta"])
     def test_evolve_fits_empty_objects_to_the_tables_struct(self, make, fmt):
