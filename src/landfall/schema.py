@@ -181,6 +181,27 @@ def align(columns: list[tuple[str, str]], table: list[tuple[str, str]]) -> dict[
     return casts
 
 
+def table_spelling(columns: Iterable[str], table: list[tuple[str, str]] | None) -> dict[str, str]:
+    """A batch's columns that are a table's column spelled in other case (`ID` for `id`), as `{batch's name:
+    table's}`: SQL names ignore case (DuckDB's, Spark's, a Delta log's), so such a column is the table's, and is
+    written under the table's name (a table never holds two columns whose names differ only in case). A column the
+    table has as it is, or whose name two of the table's (or two of the batch's) columns share, keeps its name."""
+    if not table:
+        return {}
+    cols = list(columns)
+    ours: dict[str, list[str]] = {}
+    for n in cols:
+        ours.setdefault(n.lower(), []).append(n)
+    theirs: dict[str, list[str]] = {}
+    for n, _ in table:
+        theirs.setdefault(n.lower(), []).append(n)
+    return {
+        n: theirs[n.lower()][0]
+        for n in cols
+        if len(theirs.get(n.lower(), [])) == 1 and len(ours[n.lower()]) == 1 and theirs[n.lower()][0] != n
+    }
+
+
 def merged(old: list[tuple[str, str]], new: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The table's schema after a batch: old columns first (widened where the batch widened them), then new."""
     new_types = dict(new)

@@ -74,6 +74,14 @@ def follow(cx: JobContext, step: Any, before: list[str], after: list[str]) -> No
             cx.date_names[read] = _through(step, *where, before, after)
 
 
+def renamed(cx: JobContext, names: dict[str, str]) -> None:
+    """`follow` for columns renamed (`names`: old -> new) on their way to the table."""
+    for read in cx.read_dates:
+        where = cx.date_names.get(read, (read, False))
+        if where is not None and not where[1] and where[0] in names:
+            cx.date_names[read] = (names[where[0]], False)
+
+
 def _through(step: Any, name: str, prefix: bool, before: list[str], after: list[str]) -> tuple[str, bool] | None:
     """Where `step` puts the values of the column `name` (with `prefix`, of the columns flattened out of one)."""
     kind = step.kind

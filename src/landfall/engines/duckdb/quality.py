@@ -11,6 +11,7 @@ import msgspec
 from landfall.engines.base import Replayed, where_in
 from landfall.engines.duckdb.casts import cast_sql, conformed
 from landfall.engines.duckdb.context import JobContext
+from landfall.engines.duckdb.datewords import renamed
 from landfall.engines.duckdb.records import with_lines
 from landfall.engines.duckdb.sql import (
     LINEAGE,
@@ -25,7 +26,7 @@ from landfall.engines.duckdb.sql import (
 from landfall.engines.duckdb.types import arrow_type, duck_type, sql_type
 from landfall.engines.duckdb.writing import merge, not_from, shape_for_table, write, write_to, written_as
 from landfall.errors import InvalidInput
-from landfall.schema import schema_diff
+from landfall.schema import schema_diff, table_spelling
 
 
 class _SchemaRule(msgspec.Struct):
@@ -82,6 +83,10 @@ def fit_schema(cx: JobContext, view: str) -> tuple[str, list[Any]]:
     job = cx.job
     policy = job.workflow.schema_
     cols = dict(cx.describe(view))
+    if spelled := table_spelling(cols, job.table_schema):  # `ID` in a table of `id`: the table's column
+        view = cx.view(f"SELECT * RENAME ({', '.join(f'{q(a)} AS {q(b)}' for a, b in spelled.items())}) FROM {view}")
+        renamed(cx, spelled)
+        cols = dict(cx.describe(view))
     if policy.hints:
         missing = [c for c in policy.hints if c not in cols]
         if missing:

@@ -20,7 +20,7 @@ from landfall.engines.spark.casts import strict_cast
 from landfall.engines.spark.context import LINEAGE, Ctx, c, columns
 from landfall.engines.spark.types import spark_type
 from landfall.errors import InvalidInput
-from landfall.schema import schema_diff
+from landfall.schema import schema_diff, table_spelling
 from landfall.types import user_type
 
 
@@ -30,6 +30,12 @@ def fit_schema(ctx: Ctx, df: DataFrame) -> tuple[DataFrame, list[Any]]:
     job = ctx.job
     policy = ctx.workflow.schema_
     types = {f.name: f.dataType for f in df.schema.fields}
+    if spelled := table_spelling(types, job.table_schema):  # `ID` in a table of `id`: the table's column
+        df = df.withColumnsRenamed(spelled)
+        for a, b in spelled.items():
+            if a in ctx.json_detected:
+                ctx.json_detected[b] = ctx.json_detected.pop(a)
+        types = {f.name: f.dataType for f in df.schema.fields}
     if policy.hints:
         missing = [h for h in policy.hints if h not in types]
         if missing:

@@ -493,6 +493,24 @@ class TransformTests(EngineFixtures):
         assert "column `c` is STRUCT(" in error_of(lake, "e/9.jsonl")
 
     @pytest.mark.parametrize("fmt", ["parquet", "delta"])
+    def test_a_column_named_in_other_case_is_the_tables_column(self, make, fmt):
+        """SQL names ignore case: a file whose header says `ID,Amount` loads into a table of `id, amount`, under
+        the table's names, also under `freeze` (before: a Parquet table gained `ID` and `Amount` beside `id` and
+        `amount`, read back as `ID_1`; a Delta table's commit failed, `Duplicate field name (case-insensitive)`)."""
+        lake = make(wf("e", write={"table": "e", "format": fmt}, schema={"evolution": "freeze"}), workers=1)
+        for i, text in enumerate(["id,amount\n1,10\n", "ID,Amount\n2,20\n", "Amount,iD\n30,3\n"]):
+            lake.land(f"e/{i}.csv", text, mtime=1_700_000_000 + i)
+            assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id, amount FROM e ORDER BY id") == [(1, 10), (2, 20), (3, 30)]
+        assert [n for n, _ in lake.pipeline.table("e").schema if not n.startswith("_")] == ["id", "amount"]
+        files = sorted(f.path for f in lake.pipeline.store.table_files("e"))
+        names = {tuple(pq.read_schema(f"{lake.pipeline.table('e').location}/{p}").names[:2]) for p in files}
+        assert names <= {("id", "amount"), ("amount", "id")}, names
+        if fmt == "delta":
+            got = deltalake.DeltaTable(lake.pipeline.table("e").location).to_pyarrow_table().sort_by("id")
+            assert got.select(["id", "amount"]).to_pylist() == [{"id": i, "amount": 10 * i} for i in (1, 2, 3)]
+
+    @pytest.mark.parametrize("fmt", ["parquet", "delta"])
     def test_evolve_types_a_column_that_held_only_nulls_by_its_first_values(self, make, fmt):
         """A table made from a file whose column held only nulls (JSON `null`: no type yet) takes the first values
         a later file brings, a number or a struct, in a new schema version (before: every later file with a value
