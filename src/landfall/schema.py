@@ -102,7 +102,8 @@ def _fit(have: pa.DataType, table: pa.DataType) -> pa.DataType | None:
         ours = {f.name: f.type for f in have}
         fields = []
         for f in table:
-            typ = _fit(ours.pop(f.name), f.type) if f.name in ours else f.type
+            mine = field_named(ours, f.name)
+            typ = _fit(ours.pop(mine), f.type) if mine is not None else f.type
             if typ is None:
                 return None
             fields.append(pa.field(f.name, typ))
@@ -121,6 +122,16 @@ def _fit(have: pa.DataType, table: pa.DataType) -> pa.DataType | None:
         return table
     grown = widened(wide, narrow)
     return None if grown is None else parse_type(grown)
+
+
+def field_named(names: Iterable[str], name: str) -> str | None:
+    """The one of `names` that is `name`: itself, else the only one spelled so in other case (SQL names ignore
+    case: a struct's field `T` is a table's `t`); None without one."""
+    names = list(names)
+    if name in names:
+        return name
+    same = [n for n in names if n.lower() == name.lower()]
+    return same[0] if len(same) == 1 else None
 
 
 def only_nulls(have: str, table: str) -> bool:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 from landfall.engines.duckdb.jsondates import is_date
 from landfall.engines.duckdb.sql import lit, q
 from landfall.engines.duckdb.types import arrow_type, duck_type
-from landfall.schema import widens_to
+from landfall.schema import field_named, widens_to
 from landfall.types import parse_type, type_name
 
 if TYPE_CHECKING:
@@ -205,11 +205,12 @@ def _conformed(expr: str, have: pa.DataType, want: pa.DataType, depth: int, name
         return expr
     if pa.types.is_struct(have) and pa.types.is_struct(want):
         ours = {f.name: f.type for f in have}
+        mine = {f.name: field_named(ours, f.name) for f in want}  # by name, as SQL names are: ignoring case
         fields = ", ".join(
             f"{q(f.name)} := "
             + (
-                _conformed(f"struct_extract({expr}, {lit(f.name)})", ours[f.name], f.type, depth, name)
-                if f.name in ours
+                _conformed(f"struct_extract({expr}, {lit(m)})", ours[m], f.type, depth, name)
+                if (m := mine[f.name]) is not None
                 else f"NULL::{duck_type(type_name(f.type))}"
             )
             for f in want

@@ -172,8 +172,11 @@ def cast_to(cx: JobContext, view: str, table_schema: list[tuple[str, str]]) -> s
     def fit(c: str, t: str) -> str:
         if duck_type(t) == "JSON" and types.get(c) != "JSON":  # a value of another kind in a JSON column: the
             return f"to_json({q(c)})"  # value as JSON (text `b` is the JSON string "b"), not text parsed as JSON
-        if "JSON" in types.get(c, "") or types.get(c, "").startswith("MAP("):  # JSON into text, at any depth: its
-            return conformed(q(c), arrow_type(types[c]), t, c)  # text (`b`, not `"b"`); a map into a struct by key
+        src = types.get(c, "")
+        if "JSON" in src or src.startswith(("STRUCT(", "MAP(")) or src.endswith("]"):
+            # field by field, at any depth: JSON into text is its text (`b`, not `"b"`), a map goes into a struct
+            # by key, and a struct's fields take the table's names (DuckDB's cast keeps `T` where the table has `t`)
+            return conformed(q(c), arrow_type(src), t, c)
         return cast_sql(q(c), types.get(c), duck_type(t), name=c)
 
     repl = ", ".join(f"{fit(c, t)} AS {q(c)}" for c, t in casts.items())

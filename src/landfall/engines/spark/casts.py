@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from landfall.engines.spark.types import catalog_type, spark_type, sql_name
-from landfall.schema import JSON, widens_to
+from landfall.schema import JSON, field_named, widens_to
 from landfall.types import parse_type, type_name
 
 if TYPE_CHECKING:
@@ -101,10 +101,11 @@ def _conformed(col: Column, have: pa.DataType, want: pa.DataType, name: str | No
     target = spark_type(type_name(want))
     if pa.types.is_struct(have) and pa.types.is_struct(want):
         ours = {f.name: f.type for f in have}
+        mine = {f.name: field_named(ours, f.name) for f in want}  # by name, as SQL names are: ignoring case
         fields = [
             (
-                _conformed(col.getField(f.name), ours[f.name], f.type, name)
-                if f.name in ours
+                _conformed(col.getField(m), ours[m], f.type, name)
+                if (m := mine[f.name]) is not None
                 else F.lit(None).cast(spark_type(type_name(f.type)))
             ).alias(f.name)
             for f in want

@@ -511,6 +511,24 @@ class TransformTests(EngineFixtures):
             assert got.select(["id", "amount"]).to_pylist() == [{"id": i, "amount": 10 * i} for i in (1, 2, 3)]
 
     @pytest.mark.parametrize("fmt", ["parquet", "delta"])
+    def test_a_struct_field_named_in_other_case_is_the_tables_field(self, make, fmt):
+        """A struct's field named as the table's in other case (`T` for `t`), in a list too, is the table's field
+        (before: the file failed, `Binder Error: Duplicate type parameter T for type "STRUCT"`)."""
+        lake = make(wf("e", read={"format": "jsonl"}, write={"table": "e", "format": fmt}), workers=1)
+        recs = [
+            {"id": 1, "c": {"t": "x", "n": 1}, "l": [{"v": 1}]},
+            {"id": 2, "c": {"T": "y", "N": 2}, "l": [{"V": 2}]},
+        ]
+        for i, rec in enumerate(recs):
+            lake.land(f"e/{i}.jsonl", json.dumps(rec) + "\n", mtime=1_700_000_000 + i)
+            assert_ok(lake, lake.process())
+        want = [(1, {"t": "x", "n": 1}, [{"v": 1}]), (2, {"t": "y", "n": 2}, [{"v": 2}])]
+        assert lake.rows("SELECT id, c, l FROM e ORDER BY id") == want
+        if fmt == "delta":
+            got = deltalake.DeltaTable(lake.pipeline.table("e").location).to_pyarrow_table().sort_by("id")
+            assert [(r["id"], r["c"], r["l"]) for r in got.select(["id", "c", "l"]).to_pylist()] == want
+
+    @pytest.mark.parametrize("fmt", ["parquet", "delta"])
     def test_evolve_types_a_column_that_held_only_nulls_by_its_first_values(self, make, fmt):
         """A table made from a file whose column held only nulls (JSON `null`: no type yet) takes the first values
         a later file brings, a number or a struct, in a new schema version (before: every later file with a value
