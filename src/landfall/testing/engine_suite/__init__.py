@@ -12,6 +12,7 @@ is expected to fail (strictly: once the engine passes it, the gap must be remove
 from __future__ import annotations
 
 from landfall.testing.engine_suite.bad_input import BadInputTests
+from landfall.testing.engine_suite.evolution import EvolutionTests
 from landfall.testing.engine_suite.exactness import ExactnessTests
 from landfall.testing.engine_suite.reading import ReadingTests
 from landfall.testing.engine_suite.transforms import TransformTests
@@ -19,8 +20,8 @@ from landfall.testing.engine_suite.transforms import TransformTests
 __all__ = ["EngineTests"]
 
 
-class EngineTests(ReadingTests, BadInputTests, TransformTests, ExactnessTests):
+class EngineTests(ReadingTests, BadInputTests, TransformTests, EvolutionTests, ExactnessTests):
     """The engine conformance suite (see the package's docstring): reading (`reading.py`), rows that cannot be
-    read and bad input (`bad_input.py`), then transform steps, quality rules and schema evolution
-    (`transforms.py`), then values never rounded or cut to fit a type (`exactness.py`), on the fixtures of
+    read and bad input (`bad_input.py`), then transform steps and quality rules (`transforms.py`), schema
+    evolution (`evolution.py`), then values never rounded or cut to fit a type (`exactness.py`), on the fixtures of
     `base.py`."""

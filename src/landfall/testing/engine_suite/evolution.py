@@ -1,0 +1,326 @@
+"""The engine conformance suite: schema evolution (`schema.evolution`: evolve, rescue, freeze, discard_row), from
+columns and types to struct fields, names in other case and values of mixed kinds."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import deltalake
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from landfall.testing.engine_suite.base import EngineFixtures, assert_ok, column_types, error_of
+from landfall.testing.lake import Lake, wf
+
+
+class EvolutionTests(EngineFixtures):
+    """A file's columns against its table's, under each evolution policy."""
+
+    def _two_files(self, make, evolution: str, hints: dict[str, str] | None = None, *, together: bool = False) -> Lake:
+        """`e/1.csv`, then `e/2.csv` (another column, a text value in a number column); `together`: both land
+        before the table exists, and are taken in one batch."""
+        schema = {"evolution": evolution, **({"hints": hints} if hints else {})}
+        lake = make(wf("e", read={"format": "csv"}, schema=schema, retry={"max_attempts": 1}), workers=1)
+        lake.land("e/1.csv", "id,amount\n1,10\n2,20\n", mtime=1_700_000_000)
+        if not together:
+            assert_ok(lake, lake.process())
+        lake.land("e/2.csv", "id,amount,extra\n3,abc,x\n4,40,\n", mtime=1_700_000_001)
+        lake.process()
+        return lake
+
+    def test_evolve_adds_columns_and_widens_types(self, make):
+        lake = make(wf("e"), workers=1)
+        lake.land("e/1.csv", "id,amount\n1,10\n", mtime=1_700_000_000)
+        assert_ok(lake, lake.process())
+        lake.land("e/2.csv", "id,amount,extra\n2,2.5,x\n", mtime=1_700_000_001)
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id, amount, extra FROM e ORDER BY id") == [(1, 10.0, None), (2, 2.5, "x")]
+        assert len(lake.pipeline.store.schema_versions("e")) == 2
+
+    def test_freeze_fails_a_differing_file_listing_every_difference(self, make):
+        lake = self._two_files(make, "freeze")
+        err = error_of(lake, "e/2.csv")
+        assert err.startswith("`e/2.csv`: the schema differs from table `e` (schema evolution: freeze): ")
+        assert "new column `extra`" in err and "column `amount` is " in err
+        assert lake.rows("SELECT count(*) FROM e") == [(2,)]
+
+    @pytest.mark.parametrize("evolution", ["evolve", "rescue"])
+    def test_json_values_of_mixed_kinds_into_a_text_column_are_their_text(self, make, evolution):
+        """A column (or a struct's field) holding strings and numbers in one file is JSON to DuckDB's detection;
+        into a table's text column each value is its text: `x`, `5`, `[1]` (before, DuckDB's cast of a JSON string
+        kept its quotes: `"x"` was stored)."""
+        lake = make(wf("e", read={"format": "jsonl"}, schema={"evolution": evolution}), workers=1)
+        lake.land("e/1.jsonl", json.dumps({"id": 1, "v": "a", "c": {"t": "gold"}}) + "\n", mtime=1_700_000_000)
+        assert_ok(lake, lake.process())
+        recs = [
+            {"id": 2, "v": "x", "c": {"t": "x"}},
+            {"id": 3, "v": 5, "c": {"t": "y"}},
+            {"id": 4, "v": [1], "c": {"t": 5}},
+        ]
+        lake.land("e/2.jsonl", "".join(json.dumps(r) + "\n" for r in recs), mtime=1_700_000_001)
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id, v, c.t FROM e ORDER BY id") == [
+            (1, "a", "gold"),
+            (2, "x", "x"),
+            (3, "5", "y"),
+            (4, "[1]", "5"),
+        ]
+
+    def test_the_cast_step_makes_json_values_of_mixed_kinds_their_text(self, make):
+        """`cast: {v: string}` on a column of strings and numbers (JSON to DuckDB's detection): each value's text,
+        as on Spark (before, the DuckDB engine kept a JSON string's quotes: `"x"`)."""
+        lake = make(wf("e", read={"format": "jsonl"}, transform=[{"cast": {"v": "string"}}]))
+        lake.land("e/1.jsonl", "".join(json.dumps({"id": i, "v": v}) + "\n" for i, v in enumerate(["x", 5, [1], None])))
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id, v FROM e ORDER BY id") == [(0, "x"), (1, "5"), (2, "[1]"), (3, None)]
+
+    def test_a_struct_or_list_into_a_text_column_is_its_json(self, make):
+        """A struct or a list landed into a text column (under `evolve`), or cast to text (`cast:`), is its JSON,
+        on both engines (before: DuckDB's rendering `{'t': x}` on one, Spark's `{x}` on the other: key names
+        lost)."""
+        lake = make(
+            wf("e", read={"format": "jsonl"}, transform=[{"cast": {"c": "string"}}], write={"table": "e"}), workers=1
+        )
+        recs = [{"id": 0, "s": "plain", "c": None}, {"id": 1, "s": {"t": "x", "n": 1}, "c": [{"u": True}]}]
+        for i, rec in enumerate(recs):
+            lake.land(f"e/{i}.jsonl", json.dumps(rec) + "\n", mtime=1_700_000_000 + i)
+            assert_ok(lake, lake.process())
+        rows = lake.rows("SELECT id, s, c FROM e ORDER BY id")
+        assert rows[0] == (0, "plain", None)
+        assert (json.loads(rows[1][1]), json.loads(rows[1][2])) == ({"t": "x", "n": 1}, [{"u": True}]), rows
+
+    def test_freeze_takes_nulls_in_columns_and_struct_fields_as_no_difference(self, make):
+        """A JSON `null` has no type: a file whose column, or a struct's field, holds only nulls does not differ
+        from its table, even under `freeze` (before: `column `v` is "NULL", the table has VARCHAR`)."""
+        lake = make(wf("e", read={"format": "jsonl"}, schema={"evolution": "freeze"}), workers=1)
+        lake.land("e/1.jsonl", json.dumps({"id": 1, "v": "x", "c": {"t": "gold", "n": 5}}) + "\n", mtime=1_700_000_000)
+        assert_ok(lake, lake.process())
+        lake.land(
+            "e/2.jsonl", json.dumps({"id": None, "v": None, "c": {"t": None, "n": None}}) + "\n", mtime=1_700_000_001
+        )
+        lake.land("e/3.jsonl", json.dumps({"id": 3, "v": "y", "c": None}) + "\n", mtime=1_700_000_002)
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id, v, c FROM e ORDER BY id NULLS LAST") == [
+            (1, "x", {"t": "gold", "n": 5}),
+            (3, "y", None),
+            (None, None, {"t": None, "n": None}),
+        ]
+        lake.land("e/4.jsonl", json.dumps({"id": 4, "v": "z", "c": {"t": "a", "u": 1}}) + "\n", mtime=1_700_000_003)
+        lake.process()
+        assert "column `c` is STRUCT(" in error_of(lake, "e/4.jsonl")
+
+    def test_files_that_make_a_table_together_are_held_to_the_first_as_one_by_one(self, make):
+        """Two files landed together before the table exists: the first makes the table, the second is held to
+        it (before, the batch merged both files' columns, and `freeze` froze the merge)."""
+        lake = self._two_files(make, "freeze", together=True)
+        err = error_of(lake, "e/2.csv")
+        assert err.startswith("`e/2.csv`: the schema differs from table `e` (schema evolution: freeze): "), err
+        assert lake.rows("SELECT count(*) FROM e") == [(2,)]
+        assert set(column_types(lake, "e")) == {"id", "amount", "_source_file", "_ingested_at", "_run_id"}
+
+    @pytest.mark.parametrize("together", [False, True], ids=["one_by_one", "together"])
+    def test_under_evolve_files_that_make_a_table_together_load_as_one_by_one(self, make, together):
+        """`evolve` too: the first file's `amount` is a number, so the second's text `abc` does not fit it, landed
+        later or together (before, a batch making the table read `amount` as text and loaded both files)."""
+        lake = self._two_files(make, "evolve", together=together)
+        assert "value `abc` of column `amount` is not a valid BIGINT" in error_of(lake, "e/2.csv")
+        assert lake.rows("SELECT id, amount FROM e ORDER BY id") == [(1, 10), (2, 20)]
+        assert column_types(lake, "e")["amount"] == "int64"
+
+    @pytest.mark.parametrize("fmt", ["parquet", "delta"])
+    def test_evolve_fits_nested_fields_by_name(self, make, fmt):
+        """Under `evolve`, a struct's fields (in lists too) evolve as columns do: a field a file lacks, or whose
+        values are all null, is NULL in its rows; a new field is added (earlier rows NULL); a number or a bool
+        in a text field is its text; a field's type widens (before: each of these failed its file, `column `c`
+        is STRUCT("t" "NULL") in this file but STRUCT("t" VARCHAR) in the table`)."""
+        lake = make(wf("e", read={"format": "jsonl"}, write={"table": "e", "format": fmt}), workers=1)
+        files = [
+            {"id": 1, "c": {"t": "gold", "n": 1}, "l": [{"x": 1}]},
+            {"id": 2, "c": {"t": None, "n": 2}, "l": []},  # a null-typed field, an empty list
+            {"id": 3, "c": {"t": 7}, "l": None},  # a number in a text field; `n` missing
+            {"id": 4, "c": {"t": True, "n": 4, "u": "new"}, "l": [{"x": 2.5, "y": "q"}]},  # new fields, 1 -> 2.5
+            {"id": 5, "c": None, "l": [{"x": 3}]},
+        ]
+        for i, rec in enumerate(files):
+            lake.land(f"e/{i}.jsonl", json.dumps(rec) + "\n", mtime=1_700_000_000 + i)
+            assert_ok(lake, lake.process())
+        want = [
+            (1, {"t": "gold", "n": 1, "u": None}, [{"x": 1.0, "y": None}]),
+            (2, {"t": None, "n": 2, "u": None}, []),
+            (3, {"t": "7", "n": None, "u": None}, None),
+            (4, {"t": "true", "n": 4, "u": "new"}, [{"x": 2.5, "y": "q"}]),
+            (5, None, [{"x": 3.0, "y": None}]),
+        ]
+        assert lake.rows("SELECT id, c, l FROM e ORDER BY id") == want
+        if fmt == "delta":  # every file in the log's one schema: read by deltalake as by landfall
+            got = deltalake.DeltaTable(lake.pipeline.table("e").location).to_pyarrow_table().sort_by("id")
+            assert [(r["id"], r["c"], r["l"]) for r in got.select(["id", "c", "l"]).to_pylist()] == want
+        # a field whose values fit neither way still fails its file, naming it
+        lake.land("e/9.jsonl", json.dumps({"id": 9, "c": {"t": "x", "n": "many"}}) + "\n", mtime=1_700_000_009)
+        lake.process()
+        assert "column `c` is STRUCT(" in error_of(lake, "e/9.jsonl")
+
+    @pytest.mark.parametrize("fmt", ["parquet", "delta"])
+    def test_a_column_named_in_other_case_is_the_tables_column(self, make, fmt):
+        """SQL names ignore case: a file whose header says `ID,Amount` loads into a table of `id, amount`, under
+        the table's names, also under `freeze` (before: a Parquet table gained `ID` and `Amount` beside `id` and
+        `amount`, read back as `ID_1`; a Delta table's commit failed, `Duplicate field name (case-insensitive)`)."""
+        lake = make(wf("e", write={"table": "e", "format": fmt}, schema={"evolution": "freeze"}), workers=1)
+        for i, text in enumerate(["id,amount\n1,10\n", "ID,Amount\n2,20\n", "Amount,iD\n30,3\n"]):
+            lake.land(f"e/{i}.csv", text, mtime=1_700_000_000 + i)
+            assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id, amount FROM e ORDER BY id") == [(1, 10), (2, 20), (3, 30)]
+        assert [n for n, _ in lake.pipeline.table("e").schema if not n.startswith("_")] == ["id", "amount"]
+        files = sorted(f.path for f in lake.pipeline.store.table_files("e"))
+        names = {tuple(pq.read_schema(f"{lake.pipeline.table('e').location}/{p}").names[:2]) for p in files}
+        assert names <= {("id", "amount"), ("amount", "id")}, names
+        if fmt == "delta":
+            got = deltalake.DeltaTable(lake.pipeline.table("e").location).to_pyarrow_table().sort_by("id")
+            assert got.select(["id", "amount"]).to_pylist() == [{"id": i, "amount": 10 * i} for i in (1, 2, 3)]
+
+    @pytest.mark.parametrize("fmt", ["parquet", "delta"])
+    def test_a_struct_field_named_in_other_case_is_the_tables_field(self, make, fmt):
+        """A struct's field named as the table's in other case (`T` for `t`), in a list too, is the table's field
+        (before: the file failed, `Binder Error: Duplicate type parameter T for type "STRUCT"`)."""
+        lake = make(wf("e", read={"format": "jsonl"}, write={"table": "e", "format": fmt}), workers=1)
+        recs = [
+            {"id": 1, "c": {"t": "x", "n": 1}, "l": [{"v": 1}]},
+            {"id": 2, "c": {"T": "y", "N": 2}, "l": [{"V": 2}]},
+        ]
+        for i, rec in enumerate(recs):
+            lake.land(f"e/{i}.jsonl", json.dumps(rec) + "\n", mtime=1_700_000_000 + i)
+            assert_ok(lake, lake.process())
+        want = [(1, {"t": "x", "n": 1}, [{"v": 1}]), (2, {"t": "y", "n": 2}, [{"v": 2}])]
+        assert lake.rows("SELECT id, c, l FROM e ORDER BY id") == want
+        if fmt == "delta":
+            got = deltalake.DeltaTable(lake.pipeline.table("e").location).to_pyarrow_table().sort_by("id")
+            assert [(r["id"], r["c"], r["l"]) for r in got.select(["id", "c", "l"]).to_pylist()] == want
+
+    @pytest.mark.parametrize("fmt", ["parquet", "delta"])
+    def test_evolve_types_a_column_that_held_only_nulls_by_its_first_values(self, make, fmt):
+        """A table made from a file whose column held only nulls (JSON `null`: no type yet) takes the first values
+        a later file brings, a number or a struct, in a new schema version (before: every later file with a value
+        there was dead, `column `v` is BIGINT in this file but "NULL" in the table`)."""
+        lake = make(wf("e", read={"format": "jsonl"}, write={"table": "e", "format": fmt}), workers=1)
+        files = [{"id": 1, "v": None, "s": None}, {"id": 2, "v": 5, "s": {"t": "x"}}, {"id": 3, "v": 7, "s": None}]
+        for i, rec in enumerate(files):
+            lake.land(f"e/{i}.jsonl", json.dumps(rec) + "\n", mtime=1_700_000_000 + i)
+            assert_ok(lake, lake.process())
+        want = [(1, None, None), (2, 5, {"t": "x"}), (3, 7, None)]
+        assert lake.rows("SELECT id, v, s FROM e ORDER BY id") == want
+        types = dict(lake.pipeline.table("e").schema)
+        assert (types["v"], types["s"]) == ("int64", "struct<t: string>"), types
+        if fmt == "delta":
+            got = deltalake.DeltaTable(lake.pipeline.table("e").location).to_pyarrow_table().sort_by("id")
+            assert [(r["id"], r["v"], r["s"]) for r in got.select(["id", "v", "s"]).to_pylist()] == want
+
+    @pytest.mark.parametrize("fmt", ["parquet", "delta"])
+    def test_evolve_fits_empty_objects_to_the_tables_struct(self, make, fmt):
+        """A file whose objects in a struct column are all empty (`{}`, which DuckDB types as a map) loads, its
+        rows' fields NULL, as when some objects hold keys (before: dead, `column `c` is MAP(VARCHAR, JSON) in this
+        file but STRUCT("t" VARCHAR, "n" BIGINT) in the table`)."""
+        lake = make(wf("e", read={"format": "jsonl"}, write={"table": "e", "format": fmt}), workers=1)
+        files = [
+            [{"id": 0, "c": {"t": "x", "n": 1}, "l": [{"x": 1}]}],
+            [{"id": 1, "c": {}, "l": [{}]}, {"id": 2, "c": None, "l": []}],
+        ]
+        for i, recs in enumerate(files):
+            lake.land(f"e/{i}.jsonl", "".join(json.dumps(r) + "\n" for r in recs), mtime=1_700_000_000 + i)
+            assert_ok(lake, lake.process())
+        want = [
+            (0, {"t": "x", "n": 1}, [{"x": 1}]),
+            (1, {"t": None, "n": None}, [{"x": None}]),
+            (2, None, []),
+        ]
+        assert lake.rows("SELECT id, c, l FROM e ORDER BY id") == want
+        if fmt == "delta":
+            got = deltalake.DeltaTable(lake.pipeline.table("e").location).to_pyarrow_table().sort_by("id")
+            assert [(r["id"], r["c"], r["l"]) for r in got.select(["id", "c", "l"]).to_pylist()] == want
+        # objects of so many keys that DuckDB types them as a map: a key the struct has no field for fails the file
+        many = {"id": 3, "c": {f"k{i}": i for i in range(210)}}
+        lake.land("e/3.jsonl", json.dumps(many) + "\n", mtime=1_700_000_003)
+        lake.process()
+        err = error_of(lake, "e/3.jsonl")
+        assert (
+            "a value of column `c` holds key `k0`, `k1`, `k2` (and 207 more), which the table's struct has no "
+            "field for (fields: t, n)" in err
+        ), err
+        assert lake.rows("SELECT count(*) FROM e") == [(3,)]
+
+    @pytest.mark.parametrize("fmt", ["parquet", "delta"])
+    def test_evolve_widens_integers_and_decimals_to_a_decimal_that_holds_both(self, make, fmt, tmp_path):
+        """Under `evolve`, a decimal into an integer column (or the other way round, or a decimal of other digits)
+        widens the column to a decimal with room for both, at the top level and in a struct (before: the table
+        kept int64 and `12.50` read back as `13`)."""
+        from decimal import Decimal as D
+
+        lake = make(wf("e", read={"format": "parquet"}, write={"table": "e", "format": fmt}), workers=1)
+        dec = pa.decimal128
+
+        def struct(typ: pa.DataType, v: Any) -> pa.Array:
+            return pa.array([{"v": v}], pa.struct([pa.field("v", typ)]))
+
+        files = [
+            {"a": pa.array([1234567890123], pa.int64()), "s": struct(pa.int32(), 5)},
+            {"a": pa.array([D("12.50")], dec(10, 2)), "s": struct(dec(6, 3), D("1.125"))},
+            {"a": pa.array([7], pa.int64()), "s": struct(pa.int32(), 6)},
+            {"a": pa.array([D("1.125")], dec(4, 3)), "s": struct(pa.int64(), 7)},
+        ]
+        for i, cols in enumerate(files):
+            pq.write_table(pa.table({"id": pa.array([i], pa.int64()), **cols}), tmp_path / f"{i}.parquet")
+            lake.land(f"e/{i}.parquet", (tmp_path / f"{i}.parquet").read_bytes(), mtime=1_700_000_000 + i)
+            assert_ok(lake, lake.process())
+        want = [
+            (0, D("1234567890123"), {"v": D(5)}),
+            (1, D("12.5"), {"v": D("1.125")}),
+            (2, D(7), {"v": D(6)}),
+            (3, D("1.125"), {"v": D(7)}),
+        ]
+        assert lake.rows("SELECT id, a, s FROM e ORDER BY id") == want
+        types = dict(lake.pipeline.table("e").schema)  # the catalog's
+        assert types["a"] == "decimal128(22, 3)" and types["s"] == "struct<v: decimal128(22, 3)>", types
+        if fmt == "delta":  # every file in the log's one schema: read by deltalake as by landfall
+            got = deltalake.DeltaTable(lake.pipeline.table("e").location).to_pyarrow_table().sort_by("id")
+            assert [(r["id"], r["a"], r["s"]) for r in got.select(["id", "a", "s"]).to_pylist()] == want
+
+    def test_a_parquet_value_that_does_not_fit_the_tables_type_names_its_row(self, make, tmp_path):
+        """A Parquet file held to its table's types names the row (its position in the file) and the column of the
+        first value that does not fit, as a text file names its line (before: DuckDB's own text, no row)."""
+        lake = make(wf("e", read={"format": "parquet"}, retry={"max_attempts": 1}), workers=1)
+        tables = {
+            "1": pa.table({"id": pa.array([1, 2], pa.int64()), "x": pa.array([10, 20], pa.int64())}),
+            # text after 2,000 numbers (four row groups)
+            "2": pa.table(
+                {"id": pa.array(range(3, 3003), pa.int64()), "x": [str(n) for n in range(2000)] + ["v0"] * 1000}
+            ),
+        }
+        for i, (name, table) in enumerate(tables.items()):
+            pq.write_table(table, tmp_path / f"{name}.parquet", row_group_size=500)
+            lake.land(f"e/{name}.parquet", (tmp_path / f"{name}.parquet").read_bytes(), mtime=1_700_000_000 + i)
+            lake.process()
+        err = error_of(lake, "e/2.parquet")
+        assert err == "`e/2.parquet` row 2001: value `v0` of column `x` is not a valid BIGINT", err
+        assert lake.rows("SELECT id, x FROM e ORDER BY id") == [(1, 10), (2, 20)]
+
+    def test_rescue_keeps_what_does_not_fit_in_rescued_data(self, make):
+        lake = self._two_files(make, "rescue")
+        rows = lake.rows("SELECT id, amount, _rescued_data FROM e ORDER BY id")
+        assert rows[:2] == [(1, 10, None), (2, 20, None)] and rows[3] == (4, 40, None)
+        assert rows[2][:2] == (3, None)
+        assert json.loads(rows[2][2]) == {"amount": "abc", "extra": "x", "_file": "e/2.csv"}
+
+    def test_discard_row_quarantines_rows_that_do_not_fit(self, make):
+        lake = self._two_files(make, "discard_row")
+        assert lake.rows("SELECT id, amount FROM e ORDER BY id") == [(1, 10), (2, 20), (4, 40)]
+        rows = lake.rows("SELECT id, _line, _rule FROM quarantine.e")
+        assert rows == [(3, 2, "schema")]
+
+    def test_hints_declare_types(self, make):
+        lake = make(wf("e", schema={"hints": {"amount": "double", "code": "string"}}))
+        lake.land("e/1.csv", "id,amount,code\n1,10,007\n")
+        assert_ok(lake, lake.process())
+        types = column_types(lake, "e")
+        assert (types["amount"], types["code"]) == ("double", "string")
+        assert lake.rows("SELECT amount FROM e") == [(10.0,)]
