@@ -25,6 +25,7 @@ class Cataloged(Protocol):
 _INTS = ["int8", "int16", "int32", "int64"]
 _UINTS = ["uint8", "uint16", "uint32", "uint64"]
 _FLOATS = ["float", "double"]
+_SIGNED = {"uint8": "int16", "uint16": "int32", "uint32": "int64", "uint64": "decimal128(20, 0)"}  # holds it
 _DIGITS = {"int8": 3, "int16": 5, "int32": 10, "int64": 19, "uint8": 3, "uint16": 5, "uint32": 10, "uint64": 20}
 _DECIMAL = re.compile(r"decimal(?:128|256)\((\d+), (\d+)\)")
 JSON = "extension<arrow.json>"
@@ -41,6 +42,8 @@ def widens_to(narrow: str, wide: str) -> bool:
         return _INTS.index(narrow) <= _INTS.index(wide)
     if narrow in _UINTS and wide in _INTS:
         return _UINTS.index(narrow) < _INTS.index(wide)
+    if narrow in _UINTS and wide in _UINTS:
+        return _UINTS.index(narrow) <= _UINTS.index(wide)
     if narrow in _INTS + _UINTS[:3] and wide == "double":
         return True  # int64 beyond 2^53 rounds, as every engine's int-to-double does
     if narrow in ("int8", "int16", "uint8", "uint16") and wide == "float":
@@ -67,11 +70,14 @@ def _places(typ: str) -> tuple[int, int] | None:
 def widened(table: str, batch: str) -> str | None:
     """The type a table's column (or struct field) of type `table` widens to, in a new schema version, to hold a
     batch's values of type `batch` as well as its own: the batch's type when it holds every value of the table's
-    (int32 to int64), double for integers and floats, a decimal with room for both (int64 and decimal(10, 2), or
-    the other way round: decimal(21, 2)). None when no type holds both (text in a number column, or over 38
-    digits)."""
+    (int32 to int64), a signed integer for signed and unsigned ones (uint32 and int16: int64), double for integers
+    and floats, a decimal with room for both (int64 and decimal(10, 2), or the other way round: decimal(21, 2)).
+    None when no type holds both (text in a number column, or over 38 digits)."""
     if widens_to(table, batch):
         return batch
+    if table in _INTS + _UINTS and batch in _INTS + _UINTS:  # signed and unsigned: a signed type holds both
+        ours, theirs = _SIGNED.get(table, table), _SIGNED.get(batch, batch)
+        return theirs if widens_to(ours, theirs) else ours
     if table in _INTS and batch in _FLOATS:
         return "double"
     a, b = _places(table), _places(batch)

@@ -285,6 +285,20 @@ class EvolutionTests(EngineFixtures):
             got = deltalake.DeltaTable(lake.pipeline.table("e").location).to_pyarrow_table().sort_by("id")
             assert [(r["id"], r["a"], r["s"]) for r in got.select(["id", "a", "s"]).to_pylist()] == want
 
+    @pytest.mark.parametrize("fmt", ["parquet", "delta"])
+    def test_evolve_widens_unsigned_integers(self, make, fmt, tmp_path):
+        """Parquet's unsigned integers widen as signed ones do: `uint32` then `uint64` values, then negative
+        `int16` ones, all load (before, on a Parquet table: dead, `column `u` is UBIGINT in this file but
+        UINTEGER in the table`, then `SMALLINT ... UINTEGER`)."""
+        lake = make(wf("e", read={"format": "parquet"}, write={"table": "e", "format": fmt}), workers=1)
+        values = [pa.array([1], pa.uint32()), pa.array([2**40], pa.uint64()), pa.array([-3], pa.int16())]
+        for i, u in enumerate(values):
+            pq.write_table(pa.table({"id": pa.array([i], pa.int64()), "u": u}), tmp_path / f"{i}.parquet")
+            lake.land(f"e/{i}.parquet", (tmp_path / f"{i}.parquet").read_bytes(), mtime=1_700_000_000 + i)
+            assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id, u FROM e ORDER BY id") == [(0, 1), (1, 2**40), (2, -3)]
+        assert dict(lake.pipeline.table("e").schema)["u"] == "decimal128(20, 0)"  # holds every uint64 and int64
+
     def test_a_parquet_value_that_does_not_fit_the_tables_type_names_its_row(self, make, tmp_path):
         """A Parquet file held to its table's types names the row (its position in the file) and the column of the
         first value that does not fit, as a text file names its line (before: DuckDB's own text, no row)."""
