@@ -159,6 +159,9 @@ def test_widening_in_arrow_terms():
     assert widened("decimal128(10, 2)", "decimal128(6, 4)") == "decimal128(12, 4)"
     assert widened("int64", "decimal128(38, 20)") is None and widened("int64", "float") == "double"
     assert align([("a", "decimal128(10, 2)")], [("a", "int64")]) == {"a": "decimal128(21, 2)"}
+    # a decimal of up to 15 digits and a double: the double (as an integer column and a double)
+    assert widened("decimal128(10, 2)", "double") == "double" and widened("double", "decimal128(12, 4)") == "double"
+    assert widened("decimal128(18, 2)", "double") is None
     # unsigned integers: a wider unsigned type, or a signed one that holds both
     assert widened("uint32", "uint64") == "uint64" and widened("uint32", "int16") == "int64"
     assert widened("int16", "uint32") == "int64" and widened("int64", "uint64") == "decimal128(20, 0)"

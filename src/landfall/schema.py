@@ -50,6 +50,8 @@ def widens_to(narrow: str, wide: str) -> bool:
         return True
     if narrow == "float" and wide == "double":
         return True
+    if wide == "double" and (m := _DECIMAL.fullmatch(narrow)) and int(m[1]) <= 15:
+        return True  # up to 15 digits a double holds a decimal's value and gives it back (12.50 as 12.5)
     if narrow == "date32[day]" and wide.startswith("timestamp["):
         return True
     if (a := _places(narrow)) and (b := _places(wide)) and wide.startswith("decimal"):
@@ -70,11 +72,14 @@ def _places(typ: str) -> tuple[int, int] | None:
 def widened(table: str, batch: str) -> str | None:
     """The type a table's column (or struct field) of type `table` widens to, in a new schema version, to hold a
     batch's values of type `batch` as well as its own: the batch's type when it holds every value of the table's
-    (int32 to int64), a signed integer for signed and unsigned ones (uint32 and int16: int64), double for integers
-    and floats, a decimal with room for both (int64 and decimal(10, 2), or the other way round: decimal(21, 2)).
-    None when no type holds both (text in a number column, or over 38 digits)."""
+    (int32 to int64; the table's own when it holds the batch's), a signed integer for signed and unsigned ones
+    (uint32 and int16: int64), double for integers and floats, a decimal with room for both (int64 and
+    decimal(10, 2), or the other way round: decimal(21, 2)). None when no type holds both (text in a number
+    column, or over 38 digits)."""
     if widens_to(table, batch):
         return batch
+    if widens_to(batch, table):
+        return table
     if table in _INTS + _UINTS and batch in _INTS + _UINTS:  # signed and unsigned: a signed type holds both
         ours, theirs = _SIGNED.get(table, table), _SIGNED.get(batch, batch)
         return theirs if widens_to(ours, theirs) else ours

@@ -286,6 +286,26 @@ class EvolutionTests(EngineFixtures):
             assert [(r["id"], r["a"], r["s"]) for r in got.select(["id", "a", "s"]).to_pylist()] == want
 
     @pytest.mark.parametrize("fmt", ["parquet", "delta"])
+    def test_evolve_widens_a_decimal_column_to_double_for_doubles(self, make, fmt, tmp_path):
+        """A decimal column (up to 15 digits) given doubles becomes double, as an integer column does; a decimal
+        into a double column is its value (before: `column `a` is DOUBLE in this file but DECIMAL(10,2) in the
+        table`, and the other way round)."""
+        from decimal import Decimal as D
+
+        lake = make(wf("e", read={"format": "parquet"}, write={"table": "e", "format": fmt}), workers=1)
+        values = [
+            pa.array([D("12.50")], pa.decimal128(10, 2)),
+            pa.array([1.25]),
+            pa.array([D("7.125")], pa.decimal128(12, 3)),
+        ]
+        for i, a in enumerate(values):
+            pq.write_table(pa.table({"id": pa.array([i], pa.int64()), "a": a}), tmp_path / f"{i}.parquet")
+            lake.land(f"e/{i}.parquet", (tmp_path / f"{i}.parquet").read_bytes(), mtime=1_700_000_000 + i)
+            assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id, a FROM e ORDER BY id") == [(0, 12.5), (1, 1.25), (2, 7.125)]
+        assert dict(lake.pipeline.table("e").schema)["a"] == "double"
+
+    @pytest.mark.parametrize("fmt", ["parquet", "delta"])
     def test_evolve_widens_unsigned_integers(self, make, fmt, tmp_path):
         """Parquet's unsigned integers widen as signed ones do: `uint32` then `uint64` values, then negative
         `int16` ones, all load (before, on a Parquet table: dead, `column `u` is UBIGINT in this file but
