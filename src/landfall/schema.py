@@ -4,6 +4,7 @@ strings (`landfall.types`), whichever engine wrote the batch."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol
 
@@ -211,17 +212,9 @@ def table_spelling(columns: Iterable[str], table: list[tuple[str, str]] | None) 
     if not table:
         return {}
     cols = list(columns)
-    ours: dict[str, list[str]] = {}
-    for n in cols:
-        ours.setdefault(n.lower(), []).append(n)
-    theirs: dict[str, list[str]] = {}
-    for n, _ in table:
-        theirs.setdefault(n.lower(), []).append(n)
-    return {
-        n: theirs[n.lower()][0]
-        for n in cols
-        if len(theirs.get(n.lower(), [])) == 1 and len(ours[n.lower()]) == 1 and theirs[n.lower()][0] != n
-    }
+    names = [n for n, _ in table]
+    shared = Counter(n.lower() for n in cols)
+    return {n: t for n in cols if shared[n.lower()] == 1 and (t := field_named(names, n)) not in (None, n)}
 
 
 def merged(old: list[tuple[str, str]], new: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -157,9 +157,8 @@ def cast_sql(
     read in this format (`read.date_format`, `read.timestamp_format`), strictly, and never from a word."""
     if source == "JSON" and target == _TEXT:  # a JSON value as text is its text (`x`; DuckDB's cast keeps `"x"`)
         return f"json_extract_string({expr}, '$')"
-    if target == _TEXT and source is not None and (source.startswith(("STRUCT(", "MAP(")) or source.endswith("]")):
-        return f"CAST(to_json({expr}) AS VARCHAR)"  # a struct, map or list as text is its JSON (`{"t":"x"}`), as on
-        # Spark, not DuckDB's own rendering (`{'t': x}`)
+    if target == _TEXT and is_nested(source):  # a struct, map or list as text is its JSON (`{"t":"x"}`), as on
+        return f"CAST(to_json({expr}) AS VARCHAR)"  # Spark, not DuckDB's own rendering (`{'t': x}`)
     value = None
     x = read or expr
     if source == _TEXT and is_date(target) and (fmt is not None or not exact):
@@ -185,11 +184,17 @@ def shown(expr: str, source: str | None) -> str:
     return expr if source == _TEXT else f"CAST({expr} AS VARCHAR)"
 
 
+def is_nested(duck: str | None) -> bool:
+    """Whether a DuckDB type is a struct, a map or a list (or array)."""
+    return duck is not None and (duck.startswith(("STRUCT(", "MAP(")) or duck.endswith("]"))
+
+
 def conformed(expr: str, have: str, want: str, name: str | None = None) -> str:
-    """SQL of `expr` (Arrow type `have`, holding JSON somewhere) as `want`, a type `schema.align` found for it:
-    a JSON value into text is its text (`x`, `5`, `[1]`; DuckDB's cast keeps a JSON string's quotes, `"x"`), at
-    any depth: structs are built again field by field (by name; NULL for a field `have` lacks), lists item by
-    item, and each value is cast as a column's is (`cast_sql`)."""
+    """SQL of `expr` (Arrow type `have`: nested, or JSON) as `want`, a type `schema.align` found for it, at any
+    depth: structs are built again field by field under `want`'s names (matched ignoring case; NULL for a field
+    `have` lacks; DuckDB's own cast keeps `have`'s spelling), a map into a struct by key (a key with no field fails,
+    naming column `name`), lists item by item, and each value is cast as a column's is (`cast_sql`: a JSON value
+    into text is its text, `x`, `5`, `[1]`, where DuckDB's cast keeps a JSON string's quotes, `"x"`)."""
     return _conformed(expr, parse_type(have), parse_type(want), 0, name)
 
 

@@ -10,7 +10,7 @@ import duckdb
 
 from landfall.config import Workflow, parse_size
 from landfall.engines.base import StagedFile, refuse_lineage_names
-from landfall.engines.duckdb.casts import cast_sql, conformed
+from landfall.engines.duckdb.casts import cast_sql, conformed, is_nested
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.diagnose import explain
 from landfall.engines.duckdb.sql import (
@@ -173,9 +173,7 @@ def cast_to(cx: JobContext, view: str, table_schema: list[tuple[str, str]]) -> s
         if duck_type(t) == "JSON" and types.get(c) != "JSON":  # a value of another kind in a JSON column: the
             return f"to_json({q(c)})"  # value as JSON (text `b` is the JSON string "b"), not text parsed as JSON
         src = types.get(c, "")
-        if "JSON" in src or src.startswith(("STRUCT(", "MAP(")) or src.endswith("]"):
-            # field by field, at any depth: JSON into text is its text (`b`, not `"b"`), a map goes into a struct
-            # by key, and a struct's fields take the table's names (DuckDB's cast keeps `T` where the table has `t`)
+        if "JSON" in src or is_nested(src):  # field by field, under the table's names (see `conformed`)
             return conformed(q(c), arrow_type(src), t, c)
         return cast_sql(q(c), types.get(c), duck_type(t), name=c)
 
