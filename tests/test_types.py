@@ -166,6 +166,17 @@ def test_widening_in_arrow_terms():
     assert widened("uint32", "uint64") == "uint64" and widened("uint32", "int16") == "int64"
     assert widened("int16", "uint32") == "int64" and widened("int64", "uint64") == "decimal128(20, 0)"
     assert merged([("a", "int64")], [("a", "decimal128(10, 2)")]) == [("a", "decimal128(21, 2)")]
+    # objects into a map column (DuckDB's type for objects all `{}`, or of over 200 keys): by key, when every
+    # value fits the map's type; a struct or list into a text field is its JSON, as into a text column
+    json_map, int_map = "map<string, extension<arrow.json>>", "map<string, int64>"
+    assert align([("c", "struct<a: int64, b: struct<t: bool>>")], [("c", json_map)]) == {"c": json_map}
+    assert align([("c", "struct<a: int32>"), ("m", json_map)], [("c", int_map), ("m", int_map)]) == {
+        "c": int_map,
+        "m": int_map,
+    }
+    with pytest.raises(SchemaConflict, match="column `c` is STRUCT"):
+        align([("c", "struct<a: string>")], [("c", int_map)])
+    assert align([("s", "struct<a: list<item: int64>>")], [("s", "struct<a: string>")]) == {"s": "struct<a: string>"}
 
 
 def test_a_catalog_with_duckdb_type_names_is_migrated_on_open(make_lake):

@@ -33,6 +33,7 @@ JSON = "extension<arrow.json>"
 _NULLISH = {"null", JSON}  # a column with no values yet (JSON nulls) fits any type
 _NESTED = ("list<", "large_list<", "fixed_size_list<", "struct<", "map<")  # text never parses into these
 _FITTED = ("list<", "struct<")  # nested types whose fields evolve (`nested_fit`)
+_OBJECTS = (*_FITTED, "map<")  # nested types whose values fit one another (`nested_fit`): maps and structs by key
 
 
 def widens_to(narrow: str, wide: str) -> bool:
@@ -123,10 +124,18 @@ def _fit(have: pa.DataType, table: pa.DataType) -> pa.DataType | None:
     if pa.types.is_list(have) and pa.types.is_list(table):
         item = _fit(have.value_type, table.value_type)
         return None if item is None else pa.list_(item)
+    if pa.types.is_struct(have) and pa.types.is_map(table) and pa.types.is_string(table.key_type):
+        # objects into a column DuckDB typed as a map (its first objects were all empty, `{}`, or had more than
+        # 200 keys): field by field as keys, when every field's values fit the map's (any value fits JSON)
+        return table if all(_fit(f.type, table.item_type) == table.item_type for f in have) else None
+    if pa.types.is_map(have) and pa.types.is_map(table) and have.key_type == table.key_type:
+        return table if _fit(have.item_type, table.item_type) == table.item_type else None  # `{}`: JSON items
     if pa.types.is_map(have) and pa.types.is_struct(table) and pa.types.is_string(have.key_type):
         # objects DuckDB typed as a map (every one empty, `{}`: MAP(VARCHAR, JSON)) into a struct: by key, when
         # every field takes the map's values (a key with no field fails the file: `casts.conformed`)
         return table if all(_fit(have.item_type, f.type) == f.type for f in table) else None
+    if pa.types.is_string(table):
+        return table  # any value can be written as text (a struct or list as its JSON), as a column's can
     if pa.types.is_nested(have) or pa.types.is_nested(table):
         return None
     narrow, wide = type_name(have), type_name(table)
@@ -186,7 +195,7 @@ def align(columns: list[tuple[str, str]], table: list[tuple[str, str]]) -> dict[
             continue
         if have in _NULLISH or widens_to(have, target):
             casts[name] = target
-        elif have.startswith(_FITTED + ("map<",)) and target.startswith(_FITTED) and (fit := nested_fit(have, target)):
+        elif have.startswith(_OBJECTS) and target.startswith(_OBJECTS) and (fit := nested_fit(have, target)):
             if fit != have:  # the table's fields the batch lacks (NULL), its own in the table's order
                 casts[name] = fit
         elif target in ("string", JSON):  # any value can be written as text or as JSON

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 from landfall.engines.duckdb.jsondates import is_date
 from landfall.engines.duckdb.sql import lit, q
 from landfall.engines.duckdb.types import arrow_type, duck_type
-from landfall.schema import field_named, widens_to
+from landfall.schema import JSON, field_named, widens_to
 from landfall.types import parse_type, type_name
 
 if TYPE_CHECKING:
@@ -239,8 +239,25 @@ def _conformed(expr: str, have: pa.DataType, want: pa.DataType, depth: int, name
             f"CASE WHEN {expr} IS NULL THEN NULL WHEN list_has_all({known}, map_keys({expr})) "
             f"THEN struct_pack({fields}) ELSE {refused} END"
         )
+    if pa.types.is_struct(have) and pa.types.is_map(want):  # field by field as keys; a NULL field is no key
+        entries = ", ".join(
+            f"{{'key': {lit(f.name)}, 'value': "
+            + _conformed(f"struct_extract({expr}, {lit(f.name)})", f.type, want.item_type, depth, name)
+            + "}"
+            for f in have
+        )
+        some = f"list_filter([{entries}], lambda __lf_e: __lf_e.value IS NOT NULL)"
+        return f"CASE WHEN {expr} IS NULL THEN NULL ELSE map_from_entries({some}) END"
+    if pa.types.is_map(have) and pa.types.is_map(want):
+        e = f"__lf_e{depth}"
+        value = _conformed(f"{e}.value", have.item_type, want.item_type, depth + 1, name)
+        return (
+            f"map_from_entries(list_transform(map_entries({expr}), lambda {e}: {{'key': {e}.key, 'value': {value}}}))"
+        )
     if pa.types.is_list(have) and pa.types.is_list(want):
         item = f"__lf_item{depth}"
         each = _conformed(item, have.value_type, want.value_type, depth + 1, name)
         return f"list_transform({expr}, lambda {item}: {each})"
+    if type_name(want) == JSON:  # a value as JSON (text `b` is the JSON string "b"), not text parsed as JSON
+        return f"to_json({expr})"
     return cast_sql(expr, duck_type(type_name(have)), duck_type(type_name(want)))

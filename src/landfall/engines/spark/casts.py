@@ -134,8 +134,24 @@ def _conformed(col: Column, have: pa.DataType, want: pa.DataType, name: str | No
             .when(F.size(others) == 0, F.struct(*fields))
             .otherwise(refused.cast(target))
         )
+    if pa.types.is_struct(have) and pa.types.is_map(want):  # field by field as keys; a NULL field is no key
+        entries = F.array(
+            *[
+                F.struct(
+                    F.lit(f.name).alias("key"),
+                    _conformed(col.getField(f.name), f.type, want.item_type, name).alias("value"),
+                )
+                for f in have
+            ]
+        )
+        some = F.map_from_entries(F.filter(entries, lambda e: e.getField("value").isNotNull()))
+        return F.when(col.isNull(), F.lit(None).cast(target)).otherwise(some)
+    if pa.types.is_map(have) and pa.types.is_map(want):
+        return F.transform_values(col, lambda _, v: _conformed(v, have.item_type, want.item_type, name))
     if pa.types.is_list(have) and pa.types.is_list(want):
         return F.transform(col, lambda item: _conformed(item, have.value_type, want.value_type, name))
+    if type_name(want) == JSON and type_name(have) != JSON:  # a value as JSON text (`1`, `"b"`, `{"t":true}`)
+        return F.when(col.isNotNull(), F.regexp_extract(F.to_json(F.array(col)), r"^\[(.*)\]$", 1))
     if (pa.types.is_null(have) or type_name(have) == JSON) and type_name(want) not in (JSON, "string"):
         return F.when(col.isNull(), F.lit(None).cast(target)).otherwise(_refused(col, target, name))
     return strict_cast(col, spark_type(type_name(have)), target, name=name)

@@ -99,7 +99,7 @@ def as_read(ctx: Ctx, df: DataFrame) -> list[tuple[str, str]]:
 
 def fitted_to(ctx: Ctx, df: DataFrame, table_schema: list[tuple[str, str]] | None) -> DataFrame:
     """`df`'s columns as their table's types where they fit without loss (`schema.align`): a struct or list
-    column by its fields' names (`as_read`: the types `align` judges)."""
+    column by its fields' names, an object into a map column by key (`as_read`: the types `align` judges)."""
     if not table_schema:
         return df
     have = as_read(ctx, df)
@@ -111,7 +111,7 @@ def fitted_to(ctx: Ctx, df: DataFrame, table_schema: list[tuple[str, str]] | Non
     return df.withColumns(
         {
             n: conformed(c(n), arrows[n], t, name=n)
-            if t.startswith(("struct<", "list<"))
+            if t.startswith(("struct<", "list<", "map<"))
             else strict_cast(c(n), types[n], spark_type(t), name=n)
             for n, t in casts.items()
         }

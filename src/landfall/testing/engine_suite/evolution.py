@@ -250,6 +250,39 @@ class EvolutionTests(EngineFixtures):
         assert lake.rows("SELECT count(*) FROM e") == [(3,)]
 
     @pytest.mark.parametrize("fmt", ["parquet", "delta"])
+    def test_evolve_fits_objects_into_the_tables_map_column(self, make, fmt):
+        """A table whose first objects in a column were all empty (`{}`) or had more than 200 keys holds that
+        column as a map (DuckDB's type for them); later objects with keys load into it, field by field as keys,
+        each value as the map's type holds it (JSON: `1`, `"x"`, `{"t":true}`; text: `x`, a struct its JSON), a
+        null field no key (before: dead, `column `c` is STRUCT("a" BIGINT, ...) in this file but MAP(VARCHAR,
+        JSON) in the table`)."""
+        lake = make(wf("e", read={"format": "jsonl"}, write={"table": "e", "format": fmt}), workers=1)
+        files = [
+            [{"id": 0, "c": {}, "m": {f"k{i}": i for i in range(210)}}, {"id": 1, "c": {}, "m": None}],
+            [{"id": 2, "c": {"a": 1, "b": "x", "s": {"t": True}}, "m": {"k1": 5}}, {"id": 3, "c": {"a": 2}}],
+            [{"id": 4, "c": None, "m": {}}],
+        ]
+        for i, recs in enumerate(files):
+            lake.land(f"e/{i}.jsonl", "".join(json.dumps(r) + "\n" for r in recs), mtime=1_700_000_000 + i)
+            assert_ok(lake, lake.process())
+        types = dict(lake.pipeline.table("e").schema)
+        assert types["c"].startswith("map<string, ") and types["m"] == "map<string, int64>", types
+        as_json = "json" in types["c"]  # Spark holds JSON as text
+        held = {"a": "1", "b": '"x"' if as_json else "x", "s": '{"t":true}'}
+        want = [(0, {}, 210, 1), (1, {}, None, None), (2, held, 1, 5), (3, {"a": "2"}, None, None)]
+        want.append((4, None, 0, None))
+        got = lake.rows("SELECT id, c, cardinality(m), m['k1'] FROM e ORDER BY id")
+        assert [(i, None if c is None else dict(c), n, k1) for i, c, n, k1 in got] == want
+        if fmt == "delta":
+            got = deltalake.DeltaTable(lake.pipeline.table("e").location).to_pyarrow_table().sort_by("id")
+            assert [None if r["c"] is None else dict(r["c"]) for r in got.select(["c"]).to_pylist()][2] == held
+        # a value the map's type cannot hold fails the file, naming the column
+        lake.land("e/5.jsonl", json.dumps({"id": 5, "m": {"k1": "x"}}) + "\n", mtime=1_700_000_005)
+        lake.process()
+        assert "column `m`" in error_of(lake, "e/5.jsonl")
+        assert lake.rows("SELECT count(*) FROM e") == [(5,)]
+
+    @pytest.mark.parametrize("fmt", ["parquet", "delta"])
     def test_evolve_widens_integers_and_decimals_to_a_decimal_that_holds_both(self, make, fmt, tmp_path):
         """Under `evolve`, a decimal into an integer column (or the other way round, or a decimal of other digits)
         widens the column to a decimal with room for both, at the top level and in a struct (before: the table
