@@ -282,6 +282,19 @@ class EvolutionTests(EngineFixtures):
         assert "column `m`" in error_of(lake, "e/5.jsonl")
         assert lake.rows("SELECT count(*) FROM e") == [(5,)]
 
+    def test_evolve_fits_values_into_a_struct_field_of_mixed_kinds(self, make):
+        """A struct field whose first values were of several kinds (JSON to the reader) takes a later file's text,
+        numbers and objects, each as its JSON (before: dead, `Could not convert string 'x' to JSON`)."""
+        lake = make(wf("e", read={"format": "jsonl"}, write={"table": "e"}), workers=1)
+        files = [[{"id": 1, "s": {"v": 1}}, {"id": 2, "s": {"v": "a"}}], [{"id": 3, "s": {"v": "x"}}]]
+        files.append([{"id": 4, "s": {"v": {"t": True}}}, {"id": 5, "s": {"v": 2.5}}])
+        for i, recs in enumerate(files):
+            lake.land(f"e/{i}.jsonl", "".join(json.dumps(r) + "\n" for r in recs), mtime=1_700_000_000 + i)
+            assert_ok(lake, lake.process())
+        as_json = "json" in dict(lake.pipeline.table("e").schema)["s"]  # Spark holds JSON as text
+        texts = [r[0] for r in lake.rows("SELECT s.v FROM e ORDER BY id")]
+        assert texts == ["1", '"a"', '"x"', '{"t":true}', "2.5"] if as_json else ["1", "a", "x", '{"t":true}', "2.5"]
+
     @pytest.mark.parametrize("fmt", ["parquet", "delta"])
     def test_evolve_widens_integers_and_decimals_to_a_decimal_that_holds_both(self, make, fmt, tmp_path):
         """Under `evolve`, a decimal into an integer column (or the other way round, or a decimal of other digits)
