@@ -139,3 +139,19 @@ def test_keys_that_differ_only_in_case_inside_an_object(tmp_path):
     path.write_text('{"id": 1, "o": {"A": 1, "a": 2}}\n')
     text = error_of(f"SELECT * FROM read_json('{path}')")
     assert errors.reason(text).startswith("an object holds keys that differ only in case (`a`)"), text
+
+
+def test_a_json_value_that_is_no_object_or_has_an_unknown_key_for_a_struct():
+    """`casts.conformed` of a JSON column into a struct: a value that is no object fails with DuckDB's words for a
+    value it could not convert, the whole type named; an object with a key the struct lacks, with landfall's."""
+    from landfall.engines.duckdb.casts import conformed
+
+    want = "struct<t: string, n: int64>"
+    sql = "SELECT {} FROM (SELECT '{}'::JSON AS c)"
+    text = error_of(sql.format(conformed("c", "extension<arrow.json>", want, "c"), "[1,2]"))
+    assert errors.not_converted(text) == ("[1,2]", 'STRUCT("t" VARCHAR, "n" BIGINT)')
+    assert errors.cast_column(text) == "c"
+    text = error_of(sql.format(conformed("c", "extension<arrow.json>", want, "c"), '{"t":"x","z":1}'))
+    assert errors.unknown_struct_key(text) == ("c", "z")
+    text = error_of(sql.format(conformed("c", "extension<arrow.json>", want, "c"), '{"t":"x","n":"abc"}'))
+    assert errors.not_converted(text) == ("abc", "BIGINT") and errors.cast_column(text) == "c"

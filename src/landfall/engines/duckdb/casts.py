@@ -171,9 +171,14 @@ def cast_sql(
         return f"{'TRY_CAST' if try_ else 'CAST'}({expr} AS {target})"
     if try_:
         return value
+    return f"coalesce({value}, CASE WHEN {expr} IS NULL THEN NULL ELSE {refusal(expr, source, target, name)} END)"
+
+
+def refusal(expr: str, source: str | None, target: str, name: str | None) -> str:
+    """SQL that fails the query with DuckDB's words for a value `expr` (of `source`) it could not convert to
+    `target`, naming the column `name` as DuckDB's own cast errors do (for `diagnose` to find the line)."""
     column = f" when casting from source column {name.replace(chr(39), chr(39) * 2)}" if name else ""
-    refused = f"error('Could not convert string {_Q3} || {shown(expr, source)} || {_Q3} to {target}{column}')::{target}"
-    return f"coalesce({value}, CASE WHEN {expr} IS NULL THEN NULL ELSE {refused} END)"
+    return f"error('Could not convert string {_Q3} || {shown(expr, source)} || {_Q3} to {target}{column}')::{target}"
 
 
 def shown(expr: str, source: str | None) -> str:
@@ -196,6 +201,59 @@ def conformed(expr: str, have: str, want: str, name: str | None = None) -> str:
     naming column `name`), lists item by item, and each value is cast as a column's is (`cast_sql`: a JSON value
     into text is its text, `x`, `5`, `[1]`, where DuckDB's cast keeps a JSON string's quotes, `"x"`)."""
     return _conformed(expr, parse_type(have), parse_type(want), 0, name)
+
+
+def _unknown_keys(keys: str, want: pa.DataType, name: str | None) -> tuple[str, str]:
+    """The struct `want`'s field names as an SQL list, and SQL that fails the query naming the first of `keys` (an
+    SQL list of an object's keys) that are none of them, and the column `name`."""
+    known = "[" + ", ".join(lit(f.name) for f in want) + "]"
+    others = f"list_filter({keys}, lambda __lf_k: NOT list_contains({known}, __lf_k))"
+    fields_named = ", ".join(f.name for f in want).replace(chr(39), chr(39) * 2)
+    refused = (  # the first keys, as a message should be short
+        f"error('a value {_of(name)}holds key `' || array_to_string({others}[:3], '`, `') || '`' || CASE WHEN "
+        f"len({others}) > 3 THEN ' (and ' || (len({others}) - 3) || ' more)' ELSE '' END || ', which the "
+        f"table''s struct has no field for (fields: {fields_named})')"
+    )
+    return known, refused
+
+
+def _from_json(expr: str, want: pa.DataType, depth: int, name: str | None) -> str:
+    """A JSON value (a column of values of several kinds) as the struct, map or list `want`, exactly: an object
+    as a struct field by field (a key with no field fails, as a map's does) or as a map key by key, an array as a
+    list item by item, each value converted as a column's is; JSON null is NULL, and any other value fails naming
+    it and the column. (DuckDB's own cast takes `[1,2]` or `"s"` as a struct of NULLs, and drops a key the struct
+    has no field for.)"""
+    import pyarrow as pa
+
+    json = parse_type(JSON)
+    target = duck_type(type_name(want))
+    kind = "ARRAY"
+    if pa.types.is_struct(want):
+        kind = "OBJECT"
+        fields = ", ".join(
+            f"{q(f.name)} := " + _conformed(f"json_extract({expr}, {lit(_pointer(f.name))})", json, f.type, depth, name)
+            for f in want
+        )
+        known, unknown = _unknown_keys(f"json_keys({expr})", want, name)
+        value = f"CASE WHEN list_has_all({known}, json_keys({expr})) THEN struct_pack({fields}) ELSE {unknown} END"
+    elif pa.types.is_map(want):
+        kind, k = "OBJECT", f"__lf_k{depth}"
+        path = f"'/' || replace(replace({k}, '~', '~0'), '/', '~1')"
+        item = _conformed(f"json_extract({expr}, {path})", json, want.item_type, depth + 1, name)
+        value = f"map_from_entries(list_transform(json_keys({expr}), lambda {k}: {{'key': {k}, 'value': {item}}}))"
+    else:
+        item = f"__lf_item{depth}"
+        each = _conformed(item, json, want.value_type, depth + 1, name)
+        value = f"list_transform(CAST({expr} AS JSON[]), lambda {item}: {each})"
+    return (
+        f"CASE WHEN {expr} IS NULL OR json_type({expr}) = 'NULL' THEN NULL WHEN json_type({expr}) = '{kind}' "
+        f"THEN {value} ELSE {refusal(expr, 'JSON', target, name)} END"
+    )
+
+
+def _pointer(key: str) -> str:
+    """The JSON Pointer of an object's key (RFC 6901: `~` and `/` escaped)."""
+    return "/" + key.replace("~", "~0").replace("/", "~1")
 
 
 def _of(name: str | None) -> str:
@@ -221,20 +279,15 @@ def _conformed(expr: str, have: pa.DataType, want: pa.DataType, depth: int, name
             for f in want
         )
         return f"CASE WHEN {expr} IS NULL THEN NULL ELSE struct_pack({fields}) END"
+    if type_name(have) == JSON and pa.types.is_nested(want):
+        return _from_json(expr, want, depth, name)
     if pa.types.is_map(have) and pa.types.is_struct(want):  # by key; a key with no field fails the query
         fields = ", ".join(
             f"{q(f.name)} := "
             + _conformed(f"map_extract_value({expr}, {lit(f.name)})", have.item_type, f.type, depth, name)
             for f in want
         )
-        known = "[" + ", ".join(lit(f.name) for f in want) + "]"
-        others = f"list_filter(map_keys({expr}), lambda __lf_k: NOT list_contains({known}, __lf_k))"
-        fields_named = ", ".join(f.name for f in want).replace(chr(39), chr(39) * 2)
-        refused = (  # the first keys, as a message should be short
-            f"error('a value {_of(name)}holds key `' || array_to_string({others}[:3], '`, `') || '`' || CASE WHEN "
-            f"len({others}) > 3 THEN ' (and ' || (len({others}) - 3) || ' more)' ELSE '' END || ', which the "
-            f"table''s struct has no field for (fields: {fields_named})')"
-        )
+        known, refused = _unknown_keys(f"map_keys({expr})", want, name)
         return (
             f"CASE WHEN {expr} IS NULL THEN NULL WHEN list_has_all({known}, map_keys({expr})) "
             f"THEN struct_pack({fields}) ELSE {refused} END"
@@ -260,4 +313,4 @@ def _conformed(expr: str, have: pa.DataType, want: pa.DataType, depth: int, name
         return f"list_transform({expr}, lambda {item}: {each})"
     if type_name(want) == JSON:  # a value as JSON (text `b` is the JSON string "b"), not text parsed as JSON
         return f"to_json({expr})"
-    return cast_sql(expr, duck_type(type_name(have)), duck_type(type_name(want)))
+    return cast_sql(expr, duck_type(type_name(have)), duck_type(type_name(want)), name=name)

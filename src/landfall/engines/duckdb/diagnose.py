@@ -106,7 +106,11 @@ def diagnose(path: str, fmt: str, engine_error: str, delimiter: str | None = Non
         if fmt == "csv":
             return _diagnose_csv(path, engine_error, delimiter)
         if fmt in ("json", "jsonl"):
-            return _diagnose_json(path, fmt) or _json_value_line(path, fmt, engine_error)
+            return (
+                _diagnose_json(path, fmt)
+                or _json_value_line(path, fmt, engine_error)
+                or _json_key_line(path, fmt, engine_error)
+            )
         if fmt == "parquet":
             return _parquet_value_line(path, engine_error)
     except Exception:  # diagnosis is best effort; the engine's own message stays
@@ -210,8 +214,8 @@ def _json_value_line(path: str, fmt: str, engine_error: str) -> tuple[int | None
 
     def holds(value: Any) -> bool:
         if as_json is not None:
-            return json.dumps(value, separators=(",", ":"), ensure_ascii=False) == as_json
-        return as_text is not None and written_as(value, as_text[0])
+            return within(value, lambda v: _as_json(v) == as_json)
+        return as_text is not None and holds_text(value, as_text[0])
 
     n = json_record_line(path, column, holds, fmt)
     if n is None:
@@ -219,6 +223,18 @@ def _json_value_line(path: str, fmt: str, engine_error: str) -> tuple[int | None
     if as_text is not None:
         return n, f"value `{as_text[0]}` of column `{column}` is not a valid {as_text[1]}"
     return n, errors.reason(engine_error)
+
+
+def _json_key_line(path: str, fmt: str, engine_error: str) -> tuple[int | None, str] | None:
+    """The line of the first JSON record whose column holds an object with a key the table's struct has no field
+    for (`casts.conformed`'s words: `a value of column `c` holds key `z`, ...`), and that reason."""
+    found = errors.unknown_struct_key(engine_error)
+    if found is None:
+        return None
+    column, key = found
+
+    n = json_record_line(path, column, lambda value: within(value, lambda v: isinstance(v, dict) and key in v), fmt)
+    return None if n is None else (n, errors.reason(engine_error))
 
 
 def _parquet_value_line(path: str, engine_error: str) -> tuple[int | None, str] | None:
@@ -315,6 +331,25 @@ def _document_values(text: str) -> Iterator[tuple[int, int, Any]]:
             return
         yield at, end, value
         at = end
+
+
+def holds_text(value: Any, text: str) -> bool:
+    """Whether a JSON value is `text` as an engine writes it (`written_as`; an object or array as its JSON,
+    `{"a":1}`), or holds such a value inside it (a struct's field, a list's item)."""
+    return within(value, lambda v: written_as(v, text) or (isinstance(v, dict | list) and _as_json(v) == text))
+
+
+def within(value: Any, test: Callable[[Any], bool]) -> bool:
+    """Whether `test` is true of a JSON value or of one inside it, at any depth."""
+    if test(value):
+        return True
+    inside = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return any(within(v, test) for v in inside)
+
+
+def _as_json(value: Any) -> str:
+    """A JSON value as DuckDB writes JSON: no spaces (`{"a":1}`, `[1,2]`)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def written_as(value: Any, text: str) -> bool:

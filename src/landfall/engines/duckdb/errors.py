@@ -12,9 +12,13 @@ import re
 _CONVERTING_COLUMN = re.compile(r'Error when converting column "(.+?)"')
 _CSV_LINE = re.compile(r"CSV Error on Line: (\d+)")
 _JSON_LINE = re.compile(r"JSON \w+ error in file .*?, in line (\d+)")
-_NOT_CONVERTED = re.compile(r"Could not convert string ['\"](.*?)['\"] to '?([A-Z0-9_]+(?:\(\d+,\s*\d+\))?)")
+_NOT_CONVERTED = re.compile(
+    r"Could not convert string ['\"](.*?)['\"] to '?((?:STRUCT|MAP)\(.*\)(?:\[\])*(?= when casting)"
+    r"|[A-Z0-9_]+(?:\(\d+,\s*\d+\))?(?:\[\])*)"
+)
 _FAILED_CAST = re.compile(r"Failed to cast value to \w+: (.+?) when casting from source column ")
 _CAST_FROM = re.compile(r"when casting from source column (.+?)\s*$", re.M)
+_UNKNOWN_STRUCT_KEY = re.compile(r"a value of column `(.+?)` holds key `(.+?)`")
 _LINE_TOO_LONG = re.compile(r"Maximum line size of (\d+) bytes exceeded")
 _CASE_TWINS = re.compile(r'Duplicate name "(.+?)" in struct auto-detected in JSON')
 
@@ -71,6 +75,13 @@ def cast_column(text: str) -> str | None:
     """The column whose value a cast in SQL could not convert (a declared type applied to JSON records)."""
     m = _CAST_FROM.search(text)
     return m.group(1) if m else None
+
+
+def unknown_struct_key(text: str) -> tuple[str, str] | None:
+    """`(column, key)` of an object whose key the table's struct has no field for (landfall's own words,
+    `casts.conformed`), named by the first of its unknown keys."""
+    m = _UNKNOWN_STRUCT_KEY.search(text)
+    return (m.group(1), m.group(2)) if m else None
 
 
 def cast_json_value(text: str) -> str | None:

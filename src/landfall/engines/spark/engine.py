@@ -40,7 +40,7 @@ from landfall.engines.base import (
     text_hint,
     where_in,
 )
-from landfall.engines.duckdb.diagnose import csv_record_line, json_record_line, parquet_value_row, written_as
+from landfall.engines.duckdb.diagnose import csv_record_line, holds_text, json_record_line, parquet_value_row
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS
 from landfall.engines.duckdb.jsonkeys import late_key
 from landfall.engines.duckdb.reading import empty_note as no_records
@@ -54,7 +54,7 @@ from landfall.engines.spark.types import schema_of
 from landfall.errors import InvalidInput, SchemaConflict
 from landfall.schema import merged
 
-_CAST = re.compile(r'landfall-cast:("(?:[^"\\]|\\.)*"|null):(.*):([A-Z][A-Z0-9 ,()]*)')  # casts._refused
+_CAST = re.compile(r'landfall-cast:("(?:[^"\\]|\\.)*"|null):(.*):([A-Z][A-Z0-9 ,()"_\[\]]*)')  # casts._refused
 _NOT_A_NUMBER = re.compile(r"The value '(.*?)' of the type \"STRING\" cannot be cast to")
 
 
@@ -603,7 +603,7 @@ def _line_of(ctx: Ctx, column: str | None, value: str) -> int | None:
         if column is None:
             return None
         if ctx.fmt in ("json", "jsonl"):
-            return json_record_line(inp.lines_path, column, lambda v: written_as(v, value), ctx.fmt)
+            return json_record_line(inp.lines_path, column, lambda v: holds_text(v, value), ctx.fmt)
         if ctx.fmt == "parquet":
             return parquet_value_row(inp.path, column, value)
         d = inp.dialect

@@ -4,6 +4,7 @@ columns and types to struct fields, names in other case and values of mixed kind
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import deltalake
@@ -294,6 +295,23 @@ class EvolutionTests(EngineFixtures):
         as_json = "json" in dict(lake.pipeline.table("e").schema)["s"]  # Spark holds JSON as text
         texts = [r[0] for r in lake.rows("SELECT s.v FROM e ORDER BY id")]
         assert texts == ["1", '"a"', '"x"', '{"t":true}', "2.5"] if as_json else ["1", "a", "x", '{"t":true}', "2.5"]
+
+    def test_values_of_several_kinds_into_a_struct_column_fail_naming_the_line(self, make):
+        """A file whose column holds objects and other values (JSON to the reader) into a struct column: a value
+        that is no object, an object with a key the struct has no field for, or a field value its type cannot hold
+        fails the file, naming the line (before: `[1,2]` and `"s"` loaded as a struct of NULLs, a key and `abc` in
+        a number field were dropped, all without a word)."""
+        lake = make(wf("e", read={"format": "jsonl"}, write={"table": "e"}, retry={"max_attempts": 1}), workers=1)
+        lake.land("e/0.jsonl", json.dumps({"id": 0, "c": {"t": "x", "n": 1}}) + "\n", mtime=1_700_000_000)
+        assert_ok(lake, lake.process())
+        bad = [({"t": "ok"}, [1, 2]), ({"t": "ok"}, "s"), ({"t": "y", "z": 1}, 5), ({"t": "y", "n": "abc"}, 5)]
+        for i, values in enumerate(bad, 1):
+            recs = [{"id": 10 * i + k, "c": v} for k, v in enumerate(values)]
+            lake.land(f"e/{i}.jsonl", "".join(json.dumps(r) + "\n" for r in recs), mtime=1_700_000_000 + i)
+            lake.process()
+            err = error_of(lake, f"e/{i}.jsonl")
+            assert re.search(rf"`e/{i}.jsonl` line [12]: ", err) and "column `c`" in err, err
+        assert lake.rows("SELECT id, c FROM e") == [(0, {"t": "x", "n": 1})]
 
     @pytest.mark.parametrize("fmt", ["parquet", "delta"])
     def test_evolve_widens_integers_and_decimals_to_a_decimal_that_holds_both(self, make, fmt, tmp_path):
