@@ -18,6 +18,7 @@ from landfall.engines.base import csv_quoting, json_reason, too_deep, where_in
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.replanning import replan
 from landfall.engines.duckdb.sql import source_format
+from landfall.engines.duckdb.stamps import DAY_MONTH
 from landfall.errors import EngineFault, InvalidInput, SchemaConflict
 
 if TYPE_CHECKING:
@@ -145,14 +146,13 @@ def _diagnose_csv(path: str, engine_error: str, delimiter: str | None = None) ->
     if value and column is not None:  # the first record whose column holds the value (a file's own column)
         n = csv_record_line(path, column, value[0], delimiter or ",")
         if n is not None:
-            return n, f"value `{value[0]}` of column `{column}` is not a valid {value[1]}"
+            return n, not_valid(value[0], column, value[1])
     with _text_lines(path) as fh:
         if value:  # a column a step made, or none named: the first line holding the value
             needle, type_name = value
-            of = f" of column `{column}`" if column else ""
             for n, line in enumerate(fh, 1):
                 if needle in line:
-                    return n, f"value `{needle}`{of} is not a valid {type_name}"
+                    return n, not_valid(needle, column, type_name)
             return None
         delim = delimiter
         if delim is None:
@@ -221,7 +221,7 @@ def _json_value_line(path: str, fmt: str, engine_error: str) -> tuple[int | None
     if n is None:
         return None
     if as_text is not None:
-        return n, f"value `{as_text[0]}` of column `{column}` is not a valid {as_text[1]}"
+        return n, not_valid(as_text[0], column, as_text[1])
     return n, errors.reason(engine_error)
 
 
@@ -244,7 +244,7 @@ def _parquet_value_line(path: str, engine_error: str) -> tuple[int | None, str] 
     if value is None or column is None:
         return None
     n = parquet_value_row(path, column, value[0])
-    return None if n is None else (n, f"value `{value[0]}` of column `{column}` is not a valid {value[1]}")
+    return None if n is None else (n, not_valid(value[0], column, value[1]))
 
 
 def parquet_value_row(path: str, column: str, value: str) -> int | None:
@@ -331,6 +331,20 @@ def _document_values(text: str) -> Iterator[tuple[int, int, Any]]:
             return
         yield at, end, value
         at = end
+
+
+def not_valid(value: str, column: str | None, type_name: str) -> str:
+    """Why a value does not fit its column: `value `x` of column `c` is not a valid T`, and for a date written
+    day and month first, how to name their order (a column whose sample never told them apart is read as text)."""
+    of = f" of column `{column}`" if column else ""
+    why = f"value `{value}`{of} is not a valid {type_name}"
+    if type_name.startswith(("DATE", "TIMESTAMP")) and re.match(DAY_MONTH, value):
+        kind = "date" if type_name == "DATE" else "timestamp"
+        why += (
+            f"; its day and month cannot be told apart: name their order in `read.{kind}_format` "
+            f"(`%d/%m/%Y` or `%m/%d/%Y`{' and the time' if kind == 'timestamp' else ''})"
+        )
+    return why
 
 
 def holds_text(value: Any, text: str) -> bool:

@@ -14,9 +14,9 @@ from landfall import encoding as enc
 from landfall.config import ReadOptions
 from landfall.engines.base import text_in_table
 from landfall.engines.duckdb.context import JobContext
-from landfall.engines.duckdb.jsondates import is_word
+from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, is_word
 from landfall.engines.duckdb.sql import REJECTS, _filename_arg, common_args, lit, q
-from landfall.engines.duckdb.stamps import NAIVE_TIMESTAMP, TIMESTAMP_FORMATS, by_use, form_counts, led_by
+from landfall.engines.duckdb.stamps import DAY_MONTH, NAIVE_TIMESTAMP, TIMESTAMP_FORMATS, by_use, form_counts, led_by
 from landfall.engines.duckdb.types import duck_type, sql_type
 
 
@@ -96,6 +96,34 @@ def dates_in(
     return Dates(text, fmt, forms)
 
 
+def day_month_unknown(
+    con: duckdb.DuckDBPyConnection,
+    path: str,
+    dialect: dict[str, object],
+    columns: list[tuple[str, str]],
+    formats: tuple[str | None, str | None],
+) -> set[str]:
+    """The date and timestamp columns of a CSV whose detected format (`formats`: the sniffer's for dates and for
+    timestamps; None where the workflow declares one) puts day and month first, and whose sampled values never
+    tell which is which (every value's first two numbers at most 12). DuckDB's sniffer then reads the day first,
+    so a file written month first would load February 1 as January 2 without a word: such a column is read as
+    text, for `read.date_format` / `read.timestamp_format` to name the order. `dialect`: the sniffer's
+    (`delim`, `quote`, `escape`, `header`, `skip`, `comment`)."""
+    kinds = {"DATE": formats[0], "TIMESTAMP": formats[1]}
+    names = [n for n, t in columns if (kinds.get(t) or "").startswith(("%d", "%m"))]
+    if not names:
+        return set()
+    checks = []
+    for n in names:
+        first, second = (f"TRY_CAST(regexp_extract({q(n)}, {lit(DAY_MONTH)}, {i}) AS INTEGER)" for i in (1, 2))
+        told = f"coalesce(bool_or({first} > 12 OR {second} > 12), false)"
+        checks.append(f"coalesce(bool_or({first} <> {second}), false) AND NOT {told}")
+    args = ", ".join(f"{k} = {lit(v) if isinstance(v, str) else str(v).lower()}" for k, v in dialect.items())
+    sample = f"SELECT * FROM read_csv({lit(path)}, {args}, all_varchar = true) LIMIT {DETECTION_SAMPLE_ROWS}"
+    found = con.execute(f"SELECT {', '.join(checks)} FROM ({sample})").fetchone()
+    return {n for n, unknown in zip(names, found, strict=True) if unknown}
+
+
 _NUMBERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
 _DATES = ("DATE", "TIMESTAMP")
 
@@ -170,6 +198,14 @@ def _sniff(cx: JobContext, path: str, o: ReadOptions, *, pin: bool = False) -> l
     # The dialect is fixed; a group's column types are still detected by DuckDB across its files (fixing the
     # first file's types would let a later file's `2.5` be cast into a BIGINT column as 3).
     text = text_in_table(cx.job.workflow, cx.job.table_schema, [c["name"] for c in columns])
+    if ("day-month", *key) not in cx.sniffed:  # dates whose day and month the sample never tells apart: text
+        dialect = {"delim": delim, "quote": quote, "escape": escape, "header": bool(header), "skip": int(skip)}
+        if comment not in (None, "(empty)"):
+            dialect["comment"] = comment
+        formats = (None if o.date_format else datefmt, None if o.timestamp_format else tsfmt)
+        found = day_month_unknown(cx.con, path, dialect, [(c["name"], c["type"]) for c in columns], formats)
+        cx.sniffed[("day-month", *key)] = found
+    text |= cx.sniffed[("day-month", *key)]
     types = _declared_types(cx, o) | dict.fromkeys(text, "VARCHAR")  # `text_in_table`: kept as written
     args = [
         f"auto_detect = {str(not pin).lower()}",

@@ -33,6 +33,7 @@ FORMS = (*TIMESTAMP_FORMATS, "%Y-%m-%d", *(f + "Z" for f in TIMESTAMP_FORMATS))
 # a timestamp with nothing a cast would drop (DuckDB's and Spark's drop an offset and cut a fraction to six digits,
 # their timestamps' microseconds): no offset but `Z` (UTC), no zone, no other text (a value trimmed of spaces), at
 # most six digits of a fraction
+DAY_MONTH = r"^\s*([0-9]{1,2})[/.-]([0-9]{1,2})[/.-]"  # a date written day and month first, in some order
 NAIVE_TIMESTAMP = r"[+]?\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{1,2}(:\d{1,2}(\.\d{1,6})?)?)?Z?"
 
 SHAPE = "____-__-__%"  # what every value of one of the `FORMS` looks like (LIKE), checked before the forms

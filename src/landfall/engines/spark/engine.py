@@ -40,7 +40,7 @@ from landfall.engines.base import (
     text_hint,
     where_in,
 )
-from landfall.engines.duckdb.diagnose import csv_record_line, holds_text, json_record_line, parquet_value_row
+from landfall.engines.duckdb.diagnose import csv_record_line, holds_text, json_record_line, not_valid, parquet_value_row
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS
 from landfall.engines.duckdb.jsonkeys import late_key
 from landfall.engines.duckdb.reading import empty_note as no_records
@@ -313,7 +313,7 @@ class SparkEngine(Engine):
             key = ctx.inputs[0].source.key
             where = where_in(key, line, ctx.fmt)
             raise SchemaConflict(
-                f"{where}: value `{value[0] if value else ''}` of column `{name}` is not a valid {duck}",
+                f"{where}: {not_valid(value[0] if value else '', name, duck)}",
                 file=key,
                 line=line,
             )
@@ -460,8 +460,7 @@ class SparkEngine(Engine):
             value, typ = m.group(2), m.group(3).strip().removesuffix(" SQLSTATE")  # Spark's words follow it
             line = _line_of(ctx, name, value) if len(ctx.inputs) == 1 else None
             where = where_in(key, line, ctx.fmt)
-            of = f" of column `{name}`" if name else ""
-            return SchemaConflict(f"{where}: value `{value}`{of} is not a valid {typ}", file=key, line=line)
+            return SchemaConflict(f"{where}: {not_valid(value, name, typ)}", file=key, line=line)
         step = _step_failed(ctx.workflow, exc)
         if step:  # a step's expression Spark refused a value in while it ran: name the step, as binding does
             found = _NOT_A_NUMBER.search(text)

@@ -40,7 +40,7 @@ from landfall.engines.duckdb.casts import INT_TYPES
 from landfall.engines.duckdb.diagnose import long_line
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, columns_arg, pin_dates
 from landfall.engines.duckdb.jsonnumbers import whole_numbers
-from landfall.engines.duckdb.read_csv import dialect_args, mixed_types, sample_buffer
+from landfall.engines.duckdb.read_csv import day_month_unknown, dialect_args, mixed_types, sample_buffer
 from landfall.engines.duckdb.reading import (
     _consistent_delimiter,
     _header_as_one_column,
@@ -216,6 +216,12 @@ def sniff(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection, inp: Input) -> tuple[Dia
         newline={"\\r\\n": "\r\n", "\\r": "\r"}.get(newline, "\n"),
     )
     columns = [(col["name"], col["type"]) for col in cols]
+    sniffed = {"delim": delim, "quote": quote or "", "escape": escape or "", "header": bool(header), "skip": int(skip)}
+    if dialect.comment:
+        sniffed["comment"] = dialect.comment
+    formats = (None if o.date_format else datefmt, None if o.timestamp_format else tsfmt)
+    unknown = day_month_unknown(sniffer, inp.path, sniffed, columns, formats)  # day and month never told apart
+    columns = [(n, "VARCHAR" if n in unknown else t) for n, t in columns]
     return dialect, columns, (o.date_format or datefmt, o.timestamp_format or tsfmt)
 
 

@@ -86,6 +86,38 @@ class ReadingTests(EngineFixtures):
         assert_ok(lake, lake.process())
         assert lake.rows("SELECT CAST(ts AS VARCHAR) FROM u") == [("2024-12-31 23:59:01",)]
 
+    def test_csv_dates_whose_day_and_month_are_never_told_apart_stay_text(self, make):
+        """A CSV date column written day and month first whose values never tell which is which (each number at
+        most 12) is text: DuckDB's sniffer reads such dates day first, so a file written month first loaded
+        February 1 as January 2 without a word. A value that tells (`13/04/2024`) makes the column dates, in that
+        order; a declared format reads them; into a table's date column they fail, saying how to name the order."""
+        lake = make(wf("t", retry={"max_attempts": 1}), workers=1)
+        lake.land("t/a.csv", "id,d,ts\n1,02/01/2024,02/01/2024 10:00:00\n2,03/04/2024,03/04/2024 11:00:00\n")
+        assert_ok(lake, lake.process())
+        assert {column_types(lake, "t")[c] for c in ("d", "ts")} == {"string"}
+        assert lake.rows("SELECT d, ts FROM t ORDER BY id") == [
+            ("02/01/2024", "02/01/2024 10:00:00"),
+            ("03/04/2024", "03/04/2024 11:00:00"),
+        ]
+        for order, told, want in (("day", "13/04/2024", "2024-04-13"), ("month", "04/13/2024", "2024-04-13")):
+            lake = make(wf(order), workers=1)
+            lake.land(f"{order}/a.csv", f"id,d\n1,02/01/2024\n2,{told}\n")
+            assert_ok(lake, lake.process())
+            first = "2024-01-02" if order == "day" else "2024-02-01"
+            assert lake.rows(f"SELECT CAST(d AS VARCHAR) FROM {order} ORDER BY id") == [(first,), (want,)]
+        lake = make(wf("us", read={"date_format": "%m/%d/%Y"}), workers=1)
+        lake.land("us/a.csv", "id,d\n1,02/01/2024\n")
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT CAST(d AS VARCHAR) FROM us") == [("2024-02-01",)]
+        lake = make(wf("iso", retry={"max_attempts": 1}), workers=1)
+        lake.land("iso/a.csv", "id,d\n1,2024-01-02\n", mtime=1_700_000_000)
+        assert_ok(lake, lake.process())
+        lake.land("iso/b.csv", "id,d\n2,05/06/2024\n", mtime=1_700_000_001)
+        lake.process()
+        err = error_of(lake, "iso/b.csv")
+        assert "line 2: value `05/06/2024` of column `d` is not a valid DATE; its day and month cannot be told" in err
+        assert "`read.date_format`" in err, err
+
     def test_all_strings_keeps_every_value_as_text(self, make):
         lake = make(wf("t", read={"all_strings": True}))
         lake.land("t/a.csv", 'id,amount,note\n007,1.50,""\n8,2,x\n')
