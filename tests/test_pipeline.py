@@ -420,7 +420,10 @@ def test_json_that_is_not_records_fails_clearly_when_records_are_required(make_l
         "`j/scalar.json` line 1: expected records (JSON objects), but the top level is a number"
         in errors["j/scalar.json"]
     )
-    assert "element 1 of the array is a number" in errors["j/mixed.json"]
+    assert (
+        "`j/mixed.json` line 1: expected records (JSON objects), but element 2 of the array is a number"
+        in (errors["j/mixed.json"])
+    )
     assert "`j/lines.jsonl` line 2: expected a JSON object per line, found an array" in errors["j/lines.jsonl"]
 
 

@@ -28,9 +28,22 @@ STRICT_JSON_BYTES = 512 << 20  # JSON documents up to this size are validated st
 _LENIENT_JSON = re.compile(r",\s*[\]}]|NaN|Infinity")  # what DuckDB's json_valid lets through
 
 
-def _json_document_as_lines(path: str, scratch: str, key: str, *, records_required: bool) -> tuple[str, bool, int]:
+def records_among_values(objects: int, others: int, table_schema: list[tuple[str, str]] | None) -> bool:
+    """Whether a JSON file whose top-level values are `objects` objects and `others` values of other kinds (in
+    its detection sample) is a file of records with bad records among them (named, or set aside in quarantine
+    mode), rather than a file of values (one `value` column of JSON text): when most of them are objects, or when
+    its table holds records (columns, no `value` column). Read as values, its records would load as JSON text
+    beside the table's columns, NULL in every one of them."""
+    records_table = bool(table_schema) and "value" not in {n for n, _ in table_schema or []}
+    return objects > 0 and others > 0 and (objects > others or records_table)
+
+
+def _json_document_as_lines(
+    path: str, scratch: str, key: str, *, records_required: bool, table_schema: list[tuple[str, str]] | None = None
+) -> tuple[str, bool, int]:
     """Rewrite a JSON document as JSON Lines: its records, or `{"value": <JSON text>}` per element when it is
-    not made of objects. Returns the new path and whether it holds values."""
+    not made of objects (unless it is records among values: `records_among_values`). Returns the new
+    path and whether it holds values."""
     import sys
 
     try:
@@ -39,7 +52,8 @@ def _json_document_as_lines(path: str, scratch: str, key: str, *, records_requir
         raise InvalidInput(f"`{key}` line 1: {too_deep()}", file=key, line=1) from None
     items = doc if isinstance(doc, list) else [doc]
     as_values = not all(isinstance(i, dict) and i and "" not in i for i in items)
-    if as_values and records_required:
+    objects = sum(isinstance(i, dict) for i in items)
+    if as_values and (records_required or records_among_values(objects, len(items) - objects, table_schema)):
         line, reason = _diagnose_json(path, "json") or (1, "expected records (JSON objects)")
         raise InvalidInput(f"`{key}` line {line}: {reason}", file=key, line=line)
     os.makedirs(scratch, exist_ok=True)
@@ -194,13 +208,24 @@ def _diagnose_json(path: str, fmt: str) -> tuple[int | None, str] | None:
         items = doc if isinstance(doc, list) else [doc]
         for i, item in enumerate(items):
             if not isinstance(item, dict):
-                what = "the top level" if not isinstance(doc, list) else f"element {i} of the array"
-                return 1, (
+                what = "the top level" if not isinstance(doc, list) else f"element {i + 1} of the array"
+                return _element_line(text, i) if isinstance(doc, list) else 1, (
                     f"expected records (JSON objects), but {what} is {_json_kind(item)}; "
                     "a table needs an array of objects, one object, or JSON Lines"
                 )
         return None
     return _diagnose_json_lines(text)
+
+
+def _element_line(text: str, index: int) -> int:
+    """The line on which element `index` (from 0) of a valid JSON document's top-level array starts."""
+    decoder, pos = json.JSONDecoder(), text.index("[") + 1
+    for i in range(index + 1):
+        while text[pos] in " \t\r\n,":
+            pos += 1
+        if i < index:
+            pos = decoder.raw_decode(text, pos)[1]
+    return text.count("\n", 0, pos) + 1
 
 
 def _json_value_line(path: str, fmt: str, engine_error: str) -> tuple[int | None, str] | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 
+import duckdb
 import msgspec
 
 from landfall import encoding as enc
@@ -21,7 +22,7 @@ from landfall.engines.duckdb.diagnose import (
     _json_kind,
     _no_constants,
 )
-from landfall.engines.duckdb.jsondates import columns_arg
+from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, columns_arg
 from landfall.engines.duckdb.sql import PATH, _filename_arg, _paths, common_args, lit, q
 from landfall.engines.duckdb.types import sql_type
 from landfall.errors import InvalidInput
@@ -51,6 +52,21 @@ def _good_lines(cx: JobContext, path: str, src: Source) -> str:
     return out
 
 
+def record_counts(con: duckdb.DuckDBPyConnection, path: str, fmt: str) -> tuple[int, int]:
+    """How many of a JSON file's first 20,480 top-level values (lines, or a document's elements) are objects,
+    and how many are not."""
+    form = "newline_delimited" if fmt == "jsonl" else "array"
+    sample = f"SELECT json FROM read_json_objects({lit(path)}, format = {lit(form)}, ignore_errors = true)"
+    try:
+        found = con.execute(
+            f"SELECT count(*) FILTER (json_type(json) = 'OBJECT'), count(*) FILTER (json_type(json) <> 'OBJECT') "
+            f"FROM ({sample} LIMIT {DETECTION_SAMPLE_ROWS})"
+        ).fetchone()
+    except duckdb.Error:  # not an array of values: one document, which the reader judged
+        return 0, 0
+    return (int(found[0]), int(found[1])) if found else (0, 0)
+
+
 def _is_record(fast: msgspec.json.Decoder, raw: bytes) -> bool:
     try:
         return isinstance(fast.decode(raw), dict)
@@ -76,7 +92,11 @@ def _json_lines_of(cx: JobContext, paths: dict[str, Source], opts: ReadOptions) 
     reads it (the last of duplicate keys wins) into JSON Lines for DuckDB."""
     ((path, src),) = paths.items()
     lines, as_values, n = _json_document_as_lines(
-        path, os.path.join(cx.job.scratch_dir, "_json"), src.key, records_required=opts.records == "true"
+        path,
+        os.path.join(cx.job.scratch_dir, "_json"),
+        src.key,
+        records_required=opts.records == "true",
+        table_schema=cx.job.table_schema,
     )
     cx.as_lines = lines
     if n == 0:

@@ -19,7 +19,7 @@ from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.casts import cast_sql, shown
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.datewords import may_hold_date_words
-from landfall.engines.duckdb.diagnose import explain
+from landfall.engines.duckdb.diagnose import explain, records_among_values
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, is_date, is_word, pin_dates
 from landfall.engines.duckdb.jsonnumbers import whole_numbers
 from landfall.engines.duckdb.read_csv import (
@@ -36,7 +36,13 @@ from landfall.engines.duckdb.read_csv import (
     mixed_types,
     sample_buffer,
 )
-from landfall.engines.duckdb.read_json import _check_json_document, _good_lines, _json_lines_of, _json_sql
+from landfall.engines.duckdb.read_json import (
+    _check_json_document,
+    _good_lines,
+    _json_lines_of,
+    _json_sql,
+    record_counts,
+)
 from landfall.engines.duckdb.records import with_lines
 from landfall.engines.duckdb.sql import (
     MATERIALIZE_BYTES,
@@ -223,6 +229,8 @@ def read(cx: JobContext) -> str:
         except duckdb.BinderException as exc:
             if not errors.not_records(str(exc)) or opts.records == "true" or len(paths) > 1:
                 raise  # a batch is split by the runner: a file of records never becomes `value` rows
+            if records_among_values(*record_counts(cx.con, next(iter(paths)), fmt), job.table_schema):
+                raise  # records beside other values: those are bad records (named, or set aside), not all values
             raw = view(_json_sql(cx, _paths(paths), opts, fmt, records=False))
             cx.records = False
             cx.describe(raw)

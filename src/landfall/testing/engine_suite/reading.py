@@ -169,6 +169,22 @@ class ReadingTests(EngineFixtures):
         assert lake.rows("SELECT value FROM v") == [("1",), ("[2,3]",), ('{"x":4}',)]
         assert error_of(lake, "r/a.json").startswith("`r/a.json` line 1: expected records")
 
+    def test_json_records_beside_other_values_are_records_with_bad_ones(self, make):
+        """A JSON file whose values are mostly objects, or whose table holds records, is a file of records: a value
+        of another kind among them fails the file naming its line (before: the file loaded as one `value` column
+        of JSON text, its records NULL in every column of their table)."""
+        lake = make(wf("t", retry={"max_attempts": 1}), workers=1)
+        lake.land("t/0.jsonl", '{"a": 1, "b": "x"}\n', mtime=1_700_000_000)
+        assert_ok(lake, lake.process())
+        bad = {"t/1.jsonl": '{"a": 2, "b": "y"}\n[1, 2]\n', "t/2.json": '[\n  {"a": 3},\n  {"a": 4},\n  5\n]'}
+        for i, (key, text) in enumerate(bad.items(), 1):
+            lake.land(key, text, mtime=1_700_000_000 + i)
+            lake.process()
+        assert "`t/1.jsonl` line 2: " in error_of(lake, "t/1.jsonl")
+        assert "`t/2.json` line 4: " in error_of(lake, "t/2.json"), error_of(lake, "t/2.json")
+        assert lake.rows("SELECT a, b FROM t") == [(1, "x")]
+        assert [n for n, _ in lake.pipeline.table("t").schema if not n.startswith("_")] == ["a", "b"]
+
     def test_json_lines_named_json_are_read_as_json_lines(self, make):
         """A `.json` file of one object per line (as many tools write them) loads as JSON Lines, a bad line
         naming its line; a document stays a document; with `format: json` declared, JSON Lines load as JSON Lines
