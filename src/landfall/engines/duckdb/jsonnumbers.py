@@ -5,7 +5,8 @@ value is a whole number written without a fraction or an exponent, of at most 38
 `DECIMAL(38,0)` instead, which DuckDB's reader fills exactly (as landfall reads such numbers from CSV). Checked on
 the type sample; a later one in a column of 64-bit integers breaks that type, and the file is read again with its
 types detected on the whole file (`ReadPlan.sample_all`), checked whole. A column that also holds fractions stays
-DOUBLE (as in CSV)."""
+DOUBLE (as in CSV); one of whole numbers some of which have more digits than DECIMAL(38,0) holds is text, every
+digit as written (as in CSV)."""
 
 from __future__ import annotations
 
@@ -18,14 +19,16 @@ from landfall.engines.duckdb.sql import q
 
 EXACT = "DECIMAL(38,0)"
 _DOUBLE = frozenset({"double"})
-_WHOLE = "'-?[0-9]{1,38}'"  # a number's JSON text that DECIMAL(38,0) holds whole
+_WHOLE = "'-?[0-9]+'"  # a whole number's JSON text: no fraction, no exponent
+_LONG = "'-?[0-9]{39,}'"  # one DECIMAL(38,0) does not hold
 
 
 def whole_numbers(
     con: duckdb.DuckDBPyConnection, detected: dict[str, str], read: Callable[[dict[str, str]], str], limit: int | None
 ) -> dict[str, str]:
     """`detected` (column -> DuckDB type) with each DOUBLE leaf whose values in the first `limit` records of
-    `read(columns)` (None: every record) are all whole numbers of at most 38 digits as DECIMAL(38,0)."""
+    `read(columns)` (None: every record) are all whole numbers as DECIMAL(38,0), or as text where one of them has
+    more digits than that holds."""
     leaves: list[Leaf] = []
     as_json = {
         n: _walk(con.sqltype(t), q(n), n, leaves, lambda _p: True, _DOUBLE, "JSON")
@@ -36,17 +39,28 @@ def whole_numbers(
         return detected
     sample = f"SELECT * FROM ({read({**detected, **as_json})})" + (f" LIMIT {limit}" if limit is not None else "")
 
-    def not_whole(e: str) -> str:
-        return f"({e} IS NOT NULL AND NOT regexp_full_match(CAST({e} AS VARCHAR), {_WHOLE}))"
+    def not_of(form: str) -> Callable[[str], str]:
+        return lambda e: f"({e} IS NOT NULL AND NOT regexp_full_match(CAST({e} AS VARCHAR), {form}))"
 
-    checks = [f"coalesce(bool_or({leaf.some(not_whole)}), false)" for leaf in leaves]
+    def of(form: str) -> Callable[[str], str]:
+        return lambda e: f"regexp_full_match(CAST({e} AS VARCHAR), {form})"
+
+    checks = [f"coalesce(bool_or({leaf.some(test)}), false)" for test in (not_of(_WHOLE), of(_LONG)) for leaf in leaves]
     checks += [f"coalesce(bool_or({leaf.some(lambda e: f'{e} IS NOT NULL')}), false)" for leaf in leaves]
     row = con.execute(f"SELECT {', '.join(checks)} FROM ({sample})").fetchone()
-    fractions, held = row[: len(leaves)], row[len(leaves) :]
-    exact = {leaf.path for leaf, frac, some in zip(leaves, fractions, held, strict=True) if some and not frac}
-    if not exact:
+    n = len(leaves)
+    # every value whole: DECIMAL(38,0), or text where one has more digits than it holds
+    whole = [
+        (leaf.path, lng)
+        for leaf, frac, lng, some in zip(leaves, row[:n], row[n : 2 * n], row[2 * n :], strict=True)
+        if some and not frac
+    ]
+    exact = {path for path, lng in whole if not lng}
+    text = {path for path, lng in whole if lng}
+    if not exact and not text:
         return detected
     out = dict(detected)
     for name in as_json:
-        out[name] = _walk(con.sqltype(detected[name]), q(name), name, [], lambda p: p in exact, _DOUBLE, EXACT)
+        kind = _walk(con.sqltype(detected[name]), q(name), name, [], lambda p: p in exact, _DOUBLE, EXACT)
+        out[name] = _walk(con.sqltype(kind), q(name), name, [], lambda p: p in text, _DOUBLE, "VARCHAR")
     return out

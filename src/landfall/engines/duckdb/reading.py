@@ -58,7 +58,7 @@ from landfall.engines.duckdb.sql import (
     source_format,
 )
 from landfall.engines.duckdb.stamps import converted
-from landfall.engines.duckdb.types import WHOLE_BEYOND_64, sql_type
+from landfall.engines.duckdb.types import exact_kind, sql_type
 from landfall.errors import InvalidInput
 from landfall.pools import pool
 
@@ -256,11 +256,12 @@ def read_once(wf: Workflow) -> bool:
 
 def _whole_numbers_exact(cx: JobContext, raw: str) -> str:
     """Whole numbers beyond 64 bits, which DuckDB's readers detect as HUGEINT and its Parquet writer stores as
-    doubles (12345678901234567890 as 12345678901234567168), as `decimal(38,0)`: exact, at any depth."""
+    doubles (12345678901234567890 as 12345678901234567168), as `decimal(38,0)`: exact, at any depth; beyond 38
+    digits (BIGNUM, stored as binary), as text (`types.exact_kind`)."""
     repl = [
-        f"CAST({q(name)} AS {WHOLE_BEYOND_64.sub('DECIMAL(38,0)', kind)}) AS {q(name)}"
+        f"CAST({q(name)} AS {exact_kind(kind)}) AS {q(name)}"
         for name, kind in cx.describe(raw)
-        if WHOLE_BEYOND_64.search(kind)
+        if exact_kind(kind) != kind
     ]
     return cx.view(f"SELECT * REPLACE ({', '.join(repl)}) FROM {raw}") if repl else raw
 

@@ -22,6 +22,16 @@ if TYPE_CHECKING:
 #: DuckDB's types of whole numbers beyond 64 bits, in a type string: what its readers detect for
 #: 12345678901234567890, read as `DECIMAL(38,0)` by both engines (DuckDB's Parquet writer stores them as doubles)
 WHOLE_BEYOND_64 = re.compile(r"\bU?HUGEINT\b")
+#: DuckDB's type of whole numbers beyond 38 digits (a CSV's `123...` of 45 digits), which its Parquet writer stores
+#: as binary: read as text, every digit as written
+_BEYOND_DECIMAL = re.compile(r"\bBIGNUM\b")
+
+
+def exact_kind(kind: str) -> str:
+    """The type a DuckDB type of a reader's detection (at any depth) is read as, so that no value changes:
+    whole numbers beyond 64 bits as `DECIMAL(38,0)`, beyond 38 digits as text."""
+    return WHOLE_BEYOND_64.sub("DECIMAL(38,0)", _BEYOND_DECIMAL.sub("VARCHAR", kind))
+
 
 _SIMPLE = {
     "tinyint": "int8",

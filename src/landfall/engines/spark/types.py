@@ -101,10 +101,10 @@ def schema_of(struct: T.StructType, hidden: tuple[str, ...] = ()) -> list[tuple[
 
 def of_duckdb(name: str) -> T.DataType:
     """The Spark type for a type DuckDB's detection names (`BIGINT`, `STRUCT(a VARCHAR)[]`); whole numbers beyond
-    64 bits (`HUGEINT`) are `decimal(38,0)`, as on the DuckDB engine."""
-    from landfall.engines.duckdb.types import WHOLE_BEYOND_64, arrow_type
+    64 bits (`HUGEINT`) are `decimal(38,0)`, beyond 38 digits text, as on the DuckDB engine."""
+    from landfall.engines.duckdb.types import arrow_type, exact_kind
 
-    return spark_type(arrow_type(WHOLE_BEYOND_64.sub("DECIMAL(38,0)", name)))
+    return spark_type(arrow_type(exact_kind(name)))
 
 
 def sql_name(dt: T.DataType) -> str:

@@ -281,6 +281,15 @@ class ExactnessTests(EngineFixtures):
         assert (types["n"], types["f"]) == ("decimal128(38, 0)", "double"), types
         assert lake.rows("SELECT CAST(n AS VARCHAR) FROM k WHERE id = -1") == [(f"-{big}",)]
         assert column_types(lake, "k")["n"] == "decimal128(38, 0)"
+        # beyond 38 digits, which decimal(38,0) does not hold: text, every digit kept (at any depth)
+        huge = "1234567890" * 4 + "12345"
+        lake = make(wf("h", read={"format": "jsonl"}), workers=1)
+        lake.land(
+            "h/a.jsonl", f'{{"id": 1, "n": {huge}, "o": {{"x": -{huge}}}}}\n{{"id": 2, "n": 5, "o": {{"x": 1}}}}\n'
+        )
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT n, o.x FROM h ORDER BY id") == [(huge, f"-{huge}"), ("5", "1")]
+        assert column_types(lake, "h")["n"] == "string"
 
     # --- nothing past the type sample lost ---------------------------------------------------------------------
 

@@ -311,6 +311,13 @@ class ReadingTests(EngineFixtures):
         assert dict(lake.pipeline.table("t").schema)["id"] == "decimal128(38, 0)"
         assert late.rows("SELECT CAST(min(id) AS VARCHAR), count(*) FROM u") == [(f"-{big}", 30_001)]
         assert dict(late.pipeline.table("u").schema)["id"] == "decimal128(38, 0)"
+        # beyond 38 digits (DuckDB's BIGNUM, which its Parquet writer stores as binary): text, every digit kept
+        huge = "1234567890" * 4 + "12345"
+        lake = make(wf("h"), workers=1)
+        lake.land("h/a.csv", f"id,n\n1,{huge}\n2,-5\n")
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT n FROM h ORDER BY id") == [(huge,), ("-5",)]
+        assert dict(lake.pipeline.table("h").schema)["n"] == "string"
 
     def test_json_keys_that_differ_only_in_case_keep_their_values(self, make):
         """`Name` and `name` are two keys to JSON and one name to SQL: both load, the second as `name_1` (its
