@@ -43,6 +43,7 @@ from landfall.engines.duckdb.read_json import (
     _json_sql,
     record_counts,
 )
+from landfall.engines.duckdb.read_parquet import _parquet_sql, exact_copy
 from landfall.engines.duckdb.records import with_lines
 from landfall.engines.duckdb.sql import (
     MATERIALIZE_BYTES,
@@ -50,7 +51,6 @@ from landfall.engines.duckdb.sql import (
     REJECTS,
     ROW,
     NeedLines,
-    _filename_arg,
     _paths,
     every_row_kept,
     lit,
@@ -277,7 +277,7 @@ def _readable_path(
     decoded = None
     try:
         if fmt == "parquet":
-            return (src.path if as_is else _decompressed(src, kind, scratch)), b"", None
+            return exact_copy(src.path if as_is else _decompressed(src, kind, scratch), scratch), b"", None
         head = enc.sample(src.path, kind, src.key)
         decoded = enc.Detected(opts.encoding, 1.0, "declared") if opts.encoding else enc.detect_encoding(head)
         name = decoded.encoding
@@ -464,10 +464,6 @@ def _not_parquet(exc: Exception) -> str:
     if "magic bytes" in text.lower():
         return "not a readable Parquet file: cut short, or not Parquet (it does not end with a Parquet footer)"
     return f"not a readable Parquet file: {text}"
-
-
-def _parquet_sql(cx: JobContext, paths: str) -> str:
-    return f"SELECT * FROM read_parquet({paths}, {', '.join(_filename_arg(cx) + ['union_by_name = true'])})"
 
 
 def _line_counts(paths: dict[str, Source]) -> dict[str, int]:
