@@ -120,7 +120,10 @@ def day_month_unknown(
         checks.append(f"coalesce(bool_or({first} <> {second}), false) AND NOT {told}")
     args = ", ".join(f"{k} = {lit(v) if isinstance(v, str) else str(v).lower()}" for k, v in dialect.items())
     sample = f"SELECT * FROM read_csv({lit(path)}, {args}, all_varchar = true) LIMIT {DETECTION_SAMPLE_ROWS}"
-    found = con.execute(f"SELECT {', '.join(checks)} FROM ({sample})").fetchone()
+    try:
+        found = con.execute(f"SELECT {', '.join(checks)} FROM ({sample})").fetchone()
+    except duckdb.Error:  # the read itself names what is wrong with the file
+        return set()
     return {n for n, unknown in zip(names, found, strict=True) if unknown}
 
 
