@@ -182,12 +182,11 @@ def cast_to(cx: JobContext, view: str, table_schema: list[tuple[str, str]]) -> s
 
 
 def merge(cx: JobContext, view: str, loaded: str | None = None) -> tuple[str, list[str]]:
-    """Copy-on-write upsert: the table files holding any of the batch's keys are rewritten together with the batch,
-    keeping one row per key: the greatest `order_by`, then the later file, then the batch, then the later row in the
-    file (as the steps leave them: a file of changes ends with the newest). Rows of earlier versions of the batch's
-    files (`Job.replaced_rows`) are left out of the files it rewrites (the job rewrites the other files that hold
-    some). With `loaded` (a column of the batch: when its rows were first loaded, for a quarantine replay) the later
-    load wins instead of the later file, the batch's rows on a tie."""
+    """Copy-on-write upsert: the table files holding any of the batch's keys are rewritten together with
+    the batch, keeping one row per key: the greatest `order_by`, then the later file, then the batch. Rows
+    of earlier versions of the batch's files (`Job.replaced_rows`) are left out of the files it rewrites (the job
+    rewrites the other files that hold some). With `loaded` (a column of the batch: when its rows were first
+    loaded, for a quarantine replay) the later load wins instead of the later file, the batch's rows on a tie."""
     job = cx.job
     w = job.workflow.write
     cols = dict(cx.describe(view))
@@ -206,7 +205,7 @@ def merge(cx: JobContext, view: str, loaded: str | None = None) -> tuple[str, li
     old_rank = "0"
     if loaded is not None:
         rank, old_rank = f"epoch_us({q(loaded)}) * 2 + 1", "epoch_us(_ingested_at) * 2"
-    batch = cx.view(f"SELECT *, {rank} AS __lf_rank, row_number() OVER () AS __lf_pos FROM {view}")  # file order
+    batch = cx.view(f"SELECT *, {rank} AS __lf_rank FROM {view}")
     replaced: list[str] = []
     old = None
     if job.table_files:
@@ -231,14 +230,14 @@ def merge(cx: JobContext, view: str, loaded: str | None = None) -> tuple[str, li
         if hits:
             hit_list = "[" + ", ".join(lit(h[0]) for h in hits) + "]"
             old = cx.view(
-                f"SELECT *, {old_rank} AS __lf_rank, 0 AS __lf_pos FROM read_parquet({hit_list}, "
+                f"SELECT *, {old_rank} AS __lf_rank FROM read_parquet({hit_list}, "
                 f"union_by_name = true, hive_partitioning = {hive})"
             )
             if earlier := job.replaced_rows():
                 old = cx.view(f"SELECT * FROM {old} WHERE {not_from(earlier)}")
     union = f"SELECT * FROM {batch}" + (f" UNION ALL BY NAME SELECT * FROM {old}" if old else "")
-    order = (f"{q(w.order_by)} DESC NULLS LAST, " if w.order_by else "") + "__lf_rank DESC, __lf_pos DESC"
-    drop = "__lf_rank, __lf_pos" + (f", {q(loaded)}" if loaded is not None else "")
+    order = (f"{q(w.order_by)} DESC NULLS LAST, " if w.order_by else "") + "__lf_rank DESC"
+    drop = "__lf_rank" + (f", {q(loaded)}" if loaded is not None else "")
     merged = cx.view(
         f"SELECT * EXCLUDE ({drop}) FROM ({union}) QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1"
     )

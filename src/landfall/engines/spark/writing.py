@@ -149,12 +149,11 @@ def not_from(keys: list[str]) -> Column:
 
 
 def merge(ctx: Ctx, df: DataFrame, loaded: str | None = None) -> tuple[DataFrame, list[str]]:
-    """Copy-on-write upsert: the table files holding any of the batch's keys are rewritten together with the batch,
-    keeping one row per key: the greatest `order_by`, then the later file, then the batch, then the later row in the
-    file (as the steps leave them: a file of changes ends with the newest). Rows of earlier versions of the batch's
-    files (`Job.replaced_rows`) are left out of the files it rewrites (the job rewrites the other files that hold
-    some). With `loaded` (a column of the batch: when its rows were first loaded, for a quarantine replay) the later
-    load wins instead of the later file, the batch's rows on a tie."""
+    """Copy-on-write upsert: the table files holding any of the batch's keys are rewritten together with the
+    batch, keeping one row per key: the greatest `order_by`, then the later file, then the batch. Rows of
+    earlier versions of the batch's files (`Job.replaced_rows`) are left out of the files it rewrites (the job
+    rewrites the other files that hold some). With `loaded` (a column of the batch: when its rows were first
+    loaded, for a quarantine replay) the later load wins instead of the later file, the batch's rows on a tie."""
     from pyspark.sql import Window
 
     w = ctx.workflow.write
@@ -171,7 +170,7 @@ def merge(ctx: Ctx, df: DataFrame, loaded: str | None = None) -> tuple[DataFrame
     if loaded is not None:
         rank = F.unix_micros(c(loaded).cast("timestamp")) * 2 + 1
         old_rank = F.unix_micros(c("_ingested_at").cast("timestamp")) * 2
-    batch = df.withColumns({"__lf_rank": rank, "__lf_pos": F.monotonically_increasing_id()})  # in file order
+    batch = df.withColumn("__lf_rank", rank)
     replaced: list[str] = []
     union = batch
     if ctx.job.table_files:
@@ -190,15 +189,14 @@ def merge(ctx: Ctx, df: DataFrame, loaded: str | None = None) -> tuple[DataFrame
         picked = sorted(int(h[0]) for h in hits)
         replaced = [ctx.job.table_files[i][1] for i in picked]
         if picked:
-            old = table.where(c("__lf_file").isin(picked)).drop("__lf_file")
-            old = old.withColumns({"__lf_rank": old_rank, "__lf_pos": F.lit(0).cast("long")})
+            old = table.where(c("__lf_file").isin(picked)).drop("__lf_file").withColumn("__lf_rank", old_rank)
             if earlier := ctx.job.replaced_rows():  # earlier versions of the batch's files
                 old = old.where(not_from(earlier))
             union = batch.unionByName(old, allowMissingColumns=True)
-    order = ([c(w.order_by).desc_nulls_last()] if w.order_by else []) + [c("__lf_rank").desc(), c("__lf_pos").desc()]
+    order = ([c(w.order_by).desc_nulls_last()] if w.order_by else []) + [c("__lf_rank").desc()]
     window = Window.partitionBy(*[c(k) for k in w.keys]).orderBy(*order)
     merged = union.withColumn("__lf_n", F.row_number().over(window)).where(c("__lf_n") == 1)
-    return merged.drop("__lf_n", "__lf_rank", "__lf_pos", *([loaded] if loaded else [])), replaced
+    return merged.drop("__lf_n", "__lf_rank", *([loaded] if loaded else [])), replaced
 
 
 def write(

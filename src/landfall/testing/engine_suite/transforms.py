@@ -211,26 +211,6 @@ class TransformTests(EngineFixtures):
         assert lake.rows("SELECT id, v, year FROM m ORDER BY id") == [(1, 1, 2023), (2, 2, 2024), (3, 1, 2024)]
         assert lake.rows("SELECT id FROM o") == [(3,)]
 
-    def test_merge_keeps_the_last_row_of_a_key_in_a_file(self, make):
-        """Rows of one key in one file, without `order_by` (or with equal values of it): the last in the file wins,
-        as in a file of changes (before: whichever the engine met first, the first row in practice); a later file
-        wins over an earlier one, and `order_by` over both."""
-        rows = 30_000  # more than one reader's chunk: the order holds across a parallel read
-        text = "id,v\n" + "".join(f"{i % 1000},{i}\n" for i in range(rows))
-        lake = make(
-            wf("m", write={"table": "m", "mode": "merge", "keys": ["id"]}),
-            wf("o", write={"table": "o", "mode": "merge", "keys": ["id"], "order_by": "w"}),
-            workers=1,
-        )
-        lake.land("m/a.csv", text, mtime=1_700_000_000)
-        lake.land("o/a.csv", "id,v,w\n1,a,1\n1,b,1\n2,c,2\n2,d,1\n", mtime=1_700_000_000)
-        assert_ok(lake, lake.process())
-        assert lake.rows("SELECT count(*), min(v), max(v) FROM m") == [(1000, rows - 1000, rows - 1)]
-        assert lake.rows("SELECT id, v FROM o ORDER BY id") == [(1, "b"), (2, "c")]
-        lake.land("m/b.csv", "id,v\n5,-1\n5,-2\n", mtime=1_700_000_001)
-        assert_ok(lake, lake.process())
-        assert lake.rows("SELECT v FROM m WHERE id = 5") == [(-2,)]
-
     def test_merge_a_changed_file_replaces_its_earlier_rows(self, make):
         """In a merge table too, a changed file's rows replace its earlier rows: a key its new version leaves out
         goes, and its new value wins over its old one even with a smaller `order_by`; other files' rows stay."""
