@@ -64,7 +64,7 @@ def _json_document_as_lines(
         with open(out, "w", encoding="utf-8") as fh:
             for item in items:
                 # values as DuckDB's `to_json` writes them (no spaces), whichever path read the document
-                value = {"value": json.dumps(item, ensure_ascii=False, separators=(",", ":"))} if as_values else item
+                value = {"value": _as_json(item)} if as_values else item
                 fh.write(json.dumps(value, ensure_ascii=False) + "\n")
     finally:
         sys.setrecursionlimit(limit)

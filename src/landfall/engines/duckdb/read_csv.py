@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import os
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import duckdb
 
@@ -96,21 +96,15 @@ def dates_in(
     return Dates(text, fmt, forms)
 
 
-def day_month_unknown(
-    con: duckdb.DuckDBPyConnection,
-    path: str,
-    dialect: dict[str, object],
-    columns: list[tuple[str, str]],
-    formats: tuple[str | None, str | None],
-) -> set[str]:
-    """The date and timestamp columns of a CSV whose detected format (`formats`: the sniffer's for dates and for
-    timestamps; None where the workflow declares one) puts day and month first, and whose sampled values never
-    tell which is which (every value's first two numbers at most 12). DuckDB's sniffer then reads the day first,
-    so a file written month first would load February 1 as January 2 without a word: such a column is read as
-    text, for `read.date_format` / `read.timestamp_format` to name the order. `dialect`: the sniffer's
-    (`delim`, `quote`, `escape`, `header`, `skip`, `comment`)."""
-    kinds = {"DATE": formats[0], "TIMESTAMP": formats[1]}
-    names = [n for n, t in columns if (kinds.get(t) or "").startswith(("%d", "%m"))]
+def day_month_unknown(con: duckdb.DuckDBPyConnection, path: str, sniffed: tuple[Any, ...], o: ReadOptions) -> set[str]:
+    """The date and timestamp columns of a CSV whose format DuckDB's sniffer detected (`sniffed`: its `sniff_csv`
+    row, dialect, columns and formats) puts day and month first, and whose sampled values never tell which is
+    which (every value's first two numbers at most 12). The sniffer then reads the day first, so a file written
+    month first would load February 1 as January 2 without a word: such a column is read as text, for
+    `read.date_format` / `read.timestamp_format` (which this leaves alone) to name the order."""
+    delim, quote, escape, _nl, comment, skip, header, columns, datefmt, tsfmt = sniffed
+    kinds = {"DATE": None if o.date_format else datefmt, "TIMESTAMP": None if o.timestamp_format else tsfmt}
+    names = [c["name"] for c in columns or [] if (kinds.get(c["type"]) or "").startswith(("%d", "%m"))]
     if not names:
         return set()
     checks = []
@@ -118,8 +112,15 @@ def day_month_unknown(
         first, second = (f"TRY_CAST(regexp_extract({q(n)}, {lit(DAY_MONTH)}, {i}) AS INTEGER)" for i in (1, 2))
         told = f"coalesce(bool_or({first} > 12 OR {second} > 12), false)"
         checks.append(f"coalesce(bool_or({first} <> {second}), false) AND NOT {told}")
-    args = ", ".join(f"{k} = {lit(v) if isinstance(v, str) else str(v).lower()}" for k, v in dialect.items())
-    sample = f"SELECT * FROM read_csv({lit(path)}, {args}, all_varchar = true) LIMIT {DETECTION_SAMPLE_ROWS}"
+    unquoted = {"(empty)": ""}
+    args = [
+        f"delim = {lit(delim)}",
+        f"quote = {lit(unquoted.get(quote, quote))}",
+        f"escape = {lit(unquoted.get(escape, escape))}",
+        f"header = {str(bool(header)).lower()}",
+        f"skip = {int(skip)}",
+    ] + ([f"comment = {lit(comment)}"] if comment not in (None, "(empty)") else [])
+    sample = f"SELECT * FROM read_csv({lit(path)}, {', '.join(args)}, all_varchar = true) LIMIT {DETECTION_SAMPLE_ROWS}"
     try:
         found = con.execute(f"SELECT {', '.join(checks)} FROM ({sample})").fetchone()
     except duckdb.Error:  # the read itself names what is wrong with the file
@@ -202,12 +203,7 @@ def _sniff(cx: JobContext, path: str, o: ReadOptions, *, pin: bool = False) -> l
     # first file's types would let a later file's `2.5` be cast into a BIGINT column as 3).
     text = text_in_table(cx.job.workflow, cx.job.table_schema, [c["name"] for c in columns])
     if ("day-month", *key) not in cx.sniffed:  # dates whose day and month the sample never tells apart: text
-        dialect = {"delim": delim, "quote": quote, "escape": escape, "header": bool(header), "skip": int(skip)}
-        if comment not in (None, "(empty)"):
-            dialect["comment"] = comment
-        formats = (None if o.date_format else datefmt, None if o.timestamp_format else tsfmt)
-        found = day_month_unknown(cx.con, path, dialect, [(c["name"], c["type"]) for c in columns], formats)
-        cx.sniffed[("day-month", *key)] = found
+        cx.sniffed[("day-month", *key)] = day_month_unknown(cx.con, path, row, o)
     text |= cx.sniffed[("day-month", *key)]
     types = _declared_types(cx, o) | dict.fromkeys(text, "VARCHAR")  # `text_in_table`: kept as written
     args = [

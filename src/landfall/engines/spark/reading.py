@@ -215,13 +215,8 @@ def sniff(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection, inp: Input) -> tuple[Dia
         comment="" if comment in (None, "(empty)") else comment,
         newline={"\\r\\n": "\r\n", "\\r": "\r"}.get(newline, "\n"),
     )
-    columns = [(col["name"], col["type"]) for col in cols]
-    sniffed = {"delim": delim, "quote": quote or "", "escape": escape or "", "header": bool(header), "skip": int(skip)}
-    if dialect.comment:
-        sniffed["comment"] = dialect.comment
-    formats = (None if o.date_format else datefmt, None if o.timestamp_format else tsfmt)
-    unknown = day_month_unknown(sniffer, inp.path, sniffed, columns, formats)  # day and month never told apart
-    columns = [(n, "VARCHAR" if n in unknown else t) for n, t in columns]
+    unknown = day_month_unknown(sniffer, inp.path, row, o)  # dates whose day and month are never told apart
+    columns = [(col["name"], "VARCHAR" if col["name"] in unknown else col["type"]) for col in cols]
     return dialect, columns, (o.date_format or datefmt, o.timestamp_format or tsfmt)
 
 
