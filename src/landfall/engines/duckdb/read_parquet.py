@@ -1,14 +1,19 @@
-"""Reading Parquet: DuckDB's `read_parquet` over a job's files, and a copy of a file whose values it would not read
-exactly (decimals of more than 38 digits)."""
+"""Reading Parquet: DuckDB's `read_parquet` over a job's files, a copy of a file whose values it would not read
+exactly (decimals of more than 38 digits), nanosecond timestamps as microseconds or text (`nanoseconds`), and the
+copy Spark reads (`spark_copy`: no time or nanosecond columns, which Spark cannot read)."""
 
 from __future__ import annotations
 
 import os
+import re
 import uuid
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+import duckdb
+
 from landfall.engines.duckdb.context import JobContext
-from landfall.engines.duckdb.sql import _filename_arg
+from landfall.engines.duckdb.sql import _filename_arg, lit, q
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -63,3 +68,62 @@ def _as_text(t: pa.DataType) -> pa.DataType:
     if pa.types.is_map(t):
         return pa.map_(t.key_type, _as_text(t.item_type))
     return t
+
+
+#: DuckDB's nanosecond timestamp types, in a type string
+_NANOS = re.compile(r"\bTIMESTAMP(TZ)?_NS\b")
+#: its time types (not `TIME WITH TIME ZONE`, which no Parquet file holds)
+_TIMES = re.compile(r"(?<!WITH )\bTIME(?:_NS)?\b(?! WITH)")
+
+
+def nanoseconds(con: duckdb.DuckDBPyConnection, relation: str, columns: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """For each column of `relation` holding nanosecond timestamps (at any depth; name -> DuckDB type), the type
+    to read it as: microseconds when every value is a whole number of them (pandas writes nanoseconds; Delta
+    tables, Spark and most readers hold microseconds: a Delta table of nanoseconds is one deltalake's reader
+    refuses, and Spark cannot read such a file), else text, every digit as written
+    (`2024-01-01 00:00:00.123456789`). One pass over those columns."""
+    found = {n: k for n, k in columns if _NANOS.search(k)}
+    if not found:
+        return {}
+    micros = {n: _NANOS.sub(lambda m: "TIMESTAMPTZ" if m[1] else "TIMESTAMP", k) for n, k in found.items()}
+    checks = ", ".join(
+        f"coalesce(bool_or(CAST(CAST({q(n)} AS {micros[n]}) AS {k}) IS DISTINCT FROM {q(n)}), false)"
+        for n, k in found.items()
+    )
+    finer = con.execute(f"SELECT {checks} FROM {relation}").fetchone() or ()
+    return {n: _NANOS.sub("VARCHAR", k) if f else micros[n] for (n, k), f in zip(found.items(), finer, strict=True)}
+
+
+def spark_copy(path: str, scratch: str) -> str:
+    """`path`, or a copy of it in `scratch` that Spark reads: Spark refuses a Parquet time column (`The data type
+    TIME is not supported`) and nanosecond timestamps (`Illegal Parquet type: INT64 (TIMESTAMP(NANOS,false))`),
+    so times are text as DuckDB writes them (`10:30:00`, `10:30:00.123456789`) and nanosecond timestamps are
+    what `nanoseconds` makes of them, at any depth. Written by DuckDB in the file's row order (rules name rows by
+    position); a file DuckDB cannot describe is returned as it is, for Spark's reader to name what is wrong."""
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        source = f"read_parquet({lit(path)})"
+        try:
+            columns = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+        except duckdb.Error:
+            return path
+        kinds = {n: _TIMES.sub("VARCHAR", k) for n, k, *_ in columns}
+        kinds.update(
+            (n, _TIMES.sub("VARCHAR", k)) for n, k in nanoseconds(con, source, [(c[0], c[1]) for c in columns]).items()
+        )
+        changed = [
+            f"CAST({q(n)} AS {k}) AS {q(n)}"
+            for (n, old, *_), k in zip(columns, kinds.values(), strict=True)
+            if k != old
+        ]
+        if not changed:
+            return path
+        folder = os.path.join(scratch, "_spark_types")
+        os.makedirs(folder, exist_ok=True)
+        out = os.path.join(folder, f"{uuid.uuid4().hex[:8]}-{os.path.basename(path)}")
+        rows = f"SELECT * REPLACE ({', '.join(changed)}) FROM {source}"
+        con.execute(f"COPY ({rows}) TO {lit(out)} (FORMAT parquet, COMPRESSION zstd)")
+        return out
+    finally:
+        con.close()

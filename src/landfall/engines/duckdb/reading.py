@@ -43,7 +43,7 @@ from landfall.engines.duckdb.read_json import (
     _json_sql,
     record_counts,
 )
-from landfall.engines.duckdb.read_parquet import _parquet_sql, exact_copy
+from landfall.engines.duckdb.read_parquet import _parquet_sql, exact_copy, nanoseconds
 from landfall.engines.duckdb.records import with_lines
 from landfall.engines.duckdb.sql import (
     MATERIALIZE_BYTES,
@@ -236,7 +236,7 @@ def read(cx: JobContext) -> str:
             cx.describe(raw)
         if fmt == "csv" or opts.bad_rows == "quarantine":  # JSON's declared types are converted as read, but
             raw = exactly(cx, raw, opts)  # for the rows set aside in quarantine mode (`read_json._json_sql`)
-        raw = _whole_numbers_exact(cx, raw)
+        raw = _exact_kinds(cx, raw)
         if sum(s.size for s in job.sources) <= MATERIALIZE_BYTES and not read_once(job.workflow):
             # small input read more than once: parse it once into memory, so the steps' binding never sniffs
             # the files again and each pass of the steps and rules reads memory, not the files
@@ -254,15 +254,15 @@ def read_once(wf: Workflow) -> bool:
     return not wf.transform and not wf.judges_rows and wf.write.mode != "merge"
 
 
-def _whole_numbers_exact(cx: JobContext, raw: str) -> str:
+def _exact_kinds(cx: JobContext, raw: str) -> str:
     """Whole numbers beyond 64 bits, which DuckDB's readers detect as HUGEINT and its Parquet writer stores as
     doubles (12345678901234567890 as 12345678901234567168), as `decimal(38,0)`: exact, at any depth; beyond 38
-    digits (BIGNUM, stored as binary), as text (`types.exact_kind`)."""
-    repl = [
-        f"CAST({q(name)} AS {exact_kind(kind)}) AS {q(name)}"
-        for name, kind in cx.describe(raw)
-        if exact_kind(kind) != kind
-    ]
+    digits (BIGNUM, stored as binary), as text (`types.exact_kind`). A Parquet file's nanosecond timestamps as
+    microseconds, or as text when a value has digits below them (`read_parquet.nanoseconds`)."""
+    described = [(n, k) for n, k in cx.describe(raw) if n not in (PATH, ROW)]
+    kinds = {n: exact_kind(k) for n, k in described}
+    kinds.update((n, exact_kind(k)) for n, k in nanoseconds(cx.con, raw, described).items())
+    repl = [f"CAST({q(n)} AS {kinds[n]}) AS {q(n)}" for n, k in described if kinds[n] != k]
     return cx.view(f"SELECT * REPLACE ({', '.join(repl)}) FROM {raw}") if repl else raw
 
 

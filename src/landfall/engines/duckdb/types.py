@@ -58,10 +58,13 @@ _SIMPLE = {
     "timestamp_ms": "timestamp[ms]",
     "timestamp_ns": "timestamp[ns]",
     "timestamp with time zone": "timestamp[us, tz=UTC]",
+    "timestamptz_ns": "timestamp[ns, tz=UTC]",
     "time": "time64[us]",
+    "time_ns": "time64[ns]",
     "time with time zone": "time64[us]",
     "interval": "month_day_nano_interval",
     "uuid": "extension<arrow.uuid>",
+    "geometry": "binary",  # a GeoParquet column: its WKB bytes (DuckDB writes them with the file's `geo` metadata)
     '"null"': "null",
     "null": "null",
 }
@@ -91,7 +94,11 @@ def _duck(t: pa.DataType) -> str:
             return "JSON"
         return _duck(t.storage_type)
     if pa.types.is_timestamp(t):
-        return "TIMESTAMPTZ" if t.tz else _TIMESTAMPS[t.unit]
+        if t.tz:
+            return "TIMESTAMPTZ_NS" if t.unit == "ns" else "TIMESTAMPTZ"
+        return _TIMESTAMPS[t.unit]
+    if pa.types.is_time64(t) and t.unit == "ns":
+        return "TIME_NS"
     if pa.types.is_decimal(t):
         return f"DECIMAL({t.precision},{t.scale})" if t.precision <= 38 else "DOUBLE"
     if pa.types.is_fixed_size_list(t):

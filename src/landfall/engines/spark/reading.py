@@ -41,6 +41,7 @@ from landfall.engines.duckdb.diagnose import long_line
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, columns_arg, pin_dates
 from landfall.engines.duckdb.jsonnumbers import whole_numbers
 from landfall.engines.duckdb.read_csv import day_month_unknown, dialect_args, mixed_types, sample_buffer
+from landfall.engines.duckdb.read_parquet import spark_copy
 from landfall.engines.duckdb.reading import (
     _consistent_delimiter,
     _header_as_one_column,
@@ -76,6 +77,8 @@ def prepare(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> None:
     ctx.inputs = []
     for i, src in enumerate(job.sources):
         path, _, decoded = _readable_path(src, ctx.fmt, opts, scratch, ctx.plan.newlines)
+        if ctx.fmt == "parquet":
+            path = spark_copy(path, scratch)
         if decoded is not None:
             ctx.encodings[src.key] = decoded.to_json()
         if ctx.fmt != "parquet" and enc.sample(path, _kind(path)).startswith(b"\xef\xbb\xbf"):

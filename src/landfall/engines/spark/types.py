@@ -5,7 +5,7 @@
 | `timestamp[us]` | `TIMESTAMP_NTZ` | no time zone on either side |
 | `timestamp[us, tz=UTC]` | `TIMESTAMP` (LTZ) | an instant, shown in UTC |
 | `uint64` | `DECIMAL(20,0)` | Spark has no unsigned integers; the smaller ones take the next wider signed type |
-| `time64[us]`, `extension<arrow.json>`, `extension<arrow.uuid>` | `STRING` | Spark cannot write TIME to Parquet |
+| `time64[us]`, `time64[ns]`, `extension<arrow.json>`, `extension<arrow.uuid>` | `STRING` | Spark has no TIME |
 
 A Spark type maps to what a Parquet file Spark writes holds, so a type named from a DataFrame's schema and one
 read from the files written are the same string.

@@ -14,14 +14,15 @@ from __future__ import annotations
 from landfall.testing.engine_suite.bad_input import BadInputTests
 from landfall.testing.engine_suite.evolution import EvolutionTests
 from landfall.testing.engine_suite.exactness import ExactnessTests
+from landfall.testing.engine_suite.parquet_types import ParquetTypesTests
 from landfall.testing.engine_suite.reading import ReadingTests
 from landfall.testing.engine_suite.transforms import TransformTests
 
 __all__ = ["EngineTests"]
 
 
-class EngineTests(ReadingTests, BadInputTests, TransformTests, EvolutionTests, ExactnessTests):
+class EngineTests(ReadingTests, BadInputTests, TransformTests, EvolutionTests, ExactnessTests, ParquetTypesTests):
     """The engine conformance suite (see the package's docstring): reading (`reading.py`), rows that cannot be
     read and bad input (`bad_input.py`), then transform steps and quality rules (`transforms.py`), schema
-    evolution (`evolution.py`), then values never rounded or cut to fit a type (`exactness.py`), on the fixtures of
-    `base.py`."""
+    evolution (`evolution.py`), then values never rounded or cut to fit a type (`exactness.py`) and Parquet types
+    no engine or table format holds as they are (`parquet_types.py`), on the fixtures of `base.py`."""

@@ -151,28 +151,6 @@ class ReadingTests(EngineFixtures):
         assert_ok(lake, lake.process())
         assert lake.rows("SELECT id, v FROM t ORDER BY id") == [(1, "a"), (2, None), (3, "c"), (4, None), (5, "e")]
 
-    def test_parquet_decimals_of_more_than_38_digits_are_text(self, make, tmp_path):
-        """A Parquet decimal of more than 38 digits (`decimal256`, as pyarrow writes one), which no engine or Delta
-        table holds, loads as text with every digit, at the top and inside a struct (before: a double,
-        1.2345678901234566e+47)."""
-        from decimal import Decimal
-
-        wide = "123456789012345678901234567890123456789012345678.12"
-        kind = pa.decimal256(50, 2)
-        table = pa.table(
-            {
-                "id": pa.array([1, 2], pa.int64()),
-                "d": pa.array([Decimal(wide), Decimal("-0.50")], kind),
-                "s": pa.array([{"x": Decimal(wide)}, None], pa.struct([pa.field("x", kind)])),
-            }
-        )
-        pq.write_table(table, tmp_path / "w.parquet")
-        lake = make(wf("t"))
-        lake.land("t/w.parquet", (tmp_path / "w.parquet").read_bytes())
-        assert_ok(lake, lake.process())
-        assert lake.rows("SELECT d, s.x FROM t ORDER BY id") == [(wide, wide), ("-0.50", None)]
-        assert column_types(lake, "t")["d"] == "string"
-
     def test_a_column_of_mixed_json_values_takes_later_files_of_one_kind(self, make):
         lake = make(wf("t"), workers=1)
         lake.land("t/1.json", '[{"id": 1, "a": 1}, {"id": 2, "a": "x"}, {"id": 3, "a": {"k": true}}]', mtime=1)
