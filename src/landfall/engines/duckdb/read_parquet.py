@@ -1,6 +1,6 @@
 """Reading Parquet: DuckDB's `read_parquet` over a job's files, a copy of a file whose values it would not read
 exactly (decimals of more than 38 digits), nanosecond timestamps as microseconds or text (`nanoseconds`), and the
-copy Spark reads (`spark_copy`: no time or nanosecond columns, which Spark cannot read)."""
+copy Spark reads (`spark_copy`: no time, interval or nanosecond columns, which Spark cannot read)."""
 
 from __future__ import annotations
 
@@ -72,8 +72,9 @@ def _as_text(t: pa.DataType) -> pa.DataType:
 
 #: DuckDB's nanosecond timestamp types, in a type string
 _NANOS = re.compile(r"\bTIMESTAMP(TZ)?_NS\b")
-#: its time types (not `TIME WITH TIME ZONE`, which no Parquet file holds)
-_TIMES = re.compile(r"(?<!WITH )\bTIME(?:_NS)?\b(?! WITH)")
+#: its types of Parquet columns Spark cannot read: times (not `TIME WITH TIME ZONE`, which no Parquet file holds)
+#: and intervals
+_NOT_SPARK = re.compile(r"(?<!WITH )\bTIME(?:_NS)?\b(?! WITH)|\bINTERVAL\b")
 
 
 def nanoseconds(con: duckdb.DuckDBPyConnection, relation: str, columns: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -96,10 +97,12 @@ def nanoseconds(con: duckdb.DuckDBPyConnection, relation: str, columns: Iterable
 
 def spark_copy(path: str, scratch: str) -> str:
     """`path`, or a copy of it in `scratch` that Spark reads: Spark refuses a Parquet time column (`The data type
-    TIME is not supported`) and nanosecond timestamps (`Illegal Parquet type: INT64 (TIMESTAMP(NANOS,false))`),
-    so times are text as DuckDB writes them (`10:30:00`, `10:30:00.123456789`) and nanosecond timestamps are
-    what `nanoseconds` makes of them, at any depth. Written by DuckDB in the file's row order (rules name rows by
-    position); a file DuckDB cannot describe is returned as it is, for Spark's reader to name what is wrong."""
+    TIME is not supported`), an interval (`Parquet type not yet supported: FIXED_LEN_BYTE_ARRAY (INTERVAL)`) and
+    nanosecond timestamps (`Illegal Parquet type: INT64 (TIMESTAMP(NANOS,false))`), so times and intervals are
+    text as DuckDB writes them (`10:30:00.123456789`, `1 day 02:00:00`, as Delta tables store them) and nanosecond
+    timestamps are what `nanoseconds` makes of them, at any depth. Written by DuckDB in the file's row order
+    (rules name rows by position); a file DuckDB cannot describe is returned as it is, for Spark's reader to name
+    what is wrong."""
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -108,9 +111,10 @@ def spark_copy(path: str, scratch: str) -> str:
             columns = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
         except duckdb.Error:
             return path
-        kinds = {n: _TIMES.sub("VARCHAR", k) for n, k, *_ in columns}
+        kinds = {n: _NOT_SPARK.sub("VARCHAR", k) for n, k, *_ in columns}
         kinds.update(
-            (n, _TIMES.sub("VARCHAR", k)) for n, k in nanoseconds(con, source, [(c[0], c[1]) for c in columns]).items()
+            (n, _NOT_SPARK.sub("VARCHAR", k))
+            for n, k in nanoseconds(con, source, [(c[0], c[1]) for c in columns]).items()
         )
         changed = [
             f"CAST({q(n)} AS {k}) AS {q(n)}"

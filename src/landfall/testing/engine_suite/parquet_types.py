@@ -94,3 +94,22 @@ class ParquetTypesTests(EngineFixtures):
 
             rows = deltalake.DeltaTable(lake.pipeline.table("t").location).to_pyarrow_table().to_pylist()
             assert sorted(r["fine"] or "" for r in rows) == ["", "2024-01-01 00:00:00.123456789"]
+
+    @pytest.mark.parametrize("fmt", ["parquet", "delta"])
+    def test_parquet_intervals_load(self, make, tmp_path, fmt):
+        """A Parquet interval (as DuckDB writes one) keeps its value: an interval where the table holds one, text
+        (`1 day 02:00:00`) in a Delta table and on Spark, which hold none (before: on Spark `Parquet type not yet
+        supported: FIXED_LEN_BYTE_ARRAY (INTERVAL)`, the file dead)."""
+        import duckdb
+
+        path = (tmp_path / "i.parquet").as_posix()
+        duckdb.connect().execute(
+            "COPY (SELECT 1 AS id, INTERVAL '1 day 2 hours' AS iv, {'every': INTERVAL '90 minutes'} AS s) "
+            f"TO '{path}' (FORMAT parquet)"
+        )
+        lake = make(wf("t", write={"table": "t", "format": fmt}))
+        lake.land("t/i.parquet", (tmp_path / "i.parquet").read_bytes())
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT CAST(iv AS VARCHAR), CAST(s.every AS VARCHAR) FROM t") == [
+            ("1 day 02:00:00", "01:30:00")
+        ]
