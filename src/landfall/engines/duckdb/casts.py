@@ -68,13 +68,18 @@ def _digits(x: str) -> str:
 
 def _shape(x: str, target: str) -> str | None:
     base = _base(target)
+    # DuckDB's casts to numbers also read `1_000` as 1000, and to integers `0x1F` as 31 and `0b101` as 5: written
+    # so, a value is no number to landfall (nor to its CSV detection, nor to Spark)
+    plain = f"strpos({x}, '_') = 0"
     if base in INT_TYPES:  # no fraction, no exponent (the cast rounds `2.5` to 3)
-        return f"({x} NOT LIKE '%.%' AND {x} NOT LIKE '%e%' AND {x} NOT LIKE '%E%')"
+        return "(" + " AND ".join([*(f"{x} NOT LIKE '%{c}%'" for c in ".eExXbB"), plain]) + ")"
     if m := _DECIMAL.fullmatch(target):  # no more digits after the point than the scale, zeros aside
         scale = int(m.group(2))
         more = "%." + "_" * (scale + 1) + "%"
         digits = f"length(rtrim(rtrim({x}), '0')) - strpos({x}, '.') <= {scale}"
-        return f"({x} NOT LIKE '%e%' AND {x} NOT LIKE '%E%' AND ({x} NOT LIKE '{more}' OR {digits}))"
+        return f"({x} NOT LIKE '%e%' AND {x} NOT LIKE '%E%' AND {plain} AND ({x} NOT LIKE '{more}' OR {digits}))"
+    if base in ("DOUBLE", "FLOAT"):
+        return plain
     if target == "DATE":  # ten characters at most (no time), else a timestamp at midnight
         t = f"trim({x})"
         midnight = f"{_stamp_whole(t)} AND TRY_CAST({t} AS TIMESTAMP) = CAST(TRY_CAST({t} AS DATE) AS TIMESTAMP)"

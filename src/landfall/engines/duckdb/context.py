@@ -58,7 +58,7 @@ class JobContext(msgspec.Struct):
     views: list[str] = []
     tables: list[str] = []
     described: dict[str, list[tuple[str, str]]] = {}
-    sniffed: dict[tuple[str, ...], Any] = {}  # sniff_csv rows; ("day-month", ...): `read_csv.day_month_unknown`
+    sniffed: dict[tuple[str, ...], Any] = {}  # sniff_csv rows; ("as-written", ...): `read_csv.as_written`
     made: int = 0
 
     @property

@@ -26,7 +26,14 @@ def may_hold_date_words(path: str, lines: int) -> bool:
     """Whether the first `lines` lines of a file DuckDB reads (UTF-8, decompressed as the reader does) may hold
     a word a date cast takes: False when none holds `inf` or `epoch` in any case, so that no date column of a
     detection sample in them holds one (a record has at least one line) and the sample need not be scanned."""
+    return may_hold(path, lines, _PARTS)
+
+
+def may_hold(path: str, lines: int, parts: tuple[bytes, ...]) -> bool:
+    """Whether the first `lines` lines of a file DuckDB reads (UTF-8, decompressed as the reader does) may hold
+    one of `parts` (lower case), in any case: True too past `_LOOK_BYTES`, where the look stops."""
     seen, tail, size = 0, b"", 0
+    keep = max(len(p) for p in parts) - 1
     with enc._open(path) as fh:
         while seen < lines:
             chunk = fh.read(1 << 20)
@@ -34,10 +41,10 @@ def may_hold_date_words(path: str, lines: int) -> bool:
                 return False
             size += len(chunk)
             text = tail + chunk.lower()
-            if any(part in text for part in _PARTS) or size > _LOOK_BYTES:
+            if any(part in text for part in parts) or size > _LOOK_BYTES:
                 return True
             seen += chunk.count(b"\n")
-            tail = text[-4:]  # a word cut by the chunk's end
+            tail = text[-keep:] if keep else b""  # a part cut by the chunk's end
     return False
 
 

@@ -14,6 +14,7 @@ from landfall import encoding as enc
 from landfall.config import ReadOptions
 from landfall.engines.base import text_in_table
 from landfall.engines.duckdb.context import JobContext
+from landfall.engines.duckdb.datewords import may_hold
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, is_word
 from landfall.engines.duckdb.sql import REJECTS, _filename_arg, common_args, lit, q
 from landfall.engines.duckdb.stamps import DAY_MONTH, NAIVE_TIMESTAMP, TIMESTAMP_FORMATS, by_use, form_counts, led_by
@@ -96,22 +97,33 @@ def dates_in(
     return Dates(text, fmt, forms)
 
 
-def day_month_unknown(con: duckdb.DuckDBPyConnection, path: str, sniffed: tuple[Any, ...], o: ReadOptions) -> set[str]:
-    """The date and timestamp columns of a CSV whose format DuckDB's sniffer detected (`sniffed`: its `sniff_csv`
-    row, dialect, columns and formats) puts day and month first, and whose sampled values never tell which is
-    which (every value's first two numbers at most 12). The sniffer then reads the day first, so a file written
-    month first would load February 1 as January 2 without a word: such a column is read as text, for
-    `read.date_format` / `read.timestamp_format` (which this leaves alone) to name the order."""
+def as_written(con: duckdb.DuckDBPyConnection, path: str, sniffed: tuple[Any, ...], o: ReadOptions) -> set[str]:
+    """The columns of a CSV that DuckDB's sniffer typed (`sniffed`: its `sniff_csv` row, dialect, columns and
+    formats) but that are read as text, every value as written, from what its sample holds:
+
+    - dates and timestamps in a format that puts day and month first (`%d/%m/%Y`), whose sampled values never
+      tell which is which (every value's first two numbers at most 12). The sniffer then reads the day first, so a
+      file written month first would load February 1 as January 2 without a word; text lets
+      `read.date_format` / `read.timestamp_format` (which this leaves alone) name the order;
+    - whole numbers written in hexadecimal or binary (`0x00FF`, `0xDeadBeef`, `0b101`), which DuckDB reads as
+      255, 3735928559 and 5, losing the digits' width and case (an address, a code, a color); pandas, Spark and
+      Polars keep them as text. Looked for only when the sample's lines hold `0x` or `0b`.
+
+    One scan of the sample, when there is something to look for."""
     delim, quote, escape, _nl, comment, skip, header, columns, datefmt, tsfmt = sniffed
     kinds = {"DATE": None if o.date_format else datefmt, "TIMESTAMP": None if o.timestamp_format else tsfmt}
-    names = [c["name"] for c in columns or [] if (kinds.get(c["type"]) or "").startswith(("%d", "%m"))]
-    if not names:
+    checks: dict[str, str] = {}
+    for c in columns or []:
+        if (kinds.get(c["type"]) or "").startswith(("%d", "%m")):
+            n = c["name"]
+            first, second = (f"TRY_CAST(regexp_extract({q(n)}, {lit(DAY_MONTH)}, {i}) AS INTEGER)" for i in (1, 2))
+            told = f"coalesce(bool_or({first} > 12 OR {second} > 12), false)"
+            checks[n] = f"coalesce(bool_or({first} <> {second}), false) AND NOT {told}"
+    whole = [c["name"] for c in columns or [] if c["type"] in _WHOLE]
+    if whole and may_hold(path, 2 * DETECTION_SAMPLE_ROWS + int(skip) + 1, (b"0x", b"0b")):
+        checks.update((n, f"coalesce(bool_or(regexp_matches({q(n)}, {lit(_HEX)})), false)") for n in whole)
+    if not checks:
         return set()
-    checks = []
-    for n in names:
-        first, second = (f"TRY_CAST(regexp_extract({q(n)}, {lit(DAY_MONTH)}, {i}) AS INTEGER)" for i in (1, 2))
-        told = f"coalesce(bool_or({first} > 12 OR {second} > 12), false)"
-        checks.append(f"coalesce(bool_or({first} <> {second}), false) AND NOT {told}")
     unquoted = {"(empty)": ""}
     args = [
         f"delim = {lit(delim)}",
@@ -122,10 +134,15 @@ def day_month_unknown(con: duckdb.DuckDBPyConnection, path: str, sniffed: tuple[
     ] + ([f"comment = {lit(comment)}"] if comment not in (None, "(empty)") else [])
     sample = f"SELECT * FROM read_csv({lit(path)}, {', '.join(args)}, all_varchar = true) LIMIT {DETECTION_SAMPLE_ROWS}"
     try:
-        found = con.execute(f"SELECT {', '.join(checks)} FROM ({sample})").fetchone()
+        found = con.execute(f"SELECT {', '.join(checks.values())} FROM ({sample})").fetchone()
     except duckdb.Error:  # the read itself names what is wrong with the file
         return set()
-    return {n for n, unknown in zip(names, found, strict=True) if unknown}
+    return {n for n, text in zip(checks, found, strict=True) if text}
+
+
+#: the types DuckDB's sniffer gives whole numbers, which it also reads from hexadecimal and binary (`0x1F`, `0b101`)
+_WHOLE = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UBIGINT", "BIGNUM")
+_HEX = r"^\s*[+-]?0[xXbB]"
 
 
 _NUMBERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
@@ -202,9 +219,9 @@ def _sniff(cx: JobContext, path: str, o: ReadOptions, *, pin: bool = False) -> l
     # The dialect is fixed; a group's column types are still detected by DuckDB across its files (fixing the
     # first file's types would let a later file's `2.5` be cast into a BIGINT column as 3).
     text = text_in_table(cx.job.workflow, cx.job.table_schema, [c["name"] for c in columns])
-    if ("day-month", *key) not in cx.sniffed:  # dates whose day and month the sample never tells apart: text
-        cx.sniffed[("day-month", *key)] = day_month_unknown(cx.con, path, row, o)
-    text |= cx.sniffed[("day-month", *key)]
+    if ("as-written", *key) not in cx.sniffed:  # undecidable dates, hexadecimal and binary numbers: text (`as_written`)
+        cx.sniffed[("as-written", *key)] = as_written(cx.con, path, row, o)
+    text |= cx.sniffed[("as-written", *key)]
     types = _declared_types(cx, o) | dict.fromkeys(text, "VARCHAR")  # `text_in_table`: kept as written
     args = [
         f"auto_detect = {str(not pin).lower()}",

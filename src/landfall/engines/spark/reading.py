@@ -40,7 +40,7 @@ from landfall.engines.duckdb.casts import INT_TYPES
 from landfall.engines.duckdb.diagnose import long_line
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, columns_arg, pin_dates
 from landfall.engines.duckdb.jsonnumbers import whole_numbers
-from landfall.engines.duckdb.read_csv import day_month_unknown, dialect_args, mixed_types, sample_buffer
+from landfall.engines.duckdb.read_csv import as_written, dialect_args, mixed_types, sample_buffer
 from landfall.engines.duckdb.read_parquet import spark_copy
 from landfall.engines.duckdb.reading import (
     _consistent_delimiter,
@@ -218,8 +218,8 @@ def sniff(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection, inp: Input) -> tuple[Dia
         comment="" if comment in (None, "(empty)") else comment,
         newline={"\\r\\n": "\r\n", "\\r": "\r"}.get(newline, "\n"),
     )
-    unknown = day_month_unknown(sniffer, inp.path, row, o)  # dates whose day and month are never told apart
-    columns = [(col["name"], "VARCHAR" if col["name"] in unknown else col["type"]) for col in cols]
+    text = as_written(sniffer, inp.path, row, o)  # undecidable dates, hexadecimal and binary numbers
+    columns = [(col["name"], "VARCHAR" if col["name"] in text else col["type"]) for col in cols]
     return dialect, columns, (o.date_format or datefmt, o.timestamp_format or tsfmt)
 
 

@@ -67,6 +67,26 @@ class ExactnessTests(EngineFixtures):
             error = error_of(lake, f"e/cut-{column}.csv")
             assert error == f"`e/cut-{column}.csv` line 2: value `{value}` of column `{column}` is not a valid {kind}"
 
+    def test_hexadecimal_binary_and_underscored_numbers_stay_as_written(self, make):
+        """DuckDB reads `0x00FF` as the number 255 and `0b101` as 5 (its CSV detection made such a column BIGINT:
+        `0xDeadBeef` loaded as 3735928559, the digits' width and case gone) and its casts read `1_000` as 1000. A
+        column of them is text, every value as written, as pandas, Spark and Polars read it; into a table's number
+        column such a value fails the file, naming its line (before: `0x10` loaded as 16)."""
+        lake = make(wf("t"), wf("n", retry={"max_attempts": 1}), workers=1)
+        lake.land("t/a.csv", "id,h,u,b\n1,0xDeadBeef,1_000,0b101\n2,0x00FF,2_000,0b1\n")
+        lake.land("n/a.csv", "id,v\n1,a\n", mtime=1)
+        assert_ok(lake, lake.process())
+        got = lake.rows("SELECT h, u, b FROM t ORDER BY id")
+        assert got == [("0xDeadBeef", "1_000", "0b101"), ("0x00FF", "2_000", "0b1")]
+        assert column_types(lake, "t")["h"] == column_types(lake, "t")["b"] == "string"
+        for name, value in (("b", "0x10"), ("c", "1_000"), ("d", "0b101")):
+            lake.land(f"n/{name}.csv", f"id,v\n{value},{name}\n", mtime=2)
+            lake.process()
+            assert error_of(lake, f"n/{name}.csv").startswith(
+                f"`n/{name}.csv` line 2: value `{value}` of column `id` is not a valid BIGINT"
+            ), error_of(lake, f"n/{name}.csv")
+        assert lake.rows("SELECT id FROM n") == [(1,)]
+
     def test_rescue_keeps_a_value_that_fits_only_cut(self, make):
         lake = self._table(make, "rescue")
         rows = lake.rows("SELECT id, n, d, t, m, _rescued_data, _source_file FROM e ORDER BY id, _source_file")
