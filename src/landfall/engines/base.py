@@ -121,6 +121,21 @@ def where_in(key: str, line: int | None, fmt: str | None) -> str:
     return f"`{key}`" + (f" {'row' if fmt == 'parquet' else 'line'} {line}" if line else "")
 
 
+def flat_collision(paths: list[list[str]], separator: str) -> str | None:
+    """Why `flatten` cannot name its columns, when two of them (`paths`: each column's keys from the top, one for a
+    column left as it is) join to one name (names ignore case): with `_`, `{"a": {"b": 1}, "a_b": 2}` makes `a_b`
+    twice. Numbering the second would put `a_b` of one file and `a.b` of another in one column."""
+    seen: dict[str, list[str]] = {}
+    for path in paths:
+        name = separator.join(path)
+        if (other := seen.setdefault(name.lower(), path)) != path:
+            return (
+                f"`{'.'.join(other)}` and `{'.'.join(path)}` would both be column `{name}`: choose a `separator` "
+                f'that no key holds (`flatten: {{separator: "__"}}`), or rename one of them first'
+            )
+    return None
+
+
 def named_in(column: str, expressions: list[str]) -> bool:
     """Whether SQL `expressions` name `column` (as a word, or quoted)."""
     word = re.compile(rf"(?<![\w.\"]){re.escape(column)}(?![\w\"])", re.IGNORECASE)

@@ -9,7 +9,7 @@ from typing import Any
 
 import duckdb
 
-from landfall.engines.base import JOINED_HIDDEN, Staged, named_in, text_hint
+from landfall.engines.base import JOINED_HIDDEN, Staged, flat_collision, named_in, text_hint
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.casts import cast_sql
 from landfall.engines.duckdb.context import JobContext
@@ -128,6 +128,7 @@ def _flatten(cx: JobContext, view: str, spec: Any, only: str | None = None) -> s
     `keep_json` (and anything deeper) become JSON strings. Lists stay lists (see `explode`)."""
     keep = set(spec.keep_json)
     parts: list[str] = []
+    paths: list[list[str]] = []
 
     def walk(expr: str, path: list[str], typ: Any, depth: int) -> None:
         name = spec.separator.join(path)
@@ -135,7 +136,9 @@ def _flatten(cx: JobContext, view: str, spec: Any, only: str | None = None) -> s
         if typ.id == "struct" and dotted not in keep and depth < spec.max_depth:
             for child, child_type in typ.children:
                 walk(f"{expr}.{q(child)}", [*path, child], child_type, depth + 1)
-        elif typ.id == "struct" or dotted in keep:
+            return
+        paths.append(path)
+        if typ.id == "struct" or dotted in keep:
             parts.append(f"CAST(to_json({expr}) AS VARCHAR) AS {q(name)}")
         else:
             parts.append(f"{expr} AS {q(name)}")
@@ -143,8 +146,11 @@ def _flatten(cx: JobContext, view: str, spec: Any, only: str | None = None) -> s
     for name, typ in _types(cx, view):
         if only is not None and name != only:
             parts.append(q(name))
+            paths.append([name])
             continue
         walk(q(name), [name], typ, 0)
+    if why := flat_collision(paths, spec.separator):
+        raise _step_error(why)
     return cx.view(f"SELECT {', '.join(parts)} FROM {view}")
 
 

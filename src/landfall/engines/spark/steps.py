@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from landfall.config import FlattenSpec
-from landfall.engines.base import JOINED_HIDDEN
+from landfall.engines.base import JOINED_HIDDEN, flat_collision
 from landfall.engines.spark import translate
 from landfall.engines.spark.casts import strict_cast
 from landfall.engines.spark.context import HIDDEN, PID, SRC, Ctx, c, columns
@@ -105,6 +105,7 @@ def flatten(df: DataFrame, spec: Any, only: str | None = None) -> DataFrame:
     `keep_json` (and anything deeper) become JSON strings. Lists stay lists (see `explode`)."""
     keep = set(spec.keep_json)
     parts: list[Column] = []
+    paths: list[list[str]] = []
 
     def walk(col: Column, path: list[str], dt: T.DataType, depth: int) -> None:
         name = spec.separator.join(path)
@@ -112,7 +113,9 @@ def flatten(df: DataFrame, spec: Any, only: str | None = None) -> DataFrame:
         if isinstance(dt, T.StructType) and dotted not in keep and depth < spec.max_depth:
             for f in dt.fields:
                 walk(col.getField(f.name), [*path, f.name], f.dataType, depth + 1)
-        elif isinstance(dt, T.StructType) or dotted in keep:
+            return
+        paths.append(path)
+        if isinstance(dt, T.StructType) or dotted in keep:
             parts.append(to_json(col).alias(name))
         else:
             parts.append(col.alias(name))
@@ -120,8 +123,12 @@ def flatten(df: DataFrame, spec: Any, only: str | None = None) -> DataFrame:
     for f in df.schema.fields:
         if (only is not None and f.name != only) or f.name in HIDDEN:
             parts.append(c(f.name))
+            if f.name not in HIDDEN:
+                paths.append([f.name])
             continue
         walk(c(f.name), [f.name], f.dataType, 0)
+    if why := flat_collision(paths, spec.separator):
+        raise StepError(why)
     return df.select(*parts)
 
 

@@ -166,6 +166,23 @@ class TransformTests(EngineFixtures):
         rows = lake.rows("SELECT id, customer_name, customer_address FROM k ORDER BY id")
         assert json.loads(rows[1][2]) == {"city": "Rome", "zip": "00100"} and rows[2][2] is None
 
+    def test_flatten_refuses_two_keys_that_would_share_a_column(self, make):
+        """`{"a": {"b": 1}, "a_b": 2}` flattened with `_` makes `a_b` twice. DuckDB numbered the second (`a_b_1`),
+        so a file holding only one of them put it in `a_b` whichever it was: `a.b` of one file and `a_b` of
+        another in one column without a word. The file fails naming both keys and the way out; with another
+        separator both load."""
+        lake = make(
+            wf("t", transform=[{"flatten": {}}], retry={"max_attempts": 1}),
+            wf("s", transform=[{"flatten": {"separator": "__"}}]),
+        )
+        lake.land("t/a.jsonl", '{"id": 1, "a": {"b": 1}, "a_b": 2}\n')
+        lake.land("s/a.jsonl", '{"id": 1, "a": {"B": 1}, "a_b": 2}\n')
+        lake.process()
+        assert "step 1 (`flatten`): `a.b` and `a_b` would both be column `a_b`: choose a `separator`" in error_of(
+            lake, "t/a.jsonl"
+        )
+        assert lake.rows("SELECT a__B, a_b FROM s") == [(1, 2)]
+
     def test_explode_lists_into_rows(self, make):
         steps = [{"explode": "items"}, {"drop": ["customer", "tags"]}]
         lake = make(wf("t", transform=steps))
