@@ -121,18 +121,17 @@ def where_in(key: str, line: int | None, fmt: str | None) -> str:
     return f"`{key}`" + (f" {'row' if fmt == 'parquet' else 'line'} {line}" if line else "")
 
 
-def flat_collision(paths: list[list[str]], separator: str) -> str | None:
-    """Why `flatten` cannot name its columns, when two of them (`paths`: each column's keys from the top, one for a
-    column left as it is) join to one name (names ignore case): with `_`, `{"a": {"b": 1}, "a_b": 2}` makes `a_b`
-    twice. Numbering the second would put `a_b` of one file and `a.b` of another in one column."""
+def flat_collision(paths: list[list[str]], separator: str, *, explode: bool = False) -> str | None:
+    """Why `flatten` (or `explode`, whose object elements become `<column>_<field>`) cannot name its columns, when
+    two of them (`paths`: each column's keys from the top, one for a column left as it is) join to one name (names
+    ignore case): with `_`, `{"a": {"b": 1}, "a_b": 2}` makes `a_b` twice. Numbering the second would put `a_b` of
+    one file and `a.b` of another in one column."""
     seen: dict[str, list[str]] = {}
     for path in paths:
         name = separator.join(path)
         if (other := seen.setdefault(name.lower(), path)) != path:
-            return (
-                f"`{'.'.join(other)}` and `{'.'.join(path)}` would both be column `{name}`: choose a `separator` "
-                f'that no key holds (`flatten: {{separator: "__"}}`), or rename one of them first'
-            )
+            fix = "" if explode else 'choose a `separator` that no key holds (`flatten: {separator: "__"}`), or '
+            return f"`{'.'.join(other)}` and `{'.'.join(path)}` would both be column `{name}`: {fix}rename one first"
     return None
 
 

@@ -149,7 +149,7 @@ def _flatten(cx: JobContext, view: str, spec: Any, only: str | None = None) -> s
             paths.append([name])
             continue
         walk(q(name), [name], typ, 0)
-    if why := flat_collision(paths, spec.separator):
+    if why := flat_collision(paths, spec.separator, explode=only is not None):
         raise _step_error(why)
     return cx.view(f"SELECT {', '.join(parts)} FROM {view}")
 

@@ -127,7 +127,7 @@ def flatten(df: DataFrame, spec: Any, only: str | None = None) -> DataFrame:
                 paths.append([f.name])
             continue
         walk(c(f.name), [f.name], f.dataType, 0)
-    if why := flat_collision(paths, spec.separator):
+    if why := flat_collision(paths, spec.separator, explode=only is not None):
         raise StepError(why)
     return df.select(*parts)
 

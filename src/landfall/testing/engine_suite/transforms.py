@@ -178,10 +178,14 @@ class TransformTests(EngineFixtures):
         lake.land("t/a.jsonl", '{"id": 1, "a": {"b": 1}, "a_b": 2}\n')
         lake.land("s/a.jsonl", '{"id": 1, "a": {"B": 1}, "a_b": 2}\n')
         lake.process()
-        assert "step 1 (`flatten`): `a.b` and `a_b` would both be column `a_b`: choose a `separator`" in error_of(
-            lake, "t/a.jsonl"
-        )
+        error = error_of(lake, "t/a.jsonl")
+        assert "step 1 (`flatten`): `a.b` and `a_b` would both be column `a_b`: choose a `separator`" in error
         assert lake.rows("SELECT a__B, a_b FROM s") == [(1, 2)]
+        lake = make(wf("e", transform=[{"explode": "items"}], retry={"max_attempts": 1}))  # elements' fields too
+        lake.land("e/a.jsonl", '{"id": 1, "items": [{"sku": "a"}], "items_sku": "top"}\n')
+        lake.process()
+        error = error_of(lake, "e/a.jsonl")
+        assert "step 1 (`explode`): `items_sku` and `items.sku` would both be column `items_sku`: rename one" in error
 
     def test_explode_lists_into_rows(self, make):
         steps = [{"explode": "items"}, {"drop": ["customer", "tags"]}]
