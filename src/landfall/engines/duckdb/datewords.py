@@ -40,12 +40,23 @@ def may_hold(path: str, lines: int, parts: tuple[bytes, ...]) -> bool:
             if not chunk:
                 return False
             size += len(chunk)
-            text = tail + chunk.lower()
-            if any(part in text for part in parts) or size > _LOOK_BYTES:
+            text = tail + chunk
+            if _holds(text, parts) or size > _LOOK_BYTES:
                 return True
             seen += chunk.count(b"\n")
             tail = text[-keep:] if keep else b""  # a part cut by the chunk's end
     return False
+
+
+def _holds(text: bytes, parts: tuple[bytes, ...]) -> bool:
+    """Whether `text` holds one of `parts` (lower case) in any case. A part's last letter, in either case, is looked
+    for first (one `memchr` each): a search for `0x` itself is slow in the digits of a numeric file, and a text
+    without an `x` cannot hold it; the text is lowered and searched only for the parts whose letter it holds."""
+    maybe = [p for p in parts if p[-1:] in text or p[-1:].upper() in text]
+    if not maybe:
+        return False
+    low = text.lower()
+    return any(p in low for p in maybe)
 
 
 def late_date_words(cx: JobContext, files: list[StagedFile]) -> ReadPlan | None:
