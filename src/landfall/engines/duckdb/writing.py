@@ -238,8 +238,11 @@ def merge(cx: JobContext, view: str, loaded: str | None = None) -> tuple[str, li
     union = f"SELECT * FROM {batch}" + (f" UNION ALL BY NAME SELECT * FROM {old}" if old else "")
     order = (f"{q(w.order_by)} DESC NULLS LAST, " if w.order_by else "") + "__lf_rank DESC"
     drop = "__lf_rank" + (f", {q(loaded)}" if loaded is not None else "")
+    # a row with a NULL key matches no row, as in SQL's MERGE: it is added, never updated nor deduplicated
+    unkeyed = " OR ".join(f"{q(k)} IS NULL" for k in w.keys)
     merged = cx.view(
-        f"SELECT * EXCLUDE ({drop}) FROM ({union}) QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1"
+        f"SELECT * EXCLUDE ({drop}) FROM ({union}) "
+        f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1 OR {unkeyed}"
     )
     return merged, replaced
 
@@ -319,10 +322,13 @@ def discard(cx: JobContext) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def file_sources(cx: JobContext, files: list[StagedFile]) -> tuple[list[tuple[str, str, int]], dict[str, int]]:
+def file_sources(
+    cx: JobContext, files: list[StagedFile], carried: bool = False
+) -> tuple[list[tuple[str, str, int]], dict[str, int]]:
     """Which landed file the rows of each written file came from: `(relpath, source key, rows)`, and the rows
-    written per source. A single file's rows are all its own; a batch's files are read back."""
-    if not cx.with_path:
+    written per source. A single file's rows are all its own, unless the files carry rows of others (`carried`: a
+    merge rewrote table files with it); a batch's files, and those, are read back."""
+    if not cx.with_path and not carried:
         key = cx.only_key
         return [(f.relpath, key, f.rows) for f in files], {key: sum(f.rows for f in files)}
     by_path = {f.path: f for f in files}

@@ -13,6 +13,7 @@ import os
 import shutil
 import urllib.parse
 from collections import Counter
+from functools import reduce
 from typing import Any
 
 import pyarrow as pa
@@ -195,7 +196,8 @@ def merge(ctx: Ctx, df: DataFrame, loaded: str | None = None) -> tuple[DataFrame
             union = batch.unionByName(old, allowMissingColumns=True)
     order = ([c(w.order_by).desc_nulls_last()] if w.order_by else []) + [c("__lf_rank").desc()]
     window = Window.partitionBy(*[c(k) for k in w.keys]).orderBy(*order)
-    merged = union.withColumn("__lf_n", F.row_number().over(window)).where(c("__lf_n") == 1)
+    unkeyed = reduce(lambda a, b: a | b, [c(k).isNull() for k in w.keys])  # matches no row (SQL's MERGE): added
+    merged = union.withColumn("__lf_n", F.row_number().over(window)).where((c("__lf_n") == 1) | unkeyed)
     return merged.drop("__lf_n", "__lf_rank", *([loaded] if loaded else [])), replaced
 
 
@@ -315,9 +317,13 @@ def arrow_schema(df: DataFrame, files: list[StagedFile]) -> pa.Schema:
     return pa.schema([fields.get(f.name, f) for f in whole])
 
 
-def file_sources(ctx: Ctx, files: list[StagedFile]) -> tuple[list[tuple[str, str, int]], dict[str, int]]:
-    """Which landed file the rows of each written file came from: `(relpath, source key, rows)` and totals."""
-    if not ctx.batch:
+def file_sources(
+    ctx: Ctx, files: list[StagedFile], carried: bool = False
+) -> tuple[list[tuple[str, str, int]], dict[str, int]]:
+    """Which landed file the rows of each written file came from: `(relpath, source key, rows)` and totals. A
+    single file's rows are all its own, unless the files carry rows of others (`carried`: a merge rewrote table
+    files with it); a batch's files, and those, are read back."""
+    if not ctx.batch and not carried:
         key = ctx.inputs[0].source.key
         return [(f.relpath, key, f.rows) for f in files], {key: sum(f.rows for f in files)}
     out, totals = [], Counter()

@@ -234,7 +234,8 @@ class TransformTests(EngineFixtures):
 
     def test_merge_a_changed_file_replaces_its_earlier_rows(self, make):
         """In a merge table too, a changed file's rows replace its earlier rows: a key its new version leaves out
-        goes, and its new value wins over its old one even with a smaller `order_by`; other files' rows stay."""
+        goes, and its new value wins over its old one even with a smaller `order_by`; other files' rows stay, and
+        are known as theirs in the files a merge rewrote."""
         merge = {"mode": "merge", "keys": ["id"], "order_by": "v"}
         lake = make(
             wf("m", write={"table": "m", **merge}),
@@ -251,11 +252,39 @@ class TransformTests(EngineFixtures):
         for t in ("m", "d"):
             got = lake.rows(f"SELECT id, v, name, _source_file FROM {t} ORDER BY id")
             assert got == [(1, 2, "b1", f"{t}/b.csv"), (3, 4, "a3-fixed", f"{t}/a.csv"), (4, 1, "b4", f"{t}/b.csv")]
-        for t in ("m", "d"):  # a version with no rows takes the file's rows out
-            lake.land(f"{t}/a.csv", "id,v,name\n", mtime=1_700_000_002)
+        for t in ("m", "d"):  # a version whose keys no row has: the earlier rows go all the same, also those a
+            # merge of another file carried into its files (before: recorded as that file's, and left in)
+            lake.land(f"{t}/b.csv", "id,v,name\n7,1,b7\n", mtime=1_700_000_002)
         assert_ok(lake, lake.process())
         for t in ("m", "d"):
-            assert lake.rows(f"SELECT id, name FROM {t} ORDER BY id") == [(1, "b1"), (4, "b4")]
+            assert lake.rows(f"SELECT id, name FROM {t} ORDER BY id") == [(3, "a3-fixed"), (7, "b7")]
+        for t in ("m", "d"):  # a version with no rows takes the file's rows out
+            lake.land(f"{t}/a.csv", "id,v,name\n", mtime=1_700_000_003)
+        assert_ok(lake, lake.process())
+        for t in ("m", "d"):
+            assert lake.rows(f"SELECT id, name FROM {t} ORDER BY id") == [(7, "b7")]
+
+    def test_merge_keeps_every_row_whose_key_is_null(self, make):
+        """A row with a NULL key matches no row, as in SQL's MERGE: it is added, never updated nor deduplicated
+        (before: the rows of one file with no key were one row, the others lost without a word), and a changed
+        file's version replaces them as it does its other rows."""
+        merge = {"mode": "merge", "keys": ["id", "k"]}
+        lake = make(
+            wf("m", write={"table": "m", **merge}),
+            wf("d", write={"table": "d", "format": "delta", **merge}),
+            workers=1,
+        )
+        for t in ("m", "d"):
+            lake.land(f"{t}/a.csv", "id,k,v\n1,x,a\n,x,b\n,x,c\n2,,d\n2,,e\n", mtime=1_700_000_000)
+            lake.land(f"{t}/b.csv", "id,k,v\n1,x,f\n,x,g\n", mtime=1_700_000_001)
+        assert_ok(lake, lake.process())
+        for t in ("m", "d"):
+            assert lake.rows(f"SELECT v FROM {t} ORDER BY v") == [("b",), ("c",), ("d",), ("e",), ("f",), ("g",)]
+        for t in ("m", "d"):
+            lake.land(f"{t}/a.csv", "id,k,v\n,x,h\n", mtime=1_700_000_002)
+        assert_ok(lake, lake.process())
+        for t in ("m", "d"):
+            assert lake.rows(f"SELECT v FROM {t} ORDER BY v") == [("f",), ("g",), ("h",)]
 
     def test_lineage_columns(self, make):
         lake = make(wf("t"))
