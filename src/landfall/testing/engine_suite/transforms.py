@@ -236,12 +236,7 @@ class TransformTests(EngineFixtures):
         """In a merge table too, a changed file's rows replace its earlier rows: a key its new version leaves out
         goes, and its new value wins over its old one even with a smaller `order_by`; other files' rows stay, and
         are known as theirs in the files a merge rewrote."""
-        merge = {"mode": "merge", "keys": ["id"], "order_by": "v"}
-        lake = make(
-            wf("m", write={"table": "m", **merge}),
-            wf("d", write={"table": "d", "format": "delta", **merge}),
-            workers=1,
-        )
+        lake = _merge_tables(make, {"keys": ["id"], "order_by": "v"})
         for t in ("m", "d"):
             lake.land(f"{t}/a.csv", "id,v,name\n1,1,a1\n2,1,a2\n3,5,a3\n", mtime=1_700_000_000)
             lake.land(f"{t}/b.csv", "id,v,name\n1,2,b1\n4,1,b4\n", mtime=1_700_000_000)
@@ -268,12 +263,7 @@ class TransformTests(EngineFixtures):
         """A row with a NULL key matches no row, as in SQL's MERGE: it is added, never updated nor deduplicated
         (before: the rows of one file with no key were one row, the others lost without a word), and a changed
         file's version replaces them as it does its other rows."""
-        merge = {"mode": "merge", "keys": ["id", "k"]}
-        lake = make(
-            wf("m", write={"table": "m", **merge}),
-            wf("d", write={"table": "d", "format": "delta", **merge}),
-            workers=1,
-        )
+        lake = _merge_tables(make, {"keys": ["id", "k"]})
         for t in ("m", "d"):
             lake.land(f"{t}/a.csv", "id,k,v\n1,x,a\n,x,b\n,x,c\n2,,d\n2,,e\n", mtime=1_700_000_000)
             lake.land(f"{t}/b.csv", "id,k,v\n1,x,f\n,x,g\n", mtime=1_700_000_001)
@@ -390,3 +380,11 @@ class TransformTests(EngineFixtures):
         lake.process()
         assert (only_run(lake, "t/a.csv").status, only_run(lake, "t/a.csv").rows_out) == ("succeeded", 2)
         assert lake.rows("SELECT id FROM t ORDER BY id") == [(1,), (6,)]
+
+
+def _merge_tables(make: Any, merge: dict[str, Any]) -> Any:
+    """A lake of two merge tables written as `merge` says: `m` (Parquet) from `m/`, `d` (Delta) from `d/`."""
+    write = {"mode": "merge", **merge}
+    return make(
+        wf("m", write={"table": "m", **write}), wf("d", write={"table": "d", "format": "delta", **write}), workers=1
+    )
