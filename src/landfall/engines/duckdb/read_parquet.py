@@ -5,7 +5,6 @@ copy Spark reads (`spark_copy`: no time, interval or nanosecond columns, which S
 from __future__ import annotations
 
 import os
-import re
 import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -14,6 +13,7 @@ import duckdb
 
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.sql import _filename_arg, lit, q
+from landfall.engines.duckdb.types import retyped
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -70,11 +70,12 @@ def _as_text(t: pa.DataType) -> pa.DataType:
     return t
 
 
-#: DuckDB's nanosecond timestamp types, in a type string
-_NANOS = re.compile(r"\bTIMESTAMP(TZ)?_NS\b")
-#: its types of Parquet columns Spark cannot read: times (not `TIME WITH TIME ZONE`, which no Parquet file holds)
-#: and intervals
-_NOT_SPARK = re.compile(r"(?<!WITH )\bTIME(?:_NS)?\b(?! WITH)|\bINTERVAL\b")
+#: DuckDB's nanosecond timestamp types, and the microsecond ones they are read as when no value is cut
+_MICROS = {"TIMESTAMP_NS": "TIMESTAMP", "TIMESTAMPTZ_NS": "TIMESTAMPTZ"}
+_NANOS_AS_TEXT = dict.fromkeys(_MICROS, "VARCHAR")
+#: the types of Parquet columns Spark cannot read: times (not `TIME WITH TIME ZONE`, which no Parquet file holds)
+#: and intervals, read as text
+_NOT_SPARK = dict.fromkeys(("TIME", "TIME_NS", "INTERVAL"), "VARCHAR")
 
 
 def nanoseconds(con: duckdb.DuckDBPyConnection, relation: str, columns: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -83,16 +84,17 @@ def nanoseconds(con: duckdb.DuckDBPyConnection, relation: str, columns: Iterable
     tables, Spark and most readers hold microseconds: a Delta table of nanoseconds is one deltalake's reader
     refuses, and Spark cannot read such a file), else text, every digit as written
     (`2024-01-01 00:00:00.123456789`). One pass over those columns."""
-    found = {n: k for n, k in columns if _NANOS.search(k)}
+    columns = list(columns)
+    micros = {n: m for n, k in columns if (m := retyped(k, _MICROS)) != k}
+    found = {n: k for n, k in columns if n in micros}
     if not found:
         return {}
-    micros = {n: _NANOS.sub(lambda m: "TIMESTAMPTZ" if m[1] else "TIMESTAMP", k) for n, k in found.items()}
     checks = ", ".join(
         f"coalesce(bool_or(CAST(CAST({q(n)} AS {micros[n]}) AS {k}) IS DISTINCT FROM {q(n)}), false)"
         for n, k in found.items()
     )
     finer = con.execute(f"SELECT {checks} FROM {relation}").fetchone() or ()
-    return {n: _NANOS.sub("VARCHAR", k) if f else micros[n] for (n, k), f in zip(found.items(), finer, strict=True)}
+    return {n: retyped(k, _NANOS_AS_TEXT) if f else micros[n] for (n, k), f in zip(found.items(), finer, strict=True)}
 
 
 def spark_copy(path: str, scratch: str) -> str:
@@ -111,10 +113,9 @@ def spark_copy(path: str, scratch: str) -> str:
             columns = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
         except duckdb.Error:
             return path
-        kinds = {n: _NOT_SPARK.sub("VARCHAR", k) for n, k, *_ in columns}
+        kinds = {n: retyped(k, _NOT_SPARK) for n, k, *_ in columns}
         kinds.update(
-            (n, _NOT_SPARK.sub("VARCHAR", k))
-            for n, k in nanoseconds(con, source, [(c[0], c[1]) for c in columns]).items()
+            (n, retyped(k, _NOT_SPARK)) for n, k in nanoseconds(con, source, [(c[0], c[1]) for c in columns]).items()
         )
         changed = [
             f"CAST({q(n)} AS {k}) AS {q(n)}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -19,18 +20,46 @@ from landfall.types import parse_type, user_type
 if TYPE_CHECKING:
     import pyarrow as pa
 
-#: DuckDB's types of whole numbers beyond 64 bits, in a type string: what its readers detect for
-#: 12345678901234567890, read as `DECIMAL(38,0)` by both engines (DuckDB's Parquet writer stores them as doubles)
-WHOLE_BEYOND_64 = re.compile(r"\bU?HUGEINT\b")
-#: DuckDB's type of whole numbers beyond 38 digits (a CSV's `123...` of 45 digits), which its Parquet writer stores
-#: as binary: read as text, every digit as written
-_BEYOND_DECIMAL = re.compile(r"\bBIGNUM\b")
+#: DuckDB's types a reader's detection gives that are read as another, so that no value changes: whole numbers
+#: beyond 64 bits (12345678901234567890, which DuckDB's Parquet writer stores as doubles) as `DECIMAL(38,0)`,
+#: beyond 38 digits (a CSV's `123...` of 45 digits, `BIGNUM`, which it stores as binary) as text
+_EXACT = {"HUGEINT": "DECIMAL(38,0)", "UHUGEINT": "DECIMAL(38,0)", "BIGNUM": "VARCHAR"}
 
 
 def exact_kind(kind: str) -> str:
     """The type a DuckDB type of a reader's detection (at any depth) is read as, so that no value changes:
     whole numbers beyond 64 bits as `DECIMAL(38,0)`, beyond 38 digits as text."""
-    return WHOLE_BEYOND_64.sub("DECIMAL(38,0)", _BEYOND_DECIMAL.sub("VARCHAR", kind))
+    return retyped(kind, _EXACT)
+
+
+def retyped(kind: str, leaves: Mapping[str, str]) -> str:
+    """`kind` (a DuckDB type) with each leaf type that `leaves` names (`TIMESTAMP_NS`) replaced by the type it
+    maps to, at any depth (`kind` itself when none is). Through the type's tree, not its text: DuckDB writes a
+    struct field named like a type unquoted (`STRUCT(TIMESTAMP_NS INTEGER)`), and the field keeps its name."""
+    if not any(name in kind for name in leaves):
+        return kind
+    new, changed = _retyped(_type(kind), leaves)
+    return new if changed else kind
+
+
+def _retyped(t: duckdb.typing.DuckDBPyType, leaves: Mapping[str, str]) -> tuple[str, bool]:
+    kind = t.id
+    if kind in ("struct", "union", "map", "list", "array"):
+        members = t.children[1:] if kind == "union" else t.children  # a union's first child is its tag
+        if kind == "array":
+            members = members[:1]
+        inner = [(n, *_retyped(c, leaves)) for n, c in members]
+        changed = any(ch for _, _, ch in inner)
+        if kind in ("struct", "union"):
+            fields = ", ".join(f'"{n.replace(chr(34), chr(34) * 2)}" {c}' for n, c, _ in inner)
+            return f"{kind.upper()}({fields})", changed
+        if kind == "map":
+            return f"MAP({inner[0][1]}, {inner[1][1]})", changed
+        if kind == "list":
+            return f"{inner[0][1]}[]", changed
+        return f"{inner[0][1]}[{int(dict(t.children)['size'])}]", changed
+    name = str(t)
+    return leaves.get(name, name), name in leaves
 
 
 _SIMPLE = {
@@ -153,12 +182,16 @@ def arrow_type(duck: str) -> str:
         return "string"
     if m := _DECIMAL.fullmatch(simple):
         return f"decimal128({int(m[1])}, {int(m[2])})"
+    return _arrow(_type(duck))
+
+
+def _type(duck: str) -> duckdb.typing.DuckDBPyType:
+    """DuckDB's parse of a type string (one in-memory database per process, made when first needed)."""
     global _con
     with _lock:
         if _con is None:
             _con = duckdb.connect(":memory:")
-        t = _con.type(duck)
-    return _arrow(t)
+        return _con.type(duck)
 
 
 def _arrow(t: duckdb.typing.DuckDBPyType) -> str:

@@ -56,6 +56,8 @@ class ParquetTypesTests(EngineFixtures):
                 "zoned": pa.array([at, at + 1_000], pa.timestamp("ns", tz="UTC")),
                 "fine": pa.array([at + 789, None], pa.timestamp("ns")),
                 "s": pa.array([{"at": at}, None], pa.struct([("at", pa.timestamp("ns"))])),
+                # a field named like the type (DuckDB writes such a name unquoted in the column's type)
+                "odd": pa.array([{"TIMESTAMP_NS": at}, None], pa.struct([("TIMESTAMP_NS", pa.timestamp("ns"))])),
                 "t_us": pa.array([dt.time(10, 30), dt.time(23, 59, 59, 500_000)], pa.time64("us")),
                 "t_ns": pa.array([37_800_123_456_789, None], pa.time64("ns")),  # 10:30:00.123456789
                 "g": pa.array([wkb, None], pa.binary()),
@@ -81,6 +83,10 @@ class ParquetTypesTests(EngineFixtures):
                 wkb,
             ),
             (None, dt.datetime(2024, 1, 1, 0, 0, 0, 123457, tzinfo=utc), None, None, "23:59:59.5", None, None),
+        ]
+        assert lake.rows('SELECT odd."TIMESTAMP_NS" FROM t ORDER BY id') == [
+            (dt.datetime(2024, 1, 1, 0, 0, 0, 123456),),
+            (None,),
         ]
         types = column_types(lake, "t")
         assert (types["naive"], types["zoned"], types["fine"], types["g"]) == (
