@@ -17,6 +17,7 @@ from landfall.engines.duckdb.types import retyped
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
 
 def _parquet_sql(cx: JobContext, paths: str) -> str:
@@ -24,20 +25,26 @@ def _parquet_sql(cx: JobContext, paths: str) -> str:
 
 
 def exact_copy(path: str, scratch: str) -> str:
-    """`path`, or a copy of it in `scratch` whose decimals of more than 38 digits (`decimal256`, at any depth) are
-    text, every digit as written. DuckDB, Spark and Delta tables hold decimals of up to 38 digits, and DuckDB's
-    reader takes a wider one as a double (123456789012345678901234567890123456789012345678.12 as
-    1.2345678901234566e+47). The copy is written a row group at a time; a file whose footer does not read is
-    returned as it is, for the reader to name what is wrong with it."""
+    """`path`, or a copy of it in `scratch` whose values a reader would change are text, every digit as written:
+    decimals of more than 38 digits (`decimal256`, at any depth: DuckDB, Spark and Delta tables hold up to 38, and
+    DuckDB's reader takes a wider one as a double, 123456789012345678901234567890123456789012345678.12 as
+    1.2345678901234566e+47); and a copy whose legacy `INT96` timestamps (Impala, Hive) are nanosecond timestamps
+    when one holds a digit below the microsecond, which DuckDB's and Spark's readers of `INT96` drop
+    (`...00.123456789` as `...00.123456`; such columns are read once to know), for `nanoseconds` to read as text.
+    The copy is written a row group at a time; a file whose footer does not read is returned as it is, for the
+    reader to name what is wrong with it."""
     import pyarrow.parquet as pq
 
     try:
-        schema = pq.read_schema(path)
+        with pq.ParquetFile(path) as pf:
+            schema = pf.schema_arrow
+            finer = _finer_int96(pf)
     except Exception:  # damaged or not Parquet: the reader's error names it
         return path
     target = pa_schema_as_text(schema)
-    if target is None:
+    if target is None and not finer:
         return path
+    target = target or schema  # the INT96 columns are written as INT64 nanoseconds: `nanoseconds` reads them
     folder = os.path.join(scratch, "_exact")
     os.makedirs(folder, exist_ok=True)
     out = os.path.join(folder, f"{uuid.uuid4().hex[:8]}-{os.path.basename(path)}")
@@ -45,6 +52,24 @@ def exact_copy(path: str, scratch: str) -> str:
         for batch in pf.iter_batches():
             writer.write_batch(batch.cast(target))
     return out
+
+
+def _finer_int96(pf: pq.ParquetFile) -> set[str]:
+    """The top-level `INT96` timestamp columns of a Parquet file with a value below the microsecond."""
+    import pyarrow as pa
+
+    names = [
+        c.path for c in (pf.schema.column(i) for i in range(pf.metadata.num_columns)) if c.physical_type == "INT96"
+    ]
+    finer: set[str] = set()
+    for name in (n for n in names if "." not in n):
+        for batch in pf.iter_batches(columns=[name]):
+            try:
+                batch.column(0).cast(pa.timestamp("us"), safe=True)
+            except pa.ArrowInvalid:  # `would lose data`
+                finer.add(name)
+                break
+    return finer
 
 
 def pa_schema_as_text(schema: pa.Schema) -> pa.Schema | None:

@@ -119,3 +119,16 @@ class ParquetTypesTests(EngineFixtures):
         assert lake.rows("SELECT CAST(iv AS VARCHAR), CAST(s.every AS VARCHAR) FROM t") == [
             ("1 day 02:00:00", "01:30:00")
         ]
+
+    def test_parquet_int96_timestamps_keep_their_nanoseconds(self, make, tmp_path):
+        """A legacy `INT96` timestamp (Impala, Hive) with a digit below the microsecond loads as text with every
+        digit, as a nanosecond timestamp does (before: DuckDB's reader dropped them, `...00.123456789` loaded as
+        `...00.123456`)."""
+        at = 1_704_067_200_123_456_000  # 2024-01-01 00:00:00.123456, in nanoseconds
+        table = pa.table({"id": [1, 2], "ts": pa.array([at + 789, at], pa.timestamp("ns"))})
+        pq.write_table(table, tmp_path / "i.parquet", use_deprecated_int96_timestamps=True)
+        lake = make(wf("t"))
+        lake.land("t/i.parquet", (tmp_path / "i.parquet").read_bytes())
+        assert_ok(lake, lake.process())
+        got = lake.rows("SELECT ts FROM t ORDER BY id")
+        assert got == [("2024-01-01 00:00:00.123456789",), ("2024-01-01 00:00:00.123456",)]
