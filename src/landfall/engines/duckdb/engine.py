@@ -139,7 +139,7 @@ def _attempt(cx: JobContext) -> Staged:
         writing.discard(cx)
         raise Replan(again, "a word a date cast takes past the type sample: read again")
     with _timed(timings, "stats"):
-        file_sources, rows_out = writing.file_sources(cx, files, carried=bool(replaced) and wf.lineage)
+        file_sources, rows_out = writing.file_sources(cx, files, carried=bool(replaced))
     if (again := late_keys(cx, rows_out)) is not None:
         writing.discard(cx)
         raise Replan(again, "a key past the type sample: detect the columns on the whole files")

@@ -138,14 +138,12 @@ def spark_copy(path: str, scratch: str) -> str:
             columns = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
         except duckdb.Error:
             return path
-        kinds = {n: retyped(k, _NOT_SPARK) for n, k, *_ in columns}
-        kinds.update(
-            (n, retyped(k, _NOT_SPARK)) for n, k in nanoseconds(con, source, [(c[0], c[1]) for c in columns]).items()
-        )
+        described = [(n, k) for n, k, *_ in columns]
+        nanos = nanoseconds(con, source, described)
         changed = [
-            f"CAST({q(n)} AS {k}) AS {q(n)}"
-            for (n, old, *_), k in zip(columns, kinds.values(), strict=True)
-            if k != old
+            f"CAST({q(n)} AS {new}) AS {q(n)}"
+            for n, k in described
+            if (new := retyped(nanos.get(n, k), _NOT_SPARK)) != k
         ]
         if not changed:
             return path

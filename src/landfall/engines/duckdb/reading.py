@@ -260,9 +260,8 @@ def _exact_kinds(cx: JobContext, raw: str) -> str:
     digits (BIGNUM, stored as binary), as text (`types.exact_kind`). A Parquet file's nanosecond timestamps as
     microseconds, or as text when a value has digits below them (`read_parquet.nanoseconds`)."""
     described = [(n, k) for n, k in cx.describe(raw) if n not in (PATH, ROW)]
-    kinds = {n: exact_kind(k) for n, k in described}
-    kinds.update((n, exact_kind(k)) for n, k in nanoseconds(cx.con, raw, described).items())
-    repl = [f"CAST({q(n)} AS {kinds[n]}) AS {q(n)}" for n, k in described if kinds[n] != k]
+    nanos = nanoseconds(cx.con, raw, described)
+    repl = [f"CAST({q(n)} AS {new}) AS {q(n)}" for n, k in described if (new := exact_kind(nanos.get(n, k))) != k]
     return cx.view(f"SELECT * REPLACE ({', '.join(repl)}) FROM {raw}") if repl else raw
 
 

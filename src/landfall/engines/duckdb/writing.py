@@ -327,8 +327,9 @@ def file_sources(
 ) -> tuple[list[tuple[str, str, int]], dict[str, int]]:
     """Which landed file the rows of each written file came from: `(relpath, source key, rows)`, and the rows
     written per source. A single file's rows are all its own, unless the files carry rows of others (`carried`: a
-    merge rewrote table files with it); a batch's files, and those, are read back."""
-    if not cx.with_path and not carried:
+    merge rewrote table files with it); a batch's files, and those, are read back (`lineage: false` leaves no
+    `_source_file` to read: the rows are counted as the job's)."""
+    if not cx.with_path and not (carried and cx.job.workflow.lineage):
         key = cx.only_key
         return [(f.relpath, key, f.rows) for f in files], {key: sum(f.rows for f in files)}
     by_path = {f.path: f for f in files}

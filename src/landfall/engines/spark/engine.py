@@ -206,7 +206,7 @@ class SparkEngine(Engine):
                 quality_["parse"] = {"action": "quarantine", "violations": sum(counts.values())}
                 quality_["_parse_by_source"] = counts
         with timed(steps_done, "stats"):
-            file_sources, rows_out = writing.file_sources(ctx, files, carried=bool(replaced) and wf.lineage)
+            file_sources, rows_out = writing.file_sources(ctx, files, carried=bool(replaced))
         for src in job.sources:
             rows_out.setdefault(src.key, 0)
             rows_in.setdefault(src.key, 0)

@@ -322,8 +322,9 @@ def file_sources(
 ) -> tuple[list[tuple[str, str, int]], dict[str, int]]:
     """Which landed file the rows of each written file came from: `(relpath, source key, rows)` and totals. A
     single file's rows are all its own, unless the files carry rows of others (`carried`: a merge rewrote table
-    files with it); a batch's files, and those, are read back."""
-    if not ctx.batch and not carried:
+    files with it); a batch's files, and those, are read back (`lineage: false` leaves no `_source_file` to read:
+    the rows are counted as the job's)."""
+    if not ctx.batch and not (carried and ctx.workflow.lineage):
         key = ctx.inputs[0].source.key
         return [(f.relpath, key, f.rows) for f in files], {key: sum(f.rows for f in files)}
     out, totals = [], Counter()
