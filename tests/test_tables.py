@@ -144,6 +144,34 @@ def test_recovery_running_all_the_time_never_deletes_what_gets_committed(make_la
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_recovery_keeps_every_commit_of_a_batch_in_flight(make_lake, monkeypatch, fmt):
+    """A batch for a table not made yet commits in steps (its first file makes the table, the rest follow, a
+    wide file after them): another process starting up between a step's publish and its commit must take none
+    of the step's files for leftovers, or the catalog lists files that are gone."""
+    from landfall.recovery import recover
+    from landfall.tables import open_table
+
+    lake = make_lake([wf("s", read={"format": "csv"}, write={"table": "s", "format": fmt})], batch_files=10)
+    land_many(lake, "s", 5)
+    wide = ",".join(f"column_{i:04}" for i in range(3000))  # a header past `runner.WIDE_HEADER_BYTES`
+    lake.land("s/wide.csv", f"id,x,{wide}\n99,1.5{',1' * 3000}\n", mtime=1_700_000_100)
+    writer_cls = type(open_table(fmt, str(lake.root / "lake/tables/s")))
+    real_commit = writer_cls.commit
+    swept = []
+
+    def commit_after_a_sweep(self, change):
+        swept.append(recover(lake.pipeline.settings, lake.pipeline.store))
+        return real_commit(self, change)
+
+    monkeypatch.setattr(writer_cls, "commit", commit_after_a_sweep)
+    assert lake.process().ok
+    assert len(swept) == 3  # the first file, the rest, the wide one
+    assert lake.rows("SELECT count(*), count(DISTINCT id) FROM s") == [(6, 6)]
+    listed = {f.path for f in lake.pipeline.store.table_files("s")}
+    assert all((lake.root / "lake/tables/s" / p).exists() for p in listed)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
 def test_recovery_leaves_a_compaction_in_flight_alone(make_lake, monkeypatch, fmt):
     """Another process starting up (and sweeping leftovers of crashes) while a compaction has published its
     files but not yet committed them must not take those files for leftovers."""

@@ -49,10 +49,10 @@ def sweep(settings: Settings, store: StateStore, zones: Zones | None = None) -> 
     commit: a compaction, a quarantine replay) is writing.
 
     Order matters: list the folder and its staging folders first, then the running batches and leases, then the
-    catalog. A writer takes its run or lease before it makes a staging folder or publishes a file, so whatever
-    was listed is either still in flight (kept), committed by now (in the catalog or the format's log: kept), or
-    abandoned (removed). Files a commit replaced stay while a reader of the table holds its lease (see
-    `landfall.tables.readers`).
+    catalog. A writer takes its run or lease before it makes a staging folder or publishes a file (under a commit
+    id that starts with its batch's id, or is its lease's holder), so whatever was listed is either still in
+    flight (kept), committed by now (in the catalog or the format's log: kept), or abandoned (removed). Files a
+    commit replaced stay while a reader of the table holds its lease (see `landfall.tables.readers`).
     """
     zones = zones or Zones(settings)
     removed: list[str] = []

@@ -37,7 +37,7 @@ from landfall.job import resolved, run_job
 from landfall.outcomes import Outcome, message
 from landfall.pools import pool
 from landfall.redaction import redact
-from landfall.state.base import Run, RunResult, StateStore, Table, backoff, new_id
+from landfall.state.base import Run, RunResult, StateStore, Table, backoff
 from landfall.storage import Zones, unreachable
 
 __all__ = ["HASH_ALONGSIDE_BYTES", "Outcome", "Runner"]
@@ -167,8 +167,9 @@ class Runner(msgspec.Struct):
             # and the others are held to it under every `schema.evolution`: one batch would merge all their
             # columns (`freeze`), and read a column as text where one file holds text and another numbers, which
             # `evolve` refuses when they land one by one.
-            # (The rest gets an id of its own: a failed commit's files are cleaned up by its id as a prefix.)
-            jobs[0:1] = [(rest[:1], batch_id), (rest[1:], new_id())]
+            # (Every job's id starts with the batch's, which recovery's sweep keeps while the batch runs; the rest
+            # gets one of its own: a failed commit's files are cleaned up by its id as a prefix.)
+            jobs[0:1] = [(rest[:1], batch_id), (rest[1:], f"{batch_id}-rest")]
         for items, job_id in jobs:  # slow wide files after the rest has committed
             if items:
                 self._run_job(wf, items, job_id, worker)
