@@ -262,6 +262,42 @@ def test_kill_9_around_the_delta_commit_commits_once(make_lake, point, engine):
         assert "committed by an earlier attempt" in runs[0].note
 
 
+def test_a_worker_that_stalled_past_its_lease_keeps_its_delta_commit_whole(make_lake, monkeypatch):
+    """A worker stalls past its lease (no heartbeats: the state store was away, the host paused) after publishing
+    a file's Delta files; its runs are not taken back yet. Another process's recovery running just before the
+    worker's log commit must not remove the files that commit lists: the log cannot be taken back, and the
+    file's retry records the commit it finds there."""
+    from landfall.recovery import recover
+    from landfall.tables.delta import DeltaTable
+    from landfall.tables.transaction import TableTransaction
+    from landfall.worker import Worker
+
+    lake = make_lake([delta_wf()], workers=1, lease_seconds=0.5)
+    lake.land("c/a.csv", "id\n1\n2\n")
+    publish, commit = TableTransaction.publish, DeltaTable.commit
+    swept = []
+
+    def publish_then_stall(self, writer, files):
+        out = publish(self, writer, files)
+        time.sleep(1.0)  # past the lease, with no heartbeat
+        return out
+
+    def commit_after_another_recovery(self, change):
+        swept.append(recover(lake.pipeline.settings, lake.pipeline.store))
+        return commit(self, change)
+
+    monkeypatch.setattr(Worker, "heartbeat", lambda self: None)
+    monkeypatch.setattr(TableTransaction, "publish", publish_then_stall)
+    monkeypatch.setattr(DeltaTable, "commit", commit_after_another_recovery)
+    assert lake.process().ok
+    assert swept
+    assert lake.rows("SELECT id FROM c ORDER BY id") == [(1,), (2,)]
+    listed = {f.path for f in lake.pipeline.store.table_files("c")}
+    assert listed and all((lake.root / "lake/tables/c" / p).exists() for p in listed)
+    dt = deltalake.DeltaTable(str(lake.root / "lake/tables/c"))
+    assert sorted(r["id"] for r in dt.to_pyarrow_table().to_pylist()) == [1, 2]
+
+
 @pytest.mark.slow
 def test_a_replayed_commit_keeps_a_commit_made_meanwhile(make_lake, monkeypatch):
     """A file whose Delta commit reached the log before a crash is recorded from the log on retry. Another

@@ -6,6 +6,9 @@ import json
 import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -169,6 +172,47 @@ def test_recovery_keeps_every_commit_of_a_batch_in_flight(make_lake, monkeypatch
     assert lake.rows("SELECT count(*), count(DISTINCT id) FROM s") == [(6, 6)]
     listed = {f.path for f in lake.pipeline.store.table_files("s")}
     assert all((lake.root / "lake/tables/s" / p).exists() for p in listed)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_a_compaction_that_stalled_past_its_lease_commits_nothing(make_lake, fmt):
+    """A compaction process stopped (SIGSTOP: a paused VM, a swapped-out host) after publishing its files, past
+    its lease; another process's recovery meanwhile removes those files as leftovers. Resumed, the compaction
+    must not commit them (nor delete the small files they replace): the partition is left for later, every row
+    stays."""
+    from landfall.recovery import recover
+
+    lake = make_lake(
+        [wf("s", read={"format": "csv"}, batch=False, write={"table": "s", "format": fmt})],
+        batch_files=1,
+        lease_seconds=1.0,
+    )
+    land_many(lake, "s", 4)
+    assert lake.process().ok
+    folder = lake.root / "lake/tables/s"
+    cmd = [sys.executable, "-m", "landfall", "--config", str(lake.config), "tables", "optimize", "s"]
+    env = {**os.environ, "LANDFALL_PAUSE_AT": "after_publish", "LANDFALL_PAUSE_SECONDS": "4"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(folder.glob("part-o*.parquet")):  # published; it waits at `after_publish`
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stdout.read()
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGSTOP)
+        time.sleep(1.5)  # its leases run out
+        recover(lake.pipeline.settings, lake.pipeline.store)
+        if fmt == "parquet":  # (Delta keeps unlisted files for time travel: `tables vacuum` removes them)
+            assert not list(folder.glob("part-o*.parquet"))
+        os.kill(proc.pid, signal.SIGCONT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert lake.rows("SELECT count(*), count(DISTINCT id) FROM s") == [(4, 4)], out
+    listed = {f.path for f in lake.pipeline.store.table_files("s")}
+    assert len(listed) == 4 and all((folder / p).exists() for p in listed)
+    assert lake.pipeline.optimize("s", min_files=2).files_removed == 4  # compacted when tried again
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "delta"])

@@ -142,7 +142,7 @@ def run_job(
         schema = grown(table, staged.schema)
         results = [run_result(run, src, resolved(digest), staged) for run, src, digest in items]
         if writer.has_log:  # the format's own commit cannot be taken back: refuse duplicate bytes first
-            runner.store.check_content(results)
+            runner.store.check_content(results, lease_seconds=runner.settings.lease_seconds)
         children = [
             _child_commit(runner.store, tx, wf, t, child_writers[t], child_areas[t], c, items, engine, replacing)
             for t, c in staged.children.items()

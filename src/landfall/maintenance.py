@@ -117,14 +117,15 @@ def _compact(
         for s in staged:
             s.partition = dict(group[0].partition)
         tx.point("after_write")
+        counts = engine.source_counts([s.path for s in staged])  # read where they were written, before publishing
+        rows_of = {s.relpath: counts.get(s.path, {}) for s in staged}
         published = tx.publish(writer, staged)
         old_sources = [src for f in group for src in store.file_sources(name, f.path)]
         lineage = {s.source_key: (s.file_id, s.run_id) for s in old_sources}
-        counts = engine.source_counts([f"{writer.location}/{p.path}" for p in published])
         sources = [
             SourceRows(path=p.path, source_key=key, file_id=lineage[key][0], run_id=lineage[key][1], rows=n)
             for p in published
-            for key, n in counts.get(f"{writer.location}/{p.path}", {}).items()
+            for key, n in rows_of.get(p.path, {}).items()
             if key in lineage
         ]
         change = TableChange(

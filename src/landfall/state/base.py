@@ -309,9 +309,12 @@ class StateStore(ABC):
         wake-up may be spurious). False: timed out."""
 
     @abstractmethod
-    def check_content(self, results: Sequence[RunResult]) -> None:
+    def check_content(self, results: Sequence[RunResult], *, lease_seconds: float | None = None) -> None:
         """Raise `LeaseLost` if a result's worker no longer holds its run, `ContentRace` if another file with the
-        same bytes as a result's was loaded meanwhile. Called before a table format's own commit."""
+        same bytes as a result's was loaded meanwhile. Called before a table format's own commit, which cannot be
+        taken back: with `lease_seconds`, the runs' leases are renewed too, so that commit has a whole lease
+        before recovery could take the runs back and remove the files it lists (a worker that stalled past its
+        lease, its runs not yet taken back, would otherwise pass the check a moment before they were)."""
 
     @abstractmethod
     def commit(self, table: TableCommit | None, results: Sequence[RunResult], also: Sequence[TableCommit] = ()) -> None:
@@ -482,6 +485,12 @@ class StateStore(ABC):
         lease on it is live."""
 
     @abstractmethod
+    def renew(self, name: str, holder: str, seconds: float) -> bool:
+        """Extend `holder`'s live lease on `name` until `seconds` from now; False, extending nothing, when it ran
+        out (or another holder has it): what was done under a lease that ran out may have been undone meanwhile
+        (recovery removes the files of a commit whose lease is gone), so such a lease is lost, not taken again."""
+
+    @abstractmethod
     def let_go(self, name: str, holder: str) -> None:
         """End `holder`'s lease on `name`."""
 
@@ -504,9 +513,12 @@ def backoff(attempt: int, base: float, cap: float, jitter: float) -> float:
 
 
 @contextmanager
-def holding(store: StateStore, name: str, holder: str, seconds: float = 60.0) -> Iterator[bool]:
+def holding(
+    store: StateStore, name: str, holder: str, seconds: float = 60.0, *, fenced: bool = False
+) -> Iterator[bool]:
     """Hold the lease `name` while the block runs, renewed in the background; yields False (and holds nothing)
-    when another holder has it."""
+    when another holder has it. `fenced`: once it ran out (the process stalled past it) it is not taken again,
+    and the block checks `store.renew` before it acts on it (a commit's lease: see `StateStore.renew`)."""
     if not store.hold(name, holder, seconds):
         yield False
         return
@@ -515,7 +527,11 @@ def holding(store: StateStore, name: str, holder: str, seconds: float = 60.0) ->
     def renew() -> None:
         while not stop.wait(seconds / 3):
             try:
-                store.hold(name, holder, seconds)
+                if not fenced:
+                    store.hold(name, holder, seconds)
+                elif not store.renew(name, holder, seconds):
+                    log.warning("lease %s ran out before it was renewed (the process stalled); it is lost", name)
+                    return
             except Exception as exc:  # a missed renewal only shortens the lease
                 log.warning("renewing lease %s failed: %s", name, exc)
 

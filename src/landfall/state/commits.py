@@ -22,22 +22,28 @@ from landfall.state.reads import SqlReads, chunks, marks
 class SqlCommits(SqlPlumbing, SqlReads):
     """Commits of runs' results and table changes (the catalog)."""
 
-    def check_content(self, results: Sequence[RunResult]) -> None:
-        with self.transaction(write=False) as cur:
-            self._check_held(cur, results)
+    def check_content(self, results: Sequence[RunResult], *, lease_seconds: float | None = None) -> None:
+        with self.transaction(write=lease_seconds is not None) as cur:
+            self._check_held(cur, results, lease_seconds)
             self._check_content(cur, results)
 
-    def _check_held(self, cur: Any, results: Sequence[RunResult]) -> None:
+    def _check_held(self, cur: Any, results: Sequence[RunResult], lease_seconds: float | None = None) -> None:
+        """Raise `LeaseLost` unless each result's worker holds its run; with `lease_seconds`, renew those leases
+        (as a heartbeat does)."""
         by_worker: dict[str, list[str]] = {}
         for res in results:
             if res.worker is not None:
                 by_worker.setdefault(res.worker, []).append(res.run_id)
+        held = "run_id IN ({}) AND status = 'running' AND worker = ?"
         for worker, ids in by_worker.items():
             for chunk in chunks(ids):
-                cur.execute(
-                    f"SELECT run_id FROM runs WHERE run_id IN ({marks(chunk)}) AND status = 'running' AND worker = ?",
-                    (*chunk, worker),
-                )
+                if lease_seconds is None:
+                    cur.execute(f"SELECT run_id FROM runs WHERE {held.format(marks(chunk))}", (*chunk, worker))
+                else:
+                    cur.execute(
+                        f"UPDATE runs SET lease_until = ? WHERE {held.format(marks(chunk))} RETURNING run_id",
+                        (time.time() + lease_seconds, *chunk, worker),
+                    )
                 lost = set(chunk) - {r[0] for r in cur.fetchall()}
                 if lost:
                     raise LeaseLost(f"run {min(lost)} is no longer held by `{worker}`; its work is dropped")

@@ -371,6 +371,15 @@ class SqlStateStore(SqlCommits, StateStore):
             )
             return cur.rowcount == 1
 
+    def renew(self, name: str, holder: str, seconds: float) -> bool:
+        now = time.time()
+        with self.transaction(single=True) as cur:
+            cur.execute(
+                "UPDATE leases SET until = ? WHERE name = ? AND holder = ? AND until >= ?",
+                (now + seconds, name, holder, now),
+            )
+            return cur.rowcount == 1
+
     def let_go(self, name: str, holder: str) -> None:
         with self.transaction(single=True) as cur:
             cur.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))

@@ -93,7 +93,9 @@ class TableTransaction:
         self._stack.callback(self._finish)  # runs last, after the staging areas and leases below are let go
         try:
             if self._hold is not None:
-                held = self._stack.enter_context(holding(self.store, self._hold, self.commit_id, self._hold_seconds))
+                held = self._stack.enter_context(
+                    holding(self.store, self._hold, self.commit_id, self._hold_seconds, fenced=True)
+                )
                 if not held:
                     table = self._hold.partition(":")[2] or self._hold
                     raise ConcurrentChange(
@@ -172,6 +174,12 @@ class TableTransaction:
         With a format log, the catalog commits a crash between the two commits would lose are journaled first:
         all of them for a `journal=True` transaction, or those given as `journal` (a run's quarantine: its table
         and children are found again through the log's application ids)."""
+        if self._hold is not None and not self.store.renew(self._hold, self.commit_id, self._hold_seconds):
+            # it ran out while the process stalled: recovery may have removed the published files meanwhile
+            raise ConcurrentChange(
+                f"`{self._hold}`: the lease ran out before the commit (the process stalled past it); nothing was "
+                "committed"
+            )
         intent = None
         if log is not None and log[0].has_log and catalog is not None:
             # what the job read is checked where the commit can still be refused: by the format before its log

@@ -270,6 +270,19 @@ class StateStoreTests:
         again = store.retry_dead(None)  # the newest version's run, not the replaced one's
         assert sorted(r.file_id for r in again) == sorted([new.file_id, old["a/2"].file_id])
 
+    def test_the_check_before_a_format_commit_renews_the_lease(self, store):
+        """A format's own commit (Delta's log) cannot be taken back: the check before it renews the runs' lease,
+        so a worker that stalled past its lease (its runs not yet taken back) gets a whole lease for that commit
+        instead of having its published files removed by recovery in between."""
+        store.discover([ev("a/1")], route_by_prefix())
+        (run,) = store.lease("w1", limit=1, max_bytes=BIG, lease_seconds=0.05)
+        time.sleep(0.1)  # expired, not taken back yet
+        store.check_content([RunResult(run.run_id, "succeeded", worker="w1")], lease_seconds=30)
+        assert store.reap() == [] and store.run(run.run_id).status == "running"
+        assert [r.run_id for r in store.reap(time.time() + 31)] == [run.run_id]
+        with pytest.raises(LeaseLost):  # taken back: no renewal
+            store.check_content([RunResult(run.run_id, "succeeded", worker="w1")], lease_seconds=30)
+
     def test_results_are_recorded_only_by_the_lease_holder(self, store):
         store.discover([ev("a/1")], route_by_prefix())
         (old,) = store.lease("w1", limit=1, max_bytes=BIG, lease_seconds=0.05)
@@ -568,6 +581,18 @@ class StateStoreTests:
         assert "o4" not in store.holders()
         with holding(store, "maintain:t", "o5") as held:
             assert not held
+
+    def test_a_lease_that_ran_out_is_lost_not_renewed(self, store):
+        assert store.hold("maintain:t", "o1", 60) and store.renew("maintain:t", "o1", 0.05)
+        assert not store.renew("maintain:t", "o2", 60)  # not its lease
+        assert not store.renew("maintain:none", "o1", 60)  # never held
+        time.sleep(0.1)
+        assert not store.renew("maintain:t", "o1", 60) and store.holders() == set()
+        with holding(store, "maintain:u", "o4", seconds=0.3, fenced=True) as held:
+            assert held
+            time.sleep(0.5)  # renewed in the background while it lasts
+            assert "o4" in store.holders()
+        assert "o4" not in store.holders()
 
     def test_one_holder_wins_a_race_for_a_lease(self, store):
         won: list[str] = []
