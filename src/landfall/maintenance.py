@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -169,10 +170,14 @@ def parse_duration(text: str) -> float:
 
 
 def vacuum(store: StateStore, name: str, retain: str = "7d", *, zones: Zones | None = None) -> list[str]:
-    """Delete files no current version needs that are older than `retain` (Delta: per its log)."""
+    """Delete files no current version needs that are older than `retain` (Delta: that left its log longer
+    ago), never those of a commit in flight, whatever their age."""
+    from landfall.recovery import sweep_table
+
     table = store.table(name)
     writer = _writer(table.format, table.location, zones)
-    return writer.vacuum(parse_duration(retain), {f.path for f in store.table_files(name)})
+    seconds = parse_duration(retain)
+    return writer.vacuum(seconds) + sweep_table(store, name, writer, before=time.time() - seconds)
 
 
 def auto_compact_loop(

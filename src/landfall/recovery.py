@@ -12,6 +12,7 @@ from landfall.errors import LandfallError
 from landfall.state.base import Run, StateStore
 from landfall.storage import Zones, scratch
 from landfall.tables import open_table
+from landfall.tables.base import TableWriter
 from landfall.tables.readers import readers_of
 from landfall.tables.transaction import finish_pending
 
@@ -57,25 +58,31 @@ def sweep(settings: Settings, store: StateStore, zones: Zones | None = None) -> 
     zones = zones or Zones(settings)
     removed: list[str] = []
     for table in store.tables():
-        writer = open_table(table.format, zones.at(table.location))
-        staging_dirs = writer.staging_dirs()
-        on_disk = writer.files()
-        busy = {r.batch_id for r in store.runs(status="running") if r.batch_id} | store.holders()
-        listed = {f.path for f in store.table_files(table.name)}
-        for commit in staging_dirs:
-            if not any(commit == b or commit.startswith(f"{b}-") for b in busy):
-                writer.discard(commit, keep=listed)
-        if writer.has_log:  # the format's log may still list older files (time travel); `vacuum` removes them
-            continue
-        stray = [
-            rel
-            for rel in on_disk
-            if rel not in listed and not any(rel.rsplit("/", 1)[-1].startswith(f"part-{b}-") for b in busy)
-        ]
-        if stray and readers_of(store, table.name):  # checked after the catalog: a reader that began later
-            continue  # reads a list without these files; one that began earlier may still read them
-        if stray:
-            writer.delete(stray)
-            removed.extend(stray)
-            log.info("table %s: removed %d files no commit lists", table.name, len(stray))
+        removed += sweep_table(store, table.name, open_table(table.format, zones.at(table.location)))
     return removed
+
+
+def sweep_table(store: StateStore, name: str, writer: TableWriter, *, before: float | None = None) -> list[str]:
+    """`sweep` of one table (and `tables vacuum` of a Parquet table, with `before`: only files last changed
+    before that time): its abandoned staging folders, and on a format without a log its files no commit lists.
+    Returns the files removed."""
+    staging_dirs = writer.staging_dirs()
+    on_disk = writer.files(before)
+    busy = {r.batch_id for r in store.runs(status="running") if r.batch_id} | store.holders()
+    listed = {f.path for f in store.table_files(name)}
+    for commit in staging_dirs:
+        if not any(commit == b or commit.startswith(f"{b}-") for b in busy):
+            writer.discard(commit, keep=listed)
+    if writer.has_log:  # the format's log may still list older files (time travel); its `vacuum` removes them
+        return []
+    stray = [
+        rel
+        for rel in on_disk
+        if rel not in listed and not any(rel.rsplit("/", 1)[-1].startswith(f"part-{b}-") for b in busy)
+    ]
+    if stray and readers_of(store, name):  # checked after the catalog: a reader that began later reads a list
+        return []  # without these files; one that began earlier may still read them
+    if stray:
+        writer.delete(stray)
+        log.info("table %s: removed %d files no commit lists", name, len(stray))
+    return stray

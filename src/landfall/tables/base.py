@@ -148,12 +148,15 @@ class TableWriter(ABC):
         """Remove files of an uncommitted commit (a crashed run), except those in `keep`; returns them."""
 
     @abstractmethod
-    def files(self) -> list[str]:
-        """Every data file under the table's location (relative paths), listed or not."""
+    def files(self, before: float | None = None) -> list[str]:
+        """Every data file under the table's location (relative paths), listed or not; with `before`, those last
+        changed before that time (epoch seconds)."""
 
-    @abstractmethod
-    def vacuum(self, retain_seconds: float, listed: set[str]) -> list[str]:
-        """Delete files no version needs (not in `listed`, or per the format's log) older than the retention."""
+    def vacuum(self, retain_seconds: float) -> list[str]:
+        """Delete the files the format's own log no longer lists (time travel) that left it longer than
+        `retain_seconds` ago; returns them. A format without a log keeps nothing for time travel: files no commit
+        lists are the catalog's to remove (`landfall.recovery.sweep_table`), never those of a commit in flight."""
+        return []
 
     @abstractmethod
     def staging_dirs(self) -> list[str]:

@@ -459,20 +459,16 @@ class DeltaTable(ParquetTable):
         return datetime.fromtimestamp(mtime_of(self.storage.info(f"_delta_log/{version:020d}.json")), UTC)
 
     @_log_errors
-    def vacuum(self, retain_seconds: float, listed: set[str]) -> list[str]:
+    def vacuum(self, retain_seconds: float) -> list[str]:
         if not self.exists():
             return []
         dt = self._table()
         hours = max(0, math.ceil(retain_seconds / 3600))
         gone = dt.vacuum(retention_hours=hours, dry_run=False, enforce_retention_duration=False)
-        cutoff = time.time() - retain_seconds
-        for commit in self.staging_dirs():
-            if self.storage.mtime(f"_staging/{commit}") < cutoff:
-                self._drop_staging(commit)
         return [self.storage.key_of(g) for g in gone]
 
-    def files(self) -> list[str]:
-        return [f for f in super().files() if not f.startswith("_delta_log")]
+    def files(self, before: float | None = None) -> list[str]:
+        return [f for f in super().files(before) if not f.startswith("_delta_log")]
 
     def discard(self, commit_id: str, keep: set[str]) -> list[str]:
         """Files of a commit that reached the Delta log stay (the log is the authority); the rest go."""

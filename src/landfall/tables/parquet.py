@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 
 from landfall.engines.base import StagedFile
 from landfall.state.base import DataFile
@@ -31,8 +30,8 @@ class ParquetTable(TableWriter):
     def delete(self, paths: list[str]) -> None:
         self.storage.delete(paths)
 
-    def files(self) -> list[str]:
-        return [key for key, _ in self.storage.list() if _data(key)]
+    def files(self, before: float | None = None) -> list[str]:
+        return [key for key, info in self.storage.list() if _data(key) and (before is None or info["mtime"] < before)]
 
     def discard(self, commit_id: str, keep: set[str]) -> list[str]:
         prefix = f"part-{commit_id}-"
@@ -43,16 +42,6 @@ class ParquetTable(TableWriter):
 
     def _drop_staging(self, commit_id: str) -> None:
         shutil.rmtree(self.staging_dir(commit_id), ignore_errors=True)
-
-    def vacuum(self, retain_seconds: float, listed: set[str]) -> list[str]:
-        """Delete files no commit lists that are older than `retain_seconds`, and stale staging folders."""
-        cutoff = time.time() - retain_seconds
-        old = [key for key, info in self.storage.list() if _data(key) and key not in listed and info["mtime"] < cutoff]
-        self.delete(old)
-        for commit in self.staging_dirs():
-            if self.storage.mtime(f"_staging/{commit}") < cutoff:
-                self._drop_staging(commit)
-        return old
 
     def staging_dirs(self) -> list[str]:
         if not self.storage.is_local:  # staging is local scratch: nothing in the store to sweep
