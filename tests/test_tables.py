@@ -365,6 +365,25 @@ def test_vacuum_removes_unused_files_after_retention(make_lake):
     assert parse_duration("7d") == 604800 and parse_duration("90m") == 5400
 
 
+def test_vacuum_keeps_the_files_a_live_reader_began_with(make_lake):
+    """A query that read a Delta table's file list before a compaction still reads the files it replaced:
+    `vacuum --retain 0s` meanwhile keeps them, and removes them once the query is done."""
+    from landfall.tables.readers import reading
+
+    lake = make_lake(
+        [wf("d", read={"format": "csv"}, batch=False, write={"table": "d", "format": "delta"})], batch_files=1
+    )
+    land_many(lake, "d", 4)
+    lake.process()
+    loc = lake.root / "lake/tables/d"
+    with reading(lake.pipeline.store, ["d"]):  # a long query began
+        lake.pipeline.optimize("d", min_files=2)
+        assert lake.pipeline.vacuum("d", "0s") == []
+        assert len(list(loc.rglob("*.parquet"))) == 5
+    assert len(lake.pipeline.vacuum("d", "0s")) == 4
+    assert lake.rows("SELECT count(*) FROM d") == [(4,)]
+
+
 @pytest.mark.parametrize("fmt", ["parquet", "delta"])
 def test_vacuum_with_no_retention_leaves_commits_in_flight_alone(make_lake, monkeypatch, fmt):
     """`tables vacuum --retain 0s` while files load: the files a run has published and not yet committed are no

@@ -6,7 +6,8 @@ A reader holds a lease in the state store (`read:<start>:<tables>:<worker id>`) 
 list until it is done (a reader whose process is gone no longer counts). A commit deletes the files it replaced
 only when no reader that began before the commit still holds its lease; otherwise they stay, listed by no
 commit, and recovery's sweep deletes them once no reader of that table is left. Delta never deletes at commit
-(its log keeps old versions until `vacuum`), so only Parquet tables need this. A reader that starts after the
+(its log keeps old versions until `vacuum`, which keeps what the log dropped since the oldest live reader of the
+table began, whatever the retention). A reader that starts after the
 commit reads the new list and never needs the old files.
 """
 
@@ -41,7 +42,17 @@ def reading(store: StateStore, tables: Sequence[str] | None = None, *, seconds: 
 def readers_of(store: StateStore, table: str, *, began_before: float | None = None, mine: str | None = None) -> int:
     """How many live reader leases cover `table` (and began before `began_before`, give or take the clock
     margin), not counting `mine`."""
-    n = 0
+    return sum(began_before is None or began < began_before + CLOCK_MARGIN for began in _readers(store, table, mine))
+
+
+def oldest_reader(store: StateStore, table: str) -> float | None:
+    """When the oldest live reader of `table` began (less the clock margin), or None."""
+    began = min(_readers(store, table), default=None)
+    return None if began is None else began - CLOCK_MARGIN
+
+
+def _readers(store: StateStore, table: str, mine: str | None = None) -> Iterator[float]:
+    """When each live reader lease covering `table` began, `mine` left out."""
     for holder in store.holders():
         if not holder.startswith(PREFIX) or holder == mine:
             continue
@@ -54,9 +65,7 @@ def readers_of(store: StateStore, table: str, *, began_before: float | None = No
             continue
         if process_gone(worker):  # killed mid-read: it reads nothing any more
             continue
-        if began_before is None or began < began_before + CLOCK_MARGIN:
-            n += 1
-    return n
+        yield began
 
 
 def retire(
