@@ -615,6 +615,31 @@ def test_reload_refills_child_and_quarantine_tables_once_and_refuses_what_it_can
     assert lake.rows("SELECT id FROM quarantine.o") == [(2,)]
 
 
+def test_a_process_that_starts_during_a_reload_waits_for_its_end(make_lake):
+    """`tables reload` and `rebuild` need the lake idle: a `landfall process` started while one runs (after it
+    found no service running) waits for its end instead of loading into a folder being moved aside."""
+    from landfall.state.base import idle
+
+    lake = make_lake([wf("s", read={"format": "csv"}, write={"table": "s"})])
+    land_many(lake, "s", 2)
+    assert lake.process().ok
+    land_many(lake, "s", 1, start=2)
+    cmd = [sys.executable, "-m", "landfall", "--config", str(lake.config), "process"]
+    with idle(lake.pipeline.store, 30) as services:  # as a reload holds the lake
+        assert services == []
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            time.sleep(3)
+            assert proc.poll() is None, proc.stdout.read()
+            assert all(r.status != "succeeded" for r in lake.pipeline.runs(key="s/0002.csv"))
+        except BaseException:
+            proc.kill()
+            raise
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "waiting for its end" in out, out
+    assert lake.rows("SELECT count(*) FROM s") == [(3,)]
+
+
 @pytest.mark.parametrize("fmt", ["parquet", "delta"])
 def test_reload_brings_back_a_merge_row_a_replaced_file_had_taken_over(make_lake, fmt):
     """A key's row from `a.csv` lost to `b.csv`'s; `b.csv` changed without that key takes the key out (the

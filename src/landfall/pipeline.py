@@ -8,6 +8,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -22,7 +23,7 @@ from landfall.routing import Router
 from landfall.runner import Outcome
 from landfall.sources.listing import ListingSource
 from landfall.state import Run, StateStore, Table, open_state, worker_id
-from landfall.state.base import running, running_services
+from landfall.state.base import idle, running, running_services
 from landfall.storage import Zones
 from landfall.worker import Worker, heartbeat_loop
 
@@ -239,8 +240,8 @@ class Pipeline:
                 on_done(o)
 
         self.patiently(self.zones.check)  # wrong credentials or a missing bucket: one clear line, now
-        self.patiently(self._recover)
-        with running(self.store, self.settings.lease_seconds):  # `tables reload` and `rebuild` wait meanwhile
+        with running(self.store, self.settings.lease_seconds):  # `tables reload` and `rebuild` refused meanwhile
+            self.patiently(self._recover)
             return self._drain(summary, workers, done, discover)
 
     def _drain(self, summary: Summary, workers: int | None, done: Callable[[Outcome], None], discover: bool) -> Summary:
@@ -539,30 +540,36 @@ class Pipeline:
         logs hold them now. Refused while runs are running: a batch in flight has files no commit holds yet."""
         from landfall.catalog import rebuild
 
-        self._when_idle("rebuild")
-        return rebuild(self.settings, self.store, self.zones, tables)
+        with self._idle("rebuild", hold=False):  # a commit made meanwhile is read again (`catalog.read_again`)
+            return rebuild(self.settings, self.store, self.zones, tables)
 
     def reload_table(self, table: str) -> Any:
         """Load `table` again from its landed files under the workflow as it is now (`landfall.catalog.reload`):
         its folder is kept aside and its files are queued; the next `process` makes it anew."""
         from landfall.catalog import reload
 
-        self._when_idle("reload")
-        return reload(self.settings, self.store, self.zones, table)
+        with self._idle("reload"):
+            return reload(self.settings, self.store, self.zones, table)
 
-    def _when_idle(self, what: str) -> None:
-        if services := running_services(self.store):
-            raise LandfallError(
-                f"`landfall up`, `worker` or `process` is running on this lake ({', '.join(services)}); stop it (or "
-                f"let it end), then {what} (one stopped without letting go is forgotten within "
-                f"{self.settings.lease_seconds:.0f} s)"
-            )
-        recover(self.settings, self.store, self.zones)
-        running = self.store.counts()["running"]
-        if running:
-            raise LandfallError(
-                f"{running} runs are running; stop `landfall up` and `process` (or wait for them), then {what}"
-            )
+    @contextmanager
+    def _idle(self, what: str, *, hold: bool = True) -> Iterator[None]:
+        """`what` on an idle lake: refused while a service runs on it; with `hold`, one that starts meanwhile waits
+        for the block's end."""
+        held = idle(self.store, self.settings.lease_seconds) if hold else nullcontext(running_services(self.store))
+        with held as services:
+            if services:
+                raise LandfallError(
+                    f"`landfall up`, `worker` or `process` is running on this lake ({', '.join(services)}); stop it "
+                    f"(or let it end), then {what} (one stopped without letting go is forgotten within "
+                    f"{self.settings.lease_seconds:.0f} s)"
+                )
+            recover(self.settings, self.store, self.zones)
+            running = self.store.counts()["running"]
+            if running:
+                raise LandfallError(
+                    f"{running} runs are running; stop `landfall up` and `process` (or wait for them), then {what}"
+                )
+            yield
 
     def vacuum(self, table: str, retain: str = "7d") -> list[str]:
         from landfall.maintenance import vacuum

@@ -51,8 +51,8 @@ def run_service(
     batches finish before it returns. A lost state database stops it (raised); one that is away is waited for.
     With `config`, a changed landfall.yaml that loads stops it too: True then (the caller starts again on it)."""
     p.patiently(p.zones.check, stop)
-    p.patiently(p._recover, stop)
-    with running(p.store, p.settings.lease_seconds):
+    with running(p.store, p.settings.lease_seconds):  # `tables reload` and `rebuild` refused meanwhile
+        p.patiently(p._recover, stop)
         return _serve(p, stop, workers=workers, intake=intake, watch=watch, on_done=on_done, config=config)
 
 

@@ -546,15 +546,34 @@ def holding(
 
 
 SERVICE_LEASE = "service:"  # held by each `landfall up`, `worker` and `process` while it runs (`running`)
+IDLE_LEASE = "idle:"  # held by `tables reload` and `tables rebuild` while they run (`idle`)
 
 
 @contextmanager
 def running(store: StateStore, seconds: float) -> Iterator[None]:
     """Hold a service lease for this process while the block runs (`landfall up`, `worker`, a `process` call):
-    commands that need the lake idle (`tables reload`, `tables rebuild`) wait for its end."""
+    commands that need the lake idle (`tables reload`, `tables rebuild`) are refused meanwhile, and one that
+    runs already is waited for first. Each side takes its lease and then looks for the other's, so one of two
+    that start together always sees the other."""
     me = f"{SERVICE_LEASE}{worker_id()}:{new_id('s')}"
     with holding(store, me, me, seconds):
+        said = False
+        while any(h.startswith(IDLE_LEASE) and not process_gone(h[len(IDLE_LEASE) :]) for h in store.holders()):
+            if not said:
+                log.warning("`landfall tables reload` or `rebuild` is running on this lake; waiting for its end")
+                said = True
+            time.sleep(0.2)
         yield
+
+
+@contextmanager
+def idle(store: StateStore, seconds: float) -> Iterator[list[str]]:
+    """Hold the lake for a command that needs it idle (`tables reload`, `tables rebuild`) while the block runs;
+    yields the services running on it (the block refuses to go on if there are any): a service that starts
+    meanwhile waits for the block's end (see `running`)."""
+    me = f"{IDLE_LEASE}{worker_id()}:{new_id('i')}"
+    with holding(store, me, me, seconds):
+        yield running_services(store)
 
 
 def running_services(store: StateStore) -> list[str]:
