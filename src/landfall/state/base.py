@@ -309,12 +309,12 @@ class StateStore(ABC):
         wake-up may be spurious). False: timed out."""
 
     @abstractmethod
-    def check_content(self, results: Sequence[RunResult], *, lease_seconds: float | None = None) -> None:
+    def check_content(self, results: Sequence[RunResult], *, lease_seconds: float) -> None:
         """Raise `LeaseLost` if a result's worker no longer holds its run, `ContentRace` if another file with the
         same bytes as a result's was loaded meanwhile. Called before a table format's own commit, which cannot be
-        taken back: with `lease_seconds`, the runs' leases are renewed too, so that commit has a whole lease
-        before recovery could take the runs back and remove the files it lists (a worker that stalled past its
-        lease, its runs not yet taken back, would otherwise pass the check a moment before they were)."""
+        taken back: the runs' leases are renewed for `lease_seconds` too, so that commit has a whole lease before
+        recovery could take the runs back and remove the files it lists (a worker that stalled past its lease,
+        its runs not yet taken back, would otherwise pass the check a moment before they were)."""
 
     @abstractmethod
     def commit(self, table: TableCommit | None, results: Sequence[RunResult], also: Sequence[TableCommit] = ()) -> None:
@@ -558,7 +558,7 @@ def running(store: StateStore, seconds: float) -> Iterator[None]:
     me = f"{SERVICE_LEASE}{worker_id()}:{new_id('s')}"
     with holding(store, me, me, seconds):
         said = False
-        while any(h.startswith(IDLE_LEASE) and not process_gone(h[len(IDLE_LEASE) :]) for h in store.holders()):
+        while _live_holders(store, IDLE_LEASE):
             if not said:
                 log.warning("`landfall tables reload` or `rebuild` is running on this lake; waiting for its end")
                 said = True
@@ -579,5 +579,11 @@ def idle(store: StateStore, seconds: float) -> Iterator[list[str]]:
 def running_services(store: StateStore) -> list[str]:
     """What runs on this lake (`host:pid:...`), by the service leases; one of this machine that exited without
     letting go is not counted."""
-    found = (h.removeprefix(SERVICE_LEASE) for h in store.holders() if h.startswith(SERVICE_LEASE))
+    return _live_holders(store, SERVICE_LEASE)
+
+
+def _live_holders(store: StateStore, prefix: str) -> list[str]:
+    """The holders of live leases named `prefix...` (`host:pid:...`, the prefix taken off), but those of processes
+    of this machine that exited without letting go."""
+    found = (h.removeprefix(prefix) for h in store.holders() if h.startswith(prefix))
     return sorted(w for w in found if not process_gone(w))

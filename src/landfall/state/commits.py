@@ -22,14 +22,14 @@ from landfall.state.reads import SqlReads, chunks, marks
 class SqlCommits(SqlPlumbing, SqlReads):
     """Commits of runs' results and table changes (the catalog)."""
 
-    def check_content(self, results: Sequence[RunResult], *, lease_seconds: float | None = None) -> None:
-        with self.transaction(write=lease_seconds is not None) as cur:
+    def check_content(self, results: Sequence[RunResult], *, lease_seconds: float) -> None:
+        with self.transaction() as cur:
             self._check_held(cur, results, lease_seconds)
             self._check_content(cur, results)
 
     def _check_held(self, cur: Any, results: Sequence[RunResult], lease_seconds: float | None = None) -> None:
         """Raise `LeaseLost` unless each result's worker holds its run; with `lease_seconds`, renew those leases
-        (as a heartbeat does)."""
+        (as a heartbeat does; without, it names the run a failed commit found taken back)."""
         by_worker: dict[str, list[str]] = {}
         for res in results:
             if res.worker is not None:

@@ -295,7 +295,7 @@ class StateStoreTests:
         assert store.heartbeat("w2", [new.run_id], 30) == []
         late = RunResult(old.run_id, "succeeded", rows_out=5, worker="w1")
         with pytest.raises(LeaseLost):
-            store.check_content([late])
+            store.check_content([late], lease_seconds=30)
         with pytest.raises(LeaseLost):
             store.commit(table_commit("t_a", "c-late", ["late.parquet"]), [late])
         with pytest.raises(LeaseLost):
