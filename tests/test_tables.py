@@ -368,7 +368,7 @@ def test_vacuum_removes_unused_files_after_retention(make_lake):
 def test_vacuum_keeps_the_files_a_live_reader_began_with(make_lake):
     """A query that read a Delta table's file list before a compaction still reads the files it replaced:
     `vacuum --retain 0s` meanwhile keeps them, and removes them once the query is done."""
-    from landfall.tables.readers import reading
+    from landfall.tables.readers import oldest_reader, reading
 
     lake = make_lake(
         [wf("d", read={"format": "csv"}, batch=False, write={"table": "d", "format": "delta"})], batch_files=1
@@ -376,9 +376,11 @@ def test_vacuum_keeps_the_files_a_live_reader_began_with(make_lake):
     land_many(lake, "d", 4)
     lake.process()
     loc = lake.root / "lake/tables/d"
-    with reading(lake.pipeline.store, ["d"]):  # a long query began
+    with reading(lake.pipeline.store, ["d"]) as reader:  # a long query began
         lake.pipeline.optimize("d", min_files=2)
-        assert lake.pipeline.vacuum("d", "0s") == []
+        gone = lake.pipeline.vacuum("d", "0s")
+        store = lake.pipeline.store
+        assert gone == [], (reader, time.time(), store.holders(), oldest_reader(store, "d"))
         assert len(list(loc.rglob("*.parquet"))) == 5
     assert len(lake.pipeline.vacuum("d", "0s")) == 4
     assert lake.rows("SELECT count(*) FROM d") == [(4,)]

@@ -19,9 +19,9 @@ def worker_id() -> str:
 
 def _process_identity(pid: int) -> str | None:
     """`<boot id>-<pid namespace>-<start time>` of a process of this PID namespace, or None (not Linux, gone)."""
-    start = _start_time(pid)
+    stat = _stat(pid)
     machine = _machine()
-    return f"{machine}-{start}" if start is not None and machine else None
+    return f"{machine}-{stat[1]}" if stat is not None and machine else None
 
 
 def _machine() -> str | None:
@@ -35,21 +35,24 @@ def _machine() -> str | None:
     return f"{boot}-{ns}" if boot and ns.isdigit() else None
 
 
-def _start_time(pid: int) -> int | None:
-    """When the process started, in clock ticks since boot (None: no such process, a zombie, or not Linux)."""
+def _stat(pid: int) -> tuple[str, int] | None:
+    """The process's state (`R`, `S`, `Z`...) and when it started, in clock ticks since boot; None when the system
+    does not say: no such process, not Linux, or a `/proc` that hides other users' processes (`hidepid`)."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
             fields = fh.read().rpartition(")")[2].split()
     except OSError:
         return None
-    if not fields or fields[0] in ("Z", "X"):  # exited, waiting to be reaped by its parent
-        return None
-    return int(fields[19])
+    return (fields[0], int(fields[19])) if len(fields) > 19 else None
 
 
 def process_gone(worker: str) -> bool:
     """True only when `worker` (an id from `worker_id`, maybe with a `:thread` suffix) is provably a process of
-    this boot and PID namespace that has exited; a worker elsewhere is only ever given up on by its lease."""
+    this boot and PID namespace that has exited; a worker elsewhere is only ever given up on by its lease.
+
+    Provably: no process has its PID (`kill(pid, 0)` says so), or the one that has it is a zombie or started at
+    another time (the PID was used again). A process whose `/proc` entry cannot be read though it exists (another
+    user's, on a `/proc` mounted with `hidepid`) is not gone: its lease says when it is."""
     parts = worker.split(":")
     if len(parts) < 3 or not parts[1].isdigit():
         return False
@@ -58,4 +61,15 @@ def process_gone(worker: str) -> bool:
     machine = _machine()
     if not start.isdigit() or machine != f"{boot}-{ns}":
         return False
-    return _start_time(int(parts[1])) != int(start)
+    pid = int(parts[1])
+    try:
+        os.kill(pid, 0)  # signal 0 sends nothing: it asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists and is another user's (EPERM)
+        pass
+    stat = _stat(pid)
+    if stat is None:  # it exists, and `/proc` does not show it to this user: not provably gone
+        return False
+    state, started = stat
+    return state in ("Z", "X") or started != int(start)
