@@ -386,6 +386,29 @@ def test_vacuum_keeps_the_files_a_live_reader_began_with(make_lake):
     assert lake.rows("SELECT count(*) FROM d") == [(4,)]
 
 
+def test_vacuum_on_a_host_whose_clock_is_behind_keeps_what_a_live_reader_reads(make_lake, monkeypatch):
+    """The reader began on a host whose clock is ahead of the vacuuming one by more than the margin allowed for
+    (or this host's clock was set back meanwhile): its files still stay."""
+    import types
+
+    from landfall import maintenance
+    from landfall.tables.readers import reading
+
+    lake = make_lake(
+        [wf("d", read={"format": "csv"}, batch=False, write={"table": "d", "format": "delta"})], batch_files=1
+    )
+    land_many(lake, "d", 4)
+    lake.process()
+    with reading(lake.pipeline.store, ["d"]):
+        lake.pipeline.optimize("d", min_files=2)
+        behind = types.SimpleNamespace(time=lambda: time.time() - 30)  # 30 s behind the reader's clock
+        monkeypatch.setattr(maintenance, "time", behind)
+        assert lake.pipeline.vacuum("d", "0s") == []
+        monkeypatch.undo()
+    assert len(lake.pipeline.vacuum("d", "0s")) == 4
+    assert lake.rows("SELECT count(*) FROM d") == [(4,)]
+
+
 @pytest.mark.parametrize("fmt", ["parquet", "delta"])
 def test_vacuum_with_no_retention_leaves_commits_in_flight_alone(make_lake, monkeypatch, fmt):
     """`tables vacuum --retain 0s` while files load: the files a run has published and not yet committed are no

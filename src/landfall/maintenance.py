@@ -173,13 +173,14 @@ def vacuum(store: StateStore, name: str, retain: str = "7d", *, zones: Zones | N
     """Delete files no current version needs that are older than `retain` (Delta: that left its log longer
     ago), never those of a commit in flight, whatever their age."""
     from landfall.recovery import sweep_table
-    from landfall.tables.readers import oldest_reader
+    from landfall.tables.readers import CLOCK_MARGIN, oldest_reader
 
     table = store.table(name)
     writer = _writer(table.format, table.location, zones)
     seconds = parse_duration(retain)
     if writer.has_log and (began := oldest_reader(store, name)) is not None:
-        seconds = max(seconds, time.time() - began)  # files a live reader began with stay (Parquet: `sweep_table`)
+        # files a live reader began with stay (Parquet: `sweep_table`), even if this clock was set back meanwhile
+        seconds = max(seconds, time.time() - began, CLOCK_MARGIN)
     return writer.vacuum(seconds) + sweep_table(store, name, writer, before=time.time() - seconds)
 
 
