@@ -75,3 +75,26 @@ class TestPostgresStateStore(StateStoreTests, FewStatements):
         s = PostgresStateStore(postgres.create_database())
         yield s
         s.close()
+
+    def test_hosts_whose_clocks_differ_agree_on_leases(self, store):
+        """Another host's clock an hour ahead: it reads leases, runs and readers on the server's clock. Before, it
+        saw every lease of this host as run out an hour ago and took it, and took back runs in flight."""
+        import math
+        import time
+
+        from landfall.state.postgres import PostgresStateStore
+        from landfall.testing.state_suite import BIG, ev, route_by_prefix
+
+        ahead = PostgresStateStore(store.url)
+        try:
+            ahead._local_clock = lambda: time.time() + 3600
+            ahead._clock_checked = -math.inf  # measured again, with its clock
+            assert abs(ahead.now() - store.now()) < 1
+            assert store.hold("commit:t", "here", 30)
+            assert not ahead.hold("commit:t", "there", 30) and "here" in ahead.holders()
+            store.discover([ev("a/1")], route_by_prefix())
+            (run,) = store.lease("otherhost:1:x:0", limit=1, max_bytes=BIG, lease_seconds=30)
+            assert ahead.reap() == [] and ahead.runs(status="running")[0].run_id == run.run_id
+            assert ahead.heartbeat("otherhost:1:x:0", [run.run_id], 30) == []
+        finally:
+            ahead.close()

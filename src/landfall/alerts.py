@@ -60,7 +60,7 @@ class Watcher:
     def __init__(self, settings: Settings, store: StateStore, now: float | None = None) -> None:
         self.settings = settings
         self.store = store
-        self.start(time.time() if now is None else now)
+        self.start(store.now() if now is None else now)  # runs' times are on the store's clock
 
     def start(self, since: float) -> None:
         """Tell only of what happens after `since` (and mark the schema versions that exist as known)."""
@@ -73,7 +73,7 @@ class Watcher:
         self._quiet: dict[tuple[int, int], float] = {}  # (alert, rule) -> the last landing already told about
 
     def check(self, now: float | None = None) -> list[tuple[AlertSettings, Alert]]:
-        now = time.time() if now is None else now
+        now = self.store.now() if now is None else now
         out: list[tuple[AlertSettings, Alert]] = []
         runs = self._new_runs()
         changes = self._schema_changes() if self._wants("schema_change") else []
@@ -282,7 +282,7 @@ def alert_loop(settings: Settings, store: StateStore, stop: threading.Event, hol
                     held = False
                     continue
                 if not held and first:  # taken back from another process: begin a lease's length back
-                    watcher.start(time.time() - lease)
+                    watcher.start(store.now() - lease)
                 held = first = True
                 for cfg, alert in watcher.check():
                     log.info("alert: %s", alert.summary)

@@ -180,7 +180,7 @@ def vacuum(store: StateStore, name: str, retain: str = "7d", *, zones: Zones | N
     seconds = parse_duration(retain)
     if writer.has_log and (began := oldest_reader(store, name)) is not None:
         # files a live reader began with stay (Parquet: `sweep_table`), even if this clock was set back meanwhile
-        seconds = max(seconds, time.time() - began, CLOCK_MARGIN)
+        seconds = max(seconds, store.now() - began, CLOCK_MARGIN)
     return writer.vacuum(seconds) + sweep_table(store, name, writer, before=time.time() - seconds)
 
 

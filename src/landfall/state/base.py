@@ -325,6 +325,12 @@ class StateStore(ABC):
         repeats). Raises `LeaseLost` (and changes nothing) if a result's `worker` no longer holds its run.
         """
 
+    def now(self) -> float:
+        """Seconds since the epoch on the state store's clock. Lease ends, queue times and readers' start times are
+        written and compared on it, so that hosts sharing a store agree on them whatever their own clocks say (a
+        host whose clock is a minute ahead would otherwise see every other host's leases as run out)."""
+        return time.time()
+
     @abstractmethod
     def reap(self, now: float | None = None, *, max_interruptions: int = MAX_INTERRUPTIONS) -> list[Run]:
         """Take back runs whose worker is gone: the lease expired, or the worker is a process of this machine

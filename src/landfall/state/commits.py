@@ -6,7 +6,6 @@ so concurrent commits never deadlock."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,7 +41,7 @@ class SqlCommits(SqlPlumbing, SqlReads):
                 else:
                     cur.execute(
                         f"UPDATE runs SET lease_until = ? WHERE {held.format(marks(chunk))} RETURNING run_id",
-                        (time.time() + lease_seconds, *chunk, worker),
+                        (self.now() + lease_seconds, *chunk, worker),
                     )
                 lost = set(chunk) - {r[0] for r in cur.fetchall()}
                 if lost:
@@ -63,7 +62,7 @@ class SqlCommits(SqlPlumbing, SqlReads):
                 raise ContentRace(f"`{run.file_key}` with the same content committed first")
 
     def commit(self, table: TableCommit | None, results: Sequence[RunResult], also: Sequence[TableCommit] = ()) -> None:
-        now = time.time()
+        now = self.now()
         commits = ([table] if table is not None else []) + list(also)
         with self.transaction() as cur:
             # one lock order (content, then tables, then runs by id): concurrent commits never deadlock

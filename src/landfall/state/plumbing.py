@@ -57,7 +57,12 @@ class SqlPlumbing(metaclass=ABCMeta):
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self._open = threading.local()  # `depth`: transactions this thread has open
         self._migrate()
+
+    def _in_transaction(self) -> bool:
+        """Whether this thread is inside one of this store's transactions."""
+        return getattr(self._open, "depth", 0) > 0
 
     # --- plumbing --------------------------------------------------------------------------------------------
 
@@ -111,6 +116,7 @@ class SqlPlumbing(metaclass=ABCMeta):
     def transaction(self, *, write: bool = True, single: bool = False) -> Iterator[Any]:
         """A transaction; `write=False` for reads, which then never wait for (or hold) the write lock; `single`
         for a write of one statement (see `_begin`)."""
+        self._open.depth = getattr(self._open, "depth", 0) + 1
         try:
             with self._connection() as conn:
                 cur = conn.cursor()
@@ -134,6 +140,8 @@ class SqlPlumbing(metaclass=ABCMeta):
             if translated is None:
                 raise
             raise translated from exc
+        finally:
+            self._open.depth -= 1
 
     def _query(self, text: str, params: Sequence[Any] = ()) -> list[Any]:
         with self.transaction(write=False) as cur:

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -26,7 +26,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from landfall.errors import ConcurrentChange, StateUnavailable
+from landfall.errors import ConcurrentChange, StateError, StateUnavailable
 from landfall.redaction import redact
 from landfall.state.plumbing import Wakeups
 from landfall.state.sql import SqlStateStore
@@ -36,6 +36,7 @@ CHANNEL = "landfall_work"
 POOL_MAX = 16  # connections per process; `?pool_max=N` in the URL sets it
 CONNECT_SECONDS = 30.0  # how long to wait for a connection before `StateUnavailable`
 CHECK_IDLE_SECONDS = 2.0  # a pooled connection idle longer than this is tested before use
+CLOCK_CHECK_SECONDS = 60.0  # how often the offset of this host's clock from the server's is measured again
 
 
 class PostgresStateStore(SqlStateStore):
@@ -61,11 +62,32 @@ class PostgresStateStore(SqlStateStore):
         )
         self._listener: _Listener | None = None
         self._listener_lock = threading.Lock()
+        self._local_clock: Callable[[], float] = time.time  # this host's clock (tests set it wrong)
+        self._clock_offset = 0.0  # the server's clock less this host's (`now`)
+        self._clock_checked = -float("inf")
         try:
             super().__init__(url)
         except BaseException:
             self._pool.close()
             raise
+
+    def now(self) -> float:
+        """The server's clock (see `StateStore.now`): this host's clock plus its offset from the server's, measured
+        at most every `CLOCK_CHECK_SECONDS` by a statement of its own, never from inside a transaction."""
+        if time.monotonic() - self._clock_checked > CLOCK_CHECK_SECONDS and not self._in_transaction():
+            self._measure_clock()
+        return self._local_clock() + self._clock_offset
+
+    def _measure_clock(self) -> None:
+        """The server's clock less this host's, from the middle of one round trip (a store that cannot be reached
+        keeps the last offset: the caller's own statement says so)."""
+        try:
+            sent = self._local_clock()
+            server = float(self._query("SELECT extract(epoch FROM clock_timestamp())")[0][0])
+            self._clock_offset = server - (sent + self._local_clock()) / 2
+            self._clock_checked = time.monotonic()
+        except StateError:
+            pass
 
     def _mark_returned(self, conn: Any) -> None:
         self._returned[conn] = time.monotonic()

@@ -5,7 +5,6 @@ catalog, duplicates by content, and the status queries the server and its metric
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -81,7 +80,7 @@ class SqlReads:
         return out
 
     def holders(self) -> set[str]:
-        return {r[0] for r in self._query("SELECT holder FROM leases WHERE until >= ?", (time.time(),))}
+        return {r[0] for r in self._query("SELECT holder FROM leases WHERE until >= ?", (self.now(),))}
 
     def find_duplicates(self, workflow: str, hashes: dict[str, int]) -> dict[str, Run]:
         with self.transaction(write=False) as cur:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -68,7 +67,7 @@ class SqlStateStore(SqlCommits, StateStore):
         return created
 
     def _discover_chunk(self, events: Sequence[ObjectCreated], route: Any) -> list[Run]:
-        now = time.time()
+        now = self.now()
         flows = {e.key: route(e.key) for e in events}
         with self.transaction() as cur:
             cur.execute(
@@ -123,7 +122,7 @@ class SqlStateStore(SqlCommits, StateStore):
     def lease(
         self, worker: str, *, limit: int, max_bytes: int, lease_seconds: float, limits: dict[str, int] | None = None
     ) -> list[Run]:
-        now = time.time()
+        now = self.now()
         with self.transaction() as cur:
             cur.execute(
                 f"SELECT r.workflow FROM runs r WHERE r.status = 'queued' AND r.available_at <= ? AND {_FREE} "
@@ -165,7 +164,7 @@ class SqlStateStore(SqlCommits, StateStore):
             return [run for rid, run in chosen.items() if rid in taken]
 
     def heartbeat(self, worker: str, run_ids: Sequence[str], lease_seconds: float) -> list[str]:
-        until = time.time() + lease_seconds
+        until = self.now() + lease_seconds
         held: set[str] = set()
         with self.transaction() as cur:
             for chunk in chunks(sorted(run_ids)):
@@ -181,7 +180,7 @@ class SqlStateStore(SqlCommits, StateStore):
         self._requeue_held(run_ids, worker, None)
 
     def defer(self, run_ids: Sequence[str], seconds: float, *, worker: str | None = None) -> None:
-        self._requeue_held(run_ids, worker, time.time() + seconds)
+        self._requeue_held(run_ids, worker, self.now() + seconds)
 
     def _requeue_held(self, run_ids: Sequence[str], worker: str | None, available_at: float | None) -> None:
         if not run_ids:
@@ -223,7 +222,7 @@ class SqlStateStore(SqlCommits, StateStore):
             self._finish(cur, run, "dead" if final else "failed", error, steps, content_hash)
             if final:
                 return None
-            nxt = self._requeue(cur, run, max_attempts, time.time() + retry_in, attempt=run.attempt + 1)
+            nxt = self._requeue(cur, run, max_attempts, self.now() + retry_in, attempt=run.attempt + 1)
             self._notify(cur)
             return nxt
 
@@ -233,7 +232,7 @@ class SqlStateStore(SqlCommits, StateStore):
         cur.execute(
             "UPDATE runs SET status = ?, finished_at = ?, error = ?, steps = ?, lease_until = NULL "
             "WHERE run_id = ? AND status = ?",
-            (status, time.time(), error, json.dumps(steps or []), run.run_id, run.status),
+            (status, self.now(), error, json.dumps(steps or []), run.run_id, run.status),
         )
         if cur.rowcount != 1:  # the row lock (or the one writer) makes this impossible: say so if it happens
             raise ConcurrentChange(f"run {run.run_id} changed while being recorded; retrying")
@@ -255,7 +254,7 @@ class SqlStateStore(SqlCommits, StateStore):
         note: str | None = None,
     ) -> list[Run]:
         """A new queued run for each `(run, max_attempts, attempt)`: the same file version, one statement for all."""
-        now = time.time()
+        now = self.now()
         out = [
             Run(
                 run_id=new_id(),
@@ -301,10 +300,10 @@ class SqlStateStore(SqlCommits, StateStore):
         """Each `(run, max_attempts)` queued again now as its next attempt (given one more try if it had used
         them all), as `dlq retry` and a reload take a file again."""
         again = [(run, max(most, run.attempt + 1), run.attempt + 1) for run, most in runs]
-        return self._requeue_many(cur, again, time.time(), note=note)
+        return self._requeue_many(cur, again, self.now(), note=note)
 
     def reap(self, now: float | None = None, *, max_interruptions: int = MAX_INTERRUPTIONS) -> list[Run]:
-        now = time.time() if now is None else now
+        now = self.now() if now is None else now
         workers = [r[0] for r in self._query("SELECT DISTINCT worker FROM runs WHERE status = 'running'") if r[0]]
         gone = [w for w in workers if process_gone(w)]
         lost: list[Run] = []
@@ -352,16 +351,16 @@ class SqlStateStore(SqlCommits, StateStore):
             f"SELECT r.available_at FROM runs r WHERE r.status = 'queued' AND {_FREE} ORDER BY r.available_at LIMIT 1"
         )
         next_at = rows[0][0] if rows else None
-        now = time.time()
+        now = self.now()
         if next_at is not None and next_at <= now:
             return True
         wait = timeout if next_at is None else min(timeout, next_at - now)
-        return self._wait_change(token, max(0.0, wait)) or (next_at is not None and time.time() >= next_at)
+        return self._wait_change(token, max(0.0, wait)) or (next_at is not None and self.now() >= next_at)
 
     # --- leases on work that is not a run --------------------------------------------------------------------
 
     def hold(self, name: str, holder: str, seconds: float) -> bool:
-        now = time.time()
+        now = self.now()
         with self.transaction(single=True) as cur:
             cur.execute(
                 "INSERT INTO leases (name, holder, until) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE "
@@ -372,7 +371,7 @@ class SqlStateStore(SqlCommits, StateStore):
             return cur.rowcount == 1
 
     def renew(self, name: str, holder: str, seconds: float) -> bool:
-        now = time.time()
+        now = self.now()
         with self.transaction(single=True) as cur:
             cur.execute(
                 "UPDATE leases SET until = ? WHERE name = ? AND holder = ? AND until >= ?",
@@ -475,7 +474,7 @@ class SqlStateStore(SqlCommits, StateStore):
             found = [(rid, key, wf) for rid, key in cur.fetchall() if (wf := route(key)) is not None]
         if not found:
             return []
-        now = time.time()
+        now = self.now()
         by_workflow: dict[tuple[str, str, int], list[str]] = {}
         for rid, _, wf in found:
             by_workflow.setdefault((wf.name, wf.write.table, wf.retry.max_attempts), []).append(rid)

@@ -14,7 +14,6 @@ commit reads the new list and never needs the old files.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -27,14 +26,14 @@ log = logging.getLogger("landfall.tables")
 
 PREFIX = "read:"
 ALL = "*"
-CLOCK_MARGIN = 2.0  # seconds: clocks of hosts sharing a state store may differ this much
+CLOCK_MARGIN = 2.0  # seconds: how far a host's reading of the state store's clock may be off (`StateStore.now`)
 
 
 @contextmanager
 def reading(store: StateStore, tables: Sequence[str] | None = None, *, seconds: float = 60.0) -> Iterator[str]:
     """Hold a reader lease on `tables` (None: every table) while the block runs; yields its name."""
     scope = ",".join(sorted(set(tables))) if tables else ALL
-    name = f"{PREFIX}{time.time():.3f}:{scope}:{worker_id()}"
+    name = f"{PREFIX}{store.now():.3f}:{scope}:{worker_id()}"  # on the store's clock: see `StateStore.now`
     with holding(store, name, name, seconds):
         yield name
 
@@ -75,7 +74,7 @@ def retire(
     before the commit still reads the table (returns them), else leave them for recovery's sweep."""
     if not paths or not writer.removes_files_at_commit():
         return []
-    committed_at = time.time()
+    committed_at = store.now()
     waiting = readers_of(store, table, began_before=committed_at, mine=mine)
     if waiting:
         log.debug("table %s: %d replaced files kept for %d readers", table, len(paths), waiting)
