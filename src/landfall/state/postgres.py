@@ -79,15 +79,16 @@ class PostgresStateStore(SqlStateStore):
         return self._local_clock() + self._clock_offset
 
     def _measure_clock(self) -> None:
-        """The server's clock less this host's, from the middle of one round trip (a store that cannot be reached
-        keeps the last offset: the caller's own statement says so)."""
+        """The server's clock less this host's, from the middle of one round trip. A store that cannot be reached
+        keeps the last offset until the next check: the caller's own statement says it is away, and asking again
+        at every call would make each wait for the connection timeout twice."""
+        self._clock_checked = time.monotonic()
         try:
             sent = self._local_clock()
             server = float(self._query("SELECT extract(epoch FROM clock_timestamp())")[0][0])
             self._clock_offset = server - (sent + self._local_clock()) / 2
-            self._clock_checked = time.monotonic()
         except StateError:
-            pass
+            log.info("state store: its clock could not be read; using the last offset from it")
 
     def _mark_returned(self, conn: Any) -> None:
         self._returned[conn] = time.monotonic()
