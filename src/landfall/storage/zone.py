@@ -134,13 +134,6 @@ class Storage:
         with self.guard(key):
             return self.fs.exists(self.path(key))
 
-    def mtime(self, key: str) -> float:
-        """Modification time (seconds since the epoch); 0 if the key is gone."""
-        try:
-            return mtime_of(self.info(key))
-        except FileNotFoundError:
-            return 0.0
-
     def list(self, prefix: str = "", *, maxdepth: int | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every file under `prefix` (recursively; `maxdepth=1`: directly under it) as `(key, info)`; info has
         `size`, `mtime`, `etag` where the store gives them. Symbolic links are not followed out of the zone."""
