@@ -98,3 +98,32 @@ class TestPostgresStateStore(StateStoreTests, FewStatements):
             assert ahead.heartbeat("otherhost:1:x:0", [run.run_id], 30) == []
         finally:
             ahead.close()
+
+    def test_a_host_that_could_not_read_the_servers_clock_takes_no_lease(self, store, monkeypatch):
+        """The server's clock could not be read when the store opened (the server went away a moment): before,
+        the host timed leases by its own clock, an hour ahead, for the next minute, and took a held lease; now it
+        says the store is away until it has read the server's clock, then agrees with the other host."""
+        import time
+
+        from landfall.errors import StateUnavailable
+        from landfall.state.postgres import PostgresStateStore
+
+        real = PostgresStateStore._query
+
+        def clock_away(self, text, params=()):
+            if "clock_timestamp" in text:
+                raise StateUnavailable("state store cannot be reached: connection refused; retrying")
+            return real(self, text, params)
+
+        assert store.hold("commit:t", "here", 30)
+        monkeypatch.setattr(PostgresStateStore, "_query", clock_away)
+        ahead = PostgresStateStore(store.url)
+        try:
+            ahead._local_clock = lambda: time.time() + 3600
+            with pytest.raises(StateUnavailable, match="clock"):
+                ahead.hold("commit:t", "there", 30)
+            monkeypatch.setattr(PostgresStateStore, "_query", real)  # the server is back
+            assert not ahead.hold("commit:t", "there", 30) and "here" in ahead.holders()
+            assert abs(ahead.now() - store.now()) < 1
+        finally:
+            ahead.close()

@@ -65,29 +65,39 @@ class PostgresStateStore(SqlStateStore):
         self._local_clock: Callable[[], float] = time.time  # this host's clock (tests set it wrong)
         self._clock_offset = 0.0  # the server's clock less this host's (`now`)
         self._clock_checked = -float("inf")
+        self._clock_known = False  # measured once at least
         try:
             super().__init__(url)
+            self._measure_clock()
         except BaseException:
             self._pool.close()
             raise
 
     def now(self) -> float:
         """The server's clock (see `StateStore.now`): this host's clock plus its offset from the server's, measured
-        at most every `CLOCK_CHECK_SECONDS` by a statement of its own, never from inside a transaction."""
+        at most every `CLOCK_CHECK_SECONDS` by a statement of its own, never from inside a transaction.
+        `StateUnavailable` until it has been measured once."""
         if time.monotonic() - self._clock_checked > CLOCK_CHECK_SECONDS and not self._in_transaction():
             self._measure_clock()
+        if not self._clock_known:
+            raise StateUnavailable("the state store's clock could not be read (the server is out of reach); retrying")
         return self._local_clock() + self._clock_offset
 
     def _measure_clock(self) -> None:
         """The server's clock less this host's, from the middle of one round trip. A store that cannot be reached
         keeps the last offset until the next check: the caller's own statement says it is away, and asking again
-        at every call would make each wait for the connection timeout twice."""
+        at every call would make each wait for the connection timeout twice. One never measured is asked again
+        at the next call (`now` refuses to guess it: this host's own clock may be far from the server's)."""
         self._clock_checked = time.monotonic()
         try:
             sent = self._local_clock()
             server = float(self._query("SELECT extract(epoch FROM clock_timestamp())")[0][0])
             self._clock_offset = server - (sent + self._local_clock()) / 2
+            self._clock_known = True
         except StateError:
+            if not self._clock_known:
+                self._clock_checked = -float("inf")
+                return
             log.info("state store: its clock could not be read; using the last offset from it")
 
     def _mark_returned(self, conn: Any) -> None:
