@@ -83,6 +83,7 @@ def sweep_table(store: StateStore, name: str, writer: TableWriter, *, before: fl
     if stray and readers_of(store, name):  # checked after the catalog: a reader that began later reads a list
         return []  # without these files; one that began earlier may still read them
     if stray:
+        store.sync()  # the commits that stopped listing them outlive a power cut first
         writer.delete(stray)
         log.info("table %s: removed %d files no commit lists", name, len(stray))
     return stray

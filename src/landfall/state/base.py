@@ -325,6 +325,11 @@ class StateStore(ABC):
         repeats). Raises `LeaseLost` (and changes nothing) if a result's `worker` no longer holds its run.
         """
 
+    def sync(self) -> None:
+        """Every commit made so far on disk. Called before deleting files a commit stopped naming: a store that
+        can lose its latest commits in a power cut would otherwise come back naming files no longer there.
+        Nothing to do where a commit is on disk when it returns (PostgreSQL)."""
+
     def now(self) -> float:
         """Seconds since the epoch on the state store's clock. Lease ends, queue times and readers' start times are
         written and compared on it, so that hosts sharing a store agree on them whatever their own clocks say (a

@@ -52,6 +52,21 @@ class SqliteStateStore(SqlStateStore):
     def display_url(self) -> str:
         return self.path
 
+    def sync(self) -> None:
+        """With `synchronous=NORMAL` a commit reaches the write-ahead log's file but is flushed to disk only at the
+        next checkpoint; flushing the log's file puts every commit so far on disk (SQLite replays it on open).
+        Without one, every commit is in the database file, flushed when its checkpoint completed."""
+        if self.path == ":memory:":
+            return
+        try:
+            fd = os.open(f"{self.path}-wal", os.O_RDONLY)
+        except FileNotFoundError:
+            return
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
     # --- connections -----------------------------------------------------------------------------------------
 
     def _connect(self) -> _Conn:

@@ -298,6 +298,28 @@ class Storage:
                 if move:
                     os.unlink(local)
 
+    def sync(self, keys: Sequence[str], *, missing_ok: bool = False) -> None:
+        """Flush local files to disk, with the folders that name them up to the zone's own entry, so that a power
+        cut keeps what a commit is about to name (the kernel writes a file's pages back up to half a minute after
+        a rename; a commit in the state store or a format's log outliving them would name an empty file). An
+        object store holds an upload once it returns: nothing to do."""
+        if not self.is_local or not keys:
+            return
+        folders: set[str] = set()
+        for key in keys:
+            try:
+                _fsync(self.path(key))
+            except FileNotFoundError:
+                if not missing_ok:
+                    raise
+                continue
+            parts = key.split("/")[:-1]
+            folders.update("/".join(parts[:i]) for i in range(len(parts) + 1))
+        for folder in sorted(folders, key=len, reverse=True):  # a new folder's entry is in the one above it
+            _fsync(self.path(folder))
+        if folders:
+            _fsync(os.path.dirname(self.path()))
+
     def write_bytes(self, key: str, data: bytes, *, sync: bool = False) -> None:
         """Write a file whole or not at all: on a local zone under a temporary name renamed into place (with
         `sync`, the file and its folder are fsynced first, so it outlives a power cut); on an object store one PUT."""

@@ -34,6 +34,11 @@ CACHED_TABLES = 16  # latest states each thread keeps (least recently used go fi
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
+def commit_key(version: int) -> str:
+    """The log's commit file of `version`, relative to the table's folder."""
+    return f"_delta_log/{version:020d}.json"
+
+
 def _log_errors(method: _F) -> _F:
     """delta-rs errors reading a table's log become one `BrokenTable` line that names the broken log file
     (never a Rust backtrace); a commit conflict stays what the method makes of it."""
@@ -149,7 +154,7 @@ class DeltaTable(ParquetTable):
         """What tells one commit file from another written under the same name: size, time and (object stores)
         ETag; None when it is gone."""
         try:
-            info = self.storage.info(f"_delta_log/{version:020d}.json")
+            info = self.storage.info(commit_key(version))
         except FileNotFoundError:
             return None
         return (info.get("size"), mtime_of(info), info.get("ETag") or info.get("etag"))
@@ -168,6 +173,7 @@ class DeltaTable(ParquetTable):
         )
 
         dt = self._table() if self.exists() else None
+        before = dt.version() if dt is not None else -1
         if change.read_columns is not None and change.read_columns != (
             {f.name for f in dt.schema().fields} if dt is not None else set()
         ):
@@ -272,7 +278,18 @@ class DeltaTable(ParquetTable):
                 )
             except CommitFailedError as exc:  # nothing was committed: the caller tries again on the new state
                 raise ConcurrentChange(f"a concurrent commit conflicts with this one ({exc}); retrying") from None
-        return self._table().version()
+        version = self._table().version()
+        self._sync_log(before, version)
+        return version
+
+    def _sync_log(self, before: int, version: int) -> None:
+        """The log's entries after `before` up to `version` (a schema change's, this commit's) on disk before the
+        catalog commit: delta-rs does not flush them, and a power cut could leave a version the catalog names
+        empty or missing. A checkpoint written meanwhile, and its pointer, too."""
+        versions = range(before + 1, version + 1)
+        self.storage.sync([commit_key(v) for v in versions])
+        checkpoints = [f"_delta_log/{v:020d}.checkpoint.parquet" for v in versions]
+        self.storage.sync([*checkpoints, "_delta_log/_last_checkpoint"], missing_ok=True)
 
     @staticmethod
     def _widened(dt: Any, schema: Any) -> Any:
@@ -316,7 +333,7 @@ class DeltaTable(ParquetTable):
         (concurrently on an object store). Never counted: delta-rs's history numbers the commits it lists back
         from the version its table object holds, and lists the ones another writer made since too, so a commit
         made meanwhile shifted every number by one."""
-        keys = [f"_delta_log/{v:020d}.json" for v in versions]
+        keys = [commit_key(v) for v in versions]
         out: list[tuple[int, dict[str, Any] | None]] = []
         for version, got in zip(versions, self.storage.read_all(keys), strict=True):
             if isinstance(got, Exception):
@@ -337,7 +354,7 @@ class DeltaTable(ParquetTable):
 
         added: set[str] = set()
         removed: list[str] = []
-        for line in self.storage.read_bytes(f"_delta_log/{version:020d}.json").decode("utf-8").splitlines():
+        for line in self.storage.read_bytes(commit_key(version)).decode("utf-8").splitlines():
             action = json.loads(line) if line.strip() else {}
             if "add" in action:
                 added.add(unquote(action["add"]["path"]))  # URI-encoded in the log, as in `_files`
@@ -432,7 +449,7 @@ class DeltaTable(ParquetTable):
         for _ in range(10):
             dt = self._table()
             entries = dt.history(limit)
-            if not self.storage.exists(f"_delta_log/{dt.version() + 1:020d}.json"):
+            if not self.storage.exists(commit_key(dt.version() + 1)):
                 return entries
         raise ConcurrentChange(f"{self.storage.label}: the table kept changing while its history was read")
 
@@ -456,7 +473,7 @@ class DeltaTable(ParquetTable):
         """When `version` was committed: its `commitInfo`'s time, else its file's."""
         if info and info.get("timestamp") is not None:
             return datetime.fromtimestamp(info["timestamp"] / 1000, UTC)
-        return datetime.fromtimestamp(mtime_of(self.storage.info(f"_delta_log/{version:020d}.json")), UTC)
+        return datetime.fromtimestamp(mtime_of(self.storage.info(commit_key(version))), UTC)
 
     @_log_errors
     def vacuum(self, retain_seconds: float) -> list[str]:

@@ -25,6 +25,7 @@ class ParquetTable(TableWriter):
         for f in staged:
             self.storage.put(f.path, f.relpath, move=True)
             out.append(DataFile(path=f.relpath, rows=f.rows, bytes=f.bytes, partition=f.partition, stats=f.stats))
+        self.storage.sync([f.path for f in out])  # on disk before any commit names them
         return out
 
     def delete(self, paths: list[str]) -> None:

@@ -79,6 +79,7 @@ def retire(
     if waiting:
         log.debug("table %s: %d replaced files kept for %d readers", table, len(paths), waiting)
         return []
+    store.sync()  # the commit that replaced them outlives a power cut first
     writer.delete(list(paths))
     return list(paths)
 

@@ -199,6 +199,7 @@ class TableTransaction:
         self.committed = True
         crash_point("after_commit")
         if intent is not None and log is not None:
+            self.store.sync()  # the catalog commit outlives a power cut before its intent goes
             log[0].storage.delete([intent])
 
     def retire(self, writer: TableWriter, table: str, paths: Sequence[str]) -> None:
@@ -284,6 +285,7 @@ def finish_pending(store: StateStore, writer: TableWriter, table: str) -> list[s
                 table,
                 commit_id,
             )
+        store.sync()
         writer.storage.delete([key])
     return applied
 

@@ -308,6 +308,12 @@ class StateStoreTests:
         store.commit(table_commit("t_a", "c-new", ["new.parquet"]), [RunResult(new.run_id, "succeeded", worker="w2")])
         assert store.run(new.run_id).status == "succeeded" and store.table("t_a").file_count == 1
 
+    def test_sync_after_a_commit_keeps_it(self, store):
+        store.commit(table_commit("t_s", "c1", ["part-c1-0.parquet"]), [])
+        store.sync()  # every commit so far on disk (before files it stopped naming are deleted)
+        store.sync()
+        assert [f.path for f in store.table_files("t_s")] == ["part-c1-0.parquet"]
+
     def test_commit_is_atomic_with_run_results_and_versions_schemas(self, store):
         store.discover([ev("a/1"), ev("a/2", mtime=3.0)], route_by_prefix())
         r1, r2 = store.lease("w", limit=2, max_bytes=BIG, lease_seconds=30)

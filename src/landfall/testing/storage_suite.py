@@ -38,6 +38,12 @@ class StorageTests:
         assert storage.folders("sales") == ["2024"]
         assert storage.entries("sales") == {"2024": "directory", "b.csv": "file"}
 
+    def test_sync_flushes_what_a_commit_is_about_to_name(self, storage: Storage):
+        storage.write_bytes("t/day=mon/part-0.parquet", b"PAR1")
+        storage.sync(["t/day=mon/part-0.parquet"])  # a local file and its folders flushed; an upload already is
+        storage.sync(["t/_delta_log/_last_checkpoint"], missing_ok=True)
+        assert storage.read_bytes("t/day=mon/part-0.parquet") == b"PAR1"
+
     def test_listing_an_empty_or_missing_zone(self, storage: Storage):
         assert list(storage.list()) == []
         assert list(storage.list("nothing/here")) == []
