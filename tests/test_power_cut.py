@@ -96,3 +96,20 @@ def test_compacted_files_go_only_after_the_commit_that_replaced_them_is_on_disk(
     commit = journal.first("commit")
     assert any(e == ("fsync", wal) for e in journal.events[commit:deleted]), journal.events
     assert lake.rows("SELECT count(*) FROM sales") == [(3,)]
+
+
+def test_a_delta_compactions_intent_is_on_disk_before_its_log_commit(make_lake, monkeypatch):
+    """A compaction's catalog commit is written into the table's folder first (`_landfall/pending`), for recovery
+    to finish if the process stops between the log and the catalog: it must outlive a power cut too, or the
+    catalog would keep naming the files the log replaced."""
+    lake = make_lake([wf("sales", write={"table": "sales", "format": "delta"})])
+    for i in range(3):
+        lake.land(f"sales/{i}.csv", f"id,v\n{i},x\n")
+        lake.process()
+    journal = Journal(monkeypatch, lake.pipeline.store)
+    lake.pipeline.optimize("sales")
+    folder = os.path.realpath(lake.root / "lake" / "tables" / "sales")
+    pending = journal.first("fsync", f"{folder}/_landfall/pending")
+    log_entry = journal.first("fsync", f"{folder}/_delta_log/{3:020d}.json")  # loads 0-2, then the compaction
+    assert pending < log_entry < journal.first("commit")
+    assert lake.rows("SELECT count(*) FROM sales") == [(3,)]

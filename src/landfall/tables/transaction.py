@@ -191,7 +191,7 @@ class TableTransaction:
             if kept and writer.has_log:
                 intent = _intent_key(self.commit_id)
                 change.app_ids = [*change.app_ids, commit_marker(self.commit_id)]
-                writer.storage.write_bytes(intent, _dump(kept))
+                writer.storage.write_bytes(intent, _dump(kept), sync=True)  # on disk before the log commit it names
             self.commit_format(writer, change)
         self.store.commit(catalog, list(results), also=list(also))
         for area in self._areas:
