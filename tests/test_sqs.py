@@ -97,8 +97,16 @@ def succeeded(p: Pipeline) -> list[str]:
     return sorted(r.file_key for r in p.runs(status="succeeded"))
 
 
-def test_upload_notification_loaded_and_message_deleted(tmp_path, s3_server, s3_bucket, moto, queue):
+def test_upload_notification_loaded_and_message_deleted(tmp_path, s3_server, s3_bucket, moto, queue, monkeypatch):
+    from landfall.sources.sqs import SqsSource
+
     p = make_pipeline(tmp_path, s3_server, s3_bucket, moto, queue)
+    order: list[str] = []  # the state store on disk before a message goes (a power cut could lose the run's end)
+    real_sync, real_delete = p.store.sync, SqsSource._delete
+    monkeypatch.setattr(p.store, "sync", lambda: (order.append("sync"), real_sync())[1])
+    monkeypatch.setattr(
+        SqsSource, "_delete", lambda self, m: (order.extend(["delete"] * bool(m)), real_delete(self, m))[1]
+    )
     with running(p):
         etag = put(s3_server, s3_bucket, "landing/sales/day 1.csv", b"id,total\n1,10\n2,20\n")
         send(moto, queue, s3_event(s3_bucket, "landing/sales/day 1.csv", size=19, etag=etag))
@@ -106,6 +114,7 @@ def test_upload_notification_loaded_and_message_deleted(tmp_path, s3_server, s3_
         wait_for(lambda: moto.counts(queue) == (0, 0), what="the message to be deleted")
         assert p.query("SELECT sum(total) FROM sales")[1] == [(30,)]
         assert [r.status for r in p.runs()] == ["succeeded"]
+    assert order[:2] == ["sync", "delete"], order
 
 
 def test_sns_and_eventbridge_shapes_and_a_duplicate_message_load_once(tmp_path, s3_server, s3_bucket, moto, queue):

@@ -210,6 +210,8 @@ class SqsSource(EventSource):
             return
         status = self.store.version_status([e for h in held for e in h.events])
         finished = [h for h in held if all(status.get(e) in ENDED for e in h.events)]
+        if finished:  # the runs' ends outlive a power cut before the messages that named their files go
+            self.store.sync()
         self._delete([(h.message_id, h.receipt) for h in finished])
         unknown = [e for h in held for e in h.events if e not in status]
         if unknown and sink is not None:
