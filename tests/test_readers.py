@@ -28,6 +28,20 @@ def test_a_replaced_file_stays_for_a_reader_and_goes_after_it(make_lake):
     assert on_disk == sorted(f.path for f in store.table_files("t"))
 
 
+def test_two_readers_that_begin_in_the_same_millisecond_hold_two_leases(make_lake, monkeypatch):
+    """Two readers of one process beginning in the same millisecond (a query and a compaction's own read): the
+    one that ends first no longer ends the other's lease. Before, both had one name, and the first to end
+    deleted it, leaving the other's files to a vacuum (a one-in-ten failure of the vacuum test below)."""
+    lake = make_lake([wf("t", read={"format": "csv"})])
+    store = lake.pipeline.store
+    monkeypatch.setattr(store, "now", lambda: 1_800_000_000.0)  # one millisecond for both
+    with reading(store, ["t"]) as outer:
+        with reading(store, ["t"]) as inner:
+            assert inner != outer and readers_of(store, "t") == 2
+        assert readers_of(store, "t") == 1 and outer in store.holders()
+    assert readers_of(store, "t") == 0
+
+
 def test_a_replaced_file_goes_at_once_when_nobody_reads(make_lake):
     lake = make_lake([wf("t", read={"format": "csv"})])
     lake.land("t/a.csv", "id\n1\n")

@@ -2,8 +2,9 @@
 the catalog at one moment and then reads those files; a commit that replaces some of them must not delete them
 while such a reader may still read them.
 
-A reader holds a lease in the state store (`read:<start>:<tables>:<worker id>`) from before it reads the file
-list until it is done (a reader whose process is gone no longer counts). A commit deletes the files it replaced
+A reader holds a lease in the state store (`read:<start>:<tables>:<id>:<worker id>`, the id its own: two readers
+of one process that begin in the same millisecond hold two leases) from before it reads the file list until it is
+done (a reader whose process is gone no longer counts). A commit deletes the files it replaced
 only when no reader that began before the commit still holds its lease; otherwise they stay, listed by no
 commit, and recovery's sweep deletes them once no reader of that table is left. Delta never deletes at commit
 (its log keeps old versions until `vacuum`, which keeps what the log dropped since the oldest live reader of the
@@ -19,7 +20,7 @@ from contextlib import contextmanager
 
 from landfall.errors import ConcurrentChange
 from landfall.processes import process_gone, worker_id
-from landfall.state.base import StateStore, holding
+from landfall.state.base import StateStore, holding, new_id
 from landfall.tables.base import TableWriter
 
 log = logging.getLogger("landfall.tables")
@@ -33,7 +34,7 @@ CLOCK_MARGIN = 2.0  # seconds: how far a host's reading of the state store's clo
 def reading(store: StateStore, tables: Sequence[str] | None = None, *, seconds: float = 60.0) -> Iterator[str]:
     """Hold a reader lease on `tables` (None: every table) while the block runs; yields its name."""
     scope = ",".join(sorted(set(tables))) if tables else ALL
-    name = f"{PREFIX}{store.now():.3f}:{scope}:{worker_id()}"  # on the store's clock: see `StateStore.now`
+    name = f"{PREFIX}{store.now():.3f}:{scope}:{new_id()}:{worker_id()}"  # the store's clock: `StateStore.now`
     with holding(store, name, name, seconds):
         yield name
 
@@ -56,7 +57,7 @@ def _readers(store: StateStore, table: str, mine: str | None = None) -> Iterator
         if not holder.startswith(PREFIX) or holder == mine:
             continue
         try:
-            start, scope, worker = holder[len(PREFIX) :].split(":", 2)
+            start, scope, _, worker = holder[len(PREFIX) :].split(":", 3)
             began = float(start)
         except ValueError:
             continue
