@@ -113,3 +113,28 @@ def test_a_delta_compactions_intent_is_on_disk_before_its_log_commit(make_lake, 
     log_entry = journal.first("fsync", f"{folder}/_delta_log/{3:020d}.json")  # loads 0-2, then the compaction
     assert pending < log_entry < journal.first("commit")
     assert lake.rows("SELECT count(*) FROM sales") == [(3,)]
+
+
+def test_ingested_files_are_on_disk_before_they_are_queued(make_lake, monkeypatch, tmp_path):
+    """`landfall ingest` copies files into the landing zone and queues them: the copies are flushed first, so that
+    once it returns (and the user may delete the originals) a power cut cannot leave empty files to load."""
+    lake = make_lake([wf("sales")])
+    src = tmp_path / "drop"
+    (src / "east").mkdir(parents=True)
+    (src / "east" / "a.csv").write_text("id\n1\n")
+    (src / "b.csv").write_text("id\n2\n")
+    journal = Journal(monkeypatch, lake.pipeline.store)
+    real_discover = lake.pipeline.store.discover
+
+    def discover(*args, **kwargs):
+        journal.events.append(("discover", ""))
+        return real_discover(*args, **kwargs)
+
+    monkeypatch.setattr(lake.pipeline.store, "discover", discover)
+    lake.pipeline.ingest([src], "sales")
+    queued = journal.first("discover")
+    landing = lake.root / "lake" / "landing"
+    for path in (landing / "sales/east/a.csv", landing / "sales/b.csv", landing / "sales/east", landing / "sales"):
+        assert journal.synced_before(path, queued), f"{path} not flushed before it was queued"
+    lake.process()
+    assert lake.rows("SELECT sum(id) FROM sales") == [(3,)]

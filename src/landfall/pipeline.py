@@ -153,6 +153,7 @@ class Pipeline:
             events.append(to_event(key, info))
             if on_file:
                 on_file(key, int(info.get("size") or 0))
+        self.zones.landing.sync([key for _, key in todo])  # on disk before `ingest` says so (and queues them)
         return self.submit(events)
 
     def open_streams(self) -> Any:
