@@ -72,6 +72,8 @@ _UNREACHABLE_TEXT = (
     "internalerror",
     "broken pipe",
     "end of file before message length reached",
+    "no space left on device",  # a full disk (or quota) is the store's state too: it waits until there is room
+    "disk quota exceeded",
 )
 
 

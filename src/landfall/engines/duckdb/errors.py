@@ -7,6 +7,7 @@ and the reason of bad input, and to tell a value that does not fit a type from u
 
 from __future__ import annotations
 
+import json
 import re
 
 _CONVERTING_COLUMN = re.compile(r'Error when converting column "(.+?)"')
@@ -21,6 +22,8 @@ _CAST_FROM = re.compile(r"when casting from source column (.+?)\s*$", re.M)
 _UNKNOWN_STRUCT_KEY = re.compile(r"a value of column `(.+?)` holds key `(.+?)`")
 _LINE_TOO_LONG = re.compile(r"Maximum line size of (\d+) bytes exceeded")
 _CASE_TWINS = re.compile(r'Duplicate name "(.+?)" in struct auto-detected in JSON')
+# an error of DuckDB's background write, as JSON (`No space left on device`: tests/test_disk_full.py)
+_JSON_ERROR = re.compile(r'\{"exception_type".*\}')
 
 
 def no_timestamp_form(column: str) -> tuple[str, str]:
@@ -130,6 +133,11 @@ def reason(text: str) -> str:
     if not lines:
         return "unreadable input"
     head = re.sub(r"^[A-Za-z ]*Error: ", "", lines[0])
+    if (m := _JSON_ERROR.search(head)) is not None:  # `Async write failed for range [...]: {"exception_message": ...}`
+        try:
+            head = json.loads(m[0]).get("exception_message") or head
+        except ValueError:
+            pass
     head = re.sub(r'^(JSON \w+ error) in file ".*?", in line \d+:\s*', r"\1: ", head).strip()  # the line apart
     if head == "JSON transform error:":  # DuckDB names nothing when a value does not read in a date format
         head = "JSON transform error: a value does not fit its column's type or date format"
