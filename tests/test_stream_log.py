@@ -9,6 +9,8 @@ import pytest
 
 from landfall.streams.log import RECORD, LogBusy, SegmentLog, frame
 
+from conftest import REPO
+
 
 def test_appended_records_read_back_after_reopening(tmp_path):
     log = SegmentLog(str(tmp_path / "log"))
@@ -105,3 +107,56 @@ def test_a_closed_log_refuses_appends(tmp_path):
     log.close()
     with pytest.raises(Exception, match="closed"):
         log.append(frame(0.0, RECORD, b"", b"{}"))
+
+
+def test_a_full_disk_refuses_records_whole_and_the_log_stays_whole(tmp_path):
+    """A write the disk refuses part way (full, or a quota) keeps nothing of the append and says `LogFull` (HTTP
+    503: retry); once there is room, appends go on and every acknowledged record reads back, also after the log
+    is opened again. Before, the part written stayed: every later frame sat past its offset, and opening the log
+    again cut them all off as a torn tail. For real: the log on a 256 KiB tmpfs in a mount namespace of its own
+    (root and `unshare`)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare to mount a small tmpfs")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    script = f"""
+import os, sys
+sys.path.insert(0, {str(REPO / "src")!r})
+from landfall.streams.log import RECORD, LogFull, SegmentLog, frame
+folder = {str(disk / "log")!r}
+log = SegmentLog(folder)
+with open({str(disk / "filler")!r}, "wb") as fh:  # the disk all but full: six blocks left
+    fh.write(b"x" * (os.statvfs(folder).f_bavail - 6) * os.statvfs(folder).f_frsize)
+acked, refused = [], 0
+for i in range(40):
+    data = f"record {{i}} ".encode() * 250  # about 3 KiB each
+    try:
+        _, end = log.append(frame(1.0, RECORD, b"", data))
+    except LogFull:
+        refused += 1
+        if refused == 3:
+            os.remove({str(disk / "filler")!r})  # room again
+        continue
+    log.wait(end, timeout=10)
+    acked.append(data)
+assert refused >= 3 and len(acked) == 40 - refused, (refused, len(acked))
+assert [f.data for f in log.read(0, log.written)] == acked
+log.close()
+again = SegmentLog(folder)
+assert [f.data for f in again.read(0, again.written)] == acked, "acknowledged records lost on reopening"
+again.close()
+print("ok", len(acked), refused)
+"""
+    run = subprocess.run(
+        ["unshare", "--mount", "sh", "-c", f'mount -t tmpfs -o size=256k tmpfs {disk} && exec "$@"', "sh"]
+        + [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0 and run.stdout.startswith("ok"), run.stderr[-3000:]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import threading
 import time
 
 import boto3
@@ -354,6 +355,40 @@ def test_back_pressure_refuses_calls_over_the_buffer_limit(make_lake):
         accepted += 1
     lake.process()
     assert lake.rows("SELECT count(*) FROM clicks") == [(accepted,)]
+
+
+def test_a_disk_that_refuses_records_answers_503_and_keeps_nothing(clicks_lake, monkeypatch):
+    """The segment log's disk full (`LogFull`; the log itself is tested on a real full disk in
+    test_stream_log.py, here the append is made to refuse): every API says 503, retry, for HTTP, Firehose and
+    Kinesis alike, and the records sent once there is room load. Before, the error went up as a 500."""
+    from landfall.streams.log import LogFull, SegmentLog
+
+    real, full = SegmentLog.append, threading.Event()
+    full.set()
+
+    def append(self, data):
+        if full.is_set():
+            raise LogFull(f"the segment log `{self.folder}`: No space left on device; nothing was kept, retry")
+        return real(self, data)
+
+    monkeypatch.setattr(SegmentLog, "append", append)
+    rec = json.dumps({"id": 1, "event_type": "view"}).encode()
+    with serving_in_thread(clicks_lake.config) as url:
+        r = post(f"{url}/streams/clicks", content=rec)
+        assert r.status_code == 503 and r.headers["retry-after"] == "1", r.text
+        assert "No space left on device" in r.json()["error"]
+        for call in (
+            lambda: aws("firehose", url).put_record(DeliveryStreamName="clicks", Record={"Data": rec}),
+            lambda: aws("kinesis", url).put_records(StreamName="clicks", Records=[{"Data": rec, "PartitionKey": "a"}]),
+        ):
+            with pytest.raises(ClientError) as err:
+                call()
+            assert err.value.response["Error"]["Code"] == "ServiceUnavailableException"
+            assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+        full.clear()  # room again
+        assert post(f"{url}/streams/clicks", content=rec).status_code == 200
+    clicks_lake.process()
+    assert clicks_lake.rows("SELECT count(*) FROM clicks") == [(1,)]
 
 
 def test_every_call_carries_the_token(clicks_lake):

@@ -30,7 +30,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     raise missing_dependency("the stream intake over HTTP", "starlette", "serve") from None
 
 from landfall.streams import aws
-from landfall.streams.log import LogClosed
+from landfall.streams.log import LogClosed, LogFull
 from landfall.streams.records import UNPARSED, BadBody, split_body
 from landfall.streams.service import NoSuchStream, Streams
 from landfall.streams.stream import Throttled
@@ -125,7 +125,7 @@ class PostRecords:
         except Throttled as exc:
             await _error(send, 429, str(exc), {"Retry-After": "1"})
             return
-        except LogClosed as exc:
+        except (LogClosed, LogFull) as exc:
             await _error(send, 503, f"{exc}; retry", {"Retry-After": "1"})
             return
         errors = []
@@ -168,12 +168,12 @@ class AwsCall:
             why = auth_error(scope, headers, body, self.token)
             if why:
                 raise aws.AwsError("UnrecognizedClientException", why, 403)
-            put, answer = aws.handle(self.streams, target, body)
-            if put is not None:
-                try:
+            try:
+                put, answer = aws.handle(self.streams, target, body)
+                if put is not None:
                     await put.on_disk()
-                except LogClosed as exc:
-                    raise aws.AwsError("ServiceUnavailableException", str(exc), 503) from None
+            except (LogClosed, LogFull) as exc:
+                raise aws.AwsError("ServiceUnavailableException", str(exc), 503) from None
         except BodyTooLarge:
             err = aws.AwsError("InvalidArgumentException", "request body over 16 MiB", 413)
             await _aws(send, err.body(), rid, err.status, error=err.code)

@@ -56,6 +56,10 @@ class LogClosed(LandfallError, Transient):
     """The segment log was closed before the record was on disk; it was not acknowledged."""
 
 
+class LogFull(LandfallError, Transient):
+    """The disk refused the records (full, or a quota); nothing of them was kept or acknowledged: retry."""
+
+
 @dataclass(frozen=True)
 class Frame:
     offset: int  # where the frame starts in the log
@@ -279,12 +283,28 @@ class SegmentLog:
                 self._roll()
             start = self.written
             view = memoryview(data)
-            while view:
-                n = os.write(self._fd, view)
-                view = view[n:]
+            try:
+                while view:
+                    n = os.write(self._fd, view)
+                    view = view[n:]
+            except OSError as exc:
+                self._cut_back(start, exc)
             self.written = start + len(data)
             self._synced.notify_all()
             return start, self.written
+
+    def _cut_back(self, start: int, exc: OSError) -> None:
+        """A write the disk refused part way: the segment is cut back to where the append began, so that the next
+        append starts where the log's offsets say (with the part written left in place, every later frame would
+        sit past its offset, and be cut off as a torn tail when the log is opened again). Called with the lock."""
+        try:
+            os.ftruncate(self._fd, start - self._base)
+        except OSError:  # cannot even cut back: take nothing more
+            self._closed = True
+            self._fail_waiters(LogClosed(f"the segment log `{self.folder}` could not be written"))
+            self._synced.notify_all()
+            raise LogClosed(f"the segment log `{self.folder}` could not be written: {exc.strerror}") from exc
+        raise LogFull(f"the segment log `{self.folder}`: {exc.strerror or exc}; nothing was kept, retry") from exc
 
     def _roll(self) -> None:
         """Start a new segment at the current end (the syncer syncs and closes the old one)."""

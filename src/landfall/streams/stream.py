@@ -144,9 +144,9 @@ class Stream:
         if not frames.buf:
             return Put(results, 0, self.log)
         with self._lock:
+            start, end = self.log.append(frames.buf)  # `LogFull`: nothing kept
             if self._oldest is None:
                 self._oldest = frames.arrival
-            start, end = self.log.append(frames.buf)
         for r in results:
             if r.offset is not None:
                 r.offset += start
