@@ -3,7 +3,9 @@ cannot be reached) without using the file's attempts, and loads it once there is
 
 For real: the tables zone is a 300 KiB tmpfs mounted in a mount namespace of the command's own (`unshare`, as
 root), too small for the table's Parquet file. Before, each attempt failed with DuckDB's background-write error
-as JSON, said "not the file's fault; retrying", and the file was dead after three.
+as JSON, said "not the file's fault; retrying", and the file was dead after three (a dead file's error now
+says only "not the file's fault": an engine fault that is not a full disk, running out of memory, still uses
+the file's attempts).
 """
 
 from __future__ import annotations

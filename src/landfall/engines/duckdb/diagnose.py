@@ -91,7 +91,7 @@ def explain(cx: JobContext, exc: Exception) -> InvalidInput | EngineFault:
     line: int | None = None
     why = errors.reason(text)
     if isinstance(exc, (duckdb.OutOfMemoryException, duckdb.IOException)) and not errors.gzip_corrupt(text):
-        fault = EngineFault(f"`{key}`: {why} (not the file's fault; retrying)")
+        fault = EngineFault(f"`{key}`: {why} (not the file's fault)")  # retried, or dead after its attempts
         fault.engine_error = text  # type: ignore[attr-defined]
         return fault
     if errors.gzip_corrupt(text) and src is not None:  # DuckDB decompresses `.gz` files itself
