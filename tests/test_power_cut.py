@@ -138,3 +138,24 @@ def test_ingested_files_are_on_disk_before_they_are_queued(make_lake, monkeypatc
         assert journal.synced_before(path, queued), f"{path} not flushed before it was queued"
     lake.process()
     assert lake.rows("SELECT sum(id) FROM sales") == [(3,)]
+
+
+def test_a_filesystem_that_cannot_flush_folders_still_loads(make_lake, monkeypatch):
+    """Some filesystems (several FUSE mounts) answer `EINVAL` to an fsync of a folder: as PostgreSQL does, that is
+    no error for a folder (before the flushes were added nothing was flushed at all, and such a lake loaded). No
+    such mount can be made here, so `os.fsync` says it for folders."""
+    import errno
+
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        if os.path.isdir(os.readlink(f"/proc/self/fd/{fd}")):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    lake = make_lake([wf("sales", write={"table": "sales", "partition_by": ["day"]})])
+    lake.land("sales/a.csv", "id,day\n1,mon\n2,tue\n")
+    lake.process()
+    assert lake.status() == {"sales/a.csv": "succeeded"}
+    assert lake.rows("SELECT count(*) FROM sales") == [(2,)]

@@ -15,6 +15,7 @@ file is uploaded under its final name and stays invisible to landfall's readers 
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -477,12 +478,19 @@ class Storage:
 
 
 def _fsync(path: str) -> None:
-    """Flush a local file's (or folder's) data to disk."""
+    """Flush a local file's (or folder's) data to disk. Some filesystems cannot flush a folder (several FUSE
+    mounts say `EINVAL`): as PostgreSQL does, that is no error for a folder; for a file it is."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in _NO_FOLDER_FSYNC or not os.path.isdir(path):
+            raise
     finally:
         os.close(fd)
+
+
+_NO_FOLDER_FSYNC = {errno.EBADF, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP}
 
 
 def _inside(path: str, root: str) -> bool:
