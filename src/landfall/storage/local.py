@@ -11,6 +11,7 @@ reads them: `info` has `name`, `size`, `type` (`file`, `directory` or `other`), 
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterator
@@ -105,3 +106,19 @@ def _info(path: str, found: os.stat_result, is_link: bool) -> dict[str, Any]:
         "islink": is_link,
         "mode": found.st_mode,
     }
+
+
+def flush(path: str) -> None:
+    """Flush a local file's (or folder's) data to disk. Some filesystems cannot flush a folder (several FUSE
+    mounts say `EINVAL`): as PostgreSQL does, that is no error for a folder; for a file it is."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in _NO_FOLDER_FSYNC or not os.path.isdir(path):
+            raise
+    finally:
+        os.close(fd)
+
+
+_NO_FOLDER_FSYNC = {errno.EBADF, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP}

@@ -15,7 +15,6 @@ file is uploaded under its final name and stays invisible to landfall's readers 
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import tempfile
@@ -28,6 +27,7 @@ from landfall.hashing import hasher, of_bytes
 from landfall.redaction import redact
 from landfall.storage import scratch
 from landfall.storage.faults import Guard, ZoneRefused, first_line
+from landfall.storage.local import flush
 from landfall.storage.options import (
     DEFAULT_OPTIONS,
     FS_LOCK,
@@ -288,10 +288,10 @@ class Storage:
                 if move:
                     os.makedirs(os.path.dirname(dest), exist_ok=True)
                     if sync:
-                        _fsync(local)
+                        flush(local)
                     os.replace(local, dest)
                     if sync:
-                        _fsync(os.path.dirname(dest))
+                        flush(os.path.dirname(dest))
                     return
                 self._replace(dest, lambda tmp: shutil.copyfile(local, tmp), sync)
             else:
@@ -309,7 +309,7 @@ class Storage:
         folders: set[str] = set()
         for key in keys:
             try:
-                _fsync(self.path(key))
+                flush(self.path(key))
             except FileNotFoundError:
                 if not missing_ok:
                     raise
@@ -317,9 +317,9 @@ class Storage:
             parts = key.split("/")[:-1]
             folders.update("/".join(parts[:i]) for i in range(len(parts) + 1))
         for folder in sorted(folders, key=len, reverse=True):  # a new folder's entry is in the one above it
-            _fsync(self.path(folder))
+            flush(self.path(folder))
         if folders:
-            _fsync(os.path.dirname(self.path()))
+            flush(os.path.dirname(self.path()))
 
     def write_bytes(self, key: str, data: bytes, *, sync: bool = False) -> None:
         """Write a file whole or not at all: on a local zone under a temporary name renamed into place (with
@@ -345,13 +345,13 @@ class Storage:
         try:
             write(tmp)
             if sync:
-                _fsync(tmp)
+                flush(tmp)
             os.replace(tmp, dest)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
         if sync:
-            _fsync(folder)
+            flush(folder)
 
     def delete(self, keys: list[str]) -> None:
         """Remove files; keys already gone are fine."""
@@ -475,22 +475,6 @@ class Storage:
         """Let a DuckDB connection read this storage's URLs through fsspec (no DuckDB extension download)."""
         if not self.is_local:
             register_filesystem(con, self.fs)
-
-
-def _fsync(path: str) -> None:
-    """Flush a local file's (or folder's) data to disk. Some filesystems cannot flush a folder (several FUSE
-    mounts say `EINVAL`): as PostgreSQL does, that is no error for a folder; for a file it is."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno not in _NO_FOLDER_FSYNC or not os.path.isdir(path):
-            raise
-    finally:
-        os.close(fd)
-
-
-_NO_FOLDER_FSYNC = {errno.EBADF, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP}
 
 
 def _inside(path: str, root: str) -> bool:

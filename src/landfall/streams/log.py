@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from landfall.errors import LandfallError, Transient
+from landfall.storage.local import flush
 
 log = logging.getLogger("landfall.streams")
 
@@ -198,11 +199,7 @@ class SegmentLog:
         return sorted(int(n[:-4]) for n in os.listdir(self.folder) if n.endswith(".seg") and n[:-4].isdigit())
 
     def _fsync_dir(self) -> None:
-        fd = os.open(self.folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        flush(self.folder)
 
     def _write_atomic(self, name: str, data: bytes) -> None:
         tmp = os.path.join(self.folder, f".{name}.tmp")
