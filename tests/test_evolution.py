@@ -108,3 +108,38 @@ def test_rescue_a_file_whose_every_column_is_new(make_lake):
     rows = lake.rows("SELECT id, _rescued_data FROM j ORDER BY id NULLS LAST")
     assert rows[0] == (1, None) and rows[1][0] is None
     assert json.loads(rows[1][1]) == {"other": "x", "_file": "j/2.json"}
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_two_files_that_make_one_new_table_at_once_agree_with_it(make_lake, monkeypatch, fmt):
+    """Two files start a new table at the same moment, each typing a column its own way past its sample (text in
+    one, dates in the other). The first commit makes the table; the second is refused (`ConcurrentChange`) and
+    runs again against it, as if it had come later: its bad value is named by its line. Before, both committed,
+    the catalog kept one file's types, and a query of the other's column failed (`date field value out of range:
+    "2024-02-30"`) for the whole table."""
+    import threading
+
+    from landfall.tables.transaction import TableTransaction
+
+    lake = make_lake([wf("t", batch=False, write={"table": "t", "format": fmt}, retry={"max_attempts": 1})])
+    rows = [f"{i},2024-01-{i % 28 + 1:02d},{i * 1.5}" for i in range(1, 3000)]
+    late_date, late_number = rows.copy(), rows.copy()
+    late_date[2500] = "2501,2024-02-30,1.5"  # past the sample: this file's `day` is text
+    late_number[2600] = "2601,2024-01-01,1.0.0"  # this file's `amount` is text
+    lake.land("t/dates.csv", "id,day,amount\n" + "\n".join(late_date) + "\n")
+    lake.land("t/numbers.csv", "id,day,amount\n" + "\n".join(late_number) + "\n")
+    both = threading.Barrier(2, timeout=20)  # both jobs have written for a new table before either commits
+    first_two = iter(range(2))
+    real = TableTransaction.publish
+
+    def publish(self, writer, files):
+        if writer.location.endswith("/t") and next(first_two, None) is not None:  # not the retry
+            both.wait()
+        return real(self, writer, files)
+
+    monkeypatch.setattr(TableTransaction, "publish", publish)
+    summary = lake.process(workers=2)
+    assert sorted(summary.count(s) for s in ("succeeded", "dead")) == [1, 1], lake.status()
+    (dead,) = lake.pipeline.dead_letters()
+    assert "line 2502" in dead.error or "line 2602" in dead.error, dead.error
+    assert lake.rows("SELECT count(*), count(day), count(amount) FROM t") == [(2999, 2999, 2999)]

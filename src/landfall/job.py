@@ -10,14 +10,15 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from landfall.config import Workflow
 from landfall.engines.base import Engine, Job, Source, Staged, StagedFile
-from landfall.errors import BrokenTable, ConfigError
+from landfall.errors import BrokenTable, ConcurrentChange, ConfigError
 from landfall.outcomes import Outcome, run_result
+from landfall.redaction import redact
 from landfall.replay import app_id, replay_committed
 from landfall.schema import grown
 from landfall.state.base import DataFile, Run, SourceRows, StateStore, Table, TableCommit
@@ -65,6 +66,7 @@ def run_job(
         area = tx.stage(writer)
         child_areas = {t: tx.stage(w) for t, w in child_writers.items()}
         table = runner.store.find_table(wf.write.table)
+        new = _new_table(table, writer, items)
         _check_layout(wf, writer, table)
         against = any(r.unique is not None and r.unique.against_table for r in wf.validate_)
         needs_files = table is not None and (wf.write.mode != "append" or against)
@@ -157,6 +159,7 @@ def run_job(
             retyped=retyped is not None,
             read=read,
             read_columns=({n for n, _ in table.schema} if table else set()) if held else None,
+            created=new,
             app_ids=[app_id(s.key, digest) for _, s, digest in items],
             metadata={
                 "workflow": wf.name,
@@ -189,6 +192,7 @@ def run_job(
             sources=sources,
             read=sorted(read) if read is not None else None,
             schema_of=(table.schema_version if table else 0) if held else None,
+            created=new,
         )
         quarantined = _quarantine(runner, tx, wf, staged, items, engine, replacing, os.path.join(area, "quarantine"))
         also = [c for c, _ in children] + quarantined
@@ -322,6 +326,7 @@ def _child_commit(
     commit that an earlier attempt made without its parent (a crash in between) is taken out again in
     this one, so the children of a file are in the table once."""
     existing = store.find_table(name)
+    new = _new_table(existing, writer, items)
     commit_id = tx.commit_id
     replaced, rewrites = _earlier_rows(
         store, engine, writer, wf, existing, name, replacing, items, [], staging_dir, commit_id
@@ -351,6 +356,7 @@ def _child_commit(
                 partition_by=[],
                 retyped=retyped is not None,
                 app_ids=apps,
+                created=new,
                 metadata={
                     "workflow": wf.name,
                     "parent": wf.write.table,
@@ -361,7 +367,8 @@ def _child_commit(
             ),
             point="after_child_commit",
         )
-    return _side_commit(name, writer, wf, schema, commit_id, published, replaced, sources), replaced
+    commit = _side_commit(name, writer, wf, schema, commit_id, published, replaced, sources)
+    return msgspec.structs.replace(commit, created=new), replaced
 
 
 def _quarantine(
@@ -394,6 +401,21 @@ def _quarantine(
     schema = grown(table, staged.quarantine_schema) if new else table.schema
     tx.retire(writer, name, replaced)
     return [_side_commit(name, writer, wf, schema, tx.commit_id, published, replaced, sources)]
+
+
+def _new_table(table: Any, writer: TableWriter, items: list) -> bool:
+    """Whether a job writes for a table no one has made yet (its types are then its own files'). A table the
+    format's log has and the catalog lacks is this job's own (an earlier attempt's commit, the process killed
+    before the catalog's) or another commit's between its two: that one is waited for (`ConcurrentChange`), so
+    that the job is typed by the table once the catalog has it."""
+    if table is not None or not (writer.has_log and writer.exists()):
+        return table is None
+    if not writer.committed([app_id(s.key, resolved(digest) or "") for _, s, digest in items]):
+        raise ConcurrentChange(
+            f"table `{redact(writer.location)}` is in its log but not yet in the catalog (another commit is between "
+            "the two); again shortly"
+        )
+    return False
 
 
 def _side_commit(

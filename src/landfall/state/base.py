@@ -178,6 +178,10 @@ class TableCommit(msgspec.Struct):
     #: `discard_row`: a schema changed since (another worker made or changed the table) refuses the commit (for a
     #: table with a log of its own, `TableChange.read_columns` instead)
     schema_of: int | None = None
+    #: the job found no table (it typed its columns from its own files alone): a table another commit made
+    #: meanwhile refuses this one (`ConcurrentChange`), and the job runs again against it. Else its files could
+    #: hold a column in a type the table's cannot read (text where the table has dates)
+    created: bool = False
 
 
 class RunResult(msgspec.Struct):

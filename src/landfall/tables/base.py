@@ -43,6 +43,8 @@ class TableChange(msgspec.Struct):
     # the table's columns as the job read them (empty: no table yet), when it held the batch to them (`freeze`,
     # `rescue`, `discard_row`): a log with other columns now refuses the commit, and the job runs again on them
     read_columns: set[str] | None = None
+    # the job found no table: one another commit made meanwhile refuses this commit (see `TableCommit.created`)
+    created: bool = False
 
 
 class Version(msgspec.Struct):

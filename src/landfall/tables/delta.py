@@ -173,6 +173,10 @@ class DeltaTable(ParquetTable):
         )
 
         dt = self._table() if self.exists() else None
+        if change.created and dt is not None:
+            raise ConcurrentChange(
+                "the table was made by another commit while this batch was written for a new one; again against it"
+            )
         before = dt.version() if dt is not None else -1
         if change.read_columns is not None and change.read_columns != (
             {f.name for f in dt.schema().fields} if dt is not None else set()
@@ -246,8 +250,9 @@ class DeltaTable(ParquetTable):
             custom_metadata={META_KEY: json.dumps(meta, default=str)},
             app_transactions=[Transaction(app_id, 1) for app_id in change.app_ids],
             # a commit that read the table is not moved past another one made after that read (delta-rs would
-            # append it on top without looking at what that one added)
-            max_commit_retries=0 if change.read is not None else None,
+            # append it on top without looking at what that one added); nor is a table's creation: delta-rs would
+            # commit a second creator as the next version, its schema replacing the first one's
+            max_commit_retries=0 if change.read is not None or dt is None else None,
         )
         if dt is None:
             try:
