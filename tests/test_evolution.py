@@ -143,3 +143,25 @@ def test_two_files_that_make_one_new_table_at_once_agree_with_it(make_lake, monk
     (dead,) = lake.pipeline.dead_letters()
     assert "line 2502" in dead.error or "line 2602" in dead.error, dead.error
     assert lake.rows("SELECT count(*), count(day), count(amount) FROM t") == [(2999, 2999, 2999)]
+
+
+def test_a_delta_table_made_outside_landfall_is_written_to_not_waited_on(make_lake):
+    """A Delta table at the table's folder that landfall's catalog does not have, and that no running run made
+    (another program made it): a job writes to it as before, rather than waiting for a catalog commit that will
+    never come (the wait above is only for a run between its log and catalog commits)."""
+    import threading
+
+    import deltalake
+    import pyarrow as pa
+
+    lake = make_lake([wf(n, write={"table": n, "format": "delta"}, retry={"max_attempts": 1}) for n in ("t", "u")])
+    lake.land("u/a.csv", "id\n1\n")  # a lake with history: its catalog is not rebuilt from the folders
+    assert lake.process().ok
+    deltalake.write_deltalake(str(lake.root / "lake" / "tables" / "t"), pa.table({"id": pa.array([7], pa.int64())}))
+    lake.land("t/a.csv", "id\n1\n2\n")
+    done: list = []
+    worker = threading.Thread(target=lambda: done.append(lake.process()), daemon=True)
+    worker.start()
+    worker.join(60)
+    assert done, "process waited for a catalog commit that never comes"
+    assert lake.status()["t/a.csv"] == "succeeded"

@@ -66,7 +66,7 @@ def run_job(
         area = tx.stage(writer)
         child_areas = {t: tx.stage(w) for t, w in child_writers.items()}
         table = runner.store.find_table(wf.write.table)
-        new = _new_table(table, writer, items)
+        new = _new_table(runner.store, table, writer, items)
         _check_layout(wf, writer, table)
         against = any(r.unique is not None and r.unique.against_table for r in wf.validate_)
         needs_files = table is not None and (wf.write.mode != "append" or against)
@@ -326,7 +326,7 @@ def _child_commit(
     commit that an earlier attempt made without its parent (a crash in between) is taken out again in
     this one, so the children of a file are in the table once."""
     existing = store.find_table(name)
-    new = _new_table(existing, writer, items)
+    new = _new_table(store, existing, writer, items)
     commit_id = tx.commit_id
     replaced, rewrites = _earlier_rows(
         store, engine, writer, wf, existing, name, replacing, items, [], staging_dir, commit_id
@@ -403,18 +403,21 @@ def _quarantine(
     return [_side_commit(name, writer, wf, schema, tx.commit_id, published, replaced, sources)]
 
 
-def _new_table(table: Any, writer: TableWriter, items: list) -> bool:
+def _new_table(store: StateStore, table: Any, writer: TableWriter, items: list) -> bool:
     """Whether a job writes for a table no one has made yet (its types are then its own files'). A table the
     format's log has and the catalog lacks is this job's own (an earlier attempt's commit, the process killed
-    before the catalog's) or another commit's between its two: that one is waited for (`ConcurrentChange`), so
-    that the job is typed by the table once the catalog has it."""
+    before the catalog's), a run's still running between its two commits (waited for: `ConcurrentChange`, so
+    that the job is then held to the table the catalog has), or one made outside landfall (written to as it is)."""
     if table is not None or not (writer.has_log and writer.exists()):
         return table is None
     if not writer.committed([app_id(s.key, resolved(digest) or "") for _, s, digest in items]):
-        raise ConcurrentChange(
-            f"table `{redact(writer.location)}` is in its log but not yet in the catalog (another commit is between "
-            "the two); again shortly"
-        )
+        newest = writer.history(1)
+        running = {r.run_id for r in store.runs(status="running")}
+        if newest and set(newest[0].run_ids) & running:
+            raise ConcurrentChange(
+                f"table `{redact(writer.location)}` is in its log but not yet in the catalog (another run is "
+                "between the two commits); again shortly"
+            )
     return False
 
 
