@@ -158,8 +158,7 @@ def run_job(
             partition_by=parts,
             retyped=retyped is not None,
             read=read,
-            read_columns=({n for n, _ in table.schema} if table else set()) if held else None,
-            created=new,
+            read_columns=({n for n, _ in table.schema} if table else set()) if held or new else None,
             app_ids=[app_id(s.key, digest) for _, s, digest in items],
             metadata={
                 "workflow": wf.name,
@@ -191,8 +190,7 @@ def run_job(
             remove=replaced,
             sources=sources,
             read=sorted(read) if read is not None else None,
-            schema_of=(table.schema_version if table else 0) if held else None,
-            created=new,
+            schema_of=(table.schema_version if table else 0) if held or new else None,
         )
         quarantined = _quarantine(runner, tx, wf, staged, items, engine, replacing, os.path.join(area, "quarantine"))
         also = [c for c, _ in children] + quarantined
@@ -356,7 +354,7 @@ def _child_commit(
                 partition_by=[],
                 retyped=retyped is not None,
                 app_ids=apps,
-                created=new,
+                read_columns=set() if new else None,
                 metadata={
                     "workflow": wf.name,
                     "parent": wf.write.table,
@@ -368,7 +366,7 @@ def _child_commit(
             point="after_child_commit",
         )
     commit = _side_commit(name, writer, wf, schema, commit_id, published, replaced, sources)
-    return msgspec.structs.replace(commit, created=new), replaced
+    return msgspec.structs.replace(commit, schema_of=0 if new else None), replaced
 
 
 def _quarantine(
@@ -404,7 +402,9 @@ def _quarantine(
 
 
 def _new_table(store: StateStore, table: Any, writer: TableWriter, items: list) -> bool:
-    """Whether a job writes for a table no one has made yet (its types are then its own files'). A table the
+    """Whether a job writes for a table no one has made yet (its types are then its own files'): its commit is
+    held to "no table yet" as a `freeze` batch is held to a table (`schema_of` 0, `read_columns` empty), so that a
+    table another commit made meanwhile refuses it and the job runs again held to that table. A table the
     format's log has and the catalog lacks is this job's own (an earlier attempt's commit, the process killed
     before the catalog's), a run's still running between its two commits (waited for: `ConcurrentChange`, so
     that the job is then held to the table the catalog has), or one made outside landfall (written to as it is)."""

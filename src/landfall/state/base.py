@@ -175,13 +175,10 @@ class TableCommit(msgspec.Struct):
     #: checks instead, before its commit: see `TableTransaction.commit`)
     read: list[str] | None = None
     #: the table's schema version the job held its batch to (0: no table yet), for `freeze`, `rescue` and
-    #: `discard_row`: a schema changed since (another worker made or changed the table) refuses the commit (for a
-    #: table with a log of its own, `TableChange.read_columns` instead)
+    #: `discard_row`, and for a batch made for a new table under any policy (its types are its own files'): a
+    #: schema changed since (another worker made or changed the table) refuses the commit (for a table with a log
+    #: of its own, `TableChange.read_columns` instead)
     schema_of: int | None = None
-    #: the job found no table (it typed its columns from its own files alone): a table another commit made
-    #: meanwhile refuses this one (`ConcurrentChange`), and the job runs again against it. Else its files could
-    #: hold a column in a type the table's cannot read (text where the table has dates)
-    created: bool = False
 
 
 class RunResult(msgspec.Struct):

@@ -129,11 +129,6 @@ class SqlCommits(SqlPlumbing, SqlReads):
         row = cur.fetchone()
         if tc.as_of is not None and (row[2] if row is not None else 0) != tc.as_of:
             raise ConcurrentChange(f"table `{tc.table}` was changed by another commit while it was read; reading again")
-        if tc.created and row is not None:
-            raise ConcurrentChange(
-                f"table `{tc.table}` was made by another commit while this batch was written for a new one; "
-                "again against it"
-            )
         if tc.schema_of is not None and (row[1] if row is not None else 0) != tc.schema_of:
             raise ConcurrentChange(f"table `{tc.table}`: its schema changed while this batch was held to it; again")
         if tc.read is not None and row is not None:

@@ -41,10 +41,9 @@ class TableChange(msgspec.Struct):
     # checked unique against the table): a file added since refuses the commit, and the job runs again on it
     read: set[str] | None = None
     # the table's columns as the job read them (empty: no table yet), when it held the batch to them (`freeze`,
-    # `rescue`, `discard_row`): a log with other columns now refuses the commit, and the job runs again on them
+    # `rescue`, `discard_row`, or a batch made for a new table): a log with other columns now refuses the commit,
+    # and the job runs again on them
     read_columns: set[str] | None = None
-    # the job found no table: one another commit made meanwhile refuses this commit (see `TableCommit.created`)
-    created: bool = False
 
 
 class Version(msgspec.Struct):

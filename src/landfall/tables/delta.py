@@ -173,10 +173,6 @@ class DeltaTable(ParquetTable):
         )
 
         dt = self._table() if self.exists() else None
-        if change.created and dt is not None:
-            raise ConcurrentChange(
-                "the table was made by another commit while this batch was written for a new one; again against it"
-            )
         before = dt.version() if dt is not None else -1
         if change.read_columns is not None and change.read_columns != (
             {f.name for f in dt.schema().fields} if dt is not None else set()
