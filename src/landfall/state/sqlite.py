@@ -17,13 +17,14 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from landfall.errors import StateLost, StateUnavailable
 from landfall.state.plumbing import Wakeups
 from landfall.state.sql import SqlStateStore
+from landfall.storage.local import flush
 
 POLL_SECONDS = 0.1
 
@@ -58,14 +59,8 @@ class SqliteStateStore(SqlStateStore):
         Without one, every commit is in the database file, flushed when its checkpoint completed."""
         if self.path == ":memory:":
             return
-        try:
-            fd = os.open(f"{self.path}-wal", os.O_RDONLY)
-        except FileNotFoundError:
-            return
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        with suppress(FileNotFoundError):
+            flush(f"{self.path}-wal")
 
     # --- connections -----------------------------------------------------------------------------------------
 
