@@ -31,7 +31,23 @@ def make_lake(tmp_path: Path):
         lake.close()
 
 
-__all__ = ["CORPUS", "REPO", "Lake", "load_settings", "wf"]
+__all__ = ["CORPUS", "REPO", "Lake", "load_settings", "mount_tmpfs", "wf"]
+
+
+def mount_tmpfs(where: Path, size: str, command: list[str]) -> list[str]:
+    """`command` run with a tmpfs of `size` mounted on `where` in a mount namespace of its own (a small disk that
+    fills up); skips the test unless this is root with `unshare` and the mount works."""
+    import os
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare to mount a small tmpfs")
+    probe = subprocess.run(["unshare", "--mount", "sh", "-c", f"mount -t tmpfs -o size=64k tmpfs {where}"])
+    if probe.returncode:
+        pytest.skip("unshare could not mount a tmpfs here")
+    mount = f'mount -t tmpfs -o size={size} tmpfs {where} && exec "$@"'
+    return ["unshare", "--mount", "sh", "-c", mount, "sh", *command]
 
 
 def pytest_configure(config) -> None:

@@ -11,23 +11,15 @@ the file's attempts).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, mount_tmpfs
 
 pytestmark = pytest.mark.slow
-
-
-def _can_mount_tmpfs(where: str) -> bool:
-    if os.geteuid() != 0 or not shutil.which("unshare"):
-        return False
-    probe = f"mount -t tmpfs -o size=64k tmpfs {where}"
-    return subprocess.run(["unshare", "--mount", "sh", "-c", probe], capture_output=True).returncode == 0
 
 
 def test_a_full_disk_waits_for_room_without_blaming_the_file(tmp_path):
@@ -35,8 +27,6 @@ def test_a_full_disk_waits_for_room_without_blaming_the_file(tmp_path):
     tables = lake / "tables"
     (lake / "landing" / "t").mkdir(parents=True)
     tables.mkdir()
-    if not _can_mount_tmpfs(str(tables)):
-        pytest.skip("needs root and unshare to mount a small tmpfs")
     rows = 100_000
     with open(lake / "landing" / "t" / "a.csv", "w") as fh:  # about 1 MiB of Parquet: more than the disk holds
         fh.write("id,x,v\n")
@@ -46,8 +36,7 @@ def test_a_full_disk_waits_for_room_without_blaming_the_file(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     cmd = [sys.executable, "-m", "landfall", "--config", str(config)]
     full = subprocess.Popen(
-        ["unshare", "--mount", "sh", "-c", f'mount -t tmpfs -o size=300k tmpfs {tables} && exec "$@"', "sh", *cmd]
-        + ["process"],
+        mount_tmpfs(tables, "300k", [*cmd, "process"]),
         env=env,
         stderr=subprocess.PIPE,
         text=True,

@@ -9,7 +9,7 @@ import pytest
 
 from landfall.streams.log import RECORD, LogBusy, SegmentLog, frame
 
-from conftest import REPO
+from conftest import REPO, mount_tmpfs
 
 
 def test_appended_records_read_back_after_reopening(tmp_path):
@@ -115,13 +115,9 @@ def test_a_full_disk_refuses_records_whole_and_the_log_stays_whole(tmp_path):
     is opened again. Before, the part written stayed: every later frame sat past its offset, and opening the log
     again cut them all off as a torn tail. For real: the log on a 256 KiB tmpfs in a mount namespace of its own
     (root and `unshare`)."""
-    import os
-    import shutil
     import subprocess
     import sys
 
-    if os.geteuid() != 0 or not shutil.which("unshare"):
-        pytest.skip("needs root and unshare to mount a small tmpfs")
     disk = tmp_path / "disk"
     disk.mkdir()
     script = f"""
@@ -153,8 +149,7 @@ again.close()
 print("ok", len(acked), refused)
 """
     run = subprocess.run(
-        ["unshare", "--mount", "sh", "-c", f'mount -t tmpfs -o size=256k tmpfs {disk} && exec "$@"', "sh"]
-        + [sys.executable, "-c", script],
+        mount_tmpfs(disk, "256k", [sys.executable, "-c", script]),
         capture_output=True,
         text=True,
         timeout=120,
