@@ -74,6 +74,7 @@ _UNREACHABLE_TEXT = (
     "end of file before message length reached",
     "no space left on device",  # a full disk (or quota) is the store's state too: it waits until there is room
     "disk quota exceeded",
+    "too many open files",  # this process's (or the host's) descriptors are used up: the host's state, not the file's
 )
 
 
