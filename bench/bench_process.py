@@ -17,7 +17,9 @@ child's resource usage (`os.wait4`). Reported: median wall and CPU per variant, 
 (landfall / baseline, each pair run back to back) and each ratio's range, and the ratio of each side's lowest
 CPU time over the repetitions (`best`: on a shared host, other tenants only ever add to a run's CPU time, so the
 lowest is each side's own cost most nearly). `--lineage false` runs landfall with `lineage: false` (and
-`on_change: append`, which a workflow without `_source_file` needs).
+`on_change: append`, which a workflow without `_source_file` needs). `--parquet-version v2` runs landfall with
+`write.parquet_version: v2`, `--copy-version v2` the COPY with `PARQUET_VERSION V2` (the same files' format on both
+sides: the ratio of landfall's own costs; the COPY of the issue's measure is the plain one, v1).
 
 `--instructions` also runs each side once under `valgrind --tool=callgrind` (every instruction of every thread,
 in user space: the kernel's copies and page faults are not counted) and reports the instruction ratio and where
@@ -38,6 +40,7 @@ own machinery (imports, state, catalog, content hash, detection).
     PYTHONPATH=src python bench/bench_process.py --cases narrow --narrow-rows 3000000 --phases
     PYTHONPATH=src python bench/bench_process.py --cases narrow --narrow-rows 3000000 --same-work
     PYTHONPATH=src python bench/bench_process.py --cases wide --repeat 1 --instructions
+    PYTHONPATH=src python bench/bench_process.py --cases wide,narrow --parquet-version v2 --copy-version v2
 """
 
 from __future__ import annotations
@@ -70,7 +73,8 @@ FROM range({n}) t(i)
 """
 
 _COPY_CALL = """duckdb.connect().execute(
-    "COPY (SELECT * FROM read_csv('" + sys.argv[1] + "')) TO '" + sys.argv[2] + "' (FORMAT parquet, COMPRESSION zstd)"
+    "COPY (SELECT * FROM read_csv('" + sys.argv[1] + "')) TO '" + sys.argv[2] + "' (FORMAT parquet, COMPRESSION zstd"
+    + "".join(", PARQUET_VERSION " + v for v in sys.argv[3:]) + ")"
 )
 """
 COPY = "import duckdb, sys\n" + _COPY_CALL
@@ -213,7 +217,7 @@ def measured(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
     return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024}
 
 
-def lake_for(work: Path, data: Path | None, lineage: bool) -> Path:
+def lake_for(work: Path, data: Path | None, lineage: bool, version: str = "v1") -> Path:
     """A fresh project whose landing folder holds `data` (a hard link: the same cached bytes)."""
     if work.exists():
         shutil.rmtree(work)
@@ -223,7 +227,8 @@ def lake_for(work: Path, data: Path | None, lineage: bool) -> Path:
         os.link(data, landing / data.name)
     (work / "landfall.yaml").write_text(
         f"lake: {json.dumps(str(work / 'lake'))}\n"
-        "workflows:\n  - name: t\n    match: t/\n    read: {format: csv}\n    write: {table: t}\n"
+        "workflows:\n  - name: t\n    match: t/\n    read: {format: csv}\n"
+        f"    write: {{table: t, parquet_version: {version}}}\n"
         + ("" if lineage else "    lineage: false\n    on_change: append\n")  # replace needs `_source_file`
     )
     return work / "landfall.yaml"
@@ -238,12 +243,14 @@ def run_case(case: str, tmp: Path, args: argparse.Namespace, env: dict[str, str]
         rows = args.wide_rows if case == "wide" else args.narrow_rows
         size = generate(GEN_SQL if case == "wide" else NARROW_SQL, rows, data)
     lineage = args.lineage != "false"
+    version = args.parquet_version
+    copy_version = [args.copy_version] if args.copy_version != "v1" else []  # v1: the plain COPY, as before
     pairs: list[tuple[dict[str, float], dict[str, float]]] = []
     split: list[tuple[dict[str, float], dict[str, float]]] = []
     same: list[dict[str, float]] = []
     statements = None
     if args.same_work and data is not None:
-        statements = captured(lake_for(tmp / "project", data, lineage), env, tmp / "statements.json")
+        statements = captured(lake_for(tmp / "project", data, lineage, version), env, tmp / "statements.json")
     for i in range(args.repeat):
         runs: dict[str, dict[str, float]] = {}
         order = ("landfall", "baseline") if i % 2 == 0 else ("baseline", "landfall")
@@ -252,31 +259,31 @@ def run_case(case: str, tmp: Path, args: argparse.Namespace, env: dict[str, str]
                 if case == "import":
                     cmd = [py, "-c", IMPORT]
                 else:
-                    cfg = lake_for(tmp / "project", data, lineage)
+                    cfg = lake_for(tmp / "project", data, lineage, version)
                     cmd = [py, "-m", "landfall", "--config", str(cfg), "process"]
             elif case in ("empty", "import"):
                 cmd = [py, "-c", "pass"]
             else:
                 out = tmp / "copy.parquet"
                 out.unlink(missing_ok=True)
-                cmd = [py, "-c", COPY, str(data), str(out)]
+                cmd = [py, "-c", COPY, str(data), str(out), *copy_version]
             runs[who] = measured(cmd, env)
         pairs.append((runs["landfall"], runs["baseline"]))
         if statements is not None:
             shutil.rmtree(tmp / "same", ignore_errors=True)
             same.append(measured([py, "-c", REPLAY, str(statements), str(tmp / "same")], env))
         if args.phases and data is not None:
-            cfg = lake_for(tmp / "project", data, lineage)
+            cfg = lake_for(tmp / "project", data, lineage, version)
             split.append(
                 (
                     phases([py, "-c", PHASE_LANDFALL, str(cfg)], env),
-                    phases([py, "-c", PHASE_COPY, str(data), str(tmp / "copy.parquet")], env),
+                    phases([py, "-c", PHASE_COPY, str(data), str(tmp / "copy.parquet"), *copy_version], env),
                 )
             )
 
     counted = None
     if args.instructions:
-        cfg = lake_for(tmp / "project", data, lineage)
+        cfg = lake_for(tmp / "project", data, lineage, version)
         lf_cmd = [py, "-m", "landfall", "--config", str(cfg), "process"]
         if case == "import":
             lf_cmd = [py, "-c", IMPORT]
@@ -284,7 +291,7 @@ def run_case(case: str, tmp: Path, args: argparse.Namespace, env: dict[str, str]
             base_cmd = [py, "-c", "pass"]
         else:
             (tmp / "copy.parquet").unlink(missing_ok=True)
-            base_cmd = [py, "-c", COPY, str(data), str(tmp / "copy.parquet")]
+            base_cmd = [py, "-c", COPY, str(data), str(tmp / "copy.parquet"), *copy_version]
         lf, base = instructions(lf_cmd, env, tmp / "callgrind.lf"), instructions(base_cmd, env, tmp / "callgrind.base")
         counted = {
             "landfall": lf["total"],
@@ -341,6 +348,8 @@ def main() -> None:
     ap.add_argument("--wide-rows", type=int, default=1_150_000)
     ap.add_argument("--narrow-rows", type=int, default=10_000_000)
     ap.add_argument("--lineage", choices=["true", "false"], default="true")
+    ap.add_argument("--parquet-version", choices=["v1", "v2"], default="v1", help="landfall's write.parquet_version")
+    ap.add_argument("--copy-version", choices=["v1", "v2"], default="v1", help="the COPY's PARQUET_VERSION")
     ap.add_argument("--phases", action="store_true", help="also split each side's CPU into imports and work")
     ap.add_argument("--same-work", action="store_true", help="also run DuckDB alone on landfall's own statements")
     ap.add_argument("--instructions", action="store_true", help="also count each side's instructions (callgrind)")

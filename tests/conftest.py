@@ -141,3 +141,26 @@ def pytest_terminal_summary(terminalreporter) -> None:
             terminalreporter.section(section)
         for line in lines:
             terminalreporter.write_line(line)
+
+
+# Parquet's newer encodings, which `write.parquet_version: v2` uses and v1 never does
+NEWER_ENCODINGS = {"DELTA_BINARY_PACKED", "DELTA_LENGTH_BYTE_ARRAY", "DELTA_BYTE_ARRAY", "BYTE_STREAM_SPLIT"}
+
+
+def encodings(path) -> set[str]:
+    """Every encoding a Parquet file's column chunks use."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    return {
+        e
+        for g in range(meta.num_row_groups)
+        for c in range(meta.num_columns)
+        for e in meta.row_group(g).column(c).encodings
+    }
+
+
+def look(root, seen: dict[str, set[str]]) -> None:
+    """Note the encodings of each Parquet file of the lake's tables and quarantine not seen before."""
+    for path in [*(root / "tables").rglob("*.parquet"), *(root / "quarantine").rglob("*.parquet")]:
+        seen.setdefault(str(path), encodings(path))

@@ -25,7 +25,7 @@ from landfall.errors import LandfallError, QueryRefused
 from landfall.maintenance import parse_duration
 from landfall.state.base import running_services
 
-from conftest import wf
+from conftest import NEWER_ENCODINGS, look, wf
 
 
 def land_many(lake, prefix, n, start=0, part=None):
@@ -537,6 +537,50 @@ def test_write_compression_and_file_size_hold_for_every_file_a_table_gets(make_l
         for path in files:
             meta = pq.ParquetFile(path).metadata
             assert meta.row_group(0).column(0).compression == expected, (codec, path)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_write_parquet_version_holds_for_every_file_a_table_gets(make_lake, fmt):
+    """`write.parquet_version: v2` writes Parquet's newer encodings (delta, byte stream split) into every file of
+    the table: a run's, its quarantine's, a changed file's neighbours' rewrite, a compaction's; the default, v1,
+    none of them. DuckDB, pyarrow and (for Delta) deltalake read the table back."""
+    import deltalake
+    import pyarrow.parquet as pq
+
+    for version in ("v1", "v2"):
+        lake = make_lake(
+            [
+                wf(
+                    "t",
+                    read={"format": "csv", "bad_rows": "quarantine"},
+                    write={"table": "t", "format": fmt, "parquet_version": version},
+                )
+            ]
+        )
+        root = lake.root / "lake"
+        seen: dict[str, set[str]] = {}  # every Parquet file of the table and its quarantine (some go at a next step)
+        lake.land("t/0.csv", "id,v,x\n0,z,0.5\n", mtime=1_699_999_000)
+        assert lake.process().ok
+        lake.land("t/a.csv", "id,v,x\n1,a,1.5\n9,b,2.5,extra\n", mtime=1_700_000_000)  # a ragged row: quarantined
+        lake.land("t/b.csv", "id,v,x\n2,c,3.5\n", mtime=1_700_000_000)  # batched with a.csv: one file holds both
+        lake.process()
+        look(root, seen)
+        lake.land("t/a.csv", "id,v,x\n3,d,4.5\n", mtime=1_700_000_100)  # rewrites the file that held b.csv's rows
+        assert lake.process().ok
+        look(root, seen)
+        lake.pipeline.optimize("t", min_files=2)
+        look(root, seen)
+        assert lake.rows("SELECT id, v, x FROM t ORDER BY id") == [(0, "z", 0.5), (2, "c", 3.5), (3, "d", 4.5)]
+        live = [f.path for f in lake.pipeline.store.table_files("t")]
+        assert len(live) == 1 and any("-r0" in p for p in seen) and any("quarantine" in p for p in seen), seen
+        for path, used in seen.items():
+            assert bool(used & NEWER_ENCODINGS) == (version == "v2"), (version, path, used)
+        tables = root / "tables"
+        rows = sorted(pq.read_table(tables / "t" / live[0]).to_pydict()["id"])
+        assert rows == [0, 2, 3]
+        if fmt == "delta":
+            read = deltalake.DeltaTable(str(tables / "t")).to_pyarrow_table()
+            assert sorted(read.column("id").to_pylist()) == [0, 2, 3]
 
 
 @pytest.mark.parametrize("change", ["partition_by", "format"])

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from landfall import compression
-from landfall.config import Workflow
+from landfall.config import ParquetFiles, Workflow
 from landfall.engines.base import Engine, Job, Source
 from landfall.outcomes import Outcome, run_result
 from landfall.routing import Router
@@ -74,7 +74,7 @@ def run_hop(runner: Runner, wf: Workflow, run: Run, src: Source, digest: str, en
         landing = runner.zones.landing
         if staged.files or landing.exists(key):  # an empty result still replaces an earlier version's rows
             local = os.path.join(scratch, os.path.basename(key))
-            _convert([f.path for f in staged.files], local, wf.write.format, wf.write.compression)
+            _convert([f.path for f in staged.files], local, wf.write.format, wf.write.files)
             landing.put(local, key, sync=True)
             crash_point("after_publish")
             runner.store.discover([to_event(key, landing.info(key))], Router(runner.settings.workflows).route)
@@ -90,7 +90,7 @@ def run_hop(runner: Runner, wf: Workflow, run: Run, src: Source, digest: str, en
     runner.done(Outcome(run, "succeeded", rows_out=result.rows_out, result=result))
 
 
-def _convert(parts: list[str], dest: str, fmt: str, codec: str) -> None:
+def _convert(parts: list[str], dest: str, fmt: str, files_as: ParquetFiles) -> None:
     """The engine's Parquet parts as one file: upstream lineage renamed, JSON Lines or Parquet. No parts: a file
     of no rows (it loads nothing, and replaces what the file's earlier version loaded)."""
     import duckdb
@@ -103,7 +103,7 @@ def _convert(parts: list[str], dest: str, fmt: str, codec: str) -> None:
             select = f"SELECT NULL::VARCHAR AS {q(UPSTREAM[0])} WHERE false"
         else:
             select = upstream_select(con, f"read_parquet([{', '.join(lit(p) for p in parts)}], union_by_name = true)")
-        copy(con, select, dest, fmt, codec)
+        copy(con, select, dest, fmt, files_as)
     finally:
         con.close()
 
@@ -119,10 +119,10 @@ def upstream_select(con: Any, source: str, where: str = "") -> str:
     return f"SELECT {', '.join(keep + renamed)} FROM {source}" + (f" WHERE {where}" if where else "")
 
 
-def copy(con: Any, select: str, dest: str, fmt: str = "parquet", codec: str = "zstd") -> None:
-    """Write the rows of `select` to the local file `dest` as Parquet or JSON Lines."""
+def copy(con: Any, select: str, dest: str, fmt: str = "parquet", files_as: ParquetFiles = ParquetFiles()) -> None:
+    """Write the rows of `select` to the local file `dest` as Parquet (as `files_as` says) or JSON Lines."""
     from landfall.engines.duckdb.sql import lit
+    from landfall.engines.duckdb.writing import parquet
 
-    codec = {"none": "uncompressed"}.get(codec, codec)
-    options = "FORMAT json" if fmt == "jsonl" else f"FORMAT parquet, COMPRESSION {lit(codec)}"
+    options = "FORMAT json" if fmt == "jsonl" else parquet(files_as)
     con.execute(f"COPY ({select}) TO {lit(dest)} ({options})")

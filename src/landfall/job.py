@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from landfall.config import Workflow
+from landfall.config import ParquetFiles, Workflow
 from landfall.engines.base import Engine, Job, Source, Staged, StagedFile
 from landfall.errors import BrokenTable, ConcurrentChange, ConfigError
 from landfall.outcomes import Outcome, run_result
@@ -247,7 +247,7 @@ def _retype_rest(
     if not widened:
         return None
     others = [f for f in store.table_files(table.name) if f.path not in replaced]
-    made = writer.retype(others, widened, staging, commit_id, wf.write.compression, first=len(replaced))
+    made = writer.retype(others, widened, staging, commit_id, wf.write.files, first=len(replaced))
     return list(zip(others, made, strict=True))
 
 
@@ -259,11 +259,11 @@ def _rewrite(
     keys: list[str],
     staging_dir: str,
     commit_id: str,
-    compression: str = "zstd",
+    files_as: ParquetFiles = ParquetFiles(),
 ) -> list[StagedFile]:
     try:
         rewritten = engine.rewrite(
-            [(f"{writer.location}/{p}", p) for p in replaced], keys, staging_dir, commit_id, compression
+            [(f"{writer.location}/{p}", p) for p in replaced], keys, staging_dir, commit_id, files_as
         )
     except Exception as exc:
         check_listed(store, writer.storage.url.rsplit("/", 1)[-1], replaced, exc)
@@ -468,7 +468,7 @@ def _earlier_rows(
     earlier = [p for p in holding if p not in already]
     if not earlier:
         return [], []
-    return earlier, _rewrite(store, engine, writer, earlier, replacing, staging_dir, commit_id, wf.write.compression)
+    return earlier, _rewrite(store, engine, writer, earlier, replacing, staging_dir, commit_id, wf.write.files)
 
 
 @contextmanager

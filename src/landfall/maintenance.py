@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from landfall.config import Settings, parse_size
+from landfall.config import ParquetFiles, Settings, parse_size
 from landfall.engines.base import Engine
 from landfall.errors import ConcurrentChange, ConfigError, LandfallError
 from landfall.state.base import DataFile, SourceRows, StateStore, TableCommit, new_id
@@ -56,10 +56,10 @@ def optimize(
     target_file_size: int | str = "128MB",
     zones: Zones | None = None,
     lease_seconds: float = 60.0,
-    compression: str = "zstd",
+    files_as: ParquetFiles = ParquetFiles(),
 ) -> OptimizeResult:
-    """Rewrite each partition's small files into files of about `target_file_size`, written with `compression`
-    (the table's `write.compression`)."""
+    """Rewrite each partition's small files into files of about `target_file_size`, written as `files_as` says
+    (the table's `write.compression` and `write.parquet_version`)."""
     table = store.table(name)
     target = parse_size(target_file_size)
     writer = _writer(table.format, table.location, zones)
@@ -80,7 +80,7 @@ def optimize(
                     target,
                     lease,
                     lease_seconds,
-                    compression,
+                    files_as,
                 )
             except ConcurrentChange as exc:
                 log.info("table %s partition %s: %s", name, label or "(none)", exc)
@@ -103,7 +103,7 @@ def _compact(
     target: int,
     reader: str | None = None,
     lease_seconds: float = 60.0,
-    compression: str = "zstd",
+    files_as: ParquetFiles = ParquetFiles(),
 ) -> int:
     """One partition's small files into few large ones, committed like any run (see `TableTransaction`)."""
     hold = f"maintain:{name}"
@@ -111,7 +111,7 @@ def _compact(
         area = tx.stage(writer)
         try:
             files = [(f"{writer.location}/{f.path}", f.path) for f in group]
-            staged = engine.compact(files, area, tx.commit_id, target, compression)
+            staged = engine.compact(files, area, tx.commit_id, target, files_as)
         except Exception as exc:
             check_listed(store, name, [f.path for f in group], exc)
             raise
@@ -215,7 +215,7 @@ def auto_compact_loop(
                         target_file_size=c.target_file_size,
                         zones=zones,
                         lease_seconds=settings.lease_seconds,
-                        compression=wf.write.compression,
+                        files_as=wf.write.files,
                     )
                     log.info("compacted %s: %d files into %d", wf.write.table, res.files_removed, res.files_added)
                     if on_done and res.partitions:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from landfall import pools
-from landfall.config import Settings, load_settings
+from landfall.config import ParquetFiles, Settings, load_settings
 from landfall.errors import LandfallError, StateUnavailable, StorageUnavailable
 from landfall.events import ObjectCreated, is_hidden, safe_key
 from landfall.hashing import lake_algorithm
@@ -514,7 +514,7 @@ class Pipeline:
                 target_file_size=target,
                 zones=self.zones,
                 lease_seconds=self.settings.lease_seconds,
-                compression=wf.write.compression if wf else "zstd",
+                files_as=wf.write.files if wf else ParquetFiles(),
             )
         finally:
             engine.close()

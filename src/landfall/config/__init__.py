@@ -45,10 +45,11 @@ from landfall.config.steps import (
 )
 from landfall.config.streams import StreamBuffer, StreamConfig
 from landfall.config.workflow import TABLE_EVENTS, RetryPolicy, TableSource, Workflow
-from landfall.config.writing import Compaction, PartitionColumn, WriteOptions, parse_partition
+from landfall.config.writing import Compaction, ParquetFiles, PartitionColumn, WriteOptions, parse_partition
 from landfall.config.zones import StorageSettings, Zones
 
 __all__ = [
+    "ParquetFiles",
     "CONFIG_FILE",
     "ROW_WISE",
     "RULE_KINDS",

@@ -4,6 +4,7 @@ into another landing prefix."""
 import re
 from typing import Annotated, Any, Literal
 
+import msgspec
 from msgspec import Meta
 
 from landfall.config.common import landing_prefix, size_text
@@ -44,6 +45,14 @@ def parse_partition(item: Any) -> PartitionColumn:
     raise ValueError(f"partition entry `{item}`: expected `column`, `year(column)` or `{{name: year(column)}}`")
 
 
+class ParquetFiles(msgspec.Struct, frozen=True):
+    """How a table's Parquet files are written (`write.compression`, `write.parquet_version`): every file a run,
+    a rewrite or a compaction makes for it, on either engine."""
+
+    compression: str = "zstd"
+    version: str = "v1"  # v2: Parquet's newer encodings (delta, byte stream split) where they pay
+
+
 class Compaction(Model, kw_only=True):
     """Rewrite a partition's small files into few large ones once it has `min_files` files."""
 
@@ -70,6 +79,7 @@ class WriteOptions(Model, kw_only=True):
     order_by: str | None = None  # merge: the row with the greatest value wins
     partition_by: list[PartitionColumn] = []
     compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+    parquet_version: Literal["v1", "v2"] = "v1"  # v2: smaller, cheaper files, for readers of the newer encodings
     target_file_size: str = "256MB"
     compaction: Compaction | None = None
 
@@ -106,3 +116,8 @@ class WriteOptions(Model, kw_only=True):
             raise ValueError("`mode: merge` needs `keys` (the columns that identify a row)")
         if self.mode != "merge" and (self.keys or self.order_by):
             raise ValueError("`keys` and `order_by` apply to `mode: merge` only")
+
+    @property
+    def files(self) -> ParquetFiles:
+        """How this table's Parquet files are written."""
+        return ParquetFiles(compression=self.compression, version=self.parquet_version)

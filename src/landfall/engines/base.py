@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from landfall.config import Settings, Workflow
+from landfall.config import ParquetFiles, Settings, Workflow
 from landfall.errors import InvalidInput
 from landfall.naming import normalized
 
@@ -362,11 +362,11 @@ class Engine(ABC):
         exclude_keys: list[str],
         staging: str,
         commit_id: str,
-        compression: str = "zstd",
+        files_as: ParquetFiles = ParquetFiles(),
     ) -> list[StagedFile]:
         """Copy table files `(absolute path, path in the table)` into staging without the rows of
         `exclude_keys` (landed files replaced by a new version); each copy keeps its partition folder and is
-        written with `compression` (the table's `write.compression`)."""
+        written as `files_as` says (the table's `write.compression` and `write.parquet_version`)."""
 
     @abstractmethod
     def compact(
@@ -375,10 +375,10 @@ class Engine(ABC):
         staging: str,
         commit_id: str,
         target_file_size: int,
-        compression: str = "zstd",
+        files_as: ParquetFiles = ParquetFiles(),
     ) -> list[StagedFile]:
-        """Rewrite files of one partition `(absolute path, path in table)` into few large ones, written with
-        `compression` (the table's `write.compression`)."""
+        """Rewrite files of one partition `(absolute path, path in table)` into few large ones, written as
+        `files_as` says (the table's `write.compression` and `write.parquet_version`)."""
 
     @abstractmethod
     def replay(self, job: Job, files: list[str], run_id: str | None) -> Replayed:

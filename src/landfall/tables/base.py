@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import msgspec
 
+from landfall.config import ParquetFiles
 from landfall.engines.base import StagedFile
 from landfall.state.base import DataFile
 from landfall.storage import Storage, scratch
@@ -86,11 +87,18 @@ class TableWriter(ABC):
         return None
 
     def retype(
-        self, files: list[DataFile], types: dict[str, str], staging: str, commit_id: str, compression: str, first: int
+        self,
+        files: list[DataFile],
+        types: dict[str, str],
+        staging: str,
+        commit_id: str,
+        files_as: ParquetFiles,
+        first: int,
     ) -> list[StagedFile]:
         """The table's `files` rewritten into `staging` with columns of new types (`types`: column -> Arrow type
         string): rows, order, lineage, partition and statistics as they were; named as the job's rewrites are,
-        `part-<commit>-r<i>` from `i = first` (a rewrite's index in the files its commit replaces)."""
+        `part-<commit>-r<i>` from `i = first` (a rewrite's index in the files its commit replaces). Written by pyarrow:
+        `files_as.version` v2 gives them Parquet's version 2 data pages, with its dictionary and plain encodings."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -104,7 +112,12 @@ class TableWriter(ABC):
             fields = [c.with_type(parse_type(types[c.name])) if c.name in types else c for c in table.schema]
             table = table.cast(pa.schema(fields))
             dest = os.path.join(staging, "rewrite", f"part-{commit_id}-r{i}.parquet")
-            pq.write_table(table, dest, compression=compression)
+            pq.write_table(
+                table,
+                dest,
+                compression=files_as.compression,
+                data_page_version="2.0" if files_as.version == "v2" else "1.0",
+            )
             relpath = os.path.join(os.path.dirname(f.path), os.path.basename(dest))
             size = os.path.getsize(dest)
             out.append(StagedFile(dest, relpath, table.num_rows, size, partition=f.partition, stats=f.stats))

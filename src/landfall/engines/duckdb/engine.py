@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from landfall.config import Settings
+from landfall.config import ParquetFiles, Settings
 from landfall.engines.base import Engine, Job, ReadPlan, Replan, Replayed, Source, Staged, StagedFile
 from landfall.engines.duckdb import quality, reading, records, steps, writing
 from landfall.engines.duckdb.context import JobContext
@@ -71,9 +71,9 @@ class DuckDBEngine(Engine):
         exclude_keys: list[str],
         staging: str,
         commit_id: str,
-        compression: str = "zstd",
+        files_as: ParquetFiles = ParquetFiles(),
     ) -> list[StagedFile]:
-        return writing.rewrite(self.con, files, exclude_keys, staging, commit_id, compression)
+        return writing.rewrite(self.con, files, exclude_keys, staging, commit_id, files_as)
 
     def compact(
         self,
@@ -81,9 +81,9 @@ class DuckDBEngine(Engine):
         staging: str,
         commit_id: str,
         target_file_size: int,
-        compression: str = "zstd",
+        files_as: ParquetFiles = ParquetFiles(),
     ) -> list[StagedFile]:
-        return writing.compact(self.con, files, staging, commit_id, target_file_size, compression)
+        return writing.compact(self.con, files, staging, commit_id, target_file_size, files_as)
 
     def replay(self, job: Job, files: list[str], run_id: str | None) -> Replayed:
         cx = JobContext(self.con, job, ReadPlan(), fmt="parquet", with_path=False)

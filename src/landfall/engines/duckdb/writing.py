@@ -8,7 +8,7 @@ import shutil
 
 import duckdb
 
-from landfall.config import Workflow, parse_size
+from landfall.config import ParquetFiles, Workflow, parse_size
 from landfall.engines.base import StagedFile, refuse_lineage_names
 from landfall.engines.duckdb.casts import cast_sql, conformed, is_nested
 from landfall.engines.duckdb.context import JobContext
@@ -27,15 +27,16 @@ from landfall.schema import align
 from landfall.types import stored_type
 
 
-def codec(compression: str) -> str:
-    """DuckDB's name for a `write.compression` (`none` is `uncompressed`)."""
-    return "uncompressed" if compression == "none" else compression
+def parquet(files_as: ParquetFiles) -> str:
+    """COPY options writing Parquet as `files_as` says (DuckDB names `write.compression: none` `uncompressed`)."""
+    codec = "uncompressed" if files_as.compression == "none" else files_as.compression
+    return f"FORMAT parquet, COMPRESSION {codec}" + (", PARQUET_VERSION V2" if files_as.version == "v2" else "")
 
 
 def written_as(workflow: Workflow) -> dict[str, object]:
-    """`write_to` options from a workflow's `write`: its compression and target file size (for every file a job
-    writes: the table's, its child tables', its quarantine's)."""
-    return {"compression": workflow.write.compression, "file_size": parse_size(workflow.write.target_file_size)}
+    """`write_to` options from a workflow's `write`: how its Parquet files are written and their target size (for
+    every file a job writes: the table's, its child tables', its quarantine's)."""
+    return {"files_as": workflow.write.files, "file_size": parse_size(workflow.write.target_file_size)}
 
 
 def rewrite(
@@ -44,7 +45,7 @@ def rewrite(
     exclude_keys: list[str],
     staging: str,
     commit_id: str,
-    compression: str = "zstd",
+    files_as: ParquetFiles = ParquetFiles(),
 ) -> list[StagedFile]:
     out = []
     keys = ", ".join(lit(k) for k in exclude_keys)
@@ -54,7 +55,7 @@ def rewrite(
         dest = os.path.join(dest_dir, f"part-{commit_id}-r{i}.parquet")
         n = con.execute(
             f"COPY (SELECT * FROM read_parquet({lit(src)}, hive_partitioning = false) "
-            f"WHERE _source_file NOT IN ({keys})) TO {lit(dest)} (FORMAT parquet, COMPRESSION {codec(compression)})"
+            f"WHERE _source_file NOT IN ({keys})) TO {lit(dest)} ({parquet(files_as)})"
         ).fetchone()[0]
         relpath = os.path.join(os.path.dirname(rel), os.path.basename(dest))
         out.append(StagedFile(path=dest, relpath=relpath, rows=int(n), bytes=os.path.getsize(dest)))
@@ -67,7 +68,7 @@ def compact(
     staging: str,
     commit_id: str,
     target_file_size: int,
-    compression: str = "zstd",
+    files_as: ParquetFiles = ParquetFiles(),
 ) -> list[StagedFile]:
     rel_dir = os.path.dirname(files[0][1])
     out_dir = os.path.join(staging, "data", rel_dir)
@@ -75,7 +76,7 @@ def compact(
     paths = "[" + ", ".join(lit(a) for a, _ in files) + "]"
     rows = con.execute(
         f"COPY (SELECT * FROM read_parquet({paths}, hive_partitioning = false, union_by_name = true)) TO "
-        f"{lit(out_dir)} (FORMAT parquet, COMPRESSION {codec(compression)}, FILE_SIZE_BYTES {int(target_file_size)}, "
+        f"{lit(out_dir)} ({parquet(files_as)}, FILE_SIZE_BYTES {int(target_file_size)}, "
         f"FILENAME_PATTERN {lit('part-' + commit_id + '-{i}')}, RETURN_STATS)"
     ).fetchall()
     return [
@@ -258,15 +259,14 @@ def write_to(
     out_dir: str,
     commit_id: str,
     *,
-    compression: str = "zstd",
+    files_as: ParquetFiles = ParquetFiles(),
     file_size: int = 256 << 20,
     partition_by: list[str] | None = None,
 ) -> list[StagedFile]:
     """Rows of `view` as Parquet files `part-<commit_id>-<n>.parquet` in `out_dir` (Hive folders with
     `partition_by`), with their stats; files that came out empty are removed."""
     options = [
-        "FORMAT parquet",
-        f"COMPRESSION {codec(compression)}",
+        parquet(files_as),
         f"FILENAME_PATTERN {lit('part-' + commit_id + '-{i}')}",
         f"FILE_SIZE_BYTES {int(file_size)}",  # a size bound makes COPY write a folder
         "RETURN_STATS",
@@ -304,7 +304,7 @@ def write(cx: JobContext, view: str) -> list[StagedFile]:
             view,
             os.path.join(cx.job.staging, "data"),
             cx.job.commit_id,
-            compression=w.compression,
+            files_as=w.files,
             file_size=parse_size(w.target_file_size),
             partition_by=[p.name for p in w.partition_by],
         )

@@ -27,6 +27,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from landfall import encoding as enc
+from landfall.config import ParquetFiles
 from landfall.engines.base import (
     Engine,
     Job,
@@ -176,9 +177,7 @@ class SparkEngine(Engine):
             schema = schema_of(df.schema, HIDDEN)
         with timed(steps_done, "write"):
             parts = [p.name for p in wf.write.partition_by]
-            files = writing.write(
-                ctx, df, os.path.join(job.staging, "data"), job.commit_id, parts, wf.write.compression
-            )
+            files = writing.write(ctx, df, os.path.join(job.staging, "data"), job.commit_id, parts, wf.write.files)
             arrow = writing.arrow_schema(df, files)
         read = ctx.observed("read")
         self._check_read(ctx, read)
@@ -191,14 +190,21 @@ class SparkEngine(Engine):
                 if q_rows is not None:
                     q_rows = writing.with_lineage(ctx, q_rows)
                     q_schema = schema_of(q_rows.schema, HIDDEN)
-                    quarantine = writing.write(ctx, q_rows, os.path.join(job.staging, "quarantine"), job.commit_id, [])
+                    quarantine = writing.write(
+                        ctx, q_rows, os.path.join(job.staging, "quarantine"), job.commit_id, [], wf.write.files
+                    )
         rows_in = self._rows_in(ctx, read)
         misfits = any(int(read.get(check, 0)) for check in ctx.aside)
         if int(read.get("corrupt", 0)) or misfits:
             with timed(steps_done, "quarantine"):
                 rejected, counts = self._parse_rejects(ctx, corrupt=int(read.get("corrupt", 0)) > 0)
                 q_files = writing.write(
-                    ctx, rejected, os.path.join(job.staging, "quarantine-parse"), f"{job.commit_id}-parse", []
+                    ctx,
+                    rejected,
+                    os.path.join(job.staging, "quarantine-parse"),
+                    f"{job.commit_id}-parse",
+                    [],
+                    wf.write.files,
                 )
                 quarantine += q_files
                 r_schema = schema_of(rejected.schema, HIDDEN)
@@ -240,7 +246,14 @@ class SparkEngine(Engine):
                 child = child.join(parents.select(PID), on=PID, how="left_semi")
             child = writing.with_lineage(ctx, child)
             child = writing.fitted_to(ctx, child, ctx.job.child_schemas.get(table))
-            files = writing.write(ctx, child, os.path.join(ctx.job.child_staging[table], "data"), ctx.job.commit_id, [])
+            files = writing.write(
+                ctx,
+                child,
+                os.path.join(ctx.job.child_staging[table], "data"),
+                ctx.job.commit_id,
+                [],
+                ctx.job.workflow.write.files,
+            )
             file_sources, rows_out = writing.file_sources(ctx, files)
             out[table] = Staged(
                 files=files,
@@ -475,7 +488,7 @@ class SparkEngine(Engine):
         exclude_keys: list[str],
         staging: str,
         commit_id: str,
-        compression: str = "zstd",
+        files_as: ParquetFiles = ParquetFiles(),
     ) -> list[StagedFile]:
         out = []
         for i, (src, rel) in enumerate(files):
@@ -483,7 +496,7 @@ class SparkEngine(Engine):
             df = self.spark.read.parquet(_link(staging, f"_rewrite/{i}.parquet", local))
             df = df.where(~c("_source_file").isin(*exclude_keys)).coalesce(1)
             made = writing.write(
-                self.spark, df, os.path.join(staging, "rewrite", str(i)), commit_id, [], compression, suffix=f"-r{i}"
+                self.spark, df, os.path.join(staging, "rewrite", str(i)), commit_id, [], files_as, suffix=f"-r{i}"
             )
             for f in made:
                 dest = os.path.join(staging, "rewrite", f"part-{commit_id}-r{i}.parquet")
@@ -507,7 +520,7 @@ class SparkEngine(Engine):
         staging: str,
         commit_id: str,
         target_file_size: int,
-        compression: str = "zstd",
+        files_as: ParquetFiles = ParquetFiles(),
     ) -> list[StagedFile]:
         rel_dir = os.path.dirname(files[0][1])
         remote = os.path.join(staging, "_remote")
@@ -516,7 +529,7 @@ class SparkEngine(Engine):
         df = self.spark.read.option("mergeSchema", "true").parquet(*links)
         size = sum(os.path.getsize(a) for a in local)
         df = df.coalesce(max(1, ceil(size / max(1, target_file_size))))
-        made = writing.write(self.spark, df, os.path.join(staging, "data", rel_dir), commit_id, [], compression)
+        made = writing.write(self.spark, df, os.path.join(staging, "data", rel_dir), commit_id, [], files_as)
         for f in made:
             f.relpath = os.path.join(rel_dir, f.relpath)
             f.partition = writing._partition_of(rel_dir)
@@ -567,11 +580,13 @@ class SparkEngine(Engine):
                 good, replaced = writing.merge(ctx, good, loaded="__lf_loaded")
             parts = [p.name for p in job.workflow.write.partition_by]
             table_files = writing.write(
-                ctx, good, os.path.join(job.staging, "data"), job.commit_id, parts, job.workflow.write.compression
+                ctx, good, os.path.join(job.staging, "data"), job.commit_id, parts, job.workflow.write.files
             )
             gone = flagged.where(~c("__lf_bad")).select("__lf_qid")
             rest = src.join(gone, on="__lf_qid", how="left_anti").drop("__lf_qid")
-            q_files = writing.write(ctx, rest, os.path.join(job.staging, "quarantine"), job.commit_id, [])
+            q_files = writing.write(
+                ctx, rest, os.path.join(job.staging, "quarantine"), job.commit_id, [], job.workflow.write.files
+            )
             return Replayed(table_files, q_files, replaced, passed, kept)
         finally:
             ctx.drop_views()

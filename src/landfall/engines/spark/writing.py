@@ -22,6 +22,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from landfall.config import ParquetFiles
 from landfall.engines.base import StagedFile, refuse_lineage_names
 from landfall.engines.duckdb.types import arrow_type
 from landfall.engines.spark.casts import conformed, strict_cast
@@ -207,11 +208,11 @@ def write(
     out_dir: str,
     commit_id: str,
     partition_by: list[str],
-    compression: str = "zstd",
+    files_as: ParquetFiles,
     suffix: str = "",
 ) -> list[StagedFile]:
-    """Write `df` as Parquet under `out_dir` (Hive folders for `partition_by`), each file renamed
-    `part-<commit><suffix>-<n>.parquet`, with its rows, bytes, partition values and column stats."""
+    """Write `df` as Parquet under `out_dir` (Hive folders for `partition_by`) as `files_as` says, each file
+    renamed `part-<commit><suffix>-<n>.parquet`, with its rows, bytes, partition values and column stats."""
     spark_dir = out_dir.rstrip("/") + "._spark"
     shutil.rmtree(spark_dir, ignore_errors=True)
     shutil.rmtree(out_dir, ignore_errors=True)
@@ -223,7 +224,10 @@ def write(
     }
     if keep_empty:
         df = df.withColumns(keep_empty)
-    writer = df.write.mode("overwrite").option("compression", "none" if compression == "none" else compression)
+    writer = df.write.mode("overwrite").options(
+        compression=files_as.compression,  # Spark's `none` is uncompressed
+        **{"parquet.writer.version": files_as.version},  # parquet-java's v1 | v2, passed on by the writer's options
+    )
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.parquet(spark_dir)
