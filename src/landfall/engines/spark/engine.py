@@ -1,8 +1,9 @@
 """The Spark engine: the same workflows as DuckDB, on Spark (`local[*]`, a standalone cluster, YARN, k8s).
 
 Reads CSV / JSON / JSON Lines / Parquet, applies the workflow's steps as DataFrame operations (SQL translated
-from DuckDB's dialect), checks rules, and writes zstd Parquet into the job's staging folder with per-file stats;
-the table formats commit those files exactly as they commit DuckDB's.
+from DuckDB's dialect), checks rules, and writes Parquet (as `write.compression` and `write.parquet_version` say)
+into the job's staging folder with per-file stats; the table formats commit those files exactly as they commit
+DuckDB's. Table upkeep (rewrites, compaction, replay) is in `upkeep.py`.
 
 One pass over the input for a clean file: rows per file, records that could not be parsed, values that did not
 fit their detected type and every rule's violations are counted while the output is written (Spark
@@ -17,7 +18,6 @@ import io
 import json
 import os
 import re
-from math import ceil
 from typing import Any
 
 import duckdb
@@ -46,7 +46,7 @@ from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS
 from landfall.engines.duckdb.jsonkeys import late_key
 from landfall.engines.duckdb.reading import empty_note as no_records
 from landfall.engines.duckdb.sql import source_format
-from landfall.engines.spark import quality, reading, steps, writing
+from landfall.engines.spark import quality, reading, steps, upkeep, writing
 from landfall.engines.spark.context import CORRUPT, HIDDEN, PID, ROW, SRC, Ctx, c, timed
 from landfall.engines.spark.lines import dropped, record_lines
 from landfall.engines.spark.numbering import first_line, with_rows
@@ -480,7 +480,7 @@ class SparkEngine(Engine):
             text = f"{step}: {text}{text_hint(None, found.group(1)) if found else ''}"
         return InvalidInput(f"`{key}`: {text}", file=key)
 
-    # --- table upkeep --------------------------------------------------------------------------------------
+    # --- table upkeep (in `upkeep.py`) ----------------------------------------------------------------------
 
     def rewrite(
         self,
@@ -490,29 +490,7 @@ class SparkEngine(Engine):
         commit_id: str,
         files_as: ParquetFiles = ParquetFiles(),
     ) -> list[StagedFile]:
-        out = []
-        for i, (src, rel) in enumerate(files):
-            local = self._local(src, os.path.join(staging, "_remote"))
-            df = self.spark.read.parquet(_link(staging, f"_rewrite/{i}.parquet", local))
-            df = df.where(~c("_source_file").isin(*exclude_keys)).coalesce(1)
-            made = writing.write(
-                self.spark, df, os.path.join(staging, "rewrite", str(i)), commit_id, [], files_as, suffix=f"-r{i}"
-            )
-            for f in made:
-                dest = os.path.join(staging, "rewrite", f"part-{commit_id}-r{i}.parquet")
-                os.replace(f.path, dest)
-                rel_dir = os.path.dirname(rel)
-                out.append(
-                    StagedFile(
-                        path=dest,
-                        relpath=os.path.join(rel_dir, os.path.basename(dest)),
-                        rows=f.rows,
-                        bytes=f.bytes,
-                        partition=writing._partition_of(rel_dir),
-                        stats=f.stats,
-                    )
-                )
-        return out
+        return upkeep.rewrite(self.spark, self._local, files, exclude_keys, staging, commit_id, files_as)
 
     def compact(
         self,
@@ -522,74 +500,10 @@ class SparkEngine(Engine):
         target_file_size: int,
         files_as: ParquetFiles = ParquetFiles(),
     ) -> list[StagedFile]:
-        rel_dir = os.path.dirname(files[0][1])
-        remote = os.path.join(staging, "_remote")
-        local = [self._local(a, remote) for a, _ in files]
-        links = [_link(staging, f"_compact/{i}.parquet", a) for i, a in enumerate(local)]
-        df = self.spark.read.option("mergeSchema", "true").parquet(*links)
-        size = sum(os.path.getsize(a) for a in local)
-        df = df.coalesce(max(1, ceil(size / max(1, target_file_size))))
-        made = writing.write(self.spark, df, os.path.join(staging, "data", rel_dir), commit_id, [], files_as)
-        for f in made:
-            f.relpath = os.path.join(rel_dir, f.relpath)
-            f.partition = writing._partition_of(rel_dir)
-        return made
+        return upkeep.compact(self.spark, self._local, files, staging, commit_id, target_file_size, files_as)
 
     def replay(self, job: Job, files: list[str], run_id: str | None) -> Replayed:
-        from landfall.engines.spark.context import Ctx as _Ctx
-
-        ctx = _Ctx(spark=self.spark, job=job, fmt="parquet", local=self._local)
-        try:
-            remote = os.path.join(job.scratch_dir, "_remote")
-            links = [_link(job.staging, f"_replay/{i}.parquet", self._local(p, remote)) for i, p in enumerate(files)]
-            src = self.spark.read.option("mergeSchema", "true").parquet(*links)
-            src = src.withColumn("__lf_qid", F.monotonically_increasing_id()).localCheckpoint(eager=True)
-            picked = c("_run_id") == run_id if run_id else F.lit(True)
-            if "_raw" in src.columns:  # rows that could not be parsed stay: re-land a fixed file
-                picked = picked & ~F.coalesce(c("_rule") == "parse", F.lit(False))
-            meta = ["_line", "_rule", "_column", "_reason", "_quarantined_at", "_ingested_at", "_run_id", "_raw"]
-            merging = job.workflow.write.mode == "merge"
-            data = src.where(picked)
-            if merging:  # merged as loaded when the row's file was
-                data = data.withColumn("__lf_loaded", c("_ingested_at"))
-            data = data.drop(*[m for m in meta if m in src.columns])
-            rules = [r for r in job.workflow.validate_ if r.kind != "row_count"]
-            for i, rule in enumerate(rules):
-                data = quality.violation(ctx, rule, data, f"__lf_bad{i}")
-            bad = F.lit(False)
-            for i in range(len(rules)):
-                bad = bad | c(f"__lf_bad{i}")
-            flagged = data.withColumn("__lf_bad", bad).drop(*[f"__lf_bad{i}" for i in range(len(rules))])
-            flagged = flagged.localCheckpoint(eager=True)
-            counts = flagged.agg(F.count_if(~c("__lf_bad")).alias("p"), F.count_if(c("__lf_bad")).alias("k")).first()
-            passed, kept = int(counts["p"]), int(counts["k"])
-            if not passed:
-                return Replayed([], [], [], 0, kept)
-            good = (
-                flagged.where(~c("__lf_bad"))
-                .drop("__lf_bad", "__lf_qid")
-                .select(
-                    "*",
-                    F.lit(job.ingested_at).cast(T.TimestampType()).alias("_ingested_at"),
-                    F.lit(job.sources[0].run_id).alias("_run_id"),
-                )
-            )
-            good = writing.shape_for_table(ctx, good)
-            replaced: list[str] = []
-            if merging:
-                good, replaced = writing.merge(ctx, good, loaded="__lf_loaded")
-            parts = [p.name for p in job.workflow.write.partition_by]
-            table_files = writing.write(
-                ctx, good, os.path.join(job.staging, "data"), job.commit_id, parts, job.workflow.write.files
-            )
-            gone = flagged.where(~c("__lf_bad")).select("__lf_qid")
-            rest = src.join(gone, on="__lf_qid", how="left_anti").drop("__lf_qid")
-            q_files = writing.write(
-                ctx, rest, os.path.join(job.staging, "quarantine"), job.commit_id, [], job.workflow.write.files
-            )
-            return Replayed(table_files, q_files, replaced, passed, kept)
-        finally:
-            ctx.drop_views()
+        return upkeep.replay(self.spark, self._local, job, files, run_id)
 
     def source_counts(self, paths: list[str]) -> dict[str, dict[str, int]]:
         import tempfile
@@ -598,15 +512,6 @@ class SparkEngine(Engine):
             local = {p: self._local(p, scratch) for p in paths}
             counts = writing.source_counts(list(local.values()))
         return {p: counts[local[p]] for p in paths}
-
-
-def _link(staging: str, name: str, target: str) -> str:
-    link = os.path.join(staging, name)
-    os.makedirs(os.path.dirname(link), exist_ok=True)
-    if os.path.lexists(link):
-        os.remove(link)
-    os.symlink(os.path.abspath(target), link)
-    return link
 
 
 def _line_of(ctx: Ctx, column: str | None, value: str) -> int | None:
