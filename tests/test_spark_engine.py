@@ -342,24 +342,35 @@ def test_compaction_and_quarantine_replay_run_on_spark(make_lake):
 
 def test_write_parquet_version_v2_holds_on_spark(make_lake):
     """`write.parquet_version: v2` on Spark (parquet-java's `parquet.writer.version`): the run's, the quarantine's
-    and a compaction's files use Parquet's newer encodings, and DuckDB reads the table back."""
+    and a compaction's files use Parquet's newer encodings, and DuckDB reads the table back. `write.compression`
+    holds for all of them too (the quarantine's files were zstd whatever it said)."""
+    import pyarrow.parquet as pq
+
     from landfall.engines.spark.engine import SparkEngine
     from landfall.maintenance import optimize
 
     rules = [{"range": {"column": "qty", "min": 0}, "action": "quarantine"}]
-    flow = wf("q", read={"format": "csv"}, validate=rules, write={"table": "q", "parquet_version": "v2"})
-    lake = make_lake([flow], engine="spark", spark=SPARK, workers=1)
+    write = {"table": "q", "parquet_version": "v2", "compression": "snappy"}
+    lake = make_lake(
+        [wf("q", read={"format": "csv"}, validate=rules, write=write)], engine="spark", spark=SPARK, workers=1
+    )
     for i in range(3):
         lake.land(f"q/{i}.csv", f"id,qty,name\n{i * 10 + 1},5,a{i}\n{i * 10 + 2},-1,b{i}\n", mtime=1_700_000_000 + i)
     assert lake.process().ok
     seen: dict[str, set[str]] = {}
     look(lake.root / "lake", seen)
+    codecs = {pq.ParquetFile(path).metadata.row_group(0).column(0).compression for path in seen}
     p = lake.pipeline
     engine = SparkEngine.from_settings(p.settings)
     files_as = p.settings.workflows[0].write.files
     assert optimize(p.store, engine, "q", min_files=2, zones=p.zones, files_as=files_as).partitions == 1
     engine.close()
     look(lake.root / "lake", seen)
+    codecs |= {
+        pq.ParquetFile(path).metadata.row_group(0).column(0).compression
+        for path in (lake.root / "lake/tables").rglob("*.parquet")
+    }
+    assert codecs == {"SNAPPY"}, codecs
     assert len(seen) == 3 + 3 + 1 and all(used & NEWER_ENCODINGS for used in seen.values()), seen
     assert lake.rows("SELECT id, name FROM q ORDER BY id") == [(1, "a0"), (11, "a1"), (21, "a2")]
     assert lake.rows("SELECT count(*) FROM quarantine.q") == [(3,)]
