@@ -5,7 +5,8 @@ For real: the tables zone is a 300 KiB tmpfs mounted in a mount namespace of the
 root), too small for the table's Parquet file. Before, each attempt failed with DuckDB's background-write error
 as JSON, said "not the file's fault; retrying", and the file was dead after three (a dead file's error now
 says only "not the file's fault": an engine fault that is not a full disk, running out of memory, still uses
-the file's attempts).
+the file's attempts). On Spark each attempt failed with Py4J's whole Java stack as the file's error
+(`Py4JJavaError: An error occurred while calling o623.parquet. ...`), and the file was dead after three.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ import sys
 import time
 
 import pytest
+from spark_helpers import java_or_skip
 
 from conftest import REPO, mount_tmpfs
 
 pytestmark = pytest.mark.slow
 
 
-def test_a_full_disk_waits_for_room_without_blaming_the_file(tmp_path):
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+def test_a_full_disk_waits_for_room_without_blaming_the_file(tmp_path, engine):
     lake = tmp_path / "lake"
     tables = lake / "tables"
     (lake / "landing" / "t").mkdir(parents=True)
@@ -32,7 +35,10 @@ def test_a_full_disk_waits_for_room_without_blaming_the_file(tmp_path):
         fh.write("id,x,v\n")
         fh.writelines(f"{i},{(i * 7919) % 1000003 / 3.0},{(i * 104729) % 999983}\n" for i in range(rows))
     config = tmp_path / "landfall.yaml"
-    config.write_text(f"lake: {lake}\nworkflows:\n  - name: t\n    match: t/\n    write: {{table: t}}\n")
+    on = "engine: spark\nspark: {master: 'local[1]'}\n" if engine == "spark" else ""
+    if engine == "spark":
+        java_or_skip()
+    config.write_text(f"lake: {lake}\n{on}workflows:\n  - name: t\n    match: t/\n    write: {{table: t}}\n")
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     cmd = [sys.executable, "-m", "landfall", "--config", str(config)]
     full = subprocess.Popen(
@@ -43,7 +49,7 @@ def test_a_full_disk_waits_for_room_without_blaming_the_file(tmp_path):
     )
     said: list[str] = []
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline and sum("without using an attempt" in s for s in said) < 3:
             line = full.stderr.readline()
             if not line:
@@ -65,3 +71,32 @@ def test_a_full_disk_waits_for_room_without_blaming_the_file(tmp_path):
     assert "dead" not in landfall("runs") and "failed" not in landfall("runs")
     assert "processed: 1 succeeded" in landfall("process")  # room again (the tmpfs went with its namespace)
     assert landfall("query", "SELECT count(*) FROM t").split() == ["count_star()", str(rows)]
+
+
+def test_only_a_spark_errors_java_input_output_cause_is_the_stores_fault():
+    """A Spark error is read for the store's state only in its Java input/output exception lines: a value Spark
+    could not cast, or a landed file named after an error, never makes a bad file wait forever."""
+    from landfall.errors import InvalidInput
+    from landfall.storage import unreachable
+    from landfall.storage.faults import java_fault
+
+    py4j = type("Py4JJavaError", (Exception,), {"__module__": "py4j.protocol"})
+    full = py4j(
+        "An error occurred while calling o623.parquet.\n: org.apache.spark.SparkException: [TASK_WRITE_FAILED] Task "
+        "failed while writing rows\n\tat org.apache.spark.sql.errors.QueryExecutionErrors$.taskFailedWhileWritingRows"
+        "\nCaused by: org.apache.hadoop.fs.FSError: java.io.IOException: No space left on device\n\t... 29 more"
+    )
+    refused = py4j("o1.load.\nCaused by: java.net.ConnectException: Connection refused (Connection refused)")
+    value = py4j(
+        "o9.parquet.\n: org.apache.spark.SparkNumberFormatException: [CAST_INVALID_INPUT] The value 'connection "
+        'refused\' of the type "STRING" cannot be cast to "INT"\nCaused by: java.lang.NumberFormatException: '
+        "No space left on device"
+    )
+    named = py4j("o2.csv.\nCaused by: java.io.FileNotFoundException: /lake/landing/t/connection refused.csv")
+    assert java_fault(full) == "org.apache.hadoop.fs.FSError: java.io.IOException: No space left on device"
+    assert unreachable(full) and unreachable(refused)
+    wrapped = InvalidInput("`t/a.csv`: Task failed while writing rows", file="t/a.csv")  # as an engine words it
+    wrapped.__cause__ = full
+    assert unreachable(wrapped)
+    assert java_fault(value) is None and not unreachable(value)
+    assert java_fault(named) is None and not unreachable(named)

@@ -39,6 +39,7 @@ from landfall.pools import pool
 from landfall.redaction import redact
 from landfall.state.base import Run, RunResult, StateStore, Table, backoff
 from landfall.storage import Zones, unreachable
+from landfall.storage.faults import java_fault
 
 __all__ = ["HASH_ALONGSIDE_BYTES", "Outcome", "Runner"]
 
@@ -387,7 +388,9 @@ def _parent(key: str) -> str:
 
 
 def _unavailable(exc: BaseException) -> StorageUnavailable:
-    return exc if isinstance(exc, StorageUnavailable) else StorageUnavailable(redact(_short(exc)))
+    if isinstance(exc, StorageUnavailable):
+        return exc
+    return StorageUnavailable(redact(java_fault(exc) or _short(exc)))  # a Spark error's first line says nothing
 
 
 def _short(exc: BaseException) -> str:

@@ -4,6 +4,7 @@ blamed), and a refused login or a missing bucket into `ZoneRefused` (a configura
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from landfall.errors import ConfigError, StorageUnavailable, Terminal
@@ -78,10 +79,46 @@ _UNREACHABLE_TEXT = (
 )
 
 
+# a Java exception of an input/output library, as a Spark error (Py4J's) prints it: `Caused by: java.io.IOException:
+# No space left on device`, `org.apache.hadoop.fs.FSError: java.io.IOException: ...`, `java.net.ConnectException: ...`
+_JAVA_IO = re.compile(
+    r"^(?:(?:Caused by|Suppressed): )*((?:java\.io|java\.net|java\.nio|org\.apache\.hadoop\.fs|software\.amazon\.awssdk"
+    r"|com\.amazonaws)\.[\w.$]+): (.*)$"
+)
+_JAVA_MISSING = ("FileNotFoundException", "NoSuchFileException", "AccessDeniedException")  # the file's, or the config's
+
+
+def java_fault(exc: BaseException) -> str | None:
+    """The line of a Java input/output exception in a Spark error (or one it was raised from) that says the store
+    could not be reached or is full: `java.io.IOException: No space left on device`. Only such lines are read:
+    a value Spark could not cast (`[CAST_INVALID_INPUT] The value 'connection refused' ...`) never counts."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if line := _java_io_line(e):
+            return line
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def _java_io_line(e: BaseException) -> str | None:
+    if (type(e).__module__ or "").split(".")[0] not in ("py4j", "pyspark"):
+        return None
+    for line in str(e).splitlines():
+        m = _JAVA_IO.match(line.strip())
+        if m and not m.group(1).endswith(_JAVA_MISSING) and any(t in m.group(2).lower() for t in _UNREACHABLE_TEXT):
+            return line.strip().removeprefix("Caused by: ")
+    return None
+
+
 def unreachable(exc: BaseException) -> bool:
     """Whether an error (or one it was raised from) says the store could not be reached, as opposed to a file
     that is missing, unreadable or bad. Only errors of input/output libraries are read for their text: an
-    engine's complaint about a value (`"timed out" is not an INT64`) never counts."""
+    engine's complaint about a value (`"timed out" is not an INT64`) never counts. A Spark error's Java cause
+    decides even when an engine took it for the file's (`java_fault`)."""
+    if java_fault(exc):
+        return True
     seen: set[int] = set()
     e: BaseException | None = exc
     while e is not None and id(e) not in seen:
