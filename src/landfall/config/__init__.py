@@ -49,7 +49,6 @@ from landfall.config.writing import Compaction, ParquetFiles, PartitionColumn, W
 from landfall.config.zones import StorageSettings, Zones
 
 __all__ = [
-    "ParquetFiles",
     "CONFIG_FILE",
     "ROW_WISE",
     "RULE_KINDS",
@@ -74,6 +73,7 @@ __all__ = [
     "FlattenSpec",
     "NoFileFor",
     "NormalizeNames",
+    "ParquetFiles",
     "PartitionColumn",
     "QuarantineRateAbove",
     "RangeSpec",

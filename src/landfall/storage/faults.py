@@ -5,6 +5,7 @@ blamed), and a refused login or a missing bucket into `ZoneRefused` (a configura
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from landfall.errors import ConfigError, StorageUnavailable, Terminal
@@ -44,14 +45,18 @@ class ZoneRefused(ConfigError):
     """A zone's store refused the credentials, or its bucket does not exist: trying again will not help."""
 
 
-def _no_bucket(exc: BaseException) -> bool:
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """An error, then the one it was raised from (or during), and so on; each once."""
+    seen: set[int] = set()
     e: BaseException | None = exc
-    while e is not None:
-        text = str(e)
-        if "NoSuchBucket" in text or "specified bucket does not exist" in text:
-            return True
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        yield e
         e = e.__cause__ or e.__context__
-    return False
+
+
+def _no_bucket(exc: BaseException) -> bool:
+    return any("NoSuchBucket" in str(e) or "specified bucket does not exist" in str(e) for e in _chain(exc))
 
 
 _UNREACHABLE_TEXT = (
@@ -92,14 +97,7 @@ def java_fault(exc: BaseException) -> str | None:
     """The line of a Java input/output exception in a Spark error (or one it was raised from) that says the store
     could not be reached or is full: `java.io.IOException: No space left on device`. Only such lines are read:
     a value Spark could not cast (`[CAST_INVALID_INPUT] The value 'connection refused' ...`) never counts."""
-    seen: set[int] = set()
-    e: BaseException | None = exc
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        if line := _java_io_line(e):
-            return line
-        e = e.__cause__ or e.__context__
-    return None
+    return next((line for e in _chain(exc) if (line := _java_io_line(e))), None)
 
 
 def _java_io_line(e: BaseException) -> str | None:
@@ -119,10 +117,7 @@ def unreachable(exc: BaseException) -> bool:
     decides even when an engine took it for the file's (`java_fault`)."""
     if java_fault(exc):
         return True
-    seen: set[int] = set()
-    e: BaseException | None = exc
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
+    for e in _chain(exc):
         if isinstance(e, StorageUnavailable):
             return True
         engine_error = str(getattr(e, "engine_error", "") or "")
@@ -136,7 +131,6 @@ def unreachable(exc: BaseException) -> bool:
             return True
         if _io_error(e) and any(t in str(e).lower() for t in _UNREACHABLE_TEXT):
             return True
-        e = e.__cause__ or e.__context__
     return False
 
 

@@ -297,16 +297,15 @@ def write_to(
 
 def write(cx: JobContext, view: str) -> list[StagedFile]:
     """The table's rows as Parquet files in the job's staging folder, with their stats."""
-    w = cx.job.workflow.write
+    wf = cx.job.workflow
     try:
         return write_to(
             cx.con,
             view,
             os.path.join(cx.job.staging, "data"),
             cx.job.commit_id,
-            files_as=w.files,
-            file_size=parse_size(w.target_file_size),
-            partition_by=[p.name for p in w.partition_by],
+            partition_by=[p.name for p in wf.write.partition_by],
+            **written_as(wf),
         )
     except duckdb.Error as exc:
         raise explain(cx, exc) from None
