@@ -61,6 +61,13 @@ def _text_shape(x: str, target: str) -> str | None:
     return _digits(x) if shape is None else f"({_digits(x)} AND {shape})"
 
 
+def beyond_range(x: str, target: str = "DOUBLE") -> str:
+    """SQL true for text `x` that is a number beyond the range of `target` (DOUBLE or FLOAT): DuckDB's casts and
+    its CSV reader take `1e400` for an infinity without a word. An infinity written as a word (`inf`, `-Infinity`)
+    holds no digit."""
+    return f"(isinf(TRY_CAST({x} AS {target})) AND {_digits(x)})"
+
+
 def _digits(x: str) -> str:
     """SQL true when the text `x` holds a digit: led by one, else one further on (cheap first)."""
     return f"({x} < ':' AND ({x} >= '0' OR {x} GLOB '*[0-9]*'))"
@@ -78,8 +85,8 @@ def _shape(x: str, target: str) -> str | None:
         more = "%." + "_" * (scale + 1) + "%"
         digits = f"length(rtrim(rtrim({x}), '0')) - strpos({x}, '.') <= {scale}"
         return f"({x} NOT LIKE '%e%' AND {x} NOT LIKE '%E%' AND {plain} AND ({x} NOT LIKE '{more}' OR {digits}))"
-    if base in ("DOUBLE", "FLOAT"):
-        return plain
+    if base in ("DOUBLE", "FLOAT"):  # and no number beyond the type's range (the cast makes it an infinity)
+        return f"({plain} AND NOT coalesce({beyond_range(x, base)}, false))"
     if target == "DATE":  # ten characters at most (no time), else a timestamp at midnight
         t = f"trim({x})"
         midnight = f"{_stamp_whole(t)} AND TRY_CAST({t} AS TIMESTAMP) = CAST(TRY_CAST({t} AS DATE) AS TIMESTAMP)"

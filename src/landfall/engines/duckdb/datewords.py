@@ -3,7 +3,13 @@ dates), in any case, even in the strict formats landfall reads detected dates in
 whether the word is in the detection sample (its scan, `read_csv.dates_in` and `jsondates.pin_dates`, which a look
 at the sample's bytes spares when none of them holds one: `may_hold_date_words`) or past it (the written files'
 stats show the epoch or an infinite value, and the files are looked at again: `late_date_words`; the steps may
-rename, flatten or change the column on its way there: `follow`)."""
+rename, flatten or change the column on its way there: `follow`).
+
+A number beyond a double's range (`1e400`, `-1e999`) is the same kind of value: DuckDB's CSV and JSON readers and
+its casts take it for an infinity, without a word. A column the reader parses as doubles is looked at the same way (the
+written files' stats show an infinite value: `late_date_words` scans it as text for such a number,
+`casts.beyond_range`), and holding one, is read as text: the value is kept as written, as a value of another form
+past the type sample keeps its column. An infinity written as a word (`inf`, `-Infinity`) is a double."""
 
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ _PARTS = (b"inf", b"epoch")
 _LOOK_BYTES = 8 << 20  # past this, a sample's lines are not looked through: the sample is scanned
 _DATE = re.compile(r"-?\d{4,}-\d\d-\d\d")
 _EPOCH_DATE, _EPOCH_TIME = "1970-01-01", "00:00:00"
+_INFINITE = ("inf", "-inf")  # a double's stats
 
 
 def may_hold_date_words(path: str, lines: int) -> bool:
@@ -65,11 +72,15 @@ def late_date_words(cx: JobContext, files: list[StagedFile]) -> ReadPlan | None:
     where the written files' stats show one of those are the files scanned, those columns as text (a dataset
     whose dates are finite and do not span 1970-01-01 costs nothing). A CSV column holding a word is read as
     text; JSON is read with its types and dates detected on the whole files, which finds the word as the
-    sample's scan does."""
+    sample's scan does. A column of doubles (`cx.read_doubles`) holding a number beyond a double's range is read
+    as text, CSV or JSON."""
     suspect = []
     for n in cx.read_dates:
         written = cx.date_names.get(n, (n, False))
-        if written is None or any(_may_hide_a_word(f.stats, *written) for f in files):
+        if written is None:  # a step may have changed the values: dates are looked at, numbers are left
+            if n not in cx.read_doubles:  # (a column filtered or computed on is common; a number beyond rare)
+                suspect.append(n)
+        elif any(_may_hide_a_word(f.stats, *written) for f in files):
             suspect.append(n)
     if not suspect:
         return None
@@ -77,7 +88,9 @@ def late_date_words(cx: JobContext, files: list[StagedFile]) -> ReadPlan | None:
     late = {n for n, hit in zip(suspect, found.fetchone(), strict=True) if hit}
     if not late:
         return None
-    return cx.plan.but(as_text=cx.plan.as_text | late) if cx.fmt == "csv" else cx.plan.but(sample_all=True)
+    if cx.fmt == "csv" or late <= cx.read_doubles:
+        return cx.plan.but(as_text=cx.plan.as_text | late)
+    return cx.plan.but(sample_all=True, as_text=cx.plan.as_text | (late & cx.read_doubles))
 
 
 def follow(cx: JobContext, step: Any, before: list[str], after: list[str]) -> None:
@@ -144,7 +157,7 @@ def _may_hide_a_word(stats: dict[str, dict[str, str]], column: str, prefix: bool
         low, high = stat.get("min"), stat.get("max")
         if low is None or high is None:  # no value
             continue
-        if "infinity" in low or "infinity" in high:
+        if "infinity" in low or "infinity" in high or low in _INFINITE or high in _INFINITE:
             return True
         if _DATE.match(low) and _DATE.match(high) and low[:10] <= _EPOCH_DATE <= high[:10]:
             return True

@@ -128,6 +128,7 @@ def pin_dates(
     read: Callable[[dict[str, str]], str],
     limit: int | None,
     declared: tuple[str | None, str | None] = (None, None),
+    text: set[str] | frozenset[str] = frozenset(),
 ) -> Pinned:
     """`detected` (column -> DuckDB type) pinned for reading, the formats its DATE and TIMESTAMP leaves are read
     in, and the text columns that are timestamps. Given the types, DuckDB's JSON reader casts a string to a date
@@ -142,7 +143,8 @@ def pin_dates(
     of landfall's forms (`stamps.FORMS`: DuckDB's detection leaves `2024-01-03T10:00:00.123456` as text) is
     converted value by value. `read(columns)` is the SELECT over the files with those column types, `limit` the
     records of the sample (None: whole files, read once into a table). One scan of the sample; one more when some
-    column has a date leaf (the formats checked), and when a text column looks like timestamps (their forms)."""
+    column has a date leaf (the formats checked), and when a text column looks like timestamps (their forms).
+    `text`: columns read as text in `text_read` too (doubles, where a number beyond a double's range may hide)."""
     everything = lambda _path: True  # noqa: E731
     as_text: dict[str, str] = {}
     by_column: dict[str, list[Leaf]] = {}  # each column's date leaves
@@ -152,9 +154,10 @@ def pin_dates(
     leaves = [leaf for found in by_column.values() for leaf in found]
     # top-level text, or top-level dates that may turn out text: candidates for timestamps read from text
     strings = [n for n, kind in detected.items() if kind == "VARCHAR" or any(leaf.path == n for leaf in leaves)]
+    texts = dict.fromkeys(sorted(text), "VARCHAR")
     if not leaves and not strings:
-        return Pinned(detected, *declared)
-    text_read = read({**detected, **as_text})
+        return Pinned(detected, *declared, text_read=read({**detected, **texts}) if texts else "")
+    text_read = read({**detected, **as_text, **texts})
     with _sample(con, text_read, [*by_column, *strings], limit) as sample:
         stamps = [leaf for leaf in leaves if leaf.kind == "timestamp"] if declared[1] is None else []
         checks = [f"coalesce(bool_or({leaf.some(is_word)}), false)" for leaf in leaves]

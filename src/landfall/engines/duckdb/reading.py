@@ -16,7 +16,7 @@ from landfall import encoding as enc
 from landfall.config import ReadOptions, Workflow
 from landfall.engines.base import Source
 from landfall.engines.duckdb import errors
-from landfall.engines.duckdb.casts import cast_sql, shown
+from landfall.engines.duckdb.casts import beyond_range, cast_sql, shown
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.datewords import may_hold_date_words
 from landfall.engines.duckdb.diagnose import explain, records_among_values
@@ -173,9 +173,11 @@ def read(cx: JobContext) -> str:
                     detected = cx.describe(raw)
             if fmt == "csv" and not opts.all_strings:  # a date column holding a word a date cast takes: text
                 dated = {n for n, t in detected if n not in opts.types and n not in (PATH, ROW) and is_date(t)}
-                if dated:
+                # a number beyond a double's range, read as infinity: its column is text too (`datewords`)
+                doubles = {n for n, t in detected if n not in opts.types and t in ("DOUBLE", "FLOAT")}
+                if dated or doubles:
                     plan = cx.plan
-                    cx.plan = plan.but(as_text=plan.as_text | dated)
+                    cx.plan = plan.but(as_text=plan.as_text | dated | doubles)
                     # in the rows type detection sampled (DuckDB's 20,480 per file); a later word shows in the
                     # written files' stats, and is looked for then (`late_date_words`): scanning whole files
                     # here would cost a third more CPU
@@ -187,12 +189,14 @@ def read(cx: JobContext) -> str:
                     # files whose first lines hold no word a date cast takes need not be scanned for one (twice
                     # the sample's lines: the sniffer may skip lines before the records, or comments among them)
                     lines = 2 * DETECTION_SAMPLE_ROWS + opts.skip_rows + 1
-                    if stamps or any(may_hold_date_words(p, lines) for p in paths):
+                    if dated and (stamps or any(may_hold_date_words(p, lines) for p in paths)):
                         found = dates_in(cx.con, sample, dated, stamps, plan.mixed_stamps)
                     else:
                         found = Dates(set(), None, {})
                     cx.timestamp_format, cx.stamp_forms = found.stamp_format, found.forms
                     cx.read_dates = {n: f"coalesce(bool_or({is_word(q(n))}), false)" for n in dated - found.text}
+                    cx.read_dates |= {n: f"coalesce(bool_or({beyond_range(q(n))}), false)" for n in doubles}
+                    cx.read_doubles = doubles
                     cx.plan = plan.but(as_text=plan.as_text | found.text | set(found.forms))
                     if found.text or found.stamp_format or found.forms:
                         raw = view(csv_select())
@@ -211,6 +215,7 @@ def read(cx: JobContext) -> str:
                 pinned = {n: declared.get(n, t) for n, t in detected if n not in (PATH, ROW)}
                 if cx.plan.sample_all:  # a later value broke a type: values of mixed forms are read as text
                     pinned = {n: "VARCHAR" if t == "JSON" else t for n, t in pinned.items()}
+                pinned = {n: "VARCHAR" if n in cx.plan.as_text else t for n, t in pinned.items()}
                 # in the sample (whole files once a later value broke a type): dates and timestamps read strictly,
                 # and strings that are all timestamps converted
                 limit = None if cx.plan.sample_all else DETECTION_SAMPLE_ROWS * len(paths)
@@ -219,10 +224,15 @@ def read(cx: JobContext) -> str:
                     return _json_sql(cx, _paths(paths), opts, fmt, columns=c)
 
                 pinned = whole_numbers(cx.con, pinned, sample, limit)  # beyond 64 bits: DECIMAL(38,0), not DOUBLE
-                found = pin_dates(cx.con, pinned, sample, limit, (opts.date_format, opts.timestamp_format))
+                # a number beyond a double's range, read as infinity: its column is text (`datewords`)
+                doubles = {n for n, t in pinned.items() if t in ("DOUBLE", "FLOAT") and n not in opts.types}
+                declared_formats = (opts.date_format, opts.timestamp_format)
+                found = pin_dates(cx.con, pinned, sample, limit, declared_formats, text=doubles)
                 formats = (found.date_format, found.timestamp_format)
                 if not cx.plan.sample_all:  # past the sample, a word may hide in them (`late_date_words`)
-                    cx.read_dates, cx.dates_as_text = found.words, found.text_read
+                    cx.read_dates = dict(found.words)
+                cx.read_dates |= {n: f"coalesce(bool_or({beyond_range(q(n))}), false)" for n in doubles}
+                cx.read_doubles, cx.dates_as_text = doubles, found.text_read
                 select = _json_sql(cx, _paths(paths), opts, fmt, columns=found.columns, formats=formats)
                 raw = view(converted(select, found.stamps))
                 cx.describe(raw)

@@ -40,7 +40,22 @@ def _text_fits(x: Column, want: T.DataType) -> Column:
         instant = x.try_cast(T.TimestampType())  # (Spark's LTZ type: `timestamp` is NTZ in the engine's session)
         same = F.coalesce(instant == x.try_cast(T.TimestampNTZType()).cast(T.TimestampType()), F.lit(False))
         return same & ~x.rlike(r"\.[0-9]{7}")
+    if isinstance(want, (T.DoubleType, T.FloatType)):
+        value = x.try_cast(want)
+        return value.isNotNull() & ~beyond_range(x, value)
     return x.try_cast(want).isNotNull()
+
+
+def beyond_range(text: Column, value: Column) -> Column:
+    """True where the text `text` is a number beyond the range of its cast `value` (a double or a float): Spark's
+    casts and CSV parser take `1e400` for an infinity without a word. An infinity written as a word (`inf`,
+    `-Infinity`) holds no digit."""
+    return F.coalesce(infinite(value) & text.rlike("[0-9]"), F.lit(False))
+
+
+def infinite(value: Column) -> Column:
+    """True for an infinite double or float."""
+    return F.abs(value) == F.lit(float("inf"))
 
 
 def _widens(have: T.DataType, want: T.DataType) -> bool:

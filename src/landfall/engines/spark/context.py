@@ -80,6 +80,7 @@ class Ctx:
     views: list[str] = field(default_factory=list)
     children: dict[str, DataFrame] = field(default_factory=dict)  # child table -> its rows
     misses: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # check -> (column, type, its text)
+    parsed_doubles: set[str] = field(default_factory=set)  # columns Spark's CSV or JSON parser reads as doubles
     observations: list[Any] = field(default_factory=list)  # pyspark Observations, read after the write
     raws: list[DataFrame] = field(default_factory=list)  # the readers' rows (SRC, BLOCK, MID), for record numbers
     encodings: dict[str, dict[str, Any]] = field(default_factory=dict)  # landed key -> the encoding it was read in

@@ -47,6 +47,7 @@ from landfall.engines.duckdb.jsonkeys import late_key
 from landfall.engines.duckdb.reading import empty_note as no_records
 from landfall.engines.duckdb.sql import source_format
 from landfall.engines.spark import quality, reading, steps, upkeep, writing
+from landfall.engines.spark.casts import infinite
 from landfall.engines.spark.context import CORRUPT, HIDDEN, PID, ROW, SRC, Ctx, c, timed
 from landfall.engines.spark.lines import dropped, record_lines
 from landfall.engines.spark.numbering import first_line, with_rows
@@ -285,6 +286,8 @@ class SparkEngine(Engine):
             # Spark dropped a record it could not parse (a broken record, a value it does not take as its type):
             # read again as text, each record checked, numbered for the lines of those set aside
             raise Replan(plan.but(csv_text=True, number_rows=True), "a record was dropped: read it as text")
+        if infinite := [n for i, n in enumerate(sorted(ctx.parsed_doubles)) if int(read.get(f"infinite{i}", 0))]:
+            self._beyond_a_double(ctx, infinite[0])
         if corrupt and ctx.fmt == "csv" and not plan.whole_files and (whole := self._split_quotes(ctx)):
             raise Replan(whole, "a quoted value spans lines: read the files whole")
         if corrupt and ctx.fmt in ("json", "jsonl") and not plan.sample_all and self._type_misses(ctx):
@@ -358,6 +361,26 @@ class SparkEngine(Engine):
         if ctx.rejects.where(holds).limit(1).count() == 0:
             return None
         return ctx.plan.but(whole_files=True, sample_all=ctx.plan.sample_all or unseen)
+
+    def _beyond_a_double(self, ctx: Ctx, name: str) -> None:
+        """Spark's CSV and JSON parsers take a number beyond a double's range (`1e400`) for an infinity. A CSV is
+        read again as text, where such a number is told from an infinity written as a word (`reading._cast`); JSON's
+        parser never gives the number's text back (as text it is `"Infinity"`): the file fails, naming the line."""
+        plan = ctx.plan
+        if ctx.fmt == "csv":
+            raise Replan(plan.but(csv_text=True), "an infinite double Spark parsed: read it as text (`1e400` is none)")
+        if ctx.batch:
+            raise InvalidInput("an infinite double")  # the runner runs each file alone
+        if not ctx.numbered:
+            raise Replan(plan.but(number_rows=True), "an infinite double: number records for its line")
+        _, line = first_line(ctx, ctx.typed.where(infinite(c(name))))
+        key = ctx.inputs[0].source.key
+        raise SchemaConflict(
+            f"{where_in(key, line, ctx.fmt)}: a value of column `{name}` is a number beyond a double's range, which "
+            "Spark's JSON reader takes for an infinity; the DuckDB engine keeps it as text (`engine: duckdb`)",
+            file=key,
+            line=line,
+        )
 
     def _type_misses(self, ctx: Ctx) -> bool:
         """JSON records Spark refused although they are JSON objects: a value that does not fit a detected type

@@ -52,7 +52,7 @@ from landfall.engines.duckdb.sql import common_args, lit
 from landfall.engines.duckdb.stamps import NAIVE_TIMESTAMP
 from landfall.engines.duckdb.types import sql_type as duckdb_type
 from landfall.engines.spark import translate
-from landfall.engines.spark.casts import strict_cast
+from landfall.engines.spark.casts import beyond_range, infinite, strict_cast
 from landfall.engines.spark.context import BLOCK, CORRUPT, MID, ROW, SRC, Ctx, Input, c
 from landfall.engines.spark.lines import Dialect, scan
 from landfall.engines.spark.types import of_duckdb, spark_type
@@ -113,6 +113,9 @@ def read(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
     checks = [F.count(F.lit(1)).alias("rows")]
     if ctx.batch:
         checks += [F.count_if(c(SRC) == i).alias(f"rows{i}") for i in range(len(ctx.inputs))]
+    # Spark's parser takes `1e400` for an infinity: an infinite value it parsed sends the file to be read as text,
+    # where a number beyond a double's range is told from an infinity written as a word (`_cast`)
+    checks += [F.count_if(infinite(c(n))).alias(f"infinite{i}") for i, n in enumerate(sorted(ctx.parsed_doubles))]
     if CORRUPT in df.columns:
         checks.append(F.count_if(c(CORRUPT).isNotNull()).alias("corrupt"))
         # Spark refuses to scan a CSV file for its corrupt record column alone (text columns only: nothing else
@@ -244,6 +247,7 @@ def _read_csv(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
             if checked and not o.all_strings and o.null_values is None
             else {}
         )
+        ctx.parsed_doubles |= {n for n, t in parsed.items() if isinstance(t, T.DoubleType)}
         for inp in members:
             if dialect.skip:
                 _drop_lines(ctx, inp, dialect.skip)
@@ -380,7 +384,10 @@ def _cast(text: Column, duck: str, formats: tuple[str | None, str | None], decim
         return F.when(
             trimmed.try_cast("timestamp_ntz").isNotNull() | trimmed.rlike(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$"), text
         )
-    return trimmed.try_cast(of_duckdb(duck))
+    value = trimmed.try_cast(of_duckdb(duck))
+    if duck in ("DOUBLE", "FLOAT"):  # a number beyond the type's range is no infinity
+        return F.when(~beyond_range(trimmed, value), value)
+    return value
 
 
 def unclosed_error(key: str, line: int, quote: str) -> InvalidInput:
@@ -458,6 +465,8 @@ def _read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
     for name, duck in detected:
         dt = T.StringType() if o.all_strings or name in o.types else of_duckdb(str(duck))
         fields.append(T.StructField(name, dt, True))
+        if isinstance(dt, (T.DoubleType, T.FloatType)):  # Spark's parser takes `1e400` for an infinity
+            ctx.parsed_doubles.add(name)
         ctx.json_columns[name] = "VARCHAR" if isinstance(dt, T.StringType) else str(duck)
         ctx.json_detected[name] = str(duck)
     fields.append(T.StructField(CORRUPT, T.StringType(), True))

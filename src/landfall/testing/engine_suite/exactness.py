@@ -87,6 +87,36 @@ class ExactnessTests(EngineFixtures):
             ), error_of(lake, f"n/{name}.csv")
         assert lake.rows("SELECT id FROM n") == [(1,)]
 
+    def test_a_number_beyond_a_doubles_range_stays_as_written(self, make):
+        """DuckDB's CSV reader and casts take `1e400` for an infinity without a word (before: a column of doubles
+        loaded `1e400` as inf, past the type sample or in it). A column holding one is text, every value as
+        written; declared a double, such a value fails the file naming its line. An infinity written as a word
+        (`inf`, `-Infinity`) is a double's."""
+        lake = make(wf("t"), wf("w"), wf("d", read={"types": {"v": "double"}}, retry={"max_attempts": 1}), workers=1)
+        rows = "".join(f"{i},{i}.5\n" for i in range(SAMPLED_ROWS))
+        lake.land("t/late.csv", f"id,v\n{rows}{SAMPLED_ROWS},1e400\n")
+        lake.land("w/words.csv", "id,v\n1,2.5\n2,inf\n3,-Infinity\n")
+        lake.land("d/a.csv", "id,v\n1,2.5\n2,-1E+999\n")
+        lake.process()
+        assert column_types(lake, "t")["v"] == "string"
+        assert lake.rows(f"SELECT id, v FROM t WHERE id IN (1, {SAMPLED_ROWS}) ORDER BY id") == [
+            (1, "1.5"),
+            (SAMPLED_ROWS, "1e400"),
+        ]
+        assert column_types(lake, "w")["v"] == "double"
+        assert lake.rows("SELECT v FROM w ORDER BY id") == [(2.5,), (float("inf"),), (float("-inf"),)]
+        assert error_of(lake, "d/a.csv") == "`d/a.csv` line 3: value `-1E+999` of column `v` is not a valid DOUBLE"
+
+    def test_a_number_beyond_a_doubles_range_in_json_lines_stays_as_written(self, make):
+        """DuckDB's JSON reader takes `1e400` for an infinity without a word, as its CSV reader does: a column
+        holding one, past the type sample, is text, every value as written."""
+        lake = make(wf("j"), workers=1)
+        records = jsonl([{"id": i, "v": i + 0.5} for i in range(SAMPLED_ROWS)])
+        lake.land("j/late.jsonl", records + f'{{"id":{SAMPLED_ROWS},"v":1e400}}\n')
+        assert_ok(lake, lake.process())
+        assert column_types(lake, "j")["v"] == "string"
+        assert lake.rows(f"SELECT v FROM j WHERE id IN (1, {SAMPLED_ROWS}) ORDER BY id") == [("1.5",), ("1e400",)]
+
     def test_rescue_keeps_a_value_that_fits_only_cut(self, make):
         lake = self._table(make, "rescue")
         rows = lake.rows("SELECT id, n, d, t, m, _rescued_data, _source_file FROM e ORDER BY id, _source_file")
