@@ -435,7 +435,7 @@ def test_dates_cast_cheaply_keep_what_the_pattern_keeps_out():
     still not a date."""
     from pyspark.sql import functions as F
 
-    from landfall.engines.spark.reading import _cast
+    from landfall.engines.spark.casts import text_as
     from landfall.engines.spark.session import session
 
     spark = session(SPARK["master"], SPARK["conf"])
@@ -446,7 +446,7 @@ def test_dates_cast_cheaply_keep_what_the_pattern_keeps_out():
     both = df.select(
         "v",
         F.try_to_date(F.trim("v"), "yyyy-M-d").alias("pattern"),
-        _cast(F.col("v"), "DATE", ("%Y-%m-%d", None)).alias("cast"),
+        text_as(F.col("v"), "DATE", ("%Y-%m-%d", None)).alias("cast"),
     )
     differ = both.where(~F.col("cast").eqNullSafe(F.col("pattern"))).select("v").collect()
     assert differ == []
@@ -523,12 +523,13 @@ def test_a_csv_read_line_by_line_is_parsed_by_spark_and_its_records_counted(make
 
 def test_spark_parses_what_it_parses_itself_exactly_as_the_strict_cast(tmp_path):
     """The contract `reading._spark_parsed` relies on: for the types Spark's CSV reader parses itself when a file
-    is read line by line, every value it takes it reads as the strict cast (`reading._cast`) does; what it
+    is read line by line, every value it takes it reads as the strict cast (`casts.text_as`) does; what it
     refuses (a dropped record) is read again as text. Checked on the values where parsers differ."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    from landfall.engines.spark.reading import _cast, _spark_parsed
+    from landfall.engines.spark.casts import text_as
+    from landfall.engines.spark.reading import _spark_parsed
     from landfall.engines.spark.session import session
 
     spark = session(SPARK["master"], SPARK["conf"])
@@ -553,7 +554,7 @@ def test_spark_parses_what_it_parses_itself_exactly_as_the_strict_cast(tmp_path)
         typed = spark.read.options(**options, dateFormat="yyyy-M-d", enableDateTimeParsingFallback="false")
         typed = typed.schema(T.StructType([T.StructField("v", parsed["v"]), T.StructField("bad", T.StringType())]))
         text = spark.read.options(**options).schema("v string").csv(str(path))
-        cast = text.select(F.col("v").alias("t"), _cast(F.col("v"), duck, formats).cast("string").alias("cast"))
+        cast = text.select(F.col("v").alias("t"), text_as(F.col("v"), duck, formats).cast("string").alias("cast"))
         read = typed.csv(str(path)).select(F.col("v").cast("string").alias("typed"), "bad")
         got = dict(zip([r.t for r in cast.collect()], read.collect(), strict=True))
         by_cast = dict(cast.collect())

@@ -12,12 +12,17 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from landfall.engines.spark.types import catalog_type, spark_type, sql_name
+from landfall.engines.duckdb.casts import INT_TYPES
+from landfall.engines.duckdb.stamps import NAIVE_TIMESTAMP
+from landfall.engines.spark import translate
+from landfall.engines.spark.types import catalog_type, of_duckdb, spark_type, sql_name
 from landfall.schema import JSON, field_named, widens_to
 from landfall.types import parse_type, type_name
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from landfall.config import ReadOptions
 
 _INTS = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
 _TRIMMED = (*_INTS, T.DecimalType, T.DoubleType, T.FloatType, T.DateType, T.TimestampType, T.TimestampNTZType)
@@ -176,3 +181,57 @@ def _refused(col: Column, want: T.DataType, name: str | None) -> Column:
     """Fails the job with `landfall-cast:<column as JSON, or null>:<value>:<type>` (see the engine's `_explain`)."""
     head = F.lit(f"landfall-cast:{json.dumps(name)}:")
     return F.raise_error(F.concat(head, col.cast("string"), F.lit(f":{sql_name(want)}"))).cast(want)
+
+
+def declared(text: Column, duck: str, o: ReadOptions) -> Column:
+    """Text as its declared type (`read.types`), losing nothing (`casts.strict_cast`); NULL when the value does
+    not fit (a miss, which fails the file naming the value and its line). A date or timestamp in a declared
+    format (`read.date_format`, `read.timestamp_format`) is read in it, strictly."""
+    if (duck == "DATE" and o.date_format) or (duck == "TIMESTAMP" and o.timestamp_format):
+        return text_as(text, duck, (o.date_format, o.timestamp_format), o.decimal_separator)
+    return strict_cast(decimal_point(text, duck, o.decimal_separator), T.StringType(), of_duckdb(duck), try_=True)
+
+
+def decimal_point(text: Column, duck: str, decimal: str) -> Column:
+    """A number of `duck`'s type written with a decimal separator other than `.` (`2,5`) as `2.5`; one written with
+    `.` as nothing (NULL: a miss), as DuckDB's reader refuses it."""
+    if decimal != "." and (duck in ("DOUBLE", "FLOAT") or duck.startswith("DECIMAL")):
+        return F.when(~text.contains("."), F.translate(text, decimal, "."))
+    return text
+
+
+def text_as(text: Column, duck: str, formats: tuple[str | None, str | None], decimal: str = ".") -> Column:
+    """Text to a detected type; NULL when the value does not fit (counted as a miss, never written). With a
+    decimal separator other than `.`, a number written with it (`2,5`) is read, one written with `.` is not (as
+    DuckDB's reader does)."""
+    datefmt, tsfmt = formats
+    trimmed = decimal_point(F.trim(text), duck, decimal)
+    if duck in INT_TYPES:
+        target = of_duckdb(duck)
+        if isinstance(target, T.IntegralType):  # Spark's cast takes whole numbers only (`1.5`, `1e3`: NULL)
+            return trimmed.try_cast(target)
+        return F.when(trimmed.rlike(r"^[+-]?[0-9]+$"), trimmed.try_cast(target))  # a DECIMAL would round `1.5`
+    if duck == "DATE":
+        if not datefmt:
+            return trimmed.try_cast("date")
+        pattern = F.try_to_date(trimmed, translate.time_format(datefmt))
+        if datefmt == "%Y-%m-%d":
+            # Spark's cast is far cheaper than a pattern and agrees with it on `yyyy-M-d` with a four-digit year
+            # and nothing after (it also takes `2023`, `+2023-8-1`, `20230-1-1`, a time after ` ` or `T`)
+            iso = F.length(trimmed).between(8, 10) & (F.substring(trimmed, 5, 1) == "-")
+            iso = iso & ~trimmed.contains(" ") & ~trimmed.contains("T")
+            return F.when(iso, trimmed.try_cast("date")).otherwise(pattern)
+        return pattern
+    if duck == "TIMESTAMP":
+        if tsfmt:
+            return F.try_to_timestamp(trimmed, F.lit(translate.time_format(tsfmt)))
+        # the cast drops an offset or a zone (`2024-01-03 10:00:00+05:00` as 10:00): such a value is a miss
+        return F.when(trimmed.rlike(f"^{NAIVE_TIMESTAMP}$"), trimmed.try_cast(T.TimestampNTZType()))
+    if duck == "TIME":
+        return F.when(
+            trimmed.try_cast("timestamp_ntz").isNotNull() | trimmed.rlike(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$"), text
+        )
+    value = trimmed.try_cast(of_duckdb(duck))
+    if duck in ("DOUBLE", "FLOAT"):  # a number beyond the type's range is no infinity
+        return F.when(~beyond_range(trimmed, value), value)
+    return value

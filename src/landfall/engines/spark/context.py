@@ -1,5 +1,6 @@
 """What one Spark job carries from step to step: the job, the files as Spark reads them, and the per-job state
-(temp views, child tables, what to observe) passed explicitly instead of living on the engine."""
+(temp views, child tables, what to observe) passed explicitly instead of living on the engine; and the internal
+columns a reader's rows carry (which file, which split, which position)."""
 
 from __future__ import annotations
 
@@ -148,3 +149,35 @@ def timed(steps: list[dict[str, Any]], name: str) -> Iterator[None]:
         yield
     finally:
         steps.append({"step": name, "seconds": round(time.perf_counter() - start, 6)})
+
+
+# --- the reader's rows ---------------------------------------------------------------------------------------
+
+
+def tagged(ctx: Ctx, df: DataFrame) -> DataFrame:
+    """The reader's rows with their file (batches) and, when lines are wanted, their split and position."""
+    extra = []
+    if ctx.batch:
+        extra.append(src_index().alias(SRC))
+    if ctx.numbered:
+        extra.append(F.col("_metadata.file_block_start").alias(BLOCK))
+        extra.append(F.monotonically_increasing_id().alias(MID))
+    out = df.select("*", *extra) if extra else df
+    ctx.raws.append(out)
+    return out
+
+
+def src_index() -> Column:
+    """Which file of a batch a row came from: the index in the name Spark read it under (`_in/<n>.<ext>`)."""
+    return F.regexp_extract(F.col("_metadata.file_path"), r"/([0-9]+)\.[a-z.]+$", 1).cast("int")
+
+
+def internal(df: DataFrame) -> list[Column]:
+    """The internal columns (`__lf_...`) a reader's rows carry."""
+    return [c(n) for n in df.columns if n.startswith("__lf_")]
+
+
+def reason(text: str) -> str:
+    """The reason in an error's text: its first line, without the error's kind (`Invalid Input Error: `)."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[0].split("Error: ", 1)[-1] if lines else "unreadable input"

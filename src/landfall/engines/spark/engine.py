@@ -364,7 +364,7 @@ class SparkEngine(Engine):
 
     def _beyond_a_double(self, ctx: Ctx, name: str) -> None:
         """Spark's CSV and JSON parsers take a number beyond a double's range (`1e400`) for an infinity. A CSV is
-        read again as text, where such a number is told from an infinity written as a word (`reading._cast`); JSON's
+        read again as text, where such a number is told from an infinity written as a word (`casts.text_as`); JSON's
         parser never gives the number's text back (as text it is `"Infinity"`): the file fails, naming the line."""
         plan = ctx.plan
         if ctx.fmt == "csv":

@@ -1,4 +1,5 @@
-"""Reading landed files on Spark: CSV, JSON Lines, JSON documents and Parquet.
+"""Reading landed files on Spark: CSV and Parquet here, JSON Lines and JSON documents in `read_json`, the casts
+of text to the detected or declared types in `casts`.
 
 Detection is shared with the DuckDB engine, so both engines see the same columns and types: a CSV file's
 dialect, header and column types come from DuckDB's sniffer on a sample of the local file, a JSON file's
@@ -21,25 +22,20 @@ which also tell a batch's rows apart (`SRC`).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from functools import reduce
 from typing import Any
 
 import duckdb
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from landfall import encoding as enc
-from landfall.config import ReadOptions
-from landfall.engines.base import Replan, invalid_json, text_in_table, too_deep
+from landfall.engines.base import Replan, text_in_table
 from landfall.engines.duckdb import errors
-from landfall.engines.duckdb.casts import INT_TYPES
 from landfall.engines.duckdb.diagnose import long_line
-from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, columns_arg, pin_dates
-from landfall.engines.duckdb.jsonnumbers import whole_numbers
 from landfall.engines.duckdb.read_csv import as_written, dialect_args, mixed_types, sample_buffer
 from landfall.engines.duckdb.read_parquet import spark_copy
 from landfall.engines.duckdb.reading import (
@@ -49,20 +45,16 @@ from landfall.engines.duckdb.reading import (
     _records_start,
 )
 from landfall.engines.duckdb.sql import common_args, lit
-from landfall.engines.duckdb.stamps import NAIVE_TIMESTAMP
 from landfall.engines.duckdb.types import sql_type as duckdb_type
-from landfall.engines.spark import translate
-from landfall.engines.spark.casts import beyond_range, infinite, strict_cast
-from landfall.engines.spark.context import BLOCK, CORRUPT, MID, ROW, SRC, Ctx, Input, c
+from landfall.engines.spark.casts import declared, infinite, text_as
+from landfall.engines.spark.context import CORRUPT, ROW, SRC, Ctx, Input, c, internal, reason, src_index, tagged
 from landfall.engines.spark.lines import Dialect, scan
-from landfall.engines.spark.types import of_duckdb, spark_type
+from landfall.engines.spark.read_json import json_as_lines, read_json
 from landfall.errors import InvalidInput
 from landfall.pools import pool
-from landfall.types import user_type
 
 NO_QUOTE = "\u0000"
 QUOTED_EMPTY_STAYS = "\u0000landfall-null\u0000"  # a null marker no file holds: `""` stays an empty string
-SAMPLE_RECORDS = 20480  # DuckDB's sample for detection
 
 
 def prepare(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> None:
@@ -86,7 +78,7 @@ def prepare(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> None:
             path = enc.transcode(path, "utf-8-sig", os.path.join(scratch, "_utf8"), compressed=_kind(path))
         document = None
         if ctx.fmt == "json":
-            document, path = path, _json_as_lines(path, os.path.join(scratch, "_json"), src.key, opts.records == "true")
+            document, path = path, json_as_lines(path, os.path.join(scratch, "_json"), src.key, opts.records == "true")
         ext = {"csv": ".csv", "parquet": ".parquet"}.get(ctx.fmt, ".json") + (".gz" if path.endswith(".gz") else "")
         link = os.path.join(scratch, "_in", f"{i}{ext}")
         os.symlink(os.path.abspath(path), link)
@@ -109,12 +101,12 @@ def read(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
     elif ctx.fmt == "parquet":
         df = _read_parquet(ctx)
     else:
-        df = _read_json(ctx, sniffer)
+        df = read_json(ctx, sniffer)
     checks = [F.count(F.lit(1)).alias("rows")]
     if ctx.batch:
         checks += [F.count_if(c(SRC) == i).alias(f"rows{i}") for i in range(len(ctx.inputs))]
     # Spark's parser takes `1e400` for an infinity: an infinite value it parsed sends the file to be read as text,
-    # where a number beyond a double's range is told from an infinity written as a word (`_cast`)
+    # where a number beyond a double's range is told from an infinity written as a word (`casts.text_as`)
     checks += [F.count_if(infinite(c(n))).alias(f"infinite{i}") for i, n in enumerate(sorted(ctx.parsed_doubles))]
     if CORRUPT in df.columns:
         checks.append(F.count_if(c(CORRUPT).isNotNull()).alias("corrupt"))
@@ -286,7 +278,7 @@ def _read_csv(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
         )
         if dialect.comment:
             reader = reader.option("comment", dialect.comment)
-        raw = _tagged(ctx, reader.csv([i.spark_path for i in members]))
+        raw = tagged(ctx, reader.csv([i.spark_path for i in members]))
         typed, texts = [], []
         for name, duck in cols:
             text = c(name)
@@ -298,11 +290,11 @@ def _read_csv(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
             keep = f"__lf_text{len(ctx.misses)}"  # one name per column of every group: the groups are unioned
             texts.append(text.alias(keep))
             if name in o.types:
-                typed.append(_declared(text, duck, o).alias(name))
+                typed.append(declared(text, duck, o).alias(name))
             else:
-                typed.append(_cast(text, duck, formats, o.decimal_separator).alias(name))
+                typed.append(text_as(text, duck, formats, o.decimal_separator).alias(name))
             ctx.misses[f"miss{len(ctx.misses)}"] = (name, duck, keep)
-        frames.append(raw.select(*typed, *texts, *_internal(raw)))
+        frames.append(raw.select(*typed, *texts, *internal(raw)))
     df = frames[0]
     for f in frames[1:]:
         df = df.unionByName(f, allowMissingColumns=True)
@@ -313,7 +305,7 @@ def _spark_parsed(
     ctx: Ctx, cols: list[tuple[str, str]], formats: tuple[str | None, str | None], decimal: str = "."
 ) -> dict[str, Any]:
     """The columns Spark's CSV reader may parse itself: where every value it takes it reads as the strict cast
-    (`_cast`) does, and what it refuses is a record dropped (then read again as text). Doubles (Java's parser
+    (`casts.text_as`) does, and what it refuses is a record dropped (then read again as text). Doubles (Java's parser
     under both; not with a decimal separator other than `.`, which Java's parser does not read) and dates
     written `yyyy-M-d`. Integers and booleans stay text: Java's parsers take digits of other scripts (`١٢٣`) and
     case-folded letters the cast refuses; so do timestamps: Spark's parser cuts a fraction of more than six
@@ -334,60 +326,6 @@ def split_bytes(spark: Any) -> int:
     from landfall.config import parse_size
 
     return parse_size(str(spark.conf.get("spark.sql.files.maxPartitionBytes", "128MB")))
-
-
-def _declared(text: Column, duck: str, o: ReadOptions) -> Column:
-    """Text as its declared type (`read.types`), losing nothing (`casts.strict_cast`); NULL when the value does
-    not fit (a miss, which fails the file naming the value and its line). A date or timestamp in a declared
-    format (`read.date_format`, `read.timestamp_format`) is read in it, strictly."""
-    if (duck == "DATE" and o.date_format) or (duck == "TIMESTAMP" and o.timestamp_format):
-        return _cast(text, duck, (o.date_format, o.timestamp_format), o.decimal_separator)
-    return strict_cast(_decimal_point(text, duck, o.decimal_separator), T.StringType(), of_duckdb(duck), try_=True)
-
-
-def _decimal_point(text: Column, duck: str, decimal: str) -> Column:
-    """A number of `duck`'s type written with a decimal separator other than `.` (`2,5`) as `2.5`; one written with
-    `.` as nothing (NULL: a miss), as DuckDB's reader refuses it."""
-    if decimal != "." and (duck in ("DOUBLE", "FLOAT") or duck.startswith("DECIMAL")):
-        return F.when(~text.contains("."), F.translate(text, decimal, "."))
-    return text
-
-
-def _cast(text: Column, duck: str, formats: tuple[str | None, str | None], decimal: str = ".") -> Column:
-    """Text to a detected type; NULL when the value does not fit (counted as a miss, never written). With a
-    decimal separator other than `.`, a number written with it (`2,5`) is read, one written with `.` is not (as
-    DuckDB's reader does)."""
-    datefmt, tsfmt = formats
-    trimmed = _decimal_point(F.trim(text), duck, decimal)
-    if duck in INT_TYPES:
-        target = of_duckdb(duck)
-        if isinstance(target, T.IntegralType):  # Spark's cast takes whole numbers only (`1.5`, `1e3`: NULL)
-            return trimmed.try_cast(target)
-        return F.when(trimmed.rlike(r"^[+-]?[0-9]+$"), trimmed.try_cast(target))  # a DECIMAL would round `1.5`
-    if duck == "DATE":
-        if not datefmt:
-            return trimmed.try_cast("date")
-        pattern = F.try_to_date(trimmed, translate.time_format(datefmt))
-        if datefmt == "%Y-%m-%d":
-            # Spark's cast is far cheaper than a pattern and agrees with it on `yyyy-M-d` with a four-digit year
-            # and nothing after (it also takes `2023`, `+2023-8-1`, `20230-1-1`, a time after ` ` or `T`)
-            iso = F.length(trimmed).between(8, 10) & (F.substring(trimmed, 5, 1) == "-")
-            iso = iso & ~trimmed.contains(" ") & ~trimmed.contains("T")
-            return F.when(iso, trimmed.try_cast("date")).otherwise(pattern)
-        return pattern
-    if duck == "TIMESTAMP":
-        if tsfmt:
-            return F.try_to_timestamp(trimmed, F.lit(translate.time_format(tsfmt)))
-        # the cast drops an offset or a zone (`2024-01-03 10:00:00+05:00` as 10:00): such a value is a miss
-        return F.when(trimmed.rlike(f"^{NAIVE_TIMESTAMP}$"), trimmed.try_cast(T.TimestampNTZType()))
-    if duck == "TIME":
-        return F.when(
-            trimmed.try_cast("timestamp_ntz").isNotNull() | trimmed.rlike(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$"), text
-        )
-    value = trimmed.try_cast(of_duckdb(duck))
-    if duck in ("DOUBLE", "FLOAT"):  # a number beyond the type's range is no infinity
-        return F.when(~beyond_range(trimmed, value), value)
-    return value
 
 
 def unclosed_error(key: str, line: int, quote: str) -> InvalidInput:
@@ -411,151 +349,6 @@ def _drop_lines(ctx: Ctx, inp: Input, n: int) -> None:
     os.symlink(out, inp.spark_path)
 
 
-# --- JSON -------------------------------------------------------------------------------------------------------
-
-
-def _read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
-    o = ctx.workflow.read
-    paths = "[" + ", ".join(lit(i.path) for i in ctx.inputs) + "]"
-    args = ["format = 'newline_delimited'", "records = true", "union_by_name = true"]
-    if ctx.plan.sample_all:
-        args.append("sample_size = -1")
-    if o.bad_rows == "quarantine":
-        args.append("ignore_errors = true")
-    if o.date_format:
-        args.append(f"dateformat = {lit(o.date_format)}")
-    if o.timestamp_format:
-        args.append(f"timestampformat = {lit(o.timestamp_format)}")
-    try:
-        rel = sniffer.sql(f"SELECT * FROM read_json({paths}, {', '.join(args)})")
-        detected = list(zip(rel.columns, rel.types, strict=True))
-    except duckdb.Error as exc:
-        # a line that is not a JSON object in the sample: detect on the lines that are (Spark's reader then
-        # finds the others, with their lines)
-        sample = [_records_only(i, ctx) for i in ctx.inputs]
-        paths = "[" + ", ".join(lit(p) for p in sample) + "]"
-        try:
-            rel = sniffer.sql(f"SELECT * FROM read_json({paths}, {', '.join(args)})")
-            detected = list(zip(rel.columns, rel.types, strict=True))
-        except duckdb.Error:
-            key = ctx.inputs[0].source.key if not ctx.batch else "the batch"
-            raise InvalidInput(f"`{key}`: {_reason(str(exc))}", file=ctx.inputs[0].source.key) from None
-    if twins := case_renamed([n for n, _ in detected]):
-        key = ctx.inputs[0].source.key if not ctx.batch else "the batch"
-        raise InvalidInput(
-            f"`{key}`: keys that differ only in case (`{twins[0].rsplit('_', 1)[0]}` and another): Spark's JSON "
-            "reader cannot keep both; the DuckDB engine loads them as two columns (`engine: duckdb`)",
-            file=ctx.inputs[0].source.key,
-        )
-    stamps: dict[str, tuple[str, ...]] = {}
-    if not o.all_strings:  # a word a date cast takes (`infinity`, `epoch`) keeps its column text, as on DuckDB
-        read = ", ".join(args)
-        typed = {n: str(t) for n, t in detected if n not in o.types}
-        limit = None if ctx.plan.sample_all else DETECTION_SAMPLE_ROWS * len(ctx.inputs)
-
-        def sample(cols: dict[str, str]) -> str:
-            return f"SELECT * FROM read_json({paths}, {read}, {columns_arg(cols)})"
-
-        typed = whole_numbers(sniffer, typed, sample, limit)  # beyond 64 bits: DECIMAL(38,0), as on DuckDB
-        # and strings that are all timestamps in the sample (whole files once a later value missed its type)
-        pinned = pin_dates(sniffer, typed, sample, limit, (o.date_format, o.timestamp_format))
-        detected = [(n, pinned.columns.get(n, t)) for n, t in detected]
-        stamps = pinned.stamps
-    fields = []
-    for name, duck in detected:
-        dt = T.StringType() if o.all_strings or name in o.types else of_duckdb(str(duck))
-        fields.append(T.StructField(name, dt, True))
-        if isinstance(dt, (T.DoubleType, T.FloatType)):  # Spark's parser takes `1e400` for an infinity
-            ctx.parsed_doubles.add(name)
-        ctx.json_columns[name] = "VARCHAR" if isinstance(dt, T.StringType) else str(duck)
-        ctx.json_detected[name] = str(duck)
-    fields.append(T.StructField(CORRUPT, T.StringType(), True))
-    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT}
-    if o.date_format:
-        options["dateFormat"] = translate.time_format(o.date_format)
-    if o.timestamp_format:
-        options["timestampNTZFormat"] = translate.time_format(o.timestamp_format)
-    # Each line is parsed on its own (`from_json`), so a record is a line: its number is its line, blank lines
-    # included; a line that is not one JSON object (an array, a scalar, broken JSON, a value that does not fit
-    # its type) is a record Spark could not parse, as DuckDB's reader sees it.
-    raw = _tagged(ctx, ctx.spark.read.text([i.spark_path for i in ctx.inputs]))
-    parsed = raw.where(F.trim(c("value")) != "").select(
-        F.from_json(c("value"), T.StructType(fields), options).alias("__lf_json"), *_internal(raw)
-    )
-    raw = parsed.select("__lf_json.*", *[x for x in _internal(raw)])
-    for inp in ctx.inputs:
-        inp.whole = False
-    cols, texts = [], []
-    for name, _ in detected:
-        col = c(name)
-        if name in o.types and o.bad_rows == "quarantine":  # a value that does not fit: its row is set aside
-            keep = f"__lf_text{len(ctx.misses)}"
-            texts.append(col.alias(keep))
-            col = strict_cast(col, T.StringType(), spark_type(user_type(o.types[name])), try_=True)
-            ctx.misses[f"miss{len(ctx.misses)}"] = (name, duckdb_type(o.types[name]), keep)
-        elif name in o.types:
-            col = strict_cast(col, T.StringType(), spark_type(user_type(o.types[name])), name=name)
-        elif name in stamps:  # a value of no form is a miss: the types are detected on whole files again
-            keep = f"__lf_text{len(ctx.misses)}"
-            texts.append(col.alias(keep))
-            col = _cast(col, "TIMESTAMP", (None, None))
-            ctx.misses[f"miss{len(ctx.misses)}"] = (name, "TIMESTAMP", keep)
-        cols.append(col.alias(name))
-    return raw.select(*cols, *texts, *_internal(raw))
-
-
-def _records_only(inp: Input, ctx: Ctx) -> str:
-    """A copy of a JSON Lines file's first records (all with whole-file detection) that are JSON objects."""
-    out = os.path.join(ctx.job.scratch_dir, "_spark", "_records", f"{inp.index}.jsonl")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    limit = None if ctx.plan.sample_all else SAMPLE_RECORDS
-    kept = 0
-    with enc._open(inp.path) as src, open(out, "wb") as dst:
-        for raw in src:
-            try:
-                if not isinstance(json.loads(raw), dict):
-                    continue
-            except ValueError:
-                continue
-            dst.write(raw if raw.endswith(b"\n") else raw + b"\n")
-            kept += 1
-            if limit is not None and kept >= limit:
-                break
-    return out
-
-
-def _json_as_lines(path: str, scratch: str, key: str, records_required: bool) -> str:
-    """A JSON document, validated strictly (RFC 8259), as JSON Lines (its records, or `{"value": ...}` rows)."""
-    from landfall.engines.duckdb.diagnose import _json_document_as_lines
-
-    text_ok = True
-    try:
-        if not enc.read_text(path).strip():
-            text_ok = False
-    except UnicodeDecodeError:
-        pass
-    if not text_ok:
-        raise InvalidInput(
-            f"`{key}` line 1: the file is empty; a JSON document needs a value "
-            "(use `read: {format: jsonl}` for files of zero or more records)",
-            file=key,
-            line=1,
-        )
-    try:
-        out, _, _ = _json_document_as_lines(path, scratch, key, records_required=records_required)
-    except InvalidInput:
-        raise
-    except json.JSONDecodeError as exc:
-        raise invalid_json(key, exc) from None
-    except RecursionError:
-        raise InvalidInput(f"`{key}` line 1: {too_deep()}", file=key, line=1) from None
-    except UnicodeError as exc:
-        raise InvalidInput(f"`{key}`: invalid JSON: {exc.reason} (a lone UTF-16 surrogate)", file=key) from None
-    except ValueError as exc:
-        raise InvalidInput(f"`{key}`: invalid JSON: {exc}", file=key) from None
-    return out
-
-
 # --- Parquet ----------------------------------------------------------------------------------------------------
 
 
@@ -563,36 +356,12 @@ def _read_parquet(ctx: Ctx) -> DataFrame:
     raw = ctx.spark.read.option("mergeSchema", "true").parquet(*[i.spark_path for i in ctx.inputs])
     extra = []
     if ctx.batch:
-        extra.append(_src_index().alias(SRC))
+        extra.append(src_index().alias(SRC))
     if ctx.numbered:
         extra.append((F.col("_metadata.row_index") + 1).alias(ROW))
     out = raw.select("*", *extra)
     ctx.raws.append(out)
     return out
-
-
-# --- shared -----------------------------------------------------------------------------------------------------
-
-
-def _tagged(ctx: Ctx, df: DataFrame) -> DataFrame:
-    """The reader's rows with their file (batches) and, when lines are wanted, their split and position."""
-    extra = []
-    if ctx.batch:
-        extra.append(_src_index().alias(SRC))
-    if ctx.numbered:
-        extra.append(F.col("_metadata.file_block_start").alias(BLOCK))
-        extra.append(F.monotonically_increasing_id().alias(MID))
-    out = df.select("*", *extra) if extra else df
-    ctx.raws.append(out)
-    return out
-
-
-def _src_index() -> Column:
-    return F.regexp_extract(F.col("_metadata.file_path"), r"/([0-9]+)\.[a-z.]+$", 1).cast("int")
-
-
-def _internal(df: DataFrame) -> list[Column]:
-    return [c(n) for n in df.columns if n.startswith("__lf_")]
 
 
 def _first_line(path: str) -> bytes:
@@ -602,9 +371,4 @@ def _first_line(path: str) -> bytes:
 def _sniff_reason(text: str) -> str:
     if "sniff" in text.lower() or "dialect" in text.lower():
         return "could not detect the CSV dialect (delimiter, quote, columns)"
-    return _reason(text)
-
-
-def _reason(text: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return lines[0].split("Error: ", 1)[-1] if lines else "unreadable input"
+    return reason(text)

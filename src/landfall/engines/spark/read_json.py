@@ -1,0 +1,170 @@
+"""Reading JSON Lines and JSON documents on Spark (see `reading`): columns and types as DuckDB's JSON reader
+detects them (the same as the DuckDB engine's), each line parsed on its own by Spark (`from_json`) into them, so
+that a record is a line and its number its line."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import duckdb
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from landfall import encoding as enc
+from landfall.engines.base import invalid_json, too_deep
+from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, columns_arg, pin_dates
+from landfall.engines.duckdb.jsonnumbers import whole_numbers
+from landfall.engines.duckdb.sql import lit
+from landfall.engines.duckdb.types import sql_type as duckdb_type
+from landfall.engines.spark import translate
+from landfall.engines.spark.casts import strict_cast, text_as
+from landfall.engines.spark.context import CORRUPT, Ctx, Input, c, internal, reason, tagged
+from landfall.engines.spark.types import of_duckdb, spark_type
+from landfall.errors import InvalidInput
+from landfall.types import user_type
+
+SAMPLE_RECORDS = 20480  # DuckDB's sample for detection
+
+
+def read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
+    o = ctx.workflow.read
+    paths = "[" + ", ".join(lit(i.path) for i in ctx.inputs) + "]"
+    args = ["format = 'newline_delimited'", "records = true", "union_by_name = true"]
+    if ctx.plan.sample_all:
+        args.append("sample_size = -1")
+    if o.bad_rows == "quarantine":
+        args.append("ignore_errors = true")
+    if o.date_format:
+        args.append(f"dateformat = {lit(o.date_format)}")
+    if o.timestamp_format:
+        args.append(f"timestampformat = {lit(o.timestamp_format)}")
+    try:
+        rel = sniffer.sql(f"SELECT * FROM read_json({paths}, {', '.join(args)})")
+        detected = list(zip(rel.columns, rel.types, strict=True))
+    except duckdb.Error as exc:
+        # a line that is not a JSON object in the sample: detect on the lines that are (Spark's reader then
+        # finds the others, with their lines)
+        sample = [_records_only(i, ctx) for i in ctx.inputs]
+        paths = "[" + ", ".join(lit(p) for p in sample) + "]"
+        try:
+            rel = sniffer.sql(f"SELECT * FROM read_json({paths}, {', '.join(args)})")
+            detected = list(zip(rel.columns, rel.types, strict=True))
+        except duckdb.Error:
+            key = ctx.inputs[0].source.key if not ctx.batch else "the batch"
+            raise InvalidInput(f"`{key}`: {reason(str(exc))}", file=ctx.inputs[0].source.key) from None
+    if twins := case_renamed([n for n, _ in detected]):
+        key = ctx.inputs[0].source.key if not ctx.batch else "the batch"
+        raise InvalidInput(
+            f"`{key}`: keys that differ only in case (`{twins[0].rsplit('_', 1)[0]}` and another): Spark's JSON "
+            "reader cannot keep both; the DuckDB engine loads them as two columns (`engine: duckdb`)",
+            file=ctx.inputs[0].source.key,
+        )
+    stamps: dict[str, tuple[str, ...]] = {}
+    if not o.all_strings:  # a word a date cast takes (`infinity`, `epoch`) keeps its column text, as on DuckDB
+        read = ", ".join(args)
+        typed = {n: str(t) for n, t in detected if n not in o.types}
+        limit = None if ctx.plan.sample_all else DETECTION_SAMPLE_ROWS * len(ctx.inputs)
+
+        def sample(cols: dict[str, str]) -> str:
+            return f"SELECT * FROM read_json({paths}, {read}, {columns_arg(cols)})"
+
+        typed = whole_numbers(sniffer, typed, sample, limit)  # beyond 64 bits: DECIMAL(38,0), as on DuckDB
+        # and strings that are all timestamps in the sample (whole files once a later value missed its type)
+        pinned = pin_dates(sniffer, typed, sample, limit, (o.date_format, o.timestamp_format))
+        detected = [(n, pinned.columns.get(n, t)) for n, t in detected]
+        stamps = pinned.stamps
+    fields = []
+    for name, duck in detected:
+        dt = T.StringType() if o.all_strings or name in o.types else of_duckdb(str(duck))
+        fields.append(T.StructField(name, dt, True))
+        if isinstance(dt, (T.DoubleType, T.FloatType)):  # Spark's parser takes `1e400` for an infinity
+            ctx.parsed_doubles.add(name)
+        ctx.json_columns[name] = "VARCHAR" if isinstance(dt, T.StringType) else str(duck)
+        ctx.json_detected[name] = str(duck)
+    fields.append(T.StructField(CORRUPT, T.StringType(), True))
+    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT}
+    if o.date_format:
+        options["dateFormat"] = translate.time_format(o.date_format)
+    if o.timestamp_format:
+        options["timestampNTZFormat"] = translate.time_format(o.timestamp_format)
+    # Each line is parsed on its own (`from_json`), so a record is a line: its number is its line, blank lines
+    # included; a line that is not one JSON object (an array, a scalar, broken JSON, a value that does not fit
+    # its type) is a record Spark could not parse, as DuckDB's reader sees it.
+    raw = tagged(ctx, ctx.spark.read.text([i.spark_path for i in ctx.inputs]))
+    parsed = raw.where(F.trim(c("value")) != "").select(
+        F.from_json(c("value"), T.StructType(fields), options).alias("__lf_json"), *internal(raw)
+    )
+    raw = parsed.select("__lf_json.*", *[x for x in internal(raw)])
+    for inp in ctx.inputs:
+        inp.whole = False
+    cols, texts = [], []
+    for name, _ in detected:
+        col = c(name)
+        if name in o.types and o.bad_rows == "quarantine":  # a value that does not fit: its row is set aside
+            keep = f"__lf_text{len(ctx.misses)}"
+            texts.append(col.alias(keep))
+            col = strict_cast(col, T.StringType(), spark_type(user_type(o.types[name])), try_=True)
+            ctx.misses[f"miss{len(ctx.misses)}"] = (name, duckdb_type(o.types[name]), keep)
+        elif name in o.types:
+            col = strict_cast(col, T.StringType(), spark_type(user_type(o.types[name])), name=name)
+        elif name in stamps:  # a value of no form is a miss: the types are detected on whole files again
+            keep = f"__lf_text{len(ctx.misses)}"
+            texts.append(col.alias(keep))
+            col = text_as(col, "TIMESTAMP", (None, None))
+            ctx.misses[f"miss{len(ctx.misses)}"] = (name, "TIMESTAMP", keep)
+        cols.append(col.alias(name))
+    return raw.select(*cols, *texts, *internal(raw))
+
+
+def _records_only(inp: Input, ctx: Ctx) -> str:
+    """A copy of a JSON Lines file's first records (all with whole-file detection) that are JSON objects."""
+    out = os.path.join(ctx.job.scratch_dir, "_spark", "_records", f"{inp.index}.jsonl")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    limit = None if ctx.plan.sample_all else SAMPLE_RECORDS
+    kept = 0
+    with enc._open(inp.path) as src, open(out, "wb") as dst:
+        for raw in src:
+            try:
+                if not isinstance(json.loads(raw), dict):
+                    continue
+            except ValueError:
+                continue
+            dst.write(raw if raw.endswith(b"\n") else raw + b"\n")
+            kept += 1
+            if limit is not None and kept >= limit:
+                break
+    return out
+
+
+def json_as_lines(path: str, scratch: str, key: str, records_required: bool) -> str:
+    """A JSON document, validated strictly (RFC 8259), as JSON Lines (its records, or `{"value": ...}` rows)."""
+    from landfall.engines.duckdb.diagnose import _json_document_as_lines
+
+    text_ok = True
+    try:
+        if not enc.read_text(path).strip():
+            text_ok = False
+    except UnicodeDecodeError:
+        pass
+    if not text_ok:
+        raise InvalidInput(
+            f"`{key}` line 1: the file is empty; a JSON document needs a value "
+            "(use `read: {format: jsonl}` for files of zero or more records)",
+            file=key,
+            line=1,
+        )
+    try:
+        out, _, _ = _json_document_as_lines(path, scratch, key, records_required=records_required)
+    except InvalidInput:
+        raise
+    except json.JSONDecodeError as exc:
+        raise invalid_json(key, exc) from None
+    except RecursionError:
+        raise InvalidInput(f"`{key}` line 1: {too_deep()}", file=key, line=1) from None
+    except UnicodeError as exc:
+        raise InvalidInput(f"`{key}`: invalid JSON: {exc.reason} (a lone UTF-16 surrogate)", file=key) from None
+    except ValueError as exc:
+        raise InvalidInput(f"`{key}`: invalid JSON: {exc}", file=key) from None
+    return out
