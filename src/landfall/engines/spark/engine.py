@@ -286,8 +286,8 @@ class SparkEngine(Engine):
             # Spark dropped a record it could not parse (a broken record, a value it does not take as its type):
             # read again as text, each record checked, numbered for the lines of those set aside
             raise Replan(plan.but(csv_text=True, number_rows=True), "a record was dropped: read it as text")
-        if infinite := [n for i, n in enumerate(sorted(ctx.parsed_doubles)) if int(read.get(f"infinite{i}", 0))]:
-            self._beyond_a_double(ctx, infinite[0])
+        if beyond := [n for i, n in enumerate(sorted(ctx.parsed_doubles)) if int(read.get(f"infinite{i}", 0))]:
+            self._beyond_a_double(ctx, beyond[0])
         if corrupt and ctx.fmt == "csv" and not plan.whole_files and (whole := self._split_quotes(ctx)):
             raise Replan(whole, "a quoted value spans lines: read the files whole")
         if corrupt and ctx.fmt in ("json", "jsonl") and not plan.sample_all and self._type_misses(ctx):
