@@ -231,6 +231,34 @@ def test_lines_are_exact_across_many_splits(make_lake):
     assert (run.rows_in, run.rows_out, run.rows_quarantined) == (60_000, 60_000 - 18, 18)
 
 
+def test_a_rewrite_of_several_table_files_drops_the_replaced_files_rows_from_each(tmp_path):
+    """A landed file loaded again replaces its rows in every table file that holds them: each such file is copied
+    without them, keeping its partition folder (before: the second file failed, `'str' object is not callable`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from landfall.engines.spark import upkeep
+    from landfall.engines.spark.session import session
+
+    spark = session(SPARK["master"], SPARK["conf"])
+    files = []
+    for i, part in enumerate(("day=1", "day=2")):
+        (tmp_path / part).mkdir()
+        path = tmp_path / part / f"part-{i}.parquet"
+        pq.write_table(pa.table({"id": [i, 10 + i], "_source_file": ["a.csv", "b.csv"]}), path)
+        files.append((str(path), f"{part}/part-{i}.parquet"))
+    staging = tmp_path / "staging"
+    made = upkeep.rewrite(spark, lambda path, _scratch: path, files, ["a.csv"], str(staging), "c1")
+    assert [(f.relpath, f.rows, f.partition) for f in made] == [
+        ("day=1/part-c1-r0.parquet", 1, {"day": "1"}),
+        ("day=2/part-c1-r1.parquet", 1, {"day": "2"}),
+    ]
+    assert [pq.read_table(f.path).to_pydict() for f in made] == [
+        {"id": [10], "_source_file": ["b.csv"]},
+        {"id": [11], "_source_file": ["b.csv"]},
+    ]
+
+
 def test_a_number_beyond_a_doubles_range_in_a_file_read_by_many_tasks(make_lake):
     """A CSV bigger than one split is read line by line, its doubles parsed by Spark's own parser, which takes
     `1e400` for an infinity: an infinite value it parsed sends the file through again as text, where the number

@@ -29,8 +29,8 @@ def rewrite(
 ) -> list[StagedFile]:
     out = []
     for i, (src, rel) in enumerate(files):
-        local = local(src, os.path.join(staging, "_remote"))
-        df = spark.read.parquet(_link(staging, f"_rewrite/{i}.parquet", local))
+        copy = local(src, os.path.join(staging, "_remote"))
+        df = spark.read.parquet(_link(staging, f"_rewrite/{i}.parquet", copy))
         df = df.where(~c("_source_file").isin(*exclude_keys)).coalesce(1)
         made = writing.write(
             spark, df, os.path.join(staging, "rewrite", str(i)), commit_id, [], files_as, suffix=f"-r{i}"
@@ -63,10 +63,10 @@ def compact(
 ) -> list[StagedFile]:
     rel_dir = os.path.dirname(files[0][1])
     remote = os.path.join(staging, "_remote")
-    local = [local(a, remote) for a, _ in files]
-    links = [_link(staging, f"_compact/{i}.parquet", a) for i, a in enumerate(local)]
+    copies = [local(a, remote) for a, _ in files]
+    links = [_link(staging, f"_compact/{i}.parquet", a) for i, a in enumerate(copies)]
     df = spark.read.option("mergeSchema", "true").parquet(*links)
-    size = sum(os.path.getsize(a) for a in local)
+    size = sum(os.path.getsize(a) for a in copies)
     df = df.coalesce(max(1, ceil(size / max(1, target_file_size))))
     made = writing.write(spark, df, os.path.join(staging, "data", rel_dir), commit_id, [], files_as)
     for f in made:
