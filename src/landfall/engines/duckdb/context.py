@@ -51,6 +51,7 @@ class JobContext(msgspec.Struct):
     read_dates: dict[str, str] = {}
     dates_as_text: str = ""
     read_doubles: set[str] = set()  # those of `read_dates` the reader parses as numbers (doubles), not dates
+    nested_doubles: frozenset[str] = frozenset()  # and those whose leaves are doubles in objects or lists
     # each of `read_dates` -> the column the steps write its values to unchanged, or the prefix (`True`) of those
     # flattened out of it; None where a step may change them (`datewords.follow`); unset: its own name
     date_names: dict[str, tuple[str, bool] | None] = {}

@@ -73,13 +73,14 @@ def late_date_words(cx: JobContext, files: list[StagedFile]) -> ReadPlan | None:
     whose dates are finite and do not span 1970-01-01 costs nothing). A CSV column holding a word is read as
     text; JSON is read with its types and dates detected on the whole files, which finds the word as the
     sample's scan does. A column of doubles (`cx.read_doubles`) holding a number beyond a double's range is read
-    as text, CSV or JSON."""
+    as text, CSV or JSON; one of doubles inside an object or a list (`cx.nested_doubles`), that leaf, the whole
+    files read again."""
     suspect = []
     for n in cx.read_dates:
         written = cx.date_names.get(n, (n, False))
-        if written is None:  # a step may have changed the values: dates are looked at, numbers are left
-            if n not in cx.read_doubles:  # (a column filtered or computed on is common; a number beyond rare)
-                suspect.append(n)
+        if written is None:  # a step may have changed the values: dates are looked at, numbers are left (a
+            if n not in cx.read_doubles | cx.nested_doubles:  # column filtered or computed on is common; a number
+                suspect.append(n)  # beyond rare)
         elif any(_may_hide_a_word(f.stats, *written) for f in files):
             suspect.append(n)
     if not suspect:

@@ -23,6 +23,9 @@ DATE_IDS = frozenset(
     + ("timestamp_ns",)
 )
 
+#: DuckDB type ids of numbers a cast from `1e400` makes an infinity of
+DOUBLE_IDS = frozenset(("double", "float"))
+
 DETECTION_SAMPLE_ROWS = 20_480  # rows (records) per file DuckDB's readers detect types on (`sample_size`)
 
 
@@ -84,6 +87,7 @@ class Pinned(NamedTuple):
     # a word where a date is read: where a word past the sample may hide (`datewords.late_date_words`)
     words: dict[str, str] = {}
     text_read: str = ""
+    doubles: frozenset[str] = frozenset()  # those of `words` whose leaves are doubles inside objects or lists only
 
 
 DATE_FORMAT = "%Y-%m-%d"
@@ -129,6 +133,7 @@ def pin_dates(
     limit: int | None,
     declared: tuple[str | None, str | None] = (None, None),
     text: set[str] | frozenset[str] = frozenset(),
+    nested_doubles: bool = True,
 ) -> Pinned:
     """`detected` (column -> DuckDB type) pinned for reading, the formats its DATE and TIMESTAMP leaves are read
     in, and the text columns that are timestamps. Given the types, DuckDB's JSON reader casts a string to a date
@@ -144,29 +149,38 @@ def pin_dates(
     converted value by value. `read(columns)` is the SELECT over the files with those column types, `limit` the
     records of the sample (None: whole files, read once into a table). One scan of the sample; one more when some
     column has a date leaf (the formats checked), and when a text column looks like timestamps (their forms).
-    `text`: columns read as text in `text_read` too (doubles, where a number beyond a double's range may hide)."""
+    `text`: columns read as text in `text_read` too (doubles, where a number beyond a double's range may hide).
+    With `nested_doubles`, doubles inside objects and lists are leaves too: one holding a number beyond a double's
+    range (DuckDB's reader makes it an infinity) is text, and `words` finds one past the sample (not for Spark,
+    whose parser never gives such a number's text back)."""
+    from landfall.engines.duckdb.casts import beyond_range  # (casts imports this module)
+
     everything = lambda _path: True  # noqa: E731
     as_text: dict[str, str] = {}
-    by_column: dict[str, list[Leaf]] = {}  # each column's date leaves
+    by_column: dict[str, list[Leaf]] = {}  # each column's date leaves, and its double leaves when nested
+    kinds = {n: _leaf_kinds(k, nested_doubles) for n, k in detected.items()}
     for name, kind in detected.items():
-        if any(d in kind.lower() for d in ("date", "time")):
-            as_text[name] = _walk(con.sqltype(kind), q(name), name, by_column.setdefault(name, []), everything)
-    leaves = [leaf for found in by_column.values() for leaf in found]
+        if kinds[name]:
+            found = by_column.setdefault(name, [])
+            as_text[name] = _walk(con.sqltype(kind), q(name), name, found, everything, kinds[name])
+    leaves = [leaf for found in by_column.values() for leaf in found if leaf.kind in DATE_IDS]
+    numbers = [leaf for found in by_column.values() for leaf in found if leaf.kind in DOUBLE_IDS]
     # top-level text, or top-level dates that may turn out text: candidates for timestamps read from text
     strings = [n for n, kind in detected.items() if kind == "VARCHAR" or any(leaf.path == n for leaf in leaves)]
     texts = dict.fromkeys(sorted(text), "VARCHAR")
-    if not leaves and not strings:
+    if not leaves and not numbers and not strings:
         return Pinned(detected, *declared, text_read=read({**detected, **texts}) if texts else "")
     text_read = read({**detected, **as_text, **texts})
     with _sample(con, text_read, [*by_column, *strings], limit) as sample:
         stamps = [leaf for leaf in leaves if leaf.kind == "timestamp"] if declared[1] is None else []
         checks = [f"coalesce(bool_or({leaf.some(is_word)}), false)" for leaf in leaves]
+        checks += [f"coalesce(bool_or({leaf.some(beyond_range)}), false)" for leaf in numbers]
         checks += [f"coalesce(bool_or({leaf.some(shape)}), false)" for leaf in stamps for shape in _SHAPES.values()]
         checks += [looks_like_stamps(n) for n in strings]
         row = con.execute(f"SELECT {', '.join(checks)} FROM ({sample})").fetchone()
-        words, row = row[: len(leaves)], row[len(leaves) :]
+        words, row = row[: len(leaves) + len(numbers)], row[len(leaves) + len(numbers) :]
         shaped, row = row[: len(stamps) * len(_SHAPES)], row[len(stamps) * len(_SHAPES) :]
-        text = {leaf.path for leaf, hit in zip(leaves, words, strict=True) if hit}
+        text = {leaf.path for leaf, hit in zip([*leaves, *numbers], words, strict=True) if hit}
         forms = {
             leaf.path: _form(dict(zip(_SHAPES, shaped[i * len(_SHAPES) : (i + 1) * len(_SHAPES)], strict=True)))
             for i, leaf in enumerate(stamps)
@@ -190,19 +204,34 @@ def pin_dates(
             text |= {leaf.path for leaf, hit in zip(to_check, row, strict=True) if hit}
         out = dict(detected)
         for name in as_text:
-            out[name] = _walk(con.sqltype(detected[name]), q(name), name, [], lambda p: p in text)
-        kinds = {leaf.kind for leaf in leaves if leaf.path not in text}
+            out[name] = _walk(con.sqltype(detected[name]), q(name), name, [], lambda p: p in text, kinds[name])
+        kept_kinds = {leaf.kind for leaf in leaves if leaf.path not in text}
         forms = stamp_forms(con, sample, [n for n in looked if out[n] == "VARCHAR"])
-        read_as_dates = {n: [leaf.some(is_word) for leaf in lf if leaf.path not in text] for n, lf in by_column.items()}
+        read_as_dates = {
+            n: [leaf.some(is_word if leaf.kind in DATE_IDS else beyond_range) for leaf in lf if leaf.path not in text]
+            for n, lf in by_column.items()
+        }
         read_as_dates |= {n: [*read_as_dates.get(n, []), is_word(q(n))] for n in forms}  # converted from text
         return Pinned(
             out,
-            formats["date"] if "date" in kinds or declared[0] else None,
-            formats["timestamp"] if "timestamp" in kinds or declared[1] else None,
+            formats["date"] if "date" in kept_kinds or declared[0] else None,
+            formats["timestamp"] if "timestamp" in kept_kinds or declared[1] else None,
             forms,
             {n: f"coalesce(bool_or({' OR '.join(some)}), false)" for n, some in read_as_dates.items() if some},
             text_read,
+            frozenset(n for n, lf in by_column.items() if lf and n not in forms and {x.kind for x in lf} <= DOUBLE_IDS),
         )
+
+
+def _leaf_kinds(kind: str, nested_doubles: bool) -> frozenset[str]:
+    """The kinds of leaf `pin_dates` looks at in a column of DuckDB type `kind`: dates and times, and (with
+    `nested_doubles`) doubles inside an object or a list (a top-level double is the caller's: `text`)."""
+    low = kind.lower()
+    found = DATE_IDS if any(d in low for d in ("date", "time")) else frozenset()
+    nested = low.startswith(("struct(", "map(")) or low.endswith("]")
+    if nested_doubles and nested and any(d in low for d in DOUBLE_IDS):
+        found |= DOUBLE_IDS
+    return found
 
 
 def columns_arg(columns: dict[str, str]) -> str:

@@ -233,6 +233,7 @@ def read(cx: JobContext) -> str:
                     cx.read_dates = dict(found.words)
                 cx.read_dates |= {n: f"coalesce(bool_or({beyond_range(q(n))}), false)" for n in doubles}
                 cx.read_doubles, cx.dates_as_text = doubles, found.text_read
+                cx.nested_doubles = found.doubles
                 select = _json_sql(cx, _paths(paths), opts, fmt, columns=found.columns, formats=formats)
                 raw = view(converted(select, found.stamps))
                 cx.describe(raw)

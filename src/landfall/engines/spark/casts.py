@@ -5,7 +5,9 @@ DuckDB's do: `1.5` (a double) to BIGINT is 1, text `2024-01-03 10:30:00` to DATE
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 from typing import TYPE_CHECKING
 
 from pyspark.sql import Column
@@ -61,6 +63,35 @@ def beyond_range(text: Column, value: Column) -> Column:
 def infinite(value: Column) -> Column:
     """True for an infinite double or float."""
     return F.abs(value) == F.lit(float("inf"))
+
+
+def holds_doubles(dt: T.DataType) -> bool:
+    """Whether values of `dt` are doubles or floats, or hold some at any depth (in structs, arrays, maps)."""
+    if isinstance(dt, (T.DoubleType, T.FloatType)):
+        return True
+    if isinstance(dt, T.StructType):
+        return any(holds_doubles(f.dataType) for f in dt.fields)
+    if isinstance(dt, T.ArrayType):
+        return holds_doubles(dt.elementType)
+    if isinstance(dt, T.MapType):
+        return holds_doubles(dt.valueType)
+    return False
+
+
+def infinite_in(value: Column, dt: T.DataType) -> Column:
+    """True when `value` (of type `dt`, which `holds_doubles`) is an infinite double or float or holds one at any
+    depth; false, never NULL, otherwise."""
+    if isinstance(dt, (T.DoubleType, T.FloatType)):
+        found = infinite(value)
+    elif isinstance(dt, T.StructType):
+        found = functools.reduce(
+            operator.or_, [infinite_in(value[f.name], f.dataType) for f in dt.fields if holds_doubles(f.dataType)]
+        )
+    elif isinstance(dt, T.ArrayType):
+        found = F.exists(value, lambda x: infinite_in(x, dt.elementType))
+    else:  # a map: its values
+        found = F.exists(F.map_values(value), lambda x: infinite_in(x, dt.valueType))
+    return F.coalesce(found, F.lit(False))
 
 
 def _widens(have: T.DataType, want: T.DataType) -> bool:

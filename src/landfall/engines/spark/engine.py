@@ -47,7 +47,7 @@ from landfall.engines.duckdb.jsonkeys import late_key
 from landfall.engines.duckdb.reading import empty_note as no_records
 from landfall.engines.duckdb.sql import source_format
 from landfall.engines.spark import quality, reading, steps, upkeep, writing
-from landfall.engines.spark.casts import infinite
+from landfall.engines.spark.casts import infinite_in
 from landfall.engines.spark.context import CORRUPT, HIDDEN, PID, ROW, SRC, Ctx, c, timed
 from landfall.engines.spark.lines import dropped, record_lines
 from landfall.engines.spark.numbering import first_line, with_rows
@@ -373,7 +373,7 @@ class SparkEngine(Engine):
             raise InvalidInput("an infinite double")  # the runner runs each file alone
         if not ctx.numbered:
             raise Replan(plan.but(number_rows=True), "an infinite double: number records for its line")
-        _, line = first_line(ctx, ctx.typed.where(infinite(c(name))))
+        _, line = first_line(ctx, ctx.typed.where(infinite_in(c(name), ctx.typed.schema[name].dataType)))
         key = ctx.inputs[0].source.key
         raise SchemaConflict(
             f"{where_in(key, line, ctx.fmt)}: a value of column `{name}` is a number beyond a double's range, which "

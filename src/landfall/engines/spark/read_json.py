@@ -19,7 +19,7 @@ from landfall.engines.duckdb.jsonnumbers import whole_numbers
 from landfall.engines.duckdb.sql import lit
 from landfall.engines.duckdb.types import sql_type as duckdb_type
 from landfall.engines.spark import translate
-from landfall.engines.spark.casts import strict_cast, text_as
+from landfall.engines.spark.casts import holds_doubles, strict_cast, text_as
 from landfall.engines.spark.context import CORRUPT, Ctx, Input, c, internal, reason, tagged
 from landfall.engines.spark.types import of_duckdb, spark_type
 from landfall.errors import InvalidInput
@@ -72,14 +72,15 @@ def read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
 
         typed = whole_numbers(sniffer, typed, sample, limit)  # beyond 64 bits: DECIMAL(38,0), as on DuckDB
         # and strings that are all timestamps in the sample (whole files once a later value missed its type)
-        pinned = pin_dates(sniffer, typed, sample, limit, (o.date_format, o.timestamp_format))
+        # doubles stay doubles, at any depth: Spark's parser never gives `1e400`'s text back (`infinite_in`)
+        pinned = pin_dates(sniffer, typed, sample, limit, (o.date_format, o.timestamp_format), nested_doubles=False)
         detected = [(n, pinned.columns.get(n, t)) for n, t in detected]
         stamps = pinned.stamps
     fields = []
     for name, duck in detected:
         dt = T.StringType() if o.all_strings or name in o.types else of_duckdb(str(duck))
         fields.append(T.StructField(name, dt, True))
-        if isinstance(dt, (T.DoubleType, T.FloatType)):  # Spark's parser takes `1e400` for an infinity
+        if holds_doubles(dt):  # Spark's parser takes `1e400` for an infinity
             ctx.parsed_doubles.add(name)
         ctx.json_columns[name] = "VARCHAR" if isinstance(dt, T.StringType) else str(duck)
         ctx.json_detected[name] = str(duck)

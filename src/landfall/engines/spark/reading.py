@@ -46,7 +46,7 @@ from landfall.engines.duckdb.reading import (
 )
 from landfall.engines.duckdb.sql import common_args, lit
 from landfall.engines.duckdb.types import sql_type as duckdb_type
-from landfall.engines.spark.casts import declared, infinite, text_as
+from landfall.engines.spark.casts import declared, infinite_in, text_as
 from landfall.engines.spark.context import CORRUPT, ROW, SRC, Ctx, Input, c, internal, reason, src_index, tagged
 from landfall.engines.spark.lines import Dialect, scan
 from landfall.engines.spark.read_json import json_as_lines, read_json
@@ -107,7 +107,8 @@ def read(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
         checks += [F.count_if(c(SRC) == i).alias(f"rows{i}") for i in range(len(ctx.inputs))]
     # Spark's parser takes `1e400` for an infinity: an infinite value it parsed sends the file to be read as text,
     # where a number beyond a double's range is told from an infinity written as a word (`casts.text_as`)
-    checks += [F.count_if(infinite(c(n))).alias(f"infinite{i}") for i, n in enumerate(sorted(ctx.parsed_doubles))]
+    for i, n in enumerate(sorted(ctx.parsed_doubles)):
+        checks.append(F.count_if(infinite_in(c(n), df.schema[n].dataType)).alias(f"infinite{i}"))
     if CORRUPT in df.columns:
         checks.append(F.count_if(c(CORRUPT).isNotNull()).alias("corrupt"))
         # Spark refuses to scan a CSV file for its corrupt record column alone (text columns only: nothing else

@@ -117,6 +117,31 @@ class ExactnessTests(EngineFixtures):
         assert column_types(lake, "j")["v"] == "string"
         assert lake.rows(f"SELECT v FROM j WHERE id IN (1, {SAMPLED_ROWS}) ORDER BY id") == [("1.5",), ("1e400",)]
 
+    def test_a_number_beyond_a_doubles_range_inside_an_object_or_a_list_stays_as_written(self, make):
+        """The same inside objects and lists (before: `{"m": {"v": 1e400}}` loaded `m.v` as inf): the field, or
+        the list's items, are text, every value as written; the object's other fields keep their types. In the
+        type sample or past it, and through `flatten`."""
+        lake = make(wf("s"), wf("p"), wf("f", transform=[{"flatten": {}}]), workers=1)
+
+        def record(i: int, v: str = "", items: str = "") -> str:
+            return f'{{"id":{i},"m":{{"v":{v or f"{i}.5"},"n":{i}}},"w":[{items or f"{i}.25"}]}}\n'
+
+        lake.land("s/in.jsonl", record(1) + record(2, "1e400", "2e400, 1.5"))
+        late = "".join(record(i) for i in range(SAMPLED_ROWS)) + record(SAMPLED_ROWS, "-1e999")
+        lake.land("p/late.jsonl", late)
+        lake.land("f/late.jsonl", late)
+        assert_ok(lake, lake.process())
+        types = column_types(lake, "s")
+        assert (types["m"], types["w"]) == ("struct<v: string, n: int64>", "list<element: string>"), types
+        got = lake.rows("SELECT m.v, m.n, w FROM s ORDER BY id")
+        assert got == [("1.5", 1, ["1.25"]), ("1e400", 2, ["2e400", "1.5"])]
+        types = column_types(lake, "p")
+        assert (types["m"], types["w"]) == ("struct<v: string, n: int64>", "list<element: double>"), types
+        got = lake.rows(f"SELECT m.v, w FROM p WHERE id IN (1, {SAMPLED_ROWS}) ORDER BY id")
+        assert got == [("1.5", [1.25]), ("-1e999", [SAMPLED_ROWS + 0.25])]
+        assert (column_types(lake, "f")["m_v"], column_types(lake, "f")["m_n"]) == ("string", "int64")
+        assert lake.rows(f"SELECT m_v FROM f WHERE id = {SAMPLED_ROWS}") == [("-1e999",)]
+
     def test_rescue_keeps_a_value_that_fits_only_cut(self, make):
         lake = self._table(make, "rescue")
         rows = lake.rows("SELECT id, n, d, t, m, _rescued_data, _source_file FROM e ORDER BY id, _source_file")
