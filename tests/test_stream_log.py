@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 
@@ -107,6 +108,66 @@ def test_a_closed_log_refuses_appends(tmp_path):
     log.close()
     with pytest.raises(Exception, match="closed"):
         log.append(frame(0.0, RECORD, b"", b"{}"))
+
+
+def test_a_failed_sync_refuses_what_it_did_not_cover_and_the_log_goes_on(tmp_path, monkeypatch):
+    """`fdatasync` failing (an I/O error: no disk here can be made to fail a sync, so the error is injected): the
+    records it was to cover are refused (`LogFull`: HTTP 503, retry), none of them is acknowledged then or later,
+    and once the log is cut back to what was on disk it takes records again; while the disk refuses the cut too,
+    appends are refused and it is tried again. Only acknowledged records read back, also after reopening. Before,
+    the log closed for good on the first failed sync: every call was refused until the server restarted."""
+    import errno
+
+    from landfall.streams import log as segment_log
+    from landfall.streams.log import LogFull
+
+    monkeypatch.setattr(segment_log, "HEAL_SECONDS", 0.02)
+    folder = str(tmp_path / "log")
+    log = SegmentLog(folder, segment_bytes=200)
+    _, a = log.append(frame(1.0, RECORD, b"", b'{"a":1}'))
+    log.wait(a, timeout=5)
+    fail = {"sync": True, "cut": True}
+    real_sync, real_truncate = os.fdatasync, os.ftruncate
+
+    def fdatasync(fd: int) -> None:
+        if fail["sync"]:
+            fail["sync"] = False
+            raise OSError(errno.EIO, "Input/output error")
+        real_sync(fd)
+
+    def ftruncate(fd: int, length: int) -> None:
+        if fail["cut"]:
+            raise OSError(errno.EIO, "Input/output error")
+        real_truncate(fd, length)
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    monkeypatch.setattr(os, "ftruncate", ftruncate)
+    _, b = log.append(frame(2.0, RECORD, b"", b'{"b":2}' * 40))  # past the segment size: the next append rolls
+    with pytest.raises(LogFull, match="could not be synced"):
+        log.wait(b, timeout=5)
+    with pytest.raises(LogFull, match="could not be synced"):  # the disk refuses the cut too: nothing is taken
+        log.append(frame(3.0, RECORD, b"", b'{"c":3}'))
+    fail["cut"] = False
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            _, d = log.append(frame(4.0, RECORD, b"", b'{"d":4}'))
+            break
+        except LogFull:
+            assert time.monotonic() < deadline, "the log never took records again"
+            time.sleep(0.01)
+    log.wait(d, timeout=5)
+    assert d > b  # no offset is given twice: a late wait for `b` still says it is gone
+    with pytest.raises(LogFull):
+        log.wait(b, timeout=5)
+    assert [f.data for f in log.read(0, log.durable)] == [b'{"a":1}', b'{"d":4}']
+    log.close()
+    again = SegmentLog(folder, segment_bytes=200)
+    assert [f.data for f in again.read(0, again.written)] == [b'{"a":1}', b'{"d":4}']
+    _, e = again.append(frame(5.0, RECORD, b"", b'{"e":5}'))
+    again.wait(e, timeout=5)
+    assert [f.data for f in again.read(d, again.written)] == [b'{"e":5}']
+    again.close()
 
 
 def test_a_full_disk_refuses_records_whole_and_the_log_stays_whole(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import os
 import threading
 import time
 
@@ -389,6 +390,67 @@ def test_a_disk_that_refuses_records_answers_503_and_keeps_nothing(clicks_lake, 
         assert post(f"{url}/streams/clicks", content=rec).status_code == 200
     clicks_lake.process()
     assert clicks_lake.rows("SELECT count(*) FROM clicks") == [(1,)]
+
+
+def test_a_failed_sync_refuses_its_calls_and_the_stream_goes_on(clicks_lake, monkeypatch):
+    """An `fdatasync` of the segment log failing once (an I/O error, injected: no disk here fails a sync): the
+    call it was to cover answers 503 and loads nothing, and the calls after it are taken and load; before, the
+    stream refused every call until the server restarted."""
+    import errno
+
+    fail, real = threading.Event(), os.fdatasync
+
+    def fdatasync(fd: int) -> None:
+        if fail.is_set():
+            fail.clear()
+            raise OSError(errno.EIO, "Input/output error")
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    with serving_in_thread(clicks_lake.config) as url:
+        assert post(f"{url}/streams/clicks", content=b'{"id": 1, "event_type": "view"}').status_code == 200
+        fail.set()
+        r = post(f"{url}/streams/clicks", content=b'{"id": 2, "event_type": "view"}')
+        assert r.status_code == 503 and "could not be synced (Input/output error)" in r.json()["error"], r.text
+        deadline = time.monotonic() + 10
+        while (r := post(f"{url}/streams/clicks", content=b'{"id": 3, "event_type": "view"}')).status_code == 503:
+            assert time.monotonic() < deadline, r.text
+            time.sleep(0.05)
+        assert r.status_code == 200, r.text
+    clicks_lake.process()
+    assert clicks_lake.rows("SELECT id FROM clicks ORDER BY id") == [(1,), (3,)]
+
+
+def test_a_flush_passes_over_what_a_failed_sync_cut_back(clicks_lake, monkeypatch):
+    """Offsets a failed sync cut back hold no record: a flush with nothing else to land moves past them (it would
+    otherwise find nothing, move nothing and be due again at every tick), and nothing is landed for them."""
+    import errno
+
+    from landfall.streams.log import LogFull
+
+    lake, real = clicks_lake, os.fdatasync
+    streams = Streams(lake.pipeline.settings)
+    streams.start(lake.pipeline.submit)
+    st = streams.get("clicks")
+    st.put([b'{"id": 1, "event_type": "view"}']).durable.result(5)
+    streams.flush()
+
+    def fdatasync(fd: int) -> None:
+        monkeypatch.setattr(os, "fdatasync", real)
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    with pytest.raises(LogFull):
+        st.put([b'{"id": 2, "event_type": "view"}']).durable.result(5)
+    deadline = time.monotonic() + 5
+    while st.log.durable == st.log.flushed:  # the log cut back: its offsets jump past the records it dropped
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert streams.flush() == [] and st.log.flushed == st.log.durable == st.log.written
+    assert not st.due(time.time() + 3600)
+    streams.close()
+    assert lake.process().ok
+    assert lake.rows("SELECT id FROM clicks") == [(1,)]
 
 
 def test_every_call_carries_the_token(clicks_lake):

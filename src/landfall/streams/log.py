@@ -15,6 +15,12 @@ Layout of `<folder>/`:
 Offsets are byte positions in the whole log. A frame is `<payload length u32><crc32 u32><payload>` and its payload
 `<arrival f64><kind u8><meta length u16><meta><data>`. On open, the tail after the last whole frame (a write
 cut short by a crash, never acknowledged) is cut off.
+
+A sync the disk refuses (an I/O error, a full disk) is a crash in small: what was not yet on disk is not
+acknowledged (its callers get `LogFull`: retry), the log is cut back to the end of what is, and appends go on
+from there; while the disk refuses even that, appends are refused and the cut is tried again every
+`HEAL_SECONDS`. After a failed fsync the kernel may have dropped the pages it could not write and call them
+clean, so the bytes after the last good sync are never trusted, nor fsynced again, nor read.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ log = logging.getLogger("landfall.streams")
 HEADER = struct.Struct("<II")
 META = struct.Struct("<dBH")
 SEGMENT_BYTES = 64 << 20
+HEAL_SECONDS = 1.0  # between tries to cut the log back after a failed sync, while the disk refuses that too
 
 RECORD = 0  # a record to deliver; meta is its partition folder (`event_type=view/`) or empty
 ERROR = 1  # a record that cannot be delivered; meta is JSON {"code", "message"}, data the raw bytes
@@ -184,6 +191,8 @@ class SegmentLog:
         self._seq = 0
         self._retired: list[int] = []
         self._closed = False
+        self._broken: OSError | None = None  # a sync failed: appends are refused until the log is cut back
+        self._cut: list[tuple[int, int]] = []  # offset ranges (after, up to) cut back after a failed sync
         end = self._recover()
         self.written = self.durable = end
         self._syncer = threading.Thread(target=self._sync_loop, name=f"landfall-log-sync:{folder}", daemon=True)
@@ -276,6 +285,8 @@ class SegmentLog:
         with self._lock:
             if self._closed:
                 raise LogClosed(f"the segment log `{self.folder}` is closed")
+            if self._broken is not None:
+                raise self._refused(self._broken)
             if self.written > self._base and self.written - self._base + len(data) > self.segment_bytes:
                 self._roll()
             start = self.written
@@ -326,8 +337,12 @@ class SegmentLog:
 
     def _wait_for(self, end: int, fut: Any, loop: asyncio.AbstractEventLoop | None) -> None:
         with self._lock:
-            if self.durable >= end:
+            if any(lo < end <= hi for lo, hi in self._cut):  # appended before a failed sync, and cut back
+                fut.set_exception(self._refused(OSError(errno.EIO, "cut back after a failed sync")))
+            elif self.durable >= end:
                 fut.set_result(end)
+            elif self._broken is not None:  # not on disk, and the log is being cut back to what is
+                fut.set_exception(self._refused(self._broken))
             elif self._closed:
                 fut.set_exception(LogClosed(f"the segment log `{self.folder}` closed before the record was on disk"))
             else:
@@ -348,16 +363,27 @@ class SegmentLog:
                 target, fd, retired = self.written, self._fd, self._retired
                 self._retired = []
             try:
-                for old in retired:
-                    os.fsync(old)
-                    os.close(old)
+                while retired:
+                    os.fsync(retired[0])
+                    os.close(retired.pop(0))
                 os.fdatasync(fd)
-            except OSError:  # the disk refused: nothing more is acknowledged; callers time out and retry
-                log.exception("segment log %s: fsync failed", self.folder)
+            except OSError as exc:  # the disk refused: what it does not hold yet is not acknowledged
+                for old in retired:
+                    with contextlib.suppress(OSError):
+                        os.close(old)
+                log.error(
+                    "segment log %s: a sync failed (%s): the records after offset %d are refused, and the log is "
+                    "cut back to it",
+                    self.folder,
+                    exc.strerror or exc,
+                    self.durable,
+                )
                 with self._lock:
-                    self._fail_waiters(LogClosed(f"the segment log `{self.folder}` could not be synced"))
-                    self._closed = True
-                return
+                    self._broken = exc
+                    self._fail_waiters(self._refused(exc))  # every waiter left waits past `durable`
+                if not self._heal():
+                    return
+                continue
             with self._lock:
                 self.durable = max(self.durable, target)
                 ready = []
@@ -368,6 +394,62 @@ class SegmentLog:
     def _fail_waiters(self, exc: BaseException) -> None:
         _settle(self._waiters, None, exc)
         self._waiters = []
+
+    def _refused(self, exc: OSError) -> LogFull:
+        return LogFull(
+            f"the segment log `{self.folder}` could not be synced ({exc.strerror or exc}); nothing was kept, retry"
+        )
+
+    def _heal(self) -> bool:
+        """After a failed sync (in the syncer thread, the only one that syncs or closes segment files): cut the log
+        back to its durable end and take appends again; tried again every `HEAL_SECONDS` while the disk refuses.
+        False once the log is closed meanwhile."""
+        with self._lock:
+            while not self._closed:
+                try:
+                    self._cut_to_durable()
+                except OSError as exc:
+                    log.warning("segment log %s: cannot cut back yet (%s); trying again", self.folder, exc)
+                    self._synced.wait(HEAL_SECONDS)
+                    continue
+                self._broken = None
+                log.warning(
+                    "segment log %s: offsets %d to %d dropped (never acknowledged); taking records again",
+                    self.folder,
+                    *self._cut[-1],
+                )
+                return True
+            return False
+
+    def _cut_to_durable(self) -> None:
+        """Drop every byte past `durable` (never acknowledged; after a failed sync, not to be trusted): segments
+        that start after it go and the one holding it is cut to it and synced. Appends go on in a new segment at
+        the old end, so no offset is ever given twice: a caller that asks after its record's offset only now
+        learns it is gone (`_wait_for`), even once later records have passed it. Called with the lock."""
+        stale, self._retired, self._fd = [*self._retired, self._fd], [], -1
+        for fd in stale:
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        keep = max((b for b in self.segments() if b <= self.durable), default=None)
+        for base in self.segments():
+            if base > self.durable:
+                os.remove(self._path(base))
+        if keep is not None:
+            fd = os.open(self._path(keep), os.O_WRONLY)
+            try:
+                os.ftruncate(fd, self.durable - keep)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fd = os.open(self._path(self.written), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            self._fsync_dir()
+        except OSError:
+            os.close(fd)
+            raise
+        self._cut.append((self.durable, self.written))
+        self._fd, self._base, self.durable = fd, self.written, self.written
 
     # --- reading and flushing ---------------------------------------------------------------------------------
 
@@ -427,8 +509,9 @@ class SegmentLog:
         with self._lock:
             self._fail_waiters(LogClosed(f"the segment log `{self.folder}` closed before the record was on disk"))
         for fd in [*self._retired, self._fd]:
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
         self._retired = []
         fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         os.close(self._lock_fd)

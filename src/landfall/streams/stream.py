@@ -172,9 +172,13 @@ class Stream:
                 start, end = self.log.pending
                 frames = list(self.log.read(start, end))
             else:
-                start = self.log.flushed
-                frames = self._take(start, self.log.durable)
-                if not frames:
+                start, upto = self.log.flushed, self.log.durable
+                frames = self._take(start, upto)
+                if not frames:  # none; or offsets a failed sync cut back, none of them acknowledged: passed over
+                    if upto > start:
+                        with self._lock:
+                            self.log.end_flush(upto)
+                            self._oldest = None if self.log.written <= upto else self._oldest
                     return []
                 last = frames[-1]
                 end = last.offset + last.size
