@@ -170,6 +170,56 @@ def test_a_failed_sync_refuses_what_it_did_not_cover_and_the_log_goes_on(tmp_pat
     again.close()
 
 
+def test_a_write_that_cannot_be_cut_back_is_cut_back_as_after_a_failed_sync(tmp_path, monkeypatch):
+    """A write the disk refuses part way whose part cannot be cut off at once either (injected, as above): the
+    call is refused, appends are refused until the syncer has cut the log back, and then go on; before, the log
+    closed for good."""
+    import errno
+
+    from landfall.streams import log as segment_log
+    from landfall.streams.log import LogFull
+
+    monkeypatch.setattr(segment_log, "HEAL_SECONDS", 0.02)
+    log = SegmentLog(str(tmp_path / "log"))
+    _, a = log.append(frame(1.0, RECORD, b"", b'{"a":1}'))
+    log.wait(a, timeout=5)
+    fail = {"write": True, "cut": True}
+    real_write, real_truncate = os.write, os.ftruncate
+
+    def write(fd: int, data) -> int:
+        if fail["write"]:
+            fail["write"] = False
+            real_write(fd, bytes(data[:5]))  # a part of the frame reaches the file
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    def ftruncate(fd: int, length: int) -> None:
+        if fail["cut"]:
+            fail["cut"] = False
+            raise OSError(errno.EIO, "Input/output error")
+        real_truncate(fd, length)
+
+    monkeypatch.setattr(os, "write", write)
+    monkeypatch.setattr(os, "ftruncate", ftruncate)
+    with pytest.raises(LogFull, match="No space left on device"):
+        log.append(frame(2.0, RECORD, b"", b'{"b":2}'))
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            _, c = log.append(frame(3.0, RECORD, b"", b'{"c":3}'))
+            break
+        except LogFull as exc:
+            assert "could not be written (No space left on device)" in str(exc)
+            assert time.monotonic() < deadline, "the log never took records again"
+            time.sleep(0.01)
+    log.wait(c, timeout=5)
+    assert [f.data for f in log.read(0, log.durable)] == [b'{"a":1}', b'{"c":3}']
+    log.close()
+    again = SegmentLog(str(tmp_path / "log"))
+    assert [f.data for f in again.read(0, again.written)] == [b'{"a":1}', b'{"c":3}']
+    again.close()
+
+
 def test_a_full_disk_refuses_records_whole_and_the_log_stays_whole(tmp_path):
     """A write the disk refuses part way (full, or a quota) keeps nothing of the append and says `LogFull` (HTTP
     503: retry); once there is room, appends go on and every acknowledged record reads back, also after the log

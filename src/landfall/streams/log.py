@@ -191,7 +191,7 @@ class SegmentLog:
         self._seq = 0
         self._retired: list[int] = []
         self._closed = False
-        self._broken: OSError | None = None  # a sync failed: appends are refused until the log is cut back
+        self._broken: LogFull | None = None  # a sync (or a cut) failed: appends are refused so until it is cut back
         self._cut: list[tuple[int, int]] = []  # offset ranges (after, up to) cut back after a failed sync
         end = self._recover()
         self.written = self.durable = end
@@ -286,7 +286,7 @@ class SegmentLog:
             if self._closed:
                 raise LogClosed(f"the segment log `{self.folder}` is closed")
             if self._broken is not None:
-                raise self._refused(self._broken)
+                raise LogFull(str(self._broken))
             if self.written > self._base and self.written - self._base + len(data) > self.segment_bytes:
                 self._roll()
             start = self.written
@@ -307,11 +307,10 @@ class SegmentLog:
         sit past its offset, and be cut off as a torn tail when the log is opened again). Called with the lock."""
         try:
             os.ftruncate(self._fd, start - self._base)
-        except OSError:  # cannot even cut back: take nothing more
-            self._closed = True
-            self._fail_waiters(LogClosed(f"the segment log `{self.folder}` could not be written"))
+        except OSError:  # cannot even cut it back: as after a failed sync, the syncer cuts the log back (`_heal`)
+            self._broken = self._refused(exc, "written")
+            self._fail_waiters(self._broken)
             self._synced.notify_all()
-            raise LogClosed(f"the segment log `{self.folder}` could not be written: {exc.strerror}") from exc
         raise LogFull(f"the segment log `{self.folder}`: {exc.strerror or exc}; nothing was kept, retry") from exc
 
     def _roll(self) -> None:
@@ -338,11 +337,11 @@ class SegmentLog:
     def _wait_for(self, end: int, fut: Any, loop: asyncio.AbstractEventLoop | None) -> None:
         with self._lock:
             if any(lo < end <= hi for lo, hi in self._cut):  # appended before a failed sync, and cut back
-                fut.set_exception(self._refused(OSError(errno.EIO, "cut back after a failed sync")))
+                fut.set_exception(self._refused(OSError(errno.EIO, "cut back after a failed sync"), "synced"))
             elif self.durable >= end:
                 fut.set_result(end)
             elif self._broken is not None:  # not on disk, and the log is being cut back to what is
-                fut.set_exception(self._refused(self._broken))
+                fut.set_exception(self._broken)
             elif self._closed:
                 fut.set_exception(LogClosed(f"the segment log `{self.folder}` closed before the record was on disk"))
             else:
@@ -356,12 +355,16 @@ class SegmentLog:
     def _sync_loop(self) -> None:
         while True:
             with self._lock:
-                while self.durable >= self.written and not self._closed:
+                while self.durable >= self.written and not self._closed and self._broken is None:
                     self._synced.wait()
                 if self._closed and self.durable >= self.written:
                     return
-                target, fd, retired = self.written, self._fd, self._retired
-                self._retired = []
+                broken, target, fd, retired = self._broken, self.written, self._fd, self._retired
+                self._retired = [] if broken is None else retired
+            if broken is not None:  # a write that could not even be cut back (`_cut_back`)
+                if not self._heal():
+                    return
+                continue
             try:
                 while retired:
                     os.fsync(retired[0])
@@ -379,8 +382,8 @@ class SegmentLog:
                     self.durable,
                 )
                 with self._lock:
-                    self._broken = exc
-                    self._fail_waiters(self._refused(exc))  # every waiter left waits past `durable`
+                    self._broken = self._refused(exc, "synced")
+                    self._fail_waiters(self._broken)  # every waiter left waits past `durable`
                 if not self._heal():
                     return
                 continue
@@ -395,10 +398,9 @@ class SegmentLog:
         _settle(self._waiters, None, exc)
         self._waiters = []
 
-    def _refused(self, exc: OSError) -> LogFull:
-        return LogFull(
-            f"the segment log `{self.folder}` could not be synced ({exc.strerror or exc}); nothing was kept, retry"
-        )
+    def _refused(self, exc: OSError, what: str) -> LogFull:
+        why = exc.strerror or exc
+        return LogFull(f"the segment log `{self.folder}` could not be {what} ({why}); nothing was kept, retry")
 
     def _heal(self) -> bool:
         """After a failed sync (in the syncer thread, the only one that syncs or closes segment files): cut the log
