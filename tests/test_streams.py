@@ -421,6 +421,44 @@ def test_a_failed_sync_refuses_its_calls_and_the_stream_goes_on(clicks_lake, mon
     assert clicks_lake.rows("SELECT id FROM clicks ORDER BY id") == [(1,), (3,)]
 
 
+def test_readiness_says_when_a_streams_log_refuses_records(clicks_lake, monkeypatch):
+    """While a failed sync is not yet cut back (the disk refuses the cut too; both injected), `/readyz` answers 503
+    naming the stream and why, so a load balancer sends producers elsewhere; ready again once the log is cut back."""
+    import errno
+
+    stuck, real_sync, real_truncate = threading.Event(), os.fdatasync, os.ftruncate
+
+    def fdatasync(fd: int) -> None:
+        if stuck.is_set():
+            raise OSError(errno.EIO, "Input/output error")
+        real_sync(fd)
+
+    def ftruncate(fd: int, length: int) -> None:
+        if stuck.is_set():
+            raise OSError(errno.EIO, "Input/output error")
+        real_truncate(fd, length)
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    monkeypatch.setattr(os, "ftruncate", ftruncate)
+    headers = {"authorization": f"Bearer {TOKEN}"}
+    with serving_in_thread(clicks_lake.config) as url:
+        ready = httpx.get(f"{url}/readyz", headers=headers)
+        assert ready.status_code == 200 and ready.json()["checks"]["stream:clicks"] == "ok", ready.text
+        stuck.set()
+        assert post(f"{url}/streams/clicks", content=b'{"id": 1, "event_type": "view"}').status_code == 503
+        ready = httpx.get(f"{url}/readyz", headers=headers)
+        assert ready.status_code == 503, ready.text
+        assert "could not be synced (Input/output error)" in ready.json()["checks"]["stream:clicks"], ready.text
+        stuck.clear()
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{url}/readyz", headers=headers).status_code != 200:
+            assert time.monotonic() < deadline, "the log was never cut back"
+            time.sleep(0.05)
+        assert post(f"{url}/streams/clicks", content=b'{"id": 2, "event_type": "view"}').status_code == 200
+    clicks_lake.process()
+    assert clicks_lake.rows("SELECT id FROM clicks") == [(2,)]
+
+
 def test_a_flush_passes_over_what_a_failed_sync_cut_back(clicks_lake, monkeypatch):
     """Offsets a failed sync cut back hold no record: a flush with nothing else to land moves past them (it would
     otherwise find nothing, move nothing and be due again at every tick), and nothing is landed for them."""

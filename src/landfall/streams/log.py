@@ -200,6 +200,14 @@ class SegmentLog:
 
     # --- files ------------------------------------------------------------------------------------------------
 
+    @property
+    def trouble(self) -> str | None:
+        """Why appends are refused now (a failed sync or write not yet cut back, or the log closed), else None."""
+        if self._closed:
+            return f"the segment log `{self.folder}` is closed"
+        broken = self._broken
+        return None if broken is None else str(broken)
+
     def _path(self, base: int) -> str:
         return os.path.join(self.folder, f"{base:020d}.seg")
 

@@ -57,6 +57,10 @@ class Streams(EventSource):
     def __iter__(self):
         return iter(self._streams.values())
 
+    def readiness(self) -> dict[str, str]:
+        """`{"stream:<name>": "ok"}` for each stream whose log takes records, else why it refuses them."""
+        return {f"stream:{st.name}": st.log.trouble or "ok" for st in self._streams.values()}
+
     def get(self, name: str) -> Stream:
         try:
             return self._streams[name]

@@ -452,12 +452,14 @@ def healthz(request: Request) -> Response:
 def readyz(request: Request) -> Response:
     """Readiness.
     ---
-    summary: The state store and the landing zone answer
+    summary: The state store and the landing zone answer, and each stream's log takes records
     responses:
-      200: {description: '{"status": "ready", "checks": {"state": "ok", "landing": "ok"}}'}
+      200: {description: '{"status": "ready", "checks": {"state": "ok", "landing": "ok", "stream:clicks": "ok"}}'}
       503: {description: 'Not ready: the failing check says why'}
     """
     checks = _p(request).readiness()
+    if (more := request.app.state.readiness) is not None:
+        checks |= more()
     ok = all(v == "ok" for v in checks.values())
     return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503)
 

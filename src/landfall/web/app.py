@@ -179,11 +179,13 @@ def create_app(
     extra_routes: Sequence[BaseRoute] = (),
     own_auth: Sequence[str] = (),
     metrics: Any = None,
+    readiness: Callable[[], dict[str, str]] | None = None,
 ) -> Starlette:
     """The ASGI app over `pipeline`. `token`: the bearer token; `public`: bound to a non-loopback address (every
     call then needs the token); `extra_routes`: more routes behind the same guard, and `own_auth` the paths of
     those that check the token themselves (see the module docstring); `metrics`: a `landfall.web.metrics.Metrics`
-    to serve at `/metrics` (one is made when None)."""
+    to serve at `/metrics` (one is made when None); `readiness`: more checks for `/readyz` (`{name: "ok" or why
+    not}`, the streams' logs)."""
     import duckdb
 
     from landfall.web import api, pages
@@ -214,5 +216,6 @@ def create_app(
     )
     app.state.pipeline = pipeline
     app.state.metrics = metrics
+    app.state.readiness = readiness
     app.add_middleware(Guard, token=token, public=public, is_open=pages.is_open, own_auth=own_auth)
     return app

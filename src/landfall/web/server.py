@@ -95,7 +95,14 @@ def bind(
         streams = pipeline.open_streams()
         extra_routes = [*extra_routes, *routes(streams, token=token)]
         own_auth = (*own_auth, *OWN_AUTH)
-    app = create_app(pipeline, token=token, public=public, extra_routes=extra_routes, own_auth=own_auth)
+    app = create_app(
+        pipeline,
+        token=token,
+        public=public,
+        extra_routes=extra_routes,
+        own_auth=own_auth,
+        readiness=streams.readiness if streams is not None else None,
+    )
     # /metrics keeps totals of every run that ended; the first reading goes through them all (seconds with
     # millions of runs): take it now, in the background, rather than in the first scrape
     threading.Thread(target=_warm, args=(pipeline,), name="landfall-metrics-warm", daemon=True).start()
