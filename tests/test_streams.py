@@ -491,6 +491,50 @@ def test_a_flush_passes_over_what_a_failed_sync_cut_back(clicks_lake, monkeypatc
     assert lake.rows("SELECT id FROM clicks") == [(1,)]
 
 
+def test_metrics_show_what_the_streams_did(make_lake):
+    """`/metrics` of a server that takes records: records by outcome, bytes, calls refused whole by reason, files
+    landed, bytes waiting and their age, and whether the log takes records."""
+    lake = make_lake(
+        [wf("clicks", match="raw/clicks/")],
+        streams=[stream(buffer={"size_mb": 0.01, "interval_seconds": 3600, "limit_mb": 0.02}, error_prefix="e/")],
+    )
+    headers = {"authorization": f"Bearer {TOKEN}"}
+
+    def scrape(url: str) -> dict[str, float]:
+        text = httpx.get(f"{url}/metrics", headers=headers).text
+        lines = [ln.rsplit(" ", 1) for ln in text.splitlines() if ln.startswith("landfall_stream")]
+        return {k.replace('stream="clicks"', "").replace("{,", "{").replace(",}", "}"): float(v) for k, v in lines}
+
+    with serving_in_thread(lake.config) as url:
+        assert post(f"{url}/streams/clicks", content=b'{"id": 1}\n{"id": 2}\nnot json\n').json()["errored"] == 1
+        post(f"{url}/streams/clicks", content=b"[1]", headers={"content-type": "application/json"})
+        got = scrape(url)
+        assert got['landfall_stream_records_total{outcome="accepted"}'] == 2
+        assert got['landfall_stream_records_total{outcome="errored"}'] == 2  # `not json`, `1`
+        assert got['landfall_stream_records_total{outcome="refused"}'] == 0
+        assert got["landfall_stream_bytes_total{}"] > 0
+        assert got["landfall_stream_unflushed_bytes{}"] == got["landfall_stream_bytes_total{}"]
+        assert got["landfall_stream_oldest_unflushed_age_seconds{}"] > 0
+        assert got["landfall_stream_log_up{}"] == 1
+        (lake.landing / "raw").write_text("not a folder")  # flushes fail: the buffer fills
+        statuses = [post(f"{url}/streams/clicks", content=b'{"pad": "%s"}' % (b"z" * 4000)).status_code]
+        while statuses[-1] == 200 and len(statuses) < 50:
+            statuses.append(post(f"{url}/streams/clicks", content=b'{"pad": "%s"}' % (b"z" * 4000)).status_code)
+        assert statuses[-1] == 429, statuses
+        got = scrape(url)
+        assert got['landfall_stream_calls_refused_total{reason="throttled"}'] == 1
+        assert got['landfall_stream_calls_refused_total{reason="disk"}'] == 0
+        assert got["landfall_stream_files_landed_total{}"] == 0
+        assert got["landfall_stream_unflushed_bytes{}"] > 0.02 * (1 << 20)
+        (lake.landing / "raw").unlink()
+        deadline = time.monotonic() + 30
+        while (got := scrape(url))["landfall_stream_unflushed_bytes{}"] > 0:
+            assert time.monotonic() < deadline, got
+            time.sleep(0.1)
+        assert got["landfall_stream_files_landed_total{}"] >= 2  # records, and the error lines beside them
+        assert got["landfall_stream_oldest_unflushed_age_seconds{}"] == 0
+
+
 def test_every_call_carries_the_token(clicks_lake):
     rec = b'{"id": 1, "event_type": "view"}'
     with serving_in_thread(clicks_lake.config) as url:

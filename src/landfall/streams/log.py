@@ -193,6 +193,7 @@ class SegmentLog:
         self._closed = False
         self._broken: LogFull | None = None  # a sync (or a cut) failed: appends are refused so until it is cut back
         self._cut: list[tuple[int, int]] = []  # offset ranges (after, up to) cut back after a failed sync
+        self.failures = 0  # syncs (or cuts of a refused write) that failed: each cut the log back
         end = self._recover()
         self.written = self.durable = end
         self._syncer = threading.Thread(target=self._sync_loop, name=f"landfall-log-sync:{folder}", daemon=True)
@@ -316,6 +317,7 @@ class SegmentLog:
         try:
             os.ftruncate(self._fd, start - self._base)
         except OSError:  # cannot even cut it back: as after a failed sync, the syncer cuts the log back (`_heal`)
+            self.failures += 1
             self._broken = self._refused(exc, "written")
             self._fail_waiters(self._broken)
             self._synced.notify_all()
@@ -390,6 +392,7 @@ class SegmentLog:
                     self.durable,
                 )
                 with self._lock:
+                    self.failures += 1
                     self._broken = self._refused(exc, "synced")
                     self._fail_waiters(self._broken)  # every waiter left waits past `durable`
                 if not self._heal():

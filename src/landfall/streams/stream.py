@@ -34,7 +34,7 @@ from landfall.errors import LandfallError, Transient
 from landfall.events import ObjectCreated
 from landfall.sources.listing import to_event
 from landfall.storage import Storage
-from landfall.streams.log import ERROR, RECORD, Frame, Frames, SegmentLog
+from landfall.streams.log import ERROR, RECORD, Frame, Frames, LogFull, SegmentLog
 from landfall.streams.records import UNPARSED, BadRecord, RecordCheck
 from landfall.testing.faults import crash_point
 
@@ -98,8 +98,10 @@ class Stream:
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._oldest: float | None = None
-        self.records_in = 0
-        self.records_failed = 0
+        # what `/metrics` shows (this process's): records by outcome, bytes appended, calls refused whole by reason
+        self.records: dict[str, int] = {"accepted": 0, "errored": 0, "refused": 0}
+        self.bytes_in = 0
+        self.calls_refused: dict[str, int] = {"throttled": 0, "disk": 0}
         self.files_landed = 0
         if self.log.written > self.log.flushed:
             first = self.log.frame_at(self.log.flushed)
@@ -114,6 +116,12 @@ class Stream:
         """Bytes written to the log and not yet flushed into landed files."""
         return self.log.written - self.log.flushed
 
+    @property
+    def oldest_age(self) -> float:
+        """Seconds the oldest record not yet landed has waited (0: none waits)."""
+        oldest = self._oldest
+        return max(0.0, time.time() - oldest) if oldest is not None else 0.0
+
     # --- records in -------------------------------------------------------------------------------------------
 
     def put(self, records: Sequence[bytes | tuple[bytes, Any]], *, now: float | None = None) -> Put:
@@ -122,6 +130,7 @@ class Stream:
         Raises `Throttled` (and appends nothing) when the stream is over its buffer limit."""
         limit = self.config.buffer.limit_bytes
         if self.unflushed > limit:
+            self.calls_refused["throttled"] += 1
             raise Throttled(
                 f"stream `{self.name}` holds {self.unflushed / (1 << 20):.1f} MiB not yet flushed, over its limit "
                 f"of {limit / (1 << 20):.0f} MiB (`buffer.limit_mb`); slow down and retry"
@@ -141,17 +150,23 @@ class Stream:
                     results.append(Result(None, exc.code, str(exc)))
                 continue
             results.append(Result(add(RECORD, part, line)))
+        with self._lock:
+            if frames.buf:
+                try:
+                    start, end = self.log.append(frames.buf)  # `LogFull`: nothing kept
+                except LogFull:
+                    self.calls_refused["disk"] += 1
+                    raise
+                if self._oldest is None:
+                    self._oldest = frames.arrival
+                self.bytes_in += len(frames.buf)
+            for r in results:
+                self.records["refused" if r.offset is None else "errored" if r.to_errors else "accepted"] += 1
         if not frames.buf:
             return Put(results, 0, self.log)
-        with self._lock:
-            start, end = self.log.append(frames.buf)  # `LogFull`: nothing kept
-            if self._oldest is None:
-                self._oldest = frames.arrival
         for r in results:
             if r.offset is not None:
                 r.offset += start
-        self.records_in += sum(1 for r in results if r.ok)
-        self.records_failed += sum(1 for r in results if not r.ok)
         return Put(results, end, self.log)
 
     # --- records out ------------------------------------------------------------------------------------------

@@ -458,8 +458,8 @@ def readyz(request: Request) -> Response:
       503: {description: 'Not ready: the failing check says why'}
     """
     checks = _p(request).readiness()
-    if (more := request.app.state.readiness) is not None:
-        checks |= more()
+    if (streams := request.app.state.streams) is not None:
+        checks |= streams.readiness()
     ok = all(v == "ok" for v in checks.values())
     return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503)
 

@@ -179,19 +179,19 @@ def create_app(
     extra_routes: Sequence[BaseRoute] = (),
     own_auth: Sequence[str] = (),
     metrics: Any = None,
-    readiness: Callable[[], dict[str, str]] | None = None,
+    streams: Any = None,
 ) -> Starlette:
     """The ASGI app over `pipeline`. `token`: the bearer token; `public`: bound to a non-loopback address (every
     call then needs the token); `extra_routes`: more routes behind the same guard, and `own_auth` the paths of
     those that check the token themselves (see the module docstring); `metrics`: a `landfall.web.metrics.Metrics`
-    to serve at `/metrics` (one is made when None); `readiness`: more checks for `/readyz` (`{name: "ok" or why
-    not}`, the streams' logs)."""
+    to serve at `/metrics` (one is made when None); `streams`: the `landfall.streams.Streams` the process serves
+    (their counts in `/metrics`, their logs in `/readyz`)."""
     import duckdb
 
     from landfall.web import api, pages
     from landfall.web.metrics import Metrics
 
-    metrics = metrics or Metrics(pipeline)
+    metrics = metrics or Metrics(pipeline, streams)
     schemas = SchemaGenerator(OPENAPI_BASE)
 
     def openapi(request: Request) -> Response:
@@ -216,6 +216,6 @@ def create_app(
     )
     app.state.pipeline = pipeline
     app.state.metrics = metrics
-    app.state.readiness = readiness
+    app.state.streams = streams
     app.add_middleware(Guard, token=token, public=public, is_open=pages.is_open, own_auth=own_auth)
     return app

@@ -14,6 +14,19 @@
 | `landfall_oldest_queued_age_seconds` | gauge | workflow |
 | `landfall_dead_letters` | gauge | |
 | `landfall_compactions_total` | counter | table (compactions this process committed) |
+
+and, when the process serves streams, what its streams did (this process's counts, from its start):
+
+| metric | type | labels |
+|---|---|---|
+| `landfall_stream_records_total` | counter | stream, outcome (accepted; errored: to the `error_prefix`; refused) |
+| `landfall_stream_bytes_total` | counter | stream (bytes appended to the segment log) |
+| `landfall_stream_calls_refused_total` | counter | stream, reason (throttled: over `buffer.limit_mb`; disk: refused) |
+| `landfall_stream_files_landed_total` | counter | stream |
+| `landfall_stream_log_failures_total` | counter | stream (syncs or writes the disk refused; each cut the log back) |
+| `landfall_stream_unflushed_bytes` | gauge | stream (in the log, not yet landed) |
+| `landfall_stream_oldest_unflushed_age_seconds` | gauge | stream (how long the oldest record not landed has waited) |
+| `landfall_stream_log_up` | gauge | stream (1 when its log takes records, 0 while it refuses them) |
 """
 
 from __future__ import annotations
@@ -87,16 +100,56 @@ class Collector:
 _WS = ["workflow", "status"]
 
 
+class StreamCollector:
+    """A prometheus-client collector over the streams this process serves (`landfall.streams.Streams`)."""
+
+    def __init__(self, streams: Any) -> None:
+        self.streams = streams
+
+    def collect(self) -> Iterator[Metric]:
+        records = CounterMetricFamily(
+            "landfall_stream_records", "Records posted to a stream, by outcome", labels=["stream", "outcome"]
+        )
+        nbytes = CounterMetricFamily("landfall_stream_bytes", "Bytes appended to a stream's log", labels=["stream"])
+        refused = CounterMetricFamily(
+            "landfall_stream_calls_refused", "Calls refused whole, by reason", labels=["stream", "reason"]
+        )
+        landed = CounterMetricFamily("landfall_stream_files_landed", "Files a stream landed", labels=["stream"])
+        failures = CounterMetricFamily(
+            "landfall_stream_log_failures", "Syncs or writes of a stream's log the disk refused", labels=["stream"]
+        )
+        unflushed = GaugeMetricFamily("landfall_stream_unflushed_bytes", "Bytes not yet landed", labels=["stream"])
+        age = GaugeMetricFamily(
+            "landfall_stream_oldest_unflushed_age_seconds", "Age of the oldest record not landed", labels=["stream"]
+        )
+        up = GaugeMetricFamily("landfall_stream_log_up", "1 when the stream's log takes records", labels=["stream"])
+        for st in self.streams:
+            name = st.name
+            for outcome, n in st.records.items():
+                records.add_metric([name, outcome], n)
+            nbytes.add_metric([name], st.bytes_in)
+            for reason, n in st.calls_refused.items():
+                refused.add_metric([name, reason], n)
+            landed.add_metric([name], st.files_landed)
+            failures.add_metric([name], st.log.failures)
+            unflushed.add_metric([name], st.unflushed)
+            age.add_metric([name], st.oldest_age)
+            up.add_metric([name], 0 if st.log.trouble else 1)
+        yield from (records, nbytes, refused, landed, failures, unflushed, age, up)
+
+
 def _le(bound: float) -> str:
     return repr(float(bound))
 
 
 class Metrics:
-    """The `/metrics` route over one pipeline, with a registry of its own."""
+    """The `/metrics` route over one pipeline (and the streams the process serves), with a registry of its own."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, streams: Any = None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(Collector(pipeline))  # type: ignore[arg-type]
+        if streams is not None:
+            self.registry.register(StreamCollector(streams))  # type: ignore[arg-type]
 
     def render(self, request: Request) -> Response:
         """Prometheus metrics.

@@ -101,7 +101,7 @@ def bind(
         public=public,
         extra_routes=extra_routes,
         own_auth=own_auth,
-        readiness=streams.readiness if streams is not None else None,
+        streams=streams,
     )
     # /metrics keeps totals of every run that ended; the first reading goes through them all (seconds with
     # millions of runs): take it now, in the background, rather than in the first scrape
