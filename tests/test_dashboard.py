@@ -10,6 +10,7 @@ import re
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
@@ -39,7 +40,9 @@ def _config(root: Path, *, fixed: bool) -> Path:
         "lake": "./lake",
         "reconcile_seconds": 0.3,
         "settle_seconds": 0,
+        "streams": [{"name": "clicks", "prefix": "raw/clicks/", "buffer": {"size_mb": 1, "interval_seconds": 0.5}}],
         "workflows": [
+            {"name": "clicks", "match": "raw/clicks/", "write": {"table": "clicks"}},
             {
                 "name": "sales",
                 "match": "sales/",
@@ -102,9 +105,20 @@ def test_dashboard_end_to_end(tmp_path, shots):
             assert "A4" in page.locator("pre.error").first.inner_text()
             page.screenshot(path=str(shots / "dead-letters.png"), full_page=True)
 
+            # records posted to a stream: the overview's Streams panel counts them, and they land
+            posted = httpx.post(
+                f"{server.url}/streams/clicks",
+                content=b'{"id": 1}\n{"id": 2}\nnot json\n',
+                headers={"authorization": f"Bearer {TOKEN}"},
+            )
+            assert posted.json()["accepted"] == 2, posted.text
             page.goto(f"{server.url}/")
             page.locator(".cards", has_text="1 on the dead-letter list").wait_for()  # (the CSP allows no eval)
             assert page.locator("svg.chart rect").count() >= 1
+            stream = page.locator("tr.stream", has_text="clicks")
+            cells = stream.locator("td").all_inner_texts()
+            assert cells[:5] == ["clicks", "raw/clicks/", "2", "0", "1"], cells  # accepted, errored, refused
+            assert stream.locator(".badge.succeeded", has_text="ok").count() == 1
             page.screenshot(path=str(shots / "overview.png"), full_page=True)
 
         # the workflow is fixed: landfall restarts with it, and the dead letter is retried from the browser
@@ -139,7 +153,7 @@ def test_dashboard_end_to_end(tmp_path, shots):
             page.fill("#sql", "SELECT * FROM read_text('/etc/passwd')")
             page.click("#run-sql")
             page.locator("#result pre.error", has_text="disabled by configuration").wait_for()
-            page.fill("#sql", "SELECT file_id, status FROM landfall.runs ORDER BY file_id, attempt")
+            page.fill("#sql", "SELECT file_id, status FROM landfall.runs WHERE workflow <> 'clicks' ORDER BY 1, 2")
             page.click("#run-sql")
             page.locator("#result-info", has_text="3 rows").wait_for()
             page.screenshot(path=str(shots / "sql.png"), full_page=True)

@@ -245,6 +245,7 @@ def test_health_readiness_and_openapi(make_lake, serve):
     assert srv.served.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     ready = srv.http.get("/readyz")
     assert ready.status_code == 200 and ready.json()["checks"] == {"state": "ok", "landing": "ok"}
+    assert srv.http.get("/api/streams").json() == {"streams": []}  # it takes records for none
     doc = srv.http.get("/openapi.json").json()
     assert doc["openapi"].startswith("3.")
     expected = {
@@ -263,6 +264,7 @@ def test_health_readiness_and_openapi(make_lake, serve):
         "/api/ingest": "post",
         "/landing/{key}": "put",
         "/api/query": "post",
+        "/api/streams": "get",
         "/healthz": "get",
         "/readyz": "get",
         "/metrics": "get",

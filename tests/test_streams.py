@@ -533,6 +533,10 @@ def test_metrics_show_what_the_streams_did(make_lake):
             time.sleep(0.1)
         assert got["landfall_stream_files_landed_total{}"] >= 2  # records, and the error lines beside them
         assert got["landfall_stream_oldest_unflushed_age_seconds{}"] == 0
+        (api,) = httpx.get(f"{url}/api/streams", headers=headers).json()["streams"]  # the same numbers
+        assert api["records"] == {"accepted": 2 + statuses.count(200), "errored": 2, "refused": 0}, api
+        assert (api["calls_refused"], api["log"], api["unflushed_bytes"]) == ({"throttled": 1, "disk": 0}, "ok", 0)
+        assert api["files_landed"] == got["landfall_stream_files_landed_total{}"]
 
 
 def test_every_call_carries_the_token(clicks_lake):

@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+from typing import Any
 
 from landfall.config import Settings
 from landfall.errors import LandfallError
@@ -56,6 +57,10 @@ class Streams(EventSource):
 
     def __iter__(self):
         return iter(self._streams.values())
+
+    def status(self) -> list[dict[str, Any]]:
+        """Each stream's `Stream.status()`, by name."""
+        return [self._streams[n].status() for n in sorted(self._streams)]
 
     def readiness(self) -> dict[str, str]:
         """`{"stream:<name>": "ok"}` for each stream whose log takes records, else why it refuses them."""

@@ -116,6 +116,23 @@ class Stream:
         """Bytes written to the log and not yet flushed into landed files."""
         return self.log.written - self.log.flushed
 
+    def status(self) -> dict[str, Any]:
+        """What this stream did since the process started and what it holds now (`GET /api/streams`, `/metrics`)."""
+        cfg = self.config
+        return {
+            "name": self.name,
+            "prefix": cfg.prefix,
+            "error_prefix": cfg.error_prefix,
+            "records": dict(self.records),
+            "bytes": self.bytes_in,
+            "calls_refused": dict(self.calls_refused),
+            "files_landed": self.files_landed,
+            "log": self.log.trouble or "ok",
+            "log_failures": self.log.failures,
+            "unflushed_bytes": self.unflushed,
+            "oldest_unflushed_age_seconds": round(self.oldest_age, 3),
+        }
+
     @property
     def oldest_age(self) -> float:
         """Seconds the oldest record not yet landed has waited (0: none waits)."""

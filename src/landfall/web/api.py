@@ -393,6 +393,23 @@ async def put_landing(request: Request) -> Response:
     return JSONResponse(_landed(key, runs))
 
 
+# --- streams ----------------------------------------------------------------------------------------------------
+
+
+def list_streams(request: Request) -> Response:
+    """Streams.
+    ---
+    summary: What each stream this server takes records for did since it started, and what it holds now
+    responses:
+      200: {description: '{"streams": [{"name": "clicks", "prefix": "raw/clicks/", "error_prefix": null, "records":
+        {"accepted": 9, "errored": 0, "refused": 1}, "bytes": 912, "calls_refused": {"throttled": 0, "disk": 0},
+        "files_landed": 2, "log": "ok", "log_failures": 0, "unflushed_bytes": 0, "oldest_unflushed_age_seconds":
+        0.0}]} (empty when it takes none)'}
+    """
+    streams = request.app.state.streams
+    return JSONResponse({"streams": streams.status() if streams is not None else []})
+
+
 # --- query ------------------------------------------------------------------------------------------------------
 
 
@@ -482,6 +499,7 @@ def routes() -> list[Route]:
         Route("/api/quarantine/{table}/replay", replay_quarantine, methods=["POST"]),
         Route("/api/ingest", ingest, methods=["POST"]),
         Route("/landing/{key:path}", put_landing, methods=["PUT"]),
+        Route("/api/streams", list_streams, methods=["GET"]),
         Route("/api/query", query, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

@@ -123,18 +123,18 @@ class StreamCollector:
             "landfall_stream_oldest_unflushed_age_seconds", "Age of the oldest record not landed", labels=["stream"]
         )
         up = GaugeMetricFamily("landfall_stream_log_up", "1 when the stream's log takes records", labels=["stream"])
-        for st in self.streams:
-            name = st.name
-            for outcome, n in st.records.items():
+        for st in self.streams.status():
+            name = st["name"]
+            for outcome, n in st["records"].items():
                 records.add_metric([name, outcome], n)
-            nbytes.add_metric([name], st.bytes_in)
-            for reason, n in st.calls_refused.items():
+            nbytes.add_metric([name], st["bytes"])
+            for reason, n in st["calls_refused"].items():
                 refused.add_metric([name, reason], n)
-            landed.add_metric([name], st.files_landed)
-            failures.add_metric([name], st.log.failures)
-            unflushed.add_metric([name], st.unflushed)
-            age.add_metric([name], st.oldest_age)
-            up.add_metric([name], 0 if st.log.trouble else 1)
+            landed.add_metric([name], st["files_landed"])
+            failures.add_metric([name], st["log_failures"])
+            unflushed.add_metric([name], st["unflushed_bytes"])
+            age.add_metric([name], st["oldest_unflushed_age_seconds"])
+            up.add_metric([name], 1 if st["log"] == "ok" else 0)
         yield from (records, nbytes, refused, landed, failures, unflushed, age, up)
 
 

@@ -21,7 +21,7 @@ PAGES.overview = () => {
     body,
   ]);
   const draw = async () => {
-    const ov = await api(`/api/overview?minutes=${minutes}`);
+    const [ov, st] = await Promise.all([api(`/api/overview?minutes=${minutes}`), api("/api/streams")]);
     const c = ov.counts, b = ov.backlog;
     const labels = ov.minutes.map((m) => new Date(m.minute).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false }));
     const lat = ov.latency_seconds;
@@ -58,6 +58,18 @@ PAGES.overview = () => {
         { label: "latency p50 / p95", num: true, get: (w) => w.latency_seconds.p50 === null ? "–" : `${fmtSeconds(w.latency_seconds.p50)} / ${fmtSeconds(w.latency_seconds.p95)}` },
         { label: "duration p50 / p95", num: true, get: (w) => w.duration_seconds.p50 === null ? "–" : `${fmtSeconds(w.duration_seconds.p50)} / ${fmtSeconds(w.duration_seconds.p95)}` },
       ], ov.workflows, { empty: "no runs in this window" })),
+      st.streams.length ? panel("Streams", h("span", { class: "muted small" }, "since this server started"), dataTable([
+        { label: "stream", get: (s) => s.name },
+        { label: "lands under", get: (s) => s.prefix },
+        { label: "accepted", num: true, get: (s) => fmtNum(s.records.accepted) },
+        { label: "errored", num: true, get: (s) => fmtNum(s.records.errored) },
+        { label: "refused", num: true, get: (s) => fmtNum(s.records.refused) },
+        { label: "calls refused", num: true, get: (s) => fmtNum(s.calls_refused.throttled + s.calls_refused.disk) },
+        { label: "files landed", num: true, get: (s) => fmtNum(s.files_landed) },
+        { label: "waiting", num: true, get: (s) => fmtBytes(s.unflushed_bytes) },
+        { label: "oldest waiting", num: true, get: (s) => s.unflushed_bytes ? fmtAge(s.oldest_unflushed_age_seconds) : "–" },
+        { label: "log", get: (s) => h("span", { class: `badge ${s.log === "ok" ? "succeeded" : "dead"}`, title: s.log }, s.log === "ok" ? "ok" : "refusing") },
+      ], st.streams, { rowClass: () => "stream" })) : null,
     ]);
     document.getElementById("updated").textContent = `updated ${fmtTime(ov.generated_at)} · every 10 s`;
   };
