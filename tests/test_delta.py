@@ -201,6 +201,37 @@ def test_a_widened_column_keeps_the_table_readable_by_every_reader(make_lake, va
     assert len(deltalake.DeltaTable(str(lake.root / "lake/tables/c")).to_pyarrow_table()) == 2
 
 
+def test_a_widened_columns_rewrite_keeps_the_tables_parquet_version(make_lake):
+    """The rewrite a widened column makes of the table's other files (pyarrow's) is written as the table's files
+    are: with `write.parquet_version: v2`, Parquet's newer encodings (before: v2 data pages, but only dictionary
+    and plain encodings, where every other file of the table had delta and byte stream split ones)."""
+    import pyarrow.parquet as pq
+
+    from conftest import NEWER_ENCODINGS, encodings
+
+    for version in ("v1", "v2"):
+        lake = make_lake([delta_wf(parquet_version=version)])
+        lake.land("c/1.csv", "id,n,x,s\n1,10,0.5,a\n2,20,1.5,b\n", mtime=1_700_000_000)
+        assert lake.process().ok
+        lake.land("c/2.csv", "id,n,x,s\n2.5,30,2.5,c\n", mtime=1_700_000_001)
+        assert lake.process().ok
+        table = lake.root / "lake/tables/c"
+        (rewrite,) = [f.path for f in lake.pipeline.store.table_files("c") if "-r0" in f.path]
+        used = encodings(table / rewrite)
+        assert bool(used & NEWER_ENCODINGS) == (version == "v2"), (version, used)
+        assert pq.read_table(table / rewrite).schema.field("id").type == "double"
+        got = sorted(
+            deltalake.DeltaTable(str(table)).to_pyarrow_table().select(["id", "n", "x", "s"]).to_pylist(),
+            key=lambda r: r["id"],
+        )
+        assert [tuple(r.values()) for r in got] == [(1.0, 10, 0.5, "a"), (2.0, 20, 1.5, "b"), (2.5, 30, 2.5, "c")]
+        assert lake.rows("SELECT id, n, x, s FROM c ORDER BY id") == [
+            (1.0, 10, 0.5, "a"),
+            (2.0, 20, 1.5, "b"),
+            (2.5, 30, 2.5, "c"),
+        ]
+
+
 def test_a_new_version_of_a_file_that_widens_a_column_replaces_its_rows(make_lake):
     """The file a new version replaces and the table's other files, rewritten with the new type, leave the table in
     one commit (before, the replaced file was left out of it, and the commit retried for ever)."""

@@ -97,8 +97,9 @@ class TableWriter(ABC):
     ) -> list[StagedFile]:
         """The table's `files` rewritten into `staging` with columns of new types (`types`: column -> Arrow type
         string): rows, order, lineage, partition and statistics as they were; named as the job's rewrites are,
-        `part-<commit>-r<i>` from `i = first` (a rewrite's index in the files its commit replaces). Written by pyarrow:
-        `files_as.version` v2 gives them Parquet's version 2 data pages, with its dictionary and plain encodings."""
+        `part-<commit>-r<i>` from `i = first` (a rewrite's index in the files its commit replaces). Written by pyarrow,
+        as the engines write the table's other files: `files_as.version` v2 gives them Parquet's version 2 data
+        pages and its newer encodings (`v2_encodings`)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -112,11 +113,15 @@ class TableWriter(ABC):
             fields = [c.with_type(parse_type(types[c.name])) if c.name in types else c for c in table.schema]
             table = table.cast(pa.schema(fields))
             dest = os.path.join(staging, "rewrite", f"part-{commit_id}-r{i}.parquet")
+            v2 = files_as.version == "v2"
+            dictionary, encodings = v2_encodings(table.schema) if v2 else (True, None)
             pq.write_table(
                 table,
                 dest,
                 compression=files_as.compression,
-                data_page_version="2.0" if files_as.version == "v2" else "1.0",
+                data_page_version="2.0" if v2 else "1.0",
+                use_dictionary=dictionary,
+                column_encoding=encodings,
             )
             relpath = os.path.join(os.path.dirname(f.path), os.path.basename(dest))
             size = os.path.getsize(dest)
@@ -218,3 +223,24 @@ def _tmp() -> str:
     import tempfile
 
     return tempfile.gettempdir()
+
+
+def v2_encodings(schema: Any) -> tuple[list[str], dict[str, str]]:
+    """pyarrow's `use_dictionary` and `column_encoding` for Parquet version 2 files of Arrow `schema`: the newer
+    encodings DuckDB's and Spark's v2 writers use, whole numbers, dates and times delta-encoded
+    (`DELTA_BINARY_PACKED`), floating point split by byte (`BYTE_STREAM_SPLIT`); every other leaf (text, booleans,
+    decimals) from a dictionary, as in v1. Keyed by leaf path (`m.w.list.element`), read off an empty file of the
+    schema."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(schema.empty_table(), buf)
+    buf.seek(0)
+    parquet = pq.ParquetFile(buf).schema
+    leaves = [(parquet.column(i).path, parquet.column(i).physical_type) for i in range(len(parquet))]
+    by_kind = {"INT32": "DELTA_BINARY_PACKED", "INT64": "DELTA_BINARY_PACKED"}
+    by_kind |= {"FLOAT": "BYTE_STREAM_SPLIT", "DOUBLE": "BYTE_STREAM_SPLIT"}
+    encodings = {path: by_kind[kind] for path, kind in leaves if kind in by_kind}
+    return [path for path, _ in leaves if path not in encodings], encodings
