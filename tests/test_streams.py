@@ -508,6 +508,7 @@ def test_metrics_show_what_the_streams_did(make_lake):
     with serving_in_thread(lake.config) as url:
         assert post(f"{url}/streams/clicks", content=b'{"id": 1}\n{"id": 2}\nnot json\n').json()["errored"] == 1
         post(f"{url}/streams/clicks", content=b"[1]", headers={"content-type": "application/json"})
+        time.sleep(0.01)  # the oldest record has waited
         got = scrape(url)
         assert got['landfall_stream_records_total{outcome="accepted"}'] == 2
         assert got['landfall_stream_records_total{outcome="errored"}'] == 2  # `not json`, `1`
