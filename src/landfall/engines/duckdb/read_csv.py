@@ -17,7 +17,16 @@ from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.datewords import may_hold
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, is_word
 from landfall.engines.duckdb.sql import REJECTS, _filename_arg, common_args, lit, q
-from landfall.engines.duckdb.stamps import DAY_MONTH, NAIVE_TIMESTAMP, TIMESTAMP_FORMATS, by_use, form_counts, led_by
+from landfall.engines.duckdb.stamps import (
+    DAY_MONTH,
+    NAIVE_TIME,
+    NAIVE_TIMESTAMP,
+    TIME_FORMS,
+    TIMESTAMP_FORMATS,
+    by_use,
+    form_counts,
+    led_by,
+)
 from landfall.engines.duckdb.types import duck_type, sql_type
 
 
@@ -44,6 +53,7 @@ def dates_in(
     columns: set[str],
     stamps: set[str],
     mixed: frozenset[str] = frozenset(),
+    times: set[str] | frozenset[str] = frozenset(),
 ) -> Dates:
     """What a CSV sample (`select`, its date `columns` read as text) says of them: the columns to read as text
     (one holding a word somewhere, which read as a date would be wrong, or a `stamps` column, sampled as
@@ -52,14 +62,17 @@ def dates_in(
     value as DuckDB's cast); and the columns converted value by value instead, in each of the `FORMS` (values
     of more than one form: with and without a fraction; and the `mixed` columns, where a value past the sample
     was of another form). A value with more than six digits of a fraction (nanoseconds: a timestamp holds
-    microseconds) makes its column text, as an offset does.
+    microseconds) makes its column text, as an offset does. So for the `times` columns (sampled as TIME): one
+    holding a value with an offset, a zone or more than six digits of a fraction is text, the others are converted
+    in the `TIME_FORMS` (DuckDB's CSV reader takes no format for times, and its cast drops what is after them).
 
     The sample is the first rows a parallel read returns, not always the same ones: what decides a column's
     reading is taken from one query (a later query's sample may differ; the reader still checks every value,
     and a value that fits no form makes the column text)."""
-    names, stamped = sorted(columns), sorted(stamps)
+    names, stamped, timed = sorted(columns), sorted(stamps), sorted(times)
     first = TIMESTAMP_FORMATS[0]
     checks = [f"coalesce(bool_or({is_word(q(n))}), false)" for n in names]
+    checks += [f"coalesce(bool_and(regexp_full_match(trim({q(n)}), {lit(NAIVE_TIME)})), true)" for n in timed]
     for n in stamped:  # the regular expression only for values the first format does not read
         strict = f"try_strptime({q(n)}, {lit(first)})"
         checks.append(f"coalesce(bool_and({strict} IS NOT DISTINCT FROM TRY_CAST({q(n)} AS TIMESTAMP)), true)")
@@ -67,17 +80,20 @@ def dates_in(
         checks.append(f"coalesce(bool_and(CASE WHEN {strict} IS NOT NULL THEN true ELSE {naive} END), true)")
     found = con.execute(f"SELECT {', '.join(checks)} FROM ({select})").fetchone()
     text = {n for n, hit in zip(names, found[: len(names)], strict=True) if hit}
+    plain, found = found[len(names) : len(names) + len(timed)], found[: len(names)] + found[len(names) + len(timed) :]
+    text |= {n for n, whole in zip(timed, plain, strict=True) if not whole}
+    clock = {n: TIME_FORMS for n in timed if n not in text}
     fits = {n: found[len(names) + 2 * i] for i, n in enumerate(stamped)}
     text |= {n for i, n in enumerate(stamped) if not found[len(names) + 2 * i + 1]}
     left = [n for n in stamped if n not in text]
     whole = {n: first for n in left if fits[n] and n not in mixed}
     rest = [n for n in left if n not in whole]
     if not rest:
-        return Dates(text, first if whole else None, {})
+        return Dates(text, first if whole else None, clock)
 
     # rare: another form, or values of more than one: how many values each form reads
     counts = form_counts(con, select, rest)
-    forms: dict[str, tuple[str, ...]] = {}
+    forms: dict[str, tuple[str, ...]] = dict(clock)
     for n, (total, read) in counts.items():
         ordered = by_use(read)
         if n not in mixed and read[ordered[0]] == total and ordered[0] in TIMESTAMP_FORMATS:

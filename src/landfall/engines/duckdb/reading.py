@@ -186,11 +186,12 @@ def read(cx: JobContext) -> str:
                     cx.dates_as_text = csv_select()
                     # timestamps are read strictly too, in the format the sample's are in (unless one is declared)
                     stamps = {n for n, t in detected if n in dated and t == "TIMESTAMP" and not opts.timestamp_format}
+                    times = {n for n, t in detected if n in dated and t == "TIME"}  # no format: converted
                     # files whose first lines hold no word a date cast takes need not be scanned for one (twice
                     # the sample's lines: the sniffer may skip lines before the records, or comments among them)
                     lines = 2 * DETECTION_SAMPLE_ROWS + opts.skip_rows + 1
-                    if dated and (stamps or any(may_hold_date_words(p, lines) for p in paths)):
-                        found = dates_in(cx.con, sample, dated, stamps, plan.mixed_stamps)
+                    if dated and (stamps or times or any(may_hold_date_words(p, lines) for p in paths)):
+                        found = dates_in(cx.con, sample, dated, stamps, plan.mixed_stamps, times)
                     else:
                         found = Dates(set(), None, {})
                     cx.timestamp_format, cx.stamp_forms = found.stamp_format, found.forms

@@ -36,6 +36,11 @@ FORMS = (*TIMESTAMP_FORMATS, "%Y-%m-%d", *(f + "Z" for f in TIMESTAMP_FORMATS))
 DAY_MONTH = r"^\s*([0-9]{1,2})[/.-]([0-9]{1,2})[/.-]"  # a date written day and month first, in some order
 NAIVE_TIMESTAMP = r"[+]?\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{1,2}(:\d{1,2}(\.\d{1,6})?)?)?Z?"
 
+# A time of day's forms, and what a time with nothing DuckDB's cast would drop looks like: its cast takes
+# `10:00:00+02` and `10:00:00Z` for 10:00 and cuts `10:00:00.123456789` to microseconds
+TIME_FORMS = ("%H:%M:%S", "%H:%M:%S.%f", "%H:%M")
+NAIVE_TIME = r"\d{1,2}:\d{1,2}(:\d{1,2}(\.\d{1,6})?)?"
+
 SHAPE = "____-__-__%"  # what every value of one of the `FORMS` looks like (LIKE), checked before the forms
 
 Counts = dict[str, tuple[int, dict[str, int]]]  # column -> (values, how many of them each of `FORMS` reads)
@@ -93,16 +98,17 @@ def stamp_forms(con: duckdb.DuckDBPyConnection, select: str, columns: list[str])
 
 
 def converted(select: str, forms: dict[str, tuple[str, ...]]) -> str:
-    """`select` with each of `forms`' columns (read as text) converted to a timestamp in the first of its forms
-    that reads a value. A value none reads fails the read as a late value of another type does, so that
-    `engine.replan` reads the column as text."""
+    """`select` with each of `forms`' columns (read as text) converted to a timestamp (a time of day, for the
+    `TIME_FORMS`) in the first of its forms that reads a value. A value none reads fails the read as a late value
+    of another type does, so that `engine.replan` reads the column as text."""
     if not forms:
         return select
 
     def one(n: str, fs: tuple[str, ...]) -> str:
-        before, after = errors.no_timestamp_form(n)
+        kind = "TIME" if fs == TIME_FORMS else "TIMESTAMP"
+        before, after = errors.no_timestamp_form(n, kind)
         why = f"{lit(before)} || {q(n)} || {lit(after)}"
-        stamp = f"try_strptime({q(n)}, [{', '.join(lit(f) for f in fs)}])"
+        stamp = f"try_strptime({q(n)}, [{', '.join(lit(f) for f in fs)}])" + ("::TIME" if kind == "TIME" else "")
         return f"CASE WHEN {q(n)} IS NULL THEN NULL ELSE coalesce({stamp}, error({why})) END AS {q(n)}"
 
     return f"SELECT * REPLACE ({', '.join(one(n, fs) for n, fs in forms.items())}) FROM ({select})"

@@ -427,6 +427,27 @@ class ReadingTests(EngineFixtures):
         assert_ok(alone, alone.process())
         assert alone.rows(f"SELECT count(*), max(t) FILTER (WHERE id = {rows}) FROM u") == [(rows + 1, late[0])]
 
+    def test_a_time_of_day_with_an_offset_or_more_digits_is_kept_whole(self, make):
+        """DuckDB's own time cast loads `10:00:00+02` and `10:00:00Z` as 10:00 (the offset dropped) and
+        `10:00:00.123456789` as `10:00:00.123456`; its sniffer keeps the first two as text but takes the third for a
+        time. Such a value makes its column text, every value as written: in a CSV's sample or past it (before: the
+        offset or the digits dropped without a word)."""
+        lake = make(wf("t"), workers=1)
+        rows = 30_000  # past a reader's sample of the first rows
+        body = "".join(f"{j},{j % 24:02d}:{j % 60:02d}:{j % 60:02d}\n" for j in range(rows))
+        late = ["10:00:00+02", "10:00:00Z", "10:00:00.123456789"]
+        for i, value in enumerate(late):
+            lake.land(f"t/late{i}.csv", f"id,t\n{body}{rows},{value}\n")
+        lake.land("t/early.csv", "id,t\n1,10:00:00.123456789\n2,10:00:01\n")
+        assert_ok(lake, lake.process())
+        assert column_types(lake, "t")["t"] == "string"
+        got = lake.rows(
+            f"SELECT _source_file, t FROM t WHERE id = {rows} OR _source_file = 't/early.csv' ORDER BY 1, id"
+        )
+        assert got == [("t/early.csv", "10:00:00.123456789"), ("t/early.csv", "10:00:01")] + [
+            (f"t/late{i}.csv", value) for i, value in enumerate(late)
+        ]
+
     def test_a_timestamp_with_more_than_microseconds_is_kept_whole(self, make):
         """A timestamp column holds microseconds: a value with more digits of a fraction (`.123456789`, as Go,
         Java and pandas write nanoseconds) would be cut to `.123456`. Such a value makes its column text, every
