@@ -195,13 +195,16 @@ def test_dates_spanning_1970_without_a_word_are_not_read_again(make_lake, monkey
 
 
 def test_times_of_several_forms_stay_times(make_lake):
-    """CSV times are read as text and converted in their forms (DuckDB's reader takes no format for them, and its
-    cast drops an offset): times with and without seconds or a fraction stay a time column (Spark has none)."""
-    lake = make_lake([wf("u")])
+    """CSV times, and JSON ones at the top of a record, are read as text and converted in their forms (DuckDB's
+    readers take no format for them, and their cast drops an offset): times with and without seconds or a
+    fraction stay a time column (Spark has none)."""
+    lake = make_lake([wf("u"), wf("j")])
     lake.land("u/forms.csv", "id,t\n1,10:00\n2,10:00:01.5\n3, 10:00:02\n")
+    lake.land("j/forms.jsonl", '{"id":1,"t":"10:00"}\n{"id":2,"t":"10:00:01.5"}\n{"id":3,"t":"10:00:02"}\n')
     assert lake.process().ok
-    assert lake.rows("SELECT typeof(t), CAST(t AS VARCHAR) FROM u ORDER BY id") == [
-        ("TIME", "10:00:00"),
-        ("TIME", "10:00:01.5"),
-        ("TIME", "10:00:02"),
-    ]
+    for table in ("u", "j"):
+        assert lake.rows(f"SELECT typeof(t), CAST(t AS VARCHAR) FROM {table} ORDER BY id") == [
+            ("TIME", "10:00:00"),
+            ("TIME", "10:00:01.5"),
+            ("TIME", "10:00:02"),
+        ], table

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import duckdb
 
 from landfall.engines.duckdb.sql import lit, q
-from landfall.engines.duckdb.stamps import looks_like_stamps, stamp_forms
+from landfall.engines.duckdb.stamps import NAIVE_TIME, TIME_FORMS, looks_like_stamps, stamp_forms
 
 #: DuckDB type ids read from strings that a word can be cast to
 DATE_IDS = frozenset(
@@ -133,7 +133,7 @@ def pin_dates(
     limit: int | None,
     declared: tuple[str | None, str | None] = (None, None),
     text: set[str] | frozenset[str] = frozenset(),
-    nested_doubles: bool = True,
+    for_duckdb: bool = True,
 ) -> Pinned:
     """`detected` (column -> DuckDB type) pinned for reading, the formats its DATE and TIMESTAMP leaves are read
     in, and the text columns that are timestamps. Given the types, DuckDB's JSON reader casts a string to a date
@@ -150,15 +150,19 @@ def pin_dates(
     records of the sample (None: whole files, read once into a table). One scan of the sample; one more when some
     column has a date leaf (the formats checked), and when a text column looks like timestamps (their forms).
     `text`: columns read as text in `text_read` too (doubles, where a number beyond a double's range may hide).
-    With `nested_doubles`, doubles inside objects and lists are leaves too: one holding a number beyond a double's
-    range (DuckDB's reader makes it an infinity) is text, and `words` finds one past the sample (not for Spark,
-    whose parser never gives such a number's text back)."""
+    For the DuckDB engine's read (`for_duckdb`; not Spark's, whose JSON parser never gives a number's text back
+    and which has no time type): doubles inside objects and lists are leaves too, one holding a number beyond a
+    double's range (DuckDB's reader makes it an infinity) is text, and `words` finds one past the sample; and
+    times of day, which DuckDB's reader casts loosely (`10:00:00+02` as 10:00, `.123456789` cut to microseconds)
+    and takes no format for, are read as text: a top-level column converted in its forms (`stamps.TIME_FORMS`,
+    strictly: a value of none breaks the column's type), a field inside an object or a list kept as written, and
+    a column with a value of more than a time in the sample kept as written too."""
     from landfall.engines.duckdb.casts import beyond_range  # (casts imports this module)
 
     everything = lambda _path: True  # noqa: E731
     as_text: dict[str, str] = {}
     by_column: dict[str, list[Leaf]] = {}  # each column's date leaves, and its double leaves when nested
-    kinds = {n: _leaf_kinds(k, nested_doubles) for n, k in detected.items()}
+    kinds = {n: _leaf_kinds(k, for_duckdb) for n, k in detected.items()}
     for name, kind in detected.items():
         if kinds[name]:
             found = by_column.setdefault(name, [])
@@ -173,14 +177,19 @@ def pin_dates(
     text_read = read({**detected, **as_text, **texts})
     with _sample(con, text_read, [*by_column, *strings], limit) as sample:
         stamps = [leaf for leaf in leaves if leaf.kind == "timestamp"] if declared[1] is None else []
+        times = [leaf for leaf in leaves if leaf.kind == "time"] if for_duckdb else []
         checks = [f"coalesce(bool_or({leaf.some(is_word)}), false)" for leaf in leaves]
         checks += [f"coalesce(bool_or({leaf.some(beyond_range)}), false)" for leaf in numbers]
+        checks += [f"coalesce(bool_or({leaf.some(_more_than_a_time)}), false)" for leaf in times]
         checks += [f"coalesce(bool_or({leaf.some(shape)}), false)" for leaf in stamps for shape in _SHAPES.values()]
         checks += [looks_like_stamps(n) for n in strings]
         row = con.execute(f"SELECT {', '.join(checks)} FROM ({sample})").fetchone()
-        words, row = row[: len(leaves) + len(numbers)], row[len(leaves) + len(numbers) :]
+        flagged = [*leaves, *numbers, *times]
+        words, row = row[: len(flagged)], row[len(flagged) :]
         shaped, row = row[: len(stamps) * len(_SHAPES)], row[len(stamps) * len(_SHAPES) :]
-        text = {leaf.path for leaf, hit in zip([*leaves, *numbers], words, strict=True) if hit}
+        text = {leaf.path for leaf, hit in zip(flagged, words, strict=True) if hit}
+        text |= {leaf.path for leaf in times if leaf.path not in by_column}  # inside objects and lists: as written
+        clock = {leaf.path: TIME_FORMS for leaf in times if leaf.path not in text}  # converted from text
         forms = {
             leaf.path: _form(dict(zip(_SHAPES, shaped[i * len(_SHAPES) : (i + 1) * len(_SHAPES)], strict=True)))
             for i, leaf in enumerate(stamps)
@@ -206,7 +215,8 @@ def pin_dates(
         for name in as_text:
             out[name] = _walk(con.sqltype(detected[name]), q(name), name, [], lambda p: p in text, kinds[name])
         kept_kinds = {leaf.kind for leaf in leaves if leaf.path not in text}
-        forms = stamp_forms(con, sample, [n for n in looked if out[n] == "VARCHAR"])
+        out |= dict.fromkeys(clock, "VARCHAR")
+        forms = stamp_forms(con, sample, [n for n in looked if out[n] == "VARCHAR" and n not in clock]) | clock
         read_as_dates = {
             n: [leaf.some(is_word if leaf.kind in DATE_IDS else beyond_range) for leaf in lf if leaf.path not in text]
             for n, lf in by_column.items()
@@ -232,6 +242,12 @@ def _leaf_kinds(kind: str, nested_doubles: bool) -> frozenset[str]:
     if nested_doubles and nested and any(d in low for d in DOUBLE_IDS):
         found |= DOUBLE_IDS
     return found
+
+
+def _more_than_a_time(expr: str) -> str:
+    """True for a text value that is not a time of day alone (an offset, a zone, more than six digits of a
+    fraction, other text)."""
+    return f"({expr} IS NOT NULL AND NOT regexp_full_match(trim({expr}), {lit(NAIVE_TIME)}))"
 
 
 def columns_arg(columns: dict[str, str]) -> str:

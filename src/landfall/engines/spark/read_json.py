@@ -73,7 +73,7 @@ def read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
         typed = whole_numbers(sniffer, typed, sample, limit)  # beyond 64 bits: DECIMAL(38,0), as on DuckDB
         # and strings that are all timestamps in the sample (whole files once a later value missed its type)
         # doubles stay doubles, at any depth: Spark's parser never gives `1e400`'s text back (`infinite_in`)
-        pinned = pin_dates(sniffer, typed, sample, limit, (o.date_format, o.timestamp_format), nested_doubles=False)
+        pinned = pin_dates(sniffer, typed, sample, limit, (o.date_format, o.timestamp_format), for_duckdb=False)
         detected = [(n, pinned.columns.get(n, t)) for n, t in detected]
         stamps = pinned.stamps
     fields = []

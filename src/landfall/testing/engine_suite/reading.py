@@ -448,6 +448,24 @@ class ReadingTests(EngineFixtures):
             (f"t/late{i}.csv", value) for i, value in enumerate(late)
         ]
 
+    def test_a_time_of_day_in_json_with_an_offset_or_more_digits_is_kept_whole(self, make):
+        """The same in JSON Lines, whose reader detects strings of times as times and casts later ones loosely
+        (`10:00:00+02` as 10:00): a column or a field holding such a value is text, every value as written; times
+        of several forms stay times (on Spark, which has no time type, times are text)."""
+        lake = make(wf("j"), workers=1)
+        rows = 30_000  # past a reader's sample of the first records
+        body = "".join(f'{{"id":{i},"t":"10:00:{i % 60:02d}","m":{{"t":"11:00:00"}}}}\n' for i in range(rows))
+        lake.land("j/late.jsonl", body + f'{{"id":{rows},"t":"10:00:00+02","m":{{"t":"11:00:00Z"}}}}\n')
+        lake.land("j/early.jsonl", '{"id":1,"t":"10:00:00.123456789","m":{"t":"11:00:00"}}\n')
+        assert_ok(lake, lake.process())
+        texts = "CAST(t AS VARCHAR), CAST(m.t AS VARCHAR)"
+        got = lake.rows(f"SELECT _source_file, {texts} FROM j WHERE id IN (1, {rows}) ORDER BY 1, id")
+        assert got == [
+            ("j/early.jsonl", "10:00:00.123456789", "11:00:00"),
+            ("j/late.jsonl", "10:00:01", "11:00:00"),
+            ("j/late.jsonl", "10:00:00+02", "11:00:00Z"),
+        ]
+
     def test_a_timestamp_with_more_than_microseconds_is_kept_whole(self, make):
         """A timestamp column holds microseconds: a value with more digits of a fraction (`.123456789`, as Go,
         Java and pandas write nanoseconds) would be cut to `.123456`. Such a value makes its column text, every
