@@ -192,7 +192,7 @@ class SegmentLog:
         self._retired: list[int] = []
         self._closed = False
         self._broken: LogFull | None = None  # a sync (or a cut) failed: appends are refused so until it is cut back
-        self._cut: list[tuple[int, int]] = []  # offset ranges (after, up to) cut back after a failed sync
+        self._cut: list[tuple[int, int, LogFull]] = []  # offset ranges (after, up to) cut back, and why
         self.failures = 0  # syncs (or cuts of a refused write) that failed: each cut the log back
         end = self._recover()
         self.written = self.durable = end
@@ -346,8 +346,8 @@ class SegmentLog:
 
     def _wait_for(self, end: int, fut: Any, loop: asyncio.AbstractEventLoop | None) -> None:
         with self._lock:
-            if any(lo < end <= hi for lo, hi in self._cut):  # appended before a failed sync, and cut back
-                fut.set_exception(self._refused(OSError(errno.EIO, "cut back after a failed sync"), "synced"))
+            if cut := next((why for lo, hi, why in self._cut if lo < end <= hi), None):  # appended, then cut back
+                fut.set_exception(cut)
             elif self.durable >= end:
                 fut.set_result(end)
             elif self._broken is not None:  # not on disk, and the log is being cut back to what is
@@ -372,7 +372,7 @@ class SegmentLog:
                 broken, target, fd, retired = self._broken, self.written, self._fd, self._retired
                 self._retired = [] if broken is None else retired
             if broken is not None:  # a write that could not even be cut back (`_cut_back`)
-                if not self._heal():
+                if not self._heal(broken):
                     return
                 continue
             try:
@@ -393,9 +393,9 @@ class SegmentLog:
                 )
                 with self._lock:
                     self.failures += 1
-                    self._broken = self._refused(exc, "synced")
-                    self._fail_waiters(self._broken)  # every waiter left waits past `durable`
-                if not self._heal():
+                    self._broken = broken = self._refused(exc, "synced")
+                    self._fail_waiters(broken)  # every waiter left waits past `durable`
+                if not self._heal(broken):
                     return
                 continue
             with self._lock:
@@ -413,14 +413,14 @@ class SegmentLog:
         why = exc.strerror or exc
         return LogFull(f"the segment log `{self.folder}` could not be {what} ({why}); nothing was kept, retry")
 
-    def _heal(self) -> bool:
+    def _heal(self, why: LogFull) -> bool:
         """After a failed sync (in the syncer thread, the only one that syncs or closes segment files): cut the log
-        back to its durable end and take appends again; tried again every `HEAL_SECONDS` while the disk refuses.
-        False once the log is closed meanwhile."""
+        back to its durable end and take appends again (`why`: what the callers were told); tried again every
+        `HEAL_SECONDS` while the disk refuses. False once the log is closed meanwhile."""
         with self._lock:
             while not self._closed:
                 try:
-                    self._cut_to_durable()
+                    self._cut_to_durable(why)
                 except OSError as exc:
                     log.warning("segment log %s: cannot cut back yet (%s); trying again", self.folder, exc)
                     self._synced.wait(HEAL_SECONDS)
@@ -429,16 +429,16 @@ class SegmentLog:
                 log.warning(
                     "segment log %s: offsets %d to %d dropped (never acknowledged); taking records again",
                     self.folder,
-                    *self._cut[-1],
+                    *self._cut[-1][:2],
                 )
                 return True
             return False
 
-    def _cut_to_durable(self) -> None:
+    def _cut_to_durable(self, why: LogFull) -> None:
         """Drop every byte past `durable` (never acknowledged; after a failed sync, not to be trusted): segments
         that start after it go and the one holding it is cut to it and synced. Appends go on in a new segment at
         the old end, so no offset is ever given twice: a caller that asks after its record's offset only now
-        learns it is gone (`_wait_for`), even once later records have passed it. Called with the lock."""
+        learns it is gone (`why`, `_wait_for`), even once later records have passed it. Called with the lock."""
         stale, self._retired, self._fd = [*self._retired, self._fd], [], -1
         for fd in stale:
             if fd >= 0:
@@ -461,7 +461,7 @@ class SegmentLog:
         except OSError:
             os.close(fd)
             raise
-        self._cut.append((self.durable, self.written))
+        self._cut.append((self.durable, self.written, why))
         self._fd, self._base, self.durable = fd, self.written, self.written
 
     # --- reading and flushing ---------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 
 from landfall import encoding as enc
 from landfall.engines.base import ReadPlan, StagedFile, named_in
+from landfall.engines.duckdb.casts import beyond_range
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.sql import q
 
@@ -64,6 +65,13 @@ def _holds(text: bytes, parts: tuple[bytes, ...]) -> bool:
         return False
     low = text.lower()
     return any(p in low for p in maybe)
+
+
+def watch_doubles(cx: JobContext, doubles: set[str]) -> None:
+    """Have `late_date_words` look for a number beyond a double's range in these columns of doubles (CSV or
+    JSON) when the written files' stats show an infinite value."""
+    cx.read_dates |= {n: f"coalesce(bool_or({beyond_range(q(n))}), false)" for n in doubles}
+    cx.read_doubles = doubles
 
 
 def late_date_words(cx: JobContext, files: list[StagedFile]) -> ReadPlan | None:

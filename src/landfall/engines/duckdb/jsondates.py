@@ -15,7 +15,7 @@ from typing import NamedTuple
 import duckdb
 
 from landfall.engines.duckdb.sql import lit, q
-from landfall.engines.duckdb.stamps import NAIVE_TIME, TIME_FORMS, looks_like_stamps, stamp_forms
+from landfall.engines.duckdb.stamps import TIME_FORMS, looks_like_stamps, more_than_a_time, stamp_forms
 
 #: DuckDB type ids read from strings that a word can be cast to
 DATE_IDS = frozenset(
@@ -178,17 +178,20 @@ def pin_dates(
     with _sample(con, text_read, [*by_column, *strings], limit) as sample:
         stamps = [leaf for leaf in leaves if leaf.kind == "timestamp"] if declared[1] is None else []
         times = [leaf for leaf in leaves if leaf.kind == "time"] if for_duckdb else []
+        # times inside objects and lists are text, as written; top-level ones are converted, unless the sample
+        # holds more than a time in them
+        nested = {leaf.path for leaf in times if leaf.path not in by_column}
+        times = [leaf for leaf in times if leaf.path not in nested]
         checks = [f"coalesce(bool_or({leaf.some(is_word)}), false)" for leaf in leaves]
         checks += [f"coalesce(bool_or({leaf.some(beyond_range)}), false)" for leaf in numbers]
-        checks += [f"coalesce(bool_or({leaf.some(_more_than_a_time)}), false)" for leaf in times]
+        checks += [f"coalesce(bool_or({leaf.some(more_than_a_time)}), false)" for leaf in times]
         checks += [f"coalesce(bool_or({leaf.some(shape)}), false)" for leaf in stamps for shape in _SHAPES.values()]
         checks += [looks_like_stamps(n) for n in strings]
         row = con.execute(f"SELECT {', '.join(checks)} FROM ({sample})").fetchone()
         flagged = [*leaves, *numbers, *times]
         words, row = row[: len(flagged)], row[len(flagged) :]
         shaped, row = row[: len(stamps) * len(_SHAPES)], row[len(stamps) * len(_SHAPES) :]
-        text = {leaf.path for leaf, hit in zip(flagged, words, strict=True) if hit}
-        text |= {leaf.path for leaf in times if leaf.path not in by_column}  # inside objects and lists: as written
+        text = {leaf.path for leaf, hit in zip(flagged, words, strict=True) if hit} | nested
         clock = {leaf.path: TIME_FORMS for leaf in times if leaf.path not in text}  # converted from text
         forms = {
             leaf.path: _form(dict(zip(_SHAPES, shaped[i * len(_SHAPES) : (i + 1) * len(_SHAPES)], strict=True)))
@@ -242,12 +245,6 @@ def _leaf_kinds(kind: str, nested_doubles: bool) -> frozenset[str]:
     if nested_doubles and nested and any(d in low for d in DOUBLE_IDS):
         found |= DOUBLE_IDS
     return found
-
-
-def _more_than_a_time(expr: str) -> str:
-    """True for a text value that is not a time of day alone (an offset, a zone, more than six digits of a
-    fraction, other text)."""
-    return f"({expr} IS NOT NULL AND NOT regexp_full_match(trim({expr}), {lit(NAIVE_TIME)}))"
 
 
 def columns_arg(columns: dict[str, str]) -> str:

@@ -19,13 +19,13 @@ from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, is_word
 from landfall.engines.duckdb.sql import REJECTS, _filename_arg, common_args, lit, q
 from landfall.engines.duckdb.stamps import (
     DAY_MONTH,
-    NAIVE_TIME,
     NAIVE_TIMESTAMP,
     TIME_FORMS,
     TIMESTAMP_FORMATS,
     by_use,
     form_counts,
     led_by,
+    more_than_a_time,
 )
 from landfall.engines.duckdb.types import duck_type, sql_type
 
@@ -72,16 +72,15 @@ def dates_in(
     names, stamped, timed = sorted(columns), sorted(stamps), sorted(times)
     first = TIMESTAMP_FORMATS[0]
     checks = [f"coalesce(bool_or({is_word(q(n))}), false)" for n in names]
-    checks += [f"coalesce(bool_and(regexp_full_match(trim({q(n)}), {lit(NAIVE_TIME)})), true)" for n in timed]
     for n in stamped:  # the regular expression only for values the first format does not read
         strict = f"try_strptime({q(n)}, {lit(first)})"
         checks.append(f"coalesce(bool_and({strict} IS NOT DISTINCT FROM TRY_CAST({q(n)} AS TIMESTAMP)), true)")
         naive = f"regexp_full_match(trim({q(n)}), {lit(NAIVE_TIMESTAMP)})"
         checks.append(f"coalesce(bool_and(CASE WHEN {strict} IS NOT NULL THEN true ELSE {naive} END), true)")
+    checks += [f"coalesce(bool_or({more_than_a_time(q(n))}), false)" for n in timed]
     found = con.execute(f"SELECT {', '.join(checks)} FROM ({select})").fetchone()
     text = {n for n, hit in zip(names, found[: len(names)], strict=True) if hit}
-    plain, found = found[len(names) : len(names) + len(timed)], found[: len(names)] + found[len(names) + len(timed) :]
-    text |= {n for n, whole in zip(timed, plain, strict=True) if not whole}
+    text |= {n for n, hit in zip(timed, found[len(found) - len(timed) :], strict=True) if hit}
     clock = {n: TIME_FORMS for n in timed if n not in text}
     fits = {n: found[len(names) + 2 * i] for i, n in enumerate(stamped)}
     text |= {n for i, n in enumerate(stamped) if not found[len(names) + 2 * i + 1]}

@@ -16,9 +16,9 @@ from landfall import encoding as enc
 from landfall.config import ReadOptions, Workflow
 from landfall.engines.base import Source
 from landfall.engines.duckdb import errors
-from landfall.engines.duckdb.casts import beyond_range, cast_sql, shown
+from landfall.engines.duckdb.casts import cast_sql, shown
 from landfall.engines.duckdb.context import JobContext
-from landfall.engines.duckdb.datewords import may_hold_date_words
+from landfall.engines.duckdb.datewords import may_hold_date_words, watch_doubles
 from landfall.engines.duckdb.diagnose import explain, records_among_values
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, is_date, is_word, pin_dates
 from landfall.engines.duckdb.jsonnumbers import whole_numbers
@@ -196,8 +196,7 @@ def read(cx: JobContext) -> str:
                         found = Dates(set(), None, {})
                     cx.timestamp_format, cx.stamp_forms = found.stamp_format, found.forms
                     cx.read_dates = {n: f"coalesce(bool_or({is_word(q(n))}), false)" for n in dated - found.text}
-                    cx.read_dates |= {n: f"coalesce(bool_or({beyond_range(q(n))}), false)" for n in doubles}
-                    cx.read_doubles = doubles
+                    watch_doubles(cx, doubles)
                     cx.plan = plan.but(as_text=plan.as_text | found.text | set(found.forms))
                     if found.text or found.stamp_format or found.forms:
                         raw = view(csv_select())
@@ -232,9 +231,8 @@ def read(cx: JobContext) -> str:
                 formats = (found.date_format, found.timestamp_format)
                 if not cx.plan.sample_all:  # past the sample, a word may hide in them (`late_date_words`)
                     cx.read_dates = dict(found.words)
-                cx.read_dates |= {n: f"coalesce(bool_or({beyond_range(q(n))}), false)" for n in doubles}
-                cx.read_doubles, cx.dates_as_text = doubles, found.text_read
-                cx.nested_doubles = found.doubles
+                watch_doubles(cx, doubles)
+                cx.dates_as_text, cx.nested_doubles = found.text_read, found.doubles
                 select = _json_sql(cx, _paths(paths), opts, fmt, columns=found.columns, formats=formats)
                 raw = view(converted(select, found.stamps))
                 cx.describe(raw)

@@ -41,6 +41,13 @@ NAIVE_TIMESTAMP = r"[+]?\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{1,2}(:\d{1,2}(\.\d{
 TIME_FORMS = ("%H:%M:%S", "%H:%M:%S.%f", "%H:%M")
 NAIVE_TIME = r"\d{1,2}:\d{1,2}(:\d{1,2}(\.\d{1,6})?)?"
 
+
+def more_than_a_time(expr: str) -> str:
+    """SQL true for a text value that is not a time of day alone (an offset, a zone, more than six digits of a
+    fraction, other text): one a time column read as text cannot convert without losing it."""
+    return f"({expr} IS NOT NULL AND NOT regexp_full_match(trim({expr}), {lit(NAIVE_TIME)}))"
+
+
 SHAPE = "____-__-__%"  # what every value of one of the `FORMS` looks like (LIKE), checked before the forms
 
 Counts = dict[str, tuple[int, dict[str, int]]]  # column -> (values, how many of them each of `FORMS` reads)
