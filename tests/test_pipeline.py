@@ -277,6 +277,22 @@ def test_header_only_and_empty_files_load_as_zero_rows(make_lake):
     assert [(r.status, r.rows_out) for r in lake.pipeline.runs()] == [("succeeded", 0), ("succeeded", 0)]
 
 
+def test_a_header_with_an_unnamed_column_alone_loads_nothing_into_its_table(make_lake):
+    """pandas writes a frame with its index as `,a,b`; DuckDB's sniffer takes a line with an empty field for a row.
+    When the table has the columns such a line names (the first column's `column0`, whatever the case of the
+    others), the line is the header of an empty extract: before, it loaded as a row of the names themselves."""
+    lake = make_lake([wf("x", read={"format": "csv"})])
+    lake.land("x/1.csv", ",id,Name,name\n0,7,a,b\n", mtime=1_700_000_000)
+    assert lake.process().ok
+    lake.land("x/2.csv", ",id,name,NAME\n", mtime=1_700_000_001)  # the header of an empty frame
+    lake.land("x/3.csv", ",id,nom\n", mtime=1_700_000_002)  # not this table's columns: a row, as before
+    assert lake.process().ok
+    runs = {r.file_key: r for r in lake.pipeline.runs()}
+    assert (runs["x/2.csv"].rows_out, runs["x/2.csv"].note) == (0, "nothing to load: a header and no rows")
+    assert runs["x/3.csv"].rows_out == 1
+    assert lake.rows("SELECT id, _source_file FROM x ORDER BY _source_file") == [(7, "x/1.csv"), (None, "x/3.csv")]
+
+
 def test_read_options_override_detection(make_lake):
     lake = make_lake(
         [

@@ -148,6 +148,13 @@ def text_in_table(workflow: Workflow, table_schema: list[tuple[str, str]] | None
     text = {n for n, t in table_schema or [] if t in ("string", "large_string")}
     if not text:
         return set()
+    now = in_table(workflow, table_schema, names)
+    return {f for f, c in now.items() if c in text and f not in workflow.read.types}
+
+
+def in_table(workflow: Workflow, table_schema: list[tuple[str, str]] | None, names: list[str]) -> dict[str, str]:
+    """A file's columns (`names`) and the names they reach the table by, followed through the workflow's leading
+    `rename` and `normalize_names` steps."""
     now = {n: n for n in names}  # a file's column -> its name after the steps so far
     for step in workflow.transform:
         if step.kind == "rename":
@@ -157,7 +164,14 @@ def text_in_table(workflow: Workflow, table_schema: list[tuple[str, str]] | None
             now = {f: mapping.get(c, c) for f, c in now.items()}
         else:
             break
-    return {f for f, c in now.items() if c in text and f not in workflow.read.types}
+    return now
+
+
+def names_its_table(workflow: Workflow, table_schema: list[tuple[str, str]] | None, names: list[str]) -> bool:
+    """Whether a file's column names (`names`) are columns of its table (through the workflow's leading renames),
+    whatever their case: a line of them is a header."""
+    table = {n.casefold() for n, _ in table_schema or [] if n not in LINEAGE}
+    return bool(table) and all(c.casefold() in table for c in in_table(workflow, table_schema, names).values())
 
 
 LINEAGE = ("_source_file", "_ingested_at", "_run_id")  # the columns landfall adds to every row

@@ -49,7 +49,7 @@ class DuckDBEngine(Engine):
         storage.register_with(self.db)
 
     def empty_note(self, src: Source, job: Job) -> str | None:
-        return reading.empty_note(self.con, src, job.workflow, job.scratch_dir)
+        return reading.empty_note(self.con, src, job.workflow, job.scratch_dir, job.table_schema)
 
     def attempt(self, job: Job, plan: ReadPlan) -> Staged:
         cx = JobContext(self.con, job, plan)

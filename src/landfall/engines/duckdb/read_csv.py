@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import duckdb
@@ -182,9 +183,17 @@ def mixed_types(groups: list[list[tuple[str, str]]]) -> set[str]:
     return {name for name, types in kinds.items() if not one_kind(types)}
 
 
-def _one_line_is_header(con: duckdb.DuckDBPyConnection, line: str, opts: ReadOptions, scratch: str) -> bool:
+def _one_line_is_header(
+    con: duckdb.DuckDBPyConnection,
+    line: str,
+    opts: ReadOptions,
+    scratch: str,
+    names_its_table: Callable[[list[str]], bool] | None = None,
+) -> bool:
     """Whether a CSV's only line is its header: as declared, else as DuckDB's sniffer sees it (a line of
-    names is a header; one with a number, a date, a boolean or an empty field is a row)."""
+    names is a header; one with a number, a date, a boolean or an empty field is a row), else when its fields,
+    named as a header's are, are columns of the file's table (`names_its_table`): a header with an unnamed
+    column, as pandas writes an empty frame with its index (`,a,b`), is one when its table has those columns."""
     if opts.header is not None:
         return opts.header
     import tempfile
@@ -195,13 +204,31 @@ def _one_line_is_header(con: duckdb.DuckDBPyConnection, line: str, opts: ReadOpt
         fh.write(line + "\n")
     try:
         row = con.execute(
-            f"SELECT HasHeader FROM sniff_csv({lit(fh.name)}{''.join(', ' + a for a in user)})"
+            f"SELECT HasHeader, Delimiter, Quote FROM sniff_csv({lit(fh.name)}{''.join(', ' + a for a in user)})"
         ).fetchone()
-        return bool(row and row[0])
     except duckdb.Error:
         return False
     finally:
         os.unlink(fh.name)
+    if not row or row[0] or names_its_table is None:
+        return bool(row and row[0])
+    _, delim, quote = row
+    quote = quote if len(quote or "") == 1 else '"'  # `(empty)`: none in the line
+    fields = next(csv.reader([line], delimiter=delim if len(delim or "") == 1 else ",", quotechar=quote), [])
+    return bool(fields) and names_its_table(header_names(fields))
+
+
+def header_names(fields: list[str]) -> list[str]:
+    """The column names DuckDB gives a header line's fields: an empty one `column<i>`, a repeated one `<name>_<n>`."""
+    names: list[str] = []
+    for i, field in enumerate(fields):
+        name = base = field.strip() or f"column{i}"
+        n = 0
+        while name in names:
+            n += 1
+            name = f"{base}_{n}"
+        names.append(name)
+    return names
 
 
 def _sniff(cx: JobContext, path: str, o: ReadOptions, *, pin: bool = False) -> list[str] | None:

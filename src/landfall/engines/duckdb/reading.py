@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from functools import partial
 from typing import Any
 
 import duckdb
@@ -14,7 +15,7 @@ import duckdb
 from landfall import compression
 from landfall import encoding as enc
 from landfall.config import ReadOptions, Workflow
-from landfall.engines.base import Source
+from landfall.engines.base import Source, names_its_table
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.casts import cast_sql, shown
 from landfall.engines.duckdb.context import JobContext
@@ -324,11 +325,18 @@ def _decompressed(src: Source, kind: str, scratch: str) -> str:
     return out
 
 
-def empty_note(con: duckdb.DuckDBPyConnection, src: Source, workflow: Any, scratch: str) -> str | None:
+def empty_note(
+    con: duckdb.DuckDBPyConnection,
+    src: Source,
+    workflow: Any,
+    scratch: str,
+    table_schema: list[tuple[str, str]] | None = None,
+) -> str | None:
     """Why a landed file holds no records (then it loads nothing and changes no schema), or None: a CSV
-    that is empty, blank or only a header; JSON Lines with no lines; a JSON document `[]`; a Parquet file of
-    no rows. Only small files (after decompression) are looked at whole; of a larger one, the first 64 KB, for a
-    text format's file that is not text (`_refuse_binary`). Both engines call it."""
+    that is empty, blank or only a header (a line of its table's columns is one, `table_schema`); JSON Lines with
+    no lines; a JSON document `[]`; a Parquet file of no rows. Only small files (after decompression) are looked
+    at whole; of a larger one, the first 64 KB, for a text format's file that is not text (`_refuse_binary`).
+    Both engines call it."""
     fmt = source_format(workflow, src)
     opts = workflow.read
     kind = compression.detect(src.path, opts.compression, src.key)
@@ -363,7 +371,8 @@ def empty_note(con: duckdb.DuckDBPyConnection, src: Source, workflow: Any, scrat
         return "an empty JSON array" if re.fullmatch(r"[ \t\r\n]*\[[ \t\r\n]*\][ \t\r\n]*", text) else None
     if not text.strip():
         return "an empty file" if not head else "a file of blank lines"
-    if fmt == "csv" and len(filled) == 1 and _one_line_is_header(con, filled[0], opts, scratch):
+    names = partial(names_its_table, workflow, table_schema) if table_schema else None
+    if fmt == "csv" and len(filled) == 1 and _one_line_is_header(con, filled[0], opts, scratch, names):
         return "a header and no rows"
     return None
 

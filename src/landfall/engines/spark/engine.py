@@ -132,7 +132,7 @@ class SparkEngine(Engine):
     # --- a job ---------------------------------------------------------------------------------------------
 
     def empty_note(self, src: Source, job: Job) -> str | None:
-        return no_records(self.sniffer, src, job.workflow, job.scratch_dir)  # as on DuckDB
+        return no_records(self.sniffer, src, job.workflow, job.scratch_dir, job.table_schema)  # as on DuckDB
 
     def attempt(self, job: Job, plan: ReadPlan) -> Staged:
         fmt = source_format(job.workflow, job.sources[0])
