@@ -395,6 +395,48 @@ def test_lease_expiry_requeues_and_cleans_up(make_lake):
     assert "lease expired" in runs[1].error
 
 
+def test_a_heartbeat_warns_of_runs_taken_back_only_when_a_lease_ran_out(make_lake, caplog):
+    """A heartbeat between a batch's commit and its end (runs recorded, deferred or failed by the worker itself)
+    finds its runs no longer running: that is the batch's own doing, not a take-back. Before, it warned `500 leased
+    runs were taken back` about runs that had just succeeded (seen twice in a `landfall process` of 100,000 files).
+    A run taken back by recovery (its lease ran out: no heartbeat for longer than `lease_seconds`) still warns."""
+    from landfall.runner import Runner
+
+    lake = make_lake([wf("s", read={"format": "csv"})], lease_seconds=2)
+    lake.land("s/good.csv", "id\n1\n")
+    lake.land("s/bad.csv", b"id\n\xff\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0e\x0f\x10\x11\x12\x13\x14\x15\n")
+    (worker,) = lake.pipeline._workers(1, None)
+    real = Runner.run_batch
+
+    def then_beat(self, runs):  # the heartbeat thread's turn comes right after the batch recorded its runs
+        out = real(self, runs)
+        worker.heartbeat()
+        return out
+
+    lake.pipeline.discover()
+    with caplog.at_level("WARNING", logger="landfall.worker"):
+        Runner.run_batch = then_beat
+        try:
+            while worker.step():
+                pass
+        finally:
+            Runner.run_batch = real
+    statuses = sorted(r.status for r in lake.pipeline.runs())
+    assert statuses == ["dead", "succeeded"]  # one ended well, one failed for good (binary data): both recorded
+    assert not [r.getMessage() for r in caplog.records if r.name == "landfall.worker"]
+
+    lake.land("s/late.csv", "id\n2\n")
+    lake.pipeline.discover()
+    (run,) = lake.pipeline.store.lease(worker.id, limit=1, max_bytes=1 << 30, lease_seconds=0.05)
+    worker._held, worker._renewed = [run.run_id], time.monotonic() - 2  # its last renewal a lease ago
+    time.sleep(0.1)
+    assert [r.run_id for r in lake.pipeline.store.reap()] == [run.run_id]  # taken back by recovery
+    with caplog.at_level("WARNING", logger="landfall.worker"):
+        worker.heartbeat()
+    assert [r for r in caplog.records if "1 leased runs are no longer held" in r.getMessage()]
+    worker.close()
+
+
 def test_workflows_with_a_sql_step_run_file_by_file(make_lake):
     """A free-form query may aggregate: batching files would change its result, so each file runs alone."""
     lake = make_lake(

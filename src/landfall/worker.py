@@ -36,11 +36,13 @@ class Worker:
         self._engines: dict[str, Engine] = {}
         self.runner = Runner(settings, store, self.engine, zones, on_done=on_done, broken=broken or {}, hashing=hashing)
         self._held: list[str] = []
+        self._renewed = 0.0  # monotonic time just before the held runs' lease was last set (lease or heartbeat)
         self._limits = {wf.name: 1 for wf in settings.workflows if not wf.batchable}
         self._held_lock = threading.Lock()
 
     def step(self) -> int:
         """Lease and run one batch; returns how many runs it handled (0: the queue had nothing available)."""
+        asked = time.monotonic()
         runs = self.store.lease(
             self.id,
             limit=self.settings.batch_files,
@@ -51,7 +53,7 @@ class Worker:
         if not runs:
             return 0
         with self._held_lock:
-            self._held = [r.run_id for r in runs]
+            self._held, self._renewed = [r.run_id for r in runs], asked
         try:
             self.runner.run_batch(runs)
         except StateError as exc:  # not the files' fault: hand them back, untouched, once the store is back
@@ -87,16 +89,28 @@ class Worker:
         return self._engines[name]
 
     def heartbeat(self) -> None:
+        """Renew the lease of the runs this worker holds. A run the store no longer has running for this worker
+        was either ended or handed back by this worker's batch (recorded, deferred, failed), or taken back by
+        another process's recovery, which only happens once its lease ran out: while the last renewal is younger
+        than a lease, every such run is this worker's own doing and nothing is said."""
         with self._held_lock:
-            held = list(self._held)
-        if held:
-            lost = self.store.heartbeat(self.id, held, self.settings.lease_seconds)
-            if lost:
-                log.warning(
-                    "worker %s: %d leased runs were taken back (the lease expired); their results will be dropped",
-                    self.id,
-                    len(lost),
-                )
+            held, renewed = list(self._held), self._renewed
+        if not held:
+            return
+        now = time.monotonic()
+        lost = self.store.heartbeat(self.id, held, self.settings.lease_seconds)
+        with self._held_lock:
+            if self._held == held:
+                self._renewed = now
+        if lost and now - renewed >= self.settings.lease_seconds:
+            log.warning(
+                "worker %s: %d leased runs are no longer held after %.0f s without a renewed lease (lease_seconds: "
+                "%g); those taken back run again elsewhere, and this worker's results for them are dropped",
+                self.id,
+                len(lost),
+                now - renewed,
+                self.settings.lease_seconds,
+            )
 
     def held(self) -> list[str]:
         with self._held_lock:
