@@ -42,6 +42,7 @@ class JobContext(msgspec.Struct):
     raw: str = ""  # the view of the rows as read
     records: bool = True  # JSON read as records (columns from their keys), not as `value` rows
     as_lines: str = ""  # a JSON document Python's parser read, as JSON Lines (`ReadPlan.json_via_python`)
+    keys_refused: bool = False  # JSON read with DuckDB's own detection, which refuses a key past its sample
     children: dict[str, str] = {}  # child table -> the view of its rows
     dialects: dict[str, tuple[str, int]] = {}  # CSV path -> (delimiter, lines before the records) landfall checked
     timestamp_format: str | None = None  # the reader's strict format of CSV timestamps (`read_csv.dates_in`)

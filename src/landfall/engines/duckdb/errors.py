@@ -121,6 +121,11 @@ def not_an_object(text: str) -> bool:
     return "Expected OBJECT, but got" in text
 
 
+def unknown_key(text: str) -> bool:
+    """A JSON record holding a key the reader's own detection did not find in its sample (`jsonkeys`)."""
+    return "has unknown key" in text
+
+
 def not_records(text: str) -> bool:
     """A JSON file read as records whose top-level values are not objects."""
     return "expected records" in text

@@ -3,8 +3,14 @@ then pins them: `jsondates.pin_dates`); given the columns, or reading files by n
 key it was not given without a word, and so does Spark's. A key that first appears past the sample, at the top of
 a record or inside an object, would be lost.
 
-So once a job's files are read, every file with more records than the sample is looked through for a key its
-columns do not hold (`late_keys`, `late_key`), and when one holds one, the job is read again with its types
+A lone big file with more records than the sample, whose columns landfall pins as DuckDB detects them, is read
+with DuckDB's own detection instead (`refusing_read`, on a small sample when that finds the same columns): the
+reader then refuses a key past its sample as it reads, and the refusal reads the job again with its types
+detected on the whole file (`replanning`), at no cost when there is none (a look afterwards is a second read of
+the file: it cost 1.36 s of a 5 s load of a 240 MiB JSON document).
+
+Every other file with more records than the sample is looked through once the job's files are read, for a key
+its columns do not hold (`late_keys`, `late_key`), and when one holds one, the job is read again with its types
 detected on the whole files (`ReadPlan.sample_all`), which finds every key. The look is DuckDB's own reader with
 its own detection, which refuses a record with a key it did not detect, at any level: a read of the file, in
 parallel. Where that read stops at something else (a later value that does not fit a type it detected; lines
@@ -14,6 +20,7 @@ for each list of objects)."""
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -24,13 +31,65 @@ from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS
 from landfall.engines.duckdb.sql import PATH, ROW, every_row_kept, lit
 
+#: records whose bytes are sized up to guess whether a file holds more records than the sample (the look is
+#: needed only then)
+_HEAD_ROWS = 2048
+REFUSING_BYTES = 4 << 20  # smaller files are not sized up: their look is cheap, or not needed at all
+
+
+def refusing_read(
+    cx: JobContext, fmt: str, columns: dict[str, str], formats: tuple[str | None, str | None]
+) -> str | None:
+    """A view reading the job's lone JSON file with DuckDB's own type detection, when it reads `columns` (name ->
+    DuckDB type, as `jsondates.pin_dates` pinned them) exactly: a key past the sample is then refused as the file
+    is read (`cx.keys_refused`; the refusal reads the job again, `replanning`), where a read of pinned columns skips
+    it without a word. None when the pinned columns differ from the reader's own (text for dates holding words,
+    declared types, ...), the file is not likely to hold more records than the sample, or the job is not one file
+    of records read as it is."""
+    from landfall.engines.duckdb.read_json import _json_sql
+    from landfall.engines.duckdb.sql import _paths
+
+    wf = cx.job.workflow
+    if len(cx.paths) != 1 or cx.plan.sample_all or cx.plan.json_via_python or wf.read.bad_rows == "quarantine":
+        return None
+    (path,) = cx.paths
+    if os.path.getsize(path) < REFUSING_BYTES or not more_than_the_sample(cx.con, path, fmt, cx.plan.max_object):
+        return None  # nothing to look for: a read refusing keys would cost more than it saves
+    select = _json_sql(cx, _paths([path]), wf.read, fmt, columns=columns, formats=formats, detect=True)
+    try:
+        view = cx.view(select)
+    except duckdb.Error:  # the pinned read names what is wrong
+        return None
+
+    def spelled(types: dict[str, str]) -> dict[str, str]:  # one spelling of each type (struct keys quoted or not)
+        return {n: str(cx.con.sqltype(t)) for n, t in types.items()}
+
+    if spelled(dict(cx.describe(view))) != spelled(columns):
+        return None
+    cx.keys_refused = True
+    return view
+
+
+def more_than_the_sample(con: duckdb.DuckDBPyConnection, path: str, fmt: str, max_object: int | None) -> bool:
+    """Whether a JSON file likely holds more records than DuckDB's type sample: twice its bytes at least, sized up
+    from the bytes of the first `_HEAD_ROWS` records (a file not read so is taken to hold no more)."""
+    form = "newline_delimited" if fmt == "jsonl" else "auto"
+    size = f", maximum_object_size = {max_object}" if max_object else ""
+    records = f"SELECT json FROM read_json_objects({lit(path)}, format = {lit(form)}{size}) LIMIT {_HEAD_ROWS}"
+    try:
+        found = con.execute(f"SELECT sum(strlen(CAST(json AS VARCHAR))) FROM ({records})").fetchone()
+    except duckdb.Error:
+        return False
+    head = int(found[0] or 0) if found else 0
+    return 2 * head * (DETECTION_SAMPLE_ROWS / _HEAD_ROWS) < os.path.getsize(path)
+
 
 def late_keys(cx: JobContext, rows_out: dict[str, int]) -> ReadPlan | None:
     """The plan to read the job with again when a record of its JSON files holds a key past the type sample that
     the columns read do not, else None. Files whose every record the sample held (no more rows written than it
     takes, from steps that keep every row) are not looked at."""
     wf = cx.job.workflow
-    if cx.fmt not in ("json", "jsonl") or cx.plan.sample_all or not cx.records:
+    if cx.fmt not in ("json", "jsonl") or cx.plan.sample_all or not cx.records or cx.keys_refused:
         return None
     every_row = every_row_kept(wf) and wf.read.bad_rows != "quarantine"
     paths = [p for p, src in cx.paths.items() if not every_row or rows_out.get(src.key, 0) > DETECTION_SAMPLE_ROWS]

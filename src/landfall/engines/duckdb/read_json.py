@@ -22,7 +22,7 @@ from landfall.engines.duckdb.diagnose import (
     _json_kind,
     _no_constants,
 )
-from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, columns_arg
+from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, REFUSING_SAMPLE_ROWS, columns_arg
 from landfall.engines.duckdb.sql import PATH, _filename_arg, _paths, common_args, lit, q
 from landfall.engines.duckdb.types import sql_type
 from landfall.errors import InvalidInput
@@ -151,9 +151,12 @@ def _json_sql(
     records: bool = True,
     columns: dict[str, str] | None = None,
     formats: tuple[str | None, str | None] = (None, None),
+    detect: bool = False,
 ) -> str:
     """The SELECT of JSON records (or of `value` rows: `records=False`), with `columns` (name -> DuckDB type) and
-    the `formats` their dates and timestamps are read in (`jsondates.pin_dates`) when they are pinned."""
+    the `formats` their dates and timestamps are read in (`jsondates.pin_dates`) when they are pinned. `detect`:
+    a lone file's columns detected by the reader itself (not `union_by_name`), which then refuses a key past its
+    sample (`jsonkeys.refusing_read`)."""
     form = "newline_delimited" if fmt == "jsonl" else "auto"
     if not records:
         return (
@@ -161,12 +164,14 @@ def _json_sql(
             f"FROM read_json({paths}, {', '.join(_filename_arg(cx) + [f'format = {lit(form)}'])}, "
             f"records = false{_max_object_arg(cx)})"
         )
-    args = _filename_arg(cx) + ["union_by_name = true", f"format = {lit(form)}", "records = true"]
+    args = _filename_arg(cx) + [f"union_by_name = {str(not detect).lower()}", f"format = {lit(form)}", "records = true"]
     if cx.plan.max_object:
         args.append(f"maximum_object_size = {cx.plan.max_object}")
     args.extend(common_args(cx.plan, o))
-    if columns:
+    if columns and not detect:
         args.append(columns_arg(columns))
+    if detect:
+        args.append(f"sample_size = {REFUSING_SAMPLE_ROWS}")
     date_format, stamp_format = formats
     if date_format and not o.date_format:
         args.append(f"dateformat = {lit(date_format)}")

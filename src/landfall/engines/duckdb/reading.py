@@ -22,6 +22,7 @@ from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.datewords import may_hold_date_words, watch_doubles
 from landfall.engines.duckdb.diagnose import explain, records_among_values
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, is_date, is_word, pin_dates
+from landfall.engines.duckdb.jsonkeys import refusing_read
 from landfall.engines.duckdb.jsonnumbers import whole_numbers
 from landfall.engines.duckdb.read_csv import (
     Dates,
@@ -235,7 +236,10 @@ def read(cx: JobContext) -> str:
                 watch_doubles(cx, doubles)
                 cx.dates_as_text, cx.nested_doubles = found.text_read, found.doubles
                 select = _json_sql(cx, _paths(paths), opts, fmt, columns=found.columns, formats=formats)
-                raw = view(converted(select, found.stamps))
+                own = None  # a key past the sample refused as the file is read
+                if not found.stamps and not cx.with_path and not numbered:
+                    own = refusing_read(cx, fmt, found.columns, formats)
+                raw = own or view(converted(select, found.stamps))
                 cx.describe(raw)
         except duckdb.BinderException as exc:
             if not errors.not_records(str(exc)) or opts.records == "true" or len(paths) > 1:
