@@ -393,6 +393,18 @@ class ReadingTests(EngineFixtures):
         )
         assert got == [(2.5, "2024-01-02 10:30:00")]
 
+    def test_a_late_json_value_of_another_kind_is_never_cast_to_fit_a_sampled_type(self, make):
+        """The same in JSON Lines, where each value says its kind: past the sample, `2.5` in a column of whole
+        numbers, `7` in a column of booleans and `true` in a column of fractions keep what they are (a wider
+        type, or text), never `2`, `true` and `1.0`."""
+        lake = make(wf("t", read={"format": "jsonl"}))
+        rows = 30_000  # past a reader's sample of the first records
+        head = "".join(f'{{"id": {i}, "n": {i}, "b": true, "f": 1.5}}\n' for i in range(rows))
+        lake.land("t/a.jsonl", head + '{"id": -1, "n": 2.5, "b": 7, "f": true}\n')
+        assert_ok(lake, lake.process())
+        got = lake.rows("SELECT CAST(n AS VARCHAR), CAST(b AS VARCHAR), CAST(f AS VARCHAR) FROM t WHERE id = -1")
+        assert got == [("2.5", "7", "true")], got
+
     def test_a_late_time_of_day_in_a_date_column_is_kept(self, make):
         """A date column's only late value that is not a date alone, in a file under the size read in pieces: no
         other column fails to cast on the way (DuckDB's own date cast takes `2024-01-02 10:30:00` as 2024-01-02),
