@@ -25,7 +25,10 @@ class ObjectCreated(msgspec.Struct, frozen=True):
 
 def is_hidden(key: str) -> bool:
     """Names starting with `.` or `_` (temporary uploads, markers) are never loaded."""
-    return any(part.startswith((".", "_")) for part in key.split("/"))
+    return _HIDDEN.search(key) is not None
+
+
+_HIDDEN = re.compile(r"(?:^|/)[._]")
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

@@ -152,7 +152,7 @@ class Storage:
             path = info.get("name") or name
             if info.get("type") != "file":
                 continue
-            if self.is_local and os.path.islink(path) and not _inside(os.path.realpath(path), self.root):
+            if self.is_local and info.get("islink") and not _inside(os.path.realpath(path), self.root):
                 continue
             yield (
                 self.key_of(path),
