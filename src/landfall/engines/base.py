@@ -25,6 +25,7 @@ import msgspec
 from landfall.config import ParquetFiles, Settings, Workflow
 from landfall.errors import InvalidInput
 from landfall.naming import normalized
+from landfall.schema import field_named
 
 
 # the lineage columns of a table a `sql` step joins: its rows' own history, left out of the joined view
@@ -170,8 +171,8 @@ def in_table(workflow: Workflow, table_schema: list[tuple[str, str]] | None, nam
 def names_its_table(workflow: Workflow, table_schema: list[tuple[str, str]] | None, names: list[str]) -> bool:
     """Whether a file's column names (`names`) are columns of its table (through the workflow's leading renames),
     whatever their case: a line of them is a header."""
-    table = {n.casefold() for n, _ in table_schema or [] if n not in LINEAGE}
-    return bool(table) and all(c.casefold() in table for c in in_table(workflow, table_schema, names).values())
+    table = [n for n, _ in table_schema or [] if n not in LINEAGE]
+    return bool(table) and all(field_named(table, c) for c in in_table(workflow, table_schema, names).values())
 
 
 LINEAGE = ("_source_file", "_ingested_at", "_run_id")  # the columns landfall adds to every row

@@ -27,9 +27,11 @@ from typing import Any
 import duckdb
 
 from landfall.engines.base import ReadPlan
+from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS
-from landfall.engines.duckdb.sql import PATH, ROW, every_row_kept, lit
+from landfall.engines.duckdb.read_json import _json_sql, json_form
+from landfall.engines.duckdb.sql import PATH, ROW, _paths, every_row_kept, lit
 
 #: records whose bytes are sized up to guess whether a file holds more records than the sample (the look is
 #: needed only then)
@@ -38,50 +40,62 @@ REFUSING_BYTES = 4 << 20  # smaller files are not sized up: their look is cheap,
 
 
 def refusing_read(
-    cx: JobContext, fmt: str, columns: dict[str, str], formats: tuple[str | None, str | None]
+    cx: JobContext,
+    fmt: str,
+    columns: dict[str, str],
+    formats: tuple[str | None, str | None],
+    sampled: dict[str, str],
 ) -> str | None:
     """A view reading the job's lone JSON file with DuckDB's own type detection, when it reads `columns` (name ->
-    DuckDB type, as `jsondates.pin_dates` pinned them) exactly: a key past the sample is then refused as the file
-    is read (`cx.keys_refused`; the refusal reads the job again, `replanning`), where a read of pinned columns skips
-    it without a word. None when the pinned columns differ from the reader's own (text for dates holding words,
-    declared types, ...), the file is not likely to hold more records than the sample, or the job is not one file
-    of records read as it is."""
-    from landfall.engines.duckdb.read_json import _json_sql
-    from landfall.engines.duckdb.sql import _paths
-
+    DuckDB type, as `jsondates.pin_dates` pinned them from `sampled`, what DuckDB detected on the whole sample)
+    exactly: a key past the sample is then refused as the file is read (`cx.keys_refused`; the refusal reads the
+    job again, `replanning`), where a read of pinned columns skips it without a word. None when the pinned
+    columns differ from the reader's own (text for dates holding words, declared types, ...), the file is not
+    likely to hold more records than the sample, or the job is not one file of records read as it is."""
     wf = cx.job.workflow
     if len(cx.paths) != 1 or cx.plan.sample_all or cx.plan.json_via_python or wf.read.bad_rows == "quarantine":
         return None
+
+    def spelled(types: dict[str, str]) -> dict[str, str]:  # one spelling of each type (struct keys quoted or not)
+        return {n: str(cx.con.sqltype(t)) for n, t in types.items()}
+
+    pinned = spelled(columns)
+    if pinned != spelled(sampled):  # pinned otherwise: no detection of the reader's reads them
+        return None
     (path,) = cx.paths
-    if os.path.getsize(path) < REFUSING_BYTES or not more_than_the_sample(cx.con, path, fmt, cx.plan.max_object):
+    size = os.path.getsize(path)
+    if size < REFUSING_BYTES or not more_than_the_sample(cx.con, path, json_form(fmt), cx.plan.max_object, size):
         return None  # nothing to look for: a read refusing keys would cost more than it saves
     select = _json_sql(cx, _paths([path]), wf.read, fmt, columns=columns, formats=formats, detect=True)
     try:
         view = cx.view(select)
     except duckdb.Error:  # the pinned read names what is wrong
         return None
-
-    def spelled(types: dict[str, str]) -> dict[str, str]:  # one spelling of each type (struct keys quoted or not)
-        return {n: str(cx.con.sqltype(t)) for n, t in types.items()}
-
-    if spelled(dict(cx.describe(view))) != spelled(columns):
+    if spelled(dict(cx.describe(view))) != pinned:  # detected on its small sample otherwise
         return None
     cx.keys_refused = True
     return view
 
 
-def more_than_the_sample(con: duckdb.DuckDBPyConnection, path: str, fmt: str, max_object: int | None) -> bool:
-    """Whether a JSON file likely holds more records than DuckDB's type sample: twice its bytes at least, sized up
-    from the bytes of the first `_HEAD_ROWS` records (a file not read so is taken to hold no more)."""
-    form = "newline_delimited" if fmt == "jsonl" else "auto"
-    size = f", maximum_object_size = {max_object}" if max_object else ""
-    records = f"SELECT json FROM read_json_objects({lit(path)}, format = {lit(form)}{size}) LIMIT {_HEAD_ROWS}"
+def more_than_the_sample(
+    con: duckdb.DuckDBPyConnection, path: str, form: str, max_object: int | None, size: int
+) -> bool:
+    """Whether a JSON file of `size` bytes likely holds more records than DuckDB's type sample: twice its bytes at
+    least, sized up from the bytes of the first `_HEAD_ROWS` records (a file not read so is taken to hold no
+    more)."""
+    records = f"SELECT json FROM {_records_of(path, form, max_object)} LIMIT {_HEAD_ROWS}"
     try:
         found = con.execute(f"SELECT sum(strlen(CAST(json AS VARCHAR))) FROM ({records})").fetchone()
     except duckdb.Error:
         return False
     head = int(found[0] or 0) if found else 0
-    return 2 * head * (DETECTION_SAMPLE_ROWS / _HEAD_ROWS) < os.path.getsize(path)
+    return 2 * head * (DETECTION_SAMPLE_ROWS / _HEAD_ROWS) < size
+
+
+def _records_of(path: str, form: str, max_object: int | None, extra: str = "") -> str:
+    """`read_json_objects` over one JSON file: each record's text."""
+    size = f", maximum_object_size = {max_object}" if max_object else ""
+    return f"read_json_objects({lit(path)}, format = {lit(form)}{size}{extra})"
 
 
 def late_keys(cx: JobContext, rows_out: dict[str, int]) -> ReadPlan | None:
@@ -96,7 +110,7 @@ def late_keys(cx: JobContext, rows_out: dict[str, int]) -> ReadPlan | None:
     if not paths:
         return None
     columns = {n: t for n, t in cx.describe(cx.raw) if n not in (PATH, ROW)}
-    form = "newline_delimited" if cx.fmt == "jsonl" else "auto"
+    form = json_form(cx.fmt)
     if cx.plan.json_via_python:  # the document was read from its records written as JSON Lines
         paths, form = [cx.as_lines], "newline_delimited"
     found = late_key(cx.con, paths, form, columns, max_object=cx.plan.max_object)
@@ -123,10 +137,10 @@ def late_key(
                 )
                 continue
             except duckdb.Error as exc:
-                if "has unknown key" in str(exc):
+                if errors.unknown_key(str(exc)):
                     return True
         skip = ", ignore_errors = true" if lenient else ""
-        if unknown_key(con, columns, f"read_json_objects({lit(path)}, format = {lit(form)}{size}{skip})"):
+        if unknown_key(con, columns, _records_of(path, form, max_object, skip)):
             return True
     return False
 

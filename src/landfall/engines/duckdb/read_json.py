@@ -157,7 +157,7 @@ def _json_sql(
     the `formats` their dates and timestamps are read in (`jsondates.pin_dates`) when they are pinned. `detect`:
     a lone file's columns detected by the reader itself (not `union_by_name`), which then refuses a key past its
     sample (`jsonkeys.refusing_read`)."""
-    form = "newline_delimited" if fmt == "jsonl" else "auto"
+    form = json_form(fmt)
     if not records:
         return (
             f"SELECT CAST(to_json(json) AS VARCHAR) AS value{', ' + q(PATH) if cx.with_path else ''} "
@@ -189,6 +189,11 @@ def _json_sql(
             return f"SELECT COLUMNS(*)::VARCHAR FROM ({select})"
         return f"SELECT COLUMNS(c -> c <> {lit(PATH)})::VARCHAR, {q(PATH)} FROM ({select})"
     return select
+
+
+def json_form(fmt: str) -> str:
+    """DuckDB's `format` for a JSON read of landfall's format `fmt` (`jsonl` or `json`)."""
+    return "newline_delimited" if fmt == "jsonl" else "auto"
 
 
 def _declared(name: str, target: str) -> str:

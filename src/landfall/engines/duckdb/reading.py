@@ -238,7 +238,7 @@ def read(cx: JobContext) -> str:
                 select = _json_sql(cx, _paths(paths), opts, fmt, columns=found.columns, formats=formats)
                 own = None  # a key past the sample refused as the file is read
                 if not found.stamps and not cx.with_path and not numbered:
-                    own = refusing_read(cx, fmt, found.columns, formats)
+                    own = refusing_read(cx, fmt, found.columns, formats, dict(detected))
                 raw = own or view(converted(select, found.stamps))
                 cx.describe(raw)
         except duckdb.BinderException as exc:
