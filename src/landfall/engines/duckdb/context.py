@@ -43,6 +43,9 @@ class JobContext(msgspec.Struct):
     records: bool = True  # JSON read as records (columns from their keys), not as `value` rows
     as_lines: str = ""  # a JSON document Python's parser read, as JSON Lines (`ReadPlan.json_via_python`)
     keys_refused: bool = False  # JSON read with DuckDB's own detection, which refuses a key past its sample
+    # ... whose types it casts a value of another kind into: the columns with number or boolean leaves, looked
+    # through after the load (`jsonkinds.late_kinds`)
+    kinds_unchecked: dict[str, str] = {}
     children: dict[str, str] = {}  # child table -> the view of its rows
     dialects: dict[str, tuple[str, int]] = {}  # CSV path -> (delimiter, lines before the records) landfall checked
     timestamp_format: str | None = None  # the reader's strict format of CSV timestamps (`read_csv.dates_in`)

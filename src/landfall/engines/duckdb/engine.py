@@ -21,6 +21,7 @@ from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.database import Setup, database
 from landfall.engines.duckdb.datewords import late_date_words
 from landfall.engines.duckdb.jsonkeys import late_keys
+from landfall.engines.duckdb.jsonkinds import late_kinds
 from landfall.engines.duckdb.replanning import replan
 from landfall.engines.duckdb.sql import LINEAGE, NeedLines, _timed, every_row_kept
 from landfall.errors import InvalidInput
@@ -143,6 +144,9 @@ def _attempt(cx: JobContext) -> Staged:
     if (again := late_keys(cx, rows_out)) is not None:
         writing.discard(cx)
         raise Replan(again, "a key past the type sample: detect the columns on the whole files")
+    if (again := late_kinds(cx)) is not None:
+        writing.discard(cx)
+        raise Replan(again, "a value of another kind past the type sample: detect the types on the whole file")
     if wf.read.bad_rows == "quarantine":
         with _timed(timings, "quarantine"):
             miss = records.sampled_type_miss(cx)

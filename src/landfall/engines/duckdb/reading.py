@@ -23,6 +23,7 @@ from landfall.engines.duckdb.datewords import may_hold_date_words, watch_doubles
 from landfall.engines.duckdb.diagnose import explain, records_among_values
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, is_date, is_word, pin_dates
 from landfall.engines.duckdb.jsonkeys import refusing_read
+from landfall.engines.duckdb.jsonkinds import converted_back, kind_checked
 from landfall.engines.duckdb.jsonnumbers import whole_numbers
 from landfall.engines.duckdb.read_csv import (
     Dates,
@@ -235,11 +236,16 @@ def read(cx: JobContext) -> str:
                     cx.read_dates = dict(found.words)
                 watch_doubles(cx, doubles)
                 cx.dates_as_text, cx.nested_doubles = found.text_read, found.doubles
-                select = _json_sql(cx, _paths(paths), opts, fmt, columns=found.columns, formats=formats)
+                # numbers and booleans read as JSON, converted back from their own kind only (`jsonkinds`); types
+                # detected on whole files hold every value
+                as_read, back = (found.columns, {}) if cx.plan.sample_all else kind_checked(cx.con, found.columns)
+                select = _json_sql(cx, _paths(paths), opts, fmt, columns=as_read, formats=formats)
                 own = None  # a key past the sample refused as the file is read
                 if not found.stamps and not cx.with_path and not numbered:
                     own = refusing_read(cx, fmt, found.columns, formats, dict(detected))
-                raw = own or view(converted(select, found.stamps))
+                # which casts a value of another kind into its types: their kinds are looked at after the load
+                cx.kinds_unchecked = {n: found.columns[n] for n in back} if own else {}
+                raw = own or view(converted(converted_back(select, back), found.stamps))
                 cx.describe(raw)
         except duckdb.BinderException as exc:
             if not errors.not_records(str(exc)) or opts.records == "true" or len(paths) > 1:

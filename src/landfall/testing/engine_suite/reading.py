@@ -405,6 +405,26 @@ class ReadingTests(EngineFixtures):
         got = lake.rows("SELECT CAST(n AS VARCHAR), CAST(b AS VARCHAR), CAST(f AS VARCHAR) FROM t WHERE id = -1")
         assert got == [("2.5", "7", "true")], got
 
+    def test_a_late_json_value_of_another_kind_keeps_its_kind_at_any_depth(self, make):
+        """Inside an object and a list too, and of every kind: past the sample a fraction in a field of whole
+        numbers or in a list of them, `true` and a number written as text (`"7"`) in columns of whole numbers, a
+        fraction beside whole numbers beyond 64 bits keep what they are; whole numbers beyond a double's exact
+        range (2^53) beside them stay exact."""
+        lake = make(wf("t", read={"format": "jsonl"}))
+        rows, big, wide = 30_000, 2**70, 2**60  # past a reader's sample of the first records
+        head = "".join(
+            f'{{"id": {i}, "o": {{"n": {i}}}, "l": [{i}, 1], "t": {i}, "s": {i}, "h": {big + i}, "x": {wide + i}}}\n'
+            for i in range(rows)
+        )
+        lake.land("t/a.jsonl", head + '{"id": -1, "o": {"n": 2.5}, "l": [1, 0.5], "t": true, "s": "7", "h": 1.5}\n')
+        assert_ok(lake, lake.process())
+        got = lake.rows(
+            "SELECT CAST(o.n AS VARCHAR), CAST(l[2] AS VARCHAR), CAST(t AS VARCHAR), CAST(s AS VARCHAR), "
+            "CAST(h AS VARCHAR), x FROM t WHERE id = -1"
+        )
+        assert got == [("2.5", "0.5", "true", "7", "1.5", None)], got
+        assert lake.rows("SELECT CAST(x AS VARCHAR) FROM t WHERE id = 7") == [(str(wide + 7),)]
+
     def test_a_late_time_of_day_in_a_date_column_is_kept(self, make):
         """A date column's only late value that is not a date alone, in a file under the size read in pieces: no
         other column fails to cast on the way (DuckDB's own date cast takes `2024-01-02 10:30:00` as 2024-01-02),
