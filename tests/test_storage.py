@@ -81,6 +81,51 @@ def test_a_local_zone_lists_as_fsspec_would(tmp_path):
     assert listed["a.csv"]["size"] == 4 and listed["a.csv"]["mtime"] == os.stat(zone / "a.csv").st_mtime
 
 
+def test_a_folder_that_cannot_be_read_is_said_once_and_the_rest_loads(make_lake, monkeypatch, caplog):
+    """A folder of the landing zone landfall may not read (permissions, a failing disk) stopped the listing with
+    the raw OSError, so no file anywhere in the zone was found. Now that folder is said once (a warning naming it
+    and why) and every other file loads; the zone's own folder unread is the zone away (`StorageUnavailable`),
+    which the caller retries. (Tests run as root, whom permissions never stop: `os.scandir` refuses here.)"""
+    import errno
+
+    from landfall.errors import StorageUnavailable
+
+    lake = make_lake([wf("t")])
+    lake.land("t/a.csv", "id\n1\n")
+    lake.land("t/locked/b.csv", "id\n2\n")
+    lake.land("t/open/c.csv", "id\n3\n")
+    real = os.scandir
+
+    def scandir(path):
+        if os.path.basename(str(path)) == "locked":
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with caplog.at_level(logging.WARNING, logger="landfall"):
+        assert lake.process().ok
+        assert lake.process().ok  # the next pass says nothing again
+    assert lake.rows("SELECT id FROM t ORDER BY id") == [(1,), (3,)]
+    said = [r.getMessage() for r in caplog.records if "cannot list" in r.getMessage()]
+    assert len(said) == 1 and "`t/locked`" in said[0] and "Permission denied" in said[0], said
+    monkeypatch.setattr(os, "scandir", real)
+    assert lake.process().ok  # readable again: its file loads
+    assert lake.rows("SELECT id FROM t ORDER BY id") == [(1,), (2,), (3,)]
+
+    from landfall.sources.listing import ListingSource
+
+    monkeypatch.setattr(os, "scandir", scandir)  # a pass of `landfall up` over the folders that changed: the same
+    changed = ListingSource(Storage(str(lake.landing), zone="landing")).poll(changed_only=True)
+    assert sorted(e.key for e in changed) == ["t/a.csv", "t/open/c.csv"]
+
+    def down(path):
+        raise OSError(errno.EIO, "Input/output error", str(path))
+
+    monkeypatch.setattr(os, "scandir", down)
+    with pytest.raises(StorageUnavailable, match="cannot list it: .*Input/output error"):
+        list(Storage(str(lake.landing), zone="landing").list())
+
+
 def _memory_lake(tmp_path, workflows, bucket: str | None = None, **settings):
     bucket = bucket or f"wh{uuid.uuid4().hex[:8]}"
     doc = {

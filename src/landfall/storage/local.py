@@ -14,7 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 
@@ -62,14 +62,25 @@ class LocalFiles:
         return found if detail else [f["name"] for f in found]
 
     def walk(
-        self, path: str, maxdepth: int | None = None, detail: bool = True
+        self,
+        path: str,
+        maxdepth: int | None = None,
+        detail: bool = True,
+        on_error: Callable[[OSError], None] | None = None,
     ) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
-        """Folder by folder, top-down, as fsspec's `walk(detail=True)`; `maxdepth=1`: the top folder only."""
+        """Folder by folder, top-down, as fsspec's `walk(detail=True)`; `maxdepth=1`: the top folder only. A
+        folder that cannot be read (but for one gone) is given to `on_error` and skipped (without one, the error is
+        raised), in every folder walked (fsspec's own walk hands only the top one to it)."""
         if maxdepth is not None and maxdepth < 1:
             raise ValueError("maxdepth must be at least 1")
         try:
             listing = self.ls(path)
         except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
             return
         folders = {os.path.basename(i["name"]): i for i in listing if i["type"] == "directory"}
         files = {os.path.basename(i["name"]): i for i in listing if i["type"] != "directory"}
@@ -77,7 +88,9 @@ class LocalFiles:
         if maxdepth is not None and maxdepth <= 1:
             return
         for name in folders:
-            yield from self.walk(f"{path.rstrip('/')}/{name}", None if maxdepth is None else maxdepth - 1)
+            yield from self.walk(
+                f"{path.rstrip('/')}/{name}", None if maxdepth is None else maxdepth - 1, True, on_error
+            )
 
 
 def _entry(folder: str, entry: os.DirEntry[str]) -> dict[str, Any]:

@@ -15,11 +15,13 @@ file is uploaded under its final name and stays invisible to landfall's readers 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any
 
 from landfall.errors import ConfigError, StorageUnavailable, UnsafeKey
@@ -36,6 +38,8 @@ from landfall.storage.options import (
     protocol_of,
     register_filesystem,
 )
+
+log = logging.getLogger(__name__)
 
 _LOCAL = ("file", "local")
 _CHUNK = 1 << 20
@@ -67,6 +71,7 @@ class Storage:
         self.is_local = self.protocol in _LOCAL
         if self.is_local:
             self.url = self.root  # absolute
+        self._unlisted: set[str] = set()  # folders of a local zone a listing could not read (said once each)
 
     def __repr__(self) -> str:
         return f"Storage({redact(self.url)!r})"
@@ -143,9 +148,8 @@ class Storage:
             if not self.fs.exists(base):
                 return
             if self.is_local:  # a folder at a time: memory stays flat however many files there are
-                found: Iterator[tuple[str, dict[str, Any]]] = (
-                    item for _, _, files in self.fs.walk(base, maxdepth=maxdepth, detail=True) for item in files.items()
-                )
+                walk = self.fs.walk(base, maxdepth=maxdepth, detail=True, on_error=partial(self._unreadable, base))
+                found: Iterator[tuple[str, dict[str, Any]]] = (item for _, _, files in walk for item in files.items())
             else:  # one paged listing of the whole prefix (a walk would be a request per folder)
                 found = iter(self.fs.find(base, maxdepth=maxdepth, detail=True).items())
         for name, info in found:
@@ -162,6 +166,20 @@ class Storage:
                     "mtime": mtime_of(info),
                     "etag": str(info.get("ETag") or info.get("etag") or "").strip('"'),
                 },
+            )
+
+    def _unreadable(self, base: str, exc: OSError) -> None:
+        """A folder a local listing under `base` could not read. The zone's own folder: the zone is away
+        (`StorageUnavailable`). A folder in it is said once, and its files are listed once it can be read; the
+        rest of the listing goes on (an error escaping the walk stopped every file's discovery)."""
+        folder = str(exc.filename or base)
+        if os.path.normpath(folder) == os.path.normpath(self.root):
+            raise StorageUnavailable(f"{self.label}: cannot list it: {first_line(exc)}")
+        key = self.key_of(folder)
+        if key not in self._unlisted:
+            self._unlisted.add(key)
+            log.warning(
+                "%s: cannot list `%s` (%s): its files are seen once it can be", self.label, key, first_line(exc)
             )
 
     def entries(self, prefix: str = "") -> dict[str, str]:
