@@ -15,11 +15,12 @@ as above (`late_kinds`), which costs less than a pinned read looked through for 
 from __future__ import annotations
 
 import duckdb
+import msgspec
 
 from landfall.engines.base import ReadPlan
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.context import JobContext
-from landfall.engines.duckdb.jsondates import columns_arg
+from landfall.engines.duckdb.read_json import _json_sql
 from landfall.engines.duckdb.sql import _paths, lit, q
 
 _INTEGERS = frozenset(
@@ -62,12 +63,10 @@ def late_kinds(cx: JobContext) -> ReadPlan | None:
     read, back = kind_checked(cx.con, cx.kinds_unchecked, alone=True)
     if not back:
         return None
-    args = [f"format = {lit('newline_delimited' if cx.fmt == 'jsonl' else 'auto')}", "records = true"]
-    if cx.plan.max_object:
-        args.append(f"maximum_object_size = {cx.plan.max_object}")
+    o = msgspec.structs.replace(cx.job.workflow.read, types={})  # declared columns hold no such leaf
     counts = ", ".join(f"count({e})" for e in back.values())
     try:
-        cx.con.execute(f"SELECT {counts} FROM read_json({_paths(cx.paths)}, {', '.join(args)}, {columns_arg(read)})")
+        cx.con.execute(f"SELECT {counts} FROM ({_json_sql(cx, _paths(cx.paths), o, cx.fmt, columns=read)})")
     except duckdb.Error as exc:
         if errors.type_detection_miss(str(exc)):
             return cx.plan.but(sample_all=True)
