@@ -21,6 +21,9 @@ def replan(plan: ReadPlan, job: Job, text: str) -> ReadPlan | None:
     these chances alone."""
     fmt = source_format(job.workflow, job.sources[0])
     alone = len(job.sources) == 1
+    # a value past the sample that does not fit its type: the types are detected on the whole file next (read
+    # through Python's parser, a document would be read with types detected on a sample again)
+    sampled_miss = errors.type_detection_miss(text) and not plan.sample_all
     if errors.object_too_large(text) and not plan.max_object:
         # a record above DuckDB's default buffer; a bigger one slows every read, so only now
         return plan.but(max_object=min(max(64 << 20, 8 * max(s.size for s in job.sources)), 1 << 31))
@@ -39,7 +42,7 @@ def replan(plan: ReadPlan, job: Job, text: str) -> ReadPlan | None:
         return plan.but(per_file_types=True)  # a file of the batch breaks the first file's types: detect per file
     if alone and not plan.sample_all and errors.unknown_key(text):
         return plan.but(sample_all=True)  # a key past the sample (`jsonkeys.refusing_read`): detect on the whole file
-    if text and alone and not plan.json_via_python and fmt == "json":
+    if text and alone and not plan.json_via_python and fmt == "json" and not sampled_miss:
         return plan.but(json_via_python=True)  # strictly valid, but DuckDB's reader refused it
     if fmt == "csv" and alone and not plan.newlines and errors.lost_in_line_endings(text) and _has_cr(job):
         return plan.but(newlines=True)  # a line ending unlike the first ones: read a copy whose endings are all LF

@@ -397,13 +397,18 @@ class ReadingTests(EngineFixtures):
         """The same in JSON Lines, where each value says its kind: past the sample, `2.5` in a column of whole
         numbers, `7` in a column of booleans and `true` in a column of fractions keep what they are (a wider
         type, or text), never `2`, `true` and `1.0`."""
-        lake = make(wf("t", read={"format": "jsonl"}))
+        lake = make(wf("t", read={"format": "jsonl"}), wf("d", read={"format": "json"}))
         rows = 30_000  # past a reader's sample of the first records
         head = "".join(f'{{"id": {i}, "n": {i}, "b": true, "f": 1.5}}\n' for i in range(rows))
-        lake.land("t/a.jsonl", head + '{"id": -1, "n": 2.5, "b": 7, "f": true}\n')
+        late = '{"id": -1, "n": 2.5, "b": 7, "f": true}'
+        lake.land("t/a.jsonl", f"{head}{late}\n")
+        lake.land("d/a.json", f"[{head.replace(chr(10), ',')}{late}]")  # a document of the same records
         assert_ok(lake, lake.process())
-        got = lake.rows("SELECT CAST(n AS VARCHAR), CAST(b AS VARCHAR), CAST(f AS VARCHAR) FROM t WHERE id = -1")
-        assert got == [("2.5", "7", "true")], got
+        for table in ("t", "d"):
+            got = lake.rows(
+                f"SELECT CAST(n AS VARCHAR), CAST(b AS VARCHAR), CAST(f AS VARCHAR) FROM {table} WHERE id = -1"
+            )
+            assert got == [("2.5", "7", "true")], (table, got)
 
     def test_a_late_json_value_of_another_kind_keeps_its_kind_at_any_depth(self, make):
         """Inside an object and a list too, and of every kind: past the sample a fraction in a field of whole
