@@ -250,3 +250,29 @@ def test_a_big_json_file_refuses_a_late_key_as_it_is_read(make_lake, monkeypatch
     got = kinds.rows("SELECT CAST(o.k AS VARCHAR), CAST(l[1].p AS VARCHAR) FROM k WHERE id = -2")
     assert got == [("2.5", "true")]
     assert looked == []
+
+
+def test_the_look_for_late_keys_detects_on_a_small_sample_only_when_that_holds_every_key(tmp_path):
+    """The look through a file for a key past the type sample is DuckDB's own read, which refuses a key it did not
+    detect; it detects on 256 records when those hold every key of the columns read (a third of the look's time
+    is the usual sample's detection). A key that first shows after those 256 records, but in the sample, is no
+    late key; one past the sample, at the top or inside an object, is."""
+    import json
+
+    import duckdb
+
+    from landfall.engines.duckdb.jsonkeys import late_key
+
+    con = duckdb.connect()
+    columns = {"id": "BIGINT", "o": "STRUCT(k BIGINT, z BIGINT)", "z": "VARCHAR"}
+
+    def look(records: list[dict]) -> bool:
+        path = tmp_path / f"{len(records)}-{len(list(tmp_path.iterdir()))}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+        return late_key(con, [str(path)], "newline_delimited", columns)
+
+    plain = [{"id": i, "o": {"k": i}} for i in range(30_000)]
+    later = [*plain[:1000], {"id": -1, "o": {"k": 1, "z": 2}, "z": "x"}, *plain[1000:]]
+    assert not look(later)  # `z` in the sample, past the first 256 records: the look detects on the usual sample
+    assert look([*plain, {"id": -2, "o": {"k": 1}, "y": "top"}])
+    assert look([*plain, {"id": -3, "o": {"k": 1, "y": 2}}])
