@@ -10,14 +10,6 @@ from conftest import wf
 
 
 class TestDuckDBEngine(EngineTests):
-    gaps = {
-        "test_a_late_value_is_never_rounded_or_cut_to_fit_a_sampled_type": (
-            "DuckDB's CSV reader converts values past its type-detection sample non-strictly (2.5 -> 3 in a BIGINT "
-            "column), though its sniffer refuses them: duckdb/duckdb#25824 (dates and timestamps are read with the "
-            "detected format, which is strict: test_a_late_time_of_day_in_a_date_column_is_kept)"
-        ),
-    }
-
     @pytest.fixture
     def engine_config(self):
         return {"engine": "duckdb"}
@@ -276,3 +268,25 @@ def test_the_look_for_late_keys_detects_on_a_small_sample_only_when_that_holds_e
     assert not look(later)  # `z` in the sample, past the first 256 records: the look detects on the usual sample
     assert look([*plain, {"id": -2, "o": {"k": 1}, "y": "top"}])
     assert look([*plain, {"id": -3, "o": {"k": 1, "y": 2}}])
+
+
+def test_a_late_whole_number_written_otherwise_keeps_how_it_is_written(make_lake):
+    """Past its sample DuckDB's CSV reader converted text into a column of whole numbers loosely, without a word
+    (duckdb/duckdb#25824): `2.5` as 3, `007` as 7, `+5` as 5, `1_000` as 1000, `0x1F` as 31. Its sniffer keeps
+    each of those out of such a column in the sample; past it, landfall now does the same: the column is read
+    again as a type that holds the value (`double` for a number, text for a code or other writing), and a value
+    with spaces around it, or `-0`, is still the whole number."""
+    lake = make_lake([wf("t")])
+    rows = 30_000  # past a reader's sample of the first rows
+    late = ["2.5", "007", "+5", "1_000", "0x1F", " 7 ", "-0"]
+    names = [f"c{i}" for i in range(len(late))]
+    body = "".join(f"{i}{f',{i}' * len(late)}\n" for i in range(rows))
+    lake.land("t/a.csv", f"id,{','.join(names)}\n{body}-1,{','.join(late)}\n")
+    assert lake.process().ok
+    got = lake.rows(f"SELECT {', '.join(f'CAST({n} AS VARCHAR)' for n in names)} FROM t WHERE id = -1")
+    assert got == [("2.5", "007", "5.0", "1_000", "0x1F", "7", "0")], got
+    types = dict(lake.rows("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 't'"))
+    assert [types[n] for n in names] == ["DOUBLE", "VARCHAR", "DOUBLE", "VARCHAR", "VARCHAR", "BIGINT", "BIGINT"]
+    assert lake.rows("SELECT count(*), sum(CAST(c5 AS BIGINT)) FROM t WHERE id >= 0") == [
+        (rows, rows * (rows - 1) // 2)
+    ]

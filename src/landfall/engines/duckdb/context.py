@@ -50,6 +50,8 @@ class JobContext(msgspec.Struct):
     dialects: dict[str, tuple[str, int]] = {}  # CSV path -> (delimiter, lines before the records) landfall checked
     timestamp_format: str | None = None  # the reader's strict format of CSV timestamps (`read_csv.dates_in`)
     stamp_forms: dict[str, tuple[str, ...]] = {}  # CSV timestamp columns read as text and converted in these forms
+    # the CSV read's columns, each of whole numbers (read as text, converted: `read_csv.wholes_back`) -> its type
+    wholes: dict[str, str] = {}
     # columns the reader parses as dates or times, each with the SQL over `dates_as_text` (the files with them as
     # text) that finds a word a date cast takes in it: past the type sample, one may hide (`datewords`)
     read_dates: dict[str, str] = {}

@@ -26,10 +26,11 @@ _CASE_TWINS = re.compile(r'Duplicate name "(.+?)" in struct auto-detected in JSO
 _JSON_ERROR = re.compile(r'\{"exception_type".*\}')
 
 
-def no_timestamp_form(column: str, kind: str = "TIMESTAMP") -> tuple[str, str]:
-    """The text before and after the value in the error landfall raises for a value of no timestamp (or `kind`)
-    form in a column it converts itself (`stamps.converted`, CSV or JSON): DuckDB's CSV reader's own words for a
-    late value that does not fit, so that the functions below (and `replan`) read it as they read the reader's."""
+def late_value(column: str, kind: str = "TIMESTAMP") -> tuple[str, str]:
+    """The text before and after the value in the error landfall raises for a value that does not fit `kind` in
+    a column it converts itself (timestamps of a form, `stamps.converted`, CSV or JSON; whole numbers,
+    `read_csv.wholes_back`): DuckDB's CSV reader's own words for a late value that does not fit, so that the
+    functions below (and `replan`) read it as they read the reader's."""
     return f'CSV Error: Error when converting column "{column}": Could not convert string "', f"\" to '{kind}'"
 
 

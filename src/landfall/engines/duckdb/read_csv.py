@@ -14,6 +14,7 @@ import duckdb
 from landfall import encoding as enc
 from landfall.config import ReadOptions
 from landfall.engines.base import text_in_table
+from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.datewords import may_hold
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, is_word
@@ -347,7 +348,46 @@ def _declared_types(cx: JobContext, o: ReadOptions) -> dict[str, str]:
     exact = converted_types(o)
     types = {k: "VARCHAR" if k in exact else sql_type(v) for k, v in o.types.items()}
     types |= {c: duck_type(t) for c, t in cx.plan.column_types}
-    return types | {c: "VARCHAR" for c in cx.plan.as_text}
+    return types | {c: "VARCHAR" for c in [*cx.plan.as_text, *(n for n, k in cx.wholes.items() if k)]}
+
+
+#: the types DuckDB's CSV sniffer detects for whole numbers
+WHOLE_TYPES = frozenset(("BIGINT", "HUGEINT"))
+#: columns of whole numbers checked at most (binding the check costs about 0.4 ms a column: a file of 3,000 of
+#: them would spend seconds on each binding of its read); a wider file's are read as DuckDB converts them
+WHOLES_AT_MOST = 200
+
+
+def wholes_back(select: str, wholes: dict[str, str]) -> str:
+    """`select` with each column `wholes` names a type of (read as text; every column of `select` in order: name
+    -> the type DuckDB's sniffer detected, BIGINT or HUGEINT, or "" for one read as it is) converted back to that
+    type, strictly. Past its sample DuckDB's CSV reader converts text to integers loosely, without a word: `2.5`
+    as 3, `007` as 7, `+5` as 5, `1_000` as 1000, `0x1F` as 31 (duckdb/duckdb#25824), though its sniffer keeps
+    each of those out of a column of whole numbers (text, or DOUBLE). Here a value is taken only when it is the
+    text of its integer (spaces around it aside; `-0` too); another fails the read as a late value that does not
+    fit does, and the column is read again as a type that holds it (`replanning.wider_type`: DOUBLE for `2.5`,
+    text for `007`). (A select list, not `SELECT * REPLACE`, whose binding grows with the square of the
+    columns.)"""
+    if not any(wholes.values()):
+        return select
+
+    def one(n: str, kind: str) -> str:
+        if not kind:
+            return q(n)
+        x, trimmed = q(n), f"trim({q(n)})"
+        before, after = errors.late_value(n, kind)
+        refusal = f"error({lit(before)} || {x} || {lit(after)})::{kind}"
+
+        def whole(t: str) -> str:
+            return f"CAST(TRY_CAST({t} AS {kind}) AS VARCHAR) = {t}"
+
+        # the value as written first (a fifth of the check's cost: trimming every value)
+        return (
+            f"CASE WHEN {whole(x)} THEN TRY_CAST({x} AS {kind}) WHEN {x} IS NULL THEN NULL "
+            f"WHEN {whole(trimmed)} OR {trimmed} = '-0' THEN TRY_CAST({trimmed} AS {kind}) ELSE {refusal} END AS {x}"
+        )
+
+    return f"SELECT {', '.join(one(n, k) for n, k in wholes.items())} FROM ({select})"
 
 
 def converted_types(o: ReadOptions) -> dict[str, str]:

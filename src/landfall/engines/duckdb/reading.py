@@ -26,6 +26,8 @@ from landfall.engines.duckdb.jsonkeys import refusing_read
 from landfall.engines.duckdb.jsonkinds import converted_back, kind_checked
 from landfall.engines.duckdb.jsonnumbers import whole_numbers
 from landfall.engines.duckdb.read_csv import (
+    WHOLE_TYPES,
+    WHOLES_AT_MOST,
     Dates,
     _consistent_delimiter,
     _csv_sql,
@@ -38,6 +40,7 @@ from landfall.engines.duckdb.read_csv import (
     dates_in,
     mixed_types,
     sample_buffer,
+    wholes_back,
 )
 from landfall.engines.duckdb.read_json import (
     _check_json_document,
@@ -133,7 +136,7 @@ def read(cx: JobContext) -> str:
         def csv_select(extra: str = "") -> str:
             selects = group_selects(extra)
             select = selects[0] if len(selects) == 1 else " UNION ALL BY NAME ".join(f"({s})" for s in selects)
-            return converted(select, cx.stamp_forms)
+            return converted(wholes_back(select, cx.wholes), cx.stamp_forms)
 
         select = csv_select()
     elif fmt == "parquet":
@@ -172,6 +175,14 @@ def read(cx: JobContext) -> str:
                 mixed = mixed_types(described) - set(opts.types) - cx.plan.as_text
                 if mixed:
                     cx.plan = cx.plan.but(as_text=cx.plan.as_text | mixed)
+                    raw = view(csv_select())
+                    detected = cx.describe(raw)
+            if fmt == "csv" and not opts.all_strings:
+                # whole numbers read as text and converted strictly: past its sample DuckDB's reader takes `2.5` for
+                # 3 and `007` for 7 (`read_csv.wholes_back`)
+                whole = {n for n, t in detected if t in WHOLE_TYPES and n not in [*opts.types, PATH, ROW]}
+                if 0 < len(whole) <= WHOLES_AT_MOST:
+                    cx.wholes = {n: t if n in whole else "" for n, t in detected if n != ROW}
                     raw = view(csv_select())
                     detected = cx.describe(raw)
             if fmt == "csv" and not opts.all_strings:  # a date column holding a word a date cast takes: text

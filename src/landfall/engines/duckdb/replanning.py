@@ -84,6 +84,7 @@ def _has_cr(job: Job) -> bool:
 
 
 _NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+_LEADING_ZERO = re.compile(r"\s*[+-]?0\d")
 _NAIVE = re.compile(NAIVE_TIMESTAMP)
 _TIMESTAMP = re.compile(r"\s*\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*")
 
@@ -94,7 +95,7 @@ def wider_type(value: str, sampled: str) -> str:
     another number `double`, a timestamp in a date column `timestamp[us]`; anything else (values of mixed
     forms) `string`."""
     if sampled.upper() in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "INT64", "INT32") and (
-        _NUMBER.fullmatch(value)
+        _NUMBER.fullmatch(value) and not _LEADING_ZERO.match(value)  # `007` is a code, not the number 7
     ):
         digits = value.strip().lstrip("+-")
         beyond_64 = digits.isdigit() and not -(2**63) <= int(value) < 2**63

@@ -113,7 +113,7 @@ def converted(select: str, forms: dict[str, tuple[str, ...]]) -> str:
 
     def one(n: str, fs: tuple[str, ...]) -> str:
         kind = "TIME" if fs == TIME_FORMS else "TIMESTAMP"
-        before, after = errors.no_timestamp_form(n, kind)
+        before, after = errors.late_value(n, kind)
         why = f"{lit(before)} || {q(n)} || {lit(after)}"
         stamp = f"try_strptime({q(n)}, [{', '.join(lit(f) for f in fs)}])" + ("::TIME" if kind == "TIME" else "")
         return f"CASE WHEN {q(n)} IS NULL THEN NULL ELSE coalesce({stamp}, error({why})) END AS {q(n)}"
