@@ -21,7 +21,6 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from functools import partial
 from typing import Any
 
 from landfall.errors import ConfigError, StorageUnavailable, UnsafeKey
@@ -148,7 +147,7 @@ class Storage:
             if not self.fs.exists(base):
                 return
             if self.is_local:  # a folder at a time: memory stays flat however many files there are
-                walk = self.fs.walk(base, maxdepth=maxdepth, detail=True, on_error=partial(self._unreadable, base))
+                walk = self.fs.walk(base, maxdepth=maxdepth, detail=True, on_error=self._unreadable)
                 found: Iterator[tuple[str, dict[str, Any]]] = (item for _, _, files in walk for item in files.items())
             else:  # one paged listing of the whole prefix (a walk would be a request per folder)
                 found = iter(self.fs.find(base, maxdepth=maxdepth, detail=True).items())
@@ -168,11 +167,11 @@ class Storage:
                 },
             )
 
-    def _unreadable(self, base: str, exc: OSError) -> None:
-        """A folder a local listing under `base` could not read. The zone's own folder: the zone is away
-        (`StorageUnavailable`). A folder in it is said once, and its files are listed once it can be read; the
-        rest of the listing goes on (an error escaping the walk stopped every file's discovery)."""
-        folder = str(exc.filename or base)
+    def _unreadable(self, exc: OSError) -> None:
+        """A folder a local listing could not read. The zone's own folder: the zone is away (`StorageUnavailable`).
+        A folder in it is said once, and its files are listed once it can be read; the rest of the listing goes on
+        (an error escaping the walk stopped every file's discovery)."""
+        folder = str(exc.filename or self.root)
         if os.path.normpath(folder) == os.path.normpath(self.root):
             raise StorageUnavailable(f"{self.label}: cannot list it: {first_line(exc)}")
         key = self.key_of(folder)

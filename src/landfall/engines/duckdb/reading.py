@@ -185,7 +185,7 @@ def read(cx: JobContext) -> str:
                     cx.wholes = {n: t if n in whole else "" for n, t in detected if n != ROW}
                     raw = view(csv_select())
                     detected = cx.describe(raw)
-            if fmt == "csv" and not opts.all_strings:  # a date column holding a word a date cast takes: text
+                # a date column holding a word a date cast takes: text
                 dated = {n for n, t in detected if n not in opts.types and n not in (PATH, ROW) and is_date(t)}
                 # a number beyond a double's range, read as infinity: its column is text too (`datewords`)
                 doubles = {n for n, t in detected if n not in opts.types and t in ("DOUBLE", "FLOAT")}
