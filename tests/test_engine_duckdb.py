@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from landfall.engines.duckdb.read_csv import WHOLES_AT_MOST
 from landfall.testing.engine_suite import EngineTests
 
 from conftest import wf
@@ -270,23 +271,29 @@ def test_the_look_for_late_keys_detects_on_a_small_sample_only_when_that_holds_e
     assert look([*plain, {"id": -3, "o": {"k": 1, "y": 2}}])
 
 
-def test_a_late_whole_number_written_otherwise_keeps_how_it_is_written(make_lake):
+@pytest.mark.parametrize(
+    "padding", [0, pytest.param(WHOLES_AT_MOST, marks=pytest.mark.slow)], ids=["converted", "looked-through"]
+)
+def test_a_late_whole_number_written_otherwise_keeps_how_it_is_written(make_lake, padding):
     """Past its sample DuckDB's CSV reader converted text into a column of whole numbers loosely, without a word
     (duckdb/duckdb#25824): `2.5` as 3, `007` as 7, `+5` as 5, `1_000` as 1000, `0x1F` as 31. Its sniffer keeps
     each of those out of such a column in the sample; past it, landfall now does the same: the column is read
     again as a type that holds the value (`double` for a number, text for a code or other writing), and a value
-    with spaces around it, or `-0`, is still the whole number."""
+    with spaces around it, or `-0`, is still the whole number. So in a file of more such columns than landfall
+    converts one by one (`padding`), whose values are looked through after the load instead."""
     lake = make_lake([wf("t")])
-    rows = 30_000  # past a reader's sample of the first rows
+    rows = 21_000 if padding else 30_000  # past a reader's sample of the first 20,480 rows
     late = ["2.5", "007", "+5", "1_000", "0x1F", " 7 ", "-0"]
     names = [f"c{i}" for i in range(len(late))]
-    body = "".join(f"{i}{f',{i}' * len(late)}\n" for i in range(rows))
-    lake.land("t/a.csv", f"id,{','.join(names)}\n{body}-1,{','.join(late)}\n")
+    pad = [f"p{i}" for i in range(padding)]
+    body = "".join(f"{i}{f',{i}' * len(late)}{',1' * padding}\n" for i in range(rows))
+    lake.land("t/a.csv", f"{','.join(['id', *names, *pad])}\n{body}-1,{','.join(late)}{',2' * padding}\n")
     assert lake.process().ok
     got = lake.rows(f"SELECT {', '.join(f'CAST({n} AS VARCHAR)' for n in names)} FROM t WHERE id = -1")
     assert got == [("2.5", "007", "5.0", "1_000", "0x1F", "7", "0")], got
     types = dict(lake.rows("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 't'"))
     assert [types[n] for n in names] == ["DOUBLE", "VARCHAR", "DOUBLE", "VARCHAR", "VARCHAR", "BIGINT", "BIGINT"]
+    assert {types[n] for n in pad} <= {"BIGINT"}
     assert lake.rows("SELECT count(*), sum(CAST(c5 AS BIGINT)) FROM t WHERE id >= 0") == [
         (rows, rows * (rows - 1) // 2)
     ]

@@ -52,6 +52,10 @@ class JobContext(msgspec.Struct):
     stamp_forms: dict[str, tuple[str, ...]] = {}  # CSV timestamp columns read as text and converted in these forms
     # the CSV read's columns, each of whole numbers (read as text, converted: `read_csv.wholes_back`) -> its type
     wholes: dict[str, str] = {}
+    # in a file of more of them than `read_csv.WHOLES_AT_MOST`, read as DuckDB converts them: each -> its type,
+    # looked through after the load (`read_csv.late_wholes`) in `wholes_as_text`, the files with them as text
+    late_wholes: dict[str, str] = {}
+    wholes_as_text: str = ""
     # columns the reader parses as dates or times, each with the SQL over `dates_as_text` (the files with them as
     # text) that finds a word a date cast takes in it: past the type sample, one may hide (`datewords`)
     read_dates: dict[str, str] = {}

@@ -22,6 +22,7 @@ from landfall.engines.duckdb.database import Setup, database
 from landfall.engines.duckdb.datewords import late_date_words
 from landfall.engines.duckdb.jsonkeys import late_keys
 from landfall.engines.duckdb.jsonkinds import late_kinds
+from landfall.engines.duckdb.read_csv import late_wholes
 from landfall.engines.duckdb.replanning import replan
 from landfall.engines.duckdb.sql import LINEAGE, NeedLines, _timed, every_row_kept
 from landfall.errors import InvalidInput
@@ -139,6 +140,9 @@ def _attempt(cx: JobContext) -> Staged:
     if cx.read_dates and (again := late_date_words(cx, files)) is not None:
         writing.discard(cx)
         raise Replan(again, "a word a date cast takes past the type sample: read again")
+    if (again := late_wholes(cx)) is not None:
+        writing.discard(cx)
+        raise Replan(again, "a whole number written otherwise past the type sample: read its column as what holds it")
     with _timed(timings, "stats"):
         file_sources, rows_out = writing.file_sources(cx, files, carried=bool(replaced))
     if (again := late_keys(cx, rows_out)) is not None:

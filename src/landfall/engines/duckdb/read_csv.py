@@ -13,11 +13,12 @@ import duckdb
 
 from landfall import encoding as enc
 from landfall.config import ReadOptions
-from landfall.engines.base import text_in_table
+from landfall.engines.base import ReadPlan, text_in_table
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.datewords import may_hold
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, is_word
+from landfall.engines.duckdb.replanning import widened
 from landfall.engines.duckdb.sql import REJECTS, _filename_arg, common_args, lit, q
 from landfall.engines.duckdb.stamps import (
     DAY_MONTH,
@@ -353,10 +354,20 @@ def _declared_types(cx: JobContext, o: ReadOptions) -> dict[str, str]:
 
 #: the types DuckDB's CSV sniffer detects for whole numbers
 WHOLE_TYPES = frozenset(("BIGINT", "HUGEINT"))
-#: columns of whole numbers checked at most (binding the check costs about 0.4 ms a column: a file of 3,000 of
-#: them would spend seconds on each binding of its read); a wider file's are read as DuckDB converts them
+#: columns of whole numbers converted back value by value at most (binding the conversion costs about 0.4 ms a
+#: column, and a read is bound several times: a file of 3,000 of them would spend seconds on each binding); a wider
+#: file's are read as DuckDB converts them and looked through after the load (`late_wholes`), one check for all
 WHOLES_AT_MOST = 200
 _CAST_SPACES = " \t\n\r\x0b\x0c"
+
+
+def _integer_text(x: str, kind: str) -> str:
+    """SQL: whether the text `x` is the text of its integer of `kind` (BIGINT or HUGEINT)."""
+    return f"CAST(TRY_CAST({x} AS {kind}) AS VARCHAR) = {x}"
+
+
+def _trimmed(x: str) -> str:
+    return f"trim({x}, {lit(_CAST_SPACES)})"  # what DuckDB's cast trims: tabs too
 
 
 def wholes_back(select: str, wholes: dict[str, str]) -> str:
@@ -375,21 +386,47 @@ def wholes_back(select: str, wholes: dict[str, str]) -> str:
     def one(n: str, kind: str) -> str:
         if not kind:
             return q(n)
-        x, trimmed = q(n), f"trim({q(n)}, {lit(_CAST_SPACES)})"  # what DuckDB's cast trims: tabs too
+        x, trimmed = q(n), _trimmed(q(n))
         before, after = errors.late_value(n, kind)
         refusal = f"error({lit(before)} || {x} || {lit(after)})::{kind}"
-
-        def whole(t: str) -> str:
-            return f"CAST(TRY_CAST({t} AS {kind}) AS VARCHAR) = {t}"
-
         # the value as written first: trimming every value tripled the check's cost (3M values: +0.35 s of CPU, not
         # +0.11 s)
         return (
-            f"CASE WHEN {whole(x)} THEN TRY_CAST({x} AS {kind}) WHEN {x} IS NULL THEN NULL "
-            f"WHEN {whole(trimmed)} OR {trimmed} = '-0' THEN TRY_CAST({trimmed} AS {kind}) ELSE {refusal} END AS {x}"
+            f"CASE WHEN {_integer_text(x, kind)} THEN TRY_CAST({x} AS {kind}) WHEN {x} IS NULL THEN NULL "
+            f"WHEN {_integer_text(trimmed, kind)} OR {trimmed} = '-0' THEN TRY_CAST({trimmed} AS {kind}) "
+            f"ELSE {refusal} END AS {x}"
         )
 
     return f"SELECT {', '.join(one(n, k) for n, k in wholes.items())} FROM ({select})"
+
+
+def late_wholes(cx: JobContext) -> ReadPlan | None:
+    """The plan to read the job with again when a file of more columns of whole numbers than `WHOLES_AT_MOST`,
+    which its read converted as DuckDB does (`cx.late_wholes`), holds past the sample a value that is not the text
+    of its integer (what `wholes_back` refuses: `2.5`, `007`): every such column is read as a type that holds its
+    value, as for the error `wholes_back` raises (`replanning.widened`; in a batch, in every file of it, as the
+    table's column would be once that file loads); else None. One check binds for all the columns: their values
+    unnested from a list per row."""
+    if not cx.late_wholes:
+        return None
+    names = list(cx.late_wholes)
+    kind = "HUGEINT" if "HUGEINT" in cx.late_wholes.values() else "BIGINT"
+    trimmed = _trimmed("x")
+    # a value that is no integer at all is not looked for: DuckDB's read refused it, and the column was read again
+    fits = [_integer_text("x", kind), "x IS NULL", f"TRY_CAST(x AS {kind}) IS NULL"]
+    fits += [_integer_text(trimmed, kind), f"{trimmed} = '-0'"]
+    # each row's values as rows (a lambda over the list costs a third more)
+    values = f"SELECT list_value({', '.join(q(n) for n in names)}) AS xs FROM ({cx.wholes_as_text})"
+    each = f"SELECT unnest(xs) AS x, generate_subscripts(xs, 1) AS i FROM ({values})"
+    misfits = f"SELECT i, any_value(x) FROM ({each}) WHERE NOT ({' OR '.join(fits)}) GROUP BY i"
+    found = cx.con.execute(misfits).fetchall()
+    if not found:
+        return None
+    plan = cx.plan
+    for i, value in sorted(found):
+        n = names[i - 1]
+        plan = widened(plan, n, value, cx.late_wholes[n]) or plan
+    return plan if plan != cx.plan else None
 
 
 def converted_types(o: ReadOptions) -> dict[str, str]:

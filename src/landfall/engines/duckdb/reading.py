@@ -133,10 +133,12 @@ def read(cx: JobContext) -> str:
                 for g in groups.values()
             ]
 
-        def csv_select(extra: str = "") -> str:
+        def as_read(extra: str = "") -> str:
             selects = group_selects(extra)
-            select = selects[0] if len(selects) == 1 else " UNION ALL BY NAME ".join(f"({s})" for s in selects)
-            return converted(wholes_back(select, cx.wholes), cx.stamp_forms)
+            return selects[0] if len(selects) == 1 else " UNION ALL BY NAME ".join(f"({s})" for s in selects)
+
+        def csv_select(extra: str = "") -> str:
+            return converted(wholes_back(as_read(extra), cx.wholes), cx.stamp_forms)
 
         select = csv_select()
     elif fmt == "parquet":
@@ -185,6 +187,10 @@ def read(cx: JobContext) -> str:
                     cx.wholes = {n: t if n in whole else "" for n, t in detected if n != ROW}
                     raw = view(csv_select())
                     detected = cx.describe(raw)
+                elif whole:  # too many to convert one by one: looked through after the load (`late_wholes`)
+                    cx.wholes = {n: t if n in whole else "" for n, t in detected if n != ROW}
+                    cx.wholes_as_text = as_read()
+                    cx.wholes, cx.late_wholes = {}, {n: t for n, t in detected if n in whole}
                 # a date column holding a word a date cast takes: text
                 dated = {n for n, t in detected if n not in opts.types and n not in (PATH, ROW) and is_date(t)}
                 # a number beyond a double's range, read as infinity: its column is text too (`datewords`)

@@ -59,19 +59,26 @@ def replan(plan: ReadPlan, job: Job, text: str) -> ReadPlan | None:
     column, value = errors.converting_column(text), errors.not_converted(text)
     if fmt == "csv" and column and value and column not in job.workflow.read.types:
         # the type was detected on a sample and a later value does not fit it: read that column as a type that
-        # holds the value (no second detection over the whole file: that would hold the file in memory)
-        if column in plan.as_text:
-            return None
-        if value[1] == "TIMESTAMP" and column not in plan.mixed_stamps and _NAIVE.fullmatch(value[0].strip()):
-            # a timestamp of another form than the sample's (no fraction where they had one): still a timestamp
-            return plan.but(mixed_stamps=plan.mixed_stamps | {column})
-        wider = wider_type(value[0], value[1])
-        if wider == "string" or column in dict(plan.column_types):
-            return plan.but(as_text=plan.as_text | {column})  # values of mixed forms: keep the column as text
-        return plan.typed(column, wider)
+        # holds the value
+        return widened(plan, column, *value)
     if plan.sample_all:
         return None
     return plan.but(sample_all=True)  # the types were detected on a sample: detect them on the whole file
+
+
+def widened(plan: ReadPlan, column: str, value: str, sampled: str) -> ReadPlan | None:
+    """`plan` reading a CSV `column` as a type that holds `value`, which does not fit the type DuckDB detected on
+    a sample (`sampled`), or None when it is read as text already. (No second detection over the whole file:
+    that would hold the file in memory.)"""
+    if column in plan.as_text:
+        return None
+    if sampled == "TIMESTAMP" and column not in plan.mixed_stamps and _NAIVE.fullmatch(value.strip()):
+        # a timestamp of another form than the sample's (no fraction where they had one): still a timestamp
+        return plan.but(mixed_stamps=plan.mixed_stamps | {column})
+    wider = wider_type(value, sampled)
+    if wider == "string" or column in dict(plan.column_types):
+        return plan.but(as_text=plan.as_text | {column})  # values of mixed forms: keep the column as text
+    return plan.typed(column, wider)
 
 
 def _has_cr(job: Job) -> bool:
