@@ -6,7 +6,12 @@ value is a whole number written without a fraction or an exponent, of at most 38
 the type sample; a later one in a column of 64-bit integers breaks that type, and the file is read again with its
 types detected on the whole file (`ReadPlan.sample_all`), checked whole. A column that also holds fractions stays
 DOUBLE (as in CSV); one of whole numbers some of which have more digits than DECIMAL(38,0) holds is text, every
-digit as written (as in CSV)."""
+digit as written (as in CSV).
+
+The other way round: DuckDB's detection takes a column of whole numbers of both signs (`1`, then `-1`) for
+HUGEINT, the type that holds both UBIGINT (which it detects for the positive ones) and BIGINT, and a HUGEINT
+would be stored as DECIMAL(38,0). A column (or field) whose values all fit 64 bits is read as BIGINT, as Spark
+and pandas read it; past the sample, one that does not breaks that type, as above."""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from landfall.engines.duckdb.sql import q
 
 EXACT = "DECIMAL(38,0)"
 _DOUBLE = frozenset({"double"})
+_HUGEINT = frozenset({"hugeint"})
 _WHOLE = "'-?[0-9]+'"  # a whole number's JSON text: no fraction, no exponent
 _LONG = "'-?[0-9]{39,}'"  # one DECIMAL(38,0) does not hold
 
@@ -28,16 +34,24 @@ def whole_numbers(
 ) -> dict[str, str]:
     """`detected` (column -> DuckDB type) with each DOUBLE leaf whose values in the first `limit` records of
     `read(columns)` (None: every record) are all whole numbers as DECIMAL(38,0), or as text where one of them has
-    more digits than that holds."""
+    more digits than that holds; and each HUGEINT leaf whose values there all fit 64 bits as BIGINT: DuckDB's
+    detection takes a column of whole numbers of both signs for HUGEINT (UBIGINT for the positive ones, BIGINT for
+    the negative ones), which would be stored as DECIMAL(38,0). A later value beyond 64 bits breaks that type,
+    and the file is read again with its types detected on the whole file, checked whole."""
     leaves: list[Leaf] = []
     as_json = {
         n: _walk(con.sqltype(t), q(n), n, leaves, lambda _p: True, _DOUBLE, "JSON")
         for n, t in detected.items()
         if "DOUBLE" in t
     }
-    if not leaves:
+    read_as = {**detected, **as_json}
+    wide: list[Leaf] = []  # HUGEINT leaves, read as they are
+    for n, t in read_as.items():
+        if "HUGEINT" in t:
+            _walk(con.sqltype(t), q(n), n, wide, lambda _p: False, _HUGEINT)
+    if not leaves and not wide:
         return detected
-    sample = f"SELECT * FROM ({read({**detected, **as_json})})" + (f" LIMIT {limit}" if limit is not None else "")
+    sample = f"SELECT * FROM ({read(read_as)})" + (f" LIMIT {limit}" if limit is not None else "")
 
     def not_of(form: str) -> Callable[[str], str]:
         return lambda e: f"({e} IS NOT NULL AND NOT regexp_full_match(CAST({e} AS VARCHAR), {form}))"
@@ -45,22 +59,30 @@ def whole_numbers(
     def of(form: str) -> Callable[[str], str]:
         return lambda e: f"regexp_full_match(CAST({e} AS VARCHAR), {form})"
 
+    def beyond_64_bits(e: str) -> str:
+        return f"{e} NOT BETWEEN {-(2**63)} AND {2**63 - 1}"
+
     checks = [f"coalesce(bool_or({leaf.some(test)}), false)" for test in (not_of(_WHOLE), of(_LONG)) for leaf in leaves]
     checks += [f"coalesce(bool_or({leaf.some(lambda e: f'{e} IS NOT NULL')}), false)" for leaf in leaves]
+    checks += [f"coalesce(bool_or({leaf.some(beyond_64_bits)}), false)" for leaf in wide]
     row = con.execute(f"SELECT {', '.join(checks)} FROM ({sample})").fetchone()
     n = len(leaves)
     # every value whole: DECIMAL(38,0), or text where one has more digits than it holds
     whole = [
         (leaf.path, lng)
-        for leaf, frac, lng, some in zip(leaves, row[:n], row[n : 2 * n], row[2 * n :], strict=True)
+        for leaf, frac, lng, some in zip(leaves, row[:n], row[n : 2 * n], row[2 * n : 3 * n], strict=True)
         if some and not frac
     ]
     exact = {path for path, lng in whole if not lng}
     text = {path for path, lng in whole if lng}
-    if not exact and not text:
+    narrow = {leaf.path for leaf, beyond in zip(wide, row[3 * n :], strict=True) if not beyond}
+    if not exact and not text and not narrow:
         return detected
     out = dict(detected)
     for name in as_json:
         kind = _walk(con.sqltype(detected[name]), q(name), name, [], lambda p: p in exact, _DOUBLE, EXACT)
         out[name] = _walk(con.sqltype(kind), q(name), name, [], lambda p: p in text, _DOUBLE, "VARCHAR")
+    for name, t in out.items():
+        if "HUGEINT" in t:
+            out[name] = _walk(con.sqltype(t), q(name), name, [], lambda p: p in narrow, _HUGEINT, "BIGINT")
     return out

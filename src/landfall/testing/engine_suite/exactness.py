@@ -366,6 +366,26 @@ class ExactnessTests(EngineFixtures):
         assert lake.rows("SELECT n, o.x FROM h ORDER BY id") == [(huge, f"-{huge}"), ("5", "1")]
         assert column_types(lake, "h")["n"] == "string"
 
+    def test_json_whole_numbers_of_both_signs_are_64_bit_integers(self, make):
+        """A JSON column of whole numbers some positive and some negative is a 64-bit integer column, at the top,
+        in an object, in a list (DuckDB's detection takes it for a 128-bit one, UBIGINT beside BIGINT, which
+        would be stored as decimal(38,0)); a value beyond 64 bits past the type sample still makes it
+        decimal(38,0), exact."""
+        lake = make(wf("j", read={"format": "jsonl"}), wf("k", read={"format": "jsonl"}), workers=1)
+        lake.land(
+            "j/a.jsonl", '{"id": 1, "n": 5, "o": {"x": 7}, "l": [3, -3]}\n{"id": 2, "n": -5, "o": {"x": -7}, "l": []}\n'
+        )
+        big = str(2**63)
+        records = [{"id": i, "n": i if i % 2 else -i} for i in range(SAMPLED_ROWS)]
+        lake.land("k/a.jsonl", jsonl(records) + f'{{"id": -1, "n": {big}}}\n')
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT n, o.x, l FROM j ORDER BY id") == [(5, 7, [3, -3]), (-5, -7, [])]
+        types = column_types(lake, "j")
+        assert (types["id"], types["n"], types["o"]) == ("int64", "int64", "struct<x: int64>"), types
+        assert types["l"].startswith("list<") and types["l"].endswith(": int64>"), types
+        assert lake.rows("SELECT CAST(n AS VARCHAR) FROM k WHERE id IN (-1, 3) ORDER BY id") == [(big,), ("3",)]
+        assert column_types(lake, "k")["n"] == "decimal128(38, 0)"
+
     # --- nothing past the type sample lost ---------------------------------------------------------------------
 
     @pytest.mark.parametrize("fmt", ["jsonl", "json"])
