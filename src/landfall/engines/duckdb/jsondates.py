@@ -65,19 +65,19 @@ def _walk(
             inner = _walk(child, f"struct_extract({expr}, {lit(name)})", f"{path}.{name}", leaves, text, kinds, into)
             fields.append(f"{q(name)} {inner}")
         return f"STRUCT({', '.join(fields)})"
-    if kind == "list":
-        ((_, child),) = t.children
+    if kind in ("list", "map"):  # a list's items, a map's values (`MAP {'a': 1}`: the JSON reader's many keys)
+        child, items = (t.children[0][1], expr) if kind == "list" else (t.children[1][1], f"map_values({expr})")
         var = f"x{path.count('.') + path.count('[')}"
         found: list[Leaf] = []
         inner = _walk(child, var, f"{path}[]", found, text, kinds, into)
         for leaf in found:
 
             def some(pred: Callable[[str], str], each: Callable = leaf.some) -> str:
-                return f"coalesce(list_bool_or(list_transform({expr}, lambda {var}: {each(pred)})), false)"
+                return f"coalesce(list_bool_or(list_transform({items}, lambda {var}: {each(pred)})), false)"
 
             leaves.append(Leaf(leaf.path, leaf.kind, some))
-        return f"{inner}[]"
-    return str(t)  # maps and the rest: as detected (the JSON reader detects no dates inside them)
+        return f"{inner}[]" if kind == "list" else f"MAP({t.children[0][1]}, {inner})"
+    return str(t)  # the rest: as detected
 
 
 class Pinned(NamedTuple):

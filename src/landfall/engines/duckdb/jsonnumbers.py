@@ -1,7 +1,7 @@
 """Whole numbers beyond 64 bits in JSON. DuckDB's JSON reader detects a number too large for a 64-bit integer
 (`123456789012345678901234567890`, an id or an amount in the smallest unit) as DOUBLE, which rounds it
-(to 1.2345678901234568e+29), at the top of a record or inside an object or a list. A column (or field) whose every
-value is a whole number written without a fraction or an exponent, of at most 38 digits, is read as
+(to 1.2345678901234568e+29), at the top of a record or inside an object, a list or a map's values. A column (or
+field) whose every value is a whole number written without a fraction or an exponent, of at most 38 digits, is read as
 `DECIMAL(38,0)` instead, which DuckDB's reader fills exactly (as landfall reads such numbers from CSV). Checked on
 the type sample; a later one in a column of 64-bit integers breaks that type, and the file is read again with its
 types detected on the whole file (`ReadPlan.sample_all`), checked whole. A column that also holds fractions stays

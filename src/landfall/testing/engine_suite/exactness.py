@@ -368,9 +368,9 @@ class ExactnessTests(EngineFixtures):
 
     def test_json_whole_numbers_of_both_signs_are_64_bit_integers(self, make):
         """A JSON column of whole numbers some positive and some negative is a 64-bit integer column, at the top,
-        in an object, in a list (DuckDB's detection takes it for a 128-bit one, UBIGINT beside BIGINT, which
-        would be stored as decimal(38,0)); a value beyond 64 bits past the type sample still makes it
-        decimal(38,0), exact."""
+        in an object, in a list, in a map (DuckDB's detection takes it for a 128-bit one, UBIGINT beside BIGINT,
+        which would be stored as decimal(38,0)); a value beyond 64 bits past the type sample still makes it
+        decimal(38,0), exact, and so does one in a map (which a double would round)."""
         lake = make(wf("j", read={"format": "jsonl"}), wf("k", read={"format": "jsonl"}), workers=1)
         lake.land(
             "j/a.jsonl", '{"id": 1, "n": 5, "o": {"x": 7}, "l": [3, -3]}\n{"id": 2, "n": -5, "o": {"x": -7}, "l": []}\n'
@@ -385,6 +385,18 @@ class ExactnessTests(EngineFixtures):
         assert types["l"].startswith("list<") and types["l"].endswith(": int64>"), types
         assert lake.rows("SELECT CAST(n AS VARCHAR) FROM k WHERE id IN (-1, 3) ORDER BY id") == [(big,), ("3",)]
         assert column_types(lake, "k")["n"] == "decimal128(38, 0)"
+        # the values of an object of many keys (which DuckDB's detection makes a map): 64-bit integers too, and
+        # whole numbers beyond 64 bits exact
+        huge = "123456789012345678901234567890"
+        lake = make(wf("m", read={"format": "jsonl"}), workers=1)
+        many = [f'{{"id": {i}, "t": {{"k{i}a": {i}, "k{i}b": -{i}}}, "h": {{"k{i}": {huge}}}}}' for i in range(300)]
+        lake.land("m/a.jsonl", "\n".join(many) + "\n")
+        assert_ok(lake, lake.process())
+        got = lake.rows("SELECT t['k7a'], t['k7b'], CAST(h['k7'] AS VARCHAR) FROM m WHERE id = 7")
+        assert got == [(7, -7, huge)], got
+        types = column_types(lake, "m")
+        assert types["t"].startswith("map<string, int64"), types  # (pyarrow may name the map's field)
+        assert types["h"].startswith("map<string, decimal128(38, 0)"), types
 
     # --- nothing past the type sample lost ---------------------------------------------------------------------
 
