@@ -1,12 +1,12 @@
-"""JSON values only of the kind their column holds. Given the types (landfall pins what DuckDB detected on a
-sample of the records), DuckDB's JSON reader casts a later value of another kind to the type without a word:
-`2.5` in a column of whole numbers loads as 2, `7` in a column of booleans as true, `true` in a column of numbers
-as 1 (duckdb/duckdb#25786). So each number and boolean leaf of the pinned columns (a column, a field of an
-object, the items of a list) is read as JSON and converted here, from its own kind only: a whole number into an
-integer, a number into a double, `true` or `false` into a boolean (`kind_checked`). A value of another kind
-fails the read as a late value that does not fit its type does (`errors.type_detection_miss`), and the file is
-read again with its types detected on the whole file (`ReadPlan.sample_all`), where the leaf is of a type that
-holds every value (DOUBLE for 2 and 2.5, text for 7 beside true), and nothing is converted here.
+"""JSON values only of the kind their column holds. Given the types (landfall pins what DuckDB detected on a sample of
+the records), DuckDB's JSON reader casts a later value of another kind to the type without a word: `2.5` in a
+column of whole numbers loads as 2, `7` in a column of booleans as true, `true` in a column of numbers as 1
+(duckdb/duckdb#25786). So each number and boolean leaf of the pinned columns (a column, a field of an object, the
+items of a list, the values of a map) is read as JSON and converted here, from its own kind only: a whole number
+into an integer, a number into a double, `true` or `false` into a boolean (`kind_checked`). A value of another kind
+fails the read as a late value that does not fit its type does (`errors.type_detection_miss`), and the file is read
+again with its types detected on the whole file (`ReadPlan.sample_all`), where the leaf is of a type that holds
+every value (DOUBLE for 2 and 2.5, text for 7 beside true), and nothing is converted here.
 
 A big file read with DuckDB's own detection, which refuses a key past its sample (`jsonkeys.refusing_read`),
 casts into the types it detects: its leaves of numbers and booleans are read once more after the load, alone and
@@ -100,7 +100,15 @@ def _read(t: duckdb.typing.DuckDBPyType, expr: str, path: str, depth: int, alone
         if value is None:
             return str(t), None
         return f"{as_read}[]", f"list_transform({expr}, lambda {var}: {value})"
-    return str(t), None  # maps and the rest: as detected
+    if t.id == "map":  # the values of an object of many keys
+        (_, key), (_, child) = t.children
+        var = f"k{depth}"
+        as_read, value = _read(child, var, f"{path}{{}}", depth + 1, alone)
+        if value is None:
+            return str(t), None
+        values = f"list_transform(map_values({expr}), lambda {var}: {value})"
+        return f"MAP({key}, {as_read})", f"CASE WHEN {expr} IS NULL THEN NULL ELSE map(map_keys({expr}), {values}) END"
+    return str(t), None  # the rest: as detected
 
 
 def _of_kind(expr: str, target: str, kind: str, path: str) -> str:

@@ -430,6 +430,18 @@ class ReadingTests(EngineFixtures):
         assert got == [("2.5", "0.5", "true", "7", "1.5", None)], got
         assert lake.rows("SELECT CAST(x AS VARCHAR) FROM t WHERE id = 7") == [(str(wide + 7),)]
 
+    def test_a_late_json_value_of_another_kind_keeps_its_kind_in_a_map(self, make):
+        """The values of an object of many keys (which DuckDB's detection makes a map) too: past the sample, a
+        fraction among whole numbers keeps its fraction, and `true` stays `true`."""
+        lake = make(wf("t", read={"format": "jsonl"}), wf("u", read={"format": "jsonl"}))
+        head = "".join(f'{{"id": {i}, "m": {{"k{i}": {i}, "j{i}": 1}}}}\n' for i in range(30_000))
+        lake.land("t/a.jsonl", head + '{"id": -1, "m": {"z": 2.5}}\n')
+        lake.land("u/a.jsonl", head + '{"id": -1, "m": {"z": 2.5, "y": true}}\n')
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT m['z'], m['k7'] FROM t WHERE id IN (-1, 7) ORDER BY id") == [(2.5, None), (None, 7)]
+        got = lake.rows("SELECT CAST(m['z'] AS VARCHAR), CAST(m['y'] AS VARCHAR) FROM u WHERE id = -1")
+        assert got == [("2.5", "true")], got
+
     def test_a_late_time_of_day_in_a_date_column_is_kept(self, make):
         """A date column's only late value that is not a date alone, in a file under the size read in pieces: no
         other column fails to cast on the way (DuckDB's own date cast takes `2024-01-02 10:30:00` as 2024-01-02),
