@@ -297,3 +297,18 @@ def test_a_late_whole_number_written_otherwise_keeps_how_it_is_written(make_lake
     assert lake.rows("SELECT count(*), sum(CAST(c5 AS BIGINT)) FROM t WHERE id >= 0") == [
         (rows, rows * (rows - 1) // 2)
     ]
+
+
+def test_a_late_json_value_of_another_kind_keeps_its_kind_beside_keys_that_differ_only_in_case(make_lake):
+    """A file with keys that differ only in case (`name` beside `Name`, read as `Name_1`) is read without pinned
+    types (the reader finds no key `Name_1`), and so read, DuckDB casts a later value of another kind into the
+    type its sample detected (`2.5` into a column of whole numbers as 2): its types are detected on the whole
+    file instead."""
+    lake = make_lake([wf("t", read={"format": "jsonl"})])
+    head = "".join(f'{{"id": {i}, "name": "a{i}", "Name": "b{i}", "n": {i}}}\n' for i in range(30_000))
+    lake.land("t/a.jsonl", head + '{"id": 30000, "name": "a", "Name": "b", "n": 2.5}\n')
+    assert lake.process().ok
+    assert lake.rows('SELECT name, "Name_1", n FROM t WHERE id IN (7, 30000) ORDER BY id') == [
+        ("a7", "b7", 7.0),
+        ("a", "b", 2.5),
+    ]

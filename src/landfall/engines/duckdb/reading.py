@@ -15,7 +15,7 @@ import duckdb
 from landfall import compression
 from landfall import encoding as enc
 from landfall.config import ReadOptions, Workflow
-from landfall.engines.base import Source, names_its_table
+from landfall.engines.base import Replan, Source, names_its_table
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.casts import cast_sql, shown
 from landfall.engines.duckdb.context import JobContext
@@ -221,11 +221,13 @@ def read(cx: JobContext) -> str:
                     if found.text or found.stamp_format or found.forms:
                         raw = view(csv_select())
                         detected = cx.describe(raw)
-            if (
-                fmt in ("json", "jsonl")
-                and not (opts.all_strings or cx.plan.json_via_python)
-                and not case_renamed([n for n, _ in detected])
-            ):
+            renamed = fmt in ("json", "jsonl") and case_renamed([n for n, _ in detected])
+            if renamed and not (opts.all_strings or cx.plan.sample_all):
+                # keys that differ only in case (`name` beside `Name`, read as `Name_1`): such a read is not pinned
+                # (below), and unpinned, the reader casts a later value of another kind into the type its sample
+                # detected (`2.5` into a column of whole numbers as 2): the types are detected on the whole files
+                raise Replan(cx.plan.but(sample_all=True), "keys that differ only in case: detect types on whole files")
+            if fmt in ("json", "jsonl") and not (opts.all_strings or cx.plan.json_via_python) and not renamed:
                 # pin what was detected, so binding the later steps does not sample the files again (not when
                 # DuckDB renamed a key that differs from another only in case, `name` beside `Name`, to `name_1`:
                 # the reader finds no key by that name, and the values would be lost)
