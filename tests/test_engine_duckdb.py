@@ -303,12 +303,28 @@ def test_a_late_json_value_of_another_kind_keeps_its_kind_beside_keys_that_diffe
     """A file with keys that differ only in case (`name` beside `Name`, read as `Name_1`) is read without pinned
     types (the reader finds no key `Name_1`), and so read, DuckDB casts a later value of another kind into the
     type its sample detected (`2.5` into a column of whole numbers as 2): its types are detected on the whole
-    file instead."""
+    file instead. Whole numbers of both signs there are 64-bit integers, as in a pinned read."""
     lake = make_lake([wf("t", read={"format": "jsonl"})])
-    head = "".join(f'{{"id": {i}, "name": "a{i}", "Name": "b{i}", "n": {i}}}\n' for i in range(30_000))
-    lake.land("t/a.jsonl", head + '{"id": 30000, "name": "a", "Name": "b", "n": 2.5}\n')
+    head = "".join(f'{{"id": {i}, "name": "a{i}", "Name": "b{i}", "n": {i}, "d": {-i}}}\n' for i in range(30_000))
+    lake.land("t/a.jsonl", head + '{"id": 30000, "name": "a", "Name": "b", "n": 2.5, "d": 4}\n')
     assert lake.process().ok
-    assert lake.rows('SELECT name, "Name_1", n FROM t WHERE id IN (7, 30000) ORDER BY id') == [
-        ("a7", "b7", 7.0),
-        ("a", "b", 2.5),
+    assert lake.rows('SELECT name, "Name_1", n, d FROM t WHERE id IN (7, 30000) ORDER BY id') == [
+        ("a7", "b7", 7.0, -7),
+        ("a", "b", 2.5, 4),
     ]
+    types = dict(lake.rows("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 't'"))
+    assert (types["id"], types["d"]) == ("BIGINT", "BIGINT"), types
+
+
+def test_a_json_document_read_through_pythons_parser_keeps_64_bit_integers(make_lake):
+    """A valid JSON document DuckDB's reader refuses (a duplicate key) is read through Python's parser, with its
+    types detected on every record: whole numbers of both signs there are 64-bit integers, as in DuckDB's own
+    read, at the top and in an object; beyond 64 bits, decimal(38,0)."""
+    lake = make_lake([wf("t", read={"format": "json"})])
+    records = [f'{{"id": {i}, "d": {i if i % 2 else -i}, "o": {{"k": {-i}}}, "h": {i}}}' for i in range(10)]
+    records[3] = '{"id": 3, "d": 3, "d": 4, "o": {"k": -3}, "h": 18446744073709551616}'
+    lake.land("t/a.json", "[" + ",\n".join(records) + "]")
+    assert lake.process().ok
+    assert lake.rows("SELECT d, o.k, CAST(h AS VARCHAR) FROM t WHERE id = 3") == [(4, -3, "18446744073709551616")]
+    types = dict(lake.rows("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 't'"))
+    assert (types["d"], types["o"], types["h"]) == ("BIGINT", "STRUCT(k BIGINT)", "DECIMAL(38,0)"), types

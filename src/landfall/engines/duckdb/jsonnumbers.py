@@ -21,6 +21,7 @@ import duckdb
 
 from landfall.engines.duckdb.jsondates import Leaf, _walk
 from landfall.engines.duckdb.sql import q
+from landfall.engines.duckdb.types import retyped
 
 EXACT = "DECIMAL(38,0)"
 _DOUBLE = frozenset({"double"})
@@ -86,3 +87,20 @@ def whole_numbers(
         if "HUGEINT" in t:
             out[name] = _walk(con.sqltype(t), q(name), name, [], lambda p: p in narrow, _HUGEINT, "BIGINT")
     return out
+
+
+def fitting_64_bits(con: duckdb.DuckDBPyConnection, select: str, columns: list[tuple[str, str]]) -> str:
+    """`select` (a JSON read of `columns`, name -> DuckDB type, as DuckDB detected them on every record: not
+    pinned) with each column whose HUGEINT leaves all hold values that fit 64 bits read with BIGINT leaves
+    instead: DuckDB's detection takes whole numbers of both signs for HUGEINT (see `whole_numbers`, which does
+    this leaf by leaf for a pinned read). One scan of the read, for the columns that hold such a leaf."""
+    wide = {n: t for n, t in columns if "HUGEINT" in t}
+    if not wide:
+        return select
+    narrow = {n: retyped(t, {"HUGEINT": "BIGINT"}) for n, t in wide.items()}
+    checks = [f"coalesce(bool_and(TRY_CAST({q(n)} AS {narrow[n]}) IS NOT DISTINCT FROM {q(n)}), true)" for n in wide]
+    found = con.execute(f"SELECT {', '.join(checks)} FROM ({select})").fetchone()
+    fits = [n for n, ok in zip(wide, found, strict=True) if ok]
+    if not fits:
+        return select
+    return f"SELECT * REPLACE ({', '.join(f'CAST({q(n)} AS {narrow[n]}) AS {q(n)}' for n in fits)}) FROM ({select})"

@@ -87,9 +87,10 @@ def _not_a_record(text: str) -> str | None:
     return None if isinstance(value, dict) else f"{_json_kind(value)}, not a record (an object)"
 
 
-def _json_lines_of(cx: JobContext, paths: dict[str, Source], opts: ReadOptions) -> str:
+def _json_lines_of(cx: JobContext, paths: dict[str, Source], opts: ReadOptions) -> tuple[str, bool]:
     """A valid document DuckDB's reader refuses (duplicate keys, deep nesting, empty keys): Python's parser
-    reads it (the last of duplicate keys wins) into JSON Lines for DuckDB."""
+    reads it (the last of duplicate keys wins) into JSON Lines for DuckDB (`cx.as_lines`). The read, and whether
+    those lines are records (read as the records of a JSON Lines file are), not `value` rows."""
     ((path, src),) = paths.items()
     lines, as_values, n = _json_document_as_lines(
         path,
@@ -100,13 +101,13 @@ def _json_lines_of(cx: JobContext, paths: dict[str, Source], opts: ReadOptions) 
     )
     cx.as_lines = lines
     if n == 0:
-        return "SELECT NULL::VARCHAR AS value WHERE false"
+        return "SELECT NULL::VARCHAR AS value WHERE false", False
     if as_values:
         return (
             f"SELECT value FROM read_json({lit(lines)}, format = 'newline_delimited', records = true, "
             "columns = {'value': 'VARCHAR'})"
-        )
-    return _json_sql(cx, _paths([lines]), opts, "jsonl")
+        ), False
+    return _json_sql(cx, _paths([lines]), opts, "jsonl"), True
 
 
 def _check_json_document(cx: JobContext, path: str, src: Source) -> None:

@@ -24,7 +24,7 @@ from landfall.engines.duckdb.diagnose import explain, records_among_values
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, is_date, is_word, pin_dates
 from landfall.engines.duckdb.jsonkeys import refusing_read
 from landfall.engines.duckdb.jsonkinds import converted_back, kind_checked
-from landfall.engines.duckdb.jsonnumbers import whole_numbers
+from landfall.engines.duckdb.jsonnumbers import fitting_64_bits, whole_numbers
 from landfall.engines.duckdb.read_csv import (
     WHOLE_TYPES,
     WHOLES_AT_MOST,
@@ -101,6 +101,7 @@ def read(cx: JobContext) -> str:
         "INSERT INTO __lf_sources VALUES (?, ?, ?)", [(p, src.key, src.run_id) for p, src in paths.items()]
     )
     cx.paths, cx.fmt = paths, fmt
+    json_paths, json_fmt = paths, fmt  # what a JSON read is pinned over
     if fmt == "jsonl" and not every_row_kept(job.workflow):
         # records are the non-blank lines: Python counts them while DuckDB detects the schema (single-threaded)
         cx.line_counts = pool("lines").submit(_line_counts, dict(paths))
@@ -144,7 +145,9 @@ def read(cx: JobContext) -> str:
     elif fmt == "parquet":
         select = _parquet_sql(cx, _paths(paths))
     elif fmt == "json" and cx.plan.json_via_python:
-        select = _json_lines_of(cx, paths, opts)
+        select, records = _json_lines_of(cx, paths, opts)
+        if records:  # its records, read as those of a JSON Lines file are
+            json_paths, json_fmt = {cx.as_lines: next(iter(paths.values()))}, "jsonl"
     else:
         if fmt == "json":
             for path, src in paths.items():
@@ -227,7 +230,8 @@ def read(cx: JobContext) -> str:
                 # (below), and unpinned, the reader casts a later value of another kind into the type its sample
                 # detected (`2.5` into a column of whole numbers as 2): the types are detected on the whole files
                 raise Replan(cx.plan.but(sample_all=True), "keys that differ only in case: detect types on whole files")
-            if fmt in ("json", "jsonl") and not (opts.all_strings or cx.plan.json_via_python) and not renamed:
+            pinnable = json_fmt == "jsonl" or not cx.plan.json_via_python  # not a document's `value` rows
+            if fmt in ("json", "jsonl") and pinnable and not opts.all_strings and not renamed:
                 # pin what was detected, so binding the later steps does not sample the files again (not when
                 # DuckDB renamed a key that differs from another only in case, `name` beside `Name`, to `name_1`:
                 # the reader finds no key by that name, and the values would be lost)
@@ -243,7 +247,7 @@ def read(cx: JobContext) -> str:
                 limit = None if cx.plan.sample_all else DETECTION_SAMPLE_ROWS * len(paths)
 
                 def sample(c: dict[str, str]) -> str:
-                    return _json_sql(cx, _paths(paths), opts, fmt, columns=c)
+                    return _json_sql(cx, _paths(json_paths), opts, json_fmt, columns=c)
 
                 pinned = whole_numbers(cx.con, pinned, sample, limit)  # beyond 64 bits: DECIMAL(38,0), not DOUBLE
                 # a number beyond a double's range, read as infinity: its column is text (`datewords`)
@@ -258,7 +262,7 @@ def read(cx: JobContext) -> str:
                 # numbers and booleans read as JSON, converted back from their own kind only (`jsonkinds`); types
                 # detected on whole files hold every value
                 as_read, back = (found.columns, {}) if cx.plan.sample_all else kind_checked(cx.con, found.columns)
-                select = _json_sql(cx, _paths(paths), opts, fmt, columns=as_read, formats=formats)
+                select = _json_sql(cx, _paths(json_paths), opts, json_fmt, columns=as_read, formats=formats)
                 own = None  # a key past the sample refused as the file is read
                 if not found.stamps and not cx.with_path and not numbered:
                     own = refusing_read(cx, fmt, found.columns, formats, dict(detected))
@@ -266,6 +270,8 @@ def read(cx: JobContext) -> str:
                 cx.kinds_unchecked = {n: found.columns[n] for n in back} if own else {}
                 raw = own or view(converted(converted_back(select, back), found.stamps))
                 cx.describe(raw)
+            elif fmt in ("json", "jsonl") and not opts.all_strings:  # read as detected, on whole files
+                raw = view(fitting_64_bits(cx.con, f"SELECT * FROM {raw}", detected))
         except duckdb.BinderException as exc:
             if not errors.not_records(str(exc)) or opts.records == "true" or len(paths) > 1:
                 raise  # a batch is split by the runner: a file of records never becomes `value` rows
