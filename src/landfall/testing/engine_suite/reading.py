@@ -236,6 +236,19 @@ class ReadingTests(EngineFixtures):
         types = dict(lake.pipeline.table("t").schema)
         assert (types["a"], types["d"], types["l"]) == ("string", "string", "list<item: string>"), types
 
+    def test_words_a_date_cast_accepts_stay_text_in_a_json_map(self, make):
+        """In the values of an object of many keys (which DuckDB's detection makes a map of dates) too: `epoch`
+        there is not 1970-01-01."""
+        lake = make(wf("t", read={"format": "jsonl"}))
+        records = [f'{{"id": {i}, "m": {{"d{i}": "2024-01-02"}}}}' for i in range(300)]
+        records[7] = '{"id": 7, "m": {"d7": "epoch"}}'
+        lake.land("t/a.jsonl", "\n".join(records) + "\n")
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT m['d6'], m['d7'] FROM t WHERE id IN (6, 7) ORDER BY id") == [
+            ("2024-01-02", None),
+            (None, "epoch"),
+        ]
+
     def test_numbers_written_with_a_decimal_comma_are_read_when_declared(self, make):
         """`read: {decimal_separator: ","}`: `2,5` is 2.5 in a detected or declared column; a column holding
         a number written with `.` among them stays text (DuckDB's reader refuses it: no value is guessed)."""
