@@ -18,7 +18,6 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from landfall.errors import StorageUnavailable
 from landfall.events import ObjectCreated, is_hidden
 from landfall.sources.base import EventSource
 from landfall.storage import Storage, mtime_of
@@ -86,13 +85,8 @@ class ListingSource(EventSource):
                 continue
             if self._folders.get(folder) == stamp:
                 continue
-            found.extend(self.storage.list(folder, maxdepth=1))  # a folder it cannot read is said, and skipped
-            try:
-                inner = self.storage.folders(folder)
-            except StorageUnavailable:
-                raise
-            except OSError:
-                inner = []
+            files, inner = self.storage.here(folder)  # a folder it cannot read is said, and holds nothing
+            found.extend(files)
             todo.extend(f"{folder}/{name}" if folder else name for name in inner)
             self._folders[folder] = stamp if now - stamp >= UNSURE_SECONDS else AGAIN
         return found

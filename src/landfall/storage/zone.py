@@ -152,20 +152,36 @@ class Storage:
             else:  # one paged listing of the whole prefix (a walk would be a request per folder)
                 found = iter(self.fs.find(base, maxdepth=maxdepth, detail=True).items())
         for name, info in found:
-            path = info.get("name") or name
-            if info.get("type") != "file":
-                continue
-            if self.is_local and info.get("islink") and not _inside(os.path.realpath(path), self.root):
-                continue
-            yield (
-                self.key_of(path),
-                {
-                    **info,
-                    "size": int(info.get("size") or 0),
-                    "mtime": mtime_of(info),
-                    "etag": str(info.get("ETag") or info.get("etag") or "").strip('"'),
-                },
-            )
+            if (item := self._file(name, info)) is not None:
+                yield item
+
+    def here(self, prefix: str = "") -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+        """What is directly under `prefix` of a local zone, from one read of its folder: its files, as `list` gives
+        them, and the names of its folders. A folder that cannot be read is said (as by `list`) and holds none."""
+        with self.guard(prefix):
+            for _, folders, files in self.fs.walk(
+                self.path(prefix), maxdepth=1, detail=True, on_error=self._unreadable
+            ):
+                return [f for name, info in files.items() if (f := self._file(name, info)) is not None], list(folders)
+        return [], []
+
+    def _file(self, name: str, info: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """A listing's entry as `(key, info)` with `size`, `mtime` and `etag`; None for what is not a file (or a
+        link out of a local zone)."""
+        path = info.get("name") or name
+        if info.get("type") != "file":
+            return None
+        if self.is_local and info.get("islink") and not _inside(os.path.realpath(path), self.root):
+            return None
+        return (
+            self.key_of(path),
+            {
+                **info,
+                "size": int(info.get("size") or 0),
+                "mtime": mtime_of(info),
+                "etag": str(info.get("ETag") or info.get("etag") or "").strip('"'),
+            },
+        )
 
     def _unreadable(self, exc: OSError) -> None:
         """A folder a local listing could not read. The zone's own folder: the zone is away (`StorageUnavailable`).

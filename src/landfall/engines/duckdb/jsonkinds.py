@@ -93,19 +93,13 @@ def _read(t: duckdb.typing.DuckDBPyType, expr: str, path: str, depth: int, alone
             for name, _, value in fields
         )
         return f"STRUCT({typed})", f"CASE WHEN {expr} IS NULL THEN NULL ELSE {{{packed}}} END"
-    if t.id == "list":
-        ((_, child),) = t.children
-        var = f"k{depth}"
-        as_read, value = _read(child, var, f"{path}[]", depth + 1, alone)
+    if t.id in ("list", "map"):  # a list's items, a map's values (the JSON reader's objects of many keys)
+        var, key = f"k{depth}", t.children[0][1]
+        as_read, value = _read(t.children[-1][1], var, f"{path}{'[]' if t.id == 'list' else '{}'}", depth + 1, alone)
         if value is None:
             return str(t), None
-        return f"{as_read}[]", f"list_transform({expr}, lambda {var}: {value})"
-    if t.id == "map":  # the values of an object of many keys
-        (_, key), (_, child) = t.children
-        var = f"k{depth}"
-        as_read, value = _read(child, var, f"{path}{{}}", depth + 1, alone)
-        if value is None:
-            return str(t), None
+        if t.id == "list":
+            return f"{as_read}[]", f"list_transform({expr}, lambda {var}: {value})"
         values = f"list_transform(map_values({expr}), lambda {var}: {value})"
         return f"MAP({key}, {as_read})", f"CASE WHEN {expr} IS NULL THEN NULL ELSE map(map_keys({expr}), {values}) END"
     return str(t), None  # the rest: as detected
