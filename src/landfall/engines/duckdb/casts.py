@@ -68,6 +68,21 @@ def beyond_range(x: str, target: str = "DOUBLE") -> str:
     return f"(isinf(TRY_CAST({x} AS {target})) AND {_digits(x)})"
 
 
+def lost_digits(x: str) -> str:
+    """SQL true for text `x` that is a number of more digits than the double it reads as gives back: printed with
+    as many significant digits as `x` has, that double is not `x` (`1234567890.123456789` reads as the double
+    1234567890.1234567165..., its last digits gone). A number of at most 15 digits always reads back whole, and so
+    does one a program wrote from a double, at any number of digits (`0.30000000000000004`, `%.17g`'s
+    `0.10000000000000001`, numpy's `1.000000000000000056e-01`): what this finds is a value more exact than a
+    double (an amount exported from a decimal column, a measurement of many digits)."""
+    t = f"trim({x})"
+    digits = f"ltrim(regexp_replace(regexp_replace({t}, '[eE].*', ''), '[^0-9]', '', 'g'), '0')"
+    double = f"TRY_CAST({t} AS DOUBLE)"
+    printed = f"printf('%.*e', length({digits}) - 1, {double})"  # as many digits as `x` has
+    back = f"regexp_replace(regexp_replace({printed}, 'e.*', ''), '[^0-9]', '', 'g')"
+    return f"(strlen({x}) > 15 AND length({digits}) > 15 AND NOT isinf({double}) AND {back} <> {digits})"
+
+
 def _digits(x: str) -> str:
     """SQL true when the text `x` holds a digit: led by one, else one further on (cheap first)."""
     return f"({x} < ':' AND ({x} >= '0' OR {x} GLOB '*[0-9]*'))"

@@ -15,8 +15,9 @@ from landfall import encoding as enc
 from landfall.config import ReadOptions
 from landfall.engines.base import ReadPlan, text_in_table
 from landfall.engines.duckdb import errors
+from landfall.engines.duckdb.casts import lost_digits
 from landfall.engines.duckdb.context import JobContext
-from landfall.engines.duckdb.datewords import may_hold
+from landfall.engines.duckdb.datewords import holding, long_number, looked
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, is_word
 from landfall.engines.duckdb.replanning import widened
 from landfall.engines.duckdb.sql import REJECTS, _filename_arg, common_args, lit, q
@@ -125,7 +126,11 @@ def as_written(con: duckdb.DuckDBPyConnection, path: str, sniffed: tuple[Any, ..
       `read.date_format` / `read.timestamp_format` (which this leaves alone) name the order;
     - whole numbers written in hexadecimal or binary (`0x00FF`, `0xDeadBeef`, `0b101`), which DuckDB reads as
       255, 3735928559 and 5, losing the digits' width and case (an address, a code, a color); pandas, Spark and
-      Polars keep them as text. Looked for only when the sample's lines hold `0x` or `0b`.
+      Polars keep them as text. Looked for only when the sample's lines hold `0x` or `0b`;
+    - numbers of more digits than a double holds (`1234567890.123456789`, an amount exported from a decimal column:
+      the double is 1234567890.1234567), which DuckDB's sniffer types DOUBLE (`casts.lost_digits`; a number a
+      program wrote from a double, at any number of digits, is a double's). Looked for only when the sample's lines
+      hold 16 digits or points in a row (one read of those lines for both looks).
 
     One scan of the sample, when there is something to look for."""
     delim, quote, escape, _nl, comment, skip, header, columns, datefmt, tsfmt = sniffed
@@ -138,8 +143,14 @@ def as_written(con: duckdb.DuckDBPyConnection, path: str, sniffed: tuple[Any, ..
             told = f"coalesce(bool_or({first} > 12 OR {second} > 12), false)"
             checks[n] = f"coalesce(bool_or({first} <> {second}), false) AND NOT {told}"
     whole = [c["name"] for c in columns or [] if c["type"] in _WHOLE]
-    if whole and may_hold(path, 2 * DETECTION_SAMPLE_ROWS + int(skip) + 1, (b"0x", b"0b")):
+    doubles = [c["name"] for c in columns or [] if c["type"] == "DOUBLE"]
+    looks = {"hex": holding((b"0x", b"0b"))} if whole else {}
+    looks |= {"long": long_number} if doubles else {}
+    seen = looked(path, 2 * DETECTION_SAMPLE_ROWS + int(skip) + 1, looks) if looks else set()
+    if "hex" in seen:
         checks.update((n, f"coalesce(bool_or(regexp_matches({q(n)}, {lit(_HEX)})), false)") for n in whole)
+    if "long" in seen:
+        checks.update((n, f"coalesce(bool_or({lost_digits(q(n))}), false)") for n in doubles)
     if not checks:
         return set()
     unquoted = {"(empty)": ""}

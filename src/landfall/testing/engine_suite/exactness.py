@@ -107,6 +107,26 @@ class ExactnessTests(EngineFixtures):
         assert lake.rows("SELECT v FROM w ORDER BY id") == [(2.5,), (float("inf"),), (float("-inf"),)]
         assert error_of(lake, "d/a.csv") == "`d/a.csv` line 3: value `-1E+999` of column `v` is not a valid DOUBLE"
 
+    def test_a_number_of_more_digits_than_a_double_holds_stays_as_written(self, make):
+        """DuckDB's CSV detection types `1234567890.123456789` a double, which holds 1234567890.1234567 (before:
+        loaded so, its last digits gone without a word). A column holding such a value in the type sample is
+        text, every value as written; declared a decimal it is exact. Long values a double gives back whole (a
+        program wrote them from doubles, at 17 digits or numpy's 19) keep their column a double."""
+        lake = make(wf("t"), wf("d"), wf("m", read={"types": {"v": "decimal(38,24)"}}), workers=1)
+        body = "id,v\n1,1.5\n2,1234567890.123456789\n3,0.000000123456789012345678\n"
+        lake.land("t/a.csv", body)
+        lake.land("m/a.csv", body)
+        lake.land("d/a.csv", "id,v\n1,0.30000000000000004\n2,1.000000000000000056e-01\n3,0.10000000000000001\n4,2.5\n")
+        assert_ok(lake, lake.process())
+        assert column_types(lake, "t")["v"] == "string"
+        got = lake.rows("SELECT v FROM t ORDER BY id")
+        assert got == [("1.5",), ("1234567890.123456789",), ("0.000000123456789012345678",)]
+        assert column_types(lake, "m")["v"] == "decimal128(38, 24)"
+        got = [v for (v,) in lake.rows("SELECT CAST(v AS VARCHAR) FROM m ORDER BY id")]
+        assert got == ["1.5" + "0" * 23, "1234567890.123456789" + "0" * 15, "0.000000123456789012345678"]
+        assert column_types(lake, "d")["v"] == "double"
+        assert lake.rows("SELECT v FROM d ORDER BY id") == [(0.30000000000000004,), (0.1,), (0.1,), (2.5,)]
+
     def test_a_number_beyond_a_doubles_range_in_json_lines_stays_as_written(self, make):
         """DuckDB's JSON reader takes `1e400` for an infinity without a word, as its CSV reader does: a column
         holding one, past the type sample, is text, every value as written."""
