@@ -9,6 +9,7 @@ on its own (a declared `read.types`, `schema.hints`, a table's types applied to 
 
 - text to an integer: a whole number (`+7`, ` 7 `), in range;
 - text to a decimal: a number with no more digits after the point than the type keeps (zeros aside), in range;
+- text to a double: a number in range, of no more digits than the double it reads as gives back (`lost_digits`);
 - text to a date: a date, or a timestamp at midnight;
 - text to a timestamp: a timestamp with no offset or zone other than UTC (`Z`, `+00:00`), nothing after it, and
   no more than six digits of a fraction (a timestamp holds microseconds);
@@ -17,7 +18,7 @@ on its own (a declared `read.types`, `schema.hints`, a table's types applied to 
 - a number, date or timestamp to another type: a value that converts back to itself (`3.0` to BIGINT, not `2.5`;
   a timestamp at midnight to DATE);
 - JSON (a column of mixed values) by the kind of each value: a string as text, a number as a number;
-- anything else (text to DOUBLE, BOOLEAN, UUID, ...): what DuckDB converts at all.
+- anything else (text to FLOAT, BOOLEAN, UUID, ...): what DuckDB converts at all.
 
 Widening (`int32` to `int64`, a date to a timestamp) and anything to text are plain casts. The `cast:` step is
 the user's own conversion and keeps SQL's meaning (`cast_sql(..., exact=False)`), but for text or a fraction to
@@ -100,8 +101,10 @@ def _shape(x: str, target: str) -> str | None:
         more = "%." + "_" * (scale + 1) + "%"
         digits = f"length(rtrim(rtrim({x}), '0')) - strpos({x}, '.') <= {scale}"
         return f"({x} NOT LIKE '%e%' AND {x} NOT LIKE '%E%' AND {plain} AND ({x} NOT LIKE '{more}' OR {digits}))"
-    if base in ("DOUBLE", "FLOAT"):  # and no number beyond the type's range (the cast makes it an infinity)
-        return f"({plain} AND NOT coalesce({beyond_range(x, base)}, false))"
+    if base in ("DOUBLE", "FLOAT"):  # and no number beyond the type's range (the cast makes it an infinity), nor
+        # one of more digits than a double holds (`1234567890.123456789`)
+        lost = f" AND NOT coalesce({lost_digits(x)}, false)" if base == "DOUBLE" else ""
+        return f"({plain} AND NOT coalesce({beyond_range(x, base)}, false){lost})"
     if target == "DATE":  # ten characters at most (no time), else a timestamp at midnight
         t = f"trim({x})"
         midnight = f"{_stamp_whole(t)} AND TRY_CAST({t} AS TIMESTAMP) = CAST(TRY_CAST({t} AS DATE) AS TIMESTAMP)"

@@ -17,7 +17,7 @@ from landfall.engines.base import ReadPlan, text_in_table
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.casts import lost_digits
 from landfall.engines.duckdb.context import JobContext
-from landfall.engines.duckdb.datewords import holding, long_number, looked
+from landfall.engines.duckdb.datewords import may_hold, may_hold_long_numbers
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, is_word
 from landfall.engines.duckdb.replanning import widened
 from landfall.engines.duckdb.sql import REJECTS, _filename_arg, common_args, lit, q
@@ -126,11 +126,7 @@ def as_written(con: duckdb.DuckDBPyConnection, path: str, sniffed: tuple[Any, ..
       `read.date_format` / `read.timestamp_format` (which this leaves alone) name the order;
     - whole numbers written in hexadecimal or binary (`0x00FF`, `0xDeadBeef`, `0b101`), which DuckDB reads as
       255, 3735928559 and 5, losing the digits' width and case (an address, a code, a color); pandas, Spark and
-      Polars keep them as text. Looked for only when the sample's lines hold `0x` or `0b`;
-    - numbers of more digits than a double holds (`1234567890.123456789`, an amount exported from a decimal column:
-      the double is 1234567890.1234567), which DuckDB's sniffer types DOUBLE (`casts.lost_digits`; a number a
-      program wrote from a double, at any number of digits, is a double's). Looked for only when the sample's lines
-      hold 16 digits or points in a row (one read of those lines for both looks).
+      Polars keep them as text. Looked for only when the sample's lines hold `0x` or `0b`.
 
     One scan of the sample, when there is something to look for."""
     delim, quote, escape, _nl, comment, skip, header, columns, datefmt, tsfmt = sniffed
@@ -143,30 +139,58 @@ def as_written(con: duckdb.DuckDBPyConnection, path: str, sniffed: tuple[Any, ..
             told = f"coalesce(bool_or({first} > 12 OR {second} > 12), false)"
             checks[n] = f"coalesce(bool_or({first} <> {second}), false) AND NOT {told}"
     whole = [c["name"] for c in columns or [] if c["type"] in _WHOLE]
-    doubles = [c["name"] for c in columns or [] if c["type"] == "DOUBLE"]
-    looks = {"hex": holding((b"0x", b"0b"))} if whole else {}
-    looks |= {"long": long_number} if doubles else {}
-    seen = looked(path, 2 * DETECTION_SAMPLE_ROWS + int(skip) + 1, looks) if looks else set()
-    if "hex" in seen:
+    if whole and may_hold(path, 2 * DETECTION_SAMPLE_ROWS + int(skip) + 1, (b"0x", b"0b")):
         checks.update((n, f"coalesce(bool_or(regexp_matches({q(n)}, {lit(_HEX)})), false)") for n in whole)
-    if "long" in seen:
-        checks.update((n, f"coalesce(bool_or({lost_digits(q(n))}), false)") for n in doubles)
     if not checks:
         return set()
     unquoted = {"(empty)": ""}
-    args = [
-        f"delim = {lit(delim)}",
-        f"quote = {lit(unquoted.get(quote, quote))}",
-        f"escape = {lit(unquoted.get(escape, escape))}",
-        f"header = {str(bool(header)).lower()}",
-        f"skip = {int(skip)}",
-    ] + ([f"comment = {lit(comment)}"] if comment not in (None, "(empty)") else [])
-    sample = f"SELECT * FROM read_csv({lit(path)}, {', '.join(args)}, all_varchar = true) LIMIT {DETECTION_SAMPLE_ROWS}"
+    quote, escape, comment = unquoted.get(quote, quote), unquoted.get(escape, escape), unquoted.get(comment, comment)
+    sample = text_sample([path], delim, quote, escape, header, skip, comment, rows=DETECTION_SAMPLE_ROWS)
     try:
         found = con.execute(f"SELECT {', '.join(checks.values())} FROM ({sample})").fetchone()
     except duckdb.Error:  # the read itself names what is wrong with the file
         return set()
     return {n for n, text in zip(checks, found, strict=True) if text}
+
+
+def text_sample(
+    paths: list[str],
+    delim: str,
+    quote: str,
+    escape: str,
+    header: bool,
+    skip: int,
+    comment: str | None,
+    *,
+    rows: int | None,
+) -> str:
+    """The first `rows` records (None: all) of CSV files of one dialect (`quote`, `escape`: "" for none), every
+    column as text."""
+    args = [
+        f"delim = {lit(delim)}",
+        f"quote = {lit(quote)}",
+        f"escape = {lit(escape)}",
+        f"header = {str(bool(header)).lower()}",
+        f"skip = {int(skip)}",
+    ] + ([f"comment = {lit(comment)}"] if comment else [])
+    files = "[" + ", ".join(lit(p) for p in paths) + "]"
+    limit = "" if rows is None else f" LIMIT {rows}"
+    return f"SELECT * FROM read_csv({files}, {', '.join(args)}, all_varchar = true){limit}"
+
+
+def lost_in(con: duckdb.DuckDBPyConnection, select: str, doubles: set[str], paths: list[str], lines: int) -> set[str]:
+    """The columns of `doubles` (read as text in `select`, a sample of CSV `paths`) holding a number of more digits
+    than a double holds (`1234567890.123456789`, an amount exported from a decimal column: as a double,
+    1234567890.1234567), which DuckDB's sniffer types DOUBLE: to be read as text, every value as written
+    (`casts.lost_digits`; a number a program wrote from a double, at any number of digits, is a double's). Looked
+    for only when the first `lines` lines of some file hold 16 digits or points in a row. On the DuckDB engine,
+    `select` is the sample of a job's files together, typed across them; on Spark, of the files of a group."""
+    if not doubles or not any(may_hold_long_numbers(p, lines) for p in paths):
+        return set()
+    names = sorted(doubles)
+    checks = ", ".join(f"coalesce(bool_or({lost_digits(q(n))}), false)" for n in names)
+    found = con.execute(f"SELECT {checks} FROM ({select})").fetchone()
+    return {n for n, hit in zip(names, found, strict=True) if hit}
 
 
 #: the types DuckDB's sniffer gives whole numbers, which it also reads from hexadecimal and binary (`0x1F`, `0b101`)

@@ -38,6 +38,7 @@ from landfall.engines.duckdb.read_csv import (
     _sniff,
     converted_types,
     dates_in,
+    lost_in,
     mixed_types,
     sample_buffer,
     wholes_back,
@@ -217,11 +218,12 @@ def read(cx: JobContext) -> str:
                         found = dates_in(cx.con, sample, dated, stamps, plan.mixed_stamps, times)
                     else:
                         found = Dates(set(), None, {})
+                    lost = lost_in(cx.con, sample, doubles, list(paths), lines)  # more digits than a double holds
                     cx.timestamp_format, cx.stamp_forms = found.stamp_format, found.forms
                     cx.read_dates = {n: f"coalesce(bool_or({is_word(q(n))}), false)" for n in dated - found.text}
-                    watch_doubles(cx, doubles)
-                    cx.plan = plan.but(as_text=plan.as_text | found.text | set(found.forms))
-                    if found.text or found.stamp_format or found.forms:
+                    watch_doubles(cx, doubles - lost)
+                    cx.plan = plan.but(as_text=plan.as_text | found.text | set(found.forms) | lost)
+                    if found.text or found.stamp_format or found.forms or lost:
                         raw = view(csv_select())
                         detected = cx.describe(raw)
             renamed = fmt in ("json", "jsonl") and case_renamed([n for n, _ in detected])

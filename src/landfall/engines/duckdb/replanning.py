@@ -5,6 +5,7 @@ again would not help."""
 
 from __future__ import annotations
 
+import math
 import re
 
 from landfall import compression
@@ -81,6 +82,16 @@ def widened(plan: ReadPlan, column: str, value: str, sampled: str) -> ReadPlan |
     return plan.typed(column, wider)
 
 
+def lost_digits(value: str) -> bool:
+    """Whether the number `value` has more digits than the double it reads as gives back, printed with as many
+    significant digits as it has (`casts.lost_digits`, in Python: its formatting is exact, ties to even)."""
+    text = value.strip()
+    digits = re.sub("[^0-9]", "", re.split("[eE]", text)[0]).lstrip("0")
+    if len(text) <= 15 or len(digits) <= 15 or not math.isfinite(number := float(text)):
+        return False
+    return re.sub("[^0-9]", "", f"{number:.{len(digits) - 1}e}".split("e")[0]) != digits
+
+
 def _has_cr(job: Job) -> bool:
     """Whether the first 64 KB of the job's file hold a carriage return (a CRLF or CR file)."""
     src = job.sources[0]
@@ -99,14 +110,16 @@ _TIMESTAMP = re.compile(r"\s*\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s
 def wider_type(value: str, sampled: str) -> str:
     """The Arrow type a column takes when `value` does not fit the type DuckDB sampled (`BIGINT`, `DATE`, ...):
     a whole number beyond 64 bits in an integer column makes it `decimal128(38, 0)` (exact, up to 38 digits),
-    another number `double`, a timestamp in a date column `timestamp[us]`; anything else (values of mixed
-    forms) `string`."""
+    another number `double` (`string` when a double does not hold all its digits), a timestamp in a date column
+    `timestamp[us]`; anything else (values of mixed forms) `string`."""
     if sampled.upper() in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "INT64", "INT32") and (
         _NUMBER.fullmatch(value) and not _LEADING_ZERO.match(value)  # `007` is a code, not the number 7
     ):
         digits = value.strip().lstrip("+-")
         beyond_64 = digits.isdigit() and not -(2**63) <= int(value) < 2**63
-        return "decimal128(38, 0)" if beyond_64 and len(digits) <= 38 else "double"
+        if beyond_64 and len(digits) <= 38:
+            return "decimal128(38, 0)"
+        return "string" if lost_digits(value) else "double"  # `1234567890.123456789`: a double would round it
     if sampled.upper() == "DATE" and _TIMESTAMP.fullmatch(value):
         return "timestamp[us]"
     return "string"

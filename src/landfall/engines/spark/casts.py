@@ -49,8 +49,32 @@ def _text_fits(x: Column, want: T.DataType) -> Column:
         return same & ~x.rlike(r"\.[0-9]{7}")
     if isinstance(want, (T.DoubleType, T.FloatType)):
         value = x.try_cast(want)
-        return value.isNotNull() & ~beyond_range(x, value)
+        fits = value.isNotNull() & ~beyond_range(x, value)
+        return fits & ~lost_digits(x, value) if isinstance(want, T.DoubleType) else fits
     return x.try_cast(want).isNotNull()
+
+
+def lost_digits(text: Column, value: Column) -> Column:
+    """True where the text `text` (trimmed) is a number of more digits than its double `value` gives back: the
+    double's exact value (`scala.math.BigDecimal.exact`), rounded to as many significant digits as the text has
+    (a tie to even, as C's `printf` and DuckDB's round), is not the text. The DuckDB engine's
+    `casts.lost_digits` says which numbers are so; Spark's own printing of a double (Java's `Formatter`) pads
+    its shortest digits with zeros, and cannot say."""
+
+    def digits(number: Column) -> Column:  # the significant digits: no sign, point, exponent or leading zero
+        return F.regexp_replace(F.regexp_replace(F.regexp_replace(number, "[eE].*", ""), "[^0-9]", ""), "^0+", "")
+
+    written = digits(text)
+    n = F.length(written)
+    exact = digits(F.call_function("reflect", F.lit("scala.math.BigDecimal"), F.lit("exact"), value))
+    head, following = exact.substr(F.lit(1), n), exact.substr(n + 1, F.lit(1))
+    rest = exact.substr(n + 2, F.length(exact))
+    odd = head.substr(n, F.lit(1)).isin("1", "3", "5", "7", "9")
+    up = (following > "5") | ((following == "5") & (rest.rlike("[1-9]") | odd))
+    bumped = (head.cast(T.DecimalType(38, 0)) + 1).cast(T.StringType())  # (up to 38 digits: beyond, cut)
+    rounded = F.when(up & (n <= 38), bumped).otherwise(head)
+    differ = F.regexp_replace(rounded, "0+$", "") != F.regexp_replace(written, "0+$", "")
+    return F.coalesce((F.length(text) > 15) & (n > 15) & ~infinite(value) & differ, F.lit(False))
 
 
 def beyond_range(text: Column, value: Column) -> Column:

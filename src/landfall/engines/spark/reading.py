@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from functools import reduce
 from typing import Any
 
@@ -36,7 +37,15 @@ from landfall import encoding as enc
 from landfall.engines.base import Replan, text_in_table
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.diagnose import long_line
-from landfall.engines.duckdb.read_csv import as_written, dialect_args, mixed_types, sample_buffer
+from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS
+from landfall.engines.duckdb.read_csv import (
+    as_written,
+    dialect_args,
+    lost_in,
+    mixed_types,
+    sample_buffer,
+    text_sample,
+)
 from landfall.engines.duckdb.read_parquet import spark_copy
 from landfall.engines.duckdb.reading import (
     _consistent_delimiter,
@@ -226,8 +235,15 @@ def _read_csv(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
         groups.setdefault(inp.index if ctx.plan.per_file_types else _first_line(inp.path), []).append(inp)
     sniffed = [(members, *sniff(ctx, sniffer, members[0])) for members in groups.values()]
     mixed = mixed_types([cols for _, _, cols, _ in sniffed]) - set(o.types)
-    for _, _, cols, _ in sniffed:  # a column the table holds as text is read as text (see `text_in_table`)
-        mixed |= text_in_table(ctx.workflow, ctx.job.table_schema, [n for n, _ in cols])
+    for members, d, cols, _ in sniffed:
+        mixed |= text_in_table(ctx.workflow, ctx.job.table_schema, [n for n, _ in cols])  # the table's text columns
+        # numbers of more digits than a double holds, in any file of the group: text (`read_csv.lost_in`)
+        doubles, paths = {n for n, t in cols if t == "DOUBLE"} - mixed - set(o.types), [i.path for i in members]
+        rows, lines = DETECTION_SAMPLE_ROWS * len(paths), 2 * DETECTION_SAMPLE_ROWS + d.skip + 1
+        if ctx.plan.sample_all:  # types detected on whole files: so are these
+            rows, lines = None, sys.maxsize
+        sample = text_sample(paths, d.delimiter, d.quote, d.escape, d.header, d.skip, d.comment, rows=rows)
+        mixed |= lost_in(sniffer, sample, doubles, paths, lines)
     frames = []
     for members, dialect, cols, formats in sniffed:
         cols = [(n, "VARCHAR" if n in mixed else t) for n, t in cols]  # see `mixed_types`

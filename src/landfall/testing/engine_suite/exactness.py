@@ -110,11 +110,17 @@ class ExactnessTests(EngineFixtures):
     def test_a_number_of_more_digits_than_a_double_holds_stays_as_written(self, make):
         """DuckDB's CSV detection types `1234567890.123456789` a double, which holds 1234567890.1234567 (before:
         loaded so, its last digits gone without a word). A column holding such a value in the type sample is
-        text, every value as written; declared a decimal it is exact. Long values a double gives back whole (a
-        program wrote them from doubles, at 17 digits or numpy's 19) keep their column a double."""
-        lake = make(wf("t"), wf("d"), wf("m", read={"types": {"v": "decimal(38,24)"}}), workers=1)
+        text, every value as written (and so is one past the sample in a column of whole numbers, which a double
+        would take otherwise); declared a decimal it is exact. Long values a double gives back whole (a program
+        wrote them from doubles, at 17 digits or numpy's 19) keep their column a double. So in files loaded
+        together, when a file past the first holds one."""
+        lake = make(wf("t"), wf("d"), wf("m", read={"types": {"v": "decimal(38,24)"}}), wf("l"), workers=1)
         body = "id,v\n1,1.5\n2,1234567890.123456789\n3,0.000000123456789012345678\n"
         lake.land("t/a.csv", body)
+        # past the type sample, in a column of whole numbers
+        lake.land(
+            "l/late.csv", "id,v\n" + "".join(f"{i},{i}\n" for i in range(SAMPLED_ROWS)) + "-1,1234567890.123456789\n"
+        )
         lake.land("m/a.csv", body)
         lake.land("d/a.csv", "id,v\n1,0.30000000000000004\n2,1.000000000000000056e-01\n3,0.10000000000000001\n4,2.5\n")
         assert_ok(lake, lake.process())
@@ -126,6 +132,39 @@ class ExactnessTests(EngineFixtures):
         assert got == ["1.5" + "0" * 23, "1234567890.123456789" + "0" * 15, "0.000000123456789012345678"]
         assert column_types(lake, "d")["v"] == "double"
         assert lake.rows("SELECT v FROM d ORDER BY id") == [(0.30000000000000004,), (0.1,), (0.1,), (2.5,)]
+        assert lake.rows("SELECT v FROM l WHERE id IN (-1, 7) ORDER BY id") == [("1234567890.123456789",), ("7",)]
+        # a new column, from files loaded together, the first of which has short numbers only
+        lake.land("t/b1.csv", "id,w\n4,2.5\n")
+        lake.land("t/b2.csv", "id,w\n5,1234567890.123456789\n")
+        assert_ok(lake, lake.process())
+        got = lake.rows("SELECT w, typeof(w) FROM t WHERE id > 3 ORDER BY id")
+        assert got == [("2.5", "VARCHAR"), ("1234567890.123456789", "VARCHAR")]
+
+    def test_a_number_of_more_digits_than_a_double_holds_is_refused_by_a_double_column(self, make):
+        """Into a table's double column, or declared a double, a number of more digits than a double holds fails
+        its file naming the line and the value (before: `1234567890.123456789` loaded as 1234567890.1234567, the
+        table's first file having made the column a double); one a program wrote from a double, at any number of
+        digits, is that double (also one whose last digit a tie rounds to even, `0.1000137329101562`, the float32
+        0.10001373... printed at 16 digits)."""
+        lake = make(
+            wf("t", retry={"max_attempts": 1}), wf("d", read={"types": {"v": "double"}}, retry={"max_attempts": 1})
+        )
+        lake.land("t/1.csv", "id,v\n1,1.5\n", mtime=1)
+        assert_ok(lake, lake.process())
+        kept = "id,v\n2,0.30000000000000004\n3,1.000000000000000056e-01\n4,0.1000137329101562\n5,-0.10000000000000001\n"
+        lake.land("t/2.csv", kept, mtime=2)
+        lake.land("d/2.csv", kept, mtime=2)
+        assert_ok(lake, lake.process())
+        for name in ("t/3.csv", "d/3.csv"):
+            lake.land(name, "id,v\n6,2.5\n7,1234567890.123456789\n", mtime=3)
+        lake.process()
+        for table in ("t", "d"):
+            assert error_of(lake, f"{table}/3.csv") == (
+                f"`{table}/3.csv` line 3: value `1234567890.123456789` of column `v` is not a valid DOUBLE"
+            )
+        got = lake.rows("SELECT v FROM t ORDER BY id")
+        assert got == [(1.5,), (0.30000000000000004,), (0.1,), (0.1000137329101562,), (-0.1,)]
+        assert lake.rows("SELECT v FROM d ORDER BY id") == got[1:]
 
     def test_a_number_beyond_a_doubles_range_in_json_lines_stays_as_written(self, make):
         """DuckDB's JSON reader takes `1e400` for an infinity without a word, as its CSV reader does: a column
