@@ -113,3 +113,34 @@ def test_random_csv_text_loads_or_fails_cleanly(text):
                 lake.pipeline.query("SELECT count(*) FROM c")
         finally:
             lake.close()
+
+
+NUMBER_TEXTS = st.one_of(
+    st.builds(lambda x, p: f"{x:.{p}e}", st.floats(allow_nan=False, allow_infinity=False), st.integers(14, 24)),
+    st.builds(lambda x, p: f"{x:.{p}g}", st.floats(allow_nan=False, allow_infinity=False), st.integers(15, 20)),
+    st.builds(
+        lambda ds, p: f"{ds[: p % len(ds) + 1]}.{ds[p % len(ds) + 1 :]}",
+        st.text("0123456789", min_size=14, max_size=24),
+        st.integers(0, 30),
+    ),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(NUMBER_TEXTS, min_size=1, max_size=40))
+def test_whether_a_double_keeps_a_numbers_digits_is_judged_alike_in_sql_and_python(texts):
+    """`casts.lost_digits` (DuckDB SQL, for the sample and the casts) and `replanning.lost_digits` (Python, for a
+    late value's wider type) say the same of every number."""
+    import duckdb
+
+    from landfall.engines.duckdb.casts import lost_digits as in_sql
+    from landfall.engines.duckdb.replanning import lost_digits as in_python
+
+    con = duckdb.connect()
+    got = con.execute(
+        f"SELECT list(coalesce({in_sql('x')}, false) ORDER BY i) FROM (SELECT unnest(?) AS x, "
+        "generate_subscripts(?, 1) AS i)",
+        [texts, texts],
+    ).fetchone()[0]
+    assert got == [in_python(t) for t in texts]

@@ -5,6 +5,8 @@ One Spark session serves the module (the JVM takes about 8 s to start)."""
 from __future__ import annotations
 
 import datetime
+import random
+import struct
 
 import pytest
 from spark_helpers import SPARK, compare, java_or_skip
@@ -106,6 +108,33 @@ def test_bad_rows_quarantine_and_fail_name_the_line(make_lake):
         ],
         {"cq/a.csv": csv_body, "cf/a.csv": csv_body, "jq/a.jsonl": jsonl_body, "jf/a.jsonl": jsonl_body},
     )
+
+
+def test_numbers_of_more_digits_than_a_double_holds_are_judged_alike(make_lake):
+    """Declared doubles, 600 numbers written every way: doubles printed at 15 to 25 digits (`%.17g`, numpy's
+    `%.18e`), float32 values at 16 digits (whose last digit a tie may round), decimals of 14 to 24 digits. Each
+    engine judges whether a double gives a number back whole its own way (DuckDB's exact `printf`; Spark's exact
+    `BigDecimal` of the double, rounded): the same rows load and the same are set aside."""
+    rng = random.Random(11)
+    values = []
+    for i in range(600):
+        x = rng.uniform(-1, 1) * 10 ** rng.randint(-30, 30)
+        kind = i % 4
+        if kind == 0:
+            values.append(f"{x:.{rng.randint(14, 24)}e}")
+        elif kind == 1:
+            values.append(f"{x:.{rng.randint(15, 20)}g}")
+        elif kind == 2:
+            values.append(f"{struct.unpack('f', struct.pack('f', rng.random()))[0]:.16g}")
+        else:
+            digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(14, 24)))
+            point = rng.randint(1, len(digits) - 1)
+            values.append(f"{digits[:point]}.{digits[point:]}")
+    body = "id,v\n" + "".join(f"{i},{v}\n" for i, v in enumerate(values))
+    flow = wf("d", read={"types": {"v": "double"}, "bad_rows": "quarantine"})
+    duck, _ = compare(make_lake, [flow], {"d/a.csv": body})
+    kept = duck.rows("SELECT count(*) FROM d")[0][0]
+    assert 300 < kept < 600, kept  # both kinds of value are there
 
 
 def test_merge_by_key_on_delta_and_dedupe_and_sql(make_lake):
