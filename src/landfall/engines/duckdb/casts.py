@@ -81,7 +81,13 @@ def lost_digits(x: str) -> str:
     double = f"TRY_CAST({t} AS DOUBLE)"
     printed = f"printf('%.*e', length({digits}) - 1, {double})"  # as many digits as `x` has
     back = f"regexp_replace(regexp_replace({printed}, 'e.*', ''), '[^0-9]', '', 'g')"
-    return f"(strlen({x}) > 15 AND length({digits}) > 15 AND NOT isinf({double}) AND {back} <> {digits})"
+    # cheap looks first, each only for the values the one before left (a CASE: DuckDB evaluates every operand of
+    # an AND): few characters; the double's shortest text, which `x` is when a program wrote it so (Python,
+    # pandas, DuckDB; 15 ms on 60,000 such values, against 160 for the full check)
+    return (
+        f"(CASE WHEN strlen({x}) <= 15 THEN false WHEN CAST({double} AS VARCHAR) = {t} THEN false"
+        f" WHEN length({digits}) <= 15 OR isinf({double}) THEN false ELSE {back} <> {digits} END)"
+    )
 
 
 def _digits(x: str) -> str:
