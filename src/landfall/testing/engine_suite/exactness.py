@@ -160,7 +160,8 @@ class ExactnessTests(EngineFixtures):
         lake.process()
         for table in ("t", "d"):
             assert error_of(lake, f"{table}/3.csv") == (
-                f"`{table}/3.csv` line 3: value `1234567890.123456789` of column `v` is not a valid DOUBLE"
+                f"`{table}/3.csv` line 3: value `1234567890.123456789` of column `v` is not a valid DOUBLE: a double "
+                "holds 1234567890.1234567; declare the column a decimal or text to keep every digit"
             )
         got = lake.rows("SELECT v FROM t ORDER BY id")
         assert got == [(1.5,), (0.30000000000000004,), (0.1,), (0.1000137329101562,), (-0.1,)]
