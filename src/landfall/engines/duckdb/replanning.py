@@ -5,6 +5,7 @@ again would not help."""
 
 from __future__ import annotations
 
+import decimal
 import math
 import re
 
@@ -83,13 +84,23 @@ def widened(plan: ReadPlan, column: str, value: str, sampled: str) -> ReadPlan |
 
 
 def lost_digits(value: str) -> bool:
-    """Whether the number `value` has more digits than the double it reads as gives back, printed with as many
-    significant digits as it has (`casts.lost_digits`, in Python: its formatting is exact, ties to even)."""
+    """Whether the number `value` has more digits than the double it reads as gives back: it is not a nearest
+    number of as many significant digits to the double's exact value (a tie: either). `casts.lost_digits`, in
+    Python."""
     text = value.strip()
-    digits = re.sub("[^0-9]", "", re.split("[eE]", text)[0]).lstrip("0")
-    if len(text) <= 15 or len(digits) <= 15 or not math.isfinite(number := float(text)):
+    written = re.sub("[^0-9]", "", re.split("[eE]", text)[0]).lstrip("0")
+    n = len(written)
+    if n <= 15 or not math.isfinite(number := float(text)):
         return False
-    return re.sub("[^0-9]", "", f"{number:.{len(digits) - 1}e}".split("e")[0]) != digits
+    exact = "".join(map(str, decimal.Decimal(number).as_tuple().digits)).lstrip("0")
+    head, following, rest = exact[:n], exact[n : n + 1] or "0", exact[n + 1 :]
+    up = str(int(head) + 1) if n <= 38 else head
+    down_differs, up_differs = (d.rstrip("0") != written.rstrip("0") for d in (head, up))
+    if following < "5":
+        return down_differs
+    if following > "5" or rest.rstrip("0"):
+        return up_differs
+    return down_differs and up_differs
 
 
 def _has_cr(job: Job) -> bool:

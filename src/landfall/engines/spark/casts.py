@@ -55,26 +55,32 @@ def _text_fits(x: Column, want: T.DataType) -> Column:
 
 
 def lost_digits(text: Column, value: Column) -> Column:
-    """True where the text `text` (trimmed) is a number of more digits than its double `value` gives back: the
-    double's exact value (`scala.math.BigDecimal.exact`), rounded to as many significant digits as the text has
-    (a tie to even, as C's `printf` and DuckDB's round), is not the text. The DuckDB engine's
-    `casts.lost_digits` says which numbers are so; Spark's own printing of a double (Java's `Formatter`) pads
-    its shortest digits with zeros, and cannot say."""
+    """True where the text `text` (trimmed) is a number of more digits than its double `value` gives back: not a
+    nearest number of as many significant digits to the double's exact value (`scala.math.BigDecimal.exact`; a
+    tie: either). The DuckDB engine's `casts.lost_digits` says which numbers are so; Spark's own printing of a
+    double (Java's `Formatter`) pads its shortest digits with zeros, and cannot say."""
 
     def digits(number: Column) -> Column:  # the significant digits: no sign, point, exponent or leading zero
         return F.regexp_replace(F.regexp_replace(F.regexp_replace(number, "[eE].*", ""), "[^0-9]", ""), "^0+", "")
 
+    def differs(d: Column) -> Column:
+        return F.regexp_replace(d, "0+$", "") != F.regexp_replace(written, "0+$", "")
+
     written = digits(text)
     n = F.length(written)
     exact = digits(F.call_function("reflect", F.lit("scala.math.BigDecimal"), F.lit("exact"), value))
-    head, following = exact.substr(F.lit(1), n), exact.substr(n + 1, F.lit(1))
+    head, following = (
+        exact.substr(F.lit(1), n),
+        F.coalesce(F.nullif(exact.substr(n + 1, F.lit(1)), F.lit("")), F.lit("0")),
+    )
     rest = exact.substr(n + 2, F.length(exact))
-    odd = head.substr(n, F.lit(1)).isin("1", "3", "5", "7", "9")
-    up = (following > "5") | ((following == "5") & (rest.rlike("[1-9]") | odd))
-    bumped = (head.cast(T.DecimalType(38, 0)) + 1).cast(T.StringType())  # (up to 38 digits: beyond, cut)
-    rounded = F.when(up & (n <= 38), bumped).otherwise(head)
-    differ = F.regexp_replace(rounded, "0+$", "") != F.regexp_replace(written, "0+$", "")
-    return F.coalesce((F.length(text) > 15) & (n > 15) & ~infinite(value) & differ, F.lit(False))
+    up = F.when(n <= 38, (head.cast(T.DecimalType(38, 0)) + 1).cast(T.StringType())).otherwise(head)
+    nearest = (
+        F.when(following < "5", differs(head))
+        .when((following > "5") | F.regexp_replace(rest, "0+$", "").rlike("."), differs(up))
+        .otherwise(differs(head) & differs(up))
+    )
+    return F.coalesce((F.length(text) > 15) & (n > 15) & ~infinite(value) & nearest, F.lit(False))
 
 
 def beyond_range(text: Column, value: Column) -> Column:

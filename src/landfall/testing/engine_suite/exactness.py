@@ -144,19 +144,20 @@ class ExactnessTests(EngineFixtures):
         """Into a table's double column, or declared a double, a number of more digits than a double holds fails
         its file naming the line and the value (before: `1234567890.123456789` loaded as 1234567890.1234567, the
         table's first file having made the column a double); one a program wrote from a double, at any number of
-        digits, is that double (also one whose last digit a tie rounds to even, `0.1000137329101562`, the float32
-        0.10001373... printed at 16 digits)."""
+        digits, is that double (also one whose last digit rounds a tie, either way: `0.1000137329101562`, the float32
+        0.10001373291015625 printed at 16 digits)."""
         lake = make(
             wf("t", retry={"max_attempts": 1}), wf("d", read={"types": {"v": "double"}}, retry={"max_attempts": 1})
         )
         lake.land("t/1.csv", "id,v\n1,1.5\n", mtime=1)
         assert_ok(lake, lake.process())
         kept = "id,v\n2,0.30000000000000004\n3,1.000000000000000056e-01\n4,0.1000137329101562\n5,-0.10000000000000001\n"
+        kept += "6,5.960464477539063e-08\n"  # Python's text of 2**-24 (5.9604644775390625e-08): a tie, rounded up
         lake.land("t/2.csv", kept, mtime=2)
         lake.land("d/2.csv", kept, mtime=2)
         assert_ok(lake, lake.process())
         for name in ("t/3.csv", "d/3.csv"):
-            lake.land(name, "id,v\n6,2.5\n7,1234567890.123456789\n", mtime=3)
+            lake.land(name, "id,v\n7,2.5\n8,1234567890.123456789\n", mtime=3)
         lake.process()
         for table in ("t", "d"):
             assert error_of(lake, f"{table}/3.csv") == (
@@ -164,7 +165,7 @@ class ExactnessTests(EngineFixtures):
                 "holds 1234567890.1234567; declare the column a decimal or text to keep every digit"
             )
         got = lake.rows("SELECT v FROM t ORDER BY id")
-        assert got == [(1.5,), (0.30000000000000004,), (0.1,), (0.1000137329101562,), (-0.1,)]
+        assert got == [(1.5,), (0.30000000000000004,), (0.1,), (0.1000137329101562,), (-0.1,), (2**-24,)]
         assert lake.rows("SELECT v FROM d ORDER BY id") == got[1:]
 
     def test_a_number_beyond_a_doubles_range_in_json_lines_stays_as_written(self, make):
