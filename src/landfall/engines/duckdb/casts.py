@@ -9,7 +9,8 @@ on its own (a declared `read.types`, `schema.hints`, a table's types applied to 
 
 - text to an integer: a whole number (`+7`, ` 7 `), in range;
 - text to a decimal: a number with no more digits after the point than the type keeps (zeros aside), in range;
-- text to a double: a number in range, of no more digits than the double it reads as gives back (`lost_digits`);
+- text to a double: a number in range, of no more digits than the double it reads as gives back (`lost_digits`;
+  a declared `double` takes the nearest: `cast_sql`'s `digits`);
 - text to a date: a date, or a timestamp at midnight;
 - text to a timestamp: a timestamp with no offset or zone other than UTC (`Z`, `+00:00`), nothing after it, and
   no more than six digits of a fraction (a timestamp holds microseconds);
@@ -51,12 +52,12 @@ def _base(duck: str) -> str:
     return duck.split("(")[0].strip()
 
 
-def _text_shape(x: str, target: str) -> str | None:
+def _text_shape(x: str, target: str, digits: bool = True) -> str | None:
     """SQL true when the text `x`, if DuckDB's cast reads it as `target` at all, reads whole; None when it always
     does. Cheap looks at the text (DuckDB's casts to numbers and dates take spaces around a value); the full
     checks run only for values whose look says they might lose something. A date or time is written with digits:
     DuckDB's casts also read the words `epoch`, `infinity`, `inf` (and `-infinity`, `-inf`) as ones."""
-    shape = _shape(x, target)
+    shape = _shape(x, target, digits)
     if not is_date(target):
         return shape
     return _digits(x) if shape is None else f"({_digits(x)} AND {shape})"
@@ -76,21 +77,29 @@ def lost_digits(x: str) -> str:
     of at most 15 digits always reads back whole, and so does one a program wrote from a double, at any number of
     digits (`0.30000000000000004`, `%.17g`'s `0.10000000000000001`, numpy's `1.000000000000000056e-01`): what
     this finds is a value more exact than a double (an amount exported from a decimal column, a measurement of
-    many digits). The same rule in Python (`replanning.lost_digits`) and on Spark (`spark.casts.lost_digits`)."""
+    many digits). The same rule in Python (`replanning.lost_digits`) and on Spark (`spark.casts.lost_digits`).
+
+    Cheap looks first, each only for the values the one before left (a CASE: DuckDB evaluates every operand of an
+    AND): few characters; the double's shortest text (which `x` is when Python, pandas or DuckDB wrote it); the
+    double printed as `x` is, in the exponent form C's `%e` and numpy write (`2.379646270918913675e-01`) or in
+    the fixed form of `%f` and `%.17g` (`0.10000000000000001`), each with as many digits as `x` has, ties to even
+    (`printf`). Only the rest, the numbers a double does not hold and a tie printed the other way, are looked at
+    digit by digit, in the double's next 24 digits (`printf` of all 767 costs 40 us a value): only a run of 24
+    nines or zeros there, which no double has been seen to hold, would need more."""
     t = f"trim({x})"
     written = f"ltrim(regexp_replace(regexp_replace({t}, '[eE].*', ''), '[^0-9]', '', 'g'), '0')"
     n = f"length({written})"
     double = f"TRY_CAST({t} AS DOUBLE)"
-    # the double's exact value (at most 767 significant digits), its first `n`, the next, and the rest
-    exact = f"regexp_replace(regexp_replace(printf('%.767e', {double}), 'e.*', ''), '[^0-9]', '', 'g')"
+    exact = f"regexp_replace(regexp_replace(printf('%.*e', {n} + 24, {double}), 'e.*', ''), '[^0-9]', '', 'g')"
     head, following, rest = f"left({exact}, {n})", f"substr({exact}, {n} + 1, 1)", f"substr({exact}, {n} + 2)"
     up = f"CASE WHEN {n} <= 38 THEN CAST(TRY_CAST({head} AS HUGEINT) + 1 AS VARCHAR) ELSE {head} END"
     down_differs, up_differs = (f"rtrim({d}, '0') <> rtrim({written}, '0')" for d in (head, up))
-    # cheap looks first, each only for the values the one before left (a CASE: DuckDB evaluates every operand of
-    # an AND): few characters; the double's shortest text, which `x` is when a program wrote it so (Python,
-    # pandas, DuckDB; 9 ms on 60,000 such values, against 150 for the full check)
+    # the exponent form's digits after the point: the mantissa's characters but its sign, first digit and point
+    e_digits = f"strlen(split_part({t}, 'e', 1)) - 2 - CAST(starts_with({t}, '-') AS INTEGER)"
     return (
         f"(CASE WHEN strlen({x}) <= 15 THEN false WHEN CAST(TRY_CAST({x} AS DOUBLE) AS VARCHAR) = {x} THEN false"
+        f" WHEN printf('%.*e', greatest({e_digits}, 0), {double}) = {t} THEN false"
+        f" WHEN printf('%.*f', strlen(split_part({t}, '.', 2)), {double}) = {t} THEN false"
         f" WHEN {n} <= 15 OR isinf({double}) THEN false"
         f" WHEN {following} < '5' THEN {down_differs}"
         f" WHEN {following} > '5' OR rtrim({rest}, '0') <> '' THEN {up_differs}"
@@ -103,7 +112,7 @@ def _digits(x: str) -> str:
     return f"({x} < ':' AND ({x} >= '0' OR {x} GLOB '*[0-9]*'))"
 
 
-def _shape(x: str, target: str) -> str | None:
+def _shape(x: str, target: str, digits: bool = True) -> str | None:
     base = _base(target)
     # DuckDB's casts to numbers also read `1_000` as 1000, and to integers `0x1F` as 31 and `0b101` as 5: written
     # so, a value is no number to landfall (nor to its CSV detection, nor to Spark)
@@ -117,7 +126,7 @@ def _shape(x: str, target: str) -> str | None:
         return f"({x} NOT LIKE '%e%' AND {x} NOT LIKE '%E%' AND {plain} AND ({x} NOT LIKE '{more}' OR {digits}))"
     if base in ("DOUBLE", "FLOAT"):  # and no number beyond the type's range (the cast makes it an infinity), nor
         # one of more digits than a double holds (`1234567890.123456789`)
-        lost = f" AND NOT coalesce({lost_digits(x)}, false)" if base == "DOUBLE" else ""
+        lost = f" AND NOT coalesce({lost_digits(x)}, false)" if base == "DOUBLE" and digits else ""
         return f"({plain} AND NOT coalesce({beyond_range(x, base)}, false){lost})"
     if target == "DATE":  # ten characters at most (no time), else a timestamp at midnight
         t = f"trim({x})"
@@ -147,18 +156,18 @@ def _widens(source: str, target: str) -> bool:
         return False
 
 
-def _exact(expr: str, source: str, target: str) -> str | None:
+def _exact(expr: str, source: str, target: str, digits: bool = True) -> str | None:
     """SQL for `expr` (of `source`) as `target`, NULL where it does not fit whole; None when every value fits (the
-    same type, a widening, anything to text: a plain cast)."""
+    same type, a widening, anything to text: a plain cast). `digits`: see `cast_sql`."""
     if source == target or target == _TEXT or _widens(source, target):
         return None
     cast = f"TRY_CAST({expr} AS {target})"
     if source == _TEXT:
-        shape = _text_shape(expr, target)
+        shape = _text_shape(expr, target, digits)
         return cast if shape is None else f"CASE WHEN {shape} THEN {cast} END"
     if source == "JSON":  # by each value's kind: a string as its text (not `"7"`), a number as a number
         text = f"({expr} ->> '$')"
-        shape = _text_shape(text, target)
+        shape = _text_shape(text, target, digits)
         as_text = f"TRY_CAST({text} AS {target})"
         kinds = [
             ("NULL", "NULL"),
@@ -188,6 +197,7 @@ def cast_sql(
     name: str | None = None,
     read: str | None = None,
     fmt: str | None = None,
+    digits: bool = True,
 ) -> str:
     """`expr` (of DuckDB type `source`) as `target`, losing nothing (see the module's docstring): a value that does
     not fit fails the query with DuckDB's words for a value it could not convert (`Could not convert string 'x' to
@@ -198,7 +208,10 @@ def cast_sql(
     it), for `diagnose` to find a JSON record's line by it.
     `read`: the value as the conversion reads it, when that is not `expr` as written (a decimal comma made a
     point); NULL where it reads nothing, which fails the value as written. `fmt`: text to a date or timestamp is
-    read in this format (`read.date_format`, `read.timestamp_format`), strictly, and never from a word."""
+    read in this format (`read.date_format`, `read.timestamp_format`), strictly, and never from a word.
+    `digits=False`: a number of more digits than a double holds is the nearest double all the same (a type the user
+    declared, `read.types` or `schema.hints`: a double is what was asked for); else it does not fit a double
+    (`lost_digits`), which a table's type applied to a file's column never rounds."""
     if source == "JSON" and target == _TEXT:  # a JSON value as text is its text (`x`; DuckDB's cast keeps `"x"`)
         return f"json_extract_string({expr}, '$')"
     if target == _TEXT and is_nested(source):  # a struct, map or list as text is its JSON (`{"t":"x"}`), as on
@@ -210,7 +223,7 @@ def cast_sql(
         as_date = f"CAST(try_strptime({x}, {lit(fmt)}) AS {target})" if fmt else f"TRY_CAST({x} AS {target})"
         value = f"CASE WHEN {_digits(x)} THEN {as_date} END"
     elif source is not None and (exact or (_base(target) in INT_TYPES and _base(source) in _ROUNDED)):
-        value = _exact(x, source, target)
+        value = _exact(x, source, target, digits)
     if value is None:
         return f"{'TRY_CAST' if try_ else 'CAST'}({expr} AS {target})"
     if try_:

@@ -93,7 +93,7 @@ def fit_schema(cx: JobContext, view: str) -> tuple[str, list[Any]]:
             raise InvalidInput(
                 f"workflow `{job.workflow.name}` schema hints: no column " + ", ".join(f"`{m}`" for m in missing)
             )
-        hinted = {c: cast_sql(q(c), cols.get(c), sql_type(t), name=c) for c, t in policy.hints.items()}
+        hinted = {c: cast_sql(q(c), cols.get(c), sql_type(t), name=c, digits=False) for c, t in policy.hints.items()}
         repl = ", ".join(f"{cast} AS {q(c)}" for c, cast in hinted.items())
         view = cx.view(f"SELECT * REPLACE ({repl}) FROM {view}")
         cols = dict(cx.describe(view))

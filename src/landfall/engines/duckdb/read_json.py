@@ -203,7 +203,7 @@ def _declared(name: str, target: str) -> str:
     JSON, the value as DuckDB casts it."""
     if target in ("VARCHAR", "JSON"):
         return f"CAST({q(name)} AS {target})"
-    return cast_sql(f"to_json({q(name)})", "JSON", target, name=name)
+    return cast_sql(f"to_json({q(name)})", "JSON", target, name=name, digits=False)
 
 
 def _max_object_arg(cx: JobContext) -> str:

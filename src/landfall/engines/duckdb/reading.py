@@ -464,7 +464,7 @@ def exactly(cx: JobContext, view: str, o: ReadOptions) -> str:
 
     aside = o.bad_rows == "quarantine"
     cast = {
-        n: cast_sql(q(n), have[n], t, try_=aside, name=n, read=read(n, t), fmt=_declared_format(o, t))
+        n: cast_sql(q(n), have[n], t, try_=aside, name=n, read=read(n, t), fmt=_declared_format(o, t), digits=False)
         for n, t in types.items()
     }
     repl = ", ".join(f"{c} AS {q(n)}" for n, c in cast.items())

@@ -131,5 +131,6 @@ def _timed(steps: list[dict[str, Any]], name: str) -> Iterator[None]:
 
 
 def every_row_kept(wf: Workflow) -> bool:
-    """Whether each record read becomes a row written: no rules, and steps that keep every row."""
-    return not wf.validate_ and all(s.kind in ROW_PRESERVING for s in wf.transform)
+    """Whether each record read becomes a row written: no rules (`validate`, `schema.evolution: discard_row`), and
+    steps that keep every row."""
+    return not wf.judges_rows and all(s.kind in ROW_PRESERVING for s in wf.transform)

@@ -30,8 +30,8 @@ _INTS = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
 _TRIMMED = (*_INTS, T.DecimalType, T.DoubleType, T.FloatType, T.DateType, T.TimestampType, T.TimestampNTZType)
 
 
-def _text_fits(x: Column, want: T.DataType) -> Column:
-    """True when the text `x` (trimmed) converts to `want` whole."""
+def _text_fits(x: Column, want: T.DataType, digits: bool = True) -> Column:
+    """True when the text `x` (trimmed) converts to `want` whole (`digits`: see `strict_cast`)."""
     if isinstance(want, _INTS):
         return x.rlike(r"^[+-]?[0-9]+$") & x.try_cast(want).isNotNull()
     if isinstance(want, T.DecimalType):
@@ -50,7 +50,7 @@ def _text_fits(x: Column, want: T.DataType) -> Column:
     if isinstance(want, (T.DoubleType, T.FloatType)):
         value = x.try_cast(want)
         fits = value.isNotNull() & ~beyond_range(x, value)
-        return fits & ~lost_digits(x, value) if isinstance(want, T.DoubleType) else fits
+        return fits & ~lost_digits(x, value) if isinstance(want, T.DoubleType) and digits else fits
     return x.try_cast(want).isNotNull()
 
 
@@ -68,7 +68,11 @@ def lost_digits(text: Column, value: Column) -> Column:
 
     written = digits(text)
     n = F.length(written)
-    exact = digits(F.call_function("reflect", F.lit("scala.math.BigDecimal"), F.lit("exact"), value))
+    looked = (F.length(text) > 15) & (n > 15) & value.isNotNull() & ~infinite(value)
+    # (Spark evaluates a subexpression used more than once for every row, whatever guards it: an infinite double,
+    # which has no exact value, never reaches the call)
+    double = F.when(looked, value).otherwise(F.lit(0.0))
+    exact = digits(F.call_function("reflect", F.lit("scala.math.BigDecimal"), F.lit("exact"), double))
     head, following = (
         exact.substr(F.lit(1), n),
         F.coalesce(F.nullif(exact.substr(n + 1, F.lit(1)), F.lit("")), F.lit("0")),
@@ -80,7 +84,7 @@ def lost_digits(text: Column, value: Column) -> Column:
         .when((following > "5") | F.regexp_replace(rest, "0+$", "").rlike("."), differs(up))
         .otherwise(differs(head) & differs(up))
     )
-    return F.coalesce((F.length(text) > 15) & (n > 15) & ~infinite(value) & nearest, F.lit(False))
+    return F.coalesce(looked & nearest, F.lit(False))
 
 
 def beyond_range(text: Column, value: Column) -> Column:
@@ -131,28 +135,37 @@ def _widens(have: T.DataType, want: T.DataType) -> bool:
         return False
 
 
-def fits(col: Column, have: T.DataType, want: T.DataType) -> Column | None:
+def fits(col: Column, have: T.DataType, want: T.DataType, digits: bool = True) -> Column | None:
     """True when the (non-NULL) value `col` of type `have` converts to `want` without loss; None when every value
     does (the same type, a widening, anything to text)."""
     if have == want or isinstance(want, T.StringType) or _widens(have, want):
         return None
     if isinstance(have, T.StringType):
-        return _text_fits(F.trim(col) if isinstance(want, _TRIMMED) else col, want)
+        return _text_fits(F.trim(col) if isinstance(want, _TRIMMED) else col, want, digits)
     return F.coalesce(col.try_cast(want).try_cast(have) == col, F.lit(False))
 
 
 def strict_cast(
-    col: Column, have: T.DataType, want: T.DataType, *, try_: bool = False, exact: bool = True, name: str | None = None
+    col: Column,
+    have: T.DataType,
+    want: T.DataType,
+    *,
+    try_: bool = False,
+    exact: bool = True,
+    name: str | None = None,
+    digits: bool = True,
 ) -> Column:
     """`col` (of `have`) as `want`, losing nothing: a value that does not fit fails the job naming the value and
     the column, `name` (see the engine's error handling of `landfall-cast:`), or with `try_` is NULL.
     `exact=False` (the `cast:` step) casts as Spark does, but for text or a fraction to an integer, which is never
-    rounded (`'2.5'` and 1.5 are not integers: Spark's cast would truncate 1.5 to 1, DuckDB's round it to 2)."""
+    rounded (`'2.5'` and 1.5 are not integers: Spark's cast would truncate 1.5 to 1, DuckDB's round it to 2).
+    `digits=False` (a declared type): a number of more digits than a double holds is the nearest double (the DuckDB
+    engine's `casts.cast_sql`)."""
     if isinstance(want, T.StringType) and isinstance(have, (T.StructType, T.ArrayType, T.MapType)):
         return F.to_json(col)  # a struct, map or list as text is its JSON (`{"t":"x"}`), not Spark's `{x}`
     text = isinstance(have, T.StringType)
     rounded = isinstance(have, (T.StringType, T.DoubleType, T.FloatType, T.DecimalType))
-    check = fits(col, have, want) if exact or (rounded and isinstance(want, _INTS)) else None
+    check = fits(col, have, want, digits) if exact or (rounded and isinstance(want, _INTS)) else None
     if check is None:
         if try_:
             return col.try_cast(want)
@@ -250,7 +263,8 @@ def declared(text: Column, duck: str, o: ReadOptions) -> Column:
     format (`read.date_format`, `read.timestamp_format`) is read in it, strictly."""
     if (duck == "DATE" and o.date_format) or (duck == "TIMESTAMP" and o.timestamp_format):
         return text_as(text, duck, (o.date_format, o.timestamp_format), o.decimal_separator)
-    return strict_cast(decimal_point(text, duck, o.decimal_separator), T.StringType(), of_duckdb(duck), try_=True)
+    text = decimal_point(text, duck, o.decimal_separator)
+    return strict_cast(text, T.StringType(), of_duckdb(duck), try_=True, digits=False)
 
 
 def decimal_point(text: Column, duck: str, decimal: str) -> Column:

@@ -43,7 +43,10 @@ def fit_schema(ctx: Ctx, df: DataFrame) -> tuple[DataFrame, list[Any]]:
                 f"workflow `{ctx.workflow.name}` schema hints: no column " + ", ".join(f"`{m}`" for m in missing)
             )
         df = df.withColumns(
-            {n: strict_cast(c(n), types[n], spark_type(user_type(t)), name=n) for n, t in policy.hints.items()}
+            {
+                n: strict_cast(c(n), types[n], spark_type(user_type(t)), name=n, digits=False)
+                for n, t in policy.hints.items()
+            }
         )
     if policy.evolution == "evolve" or not job.table_schema:
         return df, []

@@ -106,10 +106,10 @@ def read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
         if name in o.types and o.bad_rows == "quarantine":  # a value that does not fit: its row is set aside
             keep = f"__lf_text{len(ctx.misses)}"
             texts.append(col.alias(keep))
-            col = strict_cast(col, T.StringType(), spark_type(user_type(o.types[name])), try_=True)
+            col = strict_cast(col, T.StringType(), spark_type(user_type(o.types[name])), try_=True, digits=False)
             ctx.misses[f"miss{len(ctx.misses)}"] = (name, duckdb_type(o.types[name]), keep)
         elif name in o.types:
-            col = strict_cast(col, T.StringType(), spark_type(user_type(o.types[name])), name=name)
+            col = strict_cast(col, T.StringType(), spark_type(user_type(o.types[name])), name=name, digits=False)
         elif name in stamps:  # a value of no form is a miss: the types are detected on whole files again
             keep = f"__lf_text{len(ctx.misses)}"
             texts.append(col.alias(keep))

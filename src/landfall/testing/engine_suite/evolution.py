@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from landfall.testing.engine_suite.base import EngineFixtures, assert_ok, column_types, error_of
+from landfall.testing.engine_suite.base import EngineFixtures, assert_ok, column_types, error_of, only_run
 from landfall.testing.lake import Lake, wf
 
 
@@ -410,10 +410,13 @@ class EvolutionTests(EngineFixtures):
         assert json.loads(rows[2][2]) == {"amount": "abc", "extra": "x", "_file": "e/2.csv"}
 
     def test_discard_row_quarantines_rows_that_do_not_fit(self, make):
+        """... and the file's run counts both rows in, one out (before, on DuckDB: one in)."""
         lake = self._two_files(make, "discard_row")
         assert lake.rows("SELECT id, amount FROM e ORDER BY id") == [(1, 10), (2, 20), (4, 40)]
         rows = lake.rows("SELECT id, _line, _rule FROM quarantine.e")
         assert rows == [(3, 2, "schema")]
+        run = only_run(lake, "e/2.csv")
+        assert (run.rows_in, run.rows_out, run.rows_quarantined) == (2, 1, 1)
 
     def test_hints_declare_types(self, make):
         lake = make(wf("e", schema={"hints": {"amount": "double", "code": "string"}}))
