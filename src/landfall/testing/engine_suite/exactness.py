@@ -1,7 +1,8 @@
 """The engine conformance suite: a value is never rounded or cut to fit a type landfall applies on its own (a
 declared `read.types`, `schema.hints`, the table's types under each `schema.evolution` policy). A value that
 fits whole is converted; one that does not fails the file naming its line and the value, or under `rescue` and
-`discard_row` is kept in `_rescued_data` or set aside with its row."""
+`discard_row` is kept in `_rescued_data` or set aside with its row. (A declared `double` is the one type whose
+values are the nearest of their kind: a double is what was asked for.)"""
 
 from __future__ import annotations
 
