@@ -134,12 +134,12 @@ NUMBER_TEXTS = st.one_of(
 @settings(max_examples=60, deadline=None)
 @given(st.lists(NUMBER_TEXTS, min_size=1, max_size=40))
 def test_whether_a_double_keeps_a_numbers_digits_is_judged_alike_in_sql_and_python(texts):
-    """`casts.lost_digits` (DuckDB SQL, for the sample and the casts) and `replanning.lost_digits` (Python, for a
+    """`casts.lost_digits` (DuckDB SQL, for the sample and the casts) and `casts.loses_digits` (Python, for a
     late value's wider type) say the same of every number."""
     import duckdb
 
+    from landfall.engines.duckdb.casts import loses_digits as in_python
     from landfall.engines.duckdb.casts import lost_digits as in_sql
-    from landfall.engines.duckdb.replanning import lost_digits as in_python
 
     con = duckdb.connect()
     got = con.execute(

@@ -29,6 +29,8 @@ makes it 1).
 
 from __future__ import annotations
 
+import decimal
+import math
 import re
 from typing import TYPE_CHECKING
 
@@ -77,7 +79,7 @@ def lost_digits(x: str) -> str:
     of at most 15 digits always reads back whole, and so does one a program wrote from a double, at any number of
     digits (`0.30000000000000004`, `%.17g`'s `0.10000000000000001`, numpy's `1.000000000000000056e-01`): what
     this finds is a value more exact than a double (an amount exported from a decimal column, a measurement of
-    many digits). The same rule in Python (`replanning.lost_digits`) and on Spark (`spark.casts.lost_digits`).
+    many digits). The same rule in Python (`loses_digits`) and on Spark (`spark.casts.lost_digits`).
 
     Cheap looks first, each only for the values the one before left (a CASE: DuckDB evaluates every operand of an
     AND): few characters; the double's shortest text (which `x` is when Python, pandas or DuckDB wrote it); the
@@ -105,6 +107,26 @@ def lost_digits(x: str) -> str:
         f" WHEN {following} > '5' OR rtrim({rest}, '0') <> '' THEN {up_differs}"
         f" ELSE {down_differs} AND {up_differs} END)"
     )
+
+
+def loses_digits(value: str) -> bool:
+    """Whether the number `value` has more digits than the double it reads as gives back: it is not a nearest
+    number of as many significant digits to the double's exact value (a tie: either): `lost_digits` in Python,
+    for a value in hand (a late value's wider type, an error's words)."""
+    text = value.strip()
+    written = re.sub("[^0-9]", "", re.split("[eE]", text)[0]).lstrip("0")
+    n = len(written)
+    if n <= 15 or not math.isfinite(number := float(text)):
+        return False
+    exact = "".join(map(str, decimal.Decimal(number).as_tuple().digits)).lstrip("0")
+    head, following, rest = exact[:n], exact[n : n + 1] or "0", exact[n + 1 :]
+    up = str(int(head) + 1) if n <= 38 else head
+    down_differs, up_differs = (d.rstrip("0") != written.rstrip("0") for d in (head, up))
+    if following < "5":
+        return down_differs
+    if following > "5" or rest.rstrip("0"):
+        return up_differs
+    return down_differs and up_differs
 
 
 def _digits(x: str) -> str:

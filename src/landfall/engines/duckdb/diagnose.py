@@ -16,7 +16,8 @@ from landfall import compression
 from landfall import encoding as enc
 from landfall.engines.base import csv_quoting, json_reason, too_deep, where_in
 from landfall.engines.duckdb import errors
-from landfall.engines.duckdb.replanning import lost_digits, replan
+from landfall.engines.duckdb.casts import loses_digits
+from landfall.engines.duckdb.replanning import replan
 from landfall.engines.duckdb.sql import source_format
 from landfall.engines.duckdb.stamps import DAY_MONTH
 from landfall.errors import EngineFault, InvalidInput, SchemaConflict
@@ -364,7 +365,7 @@ def not_valid(value: str, column: str | None, type_name: str) -> str:
     of more digits than a double holds, the double, and what keeps every digit."""
     of = f" of column `{column}`" if column else ""
     why = f"value `{value}`{of} is not a valid {type_name}"
-    if type_name == "DOUBLE" and lost_digits(value):
+    if type_name == "DOUBLE" and loses_digits(value):
         why += f": a double holds {float(value)!r}; declare the column a decimal or text to keep every digit"
     if type_name.startswith(("DATE", "TIMESTAMP")) and re.match(DAY_MONTH, value):
         kind = "date" if type_name == "DATE" else "timestamp"

@@ -5,14 +5,13 @@ again would not help."""
 
 from __future__ import annotations
 
-import decimal
-import math
 import re
 
 from landfall import compression
 from landfall import encoding as enc
 from landfall.engines.base import Job, ReadPlan
 from landfall.engines.duckdb import errors
+from landfall.engines.duckdb.casts import loses_digits
 from landfall.engines.duckdb.sql import source_format
 from landfall.engines.duckdb.stamps import NAIVE_TIMESTAMP
 
@@ -83,26 +82,6 @@ def widened(plan: ReadPlan, column: str, value: str, sampled: str) -> ReadPlan |
     return plan.typed(column, wider)
 
 
-def lost_digits(value: str) -> bool:
-    """Whether the number `value` has more digits than the double it reads as gives back: it is not a nearest
-    number of as many significant digits to the double's exact value (a tie: either). `casts.lost_digits`, in
-    Python."""
-    text = value.strip()
-    written = re.sub("[^0-9]", "", re.split("[eE]", text)[0]).lstrip("0")
-    n = len(written)
-    if n <= 15 or not math.isfinite(number := float(text)):
-        return False
-    exact = "".join(map(str, decimal.Decimal(number).as_tuple().digits)).lstrip("0")
-    head, following, rest = exact[:n], exact[n : n + 1] or "0", exact[n + 1 :]
-    up = str(int(head) + 1) if n <= 38 else head
-    down_differs, up_differs = (d.rstrip("0") != written.rstrip("0") for d in (head, up))
-    if following < "5":
-        return down_differs
-    if following > "5" or rest.rstrip("0"):
-        return up_differs
-    return down_differs and up_differs
-
-
 def _has_cr(job: Job) -> bool:
     """Whether the first 64 KB of the job's file hold a carriage return (a CRLF or CR file)."""
     src = job.sources[0]
@@ -130,7 +109,7 @@ def wider_type(value: str, sampled: str) -> str:
         beyond_64 = digits.isdigit() and not -(2**63) <= int(value) < 2**63
         if beyond_64 and len(digits) <= 38:
             return "decimal128(38, 0)"
-        return "string" if lost_digits(value) else "double"  # `1234567890.123456789`: a double would round it
+        return "string" if loses_digits(value) else "double"  # `1234567890.123456789`: a double would round it
     if sampled.upper() == "DATE" and _TIMESTAMP.fullmatch(value):
         return "timestamp[us]"
     return "string"
