@@ -143,9 +143,22 @@ class TableTransaction:
         an object store); they are not part of the table until a commit lists them."""
         if not any(writer is w for w in self._published):
             self._published.append(writer)
-        published = writer.publish(files)
+        try:
+            published = writer.publish(files)
+        except FileNotFoundError:
+            # a file moved into place is gone: recovery removes a stalled transaction's files once its lease ran out
+            self._hold_kept("while its files were published")
+            raise
         crash_point("after_publish")
         return published
+
+    def _hold_kept(self, when: str) -> None:
+        """Renew the transaction's lease (`hold`), or raise `ConcurrentChange` when it ran out `when`: the process
+        stalled past it, and recovery may have removed the published files meanwhile; nothing is committed."""
+        if self._hold is not None and not self.store.renew(self._hold, self.commit_id, self._hold_seconds):
+            raise ConcurrentChange(
+                f"`{self._hold}`: the lease ran out {when} (the process stalled past it); nothing was committed"
+            )
 
     def commit_format(self, writer: TableWriter, change: TableChange, *, point: str = "after_table_commit") -> Any:
         """Commit to the table format's own log (Delta), before the catalog; a no-op for Parquet. Serialized per
@@ -174,12 +187,7 @@ class TableTransaction:
         With a format log, the catalog commits a crash between the two commits would lose are journaled first:
         all of them for a `journal=True` transaction, or those given as `journal` (a run's quarantine: its table
         and children are found again through the log's application ids)."""
-        if self._hold is not None and not self.store.renew(self._hold, self.commit_id, self._hold_seconds):
-            # it ran out while the process stalled: recovery may have removed the published files meanwhile
-            raise ConcurrentChange(
-                f"`{self._hold}`: the lease ran out before the commit (the process stalled past it); nothing was "
-                "committed"
-            )
+        self._hold_kept("before the commit")
         intent = None
         if log is not None and log[0].has_log and catalog is not None:
             # what the job read is checked where the commit can still be refused: by the format before its log
