@@ -6,6 +6,7 @@ import base64
 import gzip
 import json
 import os
+import re
 import threading
 import time
 
@@ -252,6 +253,83 @@ def test_bad_records_are_refused_one_by_one(clicks_lake):
         assert r.status_code == 400 and "line 1, column" in r.json()["error"]
         assert post(f"{url}/streams/nope", content=b"{}").status_code == 404
         assert post(f"{url}/streams/clicks", content=b"\n\n").status_code == 400
+
+
+def test_records_land_as_written_every_number_and_escape(make_lake):
+    """A record lands as its producer wrote it: a JSON array's elements and a pretty-printed record too (before:
+    those were decoded and encoded again, landing `1234567890.123456789` as `1234567890.1234567` and `1e400` as
+    `Infinity`, which then loaded as an infinity, where a file holding `1e400` makes its column text)."""
+    lake = make_lake([wf("m", match="raw/m/")], streams=[stream("m")])
+    written = '{"id": 1, "amount": 1234567890.123456789, "big": 1e400, "e": 2.50E+3, "s": "caf\\u00e9 \\ud83d\\ude00"}'
+    pretty = '{\r\n  "id": 2,\n  "amount": 0.1000000000000000055511151231257827,\n\t"big": -1E+999,\n  "e": 1e0\n}'
+    with serving_in_thread(lake.config) as url:
+        r = post(
+            f"{url}/streams/m",
+            content=f"[{written},\n {pretty}]".encode(),
+            headers={"content-type": "application/json"},
+        )
+        assert r.json()["accepted"] == 2, r.text
+        put = aws("firehose", url).put_record_batch(
+            DeliveryStreamName="m",
+            Records=[
+                {"Data": written.replace('"id": 1', '"id": 3').encode()},
+                {"Data": pretty.replace('"id": 2', '"id": 4').encode()},
+            ],
+        )
+        assert put["FailedPutCount"] == 0
+    lines = [line for data in landed(lake).values() for line in data.decode().splitlines()]
+    compact = re.sub(r"[\r\n]\s*", "", pretty)  # the line breaks out (and the indent after), every token as written
+    assert sorted(lines) == sorted(
+        [written, compact, written.replace('"id": 1', '"id": 3'), compact.replace('"id": 2', '"id": 4')]
+    )
+    assert lake.process().ok
+    assert lake.rows("SELECT id, big, s FROM m ORDER BY id") == [
+        (1, "1e400", "café 😀"),
+        (2, "-1E+999", None),
+        (3, "1e400", "café 😀"),
+        (4, "-1E+999", None),
+    ]
+
+
+def test_a_record_the_loader_would_refuse_is_refused_alone(clicks_lake):
+    """A key twice in one object, half a surrogate pair, nesting deeper than the loader follows: each refused
+    with its reason, the rest of the call accepted and loaded (before: the first two were accepted, and the file
+    they landed in failed whole at load, every other record in it with them; the third failed the whole call)."""
+    deep = b'{"event_type": "view", "d": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    with serving_in_thread(clicks_lake.config) as url:
+        body = (
+            b'{"id": 1, "event_type": "view"}\n'
+            b'{"id": 2, "event_type": "view", "id": 3}\n'
+            b'{"id": 4, "event_type": "view", "s": "a\\ud800b"}\n'
+            + deep
+            + b'\n{"id": 5, "event_type": "view", "s": "a\\\\ud800 \\ud83d\\ude00"}\n'
+        )
+        r = post(f"{url}/streams/clicks", content=body)
+        assert r.status_code == 200, r.text
+        doc = r.json()
+        assert (doc["accepted"], doc["failed"]) == (2, 3)
+        assert [(e["line"], e["code"]) for e in doc["errors"]] == [
+            (2, "InvalidJson"),
+            (3, "InvalidJson"),
+            (4, "InvalidJson"),
+        ]
+        reasons = [e["reason"] for e in doc["errors"]]
+        assert 'key "id" twice in one object' in reasons[0]
+        assert "`\\ud800` (column 40) is half of a UTF-16 surrogate pair" in reasons[1]
+        assert "nested deeper than" in reasons[2]
+        batch = aws("kinesis", url).put_records(
+            StreamName="clicks",
+            Records=[
+                {"Data": b'{"id": 6, "event_type": "view"}', "PartitionKey": "k"},
+                {"Data": b'{"id": 7, "event_type": "view", "event_type": "click"}', "PartitionKey": "k"},
+                {"Data": deep, "PartitionKey": "k"},
+            ],
+        )
+        assert batch["FailedRecordCount"] == 2
+        assert ["InvalidJson" in r.get("ErrorMessage", "") for r in batch["Records"]] == [False, True, True]
+    summary = clicks_lake.process()
+    assert summary.ok, summary
+    assert clicks_lake.rows("SELECT id, s FROM clicks ORDER BY id") == [(1, None), (5, "a\\ud800 😀"), (6, None)]
 
 
 def test_error_prefix_takes_bad_records_as_firehose_does(make_lake):

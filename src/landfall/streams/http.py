@@ -31,7 +31,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 from landfall.streams import aws
 from landfall.streams.log import LogClosed, LogFull
-from landfall.streams.records import UNPARSED, BadBody, split_body
+from landfall.streams.records import BadBody, split_body
 from landfall.streams.service import NoSuchStream, Streams
 from landfall.streams.stream import Throttled
 
@@ -109,7 +109,7 @@ class PostRecords:
         name = scope["path_params"]["name"]
         try:
             stream = self.streams.get(name)
-            records = split_body(body, headers.get("content-type", ""))
+            records, position = split_body(body, headers.get("content-type", ""))
         except NoSuchStream as exc:
             await _error(send, 404, str(exc))
             return
@@ -120,7 +120,7 @@ class PostRecords:
             await _error(send, 400, "no records in the request body; send JSON Lines or a JSON array of objects")
             return
         try:
-            put = stream.put([(data, parsed) for data, _, parsed in records])
+            put = stream.put([data for data, _ in records])
             await put.on_disk()
         except Throttled as exc:
             await _error(send, 429, str(exc), {"Retry-After": "1"})
@@ -129,11 +129,11 @@ class PostRecords:
             await _error(send, 503, f"{exc}; retry", {"Retry-After": "1"})
             return
         errors = []
-        for (_, position, parsed), res in zip(records, put.results, strict=True):
+        for (_, at), res in zip(records, put.results, strict=True):
             if res.code is not None:
                 errors.append(
                     {
-                        "line" if parsed is UNPARSED else "index": position,
+                        position: at,
                         "code": res.code,
                         "reason": res.message,
                         "action": "error_prefix" if res.to_errors else "refused",

@@ -1,17 +1,24 @@
-"""What a stream accepts: one JSON object per record, within the size limit, with its partition fields.
+"""What a stream accepts: one JSON object per record, within the size limit, with its partition fields, that the
+JSON reader of its workflow loads.
 
-`RecordCheck` turns a record's bytes into the line that lands (the bytes as sent, or re-serialized onto one line
-when the producer pretty-printed it) and its partition folder, or raises `BadRecord` with a code and a reason.
-`split_body` cuts a `POST /streams/<name>` body (JSON Lines or a JSON array) into records.
+`RecordCheck` turns a record's bytes into the line that lands and its partition folder, or raises `BadRecord` with
+a code and a reason. The line is the record as sent, every number and escape as written (a record pretty-printed
+over several lines is put on one by taking out its line breaks, which valid JSON holds only between tokens): a
+record decoded and encoded again would land `1234567890.123456789` as `1234567890.1234567`, `1e400` as `Infinity`.
+Refused, as the loader would refuse the whole landed file for them: a key twice in one object, a string holding
+half of a UTF-16 surrogate pair (`"\\ud800"`), nesting deeper than the loader follows. `split_body` cuts a `POST
+/streams/<name>` body (JSON Lines or a JSON array) into records, each array element as written.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from landfall.config import StreamConfig
+from landfall.engines.base import too_deep
 from landfall.errors import InvalidInput
 from landfall.streams.keys import partition_value
 
@@ -28,9 +35,34 @@ class BadBody(InvalidInput):
     """A request body that cannot be cut into records at all (a JSON array that does not parse)."""
 
 
-UNPARSED: Any = object()  # a record's parsed value before it is parsed
 _ABSENT = object()
-_decode = json.JSONDecoder().raw_decode  # the record is stripped: no whitespace around it to skip
+
+
+class _TwiceInOneObject(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's pairs as a dict, refusing a key that comes twice (which DuckDB's JSON reader refuses: the whole
+    landed file would fail)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        raise _TwiceInOneObject(next(k for k, _ in pairs if k in seen or seen.add(k)))  # type: ignore[func-returns-value]
+    return obj
+
+
+# the record is stripped: no whitespace around it to skip
+_decode = json.JSONDecoder(object_pairs_hook=_once_each).raw_decode
+_scan = json.JSONDecoder().raw_decode  # an array's elements: where each ends
+_SPACE = re.compile(r"[ \t\n\r]*")
+_LINE_BREAKS = re.compile(rb"[\r\n][ \t\r\n]*")
+# the escape of half a surrogate pair: a high one with its low one after it, or either alone
+_SURROGATE = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?:\\u[dD][c-fC-F][0-9a-fA-F]{2})?|\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
 
 
 @dataclass
@@ -41,7 +73,7 @@ class RecordCheck:
         self.limit = self.config.record_limit
         self.fields = [(name, name.split(".")) for name in self.config.partition_by]
 
-    def __call__(self, data: bytes, parsed: Any = UNPARSED) -> tuple[bytes, bytes]:
+    def __call__(self, data: bytes) -> tuple[bytes, bytes]:
         """(the line to land, the partition folder such as `b"event_type=view/"`) for one record."""
         if len(data) > self.limit:
             raise BadRecord(
@@ -54,24 +86,17 @@ class RecordCheck:
             line = line[3:].lstrip()
         if not line:
             raise BadRecord("EmptyRecord", "empty record; expected one JSON object")
-        obj = parsed
-        if obj is UNPARSED:
-            try:
-                text = line.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise BadRecord("NotUtf8", f"not UTF-8 (byte {exc.start + 1} is {line[exc.start]:#04x})") from None
-            try:
-                obj, end = _decode(text)
-                if end != len(text):
-                    raise json.JSONDecodeError("Extra data", text, end)
-            except json.JSONDecodeError as exc:
-                raise BadRecord("InvalidJson", f"not JSON: {exc.msg} (column {exc.colno})") from None
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadRecord("NotUtf8", f"not UTF-8 (byte {exc.start + 1} is {line[exc.start]:#04x})") from None
+        obj = _parsed(text)
         if not isinstance(obj, dict):
             raise BadRecord(
                 "NotAnObject", f"a JSON {_json_kind(obj)}, not an object; each record must be one JSON object"
             )
         if b"\n" in line or b"\r" in line:
-            line = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            line = _LINE_BREAKS.sub(b"", line)  # outside strings, where JSON allows them: no value changes
         if not self.fields:
             return line, b""
         return line, self._partition(obj)
@@ -105,6 +130,40 @@ class RecordCheck:
         return "".join(parts).encode("utf-8")
 
 
+def _parsed(text: str) -> Any:
+    """The JSON value of a record's text, or `BadRecord` saying why the record is not one the loader reads."""
+    try:
+        obj, end = _decode(text)
+        if end != len(text):
+            raise json.JSONDecodeError("Extra data", text, end)
+    except json.JSONDecodeError as exc:
+        raise BadRecord("InvalidJson", f"not JSON: {exc.msg} (column {exc.colno})") from None
+    except _TwiceInOneObject as exc:
+        raise BadRecord(
+            "InvalidJson", f"key {json.dumps(exc.key, ensure_ascii=False)} twice in one object; a key may come once"
+        ) from None
+    except RecursionError:
+        raise BadRecord("InvalidJson", too_deep()) from None
+    if "\\u" in text:
+        # a pair's escapes match as one; an escaped backslash before `u` looks alike, so the value decides
+        lone = [m for m in _SURROGATE.finditer(text) if len(m.group()) == 6]
+        if lone and _lone_surrogate(obj):
+            raise BadRecord(
+                "InvalidJson",
+                f"`{lone[0].group()}` (column {lone[0].start() + 1}) is half of a UTF-16 surrogate pair, without its "
+                "other half: no character; a string must be Unicode text",
+            )
+    return obj
+
+
+def _lone_surrogate(obj: Any) -> bool:
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _json_kind(obj: Any) -> str:
     if isinstance(obj, list):
         return "array"
@@ -119,32 +178,46 @@ def _json_kind(obj: Any) -> str:
     return "number"
 
 
-def split_body(body: bytes, content_type: str = "") -> list[tuple[bytes, int, Any]]:
-    """Records of a request body: (bytes, line or index, parsed object or `UNPARSED`).
-
-    A body whose first character is `[` is a JSON array of records (the position is the element's index); with
-    `Content-Type: application/json` any other body is one JSON document; otherwise it is JSON Lines (one record
-    per line, blank lines skipped, the position is the line number).
-    """
+def split_body(body: bytes, content_type: str = "") -> tuple[list[tuple[bytes, int]], str]:
+    """The records of a request body, each as written with its position, and what a position is called in answers:
+    `line` (JSON Lines: one record per line, blank lines skipped, numbered from 1) or `index` (a JSON array of records,
+    a body starting with `[`; with `Content-Type: application/json`, any other body is one JSON document)."""
     head = body.lstrip()[:1]
-    if head == b"[" or (
-        head and "json" in content_type and "ndjson" not in content_type and "jsonl" not in content_type
-    ):
+    if head == b"[":
         try:
-            doc = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            where = f" line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
-            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-            raise BadBody(
-                f"request body:{where}: not valid JSON: {reason}; send a JSON array of records or JSON Lines"
-            ) from None
-        items = doc if isinstance(doc, list) else [doc]
-        return [
-            (json.dumps(o, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), i, o)
-            for i, o in enumerate(items)
-        ]
-    out = []
-    for n, line in enumerate(body.split(b"\n"), 1):
-        if line.strip():
-            out.append((line, n, UNPARSED))
+            elements = _elements(body.decode(json.detect_encoding(body)))
+            return [(e.encode("utf-8"), i) for i, e in enumerate(elements)], "index"
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            if isinstance(exc, json.JSONDecodeError):
+                reason = f"line {exc.lineno}, column {exc.colno}: not valid JSON: {exc.msg}"
+            else:  # an element nested too deep for its end to be found is refused with the body
+                reason = too_deep() if isinstance(exc, RecursionError) else f"not valid JSON: {exc}"
+            raise BadBody(f"request body: {reason}; send a JSON array of records or JSON Lines") from None
+    if head and "json" in content_type and "ndjson" not in content_type and "jsonl" not in content_type:
+        return [(body, 0)], "index"
+    return [(line, n) for n, line in enumerate(body.split(b"\n"), 1) if line.strip()], "line"
+
+
+def _elements(text: str) -> list[str]:
+    """The text of each element of the JSON array `text`, as written (`JSONDecodeError` where it is not one)."""
+    i = _SPACE.match(text).end()  # type: ignore[union-attr]
+    if text[i : i + 1] != "[":
+        raise json.JSONDecodeError("Expecting '['", text, i)
+    i = _SPACE.match(text, i + 1).end()  # type: ignore[union-attr]
+    out: list[str] = []
+    if text[i : i + 1] == "]":
+        i += 1
+    else:
+        while True:
+            _, end = _scan(text, i)
+            out.append(text[i:end])
+            i = _SPACE.match(text, end).end()  # type: ignore[union-attr]
+            if text[i : i + 1] == "]":
+                i += 1
+                break
+            if text[i : i + 1] != ",":
+                raise json.JSONDecodeError("Expecting ',' delimiter", text, i)
+            i = _SPACE.match(text, i + 1).end()  # type: ignore[union-attr]
+    if _SPACE.match(text, i).end() != len(text):  # type: ignore[union-attr]
+        raise json.JSONDecodeError("Extra data", text, i)
     return out

@@ -35,7 +35,7 @@ from landfall.events import ObjectCreated
 from landfall.sources.listing import to_event
 from landfall.storage import Storage
 from landfall.streams.log import ERROR, RECORD, Frame, Frames, LogFull, SegmentLog
-from landfall.streams.records import UNPARSED, BadRecord, RecordCheck
+from landfall.streams.records import BadRecord, RecordCheck
 from landfall.testing.faults import crash_point
 
 log = logging.getLogger("landfall.streams")
@@ -141,7 +141,7 @@ class Stream:
 
     # --- records in -------------------------------------------------------------------------------------------
 
-    def put(self, records: Sequence[bytes | tuple[bytes, Any]], *, now: float | None = None) -> Put:
+    def put(self, records: Sequence[bytes], *, now: float | None = None) -> Put:
         """Check and append records; `Put.durable` resolves once the accepted ones are on disk.
 
         Raises `Throttled` (and appends nothing) when the stream is over its buffer limit."""
@@ -155,10 +155,9 @@ class Stream:
         frames = Frames(time.time() if now is None else now)
         results: list[Result] = []
         check, add, errors_to = self.check, frames.add, self.config.error_prefix is not None
-        for item in records:
-            data, parsed = item if isinstance(item, tuple) else (item, UNPARSED)
+        for data in records:
             try:
-                line, part = check(data, parsed)
+                line, part = check(data)
             except BadRecord as exc:
                 if errors_to:
                     meta = json.dumps({"code": exc.code, "message": str(exc)}).encode("utf-8")
