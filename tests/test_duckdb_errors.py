@@ -73,6 +73,13 @@ def test_a_json_record_larger_than_the_buffer(tmp_path):
     assert not errors.type_detection_miss(text)
 
 
+def test_a_json_record_with_a_key_twice_in_one_object(tmp_path):
+    path = tmp_path / "twice.jsonl"
+    path.write_text('{"a": 1}\n{"a": 2, "b": {"c": 1, "c": 2}}\n')
+    text = error_of(f"SELECT * FROM read_json('{path}', format = 'newline_delimited')")
+    assert errors.repeated_key(text) and errors.error_line(text) == 2
+
+
 def test_json_that_is_not_records(tmp_path):
     path = tmp_path / "values.json"
     path.write_text("[1, 2]")

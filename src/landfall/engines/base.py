@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import sys
 from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import Any
@@ -26,26 +25,6 @@ from landfall.config import ParquetFiles, Settings, Workflow
 from landfall.errors import InvalidInput
 from landfall.naming import normalized
 from landfall.schema import field_named
-
-
-# the lineage columns of a table a `sql` step joins: its rows' own history, left out of the joined view
-def too_deep() -> str:
-    """The reason a JSON document nested past what the reader follows fails (Python's recursion limit)."""
-    return f"invalid JSON: nested deeper than about {sys.getrecursionlimit():,} levels"
-
-
-def json_reason(exc: json.JSONDecodeError) -> str:
-    """Why JSON text does not parse, for a message that names its line; text of one value per line (JSON Lines
-    named `.json`) is told how to read it."""
-    lines = ""
-    if exc.msg == "Extra data" and exc.lineno > 1 and exc.colno == 1:
-        lines = "; the file holds one JSON value per line (JSON Lines): name it `.jsonl` or set `read: {format: jsonl}`"
-    return f"invalid JSON: {exc.msg} (column {exc.colno}){lines}"
-
-
-def invalid_json(key: str, exc: json.JSONDecodeError) -> InvalidInput:
-    """A JSON document that does not parse, naming its line and reason (`json_reason`)."""
-    return InvalidInput(f"`{key}` line {exc.lineno}: {json_reason(exc)}", file=key, line=exc.lineno)
 
 
 def detected_format(workflow: Workflow, key: str, path: str) -> str | None:
@@ -248,6 +227,9 @@ class ReadPlan(msgspec.Struct, frozen=True):
     per_file_types: bool = False  # detect each file's types (a file of a batch broke the first file's)
     json_via_python: bool = False  # a valid JSON document the engine's reader refused: Python's parser reads it
     split_lines: bool = False  # JSON Lines with `bad_rows: quarantine`: lines that do not parse are set aside
+    # JSON Lines with a key twice in one object (which DuckDB's reader refuses): read from a copy (`split_lines`)
+    # where such a record is written with the last value of each key; without quarantine, a bad line fails
+    repeated_keys: bool = False
     max_object: int = 0  # bytes of the largest record the reader must hold (0: the engine's default)
     whole_files: bool = False  # read each file whole, not split for parallel readers (a CSV value spans lines)
     quoted: bool = False  # CSV read with RFC 4180 quotes (`"`) though none was in the sample the dialect came from

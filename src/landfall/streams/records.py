@@ -5,9 +5,10 @@ JSON reader of its workflow loads.
 a code and a reason. The line is the record as sent, every number and escape as written (a record pretty-printed
 over several lines is put on one by taking out its line breaks, which valid JSON holds only between tokens): a
 record decoded and encoded again would land `1234567890.123456789` as `1234567890.1234567`, `1e400` as `Infinity`.
-Refused, as the loader would refuse the whole landed file for them: a key twice in one object, a string holding
-half of a UTF-16 surrogate pair (`"\\ud800"`), nesting deeper than the loader follows. `split_body` cuts a `POST
-/streams/<name>` body (JSON Lines or a JSON array) into records, each array element as written.
+A record the loader would refuse, failing the whole landed file for it, is refused (`jsontext.loadable`: half
+a UTF-16 surrogate pair, nesting deeper than the loader follows); one with a key twice in one object lands as
+written, and its last value loads. `split_body` cuts a
+`POST /streams/<name>` body (JSON Lines or a JSON array) into records, each array element as written.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from landfall.config import StreamConfig
-from landfall.engines.base import too_deep
 from landfall.errors import InvalidInput
+from landfall.jsontext import fast_record, kind, loadable, too_deep
 from landfall.streams.keys import partition_value
 
 
@@ -36,33 +37,9 @@ class BadBody(InvalidInput):
 
 
 _ABSENT = object()
-
-
-class _TwiceInOneObject(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """An object's pairs as a dict, refusing a key that comes twice (which DuckDB's JSON reader refuses: the whole
-    landed file would fail)."""
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        raise _TwiceInOneObject(next(k for k, _ in pairs if k in seen or seen.add(k)))  # type: ignore[func-returns-value]
-    return obj
-
-
-# the record is stripped: no whitespace around it to skip
-_decode = json.JSONDecoder(object_pairs_hook=_once_each).raw_decode
 _scan = json.JSONDecoder().raw_decode  # an array's elements: where each ends
 _SPACE = re.compile(r"[ \t\n\r]*")
 _LINE_BREAKS = re.compile(rb"[\r\n][ \t\r\n]*")
-# the escape of half a surrogate pair: a high one with its low one after it, or either alone
-_SURROGATE = re.compile(
-    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?:\\u[dD][c-fC-F][0-9a-fA-F]{2})?|\\u[dD][c-fC-F][0-9a-fA-F]{2}"
-)
 
 
 @dataclass
@@ -86,15 +63,17 @@ class RecordCheck:
             line = line[3:].lstrip()
         if not line:
             raise BadRecord("EmptyRecord", "empty record; expected one JSON object")
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise BadRecord("NotUtf8", f"not UTF-8 (byte {exc.start + 1} is {line[exc.start]:#04x})") from None
-        obj = _parsed(text)
-        if not isinstance(obj, dict):
-            raise BadRecord(
-                "NotAnObject", f"a JSON {_json_kind(obj)}, not an object; each record must be one JSON object"
-            )
+        obj = fast_record(line)
+        if obj is None:
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise BadRecord("NotUtf8", f"not UTF-8 (byte {exc.start + 1} is {line[exc.start]:#04x})") from None
+            obj, why = loadable(text)
+            if why is not None:
+                raise BadRecord("InvalidJson", why)
+            if not isinstance(obj, dict):
+                raise BadRecord("NotAnObject", f"{kind(obj)}, not an object; each record must be one JSON object")
         if b"\n" in line or b"\r" in line:
             line = _LINE_BREAKS.sub(b"", line)  # outside strings, where JSON allows them: no value changes
         if not self.fields:
@@ -120,7 +99,7 @@ class RecordCheck:
             else:
                 raise BadRecord(
                     "PartitionFieldInvalid",
-                    f"partition field `{name}` is a JSON {_json_kind(value)}; expected a string, number or boolean",
+                    f"partition field `{name}` is {kind(value)}; expected a string, number or boolean",
                 )
             if not text or len(text) > 512:
                 raise BadRecord(
@@ -128,54 +107,6 @@ class RecordCheck:
                 )
             parts.append(f"{name}={partition_value(text)}/")
         return "".join(parts).encode("utf-8")
-
-
-def _parsed(text: str) -> Any:
-    """The JSON value of a record's text, or `BadRecord` saying why the record is not one the loader reads."""
-    try:
-        obj, end = _decode(text)
-        if end != len(text):
-            raise json.JSONDecodeError("Extra data", text, end)
-    except json.JSONDecodeError as exc:
-        raise BadRecord("InvalidJson", f"not JSON: {exc.msg} (column {exc.colno})") from None
-    except _TwiceInOneObject as exc:
-        raise BadRecord(
-            "InvalidJson", f"key {json.dumps(exc.key, ensure_ascii=False)} twice in one object; a key may come once"
-        ) from None
-    except RecursionError:
-        raise BadRecord("InvalidJson", too_deep()) from None
-    if "\\u" in text:
-        # a pair's escapes match as one; an escaped backslash before `u` looks alike, so the value decides
-        lone = [m for m in _SURROGATE.finditer(text) if len(m.group()) == 6]
-        if lone and _lone_surrogate(obj):
-            raise BadRecord(
-                "InvalidJson",
-                f"`{lone[0].group()}` (column {lone[0].start() + 1}) is half of a UTF-16 surrogate pair, without its "
-                "other half: no character; a string must be Unicode text",
-            )
-    return obj
-
-
-def _lone_surrogate(obj: Any) -> bool:
-    try:
-        json.dumps(obj, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
-def _json_kind(obj: Any) -> str:
-    if isinstance(obj, list):
-        return "array"
-    if isinstance(obj, str):
-        return "string"
-    if isinstance(obj, bool):
-        return "boolean"
-    if obj is None:
-        return "null"
-    if isinstance(obj, dict):
-        return "object"
-    return "number"
 
 
 def split_body(body: bytes, content_type: str = "") -> tuple[list[tuple[bytes, int]], str]:

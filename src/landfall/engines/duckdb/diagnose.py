@@ -14,13 +14,14 @@ import duckdb
 
 from landfall import compression
 from landfall import encoding as enc
-from landfall.engines.base import csv_quoting, json_reason, too_deep, where_in
+from landfall.engines.base import csv_quoting, where_in
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.casts import loses_digits
 from landfall.engines.duckdb.replanning import replan
 from landfall.engines.duckdb.sql import source_format
 from landfall.engines.duckdb.stamps import DAY_MONTH
 from landfall.errors import EngineFault, InvalidInput, SchemaConflict
+from landfall.jsontext import json_reason, kind, loadable, lone_surrogate, too_deep
 
 if TYPE_CHECKING:
     from landfall.engines.duckdb.context import JobContext
@@ -47,10 +48,12 @@ def _json_document_as_lines(
     path and whether it holds values."""
     import sys
 
+    text = enc.read_text(path)
     try:
-        doc = json.loads(enc.read_text(path), parse_constant=_no_constants)
+        doc = json.loads(text, parse_constant=_no_constants)
     except RecursionError:
         raise InvalidInput(f"`{key}` line 1: {too_deep()}", file=key, line=1) from None
+    _refuse_lone_surrogate(key, text)
     items = doc if isinstance(doc, list) else [doc]
     as_values = not all(isinstance(i, dict) and i and "" not in i for i in items)
     objects = sum(isinstance(i, dict) for i in items)
@@ -70,6 +73,13 @@ def _json_document_as_lines(
     finally:
         sys.setrecursionlimit(limit)
     return out, as_values, len(items)
+
+
+def _refuse_lone_surrogate(key: str, text: str) -> None:
+    """`InvalidInput` naming the line where a string of the JSON document `text` holds half a surrogate pair."""
+    if (half := lone_surrogate(text)) is not None:
+        line = text.count("\n", 0, half[0]) + 1
+        raise InvalidInput(f"`{key}` line {line}: {half[1]}", file=key, line=line)
 
 
 def _no_constants(name: str) -> float:
@@ -211,7 +221,7 @@ def _diagnose_json(path: str, fmt: str) -> tuple[int | None, str] | None:
             if not isinstance(item, dict):
                 what = "the top level" if not isinstance(doc, list) else f"element {i + 1} of the array"
                 return _element_line(text, i) if isinstance(doc, list) else 1, (
-                    f"expected records (JSON objects), but {what} is {_json_kind(item)}; "
+                    f"expected records (JSON objects), but {what} is {kind(item)}; "
                     "a table needs an array of objects, one object, or JSON Lines"
                 )
         return None
@@ -422,23 +432,13 @@ def csv_record_line(
     return None
 
 
-def _json_kind(value: Any) -> str:
-    """`an object`, `a number`, ...: what a JSON value is, with its article."""
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), "a number"
-    )
-
-
 def _diagnose_json_lines(text: str) -> tuple[int | None, str] | None:
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            return n, json_reason(exc)
-        except RecursionError:
-            return n, too_deep()
+        value, why = loadable(line)
+        if why is not None:
+            return n, why
         if not isinstance(value, dict):
-            return n, f"expected a JSON object per line, found {_json_kind(value)}"
+            return n, f"expected a JSON object per line, found {kind(value)}"
     return None

@@ -127,6 +127,11 @@ def unknown_key(text: str) -> bool:
     return "has unknown key" in text
 
 
+def repeated_key(text: str) -> bool:
+    """A JSON record with a key twice in one object, which DuckDB's reader refuses (`jsontext.last_of_each_key`)."""
+    return "has duplicate key" in text
+
+
 def not_records(text: str) -> bool:
     """A JSON file read as records whose top-level values are not objects."""
     return "expected records" in text

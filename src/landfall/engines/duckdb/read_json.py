@@ -12,40 +12,64 @@ import msgspec
 
 from landfall import encoding as enc
 from landfall.config import ReadOptions
-from landfall.engines.base import Source, invalid_json, json_reason, too_deep
+from landfall.engines.base import Source
 from landfall.engines.duckdb.casts import cast_sql
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.diagnose import (
     _LENIENT_JSON,
     STRICT_JSON_BYTES,
     _json_document_as_lines,
-    _json_kind,
     _no_constants,
+    _refuse_lone_surrogate,
 )
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, REFUSING_SAMPLE_ROWS, columns_arg
 from landfall.engines.duckdb.sql import PATH, _filename_arg, _paths, common_args, lit, q
 from landfall.engines.duckdb.types import sql_type
 from landfall.errors import InvalidInput
+from landfall.jsontext import (
+    fast_record,
+    invalid_json,
+    last_of_each_key,
+    not_a_record,
+    repeats_a_key,
+    surely_once_each,
+    too_deep,
+)
 
 
 def _good_lines(cx: JobContext, path: str, src: Source) -> str:
-    """A copy of a JSON Lines file without the lines that are not JSON objects; those are kept in
-    `cx.bad_lines` (line number, text, reason) for the quarantine."""
+    """A copy of a JSON Lines file that DuckDB's reader reads: once it refused a key twice in one object
+    (`plan.repeated_keys`), such a record written with the last value of each (`jsontext.last_of_each_key`); and
+    without the lines that are no records, which
+    are kept in `cx.bad_lines` (line number, text, reason) for the quarantine; without `bad_rows: quarantine`,
+    the first of them fails the file, naming its line."""
     out_dir = os.path.join(cx.job.scratch_dir, "_lines")
     os.makedirs(out_dir, exist_ok=True)
     out = os.path.join(out_dir, f"{src.file_id}.jsonl")
     cx.bad_lines = [b for b in cx.bad_lines if b[0] != out]
     cx.gone_lines = []
-    fast = msgspec.json.Decoder()  # seven times Python's parser; what it refuses, Python's parser judges
+    aside = cx.job.workflow.read.bad_rows == "quarantine"
     with enc._open(path) as fh, open(out, "wb") as dst:
         for n, raw in enumerate(fh, start=1):
             if not raw.strip():
                 cx.gone_lines.append(n)
                 continue
-            text = None if _is_record(fast, raw) else raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            reason = _not_a_record(text) if text is not None else None
+            # a quick look first (msgspec: seven times Python's parser); what it cannot tell, Python's parser judges
+            record = fast_record(raw)
+            if record is not None and (not cx.plan.repeated_keys or surely_once_each(raw, record)):
+                dst.write(raw if raw.endswith(b"\n") else raw + b"\n")
+                continue
+            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            reason = not_a_record(text)
+            if reason is None and cx.plan.repeated_keys and repeats_a_key(text):
+                try:
+                    raw = last_of_each_key(text).encode("utf-8")
+                except RecursionError:
+                    reason = too_deep()
             if reason is None:
                 dst.write(raw if raw.endswith(b"\n") else raw + b"\n")
+            elif not aside:
+                raise InvalidInput(f"`{src.key}` line {n}: {reason}", file=src.key, line=n)
             else:
                 cx.bad_lines.append((out, n, text[:10_000], reason, None))
                 cx.gone_lines.append(n)
@@ -65,26 +89,6 @@ def record_counts(con: duckdb.DuckDBPyConnection, path: str, fmt: str) -> tuple[
     except duckdb.Error:  # not an array of values: one document, which the reader judged
         return 0, 0
     return (int(found[0]), int(found[1])) if found else (0, 0)
-
-
-def _is_record(fast: msgspec.json.Decoder, raw: bytes) -> bool:
-    try:
-        return isinstance(fast.decode(raw), dict)
-    except (msgspec.DecodeError, RecursionError):
-        return False
-
-
-def _not_a_record(text: str) -> str | None:
-    """Why a line of JSON Lines is no record (an object), in Python's parser's words; None when it is one."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return json_reason(exc)
-    except ValueError as exc:  # e.g. a number too long to convert
-        return f"invalid JSON: {exc}"
-    except RecursionError:
-        return too_deep()
-    return None if isinstance(value, dict) else f"{_json_kind(value)}, not a record (an object)"
 
 
 def _json_lines_of(cx: JobContext, paths: dict[str, Source], opts: ReadOptions) -> tuple[str, bool]:
@@ -140,6 +144,7 @@ def _check_json_document(cx: JobContext, path: str, src: Source) -> None:
         raise InvalidInput(f"`{src.key}`: invalid JSON: {exc}", file=src.key) from None
     except RecursionError:
         raise InvalidInput(f"`{src.key}` line 1: {too_deep()}", file=src.key, line=1) from None
+    _refuse_lone_surrogate(src.key, text)
     if not valid:
         raise InvalidInput(f"`{src.key}`: invalid JSON", file=src.key)
 

@@ -28,6 +28,8 @@ def replan(plan: ReadPlan, job: Job, text: str) -> ReadPlan | None:
     if errors.object_too_large(text) and not plan.max_object:
         # a record above DuckDB's default buffer; a bigger one slows every read, so only now
         return plan.but(max_object=min(max(64 << 20, 8 * max(s.size for s in job.sources)), 1 << 31))
+    if alone and not plan.repeated_keys and fmt == "jsonl" and errors.repeated_key(text):
+        return plan.but(split_lines=True, repeated_keys=True)  # a copy with the last value of each key
     if (
         text
         and alone

@@ -37,7 +37,6 @@ from landfall.engines.base import (
     Source,
     Staged,
     StagedFile,
-    json_reason,
     text_hint,
     where_in,
 )
@@ -54,6 +53,7 @@ from landfall.engines.spark.numbering import first_line, with_rows
 from landfall.engines.spark.session import error_text, session
 from landfall.engines.spark.types import schema_of
 from landfall.errors import InvalidInput, SchemaConflict
+from landfall.jsontext import not_a_record
 from landfall.schema import merged
 
 _CAST = re.compile(r'landfall-cast:("(?:[^"\\]|\\.)*"|null):(.*):([A-Z][A-Z0-9 ,()"_\[\]]*)')  # casts._refused
@@ -404,18 +404,7 @@ class SparkEngine(Engine):
     def _why(self, ctx: Ctx, raw: str, src: int) -> tuple[str, str | None]:
         """Why a record could not be parsed (worded as DuckDB's rejects word it), and the column to blame."""
         if ctx.fmt in ("json", "jsonl"):
-            try:
-                value = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                return json_reason(exc), None
-            except ValueError as exc:
-                return f"invalid JSON: {exc}", None
-            if not isinstance(value, dict):
-                kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
-                    type(value), "a number"
-                )
-                return f"{kind}, not a record (an object)", None
-            return "a value does not fit the column's type", None
+            return not_a_record(raw) or "a value does not fit the column's type", None
         d = ctx.inputs[src].dialect
         names = [n for n in ctx.typed.columns if not n.startswith("__lf_")] if ctx.typed is not None else []
         try:

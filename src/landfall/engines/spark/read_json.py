@@ -13,7 +13,6 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from landfall import encoding as enc
-from landfall.engines.base import invalid_json, too_deep
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, columns_arg, pin_dates
 from landfall.engines.duckdb.jsonnumbers import whole_numbers
 from landfall.engines.duckdb.sql import lit
@@ -23,6 +22,7 @@ from landfall.engines.spark.casts import holds_doubles, strict_cast, text_as
 from landfall.engines.spark.context import CORRUPT, Ctx, Input, c, internal, reason, tagged
 from landfall.engines.spark.types import of_duckdb, spark_type
 from landfall.errors import InvalidInput
+from landfall.jsontext import LONE_SURROGATE, fast_record, invalid_json, not_a_record, too_deep
 from landfall.types import user_type
 
 SAMPLE_RECORDS = 20480  # DuckDB's sample for detection
@@ -93,11 +93,20 @@ def read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
     # Each line is parsed on its own (`from_json`), so a record is a line: its number is its line, blank lines
     # included; a line that is not one JSON object (an array, a scalar, broken JSON, a value that does not fit
     # its type) is a record Spark could not parse, as DuckDB's reader sees it.
+    # So is a line holding half of a UTF-16 surrogate pair (`"\\ud800"`), which Spark's parser reads as `?` and
+    # DuckDB's refuses.
     raw = tagged(ctx, ctx.spark.read.text([i.spark_path for i in ctx.inputs]))
-    parsed = raw.where(F.trim(c("value")) != "").select(
-        F.from_json(c("value"), T.StructType(fields), options).alias("__lf_json"), *internal(raw)
+    line = c("value")
+    lone = F.when(line.contains("\\u") & line.rlike(LONE_SURROGATE), line)
+    parsed = raw.where(F.trim(line) != "").select(
+        F.from_json(line, T.StructType(fields), options).alias("__lf_json"), lone.alias("__lf_lone"), *internal(raw)
     )
-    raw = parsed.select("__lf_json.*", *[x for x in internal(raw)])
+    record = F.col("__lf_json")
+    raw = parsed.select(
+        *[record.getField(f.name).alias(f.name) for f in fields if f.name != CORRUPT],
+        F.coalesce(c("__lf_lone"), record.getField(CORRUPT)).alias(CORRUPT),
+        *internal(raw),
+    )
     for inp in ctx.inputs:
         inp.whole = False
     cols, texts = [], []
@@ -120,17 +129,15 @@ def read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
 
 
 def _records_only(inp: Input, ctx: Ctx) -> str:
-    """A copy of a JSON Lines file's first records (all with whole-file detection) that are JSON objects."""
+    """A copy of a JSON Lines file's first records (all with whole-file detection) that are JSON objects the
+    loaders read (`jsontext.not_a_record`)."""
     out = os.path.join(ctx.job.scratch_dir, "_spark", "_records", f"{inp.index}.jsonl")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     limit = None if ctx.plan.sample_all else SAMPLE_RECORDS
     kept = 0
     with enc._open(inp.path) as src, open(out, "wb") as dst:
         for raw in src:
-            try:
-                if not isinstance(json.loads(raw), dict):
-                    continue
-            except ValueError:
+            if fast_record(raw) is None and not_a_record(raw.decode("utf-8", errors="replace")) is not None:
                 continue
             dst.write(raw if raw.endswith(b"\n") else raw + b"\n")
             kept += 1

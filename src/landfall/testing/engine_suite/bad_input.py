@@ -33,6 +33,38 @@ class BadInputTests(EngineFixtures):
         assert rows == [(2, "parse", '{"id": '), (3, "parse", "[1]")]
         assert only_run(lake, "t/a.csv").rows_quarantined == 1
 
+    def test_half_a_surrogate_pair_is_a_bad_row(self, make):
+        """A line of JSON Lines holding half of a UTF-16 surrogate pair (`"\\ud800"`) is set aside with its line and
+        reason (before: on DuckDB, Python's check let it through and DuckDB's reader refused it, failing the whole
+        file naming a copy of it in a temporary folder; on Spark, it loaded as `?`)."""
+        lake = make(wf("j", read={"bad_rows": "quarantine"}))
+        lines = ['{"id": 1}', '{"id": 2, "s": "a\\ud800"}', '{"id": 3, "s": "\\udc00\\ud83d"}']
+        lines += ['{"id": 4, "s": "\\ud83d\\ude00 \\\\ud800"}']  # a pair; a backslash and `ud800`
+        lake.land("j/a.jsonl", "\n".join(lines) + "\n")
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id, s FROM j ORDER BY id") == [(1, None), (4, "\U0001f600 \\ud800")]
+        rows = lake.rows("SELECT _line, _rule, _reason FROM quarantine.j ORDER BY _line")
+        assert [r[:2] for r in rows] == [(2, "parse"), (3, "parse")], rows
+        assert "`\\ud800` (column 18) is half of a UTF-16 surrogate pair" in rows[0][2], rows
+        assert "`\\udc00` (column 17) is half of a UTF-16 surrogate pair" in rows[1][2], rows
+
+    def test_a_key_twice_in_one_object_keeps_the_last_value(self, make):
+        """Of a key twice in one object of JSON Lines, the last value loads, as in a JSON document (before, on
+        DuckDB: its reader refused the record, `has duplicate key`, and the whole file failed)."""
+        lake = make(wf("f"), wf("q", read={"bad_rows": "quarantine"}))
+        lines = ['{"id": 1, "x": {"a": 0}, "v": 1.5}', '{"id": 2, "x": {"a": 1, "a": 2}, "v": 0.30000000000000004}']
+        lines += ['{"id": 4, "x": {"a": 5}, "id": 3, "v": -0.0}', "{broken"]
+        lake.land("f/a.jsonl", "\n".join(lines[:3]) + "\n")
+        lake.land("q/a.jsonl", "\n".join(lines) + "\n")
+        assert_ok(lake, lake.process())
+        for t in ("f", "q"):
+            assert lake.rows(f"SELECT id, x.a, v FROM {t} ORDER BY id") == [
+                (1, 0, 1.5),
+                (2, 2, 0.30000000000000004),
+                (3, 5, -0.0),
+            ]
+        assert lake.rows("SELECT _line, _raw FROM quarantine.q") == [(4, "{broken")]
+
     def test_a_text_column_of_the_table_keeps_a_file_s_text_as_written(self, make):
         """A file whose values of a column the table holds as text look like another type (`f` and `t` read as
         booleans, `+7` and `8.50` as numbers) loads them as written, not as the other type's words (`false`,
@@ -171,6 +203,9 @@ class BadInputTests(EngineFixtures):
             ("c.jsonl", '{"a": 1}\n{"a": 2\n', {}, "`t/c.jsonl` line 2: ", ["JSON"]),
             ("d.json", '[{"a": 1},\n {"a": 2},\n]', {}, "`t/d.json` line 3: ", ["JSON"]),
             ("e.csv", 'id,name\n1,"a"\n2,"unterminated\n3,c\n', {"quote": '"'}, "`t/e.csv` line 3: ", ["quote"]),
+            # what Python's parser reads and DuckDB's refuses (before: DuckDB's words, naming a local path)
+            ("g.jsonl", '{"a": "x"}\n\n{"a": "\\ud800"}\n', {}, "`t/g.jsonl` line 3: ", ["(column 8)", "surrogate"]),
+            ("h.json", '[{"a": "x"},\n {"a": "y\\udc00"}]', {}, "`t/h.json` line 2: ", ["(column 10)", "surrogate"]),
         ],
     )
     def test_bad_input_names_file_line_and_reason(self, make, key, content, read, start, words):

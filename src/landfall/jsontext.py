@@ -1,0 +1,172 @@
+"""JSON text as landfall's loaders read it: which records they load, and why one is refused, in one place for
+the streams (a record posted is refused when its landed file would fail for it) and the JSON readers (a line of
+JSON Lines that is no record is named, or set aside for the quarantine).
+
+Python's parser reads more than DuckDB's JSON reader loads. DuckDB refuses a string holding half of a UTF-16
+surrogate pair (`"\\ud800"`: `no low surrogate in string`), failing the whole file, where Python's parser keeps
+the half as a lone surrogate (and Spark's reads it as `?`): `loadable` refuses it, with nesting deeper than
+Python's parser follows, and says why in the words a file's error uses (`invalid JSON: ...`). DuckDB also refuses
+a key twice in one object (`has duplicate key`), where landfall keeps the last value, as Python's parser, Spark's
+and most readers do: `last_of_each_key` writes such a record again for DuckDB, every other token as written.
+`fast_record` answers for most lines at a seventh of the cost (msgspec), and `surely_once_each` screens them for
+repeated keys, sending any doubtful line to the others.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from typing import Any
+
+import msgspec
+
+from landfall.errors import InvalidInput
+
+
+def too_deep() -> str:
+    """The reason a JSON document nested past what the reader follows fails (Python's recursion limit)."""
+    return f"invalid JSON: nested deeper than about {sys.getrecursionlimit():,} levels"
+
+
+def json_reason(exc: json.JSONDecodeError) -> str:
+    """Why JSON text does not parse, for a message that names its line; text of one value per line (JSON Lines
+    named `.json`) is told how to read it."""
+    lines = ""
+    if exc.msg == "Extra data" and exc.lineno > 1 and exc.colno == 1:
+        lines = "; the file holds one JSON value per line (JSON Lines): name it `.jsonl` or set `read: {format: jsonl}`"
+    return f"invalid JSON: {exc.msg} (column {exc.colno}){lines}"
+
+
+def invalid_json(key: str, exc: json.JSONDecodeError) -> InvalidInput:
+    """A JSON document that does not parse, naming its line and reason (`json_reason`)."""
+    return InvalidInput(f"`{key}` line {exc.lineno}: {json_reason(exc)}", file=key, line=exc.lineno)
+
+
+class _TwiceInOneObject(ValueError):
+    pass
+
+
+def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _TwiceInOneObject
+    return obj
+
+
+class _Number(str):
+    """A number's (or `NaN`'s, `Infinity`'s) text as written."""
+
+
+_decode = json.JSONDecoder().raw_decode
+_once = json.JSONDecoder(object_pairs_hook=_once_each).raw_decode
+_as_written = json.JSONDecoder(parse_float=_Number, parse_int=_Number, parse_constant=_Number).raw_decode
+_fast = msgspec.json.Decoder()
+_HIGH, _LOW = r"\\u[dD][89abAB][0-9a-fA-F]{2}", r"\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+#: half of a UTF-16 surrogate pair escaped in a JSON string: a high one without a low one after it, or a low one
+#: without a high one before it, after an even number of backslashes (`\\\\ud800` is a backslash and `ud800`);
+#: the escape ends the match. In Python's `re` and Java's (Spark's `rlike`) alike.
+LONE_SURROGATE = rf"(?:^|[^\\])(?:\\\\)*(?:{_HIGH}(?!{_LOW})|(?<!{_HIGH}){_LOW})"
+_LONE = re.compile(LONE_SURROGATE)
+
+
+def loadable(text: str) -> tuple[Any, str | None]:
+    """(the value of the JSON text `text`, None), or (None, why the loaders refuse it: `invalid JSON: ...`).
+    Whitespace around the value is allowed; of a key repeated in one object, the value is the last one's."""
+    start = len(text) - len(text.lstrip())
+    try:
+        value, end = _decode(text, start)
+        if text[end:].strip():
+            raise json.JSONDecodeError("Extra data", text, end)
+    except json.JSONDecodeError as exc:
+        return None, json_reason(exc)
+    except RecursionError:
+        return None, too_deep()
+    except ValueError as exc:  # a number of more digits than Python converts
+        return None, f"invalid JSON: {exc}"
+    if (half := lone_surrogate(text)) is not None:
+        return None, half[1]
+    return value, None
+
+
+def lone_surrogate(text: str) -> tuple[int, str] | None:
+    """(where in `text`, the reason: `invalid JSON: ...`) when a string of the JSON text `text` holds half of a
+    UTF-16 surrogate pair (`"\\ud800"`, which DuckDB's reader refuses); else None."""
+    if "\\u" not in text or (m := _LONE.search(text)) is None:
+        return None
+    at = m.end() - 6
+    column = at - text.rfind("\n", 0, at)
+    half = f"`{text[at : m.end()]}` (column {column}) is half of a UTF-16 surrogate pair, without its other half"
+    return at, f"invalid JSON: {half}: no character"
+
+
+def not_a_record(text: str) -> str | None:
+    """Why a line of JSON Lines is no record the loaders load (`loadable`, or a value that is no object); None
+    when it is one."""
+    value, why = loadable(text)
+    if why is None and not isinstance(value, dict):
+        why = f"{kind(value)}, not a record (an object)"
+    return why
+
+
+def repeats_a_key(text: str) -> bool:
+    """Whether an object of the JSON text `text` (which `loadable` took) holds a key twice."""
+    try:
+        _once(text, len(text) - len(text.lstrip()))
+    except _TwiceInOneObject:
+        return True
+    return False
+
+
+def last_of_each_key(text: str) -> str:
+    """The JSON text `text` (which `loadable` took) with each key repeated in one object down to its last value,
+    on one line; every number and constant as written (`1e400`, `1234567890.123456789`, `NaN`), every string the
+    same characters."""
+    return _written(_as_written(text, len(text) - len(text.lstrip()))[0])
+
+
+def _written(value: Any) -> str:
+    if isinstance(value, _Number):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_written(k)}:{_written(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_written(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)  # a string, true, false, null
+
+
+def fast_record(raw: bytes) -> dict[str, Any] | None:
+    """The record (JSON object) the line `raw` holds, when a quick look can tell the loaders read it; None when it
+    cannot tell (`loadable` then judges: msgspec refuses half a surrogate pair, as they do, but also NaN and
+    numbers beyond a double, which they read). Of a key repeated in one object, the value is the last one's."""
+    try:
+        value = _fast.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def surely_once_each(raw: bytes, record: dict[str, Any]) -> bool:
+    """Whether a quick look at the line `raw` and its `record` (`fast_record`) tells that no object in it holds a
+    key twice (else `repeats_a_key` judges): when every key in it is followed by a colon at once, and the keys of
+    `record` are as many as those colons (a repeated key is one key of the decoded record; a `":` in a string
+    only adds to the colons)."""
+    if b'"\t' in raw or b'" ' in raw or b'"\r' in raw or b'"\n' in raw:
+        return False  # a key may stand apart from its colon
+    keys = len(record) if raw.count(b"{") == 1 else _keys(record)
+    return keys == raw.count(b'":')
+
+
+def _keys(value: Any) -> int:
+    if isinstance(value, dict):
+        return len(value) + sum(_keys(v) for v in value.values() if isinstance(v, (dict, list)))
+    if isinstance(value, list):
+        return sum(_keys(v) for v in value if isinstance(v, (dict, list)))
+    return 0
+
+
+def kind(value: Any) -> str:
+    """`an object`, `a number`, ...: what a JSON value is, with its article."""
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
