@@ -328,3 +328,13 @@ def test_a_json_document_read_through_pythons_parser_keeps_64_bit_integers(make_
     assert lake.rows("SELECT d, o.k, CAST(h AS VARCHAR) FROM t WHERE id = 3") == [(4, -3, "18446744073709551616")]
     types = dict(lake.rows("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 't'"))
     assert (types["d"], types["o"], types["h"]) == ("BIGINT", "STRUCT(k BIGINT)", "DECIMAL(38,0)"), types
+
+
+def test_a_json_document_read_through_pythons_parser_keeps_numbers_as_written(make_lake):
+    """The records such a document gives DuckDB hold its numbers as written: `1e400` makes its column text, as in
+    a document DuckDB reads itself (before: Python's parser turned it into an infinity, written `Infinity`, and it
+    loaded as a double's infinity); `2.50E+3` and `-0.0` are still doubles."""
+    lake = make_lake([wf("t", read={"format": "json"})])
+    lake.land("t/a.json", '[{"id": 1, "id": 2, "big": 1e400, "v": 2.50E+3},\n {"id": 3, "big": 5, "v": -0.0}]')
+    assert lake.process().ok
+    assert lake.rows("SELECT id, big, v FROM t ORDER BY id") == [(2, "1e400", 2500.0), (3, "5", -0.0)]

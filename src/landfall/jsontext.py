@@ -61,6 +61,16 @@ class _Number(str):
 _decode = json.JSONDecoder().raw_decode
 _once = json.JSONDecoder(object_pairs_hook=_once_each).raw_decode
 _as_written = json.JSONDecoder(parse_float=_Number, parse_int=_Number, parse_constant=_Number).raw_decode
+
+
+def as_written(text: str, constant: Any = _Number) -> Any:
+    """The JSON value of `text` with each number (and `NaN`, `Infinity`, or as `constant` says) kept as its text,
+    for `written` to write again as it is."""
+    if constant is _Number:
+        return _as_written(text, len(text) - len(text.lstrip()))[0]
+    return json.loads(text, parse_float=_Number, parse_int=_Number, parse_constant=constant)
+
+
 _fast = msgspec.json.Decoder()
 _HIGH, _LOW = r"\\u[dD][89abAB][0-9a-fA-F]{2}", r"\\u[dD][c-fC-F][0-9a-fA-F]{2}"
 #: half of a UTF-16 surrogate pair escaped in a JSON string: a high one without a low one after it, or a low one
@@ -122,16 +132,18 @@ def last_of_each_key(text: str) -> str:
     """The JSON text `text` (which `loadable` took) with each key repeated in one object down to its last value,
     on one line; every number and constant as written (`1e400`, `1234567890.123456789`, `NaN`), every string the
     same characters."""
-    return _written(_as_written(text, len(text) - len(text.lstrip()))[0])
+    return written(as_written(text))
 
 
-def _written(value: Any) -> str:
+def written(value: Any) -> str:
+    """JSON text of a value read by `as_written` (or Python's parser), on one line without spaces, every number
+    and constant `as_written` read as written."""
     if isinstance(value, _Number):
         return str(value)
     if isinstance(value, dict):
-        return "{" + ",".join(f"{_written(k)}:{_written(v)}" for k, v in value.items()) + "}"
+        return "{" + ",".join(f"{written(k)}:{written(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
-        return "[" + ",".join(_written(v) for v in value) + "]"
+        return "[" + ",".join(written(v) for v in value) + "]"
     return json.dumps(value, ensure_ascii=False)  # a string, true, false, null
 
 

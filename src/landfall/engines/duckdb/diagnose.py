@@ -21,7 +21,7 @@ from landfall.engines.duckdb.replanning import replan
 from landfall.engines.duckdb.sql import source_format
 from landfall.engines.duckdb.stamps import DAY_MONTH
 from landfall.errors import EngineFault, InvalidInput, SchemaConflict
-from landfall.jsontext import json_reason, kind, loadable, lone_surrogate, too_deep
+from landfall.jsontext import as_written, json_reason, kind, loadable, lone_surrogate, too_deep, written
 
 if TYPE_CHECKING:
     from landfall.engines.duckdb.context import JobContext
@@ -50,7 +50,7 @@ def _json_document_as_lines(
 
     text = enc.read_text(path)
     try:
-        doc = json.loads(text, parse_constant=_no_constants)
+        doc = as_written(text, _no_constants)  # numbers kept as written: `1e400` stays `1e400`, not Infinity
     except RecursionError:
         raise InvalidInput(f"`{key}` line 1: {too_deep()}", file=key, line=1) from None
     _refuse_lone_surrogate(key, text)
@@ -68,8 +68,7 @@ def _json_document_as_lines(
         with open(out, "w", encoding="utf-8") as fh:
             for item in items:
                 # values as DuckDB's `to_json` writes them (no spaces), whichever path read the document
-                value = {"value": _as_json(item)} if as_values else item
-                fh.write(json.dumps(value, ensure_ascii=False) + "\n")
+                fh.write(written({"value": written(item)} if as_values else item) + "\n")
     finally:
         sys.setrecursionlimit(limit)
     return out, as_values, len(items)
