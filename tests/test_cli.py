@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 
 import click
 from click.testing import CliRunner
@@ -91,6 +92,23 @@ def test_init_process_tables_query_runs(tmp_path):
         ["query", "SELECT order_id, order_date FROM sales ORDER BY 1 LIMIT 2", "--format", "csv"], tmp_path
     ).output
     assert csv_out.splitlines()[0] == "order_id,order_date"
+    # every digit of a decimal, JSON for a struct or list, true/false (before: a double's digits and Python's
+    # reprs: 1.2345678901234568e+22, {'a': 'x'}, True, 1e-09)
+    sql = "SELECT 12345678901234567890123::DECIMAL(38,0) n, {'a': 'x', 'd': 1.10::DECIMAL(5,2)} s, [true] l, true b"
+    sql += ", 0.000000001::DECIMAL(18,9) tiny, 'é' e"
+    csv_out = run(["query", sql, "--format", "csv"], tmp_path).output
+    assert csv_out.splitlines()[1] == '12345678901234567890123,"{""a"":""x"",""d"":1.10}",[true],true,0.000000001,é'
+    doc = json.loads(run(["query", sql, "--format", "json"], tmp_path).output, parse_float=Decimal)
+    assert doc == [
+        {
+            "n": 12345678901234567890123,
+            "s": {"a": "x", "d": Decimal("1.10")},
+            "l": [True],
+            "b": True,
+            "tiny": Decimal("1E-9"),
+            "e": "é",
+        }
+    ]
 
     run_id = runs[0]["run_id"]
     shown = run(["runs", "show", run_id], tmp_path).output

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -202,6 +203,14 @@ def test_query_endpoint(make_lake, serve):
         "/api/query", json={"sql": "SELECT DATE '2026-01-02' d, 1.5::DECIMAL(4,2) x, 'nan'::DOUBLE n, NULL z"}
     ).json()
     assert values["rows"] == [["2026-01-02", 1.5, "NaN", None]]
+    # a decimal is a number of every digit it has (before: a double's 17, 1.2345678901234568e+22)
+    exact = srv.http.post(
+        "/api/query", json={"sql": "SELECT 12345678901234567890123::DECIMAL(38,0) n, {'d': 0.10::DECIMAL(18,17)} s"}
+    )
+    assert b'[[12345678901234567890123,{"d":0.10000000000000000}]]' in exact.content
+    assert json.loads(exact.content, parse_float=Decimal)["rows"] == [
+        [12345678901234567890123, {"d": Decimal("0.10000000000000000")}]
+    ]
     assert srv.http.post("/api/query", content=b"not json").status_code == 400
 
 

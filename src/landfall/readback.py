@@ -16,6 +16,8 @@ from datetime import time as clock_time
 from decimal import Decimal
 from typing import Any
 
+import msgspec
+
 from landfall.state.base import DataFile, StateStore, Table, iso_time
 
 
@@ -102,14 +104,15 @@ def run_json(run: Any) -> dict[str, Any]:
 
 
 def jsonable(v: Any) -> Any:
-    """A query value as JSON: dates and times as ISO text, decimals as numbers, bytes as hex, NaN and infinities
-    as the strings `NaN`, `Infinity`, `-Infinity` (JSON has no such numbers)."""
+    """A query value as JSON (`json_text` writes it): dates and times as ISO text, decimals as they are (numbers of
+    every digit), bytes as hex, NaN and infinities as the strings `NaN`, `Infinity`, `-Infinity` (JSON has no
+    such numbers)."""
     if isinstance(v, (datetime, date, clock_time)):
         return v.isoformat()
     if isinstance(v, timedelta):
         return v.total_seconds()
     if isinstance(v, Decimal):
-        return float(v)
+        return v
     if isinstance(v, float) and not math.isfinite(v):
         return "NaN" if math.isnan(v) else "Infinity" if v > 0 else "-Infinity"
     if isinstance(v, (bytes, bytearray, memoryview)):
@@ -121,6 +124,31 @@ def jsonable(v: Any) -> Any:
     if isinstance(v, (str, int, float, bool)) or v is None:
         return v
     return str(v)  # UUID and the like
+
+
+_JSON = msgspec.json.Encoder(decimal_format="number")
+
+
+def json_text(doc: Any, indent: int = 0) -> bytes:
+    """JSON of `jsonable` values, in UTF-8: a decimal as a number of every digit it has (`12345678901234567890123`,
+    `1.10`), where a double holds 17 (`1.2345678901234568e+22`)."""
+    data = _JSON.encode(doc)
+    return msgspec.json.format(data, indent=indent) if indent else data
+
+
+def csv_text(v: Any) -> str:
+    """A query value in a CSV cell: text as it is, a number with every digit (a decimal without an exponent),
+    `true` / `false`, dates and times as ISO text, a list or struct as its JSON, NULL as nothing."""
+    v = jsonable(v)
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, Decimal):
+        return format(v, "f")
+    if isinstance(v, (list, dict)):
+        return json_text(v).decode()
+    return str(v)
 
 
 # --- activity: the overview, /metrics and alerts -----------------------------------------------------------------

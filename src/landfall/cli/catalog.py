@@ -12,7 +12,7 @@ import click
 
 from landfall.cli.app import Ctx, main
 from landfall.output import human, num, on_pipe, say, table
-from landfall.readback import describe_change, jsonable, version_json
+from landfall.readback import csv_text, describe_change, json_text, jsonable, version_json
 from landfall.types import sql_name
 
 
@@ -278,13 +278,14 @@ def query(obj: Ctx, sql: str, fmt: str, as_of: str | None) -> None:
 
 def print_rows(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
     if fmt == "json":
-        click.echo(json.dumps([{c: jsonable(v) for c, v in zip(cols, row, strict=True)} for row in rows], indent=2))
+        doc = [{c: jsonable(v) for c, v in zip(cols, row, strict=True)} for row in rows]
+        click.echo(json_text(doc, indent=2).decode())
     elif fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(cols)
         for row in rows:
-            w.writerow(["" if v is None else jsonable(v) for v in row])
+            w.writerow([csv_text(v) for v in row])
         click.echo(buf.getvalue(), nl=False)
     elif on_pipe():
         table(cols, [["" if v is None else v for v in row] for row in rows])

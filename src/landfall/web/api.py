@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from landfall.errors import QueryRefused
 from landfall.pipeline import Pipeline
-from landfall.readback import jsonable, run_json, version_json
+from landfall.readback import json_text, jsonable, run_json, version_json
 
 MAX_PAGE = 1000
 
@@ -51,14 +51,22 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return doc
 
 
-def result_json(result: Any) -> dict[str, Any]:
-    """A query's result: `{"columns": [...], "rows": [[...], ...], "truncated": false, "seconds": 0.01}`."""
-    return {
-        "columns": result.columns,
-        "rows": [[jsonable(v) for v in row] for row in result.rows],
-        "truncated": result.truncated,
-        "seconds": round(result.seconds, 6),
-    }
+class ResultResponse(JSONResponse):
+    """A query's result: `{"columns": [...], "rows": [[...], ...], "truncated": false, "seconds": 0.01}`, each
+    decimal a number of every digit (`readback.json_text`)."""
+
+    def __init__(self, result: Any) -> None:
+        super().__init__(
+            {
+                "columns": result.columns,
+                "rows": [[jsonable(v) for v in row] for row in result.rows],
+                "truncated": result.truncated,
+                "seconds": round(result.seconds, 6),
+            }
+        )
+
+    def render(self, content: Any) -> bytes:
+        return json_text(content)
 
 
 # --- runs -------------------------------------------------------------------------------------------------------
@@ -252,7 +260,7 @@ def table_sample(request: Request) -> Response:
       200: {description: 'A query result: {"columns": [...], "rows": [[...]], "truncated": false, "seconds": 0.01}'}
     """
     p = _p(request)
-    return JSONResponse(result_json(p.sample(request.path_params["name"], _int(request, "limit", 20, 1, MAX_PAGE))))
+    return ResultResponse(p.sample(request.path_params["name"], _int(request, "limit", 20, 1, MAX_PAGE)))
 
 
 # --- quarantine -------------------------------------------------------------------------------------------------
@@ -298,7 +306,7 @@ def browse_quarantine(request: Request) -> Response:
         run_id=request.query_params.get("run") or None,
         limit=_int(request, "limit", 100, 1, MAX_PAGE),
     )
-    return JSONResponse(result_json(res))
+    return ResultResponse(res)
 
 
 async def replay_quarantine(request: Request) -> Response:
@@ -449,7 +457,7 @@ async def query(request: Request) -> Response:
             timeout=p.settings.serve.query_timeout_seconds,
         )
     )
-    return JSONResponse(result_json(res))
+    return ResultResponse(res)
 
 
 # --- health -----------------------------------------------------------------------------------------------------

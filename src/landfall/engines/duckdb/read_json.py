@@ -71,7 +71,7 @@ def _good_lines(cx: JobContext, path: str, src: Source) -> str:
             elif not aside:
                 raise InvalidInput(f"`{src.key}` line {n}: {reason}", file=src.key, line=n)
             else:
-                cx.bad_lines.append((out, n, text[:10_000], reason, None))
+                cx.bad_lines.append((out, n, text, reason, None))
                 cx.gone_lines.append(n)
     return out
 

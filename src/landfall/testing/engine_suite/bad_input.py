@@ -33,6 +33,17 @@ class BadInputTests(EngineFixtures):
         assert rows == [(2, "parse", '{"id": '), (3, "parse", "[1]")]
         assert only_run(lake, "t/a.csv").rows_quarantined == 1
 
+    def test_a_long_line_set_aside_keeps_all_of_its_text(self, make):
+        """`_raw` is the whole line, however long (before, on DuckDB: a JSON Lines line's first 10,000 characters,
+        without a word)."""
+        lake = make(wf("j", read={"bad_rows": "quarantine"}))
+        long = '{"id": 2, "note": "' + "x" * 30_000 + '", "broken": }'
+        lake.land("j/a.jsonl", '{"id": 1}\n' + long + '\n{"id": 3}\n')
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id FROM j ORDER BY id") == [(1,), (3,)]
+        ((line, raw),) = lake.rows("SELECT _line, _raw FROM quarantine.j")
+        assert (line, len(raw), raw == long) == (2, len(long), True)
+
     def test_half_a_surrogate_pair_is_a_bad_row(self, make):
         """A line of JSON Lines holding half of a UTF-16 surrogate pair (`"\\ud800"`) is set aside with its line and
         reason (before: on DuckDB, Python's check let it through and DuckDB's reader refused it, failing the whole
