@@ -127,6 +127,30 @@ def _csv_starts(cx: JobContext, path: str, records: int) -> list[int] | None:
     return starts
 
 
+#: DuckDB's rejects keep a line's first 10,000 bytes (`csv_line`; fewer when a character would be cut)
+REJECTED_TEXT_AT_MOST = 10_000
+
+
+def _whole_lines(cx: JobContext, rows: str) -> None:
+    """Each row of `rows` (rows set aside) whose `_raw` DuckDB cut at `REJECTED_TEXT_AT_MOST` bytes (or a few
+    less, not to cut a character) given its whole line again: the line of its file that starts where DuckDB says
+    (`_at`, one byte past the start after a LF) with the text DuckDB kept; a record of several lines (a quoted
+    value spanning them) keeps DuckDB's."""
+    cut = cx.con.execute(
+        f"SELECT {q(PATH)}, _at, _raw FROM {rows} WHERE _at IS NOT NULL AND strlen(_raw) > {REJECTED_TEXT_AT_MOST - 4}"
+    ).fetchall()
+    for path, at, kept in cut:
+        head = kept.lstrip("\r\n").encode("utf-8")
+        with open(path, "rb") as fh:
+            for start in (at - 1, at):
+                fh.seek(max(start, 0))
+                line = fh.readline().rstrip(b"\r\n")
+                if len(line) > len(head) and line.startswith(head):
+                    whole = line.decode("utf-8", errors="replace")
+                    cx.con.execute(f"UPDATE {rows} SET _raw = ? WHERE {q(PATH)} = ? AND _at = ?", [whole, path, at])
+                    break
+
+
 def parse_rejects(cx: JobContext, quality: dict[str, Any]) -> tuple[str, dict[str, int]] | None:
     """Rows DuckDB could not parse (it lists them as it scans; a scan run twice lists them twice), as
     quarantine rows: `_raw` text, `_line`, `_column`, `_rule` `parse`, `_reason`. Counts them in `quality`."""
@@ -135,10 +159,10 @@ def parse_rejects(cx: JobContext, quality: dict[str, Any]) -> tuple[str, dict[st
         parts.append(
             f"SELECT s.file_path AS {q(PATH)}, e.line AS _line, string_agg(DISTINCT e.column_name, ',') AS "
             "_column, any_value(e.csv_line) AS _raw, string_agg(DISTINCT e.error_type || ': ' || "
-            f"e.error_message, '; ') AS _reason FROM {REJECTS} e JOIN {REJECTS}_scan s USING (scan_id, file_id) "
-            "GROUP BY ALL"
+            f"e.error_message, '; ') AS _reason, min(e.line_byte_position) AS _at FROM {REJECTS} e "
+            f"JOIN {REJECTS}_scan s USING (scan_id, file_id) GROUP BY ALL"
         )
-    parts += [f"SELECT {q(PATH)}, _line, _column, _raw, _reason FROM {t}" for t in cx.aside]
+    parts += [f"SELECT {q(PATH)}, _line, _column, _raw, _reason, NULL AS _at FROM {t}" for t in cx.aside]
     bad = [b for b in cx.bad_lines if b[0] in cx.paths]
     if bad:
         paths, lines, raws, reasons, columns = (list(c) for c in zip(*bad, strict=True))
@@ -151,10 +175,11 @@ def parse_rejects(cx: JobContext, quality: dict[str, Any]) -> tuple[str, dict[st
                 "_column": ("string", columns),
             }
         )
-        parts.append(f"SELECT {q(PATH)}, _line, _column, _raw, _reason FROM {table}")
+        parts.append(f"SELECT {q(PATH)}, _line, _column, _raw, _reason, NULL AS _at FROM {table}")
     if not parts:
         return None
     rows = cx.table(" UNION ALL ".join(parts))
+    _whole_lines(cx, rows)
     n = cx.con.execute(f"SELECT count(*) FROM {rows}").fetchone()[0]
     if not n:
         return None

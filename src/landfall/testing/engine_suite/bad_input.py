@@ -34,15 +34,18 @@ class BadInputTests(EngineFixtures):
         assert only_run(lake, "t/a.csv").rows_quarantined == 1
 
     def test_a_long_line_set_aside_keeps_all_of_its_text(self, make):
-        """`_raw` is the whole line, however long (before, on DuckDB: a JSON Lines line's first 10,000 characters,
-        without a word)."""
-        lake = make(wf("j", read={"bad_rows": "quarantine"}))
-        long = '{"id": 2, "note": "' + "x" * 30_000 + '", "broken": }'
-        lake.land("j/a.jsonl", '{"id": 1}\n' + long + '\n{"id": 3}\n')
+        """`_raw` is the whole line, however long (before, on DuckDB: its first 10,000 characters, without a word:
+        DuckDB's rejects keep no more of a CSV line, and landfall cut a JSON Lines line there too)."""
+        lake = make(wf("j", read={"bad_rows": "quarantine"}), wf("t", read={"bad_rows": "quarantine"}))
+        long_json = '{"id": 2, "note": "' + "x" * 30_000 + '", "broken": }'
+        long_csv = "2," + "é" * 30_000 + ",extra"
+        lake.land("j/a.jsonl", '{"id": 1}\n' + long_json + '\n{"id": 3}\n')
+        lake.land("t/a.csv", "id,name\n1,a\n" + long_csv + "\n3,c\n")
         assert_ok(lake, lake.process())
-        assert lake.rows("SELECT id FROM j ORDER BY id") == [(1,), (3,)]
-        ((line, raw),) = lake.rows("SELECT _line, _raw FROM quarantine.j")
-        assert (line, len(raw), raw == long) == (2, len(long), True)
+        for table, long in (("j", long_json), ("t", long_csv)):
+            assert lake.rows(f"SELECT id FROM {table} ORDER BY id") == [(1,), (3,)]
+            ((line, raw),) = lake.rows(f"SELECT _line, _raw FROM quarantine.{table}")
+            assert (line, len(raw), raw == long) == (2 if table == "j" else 3, len(long), True), table
 
     def test_half_a_surrogate_pair_is_a_bad_row(self, make):
         """A line of JSON Lines holding half of a UTF-16 surrogate pair (`"\\ud800"`) is set aside with its line and
