@@ -50,7 +50,7 @@ def _json_document_as_lines(
 
     text = enc.read_text(path)
     try:
-        doc = as_written(text, _no_constants)  # numbers kept as written: `1e400` stays `1e400`, not Infinity
+        doc = json.loads(text, parse_constant=_no_constants)
     except RecursionError:
         raise InvalidInput(f"`{key}` line 1: {too_deep()}", file=key, line=1) from None
     _refuse_lone_surrogate(key, text)
@@ -68,6 +68,19 @@ def _json_document_as_lines(
         with open(out, "w", encoding="utf-8") as fh:
             for item in items:
                 # values as DuckDB's `to_json` writes them (no spaces), whichever path read the document
+                value = {"value": _as_json(item)} if as_values else item
+                line = json.dumps(value, ensure_ascii=False)
+                if "Infinity" in line:  # a number beyond a double's range (or the word in a string)
+                    break
+                fh.write(line + "\n")
+            else:
+                return out, as_values, len(items)
+        # Python's parser made that number an infinity: every record again with its numbers as written, so that
+        # `1e400` stays `1e400` (its column text) as in a document DuckDB reads itself (2.8 times the time: only
+        # here)
+        again = as_written(text, _no_constants)
+        with open(out, "w", encoding="utf-8") as fh:
+            for item in again if isinstance(again, list) else [again]:
                 fh.write(written({"value": written(item)} if as_values else item) + "\n")
     finally:
         sys.setrecursionlimit(limit)
