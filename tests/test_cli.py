@@ -98,6 +98,15 @@ def test_init_process_tables_query_runs(tmp_path):
     sql += ", 0.000000001::DECIMAL(18,9) tiny, 'é' e"
     csv_out = run(["query", sql, "--format", "csv"], tmp_path).output
     assert csv_out.splitlines()[1] == '12345678901234567890123,"{""a"":""x"",""d"":1.10}",[true],true,0.000000001,é'
+    shown = run(["query", sql], tmp_path).output.splitlines()  # for people: as DuckDB shows them
+    assert shown[1].split("\t") == [
+        "12345678901234567890123",
+        '{"a":"x","d":1.10}',
+        "[true]",
+        "true",
+        "0.000000001",
+        "é",
+    ]
     doc = json.loads(run(["query", sql, "--format", "json"], tmp_path).output, parse_float=Decimal)
     assert doc == [
         {

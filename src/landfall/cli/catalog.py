@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from decimal import Decimal
 from typing import Any
 
 import click
@@ -276,6 +277,14 @@ def query(obj: Ctx, sql: str, fmt: str, as_of: str | None) -> None:
     print_rows(cols, rows, fmt)
 
 
+def _shown(v: Any) -> str:
+    """A value in a table for people: as DuckDB shows it (`true`, a struct or list as JSON, a decimal without an
+    exponent), else its text."""
+    if isinstance(v, bool | list | dict | Decimal):
+        return csv_text(v)
+    return str(v)
+
+
 def print_rows(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
     if fmt == "json":
         doc = [{c: jsonable(v) for c, v in zip(cols, row, strict=True)} for row in rows]
@@ -288,7 +297,7 @@ def print_rows(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
             w.writerow([csv_text(v) for v in row])
         click.echo(buf.getvalue(), nl=False)
     elif on_pipe():
-        table(cols, [["" if v is None else v for v in row] for row in rows])
+        table(cols, [["" if v is None else _shown(v) for v in row] for row in rows])
     else:
-        table(cols, [["NULL" if v is None else str(v) for v in row] for row in rows])
+        table(cols, [["NULL" if v is None else _shown(v) for v in row] for row in rows])
         say(f"({len(rows)} row{'' if len(rows) == 1 else 's'})")
