@@ -7,8 +7,8 @@ over several lines is put on one by taking out its line breaks, which valid JSON
 record decoded and encoded again would land `1234567890.123456789` as `1234567890.1234567`, `1e400` as `Infinity`.
 A record the loader would refuse, failing the whole landed file for it, is refused (`jsontext.loadable`: half
 a UTF-16 surrogate pair, nesting deeper than the loader follows); one with a key twice in one object lands as
-written, and its last value loads. `split_body` cuts a
-`POST /streams/<name>` body (JSON Lines or a JSON array) into records, each array element as written.
+written, and its last value loads. `split_body` cuts a `POST /streams/<name>` body (JSON Lines or a JSON array)
+into records, each array element as written.
 """
 
 from __future__ import annotations

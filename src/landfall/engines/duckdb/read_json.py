@@ -40,9 +40,8 @@ from landfall.jsontext import (
 def _good_lines(cx: JobContext, path: str, src: Source) -> str:
     """A copy of a JSON Lines file that DuckDB's reader reads: once it refused a key twice in one object
     (`plan.repeated_keys`), such a record written with the last value of each (`jsontext.last_of_each_key`); and
-    without the lines that are no records, which
-    are kept in `cx.bad_lines` (line number, text, reason) for the quarantine; without `bad_rows: quarantine`,
-    the first of them fails the file, naming its line."""
+    without the lines that are no records, which are kept in `cx.bad_lines` (line number, text, reason) for the
+    quarantine (without `bad_rows: quarantine`, the first of them fails the file, naming its line)."""
     out_dir = os.path.join(cx.job.scratch_dir, "_lines")
     os.makedirs(out_dir, exist_ok=True)
     out = os.path.join(out_dir, f"{src.file_id}.jsonl")
