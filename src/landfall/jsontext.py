@@ -54,21 +54,21 @@ def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
-class _Number(str):
-    """A number's (or `NaN`'s, `Infinity`'s) text as written."""
+class Number(str):
+    """A number's (or `NaN`'s, `Infinity`'s) text as written (`as_written`)."""
 
 
 _decode = json.JSONDecoder().raw_decode
 _once = json.JSONDecoder(object_pairs_hook=_once_each).raw_decode
-_as_written = json.JSONDecoder(parse_float=_Number, parse_int=_Number, parse_constant=_Number).raw_decode
+_as_written = json.JSONDecoder(parse_float=Number, parse_int=Number, parse_constant=Number).raw_decode
 
 
-def as_written(text: str, constant: Any = _Number) -> Any:
+def as_written(text: str, constant: Any = Number) -> Any:
     """The JSON value of `text` with each number (and `NaN`, `Infinity`, or as `constant` says) kept as its text,
     for `written` to write again as it is."""
-    if constant is _Number:
+    if constant is Number:
         return _as_written(text, len(text) - len(text.lstrip()))[0]
-    return json.loads(text, parse_float=_Number, parse_int=_Number, parse_constant=constant)
+    return json.loads(text, parse_float=Number, parse_int=Number, parse_constant=constant)
 
 
 _fast = msgspec.json.Decoder()
@@ -138,7 +138,7 @@ def last_of_each_key(text: str) -> str:
 def written(value: Any) -> str:
     """JSON text of a value read by `as_written` (or Python's parser), on one line without spaces, every number
     and constant `as_written` read as written."""
-    if isinstance(value, _Number):
+    if isinstance(value, Number):
         return str(value)
     if isinstance(value, dict):
         return "{" + ",".join(f"{written(k)}:{written(v)}" for k, v in value.items()) + "}"

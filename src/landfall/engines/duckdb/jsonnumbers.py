@@ -11,17 +11,32 @@ digit as written (as in CSV).
 The other way round: DuckDB's detection takes a column of whole numbers of both signs (`1`, then `-1`) for
 HUGEINT, the type that holds both UBIGINT (which it detects for the positive ones) and BIGINT, and a HUGEINT
 would be stored as DECIMAL(38,0). A column (or field) whose values all fit 64 bits is read as BIGINT, as Spark
-and pandas read it; past the sample, one that does not breaks that type, as above."""
+and pandas read it; past the sample, one that does not breaks that type, as above.
+
+Numbers with a fraction or an exponent of more digits than a double holds (`1234567890.123456789`, an amount
+exported from a `NUMERIC(38,18)` column): DuckDB's reader gives no text back for a number it reads as a double,
+not even into a text column (`1234567890.1234567`). A JSON Lines file whose type sample holds one
+(`digits_as_text`) is read from a copy where every number of that field (or list's items) is a string as written:
+its column is text, every value as written, as a CSV column is (`read_csv.lost_in`)."""
 
 from __future__ import annotations
 
+import itertools
+import json
+import os
+import re
 from collections.abc import Callable
+from typing import Any
 
 import duckdb
 
-from landfall.engines.duckdb.jsondates import Leaf, _walk
+from landfall import encoding as enc
+from landfall.engines.duckdb.casts import loses_digits
+from landfall.engines.duckdb.datewords import may_hold_long_numbers
+from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, Leaf, _walk
 from landfall.engines.duckdb.sql import q
 from landfall.engines.duckdb.types import retyped
+from landfall.jsontext import Number, as_written
 
 EXACT = "DECIMAL(38,0)"
 _DOUBLE = frozenset({"double"})
@@ -104,3 +119,79 @@ def fitting_64_bits(con: duckdb.DuckDBPyConnection, select: str, columns: list[t
     if not fits:
         return select
     return f"SELECT * REPLACE ({', '.join(f'CAST({q(n)} AS {narrow[n]}) AS {q(n)}' for n in fits)}) FROM ({select})"
+
+
+# a number of 16 digits or more (points counted) where JSON puts a value: after `:`, `[` or `,`, before `,`, `]`, `}`
+_LONG_NUMBER = re.compile(rb"[:\[,]\s*(-?[0-9][0-9.]{15,}(?:[eE][-+]?[0-9]+)?)\s*(?=[,\]}])")
+_ITEM = "[]"  # a list's items, in a field's path
+
+
+def digits_as_text(path: str, scratch: str, name: str) -> str:
+    """`path` (a JSON Lines file as DuckDB reads it), or a copy of it named `name` in `scratch` where each field
+    (a path of keys, `[]` for a list's items) holding a number of more digits than a double holds in the type
+    sample holds every number as a string, as written (see the module's doc). The copy keeps every line where it
+    is; a line that does not parse is kept as it is, for the reader to name. A file without 16 digits in a row in
+    its sample's lines costs a look at its bytes; one with only numbers a double holds, a search of those lines."""
+    lines = DETECTION_SAMPLE_ROWS + 1
+    if not may_hold_long_numbers(path, lines):
+        return path
+    with enc._open(path) as fh:
+        sample = list(itertools.islice(fh, lines))
+    losing = {t for t in set(_LONG_NUMBER.findall(b"".join(sample))) if _loses(t)}
+    fields: set[tuple[str, ...]] = set()
+    for raw in sample if losing else ():
+        if any(t in raw for t in losing):
+            try:
+                _fields_losing(as_written(raw.decode("utf-8")), (), fields)
+            except (ValueError, RecursionError):
+                continue  # no record: the reader names it
+    if not fields:
+        return path
+    os.makedirs(scratch, exist_ok=True)
+    out = os.path.join(scratch, name)
+    with enc._open(path) as fh, open(out, "wb") as dst:
+        for raw in fh:
+            try:
+                record = as_written(raw.decode("utf-8"))
+            except (ValueError, RecursionError):
+                record = None  # blank, or not JSON
+            if isinstance(record, dict):
+                dst.write(_quoted(record, (), fields).encode("utf-8") + b"\n")
+            else:  # no record: as it is, for the reader to name
+                dst.write(raw if raw.endswith(b"\n") else raw + b"\n")
+    return out
+
+
+def _loses(token: bytes) -> bool:
+    """Whether the number `token` loses digits as a double: not a whole number (read exactly: `whole_numbers`),
+    nor a double's shortest text."""
+    if b"." not in token and b"e" not in token and b"E" not in token:
+        return False
+    text = token.decode("ascii")
+    return repr(float(text)) != text and loses_digits(text)
+
+
+def _fields_losing(value: Any, field: tuple[str, ...], into: set[tuple[str, ...]]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _fields_losing(v, (*field, k), into)
+    elif isinstance(value, list):
+        for v in value:
+            _fields_losing(v, (*field, _ITEM), into)
+    elif isinstance(value, Number) and _loses(value.encode("ascii")):
+        into.add(field)
+
+
+def _quoted(value: Any, field: tuple[str, ...], fields: set[tuple[str, ...]]) -> str:
+    """The JSON text of `value` (read `as_written`), a number of one of `fields` as a string."""
+    if isinstance(value, Number):
+        return f'"{value}"' if field in fields else value  # a number's text needs no escape
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_dumps(k)}:{_quoted(v, (*field, k), fields)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        item = (*field, _ITEM)
+        return "[" + ",".join(_quoted(v, item, fields) for v in value) + "]"
+    return _dumps(value)  # a string, true, false, null
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False).encode

@@ -24,7 +24,7 @@ from landfall.engines.duckdb.diagnose import explain, records_among_values
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, is_date, is_word, pin_dates
 from landfall.engines.duckdb.jsonkeys import refusing_read
 from landfall.engines.duckdb.jsonkinds import converted_back, kind_checked
-from landfall.engines.duckdb.jsonnumbers import fitting_64_bits, whole_numbers
+from landfall.engines.duckdb.jsonnumbers import digits_as_text, fitting_64_bits, whole_numbers
 from landfall.engines.duckdb.read_csv import (
     WHOLE_TYPES,
     WHOLES_AT_MOST,
@@ -92,6 +92,8 @@ def read(cx: JobContext) -> str:
             cx.encodings[src.key] = decoded.to_json()
         if fmt == "jsonl" and cx.plan.split_lines:
             path = _good_lines(cx, path, src)
+        if fmt == "jsonl" and not opts.all_strings:  # numbers of more digits than a double holds: text
+            path = digits_as_text(path, os.path.join(job.scratch_dir, "_digits"), f"{src.file_id}.jsonl")
         paths[path] = src
         heads[path] = head
     cx.with_path = len(paths) > 1

@@ -168,6 +168,41 @@ class ExactnessTests(EngineFixtures):
         assert got == [(1.5,), (0.30000000000000004,), (0.1,), (0.1000137329101562,), (-0.1,), (2**-24,)]
         assert lake.rows("SELECT v FROM d ORDER BY id") == [(2.5,), (1234567890.1234567,)]
 
+    def test_a_number_of_more_digits_than_a_double_holds_in_json_lines_stays_as_written(self, make):
+        """DuckDB's JSON reader gives no text back for a number it reads as a double (before:
+        `1234567890.123456789` loaded as 1234567890.1234567, even into a text column). A field (at the top, in an
+        object, a list's items) holding such a number in the type sample is text, every value as written; long
+        numbers a double gives back whole keep their field a double; declared a decimal, exact; into a table's
+        double column, refused naming the line."""
+        lake = make(wf("j"), wf("m", read={"types": {"v": "decimal(38,18)"}}), wf("t", retry={"max_attempts": 1}))
+        records = [
+            '{"id": 1, "v": 1.5, "o": {"x": 2.5, "y": 0.1}, "l": [1, 2.5]}',
+            '{"id": 2, "v": 1234567890.123456789, "o": {"x": 12345678901234567.25, "y": 1.000000000000000056e-01}, '
+            '"l": [0.30000000000000004, 0.123456789012345678901]}',
+            "",
+            '{"id": 3, "v": 0.30000000000000004, "o": {"x": 1e0, "y": 0.10000000000000001}, "l": []}',
+        ]
+        lake.land("j/a.jsonl", "\n".join(records) + "\n")
+        lake.land("m/a.jsonl", "\n".join(records) + "\n")
+        lake.land("t/1.jsonl", '{"id": 1, "v": 1.5}\n', mtime=1)
+        assert_ok(lake, lake.process())
+        types = column_types(lake, "j")
+        assert (types["v"], types["l"]) == ("string", "list<element: string>"), types
+        assert types["o"] == "struct<x: string, y: double>", types
+        assert lake.rows("SELECT v, o.x, o.y, l FROM j ORDER BY id") == [
+            ("1.5", "2.5", 0.1, ["1", "2.5"]),
+            ("1234567890.123456789", "12345678901234567.25", 0.1, ["0.30000000000000004", "0.123456789012345678901"]),
+            ("0.30000000000000004", "1e0", 0.1, []),
+        ]
+        got = [v for (v,) in lake.rows("SELECT CAST(v AS VARCHAR) FROM m ORDER BY id")]
+        assert got == ["1.500000000000000000", "1234567890.123456789000000000", "0.300000000000000040"]
+        lake.land("t/2.jsonl", '{"id": 2, "v": 2.5}\n{"id": 3, "v": 1234567890.123456789}\n', mtime=2)
+        lake.process()
+        assert error_of(lake, "t/2.jsonl") == (
+            "`t/2.jsonl` line 2: value `1234567890.123456789` of column `v` is not a valid DOUBLE: a double "
+            "holds 1234567890.1234567; declare the column a decimal or text to keep every digit"
+        )
+
     def test_a_number_beyond_a_doubles_range_in_json_lines_stays_as_written(self, make):
         """DuckDB's JSON reader takes `1e400` for an infinity without a word, as its CSV reader does: a column
         holding one, past the type sample, is text, every value as written."""
