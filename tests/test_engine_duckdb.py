@@ -338,3 +338,16 @@ def test_a_json_document_read_through_pythons_parser_keeps_numbers_as_written(ma
     lake.land("t/a.json", '[{"id": 1, "id": 2, "big": 1e400, "v": 2.50E+3},\n {"id": 3, "big": 5, "v": -0.0}]')
     assert lake.process().ok
     assert lake.rows("SELECT id, big, v FROM t ORDER BY id") == [(2, "1e400", 2500.0), (3, "5", -0.0)]
+
+
+def test_the_copy_that_keeps_long_numbers_as_written_keeps_a_bad_line_as_it_is(make_lake):
+    """A JSON Lines file read from a copy where a field's numbers are strings (`jsonnumbers.digits_as_text`) still
+    fails naming a line that is not one JSON value, or holds half a surrogate pair: the copy keeps such a line as
+    it is (a copy of the record alone would drop the text after it without a word)."""
+    lake = make_lake([wf("j", retry={"max_attempts": 1})])
+    lake.land("j/a.jsonl", '{"id": 1, "v": 1234567890.123456789}\n{"id": 2, "v": 2.5} trailing\n')
+    lake.land("j/b.jsonl", '{"id": 1, "v": 1234567890.123456789}\n{"id": 2, "v": 2.5, "s": "\\ud800"}\n')
+    lake.process()
+    errors = {r.file_key: r.error for r in lake.pipeline.runs(limit=None)}
+    assert errors["j/a.jsonl"] == "`j/a.jsonl` line 2: invalid JSON: Extra data (column 20)"
+    assert errors["j/b.jsonl"].startswith("`j/b.jsonl` line 2: invalid JSON: `\\ud800` (column 27) is half of")

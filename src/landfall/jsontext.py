@@ -65,9 +65,12 @@ _as_written = json.JSONDecoder(parse_float=Number, parse_int=Number, parse_const
 
 def as_written(text: str, constant: Any = Number) -> Any:
     """The JSON value of `text` with each number (and `NaN`, `Infinity`, or as `constant` says) kept as its text,
-    for `written` to write again as it is."""
+    for `written` to write again as it is (`JSONDecodeError` where `text` is not one JSON value)."""
     if constant is Number:
-        return _as_written(text, len(text) - len(text.lstrip()))[0]
+        value, end = _as_written(text, len(text) - len(text.lstrip()))
+        if text[end:].strip():
+            raise json.JSONDecodeError("Extra data", text, end)
+        return value
     return json.loads(text, parse_float=Number, parse_int=Number, parse_constant=constant)
 
 

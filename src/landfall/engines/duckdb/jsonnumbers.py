@@ -153,12 +153,11 @@ def digits_as_text(path: str, scratch: str, name: str) -> str:
         for raw in fh:
             try:
                 record = as_written(raw.decode("utf-8"))
-            except (ValueError, RecursionError):
-                record = None  # blank, or not JSON
-            if isinstance(record, dict):
-                dst.write(_quoted(record, (), fields).encode("utf-8") + b"\n")
-            else:  # no record: as it is, for the reader to name
-                dst.write(raw if raw.endswith(b"\n") else raw + b"\n")
+                line = _quoted(record, (), fields).encode("utf-8") + b"\n" if isinstance(record, dict) else None
+            except (ValueError, RecursionError):  # (half a surrogate pair: no UTF-8)
+                line = None
+            # blank, no JSON, no record: as it is, for the reader to name
+            dst.write(line or (raw if raw.endswith(b"\n") else raw + b"\n"))
     return out
 
 
