@@ -66,12 +66,13 @@ _as_written = json.JSONDecoder(parse_float=Number, parse_int=Number, parse_const
 def as_written(text: str, constant: Any = Number) -> Any:
     """The JSON value of `text` with each number (and `NaN`, `Infinity`, or as `constant` says) kept as its text,
     for `written` to write again as it is (`JSONDecodeError` where `text` is not one JSON value)."""
-    if constant is Number:
-        value, end = _as_written(text, len(text) - len(text.lstrip()))
-        if text[end:].strip():
-            raise json.JSONDecodeError("Extra data", text, end)
-        return value
-    return json.loads(text, parse_float=Number, parse_int=Number, parse_constant=constant)
+    decode = _as_written
+    if constant is not Number:
+        decode = json.JSONDecoder(parse_float=Number, parse_int=Number, parse_constant=constant).raw_decode
+    value, end = decode(text, len(text) - len(text.lstrip()))
+    if text[end:].strip():
+        raise json.JSONDecodeError("Extra data", text, end)
+    return value
 
 
 _fast = msgspec.json.Decoder()
@@ -138,16 +139,25 @@ def last_of_each_key(text: str) -> str:
     return written(as_written(text))
 
 
-def written(value: Any) -> str:
+#: a list's items, in a field's path (`written`'s `as_text`)
+ITEM = "[]"
+
+
+def written(value: Any, as_text: frozenset[tuple[str, ...]] = frozenset(), field: tuple[str, ...] = ()) -> str:
     """JSON text of a value read by `as_written` (or Python's parser), on one line without spaces, every number
-    and constant `as_written` read as written."""
+    and constant `as_written` read as written; a number of one of the fields `as_text` (paths of keys from
+    `field`, `ITEM` for a list's items) as a string."""
     if isinstance(value, Number):
-        return str(value)
+        return f'"{value}"' if field in as_text else value  # a number's text needs no escape
     if isinstance(value, dict):
-        return "{" + ",".join(f"{written(k)}:{written(v)}" for k, v in value.items()) + "}"
+        return "{" + ",".join(f"{_dumps(k)}:{written(v, as_text, (*field, k))}" for k, v in value.items()) + "}"
     if isinstance(value, list):
-        return "[" + ",".join(written(v) for v in value) + "]"
-    return json.dumps(value, ensure_ascii=False)  # a string, true, false, null
+        item = (*field, ITEM)
+        return "[" + ",".join(written(v, as_text, item) for v in value) + "]"
+    return _dumps(value)  # a string, true, false, null
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def fast_record(raw: bytes) -> dict[str, Any] | None:

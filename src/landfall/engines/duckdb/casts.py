@@ -116,8 +116,8 @@ def loses_digits(value: str) -> bool:
     text = value.strip()
     written = re.sub("[^0-9]", "", re.split("[eE]", text)[0]).lstrip("0")
     n = len(written)
-    if n <= 15 or not math.isfinite(number := float(text)):
-        return False
+    if n <= 15 or not math.isfinite(number := float(text)) or repr(number) == text:
+        return False  # (the double's shortest text, which Python, pandas and DuckDB write, keeps its digits)
     exact = "".join(map(str, decimal.Decimal(number).as_tuple().digits)).lstrip("0")
     head, following, rest = exact[:n], exact[n : n + 1] or "0", exact[n + 1 :]
     up = str(int(head) + 1) if n <= 38 else head

@@ -22,7 +22,6 @@ its column is text, every value as written, as a CSV column is (`read_csv.lost_i
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import re
 from collections.abc import Callable
@@ -36,7 +35,7 @@ from landfall.engines.duckdb.datewords import may_hold_long_numbers
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, Leaf, _walk
 from landfall.engines.duckdb.sql import q
 from landfall.engines.duckdb.types import retyped
-from landfall.jsontext import Number, as_written
+from landfall.jsontext import ITEM, Number, as_written, written
 
 EXACT = "DECIMAL(38,0)"
 _DOUBLE = frozenset({"double"})
@@ -123,7 +122,6 @@ def fitting_64_bits(con: duckdb.DuckDBPyConnection, select: str, columns: list[t
 
 # a number of 16 digits or more (points counted) where JSON puts a value: after `:`, `[` or `,`, before `,`, `]`, `}`
 _LONG_NUMBER = re.compile(rb"[:\[,]\s*(-?[0-9][0-9.]{15,}(?:[eE][-+]?[0-9]+)?)\s*(?=[,\]}])")
-_ITEM = "[]"  # a list's items, in a field's path
 
 
 def digits_as_text(path: str, scratch: str, name: str) -> str:
@@ -137,23 +135,24 @@ def digits_as_text(path: str, scratch: str, name: str) -> str:
         return path
     with enc._open(path) as fh:
         sample = list(itertools.islice(fh, lines))
-    losing = {t for t in set(_LONG_NUMBER.findall(b"".join(sample))) if _loses(t)}
-    fields: set[tuple[str, ...]] = set()
+    losing = {t for t in set(_LONG_NUMBER.findall(b"".join(sample))) if _loses(t.decode("ascii"))}
+    found: set[tuple[str, ...]] = set()
     for raw in sample if losing else ():
         if any(t in raw for t in losing):
             try:
-                _fields_losing(as_written(raw.decode("utf-8")), (), fields)
+                _fields_losing(as_written(raw.decode("utf-8")), (), found)
             except (ValueError, RecursionError):
                 continue  # no record: the reader names it
-    if not fields:
+    if not found:
         return path
+    fields = frozenset(found)
     os.makedirs(scratch, exist_ok=True)
     out = os.path.join(scratch, name)
     with enc._open(path) as fh, open(out, "wb") as dst:
         for raw in fh:
             try:
                 record = as_written(raw.decode("utf-8"))
-                line = _quoted(record, (), fields).encode("utf-8") + b"\n" if isinstance(record, dict) else None
+                line = written(record, fields).encode("utf-8") + b"\n" if isinstance(record, dict) else None
             except (ValueError, RecursionError):  # (half a surrogate pair: no UTF-8)
                 line = None
             # blank, no JSON, no record: as it is, for the reader to name
@@ -161,13 +160,10 @@ def digits_as_text(path: str, scratch: str, name: str) -> str:
     return out
 
 
-def _loses(token: bytes) -> bool:
-    """Whether the number `token` loses digits as a double: not a whole number (read exactly: `whole_numbers`),
-    nor a double's shortest text."""
-    if b"." not in token and b"e" not in token and b"E" not in token:
-        return False
-    text = token.decode("ascii")
-    return repr(float(text)) != text and loses_digits(text)
+def _loses(number: str) -> bool:
+    """Whether `number` loses digits as a double (`casts.loses_digits`); a whole number never: it is read exactly
+    (`whole_numbers`)."""
+    return ("." in number or "e" in number or "E" in number) and loses_digits(number)
 
 
 def _fields_losing(value: Any, field: tuple[str, ...], into: set[tuple[str, ...]]) -> None:
@@ -176,21 +172,6 @@ def _fields_losing(value: Any, field: tuple[str, ...], into: set[tuple[str, ...]
             _fields_losing(v, (*field, k), into)
     elif isinstance(value, list):
         for v in value:
-            _fields_losing(v, (*field, _ITEM), into)
-    elif isinstance(value, Number) and _loses(value.encode("ascii")):
+            _fields_losing(v, (*field, ITEM), into)
+    elif isinstance(value, Number) and _loses(value):
         into.add(field)
-
-
-def _quoted(value: Any, field: tuple[str, ...], fields: set[tuple[str, ...]]) -> str:
-    """The JSON text of `value` (read `as_written`), a number of one of `fields` as a string."""
-    if isinstance(value, Number):
-        return f'"{value}"' if field in fields else value  # a number's text needs no escape
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{_dumps(k)}:{_quoted(v, (*field, k), fields)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        item = (*field, _ITEM)
-        return "[" + ",".join(_quoted(v, item, fields) for v in value) + "]"
-    return _dumps(value)  # a string, true, false, null
-
-
-_dumps = json.JSONEncoder(ensure_ascii=False).encode
