@@ -48,7 +48,12 @@ def may_hold_long_numbers(path: str, lines: int) -> bool:
     """Whether the first `lines` lines of a file may hold a number of more than 15 digits (`casts.lost_digits`): 16
     digits or points in a row (a number of fewer digits is a double's whole). A translation and a search of the
     bytes: 8 ms on 6 MiB of CSV."""
-    return _looked(path, lines, lambda text: _SIXTEEN in text.translate(_DIGIT_OR_POINT))
+    return _looked(path, lines, sixteen_digits)
+
+
+def sixteen_digits(text: bytes) -> bool:
+    """Whether `text` holds 16 digits or points in a row: a number of fewer digits is a double's whole."""
+    return _SIXTEEN in text.translate(_DIGIT_OR_POINT)
 
 
 #: every digit and the point as `0`, any other byte as a space

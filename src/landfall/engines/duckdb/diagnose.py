@@ -17,11 +17,13 @@ from landfall import encoding as enc
 from landfall.engines.base import csv_quoting, where_in
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.casts import loses_digits
+from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS
+from landfall.engines.duckdb.jsonnumbers import document_loses_digits, losing_fields
 from landfall.engines.duckdb.replanning import replan
 from landfall.engines.duckdb.sql import source_format
 from landfall.engines.duckdb.stamps import DAY_MONTH
 from landfall.errors import EngineFault, InvalidInput, SchemaConflict
-from landfall.jsontext import as_written, json_reason, kind, loadable, lone_surrogate, too_deep, written
+from landfall.jsontext import Number, as_written, json_reason, kind, loadable, lone_surrogate, too_deep, written
 
 if TYPE_CHECKING:
     from landfall.engines.duckdb.context import JobContext
@@ -45,12 +47,15 @@ def _json_document_as_lines(
 ) -> tuple[str, bool, int]:
     """Rewrite a JSON document as JSON Lines: its records, or `{"value": <JSON text>}` per element when it is
     not made of objects (unless it is records among values: `records_among_values`). Returns the new
-    path and whether it holds values."""
+    path and whether it holds values. A document holding a number of more digits than a double holds
+    (`jsonnumbers.document_loses_digits`) is written with every number as written, and each field holding one
+    in the type sample a string (its column text, as in JSON Lines)."""
     import sys
 
     text = enc.read_text(path)
+    digits = document_loses_digits(path)
     try:
-        doc = json.loads(text, parse_constant=_no_constants)
+        doc = as_written(text, _no_constants) if digits else json.loads(text, parse_constant=_no_constants)
     except RecursionError:
         raise InvalidInput(f"`{key}` line 1: {too_deep()}", file=key, line=1) from None
     _refuse_lone_surrogate(key, text)
@@ -65,23 +70,27 @@ def _json_document_as_lines(
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 10_000))
     try:
+        if not digits:
+            with open(out, "w", encoding="utf-8") as fh:
+                for item in items:
+                    # values as DuckDB's `to_json` writes them (no spaces), whichever path read the document
+                    value = {"value": _as_json(item)} if as_values else item
+                    line = json.dumps(value, ensure_ascii=False)
+                    if "Infinity" in line:  # a number beyond a double's range (or the word in a string)
+                        break
+                    fh.write(line + "\n")
+                else:
+                    return out, as_values, len(items)
+            # Python's parser made that number an infinity: every record again with its numbers as written, so
+            # that `1e400` stays `1e400` (its column text) as in a document DuckDB reads itself (2.8 times the
+            # time: only here)
+            again = as_written(text, _no_constants)
+            items = again if isinstance(again, list) else [again]
+        fields = frozenset() if as_values else losing_fields(items[: DETECTION_SAMPLE_ROWS + 1])
         with open(out, "w", encoding="utf-8") as fh:
             for item in items:
-                # values as DuckDB's `to_json` writes them (no spaces), whichever path read the document
-                value = {"value": _as_json(item)} if as_values else item
-                line = json.dumps(value, ensure_ascii=False)
-                if "Infinity" in line:  # a number beyond a double's range (or the word in a string)
-                    break
-                fh.write(line + "\n")
-            else:
-                return out, as_values, len(items)
-        # Python's parser made that number an infinity: every record again with its numbers as written, so that
-        # `1e400` stays `1e400` (its column text) as in a document DuckDB reads itself (2.8 times the time: only
-        # here)
-        again = as_written(text, _no_constants)
-        with open(out, "w", encoding="utf-8") as fh:
-            for item in again if isinstance(again, list) else [again]:
-                fh.write(written({"value": written(item)} if as_values else item) + "\n")
+                # a value row holds the value's JSON text (a number's, as written: `str` of a `Number`)
+                fh.write(written({"value": str(written(item))} if as_values else item, fields) + "\n")
     finally:
         sys.setrecursionlimit(limit)
     return out, as_values, len(items)
@@ -266,6 +275,8 @@ def _json_value_line(path: str, fmt: str, engine_error: str) -> tuple[int | None
         return as_text is not None and holds_text(value, as_text[0])
 
     n = json_record_line(path, column, holds, fmt)
+    if n is None and as_text is not None:  # a number of more digits than a double holds: as written
+        n = json_record_line(path, column, lambda v: within(v, lambda x: x == as_text[0]), fmt, as_written=True)
     if n is None:
         return None
     if as_text is not None:
@@ -320,16 +331,20 @@ def parquet_value_row(path: str, column: str, value: str) -> int | None:
     return None
 
 
-def json_record_line(path: str, column: str, holds: Callable[[Any], bool], fmt: str = "jsonl") -> int | None:
+def json_record_line(
+    path: str, column: str, holds: Callable[[Any], bool], fmt: str = "jsonl", *, as_written: bool = False
+) -> int | None:
     """The line of the first record whose `column` holds a value `holds` is true of (not null): in JSON Lines
     (`jsonl`) the record's line; in a JSON document (`json`: an array of records, one record, or records one
-    after another) the line of the record's `column` key."""
+    after another) the line of the record's `column` key. `as_written`: numbers are given to `holds` as their
+    text (`jsontext.Number`)."""
+    decoder = _AS_WRITTEN if as_written else _DECODER
     if fmt == "json":
-        return _document_record_line(path, column, holds)
+        return _document_record_line(path, column, holds, decoder)
     with _text_lines(path) as fh:
         for n, line in enumerate(fh, 1):
             try:
-                record = json.loads(line)
+                record = decoder.decode(line)
             except ValueError:
                 continue
             if isinstance(record, dict) and record.get(column) is not None and holds(record[column]):
@@ -337,11 +352,17 @@ def json_record_line(path: str, column: str, holds: Callable[[Any], bool], fmt: 
     return None
 
 
-def _document_record_line(path: str, column: str, holds: Callable[[Any], bool]) -> int | None:
+_DECODER = json.JSONDecoder()
+_AS_WRITTEN = json.JSONDecoder(parse_float=Number, parse_int=Number)
+
+
+def _document_record_line(
+    path: str, column: str, holds: Callable[[Any], bool], decoder: json.JSONDecoder = _DECODER
+) -> int | None:
     with _text_lines(path) as fh:
         text = fh.read()
     key = re.compile(re.escape(json.dumps(column)) + r"\s*:")
-    for start, end, record in _document_values(text):
+    for start, end, record in _document_values(text, decoder):
         if isinstance(record, dict) and record.get(column) is not None and holds(record[column]):
             found = key.search(text, start, end)
             return text.count("\n", 0, found.start() if found else start) + 1
@@ -362,9 +383,8 @@ def document_starts(path: str) -> list[int]:
     return out
 
 
-def _document_values(text: str) -> Iterator[tuple[int, int, Any]]:
+def _document_values(text: str, decoder: json.JSONDecoder = _DECODER) -> Iterator[tuple[int, int, Any]]:
     """`(start, end, value)` of each record of a JSON document's text, in order; stops where it does not parse."""
-    decoder = json.JSONDecoder()
     at = len(text) - len(text.lstrip("\ufeff \t\r\n"))
     if text[at : at + 1] == "[":
         at += 1

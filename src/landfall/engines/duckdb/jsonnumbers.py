@@ -31,7 +31,7 @@ import duckdb
 
 from landfall import encoding as enc
 from landfall.engines.duckdb.casts import loses_digits
-from landfall.engines.duckdb.datewords import may_hold_long_numbers
+from landfall.engines.duckdb.datewords import may_hold_long_numbers, sixteen_digits
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, Leaf, _walk
 from landfall.engines.duckdb.sql import q
 from landfall.engines.duckdb.types import retyped
@@ -135,7 +135,7 @@ def digits_as_text(path: str, scratch: str, name: str) -> str:
         return path
     with enc._open(path) as fh:
         sample = list(itertools.islice(fh, lines))
-    losing = {t for t in set(_LONG_NUMBER.findall(b"".join(sample))) if _loses(t.decode("ascii"))}
+    losing = _losing_numbers(b"".join(sample))
     found: set[tuple[str, ...]] = set()
     for raw in sample if losing else ():
         if any(t in raw for t in losing):
@@ -158,6 +158,35 @@ def digits_as_text(path: str, scratch: str, name: str) -> str:
             # blank, no JSON, no record: as it is, for the reader to name
             dst.write(line or (raw if raw.endswith(b"\n") else raw + b"\n"))
     return out
+
+
+def document_loses_digits(path: str) -> bool:
+    """Whether the first 8 MiB of a JSON document (its type sample, or as much of it as they hold) hold a number
+    of more digits than a double holds, as `digits_as_text` looks at a JSON Lines file's sample: the document is
+    then read through Python's parser (`ReadPlan.json_via_python`), every number as written and each field
+    holding such a number in the sample as text (`losing_fields`). A look at the bytes when none has 16 digits."""
+    with enc._open(path) as fh:
+        head = fh.read(DOCUMENT_LOOK_BYTES)
+    return bool(_losing_numbers(head))
+
+
+DOCUMENT_LOOK_BYTES = 8 << 20
+
+
+def losing_fields(records: list[Any]) -> frozenset[tuple[str, ...]]:
+    """The fields (paths of keys, `ITEM` for a list's items) of `records` (read by `as_written`) holding a number
+    of more digits than a double holds."""
+    found: set[tuple[str, ...]] = set()
+    for record in records:
+        _fields_losing(record, (), found)
+    return frozenset(found)
+
+
+def _losing_numbers(text: bytes) -> set[bytes]:
+    """The numbers JSON `text` holds, where JSON puts a value, that lose digits as a double."""
+    if not sixteen_digits(text):
+        return set()
+    return {t for t in set(_LONG_NUMBER.findall(text)) if _loses(t.decode("ascii"))}
 
 
 def _loses(number: str) -> bool:

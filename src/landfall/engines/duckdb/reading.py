@@ -24,7 +24,7 @@ from landfall.engines.duckdb.diagnose import explain, records_among_values
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, is_date, is_word, pin_dates
 from landfall.engines.duckdb.jsonkeys import refusing_read
 from landfall.engines.duckdb.jsonkinds import converted_back, kind_checked
-from landfall.engines.duckdb.jsonnumbers import digits_as_text, fitting_64_bits, whole_numbers
+from landfall.engines.duckdb.jsonnumbers import digits_as_text, document_loses_digits, fitting_64_bits, whole_numbers
 from landfall.engines.duckdb.read_csv import (
     WHOLE_TYPES,
     WHOLES_AT_MOST,
@@ -76,6 +76,21 @@ def _blank_lines(path: str) -> list[int]:
         return [n for n, line in enumerate(fh, start=1) if not line.strip()]
 
 
+def _losing_digits(cx: JobContext, paths: dict[str, Source]) -> bool:
+    """Whether the JSON document of a job holds a number of more digits than a double holds
+    (`jsonnumbers.document_loses_digits`), which DuckDB's reader would load as the nearest double, even into a
+    text column: it is then read through Python's parser (`cx.plan.json_via_python`). A batch holding one fails,
+    for the runner to read each file alone (as when they land one by one)."""
+    if not any(document_loses_digits(p) for p in paths):
+        return False
+    if len(paths) > 1:
+        raise InvalidInput("a JSON document of the batch holds numbers of more digits than a double holds")
+    ((path, src),) = paths.items()
+    _check_json_document(cx, path, src)
+    cx.plan = cx.plan.but(json_via_python=True)
+    return True
+
+
 def read(cx: JobContext) -> str:
     """The view of the job's rows as read (also `cx.raw`), filling in what reading finds in `cx`."""
     job = cx.job
@@ -92,7 +107,7 @@ def read(cx: JobContext) -> str:
             cx.encodings[src.key] = decoded.to_json()
         if fmt == "jsonl" and cx.plan.split_lines:
             path = _good_lines(cx, path, src)
-        if fmt == "jsonl" and not opts.all_strings:  # numbers of more digits than a double holds: text
+        if fmt == "jsonl":  # numbers of more digits than a double holds: text (DuckDB's text of one is its double's)
             path = digits_as_text(path, os.path.join(job.scratch_dir, "_digits"), f"{src.file_id}.jsonl")
         paths[path] = src
         heads[path] = head
@@ -147,7 +162,7 @@ def read(cx: JobContext) -> str:
         select = csv_select()
     elif fmt == "parquet":
         select = _parquet_sql(cx, _paths(paths))
-    elif fmt == "json" and cx.plan.json_via_python:
+    elif fmt == "json" and (cx.plan.json_via_python or _losing_digits(cx, paths)):
         select, records = _json_lines_of(cx, paths, opts)
         if records:  # its records, read as those of a JSON Lines file are
             json_paths, json_fmt = {cx.as_lines: next(iter(paths.values()))}, "jsonl"

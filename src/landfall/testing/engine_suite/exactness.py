@@ -172,34 +172,59 @@ class ExactnessTests(EngineFixtures):
         """DuckDB's JSON reader gives no text back for a number it reads as a double (before:
         `1234567890.123456789` loaded as 1234567890.1234567, even into a text column). A field (at the top, in an
         object, a list's items) holding such a number in the type sample is text, every value as written; long
-        numbers a double gives back whole keep their field a double; declared a decimal, exact; into a table's
-        double column, refused naming the line."""
-        lake = make(wf("j"), wf("m", read={"types": {"v": "decimal(38,18)"}}), wf("t", retry={"max_attempts": 1}))
-        records = [
-            '{"id": 1, "v": 1.5, "o": {"x": 2.5, "y": 0.1}, "l": [1, 2.5]}',
-            '{"id": 2, "v": 1234567890.123456789, "o": {"x": 12345678901234567.25, "y": 1.000000000000000056e-01}, '
-            '"l": [0.30000000000000004, 0.123456789012345678901]}',
-            "",
-            '{"id": 3, "v": 0.30000000000000004, "o": {"x": 1e0, "y": 0.10000000000000001}, "l": []}',
-        ]
-        lake.land("j/a.jsonl", "\n".join(records) + "\n")
-        lake.land("m/a.jsonl", "\n".join(records) + "\n")
+        numbers a double gives back whole keep their field a double; declared a decimal, exact; every column text
+        (`read.all_strings`), the number's text, not its double's (before: its double's); into a table's double
+        column, refused naming the line."""
+        lake = make(*_long_number_workflows({}), wf("t", retry={"max_attempts": 1}))
+        for name in ("j", "m", "s"):
+            lake.land(f"{name}/a.jsonl", "\n".join([*LONG_NUMBERS[:2], "", LONG_NUMBERS[2]]) + "\n")
         lake.land("t/1.jsonl", '{"id": 1, "v": 1.5}\n', mtime=1)
         assert_ok(lake, lake.process())
-        types = column_types(lake, "j")
-        assert (types["v"], types["l"]) == ("string", "list<element: string>"), types
-        assert types["o"] == "struct<x: string, y: double>", types
-        assert lake.rows("SELECT v, o.x, o.y, l FROM j ORDER BY id") == [
-            ("1.5", "2.5", 0.1, ["1", "2.5"]),
-            ("1234567890.123456789", "12345678901234567.25", 0.1, ["0.30000000000000004", "0.123456789012345678901"]),
-            ("0.30000000000000004", "1e0", 0.1, []),
-        ]
-        got = [v for (v,) in lake.rows("SELECT CAST(v AS VARCHAR) FROM m ORDER BY id")]
-        assert got == ["1.500000000000000000", "1234567890.123456789000000000", "0.300000000000000040"]
+        _assert_long_numbers_kept(lake)
         lake.land("t/2.jsonl", '{"id": 2, "v": 2.5}\n{"id": 3, "v": 1234567890.123456789}\n', mtime=2)
         lake.process()
         assert error_of(lake, "t/2.jsonl") == (
             "`t/2.jsonl` line 2: value `1234567890.123456789` of column `v` is not a valid DOUBLE: a double "
+            "holds 1234567890.1234567; declare the column a decimal or text to keep every digit"
+        )
+
+    def test_a_number_of_more_digits_than_a_double_holds_in_a_json_document_stays_as_written(self, make):
+        """As in JSON Lines, in a JSON document (before: `1234567890.123456789` loaded as 1234567890.1234567): a
+        field holding such a number is text, every value as written, in an array of records written over many
+        lines, in a document of one record, and in a document of values (its `value` rows hold the number's text);
+        declared a decimal, exact; every column text (`read.all_strings`), the number's text; a document landed
+        with others as when it lands alone; into a table's double column, refused naming the document's line."""
+        json_read = {"format": "json"}
+        lake = make(
+            *_long_number_workflows(json_read),
+            wf("o", read=json_read),
+            wf("v", read=json_read),
+            wf("t", read=json_read, retry={"max_attempts": 1}),
+            workers=1,
+        )
+        for name in ("j", "m", "s"):
+            lake.land(f"{name}/a.json", "[\n  " + ",\n  ".join(LONG_NUMBERS) + "\n]\n")
+        lake.land("o/a.json", '{"id": 1,\n "v": 1234567890.123456789}')
+        lake.land("v/a.json", "[1234567890.123456789, 2.5]")
+        lake.land("t/1.json", '[{"id": 1, "v": 1.5}]', mtime=1)
+        assert_ok(lake, lake.process())
+        _assert_long_numbers_kept(lake)
+        assert lake.rows("SELECT v FROM o") == [("1234567890.123456789",)]
+        assert sorted(lake.rows("SELECT value FROM v")) == [("1234567890.123456789",), ("2.5",)]
+        # landed together: the table's first file alone, then the rest (the one holding a long number alone too)
+        lake.land("j/b1.json", '[{"id": 4, "w": 2.5}]', mtime=2)
+        lake.land("j/b2.json", '[{"id": 5, "w": 1.5}]', mtime=2)
+        lake.land("j/b3.json", '[{"id": 6, "v": 7.123456789012345678, "w": 3.5}]', mtime=2)
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT v, w FROM j WHERE id > 3 ORDER BY id") == [
+            (None, 2.5),
+            (None, 1.5),
+            ("7.123456789012345678", 3.5),
+        ]
+        lake.land("t/2.json", '[\n {"id": 2, "v": 2.5},\n {"id": 3,\n  "v": 1234567890.123456789}\n]', mtime=3)
+        lake.process()
+        assert error_of(lake, "t/2.json") == (
+            "`t/2.json` line 4: value `1234567890.123456789` of column `v` is not a valid DOUBLE: a double "
             "holds 1234567890.1234567; declare the column a decimal or text to keep every digit"
         )
 
@@ -544,3 +569,37 @@ class ExactnessTests(EngineFixtures):
         ]
         got = lake.rows("SELECT _line, _raw FROM quarantine.j ORDER BY _line")
         assert got == [(SAMPLED_ROWS + 1, "[1]"), (SAMPLED_ROWS + 2, '"text"')], got
+
+
+# records whose numbers a double holds whole, and ones it does not (at the top, in an object, a list's items)
+LONG_NUMBERS = [
+    '{"id": 1, "v": 1.5, "o": {"x": 2.5, "y": 0.1}, "l": [1, 2.5]}',
+    '{"id": 2, "v": 1234567890.123456789, "o": {"x": 12345678901234567.25, "y": 1.000000000000000056e-01}, '
+    '"l": [0.30000000000000004, 0.123456789012345678901]}',
+    '{"id": 3, "v": 0.30000000000000004, "o": {"x": 1e0, "y": 0.10000000000000001}, "l": []}',
+]
+
+
+def _long_number_workflows(read: dict[str, Any]) -> list[dict[str, Any]]:
+    """Workflows `j` (types detected), `m` (`v` declared a decimal) and `s` (`all_strings`) reading `read`."""
+    return [
+        wf("j", read=read),
+        wf("m", read={**read, "types": {"v": "decimal(38,18)"}}),
+        wf("s", read={**read, "all_strings": True}),
+    ]
+
+
+def _assert_long_numbers_kept(lake: Lake) -> None:
+    """`LONG_NUMBERS` loaded by `_long_number_workflows`: every digit of each number kept."""
+    types = column_types(lake, "j")
+    assert (types["v"], types["l"]) == ("string", "list<element: string>"), types
+    assert types["o"] == "struct<x: string, y: double>", types
+    assert lake.rows("SELECT v, o.x, o.y, l FROM j ORDER BY id") == [
+        ("1.5", "2.5", 0.1, ["1", "2.5"]),
+        ("1234567890.123456789", "12345678901234567.25", 0.1, ["0.30000000000000004", "0.123456789012345678901"]),
+        ("0.30000000000000004", "1e0", 0.1, []),
+    ]
+    got = [v for (v,) in lake.rows("SELECT CAST(v AS VARCHAR) FROM m ORDER BY id")]
+    assert got == ["1.500000000000000000", "1234567890.123456789000000000", "0.300000000000000040"]
+    # every column text: the number's text, not its double's
+    assert lake.rows("SELECT v FROM s ORDER BY id") == [("1.5",), ("1234567890.123456789",), ("0.30000000000000004",)]
