@@ -150,6 +150,14 @@ def test_dashboard_end_to_end(tmp_path, shots):
             page.click("#run-sql")
             page.locator("#result-info", has_text="2 rows").wait_for()
             assert page.locator("#result tbody tr").first.inner_text().split() == ["eu", "5"]
+            # every digit the API sends, not the double the browser's JSON parser makes of it
+            page.fill(
+                "#sql", "SELECT 1234567890.123456789::DECIMAL(38,18) AS d, 18446744073709551615::UBIGINT AS u, 2.5 AS x"
+            )
+            page.click("#run-sql")
+            page.locator("#result-info", has_text="1 row").wait_for()
+            shown = page.locator("#result tbody tr").first.inner_text().split()
+            assert shown == ["1234567890.123456789000000000", "18446744073709551615", "2.5"], shown
             page.fill("#sql", "SELECT * FROM read_text('/etc/passwd')")
             page.click("#run-sql")
             page.locator("#result pre.error", has_text="disabled by configuration").wait_for()

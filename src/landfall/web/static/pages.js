@@ -230,7 +230,7 @@ PAGES.table = async () => {
   const [t, history, sample] = await Promise.all([
     api(`/api/tables/${encodeURIComponent(name)}`),
     api(`/api/tables/${encodeURIComponent(name)}/history`),
-    api(`/api/tables/${encodeURIComponent(name)}/sample?limit=20`),
+    api(`/api/tables/${encodeURIComponent(name)}/sample?limit=20`, { asWritten: true }),
   ]);
   const maxRows = Math.max(1, ...t.partitions.map((p) => p.rows));
   append(clear(main()), [
@@ -329,7 +329,7 @@ PAGES.quarantine = async () => {
     setQuery({ table: chosen, run: run.value.trim() });
     const params = new URLSearchParams({ limit: 500 });
     if (run.value.trim()) params.set("run", run.value.trim());
-    const res = await api(`/api/quarantine/${encodeURIComponent(chosen)}?${params}`);
+    const res = await api(`/api/quarantine/${encodeURIComponent(chosen)}?${params}`, { asWritten: true });
     const first = ["_source_file", "_line", "_rule", "_column", "_reason", "_raw"].filter((c) => res.columns.includes(c));
     const order = [...first, ...res.columns.filter((c) => !first.includes(c))];
     const idx = Object.fromEntries(res.columns.map((c, i) => [c, i]));
@@ -376,7 +376,7 @@ PAGES.sql = async () => {
     info.textContent = "running…";
     setQuery({ q: editor.value });
     try {
-      const res = await api("/api/query", { method: "POST", body: { sql: editor.value } });
+      const res = await api("/api/query", { method: "POST", body: { sql: editor.value }, asWritten: true });
       info.textContent = `${fmtNum(res.rows.length)} row${res.rows.length === 1 ? "" : "s"} in ${fmtSeconds(res.seconds)}` +
         (res.truncated ? " (more rows than the limit: the first ones shown)" : "");
       out.appendChild(resultTable(res));
