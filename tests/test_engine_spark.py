@@ -33,11 +33,6 @@ class TestSparkEngine(EngineTests):
         "and the column (test_spark_engine.py), where the DuckDB engine keeps the value as text",
         "test_a_number_beyond_a_doubles_range_inside_an_object_or_a_list_stays_as_written": "the same inside objects "
         "and lists: the file fails naming the line and the column (test_spark_engine.py)",
-        "test_a_number_of_more_digits_than_a_double_holds_in_json_lines_stays_as_written": "Spark's JSON parser gives "
-        "a number's text back as its double's (`1.2345678901234567E9`), into a text column too: such a number loads "
-        "as the nearest double, where the DuckDB engine keeps its field text",
-        "test_a_number_of_more_digits_than_a_double_holds_in_a_json_document_stays_as_written": "the same in a JSON "
-        "document: such a number loads as the nearest double, where the DuckDB engine keeps its field text",
     }
 
     @pytest.fixture

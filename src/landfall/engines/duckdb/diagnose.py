@@ -269,14 +269,10 @@ def _json_value_line(path: str, fmt: str, engine_error: str) -> tuple[int | None
     if fmt not in ("json", "jsonl") or column is None or (as_text is None and as_json is None):
         return None
 
-    def holds(value: Any) -> bool:
-        if as_json is not None:
-            return within(value, lambda v: _as_json(v) == as_json)
-        return as_text is not None and holds_text(value, as_text[0])
-
-    n = json_record_line(path, column, holds, fmt)
-    if n is None and as_text is not None:  # a number of more digits than a double holds: as written
-        n = json_record_line(path, column, lambda v: within(v, lambda x: x == as_text[0]), fmt, as_written=True)
+    if as_json is not None:
+        n = json_record_line(path, column, lambda value: within(value, lambda v: _as_json(v) == as_json), fmt)
+    else:
+        n = json_text_line(path, column, as_text[0], fmt)
     if n is None:
         return None
     if as_text is not None:
@@ -329,6 +325,14 @@ def parquet_value_row(path: str, column: str, value: str) -> int | None:
                 return seen + at + 1
             seen += batch.num_rows
     return None
+
+
+def json_text_line(path: str, column: str, text: str, fmt: str) -> int | None:
+    """The line of the first JSON record whose `column` holds `text` as an engine writes it (`holds_text`), or a
+    number written so (one of more digits than a double holds, which an engine read as text)."""
+    return json_record_line(path, column, lambda v: holds_text(v, text), fmt) or json_record_line(
+        path, column, lambda v: within(v, lambda x: x == text), fmt, as_written=True
+    )
 
 
 def json_record_line(

@@ -40,7 +40,7 @@ from landfall.engines.base import (
     text_hint,
     where_in,
 )
-from landfall.engines.duckdb.diagnose import csv_record_line, holds_text, json_record_line, not_valid, parquet_value_row
+from landfall.engines.duckdb.diagnose import csv_record_line, json_text_line, not_valid, parquet_value_row
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS
 from landfall.engines.duckdb.jsonkeys import late_key
 from landfall.engines.duckdb.reading import empty_note as no_records
@@ -534,7 +534,7 @@ def _line_of(ctx: Ctx, column: str | None, value: str) -> int | None:
         if column is None:
             return None
         if ctx.fmt in ("json", "jsonl"):
-            return json_record_line(inp.lines_path, column, lambda v: holds_text(v, value), ctx.fmt)
+            return json_text_line(inp.lines_path, column, value, ctx.fmt)
         if ctx.fmt == "parquet":
             return parquet_value_row(inp.path, column, value)
         d = inp.dialect

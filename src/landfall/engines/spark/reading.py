@@ -38,6 +38,7 @@ from landfall.engines.base import Replan, text_in_table
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.diagnose import long_line
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS
+from landfall.engines.duckdb.jsonnumbers import digits_as_text
 from landfall.engines.duckdb.read_csv import (
     as_written,
     dialect_args,
@@ -86,6 +87,8 @@ def prepare(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> None:
             # a UTF-8 BOM: Spark would keep it in the first value
             path = enc.transcode(path, "utf-8-sig", os.path.join(scratch, "_utf8"), compressed=_kind(path))
         document = None
+        if ctx.fmt == "jsonl":  # numbers of more digits than a double holds: text, as on DuckDB
+            path = digits_as_text(path, os.path.join(scratch, "_digits"), f"{i}.jsonl")
         if ctx.fmt == "json":
             document, path = path, json_as_lines(path, os.path.join(scratch, "_json"), src.key, opts.records == "true")
         ext = {"csv": ".csv", "parquet": ".parquet"}.get(ctx.fmt, ".json") + (".gz" if path.endswith(".gz") else "")
