@@ -28,11 +28,6 @@ class TestSparkEngine(EngineTests):
         "and SQL names ignore case: a file with `Name` and `name` fails saying so (the DuckDB engine loads both)",
         "test_evolve_types_a_column_that_held_only_nulls_by_its_first_values": "Spark's Parquet writer has no null "
         "type: a column that held only nulls is made text, and later values are their text (a struct its JSON)",
-        "test_a_number_beyond_a_doubles_range_in_json_lines_stays_as_written": "Spark's JSON parser reads `1e400` "
-        'as Infinity and never gives its text back (as text it is `"Infinity"`): the file fails naming the line '
-        "and the column (test_spark_engine.py), where the DuckDB engine keeps the value as text",
-        "test_a_number_beyond_a_doubles_range_inside_an_object_or_a_list_stays_as_written": "the same inside objects "
-        "and lists: the file fails naming the line and the column (test_spark_engine.py)",
     }
 
     @pytest.fixture

@@ -318,26 +318,6 @@ def test_a_number_beyond_a_doubles_range_in_a_file_read_by_many_tasks(make_lake)
     assert lake.rows("SELECT typeof(v), v FROM w WHERE id = 250001") == [("DOUBLE", float("inf"))]
 
 
-def test_a_number_beyond_a_doubles_range_in_json_lines_fails_its_file_naming_the_line(make_lake):
-    """Spark's JSON parser reads `1e400` as Infinity and gives no text back for it (as text it is `"Infinity"`):
-    the file fails naming the line and the column, where the DuckDB engine keeps the value as text. So it does
-    for one inside an object or a list, in the type sample or past it (before: loaded as inf, or in the sample
-    as the text `"Infinity"`)."""
-    records = "".join(f'{{"id":{i},"v":{i}.5,"m":{{"x":[{i}.5]}}}}\n' for i in range(1, 30_001))
-    lake = make_lake([wf("j", retry={"max_attempts": 1})], engine="spark", spark=SPARK)
-    lake.land("j/a.jsonl", records + '{"id":30001,"v":1e400,"m":{"x":[1]}}\n')
-    lake.land("j/b.jsonl", records + '{"id":30001,"v":1,"m":{"x":[1, -2e400]}}\n')
-    lake.land("j/c.jsonl", '{"id":1,"v":1,"m":{"x":[1.5]}}\n{"id":2,"v":2,"m":{"x":[1e999]}}\n')
-    lake.process()
-    errors = {r.file_key: r.error for r in lake.pipeline.runs()}
-    said = "is a number beyond a double's range, which Spark's JSON reader takes for an infinity; the DuckDB engine "
-    assert errors == {
-        "j/a.jsonl": f"`j/a.jsonl` line 30001: a value of column `v` {said}keeps it as text (`engine: duckdb`)",
-        "j/b.jsonl": f"`j/b.jsonl` line 30001: a value of column `m` {said}keeps it as text (`engine: duckdb`)",
-        "j/c.jsonl": f"`j/c.jsonl` line 2: a value of column `m` {said}keeps it as text (`engine: duckdb`)",
-    }, errors
-
-
 @pytest.mark.parametrize("quoted_early", [True, False], ids=["quotes_in_the_sample", "no_quote_in_the_sample"])
 def test_a_quoted_value_spanning_lines_deep_in_a_file_read_by_many_tasks(make_lake, quoted_early):
     """A CSV bigger than one split is read line by line; one quoted value spanning two lines, deep in the file

@@ -235,6 +235,9 @@ class ReadPlan(msgspec.Struct, frozen=True):
     quoted: bool = False  # CSV read with RFC 4180 quotes (`"`) though none was in the sample the dialect came from
     csv_text: bool = False  # CSV read as text with every record checked (a record the typed reading dropped)
     newlines: bool = False  # CSV read from a copy whose line endings are all LF (one past the sample differed)
+    # JSON Lines read from a copy where each field holding a number beyond a double's range is text (Spark's parser
+    # takes `1e400` for an infinity and never gives its text back)
+    beyond_double: bool = False
 
     def but(self, **changes: Any) -> ReadPlan:
         """This plan with some decisions changed."""

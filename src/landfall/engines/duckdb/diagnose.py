@@ -86,7 +86,7 @@ def _json_document_as_lines(
             # time: only here)
             again = as_written(text, _no_constants)
             items = again if isinstance(again, list) else [again]
-        fields = frozenset() if as_values else losing_fields(items[: DETECTION_SAMPLE_ROWS + 1])
+        fields = frozenset() if as_values else losing_fields(items, DETECTION_SAMPLE_ROWS + 1)
         with open(out, "w", encoding="utf-8") as fh:
             for item in items:
                 # a value row holds the value's JSON text (a number's, as written: `str` of a `Number`)

@@ -22,6 +22,7 @@ its column is text, every value as written, as a CSV column is (`read_csv.lost_i
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import re
 from collections.abc import Callable
@@ -124,25 +125,28 @@ def fitting_64_bits(con: duckdb.DuckDBPyConnection, select: str, columns: list[t
 _LONG_NUMBER = re.compile(rb"[:\[,]\s*(-?[0-9][0-9.]{15,}(?:[eE][-+]?[0-9]+)?)\s*(?=[,\]}])")
 
 
-def digits_as_text(path: str, scratch: str, name: str) -> str:
+def digits_as_text(path: str, scratch: str, name: str, *, beyond_whole: bool = False) -> str:
     """`path` (a JSON Lines file as DuckDB reads it), or a copy of it named `name` in `scratch` where each field
     (a path of keys, `[]` for a list's items) holding a number of more digits than a double holds in the type
-    sample holds every number as a string, as written (see the module's doc). The copy keeps every line where it
-    is; a line that does not parse is kept as it is, for the reader to name. A file without 16 digits in a row in
-    its sample's lines costs a look at its bytes; one with only numbers a double holds, a search of those lines."""
+    sample holds every number as a string, as written (see the module's doc); with `beyond_whole`, also each field
+    holding a number beyond a double's range anywhere in the file (Spark's parser takes it for an infinity and
+    never gives its text back). The copy keeps every line where it is; a line that does not parse is kept as it
+    is, for the reader to name. A file without 16 digits in a row in its sample's lines costs a look at its bytes;
+    one with only numbers a double holds, a search of those lines."""
     lines = DETECTION_SAMPLE_ROWS + 1
-    if not may_hold_long_numbers(path, lines):
-        return path
-    with enc._open(path) as fh:
-        sample = list(itertools.islice(fh, lines))
-    losing = _losing_numbers(b"".join(sample))
     found: set[tuple[str, ...]] = set()
-    for raw in sample if losing else ():
-        if any(t in raw for t in losing):
-            try:
-                _fields_losing(as_written(raw.decode("utf-8")), (), found)
-            except (ValueError, RecursionError):
-                continue  # no record: the reader names it
+    if may_hold_long_numbers(path, lines):
+        with enc._open(path) as fh:
+            sample = list(itertools.islice(fh, lines))
+        losing = _losing_numbers(b"".join(sample))
+        for raw in sample if losing else ():
+            if any(t in raw for t in losing):
+                _fields_of(raw, _as_text, found)
+    if beyond_whole:
+        with enc._open(path) as fh:
+            for raw in fh:
+                if _MAYBE_BEYOND.search(raw):
+                    _fields_of(raw, _beyond, found)
     if not found:
         return path
     fields = frozenset(found)
@@ -173,13 +177,37 @@ def document_loses_digits(path: str) -> bool:
 DOCUMENT_LOOK_BYTES = 8 << 20
 
 
-def losing_fields(records: list[Any]) -> frozenset[tuple[str, ...]]:
+def losing_fields(records: list[Any], sampled: int) -> frozenset[tuple[str, ...]]:
     """The fields (paths of keys, `ITEM` for a list's items) of `records` (read by `as_written`) holding a number
-    of more digits than a double holds."""
+    of more digits than a double holds in the first `sampled`, or one beyond a double's range in any (which
+    Python's parser and Spark's take for an infinity)."""
     found: set[tuple[str, ...]] = set()
-    for record in records:
-        _fields_losing(record, (), found)
+    for i, record in enumerate(records):
+        _fields_holding(record, (), _as_text if i < sampled else _beyond, found)
     return frozenset(found)
+
+
+# where a number beyond a double's range may be: an exponent of three digits or more, 309 digits in a row
+_MAYBE_BEYOND = re.compile(rb"[eE]\+?[0-9]{3}|[0-9]{309}")
+
+
+def _beyond(number: str) -> bool:
+    """Whether `number` is beyond a double's range (a double takes it for an infinity; an infinity written as a
+    word is a double's)."""
+    return number.lstrip("-")[:1].isdigit() and math.isinf(float(number))
+
+
+def _as_text(number: str) -> bool:
+    """Whether a number in the type sample makes its field text: it loses digits, or is beyond a double's range."""
+    return _loses(number) or _beyond(number)
+
+
+def _fields_of(raw: bytes, test: Callable[[str], bool], into: set[tuple[str, ...]]) -> None:
+    """Add to `into` the fields of the JSON line `raw` holding a number `test` is true of."""
+    try:
+        _fields_holding(as_written(raw.decode("utf-8")), (), test, into)
+    except (ValueError, RecursionError):
+        pass  # no record: the reader names it
 
 
 def _losing_numbers(text: bytes) -> set[bytes]:
@@ -195,12 +223,14 @@ def _loses(number: str) -> bool:
     return ("." in number or "e" in number or "E" in number) and loses_digits(number)
 
 
-def _fields_losing(value: Any, field: tuple[str, ...], into: set[tuple[str, ...]]) -> None:
+def _fields_holding(
+    value: Any, field: tuple[str, ...], test: Callable[[str], bool], into: set[tuple[str, ...]]
+) -> None:
     if isinstance(value, dict):
         for k, v in value.items():
-            _fields_losing(v, (*field, k), into)
+            _fields_holding(v, (*field, k), test, into)
     elif isinstance(value, list):
         for v in value:
-            _fields_losing(v, (*field, ITEM), into)
-    elif isinstance(value, Number) and _loses(value):
+            _fields_holding(v, (*field, ITEM), test, into)
+    elif isinstance(value, Number) and test(value):
         into.add(field)

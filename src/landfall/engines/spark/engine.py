@@ -365,10 +365,14 @@ class SparkEngine(Engine):
     def _beyond_a_double(self, ctx: Ctx, name: str) -> None:
         """Spark's CSV and JSON parsers take a number beyond a double's range (`1e400`) for an infinity. A CSV is
         read again as text, where such a number is told from an infinity written as a word (`casts.text_as`); JSON's
-        parser never gives the number's text back (as text it is `"Infinity"`): the file fails, naming the line."""
+        parser never gives the number's text back (as text it is `"Infinity"`): JSON Lines are read again from a
+        copy where each field holding such a number is text (`jsonnumbers.digits_as_text`; a document's rewrite as
+        JSON Lines does that at once). Should one still be found, the file fails, naming the line."""
         plan = ctx.plan
         if ctx.fmt == "csv":
             raise Replan(plan.but(csv_text=True), "an infinite double Spark parsed: read it as text (`1e400` is none)")
+        if ctx.fmt == "jsonl" and not plan.beyond_double:
+            raise Replan(plan.but(beyond_double=True), "an infinite double Spark parsed: its field as text")
         if ctx.batch:
             raise InvalidInput("an infinite double")  # the runner runs each file alone
         if not ctx.numbered:

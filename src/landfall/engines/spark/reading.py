@@ -87,8 +87,10 @@ def prepare(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> None:
             # a UTF-8 BOM: Spark would keep it in the first value
             path = enc.transcode(path, "utf-8-sig", os.path.join(scratch, "_utf8"), compressed=_kind(path))
         document = None
-        if ctx.fmt == "jsonl":  # numbers of more digits than a double holds: text, as on DuckDB
-            path = digits_as_text(path, os.path.join(scratch, "_digits"), f"{i}.jsonl")
+        if ctx.fmt == "jsonl":  # numbers of more digits than a double holds (or beyond its range): text, as on DuckDB
+            path = digits_as_text(
+                path, os.path.join(scratch, "_digits"), f"{i}.jsonl", beyond_whole=ctx.plan.beyond_double
+            )
         if ctx.fmt == "json":
             document, path = path, json_as_lines(path, os.path.join(scratch, "_json"), src.key, opts.records == "true")
         ext = {"csv": ".csv", "parquet": ".parquet"}.get(ctx.fmt, ".json") + (".gz" if path.endswith(".gz") else "")
