@@ -219,17 +219,29 @@ def is_utf8(name: str) -> bool:
     return codecs.lookup(name).name in ("utf-8", "utf-8-sig", "ascii")
 
 
-def mixed_newlines(sample: bytes) -> bool:
-    """Whether a sample mixes line endings (LF, CRLF, lone CR), which CSV readers trip on."""
+def mixed_newlines(sample: bytes, quote: str | None = '"') -> bool:
+    """Whether a sample mixes line endings (LF, CRLF, lone CR), which CSV readers trip on; line breaks inside
+    values quoted with `quote` (None: no quoting) are no line endings."""
+    if quote:
+        sample = b"".join(sample.split(quote.encode())[0::2])  # (from the first byte on, outside quotes)
     crlf = sample.count(b"\r\n")
     lone_cr = sample.count(b"\r") - crlf
     lone_lf = sample.count(b"\n") - crlf
     return sum(1 for n in (crlf, lone_cr, lone_lf) if n) > 1
 
 
-def transcode(path: str, encoding: str, dest_dir: str, *, newlines: bool = False, compressed: str | None = None) -> str:
+def transcode(
+    path: str,
+    encoding: str,
+    dest_dir: str,
+    *,
+    newlines: bool = False,
+    quote: str | None = '"',
+    compressed: str | None = None,
+) -> str:
     """Write a UTF-8 copy of `path` (decompressed as `compressed`, or as detected; decoded as `encoding`) into
-    `dest_dir`; returns the copy's path. With `newlines`, every line ending (CRLF, lone CR) becomes LF.
+    `dest_dir`; returns the copy's path. With `newlines`, every line ending (CRLF, lone CR) becomes LF: outside
+    values quoted with `quote` (None: no quoting), whose line breaks are their own, as written.
 
     Raises `UnicodeDecodeError` (with the byte offset) when the bytes are not valid in that encoding.
     """
@@ -239,6 +251,7 @@ def transcode(path: str, encoding: str, dest_dir: str, *, newlines: bool = False
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     offset = 0
     carry = ""
+    inside = False  # within a quoted value
     with _open(path, compressed) as src, open(dest, "w", encoding="utf-8", newline="") as out:
         while True:
             chunk = src.read(1 << 20)
@@ -253,12 +266,27 @@ def transcode(path: str, encoding: str, dest_dir: str, *, newlines: bool = False
                 carry = ""
                 if chunk and text.endswith("\r"):  # a CRLF may straddle two chunks
                     text, carry = text[:-1], "\r"
-                text = text.replace("\r\r\n", "\n").replace("\r\n", "\n").replace("\r", "\n")
+                text, inside = _as_lf(text, quote, inside)
             out.write(text.lstrip("\ufeff") if offset == 0 else text)
             offset += len(chunk)
             if not chunk:
                 break
     return dest
+
+
+def _as_lf(text: str, quote: str | None, inside: bool) -> tuple[str, bool]:
+    """`text` with its line endings outside quoted values LF (`inside`: it starts within one), and whether it
+    ends within one. A doubled quote (RFC 4180's escape) leaves a value and enters it again."""
+    if not quote:
+        return _lf(text), False
+    parts = text.split(quote)
+    start = 1 if inside else 0
+    parts[start::2] = [_lf(p) for p in parts[start::2]]
+    return quote.join(parts), inside != (len(parts) % 2 == 0)
+
+
+def _lf(text: str) -> str:
+    return text.replace("\r\r\n", "\n").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def line_of_offset(path: str, offset: int, kind: str | None = None) -> int:

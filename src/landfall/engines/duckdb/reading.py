@@ -345,10 +345,13 @@ def _readable_path(
         head = enc.sample(src.path, kind, src.key)
         decoded = enc.Detected(opts.encoding, 1.0, "declared") if opts.encoding else enc.detect_encoding(head)
         name = decoded.encoding
-        newlines = fmt == "csv" and (newlines or enc.mixed_newlines(head))
+        quote = '"' if opts.quote is None else opts.quote or None  # (the sniffer has not run yet)
+        newlines = fmt == "csv" and (newlines or enc.mixed_newlines(head, quote))
         if enc.is_utf8(name) and not newlines and as_is:
             return src.path, head.removeprefix(b"\xef\xbb\xbf"), decoded
-        path = enc.transcode(src.path, name, os.path.join(scratch, "_utf8"), newlines=newlines, compressed=kind)
+        path = enc.transcode(
+            src.path, name, os.path.join(scratch, "_utf8"), newlines=newlines, quote=quote, compressed=kind
+        )
         return path, enc.sample(path), decoded
     except UnicodeDecodeError as exc:
         line = enc.line_of_offset(src.path, exc.start, kind)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from typing import Any
 
 import duckdb
@@ -131,24 +132,87 @@ def _csv_starts(cx: JobContext, path: str, records: int) -> list[int] | None:
 REJECTED_TEXT_AT_MOST = 10_000
 
 
-def _whole_lines(cx: JobContext, rows: str) -> None:
-    """Each row of `rows` (rows set aside) whose `_raw` DuckDB cut at `REJECTED_TEXT_AT_MOST` bytes (or a few
-    less, not to cut a character) given its whole line again: the line of its file that starts where DuckDB says
-    (`_at`, one byte past the start after a LF) with the text DuckDB kept; a record of several lines (a quoted
-    value spanning them) keeps DuckDB's."""
-    cut = cx.con.execute(
-        f"SELECT {q(PATH)}, _at, _raw FROM {rows} WHERE _at IS NOT NULL AND strlen(_raw) > {REJECTED_TEXT_AT_MOST - 4}"
-    ).fetchall()
-    for path, at, kept in cut:
-        head = kept.lstrip("\r\n").encode("utf-8")
+def _located(cx: JobContext, rows: str) -> None:
+    """Each row of `rows` (rows set aside) DuckDB's CSV reader found (`_at`, its record's byte position: one byte
+    past the start after a LF line) given the line its record starts on in its file: DuckDB counts a record of
+    several lines (a quoted value spanning them) as one line, so the records after one were named too early. And
+    one whose `_raw` DuckDB cut at `REJECTED_TEXT_AT_MOST` bytes (or a few less, not to cut a character) given its
+    whole record again: the one read from there that begins with the text DuckDB kept. One pass over each file up
+    to its last such row."""
+    found = cx.con.execute(f"SELECT DISTINCT {q(PATH)}, _at, _raw FROM {rows} WHERE _at IS NOT NULL ORDER BY 1, 2")
+    fixed: list[tuple[str, int, int, str]] = []
+    for path, at, kept in found.fetchall():
+        if not fixed or fixed[-1][0] != path:
+            line, seen = 1, 0
         with open(path, "rb") as fh:
-            for start in (at - 1, at):
-                fh.seek(max(start, 0))
-                line = fh.readline().rstrip(b"\r\n")
-                if len(line) > len(head) and line.startswith(head):
-                    whole = line.decode("utf-8", errors="replace")
-                    cx.con.execute(f"UPDATE {rows} SET _raw = ? WHERE {q(PATH)} = ? AND _at = ?", [whole, path, at])
-                    break
+            fh.seek(seen)
+            line += _newlines(fh, at - seen)
+            seen = at
+            if len(kept.encode("utf-8")) > REJECTED_TEXT_AT_MOST - 4:
+                kept = _whole_record(fh, at, kept, _dialect(cx, path)) or kept
+        fixed.append((path, at, line, kept))
+    if not fixed:
+        return
+    paths, ats, lines, raws = (list(c) for c in zip(*fixed, strict=True))
+    table = cx.table_of(
+        {PATH: ("string", paths), "_at": ("int64", ats), "_line": ("int64", lines), "_raw": ("string", raws)}
+    )
+    cx.con.execute(
+        f"UPDATE {rows} r SET _line = f._line, _raw = f._raw FROM {table} f WHERE r.{q(PATH)} = f.{q(PATH)} "
+        "AND r._at = f._at"
+    )
+
+
+def _newlines(fh: Any, size: int) -> int:
+    """How many line feeds the next `size` bytes of `fh` hold."""
+    n = 0
+    while size > 0:
+        chunk = fh.read(min(size, 1 << 20))
+        if not chunk:
+            break
+        n += chunk.count(b"\n")
+        size -= len(chunk)
+    return n
+
+
+def _dialect(cx: JobContext, path: str) -> tuple[str, str, str]:
+    """The delimiter, quote and escape a CSV file was read with (as sniffed, or declared)."""
+    o = cx.job.workflow.read
+    sniffed = next((row for key, row in cx.sniffed.items() if key[0] == path and row), None)
+    delim, quote, escape = sniffed[:3] if sniffed else (",", '"', '"')
+    quote, escape = ('"', '"') if quote == "(empty)" else (quote, escape)
+    return cx.csv_delimiter(path) or delim, o.quote if o.quote is not None else quote, escape
+
+
+def _whole_record(fh: Any, at: int, kept: str, dialect: tuple[str, str, str]) -> str | None:
+    """The CSV record at byte `at` of `fh` (or one byte before it) that begins with `kept` (its text DuckDB cut,
+    but for its last characters) and is longer, read with `dialect`; None when neither is."""
+    delimiter, quote, escape = dialect
+    head = kept.lstrip("\r\n")[:-4]  # (DuckDB may cut a character at its end and show another)
+    for start in (at - 1, at):
+        fh.seek(max(start, 0))
+        read: list[bytes] = []
+        try:
+            next(csv.reader(_lines_read(fh, read), delimiter=delimiter, **csv_quoting(quote, escape)), None)
+        except csv.Error:
+            continue
+        record = b"".join(read).decode("utf-8", errors="replace").rstrip("\r\n")
+        if len(record) > len(head) and record.startswith(head):
+            return record
+    return None
+
+
+def _lines_read(fh: Any, read: list[bytes]) -> Iterator[str]:
+    """The lines of `fh` from where it is, as text, each kept in `read` as it is read (at most
+    `_RECORD_AT_MOST` bytes)."""
+    size = 0
+    while size < _RECORD_AT_MOST and (raw := fh.readline()):
+        read.append(raw)
+        size += len(raw)
+        yield raw.decode("utf-8", errors="replace")
+
+
+_RECORD_AT_MOST = 64 << 20  # bytes of a record read again whole (the reader's own limit on a line is lower)
 
 
 def parse_rejects(cx: JobContext, quality: dict[str, Any]) -> tuple[str, dict[str, int]] | None:
@@ -179,7 +243,7 @@ def parse_rejects(cx: JobContext, quality: dict[str, Any]) -> tuple[str, dict[st
     if not parts:
         return None
     rows = cx.table(" UNION ALL ".join(parts))
-    _whole_lines(cx, rows)
+    _located(cx, rows)
     n = cx.con.execute(f"SELECT count(*) FROM {rows}").fetchone()[0]
     if not n:
         return None

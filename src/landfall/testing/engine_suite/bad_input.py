@@ -35,17 +35,22 @@ class BadInputTests(EngineFixtures):
 
     def test_a_long_line_set_aside_keeps_all_of_its_text(self, make):
         """`_raw` is the whole line, however long (before, on DuckDB: its first 10,000 characters, without a word:
-        DuckDB's rejects keep no more of a CSV line, and landfall cut a JSON Lines line there too)."""
-        lake = make(wf("j", read={"bad_rows": "quarantine"}), wf("t", read={"bad_rows": "quarantine"}))
+        DuckDB's rejects keep no more of a CSV line, and landfall cut a JSON Lines line there too); of a CSV record
+        over several lines (a quoted value spanning them), all of them (before, on DuckDB: its first 10,000
+        characters)."""
+        aside = {"bad_rows": "quarantine"}
+        lake = make(wf("j", read=aside), wf("t", read=aside), wf("m", read=aside))
         long_json = '{"id": 2, "note": "' + "x" * 30_000 + '", "broken": }'
         long_csv = "2," + "é" * 30_000 + ",extra"
+        lines_csv = '2,"' + "é" * 15_000 + '\n""' + "x" * 15_000 + '\r\nend",extra'
         lake.land("j/a.jsonl", '{"id": 1}\n' + long_json + '\n{"id": 3}\n')
         lake.land("t/a.csv", "id,name\n1,a\n" + long_csv + "\n3,c\n")
+        lake.land("m/a.csv", 'id,name\n1,"a\nb"\n' + lines_csv + "\n3,c\n")
         assert_ok(lake, lake.process())
-        for table, long in (("j", long_json), ("t", long_csv)):
+        for table, long, at in (("j", long_json, 2), ("t", long_csv, 3), ("m", lines_csv, 4)):
             assert lake.rows(f"SELECT id FROM {table} ORDER BY id") == [(1,), (3,)]
             ((line, raw),) = lake.rows(f"SELECT _line, _raw FROM quarantine.{table}")
-            assert (line, len(raw), raw == long) == (2 if table == "j" else 3, len(long), True), table
+            assert (line, len(raw), raw == long) == (at, len(long), True), table
 
     def test_half_a_surrogate_pair_is_a_bad_row(self, make):
         """A line of JSON Lines holding half of a UTF-16 surrogate pair (`"\\ud800"`) is set aside with its line and
@@ -179,6 +184,24 @@ class BadInputTests(EngineFixtures):
         ]
         lines = "SELECT count(*), sum(CASE WHEN split_part(_raw, ',', 1)::BIGINT + 2 = _line THEN 0 ELSE 1 END)"
         assert lake.rows(f"{lines} FROM quarantine.q") == [(40_000, 0)]
+
+    def test_a_line_break_inside_a_quoted_value_is_kept_as_written(self, make):
+        """A quoted value holding a CRLF in a file of LF lines (a text field written on Windows, exported on
+        Linux), or a lone LF in a file of CRLF lines, keeps its line break as written, as DuckDB's and pandas'
+        readers keep it (before: the value lost its CR: the endings looked mixed, and the copy whose endings are all
+        LF was made inside quoted values too). A file whose lines do end in both keeps its values too."""
+        lake = make(wf("t"), workers=1)
+        rows = [("1", '"a\r\nb"'), ("2", '"c\nd"'), ("3", "e"), ("4", '"f\r\n\r\ng"')]
+        for name, ending in (("lf", "\n"), ("crlf", "\r\n")):
+            lake.land(f"t/{name}.csv", ("id,name" + ending + "".join(f"{i},{v}{ending}" for i, v in rows)).encode())
+        # lines ending in both (a line added by another tool), a CRLF and a lone LF inside values
+        mixed = 'id,name\r\n1,"a\r\nb"\r\n2,"c\nd"\n3,e\r\n4,"f\r\n\r\ng"\n'
+        lake.land("t/mixed.csv", mixed.encode())
+        assert_ok(lake, lake.process())
+        want = [(1, "a\r\nb"), (2, "c\nd"), (3, "e"), (4, "f\r\n\r\ng")]
+        for name in ("lf", "crlf", "mixed"):
+            got = lake.rows(f"SELECT id, name FROM t WHERE _source_file = 't/{name}.csv' ORDER BY id")
+            assert got == want, (name, got)
 
     def test_a_late_value_past_the_type_sample_loads_in_quarantine_mode_too(self, make):
         """A value past the type sample that does not fit the detected type makes the column a type that holds
