@@ -309,3 +309,30 @@ def test_query_messages_name_landfall_tables_and_as_of_on_parquet(tmp_path):
     result = run(["query", "--as-of", "1", "SELECT count(*) FROM sales"], tmp_path)
     assert result.exit_code == 0, result.output
     assert "--as-of applies to Delta tables; `sales` is a parquet table and is read as it is now" in result.output
+
+
+def test_query_shows_a_float_as_the_number_it_holds(tmp_path):
+    """A FLOAT (a Parquet file's float32 column, `cast: float`) shows as the shortest number that reads back as
+    it, as DuckDB, Spark and pandas show it (before: the double Python widens it to, `0.1` as
+    0.10000000149011612), in every format, inside lists and structs too; the library's rows keep the double."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from landfall.pipeline import Pipeline
+
+    (tmp_path / "landfall.yaml").write_text(
+        "lake: ./lake\nworkflows:\n  - {name: m, match: m/, read: {format: parquet}, write: {table: m}}\n"
+    )
+    (tmp_path / "lake/landing/m").mkdir(parents=True)
+    floats = pa.array([0.1, 3.4e38], pa.float32())
+    items = pa.array([[0.1, 1.1], None], pa.list_(pa.float32()))
+    pq.write_table(pa.table({"id": [1, 2], "v": floats, "l": items}), tmp_path / "lake/landing/m/a.parquet")
+    assert run(["process"], tmp_path).exit_code == 0
+    sql = "SELECT v, l, {'x': v} s FROM m ORDER BY id"
+    doc = json.loads(run(["query", sql, "--format", "json"], tmp_path).output)
+    assert doc == [{"v": 0.1, "l": [0.1, 1.1], "s": {"x": 0.1}}, {"v": 3.4e38, "l": None, "s": {"x": 3.4e38}}]
+    csv_out = run(["query", sql, "--format", "csv"], tmp_path).output.splitlines()
+    assert csv_out[1:] == ['0.1,"[0.1,1.1]","{""x"":0.1}"', '3.4e+38,,"{""x"":3.4e38}"'], csv_out
+    assert run(["query", sql], tmp_path).output.splitlines()[1].split("\t") == ["0.1", "[0.1,1.1]", '{"x":0.1}']
+    with Pipeline(tmp_path / "landfall.yaml") as p:
+        assert p.query("SELECT v FROM m ORDER BY id").rows[0] == (0.10000000149011612,)

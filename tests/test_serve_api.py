@@ -200,9 +200,10 @@ def test_query_endpoint(make_lake, serve):
     slow = srv.http.post("/api/query", json={"sql": "SELECT count(*) FROM range(100000000000)"})
     assert slow.status_code == 504 and "time limit" in slow.json()["error"]
     values = srv.http.post(
-        "/api/query", json={"sql": "SELECT DATE '2026-01-02' d, 1.5::DECIMAL(4,2) x, 'nan'::DOUBLE n, NULL z"}
+        "/api/query",
+        json={"sql": "SELECT DATE '2026-01-02' d, 1.5::DECIMAL(4,2) x, 'nan'::DOUBLE n, NULL z, 0.1::FLOAT f"},
     ).json()
-    assert values["rows"] == [["2026-01-02", 1.5, "NaN", None]]
+    assert values["rows"] == [["2026-01-02", 1.5, "NaN", None, 0.1]]  # a float as itself, not 0.10000000149011612
     # a decimal is a number of every digit it has (before: a double's 17, 1.2345678901234568e+22)
     exact = srv.http.post(
         "/api/query", json={"sql": "SELECT 12345678901234567890123::DECIMAL(38,0) n, {'d': 0.10::DECIMAL(18,17)} s"}

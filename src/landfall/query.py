@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
+import struct
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -346,12 +348,59 @@ class QueryResult:
     truncated: bool = False  # more rows than the limit; `rows` holds the first `limit`
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)  # what the caller should know (an `as_of` that some tables ignore)
+    #: per column, how its values are shown (None: as they are): a FLOAT as the shortest decimal that reads back as
+    #: that float (`shown_float`; `rows` keep the double DuckDB gives)
+    shown: list[Callable[[Any], Any] | None] = field(default_factory=list)
+
+    def shown_rows(self) -> list[tuple[Any, ...]]:
+        """The rows as the CLI, the API and the dashboard show them (`shown`)."""
+        if not any(self.shown):
+            return self.rows
+        return [tuple(f(v) if f else v for f, v in zip(self.shown, row, strict=True)) for row in self.rows]
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.columns, self.rows))
 
     def __getitem__(self, i: int) -> Any:
         return (self.columns, self.rows)[i]
+
+
+def shown_float(kind: Any) -> Callable[[Any], Any] | None:
+    """How a value of DuckDB type `kind` is shown, its FLOATs (at any depth) as the shortest decimal that reads
+    back as the same float (`_shortest_float`): DuckDB gives a FLOAT to Python as the double it equals, `0.1` as
+    0.10000000149011612, digits no float holds (DuckDB, Spark and pandas show `0.1`). None when `kind` holds no
+    FLOAT."""
+    name = kind.id
+    if name == "float":
+        return _shortest_float
+    if name in ("list", "array"):
+        item = shown_float(kind.children[0][1])
+        return None if item is None else lambda v: None if v is None else type(v)(map(item, v))
+    if name in ("struct", "map"):
+        parts = {n: f for n, t in kind.children if (f := shown_float(t))}
+        if not parts:
+            return None
+        if name == "struct":
+            return lambda v: None if v is None else {k: parts[k](x) if k in parts else x for k, x in v.items()}
+        key, value = parts.get("key", _same), parts.get("value", _same)
+        return lambda v: None if v is None else {key(k): value(x) for k, x in v.items()}
+    return None
+
+
+def _same(v: Any) -> Any:
+    return v
+
+
+def _shortest_float(v: float | None) -> float | None:
+    """`v` (a FLOAT as a double) as the double nearest the shortest decimal that reads back as that float: its
+    text is that decimal (`0.1`, `3.4e+38`)."""
+    if v is None or not math.isfinite(v):
+        return v
+    for digits in range(1, 10):
+        nearest = float(f"{v:.{digits}g}")
+        if struct.unpack("f", struct.pack("f", nearest))[0] == v:
+            return nearest
+    return v
 
 
 def no_table(name: str, known: list[str]) -> str:
@@ -418,7 +467,7 @@ def run_query(
         tables = store.tables()
         back = named(tables, sql) if as_of is not None else set()
         try:
-            columns, rows = _run_on(store, tables, sql, (as_of, back), limit, deadline, zones)
+            columns, rows, shown = _run_on(store, tables, sql, (as_of, back), limit, deadline, zones)
             break
         except duckdb.InterruptException:
             raise QueryTimeout(f"query stopped after {timeout:g} s (its time limit)") from None
@@ -435,7 +484,8 @@ def run_query(
     notes = _as_of_notes(tables, back)
     for note in notes:
         log.warning(note)
-    return QueryResult(columns, rows[:limit] if truncated else rows, truncated, time.perf_counter() - started, notes)
+    kept = rows[:limit] if truncated else rows
+    return QueryResult(columns, kept, truncated, time.perf_counter() - started, notes, shown)
 
 
 def _run_on(
@@ -446,9 +496,9 @@ def _run_on(
     limit: int | None,
     deadline: float | None,
     zones: Zones | None,
-) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """The statement's columns and rows (at most `limit` + 1) over the catalog snapshot `tables`, the tables of
-    `as_of`'s set read as of its version or time."""
+) -> tuple[list[str], list[tuple[Any, ...]], list[Callable[[Any], Any] | None]]:
+    """The statement's columns, rows (at most `limit` + 1) and how each column is shown (`shown_float`) over the
+    catalog snapshot `tables`, the tables of `as_of`'s set read as of its version or time."""
     con = duckdb.connect(":memory:")
     try:
         check_read_only(con, sql, [t.name for t in tables])
@@ -462,7 +512,8 @@ def _run_on(
         try:
             rel = con.execute(sql)
             columns = [d[0] for d in rel.description] if rel.description else []
-            return columns, rel.fetchall() if limit is None else rel.fetchmany(limit + 1)
+            shown = [shown_float(d[1]) for d in rel.description or []]
+            return columns, rel.fetchall() if limit is None else rel.fetchmany(limit + 1), shown
         finally:
             if timer:
                 timer.cancel()

@@ -271,10 +271,10 @@ def query(obj: Ctx, sql: str, fmt: str, as_of: str | None) -> None:
     import duckdb
 
     try:
-        cols, rows = obj.pipeline().query(sql, as_of=as_of)
+        result = obj.pipeline().query(sql, as_of=as_of)
     except duckdb.Error as exc:
         raise click.ClickException(f"query failed: {exc}") from None
-    print_rows(cols, rows, fmt)
+    print_rows(result.columns, result.shown_rows(), fmt)
 
 
 def _shown(v: Any) -> str:

@@ -59,7 +59,7 @@ class ResultResponse(JSONResponse):
         super().__init__(
             {
                 "columns": result.columns,
-                "rows": [[jsonable(v) for v in row] for row in result.rows],
+                "rows": [[jsonable(v) for v in row] for row in result.shown_rows()],
                 "truncated": result.truncated,
                 "seconds": round(result.seconds, 6),
             }
