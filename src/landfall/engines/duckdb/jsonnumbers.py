@@ -17,7 +17,11 @@ Numbers with a fraction or an exponent of more digits than a double holds (`1234
 exported from a `NUMERIC(38,18)` column): DuckDB's reader gives no text back for a number it reads as a double,
 not even into a text column (`1234567890.1234567`). A JSON Lines file whose type sample holds one
 (`digits_as_text`) is read from a copy where every number of that field (or list's items) is a string as written:
-its column is text, every value as written, as a CSV column is (`read_csv.lost_in`)."""
+its column is text, every value as written, as a CSV column is (`read_csv.lost_in`). A JSON document holding one
+(`document_loses_digits`) is read through Python's parser, written as such JSON Lines (`losing_fields`). Spark,
+whose parser gives a number's text back as its double's, reads the same copies; and, as it takes a number beyond
+a double's range (`1e400`) for an infinity, JSON Lines holding one are read from a copy where its field is text
+(`digits_as_text(beyond_whole=True)`; a document's copy does that at once)."""
 
 from __future__ import annotations
 
