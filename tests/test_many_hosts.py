@@ -104,13 +104,19 @@ def test_three_hosts_two_thousand_files_one_worker_killed(tmp_path, postgres, s3
         def victim_holds_a_lease() -> bool:
             return any(r.worker.startswith("host1:") for r in p.runs(status="running"))
 
-        wait_for(
-            lambda: p.counts()["succeeded"] >= 300 and victim_holds_a_lease(),
-            240,
-            "the second host to hold a lease after 300 files",
-            procs,
-            hosts,
-        )
+        def frozen_holding_a_lease() -> bool:
+            """Host 1 stopped (SIGSTOP) while it holds a lease, so that the kill finds it holding one (a kill right
+            after a look could find it between two batches, its leases all ended)."""
+            if not (p.counts()["succeeded"] >= 300 and victim_holds_a_lease()):
+                return False
+            hosts.kill(1, signal.SIGSTOP)
+            time.sleep(0.5)  # a commit it sent before it stopped lands meanwhile
+            if victim_holds_a_lease():
+                return True
+            hosts.kill(1, signal.SIGCONT)
+            return False
+
+        wait_for(frozen_holding_a_lease, 240, "the second host to hold a lease after 300 files", procs, hosts)
         hosts.kill(1)  # kill -9, as a lost machine: its leases can only run out
         killed_at = time.time()
         wait_for(
