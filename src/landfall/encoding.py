@@ -277,8 +277,10 @@ def transcode(
 def _as_lf(text: str, quote: str | None, inside: bool) -> tuple[str, bool]:
     """`text` with its line endings outside quoted values LF (`inside`: it starts within one), and whether it
     ends within one. A doubled quote (RFC 4180's escape) leaves a value and enters it again."""
-    if not quote:
+    if not quote or (quote not in text and not inside):
         return _lf(text), False
+    if "\r" not in text:  # nothing to change: where it ends
+        return text, inside != (text.count(quote) % 2 == 1)
     parts = text.split(quote)
     start = 1 if inside else 0
     parts[start::2] = [_lf(p) for p in parts[start::2]]
