@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -139,18 +140,21 @@ def _located(cx: JobContext, rows: str) -> None:
     one whose `_raw` DuckDB cut at `REJECTED_TEXT_AT_MOST` bytes (or a few less, not to cut a character) given its
     whole record again: the one read from there that begins with the text DuckDB kept. One pass over each file up
     to its last such row."""
-    found = cx.con.execute(f"SELECT DISTINCT {q(PATH)}, _at, _raw FROM {rows} WHERE _at IS NOT NULL ORDER BY 1, 2")
-    fixed: list[tuple[str, int, int, str]] = []
-    for path, at, kept in found.fetchall():
-        if not fixed or fixed[-1][0] != path:
-            line, seen = 1, 0
+    found = cx.con.execute(
+        f"SELECT {q(PATH)}, _at, _line, CASE WHEN strlen(_raw) > {REJECTED_TEXT_AT_MOST - 4} THEN _raw END "
+        f"FROM {rows} WHERE _at IS NOT NULL ORDER BY 1, 2"
+    ).fetchall()
+    fixed: list[tuple[str, int, int, str | None]] = []  # (path, _at, _line, whole _raw or None: as it is)
+    for path, group in itertools.groupby(found, key=lambda row: row[0]):
         with open(path, "rb") as fh:
-            fh.seek(seen)
-            line += _newlines(fh, at - seen)
-            seen = at
-            if len(kept.encode("utf-8")) > REJECTED_TEXT_AT_MOST - 4:
-                kept = _whole_record(fh, at, kept, _dialect(cx, path)) or kept
-        fixed.append((path, at, line, kept))
+            line, seen = 1, 0
+            for _, at, said, cut in group:
+                fh.seek(seen)
+                line += _newlines(fh, at - seen)
+                seen = at
+                whole = _whole_record(fh, at, cut, _dialect(cx, path)) if cut is not None else None
+                if line != said or whole is not None:
+                    fixed.append((path, at, line, whole))
     if not fixed:
         return
     paths, ats, lines, raws = (list(c) for c in zip(*fixed, strict=True))
@@ -158,8 +162,8 @@ def _located(cx: JobContext, rows: str) -> None:
         {PATH: ("string", paths), "_at": ("int64", ats), "_line": ("int64", lines), "_raw": ("string", raws)}
     )
     cx.con.execute(
-        f"UPDATE {rows} r SET _line = f._line, _raw = f._raw FROM {table} f WHERE r.{q(PATH)} = f.{q(PATH)} "
-        "AND r._at = f._at"
+        f"UPDATE {rows} r SET _line = f._line, _raw = coalesce(f._raw, r._raw) FROM {table} f "
+        f"WHERE r.{q(PATH)} = f.{q(PATH)} AND r._at = f._at"
     )
 
 
