@@ -72,6 +72,21 @@ def test_yaml_syntax_error_names_line(tmp_path):
         load_settings(write(tmp_path, "lake: x\nworkflows:\n  - name: [unclosed\n"), environ={})
 
 
+def test_a_key_twice_in_one_mapping_is_refused_naming_both_lines(tmp_path):
+    """A key pasted twice (`write:` in one workflow) was taken silently, its last value kept (YAML's loaders do
+    so): the workflow wrote to `second`. It is refused, naming both lines; a merge (`<<:`) still overrides."""
+    text = "lake: x\nworkflows:\n  - name: t\n    match: t/\n    write: {table: first}\n    write: {table: second}\n"
+    with pytest.raises(
+        ConfigError, match=r"line 6, column 5: not valid YAML: `write` appears twice \(first on line 5\)"
+    ):
+        load_settings(write(tmp_path, text), environ={})
+    merged = (
+        "lake: x\nworkflows:\n  - &b {name: t, match: t/, write: {table: a}}\n  - <<: *b\n    name: u\n    match: u/\n"
+    )
+    second = load_settings(write(tmp_path, merged), environ={}).workflows[1]
+    assert (second.name, second.match, second.write.table) == ("u", "u/", "a")
+
+
 def test_precedence_overrides_then_env_then_file(tmp_path):
     path = write(tmp_path, ISSUE_SHAPE)
     s = load_settings(path, environ={"LANDFALL__WORKERS": "5", "LANDFALL__LAKE": "/env/lake"})

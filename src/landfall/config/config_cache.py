@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 MISSING = object()
-_VERSION = 1  # bump when what is stored changes
+_VERSION = 2  # bump when what is stored, or what a text parses to (a key twice is refused: 2), changes
 
 
 def folder() -> Path | None:

@@ -5,6 +5,7 @@ The parsed file is kept in landfall's cache folder (`config_cache`), so that a c
 skips the YAML parser and its import (about a tenth of a command's start-up), and what checking its SQL found
 (`landfall.sqlcheck.keep`), so that such a command imports neither sqlglot nor DuckDB to check it again."""
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,7 @@ def _parse_yaml(text: str, source: str) -> Any:
     import yaml
 
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_strict_loader())  # noqa: S506 - a SafeLoader that refuses a key twice
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -128,6 +129,37 @@ def _parse_yaml(text: str, source: str) -> Any:
             else ""
         )
         raise ConfigError(f"{source}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}{started}") from None
+
+
+@functools.cache
+def _strict_loader() -> Any:
+    """PyYAML's safe loader refusing a key twice in one mapping (`write:` pasted twice in a workflow), of which it
+    would keep the last value without a word, as a YAML error naming both lines."""
+    import yaml
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`: the keys after it override the base's
+                continue
+            key = loader.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"`{key}` appears twice (first on line {seen[key]}); YAML would keep the last value without a "
+                    "word: keep one",
+                    key_node.start_mark,
+                )
+            if isinstance(key, (str, int, float, bool)):
+                seen[key] = key_node.start_mark.line + 1
+        return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+    class StrictLoader(yaml.SafeLoader):
+        pass
+
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return StrictLoader
 
 
 def load_settings(
