@@ -105,10 +105,10 @@ def read(cx: JobContext) -> str:
         path, head, decoded = _readable_path(src, fmt, opts, job.scratch_dir, cx.plan.newlines)
         if decoded is not None:
             cx.encodings[src.key] = decoded.to_json()
-        if fmt == "jsonl" and cx.plan.split_lines:
-            path = _good_lines(cx, path, src)
         if fmt == "jsonl":  # numbers of more digits than a double holds: text (DuckDB's text of one is its double's)
             path = digits_as_text(path, os.path.join(job.scratch_dir, "_digits"), f"{src.file_id}.jsonl")
+        if fmt == "jsonl" and cx.plan.split_lines:  # (after the copy above, which keeps every line where it is: the
+            path = _good_lines(cx, path, src)  # lines set aside are named by the path read)
         paths[path] = src
         heads[path] = head
     cx.with_path = len(paths) > 1

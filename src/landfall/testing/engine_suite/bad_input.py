@@ -52,6 +52,24 @@ class BadInputTests(EngineFixtures):
             ((line, raw),) = lake.rows(f"SELECT _line, _raw FROM quarantine.{table}")
             assert (line, len(raw), raw == long) == (at, len(long), True), table
 
+    def test_a_bad_line_beside_a_long_number_is_set_aside_or_named(self, make):
+        """A JSON Lines file holding a number of more digits than a double holds (read from a copy where its field
+        is text) and a line that is no JSON: with `bad_rows: quarantine` the line is set aside with its line number
+        (before, on DuckDB: it vanished, the run counting 2 rows in and none set aside); without, the file fails
+        naming it."""
+        lake = make(wf("q", read={"bad_rows": "quarantine"}), wf("f", retry={"max_attempts": 1}))
+        body = '{"id": 1, "v": 1234567890.123456789}\n{"id": 2, "v":\n{"id": 3, "v": 2.5}\n'
+        lake.land("q/a.jsonl", body)
+        lake.land("f/a.jsonl", body)
+        lake.process()
+        assert lake.rows("SELECT id, v FROM q ORDER BY id") == [(1, "1234567890.123456789"), (3, "2.5")]
+        assert lake.rows("SELECT _line, _raw FROM quarantine.q") == [(2, '{"id": 2, "v":')]
+        run = only_run(lake, "q/a.jsonl")
+        assert (run.status, run.rows_in, run.rows_out, run.rows_quarantined) == ("succeeded", 3, 2, 1)
+        assert (error_of(lake, "f/a.jsonl") or "").startswith("`f/a.jsonl` line 2: invalid JSON"), error_of(
+            lake, "f/a.jsonl"
+        )
+
     def test_half_a_surrogate_pair_is_a_bad_row(self, make):
         """A line of JSON Lines holding half of a UTF-16 surrogate pair (`"\\ud800"`) is set aside with its line and
         reason (before: on DuckDB, Python's check let it through and DuckDB's reader refused it, failing the whole
