@@ -279,6 +279,19 @@ def test_a_lone_latin_byte_is_not_taken_for_shift_jis(make_lake):
     assert lake.rows("SELECT name FROM t ORDER BY id") == [("english",), ("©",)]
 
 
+def test_a_few_latin_bytes_are_not_taken_for_another_code_page(make_lake):
+    """A lone `é` (0xE9) reads as cleanly in dozens of code pages, which charset-normalizer lists by name: the
+    first was Urdu's cp1006, which loaded `ﻠ`; `Łódź` in cp1250 loaded as `гґdЯ` (cp1125). Among code pages that
+    read a sample equally cleanly, a Latin one is taken."""
+    lake = make_lake([wf("t", read={"format": "csv"}), wf("j")])
+    lake.land("t/a.csv", b"id,name\n1,caf\xe9\n")
+    lake.land("t/b.csv", "id,name\n2,Łódź\n".encode("cp1250"))
+    lake.land("j/a.jsonl", b'{"id": 3, "name": "\xe9"}\n')
+    assert lake.process().ok
+    assert lake.rows("SELECT id, name FROM t ORDER BY id") == [(1, "café"), (2, "Łódź")]
+    assert lake.rows("SELECT name FROM j") == [("é",)]
+
+
 def test_a_wide_file_does_not_hold_back_the_small_files_of_its_batch(make_lake):
     """A CSV of 10,000 columns takes seconds to read; the small files batched with it commit first, then it does
     (before: every file of the batch waited for it)."""

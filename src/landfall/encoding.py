@@ -113,7 +113,10 @@ def _normalizer(data: bytes) -> Detected | None:
         data = data[: data.rfind(b"\n") + 1] or data
     matches = list(from_bytes(data))
     best = matches[0] if matches else None
-    if best is None or _LATIN.match(best.encoding):
+    # a few bytes beyond ASCII read as cleanly in many code pages, which come in the order of their names: a Latin
+    # one among those tied with the first (a lone `é`, 0xE9, was Urdu's `ﻠ` in cp1006)
+    tied = [m for m in matches if best is not None and (m.chaos, m.coherence) == (best.chaos, best.coherence)]
+    if best is None or any(_LATIN.match(m.encoding) for m in tied):
         latin = _latin(data)
         if latin is not None:
             return latin
