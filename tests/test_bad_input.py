@@ -282,13 +282,17 @@ def test_a_lone_latin_byte_is_not_taken_for_shift_jis(make_lake):
 def test_a_few_latin_bytes_are_not_taken_for_another_code_page(make_lake):
     """A lone `é` (0xE9) reads as cleanly in dozens of code pages, which charset-normalizer lists by name: the
     first was Urdu's cp1006, which loaded `ﻠ`; `Łódź` in cp1250 loaded as `гґdЯ` (cp1125). Among code pages that
-    read a sample equally cleanly, a Latin one is taken."""
+    read a sample equally cleanly, a Latin one is taken. A Latin byte before a letter is no Big5 character (`São`
+    loaded as `S緌`, `°C` as `蚓`), and `£` beside a space no Polish `Ł`."""
     lake = make_lake([wf("t", read={"format": "csv"}), wf("j")])
     lake.land("t/a.csv", b"id,name\n1,caf\xe9\n")
     lake.land("t/b.csv", "id,name\n2,Łódź\n".encode("cp1250"))
+    for i, text in enumerate(("São Paulo", "25 °C", "£ 5"), start=4):
+        lake.land(f"t/c{i}.csv", f"id,name\n{i},{text}\n".encode("cp1252"))
     lake.land("j/a.jsonl", b'{"id": 3, "name": "\xe9"}\n')
     assert lake.process().ok
-    assert lake.rows("SELECT id, name FROM t ORDER BY id") == [(1, "café"), (2, "Łódź")]
+    got = lake.rows("SELECT id, name FROM t ORDER BY id")
+    assert got == [(1, "café"), (2, "Łódź"), (4, "São Paulo"), (5, "25 °C"), (6, "£ 5")]
     assert lake.rows("SELECT name FROM j") == [("é",)]
 
 
