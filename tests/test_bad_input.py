@@ -296,6 +296,22 @@ def test_a_few_latin_bytes_are_not_taken_for_another_code_page(make_lake):
     assert lake.rows("SELECT name FROM j") == [("é",)]
 
 
+def test_a_utf8_file_with_a_latin_line_fails_naming_it_not_as_mojibake(make_lake):
+    """A UTF-8 file with one line appended from a Latin-1 file (`caf\\xe9`) loaded whole in another code page, every
+    UTF-8 character of every row two characters (`Zoë` as `ZoĂ«`), without a word. Most of its characters beyond
+    ASCII being UTF-8's, it is read as UTF-8 and fails naming the line of the byte that is not (as a file whose
+    such byte lies past the sample always did); declared, it loads."""
+    lake = make_lake([wf("t", retry={"max_attempts": 1}), wf("d", read={"encoding": "latin-1"})])
+    body = "id,name\n" + "".join(f"{i},Zoë Müller\n" for i in range(1, 21))
+    lake.land("t/a.csv", body.encode() + b"21,caf\xe9\n")
+    lake.land("d/a.csv", "id,name\n1,café\n2,Zoë\n".encode("latin-1"))
+    lake.process()
+    (run,) = [r for r in lake.pipeline.runs() if r.file_key == "t/a.csv"]
+    assert run.status == "dead" and run.error.startswith("`t/a.csv` line 22: "), run.error
+    assert "not valid UTF-8" in run.error and "read.encoding" in run.error, run.error
+    assert lake.rows("SELECT name FROM d ORDER BY id") == [("café",), ("Zoë",)]
+
+
 def test_a_wide_file_does_not_hold_back_the_small_files_of_its_batch(make_lake):
     """A CSV of 10,000 columns takes seconds to read; the small files batched with it commit first, then it does
     (before: every file of the batch waited for it)."""

@@ -78,6 +78,9 @@ def detect_encoding(data: bytes) -> Detected:
     except UnicodeDecodeError as exc:
         if len(data) == SAMPLE and exc.reason == "unexpected end of data":  # a character cut by the sample's end
             return Detected("utf-8", 1.0, "utf-8")
+    mostly = _mostly_utf8(data)
+    if mostly is not None:
+        return mostly
     found = _normalizer(data)
     if found is not None:
         return found
@@ -86,6 +89,19 @@ def detect_encoding(data: bytes) -> Detected:
         return Detected("cp1252", 0.0, "fallback")
     except UnicodeDecodeError:
         return Detected("latin-1", 0.0, "fallback")
+
+
+def _mostly_utf8(data: bytes) -> Detected | None:
+    """UTF-8, when most of a sample's characters beyond ASCII are UTF-8's and a few bytes are not (a line appended
+    from a Latin-1 file): read so, the file fails naming the line of the first such byte, where a code page that
+    reads every byte would turn each of its UTF-8 characters into two (`Zoë` as `ZoĂ«`) without a word. A Latin
+    code page seldom puts a byte of 0xC2-0xF4 before one of 0x80-0xBF, as UTF-8 does."""
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    good = sum(1 for c in text if ord(c) > 127) - bad
+    if good < 2 * bad:
+        return None
+    return Detected("utf-8", round(good / (good + bad), 3), "utf-8")
 
 
 def _marked(data: bytes) -> Detected | None:
