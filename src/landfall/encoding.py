@@ -98,7 +98,7 @@ def _mostly_utf8(data: bytes) -> Detected | None:
     code page seldom puts a byte of 0xC2-0xF4 before one of 0x80-0xBF, as UTF-8 does."""
     text = data.decode("utf-8", errors="replace")
     bad = text.count("\ufffd")
-    good = sum(1 for c in text if ord(c) > 127) - bad
+    good = len(text) - len(text.encode("ascii", errors="ignore")) - bad
     if good < 2 * bad:
         return None
     return Detected("utf-8", round(good / (good + bad), 3), "utf-8")
