@@ -143,7 +143,9 @@ def _strict_loader() -> Any:
             if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`: the keys after it override the base's
                 continue
             key = loader.construct_object(key_node, deep=deep)
-            if isinstance(key, (str, int, float, bool)) and key in seen:
+            if not isinstance(key, (str, int, float, bool)):
+                continue  # (a list or a mapping as a key: the safe loader refuses it)
+            if key in seen:
                 raise yaml.constructor.ConstructorError(
                     "while constructing a mapping",
                     node.start_mark,
@@ -151,8 +153,7 @@ def _strict_loader() -> Any:
                     "word: keep one",
                     key_node.start_mark,
                 )
-            if isinstance(key, (str, int, float, bool)):
-                seen[key] = key_node.start_mark.line + 1
+            seen[key] = key_node.start_mark.line + 1
         return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
 
     class StrictLoader(yaml.SafeLoader):
