@@ -304,11 +304,14 @@ def test_a_utf8_file_with_a_latin_line_fails_naming_it_not_as_mojibake(make_lake
     lake = make_lake([wf("t", retry={"max_attempts": 1}), wf("d", read={"encoding": "latin-1"})])
     body = "id,name\n" + "".join(f"{i},Zoë Müller\n" for i in range(1, 21))
     lake.land("t/a.csv", body.encode() + b"21,caf\xe9\n")
+    # a JSON document so (before, also past the sample: `UnicodeDecodeError: 'utf-8' codec can't decode ...`)
+    lake.land("t/b.json", '[{"name": "Zoë Müller"},\n'.encode() + b'{"name": "caf\xe9"}]')
     lake.land("d/a.csv", "id,name\n1,café\n2,Zoë\n".encode("latin-1"))
     lake.process()
-    (run,) = [r for r in lake.pipeline.runs() if r.file_key == "t/a.csv"]
-    assert run.status == "dead" and run.error.startswith("`t/a.csv` line 22: "), run.error
-    assert "not valid UTF-8" in run.error and "read.encoding" in run.error, run.error
+    errors = {r.file_key: r.error or "" for r in lake.pipeline.runs() if r.status == "dead"}
+    assert errors["t/a.csv"].startswith("`t/a.csv` line 22: "), errors
+    assert "not valid UTF-8" in errors["t/a.csv"] and "read.encoding" in errors["t/a.csv"], errors
+    assert errors["t/b.json"].startswith("`t/b.json` line 2: byte 40 is not valid utf-8"), errors
     assert lake.rows("SELECT name FROM d ORDER BY id") == [("café",), ("Zoë",)]
 
 

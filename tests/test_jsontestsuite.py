@@ -32,7 +32,6 @@ I_ACCEPTED = {
     "i_structure_UTF-8_BOM_empty_object.json",
     "i_string_UTF-16LE_with_BOM.json",
     "i_string_iso_latin_1.json",
-    "i_string_UTF-8_invalid_sequence.json",
     "i_string_UTF8_surrogate_U+D800.json",
     "i_string_invalid_utf-8.json",
     "i_string_lone_utf8_continuation_byte.json",
@@ -86,6 +85,9 @@ def test_every_n_document_fails_alone_with_a_clear_error(outcomes):
 def test_i_documents_behave_as_documented(outcomes):
     i = {k: r.status for k, r in outcomes.items() if k.startswith("i_")}
     assert len(i) == 35
+    # UTF-8 (`日ш`) with a byte that is not: refused naming its line, not read whole in a code page as `æ—¥Ñˆú`
+    mostly = outcomes["i_string_UTF-8_invalid_sequence.json"].error or ""
+    assert mostly.startswith("`j/i_string_UTF-8_invalid_sequence.json` line 1: ") and "not valid utf-8" in mostly
     accepted = {k for k, s in i.items() if s in ("succeeded", "skipped")}
     assert accepted == I_ACCEPTED, (sorted(accepted - I_ACCEPTED), sorted(I_ACCEPTED - accepted))
     assert {s for k, s in i.items() if k not in I_ACCEPTED} == {"dead"}

@@ -319,6 +319,20 @@ def _lf(text: str) -> str:
     return text.replace("\r\r\n", "\n").replace("\r\n", "\n").replace("\r", "\n")
 
 
+def undecodable(key: str, path: str, exc: UnicodeDecodeError, kind: str | None = None, how: str = "") -> Exception:
+    """The error of a file (`key`, read from `path`, decompressed as `kind`) whose byte `exc.start` its encoding
+    cannot decode: the line, the byte, why (and `how` the encoding was chosen), and what to set."""
+    from landfall.errors import InvalidInput
+
+    line = line_of_offset(path, exc.start, kind)
+    return InvalidInput(
+        f"`{key}` line {line}: byte {exc.start} is not valid {exc.encoding} ({exc.reason}{how}); "
+        "set `read.encoding` to the file's encoding",
+        file=key,
+        line=line,
+    )
+
+
 def line_of_offset(path: str, offset: int, kind: str | None = None) -> int:
     """1-based line number of a byte offset in a (possibly compressed) file's decompressed bytes."""
     with _open(path, kind) as fh:

@@ -119,7 +119,10 @@ def _check_json_document(cx: JobContext, path: str, src: Source) -> None:
     size = os.path.getsize(path)
     if size > STRICT_JSON_BYTES:
         return
-    text = enc.read_text(path)
+    try:
+        text = enc.read_text(path)
+    except UnicodeDecodeError as exc:  # (read as UTF-8, declared or detected on the sample)
+        raise enc.undecodable(src.key, path, exc) from None
     if not text.strip():
         raise InvalidInput(
             f"`{src.key}` line 1: the file is empty; a JSON document needs a value "

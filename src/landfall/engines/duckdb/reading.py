@@ -354,18 +354,12 @@ def _readable_path(
         )
         return path, enc.sample(path), decoded
     except UnicodeDecodeError as exc:
-        line = enc.line_of_offset(src.path, exc.start, kind)
         how = (
             ""
             if decoded is None or decoded.how == "declared"
             else f", {decoded.how} at confidence {decoded.confidence}"
         )
-        raise InvalidInput(
-            f"`{src.key}` line {line}: byte {exc.start} is not valid {exc.encoding} ({exc.reason}{how}); "
-            "set `read.encoding` to the file's encoding",
-            file=src.key,
-            line=line,
-        ) from None
+        raise enc.undecodable(src.key, src.path, exc, kind, how) from None
     except Exception as exc:
         if compression.is_corrupt(exc, kind):
             raise compression.corrupt(src.key, kind, exc) from None
