@@ -43,17 +43,24 @@ def records_among_values(objects: int, others: int, table_schema: list[tuple[str
 
 
 def _json_document_as_lines(
-    path: str, scratch: str, key: str, *, records_required: bool, table_schema: list[tuple[str, str]] | None = None
+    path: str,
+    scratch: str,
+    key: str,
+    *,
+    records_required: bool,
+    table_schema: list[tuple[str, str]] | None = None,
+    digits: bool | None = None,
 ) -> tuple[str, bool, int]:
     """Rewrite a JSON document as JSON Lines: its records, or `{"value": <JSON text>}` per element when it is
     not made of objects (unless it is records among values: `records_among_values`). Returns the new
     path and whether it holds values. A document holding a number of more digits than a double holds
     (`jsonnumbers.document_loses_digits`) is written with every number as written, and each field holding one
-    in the type sample a string (its column text, as in JSON Lines)."""
+    in the type sample a string (its column text, as in JSON Lines); `digits`: whether it does, when the caller
+    looked already."""
     import sys
 
     text = enc.read_text(path)
-    digits = document_loses_digits(path)
+    digits = document_loses_digits(path) if digits is None else digits
     try:
         doc = as_written(text, _no_constants) if digits else json.loads(text, parse_constant=_no_constants)
     except RecursionError:

@@ -90,7 +90,9 @@ def record_counts(con: duckdb.DuckDBPyConnection, path: str, fmt: str) -> tuple[
     return (int(found[0]), int(found[1])) if found else (0, 0)
 
 
-def _json_lines_of(cx: JobContext, paths: dict[str, Source], opts: ReadOptions) -> tuple[str, bool]:
+def _json_lines_of(
+    cx: JobContext, paths: dict[str, Source], opts: ReadOptions, digits: bool | None = None
+) -> tuple[str, bool]:
     """A valid document DuckDB's reader refuses (duplicate keys, deep nesting, empty keys): Python's parser
     reads it (the last of duplicate keys wins) into JSON Lines for DuckDB (`cx.as_lines`). The read, and whether
     those lines are records (read as the records of a JSON Lines file are), not `value` rows."""
@@ -101,6 +103,7 @@ def _json_lines_of(cx: JobContext, paths: dict[str, Source], opts: ReadOptions) 
         src.key,
         records_required=opts.records == "true",
         table_schema=cx.job.table_schema,
+        digits=digits,
     )
     cx.as_lines = lines
     if n == 0:

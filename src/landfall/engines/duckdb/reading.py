@@ -119,6 +119,7 @@ def read(cx: JobContext) -> str:
         "INSERT INTO __lf_sources VALUES (?, ?, ?)", [(p, src.key, src.run_id) for p, src in paths.items()]
     )
     cx.paths, cx.fmt = paths, fmt
+    digits = False  # a JSON document holding numbers of more digits than a double holds (`_losing_digits`)
     json_paths, json_fmt = paths, fmt  # what a JSON read is pinned over
     if fmt == "jsonl" and not every_row_kept(job.workflow):
         # records are the non-blank lines: Python counts them while DuckDB detects the schema (single-threaded)
@@ -162,8 +163,8 @@ def read(cx: JobContext) -> str:
         select = csv_select()
     elif fmt == "parquet":
         select = _parquet_sql(cx, _paths(paths))
-    elif fmt == "json" and (cx.plan.json_via_python or _losing_digits(cx, paths)):
-        select, records = _json_lines_of(cx, paths, opts)
+    elif fmt == "json" and (cx.plan.json_via_python or (digits := _losing_digits(cx, paths))):
+        select, records = _json_lines_of(cx, paths, opts, digits=True if digits else None)  # (looked at once)
         if records:  # its records, read as those of a JSON Lines file are
             json_paths, json_fmt = {cx.as_lines: next(iter(paths.values()))}, "jsonl"
     else:

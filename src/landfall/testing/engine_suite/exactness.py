@@ -183,10 +183,7 @@ class ExactnessTests(EngineFixtures):
         _assert_long_numbers_kept(lake)
         lake.land("t/2.jsonl", '{"id": 2, "v": 2.5}\n{"id": 3, "v": 1234567890.123456789}\n', mtime=2)
         lake.process()
-        assert error_of(lake, "t/2.jsonl") == (
-            "`t/2.jsonl` line 2: value `1234567890.123456789` of column `v` is not a valid DOUBLE: a double "
-            "holds 1234567890.1234567; declare the column a decimal or text to keep every digit"
-        )
+        assert error_of(lake, "t/2.jsonl") == _refused_long_number("t/2.jsonl", 2)
 
     def test_a_number_of_more_digits_than_a_double_holds_in_a_json_document_stays_as_written(self, make):
         """As in JSON Lines, in a JSON document (before: `1234567890.123456789` loaded as 1234567890.1234567): a
@@ -223,10 +220,7 @@ class ExactnessTests(EngineFixtures):
         ]
         lake.land("t/2.json", '[\n {"id": 2, "v": 2.5},\n {"id": 3,\n  "v": 1234567890.123456789}\n]', mtime=3)
         lake.process()
-        assert error_of(lake, "t/2.json") == (
-            "`t/2.json` line 4: value `1234567890.123456789` of column `v` is not a valid DOUBLE: a double "
-            "holds 1234567890.1234567; declare the column a decimal or text to keep every digit"
-        )
+        assert error_of(lake, "t/2.json") == _refused_long_number("t/2.json", 4)
 
     def test_a_number_beyond_a_doubles_range_in_json_lines_stays_as_written(self, make):
         """DuckDB's JSON reader takes `1e400` for an infinity without a word, as its CSV reader does: a column
@@ -603,3 +597,11 @@ def _assert_long_numbers_kept(lake: Lake) -> None:
     assert got == ["1.500000000000000000", "1234567890.123456789000000000", "0.300000000000000040"]
     # every column text: the number's text, not its double's
     assert lake.rows("SELECT v FROM s ORDER BY id") == [("1.5",), ("1234567890.123456789",), ("0.30000000000000004",)]
+
+
+def _refused_long_number(key: str, line: int) -> str:
+    """The error of file `key` whose `line` holds `1234567890.123456789` for a table's double column `v`."""
+    return (
+        f"`{key}` line {line}: value `1234567890.123456789` of column `v` is not a valid DOUBLE: a double "
+        "holds 1234567890.1234567; declare the column a decimal or text to keep every digit"
+    )
