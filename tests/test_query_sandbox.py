@@ -133,17 +133,17 @@ def test_a_table_committed_while_a_query_starts_is_read_from_a_fresh_snapshot(ma
 
     lake = make_lake([wf("m", read={"format": "csv"})])
     lake.land("m/a.csv", "k,v\n1,x\n2,y\n")
-    real = landfall.query.connect
+    real = landfall.query.make_views
     calls = []
 
     def commit_meanwhile(*args, **kwargs):
-        con = real(*args, **kwargs)
+        broken = real(*args, **kwargs)
         calls.append(kwargs.get("tables"))
         if len(calls) == 1:
             assert lake.process().ok
-        return con
+        return broken
 
-    monkeypatch.setattr(landfall.query, "connect", commit_meanwhile)
+    monkeypatch.setattr(landfall.query, "make_views", commit_meanwhile)
     assert lake.pipeline.query("SELECT count(*) FROM m").rows == [(2,)]
     assert len(calls) == 2 and calls[0] == []  # the first snapshot had no table; the second has it
 

@@ -390,6 +390,57 @@ def test_vacuum_removes_unused_files_after_retention(make_lake):
     assert parse_duration("7d") == 604800 and parse_duration("90m") == 5400
 
 
+def test_a_version_whose_files_vacuum_removed_is_refused_naming_the_file(make_lake):
+    """Reading a Delta table back to a version whose files `vacuum` removed says so, naming the table, the version
+    and the file (it was Python's `FileNotFoundError` and a traceback); later versions still read."""
+    lake = make_lake(
+        [wf("c", read={"format": "csv"}, write={"table": "c", "format": "delta", "mode": "merge", "keys": ["id"]})]
+    )
+    lake.land("c/1.csv", "id,v\n1,1\n", mtime=1_700_000_000)
+    lake.process()
+    lake.land("c/2.csv", "id,v\n1,2\n", mtime=1_700_000_001)
+    lake.process()
+    (gone,) = lake.pipeline.vacuum("c", "0s")
+    with pytest.raises(QueryRefused) as exc:
+        lake.pipeline.query("SELECT v FROM c", as_of=0)
+    assert str(exc.value).startswith("table `c` cannot be read as of version 0: its file `") and gone in str(exc.value)
+    assert "landfall tables vacuum" in str(exc.value)
+    assert lake.pipeline.query("SELECT v FROM c", as_of=1)[1] == [(2,)]
+    out = CliRunner().invoke(main, ["--config", str(lake.config), "query", "--as-of", "0", "SELECT v FROM c"])
+    assert out.exit_code == 1 and "cannot be read as of version 0" in out.output and "Traceback" not in out.output
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_a_table_whose_file_is_gone_fails_its_queries_alone(make_lake, fmt):
+    """A data file removed from under a table (by hand, a lost object) made every query fail, of every table and
+    of landfall's own records, with DuckDB's `No files found that match the pattern`: the table's queries now fail
+    naming it, the file and the way back; the others answer; `tables rebuild` loads the lost rows again."""
+    lake = make_lake(
+        [
+            wf("p", read={"format": "csv"}, write={"table": "p", "format": fmt}),
+            wf("o", read={"format": "csv"}, write={"table": "o"}),
+        ]
+    )
+    lake.land("p/1.csv", "id\n1\n", mtime=1_700_000_000)
+    lake.land("o/1.csv", "id\n5\n", mtime=1_700_000_000)
+    lake.process()
+    (first,) = [f.path for f in lake.pipeline.store.table_files("p")]  # p/1.csv's rows
+    lake.land("p/2.csv", "id\n2\n", mtime=1_700_000_001)
+    lake.process()
+    os.remove(lake.root / "lake/tables/p" / first)
+    assert lake.rows("SELECT id FROM o") == [(5,)]
+    assert lake.rows("SELECT count(*) FROM landfall.runs") == [(3,)]
+    with pytest.raises(LandfallError) as exc:
+        lake.pipeline.query("SELECT count(*) FROM p")
+    assert str(exc.value).startswith(f"table `p` cannot be read: its file `{first}` is gone from zone `tables`")
+    assert "`landfall tables rebuild p`" in str(exc.value)
+    out = CliRunner().invoke(main, ["--config", str(lake.config), "query", "SELECT * FROM o JOIN p USING (id)"])
+    assert out.exit_code == 1 and "table `p` cannot be read" in out.output and "Traceback" not in out.output
+    lake.pipeline.rebuild_catalog(["p"])
+    lake.process()
+    assert lake.rows("SELECT id, _source_file FROM p ORDER BY id") == [(1, "p/1.csv"), (2, "p/2.csv")]
+
+
 def test_vacuum_keeps_the_files_a_live_reader_began_with(make_lake):
     """A query that read a Delta table's file list before a compaction still reads the files it replaced:
     `vacuum --retain 0s` meanwhile keeps them, and removes them once the query is done."""

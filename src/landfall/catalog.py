@@ -79,9 +79,12 @@ def parquet_files(storage: Storage) -> list[DataFile]:
     return out
 
 
-def scan(storage: Storage, fmt: str | None = None, *, lineage: bool = False) -> TableScan | None:
+def scan(
+    storage: Storage, fmt: str | None = None, *, lineage: bool = False, skip: set[str] = frozenset()
+) -> TableScan | None:
     """Read a table folder: its files with row counts, schema and partition columns (and, with `lineage`, the
-    landed files each data file holds rows of). None when it holds no data files."""
+    landed files each data file holds rows of), but the files of `skip` (a Delta log's files that are gone).
+    None when it holds no data files."""
     fmt = fmt or table_format(storage)
     if fmt is None:
         return None
@@ -92,7 +95,7 @@ def scan(storage: Storage, fmt: str | None = None, *, lineage: bool = False) -> 
             from landfall.tables import open_table
 
             writer = open_table("delta", storage)
-            files = writer.current_files()
+            files = [f for f in writer.current_files() if f.path not in skip]
             if not files:
                 return None
             arrow_schema, partition_by = writer.schema_and_partitions()
@@ -175,6 +178,9 @@ def read_again(attempt: Callable[[], _T]) -> _T:
 
 
 def _rebuild(settings: Settings, store: StateStore, zones: Zones, names: list[str] | None) -> list[Rebuilt]:
+    from landfall.replay import app_id
+    from landfall.tables import open_table
+
     commits: list[TableCommit] = []
     done: list[Rebuilt] = []
     reload: list[int] = []
@@ -182,11 +188,22 @@ def _rebuild(settings: Settings, store: StateStore, zones: Zones, names: list[st
         if names is not None and name not in names:
             continue
         have = store.find_table(name)  # before the read: a commit after it makes this rebuild read again
-        found = scan(storage, lineage=True)
+        fmt = table_format(storage)
+        writer = open_table(fmt, storage) if fmt is not None else None
+        gone = writer.missing_files() if writer is not None else []
+        found = scan(storage, fmt, lineage=True, skip={f.path for f in gone})
         if found is None:
             continue
-        if have is not None:
-            reload += _dropped_versions(store, name, found)
+        dropped = _dropped_versions(store, name, found) if have is not None else []
+        reload += [d.file_id for d in dropped]
+        if writer is not None and gone:  # the log follows the folder
+            writer.repair(gone, forget=[app_id(d.source_key, h) for d in dropped if (h := _hash_of(store, d.run_id))])
+            log.warning(
+                "table `%s`: its log named %d files its folder no longer holds (%s): taken out of it",
+                name,
+                len(gone),
+                ", ".join(f.path for f in gone[:3]) + (", ..." if len(gone) > 3 else ""),
+            )
         commits.append(
             TableCommit(
                 table=name,
@@ -220,18 +237,28 @@ def _rebuild(settings: Settings, store: StateStore, zones: Zones, names: list[st
     return done
 
 
-def _dropped_versions(store: StateStore, name: str, found: TableScan) -> list[int]:
+def _dropped_versions(store: StateStore, name: str, found: TableScan) -> list[SourceRows]:
     """File versions whose rows were only in cataloged files the table no longer holds (and in no file it
     holds, by the rows' `_source_file` and `_run_id`)."""
     present = {f.path for f in found.files}
     held = {(s.source_key, s.run_id) for s in found.sources}
     return [
-        src.file_id
+        src
         for f in store.table_files(name)
         if f.path not in present
         for src in store.file_sources(name, f.path)
         if src.file_id and (src.source_key, src.run_id) not in held
     ]
+
+
+def _hash_of(store: StateStore, run_id: str) -> str | None:
+    """The content hash of the file version run `run_id` loaded."""
+    from landfall.errors import NoSuchRun
+
+    try:
+        return store.run(run_id).content_hash
+    except NoSuchRun:
+        return None
 
 
 def rebuild_if_new(settings: Settings, store: StateStore, zones: Zones, *, wait: float = 120.0) -> list[Rebuilt]:

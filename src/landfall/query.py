@@ -22,7 +22,7 @@ import duckdb
 from landfall.engines.duckdb import lit, q
 from landfall.engines.duckdb.database import spellings
 from landfall.engines.duckdb.types import duck_type
-from landfall.errors import ConfigError, NoSuchTable, QueryRefused, QueryTimeout
+from landfall.errors import BrokenTable, ConfigError, LandfallError, NoSuchTable, QueryRefused, QueryTimeout
 from landfall.state.base import StateStore, Table
 from landfall.storage import Storage, Zones
 
@@ -63,32 +63,60 @@ def table_select(table: Table, files: list[str]) -> str:
     return f"SELECT {cols} FROM read_parquet({paths}, {opts})"
 
 
-def connect(
+def make_views(
     store: StateStore,
-    con: duckdb.DuckDBPyConnection | None = None,
+    con: duckdb.DuckDBPyConnection,
     *,
     as_of: int | datetime | None = None,
     back: set[str] | None = None,
     zones: Zones | None = None,
     tables: list[Table] | None = None,
-) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with a view per cataloged table (of `tables`, a catalog snapshot read by the caller,
-    or the catalog now); with `as_of`, the Delta tables named in `back` (every one when None) as of that version
-    or time.
+) -> dict[str, LandfallError]:
+    """A view per cataloged table (of `tables`, a catalog snapshot read by the caller, or the catalog now) in
+    `con`; with `as_of`, the Delta tables named in `back` (every one when None) as of that version or time.
     Tables on an object store are read through fsspec (registered with the connection), never through a DuckDB
-    extension download."""
-    con = con or duckdb.connect(":memory:")
+    extension download.
+
+    A table one of whose files is gone (removed by hand, or by `tables vacuum` for a version read back) gets no
+    view: the returned mapping holds, by lower-cased name, the error a query reading it raises, so that the
+    other tables still answer."""
     con.execute("SET TimeZone = 'UTC'")
+    broken: dict[str, LandfallError] = {}
     for table in store.tables() if tables is None else tables:
         storage = zones.at(table.location) if zones else Storage(table.location)
         storage.register_with(con)
-        if as_of is not None and table.format == "delta" and (back is None or table.name.lower() in back):
-            files = _files_as_of(table, storage, as_of)
-            table = _schema_as_of(table, files, storage)
-        else:
-            files = [f.path for f in store.table_files(table.name)]
-        con.execute(f"CREATE OR REPLACE VIEW {view_name(con, table.name)} AS {table_select(table, files)}")
-    return con
+        back_then = as_of is not None and table.format == "delta" and (back is None or table.name.lower() in back)
+        files: list[str] = []
+        try:
+            if back_then:
+                files = _files_as_of(table, storage, as_of)
+                table = _schema_as_of(table, files, storage)
+            else:
+                files = [f.path for f in store.table_files(table.name)]
+            con.execute(f"CREATE OR REPLACE VIEW {view_name(con, table.name)} AS {table_select(table, files)}")
+        except (duckdb.IOException, OSError):
+            gone = next((f for f in files if not storage.exists(f)), None)
+            if gone is None:
+                raise
+            broken[table.name.lower()] = _unreadable(table, gone, storage, as_of if back_then else None)
+    return broken
+
+
+def _unreadable(table: Table, gone: str, storage: Storage, as_of: int | datetime | None) -> LandfallError:
+    """The error of a query reading `table`, whose file `gone` is no more (as of `as_of`, when read back)."""
+    name = table.name
+    if as_of is None:
+        return BrokenTable(
+            f"table `{name}` cannot be read: its file `{gone}` is gone from {storage.label} (removed outside "
+            f"landfall?); `landfall tables rebuild {name}` catalogs the table as its folder holds it now and loads "
+            f"again the files whose rows it lost (`landfall tables reload {name}`: the whole table again)"
+        )
+    when = f"version {as_of}" if isinstance(as_of, int) else _iso(as_of)
+    return QueryRefused(
+        f"table `{name}` cannot be read as of {when}: its file `{gone}` was removed (`landfall tables vacuum` "
+        f"removes the files only versions older than its retention read); read a later version "
+        f"(`landfall tables history {name}`)"
+    )
 
 
 def view_name(con: duckdb.DuckDBPyConnection, name: str) -> str:
@@ -436,6 +464,12 @@ def _as_of_notes(tables: list[Table], back: set[str]) -> list[str]:
     ]
 
 
+def _missing_table(exc: duckdb.CatalogException) -> str | None:
+    """The table DuckDB did not find, as its message names it."""
+    missing = re.search(r"Table with name (\S+) does not exist", str(exc))
+    return missing.group(1) if missing else None
+
+
 #: how many catalog snapshots a query is tried on when the catalog changed while it ran
 SNAPSHOTS = 5
 
@@ -471,14 +505,13 @@ def run_query(
             break
         except duckdb.InterruptException:
             raise QueryTimeout(f"query stopped after {timeout:g} s (its time limit)") from None
-        except duckdb.Error as exc:
+        except (duckdb.Error, BrokenTable, QueryRefused) as exc:  # the last two: a file gone (`make_views`)
             now = store.tables()
             if attempt + 1 < SNAPSHOTS and _snapshot_key(now) != _snapshot_key(tables):
                 log.debug("query: the catalog changed while it ran (%s); running it on a fresh snapshot", exc)
                 continue
-            missing = re.search(r"Table with name (\S+) does not exist", str(exc))
-            if isinstance(exc, duckdb.CatalogException) and missing:
-                raise NoSuchTable(no_table(missing.group(1), [t.name for t in now])) from None
+            if isinstance(exc, duckdb.CatalogException) and (missing := _missing_table(exc)):
+                raise NoSuchTable(no_table(missing, [t.name for t in now])) from None
             raise
     truncated = limit is not None and len(rows) > limit
     notes = _as_of_notes(tables, back)
@@ -502,7 +535,7 @@ def _run_on(
     con = duckdb.connect(":memory:")
     try:
         check_read_only(con, sql, [t.name for t in tables])
-        connect(store, con, as_of=as_of[0], back=as_of[1], zones=zones, tables=tables)
+        broken = make_views(store, con, as_of=as_of[0], back=as_of[1], zones=zones, tables=tables)
         add_status_tables(con, store, status_refs(sql))
         lock_down(con, [t.location for t in tables])
         left = None if deadline is None else max(deadline - time.perf_counter(), 0.0)
@@ -510,7 +543,13 @@ def _run_on(
         if timer:
             timer.start()
         try:
-            rel = con.execute(sql)
+            try:
+                rel = con.execute(sql)
+            except duckdb.CatalogException as exc:
+                name = (_missing_table(exc) or "").strip('"').lower()
+                if found := broken.get(name) or next((e for n, e in broken.items() if n.endswith(f".{name}")), None):
+                    raise found from None  # a table whose file is gone
+                raise
             columns = [d[0] for d in rel.description] if rel.description else []
             shown = [shown_float(d[1]) for d in rel.description or []]
             return columns, rel.fetchall() if limit is None else rel.fetchmany(limit + 1), shown

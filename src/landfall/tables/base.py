@@ -27,7 +27,7 @@ class TableChange(msgspec.Struct):
     """One commit to a table: files added and removed, and what landfall needs to replay it."""
 
     commit_id: str
-    operation: str  # WRITE | MERGE | OVERWRITE | OPTIMIZE
+    operation: str  # WRITE | MERGE | OVERWRITE | OPTIMIZE | REPAIR
     add: list[DataFile]
     remove: list[DataFile]
     schema: Any  # pyarrow.Schema, partition columns included
@@ -45,6 +45,9 @@ class TableChange(msgspec.Struct):
     # `rescue`, `discard_row`, or a batch made for a new table): a log with other columns now refuses the commit,
     # and the job runs again on them
     read_columns: set[str] | None = None
+    # file versions' application ids whose commits no longer hold their rows (a repair took the lost files out):
+    # marked not committed, so that loading the file versions again writes them
+    forget: list[str] = []
 
 
 class Version(msgspec.Struct):
@@ -140,6 +143,17 @@ class TableWriter(ABC):
         """The paths of `current_files` (a format may read them more cheaply than the files)."""
         files = self.current_files()
         return None if files is None else {f.path for f in files}
+
+    def missing_files(self) -> list[DataFile]:
+        """The files the format's log names that the table's folder no longer holds (removed by hand, or lost).
+        A format without a log has none: its folder is the table."""
+        return []
+
+    def repair(self, gone: list[DataFile], forget: list[str]) -> int | None:
+        """Take the files `gone` (of `missing_files`) out of the table's log, and mark the file versions of
+        `forget` (application ids) not committed, so that loading them again writes their rows (Delta's `FSCK
+        REPAIR TABLE`); `tables rebuild` calls it. A format without a log has nothing to repair."""
+        return None
 
     def changes(self, version: int) -> tuple[list[DataFile], list[str]]:
         """What commit `version` of the format's log did: the files it added that the table still holds, and

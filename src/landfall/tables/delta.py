@@ -29,6 +29,9 @@ from landfall.tables.parquet import ParquetTable
 deltalake = require("deltalake", "delta", "table format `delta`")
 
 META_KEY = "landfall"
+# the application transaction version of a file version's marker: committed, or taken back by a repair that
+# took the files holding its rows out of the table (the latest action of an application id is the one that counts)
+COMMITTED, FORGOTTEN = 1, 0
 _LATEST = threading.local()
 CACHED_TABLES = 16  # latest states each thread keeps (least recently used go first)
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -244,7 +247,8 @@ class DeltaTable(ParquetTable):
         }
         props = CommitProperties(
             custom_metadata={META_KEY: json.dumps(meta, default=str)},
-            app_transactions=[Transaction(app_id, 1) for app_id in change.app_ids],
+            app_transactions=[Transaction(a, COMMITTED) for a in change.app_ids]
+            + [Transaction(a, FORGOTTEN) for a in change.forget],
             # a commit that read the table is not moved past another one made after that read (delta-rs would
             # append it on top without looking at what that one added); nor is a table's creation: delta-rs would
             # commit a second creator as the next version, its schema replacing the first one's
@@ -283,6 +287,28 @@ class DeltaTable(ParquetTable):
         self._sync_log(before, version)
         return version
 
+    def missing_files(self) -> list[DataFile]:
+        files = self.current_files()
+        present = {key for key, _ in self.storage.list()}
+        return [f for f in files if f.path not in present and not self.storage.exists(f.path)]
+
+    def repair(self, gone: list[DataFile], forget: list[str]) -> int | None:
+        """One commit: a `remove` of each file `gone` and a `txn` of each application id of `forget` at version
+        `FORGOTTEN` (the latest `txn` of an id is the one a reader goes by)."""
+        from landfall.state.base import new_id
+
+        _, partition_by = self.schema_and_partitions()
+        change = TableChange(
+            commit_id=new_id("repair-"),
+            operation="REPAIR",
+            add=[],
+            remove=gone,
+            schema=None,
+            partition_by=partition_by,
+            forget=forget,
+        )
+        return self.commit(change)
+
     def _sync_log(self, before: int, version: int) -> None:
         """The log's entries after `before` up to `version` (a schema change's, this commit's) on disk before the
         catalog commit: delta-rs does not flush them, and a power cut could leave a version the catalog names
@@ -308,7 +334,7 @@ class DeltaTable(ParquetTable):
         if not app_ids or not self.exists():
             return {}
         dt = self._table()
-        done = {a for a in app_ids if dt.transaction_version(a) is not None}
+        done = {a for a in app_ids if dt.transaction_version(a) == COMMITTED}
         if not done:
             return {}
         # the commits carrying them, at or before the version held, newest first; they are nearly always among

@@ -169,6 +169,24 @@ class TableWriterTests:
         assert writer.changes(writer.committed(["landfall:3"])["landfall:3"]["version"]) == ([], [])  # gone since
         assert {f.path for f in writer.current_files()} == {f.path for f in new + replaced}
 
+    def test_a_repair_takes_gone_files_out_and_their_file_versions_back(self, writer):
+        """`tables rebuild` of a table whose folder lost a file its log names: the file leaves the log, and the
+        file versions whose rows were only there are no longer found committed, so they load again."""
+        if not writer.has_log:
+            assert writer.missing_files() == [] and writer.repair([], forget=["landfall:1"]) is None
+            return  # the folder is the table: `tables rebuild` reads it
+        lost = commit_rows(writer, "c1", range(0, 2), app_ids=["landfall:1"])
+        commit_rows(writer, "c2", range(2, 3), app_ids=["landfall:2"])
+        assert writer.missing_files() == []
+        writer.delete([f.path for f in lost])
+        assert [f.path for f in writer.missing_files()] == [f.path for f in lost]
+        writer.repair(writer.missing_files(), forget=["landfall:1"])
+        assert writer.missing_files() == [] and read_ids(writer, writer.current_files()) == [2]
+        assert set(writer.committed(["landfall:1", "landfall:2"])) == {"landfall:2"}
+        commit_rows(writer, "c3", range(0, 2), app_ids=["landfall:1"])  # loaded again
+        assert set(writer.committed(["landfall:1", "landfall:2"])) == {"landfall:1", "landfall:2"}
+        assert read_ids(writer, writer.current_files()) == [0, 1, 2]
+
     def test_a_partition_value_that_needs_escaping_keeps_its_files_path(self, writer):
         day = "50% off a/b"  # the engine escapes it in the folder name; a log escapes that name again
         old = commit_rows(writer, "c1", range(0, 2), day=day, app_ids=["landfall:1"])
