@@ -133,6 +133,39 @@ def test_hop_settings_are_checked_at_load(tmp_path):
         load(hop, {"name": "next", "match": "staging/", "on_change": "append", "write": {"table": "t"}})
 
 
+def test_a_joined_table_that_lost_a_file_fails_the_run_naming_the_table_not_the_file(make_lake):
+    """A table a `sql` step joins lost a data file (removed by hand): the run failed at once, dead, with DuckDB's
+    `No files found that match the pattern` as the step's error, as if the landed file were at fault. It now
+    fails naming the joined table, its gone file and the way back, on the retry schedule; once the table is
+    rebuilt and the dead file retried, it loads."""
+    lake = make_lake(
+        [
+            wf("customers", match="dims/", write={"table": "customers"}),
+            wf(
+                "orders",
+                match="orders/",
+                retry={"max_attempts": 2, "backoff_seconds": 0},
+                transform=[{"sql": "SELECT o.*, c.segment FROM input o LEFT JOIN customers c USING (customer_id)"}],
+            ),
+        ]
+    )
+    lake.land("dims/a.jsonl", lines({"customer_id": 7, "segment": "retail"}))
+    lake.process()
+    (gone,) = [f.path for f in lake.pipeline.store.table_files("customers")]
+    os.remove(lake.root / "lake/tables/customers" / gone)
+    lake.land("orders/a.jsonl", lines({"order_id": 1, "customer_id": 7}))
+    summary = lake.process()
+    assert summary.count("dead") == 1 and [o.status for o in summary.outcomes] == ["failed", "dead"]
+    run = lake.pipeline.runs(key="orders/a.jsonl")[0]
+    assert f"table `customers` cannot be read: its file `{gone}` is gone" in run.error, run.error
+    assert "No files found" not in run.error
+    lake.pipeline.rebuild_catalog(["customers"])
+    lake.process()  # customers' lost file version loads again
+    lake.pipeline.retry_dead(None)
+    assert lake.process().ok
+    assert lake.rows("SELECT order_id, segment FROM orders") == [(1, "retail")]
+
+
 def test_a_sql_step_joins_a_table_at_its_current_version(make_lake):
     """Enrich with a dimension table: the run reads the table's version when the run starts."""
     lake = make_lake(

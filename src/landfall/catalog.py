@@ -188,10 +188,12 @@ def _rebuild(settings: Settings, store: StateStore, zones: Zones, names: list[st
         if names is not None and name not in names:
             continue
         have = store.find_table(name)  # before the read: a commit after it makes this rebuild read again
-        fmt = table_format(storage)
+        fmt = table_format(storage) or (have.format if have is not None else None)
         writer = open_table(fmt, storage) if fmt is not None else None
         gone = writer.missing_files() if writer is not None else []
         found = scan(storage, fmt, lineage=True, skip={f.path for f in gone})
+        if found is None and have is not None and fmt is not None:  # a cataloged table that lost every file
+            found = TableScan(storage.url, fmt, files=[], schema=have.schema, partition_by=have.partition_by)
         if found is None:
             continue
         dropped = _dropped_versions(store, name, found) if have is not None else []

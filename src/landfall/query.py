@@ -95,15 +95,15 @@ def make_views(
                 files = [f.path for f in store.table_files(table.name)]
             con.execute(f"CREATE OR REPLACE VIEW {view_name(con, table.name)} AS {table_select(table, files)}")
         except (duckdb.IOException, OSError):
-            gone = next((f for f in files if not storage.exists(f)), None)
-            if gone is None:
+            gone = storage.missing(files)
+            if not gone:
                 raise
-            broken[table.name.lower()] = _unreadable(table, gone, storage, as_of if back_then else None)
+            broken[table.name.lower()] = unreadable(table, gone[0], storage, as_of if back_then else None)
     return broken
 
 
-def _unreadable(table: Table, gone: str, storage: Storage, as_of: int | datetime | None) -> LandfallError:
-    """The error of a query reading `table`, whose file `gone` is no more (as of `as_of`, when read back)."""
+def unreadable(table: Table, gone: str, storage: Storage, as_of: int | datetime | None = None) -> LandfallError:
+    """The error of reading `table`, whose file `gone` is no more (as of `as_of`, when read back)."""
     name = table.name
     if as_of is None:
         return BrokenTable(

@@ -139,6 +139,11 @@ class Storage:
         with self.guard(key):
             return self.fs.exists(self.path(key))
 
+    def missing(self, keys: Sequence[str]) -> list[str]:
+        """Those of `keys` this zone does not hold: one listing, and each key it lacks looked up on its own."""
+        present = {key for key, _ in self.list()}
+        return [k for k in keys if k not in present and not self.exists(k)]
+
     def list(self, prefix: str = "", *, maxdepth: int | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every file under `prefix` (recursively; `maxdepth=1`: directly under it) as `(key, info)`; info has
         `size`, `mtime`, `etag` where the store gives them. Symbolic links are not followed out of the zone."""

@@ -289,8 +289,8 @@ class DeltaTable(ParquetTable):
 
     def missing_files(self) -> list[DataFile]:
         files = self.current_files()
-        present = {key for key, _ in self.storage.list()}
-        return [f for f in files if f.path not in present and not self.storage.exists(f.path)]
+        gone = set(self.storage.missing([f.path for f in files]))
+        return [f for f in files if f.path in gone]
 
     def repair(self, gone: list[DataFile], forget: list[str]) -> int | None:
         """One commit: a `remove` of each file `gone` and a `txn` of each application id of `forget` at version
