@@ -441,6 +441,40 @@ def test_a_table_whose_file_is_gone_fails_its_queries_alone(make_lake, fmt):
     assert lake.rows("SELECT id, _source_file FROM p ORDER BY id") == [(1, "p/1.csv"), (2, "p/2.csv")]
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_a_merge_into_a_table_that_lost_a_file_fails_naming_the_table_and_rebuild_mends_it(make_lake, fmt):
+    """A merge reads the table's files: one gone made each new file's run fail with DuckDB's `No files found`,
+    blamed on the landed file, and `tables optimize` end in a traceback. Both now name the table and its gone
+    file; after `tables rebuild` the lost rows load again and the dead file, retried, merges."""
+    lake = make_lake(
+        [
+            wf(
+                "c",
+                read={"format": "csv"},
+                retry={"max_attempts": 1},
+                write={"table": "c", "format": fmt, "mode": "merge", "keys": ["id"]},
+            )
+        ]
+    )
+    lake.land("c/1.csv", "id,v\n1,a\n", mtime=1_700_000_000)
+    lake.process()
+    lake.land("c/2.csv", "id,v\n2,b\n", mtime=1_700_000_001)
+    lake.process()
+    lost = lake.pipeline.store.table_files("c")[0].path
+    os.remove(lake.root / "lake/tables/c" / lost)
+    lake.land("c/3.csv", "id,v\n1,z\n", mtime=1_700_000_002)
+    assert lake.process().count("dead") == 1
+    error = lake.pipeline.runs(key="c/3.csv")[0].error
+    assert f"table `c` cannot be read: its file `{lost}` is gone" in error and "No files found" not in error
+    out = CliRunner().invoke(main, ["--config", str(lake.config), "tables", "optimize", "c", "--min-files", "1"])
+    assert out.exit_code == 1 and f"its file `{lost}` is gone" in out.output and "Traceback" not in out.output
+    lake.pipeline.rebuild_catalog(["c"])
+    lake.process()  # the lost file version loads again
+    lake.pipeline.retry_dead(None)
+    assert lake.process().ok
+    assert lake.rows("SELECT id, v FROM c ORDER BY id") == [(1, "z"), (2, "b")]
+
+
 def test_vacuum_keeps_the_files_a_live_reader_began_with(make_lake):
     """A query that read a Delta table's file list before a compaction still reads the files it replaced:
     `vacuum --retain 0s` meanwhile keeps them, and removes them once the query is done."""

@@ -96,7 +96,9 @@ def run_job(
         try:
             staged = engine.run(job)
         except Exception as exc:
-            check_listed(runner.store, wf.write.table, list(current) if job.table_files else [], exc)
+            check_listed(runner.store, wf.write.table, list(current) if job.table_files else [], exc, writer.storage)
+            for name, (joined, files) in job.tables.items():
+                check_listed(runner.store, name, files, exc, runner.zones.at(joined.location))
             raise
         if any(isinstance(d, Future) for _, _, d in items):
             items = replay_committed(runner, wf, writer, [(r, s, d.result()) for r, s, d in items])
@@ -266,7 +268,7 @@ def _rewrite(
             [(f"{writer.location}/{p}", p) for p in replaced], keys, staging_dir, commit_id, files_as
         )
     except Exception as exc:
-        check_listed(store, writer.storage.url.rsplit("/", 1)[-1], replaced, exc)
+        check_listed(store, writer.storage.url.rsplit("/", 1)[-1], replaced, exc, writer.storage)
         raise
     return [f for f in rewritten if f.rows > 0]
 

@@ -113,7 +113,7 @@ def _compact(
             files = [(f"{writer.location}/{f.path}", f.path) for f in group]
             staged = engine.compact(files, area, tx.commit_id, target, files_as)
         except Exception as exc:
-            check_listed(store, name, [f.path for f in group], exc)
+            check_listed(store, name, [f.path for f in group], exc, writer.storage)
             raise
         for s in staged:
             s.partition = dict(group[0].partition)

@@ -98,24 +98,21 @@ def make_views(
             gone = storage.missing(files)
             if not gone:
                 raise
-            broken[table.name.lower()] = unreadable(table, gone[0], storage, as_of if back_then else None)
+            broken[table.name.lower()] = _unreadable(table, gone[0], storage, as_of if back_then else None)
     return broken
 
 
-def unreadable(table: Table, gone: str, storage: Storage, as_of: int | datetime | None = None) -> LandfallError:
-    """The error of reading `table`, whose file `gone` is no more (as of `as_of`, when read back)."""
-    name = table.name
+def _unreadable(table: Table, gone: str, storage: Storage, as_of: int | datetime | None) -> LandfallError:
+    """The error of a query reading `table`, whose file `gone` is no more (as of `as_of`, when read back)."""
     if as_of is None:
-        return BrokenTable(
-            f"table `{name}` cannot be read: its file `{gone}` is gone from {storage.label} (removed outside "
-            f"landfall?); `landfall tables rebuild {name}` catalogs the table as its folder holds it now and loads "
-            f"again the files whose rows it lost (`landfall tables reload {name}`: the whole table again)"
-        )
+        from landfall.tables.readers import lost_file
+
+        return lost_file(table.name, gone, storage)
     when = f"version {as_of}" if isinstance(as_of, int) else _iso(as_of)
     return QueryRefused(
-        f"table `{name}` cannot be read as of {when}: its file `{gone}` was removed (`landfall tables vacuum` "
-        f"removes the files only versions older than its retention read); read a later version "
-        f"(`landfall tables history {name}`)"
+        f"table `{table.name}` cannot be read as of {when}: its file `{gone}` was removed (`landfall tables "
+        f"vacuum` removes the files only versions older than its retention read); read a later version "
+        f"(`landfall tables history {table.name}`)"
     )
 
 

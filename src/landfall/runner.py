@@ -212,28 +212,10 @@ class Runner(msgspec.Struct):
         except OSError:
             vanished = False
         if not vanished:
-            exc = self._broken_join(wf) or exc
             self.fail(run, wf, message(exc, run.file_key), digest, exc)
         elif (gone := self._unreadable(run, wf, FileNotFoundError(run.file_key))) is not None:
             self.store.commit(None, [gone])
             self.done(Outcome(run, "skipped"))
-
-    def _broken_join(self, wf: Workflow) -> LandfallError | None:
-        """When a run of `wf` failed: a table it joins that lost one of its files (the run's error is then that
-        table's, which no attempt of the file mends, not the file's)."""
-        from landfall.query import unreadable
-
-        for name in wf.joins:
-            if (table := self.store.find_table(name)) is None:
-                continue
-            storage = self.zones.at(table.location)
-            try:
-                gone = storage.missing([f.path for f in self.store.table_files(name)])
-            except OSError:  # the store is away: the run's own error says so
-                return None
-            if gone:
-                return unreadable(table, gone[0], storage)
-        return None
 
     def _unreadable(self, run: Run, wf: Workflow, exc: BaseException) -> RunResult | None:
         """A landed file that cannot be read. One that is gone because a rename replaced it (a writer that saves

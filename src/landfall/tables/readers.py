@@ -18,9 +18,10 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from landfall.errors import ConcurrentChange
+from landfall.errors import BrokenTable, ConcurrentChange
 from landfall.processes import process_gone, worker_id
 from landfall.state.base import StateStore, holding, new_id
+from landfall.storage import Storage
 from landfall.tables.base import TableWriter
 
 log = logging.getLogger("landfall.tables")
@@ -85,9 +86,12 @@ def retire(
     return list(paths)
 
 
-def check_listed(store: StateStore, table: str, paths: Sequence[str], exc: BaseException) -> None:
+def check_listed(
+    store: StateStore, table: str, paths: Sequence[str], exc: BaseException, storage: Storage | None = None
+) -> None:
     """Reading table files failed: if the catalog no longer lists some of them, another commit replaced them
-    meanwhile, and the work is tried again on the new state (`ConcurrentChange`, never the file's fault)."""
+    meanwhile, and the work is tried again on the new state (`ConcurrentChange`); if it lists them all but one is
+    gone from `storage` (the table's), the table lost it (`BrokenTable`, naming it). Neither is the file's fault."""
     if not paths:
         return
     listed = {f.path for f in store.table_files(table, paths=list(paths))}
@@ -96,3 +100,18 @@ def check_listed(store: StateStore, table: str, paths: Sequence[str], exc: BaseE
         raise ConcurrentChange(
             f"table `{table}`: `{gone[0]}` was replaced by another commit while this one read it; retrying"
         ) from exc
+    try:
+        lost = storage.missing(list(paths)) if storage is not None else []
+    except OSError:  # the store is away: the error says so
+        return
+    if lost:
+        raise lost_file(table, lost[0], storage) from exc  # type: ignore[arg-type]
+
+
+def lost_file(table: str, path: str, storage: Storage) -> BrokenTable:
+    """The error of reading `table`, which the catalog says holds the file `path`, gone from `storage`."""
+    return BrokenTable(
+        f"table `{table}` cannot be read: its file `{path}` is gone from {storage.label} (removed outside "
+        f"landfall?); `landfall tables rebuild {table}` catalogs the table as its folder holds it now and loads "
+        f"again the files whose rows it lost (`landfall tables reload {table}`: the whole table again)"
+    )
