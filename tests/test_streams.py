@@ -98,6 +98,53 @@ def test_records_posted_over_http_become_a_table(clicks_lake):
     assert sources == set(files)
 
 
+def test_compressed_bodies_and_a_bom_before_an_array_are_read(clicks_lake):
+    """Log shippers compress what they post (`Content-Encoding: gzip`, deflate or zstd): the records were refused
+    as `NotUtf8`. A JSON array after a UTF-8 BOM (as Windows tools write it) was one record, refused as
+    `NotAnObject`. A body that is not what its header says, a coding landfall does not know and one over the
+    body limit once decompressed are refused whole, with what was wrong."""
+    import zlib
+
+    import zstandard
+
+    lake = clicks_lake
+    with serving_in_thread(lake.config) as url:
+        target = f"{url}/streams/clicks"
+
+        def rec(i):
+            return json.dumps({"id": i, "event_type": "view"}).encode() + b"\n"
+
+        bodies = {
+            "gzip": gzip.compress(rec(1) + rec(2)),
+            "deflate": zlib.compress(rec(3)),
+            "zstd": zstandard.ZstdCompressor().compress(rec(4)),
+            "identity": rec(5),
+            "gzip, zstd": zstandard.ZstdCompressor().compress(gzip.compress(rec(6))),
+        }
+        for coding, body in bodies.items():
+            r = post(target, content=body, headers={"content-encoding": coding})
+            assert r.status_code == 200 and r.json()["failed"] == 0, (coding, r.text)
+        raw = zlib.compressobj(wbits=-15)
+        r = post(target, content=raw.compress(rec(7)) + raw.flush(), headers={"content-encoding": "deflate"})
+        assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+        r = post(
+            target,
+            content=b"\xef\xbb\xbf" + json.dumps([{"id": 8, "event_type": "view"}]).encode(),
+            headers={"content-type": "application/json"},
+        )
+        assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+        r = post(target, content=rec(9), headers={"content-encoding": "gzip"})
+        assert r.status_code == 400 and "Content-Encoding says gzip, but it is not valid gzip" in r.json()["error"]
+        r = post(target, content=gzip.compress(rec(10))[:-9], headers={"content-encoding": "gzip"})
+        assert r.status_code == 400 and "not valid gzip" in r.json()["error"], r.text
+        r = post(target, content=rec(11), headers={"content-encoding": "br"})
+        assert r.status_code == 415 and "Content-Encoding `br` is not supported" in r.json()["error"]
+        r = post(target, content=gzip.compress(b" " * (17 << 20)), headers={"content-encoding": "gzip"})
+        assert r.status_code == 413 and "decompressed" in r.json()["error"]
+    assert lake.process().ok
+    assert lake.rows("SELECT list(id ORDER BY id) FROM clicks") == [([1, 2, 3, 4, 5, 6, 7, 8],)]
+
+
 def test_firehose_api_with_boto3(clicks_lake):
     lake = clicks_lake
     with serving_in_thread(lake.config) as url:

@@ -105,14 +105,54 @@ def open_bytes(path: str, kind: str | None = None, key: str | None = None) -> Bi
 
 
 def _zstd(path: str) -> BinaryIO:
-    return io.BufferedReader(_ZstdReader(path), 1 << 20)
+    return io.BufferedReader(_ZstdReader(open(path, "rb")), 1 << 20)  # noqa: SIM115  (the reader closes it)
+
+
+#: the HTTP `Content-Encoding`s a request body may come in (`decode_content`)
+CONTENT_ENCODINGS = ("gzip", "deflate", "zstd")
+
+
+def decode_content(body: bytes, encoding: str, limit: int) -> bytes:
+    """`body` as sent with `Content-Encoding: encoding` (gzip, deflate or zstd; several, comma-separated, in the
+    order they were applied), decompressed to at most `limit` bytes: `OverflowError` when it holds more,
+    `LookupError` for an encoding landfall does not know, `ValueError` when the body is not what it says."""
+    for coding in reversed([c.strip().lower() for c in encoding.split(",") if c.strip()]):
+        try:
+            if coding == "identity":
+                continue
+            if coding in ("gzip", "x-gzip"):
+                body = gzip.GzipFile(fileobj=io.BytesIO(body)).read(limit + 1)
+            elif coding == "deflate":
+                body = _inflate(body, limit + 1)
+            elif coding == "zstd":
+                body = io.BufferedReader(_ZstdReader(io.BytesIO(body))).read(limit + 1)
+            else:
+                raise LookupError(coding)
+        except (OSError, EOFError, zlib.error, _zstd_error()) as exc:
+            raise ValueError(f"not valid {coding}: {exc}") from None
+        if len(body) > limit:
+            raise OverflowError(coding)
+    return body
+
+
+def _inflate(data: bytes, most: int) -> bytes:
+    """A deflate stream, zlib-wrapped as HTTP means it (some clients send it raw), to at most `most` bytes."""
+    try:
+        obj = zlib.decompressobj(zlib.MAX_WBITS)
+        out = obj.decompress(data, most)
+    except zlib.error:
+        obj = zlib.decompressobj(-zlib.MAX_WBITS)
+        out = obj.decompress(data, most)
+    if not obj.eof and len(out) < most:
+        raise EOFError("the deflate stream ended before its end")
+    return out
 
 
 class _ZstdReader(io.RawIOBase):
     """zstd frames one after another, decompressed; a file cut short raises `EOFError` (the `zstandard` stream
     reader, like DuckDB's, would end quietly with the rows so far)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, raw: BinaryIO) -> None:
         try:
             import zstandard
         except ImportError:  # pragma: no cover - a core dependency
@@ -120,7 +160,7 @@ class _ZstdReader(io.RawIOBase):
 
             raise missing_dependency("reading zstd files", "zstandard", None) from None
         self._new = zstandard.ZstdDecompressor().decompressobj
-        self._raw = open(path, "rb")
+        self._raw = raw
         self._obj = self._new()
         self._left = b""
         self._started = False

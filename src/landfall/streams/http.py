@@ -29,6 +29,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 
     raise missing_dependency("the stream intake over HTTP", "starlette", "serve") from None
 
+from landfall import compression
 from landfall.streams import aws
 from landfall.streams.log import LogClosed, LogFull
 from landfall.streams.records import BadBody, split_body
@@ -48,6 +49,10 @@ class BodyTooLarge(Exception):
     pass
 
 
+class UnsupportedEncoding(BadBody):
+    """A `Content-Encoding` landfall cannot decompress (HTTP 415)."""
+
+
 async def read_body(scope: Scope, receive: Receive, limit: int = MAX_BODY_BYTES) -> bytes:
     length = Headers(scope=scope).get("content-length")
     if length and length.isdigit() and int(length) > limit:
@@ -62,6 +67,23 @@ async def read_body(scope: Scope, receive: Receive, limit: int = MAX_BODY_BYTES)
         chunks.append(chunk)
         more = message.get("more_body", False)
     return b"".join(chunks)
+
+
+def decoded(body: bytes, encoding: str) -> bytes:
+    """The request body its `Content-Encoding` (gzip, deflate, zstd) compressed, at most `MAX_BODY_BYTES`."""
+    if not encoding:
+        return body
+    try:
+        return compression.decode_content(body, encoding, MAX_BODY_BYTES)
+    except OverflowError:
+        raise BodyTooLarge from None
+    except LookupError as exc:
+        raise UnsupportedEncoding(
+            f"Content-Encoding `{exc.args[0]}` is not supported; send {', '.join(compression.CONTENT_ENCODINGS)} "
+            "or an uncompressed body"
+        ) from None
+    except ValueError as exc:
+        raise BadBody(f"request body: Content-Encoding says {encoding}, but it is {exc}") from None
 
 
 async def respond(send: Send, status: int, body: bytes, content_type: bytes, headers: Mapping[str, str] = {}) -> None:
@@ -107,6 +129,14 @@ class PostRecords:
             await _error(send, 401, why, {"WWW-Authenticate": "Bearer"})
             return
         name = scope["path_params"]["name"]
+        try:
+            body = decoded(body, headers.get("content-encoding", ""))
+        except BodyTooLarge:
+            await _error(send, 413, f"request body over {MAX_BODY_BYTES >> 20} MiB decompressed; send fewer records")
+            return
+        except BadBody as exc:
+            await _error(send, 415 if isinstance(exc, UnsupportedEncoding) else 400, str(exc))
+            return
         try:
             stream = self.streams.get(name)
             records, position = split_body(body, headers.get("content-type", ""))

@@ -13,6 +13,7 @@ into records, each array element as written.
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from dataclasses import dataclass
@@ -113,6 +114,7 @@ def split_body(body: bytes, content_type: str = "") -> tuple[list[tuple[bytes, i
     """The records of a request body, each as written with its position, and what a position is called in answers:
     `line` (JSON Lines: one record per line, blank lines skipped, numbered from 1) or `index` (a JSON array of records,
     a body starting with `[`; with `Content-Type: application/json`, any other body is one JSON document)."""
+    body = body.removeprefix(codecs.BOM_UTF8)  # as Windows tools write UTF-8 (each record drops it too)
     head = body.lstrip()[:1]
     if head == b"[":
         try:

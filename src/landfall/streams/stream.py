@@ -119,6 +119,8 @@ class Stream:
     def status(self) -> dict[str, Any]:
         """What this stream did since the process started and what it holds now (`GET /api/streams`, `/metrics`)."""
         cfg = self.config
+        with self._lock:  # the two as one flush leaves them: no bytes waiting with an age, nor the reverse
+            unflushed, age = self.unflushed, self.oldest_age
         return {
             "name": self.name,
             "prefix": cfg.prefix,
@@ -129,8 +131,8 @@ class Stream:
             "files_landed": self.files_landed,
             "log": self.log.trouble or "ok",
             "log_failures": self.log.failures,
-            "unflushed_bytes": self.unflushed,
-            "oldest_unflushed_age_seconds": round(self.oldest_age, 3),
+            "unflushed_bytes": unflushed,
+            "oldest_unflushed_age_seconds": round(age, 3),
         }
 
     @property
