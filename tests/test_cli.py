@@ -177,6 +177,38 @@ def test_ingest_command(tmp_path):
     assert "queued 1 new versions" in out and "1 succeeded" in out
 
 
+def test_ingest_of_a_folder_passes_over_names_landfall_never_loads(tmp_path):
+    """A folder copied in with `.DS_Store`, an editor's `.swp`, a hidden folder and `_tmp/`: they landed and were
+    loaded (`.DS_Store` dead-lettered: no format), though a listing never loads such names. They are passed
+    over and said; a hidden file named on its own is refused, copying nothing."""
+    (tmp_path / "landfall.yaml").write_text(
+        "lake: ./lake\nworkflows:\n  - {name: s, match: s/, read: {format: csv}, write: {table: s}}\n"
+    )
+    src = tmp_path / "export"
+    for rel, text in {
+        "a.csv": "id\n1\n",
+        "sub/b.csv": "id\n2\n",
+        ".DS_Store": "\x00\x01",
+        ".a.csv.swp": "junk",
+        ".hidden/c.csv": "id\n3\n",
+        "_tmp/d.csv": "id\n4\n",
+    }.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(text)
+    out = run(["ingest", str(src), "--prefix", "s", "--process"], tmp_path).output
+    assert "landed 2 files" in out and "2 succeeded" in out and "dead" not in out, out
+    assert "passed over 4 files whose names start with `.` or `_` (never loaded): `s/.DS_Store`" in out, out
+    landed = sorted(
+        p.relative_to(tmp_path / "lake/landing").as_posix() for p in (tmp_path / "lake/landing").rglob("*.*")
+    )
+    assert landed == ["s/a.csv", "s/sub/b.csv"]
+    result = CliRunner().invoke(
+        main, ["--config", str(tmp_path / "landfall.yaml"), "ingest", str(src / ".a.csv.swp"), "--prefix", "s"]
+    )
+    assert result.exit_code == 1 and "names starting with `.` or `_` are never loaded" in result.output
+    assert not (tmp_path / "lake/landing/s/.a.csv.swp").exists()
+
+
 def test_json_logs(tmp_path):
     (tmp_path / "landfall.yaml").write_text(
         "lake: ./lake\nworkflows:\n  - {name: s, match: s/, read: {format: csv}, write: {table: s}}\n"

@@ -45,6 +45,27 @@ def check_key(key: str) -> str:
     return key
 
 
+def ingest_plan(paths: Iterable[str | os.PathLike[str]], prefix: str = "") -> tuple[list[tuple[Path, str]], list[str]]:
+    """What `ingest` copies: each file with its landing key; and the keys of the files it passes over in the
+    folders it walks, those with a name (or a folder under the one given) starting with `.` or `_`, which
+    landfall never loads (`.DS_Store`, an editor's swap file). A file named on its own with such a name, or a
+    prefix with one, is refused (`UnsafeKey`), as is a key that would leave the zone."""
+    prefix = prefix.rstrip("/")
+    todo: list[tuple[Path, str]] = []
+    skipped: list[str] = []
+    for p in paths:
+        src = Path(p)
+        files = sorted(f for f in src.rglob("*") if f.is_file()) if src.is_dir() else [src]
+        for f in files:
+            rel = f.relative_to(src).as_posix() if src.is_dir() else f.name
+            key = f"{prefix}/{rel}" if prefix else rel
+            if src.is_dir() and is_hidden(rel):
+                skipped.append(safe_key(key))
+                continue
+            todo.append((f, check_key(key)))
+    return todo, skipped
+
+
 class Pipeline:
     """Files land, workflows run, tables appear.
 
@@ -138,14 +159,9 @@ class Pipeline:
         a backslash is refused (`UnsafeKey`)."""
         from landfall.sources.listing import to_event
 
-        prefix = prefix.rstrip("/")
-        todo: list[tuple[Path, str]] = []
-        for p in paths:
-            src = Path(p)
-            files = sorted(f for f in src.rglob("*") if f.is_file()) if src.is_dir() else [src]
-            for f in files:
-                rel = f.relative_to(src).as_posix() if src.is_dir() else f.name
-                todo.append((f, safe_key(f"{prefix}/{rel}" if prefix else rel)))
+        todo, skipped = ingest_plan(paths, prefix)
+        if skipped:
+            log.info("ingest: %d files passed over (names starting with `.` or `_` are never loaded)", len(skipped))
         events = []
         for f, key in todo:
             self.zones.landing.put(str(f), key)

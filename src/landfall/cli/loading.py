@@ -76,11 +76,12 @@ def print_summary(s: Summary) -> None:
 @click.pass_obj
 def ingest(obj: Ctx, paths: tuple[str, ...], prefix: str, then_process: bool) -> None:
     """Copy local files (or folders) into landing/PREFIX/ and queue them."""
+    from landfall.pipeline import ingest_plan
+
     p = obj.pipeline()
     show = sys.stderr.isatty()
-    files = [
-        f for path in paths for f in ([Path(path)] if Path(path).is_file() else Path(path).rglob("*")) if f.is_file()
-    ]
+    todo, skipped = ingest_plan(paths, prefix)  # refuses a bad key before anything is copied
+    files = [f for f, _ in todo]
     total_bytes = sum(f.stat().st_size for f in files)
     if show:
         runs = copy_progress(total_bytes, len(files), lambda on_file: p.ingest(paths, prefix, on_file=on_file))
@@ -89,6 +90,9 @@ def ingest(obj: Ctx, paths: tuple[str, ...], prefix: str, then_process: bool) ->
     queued = sum(1 for r in runs if r.status == "queued")
     unrouted = [r for r in runs if r.status == "unrouted"]
     say(f"landed {len(files)} files ({human(total_bytes)}); queued {queued} new versions")
+    if skipped:
+        shown = ", ".join(f"`{k}`" for k in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
+        say(f"passed over {len(skipped)} files whose names start with `.` or `_` (never loaded): {shown}")
     for r in unrouted:
         say(("unrouted", "yellow"), f" {r.file_key}: {r.error}")
     if then_process:
