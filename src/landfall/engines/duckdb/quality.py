@@ -111,10 +111,12 @@ def fit_schema(cx: JobContext, view: str) -> tuple[str, list[Any]]:
     if policy.evolution == "rescue":
         if not new and not changed:
             return view, []
-        rescued = ", ".join(
-            f"{lit(n)}, CASE WHEN {q(n)} IS NOT NULL AND {fits[n]} IS NULL THEN {q(n)} END" for n in changed
-        )
-        rescued = ", ".join(x for x in (rescued, ", ".join(f"{lit(n)}, {q(n)}" for n in new)) if x)
+        # the values rescued, by column, and the file: a column whose value fit (or is NULL) is left out
+        entries = [f"CASE WHEN {q(n)} IS NOT NULL AND {fits[n]} IS NULL THEN {q(n)} END" for n in changed]
+        entries = [
+            f"{{'k': {lit(n)}, 'v': to_json({value})}}"
+            for n, value in [*zip(changed, entries, strict=True), *((n, q(n)) for n in new)]
+        ]
         keep = [
             f"{_kept(n, cols[n], table[n], fits[n])} AS {q(n)}" if n in fits else q(n) for n in cols if n not in new
         ]
@@ -123,9 +125,10 @@ def fit_schema(cx: JobContext, view: str) -> tuple[str, list[Any]]:
             if PATH not in cols
             else f"(SELECT key FROM __lf_sources s WHERE s.{q(PATH)} = v.{q(PATH)})"
         )
+        entries.append(f"{{'k': '_file', 'v': to_json({src})}}")
         rescue = (
-            f"CASE WHEN {' OR '.join(misfit)} THEN "
-            f"CAST(json_object({rescued}, '_file', {src}) AS VARCHAR) END AS _rescued_data"
+            f"CASE WHEN {' OR '.join(misfit)} THEN CAST(to_json(map_from_entries(list_filter([{', '.join(entries)}], "
+            "lambda __lf_e: __lf_e.v IS NOT NULL))) AS VARCHAR) END AS _rescued_data"
         )  # every column of the batch may be new to the table: then `_rescued_data` is all it keeps
         view = cx.view(f"SELECT {', '.join([*keep, rescue])} FROM {view} v")
         return view, []

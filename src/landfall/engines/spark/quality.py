@@ -62,10 +62,12 @@ def fit_schema(ctx: Ctx, df: DataFrame) -> tuple[DataFrame, list[Any]]:
     if policy.evolution == "rescue":
         if not new and not changed:
             return df, []
-        pairs = [F.when(c(n).isNotNull() & fits[n].isNull(), c(n).cast("string")).alias(n) for n in changed]
-        pairs += [c(n).alias(n) for n in new]
+        values = [(n, F.when(c(n).isNotNull() & fits[n].isNull(), c(n).cast("string"))) for n in changed]
+        values += [(n, c(n)) for n in new]
         src = F.lit(job.sources[0].key) if not ctx.batch else _key_column(ctx)
-        rescued = F.when(_any(misfit), F.to_json(F.struct(*pairs, src.alias("_file")), {"ignoreNullFields": "false"}))
+        # `"name":<value as JSON>` for each value rescued (a column whose value fit, or is NULL, is left out)
+        pieces = [_member(n, v) for n, v in [*values, ("_file", src)]]
+        rescued = F.when(_any(misfit), F.concat(F.lit("{"), F.concat_ws(",", *pieces), F.lit("}")))
         keep = [fits[n].alias(n) if n in fits else c(n) for n in df.columns if n not in new]
         return df.select(*keep, rescued.alias("_rescued_data")), []
     if not misfit:
@@ -213,6 +215,13 @@ def _key_column(ctx: Ctx) -> Column:
     from landfall.engines.spark.writing import source_key
 
     return source_key(ctx)
+
+
+def _member(name: str, value: Column) -> Column:
+    """`"name":<value as JSON>`, one member of a JSON object (a null inside the value kept); NULL when the value
+    is NULL."""
+    one = F.to_json(F.struct(value.alias(name)), {"ignoreNullFields": "false"})  # `{"name":...}`
+    return F.when(value.isNotNull(), one.substr(F.lit(2), F.length(one) - 2))
 
 
 def _any(cols: list[Column]) -> Column:

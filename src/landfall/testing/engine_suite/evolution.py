@@ -409,6 +409,22 @@ class EvolutionTests(EngineFixtures):
         assert rows[2][:2] == (3, None)
         assert json.loads(rows[2][2]) == {"amount": "abc", "extra": "x", "_file": "e/2.csv"}
 
+    def test_rescued_data_holds_only_what_was_rescued(self, make):
+        """A value that fit its column, or a NULL, is not in `_rescued_data`: it held `"amount": null` beside a
+        rescued `extra`, and `"extra": null` beside a rescued `amount`, as if those had been rescued too."""
+        lake = make(wf("e", read={"format": "csv"}, schema={"evolution": "rescue"}), workers=1)
+        lake.land("e/1.csv", "id,amount\n1,10\n", mtime=1_700_000_000)
+        assert_ok(lake, lake.process())
+        lake.land("e/2.csv", "id,amount,extra\n3,abc,\n5,50,y\n6,60,\n", mtime=1_700_000_001)
+        assert_ok(lake, lake.process())
+        rows = {i: (a, r and json.loads(r)) for i, a, r in lake.rows("SELECT id, amount, _rescued_data FROM e")}
+        assert rows == {
+            1: (10, None),
+            3: (None, {"amount": "abc", "_file": "e/2.csv"}),
+            5: (50, {"extra": "y", "_file": "e/2.csv"}),
+            6: (60, None),
+        }
+
     def test_discard_row_quarantines_rows_that_do_not_fit(self, make):
         """... and the file's run counts both rows in, one out (before, on DuckDB: one in)."""
         lake = self._two_files(make, "discard_row")
