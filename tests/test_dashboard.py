@@ -175,3 +175,30 @@ def test_dashboard_end_to_end(tmp_path, shots):
     for name in ("runs", "run", "dead-letters", "overview", "retried", "table", "sql", "quarantine"):
         assert (shots / f"{name}.png").stat().st_size > 10_000, name
     time.sleep(0)
+
+
+def test_a_table_that_lost_a_file_still_shows_its_page(tmp_path):
+    """A table whose data file is gone: its page was only the sample's error; it shows the table (schema, files)
+    with the error in the sample panel."""
+    reason = chromium_missing()
+    if reason:
+        pytest.skip(reason)
+    config = tmp_path / "landfall.yaml"
+    config.write_text("lake: ./lake\nworkflows:\n  - {name: p, match: p/, write: {table: p}}\n")
+    _land(tmp_path, "p/a.csv", "id,v\n1,a\n")
+    from landfall.pipeline import Pipeline
+
+    with Pipeline(config) as p:
+        assert p.process().ok
+        (gone,) = [f.path for f in p.store.table_files("p")]
+    (tmp_path / "lake/tables/p" / gone).unlink()
+    server = LandfallProcess(config, "serve", "--port", "0", env={"LANDFALL_TOKEN": TOKEN})
+    try:
+        with browser_page() as page:
+            page.goto(f"{server.url}/tables/p#token={TOKEN}")
+            page.wait_for_selector("#sample pre.error")
+            assert f"its file `{gone}` is gone" in page.locator("#sample pre.error").inner_text()
+            assert page.locator("h1", has_text="p").count() == 1
+            assert "_source_file" in page.locator("main").inner_text()  # the schema panel
+    finally:
+        server.stop()

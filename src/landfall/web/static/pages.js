@@ -227,11 +227,15 @@ function changeText(v) {
 PAGES.table = async () => {
   const name = pathPart(2);
   const ref = name.includes(".") ? name.split(".").map((p) => `"${p}"`).join(".") : `"${name}"`;
+  // the table's catalog entry is the page; its history and rows are read from its files, which may fail alone
+  // (a data file gone, a damaged log): their panels then say why
+  const failed = (e) => { if (e.status === 401) throw e; return e; };
   const [t, history, sample] = await Promise.all([
     api(`/api/tables/${encodeURIComponent(name)}`),
-    api(`/api/tables/${encodeURIComponent(name)}/history`),
-    api(`/api/tables/${encodeURIComponent(name)}/sample?limit=20`, { asWritten: true }),
+    api(`/api/tables/${encodeURIComponent(name)}/history`).catch(failed),
+    api(`/api/tables/${encodeURIComponent(name)}/sample?limit=20`, { asWritten: true }).catch(failed),
   ]);
+  const unread = (e) => h("pre", { class: "error" }, e.message);
   const maxRows = Math.max(1, ...t.partitions.map((p) => p.rows));
   append(clear(main()), [
     h("div", { class: "head" },
@@ -257,8 +261,8 @@ PAGES.table = async () => {
       { label: "size", num: true, get: (p) => fmtBytes(p.bytes) },
       { label: "", get: (p) => h("div", { class: "bar", title: `${p.rows} rows` }, h("span", { style: null, dataset: { w: p.rows / maxRows } })) },
     ], t.partitions)),
-    panel("Sample rows", h("div", { id: "sample" }, resultTable(sample))),
-    history.length ? panel("History", dataTable([
+    panel("Sample rows", h("div", { id: "sample" }, sample instanceof Error ? unread(sample) : resultTable(sample))),
+    history instanceof Error ? panel("History", unread(history)) : history.length ? panel("History", dataTable([
       { label: "version", num: true, get: (v) => v.version },
       { label: "time", get: (v) => fmtTime(v.timestamp) },
       { label: "operation", get: (v) => v.operation },
