@@ -496,9 +496,10 @@ def run_query(
     deadline = started + timeout if timeout else None
     for attempt in range(SNAPSHOTS):
         tables = store.tables()
-        back = named(tables, sql) if as_of is not None else set()
+        reads = named(tables, sql)
+        back = reads if as_of is not None else set()
         try:
-            columns, rows, shown = _run_on(store, tables, sql, (as_of, back), limit, deadline, zones)
+            columns, rows, shown = _run_on(store, tables, sql, (as_of, back), limit, deadline, zones, reads)
             break
         except duckdb.InterruptException:
             raise QueryTimeout(f"query stopped after {timeout:g} s (its time limit)") from None
@@ -526,13 +527,20 @@ def _run_on(
     limit: int | None,
     deadline: float | None,
     zones: Zones | None,
+    reads: set[str] | None = None,
 ) -> tuple[list[str], list[tuple[Any, ...]], list[Callable[[Any], Any] | None]]:
     """The statement's columns, rows (at most `limit` + 1) and how each column is shown (`shown_float`) over the
-    catalog snapshot `tables`, the tables of `as_of`'s set read as of its version or time."""
+    catalog snapshot `tables`, the tables of `as_of`'s set read as of its version or time.
+
+    Only the tables of `reads` (those `named` finds the statement reading) get a view: each view reads its
+    table's files to know its columns, so a lake of many tables (on an object store, a request or more each)
+    would pay for all of them on every query. A statement that names a table `named` missed runs again with
+    a view of every table (None)."""
     con = duckdb.connect(":memory:")
     try:
         check_read_only(con, sql, [t.name for t in tables])
-        broken = make_views(store, con, as_of=as_of[0], back=as_of[1], zones=zones, tables=tables)
+        views = tables if reads is None else [t for t in tables if t.name.lower() in reads]
+        broken = make_views(store, con, as_of=as_of[0], back=as_of[1], zones=zones, tables=views)
         add_status_tables(con, store, status_refs(sql))
         lock_down(con, [t.location for t in tables])
         left = None if deadline is None else max(deadline - time.perf_counter(), 0.0)
@@ -546,6 +554,8 @@ def _run_on(
                 name = (_missing_table(exc) or "").strip('"').lower()
                 if found := broken.get(name) or next((e for n, e in broken.items() if n.endswith(f".{name}")), None):
                     raise found from None  # a table whose file is gone
+                if reads is not None and len(views) < len(tables):  # maybe one `named` missed: every table
+                    return _run_on(store, tables, sql, as_of, limit, deadline, zones, None)
                 raise
             columns = [d[0] for d in rel.description] if rel.description else []
             shown = [shown_float(d[1]) for d in rel.description or []]
