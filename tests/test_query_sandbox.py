@@ -182,3 +182,12 @@ def test_a_query_makes_views_of_the_tables_it_reads_only(make_lake, monkeypatch)
     assert made == [[], ["t0", "t1", "t2"]]
     with pytest.raises(NoSuchTable):
         lake.pipeline.query("SELECT * FROM nope")
+
+
+def test_a_pivot_that_finds_its_values_says_to_list_them(lake):
+    """DuckDB makes a PIVOT without `IN (...)` two statements (a type of the values, then the query): it was
+    refused as a `MULTI` statement; the refusal now says to list the values, with which it runs."""
+    for sql in ("PIVOT s ON name USING count(*)", "SELECT * FROM (PIVOT s ON name USING count(*))"):
+        with pytest.raises(QueryRefused, match=r"list them: `PIVOT t ON v IN \('a', 'b'\)"):
+            lake.pipeline.query(sql)
+    assert lake.pipeline.query("PIVOT (SELECT name FROM s) ON name IN ('a', 'b') USING count(*)").rows == [(1, 1)]

@@ -345,6 +345,11 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str, tables: Iterable[s
     if len(statements) != 1:
         raise QueryRefused(f"a query is one statement; got {len(statements)}")
     kind = statements[0].type.name
+    if kind == "MULTI" and re.search(r"\bPIVOT\b", sql, re.IGNORECASE):
+        raise QueryRefused(  # DuckDB makes a type of the values it finds first: a statement of its own
+            "a PIVOT that finds its columns' values itself is more than one statement; list them: "
+            "`PIVOT t ON v IN ('a', 'b') USING count(*)`"
+        )
     if kind not in READ_ONLY:
         raise QueryRefused(
             f"queries are read-only: got a `{kind}` statement; expected `SELECT` (or `EXPLAIN`, `DESCRIBE`, "
