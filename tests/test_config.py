@@ -238,6 +238,14 @@ def test_a_bad_size_from_the_environment_names_the_variable_and_the_key(tmp_path
         assert str(err.value).startswith(f"environment `{name}`: `{key}`: size `lots`"), str(err.value)
 
 
+def test_a_rule_of_the_whole_file_is_said_without_a_key(tmp_path):
+    """A problem of the settings as a whole was placed at a key called `(top level)`."""
+    with pytest.raises(ConfigError) as err:
+        _load(tmp_path, {"lake": "s3://bucket/lake", "workflows": [WF]})
+    text = str(err.value)
+    assert ": the state store's default place is under the lake" in text and "top level" not in text, text
+
+
 def test_records_true_as_the_readme_writes_it(tmp_path):
     settings = _load(tmp_path, {"workflows": [{**WF, "read": {"records": True}}]})
     assert settings.workflows[0].read.records == "true"

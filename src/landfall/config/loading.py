@@ -33,7 +33,7 @@ def _format_loc(loc: tuple[Any, ...], data: Any) -> str:
         else:
             parts.append(f".{item}" if parts else str(item))
             node = node.get(item) if isinstance(node, dict) else None
-    return "".join(parts) or "(top level)"
+    return "".join(parts)
 
 
 def _explain(exc: Problems, source: str, data: Any, from_env: dict[tuple[str, ...], str] | None = None) -> ConfigError:
@@ -54,7 +54,7 @@ def _explain(exc: Problems, source: str, data: Any, from_env: dict[tuple[str, ..
             )
         env = next((name for path, name in (from_env or {}).items() if tuple(map(str, loc[: len(path)])) == path), None)
         origin = f"environment `{env}`" if env else source
-        lines.append(f"{origin}: `{where}`: {msg}")
+        lines.append(f"{origin}: `{where}`: {msg}" if loc else f"{origin}: {msg}")  # a rule of the whole file
     return ConfigError("\n".join(lines))
 
 
