@@ -276,6 +276,37 @@ def test_bronze_silver_gold_each_hop_once_with_lineage(make_lake):
     assert lake.process().count("succeeded") == 0  # nothing is read twice
 
 
+def test_a_run_fed_by_a_table_that_lost_a_file_fails_naming_that_table(make_lake):
+    """A fed run reads its upstream run's rows from the source table: a file of that table gone made it fail
+    with DuckDB's `No files found`, as the fed key's fault; it names the table and the file, and once the table
+    is rebuilt every row reaches the fed table once."""
+    lake = make_lake(
+        [
+            wf("bronze", match="o/", read={"format": "csv"}, write={"table": "bronze"}),
+            {
+                "name": "silver",
+                "source": {"table": "bronze"},
+                "retry": {"max_attempts": 1},
+                "write": {"table": "silver"},
+            },
+        ]
+    )
+    lake.land("o/1.csv", "id\n1\n")
+    assert lake.process().ok
+    (gone,) = [f.path for f in lake.pipeline.store.table_files("bronze")]
+    os.remove(lake.root / "lake/tables/bronze" / gone)
+    lake.land("o/2.csv", "id\n2\n")
+    assert lake.process().count("dead") == 1
+    (dead,) = lake.pipeline.store.dead_runs()
+    assert dead.file_key.startswith("_tables/bronze/"), dead.file_key
+    assert f"table `bronze` cannot be read: its file `{gone}` is gone" in dead.error, dead.error
+    lake.pipeline.rebuild_catalog(["bronze"])
+    assert lake.process().count("succeeded") == 2  # o/1.csv into bronze again, and on into silver
+    lake.pipeline.retry_dead(None)
+    assert lake.process().ok
+    assert lake.rows("SELECT id, _upstream_source_file FROM silver ORDER BY id") == [(1, "o/1.csv"), (2, "o/2.csv")]
+
+
 @pytest.mark.parametrize("mode", ["append", "merge"])
 def test_a_changed_file_replaces_its_rows_in_every_table_fed_from_it(make_lake, mode):
     """bronze (append) -> silver (fed, `mode`) -> gold (fed by silver, append): a new version of a landed file

@@ -157,12 +157,18 @@ def _rows_of(runner: Runner, table: str, run_id: str, dest: str) -> None:
 
     from landfall.engines.duckdb.sql import lit
     from landfall.query import table_select
+    from landfall.tables.readers import check_listed
 
     entry = runner.store.table(table)
+    files = [f.path for f in runner.store.table_files(table)]
+    storage = runner.zones.at(entry.location)
     con = duckdb.connect(":memory:")
     try:
-        runner.zones.at(entry.location).register_with(con)
-        rows = f"({table_select(entry, [f.path for f in runner.store.table_files(table)])})"
+        storage.register_with(con)
+        rows = f"({table_select(entry, files)})"
         copy(con, upstream_select(con, rows, f"CAST(_run_id AS VARCHAR) = {lit(run_id)}"), dest)
+    except Exception as exc:
+        check_listed(runner.store, table, files, exc, storage)  # a file replaced meanwhile, or gone
+        raise
     finally:
         con.close()
