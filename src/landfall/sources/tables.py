@@ -152,7 +152,9 @@ def _earlier_runs(settings: Settings, store: StateStore, table: str, upstream: R
 
 
 def _rows_of(runner: Runner, table: str, run_id: str, dest: str) -> None:
-    """The rows of `table` that run `run_id` wrote, as the catalog lists its files now, into a local Parquet."""
+    """The rows of `table` that run `run_id` wrote, as the catalog lists its files now, into a local Parquet:
+    read from the files the catalog says hold rows of the run's landed file (not every file of the table, which
+    made each run's read grow with the table)."""
     import duckdb
 
     from landfall.engines.duckdb.sql import lit
@@ -160,7 +162,10 @@ def _rows_of(runner: Runner, table: str, run_id: str, dest: str) -> None:
     from landfall.tables.readers import check_listed
 
     entry = runner.store.table(table)
-    files = [f.path for f in runner.store.table_files(table)]
+    try:
+        files = runner.store.files_holding(table, [runner.store.run(run_id).file_key], [])
+    except NoSuchRun:
+        files = [f.path for f in runner.store.table_files(table)]
     storage = runner.zones.at(entry.location)
     con = duckdb.connect(":memory:")
     try:
