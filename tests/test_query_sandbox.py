@@ -176,6 +176,13 @@ def test_a_query_makes_views_of_the_tables_it_reads_only(make_lake, monkeypatch)
     assert lake.pipeline.query("SELECT id FROM t1").rows == [(1,)]
     assert lake.pipeline.query("SELECT 1").rows == [(1,)]
     assert made == [["t1"], []]
+    listings = (
+        "SHOW TABLES",
+        "SELECT table_name FROM information_schema.tables",
+        "SELECT view_name FROM duckdb_views()",
+    )
+    for listing in listings:  # the database's own catalog lists every table
+        assert {"t0", "t1", "t2"} <= {r[0] for r in lake.pipeline.query(listing).rows}, listing
     monkeypatch.setattr(landfall.query, "named", lambda tables, sql: set())  # a parse that finds nothing
     made.clear()
     assert lake.pipeline.query("SELECT id FROM t2").rows == [(2,)]

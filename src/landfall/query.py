@@ -466,6 +466,17 @@ def _as_of_notes(tables: list[Table], back: set[str]) -> list[str]:
     ]
 
 
+_CATALOG_REF = re.compile(r"\b(information_schema|pg_catalog|duckdb_\w+|sqlite_\w+|pg_\w+)\b", re.IGNORECASE)
+
+
+def _lists_tables(sql: str, reads: set[str]) -> bool:
+    """Whether `sql` reads the database's own catalog (`information_schema`, `duckdb_tables()`, `SHOW TABLES`,
+    a bare `DESCRIBE`), which lists the views it has: it needs one of every table."""
+    if _CATALOG_REF.search(sql):
+        return True
+    return not reads and re.match(r"\s*(SHOW|DESCRIBE)\b", sql, re.IGNORECASE) is not None
+
+
 def _missing_table(exc: duckdb.CatalogException) -> str | None:
     """The table DuckDB did not find, as its message names it."""
     missing = re.search(r"Table with name (\S+) does not exist", str(exc))
@@ -502,7 +513,9 @@ def run_query(
     for attempt in range(SNAPSHOTS):
         tables = store.tables()
         reads = named(tables, sql)
-        back = reads if as_of is not None else set()
+        back = set(reads) if as_of is not None else set()
+        if _lists_tables(sql, reads):
+            reads = None  # every table a view, for the statement to list
         try:
             columns, rows, shown = _run_on(store, tables, sql, (as_of, back), limit, deadline, zones, reads)
             break
