@@ -475,6 +475,36 @@ def test_a_merge_into_a_table_that_lost_a_file_fails_naming_the_table_and_rebuil
     assert lake.rows("SELECT id, v FROM c ORDER BY id") == [(1, "z"), (2, "b")]
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+@pytest.mark.parametrize("lost", ["o", "o__items"])
+def test_rebuild_after_a_lost_file_of_a_parent_or_child_table_loads_each_row_once(make_lake, fmt, lost):
+    """A file of a child table (or of its parent) gone, `tables rebuild`, `process`: the landed file loads again
+    into both. On Delta it did not (the parent's log still marked the file version committed: recorded, not
+    written), and on either format its rows left in the other table were written a second time (a version loaded
+    again did not take out its own rows)."""
+    lake = make_lake(
+        [
+            wf(
+                "o",
+                match="o/",
+                batch=False,
+                transform=[{"child_tables": {"columns": ["items"], "key": ["id"]}}],
+                write={"table": "o", "format": fmt},
+            )
+        ]
+    )
+    lake.land("o/1.jsonl", '{"id": 1, "items": [{"sku": "a"}, {"sku": "b"}]}\n', mtime=1_700_000_000)
+    lake.land("o/2.jsonl", '{"id": 2, "items": [{"sku": "c"}]}\n', mtime=1_700_000_001)
+    assert lake.process().ok
+    files = lake.pipeline.store.table_files(lost)
+    gone = next(f.path for f in files if lake.pipeline.store.file_sources(lost, f.path)[0].source_key == "o/1.jsonl")
+    os.remove(lake.root / "lake/tables" / lost / gone)
+    lake.pipeline.rebuild_catalog([lost])
+    assert lake.process().count("succeeded") == 1
+    assert lake.rows("SELECT id, _source_file FROM o ORDER BY id") == [(1, "o/1.jsonl"), (2, "o/2.jsonl")]
+    assert lake.rows("SELECT id, sku FROM o__items ORDER BY sku") == [(1, "a"), (1, "b"), (2, "c")]
+
+
 def test_vacuum_keeps_the_files_a_live_reader_began_with(make_lake):
     """A query that read a Delta table's file list before a compaction still reads the files it replaced:
     `vacuum --retain 0s` meanwhile keeps them, and removes them once the query is done."""

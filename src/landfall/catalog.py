@@ -15,7 +15,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import unquote
 
 import duckdb
@@ -29,6 +29,9 @@ from landfall.redaction import redact
 from landfall.state.base import SERVICE_LEASE, DataFile, SourceRows, StateStore, TableCommit, holding, new_id
 from landfall.storage import Storage, Zones
 from landfall.types import type_name
+
+if TYPE_CHECKING:
+    from landfall.tables.base import TableWriter
 
 log = logging.getLogger("landfall.catalog")
 
@@ -178,7 +181,6 @@ def read_again(attempt: Callable[[], _T]) -> _T:
 
 
 def _rebuild(settings: Settings, store: StateStore, zones: Zones, names: list[str] | None) -> list[Rebuilt]:
-    from landfall.replay import app_id
     from landfall.tables import open_table
 
     commits: list[TableCommit] = []
@@ -199,13 +201,7 @@ def _rebuild(settings: Settings, store: StateStore, zones: Zones, names: list[st
         dropped = _dropped_versions(store, name, found) if have is not None else []
         reload += [d.file_id for d in dropped]
         if writer is not None and gone:  # the log follows the folder
-            writer.repair(gone, forget=[app_id(d.source_key, h) for d in dropped if (h := _hash_of(store, d.run_id))])
-            log.warning(
-                "table `%s`: its log named %d files its folder no longer holds (%s): taken out of it",
-                name,
-                len(gone),
-                ", ".join(f.path for f in gone[:3]) + (", ..." if len(gone) > 3 else ""),
-            )
+            _repair(settings, store, zones, name, writer, gone, dropped)
         commits.append(
             TableCommit(
                 table=name,
@@ -237,6 +233,40 @@ def _rebuild(settings: Settings, store: StateStore, zones: Zones, names: list[st
         again = store.reload(reload, "its rows were in a table commit that is gone (`landfall tables rebuild`)")
         log.warning("loading %d files again whose rows the tables no longer hold", len(again))
     return done
+
+
+def _repair(
+    settings: Settings,
+    store: StateStore,
+    zones: Zones,
+    name: str,
+    writer: TableWriter,
+    gone: list[DataFile],
+    dropped: list[SourceRows],
+) -> None:
+    """The log of table `name` follows its folder: the files `gone` leave it (a `REPAIR` commit), and the file
+    versions `dropped`, which `rebuild` loads again, are marked not committed there and in the logs of the other
+    tables their workflow writes (its child tables, or their parent): a run that finds its marker in any of them
+    records, and writes nothing. A workflow with `on_change: append` that writes several tables keeps them
+    marked (loading a version again would add its rows to the others twice): those rows stay lost."""
+    from landfall.replay import app_id
+    from landfall.tables import open_table
+
+    log.warning(
+        "table `%s`: its log named %d files its folder no longer holds (%s): taken out of it",
+        name,
+        len(gone),
+        ", ".join(f.path for f in gone[:3]) + (", ..." if len(gone) > 3 else ""),
+    )
+    wf = next((w for w in settings.workflows if w.name == _workflow_of(settings, name)), None)
+    written = {wf.write.table, *wf.child_tables.values()} if wf is not None else {name}
+    if wf is not None and wf.on_change == "append" and len(written) > 1:
+        log.warning("table `%s`: rows of %d landed files are lost (`tables reload` loads them)", name, len(dropped))
+        dropped = []
+    forget = [app_id(d.source_key, h) for d in dropped if (h := _hash_of(store, d.run_id))]
+    writer.repair(gone, forget=forget)
+    for other in sorted(written - {name}) if forget else []:
+        open_table(writer.format, zones.table(other)).repair([], forget=forget)
 
 
 def _dropped_versions(store: StateStore, name: str, found: TableScan) -> list[SourceRows]:

@@ -130,7 +130,7 @@ def run_job(
         # the files holding a changed file's earlier rows that a merge or the partitions an overwrite brings do not
         # replace already
         earlier, rewrites = _earlier_rows(
-            runner.store, engine, writer, wf, table, wf.write.table, replacing, items, replaced, area, commit_id
+            runner.store, engine, writer, wf, table, wf.write.table, replacing, replaced, area, commit_id
         )
         replaced += earlier
         retyped = _retype_rest(runner.store, writer, wf, table, staged, replaced, area, commit_id)
@@ -328,9 +328,7 @@ def _child_commit(
     existing = store.find_table(name)
     new = _new_table(store, existing, writer, items)
     commit_id = tx.commit_id
-    replaced, rewrites = _earlier_rows(
-        store, engine, writer, wf, existing, name, replacing, items, [], staging_dir, commit_id
-    )
+    replaced, rewrites = _earlier_rows(store, engine, writer, wf, existing, name, replacing, [], staging_dir, commit_id)
     retyped = _retype_rest(store, writer, wf, existing, staged, replaced, staging_dir, commit_id)
     rewrites += [rw for _, rw in retyped or []]
     replaced += [f.path for f, _ in retyped or []]
@@ -388,9 +386,7 @@ def _quarantine(
     writer = open_table("parquet", runner.zones.quarantined(wf.write.table))
     store = runner.store
     table = store.find_table(name)
-    replaced, rewrites = _earlier_rows(
-        store, engine, writer, wf, table, name, replacing, items, [], staging_dir, tx.commit_id
-    )
+    replaced, rewrites = _earlier_rows(store, engine, writer, wf, table, name, replacing, [], staging_dir, tx.commit_id)
     new = staged.quarantine_files
     if not new and not replaced:
         return []
@@ -456,17 +452,17 @@ def _earlier_rows(
     table: Table | None,
     name: str,
     replacing: list[str],
-    items: list,
     already: list[str],
     staging_dir: str,
     commit_id: str,
 ) -> tuple[list[str], list[StagedFile]]:
-    """The files of table `name` (`table`, None before it exists) that hold rows of `replacing` (earlier
-    versions of the batch's files, under `on_change: replace`) and that `already` does not replace, and their
-    rewrites holding the other files' rows only, written in this commit's staging."""
+    """The files of table `name` (`table`, None before it exists) that hold rows of `replacing` (the batch's
+    files' earlier versions, under `on_change: replace`; and the very versions loaded again, as after `tables
+    rebuild`, whose rows another table of the workflow still held) and that `already` does not replace, and
+    their rewrites holding the other files' rows only, written in this commit's staging."""
     if table is None or not replacing:
         return [], []
-    holding = store.files_holding(name, replacing, [s.file_id for _, s, _ in items])
+    holding = store.files_holding(name, replacing, [])
     earlier = [p for p in holding if p not in already]
     if not earlier:
         return [], []

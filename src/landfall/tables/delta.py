@@ -294,9 +294,11 @@ class DeltaTable(ParquetTable):
 
     def repair(self, gone: list[DataFile], forget: list[str]) -> int | None:
         """One commit: a `remove` of each file `gone` and a `txn` of each application id of `forget` at version
-        `FORGOTTEN` (the latest `txn` of an id is the one a reader goes by)."""
+        `FORGOTTEN` (the latest `txn` of an id is the one a reader goes by). Nothing for a table not made yet."""
         from landfall.state.base import new_id
 
+        if not self.exists() or not (gone or forget):
+            return None
         _, partition_by = self.schema_and_partitions()
         change = TableChange(
             commit_id=new_id("repair-"),
