@@ -500,6 +500,8 @@ def test_rebuild_after_a_lost_file_of_a_parent_or_child_table_loads_each_row_onc
     gone = next(f.path for f in files if lake.pipeline.store.file_sources(lost, f.path)[0].source_key == "o/1.jsonl")
     os.remove(lake.root / "lake/tables" / lost / gone)
     lake.pipeline.rebuild_catalog([lost])
+    note = next(r.note for r in lake.pipeline.runs(key="o/1.jsonl") if r.status == "queued")
+    assert note == "its rows were in table files or a commit that are gone (`landfall tables rebuild`)"
     assert lake.process().count("succeeded") == 1
     assert lake.rows("SELECT id, _source_file FROM o ORDER BY id") == [(1, "o/1.jsonl"), (2, "o/2.jsonl")]
     assert lake.rows("SELECT id, sku FROM o__items ORDER BY sku") == [(1, "a"), (1, "b"), (2, "c")]

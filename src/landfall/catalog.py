@@ -230,7 +230,9 @@ def _rebuild(settings: Settings, store: StateStore, zones: Zones, names: list[st
     if commits:
         store.commit(None, [], also=commits)
     if reload:
-        again = store.reload(reload, "its rows were in a table commit that is gone (`landfall tables rebuild`)")
+        again = store.reload(
+            reload, "its rows were in table files or a commit that are gone (`landfall tables rebuild`)"
+        )
         log.warning("loading %d files again whose rows the tables no longer hold", len(again))
     return done
 
