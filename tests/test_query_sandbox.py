@@ -198,3 +198,24 @@ def test_a_pivot_that_finds_its_values_says_to_list_them(lake):
         with pytest.raises(QueryRefused, match=r"list them: `PIVOT t ON v IN \('a', 'b'\)"):
             lake.pipeline.query(sql)
     assert lake.pipeline.query("PIVOT (SELECT name FROM s) ON name IN ('a', 'b') USING count(*)").rows == [(1, 1)]
+
+
+def test_values_python_cannot_hold_whole_come_back_as_text(lake):
+    """An interval's months came back as 30 days (`age()` of two months: 5,184,000 seconds in JSON), and
+    nanoseconds were cut to microseconds: such columns come back as DuckDB writes them, in order, beside
+    columns of the same name."""
+    sql = (
+        "SELECT age(TIMESTAMP '2024-03-01', TIMESTAMP '2024-01-01') AS a, id AS a, "
+        "'2024-01-01 10:00:00.123456789'::TIMESTAMP_NS AS ns, '10:00:00.123456789'::TIME_NS AS t "
+        "FROM s ORDER BY id DESC;"
+    )
+    result = lake.pipeline.query(sql)
+    assert result.columns == ["a", "a", "ns", "t"]
+    assert result.rows == [
+        ("2 months", 2, "2024-01-01 10:00:00.123456789", "10:00:00.123456789"),
+        ("2 months", 1, "2024-01-01 10:00:00.123456789", "10:00:00.123456789"),
+    ]
+    out = CliRunner().invoke(
+        main, ["--config", str(lake.config), "query", "--format", "json", "SELECT INTERVAL 1 MONTH AS m"]
+    )
+    assert out.exit_code == 0 and json.loads(out.output) == [{"m": "1 month"}], out.output

@@ -331,9 +331,9 @@ def add_status_tables(con: duckdb.DuckDBPyConnection, store: StateStore, names: 
 READ_ONLY = ("SELECT", "EXPLAIN")
 
 
-def check_read_only(con: duckdb.DuckDBPyConnection, sql: str, tables: Iterable[str] = ()) -> None:
-    """One SELECT (or EXPLAIN) statement, or `QueryRefused` naming what was found; a syntax error at the name of one
-    of `tables` (a table named like an SQL keyword: `semi`, `order`) says to quote it."""
+def check_read_only(con: duckdb.DuckDBPyConnection, sql: str, tables: Iterable[str] = ()) -> str:
+    """One SELECT (or EXPLAIN) statement, its kind, or `QueryRefused` naming what was found; a syntax error at the
+    name of one of `tables` (a table named like an SQL keyword: `semi`, `order`) says to quote it."""
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as exc:
@@ -355,6 +355,27 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str, tables: Iterable[s
             f"queries are read-only: got a `{kind}` statement; expected `SELECT` (or `EXPLAIN`, `DESCRIBE`, "
             "`SHOW`, `SUMMARIZE`)"
         )
+    return kind
+
+
+#: types Python's values cannot hold whole (an interval's months become 30 days; nanoseconds are cut to
+#: microseconds): a query's columns of them come back as DuckDB's text (`1 month`, `10:00:00.123456789`)
+AS_TEXT = ("INTERVAL", "TIMESTAMP_NS", "TIME_NS")
+
+
+def shown_whole(con: duckdb.DuckDBPyConnection, sql: str) -> str:
+    """`sql` (one SELECT), with its columns of the `AS_TEXT` types cast to text, by position (names may repeat);
+    its columns' types are found by binding it, without running it."""
+    bound = con.sql(sql)
+    types = [str(t) for t in bound.types]
+    if not any(t in AS_TEXT for t in types):
+        return sql
+    names = bound.columns
+    cols = ", ".join(
+        f"CAST(#{i} AS VARCHAR) AS {q(n)}" if t in AS_TEXT else f"#{i} AS {q(n)}"
+        for i, (n, t) in enumerate(zip(names, types, strict=True), 1)
+    )
+    return f"SELECT {cols} FROM ({sql.strip().rstrip(';')})"
 
 
 def lock_down(con: duckdb.DuckDBPyConnection, allowed: list[str]) -> None:
@@ -556,7 +577,7 @@ def _run_on(
     a view of every table (None)."""
     con = duckdb.connect(":memory:")
     try:
-        check_read_only(con, sql, [t.name for t in tables])
+        kind = check_read_only(con, sql, [t.name for t in tables])
         views = tables if reads is None else [t for t in tables if t.name.lower() in reads]
         broken = make_views(store, con, as_of=as_of[0], back=as_of[1], zones=zones, tables=views)
         add_status_tables(con, store, status_refs(sql))
@@ -567,7 +588,7 @@ def _run_on(
             timer.start()
         try:
             try:
-                rel = con.execute(sql)
+                rel = con.execute(shown_whole(con, sql) if kind == "SELECT" else sql)
             except duckdb.CatalogException as exc:
                 name = (_missing_table(exc) or "").strip('"').lower()
                 if found := broken.get(name) or next((e for n, e in broken.items() if n.endswith(f".{name}")), None):
