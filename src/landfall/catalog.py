@@ -31,6 +31,7 @@ from landfall.storage import Storage, Zones
 from landfall.types import type_name
 
 if TYPE_CHECKING:
+    from landfall.config import Workflow
     from landfall.tables.base import TableWriter
 
 log = logging.getLogger("landfall.catalog")
@@ -207,7 +208,7 @@ def _rebuild(settings: Settings, store: StateStore, zones: Zones, names: list[st
                 table=name,
                 location=found.location,
                 format=found.format,
-                workflow=_workflow_of(settings, name),  # type: ignore[arg-type]
+                workflow=wf.name if (wf := _workflow_of(settings, name)) else None,  # type: ignore[arg-type]
                 schema=have.schema if have is not None and have.schema == found.schema else found.schema,
                 partition_by=found.partition_by,
                 commit_id=new_id("rebuild-"),
@@ -260,7 +261,7 @@ def _repair(
         len(gone),
         ", ".join(f.path for f in gone[:3]) + (", ..." if len(gone) > 3 else ""),
     )
-    wf = next((w for w in settings.workflows if w.name == _workflow_of(settings, name)), None)
+    wf = _workflow_of(settings, name)
     written = {wf.write.table, *wf.child_tables.values()} if wf is not None else {name}
     if wf is not None and wf.on_change == "append" and len(written) > 1:
         log.warning("table `%s`: rows of %d landed files are lost (`tables reload` loads them)", name, len(dropped))
@@ -421,12 +422,10 @@ def _table_folders(zones: Zones):
                 yield f"{prefix}{folder}", zone.child(folder)
 
 
-def _workflow_of(settings: Settings, table: str) -> str | None:
+def _workflow_of(settings: Settings, table: str) -> Workflow | None:
+    """The workflow that writes `table` (or whose table or child table `quarantine.<table>` is the quarantine of)."""
     name = table.removeprefix("quarantine.")
-    for wf in settings.workflows:
-        if wf.write.table == name or name in wf.child_tables.values():
-            return wf.name
-    return None
+    return next((w for w in settings.workflows if w.write.table == name or name in w.child_tables.values()), None)
 
 
 def check_logs(store: StateStore, zones: Zones) -> dict[str, str]:

@@ -363,19 +363,16 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str, tables: Iterable[s
 AS_TEXT = ("INTERVAL", "TIMESTAMP_NS", "TIME_NS")
 
 
-def shown_whole(con: duckdb.DuckDBPyConnection, sql: str) -> str:
-    """`sql` (one SELECT), with its columns of the `AS_TEXT` types cast to text, by position (names may repeat);
-    its columns' types are found by binding it, without running it."""
-    bound = con.sql(sql)
-    types = [str(t) for t in bound.types]
-    if not any(t in AS_TEXT for t in types):
-        return sql
-    names = bound.columns
-    cols = ", ".join(
-        f"CAST(#{i} AS VARCHAR) AS {q(n)}" if t in AS_TEXT else f"#{i} AS {q(n)}"
-        for i, (n, t) in enumerate(zip(names, types, strict=True), 1)
+def shown_whole(sql: str, description: list[tuple[Any, ...]] | None) -> str | None:
+    """`sql` (one SELECT) with its columns of the `AS_TEXT` types cast to text, by position (names may repeat),
+    given the `description` of its result; None when it has none of them (the common case: nothing runs again)."""
+    cols = [(str(d[0]), str(d[1])) for d in description or []]
+    if not any(t in AS_TEXT for _, t in cols):
+        return None
+    shown = ", ".join(
+        f"CAST(#{i} AS VARCHAR) AS {q(n)}" if t in AS_TEXT else f"#{i} AS {q(n)}" for i, (n, t) in enumerate(cols, 1)
     )
-    return f"SELECT {cols} FROM ({sql.strip().rstrip(';')})"
+    return f"SELECT {shown} FROM ({sql.strip().rstrip(';')})"
 
 
 def lock_down(con: duckdb.DuckDBPyConnection, allowed: list[str]) -> None:
@@ -587,18 +584,19 @@ def _run_on(
         if timer:
             timer.start()
         try:
-            try:
-                rel = con.execute(shown_whole(con, sql) if kind == "SELECT" else sql)
-            except duckdb.CatalogException as exc:
-                name = (_missing_table(exc) or "").strip('"').lower()
-                if found := broken.get(name) or next((e for n, e in broken.items() if n.endswith(f".{name}")), None):
-                    raise found from None  # a table whose file is gone
-                if reads is not None and len(views) < len(tables):  # maybe one `named` missed: every table
-                    return _run_on(store, tables, sql, as_of, limit, deadline, zones, None)
-                raise
+            rel = con.execute(sql)
+            if kind == "SELECT" and (whole := shown_whole(sql, rel.description)):
+                rel = con.execute(whole)  # its values again, as text
             columns = [d[0] for d in rel.description] if rel.description else []
             shown = [shown_float(d[1]) for d in rel.description or []]
             return columns, rel.fetchall() if limit is None else rel.fetchmany(limit + 1), shown
+        except duckdb.CatalogException as exc:
+            name = (_missing_table(exc) or "").strip('"').lower()
+            if found := broken.get(name) or next((e for n, e in broken.items() if n.endswith(f".{name}")), None):
+                raise found from None  # a table whose file is gone
+            if reads is not None and len(views) < len(tables):  # maybe one `named` missed: every table
+                return _run_on(store, tables, sql, as_of, limit, deadline, zones, None)
+            raise
         finally:
             if timer:
                 timer.cancel()
