@@ -224,6 +224,26 @@ def test_json_logs(tmp_path):
     assert done and done[0]["file"] == "s/a.csv" and done[0]["workflow"] == "s" and done[0]["level"] == "info"
 
 
+def test_the_global_options_work_after_the_command_too(tmp_path):
+    """`landfall process --config x.yaml -q`, as users type it, was refused: `No such option '--config'`."""
+    (tmp_path / "landfall.yaml").write_text(
+        "lake: ./lake\nworkflows:\n  - {name: s, match: s/, read: {format: csv}, write: {table: s}}\n"
+    )
+    (tmp_path / "lake/landing/s").mkdir(parents=True)
+    (tmp_path / "lake/landing/s/a.csv").write_text("id\n1\n")
+    cfg = str(tmp_path / "landfall.yaml")
+    result = CliRunner().invoke(main, ["process", "--config", cfg, "-v", "--log-format=json"])
+    assert result.exit_code == 0, result.output
+    assert any(json.loads(ln).get("status") == "succeeded" for ln in result.output.splitlines() if ln[:1] == "{")
+    result = CliRunner().invoke(main, ["query", "SELECT count(*) AS n FROM s", "--format", "json", "-c", cfg, "-qq"])
+    assert result.exit_code == 0 and json.loads(result.output) == [{"n": 1}], result.output
+    # a command's own arguments stay its own, after `--` too
+    result = CliRunner().invoke(main, ["tables", "history", "s", "-n", "1", "--lake", str(tmp_path / "lake")])
+    assert "keep no history" in result.output, result.output
+    result = CliRunner().invoke(main, ["-c", cfg, "query", "--", "-q"])
+    assert result.exit_code != 0 and "No such option" not in result.output, result.output
+
+
 def _commands(group, prefix=()):
     ctx = click.Context(group)
     for name in group.list_commands(ctx):

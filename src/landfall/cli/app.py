@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import importlib
 import logging
+import re
 import sys
 from typing import Any
 
@@ -67,11 +68,46 @@ class LandfallGroup(click.Group):
             importlib.import_module(f"landfall.cli.{COMMANDS[cmd_name]}")  # registers its commands on `main`
         return super().get_command(ctx, cmd_name)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, globals_first(args))
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except LandfallError as exc:
             raise click.ClickException(redact(str(exc))) from None
+
+
+# the group's options, which a command's own never shadow: given after the command (`landfall process -q`,
+# `landfall query "..." --config prod.yaml`) they are taken as if given before it
+_GLOBAL_VALUED = ("-c", "--config", "--lake", "--log-format")
+_GLOBAL_COUNTED = re.compile(r"-v+|-q+|--verbose|--quiet")
+_GLOBAL_ASSIGNED = ("--config=", "--lake=", "--log-format=")
+
+
+def globals_first(args: list[str]) -> list[str]:
+    """`args` with the group's options that follow the command moved before it (up to a `--`)."""
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] != "--":  # the options before the command
+        i += 2 if args[i] in _GLOBAL_VALUED else 1
+    if i >= len(args):
+        return args
+    head, command, tail = args[:i], args[i], args[i + 1 :]
+    moved: list[str] = []
+    rest: list[str] = []
+    j = 0
+    while j < len(tail):
+        arg = tail[j]
+        if arg == "--":
+            rest += tail[j:]
+            break
+        if arg in _GLOBAL_VALUED and j + 1 < len(tail):
+            moved += tail[j : j + 2]
+            j += 2
+            continue
+        (moved if _GLOBAL_COUNTED.fullmatch(arg) or arg.startswith(_GLOBAL_ASSIGNED) else rest).append(arg)
+        j += 1
+    return [*head, *moved, command, *rest]
 
 
 @click.group(cls=LandfallGroup)
