@@ -244,6 +244,13 @@ def test_the_global_options_work_after_the_command_too(tmp_path):
     assert result.exit_code != 0 and "No such option" not in result.output, result.output
 
 
+def test_query_json_keeps_each_of_two_columns_of_one_name(tmp_path):
+    """`--format json` kept the last value of columns of one name (`SELECT 1 AS a, 2 AS a` gave `{"a": 2}`)."""
+    (tmp_path / "landfall.yaml").write_text("lake: ./lake\n")
+    result = run(["query", "SELECT 1 AS a, 2 AS a, 3 AS a_1", "--format", "json"], tmp_path)
+    assert json.loads(result.output) == [{"a": 1, "a_2": 2, "a_1": 3}], result.output
+
+
 def _commands(group, prefix=()):
     ctx = click.Context(group)
     for name in group.list_commands(ctx):

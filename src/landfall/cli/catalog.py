@@ -285,9 +285,24 @@ def _shown(v: Any) -> str:
     return str(v)
 
 
+def distinct(names: list[str]) -> list[str]:
+    """`names` as keys of a JSON object: a repeated name numbered past every name of the list (`a`, `a`, `a_1` as
+    `a`, `a_2`, `a_1`), where the object would keep the last value of each."""
+    taken, seen, out = set(names), set(), []
+    for name in names:
+        new, k = name, 0
+        while new in seen or (new != name and new in taken):
+            k += 1
+            new = f"{name}_{k}"
+        seen.add(new)
+        out.append(new)
+    return out
+
+
 def print_rows(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
     if fmt == "json":
-        doc = [{c: jsonable(v) for c, v in zip(cols, row, strict=True)} for row in rows]
+        keys = distinct(cols)
+        doc = [{c: jsonable(v) for c, v in zip(keys, row, strict=True)} for row in rows]
         click.echo(json_text(doc, indent=2).decode())
     elif fmt == "csv":
         buf = io.StringIO()
