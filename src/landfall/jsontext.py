@@ -132,6 +132,28 @@ def repeats_a_key(text: str) -> bool:
     return False
 
 
+#: the column a record's empty key (`""`) loads as: DuckDB's JSON reader takes an object holding it for no record
+#: (a MAP), Spark's drops it
+EMPTY_KEY = "empty_key"
+
+
+def named_empty_key(record: dict[str, Any]) -> dict[str, Any]:
+    """`record` with its empty key (if any) named `EMPTY_KEY`, in its place. Raises ValueError when the record holds
+    that name too."""
+    if "" not in record:
+        return record
+    if EMPTY_KEY in record:
+        raise ValueError(f"the record holds both the empty key and `{EMPTY_KEY}`, the column the empty key loads as")
+    return {EMPTY_KEY if k == "" else k: v for k, v in record.items()}
+
+
+def as_loaded(text: str) -> str:
+    """The JSON text of a record (which `loadable` took) on one line as the loaders read it: the last value of each
+    key, the empty key named `EMPTY_KEY`, every number and constant as written. Raises ValueError when the record
+    holds that name too."""
+    return written(named_empty_key(as_written(text)))
+
+
 def last_of_each_key(text: str) -> str:
     """The JSON text `text` (which `loadable` took) with each key repeated in one object down to its last value,
     on one line; every number and constant as written (`1e400`, `1234567890.123456789`, `NaN`), every string the

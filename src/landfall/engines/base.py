@@ -230,6 +230,9 @@ class ReadPlan(msgspec.Struct, frozen=True):
     # JSON Lines with a key twice in one object (which DuckDB's reader refuses): read from a copy (`split_lines`)
     # where such a record is written with the last value of each key; without quarantine, a bad line fails
     repeated_keys: bool = False
+    # JSON Lines whose records hold the empty key (DuckDB's reader takes such an object for a MAP, no record): read
+    # from a copy (`split_lines`) where that key is named `jsontext.EMPTY_KEY`
+    empty_keys: bool = False
     max_object: int = 0  # bytes of the largest record the reader must hold (0: the engine's default)
     whole_files: bool = False  # read each file whole, not split for parallel readers (a CSV value spans lines)
     quoted: bool = False  # CSV read with RFC 4180 quotes (`"`) though none was in the sample the dialect came from

@@ -23,7 +23,17 @@ from landfall.engines.duckdb.replanning import replan
 from landfall.engines.duckdb.sql import source_format
 from landfall.engines.duckdb.stamps import DAY_MONTH
 from landfall.errors import EngineFault, InvalidInput, SchemaConflict
-from landfall.jsontext import Number, as_written, json_reason, kind, loadable, lone_surrogate, too_deep, written
+from landfall.jsontext import (
+    Number,
+    as_written,
+    json_reason,
+    kind,
+    loadable,
+    lone_surrogate,
+    named_empty_key,
+    too_deep,
+    written,
+)
 
 if TYPE_CHECKING:
     from landfall.engines.duckdb.context import JobContext
@@ -40,6 +50,18 @@ def records_among_values(objects: int, others: int, table_schema: list[tuple[str
     beside the table's columns, NULL in every one of them."""
     records_table = bool(table_schema) and "value" not in {n for n, _ in table_schema or []}
     return objects > 0 and others > 0 and (objects > others or records_table)
+
+
+def _named_empty_keys(records: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """A document's records, the empty key of each named `jsontext.EMPTY_KEY` (DuckDB's reader takes an object
+    holding it for no record, Spark's drops it)."""
+    out = []
+    for i, record in enumerate(records, start=1):
+        try:
+            out.append(named_empty_key(record))
+        except ValueError as exc:
+            raise InvalidInput(f"`{key}` record {i}: {exc}", file=key) from None
+    return out
 
 
 def _json_document_as_lines(
@@ -67,7 +89,9 @@ def _json_document_as_lines(
         raise InvalidInput(f"`{key}` line 1: {too_deep()}", file=key, line=1) from None
     _refuse_lone_surrogate(key, text)
     items = doc if isinstance(doc, list) else [doc]
-    as_values = not all(isinstance(i, dict) and i and "" not in i for i in items)
+    as_values = not all(isinstance(i, dict) and i for i in items)
+    if not as_values:
+        items = _named_empty_keys(items, key)
     objects = sum(isinstance(i, dict) for i in items)
     if as_values and (records_required or records_among_values(objects, len(items) - objects, table_schema)):
         line, reason = _diagnose_json(path, "json") or (1, "expected records (JSON objects)")
@@ -93,6 +117,8 @@ def _json_document_as_lines(
             # time: only here)
             again = as_written(text, _no_constants)
             items = again if isinstance(again, list) else [again]
+            if not as_values:
+                items = _named_empty_keys(items, key)
         fields = frozenset() if as_values else losing_fields(items, DETECTION_SAMPLE_ROWS + 1)
         with open(out, "w", encoding="utf-8") as fh:
             for item in items:

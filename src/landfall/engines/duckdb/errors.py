@@ -127,6 +127,11 @@ def unknown_key(text: str) -> bool:
     return "has unknown key" in text
 
 
+def empty_key(text: str) -> bool:
+    """A JSON record past the reader's sample holding the empty key (`""`), which no column of the sample names."""
+    return 'has unknown key ""' in text
+
+
 def repeated_key(text: str) -> bool:
     """A JSON record with a key twice in one object, which DuckDB's reader refuses (`jsontext.last_of_each_key`)."""
     return "has duplicate key" in text

@@ -27,9 +27,9 @@ from landfall.engines.duckdb.sql import PATH, _filename_arg, _paths, common_args
 from landfall.engines.duckdb.types import sql_type
 from landfall.errors import InvalidInput
 from landfall.jsontext import (
+    as_loaded,
     fast_record,
     invalid_json,
-    last_of_each_key,
     not_a_record,
     repeats_a_key,
     surely_once_each,
@@ -39,7 +39,8 @@ from landfall.jsontext import (
 
 def _good_lines(cx: JobContext, path: str, src: Source) -> str:
     """A copy of a JSON Lines file that DuckDB's reader reads: once it refused a key twice in one object
-    (`plan.repeated_keys`), such a record written with the last value of each (`jsontext.last_of_each_key`); and
+    (`plan.repeated_keys`), such a record written with the last value of each (`jsontext.last_of_each_key`); once
+    it took records holding the empty key for no records (`plan.empty_keys`), that key named `EMPTY_KEY`; and
     without the lines that are no records, which are kept in `cx.bad_lines` (line number, text, reason) for the
     quarantine (without `bad_rows: quarantine`, the first of them fails the file, naming its line)."""
     out_dir = os.path.join(cx.job.scratch_dir, "_lines")
@@ -55,16 +56,19 @@ def _good_lines(cx: JobContext, path: str, src: Source) -> str:
                 continue
             # a quick look first (msgspec: seven times Python's parser); what it cannot tell, Python's parser judges
             record = fast_record(raw)
-            if record is not None and (not cx.plan.repeated_keys or surely_once_each(raw, record)):
+            empty = cx.plan.empty_keys and (b'""' in raw if record is None else "" in record)
+            if record is not None and not empty and (not cx.plan.repeated_keys or surely_once_each(raw, record)):
                 dst.write(raw if raw.endswith(b"\n") else raw + b"\n")
                 continue
             text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
             reason = not_a_record(text)
-            if reason is None and cx.plan.repeated_keys and repeats_a_key(text):
+            if reason is None and (empty or (cx.plan.repeated_keys and repeats_a_key(text))):
                 try:
-                    raw = last_of_each_key(text).encode("utf-8")
+                    raw = as_loaded(text).encode("utf-8")
                 except RecursionError:
                     reason = too_deep()
+                except ValueError as exc:
+                    reason = str(exc)
             if reason is None:
                 dst.write(raw if raw.endswith(b"\n") else raw + b"\n")
             elif not aside:
@@ -76,18 +80,20 @@ def _good_lines(cx: JobContext, path: str, src: Source) -> str:
 
 
 def record_counts(con: duckdb.DuckDBPyConnection, path: str, fmt: str) -> tuple[int, int]:
-    """How many of a JSON file's first 20,480 top-level values (lines, or a document's elements) are objects,
-    and how many are not."""
-    form = "newline_delimited" if fmt == "jsonl" else "array"
-    sample = f"SELECT json FROM read_json_objects({lit(path)}, format = {lit(form)}, ignore_errors = true)"
-    try:
-        found = con.execute(
-            f"SELECT count(*) FILTER (json_type(json) = 'OBJECT'), count(*) FILTER (json_type(json) <> 'OBJECT') "
-            f"FROM ({sample} LIMIT {DETECTION_SAMPLE_ROWS})"
-        ).fetchone()
-    except duckdb.Error:  # not an array of values: one document, which the reader judged
-        return 0, 0
-    return (int(found[0]), int(found[1])) if found else (0, 0)
+    """How many of a JSON file's first 20,480 top-level values (lines, or a document's elements; a document that is
+    no array, one value) are objects, and how many are not."""
+    forms = ["newline_delimited"] if fmt == "jsonl" else ["array", "unstructured"]
+    for form in forms:
+        sample = f"SELECT json FROM read_json_objects({lit(path)}, format = {lit(form)}, ignore_errors = true)"
+        try:
+            found = con.execute(
+                f"SELECT count(*) FILTER (json_type(json) = 'OBJECT'), count(*) FILTER (json_type(json) <> 'OBJECT') "
+                f"FROM ({sample} LIMIT {DETECTION_SAMPLE_ROWS})"
+            ).fetchone()
+        except duckdb.Error:  # not an array of values: one document
+            continue
+        return (int(found[0]), int(found[1])) if found else (0, 0)
+    return 0, 0
 
 
 def _json_lines_of(

@@ -295,7 +295,14 @@ def read(cx: JobContext) -> str:
         except duckdb.BinderException as exc:
             if not errors.not_records(str(exc)) or opts.records == "true" or len(paths) > 1:
                 raise  # a batch is split by the runner: a file of records never becomes `value` rows
-            if records_among_values(*record_counts(cx.con, next(iter(paths)), fmt), job.table_schema):
+            objects, others = record_counts(cx.con, next(iter(paths)), fmt)
+            if objects and not others:  # objects only, which the reader took for no records: one holds the empty
+                # key (a MAP to it), read from a copy that names it (a document's, through Python's parser)
+                if fmt == "jsonl" and not cx.plan.empty_keys:
+                    raise Replan(cx.plan.but(split_lines=True, empty_keys=True), "the empty key: read a copy naming it")
+                if fmt == "json" and not cx.plan.json_via_python:
+                    raise Replan(cx.plan.but(json_via_python=True), "the empty key: read a copy naming it")
+            if records_among_values(objects, others, job.table_schema):
                 raise  # records beside other values: those are bad records (named, or set aside), not all values
             raw = view(_json_sql(cx, _paths(paths), opts, fmt, records=False))
             cx.records = False

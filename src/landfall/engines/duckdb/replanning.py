@@ -43,6 +43,8 @@ def replan(plan: ReadPlan, job: Job, text: str) -> ReadPlan | None:
         return plan.but(split_lines=True)  # a line DuckDB refused: read the lines that parse, keep the rest
     if not alone and not plan.per_file_types and errors.type_detection_miss(text):
         return plan.but(per_file_types=True)  # a file of the batch breaks the first file's types: detect per file
+    if alone and not plan.empty_keys and fmt == "jsonl" and errors.empty_key(text):
+        return plan.but(split_lines=True, empty_keys=True)  # a record holding the empty key past the sample
     if alone and not plan.sample_all and errors.unknown_key(text):
         return plan.but(sample_all=True)  # a key past the sample (`jsonkeys.refusing_read`): detect on the whole file
     if text and alone and not plan.json_via_python and fmt == "json" and not sampled_miss:

@@ -13,6 +13,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from landfall import encoding as enc
+from landfall.engines.base import Replan
+from landfall.engines.duckdb.errors import not_records
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, columns_arg, pin_dates
 from landfall.engines.duckdb.jsonnumbers import whole_numbers
 from landfall.engines.duckdb.sql import lit
@@ -22,7 +24,7 @@ from landfall.engines.spark.casts import holds_doubles, strict_cast, text_as
 from landfall.engines.spark.context import CORRUPT, Ctx, Input, c, internal, reason, tagged
 from landfall.engines.spark.types import of_duckdb, spark_type
 from landfall.errors import InvalidInput
-from landfall.jsontext import LONE_SURROGATE, fast_record, invalid_json, not_a_record, too_deep
+from landfall.jsontext import LONE_SURROGATE, as_loaded, fast_record, invalid_json, not_a_record, too_deep
 from landfall.types import user_type
 
 SAMPLE_RECORDS = 20480  # DuckDB's sample for detection
@@ -52,6 +54,8 @@ def read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
             rel = sniffer.sql(f"SELECT * FROM read_json({paths}, {', '.join(args)})")
             detected = list(zip(rel.columns, rel.types, strict=True))
         except duckdb.Error:
+            if not ctx.plan.empty_keys and not_records(str(exc)):  # objects DuckDB takes for no records: the empty key
+                raise Replan(ctx.plan.but(empty_keys=True), "the empty key: read a copy naming it") from None
             key = ctx.inputs[0].source.key if not ctx.batch else "the batch"
             raise InvalidInput(f"`{key}`: {reason(str(exc))}", file=ctx.inputs[0].source.key) from None
     if twins := case_renamed([n for n, _ in detected]):
@@ -126,6 +130,28 @@ def read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
             ctx.misses[f"miss{len(ctx.misses)}"] = (name, "TIMESTAMP", keep)
         cols.append(col.alias(name))
     return raw.select(*cols, *texts, *internal(raw))
+
+
+def empty_keys_named(path: str, scratch: str, name: str, key: str) -> str:
+    """A copy of a JSON Lines file whose records holding the empty key have it named `jsontext.EMPTY_KEY` (DuckDB's
+    reader, which detects the columns, takes such an object for no record; Spark's drops the key), as the DuckDB
+    engine reads them (`read_json._good_lines`); `key` names the file in errors."""
+    os.makedirs(scratch, exist_ok=True)
+    out = os.path.join(scratch, name)
+    with enc._open(path) as src, open(out, "wb") as dst:
+        for n, raw in enumerate(src, start=1):
+            record = fast_record(raw)
+            if b'""' in raw and (record is None or "" in record):
+                text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                if not_a_record(text) is None:  # (another line is left to the reader, which names it)
+                    try:
+                        raw = as_loaded(text).encode("utf-8")
+                    except RecursionError:
+                        raise InvalidInput(f"`{key}` line {n}: {too_deep()}", file=key, line=n) from None
+                    except ValueError as exc:
+                        raise InvalidInput(f"`{key}` line {n}: {exc}", file=key, line=n) from None
+            dst.write(raw if raw.endswith(b"\n") else raw + b"\n")
+    return out
 
 
 def _records_only(inp: Input, ctx: Ctx) -> str:

@@ -59,7 +59,7 @@ from landfall.engines.duckdb.types import sql_type as duckdb_type
 from landfall.engines.spark.casts import declared, infinite_in, text_as
 from landfall.engines.spark.context import CORRUPT, ROW, SRC, Ctx, Input, c, internal, reason, src_index, tagged
 from landfall.engines.spark.lines import Dialect, scan
-from landfall.engines.spark.read_json import json_as_lines, read_json
+from landfall.engines.spark.read_json import empty_keys_named, json_as_lines, read_json
 from landfall.errors import InvalidInput
 from landfall.pools import pool
 
@@ -91,6 +91,8 @@ def prepare(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> None:
             path = digits_as_text(
                 path, os.path.join(scratch, "_digits"), f"{i}.jsonl", beyond_whole=ctx.plan.beyond_double
             )
+            if ctx.plan.empty_keys:
+                path = empty_keys_named(path, os.path.join(scratch, "_keys"), f"{i}.jsonl", src.key)
         if ctx.fmt == "json":
             document, path = path, json_as_lines(path, os.path.join(scratch, "_json"), src.key, opts.records == "true")
         ext = {"csv": ".csv", "parquet": ".parquet"}.get(ctx.fmt, ".json") + (".gz" if path.endswith(".gz") else "")

@@ -102,6 +102,27 @@ class BadInputTests(EngineFixtures):
             ]
         assert lake.rows("SELECT _line, _raw FROM quarantine.q") == [(4, "{broken")]
 
+    def test_a_record_with_the_empty_key_loads_it_as_a_column(self, make):
+        """A record holding the empty key (`{"": 4}`, valid JSON) loads it as the column `empty_key`. Before, on
+        DuckDB, whose reader takes such an object for no record, one such line in a JSON Lines file turned every
+        record into a `value` row of JSON text, and one past the reader's sample failed the file (`has unknown key
+        ""`); a document of them loaded as `value` rows too. On Spark, the file failed (`json_read expected
+        records`), and Spark's own reader drops the key."""
+        lake = make(wf("j"), wf("l"), wf("d", read={"format": "json"}), wf("c", retry={"max_attempts": 1}))
+        lake.land("j/a.jsonl", '{"id": 1, "v": 1.5}\n{"id": 2, "": "e", "v": 2.5}\n')
+        late = "".join(f'{{"id": {i}, "v": 0.5}}\n' for i in range(1, 25_000)) + '{"id": 25000, "": "late"}\n'
+        lake.land("l/a.jsonl", late)
+        lake.land("d/a.json", '[{"id": 1, "": "e"}, {"id": 2, "v": 12345678901234567890}]')
+        lake.land("c/a.jsonl", '{"id": 1, "": "e", "empty_key": "x"}\n')
+        lake.process()
+        assert lake.rows("SELECT id, empty_key, v FROM j ORDER BY id") == [(1, None, 1.5), (2, "e", 2.5)]
+        assert lake.rows("SELECT count(*), count(empty_key), max(empty_key) FROM l") == [(25_000, 1, "late")]
+        got = lake.rows("SELECT id, empty_key, CAST(v AS VARCHAR) FROM d ORDER BY id")
+        assert got == [(1, "e", None), (2, None, "12345678901234567890")], got
+        assert (error_of(lake, "c/a.jsonl") or "").startswith(
+            "`c/a.jsonl` line 1: the record holds both the empty key and `empty_key`"
+        ), error_of(lake, "c/a.jsonl")
+
     def test_a_text_column_of_the_table_keeps_a_file_s_text_as_written(self, make):
         """A file whose values of a column the table holds as text look like another type (`f` and `t` read as
         booleans, `+7` and `8.50` as numbers) loads them as written, not as the other type's words (`false`,
