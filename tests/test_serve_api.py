@@ -62,6 +62,8 @@ def test_runs_paging_and_one_run_in_the_cli_shapes(make_lake, serve):
     missing = srv.http.get("/api/runs/nope")
     assert missing.status_code == 404 and "no run `nope`" in missing.json()["error"]
     assert srv.http.get("/api/runs?limit=x").status_code == 400
+    bogus = srv.http.get("/api/runs?status=done")  # (found nothing, 200, as the CLI refuses it)
+    assert bogus.status_code == 400 and "expected one of queued, running, succeeded" in bogus.json()["error"]
     assert srv.http.get("/api/counts").json()["succeeded"] == 5
 
 

@@ -17,6 +17,7 @@ from starlette.routing import Route
 from landfall.errors import QueryRefused
 from landfall.pipeline import Pipeline
 from landfall.readback import json_text, jsonable, run_json, version_json
+from landfall.state.base import RUN_STATUSES
 
 MAX_PAGE = 1000
 
@@ -92,8 +93,11 @@ def list_runs(request: Request) -> Response:
     """
     qp = request.query_params
     limit = _int(request, "limit", 50, 1, MAX_PAGE)
+    status = qp.get("status") or None
+    if status is not None and status not in RUN_STATUSES:  # (an unknown one found nothing, without a word)
+        raise QueryRefused(f"query parameter `status`: got `{status}`; expected one of {', '.join(RUN_STATUSES)}")
     found = _p(request).runs(
-        status=qp.get("status") or None,
+        status=status,
         workflow=qp.get("workflow") or None,
         key=qp.get("file") or None,
         limit=limit,
