@@ -130,6 +130,15 @@ def test_init_process_tables_query_runs(tmp_path):
     assert doc["schema_versions"][0]["version"] == 1 and doc["partitions"]
 
 
+def test_init_says_the_commands_to_run_next(tmp_path, monkeypatch):
+    """`landfall init` in the current folder said `cd . && ...`; a folder with a space is quoted."""
+    monkeypatch.chdir(tmp_path)
+    here = CliRunner().invoke(main, ["init"])
+    assert "next: landfall process && landfall tables" in here.output, here.output
+    there = CliRunner().invoke(main, ["init", "my proj"])
+    assert "next: cd 'my proj' && landfall process && landfall tables" in there.output, there.output
+
+
 def test_process_exits_nonzero_when_a_file_is_dead_and_dlq_commands(tmp_path):
     (tmp_path / "landfall.yaml").write_text(
         "lake: ./lake\nworkflows:\n  - {name: n, match: n/, read: {format: csv}, transform: [{cast: {x: int}}],"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,8 @@ def init(directory: str, force: bool) -> None:
     except FileExistsError as exc:
         raise click.ClickException(str(exc)) from None
     say("wrote ", (str(config), "bold"), f" and {len(samples)} sample files under {Path(directory) / 'lake/landing'}")
-    say("next: ", (f"cd {directory} && landfall process && landfall tables", "bold"))
+    go = "" if Path(directory).resolve() == Path.cwd().resolve() else f"cd {shlex.quote(directory)} && "
+    say("next: ", (f"{go}landfall process && landfall tables", "bold"))
 
 
 @main.command()
