@@ -159,7 +159,7 @@ def test_no_table_names_the_tables_and_never_suggests_the_name_itself():
 def test_a_query_makes_views_of_the_tables_it_reads_only(make_lake, monkeypatch):
     """Each view reads its table's files to know its columns: every query made one of every table (200 tables:
     0.2 s a query, here; on an object store, requests). Only the tables it names get one; a statement whose
-    tables the parse misses runs again with a view of every table."""
+    tables the search (or the parse) misses runs again with a view of every table."""
     import landfall.query
 
     lake = make_lake([wf(f"t{i}", read={"format": "csv"}) for i in range(3)])
@@ -183,7 +183,7 @@ def test_a_query_makes_views_of_the_tables_it_reads_only(make_lake, monkeypatch)
     )
     for listing in listings:  # the database's own catalog lists every table
         assert {"t0", "t1", "t2"} <= {r[0] for r in lake.pipeline.query(listing).rows}, listing
-    monkeypatch.setattr(landfall.query, "named", lambda tables, sql: set())  # a parse that finds nothing
+    monkeypatch.setattr(landfall.query, "named", lambda tables, sql, exact: set())  # one that finds nothing
     made.clear()
     assert lake.pipeline.query("SELECT id FROM t2").rows == [(2,)]
     assert made == [[], ["t0", "t1", "t2"]]

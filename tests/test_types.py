@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from landfall.engines.duckdb.types import arrow_type, duck_type, sql_type
+from landfall.engines.duckdb.types import SCALARS, _duck, arrow_type, duck_type, sql_type
 from landfall.errors import SchemaConflict
 from landfall.schema import align, merged, widened, widens_to
 from landfall.types import USER_TYPES, column_json, neutral, parse_type, sql_name, type_name, user_type
@@ -228,3 +228,15 @@ def test_plain_duckdb_type_names_map_without_a_database_as_duckdb_parses_them():
     for spelling in ("ENUM('a', 'b')", "DECIMAL(18,3)", "DECIMAL(38, 10)", "decimal(4,0)"):
         assert duck_types.arrow_type(spelling) == duck_types._arrow(con.type(spelling)), spelling
     assert duck_types.arrow_type("JSON") == "extension<arrow.json>"
+
+
+@pytest.mark.parametrize(
+    "arrow",
+    [*SCALARS, "decimal128(10, 2)", "decimal128(38, 9)", "decimal256(40, 2)", "decimal128(1, 0)"],
+)
+def test_the_scalar_types_read_without_pyarrow_map_as_pyarrow_maps_them(arrow):
+    """`duck_type` reads scalar type strings (and decimals) by a table, without importing pyarrow (for `landfall
+    query`): the same DuckDB type as parsing them with pyarrow, whose text they are."""
+    t = parse_type(arrow)
+    assert str(t) == arrow
+    assert duck_type(arrow) == _duck(t)

@@ -301,7 +301,9 @@ def status_rows(store: StateStore, name: str) -> list[tuple[Any, ...]]:
 
 def add_status_tables(con: duckdb.DuckDBPyConnection, store: StateStore, names: list[str]) -> None:
     """Make `landfall.<name>` a view over a snapshot of the state store's records, for each name."""
-    import pyarrow as pa
+    if not names:
+        return
+    import pyarrow as pa  # (70 ms to import, with numpy: only for a query that reads them)
 
     arrow = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "DOUBLE": pa.float64(), "VARCHAR[]": pa.list_(pa.string())}
     for name in names:
@@ -464,12 +466,17 @@ def no_table(name: str, known: list[str]) -> str:
     return f"no table `{name}`{hint} (tables: {shown}; landfall's records: landfall.runs, landfall.files, ...)"
 
 
-def named(tables: list[Table], sql: str) -> set[str]:
-    """The lower-cased names of the tables of `tables` that `sql` reads (by its parse; by a search for each name
-    in its text when it does not parse)."""
-    from landfall.sqlcheck import tables_named
+def named(tables: list[Table], sql: str, exact: bool = False) -> set[str]:
+    """The lower-cased names of the tables of `tables` that `sql` names: each name searched for as a word of its
+    text, which a column, an alias, a string or a `WITH` name spelled as a table matches too (a view it does not
+    read: a look at the table's files). `exact`: by the statement's parse, when it parses (for `--as-of`, which
+    refuses a version a table named lacks: not a `WITH` name's); parsing (sqlglot) for every query cost 45 ms a
+    `landfall query`, most of it the import."""
+    found = None
+    if exact:
+        from landfall.sqlcheck import tables_named
 
-    found = tables_named(sql)
+        found = tables_named(sql)
     if found is None:
         found = {t.name.lower() for t in tables if re.search(rf"(?<![\w.]){re.escape(t.name)}(?!\w)", sql, re.I)}
     return {t.name.lower() for t in tables} & found
@@ -530,7 +537,7 @@ def run_query(
     deadline = started + timeout if timeout else None
     for attempt in range(SNAPSHOTS):
         tables = store.tables()
-        reads = named(tables, sql)
+        reads = named(tables, sql, exact=as_of is not None)
         back = set(reads) if as_of is not None else set()
         if _lists_tables(sql, reads):
             reads = None  # every table a view, for the statement to list
