@@ -137,6 +137,8 @@ def _detected(data: bytes) -> Detected | None:
     if len(data) == SAMPLE:  # a multi-byte character may be cut at the end of the sample
         data = data[: data.rfind(b"\n") + 1] or data
     ranked = chardet.detect_all(data, include_encodings=_candidates(), compat_names=False)
+    if ranked and ranked[0]["encoding"] == "cp1254" and not _turkish(data.decode("cp1254", "replace")):
+        ranked = [r for r in ranked if r["encoding"] != "cp1254"] or ranked
     found = ranked[0] if ranked else {"encoding": None, "confidence": 0.0}
     name = codecs.lookup(found["encoding"] or "cp1252").name
     try:
@@ -158,6 +160,15 @@ _WESTERN_BEHIND = 1.4
 # letters cp1252 gives bytes that Western text seldom holds: Icelandic's (Turkish `ş`, `ğ`, `ı` in cp1252) and `ý`
 # (Czech, Slovak)
 _UNWESTERN = set("þÞðÐýÝ")
+# the letters of Turkish beyond ASCII
+_TURKISH = set("çğıİöşüÇĞÖŞÜâîûÂÎÛ")
+
+
+def _turkish(text: str) -> bool:
+    """Whether most letters beyond ASCII of a cp1254 reading are Turkish's: chardet ranks cp1254 first for some
+    short Central European samples (Czech `Dvořák`, `Černý` read `Dvoøák`, `Èernı`)."""
+    odd = [c for c in text if ord(c) > 127 and c.isalpha()]
+    return 2 * sum(c in _TURKISH for c in odd) > len(odd)
 
 
 def _western(data: bytes, top: float, ranked: list) -> bool:
