@@ -136,6 +136,8 @@ def _detected(data: bytes) -> Detected | None:
 
     if len(data) == SAMPLE:  # a multi-byte character may be cut at the end of the sample
         data = data[: data.rfind(b"\n") + 1] or data
+    if (signs := _signs_only(data)) is not None:
+        return signs
     ranked = chardet.detect_all(data, include_encodings=_candidates(), compat_names=False)
     if ranked and ranked[0]["encoding"] == "cp1254" and not _turkish(data.decode("cp1254", "replace")):
         ranked = [r for r in ranked if r["encoding"] != "cp1254"] or ranked
@@ -206,6 +208,21 @@ def _latin_pairs(text: str, encoding: str) -> bool:
     pairs = [c.encode(encoding, errors="ignore") for c in text if ord(c) > 127]
     pairs = [b for b in pairs if len(b) > 1]
     return bool(pairs) and all(b[-1:].isalpha() for b in pairs)
+
+
+# signs Western text holds beyond ASCII, besides letters
+_SIGNS = _TYPOGRAPHY | set("©®™±²³¹µ¼½¾£¥¢§¶¡¿÷ºª\xa0")
+
+
+def _signs_only(data: bytes) -> Detected | None:
+    """cp1252 for a sample whose bytes beyond ASCII are all signs in it (`©`, `½`, `€`, `“`): with no letter to
+    go on, chardet took `½ price ¼` for cp1251's `Ѕ price ј` and `© 2024 ®` for cp866's `й 2024 о`; else None."""
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+    odd = {c for c in text if ord(c) > 127}
+    return Detected("cp1252", 1.0, "detected") if odd and odd <= _SIGNS else None
 
 
 def _mixed_scripts(text: str) -> bool:
