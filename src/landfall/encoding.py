@@ -139,8 +139,8 @@ def _detected(data: bytes) -> Detected | None:
     if (signs := _signs_only(data)) is not None:
         return signs
     ranked = chardet.detect_all(data, include_encodings=_candidates(), compat_names=False)
-    if ranked and ranked[0]["encoding"] == "cp1254" and not _turkish(data.decode("cp1254", "replace")):
-        ranked = [r for r in ranked if r["encoding"] != "cp1254"] or ranked
+    while len(ranked) > 1 and _unlikely(ranked[0]["encoding"], data):
+        ranked = ranked[1:]
     found = ranked[0] if ranked else {"encoding": None, "confidence": 0.0}
     name = codecs.lookup(found["encoding"] or "cp1252").name
     try:
@@ -164,6 +164,18 @@ _WESTERN_BEHIND = 1.4
 _UNWESTERN = set("þÞðÐýÝ")
 # the letters of Turkish beyond ASCII
 _TURKISH = set("çğıİöşüÇĞÖŞÜâîûÂÎÛ")
+
+
+def _unlikely(name: str | None, data: bytes) -> bool:
+    """Whether chardet's first answer reads `data` as text seldom holds: C1 control characters (ISO 8859-2 reads
+    cp1252's `˜`, 0x98, so), or Turkish whose letters beyond ASCII are mostly not Turkish's."""
+    if not name:
+        return False
+    text = data.decode(name, errors="replace")
+    return bool(_C1.search(text)) or (name == "cp1254" and not _turkish(text))
+
+
+_C1 = re.compile("[\x80-\x9f]")
 
 
 def _turkish(text: str) -> bool:
