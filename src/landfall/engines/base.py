@@ -238,6 +238,9 @@ class ReadPlan(msgspec.Struct, frozen=True):
     quoted: bool = False  # CSV read with RFC 4180 quotes (`"`) though none was in the sample the dialect came from
     csv_text: bool = False  # CSV read as text with every record checked (a record the typed reading dropped)
     newlines: bool = False  # CSV read from a copy whose line endings are all LF (one past the sample differed)
+    # CSV read from a copy whose lines repeating its header line are blank (files put together, `cat *.csv`): the
+    # reader passes blank lines over, and every other line keeps its number
+    header_lines: bool = False
     # JSON Lines read from a copy where each field holding a number beyond a double's range is text (Spark's parser
     # takes `1e400` for an infinity and never gives its text back)
     beyond_double: bool = False
@@ -260,7 +263,10 @@ class Replan(Exception):  # noqa: N818 - a signal to `Engine.run`, not an error
         self.plan = plan
 
 
-MAX_ATTEMPTS = 20  # each decision is taken at most once per column or kind, so plans cannot cycle
+# Each decision is taken at most once per column or kind, so plans cannot cycle; a file of many columns may need
+# a decision for each (every column of a file whose header line repeats further down met a value that is no
+# number). Reading stops when a plan comes back, or after this many reads (a bug, then: said so).
+MAX_ATTEMPTS = 1000
 
 
 class StagedFile(msgspec.Struct):
@@ -345,14 +351,21 @@ class Engine(ABC):
         return None
 
     def _run_planned(self, job: Job) -> Staged:
-        plan = ReadPlan()
-        for _ in range(MAX_ATTEMPTS):
+        plan, tried, why = ReadPlan(), set(), ""
+        while len(tried) < MAX_ATTEMPTS:
+            tried.add(plan)
             try:
                 return self.attempt(job, plan)
             except Replan as again:
+                why = str(again)
+                if again.plan in tried:
+                    break
                 plan = again.plan
         keys = ", ".join(f"`{s.key}`" for s in job.sources[:3])
-        raise InvalidInput(f"{keys}: read {MAX_ATTEMPTS} times without settling how to read it (last plan: {plan})")
+        raise InvalidInput(
+            f"{keys}: read {len(tried)} times without settling how to read it (a landfall bug: please report it with"
+            f" the file); the last read ended so: {why}"
+        )
 
     @abstractmethod
     def attempt(self, job: Job, plan: ReadPlan) -> Staged:

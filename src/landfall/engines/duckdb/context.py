@@ -67,6 +67,7 @@ class JobContext(msgspec.Struct):
     date_names: dict[str, tuple[str, bool] | None] = {}
     # landed key -> the encoding it was read in: {encoding, confidence, how} (see `landfall.encoding.Detected`)
     encodings: dict[str, dict[str, object]] = {}
+    notes: dict[str, str] = {}  # source key -> a note for its run
     views: list[str] = []
     tables: list[str] = []
     described: dict[str, list[tuple[str, str]]] = {}

@@ -197,4 +197,5 @@ def _attempt(cx: JobContext) -> Staged:
         quarantine_schema=q_schema,
         children=children,
         encodings=dict(cx.encodings),
+        notes=dict(cx.notes),
     )

@@ -52,6 +52,7 @@ from landfall.engines.duckdb.read_json import (
 )
 from landfall.engines.duckdb.read_parquet import _parquet_sql, exact_copy, nanoseconds
 from landfall.engines.duckdb.records import with_lines
+from landfall.engines.duckdb.repeated_header import header_note, repeats_header, without_repeated_header
 from landfall.engines.duckdb.sql import (
     MATERIALIZE_BYTES,
     PATH,
@@ -105,6 +106,10 @@ def read(cx: JobContext) -> str:
         path, head, decoded = _readable_path(src, fmt, opts, job.scratch_dir, cx.plan.newlines)
         if decoded is not None:
             cx.encodings[src.key] = decoded.to_json()
+        if fmt == "csv" and (cx.plan.header_lines or repeats_header(path, opts.skip_rows)):
+            path, blanked = without_repeated_header(path, opts.skip_rows, os.path.join(job.scratch_dir, "_header"))
+            if blanked:
+                cx.notes[src.key] = header_note(blanked)
         if fmt == "jsonl":  # numbers of more digits than a double holds: text (DuckDB's text of one is its double's)
             path = digits_as_text(path, os.path.join(job.scratch_dir, "_digits"), f"{src.file_id}.jsonl")
         if fmt == "jsonl" and cx.plan.split_lines:  # (after the copy above, which keeps every line where it is: the

@@ -62,6 +62,8 @@ def replan(plan: ReadPlan, job: Job, text: str) -> ReadPlan | None:
     if not alone or not errors.type_detection_miss(text):
         return None
     column, value = errors.converting_column(text), errors.not_converted(text)
+    if fmt == "csv" and column and value and value[0].strip() == column and not plan.header_lines:
+        return plan.but(header_lines=True)  # a column's own name past the header: the header line again
     if fmt == "csv" and column and value and column not in job.workflow.read.types:
         # the type was detected on a sample and a later value does not fit it: read that column as a type that
         # holds the value

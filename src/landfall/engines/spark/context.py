@@ -85,6 +85,7 @@ class Ctx:
     observations: list[Any] = field(default_factory=list)  # pyspark Observations, read after the write
     raws: list[DataFrame] = field(default_factory=list)  # the readers' rows (SRC, BLOCK, MID), for record numbers
     encodings: dict[str, dict[str, Any]] = field(default_factory=dict)  # landed key -> the encoding it was read in
+    notes: dict[str, str] = field(default_factory=dict)  # landed key -> a note for its run
     typed: DataFrame | None = None  # the rows as read and cast, before anything is counted
     rejects: DataFrame | None = None  # records Spark could not parse (CORRUPT holds their text)
     # rows set aside for a value their declared type cannot hold whole (`bad_rows: quarantine`): check -> flag

@@ -231,6 +231,7 @@ class SparkEngine(Engine):
             quarantine_schema=q_schema,
             children=children,
             encodings=dict(ctx.encodings),
+            notes=dict(ctx.notes),
         )
 
     def _rows_in(self, ctx: Ctx, read: dict[str, Any]) -> dict[str, int]:

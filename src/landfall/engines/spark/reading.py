@@ -54,6 +54,7 @@ from landfall.engines.duckdb.reading import (
     _readable_path,
     _records_start,
 )
+from landfall.engines.duckdb.repeated_header import header_note, repeats_header, without_repeated_header
 from landfall.engines.duckdb.sql import common_args, lit
 from landfall.engines.duckdb.types import sql_type as duckdb_type
 from landfall.engines.spark.casts import declared, infinite_in, text_as
@@ -79,6 +80,10 @@ def prepare(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> None:
     ctx.inputs = []
     for i, src in enumerate(job.sources):
         path, _, decoded = _readable_path(src, ctx.fmt, opts, scratch, ctx.plan.newlines)
+        if ctx.fmt == "csv" and repeats_header(path, opts.skip_rows):  # files put together: as on DuckDB
+            path, blanked = without_repeated_header(path, opts.skip_rows, os.path.join(scratch, "_header"))
+            if blanked:
+                ctx.notes[src.key] = header_note(blanked)
         if ctx.fmt == "parquet":
             path = spark_copy(path, scratch)
         if decoded is not None:

@@ -123,6 +123,24 @@ class BadInputTests(EngineFixtures):
             "`c/a.jsonl` line 1: the record holds both the empty key and `empty_key`"
         ), error_of(lake, "c/a.jsonl")
 
+    def test_csv_files_put_together_load_without_their_repeated_header_lines(self, make):
+        """A CSV file made of files put together (`cat jan.csv feb.csv`) holds a header line each: read as rows,
+        they made every column text (`id` is no number) and loaded the header as a row. Such a line is passed
+        over, its line number kept for the rest, and the run says so; a file of one column, whose value may be its
+        name, is read as written."""
+        lake = make(wf("t"), wf("q", read={"bad_rows": "quarantine"}), wf("one"))
+        part = "id,name,amount\n1,a,2.5\n2,b,3.5\n"
+        lake.land("t/all.csv", part + part.replace("1,a", "3,c").replace("2,b", "4,bad"))
+        lake.land("q/all.csv", part + part.replace("1,a", "3,c").replace("2,b,3.5", "4,d,5.5,9"))
+        lake.land("one/words.csv", "word\nhello\nword\n")
+        assert_ok(lake, lake.process())
+        rows = lake.rows("SELECT id, name, amount FROM t ORDER BY id")
+        assert rows == [(1, "a", 2.5), (2, "b", 3.5), (3, "c", 2.5), (4, "bad", 3.5)], rows
+        assert only_run(lake, "t/all.csv").note == "1 line repeating the header passed over (line 4)"
+        assert lake.rows("SELECT id FROM q ORDER BY id") == [(1,), (2,), (3,)]
+        assert lake.rows("SELECT _line FROM quarantine.q") == [(6,)]  # the line of the file, as landed
+        assert lake.rows("SELECT word FROM one ORDER BY word") == [("hello",), ("word",)]
+
     def test_a_text_column_of_the_table_keeps_a_file_s_text_as_written(self, make):
         """A file whose values of a column the table holds as text look like another type (`f` and `t` read as
         booleans, `+7` and `8.50` as numbers) loads them as written, not as the other type's words (`false`,
