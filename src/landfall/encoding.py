@@ -127,11 +127,13 @@ def _marked(data: bytes) -> Detected | None:
 
 def _detected(data: bytes) -> Detected | None:
     """chardet's answer for a sample that is not UTF-8 (its models of each language's byte pairs tell Greek from
-    Hebrew from Cyrillic in a line or two, and Turkish cp1254 from cp1252); a Latin code page of landfall's choice
-    (`_latin`) where chardet has none, or where its answer is what Latin bytes make of it (`São` as Big5's `S緌`, a
-    lone `©` as Shift-JIS's half-width `ｩ`, Italian's `Città` and `Perché` as cp1251's `Cittа` and `Perchй`); None
-    when neither reads the sample. `confidence` is chardet's: how closely the sample matches its model of the
-    language, low for a short sample even when right."""
+    Hebrew from Cyrillic in a line or two, and Turkish cp1254 from cp1252), checked: cp1252 for signs alone
+    (`_signs_only`); its next answer while the first reads as text seldom holds (`_unlikely`); a Latin code page of
+    landfall's choice (`_latin`) where chardet has none, or where its answer is what Latin bytes make of it (`São`
+    as Big5's `S緌`, a lone `©` as Shift-JIS's half-width `ｩ`, Italian's `Città` and `Perché` as cp1251's `Cittа`
+    and `Perchй`); cp1252 where it ranks close behind a Latin rival (`_western`). None when nothing reads the
+    sample. `confidence` is chardet's: how closely the sample matches its model of the language, low for a short
+    sample even when right."""
     import chardet
 
     if len(data) == SAMPLE:  # a multi-byte character may be cut at the end of the sample
