@@ -201,6 +201,10 @@ def test_kinesis_api_with_boto3(clicks_lake):
         assert seqs == sorted(seqs) and len(set(seqs)) == 3
         arn = "arn:aws:kinesis:us-east-1:000000000000:stream/clicks"
         k.put_record(StreamARN=arn, Data=b'{"id": 4, "event_type": "view"}', PartitionKey="p")
+        # more than AWS's 500 records a call is refused, as AWS refuses it (all 501 were accepted)
+        over = [{"Data": b'{"id": 9, "event_type": "view"}', "PartitionKey": "p"}] * 501
+        with pytest.raises(ClientError, match=r"ValidationException.*1 to 500 records; it holds 501"):
+            k.put_records(StreamName="clicks", Records=over)
     lake.process()
     assert lake.rows("SELECT list(id ORDER BY id) FROM clicks") == [([1, 2, 3, 4],)]
 

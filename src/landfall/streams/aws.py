@@ -140,10 +140,19 @@ def _data(item: Any, where: str) -> bytes:
         raise ValueError(f"{where}: `Data` is not valid base64") from None
 
 
+#: records in one PutRecords or PutRecordBatch call, at most (AWS's limit: a producer that sent more here would
+#: be refused once it writes to AWS)
+MAX_RECORDS = 500
+
+
 def _records(doc: dict[str, Any], member: str) -> list[Any]:
     items = doc.get(member)
-    if not isinstance(items, list) or not items:
-        raise AwsError("ValidationException", f"1 validation error detected: `{member}` must hold 1 to 500 records")
+    if not isinstance(items, list) or not 0 < len(items) <= MAX_RECORDS:
+        held = len(items) if isinstance(items, list) else 0
+        raise AwsError(
+            "ValidationException",
+            f"1 validation error detected: `{member}` must hold 1 to {MAX_RECORDS} records; it holds {held}",
+        )
     return items
 
 
