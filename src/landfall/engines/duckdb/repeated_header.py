@@ -6,6 +6,8 @@ other line keeps its number), and the run says which lines they were."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import Any
 
 from landfall import compression
 from landfall import encoding as enc
@@ -37,22 +39,38 @@ def repeats_header(path: str, skip: int) -> bool:
     return False
 
 
+def _lines(fh: Any, skip: int) -> Iterator[tuple[int, bytes, bool]]:
+    """Each line of a CSV file (number, bytes) and whether it repeats the header line (the first line after
+    `skip` lines, blank lines aside)."""
+    header = None
+    for n, line in enumerate(fh, start=1):
+        bare = line.rstrip(b"\r\n")
+        if n > skip and header is None and bare.strip():
+            header = bare
+            yield n, line, False
+        else:
+            yield n, line, header is not None and bare == header
+
+
+def holds_header_again(path: str, skip: int) -> bool:
+    """Whether any line of a CSV file (as the engine reads it) repeats its header line: the whole file, line by
+    line (read when a value past the type sample did not fit its column)."""
+    with enc._open(path) as src:
+        return any(again for _, _, again in _lines(src, skip))
+
+
 def without_repeated_header(path: str, skip: int, scratch: str) -> tuple[str, list[int]]:
     """A copy of a CSV file (as the engine reads it: UTF-8, maybe compressed) whose lines that repeat its header
-    line (the first line after `skip` lines, blank lines aside) are blank, and those lines' numbers; the file
-    itself when none does. A file of files put together (`cat a.csv b.csv`) holds one header line each."""
+    line are blank, and those lines' numbers; the file itself when none does. A file of files put together (`cat
+    a.csv b.csv`) holds one header line each."""
     blanked: list[int] = []
-    header = None
     os.makedirs(scratch, exist_ok=True)
     out = os.path.join(scratch, f"{abs(hash(path)) % 10**8}-{compression.strip_suffix(os.path.basename(path))}")
     with enc._open(path) as src, open(out, "wb") as dst:
-        for n, line in enumerate(src, start=1):
-            bare = line.rstrip(b"\r\n")
-            if n > skip and header is None and bare.strip():
-                header = bare
-            elif header is not None and bare == header:
+        for n, line, again in _lines(src, skip):
+            if again:
                 blanked.append(n)
-                line = line[len(bare) :]  # its line ending only
+                line = line[len(line.rstrip(b"\r\n")) :]  # its line ending only
             dst.write(line)
     if not blanked:
         os.remove(out)

@@ -44,6 +44,7 @@ from landfall.engines.duckdb.diagnose import csv_record_line, json_text_line, no
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS
 from landfall.engines.duckdb.jsonkeys import late_key
 from landfall.engines.duckdb.reading import empty_note as no_records
+from landfall.engines.duckdb.repeated_header import holds_header_again
 from landfall.engines.duckdb.sql import source_format
 from landfall.engines.spark import quality, reading, steps, upkeep, writing
 from landfall.engines.spark.casts import infinite_in
@@ -310,6 +311,13 @@ class SparkEngine(Engine):
             if detected and ctx.batch and not plan.per_file_types:
                 # a file of the batch breaks the first file's types: detect each file's (Spark widens them)
                 raise Replan(plan.but(per_file_types=True), "a file of the batch breaks the first file's types")
+            if (
+                detected
+                and ctx.fmt == "csv"
+                and not plan.header_lines
+                and any(holds_header_again(i.path, o.skip_rows) for i in ctx.inputs)
+            ):  # files put together, a header line past the part looked through first: read copies without it
+                raise Replan(plan.but(header_lines=True), "the header line again: read a copy without it")
             if detected and not plan.sample_all:
                 raise Replan(plan.but(sample_all=True), "the sample missed a later value: detect on whole files")
             fresh = {n for n, _ in detected} - plan.as_text

@@ -80,7 +80,7 @@ def prepare(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> None:
     ctx.inputs = []
     for i, src in enumerate(job.sources):
         path, _, decoded = _readable_path(src, ctx.fmt, opts, scratch, ctx.plan.newlines)
-        if ctx.fmt == "csv" and repeats_header(path, opts.skip_rows):  # files put together: as on DuckDB
+        if ctx.fmt == "csv" and (ctx.plan.header_lines or repeats_header(path, opts.skip_rows)):  # as on DuckDB
             path, blanked = without_repeated_header(path, opts.skip_rows, os.path.join(scratch, "_header"))
             if blanked:
                 ctx.notes[src.key] = header_note(blanked)

@@ -141,6 +141,21 @@ class BadInputTests(EngineFixtures):
         assert lake.rows("SELECT _line FROM quarantine.q") == [(6,)]  # the line of the file, as landed
         assert lake.rows("SELECT word FROM one ORDER BY word") == [("hello",), ("word",)]
 
+    def test_a_header_line_past_the_part_looked_through_first_is_passed_over(self, make, monkeypatch):
+        """A header line again past the part of the file looked through before the read
+        (`repeated_header.HEADER_LOOK`, here 1,000 bytes) and past the type sample is found by its values, its
+        columns' own names, that do not fit them: passed over too, the columns keep their types."""
+        import landfall.engines.duckdb.repeated_header as repeated
+
+        monkeypatch.setattr(repeated, "HEADER_LOOK", 1000)
+        lake = make(wf("h", retry={"max_attempts": 1}))
+        rows = [f"{r},{r % 7},{r * 0.5}" for r in range(24_000)]
+        lake.land("h/a.csv", "id,k,v\n" + "\n".join([*rows[:22_000], "id,k,v", *rows[22_000:]]) + "\n")
+        assert_ok(lake, lake.process())
+        got = lake.rows("SELECT count(*), sum(id), typeof(id), typeof(v) FROM h GROUP BY ALL")
+        assert got == [(24_000, 287_988_000, "BIGINT", "DOUBLE")], got
+        assert only_run(lake, "h/a.csv").note == "1 line repeating the header passed over (line 22002)"
+
     def test_a_text_column_of_the_table_keeps_a_file_s_text_as_written(self, make):
         """A file whose values of a column the table holds as text look like another type (`f` and `t` read as
         booleans, `+7` and `8.50` as numbers) loads them as written, not as the other type's words (`false`,
