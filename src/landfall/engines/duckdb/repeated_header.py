@@ -6,6 +6,7 @@ other line keeps its number), and the run says which lines they were."""
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -65,8 +66,9 @@ def without_repeated_header(path: str, skip: int, scratch: str) -> tuple[str, li
     a.csv b.csv`) holds one header line each."""
     blanked: list[int] = []
     os.makedirs(scratch, exist_ok=True)
-    out = os.path.join(scratch, f"{abs(hash(path)) % 10**8}-{compression.strip_suffix(os.path.basename(path))}")
-    with enc._open(path) as src, open(out, "wb") as dst:
+    name = compression.strip_suffix(os.path.basename(path))
+    fd, out = tempfile.mkstemp(prefix="header-", suffix=f"-{name}", dir=scratch)  # (files of a batch share names)
+    with enc._open(path) as src, os.fdopen(fd, "wb") as dst:
         for n, line, again in _lines(src, skip):
             if again:
                 blanked.append(n)
