@@ -7,6 +7,7 @@ import re
 from decimal import Decimal
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from landfall.cli import main
@@ -128,6 +129,22 @@ def test_init_process_tables_query_runs(tmp_path):
     assert "schema versions" in shown and "order_date=2026-11-01" in shown
     doc = json.loads(run(["tables", "show", "events", "--json"], tmp_path).output)
     assert doc["schema_versions"][0]["version"] == 1 and doc["partitions"]
+
+
+@pytest.mark.parametrize(
+    "args, refused",
+    [
+        (["runs", "-n", "-5"], "-5 is not in the range x>=0"),  # a traceback (islice)
+        (["tables", "optimize", "t", "--min-files", "1"], "1 is not in the range x>=2"),  # rewrote 1 file as 1
+        (["process", "--workers", "0"], "0 is not in the range 1<=x<=64"),  # as `workers:` in landfall.yaml
+        (["serve", "--port", "-1"], "-1 is not in the range 0<=x<=65535"),  # a traceback (getaddrinfo)
+        (["up", "--port", "99999", "--serve"], "99999 is not in the range 0<=x<=65535"),  # served on another port
+    ],
+)
+def test_numbers_out_of_range_are_refused_in_one_line(tmp_path, args, refused):
+    (tmp_path / "landfall.yaml").write_text("lake: ./lake\n")
+    result = CliRunner().invoke(main, ["--config", str(tmp_path / "landfall.yaml"), *args])
+    assert result.exit_code == 2 and refused in result.output and "Traceback" not in result.output, result.output
 
 
 def test_init_says_the_commands_to_run_next(tmp_path, monkeypatch):

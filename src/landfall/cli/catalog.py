@@ -114,7 +114,11 @@ def tables_show(obj: Ctx, name: str, as_json: bool) -> None:
 @tables.command("optimize")
 @click.argument("name")
 @click.option(
-    "--min-files", type=int, default=2, show_default=True, help="Compact a partition once it has this many small files."
+    "--min-files",
+    type=click.IntRange(min=2),
+    default=2,
+    show_default=True,
+    help="Compact a partition once it has this many small files.",
 )
 @click.option(
     "--target-file-size",

@@ -32,7 +32,7 @@ def init(directory: str, force: bool) -> None:
 
 
 @main.command()
-@click.option("--workers", type=int, default=None, help="Worker threads (default: from config, 2).")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Worker threads (default: from config, 2).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.pass_obj
 def process(obj: Ctx, workers: int | None, progress: bool | None) -> None:

@@ -18,16 +18,17 @@ from landfall.output import warn
 from landfall.pipeline import Pipeline
 
 WORKERS_HELP = "Worker threads per process (default: from config, 2)."
+PORT = click.IntRange(0, 65535)  # (-1 was a traceback; 99999 served on a port of its own choosing)
 PROCESSES_HELP = "Worker processes on this host, each with --workers threads (default: from config, 1: threads here)."
 
 
 @main.command()
-@click.option("--workers", type=int, default=None, help=WORKERS_HELP)
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help=WORKERS_HELP)
 @click.option("--processes", type=click.IntRange(1, 64), default=None, help=PROCESSES_HELP)
 @click.option("--no-watch", is_flag=True, help="Only list the landing zone periodically; no file watcher.")
 @click.option("--serve", "with_server", is_flag=True, help="Also serve the API, the dashboard and /metrics.")
 @click.option("--host", default=None, help="With --serve: the address to bind (default: serve.host, 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="With --serve: the port (default: serve.port, 8080; 0: any).")
+@click.option("--port", type=PORT, default=None, help="With --serve: the port (default: serve.port, 8080; 0: any).")
 @click.pass_obj
 def up(
     obj: Ctx,
@@ -69,7 +70,7 @@ def up(
 
 
 @main.command()
-@click.option("--workers", type=int, default=None, help=WORKERS_HELP)
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help=WORKERS_HELP)
 @click.option("--processes", type=click.IntRange(1, 64), default=None, help=PROCESSES_HELP)
 @click.pass_obj
 def worker(obj: Ctx, workers: int | None, processes: int | None) -> None:
@@ -130,7 +131,7 @@ def _worker_processes(obj: Ctx, p: Pipeline, processes: int | None, workers: int
 
 @main.command()
 @click.option("--host", default=None, help="The address to bind (default: serve.host, 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="The port (default: serve.port, 8080; 0: any free port).")
+@click.option("--port", type=PORT, default=None, help="The port (default: serve.port, 8080; 0: any free port).")
 @click.pass_obj
 def serve(obj: Ctx, host: str | None, port: int | None) -> None:
     """Serve the HTTP API, the web dashboard and /metrics over the lake until SIGINT/SIGTERM."""

@@ -21,7 +21,9 @@ from landfall.state.base import RUN_STATUSES, Run
 @click.option("--status", type=click.Choice(RUN_STATUSES), default=None, help="Only runs in this status.")
 @click.option("--workflow", "-w", default=None, help="Only runs of this workflow.")
 @click.option("--file", "file_key", default=None, help="Only runs of this landed file (prefix + name).")
-@click.option("--limit", "-n", type=int, default=50, show_default=True, help="At most this many (0: all).")
+@click.option(
+    "--limit", "-n", type=click.IntRange(min=0), default=50, show_default=True, help="At most this many (0: all)."
+)
 @click.option("--before", default=None, help="Only runs older than this run id (the next page).")
 @click.option("--json", "as_json", is_flag=True, help="JSON array of run objects (stable shape; see README).")
 @click.pass_context
