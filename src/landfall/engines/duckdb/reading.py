@@ -8,7 +8,7 @@ import os
 import re
 import shutil
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 
@@ -103,13 +103,13 @@ def read(cx: JobContext) -> str:
     paths: dict[str, Source] = {}
     heads: dict[str, bytes] = {}
     for src in job.sources:
-        path, head, decoded = _readable_path(src, fmt, opts, job.scratch_dir, cx.plan.newlines)
+        path, head, decoded, note = _readable_path(
+            src, fmt, opts, job.scratch_dir, cx.plan.newlines, cx.plan.header_lines
+        )
         if decoded is not None:
             cx.encodings[src.key] = decoded.to_json()
-        if fmt == "csv" and (cx.plan.header_lines or repeats_header(path, opts.skip_rows)):
-            path, blanked = without_repeated_header(path, opts.skip_rows, os.path.join(job.scratch_dir, "_header"))
-            if blanked:
-                cx.notes[src.key] = header_note(blanked)
+        if note:
+            cx.notes[src.key] = note
         if fmt == "jsonl":  # numbers of more digits than a double holds: text (DuckDB's text of one is its double's)
             path = digits_as_text(path, os.path.join(job.scratch_dir, "_digits"), f"{src.file_id}.jsonl")
         if fmt == "jsonl" and cx.plan.split_lines:  # (after the copy above, which keeps every line where it is: the
@@ -343,7 +343,31 @@ def _exact_kinds(cx: JobContext, raw: str) -> str:
     return cx.view(f"SELECT * REPLACE ({', '.join(repl)}) FROM {raw}") if repl else raw
 
 
+class Readable(NamedTuple):
+    """A landed file as an engine reads it (`_readable_path`)."""
+
+    path: str
+    head: bytes  # its first bytes
+    decoded: enc.Detected | None  # the encoding it was read in (declared or detected; None for Parquet)
+    note: str | None = None  # for its run: the lines repeating its header line that were passed over
+
+
 def _readable_path(
+    src: Source, fmt: str, opts: ReadOptions, scratch: str, newlines: bool = False, header_lines: bool = False
+) -> Readable:
+    """A path the engine can read (`_utf8_path`); of a CSV, without the lines that repeat its header line (files put
+    together: `repeated_header`), looked for in its first 8 MB, or in all of it with `header_lines`. Both engines
+    read landed files through it."""
+    path, head, decoded = _utf8_path(src, fmt, opts, scratch, newlines)
+    if fmt != "csv" or not (header_lines or repeats_header(path, opts.skip_rows)):
+        return Readable(path, head, decoded)
+    path, blanked = without_repeated_header(path, opts.skip_rows, os.path.join(scratch, "_header"))
+    if not blanked:
+        return Readable(path, head, decoded)
+    return Readable(path, enc.sample(path).removeprefix(b"\xef\xbb\xbf"), decoded, header_note(blanked))
+
+
+def _utf8_path(
     src: Source, fmt: str, opts: ReadOptions, scratch: str, newlines: bool = False
 ) -> tuple[str, bytes, enc.Detected | None]:
     """A path the engine can read as UTF-8 with consistent line endings (decompressed unless the engine

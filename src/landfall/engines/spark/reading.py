@@ -54,7 +54,6 @@ from landfall.engines.duckdb.reading import (
     _readable_path,
     _records_start,
 )
-from landfall.engines.duckdb.repeated_header import header_note, repeats_header, without_repeated_header
 from landfall.engines.duckdb.sql import common_args, lit
 from landfall.engines.duckdb.types import sql_type as duckdb_type
 from landfall.engines.spark.casts import declared, infinite_in, text_as
@@ -70,8 +69,9 @@ QUOTED_EMPTY_STAYS = "\u0000landfall-null\u0000"  # a null marker no file holds:
 
 def prepare(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> None:
     """Make each source readable by Spark: decompressed unless Spark decompresses it (gzip named `.gz`), UTF-8
-    with one kind of line ending (as for DuckDB: `engines.duckdb.reading._readable_path`) and no BOM, JSON
-    documents as JSON Lines, and linked as `_in/<n>.<ext>` in the job's scratch folder."""
+    with one kind of line ending and no repeated header lines (as for DuckDB: `engines.duckdb.reading.
+    _readable_path`), no BOM, JSON documents as JSON Lines, and linked as `_in/<n>.<ext>` in the job's scratch
+    folder."""
     job, opts = ctx.job, ctx.workflow.read
     scratch = os.path.join(job.scratch_dir, "_spark")
     if os.path.isdir(scratch):
@@ -79,11 +79,9 @@ def prepare(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> None:
     os.makedirs(os.path.join(scratch, "_in"))
     ctx.inputs = []
     for i, src in enumerate(job.sources):
-        path, _, decoded = _readable_path(src, ctx.fmt, opts, scratch, ctx.plan.newlines)
-        if ctx.fmt == "csv" and (ctx.plan.header_lines or repeats_header(path, opts.skip_rows)):  # as on DuckDB
-            path, blanked = without_repeated_header(path, opts.skip_rows, os.path.join(scratch, "_header"))
-            if blanked:
-                ctx.notes[src.key] = header_note(blanked)
+        path, _, decoded, note = _readable_path(src, ctx.fmt, opts, scratch, ctx.plan.newlines, ctx.plan.header_lines)
+        if note:
+            ctx.notes[src.key] = note
         if ctx.fmt == "parquet":
             path = spark_copy(path, scratch)
         if decoded is not None:
