@@ -12,6 +12,7 @@ is expected to fail (strictly: once the engine passes it, the gap must be remove
 from __future__ import annotations
 
 from landfall.testing.engine_suite.bad_input import BadInputTests
+from landfall.testing.engine_suite.dates import DateTests
 from landfall.testing.engine_suite.evolution import EvolutionTests
 from landfall.testing.engine_suite.exactness import ExactnessTests
 from landfall.testing.engine_suite.parquet_types import ParquetTypesTests
@@ -21,8 +22,11 @@ from landfall.testing.engine_suite.transforms import TransformTests
 __all__ = ["EngineTests"]
 
 
-class EngineTests(ReadingTests, BadInputTests, TransformTests, EvolutionTests, ExactnessTests, ParquetTypesTests):
-    """The engine conformance suite (see the package's docstring): reading (`reading.py`), rows that cannot be
-    read and bad input (`bad_input.py`), then transform steps and quality rules (`transforms.py`), schema
-    evolution (`evolution.py`), then values never rounded or cut to fit a type (`exactness.py`) and Parquet types
-    no engine or table format holds as they are (`parquet_types.py`), on the fixtures of `base.py`."""
+class EngineTests(
+    ReadingTests, DateTests, BadInputTests, TransformTests, EvolutionTests, ExactnessTests, ParquetTypesTests
+):
+    """The engine conformance suite (see the package's docstring): reading (`reading.py`) and dates, times and
+    timestamps (`dates.py`), rows that cannot be read and bad input (`bad_input.py`), then transform steps and
+    quality rules (`transforms.py`), schema evolution (`evolution.py`), then values never rounded or cut to fit a
+    type (`exactness.py`) and Parquet types no engine or table format holds as they are (`parquet_types.py`), on
+    the fixtures of `base.py`."""

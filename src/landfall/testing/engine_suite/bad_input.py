@@ -8,12 +8,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from landfall.testing.engine_suite.base import (
+    SAMPLED_ROWS,
     EngineFixtures,
     assert_ok,
     error_of,
     only_run,
+    sampled_head,
 )
-from landfall.testing.engine_suite.reading import SAMPLED_ROWS, _sampled_head
 from landfall.testing.lake import wf
 
 
@@ -281,7 +282,7 @@ class BadInputTests(EngineFixtures):
         not be parsed (`CAST: ... Could not convert string "abc" to 'BIGINT'`). A ragged row is still set aside."""
         lake = make(wf("t", read={"bad_rows": "quarantine"}), workers=1)
         rows = SAMPLED_ROWS
-        head = _sampled_head()
+        head = sampled_head()
         lake.land("t/a.csv", head + f"{rows},abc,2024-01-02 10:30:00\n{rows + 1},1,2024-01-01,extra\n")
         lake.land("t/b.csv", "id,n,d\n40000,7,2024-01-03\n")
         assert_ok(lake, lake.process())

@@ -23,6 +23,14 @@ NESTED = [
 ]
 
 
+SAMPLED_ROWS = 30_000  # past a reader's sample of the first rows
+
+
+def sampled_head() -> str:
+    """A CSV `id,n,d` of `SAMPLED_ROWS` rows (integers and dates), for a late value to follow."""
+    return "id,n,d\n" + "".join(f"{i},{i},2024-01-01\n" for i in range(SAMPLED_ROWS))
+
+
 def jsonl(records: list[dict[str, Any]]) -> str:
     return "".join(json.dumps(r) + "\n" for r in records)
 

@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from landfall.testing.engine_suite.base import EngineFixtures, assert_ok, column_types, error_of, jsonl
-from landfall.testing.engine_suite.reading import SAMPLED_ROWS
+from landfall.testing.engine_suite.base import SAMPLED_ROWS, EngineFixtures, assert_ok, column_types, error_of, jsonl
 from landfall.testing.lake import Lake, wf
 
 # a table's first file: a whole number, a date, a timestamp, a decimal
