@@ -43,7 +43,8 @@ def test_the_documented_shape_loads(tmp_path):
     ("old", "new", "expected"),
     [
         ("format: parquet", "format: parqet", "`workflows[0] (sales).write.format`: got `parqet`; expected `parquet`"),
-        ("- filter:", "- filtr:", "unknown step `filtr`; expected one of `rename`"),
+        ("- filter:", "- filtr:", "unknown step `filtr`; did you mean `filter`?"),
+        ("- filter:", "- where:", "unknown step `where`; expected one of `rename`"),
         ("quantity: int}", "quantity: integr}", "unknown type `integr`"),
         ("max_attempts: 3", "max_attempts: 0", "`workflows[0] (sales).retry.max_attempts`: got `0`; expected an"),
         ("match: sales/", "mtch: sales/", "`workflows[0] (sales).mtch`: unknown key"),
@@ -220,6 +221,22 @@ def test_a_misspelt_key_says_what_was_meant_and_nothing_else(tmp_path):
     # among the keys of the step written there (`key` is a key of `child_tables`, not of `dedupe`)
     with pytest.raises(ConfigError, match=r"transform\[0\]\.dedupe\.key`: unknown key; did you mean `keys`\?"):
         _load(tmp_path, {"workflows": [{**WF, "transform": [{"dedupe": {"key": ["id"]}}]}]})
+
+
+def test_a_key_that_belongs_elsewhere_says_where_and_an_unknown_one_lists_the_keys_allowed(tmp_path):
+    """No close spelling: a key of another section says where it belongs (`expect` is a rule's, written on the
+    workflow); one of no section lists the keys the place takes (a rule's kinds, for `rule:`)."""
+    with pytest.raises(ConfigError) as err:
+        _load(tmp_path, {"workflows": [{**WF, "expect": "amount > 0"}]})
+    assert str(err.value).endswith(
+        "landfall.yaml: `workflows[0] (s).expect`: unknown key here; `expect` is a key of `workflows[].validate[]`"
+    ), str(err.value)
+    with pytest.raises(ConfigError) as err:
+        _load(tmp_path, {"workflows": [{**WF, "validate": [{"name": "positive", "rule": "amount > 0"}]}]})
+    assert str(err.value).endswith(
+        "landfall.yaml: `workflows[0] (s).validate[0] (positive).rule`: unknown key; the keys here are `action`, "
+        "`name`, `not_null`, `unique`, `range`, `accepted_values`, `regex`, `expect`, `row_count`"
+    ), str(err.value)
 
 
 def test_a_bad_environment_value_names_the_variable(tmp_path):

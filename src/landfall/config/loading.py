@@ -12,7 +12,7 @@ from typing import Any
 
 from landfall import sqlcheck
 from landfall.config import config_cache
-from landfall.config.model import Context, Problems, fields_of, models_in, parse, type_at
+from landfall.config.model import Context, Problems, close_match, fields_of, models_in, parse, type_at
 from landfall.config.settings import Settings
 from landfall.errors import ConfigError
 
@@ -46,40 +46,64 @@ def _explain(exc: Problems, source: str, data: Any, from_env: dict[tuple[str, ..
         where = _format_loc(loc, data)
         msg = problem.message
         if problem.kind == "unknown_key":
-            meant = _close(str(loc[-1]), _keys_at(loc[:-1], data))
-            msg = "unknown key" + (
-                f"; did you mean `{meant}`?"
-                if meant
-                else "; check the spelling (see `landfall init` for a commented example)"
-            )
+            msg = _unknown_key(loc, data)
         env = next((name for path, name in (from_env or {}).items() if tuple(map(str, loc[: len(path)])) == path), None)
         origin = f"environment `{env}`" if env else source
         lines.append(f"{origin}: `{where}`: {msg}" if loc else f"{origin}: {msg}")  # a rule of the whole file
     return ConfigError("\n".join(lines))
 
 
-def _close(word: str, choices: list[str]) -> str | None:
-    import difflib
-
-    found = difflib.get_close_matches(word, choices, n=1, cutoff=0.7)
-    return found[0] if found else None
+#: at most this many keys are listed for an unknown key of no other place
+_KEYS_LISTED = 25
 
 
-def _keys_at(loc: tuple[Any, ...], data: Any) -> list[str]:
-    """The keys the config mapping at `loc` may hold, for a did-you-mean: its model's fields (or, where the model
-    is not known, every field of every model)."""
-    models = models_in(type_at(Settings, loc, data))
-    if len(models) == 1:
-        return [f.encode_name for f in fields_of(models[0])]
-    keys: set[str] = set()
-    todo, seen = [Settings], set()
+def _unknown_key(loc: tuple[Any, ...], data: Any) -> str:
+    """What to say of the unknown key at `loc`: the key meant (a close spelling among the keys of that place), else
+    where the key belongs (a rule's `expect` written on the workflow), else the keys the place takes."""
+    word, models = str(loc[-1]), models_in(type_at(Settings, loc[:-1], data))
+    keys = [f.encode_name for f in fields_of(models[0])] if len(models) == 1 else _every_key()
+    if meant := close_match(word, keys):
+        return f"unknown key; did you mean `{meant}`?"
+    if home := _home_of(word):
+        return f"unknown key here; `{word}` is a key of `{home}`"
+    if len(models) == 1 and len(keys) <= _KEYS_LISTED:
+        return "unknown key; the keys here are " + ", ".join(f"`{k}`" for k in keys)
+    return "unknown key; check the spelling (see `landfall init` for a commented example)"
+
+
+@functools.cache
+def _places() -> dict[str, str]:
+    """Each key of landfall.yaml -> the nearest place that takes it (`expect` -> `workflows[].validate[]`), the
+    places walked from the top, nearest first."""
+    found: dict[str, str] = {}
+    todo: list[tuple[str, Any]] = [("", Settings)]
+    seen: set[Any] = set()
     while todo:
-        model = todo.pop()
-        if model not in seen:
-            seen.add(model)
-            keys.update(f.encode_name for f in fields_of(model))
-            todo += [m for f in fields_of(model) for m in models_in(f.type)]
-    return sorted(keys)
+        place, model = todo.pop(0)
+        if model in seen:
+            continue
+        seen.add(model)
+        for f in fields_of(model):
+            found.setdefault(f.encode_name, place or "the top level")
+            below = f"{place}.{f.encode_name}{_element(f.type)}".lstrip(".")
+            todo += [(below, m) for m in models_in(f.type)]
+    return found
+
+
+def _element(tp: Any) -> str:
+    """How a place names the models a field holds: `[]` for those of a list, `.<name>` for a mapping's."""
+    import typing
+
+    origins = {typing.get_origin(t) for t in (tp, *typing.get_args(tp))}
+    return "[]" if list in origins else ".<name>" if dict in origins else ""
+
+
+def _home_of(word: str) -> str | None:
+    return _places().get(word)
+
+
+def _every_key() -> list[str]:
+    return sorted(_places())
 
 
 def _env_overrides(

@@ -180,6 +180,14 @@ def _member(tp: Any, value: Any) -> Any:
     return next((m for m in models if m.__struct_config__.tag == tag), None)  # tagged, or as YAML writes a step
 
 
+def close_match(word: str, choices: list[str]) -> str | None:
+    """The choice `word` was most likely meant as (a misspelling: `tabel` -> `table`), else None."""
+    import difflib
+
+    found = difflib.get_close_matches(word, choices, n=1, cutoff=0.7)
+    return found[0] if found else None
+
+
 def models_in(tp: Any) -> list[type[Model]]:
     """The models a field's type holds (`list[Rule]` -> `[Rule]`)."""
     tp = _unwrap(tp)

@@ -8,7 +8,7 @@ import msgspec
 from msgspec import Meta
 
 from landfall.config.common import FileFormat, known_types, one_or_many
-from landfall.config.model import Context, Invalid, Model, at
+from landfall.config.model import Context, Invalid, Model, at, close_match
 from landfall.sqlcheck import check_expression, check_query, tables_of
 
 
@@ -255,8 +255,9 @@ def steps_before(value: Any) -> Any:
             )
         ((kind, arg),) = item.items()
         if kind not in STEP_KINDS:
-            raise ValueError(
-                f"step {i}: unknown step `{kind}`; expected one of " + ", ".join(f"`{k}`" for k in STEP_KINDS)
-            )
+            meant = close_match(str(kind), list(STEP_KINDS))
+            kinds = ", ".join(f"`{k}`" for k in STEP_KINDS)
+            hint = f"did you mean `{meant}`?" if meant else f"expected one of {kinds}"
+            raise ValueError(f"step {i}: unknown step `{kind}`; {hint}")
         steps.append({"kind": kind, kind: arg})
     return steps
