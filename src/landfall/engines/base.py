@@ -75,10 +75,10 @@ def csv_quoting(quote: str, escape: str) -> dict[str, Any]:
 _DECIMAL_COMMA = re.compile(r"[+-]?[0-9]+,[0-9]+")
 
 
-def text_hint(column: str | None, value: str | None) -> str:
-    """What a message adds when a step took a text column for a number: a number written with a decimal comma
-    is read as one with `decimal_separator`; other text is cast in a step before, or declared. `""` when there
-    is nothing useful to say."""
+def text_hint(column: str | None, value: str | None, cast_in: str = "a step before this one") -> str:
+    """What a message adds when a step (or a rule) took a text column for a number: a number written with a
+    decimal comma is read as one with `decimal_separator`; other text is cast in a step before (`cast_in`), or
+    declared. `""` when there is nothing useful to say."""
     name = f"`{column}`" if column else "the column"
     shown = f" (`{value}`)" if value is not None else ""
     if value is not None and _DECIMAL_COMMA.fullmatch(value.strip()):
@@ -90,9 +90,21 @@ def text_hint(column: str | None, value: str | None) -> str:
     if value is not None and value.strip() and not any(ch.isdigit() for ch in value):  # `n/a`, `-`, `none`
         missing = f"if `{value}` means no value, `read: {{null_values: [{json.dumps(value)}]}}`; else "
     return (
-        f"; {name} is text here{shown}: {missing}cast it in a step before this one (`cast: {{{column}: double}}`) "
+        f"; {name} is text here{shown}: {missing}cast it in {cast_in} (`cast: {{{column}: double}}`) "
         f"or declare its type (`read: {{types: {{{column}: double}}}}`)"
     )
+
+
+def rule_named(rule: Any) -> str:
+    """A rule as messages name it: `rule `positive` (`amount > 0`)` (an `expect` shows its SQL, unless its label
+    is that SQL)."""
+    shown = f" (`{rule.expect}`)" if getattr(rule, "kind", "") == "expect" and rule.name else ""
+    return f"rule `{rule.label}`{shown}"
+
+
+def rule_expressions(rule: Any) -> list[str]:
+    """The SQL a rule holds (an `expect`'s), for finding the columns it names."""
+    return [rule.expect] if getattr(rule, "kind", "") == "expect" and rule.expect else []
 
 
 def where_in(key: str, line: int | None, fmt: str | None) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 import duckdb
 import msgspec
 
-from landfall.engines.base import Replayed, where_in
+from landfall.engines.base import Replayed, rule_expressions, rule_named, where_in
 from landfall.engines.duckdb.casts import cast_sql, conformed
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.datewords import renamed
@@ -23,6 +23,7 @@ from landfall.engines.duckdb.sql import (
     lit,
     q,
 )
+from landfall.engines.duckdb.steps import typing_hint
 from landfall.engines.duckdb.types import arrow_type, duck_type, sql_type
 from landfall.engines.duckdb.writing import merge, not_from, shape_for_table, write, write_to, written_as
 from landfall.errors import InvalidInput
@@ -175,7 +176,7 @@ def validate(cx: JobContext, view: str, extra: list[Any] | None = None) -> tuple
             raise NeedLines()
         flagged = cx.table(select) if set_aside else cx.view(select)
     except duckdb.Error as exc:
-        raise InvalidInput(f"workflow `{job.workflow.name}` rules: {_first_line(exc)}") from None
+        raise _refused(cx, view, rules, flags, exc) from None
     key = job.sources[0].key if len(job.sources) == 1 else ", ".join(s.key for s in job.sources)
     has_row = ROW in cols
     quality: dict[str, Any] = {}
@@ -236,10 +237,13 @@ def violation(cx: JobContext, rule: Any, view: str) -> str:
         return "(" + " OR ".join(f"{q(c)} IS NULL" for c in rule.not_null) + ")"
     if k == "range":
         r = rule.range
-        parts = ([f"{q(r.column)} < {r.min!r}"] if r.min is not None else []) + (
-            [f"{q(r.column)} > {r.max!r}"] if r.max is not None else []
+        text = dict(cx.describe(view)).get(r.column) == "VARCHAR"  # a stray word made it text: judge its numbers
+        x = f"TRY_CAST({q(r.column)} AS DOUBLE)" if text else q(r.column)
+        parts = ([f"{x} < {r.min!r}"] if r.min is not None else []) + (
+            [f"{x} > {r.max!r}"] if r.max is not None else []
         )
-        return "coalesce(" + " OR ".join(parts or ["false"]) + ", false)"
+        judged = "coalesce(" + " OR ".join(parts or ["false"]) + ", false)"
+        return f"({q(r.column)} IS NOT NULL AND ({x} IS NULL OR {judged}))" if text else judged
     if k == "accepted_values":
         vals = ", ".join(lit(str(v)) for v in rule.accepted_values.values)
         return f"coalesce(CAST({q(rule.accepted_values.column)} AS VARCHAR) NOT IN ({vals}), false)"
@@ -265,6 +269,19 @@ def violation(cx: JobContext, rule: Any, view: str) -> str:
             )
         return f"({within})"
     return "false"  # row_count: judged on the whole file
+
+
+def _refused(cx: JobContext, view: str, rules: list[Any], flags: list[str], exc: Exception) -> InvalidInput:
+    """The error of rules DuckDB refused: each is checked alone to name the one (its expression, and the text
+    column it took for a number, with a value: a stray word makes a column of numbers text)."""
+    name = cx.job.workflow.name
+    for rule, flag in zip(rules, flags, strict=True):
+        try:
+            cx.con.execute(f"SELECT count(*) FILTER (WHERE {flag}) FROM {view}").fetchone()
+        except duckdb.Error as one:
+            hint = typing_hint(cx, view, rule_expressions(rule), one, "a `transform` step")
+            return InvalidInput(f"workflow `{name}` {rule_named(rule)}: {_first_line(one).rstrip('.')}{hint}")
+    return InvalidInput(f"workflow `{name}` rules: {_first_line(exc)}")
 
 
 def replay(cx: JobContext, files: list[str], run_id: str | None) -> Replayed:

@@ -41,17 +41,18 @@ def transform(cx: JobContext, view: str) -> str:
             if cx.read_dates:
                 follow(cx, step, cx.columns(before), cx.columns(view))
         except duckdb.Error as exc:
-            hint = _typing_hint(cx, before, step, exc)
+            hint = typing_hint(cx, before, step.expressions(), exc)
             raise InvalidInput(f"{where}: {_first_line(exc).rstrip('.') if hint else _first_line(exc)}{hint}") from None
     return view
 
 
-def _typing_hint(cx: JobContext, view: str, step: Any, exc: Exception) -> str:
-    """For a step DuckDB refused over types: the first text column the step names, with one of its values that
-    is not a number (see `text_hint`)."""
+def typing_hint(
+    cx: JobContext, view: str, names: list[str], exc: Exception, cast_in: str = "a step before this one"
+) -> str:
+    """For a step (or a rule) DuckDB refused over types: the first text column its expressions (`names`) name,
+    with one of its values that is not a number (see `text_hint`)."""
     if not errors.wrong_operand_type(str(exc)):
         return ""
-    names = step.expressions()
     texts = [n for n, t in cx.describe(view) if t == "VARCHAR" and n not in (PATH, ROW) and named_in(n, names)]
     if not texts:
         return ""
@@ -63,7 +64,7 @@ def _typing_hint(cx: JobContext, view: str, step: Any, exc: Exception) -> str:
             row = row or cx.con.execute(query).fetchone()
     except duckdb.Error:
         pass
-    return text_hint(texts[0], row[0] if row else None)
+    return text_hint(texts[0], row[0] if row else None, cast_in)
 
 
 def _step(cx: JobContext, view: str, step: Any) -> str:

@@ -93,6 +93,7 @@ class Ctx:
     aside: dict[str, str] = field(default_factory=dict)
     json_columns: dict[str, str] = field(default_factory=dict)  # JSON records' columns read: name -> DuckDB type
     json_detected: dict[str, str] = field(default_factory=dict)  # ... as DuckDB detected them (`JSON`, `"NULL"`)
+    judged_text: list[str] = field(default_factory=list)  # the text columns rules judge (a message names one)
 
     @property
     def batch(self) -> bool:

@@ -37,6 +37,9 @@ from landfall.engines.base import (
     Source,
     Staged,
     StagedFile,
+    named_in,
+    rule_expressions,
+    rule_named,
     text_hint,
     where_in,
 )
@@ -61,16 +64,28 @@ _CAST = re.compile(r'landfall-cast:("(?:[^"\\]|\\.)*"|null):(.*):([A-Z][A-Z0-9 ,
 _NOT_A_NUMBER = re.compile(r"The value '(.*?)' of the type \"STRING\" cannot be cast to")
 
 
+def _pointed_at(exc: Exception) -> list[str]:
+    """The SQL fragments a Spark error points at (its query context)."""
+    try:
+        return [qc.fragment().strip() for qc in exc.getQueryContext()]  # type: ignore[attr-defined]
+    except Exception:  # not a Spark error with a query context
+        return []
+
+
+def _holds(expressions: list[str], fragments: list[str]) -> bool:
+    return any(f and any(f in e for e in expressions) for f in fragments)
+
+
 def _step_failed(workflow: Any, exc: Exception) -> str | None:
     """The step (as messages name it) whose SQL holds the expression a Spark error points at, if any."""
-    try:
-        fragments = [qc.fragment().strip() for qc in exc.getQueryContext()]  # type: ignore[attr-defined]
-    except Exception:  # not a Spark error with a query context
-        return None
-    for where, step in workflow.steps():
-        if any(f and any(f in e for e in step.expressions()) for f in fragments):
-            return where
-    return None
+    fragments = _pointed_at(exc)
+    return next((where for where, step in workflow.steps() if _holds(step.expressions(), fragments)), None)
+
+
+def _rule_failed(workflow: Any, exc: Exception) -> Any | None:
+    """The rule whose SQL holds the expression a Spark error points at, if any."""
+    fragments = _pointed_at(exc)
+    return next((rule for rule in workflow.validate_ if _holds(rule_expressions(rule), fragments)), None)
 
 
 class SparkEngine(Engine):
@@ -500,9 +515,13 @@ class SparkEngine(Engine):
             where = where_in(key, line, ctx.fmt)
             return SchemaConflict(f"{where}: {not_valid(value, name, typ)}", file=key, line=line)
         step = _step_failed(ctx.workflow, exc)
+        found = _NOT_A_NUMBER.search(text)
         if step:  # a step's expression Spark refused a value in while it ran: name the step, as binding does
-            found = _NOT_A_NUMBER.search(text)
             text = f"{step}: {text}{text_hint(None, found.group(1)) if found else ''}"
+        elif rule := _rule_failed(ctx.workflow, exc):  # a rule's, as DuckDB's binding does: with the text column
+            texts = [n for n in ctx.judged_text if named_in(n, rule_expressions(rule))]
+            hint = text_hint(texts[0] if texts else None, found.group(1) if found else None, "a `transform` step")
+            text = f"workflow `{ctx.workflow.name}` {rule_named(rule)}: {text}{hint}"
         return InvalidInput(f"`{key}`: {text}", file=key)
 
     # --- table upkeep (in `upkeep.py`) ----------------------------------------------------------------------

@@ -88,6 +88,7 @@ def flag(ctx: Ctx, df: DataFrame, extra: list[Any]) -> tuple[DataFrame, list[Any
                 + "; columns are "
                 + ", ".join(f"`{n}`" for n in names)
             )
+    ctx.judged_text = [n for n, t in df.dtypes if t == "string"]
     for i, rule in enumerate(rules):
         df = violation(ctx, rule, df, f"__lf_bad{i}")
     quarantined = [F.col(f"__lf_bad{i}") for i, r in enumerate(rules) if r.action == "quarantine"]
@@ -177,10 +178,11 @@ def violation(ctx: Ctx, rule: Any, df: DataFrame, name: str) -> DataFrame:
         return df.withColumn(name, _any([c(n).isNull() for n in rule.not_null]))
     if k == "range":
         r = rule.range
-        parts = ([c(r.column) < F.lit(r.min)] if r.min is not None else []) + (
-            [c(r.column) > F.lit(r.max)] if r.max is not None else []
-        )
-        return df.withColumn(name, F.coalesce(_any(parts), F.lit(False)))
+        text = dict(df.dtypes).get(r.column) == "string"  # a stray word made it text: judge its numbers
+        x = c(r.column).try_cast("double") if text else c(r.column)
+        parts = ([x < F.lit(r.min)] if r.min is not None else []) + ([x > F.lit(r.max)] if r.max is not None else [])
+        judged = F.coalesce(_any(parts), F.lit(False))
+        return df.withColumn(name, c(r.column).isNotNull() & (x.isNull() | judged) if text else judged)
     if k == "accepted_values":
         values = [str(v) for v in rule.accepted_values.values]
         col = c(rule.accepted_values.column).cast("string")

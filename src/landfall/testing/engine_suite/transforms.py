@@ -343,6 +343,39 @@ class TransformTests(EngineFixtures):
         assert run.quality["accepted_values(kind)"] == {"action": "warn", "violations": 1}
         assert run.quality["one_per_id"] == {"action": "quarantine", "violations": 2}
 
+    def test_a_range_rule_on_a_text_column_judges_its_numbers_and_sets_aside_a_value_that_is_none(self, make):
+        """A column a stray word made text (`abc` among amounts) is judged as numbers: `-3` is out of range and
+        `abc`, no number, is in no range; both are set aside, the rest loads as written. (It failed the file:
+        `Cannot compare values of type VARCHAR and type DECIMAL(2,1)`.)"""
+        rules = [{"range": {"column": "amount", "min": 1, "max": 10}, "action": "quarantine"}]
+        lake = make(wf("t", validate=rules, retry={"max_attempts": 1}))
+        lake.land("t/a.csv", "id,amount\n1,5\n2,-3\n3,abc\n4,2.5\n5,\n6,1e1\n7,11\n")
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id, amount FROM t ORDER BY id") == [(1, "5"), (4, "2.5"), (5, None), (6, "1e1")]
+        got = lake.rows("SELECT _line, amount, _reason FROM quarantine.t ORDER BY _line")
+        assert got == [
+            (3, "-3", "out of range >= 1 and <= 10"),
+            (4, "abc", "out of range >= 1 and <= 10"),
+            (8, "11", "out of range >= 1 and <= 10"),
+        ]
+
+    def test_a_rule_that_cannot_judge_a_text_column_names_the_rule_the_column_and_a_value(self, make):
+        """An `expect` comparing a column a stray word made text with a number: the file fails at once (another
+        read gives the same column) naming the rule, its SQL, the text column and one of its values that is not
+        a number, and what reads it (it said `workflow `t` rules: Cannot compare values of type VARCHAR ...`)."""
+        rules = [{"expect": "amount > 0", "name": "positive", "action": "quarantine"}]
+        lake = make(wf("t", validate=rules))
+        lake.land("t/a.csv", "id,amount\n1,5\n2,abc\n")
+        lake.process()
+        run = only_run(lake, "t/a.csv")
+        assert (run.status, run.attempt) == ("dead", 1), run
+        error = error_of(lake, "t/a.csv")
+        assert error.startswith("`t/a.csv`: workflow `t` rule `positive` (`amount > 0`): "), error
+        assert error.endswith(
+            '`amount` is text here (`abc`): if `abc` means no value, `read: {null_values: ["abc"]}`; else cast it in '
+            "a `transform` step (`cast: {amount: double}`) or declare its type (`read: {types: {amount: double}}`)"
+        ), error
+
     def test_lines_count_skipped_rows_and_rows_set_aside(self, make):
         rules = [{"not_null": ["v"], "action": "quarantine"}]
         read = {"skip_rows": 1, "bad_rows": "quarantine", "delimiter": ","}
