@@ -61,10 +61,10 @@ def _unknown_key(loc: tuple[Any, ...], data: Any) -> str:
     """What to say of the unknown key at `loc`: the key meant (a close spelling among the keys of that place), else
     where the key belongs (a rule's `expect` written on the workflow), else the keys the place takes."""
     word, models = str(loc[-1]), models_in(type_at(Settings, loc[:-1], data))
-    keys = [f.encode_name for f in fields_of(models[0])] if len(models) == 1 else _every_key()
+    keys = [f.encode_name for f in fields_of(models[0])] if len(models) == 1 else sorted(_places())
     if meant := close_match(word, keys):
         return f"unknown key; did you mean `{meant}`?"
-    if home := _home_of(word):
+    if home := _places().get(word):
         return f"unknown key here; `{word}` is a key of `{home}`"
     if len(models) == 1 and len(keys) <= _KEYS_LISTED:
         return "unknown key; the keys here are " + ", ".join(f"`{k}`" for k in keys)
@@ -96,14 +96,6 @@ def _element(tp: Any) -> str:
 
     origins = {typing.get_origin(t) for t in (tp, *typing.get_args(tp))}
     return "[]" if list in origins else ".<name>" if dict in origins else ""
-
-
-def _home_of(word: str) -> str | None:
-    return _places().get(word)
-
-
-def _every_key() -> list[str]:
-    return sorted(_places())
 
 
 def _env_overrides(

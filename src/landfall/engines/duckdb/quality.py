@@ -280,7 +280,8 @@ def _refused(cx: JobContext, view: str, rules: list[Any], flags: list[str], exc:
             cx.con.execute(f"SELECT count(*) FILTER (WHERE {flag}) FROM {view}").fetchone()
         except duckdb.Error as one:
             hint = typing_hint(cx, view, rule_expressions(rule), one, "a `transform` step")
-            return InvalidInput(f"workflow `{name}` {rule_named(rule)}: {_first_line(one).rstrip('.')}{hint}")
+            detail = _first_line(one).rstrip(".") if hint else _first_line(one)
+            return InvalidInput(f"workflow `{name}` {rule_named(rule)}: {detail}{hint}")
     return InvalidInput(f"workflow `{name}` rules: {_first_line(exc)}")
 
 
