@@ -167,7 +167,7 @@ def explain(cx: JobContext, exc: Exception) -> InvalidInput | EngineFault:
     # read again another way (`replan`: a late value makes its column a wider type), nothing needs the line
     if src is not None and replan(cx.plan, cx.job, text) is None:
         path = src.path if fmt == "parquet" else next((p for p, s in cx.paths.items() if s is src), src.path)
-        found = diagnose(path, fmt, text, cx.csv_delimiter(path))
+        found = diagnose(path, fmt, text, cx.csv_delimiter(path), cast_types(cx.job.workflow))
         if found:
             line, why = found
     if line is None:
@@ -179,16 +179,34 @@ def explain(cx: JobContext, exc: Exception) -> InvalidInput | EngineFault:
     return err
 
 
-def diagnose(path: str, fmt: str, engine_error: str, delimiter: str | None = None) -> tuple[int | None, str] | None:
+def cast_types(workflow: Any) -> dict[str, str]:
+    """Column -> the type the workflow's `cast` steps give it (the last), as messages name types (`TIMESTAMPTZ`)."""
+    return {c: t.upper() for step in workflow.transform if step.kind == "cast" for c, t in step.cast.items()}
+
+
+def _cast_value(engine_error: str, column: str | None, types: dict[str, str]) -> tuple[str, str] | None:
+    """`(value, type)` of the text a cast could not convert: the type as the cast step names it where DuckDB's
+    words do not (`timestamp field value out of range` for a TIMESTAMPTZ too)."""
+    if found := errors.not_converted(engine_error):
+        return found
+    if found := errors.temporal_value(engine_error):
+        return found[0], types.get(column or "", found[1])
+    return None
+
+
+def diagnose(
+    path: str, fmt: str, engine_error: str, delimiter: str | None = None, types: dict[str, str] | None = None
+) -> tuple[int | None, str] | None:
     """Scan a failing file with Python's own parsers to name the first bad line and why (a CSV with
-    `delimiter`, when it is known)."""
+    `delimiter`, when it is known; `types`: the types cast steps give columns, to name them)."""
+    types = types or {}
     try:
         if fmt == "csv":
-            return _diagnose_csv(path, engine_error, delimiter)
+            return _diagnose_csv(path, engine_error, delimiter, types)
         if fmt in ("json", "jsonl"):
             return (
                 _diagnose_json(path, fmt)
-                or _json_value_line(path, fmt, engine_error)
+                or _json_value_line(path, fmt, engine_error, types)
                 or _json_key_line(path, fmt, engine_error)
             )
         if fmt == "parquet":
@@ -216,12 +234,14 @@ def long_line(path: str, limit: int) -> tuple[int, str] | None:
     return None
 
 
-def _diagnose_csv(path: str, engine_error: str, delimiter: str | None = None) -> tuple[int | None, str] | None:
+def _diagnose_csv(
+    path: str, engine_error: str, delimiter: str | None = None, types: dict[str, str] | None = None
+) -> tuple[int | None, str] | None:
     limit = errors.line_too_long(engine_error)
     if limit:
         return long_line(path, limit)
-    value = errors.not_converted(engine_error)
     column = errors.cast_column(engine_error)
+    value = _cast_value(engine_error, column, types or {})
     if value and column is not None:  # the first record whose column holds the value (a file's own column)
         n = csv_record_line(path, column, value[0], delimiter or ",")
         if n is not None:
@@ -293,12 +313,12 @@ def _element_line(text: str, index: int) -> int:
     return text.count("\n", 0, pos) + 1
 
 
-def _json_value_line(path: str, fmt: str, engine_error: str) -> tuple[int | None, str] | None:
+def _json_value_line(path: str, fmt: str, engine_error: str, types: dict[str, str]) -> tuple[int | None, str] | None:
     """The line of the first JSON record whose column holds the value a cast could not convert (a type declared
     in `read.types` is applied after reading, where DuckDB knows no line). DuckDB names the value as text
     (`Could not convert string 'x'`) from a text column, as JSON (`"x"`, `{"a":1}`) from a JSON one."""
     column = errors.cast_column(engine_error)
-    as_text, as_json = errors.not_converted(engine_error), errors.cast_json_value(engine_error)
+    as_text, as_json = _cast_value(engine_error, column, types), errors.cast_json_value(engine_error)
     if fmt not in ("json", "jsonl") or column is None or (as_text is None and as_json is None):
         return None
 
@@ -310,6 +330,8 @@ def _json_value_line(path: str, fmt: str, engine_error: str) -> tuple[int | None
         return None
     if as_text is not None:
         return n, not_valid(as_text[0], column, as_text[1])
+    if kind := errors.cast_json_type(engine_error):
+        return n, not_valid(as_json, column, types.get(column, kind))
     return n, errors.reason(engine_error)
 
 

@@ -18,6 +18,10 @@ _NOT_CONVERTED = re.compile(
     r"|[A-Z0-9_]+(?:\(\d+,\s*\d+\))?(?:\[\])*)"
 )
 _FAILED_CAST = re.compile(r"Failed to cast value to \w+: (.+?) when casting from source column ")
+# a cast from a JSON column to a date, time, timestamp or UUID: the value as JSON (`1704164645`, `true`, `{"a":1}`)
+_UNABLE_TO_CAST = re.compile(r"Unable to cast '(.*?)' to ([A-Z][A-Z ]*[A-Z]) when casting from source column ")
+# a string a cast to a date, time or timestamp could not convert (`2024-13-45`, `abc`)
+_TEMPORAL = re.compile(r'\b(date|timestamp|time) field (?:value out of range|format): "(.*?)"')
 _CAST_FROM = re.compile(r"when casting from source column (.+?)\s*$", re.M)
 _UNKNOWN_STRUCT_KEY = re.compile(r"a value of column `(.+?)` holds key `(.+?)`")
 _LINE_TOO_LONG = re.compile(r"Maximum line size of (\d+) bytes exceeded")
@@ -90,8 +94,22 @@ def unknown_struct_key(text: str) -> tuple[str, str] | None:
 
 def cast_json_value(text: str) -> str | None:
     """The JSON text of a value a cast from a JSON column could not convert (`"x"`, `{"a":1}`)."""
-    m = _FAILED_CAST.search(text)
+    m = _FAILED_CAST.search(text) or _UNABLE_TO_CAST.search(text)
     return m.group(1) if m else None
+
+
+def cast_json_type(text: str) -> str | None:
+    """The type a cast from a JSON column could not convert a value to, when DuckDB names it (a date, time,
+    timestamp or UUID: `Unable to cast '1.5' to DATE`)."""
+    m = _UNABLE_TO_CAST.search(text)
+    return m.group(2) if m else None
+
+
+def temporal_value(text: str) -> tuple[str, str] | None:
+    """`(value, type)` of a string a cast to a date, time or timestamp could not convert (`2024-13-45`, `abc`;
+    DuckDB says `timestamp` for TIMESTAMPTZ too)."""
+    m = _TEMPORAL.search(text)
+    return (m.group(2), m.group(1).upper()) if m else None
 
 
 def line_too_long(text: str) -> int | None:

@@ -365,3 +365,22 @@ class BadInputTests(EngineFixtures):
             run = only_run(lake, f"t/{i}.csv")
             assert (run.rows_in, run.rows_out) == (i + 1, i + 1)
             assert lake.rows(f"SELECT DISTINCT _run_id FROM t WHERE _source_file = 't/{i}.csv'") == [(run.run_id,)]
+
+    def test_a_value_a_cast_step_cannot_convert_to_a_date_or_time_names_its_line(self, make):
+        """A `cast` to a timestamp that a value does not fit: DuckDB names the value (`timestamp field value out of
+        range: "2024-13-45"`, `invalid timestamp field format: "abc"`, from JSON `Unable to cast '1704164645' to
+        TIMESTAMP WITH TIME ZONE`) but not its record: the message named neither the line nor the type the step
+        casts to, as other cast failures (and Spark's) do."""
+        lake = make(wf("o", transform=[{"cast": {"ts": "timestamptz"}}], retry={"max_attempts": 1}))
+        lake.land("o/num.jsonl", '{"id": 1, "ts": "2024-01-02T03:04:05Z"}\n{"id": 2, "ts": 1704164645}\n')
+        lake.land("o/word.jsonl", '{"id": 1, "ts": "2024-01-02T03:04:05Z"}\n\n{"id": 2, "ts": "2024-13-45"}\n')
+        lake.land("o/range.csv", "id,ts\n1,2024-01-02T03:04:05Z\n2,2024-13-45\n")
+        lake.land("o/word.csv", "id,ts\n1,2024-01-02T03:04:05Z\n\n2,abc\n")
+        lake.process()
+        errors = {key: error_of(lake, key) for key in ("o/num.jsonl", "o/word.jsonl", "o/range.csv", "o/word.csv")}
+        assert errors == {
+            "o/num.jsonl": "`o/num.jsonl` line 2: value `1704164645` of column `ts` is not a valid TIMESTAMPTZ",
+            "o/word.jsonl": "`o/word.jsonl` line 3: value `2024-13-45` of column `ts` is not a valid TIMESTAMPTZ",
+            "o/range.csv": "`o/range.csv` line 3: value `2024-13-45` of column `ts` is not a valid TIMESTAMPTZ",
+            "o/word.csv": "`o/word.csv` line 4: value `abc` of column `ts` is not a valid TIMESTAMPTZ",
+        }, errors
