@@ -457,3 +457,15 @@ def test_a_file_that_is_not_text_fails_saying_what_it_is(make_lake):
     assert errors == {}
     assert lake.rows("SELECT id, name FROM t ORDER BY id") == [(1, "ü"), (2, "b\x00c"), (3, "d")]
     assert os.path.exists(lake.landing / "t" / "noise.csv")  # nothing lost: the file stays where it landed
+
+
+def test_a_json_value_of_another_kind_a_cast_cannot_take_names_its_line(make_lake):
+    """Values of several kinds in a JSON column, one a number a `cast` to a timestamp cannot take: DuckDB's message
+    then leaves the column off the line that names the value (`Unable to cast '5' to TIMESTAMP WITH TIME ZONE`),
+    and the value went unrecognized: no line."""
+    lake = make_lake([wf("o", transform=[{"cast": {"ts": "timestamptz"}}], retry={"max_attempts": 1})])
+    records = ['{"id": 1, "ts": "2024-01-02T03:04:05Z"}', '{"id": 2, "ts": "2024-13-45"}', '{"id": 3, "ts": 5}']
+    lake.land("o/a.jsonl", "\n".join(records) + "\n")
+    lake.process()
+    (run,) = lake.pipeline.runs(key="o/a.jsonl")
+    assert run.error == "`o/a.jsonl` line 3: value `5` of column `ts` is not a valid TIMESTAMPTZ", run.error

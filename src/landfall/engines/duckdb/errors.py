@@ -19,7 +19,7 @@ _NOT_CONVERTED = re.compile(
 )
 _FAILED_CAST = re.compile(r"Failed to cast value to \w+: (.+?) when casting from source column ")
 # a cast from a JSON column to a date, time, timestamp or UUID: the value as JSON (`1704164645`, `true`, `{"a":1}`)
-_UNABLE_TO_CAST = re.compile(r"Unable to cast '(.*?)' to ([A-Z][A-Z ]*[A-Z]) when casting from source column ")
+_UNABLE_TO_CAST = re.compile(r"Unable to cast '(.*?)' to ([A-Z][A-Z ]*[A-Z])")
 # a string a cast to a date, time or timestamp could not convert (`2024-13-45`, `abc`)
 _TEMPORAL = re.compile(r'\b(date|timestamp|time) field (?:value out of range|format): "(.*?)"')
 _CAST_FROM = re.compile(r"when casting from source column (.+?)\s*$", re.M)
