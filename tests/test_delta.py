@@ -466,3 +466,21 @@ def test_a_commit_found_again_is_named_by_its_own_version_while_another_writer_c
     versions = writer.history()
     assert [v.version for v in versions] == [2, 1, 0]
     assert [v.operation for v in versions] == ["WRITE"] * 3 and versions[0].timestamp >= versions[1].timestamp
+
+
+def test_a_merge_killed_between_its_delta_and_catalog_commits_is_recorded_on_retry(make_lake):
+    """A merge's Delta commit removes the file it rewrites; killed before its catalog commit, the catalog still
+    listed that file and the log did not, and the next process took the table for one that lost a commit file
+    (`BrokenTable`: every run of it failed, the killed run's retry too, until `tables rebuild`). The log is only
+    ahead with a run's own commit, which its retry records."""
+    lake = make_lake([delta_wf("m", mode="merge", keys=["id"])], workers=1)
+    lake.land("m/1.csv", "id,v\n1,a\n2,b\n", mtime=1_700_000_000)
+    assert lake.process().ok
+    lake.land("m/2.csv", "id,v\n2,B\n3,c\n", mtime=1_700_000_001)
+    crash_then_rerun(lake, "after_table_commit")
+    runs = {r.file_key: r for r in reversed(lake.pipeline.runs(limit=None))}
+    assert runs["m/2.csv"].status == "succeeded" and "committed by an earlier attempt" in runs["m/2.csv"].note
+    assert lake.rows("SELECT id, v FROM m ORDER BY id") == [(1, "a"), (2, "B"), (3, "c")]
+    lake.land("m/3.csv", "id,v\n3,C\n", mtime=1_700_000_002)  # and the table takes commits again
+    assert lake.process().ok
+    assert lake.rows("SELECT id, v FROM m ORDER BY id") == [(1, "a"), (2, "B"), (3, "C")]

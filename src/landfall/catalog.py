@@ -457,6 +457,8 @@ def check_logs(store: StateStore, zones: Zones) -> dict[str, str]:
             broken[table.name] = str(exc)
             continue
         lost = [f for f in listed if f.path not in live]
+        if lost and {f.path for f in lost} <= writer.removed_by_newest(_awaiting(store)):
+            continue  # the log is ahead with commits of runs killed before their catalog commits: retries record them
         from landfall.tables.delta_log import broken_log_message, diagnose_log  # (deltalake: only with Delta tables)
 
         if lost and diagnose_log(storage):  # a damaged commit file that delta-rs read past
@@ -471,6 +473,13 @@ def check_logs(store: StateStore, zones: Zones) -> dict[str, str]:
                 "rows were in the lost commit are loaded again"
             )
     return broken
+
+
+def _awaiting(store: StateStore) -> set[str]:
+    """The runs that failed (a worker killed while running them, say) and whose file versions are queued again: a
+    commit of theirs in a table's log that the catalog lacks is one their next attempt records."""
+    queued = {r.file_id for r in store.runs(status="queued", limit=None)}
+    return {r.run_id for r in store.runs(status="failed", limit=None) if r.file_id in queued}
 
 
 def _in_flight(store: StateStore) -> bool:

@@ -357,6 +357,26 @@ class DeltaTable(ParquetTable):
             top, page = top - page, page * 4
         return found
 
+    @_log_errors
+    def removed_by_newest(self, run_ids: set[str], limit: int = 16) -> set[str]:
+        """The files the newest commits of the log removed, read back while each is a landfall commit of runs
+        `run_ids` name (a run's commit its catalog commit has not followed yet: the process was killed between
+        them, and the run's retry records it); stops at the first other commit, or after `limit`."""
+        from urllib.parse import unquote
+
+        removed: set[str] = set()
+        top = self.version()
+        for version, info in self._commit_infos(range(top, max(top - limit, -1), -1)):
+            meta = json.loads(info[META_KEY]) if info and info.get(META_KEY) else {}
+            runs = {r.get("run_id") for r in meta.get("runs", [])}
+            if not runs or not runs <= run_ids:
+                break
+            for line in self.storage.read_bytes(commit_key(version)).decode("utf-8").splitlines():
+                action = json.loads(line) if line.strip() else {}
+                if "remove" in action:
+                    removed.add(unquote(action["remove"]["path"]))  # URI-encoded in the log, as in `_files`
+        return removed
+
     def _commit_infos(self, versions: Sequence[int]) -> list[tuple[int, dict[str, Any] | None]]:
         """The `commitInfo` of each version (None when its commit file is gone), read from the file of that name
         (concurrently on an object store). Never counted: delta-rs's history numbers the commits it lists back
