@@ -362,8 +362,6 @@ class DeltaTable(ParquetTable):
         """The files the newest commits of the log removed, read back while each is a landfall commit of runs
         `run_ids` name (a run's commit its catalog commit has not followed yet: the process was killed between
         them, and the run's retry records it); stops at the first other commit, or after `limit`."""
-        from urllib.parse import unquote
-
         removed: set[str] = set()
         top = self.version()
         for version, info in self._commit_infos(range(top, max(top - limit, -1), -1)):
@@ -371,10 +369,7 @@ class DeltaTable(ParquetTable):
             runs = {r.get("run_id") for r in meta.get("runs", [])}
             if not runs or not runs <= run_ids:
                 break
-            for line in self.storage.read_bytes(commit_key(version)).decode("utf-8").splitlines():
-                action = json.loads(line) if line.strip() else {}
-                if "remove" in action:
-                    removed.add(unquote(action["remove"]["path"]))  # URI-encoded in the log, as in `_files`
+            removed.update(self._actions(version)[1])
         return removed
 
     def _commit_infos(self, versions: Sequence[int]) -> list[tuple[int, dict[str, Any] | None]]:
@@ -399,6 +394,11 @@ class DeltaTable(ParquetTable):
 
     @_log_errors
     def changes(self, version: int) -> tuple[list[DataFile], list[str]]:
+        added, removed = self._actions(version)
+        return [f for f in self.current_files() if f.path in added], removed
+
+    def _actions(self, version: int) -> tuple[set[str], list[str]]:
+        """The paths a commit file adds and removes (URI-encoded in the log, as in `_files`)."""
         from urllib.parse import unquote
 
         added: set[str] = set()
@@ -406,10 +406,10 @@ class DeltaTable(ParquetTable):
         for line in self.storage.read_bytes(commit_key(version)).decode("utf-8").splitlines():
             action = json.loads(line) if line.strip() else {}
             if "add" in action:
-                added.add(unquote(action["add"]["path"]))  # URI-encoded in the log, as in `_files`
+                added.add(unquote(action["add"]["path"]))
             elif "remove" in action:
                 removed.append(unquote(action["remove"]["path"]))
-        return [f for f in self.current_files() if f.path in added], removed
+        return added, removed
 
     @_log_errors
     def version(self) -> int:
