@@ -216,6 +216,13 @@ def test_a_misspelt_key_says_what_was_meant_and_nothing_else(tmp_path):
         _load(tmp_path, {"workflows": [{**WF, "write": {"tabel": "s"}}]})
     assert str(err.value).count("\n") == 0, str(err.value)  # one line: not also `write.table: Field required`
     assert "`workflows[0] (s).write.tabel`: unknown key; did you mean `table`?" in str(err.value)
+    # a word of other tools for a key landfall names otherwise: a workflow's `prefix` is its `match` (before: ``unknown
+    # key here; `prefix` is a key of `streams[]` ``), a stream's `match` its `prefix`
+    wf = {k: v for k, v in WF.items() if k != "match"}
+    with pytest.raises(ConfigError, match=r"\(s\)\.prefix`: unknown key; did you mean `match`\?"):
+        _load(tmp_path, {"workflows": [{**wf, "prefix": "s/"}]})
+    with pytest.raises(ConfigError, match=r"\(c\)\.match`: unknown key; did you mean `prefix`\?"):
+        _load(tmp_path, {"streams": [{"name": "c", "match": "c/"}], "workflows": [WF]})
     with pytest.raises(ConfigError, match=r"`worker`: unknown key; did you mean `workers`\?"):
         _load(tmp_path, {"workers": 2, "workflows": [WF], "worker": 3})
     # among the keys of the step written there (`key` is a key of `child_tables`, not of `dedupe`)
@@ -231,6 +238,14 @@ def test_a_key_that_belongs_elsewhere_says_where_and_an_unknown_one_lists_the_ke
     assert str(err.value).endswith(
         "landfall.yaml: `workflows[0] (s).expect`: unknown key here; `expect` is a key of `workflows[].validate[]`"
     ), str(err.value)
+    # a key of sections below the workflow, and of others: the workflow's own first (before: `format` was said to be
+    # a key of `streams[]`, `table` of `workflows[].source` alone)
+    with pytest.raises(ConfigError) as err:
+        _load(tmp_path, {"workflows": [{**WF, "format": "csv"}]})
+    assert str(err.value).endswith("`format` is a key of `workflows[].read` or `workflows[].write`"), str(err.value)
+    with pytest.raises(ConfigError) as err:
+        _load(tmp_path, {"workflows": [{**WF, "table": "t"}]})
+    assert "`table` is a key of `workflows[].source` or `workflows[].write`" in str(err.value)
     with pytest.raises(ConfigError) as err:
         _load(tmp_path, {"workflows": [{**WF, "validate": [{"name": "positive", "rule": "amount > 0"}]}]})
     assert str(err.value).endswith(

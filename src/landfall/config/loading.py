@@ -55,27 +55,34 @@ def _explain(exc: Problems, source: str, data: Any, from_env: dict[tuple[str, ..
 
 #: at most this many keys are listed for an unknown key of no other place
 _KEYS_LISTED = 25
+#: words for a key that landfall names otherwise, where that key is one of the place's (a workflow's files are
+#: chosen by `match`, a prefix or a glob; a stream lands under its `prefix`)
+_SAME_AS = {"prefix": "match", "glob": "match", "pattern": "match", "path": "match", "match": "prefix"}
 
 
 def _unknown_key(loc: tuple[Any, ...], data: Any) -> str:
-    """What to say of the unknown key at `loc`: the key meant (a close spelling among the keys of that place), else
-    where the key belongs (a rule's `expect` written on the workflow), else the keys the place takes."""
+    """What to say of the unknown key at `loc`: the key meant (a close spelling among the keys of that place, or
+    its name here: a workflow's `prefix` is its `match`), else where the key belongs (a rule's `expect` written on
+    the workflow; a workflow's `table` is a key of its `write`: places below this one first), else the keys the
+    place takes."""
     word, models = str(loc[-1]), models_in(type_at(Settings, loc[:-1], data))
     keys = [f.encode_name for f in fields_of(models[0])] if len(models) == 1 else sorted(_places())
-    if meant := close_match(word, keys):
+    if meant := close_match(word, keys) or (_SAME_AS.get(word) if _SAME_AS.get(word) in keys else None):
         return f"unknown key; did you mean `{meant}`?"
-    if home := _places().get(word):
-        return f"unknown key here; `{word}` is a key of `{home}`"
+    if homes := _places().get(word):
+        here = "".join("[]" if isinstance(part, int) else f".{part}" for part in loc[:-1]).lstrip(".")
+        below = [h for h in homes if h.startswith(f"{here}.")] or homes
+        return f"unknown key here; `{word}` is a key of " + " or ".join(f"`{h}`" for h in below[:2])
     if len(models) == 1 and len(keys) <= _KEYS_LISTED:
         return "unknown key; the keys here are " + ", ".join(f"`{k}`" for k in keys)
     return "unknown key; check the spelling (see `landfall init` for a commented example)"
 
 
 @functools.cache
-def _places() -> dict[str, str]:
-    """Each key of landfall.yaml -> the nearest place that takes it (`expect` -> `workflows[].validate[]`), the
-    places walked from the top, nearest first."""
-    found: dict[str, str] = {}
+def _places() -> dict[str, list[str]]:
+    """Each key of landfall.yaml -> the places that take it (`expect` -> `workflows[].validate[]`), the places
+    walked from the top, nearest first."""
+    found: dict[str, list[str]] = {}
     todo: list[tuple[str, Any]] = [("", Settings)]
     seen: set[Any] = set()
     while todo:
@@ -84,7 +91,7 @@ def _places() -> dict[str, str]:
             continue
         seen.add(model)
         for f in fields_of(model):
-            found.setdefault(f.encode_name, place or "the top level")
+            found.setdefault(f.encode_name, []).append(place or "the top level")
             below = f"{place}.{f.encode_name}{_element(f.type)}".lstrip(".")
             todo += [(below, m) for m in models_in(f.type)]
     return found
