@@ -23,7 +23,6 @@ def _session():
 
 class TestSparkEngine(EngineTests):
     gaps = {
-        "test_cast_to_every_type": "Spark cannot write TIME columns to Parquet (SPARK 4.x): `time` values stay text",
         "test_json_keys_that_differ_only_in_case_keep_their_values": "Spark's JSON reader matches keys by name, "
         "and SQL names ignore case: a file with `Name` and `name` fails saying so (the DuckDB engine loads both)",
         "test_evolve_types_a_column_that_held_only_nulls_by_its_first_values": "Spark's Parquet writer has no null "

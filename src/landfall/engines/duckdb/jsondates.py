@@ -138,6 +138,7 @@ def pin_dates(
     declared: tuple[str | None, str | None] = (None, None),
     text: set[str] | frozenset[str] = frozenset(),
     for_duckdb: bool = True,
+    read_times: bool = True,
 ) -> Pinned:
     """`detected` (column -> DuckDB type) pinned for reading, the formats its DATE and TIMESTAMP leaves are read
     in, and the text columns that are timestamps. Given the types, DuckDB's JSON reader casts a string to a date
@@ -154,13 +155,14 @@ def pin_dates(
     records of the sample (None: whole files, read once into a table). One scan of the sample; one more when some
     column has a date leaf (the formats checked), and when a text column looks like timestamps (their forms).
     `text`: columns read as text in `text_read` too (doubles, where a number beyond a double's range may hide).
-    For the DuckDB engine's read (`for_duckdb`; not Spark's, whose JSON parser never gives a number's text back
-    and which has no time type): doubles inside objects and lists are leaves too, one holding a number beyond a
-    double's range (DuckDB's reader makes it an infinity) is text, and `words` finds one past the sample; and
-    times of day, which DuckDB's reader casts loosely (`10:00:00+02` as 10:00, `.123456789` cut to microseconds)
-    and takes no format for, are read as text: a top-level column converted in its forms (`stamps.TIME_FORMS`,
-    strictly: a value of none breaks the column's type), a field inside an object or a list kept as written, and
-    a column with a value of more than a time in the sample kept as written too."""
+    For the DuckDB engine's read (`for_duckdb`; not Spark's, whose JSON parser never gives a number's text back):
+    doubles inside objects and lists are leaves too, one holding a number beyond a double's range (DuckDB's
+    reader makes it an infinity) is text, and `words` finds one past the sample. With `read_times` (both
+    engines', when Spark has a time type), times of day, which DuckDB's reader casts loosely (`10:00:00+02` as
+    10:00, `.123456789` cut to microseconds) and takes no format for, are read as text: a top-level column
+    converted in its forms (`stamps.TIME_FORMS`, strictly: a value of none breaks the column's type), a field
+    inside an object or a list kept as written, and a column with a value of more than a time in the sample kept
+    as written too."""
     from landfall.engines.duckdb.casts import beyond_range  # (casts imports this module)
 
     everything = lambda _path: True  # noqa: E731
@@ -181,7 +183,7 @@ def pin_dates(
     text_read = read({**detected, **as_text, **texts})
     with _sample(con, text_read, [*by_column, *strings], limit) as sample:
         stamps = [leaf for leaf in leaves if leaf.kind == "timestamp"] if declared[1] is None else []
-        times = [leaf for leaf in leaves if leaf.kind == "time"] if for_duckdb else []
+        times = [leaf for leaf in leaves if leaf.kind == "time"] if read_times else []
         # times inside objects and lists are text, as written; top-level ones are converted, unless the sample
         # holds more than a time in them
         nested = {leaf.path for leaf in times if leaf.path not in by_column}

@@ -122,14 +122,15 @@ def nanoseconds(con: duckdb.DuckDBPyConnection, relation: str, columns: Iterable
     return {n: retyped(k, _NANOS_AS_TEXT) if f else micros[n] for (n, k), f in zip(found.items(), finer, strict=True)}
 
 
-def spark_copy(path: str, scratch: str) -> str:
+def spark_copy(path: str, scratch: str, times: bool = False) -> str:
     """`path`, or a copy of it in `scratch` that Spark reads: Spark refuses a Parquet time column (`The data type
-    TIME is not supported`), an interval (`Parquet type not yet supported: FIXED_LEN_BYTE_ARRAY (INTERVAL)`) and
-    nanosecond timestamps (`Illegal Parquet type: INT64 (TIMESTAMP(NANOS,false))`), so times and intervals are
-    text as DuckDB writes them (`10:30:00.123456789`, `1 day 02:00:00`, as Delta tables store them) and nanosecond
-    timestamps are what `nanoseconds` makes of them, at any depth. Written by DuckDB in the file's row order
-    (rules name rows by position); a file DuckDB cannot describe is returned as it is, for Spark's reader to name
-    what is wrong."""
+    TIME is not supported`; with a time type, `times`, one of milliseconds: `Illegal Parquet type: INT32
+    (TIME(MILLIS,false))`), an interval (`Parquet type not yet supported: FIXED_LEN_BYTE_ARRAY (INTERVAL)`) and
+    nanosecond timestamps (`Illegal Parquet type: INT64 (TIMESTAMP(NANOS,false))`), so times (of nanoseconds, or
+    every time without `times`; DuckDB writes the others as microseconds) and intervals are text as DuckDB writes
+    them (`10:30:00.123456789`, `1 day 02:00:00`, as Delta tables store them) and nanosecond timestamps are what
+    `nanoseconds` makes of them, at any depth. Written by DuckDB in the file's row order (rules name rows by
+    position); a file DuckDB cannot describe is returned as it is, for Spark's reader to name what is wrong."""
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -140,17 +141,16 @@ def spark_copy(path: str, scratch: str) -> str:
             return path
         described = [(n, k) for n, k, *_ in columns]
         nanos = nanoseconds(con, source, described)
+        text = {k: v for k, v in _NOT_SPARK.items() if not (times and k == "TIME")}
         changed = [
-            f"CAST({q(n)} AS {new}) AS {q(n)}"
-            for n, k in described
-            if (new := retyped(nanos.get(n, k), _NOT_SPARK)) != k
+            f"CAST({q(n)} AS {new}) AS {q(n)}" for n, k in described if (new := retyped(nanos.get(n, k), text)) != k
         ]
-        if not changed:
+        if not changed and not (times and any(retyped(k, _NOT_SPARK) != k for _, k in described)):
             return path
         folder = os.path.join(scratch, "_spark_types")
         os.makedirs(folder, exist_ok=True)
         out = os.path.join(folder, f"{uuid.uuid4().hex[:8]}-{os.path.basename(path)}")
-        rows = f"SELECT * REPLACE ({', '.join(changed)}) FROM {source}"
+        rows = f"SELECT * REPLACE ({', '.join(changed)}) FROM {source}" if changed else f"SELECT * FROM {source}"
         con.execute(f"COPY ({rows}) TO {lit(out)} (FORMAT parquet, COMPRESSION zstd)")
         return out
     finally:

@@ -15,9 +15,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from landfall.engines.duckdb.casts import INT_TYPES
-from landfall.engines.duckdb.stamps import NAIVE_TIMESTAMP
+from landfall.engines.duckdb.stamps import NAIVE_TIME, NAIVE_TIMESTAMP
 from landfall.engines.spark import translate
-from landfall.engines.spark.types import catalog_type, of_duckdb, spark_type, sql_name
+from landfall.engines.spark.types import TIME, catalog_type, of_duckdb, spark_type, sql_name
 from landfall.schema import JSON, field_named, widens_to
 from landfall.types import parse_type, type_name
 
@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from landfall.config import ReadOptions
 
 _INTS = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
-_TRIMMED = (*_INTS, T.DecimalType, T.DoubleType, T.FloatType, T.DateType, T.TimestampType, T.TimestampNTZType)
+_TIMES = (T.DateType, T.TimestampType, T.TimestampNTZType, *((TIME,) if TIME else ()))
+_TRIMMED = (*_INTS, T.DecimalType, T.DoubleType, T.FloatType, *_TIMES)
 
 
 def _text_fits(x: Column, want: T.DataType, digits: bool = True) -> Column:
@@ -302,6 +303,9 @@ def text_as(text: Column, duck: str, formats: tuple[str | None, str | None], dec
             return F.try_to_timestamp(trimmed, F.lit(translate.time_format(tsfmt)))
         # the cast drops an offset or a zone (`2024-01-03 10:00:00+05:00` as 10:00): such a value is a miss
         return F.when(trimmed.rlike(f"^{NAIVE_TIMESTAMP}$"), trimmed.try_cast(T.TimestampNTZType()))
+    if duck == "TIME" and TIME:  # as DuckDB's reader takes a time: `1:2` is 01:02:00; `24:00:00`, an offset, a date
+        # or a seventh digit of a second is a miss
+        return F.when(trimmed.rlike(f"^{NAIVE_TIME}$"), trimmed.try_cast(TIME()))
     if duck == "TIME":
         return F.when(
             trimmed.try_cast("timestamp_ntz").isNotNull() | trimmed.rlike(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$"), text

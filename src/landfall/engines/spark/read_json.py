@@ -18,11 +18,12 @@ from landfall.engines.duckdb.errors import not_records
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, columns_arg, pin_dates
 from landfall.engines.duckdb.jsonnumbers import whole_numbers
 from landfall.engines.duckdb.sql import lit
+from landfall.engines.duckdb.stamps import TIME_FORMS
 from landfall.engines.duckdb.types import sql_type as duckdb_type
 from landfall.engines.spark import translate
 from landfall.engines.spark.casts import holds_doubles, strict_cast, text_as
 from landfall.engines.spark.context import CORRUPT, Ctx, Input, c, internal, reason, tagged
-from landfall.engines.spark.types import of_duckdb, spark_type
+from landfall.engines.spark.types import TIME, of_duckdb, spark_type
 from landfall.errors import InvalidInput
 from landfall.jsontext import LONE_SURROGATE, as_loaded, fast_record, invalid_json, not_a_record, too_deep
 from landfall.types import user_type
@@ -77,7 +78,8 @@ def read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
         typed = whole_numbers(sniffer, typed, sample, limit)  # beyond 64 bits: DECIMAL(38,0), as on DuckDB
         # and strings that are all timestamps in the sample (whole files once a later value missed its type)
         # doubles stay doubles, at any depth: Spark's parser never gives `1e400`'s text back (`infinite_in`)
-        pinned = pin_dates(sniffer, typed, sample, limit, (o.date_format, o.timestamp_format), for_duckdb=False)
+        formats = (o.date_format, o.timestamp_format)
+        pinned = pin_dates(sniffer, typed, sample, limit, formats, for_duckdb=False, read_times=bool(TIME))
         detected = [(n, pinned.columns.get(n, t)) for n, t in detected]
         stamps = pinned.stamps
     fields = []
@@ -126,8 +128,9 @@ def read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
         elif name in stamps:  # a value of no form is a miss: the types are detected on whole files again
             keep = f"__lf_text{len(ctx.misses)}"
             texts.append(col.alias(keep))
-            col = text_as(col, "TIMESTAMP", (None, None))
-            ctx.misses[f"miss{len(ctx.misses)}"] = (name, "TIMESTAMP", keep)
+            kind = "TIME" if stamps[name] == TIME_FORMS else "TIMESTAMP"
+            col = text_as(col, kind, (None, None))
+            ctx.misses[f"miss{len(ctx.misses)}"] = (name, kind, keep)
         cols.append(col.alias(name))
     return raw.select(*cols, *texts, *internal(raw))
 

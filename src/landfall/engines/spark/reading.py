@@ -60,6 +60,7 @@ from landfall.engines.spark.casts import declared, infinite_in, text_as
 from landfall.engines.spark.context import CORRUPT, ROW, SRC, Ctx, Input, c, internal, reason, src_index, tagged
 from landfall.engines.spark.lines import Dialect, scan
 from landfall.engines.spark.read_json import empty_keys_named, json_as_lines, read_json
+from landfall.engines.spark.types import TIME
 from landfall.errors import InvalidInput
 from landfall.pools import pool
 
@@ -83,7 +84,7 @@ def prepare(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> None:
         if note:
             ctx.notes[src.key] = note
         if ctx.fmt == "parquet":
-            path = spark_copy(path, scratch)
+            path = spark_copy(path, scratch, times=bool(TIME))
         if decoded is not None:
             ctx.encodings[src.key] = decoded.to_json()
         if ctx.fmt != "parquet" and enc.sample(path, _kind(path)).startswith(b"\xef\xbb\xbf"):

@@ -28,6 +28,7 @@ REQUIRED = {
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     "spark.sql.ansi.enabled": "true",
     "spark.sql.caseSensitive": "false",
+    "spark.sql.timeType.enabled": "true",  # DuckDB's TIME (Spark 4.1 and later; an unknown setting before)
 }
 # Defaults a user may change in `spark.conf`.
 DEFAULTS = {

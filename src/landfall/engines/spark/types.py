@@ -5,7 +5,8 @@
 | `timestamp[us]` | `TIMESTAMP_NTZ` | no time zone on either side |
 | `timestamp[us, tz=UTC]` | `TIMESTAMP` (LTZ) | an instant, shown in UTC |
 | `uint64` | `DECIMAL(20,0)` | Spark has no unsigned integers; the smaller ones take the next wider signed type |
-| `time64[us]`, `time64[ns]`, `extension<arrow.json>`, `extension<arrow.uuid>` | `STRING` | Spark has no TIME |
+| `time64[us]` | `TIME` | Spark 4.1 and later (`spark.sql.timeType.enabled`, which landfall sets); before, `STRING` |
+| `time64[ns]`, `extension<arrow.json>`, `extension<arrow.uuid>` | `STRING` | Spark's TIME holds microseconds |
 
 A Spark type maps to what a Parquet file Spark writes holds, so a type named from a DataFrame's schema and one
 read from the files written are the same string.
@@ -17,6 +18,9 @@ import pyarrow as pa
 from pyspark.sql import types as T
 
 from landfall.types import parse_type, type_name
+
+#: Spark's TIME type (Spark 4.1 and later, with `spark.sql.timeType.enabled`), else None: times are then text
+TIME: type[T.DataType] | None = getattr(T, "TimeType", None)
 
 _SIMPLE: list[tuple[type, pa.DataType]] = [
     (T.StringType, pa.string()),
@@ -32,6 +36,7 @@ _SIMPLE: list[tuple[type, pa.DataType]] = [
     (T.TimestampType, pa.timestamp("us", tz="UTC")),
     (T.BinaryType, pa.binary()),
     (T.NullType, pa.string()),
+    *([(TIME, pa.time64("us"))] if TIME else []),
 ]
 
 
@@ -60,6 +65,8 @@ def spark_type(arrow: str | pa.DataType) -> T.DataType:
         return T.DateType()
     if pa.types.is_timestamp(t):
         return T.TimestampType() if t.tz else T.TimestampNTZType()
+    if pa.types.is_time(t) and t.unit != "ns" and TIME:
+        return TIME()
     if pa.types.is_decimal(t):
         return T.DecimalType(min(t.precision, 38), t.scale)
     if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
@@ -70,7 +77,7 @@ def spark_type(arrow: str | pa.DataType) -> T.DataType:
         return T.StructType([T.StructField(f.name, spark_type(f.type), True) for f in t])
     if pa.types.is_map(t):
         return T.MapType(spark_type(t.key_type), spark_type(t.item_type), True)
-    return T.StringType()  # null, time, intervals: their text
+    return T.StringType()  # null, nanosecond times, intervals: their text
 
 
 def arrow_of(dt: T.DataType) -> pa.DataType:

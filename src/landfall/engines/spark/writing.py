@@ -9,6 +9,7 @@ counts and min/max/null counts come from each file's Parquet footer (pyarrow).
 
 from __future__ import annotations
 
+import datetime
 import os
 import shutil
 import urllib.parse
@@ -30,6 +31,7 @@ from landfall.engines.spark.context import HIDDEN, LINEAGE, SRC, Ctx, c, columns
 from landfall.engines.spark.types import schema_of, spark_type
 from landfall.errors import InvalidInput
 from landfall.schema import align
+from landfall.types import stored_type
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 EMPTY_PARTITION = "\u0001landfall-empty\u0001"  # Spark writes '' as a NULL partition; keep the difference
@@ -84,7 +86,20 @@ def shape_for_table(ctx: Ctx, df: DataFrame) -> DataFrame:
             )
         if p.function:
             df = df.withColumn(p.name, _PART_FUNCS[p.function](c(p.column)).cast("long"))
-    return fitted_to(ctx, df, ctx.job.table_schema)
+    return fitted_to(ctx, stored_types(ctx, df), ctx.job.table_schema)
+
+
+def stored_types(ctx: Ctx, df: DataFrame) -> DataFrame:
+    """Columns of types the table format cannot hold (`Job.stored_as`: Delta's missing time type) cast to what it
+    stores instead, at any depth (Spark casts a struct's fields by position; a time's text is DuckDB's)."""
+    if not ctx.job.stored_as:
+        return df
+    casts = {}
+    for name, arrow in schema_of(df.schema, HIDDEN):
+        stored = stored_type(arrow, ctx.job.stored_as)
+        if stored != arrow:
+            casts[name] = c(name).cast(spark_type(stored))
+    return df.withColumns(casts) if casts else df
 
 
 def as_read(ctx: Ctx, df: DataFrame) -> list[tuple[str, str]]:
@@ -303,8 +318,10 @@ def footer_stats(meta: Any) -> dict[str, dict[str, str]]:
 def _text(value: Any) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
-    if hasattr(value, "isoformat"):
-        return value.isoformat(sep=" ") if hasattr(value, "hour") else value.isoformat()
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(sep=" ")
+    if hasattr(value, "isoformat"):  # a date, a time
+        return value.isoformat()
     return str(value)
 
 

@@ -4,6 +4,8 @@ as written, never cut to fit."""
 
 from __future__ import annotations
 
+import pytest
+
 from landfall.testing.engine_suite.base import SAMPLED_ROWS, EngineFixtures, assert_ok, column_types, sampled_head
 from landfall.testing.lake import wf
 
@@ -241,3 +243,61 @@ class DateTests(EngineFixtures):
         assert_ok(lake, lake.process())
         got = lake.rows(f"SELECT id, CAST(n AS DOUBLE), CAST(d AS VARCHAR) FROM t WHERE id >= {rows} ORDER BY id")
         assert got == [(rows, 1.0, "2024-01-02 10:30:00"), (40000, 2.5, "2024-01-03 00:00:00")]
+
+    @pytest.mark.parametrize("fmt", ["parquet", "delta"])
+    def test_times_of_day_load_as_times(self, make, tmp_path, fmt):
+        """A column of times of day (a CSV's, a JSON file's, a Parquet file's of milliseconds or microseconds) is a
+        time column where the table holds one (Parquet) and its text where it does none (Delta); a time inside a
+        JSON object or list is text as written, as DuckDB's reader leaves it. Before, Spark made every time text,
+        so one Parquet table took other types from each engine."""
+        import datetime as dt
+
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table(
+            {
+                "id": pa.array([5], pa.int64()),
+                "t": pa.array([dt.time(8, 15, 0, 250_000)], pa.time32("ms")),
+                "u": pa.array([dt.time(9, 0, 0, 1)], pa.time64("us")),
+            }
+        )
+        pq.write_table(table, tmp_path / "c.parquet")
+        lake = make(wf("t", write={"table": "t", "format": fmt}), workers=1)
+        lake.land("t/a.csv", "id,t\n1,10:30:00\n2,23:59:59.5\n3,\n")
+        lake.land("t/b.jsonl", '{"id": 4, "t": "01:02", "s": {"a": "09:00"}, "l": ["01:02:03"]}\n')
+        lake.land("t/c.parquet", (tmp_path / "c.parquet").read_bytes())
+        assert_ok(lake, lake.process())
+        got = lake.rows("SELECT id, CAST(t AS VARCHAR), CAST(s.a AS VARCHAR), CAST(u AS VARCHAR) FROM t ORDER BY id")
+        assert got == [
+            (1, "10:30:00", None, None),
+            (2, "23:59:59.5", None, None),
+            (3, None, None, None),
+            (4, "01:02:00", "09:00", None),
+            (5, "08:15:00.25", None, "09:00:00.000001"),
+        ]
+        assert lake.rows("SELECT l FROM t WHERE id = 4") == [(["01:02:03"],)]
+        types = dict(lake.pipeline.table("t").schema)
+        time = "time64[us]" if fmt == "parquet" else "string"
+        assert (types["t"], types["u"], types["s"], types["l"]) == (
+            time,
+            time,
+            "struct<a: string>",
+            "list<item: string>",
+        )
+
+    def test_a_late_value_that_is_no_time_of_day_makes_its_column_text(self, make):
+        """Past the sample, a value DuckDB's time cast would take loosely (`24:00:00`, a date before the time, an
+        offset, a seventh digit of a second) keeps its column text, every value as written; `1:2` and ` 10:31` are
+        times (01:02:00, 10:31:00)."""
+        late = {"a": "24:00:00", "b": "2024-01-01 10:30:00", "c": "10:30:00+02", "d": "10:30:00.1234567"}
+        late |= {"e": "1:2", "f": " 10:31"}
+        lake = make(*[wf(k) for k in late], workers=1)
+        head = "id,t\n" + "".join(f"{i},10:30:00\n" for i in range(SAMPLED_ROWS))
+        for k, value in late.items():
+            lake.land(f"{k}/a.csv", head + f"{SAMPLED_ROWS},{value}\n")
+        assert_ok(lake, lake.process())
+        got = {k: lake.rows(f"SELECT CAST(t AS VARCHAR) FROM {k} WHERE id = {SAMPLED_ROWS}")[0][0] for k in late}
+        kinds = {k: column_types(lake, k)["t"] for k in late}
+        assert got == {**{k: late[k] for k in "abcd"}, "e": "01:02:00", "f": "10:31:00"}, got
+        assert kinds == {**dict.fromkeys("abcd", "string"), **dict.fromkeys("ef", "time64[us]")}, kinds

@@ -1,5 +1,5 @@
 """The engine conformance suite: Parquet files of types an engine, or a table format, does not hold as they are
-(decimals of more than 38 digits, nanosecond timestamps, times on Spark, GeoParquet) load with every value kept."""
+(decimals of more than 38 digits, nanosecond timestamps and times, GeoParquet) load with every value kept."""
 
 from __future__ import annotations
 
