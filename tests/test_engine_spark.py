@@ -25,8 +25,6 @@ class TestSparkEngine(EngineTests):
     gaps = {
         "test_json_keys_that_differ_only_in_case_keep_their_values": "Spark's JSON reader matches keys by name, "
         "and SQL names ignore case: a file with `Name` and `name` fails saying so (the DuckDB engine loads both)",
-        "test_evolve_types_a_column_that_held_only_nulls_by_its_first_values": "Spark's Parquet writer has no null "
-        "type: a column that held only nulls is made text, and later values are their text (a struct its JSON)",
     }
 
     @pytest.fixture

@@ -217,6 +217,22 @@ class EvolutionTests(EngineFixtures):
             got = deltalake.DeltaTable(lake.pipeline.table("e").location).to_pyarrow_table().sort_by("id")
             assert [(r["id"], r["v"], r["s"]) for r in got.select(["id", "v", "s"]).to_pylist()] == want
 
+    def test_a_column_that_held_only_nulls_in_a_partitioned_table_takes_later_values(self, make):
+        """The same in a table partitioned by a column: its files, in partition folders, hold the column of no type
+        yet and no partition column."""
+        write = {"table": "e", "partition_by": ["region"]}
+        lake = make(wf("e", read={"format": "jsonl"}, write=write), workers=1)
+        first = [{"id": 1, "region": "eu", "v": None}, {"id": 2, "region": "us", "v": None}]
+        lake.land("e/0.jsonl", "".join(json.dumps(r) + "\n" for r in first), mtime=1_700_000_000)
+        assert_ok(lake, lake.process())
+        lake.land("e/1.jsonl", json.dumps({"id": 3, "region": "eu", "v": 5}) + "\n", mtime=1_700_000_001)
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id, region, v FROM e ORDER BY id") == [(1, "eu", None), (2, "us", None), (3, "eu", 5)]
+        assert dict(lake.pipeline.table("e").schema)["v"] == "int64"
+        files = lake.pipeline.store.table_files("e")
+        location = lake.pipeline.table("e").location
+        assert all("region" not in pq.read_schema(f"{location}/{f.path}").names for f in files)
+
     @pytest.mark.parametrize("fmt", ["parquet", "delta"])
     def test_evolve_fits_empty_objects_to_the_tables_struct(self, make, fmt):
         """A file whose objects in a struct column are all empty (`{}`, which DuckDB types as a map) loads, its
