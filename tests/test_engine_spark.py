@@ -22,10 +22,7 @@ def _session():
 
 
 class TestSparkEngine(EngineTests):
-    gaps = {
-        "test_json_keys_that_differ_only_in_case_keep_their_values": "Spark's JSON reader matches keys by name, "
-        "and SQL names ignore case: a file with `Name` and `name` fails saying so (the DuckDB engine loads both)",
-    }
+    gaps = {}
 
     @pytest.fixture
     def engine_config(self):

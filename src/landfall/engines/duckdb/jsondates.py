@@ -271,9 +271,27 @@ def is_date(kind: str) -> bool:
 _RENAMED = re.compile(r"(.+)_(\d+)")
 
 
-def case_renamed(names: list[str]) -> list[str]:
+def renamed_keys(con: duckdb.DuckDBPyConnection, names: list[str], paths: str, limit: int | None) -> dict[str, str]:
+    """`case_renamed`, less the names that are keys of the records themselves (`Amount_1` beside `amount`):
+    `paths` the files' list in SQL, `limit` the records looked at (None: every one)."""
+    renamed = case_renamed(names)
+    if renamed:
+        rows = f"SELECT json FROM read_json_objects({paths}, format = 'newline_delimited')"
+        rows += f" LIMIT {limit}" if limit is not None else ""
+        found = con.execute(f"SELECT DISTINCT unnest(json_keys(json)) FROM ({rows})").fetchall()
+        renamed = {n: k for n, k in renamed.items() if (n,) not in found}
+    return renamed
+
+
+def case_renamed(names: list[str]) -> dict[str, str]:
     """The column names DuckDB's JSON reader made up for keys that differ from another only in case (`Name` and
-    `name` become columns `Name` and `name_1`: its names are case-insensitive). Reading with such a name given
-    finds no key by it."""
-    lowered = {n.lower() for n in names}
-    return [n for n in names if (m := _RENAMED.fullmatch(n)) and m[1].lower() in lowered]
+    `name` become columns `Name` and `name_1`: its names are case-insensitive), each -> the key it holds (`name`;
+    not `id_2` beside `id`, a key of its own). Reading with such a name given finds no key by it."""
+    lowered: dict[str, set[str]] = {}
+    for n in names:
+        lowered.setdefault(n.lower(), set()).add(n)
+    return {
+        n: m[1]
+        for n in names
+        if (m := _RENAMED.fullmatch(n)) and m[1] not in names and lowered.get(m[1].lower(), set()) - {m[1]}
+    }

@@ -15,14 +15,15 @@ from pyspark.sql import types as T
 from landfall import encoding as enc
 from landfall.engines.base import Replan
 from landfall.engines.duckdb.errors import not_records
-from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, case_renamed, columns_arg, pin_dates
+from landfall.engines.duckdb.errors import reason as duckdb_reason
+from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, columns_arg, pin_dates, renamed_keys
 from landfall.engines.duckdb.jsonnumbers import whole_numbers
 from landfall.engines.duckdb.sql import lit
 from landfall.engines.duckdb.stamps import TIME_FORMS
 from landfall.engines.duckdb.types import sql_type as duckdb_type
 from landfall.engines.spark import translate
 from landfall.engines.spark.casts import holds_doubles, strict_cast, text_as
-from landfall.engines.spark.context import CORRUPT, Ctx, Input, c, internal, reason, tagged
+from landfall.engines.spark.context import CORRUPT, Ctx, Input, c, internal, tagged
 from landfall.engines.spark.types import TIME, of_duckdb, spark_type
 from landfall.errors import InvalidInput
 from landfall.jsontext import LONE_SURROGATE, as_loaded, fast_record, invalid_json, not_a_record, too_deep
@@ -58,14 +59,10 @@ def read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
             if not ctx.plan.empty_keys and not_records(str(exc)):  # objects DuckDB takes for no records: the empty key
                 raise Replan(ctx.plan.but(empty_keys=True), "the empty key: read a copy naming it") from None
             key = ctx.inputs[0].source.key if not ctx.batch else "the batch"
-            raise InvalidInput(f"`{key}`: {reason(str(exc))}", file=ctx.inputs[0].source.key) from None
-    if twins := case_renamed([n for n, _ in detected]):
-        key = ctx.inputs[0].source.key if not ctx.batch else "the batch"
-        raise InvalidInput(
-            f"`{key}`: keys that differ only in case (`{twins[0].rsplit('_', 1)[0]}` and another): Spark's JSON "
-            "reader cannot keep both; the DuckDB engine loads them as two columns (`engine: duckdb`)",
-            file=ctx.inputs[0].source.key,
-        )
+            raise InvalidInput(f"`{key}`: {duckdb_reason(str(exc))}", file=ctx.inputs[0].source.key) from None
+    # `name_1` -> `name` beside `Name`: Spark reads each by its key
+    looked = None if ctx.plan.sample_all else SAMPLE_RECORDS * len(ctx.inputs)
+    keys = renamed_keys(sniffer, [n for n, _ in detected], paths, looked)
     stamps: dict[str, tuple[str, ...]] = {}
     if not o.all_strings:  # a word a date cast takes (`infinity`, `epoch`) keeps its column text, as on DuckDB
         read = ", ".join(args)
@@ -91,6 +88,9 @@ def read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
         ctx.json_columns[name] = "VARCHAR" if isinstance(dt, T.StringType) else str(duck)
         ctx.json_detected[name] = str(duck)
     fields.append(T.StructField(CORRUPT, T.StringType(), True))
+    # Spark's parser finds a field by its key, case and all; its SQL names ignore case, so the record is then cast
+    # (by position) to DuckDB's names, `Name` and `name_1`
+    by_key = T.StructType([f if f.name not in keys else T.StructField(keys[f.name], f.dataType, True) for f in fields])
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT}
     if o.date_format:
         options["dateFormat"] = translate.time_format(o.date_format)
@@ -105,9 +105,9 @@ def read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
     line = c("value")
     lone = F.when(line.contains("\\u") & line.rlike(LONE_SURROGATE), line)
     parsed = raw.where(F.trim(line) != "").select(
-        F.from_json(line, T.StructType(fields), options).alias("__lf_json"), lone.alias("__lf_lone"), *internal(raw)
+        F.from_json(line, by_key, options).alias("__lf_json"), lone.alias("__lf_lone"), *internal(raw)
     )
-    record = F.col("__lf_json")
+    record = F.col("__lf_json").cast(T.StructType(fields)) if keys else F.col("__lf_json")
     raw = parsed.select(
         *[record.getField(f.name).alias(f.name) for f in fields if f.name != CORRUPT],
         F.coalesce(c("__lf_lone"), record.getField(CORRUPT)).alias(CORRUPT),

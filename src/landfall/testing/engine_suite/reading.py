@@ -340,6 +340,14 @@ class ReadingTests(EngineFixtures):
         lake.process()
         assert "keys that differ only in case (`a`)" in error_of(lake, "t/b.jsonl")
 
+    def test_json_keys_named_like_a_renamed_twin_are_keys_of_their_own(self, make):
+        """`id_2` beside `id` is a key of its own, not a twin DuckDB renamed (before, on Spark: ``keys that differ
+        only in case (`id` and another)``, the file dead)."""
+        lake = make(wf("t"))
+        lake.land("t/a.jsonl", '{"id": 1, "id_2": 7, "Amount_1": 2}\n{"id": 2, "id_2": 8, "amount": 3}\n')
+        assert_ok(lake, lake.process())
+        assert lake.rows('SELECT id, id_2, "Amount_1", amount FROM t ORDER BY id') == [(1, 7, 2, None), (2, 8, None, 3)]
+
     def test_the_longest_line_the_reader_takes_is_in_the_detection_sample(self, make):
         # DuckDB's engine reads a file's detection sample with a smaller buffer than its reads: it must hold the
         # longest line the reader takes (2,000,000 bytes), and the words in the date column past it are found
