@@ -22,7 +22,7 @@ def _session():
 
 
 class TestSparkEngine(EngineTests):
-    gaps = {}
+    """Every test of the suite, no gap declared."""
 
     @pytest.fixture
     def engine_config(self):
