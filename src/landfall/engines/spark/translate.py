@@ -50,7 +50,8 @@ class UntranslatableSQL(ConfigError):
 
 
 class _LandfallSpark(Spark):
-    """Spark as landfall runs it: DuckDB's zone-less TIMESTAMP is TIMESTAMP_NTZ, TIMESTAMPTZ is TIMESTAMP_LTZ."""
+    """Spark as landfall runs it: DuckDB's zone-less TIMESTAMP is TIMESTAMP_NTZ, TIMESTAMPTZ is TIMESTAMP_LTZ, and
+    TIME is Spark's own (`spark.sql.timeType.enabled`)."""
 
     class Generator(Spark.Generator):
         TYPE_MAPPING = {
@@ -58,6 +59,7 @@ class _LandfallSpark(Spark):
             exp.DataType.Type.TIMESTAMP: "TIMESTAMP_NTZ",
             exp.DataType.Type.TIMESTAMPTZ: "TIMESTAMP_LTZ",
             exp.DataType.Type.TIMESTAMPLTZ: "TIMESTAMP_LTZ",
+            exp.DataType.Type.TIME: "TIME",  # (sqlglot's Spark makes it TIMESTAMP: today at that time)
         }
 
 
@@ -117,11 +119,19 @@ def _refuse_changed_meaning(tree: Any, where: str) -> None:
                     f"{where}: `regexp_replace` without the `'g'` option replaces the first match in DuckDB but "
                     "every match in Spark; add `'g'` to replace every match on both engines"
                 )
+        if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.TIME and not _spark_has_time():
+            raise UntranslatableSQL(f"{where}: type `TIME` needs Spark 4.1 or later; this pyspark has none")
         if isinstance(node, exp.DataType) and node.this in _NO_SPARK_TYPE:
             raise UntranslatableSQL(
                 f"{where}: type `{_NO_SPARK_TYPE[node.this]}` has no Spark equivalent; use `BIGINT`, `DOUBLE`, "
                 "`DECIMAL(p,s)` or `VARCHAR`"
             )
+
+
+def _spark_has_time() -> bool:
+    from landfall.engines.spark.types import TIME
+
+    return TIME is not None
 
 
 def _check_functions(spark_sql: str, where: str) -> None:

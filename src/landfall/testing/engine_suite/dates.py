@@ -301,3 +301,15 @@ class DateTests(EngineFixtures):
         kinds = {k: column_types(lake, k)["t"] for k in late}
         assert got == {**{k: late[k] for k in "abcd"}, "e": "01:02:00", "f": "10:31:00"}, got
         assert kinds == {**dict.fromkeys("abcd", "string"), **dict.fromkeys("ef", "time64[us]")}, kinds
+
+    def test_a_time_made_in_sql_is_a_time(self, make):
+        """`CAST(... AS TIME)` and a `TIME` literal in a `compute` step make times on both engines (before, on Spark:
+        a timestamp of today at that time, as sqlglot writes DuckDB's TIME for Spark)."""
+        steps = [{"compute": {"t": "CAST(s AS TIME)", "noon": "TIME '12:00:00'"}}]
+        lake = make(wf("t", read={"all_strings": True}, transform=steps))
+        lake.land("t/a.csv", "id,s\n1,10:30:00\n2,23:59:59.5\n")
+        assert_ok(lake, lake.process())
+        got = lake.rows("SELECT CAST(t AS VARCHAR), CAST(noon AS VARCHAR) FROM t ORDER BY id")
+        assert got == [("10:30:00", "12:00:00"), ("23:59:59.5", "12:00:00")]
+        types = dict(lake.pipeline.table("t").schema)
+        assert (types["t"], types["noon"]) == ("time64[us]", "time64[us]")
