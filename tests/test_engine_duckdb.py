@@ -351,3 +351,36 @@ def test_the_copy_that_keeps_long_numbers_as_written_keeps_a_bad_line_as_it_is(m
     errors = {r.file_key: r.error for r in lake.pipeline.runs(limit=None)}
     assert errors["j/a.jsonl"] == "`j/a.jsonl` line 2: invalid JSON: Extra data (column 20)"
     assert errors["j/b.jsonl"].startswith("`j/b.jsonl` line 2: invalid JSON: `\\ud800` (column 27) is half of")
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_a_sum_of_integers_is_a_whole_number_with_every_digit(make_lake, fmt):
+    """`sum()` of integers is DuckDB's HUGEINT, which its Parquet writer stores as a double: the table's column was
+    DOUBLE (3.0), and a sum past 2^53 lost its last digits (18446744073709551614 as 1.8446744073709552e+19). Now it
+    is `decimal(38,0)`, exact; a table that holds it as a double already keeps it so (its files load as before)."""
+    sql = "SELECT region, sum(n) AS total, sum(n) FILTER (WHERE n < 0) AS none FROM input GROUP BY region"
+    workflow = {"name": "s", "match": "s/", "transform": [{"sql": sql}], "write": {"table": "s", "format": fmt}}
+    lake = make_lake([workflow], workers=1)
+    big = 2**63 - 1
+    lake.land("s/a.csv", f"region,n\neu,{big}\neu,{big}\nus,5\n")
+    assert lake.process().ok
+    assert lake.rows("SELECT region, CAST(total AS VARCHAR) FROM s ORDER BY region") == [
+        ("eu", str(2 * big)),
+        ("us", "5"),
+    ]
+    assert dict(lake.pipeline.table("s").schema)["total"] == "decimal128(38, 0)"
+
+    # a table whose sums were made doubles before (here by a workflow that casts them) keeps them so
+    doubled = {
+        **workflow,
+        "name": "d",
+        "match": "s/d/",
+        "transform": [{"sql": sql.replace("sum(n) AS", "sum(n)::DOUBLE AS")}],
+    }
+    old = make_lake([doubled, {**workflow, "match": "s/e/"}], workers=1)
+    old.land("s/d/a.csv", "region,n\neu,1\n")
+    assert old.process().ok
+    old.land("s/e/b.csv", "region,n\nus,2\n")
+    assert old.process().ok
+    assert old.rows("SELECT region, total FROM s ORDER BY region") == [("eu", 1.0), ("us", 2.0)]
+    assert dict(old.pipeline.table("s").schema)["total"] == "double"

@@ -21,7 +21,7 @@ from landfall.engines.duckdb.sql import (
     lit,
     q,
 )
-from landfall.engines.duckdb.types import arrow_type, duck_type
+from landfall.engines.duckdb.types import arrow_type, duck_type, exact_kind
 from landfall.errors import InvalidInput
 from landfall.schema import align
 from landfall.types import stored_type
@@ -150,15 +150,17 @@ def shape_for_table(cx: JobContext, view: str) -> str:
 
 def stored_types(cx: JobContext, view: str) -> str:
     """Columns of types the table format cannot hold (`Job.stored_as`: a UUID, Delta's missing time type), cast
-    to what it stores instead, at any depth."""
-    if not cx.job.stored_as:
-        return view
+    to what it stores instead, and whole numbers beyond 64 bits a step made (`sum()` of integers is HUGEINT, which
+    DuckDB's Parquet writer stores as doubles: 3.0, and digits lost past 2^53) as `decimal(38,0)`, exact, as the
+    readers read them (`types.exact_kind`); at any depth. (Not into a table column made a double before.)"""
     repl = []
+    doubles = {n for n, t in cx.job.table_schema or [] if t == "double"}
     for name, duck in cx.describe(view):
-        arrow = arrow_type(duck)
+        exact = exact_kind(duck) if name not in doubles else duck
+        arrow = arrow_type(exact)
         stored = stored_type(arrow, cx.job.stored_as)
-        if stored != arrow:
-            repl.append(f"CAST({q(name)} AS {duck_type(stored)}) AS {q(name)}")
+        if stored != arrow or exact != duck:
+            repl.append(f"CAST({q(name)} AS {duck_type(stored) if stored != arrow else exact}) AS {q(name)}")
     return cx.view(f"SELECT * REPLACE ({', '.join(repl)}) FROM {view}") if repl else view
 
 
