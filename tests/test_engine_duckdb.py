@@ -384,3 +384,21 @@ def test_a_sum_of_integers_is_a_whole_number_with_every_digit(make_lake, fmt):
     assert old.process().ok
     assert old.rows("SELECT region, total FROM s ORDER BY region") == [("eu", 1.0), ("us", 2.0)]
     assert dict(old.pipeline.table("s").schema)["total"] == "double"
+
+
+def test_a_table_that_holds_intervals_as_intervals_keeps_them(make_lake, monkeypatch):
+    """A Parquet table made before intervals were stored as text holds them as Parquet intervals: its later files
+    write them so too (instead of failing: ``column `age` is VARCHAR in this file but INTERVAL in the table``)."""
+    from landfall.tables.base import TableWriter
+
+    workflow = {"name": "t", "match": "t/", "transform": [{"compute": {"age": "b - a"}}], "write": {"table": "t"}}
+    lake = make_lake([workflow], workers=1)
+    before = {k: v for k, v in TableWriter.stored_as.items() if k != "month_day_nano_interval"}
+    with monkeypatch.context() as m:
+        m.setattr(TableWriter, "stored_as", before)
+        lake.land("t/a.csv", "a,b\n2024-01-01 00:00:00,2024-01-02 10:30:00\n")
+        assert lake.process().ok
+    assert dict(lake.pipeline.table("t").schema)["age"] == "month_day_nano_interval"
+    lake.land("t/b.csv", "a,b\n2024-01-01 00:00:00,2024-01-03 00:00:00\n")
+    assert lake.process().ok
+    assert lake.rows("SELECT CAST(age AS VARCHAR) FROM t ORDER BY 1") == [("1 day 10:30:00",), ("2 days",)]

@@ -74,8 +74,10 @@ class TableWriter(ABC):
     has_log: bool = False
     #: Arrow types the format (or the readers it promises) cannot hold -> the type written instead. A UUID is
     #: text everywhere: Parquet keeps it as 16 bytes that pyarrow and Spark show as bytes, Delta as binary that
-    #: `deltalake` cannot read back (`Invalid storage type for UuidType`).
-    stored_as: ClassVar[dict[str, str]] = {"extension<arrow.uuid>": "string"}
+    #: `deltalake` cannot read back (`Invalid storage type for UuidType`). An interval is its text (`1 day
+    #: 10:30:00`): Parquet's interval holds milliseconds and no negative value (DuckDB's writer refuses the file),
+    #: Spark reads none and writes none, and Delta has no interval type.
+    stored_as: ClassVar[dict[str, str]] = {"extension<arrow.uuid>": "string", "month_day_nano_interval": "string"}
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage

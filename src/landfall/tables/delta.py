@@ -90,12 +90,11 @@ def _is_delta_error(exc: BaseException) -> bool:
 class DeltaTable(ParquetTable):
     format = "delta"
     has_log = True
-    # Delta has no time, interval, half-float or unsigned types: text, or the next signed type that holds them
+    # Delta has no time, half-float or unsigned types: text, or the next signed type that holds them
     stored_as = {
         **ParquetTable.stored_as,
         "time64[us]": "string",
         "time64[ns]": "string",
-        "month_day_nano_interval": "string",
         "halffloat": "float",
         "uint8": "int16",
         "uint16": "int32",

@@ -149,16 +149,19 @@ def shape_for_table(cx: JobContext, view: str) -> str:
 
 
 def stored_types(cx: JobContext, view: str) -> str:
-    """Columns of types the table format cannot hold (`Job.stored_as`: a UUID, Delta's missing time type), cast
-    to what it stores instead, and whole numbers beyond 64 bits a step made (`sum()` of integers is HUGEINT, which
-    DuckDB's Parquet writer stores as doubles: 3.0, and digits lost past 2^53) as `decimal(38,0)`, exact, as the
-    readers read them (`types.exact_kind`); at any depth. (Not into a table column made a double before.)"""
+    """Columns of types the table format cannot hold (`Job.stored_as`: a UUID, an interval, Delta's missing time
+    type), cast to what it stores instead, and whole numbers beyond 64 bits a step made (`sum()` of integers is
+    HUGEINT, which DuckDB's Parquet writer stores as doubles: 3.0, and digits lost past 2^53) as `decimal(38,0)`,
+    exact, as the readers read them (`types.exact_kind`); at any depth. A column the table already holds as DuckDB
+    wrote it before (a double, an interval) is written so still."""
     repl = []
-    doubles = {n for n, t in cx.job.table_schema or [] if t == "double"}
+    held = dict(cx.job.table_schema or [])
     for name, duck in cx.describe(view):
-        exact = exact_kind(duck) if name not in doubles else duck
+        exact = exact_kind(duck)
         arrow = arrow_type(exact)
         stored = stored_type(arrow, cx.job.stored_as)
+        if held.get(name) == arrow_type(duck) != stored:
+            continue
         if stored != arrow or exact != duck:
             repl.append(f"CAST({q(name)} AS {duck_type(stored) if stored != arrow else exact}) AS {q(name)}")
     return cx.view(f"SELECT * REPLACE ({', '.join(repl)}) FROM {view}") if repl else view

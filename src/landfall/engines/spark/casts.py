@@ -314,3 +314,50 @@ def text_as(text: Column, duck: str, formats: tuple[str | None, str | None], dec
     if duck in ("DOUBLE", "FLOAT"):  # a number beyond the type's range is no infinity
         return F.when(~beyond_range(trimmed, value), value)
     return value
+
+
+_DAY = 86_400_000_000  # microseconds
+
+
+def interval_value(col: Column, dt: T.DataType) -> Column | None:
+    """An interval a step made (`ended - started`), as the DuckDB engine holds it: a difference of dates (Spark's
+    `INTERVAL DAY`) as a number of days (DuckDB's `date - date` is a BIGINT), any other as DuckDB writes an
+    interval as text (`1 day 10:30:00`, `-01:30:00.25`, `1 year 2 months`, `00:00:00`; Delta tables hold that
+    text too). Spark's Parquet writer would store a bare count of microseconds or months. None for another type."""
+    if isinstance(dt, T.YearMonthIntervalType):
+        moved = F.lit("1970-01-01").cast(T.DateType()) + col  # (`extract` refuses a field the type lacks)
+        total = (F.year(moved) - 1970) * 12 + F.month(moved) - 1
+        months = total % 12  # the sign of `total`, as DuckDB's years and months take it
+        years = ((total - months) / 12).cast("long")
+        text = F.concat_ws(" ", _unit(years, "year"), _unit(months, "month"))
+        return F.when(col.isNotNull(), F.when(text == "", F.lit("00:00:00")).otherwise(text))
+    if not isinstance(dt, T.DayTimeIntervalType):
+        return None
+    micros = F.unix_micros(F.lit("1970-01-01 00:00:00").cast(T.TimestampType()) + col)  # (the session is in UTC)
+    if dt.startField == dt.endField == T.DayTimeIntervalType.DAY:
+        return (micros / _DAY).cast("long")
+    rest = micros % _DAY  # the sign of `micros`, as DuckDB's days and time take it
+    days = ((micros - rest) / _DAY).cast("long")
+    a = F.abs(rest)
+    fraction = F.regexp_replace(F.lpad((a % 1_000_000).cast("string"), 6, "0"), "0+$", "")
+
+    def two(n: Column) -> Column:
+        return F.lpad(n.cast("long").cast("string"), 2, "0")
+
+    clock = F.concat(
+        F.when(rest < 0, F.lit("-")).otherwise(F.lit("")),
+        two(a / 3_600_000_000 - (a % 3_600_000_000) / 3_600_000_000),
+        F.lit(":"),
+        two((a % 3_600_000_000 - a % 60_000_000) / 60_000_000),
+        F.lit(":"),
+        two((a % 60_000_000 - a % 1_000_000) / 1_000_000),
+        F.when(fraction != "", F.concat(F.lit("."), fraction)).otherwise(F.lit("")),
+    )
+    text = F.concat_ws(" ", _unit(days, "day"), F.when(rest != 0, clock))
+    return F.when(col.isNotNull(), F.when(text == "", F.lit("00:00:00")).otherwise(text))
+
+
+def _unit(n: Column, name: str) -> Column:
+    """`2 days`, `1 day`, `-1 year`; NULL for none (left out by `concat_ws`)."""
+    plural = F.when(F.abs(n) != 1, F.lit("s")).otherwise(F.lit(""))
+    return F.when(n != 0, F.concat(n.cast("string"), F.lit(f" {name}"), plural))

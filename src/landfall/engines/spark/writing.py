@@ -27,7 +27,7 @@ from pyspark.sql import types as T
 from landfall.config import ParquetFiles
 from landfall.engines.base import StagedFile, refuse_lineage_names
 from landfall.engines.duckdb.types import arrow_type
-from landfall.engines.spark.casts import conformed, strict_cast
+from landfall.engines.spark.casts import conformed, interval_value, strict_cast
 from landfall.engines.spark.context import HIDDEN, LINEAGE, SRC, Ctx, c, columns
 from landfall.engines.spark.types import schema_of, spark_type
 from landfall.errors import InvalidInput
@@ -87,6 +87,9 @@ def shape_for_table(ctx: Ctx, df: DataFrame) -> DataFrame:
             )
         if p.function:
             df = df.withColumn(p.name, _PART_FUNCS[p.function](c(p.column)).cast("long"))
+    intervals = {f.name: v for f in df.schema.fields if (v := interval_value(c(f.name), f.dataType)) is not None}
+    if intervals:
+        df = df.withColumns(intervals)
     return fitted_to(ctx, stored_types(ctx, df), ctx.job.table_schema)
 
 

@@ -313,3 +313,42 @@ class DateTests(EngineFixtures):
         assert got == [("10:30:00", "12:00:00"), ("23:59:59.5", "12:00:00")]
         types = dict(lake.pipeline.table("t").schema)
         assert (types["t"], types["noon"]) == ("time64[us]", "time64[us]")
+
+    @pytest.mark.parametrize("fmt", ["parquet", "delta"])
+    def test_a_difference_of_timestamps_is_an_interval_as_duckdb_writes_it(self, make, fmt):
+        """`b - a` of timestamps is an interval, stored as its text as DuckDB writes one, negative and
+        sub-millisecond ones too; `b - a` of dates a number of days. Before: on DuckDB a Parquet table refused a
+        negative interval (`Parquet files do not support negative intervals`: the file dead) and cut one to
+        milliseconds; on Spark every interval was a bare count of microseconds (`124200000000`), as text."""
+        steps = [
+            {
+                "compute": {
+                    "age": "b - a",
+                    "days": "CAST(b AS DATE) - CAST(a AS DATE)",
+                    "span": "INTERVAL 14 MONTH",
+                    "back": "-INTERVAL 1 MONTH",
+                }
+            }
+        ]
+        lake = make(wf("t", transform=steps, write={"table": "t", "format": fmt}))
+        lake.land(
+            "t/a.csv",
+            "id,a,b\n1,2024-01-01 00:00:00,2024-01-02 10:30:00\n2,2024-01-02 10:30:00,2024-01-01 00:00:00\n"
+            "3,2024-01-01 11:30:00.25,2024-01-01 10:00:00\n4,2024-01-01 00:00:00,2024-03-01 00:00:00\n"
+            "5,2024-01-01 00:00:00,2024-01-01 00:00:00.000001\n6,2024-01-01 00:00:00,2024-01-01 00:00:00\n"
+            "7,,2024-01-01\n",
+        )
+        assert_ok(lake, lake.process())
+        got = lake.rows("SELECT age, days FROM t ORDER BY id")
+        assert got == [
+            ("1 day 10:30:00", 1),
+            ("-1 day -10:30:00", -1),
+            ("-01:30:00.25", 0),
+            ("60 days", 60),
+            ("00:00:00.000001", 0),
+            ("00:00:00", 0),
+            (None, None),
+        ]
+        assert lake.rows("SELECT DISTINCT span, back FROM t") == [("1 year 2 months", "-1 month")]
+        types = dict(lake.pipeline.table("t").schema)
+        assert (types["age"], types["days"], types["span"]) == ("string", "int64", "string")

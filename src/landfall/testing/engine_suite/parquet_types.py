@@ -103,9 +103,8 @@ class ParquetTypesTests(EngineFixtures):
 
     @pytest.mark.parametrize("fmt", ["parquet", "delta"])
     def test_parquet_intervals_load(self, make, tmp_path, fmt):
-        """A Parquet interval (as DuckDB writes one) keeps its value: an interval where the table holds one, text
-        (`1 day 02:00:00`) in a Delta table and on Spark, which hold none (before: on Spark `Parquet type not yet
-        supported: FIXED_LEN_BYTE_ARRAY (INTERVAL)`, the file dead)."""
+        """A Parquet interval (as DuckDB writes one) keeps its value, as its text (`1 day 02:00:00`) in every table
+        (before: on Spark `Parquet type not yet supported: FIXED_LEN_BYTE_ARRAY (INTERVAL)`, the file dead)."""
         import duckdb
 
         path = (tmp_path / "i.parquet").as_posix()
