@@ -2,8 +2,9 @@
 (`landfall query` and `read_parquet` of the table's files), pyarrow and deltalake: the same values come out.
 
 A table format that cannot hold a type stores another (`TableWriter.stored_as`): a UUID is text everywhere (Delta
-kept it as binary that deltalake could not read back: `Invalid storage type for UuidType: binary`), and Delta,
-which has no time, interval or unsigned types, stores times as text and unsigned integers as the next signed type.
+kept it as binary that deltalake could not read back: `Invalid storage type for UuidType: binary`), so is an
+interval (Parquet's holds milliseconds and no negative value), and Delta, which has no time or unsigned types,
+stores times as text and unsigned integers as the next signed type.
 """
 
 from __future__ import annotations
@@ -191,5 +192,6 @@ def test_nested_and_parquet_types_round_trip_through_every_reader(make_lake, fmt
 
 
 def test_what_each_format_stores_instead():
-    assert ParquetTable.stored_as == {"extension<arrow.uuid>": "string"}
+    assert ParquetTable.stored_as == {"extension<arrow.uuid>": "string", "month_day_nano_interval": "string"}
+    assert DeltaTable.stored_as["month_day_nano_interval"] == "string"
     assert DeltaTable.stored_as["time64[us]"] == "string" and DeltaTable.stored_as["uint64"] == "decimal128(20, 0)"
