@@ -93,12 +93,59 @@ def _translate(text: str, where: str, *, kind: str, input_name: str = _INPUT) ->
             if table.name.lower() == _INPUT and not table.args.get("db"):
                 table.set("this", exp.to_identifier(input_name))
     _refuse_changed_meaning(tree, where)
+    tree = _same_meaning(tree)
     try:
         out = tree.sql(dialect=_LandfallSpark, unsupported_level=ErrorLevel.RAISE)
         _check_functions(out, where)
     except (UnsupportedError, ParseError) as exc:
         raise UntranslatableSQL(f"{where}: {_first(exc)}; it has no Spark equivalent") from None
     return out
+
+
+#: DuckDB's date parts whose numbers Spark counts otherwise -> the Spark SQL for them, `{}` the date: DuckDB numbers a
+#: week's days from Sunday = 0 (`dow`, `dayofweek`, `weekday`), Spark's DAYOFWEEK from Sunday = 1 (and its
+#: WEEKDAY from Monday = 0); `isodow` is Monday = 1 to Sunday = 7 on both; `epoch` is seconds with their fraction
+#: (a DOUBLE) on DuckDB, whole seconds on Spark's UNIX_TIMESTAMP
+_PARTS = {
+    "dow": "(DAYOFWEEK({}) - 1)",
+    "dayofweek": "(DAYOFWEEK({}) - 1)",
+    "weekday": "(DAYOFWEEK({}) - 1)",
+    "isodow": "((DAYOFWEEK({}) + 5) % 7 + 1)",
+    "epoch": "(UNIX_MICROS(CAST({} AS TIMESTAMP_LTZ)) / 1e6)",
+}
+
+
+def _same_meaning(tree: Any) -> Any:
+    """`tree` with each date part DuckDB and Spark number differently (`_PARTS`) written out as DuckDB means it,
+    however the part is asked for (`dayofweek(d)`, `extract(dow FROM d)`, `date_part('dow', d)`, `epoch(ts)`)."""
+    for node in list(tree.find_all(exp.DayOfWeek, exp.DayOfWeekIso, exp.Extract, exp.Anonymous, exp.TimeToUnix)):
+        part, value = _part_of(node)
+        if part not in _PARTS:
+            continue
+        new = sqlglot.parse_one(_PARTS[part].format("__lf_part"), read=_LandfallSpark)
+        new.find(exp.Column).replace(value.copy())
+        if node is tree:
+            return new
+        node.replace(new)
+    return tree
+
+
+def _part_of(node: Any) -> tuple[str | None, Any]:
+    """The date part a node asks for and the value it asks it of (None: not a date part)."""
+    if isinstance(node, exp.DayOfWeek):
+        return "dow", node.this
+    if isinstance(node, exp.DayOfWeekIso):
+        return "isodow", node.this
+    if isinstance(node, exp.TimeToUnix):
+        return "epoch", node.this
+    if isinstance(node, exp.Extract):
+        return node.this.name.lower(), node.expression
+    name, args = node.name.lower(), node.expressions
+    if name in ("date_part", "datepart") and len(args) == 2 and args[0].is_string:
+        return args[0].name.lower(), args[1]
+    if name == "weekday" and len(args) == 1:
+        return "weekday", args[0]
+    return None, None
 
 
 def _refuse_changed_meaning(tree: Any, where: str) -> None:

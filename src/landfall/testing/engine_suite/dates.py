@@ -352,3 +352,22 @@ class DateTests(EngineFixtures):
         assert lake.rows("SELECT DISTINCT span, back FROM t") == [("1 year 2 months", "-1 month")]
         types = dict(lake.pipeline.table("t").schema)
         assert (types["age"], types["days"], types["span"]) == ("string", "int64", "string")
+
+    def test_days_of_the_week_and_epochs_count_as_duckdb_counts_them(self, make):
+        """DuckDB numbers a week's days from Sunday = 0 (`dayofweek`, `dow`, `weekday`) and `isodow` from Monday = 1
+        to Sunday = 7; `epoch` is seconds with their fraction. Before, on Spark: Sunday = 1 (DAYOFWEEK), Monday = 0
+        (WEEKDAY), `isodow` Thursday = 6, and `epoch` whole seconds: other numbers, without a word."""
+        parts = {
+            "a": "dayofweek(d)",
+            "b": "extract(dow FROM d)",
+            "c": "date_part('dow', d)",
+            "w": "weekday(d)",
+            "i": "isodow(d)",
+            "j": "date_part('isodow', d)",
+            "e": "epoch(ts)",
+        }
+        lake = make(wf("t", transform=[{"compute": parts}]))
+        lake.land("t/a.csv", "id,d,ts\n1,2024-02-25,2024-02-25 00:00:01.5\n2,2024-02-29,2024-02-29 23:59:59\n")
+        assert_ok(lake, lake.process())
+        got = lake.rows(f"SELECT {', '.join(parts)} FROM t ORDER BY id")
+        assert got == [(0, 0, 0, 0, 7, 7, 1708819201.5), (4, 4, 4, 4, 4, 4, 1709251199.0)], got
