@@ -131,6 +131,17 @@ def test_text_where_a_number_belongs(sql):
     assert errors.wrong_operand_type(str(caught.value)), str(caught.value)
 
 
+def test_a_number_where_text_belongs_blames_no_text_column():
+    """`lpad(qty, 3, '0')` of a BIGINT column: DuckDB's `No function matches ... 'lpad(BIGINT, INTEGER_LITERAL,
+    STRING_LITERAL)'` is no text column's fault (before, the step's error went on to say a text column of the
+    step, any, should be cast to a number)."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT '2,5' AS price, 3 AS qty")
+    with pytest.raises(duckdb.Error) as caught:
+        con.execute("SELECT lpad(qty, 3, '0'), upper(price) FROM t")
+    assert not errors.wrong_operand_type(str(caught.value)), str(caught.value)
+
+
 def test_a_csv_line_longer_than_the_reader_takes(tmp_path):
     path = tmp_path / "long.csv"
     path.write_text("a,b\n" + "x" * 2_100_000 + ",1\n")

@@ -46,9 +46,16 @@ def type_detection_miss(text: str) -> bool:
 
 
 def wrong_operand_type(text: str) -> bool:
-    """An expression given a value of a type it does not take (text where a number belongs: `'2,5' * 3`,
-    `'x' > 10`), refused when the step is bound."""
-    return any(t in text for t in ("No function matches", "Cannot compare values of type", "Cannot mix values of type"))
+    """An expression given a text column where it does not take text (a number belongs: `'2,5' * 3`, `'x' > 10`),
+    refused when the step is bound; not another type where text belongs (`lpad(BIGINT, ...)`: no text column is
+    to blame)."""
+    kinds = ("No function matches", "Cannot compare values of type", "Cannot mix values of type")
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    given = _ARGUMENT_TYPES.search(first)  # (the candidates DuckDB lists after it take text often)
+    return any(t in first for t in kinds) and "VARCHAR" in (given[1] if given else first)
+
+
+_ARGUMENT_TYPES = re.compile(r"argument types '(.*?)'")
 
 
 def converting_column(text: str) -> str | None:
