@@ -71,6 +71,7 @@ def test_bad_engine_and_size_fail_at_load(tmp_path):
         ({"filter": "regexp_replace(a, 'x', 'y') = 'z'"}, "step 1 (`filter`): `regexp_replace` without the `'g'`"),
         ({"sql": "SELECT * REPLACE (a + 1 AS a) FROM input"}, "step 1 (`sql`): `* REPLACE (...)` has no Spark"),
         ({"compute": {"h": "CAST(a AS HUGEINT)"}}, "type `HUGEINT` has no Spark equivalent"),
+        ({"compute": {"h": "hash(a) % 8"}}, "`hash` gives other numbers on Spark (another hash function); use `md5"),
     ],
 )
 def test_untranslatable_sql_fails_when_the_config_loads(tmp_path, step, needle):
@@ -100,6 +101,9 @@ def test_duckdb_workflows_are_not_checked(tmp_path):
         ("x::TIMESTAMPTZ", "CAST(x AS TIMESTAMP_LTZ)"),
         ("string_split(a, ',')[1]", "SPLIT(a, CONCAT('\\\\Q', ',', '\\\\E'))[0]"),
         ("regexp_matches(name, '^a')", "name RLIKE '^a'"),
+        ("monthname(d)", "DATE_FORMAT(d, 'MMMM')"),  # `February`, as DuckDB names it (Spark's MONTHNAME: `Feb`)
+        ("dayname(d)", "DATE_FORMAT(d, 'EEEE')"),
+        ("dayofweek(d)", "(DAYOFWEEK(d) - 1)"),  # Sunday = 0, as DuckDB counts (Spark's DAYOFWEEK: Sunday = 1)
     ],
 )
 def test_expressions_translate(duckdb, spark):

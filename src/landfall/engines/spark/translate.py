@@ -61,6 +61,12 @@ class _LandfallSpark(Spark):
             exp.DataType.Type.TIMESTAMPLTZ: "TIMESTAMP_LTZ",
             exp.DataType.Type.TIME: "TIME",  # (sqlglot's Spark makes it TIMESTAMP: today at that time)
         }
+        TRANSFORMS = {
+            **Spark.Generator.TRANSFORMS,
+            # DuckDB's names are whole (`February`, `Thursday`); Spark's MONTHNAME and DAYNAME cut them (`Feb`)
+            exp.Monthname: lambda self, e: f"DATE_FORMAT({self.sql(e, 'this')}, 'MMMM')",
+            exp.Dayname: lambda self, e: f"DATE_FORMAT({self.sql(e, 'this')}, 'EEEE')",
+        }
 
 
 @lru_cache(maxsize=1)
@@ -156,6 +162,11 @@ def _refuse_changed_meaning(tree: Any, where: str) -> None:
             raise UntranslatableSQL(
                 f"{where}: `* {what} (...)` has no Spark equivalent; list the columns, or use a `compute` "
                 "(or `rename`) step, which both engines run"
+            )
+        if isinstance(node, exp.Anonymous) and node.name.lower() == "hash":
+            raise UntranslatableSQL(
+                f"{where}: `hash` gives other numbers on Spark (another hash function); use `md5(...)`, which both "
+                "engines compute alike"
             )
         if isinstance(node, exp.SimilarTo):
             raise UntranslatableSQL(f"{where}: `SIMILAR TO` has no Spark equivalent; use `regexp_matches`")

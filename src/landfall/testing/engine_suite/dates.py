@@ -355,8 +355,9 @@ class DateTests(EngineFixtures):
 
     def test_days_of_the_week_and_epochs_count_as_duckdb_counts_them(self, make):
         """DuckDB numbers a week's days from Sunday = 0 (`dayofweek`, `dow`, `weekday`) and `isodow` from Monday = 1
-        to Sunday = 7; `epoch` is seconds with their fraction. Before, on Spark: Sunday = 1 (DAYOFWEEK), Monday = 0
-        (WEEKDAY), `isodow` Thursday = 6, and `epoch` whole seconds: other numbers, without a word."""
+        to Sunday = 7; `epoch` is seconds with their fraction; `monthname` and `dayname` are whole names. Before, on
+        Spark: Sunday = 1 (DAYOFWEEK), Monday = 0 (WEEKDAY), `isodow` Thursday = 6, `epoch` whole seconds, `Feb`
+        and `Thu`: other values, without a word."""
         parts = {
             "a": "dayofweek(d)",
             "b": "extract(dow FROM d)",
@@ -365,9 +366,14 @@ class DateTests(EngineFixtures):
             "i": "isodow(d)",
             "j": "date_part('isodow', d)",
             "e": "epoch(ts)",
+            "m": "monthname(d)",
+            "n": "dayname(d)",
         }
         lake = make(wf("t", transform=[{"compute": parts}]))
         lake.land("t/a.csv", "id,d,ts\n1,2024-02-25,2024-02-25 00:00:01.5\n2,2024-02-29,2024-02-29 23:59:59\n")
         assert_ok(lake, lake.process())
         got = lake.rows(f"SELECT {', '.join(parts)} FROM t ORDER BY id")
-        assert got == [(0, 0, 0, 0, 7, 7, 1708819201.5), (4, 4, 4, 4, 4, 4, 1709251199.0)], got
+        assert got == [
+            (0, 0, 0, 0, 7, 7, 1708819201.5, "February", "Sunday"),
+            (4, 4, 4, 4, 4, 4, 1709251199.0, "February", "Thursday"),
+        ], got
