@@ -104,6 +104,7 @@ def test_duckdb_workflows_are_not_checked(tmp_path):
         ("monthname(d)", "DATE_FORMAT(d, 'MMMM')"),  # `February`, as DuckDB names it (Spark's MONTHNAME: `Feb`)
         ("dayname(d)", "DATE_FORMAT(d, 'EEEE')"),
         ("dayofweek(d)", "(DAYOFWEEK(d) - 1)"),  # Sunday = 0, as DuckDB counts (Spark's DAYOFWEEK: Sunday = 1)
+        ("quantile_cont(x, 0.5)", "PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY x)"),  # exact, in a form Spark takes
     ],
 )
 def test_expressions_translate(duckdb, spark):

@@ -66,7 +66,22 @@ class _LandfallSpark(Spark):
             # DuckDB's names are whole (`February`, `Thursday`); Spark's MONTHNAME and DAYNAME cut them (`Feb`)
             exp.Monthname: lambda self, e: f"DATE_FORMAT({self.sql(e, 'this')}, 'MMMM')",
             exp.Dayname: lambda self, e: f"DATE_FORMAT({self.sql(e, 'this')}, 'EEEE')",
+            # exact percentiles, in the SQL standard's form, which Spark takes: DuckDB's `quantile_cont(x, q)` (sqlglot
+            # wrote PERCENTILE_CONT(x, q), which Spark refuses), `quantile_disc` and `quantile`, and the standard's
+            # own (sqlglot wrote PERCENTILE_APPROX: an estimate)
+            exp.PercentileCont: lambda self, e: _percentile(self, e, "PERCENTILE_CONT"),
+            exp.PercentileDisc: lambda self, e: _percentile(self, e, "PERCENTILE_DISC"),
+            exp.Quantile: lambda self, e: _percentile(self, e, "PERCENTILE_DISC"),
+            exp.WithinGroup: lambda self, e: f"{self.sql(e, 'this')} WITHIN GROUP ({self.sql(e, 'expression')})",
         }
+
+
+def _percentile(gen: Any, e: Any, name: str) -> str:
+    """`NAME(q) WITHIN GROUP (ORDER BY x)` for DuckDB's `quantile_cont(x, q)`; `NAME(q)` inside the standard's form."""
+    if isinstance(e.parent, exp.WithinGroup):
+        return f"{name}({gen.sql(e, 'this')})"
+    q = gen.sql(e, "quantile" if isinstance(e, exp.Quantile) else "expression")
+    return f"{name}({q}) WITHIN GROUP (ORDER BY {gen.sql(e, 'this')})"
 
 
 @lru_cache(maxsize=1)

@@ -93,6 +93,21 @@ class TransformTests(EngineFixtures):
         row = lake.rows("SELECT s, i, i32, i16, i8, f, f32, b, CAST(dec AS VARCHAR) FROM t")
         assert row == [("x", 1, 2, 3, 4, 1.5, 2.5, True, "12.34")]
 
+    def test_percentiles_are_exact_in_every_form(self, make):
+        """DuckDB's `quantile_cont(x, q)`, `quantile_disc`, `median` and the SQL standard's `percentile_cont(q) WITHIN
+        GROUP (ORDER BY x)` give the same exact values on both engines (before, on Spark: `quantile_cont` failed the
+        file, `The percentile_cont requires 1 parameters`, and the standard's form was an estimate,
+        PERCENTILE_APPROX)."""
+        sql = (
+            "SELECT g, quantile_cont(x, 0.25) AS qc, quantile_disc(x, 0.5) AS qd, median(x) AS md, "
+            "percentile_cont(0.75) WITHIN GROUP (ORDER BY x) AS pc FROM input GROUP BY g"
+        )
+        lake = make(wf("t", transform=[{"sql": sql}]))
+        lake.land("t/a.csv", "g,x\n1,1\n1,2\n1,4\n1,10\n2,5\n")
+        assert_ok(lake, lake.process())
+        got = lake.rows("SELECT g, CAST(qc AS DOUBLE), CAST(qd AS DOUBLE), CAST(md AS DOUBLE), pc FROM t ORDER BY g")
+        assert got == [(1, 1.75, 2.0, 3.0, 5.5), (2, 5.0, 5.0, 5.0, 5.0)], got
+
     def test_text_never_rounds_into_an_integer(self, make):
         lake = make(wf("t", read={"all_strings": True}, transform=[{"cast": {"n": "int"}}], retry={"max_attempts": 1}))
         lake.land("t/a.csv", "n\n1\n2.5\n")
