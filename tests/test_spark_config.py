@@ -72,6 +72,8 @@ def test_bad_engine_and_size_fail_at_load(tmp_path):
         ({"sql": "SELECT * REPLACE (a + 1 AS a) FROM input"}, "step 1 (`sql`): `* REPLACE (...)` has no Spark"),
         ({"compute": {"h": "CAST(a AS HUGEINT)"}}, "type `HUGEINT` has no Spark equivalent"),
         ({"compute": {"h": "hash(a) % 8"}}, "`hash` gives other numbers on Spark (another hash function); use `md5"),
+        ({"compute": {"f": "format('{} {}', a, b)"}}, "`format` fills `{}` on DuckDB and printf's `%s` on Spark"),
+        ({"compute": {"v": "j->'a'"}}, "`->` and `json_extract` give JSON on DuckDB"),
     ],
 )
 def test_untranslatable_sql_fails_when_the_config_loads(tmp_path, step, needle):

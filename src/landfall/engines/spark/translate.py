@@ -178,6 +178,16 @@ def _refuse_changed_meaning(tree: Any, where: str) -> None:
                 f"{where}: `* {what} (...)` has no Spark equivalent; list the columns, or use a `compute` "
                 "(or `rename`) step, which both engines run"
             )
+        if isinstance(node, exp.Format):
+            raise UntranslatableSQL(
+                f"{where}: `format` fills `{{}}` on DuckDB and printf's `%s` on Spark; use `printf('%s ...', ...)` "
+                "or `concat(...)`, which both engines compute alike"
+            )
+        if isinstance(node, exp.JSONExtract):
+            raise UntranslatableSQL(
+                f'{where}: `->` and `json_extract` give JSON on DuckDB (a string with its quotes, `"x"`) and the '
+                "bare value on Spark; use `->>` or `json_extract_string`, which give text on both engines"
+            )
         if isinstance(node, exp.Anonymous) and node.name.lower() == "hash":
             raise UntranslatableSQL(
                 f"{where}: `hash` gives other numbers on Spark (another hash function); use `md5(...)`, which both "
