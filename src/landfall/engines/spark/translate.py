@@ -73,7 +73,22 @@ class _LandfallSpark(Spark):
             exp.PercentileDisc: lambda self, e: _percentile(self, e, "PERCENTILE_DISC"),
             exp.Quantile: lambda self, e: _percentile(self, e, "PERCENTILE_DISC"),
             exp.WithinGroup: lambda self, e: f"{self.sql(e, 'this')} WITHIN GROUP ({self.sql(e, 'expression')})",
+            exp.TimestampTrunc: lambda self, e: _truncated(self, e),
         }
+
+
+def _truncated(gen: Any, e: Any) -> str:
+    """`date_trunc(unit, x)` of the type DuckDB's has: a zone-less TIMESTAMP for a date or a zone-less timestamp, a
+    TIMESTAMPTZ for one (Spark's DATE_TRUNC is always TIMESTAMP_LTZ: a table would take another type from each
+    engine, and with `engine: auto` a file was dead, `TIMESTAMPTZ in this file but TIMESTAMP in the table`). The
+    truncated instant is added, as an interval, to `x` as a timestamp of its own kind (a CASE's common type: a
+    date becomes TIMESTAMP_NTZ, a TIMESTAMP_LTZ stays one); the session's time zone is UTC."""
+    x = gen.sql(e, "this")
+    kind = f"CASE WHEN FALSE THEN TIMESTAMP_NTZ'1970-01-01 00:00:00' ELSE {x} END"
+    return f"(({kind}) + ({_TRUNC(gen, e)} - ({kind})))"
+
+
+_TRUNC = Spark.Generator.TRANSFORMS[exp.TimestampTrunc]
 
 
 def _percentile(gen: Any, e: Any, name: str) -> str:

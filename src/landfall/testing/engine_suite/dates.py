@@ -377,3 +377,16 @@ class DateTests(EngineFixtures):
             (0, 0, 0, 0, 7, 7, 1708819201.5, "February", "Sunday"),
             (4, 4, 4, 4, 4, 4, 1709251199.0, "February", "Thursday"),
         ], got
+
+    def test_date_trunc_keeps_the_kind_of_timestamp(self, make):
+        """`date_trunc` of a date or a zone-less timestamp is a zone-less timestamp, of a timestamp with a zone one
+        with a zone, on both engines (before, on Spark: always with a zone, so a table took another type from each
+        engine, and with `engine: auto` a file was dead, `TIMESTAMPTZ in this file but TIMESTAMP in the table`)."""
+        parts = {"md": "date_trunc('month', d)", "dn": "date_trunc('day', n)", "hz": "date_trunc('hour', z)"}
+        lake = make(wf("t", transform=[{"compute": parts}]))
+        lake.land("t/a.csv", "d,n,z\n2024-02-29,2024-02-29 10:30:00,2024-02-29T10:30:00Z\n,,\n")
+        assert_ok(lake, lake.process())
+        rows = lake.rows("SELECT CAST(md AS VARCHAR), CAST(dn AS VARCHAR), CAST(hz AS VARCHAR) FROM t ORDER BY md")
+        assert rows == [("2024-02-01 00:00:00", "2024-02-29 00:00:00", "2024-02-29 10:00:00+00"), (None, None, None)]
+        types = dict(lake.pipeline.table("t").schema)
+        assert [types[c] for c in parts] == ["timestamp[us]", "timestamp[us]", "timestamp[us, tz=UTC]"], types
