@@ -74,6 +74,7 @@ class _LandfallSpark(Spark):
             exp.Quantile: lambda self, e: _percentile(self, e, "PERCENTILE_DISC"),
             exp.WithinGroup: lambda self, e: f"{self.sql(e, 'this')} WITHIN GROUP ({self.sql(e, 'expression')})",
             exp.TimestampTrunc: lambda self, e: _truncated(self, e),
+            exp.UnixToTime: lambda self, e: _from_epoch(self, e),
         }
 
 
@@ -89,6 +90,19 @@ def _truncated(gen: Any, e: Any) -> str:
 
 
 _TRUNC = Spark.Generator.TRANSFORMS[exp.TimestampTrunc]
+
+
+def _from_epoch(gen: Any, e: Any) -> str:
+    """DuckDB's `to_timestamp(seconds)`, a TIMESTAMPTZ with the seconds' fraction (sqlglot wrote FROM_UNIXTIME, whole
+    seconds, zone-less), and `epoch_ms(ms)` / `make_timestamp(us)`, zone-less TIMESTAMPs (Spark's TIMESTAMP_MILLIS
+    and TIMESTAMP_MICROS have a zone)."""
+    x, scale = gen.sql(e, "this"), gen.sql(e, "scale")
+    if not scale or scale == "0":
+        return f"TIMESTAMP_SECONDS({x})"
+    unit = {"3": "MILLIS", "6": "MICROS"}.get(scale)
+    if unit is None:
+        raise UnsupportedError(f"an epoch in units of 10^-{scale} s")
+    return f"CAST(TIMESTAMP_{unit}({x}) AS TIMESTAMP_NTZ)"
 
 
 def _percentile(gen: Any, e: Any, name: str) -> str:
@@ -192,6 +206,12 @@ def _refuse_changed_meaning(tree: Any, where: str) -> None:
             raise UntranslatableSQL(
                 f"{where}: `* {what} (...)` has no Spark equivalent; list the columns, or use a `compute` "
                 "(or `rename`) step, which both engines run"
+            )
+        if isinstance(node, exp.AtTimeZone):
+            raise UntranslatableSQL(
+                f"{where}: `AT TIME ZONE` converts one way or the other by its value's kind (with a zone or without), "
+                "which Spark's translation cannot tell; convert in a workflow on `engine: duckdb`, or keep "
+                "timestamps with their zone"
             )
         if isinstance(node, exp.Format):
             raise UntranslatableSQL(

@@ -390,3 +390,16 @@ class DateTests(EngineFixtures):
         assert rows == [("2024-02-01 00:00:00", "2024-02-29 00:00:00", "2024-02-29 10:00:00+00"), (None, None, None)]
         types = dict(lake.pipeline.table("t").schema)
         assert [types[c] for c in parts] == ["timestamp[us]", "timestamp[us]", "timestamp[us, tz=UTC]"], types
+
+    def test_timestamps_from_epochs_keep_duckdbs_kinds_and_fractions(self, make):
+        """`to_timestamp(seconds)` is a timestamp with a zone and keeps the seconds' fraction, `epoch_ms(ms)` and
+        `make_timestamp(us)` are zone-less (before, on Spark: `to_timestamp` was zone-less whole seconds, the others
+        had a zone: other types, which a table written by both engines refuses)."""
+        parts = {"s": "to_timestamp(x)", "ms": "epoch_ms(n)", "us": "make_timestamp(n * 1000)"}
+        lake = make(wf("t", transform=[{"compute": parts}]))
+        lake.land("t/a.csv", "x,n\n1700000000.25,1700000000123\n")
+        assert_ok(lake, lake.process())
+        got = lake.rows("SELECT CAST(s AS VARCHAR), CAST(ms AS VARCHAR), CAST(us AS VARCHAR) FROM t")
+        assert got == [("2023-11-14 22:13:20.25+00", "2023-11-14 22:13:20.123", "2023-11-14 22:13:20.123")], got
+        types = dict(lake.pipeline.table("t").schema)
+        assert [types[c] for c in parts] == ["timestamp[us, tz=UTC]", "timestamp[us]", "timestamp[us]"], types
