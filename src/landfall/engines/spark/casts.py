@@ -338,19 +338,19 @@ def interval_value(col: Column, dt: T.DataType) -> Column | None:
         return (micros / _DAY).cast("long")
     rest = micros % _DAY  # the sign of `micros`, as DuckDB's days and time take it
     days = ((micros - rest) / _DAY).cast("long")
-    a = F.abs(rest)
+    a = F.abs(rest)  # under a day: hours, minutes and seconds are exact in doubles
     fraction = F.regexp_replace(F.lpad((a % 1_000_000).cast("string"), 6, "0"), "0+$", "")
 
-    def two(n: Column) -> Column:
-        return F.lpad(n.cast("long").cast("string"), 2, "0")
+    def two(micros: Column, unit: int) -> Column:
+        return F.lpad(F.floor(micros / unit).cast("string"), 2, "0")
 
     clock = F.concat(
         F.when(rest < 0, F.lit("-")).otherwise(F.lit("")),
-        two(a / 3_600_000_000 - (a % 3_600_000_000) / 3_600_000_000),
+        two(a, 3_600_000_000),
         F.lit(":"),
-        two((a % 3_600_000_000 - a % 60_000_000) / 60_000_000),
+        two(a % 3_600_000_000, 60_000_000),
         F.lit(":"),
-        two((a % 60_000_000 - a % 1_000_000) / 1_000_000),
+        two(a % 60_000_000, 1_000_000),
         F.when(fraction != "", F.concat(F.lit("."), fraction)).otherwise(F.lit("")),
     )
     text = F.concat_ws(" ", _unit(days, "day"), F.when(rest != 0, clock))

@@ -195,7 +195,8 @@ class SparkEngine(Engine):
         with timed(steps_done, "write"):
             parts = [p.name for p in wf.write.partition_by]
             files = writing.write(ctx, df, os.path.join(job.staging, "data"), job.commit_id, parts, wf.write.files)
-            if nulls := writing.null_typed(ctx, df, files, wf.write.files):
+            files, nulls = writing.null_typed(ctx, df, files, wf.write.files)
+            if nulls:
                 schema = [(n, "null" if n in nulls else t) for n, t in schema]
             arrow = writing.arrow_schema(df, files)
         read = ctx.observed("read")

@@ -5,10 +5,13 @@ be translated when the config loads, naming the step and the function.
 What cannot be translated: a function Spark does not have (checked against Spark's own list of functions,
 `functions.txt`, taken from `SHOW ALL FUNCTIONS`), a type Spark has no equivalent of, and constructs whose meaning
 would change (DuckDB's `* REPLACE (...)`, `SIMILAR TO`, `regexp_replace` without the `'g'` option: DuckDB replaces
-the first match, Spark every match).
+the first match, Spark every match; `hash`, `format`, `->` / `json_extract`, `AT TIME ZONE`).
 
 Types keep their meaning: DuckDB's `TIMESTAMP` (no time zone) is Spark's `TIMESTAMP_NTZ`, and `TIMESTAMPTZ`
-is Spark's `TIMESTAMP_LTZ` (the engine runs Spark with `spark.sql.timestampType = TIMESTAMP_NTZ`).
+is Spark's `TIMESTAMP_LTZ` (the engine runs Spark with `spark.sql.timestampType = TIMESTAMP_NTZ`); `TIME` is
+Spark's own. So do values where sqlglot's Spark dialect would change them: days of the week counted from Sunday = 0
+(`_PARTS`), whole month and day names, exact percentiles, and the kind of timestamp `date_trunc`, `to_timestamp`
+and `epoch_ms` make.
 """
 
 from __future__ import annotations

@@ -285,12 +285,15 @@ def write(
     return files
 
 
-def null_typed(ctx: Ctx, df: DataFrame, files: list[StagedFile], files_as: ParquetFiles) -> list[str]:
+def null_typed(
+    ctx: Ctx, df: DataFrame, files: list[StagedFile], files_as: ParquetFiles
+) -> tuple[list[StagedFile], list[str]]:
     """The columns DuckDB's detection typed NULL (JSON keys that held only nulls: no type yet) that hold no value in
     any file written, each file written again (by DuckDB, in its row order) with them of the null type, as the
     DuckDB engine writes them: Spark's Parquet writer has none and wrote them as text, which the table would then
     keep, every later value made its text. Typed NULL, they take the type of the first values a later file brings
-    (schema evolution). Costs a copy of the files, only when such a column is in them."""
+    (schema evolution). Costs a copy of the files, only when such a column is in them. The files as they are now,
+    and those columns."""
     import duckdb
 
     from landfall.engines.duckdb.sql import lit, q
@@ -302,20 +305,21 @@ def null_typed(ctx: Ctx, df: DataFrame, files: list[StagedFile], files_as: Parqu
         if arrow == "null" and files and all(f.stats.get(n, {}).get("null_count") == str(f.rows) for f in files)
     ]
     if not empty:
-        return []
+        return files, []
     nulls = ", ".join(f"NULL AS {q(n)}" for n in empty)
     con = duckdb.connect()
+    out = []
     try:
-        for i, f in enumerate(files):
+        for f in files:
             copy = f"{f.path}.null.parquet"
             rows = f"SELECT * REPLACE ({nulls}) FROM read_parquet({lit(f.path)}, hive_partitioning = false)"
             con.execute(f"COPY ({rows}) TO {lit(copy)} ({parquet(files_as)})")
             os.replace(copy, f.path)
             stats = footer_stats(pq.read_metadata(f.path))
-            files[i] = msgspec.structs.replace(f, bytes=os.path.getsize(f.path), stats=stats)
+            out.append(msgspec.structs.replace(f, bytes=os.path.getsize(f.path), stats=stats))
     finally:
         con.close()
-    return empty
+    return out, empty
 
 
 def footer_stats(meta: Any) -> dict[str, dict[str, str]]:
