@@ -101,6 +101,7 @@ _NANOS_AS_TEXT = dict.fromkeys(_MICROS, "VARCHAR")
 #: the types of Parquet columns Spark cannot read: times (not `TIME WITH TIME ZONE`, which no Parquet file holds)
 #: and intervals, read as text
 _NOT_SPARK = dict.fromkeys(("TIME", "TIME_NS", "INTERVAL"), "VARCHAR")
+_TIMES = {"TIME": "VARCHAR"}  # (a probe: whether a column holds a time at any depth)
 
 
 def nanoseconds(con: duckdb.DuckDBPyConnection, relation: str, columns: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -145,7 +146,8 @@ def spark_copy(path: str, scratch: str, times: bool = False) -> str:
         changed = [
             f"CAST({q(n)} AS {new}) AS {q(n)}" for n, k in described if (new := retyped(nanos.get(n, k), text)) != k
         ]
-        if not changed and not (times and any(retyped(k, _NOT_SPARK) != k for _, k in described)):
+        timed = times and any(retyped(k, _TIMES) != k for _, k in described)  # milliseconds, maybe: copied as micros
+        if not changed and not timed:
             return path
         folder = os.path.join(scratch, "_spark_types")
         os.makedirs(folder, exist_ok=True)

@@ -329,8 +329,7 @@ def interval_value(col: Column, dt: T.DataType) -> Column | None:
         total = (F.year(moved) - 1970) * 12 + F.month(moved) - 1
         months = total % 12  # the sign of `total`, as DuckDB's years and months take it
         years = ((total - months) / 12).cast("long")
-        text = F.concat_ws(" ", _unit(years, "year"), _unit(months, "month"))
-        return F.when(col.isNotNull(), F.when(text == "", F.lit("00:00:00")).otherwise(text))
+        return _or_zero(col, F.concat_ws(" ", _unit(years, "year"), _unit(months, "month")))
     if not isinstance(dt, T.DayTimeIntervalType):
         return None
     micros = F.unix_micros(F.lit("1970-01-01 00:00:00").cast(T.TimestampType()) + col)  # (the session is in UTC)
@@ -353,7 +352,11 @@ def interval_value(col: Column, dt: T.DataType) -> Column | None:
         two(a % 60_000_000, 1_000_000),
         F.when(fraction != "", F.concat(F.lit("."), fraction)).otherwise(F.lit("")),
     )
-    text = F.concat_ws(" ", _unit(days, "day"), F.when(rest != 0, clock))
+    return _or_zero(col, F.concat_ws(" ", _unit(days, "day"), F.when(rest != 0, clock)))
+
+
+def _or_zero(col: Column, text: Column) -> Column:
+    """An interval's text, `00:00:00` (DuckDB's word for none) when it has no part; NULL for NULL."""
     return F.when(col.isNotNull(), F.when(text == "", F.lit("00:00:00")).otherwise(text))
 
 
