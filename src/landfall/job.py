@@ -68,7 +68,7 @@ def run_job(
         table = runner.store.find_table(wf.write.table)
         new = _new_table(runner.store, table, writer, items)
         _check_layout(wf, writer, table)
-        against = any(r.unique is not None and r.unique.against_table for r in wf.validate_)
+        against = wf.unique_against_table
         needs_files = table is not None and (wf.write.mode != "append" or against)
         current = {f.path: f for f in runner.store.table_files(wf.write.table)} if needs_files else {}
         # what it writes depends on the table's rows: a file committed since this read makes it run again
@@ -492,8 +492,7 @@ def _reads_table_files(wf: Workflow, writer: TableWriter) -> bool:
     that hold an earlier version's rows) where commits delete the files they replace (Parquet)."""
     if not writer.removes_files_at_commit():
         return False
-    against = any(r.unique is not None and r.unique.against_table for r in wf.validate_)
-    return wf.write.mode == "merge" or against or wf.on_change == "replace"
+    return wf.write.mode == "merge" or wf.unique_against_table or wf.on_change == "replace"
 
 
 def _rewritten_from(relpath: str, replaced: list[str]) -> str | None:

@@ -129,6 +129,19 @@ class Workflow(Model, kw_only=True):
         return bool(self.validate_) or self.schema_.evolution == "discard_row"
 
     @property
+    def in_order(self) -> bool:
+        """Whether its files must commit in the order they landed, one job at a time: what a job writes depends on
+        the table's rows (`overwrite`: the newest file is the table, or its partitions; `merge`: a later file wins a
+        tie; `unique` against the table: the first file keeps the key), so jobs run at once would leave whichever
+        committed last."""
+        return self.write.mode in ("overwrite", "merge") or self.unique_against_table
+
+    @property
+    def unique_against_table(self) -> bool:
+        """Whether a `unique` rule looks for its keys in the table's rows too."""
+        return any(r.unique is not None and r.unique.against_table for r in self.validate_)
+
+    @property
     def batchable(self) -> bool:
         if self.write.landing is not None or self.source is not None:
             return False  # one file out per file in; one upstream run at a time

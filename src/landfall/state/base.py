@@ -249,7 +249,8 @@ class StateStore(ABC):
 
         `route(key)` returns a workflow (with `.name`, `.write.table`, `.retry.max_attempts`) or None.
         Versions already known (to this call, or to another process discovering at the same time) are ignored.
-        Returns the runs created.
+        The versions of one call are queued in the order they landed (by modification time, then key), after those
+        of earlier calls. Returns the runs created.
         """
 
     def version_status(self, events: Sequence[ObjectCreated]) -> dict[ObjectCreated, str]:
@@ -260,13 +261,22 @@ class StateStore(ABC):
 
     @abstractmethod
     def lease(
-        self, worker: str, *, limit: int, max_bytes: int, lease_seconds: float, limits: dict[str, int] | None = None
+        self,
+        worker: str,
+        *,
+        limit: int,
+        max_bytes: int,
+        lease_seconds: float,
+        limits: dict[str, int] | None = None,
+        in_order: Sequence[str] = (),
     ) -> list[Run]:
         """Take up to `limit` available queued runs of one workflow (and at most `max_bytes`, but at least one).
 
         `limits` caps some workflows lower (1 for workflows whose files must run one at a time). A run whose
         worker died before is leased alone. No run is ever leased to two workers, and two versions of one file
-        never run at the same time.
+        never run at the same time. Runs of the tables `in_order` run one batch at a time, in the order their files
+        landed: none while another of the table runs, nor while one that landed before waits for a retry (or
+        belongs to another workflow); a batch is the earliest that may run, none passed over.
         """
 
     @abstractmethod

@@ -62,7 +62,6 @@ class SqlCommits(SqlPlumbing, SqlReads):
                 raise ContentRace(f"`{run.file_key}` with the same content committed first")
 
     def commit(self, table: TableCommit | None, results: Sequence[RunResult], also: Sequence[TableCommit] = ()) -> None:
-        now = self.now()
         commits = ([table] if table is not None else []) + list(also)
         with self.transaction() as cur:
             # one lock order (content, then tables, then runs by id): concurrent commits never deadlock
@@ -73,6 +72,7 @@ class SqlCommits(SqlPlumbing, SqlReads):
                     (LOCK_TABLE, [tc.table for tc in commits]),
                 ],
             )
+            now = self.now()  # once the locks are held: the times of one table's commits follow their order
             self._check_content(cur, results)  # same bytes committed by another worker meanwhile
             for tc in commits:
                 self._apply_table_commit(cur, tc, now)

@@ -88,6 +88,11 @@ MIGRATIONS: list[tuple[int, str, list[str | Callable[[Any], None]]]] = [
         "an index that counts the dead-letter list without reading the runs (overview, /metrics)",
         ["CREATE INDEX IF NOT EXISTS runs_dead ON runs (status, purged)"],
     ),
+    (
+        5,
+        "an index that finds a table's running and waiting runs (tables whose files run in the order they landed)",
+        ["CREATE INDEX IF NOT EXISTS runs_table ON runs (table_name, status, file_id)"],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -17,7 +17,7 @@ from landfall.state.migrations import LATEST, MIGRATIONS, MIGRATIONS_TABLE
 from landfall.state.reads import chunks, marks
 
 # kinds of named locks (`_serialize`, `_claim`)
-LOCK_MIGRATE, LOCK_TABLE, LOCK_CONTENT, LOCK_KEY = 1, 2, 3, 4
+LOCK_MIGRATE, LOCK_TABLE, LOCK_CONTENT, LOCK_KEY, LOCK_ORDER = 1, 2, 3, 4, 5
 
 
 class Wakeups:

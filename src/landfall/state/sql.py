@@ -29,7 +29,7 @@ from landfall.events import ObjectCreated
 from landfall.processes import process_gone
 from landfall.state.base import MAX_INTERRUPTIONS, Run, StateStore, new_id
 from landfall.state.commits import SqlCommits
-from landfall.state.plumbing import LOCK_KEY, LOCK_TABLE, insert_many
+from landfall.state.plumbing import LOCK_KEY, LOCK_ORDER, LOCK_TABLE, insert_many
 from landfall.state.reads import CHUNK, DEAD_LETTER, RUN_COLUMNS, RUN_FROM, chunks, marks, run_from_row
 
 # a queued run `r` that may run now: no version of its file is running (two versions of one file never run
@@ -39,6 +39,14 @@ _FREE = (
     "NOT EXISTS (SELECT 1 FROM runs b WHERE b.file_key = r.file_key AND b.status = 'running') "
     "AND NOT EXISTS (SELECT 1 FROM runs b WHERE b.file_key = r.file_key AND b.status = 'queued' "
     "AND b.file_id < r.file_id)"
+)
+# ... and, for a table whose files run in the order they landed (`Workflow.in_order`), no run of the table is
+# running, and none that landed before it waits for a retry or belongs to another workflow (the earlier ones that
+# may run now are the first candidates: see `lease`). Lookups on `runs_table (table_name, status, file_id)`.
+_IN_ORDER = (
+    "NOT EXISTS (SELECT 1 FROM runs b WHERE b.table_name = r.table_name AND b.status = 'running') "
+    "AND NOT EXISTS (SELECT 1 FROM runs b WHERE b.table_name = r.table_name AND b.status = 'queued' "
+    "AND b.file_id < r.file_id AND (b.available_at > ? OR b.workflow <> r.workflow))"
 )
 
 
@@ -60,7 +68,8 @@ class SqlStateStore(SqlCommits, StateStore):
         return out
 
     def discover(self, events: Sequence[ObjectCreated], route: Any) -> list[Run]:
-        unique = list({(e.key, e.size, e.mtime, e.etag): e for e in events}.values())
+        # in the order they landed (their ids are the queue's order, and that of the tables in order)
+        unique = sorted({(e.key, e.size, e.mtime, e.etag): e for e in events}.values(), key=lambda e: (e.mtime, e.key))
         created: list[Run] = []
         for chunk in chunks(unique):  # one transaction per chunk keeps the write lock short
             created.extend(self._discover_chunk(chunk, route))
@@ -120,36 +129,50 @@ class SqlStateStore(SqlCommits, StateStore):
         return [r for r, _ in created]
 
     def lease(
-        self, worker: str, *, limit: int, max_bytes: int, lease_seconds: float, limits: dict[str, int] | None = None
+        self,
+        worker: str,
+        *,
+        limit: int,
+        max_bytes: int,
+        lease_seconds: float,
+        limits: dict[str, int] | None = None,
+        in_order: Sequence[str] = (),
     ) -> list[Run]:
-        now = self.now()
         with self.transaction() as cur:
+            now = self.now()  # once the transaction is open: a lease never starts before the end it waited for
+            free, args = _FREE, [now]
+            if in_order:
+                tables = sorted(set(in_order))
+                free += f" AND (r.table_name IS NULL OR r.table_name NOT IN ({marks(tables)}) OR ({_IN_ORDER}))"
+                args += [*tables, now]
             cur.execute(
-                f"SELECT r.workflow FROM runs r WHERE r.status = 'queued' AND r.available_at <= ? AND {_FREE} "
-                "ORDER BY r.available_at, r.file_id LIMIT 1" + self.skip_locked,
-                (now,),
+                f"SELECT r.workflow, r.table_name FROM runs r WHERE r.status = 'queued' AND r.available_at <= ? "
+                f"AND {free} ORDER BY r.available_at, r.file_id LIMIT 1" + self.skip_locked,
+                args,
             )
             first = cur.fetchone()
             if not first:
                 return []
             limit = min(limit, (limits or {}).get(first[0], limit))
+            in_turn = first[1] in in_order  # the workflow's runs in the order their files landed
             cur.execute(
                 f"SELECT {RUN_COLUMNS} FROM {RUN_FROM} WHERE r.status = 'queued' AND r.available_at <= ? "
-                f"AND r.workflow = ? AND {_FREE} ORDER BY r.available_at, r.file_id LIMIT ?" + self.skip_locked,
-                (now, first[0], limit * 2),
+                f"AND r.workflow = ? AND {free} ORDER BY {'' if in_turn else 'r.available_at, '}r.file_id LIMIT ?"
+                + self.skip_locked,
+                (now, first[0], *args[1:], limit * 2),
             )
             candidates = [run_from_row(row) for row in cur.fetchall()]
-            # two versions of one file never run together: claim the keys, then look at what runs (a new
-            # statement sees every lease committed before the claim)
+            # two versions of one file never run together, nor two jobs of a table whose files run in order:
+            # claim the keys and tables, then look at what runs (a new statement sees every lease committed
+            # before the claim)
             claimed = self._claim(cur, LOCK_KEY, sorted({r.file_key for r in candidates}))
-            busy: set[str] = set()
-            for keys in chunks(sorted(claimed)):
-                cur.execute(
-                    f"SELECT DISTINCT file_key FROM runs WHERE status = 'running' AND file_key IN ({marks(keys)})",
-                    keys,
-                )
-                busy.update(r[0] for r in cur.fetchall())
-            chosen = {r.run_id: r for r in _choose(candidates, claimed - busy, limit, max_bytes)}
+            busy = self._running(cur, "file_key", claimed)
+            ordered = sorted({r.table_name for r in candidates if r.table_name in in_order})
+            if ordered:
+                held = self._claim(cur, LOCK_ORDER, ordered)
+                taken = self._running(cur, "table_name", held) | (set(ordered) - held)
+                candidates = [r for r in candidates if r.table_name not in taken]
+            chosen = {r.run_id: r for r in _choose(candidates, claimed - busy, limit, max_bytes, in_turn)}
             if not chosen:
                 return []
             batch = new_id("b")
@@ -158,10 +181,21 @@ class SqlStateStore(SqlCommits, StateStore):
                 f"WHERE run_id IN ({marks(chosen)}) AND status = 'queued' RETURNING run_id",
                 (worker, batch, now, now + lease_seconds, *chosen),
             )
-            taken = {r[0] for r in cur.fetchall()}
+            taken_ids = {r[0] for r in cur.fetchall()}
             for run in chosen.values():
                 run.status, run.worker, run.batch_id, run.started_at = "running", worker, batch, now
-            return [run for rid, run in chosen.items() if rid in taken]
+            return [run for rid, run in chosen.items() if rid in taken_ids]
+
+    @staticmethod
+    def _running(cur: Any, column: str, names: Iterable[str]) -> set[str]:
+        """Those of `names` (file keys or tables, by `column`) that a running run has."""
+        found: set[str] = set()
+        for part in chunks(sorted(names)):
+            cur.execute(
+                f"SELECT DISTINCT {column} FROM runs WHERE status = 'running' AND {column} IN ({marks(part)})", part
+            )
+            found.update(r[0] for r in cur.fetchall())
+        return found
 
     def heartbeat(self, worker: str, run_ids: Sequence[str], lease_seconds: float) -> list[str]:
         until = self.now() + lease_seconds
@@ -513,21 +547,26 @@ def _runs_with_attempts(cur: Any, run_ids: Sequence[str]) -> dict[str, tuple[Run
     return out
 
 
-def _choose(candidates: list[Run], free_keys: set[str], limit: int, max_bytes: int) -> list[Run]:
+def _choose(candidates: list[Run], free_keys: set[str], limit: int, max_bytes: int, in_turn: bool = False) -> list[Run]:
     """The batch to lease from candidates in queue order: one version per file (the older first), within
     `limit` and `max_bytes` (but at least one run); a run whose worker died before goes alone, so a file that
-    kills its worker takes no other file down with it."""
+    kills its worker takes no other file down with it. `in_turn`: the candidates are in the order their files
+    landed and none is passed over (the batch ends at the first that cannot be taken)."""
     chosen: list[Run] = []
     seen: set[str] = set()
     total = 0
     for run in candidates:
         if run.file_key in seen or run.file_key not in free_keys:
+            if in_turn:
+                break
             seen.add(run.file_key)
             continue
         seen.add(run.file_key)
         if run.interruptions:
             if not chosen:
                 return [run]
+            if in_turn:
+                break
             continue
         if chosen and (len(chosen) >= limit or total + run.size > max_bytes):
             break

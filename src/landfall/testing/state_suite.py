@@ -113,6 +113,36 @@ class StateStoreTests(WaitAndLeaseTests):
             ("a/x", 2.0)
         ]
 
+    def test_a_table_in_order_runs_one_batch_at_a_time_in_the_order_its_files_landed(self, store):
+        """An `overwrite` or `merge` table (`Workflow.in_order`): two workers each committing a file left the one
+        that committed last, an older file over a newer one."""
+        store.discover([ev("a/3", mtime=3.0), ev("a/1", mtime=1.0), ev("a/2", mtime=2.0)], route_by_prefix())
+        store.discover([ev("a/4", mtime=4.0), ev("b/1")], route_by_prefix())  # landed later
+
+        def lease(worker: str, limit: int = 1) -> list[str]:
+            got = store.lease(worker, limit=limit, max_bytes=BIG, lease_seconds=30, in_order=["t_a"])
+            return [r.file_key for r in got]
+
+        first = store.runs(status="queued", limit=None)
+        assert sorted(r.file_key for r in first) == ["a/1", "a/2", "a/3", "a/4", "b/1"]
+        assert lease("w1") == ["a/1"]
+        assert lease("w2", 10) == ["b/1"]  # nothing of t_a while a/1 runs; other tables go on
+        assert lease("w2", 10) == []
+        a1 = store.runs(status="running", limit=None)
+        (a1,) = [r for r in a1 if r.file_key == "a/1"]
+        retry = store.fail(a1.run_id, "boom", retry_in=0.3, worker="w1")
+        assert retry is not None
+        assert lease("w2", 10) == []  # a/2 and a/3 wait for a/1's retry
+        time.sleep(0.35)
+        assert lease("w2", 2) == ["a/1", "a/2"]  # one batch, in the order they landed
+        assert lease("w3", 10) == []
+        for r in store.runs(status="running", limit=None):
+            store.commit(None, [RunResult(r.run_id, "succeeded", worker=r.worker)])
+        assert lease("w3", 10) == ["a/3", "a/4"]
+        # without `in_order`, runs of a table run at once
+        store.discover([ev("a/5", mtime=5.0), ev("a/6", mtime=6.0)], route_by_prefix())
+        assert [r.file_key for r in store.lease("w4", limit=1, max_bytes=BIG, lease_seconds=30)] == ["a/5"]
+
     def test_concurrent_leases_never_share_a_run(self, store):
         store.discover([ev(f"a/{i % 50}", mtime=float(i)) for i in range(300)], route_by_prefix())
         taken: list = []
