@@ -469,3 +469,38 @@ def test_a_json_value_of_another_kind_a_cast_cannot_take_names_its_line(make_lak
     lake.process()
     (run,) = lake.pipeline.runs(key="o/a.jsonl")
     assert run.error == "`o/a.jsonl` line 3: value `5` of column `ts` is not a valid TIMESTAMPTZ", run.error
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_a_partition_value_too_long_for_a_folder_name_fails_its_file_naming_the_line(make_lake, fmt, engine):
+    """A partition value whose folder name passes the file system's 255 bytes: the file was retried three times
+    as `File name too long (not the file's fault)` and dead-lettered, naming neither the line nor the value. Now
+    it fails at once, naming both, and each way out it names works."""
+    settings = {}
+    if engine == "spark":
+        from spark_helpers import SPARK, java_or_skip
+
+        java_or_skip()
+        settings = {"engine": "spark", "spark": SPARK}
+    write = {"table": "t", "format": fmt, "partition_by": ["region"]}
+    body = "id,region\n1,eu\n2,us\n3," + "é" * 50 + "\n4," + "x" * 300 + "\n"
+    lake = make_lake([wf("t", read={"format": "csv"}, write=write, retry={"max_attempts": 3})], **settings)
+    lake.land("t/a.csv", body)
+    assert not lake.process().ok
+    (run,) = lake.pipeline.runs(key="t/a.csv")  # once: the file's fault, not retried
+    assert run.status == "dead"
+    assert run.error.startswith("`t/a.csv` line 4: partition column `region` holds a value of 50 characters"), run.error
+    assert "a file name has at most 255 here" in run.error and "left(region, 41)" in run.error
+    rule = {"expect": "length(region) <= 41", "action": "quarantine"}
+    lake.close()
+    for fix in ({"validate": [rule]}, {"transform": [{"compute": {"region": "left(region, 41)"}}]}):
+        other = make_lake([wf("t", read={"format": "csv"}, write=write, **fix)], **settings)
+        other.land("t/a.csv", body)
+        assert other.process().ok
+        if "validate" in fix:
+            assert other.rows("SELECT id FROM t ORDER BY id") == [(1,), (2,)]
+            assert other.rows("SELECT id, _line FROM quarantine.t ORDER BY id") == [(3, 4), (4, 5)]
+        else:
+            assert other.rows("SELECT id, length(region) FROM t ORDER BY id") == [(1, 2), (2, 2), (3, 41), (4, 41)]
+        other.close()

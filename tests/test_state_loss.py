@@ -3,12 +3,14 @@ version itself (key and content), and a new state store rebuilds its catalog fro
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 
 import deltalake
 import pytest
+from spark_helpers import SPARK, java_or_skip
 
 from conftest import wf
 
@@ -66,6 +68,41 @@ def test_files_loaded_before_the_state_store_was_lost_are_not_loaded_twice(make_
     assert lake.rows("SELECT id, name FROM t ORDER BY id") == [(1, "a"), (2, "z"), (3, "b"), (4, "c")]
     table = lake.pipeline.table("t")
     assert table.partition_by == ["name"] and table.row_count == 4
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_partition_values_of_every_kind_read_back_the_same_everywhere(make_lake, tmp_path, fmt, engine):
+    """NULL, the texts `NULL` and `__HIVE_DEFAULT_PARTITION__` (the name of NULL's folder), `/`, `%`, `=`, `..`,
+    spaces and non-ASCII: the Delta log said NULL for both texts (deltalake, and every Delta reader, read NULL),
+    and a catalog rebuilt from a Parquet table's folders (a new state store) took the NULL partition for the text
+    `__HIVE_DEFAULT_PARTITION__`, so `overwrite: partitions` no longer replaced it. On Spark, which names NULL's
+    folder so too, the text was NULL in every table."""
+    settings = {}
+    if engine == "spark":
+        java_or_skip()
+        settings = {"engine": "spark", "spark": SPARK}
+    values = [None, "NULL", "__HIVE_DEFAULT_PARTITION__", "a/b", "50%", "x=y", "..", " spaced ", "日本"]
+    write = {"table": "s", "format": fmt, "mode": "overwrite", "overwrite": "partitions", "partition_by": ["region"]}
+    lake = make_lake([wf("s", read={"format": "jsonl"}, write=write)], **settings)
+    lake.land("s/a.jsonl", "".join(json.dumps({"id": i, "region": v}) + "\n" for i, v in enumerate(values)))
+    assert lake.process().ok
+    want = list(enumerate(values))
+    key = lambda row: (row[0], row[1] or "")  # noqa: E731
+    assert sorted(lake.rows("SELECT id, region FROM s"), key=key) == want
+    if fmt == "delta":
+        dt = deltalake.DeltaTable(str(lake.root / "lake/tables/s"))
+        assert sorted(((r["id"], r["region"]) for r in dt.to_pyarrow_table().to_pylist()), key=key) == want
+    shutil.move(lake.landing / "s/a.jsonl", tmp_path / "a.jsonl")  # archived: the rebuilt catalog is all there is
+    lose_state(lake)
+    assert sorted(lake.rows("SELECT id, region FROM s"), key=key) == want
+    assert sorted(
+        (f.partition["region"] or "", f.partition["region"] is None) for f in lake.pipeline.store.table_files("s")
+    ) == sorted((v or "", v is None) for v in values)
+    lake.land("s/b.jsonl", '{"id": 10, "region": null}\n{"id": 11, "region": "NULL"}\n')
+    assert lake.process().ok
+    kept = [(i, v) for i, v in want if v not in (None, "NULL")]
+    assert sorted(lake.rows("SELECT id, region FROM s"), key=key) == sorted(kept + [(10, None), (11, "NULL")], key=key)
 
 
 def test_catalog_rebuild_keeps_schema_partitions_children_and_quarantine(make_lake):

@@ -456,6 +456,23 @@ def test_gzip_output_and_dynamic_partitions_with_escaping(make_lake):
     assert lake.rows("SELECT list(id ORDER BY id) FROM orders") == [([1, 2, 3, 4],)]
 
 
+def test_a_partition_value_too_long_for_a_folder_is_refused_alone(make_lake):
+    """A record whose partition folder passes 255 bytes was accepted; its file could never land (`File name too
+    long`), and the flush that held it was tried again for ever: no record after it landed, and the buffer
+    filled until every call was refused. Now the record is refused alone, naming the field and the bytes."""
+    lake = make_lake([wf("orders", match="raw/orders/")], streams=[stream("orders", partition_by=["region"])])
+    with serving_in_thread(lake.config) as url:
+        doc = post(f"{url}/streams/orders", json=[{"id": 1, "region": "eu"}, {"id": 2, "region": "x" * 249}]).json()
+        assert (doc["accepted"], doc["failed"]) == (1, 1)
+        (err,) = doc["errors"]
+        assert err["code"] == "PartitionFieldInvalid"
+        assert "`region=` and its value of 249 characters, escaped, take 256 bytes" in err["reason"], err
+        doc = post(f"{url}/streams/orders", json=[{"id": 3, "region": "x" * 248}, {"id": 4, "region": "eu"}]).json()
+        assert doc["accepted"] == 2
+    assert lake.process().ok
+    assert lake.rows("SELECT id, length(region) FROM orders ORDER BY id") == [(1, 2), (3, 248), (4, 2)]
+
+
 def test_back_pressure_refuses_calls_over_the_buffer_limit(make_lake):
     lake = make_lake(
         [wf("clicks", match="raw/clicks/")],

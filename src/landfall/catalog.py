@@ -12,15 +12,14 @@ not written again.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
-from urllib.parse import unquote
 
 import duckdb
 import msgspec
 
+from landfall import partitions
 from landfall.config import Settings
 from landfall.engines.duckdb import lit
 from landfall.engines.duckdb.types import arrow_type
@@ -36,8 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("landfall.catalog")
 
-HIVE_FOLDER = re.compile(r"^[^=/]+=[^/]*$")
-_NULL_PARTITION = "_HIVE_FOLDER_DEFAULT_PARTITION__"
 REBUILD_LEASE = "catalog:rebuild"
 _T = TypeVar("_T")
 SCANS = 5  # reads of a table, when commits keep landing while it is cataloged from what it holds
@@ -73,12 +70,9 @@ def parquet_files(storage: Storage) -> list[DataFile]:
         parts = rel.split("/")
         if any(x.startswith(("_", ".")) for x in parts) or not rel.endswith((".parquet", ".pq")):
             continue
-        if not all(HIVE_FOLDER.match(x) for x in parts[:-1]):
+        if not all(partitions.FOLDER.match(x) for x in parts[:-1]):
             continue
-        partition: dict[str, str] = {}
-        for x in parts[:-1]:
-            k, v = x.split("=", 1)
-            partition[unquote(k)] = None if v == _NULL_PARTITION else unquote(v)  # type: ignore[assignment]
+        partition = partitions.values_of("/".join(parts[:-1]))
         out.append(DataFile(path=rel, rows=0, bytes=int(info.get("size") or 0), partition=partition))
     return out
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from landfall.catalog import HIVE_FOLDER, SCANS, TableScan, read_again, scan
+from landfall import partitions
+from landfall.catalog import SCANS, TableScan, read_again, scan
 from landfall.errors import ConcurrentChange
 from landfall.redaction import redact
 from landfall.state.base import StateStore, Table, TableCommit, new_id
@@ -58,7 +59,7 @@ def _visit(storage: Storage, rel: str, store: StateStore, report: Report, taken:
     dirs = [n for n, t in entries.items() if t == "directory" and not n.startswith(("_", "."))]
     data = [n for n, t in entries.items() if t == "file" and n.endswith((".parquet", ".pq"))]
     others = [n for n, t in entries.items() if t == "file" and not n.startswith(("_", ".")) and n not in data]
-    hive = [d for d in dirs if HIVE_FOLDER.match(d)]
+    hive = [d for d in dirs if partitions.FOLDER.match(d)]
     if data or hive:
         for d in dirs:
             if d not in hive:

@@ -22,6 +22,7 @@ from typing import Any
 from landfall.config import StreamConfig
 from landfall.errors import InvalidInput
 from landfall.jsontext import fast_record, kind, loadable, too_deep
+from landfall.partitions import NAME_MAX
 from landfall.streams.keys import partition_value
 
 
@@ -102,11 +103,17 @@ class RecordCheck:
                     "PartitionFieldInvalid",
                     f"partition field `{name}` is {kind(value)}; expected a string, number or boolean",
                 )
-            if not text or len(text) > 512:
+            if not text:
+                raise BadRecord("PartitionFieldInvalid", f"partition field `{name}` is empty")
+            folder = f"{name}={partition_value(text)}"
+            if len(folder.encode("utf-8")) > NAME_MAX:  # a file that could never land: it would hold up the log
                 raise BadRecord(
-                    "PartitionFieldInvalid", f"partition field `{name}` is {'empty' if not text else 'over 512 chars'}"
+                    "PartitionFieldInvalid",
+                    f"partition field `{name}` is too long to name a folder: `{name}=` and its value of "
+                    f"{len(text):,} characters, escaped, take {len(folder.encode('utf-8')):,} bytes; a folder name "
+                    f"has at most {NAME_MAX}",
                 )
-            parts.append(f"{name}={partition_value(text)}/")
+            parts.append(f"{folder}/")
         return "".join(parts).encode("utf-8")
 
 

@@ -217,7 +217,7 @@ class DeltaTable(ParquetTable):
             AddAction(
                 path=f.path,
                 size=f.bytes,
-                partition_values=_partition_values(f.partition),
+                partition_values=dict(f.partition),
                 modification_time=now_ms,
                 data_change=change.data_change,
                 stats=json.dumps(delta_stats(f, arrow_schema)),
@@ -230,7 +230,7 @@ class DeltaTable(ParquetTable):
                 data_change=change.data_change,
                 deletion_timestamp=now_ms,
                 size=f.bytes,
-                partition_values=_partition_values(f.partition),
+                partition_values=dict(f.partition),
             )
             for f in change.remove
         ]
@@ -539,10 +539,6 @@ class DeltaTable(ParquetTable):
         """Files of a commit that reached the Delta log stay (the log is the authority); the rest go."""
         in_log = self.current_paths()
         return super().discard(commit_id, keep | in_log)
-
-
-def _partition_values(partition: dict[str, str | None]) -> dict[str, str | None]:
-    return {k: (None if v in (None, "NULL", "__HIVE_DEFAULT_PARTITION__") else v) for k, v in partition.items()}
 
 
 def delta_stats(f: DataFile, schema: Any) -> dict[str, Any]:

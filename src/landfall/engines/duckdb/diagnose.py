@@ -357,6 +357,24 @@ def _parquet_value_line(path: str, engine_error: str) -> tuple[int | None, str] 
     return None if n is None else (n, not_valid(value[0], column, value[1]))
 
 
+def line_holding(cx: JobContext, key: str, column: str, value: str) -> int | None:
+    """The line (a Parquet file's row) of the landed file `key`'s first record whose `column` holds the text
+    `value`; None when the file has no such column (one a step made), or no record holds it as written."""
+    path = next((p for p, s in cx.paths.items() if s.key == key), None)
+    if path is None:
+        return None
+    try:
+        if cx.fmt in ("json", "jsonl"):
+            return json_text_line(path, column, value, cx.fmt)
+        if cx.fmt == "parquet":
+            return parquet_value_row(path, column, value)
+        if not cx.dialects.get(path, (None, 0))[1]:  # the header on the first line
+            return csv_record_line(path, column, value, cx.csv_delimiter(path) or ",")
+    except (OSError, UnicodeDecodeError, csv.Error):  # naming the line is best effort: the error stands
+        return None
+    return None
+
+
 def parquet_value_row(path: str, column: str, value: str) -> int | None:
     """The row (its position in the file, from 1) of a Parquet file's first record whose text column `column`
     holds `value`, read a row group at a time; None when there is none, or the column is not text."""

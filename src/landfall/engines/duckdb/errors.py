@@ -69,6 +69,11 @@ def object_too_large(text: str) -> bool:
     return "maximum_object_size" in text
 
 
+def name_too_long(text: str) -> bool:
+    """A file or folder name longer than the file system takes (`ENAMETOOLONG`)."""
+    return "File name too long" in text
+
+
 def error_line(text: str) -> int | None:
     """The line DuckDB's CSV or JSON reader names, if it does."""
     m = _CSV_LINE.search(text) or _JSON_LINE.search(text)

@@ -8,11 +8,13 @@ import shutil
 
 import duckdb
 
+from landfall import partitions
 from landfall.config import ParquetFiles, Workflow, parse_size
 from landfall.engines.base import StagedFile, refuse_lineage_names
+from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.casts import cast_sql, conformed, is_nested
 from landfall.engines.duckdb.context import JobContext
-from landfall.engines.duckdb.diagnose import explain
+from landfall.engines.duckdb.diagnose import explain, line_holding
 from landfall.engines.duckdb.sql import (
     LINEAGE,
     PATH,
@@ -280,7 +282,7 @@ def write_to(
         options.append("PARTITION_BY (" + ", ".join(q(p) for p in partition_by) + ")")
     rows = con.execute(f"COPY (SELECT * FROM {view}) TO {lit(out_dir)} ({', '.join(options)})").fetchall()
     files = []
-    for filename, count, size, _footer, col_stats, part_keys, _extra in rows:
+    for filename, count, size, _footer, col_stats, _keys, _extra in rows:
         if not count:
             try:
                 os.remove(filename)
@@ -293,7 +295,7 @@ def write_to(
                 relpath=os.path.relpath(filename, out_dir),
                 rows=int(count),
                 bytes=int(size),
-                partition=dict(part_keys or {}),
+                partition=partitions.values_of(os.path.dirname(os.path.relpath(filename, out_dir))),
                 stats=col_stats or {},
             )
         )
@@ -313,7 +315,27 @@ def write(cx: JobContext, view: str) -> list[StagedFile]:
             **written_as(wf),
         )
     except duckdb.Error as exc:
-        raise explain(cx, exc) from None
+        raise (too_long_to_name(cx, view, exc) or explain(cx, exc)) from None
+
+
+def too_long_to_name(cx: JobContext, view: str, exc: duckdb.Error) -> InvalidInput | None:
+    """When a partition folder could not be made because its name is too long: the file's fault, naming the
+    line of a record whose value makes it so (`partitions.too_long`); None for any other error. The bound is the
+    file system's (`NAME_MAX`: 255 bytes on most), and a value takes up to 3 bytes a byte escaped."""
+    parts = cx.job.workflow.write.partition_by
+    if not parts or not errors.name_too_long(str(exc)):
+        return None
+    limit = partitions.name_max(os.path.join(cx.job.staging, "data"))
+    source = "_source_file" if "_source_file" in dict(cx.describe(view)) else lit(cx.only_key)
+    for p in parts:
+        found = cx.con.execute(  # a byte takes at most 3 escaped: only longer values may be too long
+            f"SELECT DISTINCT CAST({q(p.name)} AS VARCHAR), CAST({source} AS VARCHAR) FROM {view} "
+            f"WHERE strlen(CAST({q(p.name)} AS VARCHAR)) * 3 > {partitions.room(p.name, limit)} LIMIT 1000"
+        ).fetchall()
+        line_of = (lambda k, v: None) if p.function else (lambda k, v, c=p.column: line_holding(cx, k, c, v))
+        if err := partitions.too_long(p.name, found, limit, cx.fmt, line_of):
+            return err
+    return None
 
 
 def discard(cx: JobContext) -> None:

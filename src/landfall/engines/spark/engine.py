@@ -14,6 +14,7 @@ whole file, read CSV files whole, or number records to name lines.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -27,6 +28,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from landfall import encoding as enc
+from landfall import partitions
 from landfall.config import ParquetFiles
 from landfall.engines.base import (
     Engine,
@@ -194,7 +196,12 @@ class SparkEngine(Engine):
             schema = schema_of(df.schema, HIDDEN)
         with timed(steps_done, "write"):
             parts = [p.name for p in wf.write.partition_by]
-            files = writing.write(ctx, df, os.path.join(job.staging, "data"), job.commit_id, parts, wf.write.files)
+            try:
+                files = writing.write(ctx, df, os.path.join(job.staging, "data"), job.commit_id, parts, wf.write.files)
+            except Exception as exc:  # a folder whose name is too long: Spark says `Mkdirs failed`, Python ENAMETOOLONG
+                if parts and ("Mkdirs failed" in str(exc) or getattr(exc, "errno", None) == errno.ENAMETOOLONG):
+                    raise (self._too_long_to_name(ctx, df) or exc) from exc
+                raise
             files, nulls = writing.null_typed(ctx, df, files, wf.write.files)
             if nulls:
                 schema = [(n, "null" if n in nulls else t) for n, t in schema]
@@ -506,6 +513,25 @@ class SparkEngine(Engine):
             counts[ctx.inputs[s].source.key] = len(recs)
         return writing.with_lineage(ctx, df), counts
 
+    def _too_long_to_name(self, ctx: Ctx, df: DataFrame) -> InvalidInput | None:
+        """The file's error when a partition value is too long to name its folder (`partitions.too_long`)."""
+        limit = partitions.name_max(os.path.join(ctx.job.staging, "data"))
+        fmt = ctx.fmt
+        for p in ctx.workflow.write.partition_by:
+            value = c(p.name).cast("string")
+            found = (
+                df.select(value, c("_source_file").cast("string"))
+                .where(F.octet_length(value) * 3 > partitions.room(p.name, limit))
+                .distinct()
+                .limit(1000)
+                .collect()
+            )
+            one = len(ctx.inputs) == 1
+            line_of = (lambda k, v, col=p.column: _line_of(ctx, col, v)) if one and not p.function else _no_line
+            if err := partitions.too_long(p.name, [(r[0], r[1]) for r in found], limit, fmt, line_of):
+                return err
+        return None
+
     def _explain(self, ctx: Ctx, exc: Exception) -> InvalidInput:
         """A Spark error as one that names the file, the line and the reason."""
         text = error_text(exc)
@@ -559,6 +585,10 @@ class SparkEngine(Engine):
             local = {p: self._local(p, scratch) for p in paths}
             counts = writing.source_counts(list(local.values()))
         return {p: counts[local[p]] for p in paths}
+
+
+def _no_line(key: str, value: str) -> None:
+    return None
 
 
 def _line_of(ctx: Ctx, column: str | None, value: str) -> int | None:

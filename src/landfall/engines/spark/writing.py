@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime
 import os
 import shutil
-import urllib.parse
 from collections import Counter
 from functools import reduce
 from typing import Any
@@ -24,6 +23,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from landfall import partitions
 from landfall.config import ParquetFiles
 from landfall.engines.base import StagedFile, refuse_lineage_names
 from landfall.engines.duckdb.types import arrow_type
@@ -34,8 +34,11 @@ from landfall.errors import InvalidInput
 from landfall.schema import align
 from landfall.types import stored_type
 
-NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
-EMPTY_PARTITION = "\u0001landfall-empty\u0001"  # Spark writes '' as a NULL partition; keep the difference
+# Spark writes '' as a NULL partition, and the text `__HIVE_DEFAULT_PARTITION__` as it writes NULL: such values
+# go through Spark's folders as these, and come back
+EMPTY_PARTITION = "\u0001landfall-empty\u0001"
+NULL_TEXT_PARTITION = "\u0001landfall-null-text\u0001"
+_SPARK_FOLDERS = {EMPTY_PARTITION: "", NULL_TEXT_PARTITION: partitions.NULL}
 _PART_FUNCS = {"year": F.year, "month": F.month, "day": F.dayofmonth, "hour": F.hour}
 
 
@@ -237,7 +240,9 @@ def write(
     shutil.rmtree(out_dir, ignore_errors=True)
     kinds = {f.name: f.dataType for f in df.schema.fields}
     keep_empty = {
-        p: F.when(c(p) == "", F.lit(EMPTY_PARTITION)).otherwise(c(p))
+        p: F.when(c(p) == "", F.lit(EMPTY_PARTITION))
+        .when(c(p) == partitions.NULL, F.lit(NULL_TEXT_PARTITION))
+        .otherwise(c(p))
         for p in partition_by
         if isinstance(kinds[p], T.StringType)
     }
@@ -261,7 +266,7 @@ def write(
             if meta.num_rows == 0:
                 continue
             values = _partition_of(os.path.relpath(folder, spark_dir), spark=True)
-            rel_dir = "/".join(f"{k}={_escape(values.get(k))}" for k in partition_by)
+            rel_dir = "/".join(partitions.folder(k, values.get(k)) for k in partition_by)
             rel = (
                 f"{rel_dir}/part-{commit_id}{suffix}-{n}.parquet"
                 if rel_dir
@@ -409,18 +414,8 @@ def source_counts(paths: list[str]) -> dict[str, dict[str, int]]:
 
 
 def _partition_of(rel_dir: str, *, spark: bool = False) -> dict[str, str | None]:
-    values: dict[str, str | None] = {}
-    for part in rel_dir.split("/"):
-        if "=" not in part:
-            continue
-        k, _, v = part.partition("=")
-        value: str | None = None if v == NULL_PARTITION else urllib.parse.unquote(v)
-        if spark and value == EMPTY_PARTITION:
-            value = ""
-        values[urllib.parse.unquote(k)] = value
+    """The partition values of a file's folders; `spark`: folders Spark named (its stand-ins taken back)."""
+    values = partitions.values_of(rel_dir)
+    if spark:
+        return {k: _SPARK_FOLDERS.get(v, v) if v is not None else None for k, v in values.items()}
     return values
-
-
-def _escape(value: str | None) -> str:
-    """A partition value as DuckDB writes it in a folder name."""
-    return NULL_PARTITION if value is None else urllib.parse.quote(value, safe="")

@@ -1,0 +1,86 @@
+"""Hive partition folders (`column=value/`) as a table's files are named, whichever engine wrote them (DuckDB
+names them; Spark's are renamed so): a value is escaped as DuckDB escapes it (every byte but ASCII letters,
+digits and `-_.~` as `%XX`), NULL is `__HIVE_DEFAULT_PARTITION__`, and a value that is that text itself
+`%5F_HIVE_DEFAULT_PARTITION__`. The folder names are the truth of a Parquet table's partition values (readers
+take them from the path), so they are read back here exactly, never from what an engine reports beside them."""
+
+from __future__ import annotations
+
+import os
+import re
+import urllib.parse
+from collections.abc import Callable, Iterable
+
+from landfall.engines.base import where_in
+from landfall.errors import InvalidInput
+
+NULL = "__HIVE_DEFAULT_PARTITION__"
+FOLDER = re.compile(r"^[^=/]+=[^/]*$")
+NAME_MAX = 255  # the bytes a file name may have on the usual file systems (ext4, xfs, btrfs, APFS, NTFS)
+
+
+def escaped(value: str | None) -> str:
+    """A partition value as its folder name holds it."""
+    if value is None:
+        return NULL
+    text = urllib.parse.quote(value, safe="")
+    return "%5F" + text[1:] if text == NULL else text
+
+
+def folder(column: str, value: str | None) -> str:
+    return f"{escaped(column)}={escaped(value)}"
+
+
+def values_of(rel_dir: str) -> dict[str, str | None]:
+    """The partition values a file's folders (`a=1/b=x%2Fy`) name: `{"a": "1", "b": "x/y"}`."""
+    values: dict[str, str | None] = {}
+    for part in rel_dir.replace(os.sep, "/").split("/"):
+        if "=" in part:
+            k, _, v = part.partition("=")
+            values[urllib.parse.unquote(k)] = None if v == NULL else urllib.parse.unquote(v)
+    return values
+
+
+def name_max(path: str) -> int:
+    """The bytes a file name may have in the local folder `path` (or the nearest folder above it that exists)."""
+    while path and not os.path.isdir(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    try:
+        return int(os.pathconf(path or ".", "PC_NAME_MAX"))
+    except (OSError, ValueError):
+        return NAME_MAX
+
+
+def room(column: str, limit: int) -> int:
+    """The bytes a value of `column` may take escaped in a folder name of at most `limit` bytes."""
+    return limit - len(escaped(column)) - 1
+
+
+def too_long(
+    column: str,
+    found: Iterable[tuple[str | None, str]],
+    limit: int,
+    fmt: str,
+    line_of: Callable[[str, str], int | None],
+) -> InvalidInput | None:
+    """The error of a file whose `column` holds a value too long to name its folder, among `found` (value,
+    landed file) pairs: the earliest line of the first twenty such values (`line_of(file, value)`), and the ways
+    out; None when none is."""
+    bad = [(v, k) for v, k in found if v is not None and len(escaped(v)) > room(column, limit)][:20]
+    if not bad:
+        return None
+    line, value, key = min(((line_of(k, v), v, k) for v, k in bad), key=lambda x: (x[0] is None, x[0] or 0))
+    fits = max(k for k in range(len(value) + 1) if len(escaped(value[:k])) <= room(column, limit))
+    shown = value[:40] + "…" if len(value) > 40 else value
+    return InvalidInput(
+        f"{where_in(key, line, fmt)}: partition column `{column}` holds a value of {len(value):,} characters "
+        f"(`{shown}`), too long to name a folder: `{column}=` and the value, escaped, take "
+        f"{len(folder(column, value)):,} bytes, and a file name has at most {limit} here; shorten it in a step "
+        f'(`compute: {{{column}: "left({column}, {fits})"}}`), set such rows aside with a rule '
+        f'(`{{expect: "length({column}) <= {fits}", action: quarantine}}`), or partition by another column',
+        file=key,
+        line=line,
+    )
