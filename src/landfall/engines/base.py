@@ -170,6 +170,24 @@ LINEAGE = ("_source_file", "_ingested_at", "_run_id")  # the columns landfall ad
 JOINED_HIDDEN = (*LINEAGE, "_upstream_source_file", "_upstream_run_id")
 
 
+def not_in_output(workflow: Workflow, what: str, missing: list[str], names: list[str]) -> InvalidInput:
+    """A workflow's `write` names columns its output lacks (`what`: `partition column`, `merge column`): the
+    columns there are, and for a field of a struct column (`customer.country`), the step that makes it a column."""
+    text = (
+        f"workflow `{workflow.name}`: {what} {', '.join(f'`{m}`' for m in missing)} is not in the output; columns "
+        "are " + ", ".join(f"`{n}`" for n in names)
+    )
+    for m in missing:
+        head = m.split(".", 1)[0]
+        if "." in m and head in names:
+            column = m.replace(".", "_")
+            text += (
+                f"; `{m}` is a field of `{head}`: make it a column in a step "
+                f'(`compute: {{{column}: "{m}"}}`) and name that'
+            )
+    return InvalidInput(text)
+
+
 def refuse_lineage_names(columns: Any) -> None:
     """Rows about to get their lineage columns already hold a column of one of those names (the landed file's own,
     e.g. an export of another lake's table, or a `compute`): its values would be overwritten, or dropped with

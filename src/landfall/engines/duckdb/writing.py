@@ -10,7 +10,7 @@ import duckdb
 
 from landfall import partitions
 from landfall.config import ParquetFiles, Workflow, parse_size
-from landfall.engines.base import StagedFile, refuse_lineage_names
+from landfall.engines.base import StagedFile, not_in_output, refuse_lineage_names
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.casts import cast_sql, conformed, is_nested
 from landfall.engines.duckdb.context import JobContext
@@ -136,10 +136,7 @@ def shape_for_table(cx: JobContext, view: str) -> str:
     cols = dict(cx.describe(view))
     for p in wf.write.partition_by:
         if p.column not in cols:
-            raise InvalidInput(
-                f"workflow `{wf.name}`: partition column `{p.column}` is not in the output; "
-                "columns are " + ", ".join(f"`{c}`" for c in cols)
-            )
+            raise not_in_output(wf, "partition column", [p.column], list(cols))
         if p.function:
             parts.append(f"{p.function}({q(p.column)}) AS {q(p.name)}")
     if parts:
@@ -200,10 +197,7 @@ def merge(cx: JobContext, view: str, loaded: str | None = None) -> tuple[str, li
     cols = dict(cx.describe(view))
     missing = [k for k in w.keys + ([w.order_by] if w.order_by else []) if k not in cols]
     if missing:
-        raise InvalidInput(
-            f"workflow `{job.workflow.name}`: merge column {', '.join(f'`{m}`' for m in missing)} "
-            "is not in the output; columns are " + ", ".join(f"`{c}`" for c in cols)
-        )
+        raise not_in_output(job.workflow, "merge column", missing, list(cols))
     keys = ", ".join(q(k) for k in w.keys)
     rank = (
         "CASE "

@@ -25,7 +25,7 @@ from pyspark.sql import types as T
 
 from landfall import partitions
 from landfall.config import ParquetFiles
-from landfall.engines.base import StagedFile, refuse_lineage_names
+from landfall.engines.base import StagedFile, not_in_output, refuse_lineage_names
 from landfall.engines.duckdb.types import arrow_type
 from landfall.engines.spark.casts import conformed, interval_value, strict_cast
 from landfall.engines.spark.context import HIDDEN, LINEAGE, SRC, Ctx, c, columns
@@ -84,10 +84,7 @@ def shape_for_table(ctx: Ctx, df: DataFrame) -> DataFrame:
     names = columns(df)
     for p in wf.write.partition_by:
         if p.column not in names:
-            raise InvalidInput(
-                f"workflow `{wf.name}`: partition column `{p.column}` is not in the output; "
-                "columns are " + ", ".join(f"`{n}`" for n in names)
-            )
+            raise not_in_output(wf, "partition column", [p.column], list(names))
         if p.function:
             df = df.withColumn(p.name, _PART_FUNCS[p.function](c(p.column)).cast("long"))
     intervals = {f.name: v for f in df.schema.fields if (v := interval_value(c(f.name), f.dataType)) is not None}
@@ -184,10 +181,7 @@ def merge(ctx: Ctx, df: DataFrame, loaded: str | None = None) -> tuple[DataFrame
     names = columns(df)
     missing = [k for k in w.keys + ([w.order_by] if w.order_by else []) if k not in names]
     if missing:
-        raise InvalidInput(
-            f"workflow `{ctx.workflow.name}`: merge column {', '.join(f'`{m}`' for m in missing)} "
-            "is not in the output; columns are " + ", ".join(f"`{n}`" for n in names)
-        )
+        raise not_in_output(ctx.workflow, "merge column", missing, list(names))
     rank, old_rank = F.lit(0), F.lit(0)
     for i, src in enumerate(ctx.job.sources):
         rank = F.when(c("_source_file") == src.key, F.lit(i + 1)).otherwise(rank)

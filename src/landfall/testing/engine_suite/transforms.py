@@ -247,6 +247,38 @@ class TransformTests(EngineFixtures):
         assert lake.rows("SELECT id, v, year FROM m ORDER BY id") == [(1, 1, 2023), (2, 2, 2024), (3, 1, 2024)]
         assert lake.rows("SELECT id FROM o") == [(3,)]
 
+    def test_a_struct_field_to_partition_or_merge_by_names_the_step_that_makes_it_a_column(self, make):
+        """`partition_by: [customer.country]`, as a stream takes a record's field: the file failed listing the
+        columns there are. Now the message names the step that makes the field a column, and that step works."""
+        write = {"table": "n", "partition_by": ["customer.country"]}
+        lake = make(
+            wf("n", read={"format": "jsonl"}, write=write),
+            wf("m", read={"format": "jsonl"}, write={"table": "m", "mode": "merge", "keys": ["customer.id"]}),
+        )
+        for name in ("n", "m"):
+            lake.land(f"{name}/a.jsonl", '{"id": 1, "customer": {"id": 7, "country": "FR"}}\n')
+        lake.process()
+        errors = {r.workflow: r.error for r in lake.pipeline.runs() if r.status == "dead"}
+        assert "partition column `customer.country` is not in the output" in errors["n"], errors
+        assert (
+            "`customer.country` is a field of `customer`: make it a column in a step (`compute: {customer_country: "
+            '"customer.country"}`) and name that'
+        ) in errors["n"]
+        assert "merge column `customer.id` is not in the output" in errors["m"]
+        assert '(`compute: {customer_id: "customer.id"}`)' in errors["m"]
+        step = {"compute": {"customer_country": "customer.country"}}
+        fixed = make(
+            wf(
+                "n",
+                read={"format": "jsonl"},
+                transform=[step],
+                write={"table": "n", "partition_by": ["customer_country"]},
+            )
+        )
+        fixed.land("n/a.jsonl", '{"id": 1, "customer": {"id": 7, "country": "FR"}}\n')
+        assert_ok(fixed, fixed.process())
+        assert fixed.rows("SELECT id, customer_country FROM n") == [(1, "FR")]
+
     def test_merge_a_changed_file_replaces_its_earlier_rows(self, make):
         """In a merge table too, a changed file's rows replace its earlier rows: a key its new version leaves out
         goes, and its new value wins over its old one even with a smaller `order_by`; other files' rows stay, and
