@@ -40,14 +40,6 @@ _FREE = (
     "AND NOT EXISTS (SELECT 1 FROM runs b WHERE b.file_key = r.file_key AND b.status = 'queued' "
     "AND b.file_id < r.file_id)"
 )
-# ... and, for a table whose files run in the order they landed (`Workflow.in_order`), no run of the table is
-# running, and none that landed before it waits for a retry or belongs to another workflow (the earlier ones that
-# may run now are the first candidates: see `lease`). Lookups on `runs_table (table_name, status, file_id)`.
-_IN_ORDER = (
-    "NOT EXISTS (SELECT 1 FROM runs b WHERE b.table_name = r.table_name AND b.status = 'running') "
-    "AND NOT EXISTS (SELECT 1 FROM runs b WHERE b.table_name = r.table_name AND b.status = 'queued' "
-    "AND b.file_id < r.file_id AND (b.available_at > ? OR b.workflow <> r.workflow))"
-)
 
 
 class SqlStateStore(SqlCommits, StateStore):
@@ -141,10 +133,12 @@ class SqlStateStore(SqlCommits, StateStore):
         with self.transaction() as cur:
             now = self.now()  # once the transaction is open: a lease never starts before the end it waited for
             free, args = _FREE, [now]
-            if in_order:
-                tables = sorted(set(in_order))
-                free += f" AND (r.table_name IS NULL OR r.table_name NOT IN ({marks(tables)}) OR ({_IN_ORDER}))"
-                args += [*tables, now]
+            tables = sorted(set(in_order))
+            if tables:  # of a table in order, only its first waiting run starts a batch, if it may run now
+                heads = self._heads(cur, tables, now)
+                free += f" AND (r.table_name IS NULL OR r.table_name NOT IN ({marks(tables)})"
+                free += f" OR r.run_id IN ({marks(heads)}))" if heads else ")"
+                args += [*tables, *heads]
             cur.execute(
                 f"SELECT r.workflow, r.table_name FROM runs r WHERE r.status = 'queued' AND r.available_at <= ? "
                 f"AND {free} ORDER BY r.available_at, r.file_id LIMIT 1" + self.skip_locked,
@@ -153,25 +147,25 @@ class SqlStateStore(SqlCommits, StateStore):
             first = cur.fetchone()
             if not first:
                 return []
-            limit = min(limit, (limits or {}).get(first[0], limit))
-            in_turn = first[1] in in_order  # the workflow's runs in the order their files landed
+            workflow, table = first
+            limit = min(limit, (limits or {}).get(workflow, limit))
+            in_turn = table in tables  # the batch: its runs in the order their files landed, none passed over
+            order, upto, bound = "r.available_at, r.file_id", "", []
+            if in_turn:
+                order, barrier = "r.file_id", self._barrier(cur, table, workflow, now)
+                upto, bound = ("AND r.file_id < ? ", [barrier]) if barrier is not None else ("", [])
             cur.execute(
                 f"SELECT {RUN_COLUMNS} FROM {RUN_FROM} WHERE r.status = 'queued' AND r.available_at <= ? "
-                f"AND r.workflow = ? AND {free} ORDER BY {'' if in_turn else 'r.available_at, '}r.file_id LIMIT ?"
-                + self.skip_locked,
-                (now, first[0], *args[1:], limit * 2),
+                f"AND r.workflow = ? AND {_FREE} {upto}ORDER BY {order} LIMIT ?" + self.skip_locked,
+                (now, workflow, *bound, limit * 2),
             )
             candidates = [run_from_row(row) for row in cur.fetchall()]
-            # two versions of one file never run together, nor two jobs of a table whose files run in order:
-            # claim the keys and tables, then look at what runs (a new statement sees every lease committed
-            # before the claim)
+            # two versions of one file never run together, nor two batches of a table in order: claim the keys
+            # (and the table), then look at what runs (a new statement sees every lease committed before the claim)
             claimed = self._claim(cur, LOCK_KEY, sorted({r.file_key for r in candidates}))
             busy = self._running(cur, "file_key", claimed)
-            ordered = sorted({r.table_name for r in candidates if r.table_name in in_order})
-            if ordered:
-                held = self._claim(cur, LOCK_ORDER, ordered)
-                taken = self._running(cur, "table_name", held) | (set(ordered) - held)
-                candidates = [r for r in candidates if r.table_name not in taken]
+            if in_turn and (not self._claim(cur, LOCK_ORDER, [table]) or self._running(cur, "table_name", [table])):
+                return []
             chosen = {r.run_id: r for r in _choose(candidates, claimed - busy, limit, max_bytes, in_turn)}
             if not chosen:
                 return []
@@ -181,10 +175,37 @@ class SqlStateStore(SqlCommits, StateStore):
                 f"WHERE run_id IN ({marks(chosen)}) AND status = 'queued' RETURNING run_id",
                 (worker, batch, now, now + lease_seconds, *chosen),
             )
-            taken_ids = {r[0] for r in cur.fetchall()}
+            taken = {r[0] for r in cur.fetchall()}
             for run in chosen.values():
                 run.status, run.worker, run.batch_id, run.started_at = "running", worker, batch, now
-            return [run for rid, run in chosen.items() if rid in taken_ids]
+            return [run for rid, run in chosen.items() if rid in taken]
+
+    @staticmethod
+    def _heads(cur: Any, tables: list[str], now: float) -> list[str]:
+        """The first waiting run (the earliest landed) of each of `tables` where it may run now: none of the table
+        is running and it is not waiting for a retry. Index seeks on `runs_table (table_name, status, file_id)`."""
+        cur.execute(
+            "SELECT r.run_id FROM runs r JOIN (SELECT v.column1 AS t, (SELECT min(b.file_id) FROM runs b "
+            "WHERE b.table_name = v.column1 AND b.status = 'queued') AS head FROM (VALUES "
+            + ", ".join("(?)" for _ in tables)
+            + ") AS v) h ON r.table_name = h.t AND r.file_id = h.head AND r.status = 'queued' "
+            "WHERE r.available_at <= ? AND NOT EXISTS (SELECT 1 FROM runs b WHERE b.table_name = h.t "
+            "AND b.status = 'running')",
+            (*tables, now),
+        )
+        return [row[0] for row in cur.fetchall()]
+
+    @staticmethod
+    def _barrier(cur: Any, table: str, workflow: str, now: float) -> int | None:
+        """The earliest landed waiting run of a table in order that a batch of `workflow` stops before: one
+        waiting for a retry, or another workflow's."""
+        cur.execute(
+            "SELECT min(file_id) FROM runs WHERE table_name = ? AND status = 'queued' "
+            "AND (available_at > ? OR workflow <> ?)",
+            (table, now, workflow),
+        )
+        row = cur.fetchone()
+        return None if row is None or row[0] is None else int(row[0])
 
     @staticmethod
     def _running(cur: Any, column: str, names: Iterable[str]) -> set[str]:

@@ -143,6 +143,22 @@ class StateStoreTests(WaitAndLeaseTests):
         store.discover([ev("a/5", mtime=5.0), ev("a/6", mtime=6.0)], route_by_prefix())
         assert [r.file_key for r in store.lease("w4", limit=1, max_bytes=BIG, lease_seconds=30)] == ["a/5"]
 
+    def test_a_table_in_order_written_by_two_workflows_takes_their_files_in_turn(self, store):
+        def route(key: str):  # `a/` and `b/` files both into table `t`
+            wf = _wf(key.split("/", 1)[0])
+            wf.write.table = "t"
+            return wf
+
+        store.discover([ev("a/1", mtime=1.0), ev("b/1", mtime=2.0), ev("a/2", mtime=3.0)], route)
+
+        def lease_all() -> list[str]:
+            got = store.lease("w", limit=10, max_bytes=BIG, lease_seconds=30, in_order=["t"])
+            for r in got:
+                store.commit(None, [RunResult(r.run_id, "succeeded", worker="w")])
+            return [r.file_key for r in got]
+
+        assert [lease_all(), lease_all(), lease_all(), lease_all()] == [["a/1"], ["b/1"], ["a/2"], []]
+
     def test_concurrent_leases_never_share_a_run(self, store):
         store.discover([ev(f"a/{i % 50}", mtime=float(i)) for i in range(300)], route_by_prefix())
         taken: list = []
