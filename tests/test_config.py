@@ -51,6 +51,14 @@ def test_the_documented_shape_loads(tmp_path):
         ("table: sales", "table: 9sales", "table name `9sales`"),
         ('"SELECT * EXCLUDE (internal_note) FROM input"', '"SELECT 1"', "must read from `input`"),
         ("partition_by: [order_date]", 'partition_by: ["week(order_date)"]', "`year(column)`"),
+        # its folders would be `Order%20Date=...`, which DuckDB's reader names so: every query of the table failed
+        (
+            "partition_by: [order_date]",
+            'partition_by: ["Order Date"]',
+            "partition column `Order Date`: a partition column's name goes into folder names, where readers take "
+            "it differently once escaped (`Order%20Date=`); use a name of letters, digits and `_`: rename the column "
+            "in a step (`rename: {Order Date: order_date}`",
+        ),
     ],
 )
 def test_invalid_config_names_file_key_and_allowed(tmp_path, old, new, expected):

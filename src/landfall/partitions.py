@@ -11,7 +11,6 @@ import re
 import urllib.parse
 from collections.abc import Callable, Iterable
 
-from landfall.engines.base import where_in
 from landfall.errors import InvalidInput
 
 NULL = "__HIVE_DEFAULT_PARTITION__"
@@ -69,6 +68,8 @@ def too_long(
     """The error of a file whose `column` holds a value too long to name its folder, among `found` (value,
     landed file) pairs: the earliest line of the first twenty such values (`line_of(file, value)`), and the ways
     out; None when none is."""
+    from landfall.engines.base import where_in  # the engines' seam reads the config, which reads this module
+
     bad = [(v, k) for v, k in found if v is not None and len(escaped(v)) > room(column, limit)][:20]
     if not bad:
         return None

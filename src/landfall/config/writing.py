@@ -66,7 +66,26 @@ def _partitions(value: Any) -> Any:
     parts = [] if value is None else [value] if isinstance(value, str | dict) else value
     if not isinstance(parts, list):
         return value
-    return [{"name": c.name, "column": c.column, "function": c.function} for c in map(parse_partition, parts)]
+    columns = list(map(parse_partition, parts))
+    for c in columns:
+        _plain_name(c.name)
+    return [{"name": c.name, "column": c.column, "function": c.function} for c in columns]
+
+
+def _plain_name(name: str) -> None:
+    """A partition column's name is written into folder names (`region=eu/`): one that would be escaped there
+    (`Sales%20Region=eu/`) is read back under the escaped name by DuckDB's reader (and so by landfall's queries)
+    and under the plain one by others, so only a name no reader changes is taken."""
+    from landfall.partitions import escaped
+
+    if escaped(name) != name:
+        plain = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_").lower() or "part"
+        raise ValueError(
+            f"partition column `{name}`: a partition column's name goes into folder names, where readers take it "
+            f"differently once escaped (`{escaped(name)}=`); use a name of letters, digits and `_`: rename the "
+            f"column in a step (`rename: {{{name}: {plain}}}`, or `normalize_names: true`) and partition by "
+            f"`{plain}`"
+        )
 
 
 class WriteOptions(Model, kw_only=True):
