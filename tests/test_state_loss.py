@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from datetime import UTC, date, datetime
 
 import deltalake
 import pytest
@@ -103,6 +104,47 @@ def test_partition_values_of_every_kind_read_back_the_same_everywhere(make_lake,
     assert lake.process().ok
     kept = [(i, v) for i, v in want if v not in (None, "NULL")]
     assert sorted(lake.rows("SELECT id, region FROM s"), key=key) == sorted(kept + [(10, None), (11, "NULL")], key=key)
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_partition_columns_of_every_type_read_back_the_same_everywhere(make_lake, tmp_path, fmt, engine):
+    """A Delta table partitioned by a timestamp with a zone took DuckDB's text (`2024-01-01 08:00:00+00`) into its
+    log, which Delta readers refuse: the table was unreadable from its first commit (the file dead, every later
+    one too). And a catalog rebuilt from a Delta log took its typed values' text (`True` for a folder's `true`), so
+    `overwrite: partitions` no longer replaced that partition."""
+    settings = {}
+    if engine == "spark":
+        java_or_skip()
+        settings = {"engine": "spark", "spark": SPARK}
+    types = {"tz": "timestamptz", "dec": "decimal(10,2)", "f": "double", "d": "date", "b": "boolean", "t": "timestamp"}
+    write = {"table": "s", "format": fmt, "mode": "overwrite", "overwrite": "partitions", "partition_by": list(types)}
+    lake = make_lake([wf("s", read={"format": "jsonl"}, transform=[{"cast": types}], write=write)], **settings)
+    first = {"tz": "2024-01-01T10:00:00.123456+02:00", "dec": "12.50", "f": 0.30000000000000004, "d": "2024-02-29"}
+    first |= {"b": True, "t": "2024-01-01 23:59:59.999999"}
+    nulls = dict.fromkeys(types) | {"f": -0.0, "b": False}
+    lake.land("s/a.jsonl", json.dumps({"id": 1} | first) + "\n" + json.dumps({"id": 2} | nulls) + "\n")
+    assert lake.process().ok, [r.error for r in lake.pipeline.runs()]
+    select = "SELECT id, CAST(tz AS VARCHAR), CAST(dec AS VARCHAR), f, d, b, CAST(t AS VARCHAR) FROM s ORDER BY id"
+    want = [
+        (1, "2024-01-01 08:00:00.123456+00", "12.50", 0.30000000000000004, date(2024, 2, 29), True),
+        (2, None, None, -0.0, None, False),
+    ]
+    want = [w + (("2024-01-01 23:59:59.999999",) if w[0] == 1 else (None,)) for w in want]
+    assert lake.rows(select) == want
+    if fmt == "delta":
+        got = deltalake.DeltaTable(str(lake.root / "lake/tables/s")).to_pyarrow_table().to_pylist()
+        by_id = {r["id"]: r for r in got}
+        assert by_id[1]["tz"] == datetime(2024, 1, 1, 8, 0, 0, 123456, tzinfo=UTC) and by_id[1]["b"] is True
+        assert by_id[2]["tz"] is None and str(by_id[2]["f"]) == "-0.0"
+    before = sorted(sorted(f.partition.items()) for f in lake.pipeline.store.table_files("s"))
+    shutil.move(lake.landing / "s/a.jsonl", tmp_path / "a.jsonl")
+    lose_state(lake)
+    assert lake.rows(select) == want
+    assert sorted(sorted(f.partition.items()) for f in lake.pipeline.store.table_files("s")) == before
+    lake.land("s/b.jsonl", json.dumps({"id": 3} | first) + "\n")  # replaces the partition of row 1
+    assert lake.process().ok
+    assert [r[0] for r in lake.rows(select)] == [2, 3]
 
 
 def test_catalog_rebuild_keeps_schema_partitions_children_and_quarantine(make_lake):

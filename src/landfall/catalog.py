@@ -27,6 +27,7 @@ from landfall.errors import ConcurrentChange
 from landfall.redaction import redact
 from landfall.state.base import SERVICE_LEASE, DataFile, SourceRows, StateStore, TableCommit, holding, new_id
 from landfall.storage import Storage, Zones
+from landfall.tables.parquet import ParquetTable
 from landfall.types import type_name
 
 if TYPE_CHECKING:
@@ -109,6 +110,9 @@ def scan(
             hive = "true" if partition_by else "false"
             rel = f"read_parquet({_paths(storage, files)}, union_by_name = true, hive_partitioning = {hive})"
             schema = [(r[0], arrow_type(r[1])) for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()]
+            if partition_by:  # typed as the table's commits kept them, not by what the folder names look like
+                kept = ParquetTable(storage).partition_types()
+                schema = [(n, kept.get(n, t)) for n, t in schema]
             counts = dict(
                 con.execute(
                     f"SELECT file_name, sum(row_group_num_rows) FROM (SELECT DISTINCT file_name, row_group_id, "

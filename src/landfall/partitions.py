@@ -10,6 +10,7 @@ import os
 import re
 import urllib.parse
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 
 from landfall.errors import InvalidInput
 
@@ -38,6 +39,19 @@ def values_of(rel_dir: str) -> dict[str, str | None]:
             k, _, v = part.partition("=")
             values[urllib.parse.unquote(k)] = None if v == NULL else urllib.parse.unquote(v)
     return values
+
+
+def delta_values(partition: dict[str, str | None], zoned: set[str]) -> dict[str, str | None]:
+    """A file's partition values as a Delta log writes them: a timestamp with a zone (`zoned`: those columns) in
+    UTC as ISO 8601 (`2024-01-01T08:00:00.123456Z`), where its folder holds DuckDB's text
+    (`2024-01-01 08:00:00.123456+00`), which Delta readers refuse; every other value as its folder holds it."""
+    out = dict(partition)
+    for name in zoned & out.keys():
+        if (text := out[name]) is not None:
+            at = datetime.fromisoformat(text)  # Spark's folders hold it without its zone, in UTC
+            at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+            out[name] = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return out
 
 
 def name_max(path: str) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -18,6 +19,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from landfall import partitions
 from landfall.errors import BrokenTable, ConcurrentChange, ConfigError, require
 from landfall.state.base import DataFile
 from landfall.storage import Storage
@@ -213,11 +215,12 @@ class DeltaTable(ParquetTable):
                 raise ConcurrentChange("the table's files changed while a column's type widened; retrying")
             arrow_schema = widened = self._widened(dt, change.schema)
         now_ms = int(time.time() * 1000)
+        zoned = {f.name for f in arrow_schema if pa.types.is_timestamp(f.type) and f.type.tz is not None}
         adds = [
             AddAction(
                 path=f.path,
                 size=f.bytes,
-                partition_values=dict(f.partition),
+                partition_values=partitions.delta_values(f.partition, zoned),
                 modification_time=now_ms,
                 data_change=change.data_change,
                 stats=json.dumps(delta_stats(f, arrow_schema)),
@@ -230,7 +233,7 @@ class DeltaTable(ParquetTable):
                 data_change=change.data_change,
                 deletion_timestamp=now_ms,
                 size=f.bytes,
-                partition_values=dict(f.partition),
+                partition_values=partitions.delta_values(f.partition, zoned),
             )
             for f in change.remove
         ]
@@ -457,10 +460,18 @@ class DeltaTable(ParquetTable):
         cols = actions.column_names
         parts = [c for c in cols if c.startswith("partition.")]
         for row in actions.to_pylist():
-            partition = {c.removeprefix("partition."): (None if row[c] is None else str(row[c])) for c in parts}
+            # the values as the folders hold them, as landfall writes them and compares them (the log's are typed:
+            # `True` for the folder's `true`); a value no folder names (a table written otherwise), from the log
+            path = unquote(row["path"])
+            named = partitions.values_of(os.path.dirname(path))
+            partition = {
+                n: named[n] if n in named else (None if row[c] is None else str(row[c]))
+                for c in parts
+                if (n := c.removeprefix("partition."))
+            }
             out.append(
                 DataFile(
-                    path=unquote(row["path"]),
+                    path=path,
                     rows=int(row.get("num_records") or 0),
                     bytes=int(row.get("size_bytes") or 0),
                     partition=partition,

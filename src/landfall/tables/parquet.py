@@ -5,16 +5,24 @@ zone, ignored by Hive readers; the local scratch folder for an object store), th
 local zone, uploaded under their final names on an object store. The catalog commit that follows, in the same
 transaction as the run records, is what makes them part of the table. Files of a commit that never reached the
 catalog are found by name and removed on recovery.
+
+The types of a partitioned table's partition columns, which no data file holds (their values are the folder
+names), are kept in `_landfall/partitions.json` (ignored by Hive readers): a catalog rebuilt from the folder types
+them from it, not by what the folder names look like (`true` would be text, `0.5` text).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
 from landfall.engines.base import StagedFile
 from landfall.state.base import DataFile
-from landfall.tables.base import TableWriter
+from landfall.tables.base import TableChange, TableWriter
+from landfall.types import type_name
+
+PARTITION_TYPES = "_landfall/partitions.json"
 
 
 class ParquetTable(TableWriter):
@@ -27,6 +35,27 @@ class ParquetTable(TableWriter):
             out.append(DataFile(path=f.relpath, rows=f.rows, bytes=f.bytes, partition=f.partition, stats=f.stats))
         self.storage.sync([f.path for f in out])  # on disk before any commit names them
         return out
+
+    def commit(self, change: TableChange) -> int | None:
+        """Keep the partition columns' types beside the files when they change (the first commit, a widening);
+        the catalog commit that follows makes the files part of the table."""
+        columns = dict(change.metadata.get("schema") or [])  # the run's table schema (Arrow type strings)
+        if change.schema is not None:
+            columns = {f.name: type_name(f.type) for f in change.schema}
+        if change.partition_by and columns:
+            types = {n: columns[n] for n in change.partition_by if n in columns}
+            if types != getattr(self, "_kept_types", None) and types != self.partition_types():
+                kept = {"partition_by": change.partition_by, "types": types}
+                self.storage.write_bytes(PARTITION_TYPES, json.dumps(kept).encode(), sync=True)
+            self._kept_types = types
+        return None
+
+    def partition_types(self) -> dict[str, str]:
+        """The partition columns' types as the table's commits kept them (none for a table made before)."""
+        try:
+            return dict(json.loads(self.storage.read_bytes(PARTITION_TYPES))["types"])
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return {}
 
     def delete(self, paths: list[str]) -> None:
         self.storage.delete(paths)
