@@ -144,8 +144,9 @@ def _memory_lake(tmp_path, workflows, bucket: str | None = None, **settings):
 
 
 def _table_keys(p) -> list[str]:
-    """The tables zone's files, but for the lake's own record (`_landfall/lake.json`, see landfall.hashing)."""
-    return [k for k, _ in p.zones.tables.list() if not k.startswith("_landfall/")]
+    """The tables zone's data files: not the lake's own record (`_landfall/lake.json`, see landfall.hashing), nor a
+    table's (`<table>/_landfall/partitions.json`, see landfall.tables.parquet)."""
+    return [k for k, _ in p.zones.tables.list() if "_landfall/" not in k]
 
 
 def test_memory_zones_end_to_end(tmp_path):
@@ -160,6 +161,7 @@ def test_memory_zones_end_to_end(tmp_path):
         assert summary.ok and summary.count("succeeded") == 2
         assert p.query("SELECT id, day FROM s ORDER BY id")[1] == [(1, "mon"), (2, "tue"), (3, "mon")]
         assert p.query("SELECT _line, _rule FROM quarantine.s")[1] == [(4, "not_null(id)")]
+        assert p.zones.tables.exists("s/_landfall/partitions.json")  # the partition column's type, beside its files
         keys = sorted(_table_keys(p))
         assert len(keys) == 3 and all(k.startswith(("s/day=mon/part-", "s/day=tue/part-")) for k in keys)
         assert not os.path.exists(f"/{bucket}")
