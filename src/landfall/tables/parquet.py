@@ -27,6 +27,7 @@ PARTITION_TYPES = "_landfall/partitions.json"
 
 class ParquetTable(TableWriter):
     format = "parquet"
+    _kept_types: dict[str, str] | None = None  # the partition types this writer last kept (or found kept)
 
     def publish(self, staged: list[StagedFile]) -> list[DataFile]:
         out = []
@@ -44,7 +45,7 @@ class ParquetTable(TableWriter):
             columns = {f.name: type_name(f.type) for f in change.schema}
         if change.partition_by and columns:
             types = {n: columns[n] for n in change.partition_by if n in columns}
-            if types != getattr(self, "_kept_types", None) and types != self.partition_types():
+            if types != self._kept_types and types != self.partition_types():
                 kept = {"partition_by": change.partition_by, "types": types}
                 self.storage.write_bytes(PARTITION_TYPES, json.dumps(kept).encode(), sync=True)
             self._kept_types = types
