@@ -283,7 +283,10 @@ def finish_pending(store: StateStore, writer: TableWriter, table: str) -> list[s
         commit_id = key.rsplit("/", 1)[-1].removesuffix(".json")
         if commit_id in live or any(commit_id == b or commit_id.startswith(f"{b}-") for b in running):
             continue  # still in flight: a compaction or replay holding its lease, a batch still running
-        commits = _load(writer.storage.read_bytes(key))
+        try:
+            commits = _load(writer.storage.read_bytes(key))
+        except FileNotFoundError:  # its holder ended meanwhile, and took it away
+            continue
         if writer.committed([commit_marker(commit_id)]) and not _in_catalog(store, commits[0]):
             store.commit(commits[0], [], also=commits[1:])
             applied.append(commit_id)
