@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from typing import Any
 
 import duckdb
 
@@ -132,18 +133,20 @@ def shape_for_table(cx: JobContext, view: str) -> str:
     """Partition expression columns, and the table's types where they fit without loss."""
     job = cx.job
     wf = job.workflow
-    parts = []
     cols = dict(cx.describe(view))
     for p in wf.write.partition_by:
         if p.column not in cols:
             raise not_in_output(wf, "partition column", [p.column], list(cols))
-        if p.function:
-            parts.append(f"{p.function}({q(p.column)}) AS {q(p.name)}")
-    if parts:
-        view = cx.view(f"SELECT *, {', '.join(parts)} FROM {view}")
     view = stored_types(cx, view)
     if job.table_schema:
         view = cast_to(cx, view, job.table_schema)
+    if functions := [p for p in wf.write.partition_by if p.function]:  # of the column as the table holds it
+        cols = dict(cx.describe(view))
+
+        def of(p: Any) -> str:  # a column of JSON nulls alone has no type: its year is NULL, as a timestamp's
+            return f"CAST({q(p.column)} AS TIMESTAMP)" if cols[p.column] == '"NULL"' else q(p.column)
+
+        view = cx.view(f"SELECT *, {', '.join(f'{p.function}({of(p)}) AS {q(p.name)}' for p in functions)} FROM {view}")
     return view
 
 

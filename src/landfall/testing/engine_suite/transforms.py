@@ -279,6 +279,18 @@ class TransformTests(EngineFixtures):
         assert_ok(fixed, fixed.process())
         assert fixed.rows("SELECT id, customer_country FROM n") == [(1, "FR")]
 
+    def test_a_time_partition_of_a_column_holding_only_nulls_is_the_null_partition(self, make):
+        """`partition_by: [year(ts)]` over a JSON file whose `ts` is null in every record: the column had no type,
+        `year()` of it was refused (`Could not choose a best candidate function`), and the file was retried and
+        dead, whether it made the table or came later."""
+        write = {"table": "p", "mode": "overwrite", "overwrite": "partitions", "partition_by": ["year(ts)"]}
+        lake = make(wf("p", read={"format": "jsonl"}, write=write))
+        lake.land("p/0.jsonl", '{"id": 0, "ts": null}\n', mtime=1_700_000_000)
+        lake.land("p/1.jsonl", '{"id": 1, "ts": "2024-01-05 10:00:00"}\n{"id": 2, "ts": null}\n', mtime=1_700_000_001)
+        lake.land("p/2.jsonl", '{"id": 3, "ts": null}\n', mtime=1_700_000_002)
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id, year FROM p ORDER BY id") == [(1, 2024), (3, None)]
+
     def test_merge_a_changed_file_replaces_its_earlier_rows(self, make):
         """In a merge table too, a changed file's rows replace its earlier rows: a key its new version leaves out
         goes, and its new value wins over its old one even with a smaller `order_by`; other files' rows stay, and
