@@ -188,6 +188,16 @@ def not_in_output(workflow: Workflow, what: str, missing: list[str], names: list
     return InvalidInput(text)
 
 
+def not_a_time(workflow: Workflow, function: str, column: str, kind: str, value: Any) -> InvalidInput:
+    """A time partition (`year(ts)`) of a column that holds no dates or timestamps: what it holds, and the step."""
+    shown = f" (`{value}`)" if value is not None else ""
+    return InvalidInput(
+        f"workflow `{workflow.name}`: partition `{function}({column})` takes a date or a timestamp, but `{column}` is "
+        f"{kind} here{shown}; make it one: `read: {{types: {{{column}: timestamp}}}}` (with `read.timestamp_format` "
+        f"for a form of your own) or a step `cast: {{{column}: timestamp}}`"
+    )
+
+
 def refuse_lineage_names(columns: Any) -> None:
     """Rows about to get their lineage columns already hold a column of one of those names (the landed file's own,
     e.g. an export of another lake's table, or a `compute`): its values would be overwritten, or dropped with

@@ -11,7 +11,7 @@ import duckdb
 
 from landfall import partitions
 from landfall.config import ParquetFiles, Workflow, parse_size
-from landfall.engines.base import StagedFile, not_in_output, refuse_lineage_names
+from landfall.engines.base import StagedFile, not_a_time, not_in_output, refuse_lineage_names
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.casts import cast_sql, conformed, is_nested
 from landfall.engines.duckdb.context import JobContext
@@ -142,9 +142,16 @@ def shape_for_table(cx: JobContext, view: str) -> str:
         view = cast_to(cx, view, job.table_schema)
     if functions := [p for p in wf.write.partition_by if p.function]:  # of the column as the table holds it
         cols = dict(cx.describe(view))
+        nulls = set()  # columns of other types holding only nulls (JSON nulls have no type): as timestamps
+        for p in functions:
+            if not cols[p.column].startswith(("DATE", "TIMESTAMP")):
+                one = cx.con.execute(f"SELECT {q(p.column)} FROM {view} WHERE {q(p.column)} IS NOT NULL LIMIT 1")
+                if (held := one.fetchone()) is not None:
+                    raise not_a_time(wf, p.function, p.column, cols[p.column].strip('"'), held[0])
+                nulls.add(p.column)
 
-        def of(p: Any) -> str:  # a column of JSON nulls alone has no type: its year is NULL, as a timestamp's
-            return f"CAST({q(p.column)} AS TIMESTAMP)" if cols[p.column] == '"NULL"' else q(p.column)
+        def of(p: Any) -> str:
+            return f"CAST({q(p.column)} AS TIMESTAMP)" if p.column in nulls else q(p.column)
 
         view = cx.view(f"SELECT *, {', '.join(f'{p.function}({of(p)}) AS {q(p.name)}' for p in functions)} FROM {view}")
     return view

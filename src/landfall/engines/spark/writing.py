@@ -25,11 +25,11 @@ from pyspark.sql import types as T
 
 from landfall import partitions
 from landfall.config import ParquetFiles
-from landfall.engines.base import StagedFile, not_in_output, refuse_lineage_names
+from landfall.engines.base import StagedFile, not_a_time, not_in_output, refuse_lineage_names
 from landfall.engines.duckdb.types import arrow_type
 from landfall.engines.spark.casts import conformed, interval_value, strict_cast
 from landfall.engines.spark.context import HIDDEN, LINEAGE, SRC, Ctx, c, columns
-from landfall.engines.spark.types import schema_of, spark_type
+from landfall.engines.spark.types import schema_of, spark_type, sql_name
 from landfall.errors import InvalidInput
 from landfall.schema import align
 from landfall.types import stored_type
@@ -86,7 +86,13 @@ def shape_for_table(ctx: Ctx, df: DataFrame) -> DataFrame:
         if p.column not in names:
             raise not_in_output(wf, "partition column", [p.column], list(names))
         if p.function:
-            df = df.withColumn(p.name, _PART_FUNCS[p.function](c(p.column)).cast("long"))
+            kind, of = df.schema[p.column].dataType, c(p.column)
+            if not isinstance(kind, (T.DateType, T.TimestampType, T.TimestampNTZType)):
+                one = df.where(of.isNotNull()).select(of).first()
+                if one is not None:
+                    raise not_a_time(wf, p.function, p.column, sql_name(kind), one[0])
+                of = of.cast("timestamp")  # nulls alone (JSON nulls have no type): as timestamps
+            df = df.withColumn(p.name, _PART_FUNCS[p.function](of).cast("long"))
     intervals = {f.name: v for f in df.schema.fields if (v := interval_value(c(f.name), f.dataType)) is not None}
     if intervals:
         df = df.withColumns(intervals)

@@ -291,6 +291,26 @@ class TransformTests(EngineFixtures):
         assert_ok(lake, lake.process())
         assert lake.rows("SELECT id, year FROM p ORDER BY id") == [(1, 2024), (3, None)]
 
+    def test_a_time_partition_of_text_names_the_column_and_the_way_out(self, make):
+        """`partition_by: [year(ts)]` over a CSV whose `ts` is in a form no reader takes for a timestamp: the
+        engine's binder error (`No function matches ... 'year(VARCHAR)'`), tried three times. Now the file fails at
+        once, naming the column, what it holds, and how to declare it; the declaration it names loads it."""
+        write = {"table": "p", "partition_by": ["year(ts)"]}
+        lake = make(wf("p", read={"format": "csv"}, write=write))
+        lake.land("p/1.csv", "id,ts\n1,05/01/2024 10h\n")
+        lake.process()
+        (run,) = lake.pipeline.runs()
+        assert run.status == "dead" and run.attempt == 1, (run.status, run.attempt, run.error)
+        assert (
+            "partition `year(ts)` takes a date or a timestamp, but `ts` is VARCHAR here (`05/01/2024 10h`); make it "
+            "one: `read: {types: {ts: timestamp}}` (with `read.timestamp_format`"
+        ) in run.error
+        read = {"format": "csv", "types": {"ts": "timestamp"}, "timestamp_format": "%d/%m/%Y %Hh"}
+        fixed = make(wf("p", read=read, write=write))
+        fixed.land("p/1.csv", "id,ts\n1,05/01/2024 10h\n")
+        assert_ok(fixed, fixed.process())
+        assert fixed.rows("SELECT id, year FROM p") == [(1, 2024)]
+
     def test_merge_a_changed_file_replaces_its_earlier_rows(self, make):
         """In a merge table too, a changed file's rows replace its earlier rows: a key its new version leaves out
         goes, and its new value wins over its old one even with a smaller `order_by`; other files' rows stay, and
