@@ -77,18 +77,24 @@ def too_long(
     found: Iterable[tuple[str | None, str]],
     limit: int,
     fmt: str,
-    line_of: Callable[[str, str], int | None],
+    line_of: Callable[[str, str], int | None] | None = None,
 ) -> InvalidInput | None:
     """The error of a file whose `column` holds a value too long to name its folder, among `found` (value,
-    landed file) pairs: the earliest line of the first twenty such values (`line_of(file, value)`), and the ways
-    out; None when none is."""
+    landed file) pairs: the earliest line of the first twenty such values (`line_of(file, value)`, when the file's
+    records hold the column), and the ways out; None when none is."""
     from landfall.engines.base import where_in  # the engines' seam reads the config, which reads this module
 
     bad = [(v, k) for v, k in found if v is not None and len(escaped(v)) > room(column, limit)][:20]
     if not bad:
         return None
-    line, value, key = min(((line_of(k, v), v, k) for v, k in bad), key=lambda x: (x[0] is None, x[0] or 0))
-    fits = max(k for k in range(len(value) + 1) if len(escaped(value[:k])) <= room(column, limit))
+    located = ((line_of(k, v) if line_of else None, v, k) for v, k in bad)
+    line, value, key = min(located, key=lambda x: (x[0] is None, x[0] or 0))
+    fits, size = 0, 0  # the characters of the value that fit, each escaped on its own (a value may be megabytes)
+    for ch in value:
+        size += len(urllib.parse.quote(ch, safe=""))
+        if size > room(column, limit):
+            break
+        fits += 1
     shown = value[:40] + "…" if len(value) > 40 else value
     return InvalidInput(
         f"{where_in(key, line, fmt)}: partition column `{column}` holds a value of {len(value):,} characters "

@@ -106,11 +106,11 @@ class RecordCheck:
             if not text:
                 raise BadRecord("PartitionFieldInvalid", f"partition field `{name}` is empty")
             folder = f"{name}={partition_value(text)}"
-            if len(folder.encode("utf-8")) > NAME_MAX:  # a file that could never land: it would hold up the log
+            if (size := len(folder.encode("utf-8"))) > NAME_MAX:  # a file that could never land: it holds up the log
                 raise BadRecord(
                     "PartitionFieldInvalid",
                     f"partition field `{name}` is too long to name a folder: `{name}=` and its value of "
-                    f"{len(text):,} characters, escaped, take {len(folder.encode('utf-8')):,} bytes; a folder name "
+                    f"{len(text):,} characters, escaped, take {size:,} bytes; a folder name "
                     f"has at most {NAME_MAX}",
                 )
             parts.append(f"{folder}/")

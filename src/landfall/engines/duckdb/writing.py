@@ -336,7 +336,7 @@ def too_long_to_name(cx: JobContext, view: str, exc: duckdb.Error) -> InvalidInp
             f"SELECT DISTINCT CAST({q(p.name)} AS VARCHAR), CAST({source} AS VARCHAR) FROM {view} "
             f"WHERE strlen(CAST({q(p.name)} AS VARCHAR)) * 3 > {partitions.room(p.name, limit)} LIMIT 1000"
         ).fetchall()
-        line_of = (lambda k, v: None) if p.function else (lambda k, v, c=p.column: line_holding(cx, k, c, v))
+        line_of = None if p.function else (lambda k, v, c=p.column: line_holding(cx, k, c, v))
         if err := partitions.too_long(p.name, found, limit, cx.fmt, line_of):
             return err
     return None

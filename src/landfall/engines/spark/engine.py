@@ -527,7 +527,7 @@ class SparkEngine(Engine):
                 .collect()
             )
             one = len(ctx.inputs) == 1
-            line_of = (lambda k, v, col=p.column: _line_of(ctx, col, v)) if one and not p.function else _no_line
+            line_of = (lambda k, v, col=p.column: _line_of(ctx, col, v)) if one and not p.function else None
             if err := partitions.too_long(p.name, [(r[0], r[1]) for r in found], limit, fmt, line_of):
                 return err
         return None
@@ -585,10 +585,6 @@ class SparkEngine(Engine):
             local = {p: self._local(p, scratch) for p in paths}
             counts = writing.source_counts(list(local.values()))
         return {p: counts[local[p]] for p in paths}
-
-
-def _no_line(key: str, value: str) -> None:
-    return None
 
 
 def _line_of(ctx: Ctx, column: str | None, value: str) -> int | None:
