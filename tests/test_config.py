@@ -405,3 +405,24 @@ def test_workflows_sharing_a_table_write_it_the_same_way(tmp_path):
     kids = {**us, "write": {"table": "orders"}, "transform": [{"child_tables": {"columns": {"items": "sales"}}}]}
     with pytest.raises(ConfigError, match="workflows `eu` and `us` both write table `sales` \\(one of them as a child"):
         _load(tmp_path, {"workflows": [eu, kids]})
+
+
+def test_what_feeds_a_table_in_order_runs_in_order_too(tmp_path):
+    """A hop's files and a table's runs reach the next workflow in the order they commit: whatever feeds a table
+    in order (`merge`, `overwrite`), however many hops before, takes its files in the order they landed."""
+    s = load_settings(
+        write(
+            tmp_path,
+            """
+workflows:
+  - {name: raw, match: raw/, write: {landing: staging/, format: parquet}}
+  - {name: bronze, match: staging/, write: {table: bronze}}
+  - {name: silver, source: {table: bronze}, write: {table: silver, mode: merge, keys: [id]}}
+  - {name: other_hop, match: other/, write: {landing: next/, format: jsonl}}
+  - {name: logs, match: next/, write: {table: logs}}
+  - {name: dims, match: dims/, write: {table: dims, mode: overwrite}}
+""",
+        ),
+        environ={},
+    )
+    assert s.in_order() == (["bronze", "dims", "silver"], ["raw"])

@@ -41,3 +41,30 @@ def test_files_commit_in_the_order_they_landed_with_two_workers(make_lake, fmt, 
     assert [r.file_key for r in runs] == [f"s/{files - 1 - i}.csv" for i in range(files)]
     for before, after in zip(runs, runs[1:], strict=False):  # one job at a time
         assert before.finished_at <= after.started_at, (before.file_key, after.file_key)
+
+
+@pytest.mark.parametrize("upstream", ["hop", "table"])
+def test_a_table_in_order_fed_through_a_hop_or_a_table_takes_rows_in_the_order_files_landed(make_lake, upstream):
+    """raw -> hop files (or an `append` table) -> a `merge` table: the hop's files (the upstream table's runs)
+    queue for the merge as they commit, so with two workers a later file that loaded faster reached the merge
+    first, and an older row won (the oldest file, 10 of 10 tries, when it was the biggest)."""
+    merge = {"format": "parquet", "mode": "merge", "keys": ["id"]}
+    if upstream == "hop":
+        first = wf("raw", write={"landing": "staging/", "format": "parquet"})
+        then = wf("s", match="staging/", write={"table": "s", **merge})
+    else:
+        first = wf("raw", table="bronze")
+        then = wf("s", write={"table": "s", **merge}, source={"table": "bronze"})
+        del then["match"]
+    lake = make_lake([first, then], batch_files=1, workers=2)
+    files = 6
+    for i in range(files):  # each even file, landed before the next, takes longer to load
+        rows = "".join(f"{k},{i}\n" for k in range(20_000 if i % 2 == 0 else 1))
+        lake.land(f"raw/{i}.csv", "id,v\n" + rows, mtime=LANDED + i)
+    assert lake.process().ok
+    assert lake.rows("SELECT v FROM s WHERE id = 0") == [(files - 1,)]
+    assert lake.rows("SELECT count(*) FROM s") == [(20_000,)]
+    raw = sorted((r for r in lake.pipeline.runs(workflow="raw", limit=None)), key=lambda r: r.started_at or 0)
+    assert [r.file_key for r in raw] == [f"raw/{i}.csv" for i in range(files)]
+    for before, after in zip(raw, raw[1:], strict=False):  # one job at a time
+        assert before.finished_at <= after.started_at, (before.file_key, after.file_key)

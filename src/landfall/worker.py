@@ -38,7 +38,7 @@ class Worker:
         self._held: list[str] = []
         self._renewed = 0.0  # monotonic time just before the held runs' lease was last set (lease or heartbeat)
         self._limits = {wf.name: 1 for wf in settings.workflows if not wf.batchable}
-        self._in_order = sorted({wf.write.table for wf in settings.workflows if wf.in_order})
+        self._in_order, self._in_order_workflows = settings.in_order()
         self._held_lock = threading.Lock()
 
     def step(self) -> int:
@@ -51,6 +51,7 @@ class Worker:
             lease_seconds=self.settings.lease_seconds,
             limits=self._limits,
             in_order=self._in_order,
+            in_order_workflows=self._in_order_workflows,
         )
         if not runs:
             return 0

@@ -121,14 +121,9 @@ class Settings(Model, dict=True, kw_only=True):
                 )
         for hop in (w for w in self.workflows if w.write.landing):
             out = hop.write.landing
-
-            def reads(w: Workflow, out: str = out) -> bool:
-                literal = w.match.split("*")[0]
-                return out.startswith(literal) or literal.startswith(out)
-
-            if reads(hop):
+            if _reads(hop, out):
                 raise ValueError(f"workflow `{hop.name}` writes into `{out}`, which its own `match` reads")
-            fed = [w for w in self.workflows if w is not hop and reads(w)]
+            fed = self.fed_by_workflow(hop)
             appending = [w.name for w in fed if w.on_change == "append"]
             if appending:
                 raise ValueError(
@@ -331,6 +326,29 @@ class Settings(Model, dict=True, kw_only=True):
         """The workflows fed by `table`'s runs (`source: {table: ...}`)."""
         return [w for w in self.workflows if w.source is not None and w.source.table == table]
 
+    def fed_by_workflow(self, wf: Workflow) -> list[Workflow]:
+        """The workflows that load what `wf` writes: the files it lands (`write.landing`), or its table's runs."""
+        if wf.write.landing:
+            return [w for w in self.workflows if w is not wf and _reads(w, wf.write.landing)]
+        return self.fed_by(wf.write.table)
+
+    def in_order(self) -> tuple[list[str], list[str]]:
+        """What takes its files one job at a time, in the order they landed: (tables, workflows). The tables of
+        workflows `in_order`, and whatever feeds one of them, however many hops before: an upstream table's runs
+        (`source: {table: ...}`) and a hop's files reach the next workflow in the order they commit, so they must
+        commit in the order their files landed (a hop, which writes no table, goes by its workflow)."""
+        ordered = {w.name for w in self.workflows if w.in_order}
+        grown = True
+        while grown:
+            grown = False
+            for w in self.workflows:
+                if w.name not in ordered and any(x.name in ordered for x in self.fed_by_workflow(w)):
+                    ordered.add(w.name)
+                    grown = True
+        chosen = [w for w in self.workflows if w.name in ordered]
+        tables = sorted({w.write.table for w in chosen if w.write.table})
+        return tables, sorted(w.name for w in chosen if not w.write.table)
+
     def landed_by_landfall(self, key: str) -> bool:
         """Whether `key` is where landfall itself lands files: a stream's prefix, or a workflow's
         `write.landing`. Such files are named for what they hold, so their content key covers the name too."""
@@ -378,3 +396,10 @@ def _partition_text(p: PartitionColumn) -> str:
     """A partition as landfall.yaml spells it: `region`, `day(sold_at)`, `{d: day(sold_at)}`."""
     text = f"{p.function}({p.column})" if p.function else p.column
     return text if p.name == (p.function or p.column) else f"{{{p.name}: {text}}}"
+
+
+def _reads(w: Workflow, landing: str) -> bool:
+    """Whether workflow `w` may load files under the `landing` prefix a hop writes into (their `match` and the
+    prefix overlap)."""
+    literal = w.match.split("*")[0]
+    return landing.startswith(literal) or literal.startswith(landing)

@@ -269,6 +269,7 @@ class StateStore(ABC):
         lease_seconds: float,
         limits: dict[str, int] | None = None,
         in_order: Sequence[str] = (),
+        in_order_workflows: Sequence[str] = (),
     ) -> list[Run]:
         """Take up to `limit` available queued runs of one workflow (and at most `max_bytes`, but at least one).
 
@@ -276,7 +277,8 @@ class StateStore(ABC):
         worker died before is leased alone. No run is ever leased to two workers, and two versions of one file
         never run at the same time. Runs of the tables `in_order` run one batch at a time, in the order their files
         landed: none while another of the table runs, nor while one that landed before waits for a retry (or
-        belongs to another workflow); a batch is the earliest that may run, none passed over.
+        belongs to another workflow); a batch is the earliest that may run, none passed over. Runs of the
+        workflows `in_order_workflows` (hops, which write no table) the same, by workflow.
         """
 
     @abstractmethod

@@ -93,6 +93,14 @@ MIGRATIONS: list[tuple[int, str, list[str | Callable[[Any], None]]]] = [
         "an index that finds a table's running and waiting runs (tables whose files run in the order they landed)",
         ["CREATE INDEX IF NOT EXISTS runs_table ON runs (table_name, status, file_id)"],
     ),
+    (
+        6,
+        "the workflow index also finds a workflow's first waiting run (hops whose files run in the order they landed)",
+        [
+            "CREATE INDEX IF NOT EXISTS runs_workflow_order ON runs (workflow, status, file_id)",
+            "DROP INDEX IF EXISTS runs_workflow",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

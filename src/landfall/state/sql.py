@@ -129,16 +129,18 @@ class SqlStateStore(SqlCommits, StateStore):
         lease_seconds: float,
         limits: dict[str, int] | None = None,
         in_order: Sequence[str] = (),
+        in_order_workflows: Sequence[str] = (),
     ) -> list[Run]:
         with self.transaction() as cur:
             now = self.now()  # once the transaction is open: a lease never starts before the end it waited for
             free, args = _FREE, [now]
-            tables = sorted(set(in_order))
-            if tables:  # of a table in order, only its first waiting run starts a batch, if it may run now
-                heads = self._heads(cur, tables, now)
-                free += f" AND (r.table_name IS NULL OR r.table_name NOT IN ({marks(tables)})"
-                free += f" OR r.run_id IN ({marks(heads)}))" if heads else ")"
-                args += [*tables, *heads]
+            groups = {"table_name": sorted(set(in_order)), "workflow": sorted(set(in_order_workflows))}
+            for column, names in groups.items():
+                if names:  # of a table (a workflow) in order, only its first waiting run starts a batch, if it may
+                    heads = self._heads(cur, column, names, now)
+                    free += f" AND (r.{column} IS NULL OR r.{column} NOT IN ({marks(names)})"
+                    free += f" OR r.run_id IN ({marks(heads)}))" if heads else ")"
+                    args += [*names, *heads]
             cur.execute(
                 f"SELECT r.workflow, r.table_name FROM runs r WHERE r.status = 'queued' AND r.available_at <= ? "
                 f"AND {free} ORDER BY r.available_at, r.file_id LIMIT 1" + self.skip_locked,
@@ -149,10 +151,12 @@ class SqlStateStore(SqlCommits, StateStore):
                 return []
             workflow, table = first
             limit = min(limit, (limits or {}).get(workflow, limit))
-            in_turn = table in tables  # the batch: its runs in the order their files landed, none passed over
+            # the batch of a group in order: its runs in the order their files landed, none passed over
+            turn = ("table_name", table) if table in groups["table_name"] else None
+            turn = ("workflow", workflow) if workflow in groups["workflow"] else turn
             order, upto, bound = "r.available_at, r.file_id", "", []
-            if in_turn:
-                order, barrier = "r.file_id", self._barrier(cur, table, workflow, now)
+            if turn:
+                order, barrier = "r.file_id", self._barrier(cur, *turn, workflow, now)
                 upto, bound = ("AND r.file_id < ? ", [barrier]) if barrier is not None else ("", [])
             cur.execute(
                 f"SELECT {RUN_COLUMNS} FROM {RUN_FROM} WHERE r.status = 'queued' AND r.available_at <= ? "
@@ -164,9 +168,9 @@ class SqlStateStore(SqlCommits, StateStore):
             # (and the table), then look at what runs (a new statement sees every lease committed before the claim)
             claimed = self._claim(cur, LOCK_KEY, sorted({r.file_key for r in candidates}))
             busy = self._running(cur, "file_key", claimed)
-            if in_turn and (not self._claim(cur, LOCK_ORDER, [table]) or self._running(cur, "table_name", [table])):
+            if turn and (not self._claim(cur, LOCK_ORDER, [" ".join(turn)]) or self._running(cur, *turn)):
                 return []
-            chosen = {r.run_id: r for r in _choose(candidates, claimed - busy, limit, max_bytes, in_turn)}
+            chosen = {r.run_id: r for r in _choose(candidates, claimed - busy, limit, max_bytes, turn is not None)}
             if not chosen:
                 return []
             batch = new_id("b")
@@ -181,28 +185,29 @@ class SqlStateStore(SqlCommits, StateStore):
             return [run for rid, run in chosen.items() if rid in taken]
 
     @staticmethod
-    def _heads(cur: Any, tables: list[str], now: float) -> list[str]:
-        """The first waiting run (the earliest landed) of each of `tables` where it may run now: none of the table
-        is running and it is not waiting for a retry. Index seeks on `runs_table (table_name, status, file_id)`."""
+    def _heads(cur: Any, column: str, names: list[str], now: float) -> list[str]:
+        """The first waiting run (the earliest landed) of each of `names` (tables or workflows, by `column`) where
+        it may run now: none of its group is running and it is not waiting for a retry. Index seeks on
+        `runs_table (table_name, status, file_id)` and `runs_workflow_order (workflow, status, file_id)`."""
         cur.execute(
-            "SELECT r.run_id FROM runs r JOIN (SELECT v.column1 AS t, (SELECT min(b.file_id) FROM runs b "
-            "WHERE b.table_name = v.column1 AND b.status = 'queued') AS head FROM (VALUES "
-            + ", ".join("(?)" for _ in tables)
-            + ") AS v) h ON r.table_name = h.t AND r.file_id = h.head AND r.status = 'queued' "
-            "WHERE r.available_at <= ? AND NOT EXISTS (SELECT 1 FROM runs b WHERE b.table_name = h.t "
+            f"SELECT r.run_id FROM runs r JOIN (SELECT v.column1 AS t, (SELECT min(b.file_id) FROM runs b "
+            f"WHERE b.{column} = v.column1 AND b.status = 'queued') AS head FROM (VALUES "
+            + ", ".join("(?)" for _ in names)
+            + f") AS v) h ON r.{column} = h.t AND r.file_id = h.head AND r.status = 'queued' "
+            f"WHERE r.available_at <= ? AND NOT EXISTS (SELECT 1 FROM runs b WHERE b.{column} = h.t "
             "AND b.status = 'running')",
-            (*tables, now),
+            (*names, now),
         )
         return [row[0] for row in cur.fetchall()]
 
     @staticmethod
-    def _barrier(cur: Any, table: str, workflow: str, now: float) -> int | None:
-        """The earliest landed waiting run of a table in order that a batch of `workflow` stops before: one
-        waiting for a retry, or another workflow's."""
+    def _barrier(cur: Any, column: str, name: str, workflow: str, now: float) -> int | None:
+        """The earliest landed waiting run of a table (a workflow) in order that a batch of `workflow` stops
+        before: one waiting for a retry, or another workflow's."""
         cur.execute(
-            "SELECT min(file_id) FROM runs WHERE table_name = ? AND status = 'queued' "
+            f"SELECT min(file_id) FROM runs WHERE {column} = ? AND status = 'queued' "
             "AND (available_at > ? OR workflow <> ?)",
-            (table, now, workflow),
+            (name, now, workflow),
         )
         row = cur.fetchone()
         return None if row is None or row[0] is None else int(row[0])

@@ -159,6 +159,30 @@ class StateStoreTests(WaitAndLeaseTests):
 
         assert [lease_all(), lease_all(), lease_all(), lease_all()] == [["a/1"], ["b/1"], ["a/2"], []]
 
+    def test_a_workflow_in_order_runs_one_run_at_a_time_in_the_order_its_files_landed(self, store):
+        """A hop (a workflow that writes files, not a table) feeding a table in order: its files queue for the
+        next workflow as they commit, so two workers let a later file's hop commit, and its file load, first."""
+
+        def route(key: str):  # `h/` files go to a hop, which writes no table
+            wf = _wf(key.split("/", 1)[0])
+            wf.write.table = None if wf.name == "h" else wf.write.table
+            return wf
+
+        store.discover([ev("h/2", mtime=2.0), ev("h/1", mtime=1.0), ev("a/1", mtime=3.0)], route)
+
+        def lease(worker: str) -> list[str]:
+            got = store.lease(
+                worker, limit=10, max_bytes=BIG, lease_seconds=30, limits={"h": 1}, in_order_workflows=["h"]
+            )
+            return [r.file_key for r in got]
+
+        assert lease("w1") == ["h/1"]
+        assert lease("w2") == ["a/1"]  # other workflows go on
+        assert lease("w2") == []  # h/2 waits for h/1
+        (h1,) = [r for r in store.runs(status="running", limit=None) if r.file_key == "h/1"]
+        store.commit(None, [RunResult(h1.run_id, "succeeded", worker="w1")])
+        assert lease("w2") == ["h/2"]
+
     def test_concurrent_leases_never_share_a_run(self, store):
         store.discover([ev(f"a/{i % 50}", mtime=float(i)) for i in range(300)], route_by_prefix())
         taken: list = []
