@@ -235,9 +235,12 @@ def merge(cx: JobContext, view: str, loaded: str | None = None) -> tuple[str, li
             f"SELECT * FROM read_parquet({paths}, filename = {lit(PATH)}, union_by_name = true, "
             f"hive_partitioning = {hive})"
         )
-        hits = cx.con.execute(
-            f"SELECT DISTINCT {q(PATH)} FROM {table} WHERE ({keys}) IN (SELECT ({keys}) FROM {batch})"
-        ).fetchall()
+        try:  # the batch's rows are read here first: a value that does not fit the table fails as in `write`
+            hits = cx.con.execute(
+                f"SELECT DISTINCT {q(PATH)} FROM {table} WHERE ({keys}) IN (SELECT ({keys}) FROM {batch})"
+            ).fetchall()
+        except duckdb.Error as exc:
+            raise explain(cx, exc) from None
         replaced = [by_abs[h[0]] for h in hits]
         if hits:
             hit_list = "[" + ", ".join(lit(h[0]) for h in hits) + "]"

@@ -338,6 +338,29 @@ class TransformTests(EngineFixtures):
         for t in ("m", "d"):
             assert lake.rows(f"SELECT id, name FROM {t} ORDER BY id") == [(7, "b7")]
 
+    def test_merge_a_value_that_does_not_fit_the_table_names_its_line(self, make):
+        """A text value in a merge table's typed column (a key or another) fails the file naming its line, as in
+        an append table (before, in a key: DuckDB's `Could not convert string 'A1' to BIGINT when casting from
+        source column id`, no line)."""
+        lake = _merge_tables(make, {"keys": ["id"]})
+        for t in ("m", "d"):
+            lake.land(f"{t}/1.csv", "id,n\n1,10\n2,20\n", mtime=1_700_000_000)
+        assert_ok(lake, lake.process())
+        for t in ("m", "d"):
+            lake.land(f"{t}/key.csv", "id,n\n3,30\nA1,40\n", mtime=1_700_000_001)
+            lake.land(f"{t}/value.csv", "id,n\n1,11\n4,x\n", mtime=1_700_000_002)
+        lake.process()
+        for t in ("m", "d"):
+            assert (
+                error_of(lake, f"{t}/key.csv")
+                == f"`{t}/key.csv` line 3: value `A1` of column `id` is not a valid BIGINT"
+            )
+            assert (
+                error_of(lake, f"{t}/value.csv")
+                == f"`{t}/value.csv` line 3: value `x` of column `n` is not a valid BIGINT"
+            )
+            assert lake.rows(f"SELECT id, n FROM {t} ORDER BY id") == [(1, 10), (2, 20)]
+
     def test_merge_keeps_every_row_whose_key_is_null(self, make):
         """A row with a NULL key matches no row, as in SQL's MERGE: it is added, never updated nor deduplicated
         (before: the rows of one file with no key were one row, the others lost without a word), and a changed
