@@ -178,9 +178,6 @@ def test_quarantine_replay_into_a_merge_table_merges_by_key(make_lake, engine, f
     """A replay appended the rows that now pass, so a merge table held their keys twice (a stale quarantined
     version beside the newer row a later file brought). Now they are merged as loaded when their file was: a
     later file's row for the key stays, a row quarantined from a later file wins, `order_by` decides first."""
-    from landfall.engines import open_engine
-    from landfall.quarantine import replay
-
     if engine == "spark":
         from spark_helpers import SPARK, java_or_skip
 
@@ -196,16 +193,7 @@ def test_quarantine_replay_into_a_merge_table_merges_by_key(make_lake, engine, f
         for i, (key, body) in enumerate(files):  # one after the other: each file's own load time
             lake.land(key, body, mtime=1_700_000_000 + i)
             assert lake.process().ok
-        relaxed = lake.config.read_text().replace("min: 0", "min: -100")
-        lake.config.write_text(relaxed)
-        lake.close()
-        lake._pipeline = None
-        p = lake.pipeline
-        runner = open_engine(engine, p.settings)
-        try:
-            done = replay(p.settings, p.store, runner, "s", zones=p.zones)
-        finally:
-            runner.close()
+        done = replay_with(lake, engine, "s", "min: 0", "min: -100")
         assert (done.replayed, done.still_quarantined) == (1, 0)
         assert lake.rows("SELECT count(*) FROM quarantine.s") == [(0,)]
         return lake.rows("SELECT id, amount, _source_file FROM s ORDER BY id")
@@ -339,3 +327,50 @@ def test_lines_stay_exact_when_quoted_values_span_lines(make_lake):
     assert lake.rows("SELECT id, _line FROM quarantine.q ORDER BY id") == [(2, 4), (4, 9)]
     err = next(r for r in lake.pipeline.runs() if r.file_key == "f/a.csv").error
     assert "f/a.csv` line 4" in err, err
+
+
+@pytest.mark.parametrize(
+    "engine",
+    ["duckdb", pytest.param("spark", marks=[pytest.mark.spark, pytest.mark.slow])],
+)
+def test_a_quarantine_holds_text_set_aside_from_a_number_column_and_replays_what_fits(make_lake, engine):
+    """Rows set aside with a number in `n`, then one with text there: the quarantine's `n` stayed BIGINT in the
+    catalog, and every query of `quarantine.q` failed (`Could not convert string 'x' to INT64`); a replay failed
+    blaming a file named `(quarantine)`. Now the column is text, and a replay loads the rows that pass the rules
+    and fit the table, and keeps the others saying why (`_rule` `schema`)."""
+    settings = {}
+    if engine == "spark":
+        from spark_helpers import SPARK, java_or_skip
+
+        java_or_skip()
+        settings = {"spark": SPARK}
+    rules = [{"expect": "id > 0", "action": "quarantine"}]
+    lake = make_lake([wf("q", read={"format": "csv"}, validate=rules)], engine=engine, workers=1, **settings)
+    lake.land("q/1.csv", "id,n\n1,10\n-2,20\n", mtime=1_700_000_000)
+    assert lake.process().ok
+    lake.land("q/2.csv", "id,n\n3,30\n-1,x\n", mtime=1_700_000_001)
+    assert lake.process().ok
+    assert lake.rows("SELECT id, n FROM quarantine.q ORDER BY id") == [(-2, "20"), (-1, "x")]
+    done = replay_with(lake, engine, "q", "id > 0", "id > -5")
+    assert (done.replayed, done.still_quarantined) == (1, 1)
+    assert lake.rows("SELECT id, n FROM q ORDER BY id") == [(-2, 20), (1, 10), (3, 30)]
+    assert lake.rows("SELECT id, n, _rule, _column, _reason FROM quarantine.q") == [
+        (-1, "x", "schema", "n", "does not fit the table's schema: `n` is not BIGINT")
+    ]
+
+
+def replay_with(lake, engine: str, table: str, rule: str, relaxed: str):
+    """Relax a rule in the lake's landfall.yaml (`rule` -> `relaxed`), then replay `table`'s quarantine on `engine`
+    in a new pipeline."""
+    from landfall.engines import open_engine
+    from landfall.quarantine import replay
+
+    lake.config.write_text(lake.config.read_text().replace(rule, relaxed))
+    lake.close()
+    lake._pipeline = None
+    p = lake.pipeline
+    runner = open_engine(engine, p.settings)
+    try:
+        return replay(p.settings, p.store, runner, table, zones=p.zones)
+    finally:
+        runner.close()

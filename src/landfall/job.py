@@ -394,9 +394,11 @@ def _quarantine(
     file_sources = [(f.relpath, k, n) for f in new for k, n in counts.get(f.path, {}).items()]
     sources = _lineage(store, name, items, file_sources, replaced, rewrites, replacing)
     published = tx.publish(writer, new + rewrites)
-    schema = grown(table, staged.quarantine_schema) if new else table.schema
+    schema = grown(table, staged.quarantine_schema, to_text=True) if new else table.schema
     tx.retire(writer, name, replaced)
-    return [_side_commit(name, writer, wf, schema, tx.commit_id, published, replaced, sources)]
+    commit = _side_commit(name, writer, wf, schema, tx.commit_id, published, replaced, sources)
+    commit.to_text = True
+    return [commit]
 
 
 def _new_table(store: StateStore, table: Any, writer: TableWriter, items: list) -> bool:

@@ -226,26 +226,28 @@ def table_spelling(columns: Iterable[str], table: list[tuple[str, str]] | None) 
     return {n: t for n in cols if shared[n.lower()] == 1 and (t := field_named(names, n)) not in (None, n)}
 
 
-def merged(old: list[tuple[str, str]], new: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The table's schema after a batch: old columns first (widened where the batch widened them), then new."""
+def merged(old: list[tuple[str, str]], new: list[tuple[str, str]], *, to_text: bool = False) -> list[tuple[str, str]]:
+    """The table's schema after a batch: old columns first (widened where the batch widened them), then new.
+    `to_text` (a quarantine, which keeps values that did not fit, and reads back every one it kept): a column
+    whose types no type holds both of (text set aside from a number column) is text, which holds every value's."""
     new_types = dict(new)
     out = []
     for name, typ in old:
         batch = new_types.get(name, typ)
         if batch != typ and typ.startswith(_FITTED) and batch.startswith(_FITTED):
-            typ = nested_fit(batch, typ) or typ
-        elif batch != typ:
-            typ = widened(typ, batch) or typ
-        out.append((name, typ))
+            held = nested_fit(batch, typ)
+        else:
+            held = widened(typ, batch) if batch != typ else typ
+        out.append((name, held or ("string" if to_text else typ)))
     seen = {n for n, _ in old}
     out.extend((n, t) for n, t in new if n not in seen)
     return out
 
 
-def grown(table: Cataloged | None, new: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def grown(table: Cataloged | None, new: list[tuple[str, str]], *, to_text: bool = False) -> list[tuple[str, str]]:
     """A table's schema once a commit writing `new` lands: `merged` onto the cataloged table's, or `new` itself for a
     table not cataloged yet."""
-    return merged(table.schema, new) if table is not None else new
+    return merged(table.schema, new, to_text=to_text) if table is not None else new
 
 
 class SchemaDiff(msgspec.Struct, frozen=True):

@@ -179,6 +179,8 @@ class TableCommit(msgspec.Struct):
     #: schema changed since (another worker made or changed the table) refuses the commit (for a table with a log
     #: of its own, `TableChange.read_columns` instead)
     schema_of: int | None = None
+    #: a quarantine's: a column whose types no type holds both of becomes text (`landfall.schema.merged`)
+    to_text: bool = False
 
 
 class RunResult(msgspec.Struct):

@@ -137,7 +137,8 @@ class SqlCommits(SqlPlumbing, SqlReads):
                 raise ConcurrentChange(f"table `{tc.table}`: `{added[0]}` was added by another commit; reading again")
         schema = tc.schema
         if row is not None and not tc.exact:  # grown from the table as the job read it: another commit may have
-            schema = merged([tuple(c) for c in json.loads(row[0])], schema)  # added or widened columns since
+            # added or widened columns since
+            schema = merged([tuple(c) for c in json.loads(row[0])], schema, to_text=tc.to_text)
         schema_json = json.dumps(schema)
         if row is None:
             cur.execute(

@@ -7,6 +7,7 @@ from typing import Any
 
 import duckdb
 import msgspec
+from msgspec.structs import replace
 
 from landfall.engines.base import Replayed, rule_expressions, rule_named, where_in
 from landfall.engines.duckdb.casts import cast_sql, conformed
@@ -167,7 +168,8 @@ def validate(cx: JobContext, view: str, extra: list[Any] | None = None) -> tuple
                 + ", ".join(f"`{c}`" for c in names)
             )
     flags = [violation(cx, rule, view) for rule in rules]
-    select = f"SELECT *, {', '.join(f'{e} AS __lf_bad{i}' for i, e in enumerate(flags))} FROM {view}"
+    # a flag that is NULL (a NULL key `IN` the table's keys) passes: a row is either written or set aside
+    select = f"SELECT *, {', '.join(f'coalesce({e}, false) AS __lf_bad{i}' for i, e in enumerate(flags))} FROM {view}"
     sums = ", ".join(f"count(*) FILTER (WHERE __lf_bad{i})" for i in range(len(rules)))
     try:  # count first, without copying the rows: clean files (the usual case) need no flagged copy
         total, *counts = cx.con.execute(f"SELECT count(*), {sums} FROM ({select})").fetchone()
@@ -261,8 +263,17 @@ def violation(cx: JobContext, rule: Any, view: str) -> str:
             paths = "[" + ", ".join(lit(a) for a, _ in cx.job.table_files) + "]"
             hive = "true" if cx.job.partition_names else "false"
             earlier = cx.job.replaced_rows()  # a changed file's earlier rows, which this commit replaces
+            # a key column a stray word made text is compared as the table holds it: a value that cannot be one
+            # is in no row of the table (and fails the file as it is written, naming its line)
+            cols, table = dict(cx.describe(view)), dict(cx.job.table_schema or [])
+            mine = ", ".join(
+                cast_sql(q(c), "VARCHAR", duck_type(table[c]), try_=True)
+                if cols.get(c) == "VARCHAR" and c in table and duck_type(table[c]) != "VARCHAR"
+                else q(c)
+                for c in rule.unique.columns
+            )
             return (
-                f"({within} OR ({keys}) IN (SELECT ({keys}) FROM read_parquet({paths}, "
+                f"({within} OR ({mine}) IN (SELECT ({keys}) FROM read_parquet({paths}, "
                 f"union_by_name = true, hive_partitioning = {hive})"
                 + (f" WHERE {not_from(earlier)}" if earlier else "")
                 + "))"
@@ -285,6 +296,23 @@ def _refused(cx: JobContext, view: str, rules: list[Any], flags: list[str], exc:
     return InvalidInput(f"workflow `{name}` rules: {_first_line(exc)}")
 
 
+def _misfit(cx: JobContext, data: str) -> tuple[str, tuple[str, str] | None]:
+    """SQL that is true for a row of quarantined `data` holding a value its table column's type cannot (a text
+    column set aside from a number one), with the columns and the reason (None when every column fits)."""
+    job = cx.job
+    if not job.table_schema:
+        return "false", None
+    cols = {n: t for n, t in cx.describe(data) if n not in (PATH, ROW, "__lf_qid", "__lf_loaded")}
+    diff = schema_diff({n: arrow_type(t) for n, t in cols.items()}, job.table_schema, LINEAGE, [])
+    changed = [n for n in diff.changed if n in cols]
+    if not changed:
+        return "false", None
+    fits = {n: cast_sql(q(n), cols[n], duck_type(diff.table[n]), try_=True) for n in changed}
+    misfit = " OR ".join(f"({q(n)} IS NOT NULL AND {fits[n]} IS NULL)" for n in changed)
+    reason = replace(diff, changed=changed, new=[]).misfit_reason()
+    return f"coalesce({misfit}, false)", (",".join(changed), reason)
+
+
 def replay(cx: JobContext, files: list[str], run_id: str | None) -> Replayed:
     """Quarantined rows (of one run, or all) checked again with the workflow's current rules: the rows that
     pass are written for the table (keeping their `_source_file`; merged by key into a merge table, as loaded
@@ -303,15 +331,21 @@ def replay(cx: JobContext, files: list[str], run_id: str | None) -> Replayed:
     data = cx.view(f"SELECT * EXCLUDE ({', '.join(q(c) for c in meta if c in cols)}){loaded} FROM {src} WHERE {picked}")
     rules = [r for r in job.workflow.validate_ if r.kind != "row_count"]
     flags = [violation(cx, r, data) for r in rules] or ["false"]
-    flagged = cx.table(f"SELECT *, ({' OR '.join(flags)}) AS __lf_bad FROM {data}")
+    # a row that passes the rules now but holds a value the table's column cannot (text set aside from a number
+    # column) stays, its rule `schema` (before: the replay failed, blaming a file named `(quarantine)`)
+    misfit, why = _misfit(cx, data)
+    flagged = cx.table(
+        f"SELECT *, coalesce(({' OR '.join(flags)}), false) AS __lf_bad, {misfit} AS __lf_misfit FROM {data}"
+    )
     ingested = f"{lit(job.ingested_at.isoformat())}::TIMESTAMPTZ AS _ingested_at"
     good = cx.view(
-        f"SELECT * EXCLUDE (__lf_bad, __lf_qid), {ingested}, {lit(job.sources[0].run_id)} "
-        f"AS _run_id FROM {flagged} WHERE NOT __lf_bad"
+        f"SELECT * EXCLUDE (__lf_bad, __lf_misfit, __lf_qid), {ingested}, {lit(job.sources[0].run_id)} "
+        f"AS _run_id FROM {flagged} WHERE NOT (__lf_bad OR __lf_misfit)"
     )
     good = shape_for_table(cx, good)
     passed, kept = cx.con.execute(
-        f"SELECT count(*) FILTER (WHERE NOT __lf_bad), count(*) FILTER (WHERE __lf_bad) FROM {flagged}"
+        f"SELECT count(*) FILTER (WHERE NOT (__lf_bad OR __lf_misfit)), count(*) FILTER (WHERE __lf_bad OR "
+        f"__lf_misfit) FROM {flagged}"
     ).fetchone()
     if not passed:
         return Replayed([], [], [], 0, int(kept))
@@ -319,9 +353,20 @@ def replay(cx: JobContext, files: list[str], run_id: str | None) -> Replayed:
     if merging:
         good, replaced = merge(cx, good, loaded="__lf_loaded")
     table_files = write(cx, good)
+    said = ""
+    if why is not None:  # the rows that stay for the table's schema now say so
+        stays = f"__lf_qid IN (SELECT __lf_qid FROM {flagged} WHERE __lf_misfit AND NOT __lf_bad)"
+        said = (
+            " REPLACE ("
+            + ", ".join(
+                f"CASE WHEN {stays} THEN {lit(value)} ELSE {c} END AS {c}"
+                for c, value in (("_rule", "schema"), ("_column", why[0]), ("_reason", why[1]))
+            )
+            + ")"
+        )
     rest = cx.view(
-        f"SELECT * EXCLUDE (__lf_qid) FROM {src} WHERE __lf_qid NOT IN "
-        f"(SELECT __lf_qid FROM {flagged} WHERE NOT __lf_bad)"
+        f"SELECT * EXCLUDE (__lf_qid){said} FROM {src} WHERE __lf_qid NOT IN "
+        f"(SELECT __lf_qid FROM {flagged} WHERE NOT (__lf_bad OR __lf_misfit))"
     )
     quarantine = write_to(
         cx.con, rest, os.path.join(job.staging, "quarantine"), job.commit_id, **written_as(job.workflow)

@@ -14,6 +14,7 @@ from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.casts import cast_sql
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.datewords import follow
+from landfall.engines.duckdb.diagnose import explain
 from landfall.engines.duckdb.sql import (
     PATH,
     PID,
@@ -261,9 +262,12 @@ def write_children(cx: JobContext, parents: str) -> dict[str, Staged]:
         child = stored_types(cx, cx.view(with_lineage(cx, child)))
         if job.child_schemas.get(table):
             child = cast_to(cx, child, job.child_schemas[table])
-        files = write_to(
-            cx.con, child, os.path.join(job.child_staging[table], "data"), job.commit_id, **written_as(job.workflow)
-        )
+        try:
+            files = write_to(
+                cx.con, child, os.path.join(job.child_staging[table], "data"), job.commit_id, **written_as(job.workflow)
+            )
+        except duckdb.Error as exc:  # the first to read the rows: a value that does not fit fails as in `write`
+            raise explain(cx, exc) from None
         sources, rows_out = file_sources(cx, files)
         out[table] = Staged(
             files=files,

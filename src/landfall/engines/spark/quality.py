@@ -204,10 +204,17 @@ def violation(ctx: Ctx, rule: Any, df: DataFrame, name: str) -> DataFrame:
             held = read_table_files(ctx, [a for a, _ in ctx.job.table_files])
             if earlier := ctx.job.replaced_rows():  # a changed file's earlier rows, which this commit replaces
                 held = held.where(not_from(earlier))
-            held = held.select(*[c(k) for k in keys]).distinct()
+            # a key column a stray word made text is compared as the table holds it: a value that cannot be one is
+            # in no row of the table (and fails the file as it is written, naming its line)
+            mine, theirs = dict(df.dtypes), dict(held.dtypes)
+            held = held.select(*[c(k).alias(f"__lf_k{i}") for i, k in enumerate(keys)]).distinct()
             held = held.withColumn("__lf_held", F.lit(True))
             order = [c(n) for n in df.columns if n != name]
-            df = df.join(held, on=keys, how="left")
+            same = [
+                (c(k).try_cast(theirs[k]) if mine[k] == "string" != theirs[k] else c(k)) == c(f"__lf_k{i}")
+                for i, k in enumerate(keys)
+            ]
+            df = df.join(held, on=_all(same), how="left")
             df = df.select(*order, (c(name) | F.coalesce(c("__lf_held"), F.lit(False))).alias(name))
         return df
     return df.withColumn(name, F.lit(False))  # row_count: judged on the whole file
@@ -243,3 +250,10 @@ def _case(pairs: list[tuple[Column, str]]) -> Column:
 
 
 __all__ = ["fit_schema", "flag", "good_rows", "judge", "violation"]
+
+
+def _all(cols: list[Column]) -> Column:
+    out = cols[0]
+    for col in cols[1:]:
+        out = out & col
+    return out
