@@ -114,7 +114,7 @@ class Runner(msgspec.Struct):
                 raise got
             else:
                 path, digest = got
-                hashed.append((run, path, self._content_key(run.file_key, digest)))
+                hashed.append((run, path, self._content_key(wf, run.file_key, digest)))
         known = self.store.find_duplicates(wf.name, {digest: run.file_id for run, _, digest in hashed})
         for run, path, digest in hashed:
             if digest in seen:  # same bytes as another file of this batch: decide once that one has committed
@@ -264,11 +264,14 @@ class Runner(msgspec.Struct):
             out[name] = (table, [f.path for f in self.store.table_files(name)])
         return out
 
-    def _content_key(self, key: str, digest: str) -> str:
+    def _content_key(self, wf: Workflow, key: str, digest: str) -> str:
         """The load history's content key: the bytes' hash. Files landfall lands itself (a stream's, a
         workflow's `write.landing`) are named for what they hold, so the same bytes in two of them (a heartbeat
-        record each interval) are two deliveries, not one file landed twice: their key covers the name too."""
-        if not self.settings.landed_by_landfall(key):
+        record each interval) are two deliveries, not one file landed twice: their key covers the name too. So
+        does the key of a file of an `overwrite` or `merge` table: each is the table (its partitions, its keys'
+        rows) as of when it landed, so a file holding what an older one held (a setting switched back) is the
+        newest, not a duplicate; loading it again duplicates no row (but one of no key in a merge)."""
+        if not self.settings.landed_by_landfall(key) and wf.write.mode not in ("overwrite", "merge"):
             return digest
         return hashlib.sha256(f"{key}\0{digest}".encode()).hexdigest()
 
@@ -289,7 +292,7 @@ class Runner(msgspec.Struct):
                 self.done(Outcome(run, "skipped", result=gone))
             return self.outcomes
         digest: Future[str] = pool("hash").submit(
-            lambda: self._content_key(run.file_key, self.zones.landing.hash(run.file_key, self.hashing))
+            lambda: self._content_key(wf, run.file_key, self.zones.landing.hash(run.file_key, self.hashing))
         )
         engine = self.engine_for(wf, [run])
         fmt = detected_format(wf, run.file_key, path)
