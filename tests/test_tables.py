@@ -645,6 +645,57 @@ def test_crawl_finds_parquet_and_delta_datasets(make_lake, tmp_path):
     assert lake.rows("SELECT a, b FROM flat") == [(1, "x")]
 
 
+def test_a_crawled_dataset_takes_another_name_than_a_table_a_workflow_writes(make_lake, tmp_path):
+    """A dataset `/data/sales` crawled beside a workflow writing `sales` was cataloged as `sales`; the workflow's
+    files then went into the lake's tables zone, which the catalog did not name: the table could not be read."""
+    src = tmp_path / "data"
+    (src / "sales").mkdir(parents=True)
+    duckdb.connect().execute(f"COPY (SELECT 1 AS a) TO '{src}/sales/one.parquet' (FORMAT parquet)")
+    lake = make_lake([wf("sales", read={"format": "csv"})])
+    out = CliRunner().invoke(main, ["--config", str(lake.config), "crawl", str(src)])
+    assert out.exit_code == 0 and "created table data_sales" in out.output, out.output
+    lake.land("sales/a.csv", "id\n7\n")
+    assert lake.process().ok
+    assert lake.rows("SELECT id FROM sales") == [(7,)]
+    assert lake.rows("SELECT a FROM data_sales") == [(1,)]
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_a_copied_lake_is_cataloged_where_it_is_now(make_lake, tmp_path, fmt):
+    """A lake copied to another folder (a backup restored, a container mounting it elsewhere) kept a catalog naming
+    the old folder: queries read the old lake's files, and a load wrote into the new folder files no query read.
+    Now a load into a table cataloged elsewhere fails at once naming both places, and `landfall tables rebuild`
+    catalogs the tables where they are now."""
+    from conftest import Lake
+
+    flows = [wf("s", read={"format": "csv"}, write={"table": "s", "format": fmt})]
+    first = make_lake(flows)
+    first.land("s/a.csv", "id\n1\n")
+    assert first.process().ok
+    first.close()
+    shutil.copytree(first.root, tmp_path / "copy")
+    copy = Lake(tmp_path / "copy", flows)
+    try:
+        copy.land("s/b.csv", "id\n2\n")
+        copy.process()
+        (run,) = copy.pipeline.runs(key="s/b.csv")
+        assert run.status == "dead" and run.attempt == 1, run.error
+        assert (
+            f"into `{tmp_path / 'copy'}/lake/tables/s`, but the catalog has a table `s` at `{first.root}" in run.error
+        )
+        assert "`landfall tables rebuild s`" in run.error
+        out = CliRunner().invoke(main, ["--config", str(copy.config), "tables", "rebuild"])
+        assert out.exit_code == 0, out.output
+        assert copy.pipeline.table("s").location == f"{tmp_path / 'copy'}/lake/tables/s"
+        out = CliRunner().invoke(main, ["--config", str(copy.config), "dlq", "retry", "--all"])
+        assert out.exit_code == 0, out.output
+        assert copy.process().ok
+        assert copy.rows("SELECT id FROM s ORDER BY id") == [(1,), (2,)]
+    finally:
+        copy.close()
+    assert first.rows("SELECT id FROM s") == [(1,)]
+
+
 @pytest.mark.parametrize("fmt", ["parquet", "delta"])
 def test_write_compression_and_file_size_hold_for_every_file_a_table_gets(make_lake, fmt):
     """Rewrites (a changed file's neighbours) and compaction wrote zstd whatever `write.compression` said, and

@@ -37,14 +37,18 @@ class Report:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
 
 
-def crawl(store: StateStore, url: str, options: StorageOptions | None = None) -> Report:
-    """Catalog every Parquet dataset and Delta table under `url` (a folder or an object-store URL)."""
+def crawl(
+    store: StateStore, url: str, options: StorageOptions | None = None, reserved: dict[str, str] | None = None
+) -> Report:
+    """Catalog every Parquet dataset and Delta table under `url` (a folder or an object-store URL). `reserved`:
+    the tables the lake's workflows write, by name, where they write them: a dataset elsewhere takes another
+    name (`sales` in `/data/sales` beside a workflow writing `sales`: `data_sales`)."""
     storage = Storage(url, options)
     report = Report()
     if not storage.exists():
         report.skipped.append((redact(url), "no such folder"))
         return report
-    taken = {t.name: t.location for t in store.tables()}
+    taken = {**(reserved or {}), **{t.name: t.location for t in store.tables()}}
     _visit(storage, "", store, report, taken)
     return report
 

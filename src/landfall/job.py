@@ -76,7 +76,10 @@ def run_job(
         held = wf.schema_.evolution != "evolve"  # the batch is held to the table's schema as read here
         parts = [p.name for p in wf.write.partition_by]
         replacing = [s.key for _, s, _ in items] + list(replaces) if wf.on_change == "replace" else []
-        child_schemas = {t: c.schema for t in child_writers if (c := runner.store.find_table(t)) is not None}
+        child_tables = {t: runner.store.find_table(t) for t in child_writers}
+        for t, w in child_writers.items():
+            in_place(wf, t, w, child_tables[t])
+        child_schemas = {t: c.schema for t, c in child_tables.items() if c is not None}
         job = Job(
             workflow=wf,
             sources=[s for _, s, _ in items],
@@ -214,6 +217,7 @@ def _check_layout(wf: Workflow, writer: TableWriter, table: Table | None) -> Non
     which every query of the table failed). `ConfigError`, naming both."""
     if table is None:
         return
+    in_place(wf, wf.write.table, writer, table)
     parts = [p.name for p in wf.write.partition_by]
     if table.format != writer.format or table.partition_by != parts:
         what, now, was = (
@@ -227,6 +231,20 @@ def _check_layout(wf: Workflow, writer: TableWriter, table: Table | None) -> Non
             f"load the table again under the new one (`landfall tables reload {wf.write.table}`), or write the rows "
             "to a new table (`write.table`)"
         )
+
+
+def in_place(wf: Workflow, name: str, writer: TableWriter, table: Table | None) -> None:
+    """A cataloged table is where the workflow writes it: files written elsewhere would join a table no query
+    reads there (a crawled table of the same name; a lake copied or moved, its catalog still naming the old
+    place). `ConfigError`, naming both places and the ways out."""
+    if table is None or table.location.rstrip("/") == writer.location.rstrip("/"):
+        return
+    raise ConfigError(
+        f"workflow `{wf.name}` writes table `{name}` into `{redact(writer.location)}`, but the catalog has a table "
+        f"`{name}` at `{redact(table.location)}` (crawled there, or cataloged before its lake was copied or moved): "
+        f"write the rows to another table (`write.table`), or, if the table is the one in "
+        f"`{redact(writer.location)}`, catalog it there: `landfall tables rebuild {name}`"
+    )
 
 
 def _retype_rest(
@@ -386,6 +404,7 @@ def _quarantine(
     writer = open_table("parquet", runner.zones.quarantined(wf.write.table))
     store = runner.store
     table = store.find_table(name)
+    in_place(wf, name, writer, table)
     replaced, rewrites = _earlier_rows(store, engine, writer, wf, table, name, replacing, [], staging_dir, tx.commit_id)
     new = staged.quarantine_files
     if not new and not replaced:

@@ -437,7 +437,8 @@ class Pipeline:
         """Find existing datasets under `url` (Hive-partitioned Parquet folders, Delta tables) and catalog them."""
         from landfall.crawler import crawl
 
-        return crawl(self.store, url, self.settings.storage_options)
+        written = {w.write.table for w in self.settings.workflows if w.write.table}
+        return crawl(self.store, url, self.settings.storage_options, {t: self.zones.table(t).url for t in written})
 
     def query(
         self,

@@ -166,6 +166,10 @@ class SqlCommits(SqlPlumbing, SqlReads):
             )
             if cur.rowcount != 1:  # the table lock makes this impossible: say so if it happens
                 raise ConcurrentChange(f"table `{tc.table}` was changed by another commit; retrying")
+            if tc.exact:  # read from the table where it is now (a lake copied or moved): the catalog follows it
+                cur.execute(
+                    "UPDATE tables SET location = ?, format = ? WHERE name = ?", (tc.location, tc.format, tc.table)
+                )
         if tc.exact:
             cur.execute("SELECT path FROM table_files WHERE table_name = ?", (tc.table,))
             have = {r[0] for r in cur.fetchall()}
