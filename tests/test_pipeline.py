@@ -71,6 +71,28 @@ def test_same_bytes_load_once_under_any_name(make_lake):
     assert "same content as `sales/a.csv`" in skipped.note
 
 
+@pytest.mark.parametrize("mode", ["append", "merge", "overwrite", "on_change_append"])
+def test_a_file_changed_back_to_what_it_held_before_loads_again(make_lake, mode):
+    """`f.csv` held id 1, then id 2 (whose rows replaced id 1's), then id 1 again. The last version was skipped as
+    "same content as `t/f.csv`" (its own first version, whose rows were gone): the table kept id 2 while the file
+    held id 1. A copy of it under another name is still a duplicate, and under `on_change: append` (earlier
+    versions' rows stay) so is the version changed back."""
+    write = {"table": "t"} | ({"mode": mode, "keys": ["k"]} if mode == "merge" else {})
+    write |= {"mode": "overwrite"} if mode == "overwrite" else {}
+    extra = {"on_change": "append"} if mode == "on_change_append" else {}
+    lake = make_lake([wf("t", read={"format": "csv"}, write=write, **extra)], workers=1)
+    for i, body in enumerate(["k,id\nx,1\n", "k,id\nx,2\n", "k,id\nx,1\n"]):
+        lake.land("t/f.csv", body, mtime=1_700_000_000 + i)
+        assert lake.process().ok
+    kept = [(1,), (2,)] if mode == "on_change_append" else [(1,)]
+    assert lake.rows("SELECT id FROM t ORDER BY id") == kept
+    lake.land("t/copy.csv", "k,id\nx,1\n", mtime=1_700_000_010)
+    assert lake.process().ok
+    if mode != "merge" and mode != "overwrite":  # there a file under another name is the newest (loaded)
+        assert lake.pipeline.runs(key="t/copy.csv")[0].status == "skipped"
+    assert lake.rows("SELECT DISTINCT id FROM t ORDER BY id") == kept
+
+
 def test_changed_file_with_same_name_replaces_its_rows(make_lake):
     lake = make_lake([SALES, wf("other", table="sales_b", read={"format": "csv"})])
     lake.land("sales/a.csv", HEADER + "1,2024-01-01,2.5,3,x\n2,2024-01-02,2.5,3,x\n", mtime=1_700_000_000)

@@ -112,7 +112,10 @@ def run_job(
             staged.outputs_of.setdefault(key, set()).add(rel)
         if table is None and not (staged.files or staged.children or staged.quarantine_files):
             # nothing to write (empty files) and no table yet: the runs succeed, no table is made
-            empty = [run_result(run, src, resolved(digest), staged) for run, src, digest in items]
+            empty = [
+                run_result(run, src, resolved(digest), staged, supersedes=wf.on_change == "replace")
+                for run, src, digest in items
+            ]
             tx.commit(None, empty)
             for (run, _, _), res in zip(items, empty, strict=True):
                 runner.done(Outcome(run, "succeeded", rows_out=0, result=res))
@@ -147,7 +150,10 @@ def run_job(
         if table is not None and not staged.files:  # a run that writes no rows changes no schema
             staged.schema, staged.arrow_schema = table.schema, None
         schema = grown(table, staged.schema)
-        results = [run_result(run, src, resolved(digest), staged) for run, src, digest in items]
+        results = [
+            run_result(run, src, resolved(digest), staged, supersedes=wf.on_change == "replace")
+            for run, src, digest in items
+        ]
         if writer.has_log:  # the format's own commit cannot be taken back: refuse duplicate bytes first
             runner.store.check_content(results, lease_seconds=runner.settings.lease_seconds)
         children = [

@@ -24,7 +24,7 @@ class Outcome(msgspec.Struct):
     ended_at: float = msgspec.field(default_factory=time.time)
 
 
-def run_result(run: Run, src: Source, digest: str, staged: Staged) -> RunResult:
+def run_result(run: Run, src: Source, digest: str, staged: Staged, *, supersedes: bool) -> RunResult:
     outputs = sorted(staged.outputs_of.get(src.key, ()))
     quality = {k: v for k, v in staged.quality.items() if not k.startswith("_")}
     quarantined = staged.quality.get("_quarantined", 0) if staged.quality else None  # by rules
@@ -45,6 +45,7 @@ def run_result(run: Run, src: Source, digest: str, staged: Staged) -> RunResult:
         quality=quality,
         rows_quarantined=quarantined,
         note=staged.notes.get(src.key),
+        supersedes=supersedes,
     )
 
 

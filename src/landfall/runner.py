@@ -115,7 +115,9 @@ class Runner(msgspec.Struct):
             else:
                 path, digest = got
                 hashed.append((run, path, self._content_key(wf, run.file_key, digest)))
-        known = self.store.find_duplicates(wf.name, {digest: run.file_id for run, _, digest in hashed})
+        known = self.store.find_duplicates(
+            wf.name, {digest: run.file_id for run, _, digest in hashed}, supersede=wf.on_change == "replace"
+        )
         for run, path, digest in hashed:
             if digest in seen:  # same bytes as another file of this batch: decide once that one has committed
                 later.append(run.run_id)

@@ -196,6 +196,9 @@ class RunResult(msgspec.Struct):
     rows_quarantined: int | None = None
     quality: dict[str, Any] = {}
     worker: str | None = None  # the lease holder: the result is recorded only while it still holds the run
+    #: its rows replace its file's earlier versions' (`on_change: replace`): the content check at commit passes
+    #: over runs of versions replaced since (`StateStore.find_duplicates(supersede=True)`)
+    supersedes: bool = False
 
 
 class Table(msgspec.Struct):
@@ -358,12 +361,15 @@ class StateStore(ABC):
         without using an attempt (the file is not at fault); after `max_interruptions` the file is `dead`, with
         a message saying its worker died that many times on it. Returns the runs taken back."""
 
-    def find_duplicate(self, workflow: str, content_hash: str, file_id: int) -> Run | None:
-        """A succeeded run of the same workflow whose file had the same content, other than `file_id`."""
-        return self.find_duplicates(workflow, {content_hash: file_id}).get(content_hash)
+    def find_duplicate(self, workflow: str, content_hash: str, file_id: int, *, supersede: bool = False) -> Run | None:
+        """A succeeded run of the same workflow whose file had the same content, other than `file_id`. With
+        `supersede` (`on_change: replace`: a file's new version replaces its earlier versions' rows), not a run of
+        a file version a later version of its file has replaced since: its rows are no longer the table's (a file
+        changed back to what it held before is loaded again)."""
+        return self.find_duplicates(workflow, {content_hash: file_id}, supersede=supersede).get(content_hash)
 
     @abstractmethod
-    def find_duplicates(self, workflow: str, hashes: dict[str, int]) -> dict[str, Run]:
+    def find_duplicates(self, workflow: str, hashes: dict[str, int], *, supersede: bool = False) -> dict[str, Run]:
         """`find_duplicate` for many `{content hash: file id}` at once; only hashes with a duplicate."""
 
     # --- runs ------------------------------------------------------------------------------------------------

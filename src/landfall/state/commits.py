@@ -56,7 +56,8 @@ class SqlCommits(SqlPlumbing, SqlReads):
         cur.execute(f"SELECT workflow, file_id FROM runs WHERE run_id IN ({marks})", [r.run_id for r in loaded])
         found = cur.fetchall()
         workflow, mine = found[0][0], {file_id for _, file_id in found}
-        dups = self._duplicates(cur, workflow, {r.content_hash: r.run_id for r in loaded})
+        supersede = any(r.supersedes for r in loaded)  # the runs of one commit are of one workflow
+        dups = self._duplicates(cur, workflow, {r.content_hash: r.run_id for r in loaded}, supersede)
         for run in dups.values():
             if run.file_id not in mine:  # an earlier load of the same file version (loaded again) is no race
                 raise ContentRace(f"`{run.file_key}` with the same content committed first")

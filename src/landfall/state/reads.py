@@ -82,18 +82,25 @@ class SqlReads:
     def holders(self) -> set[str]:
         return {r[0] for r in self._query("SELECT holder FROM leases WHERE until >= ?", (self.now(),))}
 
-    def find_duplicates(self, workflow: str, hashes: dict[str, int]) -> dict[str, Run]:
+    def find_duplicates(self, workflow: str, hashes: dict[str, int], *, supersede: bool = False) -> dict[str, Run]:
         with self.transaction(write=False) as cur:
-            found = self._duplicates(cur, workflow, hashes)
+            found = self._duplicates(cur, workflow, hashes, supersede)
         return {h: run for h, run in found.items() if run.file_id != hashes[h]}
 
-    def _duplicates(self, cur: Any, workflow: str, hashes: dict[str, Any]) -> dict[str, Run]:
-        """The first succeeded run per content hash, in one query per chunk of hashes."""
+    def _duplicates(self, cur: Any, workflow: str, hashes: dict[str, Any], supersede: bool) -> dict[str, Run]:
+        """The first succeeded run per content hash, in one query per chunk of hashes; with `supersede`, of a file
+        version no later version of its file has been loaded over since."""
         out: dict[str, Run] = {}
+        current = (
+            " AND NOT EXISTS (SELECT 1 FROM runs n WHERE n.file_key = r.file_key AND n.status = 'succeeded' "
+            "AND n.file_id > r.file_id)"
+            if supersede
+            else ""
+        )
         for chunk in chunks(list(hashes)):
             cur.execute(
                 f"SELECT {RUN_COLUMNS} FROM {RUN_FROM} WHERE f.workflow = ? AND r.status = 'succeeded' "
-                f"AND f.content_hash IN ({marks(chunk)}) ORDER BY r.finished_at",
+                f"AND f.content_hash IN ({marks(chunk)}){current} ORDER BY r.finished_at",
                 (workflow, *chunk),
             )
             for row in cur.fetchall():

@@ -381,6 +381,30 @@ class StateStoreTests(WaitAndLeaseTests):
         with pytest.raises(NoSuchTable):
             store.table("nope")
 
+    def test_a_file_version_replaced_since_is_no_duplicate_under_supersede(self, store):
+        """`on_change: replace`: `a/f` held X, then Y (its rows replaced X's), then X again. The run of X's version
+        was taken for a duplicate, so the table kept Y's rows while the file held X; with `supersede` it is not one,
+        in the check before a load and in the one at commit, and the new version's run then is."""
+        store.discover([ev("a/f", mtime=1.0)], route_by_prefix())
+        store.discover([ev("a/f", mtime=2.0)], route_by_prefix())
+        store.discover([ev("a/f", mtime=3.0)], route_by_prefix())
+        store.discover([ev("a/g", mtime=4.0)], route_by_prefix())
+        runs = {r.mtime: r for r in store.runs(limit=None)}
+
+        def load(mtime: float, content: str, supersede: bool = True) -> None:
+            (run,) = store.lease("w", limit=1, max_bytes=BIG, lease_seconds=30)
+            assert run.mtime == mtime
+            store.commit(
+                None, [RunResult(run.run_id, "succeeded", content_hash=content, worker="w", supersedes=supersede)]
+            )
+
+        load(1.0, "X")
+        load(2.0, "Y")
+        assert store.find_duplicate("a", "X", file_id=runs[3.0].file_id).run_id == runs[1.0].run_id
+        assert store.find_duplicate("a", "X", file_id=runs[3.0].file_id, supersede=True) is None
+        load(3.0, "X")  # the commit's own check passes over the replaced version too (no ContentRace)
+        assert store.find_duplicate("a", "X", file_id=runs[4.0].file_id, supersede=True).run_id == runs[3.0].run_id
+
     def test_commit_refuses_to_remove_a_file_another_commit_removed(self, store):
         store.commit(table_commit("t_a", "c1", ["p1"]), [])
         store.commit(table_commit("t_a", "c2", ["p2"], remove=["p1"]), [])
