@@ -304,13 +304,11 @@ def _misfit(cx: JobContext, data: str) -> tuple[str, tuple[str, str] | None]:
         return "false", None
     cols = {n: t for n, t in cx.describe(data) if n not in (PATH, ROW, "__lf_qid", "__lf_loaded")}
     diff = schema_diff({n: arrow_type(t) for n, t in cols.items()}, job.table_schema, LINEAGE, [])
-    changed = [n for n in diff.changed if n in cols]
-    if not changed:
+    if not diff.changed:
         return "false", None
-    fits = {n: cast_sql(q(n), cols[n], duck_type(diff.table[n]), try_=True) for n in changed}
-    misfit = " OR ".join(f"({q(n)} IS NOT NULL AND {fits[n]} IS NULL)" for n in changed)
-    reason = replace(diff, changed=changed, new=[]).misfit_reason()
-    return f"coalesce({misfit}, false)", (",".join(changed), reason)
+    fits = {n: cast_sql(q(n), cols[n], duck_type(diff.table[n]), try_=True) for n in diff.changed}
+    misfit = " OR ".join(f"({q(n)} IS NOT NULL AND {fits[n]} IS NULL)" for n in diff.changed)
+    return f"coalesce({misfit}, false)", (",".join(diff.changed), replace(diff, new=[]).misfit_reason())
 
 
 def replay(cx: JobContext, files: list[str], run_id: str | None) -> Replayed:

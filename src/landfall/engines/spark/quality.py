@@ -242,6 +242,13 @@ def _any(cols: list[Column]) -> Column:
     return out
 
 
+def _all(cols: list[Column]) -> Column:
+    out = cols[0]
+    for col in cols[1:]:
+        out = out & col
+    return out
+
+
 def _case(pairs: list[tuple[Column, str]]) -> Column:
     out = None
     for cond, value in pairs:
@@ -250,10 +257,3 @@ def _case(pairs: list[tuple[Column, str]]) -> Column:
 
 
 __all__ = ["fit_schema", "flag", "good_rows", "judge", "violation"]
-
-
-def _all(cols: list[Column]) -> Column:
-    out = cols[0]
-    for col in cols[1:]:
-        out = out & col
-    return out

@@ -188,10 +188,7 @@ def _misfit(ctx: Ctx, data: Any) -> tuple[Any, tuple[str, str] | None]:
         c(n).isNotNull() & strict_cast(c(n), types[n], spark_type(diff.table[n]), try_=True).isNull()
         for n in diff.changed
     ]
-    out = fits[0]
-    for f in fits[1:]:
-        out = out | f
-    return F.coalesce(out, F.lit(False)), (",".join(diff.changed), replace(diff, new=[]).misfit_reason())
+    return F.coalesce(quality._any(fits), F.lit(False)), (",".join(diff.changed), replace(diff, new=[]).misfit_reason())
 
 
 def _link(staging: str, name: str, target: str) -> str:
