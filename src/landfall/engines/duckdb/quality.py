@@ -89,13 +89,10 @@ def fit_schema(cx: JobContext, view: str) -> tuple[str, list[Any]]:
         view = cx.view(f"SELECT * RENAME ({', '.join(f'{q(a)} AS {q(b)}' for a, b in spelled.items())}) FROM {view}")
         renamed(cx, spelled)
         cols = dict(cx.describe(view))
-    if policy.hints:
-        missing = [c for c in policy.hints if c not in cols]
-        if missing:
-            raise InvalidInput(
-                f"workflow `{job.workflow.name}` schema hints: no column " + ", ".join(f"`{m}`" for m in missing)
-            )
-        hinted = {c: cast_sql(q(c), cols.get(c), sql_type(t), name=c, digits=False) for c, t in policy.hints.items()}
+    # a hinted column a file lacks is passed over (NULL in its rows, as any column it lacks); names ignore case
+    spelled = {c.lower(): c for c in cols}
+    if hints := {spelled[c.lower()]: t for c, t in policy.hints.items() if c.lower() in spelled}:
+        hinted = {c: cast_sql(q(c), cols.get(c), sql_type(t), name=c, digits=False) for c, t in hints.items()}
         repl = ", ".join(f"{cast} AS {q(c)}" for c, cast in hinted.items())
         view = cx.view(f"SELECT * REPLACE ({repl}) FROM {view}")
         cols = dict(cx.describe(view))

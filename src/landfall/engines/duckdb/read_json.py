@@ -199,6 +199,11 @@ def _json_sql(
     # after the read, its rows that do not fit set aside (`reading.exactly`)
     aside = {k for k, t in (columns or {}).items() if t == "JSON"} if o.bad_rows == "quarantine" else set()
     if declared := {k: v for k, v in o.types.items() if k not in aside}:
+        # a declared column the file does not have is passed over, as the CSV reader does (`reading.exactly`)
+        have = set(columns) if columns else {r[0] for r in cx.con.execute(f"DESCRIBE {select}").fetchall()}
+        have = {h.lower() for h in have}
+        declared = {k: v for k, v in declared.items() if k.lower() in have}
+    if declared:
         repl = ", ".join(f"{_declared(k, sql_type(v))} AS {q(k)}" for k, v in declared.items())
         select = f"SELECT * REPLACE ({repl}) FROM ({select})"
     if o.all_strings:

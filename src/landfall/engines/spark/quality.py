@@ -36,17 +36,11 @@ def fit_schema(ctx: Ctx, df: DataFrame) -> tuple[DataFrame, list[Any]]:
             if a in ctx.json_detected:
                 ctx.json_detected[b] = ctx.json_detected.pop(a)
         types = {f.name: f.dataType for f in df.schema.fields}
-    if policy.hints:
-        missing = [h for h in policy.hints if h not in types]
-        if missing:
-            raise InvalidInput(
-                f"workflow `{ctx.workflow.name}` schema hints: no column " + ", ".join(f"`{m}`" for m in missing)
-            )
+    # a hinted column a file lacks is passed over (NULL in its rows, as any column it lacks); names ignore case
+    spelled = {n.lower(): n for n in types}
+    if hints := {spelled[h.lower()]: t for h, t in policy.hints.items() if h.lower() in spelled}:
         df = df.withColumns(
-            {
-                n: strict_cast(c(n), types[n], spark_type(user_type(t)), name=n, digits=False)
-                for n, t in policy.hints.items()
-            }
+            {n: strict_cast(c(n), types[n], spark_type(user_type(t)), name=n, digits=False) for n, t in hints.items()}
         )
     if policy.evolution == "evolve" or not job.table_schema:
         return df, []

@@ -48,6 +48,26 @@ class ReadingTests(EngineFixtures):
             "ok": "bool",
         }
 
+    def test_a_declared_type_of_a_column_a_file_lacks_is_passed_over(self, make):
+        """`read.types` and `schema.hints` declare a column some files lack: such a file loads, the column NULL in
+        its rows, as any column it lacks (before: a JSON Lines file failed with DuckDB's `Column "code" in REPLACE
+        list not found`, and with hints every such file failed: `schema hints: no column`). A hint names its
+        column in any case, as SQL names are matched."""
+        lake = make(
+            wf("r", read={"types": {"amount": "double", "code": "string"}}, retry={"max_attempts": 1}),
+            wf("h", schema={"hints": {"amount": "double", "Code": "string"}}, retry={"max_attempts": 1}),
+            workers=1,
+        )
+        for t in ("r", "h"):
+            lake.land(f"{t}/1.csv", "id,amount,code\n1,5,007\n", mtime=1_700_000_000)
+            lake.land(f"{t}/2.csv", "id,amount\n2,6\n", mtime=1_700_000_001)
+            lake.land(f"{t}/3.jsonl", '{"id": 3}\n', mtime=1_700_000_002)
+            lake.land(f"{t}/4.jsonl", '{"id": 4, "code": "010"}\n', mtime=1_700_000_003)
+        assert_ok(lake, lake.process())
+        for t in ("r", "h"):
+            got = lake.rows(f"SELECT id, amount, code FROM {t} ORDER BY id")
+            assert got == [(1, 5.0, "007"), (2, 6.0, None), (3, None, None), (4, None, "010")], t
+
     def test_csv_read_options_override_detection(self, make):
         read = {
             "format": "csv",
