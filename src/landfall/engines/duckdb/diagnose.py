@@ -172,6 +172,8 @@ def explain(cx: JobContext, exc: Exception) -> InvalidInput | EngineFault:
             line, why = found
     if line is None:
         line = errors.error_line(text)
+    if line is None and (bad := errors.not_converted(text)) and (column := errors.cast_column(text)):
+        why = not_valid(bad[0], column, bad[1]) + made_by_steps(cx.job.workflow)
     where = where_in(key, line, fmt)
     cls = SchemaConflict if errors.conversion(text) else InvalidInput
     err = cls(f"{where}: {why}", file=key, line=line)
@@ -476,6 +478,12 @@ def _document_values(text: str, decoder: json.JSONDecoder = _DECODER) -> Iterato
             return
         yield at, end, value
         at = end
+
+
+def made_by_steps(workflow: Any) -> str:
+    """What the error of a value that does not fit adds when no line of the file holds it as written: the
+    workflow's steps made it (`compute: {n: "'big'"}`)."""
+    return "; no line of the file holds it as written: a `transform` step made it" if workflow.transform else ""
 
 
 def not_valid(value: str, column: str | None, type_name: str) -> str:

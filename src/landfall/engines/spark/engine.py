@@ -45,7 +45,13 @@ from landfall.engines.base import (
     text_hint,
     where_in,
 )
-from landfall.engines.duckdb.diagnose import csv_record_line, json_text_line, not_valid, parquet_value_row
+from landfall.engines.duckdb.diagnose import (
+    csv_record_line,
+    json_text_line,
+    made_by_steps,
+    not_valid,
+    parquet_value_row,
+)
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS
 from landfall.engines.duckdb.jsonkeys import late_key
 from landfall.engines.duckdb.reading import empty_note as no_records
@@ -542,7 +548,8 @@ class SparkEngine(Engine):
             value, typ = m.group(2), m.group(3).strip().removesuffix(" SQLSTATE")  # Spark's words follow it
             line = _line_of(ctx, name, value) if len(ctx.inputs) == 1 else None
             where = where_in(key, line, ctx.fmt)
-            return SchemaConflict(f"{where}: {not_valid(value, name, typ)}", file=key, line=line)
+            made = made_by_steps(ctx.workflow) if line is None and len(ctx.inputs) == 1 else ""
+            return SchemaConflict(f"{where}: {not_valid(value, name, typ)}{made}", file=key, line=line)
         step = _step_failed(ctx.workflow, exc)
         found = _NOT_A_NUMBER.search(text)
         if step:  # a step's expression Spark refused a value in while it ran: name the step, as binding does

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
+import yaml
+
 from landfall.testing.engine_suite.base import (
     NESTED,
     EngineFixtures,
@@ -352,6 +354,25 @@ class TransformTests(EngineFixtures):
         assert_ok(lake, lake.process())
         for t in ("m", "d"):
             assert lake.rows(f"SELECT id, name FROM {t} ORDER BY id") == [(7, "b7")]
+
+    def test_a_value_a_step_made_that_does_not_fit_the_table_says_a_step_made_it(self, make):
+        """A `compute` step makes text for a number column of the table: no line of the file holds the value, so
+        the error says a step made it (before, on DuckDB: `Could not convert string 'big' to BIGINT when casting
+        from source column n`, as if the file held it)."""
+        lake = make(wf("c", retry={"max_attempts": 1}), workers=1)
+        lake.land("c/1.csv", "id,n\n1,10\n", mtime=1_700_000_000)
+        assert_ok(lake, lake.process())
+        doc = yaml.safe_load(lake.config.read_text())
+        doc["workflows"][0]["transform"] = [{"compute": {"n": "CASE WHEN id > 2 THEN 'big' ELSE '7' END"}}]
+        lake.config.write_text(yaml.safe_dump(doc))
+        lake.close()
+        lake._pipeline = None
+        lake.land("c/2.csv", "id,n\n2,20\n3,30\n", mtime=1_700_000_001)
+        lake.process()
+        assert error_of(lake, "c/2.csv") == (
+            "`c/2.csv`: value `big` of column `n` is not a valid BIGINT; no line of the file holds it as written: a "
+            "`transform` step made it"
+        )
 
     def test_merge_a_value_that_does_not_fit_the_table_names_its_line(self, make):
         """A text value in a merge table's typed column (a key or another) fails the file naming its line, as in
