@@ -81,7 +81,7 @@ def run_hop(runner: Runner, wf: Workflow, run: Run, src: Source, digest: str, en
             outputs = [key]
         else:
             outputs = []
-        result = run_result(run, src, digest, staged, supersedes=wf.on_change == "replace")
+        result = run_result(run, src, digest, staged, wf)
         result.output_files = outputs
         runner.store.commit(None, [result])
         crash_point("after_commit")

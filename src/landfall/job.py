@@ -75,7 +75,7 @@ def run_job(
         read = set(current) if wf.write.mode != "append" or against else None
         held = wf.schema_.evolution != "evolve"  # the batch is held to the table's schema as read here
         parts = [p.name for p in wf.write.partition_by]
-        replacing = [s.key for _, s, _ in items] + list(replaces) if wf.on_change == "replace" else []
+        replacing = [s.key for _, s, _ in items] + list(replaces) if wf.replaces_versions else []
         child_tables = {t: runner.store.find_table(t) for t in child_writers}
         for t, w in child_writers.items():
             in_place(wf, t, w, child_tables[t])
@@ -112,10 +112,7 @@ def run_job(
             staged.outputs_of.setdefault(key, set()).add(rel)
         if table is None and not (staged.files or staged.children or staged.quarantine_files):
             # nothing to write (empty files) and no table yet: the runs succeed, no table is made
-            empty = [
-                run_result(run, src, resolved(digest), staged, supersedes=wf.on_change == "replace")
-                for run, src, digest in items
-            ]
+            empty = [run_result(run, src, resolved(digest), staged, wf) for run, src, digest in items]
             tx.commit(None, empty)
             for (run, _, _), res in zip(items, empty, strict=True):
                 runner.done(Outcome(run, "succeeded", rows_out=0, result=res))
@@ -150,10 +147,7 @@ def run_job(
         if table is not None and not staged.files:  # a run that writes no rows changes no schema
             staged.schema, staged.arrow_schema = table.schema, None
         schema = grown(table, staged.schema)
-        results = [
-            run_result(run, src, resolved(digest), staged, supersedes=wf.on_change == "replace")
-            for run, src, digest in items
-        ]
+        results = [run_result(run, src, resolved(digest), staged, wf) for run, src, digest in items]
         if writer.has_log:  # the format's own commit cannot be taken back: refuse duplicate bytes first
             runner.store.check_content(results, lease_seconds=runner.settings.lease_seconds)
         children = [
@@ -422,8 +416,7 @@ def _quarantine(
     schema = grown(table, staged.quarantine_schema, to_text=True) if new else table.schema
     tx.retire(writer, name, replaced)
     commit = _side_commit(name, writer, wf, schema, tx.commit_id, published, replaced, sources)
-    commit.to_text = True
-    return [commit]
+    return [msgspec.structs.replace(commit, to_text=True)]
 
 
 def _new_table(store: StateStore, table: Any, writer: TableWriter, items: list) -> bool:

@@ -7,6 +7,7 @@ import time
 
 import msgspec
 
+from landfall.config import Workflow
 from landfall.engines.base import Source, Staged
 from landfall.errors import ConfigError, InvalidInput
 from landfall.state.base import Run, RunResult
@@ -24,7 +25,7 @@ class Outcome(msgspec.Struct):
     ended_at: float = msgspec.field(default_factory=time.time)
 
 
-def run_result(run: Run, src: Source, digest: str, staged: Staged, *, supersedes: bool) -> RunResult:
+def run_result(run: Run, src: Source, digest: str, staged: Staged, wf: Workflow) -> RunResult:
     outputs = sorted(staged.outputs_of.get(src.key, ()))
     quality = {k: v for k, v in staged.quality.items() if not k.startswith("_")}
     quarantined = staged.quality.get("_quarantined", 0) if staged.quality else None  # by rules
@@ -45,7 +46,7 @@ def run_result(run: Run, src: Source, digest: str, staged: Staged, *, supersedes
         quality=quality,
         rows_quarantined=quarantined,
         note=staged.notes.get(src.key),
-        supersedes=supersedes,
+        supersedes=wf.replaces_versions,
     )
 
 

@@ -116,7 +116,7 @@ class Runner(msgspec.Struct):
                 path, digest = got
                 hashed.append((run, path, self._content_key(wf, run.file_key, digest)))
         known = self.store.find_duplicates(
-            wf.name, {digest: run.file_id for run, _, digest in hashed}, supersede=wf.on_change == "replace"
+            wf.name, {digest: run.file_id for run, _, digest in hashed}, supersede=wf.replaces_versions
         )
         for run, path, digest in hashed:
             if digest in seen:  # same bytes as another file of this batch: decide once that one has committed

@@ -96,6 +96,11 @@ class Workflow(Model, kw_only=True):
         if not self.lineage:
             self._without_lineage(bool(found))
 
+    @property
+    def replaces_versions(self) -> bool:
+        """Whether a file's new version replaces its earlier versions' rows (`on_change: replace`)."""
+        return self.on_change == "replace"
+
     def _without_lineage(self, child_tables: bool) -> None:
         """`lineage: false` leaves out `_source_file`, `_ingested_at` and `_run_id`; what needs them is refused."""
         if self.write.mode == "append" and self.on_change == "replace":

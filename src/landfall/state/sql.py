@@ -168,7 +168,9 @@ class SqlStateStore(SqlCommits, StateStore):
             # (and the table), then look at what runs (a new statement sees every lease committed before the claim)
             claimed = self._claim(cur, LOCK_KEY, sorted({r.file_key for r in candidates}))
             busy = self._running(cur, "file_key", claimed)
-            if turn and (not self._claim(cur, LOCK_ORDER, [" ".join(turn)]) or self._running(cur, *turn)):
+            # a table's claim is its name, as before hops had one (a host of an earlier release claims the same)
+            order_key = turn[1] if turn and turn[0] == "table_name" else f"workflow {workflow}"
+            if turn and (not self._claim(cur, LOCK_ORDER, [order_key]) or self._running(cur, *turn)):
                 return []
             chosen = {r.run_id: r for r in _choose(candidates, claimed - busy, limit, max_bytes, turn is not None)}
             if not chosen:
