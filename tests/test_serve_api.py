@@ -175,6 +175,10 @@ def test_ingest_multipart_and_put_and_traversal(make_lake, serve):
     for bad in ("%2e%2e/%2e%2e/evil.csv", "s/%2e%2e/%2e%2e/%2e%2e/evil.csv", "s/.hidden.csv", "s/a%5Cb.csv"):
         r = srv.http.put(f"/landing/{bad}", content=b"id\n9\n", headers=AUTH)
         assert r.status_code == 400, (bad, r.text)
+    clash = {"s": "key `s` names a folder", "s/c.csv/d.csv": "`s/c.csv` is a file"}  # HTTP 500 before
+    for key, why in clash.items():
+        r = srv.http.put(f"/landing/{key}", content=b"id\n9\n", headers=AUTH)
+        assert r.status_code == 400 and why in r.json()["error"], (key, r.text)
     evil = [("file", ("../../evil.csv", b"id\n9\n"))]
     r = srv.http.post("/api/ingest", params={"prefix": "../.."}, files=evil, headers=AUTH)
     assert r.status_code == 400 and "`..`" in r.json()["error"]

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from landfall import Pipeline, load_settings
 from landfall.cli import main
-from landfall.errors import ConfigError
+from landfall.errors import ConfigError, UnsafeKey
 from landfall.events import ObjectCreated
 from landfall.logs import setup
 from landfall.redaction import redact
@@ -40,6 +40,24 @@ class TestMemoryStorage(StorageTests):
         s = Storage(f"memory://{uuid.uuid4().hex[:10]}/zone", zone="landing")
         yield s
         s.delete_tree("")
+
+
+@pytest.mark.parametrize("url", ["local", "memory"])
+def test_a_key_under_a_file_or_naming_a_folder_is_refused_naming_it(tmp_path, url):
+    """A traceback (`NotADirectoryError`, `IsADirectoryError`) from `landfall ingest` and HTTP 500 from `PUT
+    /landing/<key>` before."""
+    root = str(tmp_path / "zone") if url == "local" else f"memory://{uuid.uuid4().hex[:10]}/zone"
+    storage = Storage(root, zone="landing")
+    src = tmp_path / "f.csv"
+    src.write_text("id\n1\n")
+    storage.put(str(src), "s/a.csv")
+    with pytest.raises(UnsafeKey, match="`s/a.csv/b.csv`: `s/a.csv` is a file in zone `landing`"):
+        storage.put(str(src), "s/a.csv/b.csv")
+    if url == "local":  # an object store may hold `s` beside `s/a.csv`
+        with pytest.raises(UnsafeKey, match="key `s` names a folder in zone `landing`"):
+            storage.put(str(src), "s", move=True)
+        assert src.exists()
+    assert [k for k, _ in storage.list()] == ["s/a.csv"]
 
 
 def test_a_local_zone_lists_as_fsspec_would(tmp_path):

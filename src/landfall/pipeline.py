@@ -163,14 +163,17 @@ class Pipeline:
         if skipped:
             log.info("ingest: %d files passed over (names starting with `.` or `_` are never loaded)", len(skipped))
         events = []
-        for f, key in todo:
-            self.zones.landing.put(str(f), key)
-            info = self.zones.landing.info(key)
-            events.append(to_event(key, info))
-            if on_file:
-                on_file(key, int(info.get("size") or 0))
-        self.zones.landing.sync([key for _, key in todo])  # on disk before `ingest` says so (and queues them)
-        return self.submit(events)
+        try:
+            for f, key in todo:
+                self.zones.landing.put(str(f), key)
+                info = self.zones.landing.info(key)
+                events.append(to_event(key, info))
+                if on_file:
+                    on_file(key, int(info.get("size") or 0))
+        finally:  # the files placed before one that could not be are queued all the same
+            self.zones.landing.sync([e.key for e in events])  # on disk before `ingest` says so (and queues them)
+            runs = self.submit(events)
+        return runs
 
     def open_streams(self) -> Any:
         """The streams of `landfall.yaml`, taking records: their logs opened (and a flush a crash cut short

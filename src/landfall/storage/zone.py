@@ -322,20 +322,41 @@ class Storage:
         name."""
         dest = self.path(key)
         with self.guard(key):
-            if self.is_local:
-                if move:
-                    os.makedirs(os.path.dirname(dest), exist_ok=True)
-                    if sync:
-                        flush(local)
-                    os.replace(local, dest)
-                    if sync:
-                        flush(os.path.dirname(dest))
-                    return
-                self._replace(dest, lambda tmp: shutil.copyfile(local, tmp), sync)
-            else:
-                self.fs.put_file(local, dest)
-                if move:
-                    os.unlink(local)
+            try:
+                if self.is_local:
+                    if move:
+                        os.makedirs(os.path.dirname(dest), exist_ok=True)
+                        if sync:
+                            flush(local)
+                        os.replace(local, dest)
+                        if sync:
+                            flush(os.path.dirname(dest))
+                        return
+                    self._replace(dest, lambda tmp: shutil.copyfile(local, tmp), sync)
+                else:
+                    self.fs.put_file(local, dest)
+                    if move:
+                        os.unlink(local)
+            except (IsADirectoryError, NotADirectoryError, FileExistsError) as exc:
+                raise self._clash(key) from exc
+
+    def _clash(self, key: str) -> UnsafeKey:
+        """Why `key` cannot name a file here: it names a folder, or a folder on its way is a file."""
+
+        def kind(k: str) -> str | None:
+            try:
+                return self.fs.info(self.path(k))["type"]
+            except OSError:
+                return None
+
+        if kind(key) == "directory":
+            return UnsafeKey(f"key `{key}` names a folder in {self.label}; name a file inside it, like `{key}/a.csv`")
+        parts = key.split("/")
+        for n in range(1, len(parts)):
+            folder = "/".join(parts[:n])
+            if kind(folder) == "file":
+                return UnsafeKey(f"key `{key}`: `{folder}` is a file in {self.label}, not a folder; choose another key")
+        return UnsafeKey(f"key `{key}` cannot name a file in {self.label}")
 
     def sync(self, keys: Sequence[str], *, missing_ok: bool = False) -> None:
         """Flush local files to disk, with the folders that name them up to the zone's own entry, so that a power
