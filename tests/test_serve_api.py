@@ -196,6 +196,13 @@ def test_query_endpoint(make_lake, serve):
     srv = serve(lake.pipeline)
     res = srv.http.post("/api/query", json={"sql": "SELECT count(*) AS n FROM s"}).json()  # no token: it reads
     assert res["columns"] == ["n"] and res["rows"] == [[2]] and res["truncated"] is False
+    res = srv.http.post("/api/query", json={"sql": "SELECT count(*) FROM s", "as_of": 0}).json()  # no notes before
+    assert res["rows"] == [[2]] and res["notes"] == [
+        "--as-of applies to Delta tables; `s` is a parquet table and is read as it is now"
+    ]
+    for bad in ({"limit": "x"}, {"limit": True}, {"as_of": [1]}):  # passed over before
+        r = srv.http.post("/api/query", json={"sql": "SELECT 1", **bad})
+        assert r.status_code == 400 and f"`{next(iter(bad))}`: got" in r.json()["error"], r.text
     res = srv.http.post("/api/query", json={"sql": "SELECT * FROM range(100)", "limit": 1000}).json()
     assert len(res["rows"]) == 5 and res["truncated"] is True  # capped at serve.query_row_limit
     res = srv.http.post("/api/query", json={"sql": "SELECT status, count(*) FROM landfall.runs GROUP BY 1"})

@@ -53,8 +53,9 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 
 class ResultResponse(JSONResponse):
-    """A query's result: `{"columns": [...], "rows": [[...], ...], "truncated": false, "seconds": 0.01}`, each
-    decimal a number of every digit (`readback.json_text`)."""
+    """A query's result: `{"columns": [...], "rows": [[...], ...], "truncated": false, "seconds": 0.01, "notes":
+    [...]}`, each decimal a number of every digit (`readback.json_text`); `notes`: what the caller should know (an
+    `as_of` a Parquet table passes over)."""
 
     def __init__(self, result: Any) -> None:
         super().__init__(
@@ -63,6 +64,7 @@ class ResultResponse(JSONResponse):
                 "rows": [[jsonable(v) for v in row] for row in result.shown_rows()],
                 "truncated": result.truncated,
                 "seconds": round(result.seconds, 6),
+                "notes": result.notes,
             }
         )
 
@@ -261,7 +263,7 @@ def table_sample(request: Request) -> Response:
       - {name: name, in: path, required: true, schema: {type: string}}
       - {name: limit, in: query, schema: {type: integer, default: 20, maximum: 1000}}
     responses:
-      200: {description: 'A query result: {"columns": [...], "rows": [[...]], "truncated": false, "seconds": 0.01}'}
+      200: {description: 'A query result (as POST /api/query answers)'}
     """
     p = _p(request)
     return ResultResponse(p.sample(request.path_params["name"], _int(request, "limit", 20, 1, MAX_PAGE)))
@@ -442,7 +444,8 @@ async def query(request: Request) -> Response:
               limit: {type: integer, description: 'rows at most (default and cap: serve.query_row_limit)'}
               as_of: {type: string, description: a Delta table version or an ISO timestamp}
     responses:
-      200: {description: 'A query result: {"columns": [...], "rows": [[...]], "truncated": false, "seconds": 0.01}'}
+      200: {description: 'A query result: {"columns": [...], "rows": [[...]], "truncated": false, "seconds": 0.01,
+        "notes": [what the caller should know, e.g. that as_of passed over a Parquet table]}'}
       400: {description: Not one read-only statement, or the query failed}
       504: {description: Stopped at serve.query_timeout_seconds}
     """
@@ -452,11 +455,16 @@ async def query(request: Request) -> Response:
         raise QueryRefused('request body: expected {"sql": "SELECT ..."}')
     p = _p(request)
     cap = p.settings.serve.query_row_limit
-    limit = doc.get("limit") if isinstance(doc.get("limit"), int) else cap
+    limit = doc.get("limit", cap)
+    if not isinstance(limit, int) or isinstance(limit, bool):
+        raise QueryRefused(f"request body: `limit`: got `{limit}`; expected a whole number")
+    as_of = doc.get("as_of")
+    if as_of is not None and not isinstance(as_of, str | int):
+        raise QueryRefused(f"request body: `as_of`: got `{as_of}`; expected a table version or an ISO timestamp")
     res = await run_in_threadpool(
         lambda: p.query(
             sql,
-            as_of=doc.get("as_of"),
+            as_of=None if as_of is None else str(as_of),
             limit=max(1, min(cap, limit)),
             timeout=p.settings.serve.query_timeout_seconds,
         )
