@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import time
+from types import SimpleNamespace
 
 import pyarrow.parquet as pq
 import pytest
@@ -181,6 +182,33 @@ def test_unrouted_files_are_recorded_not_dropped(make_lake):
     lake._pipeline = None
     assert lake.process().count("succeeded") == 1
     assert lake.status() == {"misc/readme.txt": "succeeded", "sales/a.csv": "succeeded"}  # a header, no rows
+
+
+def test_files_queued_for_a_workflow_renamed_or_removed_since_load_under_the_one_matching_them_now(make_lake):
+    """`process` failed with ``no workflow named `a`; known: `b` `` and left the run `running`; `up`'s worker
+    threads died on it (a traceback each) and the file ended dead, "it may crash workers"."""
+    import yaml
+
+    lake = make_lake([wf("a", match="s/", table="t"), wf("x", match="x/")])
+    lake.land("s/1.csv", "id\n1\n")
+    lake.land("x/2.csv", "id\n2\n")
+    assert lake.pipeline.discover() and lake.status() == {"s/1.csv": "queued", "x/2.csv": "queued"}
+    doc = yaml.safe_load(lake.config.read_text())
+    doc["workflows"] = [wf("b", match="s/", table="t")]  # `a` renamed `b`; `x` removed
+    lake.config.write_text(yaml.safe_dump(doc))
+    lake.close()
+    lake._pipeline = None
+    assert lake.process().count("succeeded") == 1
+    assert lake.status() == {"s/1.csv": "succeeded", "x/2.csv": "unrouted"}
+    assert lake.rows("SELECT id, _source_file FROM t") == [(1, "s/1.csv")]
+    assert "workflow `x` is no longer in the config" in lake.pipeline.runs(status="unrouted")[0].error
+    # a run a host on the old config queued once this one had looked: its worker moves it, and loads it
+    old = {"s/": SimpleNamespace(name="a", write=SimpleNamespace(table="t"), retry=SimpleNamespace(max_attempts=3))}
+    lake.land("s/3.csv", "id\n3\n")
+    lake.pipeline.store.discover(lake.pipeline.listing.scan(), lambda key: old.get(key[:2]))
+    assert lake.process(discover=False).count("succeeded") == 1
+    assert sorted(lake.rows("SELECT id FROM t")) == [(1,), (3,)]
+    assert {r.workflow for r in lake.pipeline.runs(status="succeeded")} == {"b"}
 
 
 def test_most_specific_match_wins(make_lake):

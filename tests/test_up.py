@@ -211,4 +211,4 @@ def test_up_starts_again_on_a_changed_config_and_keeps_running_on_a_bad_edit(mak
         out = stop(proc)
     assert "changed but cannot be used; the running config stays" in out
     assert "changed: finishing the work in flight, then starting again on it" in out
-    assert "1 files no workflow matched when they landed are queued now (`x`)" in out
+    assert "1 files queued under the workflow that matches them now (`x`)" in out

@@ -19,7 +19,7 @@ from landfall.events import ObjectCreated, is_hidden, safe_key
 from landfall.hashing import lake_algorithm
 from landfall.outcomes import Summary
 from landfall.recovery import recover
-from landfall.routing import Router
+from landfall.routing import Router, reroute_note
 from landfall.runner import Outcome
 from landfall.sources.listing import ListingSource
 from landfall.state import Run, StateStore, Table, open_state, worker_id
@@ -126,16 +126,13 @@ class Pipeline:
         rewritten in place; see `ListingSource`)."""
         self.listing.settle_seconds = settle_seconds
         rerouted: list[Run] = []
-        if not self._rerouted:  # files no workflow matched when they landed: one may match them now
-            rerouted = self.patiently(lambda: self.store.reroute(self.router.route), stop) or []
+        if not self._rerouted:  # files no workflow matched when they landed, or queued for one gone since
+            names = [w.name for w in self.settings.workflows]
+            rerouted = self.patiently(lambda: self.store.reroute(self.router.route, names), stop) or []
             self._rerouted = True
             if rerouted:
                 self.work_available.set()
-                log.warning(
-                    "%d files no workflow matched when they landed are queued now (%s)",
-                    len(rerouted),
-                    ", ".join(sorted({f"`{r.workflow}`" for r in rerouted})),
-                )
+                log.warning("%s", reroute_note(rerouted))
         new = self.patiently(lambda: self.store.unknown(self.listing.scan(changed_only=changed_only)), stop)
         if new is None:  # stopped while waiting
             return rerouted

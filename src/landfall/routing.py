@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from landfall.config import Workflow
+
+if TYPE_CHECKING:
+    from landfall.state.base import Run
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -68,3 +72,13 @@ class Router:
             if route.matches(key):
                 return route.workflow
         return None
+
+
+def reroute_note(runs: list[Run]) -> str:
+    """What `StateStore.reroute` did, for the log."""
+    queued = sorted({f"`{r.workflow}`" for r in runs if r.status == "queued"})
+    said = f"{sum(r.status == 'queued' for r in runs)} files queued under the workflow that matches them now"
+    said += f" ({', '.join(queued)})" if queued else ""
+    if lost := [r.file_key for r in runs if r.status == "unrouted"]:
+        said += f"; {len(lost)} queued for a workflow no longer in the config match none now (unrouted)"
+    return said

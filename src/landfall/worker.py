@@ -10,6 +10,7 @@ from collections.abc import Callable
 from landfall.config import Settings, parse_size
 from landfall.engines import Engine, open_engine
 from landfall.errors import LeaseLost, StateError
+from landfall.routing import Router, reroute_note
 from landfall.runner import Outcome, Runner
 from landfall.state.base import StateStore
 from landfall.storage import Zones
@@ -38,6 +39,7 @@ class Worker:
         self._held: list[str] = []
         self._renewed = 0.0  # monotonic time just before the held runs' lease was last set (lease or heartbeat)
         self._limits = {wf.name: 1 for wf in settings.workflows if not wf.batchable}
+        self._workflows = {wf.name for wf in settings.workflows}
         self._in_order, self._in_order_workflows = settings.in_order()
         self._held_lock = threading.Lock()
 
@@ -55,6 +57,11 @@ class Worker:
         )
         if not runs:
             return 0
+        if runs[0].workflow not in self._workflows:  # queued by a config that had it (renamed or removed since)
+            self.store.release(self.id, [r.run_id for r in runs])
+            moved = self.store.reroute(Router(self.settings.workflows).route, self._workflows)
+            log.warning("%s", reroute_note(moved))
+            return len(runs)
         with self._held_lock:
             self._held, self._renewed = [r.run_id for r in runs], asked
         try:

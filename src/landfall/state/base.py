@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -459,9 +459,12 @@ class StateStore(ABC):
         queued."""
 
     @abstractmethod
-    def reroute(self, route: Any) -> list[Run]:
+    def reroute(self, route: Any, workflows: Collection[str] | None = None) -> list[Run]:
         """Queue the unrouted runs whose file `route(key)` (the workflow for a key, or None) now gives a workflow
-        (one added since the file landed): each file's newest version only, for that workflow. Returns them."""
+        (one added since the file landed): each file's newest version only, for that workflow. With `workflows`
+        (the names the config has), the queued runs of any other workflow (renamed or removed since they were
+        queued) go to the workflow `route` gives their file now, or are recorded unrouted. Returns the runs
+        queued or moved."""
 
     @abstractmethod
     def purge_dead(self, run_ids: Sequence[str] | None) -> int:

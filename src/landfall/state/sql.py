@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from landfall.errors import ConcurrentChange, LeaseLost, NoSuchRun
@@ -527,27 +527,44 @@ class SqlStateStore(SqlCommits, StateStore):
             cur.execute(f"DELETE FROM tables WHERE name IN ({marks(names)})", tuple(names))
             return self._reload(cur, file_ids, note)
 
-    def reroute(self, route: Any) -> list[Run]:
+    def reroute(self, route: Any, workflows: Collection[str] | None = None) -> list[Run]:
         with self.transaction(write=False) as cur:
             cur.execute(
-                "SELECT r.run_id, r.file_key FROM runs r WHERE r.status = 'unrouted' "
+                "SELECT r.run_id, r.file_key, r.status FROM runs r WHERE r.status = 'unrouted' "
                 "AND r.file_id = (SELECT max(f.id) FROM files f WHERE f.key = r.file_key)"
             )
-            found = [(rid, key, wf) for rid, key in cur.fetchall() if (wf := route(key)) is not None]
+            rows = cur.fetchall()
+            if workflows is not None:  # queued for a workflow the config no longer has
+                known = sorted(workflows)
+                gone = f" AND r.workflow NOT IN ({marks(known)})" if known else ""
+                cur.execute(f"SELECT r.run_id, r.file_key, r.status FROM runs r WHERE r.status = 'queued'{gone}", known)
+                rows += cur.fetchall()
+        found = [(rid, status, route(key)) for rid, key, status in rows]
+        found = [(rid, status, wf) for rid, status, wf in found if wf is not None or status == "queued"]
         if not found:
             return []
         now = self.now()
-        by_workflow: dict[tuple[str, str, int], list[str]] = {}
-        for rid, _, wf in found:
-            by_workflow.setdefault((wf.name, wf.write.table, wf.retry.max_attempts), []).append(rid)
+        by_workflow: dict[tuple[str, Any, Any, Any], list[str]] = {}
+        for rid, status, wf in found:
+            to = (wf.name, wf.write.table, wf.retry.max_attempts) if wf else (None, None, None)
+            by_workflow.setdefault((status, *to), []).append(rid)
         with self.transaction() as cur:
-            for (name, table, attempts), rids in by_workflow.items():
+            for (status, name, table, attempts), rids in by_workflow.items():
                 for chunk in chunks(rids):
+                    if name is None:  # its workflow is gone and none matches its file now
+                        cur.execute(
+                            "UPDATE runs SET status = 'unrouted', finished_at = ?, error = 'workflow `' || workflow "
+                            "|| '` is no longer in the config, and no workflow matches `' || file_key || '`; add a "
+                            f"workflow whose `match` covers it' WHERE run_id IN ({marks(chunk)}) AND status = 'queued'",
+                            (now, *chunk),
+                        )
+                        continue
                     cur.execute(
                         "UPDATE runs SET status = 'queued', workflow = ?, table_name = ?, max_attempts = ?, "
-                        "queued_at = ?, available_at = ?, finished_at = NULL, error = NULL "
-                        f"WHERE run_id IN ({marks(chunk)}) AND status = 'unrouted'",
-                        (name, table, attempts, now, now, *chunk),
+                        "queued_at = CASE WHEN status = 'unrouted' THEN ? ELSE queued_at END, "
+                        "available_at = CASE WHEN status = 'unrouted' THEN ? ELSE available_at END, "
+                        f"finished_at = NULL, error = NULL WHERE run_id IN ({marks(chunk)}) AND status = ?",
+                        (name, table, attempts, now, now, *chunk, status),
                     )
                     cur.execute(
                         "UPDATE files SET workflow = ? "

@@ -68,6 +68,30 @@ class StateStoreTests(WaitAndLeaseTests):
         # the older version of zzz/2 stays as it was (its newer version replaces it)
         assert sorted((r.file_key, r.mtime) for r in store.runs(status="unrouted")) == [("q/3", 1.0), ("zzz/2", 1.0)]
 
+    def test_runs_queued_for_a_workflow_gone_from_the_config_go_where_their_files_route_now(self, store):
+        store.discover([ev("a/1"), ev("a/2"), ev("b/3"), ev("zzz/4")], route_by_prefix())
+        held = store.lease("w", limit=1, max_bytes=BIG, lease_seconds=30, limits={"a": 1})[0]
+        assert store.reroute(route_by_prefix(), ["a", "b"]) == []  # every workflow is still there
+
+        def renamed(key: str):  # `a` renamed `a2`; `b` removed (nothing matches `b/` now)
+            return _wf("a2", 5) if key.startswith("a/") else None
+
+        moved = store.reroute(renamed, ["a2"])
+        want = [("a/1", "queued", "a2", "t_a2"), ("b/3", "unrouted", "b", "t_b")]
+        want.insert(1 if held.file_key == "a/2" else 0, ("a/2", "queued", "a2", "t_a2"))
+        assert sorted((r.file_key, r.status, r.workflow, r.table_name) for r in moved) == [
+            w for w in want if w[0] != held.file_key
+        ]
+        assert store.run(held.run_id).status == "running" and store.run(held.run_id).workflow == "a"  # its worker's
+        lost = store.run(next(r.run_id for r in moved if r.status == "unrouted"))
+        assert "workflow `b` is no longer in the config, and no workflow matches `b/3`" in lost.error
+        assert store.reroute(renamed, ["a2"]) == []  # once
+        store.release("w", [held.run_id])  # back in the queue: moved the next time
+        assert [(r.file_key, r.workflow) for r in store.reroute(renamed, ["a2"])] == [(held.file_key, "a2")]
+        got = store.lease("w", limit=10, max_bytes=BIG, lease_seconds=30)
+        assert sorted(r.file_key for r in got) == ["a/1", "a/2"] and {r.workflow for r in got} == {"a2"}
+        assert store.lease("w", limit=10, max_bytes=BIG, lease_seconds=30) == []
+
     def test_discover_twenty_thousand_files_in_one_call(self, store):
         events = [ev(f"a/{i:05d}.csv") for i in range(20_000)]
         created = store.discover(events, route_by_prefix())
