@@ -201,7 +201,10 @@ def test_files_queued_for_a_workflow_renamed_or_removed_since_load_under_the_one
     assert lake.process().count("succeeded") == 1
     assert lake.status() == {"s/1.csv": "succeeded", "x/2.csv": "unrouted"}
     assert lake.rows("SELECT id, _source_file FROM t") == [(1, "s/1.csv")]
-    assert "workflow `x` is no longer in the config" in lake.pipeline.runs(status="unrouted")[0].error
+    assert (
+        "no workflow matches `x/2.csv` now (it was queued for workflow `x`)"
+        in lake.pipeline.runs(status="unrouted")[0].error
+    )
     # a run a host on the old config queued once this one had looked: its worker moves it, and loads it
     old = {"s/": SimpleNamespace(name="a", write=SimpleNamespace(table="t"), retry=SimpleNamespace(max_attempts=3))}
     lake.land("s/3.csv", "id\n3\n")
@@ -209,6 +212,24 @@ def test_files_queued_for_a_workflow_renamed_or_removed_since_load_under_the_one
     assert lake.process(discover=False).count("succeeded") == 1
     assert sorted(lake.rows("SELECT id FROM t")) == [(1,), (3,)]
     assert {r.workflow for r in lake.pipeline.runs(status="succeeded")} == {"b"}
+
+
+def test_a_file_queued_before_its_table_was_renamed_is_recorded_under_the_new_name(make_lake):
+    """Its rows went to `t2`, but `landfall.runs` said `t` (and the order of a merge table's files was kept per
+    old name)."""
+    import yaml
+
+    lake = make_lake([wf("a", match="s/", table="t")])
+    lake.land("s/1.csv", "id\n1\n")
+    lake.pipeline.discover()
+    doc = yaml.safe_load(lake.config.read_text())
+    doc["workflows"][0]["write"]["table"] = "t2"
+    lake.config.write_text(yaml.safe_dump(doc))
+    lake.close()
+    lake._pipeline = None
+    assert lake.process().ok
+    assert lake.rows('SELECT file_id, "table", status FROM landfall.runs') == [("s/1.csv", "t2", "succeeded")]
+    assert lake.rows("SELECT id FROM t2") == [(1,)]
 
 
 def test_most_specific_match_wins(make_lake):

@@ -127,8 +127,8 @@ class Pipeline:
         self.listing.settle_seconds = settle_seconds
         rerouted: list[Run] = []
         if not self._rerouted:  # files no workflow matched when they landed, or queued for one gone since
-            names = [w.name for w in self.settings.workflows]
-            rerouted = self.patiently(lambda: self.store.reroute(self.router.route, names), stop) or []
+            flows = self.settings.workflows
+            rerouted = self.patiently(lambda: self.store.reroute(self.router.route, flows), stop) or []
             self._rerouted = True
             if rerouted:
                 self.work_available.set()

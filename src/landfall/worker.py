@@ -59,7 +59,7 @@ class Worker:
             return 0
         if runs[0].workflow not in self._workflows:  # queued by a config that had it (renamed or removed since)
             self.store.release(self.id, [r.run_id for r in runs])
-            moved = self.store.reroute(Router(self.settings.workflows).route, self._workflows)
+            moved = self.store.reroute(Router(self.settings.workflows).route, self.settings.workflows)
             log.warning("%s", reroute_note(moved))
             return len(runs)
         with self._held_lock:

@@ -459,12 +459,12 @@ class StateStore(ABC):
         queued."""
 
     @abstractmethod
-    def reroute(self, route: Any, workflows: Collection[str] | None = None) -> list[Run]:
+    def reroute(self, route: Any, workflows: Collection[Any] | None = None) -> list[Run]:
         """Queue the unrouted runs whose file `route(key)` (the workflow for a key, or None) now gives a workflow
         (one added since the file landed): each file's newest version only, for that workflow. With `workflows`
-        (the names the config has), the queued runs of any other workflow (renamed or removed since they were
-        queued) go to the workflow `route` gives their file now, or are recorded unrouted. Returns the runs
-        queued or moved."""
+        (the config's), the queued runs of a workflow that no longer takes their file (renamed, removed, its
+        `match` changed) go to the workflow `route` gives their file now, or are recorded unrouted; and each
+        workflow's queued runs take the table and the attempts it has now. Returns the runs queued or moved."""
 
     @abstractmethod
     def purge_dead(self, run_ids: Sequence[str] | None) -> int:

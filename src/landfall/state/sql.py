@@ -527,20 +527,29 @@ class SqlStateStore(SqlCommits, StateStore):
             cur.execute(f"DELETE FROM tables WHERE name IN ({marks(names)})", tuple(names))
             return self._reload(cur, file_ids, note)
 
-    def reroute(self, route: Any, workflows: Collection[str] | None = None) -> list[Run]:
+    def reroute(self, route: Any, workflows: Collection[Any] | None = None) -> list[Run]:
+        if workflows:  # each workflow's queued runs take the table and attempts it has now
+            with self.transaction() as cur:
+                for wf in workflows:
+                    cur.execute(
+                        "UPDATE runs SET table_name = ?, max_attempts = ? WHERE status = 'queued' AND workflow = ? "
+                        "AND (COALESCE(table_name, '') <> ? OR max_attempts <> ?)",
+                        (wf.write.table, wf.retry.max_attempts, wf.name, wf.write.table or "", wf.retry.max_attempts),
+                    )
         with self.transaction(write=False) as cur:
             cur.execute(
                 "SELECT r.run_id, r.file_key, r.status FROM runs r WHERE r.status = 'unrouted' "
                 "AND r.file_id = (SELECT max(f.id) FROM files f WHERE f.key = r.file_key)"
             )
-            rows = cur.fetchall()
-            if workflows is not None:  # queued for a workflow the config no longer has
-                known = sorted(workflows)
-                gone = f" AND r.workflow NOT IN ({marks(known)})" if known else ""
-                cur.execute(f"SELECT r.run_id, r.file_key, r.status FROM runs r WHERE r.status = 'queued'{gone}", known)
+            rows = [(rid, key, status, None) for rid, key, status in cur.fetchall()]
+            if workflows is not None:  # queued for a workflow that no longer takes their file
+                cur.execute("SELECT r.run_id, r.file_key, r.status, r.workflow FROM runs r WHERE r.status = 'queued'")
                 rows += cur.fetchall()
-        found = [(rid, status, route(key)) for rid, key, status in rows]
-        found = [(rid, status, wf) for rid, status, wf in found if wf is not None or status == "queued"]
+        found = []
+        for rid, key, status, was in rows:
+            wf = route(key)
+            if (wf.name if wf else None) != (was if status == "queued" else None):
+                found.append((rid, status, wf))
         if not found:
             return []
         now = self.now()
@@ -553,9 +562,9 @@ class SqlStateStore(SqlCommits, StateStore):
                 for chunk in chunks(rids):
                     if name is None:  # its workflow is gone and none matches its file now
                         cur.execute(
-                            "UPDATE runs SET status = 'unrouted', finished_at = ?, error = 'workflow `' || workflow "
-                            "|| '` is no longer in the config, and no workflow matches `' || file_key || '`; add a "
-                            f"workflow whose `match` covers it' WHERE run_id IN ({marks(chunk)}) AND status = 'queued'",
+                            "UPDATE runs SET status = 'unrouted', finished_at = ?, error = 'no workflow matches `' || "
+                            "file_key || '` now (it was queued for workflow `' || workflow || '`); add a workflow "
+                            f"whose `match` covers it' WHERE run_id IN ({marks(chunk)}) AND status = 'queued'",
                             (now, *chunk),
                         )
                         continue

@@ -71,12 +71,12 @@ class StateStoreTests(WaitAndLeaseTests):
     def test_runs_queued_for_a_workflow_gone_from_the_config_go_where_their_files_route_now(self, store):
         store.discover([ev("a/1"), ev("a/2"), ev("b/3"), ev("zzz/4")], route_by_prefix())
         held = store.lease("w", limit=1, max_bytes=BIG, lease_seconds=30, limits={"a": 1})[0]
-        assert store.reroute(route_by_prefix(), ["a", "b"]) == []  # every workflow is still there
+        assert store.reroute(route_by_prefix(), [_wf("a"), _wf("b")]) == []  # every workflow is still there
 
         def renamed(key: str):  # `a` renamed `a2`; `b` removed (nothing matches `b/` now)
             return _wf("a2", 5) if key.startswith("a/") else None
 
-        moved = store.reroute(renamed, ["a2"])
+        moved = store.reroute(renamed, [_wf("a2", 5)])
         want = [("a/1", "queued", "a2", "t_a2"), ("b/3", "unrouted", "b", "t_b")]
         want.insert(1 if held.file_key == "a/2" else 0, ("a/2", "queued", "a2", "t_a2"))
         assert sorted((r.file_key, r.status, r.workflow, r.table_name) for r in moved) == [
@@ -84,13 +84,37 @@ class StateStoreTests(WaitAndLeaseTests):
         ]
         assert store.run(held.run_id).status == "running" and store.run(held.run_id).workflow == "a"  # its worker's
         lost = store.run(next(r.run_id for r in moved if r.status == "unrouted"))
-        assert "workflow `b` is no longer in the config, and no workflow matches `b/3`" in lost.error
-        assert store.reroute(renamed, ["a2"]) == []  # once
+        assert "no workflow matches `b/3` now (it was queued for workflow `b`)" in lost.error
+        assert store.reroute(renamed, [_wf("a2", 5)]) == []  # once
         store.release("w", [held.run_id])  # back in the queue: moved the next time
-        assert [(r.file_key, r.workflow) for r in store.reroute(renamed, ["a2"])] == [(held.file_key, "a2")]
+        assert [(r.file_key, r.workflow) for r in store.reroute(renamed, [_wf("a2", 5)])] == [(held.file_key, "a2")]
         got = store.lease("w", limit=10, max_bytes=BIG, lease_seconds=30)
         assert sorted(r.file_key for r in got) == ["a/1", "a/2"] and {r.workflow for r in got} == {"a2"}
         assert store.lease("w", limit=10, max_bytes=BIG, lease_seconds=30) == []
+
+    def test_runs_queued_for_a_workflow_whose_match_no_longer_takes_them_go_where_they_route_now(self, store):
+        store.discover([ev("a/1"), ev("a/eu/2"), ev("b/3")], route_by_prefix())
+
+        def split(key: str):  # a workflow for `a/eu/` added; `b` matches `b/x/` only now
+            return _wf("eu") if key.startswith("a/eu/") else None if key.startswith("b/") else route_by_prefix()(key)
+
+        moved = store.reroute(split, [_wf("a"), _wf("b"), _wf("eu")])
+        assert sorted((r.file_key, r.status, r.workflow) for r in moved) == [
+            ("a/eu/2", "queued", "eu"),
+            ("b/3", "unrouted", "b"),
+        ]
+        assert store.reroute(split, [_wf("a"), _wf("b"), _wf("eu")]) == []
+
+    def test_queued_runs_take_the_table_and_attempts_their_workflow_has_now(self, store):
+        store.discover([ev("a/1"), ev("b/2")], route_by_prefix())
+        moved = _wf("a", 7)
+        moved.write.table = "t_a2"  # `write.table` renamed and `retry.max_attempts` raised since they were queued
+        assert store.reroute(route_by_prefix(), [moved, _wf("b")]) == []
+        got = store.lease("w", limit=10, max_bytes=BIG, lease_seconds=30, limits={"a": 1, "b": 1})
+        got += store.lease("w", limit=10, max_bytes=BIG, lease_seconds=30, limits={"a": 1, "b": 1})
+        assert sorted((r.file_key, r.table_name) for r in got) == [("a/1", "t_a2"), ("b/2", "t_b")]
+        store.fail(got[0].run_id if got[0].file_key == "a/1" else got[1].run_id, "bad", retry_in=0.0, worker="w")
+        assert [r.attempt for r in store.runs(key="a/1")] == [2, 1]  # 7 attempts: queued again
 
     def test_discover_twenty_thousand_files_in_one_call(self, store):
         events = [ev(f"a/{i:05d}.csv") for i in range(20_000)]
