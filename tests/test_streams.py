@@ -789,6 +789,29 @@ def test_a_flush_cut_short_is_redone_with_the_same_files(clicks_lake, monkeypatc
     assert lake.rows("SELECT count(*), count(DISTINCT id) FROM clicks") == [(31, 31)]
 
 
+def test_records_left_in_the_log_of_a_stream_taken_out_of_the_config_are_said_at_start(clicks_lake):
+    """A stream removed (or renamed) from landfall.yaml after a crash kept its acknowledged records in its log,
+    landed by nothing, without a word."""
+    from msgspec.structs import replace
+
+    from landfall.streams.service import warn_left_behind
+
+    lake = clicks_lake
+    streams = Streams(lake.pipeline.settings)
+    streams.get("clicks").put([b'{"id": 1, "event_type": "view"}']).durable.result(5)
+    streams.close(flush=False)  # as after kill -9
+    gone = replace(lake.pipeline.settings, streams=[])
+    (said,) = warn_left_behind(gone)
+    assert said.startswith("stream `clicks` is not in landfall.yaml, but its segment log (") and " bytes of records accepted and not landed" in said, said
+    assert "put the stream back in `streams:`" in said
+    assert warn_left_behind(lake.pipeline.settings) == []  # in the config: its server lands them
+    streams = Streams(lake.pipeline.settings)
+    streams.start(lake.pipeline.submit)
+    streams.close()
+    assert warn_left_behind(gone) == []  # landed: nothing left behind
+    assert lake.process().ok and lake.rows("SELECT id FROM clicks") == [(1,)]
+
+
 def test_streams_config_is_checked_at_load(tmp_path):
     from landfall.config import load_settings
     from landfall.errors import ConfigError

@@ -161,6 +161,23 @@ def _settle_one(fut: Any, value: int | None, exc: BaseException | None) -> None:
         fut.set_result(value)
 
 
+def unlanded_bytes(folder: str) -> int:
+    """How many bytes of the log in `folder` are past what was flushed (records accepted, not yet landed), read
+    without taking the log: its segments' end less the checkpoint's `flushed` (0 for a folder that holds none)."""
+    try:
+        bases = sorted(int(n[:-4]) for n in os.listdir(folder) if n.endswith(".seg") and n[:-4].isdigit())
+        if not bases:
+            return 0
+        end = bases[-1] + os.path.getsize(os.path.join(folder, f"{bases[-1]:020d}.seg"))
+        with open(os.path.join(folder, "checkpoint.json"), encoding="utf-8") as fh:
+            flushed = int(json.load(fh).get("flushed", 0))
+    except FileNotFoundError:
+        flushed = 0
+    except (OSError, ValueError):
+        return 0
+    return max(0, end - flushed)
+
+
 class SegmentLog:
     """Append framed records, wait until they are on disk, read them back, record what was flushed."""
 

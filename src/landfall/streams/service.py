@@ -18,10 +18,33 @@ from landfall.errors import LandfallError
 from landfall.events import ObjectCreated
 from landfall.sources.base import EventSource, Sink
 from landfall.storage import Storage, Zones
-from landfall.streams.log import SegmentLog
+from landfall.streams.log import SegmentLog, unlanded_bytes
 from landfall.streams.stream import Stream
 
 log = logging.getLogger("landfall.streams")
+
+
+def warn_left_behind(settings: Settings) -> list[str]:
+    """Say, once at start, which segment logs in `stream_log_dir` hold records accepted but not landed for a
+    stream landfall.yaml no longer has (removed or renamed since): nothing lands them until it is put back.
+    Returns the lines logged."""
+    root = settings.stream_log_path
+    try:
+        names = sorted(n for n in os.listdir(root) if os.path.isdir(os.path.join(root, n)))
+    except OSError:
+        return []
+    known = {cfg.name for cfg in settings.streams}
+    said = []
+    for name in names:
+        if name not in known and (size := unlanded_bytes(os.path.join(root, name))):
+            said.append(
+                f"stream `{name}` is not in landfall.yaml, but its segment log ({os.path.join(root, name)}) holds "
+                f"{size:,} bytes of records accepted and not landed: put the stream back in `streams:` (as it was) "
+                "and start `landfall serve` to land them; delete the folder only to drop them"
+            )
+    for line in said:
+        log.warning("%s", line)
+    return said
 
 
 class NoSuchStream(KeyError, LandfallError):

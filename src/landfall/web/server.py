@@ -88,6 +88,9 @@ def bind(
     sock.bind(addr)
     sock.listen(128)
     port = sock.getsockname()[1]
+    from landfall.streams.service import warn_left_behind
+
+    warn_left_behind(pipeline.settings)
     streams = None
     if pipeline.settings.streams:  # the stream intake: POST /streams/<name>, and the AWS APIs at POST /
         from landfall.streams.http import OWN_AUTH, routes
