@@ -802,7 +802,10 @@ def test_records_left_in_the_log_of_a_stream_taken_out_of_the_config_are_said_at
     streams.close(flush=False)  # as after kill -9
     gone = replace(lake.pipeline.settings, streams=[])
     (said,) = warn_left_behind(gone)
-    assert said.startswith("stream `clicks` is not in landfall.yaml, but its segment log (") and " bytes of records accepted and not landed" in said, said
+    assert (
+        said.startswith("stream `clicks` is not in landfall.yaml, but its segment log (")
+        and " bytes of records accepted and not landed" in said
+    ), said
     assert "put the stream back in `streams:`" in said
     assert warn_left_behind(lake.pipeline.settings) == []  # in the config: its server lands them
     streams = Streams(lake.pipeline.settings)

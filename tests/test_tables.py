@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import traceback
+from datetime import timedelta
 from pathlib import Path
 
 import deltalake
@@ -328,9 +329,26 @@ def test_time_travel_reads_the_tables_the_query_names_and_refuses_versions_they_
     first = lake.pipeline.history("d")[-1].timestamp
     with pytest.raises(QueryRefused, match="table `d` did not exist yet at 2020-01-01T00:00:00Z: its first version"):
         q("SELECT count(*) FROM d", as_of="2020-01-01T00:00:00Z")
-    assert q("SELECT count(*) FROM d", as_of=first.isoformat(timespec="seconds"))[1] == [(1,)]
+    assert q("SELECT count(*) FROM d", as_of=(first + timedelta(microseconds=500)).isoformat())[1] == [(1,)]
     out = CliRunner().invoke(main, ["--config", str(lake.config), "query", "--as-of", "9", "SELECT * FROM d"])
     assert out.exit_code == 1 and "table `d` has versions 0 to 2; there is no version 9" in out.output
+
+
+def test_time_travel_to_the_time_history_shows_reads_that_version(make_lake):
+    """`tables history` shows each version's time to the second; `--as-of` that time read the version before it
+    (committed at 12:00:01.4, version 1 is shown as 12:00:01, and `--as-of 12:00:01Z` read version 0), but for the
+    first version. A time to the second takes in that whole second; one with a fraction is taken as written."""
+    lake = make_lake([wf("d", read={"format": "csv"}, write={"table": "d", "format": "delta"})])
+    for i in range(2):
+        time.sleep(1.2 - time.time() % 1)  # each commit in a second of its own, past its first tenth
+        lake.land(f"d/{i}.csv", f"id\n{i}\n")
+        lake.process()
+    q = lake.pipeline.query
+    for version in lake.pipeline.history("d"):
+        shown = version.timestamp.replace(microsecond=0)
+        assert q("SELECT count(*) FROM d", as_of=shown.isoformat())[1] == [(version.version + 1,)], version
+    early = lake.pipeline.history("d")[0].timestamp.replace(microsecond=1000)  # 1 ms into its second
+    assert q("SELECT count(*) FROM d", as_of=early.isoformat())[1] == [(1,)]
 
 
 def test_time_travel_does_not_read_every_commit(make_lake, monkeypatch):
@@ -363,7 +381,7 @@ def test_time_travel_does_not_read_every_commit(make_lake, monkeypatch):
     first = versions[-1].timestamp
     with pytest.raises(QueryRefused, match=rf"its first version \(2\) is from {first.isoformat()[:19]}"):
         q("SELECT count(*) FROM d", as_of="2020-01-01T00:00:00Z")
-    assert q("SELECT count(*) FROM d", as_of=first.isoformat(timespec="seconds"))[1] == [(3,)]
+    assert q("SELECT count(*) FROM d", as_of=(first + timedelta(microseconds=500)).isoformat())[1] == [(3,)]
 
 
 def test_history_of_a_parquet_table_says_why_not(make_lake):

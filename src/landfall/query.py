@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -143,12 +143,14 @@ def _files_as_of(table: Table, storage: Storage, as_of: int | datetime) -> list[
             f"table `{table.name}` has versions {first} to {last}; there is no version {as_of} "
             f"(`landfall tables history {table.name}`)"
         )
-    # to the second, as `tables history` shows it: its time of the first version reads that version
+    # to the second, as `tables history` shows it: the time it shows for a version reads that version
     if isinstance(as_of, datetime) and as_of < first_time.replace(microsecond=0):
         raise QueryRefused(
             f"table `{table.name}` did not exist yet at {_iso(as_of)}: its first version ({first}) is from "
             f"{_iso(first_time)}"
         )
+    if isinstance(as_of, datetime) and not as_of.microsecond:  # a time to the second takes in that whole second
+        as_of += timedelta(microseconds=999_999)
     return [f.path for f in delta.files_as_of(as_of)]
 
 
