@@ -88,3 +88,19 @@ def test_a_deleted_folder_is_forgotten(tmp_path):
     (landing / "gone").rmdir()
     assert source.poll(changed_only=True) == []
     assert source.poll() == []
+
+
+def test_a_file_whose_name_is_not_utf8_is_passed_over_and_said_once(make_lake, caplog):
+    """Its key could not be recorded: every listing failed on it (`UnicodeEncodeError` from the state store), so
+    no file of the landing zone loaded, and `landfall process` ended in a traceback."""
+    lake = make_lake([{"name": "s", "match": "s/", "write": {"table": "s"}}])
+    lake.land("s/ok.csv", "id\n1\n")
+    bad = os.path.join(os.fsencode(lake.landing), b"s", b"caf\xe9.csv")  # Latin-1 bytes, as some tools name files
+    with open(bad, "wb") as fh:
+        fh.write(b"id\n2\n")
+    for changed_only in (False, True, False):
+        assert keys(lake.pipeline.listing.poll(changed_only=changed_only)) == ["s/ok.csv"]
+    said = [r.getMessage() for r in caplog.records if "not UTF-8" in r.getMessage()]
+    assert len(said) == 1 and "`s/caf\\xe9.csv` is passed over: its name is not UTF-8" in said[0], said
+    assert lake.process().count("succeeded") == 1
+    assert lake.rows("SELECT id, _source_file FROM s") == [(1, "s/ok.csv")]

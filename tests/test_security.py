@@ -43,6 +43,7 @@ def test_safe_key_keeps_keys_inside_their_zone(key, normal):
         ("t\\..\\x.csv", "backslash"),
         ("a\x00b.csv", "control character"),
         ("a\nb.csv", "control character"),
+        ("a/caf\udce9.csv", "not UTF-8"),  # a local file name of Latin-1 bytes, as Python decodes it
         ("a//b.csv", "empty segment"),
         ("a/", "empty segment"),
         ("", "empty key"),

@@ -85,6 +85,24 @@ def test_up_watches_and_stops_cleanly_on_sigterm(make_lake):
     assert running_services(lake.pipeline.store) == []  # let go on the way out
 
 
+def test_the_watcher_passes_over_a_file_whose_name_is_not_utf8_and_goes_on(make_lake):
+    """The watcher's thread died on such a file (`UnicodeEncodeError` recording it): files landed after it
+    waited for the next listing."""
+    lake = make_lake([wf("s", read={"format": "csv"})], reconcile_seconds=60.0, settle_seconds=0.0)
+    lake.land("s/before.csv", "id\n1\n")
+    proc = start_up(lake)
+    try:
+        wait_for(lambda: table_rows(lake, "s") == 1, proc=proc)
+        with open(os.path.join(os.fsencode(lake.landing), b"s", b"caf\xe9.csv"), "wb") as fh:
+            fh.write(b"id\n2\n")
+        lake.land("s/after.csv", "id\n3\n")  # reported by the watcher (no listing for 60 s)
+        wait_for(lambda: table_rows(lake, "s") == 2, timeout=15, proc=proc)
+    finally:
+        out = stop(proc)
+    assert out.count("`s/caf\\xe9.csv` is passed over: its name is not UTF-8") == 1, out
+    assert "Traceback" not in out
+
+
 def test_sigint_also_stops(make_lake):
     lake = make_lake([wf("s", read={"format": "csv"})], settle_seconds=0.0)
     lake.land("s/a.csv", "id\n1\n")

@@ -39,7 +39,7 @@ def safe_key(key: str) -> str:
     """A key relative to its zone, checked: the normalized key (`./` segments dropped), or `UnsafeKey`.
 
     Refused: `..` segments, absolute paths (`/x`, `C:...`), backslashes, NUL and other control characters,
-    and empty segments (`a//b`, a trailing `/`). A key that passes names a place inside its zone, whatever the
+    names that are not UTF-8 (a local file name of other bytes), and empty segments (`a//b`, a trailing `/`). A key that passes names a place inside its zone, whatever the
     storage behind it.
     """
     if not isinstance(key, str) or not key:
@@ -47,6 +47,10 @@ def safe_key(key: str) -> str:
     shown = key.encode("unicode_escape").decode("ascii")
     if _CONTROL.search(key):
         raise UnsafeKey(f"key `{shown}` holds a control character (NUL, newline, ...); use printable names only")
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UnsafeKey(f"key `{shown}` is not UTF-8 (a file name of other bytes); rename the file") from None
     if "\\" in key:
         raise UnsafeKey(f"key `{shown}` holds a backslash; separate folders with `/`")
     if key.startswith("/") or _DRIVE.match(key):

@@ -16,27 +16,29 @@ from landfall.sources.base import EventSource, Sink
 
 if TYPE_CHECKING:
     from landfall.pipeline import Pipeline
+    from landfall.storage import Storage
 
 log = logging.getLogger("landfall.sources")
 
 
 class WatchSource(EventSource):
-    def __init__(self, root: str, nudge: threading.Event | None = None) -> None:
-        self.root = os.path.abspath(root)
+    def __init__(self, landing: Storage, nudge: threading.Event | None = None) -> None:
+        self.landing = landing
+        self.root = os.path.abspath(landing.root)
         self.nudge = nudge
         self._observer = None
         self._sink: Sink | None = None
 
     @classmethod
     def open(cls, options: Any, pipeline: Pipeline) -> WatchSource:
-        return cls(pipeline.zones.landing.root, nudge=pipeline.work_available)
+        return cls(pipeline.zones.landing, nudge=pipeline.work_available)
 
     def poll(self) -> list[ObjectCreated]:
         return []
 
     def event_for(self, path: str) -> ObjectCreated | None:
         key = os.path.relpath(path, self.root).replace(os.sep, "/")
-        if key.startswith("..") or is_hidden(key):
+        if key.startswith("..") or is_hidden(key) or not self.landing.recordable(key):
             return None
         real = os.path.realpath(path)
         if not real.startswith(os.path.realpath(self.root) + os.sep):

@@ -178,8 +178,11 @@ class Storage:
             return None
         if self.is_local and info.get("islink") and not _inside(os.path.realpath(path), self.root):
             return None
+        key = self.key_of(path)
+        if not self.recordable(key):
+            return None
         return (
-            self.key_of(path),
+            key,
             {
                 **info,
                 "size": int(info.get("size") or 0),
@@ -201,6 +204,28 @@ class Storage:
             log.warning(
                 "%s: cannot list `%s` (%s): its files are seen once it can be", self.label, key, first_line(exc)
             )
+
+    def recordable(self, key: str) -> bool:
+        """Whether a file's key can be recorded: not a name of bytes that are not UTF-8 (a local file system takes
+        any), which is passed over and said once; the rest of the listing goes on (every listing, and the
+        watcher, failed on it)."""
+        if key.isascii():
+            return True
+        try:
+            key.encode("utf-8")
+            return True
+        except UnicodeEncodeError:
+            pass
+        shown = key.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        if key not in self._unlisted:
+            self._unlisted.add(key)
+            log.warning(
+                "%s: `%s` is passed over: its name is not UTF-8, which landfall needs to record it; rename it (e.g. "
+                "`convmv -f latin1 -t utf8`)",
+                self.label,
+                shown,
+            )
+        return False
 
     def entries(self, prefix: str = "") -> dict[str, str]:
         """What is directly under `prefix`: name -> `file` or `directory`."""
