@@ -203,10 +203,14 @@ def refuse_lineage_names(columns: Any) -> None:
     e.g. an export of another lake's table, or a `compute`): its values would be overwritten, or dropped with
     `lineage: false`. `InvalidInput` saying how to keep them."""
     if clash := [c for c in LINEAGE if c in columns]:
+        named = ", ".join(f"`{c}`" for c in clash)
+        renames = ", ".join(f"{c}: {c.lstrip('_')}" for c in clash)
+        one = len(clash) == 1
         raise InvalidInput(
-            f"column `{clash[0]}` has the name of a lineage column landfall adds to every row, so its values would "
-            f"be lost; rename it in a transform step (`- rename: {{{clash[0]}: {clash[0].lstrip('_')}}}`) or drop it "
-            f"(`- drop: [{clash[0]}]`)"
+            f"column{'' if one else 's'} {named} {'has the name of a lineage column' if one else 'have the names of lineage columns'} "
+            f"landfall adds to every row, so {'its' if one else 'their'} values would be lost; rename "
+            f"{'it' if one else 'them'} in a transform step (`- rename: {{{renames}}}`) or drop "
+            f"{'it' if one else 'them'} (`- drop: [{', '.join(clash)}]`)"
         )
 
 

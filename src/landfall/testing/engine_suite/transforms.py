@@ -432,7 +432,14 @@ class TransformTests(EngineFixtures):
         for name in ("t", "n"):
             lake.land(f"{name}/a.csv", "id,_source_file\n1,upstream.csv\n")
         lake.land("r/a.csv", "id,_run_id\n1,abc\n")
+        lake.land("t/b.csv", "id,_source_file,_ingested_at,_run_id\n1,a.csv,2026-01-01,x\n")  # another lake's table
         lake.process()
+        assert (  # every one named at once (the first alone before: renaming it failed on the next)
+            "columns `_source_file`, `_ingested_at`, `_run_id` have the names of lineage columns landfall adds to "
+            "every row, so their values would be lost; rename them in a transform step (`- rename: {_source_file: "
+            "source_file, _ingested_at: ingested_at, _run_id: run_id}`) or drop them (`- drop: [_source_file, "
+            "_ingested_at, _run_id]`)"
+        ) in error_of(lake, "t/b.csv")
         for name in ("t", "n"):
             assert only_run(lake, f"{name}/a.csv").status == "dead"
             assert "column `_source_file` has the name of a lineage column landfall adds to every row, so its " in (
