@@ -63,6 +63,8 @@ def test_landing_zone_on_s3_files_listed_loaded_queried(make_lake, s3_server, s3
     client.put_object(Bucket=s3_bucket, Key="landing/sales/2024/jan.csv", Body=b"id,amount\n1,9.5\n2,3\n")
     client.put_object(Bucket=s3_bucket, Key="landing/sales/feb.csv", Body=b"id,amount\n3,1.25\n")
     client.put_object(Bucket=s3_bucket, Key="landing/sales/_tmp/upload.csv", Body=b"id\n99\n")  # hidden: skipped
+    for marker in ("landing/", "landing/sales/", "landing/sales/2024/"):  # folders made in the S3 console
+        client.put_object(Bucket=s3_bucket, Key=marker, Body=b"")  # listed as files `sales/`, which ended dead
     summary = lake.process()
     assert summary.ok and summary.count("succeeded") == 2, summary.outcomes
     assert lake.rows("SELECT id, amount, _source_file FROM sales ORDER BY id") == [
@@ -71,6 +73,7 @@ def test_landing_zone_on_s3_files_listed_loaded_queried(make_lake, s3_server, s3
         (3, 1.25, "sales/feb.csv"),
     ]
     runs = {r.file_key: r for r in lake.pipeline.runs()}
+    assert sorted(runs) == ["sales/2024/jan.csv", "sales/feb.csv"]  # no run for a folder marker
     assert runs["sales/feb.csv"].size == 17 and len(runs["sales/feb.csv"].content_hash or "") == 64
     # the same bytes under another key load once; a changed object is a new version that replaces its rows
     client.put_object(Bucket=s3_bucket, Key="landing/sales/copy.csv", Body=b"id,amount\n3,1.25\n")

@@ -189,6 +189,8 @@ def test_malformed_foreign_and_test_messages_are_logged_and_deleted(
         send(moto, queue, s3_event(s3_bucket, "elsewhere/sales/a.csv"))  # outside the landing zone's prefix
         send(moto, queue, s3_event(s3_bucket, "landing/../etc/passwd"))  # would leave the zone
         send(moto, queue, s3_event(s3_bucket, "landing/sales/gone.csv"))  # never landed (or deleted since)
+        put(s3_server, s3_bucket, "landing/sales/", b"")  # a folder made in the S3 console: no file
+        send(moto, queue, s3_event(s3_bucket, "landing/sales/"))  # was refused by `safe_key` with a warning
         send(moto, queue, s3_event(s3_bucket, "landing/sales/a.csv", event="ObjectRemoved:Delete"))
         wait_for(lambda: moto.counts(queue) == (0, 0), what="every message deleted")
     assert p.counts()["queued"] == 0 and not p.runs()
@@ -196,6 +198,7 @@ def test_malformed_foreign_and_test_messages_are_logged_and_deleted(
     assert "deleted: the message body is not JSON" in text
     assert "is outside the landing zone" in text and "`..` segment" in text
     assert "`sales/gone.csv` is gone" in text and "is not a created object" in text
+    assert "empty segment" not in text  # a folder marker is no mistake to warn of
 
 
 def test_listing_stays_the_backfill_and_agrees_with_notifications(tmp_path, s3_server, s3_bucket, moto, queue):

@@ -271,6 +271,9 @@ class SqsSource(EventSource):
                 self.landing.root,
             )
             return None
+        if n.key.endswith("/"):  # a folder marker (the S3 console's "Create folder"): no file to load
+            log.debug("%s: message %s: `%s` is a folder marker; ignored", self.label, message_id, n.key)
+            return None
         try:
             key = safe_key(n.key[len(self.prefix) + 1 :] if self.prefix else n.key)
         except UnsafeKey as exc:

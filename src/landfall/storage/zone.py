@@ -174,7 +174,7 @@ class Storage:
         """A listing's entry as `(key, info)` with `size`, `mtime` and `etag`; None for what is not a file (or a
         link out of a local zone)."""
         path = info.get("name") or name
-        if info.get("type") != "file":
+        if info.get("type") != "file" or path.endswith("/"):  # `sales/`: a folder marker (S3 console, s3a), no file
             return None
         if self.is_local and info.get("islink") and not _inside(os.path.realpath(path), self.root):
             return None
