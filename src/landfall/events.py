@@ -39,8 +39,8 @@ def safe_key(key: str) -> str:
     """A key relative to its zone, checked: the normalized key (`./` segments dropped), or `UnsafeKey`.
 
     Refused: `..` segments, absolute paths (`/x`, `C:...`), backslashes, NUL and other control characters,
-    names that are not UTF-8 (a local file name of other bytes), and empty segments (`a//b`, a trailing `/`). A key that passes names a place inside its zone, whatever the
-    storage behind it.
+    names that are not UTF-8 (a local file name of other bytes), and empty segments (`a//b`, a trailing `/`). A
+    key that passes names a place inside its zone, whatever the storage behind it.
     """
     if not isinstance(key, str) or not key:
         raise UnsafeKey("empty key: name a file inside the zone, like `sales/2024-01.csv`")

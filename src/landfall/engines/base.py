@@ -205,12 +205,13 @@ def refuse_lineage_names(columns: Any) -> None:
     if clash := [c for c in LINEAGE if c in columns]:
         named = ", ".join(f"`{c}`" for c in clash)
         renames = ", ".join(f"{c}: {c.lstrip('_')}" for c in clash)
-        one = len(clash) == 1
+        if len(clash) == 1:
+            what, it, its = f"column {named} has the name of a lineage column", "it", "its"
+        else:
+            what, it, its = f"columns {named} have the names of lineage columns", "them", "their"
         raise InvalidInput(
-            f"column{'' if one else 's'} {named} {'has the name of a lineage column' if one else 'have the names of lineage columns'} "
-            f"landfall adds to every row, so {'its' if one else 'their'} values would be lost; rename "
-            f"{'it' if one else 'them'} in a transform step (`- rename: {{{renames}}}`) or drop "
-            f"{'it' if one else 'them'} (`- drop: [{', '.join(clash)}]`)"
+            f"{what} landfall adds to every row, so {its} values would be lost; rename {it} in a transform step "
+            f"(`- rename: {{{renames}}}`) or drop {it} (`- drop: [{', '.join(clash)}]`)"
         )
 
 
