@@ -80,5 +80,5 @@ def reroute_note(runs: list[Run]) -> str:
     said = f"{sum(r.status == 'queued' for r in runs)} files queued under the workflow that matches them now"
     said += f" ({', '.join(queued)})" if queued else ""
     if lost := [r.file_key for r in runs if r.status == "unrouted"]:
-        said += f"; {len(lost)} queued for a workflow no longer in the config match none now (unrouted)"
+        said += f"; {len(lost)} queued before match no workflow now (recorded unrouted)"
     return said

@@ -70,7 +70,7 @@ class Storage:
         self.is_local = self.protocol in _LOCAL
         if self.is_local:
             self.url = self.root  # absolute
-        self._unlisted: set[str] = set()  # folders of a local zone a listing could not read (said once each)
+        self._unlisted: set[str] = set()  # folders a local listing could not read, names it passed over: said once
 
     def __repr__(self) -> str:
         return f"Storage({redact(self.url)!r})"

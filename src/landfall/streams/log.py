@@ -161,21 +161,34 @@ def _settle_one(fut: Any, value: int | None, exc: BaseException | None) -> None:
         fut.set_result(value)
 
 
+def segment_bases(folder: str) -> list[int]:
+    """Base offsets of the segment files in `folder`, oldest first."""
+    return sorted(int(n[:-4]) for n in os.listdir(folder) if n.endswith(".seg") and n[:-4].isdigit())
+
+
+def segment_path(folder: str, base: int) -> str:
+    return os.path.join(folder, f"{base:020d}.seg")
+
+
+def read_checkpoint(folder: str) -> dict:
+    try:
+        with open(os.path.join(folder, "checkpoint.json"), encoding="utf-8") as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        return {"flushed": 0, "pending": None}
+
+
 def unlanded_bytes(folder: str) -> int:
     """How many bytes of the log in `folder` are past what was flushed (records accepted, not yet landed), read
     without taking the log: its segments' end less the checkpoint's `flushed` (0 for a folder that holds none)."""
     try:
-        bases = sorted(int(n[:-4]) for n in os.listdir(folder) if n.endswith(".seg") and n[:-4].isdigit())
+        bases = segment_bases(folder)
         if not bases:
             return 0
-        end = bases[-1] + os.path.getsize(os.path.join(folder, f"{bases[-1]:020d}.seg"))
-        with open(os.path.join(folder, "checkpoint.json"), encoding="utf-8") as fh:
-            flushed = int(json.load(fh).get("flushed", 0))
-    except FileNotFoundError:
-        flushed = 0
+        end = bases[-1] + os.path.getsize(segment_path(folder, bases[-1]))
+        return max(0, end - int(read_checkpoint(folder)["flushed"]))
     except (OSError, ValueError):
         return 0
-    return max(0, end - flushed)
 
 
 class SegmentLog:
@@ -197,7 +210,7 @@ class SegmentLog:
                 ) from None
             raise
         self.id = self._log_id()
-        cp = self._read_checkpoint()
+        cp = read_checkpoint(folder)
         self.flushed: int = cp["flushed"]
         self.pending: tuple[int, int] | None = (
             (cp["pending"]["start"], cp["pending"]["end"]) if cp.get("pending") else None
@@ -227,11 +240,11 @@ class SegmentLog:
         return None if broken is None else str(broken)
 
     def _path(self, base: int) -> str:
-        return os.path.join(self.folder, f"{base:020d}.seg")
+        return segment_path(self.folder, base)
 
     def segments(self) -> list[int]:
         """Base offsets of the segment files, oldest first."""
-        return sorted(int(n[:-4]) for n in os.listdir(self.folder) if n.endswith(".seg") and n[:-4].isdigit())
+        return segment_bases(self.folder)
 
     def _fsync_dir(self) -> None:
         flush(self.folder)
@@ -264,13 +277,6 @@ class SegmentLog:
         new = secrets.token_hex(6)
         self._write_atomic("log.id", new.encode("ascii"))
         return new
-
-    def _read_checkpoint(self) -> dict:
-        try:
-            with open(os.path.join(self.folder, "checkpoint.json"), encoding="utf-8") as fh:
-                return json.load(fh)
-        except FileNotFoundError:
-            return {"flushed": 0, "pending": None}
 
     def _write_checkpoint(self) -> None:
         pending = {"start": self.pending[0], "end": self.pending[1]} if self.pending else None
