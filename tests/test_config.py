@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -426,3 +428,24 @@ workflows:
         environ={},
     )
     assert s.in_order() == (["bronze", "dims", "silver"], ["raw"])
+
+
+@pytest.mark.parametrize(
+    ("parts", "said"),
+    [
+        (["day(ts)"], "a file of 2026-02-01 would replace the rows of every month's 1st (`day=1`)"),
+        (["year(ts)", "day(ts)"], "partition by [year(ts), month(ts), day(ts)]"),
+        (["month(ts)"], "a file of November 2026 would replace every November's rows (`month=11`)"),
+        (["region", {"h": "hour(ts)"}], "a file of 10:00 would replace every day's 10:00 rows (`h=10`)"),
+        (["year(ts)", "month(ts)", "day(other)"], "partition by [year(other), month(other), day(other)]"),
+    ],
+)
+def test_overwrite_by_partitions_takes_only_partitions_that_are_one_period(tmp_path, parts, said):
+    """`day(ts)` is the day of the month: with `overwrite: partitions` (the README's own example), the file of
+    2026-02-01 replaced the rows of 2026-01-01 (both `day=1`), without a word."""
+    write = {"table": "t", "mode": "overwrite", "overwrite": "partitions", "partition_by": parts}
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        _load(tmp_path, {"workflows": [{**WF, "write": write}]})
+    for fine in (["year(ts)", "month(ts)", "day(ts)", "hour(ts)"], ["year(ts)"], ["region", "day"]):
+        _load(tmp_path, {"workflows": [{**WF, "write": {**write, "partition_by": fine}}]})
+    _load(tmp_path, {"workflows": [{**WF, "write": {"table": "t", "partition_by": parts}}]})  # append: no loss

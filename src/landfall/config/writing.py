@@ -88,6 +88,41 @@ def _plain_name(name: str) -> None:
         )
 
 
+def _periods_pinned(parts: list[PartitionColumn]) -> None:
+    """Under `overwrite: partitions` a file replaces the partitions it brings, so a partition must be one period:
+    `month(c)` is the month of the year (`month=11` holds every November), `day(c)` the day of the month and
+    `hour(c)` the hour of the day, each one period only beside the levels above it (`year(c)`, ...)."""
+    levels = {(p.column, p.function) for p in parts}
+    above = {"month": ["year"], "day": ["year", "month"], "hour": ["year", "month", "day"]}
+    example = {  # what it is, what a file would replace, the value that names one period
+        "month": (
+            "the month of the year",
+            "of November 2026 would replace every November's rows (`{n}=11`)",
+            "date_trunc('month', {c})",
+        ),
+        "day": (
+            "the day of the month",
+            "of 2026-02-01 would replace the rows of every month's 1st (`{n}=1`)",
+            "CAST({c} AS DATE)",
+        ),
+        "hour": (
+            "the hour of the day",
+            "of 10:00 would replace every day's 10:00 rows (`{n}=10`)",
+            "date_trunc('hour', {c})",
+        ),
+    }
+    for p in parts:
+        if p.function in above and any((p.column, f) not in levels for f in above[p.function]):
+            what, replaced, period = example[p.function]
+            whole = [*above[p.function], p.function]
+            raise ValueError(
+                f"`{p.function}({p.column})` is {what}: with `overwrite: partitions` a file "
+                f"{replaced.format(n=p.name)}; partition by [{', '.join(f'{f}({p.column})' for f in whole)}], or by "
+                f'a column a step makes (`compute: {{{p.column}_{p.function}: "{period.format(c=p.column)}"}}`, '
+                f"then `partition_by: [{p.column}_{p.function}]`)"
+            )
+
+
 class WriteOptions(Model, kw_only=True):
     table: str | None = None  # a table; or `landing`: files into another prefix, for the next workflow (a hop)
     landing: str | None = None
@@ -131,6 +166,9 @@ class WriteOptions(Model, kw_only=True):
                     + (f"`mode: {self.mode}`" if self.mode != "append" else f"`{unsupported[0]}`")
                     + " belongs on the workflow that writes the table"
                 )
+        if self.mode == "overwrite" and self.overwrite == "partitions":
+            with at("partition_by"):
+                _periods_pinned(self.partition_by)
         if self.mode == "merge" and not self.keys:
             raise ValueError("`mode: merge` needs `keys` (the columns that identify a row)")
         if self.mode != "merge" and (self.keys or self.order_by):

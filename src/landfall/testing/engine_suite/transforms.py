@@ -308,6 +308,23 @@ class TransformTests(EngineFixtures):
         assert_ok(lake, lake.process())
         assert lake.rows("SELECT id, year FROM p ORDER BY id") == [(1, 2024), (3, None)]
 
+    def test_overwrite_by_day_partitions_replaces_only_the_days_a_file_brings(self, make):
+        """The README's `partition_by: ["day(sold_at)"]` made `day=1` hold every month's 1st, and the file of
+        2026-02-01 replaced 2026-01-01's rows; the config now asks for the levels above (`test_config`), with
+        which each day is its own partition."""
+        parts = ["year(sold_at)", "month(sold_at)", "day(sold_at)"]
+        write = {"table": "d", "mode": "overwrite", "overwrite": "partitions", "partition_by": parts}
+        lake = make(wf("d", read={"format": "csv", "types": {"sold_at": "timestamp"}}, write=write))
+        lake.land("d/jan.csv", "id,sold_at\n1,2026-01-01 10:00:00\n2,2026-01-02 11:00:00\n", mtime=1_700_000_000)
+        lake.land("d/feb.csv", "id,sold_at\n3,2026-02-01 09:00:00\n", mtime=1_700_000_001)
+        lake.land("d/jan-1-again.csv", "id,sold_at\n4,2026-01-01 12:00:00\n", mtime=1_700_000_002)
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id, year, month, day FROM d ORDER BY id") == [
+            (2, 2026, 1, 2),
+            (3, 2026, 2, 1),
+            (4, 2026, 1, 1),
+        ]
+
     def test_a_time_partition_of_text_names_the_column_and_the_way_out(self, make):
         """`partition_by: [year(ts)]` over a CSV whose `ts` is in a form no reader takes for a timestamp: the
         engine's binder error (`No function matches ... 'year(VARCHAR)'`), tried three times. Now the file fails at
