@@ -431,6 +431,17 @@ class TransformTests(EngineFixtures):
         for t in ("m", "d"):
             assert lake.rows(f"SELECT v FROM {t} ORDER BY v") == [("f",), ("g",), ("h",)]
 
+    def test_merge_a_null_order_by_is_the_least(self, make):
+        """A row whose `order_by` is NULL loses to one with a value, within a file and across files, on both engines
+        and formats (the greatest wins; NULL is no value)."""
+        lake = _merge_tables(make, {"keys": ["k"], "order_by": "seq"})
+        for t in ("m", "d"):
+            lake.land(f"{t}/a.csv", "k,seq,v\n1,5,old\n2,,old\n3,,b\n3,5,a\n", mtime=1_700_000_000)
+            lake.land(f"{t}/b.csv", "k,seq,v\n1,,new\n2,3,new\n", mtime=1_700_000_001)
+        assert_ok(lake, lake.process())
+        for t in ("m", "d"):
+            assert lake.rows(f"SELECT k, v FROM {t} ORDER BY k") == [(1, "old"), (2, "new"), (3, "a")]
+
     def test_lineage_columns(self, make):
         lake = make(wf("t"))
         lake.land("t/a.csv", "id\n1\n")
