@@ -145,6 +145,21 @@ def test_overwrite_whole_table_or_only_its_partitions(make_lake, fmt):
     assert run.note == "nothing to load: a header and no rows; `mode: overwrite` emptied the table (1 row before)"
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_an_overwrite_whose_rows_were_all_set_aside_says_it_emptied_the_table(make_lake, fmt):
+    """A snapshot whose every row broke a rule (or was filtered out) emptied the table without a word: only a
+    file of a header alone said so."""
+    rule = {"expect": "amt > 0", "action": "quarantine"}
+    write = {"table": "s", "format": fmt, "mode": "overwrite"}
+    lake = make_lake([wf("s", read={"format": "csv"}, validate=[rule], write=write)], workers=1)
+    lake.land("s/1.csv", "id,amt\n1,5\n2,6\n", mtime=1_700_000_000)
+    lake.land("s/2.csv", "id,amt\n1,-5\n2,-6\n", mtime=1_700_000_001)
+    assert lake.process().ok
+    assert lake.rows("SELECT count(*) FROM s") == [(0,)] and lake.rows("SELECT count(*) FROM quarantine.s") == [(2,)]
+    (run,) = lake.pipeline.runs(key="s/2.csv")
+    assert (run.rows_quarantined, run.note) == (2, "`mode: overwrite` emptied the table (2 rows before)")
+
+
 def test_rewritten_source_file_replaces_its_rows_in_one_delta_commit(make_lake):
     lake = make_lake([delta_wf()])
     lake.land("c/a.csv", "id\n1\n2\n", mtime=1_700_000_000)

@@ -126,10 +126,11 @@ def run_job(
                 for p, f in current.items()
                 if wf.write.overwrite == "table" or tuple(sorted(f.partition.items())) in touched
             ]
-            if wf.write.overwrite == "table" and replaced and not staged.files:  # a file with no rows: say so
-                gone = sum(current[p].rows for p in replaced)
-                for key in staged.notes:
-                    staged.notes[key] += f"; `mode: overwrite` emptied the table ({gone} row{'s' * (gone != 1)} before)"
+            if wf.write.overwrite == "table" and replaced and not staged.files:  # no rows to write: say so
+                gone = sum(current[p].rows for p in replaced)  # (a header alone, or every row filtered or set aside)
+                said = f"`mode: overwrite` emptied the table ({gone} row{'s' * (gone != 1)} before)"
+                for _, src, _ in items:
+                    staged.notes[src.key] = f"{staged.notes[src.key]}; {said}" if staged.notes.get(src.key) else said
         # the files holding a changed file's earlier rows that a merge or the partitions an overwrite brings do not
         # replace already
         earlier, rewrites = _earlier_rows(
