@@ -56,6 +56,27 @@ def test_raw_to_staging_to_table_names_both_hops(make_lake, fmt):
     assert str(rows[0][5]) == runs[f"staging/sales/2026/a.{fmt}"].run_id
 
 
+def test_files_with_names_near_the_file_systems_limit_land_hop_and_load(make_lake, tmp_path):
+    """A name of 242 to 255 bytes is a legal file name, but the names landfall made from it were not: `ingest`
+    ended in a traceback (its temporary name `.<name>.<8 hex>.tmp`), a hop's file (`<name>.parquet`), a gzip or
+    UTF-16 file's working copy failed with `File name too long`, each retried and dead-lettered."""
+    import gzip
+
+    lake = hop_lake(make_lake)
+    stem = "é" * 60 + "x" * 129  # 249 bytes: each name below is 255
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / f"{stem}.jsonl").write_text(lines({"id": 1, "c": {"city": "Lyon"}}))
+    (src / f"{stem[:-5]}-z.jsonl.gz").write_bytes(gzip.compress(lines({"id": 2, "c": {"city": "Graz"}}).encode()))
+    (src / f"{stem[:-3]}-16.jsonl").write_bytes(lines({"id": 3, "c": {"city": "Bra\u015fov"}}).encode("utf-16"))
+    lake.pipeline.ingest([src], prefix="raw/sales")
+    summary = lake.process()
+    assert summary.ok and summary.count("succeeded") == 6, summary.outcomes
+    assert sorted(lake.rows("SELECT id, c_city FROM sales")) == [(1, "Lyon"), (2, "Graz"), (3, "Bra\u015fov")]
+    staged = sorted(p.name for p in (lake.landing / "staging/sales").iterdir())
+    assert all(len(n.encode()) <= 255 and n.endswith(".parquet") for n in staged), staged
+
+
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
 def test_a_new_version_of_a_raw_file_replaces_its_rows_downstream(make_lake, fmt):
     lake = hop_lake(make_lake, fmt)

@@ -60,6 +60,16 @@ def test_a_key_under_a_file_or_naming_a_folder_is_refused_naming_it(tmp_path, ur
     assert [k for k, _ in storage.list()] == ["s/a.csv"]
 
 
+def test_a_long_name_is_fitted_keeping_its_extensions_and_staying_apart():
+    from landfall.storage.local import NAME_MAX, fitted
+
+    long = "a" * 300 + ".csv.gz"
+    assert fitted(long) == fitted(long) != fitted("b" + long[1:])  # the same name always, two names apart
+    assert len(fitted(long, 9).encode()) == NAME_MAX - 9 and fitted(long).endswith(".csv.gz")
+    assert fitted("short.csv", 9) == "short.csv"
+    assert len(fitted("é" * 200 + ".json", 14).encode()) <= NAME_MAX - 14  # cut between characters, not in one
+
+
 def test_a_local_zone_lists_as_fsspec_would(tmp_path):
     """A local zone is read with `os` directly (`landfall.storage.local`: importing fsspec cost every command
     about 30 ms); what `Storage` reads of it is what fsspec's `LocalFileSystem` answers: files, folders, links

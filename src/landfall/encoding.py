@@ -15,6 +15,7 @@ from pathlib import Path
 import msgspec
 
 from landfall import compression
+from landfall.storage.local import fitted
 
 SAMPLE = 1 << 16
 _BOMS = [
@@ -370,7 +371,7 @@ def transcode(
     Raises `UnicodeDecodeError` (with the byte offset) when the bytes are not valid in that encoding.
     """
     Path(dest_dir).mkdir(parents=True, exist_ok=True)
-    name = compression.strip_suffix(os.path.basename(path))
+    name = fitted(compression.strip_suffix(os.path.basename(path)), 24)
     dest = os.path.join(dest_dir, f"utf8-{os.getpid()}-{abs(hash(path)) % 10**8}-{name}")
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     offset = 0

@@ -29,6 +29,7 @@ from landfall.outcomes import Outcome, run_result
 from landfall.routing import Router
 from landfall.sources.listing import to_event
 from landfall.state.base import Run
+from landfall.storage.local import fitted
 from landfall.tables.readers import reading
 from landfall.testing.faults import crash_point
 
@@ -50,7 +51,8 @@ def output_key(wf: Workflow, key: str) -> str:
         if stem.lower().endswith(ext):
             stem = stem[: -len(ext)]
             break
-    return f"{wf.write.landing}{stem}.{wf.write.format}"
+    folder, _, name = f"{stem}.{wf.write.format}".rpartition("/")
+    return f"{wf.write.landing}{folder + '/' if folder else ''}{fitted(name)}"  # a name a local zone can hold
 
 
 def run_hop(runner: Runner, wf: Workflow, run: Run, src: Source, digest: str, engine: Engine) -> None:

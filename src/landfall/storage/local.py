@@ -12,10 +12,26 @@ reads them: `info` has `name`, `size`, `type` (`file`, `directory` or `other`), 
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import stat
 from collections.abc import Callable, Iterator
 from typing import IO, Any
+
+NAME_MAX = 255  # bytes in one file name, on most local file systems
+
+
+def fitted(name: str, extra: int = 0) -> str:
+    """`name` short enough that a file name of it and `extra` more bytes fits `NAME_MAX`: a longer one keeps its
+    start and its end (the extensions readers go by, `.csv.gz`) around a hash of the whole, so two long names stay
+    apart and the same name is always fitted the same way."""
+    raw = name.encode("utf-8", "surrogateescape")
+    room = NAME_MAX - extra
+    if len(raw) <= room:
+        return name
+    tail = raw[-24:].decode("utf-8", "ignore")
+    head = raw[: room - 13 - len(tail.encode())].decode("utf-8", "ignore")
+    return f"{head}~{hashlib.sha256(raw).hexdigest()[:12]}{tail}"
 
 
 class LocalFiles:

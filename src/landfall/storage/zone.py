@@ -28,7 +28,7 @@ from landfall.hashing import hasher, of_bytes
 from landfall.redaction import redact
 from landfall.storage import scratch
 from landfall.storage.faults import Guard, ZoneRefused, first_line
-from landfall.storage.local import flush
+from landfall.storage.local import fitted, flush
 from landfall.storage.options import (
     DEFAULT_OPTIONS,
     FS_LOCK,
@@ -260,7 +260,7 @@ class Storage:
         if self.is_local:
             return self.inside(key), self.hash(key, algorithm) if algorithm else ""
         os.makedirs(scratch, exist_ok=True)
-        dest = os.path.join(scratch, f"{uuid.uuid4().hex[:8]}-{os.path.basename(key)}")
+        dest = os.path.join(scratch, f"{uuid.uuid4().hex[:8]}-{fitted(os.path.basename(key), 9)}")
         h = hasher(algorithm) if algorithm else None
         with self.open(key) as src, open(dest, "wb") as out, self.guard(key):
             while chunk := src.read(_CHUNK):
@@ -292,7 +292,7 @@ class Storage:
                     with self.guard(key):
                         raise data
                 os.makedirs(scratch, exist_ok=True)
-                dest = os.path.join(scratch, f"{uuid.uuid4().hex[:8]}-{os.path.basename(key)}")
+                dest = os.path.join(scratch, f"{uuid.uuid4().hex[:8]}-{fitted(os.path.basename(key), 9)}")
                 with open(dest, "wb") as fh:
                     fh.write(data)
                 out.append((dest, of_bytes(data, algorithm)))
@@ -425,7 +425,7 @@ class Storage:
         """Make a local file by `write(temporary path)` beside `dest`, then rename it into place."""
         folder = os.path.dirname(dest)
         os.makedirs(folder, exist_ok=True)
-        tmp = os.path.join(folder, f".{os.path.basename(dest)}.{uuid.uuid4().hex[:8]}.tmp")
+        tmp = os.path.join(folder, f".{fitted(os.path.basename(dest), 14)}.{uuid.uuid4().hex[:8]}.tmp")
         try:
             write(tmp)
             if sync:

@@ -34,6 +34,7 @@ from landfall.jsontext import (
     too_deep,
     written,
 )
+from landfall.storage.local import fitted
 
 if TYPE_CHECKING:
     from landfall.engines.duckdb.context import JobContext
@@ -97,7 +98,7 @@ def _json_document_as_lines(
         line, reason = _diagnose_json(path, "json") or (1, "expected records (JSON objects)")
         raise InvalidInput(f"`{key}` line {line}: {reason}", file=key, line=line)
     os.makedirs(scratch, exist_ok=True)
-    out = os.path.join(scratch, os.path.basename(path) + ".jsonl")
+    out = os.path.join(scratch, fitted(os.path.basename(path), 6) + ".jsonl")
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 10_000))
     try:

@@ -14,6 +14,7 @@ import duckdb
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.sql import _filename_arg, lit, q
 from landfall.engines.duckdb.types import retyped
+from landfall.storage.local import fitted
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -47,7 +48,7 @@ def exact_copy(path: str, scratch: str) -> str:
     target = target or schema  # the INT96 columns are written as INT64 nanoseconds: `nanoseconds` reads them
     folder = os.path.join(scratch, "_exact")
     os.makedirs(folder, exist_ok=True)
-    out = os.path.join(folder, f"{uuid.uuid4().hex[:8]}-{os.path.basename(path)}")
+    out = os.path.join(folder, f"{uuid.uuid4().hex[:8]}-{fitted(os.path.basename(path), 9)}")
     with pq.ParquetFile(path) as pf, pq.ParquetWriter(out, target, compression="zstd") as writer:
         for batch in pf.iter_batches():
             writer.write_batch(batch.cast(target))
@@ -151,7 +152,7 @@ def spark_copy(path: str, scratch: str, times: bool = False) -> str:
             return path
         folder = os.path.join(scratch, "_spark_types")
         os.makedirs(folder, exist_ok=True)
-        out = os.path.join(folder, f"{uuid.uuid4().hex[:8]}-{os.path.basename(path)}")
+        out = os.path.join(folder, f"{uuid.uuid4().hex[:8]}-{fitted(os.path.basename(path), 9)}")
         rows = f"SELECT * REPLACE ({', '.join(changed)}) FROM {source}" if changed else f"SELECT * FROM {source}"
         con.execute(f"COPY ({rows}) TO {lit(out)} (FORMAT parquet, COMPRESSION zstd)")
         return out

@@ -69,6 +69,7 @@ from landfall.engines.duckdb.stamps import converted
 from landfall.engines.duckdb.types import exact_kind, sql_type
 from landfall.errors import InvalidInput
 from landfall.pools import pool
+from landfall.storage.local import fitted
 
 
 def _blank_lines(path: str) -> list[int]:
@@ -407,7 +408,7 @@ def _decompressed(src: Source, kind: str, scratch: str) -> str:
     """A decompressed copy of a landed file, for formats read only from plain files (Parquet)."""
     out_dir = os.path.join(scratch, "_plain")
     os.makedirs(out_dir, exist_ok=True)
-    out = os.path.join(out_dir, f"{src.file_id}-{compression.strip_suffix(os.path.basename(src.path))}")
+    out = os.path.join(out_dir, f"{src.file_id}-{fitted(compression.strip_suffix(os.path.basename(src.path)), 21)}")
     with compression.open_bytes(src.path, kind, src.key) as fh, open(out, "wb") as dst:
         shutil.copyfileobj(fh, dst, 1 << 20)
     return out

@@ -12,6 +12,7 @@ from typing import Any
 
 from landfall import compression
 from landfall import encoding as enc
+from landfall.storage.local import fitted
 
 #: how much of a CSV file is looked through for its header line again before it is read: more than the type
 #: sample's rows (DuckDB's sniffer would take a column holding its own name for text); a header line past it is
@@ -66,7 +67,7 @@ def without_repeated_header(path: str, skip: int, scratch: str) -> tuple[str, li
     a.csv b.csv`) holds one header line each."""
     blanked: list[int] = []
     os.makedirs(scratch, exist_ok=True)
-    name = compression.strip_suffix(os.path.basename(path))
+    name = fitted(compression.strip_suffix(os.path.basename(path)), 16)
     fd, out = tempfile.mkstemp(prefix="header-", suffix=f"-{name}", dir=scratch)  # (files of a batch share names)
     with enc._open(path) as src, os.fdopen(fd, "wb") as dst:
         for n, line, again in _lines(src, skip):
