@@ -53,9 +53,11 @@ def test_a_key_under_a_file_or_naming_a_folder_is_refused_naming_it(tmp_path, ur
     storage.put(str(src), "s/a.csv")
     with pytest.raises(UnsafeKey, match="`s/a.csv/b.csv`: `s/a.csv` is a file in zone `landing`"):
         storage.put(str(src), "s/a.csv/b.csv")
-    if url == "local":  # an object store may hold `s` beside `s/a.csv`
+    if url == "local":  # an object store may hold `s` beside `s/a.csv`, and longer names
         with pytest.raises(UnsafeKey, match="key `s` names a folder in zone `landing`"):
             storage.put(str(src), "s", move=True)
+        with pytest.raises(UnsafeKey, match=r"a name of 304 bytes \(`x{40}…`\) is longer than a file name can be"):
+            storage.put(str(src), "s/" + "x" * 300 + ".csv")  # an OSError before (HTTP 500, a traceback)
         assert src.exists()
     assert [k for k, _ in storage.list()] == ["s/a.csv"]
 

@@ -15,6 +15,7 @@ file is uploaded under its final name and stays invisible to landfall's readers 
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -28,7 +29,7 @@ from landfall.hashing import hasher, of_bytes
 from landfall.redaction import redact
 from landfall.storage import scratch
 from landfall.storage.faults import Guard, ZoneRefused, first_line
-from landfall.storage.local import fitted, flush
+from landfall.storage.local import NAME_MAX, fitted, flush
 from landfall.storage.options import (
     DEFAULT_OPTIONS,
     FS_LOCK,
@@ -364,6 +365,14 @@ class Storage:
                         os.unlink(local)
             except (IsADirectoryError, NotADirectoryError, FileExistsError) as exc:
                 raise self._clash(key) from exc
+            except OSError as exc:
+                if exc.errno != errno.ENAMETOOLONG:
+                    raise
+                longest = max(key.split("/"), key=lambda part: len(part.encode()))
+                raise UnsafeKey(
+                    f"key `{key}`: a name of {len(longest.encode())} bytes (`{longest[:40]}…`) is longer than a file "
+                    f"name can be in {self.label} ({NAME_MAX} bytes); shorten it"
+                ) from exc
 
     def _clash(self, key: str) -> UnsafeKey:
         """Why `key` cannot name a file here: it names a folder, or a folder on its way is a file."""
