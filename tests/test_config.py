@@ -449,3 +449,10 @@ def test_overwrite_by_partitions_takes_only_partitions_that_are_one_period(tmp_p
     for fine in (["year(ts)", "month(ts)", "day(ts)", "hour(ts)"], ["year(ts)"], ["region", "day"]):
         _load(tmp_path, {"workflows": [{**WF, "write": {**write, "partition_by": fine}}]})
     _load(tmp_path, {"workflows": [{**WF, "write": {"table": "t", "partition_by": parts}}]})  # append: no loss
+
+
+@pytest.mark.parametrize("match", ["/sales/", "./sales/"])
+def test_a_match_no_landed_key_can_start_with_is_refused(tmp_path, match):
+    """Keys are relative to the landing zone: such a workflow took no file (each `unrouted`, `nothing to do`)."""
+    with pytest.raises(ConfigError, match=re.escape(f"`{match}` would take no file") + ".*write `sales/`"):
+        _load(tmp_path, {"workflows": [{**WF, "match": match}]})

@@ -232,6 +232,21 @@ def test_a_file_queued_before_its_table_was_renamed_is_recorded_under_the_new_na
     assert lake.rows("SELECT id FROM t2") == [(1,)]
 
 
+def test_an_unrouted_file_a_match_naming_the_landing_zone_would_take_says_so(make_lake, caplog):
+    """`match: landing/sales/` (the zone's own folder written in) took no file, and the files were `unrouted`
+    with "add a workflow whose `match` covers it", beside a workflow that seemed to."""
+    lake = make_lake([wf("a", match="landing/s/")])
+    lake.land("s/1.csv", "id\n1\n")
+    lake.land("t/2.csv", "id\n2\n")
+    lake.process()
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("unrouted: ")]
+    assert sorted(said) == [
+        f"unrouted: s/1.csv (workflow `a` has `match: landing/s/`, but `match` is relative to the landing zone "
+        f"({lake.landing}): `s/` takes this file)",
+        "unrouted: t/2.csv",
+    ]
+
+
 def test_most_specific_match_wins(make_lake):
     lake = make_lake(
         [

@@ -19,7 +19,7 @@ from landfall.events import ObjectCreated, is_hidden, safe_key
 from landfall.hashing import lake_algorithm
 from landfall.outcomes import Summary
 from landfall.recovery import recover
-from landfall.routing import Router, reroute_note
+from landfall.routing import Router, misplaced, reroute_note
 from landfall.runner import Outcome
 from landfall.sources.listing import ListingSource
 from landfall.state import Run, StateStore, Table, open_state, worker_id
@@ -115,7 +115,13 @@ class Pipeline:
             self.work_available.set()
         for r in runs:
             if r.status == "unrouted":
-                log.warning("unrouted: %s", r.file_key, extra={"file": r.file_key, "status": "unrouted"})
+                hint = misplaced(self.router, r.file_key, self.zones.landing.root)
+                log.warning(
+                    "unrouted: %s%s",
+                    r.file_key,
+                    f" ({hint})" if hint else "",
+                    extra={"file": r.file_key, "status": "unrouted"},
+                )
         return runs
 
     def discover(

@@ -22,16 +22,20 @@ class Route(msgspec.Struct, frozen=True):
     is_glob: bool
 
     def matches(self, key: str) -> bool:
-        pattern = self.workflow.match
-        if not self.is_glob:
-            return key.startswith(pattern)
-        # `*` stays within one folder level, `**` crosses levels; `sales/*.csv` matches `sales/a.csv` only.
-        return _glob_regex(pattern).fullmatch(key) is not None
+        return matches(self.workflow.match, key)
 
     @property
     def specificity(self) -> tuple[int, int]:
         # A longer literal prefix is more specific; at equal length, a glob is more specific than a prefix.
         return (len(self.literal_prefix), 1 if self.is_glob else 0)
+
+
+def matches(pattern: str, key: str) -> bool:
+    """Whether `match: pattern` takes `key`: a prefix, or a glob (`*` stays within one folder level, `**`
+    crosses levels; `sales/*.csv` matches `sales/a.csv` only)."""
+    if not _GLOB_CHARS.search(pattern):
+        return key.startswith(pattern)
+    return _glob_regex(pattern).fullmatch(key) is not None
 
 
 def _glob_regex(pattern: str) -> re.Pattern[str]:
@@ -72,6 +76,22 @@ class Router:
             if route.matches(key):
                 return route.workflow
         return None
+
+
+def misplaced(router: Router, key: str, root: str) -> str | None:
+    """Why no workflow took `key` when one would, but for a `match` that starts with the landing zone's own path
+    (`landing/sales/` for a zone `/srv/lake/landing`): what to write instead; None otherwise."""
+    folders = [p for p in root.replace("\\", "/").split("/") if p and ":" not in p]
+    for route in router.routes:
+        written = route.workflow.match
+        for i in range(len(folders)):
+            lead = "/".join(folders[i:]) + "/"
+            if written.startswith(lead) and matches(written[len(lead) :], key):
+                return (
+                    f"workflow `{route.workflow.name}` has `match: {written}`, but `match` is relative to the landing "
+                    f"zone ({root}): `{written[len(lead) :]}` takes this file"
+                )
+    return None
 
 
 def reroute_note(runs: list[Run]) -> str:

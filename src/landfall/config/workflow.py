@@ -69,6 +69,12 @@ class Workflow(Model, kw_only=True):
         if self.source is None:
             if not self.match:
                 raise ValueError("a workflow needs `match` (which landed files it takes) or `source: {table: ...}`")
+            if self.match.startswith(("/", "./")):  # no landed file's key starts so
+                with at("match"):
+                    raise ValueError(
+                        f"`{self.match}` would take no file: `match` is a prefix (or glob) of the keys under the "
+                        f"landing zone, which start with neither `/` nor `./`: write `{self.match.lstrip('./')}`"
+                    )
         else:
             if self.match:
                 raise ValueError("`match` or `source`, not both: a workflow fed by a table takes no landed files")
