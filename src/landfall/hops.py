@@ -41,8 +41,9 @@ _LINEAGE = ("_source_file", "_run_id", "_ingested_at")  # the engine's lineage c
 _EXTENSIONS = (".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".txt", ".parquet", ".pq")
 
 
-def output_key(wf: Workflow, key: str) -> str:
-    """Where the file a hop makes of landed file `key` goes: the same path below the `landing` prefix."""
+def output_key(wf: Workflow, key: str, *, local: bool = True) -> str:
+    """Where the file a hop makes of landed file `key` goes: the same path below the `landing` prefix (`local`: a
+    name a local folder can hold; an object store holds any, as it always has)."""
     literal = wf.match.split("*")[0]
     literal = literal[: literal.rfind("/") + 1]  # a glob's folder part: `events/` of `events/*.jsonl`
     rel = key[len(literal) :] if key.startswith(literal) else key
@@ -52,12 +53,12 @@ def output_key(wf: Workflow, key: str) -> str:
             stem = stem[: -len(ext)]
             break
     folder, _, name = f"{stem}.{wf.write.format}".rpartition("/")
-    return f"{wf.write.landing}{folder + '/' if folder else ''}{fitted(name)}"  # a name a local zone can hold
+    return f"{wf.write.landing}{folder + '/' if folder else ''}{fitted(name) if local else name}"
 
 
 def run_hop(runner: Runner, wf: Workflow, run: Run, src: Source, digest: str, engine: Engine) -> None:
     """Read, transform and land one file's rows for the next workflow; queue that file; record the run."""
-    key = output_key(wf, src.key)
+    key = output_key(wf, src.key, local=runner.zones.landing.is_local)
     scratch = runner.zones.landing.scratch("hop")
     os.makedirs(os.path.join(scratch, "staged"), exist_ok=True)
     try:
@@ -75,7 +76,7 @@ def run_hop(runner: Runner, wf: Workflow, run: Run, src: Source, digest: str, en
         crash_point("after_write")
         landing = runner.zones.landing
         if staged.files or landing.exists(key):  # an empty result still replaces an earlier version's rows
-            local = os.path.join(scratch, os.path.basename(key))
+            local = os.path.join(scratch, fitted(os.path.basename(key)))  # (an object store takes longer names)
             _convert([f.path for f in staged.files], local, wf.write.format, wf.write.files)
             landing.put(local, key, sync=True)
             crash_point("after_publish")
