@@ -22,7 +22,7 @@ import yaml
 from click.testing import CliRunner
 
 from landfall.cli import main
-from landfall.errors import LandfallError, QueryRefused
+from landfall.errors import ConfigError, LandfallError, QueryRefused
 from landfall.maintenance import parse_duration
 from landfall.state.base import running_services
 
@@ -676,6 +676,36 @@ def test_a_crawled_dataset_takes_another_name_than_a_table_a_workflow_writes(mak
     assert lake.process().ok
     assert lake.rows("SELECT id FROM sales") == [(7,)]
     assert lake.rows("SELECT a FROM data_sales") == [(1,)]
+
+
+def test_table_names_that_differ_only_in_case_are_one_name(make_lake, tmp_path):
+    """`Sales` and `sales` were two tables (two folders; one on a file system that ignores case, as macOS's), and
+    `SELECT * FROM "Sales"` read `sales`: SQL does not tell them apart. Two workflows so are refused at load; a
+    new spelling of a cataloged table fails its file naming both; a crawl names a dataset `sales` otherwise."""
+    lake = make_lake([wf("a", match="a/", table="Sales")])
+    lake.land("a/1.csv", "id\n1\n")
+    assert lake.process().ok
+    doc = yaml.safe_load(lake.config.read_text())
+    doc["workflows"].append(wf("b", match="b/", table="sales"))
+    lake.config.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ConfigError, match="workflows `a` and `b` write tables `Sales` and `sales`, which SQL"):
+        from landfall import load_settings
+
+        load_settings(lake.config)
+    doc["workflows"] = doc["workflows"][1:]  # `a` gone, `b` writing `sales`
+    lake.config.write_text(yaml.safe_dump(doc))
+    lake.close()
+    lake._pipeline = None
+    lake.land("b/2.csv", "id\n2\n")
+    lake.process()
+    (run,) = lake.pipeline.runs(key="b/2.csv")
+    assert run.status == "dead" and "writes table `sales`, but the catalog has `Sales`: SQL" in run.error
+    src = tmp_path / "data"
+    (src / "sales").mkdir(parents=True)
+    duckdb.connect().execute(f"COPY (SELECT 1 AS a) TO '{src}/sales/one.parquet' (FORMAT parquet)")
+    out = CliRunner().invoke(main, ["--config", str(lake.config), "crawl", str(src)])
+    assert out.exit_code == 0 and "created table data_sales" in out.output, out.output
+    assert sorted(t.name for t in lake.pipeline.tables()) == ["Sales", "data_sales"]
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "delta"])

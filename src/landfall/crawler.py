@@ -48,7 +48,8 @@ def crawl(
     if not storage.exists():
         report.skipped.append((redact(url), "no such folder"))
         return report
-    taken = {**(reserved or {}), **{t.name: t.location for t in store.tables()}}
+    # by name as SQL tells names apart: `Sales` takes `sales`
+    taken = {n.lower(): loc for n, loc in {**(reserved or {}), **{t.name: t.location for t in store.tables()}}.items()}
     _visit(storage, "", store, report, taken)
     return report
 

@@ -67,7 +67,7 @@ def run_job(
         child_areas = {t: tx.stage(w) for t, w in child_writers.items()}
         table = runner.store.find_table(wf.write.table)
         new = _new_table(runner.store, table, writer, items)
-        _check_layout(wf, writer, table)
+        _check_layout(wf, writer, table, runner.store)
         against = wf.unique_against_table
         needs_files = table is not None and (wf.write.mode != "append" or against)
         current = {f.path: f for f in runner.store.table_files(wf.write.table)} if needs_files else {}
@@ -212,11 +212,19 @@ def run_job(
         runner.done(Outcome(run, "succeeded", rows_out=staged.rows_out.get(src.key, 0), result=res))
 
 
-def _check_layout(wf: Workflow, writer: TableWriter, table: Table | None) -> None:
+def _check_layout(wf: Workflow, writer: TableWriter, table: Table | None, store: StateStore) -> None:
     """A table keeps the format and partitioning its first commit gave it: a workflow changed since would write
     files the table cannot hold (Parquet files beside a Delta log; Hive folders beside files outside them, after
-    which every query of the table failed). `ConfigError`, naming both."""
+    which every query of the table failed). A new table's name is not one the catalog has in other letter case
+    (`Sales` beside `sales`), which SQL does not tell apart. `ConfigError`, naming both."""
     if table is None:
+        name = wf.write.table or ""
+        if other := next((t.name for t in store.tables() if t.name.lower() == name.lower()), None):
+            raise ConfigError(
+                f"workflow `{wf.name}` writes table `{name}`, but the catalog has `{other}`: SQL (and a file system "
+                f"that ignores case, as macOS's) does not tell the two apart; write `{other}`, or name the table "
+                "otherwise"
+            )
         return
     in_place(wf, wf.write.table, writer, table)
     parts = [p.name for p in wf.write.partition_by]

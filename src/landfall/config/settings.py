@@ -167,10 +167,18 @@ class Settings(Model, dict=True, kw_only=True):
         tables (the catalog followed whichever committed last, and a partition column read NULL), and an `append`
         beside a `merge` broke the one row per key."""
         first: dict[str, Workflow] = {}
+        spelled: dict[str, tuple[str, Workflow]] = {}
         for wf in self.workflows:
             for table in (wf.write.table, *wf.child_tables.values()):
                 if table is None:
                     continue
+                was, by = spelled.setdefault(table.lower(), (table, wf))
+                if was != table:
+                    raise ValueError(
+                        f"workflows `{by.name}` and `{wf.name}` write tables `{was}` and `{table}`, which SQL (and a "
+                        "file system that ignores case, as macOS's) does not tell apart: spell them alike, or name "
+                        "them otherwise"
+                    )
                 other = first.setdefault(table, wf)
                 if other is wf:
                     continue
