@@ -845,6 +845,7 @@ def test_streams_config_is_checked_at_load(tmp_path):
         ([{"name": "x", "compression": "zip"}], "streams[0] (x).compression"),
         ([{"name": "x", "bufer": {}}], "unknown key"),
         ([{"name": "x"}, {"name": "x"}], "repeated: `x`"),
+        ([{"name": "Clicks"}, {"name": "clicks"}], "ignoring case (each names a folder); repeated: `Clicks`, `c"),
         ([{"name": "x", "max_record_size": "lots"}], "size `lots`"),
     ]
     for streams, needle in cases:

@@ -130,10 +130,13 @@ class Settings(Model, dict=True, kw_only=True):
                     f"workflow `{appending[0]}` loads the files workflow `{hop.name}` writes: it needs "
                     "`on_change: replace` (a file written again replaces its rows), not `append`"
                 )
-        stream_names = [s.name for s in self.streams]
-        repeated = sorted({n for n in stream_names if stream_names.count(n) > 1})
+        stream_names = [s.name.lower() for s in self.streams]  # each names a log folder: `Clicks` is `clicks` on macOS
+        repeated = sorted({s.name for s in self.streams if stream_names.count(s.name.lower()) > 1})
         if repeated:
-            raise ValueError(f"stream names must be unique; repeated: {', '.join(f'`{r}`' for r in repeated)}")
+            raise ValueError(
+                f"stream names must be unique, ignoring case (each names a folder); repeated: "
+                f"{', '.join(f'`{r}`' for r in repeated)}"
+            )
         if self.streams and not self.stream_log_dir and "://" in self.state_dir:
             raise ValueError(
                 f"streams keep their segment log on a local disk, and the state zone `{self.state_dir}` is not "
