@@ -238,9 +238,11 @@ def test_an_unrouted_file_a_match_naming_the_landing_zone_would_take_says_so(mak
     lake = make_lake([wf("a", match="landing/s/")])
     lake.land("s/1.csv", "id\n1\n")
     lake.land("t/2.csv", "id\n2\n")
+    lake.land("LANDING/S/3.csv", "id\n3\n")  # a folder named in other letters
     lake.process()
     said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("unrouted: ")]
     assert sorted(said) == [
+        "unrouted: LANDING/S/3.csv (workflow `a` has `match: landing/s/`, which tells letter case apart)",
         f"unrouted: s/1.csv (workflow `a` has `match: landing/s/`, but `match` is relative to the landing zone "
         f"({lake.landing}): `s/` takes this file)",
         "unrouted: t/2.csv",

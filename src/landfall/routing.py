@@ -80,10 +80,13 @@ class Router:
 
 def misplaced(router: Router, key: str, root: str) -> str | None:
     """Why no workflow took `key` when one would, but for a `match` that starts with the landing zone's own path
-    (`landing/sales/` for a zone `/srv/lake/landing`): what to write instead; None otherwise."""
+    (`landing/sales/` for a zone `/srv/lake/landing`), or for letter case (`Sales/a.csv`, `match: sales/`): what
+    is wrong; None otherwise."""
     folders = [p for p in root.replace("\\", "/").split("/") if p and ":" not in p]
     for route in router.routes:
         written = route.workflow.match
+        if matches(written.lower(), key.lower()):
+            return f"workflow `{route.workflow.name}` has `match: {written}`, which tells letter case apart"
         for i in range(len(folders)):
             lead = "/".join(folders[i:]) + "/"
             if written.startswith(lead) and matches(written[len(lead) :], key):
