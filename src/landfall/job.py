@@ -219,7 +219,8 @@ def _check_layout(wf: Workflow, writer: TableWriter, table: Table | None, store:
     (`Sales` beside `sales`), which SQL does not tell apart. `ConfigError`, naming both."""
     if table is None:
         name = wf.write.table or ""
-        if other := next((t.name for t in store.tables() if t.name.lower() == name.lower()), None):
+        spelled = (t.name for t in store.tables() if t.name.lower() == name.lower() and t.name != name)
+        if other := next(spelled, None):
             raise ConfigError(
                 f"workflow `{wf.name}` writes table `{name}`, but the catalog has `{other}`: SQL (and a file system "
                 f"that ignores case, as macOS's) does not tell the two apart; write `{other}`, or name the table "
