@@ -35,6 +35,18 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
+def is_utf8(name: str) -> bool:
+    """Whether a name can be written as UTF-8: not a local file name of other bytes (which Python decodes into
+    lone surrogates), which no state store, URL or JSON holds."""
+    if name.isascii():
+        return True
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def safe_key(key: str) -> str:
     """A key relative to its zone, checked: the normalized key (`./` segments dropped), or `UnsafeKey`.
 
@@ -47,10 +59,8 @@ def safe_key(key: str) -> str:
     shown = key.encode("unicode_escape").decode("ascii")
     if _CONTROL.search(key):
         raise UnsafeKey(f"key `{shown}` holds a control character (NUL, newline, ...); use printable names only")
-    try:
-        key.encode("utf-8")
-    except UnicodeEncodeError:
-        raise UnsafeKey(f"key `{shown}` is not UTF-8 (a file name of other bytes); rename the file") from None
+    if not is_utf8(key):
+        raise UnsafeKey(f"key `{shown}` is not UTF-8 (a file name of other bytes); rename the file")
     if "\\" in key:
         raise UnsafeKey(f"key `{shown}` holds a backslash; separate folders with `/`")
     if key.startswith("/") or _DRIVE.match(key):

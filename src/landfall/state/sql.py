@@ -528,28 +528,27 @@ class SqlStateStore(SqlCommits, StateStore):
             return self._reload(cur, file_ids, note)
 
     def reroute(self, route: Any, workflows: Collection[Any] | None = None) -> list[Run]:
-        if workflows:  # each workflow's queued runs take the table and attempts it has now
-            with self.transaction() as cur:
-                for wf in workflows:
-                    cur.execute(
-                        "UPDATE runs SET table_name = ?, max_attempts = ? WHERE status = 'queued' AND workflow = ? "
-                        "AND (COALESCE(table_name, '') <> ? OR max_attempts <> ?)",
-                        (wf.write.table, wf.retry.max_attempts, wf.name, wf.write.table or "", wf.retry.max_attempts),
-                    )
         with self.transaction(write=False) as cur:
             cur.execute(
-                "SELECT r.run_id, r.file_key, r.status FROM runs r WHERE r.status = 'unrouted' "
+                "SELECT r.run_id, r.file_key, r.status, NULL, NULL, NULL FROM runs r WHERE r.status = 'unrouted' "
                 "AND r.file_id = (SELECT max(f.id) FROM files f WHERE f.key = r.file_key)"
             )
-            rows = [(rid, key, status, None) for rid, key, status in cur.fetchall()]
-            if workflows is not None:  # queued for a workflow that no longer takes their file
-                cur.execute("SELECT r.run_id, r.file_key, r.status, r.workflow FROM runs r WHERE r.status = 'queued'")
+            rows = cur.fetchall()
+            if workflows is not None:  # queued for a workflow that no longer takes their file, or writes elsewhere
+                cur.execute(
+                    "SELECT r.run_id, r.file_key, r.status, r.workflow, r.table_name, r.max_attempts FROM runs r "
+                    "WHERE r.status = 'queued'"
+                )
                 rows += cur.fetchall()
-        found = []
-        for rid, key, status, was in rows:
+        current = {wf.name: wf for wf in workflows or ()}
+        found, moved = [], []  # what changes; what changes workflow (or is queued), which is returned
+        for rid, key, status, was, table, attempts in rows:
             wf = route(key)
-            if (wf.name if wf else None) != (was if status == "queued" else None):
+            if (wf.name if wf else None) != was:
                 found.append((rid, status, wf))
+                moved.append(rid)
+            elif (same := current.get(was)) and (table, attempts) != (same.write.table, same.retry.max_attempts):
+                found.append((rid, status, same))  # the same workflow: the table and attempts it has now
         if not found:
             return []
         now = self.now()
@@ -581,8 +580,8 @@ class SqlStateStore(SqlCommits, StateStore):
                         (name, *chunk),
                     )
             self._notify(cur)
-            moved = _runs_with_attempts(cur, [rid for rid, _, _ in found])
-        return [moved[rid][0] for rid, _, _ in found if rid in moved]
+            now_are = _runs_with_attempts(cur, moved)
+        return [now_are[rid][0] for rid in moved if rid in now_are]
 
     def purge_dead(self, run_ids: Sequence[str] | None) -> int:
         with self.transaction() as cur:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from landfall.errors import ConfigError, StorageUnavailable, UnsafeKey
+from landfall.events import is_utf8
 from landfall.hashing import hasher, of_bytes
 from landfall.redaction import redact
 from landfall.storage import scratch
@@ -210,13 +211,8 @@ class Storage:
         """Whether a file's key can be recorded: not a name of bytes that are not UTF-8 (a local file system takes
         any), which is passed over and said once; the rest of the listing goes on (every listing, and the
         watcher, failed on it)."""
-        if key.isascii():
+        if is_utf8(key):
             return True
-        try:
-            key.encode("utf-8")
-            return True
-        except UnicodeEncodeError:
-            pass
         shown = key.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         if key not in self._unlisted:
             self._unlisted.add(key)
