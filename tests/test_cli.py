@@ -235,6 +235,28 @@ def test_ingest_of_a_folder_passes_over_names_landfall_never_loads(tmp_path):
     assert not (tmp_path / "lake/landing/s/.a.csv.swp").exists()
 
 
+def test_ingest_places_every_file_it_can_and_names_each_one_the_zone_cannot_hold(tmp_path):
+    """`s/c/d.csv` cannot land while `s/c` is a file: ingest stopped there, `a.csv` queued, `z.csv` not copied
+    and not named. Every other file lands and loads; the one refused is named with its reason; exit 1."""
+    (tmp_path / "landfall.yaml").write_text(
+        "lake: ./lake\nworkflows:\n  - {name: s, match: s/, read: {format: csv}, write: {table: s}}\n"
+    )
+    (tmp_path / "lake/landing/s").mkdir(parents=True)
+    (tmp_path / "lake/landing/s/c").write_text("not a folder")
+    src = tmp_path / "export"
+    for rel, text in {"a.csv": "id\n1\n", "c/d.csv": "id\n2\n", "z.csv": "id\n3\n"}.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(text)
+    result = CliRunner().invoke(
+        main, ["--config", str(tmp_path / "landfall.yaml"), "ingest", str(src), "--prefix", "s", "--process"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "landed 2 files" in result.output and "2 succeeded" in result.output, result.output
+    assert "not landed key `s/c/d.csv`: `s/c` is a file" in result.output, result.output
+    out = run(["query", "SELECT string_agg(id::VARCHAR, ',' ORDER BY id) AS ids FROM s"], tmp_path).output
+    assert out.split() == ["ids", "1,3"], out
+
+
 def test_json_logs(tmp_path):
     (tmp_path / "landfall.yaml").write_text(
         "lake: ./lake\nworkflows:\n  - {name: s, match: s/, read: {format: csv}, write: {table: s}}\n"

@@ -468,6 +468,24 @@ def test_ingest_copies_and_queues(make_lake, tmp_path):
     assert lake.rows("SELECT count(*) FROM s") == [(2,)]
 
 
+def test_ingest_queues_the_files_placed_and_then_names_each_key_the_zone_cannot_hold(make_lake, tmp_path):
+    from landfall.errors import UnsafeKey
+
+    lake = make_lake([wf("s", read={"format": "csv"})])
+    (lake.landing / "s").mkdir(parents=True)
+    (lake.landing / "s/b").write_text("a file, not a folder")
+    src = tmp_path / "outside"
+    for i, rel in enumerate(("a.csv", "b/c.csv", "d.csv")):
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(f"id\n{i}\n")
+    with pytest.raises(UnsafeKey, match=r"1 of 3 files not placed \(the others are queued\): key `s/b/c.csv`"):
+        lake.pipeline.ingest([src], prefix="s")
+    assert lake.process(discover=False).count("succeeded") == 2
+    refused: list[str] = []
+    assert len(lake.pipeline.ingest([src], prefix="s", on_refused=lambda key, why: refused.append(key))) == 2
+    assert refused == ["s/b/c.csv"]
+
+
 def test_lease_expiry_requeues_and_cleans_up(make_lake):
     lake = make_lake([wf("s", read={"format": "csv"})], lease_seconds=0.5)
     lake.land("s/1.csv", "id\n1\n")

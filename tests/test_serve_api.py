@@ -184,9 +184,19 @@ def test_ingest_multipart_and_put_and_traversal(make_lake, serve):
     assert r.status_code == 400 and "`..`" in r.json()["error"]
     assert sorted(str(p) for p in Path(lake.root).rglob("*")) == before
     assert not list(Path(lake.root).parent.rglob("evil.csv"))
+    hidden = [("file", ("d.csv", b"id\n6\n")), ("file", (".e.csv", b"id\n7\n"))]  # d.csv landed, then 400
+    r = srv.http.post("/api/ingest?prefix=s", files=hidden, headers=AUTH)
+    assert r.status_code == 400 and "never loaded" in r.json()["error"], r.text
+    assert not (Path(lake.landing) / "s/d.csv").exists()
+    (Path(lake.landing) / "s/sub").mkdir()
+    some = [("file", ("d.csv", b"id\n6\n")), ("file", ("sub", b"id\n7\n")), ("file", ("f.csv", b"id\n8\n"))]
+    r = srv.http.post("/api/ingest?prefix=s", files=some, headers=AUTH)  # 400 before: d.csv landed, f.csv not
+    assert r.status_code == 200, r.text
+    assert [x["key"] for x in r.json()["landed"]] == ["s/d.csv", "s/f.csv"]
+    assert [(x["key"], "names a folder" in x["error"]) for x in r.json()["refused"]] == [("s/sub", True)]
     summary = lake.process(discover=False)
-    assert (summary.count("succeeded"), summary.count("skipped")) == (3, 1)  # c.csv's first version was replaced
-    assert sorted(lake.rows("SELECT id FROM s")) == [(1,), (2,), (3,), (4,), (5,)]
+    assert (summary.count("succeeded"), summary.count("skipped")) == (5, 1)  # c.csv's first version was replaced
+    assert sorted(lake.rows("SELECT id FROM s")) == [(1,), (2,), (3,), (4,), (5,), (6,), (8,)]
 
 
 def test_query_endpoint(make_lake, serve):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from landfall import pools
 from landfall.config import ParquetFiles, Settings, load_settings
-from landfall.errors import LandfallError, StateUnavailable, StorageUnavailable
+from landfall.errors import LandfallError, StateUnavailable, StorageUnavailable, UnsafeKey
 from landfall.events import ObjectCreated, is_hidden, safe_key
 from landfall.hashing import lake_algorithm
 from landfall.outcomes import Summary
@@ -37,8 +37,6 @@ log = logging.getLogger("landfall")
 def check_key(key: str) -> str:
     """A landing key from outside (HTTP): `safe_key` (it stays inside the zone), and not a name landfall never
     loads (a segment starting with `.` or `_`); raises `UnsafeKey`. Returns the normalized key."""
-    from landfall.errors import UnsafeKey
-
     key = safe_key(key)
     if is_hidden(key):
         raise UnsafeKey(f"landing key `{key}`: names starting with `.` or `_` are never loaded; rename the file")
@@ -154,28 +152,42 @@ class Pipeline:
         paths: Iterable[str | os.PathLike[str]],
         prefix: str = "",
         on_file: Callable[[str, int], None] | None = None,
+        on_refused: Callable[[str, str], None] | None = None,
     ) -> list[Run]:
         """Copy local files into `landing/<prefix>/` (whole or not at all: a hidden temp name renamed into place on
         a local zone, one upload on an object store) and queue them.
 
         Every key is checked with `safe_key` before anything is copied: a prefix with `..`, an absolute path or
-        a backslash is refused (`UnsafeKey`)."""
+        a backslash is refused (`UnsafeKey`). A key the zone cannot hold (under a file, naming a folder, too long
+        for a name) is found as it is placed: the other files are placed and queued all the same, and each one
+        refused is told to `on_refused(key, why)`; without it, `UnsafeKey` names them all once the rest are
+        queued."""
         from landfall.sources.listing import to_event
 
         todo, skipped = ingest_plan(paths, prefix)
         if skipped:
             log.info("ingest: %d files passed over (names starting with `.` or `_` are never loaded)", len(skipped))
         events = []
+        refused: list[str] = []
         try:
             for f, key in todo:
-                self.zones.landing.put(str(f), key)
+                try:
+                    self.zones.landing.put(str(f), key)
+                except UnsafeKey as exc:
+                    refused.append(str(exc))
+                    if on_refused:
+                        on_refused(key, str(exc))
+                    continue
                 info = self.zones.landing.info(key)
                 events.append(to_event(key, info))
                 if on_file:
                     on_file(key, int(info.get("size") or 0))
-        finally:  # the files placed before one that could not be are queued all the same
+        finally:  # the files placed before a fault are queued all the same
             self.zones.landing.sync([e.key for e in events])  # on disk before `ingest` says so (and queues them)
             runs = self.submit(events)
+        if refused and not on_refused:
+            said = "; ".join(refused)
+            raise UnsafeKey(f"{len(refused)} of {len(todo)} files not placed (the others are queued): {said}")
         return runs
 
     def open_streams(self) -> Any:

@@ -84,14 +84,19 @@ def ingest(obj: Ctx, paths: tuple[str, ...], prefix: str, then_process: bool) ->
     show = sys.stderr.isatty()
     todo, skipped = ingest_plan(paths, prefix)  # refuses a bad key before anything is copied
     files = [f for f, _ in todo]
-    total_bytes = sum(f.stat().st_size for f in files)
-    if show:
-        runs = copy_progress(total_bytes, len(files), lambda on_file: p.ingest(paths, prefix, on_file=on_file))
-    else:
-        runs = p.ingest(paths, prefix)
+    sizes = {key: f.stat().st_size for f, key in todo}
+    refused: dict[str, str] = {}
+
+    def copy(on_file: Any = None) -> list[Any]:
+        return p.ingest(paths, prefix, on_file=on_file, on_refused=refused.__setitem__)
+
+    runs = copy_progress(sum(sizes.values()), len(files), copy) if show else copy()
     queued = sum(1 for r in runs if r.status == "queued")
     unrouted = [r for r in runs if r.status == "unrouted"]
-    say(f"landed {len(files)} files ({human(total_bytes)}); queued {queued} new versions")
+    landed = sum(size for key, size in sizes.items() if key not in refused)
+    say(f"landed {len(files) - len(refused)} files ({human(landed)}); queued {queued} new versions")
+    for why in refused.values():
+        say(("not landed", "red"), f" {why}")
     if skipped:
         shown = ", ".join(f"`{k}`" for k in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
         say(f"passed over {len(skipped)} files whose names start with `.` or `_` (never loaded): {shown}")
@@ -102,3 +107,5 @@ def ingest(obj: Ctx, paths: tuple[str, ...], prefix: str, then_process: bool) ->
         print_summary(summary)
         if not summary.ok:
             sys.exit(1)
+    if refused:
+        sys.exit(1)

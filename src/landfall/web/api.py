@@ -356,24 +356,34 @@ async def ingest(request: Request) -> Response:
               file: {type: array, items: {type: string, format: binary}}
               prefix: {type: string}
     responses:
-      200: {description: '{"landed": [{"key": "sales/a.csv", "runs": [run objects queued]}]}'}
-      400: {description: A key that would leave the landing zone}
+      200: {description: '{"landed": [{"key": "sales/a.csv", "runs": [run objects queued]}], "refused": [{"key":
+        "sales/b", "error": "..."}]}: `refused` lists the files the zone could not hold (a key under a file, a name
+        too long), the others landed'}
+      400: {description: A key that would leave the landing zone or that landfall never loads (nothing lands), or
+        no file the zone could hold}
     """
+    from landfall.errors import UnsafeKey
+    from landfall.pipeline import check_key
+
     form = await request.form(max_files=10_000)
-    prefix = (request.query_params.get("prefix") or str(form.get("prefix") or "")).strip("/")
-    uploads = [f for f in form.getlist("file") if hasattr(f, "filename")]
-    if not uploads:
-        raise QueryRefused("multipart upload: no file in the `file` field")
-    landed = []
     try:
-        for up in uploads:
-            name = (up.filename or "").replace("\\", "/").rsplit("/", 1)[-1]
-            key = f"{prefix}/{name}" if prefix else name
-            runs = await run_in_threadpool(_p(request).land, key, up.file)
-            landed.append(_landed(key, runs))
+        prefix = (request.query_params.get("prefix") or str(form.get("prefix") or "")).strip("/")
+        uploads = [f for f in form.getlist("file") if hasattr(f, "filename")]
+        if not uploads:
+            raise QueryRefused("multipart upload: no file in the `file` field")
+        names = [(up.filename or "").replace("\\", "/").rsplit("/", 1)[-1] for up in uploads]
+        keys = [check_key(f"{prefix}/{name}" if prefix else name) for name in names]  # all, before any lands
+        landed, refused = [], []
+        for key, up in zip(keys, uploads, strict=True):
+            try:
+                landed.append(_landed(key, await run_in_threadpool(_p(request).land, key, up.file)))
+            except UnsafeKey as exc:  # the zone cannot hold this one: the others land all the same
+                refused.append({"key": key, "error": str(exc)})
     finally:
         await form.close()
-    return JSONResponse({"landed": landed})
+    if not landed:
+        raise UnsafeKey("; ".join(r["error"] for r in refused))
+    return JSONResponse({"landed": landed, "refused": refused})
 
 
 async def put_landing(request: Request) -> Response:
