@@ -90,7 +90,7 @@ def _json_document_as_lines(
         raise InvalidInput(f"`{key}` line 1: {too_deep()}", file=key, line=1) from None
     _refuse_lone_surrogate(key, text)
     items = doc if isinstance(doc, list) else [doc]
-    as_values = not all(isinstance(i, dict) and i for i in items)
+    as_values = not all(isinstance(i, dict) for i in items)
     if not as_values:
         items = _named_empty_keys(items, key)
     objects = sum(isinstance(i, dict) for i in items)

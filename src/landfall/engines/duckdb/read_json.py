@@ -12,7 +12,7 @@ import msgspec
 
 from landfall import encoding as enc
 from landfall.config import ReadOptions
-from landfall.engines.base import Source
+from landfall.engines.base import JOINED_HIDDEN, Source
 from landfall.engines.duckdb.casts import cast_sql
 from landfall.engines.duckdb.context import JobContext
 from landfall.engines.duckdb.diagnose import (
@@ -24,7 +24,7 @@ from landfall.engines.duckdb.diagnose import (
 )
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, REFUSING_SAMPLE_ROWS, columns_arg
 from landfall.engines.duckdb.sql import PATH, _filename_arg, _paths, common_args, lit, q
-from landfall.engines.duckdb.types import sql_type
+from landfall.engines.duckdb.types import duck_type, sql_type
 from landfall.errors import InvalidInput
 from landfall.jsontext import (
     as_loaded,
@@ -94,6 +94,31 @@ def record_counts(con: duckdb.DuckDBPyConnection, path: str, fmt: str) -> tuple[
             continue
         return (int(found[0]), int(found[1])) if found else (0, 0)
     return 0, 0
+
+
+def fieldless_column(table_schema: list[tuple[str, str]] | None, key: str) -> tuple[str, str]:
+    """JSON records that hold no field (`{}` each), which DuckDB's reader takes for no records, are rows NULL in
+    every column, as a record lacking a column is NULL in it: they are read as holding the table's first column
+    (NULL), the others added as for any record. Its name and DuckDB type; a new table has no column to give
+    them (`InvalidInput`)."""
+    columns = [(n, t) for n, t in table_schema or [] if n not in JOINED_HIDDEN]
+    if not columns:
+        raise InvalidInput(
+            f"`{key}` line 1: every record is `{{}}`, holding no field: a new table gets its columns from its "
+            "first file's records, and these have none",
+            file=key,
+            line=1,
+        )
+    name, kind = columns[0]
+    return name, duck_type(kind)
+
+
+def fieldless_records(cx: JobContext, paths: str, opts: ReadOptions, fmt: str, key: str) -> str:
+    """A JSON file whose records hold no field (`fieldless_column`): before, read as `value` rows of `{}`, a column
+    the table gained."""
+    name, kind = fieldless_column(cx.job.table_schema, key)
+    values = _json_sql(cx, paths, opts, fmt, records=False)
+    return f"SELECT NULL::{kind} AS {q(name)}, * EXCLUDE (value) FROM ({values})"
 
 
 def _json_lines_of(

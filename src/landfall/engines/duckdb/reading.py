@@ -48,6 +48,7 @@ from landfall.engines.duckdb.read_json import (
     _good_lines,
     _json_lines_of,
     _json_sql,
+    fieldless_records,
     record_counts,
 )
 from landfall.engines.duckdb.read_parquet import _parquet_sql, exact_copy, nanoseconds
@@ -308,10 +309,12 @@ def read(cx: JobContext) -> str:
                     raise Replan(cx.plan.but(split_lines=True, empty_keys=True), "the empty key: read a copy naming it")
                 if fmt == "json" and not cx.plan.json_via_python:
                     raise Replan(cx.plan.but(json_via_python=True), "the empty key: read a copy naming it")
-            if records_among_values(objects, others, job.table_schema):
+                raw = view(fieldless_records(cx, _paths(paths), opts, fmt, next(iter(paths.values())).key))
+            elif records_among_values(objects, others, job.table_schema):
                 raise  # records beside other values: those are bad records (named, or set aside), not all values
-            raw = view(_json_sql(cx, _paths(paths), opts, fmt, records=False))
-            cx.records = False
+            else:
+                raw = view(_json_sql(cx, _paths(paths), opts, fmt, records=False))
+                cx.records = False
             cx.describe(raw)
         if fmt == "csv" or opts.bad_rows == "quarantine":  # JSON's declared types are converted as read, but
             raw = exactly(cx, raw, opts)  # for the rows set aside in quarantine mode (`read_json._json_sql`)

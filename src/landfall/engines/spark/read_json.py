@@ -18,6 +18,7 @@ from landfall.engines.duckdb.errors import not_records
 from landfall.engines.duckdb.errors import reason as duckdb_reason
 from landfall.engines.duckdb.jsondates import DETECTION_SAMPLE_ROWS, columns_arg, pin_dates, renamed_keys
 from landfall.engines.duckdb.jsonnumbers import whole_numbers
+from landfall.engines.duckdb.read_json import fieldless_column
 from landfall.engines.duckdb.sql import lit
 from landfall.engines.duckdb.stamps import TIME_FORMS
 from landfall.engines.duckdb.types import sql_type as duckdb_type
@@ -56,10 +57,12 @@ def read_json(ctx: Ctx, sniffer: duckdb.DuckDBPyConnection) -> DataFrame:
             rel = sniffer.sql(f"SELECT * FROM read_json({paths}, {', '.join(args)})")
             detected = list(zip(rel.columns, rel.types, strict=True))
         except duckdb.Error:
-            if not ctx.plan.empty_keys and not_records(str(exc)):  # objects DuckDB takes for no records: the empty key
-                raise Replan(ctx.plan.but(empty_keys=True), "the empty key: read a copy naming it") from None
             key = ctx.inputs[0].source.key if not ctx.batch else "the batch"
-            raise InvalidInput(f"`{key}`: {duckdb_reason(str(exc))}", file=ctx.inputs[0].source.key) from None
+            if not not_records(str(exc)):
+                raise InvalidInput(f"`{key}`: {duckdb_reason(str(exc))}", file=ctx.inputs[0].source.key) from None
+            if not ctx.plan.empty_keys:  # objects DuckDB takes for no records: the empty key
+                raise Replan(ctx.plan.but(empty_keys=True), "the empty key: read a copy naming it") from None
+            detected = [fieldless_column(ctx.job.table_schema, key)]  # then objects holding no field
     # `name_1` -> `name` beside `Name`: Spark reads each by its key
     looked = None if ctx.plan.sample_all else SAMPLE_RECORDS * len(ctx.inputs)
     keys = renamed_keys(sniffer, [n for n, _ in detected], paths, looked)

@@ -124,6 +124,32 @@ class BadInputTests(EngineFixtures):
             "`c/a.jsonl` line 1: the record holds both the empty key and `empty_key`"
         ), error_of(lake, "c/a.jsonl")
 
+    def test_records_holding_no_field_are_rows_of_nulls(self, make):
+        """Records that hold no field (`{}`) are rows NULL in every column, as a record lacking a column is NULL in
+        it. Before, on DuckDB, whose reader takes such objects for no records, a file of them loaded as `value` rows
+        holding the text `{}`, and the table gained a `value` column; on Spark, the file failed (`json_read expected
+        records`). A new table gets no columns from them: the file fails, naming it."""
+        lake = make(wf("j"), wf("d", read={"format": "json"}), wf("n", retry={"max_attempts": 1}))
+        lake.land("j/a.jsonl", '{"id": 1, "name": "x"}\n')
+        lake.land("d/a.json", '[{"id": 1}]')
+        assert_ok(lake, lake.process())
+        lake.land("j/b.jsonl", "{}\n{}\n")
+        lake.land("d/b.json", "[{}, {}, {}]")
+        lake.land("n/a.jsonl", "{}\n{}\n")
+        lake.process()
+        assert lake.rows("SELECT id, name, _source_file FROM j ORDER BY _source_file, id") == [
+            (1, "x", "j/a.jsonl"),
+            (None, None, "j/b.jsonl"),
+            (None, None, "j/b.jsonl"),
+        ]
+        assert lake.rows("SELECT count(*), count(id) FROM d") == [(4, 1)]
+        for table, columns in {"j": ["id", "name"], "d": ["id"]}.items():
+            described = [r[0] for r in lake.rows(f"SELECT column_name FROM (DESCRIBE {table})")]
+            assert described == [*columns, "_source_file", "_ingested_at", "_run_id"], described
+        assert (error_of(lake, "n/a.jsonl") or "").startswith(
+            "`n/a.jsonl` line 1: every record is `{}`, holding no field"
+        ), error_of(lake, "n/a.jsonl")
+
     def test_csv_files_put_together_load_without_their_repeated_header_lines(self, make):
         """A CSV file made of files put together (`cat jan.csv feb.csv`) holds a header line each: read as rows,
         they made every column text (`id` is no number) and loaded the header as a row. Such a line is passed
