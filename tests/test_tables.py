@@ -968,3 +968,22 @@ def test_reload_brings_back_a_merge_row_a_replaced_file_had_taken_over(make_lake
     assert done.queued == 2  # a.csv and b.csv's current version
     assert lake.process().ok
     assert lake.rows("SELECT id, v, _source_file FROM m ORDER BY id") == [(1, "a", "m/a.csv"), (2, "b2", "m/b.csv")]
+
+
+def test_time_travel_to_before_a_reload_says_where_the_earlier_table_is_kept(make_lake):
+    """A time before `tables reload` made a table anew read "did not exist yet" alone, as if it never had; now
+    the message says when the reload was, and the folder its earlier versions are kept in."""
+    lake = make_lake([wf("d", read={"format": "csv"}, write={"table": "d", "format": "delta"})])
+    lake.land("d/a.csv", "id\n1\n")
+    assert lake.process().ok
+    then = lake.pipeline.history("d")[-1].timestamp
+    time.sleep(1.1)  # the new table's first version a second later (time travel is to the second, as shown)
+    lake.pipeline.reload_table("d")
+    assert lake.process().ok
+    kept = sorted((Path(lake.root) / "lake/tables/_dropped").iterdir())
+    assert [p.name.startswith("d-") for p in kept] == [True]
+    with pytest.raises(QueryRefused) as refused:
+        lake.pipeline.query("SELECT count(*) FROM d", as_of=then.isoformat())
+    said = str(refused.value)
+    assert "did not exist yet" in said and "`landfall tables reload` made it anew at " in said, said
+    assert said.endswith(f"its earlier versions are kept in {kept[0]}"), said

@@ -11,6 +11,7 @@ not written again.
 
 from __future__ import annotations
 
+import calendar
 import logging
 import time
 from collections.abc import Callable
@@ -381,6 +382,24 @@ def reload(settings: Settings, store: StateStore, zones: Zones, name: str) -> Re
 
 _STAMP = "%Y%m%dT%H%M%SZ"
 MOVING = ".landfall-moving.json"  # in a `_dropped/` folder while a reload moves a table there on an object store
+
+
+def kept_from(zone: Storage, folder: str, at: float) -> tuple[float, str] | None:
+    """When a reload first moved the table of `folder` aside after time `at` (a Unix time), and where that table is
+    kept (the URL of its `_dropped/<folder>-<time>/` folder); None when it was not reloaded since."""
+    moved = []
+    for name in zone.folders(DROPPED):
+        head, _, stamp = name.rpartition("-")
+        try:
+            when = calendar.timegm(time.strptime(stamp, _STAMP))
+        except ValueError:
+            continue
+        if head == folder and when >= int(at):
+            moved.append((when, name))
+    if not moved:
+        return None
+    when, name = min(moved)
+    return when, zone.url_of(f"{DROPPED}/{name}")
 
 
 def _move_aside(zone: Storage, folder: str, table: str, created_at: float, stamp: str) -> str | None:

@@ -147,11 +147,24 @@ def _files_as_of(table: Table, storage: Storage, as_of: int | datetime) -> list[
     if isinstance(as_of, datetime) and as_of < first_time.replace(microsecond=0):
         raise QueryRefused(
             f"table `{table.name}` did not exist yet at {_iso(as_of)}: its first version ({first}) is from "
-            f"{_iso(first_time)}"
+            f"{_iso(first_time)}{_reloaded_since(table, storage, as_of)}"
         )
     if isinstance(as_of, datetime) and not as_of.microsecond:  # a time to the second takes in that whole second
         as_of += timedelta(microseconds=999_999)
     return [f.path for f in delta.files_as_of(as_of)]
+
+
+def _reloaded_since(table: Table, storage: Storage, at: datetime) -> str:
+    """What a time-travel message adds when `landfall tables reload` made `table` anew after `at`."""
+    from landfall.catalog import kept_from
+
+    parent, _, folder = storage.url.rpartition("/")
+    zone = Storage(parent, storage.options, zone=storage.zone, scratch_dir=storage.scratch_dir)
+    if (kept := kept_from(zone, folder, at.timestamp())) is None:
+        return ""
+    when, where = kept
+    made = _iso(datetime.fromtimestamp(when, UTC))
+    return f"; `landfall tables reload` made it anew at {made}: its earlier versions are kept in {where}"
 
 
 def _iso(when: datetime) -> str:
