@@ -486,6 +486,37 @@ def test_ingest_queues_the_files_placed_and_then_names_each_key_the_zone_cannot_
     assert refused == ["s/b/c.csv"]
 
 
+def test_a_fault_of_landfall_outside_any_files_load_fails_the_batch_naming_it_and_the_rest_go_on(
+    make_lake, monkeypatch
+):
+    """A fault of landfall's own before a batch's job (here: telling a file's format) ended `process` with a
+    traceback, and under `up` held the runs until their lease ran out, to be dead-lettered at last as
+    interrupted by a dying worker. Now each run fails with the error, retried and then dead naming it, and the
+    other workflows' files load."""
+    from landfall import runner
+
+    lake = make_lake([wf("s", read={"format": "csv"}, retry={"max_attempts": 2, "backoff_seconds": 0}), wf("t")])
+    real = runner.detected_format
+
+    def broken(workflow, key, path):
+        if workflow.name == "s":
+            raise RuntimeError("boom")
+        return real(workflow, key, path)
+
+    monkeypatch.setattr(runner, "detected_format", broken)
+    lake.land("s/a.csv", "id\n1\n")
+    lake.land("t/a.csv", "id\n2\n")
+    summary = lake.process()
+    assert (summary.count("succeeded"), summary.count("dead")) == (1, 1)
+    (dead,) = lake.pipeline.store.runs(status="dead")
+    assert dead.file_key == "s/a.csv" and dead.attempt == 2, dead
+    assert dead.error == "landfall failed outside the file's load (RuntimeError: boom); not the file's fault"
+    monkeypatch.setattr(runner, "detected_format", real)
+    lake.pipeline.retry_dead()
+    assert lake.process().count("succeeded") == 1
+    assert lake.rows("SELECT id FROM s") == [(1,)]
+
+
 def test_lease_expiry_requeues_and_cleans_up(make_lake):
     lake = make_lake([wf("s", read={"format": "csv"})], lease_seconds=0.5)
     lake.land("s/1.csv", "id\n1\n")

@@ -72,11 +72,35 @@ class Runner(msgspec.Struct):
         except LeaseLost as exc:  # this worker stalled past its lease; another has the runs now: drop quietly
             log.warning("%s; dropping the rest of batch %s", exc, runs[0].batch_id)
             return self.outcomes
+        except StateError:
+            raise  # the state store failed, not the files: the worker hands them back
+        except Exception as exc:
+            if unreachable(exc):
+                self._storage_away(runs, _unavailable(exc))
+                return self.outcomes
+            self._broke(runs, exc)
+            return self.outcomes
         finally:
             if scratch:
                 shutil.rmtree(scratch, ignore_errors=True)
         self.storage_failures = 0
         return outcomes
+
+    def _broke(self, runs: list[Run], exc: Exception) -> None:
+        """landfall failed outside any file's job (a fault of its own, not of the files): each run of the batch it
+        still holds fails with that error, retried on the workflow's schedule and then dead naming it. Before,
+        `process` ended with a traceback, and under `up` the runs stayed held until their lease ran out, to be
+        dead-lettered at last as interrupted by a worker that died."""
+        log.error("batch %s: landfall failed outside the files' load", runs[0].batch_id, exc_info=exc)
+        wf = self.settings.workflow(runs[0].workflow or "")
+        done = {o.run.run_id for o in self.outcomes}
+        said = f"landfall failed outside the file's load ({type(exc).__name__}: {_short(exc)}); not the file's fault"
+        for run in runs:
+            if run.run_id not in done:
+                try:
+                    self.fail(run, wf, said, None)
+                except LeaseLost:  # deferred, or taken back: not this batch's to record
+                    continue
 
     def _storage_away(self, runs: list[Run], exc: BaseException) -> None:
         self.storage_failures += 1
