@@ -218,12 +218,16 @@ def test_ingest_of_a_folder_passes_over_names_landfall_never_loads(tmp_path):
         ".a.csv.swp": "junk",
         ".hidden/c.csv": "id\n3\n",
         "_tmp/d.csv": "id\n4\n",
+        "e.csv.part": "id\n5\n",
+        "~$f.csv": "owner",
+        "g.csv~": "id\n7\n",
     }.items():
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
         (src / rel).write_text(text)
     out = run(["ingest", str(src), "--prefix", "s", "--process"], tmp_path).output
     assert "landed 2 files" in out and "2 succeeded" in out and "dead" not in out, out
-    assert "passed over 4 files whose names start with `.` or `_` (never loaded): `s/.DS_Store`" in out, out
+    said = "passed over 7 files whose names landfall never loads (`.x`, `_x`, `x.part`, `x.tmp`, ...): `s/.DS_Store`"
+    assert said in out, out
     landed = sorted(
         p.relative_to(tmp_path / "lake/landing").as_posix() for p in (tmp_path / "lake/landing").rglob("*.*")
     )
@@ -233,6 +237,10 @@ def test_ingest_of_a_folder_passes_over_names_landfall_never_loads(tmp_path):
     )
     assert result.exit_code == 1 and "names starting with `.` or `_` are never loaded" in result.output
     assert not (tmp_path / "lake/landing/s/.a.csv.swp").exists()
+    result = CliRunner().invoke(
+        main, ["--config", str(tmp_path / "landfall.yaml"), "ingest", str(src / "e.csv.part"), "--prefix", "s"]
+    )
+    assert result.exit_code == 1 and "temporary names (`x.part`, `x.partial`" in result.output, result.output
 
 
 def test_ingest_places_every_file_it_can_and_names_each_one_the_zone_cannot_hold(tmp_path):

@@ -104,3 +104,21 @@ def test_a_file_whose_name_is_not_utf8_is_passed_over_and_said_once(make_lake, c
     assert len(said) == 1 and "`s/caf\\xe9.csv` is passed over: its name is not UTF-8" in said[0], said
     assert lake.process().count("succeeded") == 1
     assert lake.rows("SELECT id, _source_file FROM s") == [(1, "s/ok.csv")]
+
+
+def test_an_upload_in_progress_under_its_temporary_name_is_not_loaded(make_lake):
+    """WinSCP uploads `x.csv` as `x.csv.filepart` and renames it when done; a browser downloads `x.part`; Excel
+    keeps `~$x.csv` beside a workbook it has open. Listed, such a file was dead-lettered (no format in its name)
+    or, with `read.format: csv`, loaded half-written, its rows left beside the whole file's. Now they are passed
+    over; the file loads once, under its own name."""
+    lake = make_lake([{"name": "s", "match": "s/", "read": {"format": "csv"}, "write": {"table": "s"}}])
+    part = lake.land("s/x.csv.filepart", "id\n1\n2\n")  # half of it
+    lake.land("s/~$x.csv", b"\x0bowner\x00")
+    lake.land("s/y.csv~", "id\n9\n")
+    lake.land("s/z.CSV.TMP", "id\n9\n")
+    assert keys(lake.pipeline.listing.poll()) == []
+    assert lake.process().outcomes == []
+    part.write_text("id\n1\n2\n3\n")
+    os.rename(part, lake.landing / "s/x.csv")
+    assert lake.process().count("succeeded") == 1
+    assert lake.rows("SELECT id, _source_file FROM s ORDER BY id") == [(1, "s/x.csv"), (2, "s/x.csv"), (3, "s/x.csv")]

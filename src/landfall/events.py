@@ -24,11 +24,28 @@ class ObjectCreated(msgspec.Struct, frozen=True):
 
 
 def is_hidden(key: str) -> bool:
-    """Names starting with `.` or `_` (temporary uploads, markers) are never loaded."""
-    return _HIDDEN.search(key) is not None
+    """Whether landfall never loads `key` (`never_loaded`)."""
+    return _HIDDEN.search(key) is not None or _TEMPORARY.search(key) is not None
+
+
+def never_loaded(key: str) -> str | None:
+    """Why landfall never loads `key`, or None: a name (of the file or a folder) starting with `.` or `_`
+    (temporary uploads, markers, `.DS_Store`), or a file's temporary name: an upload or download in progress
+    (`x.csv.filepart` as WinSCP uploads, `x.part`, `x.crdownload`), an editor's backup (`x.csv~`) or an Office
+    owner file (`~$x.xlsx`). Such a file, loaded, failed as a format no name tells, or with `read.format` set
+    loaded a half-written upload."""
+    if _HIDDEN.search(key):
+        return "names starting with `.` or `_` are never loaded"
+    if _TEMPORARY.search(key):
+        return f"temporary names ({TEMPORARY_NAMES}) are never loaded"
+    return None
 
 
 _HIDDEN = re.compile(r"(?:^|/)[._]")
+_TEMPORARY = re.compile(
+    r"(?:\.(?:part|partial|filepart|crdownload|download|tmp|temp)|~)$|(?:^|/)~\$[^/]*$", re.IGNORECASE
+)
+TEMPORARY_NAMES = "`x.part`, `x.partial`, `x.filepart`, `x.crdownload`, `x.download`, `x.tmp`, `x.temp`, `x~`, `~$x`"
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from landfall import pools
 from landfall.config import ParquetFiles, Settings, load_settings
 from landfall.errors import LandfallError, StateUnavailable, StorageUnavailable, UnsafeKey
-from landfall.events import ObjectCreated, is_hidden, safe_key
+from landfall.events import ObjectCreated, is_hidden, never_loaded, safe_key
 from landfall.hashing import lake_algorithm
 from landfall.outcomes import Summary
 from landfall.recovery import recover
@@ -36,17 +36,17 @@ log = logging.getLogger("landfall")
 
 def check_key(key: str) -> str:
     """A landing key from outside (HTTP): `safe_key` (it stays inside the zone), and not a name landfall never
-    loads (a segment starting with `.` or `_`); raises `UnsafeKey`. Returns the normalized key."""
+    loads (`events.never_loaded`); raises `UnsafeKey`. Returns the normalized key."""
     key = safe_key(key)
-    if is_hidden(key):
-        raise UnsafeKey(f"landing key `{key}`: names starting with `.` or `_` are never loaded; rename the file")
+    if (why := never_loaded(key)) is not None:
+        raise UnsafeKey(f"landing key `{key}`: {why}; rename the file")
     return key
 
 
 def ingest_plan(paths: Iterable[str | os.PathLike[str]], prefix: str = "") -> tuple[list[tuple[Path, str]], list[str]]:
     """What `ingest` copies: each file with its landing key; and the keys of the files it passes over in the
-    folders it walks, those with a name (or a folder under the one given) starting with `.` or `_`, which
-    landfall never loads (`.DS_Store`, an editor's swap file). A file named on its own with such a name, or a
+    folders it walks, those with a name (or a folder under the one given) landfall never loads
+    (`events.never_loaded`: `.DS_Store`, `_tmp/`, `x.csv.part`). A file named on its own with such a name, or a
     prefix with one, is refused (`UnsafeKey`), as is a key that would leave the zone."""
     prefix = prefix.rstrip("/")
     todo: list[tuple[Path, str]] = []
@@ -166,7 +166,7 @@ class Pipeline:
 
         todo, skipped = ingest_plan(paths, prefix)
         if skipped:
-            log.info("ingest: %d files passed over (names starting with `.` or `_` are never loaded)", len(skipped))
+            log.info("ingest: %d files passed over (names landfall never loads)", len(skipped))
         events = []
         refused: list[str] = []
         try:

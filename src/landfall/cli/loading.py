@@ -99,7 +99,8 @@ def ingest(obj: Ctx, paths: tuple[str, ...], prefix: str, then_process: bool) ->
         say(("not landed", "red"), f" {why}")
     if skipped:
         shown = ", ".join(f"`{k}`" for k in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
-        say(f"passed over {len(skipped)} files whose names start with `.` or `_` (never loaded): {shown}")
+        never = "(`.x`, `_x`, `x.part`, `x.tmp`, ...)"
+        say(f"passed over {len(skipped)} files whose names landfall never loads {never}: {shown}")
     for r in unrouted:
         say(("unrouted", "yellow"), f" {r.file_key}: {r.error}")
     if then_process:
