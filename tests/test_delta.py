@@ -216,6 +216,25 @@ def test_a_widened_column_keeps_the_table_readable_by_every_reader(make_lake, va
     assert len(deltalake.DeltaTable(str(lake.root / "lake/tables/c")).to_pyarrow_table()) == 2
 
 
+def test_a_date_column_widened_to_timestamps_keeps_the_table_readable(make_lake):
+    """A DATE column that a later file widens to TIMESTAMP (`2026-01-02 10:00:00`): the commit's log entry held a
+    `timestamp_ntz` column without the `timestampNtz` feature in the table's protocol (delta-rs raises it for a
+    new table or a new column, not for a write's schema), so no reader could open the table and every later file
+    failed (`Table contains TIMESTAMP_NTZ columns but does not have the required 'timestampNtz' feature`)."""
+    lake = make_lake([delta_wf()])
+    lake.land("c/1.csv", "id,seen\n1,2026-01-01\n", mtime=1_700_000_000)
+    assert lake.process().ok
+    lake.land("c/2.csv", "id,seen\n2,2026-01-02 10:00:00\n", mtime=1_700_000_001)
+    assert lake.process().ok, lake.pipeline.runs()[0].error
+    lake.land("c/3.csv", "id,seen\n3,2026-01-03 11:00:00\n", mtime=1_700_000_002)
+    assert lake.process().ok, lake.pipeline.runs()[0].error
+    dt = deltalake.DeltaTable(str(lake.root / "lake/tables/c"))
+    assert "timestampNtz" in dt.protocol().reader_features
+    got = sorted((r["id"], str(r["seen"])) for r in dt.to_pyarrow_table().to_pylist())
+    assert got == [(1, "2026-01-01 00:00:00"), (2, "2026-01-02 10:00:00"), (3, "2026-01-03 11:00:00")]
+    assert lake.rows("SELECT count(*) FROM c WHERE seen >= TIMESTAMP '2026-01-02'") == [(2,)]
+
+
 def test_a_widened_columns_rewrite_keeps_the_tables_parquet_version(make_lake):
     """The rewrite a widened column makes of the table's other files (pyarrow's) is written as the table's files
     are: with `write.parquet_version: v2`, Parquet's newer encodings (before: v2 data pages, but only dictionary

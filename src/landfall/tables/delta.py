@@ -214,6 +214,13 @@ class DeltaTable(ParquetTable):
             if live != {f.path for f in change.remove}:
                 raise ConcurrentChange("the table's files changed while a column's type widened; retrying")
             arrow_schema = widened = self._widened(dt, change.schema)
+            if self._needs_timestamp_ntz(dt, widened):
+                from deltalake import TableFeatures
+
+                # delta-rs does not raise the protocol for a type a write's schema brings (as `add_columns` and a
+                # table's creation do): a DATE column widened to a TIMESTAMP made a log no reader could open
+                dt.alter.add_feature(TableFeatures.TimestampWithoutTimezone, allow_protocol_versions_increase=True)
+                dt = self._table()
         now_ms = int(time.time() * 1000)
         zoned = {f.name for f in arrow_schema if pa.types.is_timestamp(f.type) and f.type.tz is not None}
         adds = [
@@ -321,6 +328,16 @@ class DeltaTable(ParquetTable):
         self.storage.sync([commit_key(v) for v in versions])
         checkpoints = [f"_delta_log/{v:020d}.checkpoint.parquet" for v in versions]
         self.storage.sync([*checkpoints, "_delta_log/_last_checkpoint"], missing_ok=True)
+
+    @staticmethod
+    def _needs_timestamp_ntz(dt: Any, schema: Any) -> bool:
+        """Whether `schema` has a timestamp without a time zone (Delta's `timestamp_ntz`), which a table's protocol
+        must name (the `timestampNtz` feature) before its log may hold one, and the table's does not."""
+        import pyarrow as pa
+
+        if not any(pa.types.is_timestamp(f.type) and f.type.tz is None for f in schema):
+            return False
+        return "timestampNtz" not in (dt.protocol().reader_features or [])
 
     @staticmethod
     def _widened(dt: Any, schema: Any) -> Any:
