@@ -235,6 +235,24 @@ def test_a_date_column_widened_to_timestamps_keeps_the_table_readable(make_lake)
     assert lake.rows("SELECT count(*) FROM c WHERE seen >= TIMESTAMP '2026-01-02'") == [(2,)]
 
 
+def test_a_date_partition_column_widened_to_timestamps_keeps_the_table_readable(make_lake):
+    """The widened table's files written while `day` held dates keep their folder (`day=2026-01-01`), whose
+    text the commit gave as the file's partition value: Delta readers refuse a date alone for a `timestamp_ntz`
+    (`Failed to parse value '2026-01-01' as 'timestamp_ntz'`), and every later file failed. It is given with
+    its time now (`2026-01-01 00:00:00`)."""
+    lake = make_lake([delta_wf(partition_by=["day"])])
+    lake.land("c/1.csv", "id,day\n1,2026-01-01\n", mtime=1_700_000_000)
+    assert lake.process().ok
+    for i, day in ((2, "2026-01-01 10:00:00"), (3, "2026-01-02")):
+        lake.land(f"c/{i}.csv", f"id,day\n{i},{day}\n", mtime=1_700_000_000 + i)
+        assert lake.process().ok, lake.pipeline.runs()[0].error
+    dt = deltalake.DeltaTable(str(lake.root / "lake/tables/c"))
+    got = sorted((r["id"], str(r["day"])) for r in dt.to_pyarrow_table().to_pylist())
+    want = [(1, "2026-01-01 00:00:00"), (2, "2026-01-01 10:00:00"), (3, "2026-01-02 00:00:00")]
+    assert got == want
+    assert [(i, str(d)) for i, d in lake.rows("SELECT id, day FROM c ORDER BY id")] == want
+
+
 def test_a_widened_columns_rewrite_keeps_the_tables_parquet_version(make_lake):
     """The rewrite a widened column makes of the table's other files (pyarrow's) is written as the table's files
     are: with `write.parquet_version: v2`, Parquet's newer encodings (before: v2 data pages, but only dictionary

@@ -41,16 +41,23 @@ def values_of(rel_dir: str) -> dict[str, str | None]:
     return values
 
 
-def delta_values(partition: dict[str, str | None], zoned: set[str]) -> dict[str, str | None]:
+def delta_values(
+    partition: dict[str, str | None], zoned: set[str], naive: set[str] = frozenset()
+) -> dict[str, str | None]:
     """A file's partition values as a Delta log writes them: a timestamp with a zone (`zoned`: those columns) in
     UTC as ISO 8601 (`2024-01-01T08:00:00.123456Z`), where its folder holds DuckDB's text
-    (`2024-01-01 08:00:00.123456+00`), which Delta readers refuse; every other value as its folder holds it."""
+    (`2024-01-01 08:00:00.123456+00`), which Delta readers refuse; a timestamp without one (`naive`) with its
+    time, where the folder of a file written while the column held dates (widened since) holds a date alone
+    (`2024-01-01`), which Delta readers refuse too; every other value as its folder holds it."""
     out = dict(partition)
     for name in zoned & out.keys():
         if (text := out[name]) is not None:
             at = datetime.fromisoformat(text)  # Spark's folders hold it without its zone, in UTC
             at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
             out[name] = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    for name in naive & out.keys():
+        if (text := out[name]) is not None and len(text) == len("2024-01-01"):
+            out[name] = f"{text} 00:00:00"
     return out
 
 

@@ -222,12 +222,14 @@ class DeltaTable(ParquetTable):
                 dt.alter.add_feature(TableFeatures.TimestampWithoutTimezone, allow_protocol_versions_increase=True)
                 dt = self._table()
         now_ms = int(time.time() * 1000)
-        zoned = {f.name for f in arrow_schema if pa.types.is_timestamp(f.type) and f.type.tz is not None}
+        stamps = [f for f in arrow_schema if pa.types.is_timestamp(f.type)]
+        zoned = {f.name for f in stamps if f.type.tz is not None}
+        naive = {f.name for f in stamps if f.type.tz is None}
         adds = [
             AddAction(
                 path=f.path,
                 size=f.bytes,
-                partition_values=partitions.delta_values(f.partition, zoned),
+                partition_values=partitions.delta_values(f.partition, zoned, naive),
                 modification_time=now_ms,
                 data_change=change.data_change,
                 stats=json.dumps(delta_stats(f, arrow_schema)),
@@ -240,7 +242,7 @@ class DeltaTable(ParquetTable):
                 data_change=change.data_change,
                 deletion_timestamp=now_ms,
                 size=f.bytes,
-                partition_values=partitions.delta_values(f.partition, zoned),
+                partition_values=partitions.delta_values(f.partition, zoned, naive),
             )
             for f in change.remove
         ]
