@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from landfall import partitions
 from landfall.config import ParquetFiles, Workflow
 from landfall.engines.base import Engine, Job, Source, Staged, StagedFile
 from landfall.errors import BrokenTable, ConcurrentChange, ConfigError
@@ -120,11 +121,12 @@ def run_job(
         tx.point("after_write")
         replaced: list[str] = list(staged.replaced)
         if wf.write.mode == "overwrite" and table is not None:
-            touched = {tuple(sorted(f.partition.items())) for f in staged.files}
+            types = dict(staged.schema)
+            touched = {partitions.same_values(f.partition, types) for f in staged.files}
             replaced = [
                 p
                 for p, f in current.items()
-                if wf.write.overwrite == "table" or tuple(sorted(f.partition.items())) in touched
+                if wf.write.overwrite == "table" or partitions.same_values(f.partition, types) in touched
             ]
             if wf.write.overwrite == "table" and replaced and not staged.files:  # no rows to write: say so
                 gone = sum(current[p].rows for p in replaced)  # (a header alone, or every row filtered or set aside)

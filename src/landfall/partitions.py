@@ -11,6 +11,8 @@ import re
 import urllib.parse
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from landfall.errors import InvalidInput
 
@@ -59,6 +61,29 @@ def delta_values(
         if (text := out[name]) is not None and len(text) == len("2024-01-01"):
             out[name] = f"{text} 00:00:00"
     return out
+
+
+def same_values(partition: dict[str, str | None], types: dict[str, str]) -> tuple[tuple[str, Any], ...]:
+    """A partition's values as an overwrite of partitions compares them: by the value of the column's type (Arrow
+    type strings, `types`), so that one value written two ways is one partition. A column widened from dates to
+    timestamps, or from integers to doubles, keeps the folders its earlier files were written in (`2026-01-01`,
+    `5`), where a file now writes `2026-01-01 00:00:00` and `5.0`: compared as text, the partition it brought
+    was not replaced, and both rows stayed."""
+    return tuple((name, _typed(text, types.get(name, ""))) for name, text in sorted(partition.items()))
+
+
+def _typed(text: str | None, kind: str) -> Any:
+    if text is None:
+        return None
+    try:
+        if kind.startswith(("timestamp", "date")):
+            at = datetime.fromisoformat(text)  # DuckDB's folders hold a zone (`+00`), Spark's are in UTC without
+            return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo is not None else at
+        if kind.startswith(("int", "uint", "double", "float", "decimal")) and not (number := Decimal(text)).is_nan():
+            return number  # `5` == `5.0`, as their hashes
+    except (ValueError, InvalidOperation):
+        pass
+    return text
 
 
 def name_max(path: str) -> int:

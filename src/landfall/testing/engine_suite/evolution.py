@@ -386,6 +386,32 @@ class EvolutionTests(EngineFixtures):
         assert dict(lake.pipeline.table("e").schema)["a"] == "double"
 
     @pytest.mark.parametrize("fmt", ["parquet", "delta"])
+    def test_an_overwritten_partition_is_one_value_however_its_widened_column_wrote_it(self, make, fmt):
+        """`overwrite: partitions` by a column widened since its first files (dates, then timestamps; integers,
+        then doubles): those files keep their folders (`p=2026-01-01`, `n=5`), where a file now writes
+        `2026-01-01 00:00:00` and `5.0`. Compared as text, the partition a file brought was not replaced, and the
+        rows it should have replaced stayed beside its own."""
+        write = {"mode": "overwrite", "overwrite": "partitions", "format": fmt}
+        lake = make(
+            wf("d", read={"format": "csv"}, write={"table": "d", "partition_by": ["p"], **write}),
+            wf("n", read={"format": "csv"}, write={"table": "n", "partition_by": ["n"], **write}),
+            workers=1,
+        )
+        files = {
+            "d": ["id,p\n1,2026-01-01\n", "id,p\n2,2026-01-02 10:00:00\n", "id,p\n3,2026-01-01\n"],
+            "n": ["id,n\n1,5\n", "id,n\n2,5.5\n", "id,n\n3,5\n"],
+        }
+        for i in range(3):
+            for table, texts in files.items():
+                lake.land(f"{table}/{i}.csv", texts[i], mtime=1_700_000_000 + i)
+            assert_ok(lake, lake.process())
+        assert [(i, str(p)) for i, p in lake.rows("SELECT id, p FROM d ORDER BY id")] == [
+            (2, "2026-01-02 10:00:00"),
+            (3, "2026-01-01 00:00:00"),
+        ]
+        assert lake.rows("SELECT id, n FROM n ORDER BY id") == [(2, 5.5), (3, 5.0)]
+
+    @pytest.mark.parametrize("fmt", ["parquet", "delta"])
     def test_evolve_widens_unsigned_integers(self, make, fmt, tmp_path):
         """Parquet's unsigned integers widen as signed ones do: `uint32` then `uint64` values, then negative
         `int16` ones, all load (before, on a Parquet table: dead, `column `u` is UBIGINT in this file but
