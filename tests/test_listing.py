@@ -122,3 +122,28 @@ def test_an_upload_in_progress_under_its_temporary_name_is_not_loaded(make_lake)
     os.rename(part, lake.landing / "s/x.csv")
     assert lake.process().count("succeeded") == 1
     assert lake.rows("SELECT id, _source_file FROM s ORDER BY id") == [(1, "s/x.csv"), (2, "s/x.csv"), (3, "s/x.csv")]
+
+
+def test_a_file_modified_ahead_of_this_hosts_clock_loads_once_found_unchanged(tmp_path, caplog):
+    """A writer whose clock is ahead (a network share keeps the writer's time; a Windows client in another time
+    zone) gives a file a time in the future: it never looked settled, and waited unloaded without a word until
+    the clock caught up. It is settled once a pass finds it unchanged `settle_seconds` after the first, and said
+    once."""
+    landing = tmp_path / "landing"
+    (landing / "s").mkdir(parents=True)
+    ahead = landing / "s/a.csv"
+    ahead.write_text("id\n1\n")
+    t = time.time() + 2 * 3600
+    os.utime(ahead, (t, t))
+    listing = ListingSource(Storage(str(landing), zone="landing"), settle_seconds=0.3)
+    assert keys(listing.poll()) == []
+    time.sleep(0.35)
+    assert keys(listing.poll()) == ["s/a.csv"]
+    assert keys(listing.poll()) == ["s/a.csv"]
+    ahead.write_text("id\n1\n2\n")  # written again: settled again before it loads
+    os.utime(ahead, (t + 60, t + 60))
+    assert keys(listing.poll()) == []
+    time.sleep(0.35)
+    assert keys(listing.poll()) == ["s/a.csv"]
+    said = [r.getMessage() for r in caplog.records if "ahead of this host's clock" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("zone `landing`: `s/a.csv` was modified 72") and "s ahead" in said[0]

@@ -2,7 +2,10 @@
 
 This is what guarantees nothing is missed: files that landed while landfall was stopped, events a watcher
 dropped, buckets without notifications. Files modified in the last `settle_seconds` are left for the next
-pass, so a file still being written is not read half-way.
+pass, so a file still being written is not read half-way. A file whose time is ahead of this host's clock (set by
+the writer's clock on a network share, or a file server's) would never look settled that way, and waited
+unloaded, without a word, until the clock caught up (hours, for a writer in another time zone); such a file is
+settled once a later pass finds it unchanged, and said once.
 
 While a watcher reports changes as they happen (`landfall up` on a local landing zone), a pass need not read
 every file again: `poll(changed_only=True)` looks at each folder's modification time (one stat per folder) and
@@ -14,6 +17,7 @@ a few hundred stats every `reconcile_seconds` instead of 100,000.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -24,6 +28,8 @@ from landfall.storage import Storage, mtime_of
 
 if TYPE_CHECKING:
     from landfall.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
 
 FULL_LISTING_SECONDS = 600.0  # with `changed_only`, still list everything this often
 UNSURE_SECONDS = 2.0  # a folder changed this recently is listed again next pass (coarse clocks, racing writes)
@@ -36,6 +42,7 @@ class ListingSource(EventSource):
         self.settle_seconds = settle_seconds
         self._folders: dict[str, float] = {}  # folder key ("" the root) -> its modification time when listed
         self._listed_all_at = 0.0
+        self._ahead: dict[str, tuple[int, float, float]] = {}  # key -> size, mtime, when first seen: times ahead
 
     @classmethod
     def open(cls, options: Any, pipeline: Pipeline) -> ListingSource:
@@ -58,15 +65,35 @@ class ListingSource(EventSource):
                 self._listed_all_at = now
             found = self._changed_folders(now)
         track = changed_only and self.storage.is_local
+        if not track:  # a whole listing: forget the files ahead of the clock that are gone, or no longer ahead
+            self._ahead = {k: v for k, v in self._ahead.items() if v[1] - now > self.settle_seconds}
         for key, info in found:
             if is_hidden(key):
                 continue
             event = to_event(key, info)
-            if self.settle_seconds and now - event.mtime < self.settle_seconds:
+            if self.settle_seconds and now - event.mtime < self.settle_seconds and not self._settled_ahead(event, now):
                 if track:  # list its folder again next pass: the folder's time may not change again
                     self._folders[key.rpartition("/")[0]] = AGAIN
                 continue
             yield event
+
+    def _settled_ahead(self, event: ObjectCreated, now: float) -> bool:
+        """Whether `event`, modified later than now by this host's clock, was found unchanged `settle_seconds` ago."""
+        if event.mtime - now <= self.settle_seconds:  # modified just now (or the clocks barely differ)
+            return False
+        seen = self._ahead.get(event.key)
+        if seen is None or seen[:2] != (event.size, event.mtime):
+            if seen is None:
+                log.warning(
+                    "zone `landing`: `%s` was modified %.0f s ahead of this host's clock (the writer's, or the file "
+                    "server's, differs); it loads once it is found unchanged for settle_seconds (%g s)",
+                    event.key,
+                    event.mtime - now,
+                    self.settle_seconds,
+                )
+            self._ahead[event.key] = (event.size, event.mtime, now)
+            return False
+        return now - seen[2] >= self.settle_seconds
 
     def _changed_folders(self, now: float) -> list[tuple[str, dict]]:
         found: list[tuple[str, dict]] = []
