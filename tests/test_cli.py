@@ -481,3 +481,33 @@ def test_query_shows_a_float_as_the_number_it_holds(tmp_path):
     assert run(["query", sql], tmp_path).output.splitlines()[1].split("\t") == ["0.1", "[0.1,1.1]", '{"x":0.1}']
     with Pipeline(tmp_path / "landfall.yaml") as p:
         assert p.query("SELECT v FROM m ORDER BY id").rows[0] == (0.10000000149011612,)
+
+
+def test_a_landed_file_landfall_may_not_read_names_the_user_and_the_way_out(tmp_path):
+    """A file landed by another user with no read permission for landfall's (an SFTP server's umask of 077) ended
+    dead with `PermissionError: [Errno 13] Permission denied: '...'`. Now the run says who may not read what,
+    and how to go on. (As root, the command runs without the capability that overrides file permissions.)"""
+    import getpass
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    (tmp_path / "landfall.yaml").write_text(
+        "lake: ./lake\nworkflows:\n  - {name: s, match: s/, read: {format: csv}, retry: {max_attempts: 1}, "
+        "write: {table: s}}\n"
+    )
+    (tmp_path / "lake/landing/s").mkdir(parents=True)
+    (tmp_path / "lake/landing/s/a.csv").write_text("id\n1\n")
+    (tmp_path / "lake/landing/s/b.csv").write_text("id\n2\n")
+    (tmp_path / "lake/landing/s/a.csv").chmod(0)
+    command = [sys.executable, "-m", "landfall", "--config", str(tmp_path / "landfall.yaml"), "process"]
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without `setpriv` (util-linux) to drop the permission override")
+        drop = "-dac_override,-dac_read_search"
+        command = ["setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}", *command]
+    out = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=os.environ | {"NO_COLOR": "1"})
+    assert out.returncode == 1 and "1 succeeded, 1 dead" in out.stdout, out.stdout + out.stderr
+    said = f"dead s/a.csv: permission denied to user `{getpass.getuser()}` on `"
+    assert said in out.stdout and "lake/landing/s/a.csv`: let landfall's user read" in out.stdout, out.stdout
