@@ -483,13 +483,25 @@ def test_query_shows_a_float_as_the_number_it_holds(tmp_path):
         assert p.query("SELECT v FROM m ORDER BY id").rows[0] == (0.10000000149011612,)
 
 
+def _as_plain_user(command: list[str]) -> list[str]:
+    """`command` as a user file permissions hold: as root, without the capabilities that override them."""
+    import os
+    import shutil
+
+    if os.geteuid() != 0:
+        return command
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without `setpriv` (util-linux) to drop the permission override")
+    drop = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}", *command]
+
+
 def test_a_landed_file_landfall_may_not_read_names_the_user_and_the_way_out(tmp_path):
     """A file landed by another user with no read permission for landfall's (an SFTP server's umask of 077) ended
     dead with `PermissionError: [Errno 13] Permission denied: '...'`. Now the run says who may not read what,
-    and how to go on. (As root, the command runs without the capability that overrides file permissions.)"""
+    and how to go on."""
     import getpass
     import os
-    import shutil
     import subprocess
     import sys
 
@@ -501,13 +513,26 @@ def test_a_landed_file_landfall_may_not_read_names_the_user_and_the_way_out(tmp_
     (tmp_path / "lake/landing/s/a.csv").write_text("id\n1\n")
     (tmp_path / "lake/landing/s/b.csv").write_text("id\n2\n")
     (tmp_path / "lake/landing/s/a.csv").chmod(0)
-    command = [sys.executable, "-m", "landfall", "--config", str(tmp_path / "landfall.yaml"), "process"]
-    if os.geteuid() == 0:
-        if shutil.which("setpriv") is None:
-            pytest.skip("running as root without `setpriv` (util-linux) to drop the permission override")
-        drop = "-dac_override,-dac_read_search"
-        command = ["setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}", *command]
-    out = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=os.environ | {"NO_COLOR": "1"})
+    base = [sys.executable, "-m", "landfall", "--config", str(tmp_path / "landfall.yaml")]
+    command = _as_plain_user([*base, "process"])
+    env = os.environ | {"NO_COLOR": "1"}
+    out = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env)
     assert out.returncode == 1 and "1 succeeded, 1 dead" in out.stdout, out.stdout + out.stderr
     said = f"dead s/a.csv: permission denied to user `{getpass.getuser()}` on `"
     assert said in out.stdout and "lake/landing/s/a.csv`: let landfall's user read" in out.stdout, out.stdout
+    # a lake folder landfall's user may not write: one line, not a traceback
+    (tmp_path / "lake/landing/s/a.csv").chmod(0o644)
+    (tmp_path / "elsewhere").mkdir(mode=0o555)
+    other = _as_plain_user([*base, "--lake", str(tmp_path / "elsewhere"), "process"])
+    out = subprocess.run(other, capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.startswith(f"Error: permission denied to user `{getpass.getuser()}` on `"), out.stderr
+    # the state database's folder: waited on, as for a database away, saying what to fix
+    (tmp_path / "lake/_landfall").chmod(0o555)
+    try:
+        with pytest.raises(subprocess.TimeoutExpired) as waited:
+            subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=4)
+    finally:
+        (tmp_path / "lake/_landfall").chmod(0o755)
+    logged = (waited.value.stderr or b"").decode()
+    assert "state.db` cannot be read or written: permission denied to user" in logged, logged

@@ -128,3 +128,16 @@ class QueryRefused(ValueError, LandfallError):
 
 class QueryTimeout(TimeoutError, LandfallError):
     """A query ran longer than its time limit and was stopped."""
+
+
+def denied(exc: PermissionError) -> str:
+    """What a `PermissionError` on a zone's file means to landfall's user (a file landed by another user under an
+    SFTP umask of 077, a zone folder made by another user): who may not do what, and the way on."""
+    import getpass
+
+    if not exc.filename:
+        return f"permission denied to user `{getpass.getuser()}` ({exc})"
+    return (
+        f"permission denied to user `{getpass.getuser()}` on `{exc.filename}`: let landfall's user read the landing "
+        "zone's files and write its other zones (`chmod`, a shared group)"
+    )

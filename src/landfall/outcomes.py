@@ -9,7 +9,7 @@ import msgspec
 
 from landfall.config import Workflow
 from landfall.engines.base import Source, Staged
-from landfall.errors import ConfigError, InvalidInput
+from landfall.errors import ConfigError, InvalidInput, denied
 from landfall.state.base import Run, RunResult
 
 
@@ -66,13 +66,7 @@ def message(exc: BaseException, key: str) -> str:
     if isinstance(exc, InvalidInput | ConfigError):  # landfall's own words: no class name needed
         return f"`{key}`: {text}"
     if isinstance(exc, PermissionError) and exc.filename:  # a file landed by another user (an SFTP umask of 077)
-        import getpass
-
-        return (
-            f"`{key}`: permission denied to user `{getpass.getuser()}` on `{exc.filename}`: let landfall's user "
-            "read the landing zone's files and write its other zones (`chmod`, a shared group), then `landfall dlq "
-            "retry`"
-        )
+        return f"`{key}`: {denied(exc)}, then `landfall dlq retry`"
     return f"`{key}`: {type(exc).__name__}: {text}"
 
 

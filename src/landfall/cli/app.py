@@ -14,7 +14,7 @@ import click
 
 from landfall import logs
 from landfall.config import load_settings
-from landfall.errors import LandfallError
+from landfall.errors import LandfallError, denied
 from landfall.pipeline import Pipeline
 from landfall.redaction import redact
 
@@ -76,6 +76,8 @@ class LandfallGroup(click.Group):
             return super().invoke(ctx)
         except LandfallError as exc:
             raise click.ClickException(redact(str(exc))) from None
+        except PermissionError as exc:  # a zone's folder or file landfall's user may not write or read
+            raise click.ClickException(redact(denied(exc))) from None
 
 
 # the group's options, which a command's own never shadow: given after the command (`landfall process -q`,

@@ -21,7 +21,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from landfall.errors import StateLost, StateUnavailable
+from landfall.errors import StateLost, StateUnavailable, denied
 from landfall.state.plumbing import Wakeups
 from landfall.state.sql import SqlStateStore
 from landfall.storage.local import flush
@@ -123,7 +123,18 @@ class SqliteStateStore(SqlStateStore):
         if "locked" in text or "busy" in text:
             return StateUnavailable(f"{where} stayed locked by another process for 60 s ({text}); retrying")
         if "unable to open" in text or "disk I/O" in text or "readonly" in text:
+            if (denied := self._denied()) is not None:  # waited on until someone fixes it, so say what to fix
+                return StateUnavailable(f"{where} cannot be read or written: {denied}")
             return StateUnavailable(f"{where} cannot be read or written ({text})")
+        return None
+
+    def _denied(self) -> str | None:
+        """What landfall's user may not do with the database or its folder (SQLite writes its journal beside the
+        file), or None."""
+        folder = os.path.dirname(os.path.abspath(self.path))
+        for path, mode in ((folder, os.W_OK | os.X_OK), (self.path, os.R_OK | os.W_OK)):
+            if os.path.exists(path) and not os.access(path, mode):
+                return denied(PermissionError(13, "Permission denied", path))
         return None
 
     # --- waiting for work ------------------------------------------------------------------------------------
