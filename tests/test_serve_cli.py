@@ -24,6 +24,31 @@ def test_a_missing_extra_is_one_line(tmp_path, monkeypatch):
     assert out.output.strip().splitlines() == ['Error: `landfall serve` needs uvicorn: pip install "landfall[serve]"']
 
 
+@pytest.mark.parametrize("command", [["serve"], ["up", "--serve", "--no-watch"]])
+def test_a_port_in_use_or_an_address_not_this_hosts_is_one_line(tmp_path, command):
+    """`OSError: [Errno 98] Address already in use` and `[Errno 99] Cannot assign requested address` ended
+    `landfall serve` and `up --serve` in a traceback."""
+    import socket
+
+    (tmp_path / "landfall.yaml").write_text("lake: ./lake\n")
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    port = str(taken.getsockname()[1])
+    try:
+        cases = {
+            ("--port", port): f"Error: cannot listen on 127.0.0.1:{port}: the port is in use (another `landfall",
+            ("--host", "192.0.2.1", "--port", port): "no network interface of this host has that address",
+            ("--host", "nohost.invalid"): "Error: cannot listen on `nohost.invalid`: not an address or a name",
+        }
+        for args, said in cases.items():
+            out = CliRunner().invoke(main, ["--config", str(tmp_path / "landfall.yaml"), *command, *args])
+            assert out.exit_code == 1 and said in out.output, out.output
+            assert "Traceback" not in out.output and len(out.output.strip().splitlines()) == 1, out.output
+    finally:
+        taken.close()
+
+
 @pytest.mark.slow
 def test_up_serve_loads_a_file_and_shows_it(tmp_path):
     config = tmp_path / "landfall.yaml"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import secrets
 import socket
@@ -13,6 +14,7 @@ from typing import Any
 
 import uvicorn
 
+from landfall.errors import ConfigError
 from landfall.pipeline import Pipeline
 from landfall.redaction import remember
 from landfall.web.app import create_app, is_loopback
@@ -60,6 +62,34 @@ class Served:
         self.server.should_exit = True
 
 
+def listening(host: str, port: int) -> socket.socket:
+    """A socket listening on `host`:`port`; `ConfigError` saying why not (a port in use, an address that is not
+    this host's), where it was a traceback."""
+    try:
+        family, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot listen on `{host}`: not an address or a name this host resolves ({exc.strerror})")
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # answers go out at once: with Nagle's algorithm a response written in two parts waits for the client's
+        # delayed ACK, 40 ms per request on a keep-alive connection (accepted sockets inherit the option)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind(addr)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        why = {
+            errno.EADDRINUSE: "the port is in use (another `landfall serve` or `up --serve`, or another program); "
+            "choose another with `--port` or `serve.port`",
+            errno.EADDRNOTAVAIL: "no network interface of this host has that address; `--host` (`serve.host`) "
+            "takes one of its own, `0.0.0.0` for every one",
+            errno.EACCES: "a port below 1024 needs root or the `CAP_NET_BIND_SERVICE` capability; choose one above",
+        }.get(exc.errno or 0, exc.strerror or str(exc))
+        raise ConfigError(f"cannot listen on {host}:{port}: {why}") from None
+    return sock
+
+
 def bind(
     pipeline: Pipeline,
     *,
@@ -79,14 +109,7 @@ def bind(
     token = token or secrets.token_urlsafe(24)
     remember(token)  # never in a log line
     public = not is_loopback(host)
-    family, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # answers go out at once: with Nagle's algorithm a response written in two parts waits for the client's
-    # delayed ACK, 40 ms per request on a keep-alive connection (accepted sockets inherit the option)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(addr)
-    sock.listen(128)
+    sock = listening(host, port)
     port = sock.getsockname()[1]
     from landfall.streams.service import warn_left_behind
 
