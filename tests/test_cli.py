@@ -536,3 +536,22 @@ def test_a_landed_file_landfall_may_not_read_names_the_user_and_the_way_out(tmp_
         (tmp_path / "lake/_landfall").chmod(0o755)
     logged = (waited.value.stderr or b"").decode()
     assert "state.db` cannot be read or written: permission denied to user" in logged, logged
+
+
+def test_a_file_where_a_folder_is_needed_is_one_line(tmp_path):
+    """`--lake` naming a file ended in a traceback (`NotADirectoryError: ... afile/_landfall`); `crawl` of a
+    Parquet file said it was skipped as `one.parquet/one.parquet`, no data files."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "landfall.yaml").write_text("lake: ./lake\n")
+    (tmp_path / "afile").write_text("x")
+    out = CliRunner().invoke(
+        main, ["--config", str(tmp_path / "landfall.yaml"), "--lake", str(tmp_path / "afile"), "tables"]
+    )
+    assert out.exit_code == 1 and "Traceback" not in out.output, out.output
+    afile, wanted = tmp_path / "afile", tmp_path / "afile/_landfall"
+    assert out.output.strip() == f"Error: `{afile}` is a file where landfall needs a folder (for `{wanted}`)"
+    pq.write_table(pa.table({"a": [1]}), tmp_path / "one.parquet")
+    out = run(["crawl", str(tmp_path / "one.parquet")], tmp_path).output
+    assert "one.parquet: a file, not a folder: a dataset is a folder" in out and "one.parquet/one.parquet" not in out

@@ -48,6 +48,10 @@ def crawl(
     if not storage.exists():
         report.skipped.append((redact(url), "no such folder"))
         return report
+    if storage.info("").get("type") != "directory":  # (its listing is the file itself: `x.parquet/x.parquet`)
+        said = "a file, not a folder: a dataset is a folder (of Parquet files, Hive partitions, or a Delta table)"
+        report.skipped.append((redact(url), f"{said}; crawl the folder it is in"))
+        return report
     # by name as SQL tells names apart: `Sales` takes `sales`
     taken = {n.lower(): loc for n, loc in {**(reserved or {}), **{t.name: t.location for t in store.tables()}}.items()}
     _visit(storage, "", store, report, taken)

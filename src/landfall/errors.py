@@ -141,3 +141,18 @@ def denied(exc: PermissionError) -> str:
         f"permission denied to user `{getpass.getuser()}` on `{exc.filename}`: let landfall's user read the landing "
         "zone's files and write its other zones (`chmod`, a shared group)"
     )
+
+
+def in_the_way(exc: NotADirectoryError | FileExistsError | IsADirectoryError) -> str:
+    """What a file or folder in the way of a zone's path means (`--lake` naming a file, a folder where landfall
+    writes a file): the path in the way, and the path landfall needed."""
+    import os
+
+    wanted = os.fsdecode(exc.filename or "")
+    if isinstance(exc, NotADirectoryError):
+        up = wanted
+        while up and not os.path.isfile(up) and os.path.dirname(up) != up:
+            up = os.path.dirname(up)
+        if os.path.isfile(up):
+            return f"`{up}` is a file where landfall needs a folder (for `{wanted}`)"
+    return f"{exc.strerror or exc}: `{wanted}`"

@@ -14,7 +14,7 @@ import click
 
 from landfall import logs
 from landfall.config import load_settings
-from landfall.errors import LandfallError, denied
+from landfall.errors import LandfallError, denied, in_the_way
 from landfall.pipeline import Pipeline
 from landfall.redaction import redact
 
@@ -78,6 +78,8 @@ class LandfallGroup(click.Group):
             raise click.ClickException(redact(str(exc))) from None
         except PermissionError as exc:  # a zone's folder or file landfall's user may not write or read
             raise click.ClickException(redact(denied(exc))) from None
+        except (NotADirectoryError, IsADirectoryError, FileExistsError) as exc:  # `--lake` naming a file
+            raise click.ClickException(redact(in_the_way(exc))) from None
 
 
 # the group's options, which a command's own never shadow: given after the command (`landfall process -q`,
