@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from decimal import Decimal
+from pathlib import Path
 
 import click
 import pytest
@@ -515,7 +516,10 @@ def test_a_landed_file_landfall_may_not_read_names_the_user_and_the_way_out(tmp_
     (tmp_path / "lake/landing/s/a.csv").chmod(0)
     base = [sys.executable, "-m", "landfall", "--config", str(tmp_path / "landfall.yaml")]
     command = _as_plain_user([*base, "process"])
-    env = os.environ | {"NO_COLOR": "1"}
+    import landfall
+
+    here = str(Path(landfall.__file__).parents[1])  # the landfall under test, as imported here
+    env = os.environ | {"NO_COLOR": "1", "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env)
     assert out.returncode == 1 and "1 succeeded, 1 dead" in out.stdout, out.stdout + out.stderr
     said = f"dead s/a.csv: permission denied to user `{getpass.getuser()}` on `"
