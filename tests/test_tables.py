@@ -663,6 +663,32 @@ def test_crawl_finds_parquet_and_delta_datasets(make_lake, tmp_path):
     assert lake.rows("SELECT a, b FROM flat") == [(1, "x")]
 
 
+def test_a_delta_table_whose_reading_needs_more_than_its_files_is_not_cataloged(make_lake, tmp_path):
+    """landfall reads a Delta table's files as its log lists them: a table another writer made with deletion
+    vectors (Databricks' default for new tables) would give back the rows it deleted, and one with column mapping
+    failed every query (`Column "id" referenced that exists in the SELECT clause ...`). `crawl` skips them, saying
+    why; a table of timestamps without a zone (`timestampNtz`) is read as before."""
+    import pyarrow as pa
+
+    src = tmp_path / "existing"
+    deltalake.write_deltalake(str(src / "dv"), pa.table({"id": [1, 2]}))
+    deltalake.DeltaTable(str(src / "dv")).alter.add_feature(
+        deltalake.TableFeatures.DeletionVectors, allow_protocol_versions_increase=True
+    )
+    mapping = {"delta.columnMapping.mode": "name", "delta.minReaderVersion": "2", "delta.minWriterVersion": "5"}
+    deltalake.write_deltalake(str(src / "mapped"), pa.table({"id": [1]}), configuration=mapping)
+    deltalake.write_deltalake(str(src / "stamps"), pa.table({"at": pa.array([0], pa.timestamp("us"))}))
+    lake = make_lake([])
+    out = CliRunner().invoke(main, ["--config", str(lake.config), "crawl", str(src), "--json"])
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.output)
+    assert [f["name"] for f in doc["found"]] == ["stamps"]
+    why = {s["path"].rsplit("/", 1)[-1]: s["why"] for s in doc["skipped"]}
+    assert "uses `deletionVectors` (the rows it deleted would be read back)" in why["dv"], why
+    assert "uses `columnMapping` (its files name columns by id, not by name)" in why["mapped"], why
+    assert lake.rows("SELECT count(*) FROM stamps") == [(1,)]
+
+
 def test_a_crawled_dataset_takes_another_name_than_a_table_a_workflow_writes(make_lake, tmp_path):
     """A dataset `/data/sales` crawled beside a workflow writing `sales` was cataloged as `sales`; the workflow's
     files then went into the lake's tables zone, which the catalog did not name: the table could not be read."""

@@ -24,7 +24,7 @@ from landfall import partitions
 from landfall.config import Settings
 from landfall.engines.duckdb import lit
 from landfall.engines.duckdb.types import arrow_type
-from landfall.errors import ConcurrentChange
+from landfall.errors import ConcurrentChange, LandfallError
 from landfall.redaction import redact
 from landfall.state.base import SERVICE_LEASE, DataFile, SourceRows, StateStore, TableCommit, holding, new_id
 from landfall.storage import Storage, Zones
@@ -95,6 +95,8 @@ def scan(
             from landfall.tables import open_table
 
             writer = open_table("delta", storage)
+            if (unread := writer.unread_features()) is not None:
+                raise LandfallError(f"{unread}: it is not cataloged")
             files = [f for f in writer.current_files() if f.path not in skip]
             if not files:
                 return None
@@ -334,8 +336,6 @@ def reload(settings: Settings, store: StateStore, zones: Zones, name: str) -> Re
     `_dropped/<table>-<time>/` in its zone, kept, and the catalog drops them and queues every landed file whose
     rows they held, in one transaction. The next `process` makes the table anew. Run it again if it is
     interrupted. Refused for a table whose rows come from, or go on to, another table's runs."""
-    from landfall.errors import LandfallError
-
     base = name.removeprefix("quarantine.")
     if base != name:
         raise LandfallError(f"`{name}` holds the rows `{base}` set aside: reload `{base}`, which refills both")

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from landfall import partitions
 from landfall.errors import BrokenTable, ConcurrentChange, ConfigError, require
+from landfall.redaction import redact
 from landfall.state.base import DataFile
 from landfall.storage import Storage
 from landfall.storage.zone import mtime_of
@@ -37,6 +38,15 @@ COMMITTED, FORGOTTEN = 1, 0
 _LATEST = threading.local()
 CACHED_TABLES = 16  # latest states each thread keeps (least recently used go first)
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+
+# reader features a read of the files the log lists (as Parquet) honours: the log's own forms are read by delta-rs
+READ_BY_FILE = {"timestampNtz", "v2Checkpoint", "vacuumProtocolCheck"}
+WHY_UNREAD = {
+    "deletionVectors": "the rows it deleted would be read back",
+    "columnMapping": "its files name columns by id, not by name",
+    "typeWidening": "its older files hold older types",
+}
 
 
 def commit_key(version: int) -> str:
@@ -438,6 +448,20 @@ class DeltaTable(ParquetTable):
         return self._table().version()
 
     @_log_errors
+    def unread_features(self) -> str | None:
+        """What of the table's protocol landfall does not apply when it reads the table's files (it reads the files
+        its log lists, as Parquet): a table another writer made with deletion vectors (Databricks' default) would
+        give back the rows deleted, with column mapping columns named by id; None when there is nothing."""
+        dt = self._table()
+        features = set(dt.protocol().reader_features or []) - READ_BY_FILE
+        mapping = dt.metadata().configuration.get("delta.columnMapping.mode") or "none"
+        if mapping != "none":
+            features.add("columnMapping")
+        if not features:
+            return None
+        said = [f"`{f}`{f' ({WHY_UNREAD[f]})' if f in WHY_UNREAD else ''}" for f in sorted(features)]
+        return f"the Delta table at `{redact(self.location)}` uses {', '.join(said)}, which landfall does not read"
+
     def schema_and_partitions(self) -> tuple[Any, list[str]]:
         """The table's Arrow schema (its columns in order, partition columns included) and partition columns."""
         import pyarrow as pa
