@@ -44,10 +44,16 @@ _HIVE_TYPES = {
 
 
 def table_select(table: Table, files: list[str]) -> str:
-    """A SELECT over a table's current files, with its cataloged column order and types."""
+    """A SELECT over a table's current files, with its cataloged column order and types. A column none of the
+    files holds is NULL: the files that held it were replaced by ones without it (a file's new version lacking
+    it, an overwrite); read by name alone, it failed every query of the table (`Column "c" referenced that
+    exists in the SELECT clause - but this column cannot be referenced before it is defined`). The files are
+    read beside an empty row source of every column (`UNION ALL BY NAME`), which DuckDB's optimizer takes out,
+    pushing the query's columns and filters into the files' read as before."""
     cols = ", ".join(f"CAST({q(n)} AS {duck_type(t)}) AS {q(n)}" for n, t in table.schema)
+    every = f"SELECT {', '.join(f'NULL::{duck_type(t)} AS {q(n)}' for n, t in table.schema)} WHERE false"
     if not files:
-        return f"SELECT {cols} FROM (SELECT {', '.join(f'NULL AS {q(n)}' for n, _ in table.schema)}) WHERE false"
+        return f"SELECT {cols} FROM ({every})"
     paths = "[" + ", ".join(lit(f"{table.location}/{f}") for f in files) + "]"
     types = {n: duck_type(t) for n, t in table.schema}
     hive = ", ".join(
@@ -60,7 +66,7 @@ def table_select(table: Table, files: list[str]) -> str:
         opts += ", hive_partitioning = true" + (f", hive_types = {{{hive}}}" if hive else "")
     else:
         opts += ", hive_partitioning = false"
-    return f"SELECT {cols} FROM read_parquet({paths}, {opts})"
+    return f"SELECT {cols} FROM (SELECT * FROM read_parquet({paths}, {opts}) UNION ALL BY NAME {every})"
 
 
 def make_views(

@@ -90,10 +90,14 @@ def _step(ctx: Ctx, df: DataFrame, step: Any, where: str) -> DataFrame:
 
 
 def _joined(ctx: Ctx, table: Any, files: list[str]) -> DataFrame:
-    """A table a `sql` step joins: its files as listed when the run started, without its lineage columns."""
+    """A table a `sql` step joins: its files as listed when the run started, without its lineage columns; a column
+    none of them holds any more (`query.table_select`) NULL."""
     if files:
         paths = [f"{table.location}/{f}" for f in files]
         df = ctx.spark.read.option("basePath", table.location).parquet(*paths)
+        df = df.select(
+            "*", *[F.lit(None).cast(spark_type(t)).alias(n) for n, t in table.schema if n not in set(df.columns)]
+        )
     else:
         schema = T.StructType([T.StructField(n, spark_type(t)) for n, t in table.schema])
         df = ctx.spark.createDataFrame([], schema)

@@ -386,6 +386,32 @@ class EvolutionTests(EngineFixtures):
         assert dict(lake.pipeline.table("e").schema)["a"] == "double"
 
     @pytest.mark.parametrize("fmt", ["parquet", "delta"])
+    def test_a_column_no_file_holds_any_more_reads_as_null(self, make, fmt):
+        """`c` came with `f.jsonl`, whose new version lacks it: its rows replaced, no file of the table held `c`
+        any more, and every query of the table failed (`Column "c" referenced that exists in the SELECT clause -
+        but this column cannot be referenced before it is defined`), as did a `sql` step joining it and a merge
+        into a table in that state."""
+        join = [{"sql": "SELECT i.id, t.c FROM input i LEFT JOIN t ON i.id = t.rid"}]
+        lake = make(
+            wf("t", read={"format": "jsonl"}, write={"table": "t", "format": fmt}),
+            wf("m", read={"format": "jsonl"}, write={"table": "m", "format": fmt, "mode": "merge", "keys": ["rid"]}),
+            wf("j", read={"format": "csv"}, transform=join),
+            workers=1,
+        )
+        for table in ("t", "m"):
+            lake.land(f"{table}/f.jsonl", '{"rid": 1, "c": true}\n', mtime=1_700_000_000)
+        assert_ok(lake, lake.process())
+        for table in ("t", "m"):
+            lake.land(f"{table}/f.jsonl", '{"rid": 2, "b": "x"}\n', mtime=1_700_000_001)
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT rid, b, c FROM t") == [(2, "x", None)]
+        lake.land("m/g.jsonl", '{"rid": 2, "b": "y"}\n{"rid": 3, "c": false}\n', mtime=1_700_000_002)
+        lake.land("j/a.csv", "id\n2\n", mtime=1_700_000_003)
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT rid, b, c FROM m ORDER BY rid") == [(2, "y", None), (3, None, False)]
+        assert lake.rows("SELECT id, c FROM j") == [(2, None)]
+
+    @pytest.mark.parametrize("fmt", ["parquet", "delta"])
     def test_an_overwritten_partition_is_one_value_however_its_widened_column_wrote_it(self, make, fmt):
         """`overwrite: partitions` by a column widened since its first files (dates, then timestamps; integers,
         then doubles): those files keep their folders (`p=2026-01-01`, `n=5`), where a file now writes
