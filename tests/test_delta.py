@@ -216,6 +216,22 @@ def test_a_widened_column_keeps_the_table_readable_by_every_reader(make_lake, va
     assert len(deltalake.DeltaTable(str(lake.root / "lake/tables/c")).to_pyarrow_table()) == 2
 
 
+@pytest.mark.parametrize("fmt", ["delta", "parquet"])
+@pytest.mark.parametrize("mode", ["append", "merge", "overwrite"])
+def test_a_file_changed_back_to_what_it_held_before_loads_again(make_lake, fmt, mode):
+    """`x.csv` holds `A`, then `B`, then `A` again (a daily file that repeats, a revert): its third version's
+    marker in the Delta log was its first's (key and content), found committed; the run was recorded as
+    committed by an earlier attempt, then refused as the same content as its first version, put back in the
+    queue, again and again: `landfall process` never ended, and `B`'s rows stayed."""
+    write = {"table": "c", "format": fmt, "mode": mode, **({"keys": ["id"]} if mode == "merge" else {})}
+    lake = make_lake([wf("c", read={"format": "csv"}, write=write)])
+    for i, text in enumerate(["id,v\n1,a\n", "id,v\n2,b\n", "id,v\n1,a\n", "", "id,v\n3,c\n", ""]):
+        lake.land("c/x.csv", text, mtime=1_700_000_000 + i)
+        assert lake.process().ok, lake.pipeline.runs()[0]
+        want = {"id,v\n1,a\n": [(1, "a")], "id,v\n2,b\n": [(2, "b")], "id,v\n3,c\n": [(3, "c")], "": []}[text]
+        assert lake.rows("SELECT id, v FROM c") == want, (i, text)
+
+
 def test_a_date_column_widened_to_timestamps_keeps_the_table_readable(make_lake):
     """A DATE column that a later file widens to TIMESTAMP (`2026-01-02 10:00:00`): the commit's log entry held a
     `timestamp_ntz` column without the `timestampNtz` feature in the table's protocol (delta-rs raises it for a

@@ -43,7 +43,7 @@ def as_csv(text: str) -> str:
 def check(make_lake, seed: int) -> None:
     r = random.Random(seed * 7919)
     fmt, mode = r.choice(["parquet", "delta"]), r.choice(["append", "merge", "overwrite"])
-    ext, part = r.choice(["csv", "jsonl"]), r.choice([None, None, "p"])
+    ext, part, batch = r.choice(["csv", "jsonl"]), r.choice([None, None, "p"]), r.choice([1, 1, 3])
     write: dict = {"table": "s", "format": fmt, "mode": mode, **({"keys": ["rid"]} if mode == "merge" else {})}
     if part:
         write["partition_by"] = [part]
@@ -52,36 +52,38 @@ def check(make_lake, seed: int) -> None:
     expected: dict[str, set[int]] = {}
     rid = 0
     for step in range(6):
-        key = f"s/f{r.randrange(4)}.{ext}"
-        cols = ["rid", *r.sample(COLUMNS, r.randint(0, 4))]
-        if r.random() < 0.3:
-            kinds[r.choice(COLUMNS)] = r.choice([*KINDS, "null"])
-        rows = []
-        for _ in range(r.randint(0, 4)):
-            rid += 1
-            rows.append({"rid": str(rid), **{c: value(kinds[c], r) for c in cols[1:]}})
-        if ext == "csv":
-            text = ",".join(cols) + "\n" + "".join(",".join(as_csv(row[c]) for c in cols) + "\n" for row in rows)
-        else:
-            text = "".join(
-                json.dumps({c: int(row[c]) if c == "rid" else as_json(kinds[c], row[c]) for c in cols}) + "\n"
-                for row in rows
-            )
-        lake.land(key, text, mtime=1_700_000_000 + step)
+        landed: dict[str, set[int]] = {}  # this step's files (up to `batch`, one batch of runs), by name
+        for key in r.sample([f"s/f{i}.{ext}" for i in range(4)], r.randint(1, batch)):
+            cols = ["rid", *r.sample(COLUMNS, r.randint(0, 4))]
+            if r.random() < 0.3:
+                kinds[r.choice(COLUMNS)] = r.choice([*KINDS, "null"])
+            rows = []
+            for _ in range(r.randint(0, 4)):
+                rid += 1
+                rows.append({"rid": str(rid), **{c: value(kinds[c], r) for c in cols[1:]}})
+            if ext == "csv":
+                text = ",".join(cols) + "\n" + "".join(",".join(as_csv(row[c]) for c in cols) + "\n" for row in rows)
+            else:
+                text = "".join(
+                    json.dumps({c: int(row[c]) if c == "rid" else as_json(kinds[c], row[c]) for c in cols}) + "\n"
+                    for row in rows
+                )
+            lake.land(key, text, mtime=1_700_000_000 + 10 * step + len(landed))
+            landed[key] = {int(row["rid"]) for row in rows}
         summary = lake.process()
-        if summary.count("succeeded") == 1:
-            got_rows = {int(row["rid"]) for row in rows}
-            expected = {key: got_rows} if mode == "overwrite" else {**expected, key: got_rows}
-        elif summary.count("skipped") == 0:  # a version that failed leaves the earlier one's rows
-            (dead,) = summary.dead
-            assert "Traceback" not in (dead.error or ""), dead.error
-        names = {t.name for t in lake.pipeline.tables()}
+        ended = {o.run.file_key: o for o in summary.final()}
+        for key in landed:  # in landing order: an overwrite's last file that loaded is the table
+            if ended[key].status == "succeeded":
+                expected = {key: landed[key]} if mode == "overwrite" else {**expected, key: landed[key]}
+            else:  # skipped (the bytes of another file), or failed: the earlier version's rows stay
+                assert "Traceback" not in (ended[key].error or ""), ended[key].error
         table: dict[str, set[int]] = {}
-        if "s" in names:
+        if "s" in {t.name for t in lake.pipeline.tables()}:
             for got_rid, source in lake.rows("SELECT rid, _source_file FROM s"):
                 table.setdefault(source, set()).add(int(got_rid))
         want = {k: v for k, v in expected.items() if v}
-        assert table == want, (seed, fmt, mode, part, ext, step, key, [o.error for o in summary.dead])
+        errors = [o.error for o in summary.dead]
+        assert table == want, (seed, fmt, mode, part, ext, batch, step, list(landed), errors)
 
 
 @pytest.mark.parametrize("seed", range(8))

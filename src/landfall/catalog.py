@@ -26,7 +26,7 @@ from landfall.engines.duckdb import lit
 from landfall.engines.duckdb.types import arrow_type
 from landfall.errors import ConcurrentChange, LandfallError
 from landfall.redaction import redact
-from landfall.state.base import SERVICE_LEASE, DataFile, SourceRows, StateStore, TableCommit, holding, new_id
+from landfall.state.base import SERVICE_LEASE, DataFile, Run, SourceRows, StateStore, TableCommit, holding, new_id
 from landfall.storage import Storage, Zones
 from landfall.tables.parquet import ParquetTable
 from landfall.types import type_name
@@ -267,7 +267,7 @@ def _repair(
     if wf is not None and wf.on_change == "append" and len(written) > 1:
         log.warning("table `%s`: rows of %d landed files are lost (`tables reload` loads them)", name, len(dropped))
         dropped = []
-    forget = [app_id(d.source_key, h) for d in dropped if (h := _hash_of(store, d.run_id))]
+    forget = [app_id(run, run.content_hash) for d in dropped if (run := _run_of(store, d.run_id)) and run.content_hash]
     writer.repair(gone, forget=forget)
     for other in sorted(written - {name}) if forget else []:
         open_table(writer.format, zones.table(other)).repair([], forget=forget)
@@ -287,12 +287,12 @@ def _dropped_versions(store: StateStore, name: str, found: TableScan) -> list[So
     ]
 
 
-def _hash_of(store: StateStore, run_id: str) -> str | None:
-    """The content hash of the file version run `run_id` loaded."""
+def _run_of(store: StateStore, run_id: str) -> Run | None:
+    """Run `run_id` (the file version it loaded, with its content hash), or None."""
     from landfall.errors import NoSuchRun
 
     try:
-        return store.run(run_id).content_hash
+        return store.run(run_id)
     except NoSuchRun:
         return None
 

@@ -167,7 +167,7 @@ def run_job(
             retyped=retyped is not None,
             read=read,
             read_columns=({n for n, _ in table.schema} if table else set()) if held or new else None,
-            app_ids=[app_id(s.key, digest) for _, s, digest in items],
+            app_ids=[app_id(run, digest) for run, _, digest in items],
             metadata={
                 "workflow": wf.name,
                 "schema": schema,
@@ -175,14 +175,14 @@ def run_job(
                 "runs": [
                     {
                         "run_id": r.run_id,
-                        "app_id": app_id(s.key, r.content_hash or ""),
+                        "app_id": app_id(run, r.content_hash or ""),
                         "file_id": s.file_id,
                         "key": s.key,
                         "rows_in": r.rows_in,
                         "rows_out": r.rows_out,
                         "outputs": r.output_files,
                     }
-                    for r, (_, s, _) in zip(results, items, strict=True)
+                    for r, (run, s, _) in zip(results, items, strict=True)
                 ],
             },
         )
@@ -366,7 +366,7 @@ def _child_commit(
     sources = _lineage(store, name, items, staged.file_sources, replaced, rewrites, replacing)
     schema = grown(existing, staged.schema)
     if writer.has_log:
-        apps = [app_id(s.key, resolved(digest) or "") for _, s, digest in items]
+        apps = [app_id(run, resolved(digest) or "") for run, _, digest in items]
         # an earlier attempt's commit of these files (a crash before the parent's) is taken out again; the
         # table's file list is read only then: it grows with the table, and nearly every commit has none
         found = writer.committed(apps)
@@ -440,7 +440,7 @@ def _new_table(store: StateStore, table: Any, writer: TableWriter, items: list) 
     that the job is then held to the table the catalog has), or one made outside landfall (written to as it is)."""
     if table is not None or not (writer.has_log and writer.exists()):
         return table is None
-    if not writer.committed([app_id(s.key, resolved(digest) or "") for _, s, digest in items]):
+    if not writer.committed([app_id(run, resolved(digest) or "") for run, _, digest in items]):
         newest = writer.history(1)
         running = {r.run_id for r in store.runs(status="running")}
         if newest and set(newest[0].run_ids) & running:

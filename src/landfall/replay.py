@@ -1,6 +1,7 @@
 """Replaying commits that reached a table's own log: files whose commit a table format (Delta) recorded before a
 crash, or before the state store was lost or replaced, are recorded from that log and not written again. A file
-version's marker in the log (`app_id`) is its key and content hash, so it means the same to every state store."""
+version's marker in the log (`app_id`) is its key, time, ETag and content hash, so it means the same to every state
+store."""
 
 from __future__ import annotations
 
@@ -26,11 +27,11 @@ def replay_committed(
     runner: Runner, wf: Workflow, writer: TableWriter, items: list[tuple[Run, Source, str]]
 ) -> list[tuple[Run, Source, str]]:
     """Files whose commit reached the table's own log (before a crash, or before the state store was lost or
-    replaced): record them, don't write again. The marker is the file version's own (key and content hash),
-    so it means the same thing to every state store. Items whose hash is not known yet are checked later."""
+    replaced): record them, don't write again. The marker is the file version's own (`app_id`), so it means
+    the same thing to every state store. Items whose hash is not known yet are checked later."""
     if not writer.has_log:
         return items
-    markers = {run.run_id: app_id(src.key, digest) for run, src, digest in items if isinstance(digest, str)}
+    markers = {run.run_id: app_id(run, digest) for run, _, digest in items if isinstance(digest, str)}
     done = writer.committed(list(markers.values()))
     if not done:
         return items
@@ -53,6 +54,7 @@ def replay_committed(
             output_files=prior.get("outputs", []),
             content_hash=digest,
             note=f"committed by an earlier attempt in table version {meta.get('version')}; recorded, not written again",
+            supersedes=wf.replaces_versions,  # held to the same load history as the commit it replays
         )
         replays.setdefault(meta["commit_id"], (meta, []))[1].append(res)
     for meta, results in replays.values():
@@ -134,10 +136,14 @@ def sources_of(meta: dict, added: list[DataFile]) -> list[SourceRows]:
     return [SourceRows(**s) for s in meta.get("sources", []) if s.get("path") in paths]
 
 
-def app_id(key: str, content_hash: str) -> str:
-    """The application transaction id of a landed file version in a table format's log: its key and content, so
-    it names the same version for any state store (a local row id would start again with a new one)."""
-    return "landfall:" + hashlib.sha256(f"{key}\0{content_hash}".encode()).hexdigest()
+def app_id(run: Run, content_hash: str) -> str:
+    """The application transaction id of a landed file version in a table format's log: its key, modification
+    time, ETag and content, so it names the same version for any state store (a local row id would start again
+    with a new one). Not its key and content alone: a file changed back to what it held before (`A`, `B`, then
+    `A` again) is a new version, whose rows replace `B`'s; taken for `A`'s first version, already committed, it
+    was recorded and not written, `B`'s rows stayed, and the run was put back in the queue again and again."""
+    version = f"{run.file_key}\0{run.mtime!r}\0{run.etag}\0{content_hash}"
+    return "landfall:" + hashlib.sha256(version.encode()).hexdigest()
 
 
 def pairs(schema: list) -> list[tuple[str, str]]:
