@@ -123,8 +123,8 @@ class SqliteStateStore(SqlStateStore):
         if "locked" in text or "busy" in text:
             return StateUnavailable(f"{where} stayed locked by another process for 60 s ({text}); retrying")
         if "unable to open" in text or "disk I/O" in text or "readonly" in text:
-            if (denied := self._denied()) is not None:  # waited on until someone fixes it, so say what to fix
-                return StateUnavailable(f"{where} cannot be read or written: {denied}")
+            if (why := self._denied()) is not None:  # waited on until someone fixes it, so say what to fix
+                return StateUnavailable(f"{where} cannot be read or written: {why}")
             return StateUnavailable(f"{where} cannot be read or written ({text})")
         return None
 
