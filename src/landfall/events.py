@@ -25,7 +25,7 @@ class ObjectCreated(msgspec.Struct, frozen=True):
 
 def is_hidden(key: str) -> bool:
     """Whether landfall never loads `key` (`never_loaded`)."""
-    return _HIDDEN.search(key) is not None or _TEMPORARY.search(key) is not None
+    return never_loaded(key) is not None
 
 
 def never_loaded(key: str) -> str | None:

@@ -83,18 +83,17 @@ def ingest(obj: Ctx, paths: tuple[str, ...], prefix: str, then_process: bool) ->
     p = obj.pipeline()
     show = sys.stderr.isatty()
     todo, skipped = ingest_plan(paths, prefix)  # refuses a bad key before anything is copied
-    files = [f for f, _ in todo]
     sizes = {key: f.stat().st_size for f, key in todo}
     refused: dict[str, str] = {}
 
     def copy(on_file: Any = None) -> list[Any]:
         return p.ingest(paths, prefix, on_file=on_file, on_refused=refused.__setitem__)
 
-    runs = copy_progress(sum(sizes.values()), len(files), copy) if show else copy()
+    runs = copy_progress(sum(sizes.values()), len(todo), copy) if show else copy()
     queued = sum(1 for r in runs if r.status == "queued")
     unrouted = [r for r in runs if r.status == "unrouted"]
     landed = sum(size for key, size in sizes.items() if key not in refused)
-    say(f"landed {len(files) - len(refused)} files ({human(landed)}); queued {queued} new versions")
+    say(f"landed {len(todo) - len(refused)} files ({human(landed)}); queued {queued} new versions")
     for why in refused.values():
         say(("not landed", "red"), f" {why}")
     if skipped:

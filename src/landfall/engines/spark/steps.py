@@ -95,9 +95,8 @@ def _joined(ctx: Ctx, table: Any, files: list[str]) -> DataFrame:
     if files:
         paths = [f"{table.location}/{f}" for f in files]
         df = ctx.spark.read.option("basePath", table.location).parquet(*paths)
-        df = df.select(
-            "*", *[F.lit(None).cast(spark_type(t)).alias(n) for n, t in table.schema if n not in set(df.columns)]
-        )
+        held = set(df.columns)
+        df = df.select("*", *[F.lit(None).cast(spark_type(t)).alias(n) for n, t in table.schema if n not in held])
     else:
         schema = T.StructType([T.StructField(n, spark_type(t)) for n, t in table.schema])
         df = ctx.spark.createDataFrame([], schema)
