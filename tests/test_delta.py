@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
 import signal
 import subprocess
@@ -249,6 +251,66 @@ def test_a_date_column_widened_to_timestamps_keeps_the_table_readable(make_lake)
     got = sorted((r["id"], str(r["seen"])) for r in dt.to_pyarrow_table().to_pylist())
     assert got == [(1, "2026-01-01 00:00:00"), (2, "2026-01-02 10:00:00"), (3, "2026-01-03 11:00:00")]
     assert lake.rows("SELECT count(*) FROM c WHERE seen >= TIMESTAMP '2026-01-02'") == [(2,)]
+
+
+@pytest.mark.parametrize("names", [("c/a.csv", "c/b.csv"), ("c/0.csv", "c/b.csv")])
+def test_the_same_bytes_landed_under_two_names_at_once_reach_the_log_once(make_lake, monkeypatch, names):
+    """Two workers loading files of the same bytes at once both checked the bytes unloaded before either
+    committed; both commits reached the Delta log, and the catalog refused the second (`same content committed
+    first`), which was then recorded `skipped`: Delta readers read its rows twice, or, when it was a file's new
+    version (empty, here) replacing the file's rows, missed the rows the catalog kept, and landfall called the
+    table broken at the next start. The second load now waits for the first's commit, and finds its bytes loaded
+    before its log commit."""
+    from landfall.tables import transaction
+
+    slow = transaction.TableTransaction.commit_format
+
+    def commit_format(self, writer, change, **kw):
+        time.sleep(0.3)  # both loads have checked their bytes before either commits
+        return slow(self, writer, change, **kw)
+
+    monkeypatch.setattr(transaction.TableTransaction, "commit_format", commit_format)
+    write = {"table": "c", "format": "delta"}
+    lake = make_lake([wf("c", read={"format": "csv"}, write=write, batch=False, retry={"max_attempts": 1})])
+    lake.land("c/0.csv", "id\n1\n", mtime=1_700_000_000)
+    assert lake.process().ok
+    second = "id\n" if names[0] == "c/0.csv" else "id\n9\n"  # a file's new version, empty; or a new file
+    for i, name in enumerate(names):
+        lake.land(name, second, mtime=1_700_000_001 + i)
+    summary = lake.process(workers=2)
+    assert sorted(o.status for o in summary.final()) == ["skipped", "succeeded"], [o.error for o in summary.dead]
+    # which of the two loads is arbitrary: an empty new version of `0.csv` takes its row away unless `b.csv`'s
+    # bytes load first
+    first = lake.rows("SELECT id FROM c ORDER BY id")
+    assert first == ([(1,), (9,)] if second != "id\n" else first)
+    for i in range(2):  # as landfall reads the table, and as Delta readers do, after the next `process` too
+        got = lake.rows("SELECT id FROM c ORDER BY id")
+        dt = deltalake.DeltaTable(str(lake.root / "lake/tables/c"))
+        assert sorted((r["id"],) for r in dt.to_pyarrow_table().to_pylist()) == got, i
+        assert got == sorted(first + [(2,)] * i)
+        lake.land("c/1.csv", "id\n2\n", mtime=1_700_000_010)
+        assert lake.process().ok, lake.pipeline.runs()[0].error
+
+
+def test_a_date_field_widened_to_timestamps_keeps_the_table_readable(make_lake):
+    """The same inside an object, a list, and a new field of an object: the protocol was looked at for a
+    top-level `timestamp_ntz` only, so the commit that widened `s.d` made a log no reader could open (`landfall`
+    itself then called the table broken). Before, a JSON timestamp with seconds inside an object was read as text
+    (LIKE's wildcard), which hid it."""
+    lake = make_lake([wf("c", read={"format": "jsonl"}, write={"table": "c", "format": "delta"})])
+    first = {"id": 1, "s": {"d": "2026-01-01"}, "l": [{"d": "2026-01-01"}], "o": {"n": 1}}
+    lake.land("c/1.jsonl", json.dumps(first) + "\n", mtime=1_700_000_000)
+    assert lake.process().ok
+    later = {"id": 2, "s": {"d": "2026-01-02 10:00:00"}, "l": [{"d": "2026-01-02 10:00:00"}]}
+    lake.land("c/2.jsonl", json.dumps({**later, "o": {"n": 2, "t": "2026-01-02 11:00:00"}}) + "\n", mtime=1_700_000_001)
+    assert lake.process().ok, lake.pipeline.runs()[0].error
+    dt = deltalake.DeltaTable(str(lake.root / "lake/tables/c"))
+    assert "timestampNtz" in dt.protocol().reader_features
+    got = sorted((r["id"], str(r["s"]["d"]), str(r["l"][0]["d"]), r["o"]) for r in dt.to_pyarrow_table().to_pylist())
+    assert got == [
+        (1, "2026-01-01 00:00:00", "2026-01-01 00:00:00", {"n": 1, "t": None}),
+        (2, "2026-01-02 10:00:00", "2026-01-02 10:00:00", {"n": 2, "t": datetime.datetime(2026, 1, 2, 11)}),
+    ]
 
 
 def test_a_date_partition_column_widened_to_timestamps_keeps_the_table_readable(make_lake):

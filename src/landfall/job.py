@@ -151,7 +151,10 @@ def run_job(
             staged.schema, staged.arrow_schema = table.schema, None
         schema = grown(table, staged.schema)
         results = [run_result(run, src, resolved(digest), staged, wf) for run, src, digest in items]
-        if writer.has_log:  # the format's own commit cannot be taken back: refuse duplicate bytes first
+        if writer.has_log:  # the format's own commit cannot be taken back: refuse duplicate bytes first, and
+            # let no other load of the workflow commit until this one has (the same bytes under two names, checked
+            # at once, both passed: the second's log commit stayed, which the catalog refused)
+            tx.hold_to_the_end(f"content:{wf.name}", f"workflow `{wf.name}`: another load's commit")
             runner.store.check_content(results, lease_seconds=runner.settings.lease_seconds)
         children = [
             _child_commit(runner.store, tx, wf, t, child_writers[t], child_areas[t], c, items, engine, replacing)

@@ -286,15 +286,23 @@ def schema_diff(
     data: dict[str, str], table_schema: list[tuple[str, str]], hidden: Iterable[str], derived: Iterable[str]
 ) -> SchemaDiff:
     """Compare a batch's columns with its table's; `hidden` (lineage) columns are not compared, and `derived`
-    partition columns (computed at write) are never missing."""
+    partition columns (computed at write) are never missing. A table's column that has held only nulls so far
+    (JSON `null`, which has no type) differs from no column: it takes the type of the first values it gets, and a
+    batch may lack it, under every policy."""
     skip = {*hidden, "_rescued_data"}
     table = {n: t for n, t in table_schema if n not in skip}
+    untyped = {n for n, t in table.items() if t == "null"}
     return SchemaDiff(
         data=data,
         table=table,
         new=[n for n in data if n not in table],
         changed=[
-            n for n in data if n in table and not widens_to(data[n], table[n]) and not only_nulls(data[n], table[n])
+            n
+            for n in data
+            if n in table
+            and n not in untyped
+            and not widens_to(data[n], table[n])
+            and not only_nulls(data[n], table[n])
         ],
-        gone=[n for n in table if n not in data and n not in set(derived)],
+        gone=[n for n in table if n not in data and n not in set(derived) and n not in untyped],
     )

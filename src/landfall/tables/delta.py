@@ -343,11 +343,10 @@ class DeltaTable(ParquetTable):
 
     @staticmethod
     def _needs_timestamp_ntz(dt: Any, schema: Any) -> bool:
-        """Whether `schema` has a timestamp without a time zone (Delta's `timestamp_ntz`), which a table's protocol
-        must name (the `timestampNtz` feature) before its log may hold one, and the table's does not."""
-        import pyarrow as pa
-
-        if not any(pa.types.is_timestamp(f.type) and f.type.tz is None for f in schema):
+        """Whether `schema` has a timestamp without a time zone (Delta's `timestamp_ntz`) at any depth (a struct's
+        field, a list's items), which a table's protocol must name (the `timestampNtz` feature) before its log may
+        hold one, and the table's does not."""
+        if not any(_naive_timestamp_in(f.type) for f in schema):
             return False
         return "timestampNtz" not in (dt.protocol().reader_features or [])
 
@@ -652,3 +651,18 @@ def _stat_value(text: str, typ: Any, pa: Any, upper: bool = False) -> Any:
     except ValueError:
         return None
     return None
+
+
+def _naive_timestamp_in(t: Any) -> bool:
+    """Whether an Arrow type is, or holds at any depth, a timestamp without a time zone."""
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(t):
+        return t.tz is None
+    if pa.types.is_struct(t):
+        return any(_naive_timestamp_in(t.field(i).type) for i in range(t.num_fields))
+    if pa.types.is_map(t):
+        return _naive_timestamp_in(t.key_type) or _naive_timestamp_in(t.item_type)
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _naive_timestamp_in(t.value_type)
+    return False

@@ -39,7 +39,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import Any
 
 from msgspec.structs import replace
@@ -216,9 +216,13 @@ class TableTransaction:
         if paths:
             self._retire.append((writer, table, list(paths)))
 
+    def hold_to_the_end(self, name: str, what: str) -> None:
+        """Take the lease `name` (waiting while another holder has it) and keep it until the transaction ends;
+        `ConcurrentChange` (the batch runs again later) when `what` held it for `COMMIT_LOCK_WAIT`."""
+        self._stack.enter_context(self._waiting_for(name, what))
+
     @contextmanager
-    def _commit_lock(self, writer: TableWriter) -> Iterator[None]:
-        name = f"commit:{writer.location}"
+    def _waiting_for(self, name: str, what: str) -> Iterator[None]:
         deadline = time.monotonic() + COMMIT_LOCK_WAIT
         while True:
             with holding(self.store, name, self.commit_id, seconds=30.0) as held:
@@ -226,11 +230,13 @@ class TableTransaction:
                     yield
                     return
             if time.monotonic() > deadline:
-                raise ConcurrentChange(
-                    f"`{redact(writer.location)}`: another commit to this table has held it for "
-                    f"{COMMIT_LOCK_WAIT:.0f} s; retrying later"
-                )
+                raise ConcurrentChange(f"{what} has held it for {COMMIT_LOCK_WAIT:.0f} s; retrying later")
             time.sleep(0.05)
+
+    def _commit_lock(self, writer: TableWriter) -> AbstractContextManager[None]:
+        return self._waiting_for(
+            f"commit:{writer.location}", f"`{redact(writer.location)}`: another commit to this table"
+        )
 
 
 # --- the journal of commits that are not runs -------------------------------------------------------------------

@@ -141,11 +141,12 @@ def _no_constants(name: str) -> float:
     raise ValueError(f"`{name}` is not a JSON value (JSON has no NaN or Infinity)")
 
 
-def explain(cx: JobContext, exc: Exception) -> InvalidInput | EngineFault:
+def explain(cx: JobContext, exc: Exception, child: tuple[str, str] | None = None) -> InvalidInput | EngineFault:
     """Turn an engine error into one that names the file, the line and the reason (`SchemaConflict` for a value
     that does not fit a column's type); or, when it is not the input's fault (out of memory, a file the engine
     could not open), an `EngineFault`, which the runner retries. DuckDB's own text is kept as `engine_error` for
-    `replan` (an error `replan` reads again past is not scanned for its line)."""
+    `replan` (an error `replan` reads again past is not scanned for its line). `child`: the error is a child
+    table's, `(its table, the file's list column its rows come from)`, in which the value's line is looked for."""
     text = str(exc)
     sources = cx.job.sources
     fmt = cx.fmt or source_format(cx.job.workflow, sources[0])
@@ -174,7 +175,11 @@ def explain(cx: JobContext, exc: Exception) -> InvalidInput | EngineFault:
     if line is None:
         line = errors.error_line(text)
     if line is None and (bad := errors.not_converted(text)) and (column := errors.cast_column(text)):
-        why = not_valid(bad[0], column, bad[1]) + made_by_steps(cx.job.workflow)
+        why = not_valid(bad[0], column, bad[1])
+        if child and src and (line := line_holding(cx, src.key, child[1], bad[0])):
+            why += f" (child table `{child[0]}`, from `{child[1]}`)"
+        else:
+            why += made_by_steps(cx.job.workflow)
     where = where_in(key, line, fmt)
     cls = SchemaConflict if errors.conversion(text) else InvalidInput
     err = cls(f"{where}: {why}", file=key, line=line)

@@ -96,11 +96,12 @@ class Pinned(NamedTuple):
 
 DATE_FORMAT = "%Y-%m-%d"
 
-# what some value of a timestamp leaf looks like (LIKE): the parts of its ISO form
+# what some value of a timestamp leaf looks like (LIKE, whose one-character wildcard is `_`): the parts of its
+# ISO form; the date, one character (`T` or a space), the time
 _SHAPES: dict[str, Callable[[str], str]] = {
     "T": lambda e: f"{e} LIKE '____-__-__T%'",
-    "seconds": lambda e: f"{e} LIKE '____-__-__?__:__:__%'",
-    "fraction": lambda e: f"{e} LIKE '____-__-__?__:__:__.%'",
+    "seconds": lambda e: f"{e} LIKE '____-__-_____:__:__%'",
+    "fraction": lambda e: f"{e} LIKE '____-__-_____:__:__.%'",
     "Z": lambda e: f"{e} LIKE '%Z'",
 }
 

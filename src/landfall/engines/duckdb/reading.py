@@ -300,8 +300,8 @@ def read(cx: JobContext) -> str:
             elif fmt in ("json", "jsonl") and not opts.all_strings:  # read as detected, on whole files
                 raw = view(fitting_64_bits(cx.con, f"SELECT * FROM {raw}", detected))
         except duckdb.BinderException as exc:
-            if not errors.not_records(str(exc)) or opts.records == "true" or len(paths) > 1:
-                raise  # a batch is split by the runner: a file of records never becomes `value` rows
+            if not errors.not_records(str(exc)) or len(paths) > 1:
+                raise  # a batch is split by the runner
             objects, others = record_counts(cx.con, next(iter(paths)), fmt)
             if objects and not others:  # objects only, which the reader took for no records: one holds the empty
                 # key (a MAP to it), read from a copy that names it (a document's, through Python's parser)
@@ -310,8 +310,9 @@ def read(cx: JobContext) -> str:
                 if fmt == "json" and not cx.plan.json_via_python:
                     raise Replan(cx.plan.but(json_via_python=True), "the empty key: read a copy naming it")
                 raw = view(fieldless_records(cx, _paths(paths), opts, fmt, next(iter(paths.values())).key))
-            elif records_among_values(objects, others, job.table_schema):
-                raise  # records beside other values: those are bad records (named, or set aside), not all values
+            elif opts.records == "true" or records_among_values(objects, others, job.table_schema):
+                raise  # records beside other values: those are bad records (named, or set aside), not all values;
+                # and `records: true` makes every value that is no record one
             else:
                 raw = view(_json_sql(cx, _paths(paths), opts, fmt, records=False))
                 cx.records = False

@@ -275,19 +275,23 @@ class SparkEngine(Engine):
         """Each child table's rows, without the children of parent rows that a later step or a rule took out."""
         out: dict[str, Staged] = {}
         keep_all = PID not in parents.columns  # a `sql` step dropped the link: keep every child
+        lists = {table: col.partition(".")[0] for col, table in ctx.workflow.child_tables.items()}
         for table, child in ctx.children.items():
             if not keep_all:
                 child = child.join(parents.select(PID), on=PID, how="left_semi")
             child = writing.with_lineage(ctx, child)
             child = writing.fitted_to(ctx, child, ctx.job.child_schemas.get(table))
-            files = writing.write(
-                ctx,
-                child,
-                os.path.join(ctx.job.child_staging[table], "data"),
-                ctx.job.commit_id,
-                [],
-                ctx.job.workflow.write.files,
-            )
+            try:
+                files = writing.write(
+                    ctx,
+                    child,
+                    os.path.join(ctx.job.child_staging[table], "data"),
+                    ctx.job.commit_id,
+                    [],
+                    ctx.job.workflow.write.files,
+                )
+            except PySparkException as exc:  # the first to read the rows: a value that does not fit fails here
+                raise self._explain(ctx, exc, (table, lists[table])) from exc
             file_sources, rows_out = writing.file_sources(ctx, files)
             out[table] = Staged(
                 files=files,
@@ -538,8 +542,9 @@ class SparkEngine(Engine):
                 return err
         return None
 
-    def _explain(self, ctx: Ctx, exc: Exception) -> InvalidInput:
-        """A Spark error as one that names the file, the line and the reason."""
+    def _explain(self, ctx: Ctx, exc: Exception, child: tuple[str, str] | None = None) -> InvalidInput:
+        """A Spark error as one that names the file, the line and the reason (`child`: a child table's, `(its
+        table, the file's list column its rows come from)`, in which the value's line is looked for)."""
         text = error_text(exc)
         key = ctx.inputs[0].source.key if len(ctx.inputs) == 1 else "the batch"
         m = _CAST.search(str(exc))
@@ -547,8 +552,10 @@ class SparkEngine(Engine):
             name: str | None = json.loads(m.group(1))
             value, typ = m.group(2), m.group(3).strip().removesuffix(" SQLSTATE")  # Spark's words follow it
             line = _line_of(ctx, name, value) if len(ctx.inputs) == 1 else None
-            where = where_in(key, line, ctx.fmt)
             made = made_by_steps(ctx.workflow) if line is None and len(ctx.inputs) == 1 else ""
+            if made and child and (line := _line_of(ctx, child[1], value)):
+                made = f" (child table `{child[0]}`, from `{child[1]}`)"
+            where = where_in(key, line, ctx.fmt)
             return SchemaConflict(f"{where}: {not_valid(value, name, typ)}{made}", file=key, line=line)
         step = _step_failed(ctx.workflow, exc)
         found = _NOT_A_NUMBER.search(text)

@@ -128,13 +128,21 @@ class BadInputTests(EngineFixtures):
         """Records that hold no field (`{}`) are rows NULL in every column, as a record lacking a column is NULL in
         it. Before, on DuckDB, whose reader takes such objects for no records, a file of them loaded as `value` rows
         holding the text `{}`, and the table gained a `value` column; on Spark, the file failed (`json_read expected
-        records`). A new table gets no columns from them: the file fails, naming it."""
-        lake = make(wf("j"), wf("d", read={"format": "json"}), wf("n", retry={"max_attempts": 1}))
+        records`), and under `read: {records: true}` it did on both. A new table gets no columns from them: the file
+        fails, naming it."""
+        lake = make(
+            wf("j"),
+            wf("d", read={"format": "json"}),
+            wf("r", read={"records": True}),
+            wf("n", retry={"max_attempts": 1}),
+        )
         lake.land("j/a.jsonl", '{"id": 1, "name": "x"}\n')
         lake.land("d/a.json", '[{"id": 1}]')
+        lake.land("r/a.json", '[{"id": 1}]')
         assert_ok(lake, lake.process())
         lake.land("j/b.jsonl", "{}\n{}\n")
         lake.land("d/b.json", "[{}, {}, {}]")
+        lake.land("r/b.json", "[{}, {}]")
         lake.land("n/a.jsonl", "{}\n{}\n")
         lake.process()
         assert lake.rows("SELECT id, name, _source_file FROM j ORDER BY _source_file, id") == [
@@ -143,7 +151,8 @@ class BadInputTests(EngineFixtures):
             (None, None, "j/b.jsonl"),
         ]
         assert lake.rows("SELECT count(*), count(id) FROM d") == [(4, 1)]
-        for table, columns in {"j": ["id", "name"], "d": ["id"]}.items():
+        assert lake.rows("SELECT count(*), count(id) FROM r") == [(3, 1)]
+        for table, columns in {"j": ["id", "name"], "d": ["id"], "r": ["id"]}.items():
             described = [r[0] for r in lake.rows(f"SELECT column_name FROM (DESCRIBE {table})")]
             assert described == [*columns, "_source_file", "_ingested_at", "_run_id"], described
         assert (error_of(lake, "n/a.jsonl") or "").startswith(

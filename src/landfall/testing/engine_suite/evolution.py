@@ -217,6 +217,25 @@ class EvolutionTests(EngineFixtures):
             got = deltalake.DeltaTable(lake.pipeline.table("e").location).to_pyarrow_table().sort_by("id")
             assert [(r["id"], r["v"], r["s"]) for r in got.select(["id", "v", "s"]).to_pylist()] == want
 
+    @pytest.mark.parametrize("evolution", ["freeze", "rescue", "discard_row"])
+    def test_every_policy_types_a_column_that_held_only_nulls_by_its_first_values(self, make, evolution):
+        """The same under `freeze`, `rescue` and `discard_row`: a column with no type yet is no difference, nor is a
+        file lacking it. Before, `freeze` failed the file (``column `t` is VARCHAR, the table has "NULL"; column
+        `e` ("NULL") is missing``), `rescue` put every value of it into `_rescued_data`, and `discard_row` set
+        every row holding one aside."""
+        lake = make(wf("e", read={"format": "jsonl"}, schema={"evolution": evolution}), workers=1)
+        lake.land("e/1.jsonl", json.dumps({"id": 1, "t": None, "n": None}) + "\n", mtime=1_700_000_000)
+        assert_ok(lake, lake.process())
+        lake.land("e/2.jsonl", json.dumps({"id": 2, "t": "a"}) + "\n", mtime=1_700_000_001)
+        assert_ok(lake, lake.process())
+        got = lake.rows("SELECT * EXCLUDE (_source_file, _ingested_at, _run_id) FROM e ORDER BY id")
+        assert got == [(1, None, None), (2, "a", None)]
+        assert dict(lake.pipeline.table("e").schema)["t"] == "string"
+        lake.land("e/3.jsonl", json.dumps({"id": 3, "t": 5}) + "\n", mtime=1_700_000_002)
+        lake.process()  # once typed, the column is held to its type as any other
+        if evolution == "freeze":
+            assert "column `t` is BIGINT" in (error_of(lake, "e/3.jsonl") or ""), error_of(lake, "e/3.jsonl")
+
     def test_a_column_that_held_only_nulls_in_a_partitioned_table_takes_later_values(self, make):
         """The same in a table partitioned by a column: its files, in partition folders, hold the column of no type
         yet and no partition column."""

@@ -252,6 +252,30 @@ class TransformTests(EngineFixtures):
         assert error_of(lake, "o/2.jsonl") == "`o/2.jsonl` line 2: value `A` of column `id` is not a valid BIGINT"
         assert lake.rows("SELECT id FROM o__tags") == [(1,)]
 
+    def test_child_tables_widen_as_tables_do_and_name_the_line_of_a_value_that_does_not_fit(self, make):
+        """A child table's column widens as any table's does (a date field given a timestamp: the column becomes
+        a timestamp). Before, a timestamp with seconds inside a JSON object or list was read as text (the check of
+        its form used `?` as LIKE's one-character wildcard, which is `_`), and the file failed: ``value
+        `2026-01-02 10:30:00` of column `d` is not a valid DATE; no line of the file holds it as written: a
+        `transform` step made it``. A value that fits no way is named with its line and the list it is in."""
+        lake = make(wf("o", transform=[{"child_tables": ["items"]}], retry={"max_attempts": 1}), workers=1)
+        lake.land("o/1.jsonl", jsonl([{"id": 1, "items": [{"d": "2026-01-02"}]}]), mtime=1_700_000_000)
+        assert_ok(lake, lake.process())
+        lake.land("o/2.jsonl", jsonl([{"id": 2, "items": [{"d": "2026-01-02 10:30:00"}]}]), mtime=1_700_000_001)
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT CAST(d AS VARCHAR) FROM o__items ORDER BY d") == [
+            ("2026-01-02 00:00:00",),
+            ("2026-01-02 10:30:00",),
+        ]
+        bad = [{"id": 3, "items": [{"d": "2026-01-03 00:00:00"}]}, {"id": 4, "items": [{"d": "hello"}]}]
+        lake.land("o/3.jsonl", jsonl(bad), mtime=1_700_000_002)
+        lake.process()
+        assert error_of(lake, "o/3.jsonl") == (
+            "`o/3.jsonl` line 2: value `hello` of column `d` is not a valid TIMESTAMP (child table `o__items`, "
+            "from `items`)"
+        )
+        assert lake.rows("SELECT count(*) FROM o__items") == [(2,)]
+
     def test_partitions_merge_and_overwrite(self, make):
         merge = {"table": "m", "mode": "merge", "keys": ["id"], "order_by": "v", "partition_by": ["year(day)"]}
         lake = make(wf("m", write=merge), wf("o", write={"table": "o", "mode": "overwrite"}), workers=1)
