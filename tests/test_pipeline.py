@@ -381,6 +381,30 @@ def test_a_header_with_an_unnamed_column_alone_loads_nothing_into_its_table(make
     assert lake.rows("SELECT id, _source_file FROM x ORDER BY _source_file") == [(7, "x/1.csv"), (None, "x/3.csv")]
 
 
+def test_a_header_naming_a_declared_column_alone_loads_nothing(make_lake):
+    """DuckDB's sniffer takes `t` and `f` for booleans, so `id,t` alone was a row: the first file of a daily
+    extract that came empty made a table of `column0, column1` holding `id` and `true`. A line naming a column
+    `read.types` or `schema.hints` declares is a header."""
+    lake = make_lake(
+        [
+            wf("d", read={"format": "csv", "types": {"ID": "int"}}),
+            wf("h", read={"format": "csv"}, schema={"hints": {"f": "string"}}),
+            wf("n", read={"format": "csv"}),
+        ]
+    )
+    lake.land("d/1.csv", "id,t\n")
+    lake.land("h/1.csv", "id,f\n")
+    lake.land("n/1.csv", "id,t\n")  # nothing says so: a row, as the sniffer reads it
+    assert lake.process().ok
+    runs = {r.file_key: r for r in lake.pipeline.runs()}
+    for key in ("d/1.csv", "h/1.csv"):
+        assert (runs[key].rows_out, runs[key].note) == (0, "nothing to load: a header and no rows"), key
+    assert [t.name for t in lake.pipeline.tables()] == ["n"]
+    lake.land("d/2.csv", "id,t\n1,x\n")
+    assert lake.process().ok
+    assert lake.rows("SELECT id, t FROM d") == [(1, "x")]
+
+
 def test_read_options_override_detection(make_lake):
     lake = make_lake(
         [

@@ -227,8 +227,10 @@ def _one_line_is_header(
 ) -> bool:
     """Whether a CSV's only line is its header: as declared, else as DuckDB's sniffer sees it (a line of
     names is a header; one with a number, a date, a boolean or an empty field is a row), else when its fields,
-    named as a header's are, are columns of the file's table (`names_its_table`): a header with an unnamed
-    column, as pandas writes an empty frame with its index (`,a,b`), is one when its table has those columns."""
+    named as a header's are, are columns of the file's table or name a column the workflow gives a type
+    (`names_its_table`): a header with an unnamed column, as pandas writes an empty frame with its index (`,a,b`),
+    is one when its table has those columns, and so is `id,t,f` (`t` and `f` are booleans to the sniffer) when
+    `read.types` declares `id`."""
     if opts.header is not None:
         return opts.header
     import tempfile

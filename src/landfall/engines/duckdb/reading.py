@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from functools import partial
 from typing import Any, NamedTuple
 
 import duckdb
@@ -464,7 +463,11 @@ def empty_note(
         return "an empty JSON array" if re.fullmatch(r"[ \t\r\n]*\[[ \t\r\n]*\][ \t\r\n]*", text) else None
     if not text.strip():
         return "an empty file" if not head else "a file of blank lines"
-    names = partial(names_its_table, workflow, table_schema) if table_schema else None
+    declared = {c.lower() for c in [*opts.types, *workflow.schema_.hints]}
+
+    def names(fields: list[str]) -> bool:  # of the table's columns, or naming a column given a type
+        return bool(declared & {f.lower() for f in fields}) or names_its_table(workflow, table_schema, fields)
+
     if fmt == "csv" and len(filled) == 1 and _one_line_is_header(con, filled[0], opts, scratch, names):
         return "a header and no rows"
     return None
