@@ -1,6 +1,6 @@
 """Generated loads checked against a model: random files (CSV or JSON Lines) of random columns and types, landed
 one version at a time under a few names, into a Parquet or Delta table written in `append`, `merge` or
-`overwrite` mode, partitioned or not. After each load the table must hold exactly the rows of each name's latest
+`overwrite` mode, partitioned or not, by one worker or two. After each load the table must hold exactly the rows of each name's latest
 version that loaded (a version that failed leaves the earlier one's rows), or, for an overwrite, those of the
 last file that loaded: no row lost, none twice, and the table readable whatever its columns went through (it
 found a table no query could read once the files holding a column were replaced by ones without it)."""
@@ -44,6 +44,7 @@ def check(make_lake, seed: int) -> None:
     r = random.Random(seed * 7919)
     fmt, mode = r.choice(["parquet", "delta"]), r.choice(["append", "merge", "overwrite"])
     ext, part, batch = r.choice(["csv", "jsonl"]), r.choice([None, None, "p"]), r.choice([1, 1, 3])
+    workers = r.choice([1, 1, 2])
     write: dict = {"table": "s", "format": fmt, "mode": mode, **({"keys": ["rid"]} if mode == "merge" else {})}
     if part:
         write["partition_by"] = [part]
@@ -70,7 +71,7 @@ def check(make_lake, seed: int) -> None:
                 )
             lake.land(key, text, mtime=1_700_000_000 + 10 * step + len(landed))
             landed[key] = {int(row["rid"]) for row in rows}
-        summary = lake.process()
+        summary = lake.process(workers=workers)
         ended = {o.run.file_key: o for o in summary.final()}
         for key in landed:  # in landing order: an overwrite's last file that loaded is the table
             if ended[key].status == "succeeded":
@@ -83,7 +84,7 @@ def check(make_lake, seed: int) -> None:
                 table.setdefault(source, set()).add(int(got_rid))
         want = {k: v for k, v in expected.items() if v}
         errors = [o.error for o in summary.dead]
-        assert table == want, (seed, fmt, mode, part, ext, batch, step, list(landed), errors)
+        assert table == want, (seed, fmt, mode, part, ext, batch, workers, step, list(landed), errors)
 
 
 @pytest.mark.parametrize("seed", range(8))
