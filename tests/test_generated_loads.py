@@ -1,9 +1,9 @@
-"""Generated loads checked against a model: random files (CSV or JSON Lines) of random columns and types, landed
-one version at a time under a few names, into a Parquet or Delta table written in `append`, `merge` or
-`overwrite` mode, partitioned or not, by one worker or two. After each load the table must hold exactly the rows of each name's latest
-version that loaded (a version that failed leaves the earlier one's rows), or, for an overwrite, those of the
-last file that loaded: no row lost, none twice, and the table readable whatever its columns went through (it
-found a table no query could read once the files holding a column were replaced by ones without it)."""
+"""Generated loads checked against a model: random files (CSV or JSON Lines) of random columns and types, landed one
+version at a time under a few names, into a Parquet or Delta table written in `append`, `merge` or `overwrite` mode,
+partitioned or not, by one worker or two. After each load the table must hold exactly the rows of each name's latest
+version that loaded (a version that failed leaves the earlier one's rows), or, for an overwrite, those of the last
+file that loaded: no row lost, none twice, and the table readable whatever its columns went through (it found a
+table no query could read once the files holding a column were replaced by ones without it)."""
 
 from __future__ import annotations
 
