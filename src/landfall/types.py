@@ -232,6 +232,32 @@ def _replaced(t: pa.DataType, wanted: dict[str, pa.DataType]) -> pa.DataType:
     return t
 
 
+def cast_refused(column: str, have: pa.DataType, want: str) -> str | None:
+    """Why a `cast:` step does not make `column`, of Arrow type `have`, a `want` (an Arrow type string), or None. A
+    number or a boolean is no date or time, and a date or time no number or boolean, on every engine and whatever
+    the rows: DuckDB has no such cast (it failed the file at its first value, and passed a file of no rows), and
+    Spark's reads a number as seconds since 1970 for a `timestamptz` (the same workflow loaded other values)."""
+    families = {_family(have), _family(parse_type(want))}
+    if families not in ({"number", "time"}, {"bool", "time"}):
+        return None
+    return (
+        f"column `{column}` is {sql_name(type_name(have))}, which a `cast` step does not make a "
+        f"{sql_name(want)}; compute it in a `compute` step"
+    )
+
+
+def _family(t: pa.DataType) -> str | None:
+    import pyarrow as pa
+
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "number"
+    if pa.types.is_boolean(t):
+        return "bool"
+    if pa.types.is_date(t) or pa.types.is_timestamp(t) or pa.types.is_time(t):
+        return "time"
+    return None
+
+
 def sql_name(arrow: str) -> str:
     """What `landfall query` calls a column of this type (DuckDB SQL: `BIGINT`, `VARCHAR`, ...): the name people
     see in `tables show`, in messages and in the JSON's `type`."""

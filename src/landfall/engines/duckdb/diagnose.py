@@ -497,6 +497,7 @@ def not_valid(value: str, column: str | None, type_name: str) -> str:
     month first, how to name their order (a column whose sample never told them apart is read as text); for a number
     of more digits than a double holds, the double, and what keeps every digit."""
     of = f" of column `{column}`" if column else ""
+    type_name = {"BOOL": "BOOLEAN"}.get(type_name, type_name)  # DuckDB's errors say BOOL, its types BOOLEAN
     why = f"value `{value}`{of} is not a valid {type_name}"
     if type_name == "DOUBLE" and loses_digits(value):
         why += f": a double holds {float(value)!r}; declare the column a decimal or text to keep every digit"

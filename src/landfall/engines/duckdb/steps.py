@@ -25,11 +25,12 @@ from landfall.engines.duckdb.sql import (
     lit,
     q,
 )
-from landfall.engines.duckdb.types import sql_type
+from landfall.engines.duckdb.types import arrow_type, sql_type
 from landfall.engines.duckdb.writing import cast_to, file_sources, stored_types, with_lineage, write_to, written_as
 from landfall.errors import InvalidInput
 from landfall.naming import normalized
 from landfall.sqlcheck import tables_of
+from landfall.types import cast_refused, parse_type, user_type
 
 
 def transform(cx: JobContext, view: str) -> str:
@@ -78,6 +79,9 @@ def _step(cx: JobContext, view: str, step: Any) -> str:
     if kind == "cast":
         _require(cols, step.cast, "to cast")
         types = dict(cx.describe(view))
+        for c, t in step.cast.items():
+            if why := cast_refused(c, parse_type(arrow_type(types[c])), user_type(t)):
+                raise _step_error(why)
         casts = {c: cast_sql(q(c), types.get(c), sql_type(t), exact=False, name=c) for c, t in step.cast.items()}
         repl = ", ".join(f"{cast} AS {q(c)}" for c, cast in casts.items())
         return cx.view(f"SELECT * REPLACE ({repl}) FROM {view}")

@@ -164,6 +164,8 @@ def strict_cast(
     engine's `casts.cast_sql`)."""
     if isinstance(want, T.StringType) and isinstance(have, (T.StructType, T.ArrayType, T.MapType)):
         return F.to_json(col)  # a struct, map or list as text is its JSON (`{"t":"x"}`), not Spark's `{x}`
+    if isinstance(want, T.StringType) and isinstance(have, T.TimestampType):  # an instant as text names its zone,
+        return F.concat(col.cast(want), F.lit("+00"))  # UTC's, as DuckDB writes it (`2026-01-02 08:30:00+00`)
     text = isinstance(have, T.StringType)
     rounded = isinstance(have, (T.StringType, T.DoubleType, T.FloatType, T.DecimalType))
     check = fits(col, have, want, digits) if exact or (rounded and isinstance(want, _INTS)) else None

@@ -16,11 +16,11 @@ from landfall.engines.spark import translate
 from landfall.engines.spark.casts import strict_cast
 from landfall.engines.spark.context import HIDDEN, PID, SRC, Ctx, c, columns
 from landfall.engines.spark.session import error_text
-from landfall.engines.spark.types import spark_type, sql_name
+from landfall.engines.spark.types import arrow_of, spark_type, sql_name
 from landfall.errors import InvalidInput
 from landfall.naming import normalized
 from landfall.sqlcheck import tables_of
-from landfall.types import user_type
+from landfall.types import cast_refused, user_type
 
 
 class StepError(Exception):
@@ -46,6 +46,9 @@ def _step(ctx: Ctx, df: DataFrame, step: Any, where: str) -> DataFrame:
     if kind == "cast":
         _require(cols, step.cast, "to cast")
         types = {f.name: f.dataType for f in df.schema.fields}
+        for n, t in step.cast.items():
+            if why := cast_refused(n, arrow_of(types[n]), user_type(t)):
+                raise StepError(why)
         casts = {
             n: strict_cast(c(n), types[n], spark_type(user_type(t)), exact=False, name=n) for n, t in step.cast.items()
         }

@@ -321,6 +321,38 @@ class ExactnessTests(EngineFixtures):
         assert lake.rows("SELECT id, d FROM c") == [(1, dt.date(2024, 1, 3))]
         assert error_of(lake, "c/word.csv") == "`c/word.csv` line 3: value `epoch` of column `d` is not a valid DATE"
 
+    def test_the_cast_step_is_the_same_on_both_engines(self, make):
+        """A number or a boolean is no date or time, nor the other way round, whatever the rows: DuckDB failed such
+        a file at its first value (``Unimplemented type for cast (BIGINT -> TIMESTAMP WITH TIME ZONE)``, no step
+        named) and passed one of no rows, while Spark read a number as seconds since 1970 (`3` as
+        1970-01-01 00:00:03+00). An instant as text names UTC's offset on both (Spark's had none), and a value that
+        is no boolean says BOOLEAN on both (DuckDB's error, BOOL)."""
+        casts = {"n": "timestamptz", "d": "bigint", "b": "date"}
+        lake = make(
+            *[
+                wf(f"r{i}", retry={"max_attempts": 1}, transform=[{"filter": "n <> 4"}, {"cast": {c: t}}])
+                for i, (c, t) in enumerate(casts.items())
+            ],
+            wf("z", transform=[{"cast": {"z": "string"}}]),
+            wf("w", retry={"max_attempts": 1}, transform=[{"cast": {"v": "boolean"}}]),
+        )
+        record = {"n": 3, "d": "2026-01-02", "b": True, "z": "2026-01-02T10:30:00+02:00", "v": "7"}
+        for i in range(len(casts)):
+            lake.land(f"r{i}/a.jsonl", json.dumps(record) + "\n")
+            lake.land(f"r{i}/none.jsonl", json.dumps({**record, "n": 4}) + "\n")  # no row left to cast: refused
+        lake.land("z/a.jsonl", json.dumps(record) + "\n")
+        lake.land("w/a.jsonl", json.dumps(record) + "\n")
+        lake.process()
+        said = {"n": ("BIGINT", "TIMESTAMPTZ"), "d": ("DATE", "BIGINT"), "b": ("BOOLEAN", "DATE")}
+        for i, (c, (have, want)) in enumerate(said.items()):
+            for key in (f"r{i}/a.jsonl", f"r{i}/none.jsonl"):
+                got = error_of(lake, key) or ""
+                assert f"step 2 (`cast`): column `{c}` is {have}, which a `cast` step does not make a {want}" in got, (
+                    got
+                )
+        assert lake.rows("SELECT z FROM z") == [("2026-01-02 08:30:00+00",)]
+        assert error_of(lake, "w/a.jsonl") == "`w/a.jsonl` line 1: value `7` of column `v` is not a valid BOOLEAN"
+
     def test_a_word_past_the_type_sample_keeps_its_date_column_text(self, make):
         """A column whose first 20,480 rows are dates is detected as dates; a word a date cast takes further on
         (`infinity`, `Epoch`) makes it text, as one in the sample does, instead of loading as an infinite date or
