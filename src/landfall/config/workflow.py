@@ -162,6 +162,8 @@ class Workflow(Model, kw_only=True):
             return False  # a batch's rows are told apart by `_source_file`
         if self.judges_rows:
             return False  # rules report and quarantine rows by their line in one file
+        if self.schema_.evolution == "freeze":  # each file is held to the table's columns: in a batch, one
+            return False  # lacking a column another has would pass
         if self.batch is not None:
             return self.batch
         return all(step.kind in ROW_WISE for step in self.transform)

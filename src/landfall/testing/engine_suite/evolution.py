@@ -47,6 +47,18 @@ class EvolutionTests(EngineFixtures):
         assert "new column `extra`" in err and "column `amount` is " in err
         assert lake.rows("SELECT count(*) FROM e") == [(2,)]
 
+    def test_freeze_fails_a_file_lacking_a_column_whatever_lands_beside_it(self, make):
+        """A file lacking a table's column fails under `freeze` when it lands alone; landed beside a file that has
+        the column, the two were read as one batch, whose columns were the table's, and it loaded (NULL there)."""
+        lake = make(wf("f", retry={"max_attempts": 1}, schema={"evolution": "freeze"}, batch=True), workers=1)
+        lake.land("f/1.csv", "id,note\n1,a\n", mtime=1_700_000_000)
+        assert_ok(lake, lake.process())
+        lake.land("f/2.csv", "id,note\n2,b\n", mtime=1_700_000_001)
+        lake.land("f/3.csv", "id\n3\n", mtime=1_700_000_002)
+        lake.process()
+        assert "column `note` (VARCHAR) is missing" in (error_of(lake, "f/3.csv") or ""), error_of(lake, "f/3.csv")
+        assert lake.rows("SELECT id FROM f ORDER BY id") == [(1,), (2,)]
+
     @pytest.mark.parametrize("evolution", ["evolve", "rescue"])
     def test_json_values_of_mixed_kinds_into_a_text_column_are_their_text(self, make, evolution):
         """A column (or a struct's field) holding strings and numbers in one file is JSON to DuckDB's detection;
