@@ -236,6 +236,9 @@ def cast_sql(
     (`lost_digits`), which a table's type applied to a file's column never rounds."""
     if source == "JSON" and target == _TEXT:  # a JSON value as text is its text (`x`; DuckDB's cast keeps `"x"`)
         return f"json_extract_string({expr}, '$')"
+    if source == _TEXT and target == "JSON" and not try_:  # text that is no JSON fails naming its value and line
+        refused = refusal(expr, source, target, name)  # (DuckDB's own: `Malformed JSON at byte 0`, no line)
+        return f"CASE WHEN {expr} IS NULL OR json_valid({expr}) THEN CAST({expr} AS JSON) ELSE {refused} END"
     if target == _TEXT and is_nested(source):  # a struct, map or list as text is its JSON (`{"t":"x"}`), as on
         return f"CAST(to_json({expr}) AS VARCHAR)"  # Spark, not DuckDB's own rendering (`{'t': x}`)
     value = None

@@ -254,6 +254,20 @@ def _conformed(col: Column, have: pa.DataType, want: pa.DataType, name: str | No
     return strict_cast(col, spark_type(type_name(have)), target, name=name)
 
 
+def json_text(col: Column, have: T.DataType, name: str | None) -> Column:
+    """`col` (of `have`) cast to `json` as the DuckDB engine casts it: text that is JSON as it is written (other text
+    fails, naming its value), a struct, map or list as its JSON, a number or a boolean as its text, a date or a time
+    as a JSON string of its text."""
+    if isinstance(have, T.StringType):
+        head = F.lit(f"landfall-cast:{json.dumps(name)}:")
+        refused = F.raise_error(F.concat(head, col, F.lit(":JSON"))).cast(have)
+        return F.when(col.isNull() | F.try_parse_json(col).isNotNull(), col).otherwise(refused)
+    if isinstance(have, (T.StructType, T.ArrayType, T.MapType)):
+        return F.to_json(col)
+    text = strict_cast(col, have, T.StringType())
+    return F.concat(F.lit('"'), text, F.lit('"')) if isinstance(have, _TIMES) else text
+
+
 def _refused(col: Column, want: T.DataType, name: str | None) -> Column:
     """Fails the job with `landfall-cast:<column as JSON, or null>:<value>:<type>` (see the engine's `_explain`)."""
     head = F.lit(f"landfall-cast:{json.dumps(name)}:")

@@ -13,12 +13,13 @@ from pyspark.sql import types as T
 from landfall.config import FlattenSpec
 from landfall.engines.base import JOINED_HIDDEN, flat_collision
 from landfall.engines.spark import translate
-from landfall.engines.spark.casts import strict_cast
+from landfall.engines.spark.casts import json_text, strict_cast
 from landfall.engines.spark.context import HIDDEN, PID, SRC, Ctx, c, columns
 from landfall.engines.spark.session import error_text
 from landfall.engines.spark.types import arrow_of, spark_type, sql_name
 from landfall.errors import InvalidInput
 from landfall.naming import normalized
+from landfall.schema import JSON
 from landfall.sqlcheck import tables_of
 from landfall.types import cast_refused, user_type
 
@@ -50,7 +51,10 @@ def _step(ctx: Ctx, df: DataFrame, step: Any, where: str) -> DataFrame:
             if why := cast_refused(n, arrow_of(types[n]), user_type(t)):
                 raise StepError(why)
         casts = {
-            n: strict_cast(c(n), types[n], spark_type(user_type(t)), exact=False, name=n) for n, t in step.cast.items()
+            n: json_text(c(n), types[n], n)
+            if user_type(t) == JSON
+            else strict_cast(c(n), types[n], spark_type(user_type(t)), exact=False, name=n)
+            for n, t in step.cast.items()
         }
         return df.withColumns(casts)
     if kind == "compute":
