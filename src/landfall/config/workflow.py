@@ -129,6 +129,11 @@ class Workflow(Model, kw_only=True):
         return {}
 
     @property
+    def child_sources(self) -> dict[str, str]:
+        """Child table name -> the top-level list column of the file its rows come from (a message names it)."""
+        return {t: c.partition(".")[0] for c, t in self.child_tables.items()}
+
+    @property
     def joins(self) -> list[str]:
         """The tables its `sql` steps join (read at the version current when a run starts)."""
         return sorted({t for step in self.transform if step.kind == "sql" for t in tables_of(step.sql)})

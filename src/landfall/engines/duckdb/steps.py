@@ -260,7 +260,6 @@ def write_children(cx: JobContext, parents: str) -> dict[str, Staged]:
     job = cx.job
     out: dict[str, Staged] = {}
     keep_all = PID not in dict(cx.describe(parents))  # a `sql` step dropped the link: keep every child
-    lists = {table: col.partition(".")[0] for col, table in job.workflow.child_tables.items()}
     for table, child in cx.children.items():
         if not keep_all:
             child = cx.view(f"SELECT * FROM {child} WHERE {PID} IN (SELECT {PID} FROM {parents})")
@@ -272,7 +271,7 @@ def write_children(cx: JobContext, parents: str) -> dict[str, Staged]:
                 cx.con, child, os.path.join(job.child_staging[table], "data"), job.commit_id, **written_as(job.workflow)
             )
         except duckdb.Error as exc:  # the first to read the rows: a value that does not fit fails as in `write`
-            raise explain(cx, exc, (table, lists[table])) from None
+            raise explain(cx, exc, (table, job.workflow.child_sources[table])) from None
         sources, rows_out = file_sources(cx, files)
         out[table] = Staged(
             files=files,

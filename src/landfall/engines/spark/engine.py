@@ -275,7 +275,6 @@ class SparkEngine(Engine):
         """Each child table's rows, without the children of parent rows that a later step or a rule took out."""
         out: dict[str, Staged] = {}
         keep_all = PID not in parents.columns  # a `sql` step dropped the link: keep every child
-        lists = {table: col.partition(".")[0] for col, table in ctx.workflow.child_tables.items()}
         for table, child in ctx.children.items():
             if not keep_all:
                 child = child.join(parents.select(PID), on=PID, how="left_semi")
@@ -291,7 +290,7 @@ class SparkEngine(Engine):
                     ctx.job.workflow.write.files,
                 )
             except PySparkException as exc:  # the first to read the rows: a value that does not fit fails here
-                raise self._explain(ctx, exc, (table, lists[table])) from exc
+                raise self._explain(ctx, exc, (table, ctx.workflow.child_sources[table])) from exc
             file_sources, rows_out = writing.file_sources(ctx, files)
             out[table] = Staged(
                 files=files,
