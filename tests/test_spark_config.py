@@ -75,6 +75,7 @@ def test_bad_engine_and_size_fail_at_load(tmp_path):
         ({"compute": {"f": "format('{} {}', a, b)"}}, "`format` fills `{}` on DuckDB and printf's `%s` on Spark"),
         ({"compute": {"v": "j->'a'"}}, "`->` and `json_extract` give JSON on DuckDB"),
         ({"compute": {"t": "ts AT TIME ZONE 'Europe/Paris'"}}, "`AT TIME ZONE` converts one way or the other"),
+        ({"filter": "typeof(a) = 'BIGINT'"}, "`typeof` names types otherwise on Spark"),
     ],
 )
 def test_untranslatable_sql_fails_when_the_config_loads(tmp_path, step, needle):

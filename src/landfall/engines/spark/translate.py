@@ -170,7 +170,23 @@ _PARTS = {
 
 def _same_meaning(tree: Any) -> Any:
     """`tree` with each date part DuckDB and Spark number differently (`_PARTS`) written out as DuckDB means it,
-    however the part is asked for (`dayofweek(d)`, `extract(dow FROM d)`, `date_part('dow', d)`, `epoch(ts)`)."""
+    however the part is asked for (`dayofweek(d)`, `extract(dow FROM d)`, `date_part('dow', d)`, `epoch(ts)`); an
+    interval added to a date as DuckDB adds it (`_interval_added`); `printf` NULL when an argument is (Spark's
+    writes `null`)."""
+    for node in list(tree.find_all(exp.Add, exp.Sub, exp.DateAdd, exp.DateSub)):
+        if (new := _interval_added(node)) is not None:
+            if node is tree:
+                tree = new
+            else:
+                node.replace(new)
+    for node in list(tree.find_all(exp.Anonymous)):
+        if node.name.lower() in ("printf", "format_string") and len(node.expressions) > 1:
+            nulls = exp.or_(*(exp.Is(this=a.copy(), expression=exp.Null()) for a in node.expressions[1:]))
+            new = exp.Case(ifs=[exp.If(this=nulls, true=exp.Null())], default=node.copy())
+            if node is tree:
+                tree = new
+            else:
+                node.replace(new)
     for node in list(tree.find_all(exp.DayOfWeek, exp.DayOfWeekIso, exp.Extract, exp.Anonymous, exp.TimeToUnix)):
         part, value = _part_of(node)
         if part not in _PARTS:
@@ -181,6 +197,22 @@ def _same_meaning(tree: Any) -> Any:
             return new
         node.replace(new)
     return tree
+
+
+def _interval_added(node: Any) -> Any:
+    """`x + INTERVAL ...` (or `-`, `date_add(x, INTERVAL ...)`, `date_sub`) with `x` a timestamp as DuckDB makes it:
+    a date plus an interval is a zone-less TIMESTAMP on DuckDB and a DATE on Spark (whose DATE_ADD takes no interval
+    at all), a timestamp with a zone stays one (the common type with TIMESTAMP_NTZ, as in `_truncated`). None when
+    no interval is added."""
+    this, other = node.this, node.expression
+    if isinstance(node, exp.Add) and isinstance(this, exp.Interval):
+        this, other = other, this
+    if not isinstance(other, exp.Interval) or isinstance(this, exp.Interval):
+        return None
+    kind = sqlglot.parse_one("CASE WHEN FALSE THEN TIMESTAMP_NTZ'1970-01-01 00:00:00' ELSE __lf_x END", read="spark")
+    kind.find(exp.Column).replace(this.copy())
+    op = exp.Sub if isinstance(node, (exp.Sub, exp.DateSub)) else exp.Add
+    return exp.Paren(this=op(this=exp.Paren(this=kind), expression=other.copy()))
 
 
 def _part_of(node: Any) -> tuple[str | None, Any]:
@@ -230,6 +262,11 @@ def _refuse_changed_meaning(tree: Any, where: str) -> None:
             raise UntranslatableSQL(
                 f"{where}: `hash` gives other numbers on Spark (another hash function); use `md5(...)`, which both "
                 "engines compute alike"
+            )
+        if isinstance(node, exp.Typeof):
+            raise UntranslatableSQL(
+                f"{where}: `typeof` names types otherwise on Spark (`bigint` for DuckDB's `BIGINT`, `string` for "
+                "`VARCHAR`); test the values themselves"
             )
         if isinstance(node, exp.SimilarTo):
             raise UntranslatableSQL(f"{where}: `SIMILAR TO` has no Spark equivalent; use `regexp_matches`")

@@ -391,6 +391,34 @@ class DateTests(EngineFixtures):
         types = dict(lake.pipeline.table("t").schema)
         assert [types[c] for c in parts] == ["timestamp[us]", "timestamp[us]", "timestamp[us, tz=UTC]"], types
 
+    def test_an_interval_added_to_a_date_makes_a_timestamp_on_both_engines(self, make):
+        """`d + INTERVAL 1 DAY` (or `-`, or `date_add(d, INTERVAL 3 DAY)`) is a zone-less timestamp on DuckDB; on
+        Spark it was a DATE (and `date_add` with an interval failed every file): a table took another type from each
+        engine. An instant stays one. And `printf` is NULL when an argument is (Spark's wrote `null`)."""
+        parts = {
+            "a": "d + INTERVAL 1 DAY",
+            "b": "d - INTERVAL 1 MONTH",
+            "c": "date_add(d, INTERVAL 3 DAY)",
+            "e": "INTERVAL 2 HOUR + z",
+            "p": "printf('%s/%d', CAST(d AS VARCHAR), n)",
+        }
+        lake = make(wf("t", transform=[{"compute": parts}]))
+        lake.land("t/a.csv", "d,n,z\n2024-02-29,7,2024-02-29T10:30:00Z\n,,\n")
+        assert_ok(lake, lake.process())
+        got = lake.rows("SELECT " + ", ".join(f"CAST({c} AS VARCHAR)" for c in parts) + " FROM t ORDER BY a")
+        assert got == [
+            (
+                "2024-03-01 00:00:00",
+                "2024-01-29 00:00:00",
+                "2024-03-03 00:00:00",
+                "2024-02-29 12:30:00+00",
+                "2024-02-29/7",
+            ),
+            (None, None, None, None, None),
+        ]
+        types = dict(lake.pipeline.table("t").schema)
+        assert [types[c] for c in "abce"] == ["timestamp[us]"] * 3 + ["timestamp[us, tz=UTC]"], types
+
     def test_timestamps_from_epochs_keep_duckdbs_kinds_and_fractions(self, make):
         """`to_timestamp(seconds)` is a timestamp with a zone and keeps the seconds' fraction, `epoch_ms(ms)` and
         `make_timestamp(us)` are zone-less (before, on Spark: `to_timestamp` was zone-less whole seconds, the others
