@@ -492,12 +492,16 @@ def made_by_steps(workflow: Any) -> str:
     return "; no line of the file holds it as written: a `transform` step made it" if workflow.transform else ""
 
 
+#: the names DuckDB's conversion errors give types -> the SQL names its types have (`landfall query`, Spark's errors)
+_SQL_NAMES = {"BOOL": "BOOLEAN", "INT8": "TINYINT", "INT16": "SMALLINT", "INT32": "INTEGER", "INT64": "BIGINT"}
+
+
 def not_valid(value: str, column: str | None, type_name: str) -> str:
     """Why a value does not fit its column: `value `x` of column `c` is not a valid T`; for a date written day and
     month first, how to name their order (a column whose sample never told them apart is read as text); for a number
     of more digits than a double holds, the double, and what keeps every digit."""
     of = f" of column `{column}`" if column else ""
-    type_name = {"BOOL": "BOOLEAN"}.get(type_name, type_name)  # DuckDB's errors say BOOL, its types BOOLEAN
+    type_name = _SQL_NAMES.get(type_name, type_name)  # DuckDB's errors say BOOL and INT32, its types BOOLEAN...
     why = f"value `{value}`{of} is not a valid {type_name}"
     if type_name == "DOUBLE" and loses_digits(value):
         why += f": a double holds {float(value)!r}; declare the column a decimal or text to keep every digit"
