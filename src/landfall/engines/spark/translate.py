@@ -77,6 +77,10 @@ class _LandfallSpark(Spark):
             exp.Quantile: lambda self, e: _percentile(self, e, "PERCENTILE_DISC"),
             exp.WithinGroup: lambda self, e: f"{self.sql(e, 'this')} WITHIN GROUP ({self.sql(e, 'expression')})",
             exp.TimestampTrunc: lambda self, e: _truncated(self, e),
+            # DuckDB's `list(x)` keeps NULLs; Spark's COLLECT_LIST drops them: each is collected inside a struct
+            exp.ArrayAgg: lambda self, e: (
+                f"TRANSFORM(COLLECT_LIST(NAMED_STRUCT('v', {self.sql(e, 'this')})), __lf_e -> __lf_e.v)"
+            ),
             exp.UnixToTime: lambda self, e: _from_epoch(self, e),
         }
 
@@ -262,6 +266,12 @@ def _refuse_changed_meaning(tree: Any, where: str) -> None:
             raise UntranslatableSQL(
                 f"{where}: `hash` gives other numbers on Spark (another hash function); use `md5(...)`, which both "
                 "engines compute alike"
+            )
+        if isinstance(node, exp.AggFunc) and isinstance(node.this, exp.Order) and not isinstance(node, exp.GroupConcat):
+            raise UntranslatableSQL(
+                f"{where}: `ORDER BY` inside an aggregate (`{node.sql(dialect='duckdb')}`): Spark's aggregates keep no "
+                "order (only `string_agg`'s); use `arg_max` / `arg_min` for the value of the greatest or least row, "
+                "which both engines compute alike"
             )
         if isinstance(node, exp.Typeof):
             raise UntranslatableSQL(

@@ -143,6 +143,16 @@ class TransformTests(EngineFixtures):
         assert_ok(lake, lake.process())
         assert lake.rows("SELECT region, total FROM t ORDER BY 1") == [("eu", 4), ("us", 2)]
 
+    def test_a_list_aggregate_keeps_nulls_on_both_engines(self, make):
+        """`list(x)` (`array_agg`) keeps a NULL value as DuckDB's does; Spark's COLLECT_LIST dropped it: the same
+        workflow made `[1, null]` and `[1]`."""
+        steps = [{"sql": "SELECT k, list_sort(list(v)) AS vs, array_length(list(v)) AS n FROM input GROUP BY k"}]
+        lake = make(wf("t", transform=steps))
+        lake.land("t/a.csv", "k,v\na,1\na,\nb,\n")
+        assert_ok(lake, lake.process())
+        got = {k: (sorted(vs, key=lambda x: (x is None, x)), n) for k, vs, n in lake.rows("SELECT k, vs, n FROM t")}
+        assert got == {"a": ([1, None], 2), "b": ([None], 1)}
+
     def test_sql_step_joins_a_table_of_the_lake(self, make):
         """A `sql` step joins another workflow's table by name, at the version current when its run starts,
         without that table's lineage columns."""
