@@ -57,6 +57,16 @@ class _LandfallSpark(Spark):
     TIME is Spark's own (`spark.sql.timeType.enabled`)."""
 
     class Generator(Spark.Generator):
+        def timetostr_sql(self, expression: exp.TimeToStr) -> str:
+            """`strftime(x, format)` as DATE_FORMAT in a Spark pattern that writes what DuckDB's format writes: the
+            day of the year in three digits (`%j`: sqlglot's `DD` writes `74` for `074`); a specifier with no Spark
+            pattern (`%U`, `%w`, `%e`: sqlglot passes it through, and every file failed) cannot be translated."""
+            out = super().timetostr_sql(expression)
+            if found := re.search(r"%-?[A-Za-z]", out):
+                raise UnsupportedError(f"`strftime`'s `{found.group()}`")
+            head, quote, pattern = out[:-1].rpartition(", '")  # DATE_FORMAT(x, '<pattern>')
+            return f"{head}{quote}{re.sub(r'(?<!D)DD(?!D)', 'DDD', pattern)})" if quote else out
+
         TYPE_MAPPING = {
             **Spark.Generator.TYPE_MAPPING,
             exp.DataType.Type.TIMESTAMP: "TIMESTAMP_NTZ",
@@ -183,6 +193,13 @@ def _same_meaning(tree: Any) -> Any:
                 tree = new
             else:
                 node.replace(new)
+    for node in list(tree.find_all(exp.DateDiff)):
+        # DuckDB counts the unit's boundaries between the two (23:59 to 00:01 is an hour, a day); Spark's
+        # TIMESTAMPDIFF whole units elapsed (none): both truncated to the unit, the two are one
+        unit = node.args.get("unit")
+        if unit is not None and node.args.get("date_part_boundary"):
+            for arg in ("this", "expression"):
+                node.set(arg, exp.TimestampTrunc(this=node.args[arg].copy(), unit=unit.copy()))
     for node in list(tree.find_all(exp.Anonymous)):
         if node.name.lower() in ("printf", "format_string") and len(node.expressions) > 1:
             nulls = exp.or_(*(exp.Is(this=a.copy(), expression=exp.Null()) for a in node.expressions[1:]))

@@ -419,6 +419,23 @@ class DateTests(EngineFixtures):
         types = dict(lake.pipeline.table("t").schema)
         assert [types[c] for c in "abce"] == ["timestamp[us]"] * 3 + ["timestamp[us, tz=UTC]"], types
 
+    def test_date_diff_counts_boundaries_and_strftime_writes_duckdbs_digits_on_both_engines(self, make):
+        """`date_diff(unit, a, b)` counts the unit's boundaries between `a` and `b`, as DuckDB's does (23:59:59 to
+        the next day's 00:00:01 is a day and an hour); Spark's counted whole units elapsed (none). `strftime`'s `%j`
+        is the day of the year in three digits (Spark's pattern wrote two)."""
+        parts = {
+            "h": "date_diff('hour', a, b)",
+            "d": "date_diff('day', a, b)",
+            "m": "date_diff('month', a, b)",
+            "y": "date_diff('year', a, b)",
+            "j": "strftime(a, '%j %d/%m/%y')",
+        }
+        lake = make(wf("t", transform=[{"compute": parts}]))
+        lake.land("t/a.csv", "a,b\n2025-12-31 23:59:59,2026-01-01 00:00:01\n2026-02-03 10:00:00,2026-02-03 10:59:59\n")
+        assert_ok(lake, lake.process())
+        got = lake.rows("SELECT h, d, m, y, j FROM t ORDER BY a")
+        assert got == [(1, 1, 1, 1, "365 31/12/25"), (0, 0, 0, 0, "034 03/02/26")]
+
     def test_timestamps_from_epochs_keep_duckdbs_kinds_and_fractions(self, make):
         """`to_timestamp(seconds)` is a timestamp with a zone and keeps the seconds' fraction, `epoch_ms(ms)` and
         `make_timestamp(us)` are zone-less (before, on Spark: `to_timestamp` was zone-less whole seconds, the others
