@@ -4,10 +4,12 @@ as written, never cut to fit."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from landfall.testing.engine_suite.base import SAMPLED_ROWS, EngineFixtures, assert_ok, column_types, sampled_head
-from landfall.testing.lake import wf
+from landfall.testing.lake import Lake, wf
 
 
 class DateTests(EngineFixtures):
@@ -369,9 +371,7 @@ class DateTests(EngineFixtures):
             "m": "monthname(d)",
             "n": "dayname(d)",
         }
-        lake = make(wf("t", transform=[{"compute": parts}]))
-        lake.land("t/a.csv", "id,d,ts\n1,2024-02-25,2024-02-25 00:00:01.5\n2,2024-02-29,2024-02-29 23:59:59\n")
-        assert_ok(lake, lake.process())
+        lake = _computed(make, parts, "id,d,ts\n1,2024-02-25,2024-02-25 00:00:01.5\n2,2024-02-29,2024-02-29 23:59:59\n")
         got = lake.rows(f"SELECT {', '.join(parts)} FROM t ORDER BY id")
         assert got == [
             (0, 0, 0, 0, 7, 7, 1708819201.5, "February", "Sunday"),
@@ -383,9 +383,7 @@ class DateTests(EngineFixtures):
         with a zone, on both engines (before, on Spark: always with a zone, so a table took another type from each
         engine, and with `engine: auto` a file was dead, `TIMESTAMPTZ in this file but TIMESTAMP in the table`)."""
         parts = {"md": "date_trunc('month', d)", "dn": "date_trunc('day', n)", "hz": "date_trunc('hour', z)"}
-        lake = make(wf("t", transform=[{"compute": parts}]))
-        lake.land("t/a.csv", "d,n,z\n2024-02-29,2024-02-29 10:30:00,2024-02-29T10:30:00Z\n,,\n")
-        assert_ok(lake, lake.process())
+        lake = _computed(make, parts, "d,n,z\n2024-02-29,2024-02-29 10:30:00,2024-02-29T10:30:00Z\n,,\n")
         rows = lake.rows("SELECT CAST(md AS VARCHAR), CAST(dn AS VARCHAR), CAST(hz AS VARCHAR) FROM t ORDER BY md")
         assert rows == [("2024-02-01 00:00:00", "2024-02-29 00:00:00", "2024-02-29 10:00:00+00"), (None, None, None)]
         types = dict(lake.pipeline.table("t").schema)
@@ -402,9 +400,7 @@ class DateTests(EngineFixtures):
             "e": "INTERVAL 2 HOUR + z",
             "p": "printf('%s/%d', CAST(d AS VARCHAR), n)",
         }
-        lake = make(wf("t", transform=[{"compute": parts}]))
-        lake.land("t/a.csv", "d,n,z\n2024-02-29,7,2024-02-29T10:30:00Z\n,,\n")
-        assert_ok(lake, lake.process())
+        lake = _computed(make, parts, "d,n,z\n2024-02-29,7,2024-02-29T10:30:00Z\n,,\n")
         got = lake.rows("SELECT " + ", ".join(f"CAST({c} AS VARCHAR)" for c in parts) + " FROM t ORDER BY a")
         assert got == [
             (
@@ -430,9 +426,8 @@ class DateTests(EngineFixtures):
             "y": "date_diff('year', a, b)",
             "j": "strftime(a, '%j %d/%m/%y')",
         }
-        lake = make(wf("t", transform=[{"compute": parts}]))
-        lake.land("t/a.csv", "a,b\n2025-12-31 23:59:59,2026-01-01 00:00:01\n2026-02-03 10:00:00,2026-02-03 10:59:59\n")
-        assert_ok(lake, lake.process())
+        csv = "a,b\n2025-12-31 23:59:59,2026-01-01 00:00:01\n2026-02-03 10:00:00,2026-02-03 10:59:59\n"
+        lake = _computed(make, parts, csv)
         got = lake.rows("SELECT h, d, m, y, j FROM t ORDER BY a")
         assert got == [(1, 1, 1, 1, "365 31/12/25"), (0, 0, 0, 0, "034 03/02/26")]
 
@@ -441,10 +436,16 @@ class DateTests(EngineFixtures):
         `make_timestamp(us)` are zone-less (before, on Spark: `to_timestamp` was zone-less whole seconds, the others
         had a zone: other types, which a table written by both engines refuses)."""
         parts = {"s": "to_timestamp(x)", "ms": "epoch_ms(n)", "us": "make_timestamp(n * 1000)"}
-        lake = make(wf("t", transform=[{"compute": parts}]))
-        lake.land("t/a.csv", "x,n\n1700000000.25,1700000000123\n")
-        assert_ok(lake, lake.process())
+        lake = _computed(make, parts, "x,n\n1700000000.25,1700000000123\n")
         got = lake.rows("SELECT CAST(s AS VARCHAR), CAST(ms AS VARCHAR), CAST(us AS VARCHAR) FROM t")
         assert got == [("2023-11-14 22:13:20.25+00", "2023-11-14 22:13:20.123", "2023-11-14 22:13:20.123")], got
         types = dict(lake.pipeline.table("t").schema)
         assert [types[c] for c in parts] == ["timestamp[us, tz=UTC]", "timestamp[us]", "timestamp[us]"], types
+
+
+def _computed(make: Any, parts: dict[str, str], csv: str) -> Lake:
+    """A lake whose workflow `t` computes `parts` over the CSV `csv`, loaded."""
+    lake = make(wf("t", transform=[{"compute": parts}]))
+    lake.land("t/a.csv", csv)
+    assert_ok(lake, lake.process())
+    return lake
