@@ -77,6 +77,7 @@ def test_bad_engine_and_size_fail_at_load(tmp_path):
         ({"compute": {"t": "ts AT TIME ZONE 'Europe/Paris'"}}, "`AT TIME ZONE` converts one way or the other"),
         ({"filter": "typeof(a) = 'BIGINT'"}, "`typeof` names types otherwise on Spark"),
         ({"compute": {"w": "strftime(d, '%U')"}}, "`strftime`'s `%U`; it has no Spark equivalent"),
+        ({"filter": "regexp_matches(a, 'x', 's')"}, "`regexp_matches` options other than `'i'`"),
         ({"sql": "SELECT list(a ORDER BY b) AS l FROM input"}, "`ORDER BY` inside an aggregate (`ARRAY_AGG(a ORDER"),
         ({"sql": "SELECT first(a ORDER BY b) AS f FROM input"}, "Spark's aggregates keep no order"),
     ],

@@ -87,6 +87,15 @@ class _LandfallSpark(Spark):
             exp.Quantile: lambda self, e: _percentile(self, e, "PERCENTILE_DISC"),
             exp.WithinGroup: lambda self, e: f"{self.sql(e, 'this')} WITHIN GROUP ({self.sql(e, 'expression')})",
             exp.TimestampTrunc: lambda self, e: _truncated(self, e),
+            # DuckDB's `list_contains` is false for a value a list with NULLs lacks (Spark's ARRAY_CONTAINS: NULL), and
+            # `list_distinct` leaves NULLs out (Spark's keeps one)
+            exp.ArrayContains: lambda self, e: (
+                f"CASE WHEN {self.sql(e, 'this')} IS NULL OR {self.sql(e, 'expression')} IS NULL THEN NULL "
+                f"ELSE COALESCE(ARRAY_CONTAINS({self.sql(e, 'this')}, {self.sql(e, 'expression')}), FALSE) END"
+            ),
+            exp.ArrayDistinct: lambda self, e: (
+                f"ARRAY_DISTINCT(FILTER({self.sql(e, 'this')}, __lf_x -> __lf_x IS NOT NULL))"
+            ),
             # DuckDB's `list(x)` keeps NULLs; Spark's COLLECT_LIST drops them: each is collected inside a struct
             exp.ArrayAgg: lambda self, e: (
                 f"TRANSFORM(COLLECT_LIST(NAMED_STRUCT('v', {self.sql(e, 'this')})), __lf_e -> __lf_e.v)"
@@ -193,6 +202,14 @@ def _same_meaning(tree: Any) -> Any:
                 tree = new
             else:
                 node.replace(new)
+    for node in list(tree.find_all(exp.RegexpLike)):  # `regexp_matches(s, p, 'i')`: Spark's RLIKE takes no options
+        flag = node.args.get("flag")
+        if flag is not None and flag.is_string and "i" in flag.name and "c" not in flag.name:
+            pattern = node.expression
+            node.set(
+                "expression", exp.Paren(this=exp.DPipe(this=exp.Literal.string("(?i)"), expression=pattern.copy()))
+            )
+        node.set("flag", None)
     for node in list(tree.find_all(exp.DateDiff)):
         # DuckDB counts the unit's boundaries between the two (23:59 to 00:01 is an hour, a day); Spark's
         # TIMESTAMPDIFF whole units elapsed (none): both truncated to the unit, the two are one
@@ -290,6 +307,13 @@ def _refuse_changed_meaning(tree: Any, where: str) -> None:
                 "order (only `string_agg`'s); use `arg_max` / `arg_min` for the value of the greatest or least row, "
                 "which both engines compute alike"
             )
+        if isinstance(node, exp.RegexpLike) and node.args.get("flag") is not None:
+            flag = node.args["flag"]
+            if not flag.is_string or set(flag.name) - {"i", "c"}:
+                raise UntranslatableSQL(
+                    f"{where}: `regexp_matches` options other than `'i'` (ignore case) have no Spark equivalent; "
+                    "write them into the pattern (`(?s)`, `(?m)`)"
+                )
         if isinstance(node, exp.Typeof):
             raise UntranslatableSQL(
                 f"{where}: `typeof` names types otherwise on Spark (`bigint` for DuckDB's `BIGINT`, `string` for "

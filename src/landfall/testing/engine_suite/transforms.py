@@ -153,6 +153,20 @@ class TransformTests(EngineFixtures):
         got = {k: (sorted(vs, key=lambda x: (x is None, x)), n) for k, vs, n in lake.rows("SELECT k, vs, n FROM t")}
         assert got == {"a": ([1, None], 2), "b": ([None], 1)}
 
+    def test_list_functions_and_regexp_options_mean_the_same_on_both_engines(self, make):
+        """`list_contains` is false for a value a list holding NULLs lacks (Spark's ARRAY_CONTAINS was NULL),
+        `list_distinct` leaves NULLs out (Spark's kept one), and `regexp_matches(s, p, 'i')` ignores case (Spark's
+        RLIKE dropped the option: no match)."""
+        parts = {
+            "c": "list_contains([a, b], 7)",
+            "d": "list_sort(list_distinct([a, a, b]))",
+            "r": "regexp_matches(s, 'HELLO', 'i')",
+        }
+        lake = make(wf("t", transform=[{"compute": parts}], read={"types": {"a": "int", "b": "int"}}))
+        lake.land("t/a.csv", "a,b,s\n7,,hello world\n,,bye\n")
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT c, d, r FROM t ORDER BY s") == [(False, [], False), (True, [7], True)]
+
     def test_sql_step_joins_a_table_of_the_lake(self, make):
         """A `sql` step joins another workflow's table by name, at the version current when its run starts,
         without that table's lineage columns."""
