@@ -218,14 +218,16 @@ class TableTransaction:
 
     def hold_to_the_end(self, name: str, what: str) -> None:
         """Take the lease `name` (waiting while another holder has it) and keep it until the transaction ends;
-        `ConcurrentChange` (the batch runs again later) when `what` held it for `COMMIT_LOCK_WAIT`."""
-        self._stack.enter_context(self._waiting_for(name, what))
+        `ConcurrentChange` (the batch runs again later) when `what` held it for `COMMIT_LOCK_WAIT`. Its holder is
+        not the commit id, which tells recovery a transaction is still in flight (`finish_pending`): one killed
+        while holding it leaves the lease to run out, not its journaled commit unsettled."""
+        self._stack.enter_context(self._waiting_for(name, what, f"{name}@{self.commit_id}"))
 
     @contextmanager
-    def _waiting_for(self, name: str, what: str) -> Iterator[None]:
+    def _waiting_for(self, name: str, what: str, holder: str | None = None) -> Iterator[None]:
         deadline = time.monotonic() + COMMIT_LOCK_WAIT
         while True:
-            with holding(self.store, name, self.commit_id, seconds=30.0) as held:
+            with holding(self.store, name, holder or self.commit_id, seconds=30.0) as held:
                 if held:
                     yield
                     return
