@@ -292,6 +292,26 @@ def test_the_same_bytes_landed_under_two_names_at_once_reach_the_log_once(make_l
         assert lake.process().ok, lake.pipeline.runs()[0].error
 
 
+def test_a_load_lease_left_by_a_killed_process_is_taken_at_once(make_lake):
+    """The lease a Delta load holds from the check of its bytes to its catalog commit, left by a process killed
+    meanwhile, is taken at once by the next load when that process is provably gone (a process of this machine
+    that exited), rather than after the lease runs out (here 10 minutes: the load would wait, and the test time
+    out)."""
+    lake = make_lake([wf("c", read={"format": "csv"}, write={"table": "c", "format": "delta"})])
+    gone = subprocess.run(
+        [sys.executable, "-c", "from landfall.processes import worker_id; print(worker_id())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    store = lake.pipeline.store
+    assert store.hold("content:c", f"content:c|b-dead|{gone}", 600)
+    lake.land("c/1.csv", "id\n1\n")
+    assert lake.process().ok
+    assert lake.rows("SELECT id FROM c") == [(1,)]
+    assert not {h for h in store.holders() if h.startswith("content:c|")}
+
+
 def test_a_date_field_widened_to_timestamps_keeps_the_table_readable(make_lake):
     """The same inside an object, a list, and a new field of an object: the protocol was looked at for a
     top-level `timestamp_ntz` only, so the commit that widened `s.d` made a log no reader could open (`landfall`

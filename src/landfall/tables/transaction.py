@@ -220,17 +220,27 @@ class TableTransaction:
         """Take the lease `name` (waiting while another holder has it) and keep it until the transaction ends;
         `ConcurrentChange` (the batch runs again later) when `what` held it for `COMMIT_LOCK_WAIT`. Its holder is
         not the commit id, which tells recovery a transaction is still in flight (`finish_pending`): one killed
-        while holding it leaves the lease to run out, not its journaled commit unsettled."""
-        self._stack.enter_context(self._waiting_for(name, what, f"{name}@{self.commit_id}"))
+        while holding it leaves its journaled commit to be settled, and the lease to the next taker at once when
+        its process is provably gone (`processes.process_gone`), else when it runs out."""
+        from landfall.processes import worker_id
+
+        self._stack.enter_context(self._waiting_for(name, what, f"{name}|{self.commit_id}|{worker_id()}"))
 
     @contextmanager
     def _waiting_for(self, name: str, what: str, holder: str | None = None) -> Iterator[None]:
+        from landfall.processes import process_gone
+
         deadline = time.monotonic() + COMMIT_LOCK_WAIT
         while True:
             with holding(self.store, name, holder or self.commit_id, seconds=30.0) as held:
                 if held:
                     yield
                     return
+            gone = [h for h in self.store.holders() if h.startswith(f"{name}|") and process_gone(h.rpartition("|")[2])]
+            for dead in gone:  # a process of this machine killed while it held the lease
+                self.store.let_go(name, dead)
+            if gone:
+                continue
             if time.monotonic() > deadline:
                 raise ConcurrentChange(f"{what} has held it for {COMMIT_LOCK_WAIT:.0f} s; retrying later")
             time.sleep(0.05)
