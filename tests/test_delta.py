@@ -15,6 +15,7 @@ import duckdb
 import pyarrow.dataset as ds
 import pytest
 
+from landfall.testing.faults import exited_worker_id
 from landfall.testing.spark import crash_cases, engine_settings, wait_gone
 
 from conftest import wf
@@ -298,14 +299,8 @@ def test_a_load_lease_left_by_a_killed_process_is_taken_at_once(make_lake):
     that exited), rather than after the lease runs out (here 10 minutes: the load would wait, and the test time
     out)."""
     lake = make_lake([wf("c", read={"format": "csv"}, write={"table": "c", "format": "delta"})])
-    gone = subprocess.run(
-        [sys.executable, "-c", "from landfall.processes import worker_id; print(worker_id())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
     store = lake.pipeline.store
-    assert store.hold("content:c", f"content:c|b-dead|{gone}", 600)
+    assert store.hold("content:c", f"content:c|b-dead|{exited_worker_id()}", 600)
     lake.land("c/1.csv", "id\n1\n")
     assert lake.process().ok
     assert lake.rows("SELECT id FROM c") == [(1,)]

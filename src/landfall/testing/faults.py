@@ -29,3 +29,17 @@ def crash_point(name: str) -> None:
     if os.environ.get("LANDFALL_PAUSE_AT") == name and name not in _paused:
         _paused.add(name)
         time.sleep(float(os.environ.get("LANDFALL_PAUSE_SECONDS", "10")))
+
+
+def exited_worker_id() -> str:
+    """The worker id (`processes.worker_id`) of a process of this machine that has exited: a worker killed while
+    it held something."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-c", "from landfall.processes import worker_id; print(worker_id())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()

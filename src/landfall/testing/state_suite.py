@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import multiprocessing
 import socket
-import subprocess
-import sys
 import threading
 import time
 
@@ -26,6 +24,7 @@ from landfall.state.base import (
     StateStore,
 )
 from landfall.state.migrations import LATEST
+from landfall.testing.faults import exited_worker_id
 from landfall.testing.lease_suite import WaitAndLeaseTests
 from landfall.testing.state_fixtures import BIG, _lease_everything, _wf, ev, route_by_prefix, table_commit
 
@@ -561,12 +560,7 @@ class StateStoreTests(WaitAndLeaseTests):
         assert dead.attempt == 1
 
     def test_reap_takes_back_leases_of_exited_local_processes_at_once(self, store):
-        gone = subprocess.run(
-            [sys.executable, "-c", "from landfall.processes import worker_id; print(worker_id())"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        gone = exited_worker_id()
         store.discover([ev("a/1"), ev("a/2"), ev("a/3"), ev("a/4")], route_by_prefix())
         (dead,) = store.lease(f"{gone}:0", limit=1, max_bytes=BIG, lease_seconds=600)
         (alive,) = store.lease(f"{worker_id()}:0", limit=1, max_bytes=BIG, lease_seconds=600)
