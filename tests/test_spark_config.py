@@ -104,7 +104,10 @@ def test_duckdb_workflows_are_not_checked(tmp_path):
     [
         ("price * quantity", "price * quantity"),
         ("strftime(order_date, '%Y-%m')", "DATE_FORMAT(order_date, 'yyyy-MM')"),
-        ("list_contains(tags, 'x')", "ARRAY_CONTAINS(tags, 'x')"),
+        (
+            "list_contains(tags, 'x')",
+            "CASE WHEN tags IS NULL OR 'x' IS NULL THEN NULL ELSE COALESCE(ARRAY_CONTAINS(tags, 'x'), FALSE) END",
+        ),
         ("x::TIMESTAMP", "CAST(x AS TIMESTAMP_NTZ)"),
         ("x::TIMESTAMPTZ", "CAST(x AS TIMESTAMP_LTZ)"),
         ("string_split(a, ',')[1]", "SPLIT(a, CONCAT('\\\\Q', ',', '\\\\E'))[0]"),
