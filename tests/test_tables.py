@@ -69,6 +69,29 @@ def test_optimize_compacts_small_files_and_keeps_every_row_once(make_lake, fmt):
     assert lake.rows("SELECT count(*) FROM s") == [(40,)]
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_a_widened_partition_column_is_one_partition_to_tables_show_and_compaction(make_lake, fmt):
+    """A partition column widened from integers to doubles keeps its earlier folder (`n=5`) where later files write
+    `n=5.0`: `tables show` listed two partitions of one value, and compaction left their files apart."""
+    lake = make_lake([wf("s", read={"format": "csv"}, write={"table": "s", "format": fmt, "partition_by": ["n"]})])
+    lake.land("s/1.csv", "id,n\n1,5\n", mtime=1_700_000_000)
+    assert lake.process().ok
+    lake.land("s/2.csv", "id,n\n2,5.5\n3,5.0\n", mtime=1_700_000_001)
+    assert lake.process().ok
+    shown = [(p["partition"], p["files"], p["rows"]) for p in lake.pipeline.table_detail("s").partitions]
+    assert shown == [("n=5.0", 2, 2), ("n=5.5", 1, 1)]
+    res = lake.pipeline.optimize("s", min_files=2)
+    assert (res.partitions, res.files_removed, res.files_added) == (1, 2, 1)
+    assert lake.rows("SELECT id, n FROM s ORDER BY id") == [(1, 5.0), (2, 5.5), (3, 5.0)]
+    if fmt == "delta":
+        got = deltalake.DeltaTable(str(lake.root / "lake/tables/s")).to_pyarrow_table().select(["id", "n"])
+        assert sorted(got.to_pylist(), key=lambda r: r["id"]) == [
+            {"id": 1, "n": 5.0},
+            {"id": 2, "n": 5.5},
+            {"id": 3, "n": 5.0},
+        ]
+
+
 def test_compaction_never_loses_a_concurrent_commit(make_lake):
     lake = make_lake(
         [wf("s", read={"format": "csv"}, batch=False, write={"table": "s", "format": "delta"})],

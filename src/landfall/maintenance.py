@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from landfall import partitions
 from landfall.config import ParquetFiles, Settings, parse_size
 from landfall.engines.base import Engine
 from landfall.errors import ConcurrentChange, ConfigError, LandfallError
@@ -34,17 +35,13 @@ class OptimizeResult:
     skipped: list[str] = field(default_factory=list)  # partitions left for later (a concurrent change)
 
 
-def _partition_label(f: DataFile) -> str:
-    return "/".join(f"{k}={v}" for k, v in f.partition.items())
-
-
-def plan(files: list[DataFile], min_files: int, target: int) -> dict[str, list[DataFile]]:
-    """Partitions worth compacting: at least `min_files` files smaller than half the target size."""
-    groups: dict[str, list[DataFile]] = {}
-    for f in files:
-        if f.bytes < target // 2:
-            groups.setdefault(_partition_label(f), []).append(f)
-    return {k: v for k, v in groups.items() if len(v) >= min_files}
+def plan(
+    files: list[DataFile], min_files: int, target: int, types: dict[str, str] | None = None
+) -> dict[str, list[DataFile]]:
+    """Partitions worth compacting: at least `min_files` files smaller than half the target size. A partition is
+    its values (`partitions.by_value`, the table's column `types`): a widened column's `n=5` and `n=5.0` are one."""
+    small = [f for f in files if f.bytes < target // 2]
+    return {k: v for k, v in partitions.by_value(small, types or {}).items() if len(v) >= min_files}
 
 
 def optimize(
@@ -67,7 +64,7 @@ def optimize(
     finish_pending(store, writer, name)  # a compaction or replay that stopped between its two commits
     result = OptimizeResult(table=name)
     with reading(store, [name]) as lease:  # the small files stay while they are read, whoever replaces them
-        for label, group in plan(store.table_files(name), min_files, target).items():
+        for label, group in plan(store.table_files(name), min_files, target, dict(table.schema)).items():
             try:
                 added = _compact(
                     store,

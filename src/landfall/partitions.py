@@ -72,6 +72,23 @@ def same_values(partition: dict[str, str | None], types: dict[str, str]) -> tupl
     return tuple((name, _typed(text, types.get(name, ""))) for name, text in sorted(partition.items()))
 
 
+def by_value(files: Iterable[Any], types: dict[str, str]) -> dict[str, list[Any]]:
+    """Data files (anything with a `partition` dict) grouped by partition as `same_values` compares them: a widened
+    column's earlier folder (`n=5`) and its later one (`n=5.0`) are one partition, labelled as the widest type
+    writes it (the longest label: `n=5.0`, `d=2026-01-01 00:00:00`), whose files come first. `{label: files}`, the
+    label `""` for a table without partitions."""
+    groups: dict[tuple[tuple[str, Any], ...], list[Any]] = {}
+    for f in files:
+        groups.setdefault(same_values(f.partition, types), []).append(f)
+    out: dict[str, list[Any]] = {}
+    for group in groups.values():
+        labels = ["/".join(f"{k}={v}" for k, v in f.partition.items()) for f in group]
+        label = max(labels, key=lambda text: (len(text), text))
+        out[label] = [f for f, text in zip(group, labels, strict=True) if text == label]
+        out[label] += [f for f, text in zip(group, labels, strict=True) if text != label]
+    return out
+
+
 def _typed(text: str | None, kind: str) -> Any:
     if text is None:
         return None

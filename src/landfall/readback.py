@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from landfall import partitions
 from landfall.state.base import DataFile, StateStore, Table, iso_time
 
 
@@ -40,10 +41,6 @@ def describe_change(change: dict[str, Any]) -> str:
     parts += [f"-{n}" for n in change["removed"]]
     parts += [f"{c['name']} {c['from']} -> {c['to']}" for c in change["retyped"]]
     return ", ".join(parts) or "(no change)"
-
-
-def partition_label(f: DataFile) -> str:
-    return "/".join(f"{k}={v}" for k, v in f.partition.items()) or "(none)"
 
 
 @dataclass
@@ -74,14 +71,16 @@ def table_detail(store: StateStore, name: str) -> TableDetail:
     for v in versions:
         v["changes"] = schema_change(prev, v["schema"])
         prev = v["schema"]
-    groups: dict[str, dict[str, Any]] = {}
-    for f in files:
-        label = partition_label(f)
-        agg = groups.setdefault(label, {"partition": label, "files": 0, "rows": 0, "bytes": 0})
-        agg["files"] += 1
-        agg["rows"] += f.rows
-        agg["bytes"] += f.bytes
-    return TableDetail(table, versions, [groups[k] for k in sorted(groups)], files)
+    groups = [
+        {
+            "partition": label or "(none)",
+            "files": len(group),
+            "rows": sum(f.rows for f in group),
+            "bytes": sum(f.bytes for f in group),
+        }
+        for label, group in partitions.by_value(files, dict(table.schema)).items()
+    ]
+    return TableDetail(table, versions, sorted(groups, key=lambda g: g["partition"]), files)
 
 
 def version_json(v: Any) -> dict[str, Any]:
