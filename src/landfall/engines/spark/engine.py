@@ -70,6 +70,11 @@ from landfall.schema import merged
 
 _CAST = re.compile(r'landfall-cast:("(?:[^"\\]|\\.)*"|null):(.*):([A-Z][A-Z0-9 ,()"_\[\]]*)')  # casts._refused
 _NOT_A_NUMBER = re.compile(r"The value '(.*?)' of the type \"STRING\" cannot be cast to")
+_INVALID_INPUT = re.compile(
+    r"\[CAST_INVALID_INPUT\] The value '(.*?)' of the type \"STRING\" cannot be cast to \"(\w+)\""
+)
+#: Spark's names of types in its errors -> the SQL names `landfall query` (DuckDB) gives them
+_SQL_NAMES = {"INT": "INTEGER", "TIMESTAMP_NTZ": "TIMESTAMP", "TIMESTAMP": "TIMESTAMPTZ", "STRING": "VARCHAR"}
 
 
 def _pointed_at(exc: Exception) -> list[str]:
@@ -557,6 +562,14 @@ class SparkEngine(Engine):
             where = where_in(key, line, ctx.fmt)
             return SchemaConflict(f"{where}: {not_valid(value, name, typ)}{made}", file=key, line=line)
         step = _step_failed(ctx.workflow, exc)
+        bad = _INVALID_INPUT.search(text) if not step and len(ctx.inputs) == 1 else None
+        if bad:  # a cast in SQL of text that is no value of the type: its value, column and line, as DuckDB's says
+            value, typ = bad.group(1), _SQL_NAMES.get(bad.group(2), bad.group(2))
+            columns = ctx.typed.columns if ctx.typed is not None else []
+            column, line = next(((n, at) for n in columns if (at := _line_of(ctx, n, value))), (None, None))
+            return SchemaConflict(
+                f"{where_in(key, line, ctx.fmt)}: {not_valid(value, column, typ)}", file=key, line=line
+            )
         found = _NOT_A_NUMBER.search(text)
         if step:  # a step's expression Spark refused a value in while it ran: name the step, as binding does
             text = f"{step}: {text}{text_hint(None, found.group(1)) if found else ''}"

@@ -336,6 +336,7 @@ class ExactnessTests(EngineFixtures):
             wf("z", transform=[{"cast": {"z": "string"}}]),
             wf("w", retry={"max_attempts": 1}, transform=[{"cast": {"v": "boolean"}}]),
             wf("j", retry={"max_attempts": 1}, transform=[{"cast": {"v": "json", "d": "json", "n": "json"}}]),
+            wf("k", retry={"max_attempts": 1}, transform=[{"compute": {"k": "CAST(v AS INTEGER)"}}]),
         )
         record = {"n": 3, "d": "2026-01-02", "b": True, "z": "2026-01-02T10:30:00+02:00", "v": "7"}
         for i in range(len(casts)):
@@ -347,6 +348,7 @@ class ExactnessTests(EngineFixtures):
             "j/a.jsonl", json.dumps({**record, "v": '{"a": [1, 2]}', "d": dt.date(2026, 1, 2).isoformat()}) + "\n"
         )
         lake.land("j/b.jsonl", json.dumps(record) + "\n" + json.dumps({**record, "v": "abc"}) + "\n")
+        lake.land("k/a.jsonl", json.dumps(record) + "\n" + json.dumps({**record, "v": "abc"}) + "\n")
         lake.process()
         said = {"n": ("BIGINT", "TIMESTAMPTZ"), "d": ("DATE", "BIGINT"), "b": ("BOOLEAN", "DATE")}
         for i, (c, (have, want)) in enumerate(said.items()):
@@ -362,6 +364,8 @@ class ExactnessTests(EngineFixtures):
         got = lake.rows("SELECT CAST(v AS VARCHAR), CAST(d AS VARCHAR), CAST(n AS VARCHAR) FROM j")
         assert got == [('{"a": [1, 2]}', '"2026-01-02"', "3")]
         assert error_of(lake, "j/b.jsonl") == "`j/b.jsonl` line 2: value `abc` of column `v` is not a valid JSON"
+        # a cast in SQL: the value, its column and line on both (Spark's said `[CAST_INVALID_INPUT] ...`, no line)
+        assert error_of(lake, "k/a.jsonl") == "`k/a.jsonl` line 2: value `abc` of column `v` is not a valid INTEGER"
 
     def test_a_word_past_the_type_sample_keeps_its_date_column_text(self, make):
         """A column whose first 20,480 rows are dates is detected as dates; a word a date cast takes further on
