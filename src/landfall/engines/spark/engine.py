@@ -562,7 +562,8 @@ class SparkEngine(Engine):
             where = where_in(key, line, ctx.fmt)
             return SchemaConflict(f"{where}: {not_valid(value, name, typ)}{made}", file=key, line=line)
         step = _step_failed(ctx.workflow, exc)
-        bad = _INVALID_INPUT.search(text) if not step and len(ctx.inputs) == 1 else None
+        one = len(ctx.inputs) == 1 and not step
+        bad = _INVALID_INPUT.search(text) if one and not _rule_failed(ctx.workflow, exc) else None
         if bad:  # a cast in SQL of text that is no value of the type: its value, column and line, as DuckDB's says
             value, typ = bad.group(1), _SQL_NAMES.get(bad.group(2), bad.group(2))
             columns = ctx.typed.columns if ctx.typed is not None else []
