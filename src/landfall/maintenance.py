@@ -35,13 +35,11 @@ class OptimizeResult:
     skipped: list[str] = field(default_factory=list)  # partitions left for later (a concurrent change)
 
 
-def plan(
-    files: list[DataFile], min_files: int, target: int, types: dict[str, str] | None = None
-) -> dict[str, list[DataFile]]:
+def plan(files: list[DataFile], min_files: int, target: int, types: dict[str, str]) -> dict[str, list[DataFile]]:
     """Partitions worth compacting: at least `min_files` files smaller than half the target size. A partition is
     its values (`partitions.by_value`, the table's column `types`): a widened column's `n=5` and `n=5.0` are one."""
     small = [f for f in files if f.bytes < target // 2]
-    return {k: v for k, v in partitions.by_value(small, types or {}).items() if len(v) >= min_files}
+    return {k: v for k, v in partitions.by_value(small, types).items() if len(v) >= min_files}
 
 
 def optimize(
@@ -201,8 +199,9 @@ def auto_compact_loop(
                 if c is None or not c.enabled:
                     continue
                 try:
-                    files = store.table_files(wf.write.table)
-                    if not plan(files, c.min_files, parse_size(c.target_file_size)):
+                    table = store.find_table(wf.write.table)
+                    files = store.table_files(wf.write.table) if table else []
+                    if not files or not plan(files, c.min_files, parse_size(c.target_file_size), dict(table.schema)):
                         continue
                     res = optimize(
                         store,
