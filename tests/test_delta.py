@@ -107,6 +107,26 @@ def test_merge_works_for_parquet_tables_too(make_lake):
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_a_merge_that_also_rewrites_a_changed_files_neighbours_keeps_their_lineage(make_lake, fmt):
+    """A job whose merge replaced a table file (key 5's) and which rewrote another (holding the changed file's
+    earlier row and a row of `a`) gave the rewrite the lineage of the merge's file (`c`), not its own: `a`'s row
+    was then no longer known to be `a`'s, and stayed in the table after `a` changed. Found by
+    tests/test_generated_modes.py."""
+    write = {"table": "m", "format": fmt, "mode": "merge", "keys": ["k"], "partition_by": ["p"]}
+    lake = make_lake([wf("m", read={"format": "csv"}, write=write)], workers=1)
+    lake.land("m/a.csv", "k,p,v\n1,x,1\n2,x,2\n", mtime=1_700_000_000)
+    lake.land("m/c.csv", "k,p,v\n5,z,5\n", mtime=1_700_000_001)
+    lake.process()
+    lake.land("m/b.csv", "k,p,v\n1,x,3\n", mtime=1_700_000_010)  # the file of key 1 rewritten: rows of a and b
+    lake.process()
+    lake.land("m/b.csv", "k,p,v\n5,z,6\n", mtime=1_700_000_020)  # replaces c's key 5, and b's earlier row
+    lake.process()
+    lake.land("m/a.csv", "k,p,v\n3,w,7\n", mtime=1_700_000_030)
+    lake.process()
+    assert lake.rows("SELECT v, _source_file FROM m ORDER BY v") == [(6, "m/b.csv"), (7, "m/a.csv")]
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
 def test_overwrite_whole_table_or_only_its_partitions(make_lake, fmt):
     lake = make_lake(
         [

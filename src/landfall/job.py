@@ -140,12 +140,12 @@ def run_job(
         )
         replaced += earlier
         retyped = _retype_rest(runner.store, writer, wf, table, staged, replaced, area, commit_id)
-        rewrites += [rw for _, rw in retyped or []]
+        rewrites += [(f.path, rw) for f, rw in retyped or []]
         replaced += [f.path for f, _ in retyped or []]
         current |= {f.path: f for f, _ in retyped or [] if f.path not in current}
         if missing := [p for p in replaced if p not in current]:  # files a new version of a landed file held
             current |= {f.path: f for f in runner.store.table_files(wf.write.table, paths=missing)}
-        published = tx.publish(writer, staged.files + rewrites)
+        published = tx.publish(writer, staged.files + [rw for _, rw in rewrites])
         sources = _lineage(runner.store, wf.write.table, items, staged.file_sources, replaced, rewrites, replacing)
         if table is not None and not staged.files:  # a run that writes no rows changes no schema
             staged.schema, staged.arrow_schema = table.schema, None
@@ -295,7 +295,9 @@ def _rewrite(
     staging_dir: str,
     commit_id: str,
     files_as: ParquetFiles = ParquetFiles(),
-) -> list[StagedFile]:
+) -> list[tuple[str, StagedFile]]:
+    """`replaced` written again without the rows of `keys`: each rewrite that holds rows, with the file it was
+    written from (rewrites are named `part-<commit>-r<i>`, `i` the index of that file in `replaced`)."""
     try:
         rewritten = engine.rewrite(
             [(f"{writer.location}/{p}", p) for p in replaced], keys, staging_dir, commit_id, files_as
@@ -303,7 +305,7 @@ def _rewrite(
     except Exception as exc:
         check_listed(store, writer.storage.url.rsplit("/", 1)[-1], replaced, exc, writer.storage)
         raise
-    return [f for f in rewritten if f.rows > 0]
+    return [(_rewritten_from(f.relpath, replaced), f) for f in rewritten if f.rows > 0]
 
 
 def _lineage(
@@ -312,11 +314,12 @@ def _lineage(
     items: list,
     file_sources: list[tuple[str, str, int]],
     replaced: list[str],
-    rewrites: list[StagedFile],
+    rewrites: list[tuple[str, StagedFile]],
     replacing: Sequence[str] = (),
 ) -> list[SourceRows]:
-    """Which landed file versions each new table file holds rows of; a rewritten file keeps the lineage of
-    the rows it carries over (not those of `replacing`, left out of it)."""
+    """Which landed file versions each new table file holds rows of; a rewritten file (`rewrites`: each with
+    the replaced file it was written from) keeps the lineage of the rows it carries over (not those of
+    `replacing`, left out of it)."""
     keys = {s.key for _, s, _ in items} | set(replacing)
     lineage = {s.key: (s.file_id, s.run_id) for _, s, _ in items}
     carried: dict[str, list[SourceRows]] = {p: store.file_sources(table, p) for p in replaced}
@@ -328,8 +331,8 @@ def _lineage(
         for rel, key, n in file_sources
         if key in lineage
     ]
-    for rw in rewrites:
-        for src in carried.get(_rewritten_from(rw.relpath, replaced) or "", []):
+    for origin, rw in rewrites:
+        for src in carried.get(origin, []):
             if src.source_key not in keys:
                 sources.append(
                     SourceRows(
@@ -363,9 +366,9 @@ def _child_commit(
     commit_id = tx.commit_id
     replaced, rewrites = _earlier_rows(store, engine, writer, wf, existing, name, replacing, [], staging_dir, commit_id)
     retyped = _retype_rest(store, writer, wf, existing, staged, replaced, staging_dir, commit_id)
-    rewrites += [rw for _, rw in retyped or []]
+    rewrites += [(f.path, rw) for f, rw in retyped or []]
     replaced += [f.path for f, _ in retyped or []]
-    published = tx.publish(writer, staged.files + rewrites)
+    published = tx.publish(writer, staged.files + [rw for _, rw in rewrites])
     sources = _lineage(store, name, items, staged.file_sources, replaced, rewrites, replacing)
     schema = grown(existing, staged.schema)
     if writer.has_log:
@@ -427,7 +430,7 @@ def _quarantine(
     counts = engine.source_counts([f.path for f in new]) if new else {}  # the staged copies, local
     file_sources = [(f.relpath, k, n) for f in new for k, n in counts.get(f.path, {}).items()]
     sources = _lineage(store, name, items, file_sources, replaced, rewrites, replacing)
-    published = tx.publish(writer, new + rewrites)
+    published = tx.publish(writer, new + [rw for _, rw in rewrites])
     schema = grown(table, staged.quarantine_schema, to_text=True) if new else table.schema
     tx.retire(writer, name, replaced)
     commit = _side_commit(name, writer, wf, schema, tx.commit_id, published, replaced, sources)
@@ -490,11 +493,12 @@ def _earlier_rows(
     already: list[str],
     staging_dir: str,
     commit_id: str,
-) -> tuple[list[str], list[StagedFile]]:
+) -> tuple[list[str], list[tuple[str, StagedFile]]]:
     """The files of table `name` (`table`, None before it exists) that hold rows of `replacing` (the batch's
     files' earlier versions, under `on_change: replace`; and the very versions loaded again, as after `tables
     rebuild`, whose rows another table of the workflow still held) and that `already` does not replace, and
-    their rewrites holding the other files' rows only, written in this commit's staging."""
+    their rewrites holding the other files' rows only, written in this commit's staging (each with the file it
+    was written from)."""
     if table is None or not replacing:
         return [], []
     holding = store.files_holding(name, replacing, [])
@@ -530,11 +534,6 @@ def _reads_table_files(wf: Workflow, writer: TableWriter) -> bool:
     return wf.write.mode == "merge" or wf.unique_against_table or wf.on_change == "replace"
 
 
-def _rewritten_from(relpath: str, replaced: list[str]) -> str | None:
-    """Rewrites are named `part-<commit>-r<i>`: `i` indexes the replaced file they come from."""
-    name = os.path.basename(relpath)
-    marker = name.rsplit("-r", 1)
-    if len(marker) == 2 and marker[1].removesuffix(".parquet").isdigit():
-        i = int(marker[1].removesuffix(".parquet"))
-        return replaced[i] if i < len(replaced) else None
-    return None
+def _rewritten_from(relpath: str, replaced: list[str]) -> str:
+    """The file of `replaced` the rewrite `part-<commit>-r<i>` was written from: `replaced[i]`."""
+    return replaced[int(os.path.basename(relpath).rsplit("-r", 1)[1].removesuffix(".parquet"))]
