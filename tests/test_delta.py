@@ -106,6 +106,31 @@ def test_merge_works_for_parquet_tables_too(make_lake):
     assert lake.rows("SELECT k, v FROM p ORDER BY k") == [("a", 1), ("b", 3), ("c", 4)]
 
 
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+@pytest.mark.parametrize("mode", ["append", "overwrite", "merge"])
+def test_a_partition_column_whose_first_file_holds_only_nulls_is_text(make_lake, fmt, mode, engine):
+    """JSON nulls have no type: a Delta table partitioned by a column its first file held only nulls in was made
+    with a `void` partition column, which delta-rs cannot read: that file's run and every later one failed
+    (`BrokenTable`). Such a column is text, as a folder's value reads and as Spark writes it. Found by
+    tests/test_generated_modes.py."""
+    write = {"table": "m", "format": fmt, "mode": mode, "partition_by": ["p"]}
+    write |= {"overwrite": {"overwrite": "partitions"}, "merge": {"keys": ["v"]}}.get(mode, {})
+    lake = make_lake([wf("m", write=write)], **engine_settings(engine))
+    lake.land("m/a.jsonl", '{"p": null, "v": 1}\n', mtime=1_700_000_000)
+    assert lake.process().ok
+    lake.land("m/b.jsonl", '{"p": 5, "v": 2}\n{"p": "x", "v": 3}\n', mtime=1_700_000_010)
+    assert lake.process().ok
+    assert lake.rows("SELECT v, p, typeof(p) FROM m ORDER BY v") == [
+        (1, None, "VARCHAR"),
+        (2, "5", "VARCHAR"),
+        (3, "x", "VARCHAR"),
+    ]
+    if fmt == "delta":
+        got = deltalake.DeltaTable(str(lake.root / "lake/tables/m")).to_pyarrow_table().to_pylist()
+        assert sorted((r["v"], r["p"]) for r in got) == [(1, None), (2, "5"), (3, "x")]
+
+
 @pytest.mark.parametrize("fmt", ["parquet", "delta"])
 def test_a_merge_that_also_rewrites_a_changed_files_neighbours_keeps_their_lineage(make_lake, fmt):
     """A job whose merge replaced a table file (key 5's) and which rewrote another (holding the changed file's

@@ -140,8 +140,12 @@ def shape_for_table(cx: JobContext, view: str) -> str:
     view = stored_types(cx, view)
     if job.table_schema:
         view = cast_to(cx, view, job.table_schema)
+    cols = dict(cx.describe(view))
+    # a partition column of no type yet (JSON nulls alone) is text, as a folder's value reads and as Spark writes
+    # it: a Delta table partitioned by an untyped column is one delta-rs cannot read
+    if untyped := [p.column for p in wf.write.partition_by if not p.function and cols[p.column] == '"NULL"']:
+        view = cx.view(f"SELECT * REPLACE ({', '.join(f'NULL::VARCHAR AS {q(n)}' for n in untyped)}) FROM {view}")
     if functions := [p for p in wf.write.partition_by if p.function]:  # of the column as the table holds it
-        cols = dict(cx.describe(view))
         nulls = set()  # columns of other types holding only nulls (JSON nulls have no type): as timestamps
         for p in functions:
             if not cols[p.column].startswith(("DATE", "TIMESTAMP")):
