@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import wf
+from conftest import Lake, wf
 
 GOOD = "id,name\n1,a\n2,b\n"
 EMPTIES = {
@@ -504,3 +504,28 @@ def test_a_partition_value_too_long_for_a_folder_name_fails_its_file_naming_the_
         else:
             assert other.rows("SELECT id, length(region) FROM t ORDER BY id") == [(1, 2), (2, 2), (3, 41), (4, 41)]
         other.close()
+
+
+def test_a_time_partition_of_a_column_the_table_holds_as_text_says_to_load_the_table_again(make_lake):
+    """A table whose `d` is text (declared so, or made so by a file of empty fields before landfall typed such a
+    column as a timestamp): a later file's dates there are text too, which `year(d)` refuses. The message named
+    a declaration, which did not help (the table's type wins): it now says the table holds the column so, and
+    that `tables reload` loads it again under the new declaration."""
+    write = {"table": "p", "partition_by": ["year(d)"]}
+    lake = make_lake([wf("p", read={"format": "csv", "types": {"d": "string"}}, write=write)])
+    lake.land("p/1.csv", "d,v\n,1\n", mtime=1_700_000_000)
+    assert lake.process().ok
+    lake.close()
+    again = Lake(lake.root, [wf("p", read={"format": "csv", "types": {"d": "timestamp"}}, write=write)])
+    try:
+        again.land("p/2.csv", "d,v\n2026-02-09,2\n", mtime=1_700_000_010)
+        again.process()
+        (run,) = [r for r in again.pipeline.runs() if r.file_key == "p/2.csv"]
+        assert run.status == "dead", run.status
+        assert (
+            "partition `year(d)` takes a date or a timestamp, but table `p` holds `d` as VARCHAR (`2026-02-09 "
+            "00:00:00`), as its earlier files made it; make it one: `read: {types: {d: timestamp}}`"
+        ) in run.error
+        assert run.error.endswith(", and load the table again: `landfall tables reload p`"), run.error
+    finally:
+        again.close()

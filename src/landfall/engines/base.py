@@ -188,13 +188,36 @@ def not_in_output(workflow: Workflow, what: str, missing: list[str], names: list
     return InvalidInput(text)
 
 
-def not_a_time(workflow: Workflow, function: str, column: str, kind: str, value: Any) -> InvalidInput:
-    """A time partition (`year(ts)`) of a column that holds no dates or timestamps: what it holds, and the step."""
+def untyped_times(workflow: Workflow, nulls: set[str], table: dict[str, str]) -> list[str]:
+    """Of the columns a time partition (`year(ts)`) takes that hold no value here but have a type (`nulls`: text,
+    for a CSV column of empty fields; JSON nulls have none, and take a later file's), those neither the table
+    (`table`: its types) nor the workflow (`read.types`, `schema.hints`) types: the engine writes each as a
+    timestamp, as its partitions say it is. Written as text, the table would hold it so, and a later file's dates
+    there would be text too, which the partition refuses."""
+    declared = {*workflow.read.types, *workflow.schema_.hints}
+    return [n for n in sorted(nulls) if table.get(n, "null") == "null" and n not in declared]
+
+
+def not_a_time(
+    workflow: Workflow, function: str, column: str, kind: str, value: Any, in_table: bool = False
+) -> InvalidInput:
+    """A time partition (`year(ts)`) of a column that holds no dates or timestamps: what it holds, and the step;
+    `in_table`: the type is the table's (its earlier files made it so), which a step alone does not change."""
     shown = f" (`{value}`)" if value is not None else ""
+    make = (
+        f"make it one: `read: {{types: {{{column}: timestamp}}}}` (with `read.timestamp_format` for a form of your "
+        f"own) or a step `cast: {{{column}: timestamp}}`"
+    )
+    if in_table:
+        table = workflow.write.table
+        return InvalidInput(
+            f"workflow `{workflow.name}`: partition `{function}({column})` takes a date or a timestamp, but table "
+            f"`{table}` holds `{column}` as {kind}{shown}, as its earlier files made it; {make}, and load the table "
+            f"again: `landfall tables reload {table}`"
+        )
     return InvalidInput(
         f"workflow `{workflow.name}`: partition `{function}({column})` takes a date or a timestamp, but `{column}` is "
-        f"{kind} here{shown}; make it one: `read: {{types: {{{column}: timestamp}}}}` (with `read.timestamp_format` "
-        f"for a form of your own) or a step `cast: {{{column}: timestamp}}`"
+        f"{kind} here{shown}; {make}"
     )
 
 

@@ -11,7 +11,7 @@ import duckdb
 
 from landfall import partitions
 from landfall.config import ParquetFiles, Workflow, parse_size
-from landfall.engines.base import StagedFile, not_a_time, not_in_output, refuse_lineage_names
+from landfall.engines.base import StagedFile, not_a_time, not_in_output, refuse_lineage_names, untyped_times
 from landfall.engines.duckdb import errors
 from landfall.engines.duckdb.casts import cast_sql, conformed, is_nested
 from landfall.engines.duckdb.context import JobContext
@@ -146,16 +146,20 @@ def shape_for_table(cx: JobContext, view: str) -> str:
     if untyped := [p.column for p in wf.write.partition_by if not p.function and cols[p.column] == '"NULL"']:
         view = cx.view(f"SELECT * REPLACE ({', '.join(f'NULL::VARCHAR AS {q(n)}' for n in untyped)}) FROM {view}")
     if functions := [p for p in wf.write.partition_by if p.function]:  # of the column as the table holds it
-        nulls = set()  # columns of other types holding only nulls (JSON nulls have no type): as timestamps
+        table = dict(job.table_schema or [])
+        nulls = set()  # columns of other types holding only nulls (JSON nulls, empty CSV fields): as timestamps
         for p in functions:
             if not cols[p.column].startswith(("DATE", "TIMESTAMP")):
                 one = cx.con.execute(f"SELECT {q(p.column)} FROM {view} WHERE {q(p.column)} IS NOT NULL LIMIT 1")
                 if (held := one.fetchone()) is not None:
-                    raise not_a_time(wf, p.function, p.column, cols[p.column].strip('"'), held[0])
+                    kind = cols[p.column].strip('"')
+                    raise not_a_time(wf, p.function, p.column, kind, held[0], table.get(p.column, "null") != "null")
                 nulls.add(p.column)
+        if typed := untyped_times(wf, {n for n in nulls if cols[n] != '"NULL"'}, table):
+            view = cx.view(f"SELECT * REPLACE ({', '.join(f'{q(n)}::TIMESTAMP AS {q(n)}' for n in typed)}) FROM {view}")
 
         def of(p: Any) -> str:
-            return f"CAST({q(p.column)} AS TIMESTAMP)" if p.column in nulls else q(p.column)
+            return f"CAST({q(p.column)} AS TIMESTAMP)" if p.column in nulls and p.column not in typed else q(p.column)
 
         view = cx.view(f"SELECT *, {', '.join(f'{p.function}({of(p)}) AS {q(p.name)}' for p in functions)} FROM {view}")
     return view

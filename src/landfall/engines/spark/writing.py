@@ -25,7 +25,7 @@ from pyspark.sql import types as T
 
 from landfall import partitions
 from landfall.config import ParquetFiles
-from landfall.engines.base import StagedFile, not_a_time, not_in_output, refuse_lineage_names
+from landfall.engines.base import StagedFile, not_a_time, not_in_output, refuse_lineage_names, untyped_times
 from landfall.engines.duckdb.types import arrow_type
 from landfall.engines.spark.casts import conformed, interval_value, strict_cast
 from landfall.engines.spark.context import HIDDEN, LINEAGE, SRC, Ctx, c, columns
@@ -82,6 +82,7 @@ def shape_for_table(ctx: Ctx, df: DataFrame) -> DataFrame:
     """Partition expression columns, and the table's types where they fit without loss."""
     wf = ctx.workflow
     names = columns(df)
+    table = dict(ctx.job.table_schema or [])
     for p in wf.write.partition_by:
         if p.column not in names:
             raise not_in_output(wf, "partition column", [p.column], list(names))
@@ -91,7 +92,10 @@ def shape_for_table(ctx: Ctx, df: DataFrame) -> DataFrame:
                 one = df.where(of.isNotNull()).select(of).first()
                 if one is not None:
                     raise not_a_time(wf, p.function, p.column, sql_name(kind), one[0])
-                of = of.cast("timestamp")  # nulls alone (JSON nulls have no type): as timestamps
+                of = of.cast("timestamp")  # nulls alone (JSON nulls, empty CSV fields): as timestamps
+                typed = "NULL" not in ctx.json_detected.get(p.column, "")  # JSON nulls: no type yet
+                if typed and untyped_times(wf, {p.column}, table):  # the column too, unless typed already
+                    df = df.withColumn(p.column, c(p.column).cast(T.TimestampNTZType()))
             df = df.withColumn(p.name, _PART_FUNCS[p.function](of).cast("long"))
     intervals = {f.name: v for f in df.schema.fields if (v := interval_value(c(f.name), f.dataType)) is not None}
     if intervals:

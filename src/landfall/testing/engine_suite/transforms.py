@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import Any, ClassVar
 
+import pytest
 import yaml
 
 from landfall.testing.engine_suite.base import (
@@ -392,6 +394,26 @@ class TransformTests(EngineFixtures):
         fixed.land("p/1.csv", "id,ts\n1,05/01/2024 10h\n")
         assert_ok(fixed, fixed.process())
         assert fixed.rows("SELECT id, year FROM p") == [(1, 2024)]
+
+    @pytest.mark.parametrize("ext", ["csv", "jsonl"])
+    def test_a_time_partition_column_of_no_values_yet_takes_a_later_files_dates(self, make, ext):
+        """A first file whose `d` held no value (empty CSV fields, which DuckDB's detection types as text; JSON
+        nulls) gave the table a `d` of text on DuckDB: a later file's dates there were text too, which `year(d)`
+        refused, and the declaration the message named did not help (the table's type won). Such a column is a
+        timestamp now, as its partitions say (JSON nulls stay untyped, and take the type of the first dates)."""
+        write = {"table": "p", "partition_by": ["year(d)"]}
+        lake = make(wf("p", read={"format": ext}, write=write))
+        first = "d,v\n,1\n" if ext == "csv" else '{"d": null, "v": 1}\n'
+        lake.land(f"p/1.{ext}", first, mtime=1_700_000_000)
+        assert_ok(lake, lake.process())
+        second = "d,v\n2026-02-09,2\n" if ext == "csv" else '{"d": "2026-02-09", "v": 2}\n'
+        lake.land(f"p/2.{ext}", second, mtime=1_700_000_010)
+        assert_ok(lake, lake.process())
+        kind = "TIMESTAMP" if ext == "csv" else "DATE"  # JSON nulls have no type: the first dates give it
+        assert lake.rows("SELECT v, CAST(d AS DATE), typeof(d), year FROM p ORDER BY v") == [
+            (1, None, kind, None),
+            (2, datetime.date(2026, 2, 9), kind, 2026),
+        ]
 
     def test_merge_a_changed_file_replaces_its_earlier_rows(self, make):
         """In a merge table too, a changed file's rows replace its earlier rows: a key its new version leaves out
