@@ -93,8 +93,8 @@ def shape_for_table(ctx: Ctx, df: DataFrame) -> DataFrame:
                 if one is not None:
                     raise not_a_time(wf, p.function, p.column, sql_name(kind), one[0])
                 of = of.cast("timestamp")  # nulls alone (JSON nulls, empty CSV fields): as timestamps
-                typed = "NULL" not in ctx.json_detected.get(p.column, "")  # JSON nulls: no type yet
-                if typed and untyped_times(wf, {p.column}, table):  # the column too, unless typed already
+                json_nulls = "NULL" in ctx.json_detected.get(p.column, "")  # no type yet: a later file's
+                if not json_nulls and untyped_times(wf, {p.column}, table):  # the column too, unless typed already
                     df = df.withColumn(p.column, c(p.column).cast(T.TimestampNTZType()))
             df = df.withColumn(p.name, _PART_FUNCS[p.function](of).cast("long"))
     intervals = {f.name: v for f in df.schema.fields if (v := interval_value(c(f.name), f.dataType)) is not None}
