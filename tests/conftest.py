@@ -68,6 +68,15 @@ def pytest_configure(config) -> None:
         settings.load_profile("fast" if "not slow" in (config.option.markexpr or "") else "full")
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(items) -> None:
+    """A Spark case is slow (its JVM starts in 20-30 s): `-m "not slow"` leaves it out, marked `slow` or not (an
+    engine parametrized `pytest.param("spark", marks=pytest.mark.spark)` is enough)."""
+    for item in items:
+        if item.get_closest_marker("spark") and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_unconfigure(config) -> None:
     """The run's own parsed-config cache goes with the run (by the process that made it)."""
     import shutil
