@@ -244,6 +244,25 @@ def test_a_changed_file_replaces_its_child_rows(make_lake):
     assert lake.rows("SELECT count(*) FROM orders") == [(2,)]
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+@pytest.mark.parametrize("elements", [None, []], ids=["empty", "no-elements"])
+def test_a_changed_file_that_brings_no_child_rows_takes_its_earlier_ones_out(make_lake, fmt, elements):
+    """A changed file whose new version is empty, or has no list elements, wrote nothing to the child table, so
+    its earlier child rows stayed there (orphans of parent rows gone, still named as that file's). Found by
+    tests/test_generated_modes.py."""
+    lake = make_lake([{**CHILD_WF, "write": {**CHILD_WF["write"], "format": fmt}}])
+    lake.land("orders/a.jsonl", json.dumps(ORDERS[0]) + "\n", mtime=1_700_000_000)
+    lake.land("orders/b.jsonl", json.dumps(ORDERS[1]) + "\n", mtime=1_700_000_000)
+    assert lake.process().ok
+    changed = {**ORDERS[0], "products": elements, "metadata": {"channel": "web", "tags": elements}}
+    lake.land("orders/a.jsonl", "" if elements is None else json.dumps(changed) + "\n", mtime=1_700_000_100)
+    assert lake.process().ok
+    assert lake.rows("SELECT _source_file, product_id FROM orders__products") == [("orders/b.jsonl", "p3")]
+    assert lake.rows("SELECT count(*) FROM orders__metadata_tags") == [(0,)]  # b's order has no tags
+    held = lake.rows("SELECT count(*) FROM orders WHERE _source_file = 'orders/a.jsonl'")
+    assert held == [(0 if elements is None else 1,)]
+
+
 @pytest.mark.parametrize(
     "columns, write, message",
     [

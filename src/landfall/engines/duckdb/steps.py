@@ -194,13 +194,14 @@ def _child_tables(cx: JobContext, view: str, spec: Any) -> str:
     (`products.tags`) takes a list out of the elements of another child the same way, one level down."""
     types = dict(cx.describe(view))
     top = [c for c in spec.columns if "." not in c]
+    untyped = {c for c in top if types.get(c) == '"NULL"'}  # JSON nulls alone: no elements, no child rows
     for col in top:
         if col not in types:
             raise _step_error(
                 f"no list column `{col}` for a child table; columns are "
                 + ", ".join(f"`{c}`" for c in types if c not in (PATH, ROW))
             )
-        if not types[col].endswith("[]"):
+        if col not in untyped and not types[col].endswith("[]"):
             raise _step_error(f"`{col}` is {types[col]}, not a list; it cannot become a child table")
     _require(list(types), spec.key, "as the child tables' key")
     numbered = f"SELECT *, row_number() OVER () AS {PID} FROM {view}"
@@ -211,6 +212,8 @@ def _child_tables(cx: JobContext, view: str, spec: Any) -> str:
     made: dict[str, str] = {}  # column path -> its child view, element fields as columns
     nested = {c.rpartition(".")[0] for c in spec.columns if "." in c}
     for col in sorted(spec.columns, key=lambda c: c.count(".")):
+        if col.split(".")[0] in untyped:
+            continue
         parent, _, name = col.rpartition(".")
         source = made[parent] if parent else base
         if parent:
@@ -246,6 +249,8 @@ def _child_tables(cx: JobContext, view: str, spec: Any) -> str:
             fields = "__lf_value AS value"
         made[col] = cx.view(f"SELECT * EXCLUDE (__lf_value), {fields} FROM {child}")
     for col, table in cx.job.workflow.child_tables.items():
+        if col.split(".")[0] in untyped:
+            continue
         below = [c.rpartition(".")[2] for c in spec.columns if c.rpartition(".")[0] == col]
         hidden = ["_root_row_id"] if "." not in col and "_root_row_id" in dict(cx.describe(made[col])) else []
         out = made[col]

@@ -173,12 +173,16 @@ def child_tables(ctx: Ctx, df: DataFrame, spec: Any) -> DataFrame:
     """
     types = {f.name: f.dataType for f in df.schema.fields}
     top = [col for col in spec.columns if "." not in col]
+    # JSON nulls alone (held as text): no elements, no child rows
+    untyped = {
+        col for col in top if "NULL" in ctx.json_detected.get(col, "") and not isinstance(types.get(col), T.ArrayType)
+    }
     for col in top:
         if col not in types:
             raise StepError(
                 f"no list column `{col}` for a child table; columns are " + ", ".join(f"`{n}`" for n in columns(df))
             )
-        if not isinstance(types[col], T.ArrayType):
+        if col not in untyped and not isinstance(types[col], T.ArrayType):
             raise StepError(f"`{col}` is {sql_name(types[col])}, not a list; it cannot become a child table")
     _require(list(types), spec.key, "as the child tables' key")
     commit = ctx.job.commit_id
@@ -191,6 +195,8 @@ def child_tables(ctx: Ctx, df: DataFrame, spec: Any) -> DataFrame:
     made: dict[str, DataFrame] = {}
     nested = {col.rpartition(".")[0] for col in spec.columns if "." in col}
     for col in sorted(spec.columns, key=lambda x: x.count(".")):
+        if col.split(".")[0] in untyped:
+            continue
         parent, _, name = col.rpartition(".")
         source = made[parent] if parent else base
         if parent:
@@ -234,6 +240,8 @@ def child_tables(ctx: Ctx, df: DataFrame, spec: Any) -> DataFrame:
         rest = [n for n in ("_pos", "_row_id", "_root_row_id") if n in exploded.columns]
         made[col] = exploded.select(*[c(n) for n in order + rest], *fields)
     for col, table in ctx.workflow.child_tables.items():
+        if col.split(".")[0] in untyped:
+            continue
         below = [x.rpartition(".")[2] for x in spec.columns if x.rpartition(".")[0] == col]
         hidden = ["_root_row_id"] if "." not in col and "_root_row_id" in made[col].columns else []
         out = made[col]

@@ -263,6 +263,20 @@ class TransformTests(EngineFixtures):
         )
         assert got == [("a", 0, 1), ("a", 1, 2)]
 
+    def test_child_tables_of_a_file_whose_lists_are_all_null_load_its_rows(self, make):
+        """A file whose list column held only nulls (no type to JSON's reader) failed the step: ``"NULL", not a
+        list; it cannot become a child table``. Its rows load, with no child rows; a changed file's version of them
+        takes its earlier child rows out, nested ones too. Found by tests/test_generated_modes.py."""
+        lake = make(wf("n", transform=[{"child_tables": ["items", "items.parts"]}]))
+        lake.land("n/a.jsonl", jsonl([{"id": 1, "items": [{"sku": "a", "parts": [{"p": 1}]}]}]), mtime=1_700_000_000)
+        assert_ok(lake, lake.process())
+        lake.land("n/b.jsonl", jsonl([{"id": 2, "items": None}]), mtime=1_700_000_010)
+        lake.land("n/a.jsonl", jsonl([{"id": 3, "items": None}, {"id": 4, "items": None}]), mtime=1_700_000_020)
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT id FROM n ORDER BY id") == [(2,), (3,), (4,)]
+        assert lake.rows("SELECT count(*) FROM n__items") == [(0,)]
+        assert lake.rows("SELECT count(*) FROM n__items__parts") == [(0,)]
+
     def test_child_tables_a_value_that_does_not_fit_the_table_names_its_line(self, make):
         """The child tables are written first, so they read the rows first: a value that does not fit the table
         fails the file naming its line, as without them (before: DuckDB's `Could not convert string 'A' to BIGINT
