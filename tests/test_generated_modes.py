@@ -1,16 +1,18 @@
 """Generated merges, partition overwrites and uniqueness checked against a model: random files (CSV or JSON
 Lines) landed one version at a time under a few names, into a Parquet or Delta table written in `mode: merge` (one
 key or two, with or without `order_by`, partitioned or not: a key's row may move to another partition), `mode:
-overwrite` with `overwrite: partitions` (by a text column of awkward values, or by the year and month of a date) or
-`mode: append` with a `unique` rule, by one worker or two. After each step the table (and its quarantine) must hold
-exactly the rows the model says, each once:
+overwrite` with `overwrite: partitions` (by a text column of awkward values, or by the year and month of a date),
+`mode: append` with a `unique` rule, or `mode: append` with a child table of a list column (and maybe a `filter`),
+by one worker or two. After each step the table (its quarantine, its child table) must hold exactly the rows the
+model says, each once:
 
 - merge: a changed file's earlier rows go first; then, for each key, the file's row with the greatest `order_by`
   (NULL the least) replaces the table's unless the table's is greater (a tie: the later file wins); a row whose
   key is NULL is always added;
 - overwrite partitions: a file's rows replace those of every partition it brings, and its own earlier rows;
 - append with a `unique: {against_table: true}` rule: a row whose key the table holds (its file's earlier rows
-  gone first), or that its file holds twice, is quarantined; a changed file's quarantined rows go too.
+  gone first), or that its file holds twice, is quarantined; a changed file's quarantined rows go too;
+- child tables: the elements of the lists of the rows the table holds (those the `filter` keeps), and no others.
 
 A file with a value `read.types` refuses fails and changes nothing."""
 
@@ -42,8 +44,8 @@ def order_key(o: int | None) -> tuple[int, int]:
 
 
 class Model:
-    def __init__(self, mode: str, keys: list[str], order_by: str | None, part: str | None) -> None:
-        self.mode, self.keys, self.order_by, self.part = mode, keys, order_by, part
+    def __init__(self, mode: str, keys: list[str], order_by: str | None, part: str | None, filtered: bool) -> None:
+        self.mode, self.keys, self.order_by, self.part, self.filtered = mode, keys, order_by, part, filtered
         self.rows: list[dict] = []
         self.quarantined: list[dict] = []
 
@@ -58,6 +60,9 @@ class Model:
         names = {key for key, _ in files}
         kept = [row for row in self.rows if row["_src"] not in names]  # a changed file's earlier rows go first
         rows = [{**row, "_src": key} for key, file in files for row in file]
+        if self.mode == "children":  # an append table: the rows the `filter` keeps, and their lists' elements
+            self.rows = kept + [row for row in rows if not (self.filtered and row["v"] % 5 == 0)]
+            return
         if self.mode == "unique":  # one file a job: rules judge a file alone
             self.quarantined = [row for row in self.quarantined if row["_src"] not in names]
             held = {row["k"] for row in kept}
@@ -87,6 +92,9 @@ class Model:
 
     def ids(self) -> dict[int, str]:
         return {row["v"]: row["_src"] for row in self.rows}
+
+    def elements(self) -> list[str]:
+        return sorted(t for row in self.rows for t in row["tags"] or [])
 
     def set_aside(self) -> dict[int, str]:
         return {row["v"]: row["_src"] for row in self.quarantined}
@@ -118,6 +126,9 @@ def file_rows(r: random.Random, model: Model, next_id: list[int]) -> list[dict]:
             row["p"] = None if r.random() < 0.1 else r.choice(TEXTS[:4] if model.mode == "merge" else TEXTS)
         next_id[0] += 1
         row["v"] = next_id[0]
+        if model.mode == "children":
+            # (not `[]`: a table whose first lists were all empty types their elements JSON, and keeps them so)
+            row["tags"] = None if r.random() < 0.15 else [f"t{row['v']}.{i}" for i in range(r.randint(1, 3))]
         rows.append(row)
     if rows and r.random() < 0.1:  # a value `read.types` refuses: the file fails, and changes nothing
         rows[-1] = {**rows[-1], "v": "bad"}
@@ -133,12 +144,13 @@ def as_text(columns: list[str], rows: list[dict], ext: str) -> bytes:
 
 def check(make_lake, seed: int, engine: str = "duckdb") -> None:
     r = random.Random(seed * 104729)
-    mode = r.choice(["merge", "overwrite", "unique"])
+    mode = r.choice(["merge", "overwrite", "unique", "children"])
     fmt, ext, workers = r.choice(["parquet", "delta"]), r.choice(["csv", "jsonl"]), r.choice([1, 1, 2])
+    ext = "jsonl" if mode == "children" else ext  # lists
     keys = r.choice([["k"], ["k", "k2"]]) if mode == "merge" else []
     order_by = r.choice([None, "o"]) if mode == "merge" else None
     part = r.choice(["p", "month"]) if mode == "overwrite" else r.choice([None, "p"])
-    write: dict = {"table": "m", "format": fmt, "mode": "append" if mode == "unique" else mode}
+    write: dict = {"table": "m", "format": fmt, "mode": mode if mode in ("merge", "overwrite") else "append"}
     if mode == "merge":
         write["keys"] = keys
         if order_by:
@@ -154,10 +166,14 @@ def check(make_lake, seed: int, engine: str = "duckdb") -> None:
     read = {"types": {"v": "int"}}
     if mode == "unique":
         extra["validate"] = [{"unique": {"columns": ["k"], "against_table": True}, "action": "quarantine"}]
+    filtered = mode == "children" and r.random() < 0.5
+    if mode == "children":
+        extra["transform"] = [{"child_tables": {"columns": ["tags"], **({"key": ["k"]} if r.random() < 0.5 else {})}}]
+        extra["transform"] += [{"filter": "v % 5 <> 0"}] if filtered else []
     lake = make_lake([wf("m", retry={"max_attempts": 1}, read=read, write=write, **extra)], **engine_settings(engine))
-    model = Model(mode, keys, order_by, part)
-    columns = [*(keys or (["k"] if mode == "unique" else [])), *(["o"] if order_by else [])]
-    columns += ["d" if part == "month" else "p", "v"]
+    model = Model(mode, keys, order_by, part, filtered)
+    columns = [*(keys or (["k"] if mode in ("unique", "children") else [])), *(["o"] if order_by else [])]
+    columns += ["d" if part == "month" else "p", "v", *(["tags"] if mode == "children" else [])]
     next_id = [0]
     for step in range(6):
         landed: list[tuple[str, list[dict]]] = []
@@ -191,6 +207,10 @@ def check(make_lake, seed: int, engine: str = "duckdb") -> None:
         assert len(got) == len(table), ("a row twice", context)
         assert table in [m.ids() for m in models], (context, table, [m.ids() for m in models])
         model = next(m for m in models if m.ids() == table)
+        if mode == "children":
+            made = "m__tags" in {t.name for t in lake.pipeline.tables()}
+            elements = sorted(v for (v,) in lake.rows("SELECT value FROM m__tags")) if made else []
+            assert elements == model.elements(), context
         if mode == "unique":
             made = "quarantine.m" in {t.name for t in lake.pipeline.tables()}
             got = lake.rows("SELECT v, _source_file FROM quarantine.m") if made else []
