@@ -127,8 +127,7 @@ def file_rows(r: random.Random, model: Model, next_id: list[int]) -> list[dict]:
         next_id[0] += 1
         row["v"] = next_id[0]
         if model.mode == "children":
-            # (not `[]`: a table whose first lists were all empty types their elements JSON, and keeps them so)
-            row["tags"] = None if r.random() < 0.15 else [f"t{row['v']}.{i}" for i in range(r.randint(1, 3))]
+            row["tags"] = None if r.random() < 0.15 else [f"t{row['v']}.{i}" for i in range(r.randint(0, 3))]
         rows.append(row)
     if rows and r.random() < 0.1:  # a value `read.types` refuses: the file fails, and changes nothing
         rows[-1] = {**rows[-1], "v": "bad"}

@@ -156,7 +156,8 @@ def run_job(
             # at once, both passed: the second's log commit stayed, which the catalog refused)
             tx.hold_to_the_end(f"content:{wf.name}", f"workflow `{wf.name}`: another load's commit")
             runner.store.check_content(results, lease_seconds=runner.settings.lease_seconds)
-        kids = dict(staged.children)
+        # a child table is made by its first rows (made of none, it would hold the type of elements no list had)
+        kids = {t: c for t, c in staged.children.items() if c.files or child_tables[t]}
         for t in child_writers:  # one the batch brings no rows to still loses a changed file's earlier rows
             if t not in kids and replacing and child_tables[t] and runner.store.files_holding(t, replacing, []):
                 kids[t] = Staged(files=[], schema=child_tables[t].schema, rows_in={}, rows_out={}, file_sources=[])

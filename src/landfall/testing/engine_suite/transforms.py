@@ -277,6 +277,21 @@ class TransformTests(EngineFixtures):
         assert lake.rows("SELECT count(*) FROM n__items") == [(0,)]
         assert lake.rows("SELECT count(*) FROM n__items__parts") == [(0,)]
 
+    def test_child_tables_are_made_by_their_first_elements(self, make):
+        """A first file whose lists were all empty (`[]`: no elements to type) made the child table with JSON
+        values, which it kept: the next file's strings were stored as JSON (`"x"`, quotes and all). A child table
+        is made by its first rows, as a table is."""
+        lake = make(wf("n", transform=[{"child_tables": ["tags"]}]))
+        lake.land("n/a.jsonl", jsonl([{"id": 1, "tags": []}]), mtime=1_700_000_000)
+        assert_ok(lake, lake.process())
+        assert "n__tags" not in {t.name for t in lake.pipeline.tables()}
+        lake.land("n/b.jsonl", jsonl([{"id": 2, "tags": ["x", "y"]}]), mtime=1_700_000_010)
+        assert_ok(lake, lake.process())
+        assert lake.rows("SELECT value, typeof(value) FROM n__tags ORDER BY _pos") == [
+            ("x", "VARCHAR"),
+            ("y", "VARCHAR"),
+        ]
+
     def test_child_tables_a_value_that_does_not_fit_the_table_names_its_line(self, make):
         """The child tables are written first, so they read the rows first: a value that does not fit the table
         fails the file naming its line, as without them (before: DuckDB's `Could not convert string 'A' to BIGINT
