@@ -53,6 +53,10 @@ class Workflow(Model, kw_only=True):
 
     _short_forms = {"transform": steps_before}  # YAML's `- rename: {...}` items as tagged steps
 
+    def declared(self) -> set[str]:
+        """The columns `read.types` or `schema.hints` give a type, in lowercase (a name matches whatever its case)."""
+        return {c.lower() for c in [*self.read.types, *self.schema_.hints]}
+
     def steps(self) -> list[tuple[str, StepModel]]:
         """The steps an engine applies, in order (`normalize_names: true` first), each with the name messages
         give it: ``workflow `sales` step 2 (`compute`)``."""

@@ -194,8 +194,8 @@ def untyped_times(workflow: Workflow, nulls: set[str], table: dict[str, str]) ->
     (`table`: its types) nor the workflow (`read.types`, `schema.hints`) types: the engine writes each as a
     timestamp, as its partitions say it is. Written as text, the table would hold it so, and a later file's dates
     there would be text too, which the partition refuses."""
-    declared = {*workflow.read.types, *workflow.schema_.hints}
-    return [n for n in sorted(nulls) if table.get(n, "null") == "null" and n not in declared]
+    declared = workflow.declared()
+    return [n for n in sorted(nulls) if table.get(n, "null") == "null" and n.lower() not in declared]
 
 
 def not_a_time(

@@ -463,7 +463,7 @@ def empty_note(
         return "an empty JSON array" if re.fullmatch(r"[ \t\r\n]*\[[ \t\r\n]*\][ \t\r\n]*", text) else None
     if not text.strip():
         return "an empty file" if not head else "a file of blank lines"
-    declared = {c.lower() for c in [*opts.types, *workflow.schema_.hints]}
+    declared = workflow.declared()
 
     def names(fields: list[str]) -> bool:  # of the table's columns, or naming a column given a type
         return bool(declared & {f.lower() for f in fields}) or names_its_table(workflow, table_schema, fields)

@@ -140,27 +140,38 @@ def shape_for_table(cx: JobContext, view: str) -> str:
     view = stored_types(cx, view)
     if job.table_schema:
         view = cast_to(cx, view, job.table_schema)
+    return _partition_columns(cx, view) if wf.write.partition_by else view
+
+
+def _partition_columns(cx: JobContext, view: str) -> str:
+    """The partition expression columns (`year(ts)`, of the column as the table holds it), and the partition
+    columns that hold no value here typed: one of no type yet (JSON nulls alone) as text, as a folder's value reads
+    and as Spark writes it (a Delta table partitioned by an untyped column is one delta-rs cannot read); the column
+    a time partition takes, as a timestamp (`untyped_times`)."""
+    wf = cx.job.workflow
     cols = dict(cx.describe(view))
-    # a partition column of no type yet (JSON nulls alone) is text, as a folder's value reads and as Spark writes
-    # it: a Delta table partitioned by an untyped column is one delta-rs cannot read
-    if untyped := [p.column for p in wf.write.partition_by if not p.function and cols[p.column] == '"NULL"']:
-        view = cx.view(f"SELECT * REPLACE ({', '.join(f'NULL::VARCHAR AS {q(n)}' for n in untyped)}) FROM {view}")
-    if functions := [p for p in wf.write.partition_by if p.function]:  # of the column as the table holds it
-        table = dict(job.table_schema or [])
-        nulls = set()  # columns of other types holding only nulls (JSON nulls, empty CSV fields): as timestamps
-        for p in functions:
-            if not cols[p.column].startswith(("DATE", "TIMESTAMP")):
-                one = cx.con.execute(f"SELECT {q(p.column)} FROM {view} WHERE {q(p.column)} IS NOT NULL LIMIT 1")
-                if (held := one.fetchone()) is not None:
-                    kind = cols[p.column].strip('"')
-                    raise not_a_time(wf, p.function, p.column, kind, held[0], table.get(p.column, "null") != "null")
-                nulls.add(p.column)
-        if typed := untyped_times(wf, {n for n in nulls if cols[n] != '"NULL"'}, table):
-            view = cx.view(f"SELECT * REPLACE ({', '.join(f'{q(n)}::TIMESTAMP AS {q(n)}' for n in typed)}) FROM {view}")
+    table = dict(cx.job.table_schema or [])
+    replace = {
+        p.column: "NULL::VARCHAR" for p in wf.write.partition_by if not p.function and cols[p.column] == '"NULL"'
+    }
+    functions = [p for p in wf.write.partition_by if p.function]
+    nulls = set()  # columns of other types holding only nulls (JSON nulls, empty CSV fields): as timestamps
+    for p in functions:
+        if not cols[p.column].startswith(("DATE", "TIMESTAMP")):
+            one = cx.con.execute(f"SELECT {q(p.column)} FROM {view} WHERE {q(p.column)} IS NOT NULL LIMIT 1")
+            if (held := one.fetchone()) is not None:
+                kind = cols[p.column].strip('"')
+                raise not_a_time(wf, p.function, p.column, kind, held[0], table.get(p.column, "null") != "null")
+            nulls.add(p.column)
+    typed = untyped_times(wf, {n for n in nulls if cols[n] != '"NULL"'}, table)
+    replace |= {n: f"{q(n)}::TIMESTAMP" for n in typed}
+    if replace:
+        view = cx.view(f"SELECT * REPLACE ({', '.join(f'{sql} AS {q(n)}' for n, sql in replace.items())}) FROM {view}")
 
-        def of(p: Any) -> str:
-            return f"CAST({q(p.column)} AS TIMESTAMP)" if p.column in nulls and p.column not in typed else q(p.column)
+    def of(p: Any) -> str:
+        return f"CAST({q(p.column)} AS TIMESTAMP)" if p.column in nulls and p.column not in typed else q(p.column)
 
+    if functions:
         view = cx.view(f"SELECT *, {', '.join(f'{p.function}({of(p)}) AS {q(p.name)}' for p in functions)} FROM {view}")
     return view
 
