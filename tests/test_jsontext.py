@@ -142,4 +142,9 @@ def test_what_is_no_record_says_why():
     assert not_a_record("[1, 2]") == "an array, not a record (an object)"
     assert not_a_record('{"a": ').startswith("invalid JSON: Expecting value")
     assert "nested deeper than" in not_a_record("[" * 5000 + "]" * 5000)
+    # as deep as DuckDB's reader reads (the record one level, each list or object in it one more), and one deeper
+    at_most, deeper = ('{"a": ' + "[" * n + "1" + "]" * n + "}" for n in (126, 127))
+    assert not_a_record(at_most) is None and fast_record(at_most.encode()) == json.loads(at_most)
+    assert not_a_record(deeper) == "invalid JSON: nested deeper than 127 levels, the most the JSON reader reads"
+    assert fast_record(deeper.encode()) is None  # (`not_a_record` judges)
     assert not_a_record('{"a": 1, "a": 2}') is None

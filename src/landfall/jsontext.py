@@ -5,28 +5,63 @@ JSON Lines that is no record is named, or set aside for the quarantine).
 Python's parser reads more than DuckDB's JSON reader loads. DuckDB refuses a string holding half of a UTF-16
 surrogate pair (`"\\ud800"`: `no low surrogate in string`), failing the whole file, where Python's parser keeps
 the half as a lone surrogate (and Spark's reads it as `?`): `loadable` refuses it, with nesting deeper than
-Python's parser follows, and says why in the words a file's error uses (`invalid JSON: ...`). DuckDB also refuses
-a key twice in one object (`has duplicate key`), where landfall keeps the last value, as Python's parser, Spark's
-and most readers do: `last_of_each_key` writes such a record again for DuckDB, every other token as written.
-`fast_record` answers for most lines at a seventh of the cost (msgspec), and `surely_once_each` screens them for
-repeated keys, sending any doubtful line to the others.
+DuckDB's reader reads (`MAX_DEPTH`), and says why in the words a file's error uses (`invalid JSON: ...`). DuckDB
+also refuses a key twice in one object (`has duplicate key`), where landfall keeps the last value, as Python's
+parser, Spark's and most readers do: `last_of_each_key` writes such a record again for DuckDB, every other token
+as written. `fast_record` answers for most lines at a seventh of the cost (msgspec), and `surely_once_each`
+screens them for repeated keys, sending any doubtful line to the others.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import sys
 from typing import Any
 
 import msgspec
 
 from landfall.errors import InvalidInput
 
+#: the deepest a record may be nested, the record itself one level and each object or array in it one more:
+#: DuckDB's JSON reader refuses a deeper one (`JSON exceeds maximum recursion depth of 128`, naming no line)
+MAX_DEPTH = 127
+
 
 def too_deep() -> str:
-    """The reason a JSON document nested past what the reader follows fails (Python's recursion limit)."""
-    return f"invalid JSON: nested deeper than about {sys.getrecursionlimit():,} levels"
+    """The reason a JSON value nested deeper than `MAX_DEPTH` levels is refused."""
+    return f"invalid JSON: nested deeper than {MAX_DEPTH} levels, the most the JSON reader reads"
+
+
+def nested_too_deep(text: str | bytes, value: Any) -> bool:
+    """Whether `value`, the JSON value of `text`, is nested deeper than `MAX_DEPTH` levels."""
+    return _many_brackets(text) and _deeper(value)
+
+
+def too_deep_record(text: str, document: Any) -> int | None:
+    """Which record (from 0) of the JSON `document` (of text `text`) is nested deeper than `MAX_DEPTH` levels, of
+    its top-level array (0 when it is one record); None when none is. (A value that is no record loads as its JSON
+    text, however deep.)"""
+    if not _many_brackets(text):
+        return None
+    items = document if isinstance(document, list) else [document]
+    return next((i for i, item in enumerate(items) if isinstance(item, dict) and _deeper(item)), None)
+
+
+def _many_brackets(text: str | bytes) -> bool:
+    """Whether `text` holds more than `MAX_DEPTH` opening brackets, as a value nested deeper does."""
+    if isinstance(text, str):
+        return text.count("{") + text.count("[") > MAX_DEPTH
+    return text.count(b"{") + text.count(b"[") > MAX_DEPTH
+
+
+def _deeper(value: Any) -> bool:
+    level, todo = 0, [(value, 1)]
+    while todo and level <= MAX_DEPTH:
+        value, at = todo.pop()
+        if isinstance(value, dict | list):
+            level = max(level, at)
+            todo.extend((v, at + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return level > MAX_DEPTH
 
 
 def json_reason(exc: json.JSONDecodeError) -> str:
@@ -100,6 +135,8 @@ def loadable(text: str) -> tuple[Any, str | None]:
         return None, f"invalid JSON: {exc}"
     if (half := lone_surrogate(text)) is not None:
         return None, half[1]
+    if nested_too_deep(text, value):
+        return None, too_deep()
     return value, None
 
 
@@ -165,18 +202,37 @@ def last_of_each_key(text: str) -> str:
 ITEM = "[]"
 
 
-def written(value: Any, as_text: frozenset[tuple[str, ...]] = frozenset(), field: tuple[str, ...] = ()) -> str:
+def written(value: Any, as_text: frozenset[tuple[str, ...]] = frozenset()) -> str:
     """JSON text of a value read by `as_written` (or Python's parser), on one line without spaces, every number
-    and constant `as_written` read as written; a number of one of the fields `as_text` (paths of keys from
-    `field`, `ITEM` for a list's items) as a string."""
-    if isinstance(value, Number):
-        return f'"{value}"' if field in as_text else value  # a number's text needs no escape
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{_dumps(k)}:{written(v, as_text, (*field, k))}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        item = (*field, ITEM)
-        return "[" + ",".join(written(v, as_text, item) for v in value) + "]"
-    return _dumps(value)  # a string, true, false, null
+    and constant `as_written` read as written; a number of one of the fields `as_text` (paths of keys, `ITEM` for
+    a list's items) as a string. Without recursion: a value (no record) as deep as Python's parser reads."""
+    out: list[str] = []
+    todo: list[tuple[Any, tuple[str, ...]] | str] = [(value, ())]  # what is left to write, the last first
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):  # punctuation, a key
+            out.append(item)
+            continue
+        value, field = item
+        if isinstance(value, Number):
+            out.append(f'"{value}"' if field in as_text else value)  # a number's text needs no escape
+        elif isinstance(value, dict):
+            todo.append("}")
+            for i, (k, v) in enumerate(reversed(value.items())):
+                todo.append((v, (*field, k)))
+                todo.append(("," if i < len(value) - 1 else "") + _dumps(k) + ":")
+            out.append("{")
+        elif isinstance(value, list):
+            todo.append("]")
+            items = (*field, ITEM)
+            for i, v in enumerate(reversed(value)):
+                todo.append((v, items))
+                if i < len(value) - 1:
+                    todo.append(",")
+            out.append("[")
+        else:
+            out.append(_dumps(value))  # a string, true, false, null
+    return "".join(out)
 
 
 _dumps = json.JSONEncoder(ensure_ascii=False).encode
@@ -190,7 +246,7 @@ def fast_record(raw: bytes) -> dict[str, Any] | None:
         value = _fast.decode(raw)
     except (msgspec.DecodeError, RecursionError):
         return None
-    return value if isinstance(value, dict) else None
+    return value if isinstance(value, dict) and not nested_too_deep(raw, value) else None
 
 
 def surely_once_each(raw: bytes, record: dict[str, Any]) -> bool:

@@ -32,6 +32,7 @@ from landfall.jsontext import (
     lone_surrogate,
     named_empty_key,
     too_deep,
+    too_deep_record,
     written,
 )
 from landfall.storage.local import fitted
@@ -80,8 +81,6 @@ def _json_document_as_lines(
     (`jsonnumbers.document_loses_digits`) is written with every number as written, and each field holding one
     in the type sample a string (its column text, as in JSON Lines); `digits`: whether it does, when the caller
     looked already."""
-    import sys
-
     text = enc.read_text(path)
     digits = document_loses_digits(path) if digits is None else digits
     try:
@@ -99,34 +98,32 @@ def _json_document_as_lines(
         raise InvalidInput(f"`{key}` line {line}: {reason}", file=key, line=line)
     os.makedirs(scratch, exist_ok=True)
     out = os.path.join(scratch, fitted(os.path.basename(path), 6) + ".jsonl")
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 10_000))
-    try:
-        if not digits:
-            with open(out, "w", encoding="utf-8") as fh:
-                for item in items:
-                    # values as DuckDB's `to_json` writes them (no spaces), whichever path read the document
-                    value = {"value": _as_json(item)} if as_values else item
-                    line = json.dumps(value, ensure_ascii=False)
-                    if "Infinity" in line:  # a number beyond a double's range (or the word in a string)
-                        break
-                    fh.write(line + "\n")
-                else:
-                    return out, as_values, len(items)
-            # Python's parser made that number an infinity: every record again with its numbers as written, so
-            # that `1e400` stays `1e400` (its column text) as in a document DuckDB reads itself (2.8 times the
-            # time: only here)
-            again = as_written(text, _no_constants)
-            items = again if isinstance(again, list) else [again]
-            if not as_values:
-                items = _named_empty_keys(items, key)
-        fields = frozenset() if as_values else losing_fields(items, DETECTION_SAMPLE_ROWS + 1)
+    if (deep := too_deep_record(text, doc)) is not None:
+        line = _element_line(text, deep) if isinstance(doc, list) else 1
+        raise InvalidInput(f"`{key}` line {line}: {too_deep()}", file=key, line=line)
+    if not digits:
         with open(out, "w", encoding="utf-8") as fh:
             for item in items:
-                # a value row holds the value's JSON text (a number's, as written: `str` of a `Number`)
-                fh.write(written({"value": str(written(item))} if as_values else item, fields) + "\n")
-    finally:
-        sys.setrecursionlimit(limit)
+                # values as DuckDB's `to_json` writes them (no spaces), whichever path read the document
+                value = {"value": _as_json(item)} if as_values else item
+                line = json.dumps(value, ensure_ascii=False)
+                if "Infinity" in line:  # a number beyond a double's range (or the word in a string)
+                    break
+                fh.write(line + "\n")
+            else:
+                return out, as_values, len(items)
+        # Python's parser made that number an infinity: every record again with its numbers as written, so
+        # that `1e400` stays `1e400` (its column text) as in a document DuckDB reads itself (2.8 times the
+        # time: only here)
+        again = as_written(text, _no_constants)
+        items = again if isinstance(again, list) else [again]
+        if not as_values:
+            items = _named_empty_keys(items, key)
+    fields = frozenset() if as_values else losing_fields(items, DETECTION_SAMPLE_ROWS + 1)
+    with open(out, "w", encoding="utf-8") as fh:
+        for item in items:
+            # a value row holds the value's JSON text (a number's, as written: `str` of a `Number`)
+            fh.write(written({"value": str(written(item))} if as_values else item, fields) + "\n")
     return out, as_values, len(items)
 
 
@@ -298,6 +295,8 @@ def _diagnose_json(path: str, fmt: str) -> tuple[int | None, str] | None:
             return exc.lineno, json_reason(exc)
         except RecursionError:
             return 1, too_deep()
+        if (deep := too_deep_record(text, doc)) is not None:
+            return _element_line(text, deep) if isinstance(doc, list) else 1, too_deep()
         items = doc if isinstance(doc, list) else [doc]
         for i, item in enumerate(items):
             if not isinstance(item, dict):

@@ -10,7 +10,11 @@ every value (DOUBLE for 2 and 2.5, text for 7 beside true), and nothing is conve
 
 A big file read with DuckDB's own detection, which refuses a key past its sample (`jsonkeys.refusing_read`),
 casts into the types it detects: its leaves of numbers and booleans are read once more after the load, alone and
-as above (`late_kinds`), which costs less than a pinned read looked through for late keys."""
+as above (`late_kinds`), which costs less than a pinned read looked through for late keys.
+
+A leaf under more than `MAX_LAMBDAS` lists or maps is read as detected: each one more nests one more lambda, and
+DuckDB's nested lambdas cost about twice the time and four times the memory with each level (18 levels: 16 s and
+3 GB to read one value; a record of 20 nested lists failed with `Allocation failure`)."""
 
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ _INTEGERS = frozenset(
 )
 _FRACTIONS = frozenset(("double", "float"))
 CHECKED = _INTEGERS | _FRACTIONS | {"boolean"}
+#: the most lists or maps a checked leaf is read under (a lambda each)
+MAX_LAMBDAS = 8
 
 
 def kind_checked(
@@ -74,7 +80,9 @@ def late_kinds(cx: JobContext) -> ReadPlan | None:
     return None
 
 
-def _read(t: duckdb.typing.DuckDBPyType, expr: str, path: str, depth: int, alone: bool) -> tuple[str, str | None]:
+def _read(
+    t: duckdb.typing.DuckDBPyType, expr: str, path: str, depth: int, alone: bool, lambdas: int = 0
+) -> tuple[str, str | None]:
     """The type a leaf or a nested column of type `t` is read as, and the SQL of its value (`expr`, so read)
     converted back to `t` (None: read as it is)."""
     if t.id in CHECKED:
@@ -82,7 +90,8 @@ def _read(t: duckdb.typing.DuckDBPyType, expr: str, path: str, depth: int, alone
     if t.id == "struct":
         fields = []
         for name, child in t.children:
-            as_read, value = _read(child, f"struct_extract({expr}, {lit(name)})", f"{path}.{name}", depth + 1, alone)
+            field = f"struct_extract({expr}, {lit(name)})"
+            as_read, value = _read(child, field, f"{path}.{name}", depth + 1, alone, lambdas)
             if value is not None or not alone:
                 fields.append((name, as_read, value))
         if all(value is None for *_, value in fields):
@@ -93,9 +102,9 @@ def _read(t: duckdb.typing.DuckDBPyType, expr: str, path: str, depth: int, alone
             for name, _, value in fields
         )
         return f"STRUCT({typed})", f"CASE WHEN {expr} IS NULL THEN NULL ELSE {{{packed}}} END"
-    if t.id in ("list", "map"):  # a list's items, a map's values (the JSON reader's objects of many keys)
-        var, key = f"k{depth}", t.children[0][1]
-        as_read, value = _read(t.children[-1][1], var, f"{path}{'[]' if t.id == 'list' else '{}'}", depth + 1, alone)
+    if t.id in ("list", "map") and lambdas < MAX_LAMBDAS:  # a list's items, a map's values (objects of many keys)
+        var, key, items = f"k{depth}", t.children[0][1], f"{path}{'[]' if t.id == 'list' else '{}'}"
+        as_read, value = _read(t.children[-1][1], var, items, depth + 1, alone, lambdas + 1)
         if value is None:
             return str(t), None
         if t.id == "list":
