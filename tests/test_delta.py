@@ -698,3 +698,41 @@ def test_settling_pending_commits_passes_over_one_its_holder_ended_meanwhile(mak
     monkeypatch.setattr(Storage, "list", listing)
     writer = open_table("delta", lake.pipeline.zones.table("c"))
     assert finish_pending(lake.pipeline.store, writer, "c") == []
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    "second",
+    [
+        '{"id": 1, "items": [3]}\n',  # a's new version: its earlier child rows replaced
+        '{"id": 1, "items": [1, 2]}\n{"id": 2, "items": [2.5]}\n',  # a double: every child file rewritten (retyped)
+    ],
+)
+def test_a_parent_commit_refused_after_its_child_commit_runs_again_to_its_end(make_lake, monkeypatch, second):
+    """The parent's commit refused as another commit changed the table (`ConcurrentChange`) once its child table's
+    was made: the job runs again, and its child commit takes the first one's back. Before: the files that first
+    child commit had taken out were taken for removed by another commit, and the job ran again forever (`process`
+    never returned; found by a generated case, `test_generated_modes.py` seed 261)."""
+    from landfall.errors import ConcurrentChange
+    from landfall.tables import transaction
+
+    lake = make_lake([orders_with_items()])
+    lake.land("o/a.jsonl", '{"id": 1, "items": [1, 2]}\n', mtime=1)
+    assert lake.process().ok
+    real, refused = transaction.crash_point, []
+
+    def refuse_once(point: str) -> None:
+        if point == "after_child_commit" and not refused:
+            refused.append(point)
+            raise ConcurrentChange("the parent table changed meanwhile (the test's)")
+        real(point)
+
+    monkeypatch.setattr(transaction, "crash_point", refuse_once)
+    lake.land("o/a.jsonl", second, mtime=2)
+    assert lake.process().ok and refused
+    rows = lake.rows("SELECT o.id, i._pos, i.value::DOUBLE FROM o__items i JOIN o ON o._row_id = i._parent_row_id")
+    expected = [(1, 0, 3.0)] if "2.5" not in second else [(1, 0, 1.0), (1, 1, 2.0), (2, 0, 2.5)]
+    assert sorted(rows) == expected
+    children = deltalake.DeltaTable(str(lake.root / "lake/tables/o__items")).to_pyarrow_table()
+    assert children.num_rows == len(expected)
+    assert "running" not in {r.status for r in lake.pipeline.runs(limit=None)}

@@ -379,18 +379,24 @@ def _child_commit(
     if writer.has_log:
         apps = [app_id(run, resolved(digest) or "") for run, _, digest in items]
         # an earlier attempt's commit of these files (a crash before the parent's) is taken out again; the
-        # table's file list is read only then: it grows with the table, and nearly every commit has none
-        found = writer.committed(apps)
-        live = {f.path: f for f in writer.current_files() or []} if found else {}
-        earlier = [live[p] for meta in found.values() for p in meta.get("added", []) if p in live]
-        held = {f.path: f for f in store.table_files(name, paths=replaced)} if replaced else {}
+        # table's file list is read only then: it grows with the table, and nearly every commit has none. Files
+        # those attempts took out that the catalog holds are taken out already, or put back when this one keeps
+        # them (before: taken for removed by another commit, the job ran again forever)
+        earlier, taken = [], set()
+        if writer.committed(apps):
+            live = {f.path: f for f in writer.current_files() or []}
+            added, removed = writer.attempted(apps)
+            earlier, taken = [live[p] for p in sorted(added) if p in live], removed - live.keys()
+        wanted = sorted({*replaced, *taken})
+        held = {f.path: f for f in store.table_files(name, paths=wanted)} if wanted else {}
+        back = [held[p] for p in sorted(taken - set(replaced)) if p in held]
         tx.commit_format(
             writer,
             TableChange(
                 commit_id=commit_id,
                 operation="WRITE",
-                add=published,
-                remove=[held[p] for p in replaced if p in held] + earlier,
+                add=published + back,
+                remove=[held[p] for p in replaced if p in held and p not in taken] + earlier,
                 schema=staged.pyarrow_schema(),
                 partition_by=[],
                 retyped=retyped is not None,

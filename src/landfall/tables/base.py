@@ -137,6 +137,11 @@ class TableWriter(ABC):
         """For app ids already committed in the format's log: the metadata of the commit that carried them."""
         return {}
 
+    def attempted(self, app_ids: list[str]) -> tuple[set[str], set[str]]:
+        """The files the commits carrying `app_ids` in the format's log added (their own) and removed, over all of
+        them: the attempts of a job its catalog commit never followed."""
+        return set(), set()
+
     def current_files(self) -> list[DataFile] | None:
         """The table's files per the format's log (None: the catalog is the authority)."""
         return None

@@ -15,7 +15,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -367,25 +367,44 @@ class DeltaTable(ParquetTable):
             return {}
         dt = self._table()
         done = {a for a in app_ids if dt.transaction_version(a) == COMMITTED}
-        if not done:
-            return {}
-        # the commits carrying them, at or before the version held, newest first; they are nearly always among
-        # the latest (a retry finds the commit its crashed attempt made), so the log is read back a page at a time
         found: dict[str, dict[str, Any]] = {}
-        top, page = dt.version(), 16
+        if not done:
+            return found
+        # the commits carrying them, newest first; they are nearly always among the latest (a retry finds the
+        # commit its crashed attempt made)
+        for version, meta in self._landfall_commits(dt.version()):
+            meta["version"] = version
+            for app in meta.get("app_ids", []):
+                if app in done and app not in found:
+                    found[app] = meta
+            if len(found) == len(done):
+                break
+        return found
+
+    @_log_errors
+    def attempted(self, app_ids: list[str]) -> tuple[set[str], set[str]]:
+        """What the commits carrying `app_ids` added (their own files, as they name them) and removed, over all of
+        them: read back from the newest commit while one of the last 16 carried one."""
+        apps, added, removed, last = set(app_ids), set(), set(), None
+        for n, (version, meta) in enumerate(self._landfall_commits(self.version())):
+            if apps & set(meta.get("app_ids", [])):
+                added.update(meta.get("added", []))
+                removed.update(self._actions(version)[1])
+                last = n
+            elif last is not None and n - last > 16:
+                break
+        return added, removed
+
+    def _landfall_commits(self, top: int) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Each commit's landfall metadata (empty for another writer's), from version `top` back, read a page at
+        a time; up to the first cleaned up (before a checkpoint: the older ones are gone too)."""
+        page = 16
         while top >= 0:
             for version, info in self._commit_infos(range(top, max(top - page, -1), -1)):
-                if info is None:  # cleaned up (before a checkpoint): the older commits are gone too
-                    return found
-                meta = json.loads(info[META_KEY]) if info.get(META_KEY) else {}
-                meta["version"] = version
-                for app in meta.get("app_ids", []):
-                    if app in done and app not in found:
-                        found[app] = meta
-                if len(found) == len(done):
-                    return found
+                if info is None:
+                    return
+                yield version, json.loads(info[META_KEY]) if info.get(META_KEY) else {}
             top, page = top - page, page * 4
-        return found
 
     @_log_errors
     def removed_by_newest(self, run_ids: set[str], limit: int = 16) -> set[str]:
