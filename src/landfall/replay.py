@@ -97,6 +97,10 @@ def children_committed(store: StateStore, zones: Zones, wf: Workflow, markers: l
             continue
         table = store.find_table(name)
         added, removed = recorded_changes(store, writer, name, metas)
+        # and what an earlier attempt's child commit took out (its parent's commit refused) and this one kept out
+        taken = writer.attempted(markers)[1] - set(removed)
+        if taken and (listed := {f.path for f in store.table_files(name, paths=sorted(taken))}):
+            removed = sorted({*removed, *(listed - (writer.current_paths() or set()))})
         out.append(
             TableCommit(
                 table=name,
