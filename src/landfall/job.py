@@ -382,11 +382,9 @@ def _child_commit(
         # table's file list is read only then: it grows with the table, and nearly every commit has none. Files
         # those attempts took out that the catalog holds are taken out already, or put back when this one keeps
         # them (before: taken for removed by another commit, the job ran again forever)
-        earlier, taken = [], set()
-        if writer.committed(apps):
-            live = {f.path: f for f in writer.current_files() or []}
-            added, removed = writer.attempted(apps)
-            earlier, taken = [live[p] for p in sorted(added) if p in live], removed - live.keys()
+        added, removed = writer.attempted(apps)
+        live = {f.path: f for f in writer.current_files() or []} if added or removed else {}
+        earlier, taken = [live[p] for p in sorted(added) if p in live], removed - live.keys()
         wanted = sorted({*replaced, *taken})
         held = {f.path: f for f in store.table_files(name, paths=wanted)} if wanted else {}
         back = [held[p] for p in sorted(taken - set(replaced)) if p in held]

@@ -139,7 +139,7 @@ class TableWriter(ABC):
 
     def attempted(self, app_ids: list[str]) -> tuple[set[str], set[str]]:
         """The files the commits carrying `app_ids` in the format's log added (their own) and removed, over all of
-        them: the attempts of a job its catalog commit never followed."""
+        them: the attempts of a job its catalog commit never followed (nothing when none is there)."""
         return set(), set()
 
     def current_files(self) -> list[DataFile] | None:

@@ -363,16 +363,11 @@ class DeltaTable(ParquetTable):
 
     @_log_errors
     def committed(self, app_ids: list[str]) -> dict[str, dict[str, Any]]:
-        if not app_ids or not self.exists():
-            return {}
-        dt = self._table()
-        done = {a for a in app_ids if dt.transaction_version(a) == COMMITTED}
         found: dict[str, dict[str, Any]] = {}
-        if not done:
-            return found
+        top, done = self._known(app_ids)
         # the commits carrying them, newest first; they are nearly always among the latest (a retry finds the
         # commit its crashed attempt made)
-        for version, meta in self._landfall_commits(dt.version()):
+        for version, meta in self._landfall_commits(top) if done else ():
             meta["version"] = version
             for app in meta.get("app_ids", []):
                 if app in done and app not in found:
@@ -384,9 +379,13 @@ class DeltaTable(ParquetTable):
     @_log_errors
     def attempted(self, app_ids: list[str]) -> tuple[set[str], set[str]]:
         """What the commits carrying `app_ids` added (their own files, as they name them) and removed, over all of
-        them: read back from the newest commit while one of the last 16 carried one."""
-        apps, added, removed, last = set(app_ids), set(), set(), None
-        for n, (version, meta) in enumerate(self._landfall_commits(self.version())):
+        them: read back from the newest commit while one of the last 16 carried one. The log is read only when
+        the table's snapshot knows one of them (nearly every commit has none)."""
+        added: set[str] = set()
+        removed: set[str] = set()
+        top, apps = self._known(app_ids)
+        last = None
+        for n, (version, meta) in enumerate(self._landfall_commits(top) if apps else ()):
             if apps & set(meta.get("app_ids", [])):
                 added.update(meta.get("added", []))
                 removed.update(self._actions(version)[1])
@@ -394,6 +393,14 @@ class DeltaTable(ParquetTable):
             elif last is not None and n - last > 16:
                 break
         return added, removed
+
+    def _known(self, app_ids: list[str]) -> tuple[int, set[str]]:
+        """The table's latest version, and those of `app_ids` its snapshot holds as committed (a lookup, no log
+        read; none when there is no table)."""
+        if not app_ids or not self.exists():
+            return -1, set()
+        dt = self._table()
+        return dt.version(), {a for a in app_ids if dt.transaction_version(a) == COMMITTED}
 
     def _landfall_commits(self, top: int) -> Iterator[tuple[int, dict[str, Any]]]:
         """Each commit's landfall metadata (empty for another writer's), from version `top` back, read a page at
@@ -412,11 +419,9 @@ class DeltaTable(ParquetTable):
         `run_ids` name (a run's commit its catalog commit has not followed yet: the process was killed between
         them, and the run's retry records it); stops at the first other commit, or after `limit`."""
         removed: set[str] = set()
-        top = self.version()
-        for version, info in self._commit_infos(range(top, max(top - limit, -1), -1)):
-            meta = json.loads(info[META_KEY]) if info and info.get(META_KEY) else {}
+        for n, (version, meta) in enumerate(self._landfall_commits(self.version())):
             runs = {r.get("run_id") for r in meta.get("runs", [])}
-            if not runs or not runs <= run_ids:
+            if n >= limit or not runs or not runs <= run_ids:
                 break
             removed.update(self._actions(version)[1])
         return removed
